@@ -1,0 +1,98 @@
+# Makefile: builds, runs, tests and installs mcpgw (see README.md).
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR    = $(PREFIX)/bin
+LIBEXEC   = $(PREFIX)/lib/mcpgw
+SHAREDIR  = $(PREFIX)/share/mcpgw
+DOCDIR    = $(PREFIX)/share/doc/mcpgw
+SYSCONF  ?= /etc/mcpgw
+
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN      = -Wall -Wextra -Wstrict-prototypes -Wshadow -Wformat=2 -Wno-format-nonliteral
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -Ilib -MMD -MP
+LDLIBS_BASE = -ljansson -lsqlite3
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC   = $(wildcard lib/*.c)
+LIB_OBJ   = $(LIB_SRC:.c=.o)
+LIB_A     = lib/libmcpgw.a
+
+BROKER    = broker/mcpgw-broker
+BROKER_SRC= $(wildcard broker/*.c)
+SQLITESRV = mcp-server-sqlite/mcp-server-sqlite
+SQLITE_SRC= $(wildcard mcp-server-sqlite/*.c)
+CGI_SRC   = $(wildcard cgi-bin/*.c)
+CGI_BIN   = $(CGI_SRC:.c=.fcgi)
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(UNIT_SRC:.c=)
+
+PROGS = $(BROKER) $(SQLITESRV) $(CGI_BIN)
+ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o)
+
+.PHONY: all deps run start stop status check unit blackbox install uninstall clean
+all: $(PROGS)
+
+%.o: %.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BROKER): $(BROKER_SRC:.c=.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
+
+$(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
+
+cgi-bin/%.fcgi: cgi-bin/%.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl
+
+tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
+
+# Installs the Debian packages the build, `make run` and the tests need (root only; a no-op when present).
+deps:
+	@sh deploy/install-deps.sh
+
+run: deps all
+	@sh deploy/mcpgwctl run
+start: deps all
+	@sh deploy/mcpgwctl start
+stop:
+	@sh deploy/mcpgwctl stop
+status:
+	@sh deploy/mcpgwctl status
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+blackbox: all
+	@sh tests/run-blackbox.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@sh tests/check.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)/cgi-bin $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONF)
+	install -m 0755 $(BROKER) $(SQLITESRV) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(CGI_BIN) $(DESTDIR)$(LIBEXEC)/cgi-bin/
+	install -m 0755 deploy/mcpgwctl $(DESTDIR)$(BINDIR)/mcpgwctl
+	install -m 0644 lighttpd.conf.example servers_config.json .env.example $(DESTDIR)$(SHAREDIR)/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	@[ -e $(DESTDIR)$(SYSCONF)/servers_config.json ] || install -m 0644 servers_config.json $(DESTDIR)$(SYSCONF)/
+	@[ -e $(DESTDIR)$(SYSCONF)/.env ] || install -m 0600 .env.example $(DESTDIR)$(SYSCONF)/.env
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mcpgw-broker $(DESTDIR)$(BINDIR)/mcp-server-sqlite $(DESTDIR)$(BINDIR)/mcpgwctl
+	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) $(UNIT_BIN)
+
+-include $(ALL_OBJ:.o=.d)

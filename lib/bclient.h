@@ -1,0 +1,40 @@
+/* bclient.h: a responder's persistent connection to mcpgw-broker (unix socket, JSON-RPC lines). */
+#ifndef MCPGW_BCLIENT_H
+#define MCPGW_BCLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+enum bc_status {
+	BC_OK = 0,        /* *result or *error set */
+	BC_ECONNECT = -1, /* could not connect to the broker socket */
+	BC_EIO = -2,      /* connection lost after the request was sent */
+	BC_ETIMEOUT = -3, /* no answer within timeout_ms */
+	BC_EPROTO = -4,   /* the broker sent something that is not JSON-RPC */
+	BC_ENOMEM = -5
+};
+
+struct bclient;
+
+/* bc_new: a client for the socket at path; connects lazily. NULL on ENOMEM. */
+struct bclient *bc_new(const char *socket_path, size_t max_message_bytes);
+void bc_free(struct bclient *bc);
+
+/* bc_call: send one request and wait for its answer. params are stolen
+ * (may be NULL). On BC_OK exactly one of *result / *error is set (new
+ * references: the JSON-RPC "result", or the "error" object {code,message,data}).
+ * A dead connection found before sending (the broker restarted) is
+ * reconnected transparently once; after sending, a lost connection is BC_EIO.
+ * Responses to other ids are kept for bc_wait. */
+int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms,
+	    json_t **result, json_t **error);
+
+/* bc_send + bc_wait: several requests in flight at once (parallel tool calls).
+ * bc_send returns the request id (>0) or a negative bc_status. */
+long bc_send(struct bclient *bc, const char *method, json_t *params);
+int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error);
+
+/* bc_strerror: text for a bc_status. */
+const char *bc_strerror(int status);
+
+#endif

@@ -1,0 +1,29 @@
+/* buf.h: a growable byte buffer, always NUL-terminated, for I/O and strings. */
+#ifndef MCPGW_BUF_H
+#define MCPGW_BUF_H
+
+#include <stddef.h>
+
+typedef struct buf {
+	char *data;  /* NULL until the first append; data[len] == '\0' after any append */
+	size_t len;
+	size_t cap;
+} buf_t;
+
+#define BUF_INIT { NULL, 0, 0 }
+
+/* buf_reserve: make room for n more bytes (plus the NUL). 0 or -1 (ENOMEM). */
+int buf_reserve(buf_t *b, size_t n);
+/* buf_append: append n bytes. 0 or -1 (ENOMEM; b unchanged). */
+int buf_append(buf_t *b, const void *p, size_t n);
+int buf_puts(buf_t *b, const char *s);
+int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* buf_consume: drop the first n bytes (n > len drops all). */
+void buf_consume(buf_t *b, size_t n);
+/* buf_reset: len = 0, keep memory. buf_free: release memory. */
+void buf_reset(buf_t *b);
+void buf_free(buf_t *b);
+/* buf_steal: hand the data (malloc'd, NUL-terminated, never NULL unless ENOMEM) to the caller. */
+char *buf_steal(buf_t *b);
+
+#endif

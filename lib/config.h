@@ -1,0 +1,61 @@
+/* config.h: servers_config.json (the Claude-Desktop "mcpServers" shape) loading. */
+#ifndef MCPGW_CONFIG_H
+#define MCPGW_CONFIG_H
+
+#include <stddef.h>
+
+enum cfg_transport {
+	CFG_STDIO = 0, /* "command" (+ "args", "env", "cwd") */
+	CFG_HTTP,      /* "type": "http" | "streamable-http" | "streamableHttp" */
+	CFG_SSE,       /* "type": "sse" */
+	CFG_AUTO       /* "url" with no "type": try Streamable HTTP, fall back to SSE */
+};
+
+struct cfg_server {
+	char *name;                /* key in mcpServers; ^[A-Za-z0-9_.-]{1,64}$ */
+	enum cfg_transport transport;
+	int disabled;              /* "disabled": true */
+	/* stdio */
+	char *command;             /* expanded */
+	char **args;               /* expanded, nargs entries */
+	size_t nargs;
+	char **env;                /* "KEY=VALUE", expanded values, nenv entries */
+	size_t nenv;
+	char *cwd;                 /* optional "cwd", NULL if absent */
+	/* remote */
+	char *url;
+	char **headers;            /* "Name: value", expanded, nheaders entries */
+	size_t nheaders;
+	/* tool filter: fnmatch(3) patterns on the MCP tool name */
+	char **include_tools;      /* "includeTools": if non-empty, only matching tools */
+	size_t ninclude;
+	char **exclude_tools;      /* "excludeTools": matching tools are hidden (wins over include) */
+	size_t nexclude;
+	long timeout_ms;           /* optional "timeout" (ms) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
+};
+
+struct cfg {
+	struct cfg_server *servers; /* in file order */
+	size_t nservers;
+};
+
+/* cfg_load: read and validate path. On error returns -1 and writes a message
+ * naming the file, the key and what is wrong into err, e.g.
+ *   "servers_config.json: mcpServers.sqlite.args[1]: expected a string".
+ * ${VAR} and ${VAR:-default} are expanded from the process environment in
+ * command, args, env values, cwd, url and header values; "$${" is a literal
+ * "${". An unset ${VAR} with no default is an error, except in disabled
+ * servers (which are not expanded). On success returns 0 and fills *out. */
+int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen);
+/* cfg_load_string: the same from memory; name is used in messages. */
+int cfg_load_string(const char *json, const char *name, struct cfg *out, char *err, size_t errlen);
+void cfg_free(struct cfg *c);
+
+/* cfg_tool_allowed: 1 if the server's include/exclude lists let mcp_name through. */
+int cfg_tool_allowed(const struct cfg_server *s, const char *mcp_name);
+
+/* cfg_expand: expand ${VAR} / ${VAR:-default} in s. Returns a malloc'd string,
+ * or NULL with err filled ("${NAME} is not set") on error. */
+char *cfg_expand(const char *s, char *err, size_t errlen);
+
+#endif

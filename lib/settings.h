@@ -1,0 +1,48 @@
+/* settings.h: every MCPGW_* setting, one name and one default each, from the environment and .env. */
+#ifndef MCPGW_SETTINGS_H
+#define MCPGW_SETTINGS_H
+
+#include <stddef.h>
+
+struct settings {
+	char home[4096];        /* MCPGW_HOME: directory holding .env and servers_config.json; default: cwd */
+	char config[4096];      /* MCPGW_CONFIG: default $MCPGW_HOME/servers_config.json */
+	char state_dir[4096];   /* MCPGW_STATE_DIR: default $MCPGW_HOME/var */
+	char socket_path[4200]; /* derived: $MCPGW_STATE_DIR/broker.sock (MCPGW_BROKER_SOCKET overrides) */
+	char db_path[4200];     /* derived: $MCPGW_STATE_DIR/mcpgw.db */
+	char log_file[4200];    /* MCPGW_LOG_FILE: default "" = stderr */
+	int log_level;          /* MCPGW_LOG_LEVEL: error|warn|info|debug, default info */
+	char listen[256];       /* MCPGW_LISTEN: default 127.0.0.1:8000 */
+	size_t max_body_bytes;  /* MCPGW_MAX_BODY_BYTES: default 4194304 (4 MiB), 1 KiB..1 GiB */
+	int max_json_depth;     /* MCPGW_MAX_JSON_DEPTH: default 64, 2..1000 */
+	size_t max_message_bytes; /* MCPGW_MAX_MESSAGE_BYTES: one JSON-RPC message, default 16777216, 4 KiB..1 GiB */
+	long tool_timeout_ms;   /* MCPGW_TOOL_TIMEOUT: seconds (may be fractional), default 60 */
+	int tool_retries;       /* MCPGW_TOOL_RETRIES: default 2, 0..10 */
+	long init_timeout_ms;   /* MCPGW_INIT_TIMEOUT: seconds, default 30: spawn to tools listed */
+	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 60 */
+	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
+	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
+	/* upstream LLM */
+	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
+	char openai_base_url[2048]; /* OPENAI_BASE_URL: default https://api.openai.com/v1 */
+	char default_model[256];    /* DEFAULT_MODEL: default gpt-3.5-turbo */
+};
+
+/* settings_load_dotenv: read KEY=VALUE lines of a .env file (comments, blank
+ * lines, "export " prefix, single/double quotes, inline " #" comments) and
+ * setenv each key that is not already set: the real environment wins.
+ * A missing file is not an error. -1 with err ("path:line: what") on a
+ * malformed line or an unreadable file. */
+int settings_load_dotenv(const char *path, char *err, size_t errlen);
+
+/* settings_load: load $MCPGW_HOME/.env (or MCPGW_ENV_FILE), then fill s from
+ * the environment, applying defaults and bounds. -1 with err naming the
+ * variable and the problem ("MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'"). */
+int settings_load(struct settings *s, char *err, size_t errlen);
+
+/* settings_parse_long / settings_parse_seconds: bounded, checked parses
+ * (whole string must be consumed). 0 or -1. */
+int settings_parse_long(const char *s, long min, long max, long *out);
+int settings_parse_seconds(const char *s, long min_ms, long max_ms, long *out_ms);
+
+#endif
