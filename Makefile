@@ -68,11 +68,11 @@ stop:
 status:
 	@sh deploy/mcpgwctl status
 
-unit: $(UNIT_BIN)
-	@sh tests/run-unit.sh $(UNIT_BIN)
+unit: deps all $(UNIT_BIN)
+	@sh tests/check.sh unit
 
-blackbox: all
-	@sh tests/run-blackbox.sh
+blackbox: deps all
+	@sh tests/check.sh blackbox
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)

@@ -1,0 +1,162 @@
+/* catalog.c: the aggregated tool list: exposed names, lookup by name, the cached tools/list answer. */
+#include "broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "toolname.h"
+
+static int cat_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cat_entry *)a)->exposed, ((const struct cat_entry *)b)->exposed);
+}
+
+/* exposed_tool: a copy of the server's Tool with the exposed name and mcpgw's _meta */
+static json_t *exposed_tool(const json_t *tool, const char *exposed, const char *server, const char *mcp_name)
+{
+	json_t *t = json_copy((json_t *)tool), *meta;
+
+	if (!t)
+		return NULL;
+	meta = json_object_get(t, "_meta");
+	meta = json_is_object(meta) ? json_copy(meta) : json_object();
+	if (!meta || json_object_set_new(meta, "mcpgw/server", json_string(server)) < 0 ||
+	    json_object_set_new(meta, "mcpgw/mcpName", json_string(mcp_name)) < 0 ||
+	    json_object_set_new(t, "_meta", meta) < 0 || json_object_set_new(t, "name", json_string(exposed)) < 0) {
+		json_decref(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* collect: every known tool of every enabled server (ready or not: names stay stable) */
+static struct toolname *collect(size_t *n)
+{
+	size_t total = 0, k = 0;
+	struct toolname *tn;
+
+	for (size_t i = 0; i < B.nsrvs; i++)
+		if (B.srvs[i].state != SRV_DISABLED)
+			total += json_array_size(B.srvs[i].tools);
+	tn = calloc(total ? total : 1, sizeof *tn);
+	if (!tn)
+		return NULL;
+	for (size_t i = 0; i < B.nsrvs; i++) {
+		struct srv *s = &B.srvs[i];
+		size_t j;
+		json_t *t;
+
+		if (s->state == SRV_DISABLED)
+			continue;
+		json_array_foreach(s->tools, j, t) {
+			tn[k].server = s->cfg->name;
+			tn[k].mcp_name = json_string_value(json_object_get(t, "name"));
+			k++;
+		}
+	}
+	*n = k;
+	return tn;
+}
+
+static void save_registry(const struct toolname *tn, size_t n)
+{
+	struct registry_tool *rt;
+	size_t k = 0;
+
+	if (!B.reg || !(rt = calloc(n ? n : 1, sizeof *rt)))
+		return;
+	for (size_t i = 0; i < B.nsrvs; i++) {
+		size_t j;
+		json_t *t;
+
+		if (B.srvs[i].state == SRV_DISABLED)
+			continue;
+		json_array_foreach(B.srvs[i].tools, j, t) {
+			rt[k].server = tn[k].server;
+			rt[k].mcp_name = tn[k].mcp_name;
+			rt[k].exposed_name = tn[k].exposed;
+			rt[k].tool = t;
+			k++;
+		}
+	}
+	if (registry_replace_tools(B.reg, rt, n) < 0)
+		log_error("registry: saving tools: %s", registry_errmsg(B.reg));
+	free(rt);
+}
+
+void catalog_rebuild(void)
+{
+	size_t n = 0, k = 0;
+	struct toolname *tn = collect(&n);
+	struct cat_entry *cat = NULL;
+	json_t *list = json_array(), *res = NULL;
+	char *dumped = NULL;
+
+	if (!tn || !list || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
+		goto nomem;
+	for (size_t i = 0, t = 0; i < B.nsrvs; i++) {
+		struct srv *s = &B.srvs[i];
+		size_t j;
+		json_t *tool;
+
+		if (s->state == SRV_DISABLED)
+			continue;
+		json_array_foreach(s->tools, j, tool) {
+			/* every known tool routes (a call waits for a restarting server or
+			 * says why it is unavailable); only ready servers' tools are listed */
+			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
+			cat[k].srv = s;
+			cat[k].mcp_name = tn[t].mcp_name;
+			k++;
+			if (s->state == SRV_READY &&
+			    json_array_append_new(list, exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name)) < 0)
+				goto nomem;
+			t++;
+		}
+	}
+	qsort(cat, k, sizeof *cat, cat_cmp);
+	B.generation++;
+	res = json_pack("{s:O, s:{s:I}}", "tools", list, "_meta", "mcpgw/generation", B.generation);
+	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
+		goto nomem;
+	save_registry(tn, n);
+	free(B.cat);
+	free(B.tools_result);
+	B.cat = cat;
+	B.ncat = k;
+	B.nlisted = json_array_size(list);
+	B.tools_result = dumped;
+	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)B.generation,
+		  json_array_size(list), n);
+	free(tn);
+	json_decref(list);
+	json_decref(res);
+	return;
+nomem:
+	log_error("catalog: out of memory; keeping the previous tool list");
+	free(tn);
+	free(cat);
+	free(dumped);
+	json_decref(list);
+	json_decref(res);
+}
+
+const struct cat_entry *catalog_find(const char *exposed)
+{
+	struct cat_entry key;
+
+	if (strlen(exposed) >= sizeof key.exposed || !B.cat)
+		return NULL;
+	strcpy(key.exposed, exposed);
+	return bsearch(&key, B.cat, B.ncat, sizeof *B.cat, cat_cmp);
+}
+
+void catalog_free(void)
+{
+	free(B.cat);
+	free(B.tools_result);
+	B.cat = NULL;
+	B.tools_result = NULL;
+	B.ncat = 0;
+}

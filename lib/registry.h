@@ -1,0 +1,41 @@
+/* registry.h: the SQLite (WAL) registry: MCP servers' state and their tools with exposed names. */
+#ifndef MCPGW_REGISTRY_H
+#define MCPGW_REGISTRY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct registry;
+
+struct registry_server {
+	const char *name, *transport, *fingerprint, *state;
+	const char *protocol_version;  /* may be NULL */
+	const json_t *server_info;     /* may be NULL */
+	const char *last_error;        /* may be NULL or "" */
+	int restarts;
+	long pid;
+};
+
+struct registry_tool {
+	const char *server, *mcp_name, *exposed_name;
+	const json_t *tool;            /* the server's Tool object */
+};
+
+/* registry_open: open (creating) the database at path, WAL mode, schema
+ * migrated. NULL with err filled on failure. */
+struct registry *registry_open(const char *path, char *err, size_t errlen);
+void registry_close(struct registry *r);
+
+/* registry_put_server: insert or update one server row. 0 or -1. */
+int registry_put_server(struct registry *r, const struct registry_server *s);
+/* registry_prune_servers: delete servers (and their tools) not in names[0..n). 0 or -1. */
+int registry_prune_servers(struct registry *r, const char *const *names, size_t n);
+/* registry_replace_tools: replace the whole tools table in one transaction. 0 or -1. */
+int registry_replace_tools(struct registry *r, const struct registry_tool *t, size_t n);
+/* registry_load_tools: the cached Tool objects of server (in listing order)
+ * when its stored fingerprint equals fingerprint; NULL otherwise. New reference. */
+json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint);
+/* registry_errmsg: the last SQLite error text. */
+const char *registry_errmsg(struct registry *r);
+
+#endif

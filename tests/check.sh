@@ -1,0 +1,50 @@
+#!/bin/sh
+# check.sh: everything `make check` runs: unit tests (under valgrind) and black-box tests; ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.." || exit 2
+root=$(pwd)
+
+sh deploy/install-deps.sh --test || exit 2
+if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
+	(cd tests && npm ci --no-audit --no-fund --loglevel=error) || { echo "check: npm ci failed" >&2; exit 2; }
+fi
+
+passed=0
+failed=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+what=${1:-all}   # all | unit | blackbox
+
+[ "$what" = blackbox ] || echo "== unit tests (cmocka, under valgrind)"
+for t in tests/unit/test_*; do
+	[ "$what" = blackbox ] && break
+	case $t in *.c|*.o|*.d) continue ;; esac
+	[ -x "$t" ] || continue
+	if command -v valgrind >/dev/null 2>&1 && [ "${MCPGW_NO_VALGRIND:-}" != 1 ]; then
+		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$t" >"$log/out" 2>&1
+	else
+		"$t" >"$log/out" 2>&1
+	fi
+	rc=$?
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log/out" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log/out" | tail -n 1)
+	p=${p:-0}; f=${f:-0}
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi  # crashed, or valgrind found errors
+	[ $rc -ne 0 ] && cat "$log/out"
+	echo "$t: $p passed, $f failed"
+	passed=$((passed + p)); failed=$((failed + f))
+done
+
+if [ "$what" != unit ]; then
+	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
+	bats --tap tests/blackbox >"$log/bats" 2>&1
+	cat "$log/bats"
+	p=$(grep -c '^ok ' "$log/bats")
+	f=$(grep -c '^not ok ' "$log/bats")
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: bats ran no test"; fi
+	passed=$((passed + p)); failed=$((failed + f))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
