@@ -39,6 +39,26 @@ struct cfg {
 	size_t nservers;
 };
 
+/* Largest servers_config.json accepted. */
+#define CFG_MAX_BYTES (1024 * 1024)
+
+/* Schema notes (see config.c):
+ *  - Unknown keys, at the top level and in a server, are ignored without
+ *    error, to stay compatible with other tools' configs (e.g. "alwaysAllow").
+ *    Keys of the other transport ("args"/"env"/"cwd" on a remote server,
+ *    "headers" on a stdio one) are ignored too.
+ *  - "env" and "headers" values may be strings, integers, reals ("%.15g") or
+ *    booleans ("true"/"false"); numbers and booleans are stringified, only
+ *    strings are expanded. null, arrays and objects are errors.
+ *  - "type": "stdio" with "url", a remote type without "url" or with
+ *    "command", and "command" together with "url" but no "type" are errors.
+ *  - Duplicate keys anywhere in the document are errors.
+ *  - A disabled server is validated for shape but not expanded: its strings
+ *    are stored as written.
+ *  - "url" must start with http:// or https:// (after expansion); header
+ *    names must be RFC 9110 tokens, header values must hold no CR/LF; env
+ *    names must be non-empty printable ASCII without blanks or '='. */
+
 /* cfg_load: read and validate path. On error returns -1 and writes a message
  * naming the file, the key and what is wrong into err, e.g.
  *   "servers_config.json: mcpServers.sqlite.args[1]: expected a string".
@@ -55,7 +75,12 @@ void cfg_free(struct cfg *c);
 int cfg_tool_allowed(const struct cfg_server *s, const char *mcp_name);
 
 /* cfg_expand: expand ${VAR} / ${VAR:-default} in s. Returns a malloc'd string,
- * or NULL with err filled ("${NAME} is not set") on error. */
+ * or NULL with err filled ("${NAME} is not set") on error.
+ * NAME is [A-Za-z_][A-Za-z0-9_]* (up to 255 bytes); ${VAR} of a set but empty
+ * variable is "", ${VAR:-default} uses default when VAR is unset or empty.
+ * default runs to the first '}' and is not expanded again, nor are values.
+ * "$${" gives "${"; a '$' not followed by '{' is kept. Errors: unterminated
+ * "${", invalid variable reference, unset variable. */
 char *cfg_expand(const char *s, char *err, size_t errlen);
 
 #endif

@@ -32,16 +32,31 @@ struct settings {
  * lines, "export " prefix, single/double quotes, inline " #" comments) and
  * setenv each key that is not already set: the real environment wins.
  * A missing file is not an error. -1 with err ("path:line: what") on a
- * malformed line or an unreadable file. */
+ * malformed line or an unreadable file.
+ * Details: KEY is [A-Za-z_][A-Za-z0-9_]*, blanks around '=' are allowed;
+ * '...' is literal; "..." knows \n \t \r \" \\ (other escapes are kept as
+ * written); quotes do not span lines; unquoted values are trimmed and cut at
+ * a '#' that follows a blank ("a#b" stays); no ${VAR} interpolation. Within
+ * the file the last definition wins; a variable already in the environment
+ * (even empty) is never overwritten. Nothing is set if any line is malformed.
+ * CRLF line ends are accepted; the file may hold at most 1 MiB. */
 int settings_load_dotenv(const char *path, char *err, size_t errlen);
 
 /* settings_load: load $MCPGW_HOME/.env (or MCPGW_ENV_FILE), then fill s from
  * the environment, applying defaults and bounds. -1 with err naming the
- * variable and the problem ("MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'"). */
+ * variable and the problem ("MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'").
+ * An empty variable counts as unset (its default applies). A relative
+ * MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE, MCPGW_CONFIG,
+ * MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE against MCPGW_HOME.
+ * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT 0..3600 s).
+ * Trailing '/' are removed from OPENAI_BASE_URL. The socket path length is
+ * not checked against sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);
 
 /* settings_parse_long / settings_parse_seconds: bounded, checked parses
- * (whole string must be consumed). 0 or -1. */
+ * (whole string must be consumed). 0 or -1. parse_long: base 10, optional
+ * sign, no blanks. parse_seconds: "D", "D.F" or ".F" (no sign, no exponent),
+ * rounded to the nearest millisecond. */
 int settings_parse_long(const char *s, long min, long max, long *out);
 int settings_parse_seconds(const char *s, long min_ms, long max_ms, long *out_ms);
 

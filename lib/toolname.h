@@ -25,7 +25,13 @@ int toolname_valid(const char *s);
  *     FNV-1a-32("<server>\0<mcp_name>").
  *  3. any exposed names still equal after that (sanitising made them meet)
  *     all take the hashed form: first 55 bytes + '_' + hash.
- * Returns 0, or -1 on ENOMEM. */
+ *  4. (astronomically rare, or exact duplicate server+mcp_name entries) names
+ *     still equal after rule 3 are re-hashed, all of them, round after round,
+ *     with the FNV-1a continued over "\0<salt>:<ordinal>" (salt = how often
+ *     that entry was re-hashed, ordinal = rank among identical
+ *     server+mcp_name entries), until every name is unique.
+ * NULL server or mcp_name count as "". Returns 0, or -1 on ENOMEM (or ELOOP
+ * if 1000 rounds could not separate the names, which does not happen). */
 int toolname_assign(struct toolname *t, size_t n);
 
 #endif

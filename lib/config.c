@@ -1,0 +1,640 @@
+/* config.c: load, expand and validate servers_config.json (the Claude-Desktop "mcpServers" shape). */
+#include "config.h"
+
+#include "buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CFG_NAME_MAX       64        /* server name length */
+#define CFG_VAR_MAX        255       /* ${VAR} name length */
+#define CFG_TIMEOUT_MAX_MS 86400000L /* "timeout": one day */
+#define CFG_KEY_MAX        256       /* key path shown in a message */
+#define CFG_SHOW_MAX       64        /* untrusted text shown in a message */
+
+struct cfg_ctx {
+	const char *file;   /* name used in messages */
+	char *err;
+	size_t errlen;
+	const char *server; /* current server (already validated), NULL at top level */
+	int expand;         /* 0 while parsing a disabled server */
+};
+
+/* cfg_show: copy s into dst (n >= 8 bytes) for a message: printable ASCII
+ * kept, other bytes as \xNN, cut after CFG_SHOW_MAX bytes with "...". */
+static const char *cfg_show(char *dst, size_t n, const char *s)
+{
+	size_t o = 0, i;
+
+	for (i = 0; s[i] && i < CFG_SHOW_MAX && o + 5 < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, n - o, "\\x%02x", ch);
+	}
+	if (s[i] && o + 4 < n) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+/* cfg_err: "FILE: KEY: problem". At server level KEY is "mcpServers.<name>"
+ * followed by suffix; at top level suffix is the whole key. */
+static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!c->err || !c->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->server)
+		snprintf(c->err, c->errlen, "%s: mcpServers.%s%s: %s", c->file, c->server, suffix, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, suffix, msg);
+}
+
+static int cfg_is_name_start(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
+}
+
+static int cfg_is_name_char(int ch)
+{
+	return cfg_is_name_start(ch) || (ch >= '0' && ch <= '9');
+}
+
+/* cfg_var: expand one "${...}" whose body starts at p (just after "${").
+ * Appends to b, sets *end past the '}'. -1 with err on error. */
+static int cfg_var(buf_t *b, const char *p, const char **end, char *err, size_t errlen)
+{
+	char name[CFG_VAR_MAX + 1], show[CFG_SHOW_MAX * 4 + 8];
+	const char *close = strchr(p, '}'), *q = p, *val, *def = NULL;
+	size_t len;
+
+	if (!close) {
+		snprintf(err, errlen, "unterminated \"${\"");
+		return -1;
+	}
+	if (cfg_is_name_start((unsigned char)*q))
+		while (cfg_is_name_char((unsigned char)*q))
+			q++;
+	len = (size_t)(q - p);
+	if (len == 0 || len > CFG_VAR_MAX || (q != close && !(q[0] == ':' && q[1] == '-'))) {
+		len = (size_t)(close - p) < CFG_SHOW_MAX ? (size_t)(close - p) : CFG_SHOW_MAX;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		snprintf(err, errlen, "invalid variable reference \"${%s}\"", cfg_show(show, sizeof show, name));
+		return -1;
+	}
+	memcpy(name, p, len);
+	name[len] = '\0';
+	if (q != close)
+		def = q + 2;
+	val = getenv(name);
+	if (def && (!val || !*val)) {
+		if (buf_append(b, def, (size_t)(close - def)) < 0)
+			goto enomem;
+	} else if (!val) {
+		snprintf(err, errlen, "${%s} is not set", name);
+		return -1;
+	} else if (buf_puts(b, val) < 0) {
+		goto enomem;
+	}
+	*end = close + 1;
+	return 0;
+enomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+char *cfg_expand(const char *s, char *err, size_t errlen)
+{
+	buf_t b = BUF_INIT;
+	const char *p = s, *q;
+	int rc = 0;
+
+	while (rc == 0 && (q = strchr(p, '$')) != NULL) {
+		rc = buf_append(&b, p, (size_t)(q - p));
+		if (rc == 0 && q[1] == '$' && q[2] == '{') {
+			rc = buf_append(&b, "${", 2);
+			p = q + 3;
+		} else if (rc == 0 && q[1] == '{') {
+			if (cfg_var(&b, q + 2, &p, err, errlen) < 0)
+				goto err;
+		} else if (rc == 0) {
+			rc = buf_append(&b, "$", 1);
+			p = q + 1;
+		}
+	}
+	if (rc < 0 || buf_puts(&b, p) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+	return buf_steal(&b);
+err:
+	buf_free(&b);
+	return NULL;
+}
+
+/* cfg_take: copy raw into *out, expanded if expand. -1 with the message on error. */
+static int cfg_take(struct cfg_ctx *c, const char *key, const char *raw, int expand, char **out)
+{
+	char e[512];
+
+	if (expand) {
+		*out = cfg_expand(raw, e, sizeof e);
+		if (!*out) {
+			cfg_err(c, key, "%s", e);
+			return -1;
+		}
+		return 0;
+	}
+	*out = strdup(raw);
+	if (!*out) {
+		cfg_err(c, key, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* cfg_scalar: a string (expanded), or an integer, real or boolean turned into text. */
+static int cfg_scalar(struct cfg_ctx *c, const char *key, const json_t *v, char **out)
+{
+	char num[64];
+
+	if (json_is_string(v))
+		return cfg_take(c, key, json_string_value(v), c->expand, out);
+	if (json_is_integer(v))
+		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(num, sizeof num, "%.15g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(num, sizeof num, "%s", json_is_true(v) ? "true" : "false");
+	else {
+		cfg_err(c, key, "expected a string");
+		return -1;
+	}
+	return cfg_take(c, key, num, 0, out);
+}
+
+/* cfg_string: optional string member; *out stays NULL when absent. */
+static int cfg_string(struct cfg_ctx *c, const json_t *o, const char *name, int expand, char **out)
+{
+	const json_t *v = json_object_get(o, name);
+	char key[CFG_KEY_MAX];
+
+	if (!v)
+		return 0;
+	snprintf(key, sizeof key, ".%s", name);
+	if (!json_is_string(v) || !*json_string_value(v)) {
+		cfg_err(c, key, "expected a non-empty string");
+		return -1;
+	}
+	return cfg_take(c, key, json_string_value(v), expand, out);
+}
+
+/* cfg_strings: optional array of strings; entries are counted in *n as they
+ * are filled so that cfg_free releases a partial array. */
+static int cfg_strings(struct cfg_ctx *c, const json_t *o, const char *name, int expand,
+		       char ***out, size_t *n)
+{
+	const json_t *a = json_object_get(o, name), *v;
+	char key[CFG_KEY_MAX];
+	size_t i;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a)) {
+		snprintf(key, sizeof key, ".%s", name);
+		cfg_err(c, key, "expected an array of strings");
+		return -1;
+	}
+	if (json_array_size(a) == 0)
+		return 0;
+	*out = calloc(json_array_size(a), sizeof **out);
+	if (!*out) {
+		cfg_err(c, "", "out of memory");
+		return -1;
+	}
+	json_array_foreach(a, i, v) {
+		snprintf(key, sizeof key, ".%s[%zu]", name, i);
+		if (!json_is_string(v)) {
+			cfg_err(c, key, "expected a string");
+			return -1;
+		}
+		if (cfg_take(c, key, json_string_value(v), expand, &(*out)[i]) < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* cfg_env_name_ok: non-empty, printable ASCII, no blank and no '='. */
+static int cfg_env_name_ok(const char *k)
+{
+	if (!*k)
+		return 0;
+	for (; *k; k++)
+		if (*k <= ' ' || *k >= 0x7f || *k == '=')
+			return 0;
+	return 1;
+}
+
+/* cfg_header_name_ok: an RFC 9110 token. */
+static int cfg_header_name_ok(const char *k)
+{
+	if (!*k)
+		return 0;
+	for (; *k; k++)
+		if (!cfg_is_name_char((unsigned char)*k) && !strchr("!#$%&'*+-.^`|~", *k))
+			return 0;
+	return 1;
+}
+
+/* cfg_pair: "KEY<sep>VALUE" for one env or header entry. */
+static int cfg_pair(struct cfg_ctx *c, const char *group, const char *k, const json_t *v,
+		    const char *sep, char **out)
+{
+	char key[CFG_KEY_MAX], show[CFG_SHOW_MAX * 4 + 8], *val = NULL;
+	int is_header = sep[0] == ':';
+	buf_t b = BUF_INIT;
+
+	snprintf(key, sizeof key, ".%s.%s", group, cfg_show(show, sizeof show, k));
+	if (!(is_header ? cfg_header_name_ok(k) : cfg_env_name_ok(k))) {
+		cfg_err(c, key, "invalid %s name", is_header ? "header" : "variable");
+		return -1;
+	}
+	if (cfg_scalar(c, key, v, &val) < 0)
+		return -1;
+	if (is_header && strpbrk(val, "\r\n")) {
+		cfg_err(c, key, "header value contains a line break");
+		goto err;
+	}
+	if (buf_puts(&b, k) < 0 || buf_puts(&b, sep) < 0 || buf_puts(&b, val) < 0) {
+		cfg_err(c, key, "out of memory");
+		goto err;
+	}
+	free(val);
+	*out = buf_steal(&b);
+	return 0;
+err:
+	free(val);
+	buf_free(&b);
+	return -1;
+}
+
+/* cfg_pairs: optional object of scalars -> "KEY<sep>VALUE" array (env, headers). */
+static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const char *sep,
+		     char ***out, size_t *n)
+{
+	const json_t *obj = json_object_get(o, name), *v;
+	const char *k;
+	char key[CFG_KEY_MAX];
+
+	if (!obj)
+		return 0;
+	if (!json_is_object(obj)) {
+		snprintf(key, sizeof key, ".%s", name);
+		cfg_err(c, key, "expected an object of strings");
+		return -1;
+	}
+	if (json_object_size(obj) == 0)
+		return 0;
+	*out = calloc(json_object_size(obj), sizeof **out);
+	if (!*out) {
+		cfg_err(c, "", "out of memory");
+		return -1;
+	}
+	json_object_foreach((json_t *)obj, k, v) {
+		if (cfg_pair(c, name, k, v, sep, &(*out)[*n]) < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* cfg_type: the transport named by "type" (-1 when absent, -2 on error). */
+static int cfg_type(struct cfg_ctx *c, const json_t *srv)
+{
+	const json_t *type = json_object_get(srv, "type");
+	char show[CFG_SHOW_MAX * 4 + 8];
+	const char *t;
+
+	if (!type)
+		return -1;
+	if (!json_is_string(type)) {
+		cfg_err(c, ".type", "expected a string");
+		return -2;
+	}
+	t = json_string_value(type);
+	if (strcmp(t, "stdio") == 0)
+		return CFG_STDIO;
+	if (strcmp(t, "sse") == 0)
+		return CFG_SSE;
+	if (strcmp(t, "http") == 0 || strcmp(t, "streamable-http") == 0 || strcmp(t, "streamableHttp") == 0)
+		return CFG_HTTP;
+	cfg_err(c, ".type", "unknown transport \"%s\" (expected stdio, sse, http)", cfg_show(show, sizeof show, t));
+	return -2;
+}
+
+/* cfg_transport: decide the transport from "type", "command" and "url". */
+static int cfg_transport(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
+{
+	int type = cfg_type(c, srv);
+	int cmd = json_object_get(srv, "command") != NULL, url = json_object_get(srv, "url") != NULL;
+	const char *tname = type == CFG_SSE ? "sse" : "http";
+
+	if (type == -2)
+		return -1;
+	if (type == CFG_STDIO && url) {
+		cfg_err(c, "", "\"url\" is not valid with type \"stdio\"");
+		return -1;
+	}
+	if (type == CFG_STDIO && !cmd) {
+		cfg_err(c, "", "needs \"command\" (type \"stdio\")");
+		return -1;
+	}
+	if (type > CFG_STDIO && !url) {
+		cfg_err(c, "", "needs \"url\" (type \"%s\")", tname);
+		return -1;
+	}
+	if (type > CFG_STDIO && cmd) {
+		cfg_err(c, "", "\"command\" is not valid with type \"%s\"", tname);
+		return -1;
+	}
+	if (type == -1 && cmd && url) {
+		cfg_err(c, "", "has both \"command\" and \"url\"; set \"type\"");
+		return -1;
+	}
+	if (type == -1 && !cmd && !url) {
+		cfg_err(c, "", "needs \"command\" (stdio) or \"url\" (remote)");
+		return -1;
+	}
+	s->transport = type >= 0 ? (enum cfg_transport)type : cmd ? CFG_STDIO : CFG_AUTO;
+	return 0;
+}
+
+/* cfg_flags: "disabled" and "timeout". */
+static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
+{
+	const json_t *d = json_object_get(srv, "disabled"), *t = json_object_get(srv, "timeout");
+
+	if (d && !json_is_boolean(d)) {
+		cfg_err(c, ".disabled", "expected true or false");
+		return -1;
+	}
+	s->disabled = d && json_is_true(d);
+	if (t && (!json_is_integer(t) || json_integer_value(t) < 1 ||
+		  json_integer_value(t) > CFG_TIMEOUT_MAX_MS)) {
+		cfg_err(c, ".timeout", "expected an integer 1..%ld (milliseconds)", CFG_TIMEOUT_MAX_MS);
+		return -1;
+	}
+	s->timeout_ms = t ? (long)json_integer_value(t) : 0;
+	return 0;
+}
+
+/* cfg_stdio: "command", "args", "env", "cwd". */
+static int cfg_stdio(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
+{
+	if (cfg_string(c, srv, "command", c->expand, &s->command) < 0 ||
+	    cfg_strings(c, srv, "args", c->expand, &s->args, &s->nargs) < 0 ||
+	    cfg_pairs(c, srv, "env", "=", &s->env, &s->nenv) < 0 ||
+	    cfg_string(c, srv, "cwd", c->expand, &s->cwd) < 0)
+		return -1;
+	if (!*s->command) {
+		cfg_err(c, ".command", "is empty after expansion");
+		return -1;
+	}
+	return 0;
+}
+
+/* cfg_remote: "url", "headers". */
+static int cfg_remote(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
+{
+	if (cfg_string(c, srv, "url", c->expand, &s->url) < 0 ||
+	    cfg_pairs(c, srv, "headers", ": ", &s->headers, &s->nheaders) < 0)
+		return -1;
+	if (c->expand && strncasecmp(s->url, "http://", 7) != 0 && strncasecmp(s->url, "https://", 8) != 0) {
+		cfg_err(c, ".url", "expected an http:// or https:// URL");
+		return -1;
+	}
+	return 0;
+}
+
+static int cfg_server_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > CFG_NAME_MAX)
+		return 0;
+	for (; *name; name++)
+		if (!cfg_is_name_char((unsigned char)*name) && *name != '.' && *name != '-')
+			return 0;
+	return 1;
+}
+
+/* cfg_server: parse one mcpServers entry into s (zeroed; partial on error). */
+static int cfg_server(struct cfg_ctx *c, const char *name, const json_t *srv, struct cfg_server *s)
+{
+	char show[CFG_SHOW_MAX * 4 + 8];
+
+	c->server = NULL;
+	if (!cfg_server_name_ok(name)) {
+		cfg_err(c, "mcpServers", "invalid server name \"%s\" (expected 1-64 characters of A-Z a-z 0-9 _ . -)",
+			cfg_show(show, sizeof show, name));
+		return -1;
+	}
+	c->server = name;
+	s->name = strdup(name);
+	if (!s->name) {
+		cfg_err(c, "", "out of memory");
+		return -1;
+	}
+	if (!json_is_object(srv)) {
+		cfg_err(c, "", "expected an object");
+		return -1;
+	}
+	if (cfg_flags(c, srv, s) < 0 || cfg_transport(c, srv, s) < 0)
+		return -1;
+	c->expand = !s->disabled;
+	if (s->transport == CFG_STDIO ? cfg_stdio(c, srv, s) < 0 : cfg_remote(c, srv, s) < 0)
+		return -1;
+	return cfg_strings(c, srv, "includeTools", 0, &s->include_tools, &s->ninclude) < 0 ||
+	       cfg_strings(c, srv, "excludeTools", 0, &s->exclude_tools, &s->nexclude) < 0 ? -1 : 0;
+}
+
+/* cfg_parse: validate the document root and fill out. */
+static int cfg_parse(struct cfg_ctx *c, const json_t *root, struct cfg *out)
+{
+	const json_t *servers, *v;
+	const char *name;
+
+	if (!json_is_object(root)) {
+		cfg_err(c, "top level", "expected an object");
+		return -1;
+	}
+	servers = json_object_get(root, "mcpServers");
+	if (!servers) {
+		cfg_err(c, "mcpServers", "missing");
+		return -1;
+	}
+	if (!json_is_object(servers)) {
+		cfg_err(c, "mcpServers", "expected an object");
+		return -1;
+	}
+	if (json_object_size(servers) == 0)
+		return 0;
+	out->servers = calloc(json_object_size(servers), sizeof *out->servers);
+	if (!out->servers) {
+		cfg_err(c, "mcpServers", "out of memory");
+		return -1;
+	}
+	json_object_foreach((json_t *)servers, name, v)
+		if (cfg_server(c, name, v, &out->servers[out->nservers++]) < 0)
+			return -1;
+	return 0;
+}
+
+/* cfg_load_buf: parse len bytes of JSON (NUL bytes inside are syntax errors). */
+static int cfg_load_buf(const char *data, size_t len, const char *name, struct cfg *out,
+			char *err, size_t errlen)
+{
+	struct cfg_ctx c = { name, err, errlen, NULL, 1 };
+	json_error_t jerr;
+	json_t *root;
+
+	memset(out, 0, sizeof *out);
+	if (len > CFG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: larger than 1 MiB (%d bytes)", name, CFG_MAX_BYTES);
+		return -1;
+	}
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", name, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (cfg_parse(&c, root, out) < 0) {
+		json_decref(root);
+		cfg_free(out);
+		return -1;
+	}
+	json_decref(root);
+	return 0;
+}
+
+int cfg_load_string(const char *json, const char *name, struct cfg *out, char *err, size_t errlen)
+{
+	return cfg_load_buf(json, strnlen(json, CFG_MAX_BYTES + 1), name, out, err, errlen);
+}
+
+/* cfg_read: read at most CFG_MAX_BYTES + 1 bytes of path into b. */
+static int cfg_read(const char *path, buf_t *b, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (b->len <= CFG_MAX_BYTES) {
+		if (buf_reserve(b, 65536) < 0) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto err;
+		}
+		n = read(fd, b->data + b->len, CFG_MAX_BYTES + 1 - b->len < 65536 ? CFG_MAX_BYTES + 1 - b->len : 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			goto err;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	b->data[b->len] = '\0';
+	close(fd);
+	return 0;
+err:
+	close(fd);
+	return -1;
+}
+
+int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
+{
+	buf_t b = BUF_INIT;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (cfg_read(path, &b, err, errlen) < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	rc = cfg_load_buf(b.data, b.len, path, out, err, errlen);
+	buf_free(&b);
+	return rc;
+}
+
+static void cfg_free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nservers; i++) {
+		struct cfg_server *s = &c->servers[i];
+
+		free(s->name);
+		free(s->command);
+		cfg_free_strv(s->args, s->nargs);
+		cfg_free_strv(s->env, s->nenv);
+		free(s->cwd);
+		free(s->url);
+		cfg_free_strv(s->headers, s->nheaders);
+		cfg_free_strv(s->include_tools, s->ninclude);
+		cfg_free_strv(s->exclude_tools, s->nexclude);
+	}
+	free(c->servers);
+	c->servers = NULL;
+	c->nservers = 0;
+}
+
+int cfg_tool_allowed(const struct cfg_server *s, const char *mcp_name)
+{
+	size_t i;
+
+	if (!s || !mcp_name)
+		return 0;
+	for (i = 0; i < s->nexclude; i++)
+		if (fnmatch(s->exclude_tools[i], mcp_name, 0) == 0)
+			return 0;
+	if (s->ninclude == 0)
+		return 1;
+	for (i = 0; i < s->ninclude; i++)
+		if (fnmatch(s->include_tools[i], mcp_name, 0) == 0)
+			return 1;
+	return 0;
+}

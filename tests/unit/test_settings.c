@@ -1,0 +1,432 @@
+/* test_settings.c: unit tests for .env loading and MCPGW_* settings (lib/settings.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "settings.h"
+
+static const char *const vars[] = {
+	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",
+	"MCPGW_LOG_FILE", "MCPGW_LOG_LEVEL", "MCPGW_LISTEN", "MCPGW_MAX_BODY_BYTES",
+	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
+	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
+	"T_A", "T_B", "T_C", "T_D", "T_E", "T_F", "T_G", "T_H", "T_I", "T_J", "T_K", "T_L", "T_M",
+	"T_N", "T_O", "T_P", "T_Q", "T_R", "export", NULL
+};
+
+static char err[1024];
+static char home[PATH_MAX]; /* a fresh temp dir per test */
+
+static int setup(void **state)
+{
+	(void)state;
+	for (int i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+	strcpy(home, "/tmp/mcpgw-test-settings-XXXXXX");
+	if (!mkdtemp(home))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/.env", home);
+	unlink(p);
+	return rmdir(home);
+}
+
+/* write_file: home/name with the given content; full path in out. */
+static void write_file(const char *name, const char *data, size_t len, char *out, size_t outlen)
+{
+	FILE *f;
+
+	snprintf(out, outlen, "%s/%s", home, name);
+	f = fopen(out, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void assert_env(const char *k, const char *want)
+{
+	const char *v = getenv(k);
+
+	if (!v)
+		fail_msg("%s is not set", k);
+	if (strcmp(v, want) != 0)
+		fail_msg("%s = [%s], want [%s]", k, v, want);
+}
+
+static void test_dotenv_syntax(void **state)
+{
+	static const char env[] =
+		"# a comment\n"
+		"\n"
+		"   \t\n"
+		"T_A=plain\n"
+		"export T_B=exported\n"
+		"T_C = spaced value  \n"
+		"T_D=x # inline comment\n"
+		"T_E=http://h/p#frag\n"
+		"T_F='single $x \\n # not a comment'\n"
+		"T_G=\"dq \\\"q\\\" \\\\ \\n end\\t\\d\" # c\n"
+		"T_H=\n"
+		"T_I= # only a comment\n"
+		"T_J='' \n"
+		"T_K=#not-a-comment\n"
+		"T_L=crlf\r\n"
+		"  T_M=indented\n"
+		"T_N=a=b=c\n"
+		"T_O=\"\"\n"
+		"export=kw\n"
+		"T_P=it's\n"
+		"T_Q=last-wins-1\n"
+		"T_Q=last-wins-2";
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	write_file(".env", env, sizeof env - 1, path, sizeof path);
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_env("T_A", "plain");
+	assert_env("T_B", "exported");
+	assert_env("T_C", "spaced value");
+	assert_env("T_D", "x");
+	assert_env("T_E", "http://h/p#frag");
+	assert_env("T_F", "single $x \\n # not a comment");
+	assert_env("T_G", "dq \"q\" \\ \n end\t\\d");
+	assert_env("T_H", "");
+	assert_env("T_I", "");
+	assert_env("T_J", "");
+	assert_env("T_K", "#not-a-comment");
+	assert_env("T_L", "crlf");
+	assert_env("T_M", "indented");
+	assert_env("T_N", "a=b=c");
+	assert_env("T_O", "");
+	assert_env("export", "kw");
+	assert_env("T_P", "it's");
+	assert_env("T_Q", "last-wins-2");
+}
+
+static void test_dotenv_env_wins(void **state)
+{
+	static const char env[] = "T_A=from-file\nT_B=from-file\nT_C=from-file\n";
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	assert_int_equal(setenv("T_A", "real", 1), 0);
+	assert_int_equal(setenv("T_B", "", 1), 0);
+	write_file(".env", env, sizeof env - 1, path, sizeof path);
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_env("T_A", "real");
+	assert_env("T_B", "");
+	assert_env("T_C", "from-file");
+}
+
+/* bad_line: content must fail with "PATH:want" and set nothing. */
+static void bad_line(const char *content, const char *want)
+{
+	char path[PATH_MAX + 16], full[PATH_MAX + 128];
+
+	write_file(".env", content, strlen(content), path, sizeof path);
+	unsetenv("T_A");
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	snprintf(full, sizeof full, "%s:%s", path, want);
+	if (strcmp(err, full) != 0)
+		fail_msg("for [%s]\n got: %s\nwant: %s", content, err, full);
+	assert_null(getenv("T_A"));
+}
+
+static void test_dotenv_errors(void **state)
+{
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	bad_line("T_A=1\nNOEQUALS\n", "2: expected KEY=VALUE");
+	bad_line("T_A=1\n1X=2\n", "2: invalid variable name");
+	bad_line("T_A=1\nA-B=2\n", "2: invalid variable name");
+	bad_line("T_A=1\n=2\n", "2: invalid variable name");
+	bad_line("T_A=1\nexport T_B\n", "2: expected KEY=VALUE");
+	bad_line("T_A=1\n\n# c\nT_B='open\n", "4: unterminated single quote");
+	bad_line("T_A=1\nT_B=\"open\\\"\n", "2: unterminated double quote");
+	bad_line("T_A=1\nT_B='a'b\n", "2: unexpected text after the closing quote");
+	bad_line("T_A=1\nT_B A=1\n", "2: expected KEY=VALUE");
+
+	/* a NUL byte in a line */
+	write_file(".env", "T_A=1\nT_B=x\0y\n", 14, path, sizeof path);
+	unsetenv("T_A");
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_non_null(strstr(err, ":2: NUL byte in line"));
+	assert_null(getenv("T_A"));
+}
+
+static void test_dotenv_files(void **state)
+{
+	char path[PATH_MAX + 16], want[PATH_MAX + 64];
+	char *big;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/missing.env", home);
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	/* a directory is unreadable */
+	assert_int_equal(settings_load_dotenv(home, err, sizeof err), -1);
+	assert_non_null(strstr(err, home));
+
+	big = malloc(1024 * 1024 + 1);
+	assert_non_null(big);
+	memset(big, '#', 1024 * 1024 + 1);
+	big[1023] = '\n';
+	memcpy(big + 1024, "T_A=big\n", 8);
+	write_file(".env", big, 1024 * 1024, path, sizeof path);
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_env("T_A", "big");
+	unsetenv("T_A");
+	write_file(".env", big, 1024 * 1024 + 1, path, sizeof path);
+	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s: larger than 1 MiB (1048576 bytes)", path);
+	assert_string_equal(err, want);
+	free(big);
+}
+
+static void test_defaults(void **state)
+{
+	struct settings s;
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_string_equal(s.home, home);
+	snprintf(want, sizeof want, "%s/servers_config.json", home);
+	assert_string_equal(s.config, want);
+	snprintf(want, sizeof want, "%s/var", home);
+	assert_string_equal(s.state_dir, want);
+	snprintf(want, sizeof want, "%s/var/broker.sock", home);
+	assert_string_equal(s.socket_path, want);
+	snprintf(want, sizeof want, "%s/var/mcpgw.db", home);
+	assert_string_equal(s.db_path, want);
+	assert_string_equal(s.log_file, "");
+	assert_int_equal(s.log_level, LOGL_INFO);
+	assert_string_equal(s.listen, "127.0.0.1:8000");
+	assert_int_equal(s.max_body_bytes, 4194304);
+	assert_int_equal(s.max_json_depth, 64);
+	assert_int_equal(s.max_message_bytes, 16777216);
+	assert_int_equal(s.tool_timeout_ms, 60000);
+	assert_int_equal(s.tool_retries, 2);
+	assert_int_equal(s.init_timeout_ms, 30000);
+	assert_int_equal(s.restart_backoff_max_ms, 60000);
+	assert_int_equal(s.max_clients, 512);
+	assert_int_equal(s.broker_timeout_ms, 5000);
+	assert_string_equal(s.openai_api_key, "");
+	assert_string_equal(s.openai_base_url, "https://api.openai.com/v1");
+	assert_string_equal(s.default_model, "gpt-3.5-turbo");
+}
+
+static void test_home_default_cwd(void **state)
+{
+	struct settings s;
+	char old[PATH_MAX], want[PATH_MAX + 64];
+
+	(void)state;
+	assert_non_null(getcwd(old, sizeof old));
+	assert_int_equal(chdir(home), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_int_equal(chdir(old), 0);
+	assert_string_equal(s.home, home);
+	/* a relative MCPGW_HOME is taken against the cwd */
+	assert_int_equal(chdir("/tmp"), 0);
+	assert_int_equal(setenv("MCPGW_HOME", home + 5, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_int_equal(chdir(old), 0);
+	assert_string_equal(s.home, home);
+	snprintf(want, sizeof want, "%s/", home);
+	assert_int_equal(setenv("MCPGW_HOME", want, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_string_equal(s.home, home);
+}
+
+static void test_from_dotenv(void **state)
+{
+	static const char env[] =
+		"MCPGW_STATE_DIR=state\n"
+		"MCPGW_CONFIG=conf/servers.json\n"
+		"MCPGW_LOG_FILE=log/mcpgw.log\n"
+		"MCPGW_LOG_LEVEL=DEBUG\n"
+		"MCPGW_TOOL_TIMEOUT=0.5\n"
+		"MCPGW_INIT_TIMEOUT=2.25\n"
+		"MCPGW_TOOL_RETRIES=0\n"
+		"MCPGW_MAX_CLIENTS=65536\n"
+		"OPENAI_API_KEY=sk-test\n"
+		"OPENAI_BASE_URL=http://127.0.0.1:9/v1/\n"
+		"DEFAULT_MODEL=\n";
+	char path[PATH_MAX + 16], want[PATH_MAX + 64];
+	struct settings s;
+
+	(void)state;
+	write_file(".env", env, sizeof env - 1, path, sizeof path);
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	assert_int_equal(setenv("MCPGW_MAX_CLIENTS", "7", 1), 0); /* real env wins */
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	snprintf(want, sizeof want, "%s/state", home);
+	assert_string_equal(s.state_dir, want);
+	snprintf(want, sizeof want, "%s/state/broker.sock", home);
+	assert_string_equal(s.socket_path, want);
+	snprintf(want, sizeof want, "%s/state/mcpgw.db", home);
+	assert_string_equal(s.db_path, want);
+	snprintf(want, sizeof want, "%s/conf/servers.json", home);
+	assert_string_equal(s.config, want);
+	snprintf(want, sizeof want, "%s/log/mcpgw.log", home);
+	assert_string_equal(s.log_file, want);
+	assert_int_equal(s.log_level, LOGL_DEBUG);
+	assert_int_equal(s.tool_timeout_ms, 500);
+	assert_int_equal(s.init_timeout_ms, 2250);
+	assert_int_equal(s.tool_retries, 0);
+	assert_int_equal(s.max_clients, 7);
+	assert_string_equal(s.openai_api_key, "sk-test");
+	assert_string_equal(s.openai_base_url, "http://127.0.0.1:9/v1");
+	assert_string_equal(s.default_model, "gpt-3.5-turbo"); /* empty = default */
+}
+
+static void test_absolute_and_env_file(void **state)
+{
+	char path[PATH_MAX + 16];
+	struct settings s;
+
+	(void)state;
+	write_file("other.env", "MCPGW_LISTEN=0.0.0.0:9000\n", 26, path, sizeof path);
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	assert_int_equal(setenv("MCPGW_ENV_FILE", "other.env", 1), 0);
+	assert_int_equal(setenv("MCPGW_STATE_DIR", "/run/mcpgw", 1), 0);
+	assert_int_equal(setenv("MCPGW_BROKER_SOCKET", "/run/b.sock", 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_string_equal(s.listen, "0.0.0.0:9000");
+	assert_string_equal(s.state_dir, "/run/mcpgw");
+	assert_string_equal(s.socket_path, "/run/b.sock");
+	assert_string_equal(s.db_path, "/run/mcpgw/mcpgw.db");
+	assert_int_equal(unlink(path), 0);
+}
+
+/* bad_setting: var=value must make settings_load fail with exactly want. */
+static void bad_setting(const char *var, const char *value, const char *want)
+{
+	struct settings s;
+
+	assert_int_equal(setenv(var, value, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("%s=%s\n got: %s\nwant: %s", var, value, err, want);
+	unsetenv(var);
+}
+
+static void test_bounds(void **state)
+{
+	struct settings s;
+	char big[5000];
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	bad_setting("MCPGW_TOOL_RETRIES", "x", "MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'");
+	bad_setting("MCPGW_TOOL_RETRIES", "11", "MCPGW_TOOL_RETRIES: expected an integer 0..10, got '11'");
+	bad_setting("MCPGW_TOOL_RETRIES", "-1", "MCPGW_TOOL_RETRIES: expected an integer 0..10, got '-1'");
+	bad_setting("MCPGW_TOOL_RETRIES", " 1", "MCPGW_TOOL_RETRIES: expected an integer 0..10, got ' 1'");
+	bad_setting("MCPGW_TOOL_RETRIES", "1 ", "MCPGW_TOOL_RETRIES: expected an integer 0..10, got '1 '");
+	bad_setting("MCPGW_MAX_BODY_BYTES", "1023",
+		    "MCPGW_MAX_BODY_BYTES: expected an integer 1024..1073741824, got '1023'");
+	bad_setting("MCPGW_MAX_BODY_BYTES", "99999999999999999999999",
+		    "MCPGW_MAX_BODY_BYTES: expected an integer 1024..1073741824, got '99999999999999999999999'");
+	bad_setting("MCPGW_MAX_JSON_DEPTH", "1", "MCPGW_MAX_JSON_DEPTH: expected an integer 2..1000, got '1'");
+	bad_setting("MCPGW_MAX_MESSAGE_BYTES", "4095",
+		    "MCPGW_MAX_MESSAGE_BYTES: expected an integer 4096..1073741824, got '4095'");
+	bad_setting("MCPGW_MAX_CLIENTS", "0x10", "MCPGW_MAX_CLIENTS: expected an integer 1..65536, got '0x10'");
+	bad_setting("MCPGW_TOOL_TIMEOUT", "0", "MCPGW_TOOL_TIMEOUT: expected seconds 0.001..86400, got '0'");
+	bad_setting("MCPGW_TOOL_TIMEOUT", "1e3", "MCPGW_TOOL_TIMEOUT: expected seconds 0.001..86400, got '1e3'");
+	bad_setting("MCPGW_INIT_TIMEOUT", "-1", "MCPGW_INIT_TIMEOUT: expected seconds 0.001..86400, got '-1'");
+	bad_setting("MCPGW_RESTART_BACKOFF_MAX", "86401",
+		    "MCPGW_RESTART_BACKOFF_MAX: expected seconds 0.001..86400, got '86401'");
+	bad_setting("MCPGW_BROKER_TIMEOUT", "3600.5", "MCPGW_BROKER_TIMEOUT: expected seconds 0..3600, got '3600.5'");
+	bad_setting("MCPGW_LOG_LEVEL", "loud", "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'");
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	bad_setting("DEFAULT_MODEL", big, "DEFAULT_MODEL: too long (4999 bytes, at most 255)");
+	bad_setting("MCPGW_LISTEN", big, "MCPGW_LISTEN: too long (4999 bytes, at most 255)");
+	big[0] = '/';
+	bad_setting("MCPGW_STATE_DIR", big, "MCPGW_STATE_DIR: too long (4999 bytes, at most 4095)");
+	big[0] = 'a';
+	big[4090] = '\0'; /* fits alone, not joined with home */
+	assert_int_equal(setenv("MCPGW_CONFIG", big, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), -1);
+	assert_non_null(strstr(err, "MCPGW_CONFIG: path too long"));
+	unsetenv("MCPGW_CONFIG");
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+}
+
+static void test_parse_numbers(void **state)
+{
+	long v;
+
+	(void)state;
+	assert_int_equal(settings_parse_long("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(settings_parse_long("+7", 0, 100, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(settings_parse_long("-7", -10, 100, &v), 0);
+	assert_int_equal(v, -7);
+	assert_int_equal(settings_parse_long("", 0, 100, &v), -1);
+	assert_int_equal(settings_parse_long(NULL, 0, 100, &v), -1);
+	assert_int_equal(settings_parse_long("+", 0, 100, &v), -1);
+	assert_int_equal(settings_parse_long("101", 0, 100, &v), -1);
+	assert_int_equal(settings_parse_long("9223372036854775808", 0, LONG_MAX, &v), -1);
+	assert_int_equal(settings_parse_long("9223372036854775807", 0, LONG_MAX, &v), 0);
+	assert_int_equal(v, LONG_MAX);
+	assert_int_equal(settings_parse_seconds("0.5", 0, 100000, &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(settings_parse_seconds(".25", 0, 100000, &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(settings_parse_seconds("60", 0, 100000, &v), 0);
+	assert_int_equal(v, 60000);
+	assert_int_equal(settings_parse_seconds("1.0005", 0, 100000, &v), 0);
+	assert_int_equal(v, 1001);
+	assert_int_equal(settings_parse_seconds("1.00049", 0, 100000, &v), 0);
+	assert_int_equal(v, 1000);
+	assert_int_equal(settings_parse_seconds("0.001", 1, 100000, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(settings_parse_seconds("0.0004", 1, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("1.", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds(".", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("+1", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("1s", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("1.5.", 0, 100000, &v), -1);
+	assert_int_equal(settings_parse_seconds("99999999999999999999999", 0, LONG_MAX, &v), -1);
+	assert_int_equal(settings_parse_seconds(NULL, 0, 100000, &v), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_dotenv_syntax, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dotenv_env_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dotenv_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dotenv_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_home_default_cwd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_from_dotenv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_absolute_and_env_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_numbers, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
