@@ -18,7 +18,7 @@
 
 /* MCP protocol revisions we speak, newest first (NULL-terminated). */
 extern const char *const jr_mcp_versions[];
-#define JR_MCP_LATEST "2025-06-18"
+#define JR_MCP_LATEST "2025-11-25" /* == jr_mcp_versions[0] */
 
 enum jr_kind { JR_INVALID = 0, JR_REQUEST, JR_NOTIFICATION, JR_RESPONSE, JR_ERROR_RESPONSE };
 

@@ -1,0 +1,313 @@
+/* main.c: mcp-server-sqlite: parse the command line, open the database and serve MCP on stdin/stdout. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "server.h"
+#include "sqlitedb.h"
+
+#define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
+#define MAIN_READ_CHUNK    65536
+#define MAIN_MAX_ROWS_MAX  10000000L
+#define MAIN_TIMEOUT_MAX   86400000L          /* one day */
+
+static volatile sig_atomic_t main_stop;
+
+static void main_on_signal(int sig)
+{
+	(void)sig;
+	main_stop = 1;
+}
+
+static void main_usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: mcp-server-sqlite [--db-path] PATH\n"
+		"       mcp-server-sqlite --help | --version\n"
+		"\n"
+		"Serves the SQLite database PATH (created if missing) as an MCP server:\n"
+		"newline-delimited JSON-RPC 2.0 on stdin/stdout, logs on stderr.\n"
+		"\n"
+		"environment:\n"
+		"  MCP_SQLITE_MAX_ROWS    rows read_query returns at most (default %d, 1..%ld)\n"
+		"  MCP_SQLITE_TIMEOUT_MS  time one statement may run (default %d, 0 = no limit)\n"
+		"  MCPGW_LOG_LEVEL        error | warn | info | debug (default info)\n",
+		SQLITEDB_MAX_ROWS_DEFAULT, MAIN_MAX_ROWS_MAX, SQLITEDB_TIMEOUT_DEFAULT);
+}
+
+/* main_args: find the database path in argv.  0: serve *path; 1: --help or
+ * --version was answered; -1: bad arguments (message printed). */
+static int main_args(int argc, char **argv, const char **path)
+{
+	int opts = 1;
+
+	*path = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = a;
+
+		if (opts && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+			main_usage(stdout);
+			return 1;
+		} else if (opts && (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)) {
+			printf("%s %s\n", SERVER_NAME, SERVER_VERSION);
+			return 1;
+		} else if (opts && strcmp(a, "--") == 0) {
+			opts = 0;
+			continue;
+		} else if (opts && strcmp(a, "--db-path") == 0) {
+			if (++i >= argc) {
+				fprintf(stderr, "mcp-server-sqlite: --db-path needs a value\n");
+				return -1;
+			}
+			v = argv[i];
+		} else if (opts && strncmp(a, "--db-path=", 10) == 0) {
+			v = a + 10;
+		} else if (opts && a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "mcp-server-sqlite: unknown option %s\n", a);
+			return -1;
+		}
+		if (*path || *v == '\0') {
+			fprintf(stderr, "mcp-server-sqlite: %s\n", *path ? "give one database path" : "empty database path");
+			return -1;
+		}
+		*path = v;
+	}
+	if (!*path)
+		fprintf(stderr, "mcp-server-sqlite: no database path given\n");
+	return *path ? 0 : -1;
+}
+
+/* main_env_long: *out = integer environment variable name in [min, max], or
+ * def when unset or empty.  -1 (logged) when it is set but not such a number. */
+static int main_env_long(const char *name, long def, long min, long max, long *out)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	*out = def;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		log_error("%s: expected an integer %ld..%ld, got '%.40s'", name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* main_path: a malloc'd copy of path with a leading "~/" expanded from $HOME
+ * (as the reference server does); NULL on ENOMEM. */
+static char *main_path(const char *path)
+{
+	const char *home = getenv("HOME");
+	buf_t b = BUF_INIT;
+
+	if (home && *home && (strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0)) {
+		if (buf_puts(&b, home) < 0 || buf_puts(&b, path + 1) < 0)
+			goto err;
+	} else if (buf_puts(&b, path) < 0) {
+		goto err;
+	}
+	return buf_steal(&b);
+err:
+	buf_free(&b);
+	return NULL;
+}
+
+/* main_mkdirs: create the missing parent directories of path (mode 0777 &
+ * ~umask).  Failures are only logged: opening the database reports them. */
+static void main_mkdirs(char *path)
+{
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(path, 0777) < 0 && errno != EEXIST)
+			log_debug("mkdir %s: %s", path, strerror(errno));
+		*p = '/';
+	}
+}
+
+/* main_write_all: write p[0..n) to fd, riding out EINTR, EAGAIN and short writes. */
+static int main_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* main_drain: answer every complete line buffered in rd.  *skip is set when
+ * an over-long line was cut before its end, so its rest must be dropped.
+ * -1 when stdout cannot be written. */
+static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out, int *skip)
+{
+	char *line;
+	size_t len;
+	int r, rc;
+
+	while ((r = jr_reader_next(rd, &line, &len)) != JR_READ_MORE) {
+		buf_reset(out);
+		if (r == JR_READ_LINE) {
+			rc = server_handle_line(s, line, len, out);
+		} else {
+			log_warn("dropped a message longer than %d bytes", MAIN_MAX_LINE);
+			*skip = rd->buf.len == 0; /* the reader reset without seeing the newline */
+			rc = server_reply_error(out, NULL, JR_PARSE_ERROR, "Parse error: message too long");
+		}
+		if (rc < 0) {
+			log_error("out of memory answering a message");
+			buf_reset(out);
+			if (server_reply_error(out, NULL, JR_INTERNAL_ERROR, "Internal error: out of memory") < 0)
+				continue;
+		}
+		if (out->len && main_write_all(STDOUT_FILENO, out->data, out->len) < 0) {
+			log_error("writing stdout: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* main_feed: give chunk p[0..n) to the reader, dropping the rest of a cut line first. */
+static void main_feed(struct jr_reader *rd, const char *p, size_t n, int *skip)
+{
+	if (*skip) {
+		const char *nl = memchr(p, '\n', n);
+
+		if (!nl)
+			return;
+		n -= (size_t)(nl + 1 - p);
+		p = nl + 1;
+		*skip = 0;
+	}
+	if (jr_reader_feed(rd, p, n) < 0) {
+		log_error("out of memory buffering input: dropping the current message");
+		jr_reader_free(rd);
+		jr_reader_init(rd, MAIN_MAX_LINE);
+		*skip = memchr(p, '\n', n) == NULL;
+	}
+}
+
+/* main_serve: read requests from stdin until EOF or a signal, answering
+ * each in turn.  0 on EOF / signal, -1 on an I/O error. */
+static int main_serve(struct server *s)
+{
+	static char chunk[MAIN_READ_CHUNK];
+	struct jr_reader rd;
+	buf_t out = BUF_INIT;
+	int skip = 0, rc = 0;
+
+	jr_reader_init(&rd, MAIN_MAX_LINE);
+	while (!main_stop) {
+		ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				break;
+			continue;
+		}
+		if (n < 0) {
+			log_error("reading stdin: %s", strerror(errno));
+			rc = -1;
+			break;
+		}
+		/* at EOF a final newline completes a last line sent without one */
+		main_feed(&rd, n ? chunk : "\n", n ? (size_t)n : 1, &skip);
+		if (main_drain(s, &rd, &out, &skip) < 0) {
+			rc = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	jr_reader_free(&rd);
+	buf_free(&out);
+	return rc;
+}
+
+static int main_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = main_on_signal; /* no SA_RESTART: a blocked read returns EINTR */
+	if (sigemptyset(&sa.sa_mask) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *arg, *lvl = getenv("MCPGW_LOG_LEVEL");
+	long max_rows, timeout_ms;
+	struct sqlitedb db;
+	struct server srv;
+	char *path = NULL, err[600];
+	int rc = 1, r;
+
+	log_init(SERVER_NAME, lvl && *lvl ? log_level_parse(lvl) : LOGL_INFO, NULL);
+	r = main_args(argc, argv, &arg);
+	if (r != 0) {
+		if (r < 0)
+			main_usage(stderr);
+		return r > 0 ? 0 : 2;
+	}
+	if (main_env_long("MCP_SQLITE_MAX_ROWS", SQLITEDB_MAX_ROWS_DEFAULT, 1, MAIN_MAX_ROWS_MAX, &max_rows) < 0 ||
+	    main_env_long("MCP_SQLITE_TIMEOUT_MS", SQLITEDB_TIMEOUT_DEFAULT, 0, MAIN_TIMEOUT_MAX, &timeout_ms) < 0)
+		return 2;
+	if (main_signals() < 0) {
+		log_error("installing signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	path = main_path(arg);
+	if (!path) {
+		log_error("out of memory");
+		return 1;
+	}
+	if (strcmp(path, ":memory:") != 0)
+		main_mkdirs(path);
+	if (sqlitedb_open(&db, path, max_rows, timeout_ms, err, sizeof err) < 0) {
+		log_error("cannot open the database %s", err);
+		goto out;
+	}
+	log_info("serving %s (max %ld rows, statement timeout %ld ms)", path, max_rows, timeout_ms);
+	server_init(&srv, &db);
+	rc = main_serve(&srv) < 0 ? 1 : 0;
+	server_free(&srv);
+	sqlitedb_close(&db);
+out:
+	free(path);
+	log_close();
+	return rc;
+}

@@ -1,0 +1,331 @@
+/* sqlitedb.c: open the database, refuse statements a tool must not run, and execute the rest. */
+#include "sqlitedb.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "sqljson.h"
+#include "sqlstmt.h"
+
+#define SQLITEDB_PROGRESS_OPS 1000 /* VM steps between deadline checks */
+
+enum sqlitedb_tool { SQLITEDB_READ = 0, SQLITEDB_WRITE, SQLITEDB_CREATE };
+
+static const char *const sqlitedb_wrong_kind[] = {
+	[SQLITEDB_READ] = "Only read-only SELECT queries (SELECT, WITH ... SELECT, VALUES) are allowed for read_query",
+	[SQLITEDB_WRITE] = "Only INSERT, UPDATE, DELETE or REPLACE statements are allowed for write_query",
+	[SQLITEDB_CREATE] = "Only CREATE TABLE statements are allowed for create_table",
+};
+
+static enum sqlitedb_err sqlitedb_fail(struct sqlitedb_result *r, enum sqlitedb_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum sqlitedb_err sqlitedb_fail(struct sqlitedb_result *r, enum sqlitedb_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+/* SQLite calls this every SQLITEDB_PROGRESS_OPS steps; non-zero interrupts the statement. */
+static int sqlitedb_progress(void *ud)
+{
+	struct sqlitedb *d = ud;
+	struct timespec now;
+
+	if (!d->deadline_set || clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+		return 0;
+	return now.tv_sec > d->deadline.tv_sec ||
+	       (now.tv_sec == d->deadline.tv_sec && now.tv_nsec >= d->deadline.tv_nsec);
+}
+
+static void sqlitedb_arm(struct sqlitedb *d)
+{
+	d->deadline_set = 0;
+	if (d->timeout_ms <= 0 || clock_gettime(CLOCK_MONOTONIC, &d->deadline) < 0)
+		return;
+	d->deadline.tv_sec += d->timeout_ms / 1000;
+	d->deadline.tv_nsec += (d->timeout_ms % 1000) * 1000000L;
+	if (d->deadline.tv_nsec >= 1000000000L) {
+		d->deadline.tv_sec++;
+		d->deadline.tv_nsec -= 1000000000L;
+	}
+	d->deadline_set = 1;
+}
+
+/* sqlitedb_sql_error: turn SQLite's rc / message into r->msg; call before disarming. */
+static enum sqlitedb_err sqlitedb_sql_error(struct sqlitedb *d, int rc, struct sqlitedb_result *r)
+{
+	if (rc == SQLITE_NOMEM)
+		return sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+	if (rc == SQLITE_INTERRUPT && d->deadline_set)
+		return sqlitedb_fail(r, SQLITEDB_ESQL,
+				     "the statement ran longer than %ld ms and was stopped (MCP_SQLITE_TIMEOUT_MS)",
+				     d->timeout_ms);
+	return sqlitedb_fail(r, SQLITEDB_ESQL, "%s", sqlite3_errmsg(d->db));
+}
+
+static int sqlitedb_kind_ok(enum sqlitedb_tool t, enum sqlstmt_kind k)
+{
+	switch (t) {
+	case SQLITEDB_READ:
+		return k == SQLSTMT_SELECT || k == SQLSTMT_WITH;
+	case SQLITEDB_WRITE:
+		return k == SQLSTMT_DML || k == SQLSTMT_WITH;
+	case SQLITEDB_CREATE:
+		return k == SQLSTMT_CREATE_TABLE;
+	}
+	return 0;
+}
+
+/* sqlitedb_prepare: compile sql as the one statement tool t may run, without
+ * executing anything.  *out is a statement to finalize on SQLITEDB_OK. */
+static enum sqlitedb_err sqlitedb_prepare(struct sqlitedb *d, enum sqlitedb_tool t, const char *sql, size_t len,
+					  sqlite3_stmt **out, struct sqlitedb_result *r)
+{
+	const char *end = sql + len, *start, *tail = NULL;
+	sqlite3_stmt *st = NULL;
+	enum sqlstmt_kind k;
+	int rc, ro;
+
+	*out = NULL;
+	if (memchr(sql, '\0', len))
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query contains a NUL byte");
+	start = sqlstmt_skip_trailer(sql, end);
+	k = sqlstmt_classify(start, (size_t)(end - start));
+	if (k == SQLSTMT_EMPTY)
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is empty");
+	if (!sqlitedb_kind_ok(t, k))
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "%s", sqlitedb_wrong_kind[t]);
+	if (end - start > INT_MAX)
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is too long");
+	rc = sqlite3_prepare_v2(d->db, start, (int)(end - start), &st, &tail);
+	if (rc != SQLITE_OK)
+		return sqlitedb_sql_error(d, rc, r);
+	if (!st)
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is empty");
+	ro = sqlite3_stmt_readonly(st);
+	if (!tail || !sqlstmt_is_trailer(tail, end)) {
+		sqlite3_finalize(st);
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED,
+				     "Only one SQL statement per call is allowed; nothing was executed");
+	}
+	if ((t == SQLITEDB_READ) != (ro != 0)) {
+		sqlite3_finalize(st);
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "%s", sqlitedb_wrong_kind[t]);
+	}
+	*out = st;
+	return SQLITEDB_OK;
+}
+
+/* sqlitedb_collect: step st to the end (or a bound) gathering rows into r->rows. */
+static enum sqlitedb_err sqlitedb_collect(struct sqlitedb *d, sqlite3_stmt *st, struct sqlitedb_result *r)
+{
+	enum sqlitedb_err e = SQLITEDB_OK;
+	size_t bytes = 2; /* "[]" */
+	int rc;
+
+	r->exact15 = 1;
+	r->rows = json_array();
+	if (!r->rows)
+		return sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+	sqlitedb_arm(d);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row;
+		size_t sz;
+
+		if (json_array_size(r->rows) >= (size_t)d->max_rows) {
+			r->truncated = 1;
+			break;
+		}
+		row = sqljson_row(st, &r->exact15);
+		sz = row ? sqljson_wire_size(row) : 0;
+		if (sz == 0) {
+			json_decref(row);
+			e = sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (bytes + sz + 2 > SQLITEDB_MAX_RESULT_BYTES) {
+			json_decref(row);
+			r->truncated = r->over_bytes = 1;
+			break;
+		}
+		bytes += sz + 2;
+		if (json_array_append_new(r->rows, row) < 0) {
+			e = sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		e = sqlitedb_sql_error(d, rc, r);
+out:
+	d->deadline_set = 0;
+	if (e != SQLITEDB_OK) {
+		json_decref(r->rows);
+		r->rows = NULL;
+	}
+	return e;
+}
+
+/* sqlitedb_exec: step st to the end, ignoring any RETURNING rows. */
+static enum sqlitedb_err sqlitedb_exec(struct sqlitedb *d, sqlite3_stmt *st, struct sqlitedb_result *r)
+{
+	enum sqlitedb_err e = SQLITEDB_OK;
+	int rc;
+
+	sqlitedb_arm(d);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE)
+		e = sqlitedb_sql_error(d, rc, r);
+	d->deadline_set = 0;
+	return e;
+}
+
+int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long timeout_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(d, 0, sizeof *d);
+	d->max_rows = max_rows > 0 ? max_rows : SQLITEDB_MAX_ROWS_DEFAULT;
+	d->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK)
+		goto err;
+	if ((rc = sqlite3_busy_timeout(d->db, SQLITEDB_BUSY_TIMEOUT_MS)) != SQLITE_OK ||
+	    (rc = sqlite3_db_config(d->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_db_config(d->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_db_config(d->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL)) != SQLITE_OK)
+		goto err;
+	sqlite3_limit(d->db, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_progress_handler(d->db, SQLITEDB_PROGRESS_OPS, sqlitedb_progress, d);
+	/* opening is lazy: read the schema now so a non-database file fails here */
+	rc = sqlite3_exec(d->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto err;
+	return 0;
+err:
+	snprintf(err, errlen, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+	sqlite3_close(d->db);
+	d->db = NULL;
+	return -1;
+}
+
+void sqlitedb_close(struct sqlitedb *d)
+{
+	if (d->db && sqlite3_close(d->db) != SQLITE_OK)
+		log_warn("closing the database: %s", sqlite3_errmsg(d->db));
+	d->db = NULL;
+}
+
+enum sqlitedb_err sqlitedb_read(struct sqlitedb *d, const char *sql, size_t len, struct sqlitedb_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	enum sqlitedb_err e = sqlitedb_prepare(d, SQLITEDB_READ, sql, len, &st, r);
+
+	if (e != SQLITEDB_OK)
+		return e;
+	e = sqlitedb_collect(d, st, r);
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sqlitedb_err sqlitedb_write(struct sqlitedb *d, const char *sql, size_t len, struct sqlitedb_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	enum sqlitedb_err e = sqlitedb_prepare(d, SQLITEDB_WRITE, sql, len, &st, r);
+
+	if (e != SQLITEDB_OK)
+		return e;
+	e = sqlitedb_exec(d, st, r);
+	if (e == SQLITEDB_OK)
+		r->changes = (long long)sqlite3_changes64(d->db);
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sqlitedb_err sqlitedb_create_table(struct sqlitedb *d, const char *sql, size_t len, struct sqlitedb_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	enum sqlitedb_err e = sqlitedb_prepare(d, SQLITEDB_CREATE, sql, len, &st, r);
+
+	if (e != SQLITEDB_OK)
+		return e;
+	e = sqlitedb_exec(d, st, r);
+	sqlite3_finalize(st);
+	return e;
+}
+
+/* sqlitedb_internal: run one of our own queries, with text bound to ?1 when given. */
+static enum sqlitedb_err sqlitedb_internal(struct sqlitedb *d, const char *sql, const char *text, size_t len,
+					   struct sqlitedb_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	enum sqlitedb_err e;
+	int rc;
+
+	if (len > INT_MAX)
+		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The name is too long");
+	rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && text)
+		rc = sqlite3_bind_text(st, 1, text, (int)len, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK) {
+		e = sqlitedb_sql_error(d, rc, r);
+		goto out;
+	}
+	e = sqlitedb_collect(d, st, r);
+out:
+	sqlite3_finalize(st);
+	return e;
+}
+
+enum sqlitedb_err sqlitedb_list_tables(struct sqlitedb *d, struct sqlitedb_result *r)
+{
+	return sqlitedb_internal(d,
+				 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+				 " UNION ALL "
+				 "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+				 NULL, 0, r);
+}
+
+enum sqlitedb_err sqlitedb_describe_table(struct sqlitedb *d, const char *name, size_t len,
+					  struct sqlitedb_result *r)
+{
+	enum sqlitedb_err e = sqlitedb_internal(d, "SELECT * FROM pragma_table_info(?1)", name, len, r);
+
+	if (e == SQLITEDB_OK && json_array_size(r->rows) == 0) {
+		json_decref(r->rows);
+		r->rows = NULL;
+		return sqlitedb_fail(r, SQLITEDB_ENOTFOUND, "no such table: %.*s", (int)(len > 200 ? 200 : len), name);
+	}
+	return e;
+}
+
+void sqlitedb_result_free(struct sqlitedb_result *r)
+{
+	json_decref(r->rows);
+	r->rows = NULL;
+}
+
+const char *sqlitedb_strerror(enum sqlitedb_err e)
+{
+	switch (e) {
+	case SQLITEDB_OK:
+		return "success";
+	case SQLITEDB_EREFUSED:
+		return "statement refused";
+	case SQLITEDB_ESQL:
+		return "database error";
+	case SQLITEDB_ENOTFOUND:
+		return "table not found";
+	case SQLITEDB_ENOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}

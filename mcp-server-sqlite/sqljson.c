@@ -1,0 +1,160 @@
+/* sqljson.c: convert SQLite values and rows to JSON, keeping text valid UTF-8. */
+#include "sqljson.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+/* sqljson_utf8_len: length of the well-formed UTF-8 sequence at s[0..n), 0 if
+ * there is none (overlong forms, surrogates and > U+10FFFF are ill-formed). */
+static size_t sqljson_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], v;
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xC2 || c > 0xF4)
+		return 0;
+	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	v = c & (0x7F >> len);
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) ||
+	    (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
+		return 0;
+	return len;
+}
+
+json_t *sqljson_text(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	buf_t b = BUF_INIT;
+	json_t *j;
+
+	if (n == 0)
+		return json_string("");
+	j = json_stringn(s, n);
+	if (j)
+		return j;
+	for (size_t i = 0; i < n;) {
+		size_t l = sqljson_utf8_len(u + i, n - i);
+		int rc = l ? buf_append(&b, s + i, l) : buf_append(&b, "\xEF\xBF\xBD", 3);
+
+		if (rc < 0)
+			goto err;
+		i += l ? l : 1;
+	}
+	j = json_stringn(b.data, b.len);
+err:
+	buf_free(&b);
+	return j;
+}
+
+json_t *sqljson_hex(const void *p, size_t n)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	const unsigned char *u = p;
+	char *s;
+	json_t *j;
+
+	if (n > (SIZE_MAX - 1) / 2)
+		return NULL;
+	s = malloc(2 * n + 1);
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = digits[u[i] >> 4];
+		s[2 * i + 1] = digits[u[i] & 0xF];
+	}
+	j = json_stringn(s, 2 * n);
+	free(s);
+	return j;
+}
+
+static json_t *sqljson_real(double d, int *exact15)
+{
+	char tmp[64];
+
+	if (isnan(d))
+		return json_null();
+	if (isinf(d))
+		return json_string(d > 0 ? "Infinity" : "-Infinity");
+	snprintf(tmp, sizeof tmp, "%.15g", d);
+	if (strtod(tmp, NULL) != d)
+		*exact15 = 0;
+	return json_real(d);
+}
+
+json_t *sqljson_value(sqlite3_stmt *st, int i, int *exact15)
+{
+	const void *p;
+	int n;
+
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_INTEGER:
+		return json_integer((json_int_t)sqlite3_column_int64(st, i));
+	case SQLITE_FLOAT:
+		return sqljson_real(sqlite3_column_double(st, i), exact15);
+	case SQLITE_TEXT:
+		p = sqlite3_column_text(st, i);
+		n = sqlite3_column_bytes(st, i);
+		return p || n == 0 ? sqljson_text(p ? p : "", (size_t)n) : NULL;
+	case SQLITE_BLOB:
+		p = sqlite3_column_blob(st, i);
+		n = sqlite3_column_bytes(st, i);
+		return p || n == 0 ? sqljson_hex(p, (size_t)n) : NULL;
+	default:
+		return json_null();
+	}
+}
+
+json_t *sqljson_row(sqlite3_stmt *st, int *exact15)
+{
+	json_t *row = json_object();
+	int ncol = sqlite3_column_count(st);
+
+	if (!row)
+		return NULL;
+	for (int i = 0; i < ncol; i++) {
+		const char *name = sqlite3_column_name(st, i);
+		json_t *key = name ? sqljson_text(name, strlen(name)) : NULL;
+		json_t *v = key ? sqljson_value(st, i, exact15) : NULL;
+		int rc = v ? json_object_set_new(row, json_string_value(key), v) : -1;
+
+		json_decref(key);
+		if (rc < 0) {
+			json_decref(row);
+			return NULL;
+		}
+	}
+	return row;
+}
+
+size_t sqljson_wire_size(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\' || *p == '\b' || *p == '\f' || *p == '\n' || *p == '\r' || *p == '\t')
+			n += 2;
+		else if (*p < 0x20)
+			n += 6;
+		else
+			n += 1;
+	}
+	free(s);
+	return n;
+}
