@@ -1,0 +1,152 @@
+/* health.c: GET /health answers liveness and each MCP server's state, from mcpgw-broker's mcpgw/status. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bclient.h"
+#include "hio.h"
+#include "log.h"
+#include "oai.h"
+#include "settings.h"
+
+/* process-lifetime state, created once in main */
+struct app {
+	struct settings s;
+	int settings_ok;
+	char settings_err[1024];
+	struct bclient *bc;
+};
+
+/* 503 {"status":"down","error":{...}} (message borrowed) */
+static void send_down(struct hio *h, const char *message, const char *code)
+{
+	json_t *err = oai_error(message, oai_error_type_for_status(503), NULL, code);
+	json_t *out = err ? json_pack("{s:s, s:O}", "status", "down", "error", json_object_get(err, "error")) : NULL;
+
+	if (out)
+		hio_send_json(h, 503, out);
+	else
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	json_decref(out);
+	json_decref(err);
+}
+
+/* "ok" when every server that is not disabled is ready, else "degraded" */
+static const char *overall_status(const json_t *servers)
+{
+	const json_t *srv;
+	size_t i;
+
+	json_array_foreach(servers, i, srv) {
+		const char *state = json_string_value(json_object_get(srv, "state"));
+
+		if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "disabled") != 0))
+			return "degraded";
+	}
+	return "ok";
+}
+
+/* a failed or odd broker exchange: 503 down, with what went wrong */
+static void send_broker_down(struct app *a, struct hio *h, int rc, const json_t *error)
+{
+	char msg[4400];
+
+	if (rc == BC_ECONNECT)
+		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (is mcpgw-broker running?).",
+			 a->s.socket_path);
+	else if (rc != BC_OK)
+		snprintf(msg, sizeof msg, "The tool broker at %s: %s.", a->s.socket_path, bc_strerror(rc));
+	else if (error)
+		snprintf(msg, sizeof msg, "The tool broker failed mcpgw/status: %s",
+			 json_string_value(json_object_get(error, "message")) ? json_string_value(json_object_get(error, "message"))
+									       : "unknown error");
+	else
+		snprintf(msg, sizeof msg, "The tool broker's mcpgw/status answer is malformed.");
+	send_down(h, msg, rc == BC_ECONNECT || rc == BC_EIO ? "broker_unavailable" : "broker_error");
+}
+
+static void health(struct app *a, struct hio *h)
+{
+	json_t *result = NULL, *error = NULL, *servers, *out;
+	int rc = bc_call(a->bc, "mcpgw/status", NULL, a->s.broker_timeout_ms, &result, &error);
+
+	servers = json_object_get(result, "servers");
+	if (rc != BC_OK || error || !json_is_array(servers)) {
+		send_broker_down(a, h, rc, error);
+		goto out;
+	}
+	out = json_pack("{s:s, s:O?, s:O}", "status", overall_status(servers), "broker",
+			json_object_get(result, "broker"), "servers", servers);
+	if (!out) {
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		goto out;
+	}
+	hio_send_json(h, 200, out);
+	json_decref(out);
+out:
+	json_decref(result);
+	json_decref(error);
+}
+
+/* 405 for anything but GET/HEAD */
+static void send_405(struct hio *h)
+{
+	static const char body[] =
+		"{\"error\":{\"message\":\"Method not allowed here; Allow: GET, HEAD.\",\"type\":\"invalid_request_error\","
+		"\"param\":null,\"code\":\"method_not_allowed\"}}\n";
+
+	if (hio_headers(h, 405, "application/json", "Allow: GET, HEAD\r\n") == 0)
+		(void)hio_write(h, body, sizeof body - 1);
+}
+
+static void handle(struct app *a, struct hio *h)
+{
+	char path[4096];
+	const char *method = hio_param(h, "REQUEST_METHOD");
+
+	if (!a->settings_ok) {
+		char msg[1100];
+
+		snprintf(msg, sizeof msg, "Configuration error: %s", a->settings_err);
+		send_down(h, msg, "configuration_error");
+		return;
+	}
+	hio_path(h, path, sizeof path);
+	if (!method)
+		method = "GET";
+	if (strcmp(path, "/health") != 0 && strcmp(path, "/health/") != 0)
+		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
+	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		send_405(h);
+	else
+		health(a, h);
+}
+
+int main(void)
+{
+	static struct app a; /* ~17 KB of settings: process lifetime, freed at exit */
+	struct hio h;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	a.settings_ok = settings_load(&a.s, a.settings_err, sizeof a.settings_err) == 0;
+	log_init("health.fcgi", a.settings_ok ? a.s.log_level : LOGL_INFO, a.settings_ok ? a.s.log_file : NULL);
+	if (!a.settings_ok)
+		log_error("%s", a.settings_err);
+	else if (!(a.bc = bc_new(a.s.socket_path, a.s.max_message_bytes))) {
+		snprintf(a.settings_err, sizeof a.settings_err, "out of memory");
+		a.settings_ok = 0;
+	}
+	if (hio_init(&h) < 0) {
+		log_error("FastCGI initialisation failed");
+		bc_free(a.bc);
+		return 1;
+	}
+	while ((rc = hio_accept(&h)) == 1)
+		handle(&a, &h);
+	hio_done(&h);
+	bc_free(a.bc);
+	log_close();
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,483 @@
+/* tools.c: GET /v1/tools[/{name}] lists the MCP tools, POST /v1/tools runs one, through mcpgw-broker. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bclient.h"
+#include "buf.h"
+#include "hio.h"
+#include "log.h"
+#include "oai.h"
+#include "settings.h"
+
+#define TOOLS_PREFIX "/v1/tools"
+#define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */
+#define TOOLS_ERRTEXT_MAX 4000    /* bytes of a tool's error text put in the message */
+#define TOOLS_ALLOW "Allow: GET, HEAD, POST\r\n"
+#define TOOL_ALLOW "Allow: GET, HEAD\r\n"
+
+/* process-lifetime state, created once in main */
+struct app {
+	struct settings s;
+	int settings_ok;
+	char settings_err[1024];
+	struct bclient *bc;
+};
+
+enum tools_format { FMT_MCPGW, FMT_OPENAI };
+
+/* answer a failed broker exchange (rc < 0). timeout_code names what timed out. */
+static void send_broker_failure(struct app *a, struct hio *h, int rc, const char *timeout_code)
+{
+	switch (rc) {
+	case BC_ECONNECT:
+		oai_send_error(h, 503, NULL, "broker_unavailable",
+			       "The tool broker is not reachable at %s (is mcpgw-broker running?).", a->s.socket_path);
+		break;
+	case BC_EIO:
+		oai_send_error(h, 503, NULL, "broker_unavailable",
+			       "The connection to the tool broker at %s was lost during the request.", a->s.socket_path);
+		break;
+	case BC_ETIMEOUT:
+		oai_send_error(h, 504, NULL, timeout_code, "The tool broker did not answer in time.");
+		break;
+	case BC_EPROTO:
+		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+		break;
+	default:
+		oai_send_error(h, 500, NULL, NULL, "Internal error: %s.", bc_strerror(rc));
+		break;
+	}
+}
+
+/* a broker JSON-RPC error to a list request: 502 with its message */
+static void send_list_rpc_error(struct hio *h, const json_t *error)
+{
+	const char *msg = json_string_value(json_object_get(error, "message"));
+
+	oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools: %s",
+		       msg ? msg : "unknown error");
+}
+
+/* the broker's tools/list as a borrowed-free array: new reference, or NULL
+ * after an error response was sent */
+static json_t *fetch_tools(struct app *a, struct hio *h)
+{
+	json_t *result = NULL, *error = NULL, *tools = NULL;
+	int rc = bc_call(a->bc, "tools/list", NULL, a->s.broker_timeout_ms, &result, &error);
+
+	if (rc != BC_OK) {
+		send_broker_failure(a, h, rc, "broker_timeout");
+		return NULL;
+	}
+	if (error) {
+		send_list_rpc_error(h, error);
+		goto out;
+	}
+	tools = json_object_get(result, "tools");
+	if (!json_is_array(tools)) {
+		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker's tools/list has no tools array.");
+		tools = NULL;
+		goto out;
+	}
+	json_incref(tools);
+out:
+	json_decref(result);
+	json_decref(error);
+	return tools;
+}
+
+/* set key to a copy of value (borrowed) when value is non-NULL; 0 or -1 */
+static int set_opt(json_t *o, const char *key, json_t *value)
+{
+	return value ? json_object_set(o, key, value) : 0;
+}
+
+/* one broker Tool (borrowed) in the mcpgw shape; new reference, NULL if unusable or ENOMEM */
+static json_t *tool_view_mcpgw(const json_t *t)
+{
+	json_t *meta = json_object_get(t, "_meta"), *o = json_object();
+	json_t *title = json_object_get(t, "title"), *ann = json_object_get(t, "annotations");
+	json_t *desc = json_object_get(t, "description"), *in = json_object_get(t, "inputSchema");
+	json_t *server = json_object_get(meta, "mcpgw/server"), *mcp = json_object_get(meta, "mcpgw/mcpName");
+
+	if (!o)
+		return NULL;
+	if (!json_is_string(title))
+		title = json_object_get(ann, "title");
+	if (json_object_set_new(o, "object", json_string("tool")) < 0 ||
+	    json_object_set(o, "name", json_object_get(t, "name")) < 0 ||
+	    json_object_set(o, "mcp_name", mcp ? mcp : json_object_get(t, "name")) < 0 ||
+	    json_object_set_new(o, "server", server ? json_incref(server) : json_null()) < 0 ||
+	    (json_is_string(title) && json_object_set(o, "title", title) < 0) ||
+	    json_object_set_new(o, "description", json_is_string(desc) ? json_incref(desc) : json_string("")) < 0 ||
+	    json_object_set_new(o, "input_schema", in ? json_incref(in) : json_pack("{s:s}", "type", "object")) < 0 ||
+	    set_opt(o, "output_schema", json_object_get(t, "outputSchema")) < 0 ||
+	    json_object_set_new(o, "annotations", ann ? json_incref(ann) : json_object()) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* one broker Tool (borrowed) as an OpenAI function tool; new reference or NULL */
+static json_t *tool_view_openai(const json_t *t)
+{
+	json_t *desc = json_object_get(t, "description"), *in = json_object_get(t, "inputSchema");
+
+	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function",
+			 "name", json_object_get(t, "name"),
+			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""),
+			 "parameters", in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
+}
+
+static json_t *tool_view(const json_t *t, enum tools_format fmt)
+{
+	if (!json_is_string(json_object_get(t, "name")))
+		return NULL;
+	return fmt == FMT_OPENAI ? tool_view_openai(t) : tool_view_mcpgw(t);
+}
+
+/* format from the query string: 0, or -1 after a 400 was sent */
+static int parse_format(struct hio *h, enum tools_format *fmt)
+{
+	const char *q = hio_param(h, "QUERY_STRING");
+
+	*fmt = FMT_MCPGW;
+	while (q && *q) {
+		size_t n = strcspn(q, "&");
+
+		if (n > 7 && strncmp(q, "format=", 7) == 0) {
+			if (n == 13 && strncmp(q + 7, "openai", 6) == 0) {
+				*fmt = FMT_OPENAI;
+			} else if (!(n == 12 && strncmp(q + 7, "mcpgw", 5) == 0)) {
+				oai_send_error(h, 400, "format", "invalid_value",
+					       "Unknown format: use format=openai or format=mcpgw.");
+				return -1;
+			}
+		}
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+/* GET /v1/tools */
+static void tools_list(struct app *a, struct hio *h)
+{
+	enum tools_format fmt;
+	json_t *tools = NULL, *data = NULL, *out = NULL, *t;
+	size_t i;
+
+	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
+		return;
+	if (!(data = json_array()))
+		goto oom;
+	json_array_foreach(tools, i, t) {
+		json_t *v = tool_view(t, fmt);
+
+		if (v && json_array_append_new(data, v) < 0)
+			goto oom;
+	}
+	out = json_pack("{s:s, s:O}", "object", "list", "data", data);
+	if (!out)
+		goto oom;
+	hio_send_json(h, 200, out);
+	goto out;
+oom:
+	oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+out:
+	json_decref(out);
+	json_decref(data);
+	json_decref(tools);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* percent-decode src into dst (dstlen > 0); -1 on a bad escape, %00 or overflow */
+static int url_decode(const char *src, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+
+	for (; *src; src++) {
+		int c = (unsigned char)*src;
+
+		if (c == '%') {
+			int hi = hex_value(src[1]), lo = hi < 0 ? -1 : hex_value(src[2]);
+
+			if (lo < 0 || (c = hi * 16 + lo) == 0)
+				return -1;
+			src += 2;
+		}
+		if (o + 1 >= dstlen)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+/* GET /v1/tools/{name} (raw = the encoded name) */
+static void tools_get(struct app *a, struct hio *h, const char *raw)
+{
+	char name[TOOLS_NAME_MAX + 1];
+	enum tools_format fmt;
+	json_t *tools, *t, *found = NULL, *v;
+	size_t i;
+
+	if (url_decode(raw, name, sizeof name) < 0) {
+		oai_send_error(h, 404, NULL, "tool_not_found", "No such tool.");
+		return;
+	}
+	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
+		return;
+	json_array_foreach(tools, i, t) {
+		const char *n = json_string_value(json_object_get(t, "name"));
+
+		if (n && strcmp(n, name) == 0) {
+			found = t;
+			break;
+		}
+	}
+	if (!found) {
+		oai_send_error(h, 404, NULL, "tool_not_found", "No tool named '%s'.", name);
+	} else if (!(v = tool_view(found, fmt))) {
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	} else {
+		hio_send_json(h, 200, v);
+		json_decref(v);
+	}
+	json_decref(tools);
+}
+
+/* the text parts of an MCP result's content, joined by newlines, at most
+ * TOOLS_ERRTEXT_MAX bytes (cut at a UTF-8 boundary). buf owns the text. */
+static const char *result_text(const json_t *result, buf_t *b)
+{
+	const json_t *item;
+	size_t i;
+
+	json_array_foreach(json_object_get(result, "content"), i, item) {
+		const char *text = json_string_value(json_object_get(item, "text"));
+
+		if (!text)
+			continue;
+		if ((b->len && buf_puts(b, "\n") < 0) || buf_puts(b, text) < 0)
+			break;
+	}
+	if (b->len > TOOLS_ERRTEXT_MAX) {
+		size_t n = TOOLS_ERRTEXT_MAX;
+
+		while (n > 0 && ((unsigned char)b->data[n] & 0xC0) == 0x80)
+			n--;
+		b->len = n;
+		b->data[n] = '\0';
+	}
+	return b->len ? b->data : "The tool reported an error.";
+}
+
+/* a tools/call result (borrowed): 200 with it, or 422 when isError */
+static void send_call_result(struct hio *h, const char *tool, json_t *result)
+{
+	json_t *out = NULL;
+	buf_t text = BUF_INIT;
+
+	if (!json_is_object(result)) {
+		oai_send_error(h, 502, NULL, "tool_server_error", "The tool server returned a result that is not an object.");
+		return;
+	}
+	if (json_is_true(json_object_get(result, "isError"))) {
+		out = oai_error(result_text(result, &text), "invalid_request_error", NULL, "tool_error");
+		if (!out || json_object_set(out, "result", result) < 0)
+			goto oom;
+		hio_send_json(h, 422, out);
+		goto done;
+	}
+	out = json_pack("{s:s, s:s, s:O?}", "object", "tool.result", "tool", tool, "server",
+			json_object_get(json_object_get(result, "_meta"), "mcpgw/server"));
+	if (!out || json_object_update_missing(out, result) < 0)
+		goto oom;
+	hio_send_json(h, 200, out);
+	goto done;
+oom:
+	oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+done:
+	buf_free(&text);
+	json_decref(out);
+}
+
+/* a JSON-RPC error (borrowed) from tools/call, per docs/broker-protocol.md */
+static void send_call_error(struct hio *h, const char *tool, const json_t *error)
+{
+	json_int_t code = json_integer_value(json_object_get(error, "code"));
+	const char *msg = json_string_value(json_object_get(error, "message"));
+	const char *reason = json_string_value(json_object_get(json_object_get(error, "data"), "reason"));
+
+	if (!msg)
+		msg = "unknown error";
+	if (code == -32602 && reason && strcmp(reason, "unknown_tool") == 0)
+		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s'.", tool);
+	else if (code == -32602)
+		oai_send_error(h, 422, "arguments", "invalid_arguments", "Invalid arguments for tool '%s': %s", tool, msg);
+	else if (code == -32000)
+		oai_send_error(h, 503, NULL, "server_unavailable", "The server of tool '%s' is unavailable: %s", tool, msg);
+	else if (code == -32001)
+		oai_send_error(h, 504, NULL, "tool_timeout", "Tool '%s' timed out: %s", tool, msg);
+	else
+		oai_send_error(h, 502, NULL, "tool_server_error", "Tool '%s' failed: %s (JSON-RPC error %lld)", tool, msg,
+			       (long long)code);
+}
+
+/* {"tool", "arguments"} from a parsed body (borrowed): tools/call params
+ * (new reference), or NULL after a 400 was sent */
+static json_t *call_params(struct hio *h, const json_t *req)
+{
+	const json_t *tool = json_object_get(req, "tool"), *args = json_object_get(req, "arguments");
+	json_t *params;
+
+	if (!tool) {
+		oai_send_error(h, 400, "tool", "missing_required_parameter", "Missing required parameter: 'tool'.");
+		return NULL;
+	}
+	if (!json_is_string(tool)) {
+		oai_send_error(h, 400, "tool", "invalid_type", "Invalid type for 'tool': expected a string.");
+		return NULL;
+	}
+	if (args && !json_is_null(args) && !json_is_object(args)) {
+		oai_send_error(h, 400, "arguments", "invalid_type", "Invalid type for 'arguments': expected an object.");
+		return NULL;
+	}
+	params = json_pack("{s:O, s:o}", "name", tool, "arguments",
+			   args && json_is_object(args) ? json_deep_copy(args) : json_object());
+	if (!params)
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	return params;
+}
+
+/* POST /v1/tools */
+static void tools_call(struct app *a, struct hio *h)
+{
+	buf_t body = BUF_INIT;
+	json_t *req = NULL, *params, *result = NULL, *error = NULL;
+	const char *tool;
+	long timeout = a->s.tool_timeout_ms * (a->s.tool_retries + 1) + a->s.broker_timeout_ms;
+	int rc = hio_read_body(h, a->s.max_body_bytes, &body);
+
+	if (rc == 413) {
+		oai_send_error(h, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
+			       a->s.max_body_bytes);
+		goto out;
+	} else if (rc == 411) {
+		oai_send_error(h, 411, NULL, "length_required", "A request body needs a Content-Length.");
+		goto out;
+	} else if (rc != 0) {
+		oai_send_error(h, rc, NULL, "invalid_body",
+			       "The request body does not match its Content-Length (missing, malformed or short).");
+		goto out;
+	}
+	if (!(req = oai_parse_body(h, body.data, body.len, a->s.max_json_depth)) || !(params = call_params(h, req)))
+		goto out;
+	tool = json_string_value(json_object_get(req, "tool"));
+	rc = bc_call(a->bc, "tools/call", params, timeout, &result, &error);
+	if (rc != BC_OK)
+		send_broker_failure(a, h, rc, "tool_timeout");
+	else if (error)
+		send_call_error(h, tool, error);
+	else
+		send_call_result(h, tool, result);
+out:
+	json_decref(result);
+	json_decref(error);
+	json_decref(req);
+	buf_free(&body);
+}
+
+/* 405 with an Allow header line (allow: "Allow: ...\r\n") and an OpenAI error */
+static void send_405(struct hio *h, const char *allow, const char *method)
+{
+	char msg[256];
+	json_t *err;
+	char *s;
+
+	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; %.*s.", method,
+		 (int)strcspn(allow, "\r"), allow);
+	err = oai_error(msg, "invalid_request_error", NULL, "method_not_allowed");
+	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
+	if (!s)
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	else if (hio_headers(h, 405, "application/json", allow) == 0 && hio_write(h, s, strlen(s)) == 0)
+		(void)hio_write(h, "\n", 1);
+	free(s);
+	json_decref(err);
+}
+
+static void handle(struct app *a, struct hio *h)
+{
+	char path[4096];
+	const char *method = hio_param(h, "REQUEST_METHOD");
+	int get;
+
+	if (!a->settings_ok) {
+		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
+		return;
+	}
+	hio_path(h, path, sizeof path);
+	if (!method)
+		method = "GET";
+	get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (strcmp(path, TOOLS_PREFIX) == 0 || strcmp(path, TOOLS_PREFIX "/") == 0) {
+		if (get)
+			tools_list(a, h);
+		else if (strcmp(method, "POST") == 0)
+			tools_call(a, h);
+		else
+			send_405(h, TOOLS_ALLOW, method);
+	} else if (strncmp(path, TOOLS_PREFIX "/", sizeof TOOLS_PREFIX) == 0 &&
+		   !strchr(path + sizeof TOOLS_PREFIX, '/')) {
+		if (get)
+			tools_get(a, h, path + sizeof TOOLS_PREFIX);
+		else
+			send_405(h, TOOL_ALLOW, method);
+	} else {
+		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
+	}
+}
+
+int main(void)
+{
+	static struct app a; /* ~17 KB of settings: process lifetime, freed at exit */
+	struct hio h;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	a.settings_ok = settings_load(&a.s, a.settings_err, sizeof a.settings_err) == 0;
+	log_init("tools.fcgi", a.settings_ok ? a.s.log_level : LOGL_INFO, a.settings_ok ? a.s.log_file : NULL);
+	if (!a.settings_ok)
+		log_error("%s", a.settings_err);
+	else if (!(a.bc = bc_new(a.s.socket_path, a.s.max_message_bytes))) {
+		snprintf(a.settings_err, sizeof a.settings_err, "out of memory");
+		a.settings_ok = 0;
+	}
+	if (hio_init(&h) < 0) {
+		log_error("FastCGI initialisation failed");
+		bc_free(a.bc);
+		return 1;
+	}
+	while ((rc = hio_accept(&h)) == 1)
+		handle(&a, &h);
+	hio_done(&h);
+	bc_free(a.bc);
+	log_close();
+	return rc < 0 ? 1 : 0;
+}

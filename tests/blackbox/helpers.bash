@@ -1,0 +1,163 @@
+# helpers.bash: start/stop a real mcpgw stack (broker + lighttpd + responders) for a bats file, plus HTTP and JSON helpers.
+#
+# In a .bats file:
+#   load helpers
+#   setup_file()    { mcpgw_setup_file; }     # default servers: sqlite, everything, a missing command
+#   teardown_file() { mcpgw_teardown_file; }
+# Set MCPGW_BB_KEEP=1 to keep the temporary home (configs, logs) after the run.
+# JSON checks use node (jq is not part of the stack).
+
+MCPGW_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+export MCPGW_ROOT
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now
+free_port() {
+	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# mcpgw_write_config: the default servers_config.json and .env into $MCPGW_HOME
+mcpgw_write_config() {
+	local everything="$MCPGW_ROOT/tests/node_modules/.bin/mcp-server-everything"
+
+	[ -x "$everything" ] || { echo "helpers: $everything missing: run 'npm ci' in tests/" >&2; return 1; }
+	cat >"$MCPGW_HOME/servers_config.json" <<EOF
+{
+  "mcpServers": {
+    "sqlite": {
+      "command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite",
+      "args": ["$MCPGW_HOME/test.db"]
+    },
+    "everything": {
+      "command": "$everything",
+      "args": ["stdio"]
+    },
+    "ghost": {
+      "command": "$MCPGW_HOME/no-such-mcp-server"
+    }
+  }
+}
+EOF
+	cat >"$MCPGW_HOME/.env" <<EOF
+# black-box test settings
+MCPGW_MAX_BODY_BYTES=4096
+MCPGW_TOOL_TIMEOUT=10
+MCPGW_TOOL_RETRIES=2
+MCPGW_LOG_LEVEL=debug
+EOF
+}
+
+# mcpgw_setup_file: temporary home, free port, mcpgwctl start. Exports
+# MCPGW_HOME, MCPGW_STATE_DIR, MCPGW_LISTEN, MCPGW_URL.
+mcpgw_setup_file() {
+	# short base path: the broker socket path must fit in sun_path (108 bytes)
+	MCPGW_HOME=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-bb.XXXXXX")
+	MCPGW_STATE_DIR="$MCPGW_HOME/var"
+	MCPGW_LISTEN="127.0.0.1:$(free_port)"
+	MCPGW_URL="http://$MCPGW_LISTEN"
+	export MCPGW_HOME MCPGW_STATE_DIR MCPGW_LISTEN MCPGW_URL
+	[ -x "$MCPGW_ROOT/broker/mcpgw-broker" ] || { echo "helpers: build first (make all)" >&2; return 1; }
+	if declare -F mcpgw_custom_config >/dev/null; then
+		mcpgw_custom_config
+	else
+		mcpgw_write_config
+	fi
+	sh "$MCPGW_ROOT/deploy/mcpgwctl" start >"$MCPGW_HOME/mcpgwctl.out" 2>&1 || {
+		cat "$MCPGW_HOME/mcpgwctl.out" >&2
+		tail -n 30 "$MCPGW_STATE_DIR/broker.log" "$MCPGW_STATE_DIR/lighttpd.log" >&2 2>/dev/null
+		return 1
+	}
+}
+
+# mcpgw_teardown_file: resume anything a test stopped, mcpgwctl stop, remove the home
+mcpgw_teardown_file() {
+	[ -n "${MCPGW_HOME:-}" ] || return 0
+	if [ -s "$MCPGW_HOME/stopped.pids" ]; then
+		# shellcheck disable=SC2046
+		kill -CONT $(cat "$MCPGW_HOME/stopped.pids") 2>/dev/null || true
+	fi
+	sh "$MCPGW_ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1 || true
+	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then
+		echo "# kept $MCPGW_HOME" >&3
+	else
+		rm -rf "$MCPGW_HOME"
+	fi
+}
+
+# http METHOD PATH [BODY]: one request; sets HTTP_STATUS, BODY and HEADERS.
+# A BODY of "@FILE" sends the file's content (curl's --data-binary rule).
+http() {
+	local method=$1 path=$2 out="$BATS_TEST_TMPDIR/http.body" hdr="$BATS_TEST_TMPDIR/http.headers"
+	local args=(-s -m "${HTTP_TIMEOUT:-30}" -o "$out" -D "$hdr" -w '%{http_code}' -X "$method")
+
+	rm -f "$out" "$hdr"
+	[ $# -lt 3 ] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	HTTP_STATUS=$(curl "${args[@]}" "$MCPGW_URL$path") || HTTP_STATUS="curl-failed-$?"
+	BODY=$(cat "$out" 2>/dev/null)
+	HEADERS=$(cat "$hdr" 2>/dev/null)
+}
+
+# get PATH / post PATH BODY
+get() { http GET "$1"; }
+post() { http POST "$1" "$2"; }
+
+# assert_status CODE: the last response had that status
+assert_status() {
+	[ "$HTTP_STATUS" = "$1" ] && return 0
+	echo "expected HTTP $1, got $HTTP_STATUS: $BODY" >&2
+	return 1
+}
+
+# json_eval EXPR [JSON]: print the value of the JavaScript expression EXPR
+# with j = the parsed JSON (default: the last response body); strings raw,
+# everything else as JSON.
+json_eval() {
+	printf '%s' "${2-$BODY}" | node -e '
+		const j = JSON.parse(require("fs").readFileSync(0, "utf8"));
+		const v = eval(process.argv[1]);
+		console.log(typeof v === "string" ? v : JSON.stringify(v));' "$1"
+}
+
+# assert_json EXPR: the expression is truthy for the last response body
+assert_json() {
+	local v
+
+	v=$(json_eval "$1") || { echo "not JSON or bad expression: $1 on: $BODY" >&2; return 1; }
+	case $v in
+	false | null | 0 | '' | undefined | '""')
+		echo "assertion failed: $1 on: $BODY" >&2
+		return 1
+		;;
+	esac
+}
+
+# assert_openai_error STATUS CODE: an OpenAI error object with that status and code
+assert_openai_error() {
+	assert_status "$1" || return 1
+	assert_json 'typeof j.error.message === "string" && typeof j.error.type === "string" && "param" in j.error' || return 1
+	assert_json "j.error.code === '$2'"
+}
+
+# assert_still_serving: the gateway answers GET /v1/tools with the tool list
+assert_still_serving() {
+	get /v1/tools
+	assert_status 200 && assert_json 'j.object === "list" && j.data.length > 0'
+}
+
+# server_field NAME FIELD: a field of one server in GET /health
+server_field() {
+	local body
+
+	body=$(curl -s -m 10 "$MCPGW_URL/health") || return 1
+	json_eval "(j.servers.find(s => s.name === '$1') || {})['$2']" "$body"
+}
+
+# wait_server_state NAME STATE [SECONDS]: poll /health until the server is in STATE
+wait_server_state() {
+	local i=0 max=$((${3:-20} * 10))
+
+	while [ "$(server_field "$1" state)" != "$2" ]; do
+		[ $i -lt $max ] || { echo "server $1 not $2 after ${3:-20} s: $(curl -s "$MCPGW_URL/health")" >&2; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+}

@@ -1,0 +1,274 @@
+/* test_jsonrpc.c: unit tests for lib/jsonrpc.c (classification, builders, line reader). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonrpc.h"
+
+static json_t *parse(const char *s)
+{
+	json_error_t e;
+	json_t *v = json_loads(s, 0, &e);
+
+	assert_non_null(v);
+	return v;
+}
+
+static enum jr_kind kind_of(const char *s)
+{
+	json_t *v = parse(s);
+	enum jr_kind k = jr_classify(v);
+
+	json_decref(v);
+	return k;
+}
+
+static void test_classify(void **state)
+{
+	(void)state;
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"), JR_REQUEST);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"ping\",\"params\":{}}"), JR_REQUEST);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"), JR_NOTIFICATION);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}"), JR_RESPONSE);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}"), JR_RESPONSE);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}"),
+			 JR_ERROR_RESPONSE);
+	assert_int_equal(kind_of("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"x\"}}"),
+			 JR_ERROR_RESPONSE);
+	/* invalid shapes */
+	assert_int_equal(kind_of("[1,2]"), JR_INVALID);
+	assert_int_equal(kind_of("{\"id\":1,\"method\":5}"), JR_INVALID);
+	assert_int_equal(kind_of("{\"id\":1.5,\"method\":\"x\"}"), JR_INVALID);
+	assert_int_equal(kind_of("{\"id\":true,\"method\":\"x\"}"), JR_INVALID);
+	assert_int_equal(kind_of("{\"result\":{}}"), JR_INVALID);
+	assert_int_equal(kind_of("{\"id\":3}"), JR_INVALID);
+	assert_int_equal(jr_classify(NULL), JR_INVALID);
+}
+
+static void test_request_builder(void **state)
+{
+	json_t *params = json_pack("{s:s}", "name", "x");
+	json_t *m = jr_request(7, "tools/call", params); /* params stolen */
+
+	(void)state;
+	assert_non_null(m);
+	assert_string_equal(json_string_value(json_object_get(m, "jsonrpc")), "2.0");
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 7);
+	assert_string_equal(json_string_value(json_object_get(m, "method")), "tools/call");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "params"), "name")), "x");
+	assert_int_equal(jr_classify(m), JR_REQUEST);
+	json_decref(m);
+
+	m = jr_request(1, "ping", NULL);
+	assert_non_null(m);
+	assert_null(json_object_get(m, "params"));
+	json_decref(m);
+
+	m = jr_notification("notifications/initialized", NULL);
+	assert_non_null(m);
+	assert_null(json_object_get(m, "id"));
+	assert_int_equal(jr_classify(m), JR_NOTIFICATION);
+	json_decref(m);
+}
+
+static void test_result_error_builders(void **state)
+{
+	json_t *id = json_string("abc");
+	json_t *m = jr_result(id, NULL);
+
+	(void)state;
+	assert_non_null(m);
+	assert_true(json_equal(json_object_get(m, "id"), id)); /* copied, not stolen */
+	assert_true(json_is_object(json_object_get(m, "result")));
+	assert_int_equal(json_object_size(json_object_get(m, "result")), 0);
+	assert_int_equal(jr_classify(m), JR_RESPONSE);
+	json_decref(m);
+
+	m = jr_error(id, JR_INVALID_PARAMS, "bad", json_pack("{s:s}", "reason", "unknown_tool"));
+	assert_non_null(m);
+	assert_int_equal(jr_classify(m), JR_ERROR_RESPONSE);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "error"), "code")), -32602);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "error"), "message")), "bad");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(m, "error"), "data"),
+							  "reason")),
+			    "unknown_tool");
+	json_decref(m);
+	json_decref(id);
+
+	m = jr_error(NULL, JR_PARSE_ERROR, NULL, NULL);
+	assert_non_null(m);
+	assert_true(json_is_null(json_object_get(m, "id")));
+	assert_null(json_object_get(json_object_get(m, "error"), "data"));
+	json_decref(m);
+}
+
+static void test_append_line_and_versions(void **state)
+{
+	buf_t b = BUF_INIT;
+	json_t *m = jr_request(1, "ping", NULL);
+
+	(void)state;
+	assert_int_equal(jr_append_line(&b, m), 0);
+	assert_int_equal(jr_append_line(&b, m), 0);
+	assert_string_equal(b.data, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n"
+				    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+	json_decref(m);
+	buf_free(&b);
+
+	assert_true(jr_mcp_version_supported(JR_MCP_LATEST));
+	assert_true(jr_mcp_version_supported("2024-11-05"));
+	assert_false(jr_mcp_version_supported("1999-01-01"));
+	assert_false(jr_mcp_version_supported(NULL));
+}
+
+/* next line as a string, or NULL for JR_READ_MORE; fails on other results */
+static const char *next_line(struct jr_reader *r)
+{
+	char *line;
+	size_t len;
+	int rc = jr_reader_next(r, &line, &len);
+
+	if (rc == JR_READ_MORE)
+		return NULL;
+	assert_int_equal(rc, JR_READ_LINE);
+	assert_int_equal(strlen(line), len);
+	return line;
+}
+
+static int feed(struct jr_reader *r, const char *s)
+{
+	return jr_reader_feed(r, s, strlen(s));
+}
+
+static void test_reader_split_and_crlf(void **state)
+{
+	struct jr_reader r;
+	const char *l;
+
+	(void)state;
+	jr_reader_init(&r, 1024);
+	assert_int_equal(feed(&r, "{\"a\":"), 0);
+	assert_null(next_line(&r));
+	assert_int_equal(feed(&r, "1}\r\n{\"b\""), 0);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_string_equal(l, "{\"a\":1}");
+	assert_null(next_line(&r));
+	assert_int_equal(feed(&r, ":2}\n\n   \n\r\n\t\n{\"c\":3}\n"), 0);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_string_equal(l, "{\"b\":2}");
+	l = next_line(&r); /* blank and whitespace-only lines are skipped */
+	assert_non_null(l);
+	assert_string_equal(l, "{\"c\":3}");
+	assert_null(next_line(&r));
+	jr_reader_free(&r);
+}
+
+static void test_reader_many_in_one_feed(void **state)
+{
+	struct jr_reader r;
+	buf_t in = BUF_INIT;
+	int count = 0;
+	char want[32];
+
+	(void)state;
+	jr_reader_init(&r, 64);
+	for (int i = 0; i < 500; i++)
+		assert_int_equal(buf_printf(&in, "{\"n\":%d}\n", i), 0);
+	assert_int_equal(jr_reader_feed(&r, in.data, in.len), 0);
+	for (const char *l; (l = next_line(&r)); count++) {
+		snprintf(want, sizeof want, "{\"n\":%d}", count);
+		assert_string_equal(l, want);
+	}
+	assert_int_equal(count, 500);
+	buf_free(&in);
+	jr_reader_free(&r);
+}
+
+/* a too long line that is complete in the buffer: error, then the next line */
+static void test_reader_too_long_complete(void **state)
+{
+	struct jr_reader r;
+	char big[200];
+	char *line;
+	size_t len;
+	const char *l;
+
+	(void)state;
+	memset(big, 'x', sizeof big);
+	big[sizeof big - 1] = '\n';
+	jr_reader_init(&r, 32);
+	assert_int_equal(jr_reader_feed(&r, big, sizeof big), 0);
+	assert_int_equal(jr_reader_feed(&r, "{\"ok\":1}\n", 9), 0);
+	assert_int_equal(jr_reader_next(&r, &line, &len), JR_READ_TOOLONG);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_string_equal(l, "{\"ok\":1}");
+	assert_null(next_line(&r));
+	jr_reader_free(&r);
+}
+
+/* a too long line still arriving: error once the buffer passes the limit;
+ * a line of exactly max_line bytes is fine */
+static void test_reader_too_long_partial(void **state)
+{
+	struct jr_reader r;
+	char big[100];
+	char *line;
+	size_t len;
+	const char *l;
+
+	(void)state;
+	memset(big, 'y', sizeof big);
+	jr_reader_init(&r, 32);
+	assert_int_equal(jr_reader_feed(&r, big, 32), 0);
+	assert_null(next_line(&r));
+	assert_int_equal(jr_reader_feed(&r, big, sizeof big), 0);
+	assert_int_equal(jr_reader_next(&r, &line, &len), JR_READ_TOOLONG);
+	assert_int_equal(r.buf.len, 0); /* memory given back */
+	/* the reader works again afterwards */
+	assert_int_equal(jr_reader_feed(&r, "\n", 1), 0);
+	(void)next_line(&r); /* the tail of the dropped line, if any, is not checked here */
+	assert_int_equal(jr_reader_feed(&r, big, 32), 0);
+	assert_int_equal(jr_reader_feed(&r, "\n", 1), 0);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_int_equal(strlen(l), 32);
+	jr_reader_free(&r);
+}
+
+static void test_parse(void **state)
+{
+	json_error_t e;
+	json_t *v = jr_parse("{\"a\":1}", 7, &e);
+
+	(void)state;
+	assert_non_null(v);
+	json_decref(v);
+	assert_null(jr_parse("{\"a\":1,\"a\":2}", 13, &e)); /* duplicates rejected */
+	assert_null(jr_parse("{nope", 5, &e));
+	assert_true(strlen(e.text) > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_request_builder),
+		cmocka_unit_test(test_result_error_builders),
+		cmocka_unit_test(test_append_line_and_versions),
+		cmocka_unit_test(test_reader_split_and_crlf),
+		cmocka_unit_test(test_reader_many_in_one_feed),
+		cmocka_unit_test(test_reader_too_long_complete),
+		cmocka_unit_test(test_reader_too_long_partial),
+		cmocka_unit_test(test_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
