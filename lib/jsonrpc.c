@@ -174,11 +174,20 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 			r->scan = 0;
 		}
 		nl = r->buf.len > r->scan ? memchr(r->buf.data + r->scan, '\n', r->buf.len - r->scan) : NULL;
+		if (r->skipping) { /* the tail of a line already reported too long */
+			buf_consume(&r->buf, nl ? (size_t)(nl - r->buf.data) + 1 : r->buf.len);
+			r->scan = 0;
+			if (!nl)
+				return JR_READ_MORE;
+			r->skipping = 0;
+			continue;
+		}
 		if (!nl) {
 			r->scan = r->buf.len;
 			if (r->buf.len > r->max_line) {
 				buf_reset(&r->buf);
 				r->scan = 0;
+				r->skipping = 1;
 				return JR_READ_TOOLONG;
 			}
 			return JR_READ_MORE;

@@ -45,6 +45,7 @@ struct jr_reader {
 	size_t max_line;  /* a longer line is an error (JR_READ_TOOLONG) */
 	size_t scan;      /* bytes already searched for '\n' */
 	size_t pending;   /* bytes of the line handed out last, dropped at the next call */
+	int skipping;     /* inside an over-long line: drop bytes up to its '\n' */
 };
 
 enum jr_read { JR_READ_MORE = 0, JR_READ_LINE = 1, JR_READ_TOOLONG = -1, JR_READ_NOMEM = -2 };
@@ -56,7 +57,9 @@ int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
 /* jr_reader_next: JR_READ_LINE and *line (NUL-terminated, '\r\n' or '\n'
  * stripped, valid until the next call) and *len set; JR_READ_MORE when no
  * full line is buffered; JR_READ_TOOLONG when the buffered line exceeds
- * max_line (the reader is then reset). Blank lines are skipped. */
+ * max_line: the line is dropped, also the part of it that has not arrived
+ * yet (bytes up to its '\n'), and reading goes on with the next line.
+ * Blank lines are skipped. */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len);
 
 /* jr_parse: parse one line as JSON (depth-limited by jansson), NULL on error
