@@ -118,14 +118,24 @@ static void reply_error(int slot, unsigned gen, const json_t *id, int code, cons
 	json_decref(m);
 }
 
-/* tools/list: the cached, pre-serialised result framed with the client's id */
-static void reply_tools_list(int slot, unsigned gen, const json_t *id)
+/* tools/list: the cached, pre-serialised result framed with the client's id.
+ * A client that already holds generation N (params._meta["mcpgw/ifGeneration"])
+ * gets {"tools":null,"_meta":{"mcpgw/generation":N,"mcpgw/unchanged":true}}. */
+static void reply_tools_list(int slot, unsigned gen, const json_t *id, const json_t *params)
 {
+	const json_t *have = json_object_get(json_object_get(params, "_meta"), "mcpgw/ifGeneration");
 	char *idtxt = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+	char unchanged[128];
 	buf_t b = BUF_INIT;
+	const char *result = B.tools_result ? B.tools_result : "{\"tools\":[]}";
 
-	if (idtxt && buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n", idtxt,
-				B.tools_result ? B.tools_result : "{\"tools\":[]}") == 0)
+	if (json_is_integer(have) && json_integer_value(have) == B.generation && B.tools_result) {
+		snprintf(unchanged, sizeof unchanged,
+			 "{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%lld,\"mcpgw/unchanged\":true}}",
+			 (long long)B.generation);
+		result = unchanged;
+	}
+	if (idtxt && buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n", idtxt, result) == 0)
 		cli_send_raw(slot, gen, b.data, b.len);
 	free(idtxt);
 	buf_free(&b);
@@ -140,6 +150,44 @@ static json_t *initialize_result(const json_t *params)
 			 "serverInfo", "name", "mcpgw-broker", "version", MCPGW_VERSION);
 }
 
+/* mcpgw/sessionGet {keys:[...]} -> {sessions:{key: messages}} for the keys found */
+static json_t *session_get(const json_t *params)
+{
+	json_t *out = json_object(), *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(params, "keys"), i, k) {
+		json_t *m;
+
+		if (i >= 256 || !json_is_string(k) || !B.reg)
+			break;
+		if ((m = registry_session_get(B.reg, json_string_value(k))))
+			json_object_set_new(out, json_string_value(k), m);
+	}
+	return json_pack("{s:o}", "sessions", out ? out : json_object());
+}
+
+/* mcpgw/sessionPut {key, messages, ttl_s} -> {} */
+static void session_put(int slot, unsigned gen, const json_t *id, const json_t *params)
+{
+	static unsigned puts;
+	const char *key = json_string_value(json_object_get(params, "key"));
+	const json_t *msgs = json_object_get(params, "messages");
+	json_int_t ttl = json_integer_value(json_object_get(params, "ttl_s"));
+
+	if (!key || !*key || !json_is_array(msgs) || ttl <= 0) {
+		reply_error(slot, gen, id, JR_INVALID_PARAMS, "sessionPut needs key, messages (array) and ttl_s > 0");
+		return;
+	}
+	if (!B.reg || registry_session_put(B.reg, key, msgs, (long)ttl) < 0) {
+		reply_error(slot, gen, id, JR_INTERNAL_ERROR, B.reg ? registry_errmsg(B.reg) : "no registry");
+		return;
+	}
+	if (++puts % 100 == 1 && registry_session_prune(B.reg) < 0)
+		log_warn("registry: pruning sessions: %s", registry_errmsg(B.reg));
+	reply(slot, gen, id, json_object());
+}
+
 static void on_request(int slot, unsigned gen, json_t *msg)
 {
 	const char *method = json_string_value(json_object_get(msg, "method"));
@@ -149,7 +197,11 @@ static void on_request(int slot, unsigned gen, json_t *msg)
 	if (strcmp(method, "tools/call") == 0)
 		call_start(slot, gen, id, params);
 	else if (strcmp(method, "tools/list") == 0)
-		reply_tools_list(slot, gen, id);
+		reply_tools_list(slot, gen, id, params);
+	else if (strcmp(method, "mcpgw/sessionGet") == 0)
+		reply(slot, gen, id, session_get(params));
+	else if (strcmp(method, "mcpgw/sessionPut") == 0)
+		session_put(slot, gen, id, params);
 	else if (strcmp(method, "ping") == 0)
 		reply(slot, gen, id, json_object());
 	else if (strcmp(method, "mcpgw/status") == 0)

@@ -160,10 +160,9 @@ static int main_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* main_drain: answer every complete line buffered in rd.  *skip is set when
- * an over-long line was cut before its end, so its rest must be dropped.
- * -1 when stdout cannot be written. */
-static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out, int *skip)
+/* main_drain: answer every complete line buffered in rd (the reader itself
+ * drops the rest of an over-long line). -1 when stdout cannot be written. */
+static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out)
 {
 	char *line;
 	size_t len;
@@ -175,7 +174,6 @@ static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out, int *s
 			rc = server_handle_line(s, line, len, out);
 		} else {
 			log_warn("dropped a message longer than %d bytes", MAIN_MAX_LINE);
-			*skip = rd->buf.len == 0; /* the reader reset without seeing the newline */
 			rc = server_reply_error(out, NULL, JR_PARSE_ERROR, "Parse error: message too long");
 		}
 		if (rc < 0) {
@@ -192,23 +190,14 @@ static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out, int *s
 	return 0;
 }
 
-/* main_feed: give chunk p[0..n) to the reader, dropping the rest of a cut line first. */
-static void main_feed(struct jr_reader *rd, const char *p, size_t n, int *skip)
+/* main_feed: give chunk p[0..n) to the reader; on ENOMEM the current message is dropped. */
+static void main_feed(struct jr_reader *rd, const char *p, size_t n)
 {
-	if (*skip) {
-		const char *nl = memchr(p, '\n', n);
-
-		if (!nl)
-			return;
-		n -= (size_t)(nl + 1 - p);
-		p = nl + 1;
-		*skip = 0;
-	}
 	if (jr_reader_feed(rd, p, n) < 0) {
 		log_error("out of memory buffering input: dropping the current message");
 		jr_reader_free(rd);
 		jr_reader_init(rd, MAIN_MAX_LINE);
-		*skip = memchr(p, '\n', n) == NULL;
+		rd->skipping = memchr(p, '\n', n) == NULL;
 	}
 }
 
@@ -219,7 +208,7 @@ static int main_serve(struct server *s)
 	static char chunk[MAIN_READ_CHUNK];
 	struct jr_reader rd;
 	buf_t out = BUF_INIT;
-	int skip = 0, rc = 0;
+	int rc = 0;
 
 	jr_reader_init(&rd, MAIN_MAX_LINE);
 	while (!main_stop) {
@@ -240,8 +229,8 @@ static int main_serve(struct server *s)
 			break;
 		}
 		/* at EOF a final newline completes a last line sent without one */
-		main_feed(&rd, n ? chunk : "\n", n ? (size_t)n : 1, &skip);
-		if (main_drain(s, &rd, &out, &skip) < 0) {
+		main_feed(&rd, n ? chunk : "\n", n ? (size_t)n : 1);
+		if (main_drain(s, &rd, &out) < 0) {
 			rc = -1;
 			break;
 		}
