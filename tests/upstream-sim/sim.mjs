@@ -1,0 +1,844 @@
+#!/usr/bin/env node
+// sim.mjs: a scripted stand-in for an OpenAI-compatible upstream LLM, for mcpgw's tests.
+//
+//   node tests/upstream-sim/sim.mjs --port 0 [--script turns.json] [--api-key KEY]
+//        [--models a,b,c] [--any-model] [--no-validate] [--no-obfuscation]
+//        [--keepalive-ms 5000] [--verbose]
+//
+// Listens on 127.0.0.1 only and prints exactly one line, "LISTENING <port>", on stdout
+// when ready. Speaks the OpenAI wire format (chat completions with and without SSE
+// streaming, models, embeddings, error objects) and answers chat completions from a
+// queue of scripted "turns" that tests load through the /_sim control API.
+// See README.md next to this file. Node's standard library only.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+// ---------------------------------------------------------------------------
+// command line
+
+function usage(msg) {
+	if (msg) process.stderr.write(`sim: ${msg}\n`);
+	process.stderr.write('usage: sim.mjs [--port N] [--script FILE] [--api-key KEY] [--models a,b] [--any-model]\n' +
+		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--verbose]\n');
+	process.exit(2);
+}
+
+const opts = {
+	port: 0, script: null, apiKey: null, models: null, anyModel: false,
+	validate: true, obfuscation: true, keepAliveMs: 5000, verbose: false,
+};
+{
+	const argv = process.argv.slice(2);
+	for (let i = 0; i < argv.length; i++) {
+		const a = argv[i];
+		const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
+		switch (a) {
+			case '--port': opts.port = Number(val()); break;
+			case '--script': opts.script = val(); break;
+			case '--api-key': opts.apiKey = val(); break;
+			case '--models': opts.models = val().split(',').map(s => s.trim()).filter(Boolean); break;
+			case '--any-model': opts.anyModel = true; break;
+			case '--no-validate': opts.validate = false; break;
+			case '--no-obfuscation': opts.obfuscation = false; break;
+			case '--keepalive-ms': opts.keepAliveMs = Number(val()); break;
+			case '--verbose': case '-v': opts.verbose = true; break;
+			case '--help': case '-h': usage(); break;
+			default: usage(`unknown argument ${a}`);
+		}
+	}
+	if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port');
+	if (!Number.isFinite(opts.keepAliveMs) || opts.keepAliveMs < 0) usage('bad --keepalive-ms');
+}
+
+const vlog = (...a) => { if (opts.verbose) process.stderr.write(`sim: ${a.join(' ')}\n`); };
+
+// ---------------------------------------------------------------------------
+// models
+
+const MODEL_CREATED = {
+	'gpt-4o-mini': 1721172741, 'gpt-4o': 1715367049, 'gpt-4.1-mini': 1744318173,
+	'gpt-3.5-turbo': 1677610602, 'sim-model': 1700000000,
+	'text-embedding-3-small': 1705948997, 'text-embedding-3-large': 1705953180,
+	'text-embedding-ada-002': 1671217299,
+};
+const MODELS = (opts.models ?? Object.keys(MODEL_CREATED)).map(id => ({
+	id, object: 'model', created: MODEL_CREATED[id] ?? 1700000000, owned_by: id.startsWith('sim') ? 'mcpgw-sim' : 'system',
+}));
+const EMBED_DIMS = { 'text-embedding-3-small': 1536, 'text-embedding-3-large': 3072, 'text-embedding-ada-002': 1536 };
+const knownModel = id => opts.anyModel || MODELS.some(m => m.id === id);
+
+// ---------------------------------------------------------------------------
+// state
+
+let queue = [];           // scripted turns, consumed in order
+let log = [];             // requests received on /v1 (not /_sim)
+let seq = 0;              // request sequence number (never reset, so ?since= stays usable)
+let connSeq = 0;
+let openConns = 0;
+let allConns = 0;         // TCP connections accepted
+const apiConns = new Set(); // connections that carried at least one /v1 request
+let expectFailures = [];
+let expectChecked = 0;
+
+function checkTurns(turns) {
+	if (!Array.isArray(turns)) throw new Error('expected a JSON array of turns (or {"turns": [...]})');
+	turns.forEach((t, i) => {
+		if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new Error(`turn ${i} is not an object`);
+	});
+	return turns;
+}
+function turnsFrom(json) {
+	return checkTurns(Array.isArray(json) ? json : json?.turns);
+}
+
+if (opts.script) {
+	try {
+		queue = turnsFrom(JSON.parse(fs.readFileSync(opts.script, 'utf8')));
+	} catch (e) {
+		process.stderr.write(`sim: --script ${opts.script}: ${e.message}\n`);
+		process.exit(2);
+	}
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+function randId(n) {
+	const bytes = crypto.randomBytes(n);
+	let s = '';
+	for (let i = 0; i < n; i++) s += B62[bytes[i] % 62];
+	return s;
+}
+const FINGERPRINT = 'fp_' + crypto.createHash('sha256').update('mcpgw-sim').digest('hex').slice(0, 10);
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const estTokens = s => (s ? Math.max(1, Math.ceil(String(s).length / 4)) : 0);
+
+function oaiError(message, type, param = null, code = null) {
+	return { error: { message, type, param, code } };
+}
+
+function baseHeaders(extra) {
+	return {
+		'x-request-id': 'req_' + crypto.randomBytes(16).toString('hex'),
+		'openai-version': '2020-10-01',
+		'openai-organization': 'mcpgw-sim',
+		'openai-processing-ms': '1',
+		...extra,
+	};
+}
+
+function sendJSON(res, status, obj, headers = {}) {
+	const body = Buffer.from(JSON.stringify(obj));
+	res.writeHead(status, baseHeaders({ 'content-type': 'application/json', 'content-length': body.length, ...headers }));
+	res.end(body);
+}
+
+function textOf(content) {
+	if (typeof content === 'string') return content;
+	if (Array.isArray(content)) return content.map(p => (p && typeof p.text === 'string' ? p.text : '')).join('');
+	return '';
+}
+
+// split a string into n nearly equal pieces by code point (no surrogate pair is cut)
+function splitN(s, n) {
+	const cps = Array.from(s);
+	n = Math.max(1, Math.min(n, cps.length));
+	const out = [];
+	for (let i = 0; i < n; i++) out.push(cps.slice(Math.floor(i * cps.length / n), Math.floor((i + 1) * cps.length / n)).join(''));
+	return out;
+}
+// token-like pieces: each word with its leading whitespace
+function splitWords(s) {
+	const parts = s.match(/\s*\S+|\s+$/g) ?? [];
+	return parts.length ? parts : (s ? [s] : []);
+}
+
+// deep "subset" match for expectations: every key of want must match in got
+function subsetMatch(want, got) {
+	if (want === null || typeof want !== 'object') return want === got;
+	if (Array.isArray(want)) {
+		return Array.isArray(got) && got.length === want.length && want.every((w, i) => subsetMatch(w, got[i]));
+	}
+	if (got === null || typeof got !== 'object' || Array.isArray(got)) return false;
+	return Object.keys(want).every(k => subsetMatch(want[k], got[k]));
+}
+
+// ---------------------------------------------------------------------------
+// request validation, modelled on the real API's 400 answers
+
+const ROLES = ['system', 'assistant', 'user', 'function', 'tool', 'developer'];
+const typeName = v => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v);
+
+function bad(message, param = null, code = null) {
+	return { status: 400, body: oaiError(message, 'invalid_request_error', param, code) };
+}
+const missing = p => bad(`Missing required parameter: '${p}'.`, p, 'missing_required_parameter');
+const badType = (p, want, v) => bad(`Invalid type for '${p}': expected ${want}, but got ${/^[aeiou]/.test(typeName(v)) ? 'an' : 'a'} ${typeName(v)} instead.`, p, 'invalid_type');
+
+function validateChat(body) {
+	if (body.model === undefined) return bad('you must provide a model parameter');
+	if (typeof body.model !== 'string') return badType('model', 'a string', body.model);
+	if (body.messages === undefined) return missing('messages');
+	if (!Array.isArray(body.messages)) return badType('messages', 'an array of objects', body.messages);
+	if (body.messages.length === 0) {
+		return bad("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'messages', 'empty_array');
+	}
+	const msgs = body.messages;
+	for (let i = 0; i < msgs.length; i++) {
+		const m = msgs[i];
+		const p = `messages[${i}]`;
+		if (m === null || typeof m !== 'object' || Array.isArray(m)) return badType(p, 'an object', m);
+		if (m.role === undefined) return missing(`${p}.role`);
+		if (!ROLES.includes(m.role)) {
+			return bad(`Invalid value: '${m.role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`, `${p}.role`, 'invalid_value');
+		}
+		const contentOk = c => typeof c === 'string' || Array.isArray(c);
+		if (m.role === 'assistant') {
+			if (m.tool_calls !== undefined && m.tool_calls !== null) {
+				if (!Array.isArray(m.tool_calls)) return badType(`${p}.tool_calls`, 'an array of objects', m.tool_calls);
+				if (m.tool_calls.length === 0) {
+					return bad(`Invalid '${p}.tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead.`, `${p}.tool_calls`, 'empty_array');
+				}
+				for (let j = 0; j < m.tool_calls.length; j++) {
+					const tc = m.tool_calls[j];
+					const tp = `${p}.tool_calls[${j}]`;
+					if (tc === null || typeof tc !== 'object') return badType(tp, 'an object', tc);
+					if (tc.id === undefined) return missing(`${tp}.id`);
+					if (typeof tc.id !== 'string') return badType(`${tp}.id`, 'a string', tc.id);
+					if (tc.type === undefined) return missing(`${tp}.type`);
+					if (tc.type !== 'function') return bad(`Invalid value: '${tc.type}'. Supported values are: 'function'.`, `${tp}.type`, 'invalid_value');
+					if (tc.function === undefined) return missing(`${tp}.function`);
+					if (tc.function === null || typeof tc.function !== 'object') return badType(`${tp}.function`, 'an object', tc.function);
+					if (tc.function.name === undefined) return missing(`${tp}.function.name`);
+					if (typeof tc.function.name !== 'string') return badType(`${tp}.function.name`, 'a string', tc.function.name);
+					if (tc.function.arguments === undefined) return missing(`${tp}.function.arguments`);
+					if (typeof tc.function.arguments !== 'string') return badType(`${tp}.function.arguments`, 'a string', tc.function.arguments);
+				}
+				if (m.content !== undefined && m.content !== null && !contentOk(m.content)) return badType(`${p}.content`, 'one of a string or array of objects', m.content);
+			} else if (m.content === undefined || m.content === null) {
+				if (m.function_call === undefined && (typeof m.refusal !== 'string')) {
+					return bad(`Invalid value for 'content': expected a string, got null.`, `${p}.content`);
+				}
+			} else if (!contentOk(m.content)) {
+				return badType(`${p}.content`, 'one of a string or array of objects', m.content);
+			}
+		} else {
+			if (m.content === undefined) return missing(`${p}.content`);
+			if (!contentOk(m.content)) return badType(`${p}.content`, 'one of a string or array of objects', m.content);
+			if (m.role === 'tool') {
+				if (m.tool_call_id === undefined) return missing(`${p}.tool_call_id`);
+				if (typeof m.tool_call_id !== 'string') return badType(`${p}.tool_call_id`, 'a string', m.tool_call_id);
+			}
+		}
+	}
+	// tool call sequencing: an assistant message with tool_calls must be followed (immediately,
+	// by tool messages only) with a response for each id; a tool message must answer one.
+	let pending = null; // {index, ids:Set}
+	for (let i = 0; i < msgs.length; i++) {
+		const m = msgs[i];
+		if (m.role === 'tool') {
+			if (!pending) {
+				return bad("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", `messages.[${i}].role`);
+			}
+			if (!pending.all.has(m.tool_call_id)) {
+				return bad(`Invalid parameter: 'tool_call_id' of '${m.tool_call_id}' not found in 'tool_calls' of previous message.`, `messages.[${i}].tool_call_id`);
+			}
+			pending.ids.delete(m.tool_call_id);
+			continue;
+		}
+		if (pending && pending.ids.size) {
+			return bad(`An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...pending.ids].join(', ')}`, `messages.[${pending.index}].role`);
+		}
+		pending = null;
+		if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length) {
+			const ids = m.tool_calls.map(tc => tc.id);
+			pending = { index: i, ids: new Set(ids), all: new Set(ids) };
+		}
+	}
+	if (pending && pending.ids.size) {
+		return bad(`An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...pending.ids].join(', ')}`, `messages.[${pending.index}].role`);
+	}
+	// tools
+	if (body.tools !== undefined && body.tools !== null) {
+		if (!Array.isArray(body.tools)) return badType('tools', 'an array of objects', body.tools);
+		if (body.tools.length === 0) {
+			return bad("Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'tools', 'empty_array');
+		}
+		if (body.tools.length > 128) {
+			return bad(`Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array with length ${body.tools.length} instead.`, 'tools', 'array_above_max_length');
+		}
+		for (let i = 0; i < body.tools.length; i++) {
+			const t = body.tools[i];
+			const p = `tools[${i}]`;
+			if (t === null || typeof t !== 'object') return badType(p, 'an object', t);
+			if (t.type === undefined) return missing(`${p}.type`);
+			if (t.type !== 'function' && t.type !== 'custom') return bad(`Invalid value: '${t.type}'. Supported values are: 'function' and 'custom'.`, `${p}.type`, 'invalid_value');
+			if (t.type === 'custom') continue;
+			if (t.function === undefined) return missing(`${p}.function`);
+			if (t.function === null || typeof t.function !== 'object') return badType(`${p}.function`, 'an object', t.function);
+			const name = t.function.name;
+			if (name === undefined) return missing(`${p}.function.name`);
+			if (typeof name !== 'string') return badType(`${p}.function.name`, 'a string', name);
+			if (name.length > 64) {
+				return bad(`Invalid '${p}.function.name': string too long. Expected a string with maximum length 64, but got a string with length ${name.length} instead.`, `${p}.function.name`, 'string_above_max_length');
+			}
+			if (!/^[a-zA-Z0-9_-]+$/.test(name)) {
+				return bad(`Invalid '${p}.function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, `${p}.function.name`, 'invalid_value');
+			}
+			const params = t.function.parameters;
+			if (params !== undefined && params !== null) {
+				if (typeof params !== 'object' || Array.isArray(params)) return badType(`${p}.function.parameters`, 'an object', params);
+				if (params.type !== 'object') {
+					return bad(`Invalid schema for function '${name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${params.type ?? 'None'}"'.`, `${p}.function.parameters`, 'invalid_function_parameters');
+				}
+			}
+		}
+	}
+	if (body.tool_choice !== undefined && body.tool_choice !== null && !(Array.isArray(body.tools) && body.tools.length)) {
+		return bad("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", 'tool_choice');
+	}
+	if (body.stream_options !== undefined && body.stream_options !== null && body.stream !== true) {
+		return bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'stream_options');
+	}
+	return null;
+}
+
+// ---------------------------------------------------------------------------
+// turns
+
+// index of the first queued turn for this endpoint whose "match" (if any) occurs in the raw body
+function pickTurn(endpoint, raw) {
+	for (let i = 0; i < queue.length; i++) {
+		const t = queue[i];
+		if ((t.endpoint ?? 'chat') !== endpoint) continue;
+		if (t.match !== undefined) {
+			const ms = Array.isArray(t.match) ? t.match : [t.match];
+			if (!ms.every(s => raw.includes(String(s)))) continue;
+		}
+		return i;
+	}
+	return -1;
+}
+
+function checkExpect(entry, turn) {
+	const e = turn.expect;
+	if (!e || typeof e !== 'object') return;
+	expectChecked++;
+	const body = entry.body ?? {};
+	const raw = entry.raw ?? JSON.stringify(entry.body);
+	const fails = [];
+	const msgs = Array.isArray(body.messages) ? body.messages : [];
+	const toolNames = Array.isArray(body.tools) ? body.tools.map(t => t?.function?.name) : [];
+	if ('model' in e && body.model !== e.model) fails.push(`model is ${JSON.stringify(body.model)}, expected ${JSON.stringify(e.model)}`);
+	if ('stream' in e && (body.stream === true) !== e.stream) fails.push(`stream is ${JSON.stringify(body.stream)}, expected ${e.stream}`);
+	if ('messages_count' in e && msgs.length !== e.messages_count) fails.push(`${msgs.length} messages, expected ${e.messages_count}`);
+	if ('min_messages' in e && msgs.length < e.min_messages) fails.push(`${msgs.length} messages, expected at least ${e.min_messages}`);
+	if ('roles' in e && JSON.stringify(msgs.map(m => m?.role)) !== JSON.stringify(e.roles)) fails.push(`roles ${JSON.stringify(msgs.map(m => m?.role))}, expected ${JSON.stringify(e.roles)}`);
+	if ('last_role' in e && msgs.at(-1)?.role !== e.last_role) fails.push(`last role ${msgs.at(-1)?.role}, expected ${e.last_role}`);
+	if ('last_content' in e && textOf(msgs.at(-1)?.content) !== e.last_content) fails.push(`last content ${JSON.stringify(textOf(msgs.at(-1)?.content))}, expected ${JSON.stringify(e.last_content)}`);
+	if ('tools' in e) {
+		for (const n of e.tools) if (!toolNames.includes(n)) fails.push(`tool ${n} not offered (tools: ${toolNames.join(', ')})`);
+	}
+	if ('tools_count' in e && toolNames.length !== e.tools_count) fails.push(`${toolNames.length} tools, expected ${e.tools_count}`);
+	if (e.no_tools === true && toolNames.length) fails.push(`tools offered: ${toolNames.join(', ')}`);
+	for (const s of [].concat(e.contains ?? [])) if (!raw.includes(s)) fails.push(`body does not contain ${JSON.stringify(s)}`);
+	for (const s of [].concat(e.not_contains ?? [])) if (raw.includes(s)) fails.push(`body contains ${JSON.stringify(s)}`);
+	for (const [k, v] of Object.entries(e.headers ?? {})) {
+		const got = entry.headers[k.toLowerCase()];
+		if (got !== v) fails.push(`header ${k} is ${JSON.stringify(got)}, expected ${JSON.stringify(v)}`);
+	}
+	if ('body' in e && !subsetMatch(e.body, body)) fails.push(`body does not match ${JSON.stringify(e.body)}`);
+	if (fails.length) {
+		entry.expect_failures = fails;
+		for (const f of fails) expectFailures.push({ seq: entry.seq, failure: f });
+		vlog(`expectation failed on request ${entry.seq}: ${fails.join('; ')}`);
+	}
+}
+
+function defaultErrorFor(status, model) {
+	switch (status) {
+		case 400: return ['Invalid request.', 'invalid_request_error', null, null];
+		case 401: return ['Incorrect API key provided: sk-sim***. You can find your API key at https://platform.openai.com/account/api-keys.', 'invalid_request_error', null, 'invalid_api_key'];
+		case 403: return ['Country, region, or territory not supported', 'request_forbidden', null, 'unsupported_country_region_territory'];
+		case 404: return [`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', null, 'model_not_found'];
+		case 429: return [`Rate limit reached for ${model} in organization org-mcpgwsim on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits to learn more.`, 'requests', null, 'rate_limit_exceeded'];
+		case 500: return ['The server had an error while processing your request. Sorry about that!', 'server_error', null, null];
+		case 502: return ['Bad gateway.', 'server_error', null, null];
+		case 503: return ['The server is overloaded or not ready yet.', 'server_error', null, null];
+		default: return [`Error ${status}.`, status >= 500 ? 'server_error' : 'invalid_request_error', null, null];
+	}
+}
+
+function sendTurnError(res, err, model) {
+	const status = err.status ?? 500;
+	const [m, t, p, c] = defaultErrorFor(status, model);
+	const headers = { ...(err.headers ?? {}) };
+	if (err.retry_after !== undefined) headers['retry-after'] = String(err.retry_after);
+	if (err.retry_after_ms !== undefined) headers['retry-after-ms'] = String(err.retry_after_ms);
+	if (status === 429) {
+		Object.assign(headers, {
+			'x-ratelimit-limit-requests': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': `${err.retry_after ?? 20}s`,
+		}, err.headers ?? {});
+	}
+	if (typeof err.body === 'string') { // raw body, e.g. a proxy's HTML error page
+		const b = Buffer.from(err.body);
+		res.writeHead(status, baseHeaders({ 'content-type': err.content_type ?? 'text/html', 'content-length': b.length, ...headers }));
+		res.end(b);
+		return;
+	}
+	sendJSON(res, status, oaiError(err.message ?? m, err.type ?? t, 'param' in err ? err.param : p, 'code' in err ? err.code : c), headers);
+}
+
+// ---------------------------------------------------------------------------
+// chat completions
+
+function computeUsage(body, turn, outText) {
+	const u = turn.usage ?? {};
+	const prompt = u.prompt_tokens ?? Math.max(1, estTokens(JSON.stringify(body.messages ?? '')) + (body.tools ? estTokens(JSON.stringify(body.tools)) : 0));
+	const completion = u.completion_tokens ?? Math.max(1, estTokens(outText));
+	return {
+		prompt_tokens: prompt,
+		completion_tokens: completion,
+		total_tokens: u.total_tokens ?? prompt + completion,
+		prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0, ...(u.prompt_tokens_details ?? {}) },
+		completion_tokens_details: {
+			reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0,
+			...(u.completion_tokens_details ?? {}),
+		},
+	};
+}
+
+function buildAnswer(body, turn) {
+	let content = turn.content;
+	const refusal = typeof turn.refusal === 'string' ? turn.refusal : null;
+	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map(tc => ({
+		id: tc.id ?? 'call_' + randId(24),
+		name: tc.name ?? tc.function?.name ?? 'unnamed',
+		arguments: (() => {
+			const a = tc.arguments ?? tc.function?.arguments ?? {};
+			return typeof a === 'string' ? a : JSON.stringify(a);
+		})(),
+		arg_chunks: tc.arg_chunks,
+	}));
+	if (content === undefined) {
+		if (calls.length || refusal !== null) content = null;
+		else {
+			const lastUser = [...(body.messages ?? [])].reverse().find(m => m?.role === 'user');
+			content = 'sim: ' + textOf(lastUser?.content);
+		}
+	}
+	if (content !== null) content = String(content);
+	const finish = turn.finish_reason ?? (calls.length ? 'tool_calls' : 'stop');
+	const outText = (content ?? '') + (refusal ?? '') + calls.map(c => c.name + c.arguments).join('');
+	return { content, refusal, calls, finish, usage: computeUsage(body, turn, outText) };
+}
+
+function completionObject(ctx, ans) {
+	const message = { role: 'assistant', content: ans.content };
+	if (ans.calls.length) {
+		message.tool_calls = ans.calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+	}
+	message.refusal = ans.refusal;
+	message.annotations = [];
+	return {
+		id: ctx.id,
+		object: 'chat.completion',
+		created: ctx.created,
+		model: ctx.model,
+		choices: [{ index: 0, message, logprobs: null, finish_reason: ans.finish }],
+		usage: ans.usage,
+		service_tier: 'default',
+		system_fingerprint: ctx.fingerprint,
+	};
+}
+
+// the list of delta objects, in order, for a streamed answer
+function streamDeltas(turn, ans) {
+	const deltas = [];
+	const hasText = ans.content !== null && ans.content !== undefined;
+	// content pieces
+	let pieces = [];
+	if (hasText && ans.content.length) pieces = turn.chunks ? splitN(ans.content, turn.chunks) : splitWords(ans.content);
+	let refusalPieces = [];
+	if (ans.refusal) refusalPieces = turn.chunks ? splitN(ans.refusal, turn.chunks) : splitWords(ans.refusal);
+
+	// tool call events: per call, a header then argument fragments
+	const argChunksDefault = turn.arg_chunks ?? 3;
+	const perCall = ans.calls.map((c, index) => {
+		const n = c.arg_chunks ?? argChunksDefault;
+		if (n === 0 || c.arguments.length === 0) {
+			return [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }];
+		}
+		const evs = [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }];
+		for (const frag of splitN(c.arguments, n)) evs.push({ index, function: { arguments: frag } });
+		return evs;
+	});
+	const toolEvents = []; // each element: array of tool_call deltas for one chunk
+	if (turn.interleave) {
+		const max = Math.max(0, ...perCall.map(e => e.length));
+		for (let k = 0; k < max; k++) for (const evs of perCall) if (k < evs.length) toolEvents.push([evs[k]]);
+	} else {
+		for (const evs of perCall) for (const ev of evs) toolEvents.push([ev]);
+	}
+
+	const separateRole = turn.separate_role_chunk === true;
+	if (refusalPieces.length) {
+		deltas.push({ role: 'assistant', content: null, refusal: '' });
+		for (const p of refusalPieces) deltas.push({ refusal: p });
+	} else if (hasText || !toolEvents.length || separateRole) {
+		deltas.push({ role: 'assistant', content: hasText || !toolEvents.length ? '' : null, refusal: null });
+		for (const p of pieces) deltas.push({ content: p });
+		for (const ev of toolEvents) deltas.push({ tool_calls: ev });
+	} else {
+		// tool calls only: the role travels with the first tool call header, as the real API does
+		deltas.push({ role: 'assistant', content: null, tool_calls: toolEvents[0], refusal: null });
+		for (const ev of toolEvents.slice(1)) deltas.push({ tool_calls: ev });
+	}
+	return deltas;
+}
+
+async function streamAnswer(req, res, ctx, body, turn, ans, entry) {
+	const includeUsage = body.stream_options?.include_usage === true;
+	const obfuscate = opts.obfuscation && body.stream_options?.include_obfuscation !== false && turn.obfuscation !== false;
+	const chunkDelay = turn.chunk_delay_ms ?? 0;
+	const breakAfter = turn.break_after_chunks;
+	const head = () => ({
+		id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model,
+		service_tier: 'default', system_fingerprint: ctx.fingerprint,
+	});
+	const finish = (o) => {
+		if (includeUsage && !('usage' in o)) o.usage = null;
+		if (obfuscate) o.obfuscation = randId(1 + (crypto.randomBytes(1)[0] % 12));
+		return o;
+	};
+	const events = streamDeltas(turn, ans).map(delta => finish({ ...head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] }));
+	events.push(finish({ ...head(), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: ans.finish }] }));
+	if (includeUsage) events.push(finish({ ...head(), choices: [], usage: ans.usage }));
+
+	res.writeHead(200, baseHeaders({ 'content-type': 'text/event-stream; charset=utf-8', ...(turn.headers ?? {}) }));
+	res.flushHeaders();
+
+	let closed = false;
+	res.on('close', () => { if (!res.writableFinished) closed = true; });
+	const write = (s) => new Promise(resolve => { if (closed) return resolve(); res.write(s, () => resolve()); });
+	const writeEvent = async (s) => {
+		if (turn.split_events && s.length > 2) {
+			// two TCP writes, cut at the middle byte (possibly inside a UTF-8 sequence)
+			const b = Buffer.from(s);
+			const cut = Math.floor(b.length / 2);
+			await write(b.subarray(0, cut));
+			await sleep(5);
+			await write(b.subarray(cut));
+		} else {
+			await write(s);
+		}
+	};
+
+	let written = 0;
+	const streamErr = turn.stream_error;
+	for (const ev of events) {
+		if (closed) break;
+		if (breakAfter !== undefined && written >= breakAfter) {
+			entry.broken = true;
+			res.socket?.destroy();
+			return;
+		}
+		if (streamErr && written >= (streamErr.after_chunks ?? 1)) {
+			const [m, t] = defaultErrorFor(500, ctx.model);
+			await writeEvent(`data: ${JSON.stringify(oaiError(streamErr.message ?? m, streamErr.type ?? t, streamErr.param ?? null, streamErr.code ?? null))}\n\n`);
+			res.end();
+			return;
+		}
+		if (written > 0 && chunkDelay > 0) await sleep(chunkDelay);
+		if (closed) break;
+		await writeEvent(`data: ${JSON.stringify(ev)}\n\n`);
+		written++;
+	}
+	if (closed) { entry.aborted = true; entry.chunks_sent = written; return; }
+	if (breakAfter !== undefined && written >= breakAfter) { entry.broken = true; res.socket?.destroy(); return; }
+	if (chunkDelay > 0) await sleep(chunkDelay);
+	if (turn.omit_done) { res.end(); return; }
+	await writeEvent('data: [DONE]\n\n');
+	res.end();
+	entry.chunks_sent = written;
+}
+
+async function handleChat(req, res, entry) {
+	const body = entry.body;
+	if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+		return finishWith(entry, res, 400, oaiError("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", 'invalid_request_error'));
+	}
+	const idx = pickTurn('chat', entry.raw ?? JSON.stringify(body));
+	const peek = idx >= 0 ? queue[idx] : null;
+	if (opts.validate && peek?.validate !== false) {
+		const v = validateChat(body);
+		if (v) { vlog(`400 on request ${entry.seq}: ${v.body.error.message}`); return finishWith(entry, res, v.status, v.body); }
+		if (!knownModel(body.model) && !peek?.any_model) {
+			const [m, t, p, c] = defaultErrorFor(404, body.model);
+			return finishWith(entry, res, 404, oaiError(m, t, p, c));
+		}
+	}
+	const turn = idx >= 0 ? queue.splice(idx, 1)[0] : {};
+	entry.turn = idx >= 0 ? turn : null;
+	checkExpect(entry, turn);
+
+	if (turn.drop) { entry.status = 0; entry.dropped = true; req.socket.destroy(); return; }
+	if (turn.delay_ms) {
+		await sleep(turn.delay_ms);
+		if (req.socket.destroyed) { entry.aborted = true; return; }
+	}
+	const model = turn.model ?? (typeof body.model === 'string' ? body.model : 'sim-model');
+	if (turn.error) {
+		entry.status = turn.error.status ?? 500;
+		return sendTurnError(res, turn.error, model);
+	}
+	const stream = body.stream === true;
+	if (turn.garbage !== undefined) {
+		entry.status = 200;
+		const g = String(turn.garbage);
+		const text = turn.raw ? g : stream ? `data: ${g}\n\ndata: [DONE]\n\n` : g;
+		const b = Buffer.from(text);
+		res.writeHead(200, baseHeaders({ 'content-type': stream ? 'text/event-stream; charset=utf-8' : 'application/json', 'content-length': b.length }));
+		res.end(b);
+		return;
+	}
+	const ctx = {
+		id: turn.id ?? 'chatcmpl-' + randId(29),
+		created: Math.floor(Date.now() / 1000),
+		model,
+		fingerprint: turn.system_fingerprint ?? FINGERPRINT,
+	};
+	const ans = buildAnswer(body, turn);
+	entry.status = 200;
+	if (stream) return streamAnswer(req, res, ctx, body, turn, ans, entry);
+
+	const buf = Buffer.from(JSON.stringify(completionObject(ctx, ans)));
+	if (turn.break_after_chunks !== undefined) { // half a body, then the connection dies
+		res.writeHead(200, baseHeaders({ 'content-type': 'application/json', 'content-length': buf.length }));
+		res.write(buf.subarray(0, Math.floor(buf.length / 2)), () => { entry.broken = true; res.socket?.destroy(); });
+		return;
+	}
+	res.writeHead(200, baseHeaders({ 'content-type': 'application/json', 'content-length': buf.length, ...(turn.headers ?? {}) }));
+	res.end(buf);
+}
+
+// ---------------------------------------------------------------------------
+// embeddings
+
+function embedVector(model, text, dims) {
+	const seed = crypto.createHash('sha256').update(model + '\0' + text).digest();
+	const v = new Float64Array(dims);
+	let block = 0;
+	for (let i = 0; i < dims; i += 8) {
+		const h = crypto.createHash('sha256').update(seed).update(String(block++)).digest();
+		for (let j = 0; j < 8 && i + j < dims; j++) v[i + j] = h.readUInt32LE(j * 4) / 0x100000000 * 2 - 1;
+	}
+	let norm = 0;
+	for (const x of v) norm += x * x;
+	norm = Math.sqrt(norm) || 1;
+	return Array.from(v, x => Math.fround(x / norm));
+}
+
+async function handleEmbeddings(req, res, entry) {
+	const body = entry.body;
+	if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+		return finishWith(entry, res, 400, oaiError('We could not parse the JSON body of your request.', 'invalid_request_error'));
+	}
+	const idx = pickTurn('embeddings', entry.raw ?? JSON.stringify(body));
+	const turn = idx >= 0 ? queue.splice(idx, 1)[0] : {};
+	entry.turn = idx >= 0 ? turn : null;
+	if (idx >= 0) checkExpect(entry, turn);
+	if (turn.drop) { entry.dropped = true; req.socket.destroy(); return; }
+	if (turn.delay_ms) { await sleep(turn.delay_ms); if (req.socket.destroyed) { entry.aborted = true; return; } }
+	if (turn.error) { entry.status = turn.error.status ?? 500; return sendTurnError(res, turn.error, body.model); }
+
+	if (body.model === undefined) return finishWith(entry, res, 400, oaiError('you must provide a model parameter', 'invalid_request_error'));
+	if (body.input === undefined) return finishWith(entry, res, 400, oaiError("Missing required parameter: 'input'.", 'invalid_request_error', 'input', 'missing_required_parameter'));
+	if (!knownModel(body.model)) {
+		const [m, t, p, c] = defaultErrorFor(404, body.model);
+		return finishWith(entry, res, 404, oaiError(m, t, p, c));
+	}
+	let inputs;
+	const inp = body.input;
+	if (typeof inp === 'string') inputs = [inp];
+	else if (Array.isArray(inp) && inp.length && inp.every(x => typeof x === 'number')) inputs = [inp];
+	else if (Array.isArray(inp) && inp.length && inp.every(x => typeof x === 'string' || (Array.isArray(x) && x.every(y => typeof y === 'number')))) inputs = inp;
+	else return finishWith(entry, res, 400, oaiError("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error'));
+	if (inputs.some(x => x.length === 0)) {
+		return finishWith(entry, res, 400, oaiError("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'invalid_request_error'));
+	}
+	const full = EMBED_DIMS[body.model] ?? 1536;
+	let dims = full;
+	if (body.dimensions !== undefined && body.dimensions !== null) {
+		if (body.model === 'text-embedding-ada-002') {
+			return finishWith(entry, res, 400, oaiError('This model does not support specifying dimensions.', 'invalid_request_error'));
+		}
+		if (!Number.isInteger(body.dimensions) || body.dimensions < 1 || body.dimensions > full) {
+			return finishWith(entry, res, 400, oaiError(`Invalid value for 'dimensions' = ${body.dimensions}. Must be between 1 and ${full}.`, 'invalid_request_error', 'dimensions'));
+		}
+		dims = body.dimensions;
+	}
+	const fmt = body.encoding_format ?? 'float';
+	if (fmt !== 'float' && fmt !== 'base64') {
+		return finishWith(entry, res, 400, oaiError(`Invalid value: '${fmt}'. Supported values are: 'float' and 'base64'.`, 'invalid_request_error', 'encoding_format', 'invalid_value'));
+	}
+	let tokens = 0;
+	const data = inputs.map((x, index) => {
+		const text = typeof x === 'string' ? x : JSON.stringify(x);
+		tokens += typeof x === 'string' ? estTokens(x) : x.length;
+		const vec = embedVector(body.model, text, dims);
+		let embedding = vec;
+		if (fmt === 'base64') {
+			const b = Buffer.alloc(dims * 4);
+			vec.forEach((f, i) => b.writeFloatLE(f, i * 4));
+			embedding = b.toString('base64');
+		}
+		return { object: 'embedding', index, embedding };
+	});
+	return finishWith(entry, res, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+}
+
+// ---------------------------------------------------------------------------
+// routing
+
+function finishWith(entry, res, status, obj, headers) {
+	if (entry) entry.status = status;
+	sendJSON(res, status, obj, headers);
+}
+
+function readBody(req) {
+	return new Promise((resolve, reject) => {
+		const chunks = [];
+		let size = 0;
+		req.on('data', c => {
+			size += c.length;
+			if (size > 64 * 1024 * 1024) { reject(new Error('body too large')); req.destroy(); return; }
+			chunks.push(c);
+		});
+		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+		req.on('error', reject);
+	});
+}
+
+function authOk(req) {
+	if (!opts.apiKey) return true;
+	return req.headers.authorization === `Bearer ${opts.apiKey}`;
+}
+
+async function handleControl(req, res, url, raw) {
+	const p = url.pathname;
+	const parse = () => { try { return JSON.parse(raw); } catch (e) { throw new Error(`invalid JSON: ${e.message}`); } };
+	try {
+		if (req.method === 'POST' && p === '/_sim/script') {
+			queue = turnsFrom(parse());
+			return sendJSON(res, 200, { ok: true, queued: queue.length });
+		}
+		if (req.method === 'POST' && p === '/_sim/append') {
+			queue.push(...turnsFrom(parse()));
+			return sendJSON(res, 200, { ok: true, queued: queue.length });
+		}
+		if (req.method === 'GET' && p === '/_sim/script') return sendJSON(res, 200, { queued: queue.length, turns: queue });
+		if (req.method === 'GET' && p === '/_sim/requests') {
+			const since = Number(url.searchParams.get('since') ?? 0);
+			const path = url.searchParams.get('path');
+			return sendJSON(res, 200, log.filter(e => e.seq > since && (!path || e.path === path)));
+		}
+		if (req.method === 'POST' && p === '/_sim/reset') {
+			queue = []; log = []; expectFailures = []; expectChecked = 0; apiConns.clear();
+			return sendJSON(res, 200, { ok: true });
+		}
+		if (req.method === 'GET' && p === '/_sim/stats') {
+			return sendJSON(res, 200, {
+				connections: apiConns.size, requests: log.length,
+				all_connections: allConns, open_connections: openConns, queued: queue.length,
+			});
+		}
+		if (req.method === 'GET' && p === '/_sim/expectations') {
+			return sendJSON(res, 200, { ok: expectFailures.length === 0, checked: expectChecked, failures: expectFailures });
+		}
+		return sendJSON(res, 404, { error: `no control endpoint ${req.method} ${p}` });
+	} catch (e) {
+		return sendJSON(res, 400, { error: e.message });
+	}
+}
+
+async function handle(req, res) {
+	const url = new URL(req.url, 'http://127.0.0.1');
+	let raw;
+	try {
+		raw = await readBody(req);
+	} catch (e) {
+		return sendJSON(res, 413, oaiError(e.message, 'invalid_request_error'));
+	}
+	if (url.pathname.startsWith('/_sim/')) return handleControl(req, res, url, raw);
+
+	const connId = req.socket._simId;
+	apiConns.add(connId);
+	let body = null;
+	let isJSON = false;
+	if (raw.length) { try { body = JSON.parse(raw); isJSON = true; } catch { /* keep raw */ } }
+	const entry = {
+		seq: ++seq, time: new Date().toISOString(), method: req.method, path: url.pathname,
+		query: url.search || undefined, connection: connId, headers: { ...req.headers },
+		body: isJSON ? body : null, raw: isJSON || !raw.length ? undefined : raw, status: null,
+	};
+	log.push(entry);
+	vlog(`${req.method} ${url.pathname} #${entry.seq} conn ${connId}`);
+
+	if (!authOk(req)) {
+		const h = req.headers.authorization;
+		if (!h) {
+			return finishWith(entry, res, 401, oaiError("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", 'invalid_request_error', null, null));
+		}
+		const given = h.replace(/^Bearer\s+/i, '');
+		const masked = given.length > 8 ? `${given.slice(0, 3)}*****${given.slice(-4)}` : '****';
+		return finishWith(entry, res, 401, oaiError(`Incorrect API key provided: ${masked}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', null, 'invalid_api_key'));
+	}
+
+	const p = url.pathname.replace(/\/+$/, '');
+	if (p === '/v1/chat/completions') {
+		if (req.method !== 'POST') return finishWith(entry, res, 405, oaiError(`Invalid method for URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
+		return handleChat(req, res, entry);
+	}
+	if (p === '/v1/embeddings') {
+		if (req.method !== 'POST') return finishWith(entry, res, 405, oaiError(`Invalid method for URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
+		return handleEmbeddings(req, res, entry);
+	}
+	if (p === '/v1/models' && req.method === 'GET') return finishWith(entry, res, 200, { object: 'list', data: MODELS });
+	const mm = p.match(/^\/v1\/models\/(.+)$/);
+	if (mm && req.method === 'GET') {
+		const id = decodeURIComponent(mm[1]);
+		const m = MODELS.find(x => x.id === id);
+		if (m) return finishWith(entry, res, 200, m);
+		return finishWith(entry, res, 404, oaiError(`The model '${id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found'));
+	}
+	return finishWith(entry, res, 404, oaiError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
+}
+
+// ---------------------------------------------------------------------------
+
+const server = http.createServer({ keepAliveTimeout: opts.keepAliveMs, requestTimeout: 0 }, (req, res) => {
+	handle(req, res).catch(e => {
+		process.stderr.write(`sim: internal error: ${e.stack}\n`);
+		if (!res.headersSent) sendJSON(res, 500, oaiError(`simulator bug: ${e.message}`, 'server_error'));
+		else res.destroy();
+	});
+});
+server.on('connection', sock => {
+	sock._simId = ++connSeq;
+	allConns++;
+	openConns++;
+	sock.on('close', () => { openConns--; });
+});
+server.on('clientError', (err, sock) => { if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'); });
+server.on('error', e => { process.stderr.write(`sim: ${e.message}\n`); process.exit(1); });
+server.listen(opts.port, '127.0.0.1', () => {
+	process.stdout.write(`LISTENING ${server.address().port}\n`);
+});
+
+const stop = () => { server.close(); server.closeAllConnections?.(); process.exit(0); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
