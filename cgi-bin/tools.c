@@ -403,25 +403,6 @@ out:
 	buf_free(&body);
 }
 
-/* 405 with an Allow header line (allow: "Allow: ...\r\n") and an OpenAI error */
-static void send_405(struct hio *h, const char *allow, const char *method)
-{
-	char msg[256];
-	json_t *err;
-	char *s;
-
-	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; %.*s.", method,
-		 (int)strcspn(allow, "\r"), allow);
-	err = oai_error(msg, "invalid_request_error", NULL, "method_not_allowed");
-	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
-	if (!s)
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
-	else if (hio_headers(h, 405, "application/json", allow) == 0 && hio_write(h, s, strlen(s)) == 0)
-		(void)hio_write(h, "\n", 1);
-	free(s);
-	json_decref(err);
-}
-
 static void handle(struct app *a, struct hio *h)
 {
 	char path[4096];
@@ -442,13 +423,13 @@ static void handle(struct app *a, struct hio *h)
 		else if (strcmp(method, "POST") == 0)
 			tools_call(a, h);
 		else
-			send_405(h, TOOLS_ALLOW, method);
+			oai_send_405(h, TOOLS_ALLOW, method);
 	} else if (strncmp(path, TOOLS_PREFIX "/", sizeof TOOLS_PREFIX) == 0 &&
 		   !strchr(path + sizeof TOOLS_PREFIX, '/')) {
 		if (get)
 			tools_get(a, h, path + sizeof TOOLS_PREFIX);
 		else
-			send_405(h, TOOL_ALLOW, method);
+			oai_send_405(h, TOOL_ALLOW, method);
 	} else {
 		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
 	}

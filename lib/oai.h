@@ -21,6 +21,10 @@ const char *oai_error_type_for_status(int status);
 int oai_send_error(struct hio *h, int status, const char *param, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* oai_send_405: 405 method_not_allowed with the Allow header line allow
+ * ("Allow: GET, HEAD\r\n"), naming method. Returns hio's result. */
+int oai_send_405(struct hio *h, const char *allow, const char *method);
+
 /* oai_json_depth_ok: 1 if the JSON text nests arrays/objects no deeper than
  * max_depth (strings are skipped correctly). Cheap pre-check before parsing. */
 int oai_json_depth_ok(const char *text, size_t len, int max_depth);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define SET_DOTENV_MAX (1024 * 1024) /* largest .env accepted */
@@ -521,6 +522,159 @@ static int set_strings(struct settings *s, char *err, size_t errlen)
 	return 0;
 }
 
+int settings_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
+	static const char *const no[] = { "0", "false", "no", "off", NULL };
+
+	for (int i = 0; s && yes[i]; i++) {
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* set_bool: boolean variable var, def when unset. */
+static int set_bool(const char *var, int def, int *out, char *err, size_t errlen)
+{
+	const char *v = set_env(var);
+	char show[SET_SHOW_MAX + 8];
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	if (settings_parse_bool(v, out) < 0) {
+		snprintf(err, errlen, "%s: expected 1, 0, true, false, yes, no, on or off, got '%s'", var,
+			 set_show(show, sizeof show, v));
+		return -1;
+	}
+	return 0;
+}
+
+/* set_upstream: the upstream client's timeouts, retries and bound. */
+static int set_upstream(struct settings *s, char *err, size_t errlen)
+{
+	long v;
+
+	if (set_seconds("MCPGW_UPSTREAM_CONNECT_TIMEOUT", 10000, 1, SET_DAY_MS, &s->upstream_connect_timeout_ms,
+			err, errlen) < 0 ||
+	    set_seconds("MCPGW_UPSTREAM_TIMEOUT", 300000, 1, SET_DAY_MS, &s->upstream_timeout_ms, err, errlen) < 0 ||
+	    set_seconds("MCPGW_UPSTREAM_RETRY_MAX_WAIT", 20000, 0, 3600000, &s->upstream_retry_max_wait_ms,
+			err, errlen) < 0)
+		return -1;
+	if (set_long("MCPGW_UPSTREAM_RETRIES", 2, 0, 10, &v, err, errlen) < 0)
+		return -1;
+	s->upstream_retries = (int)v;
+	if (set_long("MCPGW_MAX_RESPONSE_BYTES", 33554432, 4096, 1073741824, &v, err, errlen) < 0)
+		return -1;
+	s->max_response_bytes = (size_t)v;
+	return 0;
+}
+
+/* set_chat: tool loop, caches and the chat responder's threads. */
+static int set_chat(struct settings *s, char *err, size_t errlen)
+{
+	long v;
+
+	if (set_long("MCPGW_MAX_TOOL_ROUNDS", 8, 1, 100, &v, err, errlen) < 0)
+		return -1;
+	s->max_tool_rounds = (int)v;
+	if (set_long("MCPGW_MAX_TOOL_OUTPUT_BYTES", 65536, 256, 16777216, &v, err, errlen) < 0)
+		return -1;
+	s->max_tool_output_bytes = (size_t)v;
+	if (set_long("MCPGW_CHAT_THREADS", 16, 1, 256, &v, err, errlen) < 0)
+		return -1;
+	s->chat_threads = (int)v;
+	if (set_bool("MCPGW_INJECT_TOOLS", 1, &s->inject_tools, err, errlen) < 0 ||
+	    set_seconds("MCPGW_MODELS_CACHE_TTL", 300000, 0, SET_DAY_MS, &s->models_cache_ttl_ms, err, errlen) < 0 ||
+	    set_seconds("MCPGW_SESSION_TTL", SET_DAY_MS, 1, 30 * SET_DAY_MS, &s->session_ttl_ms, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* set_alias_name: [b, e) without surrounding blanks, checked and copied to
+ * map + *o with its NUL. 0, or -1 if empty or holding a blank, control byte or '='. */
+static int set_alias_name(const char *b, const char *e, char *map, size_t *o)
+{
+	while (b < e && (*b == ' ' || *b == '\t'))
+		b++;
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (b == e)
+		return -1;
+	for (const char *q = b; q < e; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '=')
+			return -1;
+	memcpy(map + *o, b, (size_t)(e - b));
+	*o += (size_t)(e - b);
+	map[(*o)++] = '\0';
+	return 0;
+}
+
+/* set_aliases: MCPGW_MODEL_ALIASES, raw and parsed into model_alias_map. The
+ * map cannot overflow: each "a=b" entry takes its own length + 1 there, its
+ * ',' pays for that, and the map is one byte longer than the raw string. */
+static int set_aliases(struct settings *s, char *err, size_t errlen)
+{
+	const char *p = s->model_aliases, *e, *eq;
+	char show[SET_SHOW_MAX + 8];
+	size_t o = 0, start;
+
+	if (set_str("MCPGW_MODEL_ALIASES", "", s->model_aliases, sizeof s->model_aliases, err, errlen) < 0)
+		return -1;
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		eq = memchr(p, '=', (size_t)(e - p));
+		start = o;
+		if (!eq || set_alias_name(p, eq, s->model_alias_map, &o) < 0 ||
+		    set_alias_name(eq + 1, e, s->model_alias_map, &o) < 0 || (*e && !e[1]))
+			goto bad;
+		s->model_alias_map[o] = '\0';
+		if (settings_model_alias(s, s->model_alias_map + start) != s->model_alias_map + start +
+		    strlen(s->model_alias_map + start) + 1) {
+			snprintf(err, errlen, "MCPGW_MODEL_ALIASES: alias '%s' is given twice",
+				 set_show(show, sizeof show, s->model_alias_map + start));
+			return -1;
+		}
+	}
+	s->model_alias_map[o] = '\0';
+	return 0;
+bad:
+	snprintf(err, errlen, "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got '%s'",
+		 set_show(show, sizeof show, s->model_aliases));
+	return -1;
+}
+
+const char *settings_model_alias(const struct settings *s, const char *name)
+{
+	const char *alias, *target;
+
+	for (size_t i = 0; settings_model_alias_at(s, i, &alias, &target) == 0; i++)
+		if (strcmp(alias, name) == 0)
+			return target;
+	return NULL;
+}
+
+int settings_model_alias_at(const struct settings *s, size_t i, const char **alias, const char **target)
+{
+	const char *p = s->model_alias_map;
+
+	for (; *p; i--) {
+		const char *t = p + strlen(p) + 1;
+
+		if (i == 0) {
+			*alias = p;
+			*target = t;
+			return 0;
+		}
+		p = t + strlen(t) + 1;
+	}
+	return -1;
+}
+
 int settings_load(struct settings *s, char *err, size_t errlen)
 {
 	char envfile[sizeof s->home];
@@ -530,7 +684,8 @@ int settings_load(struct settings *s, char *err, size_t errlen)
 	    set_path(s->home, "MCPGW_ENV_FILE", ".env", envfile, sizeof envfile, err, errlen) < 0 ||
 	    settings_load_dotenv(envfile, err, errlen) < 0 ||
 	    set_paths(s, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
-	    set_timeouts(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0)
+	    set_timeouts(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
+	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -26,6 +26,20 @@ struct settings {
 	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
 	char openai_base_url[2048]; /* OPENAI_BASE_URL: default https://api.openai.com/v1 */
 	char default_model[256];    /* DEFAULT_MODEL: default gpt-3.5-turbo */
+	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT: seconds, default 10 */
+	long upstream_timeout_ms;   /* MCPGW_UPSTREAM_TIMEOUT: seconds without a byte from the upstream, default 300 */
+	int upstream_retries;       /* MCPGW_UPSTREAM_RETRIES: default 2, 0..10 */
+	long upstream_retry_max_wait_ms; /* MCPGW_UPSTREAM_RETRY_MAX_WAIT: seconds, default 20, 0..3600 */
+	size_t max_response_bytes;  /* MCPGW_MAX_RESPONSE_BYTES: upstream body, default 33554432, 4 KiB..1 GiB */
+	/* chat completions */
+	int max_tool_rounds;        /* MCPGW_MAX_TOOL_ROUNDS: default 8, 1..100 */
+	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES: default 65536, 256..16777216 */
+	int inject_tools;           /* MCPGW_INJECT_TOOLS: 1/0/true/false/yes/no/on/off, default 1 */
+	long models_cache_ttl_ms;   /* MCPGW_MODELS_CACHE_TTL: seconds, default 300, 0..86400 (0: no cache) */
+	long session_ttl_ms;        /* MCPGW_SESSION_TTL: seconds, default 86400, 0.001..2592000 (30 days) */
+	int chat_threads;           /* MCPGW_CHAT_THREADS: worker threads per chat responder, default 16, 1..256 */
+	char model_aliases[4096];   /* MCPGW_MODEL_ALIASES: "alias=model,alias2=model2" as given, default "" */
+	char model_alias_map[4097]; /* derived: "alias\0model\0...alias\0model\0\0"; use the functions below */
 };
 
 /* settings_load_dotenv: read KEY=VALUE lines of a .env file (comments, blank
@@ -48,7 +62,11 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen);
  * An empty variable counts as unset (its default applies). A relative
  * MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE, MCPGW_CONFIG,
  * MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE against MCPGW_HOME.
- * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT 0..3600 s).
+ * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT and
+ * MCPGW_UPSTREAM_RETRY_MAX_WAIT 0..3600 s, MCPGW_MODELS_CACHE_TTL 0..86400 s,
+ * MCPGW_SESSION_TTL up to 30 days). MCPGW_MODEL_ALIASES is checked here:
+ * comma-separated alias=model pairs, blanks around names are dropped, names
+ * non-empty without blanks or control bytes, no alias twice.
  * Trailing '/' are removed from OPENAI_BASE_URL. The socket path length is
  * not checked against sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);
@@ -59,5 +77,17 @@ int settings_load(struct settings *s, char *err, size_t errlen);
  * rounded to the nearest millisecond. */
 int settings_parse_long(const char *s, long min, long max, long *out);
 int settings_parse_seconds(const char *s, long min_ms, long max_ms, long *out_ms);
+
+/* settings_parse_bool: 1/true/yes/on -> 1, 0/false/no/off -> 0 (any case).
+ * 0 with *out set, or -1. */
+int settings_parse_bool(const char *s, int *out);
+
+/* settings_model_alias: the model that alias name stands for (borrowed from
+ * s), or NULL when name is no alias. One level: the target is not looked up again. */
+const char *settings_model_alias(const struct settings *s, const char *name);
+
+/* settings_model_alias_at: the i-th alias (0-based) in the order given:
+ * 0 with *alias and *target set (borrowed from s), -1 past the last one. */
+int settings_model_alias_at(const struct settings *s, size_t i, const char **alias, const char **target);
 
 #endif

@@ -20,6 +20,10 @@ static const char *const vars[] = {
 	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
 	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
+	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
+	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
+	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_INJECT_TOOLS", "MCPGW_MODELS_CACHE_TTL", "MCPGW_SESSION_TTL",
+	"MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES",
 	"T_A", "T_B", "T_C", "T_D", "T_E", "T_F", "T_G", "T_H", "T_I", "T_J", "T_K", "T_L", "T_M",
 	"T_N", "T_O", "T_P", "T_Q", "T_R", "export", NULL
 };
@@ -232,6 +236,19 @@ static void test_defaults(void **state)
 	assert_string_equal(s.openai_api_key, "");
 	assert_string_equal(s.openai_base_url, "https://api.openai.com/v1");
 	assert_string_equal(s.default_model, "gpt-3.5-turbo");
+	assert_int_equal(s.upstream_connect_timeout_ms, 10000);
+	assert_int_equal(s.upstream_timeout_ms, 300000);
+	assert_int_equal(s.upstream_retries, 2);
+	assert_int_equal(s.upstream_retry_max_wait_ms, 20000);
+	assert_int_equal(s.max_response_bytes, 33554432);
+	assert_int_equal(s.max_tool_rounds, 8);
+	assert_int_equal(s.max_tool_output_bytes, 65536);
+	assert_int_equal(s.inject_tools, 1);
+	assert_int_equal(s.models_cache_ttl_ms, 300000);
+	assert_int_equal(s.session_ttl_ms, 86400000);
+	assert_int_equal(s.chat_threads, 16);
+	assert_string_equal(s.model_aliases, "");
+	assert_null(settings_model_alias(&s, "gpt-3.5-turbo"));
 }
 
 static void test_home_default_cwd(void **state)
@@ -372,6 +389,143 @@ static void test_bounds(void **state)
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 }
 
+/* good_setting: var=value loads; the settings land in *s */
+static void good_setting(const char *var, const char *value, struct settings *s)
+{
+	assert_int_equal(setenv(var, value, 1), 0);
+	if (settings_load(s, err, sizeof err) != 0)
+		fail_msg("%s=%s: %s", var, value, err);
+	unsetenv(var);
+}
+
+static void test_upstream_settings(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	good_setting("MCPGW_UPSTREAM_CONNECT_TIMEOUT", "2.5", &s);
+	assert_int_equal(s.upstream_connect_timeout_ms, 2500);
+	bad_setting("MCPGW_UPSTREAM_CONNECT_TIMEOUT", "0",
+		    "MCPGW_UPSTREAM_CONNECT_TIMEOUT: expected seconds 0.001..86400, got '0'");
+	good_setting("MCPGW_UPSTREAM_TIMEOUT", "0.2", &s);
+	assert_int_equal(s.upstream_timeout_ms, 200);
+	bad_setting("MCPGW_UPSTREAM_TIMEOUT", "5m", "MCPGW_UPSTREAM_TIMEOUT: expected seconds 0.001..86400, got '5m'");
+	good_setting("MCPGW_UPSTREAM_RETRIES", "0", &s);
+	assert_int_equal(s.upstream_retries, 0);
+	bad_setting("MCPGW_UPSTREAM_RETRIES", "11", "MCPGW_UPSTREAM_RETRIES: expected an integer 0..10, got '11'");
+	good_setting("MCPGW_UPSTREAM_RETRY_MAX_WAIT", "0", &s);
+	assert_int_equal(s.upstream_retry_max_wait_ms, 0);
+	bad_setting("MCPGW_UPSTREAM_RETRY_MAX_WAIT", "3601",
+		    "MCPGW_UPSTREAM_RETRY_MAX_WAIT: expected seconds 0..3600, got '3601'");
+	good_setting("MCPGW_MAX_RESPONSE_BYTES", "4096", &s);
+	assert_int_equal(s.max_response_bytes, 4096);
+	bad_setting("MCPGW_MAX_RESPONSE_BYTES", "4095",
+		    "MCPGW_MAX_RESPONSE_BYTES: expected an integer 4096..1073741824, got '4095'");
+}
+
+static void test_chat_settings(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	good_setting("MCPGW_MAX_TOOL_ROUNDS", "100", &s);
+	assert_int_equal(s.max_tool_rounds, 100);
+	bad_setting("MCPGW_MAX_TOOL_ROUNDS", "0", "MCPGW_MAX_TOOL_ROUNDS: expected an integer 1..100, got '0'");
+	good_setting("MCPGW_MAX_TOOL_OUTPUT_BYTES", "256", &s);
+	assert_int_equal(s.max_tool_output_bytes, 256);
+	bad_setting("MCPGW_MAX_TOOL_OUTPUT_BYTES", "16777217",
+		    "MCPGW_MAX_TOOL_OUTPUT_BYTES: expected an integer 256..16777216, got '16777217'");
+	good_setting("MCPGW_MODELS_CACHE_TTL", "0", &s);
+	assert_int_equal(s.models_cache_ttl_ms, 0);
+	bad_setting("MCPGW_MODELS_CACHE_TTL", "-1", "MCPGW_MODELS_CACHE_TTL: expected seconds 0..86400, got '-1'");
+	good_setting("MCPGW_SESSION_TTL", "2592000", &s);
+	assert_int_equal(s.session_ttl_ms, 2592000000L);
+	bad_setting("MCPGW_SESSION_TTL", "2592001", "MCPGW_SESSION_TTL: expected seconds 0.001..2592000, got '2592001'");
+	good_setting("MCPGW_CHAT_THREADS", "1", &s);
+	assert_int_equal(s.chat_threads, 1);
+	bad_setting("MCPGW_CHAT_THREADS", "257", "MCPGW_CHAT_THREADS: expected an integer 1..256, got '257'");
+}
+
+static void test_inject_tools(void **state)
+{
+	static const char *const off[] = { "0", "false", "no", "off", "OFF", "False", NULL };
+	static const char *const on[] = { "1", "true", "yes", "on", "YES", "True", NULL };
+	struct settings s;
+	int b;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	for (int i = 0; off[i]; i++) {
+		good_setting("MCPGW_INJECT_TOOLS", off[i], &s);
+		assert_int_equal(s.inject_tools, 0);
+		good_setting("MCPGW_INJECT_TOOLS", on[i], &s);
+		assert_int_equal(s.inject_tools, 1);
+	}
+	bad_setting("MCPGW_INJECT_TOOLS", "2",
+		    "MCPGW_INJECT_TOOLS: expected 1, 0, true, false, yes, no, on or off, got '2'");
+	bad_setting("MCPGW_INJECT_TOOLS", "yes ",
+		    "MCPGW_INJECT_TOOLS: expected 1, 0, true, false, yes, no, on or off, got 'yes '");
+	assert_int_equal(settings_parse_bool(NULL, &b), -1);
+	assert_int_equal(settings_parse_bool("", &b), -1);
+}
+
+static void test_model_aliases(void **state)
+{
+	struct settings s;
+	const char *a, *t;
+	char big[5000];
+	size_t n, o;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	good_setting("MCPGW_MODEL_ALIASES", " fast = gpt-4o-mini ,smart=gpt-4o,local=org/llama:8b", &s);
+	assert_string_equal(s.model_aliases, " fast = gpt-4o-mini ,smart=gpt-4o,local=org/llama:8b");
+	assert_string_equal(settings_model_alias(&s, "fast"), "gpt-4o-mini");
+	assert_string_equal(settings_model_alias(&s, "smart"), "gpt-4o");
+	assert_string_equal(settings_model_alias(&s, "local"), "org/llama:8b");
+	assert_null(settings_model_alias(&s, "gpt-4o"));
+	assert_null(settings_model_alias(&s, "fas"));
+	assert_int_equal(settings_model_alias_at(&s, 0, &a, &t), 0);
+	assert_string_equal(a, "fast");
+	assert_string_equal(t, "gpt-4o-mini");
+	assert_int_equal(settings_model_alias_at(&s, 2, &a, &t), 0);
+	assert_string_equal(a, "local");
+	assert_int_equal(settings_model_alias_at(&s, 3, &a, &t), -1);
+	good_setting("MCPGW_MODEL_ALIASES", "a=b", &s);
+	assert_string_equal(settings_model_alias(&s, "a"), "b");
+	assert_int_equal(settings_model_alias_at(&s, 1, &a, &t), -1);
+
+	bad_setting("MCPGW_MODEL_ALIASES", "fast",
+		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'fast'");
+	bad_setting("MCPGW_MODEL_ALIASES", "a=b,",
+		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a=b,'");
+	bad_setting("MCPGW_MODEL_ALIASES", "a=b,,c=d",
+		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a=b,,c=d'");
+	bad_setting("MCPGW_MODEL_ALIASES", "=b", "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got '=b'");
+	bad_setting("MCPGW_MODEL_ALIASES", "a= ", "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a= '");
+	bad_setting("MCPGW_MODEL_ALIASES", "a=b=c",
+		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a=b=c'");
+	bad_setting("MCPGW_MODEL_ALIASES", "my model=x",
+		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'my model=x'");
+	bad_setting("MCPGW_MODEL_ALIASES", "a=b,a=c", "MCPGW_MODEL_ALIASES: alias 'a' is given twice");
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	big[1] = '=';
+	bad_setting("MCPGW_MODEL_ALIASES", big, "MCPGW_MODEL_ALIASES: too long (4999 bytes, at most 4095)");
+	/* the longest value as one pair, and as many short pairs */
+	big[4095] = '\0';
+	good_setting("MCPGW_MODEL_ALIASES", big, &s);
+	assert_int_equal(strlen(settings_model_alias(&s, "a")), 4093);
+	for (n = 0, o = 0; o + 8 < 4095; n++)
+		o += (size_t)snprintf(big + o, sizeof big - o, "%s%03zx=b", n ? "," : "", n);
+	good_setting("MCPGW_MODEL_ALIASES", big, &s);
+	assert_int_equal(settings_model_alias_at(&s, n - 1, &a, &t), 0);
+	assert_string_equal(t, "b");
+	assert_int_equal(settings_model_alias_at(&s, n, &a, &t), -1);
+}
+
 static void test_parse_numbers(void **state)
 {
 	long v;
@@ -426,6 +580,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_absolute_and_env_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_numbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chat_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inject_tools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_model_aliases, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,248 @@
+/* chat.c: POST /v1/chat/completions: OpenAI chat completions with the server-side MCP tool loop, a threaded FastCGI responder. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bclient.h"
+#include "buf.h"
+#include "hio.h"
+#include "log.h"
+#include "oai.h"
+#include "settings.h"
+#include "toolloop.h"
+#include "upstream.h"
+
+#define CHAT_PATH "/v1/chat/completions"
+#define CHAT_STACK (1024 * 1024)     /* worker thread stack */
+#define CHAT_SHUTDOWN_GRACE_S 10     /* streams in progress may finish within this on SIGTERM */
+
+/* Threads, not processes: a stream holds its worker for its whole life (tool
+ * rounds included), so each process runs MCPGW_CHAT_THREADS workers that
+ * accept on the shared FastCGI socket; many long streams then never starve
+ * other requests, at a fraction of the memory of as many processes. */
+struct worker {
+	pthread_t th;
+	struct hio h;
+	struct toolloop tl;
+	int started;
+};
+
+struct stream_ctx {
+	struct hio *h;
+	int stream;  /* the request asked for a stream: progress may be written */
+	int headers;
+};
+
+static struct settings S;
+static int settings_ok;
+static char settings_err[1024];
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t stopping;
+
+static int sse_headers(struct stream_ctx *c)
+{
+	if (c->headers)
+		return 0;
+	c->headers = 1;
+	return hio_headers(c->h, 200, "text/event-stream; charset=utf-8",
+			   "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n") < 0 ? -1 : 0;
+}
+
+static int sink_data(void *ud, const char *payload, size_t len)
+{
+	struct stream_ctx *c = ud;
+
+	if (sse_headers(c) < 0 || hio_write(c->h, "data: ", 6) < 0 || hio_write(c->h, payload, len) < 0 ||
+	    hio_write(c->h, "\n\n", 2) < 0 || hio_flush(c->h) < 0)
+		return 1;
+	return 0;
+}
+
+/* progress of server-side tool calls as SSE comment lines (SDKs skip them) */
+static int sink_tool(void *ud, const char *server, const char *name, const char *arguments, const char *result,
+		     int is_error)
+{
+	struct stream_ctx *c = ud;
+	char line[400];
+	int n;
+
+	(void)arguments;
+	if (!c->stream)
+		return 0;
+	n = snprintf(line, sizeof line, ": mcpgw: tool %.150s (%.150s) %s\n\n", name, server,
+		     !result ? "running" : is_error ? "failed" : "done");
+	if (sse_headers(c) < 0 || hio_write(c->h, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0 ||
+	    hio_flush(c->h) < 0)
+		return 1;
+	return 0;
+}
+
+static void handle(struct worker *w)
+{
+	struct hio *h = &w->h;
+	const char *method = hio_param(h, "REQUEST_METHOD");
+	char path[1024];
+	buf_t body = BUF_INIT;
+	json_t *req = NULL, *resp = NULL, *err = NULL;
+	struct stream_ctx sc = { h, 0, 0 };
+	struct toolloop_sink sink = { sink_data, sink_tool, &sc };
+	int rc, status = 500;
+
+	if (!settings_ok) {
+		oai_send_error(h, 500, NULL, "configuration_error", "mcpgw is misconfigured: %s", settings_err);
+		return;
+	}
+	if (strcmp(hio_path(h, path, sizeof path), CHAT_PATH) != 0) {
+		oai_send_error(h, 404, NULL, "not_found", "Unknown path %.200s.", path);
+		return;
+	}
+	if (!method || strcmp(method, "POST") != 0) {
+		oai_send_405(h, "Allow: POST\r\n", method);
+		return;
+	}
+	if ((rc = hio_read_body(h, S.max_body_bytes, &body)) != 0) {
+		oai_send_error(h, rc, NULL, rc == 413 ? "request_too_large" : "invalid_body",
+			       rc == 413 ? "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes)."
+					 : "The request body could not be read (%zu bytes allowed).",
+			       S.max_body_bytes);
+		buf_free(&body);
+		return;
+	}
+	req = oai_parse_body(h, body.data ? body.data : "", body.len, S.max_json_depth);
+	buf_free(&body);
+	if (!req)
+		return;
+	if (!json_is_object(req)) {
+		oai_send_error(h, 400, NULL, "invalid_request", "The request body must be a JSON object.");
+		json_decref(req);
+		return;
+	}
+	sc.stream = json_is_true(json_object_get(req, "stream"));
+	rc = toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &resp, &status, &err);
+	if (rc == 0 && resp)
+		hio_send_json(h, 200, resp);
+	else if (rc == -1)
+		hio_send_json(h, status, err);
+	json_decref(resp);
+	json_decref(err);
+	json_decref(req);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;) {
+		int rc;
+
+		pthread_mutex_lock(&accept_lock);
+		rc = stopping ? 0 : hio_accept(&w->h);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc <= 0)
+			break;
+		handle(w);
+		hio_finish(&w->h);
+	}
+	return NULL;
+}
+
+static int worker_init(struct worker *w)
+{
+	struct upstream_opts o;
+
+	memset(w, 0, sizeof *w);
+	w->tl.set = &S;
+	if (hio_init(&w->h) < 0)
+		return -1;
+	if (!settings_ok)
+		return 0;
+	upstream_opts_from_settings(&o, &S);
+	w->tl.up = upstream_new(&o);
+	w->tl.bc = bc_new(S.socket_path, S.max_message_bytes);
+	return w->tl.up && w->tl.bc ? 0 : -1;
+}
+
+static void worker_free(struct worker *w)
+{
+	hio_done(&w->h);
+	upstream_free(w->tl.up);
+	bc_free(w->tl.bc);
+	mcptools_free(&w->tl.tools);
+}
+
+/* serve: MCPGW_CHAT_THREADS workers; main waits for SIGTERM/SIGINT, then
+ * wakes the workers blocked in accept and gives streams a grace period */
+static int serve(struct worker *ws, int n)
+{
+	sigset_t set;
+	pthread_attr_t attr;
+	struct timespec deadline;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, CHAT_STACK);
+	for (int i = 0; i < n; i++)
+		ws[i].started = pthread_create(&ws[i].th, &attr, worker_main, &ws[i]) == 0;
+	pthread_attr_destroy(&attr);
+	if (sigwait(&set, &sig) != 0)
+		sig = SIGTERM;
+	log_info("signal %d: stopping", sig);
+	stopping = 1;
+	FCGX_ShutdownPending();
+	shutdown(0, SHUT_RDWR); /* wakes the workers blocked in accept on the FastCGI socket */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CHAT_SHUTDOWN_GRACE_S;
+	for (int i = 0; i < n; i++)
+		if (ws[i].started && pthread_timedjoin_np(ws[i].th, NULL, &deadline) != 0)
+			return 1; /* a stream outlived the grace period: leave without freeing */
+	return 0;
+}
+
+int main(void)
+{
+	struct worker *ws;
+	int n, rc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	settings_ok = settings_load(&S, settings_err, sizeof settings_err) == 0;
+	log_init("chat.fcgi", settings_ok ? S.log_level : LOGL_INFO, settings_ok ? S.log_file : NULL);
+	if (!settings_ok)
+		log_error("%s", settings_err);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (upstream_global_init() < 0)
+		return 1;
+	n = settings_ok ? S.chat_threads : 1;
+	ws = calloc((size_t)n, sizeof *ws);
+	if (!ws || worker_init(&ws[0]) < 0)
+		return 1;
+	if (ws[0].h.cgi) {                  /* plain CGI: one request, this thread */
+		if (hio_accept(&ws[0].h) > 0)
+			handle(&ws[0]);
+		worker_free(&ws[0]);
+		free(ws);
+		upstream_global_cleanup();
+		return 0;
+	}
+	for (int i = 1; i < n; i++)
+		if (worker_init(&ws[i]) < 0)
+			n = i;
+	rc = serve(ws, n);
+	if (rc == 0) {
+		for (int i = 0; i < n; i++)
+			worker_free(&ws[i]);
+		free(ws);
+		upstream_global_cleanup();
+	}
+	return rc;
+}

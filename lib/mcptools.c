@@ -1,0 +1,105 @@
+/* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
+#include "mcptools.h"
+
+#include <string.h>
+
+static void mcptools_clear(struct mcptools *m)
+{
+	json_decref(m->tools);
+	json_decref(m->by_name);
+	m->tools = m->by_name = NULL;
+	m->generation = 0;
+}
+
+int mcptools_refresh(struct mcptools *m, struct bclient *bc, long timeout_ms)
+{
+	json_t *params = json_pack("{s:{s:I}}", "_meta", "mcpgw/ifGeneration", m->generation);
+	json_t *result = NULL, *error = NULL, *tools, *t;
+	json_int_t gen;
+	size_t i;
+	int rc = bc_call(bc, "tools/list", params, timeout_ms, &result, &error);
+
+	if (rc != BC_OK)
+		return rc;
+	if (error) {
+		json_decref(error);
+		return 1;
+	}
+	gen = json_integer_value(json_object_get(json_object_get(result, "_meta"), "mcpgw/generation"));
+	tools = json_object_get(result, "tools");
+	if (json_is_true(json_object_get(json_object_get(result, "_meta"), "mcpgw/unchanged")) || !json_is_array(tools)) {
+		json_decref(result);
+		return BC_OK;
+	}
+	mcptools_clear(m);
+	m->tools = json_incref(tools);
+	m->by_name = json_object();
+	json_array_foreach(tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+
+		if (name && m->by_name)
+			json_object_set(m->by_name, name, t);
+	}
+	m->generation = m->by_name ? gen : 0;
+	json_decref(result);
+	return BC_OK;
+}
+
+const char *mcptools_server(const struct mcptools *m, const char *name)
+{
+	json_t *t = name ? json_object_get(m->by_name, name) : NULL;
+
+	return json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
+}
+
+/* in_filter: 1 if server is one of the comma-separated names (or no filter) */
+static int in_filter(const char *servers, const char *server)
+{
+	size_t n = strlen(server);
+
+	if (!servers || !*servers)
+		return 1;
+	for (const char *p = servers; *p;) {
+		size_t len;
+
+		p += strspn(p, " ,");
+		len = strcspn(p, ",");
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (len == n && strncmp(p, server, n) == 0)
+			return 1;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip)
+{
+	json_t *out = json_array(), *t;
+	size_t i;
+
+	json_array_foreach(m->tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		const char *server = json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
+		json_t *schema = json_object_get(t, "inputSchema"), *fn, *params;
+
+		if (!out)
+			return NULL;
+		if (!name || !server || !in_filter(servers, server) || (skip && json_object_get(skip, name)))
+			continue;
+		/* "o" steals params, also when json_pack fails */
+		params = json_is_object(schema) ? json_incref(schema) : json_pack("{s:s}", "type", "object");
+		fn = json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name", name, "description",
+			       json_string_value(json_object_get(t, "description")) ?: "", "parameters", params);
+		if (!fn || json_array_append_new(out, fn) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+void mcptools_free(struct mcptools *m)
+{
+	mcptools_clear(m);
+}

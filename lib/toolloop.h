@@ -1,0 +1,55 @@
+/* toolloop.h: one chat completion with the server-side MCP tool loop, streaming or not (chat.fcgi, mcpgw-chat). */
+#ifndef MCPGW_TOOLLOOP_H
+#define MCPGW_TOOLLOOP_H
+
+#include <jansson.h>
+
+#include "bclient.h"
+#include "mcptools.h"
+#include "settings.h"
+#include "upstream.h"
+
+/* What a streaming run writes, and progress of server-side tool calls.
+ * Every callback returns 0, or non-zero when the client is gone (the run
+ * then stops at once). Callbacks may be NULL except data for streams. */
+struct toolloop_sink {
+	/* one SSE data payload: a chat.completion.chunk, an error object, or "[DONE]" */
+	int (*data)(void *ud, const char *payload, size_t len);
+	/* a server-side tool call starts (result NULL) or ends (result set:
+	 * the text given to the model; is_error 1 when the call failed); called
+	 * for streaming and non-streaming runs alike */
+	int (*tool)(void *ud, const char *server, const char *name, const char *arguments, const char *result,
+		    int is_error);
+	void *ud;
+};
+
+/* Per-thread handles, owned by the caller and reused across requests. */
+struct toolloop {
+	const struct settings *set;
+	struct upstream *up;
+	struct bclient *bc;
+	struct mcptools tools;
+};
+
+/* toolloop_run: run the chat completion request body (a JSON object, borrowed).
+ * servers: comma-separated MCP servers to offer (NULL: the request's
+ * "mcp":{"servers":[...]} or all). Returns:
+ *   0: done. Non-streaming: *response is the chat.completion (new reference)
+ *      to send with status 200. Streaming: everything went through sink
+ *      (ending with [DONE], or with an error event if it failed mid-way).
+ *  -1: failed before anything was written: *status and *error (an OpenAI
+ *      error object, new reference) are to be sent as the HTTP answer.
+ *  -2: the client went away (a sink callback returned non-zero). */
+int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
+		 json_t **response, int *status, json_t **error);
+
+/* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
+void toolloop_usage_add(json_t *sum, const json_t *usage);
+
+/* toolloop_restore: replace, in messages (an array, changed in place), each
+ * assistant message whose first tool call id is a key of sessions by the
+ * stored messages (the hidden MCP rounds of a mixed batch). Returns how many
+ * were restored. */
+int toolloop_restore(json_t *messages, const json_t *sessions);
+
+#endif

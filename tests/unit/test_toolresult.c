@@ -1,0 +1,119 @@
+/* test_toolresult.c: unit tests of lib/toolresult.c (MCP results as tool message text). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "toolresult.h"
+
+static buf_t out = BUF_INIT;
+
+static char *text_of(const char *result_json, const char *error_json, size_t max)
+{
+	json_t *res = result_json ? json_loads(result_json, 0, NULL) : NULL;
+	json_t *err = error_json ? json_loads(error_json, 0, NULL) : NULL;
+
+	assert_int_equal(toolresult_text(res, err, max, &out), 0);
+	json_decref(res);
+	json_decref(err);
+	return out.data;
+}
+
+static void test_text_items_joined(void **state)
+{
+	(void)state;
+	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}",
+				    NULL, 1000), "a\nb");
+}
+
+static void test_structured_content_wins(void **state)
+{
+	(void)state;
+	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"structuredContent\":{\"n\":1}}",
+				    NULL, 1000), "{\"n\":1}");
+}
+
+static void test_is_error_and_rpc_error(void **state)
+{
+	(void)state;
+	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"bad\"}],\"isError\":true}", NULL, 1000),
+			    "Tool error: bad");
+	assert_string_equal(text_of(NULL, "{\"code\":-32000,\"message\":\"server down\"}", 1000),
+			    "Tool error: server down");
+}
+
+static void test_other_items_described(void **state)
+{
+	const char *t = text_of("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
+				"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
+				"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\"}]}", NULL, 1000);
+	(void)state;
+	assert_non_null(strstr(t, "[image: image/png, 4 bytes of base64 data]"));
+	assert_non_null(strstr(t, "[resource memo://x]\nhello"));
+	assert_non_null(strstr(t, "[resource link: file:///a a]"));
+}
+
+static void test_truncation_marks_and_bounds(void **state)
+{
+	char big[3000];
+	char json[3100];
+	const char *t;
+	(void)state;
+
+	memset(big, 'z', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	snprintf(json, sizeof json, "{\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}", big);
+	t = text_of(json, NULL, 256);
+	assert_true(strlen(t) <= 256);
+	assert_non_null(strstr(t, "[output truncated by mcpgw: "));
+	assert_non_null(strstr(t, " of 2999 bytes]"));
+}
+
+static void test_utf8_cut_never_splits(void **state)
+{
+	const char *s = "ab\xe6\x95\xb0\xe6\x8d\xae"; /* "ab数据" */
+	(void)state;
+	assert_int_equal(toolresult_utf8_cut(s, 8), 8);
+	assert_int_equal(toolresult_utf8_cut(s, 7), 5);
+	assert_int_equal(toolresult_utf8_cut(s, 6), 5);
+	assert_int_equal(toolresult_utf8_cut(s, 5), 5);
+	assert_int_equal(toolresult_utf8_cut(s, 4), 2);
+	assert_int_equal(toolresult_utf8_cut(s, 2), 2);
+}
+
+static void test_images_as_parts(void **state)
+{
+	json_t *res = json_loads("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
+				 "{\"type\":\"text\",\"text\":\"t\"}]}", 0, NULL);
+	json_t *parts = json_array();
+	(void)state;
+
+	assert_int_equal(toolresult_images(res, parts), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(parts, 0), "image_url"), "url")),
+			    "data:image/png;base64,QUJD");
+	json_decref(res);
+	json_decref(parts);
+}
+
+static int free_out(void **state)
+{
+	(void)state;
+	buf_free(&out);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text_items_joined),
+		cmocka_unit_test(test_structured_content_wins),
+		cmocka_unit_test(test_is_error_and_rpc_error),
+		cmocka_unit_test(test_other_items_described),
+		cmocka_unit_test(test_truncation_marks_and_bounds),
+		cmocka_unit_test(test_utf8_cut_never_splits),
+		cmocka_unit_test(test_images_as_parts),
+	};
+	return cmocka_run_group_tests(tests, NULL, free_out);
+}

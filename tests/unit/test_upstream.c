@@ -1,0 +1,731 @@
+/* test_upstream.c: unit tests for the upstream client (lib/upstream.c) against an in-process HTTP server thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "log.h"
+#include "upstream.h"
+
+/* ---- a scripted HTTP/1.1 server on 127.0.0.1, one connection at a time ---- */
+
+#define SRV_PIECES 10
+#define SRV_SCRIPT 8
+#define SRV_REQ_MAX 65536
+
+struct piece {
+	int delay_ms;     /* wait before sending */
+	const char *data; /* NULL ends the response */
+};
+
+struct canned {
+	struct piece p[SRV_PIECES];
+	int close;        /* close the connection after the response */
+};
+
+struct srv {
+	int lfd, wake[2], port;
+	pthread_t th;
+	struct canned script[SRV_SCRIPT];
+	size_t n, next;
+	atomic_int accepts, requests;
+	buf_t reqlog;     /* every request, written by the server thread, read after srv_stop */
+};
+
+static struct srv S;
+static char *allocs[64];
+static size_t nallocs;
+
+/* mk: a formatted string that lives until the test's teardown */
+static const char *mk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *mk(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&s, fmt, ap) >= 0);
+	va_end(ap);
+	assert_true(nallocs < sizeof allocs / sizeof allocs[0]);
+	allocs[nallocs++] = s;
+	return s;
+}
+
+/* a whole response with a JSON (or other) body and a Content-Length */
+static const char *resp(int status, const char *extra, const char *ctype, const char *body)
+{
+	return mk("HTTP/1.1 %d X\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n\r\n%s", status, ctype,
+		  extra ? extra : "", strlen(body), body);
+}
+
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define SSE_END "0\r\n\r\n"
+
+/* one HTTP chunk */
+static const char *chunk(const char *data)
+{
+	return mk("%zx\r\n%s\r\n", strlen(data), data);
+}
+
+/* srv_wait: sleep ms unless told to stop; 0, or -1 when stopping */
+static int srv_wait(int ms)
+{
+	struct pollfd pf = { S.wake[0], POLLIN, 0 };
+
+	return poll(&pf, 1, ms) == 0 ? 0 : -1;
+}
+
+/* srv_read_request: one request into b; 1 got one, 0 EOF/stop/error */
+static int srv_read_request(int fd, buf_t *b)
+{
+	char *end = NULL, *cl;
+	size_t need = 0;
+	ssize_t n;
+
+	buf_reset(b);
+	for (;;) {
+		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { S.wake[0], POLLIN, 0 } };
+
+		if (!end && b->data && (end = strstr(b->data, "\r\n\r\n"))) {
+			cl = strcasestr(b->data, "\r\nContent-Length:");
+			need = (size_t)(end + 4 - b->data) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+		}
+		if (end && b->len >= need)
+			return 1;
+		if (poll(pf, 2, -1) < 0 || (pf[1].revents & POLLIN) || buf_reserve(b, 4096) < 0)
+			return 0;
+		n = read(fd, b->data + b->len, 4096);
+		if (n <= 0 || b->len + (size_t)n > SRV_REQ_MAX)
+			return 0;
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+}
+
+/* srv_respond: send the next canned response; 1 keep the connection, 0 close it */
+static int srv_respond(int fd)
+{
+	static const struct canned none = { { { 0, "HTTP/1.1 599 No Script\r\nContent-Length: 0\r\n\r\n" } }, 1 };
+	const struct canned *c = S.next < S.n ? &S.script[S.next] : &none;
+
+	S.next++;
+	for (int i = 0; i < SRV_PIECES && c->p[i].data; i++) {
+		size_t len = strlen(c->p[i].data);
+
+		if ((c->p[i].delay_ms && srv_wait(c->p[i].delay_ms) < 0) ||
+		    send(fd, c->p[i].data, len, MSG_NOSIGNAL) != (ssize_t)len)
+			return 0;
+	}
+	return !c->close;
+}
+
+static void *srv_main(void *arg)
+{
+	buf_t req = BUF_INIT;
+
+	(void)arg;
+	for (;;) {
+		struct pollfd pf[2] = { { S.lfd, POLLIN, 0 }, { S.wake[0], POLLIN, 0 } };
+		int fd;
+
+		if (poll(pf, 2, -1) < 0 || (pf[1].revents & POLLIN))
+			break;
+		if ((fd = accept(S.lfd, NULL, NULL)) < 0)
+			continue;
+		atomic_fetch_add(&S.accepts, 1);
+		while (srv_read_request(fd, &req)) {
+			atomic_fetch_add(&S.requests, 1);
+			if (buf_append(&S.reqlog, req.data, req.len) < 0 || buf_puts(&S.reqlog, "\n----\n") < 0 ||
+			    !srv_respond(fd))
+				break;
+		}
+		close(fd);
+	}
+	buf_free(&req);
+	return NULL;
+}
+
+/* srv_start: listen on a free port and serve the n canned responses given */
+static void srv_start(const struct canned *script, size_t n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	socklen_t sl = sizeof sa;
+	int one = 1;
+
+	assert_true(n <= SRV_SCRIPT);
+	memcpy(S.script, script, n * sizeof *script);
+	S.n = n;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((S.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(setsockopt(S.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	assert_int_equal(bind(S.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(S.lfd, 16), 0);
+	assert_int_equal(getsockname(S.lfd, (struct sockaddr *)&sa, &sl), 0);
+	S.port = ntohs(sa.sin_port);
+	assert_int_equal(pipe(S.wake), 0);
+	assert_int_equal(pthread_create(&S.th, NULL, srv_main, NULL), 0);
+}
+
+/* srv_stop: stop the thread; afterwards S.reqlog and the counters are stable */
+static void srv_stop(void)
+{
+	if (S.lfd <= 0)
+		return;
+	assert_int_equal(write(S.wake[1], "x", 1), 1);
+	assert_int_equal(pthread_join(S.th, NULL), 0);
+	close(S.lfd);
+	close(S.wake[0]);
+	close(S.wake[1]);
+	S.lfd = 0;
+}
+
+/* closed_port: a port on 127.0.0.1 where nobody listens */
+static int closed_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	socklen_t sl = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* ---- fixtures and helpers ---- */
+
+static struct upstream_opts O;
+static char base[64];
+static struct upstream_result R;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&S, 0, sizeof S);
+	nallocs = 0;
+	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20 };
+	upstream_result_init(&R);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	srv_stop();
+	buf_free(&S.reqlog);
+	upstream_result_free(&R);
+	for (size_t i = 0; i < nallocs; i++)
+		free(allocs[i]);
+	return 0;
+}
+
+/* client: a handle for the server (or port) */
+static struct upstream *client(int port)
+{
+	struct upstream *u;
+
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/v1/", port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	return u;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* the error object for R: checks status and code, returns the message (static copy) */
+static const char *check_error(int want_status, const char *want_code)
+{
+	static char msg[8192];
+	int status = 0;
+	json_t *e = upstream_error_json(&R, &status), *err;
+	const char *code;
+
+	assert_non_null(e);
+	assert_int_equal(status, want_status);
+	err = json_object_get(e, "error");
+	assert_true(json_is_object(err));
+	code = json_string_value(json_object_get(err, "code"));
+	if (want_code)
+		assert_string_equal(code ? code : "(null)", want_code);
+	assert_non_null(json_object_get(err, "param"));
+	assert_true(json_is_string(json_object_get(err, "type")));
+	snprintf(msg, sizeof msg, "%s", json_string_value(json_object_get(err, "message")));
+	json_decref(e);
+	return msg;
+}
+
+/* event collector: data joined by '|'; abort_at: return 5 on that event */
+struct events {
+	buf_t log;
+	int n, abort_at;
+};
+
+static int collect(const char *data, size_t len, void *ud)
+{
+	struct events *ev = ud;
+
+	assert_int_equal(strlen(data), len);
+	assert_true(len > 0);
+	if ((ev->log.len && buf_puts(&ev->log, "|") < 0) || buf_append(&ev->log, data, len) < 0)
+		return 99;
+	return ++ev->n == ev->abort_at ? 5 : 0;
+}
+
+#define OKJSON "{\"object\":\"list\",\"data\":[]}"
+#define ERRJSON(m) "{\"error\":{\"message\":\"" m "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"c\"}}"
+#define BODY "{\"model\":\"m\",\"stream\":true}"
+
+/* ---- tests ---- */
+
+static void test_request_ok(void **state)
+{
+	struct canned sc[2] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[1].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
+	srv_start(sc, 2);
+	u = client(S.port);
+	assert_string_equal(upstream_base_url(u), base[strlen(base) - 1] == '/' ? mk("%.*s", (int)strlen(base) - 1, base) : base);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.status, 200);
+	assert_int_equal(R.attempts, 1);
+	assert_string_equal(R.body.data, OKJSON);
+	assert_string_equal(R.content_type, "application/json");
+	assert_string_equal(R.url, mk("http://127.0.0.1:%d/v1/models", S.port));
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	assert_string_equal(R.body.data, "{\"id\":\"x\"}");
+	upstream_free(u);
+	srv_stop();
+	assert_non_null(strstr(S.reqlog.data, "GET /v1/models HTTP/1.1\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "POST /v1/chat/completions HTTP/1.1\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "Authorization: Bearer sk-test\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "Accept: application/json\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "\r\n\r\n" BODY));
+	assert_null(strcasestr(S.reqlog.data, "Expect:"));
+}
+
+static void test_no_api_key(void **state)
+{
+	struct canned sc[1] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 1);
+	O.api_key = "";
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_null(strcasestr(S.reqlog.data, "Authorization"));
+}
+
+static void test_retry_after(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	char date[64];
+	time_t later = time(NULL) + 3600;
+	struct tm tm;
+	long t0;
+
+	(void)state;
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&later, &tm));
+	sc[0].p[0].data = resp(429, "Retry-After: 1\r\n", "application/json", ERRJSON("slow down"));
+	sc[1].p[0].data = resp(503, mk("Retry-After: %s\r\n", date), "application/json", ERRJSON("busy"));
+	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 3);
+	O.retry_max_wait_ms = 150; /* both waits are capped to this */
+	u = client(S.port);
+	t0 = now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	t0 = now_ms() - t0;
+	assert_int_equal(R.attempts, 3);
+	assert_int_equal(R.status, 200);
+	assert_true(t0 >= 290);
+	assert_true(t0 < 2000);
+	upstream_free(u);
+	assert_int_equal(atomic_load(&S.requests), 3);
+}
+
+static void test_retry_after_ms(void **state)
+{
+	struct canned sc[2] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	long t0;
+
+	(void)state;
+	sc[0].p[0].data = resp(429, "retry-after-ms: 120\r\nRetry-After: 5\r\n", "application/json", ERRJSON("rl"));
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 2);
+	O.retry_max_wait_ms = 3000;
+	u = client(S.port);
+	t0 = now_ms();
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	t0 = now_ms() - t0;
+	assert_int_equal(R.attempts, 2);
+	assert_true(t0 >= 115);
+	assert_true(t0 < 2500); /* retry-after-ms wins over Retry-After */
+	upstream_free(u);
+}
+
+static void test_400_not_retried(void **state)
+{
+	struct canned sc[2] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(400, NULL, "application/json", ERRJSON("bad model"));
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 2);
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.status, 400);
+	assert_int_equal(R.attempts, 1);
+	assert_string_equal(check_error(400, "c"), "bad model");
+	upstream_free(u);
+	assert_int_equal(atomic_load(&S.requests), 1);
+}
+
+static void test_500_given_up(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		sc[i].p[0].data = resp(500, NULL, "application/json", ERRJSON("boom"));
+	srv_start(sc, 4);
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 3);
+	assert_int_equal(R.status, 500);
+	assert_non_null(strstr(R.message, mk("http://127.0.0.1:%d/v1/chat/completions", S.port)));
+	assert_string_equal(check_error(500, "c"), "boom");
+	upstream_free(u);
+	assert_int_equal(atomic_load(&S.requests), 3);
+}
+
+static void test_connect_refused(void **state)
+{
+	struct upstream *u;
+	int port = closed_port();
+	const char *msg;
+
+	(void)state;
+	u = client(port);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_ECONNECT);
+	assert_int_equal(R.attempts, 3);
+	assert_int_equal(R.status, 0);
+	msg = check_error(502, "upstream_unreachable");
+	assert_non_null(strstr(msg, mk("could not connect to http://127.0.0.1:%d/v1/chat/completions: ", port)));
+	/* the stream variant too, with no retries */
+	upstream_free(u);
+	O.retries = 0;
+	u = client(port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, NULL, &R), UPSTREAM_ECONNECT);
+	assert_int_equal(R.attempts, 1);
+	upstream_free(u);
+}
+
+static void test_idle_timeout(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	long t0;
+
+	(void)state;
+	/* headers, then nothing */
+	sc[0].p[0].data = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n";
+	sc[0].p[1] = (struct piece){ 3000, "0123456789" };
+	/* nothing at all */
+	sc[1].p[0] = (struct piece){ 3000, resp(200, NULL, "application/json", OKJSON) };
+	srv_start(sc, 2);
+	O.idle_timeout_ms = 200;
+	u = client(S.port);
+	t0 = now_ms();
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_ETIMEOUT);
+	t0 = now_ms() - t0;
+	assert_true(t0 >= 190);
+	assert_true(t0 < 1000);
+	assert_int_equal(R.attempts, 1); /* a read timeout is not retried */
+	assert_non_null(strstr(check_error(504, "upstream_timeout"), "/v1/models"));
+	upstream_free(u);
+	srv_stop();
+
+	/* a stream that stalls after one event */
+	S.next = 0;
+	sc[0].p[0].data = SSE_HEAD;
+	sc[0].p[1] = (struct piece){ 0, chunk("data: {\"a\":1}\n\n") };
+	sc[0].p[2] = (struct piece){ 3000, SSE_END };
+	srv_start(sc, 1);
+	u = client(S.port);
+	t0 = now_ms();
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETIMEOUT);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(R.events, 1);
+	assert_int_equal(ev.n, 1);
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_stream_split(void **state)
+{
+	struct canned sc[1] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = SSE_HEAD;
+	sc[0].p[1].data = chunk(": keep-alive comment\n\ndata: {\"a\":1}\n\nda");
+	sc[0].p[2] = (struct piece){ 20, chunk("ta: {\"b\"") };
+	sc[0].p[3] = (struct piece){ 20, chunk(":2}\r\n\r") }; /* CRLF split between chunks */
+	sc[0].p[4] = (struct piece){ 20, chunk("\n") };
+	sc[0].p[5] = (struct piece){ 20, chunk("data:\n\nevent: x\ndata: [DONE]\n\n") };
+	sc[0].p[6].data = SSE_END;
+	srv_start(sc, 1);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(R.status, 200);
+	assert_string_equal(ev.log.data, "{\"a\":1}|{\"b\":2}|[DONE]");
+	assert_int_equal(R.events, 3);
+	assert_int_equal(R.body.len, 0);
+	upstream_free(u);
+	srv_stop();
+	assert_non_null(strstr(S.reqlog.data, "Accept: text/event-stream\r\n"));
+	buf_free(&ev.log);
+}
+
+static void test_stream_truncated(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+
+	(void)state;
+	/* a clean end of the body without [DONE] */
+	sc[0].p[0].data = SSE_HEAD;
+	sc[0].p[1].data = chunk("data: {\"a\":1}\n\n");
+	sc[0].p[2].data = SSE_END;
+	/* the connection breaks mid-stream */
+	sc[1].p[0].data = SSE_HEAD;
+	sc[1].p[1].data = chunk("data: {\"a\":2}\n\n");
+	sc[1].p[2].data = "20\r\ndata: {\"a\"";
+	sc[1].close = 1;
+	srv_start(sc, 2);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETRUNCATED);
+	assert_int_equal(R.events, 1);
+	assert_string_equal(check_error(502, "upstream_truncated"),
+			    mk("the stream from http://127.0.0.1:%d/v1/chat/completions ended without [DONE]", S.port));
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETRUNCATED);
+	assert_int_equal(R.attempts, 1); /* events were delivered: no retry */
+	assert_string_equal(ev.log.data, "{\"a\":1}|{\"a\":2}");
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_stream_error_body(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(400, NULL, "application/json", ERRJSON("no such model"));
+	sc[1].p[0].data = resp(503, NULL, "application/json", ERRJSON("later"));
+	sc[2].p[0].data = SSE_HEAD;
+	sc[2].p[1].data = chunk("data: {\"ok\":1}\n\ndata: [DONE]\n\n");
+	sc[2].p[2].data = SSE_END;
+	sc[3].p[0].data = resp(200, NULL, "application/json", "{\"object\":\"chat.completion\"}");
+	srv_start(sc, 4);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 1);
+	assert_int_equal(R.events, 0);
+	assert_string_equal(R.body.data, ERRJSON("no such model"));
+	assert_string_equal(check_error(400, "c"), "no such model");
+	/* 503 retried (nothing was delivered yet), then the stream */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(R.attempts, 2);
+	assert_string_equal(ev.log.data, "{\"ok\":1}|[DONE]");
+	/* a 2xx that is no stream */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EBADRESP);
+	assert_string_equal(R.body.data, "{\"object\":\"chat.completion\"}");
+	check_error(502, "upstream_bad_response");
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_keepalive(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[1].p[0].data = SSE_HEAD;
+	sc[1].p[1].data = chunk("data: [DONE]\n\n");
+	sc[1].p[2].data = SSE_END;
+	sc[2].p[0].data = resp(500, NULL, "application/json", ERRJSON("x"));
+	srv_start(sc, 3);
+	O.retries = 0;
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_request(u, "POST", "/x", "{}", 2, &R), UPSTREAM_EHTTP);
+	assert_int_equal(atomic_load(&S.requests), 3);
+	assert_int_equal(atomic_load(&S.accepts), 1);
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_max_bytes(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	char big[3000];
+
+	(void)state;
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	sc[0].p[0].data = resp(200, NULL, "application/json", mk("\"%s\"", big));
+	sc[1].p[0].data = resp(200, NULL, "application/json", mk("\"%.*s\"", 1022, big)); /* exactly 1024 */
+	sc[2].p[0].data = SSE_HEAD;
+	sc[2].p[1].data = chunk(mk("data: %.1100s\n\n", big));
+	srv_start(sc, 3);
+	O.max_response_bytes = 1024;
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_ETOOBIG);
+	assert_int_equal(R.attempts, 1);
+	assert_non_null(strstr(check_error(502, "upstream_response_too_large"), "exceeds 1024 bytes"));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.body.len, 1024);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETOOBIG);
+	assert_int_equal(ev.n, 0);
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_callback_abort(void **state)
+{
+	struct canned sc[1] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 2 };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = SSE_HEAD;
+	sc[0].p[1].data = chunk("data: 1\n\ndata: 2\n\ndata: 3\n\ndata: [DONE]\n\n");
+	sc[0].p[2].data = SSE_END;
+	srv_start(sc, 1);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EABORTED);
+	assert_int_equal(R.cb_rc, 5);
+	assert_int_equal(R.events, 2);
+	assert_int_equal(R.attempts, 1);
+	assert_string_equal(ev.log.data, "1|2");
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+static void test_bad_bodies(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	json_t *j;
+	const char *msg;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", "<html>not json</html>");
+	sc[1].p[0].data = resp(502, NULL, "text/html", "<html><body>Bad Gateway</body></html>");
+	sc[2].p[0].data = resp(404, NULL, "application/json", "{\"error\":\"model 'x' not found\"}");
+	sc[3].p[0].data = resp(401, NULL, "application/json", "{\"error\":{\"message\":\"bad key\"}}");
+	srv_start(sc, 4);
+	O.retries = 0;
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_null(upstream_result_json(&R));
+	assert_int_equal(R.err, UPSTREAM_EBADRESP);
+	assert_non_null(strstr(check_error(502, "upstream_bad_response"), "not JSON"));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	msg = check_error(502, "upstream_bad_response");
+	assert_non_null(strstr(msg, "answered HTTP 502"));
+	assert_non_null(strstr(msg, "text/html"));
+	assert_non_null(strstr(msg, "Bad Gateway"));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(404, NULL), "model 'x' not found");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(401, NULL), "bad key"); /* type, param, code filled in */
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.status, 599); /* the script ran out */
+	upstream_free(u);
+	/* a good body parses */
+	buf_reset(&R.body);
+	assert_int_equal(buf_puts(&R.body, OKJSON), 0);
+	R.err = UPSTREAM_OK;
+	j = upstream_result_json(&R);
+	assert_non_null(j);
+	assert_int_equal(R.err, UPSTREAM_OK);
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_api_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_ms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_400_not_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_500_given_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_error_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+	};
+	int rc;
+
+	log_init("test_upstream", LOGL_ERROR, NULL);
+	if (upstream_global_init() < 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	upstream_global_cleanup();
+	return rc;
+}
