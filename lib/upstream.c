@@ -2,7 +2,6 @@
 #include "upstream.h"
 
 #include "log.h"
-#include "oai.h"
 #include "sse.h"
 
 #include <curl/curl.h>
@@ -630,8 +629,6 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	return err;
 }
 
-/* ---- results as JSON ---- */
-
 json_t *upstream_result_json(struct upstream_result *res)
 {
 	json_error_t je;
@@ -641,6 +638,43 @@ json_t *upstream_result_json(struct upstream_result *res)
 		up_fail(res, UPSTREAM_EBADRESP, "%s answered with a body that is not JSON (%s at byte %d)", res->url,
 			je.text, je.position);
 	return v;
+}
+
+/* ---- results as OpenAI errors (built here, not with oai.c: that one
+ * brings hio and libfcgi along, and command-line programs use this file) ---- */
+
+/* up_type: OpenAI's error type for an HTTP status (the same table as oai_error_type_for_status) */
+static const char *up_type(int status)
+{
+	switch (status) {
+	case 401: return "authentication_error";
+	case 403: return "permission_error";
+	case 429: return "rate_limit_error";
+	default: return status >= 500 ? "server_error" : "invalid_request_error";
+	}
+}
+
+/* up_string: a JSON string even from bytes that are not UTF-8 (they become '?') */
+static json_t *up_string(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !(copy = strdup(s)))
+		return v;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+/* up_error: {"error":{"message","type","param":null,"code"}}; new reference or NULL */
+static json_t *up_error(const char *message, const char *type, const char *code)
+{
+	return json_pack("{s:{s:o, s:s, s:n, s:s?}}", "error", "message", up_string(message), "type", type, "param",
+			 "code", code);
 }
 
 /* up_snippet: the start of a body as printable ASCII for a message */
@@ -663,10 +697,10 @@ static json_t *up_passthrough(const struct upstream_result *res)
 	int status = (int)res->status;
 
 	if (json_is_string(e)) {
-		out = oai_error(json_string_value(e), oai_error_type_for_status(status), NULL, NULL);
+		out = up_error(json_string_value(e), up_type(status), NULL);
 	} else if (json_is_object(e) && json_is_string(json_object_get(e, "message"))) {
 		if ((json_object_get(e, "type") ||
-		     json_object_set_new(e, "type", json_string(oai_error_type_for_status(status))) == 0) &&
+		     json_object_set_new(e, "type", json_string(up_type(status))) == 0) &&
 		    (json_object_get(e, "param") || json_object_set_new(e, "param", json_null()) == 0) &&
 		    (json_object_get(e, "code") || json_object_set_new(e, "code", json_null()) == 0))
 			out = json_pack("{s:O}", "error", e);
@@ -689,7 +723,7 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 	if (buf_printf(&msg, "%s with a body that is not an OpenAI error (%s): %s", res->message,
 		       res->content_type[0] ? res->content_type : "no content type",
 		       up_snippet(&res->body, snip, sizeof snip)) == 0)
-		out = oai_error(msg.data, "server_error", NULL, "upstream_bad_response");
+		out = up_error(msg.data, "server_error", "upstream_bad_response");
 	buf_free(&msg);
 	return out;
 }
@@ -711,5 +745,5 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 	case UPSTREAM_EABORTED: *http_status = 500; code = "upstream_aborted"; break;
 	case UPSTREAM_ENOMEM: *http_status = 500; code = "internal_error"; break;
 	}
-	return oai_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", NULL, code);
+	return up_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", code);
 }

@@ -66,10 +66,13 @@ void upstream_global_cleanup(void);
  * (o borrows the strings of s). */
 void upstream_opts_from_settings(struct upstream_opts *o, const struct settings *s);
 
-/* upstream_new: a client with one libcurl easy handle (and its private
- * connection pool, kept across requests: keep-alive). Copies what it needs
- * from o. NULL on ENOMEM, a libcurl failure or a base URL that is too long.
- * One thread at a time may use a handle. Free with upstream_free. */
+/* upstream_new: a client with one libcurl easy handle, reused for every
+ * request, driven by a private multi handle that holds the connection pool
+ * (keep-alive across requests) and lets the idle timeout be checked to the
+ * millisecond (curl_easy_perform's progress callback runs only about once a
+ * second while nothing arrives). Copies what it needs from o. NULL on
+ * ENOMEM, a libcurl failure or an empty or too long base URL. One thread at
+ * a time may use a handle. Free with upstream_free. */
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 

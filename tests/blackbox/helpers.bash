@@ -161,3 +161,45 @@ wait_server_state() {
 		i=$((i + 1))
 	done
 }
+
+# --- the gateway with an upstream LLM: the simulator of tests/upstream-sim ---
+
+# mcpgw_load_sim: define sim_start, sim_stop, sim_script, ... (tests/upstream-sim/sim.bash)
+mcpgw_load_sim() {
+	# shellcheck source=../upstream-sim/sim.bash
+	. "$MCPGW_ROOT/tests/upstream-sim/sim.bash"
+}
+
+# mcpgw_write_upstream_env BASE_URL [KEY=VALUE...]: append OPENAI_BASE_URL=BASE_URL, a test
+# OPENAI_API_KEY and the given lines to $MCPGW_HOME/.env (call it from mcpgw_custom_config,
+# after the .env is written)
+mcpgw_write_upstream_env() {
+	local url=$1 line
+
+	shift
+	{
+		echo "OPENAI_BASE_URL=$url"
+		echo "OPENAI_API_KEY=sk-mcpgw-test"
+		for line in "$@"; do echo "$line"; done
+	} >>"$MCPGW_HOME/.env"
+}
+
+# mcpgw_setup_file_with_sim [sim.mjs args...]: start the simulator (exports SIM_PID, SIM_PORT,
+# SIM_URL), then the gateway with OPENAI_BASE_URL=$SIM_URL/v1. A .bats file that defines
+# mcpgw_custom_config calls mcpgw_write_upstream_env "$SIM_URL/v1" there itself; otherwise the
+# default servers are used. Pair with mcpgw_teardown_file_with_sim. Tests that call sim_*
+# themselves need them defined at the top of the .bats file: `load helpers` then `mcpgw_load_sim`.
+mcpgw_setup_file_with_sim() {
+	mcpgw_load_sim
+	sim_start "$@" || return 1
+	if ! declare -F mcpgw_custom_config >/dev/null; then
+		mcpgw_custom_config() { mcpgw_write_config && mcpgw_write_upstream_env "$SIM_URL/v1"; }
+	fi
+	mcpgw_setup_file || { sim_stop; return 1; }
+}
+
+# mcpgw_teardown_file_with_sim: stop the gateway, then the simulator (by its PID)
+mcpgw_teardown_file_with_sim() {
+	mcpgw_teardown_file
+	sim_stop
+}

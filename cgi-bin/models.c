@@ -1,0 +1,310 @@
+/* models.c: GET /v1/models[/{id}]: the upstream's models (cached) plus DEFAULT_MODEL and the MCPGW_MODEL_ALIASES. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hio.h"
+#include "log.h"
+#include "oai.h"
+#include "settings.h"
+#include "upstream.h"
+
+#define MODELS_PREFIX "/v1/models"
+#define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
+#define MODELS_FAIL_HOLD_MS 5000    /* after a failed fetch, ask the upstream again this much later at the earliest */
+#define MODELS_ALLOW "Allow: GET, HEAD\r\n"
+
+/* process-lifetime state, created once in main */
+struct app {
+	struct settings s;
+	int settings_ok;
+	char settings_err[1024];
+	struct upstream *up;        /* one handle: the connection to the upstream is kept */
+	struct upstream_result res; /* reused by every fetch */
+	json_t *cache;              /* the upstream's model objects; NULL until a fetch succeeded */
+	int64_t fetched_ms;         /* monotonic time the cache was filled */
+	int64_t failed_ms;          /* monotonic time of the last failed fetch, 0 if the last one worked */
+	json_int_t created;         /* "created" of the models we add: the process start */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* model_objects: the objects with a string "id" of a models list (borrowed); new array or NULL */
+static json_t *model_objects(const json_t *list)
+{
+	json_t *data = json_object_get(list, "data"), *out, *m;
+	size_t i;
+
+	if (!json_is_array(data) || !(out = json_array()))
+		return NULL;
+	json_array_foreach(data, i, m) {
+		if (json_is_string(json_object_get(m, "id")) && json_array_append(out, m) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* fetch: GET {base}/models into the cache. 0, or -1 (logged; the cache stays as it was) */
+static int fetch(struct app *a)
+{
+	json_t *list = NULL, *models = NULL;
+
+	if (upstream_request(a->up, "GET", "/models", NULL, 0, &a->res) == UPSTREAM_OK &&
+	    (list = upstream_result_json(&a->res)) && !(models = model_objects(list)))
+		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",
+			 a->res.url);
+	json_decref(list);
+	if (!models) {
+		log_warn("models: %s; serving %s", a->res.message,
+			 a->cache ? "the cached list" : "only the default model and the aliases");
+		a->failed_ms = mono_ms();
+		return -1;
+	}
+	json_decref(a->cache);
+	a->cache = models;
+	a->fetched_ms = mono_ms();
+	a->failed_ms = 0;
+	return 0;
+}
+
+/* refresh: fetch when the cache is missing or older than the TTL, unless a
+ * fetch failed very recently (then the fallback is served without waiting) */
+static void refresh(struct app *a)
+{
+	int64_t now = mono_ms(), ttl = a->s.models_cache_ttl_ms;
+	int64_t hold = ttl < MODELS_FAIL_HOLD_MS ? ttl : MODELS_FAIL_HOLD_MS;
+
+	if (a->cache && now - a->fetched_ms < ttl)
+		return;
+	if (a->failed_ms && now - a->failed_ms < hold)
+		return;
+	(void)fetch(a);
+}
+
+static const json_t *find_model(const json_t *list, const char *id)
+{
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach(list, i, m) {
+		const char *mid = json_string_value(json_object_get(m, "id"));
+
+		if (mid && strcmp(mid, id) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* add_model: append our object for id unless the list has it; 0 or -1 */
+static int add_model(json_t *list, const char *id, json_int_t created)
+{
+	json_t *m;
+
+	if (find_model(list, id))
+		return 0;
+	m = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model", "created", created, "owned_by", "mcpgw");
+	return m ? json_array_append_new(list, m) : -1;
+}
+
+/* models: the list to show: the upstream's (fresh, cached or stale), then
+ * DEFAULT_MODEL and each alias if missing. New array or NULL (ENOMEM).
+ * A listing never fails because the upstream is down or answers nonsense:
+ * clients call /v1/models to discover what to ask for, and DEFAULT_MODEL
+ * and the aliases are ours to name anyway. */
+static json_t *models(struct app *a)
+{
+	json_t *list;
+	const char *alias, *target;
+
+	refresh(a);
+	list = a->cache ? json_copy(a->cache) : json_array();
+	if (!list || add_model(list, a->s.default_model, a->created) < 0)
+		goto err;
+	for (size_t i = 0; settings_model_alias_at(&a->s, i, &alias, &target) == 0; i++)
+		if (add_model(list, alias, a->created) < 0)
+			goto err;
+	return list;
+err:
+	json_decref(list);
+	return NULL;
+}
+
+/* GET /v1/models */
+static void models_list(struct app *a, struct hio *h)
+{
+	json_t *list = models(a), *out = list ? json_pack("{s:s, s:O}", "object", "list", "data", list) : NULL;
+
+	if (out)
+		hio_send_json(h, 200, out);
+	else
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	json_decref(out);
+	json_decref(list);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* percent-decode src into dst (dstlen > 0); -1 on a bad escape, %00 or overflow */
+static int url_decode(const char *src, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+
+	for (; *src; src++) {
+		int c = (unsigned char)*src;
+
+		if (c == '%') {
+			int hi = hex_value(src[1]), lo = hi < 0 ? -1 : hex_value(src[2]);
+
+			if (lo < 0 || (c = hi * 16 + lo) == 0)
+				return -1;
+			src += 2;
+		}
+		if (o + 1 >= dstlen)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+/* 404 in OpenAI's own words for an unknown model */
+static void send_not_found(struct hio *h, const char *id)
+{
+	oai_send_error(h, 404, "model", "model_not_found", "The model '%s' does not exist", id);
+}
+
+/* GET /v1/models/{id} (raw: the encoded id; it may hold '/', as "org/model" ids do) */
+static void models_get(struct app *a, struct hio *h, const char *raw)
+{
+	char id[MODELS_ID_MAX + 1];
+	const json_t *m;
+	json_t *list;
+
+	if (url_decode(raw, id, sizeof id) < 0) {
+		send_not_found(h, "(invalid)");
+		return;
+	}
+	if (!(list = models(a))) {
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		return;
+	}
+	if ((m = find_model(list, id)))
+		hio_send_json(h, 200, m);
+	else
+		send_not_found(h, id);
+	json_decref(list);
+}
+
+/* 405 with the Allow header and an OpenAI error */
+static void send_405(struct hio *h, const char *method)
+{
+	char msg[256];
+	json_t *err;
+	char *s;
+
+	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; Allow: GET, HEAD.", method);
+	err = oai_error(msg, "invalid_request_error", NULL, "method_not_allowed");
+	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
+	if (!s)
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	else if (hio_headers(h, 405, "application/json", MODELS_ALLOW) == 0 && hio_write(h, s, strlen(s)) == 0)
+		(void)hio_write(h, "\n", 1);
+	free(s);
+	json_decref(err);
+}
+
+static void handle(struct app *a, struct hio *h)
+{
+	char path[4096];
+	const char *method = hio_param(h, "REQUEST_METHOD");
+	int list, one;
+
+	if (!a->settings_ok) {
+		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
+		return;
+	}
+	hio_path(h, path, sizeof path);
+	if (!method)
+		method = "GET";
+	list = strcmp(path, MODELS_PREFIX) == 0 || strcmp(path, MODELS_PREFIX "/") == 0;
+	one = !list && strncmp(path, MODELS_PREFIX "/", sizeof MODELS_PREFIX) == 0;
+	if (!list && !one)
+		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
+	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		send_405(h, method);
+	else if (list)
+		models_list(a, h);
+	else
+		models_get(a, h, path + sizeof MODELS_PREFIX);
+}
+
+/* setup: settings and the upstream handle; on failure settings_ok = 0 and the reason kept */
+static void setup(struct app *a)
+{
+	struct upstream_opts o;
+
+	a->created = (json_int_t)time(NULL);
+	upstream_result_init(&a->res);
+	a->settings_ok = settings_load(&a->s, a->settings_err, sizeof a->settings_err) == 0;
+	log_init("models.fcgi", a->settings_ok ? a->s.log_level : LOGL_INFO, a->settings_ok ? a->s.log_file : NULL);
+	if (!a->settings_ok) {
+		log_error("%s", a->settings_err);
+		return;
+	}
+	upstream_opts_from_settings(&o, &a->s);
+	if (!(a->up = upstream_new(&o))) {
+		snprintf(a->settings_err, sizeof a->settings_err, "cannot create the upstream client for %.900s",
+			 a->s.openai_base_url);
+		log_error("%s", a->settings_err);
+		a->settings_ok = 0;
+	}
+}
+
+int main(void)
+{
+	static struct app a; /* ~25 KB of settings: process lifetime, freed at exit */
+	struct hio h;
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* libcurl's global state: once, here, before anything else uses it */
+	if (upstream_global_init() < 0)
+		return 1;
+	setup(&a);
+	if (hio_init(&h) < 0) {
+		log_error("FastCGI initialisation failed");
+		goto out;
+	}
+	while ((rc = hio_accept(&h)) == 1)
+		handle(&a, &h);
+	hio_done(&h);
+	rc = rc < 0 ? 1 : 0;
+out:
+	json_decref(a.cache);
+	upstream_result_free(&a.res);
+	upstream_free(a.up);
+	upstream_global_cleanup();
+	log_close();
+	return rc;
+}
