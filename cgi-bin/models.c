@@ -154,40 +154,6 @@ static void models_list(struct app *a, struct hio *h)
 	json_decref(list);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* percent-decode src into dst (dstlen > 0); -1 on a bad escape, %00 or overflow */
-static int url_decode(const char *src, char *dst, size_t dstlen)
-{
-	size_t o = 0;
-
-	for (; *src; src++) {
-		int c = (unsigned char)*src;
-
-		if (c == '%') {
-			int hi = hex_value(src[1]), lo = hi < 0 ? -1 : hex_value(src[2]);
-
-			if (lo < 0 || (c = hi * 16 + lo) == 0)
-				return -1;
-			src += 2;
-		}
-		if (o + 1 >= dstlen)
-			return -1;
-		dst[o++] = (char)c;
-	}
-	dst[o] = '\0';
-	return 0;
-}
-
 /* 404 in OpenAI's own words for an unknown model */
 static void send_not_found(struct hio *h, const char *id)
 {
@@ -201,7 +167,7 @@ static void models_get(struct app *a, struct hio *h, const char *raw)
 	const json_t *m;
 	json_t *list;
 
-	if (url_decode(raw, id, sizeof id) < 0) {
+	if (hio_url_decode(raw, id, sizeof id) < 0) {
 		send_not_found(h, "(invalid)");
 		return;
 	}

@@ -289,3 +289,36 @@ const char *hio_reason(int status)
 	default: return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Unknown";
 	}
 }
+
+static int hio_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hio_url_decode(const char *src, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+
+	for (; *src; src++) {
+		int c = (unsigned char)*src;
+
+		if (c == '%') {
+			int hi = hio_hex(src[1]), lo = hi < 0 ? -1 : hio_hex(src[2]);
+
+			if (lo < 0 || (c = hi * 16 + lo) == 0)
+				return -1;
+			src += 2;
+		}
+		if (o + 1 >= dstlen)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}

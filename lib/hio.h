@@ -29,6 +29,10 @@ const char *hio_param(struct hio *h, const char *name);
 /* hio_path: the request path without the query string, in a caller buffer. */
 const char *hio_path(struct hio *h, char *out, size_t outlen);
 
+/* hio_url_decode: percent-decode src into dst (dstlen > 0): 0, or -1 on a
+ * bad escape, %00, or when dst is too small. */
+int hio_url_decode(const char *src, char *dst, size_t dstlen);
+
 /* hio_read_body: read the whole request body, at most max bytes, into out.
  * Returns 0, or an HTTP status: 413 (over max, by CONTENT_LENGTH or by
  * bytes read), 400 (short body / bad CONTENT_LENGTH). */

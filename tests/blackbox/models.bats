@@ -18,7 +18,7 @@ mcpgw_custom_config() {
 	cat >"$MCPGW_HOME/servers_config.json" <<JSON
 { "mcpServers": { "sqlite": { "command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite", "args": ["$MCPGW_HOME/t.db"] } } }
 JSON
-	printf 'MCPGW_LOG_LEVEL=debug\nMCPGW_LOG_FILE=%s/mcpgw.log\n' "$MCPGW_HOME" >"$MCPGW_HOME/.env"
+	printf 'MCPGW_LOG_LEVEL=debug\n' >"$MCPGW_HOME/.env"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=$DEFAULT" "MCPGW_MODEL_ALIASES=$ALIASES" \
 		"MCPGW_MODELS_CACHE_TTL=2" "MCPGW_UPSTREAM_RETRIES=1" "MCPGW_UPSTREAM_RETRY_MAX_WAIT=0.2"
 }
@@ -54,7 +54,7 @@ wait_listed() {
 	assert_json 'j.object === "list"'
 	assert_json "JSON.stringify(j.data.map(m => m.id)) === JSON.stringify(['$DEFAULT', 'fast', 'house'])"
 	assert_json 'j.data.every(m => m.object === "model" && m.owned_by === "mcpgw" && Number.isInteger(m.created))'
-	grep -q "could not connect to $SIM_URL/v1/models" "$MCPGW_HOME/mcpgw.log"
+	grep -q "could not connect to $SIM_URL/v1/models" "$MCPGW_STATE_DIR/responders.log"
 }
 
 @test "upstream down: /v1/models/{id} finds the default model, 404 model_not_found otherwise" {
@@ -132,5 +132,5 @@ wait_listed() {
 	assert_json "j.data.some(m => m.id === '$DEFAULT')"
 	get /v1/models/gpt-4o
 	assert_status 200
-	[ "$(grep -c "serving the cached list" "$MCPGW_HOME/mcpgw.log")" -ge 1 ]
+	[ "$(grep -c "serving the cached list" "$MCPGW_STATE_DIR/responders.log")" -ge 1 ]
 }
