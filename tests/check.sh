@@ -44,6 +44,25 @@ if [ "$what" != unit ]; then
 	f=$(grep -c '^not ok ' "$log/bats")
 	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: bats ran no test"; fi
 	passed=$((passed + p)); failed=$((failed + f))
+
+	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
+	set -- tests/blackbox/*.test.mjs
+	if [ -e "$1" ]; then
+		node --test --test-reporter=tap --test-timeout=300000 "$@" >"$log/node" 2>&1
+		rc=$?
+	else
+		echo "check: no tests/blackbox/*.test.mjs" >"$log/node"
+		rc=1
+	fi
+	cat "$log/node"
+	p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
+	f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
+	c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
+	p=${p:-0}; f=$((${f:-0} + ${c:-0}))
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test ran no test"; fi
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test exited with $rc"; fi  # crashed
+	echo "node --test: $p passed, $f failed"
+	passed=$((passed + p)); failed=$((failed + f))
 fi
 
 echo "$passed passed, $failed failed"

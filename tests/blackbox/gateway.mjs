@@ -1,0 +1,185 @@
+// gateway.mjs: start/stop the upstream simulator and real mcpgw gateways (broker + lighttpd + responders)
+// for node:test files in tests/blackbox/.
+//
+//   import { startSim, startGateway, freePort } from './gateway.mjs';
+//   const sim = await startSim();                        // tests/upstream-sim/sim.mjs --port 0
+//   const gw = await startGateway({ upstream: sim.v1 }); // temp MCPGW_HOME, deploy/mcpgwctl start
+//   ... gw.url, gw.v1 ...
+//   await gw.stop(); await sim.stop();
+//
+// MCPGW_BB_KEEP=1 keeps the temporary homes (configs, logs) after the run.
+import { spawn, execFile } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MCPGWCTL = path.join(ROOT, 'deploy/mcpgwctl');
+export const SQLITE_SERVER = path.join(ROOT, 'mcp-server-sqlite/mcp-server-sqlite');
+export const EVERYTHING_SERVER = path.join(ROOT, 'tests/node_modules/.bin/mcp-server-everything');
+
+const live = new Set(); // everything started and not yet stopped, stopped on process exit as a last resort
+
+/** a TCP port on 127.0.0.1 nobody listens on right now */
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.once('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+// ---------------------------------------------------------------------------
+// the upstream simulator
+
+/**
+ * startSim(args): spawn tests/upstream-sim/sim.mjs --port 0 [args]; resolves when it printed LISTENING.
+ * Returns {port, base, v1, proc, script(turns), append(turns), reset(), requests(since, path), stats(), stop()}.
+ */
+export async function startSim(args = []) {
+	const proc = spawn(process.execPath, [path.join(ROOT, 'tests/upstream-sim/sim.mjs'), '--port', '0', ...args],
+		{ stdio: ['ignore', 'pipe', 'pipe'] });
+	let stderr = '';
+	proc.stderr.on('data', d => { stderr += d; });
+	const port = await new Promise((resolve, reject) => {
+		const rl = createInterface({ input: proc.stdout });
+		rl.once('line', l => {
+			const m = /^LISTENING (\d+)$/.exec(l);
+			m ? resolve(Number(m[1])) : reject(new Error(`sim: unexpected first line ${JSON.stringify(l)}`));
+		});
+		proc.once('exit', c => reject(new Error(`sim exited with ${c} before listening: ${stderr}`)));
+	});
+	const base = `http://127.0.0.1:${port}`;
+	const ctl = async (p, method = 'GET', body) => {
+		const r = await fetch(base + p, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+		const j = await r.json();
+		if (!r.ok) throw new Error(`sim ${method} ${p}: ${r.status} ${JSON.stringify(j)}`);
+		return j;
+	};
+	const sim = {
+		port, base, v1: `${base}/v1`, proc,
+		get stderr() { return stderr; },
+		script: turns => ctl('/_sim/script', 'POST', turns),
+		append: turns => ctl('/_sim/append', 'POST', turns),
+		reset: () => ctl('/_sim/reset', 'POST'),
+		/** the logged /v1 requests with seq > since (chat completions only unless p is given) */
+		requests: (since = 0, p = '/v1/chat/completions') => ctl(`/_sim/requests?since=${since}${p ? `&path=${encodeURIComponent(p)}` : ''}`),
+		stats: () => ctl('/_sim/stats'),
+		queued: async () => (await ctl('/_sim/script')).queued,
+		/** the highest request seq logged so far (use as `since` for the next check) */
+		lastSeq: async () => { const all = await ctl('/_sim/requests?since=0'); return all.length ? all[all.length - 1].seq : 0; },
+		stop: () => stopChild(proc).finally(() => live.delete(sim)),
+	};
+	live.add(sim);
+	return sim;
+}
+
+function stopChild(proc) {
+	return new Promise(resolve => {
+		if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+		proc.once('exit', () => resolve());
+		proc.kill('SIGTERM');
+		setTimeout(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); }, 3000).unref();
+	});
+}
+
+// ---------------------------------------------------------------------------
+// the gateway
+
+function run(cmd, args, env) {
+	return new Promise(resolve => {
+		execFile(cmd, args, { env, timeout: 60000 }, (err, stdout, stderr) => {
+			resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
+		});
+	});
+}
+
+/** the default MCP servers: the bundled SQLite server and server-everything (stdio) */
+export function defaultServers(home) {
+	return {
+		sqlite: { command: SQLITE_SERVER, args: ['--db-path', path.join(home, 't.db')] },
+		everything: { command: EVERYTHING_SERVER, args: ['stdio'] },
+	};
+}
+
+/**
+ * startGateway({upstream, env, servers}): a temporary MCPGW_HOME under /tmp with .env
+ * (OPENAI_BASE_URL=upstream, OPENAI_API_KEY=sk-test, DEFAULT_MODEL=sim-model,
+ * MCPGW_LOG_LEVEL=debug, plus env) and servers_config.json (servers(home), default
+ * defaultServers), then `mcpgwctl start` on a free port.
+ * Returns {home, state, url, v1, env, stop(), logs()}.
+ */
+export async function startGateway({ upstream, env = {}, servers = defaultServers } = {}) {
+	if (!fs.existsSync(path.join(ROOT, 'broker/mcpgw-broker'))) throw new Error('gateway: build first (make all)');
+	if (!fs.existsSync(EVERYTHING_SERVER)) throw new Error(`gateway: ${EVERYTHING_SERVER} missing: run 'npm ci' in tests/`);
+	// short base path: the broker socket path must fit in sun_path (108 bytes)
+	const home = fs.mkdtempSync(path.join(fs.existsSync('/tmp') ? '/tmp' : os.tmpdir(), 'mcpgw-js.'));
+	const state = path.join(home, 'var');
+	const port = await freePort();
+	const settings = {
+		OPENAI_BASE_URL: upstream,
+		OPENAI_API_KEY: 'sk-test',
+		DEFAULT_MODEL: 'sim-model',
+		MCPGW_LOG_LEVEL: 'debug',
+		MCPGW_TOOL_TIMEOUT: '10',
+		...env,
+	};
+	fs.writeFileSync(path.join(home, '.env'),
+		'# mcpgw node black-box test settings\n' +
+		Object.entries(settings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${k}=${v}\n`).join(''));
+	fs.writeFileSync(path.join(home, 'servers_config.json'), JSON.stringify({ mcpServers: servers(home) }, null, 2));
+	// a clean environment: none of the caller's MCPGW_* / OPENAI_* settings leak in
+	const procEnv = {};
+	for (const [k, v] of Object.entries(process.env)) if (!/^(MCPGW_|OPENAI_|DEFAULT_MODEL$)/.test(k)) procEnv[k] = v;
+	Object.assign(procEnv, { MCPGW_HOME: home, MCPGW_STATE_DIR: state, MCPGW_LISTEN: `127.0.0.1:${port}` });
+
+	const url = `http://127.0.0.1:${port}`;
+	const logs = () => {
+		let s = '';
+		for (const f of ['broker.log', 'lighttpd.log']) {
+			try { s += `--- ${f} (last 40 lines)\n${fs.readFileSync(path.join(state, f), 'utf8').split('\n').slice(-40).join('\n')}\n`; } catch { /* none */ }
+		}
+		return s;
+	};
+	let stopped = false;
+	const gw = {
+		home, state, url, v1: `${url}/v1`, env: procEnv, logs,
+		async stop() {
+			if (stopped) return;
+			stopped = true;
+			live.delete(gw);
+			await run('sh', [MCPGWCTL, 'stop'], procEnv);
+			if (process.env.MCPGW_BB_KEEP === '1') process.stderr.write(`# kept ${home}\n`);
+			else fs.rmSync(home, { recursive: true, force: true });
+		},
+	};
+	live.add(gw);
+	const r = await run('sh', [MCPGWCTL, 'start'], procEnv);
+	if (r.code !== 0) {
+		const detail = `${r.out}\n${logs()}`;
+		await gw.stop();
+		throw new Error(`mcpgwctl start failed (${r.code}):\n${detail}`);
+	}
+	return gw;
+}
+
+// last resort: a crash or an uncaught failure still stops what was started (synchronously)
+process.on('exit', () => {
+	for (const x of live) {
+		try {
+			if (x.proc) x.proc.kill('SIGKILL');
+			else {
+				const lp = path.join(x.state, 'lighttpd.pid'), bp = path.join(x.state, 'broker.pid');
+				for (const f of [lp, bp]) {
+					try { process.kill(Number(fs.readFileSync(f, 'utf8').trim()), 'SIGTERM'); } catch { /* gone */ }
+				}
+			}
+		} catch { /* ignore */ }
+	}
+});
