@@ -28,6 +28,7 @@ struct tl_run {
 	json_t *messages;   /* borrowed from req */
 	json_t *hidden;     /* messages the client does not see: assistant + MCP results */
 	json_t *client_tools; /* names of the request's own tools -> true */
+	json_t *offered;    /* names of the MCP tools offered in this request -> true: only these run here */
 	json_t *usage;      /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* streaming */
@@ -174,7 +175,7 @@ static struct tl_call *new_call(struct tl_run *r, const char *id, const char *na
 	c->name = strdup(name ? name : "");
 	if (!c->id || !c->name)
 		return NULL;
-	c->server = json_object_get(r->client_tools, c->name) ? NULL : mcptools_server(&r->t->tools, c->name);
+	c->server = json_object_get(r->offered, c->name) ? mcptools_server(&r->t->tools, c->name) : NULL;
 	c->client_index = c->server ? -1 : r->nclient++;
 	return c;
 }
@@ -325,6 +326,8 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 	buf_t text = BUF_INIT;
 
 	history_add(r, assistant);
+	if (r->stream && k->tool)
+		r->started = 1; /* the sink may write progress: errors from now on go in the stream */
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
 		json_t *args = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
@@ -564,6 +567,9 @@ static void inject(struct tl_run *r, const char *servers)
 	if (rc != BC_OK)
 		log_warn("MCP tools not offered: the tool broker %s", rc == 1 ? "answered an error" : bc_strerror(rc));
 	mine = mcptools_openai(&r->t->tools, servers, r->client_tools);
+	json_array_foreach(mine, i, t)
+		json_object_set_new(r->offered, json_string_value(json_object_get(json_object_get(t, "function"), "name")),
+				    json_true());
 	if (json_array_size(mine)) {
 		if (!json_is_array(tools)) {
 			tools = json_array();
@@ -587,7 +593,8 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->req = json_deep_copy(body);
 	r->hidden = json_array();
 	r->client_tools = json_object();
-	if (!r->req || !r->hidden || !r->client_tools)
+	r->offered = json_object();
+	if (!r->req || !r->hidden || !r->client_tools || !r->offered)
 		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
 	r->messages = json_object_get(r->req, "messages");
 	if (!json_is_array(r->messages) || json_array_size(r->messages) == 0)
@@ -634,6 +641,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->req);
 	json_decref(r->hidden);
 	json_decref(r->client_tools);
+	json_decref(r->offered);
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
 }

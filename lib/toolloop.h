@@ -17,7 +17,8 @@ struct toolloop_sink {
 	int (*data)(void *ud, const char *payload, size_t len);
 	/* a server-side tool call starts (result NULL) or ends (result set:
 	 * the text given to the model; is_error 1 when the call failed); called
-	 * for streaming and non-streaming runs alike */
+	 * for streaming and non-streaming runs alike. In a streaming run it may
+	 * write to the client: later errors then arrive as error events. */
 	int (*tool)(void *ud, const char *server, const char *name, const char *arguments, const char *result,
 		    int is_error);
 	void *ud;
