@@ -10,6 +10,7 @@
 #include "config.h"
 #include "jsonrpc.h"
 #include "registry.h"
+#include "remote.h"
 #include "settings.h"
 
 #define MCPGW_VERSION "0.1.0"
@@ -60,6 +61,7 @@ struct srv {
 	int64_t eof_deadline_ms;/* stdout closed but not reaped: kill after this */
 	long backoff_ms;
 	int stop_step;          /* STOPPING: 0 stdin closed, 1 SIGTERM sent, 2 SIGKILL sent */
+	struct remote *rt;      /* remote transports (remote.c); NULL for stdio */
 };
 
 struct call {               /* one client tools/call, across retries */
@@ -125,6 +127,16 @@ void srv_free(struct srv *s);
 json_int_t srv_send_request(struct srv *s, const char *method, json_t *params, enum preq_kind kind, struct call *c);
 int srv_send_notification(struct srv *s, const char *method, json_t *params);
 void srv_forget_request(struct srv *s, json_int_t id);
+/* srv_begin: the connection is up: start the lifecycle (send initialize) */
+void srv_begin(struct srv *s);
+/* srv_on_message: one JSON-RPC message from the server (any transport) */
+void srv_on_message(struct srv *s, const char *line, size_t len);
+/* srv_down: the connection is gone: fail or requeue calls, schedule a restart */
+void srv_down(struct srv *s, const char *why);
+/* srv_restart_now: drop the connection (if any) and start again at once */
+void srv_restart_now(struct srv *s);
+/* srv_has_pending: 1 while request id is unanswered */
+int srv_has_pending(const struct srv *s, json_int_t id);
 const char *srv_state_name(enum srv_state st);
 /* srv_accepts_calls: 1 ready; 0 worth waiting (starting after a crash); -1 unavailable */
 int srv_accepts_calls(const struct srv *s);

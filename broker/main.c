@@ -156,7 +156,7 @@ json_t *broker_status(void)
 	for (size_t i = 0; servers && i < B.nsrvs; i++) {
 		const struct srv *s = &B.srvs[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", s->cfg->name, "transport",
-				      tnames[s->cfg->transport], "state", srv_state_name(s->state), "pid", (int)s->pid,
+				      s->rt ? remote_mode_name(s) : tnames[s->cfg->transport], "state", srv_state_name(s->state), "pid", (int)s->pid,
 				      "tools", (int)json_array_size(s->tools), "restarts", s->restarts, "since_ms_ago",
 				      (json_int_t)(now_ms() - s->since_ms));
 
@@ -173,7 +173,7 @@ json_t *broker_status(void)
 			 servers);
 }
 
-enum pkind { P_LISTEN, P_SIG, P_CLI, P_SRV_OUT, P_SRV_ERR, P_SRV_IN };
+enum pkind { P_LISTEN, P_SIG, P_CLI, P_CURL, P_SRV_OUT, P_SRV_ERR, P_SRV_IN };
 
 struct ploop {
 	struct pollfd *fds;
@@ -212,6 +212,14 @@ static int build_poll(struct ploop *p)
 
 		if (c && padd(p, c->fd, (short)(POLLIN | (c->wbuf.len ? POLLOUT : 0)), P_CLI, i) < 0)
 			return -1;
+	}
+	{
+		struct pollfd cfds[64];
+		size_t n = remote_pollfds(cfds, 64);
+
+		for (size_t i = 0; i < n; i++)
+			if (padd(p, cfds[i].fd, cfds[i].events, P_CURL, 0) < 0)
+				return -1;
 	}
 	for (size_t i = 0; i < B.nsrvs; i++) {
 		struct srv *s = &B.srvs[i];
@@ -290,6 +298,9 @@ static void dispatch(struct ploop *p)
 			if (B.clis[idx] && (re & (POLLIN | POLLHUP | POLLERR)))
 				cli_on_read(idx);
 			break;
+		case P_CURL:
+			remote_on_socket(p->fds[i].fd, re);
+			break;
 		case P_SRV_OUT:
 			if (s->out_fd == p->fds[i].fd)
 				srv_on_stdout(s);
@@ -308,8 +319,10 @@ static void dispatch(struct ploop *p)
 
 static int next_timeout(void)
 {
-	int64_t d = call_next_deadline(), now = now_ms();
+	int64_t d = call_next_deadline(), now = now_ms(), rd = remote_next_deadline();
 
+	if (rd < d)
+		d = rd;
 	for (size_t i = 0; i < B.nsrvs; i++) {
 		int64_t sd = srv_next_deadline(&B.srvs[i]);
 		if (sd < d)
@@ -325,7 +338,7 @@ static int run_loop(void)
 	struct ploop p = { 0 };
 	int64_t hard_stop = 0;
 
-	while (!B.stopping || children_left()) {
+	while (!B.stopping || children_left() || remote_busy()) {
 		if (build_poll(&p) < 0) {
 			log_error("out of memory building the poll set");
 			sleep(1);
@@ -348,6 +361,7 @@ static int run_loop(void)
 		int64_t now = now_ms();
 		for (size_t i = 0; i < B.nsrvs; i++)
 			srv_tick(&B.srvs[i], now);
+		remote_tick(now);
 		call_tick(now);
 		if (hard_stop && now > hard_stop) {
 			log_warn("children still running after %d ms; leaving", 4 * SRV_STOP_GRACE_MS);
@@ -414,6 +428,7 @@ static void teardown(int lock_fd)
 	free(B.clis);
 	free(B.cli_gens);
 	registry_close(B.reg);
+	remote_global_cleanup();
 	cfg_free(&B.cfg);
 	if (B.listen_fd >= 0) {
 		close(B.listen_fd);
@@ -465,6 +480,10 @@ int main(int argc, char **argv)
 	}
 	if (mkdir(B.set.state_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("%s: %s", B.set.state_dir, strerror(errno));
+		goto out;
+	}
+	if (remote_global_init() < 0) {
+		log_error("libcurl initialisation failed");
 		goto out;
 	}
 	if (setup_signals() < 0 || (lock_fd = take_lock(B.set.state_dir)) < 0 || setup() < 0 ||

@@ -107,9 +107,9 @@ static void last_stderr_line(const struct srv *s, char *out, size_t outlen)
 }
 
 /* srv_down: the connection is gone (died, failed, or stopped). In-flight
- * calls are failed or requeued, the child is killed if still there, and a
- * restart is scheduled unless the broker stops. */
-static void srv_down(struct srv *s, const char *why)
+ * calls are failed or requeued, the child is killed if still there (remote:
+ * its transfers aborted), and a restart is scheduled unless the broker stops. */
+void srv_down(struct srv *s, const char *why)
 {
 	char tail[300];
 	int was_ready = s->state == SRV_READY;
@@ -135,6 +135,8 @@ static void srv_down(struct srv *s, const char *why)
 	s->listing = s->relist = 0;
 	if (s->pid > 0)
 		kill(-s->pid, SIGKILL);
+	if (s->rt)
+		remote_close(s);
 	while (s->pending) {
 		struct preq *p = s->pending;
 
@@ -269,6 +271,12 @@ static json_t *init_params(void)
 			 "clientInfo", "name", "mcpgw", "version", MCPGW_VERSION);
 }
 
+void srv_begin(struct srv *s)
+{
+	if (srv_send_request(s, "initialize", init_params(), PREQ_INIT, NULL) < 0)
+		srv_down(s, "cannot send initialize");
+}
+
 void srv_start(struct srv *s)
 {
 	char why[300];
@@ -276,16 +284,18 @@ void srv_start(struct srv *s)
 
 	if (s->state == SRV_DISABLED || B.stopping)
 		return;
-	if (s->cfg->transport != CFG_STDIO) {
-		snprintf(s->last_error, sizeof s->last_error, "remote transports are not supported yet");
-		s->fail_streak++;
-		srv_set_state(s, SRV_BACKOFF);
-		s->deadline_ms = INT64_MAX;
-		return;
-	}
 	s->errtail_len = 0;
 	s->errtail[0] = '\0';
+	s->proto[0] = '\0';
 	srv_set_state(s, SRV_STARTING);
+	s->deadline_ms = now_ms() + B.set.init_timeout_ms;
+	s->eof_deadline_ms = 0;
+	if (s->cfg->transport != CFG_STDIO) {
+		log_info("server %s: connecting to %s (%s)", s->cfg->name, s->cfg->url, remote_mode_name(s));
+		if (remote_start(s) < 0)
+			srv_down(s, "out of memory starting the connection");
+		return;
+	}
 	rc = spawn(s);
 	if (rc != 0) {
 		snprintf(why, sizeof why, "cannot run '%s': %s", s->cfg->command, strerror(rc));
@@ -293,11 +303,24 @@ void srv_start(struct srv *s)
 		return;
 	}
 	log_info("server %s: started pid %ld: %s", s->cfg->name, (long)s->pid, s->cfg->command);
-	s->deadline_ms = now_ms() + B.set.init_timeout_ms;
-	s->eof_deadline_ms = 0;
 	broker_save_server(s);
-	if (srv_send_request(s, "initialize", init_params(), PREQ_INIT, NULL) < 0)
-		srv_down(s, "out of memory");
+	srv_begin(s);
+}
+
+void srv_restart_now(struct srv *s)
+{
+	if (s->state == SRV_STARTING || s->state == SRV_READY)
+		srv_down(s, "reconnecting");
+	if (s->state == SRV_BACKOFF)
+		s->deadline_ms = now_ms();
+}
+
+int srv_has_pending(const struct srv *s, json_int_t id)
+{
+	for (const struct preq *p = s->pending; p; p = p->next)
+		if (p->id == id)
+			return 1;
+	return 0;
 }
 
 /* write_out: push wbuf into the child's stdin as far as it goes */
@@ -320,6 +343,16 @@ static void write_out(struct srv *s)
 
 static int srv_send(struct srv *s, const json_t *msg)
 {
+	if (s->rt) {
+		const json_t *id = json_object_get(msg, "id");
+		buf_t line = BUF_INIT;
+		int rc = jr_append_line(&line, msg) < 0 ? -1
+			 : remote_send(s, line.data, line.len,
+				       json_object_get(msg, "method") && json_is_integer(id) ? json_integer_value(id) : -1);
+
+		buf_free(&line);
+		return rc;
+	}
 	if (s->in_fd < 0 || jr_append_line(&s->wbuf, msg) < 0)
 		return -1;
 	write_out(s);
@@ -358,6 +391,8 @@ int srv_send_notification(struct srv *s, const char *method, json_t *params)
 
 void srv_forget_request(struct srv *s, json_int_t id)
 {
+	if (s->rt)
+		remote_forget(s, id);
 	for (struct preq **pp = &s->pending; *pp; pp = &(*pp)->next) {
 		if ((*pp)->id == id) {
 			struct preq *p = *pp;
@@ -442,6 +477,8 @@ static void list_tools(struct srv *s, const char *cursor)
 static void become_ready(struct srv *s)
 {
 	srv_set_state(s, SRV_READY);
+	if (s->rt)
+		remote_ready(s);
 	s->fail_streak = 0;
 	s->last_error[0] = '\0';
 	broker_save_server(s);
@@ -583,7 +620,7 @@ static void on_notification(struct srv *s, json_t *msg)
 	}
 }
 
-static void on_line(struct srv *s, const char *line, size_t len)
+void srv_on_message(struct srv *s, const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *msg = jr_parse(line, len, &jerr);
@@ -633,7 +670,7 @@ void srv_on_stdout(struct srv *s)
 		unsigned gen = s->restarts;
 		while ((rc = jr_reader_next(&s->rd, &line, &len)) != JR_READ_MORE) {
 			if (rc == JR_READ_LINE)
-				on_line(s, line, len);
+				srv_on_message(s, line, len);
 			else
 				log_warn("server %s: message over MCPGW_MAX_MESSAGE_BYTES; dropped", s->cfg->name);
 			if (s->out_fd < 0 || gen != (unsigned)s->restarts)
@@ -733,6 +770,11 @@ int srv_accepts_calls(const struct srv *s)
 /* srv_stop: close stdin; SIGTERM and SIGKILL follow from srv_tick */
 void srv_stop(struct srv *s)
 {
+	if (s->rt) {
+		remote_stop(s);
+		srv_set_state(s, SRV_STOPPED);
+		return;
+	}
 	if (s->pid <= 0) {
 		if (s->state != SRV_DISABLED)
 			srv_set_state(s, SRV_STOPPED);
@@ -761,4 +803,5 @@ void srv_free(struct srv *s)
 	json_decref(s->server_info);
 	json_decref(s->tools);
 	json_decref(s->list_accum);
+	remote_free(s);
 }
