@@ -24,6 +24,8 @@ LIB_A     = lib/libmcpgw.a
 
 BROKER    = broker/mcpgw-broker
 BROKER_SRC= $(wildcard broker/*.c)
+MCPCLIENT = mcp-client/mcpgw-mcp-client
+MCPCLIENT_SRC = $(wildcard mcp-client/*.c)
 SQLITESRV = mcp-server-sqlite/mcp-server-sqlite
 SQLITE_SRC= $(wildcard mcp-server-sqlite/*.c)
 CGI_SRC   = $(wildcard cgi-bin/*.c)
@@ -31,8 +33,8 @@ CGI_BIN   = $(CGI_SRC:.c=.fcgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
-PROGS = $(BROKER) $(SQLITESRV) $(CGI_BIN)
-ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o)
+PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN)
+ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o)
 
 .PHONY: all deps run start stop status check unit blackbox install uninstall clean
 all: $(PROGS)
@@ -45,6 +47,12 @@ $(LIB_A): $(LIB_OBJ)
 
 $(BROKER): $(BROKER_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
+
+# the conformance client runs the broker's own MCP client code (everything but its main)
+$(MCPCLIENT): $(MCPCLIENT_SRC:.c=.o) $(filter-out broker/main.o,$(BROKER_SRC:.c=.o)) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
+
+mcp-client/%.o: CPPFLAGS += -Ibroker
 
 $(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)

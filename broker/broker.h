@@ -153,6 +153,8 @@ void call_fail_all(const char *why);
 
 /* cli.c: client connections */
 void cli_accept(int listen_fd);
+/* cli_adopt: serve a connected, non-blocking socket as a client; its slot or -1 */
+int cli_adopt(int fd);
 void cli_on_read(int slot);
 void cli_on_write(int slot);
 void cli_close(int slot);
@@ -169,6 +171,13 @@ struct cat_entry {
 void catalog_rebuild(void);
 const struct cat_entry *catalog_find(const char *exposed);
 void catalog_free(void);
+
+/* loop.c: the event loop */
+int loop_setup_signals(void);
+int loop_run(void);                 /* until shut down: 0 */
+int loop_step(int max_ms);          /* one pass: 0, 1 when shut down, -1 on error */
+void loop_shutdown(void);
+void loop_free(void);
 
 /* status */
 json_t *broker_status(void);

@@ -16,30 +16,38 @@ static struct cli *cli_get(int slot, unsigned gen)
 	return B.clis[slot];
 }
 
+int cli_adopt(int fd)
+{
+	struct cli *c;
+	int slot;
+
+	for (slot = 0; slot < B.set.max_clients && B.clis[slot]; slot++)
+		;
+	if (slot == B.set.max_clients || !(c = calloc(1, sizeof *c))) {
+		log_warn("client refused: MCPGW_MAX_CLIENTS (%d) reached or out of memory", B.set.max_clients);
+		return -1;
+	}
+	c->fd = fd;
+	c->gen = ++B.cli_gens[slot];
+	jr_reader_init(&c->rd, B.set.max_message_bytes);
+	B.clis[slot] = c;
+	B.nclis++;
+	log_debug("client %d connected", slot);
+	return slot;
+}
+
 void cli_accept(int listen_fd)
 {
 	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), slot;
-		struct cli *c;
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		for (slot = 0; slot < B.set.max_clients && B.clis[slot]; slot++)
-			;
-		if (slot == B.set.max_clients || !(c = calloc(1, sizeof *c))) {
-			log_warn("client refused: MCPGW_MAX_CLIENTS (%d) reached or out of memory", B.set.max_clients);
+		if (cli_adopt(fd) < 0)
 			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->gen = ++B.cli_gens[slot];
-		jr_reader_init(&c->rd, B.set.max_message_bytes);
-		B.clis[slot] = c;
-		B.nclis++;
-		log_debug("client %d connected", slot);
 	}
 }
 

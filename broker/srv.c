@@ -291,9 +291,11 @@ void srv_start(struct srv *s)
 	s->deadline_ms = now_ms() + B.set.init_timeout_ms;
 	s->eof_deadline_ms = 0;
 	if (s->cfg->transport != CFG_STDIO) {
-		log_info("server %s: connecting to %s (%s)", s->cfg->name, s->cfg->url, remote_mode_name(s));
-		if (remote_start(s) < 0)
+		if (remote_start(s) < 0) {
 			srv_down(s, "out of memory starting the connection");
+			return;
+		}
+		log_info("server %s: connecting to %s (%s)", s->cfg->name, s->cfg->url, remote_mode_name(s));
 		return;
 	}
 	rc = spawn(s);
