@@ -1,10 +1,13 @@
 /* buf.c: growable byte buffer. */
 #include "buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int buf_reserve(buf_t *b, size_t n)
 {
@@ -97,4 +100,41 @@ char *buf_steal(buf_t *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;
+}
+
+int buf_read_file(buf_t *b, const char *path, size_t max, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), missing = errno == ENOENT;
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return missing ? 1 : -1;
+	}
+	while (b->len <= max) {
+		size_t want = max + 1 - b->len < 65536 ? max + 1 - b->len : 65536;
+
+		if (buf_reserve(b, want) < 0) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto err;
+		}
+		n = read(fd, b->data + b->len, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			goto err;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	if (buf_reserve(b, 0) < 0)
+		goto err;
+	b->data[b->len] = '\0';
+	close(fd);
+	return 0;
+err:
+	close(fd);
+	return -1;
 }

@@ -23,6 +23,11 @@ void buf_consume(buf_t *b, size_t n);
 /* buf_reset: len = 0, keep memory. buf_free: release memory. */
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);
+/* buf_read_file: read at most max + 1 bytes of path into b (so a caller
+ * sees b->len > max when the file is larger than max). 0 on success, 1 when
+ * the file does not exist (err filled too), -1 with err ("path: cannot ...: why"). */
+int buf_read_file(buf_t *b, const char *path, size_t max, char *err, size_t errlen);
+
 /* buf_steal: hand the data (malloc'd, NUL-terminated, never NULL unless ENOMEM) to the caller. */
 char *buf_steal(buf_t *b);
 

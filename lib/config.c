@@ -544,39 +544,6 @@ int cfg_load_string(const char *json, const char *name, struct cfg *out, char *e
 	return cfg_load_buf(json, strnlen(json, CFG_MAX_BYTES + 1), name, out, err, errlen);
 }
 
-/* cfg_read: read at most CFG_MAX_BYTES + 1 bytes of path into b. */
-static int cfg_read(const char *path, buf_t *b, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	while (b->len <= CFG_MAX_BYTES) {
-		if (buf_reserve(b, 65536) < 0) {
-			snprintf(err, errlen, "%s: out of memory", path);
-			goto err;
-		}
-		n = read(fd, b->data + b->len, CFG_MAX_BYTES + 1 - b->len < 65536 ? CFG_MAX_BYTES + 1 - b->len : 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto err;
-		}
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-	}
-	b->data[b->len] = '\0';
-	close(fd);
-	return 0;
-err:
-	close(fd);
-	return -1;
-}
 
 int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
 {
@@ -584,7 +551,7 @@ int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if (cfg_read(path, &b, err, errlen) < 0) {
+	if (buf_read_file(&b, path, CFG_MAX_BYTES, err, errlen) != 0) {
 		buf_free(&b);
 		return -1;
 	}

@@ -1,6 +1,7 @@
 /* jsonrpc.c: JSON-RPC 2.0 message building, classification and line framing. */
 #include "jsonrpc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *const jr_mcp_versions[] = { "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL };
@@ -210,4 +211,19 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 json_t *jr_parse(const char *line, size_t len, json_error_t *err)
 {
 	return json_loadb(line, len, JSON_REJECT_DUPLICATES, err);
+}
+
+json_t *jr_string_lossy(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !(copy = strdup(s)))
+		return v;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
 }

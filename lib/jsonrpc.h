@@ -62,6 +62,10 @@ int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
  * Blank lines are skipped. */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len);
 
+/* jr_string_lossy: a JSON string of s, even when s is not valid UTF-8 (such
+ * bytes become '?'). New reference, NULL on ENOMEM. */
+json_t *jr_string_lossy(const char *s);
+
 /* jr_parse: parse one line as JSON (depth-limited by jansson), NULL on error
  * with err filled. Returns a new reference. */
 json_t *jr_parse(const char *line, size_t len, json_error_t *err);

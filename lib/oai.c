@@ -6,21 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* a JSON string even from bytes that are not valid UTF-8 (they become '?') */
-static json_t *oai_string(const char *s)
-{
-	json_t *v = json_string(s);
-	char *copy;
+#include "jsonrpc.h"
 
-	if (v || !(copy = strdup(s)))
-		return v;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
 
 json_t *oai_error(const char *message, const char *type, const char *param, const char *code)
 {
@@ -28,9 +15,9 @@ json_t *oai_error(const char *message, const char *type, const char *param, cons
 
 	if (!outer || !e)
 		goto err;
-	if (json_object_set_new(e, "message", oai_string(message ? message : "")) < 0 ||
+	if (json_object_set_new(e, "message", jr_string_lossy(message ? message : "")) < 0 ||
 	    json_object_set_new(e, "type", json_string(type ? type : "server_error")) < 0 ||
-	    json_object_set_new(e, "param", param ? oai_string(param) : json_null()) < 0 ||
+	    json_object_set_new(e, "param", param ? jr_string_lossy(param) : json_null()) < 0 ||
 	    json_object_set_new(e, "code", code ? json_string(code) : json_null()) < 0)
 		goto err;
 	if (json_object_set_new(outer, "error", e) < 0) {

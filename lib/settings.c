@@ -45,42 +45,6 @@ static char *set_skip_ws(char *p)
 	return p;
 }
 
-/* set_read: read at most SET_DOTENV_MAX + 1 bytes of path into b.
- * 1 if the file does not exist, 0 on success, -1 with err. */
-static int set_read(const char *path, buf_t *b, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0 && errno == ENOENT)
-		return 1;
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	while (b->len <= SET_DOTENV_MAX) {
-		if (buf_reserve(b, 65536) < 0) {
-			snprintf(err, errlen, "%s: out of memory", path);
-			goto err;
-		}
-		n = read(fd, b->data + b->len, SET_DOTENV_MAX + 1 - b->len < 65536 ? SET_DOTENV_MAX + 1 - b->len : 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto err;
-		}
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-	}
-	b->data[b->len] = '\0';
-	close(fd);
-	return 0;
-err:
-	close(fd);
-	return -1;
-}
 
 /* set_dquote: decode a double-quoted value in place; p is just past the
  * opening quote. Returns a pointer past the closing quote, NULL if none. */
@@ -224,7 +188,7 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen)
 {
 	buf_t b = BUF_INIT;
 	struct set_pairs ps = { NULL, 0, 0 };
-	int rc = set_read(path, &b, err, errlen);
+	int rc = buf_read_file(&b, path, SET_DOTENV_MAX, err, errlen);
 
 	if (rc != 0)
 		goto out;
@@ -497,12 +461,20 @@ static int set_str(const char *var, const char *def, char *dst, size_t n, char *
 	return set_copy(var, v ? v : def, dst, n, err, errlen);
 }
 
+/* set_trim_url: drop trailing '/' of a base URL in place */
+static void set_trim_url(char *url)
+{
+	size_t len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		url[--len] = '\0';
+}
+
 /* set_strings: log level, listen address, upstream LLM. */
 static int set_strings(struct settings *s, char *err, size_t errlen)
 {
 	const char *v = set_env("MCPGW_LOG_LEVEL");
 	char show[SET_SHOW_MAX + 8];
-	size_t len;
 
 	s->log_level = v ? log_level_parse(v) : LOGL_INFO;
 	if (s->log_level < 0) {
@@ -516,9 +488,7 @@ static int set_strings(struct settings *s, char *err, size_t errlen)
 		    sizeof s->openai_base_url, err, errlen) < 0 ||
 	    set_str("DEFAULT_MODEL", "gpt-3.5-turbo", s->default_model, sizeof s->default_model, err, errlen) < 0)
 		return -1;
-	len = strlen(s->openai_base_url);
-	while (len > 0 && s->openai_base_url[len - 1] == '/')
-		s->openai_base_url[--len] = '\0';
+	set_trim_url(s->openai_base_url);
 	return 0;
 }
 
@@ -675,6 +645,80 @@ int settings_model_alias_at(const struct settings *s, size_t i, const char **ali
 	return -1;
 }
 
+/* set_local_models: MCPGW_LOCAL_EMBEDDING_MODELS, raw and parsed into
+ * local_embedding_model_map ("a\0b\0\0"). Cannot overflow: each name takes
+ * at most its raw length + 1, the map is one byte longer than the raw string
+ * and the ',' between names pays for each NUL but the last. */
+static int set_local_models(struct settings *s, char *err, size_t errlen)
+{
+	const char *p = s->local_embedding_models, *e;
+	char show[SET_SHOW_MAX + 8];
+	size_t o = 0, start;
+
+	if (set_str("MCPGW_LOCAL_EMBEDDING_MODELS", "mcpgw-embedding-local", s->local_embedding_models,
+		    sizeof s->local_embedding_models, err, errlen) < 0)
+		return -1;
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		start = o;
+		if (set_alias_name(p, e, s->local_embedding_model_map, &o) < 0 || (*e && !e[1])) {
+			snprintf(err, errlen, "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got '%s'",
+				 set_show(show, sizeof show, s->local_embedding_models));
+			return -1;
+		}
+		for (const char *q = s->local_embedding_model_map; q < s->local_embedding_model_map + start;
+		     q += strlen(q) + 1) {
+			if (strcmp(q, s->local_embedding_model_map + start) == 0) {
+				snprintf(err, errlen, "MCPGW_LOCAL_EMBEDDING_MODELS: model '%s' is given twice",
+					 set_show(show, sizeof show, q));
+				return -1;
+			}
+		}
+	}
+	s->local_embedding_model_map[o] = '\0';
+	return 0;
+}
+
+/* set_embeddings: the embeddings upstream (defaults: the chat upstream's), limits and local models. */
+static int set_embeddings(struct settings *s, char *err, size_t errlen)
+{
+	long v;
+
+	if (set_str("EMBEDDING_API_KEY", s->openai_api_key, s->embedding_api_key, sizeof s->embedding_api_key,
+		    err, errlen) < 0 ||
+	    set_str("EMBEDDING_BASE_URL", s->openai_base_url, s->embedding_base_url, sizeof s->embedding_base_url,
+		    err, errlen) < 0)
+		return -1;
+	set_trim_url(s->embedding_base_url);
+	if (set_long("MCPGW_EMBEDDING_MAX_INPUTS", 2048, 1, 65536, &v, err, errlen) < 0)
+		return -1;
+	s->embedding_max_inputs = (size_t)v;
+	if (set_long("MCPGW_EMBEDDING_MAX_INPUT_BYTES", 32768, 16, 16777216, &v, err, errlen) < 0)
+		return -1;
+	s->embedding_max_input_bytes = (size_t)v;
+	return set_local_models(s, err, errlen);
+}
+
+int settings_local_embedding_model(const struct settings *s, const char *name)
+{
+	const char *m;
+
+	for (size_t i = 0; (m = settings_local_embedding_model_at(s, i)); i++)
+		if (strcmp(m, name) == 0)
+			return 1;
+	return 0;
+}
+
+const char *settings_local_embedding_model_at(const struct settings *s, size_t i)
+{
+	const char *p = s->local_embedding_model_map;
+
+	for (; *p; p += strlen(p) + 1, i--)
+		if (i == 0)
+			return p;
+	return NULL;
+}
+
 int settings_load(struct settings *s, char *err, size_t errlen)
 {
 	char envfile[sizeof s->home];
@@ -685,7 +729,8 @@ int settings_load(struct settings *s, char *err, size_t errlen)
 	    settings_load_dotenv(envfile, err, errlen) < 0 ||
 	    set_paths(s, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
 	    set_timeouts(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
-	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0)
+	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0 ||
+	    set_embeddings(s, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* upstream.c: requests and SSE streams to the OpenAI-compatible upstream over one reused libcurl handle. */
 #include "upstream.h"
 
+#include "jsonrpc.h"
 #include "log.h"
 #include "sse.h"
 
@@ -654,26 +655,11 @@ static const char *up_type(int status)
 	}
 }
 
-/* up_string: a JSON string even from bytes that are not UTF-8 (they become '?') */
-static json_t *up_string(const char *s)
-{
-	json_t *v = json_string(s);
-	char *copy;
-
-	if (v || !(copy = strdup(s)))
-		return v;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
 
 /* up_error: {"error":{"message","type","param":null,"code"}}; new reference or NULL */
 static json_t *up_error(const char *message, const char *type, const char *code)
 {
-	return json_pack("{s:{s:o, s:s, s:n, s:s?}}", "error", "message", up_string(message), "type", type, "param",
+	return json_pack("{s:{s:o, s:s, s:n, s:s?}}", "error", "message", jr_string_lossy(message), "type", type, "param",
 			 "code", code);
 }
 
