@@ -40,6 +40,13 @@ struct settings {
 	int chat_threads;           /* MCPGW_CHAT_THREADS: worker threads per chat responder, default 16, 1..256 */
 	char model_aliases[4096];   /* MCPGW_MODEL_ALIASES: "alias=model,alias2=model2" as given, default "" */
 	char model_alias_map[4097]; /* derived: "alias\0model\0...alias\0model\0\0"; use the functions below */
+	/* embeddings */
+	char embedding_api_key[1024];  /* EMBEDDING_API_KEY: default OPENAI_API_KEY */
+	char embedding_base_url[2048]; /* EMBEDDING_BASE_URL: default OPENAI_BASE_URL */
+	size_t embedding_max_inputs;   /* MCPGW_EMBEDDING_MAX_INPUTS: inputs per request, default 2048, 1..65536 */
+	size_t embedding_max_input_bytes; /* MCPGW_EMBEDDING_MAX_INPUT_BYTES: one input, default 32768, 16..16777216 */
+	char local_embedding_models[4096]; /* MCPGW_LOCAL_EMBEDDING_MODELS: "a,b" as given, default mcpgw-embedding-local */
+	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 };
 
 /* settings_load_dotenv: read KEY=VALUE lines of a .env file (comments, blank
@@ -67,8 +74,11 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen);
  * MCPGW_SESSION_TTL up to 30 days). MCPGW_MODEL_ALIASES is checked here:
  * comma-separated alias=model pairs, blanks around names are dropped, names
  * non-empty without blanks or control bytes, no alias twice.
- * Trailing '/' are removed from OPENAI_BASE_URL. The socket path length is
- * not checked against sun_path here. */
+ * MCPGW_LOCAL_EMBEDDING_MODELS likewise: comma-separated names, blanks
+ * around them dropped, none empty or holding a blank, control byte or '=',
+ * none twice. Trailing '/' are removed from OPENAI_BASE_URL and
+ * EMBEDDING_BASE_URL. The socket path length is not checked against
+ * sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);
 
 /* settings_parse_long / settings_parse_seconds: bounded, checked parses
@@ -89,5 +99,13 @@ const char *settings_model_alias(const struct settings *s, const char *name);
 /* settings_model_alias_at: the i-th alias (0-based) in the order given:
  * 0 with *alias and *target set (borrowed from s), -1 past the last one. */
 int settings_model_alias_at(const struct settings *s, size_t i, const char **alias, const char **target);
+
+/* settings_local_embedding_model: 1 if name is one of
+ * MCPGW_LOCAL_EMBEDDING_MODELS (served by the built-in embedding model), else 0. */
+int settings_local_embedding_model(const struct settings *s, const char *name);
+
+/* settings_local_embedding_model_at: the i-th of MCPGW_LOCAL_EMBEDDING_MODELS
+ * (0-based, in the order given; borrowed from s), or NULL past the last one. */
+const char *settings_local_embedding_model_at(const struct settings *s, size_t i);
 
 #endif

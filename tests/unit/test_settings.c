@@ -23,7 +23,8 @@ static const char *const vars[] = {
 	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
 	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
 	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_INJECT_TOOLS", "MCPGW_MODELS_CACHE_TTL", "MCPGW_SESSION_TTL",
-	"MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES",
+	"MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES", "EMBEDDING_API_KEY", "EMBEDDING_BASE_URL",
+	"MCPGW_EMBEDDING_MAX_INPUTS", "MCPGW_EMBEDDING_MAX_INPUT_BYTES", "MCPGW_LOCAL_EMBEDDING_MODELS",
 	"T_A", "T_B", "T_C", "T_D", "T_E", "T_F", "T_G", "T_H", "T_I", "T_J", "T_K", "T_L", "T_M",
 	"T_N", "T_O", "T_P", "T_Q", "T_R", "export", NULL
 };
@@ -249,6 +250,13 @@ static void test_defaults(void **state)
 	assert_int_equal(s.chat_threads, 16);
 	assert_string_equal(s.model_aliases, "");
 	assert_null(settings_model_alias(&s, "gpt-3.5-turbo"));
+	assert_string_equal(s.embedding_api_key, "");
+	assert_string_equal(s.embedding_base_url, "https://api.openai.com/v1");
+	assert_int_equal(s.embedding_max_inputs, 2048);
+	assert_int_equal(s.embedding_max_input_bytes, 32768);
+	assert_string_equal(s.local_embedding_models, "mcpgw-embedding-local");
+	assert_int_equal(settings_local_embedding_model(&s, "mcpgw-embedding-local"), 1);
+	assert_int_equal(settings_local_embedding_model(&s, "text-embedding-ada-002"), 0);
 }
 
 static void test_home_default_cwd(void **state)
@@ -526,6 +534,76 @@ static void test_model_aliases(void **state)
 	assert_int_equal(settings_model_alias_at(&s, n, &a, &t), -1);
 }
 
+static void test_embedding_settings(void **state)
+{
+	struct settings s;
+	char big[5000];
+	size_t n, o;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	/* the embeddings upstream defaults to the chat upstream */
+	assert_int_equal(setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1/", 1), 0);
+	assert_int_equal(setenv("OPENAI_API_KEY", "sk-chat", 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_string_equal(s.embedding_base_url, "http://127.0.0.1:9/v1");
+	assert_string_equal(s.embedding_api_key, "sk-chat");
+	assert_int_equal(setenv("EMBEDDING_API_KEY", "sk-embed", 1), 0);
+	good_setting("EMBEDDING_BASE_URL", "http://127.0.0.1:10/v1//", &s);
+	assert_string_equal(s.embedding_base_url, "http://127.0.0.1:10/v1");
+	assert_string_equal(s.embedding_api_key, "sk-embed");
+	assert_string_equal(s.openai_base_url, "http://127.0.0.1:9/v1");
+	assert_string_equal(s.openai_api_key, "sk-chat");
+	unsetenv("EMBEDDING_API_KEY");
+	unsetenv("OPENAI_BASE_URL");
+	unsetenv("OPENAI_API_KEY");
+
+	good_setting("MCPGW_EMBEDDING_MAX_INPUTS", "1", &s);
+	assert_int_equal(s.embedding_max_inputs, 1);
+	bad_setting("MCPGW_EMBEDDING_MAX_INPUTS", "0", "MCPGW_EMBEDDING_MAX_INPUTS: expected an integer 1..65536, got '0'");
+	bad_setting("MCPGW_EMBEDDING_MAX_INPUTS", "65537",
+		    "MCPGW_EMBEDDING_MAX_INPUTS: expected an integer 1..65536, got '65537'");
+	good_setting("MCPGW_EMBEDDING_MAX_INPUT_BYTES", "16777216", &s);
+	assert_int_equal(s.embedding_max_input_bytes, 16777216);
+	bad_setting("MCPGW_EMBEDDING_MAX_INPUT_BYTES", "15",
+		    "MCPGW_EMBEDDING_MAX_INPUT_BYTES: expected an integer 16..16777216, got '15'");
+
+	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", " text-embedding-ada-002 ,mine,org/emb:1", &s);
+	assert_int_equal(settings_local_embedding_model(&s, "text-embedding-ada-002"), 1);
+	assert_int_equal(settings_local_embedding_model(&s, "mine"), 1);
+	assert_int_equal(settings_local_embedding_model(&s, "org/emb:1"), 1);
+	assert_int_equal(settings_local_embedding_model(&s, "mcpgw-embedding-local"), 0);
+	assert_int_equal(settings_local_embedding_model(&s, "min"), 0);
+	assert_string_equal(settings_local_embedding_model_at(&s, 0), "text-embedding-ada-002");
+	assert_string_equal(settings_local_embedding_model_at(&s, 2), "org/emb:1");
+	assert_null(settings_local_embedding_model_at(&s, 3));
+	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "", &s); /* empty = default */
+	assert_string_equal(settings_local_embedding_model_at(&s, 0), "mcpgw-embedding-local");
+	assert_null(settings_local_embedding_model_at(&s, 1));
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "a,",
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got 'a,'");
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "a,,b",
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got 'a,,b'");
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "my model",
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got 'my model'");
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "a=b",
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got 'a=b'");
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", "a,b, a", "MCPGW_LOCAL_EMBEDDING_MODELS: model 'a' is given twice");
+	memset(big, 'm', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big,
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: too long (4999 bytes, at most 4095)");
+	/* the longest value as one name, and as many one-letter names */
+	big[4095] = '\0';
+	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big, &s);
+	assert_int_equal(strlen(settings_local_embedding_model_at(&s, 0)), 4095);
+	for (n = 0, o = 0; o + 5 < 4095; n++)
+		o += (size_t)snprintf(big + o, sizeof big - o, "%s%03zx", n ? "," : "", n);
+	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big, &s);
+	assert_string_equal(settings_local_embedding_model_at(&s, n - 1), big + o - 3);
+	assert_null(settings_local_embedding_model_at(&s, n));
+}
+
 static void test_parse_numbers(void **state)
 {
 	long v;
@@ -584,6 +662,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_chat_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_tools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_aliases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_embedding_settings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
