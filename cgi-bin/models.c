@@ -1,4 +1,4 @@
-/* models.c: GET /v1/models[/{id}]: the upstream's models (cached) plus DEFAULT_MODEL and the MCPGW_MODEL_ALIASES. */
+/* models.c: GET /v1/models[/{id}]: the upstream's models (cached) plus DEFAULT_MODEL, the MCPGW_MODEL_ALIASES and MCPGW_LOCAL_EMBEDDING_MODELS. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,14 +119,14 @@ static int add_model(json_t *list, const char *id, json_int_t created)
 }
 
 /* models: the list to show: the upstream's (fresh, cached or stale), then
- * DEFAULT_MODEL and each alias if missing. New array or NULL (ENOMEM).
- * A listing never fails because the upstream is down or answers nonsense:
+ * DEFAULT_MODEL, each alias and each built-in embedding model if missing.
+ * New array or NULL (ENOMEM). A listing never fails because the upstream is down or answers nonsense:
  * clients call /v1/models to discover what to ask for, and DEFAULT_MODEL
  * and the aliases are ours to name anyway. */
 static json_t *models(struct app *a)
 {
 	json_t *list;
-	const char *alias, *target;
+	const char *alias, *target, *local;
 
 	refresh(a);
 	list = a->cache ? json_copy(a->cache) : json_array();
@@ -134,6 +134,9 @@ static json_t *models(struct app *a)
 		goto err;
 	for (size_t i = 0; settings_model_alias_at(&a->s, i, &alias, &target) == 0; i++)
 		if (add_model(list, alias, a->created) < 0)
+			goto err;
+	for (size_t i = 0; (local = settings_local_embedding_model_at(&a->s, i)); i++)
+		if (add_model(list, local, a->created) < 0)
 			goto err;
 	return list;
 err:

@@ -48,11 +48,11 @@ wait_listed() {
 	done
 }
 
-@test "upstream down, nothing cached: the list still answers with DEFAULT_MODEL and the aliases" {
+@test "upstream down, nothing cached: the list still answers with DEFAULT_MODEL, the aliases and the built-in embedding model" {
 	get /v1/models
 	assert_status 200
 	assert_json 'j.object === "list"'
-	assert_json "JSON.stringify(j.data.map(m => m.id)) === JSON.stringify(['$DEFAULT', 'fast', 'house'])"
+	assert_json "JSON.stringify(j.data.map(m => m.id)) === JSON.stringify(['$DEFAULT', 'fast', 'house', 'mcpgw-embedding-local'])"
 	assert_json 'j.data.every(m => m.object === "model" && m.owned_by === "mcpgw" && Number.isInteger(m.created))'
 	grep -q "could not connect to $SIM_URL/v1/models" "$MCPGW_STATE_DIR/responders.log"
 }

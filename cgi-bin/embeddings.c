@@ -1,0 +1,431 @@
+/* embeddings.c: POST /v1/embeddings: the built-in model for MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "embed.h"
+#include "hio.h"
+#include "log.h"
+#include "oai.h"
+#include "settings.h"
+#include "upstream.h"
+
+#define EMB_PATH "/v1/embeddings"
+#define EMB_ALLOW "Allow: POST\r\n"
+#define EMB_B64_MAX (4 * ((EMBED_DIMS_MAX * 4 + 2) / 3) + 1) /* embed_base64_len(EMBED_DIMS_MAX) + NUL */
+#define EMB_SHOW_MAX 64 /* a bad value shown in a message */
+/* OpenAI's own message for an input of the wrong shape (empty string, empty array, wrong element type) */
+#define EMB_INPUT_INVALID \
+	"'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+
+/* process-lifetime state, created once in main */
+struct app {
+	struct settings s;
+	int settings_ok;
+	char settings_err[1024];
+	struct upstream *up;        /* one handle: the connection to the embeddings upstream is kept */
+	char up_err[1024];          /* why up is NULL */
+	struct upstream_result res; /* reused by every forwarded request */
+	float vec[EMBED_DIMS_MAX];  /* the embedding being written */
+	char b64[EMB_B64_MAX];
+	int64_t *ids;               /* token ids of the input being embedded */
+	size_t ids_cap;
+	buf_t item;                 /* one data[] element as JSON */
+};
+
+/* the shape of "input" */
+enum emb_shape { EMB_STRING, EMB_STRINGS, EMB_IDS, EMB_ID_ARRAYS };
+
+/* a checked request for the built-in model */
+struct emb_req {
+	const char *model;   /* the model named in the answer (borrowed) */
+	const json_t *input; /* borrowed from the request */
+	enum emb_shape shape;
+	size_t n;            /* inputs */
+	size_t dims;
+	int base64;
+};
+
+/* show: a JSON value for a message, at most EMB_SHOW_MAX bytes, in dst */
+static const char *show(const json_t *v, char *dst, size_t n)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	snprintf(dst, n, "%.*s%s", EMB_SHOW_MAX, s ? s : "?", s && strlen(s) > EMB_SHOW_MAX ? "..." : "");
+	free(s);
+	return dst;
+}
+
+/* is_id: a token id is a JSON integer >= 0 */
+static int is_id(const json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+/* id_array_ok: a non-empty array of token ids */
+static int id_array_ok(const json_t *v)
+{
+	const json_t *x;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return 0;
+	json_array_foreach(v, i, x)
+		if (!is_id(x))
+			return 0;
+	return 1;
+}
+
+/* input_shape: classify input as OpenAI does: a non-empty string, or a
+ * non-empty array of non-empty strings, of ids, or of non-empty id arrays
+ * (never mixed). 0 with r->shape and r->n, or -1 */
+static int input_shape(const json_t *input, struct emb_req *r)
+{
+	const json_t *first = json_array_get(input, 0), *x;
+	size_t i;
+
+	if (json_is_string(input)) {
+		r->shape = EMB_STRING;
+		r->n = 1;
+		return json_string_length(input) > 0 ? 0 : -1;
+	}
+	if (!first)
+		return -1;
+	r->shape = json_is_string(first) ? EMB_STRINGS : is_id(first) ? EMB_IDS : EMB_ID_ARRAYS;
+	r->n = r->shape == EMB_IDS ? 1 : json_array_size(input);
+	json_array_foreach(input, i, x) {
+		if (r->shape == EMB_STRINGS && !(json_is_string(x) && json_string_length(x) > 0))
+			return -1;
+		if (r->shape == EMB_IDS && !is_id(x))
+			return -1;
+		if (r->shape == EMB_ID_ARRAYS && !id_array_ok(x))
+			return -1;
+	}
+	return 0;
+}
+
+/* input_at: the i-th input: a string, or an array of ids (borrowed) */
+static const json_t *input_at(const struct emb_req *r, size_t i)
+{
+	return r->shape == EMB_STRING || r->shape == EMB_IDS ? r->input : json_array_get(r->input, i);
+}
+
+/* check_input: shape and limits of "input"; 0, or -1 after a 400 was sent */
+static int check_input(struct app *a, struct hio *h, struct emb_req *r)
+{
+	size_t max_ids = a->s.embedding_max_input_bytes / 4;
+
+	if (!r->input) {
+		oai_send_error(h, 400, "input", "missing_required_parameter", "Missing required parameter: 'input'.");
+		return -1;
+	}
+	if (input_shape(r->input, r) < 0) {
+		oai_send_error(h, 400, NULL, NULL, "%s", EMB_INPUT_INVALID);
+		return -1;
+	}
+	if (r->n > a->s.embedding_max_inputs) {
+		oai_send_error(h, 400, "input", "too_many_inputs",
+			       "'$.input' is invalid: %zu inputs, at most %zu are allowed per request "
+			       "(MCPGW_EMBEDDING_MAX_INPUTS).", r->n, a->s.embedding_max_inputs);
+		return -1;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const json_t *x = input_at(r, i);
+
+		if (json_is_string(x) && json_string_length(x) > a->s.embedding_max_input_bytes) {
+			oai_send_error(h, 400, "input", "input_too_long",
+				       "Input %zu is %zu bytes long; at most %zu bytes are allowed per input "
+				       "(MCPGW_EMBEDDING_MAX_INPUT_BYTES). Please reduce the length of the input.",
+				       i, json_string_length(x), a->s.embedding_max_input_bytes);
+			return -1;
+		}
+		if (json_is_array(x) && json_array_size(x) > max_ids) {
+			oai_send_error(h, 400, "input", "input_too_long",
+				       "Input %zu has %zu tokens; at most %zu tokens are allowed per input "
+				       "(MCPGW_EMBEDDING_MAX_INPUT_BYTES / 4). Please reduce the length of the input.",
+				       i, json_array_size(x), max_ids);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* check_options: encoding_format, dimensions, user; 0, or -1 after a 400 was sent */
+static int check_options(struct hio *h, const json_t *req, struct emb_req *r)
+{
+	const json_t *fmt = json_object_get(req, "encoding_format"), *dims = json_object_get(req, "dimensions");
+	const json_t *user = json_object_get(req, "user");
+	char v[EMB_SHOW_MAX + 8];
+
+	r->base64 = 0;
+	r->dims = EMBED_DIMS_DEFAULT;
+	if (fmt && !json_is_null(fmt)) {
+		const char *f = json_string_value(fmt);
+
+		if (!f || (strcmp(f, "float") != 0 && strcmp(f, "base64") != 0)) {
+			oai_send_error(h, 400, "encoding_format", "invalid_value",
+				       "Invalid value for 'encoding_format' = %s. Supported values: ['float', 'base64'].",
+				       f ? f : show(fmt, v, sizeof v));
+			return -1;
+		}
+		r->base64 = strcmp(f, "base64") == 0;
+	}
+	if (dims && !json_is_null(dims)) {
+		if (!json_is_integer(dims) || json_integer_value(dims) < 1 || json_integer_value(dims) > EMBED_DIMS_MAX) {
+			oai_send_error(h, 400, "dimensions", "invalid_value",
+				       "Invalid value for 'dimensions' = %s. It must be an integer from 1 to %d.",
+				       show(dims, v, sizeof v), EMBED_DIMS_MAX);
+			return -1;
+		}
+		r->dims = (size_t)json_integer_value(dims);
+	}
+	if (user && !json_is_null(user) && !json_is_string(user)) {
+		oai_send_error(h, 400, "user", "invalid_type", "Invalid type for 'user': expected a string, but got %s.",
+			       show(user, v, sizeof v));
+		return -1;
+	}
+	return 0;
+}
+
+/* embed_one: the i-th input's vector into a->vec; its tokens, or -1 (ENOMEM) */
+static long embed_one(struct app *a, const struct emb_req *r, size_t i)
+{
+	const json_t *x = input_at(r, i), *id;
+	size_t n = json_array_size(x), k;
+
+	if (json_is_string(x))
+		return embed_text(json_string_value(x), json_string_length(x), a->vec, r->dims);
+	if (n > a->ids_cap) {
+		int64_t *ids = realloc(a->ids, n * sizeof *ids);
+
+		if (!ids)
+			return -1;
+		a->ids = ids;
+		a->ids_cap = n;
+	}
+	json_array_foreach(x, k, id)
+		a->ids[k] = (int64_t)json_integer_value(id);
+	return embed_ids(a->ids, n, a->vec, r->dims);
+}
+
+/* item_json: data[i] for the vector in a->vec, into a->item; 0 or -1 (ENOMEM) */
+static int item_json(struct app *a, const struct emb_req *r, size_t i)
+{
+	char num[32];
+
+	buf_reset(&a->item);
+	if (buf_printf(&a->item, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i) < 0)
+		return -1;
+	if (r->base64) {
+		if (embed_base64(a->vec, r->dims, a->b64, sizeof a->b64) < 0 ||
+		    buf_printf(&a->item, "\"%s\"}", a->b64) < 0)
+			return -1;
+		return 0;
+	}
+	for (size_t d = 0; d < r->dims; d++) {
+		/* 9 significant digits read back as float32 give exactly the value sent as base64 */
+		int len = snprintf(num, sizeof num, "%s%.9g", d ? "," : "[", (double)a->vec[d]);
+
+		if (len < 0 || buf_append(&a->item, num, (size_t)len) < 0)
+			return -1;
+	}
+	return buf_puts(&a->item, "]}");
+}
+
+/* write_local: the whole answer, streamed one embedding at a time (a batch
+ * of large vectors never sits in memory at once). The first vector is made
+ * before the headers, so a failure there is still a clean 500; a failure
+ * later can only cut the body short (logged). */
+static void write_local(struct app *a, struct hio *h, const struct emb_req *r)
+{
+	static const char head[] = "{\"object\":\"list\",\"data\":[";
+	json_t *model = json_string(r->model);
+	char *mjson = model ? json_dumps(model, JSON_ENCODE_ANY) : NULL, tail[128];
+	long tokens = 0, t = embed_one(a, r, 0);
+	size_t i = 0;
+
+	if (t < 0 || !mjson || item_json(a, r, 0) < 0) {
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		goto out;
+	}
+	if (hio_headers(h, 200, "application/json", NULL) < 0 || hio_write(h, head, sizeof head - 1) < 0)
+		goto out;
+	for (;;) {
+		tokens += t;
+		if (hio_write(h, a->item.data, a->item.len) < 0)
+			goto out;
+		if (++i == r->n)
+			break;
+		if ((t = embed_one(a, r, i)) < 0 || item_json(a, r, i) < 0) {
+			log_error("embeddings: out of memory at input %zu of %zu; the answer is cut short", i, r->n);
+			goto out;
+		}
+	}
+	if (hio_write(h, "],\"model\":", 10) < 0 || hio_write(h, mjson, strlen(mjson)) < 0)
+		goto out;
+	snprintf(tail, sizeof tail, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}\n", tokens, tokens);
+	(void)hio_write(h, tail, strlen(tail));
+	log_debug("embeddings: %s: %zu inputs, %zu dimensions, %s, %ld tokens", r->model, r->n, r->dims,
+		  r->base64 ? "base64" : "float", tokens);
+out:
+	free(mjson);
+	json_decref(model);
+}
+
+/* local: the built-in model for model name `model` */
+static void local(struct app *a, struct hio *h, const json_t *req, const char *model)
+{
+	struct emb_req r;
+
+	memset(&r, 0, sizeof r);
+	r.model = model;
+	r.input = json_object_get(req, "input");
+	if (check_input(a, h, &r) < 0 || check_options(h, req, &r) < 0)
+		return;
+	write_local(a, h, &r);
+}
+
+/* forward: the request to the embeddings upstream, its answer back as it
+ * came (an alias is replaced by its model first; otherwise the body goes
+ * out byte for byte) */
+static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body, const char *target)
+{
+	const char *p = body->data ? body->data : "";
+	size_t len = body->len;
+	char *dumped = NULL;
+	json_t *err = NULL, *ok = NULL;
+	int status = 502;
+
+	if (!a->up) {
+		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->up_err);
+		return;
+	}
+	if (target) {
+		if (json_object_set_new(req, "model", json_string(target)) < 0 ||
+		    !(dumped = json_dumps(req, JSON_COMPACT))) {
+			oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+			return;
+		}
+		p = dumped;
+		len = strlen(dumped);
+	}
+	if (upstream_request(a->up, "POST", "/embeddings", p, len, &a->res) == UPSTREAM_OK &&
+	    (ok = upstream_result_json(&a->res))) {
+		hio_send_raw_json(h, 200, a->res.body.data, a->res.body.len);
+	} else {
+		log_warn("embeddings: %s", a->res.message);
+		if ((err = upstream_error_json(&a->res, &status)))
+			hio_send_json(h, status, err);
+		else
+			oai_send_error(h, 502, NULL, "upstream_error", "The upstream request failed.");
+	}
+	json_decref(ok);
+	json_decref(err);
+	free(dumped);
+}
+
+/* embeddings: one POST: read, parse, route by model name */
+static void embeddings(struct app *a, struct hio *h)
+{
+	buf_t body = BUF_INIT;
+	json_t *req = NULL;
+	const char *model, *target;
+	int rc;
+
+	if ((rc = hio_read_body(h, a->s.max_body_bytes, &body)) != 0) {
+		oai_send_error(h, rc, NULL, rc == 413 ? "request_too_large" : "invalid_body",
+			       rc == 413 ? "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes)."
+					 : "The request body could not be read (%zu bytes allowed).",
+			       a->s.max_body_bytes);
+		goto out;
+	}
+	if (!(req = oai_parse_body(h, body.data ? body.data : "", body.len, a->s.max_json_depth)))
+		goto out;
+	model = json_string_value(json_object_get(req, "model"));
+	if (!model || !*model) {
+		oai_send_error(h, 400, NULL, NULL, "you must provide a model parameter");
+		goto out;
+	}
+	target = settings_model_alias(&a->s, model);
+	if (settings_local_embedding_model(&a->s, target ? target : model))
+		local(a, h, req, target ? target : model);
+	else
+		forward(a, h, req, &body, target);
+out:
+	json_decref(req);
+	buf_free(&body);
+}
+
+static void handle(struct app *a, struct hio *h)
+{
+	char path[4096];
+	const char *method = hio_param(h, "REQUEST_METHOD");
+
+	if (!a->settings_ok) {
+		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
+		return;
+	}
+	hio_path(h, path, sizeof path);
+	if (strcmp(path, EMB_PATH) != 0)
+		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %.16s %.200s", method ? method : "", path);
+	else if (!method || strcmp(method, "POST") != 0)
+		oai_send_405(h, EMB_ALLOW, method);
+	else
+		embeddings(a, h);
+}
+
+/* setup: settings and the upstream handle. Without settings nothing is
+ * served; without an upstream handle the built-in model still is. */
+static void setup(struct app *a)
+{
+	struct upstream_opts o;
+
+	upstream_result_init(&a->res);
+	a->settings_ok = settings_load(&a->s, a->settings_err, sizeof a->settings_err) == 0;
+	log_init("embeddings.fcgi", a->settings_ok ? a->s.log_level : LOGL_INFO,
+		 a->settings_ok ? a->s.log_file : NULL);
+	if (!a->settings_ok) {
+		log_error("%s", a->settings_err);
+		return;
+	}
+	upstream_opts_from_settings(&o, &a->s);
+	o.base_url = a->s.embedding_base_url;
+	o.api_key = a->s.embedding_api_key;
+	if (!(a->up = upstream_new(&o))) {
+		snprintf(a->up_err, sizeof a->up_err, "cannot create the upstream client for EMBEDDING_BASE_URL '%.900s'",
+			 a->s.embedding_base_url);
+		log_error("%s", a->up_err);
+	}
+}
+
+int main(void)
+{
+	static struct app a; /* settings and buffers: process lifetime, freed at exit */
+	struct hio h;
+	int rc = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* libcurl's global state: once, here, before anything else uses it */
+	if (upstream_global_init() < 0)
+		return 1;
+	setup(&a);
+	if (hio_init(&h) < 0) {
+		log_error("FastCGI initialisation failed");
+		goto out;
+	}
+	while ((rc = hio_accept(&h)) == 1)
+		handle(&a, &h);
+	hio_done(&h);
+	rc = rc < 0 ? 1 : 0;
+out:
+	free(a.ids);
+	buf_free(&a.item);
+	upstream_result_free(&a.res);
+	upstream_free(a.up);
+	upstream_global_cleanup();
+	log_close();
+	return rc;
+}
