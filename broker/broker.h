@@ -20,6 +20,8 @@
 #define CLI_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
 #define SRV_STOP_GRACE_MS 2000  /* shutdown: stdin closed -> SIGTERM -> SIGKILL, each after this */
 #define SRV_HEALTHY_MS 30000    /* ready this long: the restart backoff starts over */
+#define SRV_WBUF_MAX (64u << 20) /* a stdio server that reads nothing of this much is restarted */
+#define CALLS_MAX 4096           /* tool calls in flight in the broker; more are refused at once */
 
 enum srv_state { SRV_STOPPED = 0, SRV_STARTING, SRV_READY, SRV_BACKOFF, SRV_DISABLED, SRV_STOPPING };
 
@@ -97,6 +99,7 @@ struct broker {
 	unsigned *cli_gens;
 	int nclis;
 	struct call *calls;     /* every live call */
+	int ncalls;
 	int stopping;
 	int64_t started_ms;
 	time_t started_at;

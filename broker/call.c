@@ -8,6 +8,7 @@
 
 static void call_free(struct call *c)
 {
+	B.ncalls--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -104,6 +105,11 @@ void call_start(int cli_slot, unsigned gen, const json_t *id, const json_t *para
 			    json_pack("{s:s, s:s}", "reason", "unknown_tool", "tool", name));
 		return;
 	}
+	if (B.ncalls >= CALLS_MAX) {
+		reply_error(cli_slot, gen, id, JR_CONNECTION_CLOSED, "too many tool calls in flight in the broker",
+			    json_pack("{s:s, s:i}", "reason", "overloaded", "limit", CALLS_MAX));
+		return;
+	}
 	if (!(c = calloc(1, sizeof *c)) || !(c->mcp_name = strdup(e->mcp_name))) {
 		free(c);
 		reply_error(cli_slot, gen, id, JR_INTERNAL_ERROR, "out of memory", NULL);
@@ -120,6 +126,7 @@ void call_start(int cli_slot, unsigned gen, const json_t *id, const json_t *para
 	if (B.calls)
 		B.calls->prev = c;
 	B.calls = c;
+	B.ncalls++;
 	call_dispatch(c);
 }
 

@@ -357,6 +357,10 @@ static int srv_send(struct srv *s, const json_t *msg)
 	}
 	if (s->in_fd < 0 || jr_append_line(&s->wbuf, msg) < 0)
 		return -1;
+	if (s->wbuf.len > SRV_WBUF_MAX) {
+		srv_down(s, "it does not read its stdin (64 MiB queued for it)");
+		return -1;
+	}
 	write_out(s);
 	return s->in_fd < 0 ? -1 : 0;
 }
