@@ -251,11 +251,13 @@ static int on_event(const char *data, size_t len, void *ud)
 	if (json_is_string(v = json_object_get(choice, "finish_reason")))
 		snprintf(r->finish, sizeof r->finish, "%s", json_string_value(v));
 	json_decref(calls);
-	json_decref(chunk);
+	/* delta belongs to chunk: decide before letting chunk go */
 	if (json_object_size(out) == 0 && (r->role_sent || !json_object_get(delta, "role"))) {
+		json_decref(chunk);
 		json_decref(out);
 		return 0;
 	}
+	json_decref(chunk);
 	return emit(r, out, NULL) < 0 ? 1 : 0;
 }
 
