@@ -28,15 +28,19 @@ MCPCLIENT = mcp-client/mcpgw-mcp-client
 MCPCLIENT_SRC = $(wildcard mcp-client/*.c)
 SQLITESRV = mcp-server-sqlite/mcp-server-sqlite
 SQLITE_SRC= $(wildcard mcp-server-sqlite/*.c)
+CHAT      = chat/mcpgw-chat
+CHAT_SRC  = $(wildcard chat/*.c)
 CGI_SRC   = $(wildcard cgi-bin/*.c)
 CGI_BIN   = $(CGI_SRC:.c=.fcgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
-PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN)
-ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o)
+PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT)
+ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
+	  $(CHAT_SRC:.c=.o) \
+	  bench/fixed.o bench/stdio_floor.o
 
-.PHONY: all deps run start stop status check unit blackbox install uninstall clean
+.PHONY: all deps run start stop status check unit blackbox install uninstall clean bench bench-progs
 all: $(PROGS)
 
 %.o: %.c
@@ -57,8 +61,22 @@ mcp-client/%.o: CPPFLAGS += -Ibroker
 $(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
+# the chatbot: no libfcgi (it links neither lib/hio.o nor lib/oai.o)
+$(CHAT): $(CHAT_SRC:.c=.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lpthread
+
 cgi-bin/%.fcgi: cgi-bin/%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl
+
+# bench/: the yardstick FastCGI responder and the direct stdio client of `make bench`
+BENCH_BIN = bench/fixed.fcgi bench/stdio_floor
+bench-progs: $(BENCH_BIN)
+
+bench/fixed.fcgi: bench/fixed.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
+
+bench/stdio_floor: bench/stdio_floor.o
+	$(CC) $(LDFLAGS) -o $@ $^ -ljansson
 
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
@@ -86,9 +104,15 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@sh tests/check.sh
 
+# Measures mcpgw against its yardsticks (bench/run.sh): prints a table, writes bench/results.md.
+bench:
+	@sh deploy/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all bench-progs
+	@bash bench/run.sh
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)/cgi-bin $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONF)
-	install -m 0755 $(BROKER) $(SQLITESRV) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BROKER) $(SQLITESRV) $(CHAT) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(CGI_BIN) $(DESTDIR)$(LIBEXEC)/cgi-bin/
 	install -m 0755 deploy/mcpgwctl $(DESTDIR)$(BINDIR)/mcpgwctl
 	install -m 0644 lighttpd.conf.example servers_config.json .env.example $(DESTDIR)$(SHAREDIR)/
@@ -97,10 +121,11 @@ install: all
 	@[ -e $(DESTDIR)$(SYSCONF)/.env ] || install -m 0600 .env.example $(DESTDIR)$(SYSCONF)/.env
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mcpgw-broker $(DESTDIR)$(BINDIR)/mcp-server-sqlite $(DESTDIR)$(BINDIR)/mcpgwctl
+	rm -f $(DESTDIR)$(BINDIR)/mcpgw-broker $(DESTDIR)$(BINDIR)/mcp-server-sqlite $(DESTDIR)$(BINDIR)/mcpgwctl \
+	      $(DESTDIR)$(BINDIR)/mcpgw-chat
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) $(UNIT_BIN)
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor
 
 -include $(ALL_OBJ:.o=.d)

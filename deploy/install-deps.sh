@@ -2,11 +2,18 @@
 # install-deps.sh: install the Debian packages mcpgw needs, only those missing (apt-get, as root).
 #   install-deps.sh          build + run: compiler, libfcgi, libcurl, jansson, sqlite3, lighttpd, curl
 #   install-deps.sh --test   also what `make check` needs: cmocka, bats, valgrind, node + npm
+#   install-deps.sh --bench  also what `make bench` needs: wrk, node + npm
 set -eu
 
 pkgs="gcc make libc6-dev libfcgi-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3 lighttpd curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs libcmocka-dev bats valgrind python3"
+	pkgs="$pkgs libcmocka-dev bats valgrind python3 tmux"
+	# the other front ends the black-box suite runs behind: Apache mod_fcgid, mod_proxy_fcgi + spawn-fcgi, mod_cgid
+	pkgs="$pkgs apache2 libapache2-mod-fcgid spawn-fcgi"
+	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+elif [ "${1:-}" = "--bench" ]; then
+	pkgs="$pkgs wrk"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi

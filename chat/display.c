@@ -1,0 +1,152 @@
+/* display.c: the chatbot's output: the answer as it streams, tool-call lines, notices; nothing the model sends can drive the terminal. */
+#include "display.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define DISPLAY_DIM "\033[2m"
+#define DISPLAY_RED "\033[31m"
+#define DISPLAY_OFF "\033[0m"
+
+void display_init(struct display *d, FILE *out, FILE *info, int color)
+{
+	memset(d, 0, sizeof *d);
+	d->out = out;
+	d->info = info;
+	d->color = color;
+	d->at_bol = 1;
+}
+
+static void display_put(struct display *d, const char *buf, size_t k)
+{
+	if (k == 0)
+		return;
+	(void)fwrite(buf, 1, k, d->out);
+	d->at_bol = buf[k - 1] == '\n';
+}
+
+void display_text(struct display *d, const char *s, size_t n)
+{
+	char buf[4096];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (k + 2 >= sizeof buf) {
+			display_put(d, buf, k);
+			k = 0;
+		}
+		if (d->pending_c2) {
+			d->pending_c2 = 0;
+			if (c >= 0x80 && c <= 0x9f)
+				continue; /* a C1 control, U+0080..U+009F */
+			buf[k++] = (char)0xc2;
+		}
+		if (c == 0xc2) {
+			d->pending_c2 = 1;
+			continue;
+		}
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			continue;
+		buf[k++] = (char)c;
+	}
+	display_put(d, buf, k);
+	fflush(d->out);
+}
+
+/* display_newline: end a half-written answer line before a line on info */
+static void display_newline(struct display *d)
+{
+	if (!d->at_bol) {
+		fputc('\n', d->out);
+		d->at_bol = 1;
+	}
+	fflush(d->out);
+}
+
+void display_end(struct display *d)
+{
+	d->pending_c2 = 0;
+	display_newline(d);
+}
+
+/* utf8_len: bytes of the well-formed UTF-8 sequence at p, 1 when it is not one */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf7 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 1;
+
+	if (p[0] < 0x80 || p[0] > 0xf7)
+		return 1;
+	for (size_t j = 1; j < n; j++)
+		if ((p[j] & 0xc0) != 0x80)
+			return 1;
+	return n;
+}
+
+void display_one_line(const char *src, size_t max, char *out, size_t outlen)
+{
+	const unsigned char *s = (const unsigned char *)(src ? src : "");
+	size_t k = 0, i = 0, lim = max < outlen - 4 ? max : outlen - 4;
+	int space = 0, cut = 0;
+
+	while (s[i]) {
+		size_t len = utf8_len(s + i), need;
+
+		if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
+			space = 1;
+			i++;
+			continue;
+		}
+		if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && len == 2 && s[i + 1] <= 0x9f)) {
+			i += len;
+			continue;
+		}
+		need = len + (space && k > 0);
+		if (k + need > lim) {
+			cut = 1;
+			break;
+		}
+		if (space && k > 0)
+			out[k++] = ' ';
+		space = 0;
+		memcpy(out + k, s + i, len);
+		k += len;
+		i += len;
+	}
+	if (cut) {
+		memcpy(out + k, "...", 3);
+		k += 3;
+	}
+	out[k] = '\0';
+}
+
+void display_tool(struct display *d, const char *server, const char *name, const char *args, const char *result,
+		  int is_error)
+{
+	char srv[80], nm[140], a[DISPLAY_ARGS_MAX + 8], r[DISPLAY_RESULT_MAX + 8];
+
+	display_one_line(server, 64, srv, sizeof srv);
+	display_one_line(name, 128, nm, sizeof nm);
+	display_one_line(args, DISPLAY_ARGS_MAX, a, sizeof a);
+	display_one_line(result, DISPLAY_RESULT_MAX, r, sizeof r);
+	display_newline(d);
+	fprintf(d->info, "%s  [tool %s] %s %s -> %s%s\n", d->color ? (is_error ? DISPLAY_RED : DISPLAY_DIM) : "", srv,
+		nm, *a ? a : "{}", r, d->color ? DISPLAY_OFF : "");
+	fflush(d->info);
+}
+
+void display_notice(struct display *d, enum display_kind kind, const char *fmt, ...)
+{
+	char text[2048], line[2100];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	display_one_line(text, sizeof line - 8, line, sizeof line);
+	display_newline(d);
+	fprintf(d->info, "%s%s%s\n", d->color && kind == DISPLAY_ERROR ? DISPLAY_RED : "", line,
+		d->color && kind == DISPLAY_ERROR ? DISPLAY_OFF : "");
+	fflush(d->info);
+}
