@@ -13,7 +13,7 @@
 #include "remote.h"
 #include "settings.h"
 
-#define MCPGW_VERSION "0.1.0"
+#include "version.h"
 #define SRV_ERRTAIL 2048        /* bytes of a server's stderr kept for error messages */
 #define SRV_LIST_MAX_PAGES 64   /* tools/list pages followed per listing */
 #define SRV_MAX_TOOLS 4096      /* tools kept per server */

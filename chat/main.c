@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "version.h"
 #include "bclient.h"
 #include "brokerstart.h"
 #include "conversation.h"
@@ -23,7 +24,7 @@
 #include "turn.h"
 #include "upstream.h"
 
-#define CHAT_VERSION "0.1.0" /* the version of mcpgw (mcpgw-broker --version) */
+#define CHAT_VERSION MCPGW_VERSION
 #define CHAT_PROMPT "You: "
 #define CHAT_PATH_MAX 4352
 

@@ -2,6 +2,7 @@
 #ifndef MCPSQLITE_SERVER_H
 #define MCPSQLITE_SERVER_H
 
+#include "version.h"
 #include <jansson.h>
 #include <stddef.h>
 
@@ -11,7 +12,7 @@
 #include "tools.h"
 
 #define SERVER_NAME    "mcp-server-sqlite"
-#define SERVER_VERSION "0.1.0"
+#define SERVER_VERSION MCPGW_VERSION
 #define SERVER_RESOURCE_NOT_FOUND -32002 /* MCP's code for an unknown resource URI */
 
 struct server {
