@@ -196,9 +196,16 @@ int main(int argc, char **argv)
 		log_error("%s: %s", B.set.state_dir, strerror(errno));
 		goto out;
 	}
-	if (remote_global_init() < 0) {
-		log_error("libcurl initialisation failed");
-		goto out;
+	/* libcurl (and its TLS library) only when a remote server needs it: a
+	 * stdio-only broker stays small */
+	for (size_t i = 0; i < B.cfg.nservers; i++) {
+		if (B.cfg.servers[i].transport != CFG_STDIO && !B.cfg.servers[i].disabled) {
+			if (remote_global_init() < 0) {
+				log_error("libcurl initialisation failed");
+				goto out;
+			}
+			break;
+		}
 	}
 	if (loop_setup_signals() < 0 || (lock_fd = take_lock(B.set.state_dir)) < 0 || setup() < 0 ||
 	    (B.listen_fd = listen_on(B.set.socket_path)) < 0 || write_pidfile(B.set.state_dir) < 0)

@@ -103,6 +103,8 @@ static void xfer_free(struct xfer *x)
 
 void remote_global_cleanup(void)
 {
+	if (!multi)
+		return;
 	while (xfers) {
 		struct xfer *x = xfers;
 
@@ -559,6 +561,8 @@ void remote_on_socket(int fd, short revents)
 {
 	int running, mask = 0;
 
+	if (!multi)
+		return;
 	if (revents & (POLLIN | POLLHUP))
 		mask |= CURL_CSELECT_IN;
 	if (revents & POLLOUT)
@@ -572,6 +576,8 @@ void remote_tick(int64_t now)
 {
 	int running;
 
+	if (!multi)
+		return;
 	for (size_t i = 0; i < B.nsrvs; i++) {
 		struct srv *s = &B.srvs[i];
 
