@@ -6,6 +6,11 @@ LIBEXEC   = $(PREFIX)/lib/mcpgw
 SHAREDIR  = $(PREFIX)/share/mcpgw
 DOCDIR    = $(PREFIX)/share/doc/mcpgw
 SYSCONF  ?= /etc/mcpgw
+STATEDIR ?= /var/lib/mcpgw
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+# the example configs and systemd units name the paths of this install
+INSTALL_SED = sed -e 's|/usr/local/lib/mcpgw|$(LIBEXEC)|g' -e 's|/usr/local/share/|$(PREFIX)/share/|g' -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/mcpgw|$(SYSCONF)|g'
 
 CC       ?= cc
 OPT      ?= -O2
@@ -119,10 +124,21 @@ install: all
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	@[ -e $(DESTDIR)$(SYSCONF)/servers_config.json ] || install -m 0644 servers_config.json $(DESTDIR)$(SYSCONF)/
 	@[ -e $(DESTDIR)$(SYSCONF)/.env ] || install -m 0600 .env.example $(DESTDIR)$(SYSCONF)/.env
+	install -m 0755 $(MCPCLIENT) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(SHAREDIR)/apache $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 lighttpd-cgi.conf.example $(DESTDIR)$(SHAREDIR)/
+	for f in deploy/apache/*.conf deploy/apache/htaccess.example; do \
+		$(INSTALL_SED) $$f >$(DESTDIR)$(SHAREDIR)/apache/$${f##*/} && chmod 0644 $(DESTDIR)$(SHAREDIR)/apache/$${f##*/} || exit 1; done
+	for f in deploy/systemd/*.service deploy/systemd/*.socket; do \
+		$(INSTALL_SED) $$f >$(DESTDIR)$(UNITDIR)/$${f##*/} && chmod 0644 $(DESTDIR)$(UNITDIR)/$${f##*/} || exit 1; done
+	install -m 0644 deploy/systemd/mcpgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcpgw.conf
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mcpgw-broker $(DESTDIR)$(BINDIR)/mcp-server-sqlite $(DESTDIR)$(BINDIR)/mcpgwctl \
 	      $(DESTDIR)$(BINDIR)/mcpgw-chat
+	rm -f $(DESTDIR)$(BINDIR)/mcpgw-mcp-client $(DESTDIR)$(UNITDIR)/mcpgw-broker.service $(DESTDIR)$(UNITDIR)/mcpgw-fcgi@.service \
+	      $(DESTDIR)$(UNITDIR)/mcpgw-fcgi@.socket $(DESTDIR)$(SYSUSERSDIR)/mcpgw.conf
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:

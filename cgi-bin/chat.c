@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bautostart.h"
 #include "bclient.h"
 #include "buf.h"
 #include "hio.h"
@@ -164,6 +165,9 @@ static int worker_init(struct worker *w)
 	upstream_opts_from_settings(&o, &S);
 	w->tl.up = upstream_new(&o);
 	w->tl.bc = bc_new(S.socket_path, S.max_message_bytes);
+	/* no broker running: the tool loop's first call starts one (MCPGW_BROKER_AUTOSTART);
+	 * threads start it one at a time (bautostart's mutex), the broker detached */
+	bautostart_attach(w->tl.bc, &S, w->h.cgi);
 	return w->tl.up && w->tl.bc ? 0 : -1;
 }
 

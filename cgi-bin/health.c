@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bautostart.h"
 #include "bclient.h"
 #include "hio.h"
 #include "log.h"
@@ -50,12 +51,16 @@ static const char *overall_status(const json_t *servers)
 /* a failed or odd broker exchange: 503 down, with what went wrong */
 static void send_broker_down(struct app *a, struct hio *h, int rc, const json_t *error)
 {
-	char msg[4400];
+	char msg[4800];
 
-	if (rc == BC_ECONNECT)
-		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (is mcpgw-broker running?).",
-			 a->s.socket_path);
-	else if (rc != BC_OK)
+	if (rc == BC_ECONNECT) {
+		char why[512];
+
+		bautostart_last_error(why, sizeof why);
+		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
+		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (%s%s).", a->s.socket_path,
+			 *why ? "starting it failed: " : "is mcpgw-broker running?", why);
+	} else if (rc != BC_OK)
 		snprintf(msg, sizeof msg, "The tool broker at %s: %s.", a->s.socket_path, bc_strerror(rc));
 	else if (error)
 		snprintf(msg, sizeof msg, "The tool broker failed mcpgw/status: %s",
@@ -143,6 +148,8 @@ int main(void)
 		bc_free(a.bc);
 		return 1;
 	}
+	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
+	bautostart_attach(a.bc, &a.s, h.cgi);
 	while ((rc = hio_accept(&h)) == 1)
 		handle(&a, &h);
 	hio_done(&h);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bautostart.h"
 #include "bclient.h"
 #include "buf.h"
 #include "hio.h"
@@ -31,10 +32,15 @@ enum tools_format { FMT_MCPGW, FMT_OPENAI };
 static void send_broker_failure(struct app *a, struct hio *h, int rc, const char *timeout_code)
 {
 	switch (rc) {
-	case BC_ECONNECT:
-		oai_send_error(h, 503, NULL, "broker_unavailable",
-			       "The tool broker is not reachable at %s (is mcpgw-broker running?).", a->s.socket_path);
+	case BC_ECONNECT: {
+		char why[512];
+
+		bautostart_last_error(why, sizeof why);
+		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
+		oai_send_error(h, 503, NULL, "broker_unavailable", "The tool broker is not reachable at %s (%s%s).",
+			       a->s.socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);
 		break;
+	}
 	case BC_EIO:
 		oai_send_error(h, 503, NULL, "broker_unavailable",
 			       "The connection to the tool broker at %s was lost during the request.", a->s.socket_path);
@@ -421,6 +427,8 @@ int main(void)
 		bc_free(a.bc);
 		return 1;
 	}
+	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
+	bautostart_attach(a.bc, &a.s, h.cgi);
 	while ((rc = hio_accept(&h)) == 1)
 		handle(&a, &h);
 	hio_done(&h);

@@ -42,6 +42,8 @@ struct bclient {
 	struct bc_pending *pending;
 	size_t npending;
 	buf_t out;               /* the line being sent */
+	bc_no_broker_fn no_broker; /* may start a broker when none listens (bc_on_no_broker) */
+	void *no_broker_ud;
 };
 
 static long bc_now_ms(void)
@@ -184,6 +186,27 @@ static int bc_connect(struct bclient *bc)
 	return BC_OK;
 }
 
+void bc_on_no_broker(struct bclient *bc, bc_no_broker_fn fn, void *ud)
+{
+	bc->no_broker = fn;
+	bc->no_broker_ud = ud;
+}
+
+/* connect; when nobody listens and a no_broker hook is set, let it start a
+ * broker, then connect once more. The hook's time extends *deadline. */
+static int bc_connect_or_start(struct bclient *bc, long *deadline)
+{
+	int rc = bc_connect(bc), e = errno;
+	long t0;
+
+	if (rc == BC_OK || !bc->no_broker || (e != ENOENT && e != ECONNREFUSED))
+		return rc;
+	t0 = bc_now_ms();
+	rc = bc->no_broker(bc->no_broker_ud);
+	*deadline += bc_now_ms() - t0;
+	return rc == 0 ? bc_connect(bc) : BC_ECONNECT;
+}
+
 /* take over one parsed message. BC_OK, or BC_EPROTO for something that is not a response to us */
 static int bc_take(struct bclient *bc, json_t *msg)
 {
@@ -320,13 +343,14 @@ static int bc_write_all(struct bclient *bc, long deadline, int *sent_any)
 }
 
 /* send one request line; reconnect once if the connection proves dead
- * before any byte of it left. Returns the id (>0) or a bc_status. */
-static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long deadline)
+ * before any byte of it left (and start a broker once when none listens,
+ * extending *deadline by the time that took). Returns the id (>0) or a bc_status. */
+static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long *deadline)
 {
 	struct bc_pending *p = NULL;
 	json_t *req;
 	long id;
-	int rc = BC_ENOMEM, sent_any = 0;
+	int rc = BC_ENOMEM, sent_any = 0, started = 0;
 
 	if (bc->npending >= BC_MAX_PENDING) {
 		json_decref(params);
@@ -340,9 +364,9 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (bc->fd >= 0 && !bc_alive(bc))
 			log_info("broker connection closed by the peer; reconnecting");
-		if (bc->fd < 0 && (rc = bc_connect(bc)) != BC_OK)
+		if (bc->fd < 0 && (rc = started++ ? bc_connect(bc) : bc_connect_or_start(bc, deadline)) != BC_OK)
 			goto out;
-		rc = bc_write_all(bc, deadline, &sent_any);
+		rc = bc_write_all(bc, *deadline, &sent_any);
 		if (rc == BC_OK || sent_any || rc == BC_ETIMEOUT || rc == BC_ENOMEM)
 			break;
 		bc_drop(bc, BC_EIO); /* nothing of this request left: safe to retry once */
@@ -367,7 +391,9 @@ out:
 
 long bc_send(struct bclient *bc, const char *method, json_t *params)
 {
-	return bc_send_until(bc, method, params, bc_now_ms() + BC_SEND_TIMEOUT_MS);
+	long deadline = bc_now_ms() + BC_SEND_TIMEOUT_MS;
+
+	return bc_send_until(bc, method, params, &deadline);
 }
 
 /* wait for id's answer until deadline; the entry is removed in every case */
@@ -419,7 +445,7 @@ int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout
 	long id;
 
 	*result = *error = NULL;
-	id = bc_send_until(bc, method, params, deadline);
+	id = bc_send_until(bc, method, params, &deadline);
 	if (id < 0)
 		return (int)id;
 	return bc_wait_until(bc, id, deadline, result, error);

@@ -34,6 +34,14 @@ int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout
 long bc_send(struct bclient *bc, const char *method, json_t *params);
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error);
 
+/* bc_on_no_broker: fn runs when connecting finds nobody listening on the
+ * socket (no socket file, or refused) and may start a broker (see
+ * lib/bautostart.h); when it returns 0 the connect is tried once more, else
+ * the call fails with BC_ECONNECT. It runs at most once per bc_call/bc_send,
+ * and the time it takes is added to that call's deadline. NULL removes it. */
+typedef int (*bc_no_broker_fn)(void *ud);
+void bc_on_no_broker(struct bclient *bc, bc_no_broker_fn fn, void *ud);
+
 /* bc_strerror: text for a bc_status. */
 const char *bc_strerror(int status);
 

@@ -47,12 +47,42 @@ static void hio_fallback_response(struct hio *h)
 	(void)hio_send_raw_json(h, 500, body, sizeof body - 2);
 }
 
+/* CGI: read what is left of the request body (by CONTENT_LENGTH, at most
+ * HIO_DRAIN_MAX bytes). A web server that gives the script one socket for
+ * stdin and stdout (Apache mod_cgid) gets a reset when the script exits with
+ * unread input, and the response is cut. */
+static void hio_cgi_drain(struct hio *h)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	char scratch[HIO_IO_CHUNK], *end;
+	unsigned long long len;
+	size_t left;
+
+	if (!cl || *cl < '0' || *cl > '9')
+		return;
+	errno = 0;
+	len = strtoull(cl, &end, 10);
+	if (*end || errno || len <= h->consumed)
+		return;
+	left = len - h->consumed > HIO_DRAIN_MAX ? HIO_DRAIN_MAX : (size_t)(len - h->consumed);
+	while (left > 0) {
+		size_t r = fread(scratch, 1, left < sizeof scratch ? left : sizeof scratch, stdin);
+
+		if (r == 0)
+			break;
+		left -= r;
+		h->consumed += r;
+	}
+}
+
 void hio_finish(struct hio *h)
 {
 	if (h->cgi) {
 		if (h->served && !h->status_sent)
 			hio_fallback_response(h);
 		(void)fflush(stdout);
+		if (h->served)
+			hio_cgi_drain(h);
 		return;
 	}
 	if (!h->req.in)
@@ -152,6 +182,7 @@ static size_t hio_read_some(struct hio *h, char *p, size_t n)
 
 		if (h->cgi) {
 			r = fread(p + got, 1, want, stdin);
+			h->consumed += r;
 		} else {
 			int k = FCGX_GetStr(p + got, (int)want, h->req.in);
 			r = k > 0 ? (size_t)k : 0;

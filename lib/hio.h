@@ -13,6 +13,7 @@ struct hio {
 	int served;            /* CGI: the one request was handed out */
 	FCGX_Request req;      /* FastCGI mode */
 	int status_sent;       /* headers written */
+	size_t consumed;       /* CGI: request body bytes read from stdin */
 };
 
 /* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */

@@ -524,6 +524,12 @@ static int set_bool(const char *var, int def, int *out, char *err, size_t errlen
 	return 0;
 }
 
+/* set_broker: the responders' side of the broker. */
+static int set_broker(struct settings *s, char *err, size_t errlen)
+{
+	return set_bool("MCPGW_BROKER_AUTOSTART", 1, &s->broker_autostart, err, errlen);
+}
+
 /* set_upstream: the upstream client's timeouts, retries and bound. */
 static int set_upstream(struct settings *s, char *err, size_t errlen)
 {
@@ -728,7 +734,7 @@ int settings_load(struct settings *s, char *err, size_t errlen)
 	    set_path(s->home, "MCPGW_ENV_FILE", ".env", envfile, sizeof envfile, err, errlen) < 0 ||
 	    settings_load_dotenv(envfile, err, errlen) < 0 ||
 	    set_paths(s, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
-	    set_timeouts(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
+	    set_timeouts(s, err, errlen) < 0 || set_broker(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
 	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0 ||
 	    set_embeddings(s, err, errlen) < 0)
 		return -1;

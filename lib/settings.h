@@ -22,6 +22,7 @@ struct settings {
 	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 60 */
 	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
 	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
+	int broker_autostart;   /* MCPGW_BROKER_AUTOSTART: a responder that finds no broker starts one, 1/0/true/false/yes/no/on/off, default 1 */
 	/* upstream LLM */
 	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
 	char openai_base_url[2048]; /* OPENAI_BASE_URL: default https://api.openai.com/v1 */

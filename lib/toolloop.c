@@ -349,7 +349,7 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
 		json_t *result = NULL, *error = NULL;
-		int rc;
+		int rc = BC_OK;
 
 		if (!c->server)
 			continue;

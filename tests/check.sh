@@ -36,22 +36,21 @@ for t in tests/unit/test_*; do
 	passed=$((passed + p)); failed=$((failed + f))
 done
 
-if [ "$what" != unit ]; then
-	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
-	bats --tap tests/blackbox >"$log/bats" 2>&1
-	cat "$log/bats"
-	p=$(grep -c '^ok ' "$log/bats")
-	f=$(grep -c '^not ok ' "$log/bats")
+# count_bats FILE: add the TAP results in FILE to the totals
+count_bats() {
+	p=$(grep -c '^ok ' "$1")
+	f=$(grep -c '^not ok ' "$1")
 	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: bats ran no test"; fi
 	passed=$((passed + p)); failed=$((failed + f))
+}
 
-	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
-	set -- tests/blackbox/*.test.mjs
+# run_node FILE...: node --test on the files (behind $MCPGW_FRONTEND), results added to the totals
+run_node() {
 	if [ -e "$1" ]; then
 		node --test --test-reporter=tap --test-timeout=300000 "$@" >"$log/node" 2>&1
 		rc=$?
 	else
-		echo "check: no tests/blackbox/*.test.mjs" >"$log/node"
+		echo "check: no $1" >"$log/node"
 		rc=1
 	fi
 	cat "$log/node"
@@ -63,6 +62,30 @@ if [ "$what" != unit ]; then
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test exited with $rc"; fi  # crashed
 	echo "node --test: $p passed, $f failed"
 	passed=$((passed + p)); failed=$((failed + f))
+}
+
+if [ "$what" != unit ]; then
+	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
+	MCPGW_FRONTEND=lighttpd
+	export MCPGW_FRONTEND
+	bats --tap tests/blackbox >"$log/bats" 2>&1
+	cat "$log/bats"
+	count_bats "$log/bats"
+
+	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
+	run_node tests/blackbox/*.test.mjs
+
+	# the same tools, front-end and chat tests behind every other web server front end (deploy/mcpgwctl)
+	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, chat.test.mjs)"
+		MCPGW_FRONTEND=$fe
+		bats --tap tests/blackbox/tools.bats tests/blackbox/frontend.bats 2>&1 |
+			sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
+		cat "$log/bats"
+		count_bats "$log/bats"
+		run_node tests/blackbox/chat.test.mjs
+	done
+	unset MCPGW_FRONTEND
 fi
 
 echo "$passed passed, $failed failed"

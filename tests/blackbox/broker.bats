@@ -17,6 +17,8 @@ EOF
 MCPGW_TOOL_TIMEOUT=1.5
 MCPGW_TOOL_RETRIES=1
 MCPGW_LOG_LEVEL=debug
+# the responders must not start a broker themselves here: these tests stop and start it
+MCPGW_BROKER_AUTOSTART=0
 EOF
 }
 

@@ -1,4 +1,4 @@
-// gateway.mjs: start/stop the upstream simulator and real mcpgw gateways (broker + lighttpd + responders)
+// gateway.mjs: start/stop the upstream simulator and real mcpgw gateways (broker + web server + responders)
 // for node:test files in tests/blackbox/.
 //
 //   import { startSim, startGateway, freePort } from './gateway.mjs';
@@ -7,8 +7,10 @@
 //   ... gw.url, gw.v1 ...
 //   await gw.stop(); await sim.stop();
 //
-// MCPGW_BB_KEEP=1 keeps the temporary homes (configs, logs) after the run.
-import { spawn, execFile } from 'node:child_process';
+// MCPGW_BB_KEEP=1 keeps the temporary homes (configs, logs) after the run. MCPGW_FRONTEND picks the
+// web server in front (lighttpd, the default; lighttpd-cgi, apache-fcgid, apache-proxy-fcgi, apache-cgi
+// or cgi; see deploy/mcpgwctl), MCPGW_USER the user of the apache-* ones when run as root.
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
@@ -22,6 +24,22 @@ export const SQLITE_SERVER = path.join(ROOT, 'mcp-server-sqlite/mcp-server-sqlit
 export const EVERYTHING_SERVER = path.join(ROOT, 'tests/node_modules/.bin/mcp-server-everything');
 
 const live = new Set(); // everything started and not yet stopped, stopped on process exit as a last resort
+
+/** the front end the gateways run behind (MCPGW_FRONTEND, default lighttpd) */
+export const FRONTEND = process.env.MCPGW_FRONTEND || 'lighttpd';
+
+/** as root, the apache-* front ends run the responders and the broker as MCPGW_USER (www-data): give it home */
+function handOverHome(home) {
+	if (!/^(apache-|cgi$)/.test(FRONTEND) || process.getuid?.() !== 0) return;
+	const user = process.env.MCPGW_USER || 'www-data';
+	const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+	const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+	const walk = p => {
+		fs.chownSync(p, uid, gid);
+		if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+	};
+	walk(home);
+}
 
 /** a TCP port on 127.0.0.1 nobody listens on right now */
 export function freePort() {
@@ -137,19 +155,21 @@ export async function startGateway({ upstream, env = {}, servers = defaultServer
 	// a clean environment: none of the caller's MCPGW_* / OPENAI_* settings leak in
 	const procEnv = {};
 	for (const [k, v] of Object.entries(process.env)) if (!/^(MCPGW_|OPENAI_|DEFAULT_MODEL$)/.test(k)) procEnv[k] = v;
-	Object.assign(procEnv, { MCPGW_HOME: home, MCPGW_STATE_DIR: state, MCPGW_LISTEN: `127.0.0.1:${port}` });
+	Object.assign(procEnv, { MCPGW_HOME: home, MCPGW_STATE_DIR: state, MCPGW_LISTEN: `127.0.0.1:${port}`, MCPGW_FRONTEND: FRONTEND });
+	if (process.env.MCPGW_USER) procEnv.MCPGW_USER = process.env.MCPGW_USER;
+	handOverHome(home);
 
 	const url = `http://127.0.0.1:${port}`;
 	const logs = () => {
 		let s = '';
-		for (const f of ['broker.log', 'lighttpd.log']) {
+		for (const f of ['broker.log', 'lighttpd.log', 'apache2.log', 'responders.log']) {
 			try { s += `--- ${f} (last 40 lines)\n${fs.readFileSync(path.join(state, f), 'utf8').split('\n').slice(-40).join('\n')}\n`; } catch { /* none */ }
 		}
 		return s;
 	};
 	let stopped = false;
 	const gw = {
-		home, state, url, v1: `${url}/v1`, env: procEnv, logs,
+		home, state, url, v1: `${url}/v1`, env: procEnv, logs, frontend: FRONTEND,
 		async stop() {
 			if (stopped) return;
 			stopped = true;
@@ -175,9 +195,12 @@ process.on('exit', () => {
 		try {
 			if (x.proc) x.proc.kill('SIGKILL');
 			else {
-				const lp = path.join(x.state, 'lighttpd.pid'), bp = path.join(x.state, 'broker.pid');
-				for (const f of [lp, bp]) {
-					try { process.kill(Number(fs.readFileSync(f, 'utf8').trim()), 'SIGTERM'); } catch { /* gone */ }
+				let files = [];
+				try { files = fs.readdirSync(x.state).filter(f => /^(lighttpd|apache2|broker|fcgi-.*)\.pid$/.test(f)); } catch { /* none */ }
+				for (const f of files) {
+					let pids = [];
+					try { pids = fs.readFileSync(path.join(x.state, f), 'utf8').split('\n').filter(p => /^\d+$/.test(p)); } catch { /* gone */ }
+					for (const p of pids) try { process.kill(Number(p), 'SIGTERM'); } catch { /* gone */ }
 				}
 			}
 		} catch { /* ignore */ }

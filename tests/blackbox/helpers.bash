@@ -1,10 +1,12 @@
-# helpers.bash: start/stop a real mcpgw stack (broker + lighttpd + responders) for a bats file, plus HTTP and JSON helpers.
+# helpers.bash: start/stop a real mcpgw stack (broker + web server + responders) for a bats file, plus HTTP and JSON helpers.
 #
 # In a .bats file:
 #   load helpers
 #   setup_file()    { mcpgw_setup_file; }     # default servers: sqlite, everything, a missing command
 #   teardown_file() { mcpgw_teardown_file; }
 # Set MCPGW_BB_KEEP=1 to keep the temporary home (configs, logs) after the run.
+# MCPGW_FRONTEND picks the web server mcpgwctl puts in front (lighttpd, the
+# default; lighttpd-cgi, apache-fcgid, apache-proxy-fcgi, apache-cgi or cgi).
 # JSON checks use node (jq is not part of the stack).
 
 MCPGW_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -61,11 +63,31 @@ mcpgw_setup_file() {
 	else
 		mcpgw_write_config
 	fi
+	mcpgw_hand_over_home
 	sh "$MCPGW_ROOT/deploy/mcpgwctl" start >"$MCPGW_HOME/mcpgwctl.out" 2>&1 || {
 		cat "$MCPGW_HOME/mcpgwctl.out" >&2
-		tail -n 30 "$MCPGW_STATE_DIR/broker.log" "$MCPGW_STATE_DIR/lighttpd.log" >&2 2>/dev/null
+		tail -n 30 "$MCPGW_STATE_DIR/broker.log" "$MCPGW_STATE_DIR/lighttpd.log" "$MCPGW_STATE_DIR/apache2.log" >&2 2>/dev/null
 		return 1
 	}
+}
+
+# mcpgw_hand_over_home: as root, the apache-* front ends run the responders and
+# the broker as MCPGW_USER (default www-data): give it the temporary home
+mcpgw_hand_over_home() {
+	case ${MCPGW_FRONTEND:-lighttpd} in
+	apache-* | cgi) [ "$(id -u)" = 0 ] && chown -R "${MCPGW_USER:-www-data}:" "$MCPGW_HOME" ;;
+	esac
+	return 0
+}
+
+# frontend_pid: the pid of the web server mcpgwctl started (lighttpd or Apache)
+frontend_pid() {
+	local f
+
+	for f in lighttpd.pid apache2.pid; do
+		[ -s "$MCPGW_STATE_DIR/$f" ] && { head -n 1 "$MCPGW_STATE_DIR/$f"; return 0; }
+	done
+	return 1
 }
 
 # mcpgw_teardown_file: resume anything a test stopped, mcpgwctl stop, remove the home

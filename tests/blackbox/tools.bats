@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tools.bats: GET/POST /v1/tools and GET /health against the real stack: lighttpd, responders, broker, real MCP servers.
+# tools.bats: GET/POST /v1/tools and GET /health against the real stack: web server (MCPGW_FRONTEND), responders, broker, real MCP servers.
 
 load helpers
 
@@ -179,14 +179,14 @@ SQLITE_TOOLS='["append_insight","create_table","describe_table","list_tables","r
 	assert_status 200
 }
 
-@test "kill -9 of the sqlite server: the next call succeeds after the restart, broker and lighttpd untouched" {
-	local old_pid broker_pid lighttpd_pid restarts
+@test "kill -9 of the sqlite server: the next call succeeds after the restart, broker and web server untouched" {
+	local old_pid broker_pid web_pid restarts
 
 	wait_server_state sqlite ready
 	old_pid=$(server_field sqlite pid)
 	restarts=$(server_field sqlite restarts)
 	broker_pid=$(cat "$MCPGW_STATE_DIR/broker.pid")
-	lighttpd_pid=$(cat "$MCPGW_STATE_DIR/lighttpd.pid")
+	web_pid=$(frontend_pid)
 	kill -KILL "$old_pid"
 	post /v1/tools '{"tool":"read_query","arguments":{"query":"SELECT name FROM pets ORDER BY name"}}'
 	assert_status 200
@@ -195,7 +195,7 @@ SQLITE_TOOLS='["append_insight","create_table","describe_table","list_tables","r
 	[ "$(server_field sqlite pid)" != "$old_pid" ]
 	[ "$(server_field sqlite restarts)" -gt "$restarts" ]
 	[ "$(cat "$MCPGW_STATE_DIR/broker.pid")" = "$broker_pid" ] && kill -0 "$broker_pid"
-	[ "$(cat "$MCPGW_STATE_DIR/lighttpd.pid")" = "$lighttpd_pid" ] && kill -0 "$lighttpd_pid"
+	[ "$(frontend_pid)" = "$web_pid" ] && kill -0 "$web_pid"
 	# the other servers were not disturbed
 	post /v1/tools '{"tool":"get-sum","arguments":{"a":1,"b":1}}'
 	assert_status 200

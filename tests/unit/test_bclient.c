@@ -133,14 +133,14 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-static struct fake *fake_start(void (*script)(struct fake *f))
+/* fake_start_in: the fake broker on dir/broker.sock (dir exists; fake_finish removes it) */
+static struct fake *fake_start_in(const char *dir, void (*script)(struct fake *f))
 {
 	struct fake *f = calloc(1, sizeof *f);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/test_bclient.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->dir, sizeof f->dir, "%s", dir);
 	snprintf(f->path, sizeof f->path, "%s/broker.sock", f->dir);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", f->path);
 	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -150,6 +150,14 @@ static struct fake *fake_start(void (*script)(struct fake *f))
 	f->script = script;
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 	return f;
+}
+
+static struct fake *fake_start(void (*script)(struct fake *f))
+{
+	char dir[] = "/tmp/test_bclient.XXXXXX";
+
+	assert_non_null(mkdtemp(dir));
+	return fake_start_in(dir, script);
 }
 
 /* join the script thread and clean up; returns the script's failure count
@@ -472,6 +480,75 @@ static void test_econnect(void **state)
 	rmdir(dir);
 }
 
+/* --- nobody listening, with a no-broker hook (broker autostart) --------- */
+
+struct hook_ctx {
+	char dir[64];
+	int calls;
+	int start;         /* 1: start the fake broker, 0: start nothing */
+	long sleep_ms;     /* the hook takes this long */
+	struct fake *f;
+};
+
+/* answer one request, then fail the next one with -32601 */
+static void script_ok_then_error(struct fake *f)
+{
+	char method[64], line[256];
+	int fd = fake_accept(f);
+	long id = read_request(f, fd, method, sizeof method);
+
+	answer(f, fd, id, method);
+	id = read_request(f, fd, method, sizeof method);
+	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"error\":{\"code\":-32601,\"message\":\"nope\"}}\n", id);
+	write_str(f, fd, line);
+	wait_eof(fd);
+}
+
+static int hook_start(void *ud)
+{
+	struct hook_ctx *c = ud;
+
+	c->calls++;
+	sleep_ms(c->sleep_ms);
+	if (c->start && !c->f)
+		c->f = fake_start_in(c->dir, script_ok_then_error);
+	return c->start ? 0 : -1;
+}
+
+static void test_no_broker_hook(void **state)
+{
+	struct hook_ctx c = { "/tmp/test_bclient.XXXXXX", 0, 0, 0, NULL };
+	char path[96];
+	struct bclient *bc;
+	json_t *result, *error;
+
+	(void)state;
+	assert_non_null(mkdtemp(c.dir));
+	snprintf(path, sizeof path, "%s/broker.sock", c.dir);
+	bc = bc_new(path, 1 << 20);
+	bc_on_no_broker(bc, hook_start, &c);
+	/* the hook fails: BC_ECONNECT, the hook ran once per call */
+	assert_int_equal(bc_call(bc, "ping", NULL, 500, &result, &error), BC_ECONNECT);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(bc_send(bc, "ping", NULL), BC_ECONNECT);
+	assert_int_equal(c.calls, 2);
+	/* the hook starts a broker, taking longer than the call's timeout: the
+	 * call is retried and its deadline extended by the hook's time */
+	c.start = 1;
+	c.sleep_ms = 300;
+	assert_int_equal(bc_call(bc, "ping", json_object(), 200, &result, &error), BC_OK);
+	assert_int_equal(c.calls, 3);
+	assert_int_equal(result_id(result), 3); /* ids 1 and 2 went to the failed calls */
+	json_decref(result);
+	/* connected now: the hook is not asked again */
+	assert_int_equal(bc_call(bc, "nope", NULL, 2000, &result, &error), BC_OK);
+	assert_non_null(error);
+	json_decref(error);
+	assert_int_equal(c.calls, 3);
+	bc_free(bc);
+	assert_int_equal(fake_finish(c.f, NULL), 0);
+}
+
 static void test_misc(void **state)
 {
 	static const int all[] = { BC_OK, BC_ECONNECT, BC_EIO, BC_ETIMEOUT, BC_EPROTO, BC_ENOMEM, 42 };
@@ -493,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_lost_after_send),
 		cmocka_unit_test(test_econnect),
+		cmocka_unit_test(test_no_broker_hook),
 		cmocka_unit_test(test_misc),
 	};
 

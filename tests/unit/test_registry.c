@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -50,6 +51,26 @@ static void test_open_error_names_path(void **state)
 	(void)state;
 	assert_null(registry_open("/nonexistent-dir/x/y.db", err, sizeof err));
 	assert_non_null(strstr(err, "/nonexistent-dir/x/y.db"));
+}
+
+static void test_new_files_are_private(void **state)
+{
+	char err[256], p[160];
+	struct registry *r;
+	struct stat st;
+	mode_t old = umask(022);
+	(void)state;
+
+	r = registry_open(dbpath, err, sizeof err);
+	umask(old);
+	assert_non_null(r);
+	put(r, "s1", "fp1"); /* a write: the -wal file exists now */
+	assert_int_equal(stat(dbpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof p, "%s-wal", dbpath);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	registry_close(r);
 }
 
 static void test_tools_roundtrip_and_fingerprint(void **state)
@@ -167,6 +188,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_error_names_path),
+		cmocka_unit_test_setup_teardown(test_new_files_are_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tools_roundtrip_and_fingerprint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_exposed_name_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_removes_servers_and_their_tools, setup, teardown),

@@ -19,6 +19,7 @@ static const char *const vars[] = {
 	"MCPGW_LOG_FILE", "MCPGW_LOG_LEVEL", "MCPGW_LISTEN", "MCPGW_MAX_BODY_BYTES",
 	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
 	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
+	"MCPGW_BROKER_AUTOSTART",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
 	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
 	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
@@ -234,6 +235,7 @@ static void test_defaults(void **state)
 	assert_int_equal(s.restart_backoff_max_ms, 60000);
 	assert_int_equal(s.max_clients, 512);
 	assert_int_equal(s.broker_timeout_ms, 5000);
+	assert_int_equal(s.broker_autostart, 1);
 	assert_string_equal(s.openai_api_key, "");
 	assert_string_equal(s.openai_base_url, "https://api.openai.com/v1");
 	assert_string_equal(s.default_model, "gpt-3.5-turbo");
@@ -479,6 +481,27 @@ static void test_inject_tools(void **state)
 	assert_int_equal(settings_parse_bool("", &b), -1);
 }
 
+static void test_broker_autostart(void **state)
+{
+	static const char *const off[] = { "0", "false", "no", "off", "Off", NULL };
+	static const char *const on[] = { "1", "true", "yes", "on", "ON", NULL };
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	for (int i = 0; off[i]; i++) {
+		good_setting("MCPGW_BROKER_AUTOSTART", off[i], &s);
+		assert_int_equal(s.broker_autostart, 0);
+		good_setting("MCPGW_BROKER_AUTOSTART", on[i], &s);
+		assert_int_equal(s.broker_autostart, 1);
+	}
+	/* empty counts as unset: the default */
+	good_setting("MCPGW_BROKER_AUTOSTART", "", &s);
+	assert_int_equal(s.broker_autostart, 1);
+	bad_setting("MCPGW_BROKER_AUTOSTART", "sometimes",
+		    "MCPGW_BROKER_AUTOSTART: expected 1, 0, true, false, yes, no, on or off, got 'sometimes'");
+}
+
 static void test_model_aliases(void **state)
 {
 	struct settings s;
@@ -661,6 +684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upstream_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chat_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inject_tools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broker_autostart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_aliases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedding_settings, setup, teardown),
 	};
