@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "hio.h"
 #include "log.h"
+#include "mcptools.h"
 #include "oai.h"
 #include "settings.h"
 
@@ -19,14 +20,18 @@
 #define TOOL_ALLOW "Allow: GET, HEAD\r\n"
 
 /* process-lifetime state, created once in main */
+enum tools_format { FMT_MCPGW, FMT_OPENAI };
+
 struct app {
 	struct settings s;
 	int settings_ok;
 	char settings_err[1024];
 	struct bclient *bc;
+	struct mcptools cat;       /* the broker's catalog, refreshed by generation */
+	char *body[2];             /* GET /v1/tools bodies per format, rendered once per generation */
+	size_t body_len[2];
+	json_int_t body_gen[2];
 };
-
-enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 /* answer a failed broker exchange (rc < 0). timeout_code names what timed out. */
 static void send_broker_failure(struct app *a, struct hio *h, int rc, const char *timeout_code)
@@ -57,41 +62,25 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 	}
 }
 
-/* a broker JSON-RPC error to a list request: 502 with its message */
-static void send_list_rpc_error(struct hio *h, const json_t *error)
-{
-	const char *msg = json_string_value(json_object_get(error, "message"));
-
-	oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools: %s",
-		       msg ? msg : "unknown error");
-}
-
 /* the broker's tools/list as a borrowed-free array: new reference, or NULL
  * after an error response was sent */
 static json_t *fetch_tools(struct app *a, struct hio *h)
 {
-	json_t *result = NULL, *error = NULL, *tools = NULL;
-	int rc = bc_call(a->bc, "tools/list", NULL, a->s.broker_timeout_ms, &result, &error);
+	int rc = mcptools_refresh(&a->cat, a->bc, a->s.broker_timeout_ms);
 
+	if (rc == 1) {
+		oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools.");
+		return NULL;
+	}
 	if (rc != BC_OK) {
 		send_broker_failure(a, h, rc, "broker_timeout");
 		return NULL;
 	}
-	if (error) {
-		send_list_rpc_error(h, error);
-		goto out;
-	}
-	tools = json_object_get(result, "tools");
-	if (!json_is_array(tools)) {
+	if (!json_is_array(a->cat.tools)) {
 		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker's tools/list has no tools array.");
-		tools = NULL;
-		goto out;
+		return NULL;
 	}
-	json_incref(tools);
-out:
-	json_decref(result);
-	json_decref(error);
-	return tools;
+	return json_incref(a->cat.tools);
 }
 
 /* set key to a copy of value (borrowed) when value is non-NULL; 0 or -1 */
@@ -171,6 +160,7 @@ static int parse_format(struct hio *h, enum tools_format *fmt)
 }
 
 /* GET /v1/tools */
+/* tools_list: GET /v1/tools, from a body rendered once per catalog generation */
 static void tools_list(struct app *a, struct hio *h)
 {
 	enum tools_format fmt;
@@ -179,6 +169,11 @@ static void tools_list(struct app *a, struct hio *h)
 
 	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
 		return;
+	if (a->body[fmt] && a->body_gen[fmt] == a->cat.generation) {
+		hio_send_raw_json(h, 200, a->body[fmt], a->body_len[fmt]);
+		json_decref(tools);
+		return;
+	}
 	if (!(data = json_array()))
 		goto oom;
 	json_array_foreach(tools, i, t) {
@@ -188,9 +183,14 @@ static void tools_list(struct app *a, struct hio *h)
 			goto oom;
 	}
 	out = json_pack("{s:s, s:O}", "object", "list", "data", data);
-	if (!out)
+	free(a->body[fmt]);
+	if (!out || !(a->body[fmt] = json_dumps(out, JSON_COMPACT))) {
+		a->body[fmt] = NULL;
 		goto oom;
-	hio_send_json(h, 200, out);
+	}
+	a->body_len[fmt] = strlen(a->body[fmt]);
+	a->body_gen[fmt] = a->cat.generation;
+	hio_send_raw_json(h, 200, a->body[fmt], a->body_len[fmt]);
 	goto out;
 oom:
 	oai_send_error(h, 500, NULL, NULL, "Out of memory.");
@@ -433,6 +433,9 @@ int main(void)
 		handle(&a, &h);
 	hio_done(&h);
 	bc_free(a.bc);
+	mcptools_free(&a.cat);
+	free(a.body[0]);
+	free(a.body[1]);
 	log_close();
 	return rc < 0 ? 1 : 0;
 }
