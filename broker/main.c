@@ -212,6 +212,15 @@ int main(int argc, char **argv)
 		goto out;
 	B.started_ms = now_ms();
 	B.started_at = time(NULL);
+	/* generations are unique across broker restarts (microseconds since the
+	 * epoch at start): a responder's cached catalog of an earlier broker can
+	 * never look current */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		B.generation = (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	}
 	log_info("listening on %s; %zu servers from %s", B.set.socket_path, B.nsrvs, B.set.config);
 	for (size_t i = 0; i < B.nsrvs; i++)
 		srv_start(&B.srvs[i]);

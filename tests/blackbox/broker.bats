@@ -78,6 +78,27 @@ server_pid() {
 	assert_json "j.content[0].text === 'Echo: broker back'"
 }
 
+@test "a restarted broker with a changed config: responders never serve their old cached catalog" {
+	get /v1/tools
+	assert_status 200
+	assert_json "j.data.some(t => t.name === 'write_query')"
+	kill "$(cat "$MCPGW_STATE_DIR/broker.pid")"
+	for _ in $(seq 50); do [ ! -e "$MCPGW_STATE_DIR/broker.pid" ] && break; sleep 0.1; done
+	sed -i 's/"excludeTools": \["append_insight"\]/"excludeTools": ["append_insight", "write_query"]/' \
+		"$MCPGW_HOME/servers_config.json"
+	grep -q '"write_query"' "$MCPGW_HOME/servers_config.json"
+	(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	for _ in $(seq 100); do
+		get /health
+		[ "$HTTP_STATUS" = 200 ] && json_eval "j.servers.every(s => s.state === 'ready')" | grep -q true && break
+		sleep 0.1
+	done
+	get /v1/tools
+	assert_status 200
+	assert_json "j.data.some(t => t.name === 'read_query')"
+	assert_json "!j.data.some(t => t.name === 'write_query')"
+}
+
 @test "stop leaves no MCP server process behind" {
 	local pids
 	get /health
