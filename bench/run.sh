@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# bench/run.sh: mcpgw's performance figures, each next to what it is compared with, in one run.
+#
+#   sh deploy/install-deps.sh --bench && make all bench-progs && bash bench/run.sh    (or: make bench)
+#
+# Starts, all on 127.0.0.1 and in a temporary directory: the upstream simulator
+# (tests/upstream-sim), mcpgw-broker, lighttpd with the configuration mcpgwctl
+# would write plus one extra FastCGI entry (/bench/fixed -> bench/fixed.fcgi),
+# supergateway; measures with wrk and curl; prints one table and writes it to
+# bench/results.md. Everything it starts is stopped by PID when it ends, also on
+# failure or Ctrl-C.
+#
+# Absolute numbers move by +-30% from run to run on a shared 2-core VM: every
+# comparison is measured back to back (A, B, A, B; the best of each side) and
+# the ratio is what to read.
+#
+# Environment: BENCH_SECONDS (length of one measurement, default 3),
+# BENCH_WARMUP (seconds of untimed load before each, default 1),
+# BENCH_TTFB_RUNS (curl runs per side for time to first byte, default 21),
+# BENCH_OUT (default bench/results.md), BENCH_KEEP=1 keeps the temporary directory,
+# BENCH_ONLY=list,call,chat,memory,startup runs only those sections (default: all).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DUR=${BENCH_SECONDS:-3}
+WARM=${BENCH_WARMUP:-1}
+TTFB_RUNS=${BENCH_TTFB_RUNS:-21}
+OUT=${BENCH_OUT:-$ROOT/bench/results.md}
+NODE_MODULES="$ROOT/tests/node_modules"
+LOOPBACK="$ROOT/tests/loopback.cjs"
+LIGHTTPD=${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
+SQLITE_SRV="$ROOT/mcp-server-sqlite/mcp-server-sqlite"
+export PATH="$ROOT/mcp-server-sqlite:$PATH"
+
+die() { echo "bench: $*" >&2; exit 1; }
+want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup}," in *",$1,"*) return 0 ;; esac; return 1; }
+note() { echo "bench: $*" >&2; }
+
+for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/stdio_floor "$SQLITE_SRV"; do
+	case $bin in /*) ;; *) bin="$ROOT/$bin" ;; esac
+	[ -x "$bin" ] || die "$bin: not built (run make bench)"
+done
+command -v wrk >/dev/null || die "wrk not found (sh deploy/install-deps.sh --bench)"
+[ -x "$LIGHTTPD" ] || die "lighttpd not found (sh deploy/install-deps.sh)"
+if [ ! -x "$NODE_MODULES/.bin/supergateway" ]; then
+	note "installing tests/node_modules (npm ci)"
+	(cd "$ROOT/tests" && npm ci --no-audit --no-fund >/dev/null 2>&1) || die "npm ci in tests/ failed"
+fi
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+# short base path: unix socket paths must fit in sun_path
+WORK=$(mktemp -d /tmp/mcpgw-bench.XXXXXX) || die "mktemp failed"
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+
+# --- processes: everything started is remembered and stopped by PID -------------------------
+
+PIDS=""        # started directly: stopped with SIGTERM, then SIGKILL
+LIGHTTPD_PID='' SG_PID=''
+CTL_HOMES=""   # homes started with mcpgwctl start: mcpgwctl stop
+EXTRA_PIDS=""  # children seen while running (FastCGI backends, supergateway's server)
+
+remember() { PIDS="$PIDS $1"; }
+remember_extra() { EXTRA_PIDS="$EXTRA_PIDS $*"; }
+
+# stop_pid PID [SECONDS]: SIGTERM, wait, SIGKILL
+stop_pid() {
+	local pid=$1 i=0 max=$((${2:-5} * 20))
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt $max ]; do sleep 0.05; i=$((i + 1)); done
+	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local rc=$? p h
+	trap - EXIT INT TERM HUP
+	for h in $CTL_HOMES; do
+		MCPGW_HOME=$h MCPGW_STATE_DIR=$h/var sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
+	done
+	# the FastCGI backends outlive a lighttpd that had to be killed; supergateway's server likewise
+	for p in ${LIGHTTPD_PID:-} ${SG_PID:-}; do EXTRA_PIDS="$EXTRA_PIDS $(children_of "$p" | tr '\n' ' ')"; done
+	# newest first: lighttpd before the broker, supergateway before its server
+	for p in $(echo $PIDS | tr ' ' '\n' | tac); do stop_pid "$p" 5; done
+	for p in $EXTRA_PIDS; do stop_pid "$p" 2; done
+	if [ "${BENCH_KEEP:-}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'note "interrupted"; exit 130' INT TERM HUP
+
+children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
+
+free_port() {
+	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# wait_for CMD... : retry CMD every 50 ms for up to 20 s
+wait_for() {
+	local i=0
+	until "$@" >/dev/null 2>&1; do
+		[ $i -lt 400 ] || return 1
+		sleep 0.05; i=$((i + 1))
+	done
+}
+
+# --- measuring ----------------------------------------------------------------------------
+
+# to_us "123.45us" | "1.2ms" | "1.0s" -> microseconds
+to_us() {
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); print v + 0 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 }
+		else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60000000 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 }
+		else print v + 0 }'
+}
+
+# wrk_once NAME CONNS URL [LUA [BODY [BODY2]]]: one measurement (after a warm-up); prints
+# "RPS P50_US"; fails (prints "0 0") when any answer was not 2xx or a socket error happened.
+# BODY and BODY2 go to the Lua script as $BENCH_BODY and $BENCH_BODY2 (see post.lua).
+wrk_once() {
+	local name=$1 c=$2 url=$3 lua=${4:-} t=2 out="$WORK/wrk-$1.txt"
+	local args=()
+	[ "$c" -lt 2 ] && t=1
+	[ -n "$lua" ] && args=(-s "$lua")
+	export BENCH_BODY=${5:-} BENCH_BODY2=${6:-}
+	[ "$WARM" = 0 ] || wrk -t"$t" -c"$c" -d"${WARM}s" "${args[@]}" "$url" >/dev/null 2>&1
+	wrk -t"$t" -c"$c" -d"${DUR}s" --timeout 10s --latency "${args[@]}" "$url" >"$out" 2>&1
+	if grep -qE '^ *(Non-2xx|Socket errors)' "$out" || ! grep -q '^Requests/sec' "$out"; then
+		note "$name: errors under load:"; sed 's/^/    /' "$out" >&2
+		echo "0 0"
+		return 1
+	fi
+	echo "$(sed -n 's/^Requests\/sec: *//p' "$out") $(to_us "$(awk '$1 == "50%" {print $2}' "$out")")"
+}
+
+# measure_pair NAME_A ARGS_A... -- NAME_B ARGS_B... : A, B, A, B back to back; sets
+# A_RPS A_P50 B_RPS B_P50 (best rate and lowest median of the two runs of each side)
+best() { awk -v a="$1" -v b="$2" -v hi="$3" 'BEGIN { if (a == 0) print b; else if (b == 0) print a; else if ((hi && b > a) || (!hi && b < a)) print b; else print a }'; }
+measure_pair() {
+	local a=() b=() seen=0 r1 r2 r3 r4
+	for x in "$@"; do
+		if [ "$x" = -- ]; then seen=1; elif [ $seen = 0 ]; then a+=("$x"); else b+=("$x"); fi
+	done
+	r1=$(wrk_once "${a[@]}"); r2=$(wrk_once "${b[@]}")
+	r3=$(wrk_once "${a[@]}"); r4=$(wrk_once "${b[@]}")
+	A_RPS=$(best "${r1% *}" "${r3% *}" 1); A_P50=$(best "${r1#* }" "${r3#* }" 0)
+	B_RPS=$(best "${r2% *}" "${r4% *}" 1); B_P50=$(best "${r2#* }" "${r4#* }" 0)
+	note "  ${a[0]}: ${r1% *} / ${r3% *} req/s, p50 ${r1#* } / ${r3#* } us"
+	note "  ${b[0]}: ${r2% *} / ${r4% *} req/s, p50 ${r2#* } / ${r4#* } us"
+}
+
+# median of numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+fmt_rps() { awk -v v="$1" 'BEGIN { printf "%.0f req/s", v }'; }
+fmt_ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
+fmt_mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# row WHAT VALUE COMPARISON RATIO TARGET VERDICT
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
+# verdict_ge A B MIN: MET when A/B >= MIN; verdict_le X MAX: MET when X <= MAX
+verdict_ge() { awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { print (a > 0 && b > 0 && a / b >= m) ? "MET" : "MISSED" }'; }
+verdict_le() { awk -v x="$1" -v m="$2" 'BEGIN { print (x != "" && x <= m) ? "MET" : "MISSED" }'; }
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a - b }'; }
+# latency_row WHAT GW_US DIRECT_US DIRECT_NAME MAX_ADDED_US
+latency_row() {
+	local add; add=$(added "$2" "$3")
+	row "$1" "$(fmt_ms "$2")" "$(fmt_ms "$3") ($4)" "$(ratio "$2" "$3") (+$(fmt_ms "$add"))" \
+		"added <= $(fmt_ms "$5")" "$( [ "$2" != 0 ] && verdict_le "$add" "$5" || echo MISSED)"
+}
+# rate_row WHAT GW_RPS OTHER_RPS OTHER_NAME MIN_RATIO
+rate_row() {
+	row "$1" "$(fmt_rps "$2")" "$(fmt_rps "$3") ($4)" "$(ratio "$2" "$3")" ">= $5x" "$(verdict_ge "$2" "$3" "$5")"
+}
+
+# --- 0. the upstream simulator ------------------------------------------------------------
+
+note "starting the upstream simulator"
+SIM_OUT="$WORK/sim.out"
+# fast options: no request validation, no obfuscation field, any model, long keep-alive
+node "$ROOT/tests/upstream-sim/sim.mjs" --port 0 --no-validate --no-obfuscation --any-model --keepalive-ms 60000 \
+	>"$SIM_OUT" 2>"$WORK/sim.err" &
+SIM_PID=$!; remember $SIM_PID
+wait_for grep -q '^LISTENING ' "$SIM_OUT" || die "the simulator did not start: $(cat "$WORK/sim.err")"
+SIM_URL="http://127.0.0.1:$(sed -n 's/^LISTENING //p' "$SIM_OUT")"
+sim_reset() { curl -sf -X POST "$SIM_URL/_sim/reset" >/dev/null; }
+sim_script() { curl -sf -X POST --data-binary "@$1" "$SIM_URL/_sim/script" >/dev/null; }
+sim_queued() { curl -sf "$SIM_URL/_sim/stats" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).queued)'; }
+# sim_bodies FILE_PREFIX: the bodies of the /v1 requests logged so far, as FILE_PREFIX.1, .2, ...
+sim_bodies() {
+	curl -sf "$SIM_URL/_sim/requests?path=/v1/chat/completions" | node -e '
+		const log = JSON.parse(require("fs").readFileSync(0, "utf8"));
+		log.forEach((e, i) => require("fs").writeFileSync(process.argv[1] + "." + (i + 1), JSON.stringify(e.body)));
+		console.log(log.length);' "$1"
+}
+
+# --- 1. the gateway: broker + lighttpd (mcpgwctl's configuration + /bench/fixed) ------------
+
+HOME_GW="$WORK/gw"
+STATE="$HOME_GW/var"
+mkdir -p "$STATE/htdocs" && chmod 700 "$STATE"
+cp "$ROOT/servers_config.json" "$HOME_GW/servers_config.json"   # the default config: the sqlite server
+cat >"$HOME_GW/.env" <<EOF
+OPENAI_BASE_URL=$SIM_URL/v1
+OPENAI_API_KEY=sk-mcpgw-bench
+EOF
+GW_PORT=$(free_port)
+GW="http://127.0.0.1:$GW_PORT"
+FIXED_BODY="$WORK/fixed-body.json"
+printf '{"object":"list","data":[]}\n' >"$FIXED_BODY"   # replaced by /v1/tools' own answer below
+
+# the configuration mcpgwctl writes (same sed on lighttpd.conf.example), plus /bench/fixed with the
+# same process counts (read from the /v1/tools entry) and environment as /v1/tools
+read -r TOOLS_MIN TOOLS_MAX <<EOF_PROCS
+$(awk '/"\/v1\/tools" =>/ { f = 1 } f && /min-procs/ { print; exit }' "$ROOT/lighttpd.conf.example" |
+	sed -n 's/.*"min-procs" => *\([0-9]*\).*"max-procs" => *\([0-9]*\).*/\1 \2/p')
+EOF_PROCS
+[ -n "${TOOLS_MAX:-}" ] || die "lighttpd.conf.example: no min-procs/max-procs line in the /v1/tools entry"
+sed -e "s|^var.mcpgw_root .*|var.mcpgw_root  = \"$ROOT\"|" \
+    -e "s|^var.mcpgw_home .*|var.mcpgw_home  = \"$HOME_GW\"|" \
+    -e "s|^var.mcpgw_state .*|var.mcpgw_state = \"$STATE\"|" \
+    -e "s|^server.bind .*|server.bind     = \"127.0.0.1\"|" \
+    -e "s|^server.port .*|server.port     = $GW_PORT|" \
+    "$ROOT/lighttpd.conf.example" >"$STATE/lighttpd.conf"
+cat >>"$STATE/lighttpd.conf" <<EOF
+
+# --- bench only: the minimal FastCGI responder, configured like /v1/tools ---
+fastcgi.server += (
+  "/bench/fixed" => ((
+    "bin-path" => "$ROOT/bench/fixed.fcgi",
+    "socket" => var.mcpgw_state + "/fcgi-fixed.sock",
+    "check-local" => "disable",
+    "min-procs" => $TOOLS_MIN, "max-procs" => $TOOLS_MAX,
+    "bin-environment" => var.mcpgw_env + ( "BENCH_FIXED_BODY" => "$FIXED_BODY" ),
+  )),
+)
+EOF
+"$LIGHTTPD" -tt -f "$STATE/lighttpd.conf" >/dev/null || die "$STATE/lighttpd.conf: lighttpd rejects it"
+
+export MCPGW_HOME="$HOME_GW" MCPGW_STATE_DIR="$STATE"
+start_gateway() {
+	"$ROOT/broker/mcpgw-broker" >>"$STATE/broker.log" 2>&1 &
+	BROKER_PID=$!; remember $BROKER_PID
+	wait_for test -S "$STATE/broker.sock" || die "the broker did not start: $(tail -n 5 "$STATE/broker.log")"
+	"$LIGHTTPD" -D -f "$STATE/lighttpd.conf" &
+	LIGHTTPD_PID=$!; remember $LIGHTTPD_PID
+	wait_for sh -c "curl -sf '$GW/v1/tools' | grep -q list_tables" || die "no tool list at $GW/v1/tools"
+}
+stop_gateway() {
+	local p
+	for p in $(children_of "$LIGHTTPD_PID"); do remember_extra "$p"; done
+	stop_pid "$LIGHTTPD_PID" 10
+	stop_pid "$BROKER_PID" 15
+}
+note "starting the gateway on $GW"
+start_gateway
+BROKER_RSS_IDLE=$(rss_kb "$BROKER_PID")
+unset MCPGW_HOME MCPGW_STATE_DIR
+# the fixed responder gets a body of exactly the size of GET /v1/tools: restart lighttpd to reload it
+curl -sf "$GW/v1/tools" -o "$FIXED_BODY" || die "GET /v1/tools failed"
+stop_pid "$LIGHTTPD_PID" 10
+"$LIGHTTPD" -D -f "$STATE/lighttpd.conf" &
+LIGHTTPD_PID=$!; remember $LIGHTTPD_PID
+wait_for sh -c "curl -sf '$GW/bench/fixed' | cmp -s - '$FIXED_BODY'" || die "/bench/fixed does not serve the tool list"
+wait_for curl -sf "$GW/v1/tools" || die "/v1/tools does not answer after the restart"
+TOOLS_BYTES=$(wc -c <"$FIXED_BODY")
+note "GET /v1/tools: $TOOLS_BYTES bytes; /bench/fixed serves the same bytes"
+
+# --- 2. listing tools ---------------------------------------------------------------------
+
+if want list; then
+note "1. GET /v1/tools vs the minimal FastCGI responder, 32 connections"
+measure_pair tools-list 32 "$GW/v1/tools" -- fixed 32 "$GW/bench/fixed"
+rate_row "GET /v1/tools, 32 conns ($TOOLS_BYTES-byte body)" "$A_RPS" "$B_RPS" "minimal FastCGI responder, same body" 0.8
+fi
+
+# floor_measure: the median of N sequential direct stdio calls (bench/stdio_floor); FLOOR_US keeps
+# the lowest of the runs so far (each side of a comparison gets its best run)
+FLOOR_US='' FLOOR_LINE=''
+floor_measure() {
+	local line us
+	line=$("$ROOT/bench/stdio_floor" -n 3000 -w 300 -- "$SQLITE_SRV" --db-path "$WORK/floor.db" 2>/dev/null) ||
+		die "stdio_floor failed: $line"
+	us=$(echo "$line" | sed -n 's/.*median_us=\([0-9.]*\).*/\1/p')
+	note "  direct stdio floor: $line"
+	if [ -z "$FLOOR_US" ] || awk -v a="$us" -v b="$FLOOR_US" 'BEGIN { exit !(a < b) }'; then
+		FLOOR_US=$us FLOOR_LINE=$line
+	fi
+}
+
+# --- 3. running a tool --------------------------------------------------------------------
+
+SG_PID=''
+if want call; then
+note "2. POST /v1/tools list_tables (sqlite server, empty db)"
+CALL_BODY="$WORK/call.json"
+printf '{"tool":"list_tables","arguments":{}}' >"$CALL_BODY"
+curl -sf "$GW/v1/tools" -d "@$CALL_BODY" | grep -q '"tool.result"' || die "POST /v1/tools list_tables failed"
+floor_measure
+# the everything server's echo, for the record (the sqlite server is the faster trivial tool)
+ECHO_LINE=$("$ROOT/bench/stdio_floor" -n 1000 -w 200 -t echo -a '{"message":"hi"}' -- \
+	"$NODE_MODULES/.bin/mcp-server-everything" stdio 2>/dev/null) && note "  (everything echo over stdio: $ECHO_LINE)"
+
+# supergateway, stateful Streamable HTTP over the same server
+SG_PORT=$(free_port)
+SG_DB="$WORK/sg.db"
+node --require "$LOOPBACK" "$NODE_MODULES/supergateway/dist/index.js" --stdio "$SQLITE_SRV --db-path $SG_DB" \
+	--outputTransport streamableHttp --stateful --port "$SG_PORT" --logLevel none >"$WORK/sg.log" 2>&1 &
+SG_PID=$!; remember $SG_PID
+SG="http://127.0.0.1:$SG_PORT/mcp"
+mcp_post() { curl -s -D "$WORK/sg.h" -o "$WORK/sg.b" -H 'Content-Type: application/json' \
+	-H 'Accept: application/json, text/event-stream' ${SG_SESSION:+-H "Mcp-Session-Id: $SG_SESSION"} \
+	${SG_SESSION:+-H "MCP-Protocol-Version: 2025-06-18"} -d "$1" "$SG"; }
+wait_for mcp_post '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' ||
+	die "supergateway does not answer: $(cat "$WORK/sg.log")"
+SG_SESSION=$(tr -d '\r' <"$WORK/sg.h" | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *//p')
+[ -n "$SG_SESSION" ] || die "supergateway gave no Mcp-Session-Id: $(cat "$WORK/sg.h" "$WORK/sg.b")"
+mcp_post '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+mcp_post '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_tables","arguments":{}}}'
+grep -q '"result"' "$WORK/sg.b" || die "supergateway tools/call failed: $(cat "$WORK/sg.b")"
+for p in $(children_of "$SG_PID"); do remember_extra "$p"; done
+export BENCH_SESSION=$SG_SESSION
+
+note "  1 connection: gateway vs supergateway"
+measure_pair tools-call-c1 1 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- sg-call-c1 1 "$SG" "$ROOT/bench/mcp.lua"
+CALL1_RPS=$A_RPS CALL1_P50=$A_P50 SG1_RPS=$B_RPS
+floor_measure   # again, right after: the floor moves with the machine's load like everything else
+note "  32 connections: gateway vs supergateway"
+measure_pair tools-call-c32 32 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- sg-call-c32 32 "$SG" "$ROOT/bench/mcp.lua"
+CALL32_RPS=$A_RPS SG32_RPS=$B_RPS
+note "  32 connections: gateway vs the minimal FastCGI responder"
+measure_pair tools-call-c32b 32 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- fixed-b 32 "$GW/bench/fixed"
+CALL32B_RPS=$A_RPS FIXED_B_RPS=$B_RPS
+mcp_post '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_tables","arguments":{}}}'
+grep -q '"result"' "$WORK/sg.b" || note "supergateway no longer answers after the load: $(cat "$WORK/sg.b")"
+
+latency_row "POST /v1/tools list_tables, 1 conn, median" "$CALL1_P50" "$FLOOR_US" "direct stdio call" 300
+rate_row "POST /v1/tools list_tables, 32 conns" "$CALL32B_RPS" "$FIXED_B_RPS" "minimal FastCGI responder" 0.5
+rate_row "POST /v1/tools list_tables, 1 conn" "$CALL1_RPS" "$SG1_RPS" "supergateway stateful" 10
+rate_row "POST /v1/tools list_tables, 32 conns" "$CALL32_RPS" "$SG32_RPS" "supergateway stateful" 10
+fi
+
+# --- 4. chat completions ------------------------------------------------------------------
+
+if want chat; then
+note "3. chat completions"
+PLAIN="$WORK/chat-plain.json"
+printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"bench-q"}],"mcp":{"tools":false}}' >"$PLAIN"
+sim_reset
+curl -sf "$GW/v1/chat/completions" -d "@$PLAIN" | grep -q '"sim: bench-q"' || die "chat completion through the gateway failed"
+[ "$(sim_bodies "$WORK/up-plain")" = 1 ] || die "expected one upstream request"
+# the direct side sends exactly the body the gateway sent upstream
+note "  upstream body: $(cat "$WORK/up-plain.1")"
+
+DIRECT_BODY="$WORK/up-plain.1"
+sim_reset
+note "  1 connection: gateway vs direct"
+measure_pair chat-c1 1 "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$PLAIN" -- \
+	direct-c1 1 "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" "$DIRECT_BODY"
+CHAT1_P50=$A_P50 DIRECT1_P50=$B_P50
+sim_reset
+note "  32 connections: gateway vs direct"
+measure_pair chat-c32 32 "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$PLAIN" -- \
+	direct-c32 32 "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" "$DIRECT_BODY"
+CHAT32_RPS=$A_RPS DIRECT32_RPS=$B_RPS
+sim_reset
+latency_row "chat completion, no tools, 1 conn, median" "$CHAT1_P50" "$DIRECT1_P50" "straight to the upstream" 1000
+rate_row "chat completion, no tools, 32 conns" "$CHAT32_RPS" "$DIRECT32_RPS" "straight to the upstream" 0.5
+
+# one tool round: the simulator answers a first-round request (its body ends with the user
+# message) with a list_tables call and a second-round request (it has a "tool" message) with
+# text. Each turn has a "match", so the queue serves any interleaving of concurrent requests.
+note "  one tool round"
+ROUND="$WORK/chat-round.json"
+printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"bench-round"}]}' >"$ROUND"
+# script_round N: N pairs of turns
+script_round() {
+	node -e '
+		const n = Number(process.argv[1]), t = [];
+		for (let i = 0; i < n; i++) {
+			t.push({ match: "\"content\":\"bench-round\"}]", tool_calls: [{ name: "list_tables", arguments: {} }] });
+			t.push({ match: "\"role\":\"tool\"", content: "no tables" });
+		}
+		require("fs").writeFileSync(process.argv[2], JSON.stringify(t));' "$1" "$WORK/round-script.json"
+	sim_script "$WORK/round-script.json"
+}
+sim_reset; script_round 1
+curl -sf "$GW/v1/chat/completions" -d "@$ROUND" >"$WORK/round.out"
+grep -q '"no tables"' "$WORK/round.out" || die "the tool round failed: $(cat "$WORK/round.out")"
+[ "$(sim_bodies "$WORK/up-round")" = 2 ] || die "the tool round did not make two upstream requests"
+grep -q '"role":"tool"' "$WORK/up-round.2" && grep -q '"content":"bench-round"}]' "$WORK/up-round.1" &&
+	! grep -q '"content":"bench-round"}]' "$WORK/up-round.2" || die "the match strings do not tell the rounds apart"
+# enough turns for the longest run: about the direct plain rate x the seconds of one side
+ROUND_PAIRS=$(awk -v r="$DIRECT32_RPS" -v d="$DUR" -v w="$WARM" 'BEGIN { printf "%d", r * (d + w) * 0.75 + 2000 }')
+round_pair() { # NAME CONNS: gateway then direct, twice; sets G_RPS G_P50 D_RPS D_P50
+	local r1 r2 r3 r4 q1 q2
+	sim_reset; script_round "$ROUND_PAIRS"
+	r1=$(wrk_once "round-$1" "$2" "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$ROUND")
+	q1=$(sim_queued)
+	sim_reset; script_round "$ROUND_PAIRS"
+	r2=$(wrk_once "round-direct-$1" "$2" "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" \
+		"$WORK/up-round.1" "$WORK/up-round.2")
+	q2=$(sim_queued)
+	sim_reset; script_round "$ROUND_PAIRS"
+	r3=$(wrk_once "round-$1" "$2" "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$ROUND")
+	sim_reset; script_round "$ROUND_PAIRS"
+	r4=$(wrk_once "round-direct-$1" "$2" "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" \
+		"$WORK/up-round.1" "$WORK/up-round.2")
+	[ "$q1" -gt 64 ] && [ "$q2" -gt 64 ] || note "  WARNING: the scripted queue ran low ($q1, $q2 left)"
+	G_RPS=$(best "${r1% *}" "${r3% *}" 1); G_P50=$(best "${r1#* }" "${r3#* }" 0)
+	D_RPS=$(best "${r2% *}" "${r4% *}" 1); D_P50=$(best "${r2#* }" "${r4#* }" 0)
+	note "  round-$1: ${r1% *} / ${r3% *} req/s, p50 ${r1#* } / ${r3#* } us"
+	note "  round-direct-$1 (2 upstream requests per round): ${r2% *} / ${r4% *} req/s, p50 ${r2#* } / ${r4#* } us"
+}
+round_pair c1 1
+ROUND1_P50=$G_P50 ROUND_DIRECT1_P50=$D_P50
+floor_measure
+round_pair c32 32
+ROUND32_RPS=$G_RPS ROUND_DIRECT32_RPS=$D_RPS
+sim_reset
+# direct: two upstream requests + one stdio tool call per round
+latency_row "chat completion, 1 tool round, 1 conn, median" "$ROUND1_P50" \
+	"$(awk -v a="$ROUND_DIRECT1_P50" -v f="$FLOOR_US" 'BEGIN { print 2 * a + f }')" \
+	"2 upstream requests + 1 stdio call" 1000
+rate_row "chat completion, 1 tool round, 32 conns" "$ROUND32_RPS" \
+	"$(awk -v r="$ROUND_DIRECT32_RPS" 'BEGIN { print r / 2 }')" "upstream requests / 2" 0.5
+
+# time to first byte of a streamed answer, curl's time_starttransfer, alternating sides
+note "  time to first byte (streaming), $TTFB_RUNS runs per side"
+STREAM="$WORK/chat-stream.json"
+printf '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"bench-stream"}],"mcp":{"tools":false}}' >"$STREAM"
+sim_reset
+curl -sfN "$GW/v1/chat/completions" -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "streamed completion failed"
+sim_bodies "$WORK/up-stream" >/dev/null
+: >"$WORK/ttfb-gw"; : >"$WORK/ttfb-direct"
+for i in $(seq "$TTFB_RUNS"); do
+	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$GW/v1/chat/completions" -d "@$STREAM" >>"$WORK/ttfb-gw"
+	curl -s -o /dev/null -w '%{time_starttransfer}\n' -H 'Content-Type: application/json' \
+		"$SIM_URL/v1/chat/completions" -d "@$WORK/up-stream.1" >>"$WORK/ttfb-direct"
+done
+TTFB_GW=$(awk '{ print $1 * 1e6 }' "$WORK/ttfb-gw" | median)
+TTFB_DIRECT=$(awk '{ print $1 * 1e6 }' "$WORK/ttfb-direct" | median)
+sim_reset
+latency_row "streamed completion, time to first byte, median of $TTFB_RUNS" "$TTFB_GW" "$TTFB_DIRECT" \
+	"straight to the upstream" 1000
+fi
+
+# --- 5. memory ----------------------------------------------------------------------------
+
+# mem_row WHAT PID MAX_KB [COMPARISON_KB COMPARISON_NAME]: VmRSS (the target) with RssAnon (private) noted
+mem_row() {
+	local kb anon
+	kb=$(rss_kb "$2"); anon=$(anon_kb "$2")
+	[ -n "$kb" ] || { row "$1" "(gone)" "-" "-" "<= $(fmt_mb "$3")" "MISSED"; return; }
+	row "$1" "$(fmt_mb "$kb") (anon $(fmt_mb "$anon"))" \
+		"$( [ -n "${4:-}" ] && echo "$(fmt_mb "$4") ($5)" || echo -)" "$( [ -n "${4:-}" ] && ratio "$kb" "$4" || echo -)" \
+		"<= $(fmt_mb "$3")" "$(verdict_le "$kb" "$3")"
+}
+
+if want memory; then
+	note "4. memory"
+	# every responder has served something
+	for u in /v1/models /health /v1/tools; do curl -s -o /dev/null "$GW$u"; done
+	curl -s -o /dev/null "$GW/v1/chat/completions" -d '{"messages":[{"role":"user","content":"m"}],"mcp":{"tools":false}}'
+	SG_RSS=$( [ -n "$SG_PID" ] && rss_kb "$SG_PID")
+	mem_row "mcpgw-broker RSS, default config (1 stdio server), after the load (idle after start: $(fmt_mb "$BROKER_RSS_IDLE"))" \
+		"$BROKER_PID" 8192 "$SG_RSS" "supergateway, 1 server"
+	# the responders: children of lighttpd, the largest process of each kind
+	declare -A RESP_PID RESP_N
+	for p in $(children_of "$LIGHTTPD_PID"); do
+		name=$(comm_of "$p"); kb=$(rss_kb "$p")
+		[ -n "$name" ] && [ -n "$kb" ] || continue
+		RESP_N[$name]=$(( ${RESP_N[$name]:-0} + 1 ))
+		if [ -z "${RESP_PID[$name]:-}" ] || [ "$kb" -gt "$(rss_kb "${RESP_PID[$name]}")" ]; then RESP_PID[$name]=$p; fi
+	done
+	FIXED_KB=$( [ -n "${RESP_PID[fixed.fcgi]:-}" ] && rss_kb "${RESP_PID[fixed.fcgi]}")
+	for name in $(printf '%s\n' "${!RESP_PID[@]}" | sort); do
+		[ "$name" = fixed.fcgi ] && continue
+		mem_row "$name RSS (largest of ${RESP_N[$name]}), after the load" "${RESP_PID[$name]}" 6144 "$FIXED_KB" "fixed.fcgi"
+	done
+fi
+[ -n "$SG_PID" ] && stop_pid "$SG_PID" 5
+stop_gateway
+
+# --- 6. start-up with mcpgwctl, 1 and 10 stdio servers --------------------------------------
+
+# startup NAME NSERVERS: mcpgwctl start in a fresh home, polling GET /v1/tools meanwhile; sets
+# FIRST_MS (first answer listing a tool), ALL_MS (every server's tools listed), BROKER_N_PID's
+# VmRSS row once every server is ready
+startup() {
+	local home="$WORK/$1" n=$2 port t0 tf=0 ta=0 i=0 k ctl
+	mkdir -p "$home"
+	port=$(free_port)
+	{
+		echo '{"mcpServers": {'
+		for k in $(seq "$n"); do
+			[ "$k" -gt 1 ] && echo ','
+			printf '"sqlite%s": {"command": "mcp-server-sqlite", "args": ["--db-path", "%s/db%s.sqlite"]}' \
+				"$([ "$n" -gt 1 ] && echo "$k")" "$home" "$k"
+		done
+		echo '}}'
+	} >"$home/servers_config.json"
+	printf 'OPENAI_BASE_URL=%s/v1\n' "$SIM_URL" >"$home/.env"
+	CTL_HOMES="$CTL_HOMES $home"
+	t0=$(date +%s%N)
+	MCPGW_HOME=$home MCPGW_STATE_DIR=$home/var MCPGW_LISTEN=127.0.0.1:$port \
+		sh "$ROOT/deploy/mcpgwctl" start >"$home/ctl.out" 2>&1 &
+	ctl=$!
+	while :; do
+		k=$(curl -s "http://127.0.0.1:$port/v1/tools" | grep -o '"mcp_name":"list_tables"' | wc -l)
+		[ "$k" -ge 1 ] && [ "$tf" = 0 ] && tf=$(date +%s%N)
+		[ "$k" -ge "$n" ] && { ta=$(date +%s%N); break; }
+		[ $i -lt 6000 ] || { wait $ctl; die "$1: not all tools listed after 30 s: $(cat "$home/ctl.out")"; }
+		sleep 0.005; i=$((i + 1))
+	done
+	wait $ctl || die "$1: mcpgwctl start failed: $(cat "$home/ctl.out")"
+	FIRST_MS=$(( (tf - t0) / 1000000 )) ALL_MS=$(( (ta - t0) / 1000000 ))
+	BROKER_N_PID=$(cat "$home/var/broker.pid")
+}
+if want startup; then
+	note "5. start-up"
+	startup start1 1
+	row "start-up: mcpgwctl start to the first GET /v1/tools listing tools, 1 stdio server" "$FIRST_MS ms" "-" "-" "-" "info"
+	MCPGW_HOME="$WORK/start1" MCPGW_STATE_DIR="$WORK/start1/var" sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
+	startup start10 10
+	row "start-up: the same, 10 stdio servers (all listed: $ALL_MS ms)" "$FIRST_MS ms" "-" "-" "-" "info"
+	mem_row "mcpgw-broker RSS, 10 stdio servers (10 x sqlite), idle after start" "$BROKER_N_PID" 8192 \
+		"${SG_RSS:-}" "supergateway, 1 server"
+	MCPGW_HOME="$WORK/start10" MCPGW_STATE_DIR="$WORK/start10/var" sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
+fi
+
+# --- the table ----------------------------------------------------------------------------
+
+{
+	echo "| what | value | comparison | ratio | target | result |"
+	echo "|---|---|---|---|---|---|"
+	awk -F '\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$ROWS"
+} >"$WORK/table.md"
+{
+	echo "# mcpgw benchmark results"
+	echo
+	echo "\`make bench\` on $(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(nproc) cores, $(uname -r)."
+	echo "lighttpd $("$LIGHTTPD" -v 2>/dev/null | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), node $(node --version)."
+	echo "Each rate: wrk, ${DUR} s after ${WARM} s of warm-up, the two sides alternated twice, best run of each."
+	echo "Load average before / after the run: ${LOAD_START:-?} / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (other work on the machine moves absolute numbers, not ratios)."
+	[ -n "${FLOOR_LINE:-}" ] && echo "Direct stdio floor (bench/stdio_floor, sqlite list_tables): $FLOOR_LINE."
+	echo
+	cat "$WORK/table.md"
+} >"$OUT"
+echo
+cat "$WORK/table.md"
+echo
+echo "bench: written to $OUT"
+grep -q 'MISSED' "$ROWS" && note "some targets were missed (see above)"
+exit 0
