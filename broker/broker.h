@@ -105,6 +105,7 @@ struct broker {
 	time_t started_at;
 	/* catalog */
 	json_int_t generation;
+	int64_t *gen_map;       /* $STATE/catalog.gen, shared with the responders (may be NULL) */
 	char *tools_result;     /* serialised tools/list result, rebuilt on change */
 	struct cat_entry *cat;  /* sorted by exposed name */
 	size_t ncat;            /* known tools (routable) */

@@ -125,6 +125,8 @@ void catalog_rebuild(void)
 	free(B.tools_result);
 	B.cat = cat;
 	B.ncat = k;
+	if (B.gen_map) /* responders compare this with their cached catalog's generation */
+		__atomic_store_n(B.gen_map, (int64_t)B.generation, __ATOMIC_RELEASE);
 	B.nlisted = json_array_size(list);
 	B.tools_result = dumped;
 	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)B.generation,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -88,6 +89,30 @@ err:
 	return -1;
 }
 
+/* publish_generation: map $STATE/catalog.gen (8 bytes) so responders can see
+ * whether their cached catalog is current without asking; 0 or -1 (they
+ * then ask the broker every time, which is only slower) */
+static int publish_generation(const char *state_dir)
+{
+	char path[4300];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/catalog.gen", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 ||
+	    (p = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		log_warn("%s: %s; responders will ask for the catalog each time", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	B.gen_map = p;
+	__atomic_store_n(B.gen_map, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mcpgw-broker [--check-config] [--help] [--version]\n"
@@ -142,6 +167,11 @@ static void teardown(int lock_fd)
 	free(B.srvs);
 	free(B.clis);
 	free(B.cli_gens);
+	if (B.gen_map) { /* no broker: responders must ask (and so learn it is gone) */
+		__atomic_store_n(B.gen_map, 0, __ATOMIC_RELEASE);
+		munmap(B.gen_map, sizeof(int64_t));
+		B.gen_map = NULL;
+	}
 	registry_close(B.reg);
 	remote_global_cleanup();
 	cfg_free(&B.cfg);
@@ -221,6 +251,7 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		B.generation = (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	}
+	publish_generation(B.set.state_dir);
 	log_info("listening on %s; %zu servers from %s", B.set.socket_path, B.nsrvs, B.set.config);
 	for (size_t i = 0; i < B.nsrvs; i++)
 		srv_start(&B.srvs[i]);

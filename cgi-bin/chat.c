@@ -164,6 +164,7 @@ static int worker_init(struct worker *w)
 		return 0;
 	upstream_opts_from_settings(&o, &S);
 	w->tl.up = upstream_new(&o);
+	mcptools_use_state_dir(&w->tl.tools, S.state_dir);
 	w->tl.bc = bc_new(S.socket_path, S.max_message_bytes);
 	/* no broker running: the tool loop's first call starts one (MCPGW_BROKER_AUTOSTART);
 	 * threads start it one at a time (bautostart's mutex), the broker detached */

@@ -429,6 +429,8 @@ int main(void)
 	}
 	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
 	bautostart_attach(a.bc, &a.s, h.cgi);
+	if (a.settings_ok)
+		mcptools_use_state_dir(&a.cat, a.s.state_dir);
 	while ((rc = hio_accept(&h)) == 1)
 		handle(&a, &h);
 	hio_done(&h);

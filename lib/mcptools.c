@@ -1,7 +1,14 @@
 /* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
 #include "mcptools.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms);
 
 static void mcptools_clear(struct mcptools *m)
 {
@@ -11,7 +18,37 @@ static void mcptools_clear(struct mcptools *m)
 	m->generation = 0;
 }
 
+void mcptools_use_state_dir(struct mcptools *m, const char *state_dir)
+{
+	snprintf(m->gen_path, sizeof m->gen_path, "%s/catalog.gen", state_dir);
+}
+
+/* map_gen: map catalog.gen read-only once the broker has made it */
+static void map_gen(struct mcptools *m)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (m->gen || !m->gen_path[0] || (fd = open(m->gen_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(int64_t) &&
+	    (p = mmap(NULL, sizeof(int64_t), PROT_READ, MAP_SHARED, fd, 0)) != MAP_FAILED)
+		m->gen = p;
+	close(fd);
+}
+
 int mcptools_refresh(struct mcptools *m, struct bclient *bc, long timeout_ms)
+{
+	if (m->gen && m->tools && m->generation &&
+	    __atomic_load_n(m->gen, __ATOMIC_ACQUIRE) == (int64_t)m->generation)
+		return BC_OK;
+	map_gen(m);
+	return mcptools_ask(m, bc, timeout_ms);
+}
+
+/* mcptools_ask: the tools/list round trip */
+static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 {
 	json_t *params = json_pack("{s:{s:I}}", "_meta", "mcpgw/ifGeneration", m->generation);
 	json_t *result = NULL, *error = NULL, *tools, *t;
@@ -102,4 +139,7 @@ json_t *mcptools_openai(const struct mcptools *m, const char *servers, const jso
 void mcptools_free(struct mcptools *m)
 {
 	mcptools_clear(m);
+	if (m->gen)
+		munmap((void *)m->gen, sizeof(int64_t));
+	m->gen = NULL;
 }

@@ -3,6 +3,7 @@
 #define MCPGW_MCPTOOLS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "bclient.h"
 
@@ -10,10 +11,18 @@ struct mcptools {
 	json_int_t generation; /* of the cached list; 0 = none */
 	json_t *tools;         /* the broker's Tool objects (exposed names), or NULL */
 	json_t *by_name;       /* exposed name -> Tool (borrowed from tools) */
+	char gen_path[4300];   /* $MCPGW_STATE_DIR/catalog.gen, "" if not used */
+	const int64_t *gen;    /* that file mapped: the broker's current generation, 0 when it stopped */
 };
 
-/* mcptools_refresh: make the cache current: one tools/list round-trip that
- * carries the cached generation, so an unchanged catalog costs no parsing.
+/* mcptools_use_state_dir: let mcptools_refresh read the broker's current
+ * generation from $state_dir/catalog.gen (shared memory the broker
+ * updates), so a current cache costs no round trip at all. Optional. */
+void mcptools_use_state_dir(struct mcptools *m, const char *state_dir);
+
+/* mcptools_refresh: make the cache current: nothing when catalog.gen shows
+ * the cached generation; otherwise one tools/list round-trip that carries
+ * the cached generation, so an unchanged catalog costs no parsing.
  * Returns BC_OK, a bc_status, or 1 when the broker answered with a JSON-RPC
  * error (the cache is kept). */
 int mcptools_refresh(struct mcptools *m, struct bclient *bc, long timeout_ms);
