@@ -46,6 +46,8 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  bench/fixed.o bench/stdio_floor.o
 
 .PHONY: all deps run start stop status check unit blackbox install uninstall clean bench bench-progs
+# keep the objects of pattern-built programs (make would delete them as intermediates)
+.SECONDARY:
 all: $(PROGS)
 
 %.o: %.c
