@@ -9,15 +9,10 @@
 #include "hio.h"
 #include "log.h"
 #include "oai.h"
+#include "responder.h"
 #include "settings.h"
 
 /* process-lifetime state, created once in main */
-struct app {
-	struct settings s;
-	int settings_ok;
-	char settings_err[1024];
-	struct bclient *bc;
-};
 
 /* 503 {"status":"down","error":{...}} (message borrowed) */
 static void send_down(struct hio *h, const char *message, const char *code)
@@ -49,7 +44,7 @@ static const char *overall_status(const json_t *servers)
 }
 
 /* a failed or odd broker exchange: 503 down, with what went wrong */
-static void send_broker_down(struct app *a, struct hio *h, int rc, const json_t *error)
+static void send_broker_down(struct responder *a, struct hio *h, int rc, const json_t *error)
 {
 	char msg[4800];
 
@@ -71,7 +66,7 @@ static void send_broker_down(struct app *a, struct hio *h, int rc, const json_t 
 	send_down(h, msg, rc == BC_ECONNECT || rc == BC_EIO ? "broker_unavailable" : "broker_error");
 }
 
-static void health(struct app *a, struct hio *h)
+static void health(struct responder *a, struct hio *h)
 {
 	json_t *result = NULL, *error = NULL, *servers, *out;
 	int rc = bc_call(a->bc, "mcpgw/status", NULL, a->s.broker_timeout_ms, &result, &error);
@@ -105,7 +100,7 @@ static void send_405(struct hio *h)
 		(void)hio_write(h, body, sizeof body - 1);
 }
 
-static void handle(struct app *a, struct hio *h)
+static void handle(struct responder *a, struct hio *h)
 {
 	char path[4096];
 	const char *method = hio_param(h, "REQUEST_METHOD");
@@ -130,30 +125,14 @@ static void handle(struct app *a, struct hio *h)
 
 int main(void)
 {
-	static struct app a; /* ~17 KB of settings: process lifetime, freed at exit */
+	static struct responder a; /* ~17 KB of settings: process lifetime, freed at exit */
 	struct hio h;
 	int rc;
 
-	signal(SIGPIPE, SIG_IGN);
-	a.settings_ok = settings_load(&a.s, a.settings_err, sizeof a.settings_err) == 0;
-	log_init("health.fcgi", a.settings_ok ? a.s.log_level : LOGL_INFO, a.settings_ok ? a.s.log_file : NULL);
-	if (!a.settings_ok)
-		log_error("%s", a.settings_err);
-	else if (!(a.bc = bc_new(a.s.socket_path, a.s.max_message_bytes))) {
-		snprintf(a.settings_err, sizeof a.settings_err, "out of memory");
-		a.settings_ok = 0;
-	}
-	if (hio_init(&h) < 0) {
-		log_error("FastCGI initialisation failed");
-		bc_free(a.bc);
+	if (responder_open(&a, "health.fcgi", &h) < 0)
 		return 1;
-	}
-	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
-	bautostart_attach(a.bc, &a.s, h.cgi);
 	while ((rc = hio_accept(&h)) == 1)
 		handle(&a, &h);
-	hio_done(&h);
-	bc_free(a.bc);
-	log_close();
+	responder_close(&a, &h);
 	return rc < 0 ? 1 : 0;
 }

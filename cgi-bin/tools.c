@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mcptools.h"
 #include "oai.h"
+#include "responder.h"
 #include "settings.h"
 
 #define TOOLS_PREFIX "/v1/tools"
@@ -23,10 +24,7 @@
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {
-	struct settings s;
-	int settings_ok;
-	char settings_err[1024];
-	struct bclient *bc;
+	struct responder r;        /* settings and broker client */
 	struct mcptools cat;       /* the broker's catalog, refreshed by generation */
 	char *body[2];             /* GET /v1/tools bodies per format, rendered once per generation */
 	size_t body_len[2];
@@ -43,12 +41,12 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 		bautostart_last_error(why, sizeof why);
 		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
 		oai_send_error(h, 503, NULL, "broker_unavailable", "The tool broker is not reachable at %s (%s%s).",
-			       a->s.socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);
+			       a->r.s.socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);
 		break;
 	}
 	case BC_EIO:
 		oai_send_error(h, 503, NULL, "broker_unavailable",
-			       "The connection to the tool broker at %s was lost during the request.", a->s.socket_path);
+			       "The connection to the tool broker at %s was lost during the request.", a->r.s.socket_path);
 		break;
 	case BC_ETIMEOUT:
 		oai_send_error(h, 504, NULL, timeout_code, "The tool broker did not answer in time.");
@@ -66,7 +64,7 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
  * after an error response was sent */
 static json_t *fetch_tools(struct app *a, struct hio *h)
 {
-	int rc = mcptools_refresh(&a->cat, a->bc, a->s.broker_timeout_ms);
+	int rc = mcptools_refresh(&a->cat, a->r.bc, a->r.s.broker_timeout_ms);
 
 	if (rc == 1) {
 		oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools.");
@@ -343,12 +341,12 @@ static void tools_call(struct app *a, struct hio *h)
 	buf_t body = BUF_INIT;
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
 	const char *tool;
-	long timeout = a->s.tool_timeout_ms * (a->s.tool_retries + 1) + a->s.broker_timeout_ms;
-	int rc = hio_read_body(h, a->s.max_body_bytes, &body);
+	long timeout = a->r.s.tool_timeout_ms * (a->r.s.tool_retries + 1) + a->r.s.broker_timeout_ms;
+	int rc = hio_read_body(h, a->r.s.max_body_bytes, &body);
 
 	if (rc == 413) {
 		oai_send_error(h, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
-			       a->s.max_body_bytes);
+			       a->r.s.max_body_bytes);
 		goto out;
 	} else if (rc == 411) {
 		oai_send_error(h, 411, NULL, "length_required", "A request body needs a Content-Length.");
@@ -358,10 +356,10 @@ static void tools_call(struct app *a, struct hio *h)
 			       "The request body does not match its Content-Length (missing, malformed or short).");
 		goto out;
 	}
-	if (!(req = oai_parse_body(h, body.data, body.len, a->s.max_json_depth)) || !(params = call_params(h, req)))
+	if (!(req = oai_parse_body(h, body.data, body.len, a->r.s.max_json_depth)) || !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
-	rc = bc_call(a->bc, "tools/call", params, timeout, &result, &error);
+	rc = bc_call(a->r.bc, "tools/call", params, timeout, &result, &error);
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
 	else if (error)
@@ -381,8 +379,8 @@ static void handle(struct app *a, struct hio *h)
 	const char *method = hio_param(h, "REQUEST_METHOD");
 	int get;
 
-	if (!a->settings_ok) {
-		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
+	if (!a->r.settings_ok) {
+		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->r.settings_err);
 		return;
 	}
 	hio_path(h, path, sizeof path);
@@ -413,31 +411,15 @@ int main(void)
 	struct hio h;
 	int rc;
 
-	signal(SIGPIPE, SIG_IGN);
-	a.settings_ok = settings_load(&a.s, a.settings_err, sizeof a.settings_err) == 0;
-	log_init("tools.fcgi", a.settings_ok ? a.s.log_level : LOGL_INFO, a.settings_ok ? a.s.log_file : NULL);
-	if (!a.settings_ok)
-		log_error("%s", a.settings_err);
-	else if (!(a.bc = bc_new(a.s.socket_path, a.s.max_message_bytes))) {
-		snprintf(a.settings_err, sizeof a.settings_err, "out of memory");
-		a.settings_ok = 0;
-	}
-	if (hio_init(&h) < 0) {
-		log_error("FastCGI initialisation failed");
-		bc_free(a.bc);
+	if (responder_open(&a.r, "tools.fcgi", &h) < 0)
 		return 1;
-	}
-	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
-	bautostart_attach(a.bc, &a.s, h.cgi);
-	if (a.settings_ok)
-		mcptools_use_state_dir(&a.cat, a.s.state_dir);
+	if (a.r.settings_ok)
+		mcptools_use_state_dir(&a.cat, a.r.s.state_dir);
 	while ((rc = hio_accept(&h)) == 1)
 		handle(&a, &h);
-	hio_done(&h);
-	bc_free(a.bc);
+	responder_close(&a.r, &h);
 	mcptools_free(&a.cat);
 	free(a.body[0]);
 	free(a.body[1]);
-	log_close();
 	return rc < 0 ? 1 : 0;
 }
