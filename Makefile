@@ -45,7 +45,7 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  $(CHAT_SRC:.c=.o) \
 	  bench/fixed.o bench/stdio_floor.o
 
-.PHONY: all deps run start stop status check unit blackbox install uninstall clean bench bench-progs
+.PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
 all: $(PROGS)
@@ -88,9 +88,12 @@ bench/stdio_floor: bench/stdio_floor.o
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
 
-# Installs the Debian packages the build, `make run` and the tests need (root only; a no-op when present).
+# Installs the Debian packages the build and `make run` need (as root, or through sudo; a no-op when present).
+# test-deps: also what `make check` needs; each target installs before it builds anything that needs it.
 deps:
 	@sh deploy/install-deps.sh
+test-deps:
+	@sh deploy/install-deps.sh --test
 
 run: deps all
 	@sh deploy/mcpgwctl run
@@ -101,15 +104,23 @@ stop:
 status:
 	@sh deploy/mcpgwctl status
 
-unit: deps all $(UNIT_BIN)
+unit: test-deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@sh tests/check.sh unit
 
-blackbox: deps all
+blackbox: test-deps
+	@$(MAKE) --no-print-directory all
 	@sh tests/check.sh blackbox
 
-check: deps
+check: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@sh tests/check.sh
+
+# Proves the two README commands on a new machine: a fresh Debian 12 root
+# (debootstrap minbase + git + make), a clone of HEAD, `make run` until the
+# tools answer, then `make check`. Not part of `make check` (about 30 min).
+new-machine:
+	@sh tests/new-machine.sh
 
 # Measures mcpgw against its yardsticks (bench/run.sh): prints a table, writes bench/results.md.
 bench:
