@@ -4,7 +4,9 @@
 #   sh tests/test_client.sh [--url URL] [--key KEY] [--model MODEL] [--tool NAME] [--embedding-model MODEL]
 #
 # URL defaults to $MCPGW_URL, else http://127.0.0.1:8000 (a trailing /v1 is
-# accepted); KEY to $OPENAI_API_KEY (sent as a bearer token when set). Prints
+# accepted); KEY, the gateway's client key, to $MCPGW_API_KEY (sent as a
+# bearer token when set; never $OPENAI_API_KEY: the upstream's key stays in
+# the gateway and is not the client's). Prints
 # PASS, FAIL or SKIP per step and then "N passed, N failed"; exits 1 when a
 # step failed or the gateway cannot be reached, 2 on a usage error.
 # POSIX sh and curl; python3 or node only to pick a tool when the gateway has
@@ -12,7 +14,7 @@
 set -u
 
 url=${MCPGW_URL:-http://127.0.0.1:8000}
-key=${OPENAI_API_KEY:-}
+key=${MCPGW_API_KEY:-}
 model=""
 tool=""
 embed_model=text-embedding-3-small

@@ -25,11 +25,24 @@ CLIENT="$MCPGW_ROOT/tests/test_client.sh"
 }
 
 @test "test_client.sh takes the URL from MCPGW_URL (a /v1 suffix is fine) and --model; the streamed answer is printed" {
-	MCPGW_URL="$MCPGW_URL/v1" OPENAI_API_KEY=sk-mcpgw-test run timeout 120 sh "$CLIENT" --model gpt-4o
+	MCPGW_URL="$MCPGW_URL/v1" MCPGW_API_KEY=sk-mcpgw-test run timeout 120 sh "$CLIENT" --model gpt-4o
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"      sim: Introduce the main features of the Python language in one sentence."* ]]
 	[ "$(json_eval 'j.filter(r => r.path === "/v1/chat/completions").at(-1).body.model' "$(sim_requests)")" = gpt-4o ]
+}
+
+@test "test_client.sh sends MCPGW_API_KEY as the client's bearer and never the upstream's OPENAI_API_KEY" {
+	# pointed straight at the simulator, every request the client makes is recorded with its headers
+	sim_reset
+	OPENAI_API_KEY=sk-upstream-secret run timeout 120 sh "$CLIENT" --url "$SIM_URL"
+	echo "$output"
+	[ "$(json_eval 'j.length > 0' "$(sim_requests)")" = true ]
+	[ "$(json_eval 'j.filter(r => JSON.stringify(r.headers).includes("sk-upstream-secret")).length' "$(sim_requests)")" = 0 ]
+	[ "$(json_eval 'j.filter(r => r.headers.authorization !== undefined).length' "$(sim_requests)")" = 0 ]
+	sim_reset
+	OPENAI_API_KEY=sk-upstream-secret MCPGW_API_KEY=sk-client-key run timeout 120 sh "$CLIENT" --url "$SIM_URL"
+	[ "$(json_eval 'j.every(r => r.headers.authorization === "Bearer sk-client-key")' "$(sim_requests)")" = true ]
 }
 
 @test "test_client.sh reports a failing step and exits non-zero" {
