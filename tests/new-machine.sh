@@ -4,7 +4,7 @@
 # Builds a clean Debian 12 root (debootstrap --variant=minbase bookworm, then
 # only git and make added), clones this checkout's HEAD into it, runs
 # `make run` until GET /v1/tools lists the six tools of the bundled SQLite
-# server, stops it as Ctrl-C would, then runs `make check` there. Prints one
+# server, stops it (SIGTERM to its process group), then runs `make check` there. Prints one
 # summary line; everything else goes to the log.
 #
 # Root only (debootstrap, chroot, mounts). Settings:
@@ -122,12 +122,16 @@ run_secs=$(($(date +%s) - t0))
 say "GET /v1/tools after ${run_secs}s: $tools tools: $out"
 [ "$tools" -ge 6 ] || die "make run did not serve the six tools within $run_wait s ($tools seen)"
 
-# stop it as Ctrl-C in its terminal would: SIGINT to its process group
-sid=$(ps -o sid= -p "$(root_pids | while read -r p; do [ "$(cat /proc/$p/comm)" = make ] && echo "$p"; done | head -n 1)" 2>/dev/null | tr -d ' ')
-[ -n "$sid" ] && kill -INT -- "-$sid" 2>/dev/null
+# stop it as a terminal's hang-up or a service manager would: SIGTERM to its process group (a
+# background job ignores SIGINT, so Ctrl-C cannot be imitated here; mcpgwctl handles both alike)
+mk=$(root_pids | while read -r p; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = make ] && echo "$p"; done | head -n 1)
+[ -n "$mk" ] || die "make run: no make process found in the root"
+pg=$(ps -o pgid= -p "$mk" | tr -d ' ')
+[ -n "$pg" ] && [ "$pg" != "$(ps -o pgid= -p $$ | tr -d ' ')" ] || die "make run: no process group of its own"
+kill -TERM "-$pg" || die "cannot signal make run's process group $pg"
 i=0
 while kill -0 "$run_pid" 2>/dev/null && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
-kill -0 "$run_pid" 2>/dev/null && die "make run did not stop on Ctrl-C (SIGINT) within 30 s"
+kill -0 "$run_pid" 2>/dev/null && die "make run did not stop on SIGTERM within 30 s"
 left=$(root_pids)
 [ -z "$left" ] || die "processes left after make run stopped: $(for p in $left; do printf '%s(%s) ' "$(cat /proc/$p/comm)" "$p"; done)"
 
