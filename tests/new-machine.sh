@@ -29,10 +29,18 @@ case $dir in /|/usr|/var|/tmp|/var/tmp|'') die "MCPGW_NEWMACHINE_DIR=$dir: refus
 command -v curl >/dev/null || die "curl missing on this machine (make deps installs it)"
 if curl -s -o /dev/null --max-time 2 http://127.0.0.1:8000/; then die "something already listens on 127.0.0.1:8000"; fi
 
+# the machine's settings of where TLS clients find their certificate authorities, passed on
+ca_env=""
+for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE GIT_SSL_CAINFO; do
+	eval "val=\${$v:-}"
+	[ -z "$val" ] || ca_env="$ca_env $v=$val"
+done
+
 # in_root CMD...: CMD inside the root, with the clean environment of a new login
 in_root() {
+	# shellcheck disable=SC2086
 	chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		LANG=C.UTF-8 TERM=dumb "$@"
+		LANG=C.UTF-8 TERM=dumb $ca_env "$@"
 }
 
 # root_pids: the processes whose root directory is the new root
@@ -86,6 +94,10 @@ for f in /etc/apt/apt.conf.d/*; do
 	grep -q '^Acquire::' "$f" 2>/dev/null && cp "$f" "$dir/etc/apt/apt.conf.d/"
 done
 [ -e /root/.npmrc ] && grep -v '^nodedir=' /root/.npmrc >"$dir/root/.npmrc"
+# this machine's own certificate authorities (a network that inspects TLS): ca-certificates,
+# once `make run` installs it, trusts them in the root as it does here
+mkdir -p "$dir/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/" 2>/dev/null || true
 
 for m in proc sys dev dev/pts run; do
 	mkdir -p "$dir/$m"
