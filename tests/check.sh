@@ -83,7 +83,20 @@ if [ "$what" != unit ]; then
 	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	run_node tests/blackbox/*.test.mjs
 
-	# the same tools, front-end and chat tests behind every other web server front end (deploy/mcpgwctl)
+	# the same tools, front-end and chat tests behind every other web server front end (deploy/mcpgwctl).
+	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),
+	# who must reach the checkout: one cloned into /root (0700) is copied where it can, for these runs.
+	fe_root=$root
+	if [ "$(id -u)" = 0 ] && [ -n "${MCPGW_CHECK_FRONTENDS-x}" ] &&
+		! setpriv --reuid="${MCPGW_USER:-www-data}" --regid="$(id -gn "${MCPGW_USER:-www-data}")" --clear-groups -- \
+			test -x "$root/cgi-bin/health.fcgi" -a -r "$root/tests/blackbox/helpers.bash" 2>/dev/null; then
+		fe_root=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-check.XXXXXX") || exit 2
+		chmod 755 "$fe_root"
+		echo "check: ${MCPGW_USER:-www-data} cannot reach $root; the front-end runs use a copy in $fe_root"
+		tar -C "$root" --exclude=./.git --exclude=./var -cf - . | tar -C "$fe_root" -xf - || exit 2
+		trap 'rm -rf "$log" "$fe_root"' EXIT
+	fi
+	cd "$fe_root" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
 		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, chat.test.mjs)"
 		MCPGW_FRONTEND=$fe
@@ -94,6 +107,7 @@ if [ "$what" != unit ]; then
 		run_node tests/blackbox/chat.test.mjs
 	done
 	unset MCPGW_FRONTEND
+	cd "$root" || exit 2
 fi
 
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"

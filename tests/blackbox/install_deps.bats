@@ -14,7 +14,8 @@ echo "install ok installed"
 S
 	# apt-get and sudo: record how they were called
 	printf '#!/bin/sh\necho "apt-get $*" >>"%s/calls"\n' "$STUBS" >"$STUBS/apt-get"
-	printf '#!/bin/sh\necho "sudo $*" >>"%s/calls"\n[ "$1" = -n ] && shift\n[ "$1" = true ] && exit 0\nexec "$@"\n' "$STUBS" >"$STUBS/sudo"
+	# (it runs only "env ... apt-get" for real, the stub above; anything else as root just succeeds)
+	printf '#!/bin/sh\necho "sudo $*" >>"%s/calls"\n[ "$1" = -n ] && shift\n[ "$1" = env ] && exec "$@"\nexit 0\n' "$STUBS" >"$STUBS/sudo"
 	# a copy nobody can read, wherever the checkout is (/root is 0700)
 	cp "$ROOT/deploy/install-deps.sh" "$STUBS/install-deps.sh"
 	chmod 755 "$STUBS"/*
