@@ -186,6 +186,15 @@ int loop_step(int max_ms);          /* one pass: 0, 1 when shut down, -1 on erro
 void loop_shutdown(void);
 void loop_free(void);
 
+/* check.c: mcpgw-broker --check-config */
+/* check_config: load set->config and check that every enabled stdio
+ * server's command can be found and run (and its "cwd" is a directory);
+ * nothing is started. Plain lines, no log prefix: "FILE: ok, N servers" on
+ * stdout, or each problem ("FILE: server 'x': command 'foo' not found
+ * (looked in ... and PATH=...)", a config error) on stderr. Returns the
+ * exit status: 0 ok, 1 otherwise. */
+int check_config(const struct settings *set);
+
 /* status */
 json_t *broker_status(void);
 /* registry write-through of a server's state (errors logged) */
