@@ -527,35 +527,43 @@ static int cfg_find_nested(const json_t *root, char *path, size_t pathlen)
 	return 0;
 }
 
-/* cfg_missing: "no mcpServers object", with what the file holds instead */
-static void cfg_missing(struct cfg_ctx *c, const json_t *root)
+/* cfg_missing_foreign: another client's key for its servers at the top level: 1 (reported) or 0 */
+static int cfg_missing_foreign(struct cfg_ctx *c, const json_t *root)
 {
-	static const char *const ours[] = { "mcpServers" };
-	const json_t *mcp = json_object_get(root, "mcp"), *exp = json_object_get(root, "experimental"), *v;
-	char show[CFG_SHOW_MAX * 4 + 8], path[2 * CFG_SHOW_MAX * 4 + 24];
-	const char *k;
+	const json_t *mcp = json_object_get(root, "mcp"), *exp = json_object_get(root, "experimental");
 
 	for (size_t i = 0; i < sizeof cfg_foreign_tops / sizeof *cfg_foreign_tops; i++)
 		if (json_object_get(root, cfg_foreign_tops[i].key)) {
 			cfg_err(c, "", "no \"mcpServers\" object; found \"%s\" (%s): rename it to \"mcpServers\"",
 				cfg_foreign_tops[i].key, cfg_foreign_tops[i].shape);
-			return;
+			return 1;
 		}
-	if (json_is_object(mcp) && json_object_get(mcp, "servers")) {
+	if (json_is_object(mcp) && json_object_get(mcp, "servers"))
 		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json "
 			       "and opencode shape): move that \"servers\" object to a top-level \"mcpServers\"");
-		return;
-	}
-	if (json_is_object(mcp)) {
+	else if (json_is_object(mcp))
 		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\" (the opencode shape): rename it to \"mcpServers\"");
-		return;
-	}
-	if (json_is_object(exp) && json_object_get(exp, "modelContextProtocolServers")) {
+	else if (json_is_object(exp) && json_object_get(exp, "modelContextProtocolServers"))
 		cfg_err(c, "", "no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} "
 			       "(the Continue config.json shape): give each entry a name in a top-level \"mcpServers\" "
 			       "object and move its \"transport\" keys up into it");
+	else
+		return 0;
+	return 1;
+}
+
+/* cfg_missing: "no mcpServers object", with what the file holds instead:
+ * another client's shape, a misspelt or nested "mcpServers", or servers
+ * without the wrapper */
+static void cfg_missing(struct cfg_ctx *c, const json_t *root)
+{
+	static const char *const ours[] = { "mcpServers" };
+	char show[CFG_SHOW_MAX * 4 + 8], path[2 * CFG_SHOW_MAX * 4 + 24];
+	const json_t *v;
+	const char *k;
+
+	if (cfg_missing_foreign(c, root))
 		return;
-	}
 	json_object_foreach((json_t *)root, k, v) {
 		if (cfg_near(k, ours, 1)) {
 			cfg_err(c, "", "no \"mcpServers\" object; found \"%s\" (did you mean \"mcpServers\"?)",
