@@ -20,6 +20,8 @@
 #define CLI_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
 #define SRV_STOP_GRACE_MS 2000  /* shutdown: stdin closed -> SIGTERM -> SIGKILL, each after this */
 #define SRV_HEALTHY_MS 30000    /* ready this long: the restart backoff starts over */
+#define SRV_RESTART_BACKOFF_MS 100 /* first wait before restarting a server that was ready */
+#define SRV_START_BACKOFF_MS 1000  /* first wait after a failed start; doubles up to MCPGW_RESTART_BACKOFF_MAX */
 #define SRV_WBUF_MAX (64u << 20) /* a stdio server that reads nothing of this much is restarted */
 #define CALLS_MAX 4096           /* tool calls in flight in the broker; more are refused at once */
 
@@ -55,7 +57,7 @@ struct srv {
 	json_t *tools;          /* last known (filtered) Tool array, kept while down */
 	json_t *list_accum;     /* pages of a listing in progress */
 	int listing, relist;
-	int restarts, fail_streak;
+	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
 	char last_error[512];
 	char fingerprint[17];   /* of the config entry: cached tools apply only to the same entry */
 	int64_t since_ms;       /* state entered */
@@ -120,7 +122,8 @@ int64_t now_ms(void);
 void srv_init(struct srv *s, struct cfg_server *cfg, int idx);
 void srv_start(struct srv *s);
 void srv_on_stdout(struct srv *s);
-void srv_on_stderr(struct srv *s);
+/* srv_on_stderr: read what the child wrote to stderr (logged, kept in errtail); 1 when something was read */
+int srv_on_stderr(struct srv *s);
 void srv_on_stdin(struct srv *s);
 void srv_on_reaped(struct srv *s, int status);
 void srv_tick(struct srv *s, int64_t now);
@@ -182,6 +185,15 @@ int loop_run(void);                 /* until shut down: 0 */
 int loop_step(int max_ms);          /* one pass: 0, 1 when shut down, -1 on error */
 void loop_shutdown(void);
 void loop_free(void);
+
+/* check.c: mcpgw-broker --check-config */
+/* check_config: load set->config and check that every enabled stdio
+ * server's command can be found and run (and its "cwd" is a directory);
+ * nothing is started. Plain lines, no log prefix: "FILE: ok, N servers" on
+ * stdout, or each problem ("FILE: server 'x': command 'foo' not found
+ * (looked in ... and PATH=...)", a config error) on stderr. Returns the
+ * exit status: 0 ok, 1 otherwise. */
+int check_config(const struct settings *set);
 
 /* status */
 json_t *broker_status(void);

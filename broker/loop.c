@@ -96,6 +96,11 @@ json_t *broker_status(void)
 		json_object_set_new(o, "protocolVersion", *s->proto ? json_string(s->proto) : json_null());
 		json_object_set(o, "serverInfo", s->server_info ? s->server_info : json_null());
 		json_object_set_new(o, "last_error", *s->last_error ? json_string(s->last_error) : json_null());
+		/* a failing server: failed starts in a row, and when it is tried again */
+		json_object_set_new(o, "retries", json_integer(s->fail_streak));
+		json_object_set_new(o, "next_retry_in_ms",
+				    s->state == SRV_BACKOFF ? json_integer(s->deadline_ms > now_ms() ? s->deadline_ms - now_ms() : 0)
+							    : json_null());
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",
@@ -238,7 +243,7 @@ static void dispatch(struct ploop *p)
 			break;
 		case P_SRV_ERR:
 			if (s->err_fd == p->fds[i].fd)
-				srv_on_stderr(s);
+				(void)srv_on_stderr(s); /* 0: nothing now, or closed: both handled there */
 			break;
 		case P_SRV_IN:
 			if (s->in_fd == p->fds[i].fd)

@@ -211,16 +211,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcpgw-broker: %s\n", err);
 		return 1;
 	}
+	if (check_only)
+		return check_config(&B.set);
 	if (log_init("mcpgw-broker", B.set.log_level, B.set.log_file) < 0)
 		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", B.set.log_file);
 	if (cfg_load(B.set.config, &B.cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 1;
-	}
-	if (check_only) {
-		printf("%s: %zu servers, OK\n", B.set.config, B.cfg.nservers);
-		cfg_free(&B.cfg);
-		return 0;
 	}
 	if (mkdir(B.set.state_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("%s: %s", B.set.state_dir, strerror(errno));

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "errtail.h"
 #include "log.h"
 
 extern char **environ;
@@ -93,34 +94,67 @@ static void errtail_add(struct srv *s, const char *p, size_t n)
 	s->errtail[s->errtail_len] = '\0';
 }
 
-/* last_stderr_line: the last non-empty line of the stderr tail, into out */
-static void last_stderr_line(const struct srv *s, char *out, size_t outlen)
+/* srv_next_backoff: how long to wait before the next start. A server that
+ * was ready for SRV_HEALTHY_MS restarts after SRV_RESTART_BACKOFF_MS; one
+ * that never got ready (did not spawn, exited or failed during initialize)
+ * waits SRV_START_BACKOFF_MS, then twice as long each time; one that was
+ * ready only briefly doubles its last wait. All capped at
+ * MCPGW_RESTART_BACKOFF_MAX. */
+static long srv_next_backoff(const struct srv *s, int was_ready)
 {
-	size_t end = s->errtail_len, start;
+	long b = s->backoff_ms, max = B.set.restart_backoff_max_ms;
 
-	while (end > 0 && (s->errtail[end - 1] == '\n' || s->errtail[end - 1] == '\r' || s->errtail[end - 1] == ' '))
-		end--;
-	start = end;
-	while (start > 0 && s->errtail[start - 1] != '\n')
-		start--;
-	snprintf(out, outlen, "%.*s", (int)(end - start), s->errtail + start);
+	if (was_ready && (b == 0 || now_ms() - s->since_ms > SRV_HEALTHY_MS))
+		b = SRV_RESTART_BACKOFF_MS;
+	else if (!was_ready && b < SRV_START_BACKOFF_MS)
+		b = SRV_START_BACKOFF_MS;
+	else
+		b = b > max / 2 ? max : b * 2;
+	return b < max ? b : max;
+}
+
+/* fmt_delay: "0.1 s", "4 s", "5 min" */
+static const char *fmt_delay(char *out, size_t outlen, long ms)
+{
+	if (ms < 1000)
+		snprintf(out, outlen, "%.1f s", (double)ms / 1000);
+	else if (ms >= 120000 && ms % 60000 == 0)
+		snprintf(out, outlen, "%ld min", ms / 60000);
+	else
+		snprintf(out, outlen, "%ld s", (ms + 500) / 1000);
+	return out;
 }
 
 /* srv_down: the connection is gone (died, failed, or stopped). In-flight
  * calls are failed or requeued, the child is killed if still there (remote:
- * its transfers aborted), and a restart is scheduled unless the broker stops. */
+ * its transfers aborted), and a restart is scheduled unless the broker stops.
+ * last_error says why, with the telling line of the server's stderr and,
+ * when a restart follows, when. */
 void srv_down(struct srv *s, const char *why)
 {
-	char tail[300];
-	int was_ready = s->state == SRV_READY;
+	char tail[ERRTAIL_LINE_MAX + 8], delay[32];
+	int was_ready = s->state == SRV_READY, stopping = B.stopping || s->state == SRV_STOPPING;
+	size_t n;
 
-	last_stderr_line(s, tail, sizeof tail);
+	errtail_pick(s->errtail, s->errtail_len, tail, sizeof tail);
 	if (*tail)
-		snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
+		n = (size_t)snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
 	else
-		snprintf(s->last_error, sizeof s->last_error, "%s", why);
-	if (B.stopping || s->state == SRV_STOPPING)
+		n = (size_t)snprintf(s->last_error, sizeof s->last_error, "%s", why);
+	if (!stopping) {
+		s->backoff_ms = srv_next_backoff(s, was_ready);
+		if (was_ready)
+			s->fail_streak = 0;
+		else
+			s->fail_streak++;
+		if (n < sizeof s->last_error)
+			snprintf(s->last_error + n, sizeof s->last_error - n, "; retrying in %s",
+				 fmt_delay(delay, sizeof delay, s->backoff_ms));
+	}
+	if (stopping)
 		log_info("server %s: %s", s->cfg->name, s->last_error);
+	else if (s->fail_streak > 1)
+		log_warn("server %s: %s (failed %d times in a row)", s->cfg->name, s->last_error, s->fail_streak);
 	else
 		log_warn("server %s: %s", s->cfg->name, s->last_error);
 	close_fd(&s->in_fd);
@@ -145,20 +179,12 @@ void srv_down(struct srv *s, const char *why)
 			call_on_transport_failure(p->call, s->last_error);
 		free(p);
 	}
-	if (B.stopping || s->state == SRV_STOPPING) {
+	if (stopping) {
 		srv_set_state(s, SRV_STOPPED);
 		return;
 	}
-	if (was_ready)
-		s->fail_streak = 0;
-	else
-		s->fail_streak++;
 	if (s->fail_streak > 0)
 		call_server_failed(s);
-	if (s->backoff_ms == 0 || (was_ready && now_ms() - s->since_ms > SRV_HEALTHY_MS))
-		s->backoff_ms = 100;
-	else if ((s->backoff_ms *= 2) > B.set.restart_backoff_max_ms)
-		s->backoff_ms = B.set.restart_backoff_max_ms;
 	s->restarts++;
 	srv_set_state(s, SRV_BACKOFF);
 	s->deadline_ms = now_ms() + s->backoff_ms;
@@ -685,17 +711,17 @@ void srv_on_stdout(struct srv *s)
 	}
 }
 
-void srv_on_stderr(struct srv *s)
+int srv_on_stderr(struct srv *s)
 {
 	char chunk[8192];
 	ssize_t n = read(s->err_fd, chunk, sizeof chunk);
 	char *nl;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
+		return 0;
 	if (n <= 0) {
 		close_fd(&s->err_fd);
-		return;
+		return 0;
 	}
 	errtail_add(s, chunk, (size_t)n);
 	if (buf_append(&s->errline, chunk, (size_t)n) < 0)
@@ -709,6 +735,7 @@ void srv_on_stderr(struct srv *s)
 		log_info("server %s stderr: %s", s->cfg->name, s->errline.data);
 		buf_reset(&s->errline);
 	}
+	return 1;
 }
 
 void srv_on_reaped(struct srv *s, int status)
@@ -721,8 +748,8 @@ void srv_on_reaped(struct srv *s, int status)
 		snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(why, sizeof why, "ended (status %d)", status);
-	if (s->err_fd >= 0)
-		srv_on_stderr(s); /* pick up its last words */
+	for (int i = 0; i < 8 && s->err_fd >= 0 && srv_on_stderr(s) > 0; i++)
+		; /* pick up its last words */
 	kill(-s->pid, SIGKILL); /* anything it left in its process group */
 	s->pid = 0;
 	if (s->state == SRV_STARTING || s->state == SRV_READY || s->state == SRV_STOPPING)

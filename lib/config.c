@@ -8,6 +8,7 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define CFG_NAME_MAX       64        /* server name length */
 #define CFG_VAR_MAX        255       /* ${VAR} name length */
+#define CFG_TIMEOUT_MIN_MS 1000L     /* "timeout": one second (less is seconds written by mistake) */
 #define CFG_TIMEOUT_MAX_MS 86400000L /* "timeout": one day */
 #define CFG_KEY_MAX        256       /* key path shown in a message */
 #define CFG_SHOW_MAX       64        /* untrusted text shown in a message */
@@ -51,7 +53,8 @@ static const char *cfg_show(char *dst, size_t n, const char *s)
 }
 
 /* cfg_err: "FILE: KEY: problem". At server level KEY is "mcpServers.<name>"
- * followed by suffix; at top level suffix is the whole key. */
+ * followed by suffix; at top level suffix is the whole key ("FILE: problem"
+ * when it is empty). */
 static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
@@ -66,8 +69,10 @@ static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
 	va_end(ap);
 	if (c->server)
 		snprintf(c->err, c->errlen, "%s: mcpServers.%s%s: %s", c->file, c->server, suffix, msg);
-	else
+	else if (*suffix)
 		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, suffix, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s", c->file, msg);
 }
 
 static int cfg_is_name_start(int ch)
@@ -330,6 +335,262 @@ static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const
 	return 0;
 }
 
+/* --- other MCP clients' shapes: recognised and rejected with a hint --- */
+
+/* the keys of a server entry */
+static const char *const cfg_server_keys[] = {
+	"command", "args", "env", "cwd", "type", "url", "headers", "disabled", "includeTools", "excludeTools", "timeout",
+};
+
+/* other clients' names for keys of a server entry, and keys whose loss
+ * would change what the server is (ignoring them would be silently wrong) */
+static const struct {
+	const char *key, *shape, *fix;
+} cfg_foreign_keys[] = {
+	{ "serverUrl", "the Windsurf shape", "rename it to \"url\"" },
+	{ "httpUrl", "the Gemini CLI shape", "rename it to \"url\" and add \"type\": \"http\"" },
+	{ "uri", "the Goose shape", "rename it to \"url\"" },
+	{ "cmd", "the Goose shape", "rename it to \"command\"" },
+	{ "envs", "the Goose shape", "rename it to \"env\"" },
+	{ "environment", "the opencode shape", "rename it to \"env\"" },
+	{ "envFile", "the VS Code and Cursor shape",
+	  "not supported: list the variables in \"env\" (values may use ${VAR} from the environment or .env)" },
+	{ "disabledTools", "the Roo Code shape", "rename it to \"excludeTools\"" },
+};
+
+/* top-level keys other clients keep their servers under */
+static const struct {
+	const char *key, *shape;
+} cfg_foreign_tops[] = {
+	{ "servers", "the VS Code mcp.json shape" },
+	{ "context_servers", "the Zed settings.json shape" },
+	{ "mcp_servers", "the Codex config shape" },
+	{ "extensions", "the Goose config.yaml shape" },
+};
+
+/* cfg_fold: k lower-cased without '_' and '-' into out (cut to fit) */
+static void cfg_fold(const char *k, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *k && o + 1 < outlen; k++)
+		if (*k != '_' && *k != '-')
+			out[o++] = (char)(*k >= 'A' && *k <= 'Z' ? *k - 'A' + 'a' : *k);
+	out[o] = '\0';
+}
+
+/* cfg_distance: optimal string alignment distance of a and b (edits,
+ * adjacent swaps); strings longer than CFG_NAME_MAX count as far apart */
+static size_t cfg_distance(const char *a, const char *b)
+{
+	size_t d[CFG_NAME_MAX + 1][CFG_NAME_MAX + 1], la = strlen(a), lb = strlen(b), i, j;
+
+	if (la > CFG_NAME_MAX || lb > CFG_NAME_MAX)
+		return SIZE_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* cfg_near: the key of known[] that k is most likely a misspelling of
+ * (the same but for case, '_' and '-'; or one edit away from a key of up to
+ * 4 letters, two from a longer one), or NULL */
+static const char *cfg_near(const char *k, const char *const *known, size_t n)
+{
+	char fk[CFG_NAME_MAX + 1], fn[CFG_NAME_MAX + 1];
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+
+	cfg_fold(k, fk, sizeof fk);
+	for (size_t i = 0; i < n; i++) {
+		size_t d;
+
+		cfg_fold(known[i], fn, sizeof fn);
+		d = cfg_distance(fk, fn);
+		if (d <= (strlen(fn) <= 4 ? 1u : 2u) && d < best_d) {
+			best = known[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* cfg_is_star_list: ["*"], which lets everything through */
+static int cfg_is_star_list(const json_t *v)
+{
+	return json_is_array(v) && json_array_size(v) == 1 &&
+	       json_string_value(json_array_get(v, 0)) && strcmp(json_string_value(json_array_get(v, 0)), "*") == 0;
+}
+
+/* cfg_key_hint: the message for key k (value v) of a server entry when it is
+ * another client's key, or a misspelling of one of ours; "" when it is to be
+ * ignored (unknown to every client we know: "alwaysAllow", "autoApprove", ...) */
+static void cfg_key_hint(const char *k, const json_t *v, char *out, size_t outlen)
+{
+	char show[CFG_SHOW_MAX * 4 + 8];
+	const char *near;
+
+	out[0] = '\0';
+	cfg_show(show, sizeof show, k);
+	for (size_t i = 0; i < sizeof cfg_foreign_keys / sizeof *cfg_foreign_keys; i++)
+		if (strcmp(k, cfg_foreign_keys[i].key) == 0) {
+			snprintf(out, outlen, "unknown key \"%s\" (%s): %s", show, cfg_foreign_keys[i].shape,
+				 cfg_foreign_keys[i].fix);
+			return;
+		}
+	if (strcmp(k, "transport") == 0 && json_is_object(v))
+		snprintf(out, outlen, "unknown key \"transport\" (the Continue shape): move its keys (\"type\", "
+				      "\"command\", \"args\", ...) up into the server's entry");
+	else if (strcmp(k, "transport") == 0)
+		snprintf(out, outlen, "unknown key \"transport\": rename it to \"type\"");
+	else if (strcmp(k, "enabled") == 0 && json_is_false(v))
+		snprintf(out, outlen, "unknown key \"enabled\" (the opencode and Goose shape): write \"disabled\": true");
+	else if (strcmp(k, "tools") == 0 && !cfg_is_star_list(v))
+		snprintf(out, outlen, "unknown key \"tools\" (the GitHub Copilot shape): rename it to \"includeTools\"");
+	else if (strcmp(k, "enabled") != 0 && strcmp(k, "tools") != 0 &&
+		 (near = cfg_near(k, cfg_server_keys, sizeof cfg_server_keys / sizeof *cfg_server_keys)) != NULL)
+		snprintf(out, outlen, "unknown key \"%s\" (did you mean \"%s\"?)", show, near);
+}
+
+/* cfg_keys: every key of a server entry is ours, or ignorable; -1 with a hint otherwise */
+static int cfg_keys(struct cfg_ctx *c, const json_t *srv)
+{
+	char hint[512];
+	const char *k;
+	const json_t *v;
+
+	json_object_foreach((json_t *)srv, k, v) {
+		size_t i;
+
+		for (i = 0; i < sizeof cfg_server_keys / sizeof *cfg_server_keys; i++)
+			if (strcmp(k, cfg_server_keys[i]) == 0)
+				break;
+		if (i < sizeof cfg_server_keys / sizeof *cfg_server_keys)
+			continue;
+		cfg_key_hint(k, v, hint, sizeof hint);
+		if (*hint) {
+			cfg_err(c, "", "%s", hint);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* cfg_looks_like_server: an object with a key that starts a server somewhere */
+static int cfg_looks_like_server(const json_t *o)
+{
+	static const char *const keys[] = { "command", "url", "serverUrl", "httpUrl", "cmd", "uri" };
+
+	for (size_t i = 0; json_is_object(o) && i < sizeof keys / sizeof *keys; i++)
+		if (json_object_get(o, keys[i]))
+			return 1;
+	return 0;
+}
+
+/* cfg_find_nested: the key path ("a" or "a.b", shown escaped) of an object
+ * holding "mcpServers" below the top level (two levels at most), or 0 */
+static int cfg_find_nested(const json_t *root, char *path, size_t pathlen)
+{
+	char s1[CFG_SHOW_MAX * 4 + 8], s2[CFG_SHOW_MAX * 4 + 8];
+	const char *k1, *k2;
+	const json_t *v1, *v2;
+
+	json_object_foreach((json_t *)root, k1, v1) {
+		if (!json_is_object(v1))
+			continue;
+		if (json_object_get(v1, "mcpServers")) {
+			snprintf(path, pathlen, "%s", cfg_show(s1, sizeof s1, k1));
+			return 1;
+		}
+		json_object_foreach((json_t *)v1, k2, v2) {
+			if (json_is_object(v2) && json_object_get(v2, "mcpServers")) {
+				snprintf(path, pathlen, "%s\".\"%s", cfg_show(s1, sizeof s1, k1), cfg_show(s2, sizeof s2, k2));
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* cfg_missing_foreign: another client's key for its servers at the top level: 1 (reported) or 0 */
+static int cfg_missing_foreign(struct cfg_ctx *c, const json_t *root)
+{
+	const json_t *mcp = json_object_get(root, "mcp"), *exp = json_object_get(root, "experimental");
+
+	for (size_t i = 0; i < sizeof cfg_foreign_tops / sizeof *cfg_foreign_tops; i++)
+		if (json_object_get(root, cfg_foreign_tops[i].key)) {
+			cfg_err(c, "", "no \"mcpServers\" object; found \"%s\" (%s): rename it to \"mcpServers\"",
+				cfg_foreign_tops[i].key, cfg_foreign_tops[i].shape);
+			return 1;
+		}
+	if (json_is_object(mcp) && json_object_get(mcp, "servers"))
+		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json "
+			       "and opencode shape): move that \"servers\" object to a top-level \"mcpServers\"");
+	else if (json_is_object(mcp))
+		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\" (the opencode shape): rename it to \"mcpServers\"");
+	else if (json_is_object(exp) && json_object_get(exp, "modelContextProtocolServers"))
+		cfg_err(c, "", "no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} "
+			       "(the Continue config.json shape): give each entry a name in a top-level \"mcpServers\" "
+			       "object and move its \"transport\" keys up into it");
+	else
+		return 0;
+	return 1;
+}
+
+/* cfg_missing: "no mcpServers object", with what the file holds instead:
+ * another client's shape, a misspelt or nested "mcpServers", or servers
+ * without the wrapper */
+static void cfg_missing(struct cfg_ctx *c, const json_t *root)
+{
+	static const char *const ours[] = { "mcpServers" };
+	char show[CFG_SHOW_MAX * 4 + 8], path[2 * CFG_SHOW_MAX * 4 + 24];
+	const json_t *v;
+	const char *k;
+
+	if (cfg_missing_foreign(c, root))
+		return;
+	json_object_foreach((json_t *)root, k, v) {
+		if (cfg_near(k, ours, 1)) {
+			cfg_err(c, "", "no \"mcpServers\" object; found \"%s\" (did you mean \"mcpServers\"?)",
+				cfg_show(show, sizeof show, k));
+			return;
+		}
+	}
+	if (cfg_find_nested(root, path, sizeof path)) {
+		cfg_err(c, "", "no \"mcpServers\" object at the top level; found one inside \"%s\": move it to the top level",
+			path);
+		return;
+	}
+	if (cfg_looks_like_server(root)) {
+		cfg_err(c, "", "no \"mcpServers\" object; the file holds one server's entry: "
+			       "write {\"mcpServers\": {\"NAME\": {...}}}");
+		return;
+	}
+	json_object_foreach((json_t *)root, k, v) {
+		if (cfg_looks_like_server(v)) {
+			cfg_err(c, "", "no \"mcpServers\" object; found server entries at the top level (\"%s\"): "
+				       "put them inside \"mcpServers\": {...}", cfg_show(show, sizeof show, k));
+			return;
+		}
+	}
+	cfg_err(c, "", "no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
+}
+
 /* cfg_type: the transport named by "type" (-1 when absent, -2 on error). */
 static int cfg_type(struct cfg_ctx *c, const json_t *srv)
 {
@@ -348,9 +609,17 @@ static int cfg_type(struct cfg_ctx *c, const json_t *srv)
 		return CFG_STDIO;
 	if (strcmp(t, "sse") == 0)
 		return CFG_SSE;
-	if (strcmp(t, "http") == 0 || strcmp(t, "streamable-http") == 0 || strcmp(t, "streamableHttp") == 0)
+	if (strcmp(t, "http") == 0 || strcmp(t, "streamable-http") == 0 || strcmp(t, "streamableHttp") == 0 ||
+	    strcmp(t, "streamable_http") == 0)
 		return CFG_HTTP;
-	cfg_err(c, ".type", "unknown transport \"%s\" (expected stdio, sse, http)", cfg_show(show, sizeof show, t));
+	if (strcmp(t, "local") == 0)
+		cfg_err(c, ".type", "unknown transport \"local\" (the opencode and GitHub Copilot shape): write \"stdio\", "
+				    "or leave \"type\" out");
+	else if (strcmp(t, "remote") == 0)
+		cfg_err(c, ".type", "unknown transport \"remote\" (the opencode shape): write \"http\" or \"sse\", "
+				    "or leave \"type\" out");
+	else
+		cfg_err(c, ".type", "unknown transport \"%s\" (expected stdio, sse, http)", cfg_show(show, sizeof show, t));
 	return -2;
 }
 
@@ -401,9 +670,16 @@ static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 		return -1;
 	}
 	s->disabled = d && json_is_true(d);
-	if (t && (!json_is_integer(t) || json_integer_value(t) < 1 ||
+	if (t && json_is_integer(t) && json_integer_value(t) >= 1 && json_integer_value(t) < CFG_TIMEOUT_MIN_MS) {
+		/* Cline and Goose write seconds */
+		cfg_err(c, ".timeout", "expected milliseconds %ld..%ld, got %" JSON_INTEGER_FORMAT ": seconds? write %"
+			JSON_INTEGER_FORMAT, CFG_TIMEOUT_MIN_MS, CFG_TIMEOUT_MAX_MS, json_integer_value(t),
+			json_integer_value(t) * 1000);
+		return -1;
+	}
+	if (t && (!json_is_integer(t) || json_integer_value(t) < CFG_TIMEOUT_MIN_MS ||
 		  json_integer_value(t) > CFG_TIMEOUT_MAX_MS)) {
-		cfg_err(c, ".timeout", "expected an integer 1..%ld (milliseconds)", CFG_TIMEOUT_MAX_MS);
+		cfg_err(c, ".timeout", "expected an integer %ld..%ld (milliseconds)", CFG_TIMEOUT_MIN_MS, CFG_TIMEOUT_MAX_MS);
 		return -1;
 	}
 	s->timeout_ms = t ? (long)json_integer_value(t) : 0;
@@ -413,6 +689,18 @@ static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 /* cfg_stdio: "command", "args", "env", "cwd". */
 static int cfg_stdio(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 {
+	const json_t *cmd = json_object_get(srv, "command");
+
+	if (json_is_array(cmd)) {
+		cfg_err(c, ".command", "expected a string, found an array (the opencode shape): put the program in "
+				       "\"command\" and the rest in \"args\"");
+		return -1;
+	}
+	if (json_is_object(cmd)) {
+		cfg_err(c, ".command", "expected a string, found an object (the older Zed shape): move its \"path\" to "
+				       "\"command\" and its \"args\" and \"env\" up beside it");
+		return -1;
+	}
 	if (cfg_string(c, srv, "command", c->expand, &s->command) < 0 ||
 	    cfg_strings(c, srv, "args", c->expand, &s->args, &s->nargs) < 0 ||
 	    cfg_pairs(c, srv, "env", "=", &s->env, &s->nenv) < 0 ||
@@ -471,7 +759,7 @@ static int cfg_server(struct cfg_ctx *c, const char *name, const json_t *srv, st
 		cfg_err(c, "", "expected an object");
 		return -1;
 	}
-	if (cfg_flags(c, srv, s) < 0 || cfg_transport(c, srv, s) < 0)
+	if (cfg_keys(c, srv) < 0 || cfg_flags(c, srv, s) < 0 || cfg_transport(c, srv, s) < 0)
 		return -1;
 	c->expand = !s->disabled;
 	if (s->transport == CFG_STDIO ? cfg_stdio(c, srv, s) < 0 : cfg_remote(c, srv, s) < 0)
@@ -492,11 +780,16 @@ static int cfg_parse(struct cfg_ctx *c, const json_t *root, struct cfg *out)
 	}
 	servers = json_object_get(root, "mcpServers");
 	if (!servers) {
-		cfg_err(c, "mcpServers", "missing");
+		cfg_missing(c, root);
+		return -1;
+	}
+	if (json_is_array(servers)) {
+		cfg_err(c, "mcpServers", "expected an object of servers by name, found an array (the Continue config.yaml "
+					 "shape): write {\"NAME\": {\"command\": ...}, ...}");
 		return -1;
 	}
 	if (!json_is_object(servers)) {
-		cfg_err(c, "mcpServers", "expected an object");
+		cfg_err(c, "mcpServers", "expected an object of servers by name ({\"NAME\": {\"command\": ...}, ...})");
 		return -1;
 	}
 	if (json_object_size(servers) == 0)

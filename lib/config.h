@@ -6,7 +6,7 @@
 
 enum cfg_transport {
 	CFG_STDIO = 0, /* "command" (+ "args", "env", "cwd") */
-	CFG_HTTP,      /* "type": "http" | "streamable-http" | "streamableHttp" */
+	CFG_HTTP,      /* "type": "http" | "streamable-http" | "streamableHttp" | "streamable_http" */
 	CFG_SSE,       /* "type": "sse" */
 	CFG_AUTO       /* "url" with no "type": try Streamable HTTP, fall back to SSE */
 };
@@ -31,7 +31,7 @@ struct cfg_server {
 	size_t ninclude;
 	char **exclude_tools;      /* "excludeTools": matching tools are hidden (wins over include) */
 	size_t nexclude;
-	long timeout_ms;           /* optional "timeout" (ms) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
+	long timeout_ms;           /* optional "timeout" (ms, >= 1000) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
 };
 
 struct cfg {
@@ -46,7 +46,17 @@ struct cfg {
  *  - Unknown keys, at the top level and in a server, are ignored without
  *    error, to stay compatible with other tools' configs (e.g. "alwaysAllow").
  *    Keys of the other transport ("args"/"env"/"cwd" on a remote server,
- *    "headers" on a stdio one) are ignored too.
+ *    "headers" on a stdio one) are ignored too. Not ignored, but errors that
+ *    name the client and the fix: other MCP clients' shapes whose loss would
+ *    be silently wrong (a top-level "servers", "mcp", "context_servers",
+ *    "mcp_servers", "extensions" or Continue's "experimental" list when
+ *    "mcpServers" is missing; "mcpServers" nested or misspelt; in a server
+ *    "serverUrl", "httpUrl", "uri", "cmd", "envs", "environment", "envFile",
+ *    "disabledTools", "transport", "enabled": false, "tools" other than
+ *    ["*"], "type" "local"/"remote", "command" as an array or object) and
+ *    near misses of a server key ("comand": did you mean "command"?).
+ *  - "timeout" is milliseconds, 1000..86400000 (smaller values are seconds
+ *    written by mistake: refused with the value times 1000 as the fix).
  *  - "env" and "headers" values may be strings, integers, reals ("%.15g") or
  *    booleans ("true"/"false"); numbers and booleans are stringified, only
  *    strings are expanded. null, arrays and objects are errors.
@@ -61,7 +71,9 @@ struct cfg {
 
 /* cfg_load: read and validate path. On error returns -1 and writes a message
  * naming the file, the key and what is wrong into err, e.g.
- *   "servers_config.json: mcpServers.sqlite.args[1]: expected a string".
+ *   "servers_config.json: mcpServers.sqlite.args[1]: expected a string",
+ *   "servers_config.json: no "mcpServers" object; found "servers" (the VS
+ *   Code mcp.json shape): rename it to "mcpServers"".
  * ${VAR} and ${VAR:-default} are expanded from the process environment in
  * command, args, env values, cwd, url and header values; "$${" is a literal
  * "${". An unset ${VAR} with no default is an error, except in disabled

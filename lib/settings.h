@@ -19,7 +19,7 @@ struct settings {
 	long tool_timeout_ms;   /* MCPGW_TOOL_TIMEOUT: seconds (may be fractional), default 60 */
 	int tool_retries;       /* MCPGW_TOOL_RETRIES: default 2, 0..10 */
 	long init_timeout_ms;   /* MCPGW_INIT_TIMEOUT: seconds, default 30: spawn to tools listed */
-	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 60 */
+	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 300: longest wait before restarting a failing server */
 	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
 	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
 	int broker_autostart;   /* MCPGW_BROKER_AUTOSTART: a responder that finds no broker starts one, 1/0/true/false/yes/no/on/off, default 1 */

@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# check_config.bats: mcpgw-broker --check-config: plain messages (no log prefix), every stdio command found, exit status.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	MCPGW_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	BROKER="$MCPGW_ROOT/broker/mcpgw-broker"
+	[ -x "$BROKER" ] || { echo "build first (make all)" >&2; return 1; }
+	# a home of its own: no .env of the checkout, a short PATH without the bundled server on it
+	H="$BATS_TEST_TMPDIR/home"
+	mkdir -p "$H"
+	CFG="$H/servers_config.json"
+}
+
+# check: run --check-config on $CFG from $H, stdout and stderr apart
+check() {
+	run --separate-stderr env -u MCPGW_CONFIG -u MCPGW_STATE_DIR MCPGW_HOME="$H" PATH=/usr/bin:/bin "$BROKER" --check-config
+	echo "status: $status"
+	echo "stdout: $output"
+	echo "stderr: $stderr"
+}
+
+@test "a good config: one plain line on stdout, exit 0; the bundled server is found without PATH" {
+	cat >"$CFG" <<EOF
+{"mcpServers": {
+  "sqlite": {"command": "mcp-server-sqlite", "args": ["--db-path", "/tmp/x.db"]},
+  "sh": {"command": "sh", "args": ["-c", "exit 0"], "cwd": "/tmp"},
+  "web": {"type": "http", "url": "https://example.org/mcp"},
+  "later": {"command": "surely-not-installed-anywhere", "disabled": true}
+}}
+EOF
+	check
+	[ "$status" -eq 0 ]
+	[ "$output" = "$CFG: ok, 4 servers (1 disabled)" ]
+	[ -z "$stderr" ]
+	printf '{"mcpServers": {"sqlite": {"command": "mcp-server-sqlite"}}}' >"$CFG"
+	check
+	[ "$status" -eq 0 ]
+	[ "$output" = "$CFG: ok, 1 server" ]
+}
+
+@test "a command that is not found is named with where it was looked for, exit 1" {
+	printf '{"mcpServers": {"sqlite": {"command": "mcp-server-sqlite"}, "x": {"command": "mcp-server-nothere"}}}' >"$CFG"
+	check
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "${stderr_lines[0]}" = "$CFG: server 'x': command 'mcp-server-nothere' not found (looked in $MCPGW_ROOT/broker, $MCPGW_ROOT/mcp-server-sqlite and PATH=/usr/bin:/bin)" ]
+	[ "${stderr_lines[1]}" = "$CFG: 1 of 2 servers cannot start" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+}
+
+@test "paths: absolute as given, relative against MCPGW_HOME or the server's cwd; not executable; a whole command line" {
+	mkdir -p "$H/bin" "$H/srv/bin"
+	printf '#!/bin/sh\n' >"$H/bin/server" && chmod +x "$H/bin/server"
+	printf '#!/bin/sh\n' >"$H/srv/bin/other" && chmod +x "$H/srv/bin/other"
+	printf '#!/bin/sh\n' >"$H/bin/noexec" && chmod -x "$H/bin/noexec"
+	cat >"$CFG" <<EOF
+{"mcpServers": {
+  "rel": {"command": "bin/server"},
+  "relcwd": {"command": "./bin/other", "cwd": "srv"},
+  "abs": {"command": "$H/bin/server"},
+  "absmissing": {"command": "$H/bin/missing"},
+  "relmissing": {"command": "./bin/missing"},
+  "noexec": {"command": "$H/bin/noexec"},
+  "line": {"command": "npx -y @modelcontextprotocol/server-memory"},
+  "nocwd": {"command": "sh", "cwd": "$H/nowhere"}
+}}
+EOF
+	check
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "${stderr_lines[0]}" = "$CFG: server 'absmissing': command '$H/bin/missing' not found" ]
+	[ "${stderr_lines[1]}" = "$CFG: server 'relmissing': command './bin/missing' not found (looked for $H/./bin/missing)" ]
+	[ "${stderr_lines[2]}" = "$CFG: server 'noexec': command '$H/bin/noexec' is not executable" ]
+	[[ "${stderr_lines[3]}" == "$CFG: server 'line': command 'npx -y @modelcontextprotocol/server-memory' not found (looked "*"); a whole command line? put the program in \"command\" and the rest in \"args\"" ]]
+	[ "${stderr_lines[4]}" = "$CFG: server 'nocwd': cwd '$H/nowhere' is not a directory" ]
+	[ "${stderr_lines[5]}" = "$CFG: 5 of 8 servers cannot start" ]
+}
+
+@test "a bare name found only as a file that cannot be run says so" {
+	mkdir -p "$H/path"
+	printf '#!/bin/sh\n' >"$H/path/mcp-thing" && chmod -x "$H/path/mcp-thing"
+	printf '{"mcpServers": {"t": {"command": "mcp-thing"}}}' >"$CFG"
+	run --separate-stderr env MCPGW_HOME="$H" PATH="$H/path:/usr/bin:/bin" "$BROKER" --check-config
+	[ "$status" -eq 1 ]
+	[ "${stderr_lines[0]}" = "$CFG: server 't': command 'mcp-thing' found as $H/path/mcp-thing, which is not executable" ]
+}
+
+@test "a config error is one plain line on stderr, without the log's timestamp, exit 1" {
+	printf '{"servers": {"memory": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]}}}' >"$CFG"
+	check
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "$stderr" = "$CFG: no \"mcpServers\" object; found \"servers\" (the VS Code mcp.json shape): rename it to \"mcpServers\"" ]
+	printf '{"mcpServers": {"w": {"serverUrl": "https://example.org/mcp"}}}' >"$CFG"
+	check
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$CFG: mcpServers.w: unknown key \"serverUrl\" (the Windsurf shape): rename it to \"url\"" ]
+	rm -f "$CFG"
+	check
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "$CFG: "* ]]
+	[[ ! "$stderr" =~ ^[0-9]{4}- ]]
+}
+
+@test "MCPGW_LOG_FILE does not swallow --check-config's answer" {
+	printf '{"mcpServers": {"x": {"command": "mcp-server-nothere"}}}' >"$CFG"
+	run --separate-stderr env MCPGW_HOME="$H" MCPGW_LOG_FILE="$H/log" PATH=/usr/bin:/bin "$BROKER" --check-config
+	[ "$status" -eq 1 ]
+	[[ "${stderr_lines[0]}" == "$CFG: server 'x': command 'mcp-server-nothere' not found"* ]]
+	[ ! -s "$H/log" ]
+}
