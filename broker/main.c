@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bstatus.h"
 #include "log.h"
 #include "usage.h"
 
@@ -123,16 +124,35 @@ static const char *const broker_settings[] = {
 
 static const struct usage broker_usage = {
 	"mcpgw-broker",
-	"[--check-config | --help | --version]",
+	"[--check-config | --status | --help | --version]",
 	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
 	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
 	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
 	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good\n"
+	"      --status        ask the broker running on this state directory for its servers and print\n"
+	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
+	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n"
 	"  -h, --help          this text\n"
 	"      --version       the version\n",
 	broker_settings,
 	"Its log goes to stderr or MCPGW_LOG_FILE. The protocol: docs/broker-protocol.md.\n",
 };
+
+/* print_status: --status (lib/bstatus.h). The exit status */
+static int print_status(void)
+{
+	char err[4600];
+	int rc;
+
+	if (settings_load(&B.set, err, sizeof err) < 0) {
+		fprintf(stderr, "mcpgw-broker: %s\n", err);
+		return 1;
+	}
+	rc = bstatus_query(stdout, &B.set, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "mcpgw-broker: %s\n", err);
+	return rc == 0 ? 0 : rc > 0 ? 3 : 1;
+}
 
 static int setup(void)
 {
@@ -207,15 +227,16 @@ int main(int argc, char **argv)
 	int check_only = 0, lock_fd = -1, rc = 1;
 
 	static const struct option longs[] = {
-		{ "check-config", no_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		{ "check-config", no_argument, NULL, 'c' }, { "status", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, status_only = 0;
 
 	while ((c = usage_getopt("mcpgw-broker", argc, argv, "h", longs)) != -1) {
 		switch (c) {
 		case 'c': check_only = 1; break;
+		case 's': status_only = 1; break;
 		case 'h': usage_help(stdout, &broker_usage); return 0;
 		case 'V': usage_version("mcpgw-broker"); return 0;
 		default: return USAGE_EXIT;
@@ -223,6 +244,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("mcpgw-broker", "unexpected argument '%s'", argv[optind]);
+	if (check_only && status_only)
+		return usage_error("mcpgw-broker", "--check-config and --status: one at a time");
+	if (status_only)
+		return print_status();
 	B.listen_fd = -1;
 	if (settings_load(&B.set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-broker: %s\n", err);

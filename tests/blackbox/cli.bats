@@ -47,7 +47,7 @@ help_of() {
 
 @test "--help names each program's own options and settings" {
 	help_of mcpgw-broker
-	[[ "$output" == *"--check-config"* && "$output" == *"MCPGW_CONFIG"* && "$output" == *"MCPGW_INIT_TIMEOUT"* ]]
+	[[ "$output" == *"--check-config"* && "$output" == *"--status"* && "$output" == *"MCPGW_CONFIG"* && "$output" == *"MCPGW_INIT_TIMEOUT"* ]]
 	help_of mcpgw-mcp-client
 	[[ "$output" == *"--sse"* && "$output" == *"--auto"* && "$output" == *"URL"* ]]
 	help_of mcpgw-chat
@@ -133,4 +133,30 @@ help_of() {
 	[[ "$output" == *"Content-Type: application/json"* ]]
 	[[ "$output" == *'"status":"down"'* ]]
 	[[ "$output" != *"usage:"* ]]
+}
+
+@test "mcpgw-broker --status: one tab-separated line per server from the running broker; 3 when none runs" {
+	mkdir -p home
+	cat >home/servers_config.json <<EOF
+{"mcpServers": {"sqlite": {"command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite", "args": ["$PWD/t.db"]},
+                "ghost": {"command": "$PWD/none"}, "off": {"command": "x", "disabled": true}}}
+EOF
+	export MCPGW_HOME="$PWD/home"
+	run --separate-stderr "$(program mcpgw-broker)" --status
+	[ "$status" -eq 3 ] && [ -z "$output" ]
+	[ "$stderr" = "mcpgw-broker: no broker is running on $PWD/home/var/broker.sock" ]
+	"$(program mcpgw-broker)" 2>broker.log 3>&- &
+	pid=$!
+	for _ in $(seq 100); do
+		run "$(program mcpgw-broker)" --status
+		[[ "$output" == *$'sqlite\tready\t'* ]] && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	wait "$pid" || true
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(sed -n 1p <<<"$output")" = $'sqlite\tready\t6\t0\t-' ]
+	[[ "$(sed -n 2p <<<"$output")" == $'ghost\t'*$'\t0\t'*$'\tcannot run \''"$PWD/none': No such file or directory" ]]
+	[ "$(sed -n 3p <<<"$output")" = $'off\tdisabled\t0\t0\t-' ]
 }
