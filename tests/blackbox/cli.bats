@@ -139,7 +139,8 @@ help_of() {
 	mkdir -p home
 	cat >home/servers_config.json <<EOF
 {"mcpServers": {"sqlite": {"command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite", "args": ["$PWD/t.db"]},
-                "ghost": {"command": "$PWD/none"}, "off": {"command": "x", "disabled": true}}}
+                "ghost": {"command": "$PWD/none"}, "off": {"command": "x", "disabled": true},
+                "dies": {"command": "sh", "args": ["-c", "echo boom >&2; exit 3"]}}}
 EOF
 	export MCPGW_HOME="$PWD/home"
 	run --separate-stderr "$(program mcpgw-broker)" --status
@@ -149,7 +150,7 @@ EOF
 	pid=$!
 	for _ in $(seq 100); do
 		run "$(program mcpgw-broker)" --status
-		[[ "$output" == *$'sqlite\tready\t'* ]] && break
+		[[ "$output" == *$'sqlite\tready\t'* && "$output" == *$'dies\tbackoff\t'* ]] && break
 		sleep 0.1
 	done
 	kill -TERM "$pid"
@@ -159,4 +160,6 @@ EOF
 	[ "$(sed -n 1p <<<"$output")" = $'sqlite\tready\t6\t0\t-' ]
 	[[ "$(sed -n 2p <<<"$output")" == $'ghost\t'*$'\t0\t'*$'\tcannot run \''"$PWD/none': No such file or directory" ]]
 	[ "$(sed -n 3p <<<"$output")" = $'off\tdisabled\t0\t0\t-' ]
+	# a server that exits before it reads initialize: the reason is its exit and its last words
+	[[ "$(sed -n 4p <<<"$output")" == $'dies\tbackoff\t0\t'*$'\texited with status 3 (stderr: boom)' ]]
 }
