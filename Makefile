@@ -99,7 +99,7 @@ start: deps all
 stop:
 	@sh deploy/mcpgwctl stop
 status:
-	@sh deploy/mcpgwctl status
+	@sh deploy/mcpgwctl status || [ $$? -eq 3 ]  # 3: not running, which is an answer
 
 unit: deps all $(UNIT_BIN)
 	@sh tests/check.sh unit

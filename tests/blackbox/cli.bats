@@ -9,6 +9,7 @@ VERSION=$(sed -n 's/^#define MCPGW_VERSION "\(.*\)"$/\1/p' "$MCPGW_ROOT/lib/vers
 # program NAME: its path in the checkout
 program() {
 	case $1 in
+	mcpgwctl) echo "$MCPGW_ROOT/deploy/mcpgwctl" ;;
 	mcpgw-broker) echo "$MCPGW_ROOT/broker/mcpgw-broker" ;;
 	mcpgw-mcp-client) echo "$MCPGW_ROOT/mcp-client/mcpgw-mcp-client" ;;
 	mcpgw-chat) echo "$MCPGW_ROOT/chat/mcpgw-chat" ;;
@@ -17,7 +18,7 @@ program() {
 	esac
 }
 
-PROGRAMS="mcpgw-broker mcpgw-mcp-client mcpgw-chat mcp-server-sqlite chat.fcgi models.fcgi embeddings.fcgi tools.fcgi health.fcgi"
+PROGRAMS="mcpgwctl mcpgw-broker mcpgw-mcp-client mcpgw-chat mcp-server-sqlite chat.fcgi models.fcgi embeddings.fcgi tools.fcgi health.fcgi"
 
 # in an empty directory, with no MCPGW_* settings from the caller
 setup() {
@@ -46,6 +47,8 @@ help_of() {
 }
 
 @test "--help names each program's own options and settings" {
+	help_of mcpgwctl
+	[[ "$output" == *"run|start|stop|status"* && "$output" == *"MCPGW_START_WAIT"* && "$output" == *"MCPGW_LISTEN"* ]]
 	help_of mcpgw-broker
 	[[ "$output" == *"--check-config"* && "$output" == *"--status"* && "$output" == *"MCPGW_CONFIG"* && "$output" == *"MCPGW_INIT_TIMEOUT"* ]]
 	help_of mcpgw-mcp-client
@@ -66,7 +69,7 @@ help_of() {
 	[[ "$output" == *"GET /health"* && "$output" == *"MCPGW_BROKER_SOCKET"* && "$output" == *"A FastCGI responder"* ]]
 }
 
-@test "every setting a --help names is a row of README's Configuration table with the same default" {
+@test "every setting a --help names is a row of README's Configuration table with the same default, and every row is named by one" {
 	local p readme named=""
 
 	readme=$(sed -n '/^| setting | default | meaning |/,/^$/p' "$MCPGW_ROOT/README.md")
@@ -80,6 +83,9 @@ help_of() {
 			[ "$def" = "$want" ] || { echo "$p: $name defaults to '$def', README says '$want'" >&2; return 1; }
 		done < <(sed -n 's/^  \([A-Z][A-Z0-9_]*\)  *.* (default: \(.*\))$/\1\t\2/p' <<<"$output")
 	done
+	while read -r name; do
+		[[ "$named" == *" $name "* ]] || { echo "README's $name: in no program's --help" >&2; return 1; }
+	done < <(sed -n 's/^| `\([A-Z][A-Z0-9_]*\)` |.*/\1/p' <<<"$readme")
 }
 
 @test "--version: NAME and lib/version.h's version, exit 0" {
@@ -121,6 +127,12 @@ help_of() {
 	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgw-mcp-client: no URL given"* ]]
 	run --separate-stderr "$(program health.fcgi)" now
 	[ "$status" -eq 2 ] && [[ "$stderr" == "health.fcgi: unexpected argument 'now' (a responder takes no arguments)"* ]]
+	run --separate-stderr "$(program mcpgwctl)"
+	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: no command given (run, start, stop or status)"* ]]
+	run --separate-stderr "$(program mcpgwctl)" restart
+	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: unknown command 'restart' (run, start, stop or status)"* ]]
+	run --separate-stderr "$(program mcpgwctl)" start stop
+	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: one command at a time"* ]]
 }
 
 @test "a responder run as CGI answers the request, even when the server passes '--help' (a query without '=')" {
