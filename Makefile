@@ -102,7 +102,7 @@ start: deps all
 stop:
 	@sh deploy/mcpgwctl stop
 status:
-	@sh deploy/mcpgwctl status
+	@sh deploy/mcpgwctl status || [ $$? -eq 3 ]  # 3: not running, which is an answer
 
 unit: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)

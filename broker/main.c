@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bstatus.h"
 #include "log.h"
+#include "usage.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
 static int take_lock(const char *state_dir)
@@ -113,11 +115,43 @@ static int publish_generation(const char *state_dir)
 	return 0;
 }
 
-static void usage(FILE *f)
+static const char *const broker_settings[] = {
+	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_MAX_CLIENTS",
+	"MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX",
+	"MCPGW_BROKER_TIMEOUT", NULL
+};
+
+static const struct usage broker_usage = {
+	"mcpgw-broker",
+	"[--check-config | --status | --help | --version]",
+	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
+	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
+	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
+	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good\n"
+	"      --status        ask the broker running on this state directory for its servers and print\n"
+	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
+	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n"
+	"  -h, --help          this text\n"
+	"      --version       the version\n",
+	broker_settings,
+	"Its log goes to stderr or MCPGW_LOG_FILE. The protocol: docs/broker-protocol.md.\n",
+};
+
+/* print_status: --status (lib/bstatus.h). The exit status */
+static int print_status(void)
 {
-	fprintf(f, "usage: mcpgw-broker [--check-config] [--help] [--version]\n"
-		   "Serves MCP JSON-RPC on $MCPGW_STATE_DIR/broker.sock and runs the servers of\n"
-		   "$MCPGW_CONFIG (default $MCPGW_HOME/servers_config.json). Settings: README.md.\n");
+	char err[4600];
+	int rc;
+
+	if (settings_load(&B.set, err, sizeof err) < 0) {
+		fprintf(stderr, "mcpgw-broker: %s\n", err);
+		return 1;
+	}
+	rc = bstatus_query(stdout, &B.set, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "mcpgw-broker: %s\n", err);
+	return rc == 0 ? 0 : rc > 0 ? 3 : 1;
 }
 
 static int setup(void)
@@ -192,20 +226,28 @@ int main(int argc, char **argv)
 	char err[4600];
 	int check_only = 0, lock_fd = -1, rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--check-config") == 0) {
-			check_only = 1;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("mcpgw-broker %s\n", MCPGW_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
+	static const struct option longs[] = {
+		{ "check-config", no_argument, NULL, 'c' }, { "status", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, status_only = 0;
+
+	while ((c = usage_getopt("mcpgw-broker", argc, argv, "h", longs)) != -1) {
+		switch (c) {
+		case 'c': check_only = 1; break;
+		case 's': status_only = 1; break;
+		case 'h': usage_help(stdout, &broker_usage); return 0;
+		case 'V': usage_version("mcpgw-broker"); return 0;
+		default: return USAGE_EXIT;
 		}
 	}
+	if (optind < argc)
+		return usage_error("mcpgw-broker", "unexpected argument '%s'", argv[optind]);
+	if (check_only && status_only)
+		return usage_error("mcpgw-broker", "--check-config and --status: one at a time");
+	if (status_only)
+		return print_status();
 	B.listen_fd = -1;
 	if (settings_load(&B.set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-broker: %s\n", err);

@@ -351,8 +351,10 @@ int srv_has_pending(const struct srv *s, json_int_t id)
 	return 0;
 }
 
-/* write_out: push wbuf into the child's stdin as far as it goes */
-static void write_out(struct srv *s)
+/* write_out: push wbuf into the child's stdin as far as it goes. -1 when
+ * that took the server down (srv_down), else 0 (also when its stdin turned
+ * out closed: the reason then comes from its exit, see below) */
+static int write_out(struct srv *s)
 {
 	while (s->wbuf.len > 0 && s->in_fd >= 0) {
 		ssize_t n = write(s->in_fd, s->wbuf.data, s->wbuf.len);
@@ -360,13 +362,25 @@ static void write_out(struct srv *s)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			return 0;
+		if (n < 0 && errno == EPIPE && s->pid > 0) {
+			/* it closed its stdin, mostly by exiting: its exit status and the
+			 * last words on its stderr (srv_on_reaped) tell why far better
+			 * than this write; one that lives on is taken down after the
+			 * grace a closed stdout gets (srv_tick) */
+			close_fd(&s->in_fd);
+			buf_reset(&s->wbuf);
+			if (!s->eof_deadline_ms)
+				s->eof_deadline_ms = now_ms() + SRV_STOP_GRACE_MS;
+			return 0;
+		}
 		if (n <= 0) {
 			srv_down(s, "its stdin was closed");
-			return;
+			return -1;
 		}
 		buf_consume(&s->wbuf, (size_t)n);
 	}
+	return 0;
 }
 
 static int srv_send(struct srv *s, const json_t *msg)
@@ -387,8 +401,7 @@ static int srv_send(struct srv *s, const json_t *msg)
 		srv_down(s, "it does not read its stdin (64 MiB queued for it)");
 		return -1;
 	}
-	write_out(s);
-	return s->in_fd < 0 ? -1 : 0;
+	return write_out(s);
 }
 
 json_int_t srv_send_request(struct srv *s, const char *method, json_t *params, enum preq_kind kind, struct call *c)
@@ -438,7 +451,7 @@ void srv_forget_request(struct srv *s, json_int_t id)
 
 void srv_on_stdin(struct srv *s)
 {
-	write_out(s);
+	(void)write_out(s);
 }
 
 static struct preq *take_preq(struct srv *s, const json_t *idj)
@@ -772,7 +785,7 @@ void srv_tick(struct srv *s, int64_t now)
 	if (s->eof_deadline_ms && now >= s->eof_deadline_ms && s->pid > 0) {
 		s->eof_deadline_ms = 0;
 		kill(-s->pid, SIGKILL);
-		srv_down(s, "closed its stdout");
+		srv_down(s, s->out_fd >= 0 ? "closed its stdin" : "closed its stdout");
 		return;
 	}
 	if (now < s->deadline_ms)

@@ -17,6 +17,7 @@
 #include "settings.h"
 #include "toolloop.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define CHAT_PATH "/v1/chat/completions"
 #define CHAT_STACK (1024 * 1024)     /* worker thread stack */
@@ -214,11 +215,38 @@ static int serve(struct worker *ws, int n)
 	return 0;
 }
 
-int main(void)
+static const char *const chat_settings[] = {
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL", "MCPGW_HOME", "MCPGW_ENV_FILE",
+	"MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT", "MCPGW_BROKER_AUTOSTART",
+	"MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT",
+	"MCPGW_TOOL_RETRIES", "MCPGW_MAX_TOOL_ROUNDS", "MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_INJECT_TOOLS",
+	"MCPGW_MODEL_ALIASES", "MCPGW_SESSION_TTL", "MCPGW_CHAT_THREADS", "MCPGW_MAX_BODY_BYTES",
+	"MCPGW_MAX_JSON_DEPTH", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
+	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+};
+
+/* what a shell gets for --help (lib/usage.c) */
+static const struct usage chat_usage = {
+	"chat.fcgi",
+	"[--help | --version]",
+	"Serves POST /v1/chat/completions: OpenAI chat completions (streamed or not) against the upstream\n"
+	"LLM, offering every MCP tool to the model and running its calls through mcpgw-broker, round\n"
+	"after round.\n",
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	chat_settings,
+	NULL,
+};
+
+int main(int argc, char **argv)
 {
 	struct worker *ws;
 	int n, rc = 0;
+	int opt = usage_responder(argc, argv, &chat_usage);
 
+	if (opt >= 0)
+		return opt;
 	signal(SIGPIPE, SIG_IGN);
 	settings_ok = settings_load(&S, settings_err, sizeof settings_err) == 0;
 	log_init("chat.fcgi", settings_ok ? S.log_level : LOGL_INFO, settings_ok ? S.log_file : NULL);

@@ -12,6 +12,7 @@
 #include "oai.h"
 #include "settings.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define EMB_PATH "/v1/embeddings"
 #define EMB_ALLOW "Allow: POST\r\n"
@@ -401,12 +402,36 @@ static void setup(struct app *a)
 	}
 }
 
-int main(void)
+static const char *const embeddings_settings[] = {
+	"EMBEDDING_BASE_URL", "EMBEDDING_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY",
+	"MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_EMBEDDING_MAX_INPUTS", "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
+	"MCPGW_MODEL_ALIASES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH", "MCPGW_HOME",
+	"MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
+	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+};
+
+/* what a shell gets for --help (lib/usage.c) */
+static const struct usage embeddings_usage = {
+	"embeddings.fcgi",
+	"[--help | --version]",
+	"Serves POST /v1/embeddings: the built-in embedding model for the names of\n"
+	"MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL.\n",
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	embeddings_settings,
+	NULL,
+};
+
+int main(int argc, char **argv)
 {
 	static struct app a; /* settings and buffers: process lifetime, freed at exit */
 	struct hio h;
 	int rc = 1;
+	int opt = usage_responder(argc, argv, &embeddings_usage);
 
+	if (opt >= 0)
+		return opt;
 	signal(SIGPIPE, SIG_IGN);
 	/* libcurl's global state: once, here, before anything else uses it */
 	if (upstream_global_init() < 0)

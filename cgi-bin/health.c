@@ -11,6 +11,7 @@
 #include "oai.h"
 #include "responder.h"
 #include "settings.h"
+#include "usage.h"
 
 /* process-lifetime state, created once in main */
 
@@ -123,12 +124,34 @@ static void handle(struct responder *a, struct hio *h)
 		health(a, h);
 }
 
-int main(void)
+static const char *const health_settings[] = {
+	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
+	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+};
+
+/* what a shell gets for --help (lib/usage.c) */
+static const struct usage health_usage = {
+	"health.fcgi",
+	"[--help | --version]",
+	"Answers GET /health: liveness, and each MCP server's state, pid, restarts and last error as\n"
+	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready, else\n"
+	"\"degraded\"; 503 \"down\" when the broker cannot be reached).\n",
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	health_settings,
+	NULL,
+};
+
+int main(int argc, char **argv)
 {
 	static struct responder a; /* ~17 KB of settings: process lifetime, freed at exit */
 	struct hio h;
 	int rc;
+	int opt = usage_responder(argc, argv, &health_usage);
 
+	if (opt >= 0)
+		return opt;
 	if (responder_open(&a, "health.fcgi", &h) < 0)
 		return 1;
 	while ((rc = hio_accept(&h)) == 1)

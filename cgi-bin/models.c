@@ -11,6 +11,7 @@
 #include "oai.h"
 #include "settings.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define MODELS_PREFIX "/v1/models"
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
@@ -250,12 +251,35 @@ static void setup(struct app *a)
 	}
 }
 
-int main(void)
+static const char *const models_settings[] = {
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL", "MCPGW_MODELS_CACHE_TTL",
+	"MCPGW_MODEL_ALIASES", "MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_HOME", "MCPGW_ENV_FILE",
+	"MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
+	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+};
+
+/* what a shell gets for --help (lib/usage.c) */
+static const struct usage models_usage = {
+	"models.fcgi",
+	"[--help | --version]",
+	"Serves GET /v1/models and GET /v1/models/{id}: the upstream's models (cached), DEFAULT_MODEL,\n"
+	"the aliases of MCPGW_MODEL_ALIASES and the built-in embedding models.\n",
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	models_settings,
+	NULL,
+};
+
+int main(int argc, char **argv)
 {
 	static struct app a; /* ~25 KB of settings: process lifetime, freed at exit */
 	struct hio h;
 	int rc = 1;
+	int opt = usage_responder(argc, argv, &models_usage);
 
+	if (opt >= 0)
+		return opt;
 	signal(SIGPIPE, SIG_IGN);
 	/* libcurl's global state: once, here, before anything else uses it */
 	if (upstream_global_init() < 0)

@@ -13,6 +13,7 @@
 #include "oai.h"
 #include "responder.h"
 #include "settings.h"
+#include "usage.h"
 
 #define TOOLS_PREFIX "/v1/tools"
 #define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */
@@ -405,12 +406,34 @@ static void handle(struct app *a, struct hio *h)
 	}
 }
 
-int main(void)
+static const char *const tools_settings[] = {
+	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
+	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
+	"MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH",
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+};
+
+/* what a shell gets for --help (lib/usage.c) */
+static const struct usage tools_usage = {
+	"tools.fcgi",
+	"[--help | --version]",
+	"Serves GET /v1/tools (every tool of every ready MCP server), GET /v1/tools/{name}, and\n"
+	"POST /v1/tools {\"tool\": NAME, \"arguments\": {...}}, which runs one tool through mcpgw-broker.\n",
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	tools_settings,
+	NULL,
+};
+
+int main(int argc, char **argv)
 {
 	static struct app a; /* ~17 KB of settings: process lifetime, freed at exit */
 	struct hio h;
 	int rc;
+	int opt = usage_responder(argc, argv, &tools_usage);
 
+	if (opt >= 0)
+		return opt;
 	if (responder_open(&a.r, "tools.fcgi", &h) < 0)
 		return 1;
 	if (a.r.settings_ok)

@@ -23,6 +23,7 @@
 #include "toolloop.h"
 #include "turn.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define CHAT_VERSION MCPGW_VERSION
 #define CHAT_PROMPT "You: "
@@ -88,28 +89,33 @@ static int setup_signals(void)
 	return 0;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: mcpgw-chat [--model M] [--session NAME] [--system TEXT] [-e QUESTION]\n"
-		"       mcpgw-chat --list-sessions | --help | --version\n"
-		"\n"
-		"Chat with the upstream LLM (OPENAI_BASE_URL, OPENAI_API_KEY, DEFAULT_MODEL) using every tool of\n"
-		"the MCP servers in servers_config.json, through mcpgw-broker (started, and stopped on exit, when\n"
-		"none runs). Settings come from the environment and $MCPGW_HOME/.env, as for the gateway.\n"
-		"\n"
-		"  -m, --model M         the model (default: DEFAULT_MODEL)\n"
-		"  -s, --session NAME    resume or start the saved session NAME (in $MCPGW_STATE_DIR/chat.db)\n"
-		"  -l, --list-sessions   list the saved sessions: name, messages, last update\n"
-		"  -e, --eval QUESTION   answer one question and exit\n"
-		"      --system TEXT     the system prompt (default: a helpful assistant that uses its tools)\n"
-		"  -h, --help            this text\n"
-		"  -V, --version         the version\n"
-		"\n"
-		"At a terminal: type a question; quit, exit or Ctrl-D leaves; Ctrl-C stops an answer. A session\n"
-		"without --session is saved under a name made of the date and time. Questions on a pipe are\n"
-		"answered one per line (saved only with --session). Log: $MCPGW_STATE_DIR/chat.log.\n");
-}
+static const char *const chat_settings[] = {
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL", "MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG",
+	"MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_BIN", "MCPGW_BROKER_TIMEOUT", "MCPGW_INIT_TIMEOUT",
+	"MCPGW_LOG_LEVEL", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_TOOL_ROUNDS",
+	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
+	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", NULL
+};
+
+static const struct usage chat_usage = {
+	"mcpgw-chat",
+	"[--model M] [--session NAME] [--system TEXT] [-e QUESTION]\n"
+	"       mcpgw-chat --list-sessions | --help | --version",
+	"Chat with the upstream LLM (OPENAI_BASE_URL, OPENAI_API_KEY, DEFAULT_MODEL) using every tool of\n"
+	"the MCP servers in servers_config.json, through mcpgw-broker (started, and stopped on exit, when\n"
+	"none runs).\n",
+	"  -m, --model M         the model (default: DEFAULT_MODEL)\n"
+	"  -s, --session NAME    resume or start the saved session NAME (in $MCPGW_STATE_DIR/chat.db)\n"
+	"  -l, --list-sessions   list the saved sessions: name, messages, last update\n"
+	"  -e, --eval QUESTION   answer one question and exit\n"
+	"      --system TEXT     the system prompt (default: a helpful assistant that uses its tools)\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         the version\n",
+	chat_settings,
+	"At a terminal: type a question; quit, exit or Ctrl-D leaves; Ctrl-C stops an answer. A session\n"
+	"without --session is saved under a name made of the date and time. Questions on a pipe are\n"
+	"answered one per line (saved only with --session). Log: $MCPGW_STATE_DIR/chat.log.\n",
+};
 
 /* parse_args: -1 to go on, else the exit status */
 static int parse_args(int argc, char **argv, struct chat_opts *o)
@@ -123,25 +129,23 @@ static int parse_args(int argc, char **argv, struct chat_opts *o)
 	int c;
 
 	o->system_prompt = default_system_prompt;
-	while ((c = getopt_long(argc, argv, "m:s:le:hV", longs, NULL)) != -1) {
+	while ((c = usage_getopt("mcpgw-chat", argc, argv, "m:s:le:hV", longs)) != -1) {
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 's': o->session = optarg; break;
 		case 'l': o->list_sessions = 1; break;
 		case 'e': o->eval = optarg; break;
 		case 'S': o->system_prompt = optarg; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("mcpgw-chat %s\n", CHAT_VERSION); return 0;
-		default: usage(stderr); return 2;
+		case 'h': usage_help(stdout, &chat_usage); return 0;
+		case 'V': usage_version("mcpgw-chat"); return 0;
+		default: return USAGE_EXIT;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mcpgw-chat: unexpected argument '%s' (a question goes after -e)\n", argv[optind]);
-		return 2;
+		return usage_error("mcpgw-chat", "unexpected argument '%s' (a question goes after -e)", argv[optind]);
 	}
 	if (o->model && !*o->model) {
-		fprintf(stderr, "mcpgw-chat: --model: a model name, please\n");
-		return 2;
+		return usage_error("mcpgw-chat", "--model: a model name, please");
 	}
 	return -1;
 }

@@ -9,6 +9,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "usage.h"
 
 #define CLIENT_READY_MS 20000 /* initialize + tools/list */
 #define CLIENT_CALL_MS 30000
@@ -171,26 +172,54 @@ static void teardown(void)
 		close(side);
 }
 
+static const char *const client_settings[] = {
+	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_LOG_LEVEL", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_INIT_TIMEOUT",
+	"MCPGW_RESTART_BACKOFF_MAX", NULL
+};
+
+static const struct usage client_usage = {
+	"mcpgw-mcp-client",
+	"[--sse | --auto] URL\n"
+	"       mcpgw-mcp-client --help | --version",
+	"Connects to the MCP server at URL through the same client code mcpgw-broker uses: initialize,\n"
+	"tools/list, then tools/call of every tool with sample arguments (1, 2, ... for numbers, \"test\"\n"
+	"for strings), one line per call on stdout. Exit 0 when every call got a result; 1 otherwise.\n"
+	"Runs the MCP conformance scenarios of `make check`.\n",
+	"      --sse      the legacy HTTP+SSE transport (GET URL for the stream)\n"
+	"      --auto     Streamable HTTP, falling back to SSE on a 4xx (as a config `url` without `type`)\n"
+	"                 (default: Streamable HTTP)\n"
+	"  -h, --help     this text\n"
+	"      --version  the version\n",
+	client_settings,
+	NULL,
+};
+
 int main(int argc, char **argv)
 {
+	static const struct option longs[] = {
+		{ "sse", no_argument, NULL, 's' },  { "auto", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *type = "http", *url = NULL;
 	char err[1024];
-	int sp[2], rc = 1;
+	int sp[2], rc = 1, c;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--sse") == 0)
-			type = "sse";
-		else if (strcmp(argv[i], "--auto") == 0)
-			type = "auto";
-		else if (argv[i][0] != '-')
-			url = argv[i];
+	while ((c = usage_getopt("mcpgw-mcp-client", argc, argv, "h", longs)) != -1) {
+		switch (c) {
+		case 's': type = "sse"; break;
+		case 'a': type = "auto"; break;
+		case 'h': usage_help(stdout, &client_usage); return 0;
+		case 'V': usage_version("mcpgw-mcp-client"); return 0;
+		default: return USAGE_EXIT;
+		}
 	}
-	if (!url) {
-		fprintf(stderr, "usage: mcpgw-mcp-client [--sse|--auto] URL\n"
-				"Initializes with the MCP server at URL (Streamable HTTP unless told), lists its tools and\n"
-				"calls each with sample arguments, through the same code mcpgw-broker uses.\n");
-		return 2;
-	}
+	if (optind < argc)
+		url = argv[optind++];
+	if (!url)
+		return usage_error("mcpgw-mcp-client", "no URL given");
+	if (optind < argc)
+		return usage_error("mcpgw-mcp-client", "unexpected argument '%s' (one URL)", argv[optind]);
 	if (settings_load(&B.set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
 		return 2;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "sqlitedb.h"
+#include "usage.h"
 
 #define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
 #define MAIN_READ_CHUNK    65536
@@ -27,62 +28,67 @@ static void main_on_signal(int sig)
 	main_stop = 1;
 }
 
-static void main_usage(FILE *fp)
+static const struct usage main_usage = {
+	SERVER_NAME,
+	"[--db-path] PATH\n"
+	"       " SERVER_NAME " --help | --version",
+	"Serves the SQLite database PATH (created if missing; \":memory:\" for none on disk) as an MCP\n"
+	"server: newline-delimited JSON-RPC 2.0 on stdin/stdout, logs on stderr. Tools: read_query,\n"
+	"write_query, create_table, list_tables, describe_table, append_insight; the memo://insights\n"
+	"resource and the mcp-demo prompt. It stops at the end of its input, SIGTERM or SIGINT.\n",
+	"      --db-path PATH  the database (or PATH alone)\n"
+	"  -h, --help          this text\n"
+	"  -V, --version       the version\n",
+	NULL,
+	NULL,
+};
+
+/* main_help: the help text, with its own settings (it reads no .env) */
+static void main_help(FILE *fp)
 {
+	usage_help(fp, &main_usage);
 	fprintf(fp,
-		"usage: mcp-server-sqlite [--db-path] PATH\n"
-		"       mcp-server-sqlite --help | --version\n"
-		"\n"
-		"Serves the SQLite database PATH (created if missing) as an MCP server:\n"
-		"newline-delimited JSON-RPC 2.0 on stdin/stdout, logs on stderr.\n"
-		"\n"
-		"environment:\n"
-		"  MCP_SQLITE_MAX_ROWS    rows read_query returns at most (default %d, 1..%ld)\n"
-		"  MCP_SQLITE_TIMEOUT_MS  time one statement may run (default %d, 0 = no limit)\n"
-		"  MCPGW_LOG_LEVEL        error | warn | info | debug (default info)\n",
-		SQLITEDB_MAX_ROWS_DEFAULT, MAIN_MAX_ROWS_MAX, SQLITEDB_TIMEOUT_DEFAULT);
+		"\nSettings (the environment only):\n"
+		"  MCP_SQLITE_MAX_ROWS              rows read_query returns at most, 1..%ld (default: %d)\n"
+		"  MCP_SQLITE_TIMEOUT_MS            milliseconds one statement may run, 0 = no limit (default: %d)\n"
+		"  MCPGW_LOG_LEVEL                  error, warn, info or debug (default: info)\n",
+		MAIN_MAX_ROWS_MAX, SQLITEDB_MAX_ROWS_DEFAULT, SQLITEDB_TIMEOUT_DEFAULT);
 }
 
 /* main_args: find the database path in argv.  0: serve *path; 1: --help or
- * --version was answered; -1: bad arguments (message printed). */
+ * --version was answered; USAGE_EXIT: bad arguments (message printed). */
 static int main_args(int argc, char **argv, const char **path)
 {
-	int opts = 1;
+	static const struct option longs[] = {
+		{ "db-path", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
+	};
+	int c;
 
 	*path = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = a;
-
-		if (opts && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
-			main_usage(stdout);
-			return 1;
-		} else if (opts && (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)) {
-			printf("%s %s\n", SERVER_NAME, SERVER_VERSION);
-			return 1;
-		} else if (opts && strcmp(a, "--") == 0) {
-			opts = 0;
-			continue;
-		} else if (opts && strcmp(a, "--db-path") == 0) {
-			if (++i >= argc) {
-				fprintf(stderr, "mcp-server-sqlite: --db-path needs a value\n");
-				return -1;
-			}
-			v = argv[i];
-		} else if (opts && strncmp(a, "--db-path=", 10) == 0) {
-			v = a + 10;
-		} else if (opts && a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "mcp-server-sqlite: unknown option %s\n", a);
-			return -1;
+	while ((c = usage_getopt(SERVER_NAME, argc, argv, "hV", longs)) != -1) {
+		switch (c) {
+		case 'd':
+			if (*path)
+				return usage_error(SERVER_NAME, "give one database path");
+			*path = optarg;
+			break;
+		case 'h': main_help(stdout); return 1;
+		case 'V': usage_version(SERVER_NAME); return 1;
+		default: return USAGE_EXIT;
 		}
-		if (*path || *v == '\0') {
-			fprintf(stderr, "mcp-server-sqlite: %s\n", *path ? "give one database path" : "empty database path");
-			return -1;
-		}
-		*path = v;
 	}
+	if (optind < argc && *path)
+		return usage_error(SERVER_NAME, "give one database path");
+	if (optind < argc)
+		*path = argv[optind++];
+	if (optind < argc)
+		return usage_error(SERVER_NAME, "give one database path (also got '%s')", argv[optind]);
 	if (!*path)
-		fprintf(stderr, "mcp-server-sqlite: no database path given\n");
-	return *path ? 0 : -1;
+		return usage_error(SERVER_NAME, "no database path given");
+	if (!**path)
+		return usage_error(SERVER_NAME, "empty database path");
+	return 0;
 }
 
 /* main_env_long: *out = integer environment variable name in [min, max], or
@@ -267,11 +273,8 @@ int main(int argc, char **argv)
 
 	log_init(SERVER_NAME, lvl && *lvl ? log_level_parse(lvl) : LOGL_INFO, NULL);
 	r = main_args(argc, argv, &arg);
-	if (r != 0) {
-		if (r < 0)
-			main_usage(stderr);
-		return r > 0 ? 0 : 2;
-	}
+	if (r != 0)
+		return r == 1 ? 0 : r;
 	if (main_env_long("MCP_SQLITE_MAX_ROWS", SQLITEDB_MAX_ROWS_DEFAULT, 1, MAIN_MAX_ROWS_MAX, &max_rows) < 0 ||
 	    main_env_long("MCP_SQLITE_TIMEOUT_MS", SQLITEDB_TIMEOUT_DEFAULT, 0, MAIN_TIMEOUT_MAX, &timeout_ms) < 0)
 		return 2;

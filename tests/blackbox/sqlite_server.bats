@@ -61,9 +61,10 @@ PY
 	[ "$output" = "mcp-server-sqlite 0.1.0" ]
 	run "$BIN"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *usage* ]]
+	[[ "$output" == *"no database path given"*"Try 'mcp-server-sqlite --help'"* ]]
 	run "$BIN" --bogus x.db
 	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown option '--bogus'"* ]]
 	run "$BIN" a.db b.db
 	[ "$status" -eq 2 ]
 	run "$BIN" --db-path

@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# mcpgwctl.bats: what `mcpgwctl start|run|status|stop` say: the MCP servers' progress and summary, the recorded address, what was stopped.
+
+load helpers
+
+CTL="$MCPGW_ROOT/deploy/mcpgwctl"
+SQLITE="$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite"
+# the front end mcpgwctl names (MCPGW_FRONTEND=cgi is apache-cgi)
+FE=${MCPGW_FRONTEND:-lighttpd}
+[ "$FE" = cgi ] && FE=apache-cgi
+
+# a fresh home and port per test; stopped (by mcpgwctl, by pid) in teardown
+setup() {
+	MCPGW_HOME=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-ctl.XXXXXX")
+	MCPGW_STATE_DIR="$MCPGW_HOME/var"
+	PORT=$(free_port)
+	MCPGW_LISTEN="127.0.0.1:$PORT"
+	MCPGW_URL="http://$MCPGW_LISTEN"
+	export MCPGW_HOME MCPGW_STATE_DIR MCPGW_LISTEN MCPGW_URL
+	printf 'MCPGW_LOG_LEVEL=debug\n' >"$MCPGW_HOME/.env"
+}
+
+teardown() {
+	sh "$CTL" stop >/dev/null 2>&1 || true
+	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then echo "# kept $MCPGW_HOME" >&3; else rm -rf "$MCPGW_HOME"; fi
+}
+
+# servers JSON: servers_config.json with these "name": {...} entries
+servers() {
+	printf '{"mcpServers": {%s}}\n' "$1" >"$MCPGW_HOME/servers_config.json"
+	mcpgw_hand_over_home
+}
+
+# good: the bundled SQLite server on a database in the home
+good() { printf '"sqlite": {"command": "%s", "args": ["%s/t.db"]}' "$SQLITE" "$MCPGW_HOME"; }
+# ghost: a command that does not exist
+ghost() { printf '"ghost": {"command": "%s/no-such-server"}' "$MCPGW_HOME"; }
+# dies: a server that exits at once with a word on stderr
+dies() { printf '"dies": {"command": "sh", "args": ["-c", "echo boom >&2; exit 3"]}'; }
+
+# alive PIDFILE: the process of the pid file runs (zombies do not count)
+alive() {
+	local pid
+
+	pid=$(head -n 1 "$1" 2>/dev/null) && [ -n "$pid" ] && [ -e "/proc/$pid" ] &&
+		[ "$(sed 's/.*) //' "/proc/$pid/stat" | cut -c1)" != Z ]
+}
+
+@test "start with a good and a failing server: a line per server, '1 of 2 servers ready' with the reason, exit 0" {
+	servers "$(good), $(ghost)"
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"  sqlite: ready, 6 tools"* ]]
+	[[ "$output" == *"  ghost: failed: cannot run '$MCPGW_HOME/no-such-server': No such file or directory"* ]]
+	# the summary is the last word on it, after the progress lines
+	grep -qx "mcpgw serving on http://127.0.0.1:$PORT/v1 behind $FE: 1 of 2 servers ready; ghost: cannot run '$MCPGW_HOME/no-such-server': No such file or directory" <<<"$output"
+	[ "$(grep -n '^mcpgw serving on' <<<"$output" | cut -d: -f1)" -gt "$(grep -n 'sqlite: ready' <<<"$output" | cut -d: -f1)" ]
+	assert_still_serving
+}
+
+@test "start with only failing servers: both reasons, exit 1, and the gateway is stopped again" {
+	servers "$(ghost), $(dies)"
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"0 of 2 servers ready"* ]]
+	[[ "$output" == *"ghost: cannot run '$MCPGW_HOME/no-such-server': No such file or directory"* ]]
+	# the reason is the exit and the server's last words, not the write that found its stdin closed
+	[[ "$output" == *"dies: exited with status 3 (stderr: boom)"* ]]
+	[[ "$output" == *"no MCP server is ready, so the gateway was stopped again"*"broker (pid "*"fix $MCPGW_HOME/servers_config.json"* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+	! alive "$MCPGW_STATE_DIR/lighttpd.pid"
+	! alive "$MCPGW_STATE_DIR/apache2.pid"
+	run curl -s -o /dev/null "$MCPGW_URL/health"
+	[ "$status" -ne 0 ]
+	run sh "$CTL" status
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"mcpgw: not running"* ]]
+}
+
+@test "no MCP server configured: start says so and serves (exit 0)" {
+	servers ""
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"behind $FE: no MCP server configured in $MCPGW_HOME/servers_config.json"* ]]
+}
+
+@test "a server slower than MCPGW_START_WAIT: 'waiting for' lines, then 'still starting' in the summary" {
+	servers "$(good), \"slow\": {\"command\": \"sh\", \"args\": [\"-c\", \"exec sleep 60\"]}"
+	echo MCPGW_START_WAIT=6 >>"$MCPGW_HOME/.env"
+	SECONDS=0
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -ge 5 ] && [ "$SECONDS" -le 20 ]
+	[[ "$output" == *"starting 2 MCP servers (waiting up to 6 s, MCPGW_START_WAIT)"* ]]
+	[[ "$output" == *"  waiting for 1 of 2 servers (5 s of 6): slow (starting)"* ]]
+	[[ "$output" == *": 1 of 2 servers ready; still starting after 6 s (MCPGW_START_WAIT): slow"* ]]
+	MCPGW_START_WAIT=soon run sh "$CTL" start
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"MCPGW_START_WAIT: expected whole seconds 0..86400, got 'soon'"* ]]
+}
+
+@test "status reports the address start recorded, not the default or the caller's MCPGW_LISTEN; pids; servers" {
+	servers "$(good), $(ghost)"
+	run sh "$CTL" start
+	[ "$status" -eq 0 ]
+	run env -u MCPGW_LISTEN sh "$CTL" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mcpgw: running behind $FE on http://127.0.0.1:$PORT/v1 (state: $MCPGW_STATE_DIR)"* ]]
+	[[ "$output" != *":8000"* ]]
+	[[ "$output" == *"broker: pid $(head -n 1 "$MCPGW_STATE_DIR/broker.pid")"* ]]
+	[[ "$output" == *"servers: 1 of 2 servers ready; ghost: cannot run"* ]]
+	[[ "$output" == *"  sqlite: ready, 6 tools"* ]]
+	[[ "$output" == *"  ghost: backoff, 0 tools, "*" restarts; last error: cannot run '$MCPGW_HOME/no-such-server'"* ||
+		"$output" == *"  ghost: starting, 0 tools, "*" restarts; last error: cannot run '$MCPGW_HOME/no-such-server'"* ]]
+	MCPGW_LISTEN=127.0.0.1:1 run sh "$CTL" status
+	[[ "$output" == *"http://127.0.0.1:$PORT/v1"* ]]
+	# start again: it runs, and says where
+	MCPGW_LISTEN=127.0.0.1:1 run sh "$CTL" start
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"already running: $FE (pid "*") on http://127.0.0.1:$PORT/v1"* ]]
+	[[ "$output" == *"not on 127.0.0.1:1 (MCPGW_LISTEN)"* ]]
+}
+
+@test "stop says what it stopped; a second stop says nothing was running" {
+	servers "$(good)"
+	run sh "$CTL" start
+	[ "$status" -eq 0 ]
+	[[ "$output" == *": 1 of 1 servers ready" ]]
+	broker=$(head -n 1 "$MCPGW_STATE_DIR/broker.pid")
+	run sh "$CTL" stop
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "mcpgwctl: stopped "*"broker (pid $broker) (state: $MCPGW_STATE_DIR)" ]]
+	case $FE in
+	lighttpd*) [[ "$output" == *"lighttpd (pid "* ]] ;;
+	*) [[ "$output" == *"apache2 (pid "* ]] ;;
+	esac
+	[ ! -e "$MCPGW_STATE_DIR/listen" ] && [ ! -e "$MCPGW_STATE_DIR/frontend" ]
+	run sh "$CTL" stop
+	[ "$status" -eq 0 ]
+	[ "$output" = "mcpgwctl: nothing was running (state: $MCPGW_STATE_DIR)" ]
+}
+
+@test "run: the same progress and summary, keeps serving, and says what it stopped on SIGTERM" {
+	servers "$(good), $(ghost)"
+	sh "$CTL" run >"$MCPGW_HOME/run.out" 2>&1 3>&- &
+	pid=$!
+	for _ in $(seq 150); do
+		grep -q '^mcpgwctl: Ctrl-C stops it' "$MCPGW_HOME/run.out" && break
+		sleep 0.1
+	done
+	cat "$MCPGW_HOME/run.out"
+	grep -qx "mcpgw serving on http://127.0.0.1:$PORT/v1 behind $FE: 1 of 2 servers ready; ghost: cannot run '$MCPGW_HOME/no-such-server': No such file or directory" "$MCPGW_HOME/run.out"
+	grep -qx "  sqlite: ready, 6 tools" "$MCPGW_HOME/run.out"
+	assert_still_serving
+	run sh "$CTL" status
+	[[ "$output" == *"running behind $FE on http://127.0.0.1:$PORT/v1"* ]]
+	kill -TERM "$pid"
+	wait "$pid"
+	grep -q "^mcpgwctl: stopped .*broker (pid " "$MCPGW_HOME/run.out"
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+}
