@@ -33,7 +33,7 @@ static const struct usage_setting usage_settings[] = {
 	{ "MCPGW_TOOL_TIMEOUT", "60", "seconds a tool call may take, per attempt" },
 	{ "MCPGW_TOOL_RETRIES", "2", "retries of a tool call on transport failure" },
 	{ "MCPGW_INIT_TIMEOUT", "30", "seconds from starting an MCP server to its tool list" },
-	{ "MCPGW_RESTART_BACKOFF_MAX", "60", "seconds; longest delay between restarts of a server" },
+	{ "MCPGW_RESTART_BACKOFF_MAX", "300", "seconds; longest wait before a failing server is started again" },
 	{ "MCPGW_MAX_CLIENTS", "512", "broker client connections" },
 	{ "MCPGW_BROKER_TIMEOUT", "5", "seconds to wait for the broker beyond the tool time" },
 	{ "OPENAI_API_KEY", "(empty)", "the upstream LLM's key" },
