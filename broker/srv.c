@@ -128,35 +128,34 @@ static const char *fmt_delay(char *out, size_t outlen, long ms)
 /* srv_down: the connection is gone (died, failed, or stopped). In-flight
  * calls are failed or requeued, the child is killed if still there (remote:
  * its transfers aborted), and a restart is scheduled unless the broker stops.
- * last_error says why, with the telling line of the server's stderr and,
- * when a restart follows, when. */
+ * last_error says why, with the telling line of the server's stderr (the
+ * next attempt's time is its own field, next_retry_in_ms of the status; the
+ * log line says it too). */
 void srv_down(struct srv *s, const char *why)
 {
-	char tail[ERRTAIL_LINE_MAX + 8], delay[32];
+	char tail[ERRTAIL_LINE_MAX + 8], delay[32] = "";
 	int was_ready = s->state == SRV_READY, stopping = B.stopping || s->state == SRV_STOPPING;
-	size_t n;
 
 	errtail_pick(s->errtail, s->errtail_len, tail, sizeof tail);
 	if (*tail)
-		n = (size_t)snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
+		snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
 	else
-		n = (size_t)snprintf(s->last_error, sizeof s->last_error, "%s", why);
+		snprintf(s->last_error, sizeof s->last_error, "%s", why);
 	if (!stopping) {
 		s->backoff_ms = srv_next_backoff(s, was_ready);
 		if (was_ready)
 			s->fail_streak = 0;
 		else
 			s->fail_streak++;
-		if (n < sizeof s->last_error)
-			snprintf(s->last_error + n, sizeof s->last_error - n, "; retrying in %s",
-				 fmt_delay(delay, sizeof delay, s->backoff_ms));
+		fmt_delay(delay, sizeof delay, s->backoff_ms);
 	}
 	if (stopping)
 		log_info("server %s: %s", s->cfg->name, s->last_error);
 	else if (s->fail_streak > 1)
-		log_warn("server %s: %s (failed %d times in a row)", s->cfg->name, s->last_error, s->fail_streak);
+		log_warn("server %s: %s; retrying in %s (failed %d times in a row)", s->cfg->name, s->last_error, delay,
+			 s->fail_streak);
 	else
-		log_warn("server %s: %s", s->cfg->name, s->last_error);
+		log_warn("server %s: %s; retrying in %s", s->cfg->name, s->last_error, delay);
 	close_fd(&s->in_fd);
 	close_fd(&s->out_fd);
 	close_fd(&s->err_fd);
