@@ -95,9 +95,12 @@ deps:
 test-deps:
 	@sh deploy/install-deps.sh --test
 
-run: deps all
+# deps first, then the build (a prerequisite list would run them side by side under -j)
+run: deps
+	@$(MAKE) --no-print-directory all
 	@sh deploy/mcpgwctl run
-start: deps all
+start: deps
+	@$(MAKE) --no-print-directory all
 	@sh deploy/mcpgwctl start
 stop:
 	@sh deploy/mcpgwctl stop
