@@ -56,7 +56,7 @@ struct srv {
 	json_t *list_accum;     /* pages of a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak;
-	char last_error[512];
+	char last_error[1024];
 	char fingerprint[17];   /* of the config entry: cached tools apply only to the same entry */
 	int64_t since_ms;       /* state entered */
 	int64_t deadline_ms;    /* STARTING: init deadline; BACKOFF: next start; STOPPING: next escalation */

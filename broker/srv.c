@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "progpath.h"
 
 extern char **environ;
 
@@ -200,16 +202,44 @@ static char **build_env(const struct cfg_server *c)
 	return env;
 }
 
-/* spawn: start the child in its own process group with three pipes. 0 or errno. */
-static int spawn(struct srv *s)
+/* spawn_paths: the child's working directory (its "cwd" against
+ * MCPGW_HOME, default MCPGW_HOME) and its command found by progpath; 0, or
+ * -1 with why set */
+static int spawn_paths(const struct cfg_server *c, char *dir, char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	int rc = progpath_workdir(c->cwd, B.set.home, dir, PROGPATH_MAX);
+
+	if (rc != PROGPATH_OK) {
+		snprintf(why, whylen, "cwd '%.300s': %s", c->cwd ? c->cwd : "", progpath_strerror(rc));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		const char *what = stat(dir, &st) < 0 ? strerror(errno) : "not a directory";
+
+		snprintf(why, whylen, "cannot run '%.200s': its working directory %.600s: %s", c->command, dir, what);
+		return -1;
+	}
+	if ((rc = progpath_resolve(c->command, dir, path, PROGPATH_MAX)) != PROGPATH_OK) {
+		progpath_explain(rc, c->command, path, dir, why, whylen);
+		return -1;
+	}
+	return 0;
+}
+
+/* spawn: start the child in its own process group with three pipes, its
+ * command found by progpath_resolve. 0, or -1 with why set. */
+static int spawn(struct srv *s, char *why, size_t whylen)
 {
 	const struct cfg_server *c = s->cfg;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rc;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, def;
-	char **argv = NULL, **env = NULL;
+	char **argv = NULL, **env = NULL, dir[PROGPATH_MAX], path[PROGPATH_MAX];
 
+	if (spawn_paths(c, dir, path, why, whylen) < 0)
+		return -1;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		rc = errno;
 		goto out_pipes;
@@ -230,13 +260,12 @@ static int spawn(struct srv *s)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	if (c->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, c->cwd);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &def);
-	rc = posix_spawnp(&s->pid, c->command, &fa, &at, argv, env);
+	rc = posix_spawn(&s->pid, path, &fa, &at, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (rc != 0) {
@@ -262,7 +291,8 @@ out_pipes:
 	}
 	free(argv);
 	free(env);
-	return rc;
+	snprintf(why, whylen, "cannot run '%.200s' (%.600s): %s", c->command, path, strerror(rc));
+	return -1;
 }
 
 static json_t *init_params(void)
@@ -279,8 +309,7 @@ void srv_begin(struct srv *s)
 
 void srv_start(struct srv *s)
 {
-	char why[300];
-	int rc;
+	char why[sizeof s->last_error];
 
 	if (s->state == SRV_DISABLED || B.stopping)
 		return;
@@ -298,9 +327,7 @@ void srv_start(struct srv *s)
 		log_info("server %s: connecting to %s (%s)", s->cfg->name, s->cfg->url, remote_mode_name(s));
 		return;
 	}
-	rc = spawn(s);
-	if (rc != 0) {
-		snprintf(why, sizeof why, "cannot run '%s': %s", s->cfg->command, strerror(rc));
+	if (spawn(s, why, sizeof why) < 0) {
 		srv_down(s, why);
 		return;
 	}

@@ -13,9 +13,8 @@
 /* bautostart_attach: when s->broker_autostart is set, make bc start a broker
  * whenever it finds none listening on s->socket_path (bc_on_no_broker), then
  * retry its call once. The broker is found by brokerstart_find_bin
- * ($MCPGW_BROKER_BIN, ../broker/mcpgw-broker or mcpgw-broker next to this
- * executable, ../../../bin/mcpgw-broker from $PREFIX/lib/mcpgw/cgi-bin, then
- * $PATH) and started detached (it outlives this process, re-parented to
+ * ($MCPGW_BROKER_BIN, else mcpgw's own program directories, then $PATH)
+ * and started detached (it outlives this process, re-parented to
  * init) with brokerstart_ensure: at most one start at a time in this
  * process (a mutex, so threaded responders fork from one thread at a time)
  * and across processes (its flock); then it waits (at most

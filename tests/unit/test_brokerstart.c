@@ -70,6 +70,16 @@ static int fake_serve(void)
 	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), cfd = -1;
 
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path ? path : "");
+	snprintf(line, sizeof line, "%s.env", sa.sun_path);
+	{ /* what this broker was given: MCPGW_HOME and MCPGW_STATE_DIR */
+		FILE *f = fopen(line, "w");
+
+		if (f) {
+			fprintf(f, "%s\n%s\n", getenv("MCPGW_HOME") ? getenv("MCPGW_HOME") : "-",
+				getenv("MCPGW_STATE_DIR") ? getenv("MCPGW_STATE_DIR") : "-");
+			fclose(f);
+		}
+	}
 	unlink(sa.sun_path);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 16) < 0)
 		return 1;
@@ -120,6 +130,7 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	memset(&S, 0, sizeof S);
+	snprintf(S.home, sizeof S.home, "%s/home", dir);
 	snprintf(S.state_dir, sizeof S.state_dir, "%s/var", dir);
 	snprintf(S.socket_path, sizeof S.socket_path, "%s/var/broker.sock", dir);
 	S.broker_timeout_ms = 2000;
@@ -178,21 +189,25 @@ static void test_alive(void **state)
 
 static void test_find_bin(void **state)
 {
-	static const char *const rel_self[] = { "nonexistent", "test_brokerstart", NULL };
-	static const char *const rel_none[] = { "nonexistent", NULL };
-	char out[PATH_MAX], *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char out[PATH_MAX], bindir[128], link[160], *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
 
 	(void)state;
 	setenv("MCPGW_BROKER_BIN", "/x/y/mcpgw-broker", 1);
-	assert_int_equal(brokerstart_find_bin(rel_self, out, sizeof out), 0);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), 0);
 	assert_string_equal(out, "/x/y/mcpgw-broker");
 	unsetenv("MCPGW_BROKER_BIN");
-	assert_int_equal(brokerstart_find_bin(rel_self, out, sizeof out), 0);
-	assert_string_equal(out, self);
+	/* not next to this program (tests/unit): on PATH */
+	snprintf(bindir, sizeof bindir, "%s/bin", dir);
+	snprintf(link, sizeof link, "%s/mcpgw-broker", bindir);
+	assert_int_equal(mkdir(bindir, 0755), 0);
+	assert_int_equal(symlink(self, link), 0);
+	setenv("PATH", bindir, 1);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), 0);
+	assert_string_equal(out, link);
 	setenv("PATH", dir, 1);
-	assert_int_equal(brokerstart_find_bin(rel_none, out, sizeof out), -1);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), -1);
 	assert_string_equal(out, "mcpgw-broker");
-	assert_int_equal(brokerstart_find_bin(rel_none, out, 4), -1);
+	assert_int_equal(brokerstart_find_bin(out, 4), -1);
 	if (path)
 		setenv("PATH", path, 1);
 	free(path);
@@ -206,10 +221,27 @@ static void test_starts_once_and_stops(void **state)
 	struct stat st;
 
 	(void)state;
+	/* the broker is given this process's resolved directories, not what the environment says */
+	setenv("MCPGW_HOME", "/elsewhere", 1);
+	unsetenv("MCPGW_STATE_DIR");
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	unsetenv("MCPGW_HOME");
 	assert_int_equal(bs.started, 1);
 	assert_true(bs.pid > 0);
 	assert_int_equal(brokerstart_alive(S.socket_path), 1);
+	{
+		char envfile[sizeof S.socket_path + 8], want[sizeof S.home + sizeof S.state_dir + 4], got[sizeof want] = "";
+		FILE *f;
+		size_t n;
+
+		snprintf(envfile, sizeof envfile, "%s.env", S.socket_path);
+		assert_non_null(f = fopen(envfile, "r"));
+		n = fread(got, 1, sizeof got - 1, f);
+		fclose(f);
+		got[n] = '\0';
+		snprintf(want, sizeof want, "%s\n%s\n", S.home, S.state_dir);
+		assert_string_equal(got, want);
+	}
 	assert_int_equal(stat(S.state_dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	snprintf(log, sizeof log, "%s/broker.log", S.state_dir);
