@@ -110,6 +110,8 @@ struct broker {
 	struct cat_entry *cat;  /* sorted by exposed name */
 	size_t ncat;            /* known tools (routable) */
 	size_t nlisted;         /* tools of ready servers (listed) */
+	json_t *cat_list;       /* those tools, as listed (kept to re-render on state changes) */
+	char *cat_unready;      /* the "mcpgw/unready" part of the last answer, serialised */
 };
 
 extern struct broker B;
@@ -173,6 +175,10 @@ struct cat_entry {
 	const char *mcp_name;   /* borrowed from the srv's tools */
 };
 void catalog_rebuild(void);
+/* catalog_states_changed: a server changed state: when the set of servers
+ * that are not ready (or why) changed, re-render the tools/list answer and
+ * bump the generation (no registry write, the tools are the same) */
+void catalog_states_changed(void);
 const struct cat_entry *catalog_find(const char *exposed);
 void catalog_free(void);
 

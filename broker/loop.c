@@ -96,6 +96,8 @@ json_t *broker_status(void)
 		json_object_set_new(o, "protocolVersion", *s->proto ? json_string(s->proto) : json_null());
 		json_object_set(o, "serverInfo", s->server_info ? s->server_info : json_null());
 		json_object_set_new(o, "last_error", *s->last_error ? json_string(s->last_error) : json_null());
+		/* its last starts failed: not coming up by itself soon (health: degraded, not starting) */
+		json_object_set_new(o, "failing", json_boolean(s->state != SRV_READY && s->fail_streak > 0));
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",

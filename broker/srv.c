@@ -69,6 +69,7 @@ static void srv_set_state(struct srv *s, enum srv_state st)
 	s->state = st;
 	s->since_ms = now_ms();
 	broker_save_server(s);
+	catalog_states_changed(); /* tools/list names the servers that are not ready */
 }
 
 static void close_fd(int *fd)

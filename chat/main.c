@@ -168,7 +168,7 @@ static int chat_broker_up(struct chat *c)
 		return -1;
 	}
 	own_broker_pid = c->bs.started ? (sig_atomic_t)c->bs.pid : 0;
-	if (brokerstart_wait_ready(&c->set, c->set.init_timeout_ms) < 0) {
+	if (brokerstart_wait_ready(&c->set, c->set.startup_wait_ms) < 0) {
 		fprintf(stderr, "mcpgw-chat: the tool broker on %s does not answer\n", c->set.socket_path);
 		return -1;
 	}

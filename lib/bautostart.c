@@ -113,11 +113,10 @@ static int ba_start(void *ud)
 	} else {
 		ba_failed_at = -1;
 		ba_err[0] = '\0';
-		/* a new broker lists a server's tools once it is ready: wait (bounded)
-		 * so that this request sees the whole catalog (chat offers only
-		 * the tools listed) */
-		if (brokerstart_wait_ready(s, s->init_timeout_ms < BROKERSTART_TIMEOUT_MS ? s->init_timeout_ms
-											: BROKERSTART_TIMEOUT_MS) < 0)
+		/* a new broker lists a server's tools once it is ready: wait
+		 * (MCPGW_STARTUP_WAIT) so that this request sees the whole catalog
+		 * (chat offers only the tools listed) */
+		if (s->startup_wait_ms > 0 && brokerstart_wait_ready(s, s->startup_wait_ms) < 0)
 			log_warn("the broker on %s does not answer mcpgw/status", s->socket_path);
 	}
 out:

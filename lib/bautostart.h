@@ -18,8 +18,8 @@
  * init) with brokerstart_ensure: at most one start at a time in this
  * process (a mutex, so threaded responders fork from one thread at a time)
  * and across processes (its flock); then it waits (at most
- * MCPGW_INIT_TIMEOUT, 10 s) until no MCP server is "starting", so that the
- * call sees every tool. s must outlive bc.
+ * MCPGW_STARTUP_WAIT) until no MCP server is still coming up
+ * (brokerstart_wait_ready), so that the call sees every tool. s must outlive bc.
  * cgi: 1 when this process is plain CGI and single-threaded: the CGI request
  * variables (REQUEST_*, HTTP_*, CONTENT_*, ...) are then removed from the
  * environment before the broker inherits it. */

@@ -471,7 +471,9 @@ out:
 	return rc;
 }
 
-/* bs_count_starting: servers of an mcpgw/status result in state "starting" */
+/* bs_count_starting: servers of an mcpgw/status result that are coming up:
+ * neither ready nor disabled, and not failing (a server whose starts fail
+ * is not waited for: its error is the answer) */
 static int bs_count_starting(const json_t *status)
 {
 	const json_t *srv;
@@ -481,7 +483,8 @@ static int bs_count_starting(const json_t *status)
 	json_array_foreach(json_object_get(status, "servers"), i, srv) {
 		const char *state = json_string_value(json_object_get(srv, "state"));
 
-		n += state && strcmp(state, "starting") == 0;
+		n += state && strcmp(state, "ready") != 0 && strcmp(state, "disabled") != 0 &&
+		     !json_is_true(json_object_get(srv, "failing"));
 	}
 	return n;
 }

@@ -52,9 +52,10 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 		       size_t errlen);
 
 /* brokerstart_wait_ready: ask the broker for mcpgw/status until no MCP
- * server is "starting" any more (their tools are listed), for at most
- * timeout_ms. 0 when none is starting, 1 when some still are at the
- * deadline, -1 when the broker does not answer. */
+ * server is coming up any more (every enabled one is ready, or failing to
+ * start: "failing" in the status), for at most timeout_ms. 0 when none is
+ * coming up, 1 when some still are at the deadline, -1 when the broker does
+ * not answer. */
 int brokerstart_wait_ready(const struct settings *s, long timeout_ms);
 
 /* brokerstart_stop: stop the broker pid: SIGTERM, wait up to timeout_ms

@@ -460,7 +460,8 @@ static int set_timeouts(struct settings *s, char *err, size_t errlen)
 	if (set_seconds("MCPGW_TOOL_TIMEOUT", 60000, 1, SET_DAY_MS, &s->tool_timeout_ms, err, errlen) < 0 ||
 	    set_seconds("MCPGW_INIT_TIMEOUT", 30000, 1, SET_DAY_MS, &s->init_timeout_ms, err, errlen) < 0 ||
 	    set_seconds("MCPGW_RESTART_BACKOFF_MAX", 60000, 1, SET_DAY_MS, &s->restart_backoff_max_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_BROKER_TIMEOUT", 5000, 0, 3600000, &s->broker_timeout_ms, err, errlen) < 0)
+	    set_seconds("MCPGW_BROKER_TIMEOUT", 5000, 0, 3600000, &s->broker_timeout_ms, err, errlen) < 0 ||
+	    set_seconds("MCPGW_STARTUP_WAIT", 10000, 0, 3600000, &s->startup_wait_ms, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -24,6 +24,8 @@ struct settings {
 	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 60 */
 	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
 	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
+	long startup_wait_ms;   /* MCPGW_STARTUP_WAIT: seconds a request waits for MCP servers that are still
+				 * starting (not failing) before answering without them, default 10, 0..3600 */
 	int broker_autostart;   /* MCPGW_BROKER_AUTOSTART: a responder that finds no broker starts one, 1/0/true/false/yes/no/on/off, default 1 */
 	/* upstream LLM */
 	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
@@ -76,7 +78,7 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen);
  * A relative MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE,
  * MCPGW_CONFIG, MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE
  * against MCPGW_HOME.
- * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT and
+ * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT, MCPGW_STARTUP_WAIT and
  * MCPGW_UPSTREAM_RETRY_MAX_WAIT 0..3600 s, MCPGW_MODELS_CACHE_TTL 0..86400 s,
  * MCPGW_SESSION_TTL up to 30 days). MCPGW_MODEL_ALIASES is checked here:
  * comma-separated alias=model pairs, blanks around names are dropped, names

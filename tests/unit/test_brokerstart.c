@@ -38,10 +38,12 @@ static long now_ms(void)
 
 /* --- the fake broker (a re-executed copy of this program) --- */
 
-/* fake_answer: one JSON-RPC line from a client: mcpgw/status with the servers "starting" for a while */
+/* fake_answer: one JSON-RPC line from a client: mcpgw/status with the servers "starting" for a while;
+ * BS_FAKE_EXTRA "failing" / "restarting" adds a server in backoff that is failing / is not */
 static void fake_answer(int fd, const char *line, long started, long starting_ms)
 {
 	json_t *req = json_loads(line, 0, NULL), *resp;
+	const char *extra = getenv("BS_FAKE_EXTRA");
 	char *s;
 
 	if (!req)
@@ -49,6 +51,10 @@ static void fake_answer(int fd, const char *line, long started, long starting_ms
 	resp = json_pack("{s:s, s:O, s:{s:{s:i}, s:[{s:s, s:s}]}}", "jsonrpc", "2.0", "id", json_object_get(req, "id"),
 			 "result", "broker", "clients", 1, "servers", "name", "fake", "state",
 			 now_ms() - started < starting_ms ? "starting" : "ready");
+	if (resp && extra)
+		json_array_append_new(json_object_get(json_object_get(resp, "result"), "servers"),
+				      json_pack("{s:s, s:s, s:b}", "name", "ghost", "state", "backoff", "failing",
+						strcmp(extra, "failing") == 0));
 	s = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	if (s) {
 		(void)!write(fd, s, strlen(s));
@@ -138,6 +144,7 @@ static int setup(void **state)
 	setenv("BS_FAKE_SOCK", S.socket_path, 1);
 	setenv("BS_FAKE_ROLE", "listen", 1);
 	unsetenv("BS_FAKE_STARTING_MS");
+	unsetenv("BS_FAKE_EXTRA");
 	return 0;
 }
 
@@ -383,6 +390,27 @@ static void test_wait_ready(void **state)
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
 }
 
+/* a server whose starts fail is not waited for; one restarting after a crash is */
+static void test_wait_ready_failing(void **state)
+{
+	struct brokerstart_opts o = opts(self, 5000, 0);
+	struct brokerstart bs;
+	char err[4096] = "";
+	long t0;
+
+	(void)state;
+	setenv("BS_FAKE_EXTRA", "failing", 1);
+	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	t0 = now_ms();
+	assert_int_equal(brokerstart_wait_ready(&S, 3000), 0);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
+	setenv("BS_FAKE_EXTRA", "restarting", 1);
+	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	assert_int_equal(brokerstart_wait_ready(&S, 150), 1);
+	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *role = getenv("BS_FAKE_ROLE");
@@ -396,6 +424,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_starters_one_broker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_ready_failing, setup, teardown),
 	};
 
 	(void)argc;

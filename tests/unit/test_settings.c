@@ -21,7 +21,7 @@ static const char *const vars[] = {
 	"MCPGW_LOG_FILE", "MCPGW_LOG_LEVEL", "MCPGW_LISTEN", "MCPGW_MAX_BODY_BYTES",
 	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
 	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
-	"MCPGW_BROKER_AUTOSTART",
+	"MCPGW_BROKER_AUTOSTART", "MCPGW_STARTUP_WAIT",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
 	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
 	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
@@ -237,6 +237,7 @@ static void test_defaults(void **state)
 	assert_int_equal(s.restart_backoff_max_ms, 60000);
 	assert_int_equal(s.max_clients, 512);
 	assert_int_equal(s.broker_timeout_ms, 5000);
+	assert_int_equal(s.startup_wait_ms, 10000);
 	assert_int_equal(s.broker_autostart, 1);
 	assert_string_equal(s.openai_api_key, "");
 	assert_string_equal(s.openai_base_url, "https://api.openai.com/v1");
@@ -427,6 +428,8 @@ static void test_bounds(void **state)
 	bad_setting("MCPGW_RESTART_BACKOFF_MAX", "86401",
 		    "MCPGW_RESTART_BACKOFF_MAX: expected seconds 0.001..86400, got '86401'");
 	bad_setting("MCPGW_BROKER_TIMEOUT", "3600.5", "MCPGW_BROKER_TIMEOUT: expected seconds 0..3600, got '3600.5'");
+	bad_setting("MCPGW_STARTUP_WAIT", "-1", "MCPGW_STARTUP_WAIT: expected seconds 0..3600, got '-1'");
+	bad_setting("MCPGW_STARTUP_WAIT", "3601", "MCPGW_STARTUP_WAIT: expected seconds 0..3600, got '3601'");
 	bad_setting("MCPGW_LOG_LEVEL", "loud", "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'");
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
