@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,31 +202,6 @@ static char **build_env(const struct cfg_server *c)
 	return env;
 }
 
-/* spawn_paths: the child's working directory (its "cwd" against
- * MCPGW_HOME, default MCPGW_HOME) and its command found by progpath; 0, or
- * -1 with why set */
-static int spawn_paths(const struct cfg_server *c, char *dir, char *path, char *why, size_t whylen)
-{
-	struct stat st;
-	int rc = progpath_workdir(c->cwd, B.set.home, dir, PROGPATH_MAX);
-
-	if (rc != PROGPATH_OK) {
-		snprintf(why, whylen, "cwd '%.300s': %s", c->cwd ? c->cwd : "", progpath_strerror(rc));
-		return -1;
-	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		const char *what = stat(dir, &st) < 0 ? strerror(errno) : "not a directory";
-
-		snprintf(why, whylen, "cannot run '%.200s': its working directory %.600s: %s", c->command, dir, what);
-		return -1;
-	}
-	if ((rc = progpath_resolve(c->command, dir, path, PROGPATH_MAX)) != PROGPATH_OK) {
-		progpath_explain(rc, c->command, path, dir, why, whylen);
-		return -1;
-	}
-	return 0;
-}
-
 /* spawn: start the child in its own process group with three pipes, its
  * command found by progpath_resolve. 0, or -1 with why set. */
 static int spawn(struct srv *s, char *why, size_t whylen)
@@ -239,7 +213,7 @@ static int spawn(struct srv *s, char *why, size_t whylen)
 	sigset_t none, def;
 	char **argv = NULL, **env = NULL, dir[PROGPATH_MAX], path[PROGPATH_MAX];
 
-	if (spawn_paths(c, dir, path, why, whylen) < 0)
+	if (progpath_server(c->command, c->cwd, B.set.home, path, sizeof path, dir, sizeof dir, why, whylen) != 0)
 		return -1;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		rc = errno;

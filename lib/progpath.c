@@ -32,6 +32,7 @@ const char *progpath_strerror(int rc)
 	case PROGPATH_NOT_EXECUTABLE: return "not an executable file";
 	case PROGPATH_TOO_LONG: return "path too long";
 	case PROGPATH_BAD_BASE: return "no absolute base directory";
+	case PROGPATH_BAD_WORKDIR: return "its working directory is missing or not a directory";
 	default: return "unknown error";
 	}
 }
@@ -327,4 +328,32 @@ void progpath_explain(int rc, const char *cmd, const char *path, const char *dir
 		snprintf(msg, msglen, "cannot run '%.300s': not found in mcpgw's program directories (%s) nor on PATH (%.1000s)",
 			 cmd, *dirs ? dirs : "unknown", env ? env : PP_DEFAULT_PATH " (unset)");
 	}
+}
+
+int progpath_server(const char *cmd, const char *cwd, const char *home, char *path, size_t pathlen, char *dir,
+		    size_t dirlen, char *why, size_t whylen)
+{
+	struct stat st;
+	int rc = progpath_workdir(cwd, home, dir, dirlen);
+	char none[1];
+
+	if (!why || !whylen) {
+		why = none;
+		whylen = sizeof none;
+	}
+	if (pathlen)
+		path[0] = '\0';
+	if (rc != PROGPATH_OK) {
+		snprintf(why, whylen, "cannot run '%.300s': cwd '%.1000s': %s", cmd ? cmd : "", cwd ? cwd : "",
+			 progpath_strerror(rc));
+		return rc;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "cannot run '%.300s': its working directory %.1000s %s", cmd ? cmd : "", dir,
+			 stat(dir, &st) < 0 ? "does not exist" : "is not a directory");
+		return PROGPATH_BAD_WORKDIR;
+	}
+	if ((rc = progpath_resolve(cmd, dir, path, pathlen)) != PROGPATH_OK)
+		progpath_explain(rc, cmd, path, dir, why, whylen);
+	return rc;
 }

@@ -13,7 +13,8 @@ enum progpath_err {
 	PROGPATH_NOT_FOUND = -2,      /* no such file where it was looked for */
 	PROGPATH_NOT_EXECUTABLE = -3, /* found, but a directory, not a regular file, or not executable by us */
 	PROGPATH_TOO_LONG = -4,       /* a path would not fit in PROGPATH_MAX or in out */
-	PROGPATH_BAD_BASE = -5        /* the base directory given is NULL or not absolute */
+	PROGPATH_BAD_BASE = -5,       /* the base directory given is NULL or not absolute */
+	PROGPATH_BAD_WORKDIR = -6     /* a server's working directory is missing or not a directory */
 };
 
 /* What kind of tree the running executable sits in (progpath_layout). */
@@ -84,6 +85,17 @@ int progpath_resolve_in(const char *cmd, const char *dir, const char *exe_dir, c
  * from $PREFIX/lib/mcpgw/cgi-bin also $PREFIX/bin. 0, or PROGPATH_TOO_LONG
  * (out cut). "" when exe_dir is unknown. */
 int progpath_dirs(const char *exe_dir, char *out, size_t outlen);
+
+/* progpath_server: everything the broker checks before it starts a stdio
+ * server whose config says "command": cmd and "cwd": cwd (NULL: none),
+ * with MCPGW_HOME home (absolute): its working directory (progpath_workdir)
+ * into dir, which must be an existing directory, and its executable
+ * (progpath_resolve against dir) into path. 0, or an enum progpath_err
+ * with why (if non-NULL) holding one sentence for a log, last_error or
+ * `mcpgw-broker --check-config`, e.g. "cannot run 'x': not found in ...".
+ * The broker calls exactly this, so a check and a start agree. */
+int progpath_server(const char *cmd, const char *cwd, const char *home, char *path, size_t pathlen, char *dir,
+		    size_t dirlen, char *why, size_t whylen);
 
 /* progpath_explain: one sentence for a failed progpath_resolve of cmd
  * (rc its result, path its out, dir its dir), naming where it looked, e.g.

@@ -310,6 +310,48 @@ static void test_self(void **state)
 	free(path);
 }
 
+/* progpath_server: what the broker (and --check-config) checks before starting a server */
+static void test_server(void **state)
+{
+	char path[PATH_MAX], dir[PATH_MAX], why[2048], want[PATH_MAX + 128];
+
+	(void)state;
+	assert_int_equal(chdir(p("path")), 0);
+	assert_int_equal(progpath_server("bin/srv", NULL, p("home"), path, sizeof path, dir, sizeof dir, why, sizeof why),
+			 PROGPATH_OK);
+	assert_string_equal(dir, p("home"));
+	assert_string_equal(path, p("home/bin/srv"));
+	assert_int_equal(progpath_server("./srv", "bin", p("home"), path, sizeof path, dir, sizeof dir, why, sizeof why),
+			 PROGPATH_OK);
+	assert_string_equal(dir, p("home/bin"));
+	assert_string_equal(path, p("home/bin/./srv"));
+	/* a working directory that is missing, or a file */
+	assert_int_equal(progpath_server("bin/srv", "data", p("home"), path, sizeof path, dir, sizeof dir, why,
+					 sizeof why), PROGPATH_BAD_WORKDIR);
+	snprintf(want, sizeof want, "cannot run 'bin/srv': its working directory %s does not exist", p("home/data"));
+	assert_string_equal(why, want);
+	assert_int_equal(progpath_server("srv", p("home/cwdprog"), p("home"), path, sizeof path, dir, sizeof dir, why,
+					 sizeof why), PROGPATH_BAD_WORKDIR);
+	assert_non_null(strstr(why, "is not a directory"));
+	/* a command that is not there: the sentence says where it looked */
+	assert_int_equal(progpath_server("no-such-server", NULL, p("home"), path, sizeof path, dir, sizeof dir, why,
+					 sizeof why), PROGPATH_NOT_FOUND);
+	assert_non_null(strstr(why, "cannot run 'no-such-server': not found in mcpgw's program directories ("));
+	assert_int_equal(progpath_server("bin/nope", NULL, p("home"), path, sizeof path, dir, sizeof dir, why, sizeof why),
+			 PROGPATH_NOT_FOUND);
+	snprintf(want, sizeof want, "cannot run 'bin/nope': %s does not exist", p("home/bin/nope"));
+	assert_non_null(strstr(why, want));
+	assert_int_equal(progpath_server("", NULL, p("home"), path, sizeof path, dir, sizeof dir, why, sizeof why),
+			 PROGPATH_EMPTY);
+	assert_string_equal(why, "cannot run '': the command is empty");
+	/* no absolute home; why may be NULL */
+	assert_int_equal(progpath_server("srv", "x", "home", path, sizeof path, dir, sizeof dir, why, sizeof why),
+			 PROGPATH_BAD_BASE);
+	assert_non_null(strstr(why, "no absolute base directory"));
+	assert_int_equal(progpath_server("bin/nope", NULL, p("home"), path, sizeof path, dir, sizeof dir, NULL, 0),
+			 PROGPATH_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bare_name_misses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
