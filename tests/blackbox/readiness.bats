@@ -24,7 +24,7 @@ setup_file() { mcpgw_setup_file_with_sim; }
 teardown_file() {
 	local d
 
-	for d in "$MCPGW_HOME"/cgi-*; do
+	for d in "$MCPGW_HOME"/cgi-*/var; do
 		[ -d "$d" ] && stop_broker "$d"
 	done
 	mcpgw_teardown_file_with_sim
