@@ -58,7 +58,7 @@ struct srv {
 	json_t *list_accum;     /* pages of a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
-	char last_error[512];
+	char last_error[1024];
 	char fingerprint[17];   /* of the config entry: cached tools apply only to the same entry */
 	int64_t since_ms;       /* state entered */
 	int64_t deadline_ms;    /* STARTING: init deadline; BACKOFF: next start; STOPPING: next escalation */
@@ -112,6 +112,8 @@ struct broker {
 	struct cat_entry *cat;  /* sorted by exposed name */
 	size_t ncat;            /* known tools (routable) */
 	size_t nlisted;         /* tools of ready servers (listed) */
+	json_t *cat_list;       /* those tools, as listed (kept to re-render on state changes) */
+	char *cat_unready;      /* the "mcpgw/unready" part of the last answer, serialised */
 };
 
 extern struct broker B;
@@ -176,6 +178,10 @@ struct cat_entry {
 	const char *mcp_name;   /* borrowed from the srv's tools */
 };
 void catalog_rebuild(void);
+/* catalog_states_changed: a server changed state: when the set of servers
+ * that are not ready (or why) changed, re-render the tools/list answer and
+ * bump the generation (no registry write, the tools are the same) */
+void catalog_states_changed(void);
 const struct cat_entry *catalog_find(const char *exposed);
 void catalog_free(void);
 

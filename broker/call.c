@@ -48,7 +48,7 @@ static void call_send(struct call *c)
 {
 	json_t *params = json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
 	json_int_t id;
-	char msg[700];
+	char msg[1200];
 
 	if (params && c->meta)
 		json_object_set(params, "_meta", c->meta);
@@ -68,7 +68,7 @@ static void call_send(struct call *c)
 /* call_dispatch: send now, wait for the server, or fail */
 static void call_dispatch(struct call *c)
 {
-	char msg[700];
+	char msg[1200];
 
 	switch (srv_accepts_calls(c->srv)) {
 	case 1:

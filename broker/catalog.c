@@ -85,13 +85,80 @@ static void save_registry(const struct toolname *tn, size_t n)
 	free(rt);
 }
 
+/* cat_unready: the enabled servers that are not ready, as
+ * [{name, state, failing, last_error}] ("failing": its last starts failed,
+ * so it is not worth waiting for); *nready: how many are ready. New
+ * reference, NULL on ENOMEM. */
+static json_t *cat_unready(int *nready)
+{
+	json_t *out = json_array();
+
+	*nready = 0;
+	for (size_t i = 0; out && i < B.nsrvs; i++) {
+		const struct srv *s = &B.srvs[i];
+		json_t *o;
+
+		if (s->state == SRV_DISABLED)
+			continue;
+		if (s->state == SRV_READY) {
+			(*nready)++;
+			continue;
+		}
+		o = json_pack("{s:s, s:s, s:b, s:s?}", "name", s->cfg->name, "state", srv_state_name(s->state), "failing",
+			      s->fail_streak > 0, "last_error", *s->last_error ? s->last_error : NULL);
+		if (!o || json_array_append_new(out, o) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* cat_publish: the tools/list answer from B.cat_list and the servers'
+ * states, under a new generation; unless force, only when the servers that
+ * are not ready changed. 0, or -1 on ENOMEM (the previous answer stays). */
+static int cat_publish(int force)
+{
+	int nready;
+	json_t *unready = cat_unready(&nready), *list = B.cat_list ? json_incref(B.cat_list) : json_array(), *res = NULL;
+	char *key = unready ? json_dumps(unready, JSON_COMPACT) : NULL, *dumped = NULL;
+	int rc = -1;
+
+	if (!key || !list)
+		goto out;
+	if (!force && B.cat_unready && B.tools_result && strcmp(key, B.cat_unready) == 0) {
+		rc = 0;
+		goto out;
+	}
+	res = json_pack("{s:O, s:{s:I, s:i, s:O}}", "tools", list, "_meta", "mcpgw/generation", B.generation + 1,
+			"mcpgw/ready", nready, "mcpgw/unready", unready);
+	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
+		goto out;
+	B.generation++;
+	free(B.tools_result);
+	free(B.cat_unready);
+	B.tools_result = dumped;
+	B.cat_unready = key;
+	dumped = key = NULL;
+	B.nlisted = json_array_size(list);
+	if (B.gen_map) /* responders compare this with their cached catalog's generation */
+		__atomic_store_n(B.gen_map, (int64_t)B.generation, __ATOMIC_RELEASE);
+	rc = 0;
+out:
+	free(key);
+	free(dumped);
+	json_decref(res);
+	json_decref(list);
+	json_decref(unready);
+	return rc;
+}
+
 void catalog_rebuild(void)
 {
 	size_t n = 0, k = 0;
 	struct toolname *tn = collect(&n);
 	struct cat_entry *cat = NULL;
-	json_t *list = json_array(), *res = NULL;
-	char *dumped = NULL;
+	json_t *list = json_array(), *old_list;
 
 	if (!tn || !list || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
 		goto nomem;
@@ -116,32 +183,34 @@ void catalog_rebuild(void)
 		}
 	}
 	qsort(cat, k, sizeof *cat, cat_cmp);
-	B.generation++;
-	res = json_pack("{s:O, s:{s:I}}", "tools", list, "_meta", "mcpgw/generation", B.generation);
-	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
+	old_list = B.cat_list;
+	B.cat_list = list;
+	if (cat_publish(1) < 0) {
+		B.cat_list = old_list;
 		goto nomem;
+	}
+	json_decref(old_list);
 	save_registry(tn, n);
 	free(B.cat);
-	free(B.tools_result);
 	B.cat = cat;
 	B.ncat = k;
-	if (B.gen_map) /* responders compare this with their cached catalog's generation */
-		__atomic_store_n(B.gen_map, (int64_t)B.generation, __ATOMIC_RELEASE);
-	B.nlisted = json_array_size(list);
-	B.tools_result = dumped;
 	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)B.generation,
 		  json_array_size(list), n);
 	free(tn);
-	json_decref(list);
-	json_decref(res);
 	return;
 nomem:
 	log_error("catalog: out of memory; keeping the previous tool list");
 	free(tn);
 	free(cat);
-	free(dumped);
 	json_decref(list);
-	json_decref(res);
+}
+
+void catalog_states_changed(void)
+{
+	if (B.stopping || !B.srvs)
+		return;
+	if (cat_publish(0) < 0)
+		log_error("catalog: out of memory; the tool list does not show the servers' states");
 }
 
 const struct cat_entry *catalog_find(const char *exposed)
@@ -158,7 +227,11 @@ void catalog_free(void)
 {
 	free(B.cat);
 	free(B.tools_result);
+	free(B.cat_unready);
+	json_decref(B.cat_list);
 	B.cat = NULL;
 	B.tools_result = NULL;
+	B.cat_unready = NULL;
+	B.cat_list = NULL;
 	B.ncat = 0;
 }

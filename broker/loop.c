@@ -101,6 +101,8 @@ json_t *broker_status(void)
 		json_object_set_new(o, "next_retry_in_ms",
 				    s->state == SRV_BACKOFF ? json_integer(s->deadline_ms > now_ms() ? s->deadline_ms - now_ms() : 0)
 							    : json_null());
+		/* its last starts failed: not coming up by itself soon (health: degraded, not starting) */
+		json_object_set_new(o, "failing", json_boolean(s->state != SRV_READY && s->fail_streak > 0));
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",

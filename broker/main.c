@@ -257,6 +257,9 @@ int main(int argc, char **argv)
 		return check_config(&B.set);
 	if (log_init("mcpgw-broker", B.set.log_level, B.set.log_file) < 0)
 		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", B.set.log_file);
+	/* ${MCPGW_STATE_DIR} in the config and the MCP servers see the directories in use */
+	if (settings_export(&B.set) < 0)
+		log_warn("cannot export MCPGW_HOME and MCPGW_STATE_DIR: out of memory");
 	if (cfg_load(B.set.config, &B.cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 1;

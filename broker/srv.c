@@ -13,6 +13,7 @@
 
 #include "errtail.h"
 #include "log.h"
+#include "progpath.h"
 
 extern char **environ;
 
@@ -68,6 +69,7 @@ static void srv_set_state(struct srv *s, enum srv_state st)
 	s->state = st;
 	s->since_ms = now_ms();
 	broker_save_server(s);
+	catalog_states_changed(); /* tools/list names the servers that are not ready */
 }
 
 static void close_fd(int *fd)
@@ -225,16 +227,19 @@ static char **build_env(const struct cfg_server *c)
 	return env;
 }
 
-/* spawn: start the child in its own process group with three pipes. 0 or errno. */
-static int spawn(struct srv *s)
+/* spawn: start the child in its own process group with three pipes, its
+ * command found by progpath_resolve. 0, or -1 with why set. */
+static int spawn(struct srv *s, char *why, size_t whylen)
 {
 	const struct cfg_server *c = s->cfg;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rc;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, def;
-	char **argv = NULL, **env = NULL;
+	char **argv = NULL, **env = NULL, dir[PROGPATH_MAX], path[PROGPATH_MAX];
 
+	if (progpath_server(c->command, c->cwd, B.set.home, path, sizeof path, dir, sizeof dir, why, whylen) != 0)
+		return -1;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		rc = errno;
 		goto out_pipes;
@@ -255,13 +260,12 @@ static int spawn(struct srv *s)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	if (c->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, c->cwd);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &def);
-	rc = posix_spawnp(&s->pid, c->command, &fa, &at, argv, env);
+	rc = posix_spawn(&s->pid, path, &fa, &at, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (rc != 0) {
@@ -287,7 +291,8 @@ out_pipes:
 	}
 	free(argv);
 	free(env);
-	return rc;
+	snprintf(why, whylen, "cannot run '%.200s' (%.600s): %s", c->command, path, strerror(rc));
+	return -1;
 }
 
 static json_t *init_params(void)
@@ -304,8 +309,7 @@ void srv_begin(struct srv *s)
 
 void srv_start(struct srv *s)
 {
-	char why[300];
-	int rc;
+	char why[sizeof s->last_error];
 
 	if (s->state == SRV_DISABLED || B.stopping)
 		return;
@@ -323,9 +327,7 @@ void srv_start(struct srv *s)
 		log_info("server %s: connecting to %s (%s)", s->cfg->name, s->cfg->url, remote_mode_name(s));
 		return;
 	}
-	rc = spawn(s);
-	if (rc != 0) {
-		snprintf(why, sizeof why, "cannot run '%s': %s", s->cfg->command, strerror(rc));
+	if (spawn(s, why, sizeof why) < 0) {
 		srv_down(s, why);
 		return;
 	}

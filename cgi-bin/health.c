@@ -7,7 +7,9 @@
 #include "bautostart.h"
 #include "bclient.h"
 #include "hio.h"
+#include "buf.h"
 #include "log.h"
+#include "mcptools.h"
 #include "oai.h"
 #include "responder.h"
 #include "settings.h"
@@ -29,19 +31,30 @@ static void send_down(struct hio *h, const char *message, const char *code)
 	json_decref(err);
 }
 
-/* "ok" when every server that is not disabled is ready, else "degraded" */
-static const char *overall_status(const json_t *servers)
+/* overall_status: "ok" when every server that is not disabled is ready;
+ * "starting" when the others are all still coming up (not failing);
+ * "degraded" when one fails. reasons gets a sentence per server not ready. */
+static const char *overall_status(const json_t *servers, json_t *reasons)
 {
 	const json_t *srv;
 	size_t i;
+	int starting = 0, failing = 0;
 
 	json_array_foreach(servers, i, srv) {
 		const char *state = json_string_value(json_object_get(srv, "state"));
+		buf_t why = BUF_INIT;
 
-		if (!state || (strcmp(state, "ready") != 0 && strcmp(state, "disabled") != 0))
-			return "degraded";
+		if (state && (strcmp(state, "ready") == 0 || strcmp(state, "disabled") == 0))
+			continue;
+		if (!state || json_is_true(json_object_get(srv, "failing")))
+			failing++;
+		else
+			starting++;
+		if (mcptools_why(&why, srv) == 0)
+			json_array_append_new(reasons, json_string(why.data));
+		buf_free(&why);
 	}
-	return "ok";
+	return failing ? "degraded" : starting ? "starting" : "ok";
 }
 
 /* a failed or odd broker exchange: 503 down, with what went wrong */
@@ -69,7 +82,7 @@ static void send_broker_down(struct responder *a, struct hio *h, int rc, const j
 
 static void health(struct responder *a, struct hio *h)
 {
-	json_t *result = NULL, *error = NULL, *servers, *out;
+	json_t *result = NULL, *error = NULL, *servers, *out, *reasons = json_array();
 	int rc = bc_call(a->bc, "mcpgw/status", NULL, a->s.broker_timeout_ms, &result, &error);
 
 	servers = json_object_get(result, "servers");
@@ -77,8 +90,9 @@ static void health(struct responder *a, struct hio *h)
 		send_broker_down(a, h, rc, error);
 		goto out;
 	}
-	out = json_pack("{s:s, s:O?, s:O}", "status", overall_status(servers), "broker",
-			json_object_get(result, "broker"), "servers", servers);
+	out = reasons ? json_pack("{s:s, s:O, s:O?, s:O}", "status", overall_status(servers, reasons), "reasons", reasons,
+				  "broker", json_object_get(result, "broker"), "servers", servers)
+		      : NULL;
 	if (!out) {
 		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
 		goto out;
@@ -86,6 +100,7 @@ static void health(struct responder *a, struct hio *h)
 	hio_send_json(h, 200, out);
 	json_decref(out);
 out:
+	json_decref(reasons);
 	json_decref(result);
 	json_decref(error);
 }

@@ -30,6 +30,7 @@ struct app {
 	char *body[2];             /* GET /v1/tools bodies per format, rendered once per generation */
 	size_t body_len[2];
 	json_int_t body_gen[2];
+	json_int_t warned_gen;     /* the generation whose servers not ready were last logged */
 };
 
 /* answer a failed broker exchange (rc < 0). timeout_code names what timed out. */
@@ -62,10 +63,11 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 }
 
 /* the broker's tools/list as a borrowed-free array: new reference, or NULL
- * after an error response was sent */
+ * after an error response was sent. Servers still coming up are waited for
+ * (MCPGW_STARTUP_WAIT). */
 static json_t *fetch_tools(struct app *a, struct hio *h)
 {
-	int rc = mcptools_refresh(&a->cat, a->r.bc, a->r.s.broker_timeout_ms);
+	int rc = mcptools_wait(&a->cat, a->r.bc, a->r.s.broker_timeout_ms, a->r.s.startup_wait_ms);
 
 	if (rc == 1) {
 		oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools.");
@@ -80,6 +82,45 @@ static json_t *fetch_tools(struct app *a, struct hio *h)
 		return NULL;
 	}
 	return json_incref(a->cat.tools);
+}
+
+/* unready_text: why the servers of the cached catalog that are not ready
+ * are not, into b ("" when all are ready); logged once per generation. The
+ * number of such servers, or -1 on ENOMEM. */
+static int unready_text(struct app *a, buf_t *b)
+{
+	int n = mcptools_unready(&a->cat, NULL, b, NULL);
+
+	if (n > 0 && a->warned_gen != a->cat.generation) {
+		a->warned_gen = a->cat.generation;
+		log_warn("MCP servers not ready (%d ready): %s", a->cat.nready, b->data);
+	}
+	return n;
+}
+
+/* no_server_ready: 1 when servers are configured but none is ready (no
+ * tool can be listed or found), after 503 tools_unavailable was sent,
+ * naming them and why; Retry-After while some are still coming up. 0 when
+ * some server is ready or none is configured (nothing sent). */
+static int no_server_ready(struct app *a, struct hio *h)
+{
+	buf_t why = BUF_INIT, msg = BUF_INIT;
+	json_t *err = NULL;
+
+	if (a->cat.nready > 0 || !json_array_size(a->cat.unready))
+		return 0;
+	if (unready_text(a, &why) > 0 &&
+	    buf_printf(&msg, "No MCP server is ready, so there are no tools yet: %s. GET /health shows each server's state.",
+		       why.data) == 0)
+		err = oai_error(msg.data, "server_error", NULL, "tools_unavailable");
+	if (!err || json_object_set(err, "unavailable_servers", a->cat.unready) < 0)
+		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	else
+		hio_send_json_extra(h, 503, err, mcptools_starting(&a->cat) ? "Retry-After: 1\r\n" : NULL);
+	json_decref(err);
+	buf_free(&msg);
+	buf_free(&why);
+	return 1;
 }
 
 /* set key to a copy of value (borrowed) when value is non-NULL; 0 or -1 */
@@ -168,6 +209,10 @@ static void tools_list(struct app *a, struct hio *h)
 
 	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
 		return;
+	if (no_server_ready(a, h)) {
+		json_decref(tools);
+		return;
+	}
 	if (a->body[fmt] && a->body_gen[fmt] == a->cat.generation) {
 		hio_send_raw_json(h, 200, a->body[fmt], a->body_len[fmt]);
 		json_decref(tools);
@@ -182,6 +227,16 @@ static void tools_list(struct app *a, struct hio *h)
 			goto oom;
 	}
 	out = json_pack("{s:s, s:O}", "object", "list", "data", data);
+	/* some servers are not ready: the list is partial, say so (and log it) */
+	if (out && json_array_size(a->cat.unready)) {
+		buf_t why = BUF_INIT;
+
+		if (unready_text(a, &why) < 0 || json_object_set(out, "unavailable_servers", a->cat.unready) < 0) {
+			buf_free(&why);
+			goto oom;
+		}
+		buf_free(&why);
+	}
 	free(a->body[fmt]);
 	if (!out || !(a->body[fmt] = json_dumps(out, JSON_COMPACT))) {
 		a->body[fmt] = NULL;
@@ -199,6 +254,19 @@ out:
 	json_decref(tools);
 }
 
+/* send_not_found: 404 tool_not_found, saying which servers are not ready (their tools may be missing) */
+static void send_not_found(struct app *a, struct hio *h, const char *name)
+{
+	buf_t why = BUF_INIT;
+
+	if (unready_text(a, &why) > 0)
+		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s' (not every MCP server is ready: %s).",
+			       name, why.data);
+	else
+		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s'.", name);
+	buf_free(&why);
+}
+
 /* GET /v1/tools/{name} (raw = the encoded name) */
 static void tools_get(struct app *a, struct hio *h, const char *raw)
 {
@@ -213,6 +281,10 @@ static void tools_get(struct app *a, struct hio *h, const char *raw)
 	}
 	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
 		return;
+	if (no_server_ready(a, h)) {
+		json_decref(tools);
+		return;
+	}
 	json_array_foreach(tools, i, t) {
 		const char *n = json_string_value(json_object_get(t, "name"));
 
@@ -222,7 +294,7 @@ static void tools_get(struct app *a, struct hio *h, const char *raw)
 		}
 	}
 	if (!found) {
-		oai_send_error(h, 404, NULL, "tool_not_found", "No tool named '%s'.", name);
+		send_not_found(a, h, name);
 	} else if (!(v = tool_view(found, fmt))) {
 		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
 	} else {
@@ -310,6 +382,25 @@ static void send_call_error(struct hio *h, const char *tool, const json_t *error
 			       (long long)code);
 }
 
+/* unknown_tool: error (borrowed, may be NULL) is the broker's -32602 unknown_tool */
+static int unknown_tool(const json_t *error)
+{
+	const char *reason = json_string_value(json_object_get(json_object_get(error, "data"), "reason"));
+
+	return error && json_integer_value(json_object_get(error, "code")) == -32602 && reason &&
+	       strcmp(reason, "unknown_tool") == 0;
+}
+
+/* retry_when_listed: a call of an unknown tool while servers are still coming
+ * up: wait for them (MCPGW_STARTUP_WAIT); 1 when the tool is listed now */
+static int retry_when_listed(struct app *a, const char *tool)
+{
+	if (mcptools_refresh(&a->cat, a->r.bc, a->r.s.broker_timeout_ms) != BC_OK || !mcptools_starting(&a->cat))
+		return 0;
+	return mcptools_wait(&a->cat, a->r.bc, a->r.s.broker_timeout_ms, a->r.s.startup_wait_ms) == BC_OK &&
+	       mcptools_server(&a->cat, tool) != NULL;
+}
+
 /* {"tool", "arguments"} from a parsed body (borrowed): tools/call params
  * (new reference), or NULL after a 400 was sent */
 static json_t *call_params(struct hio *h, const json_t *req)
@@ -360,9 +451,17 @@ static void tools_call(struct app *a, struct hio *h)
 	if (!(req = oai_parse_body(h, body.data, body.len, a->r.s.max_json_depth)) || !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
-	rc = bc_call(a->r.bc, "tools/call", params, timeout, &result, &error);
+	rc = bc_call(a->r.bc, "tools/call", json_incref(params), timeout, &result, &error);
+	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
+		json_decref(error);
+		error = NULL;
+		rc = bc_call(a->r.bc, "tools/call", json_incref(params), timeout, &result, &error);
+	}
+	json_decref(params);
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
+	else if (unknown_tool(error))
+		send_not_found(a, h, tool);
 	else if (error)
 		send_call_error(h, tool, error);
 	else

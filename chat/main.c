@@ -158,52 +158,21 @@ static int chat_file(const struct chat *c, const char *name, char *out, size_t o
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-/* chat_checkout_path: run from a checkout, put its mcp-server-sqlite/ first on PATH for the
- * broker we may start, as mcpgwctl does (the default servers_config.json names the command) */
-static void chat_checkout_path(void)
-{
-	char self[CHAT_PATH_MAX], dir[CHAT_PATH_MAX + 64], bin[CHAT_PATH_MAX + 128], *slash, *path;
-	const char *old = getenv("PATH");
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	size_t len;
-
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	if (!(slash = strrchr(self, '/')))
-		return;
-	*slash = '\0';
-	snprintf(dir, sizeof dir, "%s/../mcp-server-sqlite", self);
-	snprintf(bin, sizeof bin, "%s/mcp-server-sqlite", dir);
-	if (access(bin, X_OK) < 0)
-		return;
-	len = strlen(dir) + 2 + (old ? strlen(old) : 0);
-	if (!(path = malloc(len)))
-		return;
-	snprintf(path, len, "%s%s%s", dir, old && *old ? ":" : "", old ? old : "");
-	if (setenv("PATH", path, 1) < 0)
-		log_warn("PATH: %s", strerror(errno));
-	free(path);
-}
-
 /* chat_broker_up: make sure a broker serves us and its servers have started */
 static int chat_broker_up(struct chat *c)
 {
-	static const char *const rel[] = { "../broker/mcpgw-broker", "mcpgw-broker", NULL };
 	struct brokerstart_opts bo = { c->broker_bin, BROKERSTART_TIMEOUT_MS, 0 };
 	char err[8192];
 
-	if (!*c->broker_bin) {
-		chat_checkout_path();
-		if (brokerstart_find_bin(rel, c->broker_bin, sizeof c->broker_bin) < 0)
-			log_warn("mcpgw-broker not found next to mcpgw-chat nor on PATH; trying '%s'", c->broker_bin);
-	}
+	/* the broker finds the bundled mcp-server-sqlite itself (progpath), whatever PATH is */
+	if (!*c->broker_bin && brokerstart_find_bin(c->broker_bin, sizeof c->broker_bin) < 0)
+		log_warn("mcpgw-broker not found next to mcpgw-chat nor on PATH; trying '%s'", c->broker_bin);
 	if (brokerstart_ensure(&c->set, &bo, &c->bs, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-chat: cannot start the tool broker: %s\n", err);
 		return -1;
 	}
 	own_broker_pid = c->bs.started ? (sig_atomic_t)c->bs.pid : 0;
-	if (brokerstart_wait_ready(&c->set, c->set.init_timeout_ms) < 0) {
+	if (brokerstart_wait_ready(&c->set, c->set.startup_wait_ms) < 0) {
 		fprintf(stderr, "mcpgw-chat: the tool broker on %s does not answer\n", c->set.socket_path);
 		return -1;
 	}

@@ -221,6 +221,8 @@ int turn_run(struct toolloop *tl, const struct turn_opts *o, const json_t *past,
 		goto out;
 	}
 	rc = toolloop_run(tl, body, NULL, &sink, &response, &status, &error);
+	if (*tl->unavailable) /* answered without some servers' tools: say so */
+		display_notice(d, DISPLAY_INFO, "note: these MCP tools were not offered: %s", tl->unavailable_why);
 	st = turn_finish(&t, rc, error);
 	if (st == TURN_OK) {
 		*added = t.added;

@@ -14,11 +14,6 @@
 
 extern char **environ;
 
-/* where mcpgw-broker is, relative to the responder's own directory: a
- * checkout (cgi-bin/ next to broker/), next to it, an install
- * ($PREFIX/lib/mcpgw/cgi-bin and $PREFIX/bin) */
-static const char *const ba_rel[] = { "../broker/mcpgw-broker", "mcpgw-broker", "../../../bin/mcpgw-broker", NULL };
-
 /* CGI/1.1 request variables (RFC 3875) and what web servers add: not for the broker's environment */
 static const char *const ba_cgi_prefixes[] = { "HTTP_", "CONTENT_", "REQUEST_", "REMOTE_", "SCRIPT_", "SERVER_",
 					       "REDIRECT_", "CONTEXT_", "SSL_", NULL };
@@ -104,7 +99,7 @@ static int ba_start(void *ud)
 	if (ba_failed_at >= 0 && ba_now_ms() - ba_failed_at < BAUTOSTART_RETRY_MS)
 		goto out; /* it failed a moment ago: do not hammer */
 	/* not found: "mcpgw-broker", whose exec then fails with a message saying so */
-	(void)brokerstart_find_bin(ba_rel, bin, sizeof bin);
+	(void)brokerstart_find_bin(bin, sizeof bin);
 	o.bin = bin;
 	if (ba_cgi)
 		saved = ba_scrub(&nsaved);
@@ -118,11 +113,10 @@ static int ba_start(void *ud)
 	} else {
 		ba_failed_at = -1;
 		ba_err[0] = '\0';
-		/* a new broker lists a server's tools once it is ready: wait (bounded)
-		 * so that this request sees the whole catalog (chat offers only
-		 * the tools listed) */
-		if (brokerstart_wait_ready(s, s->init_timeout_ms < BROKERSTART_TIMEOUT_MS ? s->init_timeout_ms
-											: BROKERSTART_TIMEOUT_MS) < 0)
+		/* a new broker lists a server's tools once it is ready: wait
+		 * (MCPGW_STARTUP_WAIT) so that this request sees the whole catalog
+		 * (chat offers only the tools listed) */
+		if (s->startup_wait_ms > 0 && brokerstart_wait_ready(s, s->startup_wait_ms) < 0)
 			log_warn("the broker on %s does not answer mcpgw/status", s->socket_path);
 	}
 out:

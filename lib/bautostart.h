@@ -13,14 +13,13 @@
 /* bautostart_attach: when s->broker_autostart is set, make bc start a broker
  * whenever it finds none listening on s->socket_path (bc_on_no_broker), then
  * retry its call once. The broker is found by brokerstart_find_bin
- * ($MCPGW_BROKER_BIN, ../broker/mcpgw-broker or mcpgw-broker next to this
- * executable, ../../../bin/mcpgw-broker from $PREFIX/lib/mcpgw/cgi-bin, then
- * $PATH) and started detached (it outlives this process, re-parented to
+ * ($MCPGW_BROKER_BIN, else mcpgw's own program directories, then $PATH)
+ * and started detached (it outlives this process, re-parented to
  * init) with brokerstart_ensure: at most one start at a time in this
  * process (a mutex, so threaded responders fork from one thread at a time)
  * and across processes (its flock); then it waits (at most
- * MCPGW_INIT_TIMEOUT, 10 s) until no MCP server is "starting", so that the
- * call sees every tool. s must outlive bc.
+ * MCPGW_STARTUP_WAIT) until no MCP server is still coming up
+ * (brokerstart_wait_ready), so that the call sees every tool. s must outlive bc.
  * cgi: 1 when this process is plain CGI and single-threaded: the CGI request
  * variables (REQUEST_*, HTTP_*, CONTENT_*, ...) are then removed from the
  * environment before the broker inherits it. */

@@ -19,6 +19,9 @@
 
 #include "bclient.h"
 #include "log.h"
+#include "progpath.h"
+
+extern char **environ;
 
 #define BS_POLL_MS 50          /* between checks of the socket, the lock, a child */
 #define BS_TAIL_BYTES 2048     /* of a log file shown in an error */
@@ -81,58 +84,14 @@ static int bs_copy(char *out, size_t outlen, const char *s)
 	return 0;
 }
 
-static int bs_executable(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* bs_next_to_self: the first of rel[] next to /proc/self/exe that is executable */
-static int bs_next_to_self(const char *const *rel, char *out, size_t outlen)
-{
-	char self[PATH_MAX], cand[PATH_MAX + 256], real[PATH_MAX], *slash;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-	if (n <= 0 || !rel)
-		return -1;
-	self[n] = '\0';
-	if (!(slash = strrchr(self, '/')))
-		return -1;
-	*slash = '\0';
-	for (size_t i = 0; rel[i]; i++) {
-		if (bs_path(cand, sizeof cand, self, rel[i]) < 0 || !bs_executable(cand))
-			continue;
-		return bs_copy(out, outlen, realpath(cand, real) ? real : cand);
-	}
-	return -1;
-}
-
-static int bs_on_path(const char *name, char *out, size_t outlen)
-{
-	const char *p = getenv("PATH");
-	char cand[PATH_MAX];
-
-	while (p && *p) {
-		size_t len = strcspn(p, ":");
-		int n = snprintf(cand, sizeof cand, "%.*s/%s", (int)len, len ? p : ".", name);
-
-		if (len == 0)
-			n = snprintf(cand, sizeof cand, "./%s", name);
-		if (n > 0 && (size_t)n < sizeof cand && bs_executable(cand))
-			return bs_copy(out, outlen, cand);
-		p += len + (p[len] == ':');
-	}
-	return -1;
-}
-
-int brokerstart_find_bin(const char *const *rel, char *out, size_t outlen)
+int brokerstart_find_bin(char *out, size_t outlen)
 {
 	const char *env = getenv("MCPGW_BROKER_BIN");
 
 	if (env && *env)
 		return bs_copy(out, outlen, env);
-	if (bs_next_to_self(rel, out, outlen) == 0 || bs_on_path("mcpgw-broker", out, outlen) == 0)
+	/* a bare name: mcpgw's own program directories first, then PATH */
+	if (progpath_resolve("mcpgw-broker", "/", out, outlen) == PROGPATH_OK)
 		return 0;
 	(void)bs_copy(out, outlen, "mcpgw-broker");
 	return -1;
@@ -222,7 +181,7 @@ static int bs_broker_lock_held(const char *state_dir)
 /* bs_child_exec: in the forked child: own session, default signals, stdio
  * set up, every other fd closed, exec. Only async-signal-safe calls. On
  * failure errno goes to efd and the child exits 127. */
-static void bs_child_exec(char *const argv[], const char *log_path, int efd, int max_fd)
+static void bs_child_exec(char *const argv[], char *const envp[], const char *log_path, int efd, int max_fd)
 {
 	static const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGTSTP, SIGTTIN, SIGTTOU };
 	struct sigaction sa;
@@ -253,7 +212,7 @@ static void bs_child_exec(char *const argv[], const char *log_path, int efd, int
 	if (close_range(4, ~0U, 0) < 0)
 		for (fd = 4; fd < max_fd; fd++)
 			close(fd);
-	execv(argv[0], argv);
+	execve(argv[0], argv, envp);
 fail:
 	e = errno;
 	(void)!write(efd, &e, sizeof e);
@@ -285,14 +244,15 @@ static void bs_reap(pid_t pid)
 
 /* bs_fork_detached: the intermediate child of a double fork: starts the
  * broker in a new session, reports its pid on pfd, exits */
-static void bs_fork_detached(char *const argv[], const char *log_path, int efd, int pfd, int max_fd)
+static void bs_fork_detached(char *const argv[], char *const envp[], const char *log_path, int efd, int pfd,
+			     int max_fd)
 {
 	pid_t g;
 
 	(void)setsid();
 	g = fork();
 	if (g == 0)
-		bs_child_exec(argv, log_path, efd, max_fd);
+		bs_child_exec(argv, envp, log_path, efd, max_fd);
 	(void)!write(pfd, &g, sizeof g);
 	_exit(g < 0 ? 127 : 0);
 }
@@ -308,15 +268,51 @@ static pid_t bs_grandchild(pid_t child, int pfd)
 	return pid;
 }
 
+/* bs_env_skip: the environment entry is one bs_env replaces */
+static int bs_env_skip(const char *entry)
+{
+	return strncmp(entry, "MCPGW_HOME=", 11) == 0 || strncmp(entry, "MCPGW_STATE_DIR=", 16) == 0;
+}
+
+/* bs_env: this process's environment with MCPGW_HOME and MCPGW_STATE_DIR
+ * set to the directories it resolved (a broker found elsewhere, e.g. on
+ * PATH, would otherwise pick its own defaults and serve another socket).
+ * One allocation (the array, then the two strings); NULL on ENOMEM. */
+static char **bs_env(const struct settings *s)
+{
+	size_t n = 0, k = 0, hlen = strlen(s->home) + 12, slen = strlen(s->state_dir) + 17;
+	char **env, *strs;
+
+	while (environ[n])
+		n++;
+	if (!(env = malloc((n + 3) * sizeof *env + hlen + slen)))
+		return NULL;
+	strs = (char *)(env + n + 3);
+	for (size_t i = 0; i < n; i++)
+		if (!bs_env_skip(environ[i]))
+			env[k++] = environ[i];
+	snprintf(strs, hlen, "MCPGW_HOME=%s", s->home);
+	env[k++] = strs;
+	snprintf(strs + hlen, slen, "MCPGW_STATE_DIR=%s", s->state_dir);
+	env[k++] = strs + hlen;
+	env[k] = NULL;
+	return env;
+}
+
 /* bs_spawn: start bin (its stdout/stderr appended to log_path); its pid, or -1 with err */
-static pid_t bs_spawn(const char *bin, const char *log_path, int detach, char *err, size_t errlen)
+static pid_t bs_spawn(const struct settings *s, const char *bin, const char *log_path, int detach, char *err,
+		      size_t errlen)
 {
 	int ep[2] = { -1, -1 }, pp[2] = { -1, -1 }, e = 0;
 	long open_max = sysconf(_SC_OPEN_MAX);
 	int max_fd = open_max > 0 && open_max < BS_FD_SCAN_MAX ? (int)open_max : BS_FD_SCAN_MAX;
-	char *argv[2] = { (char *)bin, NULL };
+	char *argv[2] = { (char *)bin, NULL }, **envp = bs_env(s);
 	pid_t pid = -1;
 
+	if (!envp) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if (pipe2(ep, O_CLOEXEC) < 0 || (detach && pipe2(pp, O_CLOEXEC) < 0)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto out;
@@ -327,8 +323,8 @@ static pid_t bs_spawn(const char *bin, const char *log_path, int detach, char *e
 	}
 	if (pid == 0) {
 		if (detach)
-			bs_fork_detached(argv, log_path, ep[1], pp[1], max_fd);
-		bs_child_exec(argv, log_path, ep[1], max_fd);
+			bs_fork_detached(argv, envp, log_path, ep[1], pp[1], max_fd);
+		bs_child_exec(argv, envp, log_path, ep[1], max_fd);
 	}
 	close(ep[1]);
 	ep[1] = -1;
@@ -355,6 +351,7 @@ out:
 		if (pp[i] >= 0)
 			close(pp[i]);
 	}
+	free(envp);
 	return pid;
 }
 
@@ -460,7 +457,7 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 		goto out;
 	}
 	if (bs_path(path, sizeof path, s->state_dir, "broker.log") < 0 ||
-	    (pid = bs_spawn(o->bin, path, o->detach, err, errlen)) < 0)
+	    (pid = bs_spawn(s, o->bin, path, o->detach, err, errlen)) < 0)
 		goto out;
 	log_info("started %s (pid %ld)", o->bin, (long)pid);
 	rc = bs_wait_socket(s, pid, !o->detach, deadline, err, errlen);
@@ -474,7 +471,9 @@ out:
 	return rc;
 }
 
-/* bs_count_starting: servers of an mcpgw/status result in state "starting" */
+/* bs_count_starting: servers of an mcpgw/status result that are coming up:
+ * neither ready nor disabled, and not failing (a server whose starts fail
+ * is not waited for: its error is the answer) */
 static int bs_count_starting(const json_t *status)
 {
 	const json_t *srv;
@@ -484,7 +483,8 @@ static int bs_count_starting(const json_t *status)
 	json_array_foreach(json_object_get(status, "servers"), i, srv) {
 		const char *state = json_string_value(json_object_get(srv, "state"));
 
-		n += state && strcmp(state, "starting") == 0;
+		n += state && strcmp(state, "ready") != 0 && strcmp(state, "disabled") != 0 &&
+		     !json_is_true(json_object_get(srv, "failing"));
 	}
 	return n;
 }

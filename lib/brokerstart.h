@@ -28,12 +28,12 @@ struct brokerstart {
 int brokerstart_alive(const char *socket_path);
 
 /* brokerstart_find_bin: the mcpgw-broker to start, into out: $MCPGW_BROKER_BIN
- * when set and non-empty (taken as given), else the first executable of
- * rel[] (NULL-terminated paths relative to the directory of this process's
- * own executable, e.g. "../broker/mcpgw-broker", "mcpgw-broker"; rel may be
- * NULL), else "mcpgw-broker" found on $PATH. 0, or -1 when none is found or
- * the path does not fit (out then holds "mcpgw-broker"). */
-int brokerstart_find_bin(const char *const *rel, char *out, size_t outlen);
+ * when set and non-empty (taken as given), else "mcpgw-broker" looked up
+ * by progpath_resolve: in mcpgw's own program directories (next to this
+ * executable; a checkout's broker/; $PREFIX/bin from
+ * $PREFIX/lib/mcpgw/cgi-bin), then on $PATH. 0, or -1 when none is found
+ * or the path does not fit (out then holds "mcpgw-broker"). */
+int brokerstart_find_bin(char *out, size_t outlen);
 
 /* brokerstart_ensure: make sure a broker serves s->socket_path. When the
  * socket answers: *bs = {0, 0}, nothing else done. Otherwise, holding an
@@ -41,7 +41,8 @@ int brokerstart_find_bin(const char *const *rel, char *out, size_t outlen);
  * created, mode 0700; waiting for the lock is bounded by o->timeout_ms), it
  * checks again, waits for a broker that holds broker.lock but has no socket
  * yet, or else starts o->bin in the background with this process's
- * environment and working directory, in its own session, stdin /dev/null,
+ * environment (MCPGW_HOME and MCPGW_STATE_DIR set to s->home and
+ * s->state_dir, so that it serves this socket) and working directory, in its own session, stdin /dev/null,
  * stdout and stderr appended to $MCPGW_STATE_DIR/broker.log, and waits
  * (bounded) for its socket: *bs = {1, pid}. 0, or -1 with err saying what
  * failed, with the tail of the broker's log when it exited or never opened
@@ -51,9 +52,10 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 		       size_t errlen);
 
 /* brokerstart_wait_ready: ask the broker for mcpgw/status until no MCP
- * server is "starting" any more (their tools are listed), for at most
- * timeout_ms. 0 when none is starting, 1 when some still are at the
- * deadline, -1 when the broker does not answer. */
+ * server is coming up any more (every enabled one is ready, or failing to
+ * start: "failing" in the status), for at most timeout_ms. 0 when none is
+ * coming up, 1 when some still are at the deadline, -1 when the broker does
+ * not answer. */
 int brokerstart_wait_ready(const struct settings *s, long timeout_ms);
 
 /* brokerstart_stop: stop the broker pid: SIGTERM, wait up to timeout_ms

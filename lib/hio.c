@@ -268,15 +268,21 @@ out:
 	return rc;
 }
 
-int hio_send_raw_json(struct hio *h, int status, const char *body, size_t len)
+/* hio_send_raw_json_extra: headers with extra lines, body, "\n" */
+static int hio_send_raw_json_extra(struct hio *h, int status, const char *body, size_t len, const char *extra)
 {
-	if (hio_headers(h, status, "application/json", NULL) < 0 || hio_write(h, body, len) < 0 ||
+	if (hio_headers(h, status, "application/json", extra) < 0 || hio_write(h, body, len) < 0 ||
 	    hio_write(h, "\n", 1) < 0)
 		return -1;
 	return 0;
 }
 
-int hio_send_json(struct hio *h, int status, const json_t *body)
+int hio_send_raw_json(struct hio *h, int status, const char *body, size_t len)
+{
+	return hio_send_raw_json_extra(h, status, body, len, NULL);
+}
+
+int hio_send_json_extra(struct hio *h, int status, const json_t *body, const char *extra)
 {
 	static const char oom[] =
 		"{\"error\":{\"message\":\"Out of memory while writing the response.\",\"type\":\"server_error\","
@@ -286,9 +292,14 @@ int hio_send_json(struct hio *h, int status, const json_t *body)
 
 	if (!s)
 		return hio_send_raw_json(h, 500, oom, sizeof oom - 1);
-	rc = hio_send_raw_json(h, status, s, strlen(s));
+	rc = hio_send_raw_json_extra(h, status, s, strlen(s), extra);
 	free(s);
 	return rc;
+}
+
+int hio_send_json(struct hio *h, int status, const json_t *body)
+{
+	return hio_send_json_extra(h, status, body, NULL);
 }
 
 const char *hio_reason(int status)

@@ -47,6 +47,8 @@ int hio_write(struct hio *h, const void *p, size_t n);
 int hio_flush(struct hio *h);
 /* hio_send_json: headers (application/json) + compact body + "\n". body borrowed. */
 int hio_send_json(struct hio *h, int status, const json_t *body);
+/* hio_send_json_extra: the same with extra header lines (each ending "\r\n", NULL: none). */
+int hio_send_json_extra(struct hio *h, int status, const json_t *body, const char *extra);
 /* hio_send_raw_json: the same for an already-serialised body. */
 int hio_send_raw_json(struct hio *h, int status, const char *body, size_t len);
 

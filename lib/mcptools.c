@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms);
@@ -14,7 +15,9 @@ static void mcptools_clear(struct mcptools *m)
 {
 	json_decref(m->tools);
 	json_decref(m->by_name);
-	m->tools = m->by_name = NULL;
+	json_decref(m->unready);
+	m->tools = m->by_name = m->unready = NULL;
+	m->nready = 0;
 	m->generation = 0;
 }
 
@@ -70,6 +73,8 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	}
 	mcptools_clear(m);
 	m->tools = json_incref(tools);
+	m->unready = json_incref(json_object_get(json_object_get(result, "_meta"), "mcpgw/unready"));
+	m->nready = (int)json_integer_value(json_object_get(json_object_get(result, "_meta"), "mcpgw/ready"));
 	m->by_name = json_object();
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
@@ -80,6 +85,77 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	m->generation = m->by_name ? gen : 0;
 	json_decref(result);
 	return BC_OK;
+}
+
+int mcptools_starting(const struct mcptools *m)
+{
+	const json_t *s;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(m->unready, i, s)
+		n += !json_is_true(json_object_get(s, "failing"));
+	return n;
+}
+
+static long mt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mcptools_wait(struct mcptools *m, struct bclient *bc, long timeout_ms, long wait_ms)
+{
+	long deadline = mt_now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int rc = mcptools_refresh(m, bc, timeout_ms);
+
+	while (rc == BC_OK && mcptools_starting(m) > 0 && mt_now_ms() < deadline) {
+		struct timespec ts = { 0, MCPTOOLS_WAIT_POLL_MS * 1000000L };
+
+		nanosleep(&ts, NULL);
+		rc = mcptools_refresh(m, bc, timeout_ms);
+	}
+	return rc;
+}
+
+static int in_filter(const char *servers, const char *server);
+
+int mcptools_why(buf_t *b, const json_t *s)
+{
+	const char *name = json_string_value(json_object_get(s, "name"));
+	const char *state = json_string_value(json_object_get(s, "state"));
+	const char *err = json_string_value(json_object_get(s, "last_error"));
+
+	if (!name)
+		name = "?";
+	if (!state || json_is_true(json_object_get(s, "failing")))
+		return buf_printf(b, "server '%s' cannot start%s%s", name, err ? ": " : "", err ? err : "");
+	if (state && strcmp(state, "starting") == 0)
+		return buf_printf(b, "server '%s' is starting", name);
+	if (state && strcmp(state, "backoff") == 0)
+		return buf_printf(b, "server '%s' is restarting%s%s", name, err ? " after: " : "", err ? err : "");
+	return buf_printf(b, "server '%s' is %s", name, state ? state : "not ready");
+}
+
+int mcptools_unready(const struct mcptools *m, const char *servers, buf_t *why, buf_t *names)
+{
+	const json_t *s;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(m->unready, i, s) {
+		const char *name = json_string_value(json_object_get(s, "name"));
+
+		if (!name || !in_filter(servers, name))
+			continue;
+		if ((why && ((why->len && buf_puts(why, "; ") < 0) || mcptools_why(why, s) < 0)) ||
+		    (names && ((names->len && buf_puts(names, ", ") < 0) || buf_puts(names, name) < 0)))
+			return -1;
+		n++;
+	}
+	return n;
 }
 
 const char *mcptools_server(const struct mcptools *m, const char *name)

@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "progpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -328,32 +329,43 @@ static int set_path(const char *base, const char *var, const char *def, char *ds
 	return 0;
 }
 
-/* set_home: MCPGW_HOME, made absolute against the cwd; default the cwd. */
-static int set_home(struct settings *s, char *err, size_t errlen)
+/* set_home: MCPGW_HOME (a relative one made absolute against the cwd), else
+ * where the programs are installed (progpath_defaults), never the cwd. The
+ * default state directory goes with it: $MCPGW_HOME/var when MCPGW_HOME is
+ * set, else the install's (a checkout's var/, or STATEDIR). */
+static int set_home(struct settings *s, char *state_def, size_t state_deflen, char *err, size_t errlen)
 {
 	char cwd[sizeof s->home] = "";
 	const char *v = set_env("MCPGW_HOME");
 	size_t len;
 
-	if (!(v && v[0] == '/') && !getcwd(cwd, sizeof cwd)) {
-		snprintf(err, errlen, "MCPGW_HOME: cannot get the current directory: %s", strerror(errno));
-		return -1;
+	if (!v) {
+		if (progpath_defaults(NULL, s->home, sizeof s->home, state_def, state_deflen) < 0) {
+			snprintf(err, errlen, "MCPGW_HOME: the install location is too long: set MCPGW_HOME");
+			return -1;
+		}
+	} else {
+		if (v[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+			snprintf(err, errlen, "MCPGW_HOME: cannot get the current directory: %s", strerror(errno));
+			return -1;
+		}
+		if (set_path(cwd, "MCPGW_HOME", v, s->home, sizeof s->home, err, errlen) < 0)
+			return -1;
+		snprintf(state_def, state_deflen, "var");
 	}
-	if (set_path(cwd, "MCPGW_HOME", cwd, s->home, sizeof s->home, err, errlen) < 0)
-		return -1;
 	len = strlen(s->home);
 	while (len > 1 && s->home[len - 1] == '/')
 		s->home[--len] = '\0';
 	return 0;
 }
 
-/* set_paths: config, state dir and what derives from it, log file. */
-static int set_paths(struct settings *s, char *err, size_t errlen)
+/* set_paths: config, state dir (default state_def, under home when relative) and what derives from it, log file. */
+static int set_paths(struct settings *s, const char *state_def, char *err, size_t errlen)
 {
 	char def[sizeof s->socket_path];
 
 	if (set_path(s->home, "MCPGW_CONFIG", "servers_config.json", s->config, sizeof s->config, err, errlen) < 0 ||
-	    set_path(s->home, "MCPGW_STATE_DIR", "var", s->state_dir, sizeof s->state_dir, err, errlen) < 0)
+	    set_path(s->home, "MCPGW_STATE_DIR", state_def, s->state_dir, sizeof s->state_dir, err, errlen) < 0)
 		return -1;
 	/* neither can truncate: state_dir is < 4096 bytes, the targets hold 4200 */
 	snprintf(def, sizeof def, "%s/broker.sock", s->state_dir);
@@ -448,7 +460,8 @@ static int set_timeouts(struct settings *s, char *err, size_t errlen)
 	if (set_seconds("MCPGW_TOOL_TIMEOUT", 60000, 1, SET_DAY_MS, &s->tool_timeout_ms, err, errlen) < 0 ||
 	    set_seconds("MCPGW_INIT_TIMEOUT", 30000, 1, SET_DAY_MS, &s->init_timeout_ms, err, errlen) < 0 ||
 	    set_seconds("MCPGW_RESTART_BACKOFF_MAX", 300000, 1, SET_DAY_MS, &s->restart_backoff_max_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_BROKER_TIMEOUT", 5000, 0, 3600000, &s->broker_timeout_ms, err, errlen) < 0)
+	    set_seconds("MCPGW_BROKER_TIMEOUT", 5000, 0, 3600000, &s->broker_timeout_ms, err, errlen) < 0 ||
+	    set_seconds("MCPGW_STARTUP_WAIT", 30000, 0, 3600000, &s->startup_wait_ms, err, errlen) < 0)
 		return -1;
 	return 0;
 }
@@ -727,16 +740,21 @@ const char *settings_local_embedding_model_at(const struct settings *s, size_t i
 
 int settings_load(struct settings *s, char *err, size_t errlen)
 {
-	char envfile[sizeof s->home];
+	char envfile[sizeof s->home], state_def[sizeof s->state_dir];
 
 	memset(s, 0, sizeof *s);
-	if (set_home(s, err, errlen) < 0 ||
+	if (set_home(s, state_def, sizeof state_def, err, errlen) < 0 ||
 	    set_path(s->home, "MCPGW_ENV_FILE", ".env", envfile, sizeof envfile, err, errlen) < 0 ||
 	    settings_load_dotenv(envfile, err, errlen) < 0 ||
-	    set_paths(s, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
+	    set_paths(s, state_def, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
 	    set_timeouts(s, err, errlen) < 0 || set_broker(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
 	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0 ||
 	    set_embeddings(s, err, errlen) < 0)
 		return -1;
 	return 0;
+}
+
+int settings_export(const struct settings *s)
+{
+	return setenv("MCPGW_HOME", s->home, 1) < 0 || setenv("MCPGW_STATE_DIR", s->state_dir, 1) < 0 ? -1 : 0;
 }

@@ -5,9 +5,11 @@
 #include <stddef.h>
 
 struct settings {
-	char home[4096];        /* MCPGW_HOME: directory holding .env and servers_config.json; default: cwd */
+	char home[4096];        /* MCPGW_HOME: directory holding .env and servers_config.json; default: where
+				 * the programs are installed (a checkout's root, else SYSCONF: progpath_defaults) */
 	char config[4096];      /* MCPGW_CONFIG: default $MCPGW_HOME/servers_config.json */
-	char state_dir[4096];   /* MCPGW_STATE_DIR: default $MCPGW_HOME/var */
+	char state_dir[4096];   /* MCPGW_STATE_DIR: default $MCPGW_HOME/var; with MCPGW_HOME unset the install's
+				 * (a checkout's var/, else STATEDIR) */
 	char socket_path[4200]; /* derived: $MCPGW_STATE_DIR/broker.sock (MCPGW_BROKER_SOCKET overrides) */
 	char db_path[4200];     /* derived: $MCPGW_STATE_DIR/mcpgw.db */
 	char log_file[4200];    /* MCPGW_LOG_FILE: default "" = stderr */
@@ -22,6 +24,8 @@ struct settings {
 	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 300: longest wait before restarting a failing server */
 	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
 	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
+	long startup_wait_ms;   /* MCPGW_STARTUP_WAIT: seconds a request waits for MCP servers that are still
+				 * starting (not failing) before answering without them, default 10, 0..3600 */
 	int broker_autostart;   /* MCPGW_BROKER_AUTOSTART: a responder that finds no broker starts one, 1/0/true/false/yes/no/on/off, default 1 */
 	/* upstream LLM */
 	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
@@ -67,10 +71,14 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen);
 /* settings_load: load $MCPGW_HOME/.env (or MCPGW_ENV_FILE), then fill s from
  * the environment, applying defaults and bounds. -1 with err naming the
  * variable and the problem ("MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'").
- * An empty variable counts as unset (its default applies). A relative
- * MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE, MCPGW_CONFIG,
- * MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE against MCPGW_HOME.
- * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT and
+ * An empty variable counts as unset (its default applies). An unset
+ * MCPGW_HOME is where the programs are installed, never the cwd: a
+ * checkout's root (MCPGW_STATE_DIR then defaults to its var/), else the
+ * SYSCONF compiled in (MCPGW_STATE_DIR: STATEDIR); see progpath_defaults.
+ * A relative MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE,
+ * MCPGW_CONFIG, MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE
+ * against MCPGW_HOME.
+ * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT, MCPGW_STARTUP_WAIT and
  * MCPGW_UPSTREAM_RETRY_MAX_WAIT 0..3600 s, MCPGW_MODELS_CACHE_TTL 0..86400 s,
  * MCPGW_SESSION_TTL up to 30 days). MCPGW_MODEL_ALIASES is checked here:
  * comma-separated alias=model pairs, blanks around names are dropped, names
@@ -81,6 +89,12 @@ int settings_load_dotenv(const char *path, char *err, size_t errlen);
  * EMBEDDING_BASE_URL. The socket path length is not checked against
  * sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);
+
+/* settings_export: put the resolved MCPGW_HOME and MCPGW_STATE_DIR (absolute)
+ * into this process's environment, so that ${MCPGW_STATE_DIR} in
+ * servers_config.json and the programs it starts see the directories this
+ * process uses. Not thread-safe (setenv): call it at start-up. 0, or -1 (ENOMEM). */
+int settings_export(const struct settings *s);
 
 /* settings_parse_long / settings_parse_seconds: bounded, checked parses
  * (whole string must be consumed). 0 or -1. parse_long: base 10, optional

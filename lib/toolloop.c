@@ -559,15 +559,54 @@ static void restore_sessions(struct tl_run *r)
 	json_decref(error);
 }
 
-/* inject: add the MCP tools to the request's own */
-static void inject(struct tl_run *r, const char *servers)
+/* unavailable: the servers (of the filter) whose tools cannot be offered:
+ * recorded in r->t->unavailable(_why) and logged. 0, or -1 when the client
+ * named them: *code and *why say so for a 503 */
+static int unavailable(struct tl_run *r, const char *servers, int named, int rc, const char **code, buf_t *why)
+{
+	struct toolloop *t = r->t;
+	buf_t names = BUF_INIT;
+	int n;
+
+	if (rc != BC_OK) {
+		*code = "broker_unavailable";
+		n = buf_printf(why, "the tool broker at %s %s", t->set->socket_path,
+			       rc == 1 ? "answered an error" : bc_strerror(rc)) < 0 || buf_puts(&names, "*") < 0 ? -1 : 1;
+	} else {
+		*code = "server_unavailable";
+		n = mcptools_unready(&t->tools, servers, why, &names);
+	}
+	if (n > 0) {
+		snprintf(t->unavailable, sizeof t->unavailable, "%s", names.data);
+		snprintf(t->unavailable_why, sizeof t->unavailable_why, "%s", why->data);
+		if (!named)
+			log_warn("chat completion without the tools of MCP servers that are not ready: %s", why->data);
+	}
+	buf_free(&names);
+	return n > 0 && named ? -1 : 0;
+}
+
+/* inject: add the MCP tools to the request's own. 0, or -1 with a 503 failed
+ * when a server the client named (named) is not ready */
+static int inject(struct tl_run *r, const char *servers, int named, int *status, json_t **error)
 {
 	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
 	size_t i;
-	int rc = mcptools_refresh(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms);
+	int rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
+	const char *code = NULL;
+	buf_t why = BUF_INIT, msg = BUF_INIT;
 
-	if (rc != BC_OK)
-		log_warn("MCP tools not offered: the tool broker %s", rc == 1 ? "answered an error" : bc_strerror(rc));
+	if (unavailable(r, servers, named, rc, &code, &why) < 0) {
+		json_t *err = buf_printf(&msg, "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
+					       "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
+					 why.data) == 0 ? tl_error(msg.data, "server_error", "mcp", code) : NULL;
+
+		buf_free(&why);
+		buf_free(&msg);
+		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL), status,
+			    error);
+	}
+	buf_free(&why);
 	mine = mcptools_openai(&r->t->tools, servers, r->client_tools);
 	json_array_foreach(mine, i, t)
 		json_object_set_new(r->offered, json_string_value(json_object_get(json_object_get(t, "function"), "name")),
@@ -581,6 +620,7 @@ static void inject(struct tl_run *r, const char *servers)
 			json_array_append(tools, t);
 	}
 	json_decref(mine);
+	return 0;
 }
 
 /* prepare: our copy of the request, checked, with MCP tools and restored history */
@@ -628,8 +668,14 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	}
 	/* one conversation is followed: with n > 1 choices no MCP tools are offered */
 	if (s->inject_tools && !json_is_false(json_object_get(mcp, "tools")) &&
-	    json_integer_value(json_object_get(r->req, "n")) <= 1)
-		inject(r, servers && *servers ? servers : filter.data);
+	    json_integer_value(json_object_get(r->req, "n")) <= 1) {
+		const char *only = servers && *servers ? servers : filter.data;
+
+		if (inject(r, only, only && *only, status, error) < 0) {
+			buf_free(&filter);
+			return -1;
+		}
+	}
 	json_object_del(r->req, "mcp");
 	buf_free(&filter);
 	restore_sessions(r);
@@ -677,6 +723,7 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 	snprintf(r.id, sizeof r.id, "chatcmpl-mcpgw%08lx%08lx", (unsigned long)random(), (unsigned long)random());
 	*response = NULL;
 	*error = NULL;
+	t->unavailable[0] = t->unavailable_why[0] = '\0';
 	upstream_result_init(&res);
 	if ((rc = prepare(&r, body, servers, status, error)) != 0)
 		goto out;

@@ -24,17 +24,33 @@ struct toolloop_sink {
 	void *ud;
 };
 
+#define TOOLLOOP_UNAVAILABLE_MAX 512      /* names of servers whose tools a run could not offer */
+#define TOOLLOOP_UNAVAILABLE_WHY_MAX 2048 /* and why */
+
 /* Per-thread handles, owned by the caller and reused across requests. */
 struct toolloop {
 	const struct settings *set;
 	struct upstream *up;
 	struct bclient *bc;
 	struct mcptools tools;
+	/* set by each toolloop_run before anything is written: the MCP servers
+	 * whose tools it could not offer because they are not ready (names
+	 * joined by ", "; "*" when the tool broker could not be reached; ""
+	 * when every tool asked for was offered), and why (one sentence) */
+	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];
+	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
 };
 
 /* toolloop_run: run the chat completion request body (a JSON object, borrowed).
  * servers: comma-separated MCP servers to offer (NULL: the request's
- * "mcp":{"servers":[...]} or all). Returns:
+ * "mcp":{"servers":[...]} or all). MCP servers still coming up are waited
+ * for (MCPGW_STARTUP_WAIT). A server that is not ready then: when the
+ * client named it (servers, or "mcp":{"servers"}) the run fails with 503
+ * server_unavailable (broker_unavailable when the broker cannot be
+ * reached): the tools asked for cannot be offered; otherwise the
+ * completion goes on with the tools of the servers that are ready, a
+ * warning is logged and t->unavailable / t->unavailable_why say which
+ * servers are missing (the caller tells the client). Returns:
  *   0: done. Non-streaming: *response is the chat.completion (new reference)
  *      to send with status 200. Streaming: everything went through sink
  *      (ending with [DONE], or with an error event if it failed mid-way).

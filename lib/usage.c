@@ -18,10 +18,10 @@ struct usage_setting {
 };
 
 static const struct usage_setting usage_settings[] = {
-	{ "MCPGW_HOME", "current directory", "where .env and servers_config.json are" },
+	{ "MCPGW_HOME", "the checkout, else /etc/mcpgw", "where .env and servers_config.json are" },
 	{ "MCPGW_ENV_FILE", "$MCPGW_HOME/.env", "the .env file" },
 	{ "MCPGW_CONFIG", "$MCPGW_HOME/servers_config.json", "the MCP servers" },
-	{ "MCPGW_STATE_DIR", "$MCPGW_HOME/var", "broker socket, pid files, registry, logs" },
+	{ "MCPGW_STATE_DIR", "$MCPGW_HOME/var, else /var/lib/mcpgw", "broker socket, pid files, registry, logs" },
 	{ "MCPGW_BROKER_SOCKET", "$MCPGW_STATE_DIR/broker.sock", "the broker's unix socket" },
 	{ "MCPGW_BROKER_AUTOSTART", "1", "start a broker when none runs; 0: off" },
 	{ "MCPGW_BROKER_BIN", "(found)", "the mcpgw-broker to start" },
@@ -36,6 +36,7 @@ static const struct usage_setting usage_settings[] = {
 	{ "MCPGW_RESTART_BACKOFF_MAX", "300", "seconds; longest wait before a failing server is started again" },
 	{ "MCPGW_MAX_CLIENTS", "512", "broker client connections" },
 	{ "MCPGW_BROKER_TIMEOUT", "5", "seconds to wait for the broker beyond the tool time" },
+	{ "MCPGW_STARTUP_WAIT", "30", "seconds a request waits for MCP servers still starting" },
 	{ "OPENAI_API_KEY", "(empty)", "the upstream LLM's key" },
 	{ "OPENAI_BASE_URL", "https://api.openai.com/v1", "the upstream OpenAI-compatible API" },
 	{ "DEFAULT_MODEL", "gpt-3.5-turbo", "the model of a request that names none" },

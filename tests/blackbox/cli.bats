@@ -48,7 +48,7 @@ help_of() {
 
 @test "--help names each program's own options and settings" {
 	help_of mcpgwctl
-	[[ "$output" == *"run|start|stop|status"* && "$output" == *"MCPGW_START_WAIT"* && "$output" == *"MCPGW_LISTEN"* ]]
+	[[ "$output" == *"run|start|stop|status"* && "$output" == *"MCPGW_STARTUP_WAIT"* && "$output" == *"MCPGW_LISTEN"* ]]
 	help_of mcpgw-broker
 	[[ "$output" == *"--check-config"* && "$output" == *"--status"* && "$output" == *"MCPGW_CONFIG"* && "$output" == *"MCPGW_INIT_TIMEOUT"* ]]
 	help_of mcpgw-mcp-client

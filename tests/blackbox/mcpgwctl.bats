@@ -87,20 +87,20 @@ alive() {
 	[[ "$output" == *"behind $FE: no MCP server configured in $MCPGW_HOME/servers_config.json"* ]]
 }
 
-@test "a server slower than MCPGW_START_WAIT: 'waiting for' lines, then 'still starting' in the summary" {
+@test "a server slower than MCPGW_STARTUP_WAIT: 'waiting for' lines, then 'still starting' in the summary" {
 	servers "$(good), \"slow\": {\"command\": \"sh\", \"args\": [\"-c\", \"exec sleep 60\"]}"
-	echo MCPGW_START_WAIT=6 >>"$MCPGW_HOME/.env"
+	echo MCPGW_STARTUP_WAIT=6 >>"$MCPGW_HOME/.env"
 	SECONDS=0
 	run sh "$CTL" start
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$SECONDS" -ge 5 ] && [ "$SECONDS" -le 20 ]
-	[[ "$output" == *"starting 2 MCP servers (waiting up to 6 s, MCPGW_START_WAIT)"* ]]
+	[[ "$output" == *"starting 2 MCP servers (waiting up to 6 s, MCPGW_STARTUP_WAIT)"* ]]
 	[[ "$output" == *"  waiting for 1 of 2 servers (5 s of 6): slow (starting)"* ]]
-	[[ "$output" == *": 1 of 2 servers ready; still starting after 6 s (MCPGW_START_WAIT): slow"* ]]
-	MCPGW_START_WAIT=soon run sh "$CTL" start
+	[[ "$output" == *": 1 of 2 servers ready; still starting after 6 s (MCPGW_STARTUP_WAIT): slow"* ]]
+	MCPGW_STARTUP_WAIT=soon run sh "$CTL" start
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"MCPGW_START_WAIT: expected whole seconds 0..86400, got 'soon'"* ]]
+	[[ "$output" == *"MCPGW_STARTUP_WAIT: expected seconds 0..3600, got 'soon'"* ]]
 }
 
 @test "status reports the address start recorded, not the default or the caller's MCPGW_LISTEN; pids; servers" {

@@ -38,10 +38,12 @@ static long now_ms(void)
 
 /* --- the fake broker (a re-executed copy of this program) --- */
 
-/* fake_answer: one JSON-RPC line from a client: mcpgw/status with the servers "starting" for a while */
+/* fake_answer: one JSON-RPC line from a client: mcpgw/status with the servers "starting" for a while;
+ * BS_FAKE_EXTRA "failing" / "restarting" adds a server in backoff that is failing / is not */
 static void fake_answer(int fd, const char *line, long started, long starting_ms)
 {
 	json_t *req = json_loads(line, 0, NULL), *resp;
+	const char *extra = getenv("BS_FAKE_EXTRA");
 	char *s;
 
 	if (!req)
@@ -49,6 +51,10 @@ static void fake_answer(int fd, const char *line, long started, long starting_ms
 	resp = json_pack("{s:s, s:O, s:{s:{s:i}, s:[{s:s, s:s}]}}", "jsonrpc", "2.0", "id", json_object_get(req, "id"),
 			 "result", "broker", "clients", 1, "servers", "name", "fake", "state",
 			 now_ms() - started < starting_ms ? "starting" : "ready");
+	if (resp && extra)
+		json_array_append_new(json_object_get(json_object_get(resp, "result"), "servers"),
+				      json_pack("{s:s, s:s, s:b}", "name", "ghost", "state", "backoff", "failing",
+						strcmp(extra, "failing") == 0));
 	s = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	if (s) {
 		(void)!write(fd, s, strlen(s));
@@ -70,6 +76,16 @@ static int fake_serve(void)
 	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), cfd = -1;
 
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path ? path : "");
+	snprintf(line, sizeof line, "%s.env", sa.sun_path);
+	{ /* what this broker was given: MCPGW_HOME and MCPGW_STATE_DIR */
+		FILE *f = fopen(line, "w");
+
+		if (f) {
+			fprintf(f, "%s\n%s\n", getenv("MCPGW_HOME") ? getenv("MCPGW_HOME") : "-",
+				getenv("MCPGW_STATE_DIR") ? getenv("MCPGW_STATE_DIR") : "-");
+			fclose(f);
+		}
+	}
 	unlink(sa.sun_path);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 16) < 0)
 		return 1;
@@ -120,6 +136,7 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	memset(&S, 0, sizeof S);
+	snprintf(S.home, sizeof S.home, "%s/home", dir);
 	snprintf(S.state_dir, sizeof S.state_dir, "%s/var", dir);
 	snprintf(S.socket_path, sizeof S.socket_path, "%s/var/broker.sock", dir);
 	S.broker_timeout_ms = 2000;
@@ -127,6 +144,7 @@ static int setup(void **state)
 	setenv("BS_FAKE_SOCK", S.socket_path, 1);
 	setenv("BS_FAKE_ROLE", "listen", 1);
 	unsetenv("BS_FAKE_STARTING_MS");
+	unsetenv("BS_FAKE_EXTRA");
 	return 0;
 }
 
@@ -178,21 +196,25 @@ static void test_alive(void **state)
 
 static void test_find_bin(void **state)
 {
-	static const char *const rel_self[] = { "nonexistent", "test_brokerstart", NULL };
-	static const char *const rel_none[] = { "nonexistent", NULL };
-	char out[PATH_MAX], *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char out[PATH_MAX], bindir[128], link[160], *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
 
 	(void)state;
 	setenv("MCPGW_BROKER_BIN", "/x/y/mcpgw-broker", 1);
-	assert_int_equal(brokerstart_find_bin(rel_self, out, sizeof out), 0);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), 0);
 	assert_string_equal(out, "/x/y/mcpgw-broker");
 	unsetenv("MCPGW_BROKER_BIN");
-	assert_int_equal(brokerstart_find_bin(rel_self, out, sizeof out), 0);
-	assert_string_equal(out, self);
+	/* not next to this program (tests/unit): on PATH */
+	snprintf(bindir, sizeof bindir, "%s/bin", dir);
+	snprintf(link, sizeof link, "%s/mcpgw-broker", bindir);
+	assert_int_equal(mkdir(bindir, 0755), 0);
+	assert_int_equal(symlink(self, link), 0);
+	setenv("PATH", bindir, 1);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), 0);
+	assert_string_equal(out, link);
 	setenv("PATH", dir, 1);
-	assert_int_equal(brokerstart_find_bin(rel_none, out, sizeof out), -1);
+	assert_int_equal(brokerstart_find_bin(out, sizeof out), -1);
 	assert_string_equal(out, "mcpgw-broker");
-	assert_int_equal(brokerstart_find_bin(rel_none, out, 4), -1);
+	assert_int_equal(brokerstart_find_bin(out, 4), -1);
 	if (path)
 		setenv("PATH", path, 1);
 	free(path);
@@ -206,10 +228,27 @@ static void test_starts_once_and_stops(void **state)
 	struct stat st;
 
 	(void)state;
+	/* the broker is given this process's resolved directories, not what the environment says */
+	setenv("MCPGW_HOME", "/elsewhere", 1);
+	unsetenv("MCPGW_STATE_DIR");
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	unsetenv("MCPGW_HOME");
 	assert_int_equal(bs.started, 1);
 	assert_true(bs.pid > 0);
 	assert_int_equal(brokerstart_alive(S.socket_path), 1);
+	{
+		char envfile[sizeof S.socket_path + 8], want[sizeof S.home + sizeof S.state_dir + 4], got[sizeof want] = "";
+		FILE *f;
+		size_t n;
+
+		snprintf(envfile, sizeof envfile, "%s.env", S.socket_path);
+		assert_non_null(f = fopen(envfile, "r"));
+		n = fread(got, 1, sizeof got - 1, f);
+		fclose(f);
+		got[n] = '\0';
+		snprintf(want, sizeof want, "%s\n%s\n", S.home, S.state_dir);
+		assert_string_equal(got, want);
+	}
 	assert_int_equal(stat(S.state_dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	snprintf(log, sizeof log, "%s/broker.log", S.state_dir);
@@ -351,6 +390,27 @@ static void test_wait_ready(void **state)
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
 }
 
+/* a server whose starts fail is not waited for; one restarting after a crash is */
+static void test_wait_ready_failing(void **state)
+{
+	struct brokerstart_opts o = opts(self, 5000, 0);
+	struct brokerstart bs;
+	char err[4096] = "";
+	long t0;
+
+	(void)state;
+	setenv("BS_FAKE_EXTRA", "failing", 1);
+	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	t0 = now_ms();
+	assert_int_equal(brokerstart_wait_ready(&S, 3000), 0);
+	assert_true(now_ms() - t0 < 1000);
+	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
+	setenv("BS_FAKE_EXTRA", "restarting", 1);
+	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
+	assert_int_equal(brokerstart_wait_ready(&S, 150), 1);
+	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *role = getenv("BS_FAKE_ROLE");
@@ -364,6 +424,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_starters_one_broker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_ready_failing, setup, teardown),
 	};
 
 	(void)argc;

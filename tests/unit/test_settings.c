@@ -5,12 +5,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buildconf.h"
 #include "log.h"
 #include "settings.h"
 
@@ -19,7 +21,7 @@ static const char *const vars[] = {
 	"MCPGW_LOG_FILE", "MCPGW_LOG_LEVEL", "MCPGW_LISTEN", "MCPGW_MAX_BODY_BYTES",
 	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
 	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
-	"MCPGW_BROKER_AUTOSTART",
+	"MCPGW_BROKER_AUTOSTART", "MCPGW_STARTUP_WAIT",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
 	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
 	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
@@ -235,6 +237,7 @@ static void test_defaults(void **state)
 	assert_int_equal(s.restart_backoff_max_ms, 300000);
 	assert_int_equal(s.max_clients, 512);
 	assert_int_equal(s.broker_timeout_ms, 5000);
+	assert_int_equal(s.startup_wait_ms, 30000);
 	assert_int_equal(s.broker_autostart, 1);
 	assert_string_equal(s.openai_api_key, "");
 	assert_string_equal(s.openai_base_url, "https://api.openai.com/v1");
@@ -261,27 +264,69 @@ static void test_defaults(void **state)
 	assert_int_equal(settings_local_embedding_model(&s, "text-embedding-ada-002"), 0);
 }
 
-static void test_home_default_cwd(void **state)
+/* an unset MCPGW_HOME is where the programs are installed (this test
+ * program is not in a checkout's program directory: the install's
+ * SYSCONF and STATEDIR), never the working directory */
+static void test_home_default_install(void **state)
 {
 	struct settings s;
-	char old[PATH_MAX], want[PATH_MAX + 64];
+	char old[PATH_MAX], want[PATH_MAX + 64], envfile[PATH_MAX + 16];
+	int fd;
 
 	(void)state;
 	assert_non_null(getcwd(old, sizeof old));
+	snprintf(envfile, sizeof envfile, "%s/.env", home);
+	fd = open(envfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "MCPGW_LISTEN=1.2.3.4:5\n", 23), 23);
+	close(fd);
+	/* not the .env of the install this machine may have */
+	snprintf(want, sizeof want, "%s/none.env", home);
+	assert_int_equal(setenv("MCPGW_ENV_FILE", want, 1), 0);
 	assert_int_equal(chdir(home), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 	assert_int_equal(chdir(old), 0);
-	assert_string_equal(s.home, home);
-	/* a relative MCPGW_HOME is taken against the cwd */
+	assert_string_equal(s.home, MCPGW_SYSCONF);
+	assert_string_equal(s.state_dir, MCPGW_STATEDIR);
+	snprintf(want, sizeof want, "%s/servers_config.json", MCPGW_SYSCONF);
+	assert_string_equal(s.config, want);
+	snprintf(want, sizeof want, "%s/broker.sock", MCPGW_STATEDIR);
+	assert_string_equal(s.socket_path, want);
+	assert_string_equal(s.listen, "127.0.0.1:8000"); /* the cwd's .env was not read */
+	assert_int_equal(unsetenv("MCPGW_ENV_FILE"), 0);
+	/* a relative MCPGW_HOME is taken against the cwd, its state dir under it */
 	assert_int_equal(chdir("/tmp"), 0);
 	assert_int_equal(setenv("MCPGW_HOME", home + 5, 1), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 	assert_int_equal(chdir(old), 0);
 	assert_string_equal(s.home, home);
+	snprintf(want, sizeof want, "%s/var", home);
+	assert_string_equal(s.state_dir, want);
+	assert_string_equal(s.listen, "1.2.3.4:5");
+	unsetenv("MCPGW_LISTEN");
 	snprintf(want, sizeof want, "%s/", home);
 	assert_int_equal(setenv("MCPGW_HOME", want, 1), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 	assert_string_equal(s.home, home);
+	unlink(envfile);
+}
+
+/* settings_export: the resolved directories for ${MCPGW_STATE_DIR} and child programs */
+static void test_export(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	assert_int_equal(setenv("MCPGW_STATE_DIR", "st", 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_int_equal(settings_export(&s), 0);
+	assert_string_equal(getenv("MCPGW_HOME"), home);
+	assert_string_equal(getenv("MCPGW_STATE_DIR"), s.state_dir);
+	assert_int_equal(s.state_dir[0], '/');
+	/* loading again gives the same */
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	assert_string_equal(getenv("MCPGW_STATE_DIR"), s.state_dir);
 }
 
 static void test_from_dotenv(void **state)
@@ -383,6 +428,8 @@ static void test_bounds(void **state)
 	bad_setting("MCPGW_RESTART_BACKOFF_MAX", "86401",
 		    "MCPGW_RESTART_BACKOFF_MAX: expected seconds 0.001..86400, got '86401'");
 	bad_setting("MCPGW_BROKER_TIMEOUT", "3600.5", "MCPGW_BROKER_TIMEOUT: expected seconds 0..3600, got '3600.5'");
+	bad_setting("MCPGW_STARTUP_WAIT", "-1", "MCPGW_STARTUP_WAIT: expected seconds 0..3600, got '-1'");
+	bad_setting("MCPGW_STARTUP_WAIT", "3601", "MCPGW_STARTUP_WAIT: expected seconds 0..3600, got '3601'");
 	bad_setting("MCPGW_LOG_LEVEL", "loud", "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'");
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
@@ -676,7 +723,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dotenv_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dotenv_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_home_default_cwd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_home_default_install, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_from_dotenv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absolute_and_env_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),

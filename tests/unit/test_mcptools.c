@@ -1,0 +1,246 @@
+/* test_mcptools.c: unit tests for a responder's catalog cache (lib/mcptools.c): servers not ready, waiting for those still starting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bclient.h"
+#include "buf.h"
+#include "mcptools.h"
+
+/* a fake broker: tools/list says server "slow" is starting until ready_ms
+ * after it began, then lists its tool; server "ghost" always fails */
+struct fake {
+	char dir[64], path[96];
+	int lfd;
+	long ready_ms, t0;
+	int lists;         /* tools/list requests answered */
+	pthread_t thread;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char ghost[] =
+	"{\"name\":\"ghost\",\"state\":\"backoff\",\"failing\":true,\"last_error\":\"cannot run 'x': not found\"}";
+
+/* answer: the tools/list result for request line (generation 1 while starting, 2 once ready) */
+static void answer(struct fake *f, int fd, const char *line)
+{
+	json_t *req = json_loads(line, 0, NULL);
+	json_int_t id = json_integer_value(json_object_get(req, "id"));
+	json_int_t have = json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"),
+							     "mcpgw/ifGeneration"));
+	int ready = now_ms() - f->t0 >= f->ready_ms;
+	char out[1024];
+
+	f->lists++;
+	if (have == (ready ? 2 : 1))
+		snprintf(out, sizeof out,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%d,"
+			 "\"mcpgw/unchanged\":true}}}\n", (long long)id, ready ? 2 : 1);
+	else if (ready)
+		snprintf(out, sizeof out,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"t1\",\"_meta\":{\"mcpgw/server\":"
+			 "\"slow\"}}],\"_meta\":{\"mcpgw/generation\":2,\"mcpgw/ready\":1,\"mcpgw/unready\":[%s]}}}\n",
+			 (long long)id, ghost);
+	else
+		snprintf(out, sizeof out,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[],\"_meta\":{\"mcpgw/generation\":1,"
+			 "\"mcpgw/ready\":0,\"mcpgw/unready\":[{\"name\":\"slow\",\"state\":\"starting\",\"failing\":false},"
+			 "%s]}}}\n", (long long)id, ghost);
+	(void)!write(fd, out, strlen(out));
+	json_decref(req);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	char line[4096];
+	size_t n = 0;
+	int fd = accept(f->lfd, NULL, NULL);
+
+	while (fd >= 0 && n + 1 < sizeof line) {
+		char c;
+
+		if (read(fd, &c, 1) <= 0)
+			break;
+		if (c != '\n') {
+			line[n++] = c;
+			continue;
+		}
+		line[n] = '\0';
+		n = 0;
+		answer(f, fd, line);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static struct fake *fake_start(long ready_ms)
+{
+	struct fake *f = calloc(1, sizeof *f);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_mcptools.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/broker.sock", f->dir);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	f->ready_ms = ready_ms;
+	f->t0 = now_ms();
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+	return f;
+}
+
+static void fake_finish(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+}
+
+/* a request right after the broker started waits for the server still starting, not for the failing one */
+static void test_wait_until_ready(void **state)
+{
+	struct fake *f = fake_start(300);
+	struct bclient *bc = bc_new(f->path, 1 << 20);
+	struct mcptools m;
+	buf_t why = BUF_INIT, names = BUF_INIT;
+	long t0 = now_ms();
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	assert_int_equal(mcptools_wait(&m, bc, 2000, 5000), BC_OK);
+	assert_true(now_ms() - t0 >= 250);
+	assert_true(now_ms() - t0 < 3000);
+	assert_int_equal(m.generation, 2);
+	assert_int_equal(m.nready, 1);
+	assert_int_equal(json_array_size(m.tools), 1);
+	assert_int_equal(mcptools_starting(&m), 0);
+	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 1);
+	assert_string_equal(why.data, "server 'ghost' cannot start: cannot run 'x': not found");
+	assert_string_equal(names.data, "ghost");
+	/* an unchanged generation keeps what is known about the servers */
+	assert_int_equal(mcptools_refresh(&m, bc, 2000), BC_OK);
+	assert_int_equal(m.nready, 1);
+	assert_int_equal(json_array_size(m.unready), 1);
+	buf_free(&why);
+	buf_free(&names);
+	mcptools_free(&m);
+	bc_free(bc);
+	fake_finish(f);
+}
+
+/* the wait is bounded: past it, the answer says who is still starting */
+static void test_wait_bounded(void **state)
+{
+	struct fake *f = fake_start(60000);
+	struct bclient *bc = bc_new(f->path, 1 << 20);
+	struct mcptools m;
+	buf_t why = BUF_INIT, names = BUF_INIT;
+	long t0 = now_ms();
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	assert_int_equal(mcptools_wait(&m, bc, 2000, 200), BC_OK);
+	assert_true(now_ms() - t0 >= 200);
+	assert_true(now_ms() - t0 < 2000);
+	assert_int_equal(m.nready, 0);
+	assert_int_equal(mcptools_starting(&m), 1);
+	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 2);
+	assert_string_equal(why.data, "server 'slow' is starting; server 'ghost' cannot start: cannot run 'x': not found");
+	assert_string_equal(names.data, "slow, ghost");
+	buf_reset(&why);
+	buf_reset(&names);
+	assert_int_equal(mcptools_unready(&m, "other, slow", &why, &names), 1);
+	assert_string_equal(names.data, "slow");
+	assert_int_equal(mcptools_unready(&m, "other", NULL, NULL), 0);
+	/* no waiting at all with 0 */
+	t0 = now_ms();
+	f->lists = 0;
+	assert_int_equal(mcptools_wait(&m, bc, 2000, 0), BC_OK);
+	assert_true(now_ms() - t0 < MCPTOOLS_WAIT_POLL_MS);
+	assert_int_equal(f->lists, 1);
+	buf_free(&why);
+	buf_free(&names);
+	mcptools_free(&m);
+	bc_free(bc);
+	fake_finish(f);
+}
+
+static void test_no_broker(void **state)
+{
+	struct bclient *bc = bc_new("/nonexistent/broker.sock", 1 << 20);
+	struct mcptools m;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	assert_int_equal(mcptools_wait(&m, bc, 500, 5000), BC_ECONNECT);
+	assert_int_equal(mcptools_starting(&m), 0);
+	assert_int_equal(mcptools_unready(&m, NULL, NULL, NULL), 0);
+	mcptools_free(&m);
+	bc_free(bc);
+}
+
+/* why: one clause per server, the same words for /v1/tools, chat and /health */
+static void test_why(void **state)
+{
+	static const struct { const char *server, *want; } cases[] = {
+		{ "{\"name\":\"a\",\"state\":\"starting\",\"failing\":false}", "server 'a' is starting" },
+		{ "{\"name\":\"a\",\"state\":\"starting\",\"failing\":true,\"last_error\":\"exited (status 1)\"}",
+		  "server 'a' cannot start: exited (status 1)" },
+		{ "{\"name\":\"a\",\"state\":\"backoff\",\"failing\":true}", "server 'a' cannot start" },
+		{ "{\"name\":\"a\",\"state\":\"backoff\",\"failing\":false,\"last_error\":\"killed by signal 9\"}",
+		  "server 'a' is restarting after: killed by signal 9" },
+		{ "{\"name\":\"a\",\"state\":\"stopping\"}", "server 'a' is stopping" },
+		{ "{\"name\":\"a\"}", "server 'a' cannot start" },
+		{ "{\"state\":\"starting\"}", "server '?' is starting" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *s = json_loads(cases[i].server, 0, NULL);
+		buf_t b = BUF_INIT;
+
+		assert_non_null(s);
+		assert_int_equal(mcptools_why(&b, s), 0);
+		assert_string_equal(b.data, cases[i].want);
+		buf_free(&b);
+		json_decref(s);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wait_until_ready),
+		cmocka_unit_test(test_wait_bounded),
+		cmocka_unit_test(test_no_broker),
+		cmocka_unit_test(test_why),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
