@@ -45,7 +45,7 @@ EOF
 	check
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
-	[ "${stderr_lines[0]}" = "$CFG: server 'x': command 'mcp-server-nothere' not found (looked in $MCPGW_ROOT/broker, $MCPGW_ROOT/mcp-server-sqlite and PATH=/usr/bin:/bin)" ]
+	[ "${stderr_lines[0]}" = "$CFG: server 'x': cannot run 'mcp-server-nothere': not found in mcpgw's program directories ($MCPGW_ROOT/broker:$MCPGW_ROOT/mcp-server-sqlite:$MCPGW_ROOT/chat:$MCPGW_ROOT/mcp-client) nor on PATH (/usr/bin:/bin)" ]
 	[ "${stderr_lines[1]}" = "$CFG: 1 of 2 servers cannot start" ]
 	[ "${#stderr_lines[@]}" -eq 2 ]
 }
@@ -70,11 +70,11 @@ EOF
 	check
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
-	[ "${stderr_lines[0]}" = "$CFG: server 'absmissing': command '$H/bin/missing' not found" ]
-	[ "${stderr_lines[1]}" = "$CFG: server 'relmissing': command './bin/missing' not found (looked for $H/./bin/missing)" ]
-	[ "${stderr_lines[2]}" = "$CFG: server 'noexec': command '$H/bin/noexec' is not executable" ]
-	[[ "${stderr_lines[3]}" == "$CFG: server 'line': command 'npx -y @modelcontextprotocol/server-memory' not found (looked "*"); a whole command line? put the program in \"command\" and the rest in \"args\"" ]]
-	[ "${stderr_lines[4]}" = "$CFG: server 'nocwd': cwd '$H/nowhere' is not a directory" ]
+	[ "${stderr_lines[0]}" = "$CFG: server 'absmissing': cannot run '$H/bin/missing': $H/bin/missing does not exist" ]
+	[ "${stderr_lines[1]}" = "$CFG: server 'relmissing': cannot run './bin/missing': $H/./bin/missing does not exist (a relative command is taken from the server's cwd, default MCPGW_HOME: $H)" ]
+	[ "${stderr_lines[2]}" = "$CFG: server 'noexec': cannot run '$H/bin/noexec': $H/bin/noexec is not an executable file" ]
+	[[ "${stderr_lines[3]}" == "$CFG: server 'line': cannot run 'npx -y @modelcontextprotocol/server-memory': "*" does not exist "*"; a whole command line? put the program in \"command\" and the rest in \"args\"" ]]
+	[ "${stderr_lines[4]}" = "$CFG: server 'nocwd': cannot run 'sh': its working directory $H/nowhere does not exist" ]
 	[ "${stderr_lines[5]}" = "$CFG: 5 of 8 servers cannot start" ]
 }
 
@@ -84,7 +84,7 @@ EOF
 	printf '{"mcpServers": {"t": {"command": "mcp-thing"}}}' >"$CFG"
 	run --separate-stderr env MCPGW_HOME="$H" PATH="$H/path:/usr/bin:/bin" "$BROKER" --check-config
 	[ "$status" -eq 1 ]
-	[ "${stderr_lines[0]}" = "$CFG: server 't': command 'mcp-thing' found as $H/path/mcp-thing, which is not executable" ]
+	[ "${stderr_lines[0]}" = "$CFG: server 't': cannot run 'mcp-thing': $H/path/mcp-thing is not an executable file" ]
 }
 
 @test "a config error is one plain line on stderr, without the log's timestamp, exit 1" {
@@ -108,6 +108,6 @@ EOF
 	printf '{"mcpServers": {"x": {"command": "mcp-server-nothere"}}}' >"$CFG"
 	run --separate-stderr env MCPGW_HOME="$H" MCPGW_LOG_FILE="$H/log" PATH=/usr/bin:/bin "$BROKER" --check-config
 	[ "$status" -eq 1 ]
-	[[ "${stderr_lines[0]}" == "$CFG: server 'x': command 'mcp-server-nothere' not found"* ]]
+	[[ "${stderr_lines[0]}" == "$CFG: server 'x': cannot run 'mcp-server-nothere': not found"* ]]
 	[ ! -s "$H/log" ]
 }
