@@ -170,7 +170,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(sed -n 1p <<<"$output")" = $'sqlite\tready\t6\t0\t-' ]
-	[[ "$(sed -n 2p <<<"$output")" == $'ghost\t'*$'\t0\t'*$'\tcannot run \''"$PWD/none': No such file or directory"* ]]
+	[[ "$(sed -n 2p <<<"$output")" == $'ghost\t'*$'\t0\t'*$'\tcannot run \''"$PWD/none': $PWD/none does not exist"* ]]
 	[ "$(sed -n 3p <<<"$output")" = $'off\tdisabled\t0\t0\t-' ]
 	# a server that exits before it reads initialize: the reason is its exit and its last words
 	[[ "$(sed -n 4p <<<"$output")" == $'dies\tbackoff\t0\t'*$'\texited with status 3 (stderr: boom)'* ]]

@@ -126,7 +126,7 @@ static void test_help_text(void **state)
 	usage_help(stdout, &u);
 	capture_end(1);
 	assert_non_null(strstr(out, "usage: prog [--x]\n\nDoes things.\n\nOptions:\n  -h, --help  this text\n"));
-	assert_non_null(strstr(out, "\n  MCPGW_HOME                       where .env and servers_config.json are (default: current directory)\n"));
+	assert_non_null(strstr(out, "\n  MCPGW_HOME                       where .env and servers_config.json are (default: the checkout, else /etc/mcpgw)\n"));
 	assert_non_null(strstr(out, "\n  OPENAI_API_KEY                   the upstream LLM's key (default: empty)\n"));
 	assert_non_null(strstr(out, "\n  MCPGW_TOOL_TIMEOUT               seconds a tool call may take, per attempt (default: 60)\n"));
 	assert_non_null(strstr(out, "\nMore.\n"));
