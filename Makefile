@@ -85,6 +85,9 @@ bench/fixed.fcgi: bench/fixed.o
 bench/stdio_floor: bench/stdio_floor.o
 	$(CC) $(LDFLAGS) -o $@ $^ -ljansson
 
+# test_randid scans the checkout's sources for other random number sources
+tests/unit/test_randid.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
+
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
 
