@@ -70,20 +70,38 @@ int history_name_ok(const char *name)
 	return 1;
 }
 
-int history_exists(struct history *h, const char *name)
+/* history_name_stmt: run sql with ?1 = name (and ?2 = now); 0 or -1 */
+static int history_name_stmt(struct history *h, const char *sql, const char *name)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(h->db, "SELECT 1 FROM sessions WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
-		int step = sqlite3_step(st);
-
-		rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
-	}
+	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    (sqlite3_bind_parameter_count(st) < 2 ||
+	     sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK) &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int history_claim(struct history *h, const char *name)
+{
+	static const char sql[] = "INSERT INTO sessions(name, created_at, updated_at) VALUES(?1, ?2, ?2)"
+				  " ON CONFLICT(name) DO NOTHING";
+
+	if (history_name_stmt(h, sql, name) < 0)
+		return -1;
+	return sqlite3_changes(h->db) == 1 ? 1 : 0;
+}
+
+int history_drop_empty(struct history *h, const char *name)
+{
+	static const char sql[] = "DELETE FROM sessions WHERE name = ?1"
+				  " AND NOT EXISTS (SELECT 1 FROM messages WHERE session = ?1)";
+
+	return history_name_stmt(h, sql, name);
 }
 
 json_t *history_load(struct history *h, const char *name)
