@@ -120,6 +120,8 @@ static void test_processes_never_share(void **state)
 			if (read(go[0], &ch, 1) != 0)
 				_exit(2);
 			ok = msg && conversation_open(&c, w->db, NULL, 1, err, sizeof err) == 0;
+			if (!ok)
+				fprintf(stderr, "child %d: %s\n", i, err);
 			ok = ok && write(fds[i][1], c.name, strlen(c.name)) == (ssize_t)strlen(c.name);
 			close(fds[i][1]);
 			if (read(save[0], &ch, 1) != 0) /* every process has its name */
