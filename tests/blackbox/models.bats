@@ -52,6 +52,13 @@ models_pids() {
 		sed -n "s/.* models\.fcgi\[\([0-9]*\)\] DEBUG models: $3 .*/\1/p" | sort -u
 }
 
+# fetch_times FROM TO: when (ms since the epoch) models.fcgi started a fetch between mark_log FROM and TO, one a line
+fetch_times() {
+	sed -n "$(($(cat "$MCPGW_HOME/mark.$1") + 1)),$(cat "$MCPGW_HOME/mark.$2")p" "$MCPGW_STATE_DIR/responders.log" |
+		sed -n 's/^\([0-9T:.-]*Z\) models\.fcgi\[[0-9]*\] DEBUG models: fetching .*/\1/p' |
+		while read -r t; do date -d "$t" +%s%3N; done
+}
+
 # fire NAME K PATH: K GET requests at once, each must answer 200; bodies in $MCPGW_HOME/conc.NAME
 fire() {
 	local i pids=() out="$MCPGW_HOME/conc.$1"
@@ -141,7 +148,7 @@ wait_listed() {
 }
 
 @test "k requests that find the list stale, over several processes: one upstream fetch; within the TTL: none" {
-	local before after k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")'
+	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times i
 	# a burst first: mod_fcgid starts its processes on demand (lighttpd and spawn-fcgi have four already)
 	fire warm 8 /v1/models
 	check_bodies warm "$listed"
@@ -150,22 +157,34 @@ wait_listed() {
 	sleep 2.1 # the TTL is over
 	mark_log stale
 	before=$(json_eval 'j.requests' "$(sim_stats)")
+	t0=$(date +%s%3N)
 	fire stale $k /v1/models  # the upstream takes 300 ms to list: they overlap with its fetch
-	after=$(json_eval 'j.requests' "$(sim_stats)")
 	mark_log stale_end
-	# within the TTL (2 s): no fetch at all, whichever process answers
-	fire fresh $k /v1/models
+	fire fresh $k /v1/models  # within the TTL: served from the cache
 	fire one 4 /v1/models/gpt-4o
-	[ "$(json_eval 'j.requests' "$(sim_stats)")" = "$after" ] || { echo "fetched again within the TTL" >&2; return 1; }
-	[ "$after" = $((before + 1)) ] || { echo "$k requests on a stale list: $((after - before)) upstream fetches" >&2; return 1; }
+	t_end=$(date +%s%3N)
+	mark_log end
+	mapfile -t times < <(fetch_times stale end)
+	# every fetch is one upstream request, and no process fetched within the TTL (2 s) of the fetch before:
+	# k requests on a stale list cause one fetch, k more within the TTL none
+	[ "$(json_eval 'j.requests' "$(sim_stats)")" = $((before + ${#times[@]})) ]
+	[ "${#times[@]}" -ge 1 ] && [ "${times[0]}" -ge "$t0" ]
+	for ((i = 1; i < ${#times[@]}; i++)); do
+		[ $((times[i] - times[i - 1])) -ge 2000 ] ||
+			{ echo "fetched again $((times[i] - times[i - 1])) ms after a fetch (TTL 2 s): ${times[*]}" >&2; return 1; }
+	done
+	# (only a front end slower than the TTL for these requests may have fetched twice, 2 s apart)
+	if [ $((t_end - times[0])) -lt 2000 ]; then
+		[ "${#times[@]}" = 1 ] || { echo "${#times[@]} fetches for $((k * 2 + 4)) requests" >&2; return 1; }
+	fi
 	check_bodies stale "$listed"
 	check_bodies fresh "$listed"
 	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
-	# several processes took them, one of them fetched
+	# several processes took the stale burst, one of them fetched
 	served=$(models_pids stale stale_end GET | wc -l)
 	[ "$served" -ge 2 ] || { echo "only $served models.fcgi process(es) served the $k requests" >&2; return 1; }
 	[ "$(models_pids stale stale_end fetching | wc -l)" = 1 ]
-	echo "# $k requests on $served processes, 1 fetch" >&3
+	echo "# $k stale + $((k + 4)) fresh requests in $((t_end - t0)) ms on $served processes: ${#times[@]} fetch(es)" >&3
 }
 
 @test "a broken cache file is ignored and replaced by a fresh fetch" {
@@ -209,6 +228,7 @@ wait_listed() {
 }
 
 @test "upstream gone again: k requests over several processes try it once, all get the stale list, not an error" {
+	local times i
 	sim_stop "$(cat "$MCPGW_HOME/sim.pid")"
 	sleep 2.1 # the TTL is over
 	mark_log down
@@ -217,9 +237,14 @@ wait_listed() {
 	mark_log down_end
 	check_bodies down "j.data.some(m => m.id === 'gpt-4o-mini' && m.owned_by === 'system') && j.data.some(m => m.id === '$DEFAULT')"
 	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
-	# one try, then every process holds off (the failure is in the shared file too)
-	tries=$(sed -n "$(($(cat "$MCPGW_HOME/mark.down") + 1)),$(cat "$MCPGW_HOME/mark.down_end")p" "$MCPGW_STATE_DIR/responders.log" |
-		grep -c 'DEBUG models: fetching ')
-	[ "$tries" = 1 ] || { echo "$tries fetches of an upstream that is down" >&2; return 1; }
+	# one try, then every process holds off for 2 s (the failure is in the shared file too)
+	mapfile -t times < <(fetch_times down down_end)
+	[ "${#times[@]}" -ge 1 ]
+	for ((i = 1; i < ${#times[@]}; i++)); do
+		[ $((times[i] - times[i - 1])) -ge 2000 ] ||
+			{ echo "the upstream that is down was tried again after $((times[i] - times[i - 1])) ms: ${times[*]}" >&2; return 1; }
+	done
+	[ "${#times[@]}" = 1 ] || [ $((times[${#times[@]} - 1] - times[0])) -ge 2000 ]
+	echo "# 18 requests with the upstream down: ${#times[@]} try" >&3
 	[ "$(grep -c "serving the cached list" "$MCPGW_STATE_DIR/responders.log")" -ge 1 ]
 }
