@@ -99,15 +99,16 @@ static int sc_read(const struct sharedcache *c, struct sc_entry *e)
 		why = "not a regular file";
 	else if ((uint64_t)st.st_size > c->max_bytes)
 		why = "larger than the limit";
-	else if (buf_reserve(&b, c->max_bytes + 1) < 0)
+	else if (buf_reserve(&b, (size_t)st.st_size + 1) < 0)
 		why = "out of memory";
-	while (!why && (n = read(fd, b.data + b.len, c->max_bytes + 1 - b.len)) != 0) {
+	/* one byte more than its size: a file that grows while it is read (never one of ours) is refused */
+	while (!why && (n = read(fd, b.data + b.len, (size_t)st.st_size + 1 - b.len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			why = strerror(errno);
-		else if ((b.len += (size_t)n) > c->max_bytes)
-			why = "larger than the limit";
+		else if ((b.len += (size_t)n) > (size_t)st.st_size)
+			why = "changed while read";
 	}
 	if (!why && sc_parse(c, b.data, b.len, e, &why) == 0)
 		rc = 0;
