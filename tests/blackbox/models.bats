@@ -59,6 +59,18 @@ fetch_times() {
 		while read -r t; do date -d "$t" +%s%3N; done
 }
 
+# fetches_apart MS TIME...: at least one fetch, each MS or more after the one before (the TTL or the failure hold)
+fetches_apart() {
+	local ms=$1 i
+	shift
+	local t=("$@")
+	[ ${#t[@]} -ge 1 ] || { echo "no fetch at all" >&2; return 1; }
+	for ((i = 1; i < ${#t[@]}; i++)); do
+		[ $((t[i] - t[i - 1])) -ge "$ms" ] ||
+			{ echo "fetched again $((t[i] - t[i - 1])) ms after a fetch (at most one in $ms ms): ${t[*]}" >&2; return 1; }
+	done
+}
+
 # fire NAME K PATH: K GET requests at once, each must answer 200; bodies in $MCPGW_HOME/conc.NAME
 fire() {
 	local i pids=() out="$MCPGW_HOME/conc.$1"
@@ -148,18 +160,25 @@ wait_listed() {
 }
 
 @test "k requests that find the list stale, over several processes: one upstream fetch; within the TTL: none" {
-	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times i
+	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times round served
 	# a burst first: mod_fcgid starts its processes on demand (lighttpd and spawn-fcgi have four already)
 	fire warm 8 /v1/models
 	check_bodies warm "$listed"
 	[ -s "$MCPGW_STATE_DIR/models-cache.json" ]
 	[ "$(stat -c %a "$MCPGW_STATE_DIR/models-cache.json")" = 600 ]
-	sleep 2.1 # the TTL is over
-	mark_log stale
-	before=$(json_eval 'j.requests' "$(sim_stats)")
-	t0=$(date +%s%3N)
-	fire stale $k /v1/models  # the upstream takes 300 ms to list: they overlap with its fetch
-	mark_log stale_end
+	# mod_fcgid may still send them all to one process: then once more (lighttpd and spawn-fcgi spread them at once)
+	for round in 1 2 3; do
+		sleep 2.1 # the TTL is over
+		mark_log stale
+		before=$(json_eval 'j.requests' "$(sim_stats)")
+		t0=$(date +%s%3N)
+		fire stale $k /v1/models  # the upstream takes 300 ms to list: they overlap with its fetch
+		mark_log stale_end
+		mapfile -t times < <(fetch_times stale stale_end)
+		fetches_apart 2000 "${times[@]}"
+		served=$(models_pids stale stale_end GET | wc -l)
+		[ "$served" -lt 2 ] || break
+	done
 	fire fresh $k /v1/models  # within the TTL: served from the cache
 	fire one 4 /v1/models/gpt-4o
 	t_end=$(date +%s%3N)
@@ -168,11 +187,8 @@ wait_listed() {
 	# every fetch is one upstream request, and no process fetched within the TTL (2 s) of the fetch before:
 	# k requests on a stale list cause one fetch, k more within the TTL none
 	[ "$(json_eval 'j.requests' "$(sim_stats)")" = $((before + ${#times[@]})) ]
-	[ "${#times[@]}" -ge 1 ] && [ "${times[0]}" -ge "$t0" ]
-	for ((i = 1; i < ${#times[@]}; i++)); do
-		[ $((times[i] - times[i - 1])) -ge 2000 ] ||
-			{ echo "fetched again $((times[i] - times[i - 1])) ms after a fetch (TTL 2 s): ${times[*]}" >&2; return 1; }
-	done
+	fetches_apart 2000 "${times[@]}"
+	[ "${times[0]}" -ge "$t0" ]
 	# (only a front end slower than the TTL for these requests may have fetched twice, 2 s apart)
 	if [ $((t_end - times[0])) -lt 2000 ]; then
 		[ "${#times[@]}" = 1 ] || { echo "${#times[@]} fetches for $((k * 2 + 4)) requests" >&2; return 1; }
@@ -181,10 +197,9 @@ wait_listed() {
 	check_bodies fresh "$listed"
 	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
 	# several processes took the stale burst, one of them fetched
-	served=$(models_pids stale stale_end GET | wc -l)
 	[ "$served" -ge 2 ] || { echo "only $served models.fcgi process(es) served the $k requests" >&2; return 1; }
 	[ "$(models_pids stale stale_end fetching | wc -l)" = 1 ]
-	echo "# $k stale + $((k + 4)) fresh requests in $((t_end - t0)) ms on $served processes: ${#times[@]} fetch(es)" >&3
+	echo "# $k stale + $((k + 4)) fresh requests in $((t_end - t0)) ms on $served processes: ${#times[@]} fetch(es) (round $round)" >&3
 }
 
 @test "a broken cache file is ignored and replaced by a fresh fetch" {
@@ -228,7 +243,7 @@ wait_listed() {
 }
 
 @test "upstream gone again: k requests over several processes try it once, all get the stale list, not an error" {
-	local times i
+	local times
 	sim_stop "$(cat "$MCPGW_HOME/sim.pid")"
 	sleep 2.1 # the TTL is over
 	mark_log down
@@ -239,12 +254,7 @@ wait_listed() {
 	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
 	# one try, then every process holds off for 2 s (the failure is in the shared file too)
 	mapfile -t times < <(fetch_times down down_end)
-	[ "${#times[@]}" -ge 1 ]
-	for ((i = 1; i < ${#times[@]}; i++)); do
-		[ $((times[i] - times[i - 1])) -ge 2000 ] ||
-			{ echo "the upstream that is down was tried again after $((times[i] - times[i - 1])) ms: ${times[*]}" >&2; return 1; }
-	done
-	[ "${#times[@]}" = 1 ] || [ $((times[${#times[@]} - 1] - times[0])) -ge 2000 ]
+	fetches_apart 2000 "${times[@]}"
 	echo "# 18 requests with the upstream down: ${#times[@]} try" >&3
 	[ "$(grep -c "serving the cached list" "$MCPGW_STATE_DIR/responders.log")" -ge 1 ]
 }
