@@ -93,6 +93,14 @@ bench/fixed.fcgi: bench/fixed.o
 bench/stdio_floor: bench/stdio_floor.o
 	$(CC) $(LDFLAGS) -o $@ $^ -ljansson
 
+# test_randid scans the checkout's sources for other random number sources
+tests/unit/test_randid.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
+
+# test_conversation checks the chatbot's session names (chat/)
+tests/unit/test_conversation.o: CPPFLAGS += -Ichat
+tests/unit/test_conversation: tests/unit/test_conversation.o chat/conversation.o chat/history.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE)
+
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
 

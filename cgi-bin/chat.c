@@ -279,7 +279,6 @@ int main(int argc, char **argv)
 	log_init("chat.fcgi", settings_ok ? S.log_level : LOGL_INFO, settings_ok ? S.log_file : NULL);
 	if (!settings_ok)
 		log_error("%s", settings_err);
-	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (upstream_global_init() < 0)
 		return 1;
 	n = settings_ok ? S.chat_threads : 1;

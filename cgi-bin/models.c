@@ -1,21 +1,27 @@
-/* models.c: GET /v1/models[/{id}]: the upstream's models (cached) plus DEFAULT_MODEL, the MCPGW_MODEL_ALIASES and MCPGW_LOCAL_EMBEDDING_MODELS. */
+/* models.c: GET /v1/models[/{id}]: the upstream's models (one cache for every process, in the state directory) plus our own names. */
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "hio.h"
 #include "log.h"
 #include "oai.h"
 #include "settings.h"
+#include "sharedcache.h"
 #include "upstream.h"
 #include "usage.h"
 
 #define MODELS_PREFIX "/v1/models"
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
 #define MODELS_FAIL_HOLD_MS 5000    /* after a failed fetch, ask the upstream again this much later at the earliest */
+#define MODELS_LOCK_WAIT_MS 5000    /* longest wait for another process's fetch; then the list at hand is served */
+#define MODELS_CACHE_FILE "models-cache.json" /* in $MCPGW_STATE_DIR, shared by every process */
+#define MODELS_CACHE_SLACK 65536    /* the cache file's fields around the list (the key is a URL < 2 KB) */
 #define MODELS_ALLOW "Allow: GET, HEAD\r\n"
 
 /* process-lifetime state, created once in main */
@@ -25,20 +31,11 @@ struct app {
 	char settings_err[1024];
 	struct upstream *up;        /* one handle: the connection to the upstream is kept */
 	struct upstream_result res; /* reused by every fetch */
-	json_t *cache;              /* the upstream's model objects; NULL until a fetch succeeded */
-	int64_t fetched_ms;         /* monotonic time the cache was filled */
-	int64_t failed_ms;          /* monotonic time of the last failed fetch, 0 if the last one worked */
+	char cache_path[4300];      /* $MCPGW_STATE_DIR/models-cache.json */
+	struct sharedcache cache;   /* the upstream's model objects, shared by every process of the host */
+	int fetch_failed;           /* the last fetch of this process failed (its reason in res.message) */
 	json_int_t created;         /* "created" of the models we add: the process start */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* model_objects: the objects with a string "id" of a models list (borrowed); new array or NULL */
 static json_t *model_objects(const json_t *list)
@@ -57,41 +54,51 @@ static json_t *model_objects(const json_t *list)
 	return out;
 }
 
-/* fetch: GET {base}/models into the cache. 0, or -1 (logged; the cache stays as it was) */
-static int fetch(struct app *a)
+/* models_valid: the cache's check of a list read back: an array of objects with a string "id" */
+static int models_valid(const json_t *models)
 {
+	const json_t *m;
+	size_t i;
+
+	if (!json_is_array(models))
+		return 0;
+	json_array_foreach(models, i, m)
+		if (!json_is_object(m) || !json_is_string(json_object_get(m, "id")))
+			return 0;
+	return 1;
+}
+
+/* models_fetch: the cache's fetch: GET {base}/models; the model objects (new array), or NULL (reason in res.message) */
+static json_t *models_fetch(void *ud)
+{
+	struct app *a = ud;
 	json_t *list = NULL, *models = NULL;
 
+	log_debug("models: fetching the list from %s/models", a->s.openai_base_url);
 	if (upstream_request(a->up, "GET", "/models", NULL, 0, &a->res) == UPSTREAM_OK &&
 	    (list = upstream_result_json(&a->res)) && !(models = model_objects(list)))
 		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",
 			 a->res.url);
 	json_decref(list);
-	if (!models) {
-		log_warn("models: %s; serving %s", a->res.message,
-			 a->cache ? "the cached list" : "only the default model and the aliases");
-		a->failed_ms = mono_ms();
-		return -1;
-	}
-	json_decref(a->cache);
-	a->cache = models;
-	a->fetched_ms = mono_ms();
-	a->failed_ms = 0;
-	return 0;
+	a->fetch_failed = !models;
+	return models;
 }
 
-/* refresh: fetch when the cache is missing or older than the TTL, unless a
- * fetch failed very recently (then the fallback is served without waiting) */
-static void refresh(struct app *a)
+/* upstream_models: the upstream's model objects from the shared cache
+ * (fetched when it is older than the TTL, unless a fetch failed very
+ * recently: then the stale list, or none, is served without waiting).
+ * New array, empty when there is none. */
+static json_t *upstream_models(struct app *a)
 {
-	int64_t now = mono_ms(), ttl = a->s.models_cache_ttl_ms;
-	int64_t hold = ttl < MODELS_FAIL_HOLD_MS ? ttl : MODELS_FAIL_HOLD_MS;
+	enum sharedcache_state state;
+	json_t *models;
 
-	if (a->cache && now - a->fetched_ms < ttl)
-		return;
-	if (a->failed_ms && now - a->failed_ms < hold)
-		return;
-	(void)fetch(a);
+	a->fetch_failed = 0;
+	models = sharedcache_get(&a->cache, &state);
+	if (a->fetch_failed)
+		log_warn("models: %s; serving %s", a->res.message,
+			 state == SHAREDCACHE_STALE ? "the cached list" : "only the default model and the aliases");
+	return models ? models : json_array();
 }
 
 static const json_t *find_model(const json_t *list, const char *id)
@@ -129,8 +136,7 @@ static json_t *models(struct app *a)
 	json_t *list;
 	const char *alias, *target, *local;
 
-	refresh(a);
-	list = a->cache ? json_copy(a->cache) : json_array();
+	list = upstream_models(a);
 	if (!list || add_model(list, a->s.default_model, a->created) < 0)
 		goto err;
 	for (size_t i = 0; settings_model_alias_at(&a->s, i, &alias, &target) == 0; i++)
@@ -217,6 +223,7 @@ static void handle(struct app *a, struct hio *h)
 	hio_path(h, path, sizeof path);
 	if (!method)
 		method = "GET";
+	log_debug("models: %s %s", method, path);
 	list = strcmp(path, MODELS_PREFIX) == 0 || strcmp(path, MODELS_PREFIX "/") == 0;
 	one = !list && strncmp(path, MODELS_PREFIX "/", sizeof MODELS_PREFIX) == 0;
 	if (!list && !one)
@@ -242,6 +249,20 @@ static void setup(struct app *a)
 		log_error("%s", a->settings_err);
 		return;
 	}
+	if (mkdir(a->s.state_dir, 0700) < 0 && errno != EEXIST)
+		log_warn("models: %s: %s; the model list is not cached", a->s.state_dir, strerror(errno));
+	snprintf(a->cache_path, sizeof a->cache_path, "%s/" MODELS_CACHE_FILE, a->s.state_dir);
+	a->cache = (struct sharedcache){
+		.path = a->cache_path,
+		.key = a->s.openai_base_url,
+		.ttl_ms = a->s.models_cache_ttl_ms,
+		.hold_ms = a->s.models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s.models_cache_ttl_ms : MODELS_FAIL_HOLD_MS,
+		.wait_ms = MODELS_LOCK_WAIT_MS,
+		.max_bytes = a->s.max_response_bytes + MODELS_CACHE_SLACK,
+		.valid = models_valid,
+		.fetch = models_fetch,
+		.ud = a,
+	};
 	upstream_opts_from_settings(&o, &a->s);
 	if (!(a->up = upstream_new(&o))) {
 		snprintf(a->settings_err, sizeof a->settings_err, "cannot create the upstream client for %.900s",
@@ -294,7 +315,6 @@ int main(int argc, char **argv)
 	hio_done(&h);
 	rc = rc < 0 ? 1 : 0;
 out:
-	json_decref(a.cache);
 	upstream_result_free(&a.res);
 	upstream_free(a.up);
 	upstream_global_cleanup();

@@ -7,7 +7,8 @@
 
 #define CONV_AUTONAME_TRIES 100
 
-/* conversation_autoname: a session name from the local time that is not taken yet */
+/* conversation_autoname: a session name from the local time, claimed in
+ * chat.db so that no other process (started in the same second) takes it too */
 static int conversation_autoname(struct conversation *c, char *err, size_t errlen)
 {
 	char base[32];
@@ -19,18 +20,20 @@ static int conversation_autoname(struct conversation *c, char *err, size_t errle
 		return -1;
 	}
 	for (int i = 1; i <= CONV_AUTONAME_TRIES; i++) {
-		int taken;
+		int claimed;
 
 		if (i == 1)
 			snprintf(c->name, sizeof c->name, "%s", base);
 		else
 			snprintf(c->name, sizeof c->name, "%s-%d", base, i);
-		if ((taken = history_exists(c->h, c->name)) < 0) {
+		if ((claimed = history_claim(c->h, c->name)) < 0) {
 			snprintf(err, errlen, "chat.db: %s", history_errmsg(c->h));
 			return -1;
 		}
-		if (!taken)
+		if (claimed) {
+			c->claimed = 1;
 			return 0;
+		}
 	}
 	snprintf(err, errlen, "cannot name a session: %s-2..%d are taken", base, CONV_AUTONAME_TRIES);
 	return -1;
@@ -70,6 +73,9 @@ fail:
 
 void conversation_close(struct conversation *c)
 {
+	/* a claimed name that never got a message is given back */
+	if (c->h && c->claimed && history_drop_empty(c->h, c->name) < 0)
+		fprintf(stderr, "mcpgw-chat: chat.db: %s\n", history_errmsg(c->h));
 	history_close(c->h);
 	json_decref(c->messages);
 	memset(c, 0, sizeof *c);

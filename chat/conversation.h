@@ -12,11 +12,14 @@ struct conversation {
 	char name[HISTORY_NAME_MAX + 1]; /* the session; "" when not saved */
 	struct history *h;               /* open when saved */
 	json_t *messages;                /* so far, without the system prompt */
+	int claimed;                     /* the name was made up and claimed here: dropped on close if unused */
 };
 
 /* conversation_open: start c. name: resume (or create) that session;
  * NULL with autoname: a new session named after the local time
- * (YYYYmmdd-HHMMSS, "-2"... when taken); NULL without: kept in memory only.
+ * (YYYYmmdd-HHMMSS, "-2"... when taken), claimed at once in chat.db so that
+ * two processes never share it (given back on close when it got no
+ * message); NULL without: kept in memory only.
  * db_path is chat.db. 0, or -1 with err. Close with conversation_close. */
 int conversation_open(struct conversation *c, const char *db_path, const char *name, int autoname, char *err,
 		      size_t errlen);

@@ -20,6 +20,28 @@ static const char schema_sql[] =
 	" seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY(session, seq));"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
+#define HISTORY_BUSY_MS 5000 /* how long a busy database is waited for */
+
+/* history_setup_exec: one statement of the set-up; a database another
+ * process is setting up at the same moment (SQLite answers busy at once
+ * there, without its busy handler) is tried again for up to HISTORY_BUSY_MS.
+ * SQLITE_OK or the last error code, *msg as sqlite3_exec leaves it. */
+static int history_setup_exec(sqlite3 *db, const char *sql, char **msg)
+{
+	int rc;
+
+	for (int waited = 0;; waited += 10) {
+		struct timespec pause = { 0, 10 * 1000000L };
+
+		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= HISTORY_BUSY_MS)
+			return rc;
+		sqlite3_free(*msg);
+		*msg = NULL;
+		(void)nanosleep(&pause, NULL);
+	}
+}
+
 struct history *history_open(const char *path, char *err, size_t errlen)
 {
 	struct history *h = calloc(1, sizeof *h);
@@ -32,10 +54,10 @@ struct history *history_open(const char *path, char *err, size_t errlen)
 	if (sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto err;
-	sqlite3_busy_timeout(h->db, 5000);
-	if (sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-			 NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(h->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
+	sqlite3_busy_timeout(h->db, HISTORY_BUSY_MS);
+	if (history_setup_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+			       &msg) != SQLITE_OK ||
+	    history_setup_exec(h->db, schema_sql, &msg) != SQLITE_OK)
 		goto err;
 	return h;
 err:
@@ -70,20 +92,38 @@ int history_name_ok(const char *name)
 	return 1;
 }
 
-int history_exists(struct history *h, const char *name)
+/* history_name_stmt: run sql with ?1 = name (and ?2 = now); 0 or -1 */
+static int history_name_stmt(struct history *h, const char *sql, const char *name)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(h->db, "SELECT 1 FROM sessions WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
-		int step = sqlite3_step(st);
-
-		rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
-	}
+	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    (sqlite3_bind_parameter_count(st) < 2 ||
+	     sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK) &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int history_claim(struct history *h, const char *name)
+{
+	static const char sql[] = "INSERT INTO sessions(name, created_at, updated_at) VALUES(?1, ?2, ?2)"
+				  " ON CONFLICT(name) DO NOTHING";
+
+	if (history_name_stmt(h, sql, name) < 0)
+		return -1;
+	return sqlite3_changes(h->db) == 1 ? 1 : 0;
+}
+
+int history_drop_empty(struct history *h, const char *name)
+{
+	static const char sql[] = "DELETE FROM sessions WHERE name = ?1"
+				  " AND NOT EXISTS (SELECT 1 FROM messages WHERE session = ?1)";
+
+	return history_name_stmt(h, sql, name);
 }
 
 json_t *history_load(struct history *h, const char *name)

@@ -18,8 +18,14 @@ void history_close(struct history *h);
  * bytes, no control bytes. */
 int history_name_ok(const char *name);
 
-/* history_exists: 1 when the session has been saved, 0 when not, -1 on error. */
-int history_exists(struct history *h, const char *name);
+/* history_claim: create the session, with no messages, unless one of that
+ * name exists: 1 when this call created it (no other process can have it
+ * too), 0 when it existed, -1 on error. */
+int history_claim(struct history *h, const char *name);
+
+/* history_drop_empty: delete the session if it has no messages (a claimed
+ * name never used). 0 or -1. */
+int history_drop_empty(struct history *h, const char *name);
 
 /* history_load: the session's messages in order (an array, empty for an
  * unknown session). New reference, NULL on error. */

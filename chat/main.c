@@ -250,7 +250,6 @@ static int chat_setup(struct chat *c)
 	int save;
 
 	chat_log_init(c);
-	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	c->interactive = !c->o.eval && isatty(0);
 	display_init(&c->d, stdout, stderr,
 		     isatty(1) && isatty(2) && !getenv("NO_COLOR") && term && *term && strcmp(term, "dumb") != 0);

@@ -1,11 +1,13 @@
 /* turn.c: one chatbot question: toolloop_run with a sink that prints content deltas and tool calls and records the rounds. */
 #include "turn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "randid.h"
 
 /* the state of one question, shared with the sink callbacks */
 struct turn {
@@ -20,6 +22,7 @@ struct turn {
 	char error[1024];   /* an error event's text, "" if none */
 	char finish[32];
 	int oom;
+	int id_errno;       /* a tool-call id could not be made (getrandom's errno), 0 if every one was */
 };
 
 static int turn_stopped(const struct turn *t)
@@ -111,8 +114,10 @@ static void turn_call_start(struct turn *t, const char *name, const char *argume
 
 	if (t->after_results)
 		turn_flush_round(t);
-	snprintf(id, sizeof id, "call_%08lx%08lx%08lx", (unsigned long)random(), (unsigned long)random(),
-		 (unsigned long)random());
+	if (randid_new(id, sizeof id, RANDID_CALL_PREFIX, RANDID_CALL_CHARS) < 0) {
+		t->id_errno = errno;
+		return;
+	}
 	call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function", "name", name,
 			 "arguments", arguments);
 	if (!call || json_array_append_new(t->calls, call) < 0)
@@ -182,6 +187,11 @@ static int turn_finish(struct turn *t, int rc, const json_t *error)
 		if (rc == -1)
 			turn_error_text(error, text, sizeof text);
 		display_notice(t->d, DISPLAY_ERROR, "error: %s", rc == -1 ? text : t->error);
+		return TURN_ERROR;
+	}
+	if (t->id_errno) {
+		display_notice(t->d, DISPLAY_ERROR, "error: no tool-call ids (getrandom: %s): this turn is not kept",
+			       strerror(t->id_errno));
 		return TURN_ERROR;
 	}
 	if (t->after_results)

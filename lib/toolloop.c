@@ -1,6 +1,7 @@
 /* toolloop.c: a chat completion whose MCP tool calls mcpgw runs itself, round after round, streamed or not. */
 #include "toolloop.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "randid.h"
 #include "toolresult.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
@@ -720,11 +722,16 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 	r.t = t;
 	r.sink = sink;
 	r.created = (json_int_t)time(NULL);
-	snprintf(r.id, sizeof r.id, "chatcmpl-mcpgw%08lx%08lx", (unsigned long)random(), (unsigned long)random());
 	*response = NULL;
 	*error = NULL;
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
 	upstream_result_init(&res);
+	if (randid_new(r.id, sizeof r.id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
+		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
+		rc = fail(&r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL),
+			  status, error);
+		goto out;
+	}
 	if ((rc = prepare(&r, body, servers, status, error)) != 0)
 		goto out;
 	for (;;) {

@@ -3,6 +3,7 @@
 
 #include "jsonrpc.h"
 #include "log.h"
+#include "randid.h"
 #include "sse.h"
 
 #include <curl/curl.h>
@@ -34,7 +35,6 @@ struct upstream {
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
 	int retries;
 	size_t max_bytes;
-	unsigned int seed;          /* jitter */
 };
 
 /* one attempt, shared with the libcurl callbacks */
@@ -358,7 +358,6 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
-	u->seed = (unsigned int)up_now_ms() ^ (unsigned int)(uintptr_t)u;
 	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) || up_headers(u, o->api_key) < 0 ||
 	    up_setup(u) < 0)
 		goto err;
@@ -559,6 +558,7 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 {
 	struct upstream *u = x->u;
 	long wait = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+	uint32_t jitter;
 
 	if (wait < 0) {
 		wait = u->backoff_base_ms;
@@ -566,7 +566,11 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 			wait *= 2;
 		if (wait > u->retry_max_wait_ms)
 			wait = u->retry_max_wait_ms;
-		wait -= wait * (long)(rand_r(&u->seed) % 26) / 100;
+		/* minus 0..25 %, so clients that failed together do not retry together */
+		if (randid_below(26, &jitter) == 0)
+			wait -= wait * (long)jitter / 100;
+		else
+			log_warn("upstream: no jitter for the retry wait: getrandom: %s", strerror(errno));
 	}
 	return wait > u->retry_max_wait_ms ? u->retry_max_wait_ms : wait;
 }

@@ -756,6 +756,11 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 			assert.deepEqual(g.finish, ['stop']);
 		});
 		assert.equal(new Set(got.map(g => [...g.ids][0])).size, N, 'each stream has its own id');
+		got.forEach(g => {
+			assert.equal(g.ids.size, 1, 'one id for every chunk of a stream');
+			// OpenAI's shape, 29 characters of [A-Za-z0-9] (172 random bits) from lib/randid
+			assert.match([...g.ids][0], /^chatcmpl-[A-Za-z0-9]{29}$/);
+		});
 		// served at the same time, every stream has its first content before any
 		// stream ends; served one after the other (each ~1 s of content), no
 		// stream could start before the one before it ended. Ordering, not a

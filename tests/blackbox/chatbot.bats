@@ -268,6 +268,8 @@ chat_pipe() {
 	[ "$(last_request 'r.messages[1].content')" = "My name is Ada." ]
 	[ "$(last_request 'r.messages[4].content')" = "Noted, Ada." ]
 	[ "$(last_request 'r.messages[3].tool_call_id === r.messages[2].tool_calls[0].id')" = true ]
+	# the chatbot's own tool-call ids: OpenAI's shape, 24 characters of [A-Za-z0-9] (142 random bits)
+	[ "$(last_request '/^call_[A-Za-z0-9]{24}$/.test(r.messages[2].tool_calls[0].id)')" = true ]
 	run "$CHAT" --list-sessions
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | grep -Eq '^demo +6 +[0-9]{4}-[0-9]{2}-[0-9]{2} '

@@ -3,7 +3,9 @@
 #
 # The tests run in order and share one gateway: the upstream is down at first
 # (nothing listens on its port yet), then the simulator starts on that port,
-# then it stops again.
+# then it stops again. models.fcgi runs as four processes (MCPGW_RESPONDER_PROCS
+# for lighttpd and spawn-fcgi; mod_fcgid starts processes on demand, plain CGI
+# one per request): the list is cached once for all of them, in the state directory.
 
 load helpers
 mcpgw_load_sim
@@ -18,7 +20,7 @@ mcpgw_custom_config() {
 	cat >"$MCPGW_HOME/servers_config.json" <<JSON
 { "mcpServers": { "sqlite": { "command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite", "args": ["$MCPGW_HOME/t.db"] } } }
 JSON
-	printf 'MCPGW_LOG_LEVEL=debug\n' >"$MCPGW_HOME/.env"
+	printf 'MCPGW_LOG_LEVEL=debug\nMCPGW_RESPONDER_PROCS=models:4\n' >"$MCPGW_HOME/.env"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=$DEFAULT" "MCPGW_MODEL_ALIASES=$ALIASES" \
 		"MCPGW_MODELS_CACHE_TTL=2" "MCPGW_UPSTREAM_RETRIES=1" "MCPGW_UPSTREAM_RETRY_MAX_WAIT=0.2"
 }
@@ -32,8 +34,67 @@ teardown_file() {
 
 # start_sim: the simulator on the port the gateway was configured with
 start_sim() {
-	sim_start --port "$SIM_PORT" || return 1
+	mark_log sim
+	# a slow listing: requests that come while one process fetches go to the others
+	sim_start --port "$SIM_PORT" --models-delay-ms 300 || return 1
 	echo "$SIM_PID" >"$MCPGW_HOME/sim.pid"
+}
+
+# mark_log NAME: remember where responders.log ends now
+mark_log() {
+	wc -l <"$MCPGW_STATE_DIR/responders.log" >"$MCPGW_HOME/mark.$1"
+}
+
+# models_pids FROM TO WHAT: the distinct pids of models.fcgi that logged WHAT ("fetching" or "GET")
+# between mark_log FROM and mark_log TO
+models_pids() {
+	sed -n "$(($(cat "$MCPGW_HOME/mark.$1") + 1)),$(cat "$MCPGW_HOME/mark.$2")p" "$MCPGW_STATE_DIR/responders.log" |
+		sed -n "s/.* models\.fcgi\[\([0-9]*\)\] DEBUG models: $3 .*/\1/p" | sort -u
+}
+
+# fetch_times FROM TO: when (ms since the epoch) models.fcgi started a fetch between mark_log FROM and TO, one a line
+fetch_times() {
+	sed -n "$(($(cat "$MCPGW_HOME/mark.$1") + 1)),$(cat "$MCPGW_HOME/mark.$2")p" "$MCPGW_STATE_DIR/responders.log" |
+		sed -n 's/^\([0-9T:.-]*Z\) models\.fcgi\[[0-9]*\] DEBUG models: fetching .*/\1/p' |
+		while read -r t; do date -d "$t" +%s%3N; done
+}
+
+# fetches_apart MS TIME...: at least one fetch, each MS or more after the one before (the TTL or the failure hold)
+fetches_apart() {
+	local ms=$1 i
+	shift
+	local t=("$@")
+	[ ${#t[@]} -ge 1 ] || { echo "no fetch at all" >&2; return 1; }
+	for ((i = 1; i < ${#t[@]}; i++)); do
+		[ $((t[i] - t[i - 1])) -ge "$ms" ] ||
+			{ echo "fetched again $((t[i] - t[i - 1])) ms after a fetch (at most one in $ms ms): ${t[*]}" >&2; return 1; }
+	done
+}
+
+# fire NAME K PATH: K GET requests at once, each must answer 200; bodies in $MCPGW_HOME/conc.NAME
+fire() {
+	local i pids=() out="$MCPGW_HOME/conc.$1"
+	rm -rf "$out" && mkdir -p "$out"
+	for ((i = 0; i < $2; i++)); do
+		curl -s -o "$out/$i.body" -w '%{http_code}' "$MCPGW_URL$3" >"$out/$i.status" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for ((i = 0; i < $2; i++)); do
+		[ "$(cat "$out/$i.status")" = 200 ] || { echo "request $i: $(cat "$out/$i.status") $(cat "$out/$i.body")" >&2; return 1; }
+	done
+}
+
+# check_bodies NAME CHECK: the JS CHECK holds for the body j of every request of fire NAME (one node for all)
+check_bodies() {
+	node -e '
+		const fs = require("fs"), [dir, check] = process.argv.slice(1);
+		const files = fs.readdirSync(dir).filter(f => f.endsWith(".body"));
+		if (!files.length) { console.error(`no bodies in ${dir}`); process.exit(1); }
+		for (const f of files) {
+			const text = fs.readFileSync(`${dir}/${f}`, "utf8"), j = JSON.parse(text);
+			if (!eval(check)) { console.error(`${f}: not ${check}: ${text}`); process.exit(1); }
+		}' "$MCPGW_HOME/conc.$1" "$2"
 }
 
 # wait_listed ID: poll GET /v1/models (up to 10 s) until ID is listed
@@ -90,9 +151,67 @@ wait_listed() {
 	assert_status 200
 	stats=$(sim_stats)
 	[ "$(json_eval 'j.requests' "$stats")" = $((after + 1)) ]
-	# one process, one kept-alive connection for every fetch
-	[ "$(json_eval 'j.connections' "$stats")" = 1 ] || { echo "connections: $stats" >&2; return 1; }
+	# each process that fetched keeps one connection for all its fetches (under CGI every fetch is a new process)
+	mark_log now
+	fetchers=$(models_pids sim now fetching | wc -l)
+	[ "$fetchers" -ge 1 ] && [ "$(json_eval 'j.connections' "$stats")" = "$fetchers" ] ||
+		{ echo "connections: $stats; processes that fetched: $fetchers" >&2; return 1; }
 	[ "$(json_eval 'j.every(r => r.headers.authorization === "Bearer sk-mcpgw-test")' "$(sim_requests)")" = true ]
+}
+
+@test "k requests that find the list stale, over several processes: one upstream fetch; within the TTL: none" {
+	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times round served
+	# a burst first: mod_fcgid starts its processes on demand (lighttpd and spawn-fcgi have four already)
+	fire warm 8 /v1/models
+	check_bodies warm "$listed"
+	[ -s "$MCPGW_STATE_DIR/models-cache.json" ]
+	[ "$(stat -c %a "$MCPGW_STATE_DIR/models-cache.json")" = 600 ]
+	# mod_fcgid may still send them all to one process: then once more (lighttpd and spawn-fcgi spread them at once)
+	for round in 1 2 3; do
+		sleep 2.1 # the TTL is over
+		mark_log stale
+		before=$(json_eval 'j.requests' "$(sim_stats)")
+		t0=$(date +%s%3N)
+		fire stale $k /v1/models  # the upstream takes 300 ms to list: they overlap with its fetch
+		mark_log stale_end
+		mapfile -t times < <(fetch_times stale stale_end)
+		fetches_apart 2000 "${times[@]}"
+		served=$(models_pids stale stale_end GET | wc -l)
+		[ "$served" -lt 2 ] || break
+	done
+	fire fresh $k /v1/models  # within the TTL: served from the cache
+	fire one 4 /v1/models/gpt-4o
+	t_end=$(date +%s%3N)
+	mark_log end
+	mapfile -t times < <(fetch_times stale end)
+	# every fetch is one upstream request, and no process fetched within the TTL (2 s) of the fetch before:
+	# k requests on a stale list cause one fetch, k more within the TTL none
+	[ "$(json_eval 'j.requests' "$(sim_stats)")" = $((before + ${#times[@]})) ]
+	fetches_apart 2000 "${times[@]}"
+	[ "${times[0]}" -ge "$t0" ]
+	# (only a front end slower than the TTL for these requests may have fetched twice, 2 s apart)
+	if [ $((t_end - times[0])) -lt 2000 ]; then
+		[ "${#times[@]}" = 1 ] || { echo "${#times[@]} fetches for $((k * 2 + 4)) requests" >&2; return 1; }
+	fi
+	check_bodies stale "$listed"
+	check_bodies fresh "$listed"
+	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
+	# several processes took the stale burst, one of them fetched
+	[ "$served" -ge 2 ] || { echo "only $served models.fcgi process(es) served the $k requests" >&2; return 1; }
+	[ "$(models_pids stale stale_end fetching | wc -l)" = 1 ]
+	echo "# $k stale + $((k + 4)) fresh requests in $((t_end - t0)) ms on $served processes: ${#times[@]} fetch(es) (round $round)" >&3
+}
+
+@test "a broken cache file is ignored and replaced by a fresh fetch" {
+	local before
+	before=$(json_eval 'j.requests' "$(sim_stats)")
+	printf '{"format":"mcpgw-sharedcache-1","value":[' >"$MCPGW_STATE_DIR/models-cache.json"
+	get /v1/models
+	assert_status 200
+	assert_json 'j.data.some(m => m.id === "gpt-4o-mini" && m.owned_by === "system")'
+	[ "$(json_eval 'j.requests' "$(sim_stats)")" = $((before + 1)) ]
+	json_eval 'j.format === "mcpgw-sharedcache-1" && j.value.length > 0' "$(cat "$MCPGW_STATE_DIR/models-cache.json")" | grep -qx true
+	grep -q "models-cache.json: ignored (not JSON)" "$MCPGW_STATE_DIR/responders.log"
 }
 
 @test "GET /v1/models/{id}: upstream model, alias, unknown id in OpenAI's exact error shape" {
@@ -123,14 +242,19 @@ wait_listed() {
 	assert_status 404
 }
 
-@test "upstream gone again: the stale cached list is served, not an error" {
+@test "upstream gone again: k requests over several processes try it once, all get the stale list, not an error" {
+	local times
 	sim_stop "$(cat "$MCPGW_HOME/sim.pid")"
-	sleep 2.1
-	get /v1/models
-	assert_status 200
-	assert_json 'j.data.some(m => m.id === "gpt-4o-mini" && m.owned_by === "system")'
-	assert_json "j.data.some(m => m.id === '$DEFAULT')"
-	get /v1/models/gpt-4o
-	assert_status 200
+	sleep 2.1 # the TTL is over
+	mark_log down
+	fire down 16 /v1/models
+	fire one 2 /v1/models/gpt-4o
+	mark_log down_end
+	check_bodies down "j.data.some(m => m.id === 'gpt-4o-mini' && m.owned_by === 'system') && j.data.some(m => m.id === '$DEFAULT')"
+	check_bodies one 'j.id === "gpt-4o" && j.owned_by === "system"'
+	# one try, then every process holds off for 2 s (the failure is in the shared file too)
+	mapfile -t times < <(fetch_times down down_end)
+	fetches_apart 2000 "${times[@]}"
+	echo "# 18 requests with the upstream down: ${#times[@]} try" >&3
 	[ "$(grep -c "serving the cached list" "$MCPGW_STATE_DIR/responders.log")" -ge 1 ]
 }

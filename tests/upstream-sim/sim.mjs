@@ -3,7 +3,7 @@
 //
 //   node tests/upstream-sim/sim.mjs --port 0 [--script turns.json] [--api-key KEY]
 //        [--models a,b,c] [--any-model] [--no-validate] [--no-obfuscation]
-//        [--keepalive-ms 5000] [--verbose]
+//        [--keepalive-ms 5000] [--models-delay-ms 0] [--verbose]
 //
 // Listens on 127.0.0.1 only and prints exactly one line, "LISTENING <port>", on stdout
 // when ready. Speaks the OpenAI wire format (chat completions with and without SSE
@@ -21,13 +21,13 @@ import fs from 'node:fs';
 function usage(msg) {
 	if (msg) process.stderr.write(`sim: ${msg}\n`);
 	process.stderr.write('usage: sim.mjs [--port N] [--script FILE] [--api-key KEY] [--models a,b] [--any-model]\n' +
-		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--verbose]\n');
+		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--models-delay-ms MS] [--verbose]\n');
 	process.exit(2);
 }
 
 const opts = {
 	port: 0, script: null, apiKey: null, models: null, anyModel: false,
-	validate: true, obfuscation: true, keepAliveMs: 5000, verbose: false,
+	validate: true, obfuscation: true, keepAliveMs: 5000, modelsDelayMs: 0, verbose: false,
 };
 {
 	const argv = process.argv.slice(2);
@@ -43,6 +43,7 @@ const opts = {
 			case '--no-validate': opts.validate = false; break;
 			case '--no-obfuscation': opts.obfuscation = false; break;
 			case '--keepalive-ms': opts.keepAliveMs = Number(val()); break;
+			case '--models-delay-ms': opts.modelsDelayMs = Number(val()); break;
 			case '--verbose': case '-v': opts.verbose = true; break;
 			case '--help': case '-h': usage(); break;
 			default: usage(`unknown argument ${a}`);
@@ -50,6 +51,7 @@ const opts = {
 	}
 	if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port');
 	if (!Number.isFinite(opts.keepAliveMs) || opts.keepAliveMs < 0) usage('bad --keepalive-ms');
+	if (!Number.isFinite(opts.modelsDelayMs) || opts.modelsDelayMs < 0) usage('bad --models-delay-ms');
 }
 
 const vlog = (...a) => { if (opts.verbose) process.stderr.write(`sim: ${a.join(' ')}\n`); };
@@ -807,7 +809,11 @@ async function handle(req, res) {
 		if (req.method !== 'POST') return finishWith(entry, res, 405, oaiError(`Invalid method for URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
 		return handleEmbeddings(req, res, entry);
 	}
-	if (p === '/v1/models' && req.method === 'GET') return finishWith(entry, res, 200, { object: 'list', data: MODELS });
+	if (p === '/v1/models' && req.method === 'GET') {
+		// --models-delay-ms: a slow listing, so that requests overlap with a fetch
+		if (opts.modelsDelayMs) return void setTimeout(() => finishWith(entry, res, 200, { object: 'list', data: MODELS }), opts.modelsDelayMs);
+		return finishWith(entry, res, 200, { object: 'list', data: MODELS });
+	}
 	const mm = p.match(/^\/v1\/models\/(.+)$/);
 	if (mm && req.method === 'GET') {
 		const id = decodeURIComponent(mm[1]);
