@@ -3,7 +3,7 @@
 #
 #   sh tests/test_client.sh [--url URL] [--key KEY] [--model MODEL] [--tool NAME] [--embedding-model MODEL]
 #
-# URL defaults to $MCPGW_URL, else http://127.0.0.1:8000 (a trailing /v1 is
+# URL defaults to $MCPGW_URL, else http://$MCPGW_LISTEN (127.0.0.1:8000) (a trailing /v1 is
 # accepted); KEY, the gateway's client key, to $MCPGW_API_KEY (sent as a
 # bearer token when set; never $OPENAI_API_KEY: the upstream's key stays in
 # the gateway and is not the client's). Prints
@@ -13,7 +13,7 @@
 # no list_tables (or pass --tool).
 set -u
 
-url=${MCPGW_URL:-http://127.0.0.1:8000}
+url=${MCPGW_URL:-http://${MCPGW_LISTEN:-127.0.0.1:8000}}
 key=${MCPGW_API_KEY:-}
 model=""
 tool=""

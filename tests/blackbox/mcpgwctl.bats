@@ -178,3 +178,78 @@ alive() {
 	grep -q "^mcpgwctl: stopped .*broker (pid " "$MCPGW_HOME/run.out"
 	! alive "$MCPGW_STATE_DIR/broker.pid"
 }
+
+@test "a busy address: start and run say so and name MCPGW_LISTEN, and leave nothing running" {
+	servers "$(good)"
+	# something that accepts connections on the port and never answers
+	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' "$PORT" &
+	local holder=$!
+	for _ in $(seq 50); do
+		rc=0; curl -s -m 0.2 -o /dev/null "$MCPGW_URL/" || rc=$?
+		[ "$rc" != 7 ] && break
+		sleep 0.1
+	done
+	run timeout 60 sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"127.0.0.1:$PORT is in use by another program"*"MCPGW_LISTEN="* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+	run timeout 60 sh "$CTL" run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in use by another program"* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+	kill "$holder"
+}
+
+@test "a front end that dies at start: start stops the broker it started and says why" {
+	servers "$(good)"
+	# the web server cannot open its error log: it exits at once after mcpgwctl checked the port
+	mkdir -p "$MCPGW_STATE_DIR"
+	case $FE in lighttpd*) mkdir "$MCPGW_STATE_DIR/lighttpd.log" ;; *) mkdir "$MCPGW_STATE_DIR/apache2.log" ;; esac
+	mcpgw_hand_over_home
+	run timeout 60 sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"stopped what had started"*"broker (pid "* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+}
+
+@test "a config the broker refuses: start prints the broker's one-line reason, not a log tail" {
+	printf '{"servers": {"sqlite": {"command": "%s"}}}\n' "$SQLITE" >"$MCPGW_HOME/servers_config.json"
+	mcpgw_hand_over_home
+	run timeout 60 sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	grep -qxF "$MCPGW_HOME/servers_config.json: no \"mcpServers\" object; found \"servers\" (the VS Code mcp.json shape): rename it to \"mcpServers\"" <<<"$output"
+	[[ "$output" != *"INFO"* ]]   # no log lines
+	[[ "$output" == *"the broker cannot read $MCPGW_HOME/servers_config.json"* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+}
+
+@test "settings in mcpgwctl's environment reach the responders (lighttpd, spawn-fcgi), or start says to put them in .env" {
+	servers "$(good)"
+	MCPGW_MODEL_ALIASES=from-environment=gpt-x run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	case $FE in
+	lighttpd | apache-proxy-fcgi)
+		[[ "$output" != *"note:"* ]]
+		run curl -s "$MCPGW_URL/v1/models"
+		echo "$output"
+		[[ "$output" == *'"id":"from-environment"'* ]]
+		;;
+	*)
+		[[ "$output" == *"note: MCPGW_MODEL_ALIASES set in this environment do not reach the responders behind $FE"*"put them in $MCPGW_HOME/.env"* ]]
+		;;
+	esac
+}
+
+@test "lighttpd passes on every setting the responders read (its copy list is README's Configuration table)" {
+	local want have
+	# all rows but those mcpgwctl sets itself or reads alone
+	want=$(sed -n '/^| setting | default | meaning |/,/^$/p' "$MCPGW_ROOT/README.md" | sed -n 's/^| `\([A-Z][A-Z0-9_]*\)` |.*/\1/p' |
+		grep -vx 'MCPGW_HOME\|MCPGW_STATE_DIR\|MCPGW_LOG_FILE\|MCPGW_LISTEN\|MCPGW_FRONTEND\|MCPGW_USER\|MCPGW_RESPONDER_PROCS' | sort)
+	have=$(sed -n '/^var.mcpgw_copy_env = (/,/^)/p' "$MCPGW_ROOT/lighttpd.conf.example" | grep -o '"[A-Z][A-Z0-9_]*"' | tr -d '"' | grep -vx PATH | sort)
+	diff <(echo "$want") <(echo "$have")
+}

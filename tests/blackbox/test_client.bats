@@ -60,3 +60,12 @@ CLIENT="$MCPGW_ROOT/tests/test_client.sh"
 	[[ "$output" == *"cannot reach http://127.0.0.1:$port: is the gateway running? (make run)"* ]]
 	[[ "$output" != *"PASS"* ]]
 }
+
+@test "test_client.sh without MCPGW_URL goes to MCPGW_LISTEN, the address mcpgwctl serves" {
+	run timeout 120 env -u MCPGW_URL MCPGW_LISTEN="${MCPGW_URL#http://}" sh "$CLIENT"
+	echo "$output"
+	[[ "$output" == *"PASS  list tools: "* ]]
+	port=$(free_port)
+	run timeout 60 env -u MCPGW_URL MCPGW_LISTEN="127.0.0.1:$port" sh "$CLIENT"
+	[[ "$output" == *"cannot reach http://127.0.0.1:$port"* ]]
+}
