@@ -114,6 +114,21 @@ static json_t *cat_unready(int *nready)
 	return out;
 }
 
+/* cat_configured: every configured server's name, disabled ones too, in
+ * the config's order ("mcpgw/servers"): what a client may name in a
+ * filter. New reference, NULL on ENOMEM. */
+static json_t *cat_configured(void)
+{
+	json_t *out = json_array();
+
+	for (size_t i = 0; out && i < B.nsrvs; i++)
+		if (json_array_append_new(out, json_string(B.srvs[i].cfg->name)) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	return out;
+}
+
 /* cat_publish: the tools/list answer from B.cat_list and the servers'
  * states, under a new generation; unless force, only when the servers that
  * are not ready changed. 0, or -1 on ENOMEM (the previous answer stays). */
@@ -121,17 +136,18 @@ static int cat_publish(int force)
 {
 	int nready;
 	json_t *unready = cat_unready(&nready), *list = B.cat_list ? json_incref(B.cat_list) : json_array(), *res = NULL;
+	json_t *configured = cat_configured();
 	char *key = unready ? json_dumps(unready, JSON_COMPACT) : NULL, *dumped = NULL;
 	int rc = -1;
 
-	if (!key || !list)
+	if (!key || !list || !configured)
 		goto out;
 	if (!force && B.cat_unready && B.tools_result && strcmp(key, B.cat_unready) == 0) {
 		rc = 0;
 		goto out;
 	}
-	res = json_pack("{s:O, s:{s:I, s:i, s:O}}", "tools", list, "_meta", "mcpgw/generation", B.generation + 1,
-			"mcpgw/ready", nready, "mcpgw/unready", unready);
+	res = json_pack("{s:O, s:{s:I, s:i, s:O, s:O}}", "tools", list, "_meta", "mcpgw/generation", B.generation + 1,
+			"mcpgw/ready", nready, "mcpgw/unready", unready, "mcpgw/servers", configured);
 	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
 		goto out;
 	B.generation++;
@@ -150,6 +166,7 @@ out:
 	json_decref(res);
 	json_decref(list);
 	json_decref(unready);
+	json_decref(configured);
 	return rc;
 }
 

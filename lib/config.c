@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "buf.h"
+#include "near.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -368,68 +369,6 @@ static const struct {
 	{ "extensions", "the Goose config.yaml shape" },
 };
 
-/* cfg_fold: k lower-cased without '_' and '-' into out (cut to fit) */
-static void cfg_fold(const char *k, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *k && o + 1 < outlen; k++)
-		if (*k != '_' && *k != '-')
-			out[o++] = (char)(*k >= 'A' && *k <= 'Z' ? *k - 'A' + 'a' : *k);
-	out[o] = '\0';
-}
-
-/* cfg_distance: optimal string alignment distance of a and b (edits,
- * adjacent swaps); strings longer than CFG_NAME_MAX count as far apart */
-static size_t cfg_distance(const char *a, const char *b)
-{
-	size_t d[CFG_NAME_MAX + 1][CFG_NAME_MAX + 1], la = strlen(a), lb = strlen(b), i, j;
-
-	if (la > CFG_NAME_MAX || lb > CFG_NAME_MAX)
-		return SIZE_MAX;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
-/* cfg_near: the key of known[] that k is most likely a misspelling of
- * (the same but for case, '_' and '-'; or one edit away from a key of up to
- * 4 letters, two from a longer one), or NULL */
-static const char *cfg_near(const char *k, const char *const *known, size_t n)
-{
-	char fk[CFG_NAME_MAX + 1], fn[CFG_NAME_MAX + 1];
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
-
-	cfg_fold(k, fk, sizeof fk);
-	for (size_t i = 0; i < n; i++) {
-		size_t d;
-
-		cfg_fold(known[i], fn, sizeof fn);
-		d = cfg_distance(fk, fn);
-		if (d <= (strlen(fn) <= 4 ? 1u : 2u) && d < best_d) {
-			best = known[i];
-			best_d = d;
-		}
-	}
-	return best;
-}
-
 /* cfg_is_star_list: ["*"], which lets everything through */
 static int cfg_is_star_list(const json_t *v)
 {
@@ -463,7 +402,7 @@ static void cfg_key_hint(const char *k, const json_t *v, char *out, size_t outle
 	else if (strcmp(k, "tools") == 0 && !cfg_is_star_list(v))
 		snprintf(out, outlen, "unknown key \"tools\" (the GitHub Copilot shape): rename it to \"includeTools\"");
 	else if (strcmp(k, "enabled") != 0 && strcmp(k, "tools") != 0 &&
-		 (near = cfg_near(k, cfg_server_keys, sizeof cfg_server_keys / sizeof *cfg_server_keys)) != NULL)
+		 (near = near_word(k, cfg_server_keys, sizeof cfg_server_keys / sizeof *cfg_server_keys)) != NULL)
 		snprintf(out, outlen, "unknown key \"%s\" (did you mean \"%s\"?)", show, near);
 }
 
@@ -565,7 +504,7 @@ static void cfg_missing(struct cfg_ctx *c, const json_t *root)
 	if (cfg_missing_foreign(c, root))
 		return;
 	json_object_foreach((json_t *)root, k, v) {
-		if (cfg_near(k, ours, 1)) {
+		if (near_word(k, ours, 1)) {
 			cfg_err(c, "", "no \"mcpServers\" object; found \"%s\" (did you mean \"mcpServers\"?)",
 				cfg_show(show, sizeof show, k));
 			return;

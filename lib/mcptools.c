@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "near.h"
+
 static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms);
 
 static void mcptools_clear(struct mcptools *m)
@@ -16,7 +18,8 @@ static void mcptools_clear(struct mcptools *m)
 	json_decref(m->tools);
 	json_decref(m->by_name);
 	json_decref(m->unready);
-	m->tools = m->by_name = m->unready = NULL;
+	json_decref(m->servers);
+	m->tools = m->by_name = m->unready = m->servers = NULL;
 	m->nready = 0;
 	m->generation = 0;
 }
@@ -75,6 +78,11 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	m->tools = json_incref(tools);
 	m->unready = json_incref(json_object_get(json_object_get(result, "_meta"), "mcpgw/unready"));
 	m->nready = (int)json_integer_value(json_object_get(json_object_get(result, "_meta"), "mcpgw/ready"));
+	m->servers = json_incref(json_object_get(json_object_get(result, "_meta"), "mcpgw/servers"));
+	if (!json_is_array(m->servers)) {
+		json_decref(m->servers);
+		m->servers = NULL;
+	}
 	m->by_name = json_object();
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
@@ -152,6 +160,79 @@ int mcptools_unready(const struct mcptools *m, const char *servers, buf_t *why, 
 			continue;
 		if ((why && ((why->len && buf_puts(why, "; ") < 0) || mcptools_why(why, s) < 0)) ||
 		    (names && ((names->len && buf_puts(names, ", ") < 0) || buf_puts(names, name) < 0)))
+			return -1;
+		n++;
+	}
+	return n;
+}
+
+/* configured: 1 if the len bytes at name are a configured server's name */
+static int configured(const struct mcptools *m, const char *name, size_t len)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(m->servers, i, v)
+		if (json_string_length(v) == len && memcmp(json_string_value(v), name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* unknown_one: append 'name' and, if near one, the configured name it may stand for */
+static int unknown_one(const struct mcptools *m, const char *name, size_t len, buf_t *out)
+{
+	const char *known[MCPTOOLS_NEAR_MAX], *near = NULL;
+	char word[NEAR_WORD_MAX + 1];
+	size_t n = 0, i;
+	const json_t *v;
+
+	json_array_foreach(m->servers, i, v)
+		if (n < MCPTOOLS_NEAR_MAX && json_is_string(v))
+			known[n++] = json_string_value(v);
+	if (len <= NEAR_WORD_MAX) {
+		memcpy(word, name, len);
+		word[len] = '\0';
+		near = near_word(word, known, n);
+	}
+	if (out->len && buf_puts(out, ", ") < 0)
+		return -1;
+	return near ? buf_printf(out, "'%.*s' (did you mean '%s'?)", (int)(len < 100 ? len : 100), name, near)
+		    : buf_printf(out, "'%.*s'", (int)(len < 100 ? len : 100), name);
+}
+
+int mcptools_unknown(const struct mcptools *m, const char *servers, buf_t *unknown)
+{
+	int n = 0;
+
+	if (!m->servers || !servers)
+		return 0;
+	for (const char *p = servers; *p;) {
+		size_t len;
+
+		p += strspn(p, " ,");
+		len = strcspn(p, ",");
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (len && !configured(m, p, len)) {
+			if (unknown && unknown_one(m, p, len, unknown) < 0)
+				return -1;
+			n++;
+		}
+		p += strcspn(p, ",");
+	}
+	return n;
+}
+
+int mcptools_configured(const struct mcptools *m, buf_t *names)
+{
+	const json_t *v;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(m->servers, i, v) {
+		if (!json_is_string(v))
+			continue;
+		if ((names->len && buf_puts(names, ", ") < 0) || buf_puts(names, json_string_value(v)) < 0)
 			return -1;
 		n++;
 	}

@@ -9,6 +9,7 @@
 #include "buf.h"
 
 #define MCPTOOLS_WAIT_POLL_MS 50 /* between looks at the catalog while servers are coming up */
+#define MCPTOOLS_NEAR_MAX 256    /* configured servers looked at for "did you mean" */
 
 struct mcptools {
 	json_int_t generation; /* of the cached list; 0 = none */
@@ -17,6 +18,8 @@ struct mcptools {
 	json_t *unready;       /* the enabled servers not ready in that generation:
 				* [{name, state, failing, last_error}] ("mcpgw/unready"), or NULL */
 	int nready;            /* the servers ready in that generation */
+	json_t *servers;       /* every configured server's name, disabled ones too
+				* ("mcpgw/servers"), or NULL when the broker does not say */
 	char gen_path[4300];   /* $MCPGW_STATE_DIR/catalog.gen, "" if not used */
 	const int64_t *gen;    /* that file mapped: the broker's current generation, 0 when it stopped */
 };
@@ -49,6 +52,20 @@ int mcptools_wait(struct mcptools *m, struct bclient *bc, long timeout_ms, long 
  * "server 'c' cannot start: <its last_error>"; and to names (if non-NULL)
  * their names joined by ", ". Returns how many, or -1 on ENOMEM. */
 int mcptools_unready(const struct mcptools *m, const char *servers, buf_t *why, buf_t *names);
+
+/* mcptools_unknown: the names in the comma-separated servers filter that
+ * are not configured servers of the cached catalog (a typo, a server
+ * removed from servers_config.json): appended to unknown (if non-NULL),
+ * joined by ", ", each as 'name' (cut to 100 bytes), followed by " (did
+ * you mean 'x'?)" when a configured name is near (lib/near.h). A
+ * configured server counts whatever its state (disabled, not ready, no
+ * tools). Returns how many; 0 when the catalog does not list its servers
+ * (nothing cached, or a broker that does not say); -1 on ENOMEM. */
+int mcptools_unknown(const struct mcptools *m, const char *servers, buf_t *unknown);
+
+/* mcptools_configured: the configured servers' names of the cached catalog
+ * appended to names joined by ", ". Returns how many, or -1 on ENOMEM. */
+int mcptools_configured(const struct mcptools *m, buf_t *names);
 
 /* mcptools_why: why one server (an object {name, state, failing,
  * last_error}, as in mcpgw/status and "mcpgw/unready") is not ready, as one

@@ -2,6 +2,7 @@
 #include "toolloop.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "buf.h"
 #include "log.h"
 #include "randid.h"
+#include "near.h"
 #include "toolresult.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
@@ -520,19 +522,96 @@ static json_t *finish_plain(struct tl_run *r, json_t *last, const char *finish, 
 	return json_incref(last);
 }
 
-/* servers_of: the "mcp":{"servers":[...]} filter as a comma-separated list */
-static int servers_of(const json_t *mcp, buf_t *out)
+/* json_kind: what a JSON value is, for messages ("a string", "an array", ...) */
+static const char *json_kind(const json_t *v)
 {
-	const json_t *v;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+/* bad_request: a 400 invalid_request_error about param, the message printf-style */
+static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
+		       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
+		       const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code), status, error);
+}
+
+#define TL_MCP_SHAPE "\"mcp\" takes \"servers\" (an array of MCP server names, e.g. [\"sqlite\"]) and \"tools\" (a boolean)"
+
+/* mcp_servers: "mcp.servers" checked (a non-empty array of non-empty
+ * names) and joined by "," into filter. 0, or -1 with a 400 failed */
+static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter, int *status, json_t **error)
+{
+	const json_t *name;
 	size_t i;
 
-	json_array_foreach(json_object_get(mcp, "servers"), i, v) {
-		if (!json_is_string(v))
-			return -1;
-		if ((out->len && buf_puts(out, ",") < 0) || buf_puts(out, json_string_value(v)) < 0)
-			return -1;
+	if (!json_is_array(v))
+		return bad_request(r, "mcp.servers", "invalid_type", status, error,
+				   "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
+				   json_kind(v));
+	if (json_array_size(v) == 0)
+		return bad_request(r, "mcp.servers", "empty_array", status, error,
+				   "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
+	json_array_foreach(v, i, name) {
+		const char *s = json_string_value(name);
+
+		if (!s || !*s || strchr(s, ','))
+			return bad_request(r, "mcp.servers", "invalid_type", status, error,
+					   "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
+					   !s ? json_kind(name) : !*s ? "an empty string" : "not one name (it holds a comma)");
+		if ((filter->len && buf_puts(filter, ",") < 0) || buf_puts(filter, s) < 0)
+			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
 	}
 	return 0;
+}
+
+/* mcp_check: the request's "mcp" object checked like the rest of an OpenAI
+ * request (its keys, their types; null counts as absent); its servers
+ * joined by "," into filter. 0, or -1 with a 400 failed */
+static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *status, json_t **error)
+{
+	static const char *const keys[] = { "servers", "tools" };
+	const char *k, *near;
+	const json_t *v;
+
+	if (!mcp || json_is_null(mcp))
+		return 0;
+	if (!json_is_object(mcp))
+		return bad_request(r, "mcp", "invalid_type", status, error, "'mcp' must be an object; got %s. %s.",
+				   json_kind(mcp), TL_MCP_SHAPE);
+	json_object_foreach((json_t *)mcp, k, v) {
+		char param[96];
+
+		if (strcmp(k, "servers") == 0 || strcmp(k, "tools") == 0)
+			continue;
+		near = near_word(k, keys, sizeof keys / sizeof *keys);
+		snprintf(param, sizeof param, "mcp.%.80s", k);
+		return bad_request(r, param, "unknown_parameter", status, error,
+				   "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
+				   near ? near : "", near ? "'?)" : "", TL_MCP_SHAPE);
+	}
+	v = json_object_get(mcp, "tools");
+	if (v && !json_is_null(v) && !json_is_boolean(v))
+		return bad_request(r, "mcp.tools", "invalid_type", status, error,
+				   "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
+	v = json_object_get(mcp, "servers");
+	return v && !json_is_null(v) ? mcp_servers(r, v, filter, status, error) : 0;
 }
 
 /* restore_sessions: splice back the hidden rounds of earlier mixed batches */
@@ -588,17 +667,45 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 	return n > 0 && named ? -1 : 0;
 }
 
-/* inject: add the MCP tools to the request's own. 0, or -1 with a 503 failed
- * when a server the client named (named) is not ready */
-static int inject(struct tl_run *r, const char *servers, int named, int *status, json_t **error)
+/* unknown_servers: a 400 when the filter names a server that is not
+ * configured (from: where the client named it). 0, or -1 with it failed */
+static int unknown_servers(struct tl_run *r, const char *servers, const char *from, int *status, json_t **error)
+{
+	buf_t unknown = BUF_INIT, known = BUF_INIT;
+	int n = mcptools_unknown(&r->t->tools, servers, &unknown), nk = n > 0 ? mcptools_configured(&r->t->tools, &known) : 0;
+	int rc = 0;
+
+	if (n < 0 || nk < 0)
+		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+	else if (n > 0)
+		rc = bad_request(r, from, "server_not_found", status, error,
+				 "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
+				 strcmp(from, "mcp.servers") == 0 ? "\"mcp\": {\"servers\": [...]}" : from,
+				 nk ? "the configured servers are: " : "no MCP server is configured (servers_config.json)",
+				 nk ? known.data : "", nk && known.len > 300 ? ", ..." : "");
+	buf_free(&unknown);
+	buf_free(&known);
+	return rc;
+}
+
+/* inject: add the MCP tools to the request's own. named: where the client
+ * named its servers ("mcp.servers", the header), NULL when it did not.
+ * 0, or -1 with a 400 failed when a server it named is not configured, a
+ * 503 when one is not ready */
+static int inject(struct tl_run *r, const char *servers, const char *named, int *status, json_t **error)
 {
 	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
 	size_t i;
-	int rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
+	int rc = mcptools_refresh(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms);
 	const char *code = NULL;
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
-	if (unavailable(r, servers, named, rc, &code, &why) < 0) {
+	/* a name that is not configured is the client's mistake, whatever the servers' states: say so at once */
+	if (rc == BC_OK && named && unknown_servers(r, servers, named, status, error) < 0)
+		return -1;
+	if (rc == BC_OK)
+		rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
+	if (unavailable(r, servers, named != NULL, rc, &code, &why) < 0) {
 		json_t *err = buf_printf(&msg, "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
 					       "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
 					 why.data) == 0 ? tl_error(msg.data, "server_error", "mcp", code) : NULL;
@@ -657,10 +764,15 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->include_usage = r->stream &&
 			   json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
-	if (mcp && (!json_is_object(mcp) || servers_of(mcp, &filter) < 0)) {
+	if (mcp_check(r, mcp, &filter, status, error) < 0) {
 		buf_free(&filter);
-		return fail(r, 400, tl_error("'mcp' must be an object like {\"servers\": [\"name\"], \"tools\": true}.",
-					     "invalid_request_error", "mcp", "invalid_type"), status, error);
+		return -1;
+	}
+	if (servers && *servers && !servers[strspn(servers, " ,")]) {
+		buf_free(&filter);
+		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", status, error,
+				   "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
+				   "MCP server's tools, or send \"mcp\": {\"tools\": false} for none.");
 	}
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
 		const char *name = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
@@ -673,7 +785,8 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	    json_integer_value(json_object_get(r->req, "n")) <= 1) {
 		const char *only = servers && *servers ? servers : filter.data;
 
-		if (inject(r, only, only && *only, status, error) < 0) {
+		if (inject(r, only, servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL, status,
+			   error) < 0) {
 			buf_free(&filter);
 			return -1;
 		}

@@ -24,6 +24,7 @@ struct toolloop_sink {
 	void *ud;
 };
 
+#define TOOLLOOP_SERVERS_HEADER "X-MCPGW-Servers" /* the header that narrows the MCP servers offered */
 #define TOOLLOOP_UNAVAILABLE_MAX 512      /* names of servers whose tools a run could not offer */
 #define TOOLLOOP_UNAVAILABLE_WHY_MAX 2048 /* and why */
 
@@ -42,8 +43,14 @@ struct toolloop {
 };
 
 /* toolloop_run: run the chat completion request body (a JSON object, borrowed).
- * servers: comma-separated MCP servers to offer (NULL: the request's
- * "mcp":{"servers":[...]} or all). MCP servers still coming up are waited
+ * servers: comma-separated MCP servers to offer (the X-MCPGW-Servers
+ * header; NULL or "": the request's "mcp":{"servers":[...]} or all). The
+ * request's "mcp" object is checked like the rest of an OpenAI request: an
+ * unknown key, a wrong type, an empty list of servers, a header naming no
+ * server, and (once the broker's catalog is read) a server name that is
+ * not configured fail with 400 invalid_request_error, param naming the
+ * field ("mcp.tool", "mcp.servers", "X-MCPGW-Servers"), before the
+ * upstream is asked. MCP servers still coming up are waited
  * for (MCPGW_STARTUP_WAIT). A server that is not ready then: when the
  * client named it (servers, or "mcp":{"servers"}) the run fails with 503
  * server_unavailable (broker_unavailable when the broker cannot be

@@ -140,6 +140,8 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		sim = await startSim(['--api-key', UPSTREAM_KEY]);
 		gw = await startGateway({
 			upstream: sim.v1,
+			// "off": configured but disabled, a name a request may use (it offers no tools)
+			servers: home => ({ ...defaultServers(home), off: { command: '/nonexistent/off', disabled: true } }),
 			env: {
 				MCPGW_UPSTREAM_TIMEOUT: '1',
 				MCPGW_UPSTREAM_RETRIES: '2',
@@ -536,6 +538,74 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		[q] = await sim.requests();
 		assert.equal(q.body.n, 2);
 		assert.ok(!q.body.tools || q.body.tools.length === 0, `n=2 offers no MCP tools: ${toolNames(q.body)}`);
+	});
+
+	test('the mcp object is checked like an OpenAI request: unknown keys, wrong types, servers not configured (body or X-MCPGW-Servers) -> 400 with param; the upstream is never asked', { timeout: TEST_TIMEOUT }, async () => {
+		const bad = async (body, headers, { param, code, message }, tag) => {
+			for (const stream of [false, true]) {
+				const r = await chatFetch(gw, { model: 'sim-model', messages: USER, ...body, ...(stream ? { stream } : {}) }, { headers });
+				const what = `${tag}${stream ? ' (stream)' : ''}`;
+				assert.equal(r.status, 400, `${what}: ${r.text}`);
+				assert.match(r.headers.get('content-type') ?? '', /application\/json/, `${what}: an error object, not a stream`);
+				assert.deepEqual(Object.keys(r.json?.error ?? {}).sort(), ['code', 'message', 'param', 'type'], `${what}: ${r.text}`);
+				assert.equal(r.json.error.type, 'invalid_request_error', what);
+				assert.equal(r.json.error.param, param, `${what}: ${r.text}`);
+				assert.equal(r.json.error.code, code, `${what}: ${r.text}`);
+				assert.match(r.json.error.message, message, `${what}: ${r.text}`);
+			}
+		};
+		const configured = /the configured servers are: sqlite, everything, off\./;
+		await sim.reset();
+
+		// the new user's cases: a server that is not configured at all, in the body and in the header
+		await bad({ mcp: { servers: ['nosuch'] } }, {}, { param: 'mcp.servers', code: 'server_not_found', message: /Unknown MCP server 'nosuch' in "mcp": \{"servers": \[\.\.\.\]\}; the configured servers are/ }, 'servers [nosuch]');
+		await bad({}, { 'X-MCPGW-Servers': 'nosuch' }, { param: 'X-MCPGW-Servers', code: 'server_not_found', message: /Unknown MCP server 'nosuch' in X-MCPGW-Servers/ }, 'header nosuch');
+		await bad({}, { 'X-MCPGW-Servers': 'sqlite, nosuch,sqlit' }, { param: 'X-MCPGW-Servers', code: 'server_not_found', message: /^Unknown MCP servers 'nosuch', 'sqlit' \(did you mean 'sqlite'\?\) in X-MCPGW-Servers; the configured servers are: sqlite, everything, off\.$/ }, 'header with one good name');
+		await bad({ mcp: { servers: ['sqlite', 'evrything'] } }, {}, { param: 'mcp.servers', code: 'server_not_found', message: /'evrything' \(did you mean 'everything'\?\)/ }, 'a misspelt server');
+		await bad({ mcp: { servers: ['Sqlite'] } }, {}, { param: 'mcp.servers', code: 'server_not_found', message: configured }, 'names are case-sensitive');
+		// a string, not a list; a typo of "tools"; other wrong shapes
+		await bad({ mcp: { servers: 'sqlite' } }, {}, { param: 'mcp.servers', code: 'invalid_type', message: /must be an array of MCP server names.*got a string/ }, 'servers as a string');
+		await bad({ mcp: { tool: false } }, {}, { param: 'mcp.tool', code: 'unknown_parameter', message: /Unrecognized parameter 'mcp\.tool' \(did you mean 'mcp\.tools'\?\)/ }, 'mcp.tool');
+		await bad({ mcp: { server: ['sqlite'] } }, {}, { param: 'mcp.server', code: 'unknown_parameter', message: /did you mean 'mcp\.servers'/ }, 'mcp.server');
+		await bad({ mcp: { servers: ['sqlite'], colour: 'red' } }, {}, { param: 'mcp.colour', code: 'unknown_parameter', message: /^Unrecognized parameter 'mcp\.colour'\. "mcp" takes "servers"/ }, 'a key far from any');
+		await bad({ mcp: { tools: 'no' } }, {}, { param: 'mcp.tools', code: 'invalid_type', message: /must be a boolean.*got a string/ }, 'tools as a string');
+		await bad({ mcp: { tools: 0 } }, {}, { param: 'mcp.tools', code: 'invalid_type', message: /got a number/ }, 'tools as 0');
+		await bad({ mcp: { servers: [] } }, {}, { param: 'mcp.servers', code: 'empty_array', message: /names no server.*"tools": false/ }, 'servers []');
+		await bad({ mcp: { servers: ['sqlite', 7] } }, {}, { param: 'mcp.servers', code: 'invalid_type', message: /item 1 is a number/ }, 'servers [sqlite, 7]');
+		await bad({ mcp: { servers: [''] } }, {}, { param: 'mcp.servers', code: 'invalid_type', message: /item 0 is an empty string/ }, 'servers [""]');
+		await bad({ mcp: { servers: ['sqlite,everything'] } }, {}, { param: 'mcp.servers', code: 'invalid_type', message: /comma/ }, 'two names in one');
+		await bad({ mcp: 'sqlite' }, {}, { param: 'mcp', code: 'invalid_type', message: /'mcp' must be an object; got a string/ }, 'mcp as a string');
+		await bad({ mcp: ['sqlite'] }, {}, { param: 'mcp', code: 'invalid_type', message: /got an array/ }, 'mcp as an array');
+		await bad({}, { 'X-MCPGW-Servers': ' , ' }, { param: 'X-MCPGW-Servers', code: 'empty_array', message: /names no server/ }, 'a header of commas');
+		// the body is checked even when the header narrows instead
+		await bad({ mcp: { tool: false } }, { 'X-MCPGW-Servers': 'sqlite' }, { param: 'mcp.tool', code: 'unknown_parameter', message: /mcp\.tools/ }, 'a bad body with a good header');
+		assert.equal((await sim.requests()).length, 0, 'no bad request went upstream');
+
+		// through the real SDK: the same APIError a wrong OpenAI parameter gives
+		let err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER, mcp: { servers: ['nosuch'] } }), 400);
+		assert.equal(err.param, 'mcp.servers');
+		assert.equal(err.code, 'server_not_found');
+		assert.equal(err.type, 'invalid_request_error');
+		assert.match(err.message, configured);
+		err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER }, { headers: { 'X-MCPGW-Servers': 'nosuch' } }), 400);
+		assert.equal(err.param, 'X-MCPGW-Servers');
+		err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true, mcp: { tool: false } }), 400);
+		assert.equal(err.param, 'mcp.tool');
+		assert.equal((await sim.requests()).length, 0, 'the upstream was never asked');
+
+		// what stays accepted: a configured but disabled server (no tools, as before), null for absent, tools: true
+		await sim.reset();
+		await client.chat.completions.create({ model: 'sim-model', messages: USER, mcp: { servers: ['off'] } });
+		await client.chat.completions.create({ model: 'sim-model', messages: USER }, { headers: { 'X-MCPGW-Servers': 'off' } });
+		await client.chat.completions.create({ model: 'sim-model', messages: USER, mcp: { servers: null, tools: null } });
+		await client.chat.completions.create({ model: 'sim-model', messages: USER, mcp: { servers: ['sqlite', 'sqlite'], tools: true } });
+		const qs = await sim.requests();
+		assert.equal(qs.length, 4, 'each accepted request went upstream');
+		assert.deepEqual(toolNames(qs[0].body), [], 'a disabled server offers no tools');
+		assert.deepEqual(toolNames(qs[1].body), [], 'a disabled server offers no tools (header)');
+		assert.equal(toolNames(qs[2].body).length, mcpTools.length, 'null: every MCP tool');
+		assert.equal(toolNames(qs[3].body).length, 6, 'the sqlite tools once');
+		for (const q of qs) assert.equal(q.body.mcp, undefined, 'the mcp key is not forwarded');
 	});
 
 	test('a client tool shadowing an MCP tool name stays the client\'s (offered once, call returned to the client)', { timeout: TEST_TIMEOUT }, async () => {

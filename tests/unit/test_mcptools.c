@@ -57,7 +57,8 @@ static void answer(struct fake *f, int fd, const char *line)
 	else if (ready)
 		snprintf(out, sizeof out,
 			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"t1\",\"_meta\":{\"mcpgw/server\":"
-			 "\"slow\"}}],\"_meta\":{\"mcpgw/generation\":2,\"mcpgw/ready\":1,\"mcpgw/unready\":[%s]}}}\n",
+			 "\"slow\"}}],\"_meta\":{\"mcpgw/generation\":2,\"mcpgw/ready\":1,\"mcpgw/unready\":[%s],"
+			 "\"mcpgw/servers\":[\"slow\",\"ghost\",\"off\"]}}}\n",
 			 (long long)id, ghost);
 	else
 		snprintf(out, sizeof out,
@@ -147,6 +148,18 @@ static void test_wait_until_ready(void **state)
 	assert_int_equal(mcptools_refresh(&m, bc, 2000), BC_OK);
 	assert_int_equal(m.nready, 1);
 	assert_int_equal(json_array_size(m.unready), 1);
+	/* servers that are not configured, whatever the state of those that are */
+	buf_reset(&names);
+	assert_int_equal(mcptools_configured(&m, &names), 3);
+	assert_string_equal(names.data, "slow, ghost, off");
+	buf_reset(&names);
+	assert_int_equal(mcptools_unknown(&m, "slow, ghost,off", &names), 0);
+	assert_int_equal(mcptools_unknown(&m, " ,, ", &names), 0);
+	assert_int_equal(names.len, 0);
+	assert_int_equal(mcptools_unknown(&m, "nosuch, slow ,slwo,gost", &names), 3);
+	assert_string_equal(names.data, "'nosuch', 'slwo' (did you mean 'slow'?), 'gost' (did you mean 'ghost'?)");
+	assert_int_equal(mcptools_unknown(&m, "Slow", NULL), 1); /* names are case-sensitive */
+	assert_int_equal(mcptools_unknown(&m, NULL, NULL), 0);
 	buf_free(&why);
 	buf_free(&names);
 	mcptools_free(&m);
@@ -178,6 +191,8 @@ static void test_wait_bounded(void **state)
 	assert_int_equal(mcptools_unready(&m, "other, slow", &why, &names), 1);
 	assert_string_equal(names.data, "slow");
 	assert_int_equal(mcptools_unready(&m, "other", NULL, NULL), 0);
+	/* a catalog that does not list its servers (an older broker): nothing to tell */
+	assert_int_equal(mcptools_unknown(&m, "nosuch", &names), 0);
 	/* no waiting at all with 0 */
 	t0 = now_ms();
 	f->lists = 0;
