@@ -202,6 +202,29 @@ wait_listed() {
 	echo "# $k stale + $((k + 4)) fresh requests in $((t_end - t0)) ms on $served processes: ${#times[@]} fetch(es) (round $round)" >&3
 }
 
+@test "ten stale bursts in a row: each, spread over the processes, causes exactly one upstream fetch" {
+	local k=12 run before after t0 t1 times
+	for run in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 2.1 # the TTL (2 s) is over
+		mark_log r0
+		before=$(json_eval 'j.requests' "$(sim_stats)")
+		t0=$(date +%s%3N)
+		fire "r$run" $k /v1/models
+		fire "f$run" $k /v1/models   # and as many within the TTL
+		t1=$(date +%s%3N)
+		mark_log r1
+		after=$(json_eval 'j.requests' "$(sim_stats)")
+		mapfile -t times < <(fetch_times r0 r1)
+		# a front end slower than the TTL for these requests may fetch again, 2 s later, never sooner
+		if [ $((t1 - t0)) -lt 2000 ]; then
+			[ "$((after - before))" = 1 ] || { echo "run $run: $((after - before)) fetches for $((2 * k)) requests" >&2; return 1; }
+		else
+			fetches_apart 2000 "${times[@]}"
+		fi
+		[ "${#times[@]}" = $((after - before)) ]
+	done
+}
+
 @test "a broken cache file is ignored and replaced by a fresh fetch" {
 	local before
 	before=$(json_eval 'j.requests' "$(sim_stats)")
