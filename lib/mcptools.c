@@ -130,6 +130,27 @@ int mcptools_wait(struct mcptools *m, struct bclient *bc, long timeout_ms, long 
 
 static int in_filter(const char *servers, const char *server);
 
+/* next_name: the next name of a comma-separated list (X-MCPGW-Servers, or
+ * "mcp": {"servers"} joined), spaces around it dropped: its start, with its
+ * length in *len, and *p moved past it; NULL at the end (empty names skipped) */
+static const char *next_name(const char **p, size_t *len)
+{
+	const char *name;
+
+	for (;;) {
+		*p += strspn(*p, " ,");
+		if (!**p)
+			return NULL;
+		name = *p;
+		*len = strcspn(name, ",");
+		*p += *len;
+		while (*len && name[*len - 1] == ' ')
+			(*len)--;
+		if (*len)
+			return name;
+	}
+}
+
 int mcptools_why(buf_t *b, const json_t *s)
 {
 	const char *name = json_string_value(json_object_get(s, "name"));
@@ -206,20 +227,15 @@ int mcptools_unknown(const struct mcptools *m, const char *servers, buf_t *unkno
 
 	if (!m->servers || !servers)
 		return 0;
-	for (const char *p = servers; *p;) {
-		size_t len;
+	const char *p = servers, *name;
+	size_t len;
 
-		p += strspn(p, " ,");
-		len = strcspn(p, ",");
-		while (len && p[len - 1] == ' ')
-			len--;
-		if (len && !configured(m, p, len)) {
-			if (unknown && unknown_one(m, p, len, unknown) < 0)
+	while ((name = next_name(&p, &len)) != NULL)
+		if (!configured(m, name, len)) {
+			if (unknown && unknown_one(m, name, len, unknown) < 0)
 				return -1;
 			n++;
 		}
-		p += strcspn(p, ",");
-	}
 	return n;
 }
 
@@ -249,21 +265,14 @@ const char *mcptools_server(const struct mcptools *m, const char *name)
 /* in_filter: 1 if server is one of the comma-separated names (or no filter) */
 static int in_filter(const char *servers, const char *server)
 {
-	size_t n = strlen(server);
+	const char *p = servers, *name;
+	size_t n = strlen(server), len;
 
 	if (!servers || !*servers)
 		return 1;
-	for (const char *p = servers; *p;) {
-		size_t len;
-
-		p += strspn(p, " ,");
-		len = strcspn(p, ",");
-		while (len && p[len - 1] == ' ')
-			len--;
-		if (len == n && strncmp(p, server, n) == 0)
+	while ((name = next_name(&p, &len)) != NULL)
+		if (len == n && strncmp(name, server, n) == 0)
 			return 1;
-		p += strcspn(p, ",");
-	}
 	return 0;
 }
 
