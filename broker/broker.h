@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "jsonrpc.h"
 #include "registry.h"
@@ -118,7 +119,6 @@ struct broker {
 
 extern struct broker B;
 
-int64_t now_ms(void);
 
 /* srv.c: one MCP server over stdio */
 void srv_init(struct srv *s, struct cfg_server *cfg, int idx);

@@ -61,7 +61,7 @@ static void call_send(struct call *c)
 	}
 	c->srv_req_id = id;
 	c->attempts++;
-	c->deadline_ms = now_ms() + c->timeout_ms;
+	c->deadline_ms = clock_now_ms() + c->timeout_ms;
 	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->srv->cfg->name, c->attempts);
 }
 
@@ -76,7 +76,7 @@ static void call_dispatch(struct call *c)
 		break;
 	case 0:
 		c->srv_req_id = 0;
-		c->deadline_ms = now_ms() + c->timeout_ms;
+		c->deadline_ms = clock_now_ms() + c->timeout_ms;
 		break;
 	default:
 		snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->srv->cfg->name,
@@ -166,7 +166,7 @@ void call_on_transport_failure(struct call *c, const char *why)
 		return;
 	}
 	log_info("tools/call %s on %s: %s; retrying after the restart", c->mcp_name, c->srv->cfg->name, why);
-	c->deadline_ms = now_ms() + c->timeout_ms; /* srv_down decides next: restart (wait) or failed */
+	c->deadline_ms = clock_now_ms() + c->timeout_ms; /* srv_down decides next: restart (wait) or failed */
 }
 
 void call_server_ready(struct srv *s)

@@ -23,14 +23,6 @@ struct broker B;
 static volatile sig_atomic_t got_stop, got_child;
 static int sig_pipe[2] = { -1, -1 };
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_signal(int sig)
 {
 	int saved = errno;
@@ -89,7 +81,7 @@ json_t *broker_status(void)
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", s->cfg->name, "transport",
 				      s->rt ? remote_mode_name(s) : tnames[s->cfg->transport], "state", srv_state_name(s->state), "pid", (int)s->pid,
 				      "tools", (int)json_array_size(s->tools), "restarts", s->restarts, "since_ms_ago",
-				      (json_int_t)(now_ms() - s->since_ms));
+				      (json_int_t)(clock_now_ms() - s->since_ms));
 
 		if (!o)
 			continue;
@@ -99,14 +91,14 @@ json_t *broker_status(void)
 		/* a failing server: failed starts in a row, and when it is tried again */
 		json_object_set_new(o, "retries", json_integer(s->fail_streak));
 		json_object_set_new(o, "next_retry_in_ms",
-				    s->state == SRV_BACKOFF ? json_integer(s->deadline_ms > now_ms() ? s->deadline_ms - now_ms() : 0)
+				    s->state == SRV_BACKOFF ? json_integer(s->deadline_ms > clock_now_ms() ? s->deadline_ms - clock_now_ms() : 0)
 							    : json_null());
 		/* its last starts failed: not coming up by itself soon (health: degraded, not starting) */
 		json_object_set_new(o, "failing", json_boolean(s->state != SRV_READY && s->fail_streak > 0));
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",
-			 MCPGW_VERSION, "started_at", started, "uptime_s", (json_int_t)((now_ms() - B.started_ms) / 1000),
+			 MCPGW_VERSION, "started_at", started, "uptime_s", (json_int_t)((clock_now_ms() - B.started_ms) / 1000),
 			 "clients", B.nclis, "generation", (json_int_t)B.generation, "tools", (int)B.nlisted, "servers",
 			 servers);
 }
@@ -257,7 +249,7 @@ static void dispatch(struct ploop *p)
 
 static int next_timeout(void)
 {
-	int64_t d = call_next_deadline(), now = now_ms(), rd = remote_next_deadline();
+	int64_t d = call_next_deadline(), now = clock_now_ms(), rd = remote_next_deadline();
 
 	if (rd < d)
 		d = rd;
@@ -293,10 +285,10 @@ int loop_run(void)
 		if (got_stop) {
 			got_stop = 0;
 			begin_shutdown();
-			hard_stop = now_ms() + 4 * SRV_STOP_GRACE_MS;
+			hard_stop = clock_now_ms() + 4 * SRV_STOP_GRACE_MS;
 		}
 		dispatch(&p);
-		int64_t now = now_ms();
+		int64_t now = clock_now_ms();
 		for (size_t i = 0; i < B.nsrvs; i++)
 			srv_tick(&B.srvs[i], now);
 		remote_tick(now);
@@ -329,7 +321,7 @@ int loop_step(int max_ms)
 		reap_children();
 	}
 	dispatch(&p);
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 	for (size_t i = 0; i < B.nsrvs; i++)
 		srv_tick(&B.srvs[i], now);
 	remote_tick(now);

@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 	if (loop_setup_signals() < 0 || (lock_fd = take_lock(B.set.state_dir)) < 0 || setup() < 0 ||
 	    (B.listen_fd = listen_on(B.set.socket_path)) < 0 || write_pidfile(B.set.state_dir) < 0)
 		goto out;
-	B.started_ms = now_ms();
+	B.started_ms = clock_now_ms();
 	B.started_at = time(NULL);
 	/* generations are unique across broker restarts (microseconds since the
 	 * epoch at start): a responder's cached catalog of an earlier broker can

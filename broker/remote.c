@@ -76,7 +76,7 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *up, void *sp)
 static int timer_cb(CURLM *m, long timeout_ms, void *up)
 {
 	(void)m, (void)up;
-	curl_deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	curl_deadline = timeout_ms < 0 ? INT64_MAX : clock_now_ms() + timeout_ms;
 	return 0;
 }
 
@@ -374,7 +374,7 @@ void remote_forget(struct srv *s, long long req_id)
 void remote_ready(struct srv *s)
 {
 	if (s->rt && s->rt->mode == CFG_HTTP && !s->rt->get_disabled && !s->rt->get_open)
-		s->rt->get_at = now_ms();
+		s->rt->get_at = clock_now_ms();
 }
 
 void remote_close(struct srv *s)
@@ -467,9 +467,9 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 		dispatch_json(s, x->resp.data, x->resp.len); /* legacy SSE answers POSTs with "Accepted": not a message */
 	} else if (x->is_sse && x->req_id >= 0 && r->mode == CFG_HTTP && srv_has_pending(s, x->req_id)) {
 		/* the stream closed before the answer: resume on a GET with Last-Event-ID */
-		r->get_at = now_ms() + (x->retry_ms >= 0 ? x->retry_ms : RT_DEFAULT_RETRY_MS);
+		r->get_at = clock_now_ms() + (x->retry_ms >= 0 ? x->retry_ms : RT_DEFAULT_RETRY_MS);
 		log_debug("server %s: stream closed before the answer; resuming in %lld ms", s->cfg->name,
-			  (long long)(r->get_at - now_ms()));
+			  (long long)(r->get_at - clock_now_ms()));
 	}
 }
 
@@ -490,9 +490,9 @@ static void get_done(struct xfer *x, CURLcode rc)
 		snprintf(why, sizeof why, "GET stream %s: %s", s->cfg->url, curl_easy_strerror(rc));
 		srv_down(s, why);
 	} else if (x->status >= 500)
-		r->get_at = now_ms() + RT_GET_ERROR_RETRY_MS;
+		r->get_at = clock_now_ms() + RT_GET_ERROR_RETRY_MS;
 	else
-		r->get_at = now_ms() + (x->retry_ms >= 0 ? x->retry_ms : RT_DEFAULT_RETRY_MS);
+		r->get_at = clock_now_ms() + (x->retry_ms >= 0 ? x->retry_ms : RT_DEFAULT_RETRY_MS);
 }
 
 static void xfer_done(struct xfer *x, CURLcode rc)
@@ -585,7 +585,7 @@ void remote_tick(int64_t now)
 			open_get(s);
 	}
 	reap();
-	if (now_ms() >= curl_deadline) {
+	if (clock_now_ms() >= curl_deadline) {
 		curl_deadline = INT64_MAX;
 		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}

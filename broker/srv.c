@@ -54,7 +54,7 @@ void srv_init(struct srv *s, struct cfg_server *cfg, int idx)
 	s->in_fd = s->out_fd = s->err_fd = -1;
 	s->next_id = 1;
 	s->state = cfg->disabled ? SRV_DISABLED : SRV_STOPPED;
-	s->since_ms = now_ms();
+	s->since_ms = clock_now_ms();
 	jr_reader_init(&s->rd, B.set.max_message_bytes);
 	srv_fingerprint(s);
 	if (B.reg && !cfg->disabled)
@@ -67,7 +67,7 @@ static void srv_set_state(struct srv *s, enum srv_state st)
 		return;
 	log_info("server %s: %s -> %s", s->cfg->name, srv_state_name(s->state), srv_state_name(st));
 	s->state = st;
-	s->since_ms = now_ms();
+	s->since_ms = clock_now_ms();
 	broker_save_server(s);
 	catalog_states_changed(); /* tools/list names the servers that are not ready */
 }
@@ -106,7 +106,7 @@ static long srv_next_backoff(const struct srv *s, int was_ready)
 {
 	long b = s->backoff_ms, max = B.set.restart_backoff_max_ms;
 
-	if (was_ready && (b == 0 || now_ms() - s->since_ms > SRV_HEALTHY_MS))
+	if (was_ready && (b == 0 || clock_now_ms() - s->since_ms > SRV_HEALTHY_MS))
 		b = SRV_RESTART_BACKOFF_MS;
 	else if (!was_ready && b < SRV_START_BACKOFF_MS)
 		b = SRV_START_BACKOFF_MS;
@@ -188,7 +188,7 @@ void srv_down(struct srv *s, const char *why)
 		call_server_failed(s);
 	s->restarts++;
 	srv_set_state(s, SRV_BACKOFF);
-	s->deadline_ms = now_ms() + s->backoff_ms;
+	s->deadline_ms = clock_now_ms() + s->backoff_ms;
 	if (was_ready)
 		catalog_rebuild();
 }
@@ -317,7 +317,7 @@ void srv_start(struct srv *s)
 	s->errtail[0] = '\0';
 	s->proto[0] = '\0';
 	srv_set_state(s, SRV_STARTING);
-	s->deadline_ms = now_ms() + B.set.init_timeout_ms;
+	s->deadline_ms = clock_now_ms() + B.set.init_timeout_ms;
 	s->eof_deadline_ms = 0;
 	if (s->cfg->transport != CFG_STDIO) {
 		if (remote_start(s) < 0) {
@@ -341,7 +341,7 @@ void srv_restart_now(struct srv *s)
 	if (s->state == SRV_STARTING || s->state == SRV_READY)
 		srv_down(s, "reconnecting");
 	if (s->state == SRV_BACKOFF)
-		s->deadline_ms = now_ms();
+		s->deadline_ms = clock_now_ms();
 }
 
 int srv_has_pending(const struct srv *s, json_int_t id)
@@ -372,7 +372,7 @@ static int write_out(struct srv *s)
 			close_fd(&s->in_fd);
 			buf_reset(&s->wbuf);
 			if (!s->eof_deadline_ms)
-				s->eof_deadline_ms = now_ms() + SRV_STOP_GRACE_MS;
+				s->eof_deadline_ms = clock_now_ms() + SRV_STOP_GRACE_MS;
 			return 0;
 		}
 		if (n <= 0) {
@@ -706,7 +706,7 @@ void srv_on_stdout(struct srv *s)
 			return;
 		if (n <= 0) {
 			close_fd(&s->out_fd);
-			s->eof_deadline_ms = now_ms() + SRV_STOP_GRACE_MS;
+			s->eof_deadline_ms = clock_now_ms() + SRV_STOP_GRACE_MS;
 			return;
 		}
 		if (jr_reader_feed(&s->rd, chunk, (size_t)n) < 0) {
@@ -830,7 +830,7 @@ void srv_stop(struct srv *s)
 	srv_set_state(s, SRV_STOPPING);
 	close_fd(&s->in_fd);
 	s->stop_step = 0;
-	s->deadline_ms = now_ms() + SRV_STOP_GRACE_MS;
+	s->deadline_ms = clock_now_ms() + SRV_STOP_GRACE_MS;
 }
 
 void srv_free(struct srv *s)

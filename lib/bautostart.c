@@ -1,5 +1,6 @@
 /* bautostart.c: start mcpgw-broker from a responder that finds none, through brokerstart_ensure (detached, one at a time). */
 #include "bautostart.h"
+#include "clock.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -24,14 +25,6 @@ static pthread_mutex_t ba_lock = PTHREAD_MUTEX_INITIALIZER;
 static int ba_cgi;                /* plain CGI: scrub the request variables around a start */
 static long ba_failed_at = -1;    /* monotonic ms of the last failed start; -1: none */
 static char ba_err[BA_ERR_MAX];   /* why it failed */
-
-static long ba_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ba_is_cgi_var: the environment entry "NAME=value" is a CGI request variable */
 static int ba_is_cgi_var(const char *entry)
@@ -96,7 +89,7 @@ static int ba_start(void *ud)
 	int rc = -1;
 
 	pthread_mutex_lock(&ba_lock);
-	if (ba_failed_at >= 0 && ba_now_ms() - ba_failed_at < BAUTOSTART_RETRY_MS)
+	if (ba_failed_at >= 0 && clock_now_ms() - ba_failed_at < BAUTOSTART_RETRY_MS)
 		goto out; /* it failed a moment ago: do not hammer */
 	/* not found: "mcpgw-broker", whose exec then fails with a message saying so */
 	(void)brokerstart_find_bin(bin, sizeof bin);
@@ -109,7 +102,7 @@ static int ba_start(void *ud)
 	if (rc < 0) {
 		log_error("no broker on %s, and starting one failed: %s", s->socket_path, err);
 		snprintf(ba_err, sizeof ba_err, "%s", err);
-		ba_failed_at = ba_now_ms();
+		ba_failed_at = clock_now_ms();
 	} else {
 		ba_failed_at = -1;
 		ba_err[0] = '\0';

@@ -1,5 +1,6 @@
 /* bclient.c: a responder's persistent, lazily connected JSON-RPC line connection to mcpgw-broker. */
 #include "bclient.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,18 +47,10 @@ struct bclient {
 	void *no_broker_ud;
 };
 
-static long bc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* milliseconds left until deadline (0 when past), clamped for poll */
 static int bc_left(long deadline)
 {
-	long left = deadline - bc_now_ms();
+	long left = deadline - clock_now_ms();
 
 	if (left < 0)
 		return 0;
@@ -201,9 +194,9 @@ static int bc_connect_or_start(struct bclient *bc, long *deadline)
 
 	if (rc == BC_OK || !bc->no_broker || (e != ENOENT && e != ECONNREFUSED))
 		return rc;
-	t0 = bc_now_ms();
+	t0 = clock_now_ms();
 	rc = bc->no_broker(bc->no_broker_ud);
-	*deadline += bc_now_ms() - t0;
+	*deadline += clock_now_ms() - t0;
 	return rc == 0 ? bc_connect(bc) : BC_ECONNECT;
 }
 
@@ -391,7 +384,7 @@ out:
 
 long bc_send(struct bclient *bc, const char *method, json_t *params)
 {
-	long deadline = bc_now_ms() + BC_SEND_TIMEOUT_MS;
+	long deadline = clock_now_ms() + BC_SEND_TIMEOUT_MS;
 
 	return bc_send_until(bc, method, params, &deadline);
 }
@@ -435,13 +428,13 @@ static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **re
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error)
 {
 	*result = *error = NULL;
-	return bc_wait_until(bc, id, bc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
+	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
 }
 
 int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms,
 	    json_t **result, json_t **error)
 {
-	long deadline = bc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	long id;
 
 	*result = *error = NULL;

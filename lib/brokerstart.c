@@ -1,5 +1,6 @@
 /* brokerstart.c: find, start (once, under an flock), wait for and stop an mcpgw-broker on behalf of its clients. */
 #include "brokerstart.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,22 +29,6 @@ extern char **environ;
 #define BS_TAIL_LINES 12
 #define BS_PATH_MAX 4352       /* state directory (4096) plus a file name */
 #define BS_FD_SCAN_MAX 65536   /* closing inherited fds without close_range: at most this many */
-
-static long bs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void bs_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* bs_path: dir + "/" + name into out; -1 when it does not fit */
 static int bs_path(char *out, size_t outlen, const char *dir, const char *name)
@@ -153,11 +138,11 @@ static int bs_lock(const char *path, long deadline, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			goto err;
 		}
-		if (bs_now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			snprintf(err, errlen, "%s: still locked by another process starting the broker", path);
 			goto err;
 		}
-		bs_sleep_ms(BS_POLL_MS);
+		clock_sleep_ms(BS_POLL_MS);
 	}
 	return fd;
 err:
@@ -415,7 +400,7 @@ static int bs_wait_socket(const struct settings *s, pid_t pid, int child, long d
 			bs_tail_logs(s, err, errlen);
 			return -1;
 		}
-		if (bs_now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			if (pid > 0)
 				brokerstart_stop(pid, child, 2000);
 			snprintf(err, errlen, "mcpgw-broker%s did not open %s in time", pid > 0 ? "" : " (started elsewhere)",
@@ -423,14 +408,14 @@ static int bs_wait_socket(const struct settings *s, pid_t pid, int child, long d
 			bs_tail_logs(s, err, errlen);
 			return -1;
 		}
-		bs_sleep_ms(BS_POLL_MS);
+		clock_sleep_ms(BS_POLL_MS);
 	}
 }
 
 int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *o, struct brokerstart *bs, char *err,
 		       size_t errlen)
 {
-	long deadline = bs_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : BROKERSTART_TIMEOUT_MS);
+	long deadline = clock_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : BROKERSTART_TIMEOUT_MS);
 	char path[BS_PATH_MAX];
 	int lock_fd = -1, rc = -1, alive;
 	pid_t pid;
@@ -492,7 +477,7 @@ static int bs_count_starting(const json_t *status)
 int brokerstart_wait_ready(const struct settings *s, long timeout_ms)
 {
 	struct bclient *bc = bc_new(s->socket_path, s->max_message_bytes);
-	long deadline = bs_now_ms() + timeout_ms;
+	long deadline = clock_now_ms() + timeout_ms;
 	int rc = -1;
 
 	if (!bc)
@@ -508,11 +493,11 @@ int brokerstart_wait_ready(const struct settings *s, long timeout_ms)
 		}
 		starting = bs_count_starting(result);
 		json_decref(result);
-		if (starting == 0 || bs_now_ms() >= deadline) {
+		if (starting == 0 || clock_now_ms() >= deadline) {
 			rc = starting ? 1 : 0;
 			break;
 		}
-		bs_sleep_ms(2 * BS_POLL_MS);
+		clock_sleep_ms(2 * BS_POLL_MS);
 	}
 	bc_free(bc);
 	return rc;
@@ -531,7 +516,7 @@ static int bs_gone(pid_t pid, int child)
 
 int brokerstart_stop(pid_t pid, int child, long timeout_ms)
 {
-	long wait_ms = timeout_ms > 0 ? timeout_ms : BROKERSTART_STOP_MS, deadline = bs_now_ms() + wait_ms;
+	long wait_ms = timeout_ms > 0 ? timeout_ms : BROKERSTART_STOP_MS, deadline = clock_now_ms() + wait_ms;
 
 	if (pid <= 0)
 		return -1;
@@ -541,14 +526,14 @@ int brokerstart_stop(pid_t pid, int child, long timeout_ms)
 		return 0;
 	}
 	while (!bs_gone(pid, child)) {
-		if (bs_now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			log_warn("mcpgw-broker (pid %ld) did not stop in %ld ms; killing it", (long)pid, wait_ms);
 			kill(pid, SIGKILL);
 			if (child)
 				bs_reap(pid);
 			return 1;
 		}
-		bs_sleep_ms(BS_POLL_MS);
+		clock_sleep_ms(BS_POLL_MS);
 	}
 	return 0;
 }

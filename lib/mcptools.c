@@ -1,5 +1,6 @@
 /* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
 #include "mcptools.h"
+#include "clock.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -106,23 +107,13 @@ int mcptools_starting(const struct mcptools *m)
 	return n;
 }
 
-static long mt_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mcptools_wait(struct mcptools *m, struct bclient *bc, long timeout_ms, long wait_ms)
 {
-	long deadline = mt_now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	long deadline = clock_now_ms() + (wait_ms > 0 ? wait_ms : 0);
 	int rc = mcptools_refresh(m, bc, timeout_ms);
 
-	while (rc == BC_OK && mcptools_starting(m) > 0 && mt_now_ms() < deadline) {
-		struct timespec ts = { 0, MCPTOOLS_WAIT_POLL_MS * 1000000L };
-
-		nanosleep(&ts, NULL);
+	while (rc == BC_OK && mcptools_starting(m) > 0 && clock_now_ms() < deadline) {
+		clock_sleep_ms(MCPTOOLS_WAIT_POLL_MS);
 		rc = mcptools_refresh(m, bc, timeout_ms);
 	}
 	return rc;

@@ -1,5 +1,6 @@
 /* upstream.c: requests and SSE streams to the OpenAI-compatible upstream over one reused libcurl handle. */
 #include "upstream.h"
+#include "clock.h"
 
 #include "jsonrpc.h"
 #include "log.h"
@@ -55,23 +56,6 @@ struct up_xfer {
 	upstream_event_cb cb;
 	void *ud;
 };
-
-static int64_t up_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void up_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 int upstream_global_init(void)
 {
@@ -174,7 +158,7 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 	long ms;
 
 	x->rx_any = 1;
-	x->last_activity = up_now_ms();
+	x->last_activity = clock_now_ms();
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new answer (after a 1xx, too) */
 		x->ra_ms = x->ra_s_ms = -1;
 		x->res->content_type[0] = '\0';
@@ -211,7 +195,7 @@ static size_t up_on_body(char *p, size_t size, size_t n, void *ud)
 	int rc;
 
 	x->rx_any = 1;
-	x->last_activity = up_now_ms();
+	x->last_activity = clock_now_ms();
 	if (!x->decided)
 		up_decide(x);
 	if (x->sse) {
@@ -263,7 +247,7 @@ static int up_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_o
 	(void)ultotal;
 	if (ulnow != x->last_ul) {
 		x->last_ul = ulnow;
-		x->last_activity = up_now_ms();
+		x->last_activity = clock_now_ms();
 	}
 	return 0;
 }
@@ -278,7 +262,7 @@ static int up_on_prereq(void *ud, char *ip, char *local_ip, int port, int local_
 	(void)port;
 	(void)local_port;
 	x->connected = 1;
-	x->last_activity = up_now_ms();
+	x->last_activity = clock_now_ms();
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -427,7 +411,7 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 		if (x->connected) {
 			limit = x->saw_done && x->u->idle_timeout_ms > UP_DONE_GRACE_MS ? UP_DONE_GRACE_MS
 											: x->u->idle_timeout_ms;
-			quiet = up_now_ms() - x->last_activity;
+			quiet = clock_now_ms() - x->last_activity;
 			if (quiet >= limit) {
 				*idle = 1;
 				break;
@@ -541,7 +525,7 @@ static int up_attempt(struct up_xfer *x, const char *method, const char *body, s
 	x->too_big = x->nomem = x->sse_rc = 0;
 	x->last_ul = 0;
 	x->ra_ms = x->ra_s_ms = -1;
-	x->last_activity = up_now_ms();
+	x->last_activity = clock_now_ms();
 	x->u->errbuf[0] = '\0';
 	if (x->stream)
 		sse_reset(&x->parser);
@@ -580,7 +564,7 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 				size_t len)
 {
 	struct upstream_result *res = x->res;
-	int64_t t0 = up_now_ms();
+	int64_t t0 = clock_now_ms();
 	int retry;
 
 	res->attempts = 0;
@@ -598,10 +582,10 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 		long wait = up_wait_ms(x, attempt);
 
 		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, x->u->retries, wait);
-		up_sleep_ms(wait);
+		clock_sleep_ms(wait);
 	}
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms", method, res->url, res->status,
-		  upstream_strerror(res->err), res->attempts, (long long)(up_now_ms() - t0));
+		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0));
 	return res->err;
 }
 

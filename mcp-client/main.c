@@ -24,11 +24,11 @@ static json_t *rpc(const char *method, json_t *params, long timeout_ms)
 {
 	json_t *req = jr_request(next_id, method, params), *ans = NULL;
 	buf_t line = BUF_INIT;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 
 	if (!req || jr_append_line(&line, req) < 0 || send(side, line.data, line.len, MSG_NOSIGNAL) != (ssize_t)line.len)
 		goto out;
-	while (!ans && now_ms() < deadline) {
+	while (!ans && clock_now_ms() < deadline) {
 		char chunk[65536], *l;
 		size_t len;
 		ssize_t n;
@@ -80,9 +80,9 @@ static json_t *sample_args(const json_t *schema)
 /* wait_ready: pump until the one server is ready (0) or gave up (-1) */
 static int wait_ready(void)
 {
-	int64_t deadline = now_ms() + CLIENT_READY_MS;
+	int64_t deadline = clock_now_ms() + CLIENT_READY_MS;
 
-	while (now_ms() < deadline) {
+	while (clock_now_ms() < deadline) {
 		if (B.srvs[0].state == SRV_READY)
 			return 0;
 		if (B.srvs[0].state == SRV_BACKOFF && B.srvs[0].fail_streak > 1)
@@ -145,17 +145,17 @@ static int setup(const char *url, const char *type)
 	if (!B.srvs || !B.clis || !B.cli_gens || remote_global_init() < 0)
 		return -1;
 	srv_init(&B.srvs[0], &B.cfg.servers[0], 0);
-	B.started_ms = now_ms();
+	B.started_ms = clock_now_ms();
 	srv_start(&B.srvs[0]);
 	return 0;
 }
 
 static void teardown(void)
 {
-	int64_t deadline = now_ms() + 3000;
+	int64_t deadline = clock_now_ms() + 3000;
 
 	loop_shutdown();
-	while (now_ms() < deadline && loop_step(50) == 0)
+	while (clock_now_ms() < deadline && loop_step(50) == 0)
 		;
 	for (int i = 0; i < 4 && B.clis; i++)
 		cli_close(i);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "bautostart.h"
 #include "bclient.h"
 #include "brokerstart.h"
@@ -21,14 +22,6 @@
 static char broker_bin[PATH_MAX]; /* broker/mcpgw-broker of this build */
 static char dir[64];               /* MCPGW_HOME, its var/ the state directory */
 static struct settings S;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int setup(void **state)
 {
@@ -180,9 +173,9 @@ static void test_start_fails(void **state)
 		fail_msg("last error: %s", why);
 	/* within BAUTOSTART_RETRY_MS: fails at once, without a new attempt */
 	setenv("MCPGW_BROKER_BIN", "/nonexistent/mcpgw-broker", 1);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(bc_call(bc, "mcpgw/status", NULL, 1000, &result, &error), BC_ECONNECT);
-	assert_true(now_ms() - t0 < BAUTOSTART_RETRY_MS / 2);
+	assert_true(clock_now_ms() - t0 < BAUTOSTART_RETRY_MS / 2);
 	bautostart_last_error(why, sizeof why);
 	assert_non_null(strstr(why, "exited before opening"));
 	bc_free(bc);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "bclient.h"
 #include "log.h"
 
@@ -35,14 +36,6 @@ static void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int fake_accept(struct fake *f)
@@ -292,11 +285,11 @@ static void test_timeout(void **state)
 	struct fake *f = fake_start(script_timeout);
 	struct bclient *bc = bc_new(f->path, 1 << 20);
 	json_t *result, *error;
-	long t0 = now_ms(), took;
+	long t0 = clock_now_ms(), took;
 
 	(void)state;
 	assert_int_equal(bc_call(bc, "slow", NULL, 100, &result, &error), BC_ETIMEOUT);
-	took = now_ms() - t0;
+	took = clock_now_ms() - t0;
 	assert_true(took >= 90 && took < 1000);
 	assert_null(result);
 	assert_null(error);

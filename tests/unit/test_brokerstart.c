@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "brokerstart.h"
 #include "log.h"
 #include "settings.h"
@@ -27,14 +28,6 @@
 static char self[PATH_MAX];   /* this test program: the fake broker */
 static char dir[64];          /* the test's state directory holder */
 static struct settings S;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- the fake broker (a re-executed copy of this program) --- */
 
@@ -50,7 +43,7 @@ static void fake_answer(int fd, const char *line, long started, long starting_ms
 		return;
 	resp = json_pack("{s:s, s:O, s:{s:{s:i}, s:[{s:s, s:s}]}}", "jsonrpc", "2.0", "id", json_object_get(req, "id"),
 			 "result", "broker", "clients", 1, "servers", "name", "fake", "state",
-			 now_ms() - started < starting_ms ? "starting" : "ready");
+			 clock_now_ms() - started < starting_ms ? "starting" : "ready");
 	if (resp && extra)
 		json_array_append_new(json_object_get(json_object_get(resp, "result"), "servers"),
 				      json_pack("{s:s, s:s, s:b}", "name", "ghost", "state", "backoff", "failing",
@@ -69,7 +62,7 @@ static void fake_answer(int fd, const char *line, long started, long starting_ms
 static int fake_serve(void)
 {
 	const char *path = getenv("BS_FAKE_SOCK"), *st = getenv("BS_FAKE_STARTING_MS");
-	long started = now_ms(), starting_ms = st ? atol(st) : 0;
+	long started = clock_now_ms(), starting_ms = st ? atol(st) : 0;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct pollfd p[2];
 	char line[4096];
@@ -278,7 +271,7 @@ static void test_detached(void **state)
 	assert_int_equal(waitpid(bs.pid, NULL, WNOHANG), -1); /* not our child */
 	assert_int_equal(errno, ECHILD);
 	assert_int_equal(brokerstart_stop(bs.pid, 0, 3000), 0); /* a zombie counts as gone */
-	for (deadline = now_ms() + 3000; !process_gone(bs.pid) && now_ms() < deadline;)
+	for (deadline = clock_now_ms() + 3000; !process_gone(bs.pid) && clock_now_ms() < deadline;)
 		usleep(20 * 1000);
 	assert_true(process_gone(bs.pid));
 }
@@ -317,12 +310,12 @@ static void test_timeout(void **state)
 	struct brokerstart_opts o = opts(self, 300, 0);
 	struct brokerstart bs;
 	char err[4096] = "";
-	long t0 = now_ms();
+	long t0 = clock_now_ms();
 
 	(void)state;
 	setenv("BS_FAKE_ROLE", "silent", 1);
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), -1);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(clock_now_ms() - t0 < 5000);
 	assert_non_null(strstr(err, "did not open"));
 	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* the silent one was stopped and reaped */
 }
@@ -383,10 +376,10 @@ static void test_wait_ready(void **state)
 	assert_int_equal(brokerstart_wait_ready(&S, 200), -1); /* no broker */
 	setenv("BS_FAKE_STARTING_MS", "400", 1);
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(brokerstart_wait_ready(&S, 100), 1); /* still starting at the deadline */
 	assert_int_equal(brokerstart_wait_ready(&S, 5000), 0);
-	assert_true(now_ms() - t0 >= 300);
+	assert_true(clock_now_ms() - t0 >= 300);
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
 }
 
@@ -401,9 +394,9 @@ static void test_wait_ready_failing(void **state)
 	(void)state;
 	setenv("BS_FAKE_EXTRA", "failing", 1);
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(brokerstart_wait_ready(&S, 3000), 0);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(clock_now_ms() - t0 < 1000);
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
 	setenv("BS_FAKE_EXTRA", "restarting", 1);
 	assert_int_equal(brokerstart_ensure(&S, &o, &bs, err, sizeof err), 0);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "bclient.h"
 #include "buf.h"
 #include "mcptools.h"
@@ -28,14 +29,6 @@ struct fake {
 	pthread_t thread;
 };
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char ghost[] =
 	"{\"name\":\"ghost\",\"state\":\"backoff\",\"failing\":true,\"last_error\":\"cannot run 'x': not found\"}";
 
@@ -46,7 +39,7 @@ static void answer(struct fake *f, int fd, const char *line)
 	json_int_t id = json_integer_value(json_object_get(req, "id"));
 	json_int_t have = json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"),
 							     "mcpgw/ifGeneration"));
-	int ready = now_ms() - f->t0 >= f->ready_ms;
+	int ready = clock_now_ms() - f->t0 >= f->ready_ms;
 	char out[1024];
 
 	f->lists++;
@@ -109,7 +102,7 @@ static struct fake *fake_start(long ready_ms)
 	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
 	assert_int_equal(listen(f->lfd, 4), 0);
 	f->ready_ms = ready_ms;
-	f->t0 = now_ms();
+	f->t0 = clock_now_ms();
 	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 	return f;
 }
@@ -130,13 +123,13 @@ static void test_wait_until_ready(void **state)
 	struct bclient *bc = bc_new(f->path, 1 << 20);
 	struct mcptools m;
 	buf_t why = BUF_INIT, names = BUF_INIT;
-	long t0 = now_ms();
+	long t0 = clock_now_ms();
 
 	(void)state;
 	memset(&m, 0, sizeof m);
 	assert_int_equal(mcptools_wait(&m, bc, 2000, 5000), BC_OK);
-	assert_true(now_ms() - t0 >= 250);
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(clock_now_ms() - t0 >= 250);
+	assert_true(clock_now_ms() - t0 < 3000);
 	assert_int_equal(m.generation, 2);
 	assert_int_equal(m.nready, 1);
 	assert_int_equal(json_array_size(m.tools), 1);
@@ -174,13 +167,13 @@ static void test_wait_bounded(void **state)
 	struct bclient *bc = bc_new(f->path, 1 << 20);
 	struct mcptools m;
 	buf_t why = BUF_INIT, names = BUF_INIT;
-	long t0 = now_ms();
+	long t0 = clock_now_ms();
 
 	(void)state;
 	memset(&m, 0, sizeof m);
 	assert_int_equal(mcptools_wait(&m, bc, 2000, 200), BC_OK);
-	assert_true(now_ms() - t0 >= 200);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(clock_now_ms() - t0 >= 200);
+	assert_true(clock_now_ms() - t0 < 2000);
 	assert_int_equal(m.nready, 0);
 	assert_int_equal(mcptools_starting(&m), 1);
 	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 2);
@@ -194,10 +187,10 @@ static void test_wait_bounded(void **state)
 	/* a catalog that does not list its servers (an older broker): nothing to tell */
 	assert_int_equal(mcptools_unknown(&m, "nosuch", &names), 0);
 	/* no waiting at all with 0 */
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	f->lists = 0;
 	assert_int_equal(mcptools_wait(&m, bc, 2000, 0), BC_OK);
-	assert_true(now_ms() - t0 < MCPTOOLS_WAIT_POLL_MS);
+	assert_true(clock_now_ms() - t0 < MCPTOOLS_WAIT_POLL_MS);
 	assert_int_equal(f->lists, 1);
 	buf_free(&why);
 	buf_free(&names);

@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "upstream.h"
@@ -250,14 +251,6 @@ static struct upstream *client(int port)
 	return u;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* the error object for R: checks status and code, returns the message (static copy) */
 static const char *check_error(int want_status, const char *want_code)
 {
@@ -366,9 +359,9 @@ static void test_retry_after(void **state)
 	srv_start(sc, 3);
 	O.retry_max_wait_ms = 150; /* both waits are capped to this */
 	u = client(S.port);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
-	t0 = now_ms() - t0;
+	t0 = clock_now_ms() - t0;
 	assert_int_equal(R.attempts, 3);
 	assert_int_equal(R.status, 200);
 	assert_true(t0 >= 290);
@@ -389,9 +382,9 @@ static void test_retry_after_ms(void **state)
 	srv_start(sc, 2);
 	O.retry_max_wait_ms = 3000;
 	u = client(S.port);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
-	t0 = now_ms() - t0;
+	t0 = clock_now_ms() - t0;
 	assert_int_equal(R.attempts, 2);
 	assert_true(t0 >= 115);
 	assert_true(t0 < 2500); /* retry-after-ms wins over Retry-After */
@@ -473,9 +466,9 @@ static void test_idle_timeout(void **state)
 	srv_start(sc, 2);
 	O.idle_timeout_ms = 200;
 	u = client(S.port);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_ETIMEOUT);
-	t0 = now_ms() - t0;
+	t0 = clock_now_ms() - t0;
 	assert_true(t0 >= 190);
 	assert_true(t0 < 1000);
 	assert_int_equal(R.attempts, 1); /* a read timeout is not retried */
@@ -490,9 +483,9 @@ static void test_idle_timeout(void **state)
 	sc[0].p[2] = (struct piece){ 3000, SSE_END };
 	srv_start(sc, 1);
 	u = client(S.port);
-	t0 = now_ms();
+	t0 = clock_now_ms();
 	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETIMEOUT);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(clock_now_ms() - t0 < 1000);
 	assert_int_equal(R.events, 1);
 	assert_int_equal(ev.n, 1);
 	upstream_free(u);
