@@ -1,5 +1,6 @@
 /* history.c: mcpgw-chat's conversations in SQLite (WAL): sessions and their messages, in order. */
 #include "history.h"
+#include "sqlopen.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -20,51 +21,19 @@ static const char schema_sql[] =
 	" seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY(session, seq));"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
-#define HISTORY_BUSY_MS 5000 /* how long a busy database is waited for */
-
-/* history_setup_exec: one statement of the set-up; a database another
- * process is setting up at the same moment (SQLite answers busy at once
- * there, without its busy handler) is tried again for up to HISTORY_BUSY_MS.
- * SQLITE_OK or the last error code, *msg as sqlite3_exec leaves it. */
-static int history_setup_exec(sqlite3 *db, const char *sql, char **msg)
-{
-	int rc;
-
-	for (int waited = 0;; waited += 10) {
-		struct timespec pause = { 0, 10 * 1000000L };
-
-		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
-		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= HISTORY_BUSY_MS)
-			return rc;
-		sqlite3_free(*msg);
-		*msg = NULL;
-		(void)nanosleep(&pause, NULL);
-	}
-}
-
 struct history *history_open(const char *path, char *err, size_t errlen)
 {
 	struct history *h = calloc(1, sizeof *h);
-	char *msg = NULL;
 
 	if (!h) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK)
-		goto err;
-	sqlite3_busy_timeout(h->db, HISTORY_BUSY_MS);
-	if (history_setup_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-			       &msg) != SQLITE_OK ||
-	    history_setup_exec(h->db, schema_sql, &msg) != SQLITE_OK)
-		goto err;
+	if (!(h->db = sqlopen(path, schema_sql, err, errlen))) {
+		free(h);
+		return NULL;
+	}
 	return h;
-err:
-	snprintf(err, errlen, "%s: %s", path, msg ? msg : (h->db ? sqlite3_errmsg(h->db) : "cannot open"));
-	sqlite3_free(msg);
-	history_close(h);
-	return NULL;
 }
 
 void history_close(struct history *h)

@@ -1,13 +1,12 @@
 /* registry.c: SQLite registry of MCP servers and tools (schema, upserts, cached tool lists). */
 #include "registry.h"
+#include "sqlopen.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define REGISTRY_SCHEMA_VERSION 1
 
@@ -34,31 +33,16 @@ static const char schema_sql[] =
 struct registry *registry_open(const char *path, char *err, size_t errlen)
 {
 	struct registry *r = calloc(1, sizeof *r);
-	char *msg = NULL;
-	int fd;
 
 	if (!r) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	/* a new registry is private (0600, whatever the umask); SQLite gives its
-	 * -wal and -shm files the database file's mode */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
-		close(fd);
-	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK)
-		goto err;
-	sqlite3_busy_timeout(r->db, 5000);
-	if (sqlite3_exec(r->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-			 NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(r->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)
-		goto err;
+	if (!(r->db = sqlopen(path, schema_sql, err, errlen))) {
+		free(r);
+		return NULL;
+	}
 	return r;
-err:
-	snprintf(err, errlen, "%s: %s", path, msg ? msg : (r->db ? sqlite3_errmsg(r->db) : "cannot open"));
-	sqlite3_free(msg);
-	registry_close(r);
-	return NULL;
 }
 
 void registry_close(struct registry *r)
