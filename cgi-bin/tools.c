@@ -200,8 +200,8 @@ static int parse_format(struct hio *h, enum tools_format *fmt)
 }
 
 /* GET /v1/tools */
-/* tools_list: GET /v1/tools, from a body rendered once per catalog generation */
-static void tools_list(struct app *a, struct hio *h)
+/* page_list: the page of GET /v1/tools, from a body rendered once per catalog generation */
+static void page_list(struct app *a, struct hio *h)
 {
 	enum tools_format fmt;
 	json_t *tools = NULL, *data = NULL, *out = NULL, *t;
@@ -427,8 +427,8 @@ static json_t *call_params(struct hio *h, const json_t *req)
 	return params;
 }
 
-/* POST /v1/tools */
-static void tools_call(struct app *a, struct hio *h)
+/* page_run: the page of POST /v1/tools: run one tool through the broker */
+static void page_run(struct app *a, struct hio *h)
 {
 	buf_t body = BUF_INIT;
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
@@ -489,9 +489,9 @@ static void handle(struct app *a, struct hio *h)
 	get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	if (strcmp(path, TOOLS_PREFIX) == 0 || strcmp(path, TOOLS_PREFIX "/") == 0) {
 		if (get)
-			tools_list(a, h);
+			page_list(a, h);
 		else if (strcmp(method, "POST") == 0)
-			tools_call(a, h);
+			page_run(a, h);
 		else
 			oai_send_405(h, TOOLS_ALLOW, method);
 	} else if (strncmp(path, TOOLS_PREFIX "/", sizeof TOOLS_PREFIX) == 0 &&
