@@ -1,5 +1,6 @@
 /* display.c: the chatbot's output: the answer as it streams, tool-call lines, notices; nothing the model sends can drive the terminal. */
 #include "display.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -71,19 +72,6 @@ void display_end(struct display *d)
 	display_newline(d);
 }
 
-/* utf8_len: bytes of the well-formed UTF-8 sequence at p, 1 when it is not one */
-static size_t utf8_len(const unsigned char *p)
-{
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf7 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 1;
-
-	if (p[0] < 0x80 || p[0] > 0xf7)
-		return 1;
-	for (size_t j = 1; j < n; j++)
-		if ((p[j] & 0xc0) != 0x80)
-			return 1;
-	return n;
-}
-
 void display_one_line(const char *src, size_t max, char *out, size_t outlen)
 {
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
@@ -91,7 +79,10 @@ void display_one_line(const char *src, size_t max, char *out, size_t outlen)
 	int space = 0, cut = 0;
 
 	while (s[i]) {
-		size_t len = utf8_len(s + i), need;
+		size_t len = utf8_seq_len(s + i, 4), need; /* never past the NUL, not a continuation byte */
+
+		if (len == 0)
+			len = 1; /* a stray byte: shown alone */
 
 		if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r') {
 			space = 1;

@@ -1,5 +1,6 @@
 /* lineedit.c: a small single-line editor (termios raw mode, UTF-8 aware, horizontal scrolling) with history, and its plain fallback. */
 #include "lineedit.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -126,15 +127,9 @@ static int le_read_plain(struct lineedit *le, const char *prompt, char *line, si
 /* le_char_len: bytes of the UTF-8 character at p (1 for a stray byte), within len */
 static size_t le_char_len(const char *p, size_t len)
 {
-	unsigned char c = (unsigned char)p[0];
-	size_t n = c >= 0xf0 && c <= 0xf7 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc0 && c <= 0xdf ? 2 : 1;
+	size_t n = len ? utf8_seq_len((const unsigned char *)p, len) : 0;
 
-	if (n > len)
-		return 1;
-	for (size_t j = 1; j < n; j++)
-		if (((unsigned char)p[j] & 0xc0) != 0x80)
-			return 1;
-	return n;
+	return n ? n : 1;
 }
 
 /* le_is_wide: East Asian wide and emoji ranges, when the locale does not know */

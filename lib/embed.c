@@ -1,5 +1,6 @@
 /* embed.c: the built-in embedding model (see embed.h): UTF-8 tokenizer, signed feature hashing, base64 of float32 LE. */
 #include "embed.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -96,74 +97,6 @@ static uint64_t embed_hash(enum embed_kind kind, const char *bytes, size_t len)
 }
 
 /* --- UTF-8 and character classes --------------------------------------- */
-
-/* embed_utf8_next: the code point at s[*i], advancing *i; -1 (one byte
- * consumed) for a byte that starts no valid, shortest-form sequence */
-static long embed_utf8_next(const unsigned char *s, size_t len, size_t *i)
-{
-	unsigned char c = s[*i];
-	size_t n, k;
-	long cp, min;
-
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 1;
-		cp = c & 0x1F;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 2;
-		cp = c & 0x0F;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 3;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else {
-		goto bad;
-	}
-	if (len - *i <= n)
-		goto bad;
-	for (k = 1; k <= n; k++) {
-		if ((s[*i + k] & 0xC0) != 0x80)
-			goto bad;
-		cp = (cp << 6) | (s[*i + k] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		goto bad;
-	*i += n + 1;
-	return cp;
-bad:
-	(*i)++;
-	return -1;
-}
-
-/* embed_utf8_put: cp as UTF-8 into out (room for 4); the byte count */
-static size_t embed_utf8_put(uint32_t cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
 
 /* embed_is_cjk: Han, Hiragana, Katakana, Hangul */
 static int embed_is_cjk(long cp)
@@ -265,10 +198,10 @@ static void embed_trigrams(struct embed_tok *t)
 
 	for (size_t i = 0; i < t->wn; i++) {
 		uint32_t a = i == 0 ? '<' : t->word[i - 1], c = i + 1 == t->wn ? '>' : t->word[i + 1];
-		size_t n = embed_utf8_put(a, tri);
+		size_t n = utf8_put(a, tri);
 
-		n += embed_utf8_put(t->word[i], tri + n);
-		n += embed_utf8_put(c, tri + n);
+		n += utf8_put(t->word[i], tri + n);
+		n += utf8_put(c, tri + n);
 		embed_emit(t, EMBED_TRIGRAM, tri, n, w);
 	}
 }
@@ -283,7 +216,7 @@ static void embed_flush_word(struct embed_tok *t)
 	if (!t->wn)
 		return;
 	for (size_t i = 0; i < t->wn; i++)
-		n += embed_utf8_put(t->word[i], bytes + n);
+		n += utf8_put(t->word[i], bytes + n);
 	bytes[n] = '\0';
 	stop = n <= 5 && bsearch(bytes, embed_stop, sizeof embed_stop / sizeof embed_stop[0], sizeof embed_stop[0],
 				 embed_stop_cmp) != NULL;
@@ -301,11 +234,11 @@ static void embed_cjk(struct embed_tok *t, long cp)
 	size_t n;
 
 	embed_flush_word(t);
-	n = embed_utf8_put((uint32_t)cp, b);
+	n = utf8_put((uint32_t)cp, b);
 	embed_emit(t, EMBED_CJK_CHAR, b, n, EMBED_CJK_CHAR_WEIGHT);
 	if (t->prev_cjk >= 0) {
-		n = embed_utf8_put((uint32_t)t->prev_cjk, b);
-		n += embed_utf8_put((uint32_t)cp, b + n);
+		n = utf8_put((uint32_t)t->prev_cjk, b);
+		n += utf8_put((uint32_t)cp, b + n);
 		embed_emit(t, EMBED_CJK_BIGRAM, b, n, 1.0);
 	}
 	t->prev_cjk = cp;
@@ -323,7 +256,7 @@ long embed_tokenize(const char *text, size_t len, embed_feature_fn fn, void *ud)
 	t.ud = ud;
 	t.prev_cjk = -1;
 	while (i < len && !t.stopped) {
-		long cp = embed_utf8_next(s, len, &i);
+		long cp = utf8_next(s, len, &i);
 
 		if (embed_is_cjk(cp)) {
 			embed_cjk(&t, cp);

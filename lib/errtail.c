@@ -1,5 +1,6 @@
 /* errtail.c: pick the telling line out of the tail of a failed program's stderr. */
 #include "errtail.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -148,22 +149,6 @@ static int et_score(struct et_line l)
 	return score;
 }
 
-/* et_utf8_len: length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid */
-static size_t et_utf8_len(const unsigned char *p, size_t n)
-{
-	size_t k = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-
-	if (k == 0 || k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if ((k == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (k == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
-	    (k == 4 && p[0] == 0xf0 && p[1] < 0x90) || (k == 4 && p[0] == 0xf4 && p[1] >= 0x90))
-		return 0; /* overlong, surrogate, beyond U+10FFFF */
-	return k;
-}
-
 /* et_write: l into out, cleaned and bounded (see errtail_pick) */
 static size_t et_write(struct et_line l, char *out, size_t outlen)
 {
@@ -188,7 +173,7 @@ static size_t et_write(struct et_line l, char *out, size_t outlen)
 		} else if (p[i] < 0x80) {
 			piece[0] = (char)p[i];
 			put = 1;
-		} else if ((take = et_utf8_len(p + i, l.n - i)) > 0) {
+		} else if ((take = utf8_seq_len(p + i, l.n - i)) > 0) {
 			memcpy(piece, p + i, take);
 			put = take;
 		} else {

@@ -1,26 +1,10 @@
 /* toolresult.c: MCP tool results mapped faithfully to text a model can use, bounded in size. */
 #include "toolresult.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-size_t toolresult_utf8_cut(const char *s, size_t len)
-{
-	size_t n = len;
-
-	/* step back over continuation bytes to the start of the last sequence */
-	while (n > 0 && ((unsigned char)s[n - 1] & 0xC0) == 0x80 && len - n < 3)
-		n--;
-	if (n > 0 && ((unsigned char)s[n - 1] & 0x80)) {
-		unsigned char lead = (unsigned char)s[n - 1];
-		size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-
-		if (len - (n - 1) < need)
-			return n - 1; /* the last sequence is incomplete: drop it */
-	}
-	return len;
-}
 
 static int add_sep(buf_t *out)
 {
@@ -69,7 +53,7 @@ static int truncate_to(buf_t *out, size_t max_bytes)
 		return 0;
 	n = snprintf(note, sizeof note, "\n[output truncated by mcpgw: %zu of %zu bytes]", (size_t)0, total);
 	keep = max_bytes > (size_t)n + 8 ? max_bytes - (size_t)n - 8 : 0; /* room for the note's digits */
-	keep = toolresult_utf8_cut(out->data, keep);
+	keep = utf8_cut(out->data, keep);
 	out->len = keep;
 	out->data[keep] = '\0';
 	return buf_printf(out, "\n[output truncated by mcpgw: %zu of %zu bytes]", keep, total);

@@ -24,7 +24,5 @@ int toolresult_text(const json_t *result, const json_t *error, size_t max_bytes,
  * appended to parts (an array). Returns how many were added. */
 size_t toolresult_images(const json_t *result, json_t *parts);
 
-/* toolresult_utf8_cut: the largest n <= len that does not split a UTF-8 sequence. */
-size_t toolresult_utf8_cut(const char *s, size_t len);
 
 #endif

@@ -1,5 +1,6 @@
 /* sqljson.c: convert SQLite values and rows to JSON, keeping text valid UTF-8. */
 #include "sqljson.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -8,32 +9,6 @@
 #include <string.h>
 
 #include "buf.h"
-
-/* sqljson_utf8_len: length of the well-formed UTF-8 sequence at s[0..n), 0 if
- * there is none (overlong forms, surrogates and > U+10FFFF are ill-formed). */
-static size_t sqljson_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], v;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-	v = c & (0x7F >> len);
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) ||
-	    (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
-		return 0;
-	return len;
-}
 
 json_t *sqljson_text(const char *s, size_t n)
 {
@@ -47,7 +22,7 @@ json_t *sqljson_text(const char *s, size_t n)
 	if (j)
 		return j;
 	for (size_t i = 0; i < n;) {
-		size_t l = sqljson_utf8_len(u + i, n - i);
+		size_t l = utf8_seq_len(u + i, n - i);
 		int rc = l ? buf_append(&b, s + i, l) : buf_append(&b, "\xEF\xBF\xBD", 3);
 
 		if (rc < 0)

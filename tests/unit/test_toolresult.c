@@ -71,18 +71,6 @@ static void test_truncation_marks_and_bounds(void **state)
 	assert_non_null(strstr(t, " of 2999 bytes]"));
 }
 
-static void test_utf8_cut_never_splits(void **state)
-{
-	const char *s = "ab\xe6\x95\xb0\xe6\x8d\xae"; /* "ab数据" */
-	(void)state;
-	assert_int_equal(toolresult_utf8_cut(s, 8), 8);
-	assert_int_equal(toolresult_utf8_cut(s, 7), 5);
-	assert_int_equal(toolresult_utf8_cut(s, 6), 5);
-	assert_int_equal(toolresult_utf8_cut(s, 5), 5);
-	assert_int_equal(toolresult_utf8_cut(s, 4), 2);
-	assert_int_equal(toolresult_utf8_cut(s, 2), 2);
-}
-
 static void test_images_as_parts(void **state)
 {
 	json_t *res = json_loads("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
@@ -112,7 +100,6 @@ int main(void)
 		cmocka_unit_test(test_is_error_and_rpc_error),
 		cmocka_unit_test(test_other_items_described),
 		cmocka_unit_test(test_truncation_marks_and_bounds),
-		cmocka_unit_test(test_utf8_cut_never_splits),
 		cmocka_unit_test(test_images_as_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, free_out);
