@@ -1,5 +1,6 @@
 /* main.c: mcpgw-broker: start-up (settings, config, lock, socket, pid file), the loop, shutdown. */
 #include "broker.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,14 +28,14 @@ static int take_lock(const char *state_dir)
 	char path[4300], pid[32] = "";
 	int fd;
 
-	snprintf(path, sizeof path, "%s/broker.lock", state_dir);
+	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_LOCK);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(path, sizeof path, "%s/broker.pid", state_dir);
+		(void)statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_PID);
 		FILE *f = fopen(path, "r");
 		if (f) {
 			if (!fgets(pid, sizeof pid, f))
@@ -54,7 +55,7 @@ static int write_pidfile(const char *state_dir)
 	char path[4300], tmp[4310];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/broker.pid", state_dir);
+	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_PID);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if (!(f = fopen(tmp, "w")))
 		return -1;
@@ -100,7 +101,7 @@ static int publish_generation(const char *state_dir)
 	void *p;
 	int fd;
 
-	snprintf(path, sizeof path, "%s/catalog.gen", state_dir);
+	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_CATALOG_GEN);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 ||
 	    (p = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
@@ -213,7 +214,7 @@ static void teardown(int lock_fd)
 		close(B.listen_fd);
 		unlink(B.set.socket_path);
 	}
-	snprintf(path, sizeof path, "%s/broker.pid", B.set.state_dir);
+	(void)statedir_path(path, sizeof path, B.set.state_dir, STATEDIR_BROKER_PID);
 	unlink(path);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "statedir.h"
 #include "hio.h"
 #include "log.h"
 #include "oai.h"
@@ -20,7 +21,6 @@
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
 #define MODELS_FAIL_HOLD_MS 5000    /* after a failed fetch, ask the upstream again this much later at the earliest */
 #define MODELS_LOCK_WAIT_MS 5000    /* longest wait for another process's fetch; then the list at hand is served */
-#define MODELS_CACHE_FILE "models-cache.json" /* in $MCPGW_STATE_DIR, shared by every process */
 #define MODELS_CACHE_SLACK 65536    /* the cache file's fields around the list (the key is a URL < 2 KB) */
 #define MODELS_ALLOW "Allow: GET, HEAD\r\n"
 
@@ -251,7 +251,7 @@ static void setup(struct app *a)
 	}
 	if (mkdir(a->s.state_dir, 0700) < 0 && errno != EEXIST)
 		log_warn("models: %s: %s; the model list is not cached", a->s.state_dir, strerror(errno));
-	snprintf(a->cache_path, sizeof a->cache_path, "%s/" MODELS_CACHE_FILE, a->s.state_dir);
+	(void)statedir_path(a->cache_path, sizeof a->cache_path, a->s.state_dir, STATEDIR_MODELS_CACHE);
 	a->cache = (struct sharedcache){
 		.path = a->cache_path,
 		.key = a->s.openai_base_url,

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "statedir.h"
 #include "version.h"
 #include "bclient.h"
 #include "brokerstart.h"
@@ -150,14 +151,6 @@ static int parse_args(int argc, char **argv, struct chat_opts *o)
 	return -1;
 }
 
-/* chat_file: $MCPGW_STATE_DIR/name into out */
-static int chat_file(const struct chat *c, const char *name, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "%s/%s", c->set.state_dir, name);
-
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
 /* chat_broker_up: make sure a broker serves us and its servers have started */
 static int chat_broker_up(struct chat *c)
 {
@@ -238,7 +231,8 @@ static void chat_log_init(struct chat *c)
 
 	if (mkdir(c->set.state_dir, 0700) < 0 && errno != EEXIST)
 		fprintf(stderr, "mcpgw-chat: %s: %s\n", c->set.state_dir, strerror(errno));
-	if (chat_file(c, "chat.log", path, sizeof path) < 0 || log_init("mcpgw-chat", c->set.log_level, path) < 0)
+	if (statedir_path(path, sizeof path, c->set.state_dir, STATEDIR_CHAT_LOG) < 0 ||
+	    log_init("mcpgw-chat", c->set.log_level, path) < 0)
 		log_init("mcpgw-chat", LOGL_ERROR, NULL);
 }
 
@@ -259,7 +253,7 @@ static int chat_setup(struct chat *c)
 	}
 	c->curl_ready = 1;
 	save = c->o.session || c->interactive;
-	if (chat_file(c, "chat.db", path, sizeof path) < 0 ||
+	if (statedir_path(path, sizeof path, c->set.state_dir, STATEDIR_CHAT_DB) < 0 ||
 	    conversation_open(&c->conv, path, c->o.session, save, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-chat: %s\n", *err ? err : "state directory path too long");
 		return -1;
@@ -445,7 +439,7 @@ int main(int argc, char **argv)
 	}
 	if (c.o.list_sessions) {
 		snprintf(err, sizeof err, "%s: path too long", c.set.state_dir);
-		if (chat_file(&c, "chat.db", path, sizeof path) < 0 || conversation_list(path, stdout, err, sizeof err) < 0) {
+		if (statedir_path(path, sizeof path, c.set.state_dir, STATEDIR_CHAT_DB) < 0 || conversation_list(path, stdout, err, sizeof err) < 0) {
 			fprintf(stderr, "mcpgw-chat: %s\n", err);
 			return 1;
 		}

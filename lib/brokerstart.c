@@ -1,5 +1,6 @@
 /* brokerstart.c: find, start (once, under an flock), wait for and stop an mcpgw-broker on behalf of its clients. */
 #include "brokerstart.h"
+#include "statedir.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -29,14 +30,6 @@ extern char **environ;
 #define BS_TAIL_LINES 12
 #define BS_PATH_MAX 4352       /* state directory (4096) plus a file name */
 #define BS_FD_SCAN_MAX 65536   /* closing inherited fds without close_range: at most this many */
-
-/* bs_path: dir + "/" + name into out; -1 when it does not fit */
-static int bs_path(char *out, size_t outlen, const char *dir, const char *name)
-{
-	int n = snprintf(out, outlen, "%s/%s", dir, name);
-
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
 
 int brokerstart_alive(const char *socket_path)
 {
@@ -118,7 +111,7 @@ static void bs_tail_logs(const struct settings *s, char *err, size_t errlen)
 {
 	char path[BS_PATH_MAX];
 
-	if (bs_path(path, sizeof path, s->state_dir, "broker.log") == 0)
+	if (statedir_path(path, sizeof path, s->state_dir, STATEDIR_BROKER_LOG) == 0)
 		bs_tail(path, err, errlen);
 	if (*s->log_file && strcmp(s->log_file, path) != 0)
 		bs_tail(s->log_file, err, errlen);
@@ -156,7 +149,7 @@ static int bs_broker_lock_held(const char *state_dir)
 	char path[BS_PATH_MAX];
 	int fd, held;
 
-	if (bs_path(path, sizeof path, state_dir, "broker.lock") < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_LOCK) < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd); /* releases it if we took it */
@@ -431,7 +424,7 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 		snprintf(err, errlen, "%s: %s", s->state_dir, strerror(errno));
 		return -1;
 	}
-	if (bs_path(path, sizeof path, s->state_dir, "broker.start.lock") < 0) {
+	if (statedir_path(path, sizeof path, s->state_dir, STATEDIR_BROKER_START) < 0) {
 		snprintf(err, errlen, "%s: path too long", s->state_dir);
 		return -1;
 	}
@@ -441,7 +434,7 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 		rc = 0;
 		goto out;
 	}
-	if (bs_path(path, sizeof path, s->state_dir, "broker.log") < 0 ||
+	if (statedir_path(path, sizeof path, s->state_dir, STATEDIR_BROKER_LOG) < 0 ||
 	    (pid = bs_spawn(s, o->bin, path, o->detach, err, errlen)) < 0)
 		goto out;
 	log_info("started %s (pid %ld)", o->bin, (long)pid);

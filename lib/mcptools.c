@@ -1,5 +1,6 @@
 /* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
 #include "mcptools.h"
+#include "statedir.h"
 #include "clock.h"
 
 #include <fcntl.h>
@@ -27,7 +28,7 @@ static void mcptools_clear(struct mcptools *m)
 
 void mcptools_use_state_dir(struct mcptools *m, const char *state_dir)
 {
-	snprintf(m->gen_path, sizeof m->gen_path, "%s/catalog.gen", state_dir);
+	(void)statedir_path(m->gen_path, sizeof m->gen_path, state_dir, STATEDIR_CATALOG_GEN);
 }
 
 /* map_gen: map catalog.gen read-only once the broker has made it */

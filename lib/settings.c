@@ -1,5 +1,6 @@
 /* settings.c: MCPGW_* settings from the environment and .env, with defaults and checked bounds. */
 #include "settings.h"
+#include "statedir.h"
 
 #include "buf.h"
 #include "log.h"
@@ -368,10 +369,10 @@ static int set_paths(struct settings *s, const char *state_def, char *err, size_
 	    set_path(s->home, "MCPGW_STATE_DIR", state_def, s->state_dir, sizeof s->state_dir, err, errlen) < 0)
 		return -1;
 	/* neither can truncate: state_dir is < 4096 bytes, the targets hold 4200 */
-	snprintf(def, sizeof def, "%s/broker.sock", s->state_dir);
+	(void)statedir_path(def, sizeof def, s->state_dir, STATEDIR_BROKER_SOCK);
 	if (set_path(s->home, "MCPGW_BROKER_SOCKET", def, s->socket_path, sizeof s->socket_path, err, errlen) < 0)
 		return -1;
-	snprintf(s->db_path, sizeof s->db_path, "%s/mcpgw.db", s->state_dir);
+	(void)statedir_path(s->db_path, sizeof s->db_path, s->state_dir, STATEDIR_REGISTRY);
 	if (!set_env("MCPGW_LOG_FILE"))
 		s->log_file[0] = '\0';
 	else if (set_path(s->home, "MCPGW_LOG_FILE", "", s->log_file, sizeof s->log_file, err, errlen) < 0)

@@ -175,3 +175,14 @@ EOF
 	# a server that exits before it reads initialize: the reason is its exit and its last words
 	[[ "$(sed -n 4p <<<"$output")" == $'dies\tbackoff\t0\t'*$'\texited with status 3 (stderr: boom)'* ]]
 }
+
+@test "mcpgwctl names the state directory's shared files as lib/statedir.h does" {
+	local name file
+	for name in BROKER_SOCK BROKER_PID BROKER_LOG RESPONDERS_LOG; do
+		file=$(sed -n "s/^#define STATEDIR_$name *\"\\([^\"]*\\)\".*/\\1/p" "$MCPGW_ROOT/lib/statedir.h")
+		[ -n "$file" ] || { echo "statedir.h: no STATEDIR_$name" >&2; return 1; }
+		grep -qF "\$STATE/$file" "$MCPGW_ROOT/deploy/mcpgwctl" || { echo "mcpgwctl does not use \$STATE/$file" >&2; return 1; }
+	done
+	# and nothing else of the broker's under another name
+	! grep -o '\$STATE/broker\.[a-z.]*' "$MCPGW_ROOT/deploy/mcpgwctl" | sort -u | grep -vxF -e '$STATE/broker.sock' -e '$STATE/broker.pid' -e '$STATE/broker.log'
+}
