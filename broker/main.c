@@ -134,7 +134,7 @@ static const struct usage broker_usage = {
 	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
 	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n"
 	"  -h, --help          this text\n"
-	"      --version       the version\n",
+	"  -V, --version       the version\n",
 	broker_settings,
 	"Its log goes to stderr or MCPGW_LOG_FILE. The protocol: docs/broker-protocol.md.\n",
 };
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 	};
 	int c, status_only = 0;
 
-	while ((c = usage_getopt("mcpgw-broker", argc, argv, "h", longs)) != -1) {
+	while ((c = usage_getopt("mcpgw-broker", argc, argv, "hV", longs)) != -1) {
 		switch (c) {
 		case 'c': check_only = 1; break;
 		case 's': status_only = 1; break;

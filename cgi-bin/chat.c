@@ -261,7 +261,7 @@ static const struct usage chat_usage = {
 	"LLM, offering every MCP tool to the model and running its calls through mcpgw-broker, round\n"
 	"after round.\n",
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	chat_settings,
 	NULL,
 };

@@ -418,7 +418,7 @@ static const struct usage embeddings_usage = {
 	"Serves POST /v1/embeddings: the built-in embedding model for the names of\n"
 	"MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL.\n",
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	embeddings_settings,
 	NULL,
 };

@@ -150,10 +150,11 @@ static const struct usage health_usage = {
 	"health.fcgi",
 	"[--help | --version]",
 	"Answers GET /health: liveness, and each MCP server's state, pid, restarts and last error as\n"
-	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready, else\n"
-	"\"degraded\"; 503 \"down\" when the broker cannot be reached).\n",
+	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready,\n"
+	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
+	"\"reasons\"; 503 \"down\" when the broker cannot be reached).\n",
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	health_settings,
 	NULL,
 };

@@ -287,7 +287,7 @@ static const struct usage models_usage = {
 	"Serves GET /v1/models and GET /v1/models/{id}: the upstream's models (cached), DEFAULT_MODEL,\n"
 	"the aliases of MCPGW_MODEL_ALIASES and the built-in embedding models.\n",
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	models_settings,
 	NULL,
 };

@@ -519,7 +519,7 @@ static const struct usage tools_usage = {
 	"Serves GET /v1/tools (every tool of every ready MCP server), GET /v1/tools/{name}, and\n"
 	"POST /v1/tools {\"tool\": NAME, \"arguments\": {...}}, which runs one tool through mcpgw-broker.\n",
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	tools_settings,
 	NULL,
 };

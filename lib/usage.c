@@ -191,7 +191,7 @@ int usage_responder(int argc, char *argv[], const struct usage *u)
 	if (argc < 2 || getenv("GATEWAY_INTERFACE"))
 		return -1;
 	optind = 0;
-	while ((c = usage_getopt(u->prog, argc, argv, "h", longs)) != -1) {
+	while ((c = usage_getopt(u->prog, argc, argv, "hV", longs)) != -1) {
 		switch (c) {
 		case 'h':
 			usage_help(stdout, u);

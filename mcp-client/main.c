@@ -189,7 +189,7 @@ static const struct usage client_usage = {
 	"      --auto     Streamable HTTP, falling back to SSE on a 4xx (as a config `url` without `type`)\n"
 	"                 (default: Streamable HTTP)\n"
 	"  -h, --help     this text\n"
-	"      --version  the version\n",
+	"  -V, --version  the version\n",
 	client_settings,
 	NULL,
 };
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int sp[2], rc = 1, c;
 
-	while ((c = usage_getopt("mcpgw-mcp-client", argc, argv, "h", longs)) != -1) {
+	while ((c = usage_getopt("mcpgw-mcp-client", argc, argv, "hV", longs)) != -1) {
 		switch (c) {
 		case 's': type = "sse"; break;
 		case 'a': type = "auto"; break;

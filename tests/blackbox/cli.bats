@@ -88,13 +88,15 @@ help_of() {
 	done < <(sed -n 's/^| `\([A-Z][A-Z0-9_]*\)` |.*/\1/p' <<<"$readme")
 }
 
-@test "--version: NAME and lib/version.h's version, exit 0" {
-	local p
+@test "--version and -V: NAME and lib/version.h's version, exit 0" {
+	local p o
 
 	[ -n "$VERSION" ]
 	for p in $PROGRAMS; do
-		run --separate-stderr "$(program "$p")" --version
-		[ "$status" -eq 0 ] && [ "$output" = "$p $VERSION" ] || { echo "$p --version: $status: $output $stderr" >&2; return 1; }
+		for o in --version -V; do
+			run --separate-stderr "$(program "$p")" "$o"
+			[ "$status" -eq 0 ] && [ "$output" = "$p $VERSION" ] || { echo "$p $o: $status: $output $stderr" >&2; return 1; }
+		done
 	done
 }
 
