@@ -260,8 +260,7 @@ static const struct usage chat_usage = {
 	"Serves POST /v1/chat/completions: OpenAI chat completions (streamed or not) against the upstream\n"
 	"LLM, offering every MCP tool to the model and running its calls through mcpgw-broker, round\n"
 	"after round.\n",
-	"  -h, --help     this text\n"
-	"  -V, --version  the version\n",
+	USAGE_RESPONDER_OPTIONS,
 	chat_settings,
 	NULL,
 };

@@ -417,8 +417,7 @@ static const struct usage embeddings_usage = {
 	"[--help | --version]",
 	"Serves POST /v1/embeddings: the built-in embedding model for the names of\n"
 	"MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL.\n",
-	"  -h, --help     this text\n"
-	"  -V, --version  the version\n",
+	USAGE_RESPONDER_OPTIONS,
 	embeddings_settings,
 	NULL,
 };

@@ -153,8 +153,7 @@ static const struct usage health_usage = {
 	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready,\n"
 	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
 	"\"reasons\"; 503 \"down\" when the broker cannot be reached).\n",
-	"  -h, --help     this text\n"
-	"  -V, --version  the version\n",
+	USAGE_RESPONDER_OPTIONS,
 	health_settings,
 	NULL,
 };

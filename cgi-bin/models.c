@@ -286,8 +286,7 @@ static const struct usage models_usage = {
 	"[--help | --version]",
 	"Serves GET /v1/models and GET /v1/models/{id}: the upstream's models (cached), DEFAULT_MODEL,\n"
 	"the aliases of MCPGW_MODEL_ALIASES and the built-in embedding models.\n",
-	"  -h, --help     this text\n"
-	"  -V, --version  the version\n",
+	USAGE_RESPONDER_OPTIONS,
 	models_settings,
 	NULL,
 };

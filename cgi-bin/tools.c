@@ -518,8 +518,7 @@ static const struct usage tools_usage = {
 	"[--help | --version]",
 	"Serves GET /v1/tools (every tool of every ready MCP server), GET /v1/tools/{name}, and\n"
 	"POST /v1/tools {\"tool\": NAME, \"arguments\": {...}}, which runs one tool through mcpgw-broker.\n",
-	"  -h, --help     this text\n"
-	"  -V, --version  the version\n",
+	USAGE_RESPONDER_OPTIONS,
 	tools_settings,
 	NULL,
 };

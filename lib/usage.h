@@ -46,11 +46,16 @@ int usage_getopt(const char *prog, int argc, char *const argv[], const char *sho
 /* usage_responder: the command line of a responder (cgi-bin/\*.fcgi), which
  * takes no options when a web server runs it. Run from a shell (no
  * GATEWAY_INTERFACE in the environment) it answers -h/--help (u on stdout)
- * and --version, and rejects any other argument. Under a web server argv is
+ * and -V/--version, and rejects any other argument. Under a web server argv is
  * ignored: a CGI server may pass the words of a query without '=' as
  * arguments (RFC 3875, 4.4), and `GET /health?--help` must still get
  * /health. Returns -1 to go on serving, else the exit status (0 or
  * USAGE_EXIT; the message is printed). */
 int usage_responder(int argc, char *argv[], const struct usage *u);
+
+/* the options lines of every responder's usage: the ones usage_responder takes */
+#define USAGE_RESPONDER_OPTIONS \
+	"  -h, --help     this text\n" \
+	"  -V, --version  the version\n"
 
 #endif

@@ -29,7 +29,7 @@ EOF
 teardown_file() {
 	[ -n "${MCPGW_HOME:-}" ] || return 0
 	tm kill-server 2>/dev/null || true
-	stop_broker_by_pidfile
+	stop_broker "$MCPGW_STATE_DIR"
 	sim_stop
 	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then
 		echo "# kept $MCPGW_HOME" >&3
@@ -42,7 +42,7 @@ setup() {
 	sim_reset
 	T=$BATS_TEST_TMPDIR
 	tm kill-session -t chat 2>/dev/null || true
-	stop_broker_by_pidfile
+	stop_broker "$MCPGW_STATE_DIR"
 }
 
 # tm ARGS: tmux on this file's own server socket and config
@@ -111,14 +111,6 @@ broker_alive() {
 	[ -S "$MCPGW_STATE_DIR/broker.sock" ] &&
 		node -e 'const c = require("net").connect(process.argv[1]); c.on("connect", () => process.exit(0)); c.on("error", () => process.exit(1));' \
 			"$MCPGW_STATE_DIR/broker.sock"
-}
-
-# stop_broker_by_pidfile: stop a broker left running (by the PID in its pid file) and wait for it
-stop_broker_by_pidfile() {
-	local pid i=0
-	pid=$(cat "$MCPGW_STATE_DIR/broker.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
 # start_broker: a broker started by the test, not by the chatbot; sets BROKER_PID

@@ -9,20 +9,6 @@ setup() {
 	export ST
 }
 
-# stop_broker DIR: the broker serving DIR (its pid file), by PID; waits until it is gone
-stop_broker() {
-	local pid i=0
-
-	[ -s "$1/broker.pid" ] || return 0
-	pid=$(cat "$1/broker.pid")
-	kill -TERM "$pid" 2>/dev/null || return 0
-	while [ -e "/proc/$pid" ] && [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" != Z ]; do
-		[ $i -lt 100 ] || { kill -KILL "$pid" 2>/dev/null; break; }
-		sleep 0.05
-		i=$((i + 1))
-	done
-}
-
 teardown() {
 	local d
 
