@@ -6,15 +6,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "jsonrpc.h"
-#include "registry.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "mcp/config.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/registry.h"
 #include "remote.h"
-#include "settings.h"
+#include "core/settings.h"
 
-#include "version.h"
+#include "core/version.h"
 #define SRV_ERRTAIL 2048        /* bytes of a server's stderr kept for error messages */
 #define SRV_LIST_MAX_PAGES 64   /* tools/list pages followed per listing */
 #define SRV_MAX_TOOLS 4096      /* tools kept per server */

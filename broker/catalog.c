@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "toolname.h"
+#include "core/log.h"
+#include "mcp/toolname.h"
 
 static int cat_cmp(const void *a, const void *b)
 {

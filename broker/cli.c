@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 static struct cli *cli_get(int slot, unsigned gen)
 {

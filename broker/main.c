@@ -1,6 +1,6 @@
 /* main.c: mcpgw-broker: start-up (settings, config, lock, socket, pid file), the loop, shutdown. */
 #include "broker.h"
-#include "statedir.h"
+#include "core/statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bstatus.h"
-#include "log.h"
-#include "usage.h"
+#include "mcp/bstatus.h"
+#include "core/log.h"
+#include "core/usage.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
 static int take_lock(const char *state_dir)

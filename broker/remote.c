@@ -8,8 +8,8 @@
 #include <strings.h>
 
 #include "broker.h"
-#include "log.h"
-#include "sse.h"
+#include "core/log.h"
+#include "core/sse.h"
 
 #define RT_MAX_SOCKS 1024
 #define RT_DEFAULT_RETRY_MS 1000   /* SSE reconnect delay when the server named none */

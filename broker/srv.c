@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "errtail.h"
-#include "log.h"
-#include "progpath.h"
+#include "core/errtail.h"
+#include "core/log.h"
+#include "core/progpath.h"
 
 extern char **environ;
 

@@ -8,16 +8,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bautostart.h"
-#include "bclient.h"
-#include "buf.h"
-#include "hio.h"
-#include "log.h"
-#include "oai.h"
-#include "settings.h"
-#include "toolloop.h"
-#include "upstream.h"
-#include "usage.h"
+#include "mcp/bautostart.h"
+#include "mcp/bclient.h"
+#include "core/buf.h"
+#include "http/hio.h"
+#include "core/log.h"
+#include "http/oai.h"
+#include "core/settings.h"
+#include "openai/toolloop.h"
+#include "openai/upstream.h"
+#include "core/usage.h"
 
 #define CHAT_PATH "/v1/chat/completions"
 #define CHAT_STACK (1024 * 1024)     /* worker thread stack */

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "embed.h"
-#include "hio.h"
-#include "log.h"
-#include "oai.h"
-#include "settings.h"
-#include "upstream.h"
-#include "usage.h"
+#include "core/buf.h"
+#include "openai/embed.h"
+#include "http/hio.h"
+#include "core/log.h"
+#include "http/oai.h"
+#include "core/settings.h"
+#include "openai/upstream.h"
+#include "core/usage.h"
 
 #define EMB_PATH "/v1/embeddings"
 #define EMB_ALLOW "Allow: POST\r\n"

@@ -4,16 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bautostart.h"
-#include "bclient.h"
-#include "hio.h"
-#include "buf.h"
-#include "log.h"
-#include "mcptools.h"
-#include "oai.h"
-#include "responder.h"
-#include "settings.h"
-#include "usage.h"
+#include "mcp/bautostart.h"
+#include "mcp/bclient.h"
+#include "http/hio.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "mcp/mcptools.h"
+#include "http/oai.h"
+#include "http/responder.h"
+#include "core/settings.h"
+#include "core/usage.h"
 
 /* process-lifetime state, created once in main */
 

@@ -8,14 +8,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "statedir.h"
-#include "hio.h"
-#include "log.h"
-#include "oai.h"
-#include "settings.h"
-#include "sharedcache.h"
-#include "upstream.h"
-#include "usage.h"
+#include "core/statedir.h"
+#include "http/hio.h"
+#include "core/log.h"
+#include "http/oai.h"
+#include "core/settings.h"
+#include "core/sharedcache.h"
+#include "openai/upstream.h"
+#include "core/usage.h"
 
 #define MODELS_PREFIX "/v1/models"
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */

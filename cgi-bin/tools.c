@@ -4,16 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bautostart.h"
-#include "bclient.h"
-#include "buf.h"
-#include "hio.h"
-#include "log.h"
-#include "mcptools.h"
-#include "oai.h"
-#include "responder.h"
-#include "settings.h"
-#include "usage.h"
+#include "mcp/bautostart.h"
+#include "mcp/bclient.h"
+#include "core/buf.h"
+#include "http/hio.h"
+#include "core/log.h"
+#include "mcp/mcptools.h"
+#include "http/oai.h"
+#include "http/responder.h"
+#include "core/settings.h"
+#include "core/usage.h"
 
 #define TOOLS_PREFIX "/v1/tools"
 #define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */

@@ -1,6 +1,6 @@
 /* display.c: the chatbot's output: the answer as it streams, tool-call lines, notices; nothing the model sends can drive the terminal. */
 #include "display.h"
-#include "utf8.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <string.h>

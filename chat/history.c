@@ -1,6 +1,6 @@
 /* history.c: mcpgw-chat's conversations in SQLite (WAL): sessions and their messages, in order. */
 #include "history.h"
-#include "sqlopen.h"
+#include "core/sqlopen.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* lineedit.c: a small single-line editor (termios raw mode, UTF-8 aware, horizontal scrolling) with history, and its plain fallback. */
 #include "lineedit.h"
-#include "utf8.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -12,19 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "statedir.h"
-#include "version.h"
-#include "bclient.h"
-#include "brokerstart.h"
+#include "core/statedir.h"
+#include "core/version.h"
+#include "mcp/bclient.h"
+#include "mcp/brokerstart.h"
 #include "conversation.h"
 #include "display.h"
 #include "lineedit.h"
-#include "log.h"
-#include "settings.h"
-#include "toolloop.h"
+#include "core/log.h"
+#include "core/settings.h"
+#include "openai/toolloop.h"
 #include "turn.h"
-#include "upstream.h"
-#include "usage.h"
+#include "openai/upstream.h"
+#include "core/usage.h"
 
 #define CHAT_VERSION MCPGW_VERSION
 #define CHAT_PROMPT "You: "

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "randid.h"
+#include "core/buf.h"
+#include "core/randid.h"
 
 /* the state of one question, shared with the sink callbacks */
 struct turn {

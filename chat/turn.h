@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include "display.h"
-#include "toolloop.h"
+#include "openai/toolloop.h"
 
 enum turn_status {
 	TURN_OK = 0,          /* answered: *added holds the turn's messages */

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "log.h"
-#include "usage.h"
+#include "core/log.h"
+#include "core/usage.h"
 
 #define CLIENT_READY_MS 20000 /* initialize + tools/list */
 #define CLIENT_CALL_MS 30000

@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "jsonrpc.h"
-#include "log.h"
+#include "core/buf.h"
+#include "mcp/jsonrpc.h"
+#include "core/log.h"
 #include "server.h"
 #include "sqlitedb.h"
-#include "usage.h"
+#include "core/usage.h"
 
 #define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
 #define MAIN_READ_CHUNK    65536

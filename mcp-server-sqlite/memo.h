@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 #define MEMO_URI          "memo://insights"
 #define MEMO_MAX_INSIGHTS 1000          /* insights kept at most */

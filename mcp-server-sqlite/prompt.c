@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "jsonrpc.h"
+#include "core/buf.h"
+#include "mcp/jsonrpc.h"
 #include "sqljson.h"
 
 /* Every "{topic}" is replaced by the user's topic. */

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "jsonrpc.h"
-#include "log.h"
+#include "mcp/jsonrpc.h"
+#include "core/log.h"
 #include "prompt.h"
 
 struct server_err {

@@ -2,11 +2,11 @@
 #ifndef MCPSQLITE_SERVER_H
 #define MCPSQLITE_SERVER_H
 
-#include "version.h"
+#include "core/version.h"
 #include <jansson.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "core/buf.h"
 #include "memo.h"
 #include "sqlitedb.h"
 #include "tools.h"

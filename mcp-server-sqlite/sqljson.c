@@ -1,6 +1,6 @@
 /* sqljson.c: convert SQLite values and rows to JSON, keeping text valid UTF-8. */
 #include "sqljson.h"
-#include "utf8.h"
+#include "core/utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 json_t *sqljson_text(const char *s, size_t n)
 {

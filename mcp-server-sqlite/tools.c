@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "jsonrpc.h"
-#include "log.h"
+#include "core/buf.h"
+#include "mcp/jsonrpc.h"
+#include "core/log.h"
 #include "sqljson.h"
 
 typedef json_t *(*tools_fn)(struct tools_ctx *c, const char *arg, size_t len);

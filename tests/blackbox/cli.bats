@@ -4,7 +4,7 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-VERSION=$(sed -n 's/^#define MCPGW_VERSION "\(.*\)"$/\1/p' "$MCPGW_ROOT/lib/version.h")
+VERSION=$(sed -n 's/^#define MCPGW_VERSION "\(.*\)"$/\1/p' "$MCPGW_ROOT/lib/core/version.h")
 
 # program NAME: its path in the checkout
 program() {
@@ -88,7 +88,7 @@ help_of() {
 	done < <(sed -n 's/^| `\([A-Z][A-Z0-9_]*\)` |.*/\1/p' <<<"$readme")
 }
 
-@test "--version and -V: NAME and lib/version.h's version, exit 0" {
+@test "--version and -V: NAME and lib/core/version.h's version, exit 0" {
 	local p o
 
 	[ -n "$VERSION" ]
@@ -178,10 +178,10 @@ EOF
 	[[ "$(sed -n 4p <<<"$output")" == $'dies\tbackoff\t0\t'*$'\texited with status 3 (stderr: boom)'* ]]
 }
 
-@test "mcpgwctl names the state directory's shared files as lib/statedir.h does" {
+@test "mcpgwctl names the state directory's shared files as lib/core/statedir.h does" {
 	local name file
 	for name in BROKER_SOCK BROKER_PID BROKER_LOG RESPONDERS_LOG; do
-		file=$(sed -n "s/^#define STATEDIR_$name *\"\\([^\"]*\\)\".*/\\1/p" "$MCPGW_ROOT/lib/statedir.h")
+		file=$(sed -n "s/^#define STATEDIR_$name *\"\\([^\"]*\\)\".*/\\1/p" "$MCPGW_ROOT/lib/core/statedir.h")
 		[ -n "$file" ] || { echo "statedir.h: no STATEDIR_$name" >&2; return 1; }
 		grep -qF "\$STATE/$file" "$MCPGW_ROOT/deploy/mcpgwctl" || { echo "mcpgwctl does not use \$STATE/$file" >&2; return 1; }
 	done

@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "bautostart.h"
-#include "bclient.h"
-#include "brokerstart.h"
-#include "log.h"
-#include "settings.h"
+#include "core/clock.h"
+#include "mcp/bautostart.h"
+#include "mcp/bclient.h"
+#include "mcp/brokerstart.h"
+#include "core/log.h"
+#include "core/settings.h"
 
 static char broker_bin[PATH_MAX]; /* broker/mcpgw-broker of this build */
 static char dir[64];               /* MCPGW_HOME, its var/ the state directory */

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "bclient.h"
-#include "log.h"
+#include "core/clock.h"
+#include "mcp/bclient.h"
+#include "core/log.h"
 
 /* one test's fake broker: a listening socket and a script run in a thread */
 struct fake {

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "brokerstart.h"
-#include "log.h"
-#include "settings.h"
+#include "core/clock.h"
+#include "mcp/brokerstart.h"
+#include "core/log.h"
+#include "core/settings.h"
 
 static char self[PATH_MAX];   /* this test program: the fake broker */
 static char dir[64];          /* the test's state directory holder */

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bstatus.h"
-#include "log.h"
-#include "settings.h"
+#include "mcp/bstatus.h"
+#include "core/log.h"
+#include "core/settings.h"
 
 /* lines: bstatus_write of the JSON text into a new string (*rc its result) */
 static char *lines(const char *text, int *rc)

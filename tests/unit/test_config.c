@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "mcp/config.h"
 
 #define NAME "t.json"
 

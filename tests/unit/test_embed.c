@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed.h"
+#include "openai/embed.h"
 
 #define MAXF 64
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "errtail.h"
+#include "core/errtail.h"
 
 /* pick: errtail_pick of the whole string into a buffer of outlen (<= 1024) */
 static const char *pick_n(const char *text, size_t outlen)

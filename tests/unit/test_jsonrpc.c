@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonrpc.h"
+#include "mcp/jsonrpc.h"
 
 static json_t *parse(const char *s)
 {

@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "bclient.h"
-#include "buf.h"
-#include "mcptools.h"
+#include "core/clock.h"
+#include "mcp/bclient.h"
+#include "core/buf.h"
+#include "mcp/mcptools.h"
 
 /* a fake broker: tools/list says server "slow" is starting until ready_ms
  * after it began, then lists its tool; server "ghost" always fails */

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "near.h"
+#include "core/near.h"
 
 static const char *const keys[] = { "servers", "tools" };
 static const char *const names[] = { "sqlite", "everything", "fs" };

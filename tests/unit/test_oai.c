@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hio.h"
-#include "oai.h"
+#include "http/hio.h"
+#include "http/oai.h"
 
 static int depth_ok(const char *s, int max)
 {

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buildconf.h"
-#include "progpath.h"
+#include "core/buildconf.h"
+#include "core/progpath.h"
 
 static char T[PATH_MAX];      /* a fresh temp tree per test */
 static char cwd0[PATH_MAX];   /* the working directory to go back to */

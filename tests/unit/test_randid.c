@@ -1,4 +1,4 @@
-/* test_randid.c: unit tests for ids and random numbers from getrandom(2) (lib/randid.c), and that no other source is used. */
+/* test_randid.c: unit tests for ids and random numbers from getrandom(2) (lib/core/randid.c), and that no other source is used. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "randid.h"
+#include "core/buf.h"
+#include "core/randid.h"
 
 #ifndef MCPGW_SRC_ROOT
 #error "MCPGW_SRC_ROOT: the checkout the sources are scanned in (set by the Makefile)"
@@ -193,7 +193,7 @@ static void test_fill_and_below(void **state)
 
 /* --- the sources use no other source of randomness -------------------------- */
 
-/* identifiers that name a guessable or repeatable generator (or a raw one that bypasses lib/randid.c) */
+/* identifiers that name a guessable or repeatable generator (or a raw one that bypasses lib/core/randid.c) */
 static const char *const banned[] = { "rand",     "srand",   "rand_r",  "random",     "srandom",   "random_r",
 				       "srandom_r", "initstate", "setstate", "drand48",   "erand48",   "lrand48",
 				       "nrand48",  "mrand48", "jrand48", "srand48",    "seed48",    "lcong48",
@@ -225,7 +225,7 @@ static int scan_text(const char *path, const char *text, int quiet)
 			line++;
 		if (strncmp(p, "/dev/urandom", 12) == 0 || strncmp(p, "/dev/random", 11) == 0) {
 			if (!quiet)
-				fprintf(stderr, "%s:%d: reads a random device: use lib/randid.h\n", path, line);
+				fprintf(stderr, "%s:%d: reads a random device: use lib/core/randid.h\n", path, line);
 			hits++;
 		}
 		if (!ident_char(*p) || (p > text && ident_char(p[-1])))
@@ -236,7 +236,7 @@ static int scan_text(const char *path, const char *text, int quiet)
 			;
 		if (*q == '(' && is_banned(p, (size_t)(e - p))) {
 			if (!quiet)
-				fprintf(stderr, "%s:%d: %.*s(): ids and random numbers come from lib/randid.h\n", path,
+				fprintf(stderr, "%s:%d: %.*s(): ids and random numbers come from lib/core/randid.h\n", path,
 					line, (int)(e - p), p);
 			hits++;
 		}
@@ -245,17 +245,17 @@ static int scan_text(const char *path, const char *text, int quiet)
 	return hits;
 }
 
-/* is_randid: path is lib/randid.c or lib/randid.h of the checkout */
+/* is_randid: path is lib/core/randid.c or lib/core/randid.h of the checkout */
 static int is_randid(const char *path)
 {
 	char c[4200], h[4200];
 
-	snprintf(c, sizeof c, "%s/lib/randid.c", MCPGW_SRC_ROOT);
-	snprintf(h, sizeof h, "%s/lib/randid.h", MCPGW_SRC_ROOT);
+	snprintf(c, sizeof c, "%s/lib/core/randid.c", MCPGW_SRC_ROOT);
+	snprintf(h, sizeof h, "%s/lib/core/randid.h", MCPGW_SRC_ROOT);
 	return strcmp(path, c) == 0 || strcmp(path, h) == 0;
 }
 
-/* scan_dir: every .c and .h below dir (but lib/randid.c, lib/randid.h); the number of hits */
+/* scan_dir: every .c and .h below dir (but lib/core/randid.c, lib/core/randid.h); the number of hits */
 static int scan_dir(const char *dir, int *files)
 {
 	DIR *d = opendir(dir);
@@ -289,7 +289,7 @@ static int scan_dir(const char *dir, int *files)
 	return hits;
 }
 
-/* Nothing outside tests/ draws random numbers but lib/randid.c: no rand(),
+/* Nothing outside tests/ draws random numbers but lib/core/randid.c: no rand(),
  * random(), srandom(), drand48(), no getrandom() of its own, no random device. */
 static void test_sources_use_only_randid(void **state)
 {

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "registry.h"
+#include "mcp/registry.h"
 
 static char dbdir[64];
 static char dbpath[128];

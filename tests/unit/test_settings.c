@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buildconf.h"
-#include "log.h"
-#include "settings.h"
+#include "core/buildconf.h"
+#include "core/log.h"
+#include "core/settings.h"
 
 static const char *const vars[] = {
 	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",

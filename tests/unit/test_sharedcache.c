@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "sharedcache.h"
+#include "core/log.h"
+#include "core/sharedcache.h"
 
 /* one test's world: a state directory, a source whose fetches are counted in a file (so forked children count too) */
 struct world {

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sqlopen.h"
+#include "core/sqlopen.h"
 
 static const char schema[] = "CREATE TABLE IF NOT EXISTS t(k TEXT PRIMARY KEY, v TEXT);";
 

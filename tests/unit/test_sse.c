@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "sse.h"
+#include "core/buf.h"
+#include "core/sse.h"
 
 /* every event as "event|id|data" lines, plus a count and an abort trigger */
 struct seen {

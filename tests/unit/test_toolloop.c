@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "toolloop.h"
+#include "openai/toolloop.h"
 
 static void test_usage_sum_nested(void **state)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "toolname.h"
+#include "mcp/toolname.h"
 
 /* fnv: the FNV-1a-32 of "<server>\0<mcp_name>" the header specifies. */
 static uint32_t fnv(const char *server, const char *mcp)

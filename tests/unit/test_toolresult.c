@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "toolresult.h"
+#include "openai/toolresult.h"
 
 static buf_t out = BUF_INIT;
 

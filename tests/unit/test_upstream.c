@@ -21,10 +21,10 @@
 
 #include <curl/curl.h>
 
-#include "clock.h"
-#include "buf.h"
-#include "log.h"
-#include "upstream.h"
+#include "core/clock.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "openai/upstream.h"
 
 /* ---- a scripted HTTP/1.1 server on 127.0.0.1, one connection at a time ---- */
 

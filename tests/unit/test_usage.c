@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "usage.h"
-#include "version.h"
+#include "core/usage.h"
+#include "core/version.h"
 
 static const struct option longs[] = {
 	{ "model", required_argument, NULL, 'm' },

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 #define U(s) ((const unsigned char *)(s))
 

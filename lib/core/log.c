@@ -1,0 +1,84 @@
+/* log.c: leveled, escaped, one-line-per-event logging. */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+int log_current_level = LOGL_INFO;
+static char log_prog[32] = "mcpgw";
+static FILE *log_fp;
+
+static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+int log_init(const char *prog, int level, const char *path)
+{
+	if (prog)
+		snprintf(log_prog, sizeof log_prog, "%s", prog);
+	if (level >= LOGL_ERROR && level <= LOGL_DEBUG)
+		log_current_level = level;
+	log_close();
+	if (path && *path) {
+		log_fp = fopen(path, "a");
+		if (!log_fp)
+			return -1;
+		setvbuf(log_fp, NULL, _IOLBF, 0);
+	}
+	return 0;
+}
+
+void log_close(void)
+{
+	if (log_fp) {
+		fclose(log_fp);
+		log_fp = NULL;
+	}
+}
+
+int log_level_parse(const char *s)
+{
+	for (int i = 0; i <= LOGL_DEBUG; i++)
+		if (s && strcasecmp(s, level_names[i]) == 0)
+			return i;
+	if (s && strcasecmp(s, "warning") == 0)
+		return LOGL_WARN;
+	return -1;
+}
+
+void log_write(int level, const char *fmt, ...)
+{
+	char msg[LOG_LINE_MAX], out[LOG_LINE_MAX * 2];
+	va_list ap;
+	size_t o = 0;
+	struct timespec ts;
+	struct tm tm;
+
+	if (level < LOGL_ERROR || level > LOGL_DEBUG)
+		level = LOGL_ERROR;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	o = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
+	o += (size_t)snprintf(out + o, sizeof out - o, ".%03ldZ %s[%ld] %s ",
+			      ts.tv_nsec / 1000000, log_prog, (long)getpid(), level_names[level]);
+	for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < sizeof out; p++) {
+		if (*p == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", *p);
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o++] = '\n';
+	(void)!fwrite(out, 1, o, log_fp ? log_fp : stderr);
+}

@@ -1,0 +1,366 @@
+/* hio.c: one HTTP request/response over FastCGI (libfcgi FCGX) or plain CGI (environ/stdin/stdout). */
+#include "http/hio.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Unread request body bytes hio_finish discards before closing a FastCGI
+ * connection (closing with unread input can reset it under the response);
+ * past this the connection is just closed. */
+#define HIO_DRAIN_MAX ((size_t)64 << 20)
+#define HIO_IO_CHUNK 65536
+
+int hio_init(struct hio *h)
+{
+	memset(h, 0, sizeof *h);
+	h->cgi = FCGX_IsCGI();
+	if (h->cgi)
+		return 0;
+	if (FCGX_Init() != 0)
+		return -1;
+	if (FCGX_InitRequest(&h->req, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
+/* FastCGI: discard what is left of the request body, at most HIO_DRAIN_MAX bytes. */
+static void hio_drain(struct hio *h)
+{
+	char scratch[HIO_IO_CHUNK];
+	size_t total = 0;
+	int n;
+
+	while (total < HIO_DRAIN_MAX && (n = FCGX_GetStr(scratch, (int)sizeof scratch, h->req.in)) > 0)
+		total += (size_t)n;
+}
+
+/* A request that got no response at all still gets a well-formed 500. */
+static void hio_fallback_response(struct hio *h)
+{
+	static const char body[] =
+		"{\"error\":{\"message\":\"The server produced no response.\",\"type\":\"server_error\","
+		"\"param\":null,\"code\":null}}\n";
+
+	(void)hio_send_raw_json(h, 500, body, sizeof body - 2);
+}
+
+/* CGI: read what is left of the request body (by CONTENT_LENGTH, at most
+ * HIO_DRAIN_MAX bytes). A web server that gives the script one socket for
+ * stdin and stdout (Apache mod_cgid) gets a reset when the script exits with
+ * unread input, and the response is cut. */
+static void hio_cgi_drain(struct hio *h)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	char scratch[HIO_IO_CHUNK], *end;
+	unsigned long long len;
+	size_t left;
+
+	if (!cl || *cl < '0' || *cl > '9')
+		return;
+	errno = 0;
+	len = strtoull(cl, &end, 10);
+	if (*end || errno || len <= h->consumed)
+		return;
+	left = len - h->consumed > HIO_DRAIN_MAX ? HIO_DRAIN_MAX : (size_t)(len - h->consumed);
+	while (left > 0) {
+		size_t r = fread(scratch, 1, left < sizeof scratch ? left : sizeof scratch, stdin);
+
+		if (r == 0)
+			break;
+		left -= r;
+		h->consumed += r;
+	}
+}
+
+void hio_finish(struct hio *h)
+{
+	if (h->cgi) {
+		if (h->served && !h->status_sent)
+			hio_fallback_response(h);
+		(void)fflush(stdout);
+		if (h->served)
+			hio_cgi_drain(h);
+		return;
+	}
+	if (!h->req.in)
+		return; /* no request in progress */
+	if (!h->status_sent)
+		hio_fallback_response(h);
+	hio_drain(h);
+	/* Everything is read and written: close without libfcgi's wait for the
+	 * web server to close first (FASTCGI-NOTES item 1). */
+	(void)FCGX_Detach(&h->req);
+	FCGX_Finish_r(&h->req);
+}
+
+int hio_accept(struct hio *h)
+{
+	if (h->cgi) {
+		if (h->served) {
+			hio_finish(h);
+			return 0;
+		}
+		h->served = 1;
+		h->status_sent = 0;
+		return 1;
+	}
+	hio_finish(h);
+	h->status_sent = 0;
+	if (FCGX_Accept_r(&h->req) == 0)
+		return 1;
+	/* libfcgi's SIGTERM/SIGUSR1 handlers make accept fail: that is a shutdown */
+	return errno == EINTR ? 0 : -1;
+}
+
+void hio_done(struct hio *h)
+{
+	hio_finish(h);
+	if (!h->cgi)
+		FCGX_Free(&h->req, 1);
+}
+
+const char *hio_param(struct hio *h, const char *name)
+{
+	if (h->cgi)
+		return getenv(name);
+	return h->req.envp ? FCGX_GetParam(name, h->req.envp) : NULL;
+}
+
+const char *hio_path(struct hio *h, char *out, size_t outlen)
+{
+	const char *uri = hio_param(h, "REQUEST_URI");
+	size_t n;
+
+	if (!outlen)
+		return NULL;
+	if (!uri || !*uri) {
+		/* no REQUEST_URI (some CGI hosts): SCRIPT_NAME + PATH_INFO */
+		const char *sn = hio_param(h, "SCRIPT_NAME"), *pi = hio_param(h, "PATH_INFO");
+		int w = snprintf(out, outlen, "%s%s", sn ? sn : "", pi ? pi : "");
+
+		if (w < 0 || (size_t)w >= outlen)
+			out[0] = '\0';
+		return out;
+	}
+	n = strcspn(uri, "?#");
+	if (n >= outlen)
+		n = 0; /* too long to be one of ours: an empty path routes to 404 */
+	memcpy(out, uri, n);
+	out[n] = '\0';
+	return out;
+}
+
+/* parse CONTENT_LENGTH strictly: digits only, no sign, no spaces. 0 or -1 */
+static int hio_parse_length(const char *s, size_t *out)
+{
+	size_t v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > ((size_t)-1 - 9) / 10)
+			return -2; /* overflow: certainly over any limit */
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* read up to n bytes of body into p; returns bytes read (short at EOF) */
+static size_t hio_read_some(struct hio *h, char *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		size_t want = n - got > HIO_IO_CHUNK ? HIO_IO_CHUNK : n - got;
+		size_t r;
+
+		if (h->cgi) {
+			r = fread(p + got, 1, want, stdin);
+			h->consumed += r;
+		} else {
+			int k = FCGX_GetStr(p + got, (int)want, h->req.in);
+			r = k > 0 ? (size_t)k : 0;
+		}
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return got;
+}
+
+/* Returns 0, or an HTTP status: 413 over max, 400 bad CONTENT_LENGTH or a
+ * short body, 411 a chunked body without CONTENT_LENGTH, 500 ENOMEM.
+ * A request with no CONTENT_LENGTH (and no Transfer-Encoding) has an empty body. */
+int hio_read_body(struct hio *h, size_t max, buf_t *out)
+{
+	const char *cl = hio_param(h, "CONTENT_LENGTH");
+	size_t len = 0, got;
+	int rc;
+
+	buf_reset(out);
+	if (!cl || !*cl) {
+		const char *te = hio_param(h, "HTTP_TRANSFER_ENCODING");
+		return te && *te ? 411 : (buf_reserve(out, 0) < 0 ? 500 : 0);
+	}
+	rc = hio_parse_length(cl, &len);
+	if (rc == -2)
+		return 413;
+	if (rc < 0)
+		return 400;
+	if (len > max)
+		return 413;
+	if (buf_reserve(out, len) < 0)
+		return 500;
+	got = hio_read_some(h, out->data, len);
+	out->len = got;
+	out->data[got] = '\0';
+	return got == len ? 0 : 400;
+}
+
+int hio_write(struct hio *h, const void *p, size_t n)
+{
+	const char *s = p;
+
+	while (n > 0) {
+		size_t chunk = n > INT_MAX / 2 ? INT_MAX / 2 : n;
+
+		if (h->cgi) {
+			if (fwrite(s, 1, chunk, stdout) != chunk)
+				return -1;
+		} else if (FCGX_PutStr(s, (int)chunk, h->req.out) != (int)chunk) {
+			return -1;
+		}
+		s += chunk;
+		n -= chunk;
+	}
+	return 0;
+}
+
+int hio_flush(struct hio *h)
+{
+	if (h->cgi)
+		return fflush(stdout) == 0 ? 0 : -1;
+	return FCGX_FFlush(h->req.out) == 0 ? 0 : -1;
+}
+
+int hio_headers(struct hio *h, int status, const char *content_type, const char *extra)
+{
+	buf_t b = BUF_INIT;
+	int rc = -1;
+
+	if (h->status_sent)
+		return -1;
+	if (status < 100 || status > 999)
+		status = 500;
+	if (buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n%s\r\n", status, hio_reason(status),
+		       content_type ? content_type : "application/json", extra ? extra : "") < 0)
+		goto out;
+	h->status_sent = 1;
+	rc = hio_write(h, b.data, b.len);
+out:
+	buf_free(&b);
+	return rc;
+}
+
+/* hio_send_raw_json_extra: headers with extra lines, body, "\n" */
+static int hio_send_raw_json_extra(struct hio *h, int status, const char *body, size_t len, const char *extra)
+{
+	if (hio_headers(h, status, "application/json", extra) < 0 || hio_write(h, body, len) < 0 ||
+	    hio_write(h, "\n", 1) < 0)
+		return -1;
+	return 0;
+}
+
+int hio_send_raw_json(struct hio *h, int status, const char *body, size_t len)
+{
+	return hio_send_raw_json_extra(h, status, body, len, NULL);
+}
+
+int hio_send_json_extra(struct hio *h, int status, const json_t *body, const char *extra)
+{
+	static const char oom[] =
+		"{\"error\":{\"message\":\"Out of memory while writing the response.\",\"type\":\"server_error\","
+		"\"param\":null,\"code\":null}}";
+	char *s = json_dumps(body, JSON_COMPACT);
+	int rc;
+
+	if (!s)
+		return hio_send_raw_json(h, 500, oom, sizeof oom - 1);
+	rc = hio_send_raw_json_extra(h, status, s, strlen(s), extra);
+	free(s);
+	return rc;
+}
+
+int hio_send_json(struct hio *h, int status, const json_t *body)
+{
+	return hio_send_json_extra(h, status, body, NULL);
+}
+
+const char *hio_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Unknown";
+	}
+}
+
+static int hio_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hio_url_decode(const char *src, char *dst, size_t dstlen)
+{
+	size_t o = 0;
+
+	for (; *src; src++) {
+		int c = (unsigned char)*src;
+
+		if (c == '%') {
+			int hi = hio_hex(src[1]), lo = hi < 0 ? -1 : hio_hex(src[2]);
+
+			if (lo < 0 || (c = hi * 16 + lo) == 0)
+				return -1;
+			src += 2;
+		}
+		if (o + 1 >= dstlen)
+			return -1;
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* hio.h: one HTTP request/response over FastCGI (libfcgi) or plain CGI, same code for both. */
+#ifndef MCPGW_HIO_H
+#define MCPGW_HIO_H
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+struct hio {
+	int cgi;               /* 1: plain CGI (one request from environ/stdin/stdout) */
+	int served;            /* CGI: the one request was handed out */
+	FCGX_Request req;      /* FastCGI mode */
+	int status_sent;       /* headers written */
+	size_t consumed;       /* CGI: request body bytes read from stdin */
+};
+
+/* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */
+int hio_init(struct hio *h);
+/* hio_accept: wait for the next request. 1 = got one, 0 = no more (CGI done,
+ * or shutdown), -1 = error. Finishes the previous request first. */
+int hio_accept(struct hio *h);
+/* hio_finish: end the current request (also done by hio_accept / hio_done). */
+void hio_finish(struct hio *h);
+void hio_done(struct hio *h);
+
+/* hio_param: a CGI/FastCGI parameter (REQUEST_METHOD, REQUEST_URI, ...) or NULL. */
+const char *hio_param(struct hio *h, const char *name);
+/* hio_path: the request path without the query string, in a caller buffer. */
+const char *hio_path(struct hio *h, char *out, size_t outlen);
+
+/* hio_url_decode: percent-decode src into dst (dstlen > 0): 0, or -1 on a
+ * bad escape, %00, or when dst is too small. */
+int hio_url_decode(const char *src, char *dst, size_t dstlen);
+
+/* hio_read_body: read the whole request body, at most max bytes, into out.
+ * Returns 0, or an HTTP status: 413 (over max, by CONTENT_LENGTH or by
+ * bytes read), 400 (short body / bad CONTENT_LENGTH). */
+int hio_read_body(struct hio *h, size_t max, buf_t *out);
+
+/* Response. hio_headers writes the status line and headers once:
+ * "Status: <code> <reason>", Content-Type, optional extra header lines
+ * (each "Name: value\r\n", may be NULL), then the blank line. */
+int hio_headers(struct hio *h, int status, const char *content_type, const char *extra);
+int hio_write(struct hio *h, const void *p, size_t n);
+int hio_flush(struct hio *h);
+/* hio_send_json: headers (application/json) + compact body + "\n". body borrowed. */
+int hio_send_json(struct hio *h, int status, const json_t *body);
+/* hio_send_json_extra: the same with extra header lines (each ending "\r\n", NULL: none). */
+int hio_send_json_extra(struct hio *h, int status, const json_t *body, const char *extra);
+/* hio_send_raw_json: the same for an already-serialised body. */
+int hio_send_raw_json(struct hio *h, int status, const char *body, size_t len);
+
+/* hio_reason: "OK", "Bad Request", ... for a status code. */
+const char *hio_reason(int status);
+
+#endif

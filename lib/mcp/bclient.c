@@ -1,0 +1,445 @@
+/* bclient.c: a responder's persistent, lazily connected JSON-RPC line connection to mcpgw-broker. */
+#include "mcp/bclient.h"
+#include "core/clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "mcp/jsonrpc.h"
+#include "core/log.h"
+
+/* bc_send has no timeout of its own: writing one request may take this long */
+#define BC_SEND_TIMEOUT_MS 30000
+#define BC_READ_CHUNK 65536
+/* bound on requests in flight at once on one client */
+#define BC_MAX_PENDING 4096
+
+enum bc_pstate { BC_P_WAITING, BC_P_DONE, BC_P_FAILED };
+
+/* one request in flight: answered (DONE), or failed with status (FAILED) */
+struct bc_pending {
+	long id;
+	enum bc_pstate state;
+	int status;
+	json_t *result;
+	json_t *error;
+	struct bc_pending *next;
+};
+
+struct bclient {
+	char *path;
+	size_t max_message;
+	int fd;                  /* -1: not connected */
+	long next_id;
+	struct jr_reader rd;
+	struct bc_pending *pending;
+	size_t npending;
+	buf_t out;               /* the line being sent */
+	bc_no_broker_fn no_broker; /* may start a broker when none listens (bc_on_no_broker) */
+	void *no_broker_ud;
+};
+
+/* milliseconds left until deadline (0 when past), clamped for poll */
+static int bc_left(long deadline)
+{
+	long left = deadline - clock_now_ms();
+
+	if (left < 0)
+		return 0;
+	return left > 1000000000L ? 1000000000 : (int)left;
+}
+
+struct bclient *bc_new(const char *socket_path, size_t max_message_bytes)
+{
+	struct bclient *bc = calloc(1, sizeof *bc);
+
+	if (!bc)
+		return NULL;
+	bc->path = strdup(socket_path ? socket_path : "");
+	if (!bc->path) {
+		free(bc);
+		return NULL;
+	}
+	bc->max_message = max_message_bytes ? max_message_bytes : 16777216;
+	bc->fd = -1;
+	bc->next_id = 1;
+	jr_reader_init(&bc->rd, bc->max_message);
+	return bc;
+}
+
+static void bc_pending_free(struct bc_pending *p)
+{
+	json_decref(p->result);
+	json_decref(p->error);
+	free(p);
+}
+
+void bc_free(struct bclient *bc)
+{
+	if (!bc)
+		return;
+	if (bc->fd >= 0)
+		close(bc->fd);
+	while (bc->pending) {
+		struct bc_pending *p = bc->pending;
+
+		bc->pending = p->next;
+		bc_pending_free(p);
+	}
+	jr_reader_free(&bc->rd);
+	buf_free(&bc->out);
+	free(bc->path);
+	free(bc);
+}
+
+const char *bc_strerror(int status)
+{
+	switch (status) {
+	case BC_OK: return "ok";
+	case BC_ECONNECT: return "cannot connect to the broker";
+	case BC_EIO: return "connection to the broker lost";
+	case BC_ETIMEOUT: return "no answer from the broker in time";
+	case BC_EPROTO: return "the broker sent an invalid message";
+	case BC_ENOMEM: return "out of memory";
+	default: return "unknown error";
+	}
+}
+
+static struct bc_pending *bc_find(struct bclient *bc, long id)
+{
+	for (struct bc_pending *p = bc->pending; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static void bc_unlink(struct bclient *bc, struct bc_pending *victim)
+{
+	for (struct bc_pending **pp = &bc->pending; *pp; pp = &(*pp)->next) {
+		if (*pp == victim) {
+			*pp = victim->next;
+			bc->npending--;
+			bc_pending_free(victim);
+			return;
+		}
+	}
+}
+
+/* close the connection; every request still waiting fails with status */
+static void bc_drop(struct bclient *bc, int status)
+{
+	if (bc->fd >= 0) {
+		close(bc->fd);
+		bc->fd = -1;
+	}
+	jr_reader_free(&bc->rd);
+	jr_reader_init(&bc->rd, bc->max_message);
+	for (struct bc_pending *p = bc->pending; p; p = p->next) {
+		if (p->state == BC_P_WAITING) {
+			p->state = BC_P_FAILED;
+			p->status = status;
+		}
+	}
+}
+
+/* connect (non-blocking socket). BC_OK or BC_ECONNECT. */
+static int bc_connect(struct bclient *bc)
+{
+	struct sockaddr_un sa;
+	size_t plen = strlen(bc->path);
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (plen == 0 || plen >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return BC_ECONNECT;
+	}
+	memcpy(sa.sun_path, bc->path, plen + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return BC_ECONNECT;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+
+		log_debug("broker connect %s: %s", bc->path, strerror(e));
+		close(fd);
+		errno = e;
+		return BC_ECONNECT;
+	}
+	bc->fd = fd;
+	return BC_OK;
+}
+
+void bc_on_no_broker(struct bclient *bc, bc_no_broker_fn fn, void *ud)
+{
+	bc->no_broker = fn;
+	bc->no_broker_ud = ud;
+}
+
+/* connect; when nobody listens and a no_broker hook is set, let it start a
+ * broker, then connect once more. The hook's time extends *deadline. */
+static int bc_connect_or_start(struct bclient *bc, long *deadline)
+{
+	int rc = bc_connect(bc), e = errno;
+	long t0;
+
+	if (rc == BC_OK || !bc->no_broker || (e != ENOENT && e != ECONNREFUSED))
+		return rc;
+	t0 = clock_now_ms();
+	rc = bc->no_broker(bc->no_broker_ud);
+	*deadline += clock_now_ms() - t0;
+	return rc == 0 ? bc_connect(bc) : BC_ECONNECT;
+}
+
+/* take over one parsed message. BC_OK, or BC_EPROTO for something that is not a response to us */
+static int bc_take(struct bclient *bc, json_t *msg)
+{
+	enum jr_kind kind = jr_classify(msg);
+	json_t *id, *err;
+	struct bc_pending *p;
+
+	if (kind == JR_REQUEST || kind == JR_NOTIFICATION)
+		return BC_OK; /* the broker sends none; ignore rather than fail */
+	if (kind == JR_INVALID)
+		return BC_EPROTO;
+	id = json_object_get(msg, "id");
+	err = json_object_get(msg, "error");
+	if (kind == JR_ERROR_RESPONSE && (!json_is_object(err) || !json_is_integer(json_object_get(err, "code"))))
+		return BC_EPROTO;
+	if (!json_is_integer(id)) {
+		log_warn("broker: answer with a non-integer id ignored");
+		return BC_OK; /* e.g. a parse error about one of our lines (id null) */
+	}
+	p = bc_find(bc, (long)json_integer_value(id));
+	if (!p || p->state != BC_P_WAITING)
+		return BC_OK; /* late answer to an abandoned request */
+	if (kind == JR_ERROR_RESPONSE)
+		p->error = json_incref(err);
+	else
+		p->result = json_incref(json_object_get(msg, "result"));
+	p->state = BC_P_DONE;
+	return BC_OK;
+}
+
+/* parse and dispatch every complete line buffered. BC_OK or BC_EPROTO */
+static int bc_process(struct bclient *bc)
+{
+	for (;;) {
+		char *line;
+		size_t len;
+		json_error_t jerr;
+		json_t *msg;
+		int rc = jr_reader_next(&bc->rd, &line, &len);
+
+		if (rc == JR_READ_MORE)
+			return BC_OK;
+		if (rc != JR_READ_LINE) {
+			log_warn("broker: message over %zu bytes", bc->max_message);
+			return BC_EPROTO;
+		}
+		msg = jr_parse(line, len, &jerr);
+		if (!msg) {
+			log_warn("broker: bad JSON: %s", jerr.text);
+			return BC_EPROTO;
+		}
+		rc = bc_take(bc, msg);
+		json_decref(msg);
+		if (rc != BC_OK) {
+			log_warn("broker: not a JSON-RPC response");
+			return rc;
+		}
+	}
+}
+
+/* read what is available and dispatch it. BC_OK; on EOF, error or garbage
+ * the connection is dropped and BC_EIO / BC_EPROTO / BC_ENOMEM returned. */
+static int bc_read(struct bclient *bc)
+{
+	char chunk[BC_READ_CHUNK];
+	ssize_t n;
+	int rc;
+
+	n = recv(bc->fd, chunk, sizeof chunk, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return BC_OK;
+	if (n <= 0) {
+		bc_drop(bc, BC_EIO);
+		return BC_EIO;
+	}
+	if (jr_reader_feed(&bc->rd, chunk, (size_t)n) < 0) {
+		bc_drop(bc, BC_ENOMEM);
+		return BC_ENOMEM;
+	}
+	rc = bc_process(bc);
+	if (rc != BC_OK)
+		bc_drop(bc, rc);
+	return rc;
+}
+
+/* before writing: is the connection still alive? Reads (and keeps) any
+ * answers already there. 1 alive, 0 dead (then dropped). */
+static int bc_alive(struct bclient *bc)
+{
+	struct pollfd pfd = { .fd = bc->fd, .events = POLLIN };
+
+	for (int rounds = 0; rounds < 64 && bc->fd >= 0 && poll(&pfd, 1, 0) > 0; rounds++) {
+		if (pfd.revents & (POLLERR | POLLNVAL)) {
+			bc_drop(bc, BC_EIO);
+			break;
+		}
+		/* POLLHUP with data still queued: read it first; EOF drops */
+		if (bc_read(bc) != BC_OK || !(pfd.revents & POLLIN))
+			break;
+	}
+	if (bc->fd >= 0 && (pfd.revents & POLLHUP))
+		bc_drop(bc, BC_EIO);
+	return bc->fd >= 0;
+}
+
+/* write out->data fully before deadline, reading answers meanwhile.
+ * *sent_any tells whether any byte left. BC_OK, BC_EIO, BC_ETIMEOUT, ... */
+static int bc_write_all(struct bclient *bc, long deadline, int *sent_any)
+{
+	size_t off = 0;
+
+	*sent_any = 0;
+	while (off < bc->out.len) {
+		struct pollfd pfd = { .fd = bc->fd, .events = POLLOUT | POLLIN };
+		ssize_t n = send(bc->fd, bc->out.data + off, bc->out.len - off, MSG_NOSIGNAL);
+		int pr, rc;
+
+		if (n > 0) {
+			off += (size_t)n;
+			*sent_any = 1;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return BC_EIO;
+		pr = poll(&pfd, 1, bc_left(deadline));
+		if (pr == 0)
+			return BC_ETIMEOUT;
+		if (pr < 0 && errno != EINTR)
+			return BC_EIO;
+		if (pr > 0 && (pfd.revents & POLLIN) && (rc = bc_read(bc)) != BC_OK)
+			return rc;
+	}
+	return BC_OK;
+}
+
+/* send one request line; reconnect once if the connection proves dead
+ * before any byte of it left (and start a broker once when none listens,
+ * extending *deadline by the time that took). Returns the id (>0) or a bc_status. */
+static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long *deadline)
+{
+	struct bc_pending *p = NULL;
+	json_t *req;
+	long id;
+	int rc = BC_ENOMEM, sent_any = 0, started = 0;
+
+	if (bc->npending >= BC_MAX_PENDING) {
+		json_decref(params);
+		return BC_ENOMEM;
+	}
+	id = bc->next_id++;
+	req = jr_request(id, method, params);
+	buf_reset(&bc->out);
+	if (!req || jr_append_line(&bc->out, req) < 0 || !(p = calloc(1, sizeof *p)))
+		goto out;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (bc->fd >= 0 && !bc_alive(bc))
+			log_info("broker connection closed by the peer; reconnecting");
+		if (bc->fd < 0 && (rc = started++ ? bc_connect(bc) : bc_connect_or_start(bc, deadline)) != BC_OK)
+			goto out;
+		rc = bc_write_all(bc, *deadline, &sent_any);
+		if (rc == BC_OK || sent_any || rc == BC_ETIMEOUT || rc == BC_ENOMEM)
+			break;
+		bc_drop(bc, BC_EIO); /* nothing of this request left: safe to retry once */
+	}
+	if (rc != BC_OK) {
+		if (sent_any || bc->fd >= 0)
+			bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
+		goto out;
+	}
+	p->id = id;
+	p->state = BC_P_WAITING;
+	p->next = bc->pending;
+	bc->pending = p;
+	bc->npending++;
+	p = NULL;
+	rc = BC_OK;
+out:
+	free(p);
+	json_decref(req);
+	return rc == BC_OK ? id : rc;
+}
+
+long bc_send(struct bclient *bc, const char *method, json_t *params)
+{
+	long deadline = clock_now_ms() + BC_SEND_TIMEOUT_MS;
+
+	return bc_send_until(bc, method, params, &deadline);
+}
+
+/* wait for id's answer until deadline; the entry is removed in every case */
+static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **result, json_t **error)
+{
+	struct bc_pending *p = bc_find(bc, id);
+	int rc;
+
+	if (!p)
+		return BC_EIO; /* never sent, or already collected */
+	while (p->state == BC_P_WAITING) {
+		struct pollfd pfd = { .fd = bc->fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, bc_left(deadline));
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0) {
+			bc_unlink(bc, p); /* abandoned: a late answer is discarded */
+			return BC_ETIMEOUT;
+		}
+		if (pr < 0 || (pfd.revents & (POLLERR | POLLNVAL)))
+			bc_drop(bc, BC_EIO);
+		else
+			(void)bc_read(bc); /* a failure drops the connection and fails p */
+	}
+	rc = p->state == BC_P_DONE ? BC_OK : p->status;
+	if (rc == BC_OK) {
+		*result = p->result;
+		*error = p->error;
+		p->result = p->error = NULL;
+	}
+	bc_unlink(bc, p);
+	return rc;
+}
+
+/* bc_wait (see bclient.h). The id is collected in every case: after
+ * BC_ETIMEOUT it is forgotten and a late answer is discarded; an id that is
+ * not in flight (never sent, or already collected) gives BC_EIO. */
+int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error)
+{
+	*result = *error = NULL;
+	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
+}
+
+int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms,
+	    json_t **result, json_t **error)
+{
+	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long id;
+
+	*result = *error = NULL;
+	id = bc_send_until(bc, method, params, &deadline);
+	if (id < 0)
+		return (int)id;
+	return bc_wait_until(bc, id, deadline, result, error);
+}

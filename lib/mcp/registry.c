@@ -1,0 +1,262 @@
+/* registry.c: SQLite registry of MCP servers and tools (schema, upserts, cached tool lists). */
+#include "mcp/registry.h"
+#include "core/sqlopen.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REGISTRY_SCHEMA_VERSION 1
+
+struct registry {
+	sqlite3 *db;
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS servers("
+	" name TEXT PRIMARY KEY, transport TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+	" state TEXT NOT NULL, protocol_version TEXT, server_info TEXT, last_error TEXT,"
+	" restarts INTEGER NOT NULL DEFAULT 0, pid INTEGER, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS tools("
+	" server TEXT NOT NULL REFERENCES servers(name) ON DELETE CASCADE,"
+	" mcp_name TEXT NOT NULL, exposed_name TEXT NOT NULL UNIQUE, position INTEGER NOT NULL,"
+	" description TEXT, input_schema TEXT, output_schema TEXT, annotations TEXT,"
+	" tool_json TEXT NOT NULL, PRIMARY KEY(server, mcp_name));"
+	"CREATE TABLE IF NOT EXISTS sessions("
+	" key TEXT PRIMARY KEY, messages TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);"
+	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+
+struct registry *registry_open(const char *path, char *err, size_t errlen)
+{
+	struct registry *r = calloc(1, sizeof *r);
+
+	if (!r) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (!(r->db = sqlopen(path, schema_sql, err, errlen))) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void registry_close(struct registry *r)
+{
+	if (!r)
+		return;
+	sqlite3_close(r->db);
+	free(r);
+}
+
+const char *registry_errmsg(struct registry *r)
+{
+	return r && r->db ? sqlite3_errmsg(r->db) : "no database";
+}
+
+/* bind_json: bind j serialised (or NULL) as text; the text is freed by SQLite */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *j)
+{
+	char *s;
+
+	if (!j)
+		return sqlite3_bind_null(st, i);
+	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return SQLITE_NOMEM;
+	return sqlite3_bind_text(st, i, s, -1, free);
+}
+
+int registry_put_server(struct registry *r, const struct registry_server *s)
+{
+	static const char sql[] =
+		"INSERT INTO servers(name, transport, fingerprint, state, protocol_version, server_info,"
+		" last_error, restarts, pid, updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		" ON CONFLICT(name) DO UPDATE SET transport=?2, fingerprint=?3, state=?4,"
+		" protocol_version=?5, server_info=?6, last_error=?7, restarts=?8, pid=?9, updated_at=?10";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 2, s->transport, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 3, s->fingerprint, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 4, s->state, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 5, s->protocol_version, -1, SQLITE_STATIC);
+	rc |= bind_json(st, 6, s->server_info);
+	rc |= sqlite3_bind_text(st, 7, s->last_error, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 8, s->restarts);
+	rc |= s->pid > 0 ? sqlite3_bind_int64(st, 9, s->pid) : sqlite3_bind_null(st, 9);
+	rc |= sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int registry_prune_servers(struct registry *r, const char *const *names, size_t n)
+{
+	sqlite3_stmt *sel = NULL, *del = NULL;
+	int rc = -1;
+
+	if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(r->db, "SELECT name FROM servers", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db, "DELETE FROM servers WHERE name = ?1", -1, &del, NULL) != SQLITE_OK)
+		goto out;
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(sel, 0);
+		size_t i;
+
+		for (i = 0; i < n && strcmp(names[i], name ? name : "") != 0; i++)
+			;
+		if (i < n || !name)
+			continue;
+		if (sqlite3_bind_text(del, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+		    sqlite3_step(del) != SQLITE_DONE)
+			goto out;
+		sqlite3_reset(del);
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	if (sqlite3_exec(r->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -1;
+	return rc;
+}
+
+static int insert_tool(sqlite3_stmt *st, const struct registry_tool *t, int pos)
+{
+	const json_t *tool = t->tool;
+	int rc;
+
+	rc = sqlite3_bind_text(st, 1, t->server, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 2, t->mcp_name, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(st, 3, t->exposed_name, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 4, pos);
+	rc |= sqlite3_bind_text(st, 5, json_string_value(json_object_get(tool, "description")), -1, SQLITE_STATIC);
+	rc |= bind_json(st, 6, json_object_get(tool, "inputSchema"));
+	rc |= bind_json(st, 7, json_object_get(tool, "outputSchema"));
+	rc |= bind_json(st, 8, json_object_get(tool, "annotations"));
+	rc |= bind_json(st, 9, tool);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+int registry_replace_tools(struct registry *r, const struct registry_tool *t, size_t n)
+{
+	static const char sql[] =
+		"INSERT INTO tools(server, mcp_name, exposed_name, position, description,"
+		" input_schema, output_schema, annotations, tool_json) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_exec(r->db, "DELETE FROM tools", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (insert_tool(st, &t[i], (int)i) < 0)
+			goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (sqlite3_exec(r->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -1;
+	return rc;
+}
+
+json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint)
+{
+	static const char sql[] =
+		"SELECT t.tool_json FROM tools t JOIN servers s ON s.name = t.server"
+		" WHERE t.server = ?1 AND s.fingerprint = ?2 ORDER BY t.position";
+	sqlite3_stmt *st = NULL;
+	json_t *arr = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *txt = (const char *)sqlite3_column_text(st, 0);
+		json_t *tool = txt ? json_loads(txt, 0, NULL) : NULL;
+
+		if (!json_is_object(tool) || (!arr && !(arr = json_array())) || json_array_append_new(arr, tool) < 0) {
+			json_decref(tool);
+			json_decref(arr);
+			arr = NULL;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		arr = NULL;
+	}
+out:
+	sqlite3_finalize(st);
+	return arr;
+}
+
+int registry_session_put(struct registry *r, const char *key, const json_t *messages, long ttl_s)
+{
+	static const char sql[] =
+		"INSERT INTO sessions(key, messages, created_at, expires_at) VALUES(?1, ?2, ?3, ?4)"
+		" ON CONFLICT(key) DO UPDATE SET messages = ?2, created_at = ?3, expires_at = ?4";
+	sqlite3_stmt *st = NULL;
+	time_t now = time(NULL);
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc |= bind_json(st, 2, messages);
+	rc |= sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+	rc |= sqlite3_bind_int64(st, 4, (sqlite3_int64)now + ttl_s);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+json_t *registry_session_get(struct registry *r, const char *key)
+{
+	static const char sql[] = "SELECT messages FROM sessions WHERE key = ?1 AND expires_at > ?2";
+	sqlite3_stmt *st = NULL;
+	json_t *m = NULL;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const char *txt = (const char *)sqlite3_column_text(st, 0);
+
+		m = txt ? json_loads(txt, 0, NULL) : NULL;
+	}
+	sqlite3_finalize(st);
+	return m;
+}
+
+int registry_session_prune(struct registry *r)
+{
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(r->db, "DELETE FROM sessions WHERE expires_at <= ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL)) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
+		n = sqlite3_changes(r->db);
+	sqlite3_finalize(st);
+	return n;
+}

@@ -1,0 +1,129 @@
+/* upstream.h: the client of the OpenAI-compatible upstream LLM API (libcurl, one reused connection per handle). */
+#ifndef MCPGW_UPSTREAM_H
+#define MCPGW_UPSTREAM_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/settings.h"
+
+/* What went wrong with a request. */
+enum upstream_err {
+	UPSTREAM_OK = 0,
+	UPSTREAM_ECONNECT,   /* no connection: refused, DNS, TLS handshake, connect timeout */
+	UPSTREAM_ETIMEOUT,   /* connected, then no byte for idle_timeout_ms */
+	UPSTREAM_EHTTP,      /* a non-2xx status; body/content_type hold the upstream's answer */
+	UPSTREAM_ETOOBIG,    /* body (or one SSE event) over max_response_bytes */
+	UPSTREAM_EBADRESP,   /* 2xx but unusable: not JSON (upstream_result_json), or not
+			      * text/event-stream on a stream request (body holds what came) */
+	UPSTREAM_ETRUNCATED, /* a stream ended (closed or broken) before data: [DONE] */
+	UPSTREAM_EIO,        /* the connection broke or another transport error */
+	UPSTREAM_EABORTED,   /* the event callback returned non-zero (res->cb_rc) */
+	UPSTREAM_ENOMEM,
+};
+
+struct upstream_opts {
+	const char *base_url;        /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes */
+	const char *api_key;         /* NULL or "": no Authorization header */
+	long connect_timeout_ms;     /* TCP (+TLS) connect, > 0 */
+	long idle_timeout_ms;        /* connected, no byte sent or received for this long: ETIMEOUT; > 0 */
+	int retries;                 /* further attempts after the first, 0..10 */
+	long retry_max_wait_ms;      /* cap of one wait between attempts */
+	long backoff_base_ms;        /* first backoff without Retry-After; 0 means 500 (tests set less) */
+	size_t max_response_bytes;   /* bound of a body and of one SSE event; 0 means 32 MiB */
+};
+
+#define UPSTREAM_URL_MAX 4096
+
+/* The outcome of one upstream_request / upstream_stream, all attempts included. */
+struct upstream_result {
+	enum upstream_err err;
+	long status;            /* HTTP status of the last attempt; 0 if none came */
+	buf_t body;             /* the response body (non-stream, or a stream's non-SSE answer) */
+	char content_type[128]; /* of the last response, "" if none */
+	char url[UPSTREAM_URL_MAX]; /* the URL requested */
+	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
+	int attempts;           /* requests made (1 + retries used) */
+	long events;            /* stream: events handed to the callback */
+	int cb_rc;              /* the callback's non-zero return (UPSTREAM_EABORTED) */
+};
+
+#define UPSTREAM_RESULT_INIT { UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0 }
+
+/* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
+ * borrowed for the call), "[DONE]" included, empty ones skipped. Return 0 to
+ * go on, non-zero to abort the transfer (the value ends up in res->cb_rc). */
+typedef int (*upstream_event_cb)(const char *data, size_t len, void *ud);
+
+/* upstream_global_init / upstream_global_cleanup: curl_global_init and its
+ * cleanup. Call each once per process from main before any thread starts
+ * (the responders' main does it); 0 or -1. */
+int upstream_global_init(void);
+void upstream_global_cleanup(void);
+
+/* upstream_opts_from_settings: fill o from the MCPGW_* / OPENAI_* settings
+ * (o borrows the strings of s). */
+void upstream_opts_from_settings(struct upstream_opts *o, const struct settings *s);
+
+/* upstream_new: a client with one libcurl easy handle, reused for every
+ * request, driven by a private multi handle that holds the connection pool
+ * (keep-alive across requests) and lets the idle timeout be checked to the
+ * millisecond (curl_easy_perform's progress callback runs only about once a
+ * second while nothing arrives). Copies what it needs from o. NULL on
+ * ENOMEM, a libcurl failure or an empty or too long base URL. One thread at
+ * a time may use a handle. Free with upstream_free. */
+struct upstream *upstream_new(const struct upstream_opts *o);
+void upstream_free(struct upstream *u);
+
+/* upstream_base_url: the base URL without a trailing '/' (borrowed). */
+const char *upstream_base_url(const struct upstream *u);
+
+/* upstream_result_init / upstream_result_free: a result is reused by every
+ * call (each resets it, keeping memory); free it once at the end. */
+void upstream_result_init(struct upstream_result *res);
+void upstream_result_free(struct upstream_result *res);
+
+/* upstream_request: method ("GET", "POST", ... ) base_url + path (path
+ * starts with '/') with an optional JSON body (body NULL or len 0: none),
+ * Accept: application/json. Fills res: status and body (at most
+ * max_response_bytes) of the last attempt. Retries up to `retries` times on
+ * 429, 500, 502, 503, 504, on a failed connect and on a connection that
+ * broke before any response byte; waits retry-after-ms / Retry-After
+ * (seconds or HTTP date) capped by retry_max_wait_ms, else backoff_base_ms
+ * doubled per attempt (minus up to 25 % jitter), capped likewise. Other 4xx
+ * are never retried. Returns res->err: UPSTREAM_OK on a 2xx. */
+enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
+				   size_t len, struct upstream_result *res);
+
+/* upstream_stream: POST body to base_url + path with Accept:
+ * text/event-stream. A 2xx text/event-stream answer is parsed as SSE and
+ * each event's data handed to on_event(data, len, ud). UPSTREAM_OK needs a
+ * "[DONE]" event; a stream that ends without one is UPSTREAM_ETRUNCATED (or
+ * ETIMEOUT when it stalled). A non-2xx answer is collected into res->body:
+ * UPSTREAM_EHTTP; a 2xx that is not text/event-stream likewise:
+ * UPSTREAM_EBADRESP (the body may be a whole JSON completion). Retries as
+ * upstream_request, but only while no event was delivered. Returns res->err. */
+enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
+				  upstream_event_cb on_event, void *ud, struct upstream_result *res);
+
+/* upstream_result_json: parse res->body as JSON (after a UPSTREAM_OK
+ * upstream_request). New reference; NULL when it is not JSON, with res->err
+ * set to UPSTREAM_EBADRESP and res->message saying so. */
+json_t *upstream_result_json(struct upstream_result *res);
+
+/* upstream_error_json: the OpenAI error object to answer a failed request
+ * with (res->err != UPSTREAM_OK), and its HTTP status in *http_status.
+ * UPSTREAM_EHTTP with an {"error": {...}} body: that object, passed through,
+ * with the upstream's status ({"error": "text"} is wrapped likewise); else
+ * one of ours: ECONNECT 502 upstream_unreachable, ETIMEOUT 504
+ * upstream_timeout, EHTTP with a body that is no error object and EBADRESP
+ * 502 upstream_bad_response, ETRUNCATED 502 upstream_truncated, ETOOBIG 502
+ * upstream_response_too_large, EIO 502 upstream_connection_error, EABORTED
+ * and ENOMEM 500. New reference; NULL on ENOMEM or when res->err is OK. */
+json_t *upstream_error_json(const struct upstream_result *res, int *http_status);
+
+/* upstream_strerror: a short text for an enum upstream_err. */
+const char *upstream_strerror(enum upstream_err err);
+
+#endif
