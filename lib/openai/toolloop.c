@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/randid.h"
 #include "core/near.h"
@@ -38,12 +39,12 @@ struct tl_run {
 	/* streaming */
 	char id[64];
 	json_int_t created;
-	int started;        /* anything written to the client */
 	int role_sent;
 	/* the round in progress */
 	struct tl_call calls[TL_MAX_CALLS];
 	int ncalls, nclient;
 	buf_t content;
+	buf_t refusal;
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
@@ -61,6 +62,7 @@ static void round_reset(struct tl_run *r)
 	memset(r->calls, 0, sizeof r->calls);
 	r->ncalls = r->nclient = 0;
 	buf_reset(&r->content);
+	buf_reset(&r->refusal);
 	r->finish[0] = '\0';
 	r->done = 0;
 	json_decref(r->mid_error);
@@ -126,12 +128,40 @@ static json_t *tl_error(const char *message, const char *type, const char *param
 			 "code", code);
 }
 
-/* emit: write one chunk (delta stolen) to the client; 0, or -1 when it is gone */
+/* send: one event to the sink; 0, or -1 when the sink stopped the run */
+static int send(struct tl_run *r, struct toolloop_event *ev)
+{
+	ev->stream = r->stream;
+	if (r->gone || r->sink->event(r->sink->ud, ev)) {
+		r->gone = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* send_chunk: a CONTENT event with a chunk for the client (c stolen) and the text it carries */
+static int send_chunk(struct tl_run *r, json_t *c, const json_t *text, const json_t *refusal)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_CONTENT, .chunk = c };
+	int rc;
+
+	if (!c)
+		return -1;
+	if (json_string_length(text)) {
+		ev.text = json_string_value(text);
+		ev.text_len = json_string_length(text);
+	}
+	if (json_string_length(refusal))
+		ev.refusal = json_string_value(refusal);
+	rc = send(r, &ev);
+	json_decref(c);
+	return rc;
+}
+
+/* emit: one chunk (delta stolen) for the client; 0, or -1 when it is gone */
 static int emit(struct tl_run *r, json_t *delta, const char *finish)
 {
 	json_t *c;
-	char *s;
-	int rc;
 
 	if (!r->role_sent && delta && !json_object_get(delta, "role")) {
 		json_object_set_new(delta, "role", json_string("assistant"));
@@ -140,32 +170,16 @@ static int emit(struct tl_run *r, json_t *delta, const char *finish)
 	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", r->id, "object",
 		      "chat.completion.chunk", "created", r->created, "model", r->model, "choices", "index", 0, "delta",
 		      delta ? delta : json_object(), "logprobs", "finish_reason", finish);
-	if (!c)
+	if (!c) {
+		r->gone = 1;
 		return -1;
+	}
 	if (r->fingerprint)
 		json_object_set(c, "system_fingerprint", r->fingerprint);
 	if (r->include_usage)
 		json_object_set_new(c, "usage", json_null());
-	s = json_dumps(c, JSON_COMPACT);
-	json_decref(c);
-	if (!s)
-		return -1;
-	r->started = 1;
-	rc = r->sink->data(r->sink->ud, s, strlen(s));
-	free(s);
-	if (rc)
-		r->gone = 1;
-	return rc ? -1 : 0;
-}
-
-static int emit_raw(struct tl_run *r, const char *s)
-{
-	r->started = 1;
-	if (r->sink->data(r->sink->ud, s, strlen(s))) {
-		r->gone = 1;
-		return -1;
-	}
-	return 0;
+	delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
 static struct tl_call *new_call(struct tl_run *r, const char *id, const char *name)
@@ -246,8 +260,10 @@ static int on_event(const char *data, size_t len, void *ud)
 		if (json_string_length(v) || !r->role_sent)
 			json_object_set(out, "content", v);
 	}
-	if (json_is_string(v = json_object_get(delta, "refusal")))
+	if (json_is_string(v = json_object_get(delta, "refusal"))) {
+		buf_append(&r->refusal, json_string_value(v), json_string_length(v));
 		json_object_set(out, "refusal", v);
+	}
 	json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
 		stream_tool_delta(r, tc, calls);
 	if (json_array_size(calls))
@@ -271,8 +287,19 @@ static int round_from_message(struct tl_run *r, const json_t *msg)
 	const json_t *tc, *content = json_object_get(msg, "content");
 	size_t i;
 
+	const json_t *refusal = json_object_get(msg, "refusal");
+	struct toolloop_event ev = { .kind = TOOLLOOP_CONTENT };
+
 	if (json_is_string(content))
 		buf_append(&r->content, json_string_value(content), json_string_length(content));
+	if (json_string_length(content)) {
+		ev.text = json_string_value(content);
+		ev.text_len = json_string_length(content);
+	}
+	if (json_string_length(refusal))
+		ev.refusal = json_string_value(refusal);
+	if ((ev.text || ev.refusal) && send(r, &ev) < 0)
+		return -1;
 	json_array_foreach(json_object_get(msg, "tool_calls"), i, tc) {
 		const json_t *fn = json_object_get(tc, "function");
 		struct tl_call *c = new_call(r, json_string_value(json_object_get(tc, "id")),
@@ -326,14 +353,12 @@ static long call_timeout(const struct settings *s)
  * the assistant message and the results to the history */
 static int run_mcp(struct tl_run *r, json_t *assistant)
 {
-	const struct toolloop_sink *k = r->sink;
 	long ids[TL_MAX_CALLS];
+	int64_t started[TL_MAX_CALLS];
 	json_t *images = json_array();
 	buf_t text = BUF_INIT;
 
 	history_add(r, assistant);
-	if (r->stream && k->tool)
-		r->started = 1; /* the sink may write progress: errors from now on go in the stream */
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
 		json_t *args = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
@@ -341,8 +366,11 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 		ids[i] = 0;
 		if (!c->server)
 			continue;
-		if (k->tool && k->tool(k->ud, c->server, c->name, c->args.data ? c->args.data : "{}", NULL, 0))
-			r->gone = 1;
+		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START, .server = c->server, .tool = c->name,
+					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
+
+		started[i] = clock_now_ms();
+		send(r, &ev);
 		if (!json_is_object(args)) {
 			json_decref(args);
 			ids[i] = -1;
@@ -354,6 +382,8 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 		struct tl_call *c = &r->calls[i];
 		json_t *result = NULL, *error = NULL;
 		int rc = BC_OK;
+		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name,
+					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
 
 		if (!c->server)
 			continue;
@@ -367,9 +397,10 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 			buf_puts(&text, "Tool error: out of memory");
 		if (json_is_array(images) && r->nclient == 0)
 			toolresult_images(result, images);
-		if (k->tool && k->tool(k->ud, c->server, c->name, c->args.data ? c->args.data : "{}", text.data,
-				       error || json_is_true(json_object_get(result, "isError"))))
-			r->gone = 1;
+		ev.result = text.data ? text.data : "";
+		ev.is_error = error || json_is_true(json_object_get(result, "isError"));
+		ev.duration_ms = (long)(clock_now_ms() - started[i]);
+		send(r, &ev);
 		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content", text.data));
 		json_decref(result);
 		json_decref(error);
@@ -406,25 +437,26 @@ static void save_session(struct tl_run *r)
 	json_decref(error);
 }
 
-/* fail: an error before anything was written (-1), or as the stream's last event (0) */
-static int fail(struct tl_run *r, int http_status, json_t *err, int *status, json_t **error)
+/* fail: the run failed: the ERROR event (err stolen; NULL: out of memory); -1 */
+static int fail(struct tl_run *r, int http_status, json_t *err)
 {
-	char *s;
+	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = http_status, .error = err };
+	json_t *oom = NULL;
 
-	if (!r->started) {
-		*status = http_status;
-		*error = err;
-		return -1;
+	if (!err) {
+		oom = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "Out of memory.", "type", "server_error",
+				"param", "code");
+		ev.status = 500;
+		ev.error = oom;
 	}
-	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
-	if (s)
-		emit_raw(r, s);
-	free(s);
+	if (ev.error)
+		send(r, &ev);
 	json_decref(err);
-	return r->gone ? -2 : 0;
+	json_decref(oom);
+	return -1;
 }
 
-static int upstream_fail(struct tl_run *r, struct upstream_result *res, int *status, json_t **error)
+static int upstream_fail(struct tl_run *r, struct upstream_result *res)
 {
 	int st = 502;
 	json_t *err = upstream_error_json(res, &st);
@@ -432,40 +464,38 @@ static int upstream_fail(struct tl_run *r, struct upstream_result *res, int *sta
 	log_warn("upstream: %s", res->message);
 	if (!err)
 		err = tl_error("The upstream request failed.", "server_error", NULL, "upstream_error");
-	return fail(r, st, err, status, error);
+	return fail(r, st, err);
 }
 
-/* one round upstream; 0, or the return value of toolloop_run on failure */
-static int do_round(struct tl_run *r, struct upstream_result *res, json_t **last, int *status, json_t **error, int *failed)
+/* one round upstream; 0, or -1 when the run ended (failed or stopped) */
+static int do_round(struct tl_run *r, struct upstream_result *res, json_t **last)
 {
 	char *body = json_dumps(r->req, JSON_COMPACT);
 	enum upstream_err e;
 	json_t *resp;
 
-	*failed = 1;
 	round_reset(r);
 	if (!body)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	if (r->stream) {
 		e = upstream_stream(r->t->up, "/chat/completions", body, strlen(body), on_event, r, res);
 		free(body);
 		if (r->gone)
-			return -2;
+			return -1;
 		if (r->mid_error) {
 			json_t *err = r->mid_error;
 
 			r->mid_error = NULL;
-			return fail(r, 502, err, status, error);
+			return fail(r, 502, err);
 		}
 		if (e != UPSTREAM_OK)
-			return upstream_fail(r, res, status, error);
-		*failed = 0;
+			return upstream_fail(r, res);
 		return 0;
 	}
 	e = upstream_request(r->t->up, "POST", "/chat/completions", body, strlen(body), res);
 	free(body);
 	if (e != UPSTREAM_OK || !(resp = upstream_result_json(res)))
-		return upstream_fail(r, res, status, error);
+		return upstream_fail(r, res);
 	json_decref(*last);
 	*last = resp;
 	add_usage(r, json_object_get(resp, "usage"));
@@ -474,40 +504,61 @@ static int do_round(struct tl_run *r, struct upstream_result *res, json_t **last
 	snprintf(r->finish, sizeof r->finish, "%s",
 		 json_string_value(json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason")) ?: "");
 	if (round_from_message(r, json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message")) < 0)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
-	*failed = 0;
+		return r->gone ? -1 : fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	return 0;
 }
 
-/* finish_stream: the one final chunk, the usage chunk, [DONE] */
-static int finish_stream(struct tl_run *r, const char *finish)
+/* send_done: the DONE event (response: the non-streamed answer, or NULL) */
+static int send_done(struct tl_run *r, const char *finish, const json_t *response)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage,
+				     .response = response };
+
+	return send(r, &ev);
+}
+
+/* final_message: the streamed answer's last message as the client got it:
+ * the round's text and refusal, the client's own tool calls */
+static json_t *final_message(const struct tl_run *r)
+{
+	json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+				r->content.len ? json_string(r->content.data) : json_null());
+
+	if (msg && r->refusal.len)
+		json_object_set_new(msg, "refusal", json_string(r->refusal.data));
+	if (msg && r->nclient)
+		json_object_set_new(msg, "tool_calls", calls_json(r, 1));
+	return msg;
+}
+
+/* finish_stream: the one final chunk, the usage chunk, then DONE; the
+ * answer is added to the history unless mixed (a mixed batch) */
+static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 {
 	json_t *u;
-	char *s;
-	int rc;
 
+	if (!mixed)
+		json_array_append_new(r->hidden, final_message(r));
 	if (emit(r, json_object(), finish) < 0)
-		return -2;
+		return -1;
 	if (r->include_usage) {
 		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk", "created",
 			      r->created, "model", r->model, "choices", "usage", r->usage ? r->usage : json_object());
 		if (u && r->fingerprint)
 			json_object_set(u, "system_fingerprint", r->fingerprint);
-		s = u ? json_dumps(u, JSON_COMPACT) : NULL;
-		json_decref(u);
-		rc = s ? emit_raw(r, s) : 0;
-		free(s);
-		if (rc < 0)
-			return -2;
+		if (send_chunk(r, u, NULL, NULL) < 0)
+			return -1;
 	}
-	return emit_raw(r, "[DONE]") < 0 ? -2 : 0;
+	return send_done(r, finish, NULL);
 }
 
-/* finish_plain: the last upstream answer, made what the client should see */
-static json_t *finish_plain(struct tl_run *r, json_t *last, const char *finish, int strip_mcp)
+/* finish_plain: the last upstream answer, made what the client should see,
+ * added to the history unless mixed, then DONE */
+static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int strip_mcp, int mixed)
 {
 	json_t *choice = json_array_get(json_object_get(last, "choices"), 0);
 	json_t *msg = json_object_get(choice, "message");
+	const char *reason = json_string_value(json_object_get(choice, "finish_reason"));
 
 	if (strip_mcp && json_is_object(msg)) {
 		if (r->nclient)
@@ -519,7 +570,9 @@ static json_t *finish_plain(struct tl_run *r, json_t *last, const char *finish, 
 		json_object_set_new(choice, "finish_reason", json_string(finish));
 	if (r->usage)
 		json_object_set(last, "usage", r->usage);
-	return json_incref(last);
+	if (!mixed && json_is_object(msg))
+		json_array_append_new(r->hidden, json_deep_copy(msg));
+	return send_done(r, finish ? finish : reason ? reason : "stop", last);
 }
 
 /* json_kind: what a JSON value is, for messages ("a string", "an array", ...) */
@@ -538,9 +591,9 @@ static const char *json_kind(const json_t *v)
 }
 
 /* bad_request: a 400 invalid_request_error about param, the message printf-style */
-static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
-		       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
+static int bad_request(struct tl_run *r, const char *param, const char *code,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bad_request(struct tl_run *r, const char *param, const char *code,
 		       const char *fmt, ...)
 {
 	char msg[1024];
@@ -549,34 +602,31 @@ static int bad_request(struct tl_run *r, const char *param, const char *code, in
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code), status, error);
+	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code));
 }
 
 #define TL_MCP_SHAPE "\"mcp\" takes \"servers\" (an array of MCP server names, e.g. [\"sqlite\"]) and \"tools\" (a boolean)"
 
 /* mcp_servers: "mcp.servers" checked (a non-empty array of non-empty
  * names) and joined by "," into filter. 0, or -1 with a 400 failed */
-static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter, int *status, json_t **error)
+static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter)
 {
 	const json_t *name;
 	size_t i;
 
 	if (!json_is_array(v))
-		return bad_request(r, "mcp.servers", "invalid_type", status, error,
-				   "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
+		return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
 				   json_kind(v));
 	if (json_array_size(v) == 0)
-		return bad_request(r, "mcp.servers", "empty_array", status, error,
-				   "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
+		return bad_request(r, "mcp.servers", "empty_array", "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
 	json_array_foreach(v, i, name) {
 		const char *s = json_string_value(name);
 
 		if (!s || !*s || strchr(s, ','))
-			return bad_request(r, "mcp.servers", "invalid_type", status, error,
-					   "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
+			return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
 					   !s ? json_kind(name) : !*s ? "an empty string" : "not one name (it holds a comma)");
 		if ((filter->len && buf_puts(filter, ",") < 0) || buf_puts(filter, s) < 0)
-			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	return 0;
 }
@@ -584,7 +634,7 @@ static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter, int *st
 /* mcp_check: the request's "mcp" object checked like the rest of an OpenAI
  * request (its keys, their types; null counts as absent); its servers
  * joined by "," into filter. 0, or -1 with a 400 failed */
-static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *status, json_t **error)
+static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 {
 	static const char *const keys[] = { "servers", "tools" };
 	const char *k, *near;
@@ -593,7 +643,7 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *st
 	if (!mcp || json_is_null(mcp))
 		return 0;
 	if (!json_is_object(mcp))
-		return bad_request(r, "mcp", "invalid_type", status, error, "'mcp' must be an object; got %s. %s.",
+		return bad_request(r, "mcp", "invalid_type", "'mcp' must be an object; got %s. %s.",
 				   json_kind(mcp), TL_MCP_SHAPE);
 	json_object_foreach((json_t *)mcp, k, v) {
 		char param[96];
@@ -602,16 +652,14 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *st
 			continue;
 		near = near_word(k, keys, sizeof keys / sizeof *keys);
 		snprintf(param, sizeof param, "mcp.%.80s", k);
-		return bad_request(r, param, "unknown_parameter", status, error,
-				   "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
+		return bad_request(r, param, "unknown_parameter", "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
 				   near ? near : "", near ? "'?)" : "", TL_MCP_SHAPE);
 	}
 	v = json_object_get(mcp, "tools");
 	if (v && !json_is_null(v) && !json_is_boolean(v))
-		return bad_request(r, "mcp.tools", "invalid_type", status, error,
-				   "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
+		return bad_request(r, "mcp.tools", "invalid_type", "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
 	v = json_object_get(mcp, "servers");
-	return v && !json_is_null(v) ? mcp_servers(r, v, filter, status, error) : 0;
+	return v && !json_is_null(v) ? mcp_servers(r, v, filter) : 0;
 }
 
 /* restore_sessions: splice back the hidden rounds of earlier mixed batches */
@@ -669,17 +717,16 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 
 /* unknown_servers: a 400 when the filter names a server that is not
  * configured (from: where the client named it). 0, or -1 with it failed */
-static int unknown_servers(struct tl_run *r, const char *servers, const char *from, int *status, json_t **error)
+static int unknown_servers(struct tl_run *r, const char *servers, const char *from)
 {
 	buf_t unknown = BUF_INIT, known = BUF_INIT;
 	int n = mcptools_unknown(&r->t->tools, servers, &unknown), nk = n > 0 ? mcptools_configured(&r->t->tools, &known) : 0;
 	int rc = 0;
 
 	if (n < 0 || nk < 0)
-		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	else if (n > 0)
-		rc = bad_request(r, from, "server_not_found", status, error,
-				 "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
+		rc = bad_request(r, from, "server_not_found", "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
 				 strcmp(from, "mcp.servers") == 0 ? "\"mcp\": {\"servers\": [...]}" : from,
 				 nk ? "the configured servers are: " : "no MCP server is configured (servers_config.json)",
 				 nk ? known.data : "", nk && known.len > 300 ? ", ..." : "");
@@ -692,7 +739,7 @@ static int unknown_servers(struct tl_run *r, const char *servers, const char *fr
  * named its servers ("mcp.servers", the header), NULL when it did not.
  * 0, or -1 with a 400 failed when a server it named is not configured, a
  * 503 when one is not ready */
-static int inject(struct tl_run *r, const char *servers, const char *named, int *status, json_t **error)
+static int inject(struct tl_run *r, const char *servers, const char *named)
 {
 	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
 	size_t i;
@@ -701,7 +748,7 @@ static int inject(struct tl_run *r, const char *servers, const char *named, int 
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
 	/* a name that is not configured is the client's mistake, whatever the servers' states: say so at once */
-	if (rc == BC_OK && named && unknown_servers(r, servers, named, status, error) < 0)
+	if (rc == BC_OK && named && unknown_servers(r, servers, named) < 0)
 		return -1;
 	if (rc == BC_OK)
 		rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
@@ -712,8 +759,7 @@ static int inject(struct tl_run *r, const char *servers, const char *named, int 
 
 		buf_free(&why);
 		buf_free(&msg);
-		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL), status,
-			    error);
+		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
 	mine = mcptools_openai(&r->t->tools, servers, r->client_tools);
@@ -733,7 +779,7 @@ static int inject(struct tl_run *r, const char *servers, const char *named, int 
 }
 
 /* prepare: our copy of the request, checked, with MCP tools and restored history */
-static int prepare(struct tl_run *r, const json_t *body, const char *servers, int *status, json_t **error)
+static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 {
 	const struct settings *s = r->t->set;
 	json_t *model, *mcp, *t;
@@ -746,17 +792,16 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->client_tools = json_object();
 	r->offered = json_object();
 	if (!r->req || !r->hidden || !r->client_tools || !r->offered)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	r->messages = json_object_get(r->req, "messages");
 	if (!json_is_array(r->messages) || json_array_size(r->messages) == 0)
 		return fail(r, 400, tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
-					     json_is_array(r->messages) ? "empty_array" : "invalid_type"), status, error);
+					     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
 	model = json_object_get(r->req, "model");
 	if (!model || json_is_null(model))
 		json_object_set_new(r->req, "model", json_string(s->default_model));
 	else if (!json_is_string(model))
-		return fail(r, 400, tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"),
-			    status, error);
+		return fail(r, 400, tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
 	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))))
 		json_object_set_new(r->req, "model", json_string(alias));
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
@@ -764,14 +809,13 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->include_usage = r->stream &&
 			   json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
-	if (mcp_check(r, mcp, &filter, status, error) < 0) {
+	if (mcp_check(r, mcp, &filter) < 0) {
 		buf_free(&filter);
 		return -1;
 	}
 	if (servers && *servers && !servers[strspn(servers, " ,")]) {
 		buf_free(&filter);
-		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", status, error,
-				   "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
+		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
 				   "MCP server's tools, or send \"mcp\": {\"tools\": false} for none.");
 	}
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
@@ -785,8 +829,7 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	    json_integer_value(json_object_get(r->req, "n")) <= 1) {
 		const char *only = servers && *servers ? servers : filter.data;
 
-		if (inject(r, only, servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL, status,
-			   error) < 0) {
+		if (inject(r, only, servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL) < 0) {
 			buf_free(&filter);
 			return -1;
 		}
@@ -801,6 +844,7 @@ static void run_free(struct tl_run *r)
 {
 	round_reset(r);
 	buf_free(&r->content);
+	buf_free(&r->refusal);
 	json_decref(r->req);
 	json_decref(r->hidden);
 	json_decref(r->client_tools);
@@ -823,32 +867,30 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 }
 
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
-		 json_t **response, int *status, json_t **error)
+		 json_t **added)
 {
 	struct tl_run r;
 	struct upstream_result res;
 	json_t *last = NULL;
 	const char *finish;
-	int rc, failed;
 
 	memset(&r, 0, sizeof r);
 	r.t = t;
 	r.sink = sink;
 	r.created = (json_int_t)time(NULL);
-	*response = NULL;
-	*error = NULL;
+	if (added)
+		*added = NULL;
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
 	upstream_result_init(&res);
 	if (randid_new(r.id, sizeof r.id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
-		rc = fail(&r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL),
-			  status, error);
+		fail(&r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
 		goto out;
 	}
-	if ((rc = prepare(&r, body, servers, status, error)) != 0)
+	if (prepare(&r, body, servers) != 0)
 		goto out;
 	for (;;) {
-		if ((rc = do_round(&r, &res, &last, status, error, &failed)) != 0 || failed)
+		if (do_round(&r, &res, &last) != 0)
 			goto out;
 		if (count_mcp(&r) == 0 || r.rounds == t->set->max_tool_rounds) {
 			int limited = count_mcp(&r) > 0;
@@ -859,28 +901,28 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 					 t->set->max_tool_rounds);
 			finish = r.nclient ? "tool_calls" : limited ? "length" : (*r.finish ? r.finish : "stop");
 			if (r.stream)
-				rc = finish_stream(&r, finish);
+				finish_stream(&r, finish, 0);
 			else
-				*response = finish_plain(&r, last, limited || r.nclient ? finish : NULL, limited);
+				finish_plain(&r, last, limited || r.nclient ? finish : NULL, limited, 0);
 			goto out;
 		}
 		r.rounds++;
-		if (run_mcp(&r, assistant_of(&r, last)) < 0) {
-			rc = -2;
+		if (run_mcp(&r, assistant_of(&r, last)) < 0)
 			goto out;
-		}
 		if (r.nclient) { /* a mixed batch: the client runs its own, we keep ours */
 			save_session(&r);
 			if (r.stream)
-				rc = finish_stream(&r, "tool_calls");
+				finish_stream(&r, "tool_calls", 1);
 			else
-				*response = finish_plain(&r, last, "tool_calls", 1);
+				finish_plain(&r, last, "tool_calls", 1, 1);
 			goto out;
 		}
 	}
 out:
+	if (added)
+		*added = r.hidden ? json_incref(r.hidden) : json_array();
 	json_decref(last);
 	upstream_result_free(&res);
 	run_free(&r);
-	return rc;
+	return r.gone ? -1 : 0;
 }

@@ -9,18 +9,54 @@
 #include "core/settings.h"
 #include "openai/upstream.h"
 
-/* What a streaming run writes, and progress of server-side tool calls.
- * Every callback returns 0, or non-zero when the client is gone (the run
- * then stops at once). Callbacks may be NULL except data for streams. */
+/* What a run reports, in order: any number of CONTENT, TOOL_START and
+ * TOOL_END events, then exactly one ERROR or DONE (the last event). All
+ * pointers are borrowed for the call. */
+enum toolloop_event_kind {
+	TOOLLOOP_CONTENT,    /* text arrived, and/or a chunk for the client */
+	TOOLLOOP_TOOL_START, /* a server-side MCP tool call starts */
+	TOOLLOOP_TOOL_END,   /* it ended */
+	TOOLLOOP_ERROR,      /* the run failed: the last event */
+	TOOLLOOP_DONE,       /* the run answered: the last event */
+};
+
+struct toolloop_event {
+	enum toolloop_event_kind kind;
+	int stream; /* the request asked for a stream */
+	/* CONTENT: text / refusal: the model's new text (a delta when
+	 * streamed, a round's whole text when not; NULL when none); chunk: in
+	 * a streamed run, the chat.completion.chunk as an OpenAI client should
+	 * get it (the client's own tool-call deltas renumbered, MCP calls left
+	 * out, the final finish_reason chunk and the usage chunk included),
+	 * NULL in a non-streamed run */
+	const char *text;
+	size_t text_len;
+	const char *refusal;
+	const json_t *chunk;
+	/* TOOL_START, TOOL_END: the MCP server, the tool's exposed name, the
+	 * upstream's own tool-call id, the arguments (JSON text) */
+	const char *server, *tool, *id, *arguments;
+	/* TOOL_END: the text given to the model (the error's text when it
+	 * failed, then is_error is 1) and how long the call took */
+	const char *result;
+	int is_error;
+	long duration_ms;
+	/* ERROR: an OpenAI error object {"error": {...}} and the HTTP status
+	 * to answer with when nothing was sent to the client yet */
+	const json_t *error;
+	int status;
+	/* DONE: the finish_reason, the usage summed over rounds (NULL when the
+	 * upstream sent none), and in a non-streamed run the chat.completion
+	 * to answer with (NULL when streamed) */
+	const char *finish_reason;
+	const json_t *usage;
+	const json_t *response;
+};
+
+/* Where a run's events go: event returns 0, or non-zero when the client is
+ * gone or the user stopped (the run then stops at once, no further event). */
 struct toolloop_sink {
-	/* one SSE data payload: a chat.completion.chunk, an error object, or "[DONE]" */
-	int (*data)(void *ud, const char *payload, size_t len);
-	/* a server-side tool call starts (result NULL) or ends (result set:
-	 * the text given to the model; is_error 1 when the call failed); called
-	 * for streaming and non-streaming runs alike. In a streaming run it may
-	 * write to the client: later errors then arrive as error events. */
-	int (*tool)(void *ud, const char *server, const char *name, const char *arguments, const char *result,
-		    int is_error);
+	int (*event)(void *ud, const struct toolloop_event *ev);
 	void *ud;
 };
 
@@ -57,15 +93,19 @@ struct toolloop {
  * reached): the tools asked for cannot be offered; otherwise the
  * completion goes on with the tools of the servers that are ready, a
  * warning is logged and t->unavailable / t->unavailable_why say which
- * servers are missing (the caller tells the client). Returns:
- *   0: done. Non-streaming: *response is the chat.completion (new reference)
- *      to send with status 200. Streaming: everything went through sink
- *      (ending with [DONE], or with an error event if it failed mid-way).
- *  -1: failed before anything was written: *status and *error (an OpenAI
- *      error object, new reference) are to be sent as the HTTP answer.
- *  -2: the client went away (a sink callback returned non-zero). */
+ * servers are missing (set before the first event; the caller tells the
+ * client). Every outcome reaches sink (see struct toolloop_event).
+ * added (may be NULL): set to a new array of the messages the run added to
+ * the conversation, in order: per MCP round the assistant message (its
+ * tool_calls with the upstream's ids) and the tool messages (and a user
+ * message with the tools' images), then, unless the run ended in a mixed
+ * batch (the client's own calls with MCP calls: the client answers those),
+ * the final assistant message as the client got it; also after an error
+ * (the rounds done so far); NULL only when out of memory.
+ * Returns 0 when the run ended (its last event was ERROR or DONE), -1 when
+ * the sink stopped it. */
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
-		 json_t **response, int *status, json_t **error);
+		 json_t **added);
 
 /* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
 void toolloop_usage_add(json_t *sum, const json_t *usage);

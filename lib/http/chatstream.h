@@ -1,0 +1,35 @@
+/* chatstream.h: a tool-loop run's events as the HTTP answer to POST /v1/chat/completions: SSE chunks, comments and [DONE], or one JSON body. */
+#ifndef MCPGW_CHATSTREAM_H
+#define MCPGW_CHATSTREAM_H
+
+#include "http/hio.h"
+#include "openai/toolloop.h"
+
+/* One answer in progress; lives as long as the run it serialises. */
+struct chatstream {
+	struct hio *h;
+	const struct toolloop *tl; /* its unavailable(_why): servers whose tools were not offered */
+	int headers;               /* the event stream's headers went out */
+	int answered;              /* the answer is complete (JSON sent, [DONE] or an error event written) */
+};
+
+/* chatstream_init: answer on h for a run of tl (both borrowed, kept). */
+void chatstream_init(struct chatstream *cs, struct hio *h, const struct toolloop *tl);
+
+/* chatstream_sink: the toolloop_sink that writes cs's answer. In a
+ * streamed run: the headers (200 text/event-stream, no caching,
+ * X-MCPGW-Tools-Unavailable when servers' tools were not offered) and an
+ * SSE comment saying why, once before the first line; each chunk as
+ * "data: {chunk}"; each MCP call's start and end as a comment
+ * ": mcpgw: tool NAME (SERVER) running|done|failed"; DONE as "data:
+ * [DONE]"; an error as "data: {error}" (the HTTP status and the error
+ * object as the whole answer when nothing was written yet). In a
+ * non-streamed run: DONE's response as the 200 JSON body (with
+ * X-MCPGW-Tools-Unavailable), an error as its status and JSON body. The
+ * event callback returns non-zero when the client is gone. */
+struct toolloop_sink chatstream_sink(struct chatstream *cs);
+
+/* chatstream_event: the sink's event callback (ud is a struct chatstream). */
+int chatstream_event(void *ud, const struct toolloop_event *ev);
+
+#endif
