@@ -81,7 +81,7 @@ static void handle(struct worker *w)
 		json_decref(req);
 		return;
 	}
-	chatstream_init(&cs, h, &w->tl);
+	chatstream_init(&cs, h);
 	sink = chatstream_sink(&cs);
 	toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* the answer is written by cs */
 	json_decref(req);

@@ -8,18 +8,17 @@
 /* One answer in progress; lives as long as the run it serialises. */
 struct chatstream {
 	struct hio *h;
-	const struct toolloop *tl; /* its unavailable(_why): servers whose tools were not offered */
 	int headers;               /* the event stream's headers went out */
 	int answered;              /* the answer is complete (JSON sent, [DONE] or an error event written) */
 };
 
-/* chatstream_init: answer on h for a run of tl (both borrowed, kept). */
-void chatstream_init(struct chatstream *cs, struct hio *h, const struct toolloop *tl);
+/* chatstream_init: answer on h (borrowed, kept) for one run. */
+void chatstream_init(struct chatstream *cs, struct hio *h);
 
 /* chatstream_sink: the toolloop_sink that writes cs's answer. In a
  * streamed run: the headers (200 text/event-stream, no caching,
- * X-MCPGW-Tools-Unavailable when servers' tools were not offered) and an
- * SSE comment saying why, once before the first line; each chunk as
+ * X-MCPGW-Tools-Unavailable when servers' tools were not offered: the
+ * event's unavailable) and an SSE comment saying why, once before the first line; each chunk as
  * "data: {chunk}"; each MCP call's start and end as a comment
  * ": mcpgw: tool NAME (SERVER) running|done|failed"; DONE as "data:
  * [DONE]"; an error as "data: {error}" (the HTTP status and the error

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/randid.h"
 #include "core/near.h"
+#include "core/sse.h"
 #include "openai/toolresult.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
@@ -23,12 +24,42 @@ struct tl_call {
 	buf_t args;
 	const char *server; /* NULL: the client's own tool */
 	int client_index;   /* its index in what the client sees */
+	/* an MCP call handed to the driver */
+	json_t *argv;       /* the arguments parsed (an object), NULL when they are not one */
+	int64_t started;    /* clock_now_ms when it was handed out */
+	int ended;          /* its result came */
+	char *text;         /* the text given to the model */
+	json_t *result;     /* the broker's result (for its images), or NULL */
+};
+
+/* where a run is */
+enum tl_state {
+	TL_CATALOG,       /* the catalog is to be read (refresh) */
+	TL_CATALOG_WAIT,  /* ... asked: toolloop_feed_catalog */
+	TL_READY,         /* the catalog is to be read again, waiting for servers coming up */
+	TL_READY_WAIT,    /* ... asked */
+	TL_UPSTREAM,      /* a round is to be asked upstream */
+	TL_UPSTREAM_WAIT, /* ... asked: toolloop_feed_upstream*, then _end */
+	TL_TOOLS,         /* the round's MCP calls are to be made */
+	TL_TOOLS_WAIT,    /* ... handed out: toolloop_feed_tool_result for each */
+	TL_ENDED,         /* the last event went out (or the sink stopped the run) */
 };
 
 /* the state of one run */
 struct tl_run {
 	struct toolloop *t;
-	const struct toolloop_sink *sink;
+	struct toolloop_sink sink;
+	enum tl_state state;
+	char *only;         /* the servers filter (comma-separated), NULL: all */
+	const char *named;  /* where the client named them ("mcp.servers", the header), NULL if it did not */
+	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];     /* see struct toolloop */
+	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
+	/* what the driver was asked for */
+	char *body;         /* the request body of the round asked upstream */
+	struct sse_parser sse; /* the streamed answer's bytes */
+	struct toolloop_tool_call need_calls[TL_MAX_CALLS];
+	int pending;        /* MCP calls handed out whose results have not come */
+	json_t *last;       /* the last non-streamed answer */
 	json_t *req;        /* the body sent upstream (our copy) */
 	json_t *messages;   /* borrowed from req */
 	json_t *hidden;     /* messages the client does not see: assistant + MCP results */
@@ -58,6 +89,9 @@ static void round_reset(struct tl_run *r)
 		free(r->calls[i].id);
 		free(r->calls[i].name);
 		buf_free(&r->calls[i].args);
+		json_decref(r->calls[i].argv);
+		free(r->calls[i].text);
+		json_decref(r->calls[i].result);
 	}
 	memset(r->calls, 0, sizeof r->calls);
 	r->ncalls = r->nclient = 0;
@@ -132,7 +166,9 @@ static json_t *tl_error(const char *message, const char *type, const char *param
 static int send(struct tl_run *r, struct toolloop_event *ev)
 {
 	ev->stream = r->stream;
-	if (r->gone || r->sink->event(r->sink->ud, ev)) {
+	ev->unavailable = r->unavailable;
+	ev->unavailable_why = r->unavailable_why;
+	if (r->gone || r->sink.event(r->sink.ud, ev)) {
 		r->gone = 1;
 		return -1;
 	}
@@ -349,61 +385,75 @@ static long call_timeout(const struct settings *s)
 	return s->tool_timeout_ms * (s->tool_retries + 1) + s->broker_timeout_ms;
 }
 
-/* run_mcp: run the round's MCP calls through the broker, all at once, and add
- * the assistant message and the results to the history */
-static int run_mcp(struct tl_run *r, json_t *assistant)
+/* tools_hand_out: the round's MCP calls as the driver's batch, each
+ * announced (TOOL_START); a call whose arguments are not a JSON object
+ * ends at once. 0, or -1 when the sink stopped the run */
+static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
-	long ids[TL_MAX_CALLS];
-	int64_t started[TL_MAX_CALLS];
-	json_t *images = json_array();
-	buf_t text = BUF_INIT;
+	int n = 0;
 
-	history_add(r, assistant);
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
-		json_t *args = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
-
-		ids[i] = 0;
-		if (!c->server)
-			continue;
 		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START, .server = c->server, .tool = c->name,
 					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
 
-		started[i] = clock_now_ms();
-		send(r, &ev);
-		if (!json_is_object(args)) {
-			json_decref(args);
-			ids[i] = -1;
+		if (!c->server)
 			continue;
+		c->argv = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		if (!json_is_object(c->argv)) {
+			json_decref(c->argv);
+			c->argv = NULL;
 		}
-		ids[i] = bc_send(r->t->bc, "tools/call", json_pack("{s:s, s:o}", "name", c->name, "arguments", args));
+		c->started = clock_now_ms();
+		if (send(r, &ev) < 0)
+			return -1;
+		r->pending++;
+		if (c->argv)
+			r->need_calls[n++] = (struct toolloop_tool_call){ c->id, c->server, c->name, c->argv };
 	}
+	need->calls = r->need_calls;
+	need->ncalls = n;
+	need->timeout_ms = call_timeout(r->t->set);
+	return 0;
+}
+
+/* tool_end: call c's result (or error) came: its text, the TOOL_END event */
+static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, const json_t *error)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name, .id = c->id,
+				     .arguments = c->args.data ? c->args.data : "{}" };
+	buf_t text = BUF_INIT;
+
+	if (toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0) {
+		buf_reset(&text);
+		buf_puts(&text, "Tool error: out of memory");
+	}
+	c->text = strdup(text.data ? text.data : "");
+	buf_free(&text);
+	c->result = json_incref((json_t *)result);
+	c->ended = 1;
+	r->pending--;
+	ev.result = c->text ? c->text : "";
+	ev.is_error = error || json_is_true(json_object_get(result, "isError"));
+	ev.duration_ms = (long)(clock_now_ms() - c->started);
+	return send(r, &ev);
+}
+
+/* tools_done: every result came: the tool messages (and the images) in
+ * call order added to the history */
+static void tools_done(struct tl_run *r)
+{
+	json_t *images = json_array();
+
 	for (int i = 0; i < r->ncalls; i++) {
-		struct tl_call *c = &r->calls[i];
-		json_t *result = NULL, *error = NULL;
-		int rc = BC_OK;
-		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name,
-					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
+		const struct tl_call *c = &r->calls[i];
 
 		if (!c->server)
 			continue;
-		if (ids[i] == -1) {
-			error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
-		} else if (ids[i] < 0 || (rc = bc_wait(r->t->bc, ids[i], call_timeout(r->t->set), &result, &error)) != BC_OK) {
-			rc = ids[i] < 0 ? (int)ids[i] : rc;
-			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
-		}
-		if (toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0)
-			buf_puts(&text, "Tool error: out of memory");
 		if (json_is_array(images) && r->nclient == 0)
-			toolresult_images(result, images);
-		ev.result = text.data ? text.data : "";
-		ev.is_error = error || json_is_true(json_object_get(result, "isError"));
-		ev.duration_ms = (long)(clock_now_ms() - started[i]);
-		send(r, &ev);
-		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content", text.data));
-		json_decref(result);
-		json_decref(error);
+			toolresult_images(c->result, images);
+		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
+					 c->text ? c->text : "Tool error: out of memory"));
 	}
 	if (json_array_size(images)) {
 		json_array_insert_new(images, 0, json_pack("{s:s, s:s}", "type", "text", "text",
@@ -411,8 +461,6 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 		history_add(r, json_pack("{s:s, s:O}", "role", "user", "content", images));
 	}
 	json_decref(images);
-	buf_free(&text);
-	return r->gone ? -1 : 0;
 }
 
 /* save_session: keep the hidden messages for when the client comes back with
@@ -467,37 +515,54 @@ static int upstream_fail(struct tl_run *r, struct upstream_result *res)
 	return fail(r, st, err);
 }
 
-/* one round upstream; 0, or -1 when the run ended (failed or stopped) */
-static int do_round(struct tl_run *r, struct upstream_result *res, json_t **last)
+/* sse_event: one event of the streamed answer, from the job's own parser */
+static int sse_event(const char *event, const char *data, size_t len, const char *id, void *ud)
 {
-	char *body = json_dumps(r->req, JSON_COMPACT);
-	enum upstream_err e;
-	json_t *resp;
+	(void)event;
+	(void)id;
+	return len ? on_event(data, len, ud) : 0;
+}
 
+/* upstream_hand_out: the round's request for the driver */
+static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
+{
 	round_reset(r);
-	if (!body)
+	free(r->body);
+	r->body = json_dumps(r->req, JSON_COMPACT);
+	if (!r->body)
 		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
-	if (r->stream) {
-		e = upstream_stream(r->t->up, "/chat/completions", body, strlen(body), on_event, r, res);
-		free(body);
-		if (r->gone)
-			return -1;
-		if (r->mid_error) {
-			json_t *err = r->mid_error;
+	sse_reset(&r->sse);
+	need->path = "/chat/completions";
+	need->body = r->body;
+	need->body_len = strlen(r->body);
+	need->stream = r->stream;
+	return 0;
+}
 
-			r->mid_error = NULL;
-			return fail(r, 502, err);
-		}
-		if (e != UPSTREAM_OK)
-			return upstream_fail(r, res);
-		return 0;
+/* upstream_stopped: on_event stopped the stream: the client went away, or
+ * the upstream sent an error inside it (the run fails with it); -1 */
+static int upstream_stopped(struct tl_run *r)
+{
+	json_t *err = r->mid_error;
+
+	r->mid_error = NULL;
+	if (r->gone || !err) {
+		json_decref(err);
+		r->gone = 1;
+		return -1;
 	}
-	e = upstream_request(r->t->up, "POST", "/chat/completions", body, strlen(body), res);
-	free(body);
-	if (e != UPSTREAM_OK || !(resp = upstream_result_json(res)))
+	return fail(r, 502, err);
+}
+
+/* plain_answer: a non-streamed round's answer (res->body); 0, or -1 when the run ended */
+static int plain_answer(struct tl_run *r, struct upstream_result *res)
+{
+	json_t *resp = upstream_result_json(res);
+
+	if (!resp)
 		return upstream_fail(r, res);
-	json_decref(*last);
-	*last = resp;
+	json_decref(r->last);
+	r->last = resp;
 	add_usage(r, json_object_get(resp, "usage"));
 	if (json_is_string(json_object_get(resp, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(resp, "model")));
@@ -689,7 +754,7 @@ static void restore_sessions(struct tl_run *r)
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:
- * recorded in r->t->unavailable(_why) and logged. 0, or -1 when the client
+ * recorded in r->unavailable(_why) and logged. 0, or -1 when the client
  * named them: *code and *why say so for a 503 */
 static int unavailable(struct tl_run *r, const char *servers, int named, int rc, const char **code, buf_t *why)
 {
@@ -706,8 +771,8 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 		n = mcptools_unready(&t->tools, servers, why, &names);
 	}
 	if (n > 0) {
-		snprintf(t->unavailable, sizeof t->unavailable, "%s", names.data);
-		snprintf(t->unavailable_why, sizeof t->unavailable_why, "%s", why->data);
+		snprintf(r->unavailable, sizeof r->unavailable, "%s", names.data);
+		snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", why->data);
 		if (!named)
 			log_warn("chat completion without the tools of MCP servers that are not ready: %s", why->data);
 	}
@@ -735,24 +800,28 @@ static int unknown_servers(struct tl_run *r, const char *servers, const char *fr
 	return rc;
 }
 
-/* inject: add the MCP tools to the request's own. named: where the client
- * named its servers ("mcp.servers", the header), NULL when it did not.
- * 0, or -1 with a 400 failed when a server it named is not configured, a
- * 503 when one is not ready */
-static int inject(struct tl_run *r, const char *servers, const char *named)
+/* catalog_read: the catalog was refreshed (rc: what mcptools_refresh
+ * returned): a server the client named that is not configured is the
+ * client's mistake, whatever the servers' states: a 400 at once. 0, or -1
+ * when the run failed */
+static int catalog_read(struct tl_run *r, int rc)
+{
+	if (rc == BC_OK && r->named && unknown_servers(r, r->only, r->named) < 0)
+		return -1;
+	return 0;
+}
+
+/* inject: the catalog is as ready as it gets (rc: what mcptools_wait
+ * returned): add the MCP tools to the request's own. 0, or -1 with a 503
+ * failed when a server the client named is not ready */
+static int inject(struct tl_run *r, int rc)
 {
 	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
 	size_t i;
-	int rc = mcptools_refresh(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms);
 	const char *code = NULL;
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
-	/* a name that is not configured is the client's mistake, whatever the servers' states: say so at once */
-	if (rc == BC_OK && named && unknown_servers(r, servers, named) < 0)
-		return -1;
-	if (rc == BC_OK)
-		rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
-	if (unavailable(r, servers, named != NULL, rc, &code, &why) < 0) {
+	if (unavailable(r, r->only, r->named != NULL, rc, &code, &why) < 0) {
 		json_t *err = buf_printf(&msg, "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
 					       "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
 					 why.data) == 0 ? tl_error(msg.data, "server_error", "mcp", code) : NULL;
@@ -762,7 +831,7 @@ static int inject(struct tl_run *r, const char *servers, const char *named)
 		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, servers, r->client_tools);
+	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools);
 	json_array_foreach(mine, i, t)
 		json_object_set_new(r->offered, json_string_value(json_object_get(json_object_get(t, "function"), "name")),
 				    json_true());
@@ -778,7 +847,17 @@ static int inject(struct tl_run *r, const char *servers, const char *named)
 	return 0;
 }
 
-/* prepare: our copy of the request, checked, with MCP tools and restored history */
+/* prepared: the request is complete: earlier mixed batches' hidden rounds
+ * restored (the session store needs the broker), then the first round */
+static void prepared(struct tl_run *r)
+{
+	if (r->t->bc)
+		restore_sessions(r);
+	r->state = TL_UPSTREAM;
+}
+
+/* prepare: our copy of the request, checked; whether MCP tools are to be
+ * offered (the catalog is read next) or not. 0, or -1 when the run failed */
 static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 {
 	const struct settings *s = r->t->set;
@@ -829,14 +908,17 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	    json_integer_value(json_object_get(r->req, "n")) <= 1) {
 		const char *only = servers && *servers ? servers : filter.data;
 
-		if (inject(r, only, servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL) < 0) {
+		r->named = servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL;
+		if (only && !(r->only = strdup(only))) {
 			buf_free(&filter);
-			return -1;
+			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 		}
+		r->state = TL_CATALOG;
+	} else {
+		prepared(r);
 	}
 	json_object_del(r->req, "mcp");
 	buf_free(&filter);
-	restore_sessions(r);
 	return 0;
 }
 
@@ -851,6 +933,11 @@ static void run_free(struct tl_run *r)
 	json_decref(r->offered);
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
+	json_decref(r->mid_error);
+	json_decref(r->last);
+	free(r->only);
+	free(r->body);
+	sse_free(&r->sse);
 }
 
 /* assistant_of: the assistant message of the round, with every call */
@@ -866,63 +953,325 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 	return msg;
 }
 
+/* ---- the run driven step by step ---- */
+
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers,
+			     const struct toolloop_sink *sink)
+{
+	struct tl_run *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	r->t = t;
+	r->sink = *sink;
+	r->created = (json_int_t)time(NULL);
+	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
+	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
+		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
+		fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
+	} else if (prepare(r, body, servers) == 0) {
+		return r;
+	}
+	r->state = TL_ENDED;
+	return r;
+}
+
+/* round_done: a round's answer is complete: the run answers, or its MCP calls are next */
+static void round_done(struct tl_run *r)
+{
+	const struct settings *s = r->t->set;
+	const char *finish;
+	int limited;
+
+	r->state = TL_ENDED;
+	if (count_mcp(r) == 0 || r->rounds == s->max_tool_rounds) {
+		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
+		limited = count_mcp(r) > 0;
+		if (limited)
+			log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
+				 s->max_tool_rounds);
+		finish = r->nclient ? "tool_calls" : limited ? "length" : (*r->finish ? r->finish : "stop");
+		if (r->stream)
+			finish_stream(r, finish, 0);
+		else
+			finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
+		return;
+	}
+	r->rounds++;
+	history_add(r, assistant_of(r, r->last));
+	r->state = TL_TOOLS;
+}
+
+/* tools_all_done: every MCP result of the round came: the next round, or
+ * (a mixed batch: the client runs its own, we keep ours) the answer */
+static void tools_all_done(struct tl_run *r)
+{
+	tools_done(r);
+	if (!r->nclient) {
+		r->state = TL_UPSTREAM;
+		return;
+	}
+	r->state = TL_ENDED;
+	if (r->t->bc)
+		save_session(r);
+	if (r->stream)
+		finish_stream(r, "tool_calls", 1);
+	else
+		finish_plain(r, r->last, "tool_calls", 1, 1);
+}
+
+enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *need)
+{
+	memset(need, 0, sizeof *need);
+	if (r->gone)
+		r->state = TL_ENDED;
+	switch (r->state) {
+	case TL_CATALOG:
+	case TL_READY:
+		need->wait_ms = r->state == TL_READY ? r->t->set->startup_wait_ms : 0;
+		r->state = r->state == TL_READY ? TL_READY_WAIT : TL_CATALOG_WAIT;
+		return need->kind = TOOLLOOP_NEED_CATALOG;
+	case TL_UPSTREAM:
+		if (upstream_hand_out(r, need) < 0)
+			break;
+		r->state = TL_UPSTREAM_WAIT;
+		return need->kind = TOOLLOOP_NEED_UPSTREAM;
+	case TL_TOOLS:
+		if (tools_hand_out(r, need) < 0)
+			break;
+		r->state = TL_TOOLS_WAIT;
+		/* calls whose arguments are no JSON object end at once */
+		for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
+			struct tl_call *c = &r->calls[i];
+			json_t *error;
+
+			if (!c->server || c->argv)
+				continue;
+			error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
+			tool_end(r, c, NULL, error);
+			json_decref(error);
+			if (r->gone)
+				r->state = TL_ENDED;
+			else if (r->pending == 0)
+				tools_all_done(r);
+		}
+		if (r->state != TL_TOOLS_WAIT || need->ncalls == 0)
+			return toolloop_step(r, need);
+		return need->kind = TOOLLOOP_NEED_TOOLS;
+	case TL_CATALOG_WAIT:
+	case TL_READY_WAIT:
+	case TL_UPSTREAM_WAIT:
+	case TL_TOOLS_WAIT:
+		return need->kind = TOOLLOOP_NEED_WAIT;
+	case TL_ENDED:
+		break;
+	}
+	r->state = TL_ENDED;
+	return need->kind = TOOLLOOP_NEED_NOTHING;
+}
+
+int toolloop_feed_catalog(struct tl_run *r, int rc)
+{
+	if (r->state == TL_CATALOG_WAIT) {
+		if (catalog_read(r, rc) < 0)
+			r->state = TL_ENDED;
+		else if (rc == BC_OK)
+			r->state = TL_READY;
+		else if (inject(r, rc) < 0)
+			r->state = TL_ENDED;
+		else
+			prepared(r);
+		return r->state == TL_ENDED ? -1 : 0;
+	}
+	if (r->state != TL_READY_WAIT)
+		return -1;
+	if (inject(r, rc) < 0) {
+		r->state = TL_ENDED;
+		return -1;
+	}
+	prepared(r);
+	return 0;
+}
+
+int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
+{
+	int rc;
+
+	if (r->state != TL_UPSTREAM_WAIT || !r->stream)
+		return -1;
+	rc = sse_feed(&r->sse, bytes, n);
+	if (rc == SSE_OK)
+		return 0;
+	r->state = TL_ENDED;
+	if (rc == SSE_ETOOBIG || rc == SSE_ENOMEM)
+		return fail(r, 502, tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
+							       "MCPGW_MAX_RESPONSE_BYTES."
+							     : "Out of memory.",
+					     "server_error", NULL, rc == SSE_ETOOBIG ? "upstream_response_too_large" : NULL));
+	return upstream_stopped(r);
+}
+
+int toolloop_feed_upstream_event(struct tl_run *r, const char *data, size_t len)
+{
+	if (r->state != TL_UPSTREAM_WAIT || !r->stream)
+		return -1;
+	if (on_event(data, len, r) == 0)
+		return 0;
+	r->state = TL_ENDED;
+	return upstream_stopped(r);
+}
+
+int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
+{
+	if (r->state != TL_UPSTREAM_WAIT)
+		return -1;
+	r->state = TL_ENDED;
+	if (res->err != UPSTREAM_OK)
+		return upstream_fail(r, res);
+	if (r->stream && !r->done)
+		return fail(r, 502, tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,
+					     "upstream_truncated"));
+	if (!r->stream && plain_answer(r, res) < 0)
+		return -1;
+	round_done(r);
+	return r->state == TL_ENDED && r->gone ? -1 : 0;
+}
+
+int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *result, const json_t *error)
+{
+	struct tl_call *c = NULL;
+
+	if (r->state != TL_TOOLS_WAIT)
+		return -1;
+	for (int i = 0; i < r->ncalls && !c; i++)
+		if (r->calls[i].server && r->calls[i].argv && !r->calls[i].ended && strcmp(r->calls[i].id, id) == 0)
+			c = &r->calls[i];
+	if (!c)
+		return -1;
+	if (tool_end(r, c, result, error) < 0) {
+		r->state = TL_ENDED;
+		return -1;
+	}
+	if (r->pending == 0)
+		tools_all_done(r);
+	return 0;
+}
+
+const json_t *toolloop_added(const struct tl_run *r)
+{
+	return r->hidden;
+}
+
+int toolloop_stopped(const struct tl_run *r)
+{
+	return r->gone;
+}
+
+const char *toolloop_unavailable(const struct tl_run *r, const char **why)
+{
+	if (why)
+		*why = r->unavailable_why;
+	return r->unavailable;
+}
+
+void toolloop_close(struct tl_run *r)
+{
+	if (!r)
+		return;
+	run_free(r);
+	free(r);
+}
+
+/* ---- the blocking driver ---- */
+
+/* drive_event: the upstream client's SSE events into the run */
+static int drive_event(const char *data, size_t len, void *ud)
+{
+	return toolloop_feed_upstream_event(ud, data, len) < 0 ? 1 : 0;
+}
+
+/* drive_upstream: the round asked with lib/openai/upstream, its answer fed */
+static void drive_upstream(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need,
+			   struct upstream_result *res)
+{
+	if (need->stream)
+		upstream_stream(t->up, need->path, need->body, need->body_len, drive_event, r, res);
+	else
+		upstream_request(t->up, "POST", need->path, need->body, need->body_len, res);
+	toolloop_feed_upstream_end(r, res);
+}
+
+/* drive_tools: the batch sent through the broker all at once, each result
+ * fed as it is waited for (in call order) */
+static void drive_tools(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need)
+{
+	long ids[TL_MAX_CALLS];
+
+	for (int i = 0; i < need->ncalls; i++)
+		ids[i] = bc_send(t->bc, "tools/call", json_pack("{s:s, s:O}", "name", need->calls[i].name, "arguments",
+								 need->calls[i].arguments));
+	for (int i = 0; i < need->ncalls; i++) {
+		json_t *result = NULL, *error = NULL;
+		int rc = ids[i] < 0 ? (int)ids[i] : bc_wait(t->bc, ids[i], need->timeout_ms, &result, &error);
+
+		if (rc != BC_OK) {
+			json_decref(result);
+			json_decref(error);
+			result = NULL;
+			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
+		}
+		toolloop_feed_tool_result(r, need->calls[i].id, result, error);
+		json_decref(result);
+		json_decref(error);
+	}
+}
+
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
 		 json_t **added)
 {
-	struct tl_run r;
+	struct tl_run *r;
+	struct toolloop_need need;
 	struct upstream_result res;
-	json_t *last = NULL;
-	const char *finish;
+	const char *why;
+	int rc;
 
-	memset(&r, 0, sizeof r);
-	r.t = t;
-	r.sink = sink;
-	r.created = (json_int_t)time(NULL);
 	if (added)
 		*added = NULL;
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
-	upstream_result_init(&res);
-	if (randid_new(r.id, sizeof r.id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
-		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
-		fail(&r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
-		goto out;
-	}
-	if (prepare(&r, body, servers) != 0)
-		goto out;
-	for (;;) {
-		if (do_round(&r, &res, &last) != 0)
-			goto out;
-		if (count_mcp(&r) == 0 || r.rounds == t->set->max_tool_rounds) {
-			int limited = count_mcp(&r) > 0;
+	if (!(r = toolloop_open(t, body, servers, sink))) {
+		json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
+		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = 500, .error = err,
+					     .stream = json_is_true(json_object_get(body, "stream")),
+					     .unavailable = "", .unavailable_why = "" };
 
-			/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
-			if (limited)
-				log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
-					 t->set->max_tool_rounds);
-			finish = r.nclient ? "tool_calls" : limited ? "length" : (*r.finish ? r.finish : "stop");
-			if (r.stream)
-				finish_stream(&r, finish, 0);
-			else
-				finish_plain(&r, last, limited || r.nclient ? finish : NULL, limited, 0);
-			goto out;
-		}
-		r.rounds++;
-		if (run_mcp(&r, assistant_of(&r, last)) < 0)
-			goto out;
-		if (r.nclient) { /* a mixed batch: the client runs its own, we keep ours */
-			save_session(&r);
-			if (r.stream)
-				finish_stream(&r, "tool_calls", 1);
-			else
-				finish_plain(&r, last, "tool_calls", 1, 1);
-			goto out;
+		rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
+		json_decref(err);
+		return rc;
+	}
+	upstream_result_init(&res);
+	for (int more = 1; more;) {
+		switch (toolloop_step(r, &need)) {
+		case TOOLLOOP_NEED_CATALOG:
+			toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms, need.wait_ms));
+			break;
+		case TOOLLOOP_NEED_UPSTREAM:
+			drive_upstream(t, r, &need, &res);
+			break;
+		case TOOLLOOP_NEED_TOOLS:
+			drive_tools(t, r, &need);
+			break;
+		case TOOLLOOP_NEED_WAIT:    /* never here: each need is fed in full before the next step */
+		case TOOLLOOP_NEED_NOTHING:
+			more = 0;
+			break;
 		}
 	}
-out:
+	snprintf(t->unavailable, sizeof t->unavailable, "%s", toolloop_unavailable(r, &why));
+	snprintf(t->unavailable_why, sizeof t->unavailable_why, "%s", why);
 	if (added)
-		*added = r.hidden ? json_incref(r.hidden) : json_array();
-	json_decref(last);
+		*added = toolloop_added(r) ? json_incref((json_t *)toolloop_added(r)) : json_array();
+	rc = toolloop_stopped(r) ? -1 : 0;
 	upstream_result_free(&res);
-	run_free(&r);
-	return r.gone ? -1 : 0;
+	toolloop_close(r);
+	return rc;
 }
