@@ -423,12 +423,9 @@ static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, c
 	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name, .id = c->id,
 				     .arguments = c->args.data ? c->args.data : "{}" };
 	buf_t text = BUF_INIT;
+	int oom = toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0;
 
-	if (toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0) {
-		buf_reset(&text);
-		buf_puts(&text, "Tool error: out of memory");
-	}
-	c->text = strdup(text.data ? text.data : "");
+	c->text = strdup(oom ? "Tool error: out of memory" : text.data ? text.data : "");
 	buf_free(&text);
 	c->result = json_incref((json_t *)result);
 	c->ended = 1;
@@ -968,7 +965,7 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
-		fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
+		(void)fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
 	} else if (prepare(r, body, servers) == 0) {
 		return r;
 	}
@@ -992,9 +989,9 @@ static void round_done(struct tl_run *r)
 				 s->max_tool_rounds);
 		finish = r->nclient ? "tool_calls" : limited ? "length" : (*r->finish ? r->finish : "stop");
 		if (r->stream)
-			finish_stream(r, finish, 0);
+			(void)finish_stream(r, finish, 0);
 		else
-			finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
+			(void)finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
 		return;
 	}
 	r->rounds++;
@@ -1015,9 +1012,29 @@ static void tools_all_done(struct tl_run *r)
 	if (r->t->bc)
 		save_session(r);
 	if (r->stream)
-		finish_stream(r, "tool_calls", 1);
+		(void)finish_stream(r, "tool_calls", 1);
 	else
-		finish_plain(r, r->last, "tool_calls", 1, 1);
+		(void)finish_plain(r, r->last, "tool_calls", 1, 1);
+}
+
+/* tools_bad_arguments: the calls of the batch whose arguments are no JSON
+ * object end at once, unasked (the model is told so) */
+static void tools_bad_arguments(struct tl_run *r)
+{
+	for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
+		struct tl_call *c = &r->calls[i];
+		json_t *error;
+
+		if (!c->server || c->argv)
+			continue;
+		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
+		(void)tool_end(r, c, NULL, error);
+		json_decref(error);
+		if (r->gone)
+			r->state = TL_ENDED;
+		else if (r->pending == 0)
+			tools_all_done(r);
+	}
 }
 
 enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *need)
@@ -1040,21 +1057,7 @@ enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *ne
 		if (tools_hand_out(r, need) < 0)
 			break;
 		r->state = TL_TOOLS_WAIT;
-		/* calls whose arguments are no JSON object end at once */
-		for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
-			struct tl_call *c = &r->calls[i];
-			json_t *error;
-
-			if (!c->server || c->argv)
-				continue;
-			error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
-			tool_end(r, c, NULL, error);
-			json_decref(error);
-			if (r->gone)
-				r->state = TL_ENDED;
-			else if (r->pending == 0)
-				tools_all_done(r);
-		}
+		tools_bad_arguments(r);
 		if (r->state != TL_TOOLS_WAIT || need->ncalls == 0)
 			return toolloop_step(r, need);
 		return need->kind = TOOLLOOP_NEED_TOOLS;
@@ -1198,7 +1201,7 @@ static void drive_upstream(struct toolloop *t, struct tl_run *r, const struct to
 		upstream_stream(t->up, need->path, need->body, need->body_len, drive_event, r, res);
 	else
 		upstream_request(t->up, "POST", need->path, need->body, need->body_len, res);
-	toolloop_feed_upstream_end(r, res);
+	(void)toolloop_feed_upstream_end(r, res);
 }
 
 /* drive_tools: the batch sent through the broker all at once, each result
@@ -1220,7 +1223,7 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 			result = NULL;
 			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
 		}
-		toolloop_feed_tool_result(r, need->calls[i].id, result, error);
+		(void)toolloop_feed_tool_result(r, need->calls[i].id, result, error);
 		json_decref(result);
 		json_decref(error);
 	}
@@ -1252,7 +1255,7 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 	for (int more = 1; more;) {
 		switch (toolloop_step(r, &need)) {
 		case TOOLLOOP_NEED_CATALOG:
-			toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms, need.wait_ms));
+			(void)toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms, need.wait_ms));
 			break;
 		case TOOLLOOP_NEED_UPSTREAM:
 			drive_upstream(t, r, &need, &res);

@@ -289,6 +289,43 @@ static void test_step_tool_round_then_answer(void **state)
 	rec_free(&rec);
 }
 
+/* arguments that are no JSON object: the call ends at once, unasked, and
+ * the model is told; past MCPGW_MAX_TOOL_ROUNDS the answer ends "length" */
+static void test_step_bad_arguments_and_round_limit(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body, *msgs;
+	(void)state;
+
+	S.max_tool_rounds = 1;
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_bad\","
+					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"[1\"}}]}",
+					   "tool_calls")), 0);
+	/* nothing for the driver to do: the next round is asked at once */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1");
+	body = sent(&need);
+	msgs = json_object_get(body, "messages");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_bad");
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "not a JSON object"));
+	json_decref(body);
+	/* the model calls again: the limit is reached, its calls are dropped */
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"So far.\",\"tool_calls\":[{\"id\":\"call_2\","
+					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}",
+					   "tool_calls")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1 | content | done length");
+	assert_null(json_object_get(json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"),
+				    "tool_calls"));
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
 /* a streamed answer: role, "Hé" | "llo, wörld" (UTF-8), finish, usage, [DONE]; CRLF line ends, a comment */
 static const char STREAM[] =
 	": keep-alive\r\n\r\n"
@@ -583,6 +620,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_step_plain_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_tool_round_then_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_bad_arguments_and_round_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_stream_split_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_mixed_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_upstream_errors, setup, teardown),
