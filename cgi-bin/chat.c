@@ -83,7 +83,7 @@ static void handle(struct worker *w)
 	}
 	chatstream_init(&cs, h);
 	sink = chatstream_sink(&cs);
-	toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* the answer is written by cs */
+	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
 	json_decref(req);
 }
 

@@ -90,7 +90,6 @@ static int sse_tool(struct chatstream *cs, const struct toolloop_event *ev)
 /* end_error: the run failed: in the stream when it started, else as the whole answer */
 static int end_error(struct chatstream *cs, const struct toolloop_event *ev)
 {
-	cs->answered = 1;
 	if (cs->headers)
 		return sse_json(cs, ev, ev->error);
 	return hio_send_json(cs->h, ev->status, ev->error) < 0 ? -1 : 0;
@@ -101,7 +100,6 @@ static int end_done(struct chatstream *cs, const struct toolloop_event *ev)
 {
 	char extra[TOOLLOOP_UNAVAILABLE_MAX + 64];
 
-	cs->answered = 1;
 	if (ev->stream)
 		return sse_data(cs, ev, "[DONE]", 6);
 	return hio_send_json_extra(cs->h, 200, ev->response, unavailable_header(ev, extra, sizeof extra)) < 0 ? -1 : 0;

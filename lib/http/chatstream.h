@@ -9,7 +9,6 @@
 struct chatstream {
 	struct hio *h;
 	int headers;               /* the event stream's headers went out */
-	int answered;              /* the answer is complete (JSON sent, [DONE] or an error event written) */
 };
 
 /* chatstream_init: answer on h (borrowed, kept) for one run. */
