@@ -11,6 +11,7 @@
 #include "mcp/bautostart.h"
 #include "mcp/bclient.h"
 #include "core/buf.h"
+#include "http/chatstream.h"
 #include "http/hio.h"
 #include "core/log.h"
 #include "http/oai.h"
@@ -34,81 +35,11 @@ struct worker {
 	int started;
 };
 
-struct stream_ctx {
-	struct hio *h;
-	const struct toolloop *tl; /* its unavailable(_why): servers whose tools were not offered */
-	int stream;  /* the request asked for a stream: progress may be written */
-	int headers;
-};
-
 static struct settings S;
 static int settings_ok;
 static char settings_err[1024];
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stopping;
-
-/* unavailable_header: "X-MCPGW-Tools-Unavailable: a, b\r\n" (the servers whose
- * tools were not offered, "*": the broker) into out, or "" */
-static const char *unavailable_header(const struct toolloop *tl, char *out, size_t outlen)
-{
-	out[0] = '\0';
-	if (*tl->unavailable)
-		snprintf(out, outlen, "X-MCPGW-Tools-Unavailable: %s\r\n", tl->unavailable);
-	return out;
-}
-
-/* sse_headers: once: the stream's headers, then a comment line saying which
- * servers' tools were not offered and why (SDKs skip comments) */
-static int sse_headers(struct stream_ctx *c)
-{
-	char extra[TOOLLOOP_UNAVAILABLE_MAX + 128], line[TOOLLOOP_UNAVAILABLE_WHY_MAX + 64];
-	int n;
-
-	if (c->headers)
-		return 0;
-	c->headers = 1;
-	n = snprintf(extra, sizeof extra, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-	unavailable_header(c->tl, extra + n, sizeof extra - (size_t)n);
-	if (hio_headers(c->h, 200, "text/event-stream; charset=utf-8", extra) < 0)
-		return -1;
-	if (!*c->tl->unavailable_why)
-		return 0;
-	/* one comment line, even if a server's last words held a line break */
-	n = snprintf(line, sizeof line, ": mcpgw: tools not offered: %s", c->tl->unavailable_why);
-	for (int i = 0; i < n && line[i]; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	return hio_write(c->h, line, strlen(line)) < 0 || hio_write(c->h, "\n\n", 2) < 0 ? -1 : 0;
-}
-
-static int sink_data(void *ud, const char *payload, size_t len)
-{
-	struct stream_ctx *c = ud;
-
-	if (sse_headers(c) < 0 || hio_write(c->h, "data: ", 6) < 0 || hio_write(c->h, payload, len) < 0 ||
-	    hio_write(c->h, "\n\n", 2) < 0 || hio_flush(c->h) < 0)
-		return 1;
-	return 0;
-}
-
-/* progress of server-side tool calls as SSE comment lines (SDKs skip them) */
-static int sink_tool(void *ud, const char *server, const char *name, const char *arguments, const char *result,
-		     int is_error)
-{
-	struct stream_ctx *c = ud;
-	char line[400];
-	int n;
-
-	(void)arguments;
-	if (!c->stream)
-		return 0;
-	n = snprintf(line, sizeof line, ": mcpgw: tool %.150s (%.150s) %s\n\n", name, server,
-		     !result ? "running" : is_error ? "failed" : "done");
-	if (sse_headers(c) < 0 || hio_write(c->h, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0 ||
-	    hio_flush(c->h) < 0)
-		return 1;
-	return 0;
-}
 
 static void handle(struct worker *w)
 {
@@ -116,11 +47,10 @@ static void handle(struct worker *w)
 	const char *method = hio_param(h, "REQUEST_METHOD");
 	char path[1024];
 	buf_t body = BUF_INIT;
-	json_t *req = NULL, *resp = NULL, *err = NULL;
-	struct stream_ctx sc = { h, &w->tl, 0, 0 };
-	char extra[TOOLLOOP_UNAVAILABLE_MAX + 64];
-	struct toolloop_sink sink = { sink_data, sink_tool, &sc };
-	int rc, status = 500;
+	json_t *req = NULL;
+	struct chatstream cs;
+	struct toolloop_sink sink;
+	int rc;
 
 	if (!settings_ok) {
 		oai_send_error(h, 500, NULL, "configuration_error", "mcpgw is misconfigured: %s", settings_err);
@@ -151,14 +81,9 @@ static void handle(struct worker *w)
 		json_decref(req);
 		return;
 	}
-	sc.stream = json_is_true(json_object_get(req, "stream"));
-	rc = toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &resp, &status, &err);
-	if (rc == 0 && resp)
-		hio_send_json_extra(h, 200, resp, unavailable_header(&w->tl, extra, sizeof extra));
-	else if (rc == -1)
-		hio_send_json(h, status, err);
-	json_decref(resp);
-	json_decref(err);
+	chatstream_init(&cs, h);
+	sink = chatstream_sink(&cs);
+	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
 	json_decref(req);
 }
 

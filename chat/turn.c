@@ -1,28 +1,15 @@
-/* turn.c: one chatbot question: toolloop_run with a sink that prints content deltas and tool calls and records the rounds. */
+/* turn.c: one chatbot question: toolloop_run with a sink that shows the answer and the tool calls as they come; the run's own messages are kept. */
 #include "turn.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/randid.h"
-
-/* the state of one question, shared with the sink callbacks */
+/* the state of one question, shared with the sink */
 struct turn {
 	const struct turn_opts *o;
 	struct display *d;
-	json_t *added;      /* the messages of this turn */
-	json_t *calls;      /* tool_calls of the round being recorded */
-	json_t *results;    /* its tool messages, in call order */
-	size_t ended;       /* calls of the round that have ended */
-	int after_results;  /* the round's tools ran: more text or calls start the next round */
-	buf_t content;      /* the text of the round being recorded */
-	char error[1024];   /* an error event's text, "" if none */
-	char finish[32];
-	int oom;
-	int id_errno;       /* a tool-call id could not be made (getrandom's errno), 0 if every one was */
+	char error[1024];   /* the ERROR event's text, "" if none */
+	char finish[32];    /* the DONE event's finish_reason, "" if none */
 };
 
 static int turn_stopped(const struct turn *t)
@@ -43,108 +30,34 @@ static void turn_error_text(const json_t *err, char *out, size_t outlen)
 		 code ? ")" : "");
 }
 
-/* turn_flush_round: the recorded round as an assistant message with its tool calls, then the results */
-static void turn_flush_round(struct turn *t)
-{
-	json_t *msg;
-
-	if (json_array_size(t->calls)) {
-		/* the message takes the calls array over; the results are copied by reference */
-		msg = json_pack("{s:s, s:o, s:o}", "role", "assistant", "content",
-				t->content.len ? json_string(t->content.data) : json_null(), "tool_calls", t->calls);
-		t->calls = json_array();
-		if (!msg || !t->calls || json_array_append_new(t->added, msg) < 0 ||
-		    json_array_extend(t->added, t->results) < 0)
-			t->oom = 1;
-		json_array_clear(t->results);
-	}
-	t->ended = 0;
-	t->after_results = 0;
-	buf_reset(&t->content);
-}
-
-static void turn_text(struct turn *t, const char *s, size_t n)
-{
-	if (n == 0)
-		return;
-	if (t->after_results)
-		turn_flush_round(t);
-	if (buf_append(&t->content, s, n) < 0)
-		t->oom = 1;
-	display_text(t->d, s, n);
-}
-
-/* turn_data: the sink's data callback: one chat.completion.chunk, an error object, or [DONE] */
-static int turn_data(void *ud, const char *payload, size_t len)
+/* turn_event: the sink: text to the display as it streams, each MCP call
+ * as one line when it ends, the error or finish_reason noted */
+static int turn_event(void *ud, const struct toolloop_event *ev)
 {
 	struct turn *t = ud;
-	json_t *j, *choice, *delta, *v;
 
 	if (turn_stopped(t))
 		return 1;
-	if (len == 6 && memcmp(payload, "[DONE]", 6) == 0)
-		return 0;
-	j = json_loadb(payload, len, 0, NULL); /* not inside json_is_object: a macro that evaluates twice */
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return 0;
+	switch (ev->kind) {
+	case TOOLLOOP_CONTENT:
+		if (ev->text)
+			display_text(t->d, ev->text, ev->text_len);
+		if (ev->refusal)
+			display_text(t->d, ev->refusal, strlen(ev->refusal));
+		break;
+	case TOOLLOOP_TOOL_START:
+		break;
+	case TOOLLOOP_TOOL_END:
+		display_tool(t->d, ev->server, ev->tool, ev->arguments, ev->result, ev->is_error);
+		break;
+	case TOOLLOOP_ERROR:
+		turn_error_text(ev->error, t->error, sizeof t->error);
+		break;
+	case TOOLLOOP_DONE:
+		snprintf(t->finish, sizeof t->finish, "%s", ev->finish_reason ? ev->finish_reason : "");
+		break;
 	}
-	if (json_object_get(j, "error")) {
-		turn_error_text(j, t->error, sizeof t->error);
-		json_decref(j);
-		return 0;
-	}
-	choice = json_array_get(json_object_get(j, "choices"), 0);
-	delta = json_object_get(choice, "delta");
-	if (json_is_string(v = json_object_get(delta, "content")))
-		turn_text(t, json_string_value(v), json_string_length(v));
-	if (json_is_string(v = json_object_get(delta, "refusal")))
-		turn_text(t, json_string_value(v), json_string_length(v));
-	if (json_is_string(v = json_object_get(choice, "finish_reason")))
-		snprintf(t->finish, sizeof t->finish, "%s", json_string_value(v));
-	json_decref(j);
 	return 0;
-}
-
-/* turn_call_start: record a call of the round, under an id of our own */
-static void turn_call_start(struct turn *t, const char *name, const char *arguments)
-{
-	char id[48];
-	json_t *call;
-
-	if (t->after_results)
-		turn_flush_round(t);
-	if (randid_new(id, sizeof id, RANDID_CALL_PREFIX, RANDID_CALL_CHARS) < 0) {
-		t->id_errno = errno;
-		return;
-	}
-	call = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function", "name", name,
-			 "arguments", arguments);
-	if (!call || json_array_append_new(t->calls, call) < 0)
-		t->oom = 1;
-}
-
-/* turn_tool: the sink's tool callback: a call starts (result NULL) or ends */
-static int turn_tool(void *ud, const char *server, const char *name, const char *arguments, const char *result,
-		     int is_error)
-{
-	struct turn *t = ud;
-	const char *id;
-	json_t *msg;
-
-	if (!result) {
-		turn_call_start(t, name ? name : "", arguments ? arguments : "{}");
-	} else {
-		/* the calls of a round end in the order they started */
-		id = json_string_value(json_object_get(json_array_get(t->calls, t->ended), "id"));
-		msg = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", id ? id : "", "content", result);
-		if (!msg || json_array_append_new(t->results, msg) < 0)
-			t->oom = 1;
-		t->ended++;
-		t->after_results = 1;
-		display_tool(t->d, server ? server : "?", name ? name : "?", arguments, result, is_error);
-	}
-	return turn_stopped(t) ? 1 : 0;
 }
 
 /* turn_body: the chat completion request: system prompt, past, question; stream on */
@@ -164,45 +77,34 @@ static json_t *turn_body(const struct turn_opts *o, const json_t *past, json_t *
 	return body;
 }
 
-/* turn_is_blank: only white space */
-static int turn_is_blank(const buf_t *b)
+/* turn_is_blank: NULL, or only white space */
+static int turn_is_blank(const char *s)
 {
-	for (size_t i = 0; i < b->len; i++)
-		if (!strchr(" \t\r\n", b->data[i]))
-			return 0;
-	return 1;
+	return !s || !s[strspn(s, " \t\r\n")];
 }
 
-/* turn_finish: what the run gave, as a status; on TURN_OK the answer is recorded */
-static int turn_finish(struct turn *t, int rc, const json_t *error)
+/* turn_finish: what the run gave, as a status; on TURN_OK the run's
+ * messages follow the user message in added */
+static int turn_finish(struct turn *t, int rc, json_t *added, const json_t *run)
 {
-	char text[1024];
+	const json_t *answer = json_array_get(run, json_array_size(run) - 1);
 
 	display_end(t->d);
-	if (rc == -2 || turn_stopped(t)) {
+	if (rc < 0 || turn_stopped(t)) {
 		display_notice(t->d, DISPLAY_INFO, "(interrupted)");
 		return TURN_INTERRUPTED;
 	}
-	if (rc == -1 || *t->error) {
-		if (rc == -1)
-			turn_error_text(error, text, sizeof text);
-		display_notice(t->d, DISPLAY_ERROR, "error: %s", rc == -1 ? text : t->error);
+	if (*t->error) {
+		display_notice(t->d, DISPLAY_ERROR, "error: %s", t->error);
 		return TURN_ERROR;
 	}
-	if (t->id_errno) {
-		display_notice(t->d, DISPLAY_ERROR, "error: no tool-call ids (getrandom: %s): this turn is not kept",
-			       strerror(t->id_errno));
-		return TURN_ERROR;
-	}
-	if (t->after_results)
-		turn_flush_round(t);
 	if (strcmp(t->finish, "length") == 0)
 		display_notice(t->d, DISPLAY_INFO, "(the answer stopped early: the model's output limit or "
 				   "MCPGW_MAX_TOOL_ROUNDS was reached)");
-	if (turn_is_blank(&t->content))
+	if (turn_is_blank(json_string_value(json_object_get(answer, "content"))) &&
+	    turn_is_blank(json_string_value(json_object_get(answer, "refusal"))))
 		return strcmp(t->finish, "length") == 0 ? TURN_ERROR : TURN_EMPTY;
-	if (json_array_append_new(t->added, json_pack("{s:s, s:s}", "role", "assistant", "content",
-						     t->content.data)) < 0 || t->oom) {
+	if (!run || json_array_extend(added, (json_t *)run) < 0) {
 		display_notice(t->d, DISPLAY_ERROR, "error: out of memory: this turn is not kept");
 		return TURN_ERROR;
 	}
@@ -213,39 +115,32 @@ int turn_run(struct toolloop *tl, const struct turn_opts *o, const json_t *past,
 	     struct display *d, json_t **added)
 {
 	struct turn t;
-	struct toolloop_sink sink = { turn_data, turn_tool, &t };
-	json_t *user = NULL, *body = NULL, *response = NULL, *error = NULL;
-	int rc, status = 0, st = TURN_ERROR;
+	struct toolloop_sink sink = { turn_event, &t };
+	json_t *user = NULL, *body = NULL, *mine = NULL, *run = NULL;
+	int rc, st = TURN_ERROR;
 
 	memset(&t, 0, sizeof t);
 	t.o = o;
 	t.d = d;
 	*added = NULL;
 	user = json_pack("{s:s, s:s}", "role", "user", "content", question);
-	t.added = json_array();
-	t.calls = json_array();
-	t.results = json_array();
-	if (!user || !t.added || !t.calls || !t.results || json_array_append(t.added, user) < 0 ||
-	    !(body = turn_body(o, past, user))) {
+	mine = json_array();
+	if (!user || !mine || json_array_append(mine, user) < 0 || !(body = turn_body(o, past, user))) {
 		display_notice(d, DISPLAY_ERROR, "error: out of memory");
 		goto out;
 	}
-	rc = toolloop_run(tl, body, NULL, &sink, &response, &status, &error);
+	rc = toolloop_run(tl, body, NULL, &sink, &run);
 	if (*tl->unavailable) /* answered without some servers' tools: say so */
 		display_notice(d, DISPLAY_INFO, "note: these MCP tools were not offered: %s", tl->unavailable_why);
-	st = turn_finish(&t, rc, error);
+	st = turn_finish(&t, rc, mine, run);
 	if (st == TURN_OK) {
-		*added = t.added;
-		t.added = NULL;
+		*added = mine;
+		mine = NULL;
 	}
 out:
 	json_decref(user);
 	json_decref(body);
-	json_decref(response);
-	json_decref(error);
-	json_decref(t.added);
-	json_decref(t.calls);
-	json_decref(t.results);
-	buf_free(&t.content);
+	json_decref(mine);
+	json_decref(run);
 	return st;
 }

@@ -27,8 +27,9 @@ struct turn_opts {
  * offered and run by toolloop_run (streaming). The answer's text goes to d
  * as it arrives, each MCP call as one line when it ends, an error as a
  * notice. On TURN_OK *added is a new array of the turn's messages to keep:
- * the user message, for each tool round the assistant message with its
- * tool_calls (ids made here) and the tool results, then the answer. *added
+ * the user message, then the messages the tool loop added (for each tool
+ * round the assistant message with its tool_calls, under the upstream's
+ * own ids, and the tool results), then the answer. *added
  * is NULL otherwise. Returns an enum turn_status. */
 int turn_run(struct toolloop *tl, const struct turn_opts *o, const json_t *past, const char *question,
 	     struct display *d, json_t **added);

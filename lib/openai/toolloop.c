@@ -9,9 +9,11 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/randid.h"
 #include "core/near.h"
+#include "core/sse.h"
 #include "openai/toolresult.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
@@ -22,12 +24,42 @@ struct tl_call {
 	buf_t args;
 	const char *server; /* NULL: the client's own tool */
 	int client_index;   /* its index in what the client sees */
+	/* an MCP call handed to the driver */
+	json_t *argv;       /* the arguments parsed (an object), NULL when they are not one */
+	int64_t started;    /* clock_now_ms when it was handed out */
+	int ended;          /* its result came */
+	char *text;         /* the text given to the model */
+	json_t *result;     /* the broker's result (for its images), or NULL */
+};
+
+/* where a run is */
+enum tl_state {
+	TL_CATALOG,       /* the catalog is to be read (refresh) */
+	TL_CATALOG_WAIT,  /* ... asked: toolloop_feed_catalog */
+	TL_READY,         /* the catalog is to be read again, waiting for servers coming up */
+	TL_READY_WAIT,    /* ... asked */
+	TL_UPSTREAM,      /* a round is to be asked upstream */
+	TL_UPSTREAM_WAIT, /* ... asked: toolloop_feed_upstream*, then _end */
+	TL_TOOLS,         /* the round's MCP calls are to be made */
+	TL_TOOLS_WAIT,    /* ... handed out: toolloop_feed_tool_result for each */
+	TL_ENDED,         /* the last event went out (or the sink stopped the run) */
 };
 
 /* the state of one run */
 struct tl_run {
 	struct toolloop *t;
-	const struct toolloop_sink *sink;
+	struct toolloop_sink sink;
+	enum tl_state state;
+	char *only;         /* the servers filter (comma-separated), NULL: all */
+	const char *named;  /* where the client named them ("mcp.servers", the header), NULL if it did not */
+	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];     /* see struct toolloop */
+	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
+	/* what the driver was asked for */
+	char *body;         /* the request body of the round asked upstream */
+	struct sse_parser sse; /* the streamed answer's bytes */
+	struct toolloop_tool_call need_calls[TL_MAX_CALLS];
+	int pending;        /* MCP calls handed out whose results have not come */
+	json_t *last;       /* the last non-streamed answer */
 	json_t *req;        /* the body sent upstream (our copy) */
 	json_t *messages;   /* borrowed from req */
 	json_t *hidden;     /* messages the client does not see: assistant + MCP results */
@@ -38,12 +70,12 @@ struct tl_run {
 	/* streaming */
 	char id[64];
 	json_int_t created;
-	int started;        /* anything written to the client */
 	int role_sent;
 	/* the round in progress */
 	struct tl_call calls[TL_MAX_CALLS];
 	int ncalls, nclient;
 	buf_t content;
+	buf_t refusal;
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
@@ -57,10 +89,14 @@ static void round_reset(struct tl_run *r)
 		free(r->calls[i].id);
 		free(r->calls[i].name);
 		buf_free(&r->calls[i].args);
+		json_decref(r->calls[i].argv);
+		free(r->calls[i].text);
+		json_decref(r->calls[i].result);
 	}
 	memset(r->calls, 0, sizeof r->calls);
 	r->ncalls = r->nclient = 0;
 	buf_reset(&r->content);
+	buf_reset(&r->refusal);
 	r->finish[0] = '\0';
 	r->done = 0;
 	json_decref(r->mid_error);
@@ -126,12 +162,42 @@ static json_t *tl_error(const char *message, const char *type, const char *param
 			 "code", code);
 }
 
-/* emit: write one chunk (delta stolen) to the client; 0, or -1 when it is gone */
+/* send: one event to the sink; 0, or -1 when the sink stopped the run */
+static int send(struct tl_run *r, struct toolloop_event *ev)
+{
+	ev->stream = r->stream;
+	ev->unavailable = r->unavailable;
+	ev->unavailable_why = r->unavailable_why;
+	if (r->gone || r->sink.event(r->sink.ud, ev)) {
+		r->gone = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* send_chunk: a CONTENT event with a chunk for the client (c stolen) and the text it carries */
+static int send_chunk(struct tl_run *r, json_t *c, const json_t *text, const json_t *refusal)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_CONTENT, .chunk = c };
+	int rc;
+
+	if (!c)
+		return -1;
+	if (json_string_length(text)) {
+		ev.text = json_string_value(text);
+		ev.text_len = json_string_length(text);
+	}
+	if (json_string_length(refusal))
+		ev.refusal = json_string_value(refusal);
+	rc = send(r, &ev);
+	json_decref(c);
+	return rc;
+}
+
+/* emit: one chunk (delta stolen) for the client; 0, or -1 when it is gone */
 static int emit(struct tl_run *r, json_t *delta, const char *finish)
 {
 	json_t *c;
-	char *s;
-	int rc;
 
 	if (!r->role_sent && delta && !json_object_get(delta, "role")) {
 		json_object_set_new(delta, "role", json_string("assistant"));
@@ -140,32 +206,16 @@ static int emit(struct tl_run *r, json_t *delta, const char *finish)
 	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", r->id, "object",
 		      "chat.completion.chunk", "created", r->created, "model", r->model, "choices", "index", 0, "delta",
 		      delta ? delta : json_object(), "logprobs", "finish_reason", finish);
-	if (!c)
+	if (!c) {
+		r->gone = 1;
 		return -1;
+	}
 	if (r->fingerprint)
 		json_object_set(c, "system_fingerprint", r->fingerprint);
 	if (r->include_usage)
 		json_object_set_new(c, "usage", json_null());
-	s = json_dumps(c, JSON_COMPACT);
-	json_decref(c);
-	if (!s)
-		return -1;
-	r->started = 1;
-	rc = r->sink->data(r->sink->ud, s, strlen(s));
-	free(s);
-	if (rc)
-		r->gone = 1;
-	return rc ? -1 : 0;
-}
-
-static int emit_raw(struct tl_run *r, const char *s)
-{
-	r->started = 1;
-	if (r->sink->data(r->sink->ud, s, strlen(s))) {
-		r->gone = 1;
-		return -1;
-	}
-	return 0;
+	delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
 static struct tl_call *new_call(struct tl_run *r, const char *id, const char *name)
@@ -246,8 +296,10 @@ static int on_event(const char *data, size_t len, void *ud)
 		if (json_string_length(v) || !r->role_sent)
 			json_object_set(out, "content", v);
 	}
-	if (json_is_string(v = json_object_get(delta, "refusal")))
+	if (json_is_string(v = json_object_get(delta, "refusal"))) {
+		buf_append(&r->refusal, json_string_value(v), json_string_length(v));
 		json_object_set(out, "refusal", v);
+	}
 	json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
 		stream_tool_delta(r, tc, calls);
 	if (json_array_size(calls))
@@ -271,8 +323,19 @@ static int round_from_message(struct tl_run *r, const json_t *msg)
 	const json_t *tc, *content = json_object_get(msg, "content");
 	size_t i;
 
+	const json_t *refusal = json_object_get(msg, "refusal");
+	struct toolloop_event ev = { .kind = TOOLLOOP_CONTENT };
+
 	if (json_is_string(content))
 		buf_append(&r->content, json_string_value(content), json_string_length(content));
+	if (json_string_length(content)) {
+		ev.text = json_string_value(content);
+		ev.text_len = json_string_length(content);
+	}
+	if (json_string_length(refusal))
+		ev.refusal = json_string_value(refusal);
+	if ((ev.text || ev.refusal) && send(r, &ev) < 0)
+		return -1;
 	json_array_foreach(json_object_get(msg, "tool_calls"), i, tc) {
 		const json_t *fn = json_object_get(tc, "function");
 		struct tl_call *c = new_call(r, json_string_value(json_object_get(tc, "id")),
@@ -322,57 +385,72 @@ static long call_timeout(const struct settings *s)
 	return s->tool_timeout_ms * (s->tool_retries + 1) + s->broker_timeout_ms;
 }
 
-/* run_mcp: run the round's MCP calls through the broker, all at once, and add
- * the assistant message and the results to the history */
-static int run_mcp(struct tl_run *r, json_t *assistant)
+/* tools_hand_out: the round's MCP calls as the driver's batch, each
+ * announced (TOOL_START); a call whose arguments are not a JSON object
+ * ends at once. 0, or -1 when the sink stopped the run */
+static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
-	const struct toolloop_sink *k = r->sink;
-	long ids[TL_MAX_CALLS];
-	json_t *images = json_array();
-	buf_t text = BUF_INIT;
+	int n = 0;
 
-	history_add(r, assistant);
-	if (r->stream && k->tool)
-		r->started = 1; /* the sink may write progress: errors from now on go in the stream */
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
-		json_t *args = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START, .server = c->server, .tool = c->name,
+					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
 
-		ids[i] = 0;
 		if (!c->server)
 			continue;
-		if (k->tool && k->tool(k->ud, c->server, c->name, c->args.data ? c->args.data : "{}", NULL, 0))
-			r->gone = 1;
-		if (!json_is_object(args)) {
-			json_decref(args);
-			ids[i] = -1;
-			continue;
+		c->argv = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		if (!json_is_object(c->argv)) {
+			json_decref(c->argv);
+			c->argv = NULL;
 		}
-		ids[i] = bc_send(r->t->bc, "tools/call", json_pack("{s:s, s:o}", "name", c->name, "arguments", args));
+		c->started = clock_now_ms();
+		if (send(r, &ev) < 0)
+			return -1;
+		r->pending++;
+		if (c->argv)
+			r->need_calls[n++] = (struct toolloop_tool_call){ c->id, c->server, c->name, c->argv };
 	}
+	need->calls = r->need_calls;
+	need->ncalls = n;
+	need->timeout_ms = call_timeout(r->t->set);
+	return 0;
+}
+
+/* tool_end: call c's result (or error) came: its text, the TOOL_END event */
+static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, const json_t *error)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name, .id = c->id,
+				     .arguments = c->args.data ? c->args.data : "{}" };
+	buf_t text = BUF_INIT;
+	int oom = toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0;
+
+	c->text = strdup(oom ? "Tool error: out of memory" : text.data ? text.data : "");
+	buf_free(&text);
+	c->result = json_incref((json_t *)result);
+	c->ended = 1;
+	r->pending--;
+	ev.result = c->text ? c->text : "";
+	ev.is_error = error || json_is_true(json_object_get(result, "isError"));
+	ev.duration_ms = (long)(clock_now_ms() - c->started);
+	return send(r, &ev);
+}
+
+/* tools_done: every result came: the tool messages (and the images) in
+ * call order added to the history */
+static void tools_done(struct tl_run *r)
+{
+	json_t *images = json_array();
+
 	for (int i = 0; i < r->ncalls; i++) {
-		struct tl_call *c = &r->calls[i];
-		json_t *result = NULL, *error = NULL;
-		int rc = BC_OK;
+		const struct tl_call *c = &r->calls[i];
 
 		if (!c->server)
 			continue;
-		if (ids[i] == -1) {
-			error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
-		} else if (ids[i] < 0 || (rc = bc_wait(r->t->bc, ids[i], call_timeout(r->t->set), &result, &error)) != BC_OK) {
-			rc = ids[i] < 0 ? (int)ids[i] : rc;
-			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
-		}
-		if (toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0)
-			buf_puts(&text, "Tool error: out of memory");
 		if (json_is_array(images) && r->nclient == 0)
-			toolresult_images(result, images);
-		if (k->tool && k->tool(k->ud, c->server, c->name, c->args.data ? c->args.data : "{}", text.data,
-				       error || json_is_true(json_object_get(result, "isError"))))
-			r->gone = 1;
-		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content", text.data));
-		json_decref(result);
-		json_decref(error);
+			toolresult_images(c->result, images);
+		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
+					 c->text ? c->text : "Tool error: out of memory"));
 	}
 	if (json_array_size(images)) {
 		json_array_insert_new(images, 0, json_pack("{s:s, s:s}", "type", "text", "text",
@@ -380,8 +458,6 @@ static int run_mcp(struct tl_run *r, json_t *assistant)
 		history_add(r, json_pack("{s:s, s:O}", "role", "user", "content", images));
 	}
 	json_decref(images);
-	buf_free(&text);
-	return r->gone ? -1 : 0;
 }
 
 /* save_session: keep the hidden messages for when the client comes back with
@@ -406,25 +482,26 @@ static void save_session(struct tl_run *r)
 	json_decref(error);
 }
 
-/* fail: an error before anything was written (-1), or as the stream's last event (0) */
-static int fail(struct tl_run *r, int http_status, json_t *err, int *status, json_t **error)
+/* fail: the run failed: the ERROR event (err stolen; NULL: out of memory); -1 */
+static int fail(struct tl_run *r, int http_status, json_t *err)
 {
-	char *s;
+	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = http_status, .error = err };
+	json_t *oom = NULL;
 
-	if (!r->started) {
-		*status = http_status;
-		*error = err;
-		return -1;
+	if (!err) {
+		oom = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "Out of memory.", "type", "server_error",
+				"param", "code");
+		ev.status = 500;
+		ev.error = oom;
 	}
-	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
-	if (s)
-		emit_raw(r, s);
-	free(s);
+	if (ev.error)
+		send(r, &ev);
 	json_decref(err);
-	return r->gone ? -2 : 0;
+	json_decref(oom);
+	return -1;
 }
 
-static int upstream_fail(struct tl_run *r, struct upstream_result *res, int *status, json_t **error)
+static int upstream_fail(struct tl_run *r, struct upstream_result *res)
 {
 	int st = 502;
 	json_t *err = upstream_error_json(res, &st);
@@ -432,82 +509,118 @@ static int upstream_fail(struct tl_run *r, struct upstream_result *res, int *sta
 	log_warn("upstream: %s", res->message);
 	if (!err)
 		err = tl_error("The upstream request failed.", "server_error", NULL, "upstream_error");
-	return fail(r, st, err, status, error);
+	return fail(r, st, err);
 }
 
-/* one round upstream; 0, or the return value of toolloop_run on failure */
-static int do_round(struct tl_run *r, struct upstream_result *res, json_t **last, int *status, json_t **error, int *failed)
+/* sse_event: one event of the streamed answer, from the job's own parser */
+static int sse_event(const char *event, const char *data, size_t len, const char *id, void *ud)
 {
-	char *body = json_dumps(r->req, JSON_COMPACT);
-	enum upstream_err e;
-	json_t *resp;
+	(void)event;
+	(void)id;
+	return len ? on_event(data, len, ud) : 0;
+}
 
-	*failed = 1;
+/* upstream_hand_out: the round's request for the driver */
+static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
+{
 	round_reset(r);
-	if (!body)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
-	if (r->stream) {
-		e = upstream_stream(r->t->up, "/chat/completions", body, strlen(body), on_event, r, res);
-		free(body);
-		if (r->gone)
-			return -2;
-		if (r->mid_error) {
-			json_t *err = r->mid_error;
+	free(r->body);
+	r->body = json_dumps(r->req, JSON_COMPACT);
+	if (!r->body)
+		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
+	sse_reset(&r->sse);
+	need->path = "/chat/completions";
+	need->body = r->body;
+	need->body_len = strlen(r->body);
+	need->stream = r->stream;
+	return 0;
+}
 
-			r->mid_error = NULL;
-			return fail(r, 502, err, status, error);
-		}
-		if (e != UPSTREAM_OK)
-			return upstream_fail(r, res, status, error);
-		*failed = 0;
-		return 0;
+/* upstream_stopped: on_event stopped the stream: the client went away, or
+ * the upstream sent an error inside it (the run fails with it); -1 */
+static int upstream_stopped(struct tl_run *r)
+{
+	json_t *err = r->mid_error;
+
+	r->mid_error = NULL;
+	if (r->gone || !err) {
+		json_decref(err);
+		r->gone = 1;
+		return -1;
 	}
-	e = upstream_request(r->t->up, "POST", "/chat/completions", body, strlen(body), res);
-	free(body);
-	if (e != UPSTREAM_OK || !(resp = upstream_result_json(res)))
-		return upstream_fail(r, res, status, error);
-	json_decref(*last);
-	*last = resp;
+	return fail(r, 502, err);
+}
+
+/* plain_answer: a non-streamed round's answer (res->body); 0, or -1 when the run ended */
+static int plain_answer(struct tl_run *r, struct upstream_result *res)
+{
+	json_t *resp = upstream_result_json(res);
+
+	if (!resp)
+		return upstream_fail(r, res);
+	json_decref(r->last);
+	r->last = resp;
 	add_usage(r, json_object_get(resp, "usage"));
 	if (json_is_string(json_object_get(resp, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(resp, "model")));
 	snprintf(r->finish, sizeof r->finish, "%s",
 		 json_string_value(json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason")) ?: "");
 	if (round_from_message(r, json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message")) < 0)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
-	*failed = 0;
+		return r->gone ? -1 : fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	return 0;
 }
 
-/* finish_stream: the one final chunk, the usage chunk, [DONE] */
-static int finish_stream(struct tl_run *r, const char *finish)
+/* send_done: the DONE event (response: the non-streamed answer, or NULL) */
+static int send_done(struct tl_run *r, const char *finish, const json_t *response)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage,
+				     .response = response };
+
+	return send(r, &ev);
+}
+
+/* final_message: the streamed answer's last message as the client got it:
+ * the round's text and refusal, the client's own tool calls */
+static json_t *final_message(const struct tl_run *r)
+{
+	json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+				r->content.len ? json_string(r->content.data) : json_null());
+
+	if (msg && r->refusal.len)
+		json_object_set_new(msg, "refusal", json_string(r->refusal.data));
+	if (msg && r->nclient)
+		json_object_set_new(msg, "tool_calls", calls_json(r, 1));
+	return msg;
+}
+
+/* finish_stream: the one final chunk, the usage chunk, then DONE; the
+ * answer is added to the history unless mixed (a mixed batch) */
+static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 {
 	json_t *u;
-	char *s;
-	int rc;
 
+	if (!mixed)
+		json_array_append_new(r->hidden, final_message(r));
 	if (emit(r, json_object(), finish) < 0)
-		return -2;
+		return -1;
 	if (r->include_usage) {
 		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk", "created",
 			      r->created, "model", r->model, "choices", "usage", r->usage ? r->usage : json_object());
 		if (u && r->fingerprint)
 			json_object_set(u, "system_fingerprint", r->fingerprint);
-		s = u ? json_dumps(u, JSON_COMPACT) : NULL;
-		json_decref(u);
-		rc = s ? emit_raw(r, s) : 0;
-		free(s);
-		if (rc < 0)
-			return -2;
+		if (send_chunk(r, u, NULL, NULL) < 0)
+			return -1;
 	}
-	return emit_raw(r, "[DONE]") < 0 ? -2 : 0;
+	return send_done(r, finish, NULL);
 }
 
-/* finish_plain: the last upstream answer, made what the client should see */
-static json_t *finish_plain(struct tl_run *r, json_t *last, const char *finish, int strip_mcp)
+/* finish_plain: the last upstream answer, made what the client should see,
+ * added to the history unless mixed, then DONE */
+static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int strip_mcp, int mixed)
 {
 	json_t *choice = json_array_get(json_object_get(last, "choices"), 0);
 	json_t *msg = json_object_get(choice, "message");
+	const char *reason = json_string_value(json_object_get(choice, "finish_reason"));
 
 	if (strip_mcp && json_is_object(msg)) {
 		if (r->nclient)
@@ -519,7 +632,9 @@ static json_t *finish_plain(struct tl_run *r, json_t *last, const char *finish, 
 		json_object_set_new(choice, "finish_reason", json_string(finish));
 	if (r->usage)
 		json_object_set(last, "usage", r->usage);
-	return json_incref(last);
+	if (!mixed && json_is_object(msg))
+		json_array_append_new(r->hidden, json_deep_copy(msg));
+	return send_done(r, finish ? finish : reason ? reason : "stop", last);
 }
 
 /* json_kind: what a JSON value is, for messages ("a string", "an array", ...) */
@@ -538,9 +653,9 @@ static const char *json_kind(const json_t *v)
 }
 
 /* bad_request: a 400 invalid_request_error about param, the message printf-style */
-static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
-		       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static int bad_request(struct tl_run *r, const char *param, const char *code, int *status, json_t **error,
+static int bad_request(struct tl_run *r, const char *param, const char *code,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bad_request(struct tl_run *r, const char *param, const char *code,
 		       const char *fmt, ...)
 {
 	char msg[1024];
@@ -549,34 +664,31 @@ static int bad_request(struct tl_run *r, const char *param, const char *code, in
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code), status, error);
+	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code));
 }
 
 #define TL_MCP_SHAPE "\"mcp\" takes \"servers\" (an array of MCP server names, e.g. [\"sqlite\"]) and \"tools\" (a boolean)"
 
 /* mcp_servers: "mcp.servers" checked (a non-empty array of non-empty
  * names) and joined by "," into filter. 0, or -1 with a 400 failed */
-static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter, int *status, json_t **error)
+static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter)
 {
 	const json_t *name;
 	size_t i;
 
 	if (!json_is_array(v))
-		return bad_request(r, "mcp.servers", "invalid_type", status, error,
-				   "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
+		return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
 				   json_kind(v));
 	if (json_array_size(v) == 0)
-		return bad_request(r, "mcp.servers", "empty_array", status, error,
-				   "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
+		return bad_request(r, "mcp.servers", "empty_array", "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
 	json_array_foreach(v, i, name) {
 		const char *s = json_string_value(name);
 
 		if (!s || !*s || strchr(s, ','))
-			return bad_request(r, "mcp.servers", "invalid_type", status, error,
-					   "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
+			return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
 					   !s ? json_kind(name) : !*s ? "an empty string" : "not one name (it holds a comma)");
 		if ((filter->len && buf_puts(filter, ",") < 0) || buf_puts(filter, s) < 0)
-			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	return 0;
 }
@@ -584,7 +696,7 @@ static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter, int *st
 /* mcp_check: the request's "mcp" object checked like the rest of an OpenAI
  * request (its keys, their types; null counts as absent); its servers
  * joined by "," into filter. 0, or -1 with a 400 failed */
-static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *status, json_t **error)
+static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 {
 	static const char *const keys[] = { "servers", "tools" };
 	const char *k, *near;
@@ -593,7 +705,7 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *st
 	if (!mcp || json_is_null(mcp))
 		return 0;
 	if (!json_is_object(mcp))
-		return bad_request(r, "mcp", "invalid_type", status, error, "'mcp' must be an object; got %s. %s.",
+		return bad_request(r, "mcp", "invalid_type", "'mcp' must be an object; got %s. %s.",
 				   json_kind(mcp), TL_MCP_SHAPE);
 	json_object_foreach((json_t *)mcp, k, v) {
 		char param[96];
@@ -602,16 +714,14 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter, int *st
 			continue;
 		near = near_word(k, keys, sizeof keys / sizeof *keys);
 		snprintf(param, sizeof param, "mcp.%.80s", k);
-		return bad_request(r, param, "unknown_parameter", status, error,
-				   "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
+		return bad_request(r, param, "unknown_parameter", "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
 				   near ? near : "", near ? "'?)" : "", TL_MCP_SHAPE);
 	}
 	v = json_object_get(mcp, "tools");
 	if (v && !json_is_null(v) && !json_is_boolean(v))
-		return bad_request(r, "mcp.tools", "invalid_type", status, error,
-				   "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
+		return bad_request(r, "mcp.tools", "invalid_type", "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
 	v = json_object_get(mcp, "servers");
-	return v && !json_is_null(v) ? mcp_servers(r, v, filter, status, error) : 0;
+	return v && !json_is_null(v) ? mcp_servers(r, v, filter) : 0;
 }
 
 /* restore_sessions: splice back the hidden rounds of earlier mixed batches */
@@ -641,7 +751,7 @@ static void restore_sessions(struct tl_run *r)
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:
- * recorded in r->t->unavailable(_why) and logged. 0, or -1 when the client
+ * recorded in r->unavailable(_why) and logged. 0, or -1 when the client
  * named them: *code and *why say so for a 503 */
 static int unavailable(struct tl_run *r, const char *servers, int named, int rc, const char **code, buf_t *why)
 {
@@ -658,8 +768,8 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 		n = mcptools_unready(&t->tools, servers, why, &names);
 	}
 	if (n > 0) {
-		snprintf(t->unavailable, sizeof t->unavailable, "%s", names.data);
-		snprintf(t->unavailable_why, sizeof t->unavailable_why, "%s", why->data);
+		snprintf(r->unavailable, sizeof r->unavailable, "%s", names.data);
+		snprintf(r->unavailable_why, sizeof r->unavailable_why, "%s", why->data);
 		if (!named)
 			log_warn("chat completion without the tools of MCP servers that are not ready: %s", why->data);
 	}
@@ -669,17 +779,16 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 
 /* unknown_servers: a 400 when the filter names a server that is not
  * configured (from: where the client named it). 0, or -1 with it failed */
-static int unknown_servers(struct tl_run *r, const char *servers, const char *from, int *status, json_t **error)
+static int unknown_servers(struct tl_run *r, const char *servers, const char *from)
 {
 	buf_t unknown = BUF_INIT, known = BUF_INIT;
 	int n = mcptools_unknown(&r->t->tools, servers, &unknown), nk = n > 0 ? mcptools_configured(&r->t->tools, &known) : 0;
 	int rc = 0;
 
 	if (n < 0 || nk < 0)
-		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	else if (n > 0)
-		rc = bad_request(r, from, "server_not_found", status, error,
-				 "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
+		rc = bad_request(r, from, "server_not_found", "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
 				 strcmp(from, "mcp.servers") == 0 ? "\"mcp\": {\"servers\": [...]}" : from,
 				 nk ? "the configured servers are: " : "no MCP server is configured (servers_config.json)",
 				 nk ? known.data : "", nk && known.len > 300 ? ", ..." : "");
@@ -688,35 +797,38 @@ static int unknown_servers(struct tl_run *r, const char *servers, const char *fr
 	return rc;
 }
 
-/* inject: add the MCP tools to the request's own. named: where the client
- * named its servers ("mcp.servers", the header), NULL when it did not.
- * 0, or -1 with a 400 failed when a server it named is not configured, a
- * 503 when one is not ready */
-static int inject(struct tl_run *r, const char *servers, const char *named, int *status, json_t **error)
+/* catalog_read: the catalog was refreshed (rc: what mcptools_refresh
+ * returned): a server the client named that is not configured is the
+ * client's mistake, whatever the servers' states: a 400 at once. 0, or -1
+ * when the run failed */
+static int catalog_read(struct tl_run *r, int rc)
+{
+	if (rc == BC_OK && r->named && unknown_servers(r, r->only, r->named) < 0)
+		return -1;
+	return 0;
+}
+
+/* inject: the catalog is as ready as it gets (rc: what mcptools_wait
+ * returned): add the MCP tools to the request's own. 0, or -1 with a 503
+ * failed when a server the client named is not ready */
+static int inject(struct tl_run *r, int rc)
 {
 	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
 	size_t i;
-	int rc = mcptools_refresh(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms);
 	const char *code = NULL;
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
-	/* a name that is not configured is the client's mistake, whatever the servers' states: say so at once */
-	if (rc == BC_OK && named && unknown_servers(r, servers, named, status, error) < 0)
-		return -1;
-	if (rc == BC_OK)
-		rc = mcptools_wait(&r->t->tools, r->t->bc, r->t->set->broker_timeout_ms, r->t->set->startup_wait_ms);
-	if (unavailable(r, servers, named != NULL, rc, &code, &why) < 0) {
+	if (unavailable(r, r->only, r->named != NULL, rc, &code, &why) < 0) {
 		json_t *err = buf_printf(&msg, "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
 					       "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
 					 why.data) == 0 ? tl_error(msg.data, "server_error", "mcp", code) : NULL;
 
 		buf_free(&why);
 		buf_free(&msg);
-		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL), status,
-			    error);
+		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, servers, r->client_tools);
+	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools);
 	json_array_foreach(mine, i, t)
 		json_object_set_new(r->offered, json_string_value(json_object_get(json_object_get(t, "function"), "name")),
 				    json_true());
@@ -732,8 +844,18 @@ static int inject(struct tl_run *r, const char *servers, const char *named, int 
 	return 0;
 }
 
-/* prepare: our copy of the request, checked, with MCP tools and restored history */
-static int prepare(struct tl_run *r, const json_t *body, const char *servers, int *status, json_t **error)
+/* prepared: the request is complete: earlier mixed batches' hidden rounds
+ * restored (the session store needs the broker), then the first round */
+static void prepared(struct tl_run *r)
+{
+	if (r->t->bc)
+		restore_sessions(r);
+	r->state = TL_UPSTREAM;
+}
+
+/* prepare: our copy of the request, checked; whether MCP tools are to be
+ * offered (the catalog is read next) or not. 0, or -1 when the run failed */
+static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 {
 	const struct settings *s = r->t->set;
 	json_t *model, *mcp, *t;
@@ -746,17 +868,16 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->client_tools = json_object();
 	r->offered = json_object();
 	if (!r->req || !r->hidden || !r->client_tools || !r->offered)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL), status, error);
+		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	r->messages = json_object_get(r->req, "messages");
 	if (!json_is_array(r->messages) || json_array_size(r->messages) == 0)
 		return fail(r, 400, tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
-					     json_is_array(r->messages) ? "empty_array" : "invalid_type"), status, error);
+					     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
 	model = json_object_get(r->req, "model");
 	if (!model || json_is_null(model))
 		json_object_set_new(r->req, "model", json_string(s->default_model));
 	else if (!json_is_string(model))
-		return fail(r, 400, tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"),
-			    status, error);
+		return fail(r, 400, tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
 	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))))
 		json_object_set_new(r->req, "model", json_string(alias));
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
@@ -764,14 +885,13 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	r->include_usage = r->stream &&
 			   json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
-	if (mcp_check(r, mcp, &filter, status, error) < 0) {
+	if (mcp_check(r, mcp, &filter) < 0) {
 		buf_free(&filter);
 		return -1;
 	}
 	if (servers && *servers && !servers[strspn(servers, " ,")]) {
 		buf_free(&filter);
-		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", status, error,
-				   "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
+		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
 				   "MCP server's tools, or send \"mcp\": {\"tools\": false} for none.");
 	}
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
@@ -785,15 +905,17 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers, in
 	    json_integer_value(json_object_get(r->req, "n")) <= 1) {
 		const char *only = servers && *servers ? servers : filter.data;
 
-		if (inject(r, only, servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL, status,
-			   error) < 0) {
+		r->named = servers && *servers ? TOOLLOOP_SERVERS_HEADER : only ? "mcp.servers" : NULL;
+		if (only && !(r->only = strdup(only))) {
 			buf_free(&filter);
-			return -1;
+			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 		}
+		r->state = TL_CATALOG;
+	} else {
+		prepared(r);
 	}
 	json_object_del(r->req, "mcp");
 	buf_free(&filter);
-	restore_sessions(r);
 	return 0;
 }
 
@@ -801,12 +923,18 @@ static void run_free(struct tl_run *r)
 {
 	round_reset(r);
 	buf_free(&r->content);
+	buf_free(&r->refusal);
 	json_decref(r->req);
 	json_decref(r->hidden);
 	json_decref(r->client_tools);
 	json_decref(r->offered);
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
+	json_decref(r->mid_error);
+	json_decref(r->last);
+	free(r->only);
+	free(r->body);
+	sse_free(&r->sse);
 }
 
 /* assistant_of: the assistant message of the round, with every call */
@@ -822,65 +950,331 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 	return msg;
 }
 
-int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
-		 json_t **response, int *status, json_t **error)
+/* ---- the run driven step by step ---- */
+
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers,
+			     const struct toolloop_sink *sink)
 {
-	struct tl_run r;
-	struct upstream_result res;
-	json_t *last = NULL;
-	const char *finish;
-	int rc, failed;
+	struct tl_run *r = calloc(1, sizeof *r);
 
-	memset(&r, 0, sizeof r);
-	r.t = t;
-	r.sink = sink;
-	r.created = (json_int_t)time(NULL);
-	*response = NULL;
-	*error = NULL;
-	t->unavailable[0] = t->unavailable_why[0] = '\0';
-	upstream_result_init(&res);
-	if (randid_new(r.id, sizeof r.id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
+	if (!r)
+		return NULL;
+	r->t = t;
+	r->sink = *sink;
+	r->created = (json_int_t)time(NULL);
+	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
+	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
-		rc = fail(&r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL),
-			  status, error);
-		goto out;
+		(void)fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
+	} else if (prepare(r, body, servers) == 0) {
+		return r;
 	}
-	if ((rc = prepare(&r, body, servers, status, error)) != 0)
-		goto out;
-	for (;;) {
-		if ((rc = do_round(&r, &res, &last, status, error, &failed)) != 0 || failed)
-			goto out;
-		if (count_mcp(&r) == 0 || r.rounds == t->set->max_tool_rounds) {
-			int limited = count_mcp(&r) > 0;
+	r->state = TL_ENDED;
+	return r;
+}
 
-			/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
-			if (limited)
-				log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
-					 t->set->max_tool_rounds);
-			finish = r.nclient ? "tool_calls" : limited ? "length" : (*r.finish ? r.finish : "stop");
-			if (r.stream)
-				rc = finish_stream(&r, finish);
-			else
-				*response = finish_plain(&r, last, limited || r.nclient ? finish : NULL, limited);
-			goto out;
+/* round_done: a round's answer is complete: the run answers, or its MCP calls are next */
+static void round_done(struct tl_run *r)
+{
+	const struct settings *s = r->t->set;
+	const char *finish;
+	int limited;
+
+	r->state = TL_ENDED;
+	if (count_mcp(r) == 0 || r->rounds == s->max_tool_rounds) {
+		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
+		limited = count_mcp(r) > 0;
+		if (limited)
+			log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
+				 s->max_tool_rounds);
+		finish = r->nclient ? "tool_calls" : limited ? "length" : (*r->finish ? r->finish : "stop");
+		if (r->stream)
+			(void)finish_stream(r, finish, 0);
+		else
+			(void)finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
+		return;
+	}
+	r->rounds++;
+	history_add(r, assistant_of(r, r->last));
+	r->state = TL_TOOLS;
+}
+
+/* tools_all_done: every MCP result of the round came: the next round, or
+ * (a mixed batch: the client runs its own, we keep ours) the answer */
+static void tools_all_done(struct tl_run *r)
+{
+	tools_done(r);
+	if (!r->nclient) {
+		r->state = TL_UPSTREAM;
+		return;
+	}
+	r->state = TL_ENDED;
+	if (r->t->bc)
+		save_session(r);
+	if (r->stream)
+		(void)finish_stream(r, "tool_calls", 1);
+	else
+		(void)finish_plain(r, r->last, "tool_calls", 1, 1);
+}
+
+/* tools_bad_arguments: the calls of the batch whose arguments are no JSON
+ * object end at once, unasked (the model is told so) */
+static void tools_bad_arguments(struct tl_run *r)
+{
+	for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
+		struct tl_call *c = &r->calls[i];
+		json_t *error;
+
+		if (!c->server || c->argv)
+			continue;
+		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
+		(void)tool_end(r, c, NULL, error);
+		json_decref(error);
+		if (r->gone)
+			r->state = TL_ENDED;
+		else if (r->pending == 0)
+			tools_all_done(r);
+	}
+}
+
+enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *need)
+{
+	memset(need, 0, sizeof *need);
+	if (r->gone)
+		r->state = TL_ENDED;
+	switch (r->state) {
+	case TL_CATALOG:
+	case TL_READY:
+		need->wait_ms = r->state == TL_READY ? r->t->set->startup_wait_ms : 0;
+		r->state = r->state == TL_READY ? TL_READY_WAIT : TL_CATALOG_WAIT;
+		return need->kind = TOOLLOOP_NEED_CATALOG;
+	case TL_UPSTREAM:
+		if (upstream_hand_out(r, need) < 0)
+			break;
+		r->state = TL_UPSTREAM_WAIT;
+		return need->kind = TOOLLOOP_NEED_UPSTREAM;
+	case TL_TOOLS:
+		if (tools_hand_out(r, need) < 0)
+			break;
+		r->state = TL_TOOLS_WAIT;
+		tools_bad_arguments(r);
+		if (r->state != TL_TOOLS_WAIT || need->ncalls == 0)
+			return toolloop_step(r, need);
+		return need->kind = TOOLLOOP_NEED_TOOLS;
+	case TL_CATALOG_WAIT:
+	case TL_READY_WAIT:
+	case TL_UPSTREAM_WAIT:
+	case TL_TOOLS_WAIT:
+		return need->kind = TOOLLOOP_NEED_WAIT;
+	case TL_ENDED:
+		break;
+	}
+	r->state = TL_ENDED;
+	return need->kind = TOOLLOOP_NEED_NOTHING;
+}
+
+int toolloop_feed_catalog(struct tl_run *r, int rc)
+{
+	if (r->state == TL_CATALOG_WAIT) {
+		if (catalog_read(r, rc) < 0)
+			r->state = TL_ENDED;
+		else if (rc == BC_OK)
+			r->state = TL_READY;
+		else if (inject(r, rc) < 0)
+			r->state = TL_ENDED;
+		else
+			prepared(r);
+		return r->state == TL_ENDED ? -1 : 0;
+	}
+	if (r->state != TL_READY_WAIT)
+		return -1;
+	if (inject(r, rc) < 0) {
+		r->state = TL_ENDED;
+		return -1;
+	}
+	prepared(r);
+	return 0;
+}
+
+int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
+{
+	int rc;
+
+	if (r->state != TL_UPSTREAM_WAIT || !r->stream)
+		return -1;
+	rc = sse_feed(&r->sse, bytes, n);
+	if (rc == SSE_OK)
+		return 0;
+	r->state = TL_ENDED;
+	if (rc == SSE_ETOOBIG || rc == SSE_ENOMEM)
+		return fail(r, 502, tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
+							       "MCPGW_MAX_RESPONSE_BYTES."
+							     : "Out of memory.",
+					     "server_error", NULL, rc == SSE_ETOOBIG ? "upstream_response_too_large" : NULL));
+	return upstream_stopped(r);
+}
+
+int toolloop_feed_upstream_event(struct tl_run *r, const char *data, size_t len)
+{
+	if (r->state != TL_UPSTREAM_WAIT || !r->stream)
+		return -1;
+	if (on_event(data, len, r) == 0)
+		return 0;
+	r->state = TL_ENDED;
+	return upstream_stopped(r);
+}
+
+int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
+{
+	if (r->state != TL_UPSTREAM_WAIT)
+		return -1;
+	r->state = TL_ENDED;
+	if (res->err != UPSTREAM_OK)
+		return upstream_fail(r, res);
+	if (r->stream && !r->done)
+		return fail(r, 502, tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,
+					     "upstream_truncated"));
+	if (!r->stream && plain_answer(r, res) < 0)
+		return -1;
+	round_done(r);
+	return r->state == TL_ENDED && r->gone ? -1 : 0;
+}
+
+int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *result, const json_t *error)
+{
+	struct tl_call *c = NULL;
+
+	if (r->state != TL_TOOLS_WAIT)
+		return -1;
+	for (int i = 0; i < r->ncalls && !c; i++)
+		if (r->calls[i].server && r->calls[i].argv && !r->calls[i].ended && strcmp(r->calls[i].id, id) == 0)
+			c = &r->calls[i];
+	if (!c)
+		return -1;
+	if (tool_end(r, c, result, error) < 0) {
+		r->state = TL_ENDED;
+		return -1;
+	}
+	if (r->pending == 0)
+		tools_all_done(r);
+	return 0;
+}
+
+const json_t *toolloop_added(const struct tl_run *r)
+{
+	return r->hidden;
+}
+
+int toolloop_stopped(const struct tl_run *r)
+{
+	return r->gone;
+}
+
+const char *toolloop_unavailable(const struct tl_run *r, const char **why)
+{
+	if (why)
+		*why = r->unavailable_why;
+	return r->unavailable;
+}
+
+void toolloop_close(struct tl_run *r)
+{
+	if (!r)
+		return;
+	run_free(r);
+	free(r);
+}
+
+/* ---- the blocking driver ---- */
+
+/* drive_event: the upstream client's SSE events into the run */
+static int drive_event(const char *data, size_t len, void *ud)
+{
+	return toolloop_feed_upstream_event(ud, data, len) < 0 ? 1 : 0;
+}
+
+/* drive_upstream: the round asked with lib/openai/upstream, its answer fed */
+static void drive_upstream(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need,
+			   struct upstream_result *res)
+{
+	if (need->stream)
+		upstream_stream(t->up, need->path, need->body, need->body_len, drive_event, r, res);
+	else
+		upstream_request(t->up, "POST", need->path, need->body, need->body_len, res);
+	(void)toolloop_feed_upstream_end(r, res);
+}
+
+/* drive_tools: the batch sent through the broker all at once, each result
+ * fed as it is waited for (in call order) */
+static void drive_tools(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need)
+{
+	long ids[TL_MAX_CALLS];
+
+	for (int i = 0; i < need->ncalls; i++)
+		ids[i] = bc_send(t->bc, "tools/call", json_pack("{s:s, s:O}", "name", need->calls[i].name, "arguments",
+								 need->calls[i].arguments));
+	for (int i = 0; i < need->ncalls; i++) {
+		json_t *result = NULL, *error = NULL;
+		int rc = ids[i] < 0 ? (int)ids[i] : bc_wait(t->bc, ids[i], need->timeout_ms, &result, &error);
+
+		if (rc != BC_OK) {
+			json_decref(result);
+			json_decref(error);
+			result = NULL;
+			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
 		}
-		r.rounds++;
-		if (run_mcp(&r, assistant_of(&r, last)) < 0) {
-			rc = -2;
-			goto out;
-		}
-		if (r.nclient) { /* a mixed batch: the client runs its own, we keep ours */
-			save_session(&r);
-			if (r.stream)
-				rc = finish_stream(&r, "tool_calls");
-			else
-				*response = finish_plain(&r, last, "tool_calls", 1);
-			goto out;
+		(void)toolloop_feed_tool_result(r, need->calls[i].id, result, error);
+		json_decref(result);
+		json_decref(error);
+	}
+}
+
+int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
+		 json_t **added)
+{
+	struct tl_run *r;
+	struct toolloop_need need;
+	struct upstream_result res;
+	const char *why;
+	int rc;
+
+	if (added)
+		*added = NULL;
+	t->unavailable[0] = t->unavailable_why[0] = '\0';
+	if (!(r = toolloop_open(t, body, servers, sink))) {
+		json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
+		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = 500, .error = err,
+					     .stream = json_is_true(json_object_get(body, "stream")),
+					     .unavailable = "", .unavailable_why = "" };
+
+		rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
+		json_decref(err);
+		return rc;
+	}
+	upstream_result_init(&res);
+	for (int more = 1; more;) {
+		switch (toolloop_step(r, &need)) {
+		case TOOLLOOP_NEED_CATALOG:
+			(void)toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms, need.wait_ms));
+			break;
+		case TOOLLOOP_NEED_UPSTREAM:
+			drive_upstream(t, r, &need, &res);
+			break;
+		case TOOLLOOP_NEED_TOOLS:
+			drive_tools(t, r, &need);
+			break;
+		case TOOLLOOP_NEED_WAIT:    /* never here: each need is fed in full before the next step */
+		case TOOLLOOP_NEED_NOTHING:
+			more = 0;
+			break;
 		}
 	}
-out:
-	json_decref(last);
+	snprintf(t->unavailable, sizeof t->unavailable, "%s", toolloop_unavailable(r, &why));
+	snprintf(t->unavailable_why, sizeof t->unavailable_why, "%s", why);
+	if (added)
+		*added = toolloop_added(r) ? json_incref((json_t *)toolloop_added(r)) : json_array();
+	rc = toolloop_stopped(r) ? -1 : 0;
 	upstream_result_free(&res);
-	run_free(&r);
+	toolloop_close(r);
 	return rc;
 }

@@ -9,18 +9,59 @@
 #include "core/settings.h"
 #include "openai/upstream.h"
 
-/* What a streaming run writes, and progress of server-side tool calls.
- * Every callback returns 0, or non-zero when the client is gone (the run
- * then stops at once). Callbacks may be NULL except data for streams. */
+/* What a run reports, in order: any number of CONTENT, TOOL_START and
+ * TOOL_END events, then exactly one ERROR or DONE (the last event). All
+ * pointers are borrowed for the call. */
+enum toolloop_event_kind {
+	TOOLLOOP_CONTENT,    /* text arrived, and/or a chunk for the client */
+	TOOLLOOP_TOOL_START, /* a server-side MCP tool call starts */
+	TOOLLOOP_TOOL_END,   /* it ended */
+	TOOLLOOP_ERROR,      /* the run failed: the last event */
+	TOOLLOOP_DONE,       /* the run answered: the last event */
+};
+
+struct toolloop_event {
+	enum toolloop_event_kind kind;
+	int stream; /* the request asked for a stream */
+	/* every event: the MCP servers whose tools the run could not offer
+	 * because they are not ready (names joined by ", "; "*" when the tool
+	 * broker could not be reached; "" when every tool asked for was
+	 * offered), and why (one sentence, "" likewise) */
+	const char *unavailable, *unavailable_why;
+	/* CONTENT: text / refusal: the model's new text (a delta when
+	 * streamed, a round's whole text when not; NULL when none); chunk: in
+	 * a streamed run, the chat.completion.chunk as an OpenAI client should
+	 * get it (the client's own tool-call deltas renumbered, MCP calls left
+	 * out, the final finish_reason chunk and the usage chunk included),
+	 * NULL in a non-streamed run */
+	const char *text;
+	size_t text_len;
+	const char *refusal;
+	const json_t *chunk;
+	/* TOOL_START, TOOL_END: the MCP server, the tool's exposed name, the
+	 * upstream's own tool-call id, the arguments (JSON text) */
+	const char *server, *tool, *id, *arguments;
+	/* TOOL_END: the text given to the model (the error's text when it
+	 * failed, then is_error is 1) and how long the call took */
+	const char *result;
+	int is_error;
+	long duration_ms;
+	/* ERROR: an OpenAI error object {"error": {...}} and the HTTP status
+	 * to answer with when nothing was sent to the client yet */
+	const json_t *error;
+	int status;
+	/* DONE: the finish_reason, the usage summed over rounds (NULL when the
+	 * upstream sent none), and in a non-streamed run the chat.completion
+	 * to answer with (NULL when streamed) */
+	const char *finish_reason;
+	const json_t *usage;
+	const json_t *response;
+};
+
+/* Where a run's events go: event returns 0, or non-zero when the client is
+ * gone or the user stopped (the run then stops at once, no further event). */
 struct toolloop_sink {
-	/* one SSE data payload: a chat.completion.chunk, an error object, or "[DONE]" */
-	int (*data)(void *ud, const char *payload, size_t len);
-	/* a server-side tool call starts (result NULL) or ends (result set:
-	 * the text given to the model; is_error 1 when the call failed); called
-	 * for streaming and non-streaming runs alike. In a streaming run it may
-	 * write to the client: later errors then arrive as error events. */
-	int (*tool)(void *ud, const char *server, const char *name, const char *arguments, const char *result,
-		    int is_error);
+	int (*event)(void *ud, const struct toolloop_event *ev);
 	void *ud;
 };
 
@@ -28,16 +69,15 @@ struct toolloop_sink {
 #define TOOLLOOP_UNAVAILABLE_MAX 512      /* names of servers whose tools a run could not offer */
 #define TOOLLOOP_UNAVAILABLE_WHY_MAX 2048 /* and why */
 
-/* Per-thread handles, owned by the caller and reused across requests. */
+/* Per-thread handles, owned by the caller and reused across requests (one
+ * run at a time for toolloop_run; runs driven step by step may share one). */
 struct toolloop {
 	const struct settings *set;
 	struct upstream *up;
 	struct bclient *bc;
 	struct mcptools tools;
-	/* set by each toolloop_run before anything is written: the MCP servers
-	 * whose tools it could not offer because they are not ready (names
-	 * joined by ", "; "*" when the tool broker could not be reached; ""
-	 * when every tool asked for was offered), and why (one sentence) */
+	/* set by each toolloop_run when it returns: the MCP servers whose
+	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];
 	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
 };
@@ -56,16 +96,133 @@ struct toolloop {
  * server_unavailable (broker_unavailable when the broker cannot be
  * reached): the tools asked for cannot be offered; otherwise the
  * completion goes on with the tools of the servers that are ready, a
- * warning is logged and t->unavailable / t->unavailable_why say which
- * servers are missing (the caller tells the client). Returns:
- *   0: done. Non-streaming: *response is the chat.completion (new reference)
- *      to send with status 200. Streaming: everything went through sink
- *      (ending with [DONE], or with an error event if it failed mid-way).
- *  -1: failed before anything was written: *status and *error (an OpenAI
- *      error object, new reference) are to be sent as the HTTP answer.
- *  -2: the client went away (a sink callback returned non-zero). */
+ * warning is logged and every event's unavailable / unavailable_why
+ * (and t->unavailable / t->unavailable_why once it returns) say which
+ * servers are missing (the caller tells the client). Every outcome reaches sink (see struct toolloop_event).
+ * added (may be NULL): set to a new array of the messages the run added to
+ * the conversation, in order: per MCP round the assistant message (its
+ * tool_calls with the upstream's ids) and the tool messages (and a user
+ * message with the tools' images), then, unless the run ended in a mixed
+ * batch (the client's own calls with MCP calls: the client answers those),
+ * the final assistant message as the client got it; also after an error
+ * (the rounds done so far); NULL only when out of memory.
+ * Returns 0 when the run ended (its last event was ERROR or DONE), -1 when
+ * the sink stopped it. This is the blocking driver of the run below: it
+ * reads the catalog with mcptools_wait, asks the upstream with
+ * upstream_stream / upstream_request and calls tools with bc_send /
+ * bc_wait, holding the calling thread until the run ends. */
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
-		 json_t **response, int *status, json_t **error);
+		 json_t **added);
+
+/* ---- One run driven step by step ("sans I/O"): the run never does I/O
+ * of its own and never blocks; it says what it needs next, the driver does
+ * it (in an event loop, or blocking as toolloop_run does) and feeds the
+ * outcome back; events reach the sink from inside the feed calls. Two
+ * short broker look-ups stay inside the run: the mixed-batch history
+ * (read when the run opens or its catalog is fed, kept after a mixed
+ * batch), skipped when t->bc is NULL. See docs/concurrency.md. ---- */
+
+struct tl_run;
+
+/* one MCP tool call the driver is to make: tools/call {name, arguments}
+ * with the broker; all borrowed from the run until its result is fed */
+struct toolloop_tool_call {
+	const char *id;          /* the upstream's tool-call id: the key to feed its result with */
+	const char *server;      /* the MCP server that owns the tool */
+	const char *name;        /* the tool's exposed name */
+	const json_t *arguments; /* a JSON object */
+};
+
+enum toolloop_need_kind {
+	TOOLLOOP_NEED_CATALOG,  /* make t->tools current: mcptools_wait(&t->tools, t->bc, broker timeout,
+				 * wait_ms); feed what it returned with toolloop_feed_catalog */
+	TOOLLOOP_NEED_UPSTREAM, /* POST body to the upstream's base URL + path (Accept: text/event-stream
+				 * when stream); feed the answer with toolloop_feed_upstream(_event)
+				 * (streamed) and toolloop_feed_upstream_end (always) */
+	TOOLLOOP_NEED_TOOLS,    /* make the calls (at once, each within timeout_ms); feed each outcome
+				 * with toolloop_feed_tool_result, in any order */
+	TOOLLOOP_NEED_WAIT,     /* what was asked has not been fed in full yet */
+	TOOLLOOP_NEED_NOTHING,  /* the run ended: its last event went to the sink (or the sink stopped it) */
+};
+
+/* What the run needs next; every pointer borrowed from the run until the
+ * need is fed. */
+struct toolloop_need {
+	enum toolloop_need_kind kind;
+	long wait_ms;       /* CATALOG: how long to wait for servers coming up (0: just refresh) */
+	const char *path;   /* UPSTREAM: "/chat/completions" */
+	const char *body;   /* UPSTREAM: the JSON request body, body_len bytes */
+	size_t body_len;
+	int stream;         /* UPSTREAM: the answer is an event stream */
+	const struct toolloop_tool_call *calls; /* TOOLS: ncalls calls */
+	int ncalls;
+	long timeout_ms;    /* TOOLS: the bound of one call, retries included */
+};
+
+/* toolloop_open: a run of the request body (borrowed; copied) for t
+ * (borrowed, must outlive the run: its settings, its catalog t->tools,
+ * t->bc for the mixed-batch history, may be NULL) with the servers filter
+ * as toolloop_run takes it; events go to sink (copied). The request is
+ * checked here: a bad one ends the run at once with an ERROR event.
+ * Returns the run (free with toolloop_close), or NULL when out of memory
+ * (no event was sent). */
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers,
+			     const struct toolloop_sink *sink);
+
+/* toolloop_step: what the run needs next, filled into *need (pointers
+ * borrowed from the run until fed). Sends the TOOL_START events of a batch
+ * before handing it out (a call whose arguments are not a JSON object ends
+ * at once, unasked). Returns need->kind. */
+enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *need);
+
+/* toolloop_feed_catalog: CATALOG done; rc is what mcptools_wait (or
+ * mcptools_refresh) returned: BC_OK, a bc_status, or 1 (a JSON-RPC
+ * error). Returns 0, or -1 when the run ended (a server the client named
+ * is unknown or not ready: the ERROR event went out) or nothing was asked. */
+int toolloop_feed_catalog(struct tl_run *r, int rc);
+
+/* toolloop_feed_upstream: n more bytes of a streamed answer's 2xx
+ * text/event-stream body, split anywhere (parsed with lib/core/sse, one
+ * event bounded by MCPGW_MAX_RESPONSE_BYTES). Returns 0, or -1 when the
+ * run ended (the sink stopped it, or the upstream sent an error event, or
+ * an event was too big): stop the transfer and still call
+ * toolloop_feed_upstream_end, which then does nothing. */
+int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n);
+
+/* toolloop_feed_upstream_event: the same for a driver whose HTTP client
+ * parses SSE itself (lib/openai/upstream): one event's data, len bytes,
+ * "[DONE]" included. */
+int toolloop_feed_upstream_event(struct tl_run *r, const char *data, size_t len);
+
+/* toolloop_feed_upstream_end: the upstream exchange ended; res as
+ * lib/openai/upstream fills it: res->err UPSTREAM_OK, or the failure
+ * (status, body, message: the run fails with upstream_error_json's
+ * object). A non-streamed answer is res->body (parsed here; res->err and
+ * res->message are set when it is not JSON). A stream that ended OK
+ * without data: [DONE] fails 502 upstream_truncated. Returns 0, or -1 when
+ * the run ended. */
+int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res);
+
+/* toolloop_feed_tool_result: the call id of the batch ended: result (the
+ * broker's tools/call result, borrowed) or error (an object whose
+ * "message" says why, e.g. the tool broker failed; borrowed). Sends
+ * TOOL_END; after the batch's last result the round goes on. Returns 0, or
+ * -1 when id is not a call the run waits for, or the sink stopped the run. */
+int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *result, const json_t *error);
+
+/* toolloop_added: the messages the run added so far (see toolloop_run);
+ * borrowed, valid until toolloop_close. */
+const json_t *toolloop_added(const struct tl_run *r);
+
+/* toolloop_stopped: 1 when the sink stopped the run (the client went away). */
+int toolloop_stopped(const struct tl_run *r);
+
+/* toolloop_unavailable: the servers whose tools the run could not offer
+ * ("" when none) and, in *why (may be NULL), why; borrowed. */
+const char *toolloop_unavailable(const struct tl_run *r, const char **why);
+
+/* toolloop_close: free the run (NULL: nothing). */
+void toolloop_close(struct tl_run *r);
 
 /* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
 void toolloop_usage_add(json_t *sum, const json_t *usage);

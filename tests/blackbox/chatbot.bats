@@ -260,7 +260,7 @@ chat_pipe() {
 	[ "$(last_request 'r.messages[1].content')" = "My name is Ada." ]
 	[ "$(last_request 'r.messages[4].content')" = "Noted, Ada." ]
 	[ "$(last_request 'r.messages[3].tool_call_id === r.messages[2].tool_calls[0].id')" = true ]
-	# the chatbot's own tool-call ids: OpenAI's shape, 24 characters of [A-Za-z0-9] (142 random bits)
+	# the simulator's own tool-call id shape (no id scripted): OpenAI's, 24 characters of [A-Za-z0-9]
 	[ "$(last_request '/^call_[A-Za-z0-9]{24}$/.test(r.messages[2].tool_calls[0].id)')" = true ]
 	run "$CHAT" --list-sessions
 	[ "$status" -eq 0 ]
@@ -269,6 +269,24 @@ chat_pipe() {
 	chat_pipe $'And again?\n' --session demo
 	[ "$status" -eq 0 ]
 	[ "$(last_request 'r.messages.length')" = 8 ]
+}
+
+@test "the stored history holds the upstream's own tool-call ids, and they go back upstream" {
+	sim_script '[{"tool_calls":[{"id":"call_upstreamOwnId0000000001","name":"list_tables","arguments":{}},{"id":"call_upstreamOwnId0000000002","name":"list_tables","arguments":{}}]},{"content":"Two looks, Ada."}]'
+	run timeout 60 "$CHAT" --session ids -e "Look twice."
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Two looks, Ada."* ]]
+	# chat.db: the assistant message's calls and the tool results under the upstream's ids
+	run sqlite3 "$MCPGW_STATE_DIR/chat.db" "SELECT message FROM messages WHERE session = 'ids' ORDER BY seq"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 5 ]
+	[ "$(printf '%s' "${lines[1]}" | node -e 'const m = JSON.parse(require("fs").readFileSync(0, "utf8")); process.stdout.write(m.role + " " + m.tool_calls.map(c => c.id).join(","))')" = "assistant call_upstreamOwnId0000000001,call_upstreamOwnId0000000002" ]
+	[[ "${lines[2]}" == *'"tool_call_id":"call_upstreamOwnId0000000001"'* ]]
+	[[ "${lines[3]}" == *'"tool_call_id":"call_upstreamOwnId0000000002"'* ]]
+	# the next question sends them back as they were
+	run timeout 60 "$CHAT" --session ids -e "And now?"
+	[ "$status" -eq 0 ]
+	[ "$(last_request 'r.messages.map(m => m.tool_call_id || (m.tool_calls || []).map(c => c.id).join("+")).filter(Boolean).join(",")')" = "call_upstreamOwnId0000000001+call_upstreamOwnId0000000002,call_upstreamOwnId0000000001,call_upstreamOwnId0000000002" ]
 }
 
 @test "terminal: a session without --session is saved under a date-time name and can be resumed" {

@@ -1,12 +1,568 @@
-/* test_toolloop.c: unit tests of lib/toolloop.c's pure parts: usage sums and restoring hidden rounds. */
+/* test_toolloop.c: unit tests of lib/openai/toolloop.c: runs driven step by step with canned upstream bytes and tool results (no network), usage sums, restoring hidden rounds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "openai/toolloop.h"
+
+/* ---- a recording sink ---- */
+
+struct rec {
+	buf_t text;      /* CONTENT text and refusal, joined */
+	json_t *chunks;  /* the chunks for the client, in order */
+	json_t *log;     /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "error STATUS CODE", "done FINISH" */
+	json_t *error;   /* the ERROR event's object */
+	json_t *response; /* the DONE event's response */
+	json_t *usage;   /* the DONE event's usage */
+	int events_after_end;
+	int ended;
+	int stop_at;     /* > 0: return non-zero at this event (1-based) */
+	int n;
+};
+
+static int rec_event(void *ud, const struct toolloop_event *ev)
+{
+	struct rec *r = ud;
+	char line[256];
+
+	r->n++;
+	if (r->ended)
+		r->events_after_end++;
+	switch (ev->kind) {
+	case TOOLLOOP_CONTENT:
+		if (ev->text)
+			buf_append(&r->text, ev->text, ev->text_len);
+		if (ev->refusal)
+			buf_puts(&r->text, ev->refusal);
+		if (ev->chunk)
+			json_array_append(r->chunks, (json_t *)ev->chunk);
+		snprintf(line, sizeof line, "content");
+		break;
+	case TOOLLOOP_TOOL_START:
+		snprintf(line, sizeof line, "start %s %s %s %s", ev->id, ev->server, ev->tool, ev->arguments);
+		break;
+	case TOOLLOOP_TOOL_END:
+		assert_true(ev->duration_ms >= 0);
+		assert_non_null(ev->result);
+		snprintf(line, sizeof line, "end %s %d", ev->id, ev->is_error);
+		break;
+	case TOOLLOOP_ERROR:
+		r->ended = 1;
+		r->error = json_deep_copy(ev->error);
+		snprintf(line, sizeof line, "error %d %s", ev->status,
+			 json_string_value(json_object_get(json_object_get(ev->error, "error"), "code")) ?: "-");
+		break;
+	case TOOLLOOP_DONE:
+		r->ended = 1;
+		r->response = ev->response ? json_deep_copy(ev->response) : NULL;
+		r->usage = ev->usage ? json_deep_copy(ev->usage) : NULL;
+		snprintf(line, sizeof line, "done %s", ev->finish_reason);
+		break;
+	}
+	if (!(ev->kind == TOOLLOOP_CONTENT && json_array_size(r->log) &&
+	      strcmp(json_string_value(json_array_get(r->log, json_array_size(r->log) - 1)), "content") == 0))
+		json_array_append_new(r->log, json_string(line)); /* runs of content events as one line */
+	return r->stop_at && r->n >= r->stop_at;
+}
+
+static void rec_init(struct rec *r)
+{
+	memset(r, 0, sizeof *r);
+	r->chunks = json_array();
+	r->log = json_array();
+}
+
+static void rec_free(struct rec *r)
+{
+	buf_free(&r->text);
+	json_decref(r->chunks);
+	json_decref(r->log);
+	json_decref(r->error);
+	json_decref(r->response);
+	json_decref(r->usage);
+}
+
+/* rec_log: the event lines joined by " | " (static buffer) */
+static const char *rec_log(const struct rec *r)
+{
+	static char out[4096];
+	size_t i, n = 0;
+	json_t *v;
+
+	out[0] = '\0';
+	json_array_foreach(r->log, i, v)
+		n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", i ? " | " : "", json_string_value(v));
+	return out;
+}
+
+/* ---- a toolloop with settings and a canned catalog: one server "sqlite" with read_query ---- */
+
+static struct settings S;
+static struct toolloop T;
+
+static int setup(void **state)
+{
+	json_t *tool = json_loads("{\"name\":\"read_query\",\"description\":\"Run a SELECT\",\"inputSchema\":"
+				  "{\"type\":\"object\"},\"_meta\":{\"mcpgw/server\":\"sqlite\"}}", 0, NULL);
+
+	(void)state;
+	memset(&S, 0, sizeof S);
+	snprintf(S.default_model, sizeof S.default_model, "gpt-test");
+	S.max_tool_rounds = 4;
+	S.max_tool_output_bytes = 4096;
+	S.max_response_bytes = 1 << 20;
+	S.inject_tools = 1;
+	S.startup_wait_ms = 30000;
+	S.tool_timeout_ms = 1000;
+	S.broker_timeout_ms = 500;
+	memset(&T, 0, sizeof T);
+	T.set = &S; /* no upstream, no broker: the tests are the driver */
+	T.tools.generation = 1;
+	T.tools.tools = json_pack("[O]", tool);
+	T.tools.by_name = json_pack("{s:O}", "read_query", tool);
+	T.tools.servers = json_pack("[s]", "sqlite");
+	json_decref(tool);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mcptools_free(&T.tools);
+	return 0;
+}
+
+/* open_run: a run of body (JSON text) that reads the catalog (both looks
+ * answered BC_OK) and then asks the upstream: *need is that request */
+static struct tl_run *open_run(const char *body, struct rec *rec, struct toolloop_sink *sink,
+			       struct toolloop_need *need)
+{
+	json_t *b = json_loads(body, 0, NULL);
+	struct tl_run *r;
+
+	assert_non_null(b);
+	sink->event = rec_event;
+	sink->ud = rec;
+	r = toolloop_open(&T, b, NULL, sink);
+	json_decref(b);
+	assert_non_null(r);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_CATALOG);
+	assert_int_equal(need->wait_ms, 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_WAIT);
+	assert_int_equal(toolloop_feed_catalog(r, BC_OK), 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_CATALOG);
+	assert_int_equal(need->wait_ms, 30000); /* MCPGW_STARTUP_WAIT: servers still coming up are waited for */
+	assert_int_equal(toolloop_feed_catalog(r, BC_OK), 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_UPSTREAM);
+	assert_string_equal(need->path, "/chat/completions");
+	return r;
+}
+
+/* answer: a whole non-streamed upstream answer (2xx) fed */
+static int answer(struct tl_run *r, const char *json)
+{
+	struct upstream_result res;
+	int rc;
+
+	upstream_result_init(&res);
+	res.status = 200;
+	buf_puts(&res.body, json);
+	rc = toolloop_feed_upstream_end(r, &res);
+	upstream_result_free(&res);
+	return rc;
+}
+
+/* sent: the request body the run asks upstream, parsed */
+static json_t *sent(const struct toolloop_need *need)
+{
+	json_t *j = json_loadb(need->body, need->body_len, 0, NULL);
+
+	assert_non_null(j);
+	return j;
+}
+
+#define ANSWER(msg, finish) \
+	"{\"id\":\"chatcmpl-up\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-test\"," \
+	"\"choices\":[{\"index\":0,\"message\":" msg ",\"finish_reason\":\"" finish "\"}]," \
+	"\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}"
+
+static void test_step_plain_answer(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(need.stream, 0);
+	body = sent(&need);
+	/* the MCP tool is offered; our "mcp" key never goes upstream */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(body, "tools"), 0),
+									       "function"), "name")), "read_query");
+	assert_null(json_object_get(body, "mcp"));
+	json_decref(body);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"Hello.\"}", "stop")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	assert_string_equal(rec.text.data, "Hello.");
+	assert_int_equal(json_array_size(rec.chunks), 0); /* not streamed: no chunks, the response instead */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(
+				    json_object_get(rec.response, "choices"), 0), "message"), "content")), "Hello.");
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 5);
+	/* the messages the run added: the answer */
+	assert_int_equal(json_array_size(toolloop_added(r)), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(toolloop_added(r), 0), "content")), "Hello.");
+	assert_int_equal(toolloop_stopped(r), 0);
+	assert_int_equal(rec.events_after_end, 0);
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+static void test_step_tool_round_then_answer(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body, *msgs, *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"[{\\\"n\\\":1}]\"}]}", 0, NULL);
+	const json_t *added;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+					   "{\"id\":\"call_upA\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
+					   "\"arguments\":\"{\\\"query\\\":\\\"SELECT 1\\\"}\"}},"
+					   "{\"id\":\"call_upB\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
+					   "\"arguments\":\"{\\\"query\\\":\\\"SELECT 2\\\"}\"}}]}", "tool_calls")), 0);
+	/* the batch: both calls, the upstream's ids, the arguments parsed */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 2);
+	assert_string_equal(need.calls[0].id, "call_upA");
+	assert_string_equal(need.calls[0].server, "sqlite");
+	assert_string_equal(need.calls[0].name, "read_query");
+	assert_string_equal(json_string_value(json_object_get(need.calls[1].arguments, "query")), "SELECT 2");
+	assert_true(need.timeout_ms > 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
+	/* results in any order; an id the run does not wait for is refused */
+	assert_int_equal(toolloop_feed_tool_result(r, "call_nobody", result, NULL), -1);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_upB", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_upB", result, NULL), -1); /* not twice */
+	assert_int_equal(toolloop_feed_tool_result(r, "call_upA", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	/* the second round carries the assistant message and the results under the upstream's ids, in call order */
+	body = sent(&need);
+	msgs = json_object_get(body, "messages");
+	assert_int_equal(json_array_size(msgs), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(msgs, 1),
+									"tool_calls"), 1), "id")), "call_upB");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_upA");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 3), "tool_call_id")), "call_upB");
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "\"n\""));
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"Two.\"}", "stop")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_upA sqlite read_query {\"query\":\"SELECT 1\"} | "
+					   "start call_upB sqlite read_query {\"query\":\"SELECT 2\"} | "
+					   "end call_upB 0 | end call_upA 0 | content | done stop");
+	/* usage summed over the two rounds */
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 10);
+	added = toolloop_added(r);
+	assert_int_equal(json_array_size(added), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(added, 0),
+									"tool_calls"), 0), "id")), "call_upA");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 1), "tool_call_id")), "call_upA");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 2), "tool_call_id")), "call_upB");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 3), "content")), "Two.");
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+/* arguments that are no JSON object: the call ends at once, unasked, and
+ * the model is told; past MCPGW_MAX_TOOL_ROUNDS the answer ends "length" */
+static void test_step_bad_arguments_and_round_limit(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body, *msgs;
+	(void)state;
+
+	S.max_tool_rounds = 1;
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_bad\","
+					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"[1\"}}]}",
+					   "tool_calls")), 0);
+	/* nothing for the driver to do: the next round is asked at once */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1");
+	body = sent(&need);
+	msgs = json_object_get(body, "messages");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_bad");
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "not a JSON object"));
+	json_decref(body);
+	/* the model calls again: the limit is reached, its calls are dropped */
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"So far.\",\"tool_calls\":[{\"id\":\"call_2\","
+					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}",
+					   "tool_calls")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1 | content | done length");
+	assert_null(json_object_get(json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"),
+				    "tool_calls"));
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+/* a streamed answer: role, "Hé" | "llo, wörld" (UTF-8), finish, usage, [DONE]; CRLF line ends, a comment */
+static const char STREAM[] =
+	": keep-alive\r\n\r\n"
+	"data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-test\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\r\n\r\n"
+	"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"H\xc3\xa9\"}}]}\r\n\r\n"
+	"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"llo, w\xc3\xb6rld\"}}]}\n\n"
+	"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\n"
+	"data: {\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3,\"total_tokens\":7}}\r\n\r\n"
+	"data: [DONE]\r\n\r\n";
+
+static void test_step_stream_split_anywhere(void **state)
+{
+	size_t total = sizeof STREAM - 1;
+	(void)state;
+
+	/* every piece size from 1 byte up, and every single cut point */
+	for (size_t piece = 1; piece <= total + 1; piece += piece < 16 ? 1 : 37) {
+		for (size_t cut = 0; cut < (piece == 1 ? total : 1); cut += piece == 1 ? 1 : total) {
+			struct rec rec;
+			struct toolloop_sink sink;
+			struct toolloop_need need;
+			struct upstream_result res;
+			struct tl_run *r;
+			const json_t *c;
+			size_t i;
+
+			rec_init(&rec);
+			r = open_run("{\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+				     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+			assert_int_equal(need.stream, 1);
+			if (piece == 1 && cut) { /* two pieces, cut at byte cut */
+				assert_int_equal(toolloop_feed_upstream(r, STREAM, cut), 0);
+				assert_int_equal(toolloop_feed_upstream(r, STREAM + cut, total - cut), 0);
+			} else {
+				for (i = 0; i < total; i += piece)
+					assert_int_equal(toolloop_feed_upstream(r, STREAM + i, total - i < piece ? total - i : piece), 0);
+			}
+			upstream_result_init(&res);
+			assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
+			assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+			assert_string_equal(rec.text.data, "H\xc3\xa9llo, w\xc3\xb6rld");
+			assert_string_equal(rec_log(&rec), "content | done stop");
+			/* the client's chunks: role, two deltas, the finish chunk, the usage chunk; our id throughout */
+			assert_int_equal(json_array_size(rec.chunks), 5);
+			json_array_foreach(rec.chunks, i, c) {
+				assert_string_equal(json_string_value(json_object_get(c, "object")), "chat.completion.chunk");
+				assert_memory_equal(json_string_value(json_object_get(c, "id")), "chatcmpl-", 9);
+			}
+			assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(
+				json_array_get(rec.chunks, 0), "choices"), 0), "delta"), "role")), "assistant");
+			assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
+				json_array_get(rec.chunks, 3), "choices"), 0), "finish_reason")), "stop");
+			assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(rec.chunks, 4), "usage"),
+									    "total_tokens")), 7);
+			assert_string_equal(json_string_value(json_object_get(json_array_get(toolloop_added(r), 0), "content")),
+					    "H\xc3\xa9llo, w\xc3\xb6rld");
+			toolloop_close(r);
+			rec_free(&rec);
+		}
+	}
+}
+
+/* a streamed mixed batch: the client's own tool and an MCP tool in one round */
+static void test_step_mixed_batch(void **state)
+{
+	static const char stream[] =
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,"
+		"\"id\":\"call_mcp1\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"\"}}]}}]}\n\n"
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+		"\"{\\\"query\\\":\\\"SELECT 3\\\"}\"}}]}}]}\n\n"
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,"
+		"\"id\":\"call_client1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}\n\n"
+		"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+		"data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"3\"}]}", 0, NULL), *tc;
+	const json_t *added;
+	char *all;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"w\"}],\"tools\":[{\"type\":"
+		     "\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]}",
+		     &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, stream, sizeof stream - 1), 0);
+	upstream_result_init(&res);
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
+	/* only the MCP call is the driver's */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 1);
+	assert_string_equal(need.calls[0].id, "call_mcp1");
+	assert_int_equal(toolloop_feed_tool_result(r, "call_mcp1", result, NULL), 0);
+	/* then the run ends: the client runs its own call */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "content | start call_mcp1 sqlite read_query {\"query\":\"SELECT 3\"} | "
+					   "end call_mcp1 0 | content | done tool_calls");
+	/* the client saw its own call, renumbered to index 0, and never the MCP one */
+	all = json_dumps(rec.chunks, JSON_COMPACT);
+	assert_null(strstr(all, "read_query"));
+	assert_null(strstr(all, "call_mcp1"));
+	free(all);
+	tc = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(rec.chunks, 0),
+		"choices"), 0), "delta"), "tool_calls"), 0);
+	assert_null(tc); /* the first chunk carried only the (hidden) MCP call: role only */
+	tc = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(rec.chunks, 1),
+		"choices"), 0), "delta"), "tool_calls"), 0);
+	assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_client1");
+	assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
+	/* added: the assistant message with both calls, the MCP result; no final message (the client answers) */
+	added = toolloop_added(r);
+	assert_int_equal(json_array_size(added), 2);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(added, 0), "tool_calls")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 1), "tool_call_id")), "call_mcp1");
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+static void test_step_upstream_errors(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	static const char mid[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hal\"}}]}\n\n"
+				  "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"busy\"}}\n\n";
+	(void)state;
+
+	/* an HTTP error: the upstream's own error object, its status */
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	upstream_result_init(&res);
+	res.err = UPSTREAM_EHTTP;
+	res.status = 429;
+	snprintf(res.content_type, sizeof res.content_type, "application/json");
+	buf_puts(&res.body, "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\",\"param\":null,"
+			    "\"code\":\"rate_limit_exceeded\"}}");
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
+	upstream_result_free(&res);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "error 429 rate_limit_exceeded");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")), "slow down");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* an error event inside a stream: the run stops at once, 502 with that object */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, mid, sizeof mid - 1), -1);
+	upstream_result_init(&res);
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), -1); /* nothing more happens */
+	assert_string_equal(rec_log(&rec), "content | error 502 busy");
+	assert_string_equal(rec.text.data, "Hal");
+	assert_int_equal(rec.events_after_end, 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* a stream that ends without [DONE] */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, mid, 60), 0);
+	upstream_result_init(&res);
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
+	assert_string_equal(rec_log(&rec), "content | error 502 upstream_truncated");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* not JSON where a completion was expected */
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, "<html>"), -1);
+	assert_string_equal(rec_log(&rec), "error 502 upstream_bad_response");
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+/* a bad request ends the run at open; a sink that stops ends it at once */
+static void test_step_bad_request_and_stop(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink = { rec_event, &rec };
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *b = json_loads("{\"messages\":[],\"mcp\":{\"servers\":[\"sqlite\"]}}", 0, NULL);
+	(void)state;
+
+	rec_init(&rec);
+	r = toolloop_open(&T, b, NULL, &sink);
+	json_decref(b);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "error 400 empty_array");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* a server the client names that is not configured: 400 once the catalog is read, before any wait */
+	rec_init(&rec);
+	b = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mcp\":{\"servers\":[\"sqlit\"]}}", 0, NULL);
+	r = toolloop_open(&T, b, NULL, &sink);
+	json_decref(b);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_CATALOG);
+	assert_int_equal(toolloop_feed_catalog(r, BC_OK), -1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "error 400 server_not_found");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")),
+			       "did you mean 'sqlite'"));
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* the broker cannot be reached: the tools are not offered, the run goes on and says so */
+	rec_init(&rec);
+	b = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+	r = toolloop_open(&T, b, NULL, &sink);
+	json_decref(b);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_CATALOG);
+	assert_int_equal(toolloop_feed_catalog(r, BC_ECONNECT), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_string_equal(toolloop_unavailable(r, NULL), "*");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* the client goes away at the first chunk: no further event, the run is stopped */
+	rec_init(&rec);
+	rec.stop_at = 1;
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, STREAM, sizeof STREAM - 1), -1);
+	assert_int_equal(rec.n, 1);
+	assert_int_equal(toolloop_stopped(r), 1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	toolloop_close(r);
+	rec_free(&rec);
+}
 
 static void test_usage_sum_nested(void **state)
 {
@@ -62,6 +618,13 @@ static void test_restore_splices_hidden_rounds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_step_plain_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_tool_round_then_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_bad_arguments_and_round_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_stream_split_anywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_mixed_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_upstream_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_bad_request_and_stop, setup, teardown),
 		cmocka_unit_test(test_usage_sum_nested),
 		cmocka_unit_test(test_restore_splices_hidden_rounds),
 	};

@@ -1,0 +1,124 @@
+/* chatstream.c: a tool-loop run's events written as the OpenAI chat completions answer (SSE or JSON). */
+#include "http/chatstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void chatstream_init(struct chatstream *cs, struct hio *h)
+{
+	memset(cs, 0, sizeof *cs);
+	cs->h = h;
+}
+
+struct toolloop_sink chatstream_sink(struct chatstream *cs)
+{
+	struct toolloop_sink k = { chatstream_event, cs };
+
+	return k;
+}
+
+/* unavailable_header: "X-MCPGW-Tools-Unavailable: a, b\r\n" (the servers whose
+ * tools were not offered, "*": the broker) into out, or "" */
+static const char *unavailable_header(const struct toolloop_event *ev, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	if (*ev->unavailable)
+		snprintf(out, outlen, "X-MCPGW-Tools-Unavailable: %s\r\n", ev->unavailable);
+	return out;
+}
+
+/* sse_headers: once: the stream's headers, then a comment line saying which
+ * servers' tools were not offered and why (SDKs skip comments) */
+static int sse_headers(struct chatstream *cs, const struct toolloop_event *ev)
+{
+	char extra[TOOLLOOP_UNAVAILABLE_MAX + 128], line[TOOLLOOP_UNAVAILABLE_WHY_MAX + 64];
+	int n;
+
+	if (cs->headers)
+		return 0;
+	cs->headers = 1;
+	n = snprintf(extra, sizeof extra, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+	unavailable_header(ev, extra + n, sizeof extra - (size_t)n);
+	if (hio_headers(cs->h, 200, "text/event-stream; charset=utf-8", extra) < 0)
+		return -1;
+	if (!*ev->unavailable_why)
+		return 0;
+	/* one comment line, even if a server's last words held a line break */
+	n = snprintf(line, sizeof line, ": mcpgw: tools not offered: %s", ev->unavailable_why);
+	for (int i = 0; i < n && line[i]; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	return hio_write(cs->h, line, strlen(line)) < 0 || hio_write(cs->h, "\n\n", 2) < 0 ? -1 : 0;
+}
+
+/* sse_data: one "data: payload" event; 0 or -1 (the client is gone) */
+static int sse_data(struct chatstream *cs, const struct toolloop_event *ev, const char *payload, size_t len)
+{
+	if (sse_headers(cs, ev) < 0 || hio_write(cs->h, "data: ", 6) < 0 || hio_write(cs->h, payload, len) < 0 ||
+	    hio_write(cs->h, "\n\n", 2) < 0 || hio_flush(cs->h) < 0)
+		return -1;
+	return 0;
+}
+
+/* sse_json: v as one data event */
+static int sse_json(struct chatstream *cs, const struct toolloop_event *ev, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = sse_data(cs, ev, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+/* sse_tool: progress of a server-side tool call as an SSE comment line (SDKs skip them) */
+static int sse_tool(struct chatstream *cs, const struct toolloop_event *ev)
+{
+	char line[400];
+	int n = snprintf(line, sizeof line, ": mcpgw: tool %.150s (%.150s) %s\n\n", ev->tool, ev->server,
+			 ev->kind == TOOLLOOP_TOOL_START ? "running" : ev->is_error ? "failed" : "done");
+
+	if (n < 0 || sse_headers(cs, ev) < 0 ||
+	    hio_write(cs->h, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0 || hio_flush(cs->h) < 0)
+		return -1;
+	return 0;
+}
+
+/* end_error: the run failed: in the stream when it started, else as the whole answer */
+static int end_error(struct chatstream *cs, const struct toolloop_event *ev)
+{
+	if (cs->headers)
+		return sse_json(cs, ev, ev->error);
+	return hio_send_json(cs->h, ev->status, ev->error) < 0 ? -1 : 0;
+}
+
+/* end_done: the run answered: [DONE], or the JSON completion */
+static int end_done(struct chatstream *cs, const struct toolloop_event *ev)
+{
+	char extra[TOOLLOOP_UNAVAILABLE_MAX + 64];
+
+	if (ev->stream)
+		return sse_data(cs, ev, "[DONE]", 6);
+	return hio_send_json_extra(cs->h, 200, ev->response, unavailable_header(ev, extra, sizeof extra)) < 0 ? -1 : 0;
+}
+
+int chatstream_event(void *ud, const struct toolloop_event *ev)
+{
+	struct chatstream *cs = ud;
+
+	switch (ev->kind) {
+	case TOOLLOOP_CONTENT:
+		return ev->stream && ev->chunk && sse_json(cs, ev, ev->chunk) < 0 ? 1 : 0;
+	case TOOLLOOP_TOOL_START:
+	case TOOLLOOP_TOOL_END:
+		return ev->stream && sse_tool(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_ERROR:
+		return end_error(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_DONE:
+		return end_done(cs, ev) < 0 ? 1 : 0;
+	}
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* chatstream.h: a tool-loop run's events as the HTTP answer to POST /v1/chat/completions: SSE chunks, comments and [DONE], or one JSON body. */
+#ifndef MCPGW_CHATSTREAM_H
+#define MCPGW_CHATSTREAM_H
+
+#include "http/hio.h"
+#include "openai/toolloop.h"
+
+/* One answer in progress; lives as long as the run it serialises. */
+struct chatstream {
+	struct hio *h;
+	int headers;               /* the event stream's headers went out */
+};
+
+/* chatstream_init: answer on h (borrowed, kept) for one run. */
+void chatstream_init(struct chatstream *cs, struct hio *h);
+
+/* chatstream_sink: the toolloop_sink that writes cs's answer. In a
+ * streamed run: the headers (200 text/event-stream, no caching,
+ * X-MCPGW-Tools-Unavailable when servers' tools were not offered: the
+ * event's unavailable) and an SSE comment saying why, once before the first line; each chunk as
+ * "data: {chunk}"; each MCP call's start and end as a comment
+ * ": mcpgw: tool NAME (SERVER) running|done|failed"; DONE as "data:
+ * [DONE]"; an error as "data: {error}" (the HTTP status and the error
+ * object as the whole answer when nothing was written yet). In a
+ * non-streamed run: DONE's response as the 200 JSON body (with
+ * X-MCPGW-Tools-Unavailable), an error as its status and JSON body. The
+ * event callback returns non-zero when the client is gone. */
+struct toolloop_sink chatstream_sink(struct chatstream *cs);
+
+/* chatstream_event: the sink's event callback (ud is a struct chatstream). */
+int chatstream_event(void *ud, const struct toolloop_event *ev);
+
+#endif
