@@ -1,4 +1,4 @@
-/* test_settings.c: unit tests for .env loading and MCPGW_* settings (lib/settings.c). */
+/* test_settings.c: unit tests for .env loading, the settings table and its loading (lib/core/settings.c, settingstab.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -433,15 +433,15 @@ static void test_bounds(void **state)
 	bad_setting("MCPGW_LOG_LEVEL", "loud", "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'");
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	bad_setting("DEFAULT_MODEL", big, "DEFAULT_MODEL: too long (4999 bytes, at most 255)");
-	bad_setting("MCPGW_LISTEN", big, "MCPGW_LISTEN: too long (4999 bytes, at most 255)");
+	bad_setting("DEFAULT_MODEL", big, "DEFAULT_MODEL: expected at most 255 bytes, got 4999 bytes");
+	bad_setting("MCPGW_LISTEN", big, "MCPGW_LISTEN: expected at most 255 bytes, got 4999 bytes");
 	big[0] = '/';
-	bad_setting("MCPGW_STATE_DIR", big, "MCPGW_STATE_DIR: too long (4999 bytes, at most 4095)");
+	bad_setting("MCPGW_STATE_DIR", big, "MCPGW_STATE_DIR: expected at most 4095 bytes, got 4999 bytes");
 	big[0] = 'a';
 	big[4090] = '\0'; /* fits alone, not joined with home */
 	assert_int_equal(setenv("MCPGW_CONFIG", big, 1), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), -1);
-	assert_non_null(strstr(err, "MCPGW_CONFIG: path too long"));
+	assert_non_null(strstr(err, "MCPGW_CONFIG: expected at most 4095 bytes, got "));
 	unsetenv("MCPGW_CONFIG");
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 }
@@ -591,7 +591,7 @@ static void test_model_aliases(void **state)
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	big[1] = '=';
-	bad_setting("MCPGW_MODEL_ALIASES", big, "MCPGW_MODEL_ALIASES: too long (4999 bytes, at most 4095)");
+	bad_setting("MCPGW_MODEL_ALIASES", big, "MCPGW_MODEL_ALIASES: expected at most 4095 bytes, got 4999 bytes");
 	/* the longest value as one pair, and as many short pairs */
 	big[4095] = '\0';
 	good_setting("MCPGW_MODEL_ALIASES", big, &s);
@@ -662,7 +662,7 @@ static void test_embedding_settings(void **state)
 	memset(big, 'm', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big,
-		    "MCPGW_LOCAL_EMBEDDING_MODELS: too long (4999 bytes, at most 4095)");
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected at most 4095 bytes, got 4999 bytes");
 	/* the longest value as one name, and as many one-letter names */
 	big[4095] = '\0';
 	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big, &s);

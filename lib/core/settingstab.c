@@ -1,0 +1,607 @@
+/* settingstab.c: the settings table, its rows' hooks, and the table printed as text or as README's markdown. */
+#include "core/settingstab.h"
+
+#include "core/log.h"
+#include "core/progpath.h"
+#include "core/statedir.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TAB_SHOW_MAX 64        /* a bad value shown in a message, at most */
+#define TAB_DAY_MS   86400000L
+#define TAB_HOUR_MS  3600000L
+#define TAB_GIB      1073741824L
+
+/* the field a row fills: its offset, size and C type (checked by _Generic) */
+#define FIELD(f)                                                                              \
+	.off = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f),      \
+	.ctype = _Generic(((struct settings *)0)->f, char *: SETTINGSTAB_C_CHARS,              \
+			  int: SETTINGSTAB_C_INT, long: SETTINGSTAB_C_LONG, size_t: SETTINGSTAB_C_SIZE)
+#define NOFIELD .off = SETTINGSTAB_NOFIELD, .size = 0, .ctype = SETTINGSTAB_C_NONE
+
+#define INT(u, lo, hi) .kind = SETTINGSTAB_INT, .unit = (u), .min = (lo), .max = (hi)
+#define SECONDS(lo, hi) INT(SETTINGSTAB_SECONDS, lo, hi)
+
+/* the readers most rows share */
+#define R_ALL (SETTINGSTAB_BROKER | SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT | SETTINGSTAB_CTL | SETTINGSTAB_CLIENT)
+#define R_GW (SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT)         /* what the tool loop and upstream read */
+#define R_MCP (SETTINGSTAB_BROKER | SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT)
+
+const struct settingstab_word settingstab_bool_words[] = {
+	{ "1", 1 }, { "0", 0 }, { "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 }, { "on", 1 }, { "off", 0 },
+	{ NULL, 0 },
+};
+
+static const struct settingstab_word tab_log_levels[] = {
+	{ "error", LOGL_ERROR }, { "warn", LOGL_WARN }, { "info", LOGL_INFO }, { "debug", LOGL_DEBUG }, { NULL, 0 },
+};
+
+static const struct settingstab_word tab_frontends[] = {
+	{ "lighttpd", 0 },         { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
+	{ "apache-cgi", 4 },       { "cgi", 4 },          { NULL, 0 },
+};
+
+/* tab_copy: src into dst[n]; -1 when it does not fit */
+static int tab_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= n)
+		return -1;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+/* tab_field: the char field of row r in s */
+static char *tab_field(struct settings *s, const struct settingstab_row *r)
+{
+	return (char *)s + r->off;
+}
+
+/* def_home: where the programs are installed (progpath_defaults), never the cwd */
+static int def_home(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
+{
+	char state[sizeof s->state_dir];
+
+	if (progpath_defaults(NULL, dst, n, state, sizeof state) < 0) {
+		snprintf(err, errlen, "MCPGW_HOME: the install location is too long: set MCPGW_HOME");
+		return -1;
+	}
+	return 0;
+}
+
+/* def_state_dir: $MCPGW_HOME/var when MCPGW_HOME is set, else the install's
+ * (a checkout's var/, or STATEDIR) */
+static int def_state_dir(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
+{
+	const char *home = getenv("MCPGW_HOME");
+	char h[sizeof s->home];
+
+	if (home && *home)
+		return tab_copy(dst, n, "var") < 0 ? -1 : 0;
+	if (progpath_defaults(NULL, h, sizeof h, dst, n) < 0) {
+		snprintf(err, errlen, "MCPGW_STATE_DIR: the install location is too long: set MCPGW_STATE_DIR");
+		return -1;
+	}
+	return 0;
+}
+
+/* hook_trim_slash: drop trailing '/' (MCPGW_HOME keeps a lone "/", URLs lose all) */
+static int hook_trim_slash(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen)
+{
+	char *v = tab_field(s, r);
+	size_t len = strlen(v), keep = r->kind == SETTINGSTAB_PATH ? 1 : 0;
+
+	(void)err;
+	(void)errlen;
+	while (len > keep && v[len - 1] == '/')
+		v[--len] = '\0';
+	return 0;
+}
+
+/* hook_env_file: read the .env file now, so every later row sees it */
+static int hook_env_file(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen)
+{
+	(void)r;
+	return settings_load_dotenv(s->env_file, err, errlen);
+}
+
+/* hook_state_dir: the registry's path, derived from the state directory */
+static int hook_state_dir(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen)
+{
+	(void)r;
+	(void)err;
+	(void)errlen;
+	/* cannot truncate: state_dir is < 4096 bytes, db_path holds 4200 */
+	(void)statedir_path(s->db_path, sizeof s->db_path, s->state_dir, STATEDIR_REGISTRY);
+	return 0;
+}
+
+/* tab_show: v for a message: printable ASCII, cut at TAB_SHOW_MAX */
+static const char *tab_show(char *dst, size_t n, const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] && i < TAB_SHOW_MAX && i + 4 < n; i++)
+		dst[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	if (v[i] && i + 4 < n) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+	return dst;
+}
+
+/* tab_name: [b, e) without surrounding blanks, checked and copied to map + *o
+ * with its NUL. 0, or -1 if empty or holding a blank, control byte or '='. */
+static int tab_name(const char *b, const char *e, char *map, size_t *o)
+{
+	while (b < e && (*b == ' ' || *b == '\t'))
+		b++;
+	while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (b == e)
+		return -1;
+	for (const char *q = b; q < e; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '=')
+			return -1;
+	memcpy(map + *o, b, (size_t)(e - b));
+	*o += (size_t)(e - b);
+	map[(*o)++] = '\0';
+	return 0;
+}
+
+/* hook_aliases: MCPGW_MODEL_ALIASES parsed into model_alias_map. The map
+ * cannot overflow: each "a=b" entry takes its own length + 1 there, its ','
+ * pays for that, and the map is one byte longer than the raw string. */
+static int hook_aliases(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen)
+{
+	const char *p = s->model_aliases, *e, *eq;
+	char show[TAB_SHOW_MAX + 8];
+	size_t o = 0, start;
+
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		eq = memchr(p, '=', (size_t)(e - p));
+		start = o;
+		if (!eq || tab_name(p, eq, s->model_alias_map, &o) < 0 ||
+		    tab_name(eq + 1, e, s->model_alias_map, &o) < 0 || (*e && !e[1]))
+			return SETTINGSTAB_BAD;
+		s->model_alias_map[o] = '\0';
+		if (settings_model_alias(s, s->model_alias_map + start) !=
+		    s->model_alias_map + start + strlen(s->model_alias_map + start) + 1) {
+			snprintf(err, errlen, "%s: alias '%s' is given twice", r->name,
+				 tab_show(show, sizeof show, s->model_alias_map + start));
+			return -1;
+		}
+	}
+	s->model_alias_map[o] = '\0';
+	return 0;
+}
+
+/* hook_local_models: MCPGW_LOCAL_EMBEDDING_MODELS parsed into
+ * local_embedding_model_map ("a\0b\0\0"). Cannot overflow: each name takes
+ * at most its raw length + 1, the map is one byte longer than the raw string
+ * and the ',' between names pays for each NUL but the last. */
+static int hook_local_models(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen)
+{
+	const char *p = s->local_embedding_models, *e;
+	char *map = s->local_embedding_model_map, show[TAB_SHOW_MAX + 8];
+	size_t o = 0, start;
+
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		start = o;
+		if (tab_name(p, e, map, &o) < 0 || (*e && !e[1]))
+			return SETTINGSTAB_BAD;
+		for (const char *q = map; q < map + start; q += strlen(q) + 1) {
+			if (strcmp(q, map + start) == 0) {
+				snprintf(err, errlen, "%s: model '%s' is given twice", r->name,
+					 tab_show(show, sizeof show, q));
+				return -1;
+			}
+		}
+	}
+	map[o] = '\0';
+	return 0;
+}
+
+/* The rows, in load order. doc is one line for --help; more is what README's
+ * table says beyond it. Keep `|` out of the texts (a markdown cell). */
+const struct settingstab_row settingstab_rows[] = {
+	{ .name = "MCPGW_HOME", .kind = SETTINGSTAB_PATH, .def_fn = def_home,
+	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_trim_slash,
+	  .doc = "where `.env` and `servers_config.json` are",
+	  .more = "and the programs: a checkout's root, else `SYSCONF` of `make install`, never the working directory "
+		  "(a relative one is taken from it); relative paths in `servers_config.json` are taken from here "
+		  "(see [below](#serversconfigjson))" },
+	{ .name = "MCPGW_ENV_FILE", .kind = SETTINGSTAB_PATH, .def = "$MCPGW_HOME/.env", FIELD(env_file),
+	  .readers = R_ALL, .hook = hook_env_file, .doc = "the `.env` file",
+	  .more = "(the real environment wins over it; a relative path, here and below, is taken from `MCPGW_HOME`)" },
+	{ .name = "MCPGW_CONFIG", .kind = SETTINGSTAB_PATH, .def = "$MCPGW_HOME/servers_config.json", FIELD(config),
+	  .readers = SETTINGSTAB_BROKER | SETTINGSTAB_CHATBOT | SETTINGSTAB_CTL, .doc = "the MCP servers" },
+	{ .name = "MCPGW_STATE_DIR", .kind = SETTINGSTAB_PATH, .def_fn = def_state_dir,
+	  .def_doc = "`$MCPGW_HOME/var`, else `/var/lib/mcpgw`", FIELD(state_dir),
+	  .readers = R_MCP | SETTINGSTAB_CTL, .hook = hook_state_dir,
+	  .doc = "broker socket, pid files, registry, logs",
+	  .more = "(created mode 0700): the SQLite registry, the model list cache (`models-cache.json`); with "
+		  "`MCPGW_HOME` unset outside a checkout: `STATEDIR` of `make install`" },
+	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGSTAB_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
+	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
+	{ .name = "MCPGW_LISTEN", .kind = SETTINGSTAB_STRING, .def = "127.0.0.1:8000", FIELD(listen),
+	  .readers = SETTINGSTAB_CTL, .doc = "where `make run`/`mcpgwctl` make the web server listen" },
+	{ .name = "MCPGW_FRONTEND", .kind = SETTINGSTAB_ENUM, .words = tab_frontends, .def = "lighttpd", NOFIELD,
+	  .readers = SETTINGSTAB_CTL, .doc = "`mcpgwctl` only: the web server in front",
+	  .more = "(`cgi` is `apache-cgi`); see [Deployment](#deployment)" },
+	{ .name = "MCPGW_USER", .kind = SETTINGSTAB_STRING, .def = "www-data", NOFIELD, .readers = SETTINGSTAB_CTL,
+	  .doc = "`mcpgwctl` only, started as root: the user of the `apache-*` front ends",
+	  .more = "(Apache's children, the responders and the broker run as it)" },
+	{ .name = "MCPGW_RESPONDER_PROCS", .kind = SETTINGSTAB_STRING, .def = "", .def_doc = "(none)", NOFIELD,
+	  .readers = SETTINGSTAB_CTL, .doc = "`mcpgwctl` only: `name:N,...` (e.g. `models:4`), processes of those responders",
+	  .more = "that lighttpd (its `min-procs` and `max-procs`) or `spawn-fcgi` (`apache-proxy-fcgi`) start, 1..64, "
+		  "instead of the shipped counts; `mod_fcgid` starts processes on demand, CGI one per request" },
+	{ .name = "MCPGW_BROKER_AUTOSTART", .kind = SETTINGSTAB_BOOL, .words = settingstab_bool_words, .def = "1",
+	  FIELD(broker_autostart), .readers = SETTINGSTAB_RESPONDERS,
+	  .doc = "start a broker when none runs; `0`: off",
+	  .more = "(a responder that finds none: once, under a lock, detached; see [The broker](#the-broker))" },
+	{ .name = "MCPGW_BROKER_BIN", .kind = SETTINGSTAB_PATH, .def = "", .def_doc = "(found)", NOFIELD,
+	  .readers = R_GW, .doc = "the `mcpgw-broker` to start",
+	  .more = "(by a responder or `mcpgw-chat`); default: found like a server's `command` (mcpgw's own program "
+		  "directories, then `PATH`)" },
+	{ .name = "MCPGW_LOG_LEVEL", .kind = SETTINGSTAB_ENUM, .words = tab_log_levels, .def = "info",
+	  FIELD(log_level), .readers = R_ALL | SETTINGSTAB_SQLITE, .doc = "`error`, `warn`, `info` or `debug`" },
+	{ .name = "MCPGW_LOG_FILE", .kind = SETTINGSTAB_PATH, .def = "", .def_doc = "(stderr)", FIELD(log_file),
+	  .readers = SETTINGSTAB_BROKER | SETTINGSTAB_RESPONDERS, .doc = "the log file",
+	  .more = "of the program that reads it: the broker (`mcpgwctl` sends the broker's stderr to "
+		  "`$MCPGW_STATE_DIR/broker.log`) or the responders (`$MCPGW_STATE_DIR/responders.log` in every "
+		  "shipped web server config; a broker a responder starts logs there too)" },
+	{ .name = "MCPGW_MAX_BODY_BYTES", INT(SETTINGSTAB_BYTES, 1024, TAB_GIB), .def = "4194304",
+	  FIELD(max_body_bytes), .readers = SETTINGSTAB_RESPONDERS, .doc = "largest request body; 413 above" },
+	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGSTAB_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
+	  .readers = SETTINGSTAB_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
+	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGSTAB_BYTES, 4096, TAB_GIB), .def = "16777216",
+	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGSTAB_CLIENT, .doc = "largest JSON-RPC message",
+	  .more = "to or from the broker and MCP servers" },
+	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, TAB_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
+	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
+	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGSTAB_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
+	  .readers = R_MCP, .doc = "retries of a tool call on transport failure",
+	  .more = "(server died, timeout); a result, also `isError`, is never retried" },
+	{ .name = "MCPGW_INIT_TIMEOUT", SECONDS(1, TAB_DAY_MS), .def = "30", FIELD(init_timeout_ms),
+	  .readers = R_MCP | SETTINGSTAB_CLIENT, .doc = "seconds from starting an MCP server to its tool list" },
+	{ .name = "MCPGW_RESTART_BACKOFF_MAX", SECONDS(1, TAB_DAY_MS), .def = "300", FIELD(restart_backoff_max_ms),
+	  .readers = SETTINGSTAB_BROKER | SETTINGSTAB_CLIENT,
+	  .doc = "seconds; longest wait before a failing server is started again",
+	  .more = ". A server that fails to start (cannot be run, exits or fails before its tools are listed) waits "
+		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s and then died restarts after 0.1 s "
+		  "(doubling too if it keeps dying soon after)" },
+	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGSTAB_COUNT, 1, 65536), .def = "512", FIELD(max_clients),
+	  .readers = SETTINGSTAB_BROKER, .doc = "broker client connections" },
+	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, TAB_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
+	  .readers = R_MCP, .doc = "seconds to wait for the broker beyond the tool time" },
+	{ .name = "MCPGW_STARTUP_WAIT", SECONDS(0, TAB_HOUR_MS), .def = "30", FIELD(startup_wait_ms),
+	  .readers = R_GW | SETTINGSTAB_CTL, .doc = "seconds a request waits for MCP servers still starting",
+	  .more = "(a tool list, a call of a tool not listed yet, a chat completion, a responder that just started "
+		  "the broker) before answering without them, and `mcpgwctl start`/`run` before its summary; "
+		  "servers whose start failed are not waited for" },
+	{ .name = "OPENAI_API_KEY", .kind = SETTINGSTAB_STRING, .def = "", .def_doc = "(empty)",
+	  FIELD(openai_api_key), .readers = R_GW, .flags = SETTINGSTAB_SECRET, .doc = "the upstream LLM's key",
+	  .more = "(not needed for local servers)" },
+	{ .name = "OPENAI_BASE_URL", .kind = SETTINGSTAB_STRING, .def = "https://api.openai.com/v1",
+	  FIELD(openai_base_url), .readers = R_GW, .hook = hook_trim_slash,
+	  .doc = "the upstream OpenAI-compatible API", .more = "(trailing `/` dropped)" },
+	{ .name = "DEFAULT_MODEL", .kind = SETTINGSTAB_STRING, .def = "gpt-3.5-turbo", FIELD(default_model),
+	  .readers = R_GW, .doc = "the model of a request that names none" },
+	{ .name = "MCPGW_UPSTREAM_CONNECT_TIMEOUT", SECONDS(1, TAB_DAY_MS), .def = "10",
+	  FIELD(upstream_connect_timeout_ms), .readers = R_GW, .doc = "seconds to connect to the upstream" },
+	{ .name = "MCPGW_UPSTREAM_TIMEOUT", SECONDS(1, TAB_DAY_MS), .def = "300", FIELD(upstream_timeout_ms),
+	  .readers = R_GW, .doc = "seconds the upstream may stay silent", .more = "(504 after)" },
+	{ .name = "MCPGW_UPSTREAM_RETRIES", INT(SETTINGSTAB_COUNT, 0, 10), .def = "2", FIELD(upstream_retries),
+	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects" },
+	{ .name = "MCPGW_UPSTREAM_RETRY_MAX_WAIT", SECONDS(0, TAB_HOUR_MS), .def = "20",
+	  FIELD(upstream_retry_max_wait_ms), .readers = R_GW, .doc = "seconds; longest wait between retries",
+	  .more = "(`Retry-After` is capped to it)" },
+	{ .name = "MCPGW_MAX_RESPONSE_BYTES", INT(SETTINGSTAB_BYTES, 4096, TAB_GIB), .def = "33554432",
+	  FIELD(max_response_bytes), .readers = R_GW, .doc = "largest upstream answer or stream event" },
+	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGSTAB_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),
+	  .readers = R_GW, .doc = "tool rounds per chat completion" },
+	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGSTAB_BYTES, 256, 16777216), .def = "65536",
+	  FIELD(max_tool_output_bytes), .readers = R_GW, .doc = "longest tool result given to the model",
+	  .more = "(cut with a marker)" },
+	{ .name = "MCPGW_INJECT_TOOLS", .kind = SETTINGSTAB_BOOL, .words = settingstab_bool_words, .def = "1",
+	  FIELD(inject_tools), .readers = R_GW, .doc = "offer the MCP tools to the model; `0`: off" },
+	{ .name = "MCPGW_MODELS_CACHE_TTL", SECONDS(0, TAB_DAY_MS), .def = "300", FIELD(models_cache_ttl_ms),
+	  .readers = SETTINGSTAB_RESPONDERS, .doc = "seconds the upstream's model list is kept",
+	  .more = "(`0`: ask every time), in `$MCPGW_STATE_DIR/models-cache.json`, one cache for every responder "
+		  "process of the host (FastCGI or CGI): within the TTL no process asks again" },
+	{ .name = "MCPGW_MODEL_ALIASES", .kind = SETTINGSTAB_STRING, .def = "", .def_doc = "(none)",
+	  FIELD(model_aliases), .readers = SETTINGSTAB_RESPONDERS, .expect = "alias=model[,alias=model...]",
+	  .hook = hook_aliases, .doc = "`alias=model,alias2=model2`",
+	  .more = ": names clients may use, listed by `/v1/models`" },
+	{ .name = "MCPGW_SESSION_TTL", SECONDS(1, 30 * TAB_DAY_MS), .def = "86400", FIELD(session_ttl_ms),
+	  .readers = SETTINGSTAB_RESPONDERS, .doc = "seconds the hidden part of a mixed batch is kept" },
+	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGSTAB_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
+	  .readers = SETTINGSTAB_RESPONDERS, .doc = "worker threads per chat responder process" },
+	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGSTAB_STRING, .def = "$OPENAI_BASE_URL",
+	  FIELD(embedding_base_url), .readers = SETTINGSTAB_RESPONDERS, .hook = hook_trim_slash,
+	  .doc = "the API that computes embeddings of other models",
+	  .more = "(OpenAI-compatible; the local ones are computed here)" },
+	{ .name = "EMBEDDING_API_KEY", .kind = SETTINGSTAB_STRING, .def = "$OPENAI_API_KEY",
+	  FIELD(embedding_api_key), .readers = SETTINGSTAB_RESPONDERS, .flags = SETTINGSTAB_SECRET,
+	  .doc = "its key" },
+	{ .name = "MCPGW_LOCAL_EMBEDDING_MODELS", .kind = SETTINGSTAB_STRING, .def = "mcpgw-embedding-local",
+	  FIELD(local_embedding_models), .readers = SETTINGSTAB_RESPONDERS, .expect = "model[,model...]",
+	  .hook = hook_local_models, .doc = "names served by the built-in embedding model",
+	  .more = "(`model,model2`; add `text-embedding-ada-002` to serve it offline)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_INPUTS", INT(SETTINGSTAB_COUNT, 1, 65536), .def = "2048",
+	  FIELD(embedding_max_inputs), .readers = SETTINGSTAB_RESPONDERS,
+	  .doc = "inputs per request to the built-in model", .more = "(400 above; OpenAI's limit)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_INPUT_BYTES", INT(SETTINGSTAB_BYTES, 16, 16777216), .def = "32768",
+	  FIELD(embedding_max_input_bytes), .readers = SETTINGSTAB_RESPONDERS,
+	  .doc = "bytes per input to the built-in model", .more = "(token ids: a quarter of it; 400 above)" },
+	{ .name = "MCP_SQLITE_MAX_ROWS", INT(SETTINGSTAB_COUNT, 1, 10000000), .def = "10000", NOFIELD,
+	  .readers = SETTINGSTAB_SQLITE, .doc = "rows `read_query` returns at most",
+	  .more = "(`mcp-server-sqlite` only, from its environment, no `.env`)" },
+	{ .name = "MCP_SQLITE_TIMEOUT_MS", INT(SETTINGSTAB_MS, 0, TAB_DAY_MS), .def = "30000", NOFIELD,
+	  .readers = SETTINGSTAB_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
+	  .more = "(`mcp-server-sqlite` only)" },
+};
+
+const size_t settingstab_count = sizeof settingstab_rows / sizeof settingstab_rows[0];
+
+const struct settingstab_row *settingstab_find(const char *name)
+{
+	for (size_t i = 0; i < settingstab_count; i++)
+		if (strcmp(settingstab_rows[i].name, name) == 0)
+			return &settingstab_rows[i];
+	return NULL;
+}
+
+/* tab_fmt_ms: milliseconds as seconds text ("0.001", "1.5", "60") */
+static const char *tab_fmt_ms(char *dst, size_t n, long ms)
+{
+	size_t len;
+
+	snprintf(dst, n, "%ld.%03ld", ms / 1000, ms % 1000);
+	len = strlen(dst);
+	while (len > 0 && dst[len - 1] == '0')
+		dst[--len] = '\0';
+	if (len > 0 && dst[len - 1] == '.')
+		dst[len - 1] = '\0';
+	return dst;
+}
+
+/* tab_words: "a, b, c or d" (or = "or") / "`a`, `b`, `c`, `d`" (quote = "`", or = ",") into dst[n] */
+static const char *tab_words(const struct settingstab_word *w, const char *quote, const char *or, char *dst,
+			     size_t n)
+{
+	size_t used = 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; w[i].word && used < n; i++) {
+		const char *sep = i == 0 ? "" : w[i + 1].word ? ", " : or;
+		int k = snprintf(dst + used, n - used, "%s%s%s%s", sep, quote, w[i].word, quote);
+
+		used += k > 0 ? (size_t)k : 0;
+	}
+	return dst;
+}
+
+const char *settingstab_expect(const struct settingstab_row *r, char *dst, size_t n)
+{
+	char lo[32], hi[32];
+
+	switch (r->kind) {
+	case SETTINGSTAB_INT:
+		if (r->unit == SETTINGSTAB_SECONDS)
+			snprintf(dst, n, "seconds %s..%s", tab_fmt_ms(lo, sizeof lo, r->min),
+				 tab_fmt_ms(hi, sizeof hi, r->max));
+		else
+			snprintf(dst, n, "an integer %ld..%ld", r->min, r->max);
+		break;
+	case SETTINGSTAB_BOOL:
+	case SETTINGSTAB_ENUM: tab_words(r->words, "", " or ", dst, n); break;
+	case SETTINGSTAB_PATH:
+	case SETTINGSTAB_STRING:
+		if (r->expect)
+			snprintf(dst, n, "%s", r->expect);
+		else if (r->off == SETTINGSTAB_NOFIELD)
+			snprintf(dst, n, "%s", r->kind == SETTINGSTAB_PATH ? "a path" : "text");
+		else
+			snprintf(dst, n, "%s of at most %zu bytes", r->kind == SETTINGSTAB_PATH ? "a path" : "text",
+				 r->size - 1);
+		break;
+	}
+	return dst;
+}
+
+/* tab_values: what r takes, for the tables ("seconds 0.001..86400", "`error`, `warn`, ...") */
+static const char *tab_values(const struct settingstab_row *r, int markdown, char *dst, size_t n)
+{
+	static const char *const units[] = { "integer", "bytes", "milliseconds", "seconds" };
+	char lo[32], hi[32];
+
+	switch (r->kind) {
+	case SETTINGSTAB_INT:
+		if (r->unit == SETTINGSTAB_SECONDS)
+			snprintf(dst, n, "seconds %s..%s", tab_fmt_ms(lo, sizeof lo, r->min),
+				 tab_fmt_ms(hi, sizeof hi, r->max));
+		else
+			snprintf(dst, n, "%s %ld..%ld", units[r->unit], r->min, r->max);
+		break;
+	case SETTINGSTAB_BOOL: snprintf(dst, n, "boolean"); break;
+	case SETTINGSTAB_ENUM: tab_words(r->words, markdown ? "`" : "", ", ", dst, n); break;
+	case SETTINGSTAB_PATH: snprintf(dst, n, "path"); break;
+	case SETTINGSTAB_STRING: snprintf(dst, n, "%s", r->flags & SETTINGSTAB_SECRET ? "text, secret" : "text"); break;
+	}
+	return dst;
+}
+
+/* tab_plain: src without markdown backticks into dst[n] */
+static const char *tab_plain(const char *src, char *dst, size_t n)
+{
+	size_t o = 0;
+
+	for (; *src && o + 1 < n; src++)
+		if (*src != '`')
+			dst[o++] = *src;
+	dst[o] = '\0';
+	return dst;
+}
+
+/* tab_default_md: r's default as README writes it */
+static const char *tab_default_md(const struct settingstab_row *r, char *dst, size_t n)
+{
+	if (r->def_doc)
+		snprintf(dst, n, "%s", r->def_doc);
+	else if (r->def && *r->def)
+		snprintf(dst, n, "`%s`", r->def);
+	else
+		snprintf(dst, n, "(empty)");
+	return dst;
+}
+
+const char *settingstab_default_text(const struct settingstab_row *r, char *dst, size_t n)
+{
+	char md[512];
+
+	return tab_plain(tab_default_md(r, md, sizeof md), dst, n);
+}
+
+const char *settingstab_doc_text(const struct settingstab_row *r, char *dst, size_t n)
+{
+	return tab_plain(r->doc, dst, n);
+}
+
+/* tab_readers: "broker, responders" */
+static const char *tab_readers(unsigned readers, char *dst, size_t n)
+{
+	static const char *const names[] = { "broker", "responders", "chatbot", "mcpgwctl", "mcp-client",
+					     "mcp-server-sqlite" };
+	size_t used = 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && used < n; i++) {
+		if (readers & (1u << i)) {
+			int k = snprintf(dst + used, n - used, "%s%s", used ? ", " : "", names[i]);
+
+			used += k > 0 ? (size_t)k : 0;
+		}
+	}
+	return dst;
+}
+
+int settingstab_print(FILE *f, enum settingstab_format fmt)
+{
+	char def[512], values[256], readers[128], doc[512];
+
+	if (fmt == SETTINGSTAB_MARKDOWN)
+		fprintf(f, "| setting | default | meaning | takes |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < settingstab_count; i++) {
+		const struct settingstab_row *r = &settingstab_rows[i];
+
+		if (fmt == SETTINGSTAB_MARKDOWN) {
+			fprintf(f, "| `%s` | %s | %s%s%s | %s |\n", r->name, tab_default_md(r, def, sizeof def), r->doc,
+				r->more && !strchr(":;,.", r->more[0]) ? " " : "", r->more ? r->more : "",
+				tab_values(r, 1, values, sizeof values));
+			continue;
+		}
+		fprintf(f, "%s\n    default: %s; takes: %s; read by: %s\n    %s\n", r->name,
+			settingstab_default_text(r, def, sizeof def), tab_values(r, 0, values, sizeof values),
+			tab_readers(r->readers, readers, sizeof readers), settingstab_doc_text(r, doc, sizeof doc));
+	}
+	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+/* tab_word: the value of word v in w (any case), or -1 */
+static int tab_word(const struct settingstab_word *w, const char *v, long *out)
+{
+	for (; w && w->word; w++) {
+		if (strcasecmp(w->word, v) == 0) {
+			*out = w->value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int settingstab_parse(const struct settingstab_row *r, const char *value, long *out)
+{
+	switch (r->kind) {
+	case SETTINGSTAB_INT:
+		if (r->unit == SETTINGSTAB_SECONDS)
+			return settings_parse_seconds(value, r->min, r->max, out);
+		return settings_parse_long(value, r->min, r->max, out);
+	case SETTINGSTAB_BOOL:
+	case SETTINGSTAB_ENUM: return tab_word(r->words, value, out);
+	case SETTINGSTAB_PATH:
+	case SETTINGSTAB_STRING:
+		*out = (long)strlen(value);
+		return r->off == SETTINGSTAB_NOFIELD || (size_t)*out < r->size ? 0 : -1;
+	}
+	return -1;
+}
+
+void settingstab_bad(const struct settingstab_row *r, const char *value, char *err, size_t errlen)
+{
+	char expect[256], show[TAB_SHOW_MAX + 8];
+	size_t len = strlen(value);
+
+	settingstab_expect(r, expect, sizeof expect);
+	if (r->flags & SETTINGSTAB_SECRET)
+		snprintf(err, errlen, "%s: expected %s, got a secret of %zu bytes (not shown)", r->name, expect, len);
+	else if ((r->kind == SETTINGSTAB_STRING || r->kind == SETTINGSTAB_PATH) && r->off != SETTINGSTAB_NOFIELD &&
+		 len >= r->size)
+		snprintf(err, errlen, "%s: expected at most %zu bytes, got %zu bytes", r->name, r->size - 1, len);
+	else
+		snprintf(err, errlen, "%s: expected %s, got '%s'", r->name, expect, tab_show(show, sizeof show, value));
+}
+
+int settingstab_default_value(const struct settingstab_row *r, const struct settings *s, char *dst, size_t n,
+			      char *err, size_t errlen)
+{
+	const struct settingstab_row *ref;
+	const char *rest;
+	char name[64];
+	size_t len;
+
+	if (r->def_fn)
+		return r->def_fn(s, dst, n, err, errlen);
+	if (r->def[0] != '$') {
+		if (tab_copy(dst, n, r->def) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: the default does not fit", r->name);
+		return -1;
+	}
+	rest = r->def + 1 + strspn(r->def + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	len = (size_t)(rest - r->def - 1);
+	ref = len < sizeof name ? (memcpy(name, r->def + 1, len), name[len] = '\0', settingstab_find(name)) : NULL;
+	if (!ref || ref >= r || ref->ctype != SETTINGSTAB_C_CHARS ||
+	    snprintf(dst, n, "%s%s", (const char *)s + ref->off, rest) >= (int)n) {
+		snprintf(err, errlen, "%s: the default '%s' names no earlier text setting, or does not fit", r->name,
+			 r->def);
+		return -1;
+	}
+	return 0;
+}
+
+int settingstab_env_long(const char *name, long *out, char *err, size_t errlen)
+{
+	const struct settingstab_row *r = settingstab_find(name);
+	const char *v = getenv(name);
+
+	if (!r || (r->kind != SETTINGSTAB_INT && r->kind != SETTINGSTAB_BOOL && r->kind != SETTINGSTAB_ENUM)) {
+		snprintf(err, errlen, "%s: not an integer setting", name);
+		return -1;
+	}
+	if (!v || !*v)
+		v = r->def;
+	if (settingstab_parse(r, v, out) < 0) {
+		settingstab_bad(r, v, err, errlen);
+		return -1;
+	}
+	return 0;
+}
