@@ -215,8 +215,8 @@ const struct settingstab_row settingstab_rows[] = {
 	{ .name = "MCPGW_HOME", .kind = SETTINGSTAB_PATH, .def_fn = def_home,
 	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_trim_slash,
 	  .doc = "where `.env` and `servers_config.json` are",
-	  .more = "and the programs: a checkout's root, else `SYSCONF` of `make install`, never the working directory "
-		  "(a relative one is taken from it); relative paths in `servers_config.json` are taken from here "
+	  .more = "; by default where the programs are: a checkout's root, else `SYSCONF` of `make install`, never "
+		  "the working directory; relative paths in `servers_config.json` are taken from here "
 		  "(see [below](#serversconfigjson))" },
 	{ .name = "MCPGW_ENV_FILE", .kind = SETTINGSTAB_PATH, .def = "$MCPGW_HOME/.env", FIELD(env_file),
 	  .readers = R_ALL, .hook = hook_env_file, .doc = "the `.env` file",
@@ -227,8 +227,8 @@ const struct settingstab_row settingstab_rows[] = {
 	  .def_doc = "`$MCPGW_HOME/var`, else `/var/lib/mcpgw`", FIELD(state_dir),
 	  .readers = R_MCP | SETTINGSTAB_CTL, .hook = hook_state_dir,
 	  .doc = "broker socket, pid files, registry, logs",
-	  .more = "(created mode 0700): the SQLite registry, the model list cache (`models-cache.json`); with "
-		  "`MCPGW_HOME` unset outside a checkout: `STATEDIR` of `make install`" },
+	  .more = "(created mode 0700), the model list cache (`models-cache.json`); with `MCPGW_HOME` unset outside "
+		  "a checkout: `STATEDIR` of `make install`" },
 	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGSTAB_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
 	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
 	{ .name = "MCPGW_LISTEN", .kind = SETTINGSTAB_STRING, .def = "127.0.0.1:8000", FIELD(listen),
@@ -335,7 +335,7 @@ const struct settingstab_row settingstab_rows[] = {
 	{ .name = "MCPGW_LOCAL_EMBEDDING_MODELS", .kind = SETTINGSTAB_STRING, .def = "mcpgw-embedding-local",
 	  FIELD(local_embedding_models), .readers = SETTINGSTAB_RESPONDERS, .expect = "model[,model...]",
 	  .hook = hook_local_models, .doc = "names served by the built-in embedding model",
-	  .more = "(`model,model2`; add `text-embedding-ada-002` to serve it offline)" },
+	  .more = "(add `text-embedding-ada-002` to serve it offline)" },
 	{ .name = "MCPGW_EMBEDDING_MAX_INPUTS", INT(SETTINGSTAB_COUNT, 1, 65536), .def = "2048",
 	  FIELD(embedding_max_inputs), .readers = SETTINGSTAB_RESPONDERS,
 	  .doc = "inputs per request to the built-in model", .more = "(400 above; OpenAI's limit)" },
@@ -435,7 +435,12 @@ static const char *tab_values(const struct settingstab_row *r, int markdown, cha
 	case SETTINGSTAB_BOOL: snprintf(dst, n, "boolean"); break;
 	case SETTINGSTAB_ENUM: tab_words(r->words, markdown ? "`" : "", ", ", dst, n); break;
 	case SETTINGSTAB_PATH: snprintf(dst, n, "path"); break;
-	case SETTINGSTAB_STRING: snprintf(dst, n, "%s", r->flags & SETTINGSTAB_SECRET ? "text, secret" : "text"); break;
+	case SETTINGSTAB_STRING:
+		if (r->expect)
+			snprintf(dst, n, "%s%s%s", markdown ? "`" : "", r->expect, markdown ? "`" : "");
+		else
+			snprintf(dst, n, "%s", r->flags & SETTINGSTAB_SECRET ? "text, secret" : "text");
+		break;
 	}
 	return dst;
 }

@@ -32,6 +32,12 @@ static void usage_setting_line(FILE *f, const char *name)
 		fprintf(f, "%s (default: %s)\n", settingstab_doc_text(r, doc, sizeof doc), def);
 }
 
+void usage_setting_lines(FILE *f, const char *const *names)
+{
+	for (const char *const *p = names; *p; p++)
+		usage_setting_line(f, *p);
+}
+
 void usage_help(FILE *f, const struct usage *u)
 {
 	if (u->synopsis)
@@ -42,8 +48,7 @@ void usage_help(FILE *f, const struct usage *u)
 		fprintf(f, "\nOptions:\n%s", u->options);
 	if (u->settings && u->settings[0]) {
 		fprintf(f, "\nSettings (the environment, else $MCPGW_HOME/.env; README.md, Configuration):\n");
-		for (const char *const *p = u->settings; *p; p++)
-			usage_setting_line(f, *p);
+		usage_setting_lines(f, u->settings);
 	}
 	if (u->notes)
 		fprintf(f, "\n%s", u->notes);
@@ -155,4 +160,21 @@ int usage_responder(int argc, char *argv[], const struct usage *u)
 	if (optind < argc)
 		return usage_error(u->prog, "unexpected argument '%s' (a responder takes no arguments)", argv[optind]);
 	return -1;
+}
+
+int usage_settings(const char *prog, const char *arg)
+{
+	enum settingstab_format fmt;
+
+	if (!arg || strcmp(arg, "text") == 0)
+		fmt = SETTINGSTAB_TEXT;
+	else if (strcmp(arg, "markdown") == 0)
+		fmt = SETTINGSTAB_MARKDOWN;
+	else
+		return usage_error(prog, "--settings=%s: expected text or markdown", arg);
+	if (settingstab_print(stdout, fmt) < 0) {
+		fprintf(stderr, "%s: cannot write the settings table\n", prog);
+		return 1;
+	}
+	return 0;
 }
