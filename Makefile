@@ -96,6 +96,8 @@ bench/stdio_floor: bench/stdio_floor.o
 
 # test_randid scans the checkout's sources for other random number sources
 tests/unit/test_randid.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
+# test_settings scans the checkout's sources for MCPGW_ names without a row in the settings table
+tests/unit/test_settings.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
 
 # test_conversation checks the chatbot's session names (chat/)
 tests/unit/test_conversation.o: CPPFLAGS += -Ichat
