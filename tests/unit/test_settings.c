@@ -895,6 +895,7 @@ static void test_table_secrets(void **state)
 
 	(void)state;
 	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	memset(big, '-', sizeof big);
 	for (size_t i = 0; i + 10 < sizeof big; i += 10)
 		memcpy(big + i, "TOPSECRET-", 10);
 	big[sizeof big - 1] = '\0';
