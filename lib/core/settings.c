@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #define SET_DOTENV_MAX (1024 * 1024) /* largest .env accepted */
-#define SET_VALUE_MAX  4200          /* the largest field of struct settings */
+#define SET_VALUE_MAX 4200           /* the largest field of struct settings */
 
 struct set_pair {
-	const char *key;   /* both point into the decoded file buffer */
+	const char *key; /* both point into the decoded file buffer */
 	const char *value;
 	size_t line;
 };
@@ -63,7 +63,10 @@ static char *set_dquote(char *p)
 		case 'r': *w++ = '\r'; break;
 		case '"': *w++ = '"'; break;
 		case '\\': *w++ = '\\'; break;
-		default: *w++ = '\\'; *w++ = *p; break;
+		default:
+			*w++ = '\\';
+			*w++ = *p;
+			break;
 		}
 	}
 	if (*p != '"')

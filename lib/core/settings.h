@@ -7,50 +7,50 @@
 /* One field per row of the settings table (lib/core/settingstab.c), which
  * holds each one's name, default, bounds and meaning; derived fields say so. */
 struct settings {
-	char home[4096];                    /* MCPGW_HOME */
-	char env_file[4096];                /* MCPGW_ENV_FILE */
-	char config[4096];                  /* MCPGW_CONFIG */
-	char state_dir[4096];               /* MCPGW_STATE_DIR */
-	char socket_path[4200];             /* MCPGW_BROKER_SOCKET */
-	char db_path[4200];                 /* derived: $MCPGW_STATE_DIR/mcpgw.db */
-	char log_file[4200];                /* MCPGW_LOG_FILE; "" = stderr */
-	int log_level;                      /* MCPGW_LOG_LEVEL: enum log_level */
-	char listen[256];                   /* MCPGW_LISTEN */
-	size_t max_body_bytes;              /* MCPGW_MAX_BODY_BYTES */
-	int max_json_depth;                 /* MCPGW_MAX_JSON_DEPTH */
-	size_t max_message_bytes;           /* MCPGW_MAX_MESSAGE_BYTES */
-	long tool_timeout_ms;               /* MCPGW_TOOL_TIMEOUT (given in seconds) */
-	int tool_retries;                   /* MCPGW_TOOL_RETRIES */
-	long init_timeout_ms;               /* MCPGW_INIT_TIMEOUT (seconds) */
-	long restart_backoff_max_ms;        /* MCPGW_RESTART_BACKOFF_MAX (seconds) */
-	int max_clients;                    /* MCPGW_MAX_CLIENTS */
-	long broker_timeout_ms;             /* MCPGW_BROKER_TIMEOUT (seconds) */
-	long startup_wait_ms;               /* MCPGW_STARTUP_WAIT (seconds) */
-	int broker_autostart;               /* MCPGW_BROKER_AUTOSTART: 0 or 1 */
+	char home[4096];             /* MCPGW_HOME */
+	char env_file[4096];         /* MCPGW_ENV_FILE */
+	char config[4096];           /* MCPGW_CONFIG */
+	char state_dir[4096];        /* MCPGW_STATE_DIR */
+	char socket_path[4200];      /* MCPGW_BROKER_SOCKET */
+	char db_path[4200];          /* derived: $MCPGW_STATE_DIR/mcpgw.db */
+	char log_file[4200];         /* MCPGW_LOG_FILE; "" = stderr */
+	int log_level;               /* MCPGW_LOG_LEVEL: enum log_level */
+	char listen[256];            /* MCPGW_LISTEN */
+	size_t max_body_bytes;       /* MCPGW_MAX_BODY_BYTES */
+	int max_json_depth;          /* MCPGW_MAX_JSON_DEPTH */
+	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
+	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
+	int tool_retries;            /* MCPGW_TOOL_RETRIES */
+	long init_timeout_ms;        /* MCPGW_INIT_TIMEOUT (seconds) */
+	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX (seconds) */
+	int max_clients;             /* MCPGW_MAX_CLIENTS */
+	long broker_timeout_ms;      /* MCPGW_BROKER_TIMEOUT (seconds) */
+	long startup_wait_ms;        /* MCPGW_STARTUP_WAIT (seconds) */
+	int broker_autostart;        /* MCPGW_BROKER_AUTOSTART: 0 or 1 */
 	/* upstream LLM */
-	char openai_api_key[1024];          /* OPENAI_API_KEY (secret) */
-	char openai_base_url[2048];         /* OPENAI_BASE_URL, without trailing '/' */
-	char default_model[256];            /* DEFAULT_MODEL */
-	long upstream_connect_timeout_ms;   /* MCPGW_UPSTREAM_CONNECT_TIMEOUT (seconds) */
-	long upstream_timeout_ms;           /* MCPGW_UPSTREAM_TIMEOUT (seconds) */
-	int upstream_retries;               /* MCPGW_UPSTREAM_RETRIES */
-	long upstream_retry_max_wait_ms;    /* MCPGW_UPSTREAM_RETRY_MAX_WAIT (seconds) */
-	size_t max_response_bytes;          /* MCPGW_MAX_RESPONSE_BYTES */
+	char openai_api_key[1024];        /* OPENAI_API_KEY (secret) */
+	char openai_base_url[2048];       /* OPENAI_BASE_URL, without trailing '/' */
+	char default_model[256];          /* DEFAULT_MODEL */
+	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT (seconds) */
+	long upstream_timeout_ms;         /* MCPGW_UPSTREAM_TIMEOUT (seconds) */
+	int upstream_retries;             /* MCPGW_UPSTREAM_RETRIES */
+	long upstream_retry_max_wait_ms;  /* MCPGW_UPSTREAM_RETRY_MAX_WAIT (seconds) */
+	size_t max_response_bytes;        /* MCPGW_MAX_RESPONSE_BYTES */
 	/* chat completions */
-	int max_tool_rounds;                /* MCPGW_MAX_TOOL_ROUNDS */
-	size_t max_tool_output_bytes;       /* MCPGW_MAX_TOOL_OUTPUT_BYTES */
-	int inject_tools;                   /* MCPGW_INJECT_TOOLS: 0 or 1 */
-	long models_cache_ttl_ms;           /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
-	long session_ttl_ms;                /* MCPGW_SESSION_TTL (seconds) */
-	int chat_threads;                   /* MCPGW_CHAT_THREADS */
-	char model_aliases[4096];           /* MCPGW_MODEL_ALIASES as given */
-	char model_alias_map[4097];         /* derived: "alias\0model\0...\0\0"; use the functions below */
+	int max_tool_rounds;          /* MCPGW_MAX_TOOL_ROUNDS */
+	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES */
+	int inject_tools;             /* MCPGW_INJECT_TOOLS: 0 or 1 */
+	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
+	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
+	int chat_threads;             /* MCPGW_CHAT_THREADS */
+	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
+	char model_alias_map[4097];   /* derived: "alias\0model\0...\0\0"; use the functions below */
 	/* embeddings */
-	char embedding_api_key[1024];       /* EMBEDDING_API_KEY (secret) */
-	char embedding_base_url[2048];      /* EMBEDDING_BASE_URL, without trailing '/' */
-	size_t embedding_max_inputs;        /* MCPGW_EMBEDDING_MAX_INPUTS */
-	size_t embedding_max_input_bytes;   /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
-	char local_embedding_models[4096];  /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
+	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
+	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */
+	size_t embedding_max_inputs;          /* MCPGW_EMBEDDING_MAX_INPUTS */
+	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
+	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 };
 

@@ -10,13 +10,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define TAB_SHOW_MAX 64        /* a bad value shown in a message, at most */
-#define TAB_DAY_MS   86400000L
-#define TAB_HOUR_MS  3600000L
-#define TAB_GIB      1073741824L
+#define TAB_SHOW_MAX 64 /* a bad value shown in a message, at most */
+#define TAB_DAY_MS 86400000L
+#define TAB_HOUR_MS 3600000L
+#define TAB_GIB 1073741824L
 
 /* the field a row fills: its offset, size and C type (checked by _Generic) */
-#define FIELD(f)                                                                              \
+#define FIELD(f) \
 	.off = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f),      \
 	.ctype = _Generic(((struct settings *)0)->f, char *: SETTINGSTAB_C_CHARS,              \
 			  int: SETTINGSTAB_C_INT, long: SETTINGSTAB_C_LONG, size_t: SETTINGSTAB_C_SIZE)
@@ -27,12 +27,12 @@
 
 /* the readers most rows share */
 #define R_ALL (SETTINGSTAB_BROKER | SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT | SETTINGSTAB_CTL | SETTINGSTAB_CLIENT)
-#define R_GW (SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT)         /* what the tool loop and upstream read */
+#define R_GW (SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT) /* what the tool loop and upstream read */
 #define R_MCP (SETTINGSTAB_BROKER | SETTINGSTAB_RESPONDERS | SETTINGSTAB_CHATBOT)
 
 const struct settingstab_word settingstab_bool_words[] = {
-	{ "1", 1 }, { "0", 0 }, { "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 }, { "on", 1 }, { "off", 0 },
-	{ NULL, 0 },
+	{ "1", 1 },  { "0", 0 },  { "true", 1 }, { "false", 0 }, { "yes", 1 },
+	{ "no", 0 }, { "on", 1 }, { "off", 0 },  { NULL, 0 },
 };
 
 static const struct settingstab_word tab_log_levels[] = {
@@ -40,8 +40,8 @@ static const struct settingstab_word tab_log_levels[] = {
 };
 
 static const struct settingstab_word tab_frontends[] = {
-	{ "lighttpd", 0 },         { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
-	{ "apache-cgi", 4 },       { "cgi", 4 },          { NULL, 0 },
+	{ "lighttpd", 0 },   { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
+	{ "apache-cgi", 4 }, { "cgi", 4 },          { NULL, 0 },
 };
 
 /* tab_copy: src into dst[n]; -1 when it does not fit */
@@ -210,7 +210,9 @@ static int hook_local_models(struct settings *s, const struct settingstab_row *r
 }
 
 /* The rows, in load order. doc is one line for --help; more is what README's
- * table says beyond it. Keep `|` out of the texts (a markdown cell). */
+ * table says beyond it. Keep `|` out of the texts (a markdown cell). A row
+ * reads best packed, so clang-format leaves the table alone. */
+/* clang-format off */
 const struct settingstab_row settingstab_rows[] = {
 	{ .name = "MCPGW_HOME", .kind = SETTINGSTAB_PATH, .def_fn = def_home,
 	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_trim_slash,
@@ -349,6 +351,7 @@ const struct settingstab_row settingstab_rows[] = {
 	  .readers = SETTINGSTAB_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
 	  .more = "(`mcp-server-sqlite` only)" },
 };
+/* clang-format on */
 
 const size_t settingstab_count = sizeof settingstab_rows / sizeof settingstab_rows[0];
 
@@ -374,15 +377,15 @@ static const char *tab_fmt_ms(char *dst, size_t n, long ms)
 	return dst;
 }
 
-/* tab_words: "a, b, c or d" (or = "or") / "`a`, `b`, `c`, `d`" (quote = "`", or = ",") into dst[n] */
-static const char *tab_words(const struct settingstab_word *w, const char *quote, const char *or, char *dst,
+/* tab_words: "a, b, c or d" (last_sep " or ") / "`a`, `b`, `c`, `d`" (quote "`", last_sep ", ") into dst[n] */
+static const char *tab_words(const struct settingstab_word *w, const char *quote, const char *last_sep, char *dst,
 			     size_t n)
 {
 	size_t used = 0;
 
 	dst[0] = '\0';
 	for (size_t i = 0; w[i].word && used < n; i++) {
-		const char *sep = i == 0 ? "" : w[i + 1].word ? ", " : or;
+		const char *sep = i == 0 ? "" : w[i + 1].word ? ", " : last_sep;
 		int k = snprintf(dst + used, n - used, "%s%s%s%s", sep, quote, w[i].word, quote);
 
 		used += k > 0 ? (size_t)k : 0;
@@ -484,8 +487,8 @@ const char *settingstab_doc_text(const struct settingstab_row *r, char *dst, siz
 /* tab_readers: "broker, responders" */
 static const char *tab_readers(unsigned readers, char *dst, size_t n)
 {
-	static const char *const names[] = { "broker", "responders", "chatbot", "mcpgwctl", "mcp-client",
-					     "mcp-server-sqlite" };
+	static const char *const names[] = { "broker",   "responders", "chatbot",
+					     "mcpgwctl", "mcp-client", "mcp-server-sqlite" };
 	size_t used = 0;
 
 	dst[0] = '\0';
@@ -565,8 +568,8 @@ void settingstab_bad(const struct settingstab_row *r, const char *value, char *e
 		snprintf(err, errlen, "%s: expected %s, got '%s'", r->name, expect, tab_show(show, sizeof show, value));
 }
 
-int settingstab_default_value(const struct settingstab_row *r, const struct settings *s, char *dst, size_t n,
-			      char *err, size_t errlen)
+int settingstab_default_value(const struct settingstab_row *r, const struct settings *s, char *dst, size_t n, char *err,
+			      size_t errlen)
 {
 	const struct settingstab_row *ref;
 	const char *rest;

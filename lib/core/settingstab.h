@@ -25,7 +25,13 @@ enum settingstab_unit {
 };
 
 /* the C type of the field a row fills */
-enum settingstab_ctype { SETTINGSTAB_C_NONE, SETTINGSTAB_C_CHARS, SETTINGSTAB_C_INT, SETTINGSTAB_C_LONG, SETTINGSTAB_C_SIZE };
+enum settingstab_ctype {
+	SETTINGSTAB_C_NONE,
+	SETTINGSTAB_C_CHARS,
+	SETTINGSTAB_C_INT,
+	SETTINGSTAB_C_LONG,
+	SETTINGSTAB_C_SIZE
+};
 
 /* who reads a setting (readers is a mask of these) */
 enum settingstab_reader {
@@ -58,25 +64,26 @@ typedef int (*settingstab_default_fn)(const struct settings *s, char *dst, size_
 typedef int (*settingstab_hook_fn)(struct settings *s, const struct settingstab_row *r, char *err, size_t errlen);
 #define SETTINGSTAB_BAD 1
 
+/* One row. def is the default as written in the environment; a leading
+ * "$NAME" stands for the value of the earlier row NAME ("$MCPGW_HOME/.env"). */
 struct settingstab_row {
-	const char *name;            /* MCPGW_TOOL_TIMEOUT */
-	enum settingstab_kind kind;
-	enum settingstab_unit unit;  /* SETTINGSTAB_INT */
-	long min, max;               /* SETTINGSTAB_INT bounds, in the unit kept (ms for seconds) */
-	const struct settingstab_word *words; /* ENUM: the words, ending with { NULL, 0 } */
-	const char *def;             /* the default as written in the environment; a leading
-				      * "$NAME" is the value of the earlier row NAME ("$MCPGW_HOME/.env") */
-	settingstab_default_fn def_fn; /* or the default computed (def is then NULL) */
-	const char *def_doc;         /* the default as documented (markdown), NULL: `def` */
-	size_t off;                  /* the field in struct settings, SETTINGSTAB_NOFIELD: read by its program */
-	size_t size;
-	enum settingstab_ctype ctype;
-	unsigned readers;            /* enum settingstab_reader mask */
-	unsigned flags;              /* SETTINGSTAB_SECRET */
-	const char *expect;          /* the shape of a STRING row a hook checks ("alias=model[,alias=model...]") */
-	settingstab_hook_fn hook;
-	const char *doc;             /* one line (markdown `code` allowed): --help's meaning */
-	const char *more;            /* README's further prose after doc, or NULL */
+	const char *name;                     /* MCPGW_TOOL_TIMEOUT */
+	enum settingstab_kind kind;           /* what a value is written as */
+	enum settingstab_unit unit;           /* SETTINGSTAB_INT: its unit */
+	long min, max;                        /* SETTINGSTAB_INT: bounds in the unit kept (ms for seconds) */
+	const struct settingstab_word *words; /* ENUM, BOOL: the words, ending with { NULL, 0 } */
+	const char *def;                      /* the default, or NULL when def_fn computes it */
+	settingstab_default_fn def_fn;        /* the default computed (MCPGW_HOME, MCPGW_STATE_DIR) */
+	const char *def_doc;                  /* the default as documented (markdown); NULL: `def` */
+	size_t off;                           /* its field, or SETTINGSTAB_NOFIELD: its program reads it */
+	size_t size;                          /* sizeof the field */
+	enum settingstab_ctype ctype;         /* the field's C type */
+	unsigned readers;                     /* enum settingstab_reader mask */
+	unsigned flags;                       /* SETTINGSTAB_SECRET */
+	const char *expect;                   /* STRING checked by hook: its shape ("model[,model...]") */
+	settingstab_hook_fn hook;             /* run after the value is stored, or NULL */
+	const char *doc;                      /* one line (markdown `code` allowed): --help's meaning */
+	const char *more;                     /* README's further prose after doc, or NULL */
 };
 
 #define SETTINGSTAB_NOFIELD ((size_t)-1)
@@ -125,8 +132,8 @@ void settingstab_bad(const struct settingstab_row *r, const char *value, char *e
 /* settingstab_default_value: r's default for s (rows before r already
  * loaded) into dst[n]: its def_fn's, else def with a leading "$NAME"
  * replaced by that earlier row's value. 0, or -1 with err. */
-int settingstab_default_value(const struct settingstab_row *r, const struct settings *s, char *dst, size_t n,
-			      char *err, size_t errlen);
+int settingstab_default_value(const struct settingstab_row *r, const struct settings *s, char *dst, size_t n, char *err,
+			      size_t errlen);
 
 /* settingstab_env_long: the INT, BOOL or ENUM setting name from this
  * process's environment alone (no .env), its default when unset or empty:

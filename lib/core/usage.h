@@ -9,15 +9,15 @@
 
 /* A program's help text. Every string is borrowed and may be NULL (left out). */
 struct usage {
-	const char *prog;             /* the name shown: "mcpgw-broker" */
-	const char *synopsis;         /* what follows "usage: PROG "; several forms on several lines,
-				       * each further line starting with "PROG " */
-	const char *about;            /* what it does, one or more lines ending in '\n' */
-	const char *options;          /* option lines ("  -h, --help   this text\n") */
-	const char *const *settings;  /* the names of the settings it reads, NULL-terminated; each must be
-				       * a row of the settings table (lib/core/settingstab.c: meaning and
-				       * default come from there) */
-	const char *notes;            /* text after the settings */
+	const char *prog;            /* the name shown: "mcpgw-broker" */
+	const char *synopsis;        /* what follows "usage: PROG "; several forms on several lines,
+				      * each further line starting with "PROG " */
+	const char *about;           /* what it does, one or more lines ending in '\n' */
+	const char *options;         /* option lines ("  -h, --help   this text\n") */
+	const char *const *settings; /* the names of the settings it reads, NULL-terminated; each must be
+				      * a row of the settings table (lib/core/settingstab.c: meaning and
+				      * default come from there) */
+	const char *notes;           /* text after the settings */
 };
 
 /* usage_help: print u to f: "usage:" line(s), about, "Options:", "Settings"
