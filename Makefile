@@ -138,7 +138,7 @@ check: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@sh tests/check.sh
 
-# README.md's Configuration table, regenerated from the settings table (lib/core/settingstab.c) between its
+# README.md's Configuration table, regenerated from the settings table (lib/core/settings.c) between its
 # markers; tests/blackbox/settings.bats fails when they differ
 settings-table: $(BROKER)
 	@$(BROKER) --settings=markdown >README.md.table

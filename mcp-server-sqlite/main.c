@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "server.h"
 #include "sqlitedb.h"
-#include "core/settingstab.h"
+#include "core/settings.h"
 #include "core/usage.h"
 
 #define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
@@ -251,9 +251,9 @@ int main(int argc, char **argv)
 	r = main_args(argc, argv, &arg);
 	if (r != 0)
 		return r == 1 ? 0 : r;
-	/* bounds and defaults: the settings table (lib/core/settingstab.c) */
-	if (settingstab_env_long("MCP_SQLITE_MAX_ROWS", &max_rows, err, sizeof err) < 0 ||
-	    settingstab_env_long("MCP_SQLITE_TIMEOUT_MS", &timeout_ms, err, sizeof err) < 0) {
+	/* bounds and defaults: the settings table (lib/core/settings.c) */
+	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &max_rows, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &timeout_ms, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 2;
 	}

@@ -1,10 +1,10 @@
-/* settings.h: every setting's value, loaded from the environment and .env by a loop over the settings table (settingstab.h). */
+/* settings.h: the settings table (name, kind, default, bounds, field, readers, doc) and the values it loads. */
 #ifndef MCPGW_SETTINGS_H
 #define MCPGW_SETTINGS_H
 
 #include <stddef.h>
 
-/* One field per row of the settings table (lib/core/settingstab.c), which
+/* One field per row of the settings table (lib/core/settings.c), which
  * holds each one's name, default, bounds and meaning; derived fields say so. */
 struct settings {
 	char home[4096];             /* MCPGW_HOME */
@@ -54,25 +54,129 @@ struct settings {
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 };
 
-/* settings_load_dotenv: read KEY=VALUE lines of a .env file (comments, blank
- * lines, "export " prefix, single/double quotes, inline " #" comments) and
- * setenv each key that is not already set: the real environment wins.
- * A missing file is not an error. -1 with err ("path:line: what") on a
- * malformed line or an unreadable file.
- * Details: KEY is [A-Za-z_][A-Za-z0-9_]*, blanks around '=' are allowed;
- * '...' is literal; "..." knows \n \t \r \" \\ (other escapes are kept as
- * written); quotes do not span lines; unquoted values are trimmed and cut at
- * a '#' that follows a blank ("a#b" stays); no ${VAR} interpolation. Within
- * the file the last definition wins; a variable already in the environment
- * (even empty) is never overwritten. Nothing is set if any line is malformed.
- * CRLF line ends are accepted; the file may hold at most 1 MiB. */
-int settings_load_dotenv(const char *path, char *err, size_t errlen);
+/* The table: what a value is written as */
+enum settings_kind {
+	SETTINGS_STRING, /* text, at most the field's size - 1 bytes */
+	SETTINGS_PATH,   /* a path; a relative one is taken against MCPGW_HOME (MCPGW_HOME's against the cwd) */
+	SETTINGS_INT,    /* an integer in [min, max] of unit */
+	SETTINGS_BOOL,   /* 1, 0, true, false, yes, no, on, off (any case) */
+	SETTINGS_ENUM,   /* one of words (any case) */
+};
+
+/* the unit of a SETTINGS_INT */
+enum settings_unit {
+	SETTINGS_COUNT,
+	SETTINGS_BYTES,
+	SETTINGS_MS,      /* an integer number of milliseconds */
+	SETTINGS_SECONDS, /* written in seconds ("D", "D.F", ".F"), kept, and bounded, in milliseconds */
+};
+
+/* the C type of the field a row fills */
+enum settings_ctype { SETTINGS_C_NONE, SETTINGS_C_CHARS, SETTINGS_C_INT, SETTINGS_C_LONG, SETTINGS_C_SIZE };
+
+/* who reads a setting (readers is a mask of these) */
+enum settings_reader {
+	SETTINGS_BROKER = 1 << 0,     /* mcpgw-broker */
+	SETTINGS_RESPONDERS = 1 << 1, /* cgi-bin/\*.fcgi */
+	SETTINGS_CHATBOT = 1 << 2,    /* mcpgw-chat */
+	SETTINGS_CTL = 1 << 3,        /* deploy/mcpgwctl */
+	SETTINGS_CLIENT = 1 << 4,     /* mcpgw-mcp-client */
+	SETTINGS_SQLITE = 1 << 5,     /* mcp-server-sqlite (its environment only, no .env) */
+};
+
+#define SETTINGS_SECRET 1 /* flags: the value is never printed (errors, --settings) */
+
+/* one word of a SETTINGS_ENUM or SETTINGS_BOOL and the int it stands for */
+struct settings_word {
+	const char *word;
+	int value;
+};
+
+struct settings_row;
+
+/* a row's default when it cannot be written down (MCPGW_HOME, MCPGW_STATE_DIR):
+ * writes it into dst[n]. 0, or -1 with err. */
+typedef int (*settings_default_fn)(const struct settings *s, char *dst, size_t n, char *err, size_t errlen);
+
+/* a row's hook, run after its value is stored (URL trimmed, alias map built,
+ * .env read, derived paths): 0, -1 with err written, or SETTINGS_BAD when
+ * the value does not have the row's shape (settings_load then writes the one
+ * wording with the row's expect). */
+typedef int (*settings_hook_fn)(struct settings *s, const struct settings_row *r, char *err, size_t errlen);
+#define SETTINGS_BAD 1
+
+/* One row. def is the default as written in the environment; a leading
+ * "$NAME" stands for the value of the earlier row NAME ("$MCPGW_HOME/.env"). */
+struct settings_row {
+	const char *name;                  /* MCPGW_TOOL_TIMEOUT */
+	enum settings_kind kind;           /* what a value is written as */
+	enum settings_unit unit;           /* SETTINGS_INT: its unit */
+	long min, max;                     /* SETTINGS_INT: bounds in the unit kept (ms for seconds) */
+	const struct settings_word *words; /* ENUM, BOOL: the words, ending with { NULL, 0 } */
+	const char *def;                   /* the default, or NULL when def_fn computes it */
+	settings_default_fn def_fn;        /* the default computed (MCPGW_HOME, MCPGW_STATE_DIR) */
+	const char *def_doc;               /* the default as documented (markdown); NULL: `def` */
+	size_t off;                        /* its field, or SETTINGS_NOFIELD: its program reads it */
+	size_t size;                       /* sizeof the field */
+	enum settings_ctype ctype;         /* the field's C type */
+	unsigned readers;                  /* enum settings_reader mask */
+	unsigned flags;                    /* SETTINGS_SECRET */
+	const char *expect;                /* STRING checked by hook: its shape ("model[,model...]") */
+	settings_hook_fn hook;             /* run after the value is stored, or NULL */
+	const char *doc;                   /* one line (markdown `code` allowed): --help's meaning */
+	const char *more;                  /* README's further prose after doc, or NULL */
+};
+
+#define SETTINGS_NOFIELD ((size_t)-1)
+
+/* the rows, in load order (every "$NAME" default names an earlier row) */
+extern const struct settings_row settings_rows[];
+extern const size_t settings_count;
+
+/* the words of every SETTINGS_BOOL row (settings_parse_bool takes them too) */
+extern const struct settings_word settings_bool_words[];
+
+/* settings_words: the words of an ENUM or BOOL row joined into dst[n]:
+ * "error, warn, info or debug" (quote "", last_sep " or "), or
+ * "`error`, `warn`, `info`, `debug`" (quote "`", last_sep ", "). Returns dst. */
+const char *settings_words(const struct settings_word *w, const char *quote, const char *last_sep, char *dst, size_t n);
+
+/* settings_find: the row named name (borrowed), or NULL. */
+const struct settings_row *settings_find(const char *name);
+
+/* settings_expect: what a value of r must be, as the error wording says it
+ * after "expected " ("an integer 0..10", "seconds 0.001..86400", "error,
+ * warn, info or debug", "at most 255 bytes"), into dst[n]. Returns dst. */
+const char *settings_expect(const struct settings_row *r, char *dst, size_t n);
+
+/* settings_parse_value: value checked against r's kind and bounds, without
+ * storing it: 0 with *out (INT: in the unit kept; BOOL, ENUM: the word's
+ * value; STRING, PATH: its length), or -1 (then settings_bad writes why). */
+int settings_parse_value(const struct settings_row *r, const char *value, long *out);
+
+/* settings_bad: the one wording for a value r does not take, into err:
+ * "NAME: expected WHAT, got 'VALUE'"; a secret's value is shown as its
+ * length ("got a secret of 12 bytes"), a long one cut. */
+void settings_bad(const struct settings_row *r, const char *value, char *err, size_t errlen);
+
+/* settings_default_value: r's default for s (rows before r already
+ * loaded) into dst[n]: its def_fn's, else def with a leading "$NAME"
+ * replaced by that earlier row's value. 0, or -1 with err. */
+int settings_default_value(const struct settings_row *r, const struct settings *s, char *dst, size_t n, char *err,
+			   size_t errlen);
+
+/* settings_env_long: the INT, BOOL or ENUM setting name from this
+ * process's environment alone (no .env), its default when unset or empty:
+ * for programs that read one setting and not struct settings
+ * (mcp-server-sqlite). 0 with *out, or -1 with err (settings_bad's
+ * wording, or "NAME: not an integer setting"). */
+int settings_env_long(const char *name, long *out, char *err, size_t errlen);
 
 /* settings_load: fill s from the environment by one loop over the settings
- * table (settingstab.h), in its order: each row's value (an empty variable
+ * table (settings_rows), in its order: each row's value (an empty variable
  * counts as unset), else its default, parsed by its kind and checked against
  * its bounds; the row's hook runs after. The MCPGW_ENV_FILE row reads the
- * .env file (settings_load_dotenv), so every row after it sees .env too.
+ * .env file (dotenv_load), so every row after it sees .env too.
  * -1 with err from the first bad row, one wording for all:
  * "NAME: expected WHAT, got 'VALUE'" (a secret's value is never shown), e.g.
  * "MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'"; hooks add their

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/settingstab.h"
+#include "core/settings.h"
+#include "core/settingsdoc.h"
 #include "core/version.h"
 
 #define USAGE_NAME_COL 35 /* settings' meanings start in this column (names run to 31 bytes) */
@@ -14,7 +15,7 @@
  * settings table; a default documented "(x)" shows as "(default: x)" */
 static void usage_setting_line(FILE *f, const char *name)
 {
-	const struct settingstab_row *r = settingstab_find(name);
+	const struct settings_row *r = settings_find(name);
 	int pad = USAGE_NAME_COL - 2 - (int)strlen(name);
 	char def[512], doc[512];
 	size_t len;
@@ -24,12 +25,12 @@ static void usage_setting_line(FILE *f, const char *name)
 		fprintf(f, "(undocumented)\n");
 		return;
 	}
-	settingstab_default_text(r, def, sizeof def);
+	settingsdoc_default_text(r, def, sizeof def);
 	len = strlen(def);
 	if (def[0] == '(' && len > 1 && def[len - 1] == ')')
-		fprintf(f, "%s (default: %.*s)\n", settingstab_doc_text(r, doc, sizeof doc), (int)len - 2, def + 1);
+		fprintf(f, "%s (default: %.*s)\n", settingsdoc_doc_text(r, doc, sizeof doc), (int)len - 2, def + 1);
 	else
-		fprintf(f, "%s (default: %s)\n", settingstab_doc_text(r, doc, sizeof doc), def);
+		fprintf(f, "%s (default: %s)\n", settingsdoc_doc_text(r, doc, sizeof doc), def);
 }
 
 void usage_setting_lines(FILE *f, const char *const *names)
@@ -164,15 +165,15 @@ int usage_responder(int argc, char *argv[], const struct usage *u)
 
 int usage_settings(const char *prog, const char *arg)
 {
-	enum settingstab_format fmt;
+	enum settingsdoc_format fmt;
 
 	if (!arg || strcmp(arg, "text") == 0)
-		fmt = SETTINGSTAB_TEXT;
+		fmt = SETTINGSDOC_TEXT;
 	else if (strcmp(arg, "markdown") == 0)
-		fmt = SETTINGSTAB_MARKDOWN;
+		fmt = SETTINGSDOC_MARKDOWN;
 	else
 		return usage_error(prog, "--settings=%s: expected text or markdown", arg);
-	if (settingstab_print(stdout, fmt) < 0) {
+	if (settingsdoc_print(stdout, fmt) < 0) {
 		fprintf(stderr, "%s: cannot write the settings table\n", prog);
 		return 1;
 	}

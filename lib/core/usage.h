@@ -15,7 +15,7 @@ struct usage {
 	const char *about;           /* what it does, one or more lines ending in '\n' */
 	const char *options;         /* option lines ("  -h, --help   this text\n") */
 	const char *const *settings; /* the names of the settings it reads, NULL-terminated; each must be
-				      * a row of the settings table (lib/core/settingstab.c: meaning and
+				      * a row of the settings table (lib/core/settings.c: meaning and
 				      * default come from there) */
 	const char *notes;           /* text after the settings */
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# settings.bats: the settings table (lib/core/settingstab.c) as the programs print it: README's Configuration table is generated from it, who reads what, secrets never shown.
+# settings.bats: the settings table (lib/core/settings.c) as the programs print it: README's Configuration table is generated from it, who reads what, secrets never shown.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -26,7 +26,7 @@ readme_table() {
 	[ "$status" -eq 0 ] && [ -z "$stderr" ]
 	got=$output
 	[ "$want" = "$got" ] || {
-		echo "README.md's Configuration table differs from lib/core/settingstab.c: run 'make settings-table'" >&2
+		echo "README.md's Configuration table differs from lib/core/settings.c: run 'make settings-table'" >&2
 		diff <(echo "$want") <(echo "$got") >&2
 		return 1
 	}

@@ -1,4 +1,4 @@
-/* test_settings.c: unit tests for .env loading, the settings table and its loading (lib/core/settings.c, settingstab.c). */
+/* test_settings.c: unit tests for .env loading (lib/core/dotenv.c), the settings table and its loading (settings.c, settingsdoc.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +14,9 @@
 
 #include "core/buildconf.h"
 #include "core/log.h"
+#include "core/dotenv.h"
 #include "core/settings.h"
-#include "core/settingstab.h"
+#include "core/settingsdoc.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -44,8 +45,8 @@ static int setup(void **state)
 	(void)state;
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
-	for (size_t i = 0; i < settingstab_count; i++)
-		unsetenv(settingstab_rows[i].name);
+	for (size_t i = 0; i < settings_count; i++)
+		unsetenv(settings_rows[i].name);
 	strcpy(home, "/tmp/mcpgw-test-settings-XXXXXX");
 	if (!mkdtemp(home))
 		return -1;
@@ -113,7 +114,7 @@ static void test_dotenv_syntax(void **state)
 
 	(void)state;
 	write_file(".env", env, sizeof env - 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "plain");
 	assert_env("T_B", "exported");
 	assert_env("T_C", "spaced value");
@@ -143,7 +144,7 @@ static void test_dotenv_env_wins(void **state)
 	assert_int_equal(setenv("T_A", "real", 1), 0);
 	assert_int_equal(setenv("T_B", "", 1), 0);
 	write_file(".env", env, sizeof env - 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "real");
 	assert_env("T_B", "");
 	assert_env("T_C", "from-file");
@@ -156,7 +157,7 @@ static void bad_line(const char *content, const char *want)
 
 	write_file(".env", content, strlen(content), path, sizeof path);
 	unsetenv("T_A");
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	snprintf(full, sizeof full, "%s:%s", path, want);
 	if (strcmp(err, full) != 0)
 		fail_msg("for [%s]\n got: %s\nwant: %s", content, err, full);
@@ -181,7 +182,7 @@ static void test_dotenv_errors(void **state)
 	/* a NUL byte in a line */
 	write_file(".env", "T_A=1\nT_B=x\0y\n", 14, path, sizeof path);
 	unsetenv("T_A");
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	assert_non_null(strstr(err, ":2: NUL byte in line"));
 	assert_null(getenv("T_A"));
 }
@@ -193,9 +194,9 @@ static void test_dotenv_files(void **state)
 
 	(void)state;
 	snprintf(path, sizeof path, "%s/missing.env", home);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	/* a directory is unreadable */
-	assert_int_equal(settings_load_dotenv(home, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(home, err, sizeof err), -1);
 	assert_non_null(strstr(err, home));
 
 	big = malloc(1024 * 1024 + 1);
@@ -204,11 +205,11 @@ static void test_dotenv_files(void **state)
 	big[1023] = '\n';
 	memcpy(big + 1024, "T_A=big\n", 8);
 	write_file(".env", big, 1024 * 1024, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "big");
 	unsetenv("T_A");
 	write_file(".env", big, 1024 * 1024 + 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	snprintf(want, sizeof want, "%s: larger than 1 MiB (1048576 bytes)", path);
 	assert_string_equal(err, want);
 	free(big);
@@ -722,14 +723,14 @@ static void test_parse_numbers(void **state)
 }
 
 /* row_long: the INT, BOOL or ENUM field of row r in s */
-static long row_long(const struct settings *s, const struct settingstab_row *r)
+static long row_long(const struct settings *s, const struct settings_row *r)
 {
 	const char *f = (const char *)s + r->off;
 
 	switch (r->ctype) {
-	case SETTINGSTAB_C_INT: return *(const int *)(const void *)f;
-	case SETTINGSTAB_C_LONG: return *(const long *)(const void *)f;
-	case SETTINGSTAB_C_SIZE: return (long)*(const size_t *)(const void *)f;
+	case SETTINGS_C_INT: return *(const int *)(const void *)f;
+	case SETTINGS_C_LONG: return *(const long *)(const void *)f;
+	case SETTINGS_C_SIZE: return (long)*(const size_t *)(const void *)f;
 	default: fail_msg("%s: not a number field", r->name);
 	}
 	return 0;
@@ -739,18 +740,18 @@ static long row_long(const struct settings *s, const struct settingstab_row *r)
 static void test_table_rows(void **state)
 {
 	(void)state;
-	assert_true(settingstab_count >= 40);
-	for (size_t i = 0; i < settingstab_count; i++) {
-		const struct settingstab_row *r = &settingstab_rows[i];
+	assert_true(settings_count >= 40);
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
 		long v;
 
 		for (const char *p = r->name; *p; p++)
 			if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
 				fail_msg("row %zu: bad name '%s'", i, r->name);
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(settingstab_rows[j].name, r->name) == 0)
+			if (strcmp(settings_rows[j].name, r->name) == 0)
 				fail_msg("%s: two rows", r->name);
-		assert_ptr_equal(settingstab_find(r->name), r);
+		assert_ptr_equal(settings_find(r->name), r);
 		if (!r->doc || !r->doc[0] || strchr(r->doc, '|') || strchr(r->doc, '[') || strchr(r->doc, '\n'))
 			fail_msg("%s: doc must be one line without '|' or a link", r->name);
 		if ((r->more && (strchr(r->more, '|') || strchr(r->more, '\n'))) ||
@@ -762,32 +763,32 @@ static void test_table_rows(void **state)
 			fail_msg("%s: one of def and def_fn", r->name);
 		if (r->def_fn && !r->def_doc)
 			fail_msg("%s: a computed default needs def_doc", r->name);
-		if (r->kind == SETTINGSTAB_INT && (r->min > r->max || (r->ctype == SETTINGSTAB_C_SIZE && r->min < 0) ||
-						   (r->ctype == SETTINGSTAB_C_INT && r->max > INT_MAX)))
+		if (r->kind == SETTINGS_INT && (r->min > r->max || (r->ctype == SETTINGS_C_SIZE && r->min < 0) ||
+						   (r->ctype == SETTINGS_C_INT && r->max > INT_MAX)))
 			fail_msg("%s: bounds %ld..%ld do not fit its field", r->name, r->min, r->max);
-		if ((r->kind == SETTINGSTAB_STRING || r->kind == SETTINGSTAB_PATH) && r->off != SETTINGSTAB_NOFIELD &&
-		    r->ctype != SETTINGSTAB_C_CHARS)
+		if ((r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) && r->off != SETTINGS_NOFIELD &&
+		    r->ctype != SETTINGS_C_CHARS)
 			fail_msg("%s: a text row fills a char array", r->name);
-		if ((r->kind == SETTINGSTAB_ENUM || r->kind == SETTINGSTAB_BOOL) && (!r->words || !r->words[0].word))
+		if ((r->kind == SETTINGS_ENUM || r->kind == SETTINGS_BOOL) && (!r->words || !r->words[0].word))
 			fail_msg("%s: no words", r->name);
-		if (r->kind != SETTINGSTAB_STRING && r->kind != SETTINGSTAB_PATH && r->off != SETTINGSTAB_NOFIELD &&
-		    r->ctype == SETTINGSTAB_C_CHARS)
+		if (r->kind != SETTINGS_STRING && r->kind != SETTINGS_PATH && r->off != SETTINGS_NOFIELD &&
+		    r->ctype == SETTINGS_C_CHARS)
 			fail_msg("%s: a number row fills a number", r->name);
-		if (r->flags & SETTINGSTAB_SECRET && r->kind != SETTINGSTAB_STRING)
+		if (r->flags & SETTINGS_SECRET && r->kind != SETTINGS_STRING)
 			fail_msg("%s: secrets are text", r->name);
 		/* a written default parses and is within bounds ("$NAME/..." after expansion: below) */
-		if (r->def && r->def[0] != '$' && settingstab_parse(r, r->def, &v) < 0)
+		if (r->def && r->def[0] != '$' && settings_parse_value(r, r->def, &v) < 0)
 			fail_msg("%s: its default '%s' is not one of its values", r->name, r->def);
 		if (r->def && r->def[0] == '$') {
-			const struct settingstab_row *ref;
+			const struct settings_row *ref;
 			char name[64];
 			size_t n = strspn(r->def + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
 
 			assert_true(n > 0 && n < sizeof name);
 			memcpy(name, r->def + 1, n);
 			name[n] = '\0';
-			ref = settingstab_find(name);
-			if (!ref || ref >= r || ref->ctype != SETTINGSTAB_C_CHARS)
+			ref = settings_find(name);
+			if (!ref || ref >= r || ref->ctype != SETTINGS_C_CHARS)
 				fail_msg("%s: default %s names no earlier text row", r->name, r->def);
 		}
 	}
@@ -802,27 +803,27 @@ static void test_table_defaults(void **state)
 	(void)state;
 	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
-	for (size_t i = 0; i < settingstab_count; i++) {
-		const struct settingstab_row *r = &settingstab_rows[i];
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
 		long v;
 
 		/* documented the way README and --help show it */
-		assert_non_null(settingstab_default_text(r, text, sizeof text));
+		assert_non_null(settingsdoc_default_text(r, text, sizeof text));
 		assert_true(text[0] && !strchr(text, '`'));
-		if (r->off == SETTINGSTAB_NOFIELD || getenv(r->name)) /* MCPGW_HOME: set for the test */
+		if (r->off == SETTINGS_NOFIELD || getenv(r->name)) /* MCPGW_HOME: set for the test */
 			continue;
-		if (settingstab_default_value(r, &s, def, sizeof def, err, sizeof err) < 0)
+		if (settings_default_value(r, &s, def, sizeof def, err, sizeof err) < 0)
 			fail_msg("%s: %s", r->name, err);
-		if (r->kind == SETTINGSTAB_STRING || r->kind == SETTINGSTAB_PATH) {
+		if (r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) {
 			const char *f = (const char *)&s + r->off;
 
-			if (r->kind == SETTINGSTAB_PATH && def[0] && def[0] != '/') /* relative: under MCPGW_HOME */
+			if (r->kind == SETTINGS_PATH && def[0] && def[0] != '/') /* relative: under MCPGW_HOME */
 				assert_true(strncmp(f, home, strlen(home)) == 0 && strcmp(f + strlen(home) + 1, def) == 0);
 			else if (strcmp(f, def) != 0)
 				fail_msg("%s: loaded '%s', default '%s'", r->name, f, def);
 			continue;
 		}
-		if (settingstab_parse(r, def, &v) < 0)
+		if (settings_parse_value(r, def, &v) < 0)
 			fail_msg("%s: default '%s' not one of its values", r->name, def);
 		if (row_long(&s, r) != v)
 			fail_msg("%s: loaded %ld, default %ld", r->name, row_long(&s, r), v);
@@ -844,15 +845,15 @@ static void test_table_bounds(void **state)
 
 	(void)state;
 	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
-	for (size_t i = 0; i < settingstab_count; i++) {
-		const struct settingstab_row *r = &settingstab_rows[i];
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
 		long bad[2], ok[2] = { r->min, r->max };
 
-		if (r->off == SETTINGSTAB_NOFIELD)
+		if (r->off == SETTINGS_NOFIELD)
 			continue;
-		settingstab_expect(r, expect, sizeof expect);
-		if (r->kind == SETTINGSTAB_ENUM || r->kind == SETTINGSTAB_BOOL) {
-			for (const struct settingstab_word *w = r->words; w->word; w++) {
+		settings_expect(r, expect, sizeof expect);
+		if (r->kind == SETTINGS_ENUM || r->kind == SETTINGS_BOOL) {
+			for (const struct settings_word *w = r->words; w->word; w++) {
 				snprintf(v, sizeof v, "%s", w->word);
 				v[0] = (char)toupper((unsigned char)v[0]);
 				good_setting(r->name, v, &s);
@@ -862,20 +863,20 @@ static void test_table_bounds(void **state)
 			bad_setting(r->name, "sometimes", want);
 			continue;
 		}
-		if (r->kind != SETTINGSTAB_INT)
+		if (r->kind != SETTINGS_INT)
 			continue;
-		bad[0] = r->unit == SETTINGSTAB_SECONDS ? r->min - 1 : r->min - 1;
-		bad[1] = r->unit == SETTINGSTAB_SECONDS ? r->max + 1 : r->max + 1;
+		bad[0] = r->unit == SETTINGS_SECONDS ? r->min - 1 : r->min - 1;
+		bad[1] = r->unit == SETTINGS_SECONDS ? r->max + 1 : r->max + 1;
 		for (int k = 0; k < 2; k++) {
-			if (r->unit == SETTINGSTAB_SECONDS)
+			if (r->unit == SETTINGS_SECONDS)
 				fmt_seconds(v, sizeof v, ok[k]);
 			else
 				snprintf(v, sizeof v, "%ld", ok[k]);
 			good_setting(r->name, v, &s);
 			assert_int_equal(row_long(&s, r), ok[k]);
-			if (bad[k] < 0 && r->unit == SETTINGSTAB_SECONDS)
+			if (bad[k] < 0 && r->unit == SETTINGS_SECONDS)
 				snprintf(v, sizeof v, "-1"); /* seconds are written without a sign */
-			else if (r->unit == SETTINGSTAB_SECONDS)
+			else if (r->unit == SETTINGS_SECONDS)
 				fmt_seconds(v, sizeof v, bad[k]);
 			else
 				snprintf(v, sizeof v, "%ld", bad[k]);
@@ -899,13 +900,13 @@ static void test_table_secrets(void **state)
 	for (size_t i = 0; i + 10 < sizeof big; i += 10)
 		memcpy(big + i, "TOPSECRET-", 10);
 	big[sizeof big - 1] = '\0';
-	for (size_t i = 0; i < settingstab_count; i++) {
-		const struct settingstab_row *r = &settingstab_rows[i];
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
 
-		if (!(r->flags & SETTINGSTAB_SECRET))
+		if (!(r->flags & SETTINGS_SECRET))
 			continue;
 		nsecret++;
-		settingstab_bad(r, "sk-TOPSECRET", err, sizeof err);
+		settings_bad(r, "sk-TOPSECRET", err, sizeof err);
 		assert_null(strstr(err, "TOPSECRET"));
 		assert_non_null(strstr(err, r->name));
 		assert_int_equal(setenv(r->name, big, 1), 0);
@@ -918,36 +919,36 @@ static void test_table_secrets(void **state)
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 	f = open_memstream(&out, &outlen);
 	assert_non_null(f);
-	assert_int_equal(settingstab_print(f, SETTINGSTAB_TEXT), 0);
-	assert_int_equal(settingstab_print(f, SETTINGSTAB_MARKDOWN), 0);
+	assert_int_equal(settingsdoc_print(f, SETTINGSDOC_TEXT), 0);
+	assert_int_equal(settingsdoc_print(f, SETTINGSDOC_MARKDOWN), 0);
 	assert_int_equal(fclose(f), 0);
 	assert_null(strstr(out, "TOPSECRET"));
 	assert_non_null(strstr(out, "OPENAI_API_KEY"));
 	free(out);
 }
 
-/* settingstab_env_long: one row from the environment alone, its default, the one wording */
+/* settings_env_long: one row from the environment alone, its default, the one wording */
 static void test_table_env_long(void **state)
 {
 	long v;
 
 	(void)state;
-	assert_int_equal(settingstab_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
 	assert_int_equal(v, 10000);
 	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "", 1), 0);
-	assert_int_equal(settingstab_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
 	assert_int_equal(v, 10000);
 	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "7", 1), 0);
-	assert_int_equal(settingstab_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
 	assert_int_equal(v, 7);
 	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "0", 1), 0);
-	assert_int_equal(settingstab_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), -1);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), -1);
 	assert_string_equal(err, "MCP_SQLITE_MAX_ROWS: expected an integer 1..10000000, got '0'");
-	assert_int_equal(settingstab_env_long("MCPGW_LOG_LEVEL", &v, err, sizeof err), 0);
+	assert_int_equal(settings_env_long("MCPGW_LOG_LEVEL", &v, err, sizeof err), 0);
 	assert_int_equal(v, LOGL_INFO);
-	assert_int_equal(settingstab_env_long("DEFAULT_MODEL", &v, err, sizeof err), -1);
+	assert_int_equal(settings_env_long("DEFAULT_MODEL", &v, err, sizeof err), -1);
 	assert_string_equal(err, "DEFAULT_MODEL: not an integer setting");
-	assert_int_equal(settingstab_env_long("NO_SUCH_SETTING", &v, err, sizeof err), -1);
+	assert_int_equal(settings_env_long("NO_SUCH_SETTING", &v, err, sizeof err), -1);
 }
 
 /* names that look like settings in the sources but are none */
@@ -983,8 +984,8 @@ static size_t scan_names(const char *path)
 				continue; /* an include guard */
 			for (int i = 0; not_settings[i]; i++)
 				known |= strcmp(not_settings[i], name) == 0;
-			if (!known && !settingstab_find(name)) {
-				print_error("%s: %s: no row in lib/core/settingstab.c, nor in not_settings\n", path, name);
+			if (!known && !settings_find(name)) {
+				print_error("%s: %s: no row in lib/core/settings.c, nor in not_settings\n", path, name);
 				missing++;
 			}
 		}

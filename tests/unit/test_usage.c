@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/settingstab.h"
+#include "core/settings.h"
+#include "core/settingsdoc.h"
 #include "core/usage.h"
 #include "core/version.h"
 
@@ -144,21 +145,21 @@ static void test_help_lines_from_table(void **state)
 	char want[1200], def[512], doc[512];
 
 	(void)state;
-	for (size_t i = 0; i < settingstab_count; i++) {
-		const struct settingstab_row *r = &settingstab_rows[i];
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
 		size_t n;
 
 		names[0] = r->name;
 		capture_begin(1);
 		usage_setting_lines(stdout, names);
 		capture_end(1);
-		settingstab_default_text(r, def, sizeof def);
+		settingsdoc_default_text(r, def, sizeof def);
 		n = strlen(def);
 		if (def[0] == '(' && def[n - 1] == ')') { /* "(empty)" shows as "(default: empty)" */
 			memmove(def, def + 1, n - 2);
 			def[n - 2] = '\0';
 		}
-		snprintf(want, sizeof want, "  %-32s %s (default: %s)\n", r->name, settingstab_doc_text(r, doc, sizeof doc),
+		snprintf(want, sizeof want, "  %-32s %s (default: %s)\n", r->name, settingsdoc_doc_text(r, doc, sizeof doc),
 			 def);
 		assert_string_equal(out, want);
 		assert_null(strchr(out, '`'));
