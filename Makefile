@@ -45,7 +45,8 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  $(CHAT_SRC:.c=.o) \
 	  bench/fixed.o bench/stdio_floor.o
 
-.PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs FORCE
+.PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
+	settings-table FORCE
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
 all: $(PROGS)
@@ -95,6 +96,8 @@ bench/stdio_floor: bench/stdio_floor.o
 
 # test_randid scans the checkout's sources for other random number sources
 tests/unit/test_randid.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
+# test_settings scans the checkout's sources for MCPGW_ names without a row in the settings table
+tests/unit/test_settings.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
 
 # test_conversation checks the chatbot's session names (chat/)
 tests/unit/test_conversation.o: CPPFLAGS += -Ichat
@@ -134,6 +137,15 @@ blackbox: test-deps
 check: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@sh tests/check.sh
+
+# README.md's Configuration table, regenerated from the settings table (lib/core/settings.c) between its
+# markers; tests/blackbox/settings.bats fails when they differ
+settings-table: $(BROKER)
+	@$(BROKER) --settings=markdown >README.md.table
+	@awk -v t=README.md.table '/^<!-- end of settings table -->$$/ { skip = 0 } skip { next } \
+		{ print } /^<!-- settings table: / { print ""; while ((getline l < t) > 0) print l; print ""; skip = 1 }' \
+		README.md >README.md.tmp
+	@mv README.md.tmp README.md && rm -f README.md.table
 
 # Proves the two README commands on a new machine: a fresh Debian 12 root
 # (debootstrap minbase + git + make), a clone of HEAD, `make run` until the

@@ -125,7 +125,7 @@ static const char *const broker_settings[] = {
 
 static const struct usage broker_usage = {
 	"mcpgw-broker",
-	"[--check-config | --status | --help | --version]",
+	"[--check-config | --status | --settings[=markdown] | --help | --version]",
 	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
 	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
 	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
@@ -133,6 +133,7 @@ static const struct usage broker_usage = {
 	"      --status        ask the broker running on this state directory for its servers and print\n"
 	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
 	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n"
+	USAGE_SETTINGS_OPTION
 	"  -h, --help          this text\n"
 	"  -V, --version       the version\n",
 	broker_settings,
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "check-config", no_argument, NULL, 'c' }, { "status", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "settings", optional_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	int c, status_only = 0;
 
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
 		case 's': status_only = 1; break;
 		case 'h': usage_help(stdout, &broker_usage); return 0;
 		case 'V': usage_version("mcpgw-broker"); return 0;
+		case 'S': return usage_settings("mcpgw-broker", optarg);
 		default: return USAGE_EXIT;
 		}
 	}

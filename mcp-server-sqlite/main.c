@@ -13,12 +13,11 @@
 #include "core/log.h"
 #include "server.h"
 #include "sqlitedb.h"
+#include "core/settings.h"
 #include "core/usage.h"
 
 #define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
 #define MAIN_READ_CHUNK    65536
-#define MAIN_MAX_ROWS_MAX  10000000L
-#define MAIN_TIMEOUT_MAX   86400000L          /* one day */
 
 static volatile sig_atomic_t main_stop;
 
@@ -27,6 +26,8 @@ static void main_on_signal(int sig)
 	(void)sig;
 	main_stop = 1;
 }
+
+static const char *const main_settings[] = { "MCP_SQLITE_MAX_ROWS", "MCP_SQLITE_TIMEOUT_MS", "MCPGW_LOG_LEVEL", NULL };
 
 static const struct usage main_usage = {
 	SERVER_NAME,
@@ -47,12 +48,8 @@ static const struct usage main_usage = {
 static void main_help(FILE *fp)
 {
 	usage_help(fp, &main_usage);
-	fprintf(fp,
-		"\nSettings (the environment only):\n"
-		"  MCP_SQLITE_MAX_ROWS              rows read_query returns at most, 1..%ld (default: %d)\n"
-		"  MCP_SQLITE_TIMEOUT_MS            milliseconds one statement may run, 0 = no limit (default: %d)\n"
-		"  MCPGW_LOG_LEVEL                  error, warn, info or debug (default: info)\n",
-		MAIN_MAX_ROWS_MAX, SQLITEDB_MAX_ROWS_DEFAULT, SQLITEDB_TIMEOUT_DEFAULT);
+	fprintf(fp, "\nSettings (the environment only; README.md, Configuration):\n");
+	usage_setting_lines(fp, main_settings);
 }
 
 /* main_args: find the database path in argv.  0: serve *path; 1: --help or
@@ -88,27 +85,6 @@ static int main_args(int argc, char **argv, const char **path)
 		return usage_error(SERVER_NAME, "no database path given");
 	if (!**path)
 		return usage_error(SERVER_NAME, "empty database path");
-	return 0;
-}
-
-/* main_env_long: *out = integer environment variable name in [min, max], or
- * def when unset or empty.  -1 (logged) when it is set but not such a number. */
-static int main_env_long(const char *name, long def, long min, long max, long *out)
-{
-	const char *s = getenv(name);
-	char *end;
-	long v;
-
-	*out = def;
-	if (!s || !*s)
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		log_error("%s: expected an integer %ld..%ld, got '%.40s'", name, min, max, s);
-		return -1;
-	}
-	*out = v;
 	return 0;
 }
 
@@ -275,9 +251,12 @@ int main(int argc, char **argv)
 	r = main_args(argc, argv, &arg);
 	if (r != 0)
 		return r == 1 ? 0 : r;
-	if (main_env_long("MCP_SQLITE_MAX_ROWS", SQLITEDB_MAX_ROWS_DEFAULT, 1, MAIN_MAX_ROWS_MAX, &max_rows) < 0 ||
-	    main_env_long("MCP_SQLITE_TIMEOUT_MS", SQLITEDB_TIMEOUT_DEFAULT, 0, MAIN_TIMEOUT_MAX, &timeout_ms) < 0)
+	/* bounds and defaults: the settings table (lib/core/settings.c) */
+	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &max_rows, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &timeout_ms, err, sizeof err) < 0) {
+		log_error("%s", err);
 		return 2;
+	}
 	if (main_signals() < 0) {
 		log_error("installing signal handlers: %s", strerror(errno));
 		return 1;

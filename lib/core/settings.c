@@ -1,13 +1,12 @@
-/* settings.c: MCPGW_* settings from the environment and .env, with defaults and checked bounds. */
+/* settings.c: the settings table (one row per setting) and the loop that loads it from the environment and .env. */
 #include "core/settings.h"
-#include "core/statedir.h"
 
-#include "core/buf.h"
+#include "core/dotenv.h"
 #include "core/log.h"
 #include "core/progpath.h"
+#include "core/statedir.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,207 +14,27 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define SET_DOTENV_MAX (1024 * 1024) /* largest .env accepted */
-#define SET_SHOW_MAX   64            /* bad value shown in a message */
-#define SET_DAY_MS     86400000L
+#define SET_SHOW_MAX 64 /* a bad value shown in a message, at most */
+#define SET_DAY_MS 86400000L
+#define SET_HOUR_MS 3600000L
+#define SET_GIB 1073741824L
 
-struct set_pair {
-	const char *key;   /* both point into the decoded file buffer */
-	const char *value;
-	size_t line;
-};
+/* the field a row fills: its offset, size and C type (checked by _Generic) */
+#define FIELD(f) \
+	.off = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f), \
+	.ctype = _Generic(((struct settings *)0)->f, char *: SETTINGS_C_CHARS, int: SETTINGS_C_INT, \
+			  long: SETTINGS_C_LONG, size_t: SETTINGS_C_SIZE)
+#define NOFIELD .off = SETTINGS_NOFIELD, .size = 0, .ctype = SETTINGS_C_NONE
 
-struct set_pairs {
-	struct set_pair *v;
-	size_t n, cap;
-};
+#define INT(u, lo, hi) .kind = SETTINGS_INT, .unit = (u), .min = (lo), .max = (hi)
+#define SECONDS(lo, hi) INT(SETTINGS_SECONDS, lo, hi)
 
-static int set_is_name_start(int ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
-}
+/* the readers most rows share */
+#define R_ALL (SETTINGS_BROKER | SETTINGS_RESPONDERS | SETTINGS_CHATBOT | SETTINGS_CTL | SETTINGS_CLIENT)
+#define R_GW (SETTINGS_RESPONDERS | SETTINGS_CHATBOT) /* what the tool loop and upstream read */
+#define R_MCP (SETTINGS_BROKER | SETTINGS_RESPONDERS | SETTINGS_CHATBOT)
 
-static int set_is_name_char(int ch)
-{
-	return set_is_name_start(ch) || (ch >= '0' && ch <= '9');
-}
-
-static char *set_skip_ws(char *p)
-{
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return p;
-}
-
-
-/* set_dquote: decode a double-quoted value in place; p is just past the
- * opening quote. Returns a pointer past the closing quote, NULL if none. */
-static char *set_dquote(char *p)
-{
-	char *w = p;
-
-	for (; *p && *p != '"'; p++) {
-		if (*p != '\\' || !p[1]) {
-			*w++ = *p;
-			continue;
-		}
-		p++;
-		switch (*p) {
-		case 'n': *w++ = '\n'; break;
-		case 't': *w++ = '\t'; break;
-		case 'r': *w++ = '\r'; break;
-		case '"': *w++ = '"'; break;
-		case '\\': *w++ = '\\'; break;
-		default: *w++ = '\\'; *w++ = *p; break;
-		}
-	}
-	if (*p != '"')
-		return NULL;
-	*w = '\0';
-	return p + 1;
-}
-
-/* set_value: parse the value starting at p (after '=' and blanks), in place.
- * Returns the value, or NULL with *what. */
-static char *set_value(char *p, const char **what)
-{
-	char *v = p + 1, *rest, *e;
-
-	if (*p == '\'' || *p == '"') {
-		if (*p == '\'') {
-			rest = strchr(v, '\'');
-			if (rest)
-				*rest++ = '\0';
-		} else {
-			rest = set_dquote(v);
-		}
-		if (!rest) {
-			*what = *p == '\'' ? "unterminated single quote" : "unterminated double quote";
-			return NULL;
-		}
-		rest = set_skip_ws(rest);
-		if (*rest && *rest != '#') {
-			*what = "unexpected text after the closing quote";
-			return NULL;
-		}
-		return v;
-	}
-	/* unquoted: a '#' after a blank starts a comment; trim trailing blanks */
-	for (e = p; *e && !(*e == '#' && (e[-1] == ' ' || e[-1] == '\t')); e++)
-		;
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*e = '\0';
-	return p;
-}
-
-/* set_line: parse one line in place. 0 = blank or comment, 1 = *key and
- * *value set, -1 = malformed with *what. */
-static int set_line(char *line, const char **key, const char **value, const char **what)
-{
-	char *p = set_skip_ws(line), *k, *kend;
-
-	if (!*p || *p == '#')
-		return 0;
-	if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t'))
-		p = set_skip_ws(p + 6);
-	k = p;
-	if (!set_is_name_start((unsigned char)*p)) {
-		*what = "invalid variable name";
-		return -1;
-	}
-	while (set_is_name_char((unsigned char)*p))
-		p++;
-	kend = p;
-	p = set_skip_ws(p);
-	if (*p != '=') {
-		*what = *p && *p != '#' && p == kend ? "invalid variable name" : "expected KEY=VALUE";
-		return -1;
-	}
-	*kend = '\0';
-	*key = k;
-	*value = set_value(set_skip_ws(p + 1), what);
-	return *value ? 1 : -1;
-}
-
-static int set_pairs_add(struct set_pairs *ps, const char *key, const char *value, size_t line)
-{
-	if (ps->n == ps->cap) {
-		size_t cap = ps->cap ? ps->cap * 2 : 32;
-		struct set_pair *v = realloc(ps->v, cap * sizeof *v);
-
-		if (!v)
-			return -1;
-		ps->v = v;
-		ps->cap = cap;
-	}
-	ps->v[ps->n].key = key;
-	ps->v[ps->n].value = value;
-	ps->v[ps->n].line = line;
-	ps->n++;
-	return 0;
-}
-
-/* set_parse: split the buffer into lines and collect the pairs (in place). */
-static int set_parse(const char *path, buf_t *b, struct set_pairs *ps, char *err, size_t errlen)
-{
-	char *p = b->data, *end = b->data + b->len, *nl;
-	const char *key, *value, *what = "out of memory";
-	size_t lineno = 0;
-	int rc;
-
-	for (; p < end; p = nl + 1) {
-		lineno++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			nl = end;
-		if (memchr(p, '\0', (size_t)(nl - p))) {
-			what = "NUL byte in line";
-			goto err;
-		}
-		*nl = '\0';
-		if (nl > p && nl[-1] == '\r')
-			nl[-1] = '\0';
-		rc = set_line(p, &key, &value, &what);
-		if (rc < 0 || (rc == 1 && set_pairs_add(ps, key, value, lineno) < 0))
-			goto err;
-	}
-	return 0;
-err:
-	snprintf(err, errlen, "%s:%zu: %s", path, lineno, what);
-	return -1;
-}
-
-int settings_load_dotenv(const char *path, char *err, size_t errlen)
-{
-	buf_t b = BUF_INIT;
-	struct set_pairs ps = { NULL, 0, 0 };
-	int rc = buf_read_file(&b, path, SET_DOTENV_MAX, err, errlen);
-
-	if (rc != 0)
-		goto out;
-	rc = -1;
-	if (b.len > SET_DOTENV_MAX) {
-		snprintf(err, errlen, "%s: larger than 1 MiB (%d bytes)", path, SET_DOTENV_MAX);
-		goto out;
-	}
-	if (set_parse(path, &b, &ps, err, errlen) < 0)
-		goto out;
-	/* last definition in the file wins; a variable already set wins over all */
-	for (size_t i = ps.n; i-- > 0;) {
-		if (getenv(ps.v[i].key))
-			continue;
-		if (setenv(ps.v[i].key, ps.v[i].value, 0) < 0) {
-			snprintf(err, errlen, "%s:%zu: setenv: %s", path, ps.v[i].line, strerror(errno));
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(ps.v);
-	buf_free(&b);
-	return rc < 0 ? -1 : 0;
-}
+#define SET_VALUE_MAX 4200 /* the largest field of struct settings */
 
 int settings_parse_long(const char *s, long min, long max, long *out)
 {
@@ -282,7 +101,108 @@ static const char *set_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* set_show: the bad value for a message: printable ASCII, cut at SET_SHOW_MAX. */
+int settings_parse_bool(const char *s, int *out)
+{
+	for (const struct settings_word *w = settings_bool_words; s && w->word; w++) {
+		if (strcasecmp(s, w->word) == 0) {
+			*out = w->value;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const struct settings_word settings_bool_words[] = {
+	{ "1", 1 },  { "0", 0 },  { "true", 1 }, { "false", 0 }, { "yes", 1 },
+	{ "no", 0 }, { "on", 1 }, { "off", 0 },  { NULL, 0 },
+};
+
+static const struct settings_word set_log_levels[] = {
+	{ "error", LOGL_ERROR }, { "warn", LOGL_WARN }, { "info", LOGL_INFO }, { "debug", LOGL_DEBUG }, { NULL, 0 },
+};
+
+static const struct settings_word set_frontends[] = {
+	{ "lighttpd", 0 },   { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
+	{ "apache-cgi", 4 }, { "cgi", 4 },          { NULL, 0 },
+};
+
+/* set_copy: src into dst[n]; -1 when it does not fit */
+static int set_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= n)
+		return -1;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+/* set_field: the char field of row r in s */
+static char *set_field(struct settings *s, const struct settings_row *r)
+{
+	return (char *)s + r->off;
+}
+
+/* def_home: where the programs are installed (progpath_defaults), never the cwd */
+static int def_home(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
+{
+	char state[sizeof s->state_dir];
+
+	if (progpath_defaults(NULL, dst, n, state, sizeof state) < 0) {
+		snprintf(err, errlen, "MCPGW_HOME: the install location is too long: set MCPGW_HOME");
+		return -1;
+	}
+	return 0;
+}
+
+/* def_state_dir: $MCPGW_HOME/var when MCPGW_HOME is set, else the install's
+ * (a checkout's var/, or STATEDIR) */
+static int def_state_dir(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
+{
+	const char *home = getenv("MCPGW_HOME");
+	char h[sizeof s->home];
+
+	if (home && *home)
+		return set_copy(dst, n, "var") < 0 ? -1 : 0;
+	if (progpath_defaults(NULL, h, sizeof h, dst, n) < 0) {
+		snprintf(err, errlen, "MCPGW_STATE_DIR: the install location is too long: set MCPGW_STATE_DIR");
+		return -1;
+	}
+	return 0;
+}
+
+/* hook_trim_slash: drop trailing '/' (MCPGW_HOME keeps a lone "/", URLs lose all) */
+static int hook_trim_slash(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	char *v = set_field(s, r);
+	size_t len = strlen(v), keep = r->kind == SETTINGS_PATH ? 1 : 0;
+
+	(void)err;
+	(void)errlen;
+	while (len > keep && v[len - 1] == '/')
+		v[--len] = '\0';
+	return 0;
+}
+
+/* hook_env_file: read the .env file now, so every later row sees it */
+static int hook_env_file(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	(void)r;
+	return dotenv_load(s->env_file, err, errlen);
+}
+
+/* hook_state_dir: the registry's path, derived from the state directory */
+static int hook_state_dir(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	(void)r;
+	(void)err;
+	(void)errlen;
+	/* cannot truncate: state_dir is < 4096 bytes, db_path holds 4200 */
+	(void)statedir_path(s->db_path, sizeof s->db_path, s->state_dir, STATEDIR_REGISTRY);
+	return 0;
+}
+
+/* set_show: v for a message: printable ASCII, cut at SET_SHOW_MAX */
 static const char *set_show(char *dst, size_t n, const char *v)
 {
 	size_t i;
@@ -297,297 +217,9 @@ static const char *set_show(char *dst, size_t n, const char *v)
 	return dst;
 }
 
-/* set_copy: copy src into dst[n], or -1 with "VAR: too long". */
-static int set_copy(const char *var, const char *src, char *dst, size_t n, char *err, size_t errlen)
-{
-	size_t len = strlen(src);
-
-	if (len >= n) {
-		snprintf(err, errlen, "%s: too long (%zu bytes, at most %zu)", var, len, n - 1);
-		return -1;
-	}
-	memcpy(dst, src, len + 1);
-	return 0;
-}
-
-/* set_path: $var (or def) as an absolute path: relative ones are under base. */
-static int set_path(const char *base, const char *var, const char *def, char *dst, size_t n,
-		    char *err, size_t errlen)
-{
-	const char *v = set_env(var);
-	int len;
-
-	if (!v)
-		v = def;
-	if (v[0] == '/')
-		return set_copy(var, v, dst, n, err, errlen);
-	len = snprintf(dst, n, "%s/%s", base, v);
-	if (len < 0 || (size_t)len >= n) {
-		snprintf(err, errlen, "%s: path too long (at most %zu bytes after joining with %s)", var,
-			 n - 1, base);
-		return -1;
-	}
-	return 0;
-}
-
-/* set_home: MCPGW_HOME (a relative one made absolute against the cwd), else
- * where the programs are installed (progpath_defaults), never the cwd. The
- * default state directory goes with it: $MCPGW_HOME/var when MCPGW_HOME is
- * set, else the install's (a checkout's var/, or STATEDIR). */
-static int set_home(struct settings *s, char *state_def, size_t state_deflen, char *err, size_t errlen)
-{
-	char cwd[sizeof s->home] = "";
-	const char *v = set_env("MCPGW_HOME");
-	size_t len;
-
-	if (!v) {
-		if (progpath_defaults(NULL, s->home, sizeof s->home, state_def, state_deflen) < 0) {
-			snprintf(err, errlen, "MCPGW_HOME: the install location is too long: set MCPGW_HOME");
-			return -1;
-		}
-	} else {
-		if (v[0] != '/' && !getcwd(cwd, sizeof cwd)) {
-			snprintf(err, errlen, "MCPGW_HOME: cannot get the current directory: %s", strerror(errno));
-			return -1;
-		}
-		if (set_path(cwd, "MCPGW_HOME", v, s->home, sizeof s->home, err, errlen) < 0)
-			return -1;
-		snprintf(state_def, state_deflen, "var");
-	}
-	len = strlen(s->home);
-	while (len > 1 && s->home[len - 1] == '/')
-		s->home[--len] = '\0';
-	return 0;
-}
-
-/* set_paths: config, state dir (default state_def, under home when relative) and what derives from it, log file. */
-static int set_paths(struct settings *s, const char *state_def, char *err, size_t errlen)
-{
-	char def[sizeof s->socket_path];
-
-	if (set_path(s->home, "MCPGW_CONFIG", "servers_config.json", s->config, sizeof s->config, err, errlen) < 0 ||
-	    set_path(s->home, "MCPGW_STATE_DIR", state_def, s->state_dir, sizeof s->state_dir, err, errlen) < 0)
-		return -1;
-	/* neither can truncate: state_dir is < 4096 bytes, the targets hold 4200 */
-	(void)statedir_path(def, sizeof def, s->state_dir, STATEDIR_BROKER_SOCK);
-	if (set_path(s->home, "MCPGW_BROKER_SOCKET", def, s->socket_path, sizeof s->socket_path, err, errlen) < 0)
-		return -1;
-	(void)statedir_path(s->db_path, sizeof s->db_path, s->state_dir, STATEDIR_REGISTRY);
-	if (!set_env("MCPGW_LOG_FILE"))
-		s->log_file[0] = '\0';
-	else if (set_path(s->home, "MCPGW_LOG_FILE", "", s->log_file, sizeof s->log_file, err, errlen) < 0)
-		return -1;
-	return 0;
-}
-
-/* set_long: integer variable var in [min, max], def when unset. */
-static int set_long(const char *var, long def, long min, long max, long *out, char *err, size_t errlen)
-{
-	const char *v = set_env(var);
-	char show[SET_SHOW_MAX + 8];
-
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	if (settings_parse_long(v, min, max, out) < 0) {
-		snprintf(err, errlen, "%s: expected an integer %ld..%ld, got '%s'", var, min, max,
-			 set_show(show, sizeof show, v));
-		return -1;
-	}
-	return 0;
-}
-
-/* set_fmt_ms: milliseconds as seconds text ("0.001", "1.5", "60"). */
-static const char *set_fmt_ms(char *dst, size_t n, long ms)
-{
-	size_t len;
-
-	snprintf(dst, n, "%ld.%03ld", ms / 1000, ms % 1000);
-	len = strlen(dst);
-	while (dst[len - 1] == '0')
-		dst[--len] = '\0';
-	if (dst[len - 1] == '.')
-		dst[len - 1] = '\0';
-	return dst;
-}
-
-/* set_seconds: seconds variable var in [min_ms, max_ms], def_ms when unset. */
-static int set_seconds(const char *var, long def_ms, long min_ms, long max_ms, long *out,
-		       char *err, size_t errlen)
-{
-	const char *v = set_env(var);
-	char show[SET_SHOW_MAX + 8], lo[32], hi[32];
-
-	if (!v) {
-		*out = def_ms;
-		return 0;
-	}
-	if (settings_parse_seconds(v, min_ms, max_ms, out) < 0) {
-		snprintf(err, errlen, "%s: expected seconds %s..%s, got '%s'", var,
-			 set_fmt_ms(lo, sizeof lo, min_ms), set_fmt_ms(hi, sizeof hi, max_ms),
-			 set_show(show, sizeof show, v));
-		return -1;
-	}
-	return 0;
-}
-
-/* set_limits: size and count limits. */
-static int set_limits(struct settings *s, char *err, size_t errlen)
-{
-	long v;
-
-	if (set_long("MCPGW_MAX_BODY_BYTES", 4194304, 1024, 1073741824, &v, err, errlen) < 0)
-		return -1;
-	s->max_body_bytes = (size_t)v;
-	if (set_long("MCPGW_MAX_JSON_DEPTH", 64, 2, 1000, &v, err, errlen) < 0)
-		return -1;
-	s->max_json_depth = (int)v;
-	if (set_long("MCPGW_MAX_MESSAGE_BYTES", 16777216, 4096, 1073741824, &v, err, errlen) < 0)
-		return -1;
-	s->max_message_bytes = (size_t)v;
-	if (set_long("MCPGW_TOOL_RETRIES", 2, 0, 10, &v, err, errlen) < 0)
-		return -1;
-	s->tool_retries = (int)v;
-	if (set_long("MCPGW_MAX_CLIENTS", 512, 1, 65536, &v, err, errlen) < 0)
-		return -1;
-	s->max_clients = (int)v;
-	return 0;
-}
-
-/* set_timeouts: every seconds setting (1 ms .. 1 day; broker extra 0 .. 1 h). */
-static int set_timeouts(struct settings *s, char *err, size_t errlen)
-{
-	if (set_seconds("MCPGW_TOOL_TIMEOUT", 60000, 1, SET_DAY_MS, &s->tool_timeout_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_INIT_TIMEOUT", 30000, 1, SET_DAY_MS, &s->init_timeout_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_RESTART_BACKOFF_MAX", 300000, 1, SET_DAY_MS, &s->restart_backoff_max_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_BROKER_TIMEOUT", 5000, 0, 3600000, &s->broker_timeout_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_STARTUP_WAIT", 30000, 0, 3600000, &s->startup_wait_ms, err, errlen) < 0)
-		return -1;
-	return 0;
-}
-
-/* set_str: string variable var, def when unset or empty. */
-static int set_str(const char *var, const char *def, char *dst, size_t n, char *err, size_t errlen)
-{
-	const char *v = set_env(var);
-
-	return set_copy(var, v ? v : def, dst, n, err, errlen);
-}
-
-/* set_trim_url: drop trailing '/' of a base URL in place */
-static void set_trim_url(char *url)
-{
-	size_t len = strlen(url);
-
-	while (len > 0 && url[len - 1] == '/')
-		url[--len] = '\0';
-}
-
-/* set_strings: log level, listen address, upstream LLM. */
-static int set_strings(struct settings *s, char *err, size_t errlen)
-{
-	const char *v = set_env("MCPGW_LOG_LEVEL");
-	char show[SET_SHOW_MAX + 8];
-
-	s->log_level = v ? log_level_parse(v) : LOGL_INFO;
-	if (s->log_level < 0) {
-		snprintf(err, errlen, "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got '%s'",
-			 set_show(show, sizeof show, v));
-		return -1;
-	}
-	if (set_str("MCPGW_LISTEN", "127.0.0.1:8000", s->listen, sizeof s->listen, err, errlen) < 0 ||
-	    set_str("OPENAI_API_KEY", "", s->openai_api_key, sizeof s->openai_api_key, err, errlen) < 0 ||
-	    set_str("OPENAI_BASE_URL", "https://api.openai.com/v1", s->openai_base_url,
-		    sizeof s->openai_base_url, err, errlen) < 0 ||
-	    set_str("DEFAULT_MODEL", "gpt-3.5-turbo", s->default_model, sizeof s->default_model, err, errlen) < 0)
-		return -1;
-	set_trim_url(s->openai_base_url);
-	return 0;
-}
-
-int settings_parse_bool(const char *s, int *out)
-{
-	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
-	static const char *const no[] = { "0", "false", "no", "off", NULL };
-
-	for (int i = 0; s && yes[i]; i++) {
-		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-			*out = strcasecmp(s, yes[i]) == 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* set_bool: boolean variable var, def when unset. */
-static int set_bool(const char *var, int def, int *out, char *err, size_t errlen)
-{
-	const char *v = set_env(var);
-	char show[SET_SHOW_MAX + 8];
-
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	if (settings_parse_bool(v, out) < 0) {
-		snprintf(err, errlen, "%s: expected 1, 0, true, false, yes, no, on or off, got '%s'", var,
-			 set_show(show, sizeof show, v));
-		return -1;
-	}
-	return 0;
-}
-
-/* set_broker: the responders' side of the broker. */
-static int set_broker(struct settings *s, char *err, size_t errlen)
-{
-	return set_bool("MCPGW_BROKER_AUTOSTART", 1, &s->broker_autostart, err, errlen);
-}
-
-/* set_upstream: the upstream client's timeouts, retries and bound. */
-static int set_upstream(struct settings *s, char *err, size_t errlen)
-{
-	long v;
-
-	if (set_seconds("MCPGW_UPSTREAM_CONNECT_TIMEOUT", 10000, 1, SET_DAY_MS, &s->upstream_connect_timeout_ms,
-			err, errlen) < 0 ||
-	    set_seconds("MCPGW_UPSTREAM_TIMEOUT", 300000, 1, SET_DAY_MS, &s->upstream_timeout_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_UPSTREAM_RETRY_MAX_WAIT", 20000, 0, 3600000, &s->upstream_retry_max_wait_ms,
-			err, errlen) < 0)
-		return -1;
-	if (set_long("MCPGW_UPSTREAM_RETRIES", 2, 0, 10, &v, err, errlen) < 0)
-		return -1;
-	s->upstream_retries = (int)v;
-	if (set_long("MCPGW_MAX_RESPONSE_BYTES", 33554432, 4096, 1073741824, &v, err, errlen) < 0)
-		return -1;
-	s->max_response_bytes = (size_t)v;
-	return 0;
-}
-
-/* set_chat: tool loop, caches and the chat responder's threads. */
-static int set_chat(struct settings *s, char *err, size_t errlen)
-{
-	long v;
-
-	if (set_long("MCPGW_MAX_TOOL_ROUNDS", 8, 1, 100, &v, err, errlen) < 0)
-		return -1;
-	s->max_tool_rounds = (int)v;
-	if (set_long("MCPGW_MAX_TOOL_OUTPUT_BYTES", 65536, 256, 16777216, &v, err, errlen) < 0)
-		return -1;
-	s->max_tool_output_bytes = (size_t)v;
-	if (set_long("MCPGW_CHAT_THREADS", 16, 1, 256, &v, err, errlen) < 0)
-		return -1;
-	s->chat_threads = (int)v;
-	if (set_bool("MCPGW_INJECT_TOOLS", 1, &s->inject_tools, err, errlen) < 0 ||
-	    set_seconds("MCPGW_MODELS_CACHE_TTL", 300000, 0, SET_DAY_MS, &s->models_cache_ttl_ms, err, errlen) < 0 ||
-	    set_seconds("MCPGW_SESSION_TTL", SET_DAY_MS, 1, 30 * SET_DAY_MS, &s->session_ttl_ms, err, errlen) < 0)
-		return -1;
-	return 0;
-}
-
-/* set_alias_name: [b, e) without surrounding blanks, checked and copied to
- * map + *o with its NUL. 0, or -1 if empty or holding a blank, control byte or '='. */
-static int set_alias_name(const char *b, const char *e, char *map, size_t *o)
+/* set_name: [b, e) without surrounding blanks, checked and copied to map + *o
+ * with its NUL. 0, or -1 if empty or holding a blank, control byte or '='. */
+static int set_name(const char *b, const char *e, char *map, size_t *o)
 {
 	while (b < e && (*b == ' ' || *b == '\t'))
 		b++;
@@ -604,38 +236,440 @@ static int set_alias_name(const char *b, const char *e, char *map, size_t *o)
 	return 0;
 }
 
-/* set_aliases: MCPGW_MODEL_ALIASES, raw and parsed into model_alias_map. The
- * map cannot overflow: each "a=b" entry takes its own length + 1 there, its
- * ',' pays for that, and the map is one byte longer than the raw string. */
-static int set_aliases(struct settings *s, char *err, size_t errlen)
+/* hook_aliases: MCPGW_MODEL_ALIASES parsed into model_alias_map. The map
+ * cannot overflow: each "a=b" entry takes its own length + 1 there, its ','
+ * pays for that, and the map is one byte longer than the raw string. */
+static int hook_aliases(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
 {
 	const char *p = s->model_aliases, *e, *eq;
 	char show[SET_SHOW_MAX + 8];
 	size_t o = 0, start;
 
-	if (set_str("MCPGW_MODEL_ALIASES", "", s->model_aliases, sizeof s->model_aliases, err, errlen) < 0)
-		return -1;
 	for (; *p; p = *e ? e + 1 : e) {
 		e = p + strcspn(p, ",");
 		eq = memchr(p, '=', (size_t)(e - p));
 		start = o;
-		if (!eq || set_alias_name(p, eq, s->model_alias_map, &o) < 0 ||
-		    set_alias_name(eq + 1, e, s->model_alias_map, &o) < 0 || (*e && !e[1]))
-			goto bad;
+		if (!eq || set_name(p, eq, s->model_alias_map, &o) < 0 ||
+		    set_name(eq + 1, e, s->model_alias_map, &o) < 0 || (*e && !e[1]))
+			return SETTINGS_BAD;
 		s->model_alias_map[o] = '\0';
-		if (settings_model_alias(s, s->model_alias_map + start) != s->model_alias_map + start +
-		    strlen(s->model_alias_map + start) + 1) {
-			snprintf(err, errlen, "MCPGW_MODEL_ALIASES: alias '%s' is given twice",
+		if (settings_model_alias(s, s->model_alias_map + start) !=
+		    s->model_alias_map + start + strlen(s->model_alias_map + start) + 1) {
+			snprintf(err, errlen, "%s: alias '%s' is given twice", r->name,
 				 set_show(show, sizeof show, s->model_alias_map + start));
 			return -1;
 		}
 	}
 	s->model_alias_map[o] = '\0';
 	return 0;
-bad:
-	snprintf(err, errlen, "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got '%s'",
-		 set_show(show, sizeof show, s->model_aliases));
+}
+
+/* hook_local_models: MCPGW_LOCAL_EMBEDDING_MODELS parsed into
+ * local_embedding_model_map ("a\0b\0\0"). Cannot overflow: each name takes
+ * at most its raw length + 1, the map is one byte longer than the raw string
+ * and the ',' between names pays for each NUL but the last. */
+static int hook_local_models(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	const char *p = s->local_embedding_models, *e;
+	char *map = s->local_embedding_model_map, show[SET_SHOW_MAX + 8];
+	size_t o = 0, start;
+
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		start = o;
+		if (set_name(p, e, map, &o) < 0 || (*e && !e[1]))
+			return SETTINGS_BAD;
+		for (const char *q = map; q < map + start; q += strlen(q) + 1) {
+			if (strcmp(q, map + start) == 0) {
+				snprintf(err, errlen, "%s: model '%s' is given twice", r->name,
+					 set_show(show, sizeof show, q));
+				return -1;
+			}
+		}
+	}
+	map[o] = '\0';
+	return 0;
+}
+
+/* The rows, in load order. doc is one line for --help; more is what README's
+ * table says beyond it. Keep `|` out of the texts (a markdown cell). A row
+ * reads best packed, so clang-format leaves the table alone. */
+/* clang-format off */
+const struct settings_row settings_rows[] = {
+	{ .name = "MCPGW_HOME", .kind = SETTINGS_PATH, .def_fn = def_home,
+	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_trim_slash,
+	  .doc = "where `.env` and `servers_config.json` are",
+	  .more = "; by default where the programs are: a checkout's root, else `SYSCONF` of `make install`, never "
+		  "the working directory; relative paths in `servers_config.json` are taken from here "
+		  "(see [below](#serversconfigjson))" },
+	{ .name = "MCPGW_ENV_FILE", .kind = SETTINGS_PATH, .def = "$MCPGW_HOME/.env", FIELD(env_file),
+	  .readers = R_ALL, .hook = hook_env_file, .doc = "the `.env` file",
+	  .more = "(the real environment wins over it; a relative path, here and below, is taken from `MCPGW_HOME`)" },
+	{ .name = "MCPGW_CONFIG", .kind = SETTINGS_PATH, .def = "$MCPGW_HOME/servers_config.json", FIELD(config),
+	  .readers = SETTINGS_BROKER | SETTINGS_CHATBOT | SETTINGS_CTL, .doc = "the MCP servers" },
+	{ .name = "MCPGW_STATE_DIR", .kind = SETTINGS_PATH, .def_fn = def_state_dir,
+	  .def_doc = "`$MCPGW_HOME/var`, else `/var/lib/mcpgw`", FIELD(state_dir),
+	  .readers = R_MCP | SETTINGS_CTL, .hook = hook_state_dir,
+	  .doc = "broker socket, pid files, registry, logs",
+	  .more = "(created mode 0700), the model list cache (`models-cache.json`); with `MCPGW_HOME` unset outside "
+		  "a checkout: `STATEDIR` of `make install`" },
+	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGS_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
+	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
+	{ .name = "MCPGW_LISTEN", .kind = SETTINGS_STRING, .def = "127.0.0.1:8000", FIELD(listen),
+	  .readers = SETTINGS_CTL, .doc = "where `make run`/`mcpgwctl` make the web server listen" },
+	{ .name = "MCPGW_FRONTEND", .kind = SETTINGS_ENUM, .words = set_frontends, .def = "lighttpd", NOFIELD,
+	  .readers = SETTINGS_CTL, .doc = "`mcpgwctl` only: the web server in front",
+	  .more = "(`cgi` is `apache-cgi`); see [Deployment](#deployment)" },
+	{ .name = "MCPGW_USER", .kind = SETTINGS_STRING, .def = "www-data", NOFIELD, .readers = SETTINGS_CTL,
+	  .doc = "`mcpgwctl` only, started as root: the user of the `apache-*` front ends",
+	  .more = "(Apache's children, the responders and the broker run as it)" },
+	{ .name = "MCPGW_RESPONDER_PROCS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", NOFIELD,
+	  .readers = SETTINGS_CTL, .doc = "`mcpgwctl` only: `name:N,...` (e.g. `models:4`), processes of those responders",
+	  .more = "that lighttpd (its `min-procs` and `max-procs`) or `spawn-fcgi` (`apache-proxy-fcgi`) start, 1..64, "
+		  "instead of the shipped counts; `mod_fcgid` starts processes on demand, CGI one per request" },
+	{ .name = "MCPGW_BROKER_AUTOSTART", .kind = SETTINGS_BOOL, .words = settings_bool_words, .def = "1",
+	  FIELD(broker_autostart), .readers = SETTINGS_RESPONDERS,
+	  .doc = "start a broker when none runs; `0`: off",
+	  .more = "(a responder that finds none: once, under a lock, detached; see [The broker](#the-broker))" },
+	{ .name = "MCPGW_BROKER_BIN", .kind = SETTINGS_PATH, .def = "", .def_doc = "(found)", NOFIELD,
+	  .readers = R_GW, .doc = "the `mcpgw-broker` to start",
+	  .more = "(by a responder or `mcpgw-chat`); default: found like a server's `command` (mcpgw's own program "
+		  "directories, then `PATH`)" },
+	{ .name = "MCPGW_LOG_LEVEL", .kind = SETTINGS_ENUM, .words = set_log_levels, .def = "info",
+	  FIELD(log_level), .readers = R_ALL | SETTINGS_SQLITE, .doc = "`error`, `warn`, `info` or `debug`" },
+	{ .name = "MCPGW_LOG_FILE", .kind = SETTINGS_PATH, .def = "", .def_doc = "(stderr)", FIELD(log_file),
+	  .readers = SETTINGS_BROKER | SETTINGS_RESPONDERS, .doc = "the log file",
+	  .more = "of the program that reads it: the broker (`mcpgwctl` sends the broker's stderr to "
+		  "`$MCPGW_STATE_DIR/broker.log`) or the responders (`$MCPGW_STATE_DIR/responders.log` in every "
+		  "shipped web server config; a broker a responder starts logs there too)" },
+	{ .name = "MCPGW_MAX_BODY_BYTES", INT(SETTINGS_BYTES, 1024, SET_GIB), .def = "4194304",
+	  FIELD(max_body_bytes), .readers = SETTINGS_RESPONDERS, .doc = "largest request body; 413 above" },
+	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGS_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
+	  .readers = SETTINGS_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
+	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
+	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
+	  .more = "to or from the broker and MCP servers" },
+	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
+	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
+	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
+	  .readers = R_MCP, .doc = "retries of a tool call on transport failure",
+	  .more = "(server died, timeout); a result, also `isError`, is never retried" },
+	{ .name = "MCPGW_INIT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "30", FIELD(init_timeout_ms),
+	  .readers = R_MCP | SETTINGS_CLIENT, .doc = "seconds from starting an MCP server to its tool list" },
+	{ .name = "MCPGW_RESTART_BACKOFF_MAX", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(restart_backoff_max_ms),
+	  .readers = SETTINGS_BROKER | SETTINGS_CLIENT,
+	  .doc = "seconds; longest wait before a failing server is started again",
+	  .more = ". A server that fails to start (cannot be run, exits or fails before its tools are listed) waits "
+		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s and then died restarts after 0.1 s "
+		  "(doubling too if it keeps dying soon after)" },
+	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGS_COUNT, 1, 65536), .def = "512", FIELD(max_clients),
+	  .readers = SETTINGS_BROKER, .doc = "broker client connections" },
+	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, SET_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
+	  .readers = R_MCP, .doc = "seconds to wait for the broker beyond the tool time" },
+	{ .name = "MCPGW_STARTUP_WAIT", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(startup_wait_ms),
+	  .readers = R_GW | SETTINGS_CTL, .doc = "seconds a request waits for MCP servers still starting",
+	  .more = "(a tool list, a call of a tool not listed yet, a chat completion, a responder that just started "
+		  "the broker) before answering without them, and `mcpgwctl start`/`run` before its summary; "
+		  "servers whose start failed are not waited for" },
+	{ .name = "OPENAI_API_KEY", .kind = SETTINGS_STRING, .def = "", .def_doc = "(empty)",
+	  FIELD(openai_api_key), .readers = R_GW, .flags = SETTINGS_SECRET, .doc = "the upstream LLM's key",
+	  .more = "(not needed for local servers)" },
+	{ .name = "OPENAI_BASE_URL", .kind = SETTINGS_STRING, .def = "https://api.openai.com/v1",
+	  FIELD(openai_base_url), .readers = R_GW, .hook = hook_trim_slash,
+	  .doc = "the upstream OpenAI-compatible API", .more = "(trailing `/` dropped)" },
+	{ .name = "DEFAULT_MODEL", .kind = SETTINGS_STRING, .def = "gpt-3.5-turbo", FIELD(default_model),
+	  .readers = R_GW, .doc = "the model of a request that names none" },
+	{ .name = "MCPGW_UPSTREAM_CONNECT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "10",
+	  FIELD(upstream_connect_timeout_ms), .readers = R_GW, .doc = "seconds to connect to the upstream" },
+	{ .name = "MCPGW_UPSTREAM_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(upstream_timeout_ms),
+	  .readers = R_GW, .doc = "seconds the upstream may stay silent", .more = "(504 after)" },
+	{ .name = "MCPGW_UPSTREAM_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(upstream_retries),
+	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects" },
+	{ .name = "MCPGW_UPSTREAM_RETRY_MAX_WAIT", SECONDS(0, SET_HOUR_MS), .def = "20",
+	  FIELD(upstream_retry_max_wait_ms), .readers = R_GW, .doc = "seconds; longest wait between retries",
+	  .more = "(`Retry-After` is capped to it)" },
+	{ .name = "MCPGW_MAX_RESPONSE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "33554432",
+	  FIELD(max_response_bytes), .readers = R_GW, .doc = "largest upstream answer or stream event" },
+	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGS_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),
+	  .readers = R_GW, .doc = "tool rounds per chat completion" },
+	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGS_BYTES, 256, 16777216), .def = "65536",
+	  FIELD(max_tool_output_bytes), .readers = R_GW, .doc = "longest tool result given to the model",
+	  .more = "(cut with a marker)" },
+	{ .name = "MCPGW_INJECT_TOOLS", .kind = SETTINGS_BOOL, .words = settings_bool_words, .def = "1",
+	  FIELD(inject_tools), .readers = R_GW, .doc = "offer the MCP tools to the model; `0`: off" },
+	{ .name = "MCPGW_MODELS_CACHE_TTL", SECONDS(0, SET_DAY_MS), .def = "300", FIELD(models_cache_ttl_ms),
+	  .readers = SETTINGS_RESPONDERS, .doc = "seconds the upstream's model list is kept",
+	  .more = "(`0`: ask every time), in `$MCPGW_STATE_DIR/models-cache.json`, one cache for every responder "
+		  "process of the host (FastCGI or CGI): within the TTL no process asks again" },
+	{ .name = "MCPGW_MODEL_ALIASES", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)",
+	  FIELD(model_aliases), .readers = SETTINGS_RESPONDERS, .expect = "alias=model[,alias=model...]",
+	  .hook = hook_aliases, .doc = "`alias=model,alias2=model2`",
+	  .more = ": names clients may use, listed by `/v1/models`" },
+	{ .name = "MCPGW_SESSION_TTL", SECONDS(1, 30 * SET_DAY_MS), .def = "86400", FIELD(session_ttl_ms),
+	  .readers = SETTINGS_RESPONDERS, .doc = "seconds the hidden part of a mixed batch is kept" },
+	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
+	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads per chat responder process" },
+	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",
+	  FIELD(embedding_base_url), .readers = SETTINGS_RESPONDERS, .hook = hook_trim_slash,
+	  .doc = "the API that computes embeddings of other models",
+	  .more = "(OpenAI-compatible; the local ones are computed here)" },
+	{ .name = "EMBEDDING_API_KEY", .kind = SETTINGS_STRING, .def = "$OPENAI_API_KEY",
+	  FIELD(embedding_api_key), .readers = SETTINGS_RESPONDERS, .flags = SETTINGS_SECRET,
+	  .doc = "its key" },
+	{ .name = "MCPGW_LOCAL_EMBEDDING_MODELS", .kind = SETTINGS_STRING, .def = "mcpgw-embedding-local",
+	  FIELD(local_embedding_models), .readers = SETTINGS_RESPONDERS, .expect = "model[,model...]",
+	  .hook = hook_local_models, .doc = "names served by the built-in embedding model",
+	  .more = "(add `text-embedding-ada-002` to serve it offline)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_INPUTS", INT(SETTINGS_COUNT, 1, 65536), .def = "2048",
+	  FIELD(embedding_max_inputs), .readers = SETTINGS_RESPONDERS,
+	  .doc = "inputs per request to the built-in model", .more = "(400 above; OpenAI's limit)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_INPUT_BYTES", INT(SETTINGS_BYTES, 16, 16777216), .def = "32768",
+	  FIELD(embedding_max_input_bytes), .readers = SETTINGS_RESPONDERS,
+	  .doc = "bytes per input to the built-in model", .more = "(token ids: a quarter of it; 400 above)" },
+	{ .name = "MCP_SQLITE_MAX_ROWS", INT(SETTINGS_COUNT, 1, 10000000), .def = "10000", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "rows `read_query` returns at most",
+	  .more = "(`mcp-server-sqlite` only, from its environment, no `.env`)" },
+	{ .name = "MCP_SQLITE_TIMEOUT_MS", INT(SETTINGS_MS, 0, SET_DAY_MS), .def = "30000", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
+	  .more = "(`mcp-server-sqlite` only)" },
+};
+/* clang-format on */
+
+const size_t settings_count = sizeof settings_rows / sizeof settings_rows[0];
+
+const struct settings_row *settings_find(const char *name)
+{
+	for (size_t i = 0; i < settings_count; i++)
+		if (strcmp(settings_rows[i].name, name) == 0)
+			return &settings_rows[i];
+	return NULL;
+}
+
+/* set_fmt_ms: milliseconds as seconds text ("0.001", "1.5", "60") */
+static const char *set_fmt_ms(char *dst, size_t n, long ms)
+{
+	size_t len;
+
+	snprintf(dst, n, "%ld.%03ld", ms / 1000, ms % 1000);
+	len = strlen(dst);
+	while (len > 0 && dst[len - 1] == '0')
+		dst[--len] = '\0';
+	if (len > 0 && dst[len - 1] == '.')
+		dst[len - 1] = '\0';
+	return dst;
+}
+
+/* settings_words (settings.h): "a, b, c or d" (last_sep " or ") / "`a`, `b`, `c`, `d`" (quote "`", last_sep ", ") into dst[n] */
+const char *settings_words(const struct settings_word *w, const char *quote, const char *last_sep, char *dst, size_t n)
+{
+	size_t used = 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; w[i].word && used < n; i++) {
+		const char *sep = i == 0 ? "" : w[i + 1].word ? ", " : last_sep;
+		int k = snprintf(dst + used, n - used, "%s%s%s%s", sep, quote, w[i].word, quote);
+
+		used += k > 0 ? (size_t)k : 0;
+	}
+	return dst;
+}
+
+const char *settings_expect(const struct settings_row *r, char *dst, size_t n)
+{
+	char lo[32], hi[32];
+
+	switch (r->kind) {
+	case SETTINGS_INT:
+		if (r->unit == SETTINGS_SECONDS)
+			snprintf(dst, n, "seconds %s..%s", set_fmt_ms(lo, sizeof lo, r->min),
+				 set_fmt_ms(hi, sizeof hi, r->max));
+		else
+			snprintf(dst, n, "an integer %ld..%ld", r->min, r->max);
+		break;
+	case SETTINGS_BOOL:
+	case SETTINGS_ENUM: settings_words(r->words, "", " or ", dst, n); break;
+	case SETTINGS_PATH:
+	case SETTINGS_STRING:
+		if (r->expect)
+			snprintf(dst, n, "%s", r->expect);
+		else if (r->off == SETTINGS_NOFIELD)
+			snprintf(dst, n, "%s", r->kind == SETTINGS_PATH ? "a path" : "text");
+		else
+			snprintf(dst, n, "%s of at most %zu bytes", r->kind == SETTINGS_PATH ? "a path" : "text",
+				 r->size - 1);
+		break;
+	}
+	return dst;
+}
+
+/* set_word: the value of word v in w (any case), or -1 */
+static int set_word(const struct settings_word *w, const char *v, long *out)
+{
+	for (; w && w->word; w++) {
+		if (strcasecmp(w->word, v) == 0) {
+			*out = w->value;
+			return 0;
+		}
+	}
 	return -1;
+}
+
+int settings_parse_value(const struct settings_row *r, const char *value, long *out)
+{
+	switch (r->kind) {
+	case SETTINGS_INT:
+		if (r->unit == SETTINGS_SECONDS)
+			return settings_parse_seconds(value, r->min, r->max, out);
+		return settings_parse_long(value, r->min, r->max, out);
+	case SETTINGS_BOOL:
+	case SETTINGS_ENUM: return set_word(r->words, value, out);
+	case SETTINGS_PATH:
+	case SETTINGS_STRING:
+		*out = (long)strlen(value);
+		return r->off == SETTINGS_NOFIELD || (size_t)*out < r->size ? 0 : -1;
+	}
+	return -1;
+}
+
+void settings_bad(const struct settings_row *r, const char *value, char *err, size_t errlen)
+{
+	char expect[256], show[SET_SHOW_MAX + 8];
+	size_t len = strlen(value);
+
+	settings_expect(r, expect, sizeof expect);
+	if (r->flags & SETTINGS_SECRET)
+		snprintf(err, errlen, "%s: expected %s, got a secret of %zu bytes (not shown)", r->name, expect, len);
+	else if ((r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) && r->off != SETTINGS_NOFIELD && len >= r->size)
+		snprintf(err, errlen, "%s: expected at most %zu bytes, got %zu bytes", r->name, r->size - 1, len);
+	else
+		snprintf(err, errlen, "%s: expected %s, got '%s'", r->name, expect, set_show(show, sizeof show, value));
+}
+
+int settings_default_value(const struct settings_row *r, const struct settings *s, char *dst, size_t n, char *err,
+			   size_t errlen)
+{
+	const struct settings_row *ref;
+	const char *rest;
+	char name[64];
+	size_t len;
+
+	if (r->def_fn)
+		return r->def_fn(s, dst, n, err, errlen);
+	if (r->def[0] != '$') {
+		if (set_copy(dst, n, r->def) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: the default does not fit", r->name);
+		return -1;
+	}
+	rest = r->def + 1 + strspn(r->def + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	len = (size_t)(rest - r->def - 1);
+	ref = len < sizeof name ? (memcpy(name, r->def + 1, len), name[len] = '\0', settings_find(name)) : NULL;
+	if (!ref || ref >= r || ref->ctype != SETTINGS_C_CHARS ||
+	    snprintf(dst, n, "%s%s", (const char *)s + ref->off, rest) >= (int)n) {
+		snprintf(err, errlen, "%s: the default '%s' names no earlier text setting, or does not fit", r->name,
+			 r->def);
+		return -1;
+	}
+	return 0;
+}
+
+int settings_env_long(const char *name, long *out, char *err, size_t errlen)
+{
+	const struct settings_row *r = settings_find(name);
+	const char *v = getenv(name);
+
+	if (!r || (r->kind != SETTINGS_INT && r->kind != SETTINGS_BOOL && r->kind != SETTINGS_ENUM)) {
+		snprintf(err, errlen, "%s: not an integer setting", name);
+		return -1;
+	}
+	if (!v || !*v)
+		v = r->def;
+	if (settings_parse_value(r, v, out) < 0) {
+		settings_bad(r, v, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* set_join: the relative path v of row r under MCPGW_HOME (MCPGW_HOME's own
+ * under the cwd) into dst[n] */
+static int set_join(const struct settings *s, const struct settings_row *r, const char *v, char *dst, size_t n,
+		    char *err, size_t errlen)
+{
+	char cwd[sizeof s->home];
+	const char *base = s->home;
+
+	if (!base[0]) {
+		if (!getcwd(cwd, sizeof cwd)) {
+			snprintf(err, errlen, "%s: cannot get the current directory: %s", r->name, strerror(errno));
+			return -1;
+		}
+		base = cwd;
+	}
+	if (snprintf(dst, n, "%s/%s", base, v) >= (int)n) {
+		settings_bad(r, v, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* set_store: the parsed value into r's field (n: INT, BOOL, ENUM's value) */
+static void set_store(struct settings *s, const struct settings_row *r, const char *v, long n)
+{
+	char *f = (char *)s + r->off;
+
+	switch (r->ctype) {
+	case SETTINGS_C_CHARS: memcpy(f, v, strlen(v) + 1); break; /* fits: settings_parse checked */
+	case SETTINGS_C_INT: *(int *)(void *)f = (int)n; break;
+	case SETTINGS_C_LONG: *(long *)(void *)f = n; break;
+	case SETTINGS_C_SIZE: *(size_t *)(void *)f = (size_t)n; break;
+	case SETTINGS_C_NONE: break;
+	}
+}
+
+/* set_row: load row r into s: its variable, else its default; a relative
+ * path joined; parsed and bounded; its hook run. */
+static int set_row(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	char def[SET_VALUE_MAX], path[SET_VALUE_MAX + sizeof s->home];
+	const char *v = set_env(r->name);
+	long n;
+	int rc;
+
+	if (r->off == SETTINGS_NOFIELD)
+		return 0; /* its own program reads it */
+	if (!v) {
+		if (settings_default_value(r, s, def, sizeof def, err, errlen) < 0)
+			return -1;
+		v = def;
+	}
+	if (r->kind == SETTINGS_PATH && v[0] && v[0] != '/') {
+		if (strlen(v) >= r->size) {
+			settings_bad(r, v, err, errlen);
+			return -1;
+		}
+		if (set_join(s, r, v, path, sizeof path, err, errlen) < 0)
+			return -1;
+		v = path;
+	}
+	if (settings_parse_value(r, v, &n) < 0) {
+		settings_bad(r, v, err, errlen);
+		return -1;
+	}
+	set_store(s, r, v, n);
+	rc = r->hook ? r->hook(s, r, err, errlen) : 0;
+	if (rc == SETTINGS_BAD)
+		settings_bad(r, v, err, errlen);
+	return rc == 0 ? 0 : -1;
+}
+
+int settings_load(struct settings *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	for (size_t i = 0; i < settings_count; i++)
+		if (set_row(s, &settings_rows[i], err, errlen) < 0)
+			return -1;
+	return 0;
 }
 
 const char *settings_model_alias(const struct settings *s, const char *name)
@@ -665,60 +699,6 @@ int settings_model_alias_at(const struct settings *s, size_t i, const char **ali
 	return -1;
 }
 
-/* set_local_models: MCPGW_LOCAL_EMBEDDING_MODELS, raw and parsed into
- * local_embedding_model_map ("a\0b\0\0"). Cannot overflow: each name takes
- * at most its raw length + 1, the map is one byte longer than the raw string
- * and the ',' between names pays for each NUL but the last. */
-static int set_local_models(struct settings *s, char *err, size_t errlen)
-{
-	const char *p = s->local_embedding_models, *e;
-	char show[SET_SHOW_MAX + 8];
-	size_t o = 0, start;
-
-	if (set_str("MCPGW_LOCAL_EMBEDDING_MODELS", "mcpgw-embedding-local", s->local_embedding_models,
-		    sizeof s->local_embedding_models, err, errlen) < 0)
-		return -1;
-	for (; *p; p = *e ? e + 1 : e) {
-		e = p + strcspn(p, ",");
-		start = o;
-		if (set_alias_name(p, e, s->local_embedding_model_map, &o) < 0 || (*e && !e[1])) {
-			snprintf(err, errlen, "MCPGW_LOCAL_EMBEDDING_MODELS: expected model[,model...], got '%s'",
-				 set_show(show, sizeof show, s->local_embedding_models));
-			return -1;
-		}
-		for (const char *q = s->local_embedding_model_map; q < s->local_embedding_model_map + start;
-		     q += strlen(q) + 1) {
-			if (strcmp(q, s->local_embedding_model_map + start) == 0) {
-				snprintf(err, errlen, "MCPGW_LOCAL_EMBEDDING_MODELS: model '%s' is given twice",
-					 set_show(show, sizeof show, q));
-				return -1;
-			}
-		}
-	}
-	s->local_embedding_model_map[o] = '\0';
-	return 0;
-}
-
-/* set_embeddings: the embeddings upstream (defaults: the chat upstream's), limits and local models. */
-static int set_embeddings(struct settings *s, char *err, size_t errlen)
-{
-	long v;
-
-	if (set_str("EMBEDDING_API_KEY", s->openai_api_key, s->embedding_api_key, sizeof s->embedding_api_key,
-		    err, errlen) < 0 ||
-	    set_str("EMBEDDING_BASE_URL", s->openai_base_url, s->embedding_base_url, sizeof s->embedding_base_url,
-		    err, errlen) < 0)
-		return -1;
-	set_trim_url(s->embedding_base_url);
-	if (set_long("MCPGW_EMBEDDING_MAX_INPUTS", 2048, 1, 65536, &v, err, errlen) < 0)
-		return -1;
-	s->embedding_max_inputs = (size_t)v;
-	if (set_long("MCPGW_EMBEDDING_MAX_INPUT_BYTES", 32768, 16, 16777216, &v, err, errlen) < 0)
-		return -1;
-	s->embedding_max_input_bytes = (size_t)v;
-	return set_local_models(s, err, errlen);
-}
-
 int settings_local_embedding_model(const struct settings *s, const char *name)
 {
 	const char *m;
@@ -737,22 +717,6 @@ const char *settings_local_embedding_model_at(const struct settings *s, size_t i
 		if (i == 0)
 			return p;
 	return NULL;
-}
-
-int settings_load(struct settings *s, char *err, size_t errlen)
-{
-	char envfile[sizeof s->home], state_def[sizeof s->state_dir];
-
-	memset(s, 0, sizeof *s);
-	if (set_home(s, state_def, sizeof state_def, err, errlen) < 0 ||
-	    set_path(s->home, "MCPGW_ENV_FILE", ".env", envfile, sizeof envfile, err, errlen) < 0 ||
-	    settings_load_dotenv(envfile, err, errlen) < 0 ||
-	    set_paths(s, state_def, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
-	    set_timeouts(s, err, errlen) < 0 || set_broker(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
-	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0 ||
-	    set_embeddings(s, err, errlen) < 0)
-		return -1;
-	return 0;
 }
 
 int settings_export(const struct settings *s)

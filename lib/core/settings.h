@@ -1,91 +1,195 @@
-/* settings.h: every MCPGW_* setting, one name and one default each, from the environment and .env. */
+/* settings.h: the settings table (name, kind, default, bounds, field, readers, doc) and the values it loads. */
 #ifndef MCPGW_SETTINGS_H
 #define MCPGW_SETTINGS_H
 
 #include <stddef.h>
 
+/* One field per row of the settings table (lib/core/settings.c), which
+ * holds each one's name, default, bounds and meaning; derived fields say so. */
 struct settings {
-	char home[4096];        /* MCPGW_HOME: directory holding .env and servers_config.json; default: where
-				 * the programs are installed (a checkout's root, else SYSCONF: progpath_defaults) */
-	char config[4096];      /* MCPGW_CONFIG: default $MCPGW_HOME/servers_config.json */
-	char state_dir[4096];   /* MCPGW_STATE_DIR: default $MCPGW_HOME/var; with MCPGW_HOME unset the install's
-				 * (a checkout's var/, else STATEDIR) */
-	char socket_path[4200]; /* derived: $MCPGW_STATE_DIR/broker.sock (MCPGW_BROKER_SOCKET overrides) */
-	char db_path[4200];     /* derived: $MCPGW_STATE_DIR/mcpgw.db */
-	char log_file[4200];    /* MCPGW_LOG_FILE: default "" = stderr */
-	int log_level;          /* MCPGW_LOG_LEVEL: error|warn|info|debug, default info */
-	char listen[256];       /* MCPGW_LISTEN: default 127.0.0.1:8000 */
-	size_t max_body_bytes;  /* MCPGW_MAX_BODY_BYTES: default 4194304 (4 MiB), 1 KiB..1 GiB */
-	int max_json_depth;     /* MCPGW_MAX_JSON_DEPTH: default 64, 2..1000 */
-	size_t max_message_bytes; /* MCPGW_MAX_MESSAGE_BYTES: one JSON-RPC message, default 16777216, 4 KiB..1 GiB */
-	long tool_timeout_ms;   /* MCPGW_TOOL_TIMEOUT: seconds (may be fractional), default 60 */
-	int tool_retries;       /* MCPGW_TOOL_RETRIES: default 2, 0..10 */
-	long init_timeout_ms;   /* MCPGW_INIT_TIMEOUT: seconds, default 30: spawn to tools listed */
-	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX: seconds, default 300: longest wait before restarting a failing server */
-	int max_clients;        /* MCPGW_MAX_CLIENTS: broker client connections, default 512, 1..65536 */
-	long broker_timeout_ms; /* MCPGW_BROKER_TIMEOUT: responder wait for broker answers beyond the tool timeout, seconds, default 5 */
-	long startup_wait_ms;   /* MCPGW_STARTUP_WAIT: seconds a request waits for MCP servers that are still
-				 * starting (not failing) before answering without them, default 10, 0..3600 */
-	int broker_autostart;   /* MCPGW_BROKER_AUTOSTART: a responder that finds no broker starts one, 1/0/true/false/yes/no/on/off, default 1 */
+	char home[4096];             /* MCPGW_HOME */
+	char env_file[4096];         /* MCPGW_ENV_FILE */
+	char config[4096];           /* MCPGW_CONFIG */
+	char state_dir[4096];        /* MCPGW_STATE_DIR */
+	char socket_path[4200];      /* MCPGW_BROKER_SOCKET */
+	char db_path[4200];          /* derived: $MCPGW_STATE_DIR/mcpgw.db */
+	char log_file[4200];         /* MCPGW_LOG_FILE; "" = stderr */
+	int log_level;               /* MCPGW_LOG_LEVEL: enum log_level */
+	char listen[256];            /* MCPGW_LISTEN */
+	size_t max_body_bytes;       /* MCPGW_MAX_BODY_BYTES */
+	int max_json_depth;          /* MCPGW_MAX_JSON_DEPTH */
+	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
+	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
+	int tool_retries;            /* MCPGW_TOOL_RETRIES */
+	long init_timeout_ms;        /* MCPGW_INIT_TIMEOUT (seconds) */
+	long restart_backoff_max_ms; /* MCPGW_RESTART_BACKOFF_MAX (seconds) */
+	int max_clients;             /* MCPGW_MAX_CLIENTS */
+	long broker_timeout_ms;      /* MCPGW_BROKER_TIMEOUT (seconds) */
+	long startup_wait_ms;        /* MCPGW_STARTUP_WAIT (seconds) */
+	int broker_autostart;        /* MCPGW_BROKER_AUTOSTART: 0 or 1 */
 	/* upstream LLM */
-	char openai_api_key[1024];  /* OPENAI_API_KEY: default "" */
-	char openai_base_url[2048]; /* OPENAI_BASE_URL: default https://api.openai.com/v1 */
-	char default_model[256];    /* DEFAULT_MODEL: default gpt-3.5-turbo */
-	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT: seconds, default 10 */
-	long upstream_timeout_ms;   /* MCPGW_UPSTREAM_TIMEOUT: seconds without a byte from the upstream, default 300 */
-	int upstream_retries;       /* MCPGW_UPSTREAM_RETRIES: default 2, 0..10 */
-	long upstream_retry_max_wait_ms; /* MCPGW_UPSTREAM_RETRY_MAX_WAIT: seconds, default 20, 0..3600 */
-	size_t max_response_bytes;  /* MCPGW_MAX_RESPONSE_BYTES: upstream body, default 33554432, 4 KiB..1 GiB */
+	char openai_api_key[1024];        /* OPENAI_API_KEY (secret) */
+	char openai_base_url[2048];       /* OPENAI_BASE_URL, without trailing '/' */
+	char default_model[256];          /* DEFAULT_MODEL */
+	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT (seconds) */
+	long upstream_timeout_ms;         /* MCPGW_UPSTREAM_TIMEOUT (seconds) */
+	int upstream_retries;             /* MCPGW_UPSTREAM_RETRIES */
+	long upstream_retry_max_wait_ms;  /* MCPGW_UPSTREAM_RETRY_MAX_WAIT (seconds) */
+	size_t max_response_bytes;        /* MCPGW_MAX_RESPONSE_BYTES */
 	/* chat completions */
-	int max_tool_rounds;        /* MCPGW_MAX_TOOL_ROUNDS: default 8, 1..100 */
-	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES: default 65536, 256..16777216 */
-	int inject_tools;           /* MCPGW_INJECT_TOOLS: 1/0/true/false/yes/no/on/off, default 1 */
-	long models_cache_ttl_ms;   /* MCPGW_MODELS_CACHE_TTL: seconds, default 300, 0..86400 (0: no cache) */
-	long session_ttl_ms;        /* MCPGW_SESSION_TTL: seconds, default 86400, 0.001..2592000 (30 days) */
-	int chat_threads;           /* MCPGW_CHAT_THREADS: worker threads per chat responder, default 16, 1..256 */
-	char model_aliases[4096];   /* MCPGW_MODEL_ALIASES: "alias=model,alias2=model2" as given, default "" */
-	char model_alias_map[4097]; /* derived: "alias\0model\0...alias\0model\0\0"; use the functions below */
+	int max_tool_rounds;          /* MCPGW_MAX_TOOL_ROUNDS */
+	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES */
+	int inject_tools;             /* MCPGW_INJECT_TOOLS: 0 or 1 */
+	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
+	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
+	int chat_threads;             /* MCPGW_CHAT_THREADS */
+	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
+	char model_alias_map[4097];   /* derived: "alias\0model\0...\0\0"; use the functions below */
 	/* embeddings */
-	char embedding_api_key[1024];  /* EMBEDDING_API_KEY: default OPENAI_API_KEY */
-	char embedding_base_url[2048]; /* EMBEDDING_BASE_URL: default OPENAI_BASE_URL */
-	size_t embedding_max_inputs;   /* MCPGW_EMBEDDING_MAX_INPUTS: inputs per request, default 2048, 1..65536 */
-	size_t embedding_max_input_bytes; /* MCPGW_EMBEDDING_MAX_INPUT_BYTES: one input, default 32768, 16..16777216 */
-	char local_embedding_models[4096]; /* MCPGW_LOCAL_EMBEDDING_MODELS: "a,b" as given, default mcpgw-embedding-local */
+	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
+	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */
+	size_t embedding_max_inputs;          /* MCPGW_EMBEDDING_MAX_INPUTS */
+	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
+	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 };
 
-/* settings_load_dotenv: read KEY=VALUE lines of a .env file (comments, blank
- * lines, "export " prefix, single/double quotes, inline " #" comments) and
- * setenv each key that is not already set: the real environment wins.
- * A missing file is not an error. -1 with err ("path:line: what") on a
- * malformed line or an unreadable file.
- * Details: KEY is [A-Za-z_][A-Za-z0-9_]*, blanks around '=' are allowed;
- * '...' is literal; "..." knows \n \t \r \" \\ (other escapes are kept as
- * written); quotes do not span lines; unquoted values are trimmed and cut at
- * a '#' that follows a blank ("a#b" stays); no ${VAR} interpolation. Within
- * the file the last definition wins; a variable already in the environment
- * (even empty) is never overwritten. Nothing is set if any line is malformed.
- * CRLF line ends are accepted; the file may hold at most 1 MiB. */
-int settings_load_dotenv(const char *path, char *err, size_t errlen);
+/* The table: what a value is written as */
+enum settings_kind {
+	SETTINGS_STRING, /* text, at most the field's size - 1 bytes */
+	SETTINGS_PATH,   /* a path; a relative one is taken against MCPGW_HOME (MCPGW_HOME's against the cwd) */
+	SETTINGS_INT,    /* an integer in [min, max] of unit */
+	SETTINGS_BOOL,   /* 1, 0, true, false, yes, no, on, off (any case) */
+	SETTINGS_ENUM,   /* one of words (any case) */
+};
 
-/* settings_load: load $MCPGW_HOME/.env (or MCPGW_ENV_FILE), then fill s from
- * the environment, applying defaults and bounds. -1 with err naming the
- * variable and the problem ("MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'").
- * An empty variable counts as unset (its default applies). An unset
- * MCPGW_HOME is where the programs are installed, never the cwd: a
+/* the unit of a SETTINGS_INT */
+enum settings_unit {
+	SETTINGS_COUNT,
+	SETTINGS_BYTES,
+	SETTINGS_MS,      /* an integer number of milliseconds */
+	SETTINGS_SECONDS, /* written in seconds ("D", "D.F", ".F"), kept, and bounded, in milliseconds */
+};
+
+/* the C type of the field a row fills */
+enum settings_ctype { SETTINGS_C_NONE, SETTINGS_C_CHARS, SETTINGS_C_INT, SETTINGS_C_LONG, SETTINGS_C_SIZE };
+
+/* who reads a setting (readers is a mask of these) */
+enum settings_reader {
+	SETTINGS_BROKER = 1 << 0,     /* mcpgw-broker */
+	SETTINGS_RESPONDERS = 1 << 1, /* cgi-bin/\*.fcgi */
+	SETTINGS_CHATBOT = 1 << 2,    /* mcpgw-chat */
+	SETTINGS_CTL = 1 << 3,        /* deploy/mcpgwctl */
+	SETTINGS_CLIENT = 1 << 4,     /* mcpgw-mcp-client */
+	SETTINGS_SQLITE = 1 << 5,     /* mcp-server-sqlite (its environment only, no .env) */
+};
+
+#define SETTINGS_SECRET 1 /* flags: the value is never printed (errors, --settings) */
+
+/* one word of a SETTINGS_ENUM or SETTINGS_BOOL and the int it stands for */
+struct settings_word {
+	const char *word;
+	int value;
+};
+
+struct settings_row;
+
+/* a row's default when it cannot be written down (MCPGW_HOME, MCPGW_STATE_DIR):
+ * writes it into dst[n]. 0, or -1 with err. */
+typedef int (*settings_default_fn)(const struct settings *s, char *dst, size_t n, char *err, size_t errlen);
+
+/* a row's hook, run after its value is stored (URL trimmed, alias map built,
+ * .env read, derived paths): 0, -1 with err written, or SETTINGS_BAD when
+ * the value does not have the row's shape (settings_load then writes the one
+ * wording with the row's expect). */
+typedef int (*settings_hook_fn)(struct settings *s, const struct settings_row *r, char *err, size_t errlen);
+#define SETTINGS_BAD 1
+
+/* One row. def is the default as written in the environment; a leading
+ * "$NAME" stands for the value of the earlier row NAME ("$MCPGW_HOME/.env"). */
+struct settings_row {
+	const char *name;                  /* MCPGW_TOOL_TIMEOUT */
+	enum settings_kind kind;           /* what a value is written as */
+	enum settings_unit unit;           /* SETTINGS_INT: its unit */
+	long min, max;                     /* SETTINGS_INT: bounds in the unit kept (ms for seconds) */
+	const struct settings_word *words; /* ENUM, BOOL: the words, ending with { NULL, 0 } */
+	const char *def;                   /* the default, or NULL when def_fn computes it */
+	settings_default_fn def_fn;        /* the default computed (MCPGW_HOME, MCPGW_STATE_DIR) */
+	const char *def_doc;               /* the default as documented (markdown); NULL: `def` */
+	size_t off;                        /* its field, or SETTINGS_NOFIELD: its program reads it */
+	size_t size;                       /* sizeof the field */
+	enum settings_ctype ctype;         /* the field's C type */
+	unsigned readers;                  /* enum settings_reader mask */
+	unsigned flags;                    /* SETTINGS_SECRET */
+	const char *expect;                /* STRING checked by hook: its shape ("model[,model...]") */
+	settings_hook_fn hook;             /* run after the value is stored, or NULL */
+	const char *doc;                   /* one line (markdown `code` allowed): --help's meaning */
+	const char *more;                  /* README's further prose after doc, or NULL */
+};
+
+#define SETTINGS_NOFIELD ((size_t)-1)
+
+/* the rows, in load order (every "$NAME" default names an earlier row) */
+extern const struct settings_row settings_rows[];
+extern const size_t settings_count;
+
+/* the words of every SETTINGS_BOOL row (settings_parse_bool takes them too) */
+extern const struct settings_word settings_bool_words[];
+
+/* settings_words: the words of an ENUM or BOOL row joined into dst[n]:
+ * "error, warn, info or debug" (quote "", last_sep " or "), or
+ * "`error`, `warn`, `info`, `debug`" (quote "`", last_sep ", "). Returns dst. */
+const char *settings_words(const struct settings_word *w, const char *quote, const char *last_sep, char *dst, size_t n);
+
+/* settings_find: the row named name (borrowed), or NULL. */
+const struct settings_row *settings_find(const char *name);
+
+/* settings_expect: what a value of r must be, as the error wording says it
+ * after "expected " ("an integer 0..10", "seconds 0.001..86400", "error,
+ * warn, info or debug", "at most 255 bytes"), into dst[n]. Returns dst. */
+const char *settings_expect(const struct settings_row *r, char *dst, size_t n);
+
+/* settings_parse_value: value checked against r's kind and bounds, without
+ * storing it: 0 with *out (INT: in the unit kept; BOOL, ENUM: the word's
+ * value; STRING, PATH: its length), or -1 (then settings_bad writes why). */
+int settings_parse_value(const struct settings_row *r, const char *value, long *out);
+
+/* settings_bad: the one wording for a value r does not take, into err:
+ * "NAME: expected WHAT, got 'VALUE'"; a secret's value is shown as its
+ * length ("got a secret of 12 bytes"), a long one cut. */
+void settings_bad(const struct settings_row *r, const char *value, char *err, size_t errlen);
+
+/* settings_default_value: r's default for s (rows before r already
+ * loaded) into dst[n]: its def_fn's, else def with a leading "$NAME"
+ * replaced by that earlier row's value. 0, or -1 with err. */
+int settings_default_value(const struct settings_row *r, const struct settings *s, char *dst, size_t n, char *err,
+			   size_t errlen);
+
+/* settings_env_long: the INT, BOOL or ENUM setting name from this
+ * process's environment alone (no .env), its default when unset or empty:
+ * for programs that read one setting and not struct settings
+ * (mcp-server-sqlite). 0 with *out, or -1 with err (settings_bad's
+ * wording, or "NAME: not an integer setting"). */
+int settings_env_long(const char *name, long *out, char *err, size_t errlen);
+
+/* settings_load: fill s from the environment by one loop over the settings
+ * table (settings_rows), in its order: each row's value (an empty variable
+ * counts as unset), else its default, parsed by its kind and checked against
+ * its bounds; the row's hook runs after. The MCPGW_ENV_FILE row reads the
+ * .env file (dotenv_load), so every row after it sees .env too.
+ * -1 with err from the first bad row, one wording for all:
+ * "NAME: expected WHAT, got 'VALUE'" (a secret's value is never shown), e.g.
+ * "MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'"; hooks add their
+ * own ("MCPGW_MODEL_ALIASES: alias 'a' is given twice").
+ * An unset MCPGW_HOME is where the programs are installed, never the cwd: a
  * checkout's root (MCPGW_STATE_DIR then defaults to its var/), else the
  * SYSCONF compiled in (MCPGW_STATE_DIR: STATEDIR); see progpath_defaults.
- * A relative MCPGW_HOME is taken against the cwd; relative MCPGW_ENV_FILE,
- * MCPGW_CONFIG, MCPGW_STATE_DIR, MCPGW_BROKER_SOCKET and MCPGW_LOG_FILE
- * against MCPGW_HOME.
- * Seconds settings take 1 ms..86400 s (MCPGW_BROKER_TIMEOUT, MCPGW_STARTUP_WAIT and
- * MCPGW_UPSTREAM_RETRY_MAX_WAIT 0..3600 s, MCPGW_MODELS_CACHE_TTL 0..86400 s,
- * MCPGW_SESSION_TTL up to 30 days). MCPGW_MODEL_ALIASES is checked here:
- * comma-separated alias=model pairs, blanks around names are dropped, names
- * non-empty without blanks or control bytes, no alias twice.
- * MCPGW_LOCAL_EMBEDDING_MODELS likewise: comma-separated names, blanks
- * around them dropped, none empty or holding a blank, control byte or '=',
- * none twice. Trailing '/' are removed from OPENAI_BASE_URL and
+ * A relative MCPGW_HOME is taken against the cwd, every other relative path
+ * setting against MCPGW_HOME. MCPGW_MODEL_ALIASES: comma-separated
+ * alias=model pairs, blanks around names dropped, names non-empty without
+ * blanks or control bytes, no alias twice. MCPGW_LOCAL_EMBEDDING_MODELS
+ * likewise: comma-separated names, none empty or holding a blank, control
+ * byte or '=', none twice. Trailing '/' are removed from OPENAI_BASE_URL and
  * EMBEDDING_BASE_URL. The socket path length is not checked against
  * sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);

@@ -5,82 +5,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/settings.h"
+#include "core/settingsdoc.h"
 #include "core/version.h"
 
 #define USAGE_NAME_COL 35 /* settings' meanings start in this column (names run to 31 bytes) */
 
-/* one setting as a program's --help shows it; the default is written as in
- * README.md's Configuration table (tests/blackbox/cli.bats compares them) */
-struct usage_setting {
-	const char *name;
-	const char *def;
-	const char *meaning;
-};
-
-static const struct usage_setting usage_settings[] = {
-	{ "MCPGW_HOME", "the checkout, else /etc/mcpgw", "where .env and servers_config.json are" },
-	{ "MCPGW_ENV_FILE", "$MCPGW_HOME/.env", "the .env file" },
-	{ "MCPGW_CONFIG", "$MCPGW_HOME/servers_config.json", "the MCP servers" },
-	{ "MCPGW_STATE_DIR", "$MCPGW_HOME/var, else /var/lib/mcpgw", "broker socket, pid files, registry, logs" },
-	{ "MCPGW_BROKER_SOCKET", "$MCPGW_STATE_DIR/broker.sock", "the broker's unix socket" },
-	{ "MCPGW_BROKER_AUTOSTART", "1", "start a broker when none runs; 0: off" },
-	{ "MCPGW_BROKER_BIN", "(found)", "the mcpgw-broker to start" },
-	{ "MCPGW_LOG_LEVEL", "info", "error, warn, info or debug" },
-	{ "MCPGW_LOG_FILE", "(stderr)", "the log file" },
-	{ "MCPGW_MAX_BODY_BYTES", "4194304", "largest request body; 413 above" },
-	{ "MCPGW_MAX_JSON_DEPTH", "64", "deepest JSON nesting of a request; 400 above" },
-	{ "MCPGW_MAX_MESSAGE_BYTES", "16777216", "largest JSON-RPC message" },
-	{ "MCPGW_TOOL_TIMEOUT", "60", "seconds a tool call may take, per attempt" },
-	{ "MCPGW_TOOL_RETRIES", "2", "retries of a tool call on transport failure" },
-	{ "MCPGW_INIT_TIMEOUT", "30", "seconds from starting an MCP server to its tool list" },
-	{ "MCPGW_RESTART_BACKOFF_MAX", "300", "seconds; longest wait before a failing server is started again" },
-	{ "MCPGW_MAX_CLIENTS", "512", "broker client connections" },
-	{ "MCPGW_BROKER_TIMEOUT", "5", "seconds to wait for the broker beyond the tool time" },
-	{ "MCPGW_STARTUP_WAIT", "30", "seconds a request waits for MCP servers still starting" },
-	{ "OPENAI_API_KEY", "(empty)", "the upstream LLM's key" },
-	{ "OPENAI_BASE_URL", "https://api.openai.com/v1", "the upstream OpenAI-compatible API" },
-	{ "DEFAULT_MODEL", "gpt-3.5-turbo", "the model of a request that names none" },
-	{ "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "10", "seconds to connect to the upstream" },
-	{ "MCPGW_UPSTREAM_TIMEOUT", "300", "seconds the upstream may stay silent" },
-	{ "MCPGW_UPSTREAM_RETRIES", "2", "retries on 429, 5xx and failed connects" },
-	{ "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "20", "seconds; longest wait between retries" },
-	{ "MCPGW_MAX_RESPONSE_BYTES", "33554432", "largest upstream answer or stream event" },
-	{ "MCPGW_MAX_TOOL_ROUNDS", "8", "tool rounds per chat completion" },
-	{ "MCPGW_MAX_TOOL_OUTPUT_BYTES", "65536", "longest tool result given to the model" },
-	{ "MCPGW_INJECT_TOOLS", "1", "offer the MCP tools to the model; 0: off" },
-	{ "MCPGW_MODELS_CACHE_TTL", "300", "seconds the upstream's model list is kept" },
-	{ "MCPGW_MODEL_ALIASES", "(none)", "alias=model,alias2=model2" },
-	{ "MCPGW_SESSION_TTL", "86400", "seconds the hidden part of a mixed batch is kept" },
-	{ "MCPGW_CHAT_THREADS", "16", "worker threads per chat responder process" },
-	{ "EMBEDDING_BASE_URL", "$OPENAI_BASE_URL", "the API that computes embeddings of other models" },
-	{ "EMBEDDING_API_KEY", "$OPENAI_API_KEY", "its key" },
-	{ "MCPGW_LOCAL_EMBEDDING_MODELS", "mcpgw-embedding-local", "names served by the built-in embedding model" },
-	{ "MCPGW_EMBEDDING_MAX_INPUTS", "2048", "inputs per request to the built-in model" },
-	{ "MCPGW_EMBEDDING_MAX_INPUT_BYTES", "32768", "bytes per input to the built-in model" },
-};
-
-static const struct usage_setting *usage_find(const char *name)
-{
-	for (size_t i = 0; i < sizeof usage_settings / sizeof usage_settings[0]; i++)
-		if (strcmp(usage_settings[i].name, name) == 0)
-			return &usage_settings[i];
-	return NULL;
-}
-
-/* usage_setting_line: "  NAME   meaning (default: X)"; a default written
- * "(x)" in the table shows as "(default: x)" */
+/* usage_setting_line: "  NAME   meaning (default: X)", both from the
+ * settings table; a default documented "(x)" shows as "(default: x)" */
 static void usage_setting_line(FILE *f, const char *name)
 {
-	const struct usage_setting *s = usage_find(name);
+	const struct settings_row *r = settings_find(name);
 	int pad = USAGE_NAME_COL - 2 - (int)strlen(name);
+	char def[512], doc[512];
+	size_t len;
 
 	fprintf(f, "  %s%*s", name, pad > 1 ? pad : 1, "");
-	if (!s)
+	if (!r) {
 		fprintf(f, "(undocumented)\n");
-	else if (s->def[0] == '(')
-		fprintf(f, "%s (default: %.*s)\n", s->meaning, (int)strlen(s->def) - 2, s->def + 1);
+		return;
+	}
+	settingsdoc_default_text(r, def, sizeof def);
+	len = strlen(def);
+	if (def[0] == '(' && len > 1 && def[len - 1] == ')')
+		fprintf(f, "%s (default: %.*s)\n", settingsdoc_doc_text(r, doc, sizeof doc), (int)len - 2, def + 1);
 	else
-		fprintf(f, "%s (default: %s)\n", s->meaning, s->def);
+		fprintf(f, "%s (default: %s)\n", settingsdoc_doc_text(r, doc, sizeof doc), def);
+}
+
+void usage_setting_lines(FILE *f, const char *const *names)
+{
+	for (const char *const *p = names; *p; p++)
+		usage_setting_line(f, *p);
 }
 
 void usage_help(FILE *f, const struct usage *u)
@@ -93,8 +49,7 @@ void usage_help(FILE *f, const struct usage *u)
 		fprintf(f, "\nOptions:\n%s", u->options);
 	if (u->settings && u->settings[0]) {
 		fprintf(f, "\nSettings (the environment, else $MCPGW_HOME/.env; README.md, Configuration):\n");
-		for (const char *const *p = u->settings; *p; p++)
-			usage_setting_line(f, *p);
+		usage_setting_lines(f, u->settings);
 	}
 	if (u->notes)
 		fprintf(f, "\n%s", u->notes);
@@ -206,4 +161,21 @@ int usage_responder(int argc, char *argv[], const struct usage *u)
 	if (optind < argc)
 		return usage_error(u->prog, "unexpected argument '%s' (a responder takes no arguments)", argv[optind]);
 	return -1;
+}
+
+int usage_settings(const char *prog, const char *arg)
+{
+	enum settingsdoc_format fmt;
+
+	if (!arg || strcmp(arg, "text") == 0)
+		fmt = SETTINGSDOC_TEXT;
+	else if (strcmp(arg, "markdown") == 0)
+		fmt = SETTINGSDOC_MARKDOWN;
+	else
+		return usage_error(prog, "--settings=%s: expected text or markdown", arg);
+	if (settingsdoc_print(stdout, fmt) < 0) {
+		fprintf(stderr, "%s: cannot write the settings table\n", prog);
+		return 1;
+	}
+	return 0;
 }

@@ -9,14 +9,15 @@
 
 /* A program's help text. Every string is borrowed and may be NULL (left out). */
 struct usage {
-	const char *prog;             /* the name shown: "mcpgw-broker" */
-	const char *synopsis;         /* what follows "usage: PROG "; several forms on several lines,
-				       * each further line starting with "PROG " */
-	const char *about;            /* what it does, one or more lines ending in '\n' */
-	const char *options;          /* option lines ("  -h, --help   this text\n") */
-	const char *const *settings;  /* the names of the settings it reads, NULL-terminated; each must be
-				       * in the table of lib/usage.c (meaning and default come from there) */
-	const char *notes;            /* text after the settings */
+	const char *prog;            /* the name shown: "mcpgw-broker" */
+	const char *synopsis;        /* what follows "usage: PROG "; several forms on several lines,
+				      * each further line starting with "PROG " */
+	const char *about;           /* what it does, one or more lines ending in '\n' */
+	const char *options;         /* option lines ("  -h, --help   this text\n") */
+	const char *const *settings; /* the names of the settings it reads, NULL-terminated; each must be
+				      * a row of the settings table (lib/core/settings.c: meaning and
+				      * default come from there) */
+	const char *notes;           /* text after the settings */
 };
 
 /* usage_help: print u to f: "usage:" line(s), about, "Options:", "Settings"
@@ -24,6 +25,11 @@ struct usage {
  * name missing from the table is printed without a meaning (a programming
  * error that the black-box tests catch). */
 void usage_help(FILE *f, const struct usage *u);
+
+/* usage_setting_lines: one line per name ("  NAME   meaning (default: X)",
+ * from the settings table) to f, for a program whose settings are not read
+ * the usual way and that prints its own "Settings" title (mcp-server-sqlite). */
+void usage_setting_lines(FILE *f, const char *const *names);
 
 /* usage_version: "PROG VERSION\n" (lib/version.h) on stdout. */
 void usage_version(const char *prog);
@@ -52,6 +58,19 @@ int usage_getopt(const char *prog, int argc, char *const argv[], const char *sho
  * /health. Returns -1 to go on serving, else the exit status (0 or
  * USAGE_EXIT; the message is printed). */
 int usage_responder(int argc, char *argv[], const struct usage *u);
+
+/* usage_settings: the --settings[=FORMAT] option: the settings table on
+ * stdout, FORMAT text (also when arg is NULL) or markdown (README.md's
+ * Configuration table, as `make settings-table` writes it there). Returns
+ * the exit status: 0, 1 when stdout could not be written, USAGE_EXIT for
+ * another FORMAT (named via usage_error). */
+int usage_settings(const char *prog, const char *arg);
+
+/* the --settings option line of a program that offers it */
+#define USAGE_SETTINGS_OPTION \
+	"      --settings[=markdown]\n" \
+	"                      every setting: name, default, values, readers, meaning; markdown:\n" \
+	"                      README.md's Configuration table, as generated there\n"
 
 /* the options lines of every responder's usage: the ones usage_responder takes */
 #define USAGE_RESPONDER_OPTIONS \

@@ -1,4 +1,4 @@
-/* test_settings.c: unit tests for .env loading and MCPGW_* settings (lib/settings.c). */
+/* test_settings.c: unit tests for .env loading (lib/core/dotenv.c), the settings table and its loading (settings.c, settingsdoc.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +14,12 @@
 
 #include "core/buildconf.h"
 #include "core/log.h"
+#include "core/dotenv.h"
 #include "core/settings.h"
+#include "core/settingsdoc.h"
+
+#include <ctype.h>
+#include <dirent.h>
 
 static const char *const vars[] = {
 	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",
@@ -40,6 +45,8 @@ static int setup(void **state)
 	(void)state;
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
+	for (size_t i = 0; i < settings_count; i++)
+		unsetenv(settings_rows[i].name);
 	strcpy(home, "/tmp/mcpgw-test-settings-XXXXXX");
 	if (!mkdtemp(home))
 		return -1;
@@ -107,7 +114,7 @@ static void test_dotenv_syntax(void **state)
 
 	(void)state;
 	write_file(".env", env, sizeof env - 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "plain");
 	assert_env("T_B", "exported");
 	assert_env("T_C", "spaced value");
@@ -137,7 +144,7 @@ static void test_dotenv_env_wins(void **state)
 	assert_int_equal(setenv("T_A", "real", 1), 0);
 	assert_int_equal(setenv("T_B", "", 1), 0);
 	write_file(".env", env, sizeof env - 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "real");
 	assert_env("T_B", "");
 	assert_env("T_C", "from-file");
@@ -150,7 +157,7 @@ static void bad_line(const char *content, const char *want)
 
 	write_file(".env", content, strlen(content), path, sizeof path);
 	unsetenv("T_A");
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	snprintf(full, sizeof full, "%s:%s", path, want);
 	if (strcmp(err, full) != 0)
 		fail_msg("for [%s]\n got: %s\nwant: %s", content, err, full);
@@ -175,7 +182,7 @@ static void test_dotenv_errors(void **state)
 	/* a NUL byte in a line */
 	write_file(".env", "T_A=1\nT_B=x\0y\n", 14, path, sizeof path);
 	unsetenv("T_A");
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	assert_non_null(strstr(err, ":2: NUL byte in line"));
 	assert_null(getenv("T_A"));
 }
@@ -187,9 +194,9 @@ static void test_dotenv_files(void **state)
 
 	(void)state;
 	snprintf(path, sizeof path, "%s/missing.env", home);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	/* a directory is unreadable */
-	assert_int_equal(settings_load_dotenv(home, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(home, err, sizeof err), -1);
 	assert_non_null(strstr(err, home));
 
 	big = malloc(1024 * 1024 + 1);
@@ -198,11 +205,11 @@ static void test_dotenv_files(void **state)
 	big[1023] = '\n';
 	memcpy(big + 1024, "T_A=big\n", 8);
 	write_file(".env", big, 1024 * 1024, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), 0);
+	assert_int_equal(dotenv_load(path, err, sizeof err), 0);
 	assert_env("T_A", "big");
 	unsetenv("T_A");
 	write_file(".env", big, 1024 * 1024 + 1, path, sizeof path);
-	assert_int_equal(settings_load_dotenv(path, err, sizeof err), -1);
+	assert_int_equal(dotenv_load(path, err, sizeof err), -1);
 	snprintf(want, sizeof want, "%s: larger than 1 MiB (1048576 bytes)", path);
 	assert_string_equal(err, want);
 	free(big);
@@ -433,15 +440,15 @@ static void test_bounds(void **state)
 	bad_setting("MCPGW_LOG_LEVEL", "loud", "MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'");
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
-	bad_setting("DEFAULT_MODEL", big, "DEFAULT_MODEL: too long (4999 bytes, at most 255)");
-	bad_setting("MCPGW_LISTEN", big, "MCPGW_LISTEN: too long (4999 bytes, at most 255)");
+	bad_setting("DEFAULT_MODEL", big, "DEFAULT_MODEL: expected at most 255 bytes, got 4999 bytes");
+	bad_setting("MCPGW_LISTEN", big, "MCPGW_LISTEN: expected at most 255 bytes, got 4999 bytes");
 	big[0] = '/';
-	bad_setting("MCPGW_STATE_DIR", big, "MCPGW_STATE_DIR: too long (4999 bytes, at most 4095)");
+	bad_setting("MCPGW_STATE_DIR", big, "MCPGW_STATE_DIR: expected at most 4095 bytes, got 4999 bytes");
 	big[0] = 'a';
 	big[4090] = '\0'; /* fits alone, not joined with home */
 	assert_int_equal(setenv("MCPGW_CONFIG", big, 1), 0);
 	assert_int_equal(settings_load(&s, err, sizeof err), -1);
-	assert_non_null(strstr(err, "MCPGW_CONFIG: path too long"));
+	assert_non_null(strstr(err, "MCPGW_CONFIG: expected at most 4095 bytes, got "));
 	unsetenv("MCPGW_CONFIG");
 	assert_int_equal(settings_load(&s, err, sizeof err), 0);
 }
@@ -591,7 +598,7 @@ static void test_model_aliases(void **state)
 	memset(big, 'a', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	big[1] = '=';
-	bad_setting("MCPGW_MODEL_ALIASES", big, "MCPGW_MODEL_ALIASES: too long (4999 bytes, at most 4095)");
+	bad_setting("MCPGW_MODEL_ALIASES", big, "MCPGW_MODEL_ALIASES: expected at most 4095 bytes, got 4999 bytes");
 	/* the longest value as one pair, and as many short pairs */
 	big[4095] = '\0';
 	good_setting("MCPGW_MODEL_ALIASES", big, &s);
@@ -662,7 +669,7 @@ static void test_embedding_settings(void **state)
 	memset(big, 'm', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	bad_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big,
-		    "MCPGW_LOCAL_EMBEDDING_MODELS: too long (4999 bytes, at most 4095)");
+		    "MCPGW_LOCAL_EMBEDDING_MODELS: expected at most 4095 bytes, got 4999 bytes");
 	/* the longest value as one name, and as many one-letter names */
 	big[4095] = '\0';
 	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", big, &s);
@@ -715,6 +722,312 @@ static void test_parse_numbers(void **state)
 	assert_int_equal(settings_parse_seconds(NULL, 0, 100000, &v), -1);
 }
 
+/* row_long: the INT, BOOL or ENUM field of row r in s */
+static long row_long(const struct settings *s, const struct settings_row *r)
+{
+	const char *f = (const char *)s + r->off;
+
+	switch (r->ctype) {
+	case SETTINGS_C_INT: return *(const int *)(const void *)f;
+	case SETTINGS_C_LONG: return *(const long *)(const void *)f;
+	case SETTINGS_C_SIZE: return (long)*(const size_t *)(const void *)f;
+	default: fail_msg("%s: not a number field", r->name);
+	}
+	return 0;
+}
+
+/* the table's own rules: names, defaults in bounds, fields of the right type, docs fit a markdown cell */
+static void test_table_rows(void **state)
+{
+	(void)state;
+	assert_true(settings_count >= 40);
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
+		long v;
+
+		for (const char *p = r->name; *p; p++)
+			if (!isupper((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+				fail_msg("row %zu: bad name '%s'", i, r->name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(settings_rows[j].name, r->name) == 0)
+				fail_msg("%s: two rows", r->name);
+		assert_ptr_equal(settings_find(r->name), r);
+		if (!r->doc || !r->doc[0] || strchr(r->doc, '|') || strchr(r->doc, '[') || strchr(r->doc, '\n'))
+			fail_msg("%s: doc must be one line without '|' or a link", r->name);
+		if ((r->more && (strchr(r->more, '|') || strchr(r->more, '\n'))) ||
+		    (r->def_doc && strchr(r->def_doc, '|')))
+			fail_msg("%s: more and def_doc must not hold '|' or a newline", r->name);
+		if (!r->readers)
+			fail_msg("%s: read by nobody", r->name);
+		if ((r->def == NULL) == (r->def_fn == NULL))
+			fail_msg("%s: one of def and def_fn", r->name);
+		if (r->def_fn && !r->def_doc)
+			fail_msg("%s: a computed default needs def_doc", r->name);
+		if (r->kind == SETTINGS_INT && (r->min > r->max || (r->ctype == SETTINGS_C_SIZE && r->min < 0) ||
+						   (r->ctype == SETTINGS_C_INT && r->max > INT_MAX)))
+			fail_msg("%s: bounds %ld..%ld do not fit its field", r->name, r->min, r->max);
+		if ((r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) && r->off != SETTINGS_NOFIELD &&
+		    r->ctype != SETTINGS_C_CHARS)
+			fail_msg("%s: a text row fills a char array", r->name);
+		if ((r->kind == SETTINGS_ENUM || r->kind == SETTINGS_BOOL) && (!r->words || !r->words[0].word))
+			fail_msg("%s: no words", r->name);
+		if (r->kind != SETTINGS_STRING && r->kind != SETTINGS_PATH && r->off != SETTINGS_NOFIELD &&
+		    r->ctype == SETTINGS_C_CHARS)
+			fail_msg("%s: a number row fills a number", r->name);
+		if (r->flags & SETTINGS_SECRET && r->kind != SETTINGS_STRING)
+			fail_msg("%s: secrets are text", r->name);
+		/* a written default parses and is within bounds ("$NAME/..." after expansion: below) */
+		if (r->def && r->def[0] != '$' && settings_parse_value(r, r->def, &v) < 0)
+			fail_msg("%s: its default '%s' is not one of its values", r->name, r->def);
+		if (r->def && r->def[0] == '$') {
+			const struct settings_row *ref;
+			char name[64];
+			size_t n = strspn(r->def + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+			assert_true(n > 0 && n < sizeof name);
+			memcpy(name, r->def + 1, n);
+			name[n] = '\0';
+			ref = settings_find(name);
+			if (!ref || ref >= r || ref->ctype != SETTINGS_C_CHARS)
+				fail_msg("%s: default %s names no earlier text row", r->name, r->def);
+		}
+	}
+}
+
+/* every row loads its default: the field holds the default's value */
+static void test_table_defaults(void **state)
+{
+	struct settings s;
+	char def[8192], text[512];
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
+		long v;
+
+		/* documented the way README and --help show it */
+		assert_non_null(settingsdoc_default_text(r, text, sizeof text));
+		assert_true(text[0] && !strchr(text, '`'));
+		if (r->off == SETTINGS_NOFIELD || getenv(r->name)) /* MCPGW_HOME: set for the test */
+			continue;
+		if (settings_default_value(r, &s, def, sizeof def, err, sizeof err) < 0)
+			fail_msg("%s: %s", r->name, err);
+		if (r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) {
+			const char *f = (const char *)&s + r->off;
+
+			if (r->kind == SETTINGS_PATH && def[0] && def[0] != '/') /* relative: under MCPGW_HOME */
+				assert_true(strncmp(f, home, strlen(home)) == 0 && strcmp(f + strlen(home) + 1, def) == 0);
+			else if (strcmp(f, def) != 0)
+				fail_msg("%s: loaded '%s', default '%s'", r->name, f, def);
+			continue;
+		}
+		if (settings_parse_value(r, def, &v) < 0)
+			fail_msg("%s: default '%s' not one of its values", r->name, def);
+		if (row_long(&s, r) != v)
+			fail_msg("%s: loaded %ld, default %ld", r->name, row_long(&s, r), v);
+	}
+}
+
+/* ms as the seconds text a user writes */
+static void fmt_seconds(char *dst, size_t n, long ms)
+{
+	snprintf(dst, n, "%ld.%03ld", ms / 1000, ms % 1000);
+}
+
+/* every bound of every number row: the bound loads, one past it fails with
+ * the one wording; every enum takes its words in any case and nothing else */
+static void test_table_bounds(void **state)
+{
+	struct settings s;
+	char v[64], want[512], expect[256];
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
+		long bad[2], ok[2] = { r->min, r->max };
+
+		if (r->off == SETTINGS_NOFIELD)
+			continue;
+		settings_expect(r, expect, sizeof expect);
+		if (r->kind == SETTINGS_ENUM || r->kind == SETTINGS_BOOL) {
+			for (const struct settings_word *w = r->words; w->word; w++) {
+				snprintf(v, sizeof v, "%s", w->word);
+				v[0] = (char)toupper((unsigned char)v[0]);
+				good_setting(r->name, v, &s);
+				assert_int_equal(row_long(&s, r), w->value);
+			}
+			snprintf(want, sizeof want, "%s: expected %s, got 'sometimes'", r->name, expect);
+			bad_setting(r->name, "sometimes", want);
+			continue;
+		}
+		if (r->kind != SETTINGS_INT)
+			continue;
+		bad[0] = r->unit == SETTINGS_SECONDS ? r->min - 1 : r->min - 1;
+		bad[1] = r->unit == SETTINGS_SECONDS ? r->max + 1 : r->max + 1;
+		for (int k = 0; k < 2; k++) {
+			if (r->unit == SETTINGS_SECONDS)
+				fmt_seconds(v, sizeof v, ok[k]);
+			else
+				snprintf(v, sizeof v, "%ld", ok[k]);
+			good_setting(r->name, v, &s);
+			assert_int_equal(row_long(&s, r), ok[k]);
+			if (bad[k] < 0 && r->unit == SETTINGS_SECONDS)
+				snprintf(v, sizeof v, "-1"); /* seconds are written without a sign */
+			else if (r->unit == SETTINGS_SECONDS)
+				fmt_seconds(v, sizeof v, bad[k]);
+			else
+				snprintf(v, sizeof v, "%ld", bad[k]);
+			snprintf(want, sizeof want, "%s: expected %s, got '%s'", r->name, expect, v);
+			bad_setting(r->name, v, want);
+		}
+	}
+}
+
+/* secrets: never in an error, nor in the printed table, whatever the value */
+static void test_table_secrets(void **state)
+{
+	struct settings s;
+	char big[3000], *out = NULL;
+	size_t outlen = 0, nsecret = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	memset(big, '-', sizeof big);
+	for (size_t i = 0; i + 10 < sizeof big; i += 10)
+		memcpy(big + i, "TOPSECRET-", 10);
+	big[sizeof big - 1] = '\0';
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
+
+		if (!(r->flags & SETTINGS_SECRET))
+			continue;
+		nsecret++;
+		settings_bad(r, "sk-TOPSECRET", err, sizeof err);
+		assert_null(strstr(err, "TOPSECRET"));
+		assert_non_null(strstr(err, r->name));
+		assert_int_equal(setenv(r->name, big, 1), 0);
+		assert_int_equal(settings_load(&s, err, sizeof err), -1);
+		assert_null(strstr(err, "TOPSECRET"));
+		assert_non_null(strstr(err, r->name));
+		assert_int_equal(setenv(r->name, "sk-TOPSECRET", 1), 0);
+	}
+	assert_true(nsecret >= 2); /* OPENAI_API_KEY, EMBEDDING_API_KEY */
+	assert_int_equal(settings_load(&s, err, sizeof err), 0);
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	assert_int_equal(settingsdoc_print(f, SETTINGSDOC_TEXT), 0);
+	assert_int_equal(settingsdoc_print(f, SETTINGSDOC_MARKDOWN), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_null(strstr(out, "TOPSECRET"));
+	assert_non_null(strstr(out, "OPENAI_API_KEY"));
+	free(out);
+}
+
+/* settings_env_long: one row from the environment alone, its default, the one wording */
+static void test_table_env_long(void **state)
+{
+	long v;
+
+	(void)state;
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "", 1), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "7", 1), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "0", 1), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), -1);
+	assert_string_equal(err, "MCP_SQLITE_MAX_ROWS: expected an integer 1..10000000, got '0'");
+	assert_int_equal(settings_env_long("MCPGW_LOG_LEVEL", &v, err, sizeof err), 0);
+	assert_int_equal(v, LOGL_INFO);
+	assert_int_equal(settings_env_long("DEFAULT_MODEL", &v, err, sizeof err), -1);
+	assert_string_equal(err, "DEFAULT_MODEL: not an integer setting");
+	assert_int_equal(settings_env_long("NO_SUCH_SETTING", &v, err, sizeof err), -1);
+}
+
+/* names that look like settings in the sources but are none */
+static const char *const not_settings[] = {
+	"MCPGW_VERSION",                       /* lib/core/version.h */
+	"MCPGW_SYSCONF", "MCPGW_STATEDIR",     /* lib/core/buildconf.h: the install paths compiled in */
+	/* deploy/mcpgwctl: the Define names of deploy/apache/\*.conf it fills in */
+	"MCPGW_ROOT", "MCPGW_STATE", "MCPGW_SOCKETS", "MCPGW_CONFDIR", "MCPGW_MODULES", "MCPGW_GROUP",
+	"MCPGW_PATH", "MCPGW_FCGID", "MCPGW_PROXY_FCGI", "MCPGW_CGI",
+	NULL,
+};
+
+/* scan_names: every MCPGW_[A-Z0-9_]* token (not inside a longer name) of the
+ * file at path without a row or a place in not_settings: reported, counted */
+static size_t scan_names(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], name[128];
+	size_t missing = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f)) {
+		for (char *p = line; (p = strstr(p, "MCPGW_")); p++) {
+			size_t n = 6 + strspn(p + 6, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+			int known = 0;
+
+			if ((p > line && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) || n >= sizeof name ||
+			    p[n - 1] == '_')
+				continue; /* inside a longer name, or a prefix ("MCPGW_*") */
+			memcpy(name, p, n);
+			name[n] = '\0';
+			if (n > 2 && strcmp(name + n - 2, "_H") == 0)
+				continue; /* an include guard */
+			for (int i = 0; not_settings[i]; i++)
+				known |= strcmp(not_settings[i], name) == 0;
+			if (!known && !settings_find(name)) {
+				print_error("%s: %s: no row in lib/core/settings.c, nor in not_settings\n", path, name);
+				missing++;
+			}
+		}
+	}
+	fclose(f);
+	return missing;
+}
+
+/* every MCPGW_ name the programs and mcpgwctl use is a setting with a row, or a named non-setting */
+static void test_table_covers_sources(void **state)
+{
+	static const char *const dirs[] = { "lib/core", "lib/mcp", "lib/openai", "lib/http", "broker", "cgi-bin",
+					     "chat", "mcp-client", "mcp-server-sqlite", NULL };
+	char path[PATH_MAX];
+	size_t missing = 0, files = 0;
+
+	(void)state;
+	for (int i = 0; dirs[i]; i++) {
+		DIR *d;
+		struct dirent *e;
+
+		snprintf(path, sizeof path, "%s/%s", MCPGW_SRC_ROOT, dirs[i]);
+		d = opendir(path);
+		if (!d)
+			continue; /* a side that does not exist (yet) */
+		while ((e = readdir(d))) {
+			size_t n = strlen(e->d_name);
+
+			if (n < 3 || (strcmp(e->d_name + n - 2, ".c") != 0 && strcmp(e->d_name + n - 2, ".h") != 0))
+				continue;
+			snprintf(path, sizeof path, "%s/%s/%s", MCPGW_SRC_ROOT, dirs[i], e->d_name);
+			missing += scan_names(path);
+			files++;
+		}
+		closedir(d);
+	}
+	snprintf(path, sizeof path, "%s/deploy/mcpgwctl", MCPGW_SRC_ROOT);
+	missing += scan_names(path);
+	assert_true(files > 50);
+	assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +1048,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broker_autostart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_aliases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedding_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_env_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_covers_sources, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* test_usage.c: unit tests for lib/usage.c: bad options named, --help text, a responder's argv under a web server. */
+/* test_usage.c: unit tests for lib/core/usage.c: bad options named, --help text from the settings table, --settings, a responder's argv under a web server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/settings.h"
+#include "core/settingsdoc.h"
 #include "core/usage.h"
 #include "core/version.h"
 
@@ -136,6 +138,59 @@ static void test_help_text(void **state)
 	assert_string_equal(out, "prog " MCPGW_VERSION "\n");
 }
 
+/* every row's --help line: its doc and default from the settings table, without markdown */
+static void test_help_lines_from_table(void **state)
+{
+	const char *names[2] = { NULL, NULL };
+	char want[1200], def[512], doc[512];
+
+	(void)state;
+	for (size_t i = 0; i < settings_count; i++) {
+		const struct settings_row *r = &settings_rows[i];
+		size_t n;
+
+		names[0] = r->name;
+		capture_begin(1);
+		usage_setting_lines(stdout, names);
+		capture_end(1);
+		settingsdoc_default_text(r, def, sizeof def);
+		n = strlen(def);
+		if (def[0] == '(' && def[n - 1] == ')') { /* "(empty)" shows as "(default: empty)" */
+			memmove(def, def + 1, n - 2);
+			def[n - 2] = '\0';
+		}
+		snprintf(want, sizeof want, "  %-32s %s (default: %s)\n", r->name, settingsdoc_doc_text(r, doc, sizeof doc),
+			 def);
+		assert_string_equal(out, want);
+		assert_null(strchr(out, '`'));
+	}
+	names[0] = "MCPGW_NO_SUCH";
+	capture_begin(1);
+	usage_setting_lines(stdout, names);
+	capture_end(1);
+	assert_string_equal(out, "  MCPGW_NO_SUCH                    (undocumented)\n");
+}
+
+#define STARTS(lit) lit, sizeof lit - 1 /* strncmp's last two arguments: out begins with lit */
+
+/* --settings[=FORMAT]: the table on stdout; another format named on stderr, USAGE_EXIT */
+static void test_settings_option(void **state)
+{
+	(void)state;
+	capture_begin(1);
+	assert_int_equal(usage_settings("prog", NULL), 0);
+	capture_end(1);
+	assert_true(strncmp(out, STARTS("MCPGW_HOME\n    default: the checkout, else /etc/mcpgw; takes: path; read by: ")) == 0);
+	capture_begin(1);
+	assert_int_equal(usage_settings("prog", "markdown"), 0);
+	capture_end(1);
+	assert_true(strncmp(out, STARTS("| setting | default | meaning | takes |\n|---|---|---|---|\n| `MCPGW_HOME` |")) == 0);
+	capture_begin(2);
+	assert_int_equal(usage_settings("prog", "html"), USAGE_EXIT);
+	capture_end(2);
+	assert_string_equal(out, "prog: --settings=html: expected text or markdown\nTry 'prog --help' for more information.\n");
+}
+
 static void test_responder(void **state)
 {
 	static const struct usage u = { "r.fcgi", "[--help | --version]", "Answers.\n", NULL, NULL, NULL };
@@ -172,7 +227,8 @@ int main(void)
 		cmocka_unit_test(test_good_options), cmocka_unit_test(test_unknown_long),
 		cmocka_unit_test(test_unknown_short), cmocka_unit_test(test_values),
 		cmocka_unit_test(test_ambiguous), cmocka_unit_test(test_help_text),
-		cmocka_unit_test(test_responder),
+		cmocka_unit_test(test_responder),       cmocka_unit_test(test_help_lines_from_table),
+		cmocka_unit_test(test_settings_option),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
