@@ -1,0 +1,20 @@
+/* transport_http.h: the libcurl multi handle every remote transport shares, driven by the broker's loop. */
+#ifndef MCPGW_TRANSPORT_HTTP_H
+#define MCPGW_TRANSPORT_HTTP_H
+
+#include "core/settings.h"
+#include "evloop.h"
+
+struct httphub;
+
+/* httphub_new: initialise libcurl and a multi handle whose sockets and
+ * timer are registered on l (as many sockets as libcurl opens). Free with
+ * httphub_free. NULL on failure. */
+struct httphub *httphub_new(struct evloop *l, const struct settings *set);
+/* httphub_busy: 1 while transfers still run (a shutdown waits for the
+ * sessions' DELETEs), else 0 */
+int httphub_busy(const struct httphub *h);
+/* httphub_free: abort every transfer, clean libcurl up (NULL: nothing) */
+void httphub_free(struct httphub *h);
+
+#endif
