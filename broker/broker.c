@@ -1,6 +1,7 @@
 /* broker.c: the broker daemon as one object: it builds the sessions, clients, calls and catalog, wires their callbacks together, and runs and stops them. */
 #include "broker.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,7 +292,7 @@ int broker_run(struct broker *b)
 {
 	while (!done(b)) {
 		if (evloop_step(b->loop, b->stopping ? 100 : 60000) < 0) {
-			log_error("the event loop failed: %m");
+			log_error("the event loop failed: %s", strerror(errno));
 			return -1;
 		}
 		if (b->stopping && evloop_now(b->loop) > b->hard_stop) {

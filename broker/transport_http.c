@@ -62,6 +62,7 @@ struct http_t {
 	char proto[32];           /* negotiated protocol version (a header on every POST) */
 	int64_t get_at;           /* (re)open the GET stream then; 0 = not planned */
 	int get_open, get_disabled, established;
+	int opened;               /* opened at least once (before that an auto one is still "auto") */
 	long timer;
 };
 
@@ -190,9 +191,13 @@ int httphub_busy(const struct httphub *h)
 	return 0;
 }
 
-static const char *http_name(const struct transport *t)
+static const char *http_name(const struct transport *bt)
 {
-	return ((const struct http_t *)t)->mode == MODE_SSE ? "sse" : "http";
+	const struct http_t *t = (const struct http_t *)bt;
+
+	if (t->auto_mode && !t->opened)
+		return "auto"; /* not tried yet: neither mode chosen */
+	return t->mode == MODE_SSE ? "sse" : "http";
 }
 
 /* header_cb: status, content type and session id of each response */
@@ -382,9 +387,14 @@ static int http_open(struct transport *bt, char *why, size_t whylen)
 {
 	struct http_t *t = (struct http_t *)bt;
 
+	if (!t->hub) {
+		snprintf(why, whylen, "remote servers need libcurl, which was not set up");
+		return -1;
+	}
 	t->session[0] = t->endpoint[0] = t->last_event_id[0] = t->proto[0] = '\0';
 	t->get_at = 0;
 	t->get_open = t->get_disabled = t->established = 0;
+	t->opened = 1;
 	log_info("server %s: connecting to %s (%s)", bt->cfg->name, bt->cfg->url, http_name(bt));
 	if (t->mode == MODE_HTTP)
 		return 1; /* initialize is the first POST */
@@ -419,7 +429,7 @@ static void http_forget(struct transport *bt, long long req_id)
 {
 	struct http_t *t = (struct http_t *)bt;
 
-	for (struct xfer *x = t->hub->xfers; x; x = x->next)
+	for (struct xfer *x = t->hub ? t->hub->xfers : NULL; x; x = x->next)
 		if (x->t == t && x->kind == XK_POST && x->req_id == req_id)
 			x->dead = 1;
 }
@@ -437,14 +447,14 @@ static void http_established(struct transport *bt)
 
 	t->established = 1;
 	if (t->mode == MODE_HTTP && !t->get_disabled && !t->get_open)
-		t->get_at = evloop_now(t->hub->loop);
+		t->get_at = evloop_now(bt->env->loop);
 }
 
 static void http_close(struct transport *bt)
 {
 	struct http_t *t = (struct http_t *)bt;
 
-	for (struct xfer *x = t->hub->xfers; x; x = x->next) {
+	for (struct xfer *x = t->hub ? t->hub->xfers : NULL; x; x = x->next) {
 		if (x->t == t && x->kind != XK_DELETE) {
 			x->dead = 1;
 			x->t = NULL;
@@ -652,7 +662,7 @@ static void http_destroy(struct transport *bt)
 	if (!t)
 		return;
 	http_close(bt);
-	evloop_timer_del(t->hub->loop, t->timer);
+	evloop_timer_del(bt->env->loop, t->timer);
 	free(t);
 }
 
@@ -675,7 +685,7 @@ struct transport *transport_http_new(const struct transport_env *env, const stru
 {
 	struct http_t *t;
 
-	if (!env->hub || !(t = calloc(1, sizeof *t)))
+	if (!(t = calloc(1, sizeof *t)))
 		return NULL;
 	t->base = (struct transport){ &http_ops, ev, ctx, cfg, env };
 	t->hub = env->hub;

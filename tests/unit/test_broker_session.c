@@ -241,6 +241,43 @@ static void test_shutdown_stops_sessions(void **state)
 	rig_free(r);
 }
 
+/* the real transports: one is made for every kind at once, libcurl only when an enabled server is remote */
+static void test_real_transports_for_every_kind(void **state)
+{
+	struct settings set = { .max_clients = 2, .max_message_bytes = 1 << 20, .tool_timeout_ms = 1000,
+				.init_timeout_ms = 1000, .restart_backoff_max_ms = 1000 };
+	struct evloop *l = evloop_new(NULL, NULL);
+	struct cfg cfg;
+	struct broker *b;
+	char err[1024];
+	const char *names[] = { "stdio", "http", "sse", "auto" };
+	(void)state;
+
+	assert_int_equal(cfg_load_string("{\"mcpServers\":{"
+					 "\"s\":{\"command\":\"true\"},"
+					 "\"h\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:9/mcp\",\"disabled\":true},"
+					 "\"e\":{\"type\":\"sse\",\"url\":\"http://127.0.0.1:9/sse\",\"disabled\":true},"
+					 "\"a\":{\"url\":\"http://127.0.0.1:9/mcp\",\"disabled\":true}}}",
+					 "test", &cfg, err, sizeof err), 0);
+	{
+		struct broker_opts o = { .set = &set, .cfg = &cfg, .loop = l }; /* no sigwatch: stdio cannot start */
+
+		b = broker_new(&o, err, sizeof err);
+	}
+	assert_non_null(b);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(session_transport_name(broker_session(b, i)), names[i]);
+	broker_start(b);
+	assert_int_equal(broker_session(b, 0)->state, SESSION_BACKOFF);
+	assert_string_equal(broker_session(b, 0)->last_error, "stdio servers need the broker's child supervision");
+	assert_int_equal(broker_session(b, 1)->state, SESSION_DISABLED);
+	broker_shutdown(b);
+	assert_int_equal(broker_step(b, 0), 1);
+	broker_free(b);
+	cfg_free(&cfg);
+	evloop_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_open_failure_backs_off),
 		cmocka_unit_test(test_list_changed_relists),
 		cmocka_unit_test(test_shutdown_stops_sessions),
+		cmocka_unit_test(test_real_transports_for_every_kind),
 	};
 
 	log_init("test_broker_session", LOGL_ERROR, NULL); /* the expected failures stay quiet */
