@@ -137,13 +137,16 @@ static int call_all(struct client *cl)
 static int setup(struct client *cl, const char *url, const char *type)
 {
 	char err[1024];
-	json_t *conf = json_pack("{s:{s:{s:s, s:s}}}", "mcpServers", "conformance", "type", type, "url", url);
+	/* no "type" (s*: left out when NULL) is the auto mode */
+	json_t *conf = json_pack("{s:{s:{s:s*, s:s}}}", "mcpServers", "conformance", "type", type, "url", url);
 	char *text = conf ? json_dumps(conf, 0) : NULL;
 	int rc;
 
 	json_decref(conf);
-	if (!text)
+	if (!text) {
+		fprintf(stderr, "mcpgw-mcp-client: out of memory\n");
 		return -1;
+	}
 	rc = cfg_load_string(text, "command line", &cl->cfg, err, sizeof err);
 	free(text);
 	if (rc < 0) {
