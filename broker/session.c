@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "transport_http.h"
+#include "transport_stdio.h"
 
 enum preq_kind { PREQ_INIT, PREQ_LIST, PREQ_EXT };
 
@@ -595,10 +597,18 @@ void session_set_tools(struct session *s, json_t *tools)
 	s->tools = tools;
 }
 
+/* real_transport: the one place that reads the config's transport kind
+ * (stdio; http, sse, or auto: http falling back to sse) */
+static struct transport *real_transport(const struct transport_env *env, const struct cfg_server *cfg,
+					const struct transport_events *ev, void *ctx)
+{
+	return cfg->transport == CFG_STDIO ? transport_stdio_new(env, cfg, ev, ctx) : transport_http_new(env, cfg, ev, ctx);
+}
+
 struct session *session_new(const struct session_env *env, const struct cfg_server *cfg)
 {
 	struct session *s = calloc(1, sizeof *s);
-	transport_new_fn *mk = env->new_transport ? env->new_transport : transport_new;
+	transport_new_fn *mk = env->new_transport ? env->new_transport : real_transport;
 
 	if (!s)
 		return NULL;

@@ -32,7 +32,7 @@ struct session_hooks {
 /* what a session needs (borrowed for its life) */
 struct session_env {
 	struct transport_env tenv;
-	transport_new_fn *new_transport;  /* NULL: transport_new (the real ones) */
+	transport_new_fn *new_transport;  /* NULL: the real ones, by the config's kind */
 	const struct session_hooks *hooks;
 	void *hooks_ctx;
 };

@@ -1,7 +1,8 @@
 /* transport.h: one interface for every way the broker reaches an MCP server (stdio, Streamable HTTP, legacy SSE).
  *
  * A session (session.h) owns one transport for its whole life: the kind is
- * chosen once, by transport_new from the config entry, and nothing above
+ * chosen once, when the session is made from the config entry (session.c,
+ * the one place that reads the entry's transport kind), and nothing above
  * this interface asks which kind it holds. The session opens the transport
  * for each connection (every restart opens it again), sends whole JSON-RPC
  * messages through it, and closes it when the connection is over; the
@@ -88,16 +89,10 @@ struct transport {
 };
 
 /* transport_new_fn: a transport for cfg reporting to ev with ctx (all
- * borrowed for its life); NULL on ENOMEM. Free with t->ops->destroy. */
+ * borrowed for its life); NULL on ENOMEM. Free with t->ops->destroy. The
+ * implementations: transport_stdio_new (transport_stdio.h),
+ * transport_http_new (transport_http.h); session.c picks one of them. */
 typedef struct transport *transport_new_fn(const struct transport_env *env, const struct cfg_server *cfg,
 					   const struct transport_events *ev, void *ctx);
-
-/* transport_new: the real transports: the one place that reads the config's
- * transport kind (stdio, http, sse, auto = http falling back to sse) */
-transport_new_fn transport_new;
-
-/* the implementations (transport_stdio.c, transport_http.c) */
-transport_new_fn transport_stdio_new;
-transport_new_fn transport_http_new;
 
 #endif

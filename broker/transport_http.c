@@ -1,7 +1,6 @@
 /* transport_http.c: MCP over HTTP: Streamable HTTP (POST per message, JSON or SSE answers, session ids, the
  * optional GET stream, resumption with Last-Event-ID) and legacy HTTP+SSE, on one libcurl multi in the loop. */
 #include "transport_http.h"
-#include "transport.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

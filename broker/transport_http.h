@@ -1,9 +1,10 @@
-/* transport_http.h: the libcurl multi handle every remote transport shares, driven by the broker's loop. */
+/* transport_http.h: MCP servers over HTTP (Streamable HTTP, legacy SSE) and the libcurl multi handle they share in the broker's loop. */
 #ifndef MCPGW_TRANSPORT_HTTP_H
 #define MCPGW_TRANSPORT_HTTP_H
 
 #include "core/settings.h"
 #include "evloop.h"
+#include "transport.h"
 
 struct httphub;
 
@@ -16,5 +17,11 @@ struct httphub *httphub_new(struct evloop *l, const struct settings *set);
 int httphub_busy(const struct httphub *h);
 /* httphub_free: abort every transfer, clean libcurl up (NULL: nothing) */
 void httphub_free(struct httphub *h);
+
+/* transport_http_new: a remote transport for cfg (url, headers) on
+ * env->hub: Streamable HTTP, legacy SSE, or (CFG_AUTO) Streamable HTTP that
+ * falls back to SSE when the first POST gets a 4xx. Opening it without a
+ * hub fails. NULL on ENOMEM. */
+transport_new_fn transport_http_new;
 
 #endif

@@ -1,5 +1,5 @@
 /* transport_stdio.c: an MCP server as a child process: spawn, one JSON-RPC message per line on its stdin and stdout, stderr kept, stop with escalation. */
-#include "transport.h"
+#include "transport_stdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -494,5 +494,5 @@ struct transport *transport_stdio_new(const struct transport_env *env, const str
 		free(p);
 		return NULL;
 	}
-	return p ? &p->base : NULL;
+	return &p->base;
 }
