@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
@@ -91,37 +92,6 @@ static void set_state(struct session *s, enum session_state st)
 	hook(s, s->env->hooks->changed); /* saved; tools/list names the servers that are not ready */
 }
 
-/* next_backoff: how long to wait before the next start. A server that was
- * ready for SESSION_HEALTHY_MS restarts after SESSION_RESTART_BACKOFF_MS;
- * one that never got ready (did not spawn, exited or failed during
- * initialize) waits SESSION_START_BACKOFF_MS, then twice as long each time;
- * one that was ready only briefly doubles its last wait. All capped at
- * MCPGW_RESTART_BACKOFF_MAX. */
-static long next_backoff(const struct session *s, int was_ready)
-{
-	long b = s->backoff_ms, max = set_of(s)->restart_backoff_max_ms;
-
-	if (was_ready && (b == 0 || now_ms(s) - s->since_ms > SESSION_HEALTHY_MS))
-		b = SESSION_RESTART_BACKOFF_MS;
-	else if (!was_ready && b < SESSION_START_BACKOFF_MS)
-		b = SESSION_START_BACKOFF_MS;
-	else
-		b = b > max / 2 ? max : b * 2;
-	return b < max ? b : max;
-}
-
-/* fmt_delay: "0.1 s", "4 s", "5 min" */
-static const char *fmt_delay(char *out, size_t outlen, long ms)
-{
-	if (ms < 1000)
-		snprintf(out, outlen, "%.1f s", (double)ms / 1000);
-	else if (ms >= 120000 && ms % 60000 == 0)
-		snprintf(out, outlen, "%ld min", ms / 60000);
-	else
-		snprintf(out, outlen, "%ld s", (ms + 500) / 1000);
-	return out;
-}
-
 /* fail_pending: every request in flight ends: callers learn why */
 static void fail_pending(struct session *s, const char *why)
 {
@@ -151,12 +121,12 @@ static void down(struct session *s, const char *why)
 	else
 		snprintf(s->last_error, sizeof s->last_error, "%s", why);
 	if (!stopping) {
-		s->backoff_ms = next_backoff(s, was_ready);
+		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms, set_of(s)->restart_backoff_max_ms);
 		if (was_ready)
 			s->fail_streak = 0;
 		else
 			s->fail_streak++;
-		fmt_delay(delay, sizeof delay, s->backoff_ms);
+		backoff_format(delay, sizeof delay, s->backoff_ms);
 	}
 	if (stopping)
 		log_info("server %s: %s", s->cfg->name, s->last_error);

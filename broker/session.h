@@ -1,4 +1,4 @@
-/* session.h: one configured MCP server as the broker keeps it: the MCP lifecycle over a transport, its tool list, and supervision (restart with backoff). */
+/* session.h: one configured MCP server as the broker keeps it: the MCP lifecycle over a transport, its tool list, and its supervision (restarts with backoff.h's waits). */
 #ifndef MCPGW_SESSION_H
 #define MCPGW_SESSION_H
 
@@ -12,9 +12,6 @@
 
 #define SESSION_LIST_MAX_PAGES 64     /* tools/list pages followed per listing */
 #define SESSION_MAX_TOOLS 4096        /* tools kept per server */
-#define SESSION_HEALTHY_MS 30000      /* ready this long: the restart backoff starts over */
-#define SESSION_RESTART_BACKOFF_MS 100 /* first wait before restarting a server that was ready */
-#define SESSION_START_BACKOFF_MS 1000 /* first wait after a failed start; doubles up to MCPGW_RESTART_BACKOFF_MAX */
 
 enum session_state { SESSION_STOPPED = 0, SESSION_STARTING, SESSION_READY, SESSION_BACKOFF, SESSION_DISABLED,
 		     SESSION_STOPPING };

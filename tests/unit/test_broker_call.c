@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "backoff.h"
 #include "broker_fake.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
@@ -177,7 +178,7 @@ static void test_call_retried_after_its_server_restarts(void **state)
 	json_decref(req);
 	fake_die(rig_fake(r, 0), "killed by signal 9");
 	assert_int_equal(rig_session(r, 0)->state, SESSION_BACKOFF);
-	rig_advance(r, SESSION_RESTART_BACKOFF_MS);
+	rig_advance(r, BACKOFF_RESTART_MS);
 	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
 	req = fake_take(rig_fake(r, 0), "tools/call"); /* sent again once ready */
 	assert_non_null(req);
@@ -197,7 +198,7 @@ static void test_call_fails_fast_on_a_failing_server(void **state)
 	(void)state;
 
 	fake_die(rig_fake(r, 0), "exited with status 1");
-	rig_advance(r, SESSION_RESTART_BACKOFF_MS);
+	rig_advance(r, BACKOFF_RESTART_MS);
 	init = fake_take(rig_fake(r, 0), "initialize");
 	fake_die(rig_fake(r, 0), "exited with status 1"); /* its start failed: failing */
 	json_decref(init);

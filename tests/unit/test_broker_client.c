@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "broker_fake.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
@@ -165,7 +166,7 @@ static void test_client_leaves_with_a_call_waiting(void **state)
 	close(r->client);
 	r->client = -1;
 	rig_advance(r, 1000); /* timed out with nobody to tell */
-	rig_advance(r, SESSION_RESTART_BACKOFF_MS);
+	rig_advance(r, BACKOFF_RESTART_MS);
 	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
 	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
 	rig_free(r);

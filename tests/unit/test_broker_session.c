@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "backoff.h"
 #include "broker_fake.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
@@ -115,7 +116,7 @@ static void test_died_restarts_with_backoff(void **state)
 	broker_start(r->b);
 	fake_handshake(f, TOOLS_AB);
 	assert_int_equal(s->state, SESSION_READY);
-	/* it dies after it was ready: restarted after SESSION_RESTART_BACKOFF_MS, tools kept */
+	/* it dies after it was ready: restarted after BACKOFF_RESTART_MS, tools kept */
 	fake_die(f, "exited with status 1");
 	assert_int_equal(s->state, SESSION_BACKOFF);
 	assert_string_equal(s->last_error, "exited with status 1");
@@ -123,7 +124,7 @@ static void test_died_restarts_with_backoff(void **state)
 	assert_int_equal(s->fail_streak, 0);
 	assert_int_equal(f->closes, 1);
 	assert_int_equal(json_array_size(s->tools), 2);
-	rig_advance(r, SESSION_RESTART_BACKOFF_MS - 1);
+	rig_advance(r, BACKOFF_RESTART_MS - 1);
 	assert_int_equal(s->state, SESSION_BACKOFF);
 	assert_int_equal(f->opens, 1);
 	rig_advance(r, 1);
@@ -189,9 +190,9 @@ static void test_open_failure_backs_off(void **state)
 	broker_start(r->b);
 	assert_int_equal(s->state, SESSION_BACKOFF);
 	assert_string_equal(s->last_error, "fake: cannot connect");
-	assert_int_equal(s->backoff_ms, SESSION_START_BACKOFF_MS);
+	assert_int_equal(s->backoff_ms, BACKOFF_START_MS);
 	f->open_result = 1;
-	rig_advance(r, SESSION_START_BACKOFF_MS);
+	rig_advance(r, BACKOFF_START_MS);
 	assert_int_equal(s->state, SESSION_STARTING);
 	rig_free(r);
 }
@@ -239,6 +240,26 @@ static void test_shutdown_stops_sessions(void **state)
 	rig_advance(r, 60000);
 	assert_int_equal(f->opens, 1); /* no restart after a shutdown */
 	rig_free(r);
+}
+
+/* the policy alone: start small after a run, double while failing, cap */
+static void test_backoff_policy(void **state)
+{
+	char out[32];
+	(void)state;
+
+	assert_int_equal(backoff_next(0, 1, 10, 300000), BACKOFF_RESTART_MS);       /* first crash after a run */
+	assert_int_equal(backoff_next(100, 1, 5000, 300000), 200);                  /* ran briefly: doubles */
+	assert_int_equal(backoff_next(6400, 1, BACKOFF_HEALTHY_MS + 1, 300000), BACKOFF_RESTART_MS); /* ran long: over */
+	assert_int_equal(backoff_next(0, 0, 0, 300000), BACKOFF_START_MS);          /* failed start */
+	assert_int_equal(backoff_next(100, 0, 0, 300000), BACKOFF_START_MS);
+	assert_int_equal(backoff_next(1000, 0, 0, 300000), 2000);
+	assert_int_equal(backoff_next(200000, 0, 0, 300000), 300000);               /* capped */
+	assert_int_equal(backoff_next(0, 0, 0, 500), 500);                          /* a max below the first wait */
+	assert_string_equal(backoff_format(out, sizeof out, 100), "0.1 s");
+	assert_string_equal(backoff_format(out, sizeof out, 4000), "4 s");
+	assert_string_equal(backoff_format(out, sizeof out, 90000), "90 s");
+	assert_string_equal(backoff_format(out, sizeof out, 300000), "5 min");
 }
 
 /* the real transports: one is made for every kind at once, libcurl only when an enabled server is remote */
@@ -290,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_list_changed_relists),
 		cmocka_unit_test(test_shutdown_stops_sessions),
 		cmocka_unit_test(test_real_transports_for_every_kind),
+		cmocka_unit_test(test_backoff_policy),
 	};
 
 	log_init("test_broker_session", LOGL_ERROR, NULL); /* the expected failures stay quiet */
