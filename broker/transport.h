@@ -36,9 +36,9 @@ struct transport_env {
 	const struct settings *set;
 };
 
-/* how a transport reports up; ctx is its session. Any of these may be
- * called from inside the loop's callbacks, never from inside a call the
- * session made into the transport (except on_message from send: see send). */
+/* how a transport reports up; ctx is its session. They are called from
+ * the transport's own loop callbacks, never from inside a call the session
+ * made into it, with one exception: send may report on_closed (see send). */
 struct transport_events {
 	/* the connection is up (after open returned 0): the lifecycle may begin */
 	void (*on_open)(void *ctx);
