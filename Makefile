@@ -43,7 +43,7 @@ UNIT_BIN  = $(UNIT_SRC:.c=)
 PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
 	  $(CHAT_SRC:.c=.o) \
-	  bench/fixed.o bench/stdio_floor.o
+	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table FORCE
@@ -65,11 +65,14 @@ lib/core/buildconf.h: FORCE
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 lib/core/progpath.o tests/unit/test_progpath.o tests/unit/test_settings.o: lib/core/buildconf.h
 
-$(BROKER): $(BROKER_SRC:.c=.o) $(LIB_A)
+# the broker's modules (everything but its main): linked into the broker, the conformance client and the broker's unit tests
+BROKER_CORE_OBJ = $(filter-out broker/main.o,$(BROKER_SRC:.c=.o))
+
+$(BROKER): broker/main.o $(BROKER_CORE_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
 
-# the conformance client runs the broker's own MCP client code (everything but its main)
-$(MCPCLIENT): $(MCPCLIENT_SRC:.c=.o) $(filter-out broker/main.o,$(BROKER_SRC:.c=.o)) $(LIB_A)
+# the conformance client opens the broker the way broker/main.c does (broker.h)
+$(MCPCLIENT): $(MCPCLIENT_SRC:.c=.o) $(BROKER_CORE_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
 
 mcp-client/%.o: CPPFLAGS += -Ibroker
@@ -103,6 +106,11 @@ tests/unit/test_settings.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
 tests/unit/test_conversation.o: CPPFLAGS += -Ichat
 tests/unit/test_conversation: tests/unit/test_conversation.o chat/conversation.o chat/history.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE)
+
+# the broker's unit tests: its modules with an in-memory transport (tests/unit/broker_fake.c) and a fake clock
+tests/unit/test_broker_%.o tests/unit/broker_fake.o: CPPFLAGS += -Ibroker
+tests/unit/test_broker_%: tests/unit/test_broker_%.o tests/unit/broker_fake.o $(BROKER_CORE_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE) -lcurl
 
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl

@@ -1,18 +1,53 @@
-/* call.c: client tools/call requests routed to their server, with timeouts and retries on transport failure. */
-#include "broker.h"
+/* call.c: clients' tools/call requests routed to their session, with timeouts and retries on transport failure. */
+#include "call.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "core/log.h"
+#include "mcp/jsonrpc.h"
+#include "session.h"
+
+struct call {               /* one client tools/call, across retries */
+	struct calls *cs;
+	uint64_t from;          /* the client, as the reply function knows it */
+	json_t *client_id;      /* the client's request id */
+	struct session *s;
+	char *mcp_name;
+	json_t *arguments;
+	json_t *meta;           /* the client's params._meta, forwarded */
+	int attempts;           /* sends so far */
+	int64_t deadline_ms;
+	long timeout_ms;
+	json_int_t srv_req_id;  /* 0 when not in flight */
+	struct call *next, *prev;
+};
+
+struct calls {
+	struct evloop *loop;
+	const struct settings *set;
+	const struct catalog *cat;
+	calls_reply_fn *reply;
+	void *reply_ctx;
+	struct call *list;      /* every live call */
+	int n;
+	int stopping;
+	long timer;
+};
+
+static void call_dispatch(struct call *c);
 
 static void call_free(struct call *c)
 {
-	B.ncalls--;
+	struct calls *cs = c->cs;
+
+	cs->n--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		B.calls = c->next;
+		cs->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	json_decref(c->client_id);
@@ -22,25 +57,78 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-static void reply_error(int slot, unsigned gen, const json_t *id, int code, const char *msg, json_t *data)
+static void reply_error(struct calls *cs, uint64_t to, const json_t *id, int code, const char *msg, json_t *data)
 {
 	json_t *e = jr_error(id, code, msg, data);
 
 	if (e)
-		cli_send(slot, gen, e);
+		cs->reply(cs->reply_ctx, to, e);
 	json_decref(e);
 }
 
 /* call_fail: answer the client with an error and drop the call */
 static void call_fail(struct call *c, int code, const char *reason, const char *msg)
 {
-	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "reason", reason, "server", c->srv->cfg->name, "state",
-				 srv_state_name(c->srv->state), "last_error", c->srv->last_error);
+	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "reason", reason, "server", c->s->cfg->name, "state",
+				 session_state_name(c->s->state), "last_error", c->s->last_error);
 
 	if (data && code == JR_REQUEST_TIMEOUT)
 		json_object_set_new(data, "timeout_ms", json_integer(c->timeout_ms));
-	log_warn("tools/call %s on %s: %s", c->mcp_name, c->srv->cfg->name, msg);
-	reply_error(c->cli_slot, c->cli_gen, c->client_id, code, msg, data);
+	log_warn("tools/call %s on %s: %s", c->mcp_name, c->s->cfg->name, msg);
+	reply_error(c->cs, c->from, c->client_id, code, msg, data);
+	call_free(c);
+}
+
+/* on_transport_failure: the server went down with c in flight: wait for its restart, or give up */
+static void on_transport_failure(struct call *c, const char *why)
+{
+	char msg[800];
+
+	c->srv_req_id = 0;
+	if (c->attempts > c->cs->set->tool_retries || c->cs->stopping) {
+		snprintf(msg, sizeof msg, "MCP server '%s' failed during the call (%s)", c->s->cfg->name, why);
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
+		return;
+	}
+	log_info("tools/call %s on %s: %s; retrying after the restart", c->mcp_name, c->s->cfg->name, why);
+	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms; /* the session decides next: restart (wait) or failed */
+}
+
+/* on_answer: the server answered (result or error), or went down (msg NULL) */
+static void on_answer(void *arg, json_t *msg, const char *why)
+{
+	struct call *c = arg;
+	json_t *result, *out;
+
+	if (!msg) {
+		on_transport_failure(c, why);
+		return;
+	}
+	result = json_object_get(msg, "result");
+	if (json_is_object(result)) {
+		json_t *meta = json_object_get(result, "_meta");
+
+		if (!json_is_object(meta)) {
+			meta = json_object();
+			json_object_set_new(result, "_meta", meta);
+		}
+		json_object_set_new(meta, "mcpgw/server", json_string(c->s->cfg->name));
+		out = jr_result(c->client_id, json_incref(result));
+	} else if (result) { /* a CallToolResult is an object: anything else is the server's fault */
+		char text[300];
+
+		snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a result that is not an object",
+			 c->s->cfg->name, c->mcp_name);
+		log_warn("%s", text);
+		out = jr_error(c->client_id, JR_INTERNAL_ERROR, text,
+			       json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
+	} else {
+		out = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->client_id, "error",
+				json_object_get(msg, "error"));
+	}
+	if (out)
+		c->cs->reply(c->cs->reply_ctx, c->from, out);
+	json_decref(out);
 	call_free(c);
 }
 
@@ -52,17 +140,17 @@ static void call_send(struct call *c)
 
 	if (params && c->meta)
 		json_object_set(params, "_meta", c->meta);
-	id = params ? srv_send_request(c->srv, "tools/call", params, PREQ_CALL, c) : -1;
+	id = params ? session_request(c->s, "tools/call", params, on_answer, c) : -1;
 	if (id < 0) {
 		c->attempts++;
-		snprintf(msg, sizeof msg, "cannot send the call to server '%s'", c->srv->cfg->name);
-		call_on_transport_failure(c, msg);
+		snprintf(msg, sizeof msg, "cannot send the call to server '%s'", c->s->cfg->name);
+		on_transport_failure(c, msg);
 		return;
 	}
 	c->srv_req_id = id;
 	c->attempts++;
-	c->deadline_ms = clock_now_ms() + c->timeout_ms;
-	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->srv->cfg->name, c->attempts);
+	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
+	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->s->cfg->name, c->attempts);
 }
 
 /* call_dispatch: send now, wait for the server, or fail */
@@ -70,170 +158,170 @@ static void call_dispatch(struct call *c)
 {
 	char msg[1200];
 
-	switch (srv_accepts_calls(c->srv)) {
+	switch (session_accepts_calls(c->s)) {
 	case 1:
 		call_send(c);
 		break;
 	case 0:
 		c->srv_req_id = 0;
-		c->deadline_ms = clock_now_ms() + c->timeout_ms;
+		c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 		break;
 	default:
-		snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->srv->cfg->name,
-			 srv_state_name(c->srv->state), *c->srv->last_error ? c->srv->last_error : "not running");
+		snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
+			 session_state_name(c->s->state), *c->s->last_error ? c->s->last_error : "not running");
 		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
 	}
 }
 
-void call_start(int cli_slot, unsigned gen, const json_t *id, const json_t *params)
+void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
 	json_t *args = json_object_get(params, "arguments");
-	const struct cat_entry *e;
+	const struct catalog_entry *e;
 	struct call *c;
 	char msg[200];
 
 	if (!name || (args && !json_is_object(args) && !json_is_null(args))) {
-		reply_error(cli_slot, gen, id, JR_INVALID_PARAMS,
+		reply_error(cs, from, id, JR_INVALID_PARAMS,
 			    !name ? "tools/call needs a string 'name'" : "'arguments' must be an object",
 			    json_pack("{s:s}", "reason", "invalid_params"));
 		return;
 	}
-	if (!(e = catalog_find(name))) {
+	if (!(e = catalog_find(cs->cat, name))) {
 		snprintf(msg, sizeof msg, "Unknown tool: %.120s", name);
-		reply_error(cli_slot, gen, id, JR_INVALID_PARAMS, msg,
-			    json_pack("{s:s, s:s}", "reason", "unknown_tool", "tool", name));
+		reply_error(cs, from, id, JR_INVALID_PARAMS, msg, json_pack("{s:s, s:s}", "reason", "unknown_tool", "tool", name));
 		return;
 	}
-	if (B.ncalls >= CALLS_MAX) {
-		reply_error(cli_slot, gen, id, JR_CONNECTION_CLOSED, "too many tool calls in flight in the broker",
+	if (cs->n >= CALLS_MAX) {
+		reply_error(cs, from, id, JR_CONNECTION_CLOSED, "too many tool calls in flight in the broker",
 			    json_pack("{s:s, s:i}", "reason", "overloaded", "limit", CALLS_MAX));
 		return;
 	}
 	if (!(c = calloc(1, sizeof *c)) || !(c->mcp_name = strdup(e->mcp_name))) {
 		free(c);
-		reply_error(cli_slot, gen, id, JR_INTERNAL_ERROR, "out of memory", NULL);
+		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
 		return;
 	}
-	c->cli_slot = cli_slot;
-	c->cli_gen = gen;
+	c->cs = cs;
+	c->from = from;
 	c->client_id = json_deep_copy(id);
-	c->srv = e->srv;
+	c->s = e->session;
 	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
 	c->meta = json_incref(json_object_get(params, "_meta"));
-	c->timeout_ms = c->srv->cfg->timeout_ms > 0 ? c->srv->cfg->timeout_ms : B.set.tool_timeout_ms;
-	c->next = B.calls;
-	if (B.calls)
-		B.calls->prev = c;
-	B.calls = c;
-	B.ncalls++;
+	c->timeout_ms = c->s->cfg->timeout_ms > 0 ? c->s->cfg->timeout_ms : cs->set->tool_timeout_ms;
+	c->next = cs->list;
+	if (cs->list)
+		cs->list->prev = c;
+	cs->list = c;
+	cs->n++;
 	call_dispatch(c);
 }
 
-void call_on_result(struct call *c, json_t *msg)
+void calls_session_ready(struct calls *cs, struct session *s)
 {
-	json_t *result = json_object_get(msg, "result");
-	json_t *out;
-
-	if (result) {
-		json_t *meta = json_object_get(result, "_meta");
-
-		if (!json_is_object(meta)) {
-			meta = json_object();
-			json_object_set_new(result, "_meta", meta);
-		}
-		json_object_set_new(meta, "mcpgw/server", json_string(c->srv->cfg->name));
-		out = jr_result(c->client_id, json_incref(result));
-	} else {
-		out = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->client_id, "error",
-				json_object_get(msg, "error"));
-	}
-	if (out)
-		cli_send(c->cli_slot, c->cli_gen, out);
-	json_decref(out);
-	call_free(c);
-}
-
-/* the server went down with c in flight: wait for its restart, or give up */
-void call_on_transport_failure(struct call *c, const char *why)
-{
-	char msg[800];
-
-	c->srv_req_id = 0;
-	if (c->attempts > B.set.tool_retries || B.stopping) {
-		snprintf(msg, sizeof msg, "MCP server '%s' failed during the call (%s)", c->srv->cfg->name, why);
-		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
-		return;
-	}
-	log_info("tools/call %s on %s: %s; retrying after the restart", c->mcp_name, c->srv->cfg->name, why);
-	c->deadline_ms = clock_now_ms() + c->timeout_ms; /* srv_down decides next: restart (wait) or failed */
-}
-
-void call_server_ready(struct srv *s)
-{
-	for (struct call *c = B.calls, *next; c; c = next) {
+	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
-		if (c->srv == s && c->srv_req_id == 0)
+		if (c->s == s && c->srv_req_id == 0)
 			call_send(c);
 	}
 }
 
-void call_server_failed(struct srv *s)
+void calls_session_failed(struct calls *cs, struct session *s)
 {
-	for (struct call *c = B.calls, *next; c; c = next) {
+	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
-		if (c->srv == s && c->srv_req_id == 0)
+		if (c->s == s && c->srv_req_id == 0)
 			call_dispatch(c);
 	}
 }
 
 static void call_timed_out(struct call *c)
 {
+	struct calls *cs = c->cs;
 	char msg[300];
 
 	if (c->srv_req_id) {
 		json_t *params = json_pack("{s:I, s:s}", "requestId", c->srv_req_id, "reason", "timeout");
 
-		srv_forget_request(c->srv, c->srv_req_id);
+		session_forget(c->s, c->srv_req_id);
 		if (params)
-			srv_send_notification(c->srv, "notifications/cancelled", params);
+			session_notify(c->s, "notifications/cancelled", params);
 		c->srv_req_id = 0;
-		if (c->attempts <= B.set.tool_retries && !B.stopping) {
-			log_info("tools/call %s on %s: timed out; retrying", c->mcp_name, c->srv->cfg->name);
+		if (c->attempts <= cs->set->tool_retries && !cs->stopping) {
+			log_info("tools/call %s on %s: timed out; retrying", c->mcp_name, c->s->cfg->name);
 			call_dispatch(c);
 			return;
 		}
-		snprintf(msg, sizeof msg, "MCP server '%s' did not answer tools/call '%s' within %ld ms",
-			 c->srv->cfg->name, c->mcp_name, c->timeout_ms);
+		snprintf(msg, sizeof msg, "MCP server '%s' did not answer tools/call '%s' within %ld ms", c->s->cfg->name,
+			 c->mcp_name, c->timeout_ms);
 		call_fail(c, JR_REQUEST_TIMEOUT, "timeout", msg);
 		return;
 	}
-	snprintf(msg, sizeof msg, "MCP server '%s' did not become ready within %ld ms (%s)", c->srv->cfg->name,
-		 c->timeout_ms, srv_state_name(c->srv->state));
+	snprintf(msg, sizeof msg, "MCP server '%s' did not become ready within %ld ms (%s)", c->s->cfg->name,
+		 c->timeout_ms, session_state_name(c->s->state));
 	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
 }
 
-void call_tick(int64_t now)
+static int64_t calls_due(void *ctx)
 {
-	for (struct call *c = B.calls, *next; c; c = next) {
+	const struct calls *cs = ctx;
+	int64_t d = EVLOOP_NEVER;
+
+	for (const struct call *c = cs->list; c; c = c->next)
+		if (c->deadline_ms < d)
+			d = c->deadline_ms;
+	return d;
+}
+
+static void calls_fire(void *ctx, int64_t now)
+{
+	struct calls *cs = ctx;
+
+	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
 		if (now >= c->deadline_ms)
 			call_timed_out(c);
 	}
 }
 
-int64_t call_next_deadline(void)
+void calls_shutdown(struct calls *cs, const char *why)
 {
-	int64_t d = INT64_MAX;
-
-	for (struct call *c = B.calls; c; c = c->next)
-		if (c->deadline_ms < d)
-			d = c->deadline_ms;
-	return d;
+	cs->stopping = 1;
+	while (cs->list)
+		call_fail(cs->list, JR_CONNECTION_CLOSED, "unavailable", why);
 }
 
-void call_fail_all(const char *why)
+int calls_count(const struct calls *cs)
 {
-	while (B.calls)
-		call_fail(B.calls, JR_CONNECTION_CLOSED, "unavailable", why);
+	return cs->n;
+}
+
+struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat,
+			calls_reply_fn *reply, void *ctx)
+{
+	struct calls *cs = calloc(1, sizeof *cs);
+
+	if (!cs)
+		return NULL;
+	*cs = (struct calls){ .loop = l, .set = set, .cat = cat, .reply = reply, .reply_ctx = ctx };
+	if ((cs->timer = evloop_timer_add(l, calls_due, calls_fire, cs)) < 0) {
+		free(cs);
+		return NULL;
+	}
+	return cs;
+}
+
+void calls_free(struct calls *cs)
+{
+	if (!cs)
+		return;
+	while (cs->list) {
+		struct call *c = cs->list;
+
+		if (c->srv_req_id)
+			session_forget(c->s, c->srv_req_id);
+		call_free(c);
+	}
+	evloop_timer_del(cs->loop, cs->timer);
+	free(cs);
 }

@@ -1,15 +1,32 @@
 /* catalog.c: the aggregated tool list: exposed names, lookup by name, the cached tools/list answer. */
-#include "broker.h"
+#include "catalog.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "mcp/toolname.h"
+#include "persist.h"
+#include "session.h"
+
+struct catalog {
+	struct session *const *sessions;
+	size_t nsessions;
+	struct registry *reg;
+	int64_t *gen_map;       /* $STATE/catalog.gen, shared with the responders (may be NULL) */
+	int frozen;
+	json_int_t generation;
+	char *tools_result;     /* serialised tools/list result, rebuilt on change */
+	struct catalog_entry *cat; /* sorted by exposed name */
+	size_t ncat;            /* known tools (routable) */
+	size_t nlisted;         /* tools of ready servers (listed) */
+	json_t *cat_list;       /* those tools, as listed (kept to re-render on state changes) */
+	char *cat_unready;      /* the "mcpgw/unready" part of the last answer, serialised */
+};
 
 static int cat_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct cat_entry *)a)->exposed, ((const struct cat_entry *)b)->exposed);
+	return strcmp(((const struct catalog_entry *)a)->exposed, ((const struct catalog_entry *)b)->exposed);
 }
 
 /* exposed_tool: a copy of the server's Tool with the exposed name and mcpgw's _meta */
@@ -31,23 +48,23 @@ static json_t *exposed_tool(const json_t *tool, const char *exposed, const char 
 }
 
 /* collect: every known tool of every enabled server (ready or not: names stay stable) */
-static struct toolname *collect(size_t *n)
+static struct toolname *collect(const struct catalog *c, size_t *n)
 {
 	size_t total = 0, k = 0;
 	struct toolname *tn;
 
-	for (size_t i = 0; i < B.nsrvs; i++)
-		if (B.srvs[i].state != SRV_DISABLED)
-			total += json_array_size(B.srvs[i].tools);
+	for (size_t i = 0; i < c->nsessions; i++)
+		if (c->sessions[i]->state != SESSION_DISABLED)
+			total += json_array_size(c->sessions[i]->tools);
 	tn = calloc(total ? total : 1, sizeof *tn);
 	if (!tn)
 		return NULL;
-	for (size_t i = 0; i < B.nsrvs; i++) {
-		struct srv *s = &B.srvs[i];
+	for (size_t i = 0; i < c->nsessions; i++) {
+		struct session *s = c->sessions[i];
 		size_t j;
 		json_t *t;
 
-		if (s->state == SRV_DISABLED)
+		if (s->state == SESSION_DISABLED)
 			continue;
 		json_array_foreach(s->tools, j, t) {
 			tn[k].server = s->cfg->name;
@@ -59,20 +76,20 @@ static struct toolname *collect(size_t *n)
 	return tn;
 }
 
-static void save_registry(const struct toolname *tn, size_t n)
+static void save_registry(const struct catalog *c, const struct toolname *tn, size_t n)
 {
 	struct registry_tool *rt;
 	size_t k = 0;
 
-	if (!B.reg || !(rt = calloc(n ? n : 1, sizeof *rt)))
+	if (!c->reg || !(rt = calloc(n ? n : 1, sizeof *rt)))
 		return;
-	for (size_t i = 0; i < B.nsrvs; i++) {
+	for (size_t i = 0; i < c->nsessions; i++) {
 		size_t j;
 		json_t *t;
 
-		if (B.srvs[i].state == SRV_DISABLED)
+		if (c->sessions[i]->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(B.srvs[i].tools, j, t) {
+		json_array_foreach(c->sessions[i]->tools, j, t) {
 			rt[k].server = tn[k].server;
 			rt[k].mcp_name = tn[k].mcp_name;
 			rt[k].exposed_name = tn[k].exposed;
@@ -80,8 +97,7 @@ static void save_registry(const struct toolname *tn, size_t n)
 			k++;
 		}
 	}
-	if (registry_replace_tools(B.reg, rt, n) < 0)
-		log_error("registry: saving tools: %s", registry_errmsg(B.reg));
+	persist_tools(c->reg, rt, n);
 	free(rt);
 }
 
@@ -89,22 +105,22 @@ static void save_registry(const struct toolname *tn, size_t n)
  * [{name, state, failing, last_error}] ("failing": its last starts failed,
  * so it is not worth waiting for); *nready: how many are ready. New
  * reference, NULL on ENOMEM. */
-static json_t *cat_unready(int *nready)
+static json_t *cat_unready(const struct catalog *c, int *nready)
 {
 	json_t *out = json_array();
 
 	*nready = 0;
-	for (size_t i = 0; out && i < B.nsrvs; i++) {
-		const struct srv *s = &B.srvs[i];
+	for (size_t i = 0; out && i < c->nsessions; i++) {
+		const struct session *s = c->sessions[i];
 		json_t *o;
 
-		if (s->state == SRV_DISABLED)
+		if (s->state == SESSION_DISABLED)
 			continue;
-		if (s->state == SRV_READY) {
+		if (s->state == SESSION_READY) {
 			(*nready)++;
 			continue;
 		}
-		o = json_pack("{s:s, s:s, s:b, s:s?}", "name", s->cfg->name, "state", srv_state_name(s->state), "failing",
+		o = json_pack("{s:s, s:s, s:b, s:s?}", "name", s->cfg->name, "state", session_state_name(s->state), "failing",
 			      s->fail_streak > 0, "last_error", *s->last_error ? s->last_error : NULL);
 		if (!o || json_array_append_new(out, o) < 0) {
 			json_decref(out);
@@ -117,48 +133,48 @@ static json_t *cat_unready(int *nready)
 /* cat_configured: every configured server's name, disabled ones too, in
  * the config's order ("mcpgw/servers"): what a client may name in a
  * filter. New reference, NULL on ENOMEM. */
-static json_t *cat_configured(void)
+static json_t *cat_configured(const struct catalog *c)
 {
 	json_t *out = json_array();
 
-	for (size_t i = 0; out && i < B.nsrvs; i++)
-		if (json_array_append_new(out, json_string(B.srvs[i].cfg->name)) < 0) {
+	for (size_t i = 0; out && i < c->nsessions; i++)
+		if (json_array_append_new(out, json_string(c->sessions[i]->cfg->name)) < 0) {
 			json_decref(out);
 			return NULL;
 		}
 	return out;
 }
 
-/* cat_publish: the tools/list answer from B.cat_list and the servers'
+/* cat_publish: the tools/list answer from c->cat_list and the servers'
  * states, under a new generation; unless force, only when the servers that
  * are not ready changed. 0, or -1 on ENOMEM (the previous answer stays). */
-static int cat_publish(int force)
+static int cat_publish(struct catalog *c, int force)
 {
 	int nready;
-	json_t *unready = cat_unready(&nready), *list = B.cat_list ? json_incref(B.cat_list) : json_array(), *res = NULL;
-	json_t *configured = cat_configured();
+	json_t *unready = cat_unready(c, &nready), *list = c->cat_list ? json_incref(c->cat_list) : json_array(), *res = NULL;
+	json_t *configured = cat_configured(c);
 	char *key = unready ? json_dumps(unready, JSON_COMPACT) : NULL, *dumped = NULL;
 	int rc = -1;
 
 	if (!key || !list || !configured)
 		goto out;
-	if (!force && B.cat_unready && B.tools_result && strcmp(key, B.cat_unready) == 0) {
+	if (!force && c->cat_unready && c->tools_result && strcmp(key, c->cat_unready) == 0) {
 		rc = 0;
 		goto out;
 	}
-	res = json_pack("{s:O, s:{s:I, s:i, s:O, s:O}}", "tools", list, "_meta", "mcpgw/generation", B.generation + 1,
+	res = json_pack("{s:O, s:{s:I, s:i, s:O, s:O}}", "tools", list, "_meta", "mcpgw/generation", c->generation + 1,
 			"mcpgw/ready", nready, "mcpgw/unready", unready, "mcpgw/servers", configured);
 	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
 		goto out;
-	B.generation++;
-	free(B.tools_result);
-	free(B.cat_unready);
-	B.tools_result = dumped;
-	B.cat_unready = key;
+	c->generation++;
+	free(c->tools_result);
+	free(c->cat_unready);
+	c->tools_result = dumped;
+	c->cat_unready = key;
 	dumped = key = NULL;
-	B.nlisted = json_array_size(list);
-	if (B.gen_map) /* responders compare this with their cached catalog's generation */
-		__atomic_store_n(B.gen_map, (int64_t)B.generation, __ATOMIC_RELEASE);
+	c->nlisted = json_array_size(list);
+	if (c->gen_map) /* responders compare this with their cached catalog's generation */
+		__atomic_store_n(c->gen_map, (int64_t)c->generation, __ATOMIC_RELEASE);
 	rc = 0;
 out:
 	free(key);
@@ -170,48 +186,48 @@ out:
 	return rc;
 }
 
-void catalog_rebuild(void)
+void catalog_rebuild(struct catalog *c)
 {
 	size_t n = 0, k = 0;
-	struct toolname *tn = collect(&n);
-	struct cat_entry *cat = NULL;
+	struct toolname *tn = collect(c, &n);
+	struct catalog_entry *cat = NULL;
 	json_t *list = json_array(), *old_list;
 
 	if (!tn || !list || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
 		goto nomem;
-	for (size_t i = 0, t = 0; i < B.nsrvs; i++) {
-		struct srv *s = &B.srvs[i];
+	for (size_t i = 0, t = 0; i < c->nsessions; i++) {
+		struct session *s = c->sessions[i];
 		size_t j;
 		json_t *tool;
 
-		if (s->state == SRV_DISABLED)
+		if (s->state == SESSION_DISABLED)
 			continue;
 		json_array_foreach(s->tools, j, tool) {
 			/* every known tool routes (a call waits for a restarting server or
 			 * says why it is unavailable); only ready servers' tools are listed */
 			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
-			cat[k].srv = s;
+			cat[k].session = s;
 			cat[k].mcp_name = tn[t].mcp_name;
 			k++;
-			if (s->state == SRV_READY &&
+			if (s->state == SESSION_READY &&
 			    json_array_append_new(list, exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name)) < 0)
 				goto nomem;
 			t++;
 		}
 	}
 	qsort(cat, k, sizeof *cat, cat_cmp);
-	old_list = B.cat_list;
-	B.cat_list = list;
-	if (cat_publish(1) < 0) {
-		B.cat_list = old_list;
+	old_list = c->cat_list;
+	c->cat_list = list;
+	if (cat_publish(c, 1) < 0) {
+		c->cat_list = old_list;
 		goto nomem;
 	}
 	json_decref(old_list);
-	save_registry(tn, n);
-	free(B.cat);
-	B.cat = cat;
-	B.ncat = k;
-	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)B.generation,
+	save_registry(c, tn, n);
+	free(c->cat);
+	c->cat = cat;
+	c->ncat = k;
+	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)c->generation,
 		  json_array_size(list), n);
 	free(tn);
 	return;
@@ -222,33 +238,66 @@ nomem:
 	json_decref(list);
 }
 
-void catalog_states_changed(void)
+void catalog_states_changed(struct catalog *c)
 {
-	if (B.stopping || !B.srvs)
+	if (c->frozen)
 		return;
-	if (cat_publish(0) < 0)
+	if (cat_publish(c, 0) < 0)
 		log_error("catalog: out of memory; the tool list does not show the servers' states");
 }
 
-const struct cat_entry *catalog_find(const char *exposed)
+const struct catalog_entry *catalog_find(const struct catalog *c, const char *exposed)
 {
-	struct cat_entry key;
+	struct catalog_entry key;
 
-	if (strlen(exposed) >= sizeof key.exposed || !B.cat)
+	if (strlen(exposed) >= sizeof key.exposed || !c->cat)
 		return NULL;
 	strcpy(key.exposed, exposed);
-	return bsearch(&key, B.cat, B.ncat, sizeof *B.cat, cat_cmp);
+	return bsearch(&key, c->cat, c->ncat, sizeof *c->cat, cat_cmp);
 }
 
-void catalog_free(void)
+void catalog_freeze(struct catalog *c)
 {
-	free(B.cat);
-	free(B.tools_result);
-	free(B.cat_unready);
-	json_decref(B.cat_list);
-	B.cat = NULL;
-	B.tools_result = NULL;
-	B.cat_unready = NULL;
-	B.cat_list = NULL;
-	B.ncat = 0;
+	c->frozen = 1;
+}
+
+const char *catalog_result(const struct catalog *c)
+{
+	return c->tools_result;
+}
+
+json_int_t catalog_generation(const struct catalog *c)
+{
+	return c->generation;
+}
+
+size_t catalog_listed(const struct catalog *c)
+{
+	return c->nlisted;
+}
+
+struct catalog *catalog_new(struct session *const *sessions, size_t n, struct registry *reg, int64_t *gen_map,
+			    json_int_t generation)
+{
+	struct catalog *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->sessions = sessions;
+	c->nsessions = n;
+	c->reg = reg;
+	c->gen_map = gen_map;
+	c->generation = generation;
+	return c;
+}
+
+void catalog_free(struct catalog *c)
+{
+	if (!c)
+		return;
+	free(c->cat);
+	free(c->tools_result);
+	free(c->cat_unready);
+	json_decref(c->cat_list);
+	free(c);
 }

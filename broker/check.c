@@ -1,6 +1,8 @@
 /* check.c: mcpgw-broker --check-config: load servers_config.json and make sure every stdio server's command can be run. */
-#include "broker.h"
+#include "check.h"
+
 #include "core/progpath.h"
+#include "mcp/config.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,11 +1,6 @@
-/* main.c: mcpgw-broker: start-up (settings, config, lock, socket, pid file), the loop, shutdown. */
-#include "broker.h"
-#include "core/statedir.h"
-
+/* main.c: mcpgw-broker: start-up (settings, config, lock, socket, pid file, registry), the broker's loop, shutdown. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +9,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "mcp/bstatus.h"
+#include "broker.h"
+#include "check.h"
 #include "core/log.h"
+#include "core/statedir.h"
 #include "core/usage.h"
+#include "evloop.h"
+#include "mcp/bstatus.h"
+#include "sigwatch.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
 static int take_lock(const char *state_dir)
@@ -93,9 +92,9 @@ err:
 }
 
 /* publish_generation: map $STATE/catalog.gen (8 bytes) so responders can see
- * whether their cached catalog is current without asking; 0 or -1 (they
- * then ask the broker every time, which is only slower) */
-static int publish_generation(const char *state_dir)
+ * whether their cached catalog is current without asking; the mapping, or
+ * NULL (they then ask the broker every time, which is only slower) */
+static int64_t *publish_generation(const char *state_dir)
 {
 	char path[4300];
 	void *p;
@@ -108,12 +107,20 @@ static int publish_generation(const char *state_dir)
 		log_warn("%s: %s; responders will ask for the catalog each time", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return NULL;
 	}
 	close(fd);
-	B.gen_map = p;
-	__atomic_store_n(B.gen_map, 0, __ATOMIC_RELEASE);
-	return 0;
+	__atomic_store_n((int64_t *)p, 0, __ATOMIC_RELEASE);
+	return p;
+}
+
+/* unpublish_generation: no broker: responders must ask (and so learn it is gone) */
+static void unpublish_generation(int64_t *gen_map)
+{
+	if (!gen_map)
+		return;
+	__atomic_store_n(gen_map, 0, __ATOMIC_RELEASE);
+	munmap(gen_map, sizeof(int64_t));
 }
 
 static const char *const broker_settings[] = {
@@ -143,97 +150,111 @@ static const struct usage broker_usage = {
 /* print_status: --status (lib/bstatus.h). The exit status */
 static int print_status(void)
 {
+	struct settings set;
 	char err[4600];
 	int rc;
 
-	if (settings_load(&B.set, err, sizeof err) < 0) {
+	if (settings_load(&set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-broker: %s\n", err);
 		return 1;
 	}
-	rc = bstatus_query(stdout, &B.set, err, sizeof err);
+	rc = bstatus_query(stdout, &set, err, sizeof err);
 	if (rc != 0)
 		fprintf(stderr, "mcpgw-broker: %s\n", err);
 	return rc == 0 ? 0 : rc > 0 ? 3 : 1;
 }
 
-static int setup(void)
+/* on_stop: SIGTERM, SIGINT or SIGHUP came (ctx: where the broker is, once made) */
+static void on_stop(void *ctx)
 {
-	char err[4600];
+	struct broker *const *b = ctx;
 
-	B.srvs = calloc(B.cfg.nservers ? B.cfg.nservers : 1, sizeof *B.srvs);
-	B.clis = calloc((size_t)B.set.max_clients, sizeof *B.clis);
-	B.cli_gens = calloc((size_t)B.set.max_clients, sizeof *B.cli_gens);
-	if (!B.srvs || !B.clis || !B.cli_gens) {
-		log_error("out of memory");
-		return -1;
-	}
-	B.reg = registry_open(B.set.db_path, err, sizeof err);
-	if (!B.reg)
-		log_error("registry unavailable, continuing without it: %s", err);
-	B.nsrvs = B.cfg.nservers;
-	for (size_t i = 0; i < B.nsrvs; i++) {
-		srv_init(&B.srvs[i], &B.cfg.servers[i], (int)i);
-		broker_save_server(&B.srvs[i]);
-	}
-	if (B.reg) {
-		const char **names = calloc(B.nsrvs ? B.nsrvs : 1, sizeof *names);
-
-		for (size_t i = 0; names && i < B.nsrvs; i++)
-			names[i] = B.cfg.servers[i].name;
-		if (!names || registry_prune_servers(B.reg, names, B.nsrvs) < 0)
-			log_error("registry: pruning servers: %s", registry_errmsg(B.reg));
-		free(names);
-	}
-	return 0;
+	if (*b)
+		broker_shutdown(*b);
 }
 
-static void teardown(int lock_fd)
+/* first_generation: generations are unique across broker restarts
+ * (microseconds since the epoch at start): a responder's cached catalog of
+ * an earlier broker can never look current */
+static json_int_t first_generation(void)
 {
-	char path[4300];
+	struct timespec ts;
 
-	for (int i = 0; B.clis && i < B.set.max_clients; i++)
-		cli_close(i);
-	call_fail_all("the broker is shutting down");
-	catalog_free();
-	for (size_t i = 0; i < B.nsrvs; i++) {
-		if (B.srvs[i].pid > 0)
-			kill(-B.srvs[i].pid, SIGKILL);
-		srv_free(&B.srvs[i]);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* serve: everything after the settings and the config: the broker's whole life. The exit status */
+static int serve(const struct settings *set, const struct cfg *cfg)
+{
+	struct evloop *loop = NULL;
+	struct sigwatch *sig = NULL;
+	struct registry *reg = NULL;
+	struct broker *b = NULL;
+	int64_t *gen_map = NULL;
+	char err[4600], path[4300];
+	int lock_fd = -1, fd, rc = 1;
+
+	if (mkdir(set->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_error("%s: %s", set->state_dir, strerror(errno));
+		return 1;
 	}
-	free(B.srvs);
-	free(B.clis);
-	free(B.cli_gens);
-	if (B.gen_map) { /* no broker: responders must ask (and so learn it is gone) */
-		__atomic_store_n(B.gen_map, 0, __ATOMIC_RELEASE);
-		munmap(B.gen_map, sizeof(int64_t));
-		B.gen_map = NULL;
+	if (!(loop = evloop_new(NULL, NULL)) || !(sig = sigwatch_new(loop, on_stop, &b))) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		goto out;
 	}
-	registry_close(B.reg);
-	remote_global_cleanup();
-	cfg_free(&B.cfg);
-	if (B.listen_fd >= 0) {
-		close(B.listen_fd);
-		unlink(B.set.socket_path);
+	if ((lock_fd = take_lock(set->state_dir)) < 0)
+		goto out;
+	if (!(reg = registry_open(set->db_path, err, sizeof err)))
+		log_error("registry unavailable, continuing without it: %s", err);
+	gen_map = publish_generation(set->state_dir);
+	{
+		struct broker_opts o = { .set = set, .cfg = cfg, .loop = loop, .sig = sig, .reg = reg,
+					 .gen_map = gen_map, .generation = first_generation() };
+
+		if (!(b = broker_new(&o, err, sizeof err))) {
+			log_error("%s", err);
+			goto out;
+		}
 	}
-	(void)statedir_path(path, sizeof path, B.set.state_dir, STATEDIR_BROKER_PID);
-	unlink(path);
-	if (lock_fd >= 0)
+	if ((fd = listen_on(set->socket_path)) < 0)
+		goto out;
+	if (broker_listen(b, fd, set->socket_path) < 0) {
+		log_error("out of memory");
+		close(fd);
+		goto out;
+	}
+	if (write_pidfile(set->state_dir) < 0)
+		goto out;
+	log_info("listening on %s; %zu servers from %s", set->socket_path, cfg->nservers, set->config);
+	broker_start(b);
+	rc = broker_run(b) < 0 ? 1 : 0;
+	log_info("stopped");
+out:
+	broker_free(b);
+	unpublish_generation(gen_map);
+	registry_close(reg);
+	(void)statedir_path(path, sizeof path, set->state_dir, STATEDIR_BROKER_PID);
+	if (lock_fd >= 0) {
+		unlink(path);
 		close(lock_fd);
-	loop_free();
-	log_close();
+	}
+	sigwatch_free(sig);
+	evloop_free(loop);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	char err[4600];
-	int check_only = 0, lock_fd = -1, rc = 1;
-
 	static const struct option longs[] = {
 		{ "check-config", no_argument, NULL, 'c' }, { "status", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
 		{ "settings", optional_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
-	int c, status_only = 0;
+	struct settings set;
+	struct cfg cfg;
+	char err[4600];
+	int c, check_only = 0, status_only = 0, rc;
 
 	while ((c = usage_getopt("mcpgw-broker", argc, argv, "hV", longs)) != -1) {
 		switch (c) {
@@ -251,60 +272,24 @@ int main(int argc, char **argv)
 		return usage_error("mcpgw-broker", "--check-config and --status: one at a time");
 	if (status_only)
 		return print_status();
-	B.listen_fd = -1;
-	if (settings_load(&B.set, err, sizeof err) < 0) {
+	if (settings_load(&set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-broker: %s\n", err);
 		return 1;
 	}
 	if (check_only)
-		return check_config(&B.set);
-	if (log_init("mcpgw-broker", B.set.log_level, B.set.log_file) < 0)
-		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", B.set.log_file);
+		return check_config(&set);
+	if (log_init("mcpgw-broker", set.log_level, set.log_file) < 0)
+		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", set.log_file);
 	/* ${MCPGW_STATE_DIR} in the config and the MCP servers see the directories in use */
-	if (settings_export(&B.set) < 0)
+	if (settings_export(&set) < 0)
 		log_warn("cannot export MCPGW_HOME and MCPGW_STATE_DIR: out of memory");
-	if (cfg_load(B.set.config, &B.cfg, err, sizeof err) < 0) {
+	if (cfg_load(set.config, &cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
+		log_close();
 		return 1;
 	}
-	if (mkdir(B.set.state_dir, 0700) < 0 && errno != EEXIST) {
-		log_error("%s: %s", B.set.state_dir, strerror(errno));
-		goto out;
-	}
-	/* libcurl (and its TLS library) only when a remote server needs it: a
-	 * stdio-only broker stays small */
-	for (size_t i = 0; i < B.cfg.nservers; i++) {
-		if (B.cfg.servers[i].transport != CFG_STDIO && !B.cfg.servers[i].disabled) {
-			if (remote_global_init() < 0) {
-				log_error("libcurl initialisation failed");
-				goto out;
-			}
-			break;
-		}
-	}
-	if (loop_setup_signals() < 0 || (lock_fd = take_lock(B.set.state_dir)) < 0 || setup() < 0 ||
-	    (B.listen_fd = listen_on(B.set.socket_path)) < 0 || write_pidfile(B.set.state_dir) < 0)
-		goto out;
-	B.started_ms = clock_now_ms();
-	B.started_at = time(NULL);
-	/* generations are unique across broker restarts (microseconds since the
-	 * epoch at start): a responder's cached catalog of an earlier broker can
-	 * never look current */
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		B.generation = (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	}
-	publish_generation(B.set.state_dir);
-	log_info("listening on %s; %zu servers from %s", B.set.socket_path, B.nsrvs, B.set.config);
-	for (size_t i = 0; i < B.nsrvs; i++)
-		srv_start(&B.srvs[i]);
-	catalog_rebuild();
-	rc = loop_run();
-	log_info("stopped");
-out:
-	teardown(lock_fd);
+	rc = serve(&set, &cfg);
+	cfg_free(&cfg);
+	log_close();
 	return rc;
 }
-

@@ -8,46 +8,58 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/usage.h"
+#include "evloop.h"
+#include "mcp/jsonrpc.h"
+#include "session.h"
 
 #define CLIENT_READY_MS 20000 /* initialize + tools/list */
 #define CLIENT_CALL_MS 30000
 
-static int side = -1;                /* our end of the socketpair; the broker serves the other */
-static struct jr_reader rd;
-static json_int_t next_id = 1;
+/* the client: a broker with one session, and our end of a socketpair the broker serves as a client */
+struct client {
+	struct settings set;
+	struct cfg cfg;
+	struct evloop *loop;
+	struct broker *b;
+	int side;
+	struct jr_reader rd;
+	json_int_t next_id;
+};
 
 /* rpc: send one request through the broker's client path and pump the loop
  * until its answer arrives. New reference to the whole answer, or NULL. */
-static json_t *rpc(const char *method, json_t *params, long timeout_ms)
+static json_t *rpc(struct client *cl, const char *method, json_t *params, long timeout_ms)
 {
-	json_t *req = jr_request(next_id, method, params), *ans = NULL;
+	json_t *req = jr_request(cl->next_id, method, params), *ans = NULL;
 	buf_t line = BUF_INIT;
 	int64_t deadline = clock_now_ms() + timeout_ms;
 
-	if (!req || jr_append_line(&line, req) < 0 || send(side, line.data, line.len, MSG_NOSIGNAL) != (ssize_t)line.len)
+	if (!req || jr_append_line(&line, req) < 0 || send(cl->side, line.data, line.len, MSG_NOSIGNAL) != (ssize_t)line.len)
 		goto out;
 	while (!ans && clock_now_ms() < deadline) {
 		char chunk[65536], *l;
 		size_t len;
 		ssize_t n;
 
-		if (loop_step(50) < 0)
+		if (broker_step(cl->b, 50) < 0)
 			break;
-		while ((n = recv(side, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
-			jr_reader_feed(&rd, chunk, (size_t)n);
-		while (!ans && jr_reader_next(&rd, &l, &len) == JR_READ_LINE) {
+		while ((n = recv(cl->side, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+			if (jr_reader_feed(&cl->rd, chunk, (size_t)n) < 0)
+				goto out;
+		while (!ans && jr_reader_next(&cl->rd, &l, &len) == JR_READ_LINE) {
 			json_t *m = jr_parse(l, len, NULL);
 
-			if (json_integer_value(json_object_get(m, "id")) == next_id)
+			if (json_integer_value(json_object_get(m, "id")) == cl->next_id)
 				ans = m;
 			else
 				json_decref(m);
 		}
 	}
 out:
-	next_id++;
+	cl->next_id++;
 	json_decref(req);
 	buf_free(&line);
 	return ans;
@@ -78,25 +90,26 @@ static json_t *sample_args(const json_t *schema)
 }
 
 /* wait_ready: pump until the one server is ready (0) or gave up (-1) */
-static int wait_ready(void)
+static int wait_ready(struct client *cl)
 {
 	int64_t deadline = clock_now_ms() + CLIENT_READY_MS;
+	const struct session *s = broker_session(cl->b, 0);
 
 	while (clock_now_ms() < deadline) {
-		if (B.srvs[0].state == SRV_READY)
+		if (s->state == SESSION_READY)
 			return 0;
-		if (B.srvs[0].state == SRV_BACKOFF && B.srvs[0].fail_streak > 1)
+		if (s->state == SESSION_BACKOFF && s->fail_streak > 1)
 			break;
-		if (loop_step(50) < 0)
+		if (broker_step(cl->b, 50) < 0)
 			break;
 	}
-	fprintf(stderr, "mcpgw-mcp-client: server not ready: %s\n", B.srvs[0].last_error);
+	fprintf(stderr, "mcpgw-mcp-client: server not ready: %s\n", s->last_error);
 	return -1;
 }
 
-static int call_all(void)
+static int call_all(struct client *cl)
 {
-	json_t *list = rpc("tools/list", NULL, 5000), *t;
+	json_t *list = rpc(cl, "tools/list", NULL, 5000), *t;
 	size_t i;
 	int rc = 0;
 
@@ -107,7 +120,7 @@ static int call_all(void)
 	}
 	json_array_foreach(json_object_get(json_object_get(list, "result"), "tools"), i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
-		json_t *ans = rpc("tools/call", json_pack("{s:s, s:o}", "name", name, "arguments",
+		json_t *ans = rpc(cl, "tools/call", json_pack("{s:s, s:o}", "name", name, "arguments",
 							   sample_args(json_object_get(t, "inputSchema"))), CLIENT_CALL_MS);
 		char *s = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
 
@@ -120,56 +133,58 @@ static int call_all(void)
 	return rc;
 }
 
-static int setup(const char *url, const char *type)
+/* setup: a broker with one session for url of type (NULL: auto), started: 0 or -1 (said why) */
+static int setup(struct client *cl, const char *url, const char *type)
 {
 	char err[1024];
-	json_t *conf = json_pack("{s:{s:{s:s, s:s}}}", "mcpServers", "conformance", "type", type, "url", url);
+	/* no "type" (s*: left out when NULL) is the auto mode */
+	json_t *conf = json_pack("{s:{s:{s:s*, s:s}}}", "mcpServers", "conformance", "type", type, "url", url);
 	char *text = conf ? json_dumps(conf, 0) : NULL;
 	int rc;
 
 	json_decref(conf);
-	if (!text)
+	if (!text) {
+		fprintf(stderr, "mcpgw-mcp-client: out of memory\n");
 		return -1;
-	rc = cfg_load_string(text, "command line", &B.cfg, err, sizeof err);
+	}
+	rc = cfg_load_string(text, "command line", &cl->cfg, err, sizeof err);
 	free(text);
 	if (rc < 0) {
 		fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
 		return -1;
 	}
-	B.set.max_clients = 4;
-	B.listen_fd = -1;
-	B.nsrvs = 1;
-	B.srvs = calloc(1, sizeof *B.srvs);
-	B.clis = calloc(4, sizeof *B.clis);
-	B.cli_gens = calloc(4, sizeof *B.cli_gens);
-	if (!B.srvs || !B.clis || !B.cli_gens || remote_global_init() < 0)
+	cl->set.max_clients = 4;
+	if (!(cl->loop = evloop_new(NULL, NULL))) {
+		fprintf(stderr, "mcpgw-mcp-client: out of memory\n");
 		return -1;
-	srv_init(&B.srvs[0], &B.cfg.servers[0], 0);
-	B.started_ms = clock_now_ms();
-	srv_start(&B.srvs[0]);
+	}
+	{
+		struct broker_opts o = { .set = &cl->set, .cfg = &cl->cfg, .loop = cl->loop };
+
+		if (!(cl->b = broker_new(&o, err, sizeof err))) {
+			fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
+			return -1;
+		}
+	}
+	broker_start(cl->b);
 	return 0;
 }
 
-static void teardown(void)
+static void teardown(struct client *cl)
 {
 	int64_t deadline = clock_now_ms() + 3000;
 
-	loop_shutdown();
-	while (clock_now_ms() < deadline && loop_step(50) == 0)
-		;
-	for (int i = 0; i < 4 && B.clis; i++)
-		cli_close(i);
-	catalog_free();
-	if (B.srvs)
-		srv_free(&B.srvs[0]);
-	free(B.srvs);
-	free(B.clis);
-	free(B.cli_gens);
-	remote_global_cleanup();
-	cfg_free(&B.cfg);
-	jr_reader_free(&rd);
-	if (side >= 0)
-		close(side);
+	if (cl->b) {
+		broker_shutdown(cl->b);
+		while (clock_now_ms() < deadline && broker_step(cl->b, 50) == 0)
+			;
+	}
+	broker_free(cl->b);
+	evloop_free(cl->loop);
+	cfg_free(&cl->cfg);
+	jr_reader_free(&cl->rd);
+	if (cl->side >= 0)
+		close(cl->side);
 }
 
 static const char *const client_settings[] = {
@@ -202,6 +217,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *type = "http", *url = NULL;
+	struct client cl = { .side = -1, .next_id = 1 };
 	char err[1024];
 	int sp[2], rc = 1, c;
 
@@ -220,20 +236,21 @@ int main(int argc, char **argv)
 		return usage_error("mcpgw-mcp-client", "no URL given");
 	if (optind < argc)
 		return usage_error("mcpgw-mcp-client", "unexpected argument '%s' (one URL)", argv[optind]);
-	if (settings_load(&B.set, err, sizeof err) < 0) {
+	if (settings_load(&cl.set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
 		return 2;
 	}
-	log_init("mcpgw-mcp-client", B.set.log_level, NULL);
-	jr_reader_init(&rd, B.set.max_message_bytes);
-	if (setup(url, strcmp(type, "auto") == 0 ? NULL : type) == 0 && wait_ready() == 0 &&
+	if (log_init("mcpgw-mcp-client", cl.set.log_level, NULL) < 0)
+		fprintf(stderr, "mcpgw-mcp-client: cannot set up logging\n");
+	jr_reader_init(&cl.rd, cl.set.max_message_bytes);
+	if (setup(&cl, url, strcmp(type, "auto") == 0 ? NULL : type) == 0 && wait_ready(&cl) == 0 &&
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) == 0) {
-		side = sp[1];
-		if (cli_adopt(sp[0]) < 0)
+		cl.side = sp[1];
+		if (broker_adopt_client(cl.b, sp[0]) < 0)
 			close(sp[0]);
 		else
-			rc = call_all() == 0 ? 0 : 1;
+			rc = call_all(&cl) == 0 ? 0 : 1;
 	}
-	teardown();
+	teardown(&cl);
 	return rc;
 }

@@ -1,0 +1,38 @@
+/* call.h: clients' tools/call requests routed to the owning session, with timeouts and retries on transport failure. */
+#ifndef MCPGW_CALL_H
+#define MCPGW_CALL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/settings.h"
+#include "evloop.h"
+
+#define CALLS_MAX 4096 /* tool calls in flight in the broker; more are refused at once */
+
+struct calls;
+struct catalog;
+struct session;
+
+/* calls_reply_fn: send msg (borrowed) to the client known as to */
+typedef void calls_reply_fn(void *ctx, uint64_t to, const json_t *msg);
+
+/* calls_new: the calls in flight, routed by cat (borrowed), answered
+ * through reply(ctx, ...); its timer runs on l. Free with calls_free (which
+ * drops calls unanswered). NULL on ENOMEM. */
+struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat,
+			calls_reply_fn *reply, void *ctx);
+void calls_free(struct calls *cs);
+/* calls_start: a client's tools/call (id and params borrowed): answered
+ * now (an error) or when the server answers, fails or times out */
+void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params);
+/* calls_session_ready: s is ready: send the calls waiting for it */
+void calls_session_ready(struct calls *cs, struct session *s);
+/* calls_session_failed: s failed to start: waiting calls wait on or fail */
+void calls_session_failed(struct calls *cs, struct session *s);
+/* calls_shutdown: every call fails with why; no retries from now on */
+void calls_shutdown(struct calls *cs, const char *why);
+/* calls_count: calls in flight */
+int calls_count(const struct calls *cs);
+
+#endif

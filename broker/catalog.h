@@ -1,0 +1,44 @@
+/* catalog.h: the aggregated tool list of every session: exposed names, lookup by name, the cached tools/list answer and its generation. */
+#ifndef MCPGW_CATALOG_H
+#define MCPGW_CATALOG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcp/registry.h"
+
+struct session;
+struct catalog;
+
+struct catalog_entry {
+	char exposed[65];
+	struct session *session;
+	const char *mcp_name;   /* borrowed from the session's tools */
+};
+
+/* catalog_new: the catalog of sessions[0..n) (borrowed, as reg and
+ * gen_map: where the generation is published to the responders, may be
+ * NULL), starting after generation. Free with catalog_free. NULL on ENOMEM. */
+struct catalog *catalog_new(struct session *const *sessions, size_t n, struct registry *reg, int64_t *gen_map,
+			    json_int_t generation);
+void catalog_free(struct catalog *c);
+/* catalog_rebuild: the sessions' tools changed: new names, a new answer
+ * (saved to the registry); on ENOMEM the previous list stays (logged) */
+void catalog_rebuild(struct catalog *c);
+/* catalog_states_changed: a session changed state: when the set of servers
+ * that are not ready (or why) changed, re-render the tools/list answer and
+ * bump the generation (no registry write, the tools are the same) */
+void catalog_states_changed(struct catalog *c);
+/* catalog_freeze: shutting down: states no longer change the answer */
+void catalog_freeze(struct catalog *c);
+/* catalog_find: the routable tool exposed as name, or NULL (borrowed: valid until the next rebuild) */
+const struct catalog_entry *catalog_find(const struct catalog *c, const char *exposed);
+/* catalog_result: the serialised tools/list result ({"tools":[...],"_meta":{...}}),
+ * borrowed; NULL before the first one */
+const char *catalog_result(const struct catalog *c);
+json_int_t catalog_generation(const struct catalog *c);
+/* catalog_listed: the tools of ready servers (listed) */
+size_t catalog_listed(const struct catalog *c);
+
+#endif

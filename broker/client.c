@@ -1,0 +1,338 @@
+/* client.c: the broker's clients on its unix socket: accept, one JSON-RPC message per line each way, dispatch to methods. */
+#include "client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "mcp/jsonrpc.h"
+
+struct cli {
+	struct clients *cl;
+	int slot;
+	int fd;
+	unsigned gen;
+	struct jr_reader rd;
+	buf_t wbuf;
+};
+
+struct clients {
+	struct evloop *loop;
+	int max;
+	size_t max_msg;
+	const struct client_method *methods;
+	size_t nmethods;
+	void *ctx;
+	int listen_fd;
+	struct cli **slot;      /* [max] */
+	unsigned *gens;         /* [max]: a slot's generation, so a late answer never reaches its next client */
+	int n;
+};
+
+/* a client is known outside as its slot and generation */
+static uint64_t ref_of(int slot, unsigned gen)
+{
+	return (uint64_t)gen << 32 | (uint32_t)slot;
+}
+
+static struct cli *cli_get(const struct clients *cl, uint64_t ref)
+{
+	uint32_t slot = (uint32_t)ref;
+
+	if (slot >= (uint32_t)cl->max || !cl->slot[slot] || cl->slot[slot]->gen != (unsigned)(ref >> 32))
+		return NULL;
+	return cl->slot[slot];
+}
+
+static void cli_close(struct clients *cl, int slot)
+{
+	struct cli *c = cl->slot[slot];
+
+	if (!c)
+		return;
+	evloop_unwatch(cl->loop, c->fd);
+	close(c->fd);
+	jr_reader_free(&c->rd);
+	buf_free(&c->wbuf);
+	free(c);
+	cl->slot[slot] = NULL;
+	cl->n--;
+	log_debug("client %d closed", slot);
+}
+
+static void on_io(void *ctx, int fd, int events);
+
+/* flush: write what is queued; 0, or -1 when the client was closed */
+static int flush(struct clients *cl, int slot)
+{
+	struct cli *c = cl->slot[slot];
+
+	while (c->wbuf.len) {
+		ssize_t n = send(c->fd, c->wbuf.data, c->wbuf.len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			cli_close(cl, slot);
+			return -1;
+		}
+		buf_consume(&c->wbuf, (size_t)n);
+	}
+	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->wbuf.len ? EVLOOP_WRITE : 0), on_io, c) < 0) {
+		log_warn("client %d: out of memory watching it; dropped", slot);
+		cli_close(cl, slot);
+		return -1;
+	}
+	return 0;
+}
+
+void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
+{
+	struct cli *c = cli_get(cl, to);
+	int slot = (int)(uint32_t)to;
+
+	if (!c)
+		return; /* the client left: the answer is dropped */
+	if (c->wbuf.len + len > CLIENT_WBUF_MAX || buf_append(&c->wbuf, line, len) < 0) {
+		log_warn("client %d: not reading its answers; dropped", slot);
+		cli_close(cl, slot);
+		return;
+	}
+	(void)flush(cl, slot);
+}
+
+void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
+{
+	buf_t b = BUF_INIT;
+
+	if (jr_append_line(&b, msg) == 0)
+		clients_send_raw(cl, to, b.data, b.len);
+	buf_free(&b);
+}
+
+static void reply(struct clients *cl, uint64_t to, const json_t *id, json_t *result)
+{
+	json_t *m = jr_result(id, result);
+
+	if (m)
+		clients_send(cl, to, m);
+	json_decref(m);
+}
+
+static void reply_error(struct clients *cl, uint64_t to, const json_t *id, int code, const char *msg)
+{
+	json_t *m = jr_error(id, code, msg, NULL);
+
+	if (m)
+		clients_send(cl, to, m);
+	json_decref(m);
+}
+
+static json_t *initialize_result(const json_t *params)
+{
+	const char *v = json_string_value(json_object_get(params, "protocolVersion"));
+
+	return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s}}", "protocolVersion",
+			 jr_mcp_version_supported(v) ? v : jr_mcp_versions[0], "capabilities", "tools", "listChanged", 0,
+			 "serverInfo", "name", "mcpgw-broker", "version", MCPGW_VERSION);
+}
+
+static void on_request(struct clients *cl, uint64_t from, json_t *msg)
+{
+	const char *method = json_string_value(json_object_get(msg, "method"));
+	const json_t *id = json_object_get(msg, "id");
+	const json_t *params = json_object_get(msg, "params");
+
+	for (size_t i = 0; i < cl->nmethods; i++) {
+		if (strcmp(method, cl->methods[i].name) == 0) {
+			cl->methods[i].fn(cl->ctx, from, id, params);
+			return;
+		}
+	}
+	if (strcmp(method, "ping") == 0)
+		reply(cl, from, id, json_object());
+	else if (strcmp(method, "initialize") == 0)
+		reply(cl, from, id, initialize_result(params));
+	else
+		reply_error(cl, from, id, JR_METHOD_NOT_FOUND, "Method not found");
+}
+
+static void on_line(struct clients *cl, uint64_t from, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = jr_parse(line, len, &jerr);
+
+	if (!msg) {
+		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
+		return;
+	}
+	switch (jr_classify(msg)) {
+	case JR_REQUEST:
+		on_request(cl, from, msg);
+		break;
+	case JR_NOTIFICATION:
+	case JR_RESPONSE:
+	case JR_ERROR_RESPONSE:
+		break;
+	default:
+		reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+	}
+	json_decref(msg);
+}
+
+static void on_read(struct clients *cl, int slot)
+{
+	char chunk[65536];
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		struct cli *c = cl->slot[slot];
+		uint64_t ref;
+		char *line;
+		size_t len;
+		ssize_t n;
+		int rc;
+
+		if (!c)
+			return;
+		ref = ref_of(slot, c->gen);
+		n = recv(c->fd, chunk, sizeof chunk, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0 || jr_reader_feed(&c->rd, chunk, (size_t)n) < 0) {
+			cli_close(cl, slot);
+			return;
+		}
+		while ((rc = jr_reader_next(&c->rd, &line, &len)) != JR_READ_MORE) {
+			if (rc != JR_READ_LINE) {
+				log_warn("client %d: message over MCPGW_MAX_MESSAGE_BYTES; dropped", slot);
+				reply_error(cl, ref, NULL, JR_INVALID_REQUEST, "Message too large");
+				cli_close(cl, slot);
+				return;
+			}
+			on_line(cl, ref, line, len);
+			if (!cli_get(cl, ref))
+				return;
+		}
+	}
+}
+
+static void on_io(void *ctx, int fd, int events)
+{
+	struct cli *c = ctx;
+	struct clients *cl = c->cl;
+	int slot = c->slot;
+
+	(void)fd;
+	if ((events & EVLOOP_WRITE) && flush(cl, slot) < 0)
+		return;
+	if (cl->slot[slot] && (events & EVLOOP_READ))
+		on_read(cl, slot);
+}
+
+int clients_adopt(struct clients *cl, int fd)
+{
+	struct cli *c;
+	int slot;
+
+	for (slot = 0; slot < cl->max && cl->slot[slot]; slot++)
+		;
+	if (slot == cl->max || !(c = calloc(1, sizeof *c))) {
+		log_warn("client refused: MCPGW_MAX_CLIENTS (%d) reached or out of memory", cl->max);
+		return -1;
+	}
+	c->cl = cl;
+	c->slot = slot;
+	c->fd = fd;
+	c->gen = ++cl->gens[slot];
+	jr_reader_init(&c->rd, cl->max_msg);
+	if (evloop_watch(cl->loop, fd, EVLOOP_READ, on_io, c) < 0) {
+		jr_reader_free(&c->rd);
+		free(c);
+		return -1;
+	}
+	cl->slot[slot] = c;
+	cl->n++;
+	log_debug("client %d connected", slot);
+	return 0;
+}
+
+static void on_accept(void *ctx, int listen_fd, int events)
+{
+	struct clients *cl = ctx;
+
+	(void)events;
+	for (;;) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (clients_adopt(cl, fd) < 0)
+			close(fd);
+	}
+}
+
+int clients_listen(struct clients *cl, int fd)
+{
+	if (evloop_watch(cl->loop, fd, EVLOOP_READ, on_accept, cl) < 0)
+		return -1;
+	cl->listen_fd = fd;
+	return 0;
+}
+
+void clients_unlisten(struct clients *cl)
+{
+	if (cl->listen_fd < 0)
+		return;
+	evloop_unwatch(cl->loop, cl->listen_fd);
+	close(cl->listen_fd);
+	cl->listen_fd = -1;
+}
+
+int clients_count(const struct clients *cl)
+{
+	return cl->n;
+}
+
+struct clients *clients_new(struct evloop *l, int max, size_t max_msg, const struct client_method *methods,
+			    size_t nmethods, void *ctx)
+{
+	struct clients *cl = calloc(1, sizeof *cl);
+
+	if (!cl)
+		return NULL;
+	*cl = (struct clients){ .loop = l, .max = max, .max_msg = max_msg, .methods = methods, .nmethods = nmethods,
+				.ctx = ctx, .listen_fd = -1 };
+	cl->slot = calloc((size_t)max, sizeof *cl->slot);
+	cl->gens = calloc((size_t)max, sizeof *cl->gens);
+	if (!cl->slot || !cl->gens) {
+		free(cl->slot);
+		free(cl->gens);
+		free(cl);
+		return NULL;
+	}
+	return cl;
+}
+
+void clients_free(struct clients *cl)
+{
+	if (!cl)
+		return;
+	for (int i = 0; i < cl->max; i++)
+		cli_close(cl, i);
+	clients_unlisten(cl);
+	free(cl->slot);
+	free(cl->gens);
+	free(cl);
+}

@@ -1,0 +1,46 @@
+/* client.h: the broker's clients (responders, mcpgw-chat) on its unix socket: framing, slots, and dispatch of their requests to methods. */
+#ifndef MCPGW_CLIENT_H
+#define MCPGW_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evloop.h"
+
+#define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
+
+struct clients;
+
+/* client_method_fn: request method from client from (id and params
+ * borrowed); answer with clients_send(…, from, …) now or later */
+typedef void client_method_fn(void *ctx, uint64_t from, const json_t *id, const json_t *params);
+
+struct client_method {
+	const char *name;
+	client_method_fn *fn;
+};
+
+/* clients_new: up to max clients with messages of at most max_msg bytes;
+ * requests go to methods[0..nmethods) (borrowed; called with ctx), besides
+ * "ping" and "initialize", which are answered here; others get -32601.
+ * Free with clients_free. NULL on ENOMEM. */
+struct clients *clients_new(struct evloop *l, int max, size_t max_msg, const struct client_method *methods,
+			    size_t nmethods, void *ctx);
+/* clients_free: close every client (and the listening socket) */
+void clients_free(struct clients *cl);
+/* clients_listen: accept clients on fd (listening, non-blocking; owned from now). 0 or -1 */
+int clients_listen(struct clients *cl, int fd);
+/* clients_unlisten: close the listening socket (a shutdown) */
+void clients_unlisten(struct clients *cl);
+/* clients_adopt: serve a connected, non-blocking socket (owned from now
+ * when it succeeds) as a client. 0, or -1 (full, ENOMEM) */
+int clients_adopt(struct clients *cl, int fd);
+/* clients_send: queue msg (borrowed) for client to; dropped when it left */
+void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
+/* clients_send_raw: queue a serialised line (with its '\n') for client to */
+void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);
+/* clients_count: connected clients */
+int clients_count(const struct clients *cl);
+
+#endif

@@ -1,0 +1,54 @@
+/* evloop.h: the broker's event loop: file descriptors and timers with callbacks; it knows no module. */
+#ifndef MCPGW_EVLOOP_H
+#define MCPGW_EVLOOP_H
+
+#include <stdint.h>
+
+#define EVLOOP_READ 1   /* readable, or hung up / in error (a read then says which) */
+#define EVLOOP_WRITE 2  /* writable, or in error (a write then says which) */
+#define EVLOOP_ERROR 4  /* reported with the others: POLLERR or POLLHUP */
+
+#define EVLOOP_NEVER INT64_MAX /* a timer's due time when it has nothing to do */
+
+struct evloop;
+
+/* evloop_fd_fn: fd is ready; events: EVLOOP_READ / EVLOOP_WRITE (only
+ * those watched) and EVLOOP_ERROR */
+typedef void evloop_fd_fn(void *ctx, int fd, int events);
+/* evloop_due_fn: when the timer is next due (ms on the loop's clock), or
+ * EVLOOP_NEVER. Asked before every wait: the owner moves its deadline by
+ * changing what this returns, there is nothing to re-arm. */
+typedef int64_t evloop_due_fn(void *ctx);
+/* evloop_fire_fn: the timer's due time has come (now: the loop's clock) */
+typedef void evloop_fire_fn(void *ctx, int64_t now);
+/* evloop_clock_fn: the loop's clock in ms (monotonic) */
+typedef int64_t evloop_clock_fn(void *clock_ctx);
+
+/* evloop_new: an empty loop on clock (NULL: clock_now_ms, the monotonic
+ * clock; a test passes a fake one). Free with evloop_free. NULL on ENOMEM. */
+struct evloop *evloop_new(evloop_clock_fn *clock, void *clock_ctx);
+/* evloop_free: the loop only; fds watched are not closed (their owners do) */
+void evloop_free(struct evloop *l);
+/* evloop_now: the loop's clock */
+int64_t evloop_now(const struct evloop *l);
+
+/* evloop_watch: call fn(ctx, fd, ready) when fd is ready for events
+ * (EVLOOP_READ | EVLOOP_WRITE); watching an fd again replaces its interest
+ * and callback; events 0 is evloop_unwatch. 0, or -1 on ENOMEM or a bad fd. */
+int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *ctx);
+/* evloop_unwatch: forget fd (before closing it); readiness already
+ * collected for it in this pass is dropped */
+void evloop_unwatch(struct evloop *l, int fd);
+
+/* evloop_timer_add: a timer: due(ctx) is asked for its time, fire(ctx, now)
+ * runs once the clock reaches it. Its id (> 0), or -1 on ENOMEM. */
+long evloop_timer_add(struct evloop *l, evloop_due_fn *due, evloop_fire_fn *fire, void *ctx);
+/* evloop_timer_del: remove timer id (safe inside its own callback) */
+void evloop_timer_del(struct evloop *l, long id);
+
+/* evloop_step: one pass: wait until an fd is ready or a timer is due, but
+ * at most max_ms (0: do not wait), then run the callbacks of the ready fds,
+ * then those of the timers due. 0, or -1 when poll(2) failed (errno). */
+int evloop_step(struct evloop *l, int max_ms);
+
+#endif

@@ -1,0 +1,617 @@
+/* session.c: one MCP server over its transport: initialize, tools/list with pages, server requests and notifications, supervision with backoff. */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "mcp/jsonrpc.h"
+#include "transport_http.h"
+#include "transport_stdio.h"
+
+enum preq_kind { PREQ_INIT, PREQ_LIST, PREQ_EXT };
+
+struct preq {               /* one request in flight to the server */
+	json_int_t id;
+	enum preq_kind kind;
+	session_answer_fn *fn;  /* PREQ_EXT */
+	void *arg;
+	struct preq *next;
+};
+
+static const char *const state_names[] = { "stopped", "starting", "ready", "backoff", "disabled", "stopping" };
+
+const char *session_state_name(enum session_state st)
+{
+	return state_names[st];
+}
+
+const char *session_transport_name(const struct session *s)
+{
+	return s->t->ops->name(s->t);
+}
+
+long session_pid(const struct session *s)
+{
+	return s->connected ? s->t->ops->pid(s->t) : 0;
+}
+
+int session_running(const struct session *s)
+{
+	return session_pid(s) > 0;
+}
+
+static int64_t now_ms(const struct session *s)
+{
+	return evloop_now(s->env->tenv.loop);
+}
+
+static const struct settings *set_of(const struct session *s)
+{
+	return s->env->tenv.set;
+}
+
+static void hook(struct session *s, void (*fn)(void *, struct session *))
+{
+	if (fn)
+		fn(s->env->hooks_ctx, s);
+}
+
+static uint64_t fnv_add(uint64_t h, const char *p)
+{
+	for (const unsigned char *q = (const unsigned char *)p; q && *q; q++)
+		h = (h ^ *q) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL; /* separator: ("ab","c") != ("a","bc") */
+}
+
+/* fingerprint: FNV-1a 64 over the parts of the entry that decide what the server is */
+static void fingerprint(struct session *s)
+{
+	const struct cfg_server *c = s->cfg;
+	uint64_t h = fnv_add(fnv_add(fnv_add(1469598103934665603ULL, c->command), c->url), c->cwd);
+
+	for (size_t i = 0; i < c->nargs; i++)
+		h = fnv_add(h, c->args[i]);
+	for (size_t i = 0; i < c->nenv; i++)
+		h = fnv_add(h, c->env[i]);
+	for (size_t i = 0; i < c->nheaders; i++)
+		h = fnv_add(h, c->headers[i]);
+	snprintf(s->fingerprint, sizeof s->fingerprint, "%016llx", (unsigned long long)h);
+}
+
+static void set_state(struct session *s, enum session_state st)
+{
+	if (s->state == st)
+		return;
+	log_info("server %s: %s -> %s", s->cfg->name, session_state_name(s->state), session_state_name(st));
+	s->state = st;
+	s->since_ms = now_ms(s);
+	hook(s, s->env->hooks->changed); /* saved; tools/list names the servers that are not ready */
+}
+
+/* fail_pending: every request in flight ends: callers learn why */
+static void fail_pending(struct session *s, const char *why)
+{
+	while (s->pending) {
+		struct preq *p = s->pending;
+
+		s->pending = p->next;
+		if (p->kind == PREQ_EXT && p->fn)
+			p->fn(p->arg, NULL, why);
+		free(p);
+	}
+}
+
+/* down: the connection is gone (died, failed, or stopped). The transport
+ * is closed, requests in flight fail (their callers retry or give up), and
+ * a restart is scheduled unless the session stops. last_error says why,
+ * with the telling line the server left (its stderr); the next attempt's
+ * time is its own field (the log line says it too). */
+static void down(struct session *s, const char *why)
+{
+	char tail[512] = "", delay[32] = "";
+	int was_ready = s->state == SESSION_READY, stopping = s->shutting || s->state == SESSION_STOPPING;
+
+	s->t->ops->diagnostic(s->t, tail, sizeof tail);
+	if (*tail)
+		snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
+	else
+		snprintf(s->last_error, sizeof s->last_error, "%s", why);
+	if (!stopping) {
+		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms, set_of(s)->restart_backoff_max_ms);
+		if (was_ready)
+			s->fail_streak = 0;
+		else
+			s->fail_streak++;
+		backoff_format(delay, sizeof delay, s->backoff_ms);
+	}
+	if (stopping)
+		log_info("server %s: %s", s->cfg->name, s->last_error);
+	else if (s->fail_streak > 1)
+		log_warn("server %s: %s; retrying in %s (failed %d times in a row)", s->cfg->name, s->last_error, delay,
+			 s->fail_streak);
+	else
+		log_warn("server %s: %s; retrying in %s", s->cfg->name, s->last_error, delay);
+	s->connected = 0;
+	s->t->ops->close(s->t);
+	json_decref(s->list_accum);
+	s->list_accum = NULL;
+	s->listing = s->relist = 0;
+	fail_pending(s, s->last_error);
+	if (stopping) {
+		set_state(s, SESSION_STOPPED);
+		return;
+	}
+	if (s->fail_streak > 0)
+		hook(s, s->env->hooks->failed);
+	s->restarts++;
+	set_state(s, SESSION_BACKOFF);
+	s->deadline_ms = now_ms(s) + s->backoff_ms;
+	if (was_ready)
+		hook(s, s->env->hooks->tools);
+}
+
+/* fail: down, unless the transport already reported its end */
+static void fail(struct session *s, const char *why)
+{
+	if (s->connected)
+		down(s, why);
+}
+
+static int send_msg(struct session *s, const json_t *msg)
+{
+	return s->connected ? s->t->ops->send(s->t, msg) : -1;
+}
+
+static json_int_t request(struct session *s, const char *method, json_t *params, enum preq_kind kind,
+			  session_answer_fn *fn, void *arg)
+{
+	struct preq *p = calloc(1, sizeof *p);
+	json_int_t id = s->next_id++;
+	json_t *msg = jr_request(id, method, params);
+
+	if (!p || !msg || send_msg(s, msg) < 0) {
+		free(p);
+		json_decref(msg);
+		return -1;
+	}
+	json_decref(msg);
+	*p = (struct preq){ .id = id, .kind = kind, .fn = fn, .arg = arg, .next = s->pending };
+	s->pending = p;
+	return id;
+}
+
+json_int_t session_request(struct session *s, const char *method, json_t *params, session_answer_fn *fn, void *arg)
+{
+	return request(s, method, params, PREQ_EXT, fn, arg);
+}
+
+int session_notify(struct session *s, const char *method, json_t *params)
+{
+	json_t *msg = jr_notification(method, params);
+	int rc = msg ? send_msg(s, msg) : -1;
+
+	json_decref(msg);
+	return rc;
+}
+
+void session_forget(struct session *s, json_int_t id)
+{
+	if (s->connected)
+		s->t->ops->forget(s->t, id);
+	for (struct preq **pp = &s->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct preq *p = *pp;
+
+			*pp = p->next;
+			free(p);
+			return;
+		}
+	}
+}
+
+static struct preq *take_preq(struct session *s, const json_t *idj)
+{
+	json_int_t id;
+
+	if (!json_is_integer(idj))
+		return NULL;
+	id = json_integer_value(idj);
+	for (struct preq **pp = &s->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct preq *p = *pp;
+
+			*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* filter_tools: keep valid Tool objects the config lets through */
+static json_t *filter_tools(struct session *s, json_t *tools)
+{
+	json_t *out = json_array(), *seen = json_object(), *t;
+	size_t i;
+
+	if (!out || !seen) {
+		json_decref(out);
+		json_decref(seen);
+		return NULL;
+	}
+	json_array_foreach(tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+
+		if (!json_is_object(t) || !name || !*name) {
+			log_warn("server %s: tools/list entry %zu has no name; skipped", s->cfg->name, i);
+			continue;
+		}
+		if (json_object_get(seen, name)) {
+			log_warn("server %s: tool %s listed twice; the first is kept", s->cfg->name, name);
+			continue;
+		}
+		json_object_set_new(seen, name, json_true());
+		if (!cfg_tool_allowed(s->cfg, name)) {
+			log_debug("server %s: tool %s filtered out by config", s->cfg->name, name);
+			continue;
+		}
+		if (json_array_size(out) >= SESSION_MAX_TOOLS) {
+			log_warn("server %s: more than %d tools; the rest are ignored", s->cfg->name, SESSION_MAX_TOOLS);
+			break;
+		}
+		json_array_append(out, t);
+	}
+	json_decref(seen);
+	return out;
+}
+
+static void list_tools(struct session *s, const char *cursor)
+{
+	json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
+
+	if (!s->listing)
+		s->listing = 1;
+	if (request(s, "tools/list", params, PREQ_LIST, NULL, NULL) < 0)
+		fail(s, "cannot send tools/list");
+}
+
+static void become_ready(struct session *s)
+{
+	set_state(s, SESSION_READY);
+	s->t->ops->established(s->t);
+	s->fail_streak = 0;
+	s->last_error[0] = '\0';
+	hook(s, s->env->hooks->changed);
+	hook(s, s->env->hooks->tools);
+	hook(s, s->env->hooks->ready);
+}
+
+static void on_list_result(struct session *s, json_t *result)
+{
+	json_t *tools = json_object_get(result, "tools");
+	const char *cursor = json_string_value(json_object_get(result, "nextCursor"));
+
+	if (!json_is_array(tools)) {
+		log_warn("server %s: tools/list result has no tools array", s->cfg->name);
+		tools = NULL;
+	}
+	if (!s->list_accum)
+		s->list_accum = json_array();
+	if (tools && s->list_accum)
+		json_array_extend(s->list_accum, tools);
+	if (cursor && *cursor && s->listing < SESSION_LIST_MAX_PAGES) {
+		s->listing++;
+		list_tools(s, cursor);
+		return;
+	}
+	s->listing = 0;
+	json_decref(s->tools);
+	s->tools = filter_tools(s, s->list_accum ? s->list_accum : json_array());
+	json_decref(s->list_accum);
+	s->list_accum = NULL;
+	log_info("server %s: %zu tools", s->cfg->name, json_array_size(s->tools));
+	if (s->state == SESSION_STARTING)
+		become_ready(s);
+	else
+		hook(s, s->env->hooks->tools); /* the catalog borrows names from s->tools: rebuild at once */
+	if (s->relist && s->state == SESSION_READY) {
+		s->relist = 0;
+		list_tools(s, NULL);
+	}
+}
+
+static void on_init_result(struct session *s, json_t *result)
+{
+	const char *v = json_string_value(json_object_get(result, "protocolVersion"));
+	char why[200];
+
+	if (!jr_mcp_version_supported(v)) {
+		snprintf(why, sizeof why, "unsupported protocol version '%s'", v ? v : "(none)");
+		fail(s, why);
+		return;
+	}
+	snprintf(s->proto, sizeof s->proto, "%s", v);
+	s->t->ops->negotiated(s->t, s->proto);
+	json_decref(s->server_info);
+	s->server_info = json_incref(json_object_get(result, "serverInfo"));
+	/* the initialize result must arrive before notifications/initialized */
+	if (session_notify(s, "notifications/initialized", NULL) < 0) {
+		fail(s, "cannot send notifications/initialized");
+		return;
+	}
+	if (json_object_get(json_object_get(result, "capabilities"), "tools")) {
+		list_tools(s, NULL);
+	} else {
+		json_decref(s->tools);
+		s->tools = json_array();
+		become_ready(s);
+	}
+}
+
+static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
+{
+	struct preq *p = take_preq(s, json_object_get(msg, "id"));
+	json_t *err = json_object_get(msg, "error");
+	char why[300];
+
+	if (!p) {
+		log_debug("server %s: answer to an unknown id; ignored", s->cfg->name);
+		return;
+	}
+	if (p->kind == PREQ_EXT) {
+		if (p->fn)
+			p->fn(p->arg, msg, NULL);
+	} else if (kind == JR_ERROR_RESPONSE) {
+		snprintf(why, sizeof why, "%s failed: %s", p->kind == PREQ_INIT ? "initialize" : "tools/list",
+			 json_string_value(json_object_get(err, "message")) ?: "error");
+		if (p->kind == PREQ_LIST && s->state == SESSION_READY) {
+			log_warn("server %s: %s; keeping the previous tool list", s->cfg->name, why);
+			s->listing = 0;
+		} else {
+			free(p);
+			fail(s, why);
+			return;
+		}
+	} else if (p->kind == PREQ_INIT) {
+		on_init_result(s, json_object_get(msg, "result"));
+	} else {
+		on_list_result(s, json_object_get(msg, "result"));
+	}
+	free(p);
+}
+
+/* on_server_request: answer what a server asks of us: ping, else -32601 */
+static void on_server_request(struct session *s, json_t *msg)
+{
+	const char *method = json_string_value(json_object_get(msg, "method"));
+	const json_t *id = json_object_get(msg, "id");
+	json_t *reply;
+
+	if (strcmp(method, "ping") == 0) {
+		reply = jr_result(id, json_object());
+	} else {
+		log_debug("server %s: asks %s; not supported", s->cfg->name, method);
+		reply = jr_error(id, JR_METHOD_NOT_FOUND, "Method not supported by mcpgw", NULL);
+	}
+	if (reply)
+		send_msg(s, reply);
+	json_decref(reply);
+}
+
+static void on_notification(struct session *s, json_t *msg)
+{
+	const char *method = json_string_value(json_object_get(msg, "method"));
+
+	if (strcmp(method, "notifications/tools/list_changed") == 0) {
+		log_info("server %s: tool list changed", s->cfg->name);
+		if (s->state != SESSION_READY && !s->listing)
+			return; /* the listing at start-up follows */
+		if (s->listing)
+			s->relist = 1;
+		else
+			list_tools(s, NULL);
+	} else if (strcmp(method, "notifications/message") == 0) {
+		json_t *params = json_object_get(msg, "params");
+		char *data = json_dumps(json_object_get(params, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+
+		log_info("server %s: [%s] %s", s->cfg->name,
+			 json_string_value(json_object_get(params, "level")) ?: "log", data ? data : "");
+		free(data);
+	} else {
+		log_debug("server %s: notification %s", s->cfg->name, method);
+	}
+}
+
+/* the transport's events */
+
+static void begin(struct session *s)
+{
+	json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", jr_mcp_versions[0], "capabilities",
+				   "clientInfo", "name", "mcpgw", "version", MCPGW_VERSION);
+
+	if (request(s, "initialize", params, PREQ_INIT, NULL, NULL) < 0)
+		fail(s, "cannot send initialize");
+}
+
+static void ev_open(void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->connected)
+		begin(s);
+}
+
+static void ev_message(void *ctx, const char *line, size_t len)
+{
+	struct session *s = ctx;
+	json_error_t jerr;
+	json_t *msg = jr_parse(line, len, &jerr);
+	enum jr_kind kind = jr_classify(msg);
+
+	switch (kind) {
+	case JR_RESPONSE:
+	case JR_ERROR_RESPONSE:
+		on_response(s, msg, kind);
+		break;
+	case JR_REQUEST:
+		on_server_request(s, msg);
+		break;
+	case JR_NOTIFICATION:
+		on_notification(s, msg);
+		break;
+	default:
+		log_warn("server %s: message is not JSON-RPC (%.80s); ignored", s->cfg->name, line);
+	}
+	json_decref(msg);
+}
+
+static void ev_closed(void *ctx, const char *why, int retry_now)
+{
+	struct session *s = ctx;
+
+	if (!s->connected)
+		return;
+	down(s, why);
+	if (retry_now && s->state == SESSION_BACKOFF)
+		s->deadline_ms = now_ms(s);
+}
+
+static int ev_is_pending(void *ctx, long long id)
+{
+	const struct session *s = ctx;
+
+	for (const struct preq *p = s->pending; p; p = p->next)
+		if (p->id == id)
+			return 1;
+	return 0;
+}
+
+static const struct transport_events session_events = {
+	.on_open = ev_open, .on_message = ev_message, .on_closed = ev_closed, .is_pending = ev_is_pending,
+};
+
+void session_start(struct session *s)
+{
+	char why[sizeof s->last_error] = "";
+	int rc;
+
+	if (s->state == SESSION_DISABLED || s->shutting)
+		return;
+	s->proto[0] = '\0';
+	set_state(s, SESSION_STARTING);
+	s->deadline_ms = now_ms(s) + set_of(s)->init_timeout_ms;
+	rc = s->t->ops->open(s->t, why, sizeof why);
+	if (rc < 0) {
+		s->connected = 1; /* so that down closes what open left */
+		down(s, why);
+		return;
+	}
+	s->connected = 1;
+	hook(s, s->env->hooks->changed); /* its pid */
+	if (rc == 1)
+		begin(s);
+}
+
+static int64_t session_due(void *ctx)
+{
+	const struct session *s = ctx;
+
+	return s->state == SESSION_STARTING || s->state == SESSION_BACKOFF ? s->deadline_ms : EVLOOP_NEVER;
+}
+
+static void session_fire(void *ctx, int64_t now)
+{
+	struct session *s = ctx;
+
+	if (now < s->deadline_ms)
+		return;
+	if (s->state == SESSION_BACKOFF)
+		session_start(s);
+	else if (s->state == SESSION_STARTING)
+		fail(s, "did not finish initialize and tools/list within MCPGW_INIT_TIMEOUT");
+}
+
+int session_accepts_calls(const struct session *s)
+{
+	if (s->state == SESSION_READY)
+		return 1;
+	if ((s->state == SESSION_STARTING || s->state == SESSION_BACKOFF || s->state == SESSION_STOPPED) &&
+	    s->fail_streak == 0 && !s->shutting)
+		return 0;
+	return -1;
+}
+
+void session_stop(struct session *s)
+{
+	s->shutting = 1;
+	if (!s->connected) {
+		if (s->state != SESSION_DISABLED)
+			set_state(s, SESSION_STOPPED);
+		return;
+	}
+	if (s->t->ops->stop(s->t) == 0) {
+		s->connected = 0;
+		fail_pending(s, "the broker is shutting down");
+		set_state(s, SESSION_STOPPED);
+		return;
+	}
+	set_state(s, SESSION_STOPPING);
+}
+
+void session_set_tools(struct session *s, json_t *tools)
+{
+	json_decref(s->tools);
+	s->tools = tools;
+}
+
+/* real_transport: the one place that reads the config's transport kind
+ * (stdio; http, sse, or auto: http falling back to sse) */
+static struct transport *real_transport(const struct transport_env *env, const struct cfg_server *cfg,
+					const struct transport_events *ev, void *ctx)
+{
+	return cfg->transport == CFG_STDIO ? transport_stdio_new(env, cfg, ev, ctx) : transport_http_new(env, cfg, ev, ctx);
+}
+
+struct session *session_new(const struct session_env *env, const struct cfg_server *cfg)
+{
+	struct session *s = calloc(1, sizeof *s);
+	transport_new_fn *mk = env->new_transport ? env->new_transport : real_transport;
+
+	if (!s)
+		return NULL;
+	s->cfg = cfg;
+	s->env = env;
+	s->next_id = 1;
+	s->state = cfg->disabled ? SESSION_DISABLED : SESSION_STOPPED;
+	s->since_ms = evloop_now(env->tenv.loop);
+	fingerprint(s);
+	if (!(s->t = mk(&env->tenv, cfg, &session_events, s)) ||
+	    (s->timer = evloop_timer_add(env->tenv.loop, session_due, session_fire, s)) < 0) {
+		if (s->t)
+			s->t->ops->destroy(s->t);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	while (s->pending) {
+		struct preq *p = s->pending;
+
+		s->pending = p->next;
+		free(p);
+	}
+	s->t->ops->destroy(s->t);
+	evloop_timer_del(s->env->tenv.loop, s->timer);
+	json_decref(s->server_info);
+	json_decref(s->tools);
+	json_decref(s->list_accum);
+	free(s);
+}

@@ -1,0 +1,96 @@
+/* session.h: one configured MCP server as the broker keeps it: the MCP lifecycle over a transport, its tool list, and its supervision (restarts with backoff.h's waits). */
+#ifndef MCPGW_SESSION_H
+#define MCPGW_SESSION_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/settings.h"
+#include "evloop.h"
+#include "mcp/config.h"
+#include "transport.h"
+
+#define SESSION_LIST_MAX_PAGES 64     /* tools/list pages followed per listing */
+#define SESSION_MAX_TOOLS 4096        /* tools kept per server */
+
+enum session_state { SESSION_STOPPED = 0, SESSION_STARTING, SESSION_READY, SESSION_BACKOFF, SESSION_DISABLED,
+		     SESSION_STOPPING };
+
+struct session;
+
+/* what a session reports up (ctx: the hooks' owner); all optional */
+struct session_hooks {
+	void (*changed)(void *ctx, struct session *s);  /* its state or what status shows changed */
+	void (*tools)(void *ctx, struct session *s);    /* its tool list changed (or its ready state did) */
+	void (*ready)(void *ctx, struct session *s);    /* it became ready: calls waiting for it may go */
+	void (*failed)(void *ctx, struct session *s);   /* a start failed: calls waiting for it decide again */
+};
+
+/* what a session needs (borrowed for its life) */
+struct session_env {
+	struct transport_env tenv;
+	transport_new_fn *new_transport;  /* NULL: the real ones, by the config's kind */
+	const struct session_hooks *hooks;
+	void *hooks_ctx;
+};
+
+/* session_answer_fn: the answer to a request (msg borrowed: a result or an
+ * error response), or msg NULL and why: the connection went down first */
+typedef void session_answer_fn(void *arg, json_t *msg, const char *why);
+
+/* A session. Read-only outside session.c. */
+struct session {
+	const struct cfg_server *cfg;   /* borrowed from the config */
+	const struct session_env *env;
+	struct transport *t;            /* chosen once, for the session's life */
+	enum session_state state;
+	int connected;                  /* the transport is open */
+	int shutting;                   /* session_stop was called: no more starts */
+	json_int_t next_id;
+	struct preq *pending;
+	char proto[32];                 /* negotiated protocol version */
+	json_t *server_info;            /* serverInfo of the initialize result */
+	json_t *tools;                  /* last known (filtered) Tool array, kept while down */
+	json_t *list_accum;             /* pages of a listing in progress */
+	int listing, relist;
+	int restarts, fail_streak;      /* fail_streak: failed starts in a row (0 once ready) */
+	char last_error[1024];
+	char fingerprint[17];           /* of the config entry: cached tools apply only to the same entry */
+	int64_t since_ms;               /* state entered */
+	int64_t deadline_ms;            /* STARTING: init deadline; BACKOFF: next start */
+	long backoff_ms;
+	long timer;
+};
+
+/* session_new: a session for cfg (borrowed), stopped (or disabled); its
+ * transport is made here, once. Free with session_free. NULL on ENOMEM. */
+struct session *session_new(const struct session_env *env, const struct cfg_server *cfg);
+/* session_set_tools: the tools known from before (the registry), stolen */
+void session_set_tools(struct session *s, json_t *tools);
+/* session_start: connect and begin the lifecycle (nothing when disabled or stopping) */
+void session_start(struct session *s);
+/* session_stop: shut down (no restarts after); the state ends STOPPED */
+void session_stop(struct session *s);
+void session_free(struct session *s);
+
+/* session_request: send request method (params stolen, may be NULL);
+ * fn(arg, ...) gets its answer or the connection's end, exactly once,
+ * unless session_forget comes first. The id, or -1 (not sent, fn not called). */
+json_int_t session_request(struct session *s, const char *method, json_t *params, session_answer_fn *fn, void *arg);
+/* session_notify: send notification method (params stolen). 0 or -1 */
+int session_notify(struct session *s, const char *method, json_t *params);
+/* session_forget: request id is given up (timed out): its fn is not called */
+void session_forget(struct session *s, json_int_t id);
+
+/* session_accepts_calls: 1 ready; 0 worth waiting for (starting after a
+ * crash); -1 unavailable (failing to start, disabled, stopping) */
+int session_accepts_calls(const struct session *s);
+/* session_running: 1 while a process or connection still has to end */
+int session_running(const struct session *s);
+const char *session_state_name(enum session_state st);
+/* session_transport_name: "stdio", "http" or "sse" */
+const char *session_transport_name(const struct session *s);
+/* session_pid: the server's process, 0 when none */
+long session_pid(const struct session *s);
+
+#endif

@@ -1,0 +1,28 @@
+/* status.h: the broker's status answer (mcpgw/status, behind --status and /health): itself and each session. */
+#ifndef MCPGW_STATUS_H
+#define MCPGW_STATUS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct session;
+
+/* what the status tells, gathered by its caller */
+struct status_view {
+	struct session *const *sessions;
+	size_t nsessions;
+	int64_t now_ms, started_ms;
+	time_t started_at;
+	int clients;
+	json_int_t generation;
+	size_t tools;            /* listed */
+};
+
+/* status_json: {"broker":{pid, version, started_at, uptime_s, clients,
+ * generation, tools}, "servers":[...]} (docs/broker-protocol.md). New
+ * reference, NULL on ENOMEM. */
+json_t *status_json(const struct status_view *v);
+
+#endif

@@ -1,0 +1,498 @@
+/* transport_stdio.c: an MCP server as a child process: spawn, one JSON-RPC message per line on its stdin and stdout, stderr kept, stop with escalation. */
+#include "transport_stdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/errtail.h"
+#include "core/log.h"
+#include "core/progpath.h"
+#include "mcp/jsonrpc.h"
+#include "sigwatch.h"
+
+#define STDIO_ERRTAIL 2048           /* bytes of a server's stderr kept for error messages */
+#define STDIO_WBUF_MAX (64u << 20)   /* a server that reads nothing of this much is taken down */
+#define STDIO_GRACE_MS 2000          /* stdin closed -> SIGTERM -> SIGKILL, each after this; closed stdout -> kill */
+
+extern char **environ;
+
+struct stdio_t {
+	struct transport base;
+	pid_t pid;              /* > 0 while a child runs (until reaped) */
+	int in_fd, out_fd, err_fd;
+	buf_t wbuf;             /* bytes for the child's stdin */
+	struct jr_reader rd;
+	buf_t errline;          /* partial stderr line */
+	char errtail[STDIO_ERRTAIL];
+	size_t errtail_len;
+	unsigned opens;         /* connections so far: a handler sees whether it was closed under it */
+	int stopping;           /* stop asked: 0 no, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent */
+	int64_t stop_at;        /* stopping: the next escalation */
+	int64_t eof_at;         /* stdout or stdin closed but not reaped: kill after this */
+	long timer;
+};
+
+static const char *stdio_name(const struct transport *t)
+{
+	(void)t;
+	return "stdio";
+}
+
+static long stdio_pid(const struct transport *t)
+{
+	return (long)((const struct stdio_t *)t)->pid;
+}
+
+static void close_fd(struct stdio_t *p, int *fd)
+{
+	if (*fd >= 0) {
+		evloop_unwatch(p->base.env->loop, *fd);
+		close(*fd);
+	}
+	*fd = -1;
+}
+
+/* closed: the connection ended for why: report it (the session closes us) */
+static void closed(struct stdio_t *p, const char *why)
+{
+	p->base.ev->on_closed(p->base.ctx, why, 0);
+}
+
+/* errtail_add: keep the last STDIO_ERRTAIL bytes of stderr */
+static void errtail_add(struct stdio_t *p, const char *s, size_t n)
+{
+	if (n >= STDIO_ERRTAIL) {
+		s += n - (STDIO_ERRTAIL - 1);
+		n = STDIO_ERRTAIL - 1;
+	}
+	if (p->errtail_len + n >= STDIO_ERRTAIL) {
+		size_t drop = p->errtail_len + n - (STDIO_ERRTAIL - 1);
+		memmove(p->errtail, p->errtail + drop, p->errtail_len - drop);
+		p->errtail_len -= drop;
+	}
+	memcpy(p->errtail + p->errtail_len, s, n);
+	p->errtail_len += n;
+	p->errtail[p->errtail_len] = '\0';
+}
+
+static void stdio_diagnostic(const struct transport *t, char *out, size_t outlen)
+{
+	const struct stdio_t *p = (const struct stdio_t *)t;
+
+	errtail_pick(p->errtail, p->errtail_len, out, outlen);
+}
+
+/* on_stderr: read what the child wrote to stderr (logged, kept in errtail); 1 when something was read */
+static int read_stderr(struct stdio_t *p)
+{
+	char chunk[8192];
+	ssize_t n = read(p->err_fd, chunk, sizeof chunk);
+	char *nl;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		close_fd(p, &p->err_fd);
+		return 0;
+	}
+	errtail_add(p, chunk, (size_t)n);
+	if (buf_append(&p->errline, chunk, (size_t)n) < 0)
+		buf_reset(&p->errline);
+	while (p->errline.len && (nl = memchr(p->errline.data, '\n', p->errline.len))) {
+		*nl = '\0';
+		log_info("server %s stderr: %s", p->base.cfg->name, p->errline.data);
+		buf_consume(&p->errline, (size_t)(nl - p->errline.data) + 1);
+	}
+	if (p->errline.len > 4096) {
+		log_info("server %s stderr: %s", p->base.cfg->name, p->errline.data);
+		buf_reset(&p->errline);
+	}
+	return 1;
+}
+
+static void on_stderr(void *ctx, int fd, int events)
+{
+	(void)fd, (void)events;
+	(void)read_stderr(ctx); /* 0: nothing now, or closed: both handled there */
+}
+
+/* write_out: push wbuf into the child's stdin as far as it goes. -1 when
+ * that ended the connection (reported), else 0 (also when its stdin turned
+ * out closed: the reason then comes from its exit) */
+static int write_out(struct stdio_t *p);
+
+static void on_stdin(void *ctx, int fd, int events)
+{
+	(void)fd, (void)events;
+	(void)write_out(ctx);
+}
+
+static int write_out(struct stdio_t *p)
+{
+	while (p->wbuf.len > 0 && p->in_fd >= 0) {
+		ssize_t n = write(p->in_fd, p->wbuf.data, p->wbuf.len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0 && errno == EPIPE && p->pid > 0) {
+			/* it closed its stdin, mostly by exiting: its exit status and the
+			 * last words on its stderr (on_reaped) tell why far better than
+			 * this write; one that lives on is taken down after the grace a
+			 * closed stdout gets (the timer) */
+			close_fd(p, &p->in_fd);
+			buf_reset(&p->wbuf);
+			if (!p->eof_at)
+				p->eof_at = evloop_now(p->base.env->loop) + STDIO_GRACE_MS;
+			return 0;
+		}
+		if (n <= 0) {
+			closed(p, "its stdin was closed");
+			return -1;
+		}
+		buf_consume(&p->wbuf, (size_t)n);
+	}
+	if (p->in_fd >= 0 &&
+	    evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
+		log_warn("server %s: out of memory watching its stdin", p->base.cfg->name);
+	return 0;
+}
+
+static void on_stdout(void *ctx, int fd, int events)
+{
+	struct stdio_t *p = ctx;
+	char chunk[65536];
+	ssize_t n;
+
+	(void)fd, (void)events;
+	for (int rounds = 0; rounds < 16 && p->out_fd >= 0; rounds++) {
+		unsigned opens = p->opens;
+		char *line;
+		size_t len;
+		int rc;
+
+		n = read(p->out_fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close_fd(p, &p->out_fd);
+			p->eof_at = evloop_now(p->base.env->loop) + STDIO_GRACE_MS;
+			return;
+		}
+		if (jr_reader_feed(&p->rd, chunk, (size_t)n) < 0) {
+			closed(p, "out of memory reading its stdout");
+			return;
+		}
+		while ((rc = jr_reader_next(&p->rd, &line, &len)) != JR_READ_MORE) {
+			if (rc == JR_READ_LINE)
+				p->base.ev->on_message(p->base.ctx, line, len);
+			else
+				log_warn("server %s: message over MCPGW_MAX_MESSAGE_BYTES; dropped", p->base.cfg->name);
+			if (p->out_fd < 0 || opens != p->opens)
+				return; /* closed while handling the line */
+		}
+	}
+}
+
+static void on_reaped(void *ctx, pid_t pid, int status)
+{
+	struct stdio_t *p = ctx;
+	char why[128];
+
+	(void)pid;
+	if (WIFEXITED(status))
+		snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(why, sizeof why, "ended (status %d)", status);
+	for (int i = 0; i < 8 && p->err_fd >= 0 && read_stderr(p) > 0; i++)
+		; /* pick up its last words */
+	kill(-p->pid, SIGKILL); /* anything it left in its process group */
+	p->pid = 0;
+	p->eof_at = 0;
+	closed(p, why);
+}
+
+static int64_t stdio_due(void *ctx)
+{
+	const struct stdio_t *p = ctx;
+	int64_t d = EVLOOP_NEVER;
+
+	if (p->stopping && p->pid > 0)
+		d = p->stop_at;
+	if (p->eof_at && p->eof_at < d)
+		d = p->eof_at;
+	return d;
+}
+
+static void stdio_fire(void *ctx, int64_t now)
+{
+	struct stdio_t *p = ctx;
+
+	if (p->eof_at && now >= p->eof_at && p->pid > 0) {
+		p->eof_at = 0;
+		kill(-p->pid, SIGKILL);
+		closed(p, p->out_fd >= 0 ? "closed its stdin" : "closed its stdout");
+		return;
+	}
+	if (p->eof_at && now >= p->eof_at)
+		p->eof_at = 0;
+	if (p->stopping && p->pid > 0 && now >= p->stop_at && p->stopping < 3) {
+		p->stopping++;
+		kill(-p->pid, p->stopping == 2 ? SIGTERM : SIGKILL);
+		p->stop_at = now + STDIO_GRACE_MS;
+	}
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* build_env: environ plus the configured KEY=VALUE entries (which win). Caller frees the array only. */
+static char **build_env(const struct cfg_server *c)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + c->nenv + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t klen = strcspn(environ[i], "=");
+		size_t j;
+
+		for (j = 0; j < c->nenv; j++)
+			if (strncmp(c->env[j], environ[i], klen) == 0 && c->env[j][klen] == '=')
+				break;
+		if (j == c->nenv)
+			env[k++] = environ[i];
+	}
+	for (size_t j = 0; j < c->nenv; j++)
+		env[k++] = c->env[j];
+	env[k] = NULL;
+	return env;
+}
+
+/* spawn: start the child in its own process group with three pipes, its
+ * command found by progpath_server. 0, or -1 with why set. */
+static int spawn(struct stdio_t *p, char *why, size_t whylen)
+{
+	const struct cfg_server *c = p->base.cfg;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rc;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, def;
+	char **argv = NULL, **env = NULL, dir[PROGPATH_MAX], path[PROGPATH_MAX];
+
+	if (progpath_server(c->command, c->cwd, p->base.env->set->home, path, sizeof path, dir, sizeof dir, why,
+			    whylen) != 0)
+		return -1;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+		rc = errno;
+		goto out_pipes;
+	}
+	argv = calloc(c->nargs + 2, sizeof *argv);
+	env = build_env(c);
+	if (!argv || !env) {
+		rc = ENOMEM;
+		goto out_pipes;
+	}
+	argv[0] = c->command;
+	for (size_t i = 0; i < c->nargs; i++)
+		argv[i + 1] = c->args[i];
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigfillset(&def);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	posix_spawn_file_actions_addchdir_np(&fa, dir);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &def);
+	rc = posix_spawn(&p->pid, path, &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc != 0) {
+		p->pid = 0;
+		goto out_pipes;
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	p->in_fd = in[1];
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	if (set_nonblock(p->in_fd) < 0 || set_nonblock(p->out_fd) < 0 || set_nonblock(p->err_fd) < 0)
+		log_warn("server %s: fcntl: %s", c->name, strerror(errno));
+	free(argv);
+	free(env);
+	return 0;
+out_pipes:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0) close(in[i]);
+		if (out[i] >= 0) close(out[i]);
+		if (err[i] >= 0) close(err[i]);
+	}
+	free(argv);
+	free(env);
+	snprintf(why, whylen, "cannot run '%.200s' (%.600s): %s", c->command, path, strerror(rc));
+	return -1;
+}
+
+static void stdio_close(struct transport *t)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	p->opens++;
+	close_fd(p, &p->in_fd);
+	close_fd(p, &p->out_fd);
+	close_fd(p, &p->err_fd);
+	buf_reset(&p->wbuf);
+	jr_reader_free(&p->rd);
+	jr_reader_init(&p->rd, t->env->set->max_message_bytes);
+	buf_reset(&p->errline);
+	p->eof_at = 0;
+	p->stopping = 0;
+	if (p->pid > 0) {
+		kill(-p->pid, SIGKILL); /* reaped later; its exit is no news any more */
+		if (t->env->sig)
+			sigwatch_forget(t->env->sig, p->pid);
+		p->pid = 0;
+	}
+}
+
+static int stdio_open(struct transport *t, char *why, size_t whylen)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+	struct evloop *l = t->env->loop;
+
+	p->errtail_len = 0;
+	p->errtail[0] = '\0';
+	p->eof_at = 0;
+	p->stopping = 0;
+	if (!t->env->sig) {
+		snprintf(why, whylen, "stdio servers need the broker's child supervision");
+		return -1;
+	}
+	if (spawn(p, why, whylen) < 0)
+		return -1;
+	if (sigwatch_child(t->env->sig, p->pid, on_reaped, p) < 0 ||
+	    evloop_watch(l, p->out_fd, EVLOOP_READ, on_stdout, p) < 0 ||
+	    evloop_watch(l, p->err_fd, EVLOOP_READ, on_stderr, p) < 0) {
+		stdio_close(t);
+		snprintf(why, whylen, "out of memory starting the server");
+		return -1;
+	}
+	log_info("server %s: started pid %ld: %s", t->cfg->name, (long)p->pid, t->cfg->command);
+	return 1;
+}
+
+static int stdio_send(struct transport *t, const json_t *msg)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	if (p->in_fd < 0 || jr_append_line(&p->wbuf, msg) < 0)
+		return -1;
+	if (p->wbuf.len > STDIO_WBUF_MAX) {
+		closed(p, "it does not read its stdin (64 MiB queued for it)");
+		return -1;
+	}
+	return write_out(p);
+}
+
+static void stdio_nothing(struct transport *t)
+{
+	(void)t;
+}
+
+static void stdio_forget(struct transport *t, long long id)
+{
+	(void)t, (void)id;
+}
+
+static void stdio_negotiated(struct transport *t, const char *v)
+{
+	(void)t, (void)v;
+}
+
+/* stdio_stop: close its stdin; SIGTERM and SIGKILL follow from the timer */
+static int stdio_stop(struct transport *t)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	if (p->pid <= 0) {
+		stdio_close(t);
+		return 0;
+	}
+	close_fd(p, &p->in_fd);
+	buf_reset(&p->wbuf);
+	p->stopping = 1;
+	p->stop_at = evloop_now(t->env->loop) + STDIO_GRACE_MS;
+	return 1;
+}
+
+static void stdio_destroy(struct transport *t)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	if (!t)
+		return;
+	stdio_close(t);
+	evloop_timer_del(t->env->loop, p->timer);
+	buf_free(&p->wbuf);
+	buf_free(&p->errline);
+	jr_reader_free(&p->rd);
+	free(p);
+}
+
+static const struct transport_ops stdio_ops = {
+	.open = stdio_open,
+	.send = stdio_send,
+	.forget = stdio_forget,
+	.negotiated = stdio_negotiated,
+	.established = stdio_nothing,
+	.close = stdio_close,
+	.stop = stdio_stop,
+	.name = stdio_name,
+	.pid = stdio_pid,
+	.diagnostic = stdio_diagnostic,
+	.destroy = stdio_destroy,
+};
+
+struct transport *transport_stdio_new(const struct transport_env *env, const struct cfg_server *cfg,
+				      const struct transport_events *ev, void *ctx)
+{
+	struct stdio_t *p = calloc(1, sizeof *p);
+
+	if (!p)
+		return NULL;
+	p->base = (struct transport){ &stdio_ops, ev, ctx, cfg, env };
+	p->in_fd = p->out_fd = p->err_fd = -1;
+	jr_reader_init(&p->rd, env->set->max_message_bytes);
+	if ((p->timer = evloop_timer_add(env->loop, stdio_due, stdio_fire, p)) < 0) {
+		jr_reader_free(&p->rd);
+		free(p);
+		return NULL;
+	}
+	return &p->base;
+}

@@ -1,0 +1,281 @@
+/* broker_fake.c: an in-memory MCP transport, a fake clock and a socketpair client for the broker's unit tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "broker_fake.h"
+#include "mcp/jsonrpc.h"
+
+static int fake_open(struct transport *t, char *why, size_t whylen)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+
+	f->opens++;
+	if (f->open_result < 0) {
+		snprintf(why, whylen, "fake: cannot connect");
+		return -1;
+	}
+	f->connected = 1;
+	return f->open_result;
+}
+
+static int fake_send(struct transport *t, const json_t *msg)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+
+	if (!f->connected)
+		return -1;
+	return json_array_append_new(f->sent, json_deep_copy(msg));
+}
+
+static void fake_forget(struct transport *t, long long id)
+{
+	(void)t, (void)id;
+}
+
+static void fake_negotiated(struct transport *t, const char *v)
+{
+	(void)t, (void)v;
+}
+
+static void fake_established(struct transport *t)
+{
+	(void)t;
+}
+
+static void fake_close(struct transport *t)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+
+	f->closes++;
+	f->connected = 0;
+}
+
+static int fake_stop(struct transport *t)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+
+	f->stops++;
+	f->connected = 0;
+	return 0;
+}
+
+static const char *fake_name(const struct transport *t)
+{
+	(void)t;
+	return "fake";
+}
+
+static long fake_pid(const struct transport *t)
+{
+	(void)t;
+	return 0;
+}
+
+static void fake_diagnostic(const struct transport *t, char *out, size_t outlen)
+{
+	(void)t;
+	snprintf(out, outlen, "%s", "");
+}
+
+static void fake_destroy(struct transport *t)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+
+	json_decref(f->sent);
+	free(f);
+}
+
+static const struct transport_ops fake_ops = {
+	.open = fake_open, .send = fake_send, .forget = fake_forget, .negotiated = fake_negotiated,
+	.established = fake_established, .close = fake_close, .stop = fake_stop, .name = fake_name,
+	.pid = fake_pid, .diagnostic = fake_diagnostic, .destroy = fake_destroy,
+};
+
+static struct transport *fake_new(const struct transport_env *env, const struct cfg_server *cfg,
+				  const struct transport_events *ev, void *ctx)
+{
+	struct fake_transport *f = calloc(1, sizeof *f);
+
+	if (!f)
+		return NULL;
+	f->base = (struct transport){ &fake_ops, ev, ctx, cfg, env };
+	f->open_result = 1;
+	f->sent = json_array();
+	return &f->base;
+}
+
+static int64_t fake_clock(void *ctx)
+{
+	return ((struct rig *)ctx)->now;
+}
+
+struct rig *rig_new(const char *config, long tool_timeout_ms, int tool_retries)
+{
+	struct rig *r = calloc(1, sizeof *r);
+	char err[1024];
+
+	assert_non_null(r);
+	r->now = 1000000;
+	r->client = -1;
+	r->set.max_clients = 4;
+	r->set.max_message_bytes = 1 << 20;
+	r->set.tool_timeout_ms = tool_timeout_ms;
+	r->set.tool_retries = tool_retries;
+	r->set.init_timeout_ms = 5000;
+	r->set.restart_backoff_max_ms = 10000;
+	r->set.upstream_connect_timeout_ms = 1000;
+	if (cfg_load_string(config, "test config", &r->cfg, err, sizeof err) < 0)
+		fail_msg("config: %s", err);
+	r->loop = evloop_new(fake_clock, r);
+	assert_non_null(r->loop);
+	{
+		struct broker_opts o = { .set = &r->set, .cfg = &r->cfg, .loop = r->loop, .generation = 100,
+					 .new_transport = fake_new };
+
+		r->b = broker_new(&o, err, sizeof err);
+		if (!r->b)
+			fail_msg("broker_new: %s", err);
+	}
+	return r;
+}
+
+void rig_free(struct rig *r)
+{
+	if (r->client >= 0)
+		close(r->client);
+	broker_free(r->b);
+	evloop_free(r->loop);
+	cfg_free(&r->cfg);
+	free(r);
+}
+
+void rig_pass(struct rig *r)
+{
+	assert_true(broker_step(r->b, 0) >= 0);
+}
+
+void rig_advance(struct rig *r, int64_t ms)
+{
+	r->now += ms;
+	rig_pass(r);
+}
+
+struct session *rig_session(struct rig *r, size_t i)
+{
+	struct session *s = broker_session(r->b, i);
+
+	assert_non_null(s);
+	return s;
+}
+
+struct fake_transport *rig_fake(struct rig *r, size_t i)
+{
+	return (struct fake_transport *)rig_session(r, i)->t;
+}
+
+json_t *fake_take(struct fake_transport *f, const char *method)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(f->sent, i, m) {
+		const char *mm = json_string_value(json_object_get(m, "method"));
+
+		if (!method || (mm && strcmp(mm, method) == 0)) {
+			json_incref(m);
+			json_array_remove(f->sent, i);
+			return m;
+		}
+	}
+	return NULL;
+}
+
+void fake_say(struct fake_transport *f, const char *json)
+{
+	f->base.ev->on_message(f->base.ctx, json, strlen(json));
+}
+
+void fake_answer(struct fake_transport *f, const json_t *request, const char *result)
+{
+	char line[8192];
+
+	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":%s}",
+		 (long long)json_integer_value(json_object_get(request, "id")), result);
+	fake_say(f, line);
+}
+
+void fake_die(struct fake_transport *f, const char *why)
+{
+	f->base.ev->on_closed(f->base.ctx, why, 0);
+}
+
+void fake_handshake(struct fake_transport *f, const char *tools)
+{
+	json_t *init = fake_take(f, "initialize"), *list, *note;
+	char result[4096];
+
+	assert_non_null(init);
+	fake_answer(f, init,
+		    "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}},"
+		    "\"serverInfo\":{\"name\":\"fake\",\"version\":\"1\"}}");
+	note = fake_take(f, "notifications/initialized");
+	assert_non_null(note);
+	list = fake_take(f, "tools/list");
+	assert_non_null(list);
+	snprintf(result, sizeof result, "{\"tools\":%s}", tools);
+	fake_answer(f, list, result);
+	json_decref(init);
+	json_decref(note);
+	json_decref(list);
+}
+
+void client_connect(struct rig *r)
+{
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(broker_adopt_client(r->b, sp[0]), 0);
+	r->client = sp[1];
+}
+
+void client_send(struct rig *r, const char *json)
+{
+	size_t len = strlen(json);
+
+	assert_int_equal(send(r->client, json, len, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(send(r->client, "\n", 1, MSG_NOSIGNAL), 1);
+}
+
+json_t *client_recv(struct rig *r)
+{
+	char *buf = r->rbuf;
+	size_t *have = &r->rlen;
+	json_t *m;
+
+	for (int pass = 0; pass < 50; pass++) {
+		char *nl = memchr(buf, '\n', *have);
+		ssize_t n;
+
+		if (nl) {
+			m = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+			*have -= (size_t)(nl - buf) + 1;
+			memmove(buf, nl + 1, *have);
+			return m;
+		}
+		rig_pass(r);
+		n = recv(r->client, buf + *have, sizeof r->rbuf - *have, 0);
+		if (n > 0)
+			*have += (size_t)n;
+	}
+	return NULL;
+}

@@ -1,0 +1,228 @@
+/* test_broker_call.c: the broker's tools/call handling over fake transports and a fake clock: routing, answers, timeouts, retries, bad results. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "backoff.h"
+#include "broker_fake.h"
+#include "core/log.h"
+#include "mcp/jsonrpc.h"
+
+#define TWO_SERVERS "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"},\"b\":{\"command\":\"fake-b\"}}}"
+
+/* ready: a broker with servers a (tool alpha) and b (tool beta), both ready, and a client */
+static struct rig *ready(long timeout_ms, int retries)
+{
+	struct rig *r = rig_new(TWO_SERVERS, timeout_ms, retries);
+
+	broker_start(r->b);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	fake_handshake(rig_fake(r, 1), "[{\"name\":\"beta\"}]");
+	client_connect(r);
+	return r;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void test_call_routed_to_its_session(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *req, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"beta\",\"arguments\":{\"x\":1},\"_meta\":{\"progressToken\":7}}}");
+	rig_pass(r);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call")); /* not a's */
+	req = fake_take(rig_fake(r, 1), "tools/call");
+	assert_non_null(req);
+	assert_string_equal(str(json_object_get(req, "params"), "name"), "beta");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "x")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), "progressToken")), 7);
+	fake_answer(rig_fake(r, 1), req, "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}");
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_string_equal(str(ans, "id"), "c1"); /* the client's id, not the server's */
+	assert_string_equal(str(json_object_get(json_object_get(ans, "result"), "_meta"), "mcpgw/server"), "b");
+	assert_string_equal(str(json_array_get(json_object_get(json_object_get(ans, "result"), "content"), 0), "text"), "hi");
+	json_decref(req);
+	json_decref(ans);
+	rig_free(r);
+}
+
+static void test_server_error_passed_on(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *req, *ans;
+	char line[300];
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32602,\"message\":\"bad x\"}}",
+		 (long long)json_integer_value(json_object_get(req, "id")));
+	fake_say(rig_fake(r, 0), line);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), -32602);
+	assert_string_equal(str(json_object_get(ans, "error"), "message"), "bad x");
+	json_decref(req);
+	json_decref(ans);
+	rig_free(r);
+}
+
+static void test_timeout_via_fake_clock(void **state)
+{
+	struct rig *r = ready(1000, 1);
+	json_t *req, *cancel, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	rig_advance(r, 999);
+	assert_null(fake_take(rig_fake(r, 0), "notifications/cancelled"));
+	/* the first attempt times out: cancelled, and sent again (one retry) */
+	rig_advance(r, 1);
+	cancel = fake_take(rig_fake(r, 0), "notifications/cancelled");
+	assert_non_null(cancel);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(cancel, "params"), "requestId")),
+			 json_integer_value(json_object_get(req, "id")));
+	json_decref(cancel);
+	json_decref(req);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	/* the second too: the client gets -32001 with the reason and the timeout */
+	rig_advance(r, 1000);
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "timeout");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(ans, "error"), "data"), "timeout_ms")), 1000);
+	json_decref(ans);
+	/* a late answer to the given-up request goes nowhere */
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+	json_decref(req);
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 4);
+	json_decref(ans);
+	rig_free(r);
+}
+
+static void test_result_not_an_object(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *req, *ans;
+	const char *bad[] = { "\"just text\"", "[1,2]", "42", "null" };
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		rig_pass(r);
+		req = fake_take(rig_fake(r, 0), "tools/call");
+		assert_non_null(req);
+		fake_answer(rig_fake(r, 0), req, bad[i]);
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 5);
+		assert_null(json_object_get(ans, "result"));
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INTERNAL_ERROR);
+		assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_result");
+		assert_non_null(strstr(str(json_object_get(ans, "error"), "message"), "not an object"));
+		json_decref(req);
+		json_decref(ans);
+	}
+	rig_free(r);
+}
+
+static void test_unknown_tool_and_bad_params(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"nosuch\"}}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INVALID_PARAMS);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "unknown_tool");
+	json_decref(ans);
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\",\"arguments\":[1]}}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INVALID_PARAMS);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_params");
+	json_decref(ans);
+	rig_free(r);
+}
+
+static void test_call_retried_after_its_server_restarts(void **state)
+{
+	struct rig *r = ready(5000, 1);
+	json_t *req, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	json_decref(req);
+	fake_die(rig_fake(r, 0), "killed by signal 9");
+	assert_int_equal(rig_session(r, 0)->state, SESSION_BACKOFF);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	req = fake_take(rig_fake(r, 0), "tools/call"); /* sent again once ready */
+	assert_non_null(req);
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 8);
+	assert_true(json_is_object(json_object_get(ans, "result")));
+	json_decref(req);
+	json_decref(ans);
+	rig_free(r);
+}
+
+static void test_call_fails_fast_on_a_failing_server(void **state)
+{
+	struct rig *r = ready(5000, 2);
+	json_t *ans, *init;
+	(void)state;
+
+	fake_die(rig_fake(r, 0), "exited with status 1");
+	rig_advance(r, BACKOFF_RESTART_MS);
+	init = fake_take(rig_fake(r, 0), "initialize");
+	fake_die(rig_fake(r, 0), "exited with status 1"); /* its start failed: failing */
+	json_decref(init);
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_CONNECTION_CLOSED);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "unavailable");
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "server"), "a");
+	json_decref(ans);
+	rig_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_call_routed_to_its_session),
+		cmocka_unit_test(test_server_error_passed_on),
+		cmocka_unit_test(test_timeout_via_fake_clock),
+		cmocka_unit_test(test_result_not_an_object),
+		cmocka_unit_test(test_unknown_tool_and_bad_params),
+		cmocka_unit_test(test_call_retried_after_its_server_restarts),
+		cmocka_unit_test(test_call_fails_fast_on_a_failing_server),
+	};
+
+	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
