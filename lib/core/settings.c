@@ -1,6 +1,7 @@
 /* settings.c: MCPGW_* settings from the environment and .env, with defaults and checked bounds. */
 #include "core/settings.h"
 #include "core/statedir.h"
+#include "core/statestore.h"
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -475,6 +476,23 @@ static int set_str(const char *var, const char *def, char *dst, size_t n, char *
 	return set_copy(var, v ? v : def, dst, n, err, errlen);
 }
 
+/* set_state_store: MCPGW_STATE_STORE (default sqlite: + the state directory's state.db), its
+ * backend checked (an unknown scheme names what is supported), and MCPGW_STATE_STORE_TIMEOUT */
+static int set_state_store(struct settings *s, char *err, size_t errlen)
+{
+	char def[sizeof s->state_store], file[sizeof s->state_store - sizeof "sqlite:"], why[512];
+
+	(void)statedir_path(file, sizeof file, s->state_dir, STATEDIR_STATE_STORE);
+	snprintf(def, sizeof def, "sqlite:%s", file);
+	if (set_str("MCPGW_STATE_STORE", def, s->state_store, sizeof s->state_store, err, errlen) < 0)
+		return -1;
+	if (statestore_check_url(s->state_store, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return set_seconds("MCPGW_STATE_STORE_TIMEOUT", 5000, 1, 60000, &s->state_store_timeout_ms, err, errlen);
+}
+
 /* set_trim_url: drop trailing '/' of a base URL in place */
 static void set_trim_url(char *url)
 {
@@ -750,7 +768,7 @@ int settings_load(struct settings *s, char *err, size_t errlen)
 	    set_paths(s, state_def, err, errlen) < 0 || set_limits(s, err, errlen) < 0 ||
 	    set_timeouts(s, err, errlen) < 0 || set_broker(s, err, errlen) < 0 || set_strings(s, err, errlen) < 0 ||
 	    set_upstream(s, err, errlen) < 0 || set_chat(s, err, errlen) < 0 || set_aliases(s, err, errlen) < 0 ||
-	    set_embeddings(s, err, errlen) < 0)
+	    set_embeddings(s, err, errlen) < 0 || set_state_store(s, err, errlen) < 0)
 		return -1;
 	return 0;
 }

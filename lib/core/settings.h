@@ -45,6 +45,9 @@ struct settings {
 	int chat_threads;           /* MCPGW_CHAT_THREADS: worker threads per chat responder, default 16, 1..256 */
 	char model_aliases[4096];   /* MCPGW_MODEL_ALIASES: "alias=model,alias2=model2" as given, default "" */
 	char model_alias_map[4097]; /* derived: "alias\0model\0...alias\0model\0\0"; use the functions below */
+	/* the state store */
+	char state_store[4300];     /* MCPGW_STATE_STORE: backend URL, default sqlite:$MCPGW_STATE_DIR/state.db */
+	long state_store_timeout_ms; /* MCPGW_STATE_STORE_TIMEOUT: seconds one store operation waits for another process, default 5, 0.001..60 */
 	/* embeddings */
 	char embedding_api_key[1024];  /* EMBEDDING_API_KEY: default OPENAI_API_KEY */
 	char embedding_base_url[2048]; /* EMBEDDING_BASE_URL: default OPENAI_BASE_URL */

@@ -51,6 +51,8 @@ static const struct usage_setting usage_settings[] = {
 	{ "MCPGW_MODELS_CACHE_TTL", "300", "seconds the upstream's model list is kept" },
 	{ "MCPGW_MODEL_ALIASES", "(none)", "alias=model,alias2=model2" },
 	{ "MCPGW_SESSION_TTL", "86400", "seconds the hidden part of a mixed batch is kept" },
+	{ "MCPGW_STATE_STORE", "sqlite:$MCPGW_STATE_DIR/state.db", "the state store: mixed-batch history, caches" },
+	{ "MCPGW_STATE_STORE_TIMEOUT", "5", "seconds a state-store operation waits for another process" },
 	{ "MCPGW_CHAT_THREADS", "16", "worker threads per chat responder process" },
 	{ "EMBEDDING_BASE_URL", "$OPENAI_BASE_URL", "the API that computes embeddings of other models" },
 	{ "EMBEDDING_API_KEY", "$OPENAI_API_KEY", "its key" },

@@ -7,6 +7,7 @@
 #include "mcp/bclient.h"
 #include "mcp/mcptools.h"
 #include "core/settings.h"
+#include "core/statestore.h"
 #include "openai/upstream.h"
 
 /* What a streaming run writes, and progress of server-side tool calls.
@@ -34,6 +35,7 @@ struct toolloop {
 	struct upstream *up;
 	struct bclient *bc;
 	struct mcptools tools;
+	struct statestore *store;  /* the hidden rounds of mixed batches; opened on first use (NULL until then), statestore_close it */
 	/* set by each toolloop_run before anything is written: the MCP servers
 	 * whose tools it could not offer because they are not ready (names
 	 * joined by ", "; "*" when the tool broker could not be reached; ""
