@@ -15,7 +15,6 @@
 #define STATEDIR_REGISTRY      "mcpgw.db"          /* the registry (SQLite, 0600): servers, tools */
 #define STATEDIR_STATE_STORE   "state.db"          /* the state store (SQLite, 0600): mixed-batch history, caches (MCPGW_STATE_STORE's default) */
 #define STATEDIR_CATALOG_GEN   "catalog.gen"       /* the catalog generation, 8 bytes mapped shared */
-#define STATEDIR_MODELS_CACHE  "models-cache.json" /* the upstream's model list, for every process */
 #define STATEDIR_CHAT_DB       "chat.db"           /* mcpgw-chat's conversations (SQLite, 0600) */
 #define STATEDIR_CHAT_LOG      "chat.log"          /* mcpgw-chat's log */
 

@@ -154,7 +154,7 @@ enum statestore_status statestore_get(struct statestore *st, const char *ns, con
 	now = statestore_now(st);
 	s = st->ops->get(st, ns, key, now, max_bytes, value, len, &written);
 	if (s == STATESTORE_OK && age_ms)
-		*age_ms = now > written ? now - written : 0;
+		*age_ms = now >= written ? now - written : INT64_MAX; /* written "later": of unknown age, take it as old */
 	return s;
 }
 

@@ -79,8 +79,9 @@ const char *statestore_errmsg(const struct statestore *st);
 
 /* statestore_get: the value of (ns, key) if it has not expired. *value is a
  * new malloc'd copy of its len bytes plus a NUL after them (free it);
- * *age_ms (may be NULL) how long ago it was written (0 when the clock went
- * back). A counter reads as its decimal digits. Values longer than max_bytes
+ * *age_ms (may be NULL) how long ago it was written (INT64_MAX when it was
+ * written later than now, the clock having gone back: of unknown age, so
+ * old for any freshness test). A counter reads as its decimal digits. Values longer than max_bytes
  * are not read: STATESTORE_ETOOBIG. OK, NOTFOUND, or an error (*value NULL). */
 enum statestore_status statestore_get(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
 				      char **value, size_t *len, int64_t *age_ms);

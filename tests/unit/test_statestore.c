@@ -113,6 +113,12 @@ static void test_put_get_del(void **state)
 	assert_string_equal(v, "two");
 	assert_int_equal(age, 1234);
 	free(v);
+	/* the clock went back: written "later" than now is of unknown age, old */
+	w->now -= 5000;
+	assert_int_equal(statestore_get(w->st, "ns", "k", 100, &v, &len, &age), STATESTORE_OK);
+	assert_int_equal(age, INT64_MAX);
+	free(v);
+	w->now += 5000;
 	/* bytes with a NUL in them come back whole */
 	assert_int_equal(statestore_put(w->st, "ns", "b", bytes, sizeof bytes, 0), STATESTORE_OK);
 	assert_int_equal(statestore_get(w->st, "ns", "b", 100, &v, &len, NULL), STATESTORE_OK);
