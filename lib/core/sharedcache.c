@@ -138,6 +138,17 @@ static int sc_claim(const struct sharedcache *c, const char *token)
 	return -1;
 }
 
+/* sc_claimed: 1 while another process's claim to fetch stands, 0 when it is gone (released or lapsed) */
+static int sc_claimed(const struct sharedcache *c)
+{
+	char *holder = NULL;
+	size_t len;
+	enum statestore_status s = statestore_get(c->store, SC_NS_FETCH, c->name, STATESTORE_KEY_MAX, &holder, &len, NULL);
+
+	free(holder);
+	return s != STATESTORE_NOTFOUND; /* a store error: as if it stood, the wait is bounded anyway */
+}
+
 /* sc_wait: another process fetches: look again until what it wrote is
  * there or its claim is ours to take, at most wait_ms. 1 when e is usable
  * (state set), 0 when we hold the claim now, -1 when the wait ran out or
@@ -157,6 +168,9 @@ static int sc_wait(const struct sharedcache *c, const char *token, struct sc_ent
 		sc_read(c, e);
 		if (sc_usable(c, e, state))
 			return 1;
+		/* only reads while the claim stands: the fetcher's write is not kept waiting by ours */
+		if (sc_claimed(c))
+			continue;
 		if ((got = sc_claim(c, token)) != 0)
 			return got > 0 ? 0 : -1;
 	}

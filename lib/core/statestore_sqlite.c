@@ -108,6 +108,15 @@ static int ss_done(sqlite3_stmt *s, int rc)
 	return rc;
 }
 
+/* ss_bind_failed: a statement whose parameters could not be bound (s may be NULL): reset, the reason as a status */
+static enum statestore_status ss_bind_failed(struct statestore *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_errcode(ss_db(st));
+
+	sqlite3_reset(s);
+	return ss_status(st, rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+}
+
 /* ss_end: reset s and answer r */
 static enum statestore_status ss_end(sqlite3_stmt *s, enum statestore_status r)
 {
@@ -132,7 +141,7 @@ static enum statestore_status ss_get(struct statestore *st, const char *ns, cons
 	int rc;
 
 	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK)
-		return ss_status(st, ss_done(s, SQLITE_ERROR));
+		return ss_bind_failed(st, s);
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW)
 		return rc == SQLITE_DONE ? ss_end(s, STATESTORE_NOTFOUND) : ss_status(st, ss_done(s, rc));
 	/* the length first: a value over the bound is never loaded */
@@ -173,7 +182,7 @@ static enum statestore_status ss_put(struct statestore *st, const char *ns, cons
 		return STATESTORE_ETOOBIG;
 	if (!s || sqlite3_bind_blob(s, 3, value, (int)len, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 4, now) != SQLITE_OK || sqlite3_bind_int64(s, 5, expires_ms) != SQLITE_OK)
-		return ss_status(st, ss_done(s, sqlite3_errcode(ss_db(st))));
+		return ss_bind_failed(st, s);
 	if ((r = ss_status(st, ss_done(s, sqlite3_step(s)))) == STATESTORE_OK)
 		ss_prune_some(st, now);
 	return r;
@@ -185,7 +194,7 @@ static enum statestore_status ss_del(struct statestore *st, const char *ns, cons
 	int rc, live = 0;
 
 	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK)
-		return ss_status(st, SQLITE_ERROR);
+		return ss_bind_failed(st, s);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		live = sqlite3_column_int(s, 0);
 	if (rc != SQLITE_DONE)
@@ -201,7 +210,7 @@ static enum statestore_status ss_claim(struct statestore *st, const char *ns, co
 
 	if (!s || sqlite3_bind_blob(s, 3, token, (int)strlen(token), SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 4, now) != SQLITE_OK || sqlite3_bind_int64(s, 5, expires_ms) != SQLITE_OK)
-		return ss_status(st, SQLITE_ERROR);
+		return ss_bind_failed(st, s);
 	if ((rc = ss_done(s, sqlite3_step(s))) != SQLITE_DONE)
 		return ss_status(st, rc);
 	return sqlite3_changes(ss_db(st)) ? STATESTORE_OK : STATESTORE_HELD;
@@ -215,7 +224,7 @@ static enum statestore_status ss_release(struct statestore *st, const char *ns, 
 
 	if (!s || sqlite3_bind_blob(s, 3, token, (int)strlen(token), SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 4, now) != SQLITE_OK)
-		return ss_status(st, SQLITE_ERROR);
+		return ss_bind_failed(st, s);
 	if ((rc = ss_done(s, sqlite3_step(s))) != SQLITE_DONE)
 		return ss_status(st, rc);
 	return sqlite3_changes(ss_db(st)) ? STATESTORE_OK : STATESTORE_NOTFOUND;
@@ -230,7 +239,7 @@ static enum statestore_status ss_incr_in(struct statestore *st, const char *ns, 
 	int rc;
 
 	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK)
-		return ss_status(st, ss_done(s, SQLITE_ERROR));
+		return ss_bind_failed(st, s);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (sqlite3_column_int(s, 0) != SS_COUNTER || sqlite3_column_type(s, 1) != SQLITE_INTEGER)
 			return ss_end(s, STATESTORE_ETYPE);
@@ -248,7 +257,7 @@ static enum statestore_status ss_incr_in(struct statestore *st, const char *ns, 
 	s = ss_stmt(st, SS_WRITE_COUNTER, ns, key);
 	if (!s || sqlite3_bind_int64(s, 3, *value) != SQLITE_OK || sqlite3_bind_int64(s, 4, now) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 5, exp) != SQLITE_OK)
-		return ss_status(st, ss_done(s, SQLITE_ERROR));
+		return ss_bind_failed(st, s);
 	return ss_status(st, ss_done(s, sqlite3_step(s)));
 }
 
@@ -281,7 +290,7 @@ static enum statestore_status ss_prune(struct statestore *st, int64_t now, size_
 	*pruned = 0;
 	if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
-		return ss_status(st, ss_done(s, SQLITE_ERROR));
+		return ss_bind_failed(st, s);
 	if ((rc = ss_done(s, sqlite3_step(s))) != SQLITE_DONE)
 		return ss_status(st, rc);
 	*pruned = (size_t)sqlite3_changes(ss_db(st));
