@@ -144,17 +144,16 @@ static int64_t statestore_expiry(int64_t now, int64_t ttl_ms)
 enum statestore_status statestore_get(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
 				      char **value, size_t *len, int64_t *age_ms)
 {
-	int64_t now, written = 0;
+	int64_t age = 0;
 	enum statestore_status s;
 
 	if (value)
 		*value = NULL;
 	if (!statestore_args(st, ns, key) || !value || !len)
 		return STATESTORE_EINVAL;
-	now = statestore_now(st);
-	s = st->ops->get(st, ns, key, now, max_bytes, value, len, &written);
+	s = st->ops->get(st, ns, key, statestore_now(st), max_bytes, value, len, &age);
 	if (s == STATESTORE_OK && age_ms)
-		*age_ms = now >= written ? now - written : INT64_MAX; /* written "later": of unknown age, take it as old */
+		*age_ms = age;
 	return s;
 }
 

@@ -9,7 +9,9 @@
 /* One backend. statestore.c checks every argument before calling an op
  * (ns and key non-empty and within bounds, TTLs >= 0, token non-empty,
  * out-pointers set), so an op only does the work, with now the store's
- * time in ms. Each op keeps the guarantees statestore.h states (one atomic
+ * time in ms (st->clock: CLOCK_REALTIME or a test's; a backend on a shared
+ * server may take its server's clock instead, so that every host ages and
+ * expires entries alike, and then ignores now and the injected clock). Each op keeps the guarantees statestore.h states (one atomic
  * step, bounded waits) and, on an error, writes what the backend said into
  * st->errmsg (no secrets). */
 struct statestore_ops {
@@ -19,8 +21,9 @@ struct statestore_ops {
 	/* open: set st->impl; 0, or -1 with err */
 	int (*open)(struct statestore *st, const char *rest, long timeout_ms, char *err, size_t errlen);
 	void (*close)(struct statestore *st);
+	/* get: *age_ms as statestore_get defines it, by the backend's clock (a server backend ages entries by its own) */
 	enum statestore_status (*get)(struct statestore *st, const char *ns, const char *key, int64_t now,
-				      size_t max_bytes, char **value, size_t *len, int64_t *written_ms);
+				      size_t max_bytes, char **value, size_t *len, int64_t *age_ms);
 	enum statestore_status (*put)(struct statestore *st, const char *ns, const char *key, int64_t now,
 				      const void *value, size_t len, int64_t expires_ms);
 	enum statestore_status (*del)(struct statestore *st, const char *ns, const char *key, int64_t now);

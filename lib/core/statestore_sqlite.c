@@ -133,11 +133,11 @@ static int ss_exec(struct statestore *st, enum ss_stmt i)
 }
 
 static enum statestore_status ss_get(struct statestore *st, const char *ns, const char *key, int64_t now,
-				     size_t max_bytes, char **value, size_t *len, int64_t *written_ms)
+				     size_t max_bytes, char **value, size_t *len, int64_t *age_ms)
 {
 	sqlite3_stmt *s = ss_stmt(st, SS_GET, ns, key);
 	const void *p;
-	sqlite3_int64 n;
+	sqlite3_int64 n, written;
 	int rc;
 
 	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK)
@@ -148,7 +148,8 @@ static enum statestore_status ss_get(struct statestore *st, const char *ns, cons
 	n = sqlite3_column_int64(s, 0);
 	if (n < 0 || (uint64_t)n > max_bytes)
 		return ss_end(s, STATESTORE_ETOOBIG);
-	*written_ms = sqlite3_column_int64(s, 1);
+	written = sqlite3_column_int64(s, 1);
+	*age_ms = now >= written ? now - written : INT64_MAX; /* written "later" (the clock went back): unknown age, old */
 	p = sqlite3_column_blob(s, 2);
 	if (sqlite3_column_bytes(s, 2) != n || (!p && n))
 		return ss_status(st, ss_done(s, SQLITE_NOMEM));
