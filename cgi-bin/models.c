@@ -1,4 +1,4 @@
-/* models.c: GET /v1/models[/{id}]: the upstream's models (one cache for every process, in the state directory) plus our own names. */
+/* models.c: GET /v1/models[/{id}]: the upstream's models (one cache for every process, in the state store) plus our own names. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/statedir.h"
 #include "http/hio.h"
 #include "core/log.h"
 #include "http/oai.h"
 #include "core/settings.h"
 #include "core/sharedcache.h"
+#include "core/statestore.h"
 #include "openai/upstream.h"
 #include "core/usage.h"
 
@@ -21,7 +21,8 @@
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
 #define MODELS_FAIL_HOLD_MS 5000    /* after a failed fetch, ask the upstream again this much later at the earliest */
 #define MODELS_LOCK_WAIT_MS 5000    /* longest wait for another process's fetch; then the list at hand is served */
-#define MODELS_CACHE_SLACK 65536    /* the cache file's fields around the list (the key is a URL < 2 KB) */
+#define MODELS_FETCH_LEASE_MS 60000 /* a process that died fetching is replaced after this */
+#define MODELS_CACHE_SLACK 65536    /* the cache entry's fields around the list (the source is a URL < 2 KB) */
 #define MODELS_ALLOW "Allow: GET, HEAD\r\n"
 
 /* process-lifetime state, created once in main */
@@ -31,7 +32,7 @@ struct app {
 	char settings_err[1024];
 	struct upstream *up;        /* one handle: the connection to the upstream is kept */
 	struct upstream_result res; /* reused by every fetch */
-	char cache_path[4300];      /* $MCPGW_STATE_DIR/models-cache.json */
+	struct statestore *store;   /* MCPGW_STATE_STORE; NULL when it cannot be opened (then nothing is cached) */
 	struct sharedcache cache;   /* the upstream's model objects, shared by every process of the host */
 	int fetch_failed;           /* the last fetch of this process failed (its reason in res.message) */
 	json_int_t created;         /* "created" of the models we add: the process start */
@@ -240,6 +241,8 @@ static void handle(struct app *a, struct hio *h)
 static void setup(struct app *a)
 {
 	struct upstream_opts o;
+	struct statestore_opts store_opts;
+	char err[1024];
 
 	a->created = (json_int_t)time(NULL);
 	upstream_result_init(&a->res);
@@ -250,14 +253,18 @@ static void setup(struct app *a)
 		return;
 	}
 	if (mkdir(a->s.state_dir, 0700) < 0 && errno != EEXIST)
-		log_warn("models: %s: %s; the model list is not cached", a->s.state_dir, strerror(errno));
-	(void)statedir_path(a->cache_path, sizeof a->cache_path, a->s.state_dir, STATEDIR_MODELS_CACHE);
+		log_warn("models: %s: %s", a->s.state_dir, strerror(errno));
+	store_opts = (struct statestore_opts){ .url = a->s.state_store, .timeout_ms = a->s.state_store_timeout_ms };
+	if (!(a->store = statestore_open(&store_opts, err, sizeof err)))
+		log_warn("models: %s; the model list is not cached", err);
 	a->cache = (struct sharedcache){
-		.path = a->cache_path,
-		.key = a->s.openai_base_url,
+		.store = a->store,
+		.name = "models",
+		.source = a->s.openai_base_url,
 		.ttl_ms = a->s.models_cache_ttl_ms,
 		.hold_ms = a->s.models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s.models_cache_ttl_ms : MODELS_FAIL_HOLD_MS,
 		.wait_ms = MODELS_LOCK_WAIT_MS,
+		.lease_ms = MODELS_FETCH_LEASE_MS,
 		.max_bytes = a->s.max_response_bytes + MODELS_CACHE_SLACK,
 		.valid = models_valid,
 		.fetch = models_fetch,
@@ -277,7 +284,7 @@ static const char *const models_settings[] = {
 	"MCPGW_MODEL_ALIASES", "MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_HOME", "MCPGW_ENV_FILE",
 	"MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
 	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -316,6 +323,7 @@ int main(int argc, char **argv)
 out:
 	upstream_result_free(&a.res);
 	upstream_free(a.up);
+	statestore_close(a.store);
 	upstream_global_cleanup();
 	log_close();
 	return rc;

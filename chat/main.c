@@ -95,7 +95,7 @@ static const char *const chat_settings[] = {
 	"MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_BIN", "MCPGW_BROKER_TIMEOUT", "MCPGW_INIT_TIMEOUT",
 	"MCPGW_LOG_LEVEL", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_TOOL_ROUNDS",
 	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
-	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", NULL
+	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_STATE_STORE", NULL
 };
 
 static const struct usage chat_usage = {
@@ -418,6 +418,7 @@ static void chat_teardown(struct chat *c)
 	conversation_close(&c->conv);
 	upstream_free(c->tl.up);
 	bc_free(c->tl.bc);
+	statestore_close(c->tl.store);
 	mcptools_free(&c->tl.tools);
 	if (c->curl_ready)
 		upstream_global_cleanup();

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/progpath.h"
 #include "core/statedir.h"
+#include "core/statestore.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -202,6 +203,27 @@ static int hook_state_dir(struct settings *s, const struct settings_row *r, char
 	return 0;
 }
 
+/* def_state_store: sqlite: and the state directory's state.db */
+static int def_state_store(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
+{
+	char file[sizeof s->state_store - sizeof "sqlite:"];
+
+	if (statedir_path(file, sizeof file, s->state_dir, STATEDIR_STATE_STORE) < 0 ||
+	    snprintf(dst, n, "sqlite:%s", file) >= (int)n) {
+		snprintf(err, errlen, "MCPGW_STATE_STORE: the state directory is too long: set MCPGW_STATE_STORE");
+		return -1;
+	}
+	return 0;
+}
+
+/* hook_state_store: the backend of MCPGW_STATE_STORE is one this build has
+ * (an unknown scheme names what is supported, never the rest of the URL) */
+static int hook_state_store(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	(void)r;
+	return statestore_check_url(s->state_store, err, errlen);
+}
+
 /* set_show: v for a message: printable ASCII, cut at SET_SHOW_MAX */
 static const char *set_show(char *dst, size_t n, const char *v)
 {
@@ -311,7 +333,7 @@ const struct settings_row settings_rows[] = {
 	  .def_doc = "`$MCPGW_HOME/var`, else `/var/lib/mcpgw`", FIELD(state_dir),
 	  .readers = R_MCP | SETTINGS_CTL, .hook = hook_state_dir,
 	  .doc = "broker socket, pid files, registry, logs",
-	  .more = "(created mode 0700), the model list cache (`models-cache.json`); with `MCPGW_HOME` unset outside "
+	  .more = "(created mode 0700), the state store (`state.db`); with `MCPGW_HOME` unset outside "
 		  "a checkout: `STATEDIR` of `make install`" },
 	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGS_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
 	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
@@ -399,7 +421,7 @@ const struct settings_row settings_rows[] = {
 	  FIELD(inject_tools), .readers = R_GW, .doc = "offer the MCP tools to the model; `0`: off" },
 	{ .name = "MCPGW_MODELS_CACHE_TTL", SECONDS(0, SET_DAY_MS), .def = "300", FIELD(models_cache_ttl_ms),
 	  .readers = SETTINGS_RESPONDERS, .doc = "seconds the upstream's model list is kept",
-	  .more = "(`0`: ask every time), in `$MCPGW_STATE_DIR/models-cache.json`, one cache for every responder "
+	  .more = "(`0`: ask every time), in the state store (`MCPGW_STATE_STORE`), one cache for every responder "
 		  "process of the host (FastCGI or CGI): within the TTL no process asks again" },
 	{ .name = "MCPGW_MODEL_ALIASES", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)",
 	  FIELD(model_aliases), .readers = SETTINGS_RESPONDERS, .expect = "alias=model[,alias=model...]",
@@ -407,6 +429,17 @@ const struct settings_row settings_rows[] = {
 	  .more = ": names clients may use, listed by `/v1/models`" },
 	{ .name = "MCPGW_SESSION_TTL", SECONDS(1, 30 * SET_DAY_MS), .def = "86400", FIELD(session_ttl_ms),
 	  .readers = SETTINGS_RESPONDERS, .doc = "seconds the hidden part of a mixed batch is kept" },
+	{ .name = "MCPGW_STATE_STORE", .kind = SETTINGS_STRING, .def_fn = def_state_store,
+	  .def_doc = "`sqlite:$MCPGW_STATE_DIR/state.db`", FIELD(state_store), .readers = R_GW,
+	  .hook = hook_state_store, .doc = "the state store, as a URL",
+	  .more = ": what every process shares across requests (the hidden part of mixed batches, the models cache); "
+		  "`sqlite:/ABSOLUTE/PATH` (a file made 0600, WAL; a symlink, a file that is no SQLite database or "
+		  "another program's database is refused); any other scheme is refused at start, naming what is "
+		  "supported (`postgresql://` is planned, not built in); see [State store](#state-store)" },
+	{ .name = "MCPGW_STATE_STORE_TIMEOUT", SECONDS(1, 60000), .def = "5", FIELD(state_store_timeout_ms),
+	  .readers = R_GW, .doc = "seconds one state-store operation waits for another process",
+	  .more = "holding the store (SQLite's busy timeout); past it the operation fails, logged, and the request "
+		  "goes on without it" },
 	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads per chat responder process" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",

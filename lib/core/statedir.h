@@ -12,9 +12,9 @@
 #define STATEDIR_BROKER_START  "broker.start.lock" /* flock of a responder or chatbot starting a broker */
 #define STATEDIR_BROKER_LOG    "broker.log"        /* the log of a broker started by a responder or mcpgwctl */
 #define STATEDIR_RESPONDERS_LOG "responders.log"   /* the responders' log in every shipped web server config */
-#define STATEDIR_REGISTRY      "mcpgw.db"          /* the registry (SQLite, 0600): servers, tools, sessions */
+#define STATEDIR_REGISTRY      "mcpgw.db"          /* the registry (SQLite, 0600): servers, tools */
+#define STATEDIR_STATE_STORE   "state.db"          /* the state store (SQLite, 0600): mixed-batch history, caches (MCPGW_STATE_STORE's default) */
 #define STATEDIR_CATALOG_GEN   "catalog.gen"       /* the catalog generation, 8 bytes mapped shared */
-#define STATEDIR_MODELS_CACHE  "models-cache.json" /* the upstream's model list, for every process */
 #define STATEDIR_CHAT_DB       "chat.db"           /* mcpgw-chat's conversations (SQLite, 0600) */
 #define STATEDIR_CHAT_LOG      "chat.log"          /* mcpgw-chat's log */
 

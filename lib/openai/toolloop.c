@@ -460,26 +460,38 @@ static void tools_done(struct tl_run *r)
 	json_decref(images);
 }
 
+#define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
+#define TL_MIXED_NS "mixed-batch" /* the state store's namespace of the hidden rounds, keyed by the client's first tool call id */
+
+/* tl_store: the run's state store, opened on first use; NULL (logged) when it cannot be */
+static struct statestore *tl_store(struct tl_run *r)
+{
+	struct toolloop *t = r->t;
+	struct statestore_opts o = { .url = t->set->state_store, .timeout_ms = t->set->state_store_timeout_ms };
+	char err[1024];
+
+	if (!t->store && !(t->store = statestore_open(&o, err, sizeof err)))
+		log_warn("mixed batches cannot be kept: %s", err);
+	return t->store;
+}
+
 /* save_session: keep the hidden messages for when the client comes back with
  * its own tool results (keyed by its first tool call id) */
 static void save_session(struct tl_run *r)
 {
 	const char *key = NULL;
-	json_t *result = NULL, *error = NULL;
-	int rc;
+	struct statestore *st = tl_store(r);
+	enum statestore_status s;
 
 	for (int i = 0; i < r->ncalls && !key; i++)
 		if (!r->calls[i].server)
 			key = r->calls[i].id;
-	rc = bc_call(r->t->bc, "mcpgw/sessionPut",
-		     json_pack("{s:s, s:O, s:I}", "key", key ? key : "", "messages", r->hidden, "ttl_s",
-			       (json_int_t)(r->t->set->session_ttl_ms / 1000 > 0 ? r->t->set->session_ttl_ms / 1000 : 1)),
-		     r->t->set->broker_timeout_ms, &result, &error);
-	if (rc != BC_OK || error)
-		log_warn("saving the hidden tool calls of a mixed batch failed (%s): the client's next request will "
-			 "lack them", rc != BC_OK ? bc_strerror(rc) : json_string_value(json_object_get(error, "message")));
-	json_decref(result);
-	json_decref(error);
+	if (!st)
+		return;
+	s = statestore_put_json(st, TL_MIXED_NS, key ? key : "", r->hidden, r->t->set->session_ttl_ms);
+	if (s != STATESTORE_OK)
+		log_warn("saving the hidden tool calls of a mixed batch failed (%s%s%s): the client's next request will "
+			 "lack them", statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
 }
 
 /* fail: the run failed: the ERROR event (err stolen; NULL: out of memory); -1 */
@@ -727,27 +739,32 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 /* restore_sessions: splice back the hidden rounds of earlier mixed batches */
 static void restore_sessions(struct tl_run *r)
 {
-	json_t *keys = json_array(), *m, *result = NULL, *error = NULL;
-	size_t i;
+	json_t *sessions = NULL, *m, *stored;
+	struct statestore *st = NULL;
+	enum statestore_status s;
+	size_t i, asked = 0;
 
 	json_array_foreach(r->messages, i, m) {
 		const char *id = json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 
-		if (id && keys && json_array_size(keys) < 256)
-			json_array_append_new(keys, json_string(id));
+		if (!id || !*id || json_object_get(sessions, id))
+			continue;
+		if (!st && !(st = tl_store(r)))
+			return;
+		if (!sessions && !(sessions = json_object()))
+			return;
+		s = statestore_get_json(st, TL_MIXED_NS, id, r->t->set->max_message_bytes, &stored, NULL);
+		if (s == STATESTORE_OK)
+			json_object_set_new(sessions, id, stored);
+		else if (s != STATESTORE_NOTFOUND)
+			log_warn("restoring the hidden tool calls of a mixed batch failed (%s%s%s)", statestore_strerror(s),
+				 *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+		if (++asked == TL_RESTORE_MAX)
+			break;
 	}
-	if (!json_array_size(keys)) {
-		json_decref(keys);
-		return;
-	}
-	if (bc_call(r->t->bc, "mcpgw/sessionGet", json_pack("{s:o}", "keys", keys), r->t->set->broker_timeout_ms,
-		    &result, &error) == BC_OK && result) {
-		int n = toolloop_restore(r->messages, json_object_get(result, "sessions"));
-
-		log_debug("restored %d hidden tool rounds", n);
-	}
-	json_decref(result);
-	json_decref(error);
+	if (json_object_size(sessions))
+		log_debug("restored %d hidden tool rounds", toolloop_restore(r->messages, sessions));
+	json_decref(sessions);
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:

@@ -7,6 +7,7 @@
 #include "mcp/bclient.h"
 #include "mcp/mcptools.h"
 #include "core/settings.h"
+#include "core/statestore.h"
 #include "openai/upstream.h"
 
 /* What a run reports, in order: any number of CONTENT, TOOL_START and
@@ -76,6 +77,7 @@ struct toolloop {
 	struct upstream *up;
 	struct bclient *bc;
 	struct mcptools tools;
+	struct statestore *store;  /* the hidden rounds of mixed batches; opened on first use (NULL until then), statestore_close it */
 	/* set by each toolloop_run when it returns: the MCP servers whose
 	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];

@@ -6,6 +6,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { startSim, startGateway, freePort, defaultServers } from './gateway.mjs';
 
@@ -346,6 +348,13 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(calls[0].function.name, 'get_weather');
 		assert.deepEqual(JSON.parse(calls[0].function.arguments), { city: 'Paris' });
 		assertUsage(r1.usage, usage(10, 2));
+		// the hidden round is in the state store, under the client's call id, kept for MCPGW_SESSION_TTL
+		const stored = execFileSync('sqlite3', ['-cmd', '.timeout 5000', path.join(gw.state, 'state.db'),
+			"SELECT value, expires_ms - written_ms FROM kv WHERE ns = 'mixed-batch' AND key = 'call_mx_client'"], { encoding: 'utf8' });
+		const [hidden, ttl] = stored.trim().split('|');
+		assert.deepEqual(JSON.parse(hidden).map(m => m.role), ['assistant', 'tool'], `stored: ${stored}`);
+		assert.equal(JSON.parse(hidden)[1].tool_call_id, 'call_mx_mcp');
+		assert.equal(ttl, '86400000', 'MCPGW_SESSION_TTL');
 
 		const r2 = completion(await client.chat.completions.create({
 			model: 'sim-model', tools: [WEATHER],

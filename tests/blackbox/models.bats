@@ -5,7 +5,7 @@
 # (nothing listens on its port yet), then the simulator starts on that port,
 # then it stops again. models.fcgi runs as four processes (MCPGW_RESPONDER_PROCS
 # for lighttpd and spawn-fcgi; mod_fcgid starts processes on demand, plain CGI
-# one per request): the list is cached once for all of them, in the state directory.
+# one per request): the list is cached once for all of them, in the state store ($MCPGW_STATE_DIR/state.db).
 
 load helpers
 mcpgw_load_sim
@@ -69,6 +69,11 @@ fetches_apart() {
 		[ $((t[i] - t[i - 1])) -ge "$ms" ] ||
 			{ echo "fetched again $((t[i] - t[i - 1])) ms after a fetch (at most one in $ms ms): ${t[*]}" >&2; return 1; }
 	done
+}
+
+# store_sql SQL: run SQL on the state store the responders share (waiting for them as they do)
+store_sql() {
+	sqlite3 -cmd '.timeout 5000' "$MCPGW_STATE_DIR/state.db" "$1"
 }
 
 # fire NAME K PATH: K GET requests at once, each must answer 200; bodies in $MCPGW_HOME/conc.NAME
@@ -164,8 +169,8 @@ wait_listed() {
 	# a burst first: mod_fcgid starts its processes on demand (lighttpd and spawn-fcgi have four already)
 	fire warm 8 /v1/models
 	check_bodies warm "$listed"
-	[ -s "$MCPGW_STATE_DIR/models-cache.json" ]
-	[ "$(stat -c %a "$MCPGW_STATE_DIR/models-cache.json")" = 600 ]
+	[ "$(store_sql "SELECT count(*) FROM kv WHERE ns = 'sharedcache' AND key = 'models'")" = 1 ]
+	[ "$(stat -c %a "$MCPGW_STATE_DIR/state.db")" = 600 ]
 	# mod_fcgid may still send them all to one process: then once more (lighttpd and spawn-fcgi spread them at once)
 	for round in 1 2 3; do
 		sleep 2.1 # the TTL is over
@@ -225,16 +230,17 @@ wait_listed() {
 	done
 }
 
-@test "a broken cache file is ignored and replaced by a fresh fetch" {
+@test "a broken cache entry is ignored and replaced by a fresh fetch" {
 	local before
 	before=$(json_eval 'j.requests' "$(sim_stats)")
-	printf '{"format":"mcpgw-sharedcache-1","value":[' >"$MCPGW_STATE_DIR/models-cache.json"
+	store_sql "UPDATE kv SET value = CAST('{\"source\":\"$SIM_URL/v1\",\"value\":[' AS BLOB) WHERE ns = 'sharedcache' AND key = 'models'"
 	get /v1/models
 	assert_status 200
 	assert_json 'j.data.some(m => m.id === "gpt-4o-mini" && m.owned_by === "system")'
 	[ "$(json_eval 'j.requests' "$(sim_stats)")" = $((before + 1)) ]
-	json_eval 'j.format === "mcpgw-sharedcache-1" && j.value.length > 0' "$(cat "$MCPGW_STATE_DIR/models-cache.json")" | grep -qx true
-	grep -q "models-cache.json: ignored (not JSON)" "$MCPGW_STATE_DIR/responders.log"
+	json_eval "j.source === '$SIM_URL/v1' && j.value.length > 0" \
+		"$(store_sql "SELECT value FROM kv WHERE ns = 'sharedcache' AND key = 'models'")" | grep -qx true
+	grep -q "cache models: ignored (not JSON)" "$MCPGW_STATE_DIR/responders.log"
 }
 
 @test "GET /v1/models/{id}: upstream model, alias, unknown id in OpenAI's exact error shape" {

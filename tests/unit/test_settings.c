@@ -31,7 +31,7 @@ static const char *const vars[] = {
 	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
 	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
 	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_INJECT_TOOLS", "MCPGW_MODELS_CACHE_TTL", "MCPGW_SESSION_TTL",
-	"MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES", "EMBEDDING_API_KEY", "EMBEDDING_BASE_URL",
+	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES", "EMBEDDING_API_KEY", "EMBEDDING_BASE_URL",
 	"MCPGW_EMBEDDING_MAX_INPUTS", "MCPGW_EMBEDDING_MAX_INPUT_BYTES", "MCPGW_LOCAL_EMBEDDING_MODELS",
 	"T_A", "T_B", "T_C", "T_D", "T_E", "T_F", "T_G", "T_H", "T_I", "T_J", "T_K", "T_L", "T_M",
 	"T_N", "T_O", "T_P", "T_Q", "T_R", "export", NULL
@@ -232,6 +232,9 @@ static void test_defaults(void **state)
 	assert_string_equal(s.socket_path, want);
 	snprintf(want, sizeof want, "%s/var/mcpgw.db", home);
 	assert_string_equal(s.db_path, want);
+	snprintf(want, sizeof want, "sqlite:%s/var/state.db", home);
+	assert_string_equal(s.state_store, want);
+	assert_int_equal(s.state_store_timeout_ms, 5000);
 	assert_string_equal(s.log_file, "");
 	assert_int_equal(s.log_level, LOGL_INFO);
 	assert_string_equal(s.listen, "127.0.0.1:8000");
@@ -507,6 +510,16 @@ static void test_chat_settings(void **state)
 	good_setting("MCPGW_SESSION_TTL", "2592000", &s);
 	assert_int_equal(s.session_ttl_ms, 2592000000L);
 	bad_setting("MCPGW_SESSION_TTL", "2592001", "MCPGW_SESSION_TTL: expected seconds 0.001..2592000, got '2592001'");
+	good_setting("MCPGW_STATE_STORE", "sqlite:/srv/shared/state.db", &s);
+	assert_string_equal(s.state_store, "sqlite:/srv/shared/state.db");
+	bad_setting("MCPGW_STATE_STORE", "postgresql://gw:secret@db/mcpgw",
+		    "MCPGW_STATE_STORE: unknown scheme 'postgresql'; supported: sqlite:/ABSOLUTE/PATH (e.g. "
+		    "sqlite:/var/lib/mcpgw/state.db); postgresql is planned, not built in");
+	bad_setting("MCPGW_STATE_STORE", "sqlite:state.db",
+		    "MCPGW_STATE_STORE: sqlite needs an absolute file path, e.g. sqlite:/var/lib/mcpgw/state.db");
+	good_setting("MCPGW_STATE_STORE_TIMEOUT", "0.25", &s);
+	assert_int_equal(s.state_store_timeout_ms, 250);
+	bad_setting("MCPGW_STATE_STORE_TIMEOUT", "61", "MCPGW_STATE_STORE_TIMEOUT: expected seconds 0.001..60, got '61'");
 	good_setting("MCPGW_CHAT_THREADS", "1", &s);
 	assert_int_equal(s.chat_threads, 1);
 	bad_setting("MCPGW_CHAT_THREADS", "257", "MCPGW_CHAT_THREADS: expected an integer 1..256, got '257'");
