@@ -13,7 +13,6 @@
 #include "client.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "history.h"
 #include "mcp/jsonrpc.h"
 #include "persist.h"
 #include "session.h"
@@ -32,7 +31,6 @@ struct broker {
 	struct catalog *cat;
 	struct calls *calls;
 	struct clients *clients;
-	struct history hist;
 	char socket_path[4200];   /* unlinked when the broker stops listening ("" none) */
 	int stopping;
 	int64_t hard_stop;        /* a shutdown leaves then, children or not */
@@ -122,29 +120,6 @@ static void m_list(void *ctx, uint64_t from, const json_t *id, const json_t *par
 	buf_free(&line);
 }
 
-static void m_history_get(void *ctx, uint64_t from, const json_t *id, const json_t *params)
-{
-	struct broker *b = ctx;
-
-	reply(b, from, id, history_get(&b->hist, params));
-}
-
-static void m_history_put(void *ctx, uint64_t from, const json_t *id, const json_t *params)
-{
-	struct broker *b = ctx;
-	char err[600];
-	int code = history_put(&b->hist, params, err, sizeof err);
-	json_t *m;
-
-	if (code == 0) {
-		reply(b, from, id, json_object());
-		return;
-	}
-	if ((m = jr_error(id, code, err, NULL)))
-		clients_send(b->clients, from, m);
-	json_decref(m);
-}
-
 static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *params)
 {
 	struct broker *b = ctx;
@@ -161,8 +136,6 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 static const struct client_method methods[] = {
 	{ "tools/call", m_call },
 	{ "tools/list", m_list },
-	{ "mcpgw/sessionGet", m_history_get },
-	{ "mcpgw/sessionPut", m_history_put },
 	{ "mcpgw/status", m_status },
 };
 
@@ -195,7 +168,6 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	b->cfg = o->cfg;
 	b->loop = o->loop;
 	b->reg = o->reg;
-	b->hist.reg = o->reg;
 	b->started_ms = evloop_now(o->loop);
 	b->started_at = time(NULL);
 	/* libcurl (and its TLS library) only when a remote server needs it: a

@@ -25,9 +25,8 @@ static const char schema_sql[] =
 	" mcp_name TEXT NOT NULL, exposed_name TEXT NOT NULL UNIQUE, position INTEGER NOT NULL,"
 	" description TEXT, input_schema TEXT, output_schema TEXT, annotations TEXT,"
 	" tool_json TEXT NOT NULL, PRIMARY KEY(server, mcp_name));"
-	"CREATE TABLE IF NOT EXISTS sessions("
-	" key TEXT PRIMARY KEY, messages TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);"
+	/* mixed-batch histories moved to the state store (lib/core/statestore): an older registry's copies go */
+	"DROP TABLE IF EXISTS sessions;"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 struct registry *registry_open(const char *path, char *err, size_t errlen)
@@ -209,54 +208,3 @@ out:
 	return arr;
 }
 
-int registry_session_put(struct registry *r, const char *key, const json_t *messages, long ttl_s)
-{
-	static const char sql[] =
-		"INSERT INTO sessions(key, messages, created_at, expires_at) VALUES(?1, ?2, ?3, ?4)"
-		" ON CONFLICT(key) DO UPDATE SET messages = ?2, created_at = ?3, expires_at = ?4";
-	sqlite3_stmt *st = NULL;
-	time_t now = time(NULL);
-	int rc;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc |= bind_json(st, 2, messages);
-	rc |= sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-	rc |= sqlite3_bind_int64(st, 4, (sqlite3_int64)now + ttl_s);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-	sqlite3_finalize(st);
-	return rc == SQLITE_OK ? 0 : -1;
-}
-
-json_t *registry_session_get(struct registry *r, const char *key)
-{
-	static const char sql[] = "SELECT messages FROM sessions WHERE key = ?1 AND expires_at > ?2";
-	sqlite3_stmt *st = NULL;
-	json_t *m = NULL;
-
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-		const char *txt = (const char *)sqlite3_column_text(st, 0);
-
-		m = txt ? json_loads(txt, 0, NULL) : NULL;
-	}
-	sqlite3_finalize(st);
-	return m;
-}
-
-int registry_session_prune(struct registry *r)
-{
-	sqlite3_stmt *st = NULL;
-	int n = -1;
-
-	if (sqlite3_prepare_v2(r->db, "DELETE FROM sessions WHERE expires_at <= ?1", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL)) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
-		n = sqlite3_changes(r->db);
-	sqlite3_finalize(st);
-	return n;
-}

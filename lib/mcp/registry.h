@@ -35,14 +35,6 @@ int registry_replace_tools(struct registry *r, const struct registry_tool *t, si
 /* registry_load_tools: the cached Tool objects of server (in listing order)
  * when its stored fingerprint equals fingerprint; NULL otherwise. New reference. */
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint);
-/* registry_session_put: store messages (borrowed) under key for ttl_s
- * seconds (mixed tool-call batches: the hidden MCP calls and results). 0 or -1. */
-int registry_session_put(struct registry *r, const char *key, const json_t *messages, long ttl_s);
-/* registry_session_get: the messages stored under key, NULL when absent or
- * expired. New reference. */
-json_t *registry_session_get(struct registry *r, const char *key);
-/* registry_session_prune: delete expired sessions; the number deleted or -1. */
-int registry_session_prune(struct registry *r);
 
 /* registry_errmsg: the last SQLite error text. */
 const char *registry_errmsg(struct registry *r);

@@ -160,30 +160,6 @@ static void test_prune_removes_servers_and_their_tools(void **state)
 	json_decref(t);
 }
 
-static void test_sessions_put_get_expire(void **state)
-{
-	char err[256];
-	struct registry *r = registry_open(dbpath, err, sizeof err);
-	json_t *msgs = json_pack("[{s:s, s:s}]", "role", "tool", "content", "42");
-	json_t *got;
-	(void)state;
-
-	assert_non_null(r);
-	assert_int_equal(registry_session_put(r, "call_a", msgs, 3600), 0);
-	got = registry_session_get(r, "call_a");
-	assert_non_null(got);
-	assert_true(json_equal(got, msgs));
-	json_decref(got);
-	assert_null(registry_session_get(r, "call_b"));
-	/* replaced in place; an expired one is gone and pruned */
-	assert_int_equal(registry_session_put(r, "call_a", msgs, -1), 0);
-	assert_null(registry_session_get(r, "call_a"));
-	assert_int_equal(registry_session_prune(r), 1);
-	assert_int_equal(registry_session_prune(r), 0);
-	registry_close(r);
-	json_decref(msgs);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,7 +168,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tools_roundtrip_and_fingerprint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_exposed_name_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_removes_servers_and_their_tools, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sessions_put_get_expire, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
