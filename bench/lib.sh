@@ -177,10 +177,15 @@ ctl_start() {
 		k=$(curl -s "$GW/v1/tools" | grep -o '"mcp_name":"list_tables"' | wc -l)
 		[ "$k" -ge 1 ] && [ "$tf" = 0 ] && tf=$(date +%s%N)
 		[ "$k" -ge "$n" ] && { ta=$(date +%s%N); break; }
-		[ $i -lt 6000 ] || { wait $c; die "$home: not all tools listed after 30 s: $(cat "$home/ctl.out")"; }
+		[ $i -lt 6000 ] || { [ -z "$c" ] || wait "$c"; die "$home: not all tools listed after 30 s: $(cat "$home/ctl.out")"; }
+		# mcpgwctl start ended: a failure is final
+		if [ -n "$c" ] && ! kill -0 "$c" 2>/dev/null; then
+			wait "$c" || die "$home: mcpgwctl start failed: $(cat "$home/ctl.out")"
+			c=''
+		fi
 		sleep 0.005; i=$((i + 1))
 	done
-	wait $c || die "$home: mcpgwctl start failed: $(cat "$home/ctl.out")"
+	[ -z "$c" ] || wait "$c" || die "$home: mcpgwctl start failed: $(cat "$home/ctl.out")"
 	FIRST_MS=$(( (tf - t0) / 1000000 )) ALL_MS=$(( (ta - t0) / 1000000 ))
 }
 
