@@ -162,10 +162,13 @@ new-machine:
 	@sh tests/new-machine.sh
 
 # Measures mcpgw against its yardsticks (bench/run.sh): prints a table, writes bench/results.md.
+# make bench BASELINE=COMMIT: against the gateway of COMMIT instead, figure by figure, A B A B A B
+# (bench/ab.sh): prints a table, writes bench/results-ab.md. 7f64bf4 is the commit before issue 12.
+BASELINE =
 bench:
 	@sh deploy/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all bench-progs
-	@bash bench/run.sh
+	@bash $(if $(BASELINE),bench/ab.sh '$(BASELINE)',bench/run.sh)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)/cgi-bin $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONF)

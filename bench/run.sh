@@ -32,9 +32,8 @@ LIGHTTPD=${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
 SQLITE_SRV="$ROOT/mcp-server-sqlite/mcp-server-sqlite"
 export PATH="$ROOT/mcp-server-sqlite:$PATH"
 
-die() { echo "bench: $*" >&2; exit 1; }
+. "$ROOT/bench/lib.sh"
 want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup}," in *",$1,"*) return 0 ;; esac; return 1; }
-note() { echo "bench: $*" >&2; }
 
 for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/stdio_floor "$SQLITE_SRV"; do
 	case $bin in /*) ;; *) bin="$ROOT/$bin" ;; esac
@@ -63,23 +62,10 @@ EXTRA_PIDS=""  # children seen while running (FastCGI backends, supergateway's s
 remember() { PIDS="$PIDS $1"; }
 remember_extra() { EXTRA_PIDS="$EXTRA_PIDS $*"; }
 
-# stop_pid PID [SECONDS]: SIGTERM, wait, SIGKILL
-stop_pid() {
-	local pid=$1 i=0 max=$((${2:-5} * 20))
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt $max ]; do sleep 0.05; i=$((i + 1)); done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	local rc=$? p h
 	trap - EXIT INT TERM HUP
-	for h in $CTL_HOMES; do
-		MCPGW_HOME=$h MCPGW_STATE_DIR=$h/var sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
-	done
+	for h in $CTL_HOMES; do ctl_stop "$ROOT" "$h"; done
 	# the FastCGI backends outlive a lighttpd that had to be killed; supergateway's server likewise
 	for p in ${LIGHTTPD_PID:-} ${SG_PID:-}; do EXTRA_PIDS="$EXTRA_PIDS $(children_of "$p" | tr '\n' ' ')"; done
 	# newest first: lighttpd before the broker, supergateway before its server
@@ -90,55 +76,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'note "interrupted"; exit 130' INT TERM HUP
-
-children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
-anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
-comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
-
-free_port() {
-	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# wait_for CMD... : retry CMD every 50 ms for up to 20 s
-wait_for() {
-	local i=0
-	until "$@" >/dev/null 2>&1; do
-		[ $i -lt 400 ] || return 1
-		sleep 0.05; i=$((i + 1))
-	done
-}
-
-# --- measuring ----------------------------------------------------------------------------
-
-# to_us "123.45us" | "1.2ms" | "1.0s" -> microseconds
-to_us() {
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); print v + 0 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 }
-		else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60000000 }
-		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 }
-		else print v + 0 }'
-}
-
-# wrk_once NAME CONNS URL [LUA [BODY [BODY2]]]: one measurement (after a warm-up); prints
-# "RPS P50_US"; fails (prints "0 0") when any answer was not 2xx or a socket error happened.
-# BODY and BODY2 go to the Lua script as $BENCH_BODY and $BENCH_BODY2 (see post.lua).
-wrk_once() {
-	local name=$1 c=$2 url=$3 lua=${4:-} t=2 out="$WORK/wrk-$1.txt"
-	local args=()
-	[ "$c" -lt 2 ] && t=1
-	[ -n "$lua" ] && args=(-s "$lua")
-	export BENCH_BODY=${5:-} BENCH_BODY2=${6:-}
-	[ "$WARM" = 0 ] || wrk -t"$t" -c"$c" -d"${WARM}s" "${args[@]}" "$url" >/dev/null 2>&1
-	wrk -t"$t" -c"$c" -d"${DUR}s" --timeout 10s --latency "${args[@]}" "$url" >"$out" 2>&1
-	if grep -qE '^ *(Non-2xx|Socket errors)' "$out" || ! grep -q '^Requests/sec' "$out"; then
-		note "$name: errors under load:"; sed 's/^/    /' "$out" >&2
-		echo "0 0"
-		return 1
-	fi
-	echo "$(sed -n 's/^Requests\/sec: *//p' "$out") $(to_us "$(awk '$1 == "50%" {print $2}' "$out")")"
-}
 
 # measure_pair NAME_A ARGS_A... -- NAME_B ARGS_B... : A, B, A, B back to back; sets
 # A_RPS A_P50 B_RPS B_P50 (best rate and lowest median of the two runs of each side)
@@ -155,14 +92,6 @@ measure_pair() {
 	note "  ${a[0]}: ${r1% *} / ${r3% *} req/s, p50 ${r1#* } / ${r3#* } us"
 	note "  ${b[0]}: ${r2% *} / ${r4% *} req/s, p50 ${r2#* } / ${r4#* } us"
 }
-
-# median of numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-fmt_rps() { awk -v v="$1" 'BEGIN { printf "%.0f req/s", v }'; }
-fmt_ms() { awk -v v="$1" 'BEGIN { printf "%.3f ms", v / 1000 }'; }
-fmt_mb() { awk -v v="$1" 'BEGIN { printf "%.1f MB", v / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 # row WHAT VALUE COMPARISON RATIO TARGET VERDICT
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
@@ -184,23 +113,8 @@ rate_row() {
 # --- 0. the upstream simulator ------------------------------------------------------------
 
 note "starting the upstream simulator"
-SIM_OUT="$WORK/sim.out"
-# fast options: no request validation, no obfuscation field, any model, long keep-alive
-node "$ROOT/tests/upstream-sim/sim.mjs" --port 0 --no-validate --no-obfuscation --any-model --keepalive-ms 60000 \
-	>"$SIM_OUT" 2>"$WORK/sim.err" &
-SIM_PID=$!; remember $SIM_PID
-wait_for grep -q '^LISTENING ' "$SIM_OUT" || die "the simulator did not start: $(cat "$WORK/sim.err")"
-SIM_URL="http://127.0.0.1:$(sed -n 's/^LISTENING //p' "$SIM_OUT")"
-sim_reset() { curl -sf -X POST "$SIM_URL/_sim/reset" >/dev/null; }
-sim_script() { curl -sf -X POST --data-binary "@$1" "$SIM_URL/_sim/script" >/dev/null; }
-sim_queued() { curl -sf "$SIM_URL/_sim/stats" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).queued)'; }
-# sim_bodies FILE_PREFIX: the bodies of the /v1 requests logged so far, as FILE_PREFIX.1, .2, ...
-sim_bodies() {
-	curl -sf "$SIM_URL/_sim/requests?path=/v1/chat/completions" | node -e '
-		const log = JSON.parse(require("fs").readFileSync(0, "utf8"));
-		log.forEach((e, i) => require("fs").writeFileSync(process.argv[1] + "." + (i + 1), JSON.stringify(e.body)));
-		console.log(log.length);' "$1"
-}
+sim_start; remember $SIM_PID
+bench_bodies
 
 # --- 1. the gateway: broker + lighttpd (mcpgwctl's configuration + /bench/fixed) ------------
 
@@ -301,8 +215,6 @@ floor_measure() {
 SG_PID=''
 if want call; then
 note "2. POST /v1/tools list_tables (sqlite server, empty db)"
-CALL_BODY="$WORK/call.json"
-printf '{"tool":"list_tables","arguments":{}}' >"$CALL_BODY"
 curl -sf "$GW/v1/tools" -d "@$CALL_BODY" | grep -q '"tool.result"' || die "POST /v1/tools list_tables failed"
 floor_measure
 # the everything server's echo, for the record (the sqlite server is the faster trivial tool)
@@ -352,8 +264,6 @@ fi
 
 if want chat; then
 note "3. chat completions"
-PLAIN="$WORK/chat-plain.json"
-printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"bench-q"}],"mcp":{"tools":false}}' >"$PLAIN"
 sim_reset
 curl -sf "$GW/v1/chat/completions" -d "@$PLAIN" | grep -q '"sim: bench-q"' || die "chat completion through the gateway failed"
 [ "$(sim_bodies "$WORK/up-plain")" = 1 ] || die "expected one upstream request"
@@ -375,24 +285,9 @@ sim_reset
 latency_row "chat completion, no tools, 1 conn, median" "$CHAT1_P50" "$DIRECT1_P50" "straight to the upstream" 1000
 rate_row "chat completion, no tools, 32 conns" "$CHAT32_RPS" "$DIRECT32_RPS" "straight to the upstream" 0.5
 
-# one tool round: the simulator answers a first-round request (its body ends with the user
-# message) with a list_tables call and a second-round request (it has a "tool" message) with
-# text. Each turn has a "match", so the queue serves any interleaving of concurrent requests.
+# one tool round (round_script)
 note "  one tool round"
-ROUND="$WORK/chat-round.json"
-printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"bench-round"}]}' >"$ROUND"
-# script_round N: N pairs of turns
-script_round() {
-	node -e '
-		const n = Number(process.argv[1]), t = [];
-		for (let i = 0; i < n; i++) {
-			t.push({ match: "\"content\":\"bench-round\"}]", tool_calls: [{ name: "list_tables", arguments: {} }] });
-			t.push({ match: "\"role\":\"tool\"", content: "no tables" });
-		}
-		require("fs").writeFileSync(process.argv[2], JSON.stringify(t));' "$1" "$WORK/round-script.json"
-	sim_script "$WORK/round-script.json"
-}
-sim_reset; script_round 1
+sim_reset; round_script 1
 curl -sf "$GW/v1/chat/completions" -d "@$ROUND" >"$WORK/round.out"
 grep -q '"no tables"' "$WORK/round.out" || die "the tool round failed: $(cat "$WORK/round.out")"
 [ "$(sim_bodies "$WORK/up-round")" = 2 ] || die "the tool round did not make two upstream requests"
@@ -402,16 +297,16 @@ grep -q '"role":"tool"' "$WORK/up-round.2" && grep -q '"content":"bench-round"}]
 ROUND_PAIRS=$(awk -v r="$DIRECT32_RPS" -v d="$DUR" -v w="$WARM" 'BEGIN { printf "%d", r * (d + w) * 0.75 + 2000 }')
 round_pair() { # NAME CONNS: gateway then direct, twice; sets G_RPS G_P50 D_RPS D_P50
 	local r1 r2 r3 r4 q1 q2
-	sim_reset; script_round "$ROUND_PAIRS"
+	sim_reset; round_script "$ROUND_PAIRS"
 	r1=$(wrk_once "round-$1" "$2" "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$ROUND")
 	q1=$(sim_queued)
-	sim_reset; script_round "$ROUND_PAIRS"
+	sim_reset; round_script "$ROUND_PAIRS"
 	r2=$(wrk_once "round-direct-$1" "$2" "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" \
 		"$WORK/up-round.1" "$WORK/up-round.2")
 	q2=$(sim_queued)
-	sim_reset; script_round "$ROUND_PAIRS"
+	sim_reset; round_script "$ROUND_PAIRS"
 	r3=$(wrk_once "round-$1" "$2" "$GW/v1/chat/completions" "$ROOT/bench/post.lua" "$ROUND")
-	sim_reset; script_round "$ROUND_PAIRS"
+	sim_reset; round_script "$ROUND_PAIRS"
 	r4=$(wrk_once "round-direct-$1" "$2" "$SIM_URL/v1/chat/completions" "$ROOT/bench/post.lua" \
 		"$WORK/up-round.1" "$WORK/up-round.2")
 	[ "$q1" -gt 64 ] && [ "$q2" -gt 64 ] || note "  WARNING: the scripted queue ran low ($q1, $q2 left)"
@@ -435,8 +330,6 @@ rate_row "chat completion, 1 tool round, 32 conns" "$ROUND32_RPS" \
 
 # time to first byte of a streamed answer, curl's time_starttransfer, alternating sides
 note "  time to first byte (streaming), $TTFB_RUNS runs per side"
-STREAM="$WORK/chat-stream.json"
-printf '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"bench-stream"}],"mcp":{"tools":false}}' >"$STREAM"
 sim_reset
 curl -sfN "$GW/v1/chat/completions" -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "streamed completion failed"
 sim_bodies "$WORK/up-stream" >/dev/null
@@ -492,49 +385,25 @@ stop_gateway
 
 # --- 6. start-up with mcpgwctl, 1 and 10 stdio servers --------------------------------------
 
-# startup NAME NSERVERS: mcpgwctl start in a fresh home, polling GET /v1/tools meanwhile; sets
-# FIRST_MS (first answer listing a tool), ALL_MS (every server's tools listed), BROKER_N_PID's
-# VmRSS row once every server is ready
+# startup NAME NSERVERS: mcpgwctl start in a fresh home (ctl_start); sets FIRST_MS, ALL_MS and
+# BROKER_N_PID (for the VmRSS row once every server is ready)
 startup() {
-	local home="$WORK/$1" n=$2 port t0 tf=0 ta=0 i=0 k ctl
-	mkdir -p "$home"
-	port=$(free_port)
-	{
-		echo '{"mcpServers": {'
-		for k in $(seq "$n"); do
-			[ "$k" -gt 1 ] && echo ','
-			printf '"sqlite%s": {"command": "mcp-server-sqlite", "args": ["--db-path", "%s/db%s.sqlite"]}' \
-				"$([ "$n" -gt 1 ] && echo "$k")" "$home" "$k"
-		done
-		echo '}}'
-	} >"$home/servers_config.json"
-	printf 'OPENAI_BASE_URL=%s/v1\n' "$SIM_URL" >"$home/.env"
+	local home="$WORK/$1"
+	ctl_home "$home" "$ROOT" "$2"
 	CTL_HOMES="$CTL_HOMES $home"
-	t0=$(date +%s%N)
-	MCPGW_HOME=$home MCPGW_STATE_DIR=$home/var MCPGW_LISTEN=127.0.0.1:$port \
-		sh "$ROOT/deploy/mcpgwctl" start >"$home/ctl.out" 2>&1 &
-	ctl=$!
-	while :; do
-		k=$(curl -s "http://127.0.0.1:$port/v1/tools" | grep -o '"mcp_name":"list_tables"' | wc -l)
-		[ "$k" -ge 1 ] && [ "$tf" = 0 ] && tf=$(date +%s%N)
-		[ "$k" -ge "$n" ] && { ta=$(date +%s%N); break; }
-		[ $i -lt 6000 ] || { wait $ctl; die "$1: not all tools listed after 30 s: $(cat "$home/ctl.out")"; }
-		sleep 0.005; i=$((i + 1))
-	done
-	wait $ctl || die "$1: mcpgwctl start failed: $(cat "$home/ctl.out")"
-	FIRST_MS=$(( (tf - t0) / 1000000 )) ALL_MS=$(( (ta - t0) / 1000000 ))
+	ctl_start "$ROOT" "$home" "$2" "$(free_port)"
 	BROKER_N_PID=$(cat "$home/var/broker.pid")
 }
 if want startup; then
 	note "5. start-up"
 	startup start1 1
 	row "start-up: mcpgwctl start to the first GET /v1/tools listing tools, 1 stdio server" "$FIRST_MS ms" "-" "-" "-" "info"
-	MCPGW_HOME="$WORK/start1" MCPGW_STATE_DIR="$WORK/start1/var" sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
+	ctl_stop "$ROOT" "$WORK/start1"
 	startup start10 10
 	row "start-up: the same, 10 stdio servers (all listed: $ALL_MS ms)" "$FIRST_MS ms" "-" "-" "-" "info"
 	mem_row "mcpgw-broker RSS, 10 stdio servers (10 x sqlite), idle after start" "$BROKER_N_PID" 8192 \
 		"${SG_RSS:-}" "supergateway, 1 server"
-	MCPGW_HOME="$WORK/start10" MCPGW_STATE_DIR="$WORK/start10/var" sh "$ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1
+	ctl_stop "$ROOT" "$WORK/start10"
 fi
 
 # --- the table ----------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# bench_ab.bats: `make bench BASELINE=...`: bench/abtable.awk's table (orientation, medians, verdicts, summary) on made-up measurements, and bench/ab.sh's refusals before it starts anything.
+
+setup() {
+	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	T=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-abtable.XXXXXX")
+}
+
+teardown() { rm -rf "$T"; }
+
+# table MIN: the table of $T/figures and $T/samples (written with printf, tab-separated)
+table() { awk -v min="$1" -f "$ROOT/bench/abtable.awk" "$T/figures" "$T/samples"; }
+fig() { printf '%s\t%s\t%s\n' "$@" >>"$T/figures"; }
+# runs KEY SIDE V1 V2 ...: one sample per pair
+runs() {
+	local k=$1 s=$2 i=0 v
+	shift 2
+	for v; do i=$((i + 1)); printf '%s\t%s\t%s\t%s\n' "$k" "$s" "$i" "$v" >>"$T/samples"; done
+}
+
+@test "abtable: a rate is B/A, a time and a memory size A/B (above 1: B better); medians of the pairs; each pair's ratio" {
+	fig rps rate "a rate"
+	fig lat us "a latency"
+	fig mem kb "a memory size"
+	fig up ms "a start-up"
+	runs rps A 100 200 300;   runs rps B 190 210 220
+	runs lat A 1000 1000 1000; runs lat B 2000 2000 500
+	runs mem A 2048 2048 2048; runs mem B 1024 1024 4096
+	runs up A 200 200 200;     runs up B 200 210 190
+	run table 0.95
+	[ "$status" = 0 ]
+	[ "${lines[0]}" = "| a rate | 200 req/s | 210 req/s | 1.050 | 1.90 1.05 0.73 | ok |" ]
+	[ "${lines[1]}" = "| a latency | 1.000 ms | 2.000 ms | 0.500 | 0.50 0.50 2.00 | LOW |" ]
+	[ "${lines[2]}" = "| a memory size | 2.0 MB | 1.0 MB | 2.000 | 2.00 2.00 0.50 | ok |" ]
+	[ "${lines[3]}" = "| a start-up | 200 ms | 200 ms | 1.000 | 1.00 0.95 1.05 | ok |" ]
+	[ "${lines[4]}" = "$(printf 'SUMMARY\tbench A/B: 4 figures, 3 ≥ 0.95, 1 below')" ]
+}
+
+@test "abtable: 0.95 of the old figure is ok, 0.94 is LOW; the bound is min" {
+	fig at rate "at the bound"
+	fig under rate "under it"
+	runs at A 100;    runs at B 95
+	runs under A 100; runs under B 94
+	run table 0.95
+	[ "${lines[0]}" = "| at the bound | 100 req/s | 95 req/s | 0.950 | 0.95 | ok |" ]
+	[ "${lines[1]}" = "| under it | 100 req/s | 94 req/s | 0.940 | 0.94 | LOW |" ]
+	[ "${lines[2]}" = "$(printf 'SUMMARY\tbench A/B: 2 figures, 1 ≥ 0.95, 1 below')" ]
+	run table 0.9
+	[ "${lines[2]}" = "$(printf 'SUMMARY\tbench A/B: 2 figures, 2 ≥ 0.9, 0 below')" ]
+}
+
+@test "abtable: a failed run (0 or no value) is LOW whatever the median says" {
+	fig zero rate "a run with errors"
+	fig gone kb "a process gone"
+	runs zero A 100 100 100; runs zero B 120 0 120
+	runs gone A 1000 1000 1000; runs gone B 900 '' 900
+	run table 0.95
+	[ "${lines[0]}" = "| a run with errors | 100 req/s | 120 req/s | 1.200 | 1.20 n/a 1.20 | LOW (a run failed) |" ]
+	[ "${lines[1]}" = "| a process gone | 1.0 MB | 0.9 MB | 1.111 | 1.11 n/a 1.11 | LOW (a run failed) |" ]
+	[ "${lines[2]}" = "$(printf 'SUMMARY\tbench A/B: 2 figures, 0 ≥ 0.95, 2 below')" ]
+}
+
+@test "abtable: a figure only one side has (a responder the other layout lacks) is shown, not counted" {
+	fig both kb "both"
+	fig old kb "only the baseline's"
+	fig new kb "only this tree's"
+	runs both A 1024; runs both B 1024
+	runs old A 2048
+	runs new B 3072
+	run table 0.95
+	[ "${lines[0]}" = "| both | 1.0 MB | 1.0 MB | 1.000 | 1.00 | ok |" ]
+	[ "${lines[1]}" = "| only the baseline's | 2.0 MB | - | - | - | only in A |" ]
+	[ "${lines[2]}" = "| only this tree's | - | 3.0 MB | - | - | only in B |" ]
+	[ "${lines[3]}" = "$(printf 'SUMMARY\tbench A/B: 1 figures, 1 ≥ 0.95, 0 below (2 more measured on one side only)')" ]
+}
+
+@test "ab.sh refuses before starting anything: no commit, an unknown commit, a wrong setting" {
+	run bash "$ROOT/bench/ab.sh"
+	[ "$status" = 2 ]
+	[[ "$output" == *"usage: bash bench/ab.sh COMMIT"* ]]
+	run bash "$ROOT/bench/ab.sh" no-such-commit-xyz
+	[ "$status" = 1 ]
+	[[ "$output" == *"no-such-commit-xyz: not a commit of $ROOT"* ]]
+	BENCH_AB_PAIRS=0 run bash "$ROOT/bench/ab.sh" HEAD
+	[ "$status" = 1 ]
+	[[ "$output" == *"BENCH_AB_PAIRS: expected 1..20, got '0'"* ]]
+	BENCH_AB_MIN=x run bash "$ROOT/bench/ab.sh" HEAD
+	[ "$status" = 1 ]
+	[[ "$output" == *"BENCH_AB_MIN: expected a ratio such as 0.95, got 'x'"* ]]
+	BENCH_SECONDS=1.5 run bash "$ROOT/bench/ab.sh" HEAD
+	[ "$status" = 1 ]
+	[[ "$output" == *"BENCH_SECONDS: expected whole seconds"* ]]
+}
+
+@test "make bench runs the A/B with BASELINE=COMMIT, the yardsticks without" {
+	run make -n -C "$ROOT" --no-print-directory bench BASELINE=7f64bf4
+	[ "$status" = 0 ]
+	[[ "$output" == *"bash bench/ab.sh '7f64bf4'"* ]]
+	[[ "$output" != *"bench/run.sh"* ]]
+	run make -n -C "$ROOT" --no-print-directory bench
+	[ "$status" = 0 ]
+	[[ "$output" == *"bash bench/run.sh"* ]]
+	[[ "$output" != *"bench/ab.sh"* ]]
+}
