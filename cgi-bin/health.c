@@ -20,7 +20,7 @@
 /* 503 {"status":"down","error":{...}} (message borrowed) */
 static void send_down(struct hio *h, const char *message, const char *code)
 {
-	json_t *err = oai_error(message, oai_error_type_for_status(503), NULL, code);
+	json_t *err = wire_error(message, wire_error_type(503), NULL, code);
 	json_t *out = err ? json_pack("{s:s, s:O}", "status", "down", "error", json_object_get(err, "error")) : NULL;
 
 	if (out)

@@ -200,7 +200,7 @@ static void send_405(struct hio *h, const char *method)
 	char *s;
 
 	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; Allow: GET, HEAD.", method);
-	err = oai_error(msg, "invalid_request_error", NULL, "method_not_allowed");
+	err = wire_error(msg, "invalid_request_error", NULL, "method_not_allowed");
 	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
 	if (!s)
 		oai_send_error(h, 500, NULL, NULL, "Out of memory.");

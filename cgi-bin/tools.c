@@ -112,7 +112,7 @@ static int no_server_ready(struct app *a, struct hio *h)
 	if (unready_text(a, &why) > 0 &&
 	    buf_printf(&msg, "No MCP server is ready, so there are no tools yet: %s. GET /health shows each server's state.",
 		       why.data) == 0)
-		err = oai_error(msg.data, "server_error", NULL, "tools_unavailable");
+		err = wire_error(msg.data, "server_error", NULL, "tools_unavailable");
 	if (!err || json_object_set(err, "unavailable_servers", a->cat.unready) < 0)
 		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
 	else
@@ -341,7 +341,7 @@ static void send_call_result(struct hio *h, const char *tool, json_t *result)
 		return;
 	}
 	if (json_is_true(json_object_get(result, "isError"))) {
-		out = oai_error(result_text(result, &text), "invalid_request_error", NULL, "tool_error");
+		out = wire_error(result_text(result, &text), "invalid_request_error", NULL, "tool_error");
 		if (!out || json_object_set(out, "result", result) < 0)
 			goto oom;
 		hio_send_json(h, 422, out);
