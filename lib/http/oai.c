@@ -51,20 +51,16 @@ json_t *oai_parse_body(struct hio *h, const char *body, size_t len, int max_dept
 
 int oai_send_405(struct hio *h, const char *allow, const char *method)
 {
-	char msg[256];
+	char line[256];
 	json_t *err;
-	char *s;
-	int rc = -1;
+	int rc;
 
-	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; %.*s.", method ? method : "(none)",
-		 (int)strcspn(allow, "\r"), allow);
-	err = wire_error(msg, "invalid_request_error", NULL, "method_not_allowed");
-	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
-	if (!s)
-		rc = oai_send_error(h, 500, NULL, NULL, "Out of memory.");
-	else if (hio_headers(h, 405, "application/json", allow) == 0 && hio_write(h, s, strlen(s)) == 0)
-		rc = hio_write(h, "\n", 1);
-	free(s);
+	snprintf(line, sizeof line, "Allow: %.200s\r\n", allow);
+	err = wire_errorf(405, NULL, "method_not_allowed", "Method %.64s is not allowed here; Allow: %.200s.",
+			  method ? method : "(none)", allow);
+	if (!err)
+		return oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	rc = hio_send_json_extra(h, 405, err, line);
 	json_decref(err);
 	return rc;
 }

@@ -14,8 +14,8 @@
 int oai_send_error(struct hio *h, int status, const char *param, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* oai_send_405: 405 method_not_allowed with the Allow header line allow
- * ("Allow: GET, HEAD\r\n"), naming method. Returns hio's result. */
+/* oai_send_405: the one 405: method_not_allowed with an Allow header of the
+ * methods allow ("GET, HEAD"), naming method. Returns hio's result. */
 int oai_send_405(struct hio *h, const char *allow, const char *method);
 
 /* oai_parse_body: depth check + parse of a request body that must be a JSON
