@@ -114,7 +114,7 @@ static const struct route health_routes[] = {
 static const char *const health_settings[] = {
 	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
 	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -124,7 +124,8 @@ static const struct usage health_usage = {
 	"Answers GET /health: liveness, and each MCP server's state, pid, restarts and last error as\n"
 	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready,\n"
 	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
-	"\"reasons\"; 503 \"down\" when the broker cannot be reached).\n",
+	"\"reasons\"; 503 \"down\" when the broker cannot be reached). The web server sends it every\n"
+	"other path under the gateway too: it answers them with OpenAI's 404 error object.\n",
 	USAGE_RESPONDER_OPTIONS,
 	health_settings,
 	NULL,

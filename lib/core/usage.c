@@ -50,6 +50,7 @@ static const struct usage_setting usage_settings[] = {
 	{ "MCPGW_INJECT_TOOLS", "1", "offer the MCP tools to the model; 0: off" },
 	{ "MCPGW_MODELS_CACHE_TTL", "300", "seconds the upstream's model list is kept" },
 	{ "MCPGW_MODEL_ALIASES", "(none)", "alias=model,alias2=model2" },
+	{ "MCPGW_FAULT", "(none)", "tests only: routes whose handler fails on purpose (500)" },
 	{ "MCPGW_SESSION_TTL", "86400", "seconds the hidden part of a mixed batch is kept" },
 	{ "MCPGW_CHAT_THREADS", "16", "worker threads per chat responder process" },
 	{ "EMBEDDING_BASE_URL", "$OPENAI_BASE_URL", "the API that computes embeddings of other models" },

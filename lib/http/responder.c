@@ -137,7 +137,9 @@ static int read_body(struct responder *r, struct exchange *x)
 	const char *cl = hio_param(x->h, "CONTENT_LENGTH");
 	int rc;
 
-	if (!cl || !*cl) {
+	/* MCPGW_NO_CONTENT_LENGTH: set by the web server's config, never by a request
+	 * (headers arrive as HTTP_*): mod_fcgid says 0 when there was no length */
+	if (!cl || !*cl || hio_param(x->h, "MCPGW_NO_CONTENT_LENGTH")) {
 		oai_send_error(x->h, 411, NULL, "length_required",
 			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
 			       "accepted here).", x->method, x->route->path);
@@ -159,6 +161,44 @@ static int read_body(struct responder *r, struct exchange *x)
 	else
 		oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory while reading the request body.");
 	return -1;
+}
+
+/* web_server_error: the status of an error the web server answers with one of
+ * ours (Apache's ErrorDocument: an internal redirect with REDIRECT_STATUS), 0 if none */
+static int web_server_error(struct hio *h)
+{
+	const char *rs = hio_param(h, "REDIRECT_STATUS");
+	long v;
+
+	if (!rs || settings_parse_long(rs, 400, 599, &v) < 0)
+		return 0; /* 200: a rewrite's internal redirect, not an error */
+	return (int)v;
+}
+
+/* send_web_server_error: the web server refused the request before a responder
+ * saw it (a malformed request, a body over its own limit): the same JSON */
+static void send_web_server_error(struct hio *h, int status)
+{
+	const char *method = hio_param(h, "REDIRECT_REQUEST_METHOD"), *url = hio_param(h, "REDIRECT_URL");
+	const char *code;
+
+	if (!method || !*method)
+		method = hio_param(h, "REQUEST_METHOD");
+	switch (status) {
+	case 404: code = "unknown_url"; break;
+	case 405: code = "method_not_allowed"; break;
+	case 411: code = "length_required"; break;
+	case 413: code = "request_too_large"; break;
+	case 414: code = "uri_too_long"; break;
+	case 431: code = "headers_too_large"; break;
+	default: code = status >= 500 ? "internal_error" : "invalid_request"; break;
+	}
+	if (status == 413)
+		oai_send_error(h, 413, NULL, code, "The request body of %.16s %.300s is larger than the web server "
+			       "accepts (LimitRequestBody / FcgidMaxRequestLen).", method ? method : "?", url ? url : "?");
+	else
+		oai_send_error(h, status, NULL, code, "The web server refused %.16s %.300s: %d %s.", method ? method : "?",
+			       url ? url : "?", status, hio_reason(status));
 }
 
 /* faulty: the route is named in MCPGW_FAULT */
@@ -194,6 +234,12 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 	x->method = hio_param(x->h, "REQUEST_METHOD");
 	if (!x->method || !*x->method)
 		x->method = "GET";
+	/* MCPGW_BODY_TOO_LARGE: set by the web server's config (mod_fcgid, which calls
+	 * the responder with an empty body after refusing a large one), never by a request */
+	if ((status = web_server_error(x->h)) != 0 || (status = hio_param(x->h, "MCPGW_BODY_TOO_LARGE") ? 413 : 0)) {
+		send_web_server_error(x->h, status);
+		return ROUTE_DONE;
+	}
 	if (uri && strcspn(uri, "?#") >= sizeof x->path) {
 		send_not_found(x->h, x->method, "(a path too long to show)");
 		return ROUTE_DONE;

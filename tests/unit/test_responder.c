@@ -329,6 +329,44 @@ static void test_500s(void **state)
 	R.settings_ok = 1;
 }
 
+/* the variables a web server's config sets (never a request: headers are HTTP_*) */
+static void test_web_server_errors(void **state)
+{
+	char *out;
+
+	(void)state;
+	/* Apache's ErrorDocument: an internal redirect to a responder with REDIRECT_STATUS */
+	setenv("REDIRECT_STATUS", "413", 1);
+	setenv("REDIRECT_URL", "/v1/things", 1);
+	setenv("REDIRECT_REQUEST_METHOD", "POST", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 413, "request_too_large", "The request body of POST /v1/things is larger than the web server accepts");
+	free(out);
+	setenv("REDIRECT_STATUS", "400", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 400, "invalid_request", "The web server refused POST /v1/things: 400 Bad Request.");
+	free(out);
+	/* 200: a rewrite's internal redirect, served as usual */
+	setenv("REDIRECT_STATUS", "200", 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	check(out, 200, NULL, NULL);
+	free(out);
+	unsetenv("REDIRECT_STATUS");
+	unsetenv("REDIRECT_URL");
+	unsetenv("REDIRECT_REQUEST_METHOD");
+	/* mod_fcgid: CONTENT_LENGTH 0 for a request without one, and for a body it refused */
+	setenv("MCPGW_NO_CONTENT_LENGTH", "1", 1);
+	out = serve("POST", "/v1/things", "0", "");
+	check(out, 411, "length_required", "needs a request body with a Content-Length header");
+	free(out);
+	unsetenv("MCPGW_NO_CONTENT_LENGTH");
+	setenv("MCPGW_BODY_TOO_LARGE", "1", 1);
+	out = serve("POST", "/v1/things", "0", "");
+	check(out, 413, "request_too_large", "larger than the web server accepts");
+	free(out);
+	unsetenv("MCPGW_BODY_TOO_LARGE");
+}
+
 static void test_pending(void **state)
 {
 	char *out;
@@ -351,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup(test_404_405, setup),
 		cmocka_unit_test_setup(test_bodies, setup),
 		cmocka_unit_test_setup(test_500s, setup),
+		cmocka_unit_test_setup(test_web_server_errors, setup),
 		cmocka_unit_test_setup(test_pending, setup),
 	};
 
