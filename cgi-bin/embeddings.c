@@ -20,7 +20,7 @@
 #define EMB_INPUT_INVALID \
 	"'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 struct app {
 	const struct settings *s;   /* the responder's settings */
 	struct upstream *up;        /* the worker's handle (one worker): the connection to the embeddings upstream is kept */

@@ -22,7 +22,7 @@
 #define MODELS_LOCK_WAIT_MS 5000    /* longest wait for another process's fetch; then the list at hand is served */
 #define MODELS_CACHE_SLACK 65536    /* the cache file's fields around the list (the key is a URL < 2 KB) */
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 struct app {
 	const struct settings *s;   /* the responder's settings */
 	struct upstream *up;        /* the worker's handle (one worker): the connection to the upstream is kept */

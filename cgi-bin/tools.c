@@ -17,7 +17,7 @@
 #define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000    /* bytes of a tool's error text put in the message */
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {

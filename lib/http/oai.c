@@ -9,7 +9,7 @@
 int oai_send_error(struct hio *h, int status, const char *param, const char *code, const char *fmt, ...)
 {
 	static const char oom[] =
-		"{\"error\":{\"message\":\"Out of memory.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+		"{\"error\":{\"message\":\"Out of memory.\",\"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}";
 	va_list ap;
 	json_t *err;
 	int rc;

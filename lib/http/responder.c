@@ -181,9 +181,12 @@ static void send_web_server_error(struct hio *h, int status)
 {
 	const char *method = hio_param(h, "REDIRECT_REQUEST_METHOD"), *url = hio_param(h, "REDIRECT_URL");
 	const char *code;
+	char path[RESPONDER_PATH_MAX];
 
 	if (!method || !*method)
 		method = hio_param(h, "REQUEST_METHOD");
+	if (!url || !*url)
+		url = hio_path(h, path, sizeof path); /* not redirected: the request's own */
 	switch (status) {
 	case 404: code = "unknown_url"; break;
 	case 405: code = "method_not_allowed"; break;

@@ -362,7 +362,7 @@ static void test_web_server_errors(void **state)
 	unsetenv("MCPGW_NO_CONTENT_LENGTH");
 	setenv("MCPGW_BODY_TOO_LARGE", "1", 1);
 	out = serve("POST", "/v1/things", "0", "");
-	check(out, 413, "request_too_large", "larger than the web server accepts");
+	check(out, 413, "request_too_large", "The request body of POST /v1/things is larger than the web server accepts");
 	free(out);
 	unsetenv("MCPGW_BODY_TOO_LARGE");
 }
