@@ -204,16 +204,21 @@ static void send_web_server_error(struct hio *h, int status)
 			       url ? url : "?", status, hio_reason(status));
 }
 
-/* faulty: the route is named in MCPGW_FAULT */
-static int faulty(const struct responder *r, const struct route *rt)
+/* faulty: MCPGW_FAULT names the route ("/v1/tools/{}") or the method and the
+ * route ("POST /v1/tools") of this request */
+static int faulty(const struct responder *r, const struct route *rt, const char *method)
 {
 	const char *p = r->fault;
-	size_t n = strlen(rt->path);
+	size_t n = strlen(rt->path), m = strlen(method);
 
 	while (*p) {
-		size_t k = strcspn(p, ",");
+		size_t k;
 
+		p += strspn(p, " ");
+		k = strcspn(p, ",");
 		if (k == n && strncmp(p, rt->path, n) == 0)
+			return 1;
+		if (k == m + 1 + n && strncmp(p, method, m) == 0 && p[m] == ' ' && strncmp(p + m + 1, rt->path, n) == 0)
 			return 1;
 		p += k + (p[k] == ',');
 	}
@@ -271,7 +276,7 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 	}
 	if ((x->route->needs & ROUTE_BODY) && read_body(r, x) < 0)
 		return ROUTE_DONE;
-	if (faulty(r, x->route))
+	if (faulty(r, x->route, x->method))
 		return fault_handler(x);
 	return x->route->handler(x);
 }

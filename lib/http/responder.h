@@ -94,8 +94,9 @@ struct responder_def {
 };
 
 /* MCPGW_FAULT (tests only, read from the environment or .env at start, never from a
- * request): the route paths, as their tables write them, comma-separated, whose handler
- * is replaced by one that fails inside (returns without answering), so that the 500
+ * request): comma-separated routes, each a path as the tables write it
+ * ("/v1/tools/{}") or a method and a path ("POST /v1/tools"), whose handler is
+ * replaced by one that fails inside (returns without answering), so that the 500
  * path can be tested from outside. */
 #define RESPONDER_FAULT_MAX 512
 

@@ -6,8 +6,10 @@
 # the responder's 413), huge (over the web server's own limit, which mcpgwctl
 # sets 64 KB above it: the web server's 413, which must be JSON too).
 # CODE - : a success (an object without "error"). MESSAGE: a piece of the
-# error message ("*" for PATH). MCPGW_FAULT (.env) makes the handlers of some
-# routes fail inside, which must give 500 internal_error.
+# error message (HEAD: no body, status and Content-Type only). MCPGW_FAULT (.env)
+# makes the handlers of some routes fail inside, which must give 500
+# internal_error (GET /health and GET /v1/tools go on working: mcpgwctl and the
+# success rows need them).
 
 load helpers
 
@@ -18,7 +20,7 @@ mcpgw_custom_config() {
 OPENAI_BASE_URL=http://127.0.0.1:9/v1
 EMBEDDING_BASE_URL=http://127.0.0.1:9/v1
 MCPGW_UPSTREAM_RETRIES=0
-MCPGW_FAULT=/v1/chat/completions,/v1/embeddings,/v1/tools/{},/v1/models/{*}
+MCPGW_FAULT="/v1/chat/completions,/v1/embeddings,/v1/tools/{},/v1/models/{*},POST /v1/tools,HEAD /v1/tools,HEAD /v1/models,HEAD /health"
 EOF
 }
 
@@ -70,6 +72,11 @@ GET     /v1/tools/echo                 -    500 internal_error     The server ha
 GET     /tools/echo                    -    500 internal_error     The server had an internal error while answering GET /tools/echo
 GET     /v1/models/gpt-x               -    500 internal_error     The server had an internal error while answering GET /v1/models/gpt-x
 GET     /models/org%2Fm                -    500 internal_error     The server had an internal error while answering GET /models/org%2Fm
+POST    /v1/tools                      json 500 internal_error     The server had an internal error while answering POST /v1/tools
+POST    /tools                         json 500 internal_error     The server had an internal error while answering POST /tools
+HEAD    /v1/tools                      -    500 internal_error     -
+HEAD    /v1/models                     -    500 internal_error     -
+HEAD    /health                        -    500 internal_error     -
 GET     /v1/models                     -    200 -                  -
 GET     /models                        -    200 -                  -
 GET     /v1/tools                      -    200 -                  -
@@ -81,6 +88,8 @@ GET     /health                        -    200 -                  -
 request() {
 	local out="$BATS_TEST_TMPDIR/r.body" hdr="$BATS_TEST_TMPDIR/r.headers"
 	local args=(-s -m 30 -o "$out" -D "$hdr" -w '%{http_code}' -X "$1")
+
+	[ "$1" != HEAD ] || args=(-s -m 30 -o "$out" -D "$hdr" -w '%{http_code}' -I)
 
 	case $3 in
 	json) args+=(-H 'Content-Type: application/json' --data-binary '{"model":"m","input":"x","messages":[{"role":"user","content":"x"}]}') ;;
@@ -126,6 +135,7 @@ check_row() {
 	application/json*) ;;
 	*) echo "Content-Type '$(header Content-Type)', not application/json"; return ;;
 	esac
+	[ "$method" != HEAD ] || return 0 # no body: status and Content-Type are all there is
 	if [ "$code" = - ]; then
 		[ "$(json_eval '"error" in j' 2>/dev/null)" = false ] || echo "an error or not JSON, not a success"
 		return

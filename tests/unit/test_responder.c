@@ -312,6 +312,21 @@ static void test_500s(void **state)
 	out = serve("GET", "/v1/things", NULL, "");
 	check(out, 200, NULL, NULL);
 	free(out);
+	/* or a method and a route: the route's other methods still work */
+	snprintf(R.fault, sizeof R.fault, "POST /v1/things, HEAD /health");
+	out = serve("POST", "/v1/things", "2", "{}");
+	check(out, 500, "internal_error", "POST /v1/things");
+	free(out);
+	out = serve("GET", "/v1/things", NULL, "");
+	check(out, 200, NULL, NULL);
+	free(out);
+	out = serve("HEAD", "/health", NULL, "");
+	check(out, 500, "internal_error", "HEAD /health");
+	free(out);
+	out = serve("GET", "/health", NULL, "");
+	check(out, 200, NULL, NULL);
+	free(out);
+	snprintf(R.fault, sizeof R.fault, "/v1/nothing,/v1/things/{},/health");
 	/* routing and methods come first: still 404 and 405 */
 	out = serve("POST", "/health", NULL, "");
 	check(out, 405, "method_not_allowed", "Allow: GET, HEAD");
