@@ -1,5 +1,4 @@
 /* embeddings.c: POST /v1/embeddings: the built-in model for MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL. */
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,25 +9,21 @@
 #include "http/hio.h"
 #include "core/log.h"
 #include "http/oai.h"
+#include "http/responder.h"
 #include "core/settings.h"
 #include "openai/upstream.h"
 #include "core/usage.h"
 
-#define EMB_PATH "/v1/embeddings"
-#define EMB_ALLOW "Allow: POST\r\n"
 #define EMB_B64_MAX (4 * ((EMBED_DIMS_MAX * 4 + 2) / 3) + 1) /* embed_base64_len(EMBED_DIMS_MAX) + NUL */
 #define EMB_SHOW_MAX 64 /* a bad value shown in a message */
 /* OpenAI's own message for an input of the wrong shape (empty string, empty array, wrong element type) */
 #define EMB_INPUT_INVALID \
 	"'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 struct app {
-	struct settings s;
-	int settings_ok;
-	char settings_err[1024];
-	struct upstream *up;        /* one handle: the connection to the embeddings upstream is kept */
-	char up_err[1024];          /* why up is NULL */
+	const struct settings *s;   /* the responder's settings */
+	struct upstream *up;        /* the worker's handle (one worker): the connection to the embeddings upstream is kept */
 	struct upstream_result res; /* reused by every forwarded request */
 	float vec[EMBED_DIMS_MAX];  /* the embedding being written */
 	char b64[EMB_B64_MAX];
@@ -117,7 +112,7 @@ static const json_t *input_at(const struct emb_req *r, size_t i)
 /* check_input: shape and limits of "input"; 0, or -1 after a 400 was sent */
 static int check_input(struct app *a, struct hio *h, struct emb_req *r)
 {
-	size_t max_ids = a->s.embedding_max_input_bytes / 4;
+	size_t max_ids = a->s->embedding_max_input_bytes / 4;
 
 	if (!r->input) {
 		oai_send_error(h, 400, "input", "missing_required_parameter", "Missing required parameter: 'input'.");
@@ -127,20 +122,20 @@ static int check_input(struct app *a, struct hio *h, struct emb_req *r)
 		oai_send_error(h, 400, NULL, NULL, "%s", EMB_INPUT_INVALID);
 		return -1;
 	}
-	if (r->n > a->s.embedding_max_inputs) {
+	if (r->n > a->s->embedding_max_inputs) {
 		oai_send_error(h, 400, "input", "too_many_inputs",
 			       "'$.input' is invalid: %zu inputs, at most %zu are allowed per request "
-			       "(MCPGW_EMBEDDING_MAX_INPUTS).", r->n, a->s.embedding_max_inputs);
+			       "(MCPGW_EMBEDDING_MAX_INPUTS).", r->n, a->s->embedding_max_inputs);
 		return -1;
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const json_t *x = input_at(r, i);
 
-		if (json_is_string(x) && json_string_length(x) > a->s.embedding_max_input_bytes) {
+		if (json_is_string(x) && json_string_length(x) > a->s->embedding_max_input_bytes) {
 			oai_send_error(h, 400, "input", "input_too_long",
 				       "Input %zu is %zu bytes long; at most %zu bytes are allowed per input "
 				       "(MCPGW_EMBEDDING_MAX_INPUT_BYTES). Please reduce the length of the input.",
-				       i, json_string_length(x), a->s.embedding_max_input_bytes);
+				       i, json_string_length(x), a->s->embedding_max_input_bytes);
 			return -1;
 		}
 		if (json_is_array(x) && json_array_size(x) > max_ids) {
@@ -249,7 +244,7 @@ static void write_local(struct app *a, struct hio *h, const struct emb_req *r)
 	size_t i = 0;
 
 	if (t < 0 || !mjson || item_json(a, r, 0) < 0) {
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 		goto out;
 	}
 	if (hio_headers(h, 200, "application/json", NULL) < 0 || hio_write(h, head, sizeof head - 1) < 0)
@@ -300,14 +295,10 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 	json_t *err = NULL, *ok = NULL;
 	int status = 502;
 
-	if (!a->up) {
-		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->up_err);
-		return;
-	}
 	if (target) {
 		if (json_object_set_new(req, "model", json_string(target)) < 0 ||
 		    !(dumped = json_dumps(req, JSON_COMPACT))) {
-			oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+			oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 			return;
 		}
 		p = dumped;
@@ -328,78 +319,67 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 	free(dumped);
 }
 
-/* embeddings: one POST: read, parse, route by model name */
-static void embeddings(struct app *a, struct hio *h)
+/* embeddings: one POST: parse, route by model name */
+static void embeddings(struct app *a, struct hio *h, const buf_t *body)
 {
-	buf_t body = BUF_INIT;
 	json_t *req = NULL;
 	const char *model, *target;
-	int rc;
 
-	if ((rc = hio_read_body(h, a->s.max_body_bytes, &body)) != 0) {
-		oai_send_error(h, rc, NULL, rc == 413 ? "request_too_large" : "invalid_body",
-			       rc == 413 ? "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes)."
-					 : "The request body could not be read (%zu bytes allowed).",
-			       a->s.max_body_bytes);
-		goto out;
-	}
-	if (!(req = oai_parse_body(h, body.data ? body.data : "", body.len, a->s.max_json_depth)))
+	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth)))
 		goto out;
 	model = json_string_value(json_object_get(req, "model"));
 	if (!model || !*model) {
 		oai_send_error(h, 400, NULL, NULL, "you must provide a model parameter");
 		goto out;
 	}
-	target = settings_model_alias(&a->s, model);
-	if (settings_local_embedding_model(&a->s, target ? target : model))
+	target = settings_model_alias(a->s, model);
+	if (settings_local_embedding_model(a->s, target ? target : model))
 		local(a, h, req, target ? target : model);
 	else
-		forward(a, h, req, &body, target);
+		forward(a, h, req, body, target);
 out:
 	json_decref(req);
-	buf_free(&body);
 }
 
-static void handle(struct app *a, struct hio *h)
-{
-	char path[4096];
-	const char *method = hio_param(h, "REQUEST_METHOD");
+static struct app emb_app;
 
-	if (!a->settings_ok) {
-		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
-		return;
-	}
-	hio_path(h, path, sizeof path);
-	if (strcmp(path, EMB_PATH) != 0)
-		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %.16s %.200s", method ? method : "", path);
-	else if (!method || strcmp(method, "POST") != 0)
-		oai_send_405(h, EMB_ALLOW, method);
-	else
-		embeddings(a, h);
+/* route_embeddings: POST /v1/embeddings */
+static enum route_status route_embeddings(struct exchange *x)
+{
+	struct app *a = x->app;
+
+	a->s = &x->w->r->s;
+	a->up = x->w->up;
+	embeddings(a, x->h, &x->body);
+	return ROUTE_DONE;
 }
 
-/* setup: settings and the upstream handle. Without settings nothing is
- * served; without an upstream handle the built-in model still is. */
-static void setup(struct app *a)
-{
-	struct upstream_opts o;
+/* embeddings.fcgi's routes */
+static const struct route embeddings_routes[] = {
+	{ "/v1/embeddings", "POST", route_embeddings, ROUTE_BODY | ROUTE_UPSTREAM },
+	{ NULL, NULL, NULL, 0 },
+};
 
-	upstream_result_init(&a->res);
-	a->settings_ok = settings_load(&a->s, a->settings_err, sizeof a->settings_err) == 0;
-	log_init("embeddings.fcgi", a->settings_ok ? a->s.log_level : LOGL_INFO,
-		 a->settings_ok ? a->s.log_file : NULL);
-	if (!a->settings_ok) {
-		log_error("%s", a->settings_err);
-		return;
-	}
-	upstream_opts_from_settings(&o, &a->s);
-	o.base_url = a->s.embedding_base_url;
-	o.api_key = a->s.embedding_api_key;
-	if (!(a->up = upstream_new(&o))) {
-		snprintf(a->up_err, sizeof a->up_err, "cannot create the upstream client for EMBEDDING_BASE_URL '%.900s'",
-			 a->s.embedding_base_url);
-		log_error("%s", a->up_err);
-	}
+/* the upstream of models that are not built in: EMBEDDING_BASE_URL */
+static void emb_upstream_opts(const struct responder *r, struct upstream_opts *o)
+{
+	o->base_url = r->s.embedding_base_url;
+	o->api_key = r->s.embedding_api_key;
+}
+
+static void emb_teardown(struct responder *r)
+{
+	(void)r;
+	free(emb_app.ids);
+	buf_free(&emb_app.item);
+	upstream_result_free(&emb_app.res);
+}
+
+static int emb_setup(struct responder *r)
+{
+	(void)r;
+	upstream_result_init(&emb_app.res);
+	return 0;
 }
 
 static const char *const embeddings_settings[] = {
@@ -408,7 +388,7 @@ static const char *const embeddings_settings[] = {
 	"MCPGW_MODEL_ALIASES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH", "MCPGW_HOME",
 	"MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
 	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -422,34 +402,18 @@ static const struct usage embeddings_usage = {
 	NULL,
 };
 
+static const struct responder_def embeddings_def = {
+	.name = "embeddings.fcgi",
+	.routes = embeddings_routes,
+	.app = &emb_app,
+	.setup = emb_setup,
+	.upstream_opts = emb_upstream_opts,
+	.teardown = emb_teardown,
+};
+
 int main(int argc, char **argv)
 {
-	static struct app a; /* settings and buffers: process lifetime, freed at exit */
-	struct hio h;
-	int rc = 1;
 	int opt = usage_responder(argc, argv, &embeddings_usage);
 
-	if (opt >= 0)
-		return opt;
-	signal(SIGPIPE, SIG_IGN);
-	/* libcurl's global state: once, here, before anything else uses it */
-	if (upstream_global_init() < 0)
-		return 1;
-	setup(&a);
-	if (hio_init(&h) < 0) {
-		log_error("FastCGI initialisation failed");
-		goto out;
-	}
-	while ((rc = hio_accept(&h)) == 1)
-		handle(&a, &h);
-	hio_done(&h);
-	rc = rc < 0 ? 1 : 0;
-out:
-	free(a.ids);
-	buf_free(&a.item);
-	upstream_result_free(&a.res);
-	upstream_free(a.up);
-	upstream_global_cleanup();
-	log_close();
-	return rc;
+	return opt >= 0 ? opt : responder_main(&embeddings_def);
 }

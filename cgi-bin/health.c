@@ -1,5 +1,4 @@
 /* health.c: GET /health answers liveness and each MCP server's state, from mcpgw-broker's mcpgw/status. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +14,16 @@
 #include "core/settings.h"
 #include "core/usage.h"
 
-/* process-lifetime state, created once in main */
-
 /* 503 {"status":"down","error":{...}} (message borrowed) */
 static void send_down(struct hio *h, const char *message, const char *code)
 {
-	json_t *err = oai_error(message, oai_error_type_for_status(503), NULL, code);
+	json_t *err = wire_error(message, wire_error_type(503), NULL, code);
 	json_t *out = err ? json_pack("{s:s, s:O}", "status", "down", "error", json_object_get(err, "error")) : NULL;
 
 	if (out)
 		hio_send_json(h, 503, out);
 	else
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	json_decref(out);
 	json_decref(err);
 }
@@ -58,7 +55,7 @@ static const char *overall_status(const json_t *servers, json_t *reasons)
 }
 
 /* a failed or odd broker exchange: 503 down, with what went wrong */
-static void send_broker_down(struct responder *a, struct hio *h, int rc, const json_t *error)
+static void send_broker_down(const struct responder *r, struct hio *h, int rc, const json_t *error)
 {
 	char msg[4800];
 
@@ -67,10 +64,10 @@ static void send_broker_down(struct responder *a, struct hio *h, int rc, const j
 
 		bautostart_last_error(why, sizeof why);
 		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
-		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (%s%s).", a->s.socket_path,
+		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (%s%s).", r->s.socket_path,
 			 *why ? "starting it failed: " : "is mcpgw-broker running?", why);
 	} else if (rc != BC_OK)
-		snprintf(msg, sizeof msg, "The tool broker at %s: %s.", a->s.socket_path, bc_strerror(rc));
+		snprintf(msg, sizeof msg, "The tool broker at %s: %s.", r->s.socket_path, bc_strerror(rc));
 	else if (error)
 		snprintf(msg, sizeof msg, "The tool broker failed mcpgw/status: %s",
 			 json_string_value(json_object_get(error, "message")) ? json_string_value(json_object_get(error, "message"))
@@ -80,69 +77,44 @@ static void send_broker_down(struct responder *a, struct hio *h, int rc, const j
 	send_down(h, msg, rc == BC_ECONNECT || rc == BC_EIO ? "broker_unavailable" : "broker_error");
 }
 
-static void health(struct responder *a, struct hio *h)
+/* page_health: GET /health */
+static enum route_status page_health(struct exchange *x)
 {
+	const struct responder *r = x->w->r;
 	json_t *result = NULL, *error = NULL, *servers, *out, *reasons = json_array();
-	int rc = bc_call(a->bc, "mcpgw/status", NULL, a->s.broker_timeout_ms, &result, &error);
+	int rc = bc_call(x->w->bc, "mcpgw/status", NULL, r->s.broker_timeout_ms, &result, &error);
 
 	servers = json_object_get(result, "servers");
 	if (rc != BC_OK || error || !json_is_array(servers)) {
-		send_broker_down(a, h, rc, error);
+		send_broker_down(r, x->h, rc, error);
 		goto out;
 	}
 	out = reasons ? json_pack("{s:s, s:O, s:O?, s:O}", "status", overall_status(servers, reasons), "reasons", reasons,
 				  "broker", json_object_get(result, "broker"), "servers", servers)
 		      : NULL;
 	if (!out) {
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory.");
 		goto out;
 	}
-	hio_send_json(h, 200, out);
+	hio_send_json(x->h, 200, out);
 	json_decref(out);
 out:
 	json_decref(reasons);
 	json_decref(result);
 	json_decref(error);
+	return ROUTE_DONE;
 }
 
-/* 405 for anything but GET/HEAD */
-static void send_405(struct hio *h)
-{
-	static const char body[] =
-		"{\"error\":{\"message\":\"Method not allowed here; Allow: GET, HEAD.\",\"type\":\"invalid_request_error\","
-		"\"param\":null,\"code\":\"method_not_allowed\"}}\n";
-
-	if (hio_headers(h, 405, "application/json", "Allow: GET, HEAD\r\n") == 0)
-		(void)hio_write(h, body, sizeof body - 1);
-}
-
-static void handle(struct responder *a, struct hio *h)
-{
-	char path[4096];
-	const char *method = hio_param(h, "REQUEST_METHOD");
-
-	if (!a->settings_ok) {
-		char msg[1100];
-
-		snprintf(msg, sizeof msg, "Configuration error: %s", a->settings_err);
-		send_down(h, msg, "configuration_error");
-		return;
-	}
-	hio_path(h, path, sizeof path);
-	if (!method)
-		method = "GET";
-	if (strcmp(path, "/health") != 0 && strcmp(path, "/health/") != 0)
-		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
-	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		send_405(h);
-	else
-		health(a, h);
-}
+/* health.fcgi's routes; every other path answers 404 (the web server sends unknown paths here) */
+static const struct route health_routes[] = {
+	{ "/health", "GET, HEAD", page_health, ROUTE_BROKER },
+	{ NULL, NULL, NULL, 0 },
+};
 
 static const char *const health_settings[] = {
 	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
 	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -152,25 +124,21 @@ static const struct usage health_usage = {
 	"Answers GET /health: liveness, and each MCP server's state, pid, restarts and last error as\n"
 	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready,\n"
 	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
-	"\"reasons\"; 503 \"down\" when the broker cannot be reached).\n",
+	"\"reasons\"; 503 \"down\" when the broker cannot be reached). The web server sends it every\n"
+	"other path under the gateway too: it answers them with OpenAI's 404 error object.\n",
 	USAGE_RESPONDER_OPTIONS,
 	health_settings,
 	NULL,
 };
 
+static const struct responder_def health_def = {
+	.name = "health.fcgi",
+	.routes = health_routes,
+};
+
 int main(int argc, char **argv)
 {
-	static struct responder a; /* ~17 KB of settings: process lifetime, freed at exit */
-	struct hio h;
-	int rc;
 	int opt = usage_responder(argc, argv, &health_usage);
 
-	if (opt >= 0)
-		return opt;
-	if (responder_open(&a, "health.fcgi", &h) < 0)
-		return 1;
-	while ((rc = hio_accept(&h)) == 1)
-		handle(&a, &h);
-	responder_close(&a, &h);
-	return rc < 0 ? 1 : 0;
+	return opt >= 0 ? opt : responder_main(&health_def);
 }

@@ -1,6 +1,5 @@
 /* models.c: GET /v1/models[/{id}]: the upstream's models (one cache for every process, in the state store) plus our own names. */
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,26 +10,23 @@
 #include "http/hio.h"
 #include "core/log.h"
 #include "http/oai.h"
+#include "http/responder.h"
 #include "core/settings.h"
 #include "core/sharedcache.h"
 #include "core/statestore.h"
 #include "openai/upstream.h"
 #include "core/usage.h"
 
-#define MODELS_PREFIX "/v1/models"
 #define MODELS_ID_MAX 1024          /* a decoded {id} longer than this names no model */
 #define MODELS_FAIL_HOLD_MS 5000    /* after a failed fetch, ask the upstream again this much later at the earliest */
 #define MODELS_LOCK_WAIT_MS 5000    /* longest wait for another process's fetch; then the list at hand is served */
 #define MODELS_FETCH_LEASE_MS 60000 /* a process that died fetching is replaced after this */
 #define MODELS_CACHE_SLACK 65536    /* the cache entry's fields around the list (the source is a URL < 2 KB) */
-#define MODELS_ALLOW "Allow: GET, HEAD\r\n"
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 struct app {
-	struct settings s;
-	int settings_ok;
-	char settings_err[1024];
-	struct upstream *up;        /* one handle: the connection to the upstream is kept */
+	const struct settings *s;   /* the responder's settings */
+	struct upstream *up;        /* the worker's handle (one worker): the connection to the upstream is kept */
 	struct upstream_result res; /* reused by every fetch */
 	struct statestore *store;   /* MCPGW_STATE_STORE; NULL when it cannot be opened (then nothing is cached) */
 	struct sharedcache cache;   /* the upstream's model objects, shared by every process of the host */
@@ -75,7 +71,7 @@ static json_t *models_fetch(void *ud)
 	struct app *a = ud;
 	json_t *list = NULL, *models = NULL;
 
-	log_debug("models: fetching the list from %s/models", a->s.openai_base_url);
+	log_debug("models: fetching the list from %s/models", a->s->openai_base_url);
 	if (upstream_request(a->up, "GET", "/models", NULL, 0, &a->res) == UPSTREAM_OK &&
 	    (list = upstream_result_json(&a->res)) && !(models = model_objects(list)))
 		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",
@@ -138,12 +134,12 @@ static json_t *models(struct app *a)
 	const char *alias, *target, *local;
 
 	list = upstream_models(a);
-	if (!list || add_model(list, a->s.default_model, a->created) < 0)
+	if (!list || add_model(list, a->s->default_model, a->created) < 0)
 		goto err;
-	for (size_t i = 0; settings_model_alias_at(&a->s, i, &alias, &target) == 0; i++)
+	for (size_t i = 0; settings_model_alias_at(a->s, i, &alias, &target) == 0; i++)
 		if (add_model(list, alias, a->created) < 0)
 			goto err;
-	for (size_t i = 0; (local = settings_local_embedding_model_at(&a->s, i)); i++)
+	for (size_t i = 0; (local = settings_local_embedding_model_at(a->s, i)); i++)
 		if (add_model(list, local, a->created) < 0)
 			goto err;
 	return list;
@@ -160,7 +156,7 @@ static void models_list(struct app *a, struct hio *h)
 	if (out)
 		hio_send_json(h, 200, out);
 	else
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	json_decref(out);
 	json_decref(list);
 }
@@ -183,7 +179,7 @@ static void models_get(struct app *a, struct hio *h, const char *raw)
 		return;
 	}
 	if (!(list = models(a))) {
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 		return;
 	}
 	if ((m = find_model(list, id)))
@@ -193,90 +189,75 @@ static void models_get(struct app *a, struct hio *h, const char *raw)
 	json_decref(list);
 }
 
-/* 405 with the Allow header and an OpenAI error */
-static void send_405(struct hio *h, const char *method)
+/* app: the program's state for the worker of x (one worker: the pointers are its) */
+static struct app *app(struct exchange *x)
 {
-	char msg[256];
-	json_t *err;
-	char *s;
+	struct app *a = x->app;
 
-	snprintf(msg, sizeof msg, "Method %.64s is not allowed here; Allow: GET, HEAD.", method);
-	err = oai_error(msg, "invalid_request_error", NULL, "method_not_allowed");
-	s = err ? json_dumps(err, JSON_COMPACT) : NULL;
-	if (!s)
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
-	else if (hio_headers(h, 405, "application/json", MODELS_ALLOW) == 0 && hio_write(h, s, strlen(s)) == 0)
-		(void)hio_write(h, "\n", 1);
-	free(s);
-	json_decref(err);
+	a->s = &x->w->r->s;
+	a->up = x->w->up;
+	log_debug("models: %s %s", x->method, x->path); /* models.bats counts the processes that served */
+	return a;
 }
 
-static void handle(struct app *a, struct hio *h)
+static enum route_status route_list(struct exchange *x)
 {
-	char path[4096];
-	const char *method = hio_param(h, "REQUEST_METHOD");
-	int list, one;
-
-	if (!a->settings_ok) {
-		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->settings_err);
-		return;
-	}
-	hio_path(h, path, sizeof path);
-	if (!method)
-		method = "GET";
-	log_debug("models: %s %s", method, path);
-	list = strcmp(path, MODELS_PREFIX) == 0 || strcmp(path, MODELS_PREFIX "/") == 0;
-	one = !list && strncmp(path, MODELS_PREFIX "/", sizeof MODELS_PREFIX) == 0;
-	if (!list && !one)
-		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
-	else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		send_405(h, method);
-	else if (list)
-		models_list(a, h);
-	else
-		models_get(a, h, path + sizeof MODELS_PREFIX);
+	models_list(app(x), x->h);
+	return ROUTE_DONE;
 }
 
-/* setup: settings and the upstream handle; on failure settings_ok = 0 and the reason kept */
-static void setup(struct app *a)
+static enum route_status route_get(struct exchange *x)
 {
-	struct upstream_opts o;
+	models_get(app(x), x->h, x->arg);
+	return ROUTE_DONE;
+}
+
+/* models.fcgi's routes ({*}: model ids hold '/', "org/model") */
+static const struct route models_routes[] = {
+	{ "/v1/models", "GET, HEAD", route_list, ROUTE_UPSTREAM },
+	{ "/v1/models/{*}", "GET, HEAD", route_get, ROUTE_UPSTREAM },
+	{ NULL, NULL, NULL, 0 },
+};
+
+static struct app models_app;
+
+/* setup: the shared cache of the upstream's models in the state store */
+static int models_setup(struct responder *r)
+{
+	struct app *a = &models_app;
 	struct statestore_opts store_opts;
 	char err[1024];
 
+	a->s = &r->s;
 	a->created = (json_int_t)time(NULL);
 	upstream_result_init(&a->res);
-	a->settings_ok = settings_load(&a->s, a->settings_err, sizeof a->settings_err) == 0;
-	log_init("models.fcgi", a->settings_ok ? a->s.log_level : LOGL_INFO, a->settings_ok ? a->s.log_file : NULL);
-	if (!a->settings_ok) {
-		log_error("%s", a->settings_err);
-		return;
-	}
-	if (mkdir(a->s.state_dir, 0700) < 0 && errno != EEXIST)
-		log_warn("models: %s: %s", a->s.state_dir, strerror(errno));
-	store_opts = (struct statestore_opts){ .url = a->s.state_store, .timeout_ms = a->s.state_store_timeout_ms };
+	if (mkdir(a->s->state_dir, 0700) < 0 && errno != EEXIST)
+		log_warn("models: %s: %s", a->s->state_dir, strerror(errno));
+	store_opts = (struct statestore_opts){ .url = a->s->state_store, .timeout_ms = a->s->state_store_timeout_ms };
 	if (!(a->store = statestore_open(&store_opts, err, sizeof err)))
 		log_warn("models: %s; the model list is not cached", err);
 	a->cache = (struct sharedcache){
 		.store = a->store,
 		.name = "models",
-		.source = a->s.openai_base_url,
-		.ttl_ms = a->s.models_cache_ttl_ms,
-		.hold_ms = a->s.models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s.models_cache_ttl_ms : MODELS_FAIL_HOLD_MS,
+		.source = a->s->openai_base_url,
+		.ttl_ms = a->s->models_cache_ttl_ms,
+		.hold_ms = a->s->models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s->models_cache_ttl_ms : MODELS_FAIL_HOLD_MS,
 		.wait_ms = MODELS_LOCK_WAIT_MS,
 		.lease_ms = MODELS_FETCH_LEASE_MS,
-		.max_bytes = a->s.max_response_bytes + MODELS_CACHE_SLACK,
+		.max_bytes = a->s->max_response_bytes + MODELS_CACHE_SLACK,
 		.valid = models_valid,
 		.fetch = models_fetch,
 		.ud = a,
 	};
-	upstream_opts_from_settings(&o, &a->s);
-	if (!(a->up = upstream_new(&o))) {
-		snprintf(a->settings_err, sizeof a->settings_err, "cannot create the upstream client for %.900s",
-			 a->s.openai_base_url);
-		log_error("%s", a->settings_err);
-		a->settings_ok = 0;
-	}
+	return 0;
+}
+
+static void models_teardown(struct responder *r)
+{
+	(void)r;
+	upstream_result_free(&models_app.res);
+	statestore_close(models_app.store);
+	models_app.store = NULL;
 }
 
 static const char *const models_settings[] = {
@@ -284,7 +265,7 @@ static const char *const models_settings[] = {
 	"MCPGW_MODEL_ALIASES", "MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_HOME", "MCPGW_ENV_FILE",
 	"MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
 	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
-	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -298,33 +279,17 @@ static const struct usage models_usage = {
 	NULL,
 };
 
+static const struct responder_def models_def = {
+	.name = "models.fcgi",
+	.routes = models_routes,
+	.app = &models_app,
+	.setup = models_setup,
+	.teardown = models_teardown,
+};
+
 int main(int argc, char **argv)
 {
-	static struct app a; /* ~25 KB of settings: process lifetime, freed at exit */
-	struct hio h;
-	int rc = 1;
 	int opt = usage_responder(argc, argv, &models_usage);
 
-	if (opt >= 0)
-		return opt;
-	signal(SIGPIPE, SIG_IGN);
-	/* libcurl's global state: once, here, before anything else uses it */
-	if (upstream_global_init() < 0)
-		return 1;
-	setup(&a);
-	if (hio_init(&h) < 0) {
-		log_error("FastCGI initialisation failed");
-		goto out;
-	}
-	while ((rc = hio_accept(&h)) == 1)
-		handle(&a, &h);
-	hio_done(&h);
-	rc = rc < 0 ? 1 : 0;
-out:
-	upstream_result_free(&a.res);
-	upstream_free(a.up);
-	statestore_close(a.store);
-	upstream_global_cleanup();
-	log_close();
-	return rc;
+	return opt >= 0 ? opt : responder_main(&models_def);
 }

@@ -1,5 +1,4 @@
 /* tools.c: GET /v1/tools[/{name}] lists the MCP tools, POST /v1/tools runs one, through mcpgw-broker. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +14,15 @@
 #include "core/settings.h"
 #include "core/usage.h"
 
-#define TOOLS_PREFIX "/v1/tools"
 #define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000    /* bytes of a tool's error text put in the message */
-#define TOOLS_ALLOW "Allow: GET, HEAD, POST\r\n"
-#define TOOL_ALLOW "Allow: GET, HEAD\r\n"
 
-/* process-lifetime state, created once in main */
+/* the program's state (its responder_def.app), process lifetime; one worker uses it */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {
-	struct responder r;        /* settings and broker client */
+	const struct settings *s;  /* the responder's settings */
+	struct bclient *bc;        /* the worker's broker client (one worker) */
 	struct mcptools cat;       /* the broker's catalog, refreshed by generation */
 	char *body[2];             /* GET /v1/tools bodies per format, rendered once per generation */
 	size_t body_len[2];
@@ -43,12 +40,12 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 		bautostart_last_error(why, sizeof why);
 		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
 		oai_send_error(h, 503, NULL, "broker_unavailable", "The tool broker is not reachable at %s (%s%s).",
-			       a->r.s.socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);
+			       a->s->socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);
 		break;
 	}
 	case BC_EIO:
 		oai_send_error(h, 503, NULL, "broker_unavailable",
-			       "The connection to the tool broker at %s was lost during the request.", a->r.s.socket_path);
+			       "The connection to the tool broker at %s was lost during the request.", a->s->socket_path);
 		break;
 	case BC_ETIMEOUT:
 		oai_send_error(h, 504, NULL, timeout_code, "The tool broker did not answer in time.");
@@ -57,7 +54,7 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
 		break;
 	default:
-		oai_send_error(h, 500, NULL, NULL, "Internal error: %s.", bc_strerror(rc));
+		oai_send_error(h, 500, NULL, "internal_error", "Internal error: %s.", bc_strerror(rc));
 		break;
 	}
 }
@@ -67,7 +64,7 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
  * (MCPGW_STARTUP_WAIT). */
 static json_t *fetch_tools(struct app *a, struct hio *h)
 {
-	int rc = mcptools_wait(&a->cat, a->r.bc, a->r.s.broker_timeout_ms, a->r.s.startup_wait_ms);
+	int rc = mcptools_wait(&a->cat, a->bc, a->s->broker_timeout_ms, a->s->startup_wait_ms);
 
 	if (rc == 1) {
 		oai_send_error(h, 502, NULL, "broker_error", "The tool broker failed to list tools.");
@@ -112,9 +109,9 @@ static int no_server_ready(struct app *a, struct hio *h)
 	if (unready_text(a, &why) > 0 &&
 	    buf_printf(&msg, "No MCP server is ready, so there are no tools yet: %s. GET /health shows each server's state.",
 		       why.data) == 0)
-		err = oai_error(msg.data, "server_error", NULL, "tools_unavailable");
+		err = wire_error(msg.data, "server_error", NULL, "tools_unavailable");
 	if (!err || json_object_set(err, "unavailable_servers", a->cat.unready) < 0)
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	else
 		hio_send_json_extra(h, 503, err, mcptools_starting(&a->cat) ? "Retry-After: 1\r\n" : NULL);
 	json_decref(err);
@@ -247,7 +244,7 @@ static void page_list(struct app *a, struct hio *h)
 	hio_send_raw_json(h, 200, a->body[fmt], a->body_len[fmt]);
 	goto out;
 oom:
-	oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 out:
 	json_decref(out);
 	json_decref(data);
@@ -296,7 +293,7 @@ static void tools_get(struct app *a, struct hio *h, const char *raw)
 	if (!found) {
 		send_not_found(a, h, name);
 	} else if (!(v = tool_view(found, fmt))) {
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	} else {
 		hio_send_json(h, 200, v);
 		json_decref(v);
@@ -341,7 +338,7 @@ static void send_call_result(struct hio *h, const char *tool, json_t *result)
 		return;
 	}
 	if (json_is_true(json_object_get(result, "isError"))) {
-		out = oai_error(result_text(result, &text), "invalid_request_error", NULL, "tool_error");
+		out = wire_error(result_text(result, &text), "invalid_request_error", NULL, "tool_error");
 		if (!out || json_object_set(out, "result", result) < 0)
 			goto oom;
 		hio_send_json(h, 422, out);
@@ -354,7 +351,7 @@ static void send_call_result(struct hio *h, const char *tool, json_t *result)
 	hio_send_json(h, 200, out);
 	goto done;
 oom:
-	oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+	oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 done:
 	buf_free(&text);
 	json_decref(out);
@@ -395,9 +392,9 @@ static int unknown_tool(const json_t *error)
  * up: wait for them (MCPGW_STARTUP_WAIT); 1 when the tool is listed now */
 static int retry_when_listed(struct app *a, const char *tool)
 {
-	if (mcptools_refresh(&a->cat, a->r.bc, a->r.s.broker_timeout_ms) != BC_OK || !mcptools_starting(&a->cat))
+	if (mcptools_refresh(&a->cat, a->bc, a->s->broker_timeout_ms) != BC_OK || !mcptools_starting(&a->cat))
 		return 0;
-	return mcptools_wait(&a->cat, a->r.bc, a->r.s.broker_timeout_ms, a->r.s.startup_wait_ms) == BC_OK &&
+	return mcptools_wait(&a->cat, a->bc, a->s->broker_timeout_ms, a->s->startup_wait_ms) == BC_OK &&
 	       mcptools_server(&a->cat, tool) != NULL;
 }
 
@@ -423,39 +420,27 @@ static json_t *call_params(struct hio *h, const json_t *req)
 	params = json_pack("{s:O, s:o}", "name", tool, "arguments",
 			   args && json_is_object(args) ? json_deep_copy(args) : json_object());
 	if (!params)
-		oai_send_error(h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	return params;
 }
 
 /* page_run: the page of POST /v1/tools: run one tool through the broker */
-static void page_run(struct app *a, struct hio *h)
+static void page_run(struct app *a, struct hio *h, const buf_t *body)
 {
-	buf_t body = BUF_INIT;
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
 	const char *tool;
-	long timeout = a->r.s.tool_timeout_ms * (a->r.s.tool_retries + 1) + a->r.s.broker_timeout_ms;
-	int rc = hio_read_body(h, a->r.s.max_body_bytes, &body);
+	long timeout = a->s->tool_timeout_ms * (a->s->tool_retries + 1) + a->s->broker_timeout_ms;
+	int rc;
 
-	if (rc == 413) {
-		oai_send_error(h, 413, NULL, "request_too_large", "The request body exceeds the limit of %zu bytes.",
-			       a->r.s.max_body_bytes);
-		goto out;
-	} else if (rc == 411) {
-		oai_send_error(h, 411, NULL, "length_required", "A request body needs a Content-Length.");
-		goto out;
-	} else if (rc != 0) {
-		oai_send_error(h, rc, NULL, "invalid_body",
-			       "The request body does not match its Content-Length (missing, malformed or short).");
-		goto out;
-	}
-	if (!(req = oai_parse_body(h, body.data, body.len, a->r.s.max_json_depth)) || !(params = call_params(h, req)))
+	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth)) ||
+	    !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
-	rc = bc_call(a->r.bc, "tools/call", json_incref(params), timeout, &result, &error);
+	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
 		json_decref(error);
 		error = NULL;
-		rc = bc_call(a->r.bc, "tools/call", json_incref(params), timeout, &result, &error);
+		rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	}
 	json_decref(params);
 	if (rc != BC_OK)
@@ -470,46 +455,49 @@ out:
 	json_decref(result);
 	json_decref(error);
 	json_decref(req);
-	buf_free(&body);
 }
 
-static void handle(struct app *a, struct hio *h)
+/* app: the program's state for the worker of x (one worker: the pointers are its) */
+static struct app *app(struct exchange *x)
 {
-	char path[4096];
-	const char *method = hio_param(h, "REQUEST_METHOD");
-	int get;
+	struct app *a = x->app;
 
-	if (!a->r.settings_ok) {
-		oai_send_error(h, 500, NULL, "configuration_error", "Configuration error: %s", a->r.settings_err);
-		return;
-	}
-	hio_path(h, path, sizeof path);
-	if (!method)
-		method = "GET";
-	get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	if (strcmp(path, TOOLS_PREFIX) == 0 || strcmp(path, TOOLS_PREFIX "/") == 0) {
-		if (get)
-			page_list(a, h);
-		else if (strcmp(method, "POST") == 0)
-			page_run(a, h);
-		else
-			oai_send_405(h, TOOLS_ALLOW, method);
-	} else if (strncmp(path, TOOLS_PREFIX "/", sizeof TOOLS_PREFIX) == 0 &&
-		   !strchr(path + sizeof TOOLS_PREFIX, '/')) {
-		if (get)
-			tools_get(a, h, path + sizeof TOOLS_PREFIX);
-		else
-			oai_send_405(h, TOOL_ALLOW, method);
-	} else {
-		oai_send_error(h, 404, NULL, "not_found", "No such endpoint: %s %s", method, path);
-	}
+	a->s = &x->w->r->s;
+	a->bc = x->w->bc;
+	return a;
 }
+
+static enum route_status route_list(struct exchange *x)
+{
+	page_list(app(x), x->h);
+	return ROUTE_DONE;
+}
+
+static enum route_status route_run(struct exchange *x)
+{
+	page_run(app(x), x->h, &x->body);
+	return ROUTE_DONE;
+}
+
+static enum route_status route_get(struct exchange *x)
+{
+	tools_get(app(x), x->h, x->arg);
+	return ROUTE_DONE;
+}
+
+/* tools.fcgi's routes */
+static const struct route tools_routes[] = {
+	{ "/v1/tools", "GET, HEAD", route_list, ROUTE_BROKER },
+	{ "/v1/tools", "POST", route_run, ROUTE_BODY | ROUTE_BROKER },
+	{ "/v1/tools/{}", "GET, HEAD", route_get, ROUTE_BROKER },
+	{ NULL, NULL, NULL, 0 },
+};
 
 static const char *const tools_settings[] = {
 	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
 	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
 	"MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", NULL
+	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */
@@ -523,24 +511,34 @@ static const struct usage tools_usage = {
 	NULL,
 };
 
+static struct app tools_app;
+
+/* setup: the catalog cache beside the broker's state */
+static int tools_setup(struct responder *r)
+{
+	mcptools_use_state_dir(&tools_app.cat, r->s.state_dir);
+	return 0;
+}
+
+static void tools_teardown(struct responder *r)
+{
+	(void)r;
+	mcptools_free(&tools_app.cat);
+	free(tools_app.body[0]);
+	free(tools_app.body[1]);
+}
+
+static const struct responder_def tools_def = {
+	.name = "tools.fcgi",
+	.routes = tools_routes,
+	.app = &tools_app,
+	.setup = tools_setup,
+	.teardown = tools_teardown,
+};
+
 int main(int argc, char **argv)
 {
-	static struct app a; /* ~17 KB of settings: process lifetime, freed at exit */
-	struct hio h;
-	int rc;
 	int opt = usage_responder(argc, argv, &tools_usage);
 
-	if (opt >= 0)
-		return opt;
-	if (responder_open(&a.r, "tools.fcgi", &h) < 0)
-		return 1;
-	if (a.r.settings_ok)
-		mcptools_use_state_dir(&a.cat, a.r.s.state_dir);
-	while ((rc = hio_accept(&h)) == 1)
-		handle(&a, &h);
-	responder_close(&a.r, &h);
-	mcptools_free(&a.cat);
-	free(a.body[0]);
-	free(a.body[1]);
-	return rc < 0 ? 1 : 0;
+	return opt >= 0 ? opt : responder_main(&tools_def);
 }

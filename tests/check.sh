@@ -83,7 +83,7 @@ if [ "$what" != unit ]; then
 	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	run_node tests/blackbox/*.test.mjs
 
-	# the same tools, front-end, models and chat tests behind every other web server front end (deploy/mcpgwctl).
+	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).
 	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),
 	# who must reach the checkout: one cloned into /root (0700) is copied where it can, for these runs.
 	fe_root=$root
@@ -98,9 +98,9 @@ if [ "$what" != unit ]; then
 	fi
 	cd "$fe_root" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, chat.test.mjs)"
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, routes.bats, chat.test.mjs)"
 		MCPGW_FRONTEND=$fe
-		bats --tap tests/blackbox/tools.bats tests/blackbox/frontend.bats tests/blackbox/models.bats 2>&1 |
+		bats --tap tests/blackbox/tools.bats tests/blackbox/frontend.bats tests/blackbox/models.bats tests/blackbox/routes.bats 2>&1 |
 			sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"

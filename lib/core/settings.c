@@ -465,6 +465,12 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCP_SQLITE_TIMEOUT_MS", INT(SETTINGS_MS, 0, SET_DAY_MS), .def = "30000", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
 	  .more = "(`mcp-server-sqlite` only)" },
+	{ .name = "MCPGW_FAULT", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", NOFIELD,
+	  .readers = SETTINGS_RESPONDERS, .doc = "**tests only**: routes whose handler fails inside on purpose",
+	  .more = ", so the 500 `internal_error` path can be tested from outside: comma-separated, each a path as "
+		  "the responders' tables write it (`/v1/tools/{}`, `/v1/models/{*}`, `/v1/embeddings`) or a method "
+		  "and a path (`POST /v1/tools`); read from the responder's environment or `.env` at start, never "
+		  "from a request" },
 };
 /* clang-format on */
 

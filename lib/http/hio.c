@@ -42,7 +42,7 @@ static void hio_fallback_response(struct hio *h)
 {
 	static const char body[] =
 		"{\"error\":{\"message\":\"The server produced no response.\",\"type\":\"server_error\","
-		"\"param\":null,\"code\":null}}\n";
+		"\"param\":null,\"code\":\"internal_error\"}}\n";
 
 	(void)hio_send_raw_json(h, 500, body, sizeof body - 2);
 }
@@ -286,7 +286,7 @@ int hio_send_json_extra(struct hio *h, int status, const json_t *body, const cha
 {
 	static const char oom[] =
 		"{\"error\":{\"message\":\"Out of memory while writing the response.\",\"type\":\"server_error\","
-		"\"param\":null,\"code\":null}}";
+		"\"param\":null,\"code\":\"internal_error\"}}";
 	char *s = json_dumps(body, JSON_COMPACT);
 	int rc;
 

@@ -1,38 +1,490 @@
-/* responder.c: the start-up and shut-down shared by the responders that talk to the broker. */
+/* responder.c: the responder skeleton: start-up, accept loop, routing, body reading and the skeleton's own answers. */
 #include "http/responder.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
-#include "mcp/bautostart.h"
 #include "core/log.h"
+#include "http/oai.h"
+#include "mcp/bautostart.h"
 
-int responder_open(struct responder *r, const char *name, struct hio *h)
+#define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
+#define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
+#define RESPONDER_V1 "/v1"
+
+/* ---- routing ---- */
+
+/* match_one: path against one route pattern; 1 with *arg set, else 0 */
+static int match_one(const char *pattern, const char *path, const char **arg)
 {
-	signal(SIGPIPE, SIG_IGN);
-	r->settings_ok = settings_load(&r->s, r->settings_err, sizeof r->settings_err) == 0;
-	log_init(name, r->settings_ok ? r->s.log_level : LOGL_INFO, r->settings_ok ? r->s.log_file : NULL);
-	if (!r->settings_ok)
-		log_error("%s", r->settings_err);
-	else if (!(r->bc = bc_new(r->s.socket_path, r->s.max_message_bytes))) {
-		snprintf(r->settings_err, sizeof r->settings_err, "out of memory");
-		r->settings_ok = 0;
+	size_t plen = strlen(pattern), n;
+
+	if (plen >= 3 && strcmp(pattern + plen - 3, "{*}") == 0) {
+		n = plen - 3;
+		if (strncmp(path, pattern, n) != 0 || !path[n])
+			return 0;
+		*arg = path + n;
+		return 1;
 	}
-	if (hio_init(h) < 0) {
-		log_error("FastCGI initialisation failed");
-		bc_free(r->bc);
-		r->bc = NULL;
-		return -1;
+	if (plen >= 2 && strcmp(pattern + plen - 2, "{}") == 0) {
+		n = plen - 2;
+		if (strncmp(path, pattern, n) != 0 || !path[n] || strchr(path + n, '/'))
+			return 0;
+		*arg = path + n;
+		return 1;
 	}
-	/* no broker running: start one (MCPGW_BROKER_AUTOSTART) and retry the call */
-	bautostart_attach(r->bc, &r->s, h->cgi);
+	if (strncmp(path, pattern, plen) != 0 || (path[plen] && strcmp(path + plen, "/") != 0))
+		return 0;
+	*arg = "";
+	return 1;
+}
+
+/* match: the pattern as written, or under /v1 for a path without it */
+static int match(const char *pattern, const char *path, const char **arg)
+{
+	size_t v = sizeof RESPONDER_V1 - 1;
+
+	if (match_one(pattern, path, arg))
+		return 1;
+	/* "/models" as "/v1/models": a base URL without /v1 */
+	return strncmp(pattern, RESPONDER_V1 "/", v + 1) == 0 && strncmp(path, RESPONDER_V1 "/", v + 1) != 0 &&
+	       strcmp(path, RESPONDER_V1) != 0 && *path == '/' && match_one(pattern + v, path, arg);
+}
+
+/* method_in: method is one of the comma-separated list */
+static int method_in(const char *method, const char *methods)
+{
+	size_t n = strlen(method);
+
+	while (*methods) {
+		size_t k;
+
+		methods += strspn(methods, ", ");
+		k = strcspn(methods, ", ");
+		if (k == n && k > 0 && strncmp(methods, method, n) == 0)
+			return 1;
+		methods += k;
+	}
 	return 0;
 }
 
-void responder_close(struct responder *r, struct hio *h)
+/* allow_add: the methods of list not yet in allow, appended ("GET, HEAD, POST") */
+static void allow_add(char *allow, size_t allowlen, const char *list)
 {
-	hio_done(h);
-	bc_free(r->bc);
-	r->bc = NULL;
+	while (*list) {
+		size_t k, used;
+
+		list += strspn(list, ", ");
+		k = strcspn(list, ", ");
+		if (k > 0 && k < 32) {
+			char m[32];
+
+			memcpy(m, list, k);
+			m[k] = '\0';
+			used = strlen(allow);
+			if (!method_in(m, allow))
+				snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", m);
+		}
+		list += k;
+	}
+}
+
+const struct route *responder_route(const struct route *routes, const char *method, const char *path,
+				    const char **arg, int *status, char *allow, size_t allowlen)
+{
+	const struct route *rt;
+	const char *a;
+
+	allow[0] = '\0';
+	*status = 404;
+	for (rt = routes; rt->path; rt++) {
+		if (!match(rt->path, path, &a))
+			continue;
+		if (method_in(method, rt->methods)) {
+			*arg = a;
+			return rt;
+		}
+		*status = 405;
+		allow_add(allow, allowlen, rt->methods);
+	}
+	return NULL;
+}
+
+/* ---- the skeleton's answers ---- */
+
+int responder_send_config_error(struct hio *h, const char *why)
+{
+	return oai_send_error(h, 500, NULL, "configuration_error", "mcpgw is misconfigured: %s", why);
+}
+
+/* send_not_found: 404 unknown_url, in OpenAI's own words */
+static void send_not_found(struct hio *h, const char *method, const char *path)
+{
+	oai_send_error(h, 404, NULL, "unknown_url",
+		       "Unknown request URL: %.16s %.300s. Please check the URL for typos, or see the docs at "
+		       "https://platform.openai.com/docs/api-reference/.",
+		       method, path);
+}
+
+/* read_body: the body for a route that needs one; 0, or -1 after an error was sent */
+static int read_body(struct responder *r, struct exchange *x)
+{
+	const char *cl = hio_param(x->h, "CONTENT_LENGTH");
+	int rc;
+
+	/* MCPGW_NO_CONTENT_LENGTH: set by the web server's config, never by a request
+	 * (headers arrive as HTTP_*): mod_fcgid says 0 when there was no length */
+	if (!cl || !*cl || hio_param(x->h, "MCPGW_NO_CONTENT_LENGTH")) {
+		oai_send_error(x->h, 411, NULL, "length_required",
+			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
+			       "accepted here).", x->method, x->route->path);
+		return -1;
+	}
+	rc = hio_read_body(x->h, r->s.max_body_bytes, &x->body);
+	if (rc == 0)
+		return 0;
+	if (rc == 413)
+		oai_send_error(x->h, 413, NULL, "request_too_large",
+			       "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes).", r->s.max_body_bytes);
+	else if (rc == 411)
+		oai_send_error(x->h, 411, NULL, "length_required",
+			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
+			       "accepted here).", x->method, x->route->path);
+	else if (rc == 400)
+		oai_send_error(x->h, 400, NULL, "invalid_body",
+			       "The request body does not match its Content-Length (malformed, or shorter than it says).");
+	else
+		oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory while reading the request body.");
+	return -1;
+}
+
+/* web_server_error: the status of an error the web server answers with one of
+ * ours (Apache's ErrorDocument: an internal redirect with REDIRECT_STATUS), 0 if none */
+static int web_server_error(struct hio *h)
+{
+	const char *rs = hio_param(h, "REDIRECT_STATUS");
+	long v;
+
+	if (!rs || settings_parse_long(rs, 400, 599, &v) < 0)
+		return 0; /* 200: a rewrite's internal redirect, not an error */
+	return (int)v;
+}
+
+/* send_web_server_error: the web server refused the request before a responder
+ * saw it (a malformed request, a body over its own limit): the same JSON */
+static void send_web_server_error(struct hio *h, int status)
+{
+	const char *method = hio_param(h, "REDIRECT_REQUEST_METHOD"), *url = hio_param(h, "REDIRECT_URL");
+	const char *code;
+	char path[RESPONDER_PATH_MAX];
+
+	if (!method || !*method)
+		method = hio_param(h, "REQUEST_METHOD");
+	if (!url || !*url)
+		url = hio_path(h, path, sizeof path); /* not redirected: the request's own */
+	switch (status) {
+	case 404: code = "unknown_url"; break;
+	case 405: code = "method_not_allowed"; break;
+	case 411: code = "length_required"; break;
+	case 413: code = "request_too_large"; break;
+	case 414: code = "uri_too_long"; break;
+	case 431: code = "headers_too_large"; break;
+	default: code = status >= 500 ? "internal_error" : "invalid_request"; break;
+	}
+	if (status == 413)
+		oai_send_error(h, 413, NULL, code, "The request body of %.16s %.300s is larger than the web server "
+			       "accepts (LimitRequestBody / FcgidMaxRequestLen).", method ? method : "?", url ? url : "?");
+	else
+		oai_send_error(h, status, NULL, code, "The web server refused %.16s %.300s: %d %s.", method ? method : "?",
+			       url ? url : "?", status, hio_reason(status));
+}
+
+/* faulty: MCPGW_FAULT names the route ("/v1/tools/{}") or the method and the
+ * route ("POST /v1/tools") of this request */
+static int faulty(const struct responder *r, const struct route *rt, const char *method)
+{
+	const char *p = r->fault;
+	size_t n = strlen(rt->path), m = strlen(method);
+
+	while (*p) {
+		size_t k;
+
+		p += strspn(p, " ");
+		k = strcspn(p, ",");
+		if (k == n && strncmp(p, rt->path, n) == 0)
+			return 1;
+		if (k == m + 1 + n && strncmp(p, method, m) == 0 && p[m] == ' ' && strncmp(p + m + 1, rt->path, n) == 0)
+			return 1;
+		p += k + (p[k] == ',');
+	}
+	return 0;
+}
+
+/* fault_handler: MCPGW_FAULT's handler: fails inside, leaving the request unanswered */
+static enum route_status fault_handler(struct exchange *x)
+{
+	log_warn("%s %s: MCPGW_FAULT names %s: failing on purpose", x->method, x->path, x->route->path);
+	return ROUTE_DONE;
+}
+
+/* dispatch: everything before the handler, then the handler; what it returned */
+static enum route_status dispatch(struct responder *r, struct exchange *x)
+{
+	const char *uri = hio_param(x->h, "REQUEST_URI");
+	char allow[128];
+	int status;
+
+	x->method = hio_param(x->h, "REQUEST_METHOD");
+	if (!x->method || !*x->method)
+		x->method = "GET";
+	/* MCPGW_BODY_TOO_LARGE: set by the web server's config (mod_fcgid, which calls
+	 * the responder with an empty body after refusing a large one), never by a request */
+	if ((status = web_server_error(x->h)) != 0 || (status = hio_param(x->h, "MCPGW_BODY_TOO_LARGE") ? 413 : 0)) {
+		send_web_server_error(x->h, status);
+		return ROUTE_DONE;
+	}
+	if (uri && strcspn(uri, "?#") >= sizeof x->path) {
+		send_not_found(x->h, x->method, "(a path too long to show)");
+		return ROUTE_DONE;
+	}
+	hio_path(x->h, x->path, sizeof x->path);
+	log_debug("%s %s", x->method, x->path);
+	x->route = responder_route(r->def->routes, x->method, x->path, &x->arg, &status, allow, sizeof allow);
+	if (!x->route) {
+		if (status == 405)
+			oai_send_405(x->h, allow, x->method);
+		else
+			send_not_found(x->h, x->method, x->path);
+		return ROUTE_DONE;
+	}
+	if (!r->settings_ok) {
+		responder_send_config_error(x->h, r->settings_err);
+		return ROUTE_DONE;
+	}
+	if ((x->route->needs & ROUTE_UPSTREAM) && !x->w->up) {
+		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
+		return ROUTE_DONE;
+	}
+	if ((x->route->needs & ROUTE_BROKER) && !x->w->bc) {
+		responder_send_config_error(x->h, "the broker client could not be made (out of memory)");
+		return ROUTE_DONE;
+	}
+	if ((x->route->needs & ROUTE_BODY) && read_body(r, x) < 0)
+		return ROUTE_DONE;
+	if (faulty(r, x->route, x->method))
+		return fault_handler(x);
+	return x->route->handler(x);
+}
+
+void exchange_finish(struct exchange *x)
+{
+	pthread_mutex_lock(&x->lock);
+	x->finished = 1;
+	pthread_cond_signal(&x->done);
+	pthread_mutex_unlock(&x->lock);
+}
+
+void responder_serve_one(struct responder_worker *w)
+{
+	struct exchange x;
+
+	memset(&x, 0, sizeof x);
+	x.w = w;
+	x.h = &w->h;
+	x.app = w->r->def->app;
+	x.arg = "";
+	pthread_mutex_init(&x.lock, NULL);
+	pthread_cond_init(&x.done, NULL);
+	if (dispatch(w->r, &x) == ROUTE_PENDING) {
+		pthread_mutex_lock(&x.lock);
+		while (!x.finished)
+			pthread_cond_wait(&x.done, &x.lock);
+		pthread_mutex_unlock(&x.lock);
+	}
+	if (!w->h.status_sent) {
+		log_error("%s %s: the handler of %s left the request unanswered", x.method, x.path,
+			  x.route ? x.route->path : "?");
+		oai_send_error(&w->h, 500, NULL, "internal_error",
+			       "The server had an internal error while answering %.16s %.300s (the responders' log says more).",
+			       x.method, x.path);
+	}
+	buf_free(&x.body);
+	pthread_cond_destroy(&x.done);
+	pthread_mutex_destroy(&x.lock);
+}
+
+/* ---- start-up and the accept loop ---- */
+
+void responder_init(struct responder *r, const struct responder_def *def)
+{
+	const char *fault;
+
+	memset(r, 0, sizeof *r);
+	r->def = def;
+	for (const struct route *rt = def->routes; rt->path; rt++)
+		r->needs |= rt->needs;
+	r->settings_ok = settings_load(&r->s, r->settings_err, sizeof r->settings_err) == 0;
+	log_init(def->name, r->settings_ok ? r->s.log_level : LOGL_INFO, r->settings_ok ? r->s.log_file : NULL);
+	if (!r->settings_ok)
+		log_error("%s", r->settings_err);
+	/* after settings_load: .env has been read into the environment */
+	fault = getenv("MCPGW_FAULT");
+	if (fault && *fault) {
+		snprintf(r->fault, sizeof r->fault, "%s", fault);
+		log_warn("MCPGW_FAULT=%s: these routes fail on purpose (for tests only)", r->fault);
+	}
+	if (r->settings_ok && def->setup && def->setup(r) < 0) {
+		log_error("%s", r->settings_err);
+		r->settings_ok = 0;
+	}
+}
+
+/* worker_init: w's request, clients and program data; 0 or -1 */
+static int worker_init(struct responder *r, struct responder_worker *w)
+{
+	w->r = r;
+	if (hio_init(&w->h) < 0)
+		return -1;
+	if (r->def->worker_size && !(w->data = calloc(1, r->def->worker_size)))
+		return -1;
+	if (!r->settings_ok)
+		return 0;
+	if (r->needs & ROUTE_UPSTREAM) {
+		struct upstream_opts o;
+
+		upstream_opts_from_settings(&o, &r->s);
+		if (r->def->upstream_opts)
+			r->def->upstream_opts(r, &o);
+		if (!(w->up = upstream_new(&o)))
+			log_error("cannot create the upstream client for %.900s", o.base_url ? o.base_url : "(none)");
+	}
+	if (r->needs & ROUTE_BROKER) {
+		if (!(w->bc = bc_new(r->s.socket_path, r->s.max_message_bytes)))
+			return -1;
+		/* no broker running: the first call starts one (MCPGW_BROKER_AUTOSTART); threads
+		 * start it one at a time (bautostart's mutex), the broker detached */
+		bautostart_attach(w->bc, &r->s, w->h.cgi);
+	}
+	return r->def->worker_setup ? r->def->worker_setup(w) : 0;
+}
+
+static void worker_free(struct responder *r, struct responder_worker *w)
+{
+	if (r->def->worker_teardown && w->r)
+		r->def->worker_teardown(w);
+	hio_done(&w->h);
+	upstream_free(w->up);
+	bc_free(w->bc);
+	free(w->data);
+}
+
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t stopping;
+
+/* worker_loop: accept (one worker at a time), answer, finish; until shutdown */
+static void *worker_loop(void *arg)
+{
+	struct responder_worker *w = arg;
+
+	for (;;) {
+		int rc;
+
+		pthread_mutex_lock(&accept_lock);
+		rc = stopping ? 0 : hio_accept(&w->h);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc <= 0)
+			break;
+		responder_serve_one(w);
+		hio_finish(&w->h);
+	}
+	return NULL;
+}
+
+/* serve_threads: n workers; main waits for SIGTERM/SIGINT, then wakes the workers
+ * blocked in accept and gives requests in progress a grace period. 0, or 1 when one
+ * outlived it (then nothing may be freed). */
+static int serve_threads(struct responder_worker *ws, int n)
+{
+	sigset_t set;
+	pthread_attr_t attr;
+	struct timespec deadline;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_attr_init(&attr) != 0)
+		return 1;
+	(void)pthread_attr_setstacksize(&attr, RESPONDER_STACK);
+	for (int i = 0; i < n; i++)
+		ws[i].started = pthread_create(&ws[i].th, &attr, worker_loop, &ws[i]) == 0;
+	pthread_attr_destroy(&attr);
+	if (sigwait(&set, &sig) != 0)
+		sig = SIGTERM;
+	log_info("signal %d: stopping", sig);
+	stopping = 1;
+	FCGX_ShutdownPending();
+	shutdown(0, SHUT_RDWR); /* wakes the workers blocked in accept on the FastCGI socket */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += RESPONDER_SHUTDOWN_GRACE_S;
+	for (int i = 0; i < n; i++)
+		if (ws[i].started && pthread_timedjoin_np(ws[i].th, NULL, &deadline) != 0)
+			return 1;
+	return 0;
+}
+
+int responder_main(const struct responder_def *def)
+{
+	static struct responder r; /* ~17 KB of settings: process lifetime */
+	int n, rc = 0, up = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (const struct route *rt = def->routes; rt->path; rt++)
+		if (rt->needs & ROUTE_UPSTREAM)
+			up = 1;
+	/* libcurl's global state: once, here, before anything else uses it */
+	if (up && upstream_global_init() < 0)
+		return 1;
+	responder_init(&r, def);
+	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
+	if (n < 1)
+		n = 1;
+	if (!(r.ws = calloc((size_t)n, sizeof *r.ws)) || worker_init(&r, &r.ws[0]) < 0) {
+		log_error("cannot start: FastCGI initialisation failed or out of memory");
+		rc = 1;
+		goto out;
+	}
+	r.nw = 1;
+	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
+		while ((rc = hio_accept(&r.ws[0].h)) == 1)
+			responder_serve_one(&r.ws[0]);
+		rc = rc < 0 ? 1 : 0;
+		goto out;
+	}
+	while (r.nw < n && worker_init(&r, &r.ws[r.nw]) == 0)
+		r.nw++;
+	if (r.nw < n)
+		worker_free(&r, &r.ws[r.nw]); /* the one that failed half-way */
+	if (serve_threads(r.ws, r.nw) != 0)
+		return 1; /* a request outlived the grace period: leave without freeing */
+out:
+	for (int i = 0; i < r.nw; i++)
+		worker_free(&r, &r.ws[i]);
+	if (!r.nw && r.ws && rc)
+		worker_free(&r, &r.ws[0]);
+	free(r.ws);
+	if (def->teardown)
+		def->teardown(&r);
+	if (up)
+		upstream_global_cleanup();
 	log_close();
+	return rc;
 }

@@ -1,24 +1,146 @@
-/* responder.h: what every responder that talks to the broker starts with: settings, log, broker client, FastCGI/CGI. */
+/* responder.h: the responder skeleton: start-up, the accept loop, a route table, the request body and the answers 404/405/411/413/500, once for every cgi-bin program. */
 #ifndef MCPGW_RESPONDER_H
 #define MCPGW_RESPONDER_H
 
-#include "mcp/bclient.h"
-#include "http/hio.h"
-#include "core/settings.h"
+#include <pthread.h>
+#include <stddef.h>
 
-struct responder {
-	struct settings s;
-	int settings_ok;           /* 0: answer every request 500 with settings_err (exiting would make the web server respawn us in a loop) */
-	char settings_err[1024];
-	struct bclient *bc;        /* kept across requests; starts a broker when none runs (MCPGW_BROKER_AUTOSTART) */
+#include "core/buf.h"
+#include "core/settings.h"
+#include "http/hio.h"
+#include "mcp/bclient.h"
+#include "openai/upstream.h"
+
+/* The longest request path routed; a longer one answers 404. */
+#define RESPONDER_PATH_MAX 4096
+
+/* What a route needs before its handler runs (route.needs, ORed). */
+enum route_needs {
+	ROUTE_BODY = 1 << 0,     /* the request body in x->body: 411 without a Content-Length, 413 over
+				  * MCPGW_MAX_BODY_BYTES, 400 short or malformed length; the handler never sees those */
+	ROUTE_BROKER = 1 << 1,   /* x->w->bc: the worker's broker client (MCPGW_BROKER_AUTOSTART applies) */
+	ROUTE_UPSTREAM = 1 << 2, /* x->w->up: the worker's upstream client (connections kept across requests) */
 };
 
-/* responder_open: load the settings, open the log as name, make the broker
- * client and initialise FastCGI (or plain CGI) in h. A settings problem is
- * kept in r, not fatal. 0, or -1 when FastCGI cannot start (r is freed then). */
-int responder_open(struct responder *r, const char *name, struct hio *h);
+/* What a handler returns. */
+enum route_status {
+	ROUTE_DONE = 0, /* answered: the skeleton ends the request (a handler that wrote nothing gets a 500) */
+	ROUTE_PENDING,  /* the handler keeps x and answers later, from any thread or loop, then calls
+			 * exchange_finish(x); until then x and the request stay open. The threaded
+			 * skeleton of today holds the worker until then; an event-driven one moves on. */
+};
 
-/* responder_close: end h, free the broker client, close the log. */
-void responder_close(struct responder *r, struct hio *h);
+struct exchange;
+typedef enum route_status (*route_fn)(struct exchange *x);
+
+/* One row of a responder's route table; a table ends with a row whose path is NULL.
+ * path: "/v1/tools" (also matches "/v1/tools/"), "/v1/tools/{}" (one more non-empty
+ *       segment without '/', in x->arg), "/v1/models/{*}" (a non-empty rest, '/' allowed).
+ *       A path under /v1 is also served without the /v1 ("/models" as "/v1/models"),
+ *       as other OpenAI-compatible gateways accept a base URL without it.
+ * methods: "GET, HEAD" as the Allow header says it. Several rows may share a path
+ *       with other methods: the 405 names all of them. */
+struct route {
+	const char *path;
+	const char *methods;
+	route_fn handler;
+	unsigned needs; /* enum route_needs */
+};
+
+struct responder;
+
+/* A worker: one thread of the accept loop with its own request and clients. */
+struct responder_worker {
+	struct responder *r;
+	struct hio h;
+	struct bclient *bc;   /* when a route needs ROUTE_BROKER, else NULL */
+	struct upstream *up;  /* when a route needs ROUTE_UPSTREAM (NULL if it could not be made) */
+	void *data;           /* def->worker_size zeroed bytes of the program's own, or NULL */
+	pthread_t th;
+	int started;
+};
+
+/* One request and its answer: what a handler gets. */
+struct exchange {
+	struct responder_worker *w;
+	struct hio *h;              /* the request's parameters and the response writer */
+	const struct route *route;
+	const char *method;         /* REQUEST_METHOD ("GET" when the server gave none) */
+	char path[RESPONDER_PATH_MAX]; /* the path as sent, without the query string */
+	const char *arg;            /* what {} or {*} matched (inside path, still URL-encoded), else "" */
+	buf_t body;                 /* the body when the route needs ROUTE_BODY */
+	void *app;                  /* def->app */
+	pthread_mutex_t lock;       /* guards finished (exchange_finish from another thread) */
+	pthread_cond_t done;
+	int finished;
+};
+
+/* A responder program: its name, routes and hooks (all hooks optional). */
+struct responder_def {
+	const char *name;            /* for the log: "tools.fcgi" */
+	const struct route *routes;
+	void *app;                   /* the program's state, x->app in every handler */
+	size_t worker_size;          /* bytes of w->data per worker (0: none) */
+	/* threads: worker threads in FastCGI mode (NULL: 1); the settings are loaded */
+	int (*threads)(const struct responder *r);
+	/* setup: after the settings loaded; -1 with r->settings_err set: every route answers 500 */
+	int (*setup)(struct responder *r);
+	/* upstream_opts: change the options the workers' upstream clients are made with */
+	void (*upstream_opts)(const struct responder *r, struct upstream_opts *o);
+	/* worker_setup: after w's clients were made; -1: the worker is not started */
+	int (*worker_setup)(struct responder_worker *w);
+	void (*worker_teardown)(struct responder_worker *w);
+	void (*teardown)(struct responder *r);
+};
+
+/* MCPGW_FAULT (tests only, read from the environment or .env at start, never from a
+ * request): comma-separated routes, each a path as the tables write it
+ * ("/v1/tools/{}") or a method and a path ("POST /v1/tools"), whose handler is
+ * replaced by one that fails inside (returns without answering), so that the 500
+ * path can be tested from outside. */
+#define RESPONDER_FAULT_MAX 512
+
+struct responder {
+	const struct responder_def *def;
+	struct settings s;
+	int settings_ok;            /* 0: every routed request answers 500 configuration_error with settings_err */
+	char settings_err[1024];
+	unsigned needs;             /* every route's needs ORed */
+	char fault[RESPONDER_FAULT_MAX]; /* MCPGW_FAULT, "" when off */
+	struct responder_worker *ws;
+	int nw;
+};
+
+/* responder_main: the whole life of a responder program: load the settings, open
+ * the log as def->name, run the hooks, serve requests (FastCGI: def->threads
+ * workers until SIGTERM; plain CGI: the one request) and free everything.
+ * A settings problem is not fatal: every request then gets 500 configuration_error
+ * (exiting would make the web server restart us in a loop). Returns the exit status. */
+int responder_main(const struct responder_def *def);
+
+/* responder_init: what responder_main does before serving, for r (zeroed by it)
+ * with def: settings, log, setup hook, MCPGW_FAULT. No worker is made. */
+void responder_init(struct responder *r, const struct responder_def *def);
+
+/* responder_serve_one: answer the request in w->h (accepted, not finished):
+ * route it, check the method, the settings, the body, run the handler, wait for
+ * it when PENDING, and answer 500 internal_error when it left the request
+ * unanswered. The request is not finished (hio_accept/hio_finish do that). */
+void responder_serve_one(struct responder_worker *w);
+
+/* responder_route: the route for method and path in routes. Returns it with
+ * *arg set (inside path), or NULL with *status 404 (no route has the path) or
+ * 405 (*allow then the methods of the rows with the path, "GET, HEAD, POST",
+ * into allow of allowlen bytes). */
+const struct route *responder_route(const struct route *routes, const char *method, const char *path,
+				    const char **arg, int *status, char *allow, size_t allowlen);
+
+/* exchange_finish: a PENDING handler is done with x (the answer is written);
+ * callable from any thread, once. The skeleton then ends the request. */
+void exchange_finish(struct exchange *x);
+
+/* responder_send_config_error: the one answer to a configuration problem: 500
+ * configuration_error "mcpgw is misconfigured: why". Returns hio's result. */
+int responder_send_config_error(struct hio *h, const char *why);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/near.h"
 #include "core/sse.h"
 #include "openai/toolresult.h"
+#include "openai/wire.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
 
@@ -156,10 +157,10 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 	return restored;
 }
 
+/* tl_error: an OpenAI error object (openai/wire.h builds it); new reference or NULL */
 static json_t *tl_error(const char *message, const char *type, const char *param, const char *code)
 {
-	return json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", message, "type", type, "param", param,
-			 "code", code);
+	return wire_error(message, type, param, code);
 }
 
 /* send: one event to the sink; 0, or -1 when the sink stopped the run */

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/randid.h"
 #include "core/sse.h"
+#include "openai/wire.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -629,27 +630,7 @@ json_t *upstream_result_json(struct upstream_result *res)
 	return v;
 }
 
-/* ---- results as OpenAI errors (built here, not with oai.c: that one
- * brings hio and libfcgi along, and command-line programs use this file) ---- */
-
-/* up_type: OpenAI's error type for an HTTP status (the same table as oai_error_type_for_status) */
-static const char *up_type(int status)
-{
-	switch (status) {
-	case 401: return "authentication_error";
-	case 403: return "permission_error";
-	case 429: return "rate_limit_error";
-	default: return status >= 500 ? "server_error" : "invalid_request_error";
-	}
-}
-
-
-/* up_error: {"error":{"message","type","param":null,"code"}}; new reference or NULL */
-static json_t *up_error(const char *message, const char *type, const char *code)
-{
-	return json_pack("{s:{s:o, s:s, s:n, s:s?}}", "error", "message", jr_string_lossy(message), "type", type, "param",
-			 "code", code);
-}
+/* ---- results as OpenAI errors (openai/wire.h builds them) ---- */
 
 /* up_snippet: the start of a body as printable ASCII for a message */
 static const char *up_snippet(const buf_t *b, char *out, size_t outn)
@@ -671,10 +652,10 @@ static json_t *up_passthrough(const struct upstream_result *res)
 	int status = (int)res->status;
 
 	if (json_is_string(e)) {
-		out = up_error(json_string_value(e), up_type(status), NULL);
+		out = wire_error(json_string_value(e), wire_error_type(status), NULL, NULL);
 	} else if (json_is_object(e) && json_is_string(json_object_get(e, "message"))) {
 		if ((json_object_get(e, "type") ||
-		     json_object_set_new(e, "type", json_string(up_type(status))) == 0) &&
+		     json_object_set_new(e, "type", json_string(wire_error_type(status))) == 0) &&
 		    (json_object_get(e, "param") || json_object_set_new(e, "param", json_null()) == 0) &&
 		    (json_object_get(e, "code") || json_object_set_new(e, "code", json_null()) == 0))
 			out = json_pack("{s:O}", "error", e);
@@ -697,7 +678,7 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 	if (buf_printf(&msg, "%s with a body that is not an OpenAI error (%s): %s", res->message,
 		       res->content_type[0] ? res->content_type : "no content type",
 		       up_snippet(&res->body, snip, sizeof snip)) == 0)
-		out = up_error(msg.data, "server_error", "upstream_bad_response");
+		out = wire_error(msg.data, "server_error", NULL, "upstream_bad_response");
 	buf_free(&msg);
 	return out;
 }
@@ -719,5 +700,5 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 	case UPSTREAM_EABORTED: *http_status = 500; code = "upstream_aborted"; break;
 	case UPSTREAM_ENOMEM: *http_status = 500; code = "internal_error"; break;
 	}
-	return up_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", code);
+	return wire_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", NULL, code);
 }

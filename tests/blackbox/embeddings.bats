@@ -214,9 +214,9 @@ bad() {
 	http DELETE /v1/embeddings
 	assert_status 405
 	post /v1/embeddingsX '{}'
-	assert_openai_error 404 not_found
+	assert_openai_error 404 unknown_url
 	post /v1/embeddings/x '{}'
-	assert_openai_error 404 not_found
+	assert_openai_error 404 unknown_url
 }
 
 @test "other models go to EMBEDDING_BASE_URL with EMBEDDING_API_KEY: the body forwarded as sent, the answer passed through" {

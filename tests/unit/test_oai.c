@@ -1,4 +1,4 @@
-/* test_oai.c: unit tests for lib/oai.c (depth check, error objects, status types, body parsing via CGI-mode hio). */
+/* test_oai.c: unit tests for openai/wire.c (depth check, error objects, status types) and http/oai.c (body parsing, error responses via CGI-mode hio). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +13,11 @@
 
 #include "http/hio.h"
 #include "http/oai.h"
+#include "openai/wire.h"
 
 static int depth_ok(const char *s, int max)
 {
-	return oai_json_depth_ok(s, strlen(s), max);
+	return wire_json_depth_ok(s, strlen(s), max);
 }
 
 static void test_depth_basic(void **state)
@@ -67,15 +68,15 @@ static void test_depth_bounds(void **state)
 	assert_true(depth_ok(deep, 1000));
 	assert_false(depth_ok(deep, 999));
 	/* only len bytes are looked at */
-	assert_true(oai_json_depth_ok("[[[[", 2, 2));
-	assert_false(oai_json_depth_ok("[[[[", 3, 2));
+	assert_true(wire_json_depth_ok("[[[[", 2, 2));
+	assert_false(wire_json_depth_ok("[[[[", 3, 2));
 	/* stray closers do not earn credit for later openers */
 	assert_false(depth_ok("]]]]][[", 1));
 }
 
 static void test_error_shape(void **state)
 {
-	json_t *e = oai_error("Bad thing", "invalid_request_error", "tool", "invalid_type");
+	json_t *e = wire_error("Bad thing", "invalid_request_error", "tool", "invalid_type");
 	json_t *in;
 
 	(void)state;
@@ -90,7 +91,7 @@ static void test_error_shape(void **state)
 	assert_string_equal(json_string_value(json_object_get(in, "code")), "invalid_type");
 	json_decref(e);
 
-	e = oai_error("x", "server_error", NULL, NULL);
+	e = wire_error("x", "server_error", NULL, NULL);
 	assert_non_null(e);
 	in = json_object_get(e, "error");
 	assert_true(json_is_null(json_object_get(in, "param")));
@@ -98,7 +99,7 @@ static void test_error_shape(void **state)
 	json_decref(e);
 
 	/* bytes that are not UTF-8 still give an error object */
-	e = oai_error("bad \xff\xfe bytes", "server_error", "p\xff", NULL);
+	e = wire_error("bad \xff\xfe bytes", "server_error", "p\xff", NULL);
 	assert_non_null(e);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
 			    "bad ?? bytes");
@@ -111,14 +112,14 @@ static void test_status_types(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
-		assert_string_equal(oai_error_type_for_status(invalid[i]), "invalid_request_error");
-	assert_string_equal(oai_error_type_for_status(401), "authentication_error");
-	assert_string_equal(oai_error_type_for_status(403), "permission_error");
-	assert_string_equal(oai_error_type_for_status(429), "rate_limit_error");
-	assert_string_equal(oai_error_type_for_status(500), "server_error");
-	assert_string_equal(oai_error_type_for_status(502), "server_error");
-	assert_string_equal(oai_error_type_for_status(503), "server_error");
-	assert_string_equal(oai_error_type_for_status(504), "server_error");
+		assert_string_equal(wire_error_type(invalid[i]), "invalid_request_error");
+	assert_string_equal(wire_error_type(401), "authentication_error");
+	assert_string_equal(wire_error_type(403), "permission_error");
+	assert_string_equal(wire_error_type(429), "rate_limit_error");
+	assert_string_equal(wire_error_type(500), "server_error");
+	assert_string_equal(wire_error_type(502), "server_error");
+	assert_string_equal(wire_error_type(503), "server_error");
+	assert_string_equal(wire_error_type(504), "server_error");
 }
 
 /* CGI-mode capture: stdout redirected into a temporary file */

@@ -970,7 +970,9 @@ static const char *const not_settings[] = {
 	"MCPGW_SYSCONF", "MCPGW_STATEDIR",     /* lib/core/buildconf.h: the install paths compiled in */
 	/* deploy/mcpgwctl: the Define names of deploy/apache/\*.conf it fills in */
 	"MCPGW_ROOT", "MCPGW_STATE", "MCPGW_SOCKETS", "MCPGW_CONFDIR", "MCPGW_MODULES", "MCPGW_GROUP",
-	"MCPGW_PATH", "MCPGW_FCGID", "MCPGW_PROXY_FCGI", "MCPGW_CGI",
+	"MCPGW_PATH", "MCPGW_FCGID", "MCPGW_PROXY_FCGI", "MCPGW_CGI", "MCPGW_BODY_LIMIT",
+	/* FastCGI parameters the shipped web server configs set (mod_fcgid), never a request's */
+	"MCPGW_NO_CONTENT_LENGTH", "MCPGW_BODY_TOO_LARGE",
 	NULL,
 };
 

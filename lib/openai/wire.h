@@ -1,0 +1,34 @@
+/* wire.h: the OpenAI wire format's error object, status-to-type table and JSON depth check (no HTTP, no libfcgi below it). */
+#ifndef MCPGW_WIRE_H
+#define MCPGW_WIRE_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+/* wire_error: the one builder of OpenAI's error object
+ * {"error":{"message","type","param","code"}}. message and param are copied
+ * (invalid UTF-8 replaced), type NULL is "server_error", param/code NULL are
+ * JSON null. New reference, or NULL on ENOMEM. */
+json_t *wire_error(const char *message, const char *type, const char *param, const char *code);
+
+/* wire_errorf: wire_error with the type for status (wire_error_type) and a
+ * printf-formatted message. New reference, or NULL on ENOMEM. */
+json_t *wire_errorf(int status, const char *param, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* wire_verrorf: the same with a va_list. */
+json_t *wire_verrorf(int status, const char *param, const char *code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+/* wire_error_type: the OpenAI "type" for an HTTP status: 401
+ * authentication_error, 403 permission_error, 429 rate_limit_error, 5xx
+ * server_error, every other status invalid_request_error. Static string. */
+const char *wire_error_type(int status);
+
+/* wire_json_depth_ok: 1 if the JSON text (len bytes) nests arrays/objects no
+ * deeper than max_depth, else 0 (strings are skipped correctly). A cheap
+ * check before parsing: it does not validate the text. */
+int wire_json_depth_ok(const char *text, size_t len, int max_depth);
+
+#endif
