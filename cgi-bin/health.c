@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mcp/bautostart.h"
 #include "mcp/bclient.h"
+#include "mcp/brokerstart.h"
 #include "http/hio.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -62,7 +62,7 @@ static void send_broker_down(const struct responder *r, struct hio *h, int rc, c
 	if (rc == BC_ECONNECT) {
 		char why[512];
 
-		bautostart_last_error(why, sizeof why);
+		brokerstart_last_error(why, sizeof why);
 		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
 		snprintf(msg, sizeof msg, "The tool broker is not reachable at %s (%s%s).", r->s.socket_path,
 			 *why ? "starting it failed: " : "is mcpgw-broker running?", why);

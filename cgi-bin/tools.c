@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mcp/bautostart.h"
 #include "mcp/bclient.h"
+#include "mcp/brokerstart.h"
 #include "core/buf.h"
 #include "http/hio.h"
 #include "core/log.h"
@@ -37,7 +37,7 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 	case BC_ECONNECT: {
 		char why[512];
 
-		bautostart_last_error(why, sizeof why);
+		brokerstart_last_error(why, sizeof why);
 		why[strcspn(why, "\n")] = '\0'; /* the first line: the broker log's tail stays in the log */
 		oai_send_error(h, 503, NULL, "broker_unavailable", "The tool broker is not reachable at %s (%s%s).",
 			       a->s->socket_path, *why ? "starting it failed: " : "is mcpgw-broker running?", why);

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "mcp/brokerstart.h"
 #include "http/oai.h"
-#include "mcp/bautostart.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
 #define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
@@ -367,8 +367,8 @@ static int worker_init(struct responder *r, struct responder_worker *w)
 		if (!(w->bc = bc_new(r->s.socket_path, r->s.max_message_bytes)))
 			return -1;
 		/* no broker running: the first call starts one (MCPGW_BROKER_AUTOSTART); threads
-		 * start it one at a time (bautostart's mutex), the broker detached */
-		bautostart_attach(w->bc, &r->s, w->h.cgi);
+		 * start it one at a time (brokerstart_attach's mutex), the broker detached */
+		brokerstart_attach(w->bc, &r->s, w->h.cgi);
 	}
 	return r->def->worker_setup ? r->def->worker_setup(w) : 0;
 }

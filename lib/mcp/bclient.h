@@ -36,7 +36,7 @@ int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_
 
 /* bc_on_no_broker: fn runs when connecting finds nobody listening on the
  * socket (no socket file, or refused) and may start a broker (see
- * lib/bautostart.h); when it returns 0 the connect is tried once more, else
+ * lib/mcp/brokerstart.h); when it returns 0 the connect is tried once more, else
  * the call fails with BC_ECONNECT. It runs at most once per bc_call/bc_send,
  * and the time it takes is added to that call's deadline. NULL removes it. */
 typedef int (*bc_no_broker_fn)(void *ud);

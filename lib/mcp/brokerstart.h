@@ -1,4 +1,4 @@
-/* brokerstart.h: make sure an mcpgw-broker serves the state directory, starting one (flock-serialised) when none does. */
+/* brokerstart.h: make sure an mcpgw-broker serves the state directory, starting one (flock-serialised) when none does; a responder's broker client that finds none starts one (MCPGW_BROKER_AUTOSTART). */
 #ifndef MCPGW_BROKERSTART_H
 #define MCPGW_BROKERSTART_H
 
@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "core/settings.h"
+#include "mcp/bclient.h"
 
 #define BROKERSTART_TIMEOUT_MS 10000 /* default bound on the start lock and on the socket appearing */
 #define BROKERSTART_STOP_MS 15000    /* default wait after SIGTERM before SIGKILL */
@@ -64,5 +65,27 @@ int brokerstart_wait_ready(const struct settings *s, long timeout_ms);
  * kill(pid, 0); a zombie nobody reaps counts as gone). 0 when it stopped on
  * SIGTERM or was already gone, 1 when it had to be killed, -1 for pid <= 0. */
 int brokerstart_stop(pid_t pid, int child, long timeout_ms);
+
+/* After a failed start, calls within this many ms fail at once (no new attempt). */
+#define BROKERSTART_RETRY_MS 2000
+
+/* brokerstart_attach: when s->broker_autostart is set, make bc start a broker
+ * whenever it finds none listening on s->socket_path (bc_on_no_broker), then
+ * retry its call once. The broker is found by brokerstart_find_bin
+ * ($MCPGW_BROKER_BIN, else mcpgw's own program directories, then $PATH)
+ * and started detached (it outlives this process, re-parented to
+ * init) with brokerstart_ensure: at most one start at a time in this
+ * process (a mutex, so threaded responders fork from one thread at a time)
+ * and across processes (its flock); then it waits (at most
+ * MCPGW_STARTUP_WAIT) until no MCP server is still coming up
+ * (brokerstart_wait_ready), so that the call sees every tool. s must outlive bc.
+ * cgi: 1 when this process is plain CGI and single-threaded: the CGI request
+ * variables (REQUEST_*, HTTP_*, CONTENT_*, ...) are then removed from the
+ * environment before the broker inherits it. */
+void brokerstart_attach(struct bclient *bc, const struct settings *s, int cgi);
+
+/* brokerstart_last_error: why the last start attempt of this process failed
+ * ("" when none failed), into out. */
+void brokerstart_last_error(char *out, size_t outlen);
 
 #endif

@@ -1,4 +1,4 @@
-/* test_bautostart.c: unit tests of lib/bautostart.c: a broker client that finds no broker starts the real mcpgw-broker, once. */
+/* test_brokerstart_attach.c: unit tests of brokerstart_attach (lib/mcp/brokerstart.c): a broker client that finds no broker starts the real mcpgw-broker, once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "core/clock.h"
-#include "mcp/bautostart.h"
 #include "mcp/bclient.h"
 #include "mcp/brokerstart.h"
 #include "core/log.h"
@@ -109,7 +108,7 @@ static void test_off(void **state)
 
 	(void)state;
 	S.broker_autostart = 0;
-	bautostart_attach(bc, &S, 0);
+	brokerstart_attach(bc, &S, 0);
 	assert_int_equal(bc_call(bc, "mcpgw/status", NULL, 1000, &result, &error), BC_ECONNECT);
 	assert_int_equal(access(S.socket_path, F_OK), -1);
 	bc_free(bc);
@@ -127,7 +126,7 @@ static void test_starts_broker_cgi(void **state)
 	setenv("REQUEST_METHOD", "POST", 1);
 	setenv("HTTP_X_SECRET", "client header", 1);
 	setenv("QUERY_STRING", "a=b", 1);
-	bautostart_attach(bc, &S, 1);
+	brokerstart_attach(bc, &S, 1);
 	assert_int_equal(bc_call(bc, "mcpgw/status", NULL, 2000, &result, &error), BC_OK);
 	assert_non_null(result);
 	json_decref(result);
@@ -141,11 +140,11 @@ static void test_starts_broker_cgi(void **state)
 	assert_string_equal(getenv("REQUEST_METHOD"), "POST");
 	assert_string_equal(getenv("HTTP_X_SECRET"), "client header");
 	assert_string_equal(getenv("QUERY_STRING"), "a=b");
-	bautostart_last_error(why, sizeof why);
+	brokerstart_last_error(why, sizeof why);
 	assert_string_equal(why, "");
 	/* a second client finds it running: no second broker */
 	bc2 = bc_new(S.socket_path, S.max_message_bytes);
-	bautostart_attach(bc2, &S, 1);
+	brokerstart_attach(bc2, &S, 1);
 	assert_int_equal(bc_call(bc2, "mcpgw/status", NULL, 2000, &result, &error), BC_OK);
 	json_decref(result);
 	assert_int_equal(broker_pid(), pid);
@@ -166,17 +165,17 @@ static void test_start_fails(void **state)
 
 	(void)state;
 	setenv("MCPGW_BROKER_BIN", "/bin/false", 1);
-	bautostart_attach(bc, &S, 0);
+	brokerstart_attach(bc, &S, 0);
 	assert_int_equal(bc_call(bc, "mcpgw/status", NULL, 1000, &result, &error), BC_ECONNECT);
-	bautostart_last_error(why, sizeof why);
+	brokerstart_last_error(why, sizeof why);
 	if (!strstr(why, "exited before opening"))
 		fail_msg("last error: %s", why);
-	/* within BAUTOSTART_RETRY_MS: fails at once, without a new attempt */
+	/* within BROKERSTART_RETRY_MS: fails at once, without a new attempt */
 	setenv("MCPGW_BROKER_BIN", "/nonexistent/mcpgw-broker", 1);
 	t0 = clock_now_ms();
 	assert_int_equal(bc_call(bc, "mcpgw/status", NULL, 1000, &result, &error), BC_ECONNECT);
-	assert_true(clock_now_ms() - t0 < BAUTOSTART_RETRY_MS / 2);
-	bautostart_last_error(why, sizeof why);
+	assert_true(clock_now_ms() - t0 < BROKERSTART_RETRY_MS / 2);
+	brokerstart_last_error(why, sizeof why);
 	assert_non_null(strstr(why, "exited before opening"));
 	bc_free(bc);
 }
@@ -201,6 +200,6 @@ int main(void)
 	/* tests/unit/ -> broker/mcpgw-broker */
 	snprintf(broker_bin, sizeof broker_bin, "%.*s/../../broker/mcpgw-broker", (int)(sizeof broker_bin - 32), self);
 	signal(SIGPIPE, SIG_IGN);
-	log_init("test_bautostart", LOGL_ERROR, "/dev/null"); /* the expected start failure stays quiet */
+	log_init("test_brokerstart_attach", LOGL_ERROR, "/dev/null"); /* the expected start failure stays quiet */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
