@@ -135,7 +135,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc || calls < 1 || warmup < 0) {
 usage:
-		fprintf(stderr, "usage: stdio_floor [-n CALLS] [-w WARMUP] [-t TOOL] [-a ARGS_JSON] -- COMMAND [ARGS...]\n");
+		fprintf(stderr,
+			"usage: stdio_floor [-n CALLS] [-w WARMUP] [-t TOOL] [-a ARGS_JSON] -- COMMAND [ARGS...]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -147,7 +148,10 @@ usage:
 	if (pid == 0) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
-		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
 		execvp(argv[optind], argv + optind);
 		fprintf(stderr, "stdio_floor: %s: %s\n", argv[optind], strerror(errno));
 		_exit(127);
@@ -157,7 +161,8 @@ usage:
 
 	snprintf(line, sizeof line,
 		 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
-		 "\"capabilities\":{},\"clientInfo\":{\"name\":\"stdio_floor\",\"version\":\"1\"}}}\n", id);
+		 "\"capabilities\":{},\"clientInfo\":{\"name\":\"stdio_floor\",\"version\":\"1\"}}}\n",
+		 id);
 	if (write_all(in[1], line, strlen(line)) < 0 || await_answer(out[0], id, NULL) != 1) {
 		fprintf(stderr, "stdio_floor: initialize failed\n");
 		goto fail;
@@ -167,9 +172,10 @@ usage:
 		goto fail;
 	for (long i = 0; i < warmup + calls; i++) {
 		double t0, t1 = 0;
-		int n = snprintf(line, sizeof line,
-				 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n",
-				 ++id, tool, args);
+		int n = snprintf(
+			line, sizeof line,
+			"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n",
+			++id, tool, args);
 		int rc;
 
 		t0 = now_us();

@@ -31,9 +31,9 @@ struct broker {
 	struct catalog *cat;
 	struct calls *calls;
 	struct clients *clients;
-	char socket_path[4200];   /* unlinked when the broker stops listening ("" none) */
+	char socket_path[4200]; /* unlinked when the broker stops listening ("" none) */
 	int stopping;
-	int64_t hard_stop;        /* a shutdown leaves then, children or not */
+	int64_t hard_stop; /* a shutdown leaves then, children or not */
 	int64_t started_ms;
 	time_t started_at;
 };
@@ -75,7 +75,10 @@ static void on_failed(void *ctx, struct session *s)
 }
 
 static const struct session_hooks hooks = {
-	.changed = on_changed, .tools = on_tools, .ready = on_ready, .failed = on_failed,
+	.changed = on_changed,
+	.tools = on_tools,
+	.ready = on_ready,
+	.failed = on_failed,
 };
 
 /* the clients' methods */
@@ -111,7 +114,8 @@ static void m_list(void *ctx, uint64_t from, const json_t *id, const json_t *par
 
 	if (json_is_integer(have) && json_integer_value(have) == gen && published) {
 		snprintf(unchanged, sizeof unchanged,
-			 "{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%lld,\"mcpgw/unchanged\":true}}", (long long)gen);
+			 "{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%lld,\"mcpgw/unchanged\":true}}",
+			 (long long)gen);
 		result = unchanged;
 	}
 	if (idtxt && buf_printf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n", idtxt, result) == 0)
@@ -124,9 +128,14 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 {
 	struct broker *b = ctx;
 	struct status_view v = {
-		.sessions = b->sessions, .nsessions = b->nsessions, .now_ms = evloop_now(b->loop),
-		.started_ms = b->started_ms, .started_at = b->started_at, .clients = clients_count(b->clients),
-		.generation = catalog_generation(b->cat), .tools = catalog_listed(b->cat),
+		.sessions = b->sessions,
+		.nsessions = b->nsessions,
+		.now_ms = evloop_now(b->loop),
+		.started_ms = b->started_ms,
+		.started_at = b->started_at,
+		.clients = clients_count(b->clients),
+		.generation = catalog_generation(b->cat),
+		.tools = catalog_listed(b->cat),
 	};
 
 	(void)params;
@@ -179,7 +188,9 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	}
 	b->senv = (struct session_env){
 		.tenv = { .loop = o->loop, .sig = o->sig, .hub = b->hub, .set = o->set },
-		.new_transport = o->new_transport, .hooks = &hooks, .hooks_ctx = b,
+		.new_transport = o->new_transport,
+		.hooks = &hooks,
+		.hooks_ctx = b,
 	};
 	if (!(b->sessions = calloc(o->cfg->nservers ? o->cfg->nservers : 1, sizeof *b->sessions)))
 		goto nomem;

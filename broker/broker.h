@@ -19,13 +19,13 @@ struct session;
 /* what a broker is made of; everything borrowed for the broker's life */
 struct broker_opts {
 	const struct settings *set;
-	const struct cfg *cfg;          /* one session per server */
-	struct evloop *loop;            /* its clock is the broker's */
-	struct sigwatch *sig;           /* children (stdio servers); NULL: stdio servers fail to start */
-	struct registry *reg;           /* NULL: no persistence, no histories */
-	int64_t *gen_map;               /* the generation published to responders; may be NULL */
-	json_int_t generation;          /* where generations start */
-	transport_new_fn *new_transport;/* NULL: the real transports */
+	const struct cfg *cfg;           /* one session per server */
+	struct evloop *loop;             /* its clock is the broker's */
+	struct sigwatch *sig;            /* children (stdio servers); NULL: stdio servers fail to start */
+	struct registry *reg;            /* NULL: no persistence, no histories */
+	int64_t *gen_map;                /* the generation published to responders; may be NULL */
+	json_int_t generation;           /* where generations start */
+	transport_new_fn *new_transport; /* NULL: the real transports */
 };
 
 /* broker_new: the sessions (their cached tools loaded, their state saved)

@@ -10,18 +10,18 @@
 #include "mcp/jsonrpc.h"
 #include "session.h"
 
-struct call {               /* one client tools/call, across retries */
+struct call { /* one client tools/call, across retries */
 	struct calls *cs;
-	uint64_t from;          /* the client, as the reply function knows it */
-	json_t *client_id;      /* the client's request id */
+	uint64_t from;     /* the client, as the reply function knows it */
+	json_t *client_id; /* the client's request id */
 	struct session *s;
 	char *mcp_name;
 	json_t *arguments;
-	json_t *meta;           /* the client's params._meta, forwarded */
-	int attempts;           /* sends so far */
+	json_t *meta; /* the client's params._meta, forwarded */
+	int attempts; /* sends so far */
 	int64_t deadline_ms;
 	long timeout_ms;
-	json_int_t srv_req_id;  /* 0 when not in flight */
+	json_int_t srv_req_id; /* 0 when not in flight */
 	struct call *next, *prev;
 };
 
@@ -31,7 +31,7 @@ struct calls {
 	const struct catalog *cat;
 	calls_reply_fn *reply;
 	void *reply_ctx;
-	struct call *list;      /* every live call */
+	struct call *list; /* every live call */
 	int n;
 	int stopping;
 	long timer;
@@ -117,7 +117,8 @@ static void on_answer(void *arg, json_t *msg, const char *why)
 	} else if (result) { /* a CallToolResult is an object: anything else is the server's fault */
 		char text[300];
 
-		snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a result that is not an object",
+		snprintf(text, sizeof text,
+			 "MCP server '%s' answered tools/call '%s' with a result that is not an object",
 			 c->s->cfg->name, c->mcp_name);
 		log_warn("%s", text);
 		out = jr_error(c->client_id, JR_INTERNAL_ERROR, text,
@@ -159,9 +160,7 @@ static void call_dispatch(struct call *c)
 	char msg[1200];
 
 	switch (session_accepts_calls(c->s)) {
-	case 1:
-		call_send(c);
-		break;
+	case 1: call_send(c); break;
 	case 0:
 		c->srv_req_id = 0;
 		c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
@@ -189,7 +188,8 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	}
 	if (!(e = catalog_find(cs->cat, name))) {
 		snprintf(msg, sizeof msg, "Unknown tool: %.120s", name);
-		reply_error(cs, from, id, JR_INVALID_PARAMS, msg, json_pack("{s:s, s:s}", "reason", "unknown_tool", "tool", name));
+		reply_error(cs, from, id, JR_INVALID_PARAMS, msg,
+			    json_pack("{s:s, s:s}", "reason", "unknown_tool", "tool", name));
 		return;
 	}
 	if (cs->n >= CALLS_MAX) {
@@ -252,8 +252,8 @@ static void call_timed_out(struct call *c)
 			call_dispatch(c);
 			return;
 		}
-		snprintf(msg, sizeof msg, "MCP server '%s' did not answer tools/call '%s' within %ld ms", c->s->cfg->name,
-			 c->mcp_name, c->timeout_ms);
+		snprintf(msg, sizeof msg, "MCP server '%s' did not answer tools/call '%s' within %ld ms",
+			 c->s->cfg->name, c->mcp_name, c->timeout_ms);
 		call_fail(c, JR_REQUEST_TIMEOUT, "timeout", msg);
 		return;
 	}
@@ -296,8 +296,8 @@ int calls_count(const struct calls *cs)
 	return cs->n;
 }
 
-struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat,
-			calls_reply_fn *reply, void *ctx)
+struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
+			void *ctx)
 {
 	struct calls *cs = calloc(1, sizeof *cs);
 

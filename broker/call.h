@@ -20,8 +20,8 @@ typedef void calls_reply_fn(void *ctx, uint64_t to, const json_t *msg);
 /* calls_new: the calls in flight, routed by cat (borrowed), answered
  * through reply(ctx, ...); its timer runs on l. Free with calls_free (which
  * drops calls unanswered). NULL on ENOMEM. */
-struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat,
-			calls_reply_fn *reply, void *ctx);
+struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
+			void *ctx);
 void calls_free(struct calls *cs);
 /* calls_start: a client's tools/call (id and params borrowed): answered
  * now (an error) or when the server answers, fails or times out */

@@ -13,15 +13,15 @@ struct catalog {
 	struct session *const *sessions;
 	size_t nsessions;
 	struct registry *reg;
-	int64_t *gen_map;       /* $STATE/catalog.gen, shared with the responders (may be NULL) */
+	int64_t *gen_map; /* $STATE/catalog.gen, shared with the responders (may be NULL) */
 	int frozen;
 	json_int_t generation;
-	char *tools_result;     /* serialised tools/list result, rebuilt on change */
+	char *tools_result;        /* serialised tools/list result, rebuilt on change */
 	struct catalog_entry *cat; /* sorted by exposed name */
-	size_t ncat;            /* known tools (routable) */
-	size_t nlisted;         /* tools of ready servers (listed) */
-	json_t *cat_list;       /* those tools, as listed (kept to re-render on state changes) */
-	char *cat_unready;      /* the "mcpgw/unready" part of the last answer, serialised */
+	size_t ncat;               /* known tools (routable) */
+	size_t nlisted;            /* tools of ready servers (listed) */
+	json_t *cat_list;          /* those tools, as listed (kept to re-render on state changes) */
+	char *cat_unready;         /* the "mcpgw/unready" part of the last answer, serialised */
 };
 
 static int cat_cmp(const void *a, const void *b)
@@ -120,8 +120,8 @@ static json_t *cat_unready(const struct catalog *c, int *nready)
 			(*nready)++;
 			continue;
 		}
-		o = json_pack("{s:s, s:s, s:b, s:s?}", "name", s->cfg->name, "state", session_state_name(s->state), "failing",
-			      s->fail_streak > 0, "last_error", *s->last_error ? s->last_error : NULL);
+		o = json_pack("{s:s, s:s, s:b, s:s?}", "name", s->cfg->name, "state", session_state_name(s->state),
+			      "failing", s->fail_streak > 0, "last_error", *s->last_error ? s->last_error : NULL);
 		if (!o || json_array_append_new(out, o) < 0) {
 			json_decref(out);
 			return NULL;
@@ -151,7 +151,8 @@ static json_t *cat_configured(const struct catalog *c)
 static int cat_publish(struct catalog *c, int force)
 {
 	int nready;
-	json_t *unready = cat_unready(c, &nready), *list = c->cat_list ? json_incref(c->cat_list) : json_array(), *res = NULL;
+	json_t *unready = cat_unready(c, &nready), *list = c->cat_list ? json_incref(c->cat_list) : json_array(),
+	       *res = NULL;
 	json_t *configured = cat_configured(c);
 	char *key = unready ? json_dumps(unready, JSON_COMPACT) : NULL, *dumped = NULL;
 	int rc = -1;
@@ -210,7 +211,8 @@ void catalog_rebuild(struct catalog *c)
 			cat[k].mcp_name = tn[t].mcp_name;
 			k++;
 			if (s->state == SESSION_READY &&
-			    json_array_append_new(list, exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name)) < 0)
+			    json_array_append_new(list,
+						  exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name)) < 0)
 				goto nomem;
 			t++;
 		}

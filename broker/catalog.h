@@ -14,7 +14,7 @@ struct catalog;
 struct catalog_entry {
 	char exposed[65];
 	struct session *session;
-	const char *mcp_name;   /* borrowed from the session's tools */
+	const char *mcp_name; /* borrowed from the session's tools */
 };
 
 /* catalog_new: the catalog of sessions[0..n) (borrowed, as reg and

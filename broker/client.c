@@ -29,8 +29,8 @@ struct clients {
 	size_t nmethods;
 	void *ctx;
 	int listen_fd;
-	struct cli **slot;      /* [max] */
-	unsigned *gens;         /* [max]: a slot's generation, so a late answer never reaches its next client */
+	struct cli **slot; /* [max] */
+	unsigned *gens;    /* [max]: a slot's generation, so a late answer never reaches its next client */
 	int n;
 };
 
@@ -140,8 +140,8 @@ static json_t *initialize_result(const json_t *params)
 	const char *v = json_string_value(json_object_get(params, "protocolVersion"));
 
 	return json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s}}", "protocolVersion",
-			 jr_mcp_version_supported(v) ? v : jr_mcp_versions[0], "capabilities", "tools", "listChanged", 0,
-			 "serverInfo", "name", "mcpgw-broker", "version", MCPGW_VERSION);
+			 jr_mcp_version_supported(v) ? v : jr_mcp_versions[0], "capabilities", "tools", "listChanged",
+			 0, "serverInfo", "name", "mcpgw-broker", "version", MCPGW_VERSION);
 }
 
 static void on_request(struct clients *cl, uint64_t from, json_t *msg)
@@ -174,15 +174,11 @@ static void on_line(struct clients *cl, uint64_t from, const char *line, size_t 
 		return;
 	}
 	switch (jr_classify(msg)) {
-	case JR_REQUEST:
-		on_request(cl, from, msg);
-		break;
+	case JR_REQUEST: on_request(cl, from, msg); break;
 	case JR_NOTIFICATION:
 	case JR_RESPONSE:
-	case JR_ERROR_RESPONSE:
-		break;
-	default:
-		reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+	case JR_ERROR_RESPONSE: break;
+	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
 	}
 	json_decref(msg);
 }
@@ -312,8 +308,13 @@ struct clients *clients_new(struct evloop *l, int max, size_t max_msg, const str
 
 	if (!cl)
 		return NULL;
-	*cl = (struct clients){ .loop = l, .max = max, .max_msg = max_msg, .methods = methods, .nmethods = nmethods,
-				.ctx = ctx, .listen_fd = -1 };
+	*cl = (struct clients){ .loop = l,
+				.max = max,
+				.max_msg = max_msg,
+				.methods = methods,
+				.nmethods = nmethods,
+				.ctx = ctx,
+				.listen_fd = -1 };
 	cl->slot = calloc((size_t)max, sizeof *cl->slot);
 	cl->gens = calloc((size_t)max, sizeof *cl->gens);
 	if (!cl->slot || !cl->gens) {

@@ -8,14 +8,14 @@
 #include "core/clock.h"
 
 struct watch {
-	int events;             /* 0: not watched */
-	unsigned gen;           /* bumped when the fd is watched afresh */
+	int events;   /* 0: not watched */
+	unsigned gen; /* bumped when the fd is watched afresh */
 	evloop_fd_fn *fn;
 	void *ctx;
 };
 
 struct timer {
-	long id;                /* 0: deleted (compacted after the pass) */
+	long id; /* 0: deleted (compacted after the pass) */
 	evloop_due_fn *due;
 	evloop_fire_fn *fire;
 	void *ctx;
@@ -24,15 +24,15 @@ struct timer {
 struct evloop {
 	evloop_clock_fn *clock;
 	void *clock_ctx;
-	struct watch *w;        /* indexed by fd, sized dynamically */
+	struct watch *w; /* indexed by fd, sized dynamically */
 	size_t nw;
-	struct pollfd *pfd;     /* the poll set of the current pass */
-	unsigned *pgen;         /* the watch generation each entry was built from */
+	struct pollfd *pfd; /* the poll set of the current pass */
+	unsigned *pgen;     /* the watch generation each entry was built from */
 	size_t npfd, cappfd;
 	struct timer *t;
 	size_t nt, capt;
 	long next_id;
-	int firing;             /* inside the timer pass: deletions only mark */
+	int firing; /* inside the timer pass: deletions only mark */
 };
 
 static int64_t default_clock(void *ctx)

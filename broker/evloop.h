@@ -4,9 +4,9 @@
 
 #include <stdint.h>
 
-#define EVLOOP_READ 1   /* readable, or hung up / in error (a read then says which) */
-#define EVLOOP_WRITE 2  /* writable, or in error (a write then says which) */
-#define EVLOOP_ERROR 4  /* reported with the others: POLLERR or POLLHUP */
+#define EVLOOP_READ 1  /* readable, or hung up / in error (a read then says which) */
+#define EVLOOP_WRITE 2 /* writable, or in error (a write then says which) */
+#define EVLOOP_ERROR 4 /* reported with the others: POLLERR or POLLHUP */
 
 #define EVLOOP_NEVER INT64_MAX /* a timer's due time when it has nothing to do */
 

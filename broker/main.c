@@ -123,12 +123,21 @@ static void unpublish_generation(int64_t *gen_map)
 	munmap(gen_map, sizeof(int64_t));
 }
 
-static const char *const broker_settings[] = {
-	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_MAX_CLIENTS",
-	"MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX",
-	"MCPGW_BROKER_TIMEOUT", NULL
-};
+static const char *const broker_settings[] = { "MCPGW_HOME",
+					       "MCPGW_ENV_FILE",
+					       "MCPGW_CONFIG",
+					       "MCPGW_STATE_DIR",
+					       "MCPGW_BROKER_SOCKET",
+					       "MCPGW_LOG_LEVEL",
+					       "MCPGW_LOG_FILE",
+					       "MCPGW_MAX_MESSAGE_BYTES",
+					       "MCPGW_MAX_CLIENTS",
+					       "MCPGW_TOOL_TIMEOUT",
+					       "MCPGW_TOOL_RETRIES",
+					       "MCPGW_INIT_TIMEOUT",
+					       "MCPGW_RESTART_BACKOFF_MAX",
+					       "MCPGW_BROKER_TIMEOUT",
+					       NULL };
 
 static const struct usage broker_usage = {
 	"mcpgw-broker",
@@ -139,8 +148,7 @@ static const struct usage broker_usage = {
 	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good\n"
 	"      --status        ask the broker running on this state directory for its servers and print\n"
 	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
-	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n"
-	USAGE_SETTINGS_OPTION
+	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n" USAGE_SETTINGS_OPTION
 	"  -h, --help          this text\n"
 	"  -V, --version       the version\n",
 	broker_settings,
@@ -209,8 +217,13 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		log_error("registry unavailable, continuing without it: %s", err);
 	gen_map = publish_generation(set->state_dir);
 	{
-		struct broker_opts o = { .set = set, .cfg = cfg, .loop = loop, .sig = sig, .reg = reg,
-					 .gen_map = gen_map, .generation = first_generation() };
+		struct broker_opts o = { .set = set,
+					 .cfg = cfg,
+					 .loop = loop,
+					 .sig = sig,
+					 .reg = reg,
+					 .gen_map = gen_map,
+					 .generation = first_generation() };
 
 		if (!(b = broker_new(&o, err, sizeof err))) {
 			log_error("%s", err);
@@ -247,8 +260,8 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "check-config", no_argument, NULL, 'c' }, { "status", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ "check-config", no_argument, NULL, 'c' },   { "status", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },           { "version", no_argument, NULL, 'V' },
 		{ "settings", optional_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	struct settings set;

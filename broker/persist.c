@@ -10,9 +10,14 @@ void persist_server(struct registry *reg, const struct session *s)
 {
 	static const char *const tnames[] = { "stdio", "http", "sse", "auto" };
 	struct registry_server rs = {
-		.name = s->cfg->name, .transport = tnames[s->cfg->transport], .fingerprint = s->fingerprint,
-		.state = session_state_name(s->state), .protocol_version = *s->proto ? s->proto : NULL,
-		.server_info = s->server_info, .last_error = s->last_error, .restarts = s->restarts,
+		.name = s->cfg->name,
+		.transport = tnames[s->cfg->transport],
+		.fingerprint = s->fingerprint,
+		.state = session_state_name(s->state),
+		.protocol_version = *s->proto ? s->proto : NULL,
+		.server_info = s->server_info,
+		.last_error = s->last_error,
+		.restarts = s->restarts,
 		.pid = session_pid(s),
 	};
 

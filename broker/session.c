@@ -14,10 +14,10 @@
 
 enum preq_kind { PREQ_INIT, PREQ_LIST, PREQ_EXT };
 
-struct preq {               /* one request in flight to the server */
+struct preq { /* one request in flight to the server */
 	json_int_t id;
 	enum preq_kind kind;
-	session_answer_fn *fn;  /* PREQ_EXT */
+	session_answer_fn *fn; /* PREQ_EXT */
 	void *arg;
 	struct preq *next;
 };
@@ -121,7 +121,8 @@ static void down(struct session *s, const char *why)
 	else
 		snprintf(s->last_error, sizeof s->last_error, "%s", why);
 	if (!stopping) {
-		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms, set_of(s)->restart_backoff_max_ms);
+		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms,
+					     set_of(s)->restart_backoff_max_ms);
 		if (was_ready)
 			s->fail_streak = 0;
 		else
@@ -453,17 +454,10 @@ static void ev_message(void *ctx, const char *line, size_t len)
 
 	switch (kind) {
 	case JR_RESPONSE:
-	case JR_ERROR_RESPONSE:
-		on_response(s, msg, kind);
-		break;
-	case JR_REQUEST:
-		on_server_request(s, msg);
-		break;
-	case JR_NOTIFICATION:
-		on_notification(s, msg);
-		break;
-	default:
-		log_warn("server %s: message is not JSON-RPC (%.80s); ignored", s->cfg->name, line);
+	case JR_ERROR_RESPONSE: on_response(s, msg, kind); break;
+	case JR_REQUEST: on_server_request(s, msg); break;
+	case JR_NOTIFICATION: on_notification(s, msg); break;
+	default: log_warn("server %s: message is not JSON-RPC (%.80s); ignored", s->cfg->name, line);
 	}
 	json_decref(msg);
 }
@@ -490,7 +484,10 @@ static int ev_is_pending(void *ctx, long long id)
 }
 
 static const struct transport_events session_events = {
-	.on_open = ev_open, .on_message = ev_message, .on_closed = ev_closed, .is_pending = ev_is_pending,
+	.on_open = ev_open,
+	.on_message = ev_message,
+	.on_closed = ev_closed,
+	.is_pending = ev_is_pending,
 };
 
 void session_start(struct session *s)
@@ -572,7 +569,8 @@ void session_set_tools(struct session *s, json_t *tools)
 static struct transport *real_transport(const struct transport_env *env, const struct cfg_server *cfg,
 					const struct transport_events *ev, void *ctx)
 {
-	return cfg->transport == CFG_STDIO ? transport_stdio_new(env, cfg, ev, ctx) : transport_http_new(env, cfg, ev, ctx);
+	return cfg->transport == CFG_STDIO ? transport_stdio_new(env, cfg, ev, ctx)
+					   : transport_http_new(env, cfg, ev, ctx);
 }
 
 struct session *session_new(const struct session_env *env, const struct cfg_server *cfg)

@@ -10,26 +10,32 @@
 #include "mcp/config.h"
 #include "transport.h"
 
-#define SESSION_LIST_MAX_PAGES 64     /* tools/list pages followed per listing */
-#define SESSION_MAX_TOOLS 4096        /* tools kept per server */
+#define SESSION_LIST_MAX_PAGES 64 /* tools/list pages followed per listing */
+#define SESSION_MAX_TOOLS 4096    /* tools kept per server */
 
-enum session_state { SESSION_STOPPED = 0, SESSION_STARTING, SESSION_READY, SESSION_BACKOFF, SESSION_DISABLED,
-		     SESSION_STOPPING };
+enum session_state {
+	SESSION_STOPPED = 0,
+	SESSION_STARTING,
+	SESSION_READY,
+	SESSION_BACKOFF,
+	SESSION_DISABLED,
+	SESSION_STOPPING
+};
 
 struct session;
 
 /* what a session reports up (ctx: the hooks' owner); all optional */
 struct session_hooks {
-	void (*changed)(void *ctx, struct session *s);  /* its state or what status shows changed */
-	void (*tools)(void *ctx, struct session *s);    /* its tool list changed (or its ready state did) */
-	void (*ready)(void *ctx, struct session *s);    /* it became ready: calls waiting for it may go */
-	void (*failed)(void *ctx, struct session *s);   /* a start failed: calls waiting for it decide again */
+	void (*changed)(void *ctx, struct session *s); /* its state or what status shows changed */
+	void (*tools)(void *ctx, struct session *s);   /* its tool list changed (or its ready state did) */
+	void (*ready)(void *ctx, struct session *s);   /* it became ready: calls waiting for it may go */
+	void (*failed)(void *ctx, struct session *s);  /* a start failed: calls waiting for it decide again */
 };
 
 /* what a session needs (borrowed for its life) */
 struct session_env {
 	struct transport_env tenv;
-	transport_new_fn *new_transport;  /* NULL: the real ones, by the config's kind */
+	transport_new_fn *new_transport; /* NULL: the real ones, by the config's kind */
 	const struct session_hooks *hooks;
 	void *hooks_ctx;
 };
@@ -40,24 +46,24 @@ typedef void session_answer_fn(void *arg, json_t *msg, const char *why);
 
 /* A session. Read-only outside session.c. */
 struct session {
-	const struct cfg_server *cfg;   /* borrowed from the config */
+	const struct cfg_server *cfg; /* borrowed from the config */
 	const struct session_env *env;
-	struct transport *t;            /* chosen once, for the session's life */
+	struct transport *t; /* chosen once, for the session's life */
 	enum session_state state;
-	int connected;                  /* the transport is open */
-	int shutting;                   /* session_stop was called: no more starts */
+	int connected; /* the transport is open */
+	int shutting;  /* session_stop was called: no more starts */
 	json_int_t next_id;
 	struct preq *pending;
-	char proto[32];                 /* negotiated protocol version */
-	json_t *server_info;            /* serverInfo of the initialize result */
-	json_t *tools;                  /* last known (filtered) Tool array, kept while down */
-	json_t *list_accum;             /* pages of a listing in progress */
+	char proto[32];      /* negotiated protocol version */
+	json_t *server_info; /* serverInfo of the initialize result */
+	json_t *tools;       /* last known (filtered) Tool array, kept while down */
+	json_t *list_accum;  /* pages of a listing in progress */
 	int listing, relist;
-	int restarts, fail_streak;      /* fail_streak: failed starts in a row (0 once ready) */
+	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
 	char last_error[1024];
-	char fingerprint[17];           /* of the config entry: cached tools apply only to the same entry */
-	int64_t since_ms;               /* state entered */
-	int64_t deadline_ms;            /* STARTING: init deadline; BACKOFF: next start */
+	char fingerprint[17]; /* of the config entry: cached tools apply only to the same entry */
+	int64_t since_ms;     /* state entered */
+	int64_t deadline_ms;  /* STARTING: init deadline; BACKOFF: next start */
 	long backoff_ms;
 	long timer;
 };

@@ -18,8 +18,8 @@ json_t *status_json(const struct status_view *v)
 		const struct session *s = v->sessions[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", s->cfg->name, "transport",
 				      session_transport_name(s), "state", session_state_name(s->state), "pid",
-				      (int)session_pid(s), "tools", (int)json_array_size(s->tools), "restarts", s->restarts,
-				      "since_ms_ago", (json_int_t)(v->now_ms - s->since_ms));
+				      (int)session_pid(s), "tools", (int)json_array_size(s->tools), "restarts",
+				      s->restarts, "since_ms_ago", (json_int_t)(v->now_ms - s->since_ms));
 
 		if (!o)
 			continue;
@@ -37,7 +37,7 @@ json_t *status_json(const struct status_view *v)
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",
-			 MCPGW_VERSION, "started_at", started, "uptime_s", (json_int_t)((v->now_ms - v->started_ms) / 1000),
-			 "clients", v->clients, "generation", (json_int_t)v->generation, "tools", (int)v->tools, "servers",
-			 servers);
+			 MCPGW_VERSION, "started_at", started, "uptime_s",
+			 (json_int_t)((v->now_ms - v->started_ms) / 1000), "clients", v->clients, "generation",
+			 (json_int_t)v->generation, "tools", (int)v->tools, "servers", servers);
 }

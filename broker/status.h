@@ -17,7 +17,7 @@ struct status_view {
 	time_t started_at;
 	int clients;
 	json_int_t generation;
-	size_t tools;            /* listed */
+	size_t tools; /* listed */
 };
 
 /* status_json: {"broker":{pid, version, started_at, uptime_s, clients,

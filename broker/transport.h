@@ -31,8 +31,8 @@ struct transport;
 /* what a transport needs from the daemon (borrowed for the transport's life) */
 struct transport_env {
 	struct evloop *loop;
-	struct sigwatch *sig;     /* stdio: children are reaped here (NULL: stdio cannot run) */
-	struct httphub *hub;      /* remote: the shared libcurl multi (NULL: remote cannot run) */
+	struct sigwatch *sig; /* stdio: children are reaped here (NULL: stdio cannot run) */
+	struct httphub *hub;  /* remote: the shared libcurl multi (NULL: remote cannot run) */
 	const struct settings *set;
 };
 
@@ -84,8 +84,8 @@ struct transport {
 	const struct transport_ops *ops;
 	const struct transport_events *ev;
 	void *ctx;
-	const struct cfg_server *cfg;   /* borrowed */
-	const struct transport_env *env;/* borrowed */
+	const struct cfg_server *cfg;    /* borrowed */
+	const struct transport_env *env; /* borrowed */
 };
 
 /* transport_new_fn: a transport for cfg reporting to ev with ctx (all

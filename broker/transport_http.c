@@ -26,12 +26,12 @@ struct http_t;
 struct xfer {
 	CURL *easy;
 	struct httphub *hub;
-	struct http_t *t;         /* NULL once detached (connection closed) */
+	struct http_t *t; /* NULL once detached (connection closed) */
 	enum xkind kind;
 	struct curl_slist *hdrs;
 	char *body;
-	long long req_id;         /* JSON-RPC id of the request carried, -1 none */
-	int is_init;              /* carries initialize (auto mode falls back to SSE on 4xx) */
+	long long req_id; /* JSON-RPC id of the request carried, -1 none */
+	int is_init;      /* carries initialize (auto mode falls back to SSE on 4xx) */
 	long status;
 	int is_sse, added, dead;
 	struct sse_parser sse;
@@ -45,7 +45,7 @@ struct httphub {
 	struct evloop *loop;
 	const struct settings *set;
 	CURLM *multi;
-	struct xfer *xfers;       /* every transfer, live or waiting to be removed */
+	struct xfer *xfers; /* every transfer, live or waiting to be removed */
 	int64_t curl_deadline;
 	long timer;
 };
@@ -54,14 +54,14 @@ struct http_t {
 	struct transport base;
 	struct httphub *hub;
 	enum mode mode;
-	int auto_mode;            /* config said neither: HTTP first, SSE on 4xx */
+	int auto_mode; /* config said neither: HTTP first, SSE on 4xx */
 	char session[256];
-	char endpoint[2048];      /* legacy: where messages are POSTed */
+	char endpoint[2048]; /* legacy: where messages are POSTed */
 	char last_event_id[256];
-	char proto[32];           /* negotiated protocol version (a header on every POST) */
-	int64_t get_at;           /* (re)open the GET stream then; 0 = not planned */
+	char proto[32]; /* negotiated protocol version (a header on every POST) */
+	int64_t get_at; /* (re)open the GET stream then; 0 = not planned */
 	int get_open, get_disabled, established;
-	int opened;               /* opened at least once (before that an auto one is still "auto") */
+	int opened; /* opened at least once (before that an auto one is still "auto") */
 	long timer;
 };
 
@@ -91,8 +91,11 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *up, void *sp)
 		evloop_unwatch(h->loop, fd);
 		return 0;
 	}
-	return evloop_watch(h->loop, fd, (what & CURL_POLL_IN ? EVLOOP_READ : 0) | (what & CURL_POLL_OUT ? EVLOOP_WRITE : 0),
-			    on_socket, h) < 0 ? -1 : 0;
+	return evloop_watch(h->loop, fd,
+			    (what & CURL_POLL_IN ? EVLOOP_READ : 0) | (what & CURL_POLL_OUT ? EVLOOP_WRITE : 0),
+			    on_socket, h) < 0
+		       ? -1
+		       : 0;
 }
 
 static int timer_cb(CURLM *m, long timeout_ms, void *up)
@@ -231,8 +234,8 @@ static int resolve(const char *base, const char *rel, char *out, size_t outlen)
 	int rc = -1;
 
 	if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-	    curl_url_set(u, CURLUPART_URL, rel, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK &&
-	    strlen(full) < outlen) {
+	    curl_url_set(u, CURLUPART_URL, rel, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && strlen(full) < outlen) {
 		strcpy(out, full);
 		rc = 0;
 	}
@@ -543,7 +546,8 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 		snprintf(why, whylen, "POST %s: %s", cfg->url, curl_easy_strerror(rc));
 		ev->on_closed(t->base.ctx, why, 0);
 	} else if (x->is_init && t->auto_mode && t->mode == MODE_HTTP && x->status >= 400 && x->status < 500) {
-		log_info("server %s: Streamable HTTP answered %ld; trying the legacy SSE transport", cfg->name, x->status);
+		log_info("server %s: Streamable HTTP answered %ld; trying the legacy SSE transport", cfg->name,
+			 x->status);
 		t->mode = MODE_SSE;
 		ev->on_closed(t->base.ctx, "reconnecting", 1);
 	} else if (x->status == 404 && t->session[0]) {
@@ -601,19 +605,14 @@ static void xfer_done(struct xfer *x, CURLcode rc)
 	if (!x->t)
 		return;
 	switch (x->kind) {
-	case XK_POST:
-		post_done(x, rc, why, sizeof why);
-		break;
-	case XK_GET:
-		get_done(x, rc);
-		break;
+	case XK_POST: post_done(x, rc, why, sizeof why); break;
+	case XK_GET: get_done(x, rc); break;
 	case XK_LEGACY_GET:
 		snprintf(why, sizeof why, "SSE stream %s %s%s", x->t->base.cfg->url,
 			 rc != CURLE_OK ? curl_easy_strerror(rc) : "closed", x->status >= 400 ? " (HTTP error)" : "");
 		x->t->base.ev->on_closed(x->t->base.ctx, why, 0);
 		break;
-	case XK_DELETE:
-		break;
+	case XK_DELETE: break;
 	}
 }
 

@@ -18,25 +18,25 @@
 #include "mcp/jsonrpc.h"
 #include "sigwatch.h"
 
-#define STDIO_ERRTAIL 2048           /* bytes of a server's stderr kept for error messages */
-#define STDIO_WBUF_MAX (64u << 20)   /* a server that reads nothing of this much is taken down */
-#define STDIO_GRACE_MS 2000          /* stdin closed -> SIGTERM -> SIGKILL, each after this; closed stdout -> kill */
+#define STDIO_ERRTAIL 2048         /* bytes of a server's stderr kept for error messages */
+#define STDIO_WBUF_MAX (64u << 20) /* a server that reads nothing of this much is taken down */
+#define STDIO_GRACE_MS 2000        /* stdin closed -> SIGTERM -> SIGKILL, each after this; closed stdout -> kill */
 
 extern char **environ;
 
 struct stdio_t {
 	struct transport base;
-	pid_t pid;              /* > 0 while a child runs (until reaped) */
+	pid_t pid; /* > 0 while a child runs (until reaped) */
 	int in_fd, out_fd, err_fd;
-	buf_t wbuf;             /* bytes for the child's stdin */
+	buf_t wbuf; /* bytes for the child's stdin */
 	struct jr_reader rd;
-	buf_t errline;          /* partial stderr line */
+	buf_t errline; /* partial stderr line */
 	char errtail[STDIO_ERRTAIL];
 	size_t errtail_len;
-	unsigned opens;         /* connections so far: a handler sees whether it was closed under it */
-	int stopping;           /* stop asked: 0 no, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent */
-	int64_t stop_at;        /* stopping: the next escalation */
-	int64_t eof_at;         /* stdout or stdin closed but not reaped: kill after this */
+	unsigned opens;  /* connections so far: a handler sees whether it was closed under it */
+	int stopping;    /* stop asked: 0 no, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent */
+	int64_t stop_at; /* stopping: the next escalation */
+	int64_t eof_at;  /* stdout or stdin closed but not reaped: kill after this */
 	long timer;
 };
 
@@ -161,8 +161,7 @@ static int write_out(struct stdio_t *p)
 		}
 		buf_consume(&p->wbuf, (size_t)n);
 	}
-	if (p->in_fd >= 0 &&
-	    evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
+	if (p->in_fd >= 0 && evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
 		log_warn("server %s: out of memory watching its stdin", p->base.cfg->name);
 	return 0;
 }
@@ -218,7 +217,7 @@ static void on_reaped(void *ctx, pid_t pid, int status)
 	else
 		snprintf(why, sizeof why, "ended (status %d)", status);
 	for (int i = 0; i < 8 && p->err_fd >= 0 && read_stderr(p) > 0; i++)
-		; /* pick up its last words */
+		;               /* pick up its last words */
 	kill(-p->pid, SIGKILL); /* anything it left in its process group */
 	p->pid = 0;
 	p->eof_at = 0;
@@ -349,9 +348,12 @@ static int spawn(struct stdio_t *p, char *why, size_t whylen)
 	return 0;
 out_pipes:
 	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0) close(in[i]);
-		if (out[i] >= 0) close(out[i]);
-		if (err[i] >= 0) close(err[i]);
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
 	}
 	free(argv);
 	free(env);

@@ -15,21 +15,21 @@
 #include "core/usage.h"
 
 #define EMB_B64_MAX (4 * ((EMBED_DIMS_MAX * 4 + 2) / 3) + 1) /* embed_base64_len(EMBED_DIMS_MAX) + NUL */
-#define EMB_SHOW_MAX 64 /* a bad value shown in a message */
+#define EMB_SHOW_MAX 64                                      /* a bad value shown in a message */
 /* OpenAI's own message for an input of the wrong shape (empty string, empty array, wrong element type) */
 #define EMB_INPUT_INVALID \
 	"'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
 /* the program's state (its responder_def.app), process lifetime; one worker uses it */
 struct app {
-	const struct settings *s;   /* the responder's settings */
-	struct upstream *up;        /* the worker's handle (one worker): the connection to the embeddings upstream is kept */
+	const struct settings *s; /* the responder's settings */
+	struct upstream *up; /* the worker's handle (one worker): the connection to the embeddings upstream is kept */
 	struct upstream_result res; /* reused by every forwarded request */
 	float vec[EMBED_DIMS_MAX];  /* the embedding being written */
 	char b64[EMB_B64_MAX];
-	int64_t *ids;               /* token ids of the input being embedded */
+	int64_t *ids; /* token ids of the input being embedded */
 	size_t ids_cap;
-	buf_t item;                 /* one data[] element as JSON */
+	buf_t item; /* one data[] element as JSON */
 };
 
 /* the shape of "input" */
@@ -40,7 +40,7 @@ struct emb_req {
 	const char *model;   /* the model named in the answer (borrowed) */
 	const json_t *input; /* borrowed from the request */
 	enum emb_shape shape;
-	size_t n;            /* inputs */
+	size_t n; /* inputs */
 	size_t dims;
 	int base64;
 };
@@ -125,7 +125,8 @@ static int check_input(struct app *a, struct hio *h, struct emb_req *r)
 	if (r->n > a->s->embedding_max_inputs) {
 		oai_send_error(h, 400, "input", "too_many_inputs",
 			       "'$.input' is invalid: %zu inputs, at most %zu are allowed per request "
-			       "(MCPGW_EMBEDDING_MAX_INPUTS).", r->n, a->s->embedding_max_inputs);
+			       "(MCPGW_EMBEDDING_MAX_INPUTS).",
+			       r->n, a->s->embedding_max_inputs);
 		return -1;
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -179,8 +180,8 @@ static int check_options(struct hio *h, const json_t *req, struct emb_req *r)
 		r->dims = (size_t)json_integer_value(dims);
 	}
 	if (user && !json_is_null(user) && !json_is_string(user)) {
-		oai_send_error(h, 400, "user", "invalid_type", "Invalid type for 'user': expected a string, but got %s.",
-			       show(user, v, sizeof v));
+		oai_send_error(h, 400, "user", "invalid_type",
+			       "Invalid type for 'user': expected a string, but got %s.", show(user, v, sizeof v));
 		return -1;
 	}
 	return 0;
@@ -382,14 +383,28 @@ static int emb_setup(struct responder *r)
 	return 0;
 }
 
-static const char *const embeddings_settings[] = {
-	"EMBEDDING_BASE_URL", "EMBEDDING_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY",
-	"MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_EMBEDDING_MAX_INPUTS", "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
-	"MCPGW_MODEL_ALIASES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH", "MCPGW_HOME",
-	"MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
-	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
-};
+static const char *const embeddings_settings[] = { "EMBEDDING_BASE_URL",
+						   "EMBEDDING_API_KEY",
+						   "OPENAI_BASE_URL",
+						   "OPENAI_API_KEY",
+						   "MCPGW_LOCAL_EMBEDDING_MODELS",
+						   "MCPGW_EMBEDDING_MAX_INPUTS",
+						   "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
+						   "MCPGW_MODEL_ALIASES",
+						   "MCPGW_MAX_BODY_BYTES",
+						   "MCPGW_MAX_JSON_DEPTH",
+						   "MCPGW_HOME",
+						   "MCPGW_ENV_FILE",
+						   "MCPGW_STATE_DIR",
+						   "MCPGW_UPSTREAM_CONNECT_TIMEOUT",
+						   "MCPGW_UPSTREAM_TIMEOUT",
+						   "MCPGW_UPSTREAM_RETRIES",
+						   "MCPGW_UPSTREAM_RETRY_MAX_WAIT",
+						   "MCPGW_MAX_RESPONSE_BYTES",
+						   "MCPGW_LOG_LEVEL",
+						   "MCPGW_LOG_FILE",
+						   "MCPGW_FAULT",
+						   NULL };
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage embeddings_usage = {

@@ -70,8 +70,9 @@ static void send_broker_down(const struct responder *r, struct hio *h, int rc, c
 		snprintf(msg, sizeof msg, "The tool broker at %s: %s.", r->s.socket_path, bc_strerror(rc));
 	else if (error)
 		snprintf(msg, sizeof msg, "The tool broker failed mcpgw/status: %s",
-			 json_string_value(json_object_get(error, "message")) ? json_string_value(json_object_get(error, "message"))
-									       : "unknown error");
+			 json_string_value(json_object_get(error, "message"))
+				 ? json_string_value(json_object_get(error, "message"))
+				 : "unknown error");
 	else
 		snprintf(msg, sizeof msg, "The tool broker's mcpgw/status answer is malformed.");
 	send_down(h, msg, rc == BC_ECONNECT || rc == BC_EIO ? "broker_unavailable" : "broker_error");
@@ -89,8 +90,8 @@ static enum route_status page_health(struct exchange *x)
 		send_broker_down(r, x->h, rc, error);
 		goto out;
 	}
-	out = reasons ? json_pack("{s:s, s:O, s:O?, s:O}", "status", overall_status(servers, reasons), "reasons", reasons,
-				  "broker", json_object_get(result, "broker"), "servers", servers)
+	out = reasons ? json_pack("{s:s, s:O, s:O?, s:O}", "status", overall_status(servers, reasons), "reasons",
+				  reasons, "broker", json_object_get(result, "broker"), "servers", servers)
 		      : NULL;
 	if (!out) {
 		oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory.");
@@ -111,11 +112,19 @@ static const struct route health_routes[] = {
 	{ NULL, NULL, NULL, 0 },
 };
 
-static const char *const health_settings[] = {
-	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
-	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
-};
+static const char *const health_settings[] = { "MCPGW_HOME",
+					       "MCPGW_ENV_FILE",
+					       "MCPGW_STATE_DIR",
+					       "MCPGW_BROKER_SOCKET",
+					       "MCPGW_BROKER_TIMEOUT",
+					       "MCPGW_BROKER_AUTOSTART",
+					       "MCPGW_BROKER_BIN",
+					       "MCPGW_INIT_TIMEOUT",
+					       "MCPGW_MAX_MESSAGE_BYTES",
+					       "MCPGW_LOG_LEVEL",
+					       "MCPGW_LOG_FILE",
+					       "MCPGW_FAULT",
+					       NULL };
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage health_usage = {

@@ -241,7 +241,8 @@ static int models_setup(struct responder *r)
 		.name = "models",
 		.source = a->s->openai_base_url,
 		.ttl_ms = a->s->models_cache_ttl_ms,
-		.hold_ms = a->s->models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s->models_cache_ttl_ms : MODELS_FAIL_HOLD_MS,
+		.hold_ms = a->s->models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s->models_cache_ttl_ms
+									   : MODELS_FAIL_HOLD_MS,
 		.wait_ms = MODELS_LOCK_WAIT_MS,
 		.lease_ms = MODELS_FETCH_LEASE_MS,
 		.max_bytes = a->s->max_response_bytes + MODELS_CACHE_SLACK,
@@ -260,13 +261,26 @@ static void models_teardown(struct responder *r)
 	models_app.store = NULL;
 }
 
-static const char *const models_settings[] = {
-	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL", "MCPGW_MODELS_CACHE_TTL",
-	"MCPGW_MODEL_ALIASES", "MCPGW_LOCAL_EMBEDDING_MODELS", "MCPGW_HOME", "MCPGW_ENV_FILE",
-	"MCPGW_STATE_DIR", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
-	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES",
-	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
-};
+static const char *const models_settings[] = { "OPENAI_API_KEY",
+					       "OPENAI_BASE_URL",
+					       "DEFAULT_MODEL",
+					       "MCPGW_MODELS_CACHE_TTL",
+					       "MCPGW_MODEL_ALIASES",
+					       "MCPGW_LOCAL_EMBEDDING_MODELS",
+					       "MCPGW_HOME",
+					       "MCPGW_ENV_FILE",
+					       "MCPGW_STATE_DIR",
+					       "MCPGW_UPSTREAM_CONNECT_TIMEOUT",
+					       "MCPGW_UPSTREAM_TIMEOUT",
+					       "MCPGW_UPSTREAM_RETRIES",
+					       "MCPGW_UPSTREAM_RETRY_MAX_WAIT",
+					       "MCPGW_MAX_RESPONSE_BYTES",
+					       "MCPGW_STATE_STORE",
+					       "MCPGW_STATE_STORE_TIMEOUT",
+					       "MCPGW_LOG_LEVEL",
+					       "MCPGW_LOG_FILE",
+					       "MCPGW_FAULT",
+					       NULL };
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage models_usage = {

@@ -14,20 +14,20 @@
 #include "core/settings.h"
 #include "core/usage.h"
 
-#define TOOLS_NAME_MAX 256        /* a decoded {name} longer than this matches no tool */
-#define TOOLS_ERRTEXT_MAX 4000    /* bytes of a tool's error text put in the message */
+#define TOOLS_NAME_MAX 256     /* a decoded {name} longer than this matches no tool */
+#define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
 
 /* the program's state (its responder_def.app), process lifetime; one worker uses it */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {
-	const struct settings *s;  /* the responder's settings */
-	struct bclient *bc;        /* the worker's broker client (one worker) */
-	struct mcptools cat;       /* the broker's catalog, refreshed by generation */
-	char *body[2];             /* GET /v1/tools bodies per format, rendered once per generation */
+	const struct settings *s; /* the responder's settings */
+	struct bclient *bc;       /* the worker's broker client (one worker) */
+	struct mcptools cat;      /* the broker's catalog, refreshed by generation */
+	char *body[2];            /* GET /v1/tools bodies per format, rendered once per generation */
 	size_t body_len[2];
 	json_int_t body_gen[2];
-	json_int_t warned_gen;     /* the generation whose servers not ready were last logged */
+	json_int_t warned_gen; /* the generation whose servers not ready were last logged */
 };
 
 /* answer a failed broker exchange (rc < 0). timeout_code names what timed out. */
@@ -47,15 +47,11 @@ static void send_broker_failure(struct app *a, struct hio *h, int rc, const char
 		oai_send_error(h, 503, NULL, "broker_unavailable",
 			       "The connection to the tool broker at %s was lost during the request.", a->s->socket_path);
 		break;
-	case BC_ETIMEOUT:
-		oai_send_error(h, 504, NULL, timeout_code, "The tool broker did not answer in time.");
-		break;
+	case BC_ETIMEOUT: oai_send_error(h, 504, NULL, timeout_code, "The tool broker did not answer in time."); break;
 	case BC_EPROTO:
 		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
 		break;
-	default:
-		oai_send_error(h, 500, NULL, "internal_error", "Internal error: %s.", bc_strerror(rc));
-		break;
+	default: oai_send_error(h, 500, NULL, "internal_error", "Internal error: %s.", bc_strerror(rc)); break;
 	}
 }
 
@@ -107,7 +103,8 @@ static int no_server_ready(struct app *a, struct hio *h)
 	if (a->cat.nready > 0 || !json_array_size(a->cat.unready))
 		return 0;
 	if (unready_text(a, &why) > 0 &&
-	    buf_printf(&msg, "No MCP server is ready, so there are no tools yet: %s. GET /health shows each server's state.",
+	    buf_printf(&msg,
+		       "No MCP server is ready, so there are no tools yet: %s. GET /health shows each server's state.",
 		       why.data) == 0)
 		err = wire_error(msg.data, "server_error", NULL, "tools_unavailable");
 	if (!err || json_object_set(err, "unavailable_servers", a->cat.unready) < 0)
@@ -158,10 +155,9 @@ static json_t *tool_view_openai(const json_t *t)
 {
 	json_t *desc = json_object_get(t, "description"), *in = json_object_get(t, "inputSchema");
 
-	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function",
-			 "name", json_object_get(t, "name"),
-			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""),
-			 "parameters", in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
+	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function", "name", json_object_get(t, "name"),
+			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters",
+			 in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
 }
 
 static json_t *tool_view(const json_t *t, enum tools_format fmt)
@@ -257,8 +253,8 @@ static void send_not_found(struct app *a, struct hio *h, const char *name)
 	buf_t why = BUF_INIT;
 
 	if (unready_text(a, &why) > 0)
-		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s' (not every MCP server is ready: %s).",
-			       name, why.data);
+		oai_send_error(h, 404, "tool", "tool_not_found",
+			       "No tool named '%s' (not every MCP server is ready: %s).", name, why.data);
 	else
 		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s'.", name);
 	buf_free(&why);
@@ -334,7 +330,8 @@ static void send_call_result(struct hio *h, const char *tool, json_t *result)
 	buf_t text = BUF_INIT;
 
 	if (!json_is_object(result)) {
-		oai_send_error(h, 502, NULL, "tool_server_error", "The tool server returned a result that is not an object.");
+		oai_send_error(h, 502, NULL, "tool_server_error",
+			       "The tool server returned a result that is not an object.");
 		return;
 	}
 	if (json_is_true(json_object_get(result, "isError"))) {
@@ -369,14 +366,16 @@ static void send_call_error(struct hio *h, const char *tool, const json_t *error
 	if (code == -32602 && reason && strcmp(reason, "unknown_tool") == 0)
 		oai_send_error(h, 404, "tool", "tool_not_found", "No tool named '%s'.", tool);
 	else if (code == -32602)
-		oai_send_error(h, 422, "arguments", "invalid_arguments", "Invalid arguments for tool '%s': %s", tool, msg);
+		oai_send_error(h, 422, "arguments", "invalid_arguments", "Invalid arguments for tool '%s': %s", tool,
+			       msg);
 	else if (code == -32000)
-		oai_send_error(h, 503, NULL, "server_unavailable", "The server of tool '%s' is unavailable: %s", tool, msg);
+		oai_send_error(h, 503, NULL, "server_unavailable", "The server of tool '%s' is unavailable: %s", tool,
+			       msg);
 	else if (code == -32001)
 		oai_send_error(h, 504, NULL, "tool_timeout", "Tool '%s' timed out: %s", tool, msg);
 	else
-		oai_send_error(h, 502, NULL, "tool_server_error", "Tool '%s' failed: %s (JSON-RPC error %lld)", tool, msg,
-			       (long long)code);
+		oai_send_error(h, 502, NULL, "tool_server_error", "Tool '%s' failed: %s (JSON-RPC error %lld)", tool,
+			       msg, (long long)code);
 }
 
 /* unknown_tool: error (borrowed, may be NULL) is the broker's -32602 unknown_tool */
@@ -493,12 +492,23 @@ static const struct route tools_routes[] = {
 	{ NULL, NULL, NULL, 0 },
 };
 
-static const char *const tools_settings[] = {
-	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_TIMEOUT",
-	"MCPGW_BROKER_AUTOSTART", "MCPGW_BROKER_BIN", "MCPGW_INIT_TIMEOUT", "MCPGW_MAX_MESSAGE_BYTES",
-	"MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_BODY_BYTES", "MCPGW_MAX_JSON_DEPTH",
-	"MCPGW_LOG_LEVEL", "MCPGW_LOG_FILE", "MCPGW_FAULT", NULL
-};
+static const char *const tools_settings[] = { "MCPGW_HOME",
+					      "MCPGW_ENV_FILE",
+					      "MCPGW_STATE_DIR",
+					      "MCPGW_BROKER_SOCKET",
+					      "MCPGW_BROKER_TIMEOUT",
+					      "MCPGW_BROKER_AUTOSTART",
+					      "MCPGW_BROKER_BIN",
+					      "MCPGW_INIT_TIMEOUT",
+					      "MCPGW_MAX_MESSAGE_BYTES",
+					      "MCPGW_TOOL_TIMEOUT",
+					      "MCPGW_TOOL_RETRIES",
+					      "MCPGW_MAX_BODY_BYTES",
+					      "MCPGW_MAX_JSON_DEPTH",
+					      "MCPGW_LOG_LEVEL",
+					      "MCPGW_LOG_FILE",
+					      "MCPGW_FAULT",
+					      NULL };
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage tools_usage = {

@@ -12,14 +12,13 @@ struct history {
 	sqlite3 *db;
 };
 
-static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS sessions("
-	" name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS messages("
-	" session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,"
-	" seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY(session, seq));"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
+static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+				 "CREATE TABLE IF NOT EXISTS sessions("
+				 " name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+				 "CREATE TABLE IF NOT EXISTS messages("
+				 " session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,"
+				 " seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY(session, seq));"
+				 "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
 struct history *history_open(const char *path, char *err, size_t errlen)
 {
@@ -69,8 +68,7 @@ static int history_name_stmt(struct history *h, const char *sql, const char *nam
 
 	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
-	    (sqlite3_bind_parameter_count(st) < 2 ||
-	     sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK) &&
+	    (sqlite3_bind_parameter_count(st) < 2 || sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK) &&
 	    sqlite3_step(st) == SQLITE_DONE)
 		rc = 0;
 	sqlite3_finalize(st);
@@ -101,8 +99,9 @@ json_t *history_load(struct history *h, const char *name)
 	json_t *a = json_array();
 	int step;
 
-	if (!a || sqlite3_prepare_v2(h->db, "SELECT message FROM messages WHERE session = ?1 ORDER BY seq", -1, &st,
-				     NULL) != SQLITE_OK ||
+	if (!a ||
+	    sqlite3_prepare_v2(h->db, "SELECT message FROM messages WHERE session = ?1 ORDER BY seq", -1, &st, NULL) !=
+		    SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
 		goto err;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {

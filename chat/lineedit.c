@@ -29,7 +29,7 @@ struct le_edit {
 	char *buf;
 	size_t cap, len, pos;
 	const char *prompt;
-	size_t hidx;                 /* history entry shown; nhist: the new line */
+	size_t hidx;                  /* history entry shown; nhist: the new line */
 	char draft[LINEEDIT_MAX + 1]; /* the new line while browsing history */
 };
 
@@ -137,8 +137,8 @@ static int le_is_wide(unsigned long cp)
 {
 	return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) ||
 	       (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-	       (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
-	       (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd);
+	       (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) || (cp >= 0x1f900 && cp <= 0x1f9ff) ||
+	       (cp >= 0x20000 && cp <= 0x3fffd);
 }
 
 /* le_char_width: terminal columns of the n-byte character at p */
@@ -402,7 +402,8 @@ static void le_suspend(struct lineedit *le)
 static int le_key(struct lineedit *le, struct le_edit *e, unsigned char c)
 {
 	switch (c) {
-	case '\r': case '\n': return LINEEDIT_LINE;
+	case '\r':
+	case '\n': return LINEEDIT_LINE;
 	case 3: le_write(le, "^C", 2); return LINEEDIT_CANCEL;
 	case 4:
 		if (e->len == 0)
@@ -413,7 +414,8 @@ static int le_key(struct lineedit *le, struct le_edit *e, unsigned char c)
 	case 5: e->pos = e->len; break;
 	case 2: e->pos = le_prev(e, e->pos); break;
 	case 6: e->pos = le_next(e, e->pos); break;
-	case 8: case 127: le_delete(e, le_prev(e, e->pos), e->pos); break;
+	case 8:
+	case 127: le_delete(e, le_prev(e, e->pos), e->pos); break;
 	case 11: le_delete(e, e->pos, e->len); break;
 	case 21: le_delete(e, 0, e->pos); break;
 	case 23: le_delete(e, le_word_left(e), e->pos); break;

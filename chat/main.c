@@ -50,8 +50,8 @@ struct chat {
 	struct lineedit *le;
 	struct brokerstart bs;
 	char broker_bin[CHAT_PATH_MAX];
-	int interactive;  /* questions typed at a terminal */
-	int failures;     /* questions not answered */
+	int interactive; /* questions typed at a terminal */
+	int failures;    /* questions not answered */
 	int curl_ready;
 };
 
@@ -90,13 +90,29 @@ static int setup_signals(void)
 	return 0;
 }
 
-static const char *const chat_settings[] = {
-	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL", "MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG",
-	"MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET", "MCPGW_BROKER_BIN", "MCPGW_BROKER_TIMEOUT", "MCPGW_INIT_TIMEOUT",
-	"MCPGW_LOG_LEVEL", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES", "MCPGW_MAX_TOOL_ROUNDS",
-	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT",
-	"MCPGW_UPSTREAM_RETRIES", "MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_STATE_STORE", NULL
-};
+static const char *const chat_settings[] = { "OPENAI_API_KEY",
+					     "OPENAI_BASE_URL",
+					     "DEFAULT_MODEL",
+					     "MCPGW_HOME",
+					     "MCPGW_ENV_FILE",
+					     "MCPGW_CONFIG",
+					     "MCPGW_STATE_DIR",
+					     "MCPGW_BROKER_SOCKET",
+					     "MCPGW_BROKER_BIN",
+					     "MCPGW_BROKER_TIMEOUT",
+					     "MCPGW_INIT_TIMEOUT",
+					     "MCPGW_LOG_LEVEL",
+					     "MCPGW_TOOL_TIMEOUT",
+					     "MCPGW_TOOL_RETRIES",
+					     "MCPGW_MAX_TOOL_ROUNDS",
+					     "MCPGW_MAX_TOOL_OUTPUT_BYTES",
+					     "MCPGW_UPSTREAM_CONNECT_TIMEOUT",
+					     "MCPGW_UPSTREAM_TIMEOUT",
+					     "MCPGW_UPSTREAM_RETRIES",
+					     "MCPGW_UPSTREAM_RETRY_MAX_WAIT",
+					     "MCPGW_MAX_RESPONSE_BYTES",
+					     "MCPGW_STATE_STORE",
+					     NULL };
 
 static const struct usage chat_usage = {
 	"mcpgw-chat",
@@ -122,10 +138,10 @@ static const struct usage chat_usage = {
 static int parse_args(int argc, char **argv, struct chat_opts *o)
 {
 	static const struct option longs[] = {
-		{ "model", required_argument, NULL, 'm' },  { "session", required_argument, NULL, 's' },
+		{ "model", required_argument, NULL, 'm' },   { "session", required_argument, NULL, 's' },
 		{ "list-sessions", no_argument, NULL, 'l' }, { "eval", required_argument, NULL, 'e' },
-		{ "system", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
+		{ "system", required_argument, NULL, 'S' },  { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -412,8 +428,7 @@ static void chat_teardown(struct chat *c)
 {
 	chat_broker_down(c);
 	if (c->interactive && *c->conv.name && json_array_size(c->conv.messages))
-		fprintf(stderr, "saved as session %s (mcpgw-chat --session %s resumes it)\n", c->conv.name,
-			c->conv.name);
+		fprintf(stderr, "saved as session %s (mcpgw-chat --session %s resumes it)\n", c->conv.name, c->conv.name);
 	lineedit_free(c->le);
 	conversation_close(&c->conv);
 	upstream_free(c->tl.up);
@@ -440,7 +455,8 @@ int main(int argc, char **argv)
 	}
 	if (c.o.list_sessions) {
 		snprintf(err, sizeof err, "%s: path too long", c.set.state_dir);
-		if (statedir_path(path, sizeof path, c.set.state_dir, STATEDIR_CHAT_DB) < 0 || conversation_list(path, stdout, err, sizeof err) < 0) {
+		if (statedir_path(path, sizeof path, c.set.state_dir, STATEDIR_CHAT_DB) < 0 ||
+		    conversation_list(path, stdout, err, sizeof err) < 0) {
 			fprintf(stderr, "mcpgw-chat: %s\n", err);
 			return 1;
 		}

@@ -8,8 +8,8 @@
 struct turn {
 	const struct turn_opts *o;
 	struct display *d;
-	char error[1024];   /* the ERROR event's text, "" if none */
-	char finish[32];    /* the DONE event's finish_reason, "" if none */
+	char error[1024]; /* the ERROR event's text, "" if none */
+	char finish[32];  /* the DONE event's finish_reason, "" if none */
 };
 
 static int turn_stopped(const struct turn *t)
@@ -45,14 +45,11 @@ static int turn_event(void *ud, const struct toolloop_event *ev)
 		if (ev->refusal)
 			display_text(t->d, ev->refusal, strlen(ev->refusal));
 		break;
-	case TOOLLOOP_TOOL_START:
-		break;
+	case TOOLLOOP_TOOL_START: break;
 	case TOOLLOOP_TOOL_END:
 		display_tool(t->d, ev->server, ev->tool, ev->arguments, ev->result, ev->is_error);
 		break;
-	case TOOLLOOP_ERROR:
-		turn_error_text(ev->error, t->error, sizeof t->error);
-		break;
+	case TOOLLOOP_ERROR: turn_error_text(ev->error, t->error, sizeof t->error); break;
 	case TOOLLOOP_DONE:
 		snprintf(t->finish, sizeof t->finish, "%s", ev->finish_reason ? ev->finish_reason : "");
 		break;
@@ -99,8 +96,9 @@ static int turn_finish(struct turn *t, int rc, json_t *added, const json_t *run)
 		return TURN_ERROR;
 	}
 	if (strcmp(t->finish, "length") == 0)
-		display_notice(t->d, DISPLAY_INFO, "(the answer stopped early: the model's output limit or "
-				   "MCPGW_MAX_TOOL_ROUNDS was reached)");
+		display_notice(t->d, DISPLAY_INFO,
+			       "(the answer stopped early: the model's output limit or "
+			       "MCPGW_MAX_TOOL_ROUNDS was reached)");
 	if (turn_is_blank(json_string_value(json_object_get(answer, "content"))) &&
 	    turn_is_blank(json_string_value(json_object_get(answer, "refusal"))))
 		return strcmp(t->finish, "length") == 0 ? TURN_ERROR : TURN_EMPTY;

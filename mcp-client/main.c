@@ -37,7 +37,8 @@ static json_t *rpc(struct client *cl, const char *method, json_t *params, long t
 	buf_t line = BUF_INIT;
 	int64_t deadline = clock_now_ms() + timeout_ms;
 
-	if (!req || jr_append_line(&line, req) < 0 || send(cl->side, line.data, line.len, MSG_NOSIGNAL) != (ssize_t)line.len)
+	if (!req || jr_append_line(&line, req) < 0 ||
+	    send(cl->side, line.data, line.len, MSG_NOSIGNAL) != (ssize_t)line.len)
 		goto out;
 	while (!ans && clock_now_ms() < deadline) {
 		char chunk[65536], *l;
@@ -74,12 +75,14 @@ static json_t *sample_args(const json_t *schema)
 	int n = 1;
 
 	json_array_foreach(json_object_get(schema, "required"), i, name) {
-		const char *type = json_string_value(json_object_get(json_object_get(props, json_string_value(name)), "type"));
-		json_t *v = !type ? json_string("test")
+		const char *type =
+			json_string_value(json_object_get(json_object_get(props, json_string_value(name)), "type"));
+		json_t *v = !type                                                         ? json_string("test")
 			    : strcmp(type, "number") == 0 || strcmp(type, "integer") == 0 ? json_integer(n++)
-			    : strcmp(type, "boolean") == 0 ? json_true()
-			    : strcmp(type, "array") == 0 ? json_array()
-			    : strcmp(type, "object") == 0 ? json_object() : json_string("test");
+			    : strcmp(type, "boolean") == 0                                ? json_true()
+			    : strcmp(type, "array") == 0                                  ? json_array()
+			    : strcmp(type, "object") == 0                                 ? json_object()
+											  : json_string("test");
 
 		if (json_is_string(name))
 			json_object_set_new(args, json_string_value(name), v);
@@ -120,8 +123,10 @@ static int call_all(struct client *cl)
 	}
 	json_array_foreach(json_object_get(json_object_get(list, "result"), "tools"), i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
-		json_t *ans = rpc(cl, "tools/call", json_pack("{s:s, s:o}", "name", name, "arguments",
-							   sample_args(json_object_get(t, "inputSchema"))), CLIENT_CALL_MS);
+		json_t *ans = rpc(cl, "tools/call",
+				  json_pack("{s:s, s:o}", "name", name, "arguments",
+					    sample_args(json_object_get(t, "inputSchema"))),
+				  CLIENT_CALL_MS);
 		char *s = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
 
 		printf("%s -> %s\n", name, s ? s : "(no answer)");
@@ -187,10 +192,13 @@ static void teardown(struct client *cl)
 		close(cl->side);
 }
 
-static const char *const client_settings[] = {
-	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_LOG_LEVEL", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_INIT_TIMEOUT",
-	"MCPGW_RESTART_BACKOFF_MAX", NULL
-};
+static const char *const client_settings[] = { "MCPGW_HOME",
+					       "MCPGW_ENV_FILE",
+					       "MCPGW_LOG_LEVEL",
+					       "MCPGW_MAX_MESSAGE_BYTES",
+					       "MCPGW_INIT_TIMEOUT",
+					       "MCPGW_RESTART_BACKOFF_MAX",
+					       NULL };
 
 static const struct usage client_usage = {
 	"mcpgw-mcp-client",
@@ -212,8 +220,10 @@ static const struct usage client_usage = {
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "sse", no_argument, NULL, 's' },  { "auto", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+		{ "sse", no_argument, NULL, 's' },
+		{ "auto", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *type = "http", *url = NULL;

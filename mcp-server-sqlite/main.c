@@ -16,8 +16,8 @@
 #include "core/settings.h"
 #include "core/usage.h"
 
-#define MAIN_MAX_LINE      (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
-#define MAIN_READ_CHUNK    65536
+#define MAIN_MAX_LINE (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
+#define MAIN_READ_CHUNK 65536
 
 static volatile sig_atomic_t main_stop;
 
@@ -57,8 +57,10 @@ static void main_help(FILE *fp)
 static int main_args(int argc, char **argv, const char **path)
 {
 	static const struct option longs[] = {
-		{ "db-path", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
+		{ "db-path", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 

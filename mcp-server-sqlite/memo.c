@@ -22,8 +22,7 @@ enum memo_err memo_add(struct memo *m, const char *s, size_t n)
 		return MEMO_EEMPTY;
 	if (m->count >= MEMO_MAX_INSIGHTS || n > MEMO_MAX_BYTES || m->items.len + n + 3 > MEMO_MAX_BYTES)
 		return MEMO_EFULL;
-	if (buf_append(&m->items, "- ", 2) < 0 || buf_append(&m->items, s, n) < 0 ||
-	    buf_append(&m->items, "\n", 1) < 0) {
+	if (buf_append(&m->items, "- ", 2) < 0 || buf_append(&m->items, s, n) < 0 || buf_append(&m->items, "\n", 1) < 0) {
 		m->items.len = old;
 		if (m->items.data)
 			m->items.data[old] = '\0';
@@ -41,9 +40,10 @@ int memo_render(const struct memo *m, buf_t *out)
 			  "Key Insights Discovered:\n\n") < 0 ||
 	    buf_append(out, m->items.data, m->items.len - 1) < 0) /* without the last '\n' */
 		return -1;
-	if (m->count > 1 &&
-	    buf_printf(out, "\nSummary:\nThe analysis so far has produced %zu key business insights, "
-			    "pointing to opportunities for strategic optimization and growth.", m->count) < 0)
+	if (m->count > 1 && buf_printf(out,
+				       "\nSummary:\nThe analysis so far has produced %zu key business insights, "
+				       "pointing to opportunities for strategic optimization and growth.",
+				       m->count) < 0)
 		return -1;
 	return 0;
 }
@@ -51,14 +51,10 @@ int memo_render(const struct memo *m, buf_t *out)
 const char *memo_strerror(enum memo_err e)
 {
 	switch (e) {
-	case MEMO_OK:
-		return "success";
-	case MEMO_EEMPTY:
-		return "the insight is empty";
-	case MEMO_EFULL:
-		return "the memo is full";
-	case MEMO_ENOMEM:
-		return "out of memory";
+	case MEMO_OK: return "success";
+	case MEMO_EEMPTY: return "the insight is empty";
+	case MEMO_EFULL: return "the memo is full";
+	case MEMO_ENOMEM: return "out of memory";
 	}
 	return "unknown error";
 }

@@ -6,14 +6,14 @@
 
 #include "core/buf.h"
 
-#define MEMO_URI          "memo://insights"
-#define MEMO_MAX_INSIGHTS 1000          /* insights kept at most */
-#define MEMO_MAX_BYTES    (1024 * 1024) /* bytes of insight text kept at most */
+#define MEMO_URI "memo://insights"
+#define MEMO_MAX_INSIGHTS 1000       /* insights kept at most */
+#define MEMO_MAX_BYTES (1024 * 1024) /* bytes of insight text kept at most */
 
 enum memo_err { MEMO_OK = 0, MEMO_EEMPTY, MEMO_EFULL, MEMO_ENOMEM };
 
 struct memo {
-	buf_t items;  /* "- insight\n" per insight, in the order added */
+	buf_t items; /* "- insight\n" per insight, in the order added */
 	size_t count;
 };
 

@@ -68,10 +68,9 @@ static const char prompt_demo_text[] =
 
 json_t *prompt_list(void)
 {
-	return json_pack("{s:[{s:s, s:s, s:[{s:s, s:s, s:b}]}]}", "prompts",
-			 "name", PROMPT_DEMO_NAME,
-			 "description", "Seeds the database with data about a topic of your choice and demonstrates "
-					"what an assistant can do with this SQLite MCP server",
+	return json_pack("{s:[{s:s, s:s, s:[{s:s, s:s, s:b}]}]}", "prompts", "name", PROMPT_DEMO_NAME, "description",
+			 "Seeds the database with data about a topic of your choice and demonstrates "
+			 "what an assistant can do with this SQLite MCP server",
 			 "arguments", "name", "topic", "description", "The topic to build the demo database around",
 			 "required", 1);
 }
@@ -102,7 +101,8 @@ json_t *prompt_get(const char *name, const json_t *args, int *code, char *msg, s
 		return NULL;
 	}
 	if (!json_is_string(topic)) {
-		snprintf(msg, msglen, "%s", topic ? "Argument topic must be a string" : "Missing required argument: topic");
+		snprintf(msg, msglen, "%s",
+			 topic ? "Argument topic must be a string" : "Missing required argument: topic");
 		return NULL;
 	}
 	*code = JR_INTERNAL_ERROR;
@@ -111,8 +111,8 @@ json_t *prompt_get(const char *name, const json_t *args, int *code, char *msg, s
 	    buf_puts(&desc, "Demo template for ") < 0 ||
 	    buf_append(&desc, json_string_value(topic), json_string_length(topic)) < 0)
 		goto out;
-	res = json_pack("{s:o, s:[{s:s, s:{s:s, s:o}}]}", "description", sqljson_text(desc.data, desc.len),
-			"messages", "role", "user", "content", "type", "text", "text", sqljson_text(text.data, text.len));
+	res = json_pack("{s:o, s:[{s:s, s:{s:s, s:o}}]}", "description", sqljson_text(desc.data, desc.len), "messages",
+			"role", "user", "content", "type", "text", "text", sqljson_text(text.data, text.len));
 out:
 	buf_free(&text);
 	buf_free(&desc);

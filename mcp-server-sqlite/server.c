@@ -10,7 +10,7 @@
 #include "prompt.h"
 
 struct server_err {
-	int code;      /* 0 means out of memory */
+	int code; /* 0 means out of memory */
 	char msg[256];
 };
 
@@ -158,15 +158,16 @@ static json_t *server_prompts_get(struct server *s, const json_t *params, struct
 
 static json_t *server_set_level(struct server *s, const json_t *params, struct server_err *e)
 {
-	static const char *const levels[] = { "debug", "info", "notice", "warning", "error",
-					      "critical", "alert", "emergency" };
+	static const char *const levels[] = { "debug", "info",     "notice", "warning",
+					      "error", "critical", "alert",  "emergency" };
 	const char *level = server_str(params, "level");
 
 	(void)s;
 	for (size_t i = 0; level && i < sizeof levels / sizeof levels[0]; i++)
 		if (strcmp(level, levels[i]) == 0)
 			return json_object(); /* accepted; this server sends no log notifications */
-	return server_fail(e, JR_INVALID_PARAMS, "params.level must be one of debug, info, notice, warning, "
+	return server_fail(e, JR_INVALID_PARAMS,
+			   "params.level must be one of debug, info, notice, warning, "
 			   "error, critical, alert, emergency");
 }
 

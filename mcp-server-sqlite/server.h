@@ -11,7 +11,7 @@
 #include "sqlitedb.h"
 #include "tools.h"
 
-#define SERVER_NAME    "mcp-server-sqlite"
+#define SERVER_NAME "mcp-server-sqlite"
 #define SERVER_VERSION MCPGW_VERSION
 #define SERVER_RESOURCE_NOT_FOUND -32002 /* MCP's code for an unknown resource URI */
 

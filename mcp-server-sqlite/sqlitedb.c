@@ -74,12 +74,9 @@ static enum sqlitedb_err sqlitedb_sql_error(struct sqlitedb *d, int rc, struct s
 static int sqlitedb_kind_ok(enum sqlitedb_tool t, enum sqlstmt_kind k)
 {
 	switch (t) {
-	case SQLITEDB_READ:
-		return k == SQLSTMT_SELECT || k == SQLSTMT_WITH;
-	case SQLITEDB_WRITE:
-		return k == SQLSTMT_DML || k == SQLSTMT_WITH;
-	case SQLITEDB_CREATE:
-		return k == SQLSTMT_CREATE_TABLE;
+	case SQLITEDB_READ: return k == SQLSTMT_SELECT || k == SQLSTMT_WITH;
+	case SQLITEDB_WRITE: return k == SQLSTMT_DML || k == SQLSTMT_WITH;
+	case SQLITEDB_CREATE: return k == SQLSTMT_CREATE_TABLE;
 	}
 	return 0;
 }
@@ -287,15 +284,15 @@ out:
 
 enum sqlitedb_err sqlitedb_list_tables(struct sqlitedb *d, struct sqlitedb_result *r)
 {
-	return sqlitedb_internal(d,
-				 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-				 " UNION ALL "
-				 "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-				 NULL, 0, r);
+	return sqlitedb_internal(
+		d,
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+		" UNION ALL "
+		"SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+		NULL, 0, r);
 }
 
-enum sqlitedb_err sqlitedb_describe_table(struct sqlitedb *d, const char *name, size_t len,
-					  struct sqlitedb_result *r)
+enum sqlitedb_err sqlitedb_describe_table(struct sqlitedb *d, const char *name, size_t len, struct sqlitedb_result *r)
 {
 	enum sqlitedb_err e = sqlitedb_internal(d, "SELECT * FROM pragma_table_info(?1)", name, len, r);
 
@@ -316,16 +313,11 @@ void sqlitedb_result_free(struct sqlitedb_result *r)
 const char *sqlitedb_strerror(enum sqlitedb_err e)
 {
 	switch (e) {
-	case SQLITEDB_OK:
-		return "success";
-	case SQLITEDB_EREFUSED:
-		return "statement refused";
-	case SQLITEDB_ESQL:
-		return "database error";
-	case SQLITEDB_ENOTFOUND:
-		return "table not found";
-	case SQLITEDB_ENOMEM:
-		return "out of memory";
+	case SQLITEDB_OK: return "success";
+	case SQLITEDB_EREFUSED: return "statement refused";
+	case SQLITEDB_ESQL: return "database error";
+	case SQLITEDB_ENOTFOUND: return "table not found";
+	case SQLITEDB_ENOMEM: return "out of memory";
 	}
 	return "unknown error";
 }

@@ -76,10 +76,8 @@ json_t *sqljson_value(sqlite3_stmt *st, int i, int *exact15)
 	int n;
 
 	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_INTEGER:
-		return json_integer((json_int_t)sqlite3_column_int64(st, i));
-	case SQLITE_FLOAT:
-		return sqljson_real(sqlite3_column_double(st, i), exact15);
+	case SQLITE_INTEGER: return json_integer((json_int_t)sqlite3_column_int64(st, i));
+	case SQLITE_FLOAT: return sqljson_real(sqlite3_column_double(st, i), exact15);
 	case SQLITE_TEXT:
 		p = sqlite3_column_text(st, i);
 		n = sqlite3_column_bytes(st, i);
@@ -88,8 +86,7 @@ json_t *sqljson_value(sqlite3_stmt *st, int i, int *exact15)
 		p = sqlite3_column_blob(st, i);
 		n = sqlite3_column_bytes(st, i);
 		return p || n == 0 ? sqljson_hex(p, (size_t)n) : NULL;
-	default:
-		return json_null();
+	default: return json_null();
 	}
 }
 

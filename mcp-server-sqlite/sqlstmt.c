@@ -14,8 +14,8 @@ static int sqlstmt_is_word(char c)
 {
 	unsigned char u = (unsigned char)c;
 
-	return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-	       u == '_' || u == '$' || u >= 0x80;
+	return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '_' || u == '$' ||
+	       u >= 0x80;
 }
 
 const char *sqlstmt_skip_space(const char *p, const char *end)
@@ -82,8 +82,8 @@ enum sqlstmt_kind sqlstmt_classify(const char *sql, size_t len)
 		return SQLSTMT_SELECT;
 	if (sqlstmt_word_is(w, n, "WITH"))
 		return SQLSTMT_WITH;
-	if (sqlstmt_word_is(w, n, "INSERT") || sqlstmt_word_is(w, n, "UPDATE") ||
-	    sqlstmt_word_is(w, n, "DELETE") || sqlstmt_word_is(w, n, "REPLACE"))
+	if (sqlstmt_word_is(w, n, "INSERT") || sqlstmt_word_is(w, n, "UPDATE") || sqlstmt_word_is(w, n, "DELETE") ||
+	    sqlstmt_word_is(w, n, "REPLACE"))
 		return SQLSTMT_DML;
 	if (!sqlstmt_word_is(w, n, "CREATE"))
 		return SQLSTMT_OTHER;

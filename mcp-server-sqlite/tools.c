@@ -15,7 +15,7 @@ typedef json_t *(*tools_fn)(struct tools_ctx *c, const char *arg, size_t len);
 struct tools_def {
 	const char *name;
 	const char *description; /* a printf format: %ld is the row limit */
-	const char *arg;      /* the one required string argument, NULL if none */
+	const char *arg;         /* the one required string argument, NULL if none */
 	const char *arg_desc;
 	int read_only;
 	int destructive;
@@ -25,8 +25,8 @@ struct tools_def {
 /* tools_result: a new CallToolResult with one text item s[0..n). */
 static json_t *tools_result(const char *s, size_t n, int is_error)
 {
-	return json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", sqljson_text(s, n),
-			 "isError", is_error);
+	return json_pack("{s:[{s:s, s:o}], s:b}", "content", "type", "text", "text", sqljson_text(s, n), "isError",
+			 is_error);
 }
 
 static json_t *tools_error(const char *prefix, const char *msg)
@@ -55,12 +55,15 @@ static int tools_truncated_note(json_t *res, const struct tools_ctx *c, const st
 	char note[256];
 
 	if (r->over_bytes)
-		snprintf(note, sizeof note, "Result truncated: only the first %zu rows are shown, "
-			 "because the result would exceed %d bytes.", json_array_size(r->rows),
-			 SQLITEDB_MAX_RESULT_BYTES);
+		snprintf(note, sizeof note,
+			 "Result truncated: only the first %zu rows are shown, "
+			 "because the result would exceed %d bytes.",
+			 json_array_size(r->rows), SQLITEDB_MAX_RESULT_BYTES);
 	else
-		snprintf(note, sizeof note, "Result truncated: only the first %ld rows are shown "
-			 "(MCP_SQLITE_MAX_ROWS=%ld).", c->db->max_rows, c->db->max_rows);
+		snprintf(note, sizeof note,
+			 "Result truncated: only the first %ld rows are shown "
+			 "(MCP_SQLITE_MAX_ROWS=%ld).",
+			 c->db->max_rows, c->db->max_rows);
 	return json_array_append_new(json_object_get(res, "content"),
 				     json_pack("{s:s, s:s}", "type", "text", "text", note));
 }
@@ -164,16 +167,16 @@ static const struct tools_def tools_defs[] = {
 	  "Run one INSERT, UPDATE, DELETE or REPLACE statement on the SQLite database. "
 	  "Returns {\"affected_rows\": N}.",
 	  "query", "The INSERT, UPDATE, DELETE or REPLACE statement to run", 0, 1, tools_write_query },
-	{ "create_table", "Create a new table in the SQLite database with one CREATE TABLE statement.",
-	  "query", "The CREATE TABLE statement to run", 0, 0, tools_create_table },
-	{ "list_tables", "List the tables of the SQLite database as a JSON array of {\"name\": ...} objects.",
-	  NULL, NULL, 1, 0, tools_list_tables },
+	{ "create_table", "Create a new table in the SQLite database with one CREATE TABLE statement.", "query",
+	  "The CREATE TABLE statement to run", 0, 0, tools_create_table },
+	{ "list_tables", "List the tables of the SQLite database as a JSON array of {\"name\": ...} objects.", NULL,
+	  NULL, 1, 0, tools_list_tables },
 	{ "describe_table",
 	  "Show the columns of a table (cid, name, type, notnull, dflt_value, pk) as a JSON array of objects.",
 	  "table_name", "The name of the table to describe", 1, 0, tools_describe_table },
 	{ "append_insight",
-	  "Add a business insight discovered during the data analysis to the memo resource memo://insights.",
-	  "insight", "The business insight, in one or two sentences", 0, 0, tools_append_insight },
+	  "Add a business insight discovered during the data analysis to the memo resource memo://insights.", "insight",
+	  "The business insight, in one or two sentences", 0, 0, tools_append_insight },
 };
 
 #define TOOLS_COUNT (sizeof tools_defs / sizeof tools_defs[0])
@@ -186,15 +189,15 @@ static json_t *tools_entry(const struct tools_def *d, long max_rows)
 
 	if (!props || !req || buf_printf(&desc, d->description, max_rows) < 0)
 		goto out;
-	if (d->arg && (json_object_set_new(props, d->arg, json_pack("{s:s, s:s}", "type", "string",
-								     "description", d->arg_desc)) < 0 ||
+	if (d->arg && (json_object_set_new(props, d->arg,
+					   json_pack("{s:s, s:s}", "type", "string", "description", d->arg_desc)) < 0 ||
 		       json_array_append_new(req, json_string(d->arg)) < 0))
 		goto out;
 	ann = d->read_only ? json_pack("{s:b, s:b}", "readOnlyHint", 1, "openWorldHint", 0)
 			   : json_pack("{s:b, s:b, s:b}", "readOnlyHint", 0, "destructiveHint", d->destructive,
 				       "openWorldHint", 0);
-	res = json_pack("{s:s, s:s, s:{s:s, s:O, s:O}, s:o}", "name", d->name, "description", desc.data,
-			"inputSchema", "type", "object", "properties", props, "required", req, "annotations", ann);
+	res = json_pack("{s:s, s:s, s:{s:s, s:O, s:O}, s:o}", "name", d->name, "description", desc.data, "inputSchema",
+			"type", "object", "properties", props, "required", req, "annotations", ann);
 out:
 	json_decref(props);
 	json_decref(req);

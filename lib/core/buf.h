@@ -5,12 +5,15 @@
 #include <stddef.h>
 
 typedef struct buf {
-	char *data;  /* NULL until the first append; data[len] == '\0' after any append */
+	char *data; /* NULL until the first append; data[len] == '\0' after any append */
 	size_t len;
 	size_t cap;
 } buf_t;
 
-#define BUF_INIT { NULL, 0, 0 }
+#define BUF_INIT \
+	{ \
+		NULL, 0, 0 \
+	}
 
 /* buf_reserve: make room for n more bytes (plus the NUL). 0 or -1 (ENOMEM). */
 int buf_reserve(buf_t *b, size_t n);

@@ -18,22 +18,38 @@ static const struct {
 	const char *needle;
 	int score, word;
 } et_marks[] = {
-	{ "cannot find module", 4, 0 },  { "cannot find package", 4, 0 },
-	{ "not found", 3, 0 },           { "no such file", 3, 0 },
-	{ "no module named", 3, 0 },     { "no matching version", 3, 0 },
-	{ "permission denied", 3, 0 },   { "is not in this registry", 3, 0 },
-	{ "could not be found", 2, 0 },  { "command not found", 1, 0 },
-	{ "enoent", 2, 1 },              { "eacces", 2, 1 },
-	{ "eperm", 2, 1 },               { "eaddrinuse", 2, 1 },
-	{ "econnrefused", 2, 1 },        { "enotfound", 2, 1 },
-	{ "etimedout", 2, 1 },           { "e404", 2, 1 },
-	{ "etarget", 2, 1 },             { "404", 2, 1 },
-	{ "401", 2, 1 },                 { "403", 2, 1 },
-	{ "error", 2, 0 },               { "err!", 2, 0 },
-	{ "fatal", 2, 0 },               { "panic", 2, 0 },
-	{ "failed", 1, 0 },              { "exception", 1, 0 },
-	{ "invalid", 1, 0 },             { "missing", 1, 0 },
-	{ "required", 1, 0 },            { "unauthorized", 1, 0 },
+	{ "cannot find module", 4, 0 },
+	{ "cannot find package", 4, 0 },
+	{ "not found", 3, 0 },
+	{ "no such file", 3, 0 },
+	{ "no module named", 3, 0 },
+	{ "no matching version", 3, 0 },
+	{ "permission denied", 3, 0 },
+	{ "is not in this registry", 3, 0 },
+	{ "could not be found", 2, 0 },
+	{ "command not found", 1, 0 },
+	{ "enoent", 2, 1 },
+	{ "eacces", 2, 1 },
+	{ "eperm", 2, 1 },
+	{ "eaddrinuse", 2, 1 },
+	{ "econnrefused", 2, 1 },
+	{ "enotfound", 2, 1 },
+	{ "etimedout", 2, 1 },
+	{ "e404", 2, 1 },
+	{ "etarget", 2, 1 },
+	{ "404", 2, 1 },
+	{ "401", 2, 1 },
+	{ "403", 2, 1 },
+	{ "error", 2, 0 },
+	{ "err!", 2, 0 },
+	{ "fatal", 2, 0 },
+	{ "panic", 2, 0 },
+	{ "failed", 1, 0 },
+	{ "exception", 1, 0 },
+	{ "invalid", 1, 0 },
+	{ "missing", 1, 0 },
+	{ "required", 1, 0 },
+	{ "unauthorized", 1, 0 },
 };
 
 /* lines that never tell why: boilerplate around the real message */
@@ -79,8 +95,7 @@ static int et_exception_lead(struct et_line l)
 		i++;
 	if (i == 0)
 		return 0;
-	if (!((i >= 5 && strncmp(l.p + i - 5, "Error", 5) == 0) ||
-	      (i >= 9 && strncmp(l.p + i - 9, "Exception", 9) == 0) ||
+	if (!((i >= 5 && strncmp(l.p + i - 5, "Error", 5) == 0) || (i >= 9 && strncmp(l.p + i - 9, "Exception", 9) == 0) ||
 	      (i == 5 && strncasecmp(l.p, "panic", 5) == 0) || (i == 5 && strncasecmp(l.p, "fatal", 5) == 0)))
 		return 0;
 	if (i + 1 < l.n && l.p[i] == ' ' && l.p[i + 1] == '[') { /* node: Error [ERR_MODULE_NOT_FOUND]: */

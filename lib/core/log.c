@@ -67,8 +67,8 @@ void log_write(int level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	o = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
-	o += (size_t)snprintf(out + o, sizeof out - o, ".%03ldZ %s[%ld] %s ",
-			      ts.tv_nsec / 1000000, log_prog, (long)getpid(), level_names[level]);
+	o += (size_t)snprintf(out + o, sizeof out - o, ".%03ldZ %s[%ld] %s ", ts.tv_nsec / 1000000, log_prog,
+			      (long)getpid(), level_names[level]);
 	for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < sizeof out; p++) {
 		if (*p == '\n') {
 			out[o++] = '\\';

@@ -19,10 +19,26 @@ int log_level_parse(const char *s);
  * Use the macros below: they check the level before arguments are built. */
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_error(...) do { if (log_current_level >= LOGL_ERROR) log_write(LOGL_ERROR, __VA_ARGS__); } while (0)
-#define log_warn(...)  do { if (log_current_level >= LOGL_WARN)  log_write(LOGL_WARN,  __VA_ARGS__); } while (0)
-#define log_info(...)  do { if (log_current_level >= LOGL_INFO)  log_write(LOGL_INFO,  __VA_ARGS__); } while (0)
-#define log_debug(...) do { if (log_current_level >= LOGL_DEBUG) log_write(LOGL_DEBUG, __VA_ARGS__); } while (0)
+#define log_error(...) \
+	do { \
+		if (log_current_level >= LOGL_ERROR) \
+			log_write(LOGL_ERROR, __VA_ARGS__); \
+	} while (0)
+#define log_warn(...) \
+	do { \
+		if (log_current_level >= LOGL_WARN) \
+			log_write(LOGL_WARN, __VA_ARGS__); \
+	} while (0)
+#define log_info(...) \
+	do { \
+		if (log_current_level >= LOGL_INFO) \
+			log_write(LOGL_INFO, __VA_ARGS__); \
+	} while (0)
+#define log_debug(...) \
+	do { \
+		if (log_current_level >= LOGL_DEBUG) \
+			log_write(LOGL_DEBUG, __VA_ARGS__); \
+	} while (0)
 
 /* log_close: close a log file opened by log_init (no-op for stderr). */
 void log_close(void);

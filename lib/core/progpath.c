@@ -10,7 +10,7 @@
 
 #include "core/buildconf.h"
 
-#define PP_DIRS_MAX 6                        /* own program directories: self, 4 in a checkout, or $PREFIX/bin */
+#define PP_DIRS_MAX 6 /* own program directories: self, 4 in a checkout, or $PREFIX/bin */
 #define PP_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define PP_INSTALL_SUFFIX "/lib/mcpgw/cgi-bin" /* the responders of `make install`; programs in $PREFIX/bin */
 
@@ -322,10 +322,14 @@ void progpath_explain(int rc, const char *cmd, const char *path, const char *dir
 	} else if (strchr(cmd, '/')) {
 		snprintf(msg, msglen, "cannot run '%.300s': %.1000s does not exist%s%.1000s%s", cmd, path ? path : cmd,
 			 cmd[0] == '/' ? "" : " (a relative command is taken from the server's cwd, default MCPGW_HOME: ",
-			 cmd[0] == '/' ? "" : dir ? dir : "?", cmd[0] == '/' ? "" : ")");
+			 cmd[0] == '/' ? ""
+			 : dir         ? dir
+				       : "?",
+			 cmd[0] == '/' ? "" : ")");
 	} else {
 		(void)progpath_dirs(NULL, dirs, sizeof dirs);
-		snprintf(msg, msglen, "cannot run '%.300s': not found in mcpgw's program directories (%s) nor on PATH (%.1000s)",
+		snprintf(msg, msglen,
+			 "cannot run '%.300s': not found in mcpgw's program directories (%s) nor on PATH (%.1000s)",
 			 cmd, *dirs ? dirs : "unknown", env ? env : PP_DEFAULT_PATH " (unset)");
 	}
 }

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define PROGPATH_MAX 4096   /* longest path this module builds or returns, with its NUL */
+#define PROGPATH_MAX 4096 /* longest path this module builds or returns, with its NUL */
 
 /* Results of progpath_resolve and progpath_workdir (errors are values < 0). */
 enum progpath_err {
@@ -19,8 +19,10 @@ enum progpath_err {
 
 /* What kind of tree the running executable sits in (progpath_layout). */
 enum progpath_layout {
-	PROGPATH_INSTALLED = 0, /* anything else: `make install` ($PREFIX/bin, $PREFIX/lib/mcpgw/cgi-bin), a copied cgi-bin */
-	PROGPATH_CHECKOUT = 1   /* <root>/{cgi-bin,broker,chat,mcp-server-sqlite,mcp-client}/ with <root>/servers_config.json */
+	PROGPATH_INSTALLED =
+		0, /* anything else: `make install` ($PREFIX/bin, $PREFIX/lib/mcpgw/cgi-bin), a copied cgi-bin */
+	PROGPATH_CHECKOUT =
+		1 /* <root>/{cgi-bin,broker,chat,mcp-server-sqlite,mcp-client}/ with <root>/servers_config.json */
 };
 
 /* progpath_strerror: a short English phrase for a progpath_err ("not found", ...). Static string. */

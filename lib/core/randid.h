@@ -13,14 +13,14 @@
  * functions fail: there is no fallback to a weaker source. */
 
 /* one character of an id carries log2(62) = 5.95 random bits */
-#define RANDID_MIN_CHARS 17    /* fewest characters randid_new accepts: 101 bits (>= 96) */
+#define RANDID_MIN_CHARS 17 /* fewest characters randid_new accepts: 101 bits (>= 96) */
 #define RANDID_MAX_CHARS 64
 
 /* the shapes OpenAI clients know: "chatcmpl-" + 29 and "call_" + 24 characters of [A-Za-z0-9] */
 #define RANDID_COMPLETION_PREFIX "chatcmpl-"
 #define RANDID_COMPLETION_CHARS 29 /* 172 bits */
 #define RANDID_CALL_PREFIX "call_"
-#define RANDID_CALL_CHARS 24       /* 142 bits */
+#define RANDID_CALL_CHARS 24 /* 142 bits */
 
 /* randid_fill: len random bytes into buf from getrandom(2), retrying after
  * EINTR and short reads. 0, or -1 with errno set (buf then holds no

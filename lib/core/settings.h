@@ -46,8 +46,8 @@ struct settings {
 	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
 	char model_alias_map[4097];   /* derived: "alias\0model\0...\0\0"; use the functions below */
 	/* the state store */
-	char state_store[4300];       /* MCPGW_STATE_STORE: backend URL */
-	long state_store_timeout_ms;  /* MCPGW_STATE_STORE_TIMEOUT (seconds) */
+	char state_store[4300];      /* MCPGW_STATE_STORE: backend URL */
+	long state_store_timeout_ms; /* MCPGW_STATE_STORE_TIMEOUT (seconds) */
 	/* embeddings */
 	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */

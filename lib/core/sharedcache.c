@@ -9,17 +9,17 @@
 #include "core/log.h"
 #include "core/randid.h"
 
-#define SC_NS_VALUE "sharedcache"          /* {"source", "value"}: the last good value */
-#define SC_NS_FETCH "sharedcache-fetch"    /* the claim of the process fetching */
-#define SC_NS_FAILED "sharedcache-failed"  /* present for hold_ms after a failed fetch */
-#define SC_POLL_MS 10                      /* how often a waiting process looks again */
+#define SC_NS_VALUE "sharedcache"         /* {"source", "value"}: the last good value */
+#define SC_NS_FETCH "sharedcache-fetch"   /* the claim of the process fetching */
+#define SC_NS_FAILED "sharedcache-failed" /* present for hold_ms after a failed fetch */
+#define SC_POLL_MS 10                     /* how often a waiting process looks again */
 #define SC_TOKEN_CHARS 24
 
 /* what the store holds for a cache; value NULL when none */
 struct sc_entry {
 	json_t *value;
 	int64_t age_ms;
-	int held;        /* a failed fetch is being held off */
+	int held; /* a failed fetch is being held off */
 };
 
 /* sc_warn: a store problem, logged; the cache goes on without it */
@@ -143,7 +143,8 @@ static int sc_claimed(const struct sharedcache *c)
 {
 	char *holder = NULL;
 	size_t len;
-	enum statestore_status s = statestore_get(c->store, SC_NS_FETCH, c->name, STATESTORE_KEY_MAX, &holder, &len, NULL);
+	enum statestore_status s =
+		statestore_get(c->store, SC_NS_FETCH, c->name, STATESTORE_KEY_MAX, &holder, &len, NULL);
 
 	free(holder);
 	return s != STATESTORE_NOTFOUND; /* a store error: as if it stood, the wait is bounded anyway */

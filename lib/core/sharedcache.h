@@ -26,22 +26,22 @@
 
 struct sharedcache {
 	struct statestore *store; /* borrowed; NULL: the store cannot be had (the value is fetched every time) */
-	const char *name;      /* which cache (the store's key, e.g. "models") */
-	const char *source;    /* what the value is of (e.g. the upstream URL, no secrets): another source's value is not used */
-	long ttl_ms;           /* a value younger than this is used as it is; 0: fetch on every get (the store keeps the last good value) */
-	long hold_ms;          /* after a failed fetch no process fetches again for this long (0: no hold) */
-	long wait_ms;          /* longest wait for another process's fetch; then the value at hand is used */
-	long lease_ms;         /* how long a fetch may hold the claim: a fetcher that died is replaced after this */
-	size_t max_bytes;      /* largest entry read */
-	int (*valid)(const json_t *value);  /* 1 when a value read from the store has the right shape; NULL: any */
-	json_t *(*fetch)(void *ud);         /* a fresh value (new reference), or NULL when the source failed (it logs why) */
-	void *ud;              /* handed to fetch */
+	const char *name;         /* which cache (the store's key, e.g. "models") */
+	const char *source; /* what the value is of (e.g. the upstream URL, no secrets): another source's value is not used */
+	long ttl_ms; /* a value younger than this is used as it is; 0: fetch on every get (the store keeps the last good value) */
+	long hold_ms;     /* after a failed fetch no process fetches again for this long (0: no hold) */
+	long wait_ms;     /* longest wait for another process's fetch; then the value at hand is used */
+	long lease_ms;    /* how long a fetch may hold the claim: a fetcher that died is replaced after this */
+	size_t max_bytes; /* largest entry read */
+	int (*valid)(const json_t *value); /* 1 when a value read from the store has the right shape; NULL: any */
+	json_t *(*fetch)(void *ud); /* a fresh value (new reference), or NULL when the source failed (it logs why) */
+	void *ud;                   /* handed to fetch */
 };
 
 enum sharedcache_state {
 	SHAREDCACHE_FRESH, /* fetched within ttl_ms (by this or another process) */
 	SHAREDCACHE_STALE, /* older: the source failed, is held off after a failure, or another process's fetch took too long */
-	SHAREDCACHE_NONE   /* no value: never fetched successfully */
+	SHAREDCACHE_NONE /* no value: never fetched successfully */
 };
 
 /* sharedcache_get: the value, fresh from the store, else fetched (and

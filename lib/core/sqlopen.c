@@ -36,11 +36,13 @@ sqlite3 *sqlopen(const char *path, const char *schema_sql, char *err, size_t err
 	}
 	close(fd);
 	/* NOFOLLOW again: a symlink planted between the open above and this one is refused too */
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+	if (sqlite3_open_v2(path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 			    NULL) != SQLITE_OK)
 		goto err;
 	sqlite3_busy_timeout(db, SQLOPEN_BUSY_MS);
-	if (setup_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", &msg) != SQLITE_OK ||
+	if (setup_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", &msg) !=
+		    SQLITE_OK ||
 	    (schema_sql && setup_exec(db, schema_sql, &msg) != SQLITE_OK))
 		goto err;
 	return db;

@@ -24,17 +24,17 @@ typedef int (*sse_event_cb)(const char *event, const char *data, size_t len, con
 #define SSE_LINE_SLACK 32 /* a line may exceed max_event by this much: room for "data: " and the like */
 
 struct sse_parser {
-	size_t max_event;  /* bound on one event's data (data lines joined, with the '\n's) */
+	size_t max_event; /* bound on one event's data (data lines joined, with the '\n's) */
 	sse_event_cb cb;
 	void *ud;
-	buf_t line;        /* the line being received */
-	buf_t data;        /* data buffer of the event being built */
-	buf_t event;       /* event type buffer */
-	buf_t id;          /* last event ID buffer, kept across events */
-	long retry_ms;     /* the last valid retry: field, -1 until one came */
-	int after_cr;      /* the last byte fed was '\r': a '\n' next is part of that line end */
-	int started;       /* a line was completed already (the BOM is only looked for once) */
-	int err;           /* sticky: once non-zero every sse_feed returns it */
+	buf_t line;    /* the line being received */
+	buf_t data;    /* data buffer of the event being built */
+	buf_t event;   /* event type buffer */
+	buf_t id;      /* last event ID buffer, kept across events */
+	long retry_ms; /* the last valid retry: field, -1 until one came */
+	int after_cr;  /* the last byte fed was '\r': a '\n' next is part of that line end */
+	int started;   /* a line was completed already (the BOM is only looked for once) */
+	int err;       /* sticky: once non-zero every sse_feed returns it */
 };
 
 /* sse_init: a parser that calls cb(…, ud) per event; max_event > 0.

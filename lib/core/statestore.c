@@ -11,8 +11,9 @@
 static const struct statestore_ops *const statestore_backends[] = { &statestore_sqlite_ops };
 
 /* what an unknown scheme is told */
-#define STATESTORE_SUPPORTED "supported: sqlite:/ABSOLUTE/PATH (e.g. sqlite:/var/lib/mcpgw/state.db); " \
-			     "postgresql is planned, not built in"
+#define STATESTORE_SUPPORTED \
+	"supported: sqlite:/ABSOLUTE/PATH (e.g. sqlite:/var/lib/mcpgw/state.db); " \
+	"postgresql is planned, not built in"
 
 static int64_t statestore_wall_ms(void *ud)
 {

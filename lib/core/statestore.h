@@ -33,8 +33,8 @@
 
 /* how to open a store */
 struct statestore_opts {
-	const char *url;        /* "sqlite:/path/state.db" (see above) */
-	long timeout_ms;        /* longest wait for another process, per operation (> 0) */
+	const char *url;            /* "sqlite:/path/state.db" (see above) */
+	long timeout_ms;            /* longest wait for another process, per operation (> 0) */
 	int64_t (*clock)(void *ud); /* wall-clock ms; NULL: CLOCK_REALTIME. Tests inject one */
 	void *clock_ud;
 };

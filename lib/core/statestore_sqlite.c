@@ -17,7 +17,7 @@
 #define SS_APPLICATION_ID 0x6d677373 /* "mgss": mcpgw state store */
 #define SS_SCHEMA_VERSION 1
 #define SS_HEADER_BYTES 100
-#define SS_MAGIC "SQLite format 3"   /* with its NUL: the first 16 bytes of every SQLite database */
+#define SS_MAGIC "SQLite format 3" /* with its NUL: the first 16 bytes of every SQLite database */
 
 enum ss_kind { SS_BYTES = 0, SS_COUNTER = 1, SS_CLAIM = 2 };
 
@@ -30,8 +30,20 @@ static const char ss_schema[] =
 	"CREATE INDEX kv_expiry ON kv(expires_ms) WHERE expires_ms > 0;";
 
 /* the statements, prepared once per handle */
-enum ss_stmt { SS_GET, SS_PUT, SS_DEL, SS_CLAIM_UP, SS_RELEASE, SS_READ, SS_WRITE_COUNTER, SS_PRUNE, SS_BEGIN,
-	       SS_COMMIT, SS_ROLLBACK, SS_NSTMT };
+enum ss_stmt {
+	SS_GET,
+	SS_PUT,
+	SS_DEL,
+	SS_CLAIM_UP,
+	SS_RELEASE,
+	SS_READ,
+	SS_WRITE_COUNTER,
+	SS_PRUNE,
+	SS_BEGIN,
+	SS_COMMIT,
+	SS_ROLLBACK,
+	SS_NSTMT
+};
 
 static const char *const ss_sql[SS_NSTMT] = {
 	[SS_GET] = "SELECT length(value), written_ms, value FROM kv WHERE ns = ?1 AND key = ?2 AND " SS_LIVE("?3"),
@@ -72,19 +84,14 @@ static enum statestore_status ss_status(struct statestore *st, int rc)
 	switch (rc) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return STATESTORE_OK;
+	case SQLITE_ROW: return STATESTORE_OK;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		snprintf(st->errmsg, sizeof st->errmsg, "%s", sqlite3_errmsg(ss_db(st)));
 		return STATESTORE_EBUSY;
-	case SQLITE_TOOBIG:
-		return STATESTORE_ETOOBIG;
-	case SQLITE_NOMEM:
-		return STATESTORE_ENOMEM;
-	default:
-		snprintf(st->errmsg, sizeof st->errmsg, "%s", sqlite3_errmsg(ss_db(st)));
-		return STATESTORE_EBACKEND;
+	case SQLITE_TOOBIG: return STATESTORE_ETOOBIG;
+	case SQLITE_NOMEM: return STATESTORE_ENOMEM;
+	default: snprintf(st->errmsg, sizeof st->errmsg, "%s", sqlite3_errmsg(ss_db(st))); return STATESTORE_EBACKEND;
 	}
 }
 
@@ -301,7 +308,8 @@ static enum statestore_status ss_prune(struct statestore *st, int64_t now, size_
 static int ss_check(const char *rest, char *err, size_t errlen)
 {
 	if (rest[0] != '/' || rest[1] == '/') {
-		snprintf(err, errlen, "MCPGW_STATE_STORE: sqlite needs an absolute file path, e.g. "
+		snprintf(err, errlen,
+			 "MCPGW_STATE_STORE: sqlite needs an absolute file path, e.g. "
 			 "sqlite:/var/lib/mcpgw/state.db");
 		return -1;
 	}
@@ -347,14 +355,18 @@ static int ss_header(const char *path, char *err, size_t errlen)
 	if (n == 0)
 		return 0;
 	if (n < (ssize_t)sizeof h || memcmp(h, SS_MAGIC, sizeof SS_MAGIC) != 0) {
-		snprintf(err, errlen, "state store %s: not an SQLite database (corrupt, or another kind of file); "
-			 "refused: move it away or point MCPGW_STATE_STORE elsewhere", path);
+		snprintf(err, errlen,
+			 "state store %s: not an SQLite database (corrupt, or another kind of file); "
+			 "refused: move it away or point MCPGW_STATE_STORE elsewhere",
+			 path);
 		return -1;
 	}
 	app = (uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71];
 	if (app != 0 && app != SS_APPLICATION_ID) {
-		snprintf(err, errlen, "state store %s: an SQLite database of another program (application_id 0x%08x), "
-			 "not a state store; refused", path, app);
+		snprintf(err, errlen,
+			 "state store %s: an SQLite database of another program (application_id 0x%08x), "
+			 "not a state store; refused",
+			 path, app);
 		return -1;
 	}
 	return 0;
@@ -401,8 +413,10 @@ static int ss_identity(sqlite3 *db, const char *path, char *err, size_t errlen)
 	}
 	(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	if (app != SS_APPLICATION_ID) {
-		snprintf(err, errlen, "state store %s: an SQLite database of another program (application_id %lld, "
-			 "%lld objects), not a state store; refused", path, app, objects);
+		snprintf(err, errlen,
+			 "state store %s: an SQLite database of another program (application_id %lld, "
+			 "%lld objects), not a state store; refused",
+			 path, app, objects);
 		return -1;
 	}
 version:

@@ -2,20 +2,20 @@
 #ifndef MCPGW_STATESTORE_TYPES_H
 #define MCPGW_STATESTORE_TYPES_H
 
-#define STATESTORE_NS_MAX 64       /* longest namespace, bytes */
-#define STATESTORE_KEY_MAX 512     /* longest key, bytes */
-#define STATESTORE_PRUNE_STEP 16   /* expired entries each write removes at most (see statestore_prune) */
+#define STATESTORE_NS_MAX 64     /* longest namespace, bytes */
+#define STATESTORE_KEY_MAX 512   /* longest key, bytes */
+#define STATESTORE_PRUNE_STEP 16 /* expired entries each write removes at most (see statestore_prune) */
 
 enum statestore_status {
 	STATESTORE_OK = 0,
-	STATESTORE_NOTFOUND,    /* no such entry (or it expired); release: not held with that token */
-	STATESTORE_HELD,        /* claim: another holder has it and it has not expired */
-	STATESTORE_EBUSY,       /* another process held the store longer than the timeout; nothing changed */
-	STATESTORE_ETOOBIG,     /* a value larger than asked for (get) or than the backend takes (put) */
-	STATESTORE_EINVAL,      /* a namespace or key empty or too long, a negative TTL, no handle */
-	STATESTORE_ETYPE,       /* incr of an entry that is no counter; a _json get of bytes that are no JSON */
+	STATESTORE_NOTFOUND, /* no such entry (or it expired); release: not held with that token */
+	STATESTORE_HELD,     /* claim: another holder has it and it has not expired */
+	STATESTORE_EBUSY,    /* another process held the store longer than the timeout; nothing changed */
+	STATESTORE_ETOOBIG,  /* a value larger than asked for (get) or than the backend takes (put) */
+	STATESTORE_EINVAL,   /* a namespace or key empty or too long, a negative TTL, no handle */
+	STATESTORE_ETYPE,    /* incr of an entry that is no counter; a _json get of bytes that are no JSON */
 	STATESTORE_ENOMEM,
-	STATESTORE_EBACKEND     /* the backend failed (disk, corruption...): statestore_errmsg says how */
+	STATESTORE_EBACKEND /* the backend failed (disk, corruption...): statestore_errmsg says how */
 };
 
 struct statestore;

@@ -79,7 +79,9 @@ static int sse_tool(struct chatstream *cs, const struct toolloop_event *ev)
 {
 	char line[400];
 	int n = snprintf(line, sizeof line, ": mcpgw: tool %.150s (%.150s) %s\n\n", ev->tool, ev->server,
-			 ev->kind == TOOLLOOP_TOOL_START ? "running" : ev->is_error ? "failed" : "done");
+			 ev->kind == TOOLLOOP_TOOL_START ? "running"
+			 : ev->is_error                  ? "failed"
+							 : "done");
 
 	if (n < 0 || sse_headers(cs, ev) < 0 ||
 	    hio_write(cs->h, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0 || hio_flush(cs->h) < 0)
@@ -110,15 +112,11 @@ int chatstream_event(void *ud, const struct toolloop_event *ev)
 	struct chatstream *cs = ud;
 
 	switch (ev->kind) {
-	case TOOLLOOP_CONTENT:
-		return ev->stream && ev->chunk && sse_json(cs, ev, ev->chunk) < 0 ? 1 : 0;
+	case TOOLLOOP_CONTENT: return ev->stream && ev->chunk && sse_json(cs, ev, ev->chunk) < 0 ? 1 : 0;
 	case TOOLLOOP_TOOL_START:
-	case TOOLLOOP_TOOL_END:
-		return ev->stream && sse_tool(cs, ev) < 0 ? 1 : 0;
-	case TOOLLOOP_ERROR:
-		return end_error(cs, ev) < 0 ? 1 : 0;
-	case TOOLLOOP_DONE:
-		return end_done(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_TOOL_END: return ev->stream && sse_tool(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_ERROR: return end_error(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_DONE: return end_done(cs, ev) < 0 ? 1 : 0;
 	}
 	return 0;
 }

@@ -8,7 +8,7 @@
 /* One answer in progress; lives as long as the run it serialises. */
 struct chatstream {
 	struct hio *h;
-	int headers;               /* the event stream's headers went out */
+	int headers; /* the event stream's headers went out */
 };
 
 /* chatstream_init: answer on h (borrowed, kept) for one run. */

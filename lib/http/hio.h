@@ -9,11 +9,11 @@
 #include "core/buf.h"
 
 struct hio {
-	int cgi;               /* 1: plain CGI (one request from environ/stdin/stdout) */
-	int served;            /* CGI: the one request was handed out */
-	FCGX_Request req;      /* FastCGI mode */
-	int status_sent;       /* headers written */
-	size_t consumed;       /* CGI: request body bytes read from stdin */
+	int cgi;          /* 1: plain CGI (one request from environ/stdin/stdout) */
+	int served;       /* CGI: the one request was handed out */
+	FCGX_Request req; /* FastCGI mode */
+	int status_sent;  /* headers written */
+	size_t consumed;  /* CGI: request body bytes read from stdin */
 };
 
 /* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */

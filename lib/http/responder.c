@@ -94,8 +94,8 @@ static void allow_add(char *allow, size_t allowlen, const char *list)
 	}
 }
 
-const struct route *responder_route(const struct route *routes, const char *method, const char *path,
-				    const char **arg, int *status, char *allow, size_t allowlen)
+const struct route *responder_route(const struct route *routes, const char *method, const char *path, const char **arg,
+				    int *status, char *allow, size_t allowlen)
 {
 	const struct route *rt;
 	const char *a;
@@ -142,7 +142,8 @@ static int read_body(struct responder *r, struct exchange *x)
 	if (!cl || !*cl || hio_param(x->h, "MCPGW_NO_CONTENT_LENGTH")) {
 		oai_send_error(x->h, 411, NULL, "length_required",
 			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
-			       "accepted here).", x->method, x->route->path);
+			       "accepted here).",
+			       x->method, x->route->path);
 		return -1;
 	}
 	rc = hio_read_body(x->h, r->s.max_body_bytes, &x->body);
@@ -154,7 +155,8 @@ static int read_body(struct responder *r, struct exchange *x)
 	else if (rc == 411)
 		oai_send_error(x->h, 411, NULL, "length_required",
 			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
-			       "accepted here).", x->method, x->route->path);
+			       "accepted here).",
+			       x->method, x->route->path);
 	else if (rc == 400)
 		oai_send_error(x->h, 400, NULL, "invalid_body",
 			       "The request body does not match its Content-Length (malformed, or shorter than it says).");
@@ -197,11 +199,13 @@ static void send_web_server_error(struct hio *h, int status)
 	default: code = status >= 500 ? "internal_error" : "invalid_request"; break;
 	}
 	if (status == 413)
-		oai_send_error(h, 413, NULL, code, "The request body of %.16s %.300s is larger than the web server "
-			       "accepts (LimitRequestBody / FcgidMaxRequestLen).", method ? method : "?", url ? url : "?");
+		oai_send_error(h, 413, NULL, code,
+			       "The request body of %.16s %.300s is larger than the web server "
+			       "accepts (LimitRequestBody / FcgidMaxRequestLen).",
+			       method ? method : "?", url ? url : "?");
 	else
-		oai_send_error(h, status, NULL, code, "The web server refused %.16s %.300s: %d %s.", method ? method : "?",
-			       url ? url : "?", status, hio_reason(status));
+		oai_send_error(h, status, NULL, code, "The web server refused %.16s %.300s: %d %s.",
+			       method ? method : "?", url ? url : "?", status, hio_reason(status));
 }
 
 /* faulty: MCPGW_FAULT names the route ("/v1/tools/{}") or the method and the

@@ -53,9 +53,9 @@ struct responder;
 struct responder_worker {
 	struct responder *r;
 	struct hio h;
-	struct bclient *bc;   /* when a route needs ROUTE_BROKER, else NULL */
-	struct upstream *up;  /* when a route needs ROUTE_UPSTREAM (NULL if it could not be made) */
-	void *data;           /* def->worker_size zeroed bytes of the program's own, or NULL */
+	struct bclient *bc;  /* when a route needs ROUTE_BROKER, else NULL */
+	struct upstream *up; /* when a route needs ROUTE_UPSTREAM (NULL if it could not be made) */
+	void *data;          /* def->worker_size zeroed bytes of the program's own, or NULL */
 	pthread_t th;
 	int started;
 };
@@ -63,24 +63,24 @@ struct responder_worker {
 /* One request and its answer: what a handler gets. */
 struct exchange {
 	struct responder_worker *w;
-	struct hio *h;              /* the request's parameters and the response writer */
+	struct hio *h; /* the request's parameters and the response writer */
 	const struct route *route;
-	const char *method;         /* REQUEST_METHOD ("GET" when the server gave none) */
+	const char *method;            /* REQUEST_METHOD ("GET" when the server gave none) */
 	char path[RESPONDER_PATH_MAX]; /* the path as sent, without the query string */
-	const char *arg;            /* what {} or {*} matched (inside path, still URL-encoded), else "" */
-	buf_t body;                 /* the body when the route needs ROUTE_BODY */
-	void *app;                  /* def->app */
-	pthread_mutex_t lock;       /* guards finished (exchange_finish from another thread) */
+	const char *arg;               /* what {} or {*} matched (inside path, still URL-encoded), else "" */
+	buf_t body;                    /* the body when the route needs ROUTE_BODY */
+	void *app;                     /* def->app */
+	pthread_mutex_t lock;          /* guards finished (exchange_finish from another thread) */
 	pthread_cond_t done;
 	int finished;
 };
 
 /* A responder program: its name, routes and hooks (all hooks optional). */
 struct responder_def {
-	const char *name;            /* for the log: "tools.fcgi" */
+	const char *name; /* for the log: "tools.fcgi" */
 	const struct route *routes;
-	void *app;                   /* the program's state, x->app in every handler */
-	size_t worker_size;          /* bytes of w->data per worker (0: none) */
+	void *app;          /* the program's state, x->app in every handler */
+	size_t worker_size; /* bytes of w->data per worker (0: none) */
 	/* threads: worker threads in FastCGI mode (NULL: 1); the settings are loaded */
 	int (*threads)(const struct responder *r);
 	/* setup: after the settings loaded; -1 with r->settings_err set: every route answers 500 */
@@ -103,9 +103,9 @@ struct responder_def {
 struct responder {
 	const struct responder_def *def;
 	struct settings s;
-	int settings_ok;            /* 0: every routed request answers 500 configuration_error with settings_err */
+	int settings_ok; /* 0: every routed request answers 500 configuration_error with settings_err */
 	char settings_err[1024];
-	unsigned needs;             /* every route's needs ORed */
+	unsigned needs;                  /* every route's needs ORed */
 	char fault[RESPONDER_FAULT_MAX]; /* MCPGW_FAULT, "" when off */
 	struct responder_worker *ws;
 	int nw;
@@ -132,8 +132,8 @@ void responder_serve_one(struct responder_worker *w);
  * *arg set (inside path), or NULL with *status 404 (no route has the path) or
  * 405 (*allow then the methods of the rows with the path, "GET, HEAD, POST",
  * into allow of allowlen bytes). */
-const struct route *responder_route(const struct route *routes, const char *method, const char *path,
-				    const char **arg, int *status, char *allow, size_t allowlen);
+const struct route *responder_route(const struct route *routes, const char *method, const char *path, const char **arg,
+				    int *status, char *allow, size_t allowlen);
 
 /* exchange_finish: a PENDING handler is done with x (the answer is written);
  * callable from any thread, once. The skeleton then ends the request. */

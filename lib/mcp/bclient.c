@@ -37,12 +37,12 @@ struct bc_pending {
 struct bclient {
 	char *path;
 	size_t max_message;
-	int fd;                  /* -1: not connected */
+	int fd; /* -1: not connected */
 	long next_id;
 	struct jr_reader rd;
 	struct bc_pending *pending;
 	size_t npending;
-	buf_t out;               /* the line being sent */
+	buf_t out;                 /* the line being sent */
 	bc_no_broker_fn no_broker; /* may start a broker when none listens (bc_on_no_broker) */
 	void *no_broker_ud;
 };
@@ -431,8 +431,7 @@ int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_
 	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
 }
 
-int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms,
-	    json_t **result, json_t **error)
+int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms, json_t **result, json_t **error)
 {
 	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	long id;

@@ -26,8 +26,7 @@ void bc_free(struct bclient *bc);
  * A dead connection found before sending (the broker restarted) is
  * reconnected transparently once; after sending, a lost connection is BC_EIO.
  * Responses to other ids are kept for bc_wait. */
-int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms,
-	    json_t **result, json_t **error);
+int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms, json_t **result, json_t **error);
 
 /* bc_send + bc_wait: several requests in flight at once (parallel tool calls).
  * bc_send returns the request id (>0) or a negative bc_status. */

@@ -26,11 +26,11 @@
 
 extern char **environ;
 
-#define BS_POLL_MS 50          /* between checks of the socket, the lock, a child */
-#define BS_TAIL_BYTES 2048     /* of a log file shown in an error */
+#define BS_POLL_MS 50      /* between checks of the socket, the lock, a child */
+#define BS_TAIL_BYTES 2048 /* of a log file shown in an error */
 #define BS_TAIL_LINES 12
-#define BS_PATH_MAX 4352       /* state directory (4096) plus a file name */
-#define BS_FD_SCAN_MAX 65536   /* closing inherited fds without close_range: at most this many */
+#define BS_PATH_MAX 4352     /* state directory (4096) plus a file name */
+#define BS_FD_SCAN_MAX 65536 /* closing inherited fds without close_range: at most this many */
 
 int brokerstart_alive(const char *socket_path)
 {
@@ -150,7 +150,8 @@ static int bs_broker_lock_held(const char *state_dir)
 	char path[BS_PATH_MAX];
 	int fd, held;
 
-	if (statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_LOCK) < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_LOCK) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 	close(fd); /* releases it if we took it */
@@ -223,8 +224,7 @@ static void bs_reap(pid_t pid)
 
 /* bs_fork_detached: the intermediate child of a double fork: starts the
  * broker in a new session, reports its pid on pfd, exits */
-static void bs_fork_detached(char *const argv[], char *const envp[], const char *log_path, int efd, int pfd,
-			     int max_fd)
+static void bs_fork_detached(char *const argv[], char *const envp[], const char *log_path, int efd, int pfd, int max_fd)
 {
 	pid_t g;
 
@@ -390,15 +390,16 @@ static int bs_wait_socket(const struct settings *s, pid_t pid, int child, long d
 				continue;
 			}
 			bs_status_text(status, what, sizeof what);
-			snprintf(err, errlen, "mcpgw-broker (pid %ld) %s before opening %s", (long)pid, what, s->socket_path);
+			snprintf(err, errlen, "mcpgw-broker (pid %ld) %s before opening %s", (long)pid, what,
+				 s->socket_path);
 			bs_tail_logs(s, err, errlen);
 			return -1;
 		}
 		if (clock_now_ms() >= deadline) {
 			if (pid > 0)
 				brokerstart_stop(pid, child, 2000);
-			snprintf(err, errlen, "mcpgw-broker%s did not open %s in time", pid > 0 ? "" : " (started elsewhere)",
-				 s->socket_path);
+			snprintf(err, errlen, "mcpgw-broker%s did not open %s in time",
+				 pid > 0 ? "" : " (started elsewhere)", s->socket_path);
 			bs_tail_logs(s, err, errlen);
 			return -1;
 		}
@@ -537,15 +538,17 @@ int brokerstart_stop(pid_t pid, int child, long timeout_ms)
 #define BA_ERR_MAX 4096
 
 /* CGI/1.1 request variables (RFC 3875) and what web servers add: not for the broker's environment */
-static const char *const ba_cgi_prefixes[] = { "HTTP_", "CONTENT_", "REQUEST_", "REMOTE_", "SCRIPT_", "SERVER_",
-					       "REDIRECT_", "CONTEXT_", "SSL_", NULL };
-static const char *const ba_cgi_names[] = { "GATEWAY_INTERFACE", "PATH_INFO", "PATH_TRANSLATED", "QUERY_STRING",
-					    "AUTH_TYPE", "DOCUMENT_ROOT", "HTTPS", "UNIQUE_ID", NULL };
+static const char *const ba_cgi_prefixes[] = { "HTTP_",   "CONTENT_",  "REQUEST_", "REMOTE_", "SCRIPT_",
+					       "SERVER_", "REDIRECT_", "CONTEXT_", "SSL_",    NULL };
+static const char *const ba_cgi_names[] = {
+	"GATEWAY_INTERFACE", "PATH_INFO", "PATH_TRANSLATED", "QUERY_STRING", "AUTH_TYPE", "DOCUMENT_ROOT", "HTTPS",
+	"UNIQUE_ID",         NULL
+};
 
 static pthread_mutex_t ba_lock = PTHREAD_MUTEX_INITIALIZER;
-static int ba_cgi;                /* plain CGI: scrub the request variables around a start */
-static long ba_failed_at = -1;    /* monotonic ms of the last failed start; -1: none */
-static char ba_err[BA_ERR_MAX];   /* why it failed */
+static int ba_cgi;              /* plain CGI: scrub the request variables around a start */
+static long ba_failed_at = -1;  /* monotonic ms of the last failed start; -1: none */
+static char ba_err[BA_ERR_MAX]; /* why it failed */
 
 /* ba_is_cgi_var: the environment entry "NAME=value" is a CGI request variable */
 static int ba_is_cgi_var(const char *entry)

@@ -12,9 +12,9 @@
 #define BROKERSTART_STOP_MS 15000    /* default wait after SIGTERM before SIGKILL */
 
 struct brokerstart_opts {
-	const char *bin;  /* the mcpgw-broker executable (see brokerstart_find_bin) */
-	long timeout_ms;  /* bound on waiting for the start lock, then for the socket; <= 0: BROKERSTART_TIMEOUT_MS */
-	int detach;       /* 0: the broker stays a child of this process (stop or reap it with brokerstart_stop);
+	const char *bin; /* the mcpgw-broker executable (see brokerstart_find_bin) */
+	long timeout_ms; /* bound on waiting for the start lock, then for the socket; <= 0: BROKERSTART_TIMEOUT_MS */
+	int detach;      /* 0: the broker stays a child of this process (stop or reap it with brokerstart_stop);
 			   * 1: double fork, the broker is re-parented to init (for callers that never stop it) */
 };
 

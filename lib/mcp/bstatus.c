@@ -59,7 +59,8 @@ int bstatus_query(FILE *f, const struct settings *s, char *err, size_t errlen)
 	} else if (error) {
 		const char *m = json_string_value(json_object_get(error, "message"));
 
-		snprintf(err, errlen, "the broker on %s failed mcpgw/status: %s", s->socket_path, m ? m : "unknown error");
+		snprintf(err, errlen, "the broker on %s failed mcpgw/status: %s", s->socket_path,
+			 m ? m : "unknown error");
 	} else if (bstatus_write(f, result) < 0) {
 		snprintf(err, errlen, "the broker on %s: its mcpgw/status answer has no server list", s->socket_path);
 	} else if (fflush(f) != 0 || ferror(f)) {

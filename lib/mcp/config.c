@@ -16,15 +16,15 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CFG_NAME_MAX       64        /* server name length */
-#define CFG_VAR_MAX        255       /* ${VAR} name length */
+#define CFG_NAME_MAX 64              /* server name length */
+#define CFG_VAR_MAX 255              /* ${VAR} name length */
 #define CFG_TIMEOUT_MIN_MS 1000L     /* "timeout": one second (less is seconds written by mistake) */
 #define CFG_TIMEOUT_MAX_MS 86400000L /* "timeout": one day */
-#define CFG_KEY_MAX        256       /* key path shown in a message */
-#define CFG_SHOW_MAX       64        /* untrusted text shown in a message */
+#define CFG_KEY_MAX 256              /* key path shown in a message */
+#define CFG_SHOW_MAX 64              /* untrusted text shown in a message */
 
 struct cfg_ctx {
-	const char *file;   /* name used in messages */
+	const char *file; /* name used in messages */
 	char *err;
 	size_t errlen;
 	const char *server; /* current server (already validated), NULL at top level */
@@ -56,8 +56,7 @@ static const char *cfg_show(char *dst, size_t n, const char *s)
 /* cfg_err: "FILE: KEY: problem". At server level KEY is "mcpServers.<name>"
  * followed by suffix; at top level suffix is the whole key ("FILE: problem"
  * when it is empty). */
-static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void cfg_err(struct cfg_ctx *c, const char *suffix, const char *fmt, ...)
 {
 	char msg[512];
@@ -218,8 +217,7 @@ static int cfg_string(struct cfg_ctx *c, const json_t *o, const char *name, int 
 
 /* cfg_strings: optional array of strings; entries are counted in *n as they
  * are filled so that cfg_free releases a partial array. */
-static int cfg_strings(struct cfg_ctx *c, const json_t *o, const char *name, int expand,
-		       char ***out, size_t *n)
+static int cfg_strings(struct cfg_ctx *c, const json_t *o, const char *name, int expand, char ***out, size_t *n)
 {
 	const json_t *a = json_object_get(o, name), *v;
 	char key[CFG_KEY_MAX];
@@ -275,8 +273,7 @@ static int cfg_header_name_ok(const char *k)
 }
 
 /* cfg_pair: "KEY<sep>VALUE" for one env or header entry. */
-static int cfg_pair(struct cfg_ctx *c, const char *group, const char *k, const json_t *v,
-		    const char *sep, char **out)
+static int cfg_pair(struct cfg_ctx *c, const char *group, const char *k, const json_t *v, const char *sep, char **out)
 {
 	char key[CFG_KEY_MAX], show[CFG_SHOW_MAX * 4 + 8], *val = NULL;
 	int is_header = sep[0] == ':';
@@ -307,8 +304,7 @@ err:
 }
 
 /* cfg_pairs: optional object of scalars -> "KEY<sep>VALUE" array (env, headers). */
-static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const char *sep,
-		     char ***out, size_t *n)
+static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const char *sep, char ***out, size_t *n)
 {
 	const json_t *obj = json_object_get(o, name), *v;
 	const char *k;
@@ -340,7 +336,8 @@ static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const
 
 /* the keys of a server entry */
 static const char *const cfg_server_keys[] = {
-	"command", "args", "env", "cwd", "type", "url", "headers", "disabled", "includeTools", "excludeTools", "timeout",
+	"command", "args",     "env",          "cwd",          "type",    "url",
+	"headers", "disabled", "includeTools", "excludeTools", "timeout",
 };
 
 /* other clients' names for keys of a server entry, and keys whose loss
@@ -372,8 +369,8 @@ static const struct {
 /* cfg_is_star_list: ["*"], which lets everything through */
 static int cfg_is_star_list(const json_t *v)
 {
-	return json_is_array(v) && json_array_size(v) == 1 &&
-	       json_string_value(json_array_get(v, 0)) && strcmp(json_string_value(json_array_get(v, 0)), "*") == 0;
+	return json_is_array(v) && json_array_size(v) == 1 && json_string_value(json_array_get(v, 0)) &&
+	       strcmp(json_string_value(json_array_get(v, 0)), "*") == 0;
 }
 
 /* cfg_key_hint: the message for key k (value v) of a server entry when it is
@@ -393,8 +390,9 @@ static void cfg_key_hint(const char *k, const json_t *v, char *out, size_t outle
 			return;
 		}
 	if (strcmp(k, "transport") == 0 && json_is_object(v))
-		snprintf(out, outlen, "unknown key \"transport\" (the Continue shape): move its keys (\"type\", "
-				      "\"command\", \"args\", ...) up into the server's entry");
+		snprintf(out, outlen,
+			 "unknown key \"transport\" (the Continue shape): move its keys (\"type\", "
+			 "\"command\", \"args\", ...) up into the server's entry");
 	else if (strcmp(k, "transport") == 0)
 		snprintf(out, outlen, "unknown key \"transport\": rename it to \"type\"");
 	else if (strcmp(k, "enabled") == 0 && json_is_false(v))
@@ -458,7 +456,8 @@ static int cfg_find_nested(const json_t *root, char *path, size_t pathlen)
 		}
 		json_object_foreach((json_t *)v1, k2, v2) {
 			if (json_is_object(v2) && json_object_get(v2, "mcpServers")) {
-				snprintf(path, pathlen, "%s\".\"%s", cfg_show(s1, sizeof s1, k1), cfg_show(s2, sizeof s2, k2));
+				snprintf(path, pathlen, "%s\".\"%s", cfg_show(s1, sizeof s1, k1),
+					 cfg_show(s2, sizeof s2, k2));
 				return 1;
 			}
 		}
@@ -478,14 +477,17 @@ static int cfg_missing_foreign(struct cfg_ctx *c, const json_t *root)
 			return 1;
 		}
 	if (json_is_object(mcp) && json_object_get(mcp, "servers"))
-		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json "
-			       "and opencode shape): move that \"servers\" object to a top-level \"mcpServers\"");
+		cfg_err(c, "",
+			"no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json "
+			"and opencode shape): move that \"servers\" object to a top-level \"mcpServers\"");
 	else if (json_is_object(mcp))
-		cfg_err(c, "", "no \"mcpServers\" object; found \"mcp\" (the opencode shape): rename it to \"mcpServers\"");
+		cfg_err(c, "",
+			"no \"mcpServers\" object; found \"mcp\" (the opencode shape): rename it to \"mcpServers\"");
 	else if (json_is_object(exp) && json_object_get(exp, "modelContextProtocolServers"))
-		cfg_err(c, "", "no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} "
-			       "(the Continue config.json shape): give each entry a name in a top-level \"mcpServers\" "
-			       "object and move its \"transport\" keys up into it");
+		cfg_err(c, "",
+			"no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} "
+			"(the Continue config.json shape): give each entry a name in a top-level \"mcpServers\" "
+			"object and move its \"transport\" keys up into it");
 	else
 		return 0;
 	return 1;
@@ -511,23 +513,28 @@ static void cfg_missing(struct cfg_ctx *c, const json_t *root)
 		}
 	}
 	if (cfg_find_nested(root, path, sizeof path)) {
-		cfg_err(c, "", "no \"mcpServers\" object at the top level; found one inside \"%s\": move it to the top level",
+		cfg_err(c, "",
+			"no \"mcpServers\" object at the top level; found one inside \"%s\": move it to the top level",
 			path);
 		return;
 	}
 	if (cfg_looks_like_server(root)) {
-		cfg_err(c, "", "no \"mcpServers\" object; the file holds one server's entry: "
-			       "write {\"mcpServers\": {\"NAME\": {...}}}");
+		cfg_err(c, "",
+			"no \"mcpServers\" object; the file holds one server's entry: "
+			"write {\"mcpServers\": {\"NAME\": {...}}}");
 		return;
 	}
 	json_object_foreach((json_t *)root, k, v) {
 		if (cfg_looks_like_server(v)) {
-			cfg_err(c, "", "no \"mcpServers\" object; found server entries at the top level (\"%s\"): "
-				       "put them inside \"mcpServers\": {...}", cfg_show(show, sizeof show, k));
+			cfg_err(c, "",
+				"no \"mcpServers\" object; found server entries at the top level (\"%s\"): "
+				"put them inside \"mcpServers\": {...}",
+				cfg_show(show, sizeof show, k));
 			return;
 		}
 	}
-	cfg_err(c, "", "no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
+	cfg_err(c, "",
+		"no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
 }
 
 /* cfg_type: the transport named by "type" (-1 when absent, -2 on error). */
@@ -552,13 +559,16 @@ static int cfg_type(struct cfg_ctx *c, const json_t *srv)
 	    strcmp(t, "streamable_http") == 0)
 		return CFG_HTTP;
 	if (strcmp(t, "local") == 0)
-		cfg_err(c, ".type", "unknown transport \"local\" (the opencode and GitHub Copilot shape): write \"stdio\", "
-				    "or leave \"type\" out");
+		cfg_err(c, ".type",
+			"unknown transport \"local\" (the opencode and GitHub Copilot shape): write \"stdio\", "
+			"or leave \"type\" out");
 	else if (strcmp(t, "remote") == 0)
-		cfg_err(c, ".type", "unknown transport \"remote\" (the opencode shape): write \"http\" or \"sse\", "
-				    "or leave \"type\" out");
+		cfg_err(c, ".type",
+			"unknown transport \"remote\" (the opencode shape): write \"http\" or \"sse\", "
+			"or leave \"type\" out");
 	else
-		cfg_err(c, ".type", "unknown transport \"%s\" (expected stdio, sse, http)", cfg_show(show, sizeof show, t));
+		cfg_err(c, ".type", "unknown transport \"%s\" (expected stdio, sse, http)",
+			cfg_show(show, sizeof show, t));
 	return -2;
 }
 
@@ -611,14 +621,16 @@ static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 	s->disabled = d && json_is_true(d);
 	if (t && json_is_integer(t) && json_integer_value(t) >= 1 && json_integer_value(t) < CFG_TIMEOUT_MIN_MS) {
 		/* Cline and Goose write seconds */
-		cfg_err(c, ".timeout", "expected milliseconds %ld..%ld, got %" JSON_INTEGER_FORMAT ": seconds? write %"
-			JSON_INTEGER_FORMAT, CFG_TIMEOUT_MIN_MS, CFG_TIMEOUT_MAX_MS, json_integer_value(t),
-			json_integer_value(t) * 1000);
+		cfg_err(c, ".timeout",
+			"expected milliseconds %ld..%ld, got %" JSON_INTEGER_FORMAT
+			": seconds? write %" JSON_INTEGER_FORMAT,
+			CFG_TIMEOUT_MIN_MS, CFG_TIMEOUT_MAX_MS, json_integer_value(t), json_integer_value(t) * 1000);
 		return -1;
 	}
 	if (t && (!json_is_integer(t) || json_integer_value(t) < CFG_TIMEOUT_MIN_MS ||
 		  json_integer_value(t) > CFG_TIMEOUT_MAX_MS)) {
-		cfg_err(c, ".timeout", "expected an integer %ld..%ld (milliseconds)", CFG_TIMEOUT_MIN_MS, CFG_TIMEOUT_MAX_MS);
+		cfg_err(c, ".timeout", "expected an integer %ld..%ld (milliseconds)", CFG_TIMEOUT_MIN_MS,
+			CFG_TIMEOUT_MAX_MS);
 		return -1;
 	}
 	s->timeout_ms = t ? (long)json_integer_value(t) : 0;
@@ -631,19 +643,20 @@ static int cfg_stdio(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 	const json_t *cmd = json_object_get(srv, "command");
 
 	if (json_is_array(cmd)) {
-		cfg_err(c, ".command", "expected a string, found an array (the opencode shape): put the program in "
-				       "\"command\" and the rest in \"args\"");
+		cfg_err(c, ".command",
+			"expected a string, found an array (the opencode shape): put the program in "
+			"\"command\" and the rest in \"args\"");
 		return -1;
 	}
 	if (json_is_object(cmd)) {
-		cfg_err(c, ".command", "expected a string, found an object (the older Zed shape): move its \"path\" to "
-				       "\"command\" and its \"args\" and \"env\" up beside it");
+		cfg_err(c, ".command",
+			"expected a string, found an object (the older Zed shape): move its \"path\" to "
+			"\"command\" and its \"args\" and \"env\" up beside it");
 		return -1;
 	}
 	if (cfg_string(c, srv, "command", c->expand, &s->command) < 0 ||
 	    cfg_strings(c, srv, "args", c->expand, &s->args, &s->nargs) < 0 ||
-	    cfg_pairs(c, srv, "env", "=", &s->env, &s->nenv) < 0 ||
-	    cfg_string(c, srv, "cwd", c->expand, &s->cwd) < 0)
+	    cfg_pairs(c, srv, "env", "=", &s->env, &s->nenv) < 0 || cfg_string(c, srv, "cwd", c->expand, &s->cwd) < 0)
 		return -1;
 	if (!*s->command) {
 		cfg_err(c, ".command", "is empty after expansion");
@@ -704,7 +717,9 @@ static int cfg_server(struct cfg_ctx *c, const char *name, const json_t *srv, st
 	if (s->transport == CFG_STDIO ? cfg_stdio(c, srv, s) < 0 : cfg_remote(c, srv, s) < 0)
 		return -1;
 	return cfg_strings(c, srv, "includeTools", 0, &s->include_tools, &s->ninclude) < 0 ||
-	       cfg_strings(c, srv, "excludeTools", 0, &s->exclude_tools, &s->nexclude) < 0 ? -1 : 0;
+			       cfg_strings(c, srv, "excludeTools", 0, &s->exclude_tools, &s->nexclude) < 0
+		       ? -1
+		       : 0;
 }
 
 /* cfg_parse: validate the document root and fill out. */
@@ -723,8 +738,9 @@ static int cfg_parse(struct cfg_ctx *c, const json_t *root, struct cfg *out)
 		return -1;
 	}
 	if (json_is_array(servers)) {
-		cfg_err(c, "mcpServers", "expected an object of servers by name, found an array (the Continue config.yaml "
-					 "shape): write {\"NAME\": {\"command\": ...}, ...}");
+		cfg_err(c, "mcpServers",
+			"expected an object of servers by name, found an array (the Continue config.yaml "
+			"shape): write {\"NAME\": {\"command\": ...}, ...}");
 		return -1;
 	}
 	if (!json_is_object(servers)) {
@@ -745,8 +761,7 @@ static int cfg_parse(struct cfg_ctx *c, const json_t *root, struct cfg *out)
 }
 
 /* cfg_load_buf: parse len bytes of JSON (NUL bytes inside are syntax errors). */
-static int cfg_load_buf(const char *data, size_t len, const char *name, struct cfg *out,
-			char *err, size_t errlen)
+static int cfg_load_buf(const char *data, size_t len, const char *name, struct cfg *out, char *err, size_t errlen)
 {
 	struct cfg_ctx c = { name, err, errlen, NULL, 1 };
 	json_error_t jerr;

@@ -12,26 +12,26 @@ enum cfg_transport {
 };
 
 struct cfg_server {
-	char *name;                /* key in mcpServers; ^[A-Za-z0-9_.-]{1,64}$ */
+	char *name; /* key in mcpServers; ^[A-Za-z0-9_.-]{1,64}$ */
 	enum cfg_transport transport;
-	int disabled;              /* "disabled": true */
+	int disabled; /* "disabled": true */
 	/* stdio */
-	char *command;             /* expanded */
-	char **args;               /* expanded, nargs entries */
+	char *command; /* expanded */
+	char **args;   /* expanded, nargs entries */
 	size_t nargs;
-	char **env;                /* "KEY=VALUE", expanded values, nenv entries */
+	char **env; /* "KEY=VALUE", expanded values, nenv entries */
 	size_t nenv;
-	char *cwd;                 /* optional "cwd", NULL if absent */
+	char *cwd; /* optional "cwd", NULL if absent */
 	/* remote */
 	char *url;
-	char **headers;            /* "Name: value", expanded, nheaders entries */
+	char **headers; /* "Name: value", expanded, nheaders entries */
 	size_t nheaders;
 	/* tool filter: fnmatch(3) patterns on the MCP tool name */
-	char **include_tools;      /* "includeTools": if non-empty, only matching tools */
+	char **include_tools; /* "includeTools": if non-empty, only matching tools */
 	size_t ninclude;
-	char **exclude_tools;      /* "excludeTools": matching tools are hidden (wins over include) */
+	char **exclude_tools; /* "excludeTools": matching tools are hidden (wins over include) */
 	size_t nexclude;
-	long timeout_ms;           /* optional "timeout" (ms, >= 1000) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
+	long timeout_ms; /* optional "timeout" (ms, >= 1000) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
 };
 
 struct cfg {

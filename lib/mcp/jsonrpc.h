@@ -8,13 +8,13 @@
 #include "core/buf.h"
 
 /* Standard JSON-RPC codes, and the MCP SDKs' transport codes. */
-#define JR_PARSE_ERROR       -32700
-#define JR_INVALID_REQUEST   -32600
-#define JR_METHOD_NOT_FOUND  -32601
-#define JR_INVALID_PARAMS    -32602
-#define JR_INTERNAL_ERROR    -32603
+#define JR_PARSE_ERROR -32700
+#define JR_INVALID_REQUEST -32600
+#define JR_METHOD_NOT_FOUND -32601
+#define JR_INVALID_PARAMS -32602
+#define JR_INTERNAL_ERROR -32603
 #define JR_CONNECTION_CLOSED -32000 /* server unavailable / connection lost */
-#define JR_REQUEST_TIMEOUT   -32001 /* no answer within the timeout */
+#define JR_REQUEST_TIMEOUT -32001   /* no answer within the timeout */
 
 /* MCP protocol revisions we speak, newest first (NULL-terminated). */
 extern const char *const jr_mcp_versions[];
@@ -42,10 +42,10 @@ int jr_append_line(buf_t *out, const json_t *msg);
 /* Line reader: bytes in, one message per line out. */
 struct jr_reader {
 	buf_t buf;
-	size_t max_line;  /* a longer line is an error (JR_READ_TOOLONG) */
-	size_t scan;      /* bytes already searched for '\n' */
-	size_t pending;   /* bytes of the line handed out last, dropped at the next call */
-	int skipping;     /* inside an over-long line: drop bytes up to its '\n' */
+	size_t max_line; /* a longer line is an error (JR_READ_TOOLONG) */
+	size_t scan;     /* bytes already searched for '\n' */
+	size_t pending;  /* bytes of the line handed out last, dropped at the next call */
+	int skipping;    /* inside an over-long line: drop bytes up to its '\n' */
 };
 
 enum jr_read { JR_READ_MORE = 0, JR_READ_LINE = 1, JR_READ_TOOLONG = -1, JR_READ_NOMEM = -2 };

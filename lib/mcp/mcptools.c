@@ -48,8 +48,7 @@ static void map_gen(struct mcptools *m)
 
 int mcptools_refresh(struct mcptools *m, struct bclient *bc, long timeout_ms)
 {
-	if (m->gen && m->tools && m->generation &&
-	    __atomic_load_n(m->gen, __ATOMIC_ACQUIRE) == (int64_t)m->generation)
+	if (m->gen && m->tools && m->generation && __atomic_load_n(m->gen, __ATOMIC_ACQUIRE) == (int64_t)m->generation)
 		return BC_OK;
 	map_gen(m);
 	return mcptools_ask(m, bc, timeout_ms);

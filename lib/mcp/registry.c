@@ -116,8 +116,7 @@ int registry_prune_servers(struct registry *r, const char *const *names, size_t 
 			;
 		if (i < n || !name)
 			continue;
-		if (sqlite3_bind_text(del, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-		    sqlite3_step(del) != SQLITE_DONE)
+		if (sqlite3_bind_text(del, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(del) != SQLITE_DONE)
 			goto out;
 		sqlite3_reset(del);
 	}
@@ -177,9 +176,8 @@ out:
 
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint)
 {
-	static const char sql[] =
-		"SELECT t.tool_json FROM tools t JOIN servers s ON s.name = t.server"
-		" WHERE t.server = ?1 AND s.fingerprint = ?2 ORDER BY t.position";
+	static const char sql[] = "SELECT t.tool_json FROM tools t JOIN servers s ON s.name = t.server"
+				  " WHERE t.server = ?1 AND s.fingerprint = ?2 ORDER BY t.position";
 	sqlite3_stmt *st = NULL;
 	json_t *arr = NULL;
 	int rc;
@@ -207,4 +205,3 @@ out:
 	sqlite3_finalize(st);
 	return arr;
 }
-

@@ -9,16 +9,16 @@ struct registry;
 
 struct registry_server {
 	const char *name, *transport, *fingerprint, *state;
-	const char *protocol_version;  /* may be NULL */
-	const json_t *server_info;     /* may be NULL */
-	const char *last_error;        /* may be NULL or "" */
+	const char *protocol_version; /* may be NULL */
+	const json_t *server_info;    /* may be NULL */
+	const char *last_error;       /* may be NULL or "" */
 	int restarts;
 	long pid;
 };
 
 struct registry_tool {
 	const char *server, *mcp_name, *exposed_name;
-	const json_t *tool;            /* the server's Tool object */
+	const json_t *tool; /* the server's Tool object */
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema

@@ -7,23 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TN_PREFIX    55   /* bytes kept before "_<8 hex>" */
+#define TN_PREFIX 55      /* bytes kept before "_<8 hex>" */
 #define TN_MAX_ROUND 1000 /* clash-resolution rounds before giving up (never reached in practice) */
 
 enum { TN_PLAIN = 0, TN_PREFIXED = 1, TN_HASHED = 2 }; /* level >= TN_HASHED: salt = level - 2 */
 
 struct tn_work {
 	struct toolname *t;
-	const char *server;   /* never NULL */
-	const char *mcp;      /* never NULL */
+	const char *server; /* never NULL */
+	const char *mcp;    /* never NULL */
 	unsigned level;
-	unsigned ordinal;     /* rank among entries with the same server and mcp_name */
+	unsigned ordinal; /* rank among entries with the same server and mcp_name */
 };
 
 static int tn_char_ok(int ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '_' || ch == '-';
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
 }
 
 int toolname_valid(const char *s)

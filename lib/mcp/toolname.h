@@ -7,9 +7,9 @@
 #define TOOLNAME_MAX 64
 
 struct toolname {
-	const char *server;              /* in: server name (borrowed) */
-	const char *mcp_name;            /* in: the tool's MCP name (borrowed), up to 128 bytes or more */
-	char exposed[TOOLNAME_MAX + 1];  /* out */
+	const char *server;             /* in: server name (borrowed) */
+	const char *mcp_name;           /* in: the tool's MCP name (borrowed), up to 128 bytes or more */
+	char exposed[TOOLNAME_MAX + 1]; /* out */
 };
 
 /* toolname_valid: 1 if s matches ^[a-zA-Z0-9_-]{1,64}$. */

@@ -25,19 +25,19 @@ struct embed_tok {
 	void *ud;
 	uint32_t word[EMBED_WORD_MAX]; /* the current word's code points, folded */
 	size_t wn;
-	long prev_cjk;                 /* the previous code point if it was CJK, else -1 */
+	long prev_cjk; /* the previous code point if it was CJK, else -1 */
 	long tokens;
 	int stopped;
 };
 
 /* very common English function words: they weigh EMBED_STOP_WEIGHT (sorted for bsearch) */
 static const char *const embed_stop[] = {
-	"a", "about", "also", "am", "an", "and", "are", "as", "at", "be", "been", "being", "but", "by", "can",
-	"could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if",
-	"in", "into", "is", "it", "its", "just", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so",
-	"than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too",
-	"us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would",
-	"you", "your",
+	"a",     "about", "also",  "am",   "an",    "and",  "are",   "as",   "at",   "be",   "been",  "being", "but",
+	"by",    "can",   "could", "did",  "do",    "does", "for",   "from", "had",  "has",  "have",  "he",    "her",
+	"his",   "how",   "i",     "if",   "in",    "into", "is",    "it",   "its",  "just", "me",    "my",    "no",
+	"not",   "of",    "on",    "or",   "our",   "she",  "so",    "than", "that", "the",  "their", "them",  "then",
+	"there", "these", "they",  "this", "those", "to",   "too",   "us",   "was",  "we",   "were",  "what",  "when",
+	"where", "which", "who",   "why",  "will",  "with", "would", "you",  "your",
 };
 
 /* --- arithmetic without libm ------------------------------------------- */
@@ -101,17 +101,17 @@ static uint64_t embed_hash(enum embed_kind kind, const char *bytes, size_t len)
 /* embed_is_cjk: Han, Hiragana, Katakana, Hangul */
 static int embed_is_cjk(long cp)
 {
-	return (cp >= 0x1100 && cp <= 0x11FF) ||   /* Hangul Jamo */
-	       (cp >= 0x3040 && cp <= 0x30FF) ||   /* Hiragana, Katakana */
-	       (cp >= 0x3130 && cp <= 0x318F) ||   /* Hangul Compatibility Jamo */
-	       (cp >= 0x31F0 && cp <= 0x31FF) ||   /* Katakana Phonetic Extensions */
-	       (cp >= 0x3400 && cp <= 0x4DBF) ||   /* CJK Extension A */
-	       (cp >= 0x4E00 && cp <= 0x9FFF) ||   /* CJK Unified Ideographs */
-	       (cp >= 0xA960 && cp <= 0xA97F) ||   /* Hangul Jamo Extended-A */
-	       (cp >= 0xAC00 && cp <= 0xD7FF) ||   /* Hangul Syllables, Jamo Extended-B */
-	       (cp >= 0xF900 && cp <= 0xFAFF) ||   /* CJK Compatibility Ideographs */
-	       (cp >= 0xFF66 && cp <= 0xFF9F) ||   /* halfwidth Katakana */
-	       (cp >= 0x20000 && cp <= 0x323AF);   /* CJK Extensions B..H, Compatibility Supplement */
+	return (cp >= 0x1100 && cp <= 0x11FF) || /* Hangul Jamo */
+	       (cp >= 0x3040 && cp <= 0x30FF) || /* Hiragana, Katakana */
+	       (cp >= 0x3130 && cp <= 0x318F) || /* Hangul Compatibility Jamo */
+	       (cp >= 0x31F0 && cp <= 0x31FF) || /* Katakana Phonetic Extensions */
+	       (cp >= 0x3400 && cp <= 0x4DBF) || /* CJK Extension A */
+	       (cp >= 0x4E00 && cp <= 0x9FFF) || /* CJK Unified Ideographs */
+	       (cp >= 0xA960 && cp <= 0xA97F) || /* Hangul Jamo Extended-A */
+	       (cp >= 0xAC00 && cp <= 0xD7FF) || /* Hangul Syllables, Jamo Extended-B */
+	       (cp >= 0xF900 && cp <= 0xFAFF) || /* CJK Compatibility Ideographs */
+	       (cp >= 0xFF66 && cp <= 0xFF9F) || /* halfwidth Katakana */
+	       (cp >= 0x20000 && cp <= 0x323AF); /* CJK Extensions B..H, Compatibility Supplement */
 }
 
 /* embed_is_sep: not part of a word: ASCII other than letters and digits,
@@ -123,15 +123,13 @@ static int embed_is_sep(long cp)
 	if (cp < 0x80)
 		return !((cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'));
 	return cp <= 0xBF || cp == 0xD7 || cp == 0xF7 ||
-	       (cp >= 0x2000 && cp <= 0x2BFF) ||   /* punctuation, symbols, arrows, math, box drawing */
-	       (cp >= 0x2E00 && cp <= 0x2E7F) ||   /* supplemental punctuation */
-	       (cp >= 0x3000 && cp <= 0x303F) ||   /* CJK symbols and punctuation */
-	       (cp >= 0xE000 && cp <= 0xF8FF) ||   /* private use */
-	       (cp >= 0xFE00 && cp <= 0xFE6F) ||   /* variation selectors, vertical and small forms */
-	       cp == 0xFEFF ||
-	       (cp >= 0xFF00 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
-	       (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) ||
-	       (cp >= 0xFFF0 && cp <= 0xFFFF) ||
+	       (cp >= 0x2000 && cp <= 0x2BFF) || /* punctuation, symbols, arrows, math, box drawing */
+	       (cp >= 0x2E00 && cp <= 0x2E7F) || /* supplemental punctuation */
+	       (cp >= 0x3000 && cp <= 0x303F) || /* CJK symbols and punctuation */
+	       (cp >= 0xE000 && cp <= 0xF8FF) || /* private use */
+	       (cp >= 0xFE00 && cp <= 0xFE6F) || /* variation selectors, vertical and small forms */
+	       cp == 0xFEFF || (cp >= 0xFF00 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
+	       (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) || (cp >= 0xFFF0 && cp <= 0xFFFF) ||
 	       (cp >= 0x1F000 && cp <= 0x1FAFF) || /* emoji, pictographs */
 	       (cp >= 0xE0000 && cp <= 0xE007F) || cp >= 0xF0000;
 }

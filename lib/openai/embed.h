@@ -34,19 +34,19 @@
  * "Tokens" (usage) are the words and CJK characters, or the ids.
  */
 
-#define EMBED_DIMS_MAX      3072 /* largest dimensions accepted (text-embedding-3-large's size) */
-#define EMBED_DIMS_DEFAULT  1536 /* without dimensions (text-embedding-ada-002's and 3-small's size) */
-#define EMBED_WORD_MAX      64   /* code points per word; longer runs are cut into words of this length */
-#define EMBED_STOP_WEIGHT   0.25
+#define EMBED_DIMS_MAX 3072     /* largest dimensions accepted (text-embedding-3-large's size) */
+#define EMBED_DIMS_DEFAULT 1536 /* without dimensions (text-embedding-ada-002's and 3-small's size) */
+#define EMBED_WORD_MAX 64       /* code points per word; longer runs are cut into words of this length */
+#define EMBED_STOP_WEIGHT 0.25
 #define EMBED_TRIGRAM_WEIGHT 0.6
 #define EMBED_CJK_CHAR_WEIGHT 0.5
 
 enum embed_kind {
-	EMBED_WORD = 1,      /* a lowercased word */
-	EMBED_TRIGRAM,       /* three code points of a padded word */
-	EMBED_CJK_CHAR,      /* one CJK character */
-	EMBED_CJK_BIGRAM,    /* two adjacent CJK characters */
-	EMBED_TOKEN_ID,      /* a token id: 8 bytes, little-endian two's complement */
+	EMBED_WORD = 1,   /* a lowercased word */
+	EMBED_TRIGRAM,    /* three code points of a padded word */
+	EMBED_CJK_CHAR,   /* one CJK character */
+	EMBED_CJK_BIGRAM, /* two adjacent CJK characters */
+	EMBED_TOKEN_ID,   /* a token id: 8 bytes, little-endian two's complement */
 };
 
 /* embed_feature_fn: one feature: its kind, its bytes (UTF-8 for text; not

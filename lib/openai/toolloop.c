@@ -26,11 +26,11 @@ struct tl_call {
 	const char *server; /* NULL: the client's own tool */
 	int client_index;   /* its index in what the client sees */
 	/* an MCP call handed to the driver */
-	json_t *argv;       /* the arguments parsed (an object), NULL when they are not one */
-	int64_t started;    /* clock_now_ms when it was handed out */
-	int ended;          /* its result came */
-	char *text;         /* the text given to the model */
-	json_t *result;     /* the broker's result (for its images), or NULL */
+	json_t *argv;    /* the arguments parsed (an object), NULL when they are not one */
+	int64_t started; /* clock_now_ms when it was handed out */
+	int ended;       /* its result came */
+	char *text;      /* the text given to the model */
+	json_t *result;  /* the broker's result (for its images), or NULL */
 };
 
 /* where a run is */
@@ -51,22 +51,22 @@ struct tl_run {
 	struct toolloop *t;
 	struct toolloop_sink sink;
 	enum tl_state state;
-	char *only;         /* the servers filter (comma-separated), NULL: all */
-	const char *named;  /* where the client named them ("mcp.servers", the header), NULL if it did not */
-	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];     /* see struct toolloop */
+	char *only;        /* the servers filter (comma-separated), NULL: all */
+	const char *named; /* where the client named them ("mcp.servers", the header), NULL if it did not */
+	char unavailable[TOOLLOOP_UNAVAILABLE_MAX]; /* see struct toolloop */
 	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
 	/* what the driver was asked for */
-	char *body;         /* the request body of the round asked upstream */
+	char *body;            /* the request body of the round asked upstream */
 	struct sse_parser sse; /* the streamed answer's bytes */
 	struct toolloop_tool_call need_calls[TL_MAX_CALLS];
-	int pending;        /* MCP calls handed out whose results have not come */
-	json_t *last;       /* the last non-streamed answer */
-	json_t *req;        /* the body sent upstream (our copy) */
-	json_t *messages;   /* borrowed from req */
-	json_t *hidden;     /* messages the client does not see: assistant + MCP results */
+	int pending;          /* MCP calls handed out whose results have not come */
+	json_t *last;         /* the last non-streamed answer */
+	json_t *req;          /* the body sent upstream (our copy) */
+	json_t *messages;     /* borrowed from req */
+	json_t *hidden;       /* messages the client does not see: assistant + MCP results */
 	json_t *client_tools; /* names of the request's own tools -> true */
-	json_t *offered;    /* names of the MCP tools offered in this request -> true: only these run here */
-	json_t *usage;      /* summed over rounds, NULL until one is seen */
+	json_t *offered;      /* names of the MCP tools offered in this request -> true: only these run here */
+	json_t *usage;        /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* streaming */
 	char id[64];
@@ -80,8 +80,8 @@ struct tl_run {
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
-	int done;           /* [DONE] seen */
-	json_t *mid_error;  /* an error object the upstream sent inside the stream */
+	int done;          /* [DONE] seen */
+	json_t *mid_error; /* an error object the upstream sent inside the stream */
 };
 
 static void round_reset(struct tl_run *r)
@@ -140,7 +140,8 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 
 	for (size_t i = 0; i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i);
-		const char *key = json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
+		const char *key =
+			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 		json_t *stored = key ? json_object_get(sessions, key) : NULL;
 		size_t j;
 		json_t *s;
@@ -204,8 +205,8 @@ static int emit(struct tl_run *r, json_t *delta, const char *finish)
 		json_object_set_new(delta, "role", json_string("assistant"));
 	}
 	r->role_sent = 1;
-	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", r->id, "object",
-		      "chat.completion.chunk", "created", r->created, "model", r->model, "choices", "index", 0, "delta",
+	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", r->id, "object", "chat.completion.chunk",
+		      "created", r->created, "model", r->model, "choices", "index", 0, "delta",
 		      delta ? delta : json_object(), "logprobs", "finish_reason", finish);
 	if (!c) {
 		r->gone = 1;
@@ -367,9 +368,8 @@ static json_t *calls_json(const struct tl_run *r, int client_only)
 
 		if (client_only && c->server)
 			continue;
-		json_array_append_new(a, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", c->id, "type", "function",
-						   "function", "name", c->name, "arguments",
-						   c->args.data ? c->args.data : ""));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", c->id, "type", "function", "function",
+						   "name", c->name, "arguments", c->args.data ? c->args.data : ""));
 	}
 	return a;
 }
@@ -395,8 +395,11 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 
 	for (int i = 0; i < r->ncalls; i++) {
 		struct tl_call *c = &r->calls[i];
-		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START, .server = c->server, .tool = c->name,
-					     .id = c->id, .arguments = c->args.data ? c->args.data : "{}" };
+		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START,
+					     .server = c->server,
+					     .tool = c->name,
+					     .id = c->id,
+					     .arguments = c->args.data ? c->args.data : "{}" };
 
 		if (!c->server)
 			continue;
@@ -421,7 +424,10 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 /* tool_end: call c's result (or error) came: its text, the TOOL_END event */
 static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, const json_t *error)
 {
-	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END, .server = c->server, .tool = c->name, .id = c->id,
+	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_END,
+				     .server = c->server,
+				     .tool = c->name,
+				     .id = c->id,
 				     .arguments = c->args.data ? c->args.data : "{}" };
 	buf_t text = BUF_INIT;
 	int oom = toolresult_text(result, error, r->t->set->max_tool_output_bytes, &text) < 0;
@@ -454,15 +460,17 @@ static void tools_done(struct tl_run *r)
 					 c->text ? c->text : "Tool error: out of memory"));
 	}
 	if (json_array_size(images)) {
-		json_array_insert_new(images, 0, json_pack("{s:s, s:s}", "type", "text", "text",
-							   "Images returned by the tool calls above:"));
+		json_array_insert_new(images, 0,
+				      json_pack("{s:s, s:s}", "type", "text", "text",
+						"Images returned by the tool calls above:"));
 		history_add(r, json_pack("{s:s, s:O}", "role", "user", "content", images));
 	}
 	json_decref(images);
 }
 
 #define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
-#define TL_MIXED_NS "mixed-batch" /* the state store's namespace of the hidden rounds, keyed by the client's first tool call id */
+#define TL_MIXED_NS \
+	"mixed-batch" /* the state store's namespace of the hidden rounds, keyed by the client's first tool call id */
 
 /* tl_store: the run's state store, opened on first use; NULL (logged) when it cannot be */
 static struct statestore *tl_store(struct tl_run *r)
@@ -492,7 +500,8 @@ static void save_session(struct tl_run *r)
 	s = statestore_put_json(st, TL_MIXED_NS, key ? key : "", r->hidden, r->t->set->session_ttl_ms);
 	if (s != STATESTORE_OK)
 		log_warn("saving the hidden tool calls of a mixed batch failed (%s%s%s): the client's next request will "
-			 "lack them", statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+			 "lack them",
+			 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
 }
 
 /* fail: the run failed: the ERROR event (err stolen; NULL: out of memory); -1 */
@@ -502,8 +511,8 @@ static int fail(struct tl_run *r, int http_status, json_t *err)
 	json_t *oom = NULL;
 
 	if (!err) {
-		oom = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "Out of memory.", "type", "server_error",
-				"param", "code");
+		oom = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "Out of memory.", "type",
+				"server_error", "param", "code");
 		ev.status = 500;
 		ev.error = oom;
 	}
@@ -577,7 +586,8 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 	if (json_is_string(json_object_get(resp, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(resp, "model")));
 	snprintf(r->finish, sizeof r->finish, "%s",
-		 json_string_value(json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason")) ?: "");
+		 json_string_value(json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason"))
+			 ?: "");
 	if (round_from_message(r, json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message")) < 0)
 		return r->gone ? -1 : fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	return 0;
@@ -586,8 +596,9 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 /* send_done: the DONE event (response: the non-streamed answer, or NULL) */
 static int send_done(struct tl_run *r, const char *finish, const json_t *response)
 {
-	struct toolloop_event ev = { .kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage,
-				     .response = response };
+	struct toolloop_event ev = {
+		.kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage, .response = response
+	};
 
 	return send(r, &ev);
 }
@@ -617,8 +628,9 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 	if (emit(r, json_object(), finish) < 0)
 		return -1;
 	if (r->include_usage) {
-		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk", "created",
-			      r->created, "model", r->model, "choices", "usage", r->usage ? r->usage : json_object());
+		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk",
+			      "created", r->created, "model", r->model, "choices", "usage",
+			      r->usage ? r->usage : json_object());
 		if (u && r->fingerprint)
 			json_object_set(u, "system_fingerprint", r->fingerprint);
 		if (send_chunk(r, u, NULL, NULL) < 0)
@@ -666,10 +678,9 @@ static const char *json_kind(const json_t *v)
 }
 
 /* bad_request: a 400 invalid_request_error about param, the message printf-style */
-static int bad_request(struct tl_run *r, const char *param, const char *code,
-		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad_request(struct tl_run *r, const char *param, const char *code,
-		       const char *fmt, ...)
+static int bad_request(struct tl_run *r, const char *param, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int bad_request(struct tl_run *r, const char *param, const char *code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -680,7 +691,8 @@ static int bad_request(struct tl_run *r, const char *param, const char *code,
 	return fail(r, 400, tl_error(msg, "invalid_request_error", param, code));
 }
 
-#define TL_MCP_SHAPE "\"mcp\" takes \"servers\" (an array of MCP server names, e.g. [\"sqlite\"]) and \"tools\" (a boolean)"
+#define TL_MCP_SHAPE \
+	"\"mcp\" takes \"servers\" (an array of MCP server names, e.g. [\"sqlite\"]) and \"tools\" (a boolean)"
 
 /* mcp_servers: "mcp.servers" checked (a non-empty array of non-empty
  * names) and joined by "," into filter. 0, or -1 with a 400 failed */
@@ -690,16 +702,21 @@ static int mcp_servers(struct tl_run *r, const json_t *v, buf_t *filter)
 	size_t i;
 
 	if (!json_is_array(v))
-		return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
+		return bad_request(r, "mcp.servers", "invalid_type",
+				   "'mcp.servers' must be an array of MCP server names, e.g. [\"sqlite\"]; got %s.",
 				   json_kind(v));
 	if (json_array_size(v) == 0)
-		return bad_request(r, "mcp.servers", "empty_array", "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
+		return bad_request(r, "mcp.servers", "empty_array",
+				   "'mcp.servers' names no server; to offer no MCP tools, send \"mcp\": {\"tools\": false}.");
 	json_array_foreach(v, i, name) {
 		const char *s = json_string_value(name);
 
 		if (!s || !*s || strchr(s, ','))
-			return bad_request(r, "mcp.servers", "invalid_type", "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
-					   !s ? json_kind(name) : !*s ? "an empty string" : "not one name (it holds a comma)");
+			return bad_request(r, "mcp.servers", "invalid_type",
+					   "'mcp.servers' must be an array of MCP server names; item %zu is %s.", i,
+					   !s    ? json_kind(name)
+					   : !*s ? "an empty string"
+						 : "not one name (it holds a comma)");
 		if ((filter->len && buf_puts(filter, ",") < 0) || buf_puts(filter, s) < 0)
 			return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
@@ -718,8 +735,8 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 	if (!mcp || json_is_null(mcp))
 		return 0;
 	if (!json_is_object(mcp))
-		return bad_request(r, "mcp", "invalid_type", "'mcp' must be an object; got %s. %s.",
-				   json_kind(mcp), TL_MCP_SHAPE);
+		return bad_request(r, "mcp", "invalid_type", "'mcp' must be an object; got %s. %s.", json_kind(mcp),
+				   TL_MCP_SHAPE);
 	json_object_foreach((json_t *)mcp, k, v) {
 		char param[96];
 
@@ -727,12 +744,13 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 			continue;
 		near = near_word(k, keys, sizeof keys / sizeof *keys);
 		snprintf(param, sizeof param, "mcp.%.80s", k);
-		return bad_request(r, param, "unknown_parameter", "Unrecognized parameter '%s'%s%s%s. %s.", param, near ? " (did you mean 'mcp." : "",
-				   near ? near : "", near ? "'?)" : "", TL_MCP_SHAPE);
+		return bad_request(r, param, "unknown_parameter", "Unrecognized parameter '%s'%s%s%s. %s.", param,
+				   near ? " (did you mean 'mcp." : "", near ? near : "", near ? "'?)" : "", TL_MCP_SHAPE);
 	}
 	v = json_object_get(mcp, "tools");
 	if (v && !json_is_null(v) && !json_is_boolean(v))
-		return bad_request(r, "mcp.tools", "invalid_type", "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
+		return bad_request(r, "mcp.tools", "invalid_type",
+				   "'mcp.tools' must be a boolean (false: offer no MCP tools); got %s.", json_kind(v));
 	v = json_object_get(mcp, "servers");
 	return v && !json_is_null(v) ? mcp_servers(r, v, filter) : 0;
 }
@@ -746,7 +764,8 @@ static void restore_sessions(struct tl_run *r)
 	size_t i, asked = 0;
 
 	json_array_foreach(r->messages, i, m) {
-		const char *id = json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
+		const char *id =
+			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 
 		if (!id || !*id || json_object_get(sessions, id))
 			continue;
@@ -758,8 +777,8 @@ static void restore_sessions(struct tl_run *r)
 		if (s == STATESTORE_OK)
 			json_object_set_new(sessions, id, stored);
 		else if (s != STATESTORE_NOTFOUND)
-			log_warn("restoring the hidden tool calls of a mixed batch failed (%s%s%s)", statestore_strerror(s),
-				 *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+			log_warn("restoring the hidden tool calls of a mixed batch failed (%s%s%s)",
+				 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
 		if (++asked == TL_RESTORE_MAX)
 			break;
 	}
@@ -780,7 +799,10 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 	if (rc != BC_OK) {
 		*code = "broker_unavailable";
 		n = buf_printf(why, "the tool broker at %s %s", t->set->socket_path,
-			       rc == 1 ? "answered an error" : bc_strerror(rc)) < 0 || buf_puts(&names, "*") < 0 ? -1 : 1;
+			       rc == 1 ? "answered an error" : bc_strerror(rc)) < 0 ||
+				    buf_puts(&names, "*") < 0
+			    ? -1
+			    : 1;
 	} else {
 		*code = "server_unavailable";
 		n = mcptools_unready(&t->tools, servers, why, &names);
@@ -800,13 +822,15 @@ static int unavailable(struct tl_run *r, const char *servers, int named, int rc,
 static int unknown_servers(struct tl_run *r, const char *servers, const char *from)
 {
 	buf_t unknown = BUF_INIT, known = BUF_INIT;
-	int n = mcptools_unknown(&r->t->tools, servers, &unknown), nk = n > 0 ? mcptools_configured(&r->t->tools, &known) : 0;
+	int n = mcptools_unknown(&r->t->tools, servers, &unknown),
+	    nk = n > 0 ? mcptools_configured(&r->t->tools, &known) : 0;
 	int rc = 0;
 
 	if (n < 0 || nk < 0)
 		rc = fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	else if (n > 0)
-		rc = bad_request(r, from, "server_not_found", "Unknown MCP server%s %.600s in %s; %s%.300s%s.", n == 1 ? "" : "s", unknown.data,
+		rc = bad_request(r, from, "server_not_found", "Unknown MCP server%s %.600s in %s; %s%.300s%s.",
+				 n == 1 ? "" : "s", unknown.data,
 				 strcmp(from, "mcp.servers") == 0 ? "\"mcp\": {\"servers\": [...]}" : from,
 				 nk ? "the configured servers are: " : "no MCP server is configured (servers_config.json)",
 				 nk ? known.data : "", nk && known.len > 300 ? ", ..." : "");
@@ -837,9 +861,12 @@ static int inject(struct tl_run *r, int rc)
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
 	if (unavailable(r, r->only, r->named != NULL, rc, &code, &why) < 0) {
-		json_t *err = buf_printf(&msg, "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
-					       "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
-					 why.data) == 0 ? tl_error(msg.data, "server_error", "mcp", code) : NULL;
+		json_t *err = buf_printf(&msg,
+					 "The MCP tools asked for cannot be offered: %s. Retry later, or leave the "
+					 "server out of \"mcp\": {\"servers\": [...]} (X-MCPGW-Servers).",
+					 why.data) == 0
+				      ? tl_error(msg.data, "server_error", "mcp", code)
+				      : NULL;
 
 		buf_free(&why);
 		buf_free(&msg);
@@ -848,7 +875,8 @@ static int inject(struct tl_run *r, int rc)
 	buf_free(&why);
 	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools);
 	json_array_foreach(mine, i, t)
-		json_object_set_new(r->offered, json_string_value(json_object_get(json_object_get(t, "function"), "name")),
+		json_object_set_new(r->offered,
+				    json_string_value(json_object_get(json_object_get(t, "function"), "name")),
 				    json_true());
 	if (json_array_size(mine)) {
 		if (!json_is_array(tools)) {
@@ -889,19 +917,21 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	r->messages = json_object_get(r->req, "messages");
 	if (!json_is_array(r->messages) || json_array_size(r->messages) == 0)
-		return fail(r, 400, tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
-					     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
+		return fail(r, 400,
+			    tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
+				     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
 	model = json_object_get(r->req, "model");
 	if (!model || json_is_null(model))
 		json_object_set_new(r->req, "model", json_string(s->default_model));
 	else if (!json_is_string(model))
-		return fail(r, 400, tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
+		return fail(r, 400,
+			    tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
 	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))))
 		json_object_set_new(r->req, "model", json_string(alias));
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
 	r->stream = json_is_true(json_object_get(r->req, "stream"));
-	r->include_usage = r->stream &&
-			   json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
+	r->include_usage =
+		r->stream && json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
 	if (mcp_check(r, mcp, &filter) < 0) {
 		buf_free(&filter);
@@ -909,7 +939,8 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	}
 	if (servers && *servers && !servers[strspn(servers, " ,")]) {
 		buf_free(&filter);
-		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array", "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
+		return bad_request(r, TOOLLOOP_SERVERS_HEADER, "empty_array",
+				   "The header " TOOLLOOP_SERVERS_HEADER " names no server; leave it out to offer every "
 				   "MCP server's tools, or send \"mcp\": {\"tools\": false} for none.");
 	}
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
@@ -970,8 +1001,7 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 
 /* ---- the run driven step by step ---- */
 
-struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers,
-			     const struct toolloop_sink *sink)
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
 {
 	struct tl_run *r = calloc(1, sizeof *r);
 
@@ -1082,10 +1112,8 @@ enum toolloop_need_kind toolloop_step(struct tl_run *r, struct toolloop_need *ne
 	case TL_CATALOG_WAIT:
 	case TL_READY_WAIT:
 	case TL_UPSTREAM_WAIT:
-	case TL_TOOLS_WAIT:
-		return need->kind = TOOLLOOP_NEED_WAIT;
-	case TL_ENDED:
-		break;
+	case TL_TOOLS_WAIT: return need->kind = TOOLLOOP_NEED_WAIT;
+	case TL_ENDED: break;
 	}
 	r->state = TL_ENDED;
 	return need->kind = TOOLLOOP_NEED_NOTHING;
@@ -1125,10 +1153,11 @@ int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
 		return 0;
 	r->state = TL_ENDED;
 	if (rc == SSE_ETOOBIG || rc == SSE_ENOMEM)
-		return fail(r, 502, tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
-							       "MCPGW_MAX_RESPONSE_BYTES."
-							     : "Out of memory.",
-					     "server_error", NULL, rc == SSE_ETOOBIG ? "upstream_response_too_large" : NULL));
+		return fail(r, 502,
+			    tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
+							 "MCPGW_MAX_RESPONSE_BYTES."
+						       : "Out of memory.",
+				     "server_error", NULL, rc == SSE_ETOOBIG ? "upstream_response_too_large" : NULL));
 	return upstream_stopped(r);
 }
 
@@ -1150,8 +1179,9 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
 	if (res->err != UPSTREAM_OK)
 		return upstream_fail(r, res);
 	if (r->stream && !r->done)
-		return fail(r, 502, tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,
-					     "upstream_truncated"));
+		return fail(r, 502,
+			    tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,
+				     "upstream_truncated"));
 	if (!r->stream && plain_answer(r, res) < 0)
 		return -1;
 	round_done(r);
@@ -1229,8 +1259,9 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 	long ids[TL_MAX_CALLS];
 
 	for (int i = 0; i < need->ncalls; i++)
-		ids[i] = bc_send(t->bc, "tools/call", json_pack("{s:s, s:O}", "name", need->calls[i].name, "arguments",
-								 need->calls[i].arguments));
+		ids[i] = bc_send(t->bc, "tools/call",
+				 json_pack("{s:s, s:O}", "name", need->calls[i].name, "arguments",
+					   need->calls[i].arguments));
 	for (int i = 0; i < need->ncalls; i++) {
 		json_t *result = NULL, *error = NULL;
 		int rc = ids[i] < 0 ? (int)ids[i] : bc_wait(t->bc, ids[i], need->timeout_ms, &result, &error);
@@ -1261,9 +1292,12 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
 	if (!(r = toolloop_open(t, body, servers, sink))) {
 		json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
-		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = 500, .error = err,
+		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR,
+					     .status = 500,
+					     .error = err,
 					     .stream = json_is_true(json_object_get(body, "stream")),
-					     .unavailable = "", .unavailable_why = "" };
+					     .unavailable = "",
+					     .unavailable_why = "" };
 
 		rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
 		json_decref(err);
@@ -1273,18 +1307,13 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 	for (int more = 1; more;) {
 		switch (toolloop_step(r, &need)) {
 		case TOOLLOOP_NEED_CATALOG:
-			(void)toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms, need.wait_ms));
+			(void)toolloop_feed_catalog(r, mcptools_wait(&t->tools, t->bc, t->set->broker_timeout_ms,
+								     need.wait_ms));
 			break;
-		case TOOLLOOP_NEED_UPSTREAM:
-			drive_upstream(t, r, &need, &res);
-			break;
-		case TOOLLOOP_NEED_TOOLS:
-			drive_tools(t, r, &need);
-			break;
-		case TOOLLOOP_NEED_WAIT:    /* never here: each need is fed in full before the next step */
-		case TOOLLOOP_NEED_NOTHING:
-			more = 0;
-			break;
+		case TOOLLOOP_NEED_UPSTREAM: drive_upstream(t, r, &need, &res); break;
+		case TOOLLOOP_NEED_TOOLS: drive_tools(t, r, &need); break;
+		case TOOLLOOP_NEED_WAIT: /* never here: each need is fed in full before the next step */
+		case TOOLLOOP_NEED_NOTHING: more = 0; break;
 		}
 	}
 	snprintf(t->unavailable, sizeof t->unavailable, "%s", toolloop_unavailable(r, &why));

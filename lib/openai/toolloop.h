@@ -67,8 +67,8 @@ struct toolloop_sink {
 };
 
 #define TOOLLOOP_SERVERS_HEADER "X-MCPGW-Servers" /* the header that narrows the MCP servers offered */
-#define TOOLLOOP_UNAVAILABLE_MAX 512      /* names of servers whose tools a run could not offer */
-#define TOOLLOOP_UNAVAILABLE_WHY_MAX 2048 /* and why */
+#define TOOLLOOP_UNAVAILABLE_MAX 512              /* names of servers whose tools a run could not offer */
+#define TOOLLOOP_UNAVAILABLE_WHY_MAX 2048         /* and why */
 
 /* Per-thread handles, owned by the caller and reused across requests (one
  * run at a time for toolloop_run; runs driven step by step may share one). */
@@ -77,7 +77,7 @@ struct toolloop {
 	struct upstream *up;
 	struct bclient *bc;
 	struct mcptools tools;
-	struct statestore *store;  /* the hidden rounds of mixed batches; opened on first use (NULL until then), statestore_close it */
+	struct statestore *store; /* the hidden rounds of mixed batches; opened on first use (NULL until then), statestore_close it */
 	/* set by each toolloop_run when it returns: the MCP servers whose
 	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];
@@ -151,14 +151,14 @@ enum toolloop_need_kind {
  * need is fed. */
 struct toolloop_need {
 	enum toolloop_need_kind kind;
-	long wait_ms;       /* CATALOG: how long to wait for servers coming up (0: just refresh) */
-	const char *path;   /* UPSTREAM: "/chat/completions" */
-	const char *body;   /* UPSTREAM: the JSON request body, body_len bytes */
+	long wait_ms;     /* CATALOG: how long to wait for servers coming up (0: just refresh) */
+	const char *path; /* UPSTREAM: "/chat/completions" */
+	const char *body; /* UPSTREAM: the JSON request body, body_len bytes */
 	size_t body_len;
-	int stream;         /* UPSTREAM: the answer is an event stream */
+	int stream;                             /* UPSTREAM: the answer is an event stream */
 	const struct toolloop_tool_call *calls; /* TOOLS: ncalls calls */
 	int ncalls;
-	long timeout_ms;    /* TOOLS: the bound of one call, retries included */
+	long timeout_ms; /* TOOLS: the bound of one call, retries included */
 };
 
 /* toolloop_open: a run of the request body (borrowed; copied) for t

@@ -18,18 +18,18 @@
 #include <strings.h>
 #include <time.h>
 
-#define UP_BASE_MAX        2048
-#define UP_DEFAULT_MAX     (32u * 1024 * 1024) /* max_response_bytes when 0 */
-#define UP_DEFAULT_BACKOFF 500                 /* ms, backoff_base_ms when 0 */
-#define UP_POLL_MAX_MS     1000                /* longest single wait in the transfer loop */
-#define UP_DONE_GRACE_MS   1000                /* after [DONE], wait this long for the end of the body */
-#define UP_HEADER_MAX      256                 /* a header value we look at */
-#define UP_SNIPPET_MAX     200                 /* bytes of a non-JSON error body shown in a message */
-#define UP_CB_ABORT        1                   /* SSE callback return: the user callback aborted */
+#define UP_BASE_MAX 2048
+#define UP_DEFAULT_MAX (32u * 1024 * 1024) /* max_response_bytes when 0 */
+#define UP_DEFAULT_BACKOFF 500             /* ms, backoff_base_ms when 0 */
+#define UP_POLL_MAX_MS 1000                /* longest single wait in the transfer loop */
+#define UP_DONE_GRACE_MS 1000              /* after [DONE], wait this long for the end of the body */
+#define UP_HEADER_MAX 256                  /* a header value we look at */
+#define UP_SNIPPET_MAX 200                 /* bytes of a non-JSON error body shown in a message */
+#define UP_CB_ABORT 1                      /* SSE callback return: the user callback aborted */
 
 struct upstream {
-	CURL *easy;                 /* reused for every request: it keeps the connection */
-	CURLM *multi;               /* private: runs the easy handle with a ms-precise idle timer */
+	CURL *easy;   /* reused for every request: it keeps the connection */
+	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
 	char base_url[UP_BASE_MAX];
@@ -43,16 +43,16 @@ struct upstream {
 struct up_xfer {
 	struct upstream *u;
 	struct upstream_result *res;
-	int stream;                 /* an SSE answer is expected */
-	int decided;                /* status and content type looked at */
-	int sse;                    /* this answer is parsed as SSE */
-	int saw_done;               /* data: [DONE] came */
-	int rx_any;                 /* any response byte came */
-	int connected;              /* the request is on a connection: the idle timer runs */
+	int stream;    /* an SSE answer is expected */
+	int decided;   /* status and content type looked at */
+	int sse;       /* this answer is parsed as SSE */
+	int saw_done;  /* data: [DONE] came */
+	int rx_any;    /* any response byte came */
+	int connected; /* the request is on a connection: the idle timer runs */
 	int too_big, nomem, sse_rc;
-	int64_t last_activity;      /* monotonic ms of the last byte in or out */
+	int64_t last_activity; /* monotonic ms of the last byte in or out */
 	curl_off_t last_ul;
-	long ra_ms, ra_s_ms;        /* retry-after-ms, Retry-After (in ms); -1 if absent */
+	long ra_ms, ra_s_ms; /* retry-after-ms, Retry-After (in ms); -1 if absent */
 	struct sse_parser parser;
 	upstream_event_cb cb;
 	void *ud;
@@ -561,8 +561,7 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 }
 
 /* up_run: build the URL, then attempts with waits between them */
-static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *body,
-				size_t len)
+static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *body, size_t len)
 {
 	struct upstream_result *res = x->res;
 	int64_t t0 = clock_now_ms();
@@ -692,13 +691,22 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 	case UPSTREAM_OK: return NULL;
 	case UPSTREAM_EHTTP: return up_http_error(res, http_status);
 	case UPSTREAM_ECONNECT: code = "upstream_unreachable"; break;
-	case UPSTREAM_ETIMEOUT: *http_status = 504; code = "upstream_timeout"; break;
+	case UPSTREAM_ETIMEOUT:
+		*http_status = 504;
+		code = "upstream_timeout";
+		break;
 	case UPSTREAM_EBADRESP: code = "upstream_bad_response"; break;
 	case UPSTREAM_ETRUNCATED: code = "upstream_truncated"; break;
 	case UPSTREAM_ETOOBIG: code = "upstream_response_too_large"; break;
 	case UPSTREAM_EIO: code = "upstream_connection_error"; break;
-	case UPSTREAM_EABORTED: *http_status = 500; code = "upstream_aborted"; break;
-	case UPSTREAM_ENOMEM: *http_status = 500; code = "internal_error"; break;
+	case UPSTREAM_EABORTED:
+		*http_status = 500;
+		code = "upstream_aborted";
+		break;
+	case UPSTREAM_ENOMEM:
+		*http_status = 500;
+		code = "internal_error";
+		break;
 	}
 	return wire_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", NULL, code);
 }

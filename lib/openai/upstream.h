@@ -24,14 +24,14 @@ enum upstream_err {
 };
 
 struct upstream_opts {
-	const char *base_url;        /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes */
-	const char *api_key;         /* NULL or "": no Authorization header */
-	long connect_timeout_ms;     /* TCP (+TLS) connect, > 0 */
-	long idle_timeout_ms;        /* connected, no byte sent or received for this long: ETIMEOUT; > 0 */
-	int retries;                 /* further attempts after the first, 0..10 */
-	long retry_max_wait_ms;      /* cap of one wait between attempts */
-	long backoff_base_ms;        /* first backoff without Retry-After; 0 means 500 (tests set less) */
-	size_t max_response_bytes;   /* bound of a body and of one SSE event; 0 means 32 MiB */
+	const char *base_url;      /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes */
+	const char *api_key;       /* NULL or "": no Authorization header */
+	long connect_timeout_ms;   /* TCP (+TLS) connect, > 0 */
+	long idle_timeout_ms;      /* connected, no byte sent or received for this long: ETIMEOUT; > 0 */
+	int retries;               /* further attempts after the first, 0..10 */
+	long retry_max_wait_ms;    /* cap of one wait between attempts */
+	long backoff_base_ms;      /* first backoff without Retry-After; 0 means 500 (tests set less) */
+	size_t max_response_bytes; /* bound of a body and of one SSE event; 0 means 32 MiB */
 };
 
 #define UPSTREAM_URL_MAX 4096
@@ -39,17 +39,20 @@ struct upstream_opts {
 /* The outcome of one upstream_request / upstream_stream, all attempts included. */
 struct upstream_result {
 	enum upstream_err err;
-	long status;            /* HTTP status of the last attempt; 0 if none came */
-	buf_t body;             /* the response body (non-stream, or a stream's non-SSE answer) */
-	char content_type[128]; /* of the last response, "" if none */
-	char url[UPSTREAM_URL_MAX]; /* the URL requested */
+	long status;                          /* HTTP status of the last attempt; 0 if none came */
+	buf_t body;                           /* the response body (non-stream, or a stream's non-SSE answer) */
+	char content_type[128];               /* of the last response, "" if none */
+	char url[UPSTREAM_URL_MAX];           /* the URL requested */
 	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
-	int attempts;           /* requests made (1 + retries used) */
-	long events;            /* stream: events handed to the callback */
-	int cb_rc;              /* the callback's non-zero return (UPSTREAM_EABORTED) */
+	int attempts;                         /* requests made (1 + retries used) */
+	long events;                          /* stream: events handed to the callback */
+	int cb_rc;                            /* the callback's non-zero return (UPSTREAM_EABORTED) */
 };
 
-#define UPSTREAM_RESULT_INIT { UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0 }
+#define UPSTREAM_RESULT_INIT \
+	{ \
+		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0 \
+	}
 
 /* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
  * borrowed for the call), "[DONE]" included, empty ones skipped. Return 0 to

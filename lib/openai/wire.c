@@ -95,8 +95,7 @@ int wire_json_depth_ok(const char *text, size_t len, int max_depth)
 			if (depth > 0)
 				depth--;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	return 1;

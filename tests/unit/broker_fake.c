@@ -96,9 +96,17 @@ static void fake_destroy(struct transport *t)
 }
 
 static const struct transport_ops fake_ops = {
-	.open = fake_open, .send = fake_send, .forget = fake_forget, .negotiated = fake_negotiated,
-	.established = fake_established, .close = fake_close, .stop = fake_stop, .name = fake_name,
-	.pid = fake_pid, .diagnostic = fake_diagnostic, .destroy = fake_destroy,
+	.open = fake_open,
+	.send = fake_send,
+	.forget = fake_forget,
+	.negotiated = fake_negotiated,
+	.established = fake_established,
+	.close = fake_close,
+	.stop = fake_stop,
+	.name = fake_name,
+	.pid = fake_pid,
+	.diagnostic = fake_diagnostic,
+	.destroy = fake_destroy,
 };
 
 static struct transport *fake_new(const struct transport_env *env, const struct cfg_server *cfg,
@@ -139,8 +147,9 @@ struct rig *rig_new(const char *config, long tool_timeout_ms, int tool_retries)
 	r->loop = evloop_new(fake_clock, r);
 	assert_non_null(r->loop);
 	{
-		struct broker_opts o = { .set = &r->set, .cfg = &r->cfg, .loop = r->loop, .generation = 100,
-					 .new_transport = fake_new };
+		struct broker_opts o = {
+			.set = &r->set, .cfg = &r->cfg, .loop = r->loop, .generation = 100, .new_transport = fake_new
+		};
 
 		r->b = broker_new(&o, err, sizeof err);
 		if (!r->b)

@@ -18,18 +18,18 @@ struct fake_transport {
 	struct transport base;
 	int opens, closes, stops, open_result; /* open_result: what open returns (default 1) */
 	int connected;
-	json_t *sent;           /* every message sent while connected, in order */
+	json_t *sent; /* every message sent while connected, in order */
 };
 
 /* the whole rig: one broker over fake transports and a fake clock */
 struct rig {
-	int64_t now;            /* the fake clock (ms) */
+	int64_t now; /* the fake clock (ms) */
 	struct settings set;
 	struct cfg cfg;
 	struct evloop *loop;
 	struct broker *b;
-	int client;             /* the test's end of a client connection, or -1 */
-	char rbuf[1 << 16];     /* what the client received, not yet taken */
+	int client;         /* the test's end of a client connection, or -1 */
+	char rbuf[1 << 16]; /* what the client received, not yet taken */
 	size_t rlen;
 };
 

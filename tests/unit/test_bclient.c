@@ -26,8 +26,8 @@ struct fake {
 	int lfd;
 	pthread_t thread;
 	void (*script)(struct fake *f);
-	int failures;      /* the script's own checks (cmocka asserts are for the main thread) */
-	int connections;   /* accepted so far */
+	int failures;    /* the script's own checks (cmocka asserts are for the main thread) */
+	int connections; /* accepted so far */
 };
 
 static void sleep_ms(long ms)
@@ -103,8 +103,8 @@ static void answer(struct fake *f, int fd, long id, const char *method)
 {
 	char line[512];
 
-	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{\"id\":%ld,\"method\":\"%s\"}}\n", id, id,
-		 method);
+	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{\"id\":%ld,\"method\":\"%s\"}}\n", id,
+		 id, method);
 	write_str(f, fd, line);
 }
 
@@ -478,8 +478,8 @@ static void test_econnect(void **state)
 struct hook_ctx {
 	char dir[64];
 	int calls;
-	int start;         /* 1: start the fake broker, 0: start nothing */
-	long sleep_ms;     /* the hook takes this long */
+	int start;     /* 1: start the fake broker, 0: start nothing */
+	long sleep_ms; /* the hook takes this long */
 	struct fake *f;
 };
 
@@ -492,7 +492,8 @@ static void script_ok_then_error(struct fake *f)
 
 	answer(f, fd, id, method);
 	id = read_request(f, fd, method, sizeof method);
-	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"error\":{\"code\":-32601,\"message\":\"nope\"}}\n", id);
+	snprintf(line, sizeof line,
+		 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"error\":{\"code\":-32601,\"message\":\"nope\"}}\n", id);
 	write_str(f, fd, line);
 	wait_eof(fd);
 }
@@ -555,16 +556,11 @@ static void test_misc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_ok),
-		cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_too_long),
-		cmocka_unit_test(test_reconnect),
-		cmocka_unit_test(test_lost_after_send),
-		cmocka_unit_test(test_econnect),
-		cmocka_unit_test(test_no_broker_hook),
-		cmocka_unit_test(test_misc),
+		cmocka_unit_test(test_call_ok),         cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_timeout),         cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_too_long),        cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_lost_after_send), cmocka_unit_test(test_econnect),
+		cmocka_unit_test(test_no_broker_hook),  cmocka_unit_test(test_misc),
 	};
 
 	log_init("test_bclient", LOGL_ERROR, NULL); /* the expected protocol warnings stay quiet */

@@ -37,20 +37,26 @@ static void test_call_routed_to_its_session(void **state)
 	json_t *req, *ans;
 	(void)state;
 
-	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"beta\",\"arguments\":{\"x\":1},\"_meta\":{\"progressToken\":7}}}");
+	client_send(r,
+		    "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"beta\",\"arguments\":{\"x\":1},\"_meta\":{\"progressToken\":7}}}");
 	rig_pass(r);
 	assert_null(fake_take(rig_fake(r, 0), "tools/call")); /* not a's */
 	req = fake_take(rig_fake(r, 1), "tools/call");
 	assert_non_null(req);
 	assert_string_equal(str(json_object_get(req, "params"), "name"), "beta");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "x")), 1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), "progressToken")), 7);
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "x")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"),
+							    "progressToken")),
+			 7);
 	fake_answer(rig_fake(r, 1), req, "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}");
 	ans = client_recv(r);
 	assert_non_null(ans);
 	assert_string_equal(str(ans, "id"), "c1"); /* the client's id, not the server's */
 	assert_string_equal(str(json_object_get(json_object_get(ans, "result"), "_meta"), "mcpgw/server"), "b");
-	assert_string_equal(str(json_array_get(json_object_get(json_object_get(ans, "result"), "content"), 0), "text"), "hi");
+	assert_string_equal(str(json_array_get(json_object_get(json_object_get(ans, "result"), "content"), 0), "text"),
+			    "hi");
 	json_decref(req);
 	json_decref(ans);
 	rig_free(r);
@@ -108,7 +114,9 @@ static void test_timeout_via_fake_clock(void **state)
 	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "timeout");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(ans, "error"), "data"), "timeout_ms")), 1000);
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(json_object_get(ans, "error"), "data"), "timeout_ms")),
+			 1000);
 	json_decref(ans);
 	/* a late answer to the given-up request goes nowhere */
 	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
@@ -128,7 +136,8 @@ static void test_result_not_an_object(void **state)
 	(void)state;
 
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		client_send(r,
+			    "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
 		rig_pass(r);
 		req = fake_take(rig_fake(r, 0), "tools/call");
 		assert_non_null(req);
@@ -137,8 +146,10 @@ static void test_result_not_an_object(void **state)
 		assert_non_null(ans);
 		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 5);
 		assert_null(json_object_get(ans, "result"));
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INTERNAL_ERROR);
-		assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_result");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+				 JR_INTERNAL_ERROR);
+		assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"),
+				    "invalid_result");
 		assert_non_null(strstr(str(json_object_get(ans, "error"), "message"), "not an object"));
 		json_decref(req);
 		json_decref(ans);
@@ -157,7 +168,8 @@ static void test_unknown_tool_and_bad_params(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INVALID_PARAMS);
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "unknown_tool");
 	json_decref(ans);
-	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\",\"arguments\":[1]}}");
+	client_send(r,
+		    "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\",\"arguments\":[1]}}");
 	ans = client_recv(r);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INVALID_PARAMS);
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_params");
@@ -204,7 +216,8 @@ static void test_call_fails_fast_on_a_failing_server(void **state)
 	json_decref(init);
 	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
 	ans = client_recv(r);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_CONNECTION_CLOSED);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+			 JR_CONNECTION_CLOSED);
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "unavailable");
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "server"), "a");
 	json_decref(ans);

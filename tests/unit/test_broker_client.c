@@ -38,13 +38,15 @@ static void test_requests_answered(void **state)
 	char line[300];
 	(void)state;
 
-	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" JR_MCP_LATEST "\"}}");
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" JR_MCP_LATEST
+		       "\"}}");
 	ans = client_recv(r);
 	assert_non_null(ans);
 	assert_int_equal(ival(ans, "id"), 1);
 	res = json_object_get(ans, "result");
 	assert_string_equal(json_string_value(json_object_get(res, "protocolVersion")), JR_MCP_LATEST);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(res, "serverInfo"), "name")), "mcpgw-broker");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(res, "serverInfo"), "name")),
+			    "mcpgw-broker");
 	json_decref(ans);
 
 	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}");
@@ -67,7 +69,8 @@ static void test_requests_answered(void **state)
 	assert_true(gen > 100);
 	json_decref(ans);
 	/* the same generation again: "unchanged" */
-	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":{\"mcpgw/ifGeneration\":%lld}}}",
+	snprintf(line, sizeof line,
+		 "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":{\"mcpgw/ifGeneration\":%lld}}}",
 		 (long long)gen);
 	client_send(r, line);
 	ans = client_recv(r);
@@ -82,8 +85,12 @@ static void test_requests_answered(void **state)
 	res = json_object_get(ans, "result");
 	assert_int_equal(ival(json_object_get(res, "broker"), "clients"), 1);
 	assert_int_equal(ival(json_object_get(res, "broker"), "tools"), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "servers"), 0), "state")), "ready");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "servers"), 1), "state")), "disabled");
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(res, "servers"), 0), "state")),
+			    "ready");
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(res, "servers"), 1), "state")),
+			    "disabled");
 	json_decref(ans);
 
 	/* unknown methods, bad JSON, not a request */

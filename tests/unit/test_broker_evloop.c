@@ -14,8 +14,8 @@ struct probe {
 	struct evloop *l;
 	int64_t now, due;
 	int fired, reads, writes, errors;
-	int unwatch_other;      /* fd to unwatch from inside the callback, or -1 */
-	long del_self;          /* timer id to delete from inside its callback, or 0 */
+	int unwatch_other; /* fd to unwatch from inside the callback, or -1 */
+	long del_self;     /* timer id to delete from inside its callback, or 0 */
 };
 
 static int64_t fake_clock(void *ctx)

@@ -13,7 +13,8 @@
 #include "mcp/jsonrpc.h"
 
 #define ONE_SERVER "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"}}}"
-#define TOOLS_AB "[{\"name\":\"alpha\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"beta\",\"inputSchema\":{\"type\":\"object\"}}]"
+#define TOOLS_AB \
+	"[{\"name\":\"alpha\",\"inputSchema\":{\"type\":\"object\"}},{\"name\":\"beta\",\"inputSchema\":{\"type\":\"object\"}}]"
 
 static void test_handshake_and_tools_list(void **state)
 {
@@ -33,11 +34,14 @@ static void test_handshake_and_tools_list(void **state)
 	assert_string_equal(json_string_value(json_object_get(init, "method")), "initialize");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(init, "params"), "protocolVersion")),
 			    jr_mcp_versions[0]);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(init, "params"), "clientInfo"), "name")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(json_object_get(init, "params"), "clientInfo"),
+						    "name")),
 			    "mcpgw");
 	assert_null(fake_take(f, NULL));
-	fake_answer(f, init, "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"srv\",\"version\":\"2\"}}");
+	fake_answer(f, init,
+		    "{\"protocolVersion\":\"" JR_MCP_LATEST
+		    "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"srv\",\"version\":\"2\"}}");
 	/* then notifications/initialized, then tools/list */
 	m = fake_take(f, NULL);
 	assert_string_equal(json_string_value(json_object_get(m, "method")), "notifications/initialized");
@@ -139,7 +143,8 @@ static void test_died_restarts_with_backoff(void **state)
 		{
 			char line[200];
 
-			snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32603,\"message\":\"broken\"}}",
+			snprintf(line, sizeof line,
+				 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"error\":{\"code\":-32603,\"message\":\"broken\"}}",
 				 (long long)json_integer_value(json_object_get(init, "id")));
 			fake_say(f, line);
 		}
@@ -248,14 +253,14 @@ static void test_backoff_policy(void **state)
 	char out[32];
 	(void)state;
 
-	assert_int_equal(backoff_next(0, 1, 10, 300000), BACKOFF_RESTART_MS);       /* first crash after a run */
-	assert_int_equal(backoff_next(100, 1, 5000, 300000), 200);                  /* ran briefly: doubles */
+	assert_int_equal(backoff_next(0, 1, 10, 300000), BACKOFF_RESTART_MS); /* first crash after a run */
+	assert_int_equal(backoff_next(100, 1, 5000, 300000), 200);            /* ran briefly: doubles */
 	assert_int_equal(backoff_next(6400, 1, BACKOFF_HEALTHY_MS + 1, 300000), BACKOFF_RESTART_MS); /* ran long: over */
-	assert_int_equal(backoff_next(0, 0, 0, 300000), BACKOFF_START_MS);          /* failed start */
+	assert_int_equal(backoff_next(0, 0, 0, 300000), BACKOFF_START_MS);                           /* failed start */
 	assert_int_equal(backoff_next(100, 0, 0, 300000), BACKOFF_START_MS);
 	assert_int_equal(backoff_next(1000, 0, 0, 300000), 2000);
-	assert_int_equal(backoff_next(200000, 0, 0, 300000), 300000);               /* capped */
-	assert_int_equal(backoff_next(0, 0, 0, 500), 500);                          /* a max below the first wait */
+	assert_int_equal(backoff_next(200000, 0, 0, 300000), 300000); /* capped */
+	assert_int_equal(backoff_next(0, 0, 0, 500), 500);            /* a max below the first wait */
 	assert_string_equal(backoff_format(out, sizeof out, 100), "0.1 s");
 	assert_string_equal(backoff_format(out, sizeof out, 4000), "4 s");
 	assert_string_equal(backoff_format(out, sizeof out, 90000), "90 s");
@@ -265,8 +270,11 @@ static void test_backoff_policy(void **state)
 /* the real transports: one is made for every kind at once, libcurl only when an enabled server is remote */
 static void test_real_transports_for_every_kind(void **state)
 {
-	struct settings set = { .max_clients = 2, .max_message_bytes = 1 << 20, .tool_timeout_ms = 1000,
-				.init_timeout_ms = 1000, .restart_backoff_max_ms = 1000 };
+	struct settings set = { .max_clients = 2,
+				.max_message_bytes = 1 << 20,
+				.tool_timeout_ms = 1000,
+				.init_timeout_ms = 1000,
+				.restart_backoff_max_ms = 1000 };
 	struct evloop *l = evloop_new(NULL, NULL);
 	struct cfg cfg;
 	struct broker *b;
@@ -279,7 +287,8 @@ static void test_real_transports_for_every_kind(void **state)
 					 "\"h\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:9/mcp\",\"disabled\":true},"
 					 "\"e\":{\"type\":\"sse\",\"url\":\"http://127.0.0.1:9/sse\",\"disabled\":true},"
 					 "\"a\":{\"url\":\"http://127.0.0.1:9/mcp\",\"disabled\":true}}}",
-					 "test", &cfg, err, sizeof err), 0);
+					 "test", &cfg, err, sizeof err),
+			 0);
 	{
 		struct broker_opts o = { .set = &set, .cfg = &cfg, .loop = l }; /* no sigwatch: stdio cannot start */
 

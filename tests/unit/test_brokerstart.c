@@ -25,8 +25,8 @@
 #include "core/log.h"
 #include "core/settings.h"
 
-static char self[PATH_MAX];   /* this test program: the fake broker */
-static char dir[64];          /* the test's state directory holder */
+static char self[PATH_MAX]; /* this test program: the fake broker */
+static char dir[64];        /* the test's state directory holder */
 static struct settings S;
 
 /* --- the fake broker (a re-executed copy of this program) --- */
@@ -230,7 +230,8 @@ static void test_starts_once_and_stops(void **state)
 	assert_true(bs.pid > 0);
 	assert_int_equal(brokerstart_alive(S.socket_path), 1);
 	{
-		char envfile[sizeof S.socket_path + 8], want[sizeof S.home + sizeof S.state_dir + 4], got[sizeof want] = "";
+		char envfile[sizeof S.socket_path + 8], want[sizeof S.home + sizeof S.state_dir + 4],
+			got[sizeof want] = "";
 		FILE *f;
 		size_t n;
 
@@ -251,7 +252,7 @@ static void test_starts_once_and_stops(void **state)
 	assert_int_equal(again.pid, 0);
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0);
 	assert_int_equal(brokerstart_alive(S.socket_path), 0);
-	assert_int_equal(waitpid(bs.pid, NULL, WNOHANG), -1); /* reaped */
+	assert_int_equal(waitpid(bs.pid, NULL, WNOHANG), -1);   /* reaped */
 	assert_int_equal(brokerstart_stop(bs.pid, 1, 2000), 0); /* gone already */
 	assert_int_equal(brokerstart_stop(0, 1, 2000), -1);
 }

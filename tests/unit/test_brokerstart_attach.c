@@ -19,7 +19,7 @@
 #include "core/settings.h"
 
 static char broker_bin[PATH_MAX]; /* broker/mcpgw-broker of this build */
-static char dir[64];               /* MCPGW_HOME, its var/ the state directory */
+static char dir[64];              /* MCPGW_HOME, its var/ the state directory */
 static struct settings S;
 
 static int setup(void **state)

@@ -40,7 +40,8 @@ static void test_lines(void **state)
 		    "\"serverInfo\":{\"name\":\"x\\ty\"}},"
 		    "{\"name\":\"gh\\tost\\n\",\"state\":\"backoff\",\"tools\":0,\"restarts\":12,"
 		    "\"last_error\":\"exited with status 3 (stderr: a\\tb\\nc\\u007f)\"},"
-		    "{\"name\":\"off\",\"state\":\"disabled\",\"tools\":0,\"restarts\":0,\"last_error\":\"\"}]}", &rc);
+		    "{\"name\":\"off\",\"state\":\"disabled\",\"tools\":0,\"restarts\":0,\"last_error\":\"\"}]}",
+		    &rc);
 	assert_int_equal(rc, 0);
 	assert_string_equal(out, "sqlite\tready\t6\t0\t-\n"
 				 "gh ost \tbackoff\t0\t12\texited with status 3 (stderr: a b c )\n"

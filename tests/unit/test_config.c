@@ -46,7 +46,9 @@ static void test_stdio(void **state)
 			      " \"args\": [\"mcp-server-sqlite\", \"--db-path\", \"test.db\"],"
 			      " \"env\": {\"A\": \"x\", \"N\": 42, \"B\": true, \"R\": 1.5},"
 			      " \"cwd\": \"/tmp\", \"timeout\": 1500, \"alwaysAllow\": [\"x\"]}},"
-			      " \"globalShortcut\": \"\"}", &c), 0);
+			      " \"globalShortcut\": \"\"}",
+			      &c),
+			 0);
 	assert_int_equal(c.nservers, 1);
 	s = &c.servers[0];
 	assert_string_equal(s->name, "sqlite");
@@ -80,7 +82,9 @@ static void test_remote(void **state)
 			      "\"c\": {\"type\": \"streamable-http\", \"url\": \"http://h/mcp\"},"
 			      "\"d\": {\"type\": \"streamableHttp\", \"url\": \"HTTPS://h/mcp\", \"args\": [1]},"
 			      "\"e\": {\"url\": \"http://h/mcp\"},"
-			      "\"f\": {\"type\": \"stdio\", \"command\": \"x\", \"headers\": 5}}}", &c), 0);
+			      "\"f\": {\"type\": \"stdio\", \"command\": \"x\", \"headers\": 5}}}",
+			      &c),
+			 0);
 	assert_int_equal(c.nservers, 6);
 	assert_int_equal(c.servers[0].transport, CFG_SSE);
 	assert_string_equal(c.servers[0].url, "https://h/sse");
@@ -104,7 +108,9 @@ static void test_order_and_empty(void **state)
 	(void)state;
 	assert_int_equal(load("{\"mcpServers\": {\"zeta\": {\"command\": \"z\"}, \"alpha\": {\"command\": \"a\"},"
 			      " \"mid\": {\"command\": \"m\"}, \"0\": {\"command\": \"o\"},"
-			      " \"b.c-d_e\": {\"command\": \"b\"}}}", &c), 0);
+			      " \"b.c-d_e\": {\"command\": \"b\"}}}",
+			      &c),
+			 0);
 	assert_int_equal(c.nservers, 5);
 	for (size_t i = 0; i < 5; i++)
 		assert_string_equal(c.servers[i].name, want[i]);
@@ -119,8 +125,10 @@ static void test_errors_shape(void **state)
 {
 	(void)state;
 	expect_err("[]", NAME ": top level: expected an object");
-	expect_err("{}", NAME ": no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
-	expect_err("{\"mcpServers\": 3}", NAME ": mcpServers: expected an object of servers by name ({\"NAME\": {\"command\": ...}, ...})");
+	expect_err("{}", NAME
+		   ": no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
+	expect_err("{\"mcpServers\": 3}",
+		   NAME ": mcpServers: expected an object of servers by name ({\"NAME\": {\"command\": ...}, ...})");
 	expect_err("{\"mcpServers\": {\"x\": 1}}", NAME ": mcpServers.x: expected an object");
 	expect_err("{\"mcpServers\": {\"x\": {}}}", NAME ": mcpServers.x: needs \"command\" (stdio) or \"url\" (remote)");
 	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"a\", \"url\": \"http://h\"}}}",
@@ -145,8 +153,10 @@ static void test_errors_fields(void **state)
 		   NAME ": mcpServers.sqlite.args[1]: expected a string");
 	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"a\", \"args\": \"x\"}}}",
 		   NAME ": mcpServers.x.args: expected an array of strings");
-	expect_err("{\"mcpServers\": {\"x\": {\"command\": 1}}}", NAME ": mcpServers.x.command: expected a non-empty string");
-	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"\"}}}", NAME ": mcpServers.x.command: expected a non-empty string");
+	expect_err("{\"mcpServers\": {\"x\": {\"command\": 1}}}",
+		   NAME ": mcpServers.x.command: expected a non-empty string");
+	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"\"}}}",
+		   NAME ": mcpServers.x.command: expected a non-empty string");
 	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"a\", \"cwd\": []}}}",
 		   NAME ": mcpServers.x.cwd: expected a non-empty string");
 	expect_err("{\"mcpServers\": {\"x\": {\"command\": \"a\", \"env\": []}}}",
@@ -206,10 +216,12 @@ static void test_other_clients_top(void **state)
 	expect_err("{\"inputs\": [{\"type\": \"promptString\", \"id\": \"token\", \"password\": true}],"
 		   " \"servers\": {\"github\": {\"type\": \"http\", \"url\": \"https://api.githubcopilot.com/mcp/\"},"
 		   " \"memory\": {\"type\": \"stdio\", \"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"]}}}",
-		   NAME ": no \"mcpServers\" object; found \"servers\" (the VS Code mcp.json shape): rename it to \"mcpServers\"");
+		   NAME
+		   ": no \"mcpServers\" object; found \"servers\" (the VS Code mcp.json shape): rename it to \"mcpServers\"");
 	/* VS Code settings.json; opencode v2 */
 	expect_err("{\"editor.fontSize\": 14, \"mcp\": {\"servers\": {\"fetch\": {\"command\": \"uvx\", \"args\": [\"mcp-server-fetch\"]}}}}",
-		   NAME ": no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json and opencode "
+		   NAME
+		   ": no \"mcpServers\" object; found \"mcp\": {\"servers\": ...} (the VS Code settings.json and opencode "
 		   "shape): move that \"servers\" object to a top-level \"mcpServers\"");
 	/* opencode.json */
 	expect_err("{\"$schema\": \"https://opencode.ai/config.json\", \"mcp\": {\"everything\": {\"type\": \"local\","
@@ -218,23 +230,27 @@ static void test_other_clients_top(void **state)
 	/* Zed settings.json */
 	expect_err("{\"theme\": \"One Dark\", \"context_servers\": {\"local-mcp-server\": {\"command\": \"some-command\","
 		   " \"args\": [\"arg-1\"], \"env\": {}}}}",
-		   NAME ": no \"mcpServers\" object; found \"context_servers\" (the Zed settings.json shape): rename it to \"mcpServers\"");
+		   NAME
+		   ": no \"mcpServers\" object; found \"context_servers\" (the Zed settings.json shape): rename it to \"mcpServers\"");
 	/* Codex config.toml as JSON */
-	expect_err("{\"mcp_servers\": {\"docs\": {\"command\": \"npx\", \"args\": [\"-y\", \"docs-mcp\"]}}}",
-		   NAME ": no \"mcpServers\" object; found \"mcp_servers\" (the Codex config shape): rename it to \"mcpServers\"");
+	expect_err("{\"mcp_servers\": {\"docs\": {\"command\": \"npx\", \"args\": [\"-y\", \"docs-mcp\"]}}}", NAME
+		   ": no \"mcpServers\" object; found \"mcp_servers\" (the Codex config shape): rename it to \"mcpServers\"");
 	/* Goose config.yaml as JSON */
 	expect_err("{\"GOOSE_PROVIDER\": \"openai\", \"extensions\": {\"github\": {\"cmd\": \"npx\", \"args\": [\"-y\", \"x\"],"
 		   " \"enabled\": true, \"envs\": {}, \"type\": \"stdio\", \"timeout\": 300}}}",
-		   NAME ": no \"mcpServers\" object; found \"extensions\" (the Goose config.yaml shape): rename it to \"mcpServers\"");
+		   NAME
+		   ": no \"mcpServers\" object; found \"extensions\" (the Goose config.yaml shape): rename it to \"mcpServers\"");
 	/* Continue's older config.json */
 	expect_err("{\"models\": [], \"experimental\": {\"modelContextProtocolServers\": [{\"transport\": {\"type\": \"stdio\","
 		   " \"command\": \"uvx\", \"args\": [\"mcp-server-sqlite\", \"--db-path\", \"/tmp/test.db\"]}}]}}",
-		   NAME ": no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} (the Continue "
+		   NAME
+		   ": no \"mcpServers\" object; found \"experimental\": {\"modelContextProtocolServers\": ...} (the Continue "
 		   "config.json shape): give each entry a name in a top-level \"mcpServers\" object and move its \"transport\" "
 		   "keys up into it");
 	/* Continue's config.yaml as JSON: a list */
 	expect_err("{\"mcpServers\": [{\"name\": \"sqlite\", \"command\": \"uvx\", \"args\": [\"mcp-server-sqlite\"]}]}",
-		   NAME ": mcpServers: expected an object of servers by name, found an array (the Continue config.yaml shape): "
+		   NAME
+		   ": mcpServers: expected an object of servers by name, found an array (the Continue config.yaml shape): "
 		   "write {\"NAME\": {\"command\": ...}, ...}");
 }
 
@@ -247,24 +263,25 @@ static void test_other_clients_top_near(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof near / sizeof *near; i++) {
 		snprintf(json, sizeof json, "{\"%s\": {\"x\": {\"command\": \"a\"}}}", near[i]);
-		snprintf(want, sizeof want, NAME ": no \"mcpServers\" object; found \"%s\" (did you mean \"mcpServers\"?)", near[i]);
+		snprintf(want, sizeof want,
+			 NAME ": no \"mcpServers\" object; found \"%s\" (did you mean \"mcpServers\"?)", near[i]);
 		expect_err(json, want);
 	}
 	/* Claude Code's ~/.claude.json keeps them per project */
 	expect_err("{\"numStartups\": 3, \"projects\": {\"/home/u/app\": {\"mcpServers\": {\"x\": {\"command\": \"a\"}}}}}",
 		   NAME ": no \"mcpServers\" object at the top level; found one inside \"projects\".\"/home/u/app\": "
-		   "move it to the top level");
-	expect_err("{\"settings\": {\"mcpServers\": {}}}",
-		   NAME ": no \"mcpServers\" object at the top level; found one inside \"settings\": move it to the top level");
+			"move it to the top level");
+	expect_err("{\"settings\": {\"mcpServers\": {}}}", NAME
+		   ": no \"mcpServers\" object at the top level; found one inside \"settings\": move it to the top level");
 	/* one server's entry pasted alone; servers without the wrapper */
-	expect_err("{\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"]}",
-		   NAME ": no \"mcpServers\" object; the file holds one server's entry: write {\"mcpServers\": {\"NAME\": {...}}}");
-	expect_err("{\"sqlite\": {\"command\": \"mcp-server-sqlite\"}, \"web\": {\"url\": \"https://h/mcp\"}}",
-		   NAME ": no \"mcpServers\" object; found server entries at the top level (\"sqlite\"): put them inside "
+	expect_err("{\"command\": \"npx\", \"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"]}", NAME
+		   ": no \"mcpServers\" object; the file holds one server's entry: write {\"mcpServers\": {\"NAME\": {...}}}");
+	expect_err("{\"sqlite\": {\"command\": \"mcp-server-sqlite\"}, \"web\": {\"url\": \"https://h/mcp\"}}", NAME
+		   ": no \"mcpServers\" object; found server entries at the top level (\"sqlite\"): put them inside "
 		   "\"mcpServers\": {...}");
 	/* far from "mcpServers": no guess */
-	expect_err("{\"mcp_server_list\": 1, \"globalShortcut\": \"\"}",
-		   NAME ": no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
+	expect_err("{\"mcp_server_list\": 1, \"globalShortcut\": \"\"}", NAME
+		   ": no \"mcpServers\" object (expected {\"mcpServers\": {\"NAME\": {\"command\": ...} or {\"url\": ...}}})");
 }
 
 /* other clients' keys inside a server entry */
@@ -273,8 +290,8 @@ static void test_other_clients_keys(void **state)
 	(void)state;
 	expect_err("{\"mcpServers\": {\"remote\": {\"serverUrl\": \"https://h/mcp\", \"headers\": {\"A\": \"b\"}}}}",
 		   NAME ": mcpServers.remote: unknown key \"serverUrl\" (the Windsurf shape): rename it to \"url\"");
-	expect_err("{\"mcpServers\": {\"g\": {\"httpUrl\": \"https://h/mcp\", \"trust\": true}}}",
-		   NAME ": mcpServers.g: unknown key \"httpUrl\" (the Gemini CLI shape): rename it to \"url\" and add \"type\": \"http\"");
+	expect_err("{\"mcpServers\": {\"g\": {\"httpUrl\": \"https://h/mcp\", \"trust\": true}}}", NAME
+		   ": mcpServers.g: unknown key \"httpUrl\" (the Gemini CLI shape): rename it to \"url\" and add \"type\": \"http\"");
 	expect_err("{\"mcpServers\": {\"g\": {\"type\": \"stdio\", \"cmd\": \"npx\", \"args\": [\"-y\", \"x\"]}}}",
 		   NAME ": mcpServers.g: unknown key \"cmd\" (the Goose shape): rename it to \"command\"");
 	expect_err("{\"mcpServers\": {\"g\": {\"command\": \"npx\", \"envs\": {\"A\": \"b\"}}}}",
@@ -283,33 +300,35 @@ static void test_other_clients_keys(void **state)
 		   NAME ": mcpServers.g: unknown key \"uri\" (the Goose shape): rename it to \"url\"");
 	expect_err("{\"mcpServers\": {\"o\": {\"command\": \"npx\", \"environment\": {\"A\": \"b\"}}}}",
 		   NAME ": mcpServers.o: unknown key \"environment\" (the opencode shape): rename it to \"env\"");
-	expect_err("{\"mcpServers\": {\"o\": {\"command\": \"npx\", \"enabled\": false}}}",
-		   NAME ": mcpServers.o: unknown key \"enabled\" (the opencode and Goose shape): write \"disabled\": true");
-	expect_err("{\"mcpServers\": {\"v\": {\"command\": \"npx\", \"envFile\": \"${workspaceFolder}/.env\"}}}",
-		   NAME ": mcpServers.v: unknown key \"envFile\" (the VS Code and Cursor shape): not supported: list the "
+	expect_err("{\"mcpServers\": {\"o\": {\"command\": \"npx\", \"enabled\": false}}}", NAME
+		   ": mcpServers.o: unknown key \"enabled\" (the opencode and Goose shape): write \"disabled\": true");
+	expect_err("{\"mcpServers\": {\"v\": {\"command\": \"npx\", \"envFile\": \"${workspaceFolder}/.env\"}}}", NAME
+		   ": mcpServers.v: unknown key \"envFile\" (the VS Code and Cursor shape): not supported: list the "
 		   "variables in \"env\" (values may use ${VAR} from the environment or .env)");
-	expect_err("{\"mcpServers\": {\"r\": {\"command\": \"npx\", \"disabledTools\": [\"write_file\"]}}}",
-		   NAME ": mcpServers.r: unknown key \"disabledTools\" (the Roo Code shape): rename it to \"excludeTools\"");
-	expect_err("{\"mcpServers\": {\"c\": {\"type\": \"local\", \"command\": \"npx\", \"tools\": [\"search\"]}}}",
-		   NAME ": mcpServers.c: unknown key \"tools\" (the GitHub Copilot shape): rename it to \"includeTools\"");
-	expect_err("{\"mcpServers\": {\"c\": {\"transport\": {\"type\": \"stdio\", \"command\": \"uvx\"}}}}",
-		   NAME ": mcpServers.c: unknown key \"transport\" (the Continue shape): move its keys (\"type\", \"command\", "
+	expect_err("{\"mcpServers\": {\"r\": {\"command\": \"npx\", \"disabledTools\": [\"write_file\"]}}}", NAME
+		   ": mcpServers.r: unknown key \"disabledTools\" (the Roo Code shape): rename it to \"excludeTools\"");
+	expect_err("{\"mcpServers\": {\"c\": {\"type\": \"local\", \"command\": \"npx\", \"tools\": [\"search\"]}}}", NAME
+		   ": mcpServers.c: unknown key \"tools\" (the GitHub Copilot shape): rename it to \"includeTools\"");
+	expect_err("{\"mcpServers\": {\"c\": {\"transport\": {\"type\": \"stdio\", \"command\": \"uvx\"}}}}", NAME
+		   ": mcpServers.c: unknown key \"transport\" (the Continue shape): move its keys (\"type\", \"command\", "
 		   "\"args\", ...) up into the server's entry");
 	expect_err("{\"mcpServers\": {\"c\": {\"transport\": \"sse\", \"url\": \"https://h/sse\"}}}",
 		   NAME ": mcpServers.c: unknown key \"transport\": rename it to \"type\"");
 	/* values of another shape */
 	expect_err("{\"mcpServers\": {\"o\": {\"command\": [\"npx\", \"-y\", \"@modelcontextprotocol/server-everything\"]}}}",
-		   NAME ": mcpServers.o.command: expected a string, found an array (the opencode shape): put the program in "
+		   NAME
+		   ": mcpServers.o.command: expected a string, found an array (the opencode shape): put the program in "
 		   "\"command\" and the rest in \"args\"");
 	expect_err("{\"mcpServers\": {\"z\": {\"command\": {\"path\": \"npx\", \"args\": [\"-y\", \"x\"], \"env\": {}},"
 		   " \"settings\": {}}}}",
-		   NAME ": mcpServers.z.command: expected a string, found an object (the older Zed shape): move its \"path\" to "
+		   NAME
+		   ": mcpServers.z.command: expected a string, found an object (the older Zed shape): move its \"path\" to "
 		   "\"command\" and its \"args\" and \"env\" up beside it");
-	expect_err("{\"mcpServers\": {\"o\": {\"type\": \"local\", \"command\": \"npx\"}}}",
-		   NAME ": mcpServers.o.type: unknown transport \"local\" (the opencode and GitHub Copilot shape): write "
+	expect_err("{\"mcpServers\": {\"o\": {\"type\": \"local\", \"command\": \"npx\"}}}", NAME
+		   ": mcpServers.o.type: unknown transport \"local\" (the opencode and GitHub Copilot shape): write "
 		   "\"stdio\", or leave \"type\" out");
-	expect_err("{\"mcpServers\": {\"o\": {\"type\": \"remote\", \"url\": \"https://h/mcp\"}}}",
-		   NAME ": mcpServers.o.type: unknown transport \"remote\" (the opencode shape): write \"http\" or \"sse\", "
+	expect_err("{\"mcpServers\": {\"o\": {\"type\": \"remote\", \"url\": \"https://h/mcp\"}}}", NAME
+		   ": mcpServers.o.type: unknown transport \"remote\" (the opencode shape): write \"http\" or \"sse\", "
 		   "or leave \"type\" out");
 }
 
@@ -317,11 +336,25 @@ static void test_other_clients_keys(void **state)
 static void test_near_keys(void **state)
 {
 	const char *pairs[][2] = {
-		{ "comand", "command" }, { "Command", "command" }, { "commnad", "command" }, { "arg", "args" },
-		{ "argv", "args" }, { "Env", "env" }, { "ENV", "env" }, { "cwdir", NULL }, { "pwd", "cwd" },
-		{ "tpye", "type" }, { "URL", "url" }, { "header", "headers" }, { "Headers", "headers" },
-		{ "disable", "disabled" }, { "include_tools", "includeTools" }, { "exclude-tools", "excludeTools" },
-		{ "excludedTools", "excludeTools" }, { "timeout_ms", "timeout" }, { "timeOut", "timeout" },
+		{ "comand", "command" },
+		{ "Command", "command" },
+		{ "commnad", "command" },
+		{ "arg", "args" },
+		{ "argv", "args" },
+		{ "Env", "env" },
+		{ "ENV", "env" },
+		{ "cwdir", NULL },
+		{ "pwd", "cwd" },
+		{ "tpye", "type" },
+		{ "URL", "url" },
+		{ "header", "headers" },
+		{ "Headers", "headers" },
+		{ "disable", "disabled" },
+		{ "include_tools", "includeTools" },
+		{ "exclude-tools", "excludeTools" },
+		{ "excludedTools", "excludeTools" },
+		{ "timeout_ms", "timeout" },
+		{ "timeOut", "timeout" },
 	};
 	char json[256], want[256];
 	struct cfg c;
@@ -336,8 +369,8 @@ static void test_near_keys(void **state)
 		}
 		if (strcmp(pairs[i][0], "Command") == 0)
 			snprintf(json, sizeof json, "{\"mcpServers\": {\"x\": {\"Command\": \"a\"}}}");
-		snprintf(want, sizeof want, NAME ": mcpServers.x: unknown key \"%s\" (did you mean \"%s\"?)", pairs[i][0],
-			 pairs[i][1]);
+		snprintf(want, sizeof want, NAME ": mcpServers.x: unknown key \"%s\" (did you mean \"%s\"?)",
+			 pairs[i][0], pairs[i][1]);
 		expect_err(json, want);
 	}
 	/* the key is shown escaped */
@@ -351,14 +384,17 @@ static void test_ignored_keys(void **state)
 	struct cfg c;
 
 	(void)state;
-	assert_int_equal(load("{\"mcpServers\": {"
-			      "\"cline\": {\"command\": \"npx\", \"alwaysAllow\": [\"x\"], \"autoApprove\": [], \"disabled\": false,"
-			      " \"timeout\": 60000, \"type\": \"stdio\", \"watchPaths\": [\"/x\"]},"
-			      "\"zed\": {\"source\": \"custom\", \"enabled\": true, \"command\": \"uv\", \"args\": [\"run\"], \"env\": {}},"
-			      "\"copilot\": {\"type\": \"http\", \"url\": \"https://h/mcp\", \"tools\": [\"*\"]},"
-			      "\"gemini\": {\"url\": \"https://h/sse\", \"trust\": false, \"description\": \"d\", \"name\": \"n\"},"
-			      "\"goose\": {\"type\": \"streamable_http\", \"url\": \"https://h/mcp\", \"icon\": \"i\"},"
-			      "\"cline2\": {\"type\": \"streamableHttp\", \"url\": \"https://h/mcp\"}}}", &c), 0);
+	assert_int_equal(
+		load("{\"mcpServers\": {"
+		     "\"cline\": {\"command\": \"npx\", \"alwaysAllow\": [\"x\"], \"autoApprove\": [], \"disabled\": false,"
+		     " \"timeout\": 60000, \"type\": \"stdio\", \"watchPaths\": [\"/x\"]},"
+		     "\"zed\": {\"source\": \"custom\", \"enabled\": true, \"command\": \"uv\", \"args\": [\"run\"], \"env\": {}},"
+		     "\"copilot\": {\"type\": \"http\", \"url\": \"https://h/mcp\", \"tools\": [\"*\"]},"
+		     "\"gemini\": {\"url\": \"https://h/sse\", \"trust\": false, \"description\": \"d\", \"name\": \"n\"},"
+		     "\"goose\": {\"type\": \"streamable_http\", \"url\": \"https://h/mcp\", \"icon\": \"i\"},"
+		     "\"cline2\": {\"type\": \"streamableHttp\", \"url\": \"https://h/mcp\"}}}",
+		     &c),
+		0);
 	assert_int_equal(c.nservers, 6);
 	assert_int_equal(c.servers[0].timeout_ms, 60000);
 	assert_int_equal(c.servers[1].disabled, 0);
@@ -383,8 +419,8 @@ static void test_server_names(void **state)
 		   NAME ": mcpServers: invalid server name \"a b\" (expected 1-64 characters of A-Z a-z 0-9 _ . -)");
 	expect_err("{\"mcpServers\": {\"\": {\"command\": \"a\"}}}",
 		   NAME ": mcpServers: invalid server name \"\" (expected 1-64 characters of A-Z a-z 0-9 _ . -)");
-	expect_err("{\"mcpServers\": {\"a\\nb\": {\"command\": \"a\"}}}",
-		   NAME ": mcpServers: invalid server name \"a\\x0ab\" (expected 1-64 characters of A-Z a-z 0-9 _ . -)");
+	expect_err("{\"mcpServers\": {\"a\\nb\": {\"command\": \"a\"}}}", NAME
+		   ": mcpServers: invalid server name \"a\\x0ab\" (expected 1-64 characters of A-Z a-z 0-9 _ . -)");
 	memset(name, 'n', 64);
 	name[64] = '\0';
 	snprintf(json, sizeof json, "{\"mcpServers\": {\"%s\": {\"command\": \"a\"}}}", name);
@@ -424,7 +460,9 @@ static void test_expand_config(void **state)
 			      " \"${MCPGW_T_EMPTY:-e}\", \"$${MCPGW_T_TOKEN}\", \"a$b$\"],"
 			      " \"env\": {\"K\": \"${MCPGW_T_TOKEN}\"}, \"includeTools\": [\"${x}\"]},"
 			      " \"r\": {\"url\": \"https://h/${MCPGW_T_TOKEN}\", \"headers\": {\"A\": \"Bearer ${MCPGW_T_TOKEN}\"}},"
-			      " \"off\": {\"command\": \"${MCPGW_T_UNSET}\", \"disabled\": true}}}", &c), 0);
+			      " \"off\": {\"command\": \"${MCPGW_T_UNSET}\", \"disabled\": true}}}",
+			      &c),
+			 0);
 	assert_string_equal(c.servers[0].command, "sekrit");
 	assert_string_equal(c.servers[0].args[0], "--t=sekrit");
 	assert_string_equal(c.servers[0].args[1], "dflt");
@@ -510,11 +548,13 @@ static void test_filter(void **state)
 	const struct cfg_server *a, *b, *d;
 
 	(void)state;
-	assert_int_equal(load("{\"mcpServers\": {"
-			      "\"a\": {\"command\": \"x\"},"
-			      "\"b\": {\"command\": \"x\", \"includeTools\": [\"read_*\", \"list_tables\"]},"
-			      "\"d\": {\"command\": \"x\", \"includeTools\": [\"*_query\"], \"excludeTools\": [\"write_*\", \"x?\"]}}}",
-			      &c), 0);
+	assert_int_equal(
+		load("{\"mcpServers\": {"
+		     "\"a\": {\"command\": \"x\"},"
+		     "\"b\": {\"command\": \"x\", \"includeTools\": [\"read_*\", \"list_tables\"]},"
+		     "\"d\": {\"command\": \"x\", \"includeTools\": [\"*_query\"], \"excludeTools\": [\"write_*\", \"x?\"]}}}",
+		     &c),
+		0);
 	a = &c.servers[0];
 	b = &c.servers[1];
 	d = &c.servers[2];

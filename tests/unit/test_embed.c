@@ -101,8 +101,8 @@ static double cos_text(const char *a, const char *b, size_t dims)
 static void test_determinism(void **state)
 {
 	static const char text[] = "The quick brown fox jumps over the lazy dog. 数据库查询";
-	static const double pinned[8] = { 0, 0.209103197, 0.209103197, 0.209103197, -0.209103197, -0.57017839,
-					   0.418206394, -0.57017839 };
+	static const double pinned[8] = { 0,           0.209103197, 0.209103197, 0.209103197, -0.209103197,
+					  -0.57017839, 0.418206394, -0.57017839 };
 	float a[EMBED_DIMS_MAX], b[EMBED_DIMS_MAX];
 
 	(void)state;
@@ -123,8 +123,8 @@ static void test_determinism(void **state)
 static void test_unit_norm_and_dims(void **state)
 {
 	static const size_t dims[] = { 1, 2, 3, 7, 256, 1536, 3072 };
-	static const char *const texts[] = { "hello world", "数据库查询", "!!! ???", "", "a", "the the the",
-					     "x\xff\xfe", "データベース", "데이터베이스 쿼리" };
+	static const char *const texts[] = { "hello world", "数据库查询",   "!!! ???",          "", "a", "the the the",
+					     "x\xff\xfe",   "データベース", "데이터베이스 쿼리" };
 	float v[EMBED_DIMS_MAX + 1];
 
 	(void)state;
@@ -318,7 +318,7 @@ static void test_base64(void **state)
 	(void)state;
 	assert_int_equal(embed_base64_len(1), 8);
 	assert_int_equal(embed_base64(one, 1, out, sizeof out), 0);
-	assert_string_equal(out, "AACAPw==");     /* 00 00 80 3f */
+	assert_string_equal(out, "AACAPw=="); /* 00 00 80 3f */
 	assert_int_equal(embed_base64(two, 2, out, sizeof out), 0);
 	assert_string_equal(out, "AACAPwAAAMA="); /* 00 00 80 3f 00 00 00 c0 */
 	assert_int_equal(embed_base64(three, 3, out, sizeof out), 0);
@@ -335,10 +335,10 @@ static void test_base64(void **state)
 		assert_memory_equal(v, back, dims * sizeof *v);
 	}
 	/* bad input */
-	assert_int_equal(embed_base64_decode("AACAPw=", 7, back, 4), -1);   /* not a multiple of 4 */
-	assert_int_equal(embed_base64_decode("AACA", 4, back, 4), -1);      /* 3 bytes: no whole float */
-	assert_int_equal(embed_base64_decode("AAC*Pw==", 8, back, 4), -1);  /* bad character */
-	assert_int_equal(embed_base64_decode("AA=APw==", 8, back, 4), -1);  /* '=' inside */
+	assert_int_equal(embed_base64_decode("AACAPw=", 7, back, 4), -1);       /* not a multiple of 4 */
+	assert_int_equal(embed_base64_decode("AACA", 4, back, 4), -1);          /* 3 bytes: no whole float */
+	assert_int_equal(embed_base64_decode("AAC*Pw==", 8, back, 4), -1);      /* bad character */
+	assert_int_equal(embed_base64_decode("AA=APw==", 8, back, 4), -1);      /* '=' inside */
 	assert_int_equal(embed_base64_decode("AACAPwAAAMA=", 12, back, 1), -1); /* over max */
 	assert_int_equal(embed_base64_decode("", 0, back, 1), 0);
 }
@@ -353,8 +353,9 @@ static uint32_t next(uint32_t *s)
 static void test_invalid_utf8(void **state)
 {
 	static const char *const bad[] = {
-		"\xff\xfe", "\xc3", "abc\xe4\xb8", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-		"\xf8\x88\x80\x80\x80", "\x80\x80\x80", "caf\xc3", "\xe6\x95\xb0\xe6\x8d", "\xe6\x95\xb0\xff\xe6\x8d\xae",
+		"\xff\xfe",     "\xc3",         "abc\xe4\xb8",          "\xc0\xaf",
+		"\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",     "\xf8\x88\x80\x80\x80",
+		"\x80\x80\x80", "caf\xc3",      "\xe6\x95\xb0\xe6\x8d", "\xe6\x95\xb0\xff\xe6\x8d\xae",
 	};
 	unsigned char buf[512];
 	float v[64];
@@ -367,7 +368,10 @@ static void test_invalid_utf8(void **state)
 		assert_unit(v, 64);
 	}
 	/* an invalid byte separates: the valid parts are still found */
-	assert_int_equal(tokenize("caf\xff" "bar", &f), 2);
+	assert_int_equal(tokenize("caf\xff"
+				  "bar",
+				  &f),
+			 2);
 	assert_true(has(&f, EMBED_WORD, "caf", NULL));
 	assert_true(has(&f, EMBED_WORD, "bar", NULL));
 	assert_int_equal(tokenize("\xe6\x95\xb0\xff\xe6\x8d\xae", &f), 2); /* 数 <bad> 据: no bigram */

@@ -104,10 +104,9 @@ static const char node_esm[] =
 	"}\n";
 
 /* `python3 -c 'import mcp_server_nonexistent'` */
-static const char python[] =
-	"Traceback (most recent call last):\n"
-	"  File \"<string>\", line 1, in <module>\n"
-	"ModuleNotFoundError: No module named 'mcp_server_nonexistent'\n";
+static const char python[] = "Traceback (most recent call last):\n"
+			     "  File \"<string>\", line 1, in <module>\n"
+			     "ModuleNotFoundError: No module named 'mcp_server_nonexistent'\n";
 
 static void test_npm(void **state)
 {
@@ -116,8 +115,9 @@ static void test_npm(void **state)
 					   "https://registry.npmjs.org/@modelcontextprotocol%2fserver-nonexistent-xyz");
 	assert_string_equal(pick(npx_404_old),
 			    "npm ERR! 404  '@modelcontextprotocol/server-nonexistent-xyz@*' is not in this registry.");
-	assert_string_equal(pick(npx_etarget),
-			    "npm error notarget No matching version found for @modelcontextprotocol/server-everything@999.0.0.");
+	assert_string_equal(
+		pick(npx_etarget),
+		"npm error notarget No matching version found for @modelcontextprotocol/server-everything@999.0.0.");
 	/* npm's boilerplate alone is nothing to show */
 	assert_string_equal(pick("npm error A complete log of this run can be found in: /root/.npm/_logs/x.log\n"), "");
 }

@@ -94,8 +94,8 @@ static void test_result_error_builders(void **state)
 	assert_int_equal(jr_classify(m), JR_ERROR_RESPONSE);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "error"), "code")), -32602);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "error"), "message")), "bad");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(m, "error"), "data"),
-							  "reason")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(json_object_get(m, "error"), "data"), "reason")),
 			    "unknown_tool");
 	json_decref(m);
 	json_decref(id);

@@ -25,7 +25,7 @@ struct fake {
 	char dir[64], path[96];
 	int lfd;
 	long ready_ms, t0;
-	int lists;         /* tools/list requests answered */
+	int lists; /* tools/list requests answered */
 	pthread_t thread;
 };
 
@@ -37,8 +37,8 @@ static void answer(struct fake *f, int fd, const char *line)
 {
 	json_t *req = json_loads(line, 0, NULL);
 	json_int_t id = json_integer_value(json_object_get(req, "id"));
-	json_int_t have = json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"),
-							     "mcpgw/ifGeneration"));
+	json_int_t have = json_integer_value(
+		json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), "mcpgw/ifGeneration"));
 	int ready = clock_now_ms() - f->t0 >= f->ready_ms;
 	char out[1024];
 
@@ -46,7 +46,8 @@ static void answer(struct fake *f, int fd, const char *line)
 	if (have == (ready ? 2 : 1))
 		snprintf(out, sizeof out,
 			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%d,"
-			 "\"mcpgw/unchanged\":true}}}\n", (long long)id, ready ? 2 : 1);
+			 "\"mcpgw/unchanged\":true}}}\n",
+			 (long long)id, ready ? 2 : 1);
 	else if (ready)
 		snprintf(out, sizeof out,
 			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"t1\",\"_meta\":{\"mcpgw/server\":"
@@ -57,7 +58,8 @@ static void answer(struct fake *f, int fd, const char *line)
 		snprintf(out, sizeof out,
 			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[],\"_meta\":{\"mcpgw/generation\":1,"
 			 "\"mcpgw/ready\":0,\"mcpgw/unready\":[{\"name\":\"slow\",\"state\":\"starting\",\"failing\":false},"
-			 "%s]}}}\n", (long long)id, ghost);
+			 "%s]}}}\n",
+			 (long long)id, ghost);
 	(void)!write(fd, out, strlen(out));
 	json_decref(req);
 }
@@ -177,7 +179,8 @@ static void test_wait_bounded(void **state)
 	assert_int_equal(m.nready, 0);
 	assert_int_equal(mcptools_starting(&m), 1);
 	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 2);
-	assert_string_equal(why.data, "server 'slow' is starting; server 'ghost' cannot start: cannot run 'x': not found");
+	assert_string_equal(why.data,
+			    "server 'slow' is starting; server 'ghost' cannot start: cannot run 'x': not found");
 	assert_string_equal(names.data, "slow, ghost");
 	buf_reset(&why);
 	buf_reset(&names);
@@ -216,7 +219,9 @@ static void test_no_broker(void **state)
 /* why: one clause per server, the same words for /v1/tools, chat and /health */
 static void test_why(void **state)
 {
-	static const struct { const char *server, *want; } cases[] = {
+	static const struct {
+		const char *server, *want;
+	} cases[] = {
 		{ "{\"name\":\"a\",\"state\":\"starting\",\"failing\":false}", "server 'a' is starting" },
 		{ "{\"name\":\"a\",\"state\":\"starting\",\"failing\":true,\"last_error\":\"exited (status 1)\"}",
 		  "server 'a' cannot start: exited (status 1)" },

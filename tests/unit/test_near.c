@@ -15,10 +15,10 @@ static const char *const names[] = { "sqlite", "everything", "fs" };
 static void test_near_misses(void **state)
 {
 	(void)state;
-	assert_string_equal(near_word("tool", keys, 2), "tools");        /* one deletion, short word */
+	assert_string_equal(near_word("tool", keys, 2), "tools"); /* one deletion, short word */
 	assert_string_equal(near_word("server", keys, 2), "servers");
-	assert_string_equal(near_word("SERVERS", keys, 2), "servers");   /* case */
-	assert_string_equal(near_word("sevrers", keys, 2), "servers");   /* a swap */
+	assert_string_equal(near_word("SERVERS", keys, 2), "servers"); /* case */
+	assert_string_equal(near_word("sevrers", keys, 2), "servers"); /* a swap */
 	assert_string_equal(near_word("sqlit", names, 3), "sqlite");
 	assert_string_equal(near_word("every-thing", names, 3), "everything"); /* '-' and '_' do not count */
 	assert_string_equal(near_word("f", names, 3), "fs");
@@ -28,8 +28,8 @@ static void test_far(void **state)
 {
 	(void)state;
 	assert_null(near_word("nosuch", names, 3));
-	assert_null(near_word("tx", keys, 2));         /* four edits from "tools": too far */
-	assert_null(near_word("fsxy", names, 3));       /* two edits from a word of up to 4 letters: too far */
+	assert_null(near_word("tx", keys, 2));    /* four edits from "tools": too far */
+	assert_null(near_word("fsxy", names, 3)); /* two edits from a word of up to 4 letters: too far */
 	assert_null(near_word("x", names, 0));
 	assert_null(near_word("", keys, 2));
 }

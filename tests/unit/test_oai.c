@@ -101,8 +101,7 @@ static void test_error_shape(void **state)
 	/* bytes that are not UTF-8 still give an error object */
 	e = wire_error("bad \xff\xfe bytes", "server_error", "p\xff", NULL);
 	assert_non_null(e);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "message")),
-			    "bad ?? bytes");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "message")), "bad ?? bytes");
 	json_decref(e);
 }
 
@@ -193,8 +192,7 @@ static json_t *parse_via_hio(const char *body, int max_depth, int *status, char 
 	if (!v) {
 		resp = response_json(out, status);
 		assert_non_null(resp);
-		snprintf(code, codelen, "%s",
-			 json_string_value(json_object_get(json_object_get(resp, "error"), "code")));
+		snprintf(code, codelen, "%s", json_string_value(json_object_get(json_object_get(resp, "error"), "code")));
 		assert_string_equal(json_string_value(json_object_get(json_object_get(resp, "error"), "type")),
 				    "invalid_request_error");
 		json_decref(resp);

@@ -16,8 +16,8 @@
 #include "core/buildconf.h"
 #include "core/progpath.h"
 
-static char T[PATH_MAX];      /* a fresh temp tree per test */
-static char cwd0[PATH_MAX];   /* the working directory to go back to */
+static char T[PATH_MAX];    /* a fresh temp tree per test */
+static char cwd0[PATH_MAX]; /* the working directory to go back to */
 
 /* p: T + "/" + rel, in one of a few rotating buffers */
 static const char *p(const char *rel)
@@ -173,7 +173,8 @@ static void test_bare_name_own_dirs_first(void **state)
 
 	(void)state;
 	assert_int_equal(progpath_resolve_in("mcp-server-sqlite", p("home"), p("co/cgi-bin"), "/usr/bin:/bin", out,
-					     sizeof out), PROGPATH_OK);
+					     sizeof out),
+			 PROGPATH_OK);
 	assert_string_equal(out, p("co/mcp-server-sqlite/mcp-server-sqlite"));
 	assert_int_equal(progpath_resolve_in("mcpgw-broker", "/", p("co/cgi-bin"), NULL, out, sizeof out), PROGPATH_OK);
 	assert_string_equal(out, p("co/broker/mcpgw-broker"));
@@ -186,7 +187,8 @@ static void test_bare_name_own_dirs_first(void **state)
 	assert_string_equal(out, p("path/only-on-path"));
 	/* an install: $PREFIX/bin from $PREFIX/lib/mcpgw/cgi-bin */
 	assert_int_equal(progpath_resolve_in("mcp-server-sqlite", "/", p("pfx/lib/mcpgw/cgi-bin"), "/usr/bin:/bin", out,
-					     sizeof out), PROGPATH_OK);
+					     sizeof out),
+			 PROGPATH_OK);
 	assert_string_equal(out, p("pfx/bin/mcp-server-sqlite"));
 	assert_int_equal(progpath_resolve_in("mcp-server-sqlite", "/", p("pfx/bin"), "", out, sizeof out), PROGPATH_OK);
 	assert_string_equal(out, p("pfx/bin/mcp-server-sqlite"));
@@ -327,15 +329,18 @@ static void test_server(void **state)
 	assert_string_equal(path, p("home/bin/./srv"));
 	/* a working directory that is missing, or a file */
 	assert_int_equal(progpath_server("bin/srv", "data", p("home"), path, sizeof path, dir, sizeof dir, why,
-					 sizeof why), PROGPATH_BAD_WORKDIR);
+					 sizeof why),
+			 PROGPATH_BAD_WORKDIR);
 	snprintf(want, sizeof want, "cannot run 'bin/srv': its working directory %s does not exist", p("home/data"));
 	assert_string_equal(why, want);
 	assert_int_equal(progpath_server("srv", p("home/cwdprog"), p("home"), path, sizeof path, dir, sizeof dir, why,
-					 sizeof why), PROGPATH_BAD_WORKDIR);
+					 sizeof why),
+			 PROGPATH_BAD_WORKDIR);
 	assert_non_null(strstr(why, "is not a directory"));
 	/* a command that is not there: the sentence says where it looked */
 	assert_int_equal(progpath_server("no-such-server", NULL, p("home"), path, sizeof path, dir, sizeof dir, why,
-					 sizeof why), PROGPATH_NOT_FOUND);
+					 sizeof why),
+			 PROGPATH_NOT_FOUND);
 	assert_non_null(strstr(why, "cannot run 'no-such-server': not found in mcpgw's program directories ("));
 	assert_int_equal(progpath_server("bin/nope", NULL, p("home"), path, sizeof path, dir, sizeof dir, why, sizeof why),
 			 PROGPATH_NOT_FOUND);

@@ -194,11 +194,12 @@ static void test_fill_and_below(void **state)
 /* --- the sources use no other source of randomness -------------------------- */
 
 /* identifiers that name a guessable or repeatable generator (or a raw one that bypasses lib/core/randid.c) */
-static const char *const banned[] = { "rand",     "srand",   "rand_r",  "random",     "srandom",   "random_r",
-				       "srandom_r", "initstate", "setstate", "drand48",   "erand48",   "lrand48",
-				       "nrand48",  "mrand48", "jrand48", "srand48",    "seed48",    "lcong48",
-				       "arc4random", "arc4random_buf", "arc4random_uniform", "getrandom", "getentropy",
-				       NULL };
+static const char *const banned[] = {
+	"rand",      "srand",      "rand_r",  "random",  "srandom",    "random_r",       "srandom_r",
+	"initstate", "setstate",   "drand48", "erand48", "lrand48",    "nrand48",        "mrand48",
+	"jrand48",   "srand48",    "seed48",  "lcong48", "arc4random", "arc4random_buf", "arc4random_uniform",
+	"getrandom", "getentropy", NULL
+};
 
 static int is_banned(const char *id, size_t n)
 {
@@ -236,8 +237,8 @@ static int scan_text(const char *path, const char *text, int quiet)
 			;
 		if (*q == '(' && is_banned(p, (size_t)(e - p))) {
 			if (!quiet)
-				fprintf(stderr, "%s:%d: %.*s(): ids and random numbers come from lib/core/randid.h\n", path,
-					line, (int)(e - p), p);
+				fprintf(stderr, "%s:%d: %.*s(): ids and random numbers come from lib/core/randid.h\n",
+					path, line, (int)(e - p), p);
 			hits++;
 		}
 		p = e - 1;
@@ -293,7 +294,8 @@ static int scan_dir(const char *dir, int *files)
  * random(), srandom(), drand48(), no getrandom() of its own, no random device. */
 static void test_sources_use_only_randid(void **state)
 {
-	static const char *const dirs[] = { "lib", "broker", "cgi-bin", "chat", "mcp-server-sqlite", "mcp-client", "bench" };
+	static const char *const dirs[] = { "lib",        "broker", "cgi-bin", "chat", "mcp-server-sqlite",
+					    "mcp-client", "bench" };
 	int hits = 0, files = 0;
 	char dir[4096];
 
@@ -301,7 +303,8 @@ static void test_sources_use_only_randid(void **state)
 	/* the scanner itself finds what it is to find */
 	assert_int_equal(scan_text("sample", "x = random ();\nsrandom(1);\nint y = rand_r(&s);\n", 1), 3);
 	assert_int_equal(scan_text("sample", "getrandom(buf, 8, 0); open(\"/dev/urandom\")", 1), 2);
-	assert_int_equal(scan_text("sample", "randid_new(a, 1, p, 24); my_rand(1); operand (x); random_state = 1;", 1), 0);
+	assert_int_equal(scan_text("sample", "randid_new(a, 1, p, 24); my_rand(1); operand (x); random_state = 1;", 1),
+			 0);
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		snprintf(dir, sizeof dir, "%s/%s", MCPGW_SRC_ROOT, dirs[i]);
 		hits += scan_dir(dir, &files);

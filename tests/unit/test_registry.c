@@ -40,8 +40,13 @@ static int teardown(void **state)
 
 static void put(struct registry *r, const char *name, const char *fp)
 {
-	struct registry_server s = { .name = name, .transport = "stdio", .fingerprint = fp, .state = "ready",
-				     .protocol_version = "2025-06-18", .restarts = 1, .pid = 42 };
+	struct registry_server s = { .name = name,
+				     .transport = "stdio",
+				     .fingerprint = fp,
+				     .state = "ready",
+				     .protocol_version = "2025-06-18",
+				     .restarts = 1,
+				     .pid = 42 };
 	assert_int_equal(registry_put_server(r, &s), 0);
 }
 

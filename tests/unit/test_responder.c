@@ -17,8 +17,8 @@
 
 /* ---- handlers of the test table ---- */
 
-static char seen_body[64];   /* what the body handler got */
-static char seen_arg[64];   /* what {} / {*} matched */
+static char seen_body[64]; /* what the body handler got */
+static char seen_arg[64];  /* what {} / {*} matched */
 
 static enum route_status h_ok(struct exchange *x)
 {
@@ -42,8 +42,8 @@ static enum route_status h_silent(struct exchange *x)
 }
 
 /* the PENDING handler: another thread answers 50 ms later and finishes the exchange */
-static int pending_returned;  /* the handler had returned when the other thread answered */
-static int pending_answered;  /* the other thread answered */
+static int pending_returned; /* the handler had returned when the other thread answered */
+static int pending_answered; /* the other thread answered */
 
 static void *pending_thread(void *arg)
 {
@@ -69,14 +69,10 @@ static enum route_status h_pending(struct exchange *x)
 }
 
 static const struct route table[] = {
-	{ "/v1/things", "GET, HEAD", h_ok, 0 },
-	{ "/v1/things", "POST", h_body, ROUTE_BODY },
-	{ "/v1/things/{}", "GET", h_ok, 0 },
-	{ "/v1/models/{*}", "GET, HEAD", h_ok, 0 },
-	{ "/v1/silent", "GET", h_silent, 0 },
-	{ "/v1/later", "GET", h_pending, 0 },
-	{ "/health", "GET, HEAD", h_ok, 0 },
-	{ NULL, NULL, NULL, 0 },
+	{ "/v1/things", "GET, HEAD", h_ok, 0 }, { "/v1/things", "POST", h_body, ROUTE_BODY },
+	{ "/v1/things/{}", "GET", h_ok, 0 },    { "/v1/models/{*}", "GET, HEAD", h_ok, 0 },
+	{ "/v1/silent", "GET", h_silent, 0 },   { "/v1/later", "GET", h_pending, 0 },
+	{ "/health", "GET, HEAD", h_ok, 0 },    { NULL, NULL, NULL, 0 },
 };
 
 /* ---- routing ---- */
@@ -103,7 +99,8 @@ static void test_route_table(void **state)
 	/* {} is one segment; {*} the rest, slashes included */
 	assert_null(route("GET", "/v1/things/a/b", &status, allow));
 	assert_int_equal(status, 404);
-	assert_ptr_equal(responder_route(table, "GET", "/v1/models/org/m", &arg, &status, allow, sizeof allow), &table[3]);
+	assert_ptr_equal(responder_route(table, "GET", "/v1/models/org/m", &arg, &status, allow, sizeof allow),
+			 &table[3]);
 	assert_string_equal(arg, "org/m");
 	assert_null(route("GET", "/v1/models/", &status, allow));
 	/* a prefix is not a path */

@@ -21,21 +21,67 @@
 #include <ctype.h>
 #include <dirent.h>
 
-static const char *const vars[] = {
-	"MCPGW_HOME", "MCPGW_ENV_FILE", "MCPGW_CONFIG", "MCPGW_STATE_DIR", "MCPGW_BROKER_SOCKET",
-	"MCPGW_LOG_FILE", "MCPGW_LOG_LEVEL", "MCPGW_LISTEN", "MCPGW_MAX_BODY_BYTES",
-	"MCPGW_MAX_JSON_DEPTH", "MCPGW_MAX_MESSAGE_BYTES", "MCPGW_TOOL_TIMEOUT", "MCPGW_TOOL_RETRIES",
-	"MCPGW_INIT_TIMEOUT", "MCPGW_RESTART_BACKOFF_MAX", "MCPGW_MAX_CLIENTS", "MCPGW_BROKER_TIMEOUT",
-	"MCPGW_BROKER_AUTOSTART", "MCPGW_STARTUP_WAIT",
-	"OPENAI_API_KEY", "OPENAI_BASE_URL", "DEFAULT_MODEL",
-	"MCPGW_UPSTREAM_CONNECT_TIMEOUT", "MCPGW_UPSTREAM_TIMEOUT", "MCPGW_UPSTREAM_RETRIES",
-	"MCPGW_UPSTREAM_RETRY_MAX_WAIT", "MCPGW_MAX_RESPONSE_BYTES", "MCPGW_MAX_TOOL_ROUNDS",
-	"MCPGW_MAX_TOOL_OUTPUT_BYTES", "MCPGW_INJECT_TOOLS", "MCPGW_MODELS_CACHE_TTL", "MCPGW_SESSION_TTL",
-	"MCPGW_STATE_STORE", "MCPGW_STATE_STORE_TIMEOUT", "MCPGW_CHAT_THREADS", "MCPGW_MODEL_ALIASES", "EMBEDDING_API_KEY", "EMBEDDING_BASE_URL",
-	"MCPGW_EMBEDDING_MAX_INPUTS", "MCPGW_EMBEDDING_MAX_INPUT_BYTES", "MCPGW_LOCAL_EMBEDDING_MODELS",
-	"T_A", "T_B", "T_C", "T_D", "T_E", "T_F", "T_G", "T_H", "T_I", "T_J", "T_K", "T_L", "T_M",
-	"T_N", "T_O", "T_P", "T_Q", "T_R", "export", NULL
-};
+static const char *const vars[] = { "MCPGW_HOME",
+				    "MCPGW_ENV_FILE",
+				    "MCPGW_CONFIG",
+				    "MCPGW_STATE_DIR",
+				    "MCPGW_BROKER_SOCKET",
+				    "MCPGW_LOG_FILE",
+				    "MCPGW_LOG_LEVEL",
+				    "MCPGW_LISTEN",
+				    "MCPGW_MAX_BODY_BYTES",
+				    "MCPGW_MAX_JSON_DEPTH",
+				    "MCPGW_MAX_MESSAGE_BYTES",
+				    "MCPGW_TOOL_TIMEOUT",
+				    "MCPGW_TOOL_RETRIES",
+				    "MCPGW_INIT_TIMEOUT",
+				    "MCPGW_RESTART_BACKOFF_MAX",
+				    "MCPGW_MAX_CLIENTS",
+				    "MCPGW_BROKER_TIMEOUT",
+				    "MCPGW_BROKER_AUTOSTART",
+				    "MCPGW_STARTUP_WAIT",
+				    "OPENAI_API_KEY",
+				    "OPENAI_BASE_URL",
+				    "DEFAULT_MODEL",
+				    "MCPGW_UPSTREAM_CONNECT_TIMEOUT",
+				    "MCPGW_UPSTREAM_TIMEOUT",
+				    "MCPGW_UPSTREAM_RETRIES",
+				    "MCPGW_UPSTREAM_RETRY_MAX_WAIT",
+				    "MCPGW_MAX_RESPONSE_BYTES",
+				    "MCPGW_MAX_TOOL_ROUNDS",
+				    "MCPGW_MAX_TOOL_OUTPUT_BYTES",
+				    "MCPGW_INJECT_TOOLS",
+				    "MCPGW_MODELS_CACHE_TTL",
+				    "MCPGW_SESSION_TTL",
+				    "MCPGW_STATE_STORE",
+				    "MCPGW_STATE_STORE_TIMEOUT",
+				    "MCPGW_CHAT_THREADS",
+				    "MCPGW_MODEL_ALIASES",
+				    "EMBEDDING_API_KEY",
+				    "EMBEDDING_BASE_URL",
+				    "MCPGW_EMBEDDING_MAX_INPUTS",
+				    "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
+				    "MCPGW_LOCAL_EMBEDDING_MODELS",
+				    "T_A",
+				    "T_B",
+				    "T_C",
+				    "T_D",
+				    "T_E",
+				    "T_F",
+				    "T_G",
+				    "T_H",
+				    "T_I",
+				    "T_J",
+				    "T_K",
+				    "T_L",
+				    "T_M",
+				    "T_N",
+				    "T_O",
+				    "T_P",
+				    "T_Q",
+				    "T_R",
+				    "export",
+				    NULL };
 
 static char err[1024];
 static char home[PATH_MAX]; /* a fresh temp dir per test */
@@ -87,29 +133,28 @@ static void assert_env(const char *k, const char *want)
 
 static void test_dotenv_syntax(void **state)
 {
-	static const char env[] =
-		"# a comment\n"
-		"\n"
-		"   \t\n"
-		"T_A=plain\n"
-		"export T_B=exported\n"
-		"T_C = spaced value  \n"
-		"T_D=x # inline comment\n"
-		"T_E=http://h/p#frag\n"
-		"T_F='single $x \\n # not a comment'\n"
-		"T_G=\"dq \\\"q\\\" \\\\ \\n end\\t\\d\" # c\n"
-		"T_H=\n"
-		"T_I= # only a comment\n"
-		"T_J='' \n"
-		"T_K=#not-a-comment\n"
-		"T_L=crlf\r\n"
-		"  T_M=indented\n"
-		"T_N=a=b=c\n"
-		"T_O=\"\"\n"
-		"export=kw\n"
-		"T_P=it's\n"
-		"T_Q=last-wins-1\n"
-		"T_Q=last-wins-2";
+	static const char env[] = "# a comment\n"
+				  "\n"
+				  "   \t\n"
+				  "T_A=plain\n"
+				  "export T_B=exported\n"
+				  "T_C = spaced value  \n"
+				  "T_D=x # inline comment\n"
+				  "T_E=http://h/p#frag\n"
+				  "T_F='single $x \\n # not a comment'\n"
+				  "T_G=\"dq \\\"q\\\" \\\\ \\n end\\t\\d\" # c\n"
+				  "T_H=\n"
+				  "T_I= # only a comment\n"
+				  "T_J='' \n"
+				  "T_K=#not-a-comment\n"
+				  "T_L=crlf\r\n"
+				  "  T_M=indented\n"
+				  "T_N=a=b=c\n"
+				  "T_O=\"\"\n"
+				  "export=kw\n"
+				  "T_P=it's\n"
+				  "T_Q=last-wins-1\n"
+				  "T_Q=last-wins-2";
 	char path[PATH_MAX + 16];
 
 	(void)state;
@@ -341,18 +386,17 @@ static void test_export(void **state)
 
 static void test_from_dotenv(void **state)
 {
-	static const char env[] =
-		"MCPGW_STATE_DIR=state\n"
-		"MCPGW_CONFIG=conf/servers.json\n"
-		"MCPGW_LOG_FILE=log/mcpgw.log\n"
-		"MCPGW_LOG_LEVEL=DEBUG\n"
-		"MCPGW_TOOL_TIMEOUT=0.5\n"
-		"MCPGW_INIT_TIMEOUT=2.25\n"
-		"MCPGW_TOOL_RETRIES=0\n"
-		"MCPGW_MAX_CLIENTS=65536\n"
-		"OPENAI_API_KEY=sk-test\n"
-		"OPENAI_BASE_URL=http://127.0.0.1:9/v1/\n"
-		"DEFAULT_MODEL=\n";
+	static const char env[] = "MCPGW_STATE_DIR=state\n"
+				  "MCPGW_CONFIG=conf/servers.json\n"
+				  "MCPGW_LOG_FILE=log/mcpgw.log\n"
+				  "MCPGW_LOG_LEVEL=DEBUG\n"
+				  "MCPGW_TOOL_TIMEOUT=0.5\n"
+				  "MCPGW_INIT_TIMEOUT=2.25\n"
+				  "MCPGW_TOOL_RETRIES=0\n"
+				  "MCPGW_MAX_CLIENTS=65536\n"
+				  "OPENAI_API_KEY=sk-test\n"
+				  "OPENAI_BASE_URL=http://127.0.0.1:9/v1/\n"
+				  "DEFAULT_MODEL=\n";
 	char path[PATH_MAX + 16], want[PATH_MAX + 64];
 	struct settings s;
 
@@ -602,7 +646,8 @@ static void test_model_aliases(void **state)
 	bad_setting("MCPGW_MODEL_ALIASES", "a=b,,c=d",
 		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a=b,,c=d'");
 	bad_setting("MCPGW_MODEL_ALIASES", "=b", "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got '=b'");
-	bad_setting("MCPGW_MODEL_ALIASES", "a= ", "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a= '");
+	bad_setting("MCPGW_MODEL_ALIASES",
+		    "a= ", "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a= '");
 	bad_setting("MCPGW_MODEL_ALIASES", "a=b=c",
 		    "MCPGW_MODEL_ALIASES: expected alias=model[,alias=model...], got 'a=b=c'");
 	bad_setting("MCPGW_MODEL_ALIASES", "my model=x",
@@ -650,7 +695,8 @@ static void test_embedding_settings(void **state)
 
 	good_setting("MCPGW_EMBEDDING_MAX_INPUTS", "1", &s);
 	assert_int_equal(s.embedding_max_inputs, 1);
-	bad_setting("MCPGW_EMBEDDING_MAX_INPUTS", "0", "MCPGW_EMBEDDING_MAX_INPUTS: expected an integer 1..65536, got '0'");
+	bad_setting("MCPGW_EMBEDDING_MAX_INPUTS", "0",
+		    "MCPGW_EMBEDDING_MAX_INPUTS: expected an integer 1..65536, got '0'");
 	bad_setting("MCPGW_EMBEDDING_MAX_INPUTS", "65537",
 		    "MCPGW_EMBEDDING_MAX_INPUTS: expected an integer 1..65536, got '65537'");
 	good_setting("MCPGW_EMBEDDING_MAX_INPUT_BYTES", "16777216", &s);
@@ -777,7 +823,7 @@ static void test_table_rows(void **state)
 		if (r->def_fn && !r->def_doc)
 			fail_msg("%s: a computed default needs def_doc", r->name);
 		if (r->kind == SETTINGS_INT && (r->min > r->max || (r->ctype == SETTINGS_C_SIZE && r->min < 0) ||
-						   (r->ctype == SETTINGS_C_INT && r->max > INT_MAX)))
+						(r->ctype == SETTINGS_C_INT && r->max > INT_MAX)))
 			fail_msg("%s: bounds %ld..%ld do not fit its field", r->name, r->min, r->max);
 		if ((r->kind == SETTINGS_STRING || r->kind == SETTINGS_PATH) && r->off != SETTINGS_NOFIELD &&
 		    r->ctype != SETTINGS_C_CHARS)
@@ -966,13 +1012,24 @@ static void test_table_env_long(void **state)
 
 /* names that look like settings in the sources but are none */
 static const char *const not_settings[] = {
-	"MCPGW_VERSION",                       /* lib/core/version.h */
-	"MCPGW_SYSCONF", "MCPGW_STATEDIR",     /* lib/core/buildconf.h: the install paths compiled in */
+	"MCPGW_VERSION", /* lib/core/version.h */
+	"MCPGW_SYSCONF",
+	"MCPGW_STATEDIR", /* lib/core/buildconf.h: the install paths compiled in */
 	/* deploy/mcpgwctl: the Define names of deploy/apache/\*.conf it fills in */
-	"MCPGW_ROOT", "MCPGW_STATE", "MCPGW_SOCKETS", "MCPGW_CONFDIR", "MCPGW_MODULES", "MCPGW_GROUP",
-	"MCPGW_PATH", "MCPGW_FCGID", "MCPGW_PROXY_FCGI", "MCPGW_CGI", "MCPGW_BODY_LIMIT",
+	"MCPGW_ROOT",
+	"MCPGW_STATE",
+	"MCPGW_SOCKETS",
+	"MCPGW_CONFDIR",
+	"MCPGW_MODULES",
+	"MCPGW_GROUP",
+	"MCPGW_PATH",
+	"MCPGW_FCGID",
+	"MCPGW_PROXY_FCGI",
+	"MCPGW_CGI",
+	"MCPGW_BODY_LIMIT",
 	/* FastCGI parameters the shipped web server configs set (mod_fcgid), never a request's */
-	"MCPGW_NO_CONTENT_LENGTH", "MCPGW_BODY_TOO_LARGE",
+	"MCPGW_NO_CONTENT_LENGTH",
+	"MCPGW_BODY_TOO_LARGE",
 	NULL,
 };
 
@@ -1012,8 +1069,8 @@ static size_t scan_names(const char *path)
 /* every MCPGW_ name the programs and mcpgwctl use is a setting with a row, or a named non-setting */
 static void test_table_covers_sources(void **state)
 {
-	static const char *const dirs[] = { "lib/core", "lib/mcp", "lib/openai", "lib/http", "broker", "cgi-bin",
-					     "chat", "mcp-client", "mcp-server-sqlite", NULL };
+	static const char *const dirs[] = { "lib/core", "lib/mcp", "lib/openai", "lib/http",          "broker",
+					    "cgi-bin",  "chat",    "mcp-client", "mcp-server-sqlite", NULL };
 	char path[PATH_MAX];
 	size_t missing = 0, files = 0;
 

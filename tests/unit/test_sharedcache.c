@@ -24,7 +24,7 @@ struct world {
 	char url[160];
 	char counter[128];
 	struct statestore *store;
-	int fail;          /* the source fails */
+	int fail; /* the source fails */
 	int fetch_delay_ms;
 	struct sharedcache c;
 };
@@ -99,9 +99,17 @@ static int setup(void **state)
 	snprintf(w->counter, sizeof w->counter, "%s/fetches", w->dir);
 	if (!(w->store = store_open(w)))
 		return -1;
-	w->c = (struct sharedcache){ .store = w->store, .name = "models", .source = "http://upstream/v1",
-				     .ttl_ms = 60000, .hold_ms = 5000, .wait_ms = 5000, .lease_ms = 10000,
-				     .max_bytes = 4096, .valid = source_valid, .fetch = source_fetch, .ud = w };
+	w->c = (struct sharedcache){ .store = w->store,
+				     .name = "models",
+				     .source = "http://upstream/v1",
+				     .ttl_ms = 60000,
+				     .hold_ms = 5000,
+				     .wait_ms = 5000,
+				     .lease_ms = 10000,
+				     .max_bytes = 4096,
+				     .valid = source_valid,
+				     .fetch = source_fetch,
+				     .ud = w };
 	*state = w;
 	return 0;
 }
@@ -122,7 +130,7 @@ static int teardown(void **state)
 /* get: sharedcache_get, checked to be state st with n models (n 0: NULL) */
 static void get(struct world *w, enum sharedcache_state st, size_t n)
 {
-	enum sharedcache_state got = (enum sharedcache_state)-1;
+	enum sharedcache_state got = (enum sharedcache_state) - 1;
 	json_t *v = sharedcache_get(&w->c, &got);
 
 	assert_int_equal(got, st);
@@ -191,12 +199,12 @@ static void test_failure_serves_stale_and_holds(void **state)
 	get(w, SHAREDCACHE_FRESH, 2);
 	sleep_ms(150);
 	w->fail = 1;
-	get(w, SHAREDCACHE_STALE, 2);    /* the source failed: the stale value */
-	get(w, SHAREDCACHE_STALE, 2);    /* held off: no second try */
+	get(w, SHAREDCACHE_STALE, 2); /* the source failed: the stale value */
+	get(w, SHAREDCACHE_STALE, 2); /* held off: no second try */
 	assert_int_equal(fetches(w), 2);
 	sleep_ms(350);
 	w->fail = 0;
-	get(w, SHAREDCACHE_FRESH, 2);    /* the hold is over */
+	get(w, SHAREDCACHE_FRESH, 2); /* the hold is over */
 	assert_int_equal(fetches(w), 3);
 }
 
@@ -245,8 +253,8 @@ static void test_bad_entries_ignored_and_replaced(void **state)
 		assert_int_equal(fetches(w), ++n);
 		put(w, bad[i]);
 		w->fail = 0;
-		get(w, SHAREDCACHE_FRESH, 2);    /* fetched and the entry replaced ... */
-		get(w, SHAREDCACHE_FRESH, 2);    /* ... with a good one */
+		get(w, SHAREDCACHE_FRESH, 2); /* fetched and the entry replaced ... */
+		get(w, SHAREDCACHE_FRESH, 2); /* ... with a good one */
 		assert_int_equal(fetches(w), ++n);
 	}
 }

@@ -124,8 +124,8 @@ static int db_teardown(void **state)
 }
 
 /* run one tool call and return its status; r is freed */
-static enum sqlitedb_err run(struct sqlitedb *d, enum sqlitedb_err (*fn)(struct sqlitedb *, const char *, size_t,
-									  struct sqlitedb_result *),
+static enum sqlitedb_err run(struct sqlitedb *d,
+			     enum sqlitedb_err (*fn)(struct sqlitedb *, const char *, size_t, struct sqlitedb_result *),
 			     const char *sql, json_t **rows)
 {
 	struct sqlitedb_result r = { 0 };
@@ -237,8 +237,9 @@ static void test_tables(void **state)
 	struct sqlitedb_result r = { 0 };
 	char *s;
 
-	assert_int_equal(run(d, sqlitedb_create_table, "CREATE TABLE \"we\"\"ird\" (id INTEGER PRIMARY KEY AUTOINCREMENT)",
-			     NULL), SQLITEDB_OK);
+	assert_int_equal(run(d, sqlitedb_create_table,
+			     "CREATE TABLE \"we\"\"ird\" (id INTEGER PRIMARY KEY AUTOINCREMENT)", NULL),
+			 SQLITEDB_OK);
 	assert_int_equal(sqlitedb_list_tables(d, &r), SQLITEDB_OK);
 	s = json_dumps(r.rows, JSON_COMPACT);
 	assert_string_equal(s, "[{\"name\":\"we\\\"ird\"}]"); /* no sqlite_sequence */

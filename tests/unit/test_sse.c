@@ -63,12 +63,14 @@ static void test_basic_and_byte_by_byte(void **state)
 {
 	(void)state;
 	expect_log("data: hello\n\n", "message||hello\n");
-	expect_log("data:hello\n\n", "message||hello\n");          /* no space */
-	expect_log("data:  two\n\n", "message|| two\n");           /* only one space is removed */
+	expect_log("data:hello\n\n", "message||hello\n"); /* no space */
+	expect_log("data:  two\n\n", "message|| two\n");  /* only one space is removed */
 	expect_log("data: a\n\ndata: b\n\n", "message||a\nmessage||b\n");
 	expect_log("data: {\"x\":1}\n\ndata: [DONE]\n\n", "message||{\"x\":1}\nmessage||[DONE]\n");
 	expect_log("data: no blank line yet\n", "");
-	expect_log("\xEF\xBB\xBF" "data: bom\n\n", "message||bom\n");
+	expect_log("\xEF\xBB\xBF"
+		   "data: bom\n\n",
+		   "message||bom\n");
 	expect_log("data: x\xEF\xBB\xBF\n\n", "message||x\xEF\xBB\xBF\n"); /* only a leading BOM goes */
 }
 
@@ -90,9 +92,9 @@ static void test_multiline_and_fields(void **state)
 	expect_log(":\n\n", "");
 	expect_log("event: ping\ndata: p\n\ndata: m\n\n", "ping||p\nmessage||m\n");
 	expect_log("event: only-type\n\ndata: m\n\n", "message||m\n"); /* no data: no dispatch, type reset */
-	expect_log("foo: bar\ndata: x\n\n", "message||x\n");          /* unknown field ignored */
-	expect_log("data : x\n\n", "");                               /* field "data " is unknown */
-	expect_log("DATA: x\n\n", "");                                /* names are case-sensitive */
+	expect_log("foo: bar\ndata: x\n\n", "message||x\n");           /* unknown field ignored */
+	expect_log("data : x\n\n", "");                                /* field "data " is unknown */
+	expect_log("DATA: x\n\n", "");                                 /* names are case-sensitive */
 }
 
 static void test_id_kept(void **state)
@@ -140,7 +142,7 @@ static void test_empty_data(void **state)
 	assert_int_equal(s.last_len, 0);
 	assert_int_equal(feed(&p, "data\ndata\n\n", 0), SSE_OK);
 	assert_int_equal(s.n, 3);
-	assert_int_equal(s.last_len, 1); /* "\n" */
+	assert_int_equal(s.last_len, 1);                 /* "\n" */
 	assert_int_equal(feed(&p, "\n\n\n", 0), SSE_OK); /* blank lines alone dispatch nothing */
 	assert_int_equal(s.n, 3);
 	sse_free(&p);

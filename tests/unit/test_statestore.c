@@ -456,7 +456,8 @@ static void test_corrupt_and_foreign_refused(void **state)
 	snprintf(path, sizeof path, "%s/foreign.db", w->dir);
 	snprintf(url, sizeof url, "sqlite:%s", path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES(1);", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES(1);", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(statestore_open(&o, err, sizeof err));
 	assert_non_null(strstr(err, "another program"));
@@ -464,7 +465,8 @@ static void test_corrupt_and_foreign_refused(void **state)
 	snprintf(path, sizeof path, "%s/foreign2.db", w->dir);
 	snprintf(url, sizeof url, "sqlite:%s", path);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 1234; CREATE TABLE t(x);", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 1234; CREATE TABLE t(x);", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(statestore_open(&o, err, sizeof err));
 	assert_non_null(strstr(err, "another program"));

@@ -13,15 +13,15 @@
 /* ---- a recording sink ---- */
 
 struct rec {
-	buf_t text;      /* CONTENT text and refusal, joined */
-	json_t *chunks;  /* the chunks for the client, in order */
-	json_t *log;     /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "error STATUS CODE", "done FINISH" */
-	json_t *error;   /* the ERROR event's object */
+	buf_t text;     /* CONTENT text and refusal, joined */
+	json_t *chunks; /* the chunks for the client, in order */
+	json_t *log; /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "error STATUS CODE", "done FINISH" */
+	json_t *error;    /* the ERROR event's object */
 	json_t *response; /* the DONE event's response */
-	json_t *usage;   /* the DONE event's usage */
+	json_t *usage;    /* the DONE event's usage */
 	int events_after_end;
 	int ended;
-	int stop_at;     /* > 0: return non-zero at this event (1-based) */
+	int stop_at; /* > 0: return non-zero at this event (1-based) */
 	int n;
 };
 
@@ -108,7 +108,8 @@ static struct toolloop T;
 static int setup(void **state)
 {
 	json_t *tool = json_loads("{\"name\":\"read_query\",\"description\":\"Run a SELECT\",\"inputSchema\":"
-				  "{\"type\":\"object\"},\"_meta\":{\"mcpgw/server\":\"sqlite\"}}", 0, NULL);
+				  "{\"type\":\"object\"},\"_meta\":{\"mcpgw/server\":\"sqlite\"}}",
+				  0, NULL);
 
 	(void)state;
 	memset(&S, 0, sizeof S);
@@ -139,8 +140,7 @@ static int teardown(void **state)
 
 /* open_run: a run of body (JSON text) that reads the catalog (both looks
  * answered BC_OK) and then asks the upstream: *need is that request */
-static struct tl_run *open_run(const char *body, struct rec *rec, struct toolloop_sink *sink,
-			       struct toolloop_need *need)
+static struct tl_run *open_run(const char *body, struct rec *rec, struct toolloop_sink *sink, struct toolloop_need *need)
 {
 	json_t *b = json_loads(body, 0, NULL);
 	struct tl_run *r;
@@ -205,8 +205,10 @@ static void test_step_plain_answer(void **state)
 	assert_int_equal(need.stream, 0);
 	body = sent(&need);
 	/* the MCP tool is offered; our "mcp" key never goes upstream */
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(body, "tools"), 0),
-									       "function"), "name")), "read_query");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_array_get(json_object_get(body, "tools"), 0), "function"),
+				    "name")),
+			    "read_query");
 	assert_null(json_object_get(body, "mcp"));
 	json_decref(body);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
@@ -215,12 +217,15 @@ static void test_step_plain_answer(void **state)
 	assert_string_equal(rec_log(&rec), "content | done stop");
 	assert_string_equal(rec.text.data, "Hello.");
 	assert_int_equal(json_array_size(rec.chunks), 0); /* not streamed: no chunks, the response instead */
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(
-				    json_object_get(rec.response, "choices"), 0), "message"), "content")), "Hello.");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"),
+				    "content")),
+			    "Hello.");
 	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 5);
 	/* the messages the run added: the answer */
 	assert_int_equal(json_array_size(toolloop_added(r)), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(toolloop_added(r), 0), "content")), "Hello.");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(toolloop_added(r), 0), "content")),
+			    "Hello.");
 	assert_int_equal(toolloop_stopped(r), 0);
 	assert_int_equal(rec.events_after_end, 0);
 	toolloop_close(r);
@@ -233,17 +238,20 @@ static void test_step_tool_round_then_answer(void **state)
 	struct toolloop_sink sink;
 	struct toolloop_need need;
 	struct tl_run *r;
-	json_t *body, *msgs, *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"[{\\\"n\\\":1}]\"}]}", 0, NULL);
+	json_t *body, *msgs,
+		*result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"[{\\\"n\\\":1}]\"}]}", 0, NULL);
 	const json_t *added;
 	(void)state;
 
 	rec_init(&rec);
 	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}", &rec, &sink, &need);
 	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
-					   "{\"id\":\"call_upA\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
-					   "\"arguments\":\"{\\\"query\\\":\\\"SELECT 1\\\"}\"}},"
-					   "{\"id\":\"call_upB\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
-					   "\"arguments\":\"{\\\"query\\\":\\\"SELECT 2\\\"}\"}}]}", "tool_calls")), 0);
+					  "{\"id\":\"call_upA\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
+					  "\"arguments\":\"{\\\"query\\\":\\\"SELECT 1\\\"}\"}},"
+					  "{\"id\":\"call_upB\",\"type\":\"function\",\"function\":{\"name\":\"read_query\","
+					  "\"arguments\":\"{\\\"query\\\":\\\"SELECT 2\\\"}\"}}]}",
+					  "tool_calls")),
+			 0);
 	/* the batch: both calls, the upstream's ids, the arguments parsed */
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
 	assert_int_equal(need.ncalls, 2);
@@ -264,8 +272,9 @@ static void test_step_tool_round_then_answer(void **state)
 	body = sent(&need);
 	msgs = json_object_get(body, "messages");
 	assert_int_equal(json_array_size(msgs), 4);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(msgs, 1),
-									"tool_calls"), 1), "id")), "call_upB");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(json_array_get(msgs, 1), "tool_calls"), 1), "id")),
+			    "call_upB");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_upA");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 3), "tool_call_id")), "call_upB");
 	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "\"n\""));
@@ -279,8 +288,9 @@ static void test_step_tool_round_then_answer(void **state)
 	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 10);
 	added = toolloop_added(r);
 	assert_int_equal(json_array_size(added), 4);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(added, 0),
-									"tool_calls"), 0), "id")), "call_upA");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(json_array_get(added, 0), "tool_calls"), 0), "id")),
+			    "call_upA");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 1), "tool_call_id")), "call_upA");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 2), "tool_call_id")), "call_upB");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 3), "content")), "Two.");
@@ -303,25 +313,32 @@ static void test_step_bad_arguments_and_round_limit(void **state)
 	S.max_tool_rounds = 1;
 	rec_init(&rec);
 	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
-	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_bad\","
-					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"[1\"}}]}",
-					   "tool_calls")), 0);
+	assert_int_equal(
+		answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_bad\","
+				 "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"[1\"}}]}",
+				 "tool_calls")),
+		0);
 	/* nothing for the driver to do: the next round is asked at once */
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
 	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1");
 	body = sent(&need);
 	msgs = json_object_get(body, "messages");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_bad");
-	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "not a JSON object"));
+	assert_non_null(
+		strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "not a JSON object"));
 	json_decref(body);
 	/* the model calls again: the limit is reached, its calls are dropped */
-	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"So far.\",\"tool_calls\":[{\"id\":\"call_2\","
-					   "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}",
-					   "tool_calls")), 0);
+	assert_int_equal(
+		answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"So far.\",\"tool_calls\":[{\"id\":\"call_2\","
+				 "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}",
+				 "tool_calls")),
+		0);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
-	assert_string_equal(rec_log(&rec), "start call_bad sqlite read_query [1 | end call_bad 1 | content | done length");
-	assert_null(json_object_get(json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"),
-				    "tool_calls"));
+	assert_string_equal(rec_log(&rec),
+			    "start call_bad sqlite read_query [1 | end call_bad 1 | content | done length");
+	assert_null(
+		json_object_get(json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"),
+				"tool_calls"));
 	toolloop_close(r);
 	rec_free(&rec);
 }
@@ -354,14 +371,17 @@ static void test_step_stream_split_anywhere(void **state)
 
 			rec_init(&rec);
 			r = open_run("{\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-				     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+				     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+				     &rec, &sink, &need);
 			assert_int_equal(need.stream, 1);
 			if (piece == 1 && cut) { /* two pieces, cut at byte cut */
 				assert_int_equal(toolloop_feed_upstream(r, STREAM, cut), 0);
 				assert_int_equal(toolloop_feed_upstream(r, STREAM + cut, total - cut), 0);
 			} else {
 				for (i = 0; i < total; i += piece)
-					assert_int_equal(toolloop_feed_upstream(r, STREAM + i, total - i < piece ? total - i : piece), 0);
+					assert_int_equal(toolloop_feed_upstream(r, STREAM + i,
+										total - i < piece ? total - i : piece),
+							 0);
 			}
 			upstream_result_init(&res);
 			assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
@@ -371,16 +391,29 @@ static void test_step_stream_split_anywhere(void **state)
 			/* the client's chunks: role, two deltas, the finish chunk, the usage chunk; our id throughout */
 			assert_int_equal(json_array_size(rec.chunks), 5);
 			json_array_foreach(rec.chunks, i, c) {
-				assert_string_equal(json_string_value(json_object_get(c, "object")), "chat.completion.chunk");
+				assert_string_equal(json_string_value(json_object_get(c, "object")),
+						    "chat.completion.chunk");
 				assert_memory_equal(json_string_value(json_object_get(c, "id")), "chatcmpl-", 9);
 			}
-			assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(
-				json_array_get(rec.chunks, 0), "choices"), 0), "delta"), "role")), "assistant");
-			assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-				json_array_get(rec.chunks, 3), "choices"), 0), "finish_reason")), "stop");
-			assert_int_equal(json_integer_value(json_object_get(json_object_get(json_array_get(rec.chunks, 4), "usage"),
-									    "total_tokens")), 7);
-			assert_string_equal(json_string_value(json_object_get(json_array_get(toolloop_added(r), 0), "content")),
+			assert_string_equal(
+				json_string_value(json_object_get(
+					json_object_get(json_array_get(json_object_get(json_array_get(rec.chunks, 0),
+										       "choices"),
+								       0),
+							"delta"),
+					"role")),
+				"assistant");
+			assert_string_equal(
+				json_string_value(json_object_get(
+					json_array_get(json_object_get(json_array_get(rec.chunks, 3), "choices"), 0),
+					"finish_reason")),
+				"stop");
+			assert_int_equal(json_integer_value(
+						 json_object_get(json_object_get(json_array_get(rec.chunks, 4), "usage"),
+								 "total_tokens")),
+					 7);
+			assert_string_equal(json_string_value(
+						    json_object_get(json_array_get(toolloop_added(r), 0), "content")),
 					    "H\xc3\xa9llo, w\xc3\xb6rld");
 			toolloop_close(r);
 			rec_free(&rec);
@@ -432,10 +465,18 @@ static void test_step_mixed_batch(void **state)
 	assert_null(strstr(all, "call_mcp1"));
 	free(all);
 	tc = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(rec.chunks, 0),
-		"choices"), 0), "delta"), "tool_calls"), 0);
+											   "choices"),
+									   0),
+							    "delta"),
+					    "tool_calls"),
+			    0);
 	assert_null(tc); /* the first chunk carried only the (hidden) MCP call: role only */
 	tc = json_array_get(json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(rec.chunks, 1),
-		"choices"), 0), "delta"), "tool_calls"), 0);
+											   "choices"),
+									   0),
+							    "delta"),
+					    "tool_calls"),
+			    0);
 	assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_client1");
 	assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
 	/* added: the assistant message with both calls, the MCP result; no final message (the client answers) */
@@ -455,8 +496,9 @@ static void test_step_upstream_errors(void **state)
 	struct toolloop_need need;
 	struct upstream_result res;
 	struct tl_run *r;
-	static const char mid[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hal\"}}]}\n\n"
-				  "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"busy\"}}\n\n";
+	static const char mid[] =
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hal\"}}]}\n\n"
+		"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"busy\"}}\n\n";
 	(void)state;
 
 	/* an HTTP error: the upstream's own error object, its status */
@@ -472,7 +514,8 @@ static void test_step_upstream_errors(void **state)
 	upstream_result_free(&res);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
 	assert_string_equal(rec_log(&rec), "error 429 rate_limit_exceeded");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")), "slow down");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")),
+			    "slow down");
 	toolloop_close(r);
 	rec_free(&rec);
 
@@ -528,7 +571,8 @@ static void test_step_bad_request_and_stop(void **state)
 
 	/* a server the client names that is not configured: 400 once the catalog is read, before any wait */
 	rec_init(&rec);
-	b = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mcp\":{\"servers\":[\"sqlit\"]}}", 0, NULL);
+	b = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"mcp\":{\"servers\":[\"sqlit\"]}}", 0,
+		       NULL);
 	r = toolloop_open(&T, b, NULL, &sink);
 	json_decref(b);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_CATALOG);
@@ -568,9 +612,11 @@ static void test_usage_sum_nested(void **state)
 {
 	json_t *sum = json_object();
 	json_t *u1 = json_loads("{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15,"
-				"\"prompt_tokens_details\":{\"cached_tokens\":2}}", 0, NULL);
+				"\"prompt_tokens_details\":{\"cached_tokens\":2}}",
+				0, NULL);
 	json_t *u2 = json_loads("{\"prompt_tokens\":20,\"completion_tokens\":1,\"total_tokens\":21,"
-				"\"completion_tokens_details\":{\"reasoning_tokens\":3},\"note\":\"x\"}", 0, NULL);
+				"\"completion_tokens_details\":{\"reasoning_tokens\":3},\"note\":\"x\"}",
+				0, NULL);
 	(void)state;
 
 	toolloop_usage_add(sum, u1);
@@ -578,9 +624,12 @@ static void test_usage_sum_nested(void **state)
 	assert_int_equal(json_integer_value(json_object_get(sum, "prompt_tokens")), 30);
 	assert_int_equal(json_integer_value(json_object_get(sum, "completion_tokens")), 6);
 	assert_int_equal(json_integer_value(json_object_get(sum, "total_tokens")), 36);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "prompt_tokens_details"), "cached_tokens")), 2);
+	assert_int_equal(json_integer_value(
+				 json_object_get(json_object_get(sum, "prompt_tokens_details"), "cached_tokens")),
+			 2);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(sum, "completion_tokens_details"),
-							    "reasoning_tokens")), 3);
+							    "reasoning_tokens")),
+			 3);
 	assert_null(json_object_get(sum, "note"));
 	json_decref(sum);
 	json_decref(u1);
@@ -589,16 +638,17 @@ static void test_usage_sum_nested(void **state)
 
 static void test_restore_splices_hidden_rounds(void **state)
 {
-	json_t *msgs = json_loads(
-		"[{\"role\":\"user\",\"content\":\"q\"},"
-		"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_c\",\"type\":\"function\","
-		"\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
-		"{\"role\":\"tool\",\"tool_call_id\":\"call_c\",\"content\":\"client result\"}]", 0, NULL);
-	json_t *sessions = json_loads(
-		"{\"call_c\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
-		"{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
-		"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_c\"},{\"id\":\"call_m1\"}]},"
-		"{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}]}", 0, NULL);
+	json_t *msgs =
+		json_loads("[{\"role\":\"user\",\"content\":\"q\"},"
+			   "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_c\",\"type\":\"function\","
+			   "\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"call_c\",\"content\":\"client result\"}]",
+			   0, NULL);
+	json_t *sessions = json_loads("{\"call_c\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
+				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
+				      "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_c\"},{\"id\":\"call_m1\"}]},"
+				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}]}",
+				      0, NULL);
 	(void)state;
 
 	assert_int_equal(toolloop_restore(msgs, sessions), 1);

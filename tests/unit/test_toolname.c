@@ -81,11 +81,8 @@ static void test_valid(void **state)
 static void test_plain_and_clash(void **state)
 {
 	struct toolname t[] = {
-		{ "sqlite", "read_query", "" },
-		{ "sqlite", "list_tables", "" },
-		{ "fs", "read_file", "" },
-		{ "fs", "list_tables", "" },
-		{ "git", "list_tables", "" },
+		{ "sqlite", "read_query", "" }, { "sqlite", "list_tables", "" }, { "fs", "read_file", "" },
+		{ "fs", "list_tables", "" },    { "git", "list_tables", "" },
 	};
 
 	(void)state;
@@ -149,11 +146,10 @@ static void test_sanitise_collision(void **state)
 {
 	char want[80];
 	struct toolname t[] = {
-		{ "a", "b.c", "" },   /* -> a_b_c */
-		{ "a", "b/c", "" },   /* -> a_b_c */
-		{ "a.b", "c", "" },   /* c is shared -> a_b_c */
-		{ "z", "c", "" },
-		{ "q", "a_b_c", "" }, /* plain a_b_c, also meets them */
+		{ "a", "b.c", "" },                       /* -> a_b_c */
+		{ "a", "b/c", "" },                       /* -> a_b_c */
+		{ "a.b", "c", "" },                       /* c is shared -> a_b_c */
+		{ "z", "c", "" },   { "q", "a_b_c", "" }, /* plain a_b_c, also meets them */
 	};
 
 	(void)state;
@@ -192,28 +188,22 @@ static void test_duplicates(void **state)
 /* make_set: n entries over 10 servers with shared, invalid and long names. */
 static void make_set(struct toolname *t, size_t n, char (*names)[160], unsigned seed)
 {
-	static const char *const servers[] = { "sqlite", "fs", "git", "my.srv", "a", "a_b", "gh", "web-1",
-					       "x", "long-server-name-for-testing-the-limits-of-the-prefix" };
-	static const char *const pool[] = { "read", "write", "list.tables", "search", "b_c", "c", "a_c",
-					    "get/item", "x_read", "" };
+	static const char *const servers[] = {
+		"sqlite", "fs", "git",   "my.srv", "a",
+		"a_b",    "gh", "web-1", "x",      "long-server-name-for-testing-the-limits-of-the-prefix"
+	};
+	static const char *const pool[] = { "read", "write", "list.tables", "search", "b_c",
+					    "c",    "a_c",   "get/item",    "x_read", "" };
 
 	srand(seed);
 	for (size_t i = 0; i < n; i++) {
 		unsigned r = (unsigned)rand();
 
 		switch (r % 4) {
-		case 0: /* shared across servers */
-			snprintf(names[i], 160, "%s", pool[(r / 4) % 10]);
-			break;
-		case 1: /* unique and plain */
-			snprintf(names[i], 160, "tool_%zu", i);
-			break;
-		case 2: /* long, sharing a 100-byte prefix */
-			snprintf(names[i], 160, "%0100d.%zu", 0, i);
-			break;
-		default: /* invalid characters */
-			snprintf(names[i], 160, "t.%zu/%u", i % 50, r % 7);
-			break;
+		case 0: /* shared across servers */ snprintf(names[i], 160, "%s", pool[(r / 4) % 10]); break;
+		case 1: /* unique and plain */ snprintf(names[i], 160, "tool_%zu", i); break;
+		case 2: /* long, sharing a 100-byte prefix */ snprintf(names[i], 160, "%0100d.%zu", 0, i); break;
+		default: /* invalid characters */ snprintf(names[i], 160, "t.%zu/%u", i % 50, r % 7); break;
 		}
 		t[i].server = servers[(r / 64) % 10];
 		t[i].mcp_name = names[i];

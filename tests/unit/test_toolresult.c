@@ -25,14 +25,16 @@ static void test_text_items_joined(void **state)
 {
 	(void)state;
 	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}",
-				    NULL, 1000), "a\nb");
+				    NULL, 1000),
+			    "a\nb");
 }
 
 static void test_structured_content_wins(void **state)
 {
 	(void)state;
 	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"structuredContent\":{\"n\":1}}",
-				    NULL, 1000), "{\"n\":1}");
+				    NULL, 1000),
+			    "{\"n\":1}");
 }
 
 static void test_is_error_and_rpc_error(void **state)
@@ -48,7 +50,8 @@ static void test_other_items_described(void **state)
 {
 	const char *t = text_of("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
 				"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
-				"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\"}]}", NULL, 1000);
+				"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\"}]}",
+				NULL, 1000);
 	(void)state;
 	assert_non_null(strstr(t, "[image: image/png, 4 bytes of base64 data]"));
 	assert_non_null(strstr(t, "[resource memo://x]\nhello"));
@@ -74,12 +77,14 @@ static void test_truncation_marks_and_bounds(void **state)
 static void test_images_as_parts(void **state)
 {
 	json_t *res = json_loads("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
-				 "{\"type\":\"text\",\"text\":\"t\"}]}", 0, NULL);
+				 "{\"type\":\"text\",\"text\":\"t\"}]}",
+				 0, NULL);
 	json_t *parts = json_array();
 	(void)state;
 
 	assert_int_equal(toolresult_images(res, parts), 1);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(parts, 0), "image_url"), "url")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(json_array_get(parts, 0), "image_url"), "url")),
 			    "data:image/png;base64,QUJD");
 	json_decref(res);
 	json_decref(parts);
@@ -95,12 +100,9 @@ static int free_out(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_items_joined),
-		cmocka_unit_test(test_structured_content_wins),
-		cmocka_unit_test(test_is_error_and_rpc_error),
-		cmocka_unit_test(test_other_items_described),
-		cmocka_unit_test(test_truncation_marks_and_bounds),
-		cmocka_unit_test(test_images_as_parts),
+		cmocka_unit_test(test_text_items_joined),           cmocka_unit_test(test_structured_content_wins),
+		cmocka_unit_test(test_is_error_and_rpc_error),      cmocka_unit_test(test_other_items_described),
+		cmocka_unit_test(test_truncation_marks_and_bounds), cmocka_unit_test(test_images_as_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, free_out);
 }

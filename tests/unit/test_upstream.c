@@ -39,7 +39,7 @@ struct piece {
 
 struct canned {
 	struct piece p[SRV_PIECES];
-	int close;        /* close the connection after the response */
+	int close; /* close the connection after the response */
 };
 
 struct srv {
@@ -48,7 +48,7 @@ struct srv {
 	struct canned script[SRV_SCRIPT];
 	size_t n, next;
 	atomic_int accepts, requests;
-	buf_t reqlog;     /* every request, written by the server thread, read after srv_stop */
+	buf_t reqlog; /* every request, written by the server thread, read after srv_stop */
 };
 
 static struct srv S;
@@ -77,7 +77,8 @@ static const char *resp(int status, const char *extra, const char *ctype, const 
 		  extra ? extra : "", strlen(body), body);
 }
 
-#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define SSE_HEAD \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
 #define SSE_END "0\r\n\r\n"
 
 /* one HTTP chunk */
@@ -291,7 +292,8 @@ static int collect(const char *data, size_t len, void *ud)
 }
 
 #define OKJSON "{\"object\":\"list\",\"data\":[]}"
-#define ERRJSON(m) "{\"error\":{\"message\":\"" m "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"c\"}}"
+#define ERRJSON(m) \
+	"{\"error\":{\"message\":\"" m "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"c\"}}"
 #define BODY "{\"model\":\"m\",\"stream\":true}"
 
 /* ---- tests ---- */
@@ -306,7 +308,8 @@ static void test_request_ok(void **state)
 	sc[1].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
 	srv_start(sc, 2);
 	u = client(S.port);
-	assert_string_equal(upstream_base_url(u), base[strlen(base) - 1] == '/' ? mk("%.*s", (int)strlen(base) - 1, base) : base);
+	assert_string_equal(upstream_base_url(u),
+			    base[strlen(base) - 1] == '/' ? mk("%.*s", (int)strlen(base) - 1, base) : base);
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
 	assert_int_equal(R.status, 200);
 	assert_int_equal(R.attempts, 1);
@@ -445,7 +448,8 @@ static void test_connect_refused(void **state)
 	upstream_free(u);
 	O.retries = 0;
 	u = client(port);
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, NULL, &R), UPSTREAM_ECONNECT);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, NULL, &R),
+			 UPSTREAM_ECONNECT);
 	assert_int_equal(R.attempts, 1);
 	upstream_free(u);
 }
@@ -484,7 +488,8 @@ static void test_idle_timeout(void **state)
 	srv_start(sc, 1);
 	u = client(S.port);
 	t0 = clock_now_ms();
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETIMEOUT);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_ETIMEOUT);
 	assert_true(clock_now_ms() - t0 < 1000);
 	assert_int_equal(R.events, 1);
 	assert_int_equal(ev.n, 1);
@@ -537,11 +542,13 @@ static void test_stream_truncated(void **state)
 	sc[1].close = 1;
 	srv_start(sc, 2);
 	u = client(S.port);
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETRUNCATED);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_ETRUNCATED);
 	assert_int_equal(R.events, 1);
 	assert_string_equal(check_error(502, "upstream_truncated"),
 			    mk("the stream from http://127.0.0.1:%d/v1/chat/completions ended without [DONE]", S.port));
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_ETRUNCATED);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_ETRUNCATED);
 	assert_int_equal(R.attempts, 1); /* events were delivered: no retry */
 	assert_string_equal(ev.log.data, "{\"a\":1}|{\"a\":2}");
 	upstream_free(u);
@@ -573,7 +580,8 @@ static void test_stream_error_body(void **state)
 	assert_int_equal(R.attempts, 2);
 	assert_string_equal(ev.log.data, "{\"ok\":1}|[DONE]");
 	/* a 2xx that is no stream */
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EBADRESP);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_EBADRESP);
 	assert_string_equal(R.body.data, "{\"object\":\"chat.completion\"}");
 	check_error(502, "upstream_bad_response");
 	upstream_free(u);
@@ -644,7 +652,8 @@ static void test_callback_abort(void **state)
 	sc[0].p[2].data = SSE_END;
 	srv_start(sc, 1);
 	u = client(S.port);
-	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EABORTED);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_EABORTED);
 	assert_int_equal(R.cb_rc, 5);
 	assert_int_equal(R.events, 2);
 	assert_int_equal(R.attempts, 1);

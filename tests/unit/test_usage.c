@@ -16,12 +16,9 @@
 #include "core/version.h"
 
 static const struct option longs[] = {
-	{ "model", required_argument, NULL, 'm' },
-	{ "session", required_argument, NULL, 's' },
-	{ "system", required_argument, NULL, 'S' },
-	{ "list", no_argument, NULL, 'l' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	{ "model", required_argument, NULL, 'm' },  { "session", required_argument, NULL, 's' },
+	{ "system", required_argument, NULL, 'S' }, { "list", no_argument, NULL, 'l' },
+	{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
 static char out[8192]; /* what the last captured call wrote */
@@ -128,9 +125,12 @@ static void test_help_text(void **state)
 	usage_help(stdout, &u);
 	capture_end(1);
 	assert_non_null(strstr(out, "usage: prog [--x]\n\nDoes things.\n\nOptions:\n  -h, --help  this text\n"));
-	assert_non_null(strstr(out, "\n  MCPGW_HOME                       where .env and servers_config.json are (default: the checkout, else /etc/mcpgw)\n"));
+	assert_non_null(strstr(
+		out,
+		"\n  MCPGW_HOME                       where .env and servers_config.json are (default: the checkout, else /etc/mcpgw)\n"));
 	assert_non_null(strstr(out, "\n  OPENAI_API_KEY                   the upstream LLM's key (default: empty)\n"));
-	assert_non_null(strstr(out, "\n  MCPGW_TOOL_TIMEOUT               seconds a tool call may take, per attempt (default: 60)\n"));
+	assert_non_null(strstr(
+		out, "\n  MCPGW_TOOL_TIMEOUT               seconds a tool call may take, per attempt (default: 60)\n"));
 	assert_non_null(strstr(out, "\nMore.\n"));
 	capture_begin(1);
 	usage_version("prog");
@@ -159,8 +159,8 @@ static void test_help_lines_from_table(void **state)
 			memmove(def, def + 1, n - 2);
 			def[n - 2] = '\0';
 		}
-		snprintf(want, sizeof want, "  %-32s %s (default: %s)\n", r->name, settingsdoc_doc_text(r, doc, sizeof doc),
-			 def);
+		snprintf(want, sizeof want, "  %-32s %s (default: %s)\n", r->name,
+			 settingsdoc_doc_text(r, doc, sizeof doc), def);
 		assert_string_equal(out, want);
 		assert_null(strchr(out, '`'));
 	}
@@ -180,15 +180,19 @@ static void test_settings_option(void **state)
 	capture_begin(1);
 	assert_int_equal(usage_settings("prog", NULL), 0);
 	capture_end(1);
-	assert_true(strncmp(out, STARTS("MCPGW_HOME\n    default: the checkout, else /etc/mcpgw; takes: path; read by: ")) == 0);
+	assert_true(strncmp(out,
+			    STARTS("MCPGW_HOME\n    default: the checkout, else /etc/mcpgw; takes: path; read by: ")) ==
+		    0);
 	capture_begin(1);
 	assert_int_equal(usage_settings("prog", "markdown"), 0);
 	capture_end(1);
-	assert_true(strncmp(out, STARTS("| setting | default | meaning | takes |\n|---|---|---|---|\n| `MCPGW_HOME` |")) == 0);
+	assert_true(strncmp(out, STARTS("| setting | default | meaning | takes |\n|---|---|---|---|\n| `MCPGW_HOME` |")) ==
+		    0);
 	capture_begin(2);
 	assert_int_equal(usage_settings("prog", "html"), USAGE_EXIT);
 	capture_end(2);
-	assert_string_equal(out, "prog: --settings=html: expected text or markdown\nTry 'prog --help' for more information.\n");
+	assert_string_equal(out,
+			    "prog: --settings=html: expected text or markdown\nTry 'prog --help' for more information.\n");
 }
 
 static void test_responder(void **state)
@@ -224,9 +228,9 @@ static void test_responder(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_options), cmocka_unit_test(test_unknown_long),
-		cmocka_unit_test(test_unknown_short), cmocka_unit_test(test_values),
-		cmocka_unit_test(test_ambiguous), cmocka_unit_test(test_help_text),
+		cmocka_unit_test(test_good_options),    cmocka_unit_test(test_unknown_long),
+		cmocka_unit_test(test_unknown_short),   cmocka_unit_test(test_values),
+		cmocka_unit_test(test_ambiguous),       cmocka_unit_test(test_help_text),
 		cmocka_unit_test(test_responder),       cmocka_unit_test(test_help_lines_from_table),
 		cmocka_unit_test(test_settings_option),
 	};

@@ -15,16 +15,16 @@ static void test_seq_len(void **state)
 {
 	(void)state;
 	assert_int_equal(utf8_seq_len(U("a"), 1), 1);
-	assert_int_equal(utf8_seq_len(U("\xc3\xa9"), 2), 2);          /* é */
-	assert_int_equal(utf8_seq_len(U("\xe6\x95\xb0"), 3), 3);      /* 数 */
-	assert_int_equal(utf8_seq_len(U("\xf0\x9f\x98\x80"), 4), 4);  /* 😀 */
+	assert_int_equal(utf8_seq_len(U("\xc3\xa9"), 2), 2);         /* é */
+	assert_int_equal(utf8_seq_len(U("\xe6\x95\xb0"), 3), 3);     /* 数 */
+	assert_int_equal(utf8_seq_len(U("\xf0\x9f\x98\x80"), 4), 4); /* 😀 */
 	/* ill-formed: continuation byte, C0/C1 overlong leads, truncation, 3- and 4-byte overlongs,
 	 * surrogates, above U+10FFFF, F5..FF */
 	assert_int_equal(utf8_seq_len(U("\x80"), 1), 0);
 	assert_int_equal(utf8_seq_len(U("\xc0\x80"), 2), 0);
 	assert_int_equal(utf8_seq_len(U("\xc1\xbf"), 2), 0);
 	assert_int_equal(utf8_seq_len(U("\xe6\x95"), 2), 0);
-	assert_int_equal(utf8_seq_len(U("\xe6\x95\xb0"), 2), 0);      /* n bounds the look */
+	assert_int_equal(utf8_seq_len(U("\xe6\x95\xb0"), 2), 0); /* n bounds the look */
 	assert_int_equal(utf8_seq_len(U("\xe0\x80\xaf"), 3), 0);
 	assert_int_equal(utf8_seq_len(U("\xf0\x80\x80\xaf"), 4), 0);
 	assert_int_equal(utf8_seq_len(U("\xed\xa0\x80"), 3), 0);
@@ -37,7 +37,8 @@ static void test_seq_len(void **state)
 
 static void test_next_and_put_round_trip(void **state)
 {
-	const uint32_t cps[] = { 0x41, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x6570, 0xd7ff, 0xe000, 0xffff, 0x10000, 0x1f600, 0x10ffff };
+	const uint32_t cps[] = { 0x41,   0x7f,   0x80,   0xe9,    0x7ff,   0x800,   0x6570,
+				 0xd7ff, 0xe000, 0xffff, 0x10000, 0x1f600, 0x10ffff };
 	char buf[8];
 	(void)state;
 	for (size_t k = 0; k < sizeof cps / sizeof cps[0]; k++) {
