@@ -14,7 +14,7 @@ if [ "${1:-}" = "--list" ]; then list_only=1; shift; fi
 pkgs="gcc make libc6-dev libfcgi-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3 lighttpd curl ca-certificates"
 case ${1:-} in
 --test)
-	pkgs="$pkgs libcmocka-dev bats valgrind python3 tmux procps systemd"
+	pkgs="$pkgs libcmocka-dev bats valgrind python3 tmux procps systemd clang-format"
 	# the other front ends the black-box suite runs behind: Apache mod_fcgid, mod_proxy_fcgi + spawn-fcgi, mod_cgid
 	pkgs="$pkgs apache2 libapache2-mod-fcgid spawn-fcgi"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

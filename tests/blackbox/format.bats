@@ -1,0 +1,32 @@
+#!/usr/bin/env bats
+# format.bats: every C file of the tree reads as .clang-format says (clang-format from Debian, installed by make check).
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+
+# c_files: the tree's C sources and headers (git's list; a copy without .git: find)
+c_files() {
+	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+		git -C "$ROOT" ls-files 'lib/*.[ch]' 'broker/*.[ch]' 'cgi-bin/*.[ch]' 'chat/*.[ch]' 'mcp-client/*.[ch]' \
+			'mcp-server-sqlite/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.[ch]' | sed "s|^|$ROOT/|"
+	else
+		find "$ROOT/lib" "$ROOT/broker" "$ROOT/cgi-bin" "$ROOT/chat" "$ROOT/mcp-client" "$ROOT/mcp-server-sqlite" \
+			"$ROOT/tests/unit" "$ROOT/bench" -name '*.[ch]' ! -name buildconf.h
+	fi
+}
+
+@test "every C file is formatted by .clang-format (clang-format -i FILE fixes one)" {
+	command -v clang-format >/dev/null || { echo "clang-format is missing: make check installs it (deploy/install-deps.sh --test)"; return 1; }
+	bad=
+	for f in $(c_files); do
+		clang-format --style=file "$f" | cmp -s - "$f" || bad="$bad ${f#$ROOT/}"
+	done
+	[ -z "$bad" ] || { echo "not formatted:$bad"; return 1; }
+}
+
+@test "the format check finds a file written against .clang-format" {
+	command -v clang-format >/dev/null || return 1
+	cp "$ROOT/.clang-format" "$BATS_TEST_TMPDIR/"
+	printf 'int  f( int a ){return a;}\n' >"$BATS_TEST_TMPDIR/bad.c"
+	run sh -c "clang-format --style=file '$BATS_TEST_TMPDIR/bad.c' | cmp -s - '$BATS_TEST_TMPDIR/bad.c'"
+	[ "$status" -ne 0 ]
+}
