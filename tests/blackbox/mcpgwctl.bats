@@ -301,10 +301,10 @@ run_until_serving() {
 		echo "$how:"; cat "$MCPGW_HOME/run.out"
 		[ "$rc" -eq 0 ]
 		wait "$RUN_PID"
-		last=$(tail -n 1 "$MCPGW_HOME/run.out")
+		# after serving, one line: what it stopped (no cat, kill or shell complaint)
+		last=$(sed '1,/^mcpgwctl: Ctrl-C stops it$/d' "$MCPGW_HOME/run.out")
 		[[ "$last" =~ ^mcpgwctl:\ stopped\ (lighttpd|apache2)\ \(pid\ $front\),\ .*broker\ \(pid\ $broker\)$ ]]
-		# nothing but run's own lines: no cat, kill or shell complaint
-		[ "$(grep -vc '^mcpgwctl: \|^mcpgw serving on ' "$MCPGW_HOME/run.out")" -eq 0 ]
+		! grep -q 'No such file\|^cat:\|^kill:\|^sh:' "$MCPGW_HOME/run.out"
 		[ ! -e "/proc/$front" ] && [ ! -e "/proc/$broker" ]
 		run curl -s -o /dev/null "$MCPGW_URL/health"
 		[ "$status" -eq 7 ]
