@@ -145,7 +145,8 @@ static const struct usage broker_usage = {
 	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
 	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
 	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
-	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good\n"
+	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good, 1 when the\n"
+	"                      config is not, 4 when a setting is not\n"
 	"      --status        ask the broker running on this state directory for its servers and print\n"
 	"                      one line per server: NAME STATE TOOLS RESTARTS LAST_ERROR (tab-separated,\n"
 	"                      \"-\" for no error); exit 0, or 3 when no broker runs there\n" USAGE_SETTINGS_OPTION
@@ -287,7 +288,7 @@ int main(int argc, char **argv)
 		return print_status();
 	if (settings_load(&set, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-broker: %s\n", err);
-		return 1;
+		return check_only ? CHECK_EXIT_SETTINGS : 1;
 	}
 	if (check_only)
 		return check_config(&set);

@@ -3,7 +3,8 @@
 #
 #   sh tests/test_client.sh [--url URL] [--key KEY] [--model MODEL] [--tool NAME] [--embedding-model MODEL]
 #
-# URL defaults to $MCPGW_URL, else http://$MCPGW_LISTEN (127.0.0.1:8000) (a trailing /v1 is
+# URL defaults to $MCPGW_URL, else http://$MCPGW_LISTEN (127.0.0.1:8000; from the
+# environment, else $MCPGW_HOME/.env, as mcpgwctl reads it) (a trailing /v1 is
 # accepted); KEY, the gateway's client key, to $MCPGW_API_KEY (sent as a
 # bearer token when set; never $OPENAI_API_KEY: the upstream's key stays in
 # the gateway and is not the client's). Prints
@@ -13,7 +14,21 @@
 # no list_tables (or pass --tool).
 set -u
 
-url=${MCPGW_URL:-http://${MCPGW_LISTEN:-127.0.0.1:8000}}
+# MCPGW_LISTEN as mcpgwctl reads it: the environment, else the .env file
+# (MCPGW_ENV_FILE, default $MCPGW_HOME/.env; MCPGW_HOME default: this
+# checkout); a bare PORT is 127.0.0.1:PORT
+dotenv_get() {
+	[ -r "$env_file" ] || return 0
+	sed -n "s/^[[:space:]]*\(export[[:space:]]\{1,\}\)\{0,1\}$1=//p" "$env_file" | tail -n 1 |
+		sed -e 's/[[:space:]]#.*$//' -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'\$/\1/"
+}
+home=${MCPGW_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
+env_file=${MCPGW_ENV_FILE:-.env}
+case $env_file in /*) ;; *) env_file="$home/$env_file" ;; esac
+listen=${MCPGW_LISTEN:-$(dotenv_get MCPGW_LISTEN)}
+listen=${listen:-127.0.0.1:8000}
+case $listen in *:*) ;; *) listen="127.0.0.1:$listen" ;; esac
+url=${MCPGW_URL:-http://$listen}
 key=${MCPGW_API_KEY:-}
 model=""
 tool=""

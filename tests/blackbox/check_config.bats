@@ -111,3 +111,23 @@ EOF
 	[[ "${stderr_lines[0]}" == "$CFG: server 'x': cannot run 'mcp-server-nothere': not found"* ]]
 	[ ! -s "$H/log" ]
 }
+
+@test "a wrong setting, from the environment or .env, is one line naming it, exit 4 (not the config's 1)" {
+	printf '{"mcpServers": {"sqlite": {"command": "mcp-server-sqlite"}}}' >"$CFG"
+	printf 'MCPGW_TOOL_TIMEOUT=-5\n' >"$H/.env"
+	check
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
+	[ "$stderr" = "mcpgw-broker: MCPGW_TOOL_TIMEOUT: expected seconds 0.001..86400, got '-5'" ]
+	MCPGW_TOOL_TIMEOUT=soon run --separate-stderr env MCPGW_HOME="$H" PATH=/usr/bin:/bin "$BROKER" --check-config
+	[ "$status" -eq 4 ]
+	[ "$stderr" = "mcpgw-broker: MCPGW_TOOL_TIMEOUT: expected seconds 0.001..86400, got 'soon'" ]
+	# a .env that is not KEY=VALUE lines is a settings problem too
+	printf 'MCPGW_TOOL_TIMEOUT\n' >"$H/.env"
+	check
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == "mcpgw-broker: $H/.env:1: "* ]]
+	rm "$H/.env"
+	check
+	[ "$status" -eq 0 ]
+}

@@ -100,7 +100,7 @@ alive() {
 	[[ "$output" == *": 1 of 2 servers ready; still starting after 6 s (MCPGW_STARTUP_WAIT): slow"* ]]
 	MCPGW_STARTUP_WAIT=soon run sh "$CTL" start
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"MCPGW_STARTUP_WAIT: expected seconds 0..3600, got 'soon'"* ]]
+	[ "$output" = "mcpgwctl: MCPGW_STARTUP_WAIT: expected seconds 0..3600, got 'soon' (set in the environment)" ]
 }
 
 @test "only servers still starting when the wait ends (a slow npx download): not a failure, exit 0, the gateway keeps serving" {
@@ -200,6 +200,115 @@ alive() {
 	[[ "$output" == *"is in use by another program"* ]]
 	! alive "$MCPGW_STATE_DIR/broker.pid"
 	kill "$holder"
+}
+
+@test "a malformed MCPGW_LISTEN is named as a setting with its form and source before any port check; nothing starts" {
+	servers "$(good)"
+	local form="HOST:PORT with PORT 1..65535 (e.g. 127.0.0.1:8000; a bare PORT is 127.0.0.1:PORT)" v
+	for v in ":$PORT" "127.0.0.1:99999" "127.0.0.1:0" "127.0.0.1:0$PORT" "127.0.0.1:abc" "127.0.0.1:" ":" "my host:$PORT" "-x:$PORT"; do
+		for cmd in start run; do
+			MCPGW_LISTEN=$v run timeout 30 sh "$CTL" "$cmd"
+			echo "$cmd $v: $output"
+			[ "$status" -eq 1 ]
+			[ "$output" = "mcpgwctl: MCPGW_LISTEN: expected $form, got '$v' (set in the environment)" ]
+		done
+	done
+	# from .env: the file is named
+	unset MCPGW_LISTEN
+	echo "MCPGW_LISTEN=:$PORT" >>"$MCPGW_HOME/.env"
+	run timeout 30 sh "$CTL" start
+	[ "$status" -eq 1 ]
+	[ "$output" = "mcpgwctl: MCPGW_LISTEN: expected $form, got ':$PORT' (set in $MCPGW_HOME/.env)" ]
+	# IPv6: said to be unsupported, bracketed or not
+	for v in "[::1]:$PORT" "::1:$PORT"; do
+		MCPGW_LISTEN=$v run timeout 30 sh "$CTL" start
+		[ "$status" -eq 1 ]
+		[ "$output" = "mcpgwctl: MCPGW_LISTEN: IPv6 addresses are not supported, got '$v' (set in the environment): use an IPv4 address or a host name, e.g. 127.0.0.1:8000" ]
+	done
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+	[ ! -e "$MCPGW_STATE_DIR/listen" ]
+}
+
+@test "a bare MCPGW_LISTEN port is 127.0.0.1:PORT" {
+	servers "$(good)"
+	MCPGW_LISTEN=$PORT run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mcpgw serving on http://127.0.0.1:$PORT/v1 behind $FE: 1 of 1 servers ready"* ]]
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health"
+	[ "$output" = 200 ]
+	run sh "$CTL" status
+	[[ "$output" == *"running behind $FE on http://127.0.0.1:$PORT/v1"* ]]
+}
+
+@test "a wrong setting the broker reads is named as a setting with where it is set, not blamed on servers_config.json" {
+	servers "$(good)"
+	echo "MCPGW_TOOL_TIMEOUT=-5" >>"$MCPGW_HOME/.env"
+	run timeout 60 sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${lines[-2]}" = "mcpgw-broker: MCPGW_TOOL_TIMEOUT: expected seconds 0.001..86400, got '-5'" ]
+	[ "${lines[-1]}" = "mcpgwctl: the setting MCPGW_TOOL_TIMEOUT is wrong (said above), set in $MCPGW_HOME/.env; settings come from the environment, else $MCPGW_HOME/.env" ]
+	[[ "$output" != *"servers_config.json"* ]]
+	! alive "$MCPGW_STATE_DIR/broker.pid"
+	# the environment wins over .env, and is named
+	MCPGW_TOOL_TIMEOUT=soon run timeout 60 sh "$CTL" run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "mcpgwctl: the setting MCPGW_TOOL_TIMEOUT is wrong (said above), set in the environment; settings come from the environment, else $MCPGW_HOME/.env" ]
+	# a .env the broker cannot read at all
+	printf 'MCPGW_TOOL_TIMEOUT\n' >"$MCPGW_HOME/.env"
+	run timeout 60 sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "mcpgwctl: the settings cannot be read (said above); they come from the environment, else $MCPGW_HOME/.env" ]
+	[[ "$output" != *"servers_config.json"* ]]
+	# mcpgwctl's own settings say where they are set too
+	MCPGW_FRONTEND=nginx run sh "$CTL" start
+	[ "$output" = "mcpgwctl: MCPGW_FRONTEND: expected lighttpd, lighttpd-cgi, apache-fcgid, apache-proxy-fcgi, apache-cgi or cgi, got 'nginx' (set in the environment)" ]
+	printf 'MCPGW_STARTUP_WAIT=soon\n' >"$MCPGW_HOME/.env"
+	run sh "$CTL" start
+	[ "$output" = "mcpgwctl: MCPGW_STARTUP_WAIT: expected seconds 0..3600, got 'soon' (set in $MCPGW_HOME/.env)" ]
+}
+
+# run_until_serving HOW: mcpgwctl run in the background (HOW=group: in a process
+# group of its own, as a terminal's foreground job is), until it serves; sets RUN_PID
+run_until_serving() {
+	if [ "$1" = group ]; then
+		setsid sh "$CTL" run >"$MCPGW_HOME/run.out" 2>&1 3>&- &
+	else
+		sh "$CTL" run >"$MCPGW_HOME/run.out" 2>&1 3>&- &
+	fi
+	RUN_PID=$!
+	for _ in $(seq 150); do
+		grep -q '^mcpgwctl: Ctrl-C stops it' "$MCPGW_HOME/run.out" && return 0
+		sleep 0.1
+	done
+	cat "$MCPGW_HOME/run.out"
+	return 1
+}
+
+@test "run stops alike on SIGINT (Ctrl-C's whole group, or the process alone), SIGTERM and SIGHUP: names what it stopped, no stray errors" {
+	servers ""
+	local how front broker last
+	for how in INT-group INT TERM HUP; do
+		run_until_serving "${how#*-}"
+		front=$(frontend_pid)
+		broker=$(head -n 1 "$MCPGW_STATE_DIR/broker.pid")
+		if [ "$how" = INT-group ]; then kill -INT -- "-$RUN_PID"; else kill "-$how" "$RUN_PID"; fi
+		rc=0
+		timeout 30 tail --pid="$RUN_PID" -f /dev/null || rc=$?
+		echo "$how:"; cat "$MCPGW_HOME/run.out"
+		[ "$rc" -eq 0 ]
+		wait "$RUN_PID"
+		# after serving, one line: what it stopped (no cat, kill or shell complaint)
+		last=$(sed '1,/^mcpgwctl: Ctrl-C stops it$/d' "$MCPGW_HOME/run.out")
+		[[ "$last" =~ ^mcpgwctl:\ stopped\ (lighttpd|apache2)\ \(pid\ $front\),\ .*broker\ \(pid\ $broker\)$ ]]
+		! grep -q 'No such file\|^cat:\|^kill:\|^sh:' "$MCPGW_HOME/run.out"
+		[ ! -e "/proc/$front" ] && [ ! -e "/proc/$broker" ]
+		run curl -s -o /dev/null "$MCPGW_URL/health"
+		[ "$status" -eq 7 ]
+	done
 }
 
 @test "a front end that dies at start: start stops the broker it started and says why" {

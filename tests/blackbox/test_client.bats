@@ -69,3 +69,21 @@ CLIENT="$MCPGW_ROOT/tests/test_client.sh"
 	run timeout 60 env -u MCPGW_URL MCPGW_LISTEN="127.0.0.1:$port" sh "$CLIENT"
 	[[ "$output" == *"cannot reach http://127.0.0.1:$port"* ]]
 }
+
+@test "test_client.sh reads MCPGW_LISTEN from \$MCPGW_HOME/.env as mcpgwctl does: the environment wins; a bare PORT is 127.0.0.1:PORT" {
+	local h="$BATS_TEST_TMPDIR/home" live="${MCPGW_URL#http://}" port
+	mkdir -p "$h"
+	port=$(free_port)
+	printf '# the address make start serves\nMCPGW_LISTEN="%s"\n' "$live" >"$h/.env"
+	run timeout 120 env -u MCPGW_URL -u MCPGW_LISTEN MCPGW_HOME="$h" sh "$CLIENT"
+	echo "$output"
+	[[ "$output" == *"PASS  list tools: "* ]]
+	# the environment wins over .env
+	run timeout 60 env -u MCPGW_URL MCPGW_LISTEN="127.0.0.1:$port" MCPGW_HOME="$h" sh "$CLIENT"
+	[[ "$output" == *"cannot reach http://127.0.0.1:$port: is the gateway running?"* ]]
+	# MCPGW_ENV_FILE names another file; a bare port there is 127.0.0.1's
+	printf 'MCPGW_LISTEN=%s\n' "${live##*:}" >"$h/other.env"
+	run timeout 120 env -u MCPGW_URL -u MCPGW_LISTEN MCPGW_HOME="$h" MCPGW_ENV_FILE=other.env sh "$CLIENT"
+	echo "$output"
+	[[ "$output" == *"PASS  list tools: "* ]]
+}
