@@ -301,9 +301,12 @@ void responder_serve_one(struct responder_worker *w)
 	x.h = &w->h;
 	x.app = w->r->def->app;
 	x.arg = "";
-	pthread_mutex_init(&x.lock, NULL);
-	pthread_cond_init(&x.done, NULL);
+	/* statically initialised (no call: a responder whose handlers never wait touches no
+	 * threading code per request); used only when a handler returns PENDING */
+	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	x.done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	if (dispatch(w->r, &x) == ROUTE_PENDING) {
+		x.pending = 1;
 		pthread_mutex_lock(&x.lock);
 		while (!x.finished)
 			pthread_cond_wait(&x.done, &x.lock);
@@ -317,8 +320,10 @@ void responder_serve_one(struct responder_worker *w)
 			       x.method, x.path);
 	}
 	buf_free(&x.body);
-	pthread_cond_destroy(&x.done);
-	pthread_mutex_destroy(&x.lock);
+	if (x.pending) {
+		pthread_cond_destroy(&x.done);
+		pthread_mutex_destroy(&x.lock);
+	}
 }
 
 /* ---- start-up and the accept loop ---- */

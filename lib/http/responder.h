@@ -73,6 +73,7 @@ struct exchange {
 	pthread_mutex_t lock;          /* guards finished (exchange_finish from another thread) */
 	pthread_cond_t done;
 	int finished;
+	int pending; /* the handler returned ROUTE_PENDING */
 };
 
 /* A client the workers hold for the routes that need it (ROUTE_UPSTREAM:
