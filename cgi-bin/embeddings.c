@@ -420,6 +420,7 @@ static const struct usage embeddings_usage = {
 static const struct responder_def embeddings_def = {
 	.name = "embeddings.fcgi",
 	.routes = embeddings_routes,
+	.upstream = &responder_upstream,
 	.app = &emb_app,
 	.setup = emb_setup,
 	.upstream_opts = emb_upstream_opts,

@@ -143,6 +143,7 @@ static const struct usage health_usage = {
 static const struct responder_def health_def = {
 	.name = "health.fcgi",
 	.routes = health_routes,
+	.broker = &responder_broker,
 };
 
 int main(int argc, char **argv)

@@ -296,6 +296,7 @@ static const struct usage models_usage = {
 static const struct responder_def models_def = {
 	.name = "models.fcgi",
 	.routes = models_routes,
+	.upstream = &responder_upstream,
 	.app = &models_app,
 	.setup = models_setup,
 	.teardown = models_teardown,

@@ -541,6 +541,7 @@ static void tools_teardown(struct responder *r)
 static const struct responder_def tools_def = {
 	.name = "tools.fcgi",
 	.routes = tools_routes,
+	.broker = &responder_broker,
 	.app = &tools_app,
 	.setup = tools_setup,
 	.teardown = tools_teardown,

@@ -5,7 +5,7 @@
 #include "core/log.h"
 #include "core/progpath.h"
 #include "core/statedir.h"
-#include "core/statestore.h"
+#include "core/statestore_url.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -10,11 +10,6 @@
 /* the backends this build has, by scheme */
 static const struct statestore_ops *const statestore_backends[] = { &statestore_sqlite_ops };
 
-/* what an unknown scheme is told */
-#define STATESTORE_SUPPORTED \
-	"supported: sqlite:/ABSOLUTE/PATH (e.g. sqlite:/var/lib/mcpgw/state.db); " \
-	"postgresql is planned, not built in"
-
 static int64_t statestore_wall_ms(void *ud)
 {
 	struct timespec ts;
@@ -30,39 +25,16 @@ static int64_t statestore_now(const struct statestore *st)
 	return st->clock(st->clock_ud);
 }
 
-/* statestore_backend: the backend of url's scheme and the rest after "scheme:"; NULL with err */
+/* statestore_backend: the backend of a checked url's scheme and the rest after "scheme:"; NULL with err */
 static const struct statestore_ops *statestore_backend(const char *url, const char **rest, char *err, size_t errlen)
 {
-	size_t n = url ? strcspn(url, ":") : 0;
-
-	if (!url || !*url) {
-		snprintf(err, errlen, "MCPGW_STATE_STORE is empty; %s", STATESTORE_SUPPORTED);
+	if (statestore_check_url(url, err, errlen) < 0)
 		return NULL;
-	}
-	if (url[n] != ':') {
-		snprintf(err, errlen, "MCPGW_STATE_STORE names no scheme (a URL 'scheme:...'); %s", STATESTORE_SUPPORTED);
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof statestore_backends / sizeof *statestore_backends; i++) {
-		const struct statestore_ops *b = statestore_backends[i];
-
-		if (strlen(b->scheme) == n && strncmp(b->scheme, url, n) == 0) {
-			*rest = url + n + 1;
-			return b;
-		}
-	}
-	/* only the scheme is repeated: the rest of a server URL may hold a password */
-	snprintf(err, errlen, "MCPGW_STATE_STORE: unknown scheme '%.*s'; %s", n > 32 ? 32 : (int)n, url,
-		 STATESTORE_SUPPORTED);
+	for (size_t i = 0; i < sizeof statestore_backends / sizeof *statestore_backends; i++)
+		if ((*rest = statestore_url_rest(url, statestore_backends[i]->scheme)))
+			return statestore_backends[i];
+	snprintf(err, errlen, "MCPGW_STATE_STORE: this build has no backend for its scheme");
 	return NULL;
-}
-
-int statestore_check_url(const char *url, char *err, size_t errlen)
-{
-	const char *rest;
-	const struct statestore_ops *b = statestore_backend(url, &rest, err, errlen);
-
-	return b ? b->check(rest, err, errlen) : -1;
 }
 
 struct statestore *statestore_open(const struct statestore_opts *o, char *err, size_t errlen)
@@ -71,7 +43,7 @@ struct statestore *statestore_open(const struct statestore_opts *o, char *err, s
 	const struct statestore_ops *b = statestore_backend(o->url, &rest, err, errlen);
 	struct statestore *st;
 
-	if (!b || b->check(rest, err, errlen) < 0)
+	if (!b)
 		return NULL;
 	if (o->timeout_ms <= 0) {
 		snprintf(err, errlen, "state store: the timeout must be positive");

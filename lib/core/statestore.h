@@ -30,6 +30,7 @@
  * A handle is for one thread at a time; open one per thread. */
 
 #include "core/statestore_types.h"
+#include "core/statestore_url.h" /* statestore_check_url */
 
 /* how to open a store */
 struct statestore_opts {
@@ -38,12 +39,6 @@ struct statestore_opts {
 	int64_t (*clock)(void *ud); /* wall-clock ms; NULL: CLOCK_REALTIME. Tests inject one */
 	void *clock_ud;
 };
-
-/* statestore_check_url: 0 when url names a backend this build has (its form
- * checked: sqlite needs an absolute path), else -1 with err saying what is
- * supported. err never repeats more of url than its scheme (a server URL
- * may hold a password). */
-int statestore_check_url(const char *url, char *err, size_t errlen);
 
 /* statestore_open: the store o->url names, ready to use (sqlite: the file
  * created 0600 when missing; a symlink, a file that is no SQLite database

@@ -18,10 +18,8 @@
  * step, bounded waits) and, on an error, writes what the backend said into
  * st->errmsg (no secrets). */
 struct statestore_ops {
-	const char *scheme; /* the URL's scheme, e.g. "sqlite" */
-	/* check the rest of the URL (after "scheme:"); 0 or -1 with err */
-	int (*check)(const char *rest, char *err, size_t errlen);
-	/* open: set st->impl; 0, or -1 with err */
+	const char *scheme; /* the URL's scheme, e.g. "sqlite" (its form: statestore_url.c) */
+	/* open: set st->impl, the rest of the URL (after "scheme:") checked; 0, or -1 with err */
 	int (*open)(struct statestore *st, const char *rest, long timeout_ms, char *err, size_t errlen);
 	void (*close)(struct statestore *st);
 	/* get: *age_ms as statestore_get defines it, by the backend's clock (a server backend ages entries by its own) */

@@ -305,21 +305,6 @@ static enum statestore_status ss_prune(struct statestore *st, int64_t now, size_
 	return STATESTORE_OK;
 }
 
-static int ss_check(const char *rest, char *err, size_t errlen)
-{
-	if (rest[0] != '/' || rest[1] == '/') {
-		snprintf(err, errlen,
-			 "MCPGW_STATE_STORE: sqlite needs an absolute file path, e.g. "
-			 "sqlite:/var/lib/mcpgw/state.db");
-		return -1;
-	}
-	if (strlen(rest) >= PATH_MAX) {
-		snprintf(err, errlen, "MCPGW_STATE_STORE: the sqlite path is longer than %d bytes", PATH_MAX - 1);
-		return -1;
-	}
-	return 0;
-}
-
 /* ss_header: refuse, before SQLite touches it, a path that is a symlink or
  * no regular file, a file that is no SQLite database, and an SQLite
  * database of another program. 0 (a missing or empty file is fine), or -1
@@ -476,7 +461,6 @@ err:
 
 const struct statestore_ops statestore_sqlite_ops = {
 	.scheme = "sqlite",
-	.check = ss_check,
 	.open = ss_open,
 	.close = ss_close,
 	.get = ss_get,

@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "mcp/brokerstart.h"
 #include "http/oai.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
@@ -302,9 +301,12 @@ void responder_serve_one(struct responder_worker *w)
 	x.h = &w->h;
 	x.app = w->r->def->app;
 	x.arg = "";
-	pthread_mutex_init(&x.lock, NULL);
-	pthread_cond_init(&x.done, NULL);
+	/* statically initialised (no call: a responder whose handlers never wait touches no
+	 * threading code per request); used only when a handler returns PENDING */
+	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	x.done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	if (dispatch(w->r, &x) == ROUTE_PENDING) {
+		x.pending = 1;
 		pthread_mutex_lock(&x.lock);
 		while (!x.finished)
 			pthread_cond_wait(&x.done, &x.lock);
@@ -318,8 +320,10 @@ void responder_serve_one(struct responder_worker *w)
 			       x.method, x.path);
 	}
 	buf_free(&x.body);
-	pthread_cond_destroy(&x.done);
-	pthread_mutex_destroy(&x.lock);
+	if (x.pending) {
+		pthread_cond_destroy(&x.done);
+		pthread_mutex_destroy(&x.lock);
+	}
 }
 
 /* ---- start-up and the accept loop ---- */
@@ -342,6 +346,15 @@ void responder_init(struct responder *r, const struct responder_def *def)
 		snprintf(r->fault, sizeof r->fault, "%s", fault);
 		log_warn("MCPGW_FAULT=%s: these routes fail on purpose (for tests only)", r->fault);
 	}
+	if (r->settings_ok &&
+	    (((r->needs & ROUTE_UPSTREAM) && !def->upstream) || ((r->needs & ROUTE_BROKER) && !def->broker))) {
+		snprintf(r->settings_err, sizeof r->settings_err,
+			 "%s: a route needs a client the program does not link "
+			 "(responder_def.upstream / .broker)",
+			 def->name);
+		log_error("%s", r->settings_err);
+		r->settings_ok = 0;
+	}
 	if (r->settings_ok && def->setup && def->setup(r) < 0) {
 		log_error("%s", r->settings_err);
 		r->settings_ok = 0;
@@ -358,22 +371,10 @@ static int worker_init(struct responder *r, struct responder_worker *w)
 		return -1;
 	if (!r->settings_ok)
 		return 0;
-	if (r->needs & ROUTE_UPSTREAM) {
-		struct upstream_opts o;
-
-		upstream_opts_from_settings(&o, &r->s);
-		if (r->def->upstream_opts)
-			r->def->upstream_opts(r, &o);
-		if (!(w->up = upstream_new(&o)))
-			log_error("cannot create the upstream client for %.900s", o.base_url ? o.base_url : "(none)");
-	}
-	if (r->needs & ROUTE_BROKER) {
-		if (!(w->bc = bc_new(r->s.socket_path, r->s.max_message_bytes)))
-			return -1;
-		/* no broker running: the first call starts one (MCPGW_BROKER_AUTOSTART); threads
-		 * start it one at a time (brokerstart_attach's mutex), the broker detached */
-		brokerstart_attach(w->bc, &r->s, w->h.cgi);
-	}
+	if ((r->needs & ROUTE_UPSTREAM) && r->def->upstream->worker_init(w) < 0)
+		return -1;
+	if ((r->needs & ROUTE_BROKER) && r->def->broker->worker_init(w) < 0)
+		return -1;
 	return r->def->worker_setup ? r->def->worker_setup(w) : 0;
 }
 
@@ -382,8 +383,10 @@ static void worker_free(struct responder *r, struct responder_worker *w)
 	if (r->def->worker_teardown && w->r)
 		r->def->worker_teardown(w);
 	hio_done(&w->h);
-	upstream_free(w->up);
-	bc_free(w->bc);
+	if (r->def->upstream)
+		r->def->upstream->worker_free(w);
+	if (r->def->broker)
+		r->def->broker->worker_free(w);
 	free(w->data);
 }
 
@@ -448,15 +451,18 @@ static int serve_threads(struct responder_worker *ws, int n)
 int responder_main(const struct responder_def *def)
 {
 	static struct responder r; /* ~17 KB of settings: process lifetime */
-	int n, rc = 0, up = 0;
+	const struct responder_client *clients[] = { def->upstream, def->broker };
+	int n, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	for (const struct route *rt = def->routes; rt->path; rt++)
-		if (rt->needs & ROUTE_UPSTREAM)
-			up = 1;
-	/* libcurl's global state: once, here, before anything else uses it */
-	if (up && upstream_global_init() < 0)
-		return 1;
+	/* the clients' global state (libcurl's): once, here, before anything else uses it */
+	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
+		if (clients[i] && clients[i]->global_init && clients[i]->global_init() < 0) {
+			while (i-- > 0)
+				if (clients[i] && clients[i]->global_cleanup)
+					clients[i]->global_cleanup();
+			return 1;
+		}
 	responder_init(&r, def);
 	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
 	if (n < 1)
@@ -487,8 +493,9 @@ out:
 	free(r.ws);
 	if (def->teardown)
 		def->teardown(&r);
-	if (up)
-		upstream_global_cleanup();
+	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
+		if (clients[i] && clients[i]->global_cleanup)
+			clients[i]->global_cleanup();
 	log_close();
 	return rc;
 }

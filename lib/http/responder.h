@@ -73,12 +73,43 @@ struct exchange {
 	pthread_mutex_t lock;          /* guards finished (exchange_finish from another thread) */
 	pthread_cond_t done;
 	int finished;
+	int pending; /* the handler returned ROUTE_PENDING */
 };
 
-/* A responder program: its name, routes and hooks (all hooks optional). */
+/* A client the workers hold for the routes that need it (ROUTE_UPSTREAM:
+ * w->up, ROUTE_BROKER: w->bc): how it is made and freed. Each lives in an
+ * object file of its own, named only by the programs that use it
+ * (responder_def.upstream, .broker), so that a program whose routes need
+ * neither links neither libcurl nor the broker client: the skeleton itself
+ * calls no client. */
+struct responder_client {
+	int (*global_init)(void);     /* once per process before anything else (NULL: none); 0 or -1: exit 1 */
+	void (*global_cleanup)(void); /* once at the end (NULL: none) */
+	/* worker_init: make w's client once the settings are loaded; 0 (the field left
+	 * NULL when it could not be made: its routes then answer 500, logged), or -1:
+	 * the worker is not started */
+	int (*worker_init)(struct responder_worker *w);
+	void (*worker_free)(struct responder_worker *w); /* frees what worker_init made (NULL fields too) */
+};
+
+/* responder_upstream (lib/http/responder_upstream.c): w->up, an upstream
+ * client made from the settings (and def->upstream_opts), connections kept
+ * across requests; libcurl's global state. */
+extern const struct responder_client responder_upstream;
+
+/* responder_broker (lib/http/responder_broker.c): w->bc, a broker client on
+ * MCPGW_BROKER_SOCKET that starts the broker when none runs
+ * (MCPGW_BROKER_AUTOSTART). */
+extern const struct responder_client responder_broker;
+
+/* A responder program: its name, routes, clients and hooks (all hooks optional). */
 struct responder_def {
 	const char *name; /* for the log: "tools.fcgi" */
 	const struct route *routes;
+	/* the clients its routes need: &responder_upstream when one needs ROUTE_UPSTREAM,
+	 * &responder_broker for ROUTE_BROKER (a route needing one the def lacks answers 500) */
+	const struct responder_client *upstream;
+	const struct responder_client *broker;
 	void *app;          /* the program's state, x->app in every handler */
 	size_t worker_size; /* bytes of w->data per worker (0: none) */
 	/* threads: worker threads in FastCGI mode (NULL: 1); the settings are loaded */

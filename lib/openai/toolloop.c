@@ -18,6 +18,7 @@
 #include "openai/wire.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
+#define TL_FIRST_CALLS 8 /* the first allocation of a round's calls (doubled as more come) */
 
 /* one tool call of a round, assembled from a message or from stream deltas */
 struct tl_call {
@@ -56,25 +57,25 @@ struct tl_run {
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX]; /* see struct toolloop */
 	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
 	/* what the driver was asked for */
-	char *body;            /* the request body of the round asked upstream */
-	struct sse_parser sse; /* the streamed answer's bytes */
-	struct toolloop_tool_call need_calls[TL_MAX_CALLS];
-	int pending;          /* MCP calls handed out whose results have not come */
-	json_t *last;         /* the last non-streamed answer */
-	json_t *req;          /* the body sent upstream (our copy) */
-	json_t *messages;     /* borrowed from req */
-	json_t *hidden;       /* messages the client does not see: assistant + MCP results */
-	json_t *client_tools; /* names of the request's own tools -> true */
-	json_t *offered;      /* names of the MCP tools offered in this request -> true: only these run here */
-	json_t *usage;        /* summed over rounds, NULL until one is seen */
+	char *body;                            /* the request body of the round asked upstream */
+	struct sse_parser sse;                 /* the streamed answer's bytes */
+	struct toolloop_tool_call *need_calls; /* ccap of them, beside calls */
+	int pending;                           /* MCP calls handed out whose results have not come */
+	json_t *last;                          /* the last non-streamed answer */
+	json_t *req;                           /* the body sent upstream (our copy) */
+	json_t *messages;                      /* borrowed from req */
+	json_t *hidden;                        /* messages the client does not see: assistant + MCP results */
+	json_t *client_tools;                  /* names of the request's own tools -> true */
+	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
+	json_t *usage;   /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* streaming */
 	char id[64];
 	json_int_t created;
 	int role_sent;
 	/* the round in progress */
-	struct tl_call calls[TL_MAX_CALLS];
-	int ncalls, nclient;
+	struct tl_call *calls; /* ccap slots (grown as calls come, up to TL_MAX_CALLS; zeroed past ncalls) */
+	int ncalls, ccap, nclient;
 	buf_t content;
 	buf_t refusal;
 	char finish[32];
@@ -94,7 +95,8 @@ static void round_reset(struct tl_run *r)
 		free(r->calls[i].text);
 		json_decref(r->calls[i].result);
 	}
-	memset(r->calls, 0, sizeof r->calls);
+	if (r->ncalls)
+		memset(r->calls, 0, (size_t)r->ncalls * sizeof *r->calls);
 	r->ncalls = r->nclient = 0;
 	buf_reset(&r->content);
 	buf_reset(&r->refusal);
@@ -220,11 +222,36 @@ static int emit(struct tl_run *r, json_t *delta, const char *finish)
 	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
+/* calls_grow: room for one more call (a run without tool calls allocates none); 0, or -1 at
+ * TL_MAX_CALLS or out of memory */
+static int calls_grow(struct tl_run *r)
+{
+	int cap = r->ccap ? r->ccap * 2 : TL_FIRST_CALLS;
+	struct tl_call *calls;
+	struct toolloop_tool_call *need;
+
+	if (r->ncalls < r->ccap)
+		return 0;
+	if (r->ccap >= TL_MAX_CALLS)
+		return -1;
+	if (cap > TL_MAX_CALLS)
+		cap = TL_MAX_CALLS;
+	if (!(calls = realloc(r->calls, (size_t)cap * sizeof *calls)))
+		return -1;
+	r->calls = calls;
+	memset(calls + r->ccap, 0, (size_t)(cap - r->ccap) * sizeof *calls);
+	if (!(need = realloc(r->need_calls, (size_t)cap * sizeof *need)))
+		return -1; /* calls keeps its larger size; ccap (the smaller of the two) is unchanged */
+	r->need_calls = need;
+	r->ccap = cap;
+	return 0;
+}
+
 static struct tl_call *new_call(struct tl_run *r, const char *id, const char *name)
 {
 	struct tl_call *c;
 
-	if (r->ncalls == TL_MAX_CALLS)
+	if (calls_grow(r) < 0)
 		return NULL;
 	c = &r->calls[r->ncalls++];
 	c->id = strdup(id ? id : "");
@@ -981,6 +1008,8 @@ static void run_free(struct tl_run *r)
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);
 	json_decref(r->last);
+	free(r->calls);
+	free(r->need_calls);
 	free(r->only);
 	free(r->body);
 	sse_free(&r->sse);

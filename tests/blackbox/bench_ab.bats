@@ -74,7 +74,7 @@ runs() {
 	[ "${lines[3]}" = "$(printf 'SUMMARY\tbench A/B: 1 figures, 1 ≥ 0.95, 0 below (2 more measured on one side only)')" ]
 }
 
-@test "ab.sh refuses before starting anything: no commit, an unknown commit, a wrong setting" {
+@test "ab.sh refuses before starting anything: no commit, an unknown commit, a wrong setting, a broken BENCH_AB_ONLY" {
 	run bash "$ROOT/bench/ab.sh"
 	[ "$status" = 2 ]
 	[[ "$output" == *"usage: bash bench/ab.sh COMMIT"* ]]
@@ -90,6 +90,9 @@ runs() {
 	BENCH_SECONDS=1.5 run bash "$ROOT/bench/ab.sh" HEAD
 	[ "$status" = 1 ]
 	[[ "$output" == *"BENCH_SECONDS: expected whole seconds"* ]]
+	BENCH_AB_ONLY='RSS(' run bash "$ROOT/bench/ab.sh" HEAD
+	[ "$status" = 1 ]
+	[[ "$output" == *"BENCH_AB_ONLY: not an extended regular expression: 'RSS('"* ]]
 }
 
 @test "make bench runs the A/B with BASELINE=COMMIT, the yardsticks without" {

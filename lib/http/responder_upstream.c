@@ -1,0 +1,32 @@
+/* responder_upstream.c: the workers' upstream client for the routes that need ROUTE_UPSTREAM (libcurl: linked only by the programs naming it). */
+#include "http/responder.h"
+
+#include "core/log.h"
+#include "openai/upstream.h"
+
+/* upstream_worker_init: w->up from the settings and the program's upstream_opts; NULL (logged) when it cannot be made */
+static int upstream_worker_init(struct responder_worker *w)
+{
+	const struct responder *r = w->r;
+	struct upstream_opts o;
+
+	upstream_opts_from_settings(&o, &r->s);
+	if (r->def->upstream_opts)
+		r->def->upstream_opts(r, &o);
+	if (!(w->up = upstream_new(&o)))
+		log_error("cannot create the upstream client for %.900s", o.base_url ? o.base_url : "(none)");
+	return 0;
+}
+
+static void upstream_worker_free(struct responder_worker *w)
+{
+	upstream_free(w->up);
+	w->up = NULL;
+}
+
+const struct responder_client responder_upstream = {
+	.global_init = upstream_global_init,
+	.global_cleanup = upstream_global_cleanup,
+	.worker_init = upstream_worker_init,
+	.worker_free = upstream_worker_free,
+};

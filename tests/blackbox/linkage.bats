@@ -1,0 +1,36 @@
+#!/usr/bin/env bats
+# linkage.bats: each responder links only the libraries its routes need (the skeleton's clients are named by the programs that use them; the settings need no state-store backend).
+
+setup() { ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd); }
+
+# needed PROGRAM: its NEEDED shared libraries, one a line
+needed() { readelf -d "$ROOT/cgi-bin/$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+
+@test "tools.fcgi and health.fcgi (broker routes only) link neither libcurl nor SQLite nor the upstream client" {
+	for p in tools.fcgi health.fcgi; do
+		run needed "$p"
+		[ "$status" = 0 ]
+		[[ "$output" == *libfcgi* ]]
+		[[ "$output" != *libcurl* ]]
+		[[ "$output" != *libsqlite3* ]]
+		run nm "$ROOT/cgi-bin/$p"
+		[[ "$output" != *upstream_new* ]]
+		[[ "$output" == *bc_new* ]]
+	done
+}
+
+@test "embeddings.fcgi (upstream only, no store) links libcurl, not SQLite nor the broker client" {
+	run needed embeddings.fcgi
+	[[ "$output" == *libcurl* ]]
+	[[ "$output" != *libsqlite3* ]]
+	run nm "$ROOT/cgi-bin/embeddings.fcgi"
+	[[ "$output" != *bc_new* ]]
+}
+
+@test "models.fcgi (its cache in the state store) and chat.fcgi link libcurl and SQLite" {
+	for p in models.fcgi chat.fcgi; do
+		run needed "$p"
+		[[ "$output" == *libcurl* ]]
+		[[ "$output" == *libsqlite3* ]]
+	done
+}
