@@ -71,13 +71,13 @@ readme_table() {
 	local key
 
 	MCPGW_HOME=$BATS_TEST_TMPDIR MCPGW_TOOL_RETRIES=x run --separate-stderr "$BROKER" --check-config
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 4 ] # --check-config: 4 a setting, 1 the config
 	[ "$stderr" = "mcpgw-broker: MCPGW_TOOL_RETRIES: expected an integer 0..10, got 'x'" ]
 	MCPGW_HOME=$BATS_TEST_TMPDIR MCPGW_LOG_LEVEL=loud run --separate-stderr "$BROKER" --check-config
 	[ "$stderr" = "mcpgw-broker: MCPGW_LOG_LEVEL: expected error, warn, info or debug, got 'loud'" ]
 	key="sk-$(printf 'S%.0s' $(seq 1 2000))"
 	MCPGW_HOME=$BATS_TEST_TMPDIR OPENAI_API_KEY=$key run --separate-stderr "$BROKER" --check-config
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"OPENAI_API_KEY: expected "*"got a secret of 2003 bytes (not shown)"* ]]
 	[[ "$stderr" != *SSSS* ]]
 	MCPGW_HOME=$BATS_TEST_TMPDIR OPENAI_API_KEY=sk-visible-here run --separate-stderr "$BROKER" --settings
