@@ -538,8 +538,7 @@ static int fail(struct tl_run *r, int http_status, json_t *err)
 	json_t *oom = NULL;
 
 	if (!err) {
-		oom = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", "Out of memory.", "type",
-				"server_error", "param", "code");
+		oom = wire_error("Out of memory.", "server_error", NULL, NULL);
 		ev.status = 500;
 		ev.error = oom;
 	}
