@@ -194,9 +194,29 @@ static size_t hio_read_some(struct hio *h, char *p, size_t n)
 	return got;
 }
 
+/* hio_read_to_end: a body without a length, until its end, at most max bytes:
+ * 0, 413 (over max) or 500 (ENOMEM) */
+static int hio_read_to_end(struct hio *h, size_t max, buf_t *out)
+{
+	for (;;) {
+		size_t room = max - out->len + 1 > HIO_IO_CHUNK ? HIO_IO_CHUNK : max - out->len + 1, got;
+
+		if (buf_reserve(out, room) < 0)
+			return 500;
+		got = hio_read_some(h, out->data + out->len, room);
+		out->len += got;
+		out->data[out->len] = '\0';
+		if (out->len > max)
+			return 413;
+		if (got < room)
+			return 0; /* the end */
+	}
+}
+
 /* Returns 0, or an HTTP status: 413 over max, 400 bad CONTENT_LENGTH or a
- * short body, 411 a chunked body without CONTENT_LENGTH, 500 ENOMEM.
- * A request with no CONTENT_LENGTH (and no Transfer-Encoding) has an empty body. */
+ * short body, 500 ENOMEM. A chunked body without CONTENT_LENGTH (the web
+ * server de-chunks it and ends the stream after it: mod_cgid) is read to its
+ * end. A request with no CONTENT_LENGTH and no Transfer-Encoding has an empty body. */
 int hio_read_body(struct hio *h, size_t max, buf_t *out)
 {
 	const char *cl = hio_param(h, "CONTENT_LENGTH");
@@ -206,7 +226,10 @@ int hio_read_body(struct hio *h, size_t max, buf_t *out)
 	buf_reset(out);
 	if (!cl || !*cl) {
 		const char *te = hio_param(h, "HTTP_TRANSFER_ENCODING");
-		return te && *te ? 411 : (buf_reserve(out, 0) < 0 ? 500 : 0);
+
+		if (te && *te)
+			return hio_read_to_end(h, max, out);
+		return buf_reserve(out, 0) < 0 ? 500 : 0;
 	}
 	rc = hio_parse_length(cl, &len);
 	if (rc == -2)
@@ -319,15 +342,21 @@ const char *hio_reason(int status)
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	default: return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "Unknown";
 	}
 }

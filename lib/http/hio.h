@@ -34,9 +34,11 @@ const char *hio_path(struct hio *h, char *out, size_t outlen);
  * bad escape, %00, or when dst is too small. */
 int hio_url_decode(const char *src, char *dst, size_t dstlen);
 
-/* hio_read_body: read the whole request body, at most max bytes, into out.
- * Returns 0, or an HTTP status: 413 (over max, by CONTENT_LENGTH or by
- * bytes read), 400 (short body / bad CONTENT_LENGTH). */
+/* hio_read_body: read the whole request body, at most max bytes, into out;
+ * a body with Transfer-Encoding and no CONTENT_LENGTH (de-chunked by the web
+ * server, as mod_cgid passes it) is read to its end. Returns 0, or an HTTP
+ * status: 413 (over max, by CONTENT_LENGTH or by bytes read), 400 (short body /
+ * bad CONTENT_LENGTH), 500 (ENOMEM). */
 int hio_read_body(struct hio *h, size_t max, buf_t *out);
 
 /* Response. hio_headers writes the status line and headers once:

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "http/oai.h"
+#include "openai/wire.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
 #define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
@@ -130,6 +131,27 @@ static void send_not_found(struct hio *h, const char *method, const char *path)
 		       method, path);
 }
 
+/* send_length_required: the one 411; method and path may be NULL (not known) */
+static void send_length_required(struct hio *h, const char *method, const char *path)
+{
+	if (method && path)
+		oai_send_error(h, 411, NULL, "length_required",
+			       "%.16s %.300s needs a body with a Content-Length header.", method, path);
+	else
+		oai_send_error(h, 411, NULL, "length_required", "The request needs a body with a Content-Length header.");
+}
+
+/* send_too_large: the one 413; max 0: MCPGW_MAX_BODY_BYTES is not known (bad settings) */
+static void send_too_large(struct hio *h, size_t max)
+{
+	if (max)
+		oai_send_error(h, 413, NULL, "request_too_large",
+			       "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes).", max);
+	else
+		oai_send_error(h, 413, NULL, "request_too_large",
+			       "The request body is larger than the web server accepts.");
+}
+
 /* read_body: the body for a route that needs one; 0, or -1 after an error was sent */
 static int read_body(struct responder *r, struct exchange *x)
 {
@@ -137,25 +159,19 @@ static int read_body(struct responder *r, struct exchange *x)
 	int rc;
 
 	/* MCPGW_NO_CONTENT_LENGTH: set by the web server's config, never by a request
-	 * (headers arrive as HTTP_*): mod_fcgid says 0 when there was no length */
-	if (!cl || !*cl || hio_param(x->h, "MCPGW_NO_CONTENT_LENGTH")) {
-		oai_send_error(x->h, 411, NULL, "length_required",
-			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
-			       "accepted here).",
-			       x->method, x->route->path);
+	 * (headers arrive as HTTP_*): mod_fcgid says 0 when there was no length. A
+	 * chunked upload without a length (mod_cgid) is read to its end. */
+	if (((!cl || !*cl) && !hio_param(x->h, "HTTP_TRANSFER_ENCODING")) || hio_param(x->h, "MCPGW_NO_CONTENT_LENGTH")) {
+		send_length_required(x->h, x->method, x->path);
 		return -1;
 	}
 	rc = hio_read_body(x->h, r->s.max_body_bytes, &x->body);
 	if (rc == 0)
 		return 0;
 	if (rc == 413)
-		oai_send_error(x->h, 413, NULL, "request_too_large",
-			       "The request body is larger than MCPGW_MAX_BODY_BYTES (%zu bytes).", r->s.max_body_bytes);
+		send_too_large(x->h, r->s.max_body_bytes);
 	else if (rc == 411)
-		oai_send_error(x->h, 411, NULL, "length_required",
-			       "%s %s needs a request body with a Content-Length header (chunked uploads are not "
-			       "accepted here).",
-			       x->method, x->route->path);
+		send_length_required(x->h, x->method, x->path);
 	else if (rc == 400)
 		oai_send_error(x->h, 400, NULL, "invalid_body",
 			       "The request body does not match its Content-Length (malformed, or shorter than it says).");
@@ -176,35 +192,97 @@ static int web_server_error(struct hio *h)
 	return (int)v;
 }
 
+/* The statuses a web server answers by itself, before (or instead of) a responder:
+ * one code and one sentence each, the same behind every front end. The sentence
+ * speaks of "the request"; when the web server names it (Apache's ErrorDocument
+ * redirect) " (METHOD PATH)" follows. Without a method and path (the error files
+ * mcpgwctl writes for lighttpd and for Apache's errors on requests it could not
+ * parse) the sentence stands alone. 404, 411 and 413 use the responders' own words. */
+struct web_error {
+	int status;
+	const char *type; /* NULL: wire_error_type(status) */
+	const char *code;
+	const char *message; /* ends in '.' */
+};
+
+static const struct web_error web_errors[] = {
+	{ 400, NULL, "invalid_request",
+	  "The web server could not parse the request (a malformed request line, header, Content-Length or URL)." },
+	{ 401, NULL, "unauthorized", "The web server requires authentication for this request." },
+	{ 403, NULL, "forbidden", "The web server does not allow this request." },
+	{ 405, NULL, "method_not_allowed", "This method is not allowed here." },
+	{ 406, NULL, "not_acceptable", "The web server cannot answer in a form the Accept headers allow." },
+	{ 408, NULL, "request_timeout", "The web server timed out reading the request." },
+	{ 414, NULL, "uri_too_long", "The request line or headers are larger than the web server accepts." },
+	{ 417, NULL, "expectation_failed",
+	  "The web server cannot meet the request's Expect header (only 100-continue is supported)." },
+	{ 431, NULL, "headers_too_large", "The request line or headers are larger than the web server accepts." },
+	{ 500, NULL, "internal_error", "The web server had an internal error (its error log says more)." },
+	{ 501, "invalid_request_error", "unsupported_method", "The web server does not support this method." },
+	{ 502, NULL, "bad_gateway", "The web server got no valid answer from the responder." },
+	{ 503, NULL, "service_unavailable",
+	  "The responder is not available (starting, stopped or overloaded); try again." },
+	{ 504, NULL, "gateway_timeout", "The responder did not answer in time." },
+	{ 505, "invalid_request_error", "http_version_not_supported",
+	  "The web server does not support this HTTP version." },
+};
+
 /* send_web_server_error: the web server refused the request before a responder
- * saw it (a malformed request, a body over its own limit): the same JSON */
-static void send_web_server_error(struct hio *h, int status)
+ * saw it (a malformed request, a body over its own limit): the same JSON as the
+ * responders'. max_body: MCPGW_MAX_BODY_BYTES, 0 if not known. */
+static void send_web_server_error(struct hio *h, int status, size_t max_body)
 {
 	const char *method = hio_param(h, "REDIRECT_REQUEST_METHOD"), *url = hio_param(h, "REDIRECT_URL");
+	const struct web_error *e = NULL;
 	const char *code;
-	char path[RESPONDER_PATH_MAX];
+	char path[RESPONDER_PATH_MAX], msg[512];
+	json_t *err;
+	size_t i, n;
 
 	if (!method || !*method)
 		method = hio_param(h, "REQUEST_METHOD");
 	if (!url || !*url)
 		url = hio_path(h, path, sizeof path); /* not redirected: the request's own */
-	switch (status) {
-	case 404: code = "unknown_url"; break;
-	case 405: code = "method_not_allowed"; break;
-	case 411: code = "length_required"; break;
-	case 413: code = "request_too_large"; break;
-	case 414: code = "uri_too_long"; break;
-	case 431: code = "headers_too_large"; break;
-	default: code = status >= 500 ? "internal_error" : "invalid_request"; break;
+	if (!method || !*method || !url || !*url)
+		method = url = NULL; /* an error file written ahead (mcpgwctl): no request to name */
+	if (status == 404) {
+		if (url)
+			send_not_found(h, method, url);
+		else
+			oai_send_error(h, 404, NULL, "unknown_url",
+				       "Unknown request URL. Please check the URL for typos, or see the docs at "
+				       "https://platform.openai.com/docs/api-reference/.");
+		return;
 	}
-	if (status == 413)
-		oai_send_error(h, 413, NULL, code,
-			       "The request body of %.16s %.300s is larger than the web server "
-			       "accepts (LimitRequestBody / FcgidMaxRequestLen).",
-			       method ? method : "?", url ? url : "?");
+	if (status == 411) {
+		send_length_required(h, method, url);
+		return;
+	}
+	if (status == 413) {
+		send_too_large(h, max_body);
+		return;
+	}
+	for (i = 0; i < sizeof web_errors / sizeof web_errors[0]; i++)
+		if (web_errors[i].status == status)
+			e = &web_errors[i];
+	if (e) {
+		n = strlen(e->message) - 1; /* before the final '.' */
+		if (url)
+			snprintf(msg, sizeof msg, "%.*s (%.16s %.300s).", (int)n, e->message, method, url);
+		else
+			snprintf(msg, sizeof msg, "%s", e->message);
+	} else if (url)
+		snprintf(msg, sizeof msg, "The web server refused the request (%.16s %.300s): %d %s.", method, url,
+			 status, hio_reason(status));
 	else
-		oai_send_error(h, status, NULL, code, "The web server refused %.16s %.300s: %d %s.",
-			       method ? method : "?", url ? url : "?", status, hio_reason(status));
+		snprintf(msg, sizeof msg, "The web server refused the request: %d %s.", status, hio_reason(status));
+	code = e ? e->code : status >= 500 ? "internal_error" : "invalid_request";
+	err = wire_error(msg, e && e->type ? e->type : wire_error_type(status), NULL, code);
+	if (err)
+		hio_send_json(h, status, err);
+	else
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	json_decref(err);
 }
 
 /* faulty: MCPGW_FAULT names the route ("/v1/tools/{}") or the method and the
@@ -248,7 +326,7 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 	/* MCPGW_BODY_TOO_LARGE: set by the web server's config (mod_fcgid, which calls
 	 * the responder with an empty body after refusing a large one), never by a request */
 	if ((status = web_server_error(x->h)) != 0 || (status = hio_param(x->h, "MCPGW_BODY_TOO_LARGE") ? 413 : 0)) {
-		send_web_server_error(x->h, status);
+		send_web_server_error(x->h, status, r->settings_ok ? r->s.max_body_bytes : 0);
 		return ROUTE_DONE;
 	}
 	if (uri && strcspn(uri, "?#") >= sizeof x->path) {

@@ -220,8 +220,10 @@ static void check(const char *out, int status, const char *code, const char *msg
 	e = json_object_get(j, "error");
 	if (code) {
 		assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+		/* 501, 505: the client's method or HTTP version, not a server fault */
 		assert_string_equal(json_string_value(json_object_get(e, "type")),
-				    status >= 500 ? "server_error" : "invalid_request_error");
+				    status >= 500 && status != 501 && status != 505 ? "server_error"
+										    : "invalid_request_error");
 		assert_true(json_object_get(e, "param") != NULL);
 		assert_non_null(strstr(json_string_value(json_object_get(e, "message")), msg_part));
 	} else {
@@ -268,7 +270,7 @@ static void test_bodies(void **state)
 	(void)state;
 	seen_body[0] = '\0';
 	out = serve("POST", "/v1/things", NULL, "{}");
-	check(out, 411, "length_required", "needs a request body with a Content-Length header");
+	check(out, 411, "length_required", "POST /v1/things needs a body with a Content-Length header.");
 	free(out);
 	out = serve("POST", "/v1/things", "17", "{\"a\":\"0123456789\"}");
 	check(out, 413, "request_too_large", "MCPGW_MAX_BODY_BYTES (16 bytes)");
@@ -287,6 +289,19 @@ static void test_bodies(void **state)
 	check(out, 200, NULL, NULL);
 	assert_string_equal(seen_body, "{\"a\":1}");
 	free(out);
+	/* a chunked upload without a length (mod_cgid de-chunks it and ends stdin after it): read to its end */
+	setenv("HTTP_TRANSFER_ENCODING", "chunked", 1);
+	seen_body[0] = '\0';
+	out = serve("POST", "/v1/things", NULL, "{\"b\":2}");
+	check(out, 200, NULL, NULL);
+	assert_string_equal(seen_body, "{\"b\":2}");
+	free(out);
+	seen_body[0] = '\0';
+	out = serve("POST", "/v1/things", NULL, "{\"a\":\"0123456789\"}");
+	check(out, 413, "request_too_large", "MCPGW_MAX_BODY_BYTES (16 bytes)");
+	assert_string_equal(seen_body, "");
+	free(out);
+	unsetenv("HTTP_TRANSFER_ENCODING");
 }
 
 static void test_500s(void **state)
@@ -352,11 +367,43 @@ static void test_web_server_errors(void **state)
 	setenv("REDIRECT_URL", "/v1/things", 1);
 	setenv("REDIRECT_REQUEST_METHOD", "POST", 1);
 	out = serve("GET", "/v1/error", NULL, "");
-	check(out, 413, "request_too_large", "The request body of POST /v1/things is larger than the web server accepts");
+	check(out, 413, "request_too_large", "The request body is larger than MCPGW_MAX_BODY_BYTES (16 bytes).");
 	free(out);
+	/* one sentence per status, naming the request when the web server does */
 	setenv("REDIRECT_STATUS", "400", 1);
 	out = serve("GET", "/v1/error", NULL, "");
-	check(out, 400, "invalid_request", "The web server refused POST /v1/things: 400 Bad Request.");
+	check(out, 400, "invalid_request",
+	      "The web server could not parse the request (a malformed request line, header, Content-Length or URL) "
+	      "(POST /v1/things).");
+	free(out);
+	setenv("REDIRECT_STATUS", "411", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 411, "length_required", "POST /v1/things needs a body with a Content-Length header.");
+	free(out);
+	setenv("REDIRECT_STATUS", "501", 1);
+	setenv("REDIRECT_REQUEST_METHOD", "FOO", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 501, "unsupported_method", "The web server does not support this method (FOO /v1/things).");
+	free(out);
+	setenv("REDIRECT_STATUS", "503", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 503, "service_unavailable", "The responder is not available");
+	free(out);
+	setenv("REDIRECT_STATUS", "418", 1);
+	out = serve("GET", "/v1/error", NULL, "");
+	check(out, 418, "invalid_request", "The web server refused the request (FOO /v1/things): 418 Client Error.");
+	free(out);
+	/* no request to name (mcpgwctl writing the error files ahead): the sentence alone */
+	unsetenv("REDIRECT_URL");
+	unsetenv("REDIRECT_REQUEST_METHOD");
+	setenv("REDIRECT_STATUS", "414", 1);
+	out = serve("", "", NULL, "");
+	check(out, 414, "uri_too_long", "The request line or headers are larger than the web server accepts.");
+	assert_null(strstr(out, "accepts. ("));
+	free(out);
+	setenv("REDIRECT_STATUS", "404", 1);
+	out = serve("", "", NULL, "");
+	check(out, 404, "unknown_url", "Unknown request URL. Please check the URL");
 	free(out);
 	/* 200: a rewrite's internal redirect, served as usual */
 	setenv("REDIRECT_STATUS", "200", 1);
@@ -369,12 +416,12 @@ static void test_web_server_errors(void **state)
 	/* mod_fcgid: CONTENT_LENGTH 0 for a request without one, and for a body it refused */
 	setenv("MCPGW_NO_CONTENT_LENGTH", "1", 1);
 	out = serve("POST", "/v1/things", "0", "");
-	check(out, 411, "length_required", "needs a request body with a Content-Length header");
+	check(out, 411, "length_required", "POST /v1/things needs a body with a Content-Length header.");
 	free(out);
 	unsetenv("MCPGW_NO_CONTENT_LENGTH");
 	setenv("MCPGW_BODY_TOO_LARGE", "1", 1);
 	out = serve("POST", "/v1/things", "0", "");
-	check(out, 413, "request_too_large", "The request body of POST /v1/things is larger than the web server accepts");
+	check(out, 413, "request_too_large", "The request body is larger than MCPGW_MAX_BODY_BYTES (16 bytes).");
 	free(out);
 	unsetenv("MCPGW_BODY_TOO_LARGE");
 }
