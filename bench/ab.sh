@@ -25,7 +25,9 @@
 # 7 streamed requests: checks the script, not the code), BENCH_AB_MIN (default 0.95),
 # BENCH_AB_OUT (default bench/results-ab.md), BENCH_KEEP=1 (keep the temporary directory and
 # the baseline's tree), BENCH_BASELINE_TREE=DIR (a tree of the same commit kept by an earlier
-# run: not built again).
+# run: not built again), BENCH_AB_ONLY=REGEX (only the figures whose label, as the table writes
+# it, matches the extended regular expression, e.g. 'RSS|no tools, 1 conn'; a measurement that
+# gives several figures runs when one of them matches; default: every figure).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +54,11 @@ for v in "BENCH_SECONDS=$DUR" "BENCH_WARMUP=$WARM" "BENCH_TTFB_RUNS=$TTFB_RUNS";
 	case ${v#*=} in ''|*[!0-9]*) die "${v%%=*}: expected whole seconds (or runs), got '${v#*=}'" ;; esac
 done
 [ "$DUR" -ge 1 ] && [ "$TTFB_RUNS" -ge 1 ] || die "BENCH_SECONDS and BENCH_TTFB_RUNS: at least 1"
+ONLY=${BENCH_AB_ONLY:-}
+if [ -n "$ONLY" ]; then
+	printf '' | grep -Eq -- "$ONLY"
+	[ $? != 2 ] || die "BENCH_AB_ONLY: not an extended regular expression: '$ONLY'"
+fi
 awk -v m="$MIN" 'BEGIN { exit !(m ~ /^[0-9]*[.]?[0-9]+$/ && m + 0 > 0) }' || die "BENCH_AB_MIN: expected a ratio such as 0.95, got '$MIN'"
 
 SHA=$(git -C "$ROOT" rev-parse --verify --quiet "$BASELINE^{commit}") || die "$BASELINE: not a commit of $ROOT"
@@ -126,14 +133,26 @@ up() {
 }
 down() { ctl_stop "$UP_TREE" "$UP_HOME"; UP_TREE='' UP_HOME=''; }
 
+# wanted LABEL...: one of the labels matches BENCH_AB_ONLY (or it is unset)
+wanted() {
+	local l
+	[ -n "$ONLY" ] || return 0
+	for l; do printf '%s\n' "$l" | grep -Eq -- "$ONLY" && return 0; done
+	return 1
+}
 # figure KEY KIND LABEL: a row of the table (KIND: rate in req/s, higher is better; us, ms or kb:
-# lower is better); record KEY SIDE PAIR VALUE: one measurement of it
-figure() { cut -f1 "$FIGURES" | grep -qx "$1" || printf '%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
-record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$SAMPLES"; }
+# lower is better), unless BENCH_AB_ONLY leaves it out; record KEY SIDE PAIR VALUE: one
+# measurement of it (dropped for a figure left out)
+figure() { wanted "$3" || return 0; cut -f1 "$FIGURES" | grep -qx "$1" || printf '%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
+record() { cut -f1 "$FIGURES" | grep -qx "$1" || return 0; printf '%s\t%s\t%s\t%s\n' "$@" >>"$SAMPLES"; }
 
-# alternate TITLE FN: FN SIDE PAIR for A then B, BENCH_AB_PAIRS times
+# alternate TITLE FN [KEY...]: FN SIDE PAIR for A then B, BENCH_AB_PAIRS times; with KEYs, only
+# when one of those figures is in the table (BENCH_AB_ONLY)
 alternate() {
-	local i s
+	local i s k run=0
+	[ $# -gt 2 ] || run=1
+	for k in "${@:3}"; do cut -f1 "$FIGURES" | grep -qx "$k" && run=1; done
+	[ "$run" = 1 ] || return 0
 	note "$1"
 	for i in $(seq "$PAIRS"); do
 		for s in A B; do "$2" "$s" "$i"; done
@@ -192,24 +211,24 @@ mv "$WORK/round-script.json" "$ROUND_SCRIPT"
 
 figure list_c32 rate "GET /v1/tools, 32 conns"
 fig_list() { load "$1" "$2" list_c32 - 32 /v1/tools; }
-alternate "GET /v1/tools, 32 connections" fig_list
+alternate "GET /v1/tools, 32 connections" fig_list list_c32
 
 figure call_c1_p50 us "POST /v1/tools list_tables, 1 conn, median"
 figure call_c1 rate "POST /v1/tools list_tables, 1 conn"
 fig_call1() { load "$1" "$2" call_c1 call_c1_p50 1 /v1/tools "$CALL_BODY"; }
-alternate "POST /v1/tools list_tables, 1 connection" fig_call1
+alternate "POST /v1/tools list_tables, 1 connection" fig_call1 call_c1 call_c1_p50
 
 figure call_c32 rate "POST /v1/tools list_tables, 32 conns"
 fig_call32() { load "$1" "$2" call_c32 - 32 /v1/tools "$CALL_BODY"; }
-alternate "POST /v1/tools list_tables, 32 connections" fig_call32
+alternate "POST /v1/tools list_tables, 32 connections" fig_call32 call_c32
 
 figure chat_c1_p50 us "chat completion, no tools, 1 conn, median"
 fig_chat1() { sim_reset; load "$1" "$2" - chat_c1_p50 1 /v1/chat/completions "$PLAIN"; }
-alternate "chat completion without tools, 1 connection" fig_chat1
+alternate "chat completion without tools, 1 connection" fig_chat1 chat_c1_p50
 
 figure chat_c32 rate "chat completion, no tools, 32 conns"
 fig_chat32() { sim_reset; load "$1" "$2" chat_c32 - 32 /v1/chat/completions "$PLAIN"; }
-alternate "chat completion without tools, 32 connections" fig_chat32
+alternate "chat completion without tools, 32 connections" fig_chat32 chat_c32
 
 # round SIDE PAIR RATE_KEY P50_KEY CONNS: the tool round, with the queue checked after
 round() {
@@ -221,11 +240,11 @@ round() {
 }
 figure round_c1_p50 us "chat completion, 1 tool round, 1 conn, median"
 fig_round1() { round "$1" "$2" - round_c1_p50 1; }
-alternate "chat completion with one tool round, 1 connection" fig_round1
+alternate "chat completion with one tool round, 1 connection" fig_round1 round_c1_p50
 
 figure round_c32 rate "chat completion, 1 tool round, 32 conns"
 fig_round32() { round "$1" "$2" round_c32 - 32; }
-alternate "chat completion with one tool round, 32 connections" fig_round32
+alternate "chat completion with one tool round, 32 connections" fig_round32 round_c32
 
 figure ttfb us "streamed completion, time to first byte, median of $TTFB_RUNS"
 fig_ttfb() {
@@ -238,7 +257,7 @@ fig_ttfb() {
 	record ttfb "$1" "$2" "$us"
 	note "  $1 $2: $us us"
 }
-alternate "streamed completion, time to first byte" fig_ttfb
+alternate "streamed completion, time to first byte" fig_ttfb ttfb
 
 # memory: after 1 s of each load above and one request to each responder, VmRSS of the broker,
 # of the largest process of each responder (children of lighttpd, by name) and of them all
@@ -270,7 +289,19 @@ fig_memory() {
 	record rss_responders "$side" "$pair" "$total"
 	note "  $side $pair: broker and responders measured"
 }
-alternate "memory after the load" fig_memory
+# the responders' rows are named by the processes found: the memory runs when one of the labels
+# they could have (a responder of either tree) is wanted
+mem_labels() {
+	local f
+	echo "all responders' RSS together, after the load"
+	for f in "$BASE"/cgi-bin/*.c "$ROOT"/cgi-bin/*.c; do
+		f=${f##*/}; echo "${f%.c}.fcgi RSS (largest process), after the load"
+	done
+}
+mapfile -t MEM_LABELS < <(mem_labels)
+if cut -f1 "$FIGURES" | grep -qx rss_broker || wanted "${MEM_LABELS[@]}"; then
+	alternate "memory after the load" fig_memory
+fi
 
 # start-up: mcpgwctl start in a fresh home to the first GET /v1/tools listing tools
 figure start1 ms "start-up: mcpgwctl start to the first GET /v1/tools listing tools, 1 stdio server"
@@ -282,7 +313,7 @@ fig_start1() {
 	record start1 "$1" "$2" "$FIRST_MS"
 	note "  $1 $2: $FIRST_MS ms"
 }
-alternate "start-up, 1 stdio server" fig_start1
+alternate "start-up, 1 stdio server" fig_start1 start1
 
 figure start10 ms "start-up: the same, 10 stdio servers"
 figure start10_all ms "start-up: 10 stdio servers, all listed"
@@ -297,9 +328,11 @@ fig_start10() {
 	record start10_all "$1" "$2" "$ALL_MS"
 	note "  $1 $2: $FIRST_MS ms, all $ALL_MS ms"
 }
-alternate "start-up, 10 stdio servers" fig_start10
+alternate "start-up, 10 stdio servers" fig_start10 start10 start10_all rss_broker10
 
 # --- the table ------------------------------------------------------------------------------------
+
+[ -s "$FIGURES" ] || die "BENCH_AB_ONLY='$ONLY' matches no figure's label"
 
 awk -v min="$MIN" -f "$ROOT/bench/abtable.awk" "$FIGURES" "$SAMPLES" >"$WORK/table.txt"
 SUMMARY=$(sed -n 's/^SUMMARY\t//p' "$WORK/table.txt")
@@ -314,6 +347,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
 	echo
 	echo "\`make bench BASELINE=$BASELINE\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r); $((ELAPSED / 60)) min $((ELAPSED % 60)) s (building A: $BUILD_S s)."
 	[ "${BENCH_QUICK:-}" != 1 ] || echo "**A quick run (BENCH_QUICK=1): it checks the script, not the code.**"
+	[ -z "$ONLY" ] || echo "Only the figures matching BENCH_AB_ONLY='$ONLY'."
 	echo "A: $A_DESC. B: $B_DESC."
 	echo "lighttpd $("$LIGHTTPD" -v 2>/dev/null | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), node $(node --version)."
 	echo "Each figure: $PAIRS pairs, A B A B ..., each run in a fresh start of that side's gateway (its own mcpgwctl and binaries);"
