@@ -362,3 +362,18 @@ run_until_serving() {
 	have=$(sed -n '/^var.mcpgw_copy_env = (/,/^)/p' "$MCPGW_ROOT/lighttpd.conf.example" | grep -o '"[A-Z][A-Z0-9_]*"' | tr -d '"' | grep -vx PATH | sort)
 	diff <(echo "$want") <(echo "$have")
 }
+
+@test ".env as mcpgwctl reads it: the last line of a setting wins; export, quotes and a trailing comment are taken off" {
+	printf '%s\n' '# MCPGW_STATE_DIR=/commented/out' 'MCPGW_STATE_DIR=/first/line' \
+		"  export   MCPGW_STATE_DIR=\"$MCPGW_HOME/st ate\" # the state" >"$MCPGW_HOME/.env"
+	run env -u MCPGW_STATE_DIR sh "$CTL" status
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"not running (state: $MCPGW_HOME/st ate)"* ]]
+	printf '%s\n' "MCPGW_STATE_DIR='$MCPGW_HOME/single'" 'MCPGW_STATE_DIRX=/other/setting' >"$MCPGW_HOME/.env"
+	run env -u MCPGW_STATE_DIR sh "$CTL" status
+	[[ "$output" == *"(state: $MCPGW_HOME/single)"* ]]
+	printf 'MCPGW_LOG_LEVEL=debug\n' >"$MCPGW_HOME/.env"
+	run env -u MCPGW_STATE_DIR sh "$CTL" status
+	[[ "$output" == *"(state: $MCPGW_HOME/var)"* ]]
+}
