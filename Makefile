@@ -49,7 +49,12 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	settings-table FORCE
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
-all: $(PROGS)
+all: $(PROGS) cgi-bin/web-errors.tsv
+
+# the error objects for the statuses a web server answers by itself (mcpgwctl's error files)
+cgi-bin/web-errors.tsv: cgi-bin/health.fcgi deploy/web-errors.sh
+	@d=$$(mktemp -d) && (cd $$d && env -u MCPGW_MAX_BODY_BYTES MCPGW_HOME=$$d sh $(CURDIR)/deploy/web-errors.sh $(CURDIR)/cgi-bin/health.fcgi) >$@.tmp; \
+	 rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 %.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -174,6 +179,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)/cgi-bin $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONF)
 	install -m 0755 $(BROKER) $(SQLITESRV) $(CHAT) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(CGI_BIN) $(DESTDIR)$(LIBEXEC)/cgi-bin/
+	install -m 0644 cgi-bin/web-errors.tsv $(DESTDIR)$(LIBEXEC)/cgi-bin/
+	install -m 0755 deploy/web-errors.sh $(DESTDIR)$(SHAREDIR)/
 	sed -e 's|^DEFAULT_HOME=.*|DEFAULT_HOME=$(SYSCONF)|' -e 's|^DEFAULT_STATE=.*|DEFAULT_STATE=$(STATEDIR)|' \
 		deploy/mcpgwctl >$(DESTDIR)$(BINDIR)/mcpgwctl && chmod 0755 $(DESTDIR)$(BINDIR)/mcpgwctl
 	install -m 0644 lighttpd.conf.example servers_config.json .env.example $(DESTDIR)$(SHAREDIR)/
@@ -198,6 +205,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h
 
 -include $(ALL_OBJ:.o=.d)
