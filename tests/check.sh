@@ -106,6 +106,14 @@ if [ "$what" != unit ]; then
 		count_bats "$log/bats"
 		run_node tests/blackbox/chat.test.mjs
 	done
+	# routes.bats behind lighttpd with plain CGI too, so the route table is checked behind every front end
+	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ]; then
+		echo "== black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats)"
+		MCPGW_FRONTEND=lighttpd-cgi
+		bats --tap tests/blackbox/routes.bats 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
+		cat "$log/bats"
+		count_bats "$log/bats"
+	fi
 	unset MCPGW_FRONTEND
 	cd "$root" || exit 2
 fi
