@@ -49,11 +49,13 @@ static json_t *jr_base(void)
 	return m;
 }
 
-json_t *jr_request(json_int_t id, const char *method, json_t *params)
+/* jr_call: a request (with_id: id) or a notification of method with params
+ * (stolen, may be NULL); NULL on ENOMEM, params freed then */
+static json_t *jr_call(int with_id, json_int_t id, const char *method, json_t *params)
 {
 	json_t *m = jr_base();
 
-	if (!m || json_object_set_new(m, "id", json_integer(id)) < 0 ||
+	if (!m || (with_id && json_object_set_new(m, "id", json_integer(id)) < 0) ||
 	    json_object_set_new(m, "method", json_string(method)) < 0)
 		goto err;
 	if (params && json_object_set_new(m, "params", params) < 0) {
@@ -67,21 +69,14 @@ err:
 	return NULL;
 }
 
+json_t *jr_request(json_int_t id, const char *method, json_t *params)
+{
+	return jr_call(1, id, method, params);
+}
+
 json_t *jr_notification(const char *method, json_t *params)
 {
-	json_t *m = jr_base();
-
-	if (!m || json_object_set_new(m, "method", json_string(method)) < 0)
-		goto err;
-	if (params && json_object_set_new(m, "params", params) < 0) {
-		params = NULL;
-		goto err;
-	}
-	return m;
-err:
-	json_decref(params);
-	json_decref(m);
-	return NULL;
+	return jr_call(0, 0, method, params);
 }
 
 json_t *jr_result(const json_t *id, json_t *result)
