@@ -14,18 +14,25 @@
 #include "core/randid.h"
 #include "core/near.h"
 #include "core/sse.h"
+#include "openai/toolcalls.h"
 #include "openai/toolresult.h"
 #include "openai/wire.h"
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
 #define TL_FIRST_CALLS 8 /* the first allocation of a round's calls (doubled as more come) */
 
-/* one tool call of a round, assembled from a message or from stream deltas */
+#define TL_TEXTS 8 /* text members of a streamed message joined in buffers (content, refusal, reasoning_content, ...) */
+
+/* one tool call of a round: the run's state beside the call assembled in r->calls_in (lib/openai/toolcalls) */
 struct tl_call {
-	char *id, *name;
-	buf_t args;
+	/* borrowed views of the assembled call, set once the round's answer is complete (calls_sync final) */
+	const char *id, *name;
+	buf_t args;         /* a copy of the assembler's buffer header: never freed or grown here */
 	const char *server; /* NULL: the client's own tool */
 	int client_index;   /* its index in what the client sees */
+	int classified;     /* server and client_index are set (the call has its name, or the answer is complete) */
+	int announced;      /* streamed: the client saw its first delta (id, name) */
+	size_t sent;        /* streamed: bytes of its arguments the client saw */
 	/* an MCP call handed to the driver */
 	json_t *argv;    /* the arguments parsed (an object), NULL when they are not one */
 	int64_t started; /* clock_now_ms when it was handed out */
@@ -74,10 +81,18 @@ struct tl_run {
 	json_int_t created;
 	int role_sent;
 	/* the round in progress */
-	struct tl_call *calls; /* ccap slots (grown as calls come, up to TL_MAX_CALLS; zeroed past ncalls) */
+	struct toolcalls calls_in; /* the round's tool calls as the upstream sent them, assembled */
+	struct tl_call *calls;     /* ccap slots (grown as calls come, up to TL_MAX_CALLS; zeroed past ncalls) */
 	int ncalls, ccap, nclient;
-	buf_t content;
-	buf_t refusal;
+	/* a streamed round's message as its deltas built it: text members joined (texts), the others merged (acc) */
+	struct {
+		char key[32];
+		buf_t b;
+	} texts[TL_TEXTS];
+	int ntexts;
+	json_t *acc;
+	json_t *round_usage;           /* this round's usage: the largest of each number the answer sent */
+	char origin[UPSTREAM_URL_MAX]; /* the upstream's chat URL without credentials, for log lines */
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
@@ -88,18 +103,21 @@ struct tl_run {
 static void round_reset(struct tl_run *r)
 {
 	for (int i = 0; i < r->ncalls; i++) {
-		free(r->calls[i].id);
-		free(r->calls[i].name);
-		buf_free(&r->calls[i].args);
 		json_decref(r->calls[i].argv);
 		free(r->calls[i].text);
 		json_decref(r->calls[i].result);
 	}
-	if (r->ncalls)
-		memset(r->calls, 0, (size_t)r->ncalls * sizeof *r->calls);
+	if (r->ccap)
+		memset(r->calls, 0, (size_t)r->ccap * sizeof *r->calls);
 	r->ncalls = r->nclient = 0;
-	buf_reset(&r->content);
-	buf_reset(&r->refusal);
+	toolcalls_reset(&r->calls_in);
+	for (int i = 0; i < r->ntexts; i++)
+		buf_reset(&r->texts[i].b);
+	r->ntexts = 0;
+	json_decref(r->acc);
+	r->acc = NULL;
+	json_decref(r->round_usage);
+	r->round_usage = NULL;
 	r->finish[0] = '\0';
 	r->done = 0;
 	json_decref(r->mid_error);
@@ -114,8 +132,10 @@ void toolloop_usage_add(json_t *sum, const json_t *usage)
 	json_object_foreach((json_t *)usage, k, v) {
 		json_t *have = json_object_get(sum, k);
 
-		if (json_is_integer(v)) {
+		if (json_is_integer(v) && !json_is_real(have)) {
 			json_object_set_new(sum, k, json_integer(json_integer_value(v) + json_integer_value(have)));
+		} else if (json_is_number(v)) { /* seconds (Groq's x_groq.usage.total_time, ...) */
+			json_object_set_new(sum, k, json_real(json_number_value(v) + json_number_value(have)));
 		} else if (json_is_object(v)) {
 			if (!json_is_object(have)) {
 				have = json_object();
@@ -134,6 +154,59 @@ static void add_usage(struct tl_run *r, const json_t *usage)
 		r->usage = json_object();
 	if (r->usage)
 		toolloop_usage_add(r->usage, usage);
+}
+
+/* usage_max: u's numbers into m, each the larger of the two (nested objects
+ * likewise). Providers report one answer's usage in every way there is:
+ * once in a trailing chunk (OpenAI's stream_options.include_usage), with
+ * the last choice chunk (Mistral, DeepSeek), cumulatively in every chunk
+ * (vLLM's continuous_usage_stats), repeated, or in x_groq.usage (Groq,
+ * https://console.groq.com/docs/openai); counts only grow within an
+ * answer, so the largest of each is the answer's own, never counted twice. */
+static void usage_max(json_t *m, const json_t *u)
+{
+	const char *k;
+	json_t *v, *have;
+
+	json_object_foreach((json_t *)u, k, v) {
+		have = json_object_get(m, k);
+		if (json_is_number(v) && (!json_is_number(have) || json_number_value(v) > json_number_value(have)))
+			json_object_set(m, k, v);
+		else if (json_is_object(v) && !json_is_object(have) && json_object_set_new(m, k, json_object()) == 0)
+			usage_max(json_object_get(m, k), v);
+		else if (json_is_object(v) && json_is_object(have))
+			usage_max(have, v);
+	}
+}
+
+/* note_usage: the usage an answer or a chunk carries (usage, x_groq.usage) into the round's */
+static void note_usage(struct tl_run *r, const json_t *obj)
+{
+	const json_t *u[] = { json_object_get(obj, "usage"), json_object_get(json_object_get(obj, "x_groq"), "usage") };
+
+	for (size_t i = 0; i < sizeof u / sizeof *u; i++) {
+		if (!json_is_object(u[i]) || json_object_size(u[i]) == 0)
+			continue;
+		if (!r->round_usage && !(r->round_usage = json_object()))
+			return;
+		usage_max(r->round_usage, u[i]);
+	}
+}
+
+/* round_usage_done: the round's usage added to the run's (total_tokens
+ * made up when the upstream gave prompt and completion tokens only) */
+static void round_usage_done(struct tl_run *r)
+{
+	json_t *u = r->round_usage, *p = json_object_get(u, "prompt_tokens"),
+	       *c = json_object_get(u, "completion_tokens");
+
+	if (!u)
+		return;
+	if (!json_object_get(u, "total_tokens") && json_is_integer(p) && json_is_integer(c))
+		json_object_set_new(u, "total_tokens", json_integer(json_integer_value(p) + json_integer_value(c)));
+	add_usage(r, u);
+	json_decref(u);
+	r->round_usage = NULL;
 }
 
 int toolloop_restore(json_t *messages, const json_t *sessions)
@@ -198,19 +271,70 @@ static int send_chunk(struct tl_run *r, json_t *c, const json_t *text, const jso
 	return rc;
 }
 
-/* emit: one chunk (delta stolen) for the client; 0, or -1 when it is gone */
-static int emit(struct tl_run *r, json_t *delta, const char *finish)
+/* envelope_key: a member of a chunk the gateway sets itself (the others, provider extras, go on to the client) */
+static int envelope_key(const char *k)
 {
-	json_t *c;
+	static const char *const keys[] = { "id", "object", "created", "model", "system_fingerprint", "usage", "choices" };
 
-	if (!r->role_sent && delta && !json_object_get(delta, "role")) {
-		json_object_set_new(delta, "role", json_string("assistant"));
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		if (strcmp(k, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* chunk_has_extras: a chunk without choices still worth passing on: it
+ * carries provider data (Azure's prompt_filter_results, ...) beyond the
+ * envelope and what every chunk repeats */
+static int chunk_has_extras(const json_t *chunk)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)chunk, k, v)
+		if (!envelope_key(k) && !json_is_null(v) && strcmp(k, "obfuscation") != 0 &&
+		    strcmp(k, "service_tier") != 0 && strcmp(k, "x_groq") != 0)
+			return 1;
+	return 0;
+}
+
+/* emit_choices: one chunk for the client with choices (stolen) and the
+ * provider extras of the upstream chunk src (NULL: none), under the run's
+ * id, created and model; the role goes into choice 0's first delta. 0, or
+ * -1 when the client is gone */
+static int emit_choices(struct tl_run *r, const json_t *src, json_t *choices)
+{
+	json_t *c = json_object(), *c0 = NULL, *delta, *v, *x;
+	const char *k;
+	size_t i;
+
+	if (!c || !choices) {
+		json_decref(c);
+		json_decref(choices);
+		r->gone = 1;
+		return -1;
 	}
-	r->role_sent = 1;
-	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}", "id", r->id, "object", "chat.completion.chunk",
-		      "created", r->created, "model", r->model, "choices", "index", 0, "delta",
-		      delta ? delta : json_object(), "logprobs", "finish_reason", finish);
-	if (!c) {
+	json_object_foreach((json_t *)src, k, v)
+		if (!envelope_key(k))
+			json_object_set(c, k, v);
+	if (json_object_get(json_object_get(c, "x_groq"), "usage") && (x = json_deep_copy(json_object_get(c, "x_groq")))) {
+		/* the client gets the run's usage, summed over rounds, in the usage chunk */
+		json_object_del(x, "usage");
+		json_object_set_new(c, "x_groq", x);
+	}
+	json_array_foreach(choices, i, v)
+		if (!c0 && json_integer_value(json_object_get(v, "index")) == 0)
+			c0 = v;
+	delta = json_object_get(c0, "delta");
+	if (c0) {
+		if (!r->role_sent && json_is_object(delta) && !json_object_get(delta, "role"))
+			json_object_set_new(delta, "role", json_string("assistant"));
+		r->role_sent = 1;
+	}
+	if (json_object_set_new(c, "id", json_string(r->id)) < 0 ||
+	    json_object_set_new(c, "object", json_string("chat.completion.chunk")) < 0 ||
+	    json_object_set_new(c, "created", json_integer(r->created)) < 0 ||
+	    json_object_set_new(c, "model", json_string(r->model)) < 0 || json_object_set_new(c, "choices", choices) < 0) {
+		json_decref(c);
 		r->gone = 1;
 		return -1;
 	}
@@ -218,24 +342,33 @@ static int emit(struct tl_run *r, json_t *delta, const char *finish)
 		json_object_set(c, "system_fingerprint", r->fingerprint);
 	if (r->include_usage)
 		json_object_set_new(c, "usage", json_null());
-	delta = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+	else
+		json_object_del(c, "usage");
 	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
-/* calls_grow: room for one more call (a run without tool calls allocates none); 0, or -1 at
- * TL_MAX_CALLS or out of memory */
-static int calls_grow(struct tl_run *r)
+/* emit: one chunk of choice 0 (delta stolen; NULL: {}) for the client; 0, or -1 when it is gone */
+static int emit(struct tl_run *r, json_t *delta, const char *finish)
 {
-	int cap = r->ccap ? r->ccap * 2 : TL_FIRST_CALLS;
+	return emit_choices(r, NULL,
+			    json_pack("[{s:i, s:o, s:n, s:s?}]", "index", 0, "delta", delta ? delta : json_object(),
+				      "logprobs", "finish_reason", finish));
+}
+
+/* calls_grow: room for n calls (a run without tool calls allocates none); 0, or -1 past
+ * TL_MAX_CALLS or out of memory */
+static int calls_grow(struct tl_run *r, int n)
+{
+	int cap = r->ccap ? r->ccap : TL_FIRST_CALLS;
 	struct tl_call *calls;
 	struct toolloop_tool_call *need;
 
-	if (r->ncalls < r->ccap)
-		return 0;
-	if (r->ccap >= TL_MAX_CALLS)
-		return -1;
+	while (cap < n)
+		cap *= 2;
 	if (cap > TL_MAX_CALLS)
 		cap = TL_MAX_CALLS;
+	if (n > cap)
+		return -1;
 	if (!(calls = realloc(r->calls, (size_t)cap * sizeof *calls)))
 		return -1;
 	r->calls = calls;
@@ -247,116 +380,400 @@ static int calls_grow(struct tl_run *r)
 	return 0;
 }
 
-static struct tl_call *new_call(struct tl_run *r, const char *id, const char *name)
+/* calls_sync: the run's state for every call assembled so far (grown with
+ * them), each call classified once its name is known: an MCP tool offered
+ * in this request runs here, any other name is the client's. final: the
+ * answer is complete: every call is classified, and the views id, name,
+ * args are set. 0, or -1 out of memory */
+static int calls_sync(struct tl_run *r, int final)
 {
-	struct tl_call *c;
+	const struct toolcalls *in = &r->calls_in;
 
-	if (calls_grow(r) < 0)
-		return NULL;
-	c = &r->calls[r->ncalls++];
-	c->id = strdup(id ? id : "");
-	c->name = strdup(name ? name : "");
-	if (!c->id || !c->name)
-		return NULL;
-	c->server = json_object_get(r->offered, c->name) ? mcptools_server(&r->t->tools, c->name) : NULL;
-	c->client_index = c->server ? -1 : r->nclient++;
-	return c;
+	if (in->n > r->ccap && calls_grow(r, in->n) < 0)
+		return -1;
+	r->ncalls = in->n;
+	for (int i = 0; i < in->n; i++) {
+		struct tl_call *c = &r->calls[i];
+		const struct toolcall *t = &in->calls[i];
+
+		if (final) {
+			c->id = t->id;
+			c->name = t->name;
+			c->args = t->args;
+		}
+		if (c->classified || (!*t->name && !final))
+			continue;
+		if (!*t->name)
+			log_warn("upstream %s: tool call %s has no function name; passed to the client as it is",
+				 r->origin, t->id);
+		c->classified = 1;
+		c->server = json_object_get(r->offered, t->name) ? mcptools_server(&r->t->tools, t->name) : NULL;
+		c->client_index = c->server ? -1 : r->nclient++;
+	}
+	return 0;
 }
 
-/* stream_tool_delta: fold one tool-call delta into the round; the client's
- * own calls are forwarded (renumbered) through out_calls */
-static void stream_tool_delta(struct tl_run *r, const json_t *tc, json_t *out_calls)
+/* client_delta: what the client sees next of call i when it is one of the
+ * client's own: its first delta (id, type, name, the arguments so far, its
+ * extras) once its name is known, then each new fragment with the
+ * upstream delta's other members (d, may be NULL), in OpenAI's shape and
+ * renumbered among the client's calls; appended to out. 0, or -1 out of memory */
+static int client_delta(struct tl_run *r, int i, const json_t *d, json_t *out)
 {
-	json_int_t idx = json_integer_value(json_object_get(tc, "index"));
-	const json_t *fn = json_object_get(tc, "function");
-	const char *frag = json_string_value(json_object_get(fn, "arguments"));
-	struct tl_call *c = NULL;
-	json_t *o;
+	struct tl_call *c = &r->calls[i];
+	const struct toolcall *t = &r->calls_in.calls[i];
+	json_t *o, *fn;
 
-	if (idx >= 0 && idx < r->ncalls && !json_object_get(tc, "id"))
-		c = &r->calls[idx];
-	else if (idx == r->ncalls)
-		c = new_call(r, json_string_value(json_object_get(tc, "id")),
-			     json_string_value(json_object_get(fn, "name")));
-	if (!c)
-		return;
-	if (frag && buf_puts(&c->args, frag) < 0)
-		return;
-	if (c->server)
-		return; /* MCP calls are never shown to the client */
-	o = json_deep_copy(tc);
-	if (o && json_object_set_new(o, "index", json_integer(c->client_index)) == 0)
-		json_array_append(out_calls, o);
+	if (!c->classified || c->server)
+		return 0;
+	if (!c->announced) {
+		if (!(o = toolcalls_json(&r->calls_in, i)) ||
+		    json_object_set_new(json_object_get(o, "function"), "arguments",
+					json_stringn(t->args.data ? t->args.data : "", t->args.len)) < 0) {
+			json_decref(o);
+			return -1;
+		}
+		c->announced = 1;
+	} else {
+		if (!(o = d ? json_deep_copy(d) : json_object()))
+			return -1;
+		json_object_del(o, "id");
+		json_object_del(o, "index");
+		json_object_del(o, "type");
+		fn = json_object_get(o, "function");
+		if (json_is_object(fn)) {
+			json_object_del(fn, "name");
+			json_object_del(fn, "arguments");
+		}
+		if (t->args.len > c->sent) {
+			if (!json_is_object(fn) && json_object_set_new(o, "function", fn = json_object()) < 0)
+				fn = NULL;
+			if (!fn || json_object_set_new(fn, "arguments",
+						       json_stringn(t->args.data + c->sent, t->args.len - c->sent)) < 0) {
+				json_decref(o);
+				return -1;
+			}
+		} else if (fn && (!json_is_object(fn) || json_object_size(fn) == 0)) {
+			json_object_del(o, "function");
+		}
+		if (json_object_size(o) == 0) {
+			json_decref(o);
+			return 0;
+		}
+	}
+	c->sent = t->args.len;
+	if (json_object_set_new(o, "index", json_integer(c->client_index)) < 0) {
+		json_decref(o);
+		return -1;
+	}
+	return json_array_append_new(out, o);
+}
+
+/* stream_tool_delta: fold one tool-call delta into the round's calls; the
+ * client's own calls go on (renumbered) through out_calls. 0, or -1 out of memory */
+static int stream_tool_delta(struct tl_run *r, const json_t *tc, json_t *out_calls)
+{
+	int which;
+
+	if (toolcalls_delta(&r->calls_in, tc, &which) == TOOLCALLS_ENOMEM || calls_sync(r, 0) < 0)
+		return -1;
+	return which < 0 ? 0 : client_delta(r, which, tc, out_calls);
+}
+
+/* text_slot: the buffer joining the streamed text member k, NULL when all TL_TEXTS are taken (acc joins it then) */
+static buf_t *text_slot(struct tl_run *r, const char *k)
+{
+	for (int i = 0; i < r->ntexts; i++)
+		if (strcmp(r->texts[i].key, k) == 0)
+			return &r->texts[i].b;
+	if (r->ntexts == TL_TEXTS || strlen(k) >= sizeof r->texts[0].key)
+		return NULL;
+	snprintf(r->texts[r->ntexts].key, sizeof r->texts[0].key, "%s", k);
+	buf_reset(&r->texts[r->ntexts].b);
+	return &r->texts[r->ntexts++].b;
+}
+
+static int acc_merge(json_t *acc, const json_t *delta);
+
+/* acc_member: the member k = v of a delta merged into acc as the OpenAI
+ * SDKs accumulate a stream (openai-python
+ * src/openai/lib/streaming/_deltas.py, accumulate_delta): text joined,
+ * integers added, objects merged, lists extended (an entry with an "index"
+ * merged into that entry), "index" and "type" replaced; null adds nothing.
+ * 0, or -1 out of memory */
+static int acc_member(json_t *acc, const char *k, const json_t *v)
+{
+	json_t *have = json_object_get(acc, k), *e, *at;
+	buf_t b = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	if (json_is_null(v))
+		return 0;
+	if (!have || json_is_null(have) || strcmp(k, "index") == 0 || strcmp(k, "type") == 0)
+		return json_object_set_new(acc, k, json_deep_copy(v));
+	if (json_is_string(have) && json_is_string(v)) {
+		rc = buf_append(&b, json_string_value(have), json_string_length(have)) < 0 ||
+				     buf_append(&b, json_string_value(v), json_string_length(v)) < 0 ||
+				     json_object_set_new(acc, k, json_stringn(b.data ? b.data : "", b.len)) < 0
+			     ? -1
+			     : 0;
+		buf_free(&b);
+	} else if (json_is_integer(have) && json_is_integer(v)) {
+		rc = json_object_set_new(acc, k, json_integer(json_integer_value(have) + json_integer_value(v)));
+	} else if (json_is_object(have) && json_is_object(v)) {
+		rc = acc_merge(have, v);
+	} else if (json_is_array(have) && json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			at = json_is_integer(json_object_get(e, "index"))
+				     ? json_array_get(have, (size_t)json_integer_value(json_object_get(e, "index")))
+				     : NULL;
+			if (rc == 0)
+				rc = json_is_object(at) && json_is_object(e)
+					     ? acc_merge(at, e)
+					     : json_array_append_new(have, json_deep_copy(e));
+		}
+	}
+	return rc;
+}
+
+/* acc_merge: every member of delta into acc (acc_member); 0, or -1 out of memory */
+static int acc_merge(json_t *acc, const json_t *delta)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)delta, k, v)
+		if (acc_member(acc, k, v) < 0)
+			return -1;
+	return 0;
+}
+
+/* note_delta: a streamed delta (or a whole message) into the round's
+ * message: its text members joined in buffers, the others merged into
+ * acc; role and tool_calls left out (the calls are assembled apart). 0,
+ * or -1 out of memory */
+static int note_delta(struct tl_run *r, const json_t *delta)
+{
+	const char *k;
+	json_t *v;
+	buf_t *b;
+
+	json_object_foreach((json_t *)delta, k, v) {
+		if (strcmp(k, "role") == 0 || strcmp(k, "tool_calls") == 0 || json_is_null(v))
+			continue;
+		if (json_is_string(v) && !json_object_get(r->acc, k) && (b = text_slot(r, k))) {
+			if (buf_append(b, json_string_value(v), json_string_length(v)) < 0)
+				return -1;
+			continue;
+		}
+		if ((!r->acc && !(r->acc = json_object())) || acc_member(r->acc, k, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* calls_json: the round's calls as message tool_calls (the upstream's own
+ * members kept): all, or the client's only; NULL out of memory */
+static json_t *calls_json(const struct tl_run *r, int client_only)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < r->ncalls; i++) {
+		if (client_only && r->calls[i].server)
+			continue;
+		if (json_array_append_new(a, toolcalls_json(&r->calls_in, i)) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* round_message: the streamed round's assistant message as its deltas
+ * built it, with every member the upstream sent, so that what it needs
+ * back goes back (DeepSeek's reasoning_content in thinking mode with tool
+ * calls: https://api-docs.deepseek.com/guides/thinking_mode), content null
+ * when none came; tool_calls: every call, or the client's own
+ * (client_only), left out when there are none. New reference, NULL out of memory */
+static json_t *round_message(const struct tl_run *r, int client_only)
+{
+	json_t *msg = json_pack("{s:s}", "role", "assistant"), *calls;
+
+	if (!msg || (r->acc && json_object_update(msg, r->acc) < 0))
+		goto err;
+	for (int i = 0; i < r->ntexts; i++) {
+		const buf_t *b = &r->texts[i].b;
+		int null = b->len == 0 && strcmp(r->texts[i].key, "content") == 0;
+
+		if (json_object_set_new(msg, r->texts[i].key,
+					null ? json_null() : json_stringn(b->data ? b->data : "", b->len)) < 0)
+			goto err;
+	}
+	if (!json_object_get(msg, "content") && json_object_set_new(msg, "content", json_null()) < 0)
+		goto err;
+	if (!(calls = calls_json(r, client_only)))
+		goto err;
+	if (json_array_size(calls))
+		json_object_set_new(msg, "tool_calls", calls);
+	else
+		json_decref(calls);
+	return msg;
+err:
+	json_decref(msg);
+	return NULL;
+}
+
+/* choice_for_client: choice 0 of a chunk (the one that drives tool
+ * rounds) folded into the round, and what the client sees of it: the delta
+ * as the upstream sent it (reasoning_content, annotations, provider
+ * extras) with the client's own tool calls only (renumbered, in OpenAI's
+ * shape) and the role once, the choice's other members (logprobs,
+ * provider extras); the finish_reason held back for the end of the run.
+ * *out: new reference, NULL when there is nothing to see. 0, or -1 out of memory */
+static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
+{
+	const json_t *delta = json_object_get(ch, "delta"), *tcs;
+	json_t *d = json_object(), *calls = json_array(), *o = NULL, *v;
+	const char *k;
+	size_t i;
+	int seen = 0, rc = -1;
+
+	*out = NULL;
+	if (!json_is_object(delta))
+		delta = json_object_get(ch, "message"); /* a whole answer where a stream was asked */
+	if (json_is_string(v = json_object_get(ch, "finish_reason")))
+		snprintf(r->finish, sizeof r->finish, "%s", json_string_value(v));
+	if (!d || !calls || note_delta(r, delta) < 0)
+		goto out;
+	tcs = json_object_get(delta, "tool_calls");
+	if (json_is_object(tcs) && stream_tool_delta(r, tcs, calls) < 0) /* one call where a list belongs */
+		goto out;
+	json_array_foreach(tcs, i, v)
+		if (stream_tool_delta(r, v, calls) < 0)
+			goto out;
+	json_object_foreach((json_t *)delta, k, v) {
+		if (strcmp(k, "tool_calls") == 0 || (strcmp(k, "role") == 0 && r->role_sent) ||
+		    (strcmp(k, "content") == 0 && r->role_sent && json_is_string(v) && !json_string_length(v)))
+			continue;
+		if (json_object_set(d, k, v) < 0)
+			goto out;
+		seen |= !json_is_null(v);
+	}
+	if (json_array_size(calls)) {
+		if (json_object_set(d, "tool_calls", calls) < 0)
+			goto out;
+		seen = 1;
+	}
+	if (!(o = json_pack("{s:i, s:O, s:n, s:n}", "index", 0, "delta", d, "logprobs", "finish_reason")))
+		goto out;
+	json_object_foreach((json_t *)ch, k, v) {
+		if (strcmp(k, "index") == 0 || strcmp(k, "delta") == 0 || strcmp(k, "message") == 0 ||
+		    strcmp(k, "finish_reason") == 0)
+			continue;
+		if (json_object_set(o, k, v) < 0)
+			goto out;
+		seen |= !json_is_null(v);
+	}
+	if (seen) {
+		*out = o;
+		o = NULL;
+	}
+	rc = 0;
+out:
 	json_decref(o);
+	json_decref(d);
+	json_decref(calls);
+	return rc;
 }
 
-/* on_event: one SSE data payload of the upstream stream */
+/* stream_error: the error an event carries ({"error": ...}, vLLM's
+ * {"object": "error", ...}, a list of errors as Gemini sends) as an
+ * OpenAI error object; NULL when it is a chunk (or not JSON) */
+static json_t *stream_error(const json_t *chunk)
+{
+	if (json_is_array(chunk) || json_object_get(chunk, "error") ||
+	    strcmp(json_string_value(json_object_get(chunk, "object")) ?: "", "error") == 0)
+		return wire_error_from(chunk, 502);
+	return NULL;
+}
+
+/* on_event: one event of the upstream's stream: a chunk in any provider's
+ * dialect (every choice passed on: choice 0 drives tool rounds; with n > 1
+ * no MCP tools were offered, so the others go on as they came), or the
+ * end, or an error. 0, or 1 to stop the stream */
 static int on_event(const char *data, size_t len, void *ud)
 {
 	struct tl_run *r = ud;
-	json_t *chunk, *choice, *delta, *out, *calls, *tc, *v;
+	json_t *chunk, *choices, *ch, *out, *o, *v;
 	size_t i;
+	int rc;
 
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		r->done = 1;
 		return 0;
 	}
 	chunk = json_loadb(data, len, 0, NULL);
-	if (!json_is_object(chunk) || json_object_get(chunk, "error")) {
-		r->mid_error = json_is_object(chunk) ? json_pack("{s:O}", "error", json_object_get(chunk, "error"))
-						     : tl_error("The upstream sent a stream event that is not JSON.",
-								"server_error", NULL, "upstream_bad_response");
+	if (chunk)
+		r->mid_error = stream_error(chunk);
+	if (!r->mid_error && !json_is_object(chunk)) {
+		log_warn("upstream %s: a stream event that is not a JSON chunk: %.200s%s", r->origin, data,
+			 len > 200 ? "..." : "");
+		r->mid_error = tl_error("The upstream sent a stream event that is not JSON.", "server_error", NULL,
+					"upstream_bad_response");
+	}
+	if (r->mid_error || !chunk) {
 		json_decref(chunk);
 		return 1;
 	}
-	if ((v = json_object_get(chunk, "model")) && json_is_string(v))
+	if (json_string_length(v = json_object_get(chunk, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(v));
 	if ((v = json_object_get(chunk, "system_fingerprint")) && !json_is_null(v)) {
 		json_decref(r->fingerprint);
 		r->fingerprint = json_incref(v);
 	}
-	add_usage(r, json_object_get(chunk, "usage"));
-	choice = json_array_get(json_object_get(chunk, "choices"), 0);
-	delta = json_object_get(choice, "delta");
-	out = json_object();
-	calls = json_array();
-	if (json_is_string(v = json_object_get(delta, "content"))) {
-		buf_append(&r->content, json_string_value(v), json_string_length(v));
-		if (json_string_length(v) || !r->role_sent)
-			json_object_set(out, "content", v);
+	note_usage(r, chunk);
+	choices = json_object_get(chunk, "choices");
+	out = json_array();
+	json_array_foreach(choices, i, ch) {
+		v = json_object_get(ch, "index");
+		o = NULL;
+		if (!json_is_object(ch)) {
+			log_warn("upstream %s: a stream choice that is not an object, skipped", r->origin);
+		} else if ((json_is_integer(v) ? json_integer_value(v) : (json_int_t)i) != 0) {
+			if ((o = json_deep_copy(ch)))
+				json_object_set_new(o, "index",
+						    json_integer(json_is_integer(v) ? json_integer_value(v)
+										    : (json_int_t)i));
+		} else if (choice_for_client(r, ch, &o) < 0) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
+		if (o && out)
+			json_array_append_new(out, o);
 	}
-	if (json_is_string(v = json_object_get(delta, "refusal"))) {
-		buf_append(&r->refusal, json_string_value(v), json_string_length(v));
-		json_object_set(out, "refusal", v);
-	}
-	json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
-		stream_tool_delta(r, tc, calls);
-	if (json_array_size(calls))
-		json_object_set(out, "tool_calls", calls);
-	if (json_is_string(v = json_object_get(choice, "finish_reason")))
-		snprintf(r->finish, sizeof r->finish, "%s", json_string_value(v));
-	json_decref(calls);
-	/* delta belongs to chunk: decide before letting chunk go */
-	if (json_object_size(out) == 0 && (r->role_sent || !json_object_get(delta, "role"))) {
+	if (!out) {
 		json_decref(chunk);
+		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
+		return 1;
+	}
+	if (json_array_size(out) == 0 && !chunk_has_extras(chunk)) {
 		json_decref(out);
+		json_decref(chunk);
 		return 0;
 	}
+	rc = emit_choices(r, chunk, out);
 	json_decref(chunk);
-	return emit(r, out, NULL) < 0 ? 1 : 0;
+	return rc < 0 ? 1 : 0;
 }
 
 /* round_from_message: the calls and content of a non-streamed answer */
 static int round_from_message(struct tl_run *r, const json_t *msg)
 {
-	const json_t *tc, *content = json_object_get(msg, "content");
-	size_t i;
-
-	const json_t *refusal = json_object_get(msg, "refusal");
+	const json_t *content = json_object_get(msg, "content"), *refusal = json_object_get(msg, "refusal");
 	struct toolloop_event ev = { .kind = TOOLLOOP_CONTENT };
 
-	if (json_is_string(content))
-		buf_append(&r->content, json_string_value(content), json_string_length(content));
 	if (json_string_length(content)) {
 		ev.text = json_string_value(content);
 		ev.text_len = json_string_length(content);
@@ -365,14 +782,9 @@ static int round_from_message(struct tl_run *r, const json_t *msg)
 		ev.refusal = json_string_value(refusal);
 	if ((ev.text || ev.refusal) && send(r, &ev) < 0)
 		return -1;
-	json_array_foreach(json_object_get(msg, "tool_calls"), i, tc) {
-		const json_t *fn = json_object_get(tc, "function");
-		struct tl_call *c = new_call(r, json_string_value(json_object_get(tc, "id")),
-					     json_string_value(json_object_get(fn, "name")));
-
-		if (!c || buf_puts(&c->args, json_string_value(json_object_get(fn, "arguments")) ?: "") < 0)
-			return -1;
-	}
+	if (toolcalls_message(&r->calls_in, json_object_get(msg, "tool_calls")) == TOOLCALLS_ENOMEM ||
+	    calls_sync(r, 1) < 0)
+		return -1;
 	return 0;
 }
 
@@ -383,22 +795,6 @@ static int count_mcp(const struct tl_run *r)
 	for (int i = 0; i < r->ncalls; i++)
 		n += r->calls[i].server != NULL;
 	return n;
-}
-
-/* calls_json: the round's calls as message tool_calls: all, or the client's only */
-static json_t *calls_json(const struct tl_run *r, int client_only)
-{
-	json_t *a = json_array();
-
-	for (int i = 0; a && i < r->ncalls; i++) {
-		const struct tl_call *c = &r->calls[i];
-
-		if (client_only && c->server)
-			continue;
-		json_array_append_new(a, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", c->id, "type", "function", "function",
-						   "name", c->name, "arguments", c->args.data ? c->args.data : ""));
-	}
-	return a;
 }
 
 static void history_add(struct tl_run *r, json_t *msg)
@@ -608,8 +1004,8 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 		return upstream_fail(r, res);
 	json_decref(r->last);
 	r->last = resp;
-	add_usage(r, json_object_get(resp, "usage"));
-	if (json_is_string(json_object_get(resp, "model")))
+	note_usage(r, resp);
+	if (json_string_length(json_object_get(resp, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(resp, "model")));
 	snprintf(r->finish, sizeof r->finish, "%s",
 		 json_string_value(json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "finish_reason"))
@@ -630,17 +1026,34 @@ static int send_done(struct tl_run *r, const char *finish, const json_t *respons
 }
 
 /* final_message: the streamed answer's last message as the client got it:
- * the round's text and refusal, the client's own tool calls */
+ * every member its deltas carried, the client's own tool calls */
 static json_t *final_message(const struct tl_run *r)
 {
-	json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
-				r->content.len ? json_string(r->content.data) : json_null());
+	return round_message(r, 1);
+}
 
-	if (msg && r->refusal.len)
-		json_object_set_new(msg, "refusal", json_string(r->refusal.data));
-	if (msg && r->nclient)
-		json_object_set_new(msg, "tool_calls", calls_json(r, 1));
-	return msg;
+/* flush_client_calls: what the client has not seen yet of its own calls
+ * (a call named only at the end, fragments of one classified late) in one
+ * chunk before the final one. 0, or -1 when the client is gone */
+static int flush_client_calls(struct tl_run *r)
+{
+	json_t *calls = json_array();
+
+	for (int i = 0; calls && i < r->ncalls; i++)
+		if ((!r->calls[i].announced || r->calls[i].sent < r->calls[i].args.len) &&
+		    client_delta(r, i, NULL, calls) < 0) {
+			json_decref(calls);
+			calls = NULL;
+		}
+	if (!calls) {
+		r->gone = 1;
+		return -1;
+	}
+	if (json_array_size(calls) == 0) {
+		json_decref(calls);
+		return 0;
+	}
+	return emit(r, json_pack("{s:o}", "tool_calls", calls), NULL);
 }
 
 /* finish_stream: the one final chunk, the usage chunk, then DONE; the
@@ -651,7 +1064,7 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 
 	if (!mixed)
 		json_array_append_new(r->hidden, final_message(r));
-	if (emit(r, json_object(), finish) < 0)
+	if (flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
 		return -1;
 	if (r->include_usage) {
 		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk",
@@ -673,7 +1086,8 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 	json_t *msg = json_object_get(choice, "message");
 	const char *reason = json_string_value(json_object_get(choice, "finish_reason"));
 
-	if (strip_mcp && json_is_object(msg)) {
+	/* the calls as assembled (ids minted, arguments as text, MCP calls out) */
+	if ((strip_mcp || r->ncalls) && json_is_object(msg)) {
 		if (r->nclient)
 			json_object_set_new(msg, "tool_calls", calls_json(r, 1));
 		else
@@ -997,8 +1411,9 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 static void run_free(struct tl_run *r)
 {
 	round_reset(r);
-	buf_free(&r->content);
-	buf_free(&r->refusal);
+	toolcalls_free(&r->calls_in);
+	for (int i = 0; i < TL_TEXTS; i++)
+		buf_free(&r->texts[i].b);
 	json_decref(r->req);
 	json_decref(r->hidden);
 	json_decref(r->client_tools);
@@ -1019,11 +1434,12 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 {
 	json_t *msg;
 
-	if (!r->stream)
-		return json_deep_copy(json_object_get(json_array_get(json_object_get(last, "choices"), 0), "message"));
-	msg = json_pack("{s:s, s:o}", "role", "assistant", "tool_calls", calls_json(r, 0));
+	if (r->stream)
+		return round_message(r, 0);
+	/* the upstream's message as it came (reasoning_content and all), its calls as assembled */
+	msg = json_deep_copy(json_object_get(json_array_get(json_object_get(last, "choices"), 0), "message"));
 	if (msg)
-		json_object_set_new(msg, "content", r->content.len ? json_string(r->content.data) : json_null());
+		json_object_set_new(msg, "tool_calls", calls_json(r, 0));
 	return msg;
 }
 
@@ -1038,6 +1454,8 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	r->t = t;
 	r->sink = *sink;
 	r->created = (json_int_t)time(NULL);
+	upstream_url_redact(t->set->openai_base_url, "/chat/completions", r->origin, sizeof r->origin);
+	toolcalls_init(&r->calls_in, TL_MAX_CALLS, r->origin);
 	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
@@ -1057,6 +1475,10 @@ static void round_done(struct tl_run *r)
 	int limited;
 
 	r->state = TL_ENDED;
+	if (calls_sync(r, 1) < 0) {
+		(void)fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
+		return;
+	}
 	if (count_mcp(r) == 0 || r->rounds == s->max_tool_rounds) {
 		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
 		limited = count_mcp(r) > 0;
@@ -1204,14 +1626,19 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
 	if (r->state != TL_UPSTREAM_WAIT)
 		return -1;
 	r->state = TL_ENDED;
-	if (res->err != UPSTREAM_OK)
+	/* a stream is complete when the upstream finished it: [DONE], or a
+	 * finish_reason and then the end of the body (some llama.cpp-based
+	 * servers send no [DONE]); truncated only when it did not finish */
+	if (res->err != UPSTREAM_OK && !(r->stream && res->err == UPSTREAM_ETRUNCATED && res->clean_end && r->finish[0]))
 		return upstream_fail(r, res);
-	if (r->stream && !r->done)
+	if (r->stream && !r->done && !r->finish[0])
 		return fail(r, 502,
-			    tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,
-				     "upstream_truncated"));
+			    tl_error("The upstream's stream ended before the answer was finished (no finish_reason, "
+				     "no data: [DONE]).",
+				     "server_error", NULL, "upstream_truncated"));
 	if (!r->stream && plain_answer(r, res) < 0)
 		return -1;
+	round_usage_done(r);
 	round_done(r);
 	return r->state == TL_ENDED && r->gone ? -1 : 0;
 }

@@ -4,6 +4,7 @@
 
 #include "mcp/jsonrpc.h"
 #include "core/log.h"
+#include "core/jsonseq.h"
 #include "core/randid.h"
 #include "core/sse.h"
 #include "openai/wire.h"
@@ -46,6 +47,9 @@ struct up_xfer {
 	int stream;    /* an SSE answer is expected */
 	int decided;   /* status and content type looked at */
 	int sse;       /* this answer is parsed as SSE */
+	int json;      /* this answer to a stream request is JSON texts (NDJSON, or one whole completion) */
+	int sniffed;   /* a 2xx answer to a stream request not labelled text/event-stream: its first byte looked at */
+	int bad_json;  /* ... and it was JSON, then something else */
 	int saw_done;  /* data: [DONE] came */
 	int rx_any;    /* any response byte came */
 	int connected; /* the request is on a connection: the idle timer runs */
@@ -54,6 +58,7 @@ struct up_xfer {
 	curl_off_t last_ul;
 	long ra_ms, ra_s_ms; /* retry-after-ms, Retry-After (in ms); -1 if absent */
 	struct sse_parser parser;
+	struct jsonseq jparser;
 	upstream_event_cb cb;
 	void *ud;
 };
@@ -112,6 +117,55 @@ void upstream_result_free(struct upstream_result *res)
 const char *upstream_base_url(const struct upstream *u)
 {
 	return u->base_url;
+}
+
+/* ur_secret: a query parameter name (n bytes) that looks like it holds a credential */
+static int ur_secret(const char *name, size_t n)
+{
+	static const char *const words[] = { "key", "token", "secret", "password", "sig", "auth" };
+
+	for (size_t w = 0; w < sizeof words / sizeof *words; w++)
+		for (size_t i = 0; i + strlen(words[w]) <= n; i++)
+			if (strncasecmp(name + i, words[w], strlen(words[w])) == 0)
+				return 1;
+	return 0;
+}
+
+void upstream_url_redact(const char *base, const char *path, char *out, size_t n)
+{
+	buf_t b = BUF_INIT;
+	const char *url, *host, *at, *slash, *q;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	if (buf_printf(&b, "%s%s", base ? base : "", path ? path : "") < 0) {
+		snprintf(out, n, "(the upstream)");
+		return;
+	}
+	url = b.data;
+	host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	slash = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(slash - host));
+	/* scheme://, then the host without user:password@, the path */
+	q = strchr(slash, '?');
+	snprintf(out, n, "%.*s%.*s", (int)(host - url), url,
+		 (int)((q ? q : slash + strlen(slash)) - (at ? at + 1 : host)), at ? at + 1 : host);
+	for (const char *p = q; p && *p;) { /* the query, credential values replaced */
+		size_t len = strcspn(p + 1, "&#"), name = strcspn(p + 1, "=&#"), have = strlen(out);
+
+		if (have + 1 < n)
+			snprintf(out + have, n - have, "%c%.*s", *p,
+				 (int)(name < len && ur_secret(p + 1, name) ? name + 1 : len), p + 1);
+		have = strlen(out);
+		if (name < len && ur_secret(p + 1, name) && have + 1 < n)
+			snprintf(out + have, n - have, "***");
+		p += 1 + len;
+		if (*p == '#')
+			break;
+	}
+	buf_free(&b);
 }
 
 /* ---- libcurl callbacks ---- */
@@ -176,6 +230,38 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+/* up_on_json: one JSON text of an answer read as JSON texts: an event like an SSE one */
+static int up_on_event(const char *event, const char *data, size_t len, const char *id, void *ud);
+
+static int up_on_json(const char *text, size_t len, void *ud)
+{
+	return up_on_event(NULL, text, len, NULL, ud);
+}
+
+/* up_sniff: a 2xx answer to a stream request that is not labelled
+ * text/event-stream: read by its first non-blank byte, whatever its label
+ * (text/plain, application/x-ndjson, application/json, none): an SSE field
+ * or comment is an event stream; '{' or '[' JSON texts, one after another
+ * (NDJSON) or one whole completion (servers that do not stream, e.g. with
+ * tools); anything else is collected as the body (a bad response) */
+static void up_sniff(struct up_xfer *x, const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (i == len)
+		return;
+	x->sniffed = 1;
+	if (p[i] == '{' || p[i] == '[')
+		x->json = 1;
+	else if (strchr("d:eir", p[i]))
+		x->sse = 1;
+	if (x->json || x->sse)
+		log_debug("upstream: the stream from %s is labelled '%s'; read as %s", x->res->url,
+			  x->res->content_type, x->json ? "JSON texts" : "an event stream");
+}
+
 /* up_decide: at the first body byte (or the end): status, and SSE or not */
 static void up_decide(struct up_xfer *x)
 {
@@ -199,6 +285,19 @@ static size_t up_on_body(char *p, size_t size, size_t n, void *ud)
 	x->last_activity = clock_now_ms();
 	if (!x->decided)
 		up_decide(x);
+	if (x->stream && !x->sse && !x->sniffed && x->res->status >= 200 && x->res->status < 300)
+		up_sniff(x, p, len);
+	if (x->json) {
+		if ((rc = jsonseq_feed(&x->jparser, p, len)) != JSONSEQ_OK) {
+			x->bad_json = rc == JSONSEQ_EBAD;
+			x->sse_rc = rc == JSONSEQ_ETOOBIG  ? SSE_ETOOBIG
+				    : rc == JSONSEQ_ENOMEM ? SSE_ENOMEM
+				    : rc == JSONSEQ_ESTOP  ? UP_CB_ABORT
+							   : 0;
+			return len ? 0 : 1;
+		}
+		return len;
+	}
 	if (x->sse) {
 		if ((rc = sse_feed(&x->parser, p, len)) != SSE_OK) {
 			x->sse_rc = rc;
@@ -467,11 +566,15 @@ static int up_finished(struct up_xfer *x)
 		up_fail(res, UPSTREAM_EHTTP, "%s answered HTTP %ld", res->url, res->status);
 		return up_status_retryable(res->status);
 	}
-	if (x->stream && !x->sse)
-		up_fail(res, UPSTREAM_EBADRESP, "%s answered a stream request with '%s', not text/event-stream",
+	if (x->stream && (x->bad_json || (!x->sse && !x->json)))
+		up_fail(res, UPSTREAM_EBADRESP,
+			"%s answered a stream request with '%s' that is neither an event stream "
+			"nor JSON",
 			res->url, res->content_type);
-	else if (x->stream && !x->saw_done)
+	else if (x->stream && !x->saw_done && (res->clean_end = !jsonseq_pending(&x->jparser)))
 		up_fail(res, UPSTREAM_ETRUNCATED, "the stream from %s ended without [DONE]", res->url);
+	else if (x->stream && !x->saw_done)
+		up_fail(res, UPSTREAM_ETRUNCATED, "the answer from %s ended inside a JSON text", res->url);
 	return 0;
 }
 
@@ -488,6 +591,9 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 	} else if (x->too_big || x->sse_rc == SSE_ETOOBIG) {
 		up_fail(res, UPSTREAM_ETOOBIG, "the answer of %s exceeds %zu bytes%s", res->url, u->max_bytes,
 			x->sse_rc ? " in one event" : "");
+	} else if (x->bad_json) {
+		up_fail(res, UPSTREAM_EBADRESP, "the answer of %s to a stream request holds something after its JSON",
+			res->url);
 	} else if (x->sse_rc == UP_CB_ABORT) {
 		up_fail(res, UPSTREAM_EABORTED, "the transfer from %s was stopped by its reader", res->url);
 	} else if (x->saw_done && (idle || cc != CURLE_OK)) {
@@ -501,7 +607,7 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 		   cc == CURLE_SSL_CONNECT_ERROR || (cc == CURLE_OPERATION_TIMEDOUT && !x->connected)) {
 		up_fail(res, UPSTREAM_ECONNECT, "could not connect to %s: %s", res->url, up_curl_text(u, cc));
 		return 1;
-	} else if (x->sse) {
+	} else if (x->sse || x->json) {
 		up_fail(res, UPSTREAM_ETRUNCATED, "the stream from %s broke before [DONE]: %s", res->url,
 			up_curl_text(u, cc));
 	} else {
@@ -523,13 +629,17 @@ static int up_attempt(struct up_xfer *x, const char *method, const char *body, s
 	res->message[0] = res->content_type[0] = '\0';
 	buf_reset(&res->body);
 	x->decided = x->sse = x->saw_done = x->rx_any = x->connected = 0;
+	x->json = x->sniffed = x->bad_json = 0;
+	res->clean_end = 0;
 	x->too_big = x->nomem = x->sse_rc = 0;
 	x->last_ul = 0;
 	x->ra_ms = x->ra_s_ms = -1;
 	x->last_activity = clock_now_ms();
 	x->u->errbuf[0] = '\0';
-	if (x->stream)
+	if (x->stream) {
 		sse_reset(&x->parser);
+		jsonseq_reset(&x->jparser);
+	}
 	if (up_prepare(x->u, x, method, body, len) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "could not set up the request to %s", res->url);
 		return 0;
@@ -613,8 +723,10 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	x.cb = on_event;
 	x.ud = ud;
 	sse_init(&x.parser, u->max_bytes, up_on_event, &x);
+	jsonseq_init(&x.jparser, u->max_bytes, up_on_json, &x);
 	err = up_run(&x, "POST", path, body, len);
 	sse_free(&x.parser);
+	jsonseq_free(&x.jparser);
 	return err;
 }
 
@@ -642,23 +754,14 @@ static const char *up_snippet(const buf_t *b, char *out, size_t outn)
 	return out;
 }
 
-/* up_passthrough: the upstream's own error object from an EHTTP body, with
- * the four OpenAI fields present; NULL if the body holds none */
+/* up_passthrough: the upstream's own error from an EHTTP body, in whatever
+ * shape the provider writes it (wire_error_from), as an OpenAI error
+ * object; NULL if the body holds none */
 static json_t *up_passthrough(const struct upstream_result *res)
 {
 	json_t *body = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
-	json_t *e = json_object_get(body, "error"), *out = NULL;
-	int status = (int)res->status;
+	json_t *out = body ? wire_error_from(body, (int)res->status) : NULL;
 
-	if (json_is_string(e)) {
-		out = wire_error(json_string_value(e), wire_error_type(status), NULL, NULL);
-	} else if (json_is_object(e) && json_is_string(json_object_get(e, "message"))) {
-		if ((json_object_get(e, "type") ||
-		     json_object_set_new(e, "type", json_string(wire_error_type(status))) == 0) &&
-		    (json_object_get(e, "param") || json_object_set_new(e, "param", json_null()) == 0) &&
-		    (json_object_get(e, "code") || json_object_set_new(e, "code", json_null()) == 0))
-			out = json_pack("{s:O}", "error", e);
-	}
 	json_decref(body);
 	return out;
 }

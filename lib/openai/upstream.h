@@ -47,11 +47,13 @@ struct upstream_result {
 	int attempts;                         /* requests made (1 + retries used) */
 	long events;                          /* stream: events handed to the callback */
 	int cb_rc;                            /* the callback's non-zero return (UPSTREAM_EABORTED) */
+	int clean_end; /* stream, UPSTREAM_ETRUNCATED: the body ended as HTTP ends one (not broken, not cut
+			* inside a JSON text), only [DONE] was missing: complete if the answer was finished */
 };
 
 #define UPSTREAM_RESULT_INIT \
 	{ \
-		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0 \
+		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, 0 \
 	}
 
 /* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
@@ -101,14 +103,25 @@ enum upstream_err upstream_request(struct upstream *u, const char *method, const
 
 /* upstream_stream: POST body to base_url + path with Accept:
  * text/event-stream. A 2xx text/event-stream answer is parsed as SSE and
- * each event's data handed to on_event(data, len, ud). UPSTREAM_OK needs a
- * "[DONE]" event; a stream that ends without one is UPSTREAM_ETRUNCATED (or
- * ETIMEOUT when it stalled). A non-2xx answer is collected into res->body:
- * UPSTREAM_EHTTP; a 2xx that is not text/event-stream likewise:
- * UPSTREAM_EBADRESP (the body may be a whole JSON completion). Retries as
- * upstream_request, but only while no event was delivered. Returns res->err. */
+ * each event's data handed to on_event(data, len, ud). A 2xx answer
+ * labelled otherwise is read by its first byte: an SSE field or comment is
+ * parsed as SSE, '{' or '[' as JSON texts one after another (NDJSON, or
+ * one whole completion), each handed to on_event as an event's data; any
+ * other body is collected into res->body: UPSTREAM_EBADRESP. UPSTREAM_OK
+ * needs a "[DONE]" event; a stream that ends without one is
+ * UPSTREAM_ETRUNCATED (or ETIMEOUT when it stalled), with res->clean_end
+ * set when the body itself ended whole (the caller knows whether the
+ * answer was finished). A non-2xx answer is collected into res->body:
+ * UPSTREAM_EHTTP. Retries as upstream_request, but only while no event was
+ * delivered. Returns res->err. */
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res);
+
+/* upstream_url_redact: base + path as a URL fit for logs and messages:
+ * without user:password@, the values of query parameters whose names look
+ * like credentials (key, token, secret, password, sig, auth; any case)
+ * replaced by "***". Into out (n bytes, always NUL-ended, cut to fit). */
+void upstream_url_redact(const char *base, const char *path, char *out, size_t n);
 
 /* upstream_result_json: parse res->body as JSON (after a UPSTREAM_OK
  * upstream_request). New reference; NULL when it is not JSON, with res->err
@@ -117,8 +130,10 @@ json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request
  * with (res->err != UPSTREAM_OK), and its HTTP status in *http_status.
- * UPSTREAM_EHTTP with an {"error": {...}} body: that object, passed through,
- * with the upstream's status ({"error": "text"} is wrapped likewise); else
+ * UPSTREAM_EHTTP with a provider's error body in any shape wire_error_from
+ * reads ({"error": {...}} passed through, {"error": "text"}, Gemini's list,
+ * {"detail": ...}, vLLM's {"object": "error", ...}): that error as an
+ * OpenAI error object, with the upstream's status; else
  * one of ours: ECONNECT 502 upstream_unreachable, ETIMEOUT 504
  * upstream_timeout, EHTTP with a body that is no error object and EBADRESP
  * 502 upstream_bad_response, ETRUNCATED 502 upstream_truncated, ETOOBIG 502

@@ -60,6 +60,107 @@ json_t *wire_errorf(int status, const char *param, const char *code, const char 
 	return e;
 }
 
+/* we_text: v as message text: a string as it is, anything else as its JSON text; new reference */
+static json_t *we_text(const json_t *v)
+{
+	char *s;
+	json_t *out;
+
+	if (json_is_string(v))
+		return json_incref((json_t *)v);
+	if (!(s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		return NULL;
+	out = jr_string_lossy(s);
+	free(s);
+	return out;
+}
+
+/* we_detail: FastAPI's "detail": a text, a list of {"msg", "loc", ...} (their msgs joined), or anything else */
+static json_t *we_detail(const json_t *detail)
+{
+	const json_t *d;
+	size_t i;
+	char *joined = NULL;
+	size_t len = 0;
+	FILE *f;
+	json_t *out;
+
+	if (!json_is_array(detail) || !(f = open_memstream(&joined, &len)))
+		return we_text(detail);
+	json_array_foreach(detail, i, d) {
+		const char *msg = json_string_value(json_object_get(d, "msg"));
+		char *loc = json_object_get(d, "loc") ? json_dumps(json_object_get(d, "loc"), JSON_COMPACT) : NULL;
+
+		fprintf(f, "%s%s%s%s", i ? "; " : "", msg ? msg : "", loc ? " at " : "", loc ? loc : "");
+		free(loc);
+	}
+	if (fclose(f) != 0) {
+		free(joined);
+		return NULL;
+	}
+	out = jr_string_lossy(joined);
+	free(joined);
+	return out;
+}
+
+/* we_fill: e (an error's members, changed) given OpenAI's four; 0 or -1 */
+static int we_fill(json_t *e, int status)
+{
+	json_t *v = json_object_get(e, "message");
+
+	if (!json_is_string(v) && json_object_set_new(e, "message", v ? we_text(v) : json_string("")) < 0)
+		return -1;
+	if (!json_is_string(json_object_get(e, "type")) &&
+	    json_object_set_new(e, "type", json_string(wire_error_type(status))) < 0)
+		return -1;
+	if (!json_object_get(e, "param") && json_object_set_new(e, "param", json_null()) < 0)
+		return -1;
+	v = json_object_get(e, "code");
+	if (!v && json_object_set_new(e, "code", json_null()) < 0)
+		return -1;
+	if (v && !json_is_string(v) && !json_is_null(v) && json_object_set_new(e, "code", we_text(v)) < 0)
+		return -1;
+	return 0;
+}
+
+json_t *wire_error_from(const json_t *body, int status)
+{
+	const json_t *e;
+	json_t *copy, *out;
+
+	if (json_is_array(body)) /* Gemini: [{"error": {...}}] */
+		return json_array_size(body) ? wire_error_from(json_array_get(body, 0), status) : NULL;
+	if (!json_is_object(body))
+		return NULL;
+	if ((e = json_object_get(body, "error")) && !json_is_null(e)) {
+		if (!json_is_object(e)) { /* {"error": "text"} */
+			json_t *text = we_text(e);
+
+			out = text ? wire_error(json_string_value(text), wire_error_type(status), NULL, NULL) : NULL;
+			json_decref(text);
+			return out;
+		}
+		copy = json_deep_copy(e);
+	} else if ((e = json_object_get(body, "detail")) && !json_is_null(e)) {
+		copy = json_object();
+		if (copy && json_object_set_new(copy, "message", we_detail(e)) < 0) {
+			json_decref(copy);
+			return NULL;
+		}
+	} else if (json_object_get(body, "message")) { /* vLLM, Mistral: the error's members at the top */
+		copy = json_deep_copy(body);
+		if (copy)
+			json_object_del(copy, "object");
+	} else {
+		return NULL;
+	}
+	if (!copy || we_fill(copy, status) < 0) {
+		json_decref(copy);
+		return NULL;
+	}
+	return json_pack("{s:o}", "error", copy); /* copy stolen, even on failure */
+}
+
 const char *wire_error_type(int status)
 {
 	switch (status) {

@@ -21,6 +21,16 @@ json_t *wire_errorf(int status, const char *param, const char *code, const char 
 json_t *wire_verrorf(int status, const char *param, const char *code, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
 
+/* wire_error_from: an OpenAI error object from a provider's error body
+ * (borrowed), whatever its shape: {"error": {...}} (kept, with message,
+ * type, param and code filled in where missing: type from status, a code
+ * that is not text as its JSON text), {"error": "text"}, a JSON list of
+ * those (Gemini), {"detail": text, or a list of {"msg", "loc"}, or an
+ * object} (FastAPI-based servers), {"object": "error", "message", ...}
+ * (vLLM, Mistral), {"message": ...}. New reference; NULL when body holds
+ * no error in any of these shapes, or on ENOMEM. */
+json_t *wire_error_from(const json_t *body, int status);
+
 /* wire_error_type: the OpenAI "type" for an HTTP status: 401
  * authentication_error, 403 permission_error, 429 rate_limit_error, 5xx
  * server_error, every other status invalid_request_error. Static string. */

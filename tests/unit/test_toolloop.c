@@ -665,6 +665,367 @@ static void test_restore_splices_hidden_rounds(void **state)
 	json_decref(sessions);
 }
 
+/* ---- provider dialects (issue 13) ---- */
+
+#define D(json) "data: " json "\n\n"
+
+/* stream: the bytes fed in one piece, then the end (res: OK); returns what feed_upstream_end returned */
+static int stream(struct tl_run *r, const char *bytes)
+{
+	struct upstream_result res;
+	int rc;
+
+	if (toolloop_feed_upstream(r, bytes, strlen(bytes)) < 0)
+		return -1;
+	upstream_result_init(&res);
+	rc = toolloop_feed_upstream_end(r, &res);
+	upstream_result_free(&res);
+	return rc;
+}
+
+/* chunk_choice: choice k of chunk i the client got */
+static json_t *chunk_choice(const struct rec *rec, size_t i, size_t k)
+{
+	return json_array_get(json_object_get(json_array_get(rec->chunks, i), "choices"), k);
+}
+
+/* all_chunks: every chunk the client got as one JSON text (free it) */
+static char *all_chunks(const struct rec *rec)
+{
+	return json_dumps(rec->chunks, JSON_COMPACT);
+}
+
+/* Ollama, Gemini: two calls in one chunk, each its own id, no index (an MCP one and the client's);
+ * DashScope: continuation chunks restating "id": ""; arguments as an object; reasoning_content
+ * streamed (DeepSeek) reaches the client and goes back with the tool round's assistant message */
+static void test_dialect_stream_tool_round(void **state)
+{
+	static const char round1[] = D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+				       "\"reasoning_content\":\"Let me \"}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"look.\"}}]}") D(
+			"{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":["
+			"{\"id\":\"call_c\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+			"\"arguments\":{\"city\":\"Oslo\"}},\"extra_content\":{\"google\":{\"thought_signature\":\"s1\"}}},"
+			"{\"id\":\"call_m\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{\\\"qu\"}}]}}]}")
+			D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"\",\"function\":{\"arguments\":\"ery\\\":\\\"SELECT 1\\\"}\"}}]}}]}")
+				D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1\"}]}", 0, NULL), *tc;
+	const json_t *added;
+	char *all;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"w\"}],\"tools\":[{\"type\":"
+		     "\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]}",
+		     &rec, &sink, &need);
+	/* the stream: the MCP call goes on in the last chunk (no index: the latest call) */
+	assert_int_equal(stream(r, round1), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 1);
+	assert_string_equal(need.calls[0].id, "call_m");
+	assert_string_equal(json_string_value(json_object_get(need.calls[0].arguments, "query")), "SELECT 1");
+	assert_int_equal(toolloop_feed_tool_result(r, "call_m", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING); /* a mixed batch: the client runs its own */
+	/* the client saw the reasoning and its own call (index 0, arguments as text, extras), never the MCP one */
+	all = all_chunks(&rec);
+	assert_null(strstr(all, "call_m"));
+	free(all);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(chunk_choice(&rec, 0, 0), "delta"),
+							      "reasoning_content")),
+			    "Let me ");
+	tc = json_array_get(json_object_get(json_object_get(chunk_choice(&rec, 2, 0), "delta"), "tool_calls"), 0);
+	assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_c");
+	assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(tc, "function"), "arguments")),
+			    "{\"city\":\"Oslo\"}");
+	assert_non_null(json_object_get(tc, "extra_content"));
+	/* the hidden round: the assistant message carries the reasoning and both calls, as assembled */
+	added = toolloop_added(r);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(added, 0), "reasoning_content")),
+			    "Let me look.");
+	assert_int_equal(json_array_size(json_object_get(json_array_get(added, 0), "tool_calls")), 2);
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_array_get(json_object_get(json_array_get(added, 0), "tool_calls"), 1),
+					"function"),
+			"arguments")),
+		"{\"query\":\"SELECT 1\"}");
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+/* the second round's request carries the first round's reasoning_content (DeepSeek thinking mode) */
+static void test_dialect_reasoning_sent_back(void **state)
+{
+	static const char round1[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"Think.\"}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"function\":"
+		  "{\"name\":\"read_query\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1\"}]}", 0, NULL), *body, *m;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(stream(r, round1), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_1", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	body = sent(&need);
+	m = json_array_get(json_object_get(body, "messages"), 1);
+	assert_string_equal(json_string_value(json_object_get(m, "role")), "assistant");
+	assert_string_equal(json_string_value(json_object_get(m, "reasoning_content")), "Think.");
+	assert_true(json_is_null(json_object_get(m, "content")));
+	json_decref(body);
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+/* a stream is complete when the upstream finished it: a finish_reason and the end of the body, no
+ * [DONE] (llama.cpp-based servers); without a finish_reason it is truncated */
+static void test_dialect_stream_end(void **state)
+{
+	static const char finished[] = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}");
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(stream(r, finished), 0);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	toolloop_close(r);
+	rec_free(&rec);
+	/* the same through lib/openai/upstream's verdict: ETRUNCATED, but the body ended whole */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, finished, sizeof finished - 1), 0);
+	upstream_result_init(&res);
+	res.err = UPSTREAM_ETRUNCATED;
+	res.clean_end = 1;
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	toolloop_close(r);
+	rec_free(&rec);
+	/* the connection broke after the finish_reason: truncated */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, finished, sizeof finished - 1), 0);
+	res.clean_end = 0;
+	snprintf(res.message, sizeof res.message, "the stream broke");
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
+	assert_string_equal(rec_log(&rec), "content | error 502 upstream_truncated");
+	upstream_result_free(&res);
+	toolloop_close(r);
+	rec_free(&rec);
+	/* no finish_reason: truncated */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(stream(r, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}")), -1);
+	assert_string_equal(rec_log(&rec), "content | error 502 upstream_truncated");
+	toolloop_close(r);
+	rec_free(&rec);
+	/* a whole completion where a stream was asked (the JSON event lib/openai/upstream hands on) */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(stream(r, D("{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+				     "\"assistant\",\"content\":\"Whole.\"},\"finish_reason\":\"stop\"}],\"usage\":"
+				     "{\"prompt_tokens\":2,\"completion_tokens\":1}}")),
+			 0);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	assert_string_equal(rec.text.data, "Whole.");
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 3); /* made up: 2 + 1 */
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+/* usage in every convention: cumulative in every chunk, repeated in the final choice chunk and a
+ * trailing one, in x_groq.usage: each round counted once, the rounds summed */
+static void test_dialect_usage(void **state)
+{
+	static const char round1[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
+		"\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}}],"
+		"\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1,\"total_tokens\":11}}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],"
+		  "\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}")
+			D("{\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}") "data: [DONE]\n\n";
+	static const char round2[] = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}") D(
+		"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_1\","
+		"\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":3,\"total_tokens\":23,\"total_time\":0.5}}}") "data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1\"}]}", 0, NULL), *last;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+		     "\"content\":\"q\"}]}",
+		     &rec, &sink, &need);
+	assert_int_equal(stream(r, round1), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(toolloop_feed_tool_result(r, "c1", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_int_equal(stream(r, round2), 0);
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "prompt_tokens")), 30);
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "completion_tokens")), 5);
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 35);
+	last = json_array_get(rec.chunks, json_array_size(rec.chunks) - 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(last, "usage"), "total_tokens")), 35);
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+/* what the gateway does not interpret passes through: unknown members of deltas, choices and
+ * chunks; n > 1: every choice (no MCP tools are offered then) */
+static void test_dialect_passthrough_and_choices(void **state)
+{
+	static const char answer2[] = D("{\"prompt_filter_results\":[{\"prompt_index\":0}],\"choices\":[],\"model\":\"\"}")
+		D("{\"citations\":[\"https://a\"],\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"A\","
+		  "\"annotations\":[{\"type\":\"url_citation\"}]},\"logprobs\":{\"content\":[]},\"native_finish_reason\":null},"
+		  "{\"index\":1,\"delta\":{\"role\":\"assistant\",\"content\":\"B\"}}]}")
+			D("{\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"length\"},"
+			  "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}") "data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink = { rec_event, &rec };
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *b, *c;
+	(void)state;
+
+	rec_init(&rec);
+	b = json_loads("{\"stream\":true,\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0, NULL);
+	r = toolloop_open(&T, b, NULL, &sink);
+	json_decref(b);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM); /* n > 1: no catalog, no MCP tools */
+	assert_int_equal(stream(r, answer2), 0);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	/* the choiceless Azure chunk, the chunk with both choices, choice 1's finish, our finish */
+	assert_int_equal(json_array_size(rec.chunks), 4);
+	assert_non_null(json_object_get(json_array_get(rec.chunks, 0), "prompt_filter_results"));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rec.chunks, 0), "model")), "gpt-test");
+	assert_non_null(json_object_get(json_array_get(rec.chunks, 1), "citations"));
+	c = chunk_choice(&rec, 1, 0);
+	assert_non_null(json_object_get(json_object_get(c, "delta"), "annotations"));
+	assert_non_null(json_object_get(json_object_get(c, "logprobs"), "content"));
+	c = chunk_choice(&rec, 1, 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "index")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(c, "delta"), "content")), "B");
+	c = chunk_choice(&rec, 2, 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "index")), 1);
+	assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "length");
+	assert_string_equal(json_string_value(json_object_get(chunk_choice(&rec, 3, 0), "finish_reason")), "stop");
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+/* a non-streamed answer: calls without ids and with arguments as an object are assembled: ids
+ * minted, the same ids in the history and the tool results */
+static void test_dialect_message_calls(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1\"}]}", 0, NULL), *body, *msgs;
+	const char *id;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"R\","
+					  "\"tool_calls\":[{\"function\":{\"name\":\"read_query\",\"arguments\":"
+					  "{\"query\":\"SELECT 1\"}}}]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	id = need.calls[0].id;
+	assert_memory_equal(id, "call_", 5);
+	assert_string_equal(json_string_value(json_object_get(need.calls[0].arguments, "query")), "SELECT 1");
+	assert_int_equal(toolloop_feed_tool_result(r, id, result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	body = sent(&need);
+	msgs = json_object_get(body, "messages");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 1), "reasoning_content")), "R");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_array_get(json_object_get(json_array_get(msgs, 1), "tool_calls"), 0),
+					"function"),
+			"arguments")),
+		"{\"query\":\"SELECT 1\"}");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(json_array_get(msgs, 1), "tool_calls"), 0), "id")),
+			    json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")));
+	json_decref(body);
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+/* providers' error shapes inside a stream and as HTTP errors become OpenAI error objects */
+static void test_dialect_error_shapes(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"detail\":\"Model not loaded\"}",
+		"[{\"error\":{\"code\":400,\"message\":\"Model not loaded\",\"status\":\"INVALID_ARGUMENT\"}}]",
+		"{\"object\":\"error\",\"message\":\"Model not loaded\",\"type\":\"BadRequestError\",\"param\":null,"
+		"\"code\":400}",
+		"{\"error\":\"Model not loaded\"}",
+		"{\"detail\":[{\"loc\":[\"body\",\"model\"],\"msg\":\"Model not loaded\",\"type\":\"value_error\"}]}",
+	};
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	json_t *e;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+		rec_init(&rec);
+		r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+		upstream_result_init(&res);
+		res.err = UPSTREAM_EHTTP;
+		res.status = 400;
+		buf_puts(&res.body, bodies[i]);
+		assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
+		upstream_result_free(&res);
+		e = json_object_get(rec.error, "error");
+		assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "Model not loaded"));
+		assert_true(json_is_string(json_object_get(e, "type")));
+		assert_true(json_is_string(json_object_get(e, "code")) || json_is_null(json_object_get(e, "code")));
+		assert_non_null(json_object_get(e, "param"));
+		toolloop_close(r);
+		rec_free(&rec);
+	}
+	/* vLLM's error object inside a stream */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, D("{\"object\":\"error\",\"message\":\"boom\",\"code\":500}"),
+						strlen(D("{\"object\":\"error\",\"message\":\"boom\",\"code\":500}"))),
+			 -1);
+	assert_string_equal(rec_log(&rec), "error 502 500");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")), "boom");
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +1038,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_bad_request_and_stop, setup, teardown),
 		cmocka_unit_test(test_usage_sum_nested),
 		cmocka_unit_test(test_restore_splices_hidden_rounds),
+		cmocka_unit_test_setup_teardown(test_dialect_stream_tool_round, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_reasoning_sent_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_stream_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_passthrough_and_choices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_message_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_error_shapes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -547,9 +547,11 @@ static void test_stream_truncated(void **state)
 	assert_int_equal(R.events, 1);
 	assert_string_equal(check_error(502, "upstream_truncated"),
 			    mk("the stream from http://127.0.0.1:%d/v1/chat/completions ended without [DONE]", S.port));
+	assert_int_equal(R.clean_end, 1); /* whole: the caller decides by whether the answer was finished */
 	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
 			 UPSTREAM_ETRUNCATED);
-	assert_int_equal(R.attempts, 1); /* events were delivered: no retry */
+	assert_int_equal(R.clean_end, 0); /* broken */
+	assert_int_equal(R.attempts, 1);  /* events were delivered: no retry */
 	assert_string_equal(ev.log.data, "{\"a\":1}|{\"a\":2}");
 	upstream_free(u);
 	buf_free(&ev.log);
@@ -557,7 +559,7 @@ static void test_stream_truncated(void **state)
 
 static void test_stream_error_body(void **state)
 {
-	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
 	struct events ev = { BUF_INIT, 0, 0 };
 	struct upstream *u;
 
@@ -568,7 +570,8 @@ static void test_stream_error_body(void **state)
 	sc[2].p[1].data = chunk("data: {\"ok\":1}\n\ndata: [DONE]\n\n");
 	sc[2].p[2].data = SSE_END;
 	sc[3].p[0].data = resp(200, NULL, "application/json", "{\"object\":\"chat.completion\"}");
-	srv_start(sc, 4);
+	sc[4].p[0].data = resp(200, NULL, "text/html", "<html>busy</html>");
+	srv_start(sc, 5);
 	u = client(S.port);
 	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_EHTTP);
 	assert_int_equal(R.attempts, 1);
@@ -579,13 +582,61 @@ static void test_stream_error_body(void **state)
 	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
 	assert_int_equal(R.attempts, 2);
 	assert_string_equal(ev.log.data, "{\"ok\":1}|[DONE]");
-	/* a 2xx that is no stream */
+	/* a 2xx JSON answer to a stream request (a server that does not stream): read as one event, whole */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_ETRUNCATED);
+	assert_int_equal(R.clean_end, 1);
+	assert_string_equal(ev.log.data, "{\"ok\":1}|[DONE]|{\"object\":\"chat.completion\"}");
+	/* a 2xx that is neither an event stream nor JSON */
 	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
 			 UPSTREAM_EBADRESP);
-	assert_string_equal(R.body.data, "{\"object\":\"chat.completion\"}");
+	assert_string_equal(R.body.data, "<html>busy</html>");
 	check_error(502, "upstream_bad_response");
 	upstream_free(u);
 	buf_free(&ev.log);
+}
+
+/* streams labelled otherwise than text/event-stream: an event stream as text/plain, NDJSON (cut inside a text at the end) */
+static void test_stream_labels(void **state)
+{
+	struct canned sc[2] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data =
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n";
+	sc[0].p[1].data = chunk("\ndata: {\"a\":1}\n\ndata: [DONE]\n\n");
+	sc[0].p[2].data = SSE_END;
+	sc[1].p[0].data = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n";
+	sc[1].p[1].data = chunk("{\"b\":\"}{\"}\n{\"c\":");
+	sc[1].p[2].data = chunk("[1]}\r\n{\"d\":");
+	sc[1].p[3].data = SSE_END;
+	srv_start(sc, 2);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_string_equal(ev.log.data, "{\"a\":1}|[DONE]");
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R),
+			 UPSTREAM_ETRUNCATED);
+	assert_string_equal(ev.log.data, "{\"a\":1}|[DONE]|{\"b\":\"}{\"}|{\"c\":[1]}");
+	assert_int_equal(R.clean_end, 0); /* the last text never ended */
+	upstream_free(u);
+	buf_free(&ev.log);
+}
+
+/* URLs in logs: no user:password@, no credential query values */
+static void test_url_redact(void **state)
+{
+	char out[256];
+
+	(void)state;
+	upstream_url_redact("https://bob:s3cret@api.example.com/v1", "/chat/completions", out, sizeof out);
+	assert_string_equal(out, "https://api.example.com/v1/chat/completions");
+	upstream_url_redact("https://x.openai.azure.com/openai?api-version=2024-10-21&api-key=abc&Sig=z", "", out,
+			    sizeof out);
+	assert_string_equal(out, "https://x.openai.azure.com/openai?api-version=2024-10-21&api-key=***&Sig=***");
+	upstream_url_redact("http://127.0.0.1:8080/v1", "/chat/completions", out, 12);
+	assert_string_equal(out, "http://127."); /* cut to fit */
 }
 
 static void test_keepalive(void **state)
@@ -717,6 +768,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_error_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_labels, setup, teardown),
+		cmocka_unit_test(test_url_redact),
 		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
