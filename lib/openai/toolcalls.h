@@ -52,7 +52,10 @@ void toolcalls_free(struct toolcalls *tc);
  * (absent or "": DashScope again) the latest call with the same "index";
  * without id and index (Ollama, Gemini) the latest call, unless the delta
  * names a function and that call already has its name and some arguments:
- * then it is the next call. Arguments come as text fragments (joined) or
+ * then it is the next call. (Ollama sent no index, then index 0 for every
+ * call: https://github.com/ollama/ollama/issues/7881, /issues/15457;
+ * DashScope's streamed calls restate "id": "" on every argument delta:
+ * https://www.alibabacloud.com/help/en/model-studio/qwen-function-calling) Arguments come as text fragments (joined) or
  * as a JSON object (serialised; the whole arguments). A new call without an
  * id gets one minted. *which is set to the call it went to, -1 when none.
  * Returns TOOLCALLS_OK, or a status above (EBAD: nothing it could continue,

@@ -690,7 +690,7 @@ out:
 /* stream_error: the error an event carries ({"error": ...}, vLLM's
  * {"object": "error", ...}, a list of errors as Gemini sends) as an
  * OpenAI error object; NULL when it is a chunk (or not JSON) */
-static json_t *stream_error(const json_t *chunk)
+static json_t *answer_error(const json_t *chunk)
 {
 	if (json_is_array(chunk) || json_object_get(chunk, "error") ||
 	    strcmp(json_string_value(json_object_get(chunk, "object")) ?: "", "error") == 0)
@@ -715,7 +715,7 @@ static int on_event(const char *data, size_t len, void *ud)
 	}
 	chunk = json_loadb(data, len, 0, NULL);
 	if (chunk)
-		r->mid_error = stream_error(chunk);
+		r->mid_error = answer_error(chunk);
 	if (!r->mid_error && !json_is_object(chunk)) {
 		log_warn("upstream %s: a stream event that is not a JSON chunk: %.200s%s", r->origin, data,
 			 len > 200 ? "..." : "");
@@ -1000,8 +1000,25 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 {
 	json_t *resp = upstream_result_json(res);
 
+	json_t *err;
+
 	if (!resp)
 		return upstream_fail(r, res);
+	if (!json_is_array(json_object_get(resp, "choices"))) {
+		/* a 2xx that is no completion: an error in a provider's shape, or nothing usable */
+		err = answer_error(resp);
+		if (!err) {
+			char *text = json_dumps(resp, JSON_COMPACT);
+
+			log_warn("upstream %s: an answer without choices: %.200s", r->origin, text ? text : "");
+			free(text);
+		}
+		json_decref(resp);
+		return fail(r, 502,
+			    err ? err
+				: tl_error("The upstream's answer has no choices.", "server_error", NULL,
+					   "upstream_bad_response"));
+	}
 	json_decref(r->last);
 	r->last = resp;
 	note_usage(r, resp);
@@ -1628,7 +1645,8 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
 	r->state = TL_ENDED;
 	/* a stream is complete when the upstream finished it: [DONE], or a
 	 * finish_reason and then the end of the body (some llama.cpp-based
-	 * servers send no [DONE]); truncated only when it did not finish */
+	 * servers send no [DONE]: https://github.com/ikawrakow/ik_llama.cpp/issues/467);
+	 * truncated only when it did not finish */
 	if (res->err != UPSTREAM_OK && !(r->stream && res->err == UPSTREAM_ETRUNCATED && res->clean_end && r->finish[0]))
 		return upstream_fail(r, res);
 	if (r->stream && !r->done && !r->finish[0])

@@ -255,7 +255,7 @@ static void up_sniff(struct up_xfer *x, const char *p, size_t len)
 	x->sniffed = 1;
 	if (p[i] == '{' || p[i] == '[')
 		x->json = 1;
-	else if (strchr("d:eir", p[i]))
+	else if (p[i] && strchr("d:eir", p[i]))
 		x->sse = 1;
 	if (x->json || x->sse)
 		log_debug("upstream: the stream from %s is labelled '%s'; read as %s", x->res->url,

@@ -128,7 +128,9 @@ json_t *wire_error_from(const json_t *body, int status)
 	const json_t *e;
 	json_t *copy, *out;
 
-	if (json_is_array(body)) /* Gemini: [{"error": {...}}] */
+	/* Gemini's OpenAI endpoint: [{"error": {"code": 400, "message", "status"}}]
+	 * (seen in https://github.com/SuzumiyaAkizuki/ComfyUI-NewBie-LLM-Formatter/issues/3) */
+	if (json_is_array(body))
 		return json_array_size(body) ? wire_error_from(json_array_get(body, 0), status) : NULL;
 	if (!json_is_object(body))
 		return NULL;

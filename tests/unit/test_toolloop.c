@@ -1014,6 +1014,19 @@ static void test_dialect_error_shapes(void **state)
 		toolloop_close(r);
 		rec_free(&rec);
 	}
+	/* a 2xx whose body is an error, or no completion at all */
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, "{\"error\":{\"message\":\"quota exhausted\",\"code\":429}}"), -1);
+	assert_string_equal(rec_log(&rec), "error 502 429");
+	toolloop_close(r);
+	rec_free(&rec);
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, "{\"object\":\"chat.completion\"}"), -1);
+	assert_string_equal(rec_log(&rec), "error 502 upstream_bad_response");
+	toolloop_close(r);
+	rec_free(&rec);
 	/* vLLM's error object inside a stream */
 	rec_init(&rec);
 	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
