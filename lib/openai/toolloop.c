@@ -647,6 +647,8 @@ static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
 	if (!d || !calls || note_delta(r, delta) < 0)
 		goto out;
 	tcs = json_object_get(delta, "tool_calls");
+	if (tcs && !json_is_array(tcs) && !json_is_object(tcs) && !json_is_null(tcs))
+		log_warn("upstream %s: \"tool_calls\" that is neither a list nor a call, skipped", r->origin);
 	if (json_is_object(tcs) && stream_tool_delta(r, tcs, calls) < 0) /* one call where a list belongs */
 		goto out;
 	json_array_foreach(tcs, i, v)
