@@ -760,7 +760,8 @@ static int on_event(const char *data, size_t len, void *ud)
 		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
 		return 1;
 	}
-	if (json_array_size(out) == 0 && !chunk_has_extras(chunk)) {
+	if (!r->stream || (json_array_size(out) == 0 && !chunk_has_extras(chunk))) {
+		/* not streamed (an answer that came as events anyway): folded only */
 		json_decref(out);
 		json_decref(chunk);
 		return 0;
@@ -997,13 +998,55 @@ static int upstream_stopped(struct tl_run *r)
 	return fail(r, 502, err);
 }
 
+/* answer_from_events: a non-streamed request answered with an event stream
+ * anyway (servers and proxies that always stream): the events folded as a
+ * streamed round's are, made into the chat.completion the client asked
+ * for (choice 0, the one that drives tool rounds). New reference; NULL when
+ * the body is no event stream or holds no finished answer (r->mid_error
+ * says why when an event was an error) */
+static json_t *answer_from_events(struct tl_run *r, const buf_t *body)
+{
+	size_t i = 0;
+	json_t *usage, *msg, *resp = NULL;
+	int rc;
+
+	while (i < body->len && body->data[i] && strchr(" \t\r\n", body->data[i]))
+		i++;
+	if (i == body->len || !body->data[i] || !strchr("d:eir", body->data[i]))
+		return NULL;
+	sse_reset(&r->sse);
+	rc = sse_feed(&r->sse, body->data, body->len);
+	if (rc == SSE_OK)
+		rc = sse_feed(&r->sse, "\n\n", 2); /* the last event, even without its blank line */
+	if (rc != SSE_OK || (!r->done && !r->finish[0]) || calls_sync(r, 1) < 0)
+		return NULL;
+	log_debug("upstream %s: answered a request without stream as an event stream; read as one answer", r->origin);
+	if ((msg = round_message(r, 0)))
+		resp = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}]}", "id", r->id, "object",
+				 "chat.completion", "created", r->created, "model", r->model, "choices", "index", 0,
+				 "message", msg, "logprobs", "finish_reason", r->finish[0] ? r->finish : "stop");
+	/* the calls are read again from the message, as from any answer; the round's usage stays */
+	usage = r->round_usage;
+	r->round_usage = NULL;
+	round_reset(r);
+	r->round_usage = usage;
+	if (resp && usage)
+		json_object_set(resp, "usage", usage);
+	return resp;
+}
+
 /* plain_answer: a non-streamed round's answer (res->body); 0, or -1 when the run ended */
 static int plain_answer(struct tl_run *r, struct upstream_result *res)
 {
-	json_t *resp = upstream_result_json(res);
+	json_t *resp = upstream_result_json(res), *err;
 
-	json_t *err;
-
+	if (!resp && (resp = answer_from_events(r, &res->body)))
+		res->err = UPSTREAM_OK;
+	if (!resp && r->mid_error) {
+		err = r->mid_error;
+		r->mid_error = NULL;
+		return fail(r, 502, err);
+	}
 	if (!resp)
 		return upstream_fail(r, res);
 	if (!json_is_array(json_object_get(resp, "choices"))) {

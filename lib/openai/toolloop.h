@@ -199,10 +199,12 @@ int toolloop_feed_upstream_event(struct tl_run *r, const char *data, size_t len)
 /* toolloop_feed_upstream_end: the upstream exchange ended; res as
  * lib/openai/upstream fills it: res->err UPSTREAM_OK, or the failure
  * (status, body, message: the run fails with upstream_error_json's
- * object). A non-streamed answer is res->body (parsed here; res->err and
- * res->message are set when it is not JSON). A stream that ended OK
- * without data: [DONE] fails 502 upstream_truncated. Returns 0, or -1 when
- * the run ended. */
+ * object). A non-streamed answer is res->body (parsed here; an event
+ * stream there is read as one answer; res->err and res->message are set
+ * when it is neither). A stream is complete after data: [DONE], or after a
+ * finish_reason when it ended OK or UPSTREAM_ETRUNCATED with
+ * res->clean_end; else it fails 502 upstream_truncated. Returns 0, or -1
+ * when the run ended. */
 int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res);
 
 /* toolloop_feed_tool_result: the call id of the batch ended: result (the

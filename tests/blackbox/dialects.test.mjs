@@ -308,6 +308,19 @@ describe('upstream dialects: answers labelled otherwise than text/event-stream',
 		});
 	}
 
+	test('a request without stream answered with an event stream anyway: one chat.completion, its tool round run', { timeout: TEST_TIMEOUT }, async () => {
+		queue.push({ type: 'text/event-stream', body: sse([
+			delta({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_e1', type: 'function', function: { name: 'echo', arguments: '{"message":"e"}' } }] }),
+			finish('tool_calls'),
+		]) });
+		queue.push({ type: 'text/event-stream', body: sse([delta({ role: 'assistant', content: 'events ' }), delta({ content: 'read' }), finish('stop', { usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } })]) });
+		const r = await client.chat.completions.create({ model: 'm', messages: USER });
+		assert.equal(r.object, 'chat.completion');
+		assert.equal(r.choices[0].message.content, 'events read');
+		assert.equal(r.choices[0].finish_reason, 'stop');
+		assert.equal(r.usage.total_tokens, 4);
+	});
+
 	test('a whole completion with a tool call to a stream request: the tool round runs', { timeout: TEST_TIMEOUT }, async () => {
 		queue.push({ type: 'application/json', body: JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm',
 			choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_j1', type: 'function', function: { name: 'echo', arguments: '{"message":"j"}' } }] }, finish_reason: 'tool_calls' }] }) });

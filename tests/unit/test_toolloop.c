@@ -978,6 +978,50 @@ static void test_dialect_message_calls(void **state)
 	rec_free(&rec);
 }
 
+/* a request without stream answered with an event stream anyway: read as one answer, its tool round run */
+static void test_dialect_plain_answered_as_stream(void **state)
+{
+	static const char events[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"Hm.\"}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_e\",\"function\":"
+		  "{\"name\":\"read_query\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}],"
+		  "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}") "data: [DONE]";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1\"}]}", 0, NULL), *body, *m;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, events), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_string_equal(need.calls[0].id, "call_e");
+	assert_int_equal(toolloop_feed_tool_result(r, "call_e", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	body = sent(&need);
+	m = json_array_get(json_object_get(body, "messages"), 1);
+	assert_string_equal(json_string_value(json_object_get(m, "reasoning_content")), "Hm.");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id")),
+			    "call_e");
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"Done.\"}", "stop")), 0);
+	assert_string_equal(rec_log(&rec), "start call_e sqlite read_query {} | end call_e 0 | content | done stop");
+	assert_int_equal(json_array_size(rec.chunks), 0); /* not streamed: no chunks */
+	assert_int_equal(json_integer_value(json_object_get(rec.usage, "total_tokens")), 11);
+	toolloop_close(r);
+	rec_free(&rec);
+	/* events that never finish the answer: not JSON, a bad response */
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	assert_int_equal(answer(r, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cut\"}}]}")), -1);
+	assert_string_equal(rec_log(&rec), "error 502 upstream_bad_response");
+	toolloop_close(r);
+	rec_free(&rec);
+	json_decref(result);
+}
+
 /* providers' error shapes inside a stream and as HTTP errors become OpenAI error objects */
 static void test_dialect_error_shapes(void **state)
 {
@@ -1057,6 +1101,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dialect_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_passthrough_and_choices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_message_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_plain_answered_as_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_error_shapes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
