@@ -56,7 +56,8 @@ struct up_xfer {
 	int too_big, nomem, sse_rc;
 	int64_t last_activity; /* monotonic ms of the last byte in or out */
 	curl_off_t last_ul;
-	long ra_ms, ra_s_ms; /* retry-after-ms, Retry-After (in ms); -1 if absent */
+	long ra_ms, ra_s_ms;        /* retry-after-ms, Retry-After (in ms); -1 if absent */
+	char url[UPSTREAM_URL_MAX]; /* the URL requested, credentials and all (res->url has none) */
 	struct sse_parser parser;
 	struct jsonseq jparser;
 	upstream_event_cb cb;
@@ -472,8 +473,7 @@ static int up_prepare(struct upstream *u, struct up_xfer *x, const char *method,
 	CURL *e = u->easy;
 	int post = strcmp(method, "GET") != 0 && (strcmp(method, "POST") == 0 || (body && len));
 
-	if (curl_easy_setopt(e, CURLOPT_URL, x->res->url) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
+	if (curl_easy_setopt(e, CURLOPT_URL, x->url) != CURLE_OK || curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, post ? CURLOPT_POST : CURLOPT_HTTPGET, 1L) != CURLE_OK ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0)) != CURLE_OK) ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDS, body && len ? body : "") != CURLE_OK) ||
@@ -680,8 +680,10 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	res->attempts = 0;
 	res->events = 0;
 	res->cb_rc = 0;
-	if ((size_t)snprintf(res->url, sizeof res->url, "%s%s", x->u->base_url, path) >= sizeof res->url) {
-		up_fail(res, UPSTREAM_ENOMEM, "the URL %s%.64s... is too long", x->u->base_url, path);
+	/* libcurl gets the URL as configured; messages and logs get it without credentials */
+	upstream_url_redact(x->u->base_url, path, res->url, sizeof res->url);
+	if ((size_t)snprintf(x->url, sizeof x->url, "%s%s", x->u->base_url, path) >= sizeof x->url) {
+		up_fail(res, UPSTREAM_ENOMEM, "the URL %.200s... is too long", res->url);
 		return res->err;
 	}
 	for (int attempt = 0;; attempt++) {

@@ -42,7 +42,7 @@ struct upstream_result {
 	long status;                          /* HTTP status of the last attempt; 0 if none came */
 	buf_t body;                           /* the response body (non-stream, or a stream's non-SSE answer) */
 	char content_type[128];               /* of the last response, "" if none */
-	char url[UPSTREAM_URL_MAX];           /* the URL requested */
+	char url[UPSTREAM_URL_MAX];           /* the URL requested, without credentials (upstream_url_redact) */
 	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
 	int attempts;                         /* requests made (1 + retries used) */
 	long events;                          /* stream: events handed to the callback */

@@ -6,7 +6,9 @@
 // send each provider's exact bytes; a few lines of node:http stand in where the label itself is the quirk.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { startSim, startGateway, EVERYTHING_SERVER } from './gateway.mjs';
 
@@ -286,7 +288,8 @@ describe('upstream dialects: answers labelled otherwise than text/event-stream',
 		});
 		await new Promise(r => upstream.listen(0, '127.0.0.1', r));
 		port = upstream.address().port;
-		gw = await startGateway({ upstream: `http://127.0.0.1:${port}/v1`, servers, env: { MCPGW_UPSTREAM_RETRIES: '0' } });
+		// credentials in the URL (a proxy's basic auth): they must never reach a log line or an error
+		gw = await startGateway({ upstream: `http://u:secretpw@127.0.0.1:${port}/v1`, servers, env: { MCPGW_UPSTREAM_RETRIES: '0' } });
 		client = sdk(gw);
 	});
 	after(async () => {
@@ -319,6 +322,25 @@ describe('upstream dialects: answers labelled otherwise than text/event-stream',
 		assert.equal(r.choices[0].message.content, 'events read');
 		assert.equal(r.choices[0].finish_reason, 'stop');
 		assert.equal(r.usage.total_tokens, 4);
+	});
+
+	test('what cannot be read is logged with the upstream URL (no credentials) and an excerpt, the rest goes on', { timeout: TEST_TIMEOUT }, async () => {
+		queue.push({ type: 'text/event-stream', body: sse([
+			delta({ role: 'assistant', content: 'still ', tool_calls: [42, { function: { arguments: '{"orphan":1}' } }] }),
+			delta({ content: 'here' }),
+			finish('stop'),
+		]) });
+		const r = await collect(await client.chat.completions.create({ model: 'm', messages: USER, stream: true }));
+		assert.equal(r.content, 'still here');
+		const log = fs.readFileSync(path.join(gw.state, 'responders.log'), 'utf8');
+		const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+		assert.ok(log.includes(`upstream ${url}: a tool call delta that is not an object: 42`), log.slice(-2000));
+		assert.ok(log.includes(`upstream ${url}: a tool call delta with no id, index or name that continues no call (skipped): {"function":{"arguments":"{\\"orphan\\":1}"}}`), log.slice(-2000));
+		assert.ok(!log.includes('secretpw'), 'the upstream URL\'s password is in the log');
+		queue.push({ type: 'text/html', status: 503, body: '<html>down</html>' });
+		const e = await apiError(() => client.chat.completions.create({ model: 'm', messages: USER }));
+		assert.ok(!JSON.stringify(e.error).includes('secretpw'), JSON.stringify(e.error));
+		assert.ok(JSON.stringify(e.error).includes(`127.0.0.1:${port}`), JSON.stringify(e.error));
 	});
 
 	test('a whole completion with a tool call to a stream request: the tool round runs', { timeout: TEST_TIMEOUT }, async () => {
