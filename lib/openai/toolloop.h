@@ -32,7 +32,9 @@ struct toolloop_event {
 	/* CONTENT: text / refusal: the model's new text (a delta when
 	 * streamed, a round's whole text when not; NULL when none); chunk: in
 	 * a streamed run, the chat.completion.chunk as an OpenAI client should
-	 * get it (the client's own tool-call deltas renumbered, MCP calls left
+	 * get it (every member the upstream sent that the gateway does not
+	 * interpret passed on, every choice of n > 1, the client's own
+	 * tool-call deltas in OpenAI's shape and renumbered, MCP calls left
 	 * out, the final finish_reason chunk and the usage chunk included),
 	 * NULL in a non-streamed run */
 	const char *text;
