@@ -69,6 +69,10 @@ struct tl_run {
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
 	json_t *usage;   /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
+	/* what the client asked of the tool loop (see choice_after_tools, tools_hand_out) */
+	int choice_none; /* tool_choice "none": calls of MCP tools are not run */
+	int one_by_one;  /* parallel_tool_calls false: a round's MCP calls run one at a time, in order */
+	int next_call;   /* the round's first call not handed out yet */
 	/* streaming */
 	char id[64];
 	json_int_t created;
@@ -413,15 +417,21 @@ static long call_timeout(const struct settings *s)
 	return s->tool_timeout_ms * (s->tool_retries + 1) + s->broker_timeout_ms;
 }
 
-/* tools_hand_out: the round's MCP calls as the driver's batch, each
- * announced (TOOL_START); a call whose arguments are not a JSON object
- * ends at once. 0, or -1 when the sink stopped the run */
+/* tools_hand_out: the round's MCP calls not handed out yet as the
+ * driver's batch, each announced (TOOL_START); a call whose arguments are
+ * not a JSON object ends at once. With parallel_tool_calls false the batch
+ * is one call (with any bad-argument calls before it): OpenAI documents
+ * that false means "exactly zero or one tool is called"
+ * (https://platform.openai.com/docs/guides/function-calling#parallel-function-calling);
+ * an upstream that sends several anyway gets them all run, one after the
+ * other in the model's order, so every call has its result and none runs
+ * beside another. 0, or -1 when the sink stopped the run */
 static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
 	int n = 0;
 
-	for (int i = 0; i < r->ncalls; i++) {
-		struct tl_call *c = &r->calls[i];
+	for (; r->next_call < r->ncalls && !(r->one_by_one && n > 0); r->next_call++) {
+		struct tl_call *c = &r->calls[r->next_call];
 		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START,
 					     .server = c->server,
 					     .tool = c->name,
@@ -568,10 +578,48 @@ static int sse_event(const char *event, const char *data, size_t len, const char
 	return len ? on_event(data, len, ud) : 0;
 }
 
-/* upstream_hand_out: the round's request for the driver */
+/* choice_after_tools: what tool_choice becomes once tools ran: a choice
+ * that forces a call ("required", one named function or custom tool,
+ * allowed_tools in mode "required") is made "auto" (allowed_tools keeps
+ * its list, mode "auto"); NULL: it stays (absent, "auto", "none"). Sent
+ * again, a forced choice makes the model call the tool once more each
+ * round instead of answering from the results, until the rounds limit:
+ * OpenAI's own Agents SDK resets tool_choice after a tool call for this
+ * reason (Agent.reset_tool_choice, default true;
+ * https://github.com/openai/openai-agents-python/pull/263 and /pull/335,
+ * docs/agents.md "to prevent infinite loops"). New reference. */
+static json_t *choice_after_tools(const json_t *choice)
+{
+	const char *type = json_string_value(json_object_get(choice, "type"));
+	const json_t *allowed = json_object_get(choice, "allowed_tools");
+	json_t *v;
+
+	if (json_is_string(choice))
+		return strcmp(json_string_value(choice), "required") == 0 ? json_string("auto") : NULL;
+	if (!type)
+		return NULL;
+	if (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)
+		return json_string("auto");
+	if (strcmp(type, "allowed_tools") != 0 ||
+	    strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") != 0)
+		return NULL;
+	v = json_deep_copy(choice);
+	if (v)
+		json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto"));
+	return v;
+}
+
+/* upstream_hand_out: the round's request for the driver (after a tool
+ * round with the forced tool_choice let go, see choice_after_tools) */
 static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
+	json_t *choice;
+
 	round_reset(r);
+	if (r->rounds > 0 && (choice = choice_after_tools(json_object_get(r->req, "tool_choice")))) {
+		log_debug("tool_choice forced a tool call in the first round; later rounds ask with \"auto\"");
+		json_object_set_new(r->req, "tool_choice", choice);
+	}
 	free(r->body);
 	r->body = json_dumps(r->req, JSON_COMPACT);
 	if (!r->body)
@@ -956,6 +1004,9 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 		json_object_set_new(r->req, "model", json_string(alias));
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
 	r->stream = json_is_true(json_object_get(r->req, "stream"));
+	r->choice_none = json_is_string(json_object_get(r->req, "tool_choice")) &&
+			 strcmp(json_string_value(json_object_get(r->req, "tool_choice")), "none") == 0;
+	r->one_by_one = json_is_false(json_object_get(r->req, "parallel_tool_calls"));
 	r->include_usage =
 		r->stream && json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
@@ -1054,23 +1105,28 @@ static void round_done(struct tl_run *r)
 {
 	const struct settings *s = r->t->set;
 	const char *finish;
-	int limited;
+	int dropped = count_mcp(r) > 0 && (r->choice_none || r->rounds == s->max_tool_rounds), limited;
 
 	r->state = TL_ENDED;
-	if (count_mcp(r) == 0 || r->rounds == s->max_tool_rounds) {
-		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
-		limited = count_mcp(r) > 0;
+	if (count_mcp(r) == 0 || dropped) {
+		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length";
+		 * under tool_choice "none" the client said no tool runs: the same, finish "stop" */
+		limited = dropped && !r->choice_none;
 		if (limited)
 			log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
 				 s->max_tool_rounds);
-		finish = r->nclient ? "tool_calls" : limited ? "length" : (*r->finish ? r->finish : "stop");
+		else if (dropped)
+			log_warn("the upstream called MCP tools although the request's tool_choice is \"none\"; "
+				 "answering without running them");
+		finish = r->nclient ? "tool_calls" : limited ? "length" : dropped ? "stop" : (*r->finish ? r->finish : "stop");
 		if (r->stream)
 			(void)finish_stream(r, finish, 0);
 		else
-			(void)finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
+			(void)finish_plain(r, r->last, dropped || r->nclient ? finish : NULL, dropped, 0);
 		return;
 	}
 	r->rounds++;
+	r->next_call = 0;
 	history_add(r, assistant_of(r, r->last));
 	r->state = TL_TOOLS;
 }
@@ -1093,6 +1149,19 @@ static void tools_all_done(struct tl_run *r)
 		(void)finish_plain(r, r->last, "tool_calls", 1, 1);
 }
 
+/* batch_done: every result of the batch handed out came: the round's next
+ * calls (parallel_tool_calls false), or the round is done */
+static void batch_done(struct tl_run *r)
+{
+	for (int i = r->next_call; i < r->ncalls; i++) {
+		if (r->calls[i].server) {
+			r->state = TL_TOOLS;
+			return;
+		}
+	}
+	tools_all_done(r);
+}
+
 /* tools_bad_arguments: the calls of the batch whose arguments are no JSON
  * object end at once, unasked (the model is told so) */
 static void tools_bad_arguments(struct tl_run *r)
@@ -1101,7 +1170,7 @@ static void tools_bad_arguments(struct tl_run *r)
 		struct tl_call *c = &r->calls[i];
 		json_t *error;
 
-		if (!c->server || c->argv)
+		if (!c->server || c->argv || c->ended || i >= r->next_call)
 			continue;
 		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
 		(void)tool_end(r, c, NULL, error);
@@ -1109,7 +1178,7 @@ static void tools_bad_arguments(struct tl_run *r)
 		if (r->gone)
 			r->state = TL_ENDED;
 		else if (r->pending == 0)
-			tools_all_done(r);
+			batch_done(r);
 	}
 }
 
@@ -1232,7 +1301,7 @@ int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *re
 		return -1;
 	}
 	if (r->pending == 0)
-		tools_all_done(r);
+		batch_done(r);
 	return 0;
 }
 
