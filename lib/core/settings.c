@@ -122,6 +122,13 @@ static const struct settings_word set_log_levels[] = {
 	{ "error", LOGL_ERROR }, { "warn", LOGL_WARN }, { "info", LOGL_INFO }, { "debug", LOGL_DEBUG }, { NULL, 0 },
 };
 
+static const struct settings_word set_tool_images[] = {
+	{ "auto", SETTINGS_IMAGES_AUTO },
+	{ "inline", SETTINGS_IMAGES_INLINE },
+	{ "text", SETTINGS_IMAGES_TEXT },
+	{ NULL, 0 },
+};
+
 static const struct settings_word set_frontends[] = {
 	{ "lighttpd", 0 },   { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
 	{ "apache-cgi", 4 }, { "cgi", 4 },          { NULL, 0 },
@@ -418,6 +425,17 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGS_BYTES, 256, 16777216), .def = "65536",
 	  FIELD(max_tool_output_bytes), .readers = R_GW, .doc = "longest tool result given to the model",
 	  .more = "(cut with a marker)" },
+	{ .name = "MCPGW_TOOL_IMAGES", .kind = SETTINGS_ENUM, .words = set_tool_images, .def = "auto",
+	  FIELD(tool_images), .readers = R_GW, .doc = "how tool results' images reach the model: `auto`, `inline` or `text`",
+	  .more = ". `inline`: as `image_url` parts of a user message after the tool results (a model that takes "
+		  "no images answers 400, which reaches the client); `text`: never, the model gets the text note "
+		  "(`[image: image/png, 1234 bytes]`) only; `auto`: inline, and when the upstream rejects a round "
+		  "that carries them with a 400, that round is asked once more without them and the model is "
+		  "remembered (per process) as one that takes none" },
+	{ .name = "MCPGW_STREAM_KEEPALIVE", SECONDS(0, SET_HOUR_MS), .def = "15", FIELD(stream_keepalive_ms),
+	  .readers = SETTINGS_RESPONDERS, .doc = "seconds between SSE comments while a streamed chat's tools run",
+	  .more = "(`: keep-alive`, which clients skip), so proxies and clients that cut idle streams do not; "
+		  "`0`: none" },
 	{ .name = "MCPGW_INJECT_TOOLS", .kind = SETTINGS_BOOL, .words = settings_bool_words, .def = "1",
 	  FIELD(inject_tools), .readers = R_GW, .doc = "offer the MCP tools to the model; `0`: off" },
 	{ .name = "MCPGW_MODELS_CACHE_TTL", SECONDS(0, SET_DAY_MS), .def = "300", FIELD(models_cache_ttl_ms),

@@ -39,6 +39,8 @@ struct settings {
 	/* chat completions */
 	int max_tool_rounds;          /* MCPGW_MAX_TOOL_ROUNDS */
 	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES */
+	int tool_images;              /* MCPGW_TOOL_IMAGES: enum settings_tool_images */
+	long stream_keepalive_ms;     /* MCPGW_STREAM_KEEPALIVE (seconds; 0: off) */
 	int inject_tools;             /* MCPGW_INJECT_TOOLS: 0 or 1 */
 	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
@@ -55,6 +57,13 @@ struct settings {
 	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
 	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
+};
+
+/* MCPGW_TOOL_IMAGES: how the images of tool results reach the model */
+enum settings_tool_images {
+	SETTINGS_IMAGES_AUTO = 0, /* as image parts; a model that rejects them (400) gets text from then on */
+	SETTINGS_IMAGES_INLINE,   /* always as image parts (a 400 reaches the client) */
+	SETTINGS_IMAGES_TEXT,     /* never: the text notes only */
 };
 
 /* The table: what a value is written as */

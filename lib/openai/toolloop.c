@@ -14,6 +14,7 @@
 #include "core/randid.h"
 #include "core/near.h"
 #include "core/sse.h"
+#include "openai/modelcaps.h"
 #include "openai/toolresult.h"
 #include "openai/wire.h"
 
@@ -73,6 +74,8 @@ struct tl_run {
 	int choice_none; /* tool_choice "none": calls of MCP tools are not run */
 	int one_by_one;  /* parallel_tool_calls false: a round's MCP calls run one at a time, in order */
 	int next_call;   /* the round's first call not handed out yet */
+	json_t *image_msgs; /* the user messages with tool images the run added (in messages and hidden) */
+	int images_retry;   /* MCPGW_TOOL_IMAGES auto: 1 while a round refused with images is asked again without */
 	/* streaming */
 	char id[64];
 	json_int_t created;
@@ -480,18 +483,30 @@ static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, c
 	return send(r, &ev);
 }
 
-/* tools_done: every result came: the tool messages (and the images) in
- * call order added to the history */
+/* images_wanted: whether the tools' images go to the model as image parts
+ * (MCPGW_TOOL_IMAGES; auto: unless the model refused them before) */
+static int images_wanted(const struct tl_run *r)
+{
+	switch (r->t->set->tool_images) {
+	case SETTINGS_IMAGES_INLINE: return 1;
+	case SETTINGS_IMAGES_TEXT: return 0;
+	default: return !modelcaps_no_images(json_string_value(json_object_get(r->req, "model")));
+	}
+}
+
+/* tools_done: every result came: the tool messages (and the images, as a
+ * user message after them: a tool message holds text only) in call order
+ * added to the history */
 static void tools_done(struct tl_run *r)
 {
-	json_t *images = json_array();
+	json_t *images = r->nclient == 0 && images_wanted(r) ? json_array() : NULL, *msg;
 
 	for (int i = 0; i < r->ncalls; i++) {
 		const struct tl_call *c = &r->calls[i];
 
 		if (!c->server)
 			continue;
-		if (json_is_array(images) && r->nclient == 0)
+		if (json_is_array(images))
 			toolresult_images(c->result, images);
 		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
 					 c->text ? c->text : "Tool error: out of memory"));
@@ -500,9 +515,58 @@ static void tools_done(struct tl_run *r)
 		json_array_insert_new(images, 0,
 				      json_pack("{s:s, s:s}", "type", "text", "text",
 						"Images returned by the tool calls above:"));
-		history_add(r, json_pack("{s:s, s:O}", "role", "user", "content", images));
+		msg = json_pack("{s:s, s:O}", "role", "user", "content", images);
+		if (msg && (r->image_msgs || (r->image_msgs = json_array())))
+			json_array_append(r->image_msgs, msg);
+		history_add(r, msg);
 	}
 	json_decref(images);
+}
+
+/* array_drop: remove v (by identity) from array a */
+static void array_drop(json_t *a, const json_t *v)
+{
+	for (size_t i = json_array_size(a); i-- > 0;)
+		if (json_array_get(a, i) == v)
+			json_array_remove(a, i);
+}
+
+/* images_refused: a round was answered res (a 400): when it carried tool
+ * images under MCPGW_TOOL_IMAGES auto, they are taken out of the history
+ * (the tool messages keep their text notes: "[image: image/png, N bytes]")
+ * and the round is to be asked once more (the model is remembered as
+ * taking no images when that answer comes). A text-only upstream refuses
+ * image parts with a 400 whose wording is its own, e.g. DeepSeek's
+ * "Failed to deserialize the JSON body into the target type: messages[3]:
+ * unknown variant `image_url`, expected `text`"
+ * (https://github.com/ChatLunaLab/chatluna/issues/867), which matches none
+ * of the words other clients look for ("not support", "unsupported":
+ * https://github.com/jxxghp/MoviePilot/issues/5863): so any 400 of a round
+ * that carries images counts, and the model is remembered only when the
+ * round without them is answered. 1 when the round is to be asked again, else 0 */
+static int images_refused(struct tl_run *r, struct upstream_result *res)
+{
+	int st = res->status;
+	json_t *err, *m;
+	size_t i;
+
+	if (res->err != UPSTREAM_EHTTP || res->status != 400 || r->t->set->tool_images != SETTINGS_IMAGES_AUTO ||
+	    r->images_retry || json_array_size(r->image_msgs) == 0)
+		return 0;
+	err = upstream_error_json(res, &st);
+	log_warn("the upstream refused a round with tool images (400: %.300s); asking again without them (model %s "
+		 "gets the images' text notes from now on in this process)",
+		 json_string_value(json_object_get(json_object_get(err, "error"), "message")) ?: "no message",
+		 json_string_value(json_object_get(r->req, "model")) ?: "?");
+	json_decref(err);
+	json_array_foreach(r->image_msgs, i, m) {
+		array_drop(r->messages, m);
+		array_drop(r->hidden, m);
+	}
+	json_array_clear(r->image_msgs);
+	r->images_retry = 1;
+	r->state = TL_UPSTREAM;
+	return 1;
 }
 
 #define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
@@ -1058,6 +1122,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);
 	json_decref(r->last);
+	json_decref(r->image_msgs);
 	free(r->calls);
 	free(r->need_calls);
 	free(r->only);
@@ -1273,8 +1338,14 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
 	if (r->state != TL_UPSTREAM_WAIT)
 		return -1;
 	r->state = TL_ENDED;
+	if (images_refused(r, res))
+		return 0;
 	if (res->err != UPSTREAM_OK)
 		return upstream_fail(r, res);
+	if (r->images_retry == 1) { /* asked again without images, and answered: remember the model */
+		modelcaps_set_no_images(json_string_value(json_object_get(r->req, "model")));
+		r->images_retry = 2;
+	}
 	if (r->stream && !r->done)
 		return fail(r, 502,
 			    tl_error("The upstream's stream ended without data: [DONE].", "server_error", NULL,

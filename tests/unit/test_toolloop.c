@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openai/modelcaps.h"
 #include "openai/toolloop.h"
 
 /* ---- a recording sink ---- */
@@ -779,6 +780,147 @@ static void test_parallel_false_one_at_a_time(void **state)
 	rec_free(&rec);
 }
 
+#define IMAGE_RESULT \
+	"{\"content\":[{\"type\":\"text\",\"text\":\"a chart\"},{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"}]}"
+
+/* image_round: a run of model whose tool returns an image; returns it asking
+ * the second round (*need) */
+static struct tl_run *image_round(const char *model, struct rec *rec, struct toolloop_sink *sink,
+				  struct toolloop_need *need)
+{
+	json_t *result = json_loads(IMAGE_RESULT, 0, NULL);
+	char body[256];
+	struct tl_run *r;
+
+	snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"chart\"}]}", model);
+	r = open_run(body, rec, sink, need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_i1", "{}") "]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_i1", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_UPSTREAM);
+	json_decref(result);
+	return r;
+}
+
+/* refuse: the upstream answers the round 400 (DeepSeek's words) */
+static int refuse(struct tl_run *r)
+{
+	struct upstream_result res;
+	int rc;
+
+	upstream_result_init(&res);
+	res.err = UPSTREAM_EHTTP;
+	res.status = 400;
+	snprintf(res.content_type, sizeof res.content_type, "application/json");
+	buf_puts(&res.body, "{\"error\":{\"message\":\"Failed to deserialize the JSON body into the target type: "
+			    "messages[3]: unknown variant `image_url`, expected `text`\",\"type\":\"invalid_request_error\","
+			    "\"param\":null,\"code\":\"invalid_request_error\"}}");
+	rc = toolloop_feed_upstream_end(r, &res);
+	upstream_result_free(&res);
+	return rc;
+}
+
+/* has_image: the request body need asks with holds an image_url part */
+static int has_image(const struct toolloop_need *need)
+{
+	return memmem(need->body, need->body_len, "\"image_url\"", 11) != NULL;
+}
+
+/* MCPGW_TOOL_IMAGES auto: images go as image parts; a 400 on that round asks
+ * it once more without them (the tool message keeps its note), and the
+ * model is remembered: its next runs get no image parts at all */
+static void test_images_auto_falls_back_to_text(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body;
+	char *all;
+	(void)state;
+
+	modelcaps_reset();
+	S.tool_images = SETTINGS_IMAGES_AUTO;
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	assert_int_equal(refuse(r), 0);
+	assert_int_equal(modelcaps_no_images("m-text"), 0); /* not before the round without them is answered */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_false(has_image(&need));
+	body = sent(&need);
+	assert_int_equal(json_array_size(json_object_get(body, "messages")), 3); /* user, assistant, tool */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(body, "messages"), 2),
+							      "content")),
+			    "a chart\n[image: image/png, 3 bytes]");
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"A chart.\"}", "stop")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | content | done stop");
+	assert_int_equal(modelcaps_no_images("m-text"), 1);
+	all = json_dumps(toolloop_added(r), JSON_COMPACT);
+	assert_null(strstr(all, "image_url")); /* what the run added holds no image either */
+	free(all);
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* the model is known now: no image part is sent; another model still gets them */
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_false(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+	rec_init(&rec);
+	r = image_round("m-vision", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* a 400 for another reason: asked once without images, then the error reaches the client; nothing remembered */
+	rec_init(&rec);
+	r = image_round("m-other", &rec, &sink, &need);
+	assert_int_equal(refuse(r), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_int_equal(refuse(r), -1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	assert_int_equal(modelcaps_no_images("m-other"), 0);
+	toolloop_close(r);
+	rec_free(&rec);
+	modelcaps_reset();
+}
+
+/* MCPGW_TOOL_IMAGES inline: a 400 reaches the client; text: never an image part */
+static void test_images_inline_and_text(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	(void)state;
+
+	modelcaps_reset();
+	S.tool_images = SETTINGS_IMAGES_INLINE;
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	assert_int_equal(refuse(r), -1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	S.tool_images = SETTINGS_IMAGES_TEXT;
+	rec_init(&rec);
+	r = image_round("m-vision", &rec, &sink, &need);
+	assert_false(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+	assert_int_equal(modelcaps_no_images("m-text"), 0);
+}
+
 static void test_usage_sum_nested(void **state)
 {
 	json_t *sum = json_object();
@@ -849,6 +991,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forced_choice_first_round_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_choice_none_runs_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_false_one_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images_auto_falls_back_to_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images_inline_and_text, setup, teardown),
 		cmocka_unit_test(test_usage_sum_nested),
 		cmocka_unit_test(test_restore_splices_hidden_rounds),
 	};
