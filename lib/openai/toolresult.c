@@ -43,9 +43,9 @@ static int item_text(const json_t *item, buf_t *out)
 		const char *desc = json_string_value(json_object_get(item, "description"));
 
 		return add_sep(out) | buf_printf(out, "[resource link: %s%s%s%s%s%s]%s%s",
-						 json_string_value(json_object_get(item, "uri")) ?: "?", name ? " " : "",
-						 name ? name : "", mime ? " (" : "", mime ? mime : "", mime ? ")" : "",
-						 desc ? "\n" : "", desc ? desc : "");
+						 json_string_value(json_object_get(item, "uri")) ?: "?",
+						 name ? " " : "", name ? name : "", mime ? " (" : "", mime ? mime : "",
+						 mime ? ")" : "", desc ? "\n" : "", desc ? desc : "");
 	}
 	if (strcmp(type, "resource") == 0 && json_is_object(res)) {
 		const char *uri = json_string_value(json_object_get(res, "uri")) ?: "?";

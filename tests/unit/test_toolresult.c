@@ -60,18 +60,19 @@ static void test_is_error_and_rpc_error(void **state)
 /* every content block kind of MCP 2025-11-25, in order, none replacing another */
 static void test_every_block_kind(void **state)
 {
-	const char *t = text_of("{\"content\":["
-				"{\"type\":\"text\",\"text\":\"first\"},"
-				"{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
-				"{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUI=\"},"
-				"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\",\"mimeType\":\"text/plain\","
-				"\"description\":\"the a file\"},"
-				"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
-				"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://b\",\"mimeType\":\"application/gzip\","
-				"\"blob\":\"QUJDRA==\"}},"
-				"{\"type\":\"hologram\"},"
-				"{\"type\":\"text\",\"text\":\"last\"}]}",
-				NULL, 1000);
+	const char *t =
+		text_of("{\"content\":["
+			"{\"type\":\"text\",\"text\":\"first\"},"
+			"{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
+			"{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUI=\"},"
+			"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\",\"mimeType\":\"text/plain\","
+			"\"description\":\"the a file\"},"
+			"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
+			"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://b\",\"mimeType\":\"application/gzip\","
+			"\"blob\":\"QUJDRA==\"}},"
+			"{\"type\":\"hologram\"},"
+			"{\"type\":\"text\",\"text\":\"last\"}]}",
+			NULL, 1000);
 	(void)state;
 	assert_string_equal(t, "first\n"
 			       "[image: image/png, 3 bytes]\n"
@@ -101,13 +102,14 @@ static void test_truncation_marks_and_bounds(void **state)
 
 static void test_images_as_parts(void **state)
 {
-	json_t *res = json_loads("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
-				 "{\"type\":\"text\",\"text\":\"t\"},"
-				 "{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUJD\"},"
-				 "{\"type\":\"resource\",\"resource\":{\"uri\":\"f://p\",\"mimeType\":\"image/jpeg\",\"blob\":\"REVG\"}},"
-				 "{\"type\":\"resource\",\"resource\":{\"uri\":\"f://z\",\"mimeType\":\"application/zip\",\"blob\":\"R0g=\"}},"
-				 "{\"type\":\"image\",\"mimeType\":\"image/png\"}]}",
-				 0, NULL);
+	json_t *res = json_loads(
+		"{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
+		"{\"type\":\"text\",\"text\":\"t\"},"
+		"{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUJD\"},"
+		"{\"type\":\"resource\",\"resource\":{\"uri\":\"f://p\",\"mimeType\":\"image/jpeg\",\"blob\":\"REVG\"}},"
+		"{\"type\":\"resource\",\"resource\":{\"uri\":\"f://z\",\"mimeType\":\"application/zip\",\"blob\":\"R0g=\"}},"
+		"{\"type\":\"image\",\"mimeType\":\"image/png\"}]}",
+		0, NULL);
 	json_t *parts = json_array();
 	(void)state;
 
@@ -133,9 +135,12 @@ static int free_out(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_items_joined),           cmocka_unit_test(test_structured_content_beside_blocks),
-		cmocka_unit_test(test_is_error_and_rpc_error),      cmocka_unit_test(test_every_block_kind),
-		cmocka_unit_test(test_truncation_marks_and_bounds), cmocka_unit_test(test_images_as_parts),
+		cmocka_unit_test(test_text_items_joined),
+		cmocka_unit_test(test_structured_content_beside_blocks),
+		cmocka_unit_test(test_is_error_and_rpc_error),
+		cmocka_unit_test(test_every_block_kind),
+		cmocka_unit_test(test_truncation_marks_and_bounds),
+		cmocka_unit_test(test_images_as_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, free_out);
 }
