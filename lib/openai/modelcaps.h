@@ -2,8 +2,8 @@
 #ifndef MCPGW_MODELCAPS_H
 #define MCPGW_MODELCAPS_H
 
-#define MODELCAPS_MAX 64         /* models remembered at most; past it the oldest is forgotten */
-#define MODELCAPS_NAME_MAX 256   /* a model name's bytes kept (a longer one is not remembered) */
+#define MODELCAPS_MAX 64       /* models remembered at most; past it the oldest is forgotten */
+#define MODELCAPS_NAME_MAX 256 /* a model name's bytes kept (a longer one is not remembered) */
 
 /* modelcaps_no_images: 1 when model (may be NULL: 0) is known in this
  * process to reject image content parts (modelcaps_set_no_images), else 0.

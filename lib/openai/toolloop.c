@@ -71,9 +71,9 @@ struct tl_run {
 	json_t *usage;   /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* what the client asked of the tool loop (see choice_after_tools, tools_hand_out) */
-	int choice_none; /* tool_choice "none": calls of MCP tools are not run */
-	int one_by_one;  /* parallel_tool_calls false: a round's MCP calls run one at a time, in order */
-	int next_call;   /* the round's first call not handed out yet */
+	int choice_none;    /* tool_choice "none": calls of MCP tools are not run */
+	int one_by_one;     /* parallel_tool_calls false: a round's MCP calls run one at a time, in order */
+	int next_call;      /* the round's first call not handed out yet */
 	json_t *image_msgs; /* the user messages with tool images the run added (in messages and hidden) */
 	int images_retry;   /* MCPGW_TOOL_IMAGES auto: 1 while a round refused with images is asked again without */
 	/* streaming */
@@ -1183,7 +1183,10 @@ static void round_done(struct tl_run *r)
 		else if (dropped)
 			log_warn("the upstream called MCP tools although the request's tool_choice is \"none\"; "
 				 "answering without running them");
-		finish = r->nclient ? "tool_calls" : limited ? "length" : dropped ? "stop" : (*r->finish ? r->finish : "stop");
+		finish = r->nclient ? "tool_calls"
+			 : limited  ? "length"
+			 : dropped  ? "stop"
+				    : (*r->finish ? r->finish : "stop");
 		if (r->stream)
 			(void)finish_stream(r, finish, 0);
 		else
@@ -1376,6 +1379,15 @@ int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *re
 	return 0;
 }
 
+int toolloop_tick(struct tl_run *r)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_WAIT };
+
+	if (r->state != TL_TOOLS_WAIT || r->pending == 0)
+		return -1;
+	return send(r, &ev);
+}
+
 const json_t *toolloop_added(const struct tl_run *r)
 {
 	return r->hidden;
@@ -1420,11 +1432,38 @@ static void drive_upstream(struct toolloop *t, struct tl_run *r, const struct to
 	(void)toolloop_feed_upstream_end(r, res);
 }
 
+/* drive_wait: wait for call id's result (up to timeout_ms), ticking the
+ * run whenever nothing went to the sink for MCPGW_STREAM_KEEPALIVE (*quiet:
+ * when something last did, updated); BC_OK with *result / *error, or a
+ * bc_status. A client that went away ends the wait early (BC_ETIMEOUT). */
+static int drive_wait(struct toolloop *t, struct tl_run *r, long id, long timeout_ms, int64_t *quiet, json_t **result,
+		      json_t **error)
+{
+	int64_t deadline = clock_now_ms() + timeout_ms;
+	long period = t->set->stream_keepalive_ms;
+
+	while (!toolloop_stopped(r)) {
+		int64_t now = clock_now_ms(),
+			until = period > 0 && *quiet + period < deadline ? *quiet + period : deadline;
+		int rc = bc_poll(t->bc, id, until > now ? (long)(until - now) : 0);
+
+		if (rc != 0 || clock_now_ms() >= deadline)
+			break;
+		if (period > 0 && clock_now_ms() >= *quiet + period) {
+			*quiet = clock_now_ms();
+			(void)toolloop_tick(r); /* the loop ends when the client is gone */
+		}
+	}
+	return bc_wait(t->bc, id, 0, result, error); /* collected, or abandoned when it has not come */
+}
+
 /* drive_tools: the batch sent through the broker all at once, each result
- * fed as it is waited for (in call order) */
+ * fed as it is waited for (in call order); while they run, TOOL_WAIT ticks
+ * keep a stream alive */
 static void drive_tools(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need)
 {
 	long ids[TL_MAX_CALLS];
+	int64_t quiet = clock_now_ms(); /* TOOL_START just went out */
 
 	for (int i = 0; i < need->ncalls; i++)
 		ids[i] = bc_send(t->bc, "tools/call",
@@ -1432,7 +1471,7 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 					   need->calls[i].arguments));
 	for (int i = 0; i < need->ncalls; i++) {
 		json_t *result = NULL, *error = NULL;
-		int rc = ids[i] < 0 ? (int)ids[i] : bc_wait(t->bc, ids[i], need->timeout_ms, &result, &error);
+		int rc = ids[i] < 0 ? (int)ids[i] : drive_wait(t, r, ids[i], need->timeout_ms, &quiet, &result, &error);
 
 		if (rc != BC_OK) {
 			json_decref(result);
@@ -1441,6 +1480,7 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
 		}
 		(void)toolloop_feed_tool_result(r, need->calls[i].id, result, error);
+		quiet = clock_now_ms(); /* TOOL_END went out */
 		json_decref(result);
 		json_decref(error);
 	}

@@ -6,8 +6,9 @@
 //   node --test tests/blackbox/looppolicy.test.mjs
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
-import { startSim, startGateway } from './gateway.mjs';
+import { startSim, startGateway, FRONTEND } from './gateway.mjs';
 
 const TEST_TIMEOUT = 30000;
 const WEATHER = {
@@ -56,6 +57,38 @@ async function rawStream(gw, body) {
 	}
 	return { status: r.status, text, events };
 }
+
+/** a raw streamed chat completion read as it arrives: each data payload and comment line with its arrival time (ms) */
+async function timedStream(gw, body) {
+	const r = await fetch(`${gw.v1}/chat/completions`, {
+		method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }),
+	});
+	const events = [];
+	const t0 = performance.now();
+	let rest = '';
+	const dec = new TextDecoder();
+	for await (const bytes of r.body) {
+		rest += dec.decode(bytes, { stream: true });
+		let i;
+		while ((i = rest.indexOf('\n\n')) >= 0) {
+			const block = rest.slice(0, i);
+			rest = rest.slice(i + 2);
+			for (const line of block.split('\n')) {
+				const at = performance.now() - t0;
+				if (line.startsWith(':')) events.push({ comment: line.slice(1).trim(), at });
+				else if (line.startsWith('data: ')) events.push({ data: line.slice(6), at });
+			}
+		}
+	}
+	return { status: r.status, events };
+}
+
+// DeepSeek's answer to an image_url part (https://github.com/ChatLunaLab/chatluna/issues/867)
+const TEXT_ONLY_400 = {
+	status: 400, type: 'invalid_request_error', code: 'invalid_request_error',
+	message: 'Failed to deserialize the JSON body into the target type: messages[3]: unknown variant `image_url`, expected `text` at line 1 column 1234',
+};
+const imageParts = body => body.messages.flatMap(m => Array.isArray(m.content) ? m.content.filter(p => p.type === 'image_url') : []);
 
 /** an SDK stream folded: content, finish reasons, tool-call deltas */
 async function collect(stream) {
@@ -201,5 +234,79 @@ describe('tool loop policy (sqlite + everything)', { timeout: 180000 }, () => {
 		assert.equal(reqs.length, 2);
 		for (const q of reqs) assert.equal(q.body.parallel_tool_calls, false, 'parallel_tool_calls passed upstream');
 		assert.deepEqual(reqs[1].body.messages.filter(m => m.role === 'tool').map(m => m.tool_call_id), ['call_p1', 'call_p2']);
+	});
+	test('an MCP image reaches a model that takes images: an image_url part after the tool message, which keeps its note', { timeout: TEST_TIMEOUT }, async () => {
+		await sim.reset();
+		await sim.script([{ tool_calls: [{ id: 'call_img', name: 'get-tiny-image', arguments: {} }] }, { content: 'A logo.' }]);
+		const r = await client.chat.completions.create({ model: 'vision-model', messages: [{ role: 'user', content: 'show me' }] });
+		assert.equal(r.choices[0].message.content, 'A logo.');
+		const reqs = await sim.requests();
+		assert.equal(reqs.length, 2);
+		const tool = reqs[1].body.messages.find(m => m.role === 'tool');
+		assert.match(tool.content, /^Here's the image you requested:\n\[image: image\/png, \d+ bytes\]\nThe image above is the MCP logo\.$/);
+		const parts = imageParts(reqs[1].body);
+		assert.equal(parts.length, 1);
+		assert.match(parts[0].image_url.url, /^data:image\/png;base64,iVBORw0KGgo/);
+	});
+
+	test('a text-only upstream refusing image parts (400) still answers: the round is asked again with the text note; the model is remembered', { timeout: TEST_TIMEOUT }, async () => {
+		await sim.reset();
+		const rounds = 4;
+		for (let i = 0; i < rounds; i++) {
+			await sim.append([
+				{ tool_calls: [{ id: `call_ti${i}`, name: 'get-tiny-image', arguments: {} }] },
+				{ match: '"image_url"', error: TEXT_ONLY_400 },
+				{ content: `Described ${i}.` },
+			]);
+		}
+		for (let i = 0; i < rounds; i++) {
+			const stream = i % 2 === 1;
+			const req = { model: 'deepseek-chat', messages: [{ role: 'user', content: `image ${i}` }] };
+			if (stream) {
+				const out = await collect(await client.chat.completions.create({ ...req, stream: true }));
+				assert.equal(out.content, `Described ${i}.`);
+				assert.deepEqual(out.finish, ['stop']);
+			} else {
+				const r = await client.chat.completions.create(req);
+				assert.equal(r.choices[0].message.content, `Described ${i}.`);
+				assert.equal(r.choices[0].finish_reason, 'stop');
+			}
+		}
+		const reqs = await sim.requests();
+		const refused = reqs.filter(q => q.status === 400);
+		assert.ok(refused.length >= 1, 'the first image round was refused');
+		for (const q of refused) {
+			assert.equal(imageParts(q.body).length, 1, 'a refused round carried the image');
+			const retry = reqs.find(x => x.seq > q.seq);
+			assert.equal(retry.status, 200);
+			assert.equal(imageParts(retry.body).length, 0, 'asked again without it');
+			assert.match(retry.body.messages.find(m => m.role === 'tool').content, /\[image: image\/png, \d+ bytes\]/);
+		}
+		// a run that sent no image leaves its refusal turn unused (turns match on "image_url"): harmless.
+		// FastCGI responders remember the model (each process once); plain CGI is a new process per request
+		if (!/cgi$/.test(FRONTEND)) assert.ok(refused.length < rounds, `refused ${refused.length} of ${rounds} runs: the model is not remembered`);
+	});
+
+	test('a streamed completion sends ": keep-alive" at least every MCPGW_STREAM_KEEPALIVE while a tool runs; the SDK reads through them', { timeout: TEST_TIMEOUT }, async () => {
+		await sim.reset();
+		const turns = () => [{ tool_calls: [{ name: 'trigger-long-running-operation', arguments: { duration: 1.5, steps: 3 } }] }, { content: 'Finished.' }];
+		await sim.script(turns());
+		const s = await timedStream(gw, { model: 'sim-model', messages: [{ role: 'user', content: 'long' }] });
+		assert.equal(s.status, 200);
+		const start = s.events.findIndex(e => e.comment === 'mcpgw: tool trigger-long-running-operation (everything) running');
+		const end = s.events.findIndex(e => e.comment === 'mcpgw: tool trigger-long-running-operation (everything) done');
+		assert.ok(start >= 0 && end > start, JSON.stringify(s.events.map(e => e.comment ?? e.data.slice(0, 40))));
+		const during = s.events.slice(start, end + 1);
+		const keepalives = during.filter(e => e.comment === 'keep-alive').length;
+		assert.ok(keepalives >= 4, `${keepalives} keep-alive comments during a 1.5 s tool call (every 0.2 s)`);
+		for (let i = 1; i < during.length; i++) {
+			assert.ok(during[i].at - during[i - 1].at < 600, `a silence of ${Math.round(during[i].at - during[i - 1].at)} ms while the tool ran`);
+		}
+		assert.equal(s.events.at(-1).data, '[DONE]');
+		// the SDK skips the comments
+		await sim.script(turns());
+		const out = await collect(await client.chat.completions.create({ model: 'sim-model', messages: [{ role: 'user', content: 'long' }], stream: true }));
+		assert.equal(out.content, 'Finished.');
+		assert.deepEqual(out.finish, ['stop']);
 	});
 });

@@ -16,7 +16,7 @@
 struct rec {
 	buf_t text;     /* CONTENT text and refusal, joined */
 	json_t *chunks; /* the chunks for the client, in order */
-	json_t *log; /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "error STATUS CODE", "done FINISH" */
+	json_t *log; /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "wait", "error STATUS CODE", "done FINISH" */
 	json_t *error;    /* the ERROR event's object */
 	json_t *response; /* the DONE event's response */
 	json_t *usage;    /* the DONE event's usage */
@@ -52,6 +52,7 @@ static int rec_event(void *ud, const struct toolloop_event *ev)
 		assert_non_null(ev->result);
 		snprintf(line, sizeof line, "end %s %d", ev->id, ev->is_error);
 		break;
+	case TOOLLOOP_TOOL_WAIT: snprintf(line, sizeof line, "wait"); break;
 	case TOOLLOOP_ERROR:
 		r->ended = 1;
 		r->error = json_deep_copy(ev->error);
@@ -622,8 +623,8 @@ static struct tl_run *one_round(const char *body, struct rec *rec, struct toollo
 	struct tl_run *r = open_run(body, rec, sink, need);
 
 	*first = sent(need);
-	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL(
-						  "call_f1", "{}") "]}",
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_f1",
+													   "{}") "]}",
 					  "tool_calls")),
 			 0);
 	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_TOOLS);
@@ -675,7 +676,8 @@ static void test_forced_choice_first_round_only(void **state)
 				       : !json_object_get(second, "tool_choice"));
 		assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"Written once.\"}", "stop")), 0);
 		assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
-		assert_string_equal(rec_log(&rec), "start call_f1 sqlite read_query {} | end call_f1 0 | content | done stop");
+		assert_string_equal(rec_log(&rec),
+				    "start call_f1 sqlite read_query {} | end call_f1 0 | content | done stop");
 		json_decref(first);
 		json_decref(second);
 		json_decref(want_first);
@@ -747,8 +749,8 @@ static void test_parallel_false_one_at_a_time(void **state)
 	(void)state;
 
 	rec_init(&rec);
-	r = open_run("{\"parallel_tool_calls\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink,
-		     &need);
+	r = open_run("{\"parallel_tool_calls\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec,
+		     &sink, &need);
 	body = sent(&need);
 	assert_true(json_is_false(json_object_get(body, "parallel_tool_calls")));
 	json_decref(body);
@@ -760,6 +762,7 @@ static void test_parallel_false_one_at_a_time(void **state)
 	assert_int_equal(need.ncalls, 1);
 	assert_string_equal(need.calls[0].id, "call_p1");
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
+	assert_int_equal(toolloop_tick(r), 0); /* the driver still waits: a TOOL_WAIT event */
 	assert_int_equal(toolloop_feed_tool_result(r, "call_p2", result, NULL), -1); /* not handed out yet */
 	assert_int_equal(toolloop_feed_tool_result(r, "call_p1", result, NULL), 0);
 	/* the next batch: the bad call (it ends unasked) and the next good one */
@@ -768,7 +771,8 @@ static void test_parallel_false_one_at_a_time(void **state)
 	assert_string_equal(need.calls[0].id, "call_p2");
 	assert_int_equal(toolloop_feed_tool_result(r, "call_p2", result, NULL), 0);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
-	assert_string_equal(rec_log(&rec), "start call_p1 sqlite read_query {} | end call_p1 0 | "
+	assert_int_equal(toolloop_tick(r), -1); /* no tool runs: nothing sent */
+	assert_string_equal(rec_log(&rec), "start call_p1 sqlite read_query {} | wait | end call_p1 0 | "
 					   "start call_pbad sqlite read_query [ | start call_p2 sqlite read_query {} | "
 					   "end call_pbad 1 | end call_p2 0");
 	body = sent(&need);
@@ -794,7 +798,8 @@ static struct tl_run *image_round(const char *model, struct rec *rec, struct too
 
 	snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"chart\"}]}", model);
 	r = open_run(body, rec, sink, need);
-	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_i1", "{}") "]}",
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_i1",
+													   "{}") "]}",
 					  "tool_calls")),
 			 0);
 	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_TOOLS);
@@ -814,9 +819,10 @@ static int refuse(struct tl_run *r)
 	res.err = UPSTREAM_EHTTP;
 	res.status = 400;
 	snprintf(res.content_type, sizeof res.content_type, "application/json");
-	buf_puts(&res.body, "{\"error\":{\"message\":\"Failed to deserialize the JSON body into the target type: "
-			    "messages[3]: unknown variant `image_url`, expected `text`\",\"type\":\"invalid_request_error\","
-			    "\"param\":null,\"code\":\"invalid_request_error\"}}");
+	buf_puts(&res.body,
+		 "{\"error\":{\"message\":\"Failed to deserialize the JSON body into the target type: "
+		 "messages[3]: unknown variant `image_url`, expected `text`\",\"type\":\"invalid_request_error\","
+		 "\"param\":null,\"code\":\"invalid_request_error\"}}");
 	rc = toolloop_feed_upstream_end(r, &res);
 	upstream_result_free(&res);
 	return rc;
@@ -852,8 +858,8 @@ static void test_images_auto_falls_back_to_text(void **state)
 	assert_false(has_image(&need));
 	body = sent(&need);
 	assert_int_equal(json_array_size(json_object_get(body, "messages")), 3); /* user, assistant, tool */
-	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(body, "messages"), 2),
-							      "content")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(body, "messages"), 2), "content")),
 			    "a chart\n[image: image/png, 3 bytes]");
 	json_decref(body);
 	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"A chart.\"}", "stop")), 0);
@@ -885,7 +891,8 @@ static void test_images_auto_falls_back_to_text(void **state)
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
 	assert_int_equal(refuse(r), -1);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
-	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	assert_string_equal(rec_log(&rec),
+			    "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
 	assert_int_equal(modelcaps_no_images("m-other"), 0);
 	toolloop_close(r);
 	rec_free(&rec);
@@ -908,7 +915,8 @@ static void test_images_inline_and_text(void **state)
 	assert_true(has_image(&need));
 	assert_int_equal(refuse(r), -1);
 	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
-	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	assert_string_equal(rec_log(&rec),
+			    "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
 	toolloop_close(r);
 	rec_free(&rec);
 
