@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/toolschema.h"
 #include "transport_http.h"
 #include "transport_stdio.h"
 
@@ -232,6 +233,21 @@ static struct preq *take_preq(struct session *s, const json_t *idj)
 	return NULL;
 }
 
+/* warn_unofferable: one line when a tool's inputSchema cannot be made into
+ * function parameters (the responders leave it out of what they offer the
+ * model, mcptools_openai; it stays callable by name) */
+static void warn_unofferable(const struct session *s, const char *name, const json_t *schema)
+{
+	char why[TOOLSCHEMA_WHY_MAX];
+	json_t *p = toolschema_params(schema, why, sizeof why);
+
+	if (!p)
+		log_warn("server %s: tool %s is not offered to models: its inputSchema cannot be made valid "
+			 "function parameters (%s)",
+			 s->cfg->name, name, why);
+	json_decref(p);
+}
+
 /* filter_tools: keep valid Tool objects the config lets through */
 static json_t *filter_tools(struct session *s, json_t *tools)
 {
@@ -263,6 +279,7 @@ static json_t *filter_tools(struct session *s, json_t *tools)
 			log_warn("server %s: more than %d tools; the rest are ignored", s->cfg->name, SESSION_MAX_TOOLS);
 			break;
 		}
+		warn_unofferable(s, name, json_object_get(t, "inputSchema"));
 		json_array_append(out, t);
 	}
 	json_decref(seen);
