@@ -27,8 +27,8 @@
 struct ts {
 	const json_t *root;
 	size_t nodes;
-	int keep_refs; /* a recursive schema: $refs and definitions stay as they are */
-	int cycle;     /* a recursive $ref was met while inlining */
+	int keep_refs;                               /* a recursive schema: $refs and definitions stay as they are */
+	int cycle;                                   /* a recursive $ref was met while inlining */
 	const char *stack[TOOLSCHEMA_MAX_DEPTH + 1]; /* the $refs being inlined */
 	int nstack;
 	char *why;
@@ -95,13 +95,14 @@ static int in_list(const char *k, const char *const *list)
 	return 0;
 }
 
-static const char *const maps[] = { "properties", "patternProperties", "dependentSchemas", "$defs", "definitions",
-				    NULL };
-static const char *const singles[] = { "additionalProperties", "additionalItems", "contains", "not", "if", "then",
-				       "else", "propertyNames", "unevaluatedProperties", "unevaluatedItems", NULL };
+static const char *const maps[] = { "properties", "patternProperties", "dependentSchemas", "$defs", "definitions", NULL };
+static const char *const singles[] = {
+	"additionalProperties", "additionalItems",       "contains",         "not", "if", "then", "else",
+	"propertyNames",        "unevaluatedProperties", "unevaluatedItems", NULL
+};
 static const char *const lists[] = { "anyOf", "oneOf", "allOf", "prefixItems", NULL };
-static const char *const annotations[] = { "description", "title", "default", "examples", "deprecated",
-					   "readOnly", "writeOnly", NULL };
+static const char *const annotations[] = { "description", "title",    "default",   "examples",
+					   "deprecated",  "readOnly", "writeOnly", NULL };
 
 static json_t *walk(struct ts *t, const json_t *s, int depth, int prop);
 
@@ -188,7 +189,7 @@ static json_t *inline_ref(struct ts *t, const json_t *s, const char *ref, int de
 		return NULL;
 	json_object_foreach((json_t *)s, k, v) {
 		if (strcmp(k, "$ref") == 0 || in_list(k, (const char *const[]){ "$schema", "$comment", "$id", "$anchor",
-										 "$defs", "definitions", NULL }))
+										"$defs", "definitions", NULL }))
 			continue;
 		others++;
 		if (!in_list(k, annotations))

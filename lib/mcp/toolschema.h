@@ -5,9 +5,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define TOOLSCHEMA_MAX_DEPTH 48     /* subschemas nested in each other (after $refs are inlined) */
-#define TOOLSCHEMA_MAX_NODES 20000  /* JSON values in one result (after $refs are inlined) */
-#define TOOLSCHEMA_WHY_MAX 300      /* a reason fits in this much (toolschema_params' why) */
+#define TOOLSCHEMA_MAX_DEPTH 48    /* subschemas nested in each other (after $refs are inlined) */
+#define TOOLSCHEMA_MAX_NODES 20000 /* JSON values in one result (after $refs are inlined) */
+#define TOOLSCHEMA_WHY_MAX 300     /* a reason fits in this much (toolschema_params' why) */
 
 /* toolschema_params: the parameters schema to offer upstream for an MCP
  * tool whose inputSchema is input (borrowed; NULL when the tool has none).

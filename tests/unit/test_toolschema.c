@@ -72,7 +72,8 @@ static void test_no_type_case_6(void **state)
 	(void)state;
 
 	assert_offerable(p);
-	assert_json_is(p, "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}},\"required\":[\"text\"]}");
+	assert_json_is(p,
+		       "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}},\"required\":[\"text\"]}");
 	json_decref(p);
 }
 
@@ -244,10 +245,11 @@ static void test_required_cleaned(void **state)
 static void test_top_level_anyof_merged(void **state)
 {
 	/* nspady/google-calendar-mcp#39: "must not have 'oneOf'/'anyOf'/... at the top level" */
-	json_t *p = norm("{\"type\":\"object\",\"description\":\"Update an event.\",\"properties\":{\"calendarId\":{"
-			 "\"type\":\"string\"}},\"required\":[\"calendarId\"],\"oneOf\":[{\"properties\":{\"eventId\":{"
-			 "\"type\":\"string\"}},\"required\":[\"eventId\",\"calendarId\"]},{\"properties\":{\"query\":{"
-			 "\"type\":\"string\"}},\"required\":[\"query\",\"calendarId\"],\"description\":\"by search\"}]}");
+	json_t *p =
+		norm("{\"type\":\"object\",\"description\":\"Update an event.\",\"properties\":{\"calendarId\":{"
+		     "\"type\":\"string\"}},\"required\":[\"calendarId\"],\"oneOf\":[{\"properties\":{\"eventId\":{"
+		     "\"type\":\"string\"}},\"required\":[\"eventId\",\"calendarId\"]},{\"properties\":{\"query\":{"
+		     "\"type\":\"string\"}},\"required\":[\"query\",\"calendarId\"],\"description\":\"by search\"}]}");
 	(void)state;
 
 	assert_offerable(p);
@@ -313,9 +315,10 @@ static void test_cannot_be_offered(void **state)
 static void test_keywords_only_where_schemas_are(void **state)
 {
 	/* a property named like a keyword, and keywords inside values: all data, all kept */
-	const char *text = "{\"type\":\"object\",\"properties\":{\"$schema\":{\"type\":\"string\"},\"$ref\":{\"type\":"
-			   "\"string\"},\"cfg\":{\"type\":\"object\",\"default\":{\"$schema\":\"x\",\"$ref\":\"#/nowhere\"},"
-			   "\"examples\":[{\"$comment\":\"y\"}]}}}";
+	const char *text =
+		"{\"type\":\"object\",\"properties\":{\"$schema\":{\"type\":\"string\"},\"$ref\":{\"type\":"
+		"\"string\"},\"cfg\":{\"type\":\"object\",\"default\":{\"$schema\":\"x\",\"$ref\":\"#/nowhere\"},"
+		"\"examples\":[{\"$comment\":\"y\"}]}}}";
 	json_t *p = norm(text);
 	(void)state;
 
