@@ -28,7 +28,7 @@ struct call { /* one client tools/call, across retries */
 	json_t *meta;   /* the client's params._meta, forwarded */
 	int attempts;   /* sends so far */
 	int retry_safe; /* the tool says a repeat does no harm (catalog_entry) */
-	int sent;       /* an attempt left the broker: the call may have run */
+	int sent;       /* attempts that left the broker (and may have run) */
 	int64_t started_ms;
 	int64_t deadline_ms;
 	long timeout_ms;
@@ -107,6 +107,8 @@ static void on_transport_failure(struct call *c, const char *why, int sent)
 {
 	char msg[1200];
 
+	if (c->srv_req_id && !sent) /* the transport says the one in flight never got there */
+		c->sent--;
 	c->srv_req_id = 0;
 	if (sent && !c->retry_safe) {
 		snprintf(msg, sizeof msg,
@@ -119,7 +121,7 @@ static void on_transport_failure(struct call *c, const char *why, int sent)
 		snprintf(msg, sizeof msg,
 			 "MCP server '%s' failed during tools/call '%s' (%s); gave up after %d attempt%s and %lld ms",
 			 c->s->cfg->name, c->mcp_name, why, c->attempts, c->attempts == 1 ? "" : "s", waited_ms(c));
-		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent);
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 		return;
 	}
 	log_info("tools/call %s on %s: %s; %s after the restart", c->mcp_name, c->s->cfg->name, why,
@@ -127,14 +129,15 @@ static void on_transport_failure(struct call *c, const char *why, int sent)
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms; /* the session decides next: restart (wait) or failed */
 }
 
-/* on_answer: the server answered (result or error), or went down (msg NULL) */
-static void on_answer(void *arg, json_t *msg, const char *why)
+/* on_answer: the server answered (result or error), or went down (msg
+ * NULL; reached 0: the call never got to it) */
+static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 {
 	struct call *c = arg;
 	json_t *result, *out;
 
 	if (!msg) {
-		on_transport_failure(c, why, 1);
+		on_transport_failure(c, why, reached);
 		return;
 	}
 	result = json_object_get(msg, "result");
@@ -182,7 +185,7 @@ static void call_send(struct call *c)
 		return;
 	}
 	c->srv_req_id = id;
-	c->sent = 1;
+	c->sent++;
 	c->attempts++;
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->s->cfg->name, c->attempts);
@@ -192,6 +195,7 @@ static void call_send(struct call *c)
 static void call_dispatch(struct call *c)
 {
 	char msg[1200];
+	int n;
 
 	switch (session_accepts_calls(c->s)) {
 	case 1: call_send(c); break;
@@ -200,9 +204,11 @@ static void call_dispatch(struct call *c)
 		c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 		break;
 	default:
-		snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
-			 session_state_name(c->s->state), *c->s->last_error ? c->s->last_error : "not running");
-		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, 0);
+		n = snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
+			     session_state_name(c->s->state), *c->s->last_error ? c->s->last_error : "not running");
+		if (waited_ms(c) > 0 && n > 0 && (size_t)n < sizeof msg) /* it waited for a restart that failed */
+			snprintf(msg + n, sizeof msg - (size_t)n, " (waited %lld ms)", waited_ms(c));
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 	}
 }
 
@@ -309,7 +315,7 @@ static void call_timed_out(struct call *c)
 	}
 	snprintf(msg, sizeof msg, "MCP server '%s' did not become ready for tools/call '%s' (waited %lld ms; %s)",
 		 c->s->cfg->name, c->mcp_name, waited_ms(c), session_state_name(c->s->state));
-	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent);
+	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 }
 
 static int64_t calls_due(void *ctx)
@@ -338,7 +344,7 @@ void calls_shutdown(struct calls *cs, const char *why)
 {
 	cs->stopping = 1;
 	while (cs->list)
-		call_fail(cs->list, JR_CONNECTION_CLOSED, "unavailable", why, cs->list->sent);
+		call_fail(cs->list, JR_CONNECTION_CLOSED, "unavailable", why, cs->list->sent > 0);
 }
 
 int calls_count(const struct calls *cs)

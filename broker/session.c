@@ -20,6 +20,7 @@ struct preq { /* one request in flight to the server */
 	enum preq_kind kind;
 	session_answer_fn *fn; /* PREQ_EXT */
 	void *arg;
+	int undelivered; /* the transport said it never reached the server */
 	struct preq *next;
 };
 
@@ -101,7 +102,7 @@ static void fail_pending(struct session *s, const char *why)
 
 		s->pending = p->next;
 		if (p->kind == PREQ_EXT && p->fn)
-			p->fn(p->arg, NULL, why);
+			p->fn(p->arg, NULL, why, !p->undelivered);
 		free(p);
 	}
 }
@@ -381,7 +382,7 @@ static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
 	}
 	if (p->kind == PREQ_EXT) {
 		if (p->fn)
-			p->fn(p->arg, msg, NULL);
+			p->fn(p->arg, msg, NULL, 1);
 	} else if (kind == JR_ERROR_RESPONSE) {
 		snprintf(why, sizeof why, "%s failed: %s", p->kind == PREQ_INIT ? "initialize" : "tools/list",
 			 json_string_value(json_object_get(err, "message")) ?: "error");
@@ -500,11 +501,21 @@ static int ev_is_pending(void *ctx, long long id)
 	return 0;
 }
 
+static void ev_undelivered(void *ctx, long long id)
+{
+	struct session *s = ctx;
+
+	for (struct preq *p = s->pending; p; p = p->next)
+		if (p->id == id)
+			p->undelivered = 1;
+}
+
 static const struct transport_events session_events = {
 	.on_open = ev_open,
 	.on_message = ev_message,
 	.on_closed = ev_closed,
 	.is_pending = ev_is_pending,
+	.on_undelivered = ev_undelivered,
 };
 
 void session_start(struct session *s)

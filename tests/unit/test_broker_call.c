@@ -399,6 +399,58 @@ static void test_unsent_call_waits_and_is_sent_once(void **state)
 	rig_free(r);
 }
 
+/* the connection carrying the call was refused before any byte of it went
+ * out: it never ran, so it waits for the server and is sent again, whatever the tool */
+static void test_undelivered_call_sent_again(void **state)
+{
+	struct rig *r = ready(5000, 1);
+	json_t *req, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":16,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	fake_undelivered(rig_fake(r, 0), req);
+	fake_die(rig_fake(r, 0), "POST http://127.0.0.1:9/mcp: Couldn't connect to server");
+	json_decref(req);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 16);
+	assert_true(json_is_object(json_object_get(ans, "result")));
+	json_decref(ans);
+	json_decref(req);
+
+	/* once more, and the restart fails: it never ran, and the error says how long it waited */
+	rig_advance(r, 60000); /* it ran a while: restarted at once */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":17,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	fake_undelivered(rig_fake(r, 0), req);
+	fake_die(rig_fake(r, 0), "refused");
+	json_decref(req);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	req = fake_take(rig_fake(r, 0), "initialize");
+	assert_non_null(req);
+	json_decref(req);
+	fake_die(rig_fake(r, 0), "refused");
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 17);
+	if (!strstr(err_msg(ans), ": refused (waited "))
+		fail_msg("%s", err_msg(ans));
+	assert_int_equal(data_int(ans, "waited_ms"), BACKOFF_RESTART_MS);
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_retried_when_read_only),
 		cmocka_unit_test(test_died_during_call_not_retried_without_hint),
 		cmocka_unit_test(test_unsent_call_waits_and_is_sent_once),
+		cmocka_unit_test(test_undelivered_call_sent_again),
 	};
 
 	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */
