@@ -47,6 +47,15 @@ static json_t *exposed_tool(const json_t *tool, const char *exposed, const char 
 	return t;
 }
 
+/* retry_safe: 1 if the tool says running it twice does no harm (MCP
+ * ToolAnnotations: readOnlyHint, or idempotentHint; both default false) */
+static int retry_safe(const json_t *tool)
+{
+	const json_t *a = json_object_get(tool, "annotations");
+
+	return json_is_true(json_object_get(a, "readOnlyHint")) || json_is_true(json_object_get(a, "idempotentHint"));
+}
+
 /* collect: every known tool of every enabled server (ready or not: names stay stable) */
 static struct toolname *collect(const struct catalog *c, size_t *n)
 {
@@ -209,6 +218,7 @@ void catalog_rebuild(struct catalog *c)
 			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
 			cat[k].session = s;
 			cat[k].mcp_name = tn[t].mcp_name;
+			cat[k].retry_safe = retry_safe(tool);
 			k++;
 			if (s->state == SESSION_READY &&
 			    json_array_append_new(list,
