@@ -9,6 +9,7 @@
 #include "http/hio.h"
 #include "core/log.h"
 #include "mcp/mcptools.h"
+#include "mcp/toolschema.h"
 #include "http/oai.h"
 #include "http/responder.h"
 #include "core/settings.h"
@@ -150,14 +151,19 @@ static json_t *tool_view_mcpgw(const json_t *t)
 	return o;
 }
 
-/* one broker Tool (borrowed) as an OpenAI function tool; new reference or NULL */
+/* one broker Tool (borrowed) as an OpenAI function tool, its parameters as the
+ * chat completions offer them upstream (toolschema_params); new reference, or NULL
+ * when the schema cannot be offered (the broker logs why) or out of memory */
 static json_t *tool_view_openai(const json_t *t)
 {
-	json_t *desc = json_object_get(t, "description"), *in = json_object_get(t, "inputSchema");
+	json_t *desc = json_object_get(t, "description"), *params;
+	char why[TOOLSCHEMA_WHY_MAX];
 
+	if (!(params = toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)))
+		return NULL;
 	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function", "name", json_object_get(t, "name"),
 			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters",
-			 in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
+			 params);
 }
 
 static json_t *tool_view(const json_t *t, enum tools_format fmt)

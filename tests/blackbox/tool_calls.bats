@@ -88,6 +88,17 @@ ms() { date +%s%3N; }
 	assert_json 'j.length === 2 && j[0].body.tools.every(t => t.function.parameters.type === "object")'
 }
 
+@test "GET /v1/tools?format=openai offers the same parameters as a chat completion: normalised, unofferable tools left out" {
+	get '/v1/tools?format=openai'
+	assert_status 200
+	assert_json 'j.data.find(t => t.function.name === "echo_notype").function.parameters.type === "object"'
+	assert_json 'j.data.find(t => t.function.name === "echo_notype").function.parameters.required[0] === "text"'
+	assert_json '!j.data.some(t => t.function.name === "scalar_args")'
+	get '/v1/tools/echo_notype?format=openai'
+	assert_status 200
+	assert_json 'j.function.parameters.type === "object"'
+}
+
 @test "a tool whose schema cannot be offered: one broker log line naming server and tool; still callable by name" {
 	[ "$(grep -c "server side: tool scalar_args is not offered to models" "$MCPGW_STATE_DIR/broker.log")" -eq 1 ]
 	grep -q 'its type is "string"' "$MCPGW_STATE_DIR/broker.log"
