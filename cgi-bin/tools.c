@@ -162,8 +162,7 @@ static json_t *tool_view_openai(const json_t *t)
 	if (!(params = toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)))
 		return NULL;
 	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function", "name", json_object_get(t, "name"),
-			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters",
-			 params);
+			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters", params);
 }
 
 static json_t *tool_view(const json_t *t, enum tools_format fmt)
