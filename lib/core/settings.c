@@ -122,6 +122,21 @@ static const struct settings_word set_log_levels[] = {
 	{ "error", LOGL_ERROR }, { "warn", LOGL_WARN }, { "info", LOGL_INFO }, { "debug", LOGL_DEBUG }, { NULL, 0 },
 };
 
+/* the values of enum upstream_dialect and enum upstream_auth (lib/openai/upstream.h) */
+static const struct settings_word set_dialects[] = {
+	{ "auto", 0 },
+	{ "openai", 1 },
+	{ "azure", 2 },
+	{ NULL, 0 },
+};
+
+static const struct settings_word set_auths[] = {
+	{ "auto", 0 },
+	{ "bearer", 1 },
+	{ "api-key", 2 },
+	{ NULL, 0 },
+};
+
 static const struct settings_word set_frontends[] = {
 	{ "lighttpd", 0 },   { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
 	{ "apache-cgi", 4 }, { "cgi", 4 },          { NULL, 0 },
@@ -402,6 +417,25 @@ const struct settings_row settings_rows[] = {
 	  .doc = "the upstream OpenAI-compatible API", .more = "(trailing `/` dropped)" },
 	{ .name = "DEFAULT_MODEL", .kind = SETTINGS_STRING, .def = "gpt-3.5-turbo", FIELD(default_model),
 	  .readers = R_GW, .doc = "the model of a request that names none" },
+	{ .name = "MCPGW_UPSTREAM_DIALECT", .kind = SETTINGS_ENUM, .words = set_dialects, .def = "auto",
+	  FIELD(upstream_dialect), .readers = R_GW,
+	  .doc = "the URL shapes of `OPENAI_BASE_URL` and `EMBEDDING_BASE_URL`",
+	  .more = ": `auto` is `azure` for a host ending in `.openai.azure.com` or `.cognitiveservices.azure.com`, "
+		  "else `openai` (base URL + `/chat/completions`); `azure` (Azure OpenAI, e.g. behind a custom "
+		  "domain): `api-key` header, `api-version` query, and a base URL that is the resource (or ends "
+		  "in `/openai`) gets `/openai/deployments/MODEL/chat/completions` (and `/embeddings`), the "
+		  "request's model naming the deployment; one ending in `/openai/deployments/NAME` or "
+		  "`/openai/v1` gets the path appended; see [Azure OpenAI](#azure-openai)" },
+	{ .name = "MCPGW_UPSTREAM_AUTH", .kind = SETTINGS_ENUM, .words = set_auths, .def = "auto",
+	  FIELD(upstream_auth), .readers = R_GW, .doc = "how the upstream key is sent",
+	  .more = ": `bearer` (`Authorization: Bearer KEY`), `api-key` (`api-key: KEY`, Azure's key header); "
+		  "`auto`: `api-key` for the `azure` dialect, else `bearer`" },
+	{ .name = "OPENAI_API_VERSION", .kind = SETTINGS_STRING, .def = "", .def_doc = "(empty)",
+	  FIELD(openai_api_version), .readers = R_GW,
+	  .doc = "Azure OpenAI's `api-version` query parameter",
+	  .more = "(the `azure` dialect only; the name the openai SDKs read): empty means `2024-10-21` (the GA "
+		  "version) on deployment paths and none on `/openai/v1`; a base URL whose query "
+		  "names one keeps its own" },
 	{ .name = "MCPGW_UPSTREAM_CONNECT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "10",
 	  FIELD(upstream_connect_timeout_ms), .readers = R_GW, .doc = "seconds to connect to the upstream" },
 	{ .name = "MCPGW_UPSTREAM_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(upstream_timeout_ms),

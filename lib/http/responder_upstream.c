@@ -9,12 +9,14 @@ static int upstream_worker_init(struct responder_worker *w)
 {
 	const struct responder *r = w->r;
 	struct upstream_opts o;
+	char shown[1024];
 
 	upstream_opts_from_settings(&o, &r->s);
 	if (r->def->upstream_opts)
 		r->def->upstream_opts(r, &o);
 	if (!(w->up = upstream_new(&o)))
-		log_error("cannot create the upstream client for %.900s", o.base_url ? o.base_url : "(none)");
+		log_error("cannot create the upstream client for %s",
+			  o.base_url ? upstream_url_shown(o.base_url, shown, sizeof shown) : "(none)");
 	return 0;
 }
 

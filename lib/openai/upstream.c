@@ -26,13 +26,29 @@
 #define UP_HEADER_MAX 256                  /* a header value we look at */
 #define UP_SNIPPET_MAX 200                 /* bytes of a non-JSON error body shown in a message */
 #define UP_CB_ABORT 1                      /* SSE callback return: the user callback aborted */
+#define UP_VERSION_MAX 64                  /* an api-version value */
+#define UP_MODEL_MAX 256                   /* a model (Azure deployment) name put into a path */
+
+/* the URL shape of an Azure OpenAI base URL (upstream_new) */
+enum up_azure_form {
+	UP_AZ_NONE,   /* not Azure: base + path */
+	UP_AZ_DEPLOY, /* the resource (or .../openai): /openai/deployments/MODEL/chat/completions */
+	UP_AZ_FIXED,  /* .../openai/deployments/NAME: base + path */
+	UP_AZ_V1,     /* .../openai/v1: base + path, the model in the body */
+};
 
 struct upstream {
 	CURL *easy;   /* reused for every request: it keeps the connection */
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
-	char base_url[UP_BASE_MAX];
+	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
+	char shown_base[UP_BASE_MAX];     /* the same as messages show it (upstream_url_shown) */
+	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
+	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
+	enum up_azure_form azure;
+	int add_openai;             /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
+	char url[UPSTREAM_URL_MAX]; /* the URL of the request in progress, as sent */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
 	int retries;
@@ -78,6 +94,9 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 	o->retries = s->upstream_retries;
 	o->retry_max_wait_ms = s->upstream_retry_max_wait_ms;
 	o->max_response_bytes = s->max_response_bytes;
+	o->dialect = s->upstream_dialect;
+	o->auth = s->upstream_auth;
+	o->api_version = s->openai_api_version;
 }
 
 const char *upstream_strerror(enum upstream_err err)
@@ -111,7 +130,7 @@ void upstream_result_free(struct upstream_result *res)
 
 const char *upstream_base_url(const struct upstream *u)
 {
-	return u->base_url;
+	return u->shown_base;
 }
 
 /* ---- libcurl callbacks ---- */
@@ -267,6 +286,229 @@ static int up_on_prereq(void *ud, char *ip, char *local_ip, int port, int local_
 	return CURL_PREREQFUNC_OK;
 }
 
+/* ---- dialects and URLs ---- */
+
+/* up_host: the host of url (after "scheme://" and any user:password@, before
+ * ':' port, '/', '?', '#') into out; "" when none */
+static const char *up_host(const char *url, char *out, size_t outn)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return out;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	for (at = p; at < end; at++)
+		if (*at == '@')
+			p = at + 1;
+	n = strcspn(p, ":/?#");
+	if (n >= outn)
+		return out;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return out;
+}
+
+/* up_ends_with: s ends with suffix, any case */
+static int up_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+enum upstream_dialect upstream_dialect_of(const char *url)
+{
+	char host[256];
+
+	/* Azure OpenAI's resource endpoints (learn.microsoft.com/azure/ai-foundry/openai/reference):
+	 * https://RESOURCE.openai.azure.com and the multi-service https://RESOURCE.cognitiveservices.azure.com */
+	up_host(url ? url : "", host, sizeof host);
+	if (up_ends_with(host, ".openai.azure.com") || up_ends_with(host, ".cognitiveservices.azure.com"))
+		return UPSTREAM_DIALECT_AZURE;
+	return UPSTREAM_DIALECT_OPENAI;
+}
+
+/* up_put: n bytes of s at *o in out[outn] (cut at the end); the new end */
+static size_t up_put(char *out, size_t outn, size_t o, const char *s, size_t n)
+{
+	if (o + 1 >= outn)
+		return o;
+	if (n > outn - 1 - o)
+		n = outn - 1 - o;
+	memcpy(out + o, s, n);
+	out[o + n] = '\0';
+	return o + n;
+}
+
+/* up_query_shown: a query string (no '?') with each value but api-version's as "***" */
+static size_t up_query_shown(const char *q, char *out, size_t outn, size_t o)
+{
+	while (*q) {
+		size_t k = strcspn(q, "&#"), name = strcspn(q, "=&#");
+
+		if (name == 11 && strncmp(q, "api-version", 11) == 0) {
+			o = up_put(out, outn, o, q, k);
+		} else {
+			o = up_put(out, outn, o, q, name);
+			if (name < k)
+				o = up_put(out, outn, o, "=***", 4);
+		}
+		if (q[k] != '&')
+			break;
+		o = up_put(out, outn, o, "&", 1);
+		q += k + 1;
+	}
+	return o;
+}
+
+const char *upstream_url_shown(const char *url, char *out, size_t outn)
+{
+	const char *p = strstr(url, "://"), *auth, *end, *at = NULL;
+	size_t o = 0, n;
+
+	out[0] = '\0';
+	auth = p ? p + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (const char *c = auth; c < end; c++)
+		if (*c == '@')
+			at = c;
+	o = up_put(out, outn, o, url, (size_t)(auth - url));
+	if (at)
+		auth = at + 1;
+	n = strcspn(auth, "?#");
+	o = up_put(out, outn, o, auth, n);
+	if (auth[n] == '?') {
+		o = up_put(out, outn, o, "?", 1);
+		up_query_shown(auth + n + 1, out, outn, o);
+	}
+	return out;
+}
+
+/* up_base: split base URL b into the handle: base (no query, no trailing '/'),
+ * shown base, query, the Azure form; 0, or -1 when empty or too long */
+static int up_base(struct upstream *u, const char *b, int dialect)
+{
+	size_t n = strcspn(b, "?#"), q;
+	const char *path;
+
+	q = b[n] == '?' ? strcspn(b + n + 1, "#") : 0;
+	while (n > 0 && b[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof u->base_url || q >= sizeof u->query)
+		return -1;
+	memcpy(u->base_url, b, n);
+	u->base_url[n] = '\0';
+	if (q)
+		memcpy(u->query, b + strcspn(b, "?") + 1, q);
+	u->query[q] = '\0';
+	upstream_url_shown(u->base_url, u->shown_base, sizeof u->shown_base);
+	if (dialect == UPSTREAM_DIALECT_AUTO)
+		dialect = upstream_dialect_of(u->base_url);
+	if (dialect != UPSTREAM_DIALECT_AZURE) {
+		u->azure = UP_AZ_NONE;
+		return 0;
+	}
+	/* Azure OpenAI's URL shapes: the v1 API (.../openai/v1, model in the body), a deployment
+	 * named in the base (.../openai/deployments/NAME, as the AzureOpenAI SDK builds it with
+	 * azure_deployment), else the resource, whose deployment is the request's model */
+	path = strstr(u->base_url, "://");
+	path = path ? path + 3 + strcspn(path + 3, "/") : u->base_url + n;
+	if (up_ends_with(path, "/v1"))
+		u->azure = UP_AZ_V1;
+	else if (strstr(path, "/deployments/"))
+		u->azure = UP_AZ_FIXED;
+	else
+		u->azure = UP_AZ_DEPLOY;
+	u->add_openai = u->azure == UP_AZ_DEPLOY && !up_ends_with(path, "/openai");
+	return 0;
+}
+
+/* up_deployment_path: a path Azure serves per deployment (AzureOpenAI SDK's list of them) */
+static int up_deployment_path(const char *path)
+{
+	return strcmp(path, "/chat/completions") == 0 || strcmp(path, "/completions") == 0 ||
+	       strcmp(path, "/embeddings") == 0;
+}
+
+/* up_model_segment: model percent-encoded for a path segment into out; "" when it does not fit */
+static const char *up_model_segment(const char *model, char *out, size_t outn)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)model; *p; p++) {
+		if (o + 4 > outn) {
+			out[0] = '\0';
+			return out;
+		}
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p)) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* up_query_names: query (no '?') has a parameter called name */
+static int up_query_names(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *q = query; *q; q += strcspn(q, "&"), q += *q == '&') {
+		if (strncmp(q, name, n) == 0 && (q[n] == '=' || q[n] == '&' || q[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* up_url_of: base + (Azure: /openai, /deployments/MODEL) + path + query
+ * (base's, then api-version unless it names one) into out, the base and
+ * query given (as sent or as shown); the length, or outn when it does not fit */
+static size_t up_url_of(const struct upstream *u, const char *base, const char *query, const char *path,
+			const char *model, char *out, size_t outn)
+{
+	char seg[3 * UP_MODEL_MAX + 1];
+	const char *sep = strchr(path, '?') ? "&" : "?";
+	const char *ver = u->api_version[0] && !up_query_names(query, "api-version") ? u->api_version : NULL;
+	int n;
+
+	seg[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && model && up_deployment_path(path))
+		up_model_segment(model, seg, sizeof seg);
+	n = snprintf(out, outn, "%s%s%s%s%s%s%s%s%s", base, u->azure == UP_AZ_DEPLOY && u->add_openai ? "/openai" : "",
+		     seg[0] ? "/deployments/" : "", seg, path, query[0] ? sep : "", query,
+		     ver ? (query[0]        ? "&api-version="
+			    : sep[0] == '?' ? "?api-version="
+					    : "&api-version=")
+			 : "",
+		     ver ? ver : "");
+	return n < 0 || (size_t)n >= outn ? outn : (size_t)n;
+}
+
+/* up_url: the URL of a request to path (model: the body's, for Azure's
+ * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
+static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
+{
+	char shown_q[UP_BASE_MAX];
+
+	shown_q[0] = '\0';
+	up_query_shown(u->query, shown_q, sizeof shown_q, 0);
+	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
+		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
+		return -1;
+	}
+	up_url_of(u, u->shown_base, shown_q, path, model, res->url, sizeof res->url);
+	return 0;
+}
+
 /* ---- handle ---- */
 
 /* up_list: a header list: accept, JSON body, no 100-continue, auth (may be NULL); NULL on ENOMEM */
@@ -287,14 +529,16 @@ static struct curl_slist *up_list(const char *accept, const char *auth)
 	return l;
 }
 
-/* up_headers: the JSON and the SSE header lists; 0 or -1 */
-static int up_headers(struct upstream *u, const char *api_key)
+/* up_headers: the JSON and the SSE header lists, the key as the auth mode
+ * says (Azure OpenAI: "api-key: KEY", its documented key header); 0 or -1 */
+static int up_headers(struct upstream *u, const char *api_key, int api_key_header)
 {
 	char auth[1200];
 	const char *a = NULL;
 
 	if (api_key && *api_key) {
-		if ((size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key) >= sizeof auth)
+		if ((size_t)snprintf(auth, sizeof auth, api_key_header ? "api-key: %s" : "Authorization: Bearer %s",
+				     api_key) >= sizeof auth)
 			return -1;
 		a = auth;
 	}
@@ -328,23 +572,27 @@ static int up_setup(struct upstream *u)
 struct upstream *upstream_new(const struct upstream_opts *o)
 {
 	struct upstream *u = calloc(1, sizeof *u);
-	size_t n = o->base_url ? strlen(o->base_url) : 0;
+	int api_key_header;
 
 	if (!u)
 		return NULL;
-	while (n > 0 && o->base_url[n - 1] == '/')
-		n--;
-	if (n == 0 || n >= sizeof u->base_url)
+	if (!o->base_url || up_base(u, o->base_url, o->dialect) < 0)
 		goto err;
-	memcpy(u->base_url, o->base_url, n);
+	if (o->api_version && *o->api_version && u->azure != UP_AZ_NONE) {
+		if ((size_t)snprintf(u->api_version, sizeof u->api_version, "%s", o->api_version) >= sizeof u->api_version)
+			goto err;
+	} else if (u->azure == UP_AZ_DEPLOY || u->azure == UP_AZ_FIXED) {
+		snprintf(u->api_version, sizeof u->api_version, "%s", UPSTREAM_AZURE_API_VERSION);
+	}
+	api_key_header = o->auth == UPSTREAM_AUTH_API_KEY || (o->auth == UPSTREAM_AUTH_AUTO && u->azure != UP_AZ_NONE);
 	u->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	u->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
 	u->retries = o->retries < 0 ? 0 : o->retries;
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
-	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) || up_headers(u, o->api_key) < 0 ||
-	    up_setup(u) < 0)
+	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) ||
+	    up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
 		goto err;
 	return u;
 err:
@@ -373,8 +621,7 @@ static int up_prepare(struct upstream *u, struct up_xfer *x, const char *method,
 	CURL *e = u->easy;
 	int post = strcmp(method, "GET") != 0 && (strcmp(method, "POST") == 0 || (body && len));
 
-	if (curl_easy_setopt(e, CURLOPT_URL, x->res->url) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
+	if (curl_easy_setopt(e, CURLOPT_URL, u->url) != CURLE_OK || curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, post ? CURLOPT_POST : CURLOPT_HTTPGET, 1L) != CURLE_OK ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0)) != CURLE_OK) ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDS, body && len ? body : "") != CURLE_OK) ||
@@ -561,8 +808,10 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 }
 
 /* up_run: build the URL, then attempts with waits between them */
-static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *body, size_t len)
+static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *model,
+				const char *body, size_t len)
 {
+	struct upstream *u = x->u;
 	struct upstream_result *res = x->res;
 	int64_t t0 = clock_now_ms();
 	int retry;
@@ -570,18 +819,18 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	res->attempts = 0;
 	res->events = 0;
 	res->cb_rc = 0;
-	if ((size_t)snprintf(res->url, sizeof res->url, "%s%s", x->u->base_url, path) >= sizeof res->url) {
-		up_fail(res, UPSTREAM_ENOMEM, "the URL %s%.64s... is too long", x->u->base_url, path);
+	if (up_url(u, path, model, res) < 0) {
+		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
 		return res->err;
 	}
 	for (int attempt = 0;; attempt++) {
 		res->attempts++;
 		retry = up_attempt(x, method, body, len);
-		if (!retry || attempt >= x->u->retries || res->events > 0)
+		if (!retry || attempt >= u->retries || res->events > 0)
 			break;
 		long wait = up_wait_ms(x, attempt);
 
-		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, x->u->retries, wait);
+		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries, wait);
 		clock_sleep_ms(wait);
 	}
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms", method, res->url, res->status,
@@ -589,22 +838,39 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	return res->err;
 }
 
+/* up_body_model: the "model" of a JSON request body into out ("" when none or not JSON) */
+static const char *up_body_model(const char *body, size_t len, char *out, size_t outn)
+{
+	json_t *v = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(v, "model"));
+
+	snprintf(out, outn, "%s", m ? m : "");
+	json_decref(v);
+	return out;
+}
+
 enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
 				   size_t len, struct upstream_result *res)
 {
 	struct up_xfer x;
+	char model[UP_MODEL_MAX];
 
 	memset(&x, 0, sizeof x);
 	x.u = u;
 	x.res = res;
-	return up_run(&x, method, path, body, len);
+	model[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
+		up_body_model(body, len, model, sizeof model);
+	return up_run(&x, method, path, model, body, len);
 }
+
 
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res)
 {
 	struct up_xfer x;
 	enum upstream_err err;
+	char model[UP_MODEL_MAX];
 
 	memset(&x, 0, sizeof x);
 	x.u = u;
@@ -612,8 +878,11 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	x.stream = 1;
 	x.cb = on_event;
 	x.ud = ud;
+	model[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
+		up_body_model(body, len, model, sizeof model);
 	sse_init(&x.parser, u->max_bytes, up_on_event, &x);
-	err = up_run(&x, "POST", path, body, len);
+	err = up_run(&x, "POST", path, model, body, len);
 	sse_free(&x.parser);
 	return err;
 }

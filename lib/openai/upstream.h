@@ -23,15 +23,39 @@ enum upstream_err {
 	UPSTREAM_ENOMEM,
 };
 
+/* The URL shapes and authentication of an upstream (MCPGW_UPSTREAM_DIALECT). */
+enum upstream_dialect {
+	UPSTREAM_DIALECT_AUTO = 0, /* Azure OpenAI when the base URL's host is Azure's (upstream_dialect_of), else OpenAI */
+	UPSTREAM_DIALECT_OPENAI, /* base URL + path, Authorization: Bearer */
+	UPSTREAM_DIALECT_AZURE,  /* Azure OpenAI: api-key header, api-version, deployment paths (upstream_request) */
+};
+
+/* How the key is sent (MCPGW_UPSTREAM_AUTH). */
+enum upstream_auth {
+	UPSTREAM_AUTH_AUTO = 0, /* api-key for Azure OpenAI, else bearer */
+	UPSTREAM_AUTH_BEARER,   /* Authorization: Bearer KEY */
+	UPSTREAM_AUTH_API_KEY,  /* api-key: KEY (Azure OpenAI's key header) */
+};
+
+/* The api-version of Azure OpenAI's deployment paths when none is set: the
+ * newest GA version of its data plane inference API. */
+#define UPSTREAM_AZURE_API_VERSION "2024-10-21"
+
 struct upstream_opts {
-	const char *base_url;      /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes */
-	const char *api_key;       /* NULL or "": no Authorization header */
+	const char *base_url;      /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes;
+				    * may hold a query string (kept on every request) and user:password@
+				    * (sent, never shown: messages and logs show the URL without them) */
+	const char *api_key;       /* NULL or "": no Authorization (or api-key) header */
 	long connect_timeout_ms;   /* TCP (+TLS) connect, > 0 */
 	long idle_timeout_ms;      /* connected, no byte sent or received for this long: ETIMEOUT; > 0 */
 	int retries;               /* further attempts after the first, 0..10 */
 	long retry_max_wait_ms;    /* cap of one wait between attempts */
 	long backoff_base_ms;      /* first backoff without Retry-After; 0 means 500 (tests set less) */
 	size_t max_response_bytes; /* bound of a body and of one SSE event; 0 means 32 MiB */
+	int dialect;               /* enum upstream_dialect */
+	int auth;                  /* enum upstream_auth */
+	const char *api_version;   /* NULL or "": Azure's deployment paths use UPSTREAM_AZURE_API_VERSION,
+				    * its /openai/v1 paths none; else the api-version query of every request */
 };
 
 #define UPSTREAM_URL_MAX 4096
@@ -42,7 +66,8 @@ struct upstream_result {
 	long status;                          /* HTTP status of the last attempt; 0 if none came */
 	buf_t body;                           /* the response body (non-stream, or a stream's non-SSE answer) */
 	char content_type[128];               /* of the last response, "" if none */
-	char url[UPSTREAM_URL_MAX];           /* the URL requested */
+	char url[UPSTREAM_URL_MAX];           /* the URL requested, as shown: without user:password@ and
+					       * with query values other than api-version as "***" */
 	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
 	int attempts;                         /* requests made (1 + retries used) */
 	long events;                          /* stream: events handed to the callback */
@@ -79,8 +104,20 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 
-/* upstream_base_url: the base URL without a trailing '/' (borrowed). */
+/* upstream_base_url: the base URL as shown (see upstream_url_shown), without a
+ * trailing '/' and without its query string (borrowed). */
 const char *upstream_base_url(const struct upstream *u);
+
+/* upstream_dialect_of: the dialect UPSTREAM_DIALECT_AUTO stands for with base
+ * URL url: UPSTREAM_DIALECT_AZURE when its host ends in .openai.azure.com or
+ * .cognitiveservices.azure.com (Azure OpenAI's endpoints), else
+ * UPSTREAM_DIALECT_OPENAI. */
+enum upstream_dialect upstream_dialect_of(const char *url);
+
+/* upstream_url_shown: url as messages and logs may show it, into out (outn >
+ * 0; cut to fit): without user:password@, each query value but api-version's
+ * replaced by "***" (keys passed in a query: ?key=, ?code=, ?sig=). Returns out. */
+const char *upstream_url_shown(const char *url, char *out, size_t outn);
 
 /* upstream_result_init / upstream_result_free: a result is reused by every
  * call (each resets it, keeping memory); free it once at the end. */
@@ -94,8 +131,13 @@ void upstream_result_free(struct upstream_result *res);
  * 429, 500, 502, 503, 504, on a failed connect and on a connection that
  * broke before any response byte; waits retry-after-ms / Retry-After
  * (seconds or HTTP date) capped by retry_max_wait_ms, else backoff_base_ms
- * doubled per attempt (minus up to 25 % jitter), capped likewise. Other 4xx
- * are never retried. Returns res->err: UPSTREAM_OK on a 2xx. */
+ * doubled per attempt (minus up to 25 % jitter), capped likewise. Other 4xx are never retried. The URL is
+ * base_url + path with the base URL's query string, in the dialect's shape:
+ * Azure OpenAI's deployment paths put /openai/deployments/MODEL before
+ * /chat/completions, /completions and /embeddings (MODEL: the body's "model",
+ * URL-encoded) and /openai before other paths, unless the base URL already
+ * names a deployment or ends in /openai/v1; api-version is added (see
+ * struct upstream_opts). Returns res->err: UPSTREAM_OK on a 2xx. */
 enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
 				   size_t len, struct upstream_result *res);
 

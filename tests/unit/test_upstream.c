@@ -217,7 +217,7 @@ static int closed_port(void)
 /* ---- fixtures and helpers ---- */
 
 static struct upstream_opts O;
-static char base[64];
+static char base[256];
 static struct upstream_result R;
 
 static int setup(void **state)
@@ -225,7 +225,7 @@ static int setup(void **state)
 	(void)state;
 	memset(&S, 0, sizeof S);
 	nallocs = 0;
-	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20 };
+	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL };
 	upstream_result_init(&R);
 	return 0;
 }
@@ -703,6 +703,157 @@ static void test_bad_bodies(void **state)
 	json_decref(j);
 }
 
+/* ---- provider conventions: URL shapes, keys, what the answer tells the client ---- */
+
+/* reqlog_has: the n-th request (0-based) of the log contains s */
+static int reqlog_has(int n, const char *s)
+{
+	const char *p = S.reqlog.data, *end;
+
+	for (int i = 0; p && i < n; i++)
+		if ((p = strstr(p, "\n----\n")))
+			p += 6;
+	if (!p)
+		return 0;
+	end = strstr(p, "\n----\n");
+	for (const char *q = p; (q = strstr(q, s)); q++)
+		if (!end || q < end)
+			return 1;
+	return 0;
+}
+
+static void test_dialect_of(void **state)
+{
+	(void)state;
+	assert_int_equal(upstream_dialect_of("https://my-res.openai.azure.com"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://x.OPENAI.azure.com:443/openai/v1"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://u:p@r.cognitiveservices.azure.com/"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://api.openai.com/v1"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of("https://openai.azure.com.evil.example/v1"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of("http://127.0.0.1:8080/v1?x=.openai.azure.com"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of(""), UPSTREAM_DIALECT_OPENAI);
+}
+
+static void test_url_shown(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_string_equal(upstream_url_shown("https://user:sekrit@h.example:8443/v1/x?api-version=2024-10-21&key=sk-1&flag",
+					       out, sizeof out),
+			    "https://h.example:8443/v1/x?api-version=2024-10-21&key=***&flag");
+	assert_string_equal(upstream_url_shown("http://h/v1", out, sizeof out), "http://h/v1");
+	assert_string_equal(upstream_url_shown("http://h/p@q?code=a=b#frag", out, sizeof out), "http://h/p@q?code=***");
+	assert_string_equal(upstream_url_shown("https://h/v1?key=sk-1", out, 12), "https://h/v");
+}
+
+static void test_azure_deployments(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	const char *body = "{\"model\":\"my dep/1\",\"messages\":[]}";
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[3].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 4);
+	O.dialect = UPSTREAM_DIALECT_AZURE; /* a host of ours, so not detected */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", body, strlen(body), &R), UPSTREAM_OK);
+	assert_string_equal(R.url, mk("http://127.0.0.1:%d/openai/deployments/my%%20dep%%2F1/chat/completions"
+				      "?api-version=" UPSTREAM_AZURE_API_VERSION,
+				      S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_request(u, "POST", "/embeddings", "{\"model\":\"emb\",\"input\":\"x\"}", 27, &R),
+			 UPSTREAM_OK);
+	upstream_free(u);
+	/* a base URL that names its api-version keeps it */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai?api-version=2023-05-15", S.port);
+	O.api_version = "2099-01-01";
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(3, "POST /openai/deployments/m/chat/completions?api-version=2023-05-15 HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "POST /openai/deployments/my%20dep%2F1/chat/completions?api-version=2024-10-21 "));
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_false(reqlog_has(0, "Authorization"));
+	assert_true(reqlog_has(1, "GET /openai/models?api-version=2024-10-21 "));
+	assert_true(reqlog_has(2, "POST /openai/deployments/emb/embeddings?api-version=2024-10-21 "));
+}
+
+static void test_azure_v1_and_fixed(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		sc[i].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
+	srv_start(sc, 3);
+	O.dialect = UPSTREAM_DIALECT_AZURE;
+	/* /openai/v1: the model stays in the body, no api-version unless set */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai/v1/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	O.api_version = "preview";
+	u = upstream_new(&O);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	/* a deployment in the base URL (the AzureOpenAI SDK's azure_deployment), bearer asked for */
+	O.api_version = "2025-01-01-preview";
+	O.auth = UPSTREAM_AUTH_BEARER;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai/deployments/dep", S.port);
+	u = upstream_new(&O);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(0, "POST /openai/v1/chat/completions HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_true(reqlog_has(1, "POST /openai/v1/chat/completions?api-version=preview HTTP/1.1\r\n"));
+	assert_true(reqlog_has(2, "POST /openai/deployments/dep/chat/completions?api-version=2025-01-01-preview "));
+	assert_true(reqlog_has(2, "\r\nAuthorization: Bearer sk-test\r\n"));
+	assert_false(reqlog_has(2, "api-key:"));
+}
+
+static void test_base_query_and_credentials(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	const char *msg;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[1].p[0].data = resp(502, NULL, "text/html", "<html>Bad Gateway</html>");
+	srv_start(sc, 2);
+	O.retries = 0;
+	O.auth = UPSTREAM_AUTH_API_KEY; /* asked for, on an OpenAI-shaped upstream */
+	O.api_version = "2099-01-01";   /* Azure's only: not added here */
+	snprintf(base, sizeof base, "http://me:pw-SECRET@127.0.0.1:%d/v1/?key=q-SECRET&api-version=x", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_string_equal(upstream_base_url(u), mk("http://127.0.0.1:%d/v1", S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_string_equal(R.url, mk("http://127.0.0.1:%d/v1/models?key=***&api-version=x", S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	msg = check_error(502, "upstream_bad_response");
+	assert_null(strstr(msg, "SECRET"));
+	assert_non_null(strstr(msg, "key=***"));
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(0, "GET /v1/models?key=q-SECRET&api-version=x HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "\r\nAuthorization: Basic ")); /* user:password@ is sent, as curl sends it */
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_false(reqlog_has(0, "2099"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +872,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_of, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_shown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_azure_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_azure_v1_and_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_query_and_credentials, setup, teardown),
 	};
 	int rc;
 
