@@ -441,10 +441,13 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_UPSTREAM_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(upstream_timeout_ms),
 	  .readers = R_GW, .doc = "seconds the upstream may stay silent", .more = "(504 after)" },
 	{ .name = "MCPGW_UPSTREAM_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(upstream_retries),
-	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects" },
+	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects",
+	  .more = "(none for a request whose `x-stainless-retry-count` is above 0: an openai SDK retrying by "
+		  "itself)" },
 	{ .name = "MCPGW_UPSTREAM_RETRY_MAX_WAIT", SECONDS(0, SET_HOUR_MS), .def = "20",
 	  FIELD(upstream_retry_max_wait_ms), .readers = R_GW, .doc = "seconds; longest wait between retries",
-	  .more = "(`Retry-After` is capped to it)" },
+	  .more = "(an upstream answer whose `Retry-After` asks for longer is not retried: the client gets it "
+		  "with that `Retry-After`)" },
 	{ .name = "MCPGW_MAX_RESPONSE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "33554432",
 	  FIELD(max_response_bytes), .readers = R_GW, .doc = "largest upstream answer or stream event" },
 	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGS_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),

@@ -20,6 +20,19 @@ static int upstream_worker_init(struct responder_worker *w)
 	return 0;
 }
 
+/* upstream_more_headers: the hio hook: what the upstream told, for the client */
+static int upstream_more_headers(void *ud, int status, buf_t *out)
+{
+	return upstream_client_headers(ud, status, out);
+}
+
+/* upstream_request_begin: the client's retry count for this request; its answer carries what the upstream told */
+static void upstream_request_begin(struct responder_worker *w)
+{
+	upstream_begin(w->up, hio_param(&w->h, "HTTP_X_STAINLESS_RETRY_COUNT"));
+	hio_on_headers(&w->h, upstream_more_headers, w->up);
+}
+
 static void upstream_worker_free(struct responder_worker *w)
 {
 	upstream_free(w->up);
@@ -31,4 +44,5 @@ const struct responder_client responder_upstream = {
 	.global_cleanup = upstream_global_cleanup,
 	.worker_init = upstream_worker_init,
 	.worker_free = upstream_worker_free,
+	.request_begin = upstream_request_begin,
 };

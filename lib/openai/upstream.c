@@ -51,8 +51,12 @@ struct upstream {
 	char url[UPSTREAM_URL_MAX]; /* the URL of the request in progress, as sent */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
-	int retries;
+	int retries;     /* opts.retries */
+	int retries_now; /* this client request's (upstream_begin) */
 	size_t max_bytes;
+	/* what the answers told since upstream_begin (upstream_client_headers) */
+	char told_id[UPSTREAM_REQUEST_ID_MAX];
+	long told_ra_ms, told_ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
 };
 
 /* one attempt, shared with the libcurl callbacks */
@@ -69,6 +73,8 @@ struct up_xfer {
 	int64_t last_activity; /* monotonic ms of the last byte in or out */
 	curl_off_t last_ul;
 	long ra_ms, ra_s_ms; /* retry-after-ms, Retry-After (in ms); -1 if absent */
+	int rid_rank;        /* which header res->request_id came from: 0 none, 1 apim-request-id, 2 request-id,
+			      * 3 x-request-id */
 	struct sse_parser parser;
 	upstream_event_cb cb;
 	void *ud;
@@ -133,6 +139,36 @@ const char *upstream_base_url(const struct upstream *u)
 	return u->shown_base;
 }
 
+void upstream_begin(struct upstream *u, const char *client_retry)
+{
+	long n;
+
+	u->told_id[0] = '\0';
+	u->told_ra_ms = u->told_ra_s_ms = -1;
+	/* the openai SDKs send x-stainless-retry-count on every request: 0 first, then 1, 2, ... */
+	u->retries_now = client_retry && settings_parse_long(client_retry, 1, 1000000, &n) == 0 ? 0 : u->retries;
+}
+
+/* up_ceil_s: ms as whole seconds, rounded up */
+static long up_ceil_s(long ms)
+{
+	return ms / 1000 + (ms % 1000 != 0);
+}
+
+int upstream_client_headers(const struct upstream *u, int status, buf_t *out)
+{
+	if (u->told_id[0] && buf_printf(out, "X-Request-Id: %s\r\n", u->told_id) < 0)
+		return -1;
+	if (status != 429 && status != 503)
+		return 0;
+	if (u->told_ra_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\nretry-after-ms: %ld\r\n", up_ceil_s(u->told_ra_ms),
+				  u->told_ra_ms);
+	if (u->told_ra_s_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\n", up_ceil_s(u->told_ra_s_ms));
+	return 0;
+}
+
 /* ---- libcurl callbacks ---- */
 
 /* up_header_value: if the header line [p, p+n) is "name: value", copy the
@@ -170,6 +206,31 @@ static long up_retry_after(const char *v)
 	return t <= 0 ? 0 : t > 86400 ? 86400000L : (long)t * 1000;
 }
 
+/* up_request_id: an x-request-id, request-id or apim-request-id header line:
+ * kept (printable ASCII, cut) in res and as told to the client, unless a
+ * better-ranked one came; 1 if it was one of them */
+static int up_request_id(struct up_xfer *x, const char *p, size_t len)
+{
+	static const char *const names[] = { "apim-request-id", "request-id", "x-request-id" };
+	char v[UPSTREAM_REQUEST_ID_MAX];
+	size_t j = 0;
+
+	for (int rank = 1; rank <= 3; rank++) {
+		if (!up_header_value(p, len, names[rank - 1], v, sizeof v))
+			continue;
+		if (rank > x->rid_rank) {
+			for (size_t i = 0; v[i]; i++)
+				if (v[i] > 0x20 && v[i] < 0x7f)
+					x->res->request_id[j++] = v[i];
+			x->res->request_id[j] = '\0';
+			memcpy(x->u->told_id, x->res->request_id, j + 1);
+			x->rid_rank = rank;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct up_xfer *x = ud;
@@ -182,6 +243,10 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new answer (after a 1xx, too) */
 		x->ra_ms = x->ra_s_ms = -1;
 		x->res->content_type[0] = '\0';
+		x->res->request_id[0] = x->u->told_id[0] = '\0';
+		x->rid_rank = 0;
+	} else if (up_request_id(x, p, len)) {
+		/* kept */
 	} else if (up_header_value(p, len, "content-type", v, sizeof v)) {
 		v[sizeof x->res->content_type - 1] = '\0'; /* cut to fit */
 		memcpy(x->res->content_type, v, strlen(v) + 1);
@@ -585,9 +650,10 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 		snprintf(u->api_version, sizeof u->api_version, "%s", UPSTREAM_AZURE_API_VERSION);
 	}
 	api_key_header = o->auth == UPSTREAM_AUTH_API_KEY || (o->auth == UPSTREAM_AUTH_AUTO && u->azure != UP_AZ_NONE);
+	u->told_ra_ms = u->told_ra_s_ms = -1;
 	u->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	u->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
-	u->retries = o->retries < 0 ? 0 : o->retries;
+	u->retries = u->retries_now = o->retries < 0 ? 0 : o->retries;
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
@@ -773,6 +839,8 @@ static int up_attempt(struct up_xfer *x, const char *method, const char *body, s
 	x->too_big = x->nomem = x->sse_rc = 0;
 	x->last_ul = 0;
 	x->ra_ms = x->ra_s_ms = -1;
+	x->rid_rank = 0;
+	res->request_id[0] = '\0';
 	x->last_activity = clock_now_ms();
 	x->u->errbuf[0] = '\0';
 	if (x->stream)
@@ -819,6 +887,8 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	res->attempts = 0;
 	res->events = 0;
 	res->cb_rc = 0;
+	res->request_id[0] = '\0';
+	res->retry_after_ms = -1;
 	if (up_url(u, path, model, res) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
 		return res->err;
@@ -826,15 +896,32 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	for (int attempt = 0;; attempt++) {
 		res->attempts++;
 		retry = up_attempt(x, method, body, len);
-		if (!retry || attempt >= u->retries || res->events > 0)
+		if (!retry || attempt >= u->retries_now || res->events > 0)
 			break;
+		/* a longer wait than we would make is the client's to make: it gets the answer with it */
+		long asked = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+
+		if (asked > u->retry_max_wait_ms) {
+			log_info("upstream: %s and asks to wait %ld ms, over MCPGW_UPSTREAM_RETRY_MAX_WAIT: not "
+				 "retried, the client gets the wait",
+				 res->message, asked);
+			break;
+		}
 		long wait = up_wait_ms(x, attempt);
 
-		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries, wait);
+		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries_now, wait);
 		clock_sleep_ms(wait);
 	}
-	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms", method, res->url, res->status,
-		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0));
+	if (res->status < 200 || res->status >= 300) {
+		res->retry_after_ms = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+		u->told_ra_ms = x->ra_ms;
+		u->told_ra_s_ms = x->ra_s_ms;
+	} else {
+		u->told_ra_ms = u->told_ra_s_ms = -1;
+	}
+	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,
+		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0),
+		  res->request_id[0] ? res->request_id : "(none)");
 	return res->err;
 }
 

@@ -59,24 +59,28 @@ struct upstream_opts {
 };
 
 #define UPSTREAM_URL_MAX 4096
+#define UPSTREAM_REQUEST_ID_MAX 129 /* an upstream request id kept (longer ones are cut) */
 
 /* The outcome of one upstream_request / upstream_stream, all attempts included. */
 struct upstream_result {
 	enum upstream_err err;
-	long status;                          /* HTTP status of the last attempt; 0 if none came */
-	buf_t body;                           /* the response body (non-stream, or a stream's non-SSE answer) */
-	char content_type[128];               /* of the last response, "" if none */
-	char url[UPSTREAM_URL_MAX];           /* the URL requested, as shown: without user:password@ and
+	long status;                              /* HTTP status of the last attempt; 0 if none came */
+	buf_t body;                               /* the response body (non-stream, or a stream's non-SSE answer) */
+	char content_type[128];                   /* of the last response, "" if none */
+	char url[UPSTREAM_URL_MAX];               /* the URL requested, as shown: without user:password@ and
 					       * with query values other than api-version as "***" */
-	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
-	int attempts;                         /* requests made (1 + retries used) */
-	long events;                          /* stream: events handed to the callback */
-	int cb_rc;                            /* the callback's non-zero return (UPSTREAM_EABORTED) */
+	char message[UPSTREAM_URL_MAX + 512];     /* what went wrong, naming the URL; "" when OK */
+	int attempts;                             /* requests made (1 + retries used) */
+	long events;                              /* stream: events handed to the callback */
+	int cb_rc;                                /* the callback's non-zero return (UPSTREAM_EABORTED) */
+	char request_id[UPSTREAM_REQUEST_ID_MAX]; /* the last answer's x-request-id (else request-id, else
+						   * apim-request-id), printable ASCII; "" if none */
+	long retry_after_ms; /* the last answer's retry-after-ms, else Retry-After, in ms; -1 if none */
 };
 
 #define UPSTREAM_RESULT_INIT \
 	{ \
-		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0 \
+		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, "", -1 \
 	}
 
 /* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
@@ -119,6 +123,26 @@ enum upstream_dialect upstream_dialect_of(const char *url);
  * replaced by "***" (keys passed in a query: ?key=, ?code=, ?sig=). Returns out. */
 const char *upstream_url_shown(const char *url, char *out, size_t outn);
 
+/* upstream_begin: a new client request is served with u: forget what the
+ * answers of earlier requests told (upstream_client_headers), and set this
+ * request's retries: client_retry is the client's x-stainless-retry-count
+ * header (NULL: none; the openai SDKs send it, 0 on a first attempt); a
+ * count > 0 means the client is retrying by itself, so the requests of this
+ * one make one attempt each (else up to opts.retries more): an SDK's retries
+ * are not multiplied by the gateway's. */
+void upstream_begin(struct upstream *u, const char *client_retry);
+
+/* upstream_client_headers: the header lines ("Name: value\r\n") an answer
+ * with HTTP status to the client carries from the upstream, appended to
+ * out: "X-Request-Id" with the request id of the latest upstream answer since
+ * upstream_begin (the one a stream's first chunk came from, or the last
+ * round's); and when status is 429 or 503 and the last upstream answer was
+ * an error with retry-after-ms or Retry-After: "Retry-After" (whole seconds,
+ * rounded up) and, when the upstream sent it, "retry-after-ms". Its
+ * x-ratelimit-* headers are never passed: they describe the gateway's one
+ * shared key, not the caller's. 0, or -1 when out of memory. */
+int upstream_client_headers(const struct upstream *u, int status, buf_t *out);
+
 /* upstream_result_init / upstream_result_free: a result is reused by every
  * call (each resets it, keeping memory); free it once at the end. */
 void upstream_result_init(struct upstream_result *res);
@@ -130,8 +154,10 @@ void upstream_result_free(struct upstream_result *res);
  * max_response_bytes) of the last attempt. Retries up to `retries` times on
  * 429, 500, 502, 503, 504, on a failed connect and on a connection that
  * broke before any response byte; waits retry-after-ms / Retry-After
- * (seconds or HTTP date) capped by retry_max_wait_ms, else backoff_base_ms
- * doubled per attempt (minus up to 25 % jitter), capped likewise. Other 4xx are never retried. The URL is
+ * (seconds or HTTP date), else backoff_base_ms doubled per attempt (minus up
+ * to 25 % jitter), capped by retry_max_wait_ms; an answer asking for a longer
+ * wait than retry_max_wait_ms is not retried (its wait goes to the client,
+ * upstream_client_headers). Other 4xx are never retried. The URL is
  * base_url + path with the base URL's query string, in the dialect's shape:
  * Azure OpenAI's deployment paths put /openai/deployments/MODEL before
  * /chat/completions, /completions and /embeddings (MODEL: the body's "model",

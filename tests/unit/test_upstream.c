@@ -347,7 +347,7 @@ static void test_no_api_key(void **state)
 
 static void test_retry_after(void **state)
 {
-	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
 	struct upstream *u;
 	char date[64];
 	time_t later = time(NULL) + 3600;
@@ -356,21 +356,31 @@ static void test_retry_after(void **state)
 
 	(void)state;
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&later, &tm));
-	sc[0].p[0].data = resp(429, "Retry-After: 1\r\n", "application/json", ERRJSON("slow down"));
-	sc[1].p[0].data = resp(503, mk("Retry-After: %s\r\n", date), "application/json", ERRJSON("busy"));
+	sc[0].p[0].data = resp(429, "Retry-After: 0.2\r\n", "application/json", ERRJSON("slow down"));
+	sc[1].p[0].data = resp(503, "Retry-After: 0\r\n", "application/json", ERRJSON("busy"));
 	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
-	srv_start(sc, 3);
-	O.retry_max_wait_ms = 150; /* both waits are capped to this */
+	sc[3].p[0].data = resp(503, mk("Retry-After: %s\r\n", date), "application/json", ERRJSON("busy"));
+	sc[4].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 5);
+	O.retry_max_wait_ms = 500;
 	u = client(S.port);
 	t0 = clock_now_ms();
 	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
 	t0 = clock_now_ms() - t0;
 	assert_int_equal(R.attempts, 3);
 	assert_int_equal(R.status, 200);
-	assert_true(t0 >= 290);
+	assert_int_equal(R.retry_after_ms, -1);
+	assert_true(t0 >= 195);
 	assert_true(t0 < 2000);
+	/* an hour asked for, over the longest wait we make: not retried, the wait is the client's */
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_true(clock_now_ms() - t0 < 400);
+	assert_int_equal(R.attempts, 1);
+	assert_int_equal(R.status, 503);
+	assert_true(R.retry_after_ms > 3500000 && R.retry_after_ms <= 3600000);
 	upstream_free(u);
-	assert_int_equal(atomic_load(&S.requests), 3);
+	assert_int_equal(atomic_load(&S.requests), 4);
 }
 
 static void test_retry_after_ms(void **state)
@@ -854,6 +864,88 @@ static void test_base_query_and_credentials(void **state)
 	assert_false(reqlog_has(0, "2099"));
 }
 
+static void test_told_client(void **state)
+{
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	buf_t h = BUF_INIT;
+
+	(void)state;
+	sc[0].p[0].data =
+		resp(200, "x-request-id: req_1\r\nx-ratelimit-remaining-requests: 9\r\n", "application/json", OKJSON);
+	sc[1].p[0].data = resp(429, "apim-request-id: apim-2\r\nretry-after-ms: 4500\r\nRetry-After: 5\r\n",
+			       "application/json", ERRJSON("rl"));
+	sc[2].p[0].data = resp(503, "request-id: r3\r\napim-request-id: apim-3\r\nRetry-After: 7\r\n",
+			       "application/json", ERRJSON("busy"));
+	sc[3].p[0].data = resp(200, "x-request-id: bad\x01id \r\n", "application/json", OKJSON);
+	srv_start(sc, 4);
+	O.retry_max_wait_ms = 150;
+	u = client(S.port);
+	assert_int_equal(upstream_client_headers(u, 200, &h), 0);
+	assert_int_equal(h.len, 0);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_string_equal(R.request_id, "req_1");
+	assert_int_equal(upstream_client_headers(u, 200, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: req_1\r\n"); /* never the x-ratelimit-* headers */
+	/* 4.5 s asked for, more than we wait: not retried, told to the client */
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 1);
+	assert_string_equal(R.request_id, "apim-2");
+	assert_int_equal(R.retry_after_ms, 4500);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 429, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: apim-2\r\nRetry-After: 5\r\nretry-after-ms: 4500\r\n");
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 400, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: apim-2\r\n");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_string_equal(R.request_id, "r3"); /* request-id before apim-request-id */
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: r3\r\nRetry-After: 7\r\n");
+	/* a success forgets the wait; control bytes never reach a header */
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: badid\r\n");
+	/* the next client request starts with nothing told */
+	upstream_begin(u, NULL);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_int_equal(h.len, 0);
+	upstream_free(u);
+	buf_free(&h);
+}
+
+static void test_client_retry_count(void **state)
+{
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[1].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[3].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[4].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 5);
+	u = client(S.port);
+	/* an SDK's first attempt: the gateway retries */
+	upstream_begin(u, "0");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.attempts, 3);
+	/* the SDK retrying by itself: one attempt */
+	upstream_begin(u, "1");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 1);
+	/* a count that is no number changes nothing */
+	upstream_begin(u, "x");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.attempts, 1);
+	upstream_free(u);
+	assert_int_equal(atomic_load(&S.requests), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -877,6 +969,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_azure_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_azure_v1_and_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_query_and_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_told_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
 	};
 	int rc;
 
