@@ -51,8 +51,9 @@ struct upstream {
 	char url[UPSTREAM_URL_MAX]; /* the URL of the request in progress, as sent */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
-	int retries;     /* opts.retries */
-	int retries_now; /* this client request's (upstream_begin) */
+	int retries;           /* opts.retries */
+	int retries_now;       /* this client request's (upstream_begin) */
+	int no_stream_options; /* the upstream rejected stream_options: not added any more */
 	size_t max_bytes;
 	/* what the answers told since upstream_begin (upstream_client_headers) */
 	char told_id[UPSTREAM_REQUEST_ID_MAX];
@@ -951,6 +952,66 @@ enum upstream_err upstream_request(struct upstream *u, const char *method, const
 	return up_run(&x, method, path, model, body, len);
 }
 
+/* up_space: JSON whitespace */
+static int up_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* up_ask_usage: a chat completion stream's body asking for
+ * stream_options.include_usage (new string, free it), or NULL when it
+ * already asks, the handle stopped asking, or the body is not a JSON object
+ * (then sent as it came). */
+static char *up_ask_usage(const struct upstream *u, const char *body, size_t len)
+{
+	static const char ask[] = "\"stream_options\":{\"include_usage\":true}";
+	json_t *v, *so;
+	char *out = NULL;
+	size_t lead = 0;
+
+	if (u->no_stream_options || !body)
+		return NULL;
+	while (lead < len && up_space(body[lead]))
+		lead++;
+	if (lead == len || body[lead] != '{')
+		return NULL;
+	/* the common case, without parsing: no key "stream_options" anywhere (inside a JSON string
+	 * the quotes would be escaped), so the member goes first */
+	if (!memmem(body, len, "\"stream_options\"", 16)) {
+		size_t rest = len - lead - 1, n = lead + 1 + sizeof ask - 1, k = lead + 1;
+		int empty;
+
+		while (k < len && up_space(body[k]))
+			k++;
+		empty = k < len && body[k] == '}';
+
+		if (!(out = malloc(n + 1 + rest + 1)))
+			return NULL;
+		memcpy(out, body, lead + 1);
+		memcpy(out + lead + 1, ask, sizeof ask - 1);
+		if (!empty)
+			out[n++] = ',';
+		memcpy(out + n, body + lead + 1, rest);
+		out[n + rest] = '\0';
+		return out;
+	}
+	v = json_loadb(body, len, 0, NULL);
+	so = json_object_get(v, "stream_options");
+	if (json_is_object(v) && !json_is_true(json_object_get(so, "include_usage")) &&
+	    (so || json_object_set_new(v, "stream_options", json_object()) == 0) &&
+	    (so = json_object_get(v, "stream_options")) && json_is_object(so) &&
+	    json_object_set_new(so, "include_usage", json_true()) == 0)
+		out = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	return out;
+}
+
+/* up_rejects_stream_options: the answer is a 400 or 422 that names stream_options */
+static int up_rejects_stream_options(const struct upstream_result *res)
+{
+	return res->err == UPSTREAM_EHTTP && (res->status == 400 || res->status == 422) && res->body.data &&
+	       strstr(res->body.data, "stream_options");
+}
 
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res)
@@ -958,6 +1019,7 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	struct up_xfer x;
 	enum upstream_err err;
 	char model[UP_MODEL_MAX];
+	char *usage_body = NULL;
 
 	memset(&x, 0, sizeof x);
 	x.u = u;
@@ -968,9 +1030,24 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	model[0] = '\0';
 	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
 		up_body_model(body, len, model, sizeof model);
+	if (strcmp(path, "/chat/completions") == 0)
+		usage_body = up_ask_usage(u, body, len);
 	sse_init(&x.parser, u->max_bytes, up_on_event, &x);
-	err = up_run(&x, "POST", path, model, body, len);
+	err = up_run(&x, "POST", path, model, usage_body ? usage_body : body, usage_body ? strlen(usage_body) : len);
+	if (usage_body && up_rejects_stream_options(res)) {
+		/* stream_options is OpenAI's (platform.openai.com/docs/api-reference/chat/create); some
+		 * OpenAI-compatible APIs answer 400 "Unknown parameter: 'stream_options'" (seen behind
+		 * one-api style relays, github.com/QuantumNous/new-api/issues/418) or 422 "extra inputs":
+		 * the request goes again as the client sent it, and this handle stops asking */
+		u->no_stream_options = 1;
+		log_warn("upstream: %s rejects stream_options (HTTP %ld): asked again without it; usage of "
+			 "streamed rounds is now only what the upstream sends unasked",
+			 res->url, res->status);
+		sse_reset(&x.parser);
+		err = up_run(&x, "POST", path, model, body, len);
+	}
 	sse_free(&x.parser);
+	free(usage_body);
 	return err;
 }
 

@@ -174,7 +174,12 @@ enum upstream_err upstream_request(struct upstream *u, const char *method, const
  * ETIMEOUT when it stalled). A non-2xx answer is collected into res->body:
  * UPSTREAM_EHTTP; a 2xx that is not text/event-stream likewise:
  * UPSTREAM_EBADRESP (the body may be a whole JSON completion). Retries as
- * upstream_request, but only while no event was delivered. Returns res->err. */
+ * upstream_request, but only while no event was delivered. A stream of path
+ * "/chat/completions" asks for stream_options.include_usage (the gateway
+ * sums usage over rounds; the tool loop gives the usage chunk only to a
+ * client that asked for it); when the upstream rejects the request naming
+ * stream_options (400 or 422) and the body did not ask for it itself, the
+ * request is sent again as it came, and u stops adding it. Returns res->err. */
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res);
 

@@ -946,6 +946,47 @@ static void test_client_retry_count(void **state)
 	assert_int_equal(atomic_load(&S.requests), 5);
 }
 
+static void test_stream_asks_usage(void **state)
+{
+	struct canned sc[7] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	const char *asks = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+	const char *other = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_obfuscation\":false}}";
+
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		sc[i].p[0].data = SSE_HEAD;
+		sc[i].p[1].data = chunk("data: {\"a\":1}\n\ndata: [DONE]\n\n");
+		sc[i].p[2].data = SSE_END;
+	}
+	sc[4].p[0].data = resp(400, NULL, "application/json",
+			       "{\"error\":{\"message\":\"Unknown parameter: 'stream_options'.\",\"type\":"
+			       "\"invalid_request_error\",\"param\":\"stream_options\",\"code\":\"unknown_parameter\"}}");
+	sc[4].p[1].data = NULL;
+	srv_start(sc, 7);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", other, strlen(other), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", asks, strlen(asks), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", " { }", 4, collect, &ev, &R), UPSTREAM_OK);
+	/* rejected: asked again as it came, and never again */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(R.status, 200);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(
+		reqlog_has(0, "\r\n\r\n{\"stream_options\":{\"include_usage\":true},\"model\":\"m\",\"stream\":true}"));
+	assert_true(reqlog_has(1, "\"stream_options\":{\"include_obfuscation\":false,\"include_usage\":true}}"));
+	assert_true(reqlog_has(2, mk("\r\n\r\n%s", asks))); /* already asks: as it came */
+	assert_true(reqlog_has(3, "\r\n\r\n {\"stream_options\":{\"include_usage\":true} }"));
+	assert_true(reqlog_has(4, "\"stream_options\":{\"include_usage\":true}"));
+	assert_true(reqlog_has(5, "\r\n\r\n" BODY));
+	assert_true(reqlog_has(6, "\r\n\r\n" BODY));
+	buf_free(&ev.log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -971,6 +1012,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_base_query_and_credentials, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_told_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_asks_usage, setup, teardown),
 	};
 	int rc;
 
