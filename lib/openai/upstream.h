@@ -103,8 +103,10 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
  * (keep-alive across requests) and lets the idle timeout be checked to the
  * millisecond (curl_easy_perform's progress callback runs only about once a
  * second while nothing arrives). Copies what it needs from o. NULL on
- * ENOMEM, a libcurl failure or an empty or too long base URL. One thread at
- * a time may use a handle. Free with upstream_free. */
+ * ENOMEM, a libcurl failure, an empty or too long base URL (or query) or a
+ * too long api_version. The dialect is fixed here (o->dialect, else
+ * upstream_dialect_of the base URL). One thread at a time may use a
+ * handle. Free with upstream_free. */
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 
