@@ -282,8 +282,10 @@ static int chat_setup(struct chat *c)
 	c->tl.up = upstream_new(&uo);
 	c->tl.bc = bc_new(c->set.socket_path, c->set.max_message_bytes);
 	if (!c->tl.up || !c->tl.bc) {
+		char shown[1024];
+
 		fprintf(stderr, "mcpgw-chat: cannot set up the upstream client (OPENAI_BASE_URL: '%s')\n",
-			c->set.openai_base_url);
+			upstream_url_shown(c->set.openai_base_url, shown, sizeof shown));
 		return -1;
 	}
 	if (!(c->le = lineedit_new(0, 1))) {

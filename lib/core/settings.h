@@ -31,6 +31,9 @@ struct settings {
 	char openai_api_key[1024];        /* OPENAI_API_KEY (secret) */
 	char openai_base_url[2048];       /* OPENAI_BASE_URL, without trailing '/' */
 	char default_model[256];          /* DEFAULT_MODEL */
+	char openai_api_version[64];      /* OPENAI_API_VERSION (Azure OpenAI's api-version query) */
+	int upstream_dialect;             /* MCPGW_UPSTREAM_DIALECT: enum upstream_dialect (auto 0, openai, azure) */
+	int upstream_auth;                /* MCPGW_UPSTREAM_AUTH: enum upstream_auth (auto 0, bearer, api-key) */
 	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT (seconds) */
 	long upstream_timeout_ms;         /* MCPGW_UPSTREAM_TIMEOUT (seconds) */
 	int upstream_retries;             /* MCPGW_UPSTREAM_RETRIES */
