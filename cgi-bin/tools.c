@@ -433,13 +433,15 @@ static void page_run(struct app *a, struct hio *h, const buf_t *body)
 {
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
 	const char *tool;
-	long timeout = a->s->tool_timeout_ms * (a->s->tool_retries + 1) + a->s->broker_timeout_ms;
+	long timeout;
 	int rc;
 
 	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth)) ||
 	    !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
+	timeout =
+		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
 	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
 		json_decref(error);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // sideeffect-server.mjs: a stdio MCP server (the official SDK) whose tools commit a side effect and then answer late, and whose schemas are the broken kinds public servers send.
 //
-//   node tests/sideeffect-server.mjs JOURNAL_FILE
+//   node tests/sideeffect-server.mjs JOURNAL_FILE [PREFIX]
 //
+// PREFIX (default none) goes before every tool name, so that two of these servers can run side by side.
 // Tools (each run appends one line "<tool> <arguments JSON>" to JOURNAL_FILE before it waits):
 //   commit       annotations {idempotentHint: false}: commits, then answers after `delay_ms` (default 2500)
 //   peek         annotations {readOnlyHint: true}: the same, safe to repeat
@@ -15,8 +16,9 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const journal = process.argv[2];
+const prefix = process.argv[3] ?? "";
 if (!journal) {
-	console.error("usage: sideeffect-server.mjs JOURNAL_FILE");
+	console.error("usage: sideeffect-server.mjs JOURNAL_FILE [PREFIX]");
 	process.exit(2);
 }
 
@@ -32,17 +34,17 @@ const tools = [
 	{ name: "echo_notype", description: "Echo the text.",
 	  inputSchema: { properties: { text: { type: "string" } }, required: ["text"] } },
 	{ name: "scalar_args", description: "Takes a bare string.", inputSchema: { type: "string" } },
-];
+].map((t) => ({ ...t, name: prefix + t.name }));
 
 const server = new Server({ name: "sideeffect", version: "1.0.0" }, { capabilities: { tools: {} } });
 
 server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
 
 server.setRequestHandler(CallToolRequestSchema, async (req) => {
-	const { name } = req.params;
+	const name = req.params.name.startsWith(prefix) ? req.params.name.slice(prefix.length) : req.params.name;
 	const args = req.params.arguments ?? {};
 
-	appendFileSync(journal, `${name} ${JSON.stringify(args)}\n`);
+	appendFileSync(journal, `${req.params.name} ${JSON.stringify(args)}\n`);
 	if (name === "commit" || name === "peek") {
 		// the side effect is done; the answer comes late and ignores cancellation, as a slow server's would
 		await new Promise((resolve) => setTimeout(resolve, Number.isInteger(args.delay_ms) ? args.delay_ms : 2500));

@@ -1,9 +1,11 @@
 /* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
 #include "mcp/mcptools.h"
+
 #include "core/statedir.h"
 #include "core/clock.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -260,6 +262,16 @@ const char *mcptools_server(const struct mcptools *m, const char *name)
 	json_t *t = name ? json_object_get(m->by_name, name) : NULL;
 
 	return json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
+}
+
+long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool_timeout_ms, int retries,
+			   long broker_timeout_ms)
+{
+	json_t *t = name ? json_object_get(m->by_name, name) : NULL;
+	json_int_t own = json_integer_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/timeoutMs"));
+	long timeout = own > 0 && own <= LONG_MAX / 64 ? (long)own : tool_timeout_ms;
+
+	return 2 * timeout * (retries + 1) + broker_timeout_ms;
 }
 
 /* in_filter: 1 if server is one of the comma-separated names (or no filter) */

@@ -84,6 +84,16 @@ int mcptools_starting(const struct mcptools *m);
 /* mcptools_server: the server owning exposed name, or NULL if not an MCP tool. */
 const char *mcptools_server(const struct mcptools *m, const char *name);
 
+/* mcptools_call_wait_ms: how long (ms) a responder waits for the broker's
+ * answer to a tools/call of exposed name: the longest the broker may take
+ * (docs/broker-protocol.md, tools/call): each of up to retries + 1 attempts
+ * waits at most the call timeout for the server to start and again for its
+ * answer, where the call timeout is the server's own ("mcpgw/timeoutMs" in
+ * the tool's _meta) or tool_timeout_ms; plus broker_timeout_ms for the hop.
+ * A name the catalog does not know gets the bound of tool_timeout_ms. */
+long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool_timeout_ms, int retries,
+			   long broker_timeout_ms);
+
 /* mcptools_openai: the cached tools as OpenAI chat tools
  * ({"type":"function","function":{name,description,parameters}}), keeping
  * only servers listed in the comma-separated servers filter (NULL/"" = all)

@@ -415,9 +415,24 @@ static void history_add(struct tl_run *r, json_t *msg)
 	json_decref(msg);
 }
 
-static long call_timeout(const struct settings *s)
+/* call_wait: how long to wait for the broker's answers to the calls
+ * r->calls[from..to): the longest any of them may take (mcptools_call_wait_ms) */
+static long call_wait(const struct tl_run *r, size_t from, size_t to)
 {
-	return s->tool_timeout_ms * (s->tool_retries + 1) + s->broker_timeout_ms;
+	const struct settings *s = r->t->set;
+	long most = 0;
+
+	for (size_t i = from; i < to; i++) {
+		long w;
+
+		if (!r->calls[i].server)
+			continue;
+		w = mcptools_call_wait_ms(&r->t->tools, r->calls[i].name, s->tool_timeout_ms, s->tool_retries,
+					  s->broker_timeout_ms);
+		if (w > most)
+			most = w;
+	}
+	return most;
 }
 
 /* tools_hand_out: the round's MCP calls not handed out yet as the
@@ -431,6 +446,7 @@ static long call_timeout(const struct settings *s)
  * beside another. 0, or -1 when the sink stopped the run */
 static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
+	size_t from = r->next_call;
 	int n = 0;
 
 	for (; r->next_call < r->ncalls && !(r->one_by_one && n > 0); r->next_call++) {
@@ -457,7 +473,7 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 	}
 	need->calls = r->need_calls;
 	need->ncalls = n;
-	need->timeout_ms = call_timeout(r->t->set);
+	need->timeout_ms = call_wait(r, from, r->next_call);
 	return 0;
 }
 

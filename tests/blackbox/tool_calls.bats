@@ -4,15 +4,18 @@
 load helpers
 mcpgw_load_sim
 
-# one server "side" with a 1 s call timeout; every tool run is a line of $MCPGW_HOME/journal
+# one server "side" with a 1 s call timeout, one "patient" (tools patient_*) with 8 s; every tool run is a line of $MCPGW_HOME/journal
 mcpgw_custom_config() {
 	cat >"$MCPGW_HOME/servers_config.json" <<EOF
 { "mcpServers": {
   "side": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal"],
-            "timeout": 1000 }
+            "timeout": 1000 },
+  "patient": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal", "patient_"],
+            "timeout": 8000 }
 } }
 EOF
-	printf 'MCPGW_LOG_LEVEL=debug\nMCPGW_TOOL_TIMEOUT=10\nMCPGW_TOOL_RETRIES=2\n' >"$MCPGW_HOME/.env"
+	# the global tool timeout is shorter than patient's own: responders must wait as long as the broker may
+	printf 'MCPGW_LOG_LEVEL=debug\nMCPGW_TOOL_TIMEOUT=0.5\nMCPGW_TOOL_RETRIES=2\nMCPGW_BROKER_TIMEOUT=1\n' >"$MCPGW_HOME/.env"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=sim-model"
 }
 
@@ -121,4 +124,24 @@ ms() { date +%s%3N; }
 	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("may have taken effect")'
 	sleep 2
 	[ "$(runs commit)" -eq $((before + 1)) ]
+}
+
+@test "a server's own timeout longer than MCPGW_TOOL_TIMEOUT: the responder waits for the broker's answer (no 504 while the tool runs)" {
+	local before
+
+	wait_server_state patient ready
+	before=$(runs patient_commit)
+	# 3.5 s: longer than MCPGW_TOOL_TIMEOUT x 3 attempts + MCPGW_BROKER_TIMEOUT, shorter than patient's 8 s
+	post /v1/tools '{"tool":"patient_commit","arguments":{"note":"long","delay_ms":3500}}'
+	assert_status 200
+	assert_json 'j.object === "tool.result" && j.content[0].text === "commit: long"'
+	[ "$(runs patient_commit)" -eq $((before + 1)) ]
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"patient_commit","arguments":{"note":"chat","delay_ms":3500}}]},{"content":"noted"}]'
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"commit chat"}]}'
+	assert_status 200
+	assert_json 'j.choices[0].message.content === "noted"'
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("commit: chat")'
+	[ "$(runs patient_commit)" -eq $((before + 2)) ]
 }

@@ -177,6 +177,24 @@ static void test_wait_until_ready(void **state)
 	fake_finish(f);
 }
 
+/* a responder waits as long as the broker may take: per attempt, the server's own timeout (from the
+ * tool's _meta) or MCPGW_TOOL_TIMEOUT, for the start and for the answer; plus the broker hop */
+static void test_call_wait(void **state)
+{
+	struct mcptools m;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	m.by_name = json_pack("{s:{s:{s:s, s:i}}, s:{s:{s:s}}}", "slow_commit", "_meta", "mcpgw/server", "slow",
+			      "mcpgw/timeoutMs", 8000, "quick", "_meta", "mcpgw/server", "q");
+	assert_non_null(m.by_name);
+	assert_int_equal(mcptools_call_wait_ms(&m, "slow_commit", 500, 2, 1000), 2 * 8000 * 3 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, "quick", 500, 2, 1000), 2 * 500 * 3 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, "unknown", 500, 0, 1000), 2 * 500 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, NULL, 500, 0, 1000), 2 * 500 + 1000);
+	json_decref(m.by_name);
+}
+
 /* the wait is bounded: past it, the answer says who is still starting */
 static void test_wait_bounded(void **state)
 {
@@ -268,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_wait_bounded),
 		cmocka_unit_test(test_no_broker),
 		cmocka_unit_test(test_why),
+		cmocka_unit_test(test_call_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
