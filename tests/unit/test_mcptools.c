@@ -282,10 +282,8 @@ static void test_why(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wait_until_ready),
-		cmocka_unit_test(test_wait_bounded),
-		cmocka_unit_test(test_no_broker),
-		cmocka_unit_test(test_why),
+		cmocka_unit_test(test_wait_until_ready), cmocka_unit_test(test_wait_bounded),
+		cmocka_unit_test(test_no_broker),        cmocka_unit_test(test_why),
 		cmocka_unit_test(test_call_wait),
 	};
 
