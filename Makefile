@@ -112,6 +112,11 @@ tests/unit/test_conversation.o: CPPFLAGS += -Ichat
 tests/unit/test_conversation: tests/unit/test_conversation.o chat/conversation.o chat/history.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE)
 
+# test_display checks what the chatbot writes for the user (chat/display.c)
+tests/unit/test_display.o: CPPFLAGS += -Ichat
+tests/unit/test_display: tests/unit/test_display.o chat/display.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE)
+
 # the broker's unit tests: its modules with an in-memory transport (tests/unit/broker_fake.c) and a fake clock
 tests/unit/test_broker_%.o tests/unit/broker_fake.o: CPPFLAGS += -Ibroker
 tests/unit/test_broker_%: tests/unit/test_broker_%.o tests/unit/broker_fake.o $(BROKER_CORE_OBJ) $(LIB_A)

@@ -1,4 +1,12 @@
-/* call.c: clients' tools/call requests routed to their session, with timeouts and retries on transport failure. */
+/* call.c: clients' tools/call requests routed to their session, with timeouts, and retries where they cannot repeat a side effect.
+ *
+ * A call that never left the broker (its server not connected yet, or the
+ * send refused) waits for the server and is sent when it is ready. A call
+ * that was sent may have run even when no answer comes (the server timed
+ * out after committing, or died after it): it is sent again only when the
+ * tool's annotations say that is harmless (readOnlyHint or idempotentHint,
+ * MCP ToolAnnotations; both default to false). Every failure states the
+ * time the caller actually waited, from the call's start. */
 #include "call.h"
 
 #include <stdio.h>
@@ -17,8 +25,11 @@ struct call { /* one client tools/call, across retries */
 	struct session *s;
 	char *mcp_name;
 	json_t *arguments;
-	json_t *meta; /* the client's params._meta, forwarded */
-	int attempts; /* sends so far */
+	json_t *meta;   /* the client's params._meta, forwarded */
+	int attempts;   /* sends so far */
+	int retry_safe; /* the tool says a repeat does no harm (catalog_entry) */
+	int sent;       /* attempts that left the broker (and may have run) */
+	int64_t started_ms;
 	int64_t deadline_ms;
 	long timeout_ms;
 	json_int_t srv_req_id; /* 0 when not in flight */
@@ -66,11 +77,18 @@ static void reply_error(struct calls *cs, uint64_t to, const json_t *id, int cod
 	json_decref(e);
 }
 
-/* call_fail: answer the client with an error and drop the call */
-static void call_fail(struct call *c, int code, const char *reason, const char *msg)
+static long long waited_ms(const struct call *c)
 {
-	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "reason", reason, "server", c->s->cfg->name, "state",
-				 session_state_name(c->s->state), "last_error", c->s->last_error);
+	return (long long)(evloop_now(c->cs->loop) - c->started_ms);
+}
+
+/* call_fail: answer the client with an error and drop the call; may_have_run:
+ * it was sent and not answered, so it may have taken effect */
+static void call_fail(struct call *c, int code, const char *reason, const char *msg, int may_have_run)
+{
+	json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:b}", "reason", reason, "server", c->s->cfg->name,
+				 "state", session_state_name(c->s->state), "last_error", c->s->last_error, "waited_ms",
+				 (json_int_t)waited_ms(c), "attempts", c->attempts, "may_have_run", may_have_run);
 
 	if (data && code == JR_REQUEST_TIMEOUT)
 		json_object_set_new(data, "timeout_ms", json_integer(c->timeout_ms));
@@ -79,29 +97,47 @@ static void call_fail(struct call *c, int code, const char *reason, const char *
 	call_free(c);
 }
 
-/* on_transport_failure: the server went down with c in flight: wait for its restart, or give up */
-static void on_transport_failure(struct call *c, const char *why)
-{
-	char msg[800];
+/* NOT_RETRIED: why a call that may have run is not sent again */
+#define NOT_RETRIED \
+	"not retried: it may have taken effect, and the tool is not annotated readOnlyHint or idempotentHint"
 
+/* on_transport_failure: the server went down with c (sent: in flight;
+ * else never sent): wait for its restart, or give up */
+static void on_transport_failure(struct call *c, const char *why, int sent)
+{
+	char msg[1200];
+
+	if (c->srv_req_id && !sent) /* the transport says the one in flight never got there */
+		c->sent--;
 	c->srv_req_id = 0;
-	if (c->attempts > c->cs->set->tool_retries || c->cs->stopping) {
-		snprintf(msg, sizeof msg, "MCP server '%s' failed during the call (%s)", c->s->cfg->name, why);
-		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
+	if (sent && !c->retry_safe) {
+		snprintf(msg, sizeof msg,
+			 "MCP server '%s' failed during tools/call '%s' after %lld ms (%s); " NOT_RETRIED,
+			 c->s->cfg->name, c->mcp_name, waited_ms(c), why);
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, 1);
 		return;
 	}
-	log_info("tools/call %s on %s: %s; retrying after the restart", c->mcp_name, c->s->cfg->name, why);
+	if (c->attempts > c->cs->set->tool_retries || c->cs->stopping) {
+		snprintf(msg, sizeof msg,
+			 "MCP server '%s' failed during tools/call '%s' (%s); gave up after %d attempt%s and %lld ms",
+			 c->s->cfg->name, c->mcp_name, why, c->attempts, c->attempts == 1 ? "" : "s", waited_ms(c));
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
+		return;
+	}
+	log_info("tools/call %s on %s: %s; %s after the restart", c->mcp_name, c->s->cfg->name, why,
+		 sent ? "retrying (the tool is annotated as safe to repeat)" : "sending it");
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms; /* the session decides next: restart (wait) or failed */
 }
 
-/* on_answer: the server answered (result or error), or went down (msg NULL) */
-static void on_answer(void *arg, json_t *msg, const char *why)
+/* on_answer: the server answered (result or error), or went down (msg
+ * NULL; reached 0: the call never got to it) */
+static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 {
 	struct call *c = arg;
 	json_t *result, *out;
 
 	if (!msg) {
-		on_transport_failure(c, why);
+		on_transport_failure(c, why, reached);
 		return;
 	}
 	result = json_object_get(msg, "result");
@@ -142,13 +178,14 @@ static void call_send(struct call *c)
 	if (params && c->meta)
 		json_object_set(params, "_meta", c->meta);
 	id = params ? session_request(c->s, "tools/call", params, on_answer, c) : -1;
-	if (id < 0) {
+	if (id < 0) { /* nothing of it left the broker */
 		c->attempts++;
 		snprintf(msg, sizeof msg, "cannot send the call to server '%s'", c->s->cfg->name);
-		on_transport_failure(c, msg);
+		on_transport_failure(c, msg, 0);
 		return;
 	}
 	c->srv_req_id = id;
+	c->sent++;
 	c->attempts++;
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->s->cfg->name, c->attempts);
@@ -158,6 +195,7 @@ static void call_send(struct call *c)
 static void call_dispatch(struct call *c)
 {
 	char msg[1200];
+	int n;
 
 	switch (session_accepts_calls(c->s)) {
 	case 1: call_send(c); break;
@@ -166,9 +204,11 @@ static void call_dispatch(struct call *c)
 		c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 		break;
 	default:
-		snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
-			 session_state_name(c->s->state), *c->s->last_error ? c->s->last_error : "not running");
-		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
+		n = snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
+			     session_state_name(c->s->state), *c->s->last_error ? c->s->last_error : "not running");
+		if (waited_ms(c) > 0 && n > 0 && (size_t)n < sizeof msg) /* it waited for a restart that failed */
+			snprintf(msg + n, sizeof msg - (size_t)n, " (waited %lld ms)", waited_ms(c));
+		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 	}
 }
 
@@ -206,6 +246,8 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->from = from;
 	c->client_id = json_deep_copy(id);
 	c->s = e->session;
+	c->retry_safe = e->retry_safe;
+	c->started_ms = evloop_now(cs->loop);
 	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
 	c->meta = json_incref(json_object_get(params, "_meta"));
 	c->timeout_ms = c->s->cfg->timeout_ms > 0 ? c->s->cfg->timeout_ms : cs->set->tool_timeout_ms;
@@ -235,10 +277,13 @@ void calls_session_failed(struct calls *cs, struct session *s)
 	}
 }
 
+/* call_timed_out: no answer by the deadline: cancel it; send it again when
+ * the tool says that is safe and retries are left, else fail saying how
+ * long the caller waited */
 static void call_timed_out(struct call *c)
 {
 	struct calls *cs = c->cs;
-	char msg[300];
+	char msg[600];
 
 	if (c->srv_req_id) {
 		json_t *params = json_pack("{s:I, s:s}", "requestId", c->srv_req_id, "reason", "timeout");
@@ -247,19 +292,30 @@ static void call_timed_out(struct call *c)
 		if (params)
 			session_notify(c->s, "notifications/cancelled", params);
 		c->srv_req_id = 0;
-		if (c->attempts <= cs->set->tool_retries && !cs->stopping) {
-			log_info("tools/call %s on %s: timed out; retrying", c->mcp_name, c->s->cfg->name);
+		if (c->retry_safe && c->attempts <= cs->set->tool_retries && !cs->stopping) {
+			log_info("tools/call %s on %s: no answer within %ld ms; retrying (the tool is annotated as safe "
+				 "to repeat)",
+				 c->mcp_name, c->s->cfg->name, c->timeout_ms);
 			call_dispatch(c);
 			return;
 		}
-		snprintf(msg, sizeof msg, "MCP server '%s' did not answer tools/call '%s' within %ld ms",
-			 c->s->cfg->name, c->mcp_name, c->timeout_ms);
-		call_fail(c, JR_REQUEST_TIMEOUT, "timeout", msg);
+		if (!c->retry_safe)
+			snprintf(msg, sizeof msg,
+				 "MCP server '%s' did not answer tools/call '%s' within its timeout of %ld ms (waited %lld "
+				 "ms); " NOT_RETRIED,
+				 c->s->cfg->name, c->mcp_name, c->timeout_ms, waited_ms(c));
+		else
+			snprintf(msg, sizeof msg,
+				 "MCP server '%s' did not answer tools/call '%s': %d attempt%s of %ld ms each timed out "
+				 "(waited %lld ms)",
+				 c->s->cfg->name, c->mcp_name, c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms,
+				 waited_ms(c));
+		call_fail(c, JR_REQUEST_TIMEOUT, "timeout", msg, 1);
 		return;
 	}
-	snprintf(msg, sizeof msg, "MCP server '%s' did not become ready within %ld ms (%s)", c->s->cfg->name,
-		 c->timeout_ms, session_state_name(c->s->state));
-	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg);
+	snprintf(msg, sizeof msg, "MCP server '%s' did not become ready for tools/call '%s' (waited %lld ms; %s)",
+		 c->s->cfg->name, c->mcp_name, waited_ms(c), session_state_name(c->s->state));
+	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 }
 
 static int64_t calls_due(void *ctx)
@@ -288,7 +344,7 @@ void calls_shutdown(struct calls *cs, const char *why)
 {
 	cs->stopping = 1;
 	while (cs->list)
-		call_fail(cs->list, JR_CONNECTION_CLOSED, "unavailable", why);
+		call_fail(cs->list, JR_CONNECTION_CLOSED, "unavailable", why, cs->list->sent > 0);
 }
 
 int calls_count(const struct calls *cs)

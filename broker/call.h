@@ -1,4 +1,4 @@
-/* call.h: clients' tools/call requests routed to the owning session, with timeouts and retries on transport failure. */
+/* call.h: clients' tools/call requests routed to the owning session, with timeouts, and retries only where a side effect cannot repeat. */
 #ifndef MCPGW_CALL_H
 #define MCPGW_CALL_H
 
@@ -24,7 +24,13 @@ struct calls *calls_new(struct evloop *l, const struct settings *set, const stru
 			void *ctx);
 void calls_free(struct calls *cs);
 /* calls_start: a client's tools/call (id and params borrowed): answered
- * now (an error) or when the server answers, fails or times out */
+ * now (an error) or when the server answers, fails or times out. A call
+ * that was sent and got no answer (timeout, the server went down) is sent
+ * again (up to MCPGW_TOOL_RETRIES times) only when the tool is annotated
+ * readOnlyHint or idempotentHint; one that never left the broker waits for
+ * its server. Errors carry data {reason, server, state, last_error,
+ * waited_ms (since the call began), attempts, may_have_run, timeout_ms
+ * (timeouts)} and say the time waited in their message. */
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params);
 /* calls_session_ready: s is ready: send the calls waiting for it */
 void calls_session_ready(struct calls *cs, struct session *s);

@@ -29,8 +29,12 @@ static int cat_cmp(const void *a, const void *b)
 	return strcmp(((const struct catalog_entry *)a)->exposed, ((const struct catalog_entry *)b)->exposed);
 }
 
-/* exposed_tool: a copy of the server's Tool with the exposed name and mcpgw's _meta */
-static json_t *exposed_tool(const json_t *tool, const char *exposed, const char *server, const char *mcp_name)
+/* exposed_tool: a copy of the server's Tool with the exposed name and mcpgw's _meta:
+ * its server, its name there, and the server's own tools/call timeout (ms) when the
+ * config gives one (timeout_ms > 0), so that a responder waits for the broker's answer
+ * as long as the broker may take (mcptools_call_wait_ms) */
+static json_t *exposed_tool(const json_t *tool, const char *exposed, const char *server, const char *mcp_name,
+			    long timeout_ms)
 {
 	json_t *t = json_copy((json_t *)tool), *meta;
 
@@ -40,11 +44,21 @@ static json_t *exposed_tool(const json_t *tool, const char *exposed, const char 
 	meta = json_is_object(meta) ? json_copy(meta) : json_object();
 	if (!meta || json_object_set_new(meta, "mcpgw/server", json_string(server)) < 0 ||
 	    json_object_set_new(meta, "mcpgw/mcpName", json_string(mcp_name)) < 0 ||
+	    (timeout_ms > 0 && json_object_set_new(meta, "mcpgw/timeoutMs", json_integer(timeout_ms)) < 0) ||
 	    json_object_set_new(t, "_meta", meta) < 0 || json_object_set_new(t, "name", json_string(exposed)) < 0) {
 		json_decref(t);
 		return NULL;
 	}
 	return t;
+}
+
+/* retry_safe: 1 if the tool says running it twice does no harm (MCP
+ * ToolAnnotations: readOnlyHint, or idempotentHint; both default false) */
+static int retry_safe(const json_t *tool)
+{
+	const json_t *a = json_object_get(tool, "annotations");
+
+	return json_is_true(json_object_get(a, "readOnlyHint")) || json_is_true(json_object_get(a, "idempotentHint"));
 }
 
 /* collect: every known tool of every enabled server (ready or not: names stay stable) */
@@ -209,10 +223,11 @@ void catalog_rebuild(struct catalog *c)
 			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
 			cat[k].session = s;
 			cat[k].mcp_name = tn[t].mcp_name;
+			cat[k].retry_safe = retry_safe(tool);
 			k++;
 			if (s->state == SESSION_READY &&
-			    json_array_append_new(list,
-						  exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name)) < 0)
+			    json_array_append_new(list, exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name,
+								     s->cfg->timeout_ms)) < 0)
 				goto nomem;
 			t++;
 		}

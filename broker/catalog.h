@@ -15,6 +15,8 @@ struct catalog_entry {
 	char exposed[65];
 	struct session *session;
 	const char *mcp_name; /* borrowed from the session's tools */
+	int retry_safe;       /* its annotations say readOnlyHint or idempotentHint: a call
+			       * that may have reached the server may be sent again */
 };
 
 /* catalog_new: the catalog of sessions[0..n) (borrowed, as reg and

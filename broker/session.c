@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/toolschema.h"
 #include "transport_http.h"
 #include "transport_stdio.h"
 
@@ -19,6 +20,7 @@ struct preq { /* one request in flight to the server */
 	enum preq_kind kind;
 	session_answer_fn *fn; /* PREQ_EXT */
 	void *arg;
+	int undelivered; /* the transport said it never reached the server */
 	struct preq *next;
 };
 
@@ -100,7 +102,7 @@ static void fail_pending(struct session *s, const char *why)
 
 		s->pending = p->next;
 		if (p->kind == PREQ_EXT && p->fn)
-			p->fn(p->arg, NULL, why);
+			p->fn(p->arg, NULL, why, !p->undelivered);
 		free(p);
 	}
 }
@@ -232,6 +234,21 @@ static struct preq *take_preq(struct session *s, const json_t *idj)
 	return NULL;
 }
 
+/* warn_unofferable: one line when a tool's inputSchema cannot be made into
+ * function parameters (the responders leave it out of what they offer the
+ * model, mcptools_openai; it stays callable by name) */
+static void warn_unofferable(const struct session *s, const char *name, const json_t *schema)
+{
+	char why[TOOLSCHEMA_WHY_MAX];
+	json_t *p = toolschema_params(schema, why, sizeof why);
+
+	if (!p)
+		log_warn("server %s: tool %s is not offered to models: its inputSchema cannot be made valid "
+			 "function parameters (%s)",
+			 s->cfg->name, name, why);
+	json_decref(p);
+}
+
 /* filter_tools: keep valid Tool objects the config lets through */
 static json_t *filter_tools(struct session *s, json_t *tools)
 {
@@ -263,6 +280,7 @@ static json_t *filter_tools(struct session *s, json_t *tools)
 			log_warn("server %s: more than %d tools; the rest are ignored", s->cfg->name, SESSION_MAX_TOOLS);
 			break;
 		}
+		warn_unofferable(s, name, json_object_get(t, "inputSchema"));
 		json_array_append(out, t);
 	}
 	json_decref(seen);
@@ -364,7 +382,7 @@ static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
 	}
 	if (p->kind == PREQ_EXT) {
 		if (p->fn)
-			p->fn(p->arg, msg, NULL);
+			p->fn(p->arg, msg, NULL, 1);
 	} else if (kind == JR_ERROR_RESPONSE) {
 		snprintf(why, sizeof why, "%s failed: %s", p->kind == PREQ_INIT ? "initialize" : "tools/list",
 			 json_string_value(json_object_get(err, "message")) ?: "error");
@@ -483,11 +501,21 @@ static int ev_is_pending(void *ctx, long long id)
 	return 0;
 }
 
+static void ev_undelivered(void *ctx, long long id)
+{
+	struct session *s = ctx;
+
+	for (struct preq *p = s->pending; p; p = p->next)
+		if (p->id == id)
+			p->undelivered = 1;
+}
+
 static const struct transport_events session_events = {
 	.on_open = ev_open,
 	.on_message = ev_message,
 	.on_closed = ev_closed,
 	.is_pending = ev_is_pending,
+	.on_undelivered = ev_undelivered,
 };
 
 void session_start(struct session *s)

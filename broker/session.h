@@ -41,8 +41,10 @@ struct session_env {
 };
 
 /* session_answer_fn: the answer to a request (msg borrowed: a result or an
- * error response), or msg NULL and why: the connection went down first */
-typedef void session_answer_fn(void *arg, json_t *msg, const char *why);
+ * error response), or msg NULL and why: the connection went down first;
+ * then reached is 0 when the transport knows the request never reached
+ * the server (transport_events.on_undelivered), else 1 (it may have) */
+typedef void session_answer_fn(void *arg, json_t *msg, const char *why, int reached);
 
 /* A session. Read-only outside session.c. */
 struct session {

@@ -50,6 +50,11 @@ struct transport_events {
 	void (*on_closed)(void *ctx, const char *why, int retry_now);
 	/* 1 while request id is unanswered (a resumable stream asks) */
 	int (*is_pending)(void *ctx, long long id);
+	/* request id never reached the server: the connection carrying it
+	 * failed before any byte of it was sent (refused, no such host, TLS
+	 * handshake). Reported before the on_closed that follows, so that the
+	 * caller may send it again without repeating a side effect. Optional. */
+	void (*on_undelivered)(void *ctx, long long id);
 };
 
 struct transport_ops {

@@ -536,6 +536,18 @@ static void synth_error(struct http_t *t, long long req_id, const char *msg)
 	json_decref(m);
 }
 
+/* never_sent: the POST failed before any byte of its request went out:
+ * its connection could not be made, and libcurl counts no request bytes */
+static int never_sent(struct xfer *x, CURLcode rc)
+{
+	long request_bytes = -1;
+
+	if (rc != CURLE_COULDNT_RESOLVE_PROXY && rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_CONNECT &&
+	    rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OPERATION_TIMEDOUT)
+		return 0;
+	return curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &request_bytes) == CURLE_OK && request_bytes == 0;
+}
+
 static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 {
 	struct http_t *t = x->t;
@@ -544,6 +556,8 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 
 	if (rc != CURLE_OK) {
 		snprintf(why, whylen, "POST %s: %s", cfg->url, curl_easy_strerror(rc));
+		if (x->req_id >= 0 && ev->on_undelivered && never_sent(x, rc))
+			ev->on_undelivered(t->base.ctx, x->req_id);
 		ev->on_closed(t->base.ctx, why, 0);
 	} else if (x->is_init && t->auto_mode && t->mode == MODE_HTTP && x->status >= 400 && x->status < 500) {
 		log_info("server %s: Streamable HTTP answered %ld; trying the legacy SSE transport", cfg->name,

@@ -71,7 +71,7 @@ static json_t *models_fetch(void *ud)
 	struct app *a = ud;
 	json_t *list = NULL, *models = NULL;
 
-	log_debug("models: fetching the list from %s/models", a->s->openai_base_url);
+	log_debug("models: fetching the list from %s/models", upstream_base_url(a->up));
 	if (upstream_request(a->up, "GET", "/models", NULL, 0, &a->res) == UPSTREAM_OK &&
 	    (list = upstream_result_json(&a->res)) && !(models = model_objects(list)))
 		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",

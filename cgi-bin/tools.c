@@ -9,6 +9,7 @@
 #include "http/hio.h"
 #include "core/log.h"
 #include "mcp/mcptools.h"
+#include "mcp/toolschema.h"
 #include "http/oai.h"
 #include "http/responder.h"
 #include "core/settings.h"
@@ -150,14 +151,18 @@ static json_t *tool_view_mcpgw(const json_t *t)
 	return o;
 }
 
-/* one broker Tool (borrowed) as an OpenAI function tool; new reference or NULL */
+/* one broker Tool (borrowed) as an OpenAI function tool, its parameters as the
+ * chat completions offer them upstream (toolschema_params); new reference, or NULL
+ * when the schema cannot be offered (the broker logs why) or out of memory */
 static json_t *tool_view_openai(const json_t *t)
 {
-	json_t *desc = json_object_get(t, "description"), *in = json_object_get(t, "inputSchema");
+	json_t *desc = json_object_get(t, "description"), *params;
+	char why[TOOLSCHEMA_WHY_MAX];
 
+	if (!(params = toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)))
+		return NULL;
 	return json_pack("{s:s, s:{s:O, s:o, s:o}}", "type", "function", "function", "name", json_object_get(t, "name"),
-			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters",
-			 in ? json_incref(in) : json_pack("{s:s}", "type", "object"));
+			 "description", json_is_string(desc) ? json_incref(desc) : json_string(""), "parameters", params);
 }
 
 static json_t *tool_view(const json_t *t, enum tools_format fmt)
@@ -428,13 +433,15 @@ static void page_run(struct app *a, struct hio *h, const buf_t *body)
 {
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
 	const char *tool;
-	long timeout = a->s->tool_timeout_ms * (a->s->tool_retries + 1) + a->s->broker_timeout_ms;
+	long timeout;
 	int rc;
 
 	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth)) ||
 	    !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
+	timeout =
+		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
 	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
 		json_decref(error);

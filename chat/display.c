@@ -18,10 +18,21 @@ void display_init(struct display *d, FILE *out, FILE *info, int color)
 	d->at_bol = 1;
 }
 
+/* display_close_running: the open "running" line is left as it is, the cursor on a new line */
+static void display_close_running(struct display *d)
+{
+	if (!d->running[0])
+		return;
+	d->running[0] = '\0';
+	fputc('\n', d->info);
+	fflush(d->info);
+}
+
 static void display_put(struct display *d, const char *buf, size_t k)
 {
 	if (k == 0)
 		return;
+	display_close_running(d);
 	(void)fwrite(buf, 1, k, d->out);
 	d->at_bol = buf[k - 1] == '\n';
 }
@@ -56,9 +67,10 @@ void display_text(struct display *d, const char *s, size_t n)
 	fflush(d->out);
 }
 
-/* display_newline: end a half-written answer line before a line on info */
+/* display_newline: end a half-written answer line (or an open running line) before a line on info */
 static void display_newline(struct display *d)
 {
+	display_close_running(d);
 	if (!d->at_bol) {
 		fputc('\n', d->out);
 		d->at_bol = 1;
@@ -112,18 +124,46 @@ void display_one_line(const char *src, size_t max, char *out, size_t outlen)
 	out[k] = '\0';
 }
 
-void display_tool(struct display *d, const char *server, const char *name, const char *args, const char *result,
-		  int is_error)
+/* display_call: "[tool SERVER] NAME ARGS" of a call, each part made one line, into out */
+static void display_call(const char *server, const char *name, const char *args, char *out, size_t outlen)
 {
-	char srv[80], nm[140], a[DISPLAY_ARGS_MAX + 8], r[DISPLAY_RESULT_MAX + 8];
+	char srv[80], nm[140], a[DISPLAY_ARGS_MAX + 8];
 
 	display_one_line(server, 64, srv, sizeof srv);
 	display_one_line(name, 128, nm, sizeof nm);
 	display_one_line(args, DISPLAY_ARGS_MAX, a, sizeof a);
-	display_one_line(result, DISPLAY_RESULT_MAX, r, sizeof r);
+	snprintf(out, outlen, "[tool %s] %s %s", srv, nm, *a ? a : "{}");
+}
+
+void display_tool_start(struct display *d, const char *server, const char *name, const char *args)
+{
+	char call[sizeof d->running];
+
+	display_call(server, name, args, call, sizeof call);
 	display_newline(d);
-	fprintf(d->info, "%s  [tool %s] %s %s -> %s%s\n", d->color ? (is_error ? DISPLAY_RED : DISPLAY_DIM) : "", srv,
-		nm, *a ? a : "{}", r, d->color ? DISPLAY_OFF : "");
+	if (d->color) { /* left open: its result replaces it */
+		fprintf(d->info, DISPLAY_DIM "  %s ..." DISPLAY_OFF, call);
+		snprintf(d->running, sizeof d->running, "%s", call);
+	} else {
+		fprintf(d->info, "  %s running...\n", call);
+	}
+	fflush(d->info);
+}
+
+void display_tool(struct display *d, const char *server, const char *name, const char *args, const char *result,
+		  int is_error)
+{
+	char call[sizeof d->running], r[DISPLAY_RESULT_MAX + 8];
+
+	display_call(server, name, args, call, sizeof call);
+	display_one_line(result, DISPLAY_RESULT_MAX, r, sizeof r);
+	if (d->running[0] && strcmp(d->running, call) == 0) {
+		d->running[0] = '\0';
+		fputs("\r\033[K", d->info); /* this call's running line: replaced */
+	}
+	display_newline(d);
+	fprintf(d->info, "%s  %s -> %s%s\n", d->color ? (is_error ? DISPLAY_RED : DISPLAY_DIM) : "", call, r,
+		d->color ? DISPLAY_OFF : "");
 	fflush(d->info);
 }
 

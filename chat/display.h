@@ -16,6 +16,9 @@ struct display {
 	int color;      /* dim tool lines, red errors */
 	int at_bol;     /* the cursor is at the start of a line */
 	int pending_c2; /* a 0xC2 byte held back: with the next byte it may be a C1 control */
+	/* colored: the "running" line of a tool call left open, to be replaced by its result line
+	 * ("" when none: other output came, or another call started) */
+	char running[DISPLAY_ARGS_MAX + 256];
 };
 
 /* display_init: answer text to out, the rest to info; color on when asked
@@ -29,6 +32,12 @@ void display_text(struct display *d, const char *s, size_t n);
 
 /* display_end: the answer is complete: end its line. */
 void display_end(struct display *d);
+
+/* display_tool_start: an MCP tool call started: one line "[tool SERVER]
+ * NAME ARGS ..." (on a terminal, dim, and replaced by the call's result
+ * line when that comes next; else ending "running..."), so a user sees
+ * what runs while it runs. */
+void display_tool_start(struct display *d, const char *server, const char *name, const char *args);
 
 /* display_tool: one line for a finished MCP tool call: server, name, its
  * arguments (cut to DISPLAY_ARGS_MAX) and its result text (cut to

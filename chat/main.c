@@ -106,6 +106,7 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_TOOL_RETRIES",
 					     "MCPGW_MAX_TOOL_ROUNDS",
 					     "MCPGW_MAX_TOOL_OUTPUT_BYTES",
+					     "MCPGW_TOOL_IMAGES",
 					     "MCPGW_UPSTREAM_CONNECT_TIMEOUT",
 					     "MCPGW_UPSTREAM_TIMEOUT",
 					     "MCPGW_UPSTREAM_RETRIES",
@@ -281,8 +282,10 @@ static int chat_setup(struct chat *c)
 	c->tl.up = upstream_new(&uo);
 	c->tl.bc = bc_new(c->set.socket_path, c->set.max_message_bytes);
 	if (!c->tl.up || !c->tl.bc) {
+		char shown[1024];
+
 		fprintf(stderr, "mcpgw-chat: cannot set up the upstream client (OPENAI_BASE_URL: '%s')\n",
-			c->set.openai_base_url);
+			upstream_url_shown(c->set.openai_base_url, shown, sizeof shown));
 		return -1;
 	}
 	if (!(c->le = lineedit_new(0, 1))) {

@@ -45,7 +45,8 @@ static int turn_event(void *ud, const struct toolloop_event *ev)
 		if (ev->refusal)
 			display_text(t->d, ev->refusal, strlen(ev->refusal));
 		break;
-	case TOOLLOOP_TOOL_START: break;
+	case TOOLLOOP_TOOL_START: display_tool_start(t->d, ev->server, ev->tool, ev->arguments); break;
+	case TOOLLOOP_TOOL_WAIT: break; /* the running line stays */
 	case TOOLLOOP_TOOL_END:
 		display_tool(t->d, ev->server, ev->tool, ev->arguments, ev->result, ev->is_error);
 		break;

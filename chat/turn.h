@@ -25,7 +25,8 @@ struct turn_opts {
 /* turn_run: ask question after past (the conversation so far, an array of
  * messages without the system prompt; borrowed) with every MCP tool
  * offered and run by toolloop_run (streaming). The answer's text goes to d
- * as it arrives, each MCP call as one line when it ends, an error as a
+ * as it arrives, each MCP call as a line when it starts (replaced by its
+ * result on a terminal) and one when it ends, an error as a
  * notice. On TURN_OK *added is a new array of the turn's messages to keep:
  * the user message, then the messages the tool loop added (for each tool
  * round the assistant message with its tool_calls, under the upstream's

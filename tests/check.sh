@@ -98,13 +98,14 @@ if [ "$what" != unit ]; then
 	fi
 	cd "$fe_root" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, routes.bats, chat.test.mjs, dialects.test.mjs)"
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
 		MCPGW_FRONTEND=$fe
-		bats --tap tests/blackbox/tools.bats tests/blackbox/frontend.bats tests/blackbox/models.bats tests/blackbox/routes.bats 2>&1 |
+		bats --tap tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
+			tests/blackbox/models.bats tests/blackbox/routes.bats 2>&1 |
 			sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"
-		run_node tests/blackbox/chat.test.mjs tests/blackbox/dialects.test.mjs
+		run_node tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs
 	done
 	# routes.bats behind lighttpd with plain CGI too, so the route table is checked behind every front end
 	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ]; then

@@ -122,6 +122,28 @@ static const struct settings_word set_log_levels[] = {
 	{ "error", LOGL_ERROR }, { "warn", LOGL_WARN }, { "info", LOGL_INFO }, { "debug", LOGL_DEBUG }, { NULL, 0 },
 };
 
+static const struct settings_word set_tool_images[] = {
+	{ "auto", SETTINGS_IMAGES_AUTO },
+	{ "inline", SETTINGS_IMAGES_INLINE },
+	{ "text", SETTINGS_IMAGES_TEXT },
+	{ NULL, 0 },
+};
+
+/* the values of enum upstream_dialect and enum upstream_auth (lib/openai/upstream.h) */
+static const struct settings_word set_dialects[] = {
+	{ "auto", 0 },
+	{ "openai", 1 },
+	{ "azure", 2 },
+	{ NULL, 0 },
+};
+
+static const struct settings_word set_auths[] = {
+	{ "auto", 0 },
+	{ "bearer", 1 },
+	{ "api-key", 2 },
+	{ NULL, 0 },
+};
+
 static const struct settings_word set_frontends[] = {
 	{ "lighttpd", 0 },   { "lighttpd-cgi", 1 }, { "apache-fcgid", 2 }, { "apache-proxy-fcgi", 3 },
 	{ "apache-cgi", 4 }, { "cgi", 4 },          { NULL, 0 },
@@ -376,7 +398,9 @@ const struct settings_row settings_rows[] = {
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
 	  .readers = R_MCP, .doc = "retries of a tool call on transport failure",
-	  .more = "(server died, timeout); a result, also `isError`, is never retried" },
+	  .more = "(server died, timeout), only for tools annotated `readOnlyHint` or `idempotentHint` (a call "
+		  "that may have run is not repeated otherwise; one that never left the broker waits for its "
+		  "server); a result, also `isError`, is never retried" },
 	{ .name = "MCPGW_INIT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "30", FIELD(init_timeout_ms),
 	  .readers = R_MCP | SETTINGS_CLIENT, .doc = "seconds from starting an MCP server to its tool list" },
 	{ .name = "MCPGW_RESTART_BACKOFF_MAX", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(restart_backoff_max_ms),
@@ -402,15 +426,37 @@ const struct settings_row settings_rows[] = {
 	  .doc = "the upstream OpenAI-compatible API", .more = "(trailing `/` dropped)" },
 	{ .name = "DEFAULT_MODEL", .kind = SETTINGS_STRING, .def = "gpt-3.5-turbo", FIELD(default_model),
 	  .readers = R_GW, .doc = "the model of a request that names none" },
+	{ .name = "MCPGW_UPSTREAM_DIALECT", .kind = SETTINGS_ENUM, .words = set_dialects, .def = "auto",
+	  FIELD(upstream_dialect), .readers = R_GW,
+	  .doc = "the URL shapes of `OPENAI_BASE_URL` and `EMBEDDING_BASE_URL`",
+	  .more = ": `auto` is `azure` for a host ending in `.openai.azure.com` or `.cognitiveservices.azure.com`, "
+		  "else `openai` (base URL + `/chat/completions`); `azure` (Azure OpenAI, e.g. behind a custom "
+		  "domain): `api-key` header, `api-version` query, and a base URL that is the resource (or ends "
+		  "in `/openai`) gets `/openai/deployments/MODEL/chat/completions` (and `/embeddings`), the "
+		  "request's model naming the deployment; one ending in `/openai/deployments/NAME` or "
+		  "`/openai/v1` gets the path appended; see [Azure OpenAI](#azure-openai)" },
+	{ .name = "MCPGW_UPSTREAM_AUTH", .kind = SETTINGS_ENUM, .words = set_auths, .def = "auto",
+	  FIELD(upstream_auth), .readers = R_GW, .doc = "how the upstream key is sent",
+	  .more = ": `bearer` (`Authorization: Bearer KEY`), `api-key` (`api-key: KEY`, Azure's key header); "
+		  "`auto`: `api-key` for the `azure` dialect, else `bearer`" },
+	{ .name = "OPENAI_API_VERSION", .kind = SETTINGS_STRING, .def = "", .def_doc = "(empty)",
+	  FIELD(openai_api_version), .readers = R_GW,
+	  .doc = "Azure OpenAI's `api-version` query parameter",
+	  .more = "(the `azure` dialect only; the name the openai SDKs read): empty means `2024-10-21` (the GA "
+		  "version) on deployment paths and none on `/openai/v1`; a base URL whose query "
+		  "names one keeps its own" },
 	{ .name = "MCPGW_UPSTREAM_CONNECT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "10",
 	  FIELD(upstream_connect_timeout_ms), .readers = R_GW, .doc = "seconds to connect to the upstream" },
 	{ .name = "MCPGW_UPSTREAM_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(upstream_timeout_ms),
 	  .readers = R_GW, .doc = "seconds the upstream may stay silent", .more = "(504 after)" },
 	{ .name = "MCPGW_UPSTREAM_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(upstream_retries),
-	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects" },
+	  .readers = R_GW, .doc = "retries on 429, 5xx and failed connects",
+	  .more = "(none for a request whose `x-stainless-retry-count` is above 0: an openai SDK retrying by "
+		  "itself)" },
 	{ .name = "MCPGW_UPSTREAM_RETRY_MAX_WAIT", SECONDS(0, SET_HOUR_MS), .def = "20",
 	  FIELD(upstream_retry_max_wait_ms), .readers = R_GW, .doc = "seconds; longest wait between retries",
-	  .more = "(`Retry-After` is capped to it)" },
+	  .more = "(an upstream answer whose `Retry-After` asks for longer is not retried: the client gets it "
+		  "with that `Retry-After`)" },
 	{ .name = "MCPGW_MAX_RESPONSE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "33554432",
 	  FIELD(max_response_bytes), .readers = R_GW, .doc = "largest upstream answer or stream event" },
 	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGS_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),
@@ -418,6 +464,17 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGS_BYTES, 256, 16777216), .def = "65536",
 	  FIELD(max_tool_output_bytes), .readers = R_GW, .doc = "longest tool result given to the model",
 	  .more = "(cut with a marker)" },
+	{ .name = "MCPGW_TOOL_IMAGES", .kind = SETTINGS_ENUM, .words = set_tool_images, .def = "auto",
+	  FIELD(tool_images), .readers = R_GW, .doc = "how tool results' images reach the model: `auto`, `inline` or `text`",
+	  .more = ". `inline`: as `image_url` parts of a user message after the tool results (a model that takes "
+		  "no images answers 400, which reaches the client); `text`: never, the model gets the text note "
+		  "(`[image: image/png, 1234 bytes]`) only; `auto`: inline, and when the upstream rejects a round "
+		  "that carries them with a 400, that round is asked once more without them and the model is "
+		  "remembered (per process) as one that takes none" },
+	{ .name = "MCPGW_STREAM_KEEPALIVE", SECONDS(0, SET_HOUR_MS), .def = "15", FIELD(stream_keepalive_ms),
+	  .readers = SETTINGS_RESPONDERS, .doc = "seconds between SSE comments while a streamed chat's tools run",
+	  .more = "(`: keep-alive`, which clients skip), so proxies and clients that cut idle streams do not; "
+		  "`0`: none" },
 	{ .name = "MCPGW_INJECT_TOOLS", .kind = SETTINGS_BOOL, .words = settings_bool_words, .def = "1",
 	  FIELD(inject_tools), .readers = R_GW, .doc = "offer the MCP tools to the model; `0`: off" },
 	{ .name = "MCPGW_MODELS_CACHE_TTL", SECONDS(0, SET_DAY_MS), .def = "300", FIELD(models_cache_ttl_ms),

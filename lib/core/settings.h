@@ -31,6 +31,9 @@ struct settings {
 	char openai_api_key[1024];        /* OPENAI_API_KEY (secret) */
 	char openai_base_url[2048];       /* OPENAI_BASE_URL, without trailing '/' */
 	char default_model[256];          /* DEFAULT_MODEL */
+	char openai_api_version[64];      /* OPENAI_API_VERSION (Azure OpenAI's api-version query) */
+	int upstream_dialect;             /* MCPGW_UPSTREAM_DIALECT: enum upstream_dialect (auto 0, openai, azure) */
+	int upstream_auth;                /* MCPGW_UPSTREAM_AUTH: enum upstream_auth (auto 0, bearer, api-key) */
 	long upstream_connect_timeout_ms; /* MCPGW_UPSTREAM_CONNECT_TIMEOUT (seconds) */
 	long upstream_timeout_ms;         /* MCPGW_UPSTREAM_TIMEOUT (seconds) */
 	int upstream_retries;             /* MCPGW_UPSTREAM_RETRIES */
@@ -39,6 +42,8 @@ struct settings {
 	/* chat completions */
 	int max_tool_rounds;          /* MCPGW_MAX_TOOL_ROUNDS */
 	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES */
+	int tool_images;              /* MCPGW_TOOL_IMAGES: enum settings_tool_images */
+	long stream_keepalive_ms;     /* MCPGW_STREAM_KEEPALIVE (seconds; 0: off) */
 	int inject_tools;             /* MCPGW_INJECT_TOOLS: 0 or 1 */
 	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
@@ -55,6 +60,13 @@ struct settings {
 	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
 	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
+};
+
+/* MCPGW_TOOL_IMAGES: how the images of tool results reach the model */
+enum settings_tool_images {
+	SETTINGS_IMAGES_AUTO = 0, /* as image parts; a model that rejects them (400) gets text from then on */
+	SETTINGS_IMAGES_INLINE,   /* always as image parts (a 400 reaches the client) */
+	SETTINGS_IMAGES_TEXT,     /* never: the text notes only */
 };
 
 /* The table: what a value is written as */

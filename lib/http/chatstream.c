@@ -89,6 +89,15 @@ static int sse_tool(struct chatstream *cs, const struct toolloop_event *ev)
 	return 0;
 }
 
+/* sse_keepalive: tools still run: an SSE comment, so that proxies and
+ * clients that drop a silent stream keep it (SDKs skip comments) */
+static int sse_keepalive(struct chatstream *cs, const struct toolloop_event *ev)
+{
+	static const char line[] = ": keep-alive\n\n";
+
+	return sse_headers(cs, ev) < 0 || hio_write(cs->h, line, sizeof line - 1) < 0 || hio_flush(cs->h) < 0 ? -1 : 0;
+}
+
 /* end_error: the run failed: in the stream when it started, else as the whole answer */
 static int end_error(struct chatstream *cs, const struct toolloop_event *ev)
 {
@@ -115,6 +124,7 @@ int chatstream_event(void *ud, const struct toolloop_event *ev)
 	case TOOLLOOP_CONTENT: return ev->stream && ev->chunk && sse_json(cs, ev, ev->chunk) < 0 ? 1 : 0;
 	case TOOLLOOP_TOOL_START:
 	case TOOLLOOP_TOOL_END: return ev->stream && sse_tool(cs, ev) < 0 ? 1 : 0;
+	case TOOLLOOP_TOOL_WAIT: return ev->stream && sse_keepalive(cs, ev) < 0 ? 1 : 0;
 	case TOOLLOOP_ERROR: return end_error(cs, ev) < 0 ? 1 : 0;
 	case TOOLLOOP_DONE: return end_done(cs, ev) < 0 ? 1 : 0;
 	}

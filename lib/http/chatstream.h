@@ -19,7 +19,8 @@ void chatstream_init(struct chatstream *cs, struct hio *h);
  * X-MCPGW-Tools-Unavailable when servers' tools were not offered: the
  * event's unavailable) and an SSE comment saying why, once before the first line; each chunk as
  * "data: {chunk}"; each MCP call's start and end as a comment
- * ": mcpgw: tool NAME (SERVER) running|done|failed"; DONE as "data:
+ * ": mcpgw: tool NAME (SERVER) running|done|failed"; each TOOL_WAIT (the
+ * tools still run, see MCPGW_STREAM_KEEPALIVE) as ": keep-alive"; DONE as "data:
  * [DONE]"; an error as "data: {error}" (the HTTP status and the error
  * object as the whole answer when nothing was written yet). In a
  * non-streamed run: DONE's response as the 200 JSON body (with

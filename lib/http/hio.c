@@ -96,8 +96,16 @@ void hio_finish(struct hio *h)
 	FCGX_Finish_r(&h->req);
 }
 
+void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud)
+{
+	h->more_headers = fn;
+	h->more_headers_ud = ud;
+}
+
 int hio_accept(struct hio *h)
 {
+	h->more_headers = NULL;
+	h->more_headers_ud = NULL;
 	if (h->cgi) {
 		if (h->served) {
 			hio_finish(h);
@@ -281,8 +289,16 @@ int hio_headers(struct hio *h, int status, const char *content_type, const char 
 		return -1;
 	if (status < 100 || status > 999)
 		status = 500;
-	if (buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n%s\r\n", status, hio_reason(status),
+	if (buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n%s", status, hio_reason(status),
 		       content_type ? content_type : "application/json", extra ? extra : "") < 0)
+		goto out;
+	if (h->more_headers) {
+		size_t had = b.len;
+
+		if (h->more_headers(h->more_headers_ud, status, &b) < 0)
+			b.len = had, b.data[had] = '\0';
+	}
+	if (buf_puts(&b, "\r\n") < 0)
 		goto out;
 	h->status_sent = 1;
 	rc = hio_write(h, b.data, b.len);

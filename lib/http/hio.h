@@ -8,12 +8,18 @@
 
 #include "core/buf.h"
 
+/* hio_headers_fn: more header lines ("Name: value\r\n") for an answer with
+ * status, appended to out; 0 or -1 (the answer then goes without them). */
+typedef int (*hio_headers_fn)(void *ud, int status, buf_t *out);
+
 struct hio {
-	int cgi;          /* 1: plain CGI (one request from environ/stdin/stdout) */
-	int served;       /* CGI: the one request was handed out */
-	FCGX_Request req; /* FastCGI mode */
-	int status_sent;  /* headers written */
-	size_t consumed;  /* CGI: request body bytes read from stdin */
+	int cgi;                     /* 1: plain CGI (one request from environ/stdin/stdout) */
+	int served;                  /* CGI: the one request was handed out */
+	FCGX_Request req;            /* FastCGI mode */
+	int status_sent;             /* headers written */
+	size_t consumed;             /* CGI: request body bytes read from stdin */
+	hio_headers_fn more_headers; /* this request's (hio_on_headers), NULL: none */
+	void *more_headers_ud;
 };
 
 /* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */
@@ -24,6 +30,11 @@ int hio_accept(struct hio *h);
 /* hio_finish: end the current request (also done by hio_accept / hio_done). */
 void hio_finish(struct hio *h);
 void hio_done(struct hio *h);
+
+/* hio_on_headers: for the current request only (hio_accept forgets it),
+ * fn(ud, status, out) adds header lines to whatever answer hio_headers writes
+ * (a client's upstream request id and Retry-After). */
+void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud);
 
 /* hio_param: a CGI/FastCGI parameter (REQUEST_METHOD, REQUEST_URI, ...) or NULL. */
 const char *hio_param(struct hio *h, const char *name);

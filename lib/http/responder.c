@@ -351,6 +351,8 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
 		return ROUTE_DONE;
 	}
+	if ((x->route->needs & ROUTE_UPSTREAM) && r->def->upstream->request_begin)
+		r->def->upstream->request_begin(x->w);
 	if ((x->route->needs & ROUTE_BROKER) && !x->w->bc) {
 		responder_send_config_error(x->h, "the broker client could not be made (out of memory)");
 		return ROUTE_DONE;

@@ -90,11 +90,15 @@ struct responder_client {
 	 * the worker is not started */
 	int (*worker_init)(struct responder_worker *w);
 	void (*worker_free)(struct responder_worker *w); /* frees what worker_init made (NULL fields too) */
+	/* request_begin: a request of a route that needs it starts on w (NULL: nothing to do) */
+	void (*request_begin)(struct responder_worker *w);
 };
 
 /* responder_upstream (lib/http/responder_upstream.c): w->up, an upstream
  * client made from the settings (and def->upstream_opts), connections kept
- * across requests; libcurl's global state. */
+ * across requests; libcurl's global state. Each request starts with
+ * upstream_begin (the client's x-stainless-retry-count) and its answer
+ * carries upstream_client_headers (the upstream's request id, Retry-After). */
 extern const struct responder_client responder_upstream;
 
 /* responder_broker (lib/http/responder_broker.c): w->bc, a broker client on

@@ -9,13 +9,28 @@ static int upstream_worker_init(struct responder_worker *w)
 {
 	const struct responder *r = w->r;
 	struct upstream_opts o;
+	char shown[1024];
 
 	upstream_opts_from_settings(&o, &r->s);
 	if (r->def->upstream_opts)
 		r->def->upstream_opts(r, &o);
 	if (!(w->up = upstream_new(&o)))
-		log_error("cannot create the upstream client for %.900s", o.base_url ? o.base_url : "(none)");
+		log_error("cannot create the upstream client for %s",
+			  o.base_url ? upstream_url_shown(o.base_url, shown, sizeof shown) : "(none)");
 	return 0;
+}
+
+/* upstream_more_headers: the hio hook: what the upstream told, for the client */
+static int upstream_more_headers(void *ud, int status, buf_t *out)
+{
+	return upstream_client_headers(ud, status, out);
+}
+
+/* upstream_request_begin: the client's retry count for this request; its answer carries what the upstream told */
+static void upstream_request_begin(struct responder_worker *w)
+{
+	upstream_begin(w->up, hio_param(&w->h, "HTTP_X_STAINLESS_RETRY_COUNT"));
+	hio_on_headers(&w->h, upstream_more_headers, w->up);
 }
 
 static void upstream_worker_free(struct responder_worker *w)
@@ -29,4 +44,5 @@ const struct responder_client responder_upstream = {
 	.global_cleanup = upstream_global_cleanup,
 	.worker_init = upstream_worker_init,
 	.worker_free = upstream_worker_free,
+	.request_begin = upstream_request_begin,
 };

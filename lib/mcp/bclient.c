@@ -431,6 +431,29 @@ int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_
 	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
 }
 
+int bc_poll(struct bclient *bc, long id, long timeout_ms)
+{
+	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct bc_pending *p = bc_find(bc, id);
+
+	if (!p)
+		return BC_EIO;
+	while (p->state == BC_P_WAITING) {
+		struct pollfd pfd = { .fd = bc->fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, bc_left(deadline));
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return 0; /* still awaited: p stays */
+		if (pr < 0 || (pfd.revents & (POLLERR | POLLNVAL)))
+			bc_drop(bc, BC_EIO);
+		else
+			(void)bc_read(bc);
+	}
+	return 1;
+}
+
 int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms, json_t **result, json_t **error)
 {
 	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);

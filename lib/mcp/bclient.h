@@ -33,6 +33,13 @@ int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout
 long bc_send(struct bclient *bc, const char *method, json_t *params);
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error);
 
+/* bc_poll: wait up to timeout_ms for the answer to id without collecting
+ * it, so a caller can do something else meanwhile (a stream's keep-alive)
+ * and wait again. Returns 1 when bc_wait(id) will return at once (the
+ * answer came, or the connection failed), 0 when it is still awaited
+ * (the request stays in flight), or BC_EIO when id is not in flight. */
+int bc_poll(struct bclient *bc, long id, long timeout_ms);
+
 /* bc_on_no_broker: fn runs when connecting finds nobody listening on the
  * socket (no socket file, or refused) and may start a broker (see
  * lib/mcp/brokerstart.h); when it returns 0 the connect is tried once more, else

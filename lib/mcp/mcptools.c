@@ -1,9 +1,11 @@
 /* mcptools.c: the broker's tool catalog cached per responder thread, keyed by the broker's generation. */
 #include "mcp/mcptools.h"
+
 #include "core/statedir.h"
 #include "core/clock.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/near.h"
+#include "mcp/toolschema.h"
 
 static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms);
 
@@ -19,9 +22,10 @@ static void mcptools_clear(struct mcptools *m)
 {
 	json_decref(m->tools);
 	json_decref(m->by_name);
+	json_decref(m->params);
 	json_decref(m->unready);
 	json_decref(m->servers);
-	m->tools = m->by_name = m->unready = m->servers = NULL;
+	m->tools = m->by_name = m->params = m->unready = m->servers = NULL;
 	m->nready = 0;
 	m->generation = 0;
 }
@@ -85,13 +89,20 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 		m->servers = NULL;
 	}
 	m->by_name = json_object();
+	m->params = json_object();
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
+		char why[TOOLSCHEMA_WHY_MAX];
+		json_t *offered;
 
 		if (name && m->by_name)
 			json_object_set(m->by_name, name, t);
+		offered = name && m->params ? toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)
+					    : NULL;
+		if (offered) /* else the tool cannot be offered upstream (the broker logged why) */
+			json_object_set_new(m->params, name, offered);
 	}
-	m->generation = m->by_name ? gen : 0;
+	m->generation = m->by_name && m->params ? gen : 0;
 	json_decref(result);
 	return BC_OK;
 }
@@ -253,6 +264,16 @@ const char *mcptools_server(const struct mcptools *m, const char *name)
 	return json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
 }
 
+long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool_timeout_ms, int retries,
+			   long broker_timeout_ms)
+{
+	json_t *t = name ? json_object_get(m->by_name, name) : NULL;
+	json_int_t own = json_integer_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/timeoutMs"));
+	long timeout = own > 0 && own <= LONG_MAX / 64 ? (long)own : tool_timeout_ms;
+
+	return 2 * timeout * (retries + 1) + broker_timeout_ms;
+}
+
 /* in_filter: 1 if server is one of the comma-separated names (or no filter) */
 static int in_filter(const char *servers, const char *server)
 {
@@ -275,14 +296,18 @@ json_t *mcptools_openai(const struct mcptools *m, const char *servers, const jso
 	json_array_foreach(m->tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
 		const char *server = json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
-		json_t *schema = json_object_get(t, "inputSchema"), *fn, *params;
+		json_t *fn, *params;
+		char why[TOOLSCHEMA_WHY_MAX];
 
 		if (!out)
 			return NULL;
 		if (!name || !server || !in_filter(servers, server) || (skip && json_object_get(skip, name)))
 			continue;
+		params = m->params ? json_incref(json_object_get(m->params, name))
+				   : toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why);
+		if (!params)
+			continue; /* cannot be offered: the broker said why when it listed the tool */
 		/* "o" steals params, also when json_pack fails */
-		params = json_is_object(schema) ? json_incref(schema) : json_pack("{s:s}", "type", "object");
 		fn = json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name", name, "description",
 			       json_string_value(json_object_get(t, "description")) ?: "", "parameters", params);
 		if (!fn || json_array_append_new(out, fn) < 0) {

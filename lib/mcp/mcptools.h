@@ -15,6 +15,9 @@ struct mcptools {
 	json_int_t generation; /* of the cached list; 0 = none */
 	json_t *tools;         /* the broker's Tool objects (exposed names), or NULL */
 	json_t *by_name;       /* exposed name -> Tool (borrowed from tools) */
+	json_t *params;        /* exposed name -> the parameters offered upstream (toolschema_params),
+				* made once per generation; a tool whose schema cannot be offered is
+				* absent. NULL: not made (a catalog set by hand): made per call */
 	json_t *unready;       /* the enabled servers not ready in that generation:
 				* [{name, state, failing, last_error}] ("mcpgw/unready"), or NULL */
 	int nready;            /* the servers ready in that generation */
@@ -81,10 +84,23 @@ int mcptools_starting(const struct mcptools *m);
 /* mcptools_server: the server owning exposed name, or NULL if not an MCP tool. */
 const char *mcptools_server(const struct mcptools *m, const char *name);
 
+/* mcptools_call_wait_ms: how long (ms) a responder waits for the broker's
+ * answer to a tools/call of exposed name: the longest the broker may take
+ * (docs/broker-protocol.md, tools/call): each of up to retries + 1 attempts
+ * waits at most the call timeout for the server to start and again for its
+ * answer, where the call timeout is the server's own ("mcpgw/timeoutMs" in
+ * the tool's _meta) or tool_timeout_ms; plus broker_timeout_ms for the hop.
+ * A name the catalog does not know gets the bound of tool_timeout_ms. */
+long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool_timeout_ms, int retries,
+			   long broker_timeout_ms);
+
 /* mcptools_openai: the cached tools as OpenAI chat tools
  * ({"type":"function","function":{name,description,parameters}}), keeping
  * only servers listed in the comma-separated servers filter (NULL/"" = all)
  * and skipping names in skip (an object whose keys are names; may be NULL).
+ * parameters is the tool's inputSchema normalised by toolschema_params; a
+ * tool whose schema cannot be made valid is left out (the broker logs it
+ * once per listing), so one bad tool never fails a request.
  * New reference (an array, possibly empty) or NULL on ENOMEM. */
 json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip);
 

@@ -14,6 +14,7 @@
 #include "core/randid.h"
 #include "core/near.h"
 #include "core/sse.h"
+#include "openai/modelcaps.h"
 #include "openai/toolcalls.h"
 #include "openai/toolresult.h"
 #include "openai/wire.h"
@@ -76,6 +77,12 @@ struct tl_run {
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
 	json_t *usage;   /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
+	/* what the client asked of the tool loop (see choice_after_tools, tools_hand_out) */
+	int choice_none;    /* tool_choice "none": calls of MCP tools are not run */
+	int one_by_one;     /* parallel_tool_calls false: a round's MCP calls run one at a time, in order */
+	int next_call;      /* the round's first call not handed out yet */
+	json_t *image_msgs; /* the user messages with tool images the run added (in messages and hidden) */
+	int images_retry;   /* MCPGW_TOOL_IMAGES auto: 1 while a round refused with images is asked again without */
 	/* streaming */
 	char id[64];
 	json_int_t created;
@@ -807,20 +814,42 @@ static void history_add(struct tl_run *r, json_t *msg)
 	json_decref(msg);
 }
 
-static long call_timeout(const struct settings *s)
+/* call_wait: how long to wait for the broker's answers to the calls
+ * r->calls[from..to): the longest any of them may take (mcptools_call_wait_ms) */
+static long call_wait(const struct tl_run *r, size_t from, size_t to)
 {
-	return s->tool_timeout_ms * (s->tool_retries + 1) + s->broker_timeout_ms;
+	const struct settings *s = r->t->set;
+	long most = 0;
+
+	for (size_t i = from; i < to; i++) {
+		long w;
+
+		if (!r->calls[i].server)
+			continue;
+		w = mcptools_call_wait_ms(&r->t->tools, r->calls[i].name, s->tool_timeout_ms, s->tool_retries,
+					  s->broker_timeout_ms);
+		if (w > most)
+			most = w;
+	}
+	return most;
 }
 
-/* tools_hand_out: the round's MCP calls as the driver's batch, each
- * announced (TOOL_START); a call whose arguments are not a JSON object
- * ends at once. 0, or -1 when the sink stopped the run */
+/* tools_hand_out: the round's MCP calls not handed out yet as the
+ * driver's batch, each announced (TOOL_START); a call whose arguments are
+ * not a JSON object ends at once. With parallel_tool_calls false the batch
+ * is one call (with any bad-argument calls before it): OpenAI documents
+ * that false means "exactly zero or one tool is called"
+ * (https://platform.openai.com/docs/guides/function-calling#parallel-function-calling);
+ * an upstream that sends several anyway gets them all run, one after the
+ * other in the model's order, so every call has its result and none runs
+ * beside another. 0, or -1 when the sink stopped the run */
 static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
+	size_t from = r->next_call;
 	int n = 0;
 
-	for (int i = 0; i < r->ncalls; i++) {
-		struct tl_call *c = &r->calls[i];
+	for (; r->next_call < r->ncalls && !(r->one_by_one && n > 0); r->next_call++) {
+		struct tl_call *c = &r->calls[r->next_call];
 		struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_START,
 					     .server = c->server,
 					     .tool = c->name,
@@ -843,7 +872,7 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 	}
 	need->calls = r->need_calls;
 	need->ncalls = n;
-	need->timeout_ms = call_timeout(r->t->set);
+	need->timeout_ms = call_wait(r, from, r->next_call);
 	return 0;
 }
 
@@ -869,18 +898,30 @@ static int tool_end(struct tl_run *r, struct tl_call *c, const json_t *result, c
 	return send(r, &ev);
 }
 
-/* tools_done: every result came: the tool messages (and the images) in
- * call order added to the history */
+/* images_wanted: whether the tools' images go to the model as image parts
+ * (MCPGW_TOOL_IMAGES; auto: unless the model refused them before) */
+static int images_wanted(const struct tl_run *r)
+{
+	switch (r->t->set->tool_images) {
+	case SETTINGS_IMAGES_INLINE: return 1;
+	case SETTINGS_IMAGES_TEXT: return 0;
+	default: return !modelcaps_no_images(json_string_value(json_object_get(r->req, "model")));
+	}
+}
+
+/* tools_done: every result came: the tool messages (and the images, as a
+ * user message after them: a tool message holds text only) in call order
+ * added to the history */
 static void tools_done(struct tl_run *r)
 {
-	json_t *images = json_array();
+	json_t *images = r->nclient == 0 && images_wanted(r) ? json_array() : NULL, *msg;
 
 	for (int i = 0; i < r->ncalls; i++) {
 		const struct tl_call *c = &r->calls[i];
 
 		if (!c->server)
 			continue;
-		if (json_is_array(images) && r->nclient == 0)
+		if (json_is_array(images))
 			toolresult_images(c->result, images);
 		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
 					 c->text ? c->text : "Tool error: out of memory"));
@@ -889,9 +930,58 @@ static void tools_done(struct tl_run *r)
 		json_array_insert_new(images, 0,
 				      json_pack("{s:s, s:s}", "type", "text", "text",
 						"Images returned by the tool calls above:"));
-		history_add(r, json_pack("{s:s, s:O}", "role", "user", "content", images));
+		msg = json_pack("{s:s, s:O}", "role", "user", "content", images);
+		if (msg && (r->image_msgs || (r->image_msgs = json_array())))
+			json_array_append(r->image_msgs, msg);
+		history_add(r, msg);
 	}
 	json_decref(images);
+}
+
+/* array_drop: remove v (by identity) from array a */
+static void array_drop(json_t *a, const json_t *v)
+{
+	for (size_t i = json_array_size(a); i-- > 0;)
+		if (json_array_get(a, i) == v)
+			json_array_remove(a, i);
+}
+
+/* images_refused: a round was answered res (a 400): when it carried tool
+ * images under MCPGW_TOOL_IMAGES auto, they are taken out of the history
+ * (the tool messages keep their text notes: "[image: image/png, N bytes]")
+ * and the round is to be asked once more (the model is remembered as
+ * taking no images when that answer comes). A text-only upstream refuses
+ * image parts with a 400 whose wording is its own, e.g. DeepSeek's
+ * "Failed to deserialize the JSON body into the target type: messages[3]:
+ * unknown variant `image_url`, expected `text`"
+ * (https://github.com/ChatLunaLab/chatluna/issues/867), which matches none
+ * of the words other clients look for ("not support", "unsupported":
+ * https://github.com/jxxghp/MoviePilot/issues/5863): so any 400 of a round
+ * that carries images counts, and the model is remembered only when the
+ * round without them is answered. 1 when the round is to be asked again, else 0 */
+static int images_refused(struct tl_run *r, struct upstream_result *res)
+{
+	int st = res->status;
+	json_t *err, *m;
+	size_t i;
+
+	if (res->err != UPSTREAM_EHTTP || res->status != 400 || r->t->set->tool_images != SETTINGS_IMAGES_AUTO ||
+	    r->images_retry || json_array_size(r->image_msgs) == 0)
+		return 0;
+	err = upstream_error_json(res, &st);
+	log_warn("the upstream refused a round with tool images (400: %.300s); asking again without them (model %s "
+		 "gets the images' text notes from now on in this process)",
+		 json_string_value(json_object_get(json_object_get(err, "error"), "message")) ?: "no message",
+		 json_string_value(json_object_get(r->req, "model")) ?: "?");
+	json_decref(err);
+	json_array_foreach(r->image_msgs, i, m) {
+		array_drop(r->messages, m);
+		array_drop(r->hidden, m);
+	}
+	json_array_clear(r->image_msgs);
+	r->images_retry = 1;
+	r->state = TL_UPSTREAM;
+	return 1;
 }
 
 #define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
@@ -967,10 +1057,48 @@ static int sse_event(const char *event, const char *data, size_t len, const char
 	return len ? on_event(data, len, ud) : 0;
 }
 
-/* upstream_hand_out: the round's request for the driver */
+/* choice_after_tools: what tool_choice becomes once tools ran: a choice
+ * that forces a call ("required", one named function or custom tool,
+ * allowed_tools in mode "required") is made "auto" (allowed_tools keeps
+ * its list, mode "auto"); NULL: it stays (absent, "auto", "none"). Sent
+ * again, a forced choice makes the model call the tool once more each
+ * round instead of answering from the results, until the rounds limit:
+ * OpenAI's own Agents SDK resets tool_choice after a tool call for this
+ * reason (Agent.reset_tool_choice, default true;
+ * https://github.com/openai/openai-agents-python/pull/263 and /pull/335,
+ * docs/agents.md "to prevent infinite loops"). New reference. */
+static json_t *choice_after_tools(const json_t *choice)
+{
+	const char *type = json_string_value(json_object_get(choice, "type"));
+	const json_t *allowed = json_object_get(choice, "allowed_tools");
+	json_t *v;
+
+	if (json_is_string(choice))
+		return strcmp(json_string_value(choice), "required") == 0 ? json_string("auto") : NULL;
+	if (!type)
+		return NULL;
+	if (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)
+		return json_string("auto");
+	if (strcmp(type, "allowed_tools") != 0 ||
+	    strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") != 0)
+		return NULL;
+	v = json_deep_copy(choice);
+	if (v)
+		json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto"));
+	return v;
+}
+
+/* upstream_hand_out: the round's request for the driver (after a tool
+ * round with the forced tool_choice let go, see choice_after_tools) */
 static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
+	json_t *choice;
+
 	round_reset(r);
+	if (r->rounds > 0 && (choice = choice_after_tools(json_object_get(r->req, "tool_choice")))) {
+		log_debug("tool_choice forced a tool call in the first round; later rounds ask with \"auto\"");
+		json_object_set_new(r->req, "tool_choice", choice);
+	}
 	free(r->body);
 	r->body = json_dumps(r->req, JSON_COMPACT);
 	if (!r->body)
@@ -1432,6 +1560,9 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 		json_object_set_new(r->req, "model", json_string(alias));
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
 	r->stream = json_is_true(json_object_get(r->req, "stream"));
+	r->choice_none = json_is_string(json_object_get(r->req, "tool_choice")) &&
+			 strcmp(json_string_value(json_object_get(r->req, "tool_choice")), "none") == 0;
+	r->one_by_one = json_is_false(json_object_get(r->req, "parallel_tool_calls"));
 	r->include_usage =
 		r->stream && json_is_true(json_object_get(json_object_get(r->req, "stream_options"), "include_usage"));
 	mcp = json_object_get(r->req, "mcp");
@@ -1484,6 +1615,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);
 	json_decref(r->last);
+	json_decref(r->image_msgs);
 	free(r->calls);
 	free(r->need_calls);
 	free(r->only);
@@ -1507,6 +1639,17 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 
 /* ---- the run driven step by step ---- */
 
+/* tl_origin: the upstream's chat URL as log lines name it (without
+ * credentials, upstream_url_shown; the query left out) into out (n bytes) */
+static void tl_origin(const char *base_url, char *out, size_t n)
+{
+	char base[UPSTREAM_URL_MAX];
+
+	upstream_url_shown(base_url, base, sizeof base);
+	base[strcspn(base, "?#")] = '\0';
+	snprintf(out, n, "%.*s/chat/completions", (int)(n > 18 ? n - 18 : 0), base);
+}
+
 struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
 {
 	struct tl_run *r = calloc(1, sizeof *r);
@@ -1516,7 +1659,7 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	r->t = t;
 	r->sink = *sink;
 	r->created = (json_int_t)time(NULL);
-	upstream_url_redact(t->set->openai_base_url, "/chat/completions", r->origin, sizeof r->origin);
+	tl_origin(t->set->openai_base_url, r->origin, sizeof r->origin);
 	toolcalls_init(&r->calls_in, TL_MAX_CALLS, r->origin);
 	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
@@ -1534,27 +1677,36 @@ static void round_done(struct tl_run *r)
 {
 	const struct settings *s = r->t->set;
 	const char *finish;
-	int limited;
+	int dropped, limited;
 
 	r->state = TL_ENDED;
 	if (calls_sync(r, 1) < 0) {
 		(void)fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 		return;
 	}
-	if (count_mcp(r) == 0 || r->rounds == s->max_tool_rounds) {
-		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length" */
-		limited = count_mcp(r) > 0;
+	dropped = count_mcp(r) > 0 && (r->choice_none || r->rounds == s->max_tool_rounds);
+	if (count_mcp(r) == 0 || dropped) {
+		/* past MCPGW_MAX_TOOL_ROUNDS: what the model said, MCP calls dropped, finish "length";
+		 * under tool_choice "none" the client said no tool runs: the same, finish "stop" */
+		limited = dropped && !r->choice_none;
 		if (limited)
 			log_warn("MCPGW_MAX_TOOL_ROUNDS (%d) reached; answering without running more tools",
 				 s->max_tool_rounds);
-		finish = r->nclient ? "tool_calls" : limited ? "length" : (*r->finish ? r->finish : "stop");
+		else if (dropped)
+			log_warn("the upstream called MCP tools although the request's tool_choice is \"none\"; "
+				 "answering without running them");
+		finish = r->nclient ? "tool_calls"
+			 : limited  ? "length"
+			 : dropped  ? "stop"
+				    : (*r->finish ? r->finish : "stop");
 		if (r->stream)
 			(void)finish_stream(r, finish, 0);
 		else
-			(void)finish_plain(r, r->last, limited || r->nclient ? finish : NULL, limited, 0);
+			(void)finish_plain(r, r->last, dropped || r->nclient ? finish : NULL, dropped, 0);
 		return;
 	}
 	r->rounds++;
+	r->next_call = 0;
 	history_add(r, assistant_of(r, r->last));
 	r->state = TL_TOOLS;
 }
@@ -1577,6 +1729,19 @@ static void tools_all_done(struct tl_run *r)
 		(void)finish_plain(r, r->last, "tool_calls", 1, 1);
 }
 
+/* batch_done: every result of the batch handed out came: the round's next
+ * calls (parallel_tool_calls false), or the round is done */
+static void batch_done(struct tl_run *r)
+{
+	for (int i = r->next_call; i < r->ncalls; i++) {
+		if (r->calls[i].server) {
+			r->state = TL_TOOLS;
+			return;
+		}
+	}
+	tools_all_done(r);
+}
+
 /* tools_bad_arguments: the calls of the batch whose arguments are no JSON
  * object end at once, unasked (the model is told so) */
 static void tools_bad_arguments(struct tl_run *r)
@@ -1585,7 +1750,7 @@ static void tools_bad_arguments(struct tl_run *r)
 		struct tl_call *c = &r->calls[i];
 		json_t *error;
 
-		if (!c->server || c->argv)
+		if (!c->server || c->argv || c->ended || i >= r->next_call)
 			continue;
 		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
 		(void)tool_end(r, c, NULL, error);
@@ -1593,7 +1758,7 @@ static void tools_bad_arguments(struct tl_run *r)
 		if (r->gone)
 			r->state = TL_ENDED;
 		else if (r->pending == 0)
-			tools_all_done(r);
+			batch_done(r);
 	}
 }
 
@@ -1688,12 +1853,18 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res)
 	if (r->state != TL_UPSTREAM_WAIT)
 		return -1;
 	r->state = TL_ENDED;
+	if (images_refused(r, res))
+		return 0;
 	/* a stream is complete when the upstream finished it: [DONE], or a
 	 * finish_reason and then the end of the body (some llama.cpp-based
 	 * servers send no [DONE]: https://github.com/ikawrakow/ik_llama.cpp/issues/467);
 	 * truncated only when it did not finish */
 	if (res->err != UPSTREAM_OK && !(r->stream && res->err == UPSTREAM_ETRUNCATED && res->clean_end && r->finish[0]))
 		return upstream_fail(r, res);
+	if (r->images_retry == 1) { /* asked again without images, and answered: remember the model */
+		modelcaps_set_no_images(json_string_value(json_object_get(r->req, "model")));
+		r->images_retry = 2;
+	}
 	if (r->stream && !r->done && !r->finish[0])
 		return fail(r, 502,
 			    tl_error("The upstream's stream ended before the answer was finished (no finish_reason, "
@@ -1722,8 +1893,17 @@ int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *re
 		return -1;
 	}
 	if (r->pending == 0)
-		tools_all_done(r);
+		batch_done(r);
 	return 0;
+}
+
+int toolloop_tick(struct tl_run *r)
+{
+	struct toolloop_event ev = { .kind = TOOLLOOP_TOOL_WAIT };
+
+	if (r->state != TL_TOOLS_WAIT || r->pending == 0)
+		return -1;
+	return send(r, &ev);
 }
 
 const json_t *toolloop_added(const struct tl_run *r)
@@ -1770,11 +1950,38 @@ static void drive_upstream(struct toolloop *t, struct tl_run *r, const struct to
 	(void)toolloop_feed_upstream_end(r, res);
 }
 
+/* drive_wait: wait for call id's result (up to timeout_ms), ticking the
+ * run whenever nothing went to the sink for MCPGW_STREAM_KEEPALIVE (*quiet:
+ * when something last did, updated); BC_OK with *result / *error, or a
+ * bc_status. A client that went away ends the wait early (BC_ETIMEOUT). */
+static int drive_wait(struct toolloop *t, struct tl_run *r, long id, long timeout_ms, int64_t *quiet, json_t **result,
+		      json_t **error)
+{
+	int64_t deadline = clock_now_ms() + timeout_ms;
+	long period = t->set->stream_keepalive_ms;
+
+	while (!toolloop_stopped(r)) {
+		int64_t now = clock_now_ms(),
+			until = period > 0 && *quiet + period < deadline ? *quiet + period : deadline;
+		int rc = bc_poll(t->bc, id, until > now ? (long)(until - now) : 0);
+
+		if (rc != 0 || clock_now_ms() >= deadline)
+			break;
+		if (period > 0 && clock_now_ms() >= *quiet + period) {
+			*quiet = clock_now_ms();
+			(void)toolloop_tick(r); /* the loop ends when the client is gone */
+		}
+	}
+	return bc_wait(t->bc, id, 0, result, error); /* collected, or abandoned when it has not come */
+}
+
 /* drive_tools: the batch sent through the broker all at once, each result
- * fed as it is waited for (in call order) */
+ * fed as it is waited for (in call order); while they run, TOOL_WAIT ticks
+ * keep a stream alive */
 static void drive_tools(struct toolloop *t, struct tl_run *r, const struct toolloop_need *need)
 {
 	long ids[TL_MAX_CALLS];
+	int64_t quiet = clock_now_ms(); /* TOOL_START just went out */
 
 	for (int i = 0; i < need->ncalls; i++)
 		ids[i] = bc_send(t->bc, "tools/call",
@@ -1782,7 +1989,7 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 					   need->calls[i].arguments));
 	for (int i = 0; i < need->ncalls; i++) {
 		json_t *result = NULL, *error = NULL;
-		int rc = ids[i] < 0 ? (int)ids[i] : bc_wait(t->bc, ids[i], need->timeout_ms, &result, &error);
+		int rc = ids[i] < 0 ? (int)ids[i] : drive_wait(t, r, ids[i], need->timeout_ms, &quiet, &result, &error);
 
 		if (rc != BC_OK) {
 			json_decref(result);
@@ -1791,6 +1998,7 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 			error = json_pack("{s:s+}", "message", "the tool broker failed: ", bc_strerror(rc));
 		}
 		(void)toolloop_feed_tool_result(r, need->calls[i].id, result, error);
+		quiet = clock_now_ms(); /* TOOL_END went out */
 		json_decref(result);
 		json_decref(error);
 	}

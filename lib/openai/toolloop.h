@@ -10,13 +10,15 @@
 #include "core/statestore.h"
 #include "openai/upstream.h"
 
-/* What a run reports, in order: any number of CONTENT, TOOL_START and
- * TOOL_END events, then exactly one ERROR or DONE (the last event). All
- * pointers are borrowed for the call. */
+/* What a run reports, in order: any number of CONTENT, TOOL_START,
+ * TOOL_END and TOOL_WAIT events, then exactly one ERROR or DONE (the last
+ * event). All pointers are borrowed for the call. */
 enum toolloop_event_kind {
 	TOOLLOOP_CONTENT,    /* text arrived, and/or a chunk for the client */
 	TOOLLOOP_TOOL_START, /* a server-side MCP tool call starts */
 	TOOLLOOP_TOOL_END,   /* it ended */
+	TOOLLOOP_TOOL_WAIT,  /* MCP calls are still running (toolloop_tick; no field but the common ones):
+			      * a stream's moment for a keep-alive */
 	TOOLLOOP_ERROR,      /* the run failed: the last event */
 	TOOLLOOP_DONE,       /* the run answered: the last event */
 };
@@ -114,7 +116,9 @@ struct toolloop {
  * the sink stopped it. This is the blocking driver of the run below: it
  * reads the catalog with mcptools_wait, asks the upstream with
  * upstream_stream / upstream_request and calls tools with bc_send /
- * bc_wait, holding the calling thread until the run ends. */
+ * bc_poll / bc_wait, holding the calling thread until the run ends; while
+ * tool results are awaited it ticks (toolloop_tick) whenever nothing was
+ * sent for MCPGW_STREAM_KEEPALIVE. */
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
 		 json_t **added);
 
@@ -215,6 +219,13 @@ int toolloop_feed_upstream_end(struct tl_run *r, struct upstream_result *res);
  * TOOL_END; after the batch's last result the round goes on. Returns 0, or
  * -1 when id is not a call the run waits for, or the sink stopped the run. */
 int toolloop_feed_tool_result(struct tl_run *r, const char *id, const json_t *result, const json_t *error);
+
+/* toolloop_tick: the driver still waits for the batch's tool results
+ * (call it at least every MCPGW_STREAM_KEEPALIVE while it waits): a
+ * TOOL_WAIT event goes to the sink. Returns 0, or -1 when the run waits
+ * for no tool result (nothing sent) or the sink stopped it (the client
+ * is gone: the driver may stop waiting). */
+int toolloop_tick(struct tl_run *r);
 
 /* toolloop_added: the messages the run added so far (see toolloop_run);
  * borrowed, valid until toolloop_close. */

@@ -27,17 +27,38 @@
 #define UP_HEADER_MAX 256                  /* a header value we look at */
 #define UP_SNIPPET_MAX 200                 /* bytes of a non-JSON error body shown in a message */
 #define UP_CB_ABORT 1                      /* SSE callback return: the user callback aborted */
+#define UP_VERSION_MAX 64                  /* an api-version value */
+#define UP_MODEL_MAX 256                   /* a model (Azure deployment) name put into a path */
+
+/* the URL shape of an Azure OpenAI base URL (upstream_new) */
+enum up_azure_form {
+	UP_AZ_NONE,   /* not Azure: base + path */
+	UP_AZ_DEPLOY, /* the resource (or .../openai): /openai/deployments/MODEL/chat/completions */
+	UP_AZ_FIXED,  /* .../openai/deployments/NAME: base + path */
+	UP_AZ_V1,     /* .../openai/v1: base + path, the model in the body */
+};
 
 struct upstream {
 	CURL *easy;   /* reused for every request: it keeps the connection */
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
-	char base_url[UP_BASE_MAX];
+	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
+	char shown_base[UP_BASE_MAX];     /* the same as messages show it (upstream_url_shown) */
+	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
+	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
+	enum up_azure_form azure;
+	int add_openai;             /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
+	char url[UPSTREAM_URL_MAX]; /* the URL of the request in progress, as sent */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
-	int retries;
+	int retries;           /* opts.retries */
+	int retries_now;       /* this client request's (upstream_begin) */
+	int no_stream_options; /* the upstream rejected stream_options: not added any more */
 	size_t max_bytes;
+	/* what the answers told since upstream_begin (upstream_client_headers) */
+	char told_id[UPSTREAM_REQUEST_ID_MAX];
+	long told_ra_ms, told_ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
 };
 
 /* one attempt, shared with the libcurl callbacks */
@@ -56,8 +77,9 @@ struct up_xfer {
 	int too_big, nomem, sse_rc;
 	int64_t last_activity; /* monotonic ms of the last byte in or out */
 	curl_off_t last_ul;
-	long ra_ms, ra_s_ms;        /* retry-after-ms, Retry-After (in ms); -1 if absent */
-	char url[UPSTREAM_URL_MAX]; /* the URL requested, credentials and all (res->url has none) */
+	long ra_ms, ra_s_ms; /* retry-after-ms, Retry-After (in ms); -1 if absent */
+	int rid_rank;        /* which header res->request_id came from: 0 none, 1 apim-request-id, 2 request-id,
+			      * 3 x-request-id */
 	struct sse_parser parser;
 	struct jsonseq jparser;
 	upstream_event_cb cb;
@@ -84,6 +106,9 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 	o->retries = s->upstream_retries;
 	o->retry_max_wait_ms = s->upstream_retry_max_wait_ms;
 	o->max_response_bytes = s->max_response_bytes;
+	o->dialect = s->upstream_dialect;
+	o->auth = s->upstream_auth;
+	o->api_version = s->openai_api_version;
 }
 
 const char *upstream_strerror(enum upstream_err err)
@@ -117,56 +142,37 @@ void upstream_result_free(struct upstream_result *res)
 
 const char *upstream_base_url(const struct upstream *u)
 {
-	return u->base_url;
+	return u->shown_base;
 }
 
-/* ur_secret: a query parameter name (n bytes) that looks like it holds a credential */
-static int ur_secret(const char *name, size_t n)
+void upstream_begin(struct upstream *u, const char *client_retry)
 {
-	static const char *const words[] = { "key", "token", "secret", "password", "sig", "auth" };
+	long n;
 
-	for (size_t w = 0; w < sizeof words / sizeof *words; w++)
-		for (size_t i = 0; i + strlen(words[w]) <= n; i++)
-			if (strncasecmp(name + i, words[w], strlen(words[w])) == 0)
-				return 1;
+	u->told_id[0] = '\0';
+	u->told_ra_ms = u->told_ra_s_ms = -1;
+	/* the openai SDKs send x-stainless-retry-count on every request: 0 first, then 1, 2, ... */
+	u->retries_now = client_retry && settings_parse_long(client_retry, 1, 1000000, &n) == 0 ? 0 : u->retries;
+}
+
+/* up_ceil_s: ms as whole seconds, rounded up */
+static long up_ceil_s(long ms)
+{
+	return ms / 1000 + (ms % 1000 != 0);
+}
+
+int upstream_client_headers(const struct upstream *u, int status, buf_t *out)
+{
+	if (u->told_id[0] && buf_printf(out, "X-Request-Id: %s\r\n", u->told_id) < 0)
+		return -1;
+	if (status != 429 && status != 503)
+		return 0;
+	if (u->told_ra_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\nretry-after-ms: %ld\r\n", up_ceil_s(u->told_ra_ms),
+				  u->told_ra_ms);
+	if (u->told_ra_s_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\n", up_ceil_s(u->told_ra_s_ms));
 	return 0;
-}
-
-void upstream_url_redact(const char *base, const char *path, char *out, size_t n)
-{
-	buf_t b = BUF_INIT;
-	const char *url, *host, *at, *slash, *q;
-
-	if (n == 0)
-		return;
-	out[0] = '\0';
-	if (buf_printf(&b, "%s%s", base ? base : "", path ? path : "") < 0) {
-		snprintf(out, n, "(the upstream)");
-		return;
-	}
-	url = b.data;
-	host = strstr(url, "://");
-	host = host ? host + 3 : url;
-	slash = host + strcspn(host, "/?#");
-	at = memchr(host, '@', (size_t)(slash - host));
-	/* scheme://, then the host without user:password@, the path */
-	q = strchr(slash, '?');
-	snprintf(out, n, "%.*s%.*s", (int)(host - url), url,
-		 (int)((q ? q : slash + strlen(slash)) - (at ? at + 1 : host)), at ? at + 1 : host);
-	for (const char *p = q; p && *p;) { /* the query, credential values replaced */
-		size_t len = strcspn(p + 1, "&#"), name = strcspn(p + 1, "=&#"), have = strlen(out);
-
-		if (have + 1 < n)
-			snprintf(out + have, n - have, "%c%.*s", *p,
-				 (int)(name < len && ur_secret(p + 1, name) ? name + 1 : len), p + 1);
-		have = strlen(out);
-		if (name < len && ur_secret(p + 1, name) && have + 1 < n)
-			snprintf(out + have, n - have, "***");
-		p += 1 + len;
-		if (*p == '#')
-			break;
-	}
-	buf_free(&b);
 }
 
 /* ---- libcurl callbacks ---- */
@@ -206,6 +212,31 @@ static long up_retry_after(const char *v)
 	return t <= 0 ? 0 : t > 86400 ? 86400000L : (long)t * 1000;
 }
 
+/* up_request_id: an x-request-id, request-id or apim-request-id header line:
+ * kept (printable ASCII, cut) in res and as told to the client, unless a
+ * better-ranked one came; 1 if it was one of them */
+static int up_request_id(struct up_xfer *x, const char *p, size_t len)
+{
+	static const char *const names[] = { "apim-request-id", "request-id", "x-request-id" };
+	char v[UPSTREAM_REQUEST_ID_MAX];
+	size_t j = 0;
+
+	for (int rank = 1; rank <= 3; rank++) {
+		if (!up_header_value(p, len, names[rank - 1], v, sizeof v))
+			continue;
+		if (rank > x->rid_rank) {
+			for (size_t i = 0; v[i]; i++)
+				if (v[i] > 0x20 && v[i] < 0x7f)
+					x->res->request_id[j++] = v[i];
+			x->res->request_id[j] = '\0';
+			memcpy(x->u->told_id, x->res->request_id, j + 1);
+			x->rid_rank = rank;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct up_xfer *x = ud;
@@ -218,6 +249,10 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new answer (after a 1xx, too) */
 		x->ra_ms = x->ra_s_ms = -1;
 		x->res->content_type[0] = '\0';
+		x->res->request_id[0] = x->u->told_id[0] = '\0';
+		x->rid_rank = 0;
+	} else if (up_request_id(x, p, len)) {
+		/* kept */
 	} else if (up_header_value(p, len, "content-type", v, sizeof v)) {
 		v[sizeof x->res->content_type - 1] = '\0'; /* cut to fit */
 		memcpy(x->res->content_type, v, strlen(v) + 1);
@@ -367,6 +402,229 @@ static int up_on_prereq(void *ud, char *ip, char *local_ip, int port, int local_
 	return CURL_PREREQFUNC_OK;
 }
 
+/* ---- dialects and URLs ---- */
+
+/* up_host: the host of url (after "scheme://" and any user:password@, before
+ * ':' port, '/', '?', '#') into out; "" when none */
+static const char *up_host(const char *url, char *out, size_t outn)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return out;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	for (at = p; at < end; at++)
+		if (*at == '@')
+			p = at + 1;
+	n = strcspn(p, ":/?#");
+	if (n >= outn)
+		return out;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return out;
+}
+
+/* up_ends_with: s ends with suffix, any case */
+static int up_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+enum upstream_dialect upstream_dialect_of(const char *url)
+{
+	char host[256];
+
+	/* Azure OpenAI's resource endpoints (learn.microsoft.com/azure/ai-foundry/openai/reference):
+	 * https://RESOURCE.openai.azure.com and the multi-service https://RESOURCE.cognitiveservices.azure.com */
+	up_host(url ? url : "", host, sizeof host);
+	if (up_ends_with(host, ".openai.azure.com") || up_ends_with(host, ".cognitiveservices.azure.com"))
+		return UPSTREAM_DIALECT_AZURE;
+	return UPSTREAM_DIALECT_OPENAI;
+}
+
+/* up_put: n bytes of s at *o in out[outn] (cut at the end); the new end */
+static size_t up_put(char *out, size_t outn, size_t o, const char *s, size_t n)
+{
+	if (o + 1 >= outn)
+		return o;
+	if (n > outn - 1 - o)
+		n = outn - 1 - o;
+	memcpy(out + o, s, n);
+	out[o + n] = '\0';
+	return o + n;
+}
+
+/* up_query_shown: a query string (no '?') with each value but api-version's as "***" */
+static size_t up_query_shown(const char *q, char *out, size_t outn, size_t o)
+{
+	while (*q) {
+		size_t k = strcspn(q, "&#"), name = strcspn(q, "=&#");
+
+		if (name == 11 && strncmp(q, "api-version", 11) == 0) {
+			o = up_put(out, outn, o, q, k);
+		} else {
+			o = up_put(out, outn, o, q, name);
+			if (name < k)
+				o = up_put(out, outn, o, "=***", 4);
+		}
+		if (q[k] != '&')
+			break;
+		o = up_put(out, outn, o, "&", 1);
+		q += k + 1;
+	}
+	return o;
+}
+
+const char *upstream_url_shown(const char *url, char *out, size_t outn)
+{
+	const char *p = strstr(url, "://"), *auth, *end, *at = NULL;
+	size_t o = 0, n;
+
+	out[0] = '\0';
+	auth = p ? p + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (const char *c = auth; c < end; c++)
+		if (*c == '@')
+			at = c;
+	o = up_put(out, outn, o, url, (size_t)(auth - url));
+	if (at)
+		auth = at + 1;
+	n = strcspn(auth, "?#");
+	o = up_put(out, outn, o, auth, n);
+	if (auth[n] == '?') {
+		o = up_put(out, outn, o, "?", 1);
+		up_query_shown(auth + n + 1, out, outn, o);
+	}
+	return out;
+}
+
+/* up_base: split base URL b into the handle: base (no query, no trailing '/'),
+ * shown base, query, the Azure form; 0, or -1 when empty or too long */
+static int up_base(struct upstream *u, const char *b, int dialect)
+{
+	size_t n = strcspn(b, "?#"), q;
+	const char *path;
+
+	q = b[n] == '?' ? strcspn(b + n + 1, "#") : 0;
+	while (n > 0 && b[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof u->base_url || q >= sizeof u->query)
+		return -1;
+	memcpy(u->base_url, b, n);
+	u->base_url[n] = '\0';
+	if (q)
+		memcpy(u->query, b + strcspn(b, "?") + 1, q);
+	u->query[q] = '\0';
+	upstream_url_shown(u->base_url, u->shown_base, sizeof u->shown_base);
+	if (dialect == UPSTREAM_DIALECT_AUTO)
+		dialect = upstream_dialect_of(u->base_url);
+	if (dialect != UPSTREAM_DIALECT_AZURE) {
+		u->azure = UP_AZ_NONE;
+		return 0;
+	}
+	/* Azure OpenAI's URL shapes: the v1 API (.../openai/v1, model in the body), a deployment
+	 * named in the base (.../openai/deployments/NAME, as the AzureOpenAI SDK builds it with
+	 * azure_deployment), else the resource, whose deployment is the request's model */
+	path = strstr(u->base_url, "://");
+	path = path ? path + 3 + strcspn(path + 3, "/") : u->base_url + n;
+	if (up_ends_with(path, "/v1"))
+		u->azure = UP_AZ_V1;
+	else if (strstr(path, "/deployments/"))
+		u->azure = UP_AZ_FIXED;
+	else
+		u->azure = UP_AZ_DEPLOY;
+	u->add_openai = u->azure == UP_AZ_DEPLOY && !up_ends_with(path, "/openai");
+	return 0;
+}
+
+/* up_deployment_path: a path Azure serves per deployment (AzureOpenAI SDK's list of them) */
+static int up_deployment_path(const char *path)
+{
+	return strcmp(path, "/chat/completions") == 0 || strcmp(path, "/completions") == 0 ||
+	       strcmp(path, "/embeddings") == 0;
+}
+
+/* up_model_segment: model percent-encoded for a path segment into out; "" when it does not fit */
+static const char *up_model_segment(const char *model, char *out, size_t outn)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)model; *p; p++) {
+		if (o + 4 > outn) {
+			out[0] = '\0';
+			return out;
+		}
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p)) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* up_query_names: query (no '?') has a parameter called name */
+static int up_query_names(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *q = query; *q; q += strcspn(q, "&"), q += *q == '&') {
+		if (strncmp(q, name, n) == 0 && (q[n] == '=' || q[n] == '&' || q[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* up_url_of: base + (Azure: /openai, /deployments/MODEL) + path + query
+ * (base's, then api-version unless it names one) into out, the base and
+ * query given (as sent or as shown); the length, or outn when it does not fit */
+static size_t up_url_of(const struct upstream *u, const char *base, const char *query, const char *path,
+			const char *model, char *out, size_t outn)
+{
+	char seg[3 * UP_MODEL_MAX + 1];
+	const char *sep = strchr(path, '?') ? "&" : "?";
+	const char *ver = u->api_version[0] && !up_query_names(query, "api-version") ? u->api_version : NULL;
+	int n;
+
+	seg[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && model && up_deployment_path(path))
+		up_model_segment(model, seg, sizeof seg);
+	n = snprintf(out, outn, "%s%s%s%s%s%s%s%s%s", base, u->azure == UP_AZ_DEPLOY && u->add_openai ? "/openai" : "",
+		     seg[0] ? "/deployments/" : "", seg, path, query[0] ? sep : "", query,
+		     ver ? (query[0]        ? "&api-version="
+			    : sep[0] == '?' ? "?api-version="
+					    : "&api-version=")
+			 : "",
+		     ver ? ver : "");
+	return n < 0 || (size_t)n >= outn ? outn : (size_t)n;
+}
+
+/* up_url: the URL of a request to path (model: the body's, for Azure's
+ * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
+static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
+{
+	char shown_q[UP_BASE_MAX];
+
+	shown_q[0] = '\0';
+	up_query_shown(u->query, shown_q, sizeof shown_q, 0);
+	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
+		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
+		return -1;
+	}
+	up_url_of(u, u->shown_base, shown_q, path, model, res->url, sizeof res->url);
+	return 0;
+}
+
 /* ---- handle ---- */
 
 /* up_list: a header list: accept, JSON body, no 100-continue, auth (may be NULL); NULL on ENOMEM */
@@ -387,14 +645,16 @@ static struct curl_slist *up_list(const char *accept, const char *auth)
 	return l;
 }
 
-/* up_headers: the JSON and the SSE header lists; 0 or -1 */
-static int up_headers(struct upstream *u, const char *api_key)
+/* up_headers: the JSON and the SSE header lists, the key as the auth mode
+ * says (Azure OpenAI: "api-key: KEY", its documented key header); 0 or -1 */
+static int up_headers(struct upstream *u, const char *api_key, int api_key_header)
 {
 	char auth[1200];
 	const char *a = NULL;
 
 	if (api_key && *api_key) {
-		if ((size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", api_key) >= sizeof auth)
+		if ((size_t)snprintf(auth, sizeof auth, api_key_header ? "api-key: %s" : "Authorization: Bearer %s",
+				     api_key) >= sizeof auth)
 			return -1;
 		a = auth;
 	}
@@ -428,23 +688,28 @@ static int up_setup(struct upstream *u)
 struct upstream *upstream_new(const struct upstream_opts *o)
 {
 	struct upstream *u = calloc(1, sizeof *u);
-	size_t n = o->base_url ? strlen(o->base_url) : 0;
+	int api_key_header;
 
 	if (!u)
 		return NULL;
-	while (n > 0 && o->base_url[n - 1] == '/')
-		n--;
-	if (n == 0 || n >= sizeof u->base_url)
+	if (!o->base_url || up_base(u, o->base_url, o->dialect) < 0)
 		goto err;
-	memcpy(u->base_url, o->base_url, n);
+	if (o->api_version && *o->api_version && u->azure != UP_AZ_NONE) {
+		if ((size_t)snprintf(u->api_version, sizeof u->api_version, "%s", o->api_version) >= sizeof u->api_version)
+			goto err;
+	} else if (u->azure == UP_AZ_DEPLOY || u->azure == UP_AZ_FIXED) {
+		snprintf(u->api_version, sizeof u->api_version, "%s", UPSTREAM_AZURE_API_VERSION);
+	}
+	api_key_header = o->auth == UPSTREAM_AUTH_API_KEY || (o->auth == UPSTREAM_AUTH_AUTO && u->azure != UP_AZ_NONE);
+	u->told_ra_ms = u->told_ra_s_ms = -1;
 	u->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	u->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
-	u->retries = o->retries < 0 ? 0 : o->retries;
+	u->retries = u->retries_now = o->retries < 0 ? 0 : o->retries;
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
-	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) || up_headers(u, o->api_key) < 0 ||
-	    up_setup(u) < 0)
+	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) ||
+	    up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
 		goto err;
 	return u;
 err:
@@ -473,7 +738,7 @@ static int up_prepare(struct upstream *u, struct up_xfer *x, const char *method,
 	CURL *e = u->easy;
 	int post = strcmp(method, "GET") != 0 && (strcmp(method, "POST") == 0 || (body && len));
 
-	if (curl_easy_setopt(e, CURLOPT_URL, x->url) != CURLE_OK || curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
+	if (curl_easy_setopt(e, CURLOPT_URL, u->url) != CURLE_OK || curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, post ? CURLOPT_POST : CURLOPT_HTTPGET, 1L) != CURLE_OK ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0)) != CURLE_OK) ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDS, body && len ? body : "") != CURLE_OK) ||
@@ -634,6 +899,8 @@ static int up_attempt(struct up_xfer *x, const char *method, const char *body, s
 	x->too_big = x->nomem = x->sse_rc = 0;
 	x->last_ul = 0;
 	x->ra_ms = x->ra_s_ms = -1;
+	x->rid_rank = 0;
+	res->request_id[0] = '\0';
 	x->last_activity = clock_now_ms();
 	x->u->errbuf[0] = '\0';
 	if (x->stream) {
@@ -671,8 +938,10 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 }
 
 /* up_run: build the URL, then attempts with waits between them */
-static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *body, size_t len)
+static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *model,
+				const char *body, size_t len)
 {
+	struct upstream *u = x->u;
 	struct upstream_result *res = x->res;
 	int64_t t0 = clock_now_ms();
 	int retry;
@@ -680,36 +949,129 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	res->attempts = 0;
 	res->events = 0;
 	res->cb_rc = 0;
-	/* libcurl gets the URL as configured; messages and logs get it without credentials */
-	upstream_url_redact(x->u->base_url, path, res->url, sizeof res->url);
-	if ((size_t)snprintf(x->url, sizeof x->url, "%s%s", x->u->base_url, path) >= sizeof x->url) {
-		up_fail(res, UPSTREAM_ENOMEM, "the URL %.200s... is too long", res->url);
+	res->request_id[0] = '\0';
+	res->retry_after_ms = -1;
+	if (up_url(u, path, model, res) < 0) {
+		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
 		return res->err;
 	}
 	for (int attempt = 0;; attempt++) {
 		res->attempts++;
 		retry = up_attempt(x, method, body, len);
-		if (!retry || attempt >= x->u->retries || res->events > 0)
+		if (!retry || attempt >= u->retries_now || res->events > 0)
 			break;
+		/* a longer wait than we would make is the client's to make: it gets the answer with it */
+		long asked = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+
+		if (asked > u->retry_max_wait_ms) {
+			log_info("upstream: %s and asks to wait %ld ms, over MCPGW_UPSTREAM_RETRY_MAX_WAIT: not "
+				 "retried, the client gets the wait",
+				 res->message, asked);
+			break;
+		}
 		long wait = up_wait_ms(x, attempt);
 
-		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, x->u->retries, wait);
+		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries_now, wait);
 		clock_sleep_ms(wait);
 	}
-	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms", method, res->url, res->status,
-		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0));
+	if (res->status < 200 || res->status >= 300) {
+		res->retry_after_ms = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+		u->told_ra_ms = x->ra_ms;
+		u->told_ra_s_ms = x->ra_s_ms;
+	} else {
+		u->told_ra_ms = u->told_ra_s_ms = -1;
+	}
+	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,
+		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0),
+		  res->request_id[0] ? res->request_id : "(none)");
 	return res->err;
+}
+
+/* up_body_model: the "model" of a JSON request body into out ("" when none or not JSON) */
+static const char *up_body_model(const char *body, size_t len, char *out, size_t outn)
+{
+	json_t *v = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(v, "model"));
+
+	snprintf(out, outn, "%s", m ? m : "");
+	json_decref(v);
+	return out;
 }
 
 enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
 				   size_t len, struct upstream_result *res)
 {
 	struct up_xfer x;
+	char model[UP_MODEL_MAX];
 
 	memset(&x, 0, sizeof x);
 	x.u = u;
 	x.res = res;
-	return up_run(&x, method, path, body, len);
+	model[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
+		up_body_model(body, len, model, sizeof model);
+	return up_run(&x, method, path, model, body, len);
+}
+
+/* up_space: JSON whitespace */
+static int up_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* up_ask_usage: a chat completion stream's body asking for
+ * stream_options.include_usage (new string, free it), or NULL when it
+ * already asks, the handle stopped asking, or the body is not a JSON object
+ * (then sent as it came). */
+static char *up_ask_usage(const struct upstream *u, const char *body, size_t len)
+{
+	static const char ask[] = "\"stream_options\":{\"include_usage\":true}";
+	json_t *v, *so;
+	char *out = NULL;
+	size_t lead = 0;
+
+	if (u->no_stream_options || !body)
+		return NULL;
+	while (lead < len && up_space(body[lead]))
+		lead++;
+	if (lead == len || body[lead] != '{')
+		return NULL;
+	/* the common case, without parsing: no key "stream_options" anywhere (inside a JSON string
+	 * the quotes would be escaped), so the member goes first */
+	if (!memmem(body, len, "\"stream_options\"", 16)) {
+		size_t rest = len - lead - 1, n = lead + 1 + sizeof ask - 1, k = lead + 1;
+		int empty;
+
+		while (k < len && up_space(body[k]))
+			k++;
+		empty = k < len && body[k] == '}';
+
+		if (!(out = malloc(n + 1 + rest + 1)))
+			return NULL;
+		memcpy(out, body, lead + 1);
+		memcpy(out + lead + 1, ask, sizeof ask - 1);
+		if (!empty)
+			out[n++] = ',';
+		memcpy(out + n, body + lead + 1, rest);
+		out[n + rest] = '\0';
+		return out;
+	}
+	v = json_loadb(body, len, 0, NULL);
+	so = json_object_get(v, "stream_options");
+	if (json_is_object(v) && !json_is_true(json_object_get(so, "include_usage")) &&
+	    (so || json_object_set_new(v, "stream_options", json_object()) == 0) &&
+	    (so = json_object_get(v, "stream_options")) && json_is_object(so) &&
+	    json_object_set_new(so, "include_usage", json_true()) == 0)
+		out = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	return out;
+}
+
+/* up_rejects_stream_options: the answer is a 400 or 422 that names stream_options */
+static int up_rejects_stream_options(const struct upstream_result *res)
+{
+	return res->err == UPSTREAM_EHTTP && (res->status == 400 || res->status == 422) && res->body.data &&
+	       strstr(res->body.data, "stream_options");
 }
 
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
@@ -717,6 +1079,8 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 {
 	struct up_xfer x;
 	enum upstream_err err;
+	char model[UP_MODEL_MAX];
+	char *usage_body = NULL;
 
 	memset(&x, 0, sizeof x);
 	x.u = u;
@@ -724,11 +1088,29 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	x.stream = 1;
 	x.cb = on_event;
 	x.ud = ud;
+	model[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
+		up_body_model(body, len, model, sizeof model);
+	if (strcmp(path, "/chat/completions") == 0)
+		usage_body = up_ask_usage(u, body, len);
 	sse_init(&x.parser, u->max_bytes, up_on_event, &x);
 	jsonseq_init(&x.jparser, u->max_bytes, up_on_json, &x);
-	err = up_run(&x, "POST", path, body, len);
+	err = up_run(&x, "POST", path, model, usage_body ? usage_body : body, usage_body ? strlen(usage_body) : len);
+	if (usage_body && up_rejects_stream_options(res)) {
+		/* stream_options is OpenAI's (platform.openai.com/docs/api-reference/chat/create); some
+		 * OpenAI-compatible APIs answer 400 "Unknown parameter: 'stream_options'" (seen behind
+		 * one-api style relays, github.com/QuantumNous/new-api/issues/418) or 422 "extra inputs":
+		 * the request goes again as the client sent it, and this handle stops asking */
+		u->no_stream_options = 1;
+		log_warn("upstream: %s rejects stream_options (HTTP %ld): asked again without it; usage of "
+			 "streamed rounds is now only what the upstream sends unasked",
+			 res->url, res->status);
+		sse_reset(&x.parser);
+		err = up_run(&x, "POST", path, model, body, len);
+	}
 	sse_free(&x.parser);
 	jsonseq_free(&x.jparser);
+	free(usage_body);
 	return err;
 }
 

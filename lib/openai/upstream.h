@@ -23,37 +23,66 @@ enum upstream_err {
 	UPSTREAM_ENOMEM,
 };
 
+/* The URL shapes and authentication of an upstream (MCPGW_UPSTREAM_DIALECT). */
+enum upstream_dialect {
+	UPSTREAM_DIALECT_AUTO = 0, /* Azure OpenAI when the base URL's host is Azure's (upstream_dialect_of), else OpenAI */
+	UPSTREAM_DIALECT_OPENAI, /* base URL + path, Authorization: Bearer */
+	UPSTREAM_DIALECT_AZURE,  /* Azure OpenAI: api-key header, api-version, deployment paths (upstream_request) */
+};
+
+/* How the key is sent (MCPGW_UPSTREAM_AUTH). */
+enum upstream_auth {
+	UPSTREAM_AUTH_AUTO = 0, /* api-key for Azure OpenAI, else bearer */
+	UPSTREAM_AUTH_BEARER,   /* Authorization: Bearer KEY */
+	UPSTREAM_AUTH_API_KEY,  /* api-key: KEY (Azure OpenAI's key header) */
+};
+
+/* The api-version of Azure OpenAI's deployment paths when none is set: the
+ * newest GA version of its data plane inference API. */
+#define UPSTREAM_AZURE_API_VERSION "2024-10-21"
+
 struct upstream_opts {
-	const char *base_url;      /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes */
-	const char *api_key;       /* NULL or "": no Authorization header */
+	const char *base_url;      /* e.g. "http://127.0.0.1:8080/v1"; trailing '/' ignored; < 2048 bytes;
+				    * may hold a query string (kept on every request) and user:password@
+				    * (sent, never shown: messages and logs show the URL without them) */
+	const char *api_key;       /* NULL or "": no Authorization (or api-key) header */
 	long connect_timeout_ms;   /* TCP (+TLS) connect, > 0 */
 	long idle_timeout_ms;      /* connected, no byte sent or received for this long: ETIMEOUT; > 0 */
 	int retries;               /* further attempts after the first, 0..10 */
 	long retry_max_wait_ms;    /* cap of one wait between attempts */
 	long backoff_base_ms;      /* first backoff without Retry-After; 0 means 500 (tests set less) */
 	size_t max_response_bytes; /* bound of a body and of one SSE event; 0 means 32 MiB */
+	int dialect;               /* enum upstream_dialect */
+	int auth;                  /* enum upstream_auth */
+	const char *api_version;   /* NULL or "": Azure's deployment paths use UPSTREAM_AZURE_API_VERSION,
+				    * its /openai/v1 paths none; else the api-version query of every request */
 };
 
 #define UPSTREAM_URL_MAX 4096
+#define UPSTREAM_REQUEST_ID_MAX 129 /* an upstream request id kept (longer ones are cut) */
 
 /* The outcome of one upstream_request / upstream_stream, all attempts included. */
 struct upstream_result {
 	enum upstream_err err;
-	long status;                          /* HTTP status of the last attempt; 0 if none came */
-	buf_t body;                           /* the response body (non-stream, or a stream's non-SSE answer) */
-	char content_type[128];               /* of the last response, "" if none */
-	char url[UPSTREAM_URL_MAX];           /* the URL requested, without credentials (upstream_url_redact) */
-	char message[UPSTREAM_URL_MAX + 512]; /* what went wrong, naming the URL; "" when OK */
-	int attempts;                         /* requests made (1 + retries used) */
-	long events;                          /* stream: events handed to the callback */
-	int cb_rc;                            /* the callback's non-zero return (UPSTREAM_EABORTED) */
-	int clean_end; /* stream, UPSTREAM_ETRUNCATED: the body ended as HTTP ends one (not broken, not cut
+	long status;                              /* HTTP status of the last attempt; 0 if none came */
+	buf_t body;                               /* the response body (non-stream, or a stream's non-SSE answer) */
+	char content_type[128];                   /* of the last response, "" if none */
+	char url[UPSTREAM_URL_MAX];               /* the URL requested, as shown: without user:password@ and
+					       * with query values other than api-version as "***" */
+	char message[UPSTREAM_URL_MAX + 512];     /* what went wrong, naming the URL; "" when OK */
+	int attempts;                             /* requests made (1 + retries used) */
+	long events;                              /* stream: events handed to the callback */
+	int cb_rc;                                /* the callback's non-zero return (UPSTREAM_EABORTED) */
+	char request_id[UPSTREAM_REQUEST_ID_MAX]; /* the last answer's x-request-id (else request-id, else
+						   * apim-request-id), printable ASCII; "" if none */
+	long retry_after_ms; /* the last answer's retry-after-ms, else Retry-After, in ms; -1 if none */
+	int clean_end;       /* stream, UPSTREAM_ETRUNCATED: the body ended as HTTP ends one (not broken, not cut
 			* inside a JSON text), only [DONE] was missing: complete if the answer was finished */
 };
 
 #define UPSTREAM_RESULT_INIT \
 	{ \
-		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, 0 \
+		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, "", -1, 0 \
 	}
 
 /* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
@@ -76,13 +105,47 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
  * (keep-alive across requests) and lets the idle timeout be checked to the
  * millisecond (curl_easy_perform's progress callback runs only about once a
  * second while nothing arrives). Copies what it needs from o. NULL on
- * ENOMEM, a libcurl failure or an empty or too long base URL. One thread at
- * a time may use a handle. Free with upstream_free. */
+ * ENOMEM, a libcurl failure, an empty or too long base URL (or query) or a
+ * too long api_version. The dialect is fixed here (o->dialect, else
+ * upstream_dialect_of the base URL). One thread at a time may use a
+ * handle. Free with upstream_free. */
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 
-/* upstream_base_url: the base URL without a trailing '/' (borrowed). */
+/* upstream_base_url: the base URL as shown (see upstream_url_shown), without a
+ * trailing '/' and without its query string (borrowed). */
 const char *upstream_base_url(const struct upstream *u);
+
+/* upstream_dialect_of: the dialect UPSTREAM_DIALECT_AUTO stands for with base
+ * URL url: UPSTREAM_DIALECT_AZURE when its host ends in .openai.azure.com or
+ * .cognitiveservices.azure.com (Azure OpenAI's endpoints), else
+ * UPSTREAM_DIALECT_OPENAI. */
+enum upstream_dialect upstream_dialect_of(const char *url);
+
+/* upstream_url_shown: url as messages and logs may show it, into out (outn >
+ * 0; cut to fit): without user:password@, each query value but api-version's
+ * replaced by "***" (keys passed in a query: ?key=, ?code=, ?sig=). Returns out. */
+const char *upstream_url_shown(const char *url, char *out, size_t outn);
+
+/* upstream_begin: a new client request is served with u: forget what the
+ * answers of earlier requests told (upstream_client_headers), and set this
+ * request's retries: client_retry is the client's x-stainless-retry-count
+ * header (NULL: none; the openai SDKs send it, 0 on a first attempt); a
+ * count > 0 means the client is retrying by itself, so the requests of this
+ * one make one attempt each (else up to opts.retries more): an SDK's retries
+ * are not multiplied by the gateway's. */
+void upstream_begin(struct upstream *u, const char *client_retry);
+
+/* upstream_client_headers: the header lines ("Name: value\r\n") an answer
+ * with HTTP status to the client carries from the upstream, appended to
+ * out: "X-Request-Id" with the request id of the latest upstream answer since
+ * upstream_begin (the one a stream's first chunk came from, or the last
+ * round's); and when status is 429 or 503 and the last upstream answer was
+ * an error with retry-after-ms or Retry-After: "Retry-After" (whole seconds,
+ * rounded up) and, when the upstream sent it, "retry-after-ms". Its
+ * x-ratelimit-* headers are never passed: they describe the gateway's one
+ * shared key, not the caller's. 0, or -1 when out of memory. */
+int upstream_client_headers(const struct upstream *u, int status, buf_t *out);
 
 /* upstream_result_init / upstream_result_free: a result is reused by every
  * call (each resets it, keeping memory); free it once at the end. */
@@ -95,9 +158,16 @@ void upstream_result_free(struct upstream_result *res);
  * max_response_bytes) of the last attempt. Retries up to `retries` times on
  * 429, 500, 502, 503, 504, on a failed connect and on a connection that
  * broke before any response byte; waits retry-after-ms / Retry-After
- * (seconds or HTTP date) capped by retry_max_wait_ms, else backoff_base_ms
- * doubled per attempt (minus up to 25 % jitter), capped likewise. Other 4xx
- * are never retried. Returns res->err: UPSTREAM_OK on a 2xx. */
+ * (seconds or HTTP date), else backoff_base_ms doubled per attempt (minus up
+ * to 25 % jitter), capped by retry_max_wait_ms; an answer asking for a longer
+ * wait than retry_max_wait_ms is not retried (its wait goes to the client,
+ * upstream_client_headers). Other 4xx are never retried. The URL is
+ * base_url + path with the base URL's query string, in the dialect's shape:
+ * Azure OpenAI's deployment paths put /openai/deployments/MODEL before
+ * /chat/completions, /completions and /embeddings (MODEL: the body's "model",
+ * URL-encoded) and /openai before other paths, unless the base URL already
+ * names a deployment or ends in /openai/v1; api-version is added (see
+ * struct upstream_opts). Returns res->err: UPSTREAM_OK on a 2xx. */
 enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
 				   size_t len, struct upstream_result *res);
 
@@ -113,15 +183,14 @@ enum upstream_err upstream_request(struct upstream *u, const char *method, const
  * set when the body itself ended whole (the caller knows whether the
  * answer was finished). A non-2xx answer is collected into res->body:
  * UPSTREAM_EHTTP. Retries as upstream_request, but only while no event was
- * delivered. Returns res->err. */
+ * delivered. A stream of path
+ * "/chat/completions" asks for stream_options.include_usage (the gateway
+ * sums usage over rounds; the tool loop gives the usage chunk only to a
+ * client that asked for it); when the upstream rejects the request naming
+ * stream_options (400 or 422) and the body did not ask for it itself, the
+ * request is sent again as it came, and u stops adding it. Returns res->err. */
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res);
-
-/* upstream_url_redact: base + path as a URL fit for logs and messages:
- * without user:password@, the values of query parameters whose names look
- * like credentials (key, token, secret, password, sig, auth; any case)
- * replaced by "***". Into out (n bytes, always NUL-ended, cut to fit). */
-void upstream_url_redact(const char *base, const char *path, char *out, size_t n);
 
 /* upstream_result_json: parse res->body as JSON (after a UPSTREAM_OK
  * upstream_request). New reference; NULL when it is not JSON, with res->err

@@ -345,6 +345,16 @@ chat_pipe() {
 	[[ "$output" == *"sim: thanks"* ]]
 }
 
+@test "a tool call shows while it runs: its running line comes before its result line" {
+	sim_script '[{"tool_calls":[{"name":"list_tables","arguments":{}}]},{"content":"No tables yet."}]'
+	chat_pipe $'Which tables?\n'
+	[ "$status" -eq 0 ]
+	start=$(printf '%s\n' "$output" | grep -n -F -x '  [tool sqlite] list_tables {} running...' | cut -d: -f1)
+	end=$(printf '%s\n' "$output" | grep -n -F -x '  [tool sqlite] list_tables {} -> []' | cut -d: -f1)
+	[ -n "$start" ] && [ -n "$end" ] && [ "$start" -lt "$end" ]
+	[[ "$output" == *"No tables yet."* ]]
+}
+
 @test "the broker cannot start: a clear error with the end of its log" {
 	bad="$T/bad"
 	mkdir -p "$bad"

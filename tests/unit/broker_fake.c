@@ -223,6 +223,11 @@ void fake_answer(struct fake_transport *f, const json_t *request, const char *re
 	fake_say(f, line);
 }
 
+void fake_undelivered(struct fake_transport *f, const json_t *request)
+{
+	f->base.ev->on_undelivered(f->base.ctx, (long long)json_integer_value(json_object_get(request, "id")));
+}
+
 void fake_die(struct fake_transport *f, const char *why)
 {
 	f->base.ev->on_closed(f->base.ctx, why, 0);

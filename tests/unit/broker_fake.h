@@ -51,6 +51,8 @@ json_t *fake_take(struct fake_transport *f, const char *method);
 void fake_say(struct fake_transport *f, const char *json);
 /* fake_answer: the server answers request (borrowed) with result (JSON text) */
 void fake_answer(struct fake_transport *f, const json_t *request, const char *result);
+/* fake_undelivered: request (borrowed) never reached the server (a refused connection); fake_die follows */
+void fake_undelivered(struct fake_transport *f, const json_t *request);
 /* fake_die: the connection ends for why */
 void fake_die(struct fake_transport *f, const char *why);
 /* fake_handshake: answer initialize (tools capability) and tools/list with tools (a JSON array text) */

@@ -302,6 +302,34 @@ static void test_timeout(void **state)
 	assert_int_equal(fake_finish(f, NULL), 0);
 }
 
+/* --- bc_poll: waiting in slices keeps the request in flight ---------- */
+
+static void test_poll_keeps_waiting(void **state)
+{
+	struct fake *f = fake_start(script_timeout); /* answers the first request after 300 ms */
+	struct bclient *bc = bc_new(f->path, 1 << 20);
+	json_t *result, *error;
+	long id, t0 = clock_now_ms();
+	int slices = 0, rc;
+
+	(void)state;
+	id = bc_send(bc, "slow", NULL);
+	assert_true(id > 0);
+	while ((rc = bc_poll(bc, id, 50)) == 0)
+		slices++; /* each slice: 50 ms, the request still awaited */
+	assert_int_equal(rc, 1);
+	assert_true(slices >= 4 && slices < 20);
+	assert_true(clock_now_ms() - t0 >= 250);
+	assert_int_equal(bc_wait(bc, id, 0, &result, &error), BC_OK); /* there: collected at once */
+	assert_int_equal(result_id(result), id);
+	json_decref(result);
+	assert_int_equal(bc_poll(bc, id, 10), BC_EIO); /* collected: not in flight */
+	assert_int_equal(bc_call(bc, "fast", NULL, 2000, &result, &error), BC_OK);
+	json_decref(result);
+	bc_free(bc);
+	assert_int_equal(fake_finish(f, NULL), 0);
+}
+
 /* --- garbage from the socket: BC_EPROTO, then a fresh connection ------ */
 
 static const char *const garbage[] = {
@@ -556,11 +584,12 @@ static void test_misc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_ok),         cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_timeout),         cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_too_long),        cmocka_unit_test(test_reconnect),
-		cmocka_unit_test(test_lost_after_send), cmocka_unit_test(test_econnect),
-		cmocka_unit_test(test_no_broker_hook),  cmocka_unit_test(test_misc),
+		cmocka_unit_test(test_call_ok),   cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_timeout),   cmocka_unit_test(test_poll_keeps_waiting),
+		cmocka_unit_test(test_garbage),   cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_reconnect), cmocka_unit_test(test_lost_after_send),
+		cmocka_unit_test(test_econnect),  cmocka_unit_test(test_no_broker_hook),
+		cmocka_unit_test(test_misc),
 	};
 
 	log_init("test_bclient", LOGL_ERROR, NULL); /* the expected protocol warnings stay quiet */

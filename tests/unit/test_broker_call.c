@@ -1,4 +1,4 @@
-/* test_broker_call.c: the broker's tools/call handling over fake transports and a fake clock: routing, answers, timeouts, retries, bad results. */
+/* test_broker_call.c: the broker's tools/call handling over fake transports and a fake clock: routing, answers, timeouts, retries only where safe, the time waited, bad results. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,16 +14,42 @@
 
 #define TWO_SERVERS "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"},\"b\":{\"command\":\"fake-b\"}}}"
 
-/* ready: a broker with servers a (tool alpha) and b (tool beta), both ready, and a client */
-static struct rig *ready(long timeout_ms, int retries)
+/* tools of server a: alpha with the given annotations (a JSON object text) */
+#define ALPHA_SAFE "[{\"name\":\"alpha\",\"annotations\":{\"idempotentHint\":true}}]"
+#define ALPHA_READONLY "[{\"name\":\"alpha\",\"annotations\":{\"readOnlyHint\":true}}]"
+#define ALPHA_UNSAFE "[{\"name\":\"alpha\",\"annotations\":{\"idempotentHint\":false,\"destructiveHint\":false}}]"
+
+/* ready_with: a broker with servers a (tools_a) and b (tool beta), both ready, and a client */
+static struct rig *ready_with(long timeout_ms, int retries, const char *tools_a)
 {
 	struct rig *r = rig_new(TWO_SERVERS, timeout_ms, retries);
 
 	broker_start(r->b);
-	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	fake_handshake(rig_fake(r, 0), tools_a);
 	fake_handshake(rig_fake(r, 1), "[{\"name\":\"beta\"}]");
 	client_connect(r);
 	return r;
+}
+
+/* ready: the same with alpha not annotated (a repeat may not be safe) */
+static struct rig *ready(long timeout_ms, int retries)
+{
+	return ready_with(timeout_ms, retries, "[{\"name\":\"alpha\"}]");
+}
+
+static json_int_t data_int(const json_t *ans, const char *k)
+{
+	return json_integer_value(json_object_get(json_object_get(json_object_get(ans, "error"), "data"), k));
+}
+
+static const json_t *data_get(const json_t *ans, const char *k)
+{
+	return json_object_get(json_object_get(json_object_get(ans, "error"), "data"), k);
+}
+
+static const char *err_msg(const json_t *ans)
+{
+	return json_string_value(json_object_get(json_object_get(ans, "error"), "message"));
 }
 
 static const char *str(const json_t *o, const char *k)
@@ -87,7 +113,7 @@ static void test_server_error_passed_on(void **state)
 
 static void test_timeout_via_fake_clock(void **state)
 {
-	struct rig *r = ready(1000, 1);
+	struct rig *r = ready_with(1000, 1, ALPHA_SAFE);
 	json_t *req, *cancel, *ans;
 	(void)state;
 
@@ -107,10 +133,15 @@ static void test_timeout_via_fake_clock(void **state)
 	json_decref(req);
 	req = fake_take(rig_fake(r, 0), "tools/call");
 	assert_non_null(req);
-	/* the second too: the client gets -32001 with the reason and the timeout */
+	/* the second too: the client gets -32001 with the reason, the timeout and the time waited */
 	rig_advance(r, 1000);
 	ans = client_recv(r);
 	assert_non_null(ans);
+	assert_string_equal(err_msg(ans),
+			    "MCP server 'a' did not answer tools/call 'alpha': 2 attempts of 1000 ms each timed out "
+			    "(waited 2000 ms)");
+	assert_int_equal(data_int(ans, "waited_ms"), 2000);
+	assert_int_equal(data_int(ans, "attempts"), 2);
 	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
 	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "timeout");
@@ -179,7 +210,7 @@ static void test_unknown_tool_and_bad_params(void **state)
 
 static void test_call_retried_after_its_server_restarts(void **state)
 {
-	struct rig *r = ready(5000, 1);
+	struct rig *r = ready_with(5000, 1, ALPHA_READONLY);
 	json_t *req, *ans;
 	(void)state;
 
@@ -191,7 +222,7 @@ static void test_call_retried_after_its_server_restarts(void **state)
 	fake_die(rig_fake(r, 0), "killed by signal 9");
 	assert_int_equal(rig_session(r, 0)->state, SESSION_BACKOFF);
 	rig_advance(r, BACKOFF_RESTART_MS);
-	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	fake_handshake(rig_fake(r, 0), ALPHA_READONLY);
 	req = fake_take(rig_fake(r, 0), "tools/call"); /* sent again once ready */
 	assert_non_null(req);
 	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
@@ -224,6 +255,202 @@ static void test_call_fails_fast_on_a_failing_server(void **state)
 	rig_free(r);
 }
 
+/* issue 13 case 7: the tool commits, then answers after the timeout; it
+ * does not say a repeat is safe: it runs once, and the error says the time
+ * the caller waited, not a timeout it did not see */
+static void test_timeout_not_retried_without_hint(void **state)
+{
+	const char *tools[] = { "[{\"name\":\"alpha\"}]", ALPHA_UNSAFE };
+	(void)state;
+
+	for (size_t i = 0; i < 2; i++) {
+		struct rig *r = ready_with(1000, 2, tools[i]);
+		json_t *req, *ans, *cancel;
+
+		client_send(r,
+			    "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		rig_pass(r);
+		req = fake_take(rig_fake(r, 0), "tools/call");
+		assert_non_null(req);
+		rig_advance(r, 1000);
+		cancel = fake_take(rig_fake(r, 0), "notifications/cancelled");
+		assert_non_null(cancel); /* the server is told to stop */
+		json_decref(cancel);
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 11);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+				 JR_REQUEST_TIMEOUT);
+		assert_string_equal(err_msg(ans),
+				    "MCP server 'a' did not answer tools/call 'alpha' within its timeout of 1000 ms (waited "
+				    "1000 ms); not retried: it may have taken effect, and the tool is not annotated "
+				    "readOnlyHint or idempotentHint");
+		assert_int_equal(data_int(ans, "waited_ms"), 1000);
+		assert_int_equal(data_int(ans, "timeout_ms"), 1000);
+		assert_int_equal(data_int(ans, "attempts"), 1);
+		assert_true(json_is_true(data_get(ans, "may_have_run")));
+		json_decref(ans);
+		/* its late answer, and nothing sent again: it ran once */
+		rig_advance(r, 1500);
+		fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+		rig_advance(r, 5000);
+		assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+		json_decref(req);
+		rig_free(r);
+	}
+}
+
+/* the same timeouts, for a read-only tool: retried, and the error says the whole wait */
+static void test_timeout_retried_when_read_only(void **state)
+{
+	struct rig *r = ready_with(1000, 2, ALPHA_READONLY);
+	json_t *req, *ans;
+	int sends = 0;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	for (int i = 0; i < 3; i++) {
+		req = fake_take(rig_fake(r, 0), "tools/call");
+		assert_non_null(req);
+		sends++;
+		json_decref(req);
+		rig_advance(r, 1000);
+	}
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	assert_int_equal(sends, 3);
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_string_equal(err_msg(ans), "MCP server 'a' did not answer tools/call 'alpha': 3 attempts of 1000 ms each "
+					  "timed out (waited 3000 ms)");
+	assert_int_equal(data_int(ans, "waited_ms"), 3000);
+	assert_int_equal(data_int(ans, "attempts"), 3);
+	json_decref(ans);
+	rig_free(r);
+}
+
+/* the server dies with the call in flight: a tool that may not be repeated fails at once, saying so */
+static void test_died_during_call_not_retried_without_hint(void **state)
+{
+	struct rig *r = ready(5000, 2);
+	json_t *req, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	json_decref(req);
+	rig_advance(r, 700);
+	fake_die(rig_fake(r, 0), "killed by signal 9");
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+			 JR_CONNECTION_CLOSED);
+	assert_string_equal(err_msg(ans), "MCP server 'a' failed during tools/call 'alpha' after 700 ms (killed by "
+					  "signal 9); not retried: it may have taken effect, and the tool is not "
+					  "annotated readOnlyHint or idempotentHint");
+	assert_int_equal(data_int(ans, "waited_ms"), 700);
+	assert_true(json_is_true(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	/* the restarted server never sees it again */
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	rig_advance(r, 10);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	rig_free(r);
+}
+
+/* a call that never left the broker (its server restarting) waits and is sent once, whatever the tool */
+static void test_unsent_call_waits_and_is_sent_once(void **state)
+{
+	struct rig *r = ready(5000, 0);
+	json_t *req, *ans;
+	(void)state;
+
+	fake_die(rig_fake(r, 0), "killed by signal 9"); /* it had been ready: worth waiting for */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 14);
+	assert_true(json_is_object(json_object_get(ans, "result")));
+	json_decref(ans);
+	json_decref(req);
+
+	/* and when the server does not come back in time: the error says how long it waited, and that it never ran */
+	fake_die(rig_fake(r, 0), "killed by signal 9");
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	rig_advance(r, BACKOFF_RESTART_MS); /* it starts, and hangs in initialize */
+	rig_advance(r, 5000 - BACKOFF_RESTART_MS);
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 15);
+	assert_string_equal(err_msg(ans), "MCP server 'a' did not become ready for tools/call 'alpha' (waited 5000 ms; "
+					  "starting)");
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	rig_free(r);
+}
+
+/* the connection carrying the call was refused before any byte of it went
+ * out: it never ran, so it waits for the server and is sent again, whatever the tool */
+static void test_undelivered_call_sent_again(void **state)
+{
+	struct rig *r = ready(5000, 1);
+	json_t *req, *ans;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":16,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	fake_undelivered(rig_fake(r, 0), req);
+	fake_die(rig_fake(r, 0), "POST http://127.0.0.1:9/mcp: Couldn't connect to server");
+	json_decref(req);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"alpha\"}]");
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 16);
+	assert_true(json_is_object(json_object_get(ans, "result")));
+	json_decref(ans);
+	json_decref(req);
+
+	/* once more, and the restart fails: it never ran, and the error says how long it waited */
+	rig_advance(r, 60000); /* it ran a while: restarted at once */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":17,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req);
+	fake_undelivered(rig_fake(r, 0), req);
+	fake_die(rig_fake(r, 0), "refused");
+	json_decref(req);
+	rig_advance(r, BACKOFF_RESTART_MS);
+	req = fake_take(rig_fake(r, 0), "initialize");
+	assert_non_null(req);
+	json_decref(req);
+	fake_die(rig_fake(r, 0), "refused");
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 17);
+	if (!strstr(err_msg(ans), ": refused (waited "))
+		fail_msg("%s", err_msg(ans));
+	assert_int_equal(data_int(ans, "waited_ms"), BACKOFF_RESTART_MS);
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +461,11 @@ int main(void)
 		cmocka_unit_test(test_unknown_tool_and_bad_params),
 		cmocka_unit_test(test_call_retried_after_its_server_restarts),
 		cmocka_unit_test(test_call_fails_fast_on_a_failing_server),
+		cmocka_unit_test(test_timeout_not_retried_without_hint),
+		cmocka_unit_test(test_timeout_retried_when_read_only),
+		cmocka_unit_test(test_died_during_call_not_retried_without_hint),
+		cmocka_unit_test(test_unsent_call_waits_and_is_sent_once),
+		cmocka_unit_test(test_undelivered_call_sent_again),
 	};
 
 	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */

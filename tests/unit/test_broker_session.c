@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "broker_fake.h"
@@ -308,6 +311,42 @@ static void test_real_transports_for_every_kind(void **state)
 	evloop_free(l);
 }
 
+/* a tool whose inputSchema cannot be offered to models: one warning naming
+ * server and tool, once per listing; the tool stays listed and callable */
+static void test_unofferable_schema_logged_once(void **state)
+{
+	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
+	char path[] = "/tmp/test_broker_session.XXXXXX", text[4096];
+	int fd = mkstemp(path), n = 0;
+	FILE *fp;
+	size_t len;
+	(void)state;
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_init("test_broker_session", LOGL_WARN, path), 0);
+	broker_start(r->b);
+	fake_handshake(rig_fake(r, 0), "[{\"name\":\"good\",\"inputSchema\":{\"properties\":{}}},"
+				       "{\"name\":\"scalar\",\"inputSchema\":{\"type\":\"string\"}}]");
+	assert_int_equal(rig_session(r, 0)->state, SESSION_READY);
+	assert_int_equal(json_array_size(rig_session(r, 0)->tools), 2);
+	log_close();
+	log_init("test_broker_session", LOGL_ERROR, NULL);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	len = fread(text, 1, sizeof text - 1, fp);
+	text[len] = '\0';
+	fclose(fp);
+	unlink(path);
+	for (const char *p = text; (p = strstr(p, "is not offered to models")) != NULL; p++)
+		n++;
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(text, "server a: tool scalar is not offered to models"));
+	assert_non_null(strstr(text, "its type is \"string\""));
+	assert_null(strstr(text, "tool good"));
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_stops_sessions),
 		cmocka_unit_test(test_real_transports_for_every_kind),
 		cmocka_unit_test(test_backoff_policy),
+		cmocka_unit_test(test_unofferable_schema_logged_once),
 	};
 
 	log_init("test_broker_session", LOGL_ERROR, NULL); /* the expected failures stay quiet */

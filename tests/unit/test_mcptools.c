@@ -1,4 +1,4 @@
-/* test_mcptools.c: unit tests for a responder's catalog cache (lib/mcptools.c): servers not ready, waiting for those still starting. */
+/* test_mcptools.c: unit tests for a responder's catalog cache (lib/mcptools.c): servers not ready, waiting for those still starting, the tools offered upstream. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,7 +40,7 @@ static void answer(struct fake *f, int fd, const char *line)
 	json_int_t have = json_integer_value(
 		json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), "mcpgw/ifGeneration"));
 	int ready = clock_now_ms() - f->t0 >= f->ready_ms;
-	char out[1024];
+	char out[2048];
 
 	f->lists++;
 	if (have == (ready ? 2 : 1))
@@ -51,7 +51,9 @@ static void answer(struct fake *f, int fd, const char *line)
 	else if (ready)
 		snprintf(out, sizeof out,
 			 "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"tools\":[{\"name\":\"t1\",\"_meta\":{\"mcpgw/server\":"
-			 "\"slow\"}}],\"_meta\":{\"mcpgw/generation\":2,\"mcpgw/ready\":1,\"mcpgw/unready\":[%s],"
+			 "\"slow\"}},{\"name\":\"bad\",\"inputSchema\":{\"type\":\"string\"},\"_meta\":{"
+			 "\"mcpgw/server\":\"slow\"}},{\"name\":\"notype\",\"inputSchema\":{\"properties\":{\"q\":{"
+			 "\"type\":\"string\"}}},\"_meta\":{\"mcpgw/server\":\"slow\"}}],\"_meta\":{\"mcpgw/generation\":2,\"mcpgw/ready\":1,\"mcpgw/unready\":[%s],"
 			 "\"mcpgw/servers\":[\"slow\",\"ghost\",\"off\"]}}}\n",
 			 (long long)id, ghost);
 	else
@@ -126,6 +128,7 @@ static void test_wait_until_ready(void **state)
 	struct mcptools m;
 	buf_t why = BUF_INIT, names = BUF_INIT;
 	long t0 = clock_now_ms();
+	json_t *offered;
 
 	(void)state;
 	memset(&m, 0, sizeof m);
@@ -134,7 +137,19 @@ static void test_wait_until_ready(void **state)
 	assert_true(clock_now_ms() - t0 < 3000);
 	assert_int_equal(m.generation, 2);
 	assert_int_equal(m.nready, 1);
-	assert_int_equal(json_array_size(m.tools), 1);
+	assert_int_equal(json_array_size(m.tools), 3);
+	/* offered upstream: parameters every upstream takes; the tool whose schema cannot be is left out */
+	offered = mcptools_openai(&m, NULL, NULL);
+	assert_int_equal(json_array_size(offered), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *fn = json_object_get(json_array_get(offered, i), "function");
+		json_t *params = json_object_get(fn, "parameters");
+
+		assert_string_not_equal(json_string_value(json_object_get(fn, "name")), "bad");
+		assert_string_equal(json_string_value(json_object_get(params, "type")), "object");
+		assert_true(json_is_object(json_object_get(params, "properties")));
+	}
+	json_decref(offered);
 	assert_int_equal(mcptools_starting(&m), 0);
 	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 1);
 	assert_string_equal(why.data, "server 'ghost' cannot start: cannot run 'x': not found");
@@ -160,6 +175,24 @@ static void test_wait_until_ready(void **state)
 	mcptools_free(&m);
 	bc_free(bc);
 	fake_finish(f);
+}
+
+/* a responder waits as long as the broker may take: per attempt, the server's own timeout (from the
+ * tool's _meta) or MCPGW_TOOL_TIMEOUT, for the start and for the answer; plus the broker hop */
+static void test_call_wait(void **state)
+{
+	struct mcptools m;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	m.by_name = json_pack("{s:{s:{s:s, s:i}}, s:{s:{s:s}}}", "slow_commit", "_meta", "mcpgw/server", "slow",
+			      "mcpgw/timeoutMs", 8000, "quick", "_meta", "mcpgw/server", "q");
+	assert_non_null(m.by_name);
+	assert_int_equal(mcptools_call_wait_ms(&m, "slow_commit", 500, 2, 1000), 2 * 8000 * 3 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, "quick", 500, 2, 1000), 2 * 500 * 3 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, "unknown", 500, 0, 1000), 2 * 500 + 1000);
+	assert_int_equal(mcptools_call_wait_ms(&m, NULL, 500, 0, 1000), 2 * 500 + 1000);
+	json_decref(m.by_name);
 }
 
 /* the wait is bounded: past it, the answer says who is still starting */
@@ -249,10 +282,9 @@ static void test_why(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wait_until_ready),
-		cmocka_unit_test(test_wait_bounded),
-		cmocka_unit_test(test_no_broker),
-		cmocka_unit_test(test_why),
+		cmocka_unit_test(test_wait_until_ready), cmocka_unit_test(test_wait_bounded),
+		cmocka_unit_test(test_no_broker),        cmocka_unit_test(test_why),
+		cmocka_unit_test(test_call_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

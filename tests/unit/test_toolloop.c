@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openai/modelcaps.h"
 #include "openai/toolloop.h"
 
 /* ---- a recording sink ---- */
@@ -15,7 +16,7 @@
 struct rec {
 	buf_t text;     /* CONTENT text and refusal, joined */
 	json_t *chunks; /* the chunks for the client, in order */
-	json_t *log; /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "error STATUS CODE", "done FINISH" */
+	json_t *log; /* one line per event: "content", "start ID SERVER TOOL", "end ID ERR", "wait", "error STATUS CODE", "done FINISH" */
 	json_t *error;    /* the ERROR event's object */
 	json_t *response; /* the DONE event's response */
 	json_t *usage;    /* the DONE event's usage */
@@ -51,6 +52,7 @@ static int rec_event(void *ud, const struct toolloop_event *ev)
 		assert_non_null(ev->result);
 		snprintf(line, sizeof line, "end %s %d", ev->id, ev->is_error);
 		break;
+	case TOOLLOOP_TOOL_WAIT: snprintf(line, sizeof line, "wait"); break;
 	case TOOLLOOP_ERROR:
 		r->ended = 1;
 		r->error = json_deep_copy(ev->error);
@@ -608,6 +610,325 @@ static void test_step_bad_request_and_stop(void **state)
 	rec_free(&rec);
 }
 
+#define CALL(id, args) \
+	"{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"" args "\"}}"
+
+/* one_round: a run of body whose first answer is one call of read_query,
+ * run; returns the run asking its second round (*need), the first round's
+ * body in *first */
+static struct tl_run *one_round(const char *body, struct rec *rec, struct toolloop_sink *sink,
+				struct toolloop_need *need, json_t **first)
+{
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"1 row written\"}]}", 0, NULL);
+	struct tl_run *r = open_run(body, rec, sink, need);
+
+	*first = sent(need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_f1",
+													   "{}") "]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need->ncalls, 1);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_f1", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_UPSTREAM);
+	json_decref(result);
+	return r;
+}
+
+/* a tool_choice that forces a call applies to the first round only: later
+ * rounds ask with "auto" and the model's answer ends the run ("stop") */
+static void test_forced_choice_first_round_only(void **state)
+{
+	static const struct {
+		const char *choice; /* the request's tool_choice (JSON) */
+		const char *later;  /* what the second round sends (JSON), NULL: absent */
+	} cases[] = {
+		{ "{\"type\":\"function\",\"function\":{\"name\":\"read_query\"}}", "\"auto\"" },
+		{ "\"required\"", "\"auto\"" },
+		{ "{\"type\":\"allowed_tools\",\"allowed_tools\":{\"mode\":\"required\",\"tools\":[{\"type\":\"function\","
+		  "\"function\":{\"name\":\"read_query\"}}]}}",
+		  "{\"type\":\"allowed_tools\",\"allowed_tools\":{\"mode\":\"auto\",\"tools\":[{\"type\":\"function\","
+		  "\"function\":{\"name\":\"read_query\"}}]}}" },
+		{ "\"auto\"", "\"auto\"" },
+		{ NULL, NULL },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct rec rec;
+		struct toolloop_sink sink;
+		struct toolloop_need need;
+		struct tl_run *r;
+		char body[1024];
+		json_t *first, *second, *want_first, *want_later;
+
+		snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"write\"}]%s%s}",
+			 cases[i].choice ? ",\"tool_choice\":" : "", cases[i].choice ? cases[i].choice : "");
+		rec_init(&rec);
+		r = one_round(body, &rec, &sink, &need, &first);
+		second = sent(&need);
+		want_first = cases[i].choice ? json_loads(cases[i].choice, JSON_DECODE_ANY, NULL) : NULL;
+		want_later = cases[i].later ? json_loads(cases[i].later, JSON_DECODE_ANY, NULL) : NULL;
+		/* the first round as the client asked, the later one let go */
+		assert_true(want_first ? json_equal(json_object_get(first, "tool_choice"), want_first)
+				       : !json_object_get(first, "tool_choice"));
+		assert_true(want_later ? json_equal(json_object_get(second, "tool_choice"), want_later)
+				       : !json_object_get(second, "tool_choice"));
+		assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"Written once.\"}", "stop")), 0);
+		assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+		assert_string_equal(rec_log(&rec),
+				    "start call_f1 sqlite read_query {} | end call_f1 0 | content | done stop");
+		json_decref(first);
+		json_decref(second);
+		json_decref(want_first);
+		json_decref(want_later);
+		toolloop_close(r);
+		rec_free(&rec);
+	}
+}
+
+/* tool_choice "none": an upstream that calls an MCP tool anyway gets no
+ * tool run; the client gets what the model said, the call removed */
+static void test_choice_none_runs_nothing(void **state)
+{
+	static const char stream[] =
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"No tools.\"}}]}\n\n"
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_n1\",\"type\":"
+		"\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}}]}\n\n"
+		"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+		"data: [DONE]\n\n";
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	const json_t *msg;
+	char *all;
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"tool_choice\":\"none\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink,
+		     &need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"No tools.\",\"tool_calls\":[" CALL(
+						  "call_n1", "{}") "]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	msg = json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message");
+	assert_string_equal(json_string_value(json_object_get(msg, "content")), "No tools.");
+	assert_null(json_object_get(msg, "tool_calls"));
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* streamed: the same, one finish_reason "stop" */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"tool_choice\":\"none\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+		     &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, stream, sizeof stream - 1), 0);
+	upstream_result_init(&res);
+	assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "content | done stop");
+	all = json_dumps(rec.chunks, JSON_COMPACT);
+	assert_null(strstr(all, "call_n1"));
+	free(all);
+	toolloop_close(r);
+	rec_free(&rec);
+}
+
+/* parallel_tool_calls false: passed upstream; several MCP calls in one
+ * answer anyway run one at a time, in the model's order */
+static void test_parallel_false_one_at_a_time(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body, *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}", 0, NULL);
+	(void)state;
+
+	rec_init(&rec);
+	r = open_run("{\"parallel_tool_calls\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec,
+		     &sink, &need);
+	body = sent(&need);
+	assert_true(json_is_false(json_object_get(body, "parallel_tool_calls")));
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL(
+						  "call_p1", "{}") "," CALL("call_pbad", "[") "," CALL("call_p2", "{}") "]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 1);
+	assert_string_equal(need.calls[0].id, "call_p1");
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_WAIT);
+	assert_int_equal(toolloop_tick(r), 0); /* the driver still waits: a TOOL_WAIT event */
+	assert_int_equal(toolloop_feed_tool_result(r, "call_p2", result, NULL), -1); /* not handed out yet */
+	assert_int_equal(toolloop_feed_tool_result(r, "call_p1", result, NULL), 0);
+	/* the next batch: the bad call (it ends unasked) and the next good one */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 1);
+	assert_string_equal(need.calls[0].id, "call_p2");
+	assert_int_equal(toolloop_feed_tool_result(r, "call_p2", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_int_equal(toolloop_tick(r), -1); /* no tool runs: nothing sent */
+	assert_string_equal(rec_log(&rec), "start call_p1 sqlite read_query {} | wait | end call_p1 0 | "
+					   "start call_pbad sqlite read_query [ | start call_p2 sqlite read_query {} | "
+					   "end call_pbad 1 | end call_p2 0");
+	body = sent(&need);
+	assert_int_equal(json_array_size(json_object_get(body, "messages")), 5); /* user, assistant, 3 results */
+	assert_true(json_is_false(json_object_get(body, "parallel_tool_calls")));
+	json_decref(body);
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+}
+
+#define IMAGE_RESULT \
+	"{\"content\":[{\"type\":\"text\",\"text\":\"a chart\"},{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"}]}"
+
+/* image_round: a run of model whose tool returns an image; returns it asking
+ * the second round (*need) */
+static struct tl_run *image_round(const char *model, struct rec *rec, struct toolloop_sink *sink,
+				  struct toolloop_need *need)
+{
+	json_t *result = json_loads(IMAGE_RESULT, 0, NULL);
+	char body[256];
+	struct tl_run *r;
+
+	snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"chart\"}]}", model);
+	r = open_run(body, rec, sink, need);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" CALL("call_i1",
+													   "{}") "]}",
+					  "tool_calls")),
+			 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(toolloop_feed_tool_result(r, "call_i1", result, NULL), 0);
+	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_UPSTREAM);
+	json_decref(result);
+	return r;
+}
+
+/* refuse: the upstream answers the round 400 (DeepSeek's words) */
+static int refuse(struct tl_run *r)
+{
+	struct upstream_result res;
+	int rc;
+
+	upstream_result_init(&res);
+	res.err = UPSTREAM_EHTTP;
+	res.status = 400;
+	snprintf(res.content_type, sizeof res.content_type, "application/json");
+	buf_puts(&res.body,
+		 "{\"error\":{\"message\":\"Failed to deserialize the JSON body into the target type: "
+		 "messages[3]: unknown variant `image_url`, expected `text`\",\"type\":\"invalid_request_error\","
+		 "\"param\":null,\"code\":\"invalid_request_error\"}}");
+	rc = toolloop_feed_upstream_end(r, &res);
+	upstream_result_free(&res);
+	return rc;
+}
+
+/* has_image: the request body need asks with holds an image_url part */
+static int has_image(const struct toolloop_need *need)
+{
+	return memmem(need->body, need->body_len, "\"image_url\"", 11) != NULL;
+}
+
+/* MCPGW_TOOL_IMAGES auto: images go as image parts; a 400 on that round asks
+ * it once more without them (the tool message keeps its note), and the
+ * model is remembered: its next runs get no image parts at all */
+static void test_images_auto_falls_back_to_text(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	json_t *body;
+	char *all;
+	(void)state;
+
+	modelcaps_reset();
+	S.tool_images = SETTINGS_IMAGES_AUTO;
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	assert_int_equal(refuse(r), 0);
+	assert_int_equal(modelcaps_no_images("m-text"), 0); /* not before the round without them is answered */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_false(has_image(&need));
+	body = sent(&need);
+	assert_int_equal(json_array_size(json_object_get(body, "messages")), 3); /* user, assistant, tool */
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(body, "messages"), 2), "content")),
+			    "a chart\n[image: image/png, 3 bytes]");
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"A chart.\"}", "stop")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec), "start call_i1 sqlite read_query {} | end call_i1 0 | content | done stop");
+	assert_int_equal(modelcaps_no_images("m-text"), 1);
+	all = json_dumps(toolloop_added(r), JSON_COMPACT);
+	assert_null(strstr(all, "image_url")); /* what the run added holds no image either */
+	free(all);
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* the model is known now: no image part is sent; another model still gets them */
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_false(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+	rec_init(&rec);
+	r = image_round("m-vision", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+
+	/* a 400 for another reason: asked once without images, then the error reaches the client; nothing remembered */
+	rec_init(&rec);
+	r = image_round("m-other", &rec, &sink, &need);
+	assert_int_equal(refuse(r), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_int_equal(refuse(r), -1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec),
+			    "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	assert_int_equal(modelcaps_no_images("m-other"), 0);
+	toolloop_close(r);
+	rec_free(&rec);
+	modelcaps_reset();
+}
+
+/* MCPGW_TOOL_IMAGES inline: a 400 reaches the client; text: never an image part */
+static void test_images_inline_and_text(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	(void)state;
+
+	modelcaps_reset();
+	S.tool_images = SETTINGS_IMAGES_INLINE;
+	rec_init(&rec);
+	r = image_round("m-text", &rec, &sink, &need);
+	assert_true(has_image(&need));
+	assert_int_equal(refuse(r), -1);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	assert_string_equal(rec_log(&rec),
+			    "start call_i1 sqlite read_query {} | end call_i1 0 | error 400 invalid_request_error");
+	toolloop_close(r);
+	rec_free(&rec);
+
+	S.tool_images = SETTINGS_IMAGES_TEXT;
+	rec_init(&rec);
+	r = image_round("m-vision", &rec, &sink, &need);
+	assert_false(has_image(&need));
+	toolloop_close(r);
+	rec_free(&rec);
+	assert_int_equal(modelcaps_no_images("m-text"), 0);
+}
+
 static void test_usage_sum_nested(void **state)
 {
 	json_t *sum = json_object();
@@ -1093,6 +1414,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_step_mixed_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_upstream_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_bad_request_and_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forced_choice_first_round_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_choice_none_runs_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_false_one_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images_auto_falls_back_to_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images_inline_and_text, setup, teardown),
 		cmocka_unit_test(test_usage_sum_nested),
 		cmocka_unit_test(test_restore_splices_hidden_rounds),
 		cmocka_unit_test_setup_teardown(test_dialect_stream_tool_round, setup, teardown),

@@ -1,4 +1,4 @@
-/* test_toolresult.c: unit tests of lib/toolresult.c (MCP results as tool message text). */
+/* test_toolresult.c: unit tests of lib/openai/toolresult.c (MCP results as tool message text). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,12 +29,23 @@ static void test_text_items_joined(void **state)
 			    "a\nb");
 }
 
-static void test_structured_content_wins(void **state)
+/* structuredContent sits beside the content blocks: never in place of them,
+ * and not twice when a text block already holds it (the spec's advice) */
+static void test_structured_content_beside_blocks(void **state)
 {
 	(void)state;
 	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"x\"}],\"structuredContent\":{\"n\":1}}",
 				    NULL, 1000),
-			    "{\"n\":1}");
+			    "x\n{\"n\":1}");
+	assert_string_equal(text_of("{\"content\":[{\"type\":\"text\",\"text\":\"{ \\\"n\\\": 1 }\"}],"
+				    "\"structuredContent\":{\"n\":1}}",
+				    NULL, 1000),
+			    "{ \"n\": 1 }");
+	assert_string_equal(text_of("{\"content\":[],\"structuredContent\":{\"n\":[1,2]}}", NULL, 1000), "{\"n\":[1,2]}");
+	assert_string_equal(text_of("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"}],"
+				    "\"structuredContent\":{\"w\":1}}",
+				    NULL, 1000),
+			    "[image: image/png, 3 bytes]\n{\"w\":1}");
 }
 
 static void test_is_error_and_rpc_error(void **state)
@@ -46,16 +57,31 @@ static void test_is_error_and_rpc_error(void **state)
 			    "Tool error: server down");
 }
 
-static void test_other_items_described(void **state)
+/* every content block kind of MCP 2025-11-25, in order, none replacing another */
+static void test_every_block_kind(void **state)
 {
-	const char *t = text_of("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
-				"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
-				"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\"}]}",
-				NULL, 1000);
+	const char *t =
+		text_of("{\"content\":["
+			"{\"type\":\"text\",\"text\":\"first\"},"
+			"{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"AAAA\"},"
+			"{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUI=\"},"
+			"{\"type\":\"resource_link\",\"uri\":\"file:///a\",\"name\":\"a\",\"mimeType\":\"text/plain\","
+			"\"description\":\"the a file\"},"
+			"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://x\",\"text\":\"hello\"}},"
+			"{\"type\":\"resource\",\"resource\":{\"uri\":\"memo://b\",\"mimeType\":\"application/gzip\","
+			"\"blob\":\"QUJDRA==\"}},"
+			"{\"type\":\"hologram\"},"
+			"{\"type\":\"text\",\"text\":\"last\"}]}",
+			NULL, 1000);
 	(void)state;
-	assert_non_null(strstr(t, "[image: image/png, 4 bytes of base64 data]"));
-	assert_non_null(strstr(t, "[resource memo://x]\nhello"));
-	assert_non_null(strstr(t, "[resource link: file:///a a]"));
+	assert_string_equal(t, "first\n"
+			       "[image: image/png, 3 bytes]\n"
+			       "[audio: audio/wav, 2 bytes]\n"
+			       "[resource link: file:///a a (text/plain)]\nthe a file\n"
+			       "[resource memo://x]\nhello\n"
+			       "[resource memo://b: application/gzip, 4 bytes]\n"
+			       "[hologram content]\n"
+			       "last");
 }
 
 static void test_truncation_marks_and_bounds(void **state)
@@ -76,16 +102,25 @@ static void test_truncation_marks_and_bounds(void **state)
 
 static void test_images_as_parts(void **state)
 {
-	json_t *res = json_loads("{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
-				 "{\"type\":\"text\",\"text\":\"t\"}]}",
-				 0, NULL);
+	json_t *res = json_loads(
+		"{\"content\":[{\"type\":\"image\",\"mimeType\":\"image/png\",\"data\":\"QUJD\"},"
+		"{\"type\":\"text\",\"text\":\"t\"},"
+		"{\"type\":\"audio\",\"mimeType\":\"audio/wav\",\"data\":\"QUJD\"},"
+		"{\"type\":\"resource\",\"resource\":{\"uri\":\"f://p\",\"mimeType\":\"image/jpeg\",\"blob\":\"REVG\"}},"
+		"{\"type\":\"resource\",\"resource\":{\"uri\":\"f://z\",\"mimeType\":\"application/zip\",\"blob\":\"R0g=\"}},"
+		"{\"type\":\"image\",\"mimeType\":\"image/png\"}]}",
+		0, NULL);
 	json_t *parts = json_array();
 	(void)state;
 
-	assert_int_equal(toolresult_images(res, parts), 1);
+	/* the image block and the image blob; not audio, not other blobs, not an image without data */
+	assert_int_equal(toolresult_images(res, parts), 2);
 	assert_string_equal(json_string_value(
 				    json_object_get(json_object_get(json_array_get(parts, 0), "image_url"), "url")),
 			    "data:image/png;base64,QUJD");
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(json_array_get(parts, 1), "image_url"), "url")),
+			    "data:image/jpeg;base64,REVG");
 	json_decref(res);
 	json_decref(parts);
 }
@@ -100,9 +135,12 @@ static int free_out(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_items_joined),           cmocka_unit_test(test_structured_content_wins),
-		cmocka_unit_test(test_is_error_and_rpc_error),      cmocka_unit_test(test_other_items_described),
-		cmocka_unit_test(test_truncation_marks_and_bounds), cmocka_unit_test(test_images_as_parts),
+		cmocka_unit_test(test_text_items_joined),
+		cmocka_unit_test(test_structured_content_beside_blocks),
+		cmocka_unit_test(test_is_error_and_rpc_error),
+		cmocka_unit_test(test_every_block_kind),
+		cmocka_unit_test(test_truncation_marks_and_bounds),
+		cmocka_unit_test(test_images_as_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, free_out);
 }

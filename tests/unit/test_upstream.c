@@ -217,7 +217,7 @@ static int closed_port(void)
 /* ---- fixtures and helpers ---- */
 
 static struct upstream_opts O;
-static char base[64];
+static char base[256];
 static struct upstream_result R;
 
 static int setup(void **state)
@@ -225,7 +225,7 @@ static int setup(void **state)
 	(void)state;
 	memset(&S, 0, sizeof S);
 	nallocs = 0;
-	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20 };
+	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL };
 	upstream_result_init(&R);
 	return 0;
 }
@@ -347,7 +347,7 @@ static void test_no_api_key(void **state)
 
 static void test_retry_after(void **state)
 {
-	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
 	struct upstream *u;
 	char date[64];
 	time_t later = time(NULL) + 3600;
@@ -356,21 +356,31 @@ static void test_retry_after(void **state)
 
 	(void)state;
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&later, &tm));
-	sc[0].p[0].data = resp(429, "Retry-After: 1\r\n", "application/json", ERRJSON("slow down"));
-	sc[1].p[0].data = resp(503, mk("Retry-After: %s\r\n", date), "application/json", ERRJSON("busy"));
+	sc[0].p[0].data = resp(429, "Retry-After: 0.2\r\n", "application/json", ERRJSON("slow down"));
+	sc[1].p[0].data = resp(503, "Retry-After: 0\r\n", "application/json", ERRJSON("busy"));
 	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
-	srv_start(sc, 3);
-	O.retry_max_wait_ms = 150; /* both waits are capped to this */
+	sc[3].p[0].data = resp(503, mk("Retry-After: %s\r\n", date), "application/json", ERRJSON("busy"));
+	sc[4].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 5);
+	O.retry_max_wait_ms = 500;
 	u = client(S.port);
 	t0 = clock_now_ms();
 	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
 	t0 = clock_now_ms() - t0;
 	assert_int_equal(R.attempts, 3);
 	assert_int_equal(R.status, 200);
-	assert_true(t0 >= 290);
+	assert_int_equal(R.retry_after_ms, -1);
+	assert_true(t0 >= 195);
 	assert_true(t0 < 2000);
+	/* an hour asked for, over the longest wait we make: not retried, the wait is the client's */
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_true(clock_now_ms() - t0 < 400);
+	assert_int_equal(R.attempts, 1);
+	assert_int_equal(R.status, 503);
+	assert_true(R.retry_after_ms > 3500000 && R.retry_after_ms <= 3600000);
 	upstream_free(u);
-	assert_int_equal(atomic_load(&S.requests), 3);
+	assert_int_equal(atomic_load(&S.requests), 4);
 }
 
 static void test_retry_after_ms(void **state)
@@ -624,21 +634,6 @@ static void test_stream_labels(void **state)
 	buf_free(&ev.log);
 }
 
-/* URLs in logs: no user:password@, no credential query values */
-static void test_url_redact(void **state)
-{
-	char out[256];
-
-	(void)state;
-	upstream_url_redact("https://bob:s3cret@api.example.com/v1", "/chat/completions", out, sizeof out);
-	assert_string_equal(out, "https://api.example.com/v1/chat/completions");
-	upstream_url_redact("https://x.openai.azure.com/openai?api-version=2024-10-21&api-key=abc&Sig=z", "", out,
-			    sizeof out);
-	assert_string_equal(out, "https://x.openai.azure.com/openai?api-version=2024-10-21&api-key=***&Sig=***");
-	upstream_url_redact("http://127.0.0.1:8080/v1", "/chat/completions", out, 12);
-	assert_string_equal(out, "http://127."); /* cut to fit */
-}
-
 static void test_keepalive(void **state)
 {
 	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
@@ -754,6 +749,280 @@ static void test_bad_bodies(void **state)
 	json_decref(j);
 }
 
+/* ---- provider conventions: URL shapes, keys, what the answer tells the client ---- */
+
+/* reqlog_has: the n-th request (0-based) of the log contains s */
+static int reqlog_has(int n, const char *s)
+{
+	const char *p = S.reqlog.data, *end;
+
+	for (int i = 0; p && i < n; i++)
+		if ((p = strstr(p, "\n----\n")))
+			p += 6;
+	if (!p)
+		return 0;
+	end = strstr(p, "\n----\n");
+	for (const char *q = p; (q = strstr(q, s)); q++)
+		if (!end || q < end)
+			return 1;
+	return 0;
+}
+
+static void test_dialect_of(void **state)
+{
+	(void)state;
+	assert_int_equal(upstream_dialect_of("https://my-res.openai.azure.com"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://x.OPENAI.azure.com:443/openai/v1"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://u:p@r.cognitiveservices.azure.com/"), UPSTREAM_DIALECT_AZURE);
+	assert_int_equal(upstream_dialect_of("https://api.openai.com/v1"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of("https://openai.azure.com.evil.example/v1"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of("http://127.0.0.1:8080/v1?x=.openai.azure.com"), UPSTREAM_DIALECT_OPENAI);
+	assert_int_equal(upstream_dialect_of(""), UPSTREAM_DIALECT_OPENAI);
+}
+
+static void test_url_shown(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_string_equal(upstream_url_shown("https://user:sekrit@h.example:8443/v1/x?api-version=2024-10-21&key=sk-1&flag",
+					       out, sizeof out),
+			    "https://h.example:8443/v1/x?api-version=2024-10-21&key=***&flag");
+	assert_string_equal(upstream_url_shown("http://h/v1", out, sizeof out), "http://h/v1");
+	assert_string_equal(upstream_url_shown("http://h/p@q?code=a=b#frag", out, sizeof out), "http://h/p@q?code=***");
+	assert_string_equal(upstream_url_shown("https://h/v1?key=sk-1", out, 12), "https://h/v");
+}
+
+static void test_azure_deployments(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	const char *body = "{\"model\":\"my dep/1\",\"messages\":[]}";
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[3].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 4);
+	O.dialect = UPSTREAM_DIALECT_AZURE; /* a host of ours, so not detected */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", body, strlen(body), &R), UPSTREAM_OK);
+	assert_string_equal(R.url, mk("http://127.0.0.1:%d/openai/deployments/my%%20dep%%2F1/chat/completions"
+				      "?api-version=" UPSTREAM_AZURE_API_VERSION,
+				      S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_request(u, "POST", "/embeddings", "{\"model\":\"emb\",\"input\":\"x\"}", 27, &R),
+			 UPSTREAM_OK);
+	upstream_free(u);
+	/* a base URL that names its api-version keeps it */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai?api-version=2023-05-15", S.port);
+	O.api_version = "2099-01-01";
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(3, "POST /openai/deployments/m/chat/completions?api-version=2023-05-15 HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "POST /openai/deployments/my%20dep%2F1/chat/completions?api-version=2024-10-21 "));
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_false(reqlog_has(0, "Authorization"));
+	assert_true(reqlog_has(1, "GET /openai/models?api-version=2024-10-21 "));
+	assert_true(reqlog_has(2, "POST /openai/deployments/emb/embeddings?api-version=2024-10-21 "));
+}
+
+static void test_azure_v1_and_fixed(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		sc[i].p[0].data = resp(200, NULL, "application/json", "{\"id\":\"x\"}");
+	srv_start(sc, 3);
+	O.dialect = UPSTREAM_DIALECT_AZURE;
+	/* /openai/v1: the model stays in the body, no api-version unless set */
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai/v1/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	O.api_version = "preview";
+	u = upstream_new(&O);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	/* a deployment in the base URL (the AzureOpenAI SDK's azure_deployment), bearer asked for */
+	O.api_version = "2025-01-01-preview";
+	O.auth = UPSTREAM_AUTH_BEARER;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/openai/deployments/dep", S.port);
+	u = upstream_new(&O);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(0, "POST /openai/v1/chat/completions HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_true(reqlog_has(1, "POST /openai/v1/chat/completions?api-version=preview HTTP/1.1\r\n"));
+	assert_true(reqlog_has(2, "POST /openai/deployments/dep/chat/completions?api-version=2025-01-01-preview "));
+	assert_true(reqlog_has(2, "\r\nAuthorization: Bearer sk-test\r\n"));
+	assert_false(reqlog_has(2, "api-key:"));
+}
+
+static void test_base_query_and_credentials(void **state)
+{
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	const char *msg;
+
+	(void)state;
+	sc[0].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[1].p[0].data = resp(502, NULL, "text/html", "<html>Bad Gateway</html>");
+	srv_start(sc, 2);
+	O.retries = 0;
+	O.auth = UPSTREAM_AUTH_API_KEY; /* asked for, on an OpenAI-shaped upstream */
+	O.api_version = "2099-01-01";   /* Azure's only: not added here */
+	snprintf(base, sizeof base, "http://me:pw-SECRET@127.0.0.1:%d/v1/?key=q-SECRET&api-version=x", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	assert_string_equal(upstream_base_url(u), mk("http://127.0.0.1:%d/v1", S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_string_equal(R.url, mk("http://127.0.0.1:%d/v1/models?key=***&api-version=x", S.port));
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	msg = check_error(502, "upstream_bad_response");
+	assert_null(strstr(msg, "SECRET"));
+	assert_non_null(strstr(msg, "key=***"));
+	upstream_free(u);
+	srv_stop();
+	assert_true(reqlog_has(0, "GET /v1/models?key=q-SECRET&api-version=x HTTP/1.1\r\n"));
+	assert_true(reqlog_has(0, "\r\nAuthorization: Basic ")); /* user:password@ is sent, as curl sends it */
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_false(reqlog_has(0, "2099"));
+}
+
+static void test_told_client(void **state)
+{
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	buf_t h = BUF_INIT;
+
+	(void)state;
+	sc[0].p[0].data =
+		resp(200, "x-request-id: req_1\r\nx-ratelimit-remaining-requests: 9\r\n", "application/json", OKJSON);
+	sc[1].p[0].data = resp(429, "apim-request-id: apim-2\r\nretry-after-ms: 4500\r\nRetry-After: 5\r\n",
+			       "application/json", ERRJSON("rl"));
+	sc[2].p[0].data = resp(503, "request-id: r3\r\napim-request-id: apim-3\r\nRetry-After: 7\r\n",
+			       "application/json", ERRJSON("busy"));
+	sc[3].p[0].data = resp(200, "x-request-id: bad\x01id \r\n", "application/json", OKJSON);
+	srv_start(sc, 4);
+	O.retry_max_wait_ms = 150;
+	u = client(S.port);
+	assert_int_equal(upstream_client_headers(u, 200, &h), 0);
+	assert_int_equal(h.len, 0);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_string_equal(R.request_id, "req_1");
+	assert_int_equal(upstream_client_headers(u, 200, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: req_1\r\n"); /* never the x-ratelimit-* headers */
+	/* 4.5 s asked for, more than we wait: not retried, told to the client */
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 1);
+	assert_string_equal(R.request_id, "apim-2");
+	assert_int_equal(R.retry_after_ms, 4500);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 429, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: apim-2\r\nRetry-After: 5\r\nretry-after-ms: 4500\r\n");
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 400, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: apim-2\r\n");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_string_equal(R.request_id, "r3"); /* request-id before apim-request-id */
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: r3\r\nRetry-After: 7\r\n");
+	/* a success forgets the wait; control bytes never reach a header */
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_string_equal(h.data, "X-Request-Id: badid\r\n");
+	/* the next client request starts with nothing told */
+	upstream_begin(u, NULL);
+	buf_reset(&h);
+	assert_int_equal(upstream_client_headers(u, 503, &h), 0);
+	assert_int_equal(h.len, 0);
+	upstream_free(u);
+	buf_free(&h);
+}
+
+static void test_client_retry_count(void **state)
+{
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+
+	(void)state;
+	sc[0].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[1].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[2].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	sc[3].p[0].data = resp(500, NULL, "application/json", ERRJSON("oops"));
+	sc[4].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 5);
+	u = client(S.port);
+	/* an SDK's first attempt: the gateway retries */
+	upstream_begin(u, "0");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.attempts, 3);
+	/* the SDK retrying by itself: one attempt */
+	upstream_begin(u, "1");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.attempts, 1);
+	/* a count that is no number changes nothing */
+	upstream_begin(u, "x");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(R.attempts, 1);
+	upstream_free(u);
+	assert_int_equal(atomic_load(&S.requests), 5);
+}
+
+static void test_stream_asks_usage(void **state)
+{
+	struct canned sc[7] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	const char *asks = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+	const char *other = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_obfuscation\":false}}";
+
+	(void)state;
+	for (int i = 0; i < 7; i++) {
+		sc[i].p[0].data = SSE_HEAD;
+		sc[i].p[1].data = chunk("data: {\"a\":1}\n\ndata: [DONE]\n\n");
+		sc[i].p[2].data = SSE_END;
+	}
+	sc[4].p[0].data = resp(400, NULL, "application/json",
+			       "{\"error\":{\"message\":\"Unknown parameter: 'stream_options'.\",\"type\":"
+			       "\"invalid_request_error\",\"param\":\"stream_options\",\"code\":\"unknown_parameter\"}}");
+	sc[4].p[1].data = NULL;
+	srv_start(sc, 7);
+	u = client(S.port);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", other, strlen(other), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", asks, strlen(asks), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(upstream_stream(u, "/chat/completions", " { }", 4, collect, &ev, &R), UPSTREAM_OK);
+	/* rejected: asked again as it came, and never again */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	assert_int_equal(R.status, 200);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY, strlen(BODY), collect, &ev, &R), UPSTREAM_OK);
+	upstream_free(u);
+	srv_stop();
+	assert_true(
+		reqlog_has(0, "\r\n\r\n{\"stream_options\":{\"include_usage\":true},\"model\":\"m\",\"stream\":true}"));
+	assert_true(reqlog_has(1, "\"stream_options\":{\"include_obfuscation\":false,\"include_usage\":true}}"));
+	assert_true(reqlog_has(2, mk("\r\n\r\n%s", asks))); /* already asks: as it came */
+	assert_true(reqlog_has(3, "\r\n\r\n {\"stream_options\":{\"include_usage\":true} }"));
+	assert_true(reqlog_has(4, "\"stream_options\":{\"include_usage\":true}"));
+	assert_true(reqlog_has(5, "\r\n\r\n" BODY));
+	assert_true(reqlog_has(6, "\r\n\r\n" BODY));
+	buf_free(&ev.log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,11 +1038,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_error_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_labels, setup, teardown),
-		cmocka_unit_test(test_url_redact),
 		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialect_of, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_shown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_azure_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_azure_v1_and_fixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_query_and_credentials, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_told_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_asks_usage, setup, teardown),
 	};
 	int rc;
 

@@ -800,7 +800,11 @@ async function handle(req, res) {
 		return finishWith(entry, res, 401, oaiError(`Incorrect API key provided: ${masked}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', null, 'invalid_api_key'));
 	}
 
-	const p = url.pathname.replace(/\/+$/, '');
+	// Azure OpenAI's paths are served as their /v1 twins: /openai/deployments/NAME/chat/completions
+	// (and /completions, /embeddings), /openai/v1/..., /openai/models; the log keeps the path as sent
+	const p = url.pathname.replace(/\/+$/, '')
+		.replace(/^\/openai\/deployments\/[^/]+(?=\/(chat\/completions|completions|embeddings)$)/, '/v1')
+		.replace(/^\/openai\/(v1\/)?(?=[a-z])/, '/v1/');
 	if (p === '/v1/chat/completions') {
 		if (req.method !== 'POST') return finishWith(entry, res, 405, oaiError(`Invalid method for URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
 		return handleChat(req, res, entry);

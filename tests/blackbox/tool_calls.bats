@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# tool_calls.bats: a real slow side-effecting MCP server (tests/sideeffect-server.mjs, the official SDK): a call that may have run is repeated only when its tool says that is safe, errors state the time waited; broken inputSchemas never break a chat (issue 13 cases 6 and 7).
+
+load helpers
+mcpgw_load_sim
+
+# one server "side" with a 1 s call timeout, one "patient" (tools patient_*) with 8 s; every tool run is a line of $MCPGW_HOME/journal
+mcpgw_custom_config() {
+	cat >"$MCPGW_HOME/servers_config.json" <<EOF
+{ "mcpServers": {
+  "side": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal"],
+            "timeout": 1000 },
+  "patient": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal", "patient_"],
+            "timeout": 8000 }
+} }
+EOF
+	# the global tool timeout is shorter than patient's own: responders must wait as long as the broker may
+	printf 'MCPGW_LOG_LEVEL=debug\nMCPGW_TOOL_TIMEOUT=0.5\nMCPGW_TOOL_RETRIES=2\nMCPGW_BROKER_TIMEOUT=1\n' >"$MCPGW_HOME/.env"
+	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=sim-model"
+}
+
+setup_file() { mcpgw_setup_file_with_sim; }
+teardown_file() { mcpgw_teardown_file_with_sim; }
+
+# runs TOOL: how many times the server ran TOOL so far
+runs() {
+	grep -c "^$1 " "$MCPGW_HOME/journal" 2>/dev/null || true
+}
+
+# ms: milliseconds since the epoch
+ms() { date +%s%3N; }
+
+@test "a tool that commits, then answers after its server's timeout, runs once; the 504 says the time waited" {
+	local before t0 took
+
+	wait_server_state side ready
+	before=$(runs commit)
+	t0=$(ms)
+	post /v1/tools '{"tool":"commit","arguments":{"note":"once"}}'
+	took=$(($(ms) - t0))
+	assert_openai_error 504 tool_timeout
+	assert_json 'j.error.message.includes("not retried: it may have taken effect")'
+	# the wait it states is the one the caller had: about the 1 s timeout, not three of them
+	waited=$(json_eval 'Number(/\(waited (\d+) ms\)/.exec(j.error.message)[1])')
+	[ "$waited" -ge 1000 ] && [ "$waited" -lt 2000 ]
+	[ "$took" -ge 1000 ] && [ "$took" -lt 2500 ]
+	# after the server's late answer: it ran once
+	sleep 2.5
+	[ "$(runs commit)" -eq $((before + 1)) ]
+	grep -q "tools/call commit on side: MCP server 'side' did not answer tools/call 'commit' within its timeout of 1000 ms" \
+		"$MCPGW_STATE_DIR/broker.log"
+}
+
+@test "a read-only tool that times out is retried, and the 504 says the whole wait" {
+	local before
+
+	before=$(runs peek)
+	post /v1/tools '{"tool":"peek","arguments":{"note":"again","delay_ms":1500}}'
+	assert_openai_error 504 tool_timeout
+	assert_json 'j.error.message.includes("3 attempts of 1000 ms each timed out")'
+	waited=$(json_eval 'Number(/\(waited (\d+) ms\)/.exec(j.error.message)[1])')
+	[ "$waited" -ge 3000 ] && [ "$waited" -lt 4500 ]
+	[ "$(runs peek)" -eq $((before + 3)) ]
+	sleep 1.5 # its last late answer goes nowhere
+}
+
+@test "an inputSchema without a type is offered as an object schema: the chat completion works (case 6)" {
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"echo_notype","arguments":{"text":"hello"}}]},{"content":"done"}]'
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"echo hello"}]}'
+	assert_status 200
+	assert_json 'j.choices[0].message.content === "done"'
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j.length === 2'
+	assert_json 'j[0].body.tools.find(t => t.function.name === "echo_notype").function.parameters.type === "object"'
+	assert_json 'j[0].body.tools.find(t => t.function.name === "echo_notype").function.parameters.required[0] === "text"'
+	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("hello")'
+	# the tool whose schema cannot be function parameters is not offered; the others are
+	assert_json '!j[0].body.tools.some(t => t.function.name === "scalar_args")'
+	assert_json 'j[0].body.tools.some(t => t.function.name === "commit")'
+}
+
+@test "the same, streamed" {
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"echo_notype","arguments":{"text":"hi"}}]},{"content":"done"}]'
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"echo hi"}]}'
+	assert_status 200
+	printf '%s' "$BODY" | grep -q '"content":"done"'
+	printf '%s' "$BODY" | grep -q '^data: \[DONE\]'
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j.length === 2 && j[0].body.tools.every(t => t.function.parameters.type === "object")'
+}
+
+@test "GET /v1/tools?format=openai offers the same parameters as a chat completion: normalised, unofferable tools left out" {
+	get '/v1/tools?format=openai'
+	assert_status 200
+	assert_json 'j.data.find(t => t.function.name === "echo_notype").function.parameters.type === "object"'
+	assert_json 'j.data.find(t => t.function.name === "echo_notype").function.parameters.required[0] === "text"'
+	assert_json '!j.data.some(t => t.function.name === "scalar_args")'
+	get '/v1/tools/echo_notype?format=openai'
+	assert_status 200
+	assert_json 'j.function.parameters.type === "object"'
+}
+
+@test "a tool whose schema cannot be offered: one broker log line naming server and tool; still callable by name" {
+	[ "$(grep -c "server side: tool scalar_args is not offered to models" "$MCPGW_STATE_DIR/broker.log")" -eq 1 ]
+	grep -q 'its type is "string"' "$MCPGW_STATE_DIR/broker.log"
+	! grep -q "tool echo_notype is not offered" "$MCPGW_STATE_DIR/broker.log"
+	post /v1/tools '{"tool":"scalar_args","arguments":{}}'
+	assert_status 200
+	assert_json 'j.object === "tool.result" && j.tool === "scalar_args"'
+}
+
+@test "in a chat, the model asks for the slow commit: it runs once, and the model is told it may have run" {
+	local before
+
+	before=$(runs commit)
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"commit","arguments":{"note":"chat"}}]},{"content":"noted"}]'
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"commit chat"}]}'
+	assert_status 200
+	assert_json 'j.choices[0].message.content === "noted"'
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("may have taken effect")'
+	sleep 2
+	[ "$(runs commit)" -eq $((before + 1)) ]
+}
+
+@test "a server's own timeout longer than MCPGW_TOOL_TIMEOUT: the responder waits for the broker's answer (no 504 while the tool runs)" {
+	local before
+
+	wait_server_state patient ready
+	before=$(runs patient_commit)
+	# 3.5 s: longer than MCPGW_TOOL_TIMEOUT x 3 attempts + MCPGW_BROKER_TIMEOUT, shorter than patient's 8 s
+	post /v1/tools '{"tool":"patient_commit","arguments":{"note":"long","delay_ms":3500}}'
+	assert_status 200
+	assert_json 'j.object === "tool.result" && j.content[0].text === "commit: long"'
+	[ "$(runs patient_commit)" -eq $((before + 1)) ]
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"patient_commit","arguments":{"note":"chat","delay_ms":3500}}]},{"content":"noted"}]'
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"commit chat"}]}'
+	assert_status 200
+	assert_json 'j.choices[0].message.content === "noted"'
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("commit: chat")'
+	[ "$(runs patient_commit)" -eq $((before + 2)) ]
+}
