@@ -154,6 +154,8 @@ describe('upstream dialects through the simulator (raw provider bytes)', { timeo
 				finish('tool_calls'),
 			])),
 			{ content: 'thought and done', match: '"reasoning_content":"I should echo."' },
+			// what DeepSeek answers a tool round sent back without it
+			{ error: { status: 400, message: 'The `reasoning_content` in the thinking mode must be passed back to the API.', type: 'invalid_request_error' } },
 		]);
 		const r = await collect(await client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true }));
 		assert.equal(r.reasoning, 'I should echo.');
