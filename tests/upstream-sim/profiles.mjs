@@ -311,16 +311,16 @@ export function getProfile(name) {
 const hash = s => crypto.createHash('sha256').update(String(s)).digest();
 
 /**
- * wireId(profile, scriptedId, index): the tool-call id the simulator sends for a scripted call under that
- * profile (a name or a profile object). Deterministic in scriptedId, so a test can predict it; null when the
- * call has no scripted id and the style derives one (sim.mjs then uses a random one).
+ * wireId(profile, scriptedId): the tool-call id the simulator sends for a scripted call under that profile
+ * (a name or a profile object). Deterministic in scriptedId, so a test can predict it ('' for profiles that
+ * send empty ids); under `openai` the scripted id itself (null when there is none: sim.mjs makes a random one).
  */
-export function wireId(profile, scriptedId, index = 0) {
+export function wireId(profile, scriptedId) {
 	const p = typeof profile === 'string' ? getProfile(profile) : profile;
 	const style = p.ids ?? 'openai';
 	if (style === 'openai') return scriptedId ?? null;
 	if (style === 'empty') return '';
-	const seed = hash(`${scriptedId ?? crypto.randomUUID()}#${index}`);
+	const seed = hash(scriptedId ?? crypto.randomUUID());
 	const pick = (alphabet, n) => Array.from(seed.subarray(0, n), b => alphabet[b % alphabet.length]).join('');
 	switch (style) {
 		case 'mistral9': return pick('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 9);

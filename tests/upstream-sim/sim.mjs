@@ -431,8 +431,8 @@ function buildAnswer(body, turn, prof = PROFILES_OPENAI) {
 	let content = turn.content;
 	const refusal = typeof turn.refusal === 'string' ? turn.refusal : null;
 	const ownIds = prof.ids && prof.ids !== 'openai';
-	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map((tc, i) => ({
-		id: ownIds ? wireId(prof, tc.id ?? null, i) : tc.id ?? 'call_' + randId(24),
+	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map(tc => ({
+		id: ownIds ? wireId(prof, tc.id ?? null) : tc.id ?? 'call_' + randId(24),
 		name: tc.name ?? tc.function?.name ?? 'unnamed',
 		arguments: (() => {
 			const a = tc.arguments ?? tc.function?.arguments ?? {};
