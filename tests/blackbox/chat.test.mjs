@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startSim, startGateway, freePort, defaultServers, SIM_PROFILE } from './gateway.mjs';
-import { getProfile, wireId } from '../upstream-sim/profiles.mjs';
+import { idsPredictable, wireId } from '../upstream-sim/profiles.mjs';
 
 const UPSTREAM_KEY = 'sk-test';
 const CLIENT_KEY = 'sk-client-not-for-upstream';
@@ -96,9 +96,9 @@ function completion(r) {
 }
 
 // Tool-call ids under the upstream's profile (SIM_PROFILE): the simulator sends wireId(profile, scripted id),
-// the scripted id itself under openai. A profile that sends empty ids leaves them to the gateway to mint:
-// a call is then found by its name and arguments, as scripted.
-const PREDICTABLE_IDS = getProfile(SIM_PROFILE).ids !== 'empty';
+// the scripted id itself under openai. Where the scripted id alone does not tell it (a profile that sends
+// empty ids, which the gateway must mint, or positional ones), a call is found by its name and arguments.
+const PREDICTABLE_IDS = idsPredictable(SIM_PROFILE);
 const scriptedCalls = new Map(); // scripted id -> {name, args}
 function rememberCalls(turns) {
 	for (const t of Array.isArray(turns) ? turns : turns?.turns ?? []) {

@@ -286,6 +286,33 @@ for (const name of names) {
 		}
 
 		for (const stream of [false, true]) {
+			test(`${name}: the same MCP tool in two rounds${stream ? ', streamed' : ''}`, { timeout: TEST_TIMEOUT }, async () => {
+				ready();
+				await sim.reset();
+				const tag = stream ? 'rs' : 'rn';
+				await sim.script([
+					{ tool_calls: [{ id: `call_${tag}_1`, name: 'echo', arguments: { message: 'first' } }], usage: usage(1, 1), reasoning: thought(`${tag} round 1`) },
+					{ tool_calls: [{ id: `call_${tag}_2`, name: 'echo', arguments: { message: 'second' } }], usage: usage(2, 1), reasoning: thought(`${tag} round 2`) },
+					{ content: `Echoed twice (${tag}).`, usage: usage(3, 1), reasoning: thought(`${tag} round 3`) },
+				]);
+				const args = { model: 'sim-model', messages: [{ role: 'user', content: 'echo twice' }] };
+				const content = stream
+					? (await collect(await client.chat.completions.create({ ...args, stream: true }), field)).content
+					: (await client.chat.completions.create(args)).choices[0].message.content;
+				assert.equal(content, `Echoed twice (${tag}).`);
+				const reqs = await upstreamRequests(sim);
+				assert.equal(reqs.length, 3, 'three upstream requests');
+				const m = reqs[2].body.messages;
+				assert.deepEqual(m.map(x => x.role), ['user', 'assistant', 'tool', 'assistant', 'tool'], 'both rounds in the history');
+				for (const [i, want] of [[1, 'first'], [3, 'second']]) {
+					assert.deepEqual(JSON.parse(m[i].tool_calls[0].function.arguments), { message: want });
+					assert.equal(m[i + 1].tool_call_id, m[i].tool_calls[0].id, `round ${(i + 1) / 2}: the result answers its own call`);
+					assert.equal(m[i + 1].content, `Echo: ${want}`, `round ${(i + 1) / 2}: its own result`);
+				}
+			});
+		}
+
+		for (const stream of [false, true]) {
 			test(`${name}: an MCP tool that returns an image${stream ? ', streamed' : ''}`, { timeout: TEST_TIMEOUT }, async () => {
 				ready();
 				await sim.reset();

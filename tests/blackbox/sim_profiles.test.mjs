@@ -64,7 +64,7 @@ describe('upstream simulator provider profiles', () => {
 			const ns = await chat({ model: 'sim-model', messages: USER });
 			assert.equal(ns.status, 200, `${name}: ${ns.text}`);
 			const calls = ns.json.choices[0].message.tool_calls;
-			assert.deepEqual(calls.map(c => c.id), [wireId(name, 'call_one'), wireId(name, 'call_two')], `${name}: ids`);
+			assert.deepEqual(calls.map(c => c.id), [wireId(name, 'call_one', { name: 'echo', index: 0 }), wireId(name, 'call_two', { name: 'get-sum', index: 1 })], `${name}: ids`);
 			assert.deepEqual(calls.map(c => JSON.parse(c.function.arguments)), [{ message: 'hi there' }, { a: 1, b: 2 }], `${name}: arguments`);
 			const st = await chat({ model: 'sim-model', messages: USER, stream: true });
 			assert.equal(st.status, 200);
@@ -77,7 +77,7 @@ describe('upstream simulator provider profiles', () => {
 					if (typeof d.function?.arguments === 'string') args[order] += d.function.arguments;
 				}
 			}
-			if (getProfile(name).ids !== 'empty') assert.deepEqual([...ids], [wireId(name, 'call_one'), wireId(name, 'call_two')], `${name}: streamed ids`);
+			if (getProfile(name).ids !== 'empty') assert.deepEqual([...ids], [wireId(name, 'call_one', { name: 'echo', index: 0 }), wireId(name, 'call_two', { name: 'get-sum', index: 1 })], `${name}: streamed ids`);
 			assert.deepEqual(args.map(a => JSON.parse(a)), [{ message: 'hi there' }, { a: 1, b: 2 }], `${name}: streamed arguments`);
 		}
 		assert.match(wireId('mistral', 'call_one'), /^[A-Za-z0-9]{9}$/);
@@ -86,6 +86,7 @@ describe('upstream simulator provider profiles', () => {
 		assert.match(wireId('vllm', 'call_one'), /^chatcmpl-tool-[0-9a-f]{32}$/);
 		assert.match(wireId('lmstudio', 'call_one'), /^[1-9][0-9]{8}$/);
 		assert.equal(wireId('gemini', 'call_one'), '');
+		assert.equal(wireId('moonshot', 'call_one', { name: 'echo', index: 0 }), 'functions.echo:0', 'kimi ids: name and position');
 		assert.equal(wireId('openai', 'call_one'), 'call_one');
 	});
 
@@ -123,6 +124,8 @@ describe('upstream simulator provider profiles', () => {
 		assert.ok(cont.length >= 2 && cont.every(d => d.id === '' && d.type === 'function' && d.function.name === ''), `dashscope: continuations restate id "": ${JSON.stringify(ds)}`);
 		assert.equal(cont.filter(d => d.function.arguments === null).length, 2, 'dashscope: one arguments:null tail per call');
 		assert.ok((await shape('lmstudio')).flat().filter(d => !d.id).every(d => d.function.name === ''), 'lmstudio: continuations with name ""');
+		const dk = (await shape('deepseek')).flat();
+		assert.ok(dk.length > 2 && dk.every(d => d.id === (d.index === 0 ? wireId('deepseek', 'call_one') : wireId('deepseek', 'call_two'))), `deepseek: every delta repeats its call's id: ${JSON.stringify(dk)}`);
 	});
 
 	test('stream ends and extras: llamacpp no [DONE]; openrouter comments; azure preamble; gemini finishes tool calls with stop; sglang nulls', async () => {
@@ -207,6 +210,8 @@ describe('upstream simulator provider profiles', () => {
 		assert.deepEqual(await err('vllm'), { object: 'error', message: 'nope', type: 'invalid_request_error', param: null, code: 400 });
 		assert.deepEqual(await err('llamacpp'), { error: { code: 400, message: 'nope', type: 'invalid_request_error' } });
 		assert.deepEqual(await err('openrouter'), { error: { code: 400, message: 'nope', type: 'invalid_request_error' } });
+		await as('openai', [{ error: { status: 422, message: 'field required', shape: 'detail' } }]);
+		assert.deepEqual((await chat({ model: 'sim-model', messages: USER })).json, { detail: 'field required' }, 'a turn\'s error.shape');
 		await as('vllm', []);
 		const v = await chat({ model: 'sim-model', messages: [] });
 		assert.equal(v.status, 400);
@@ -272,6 +277,13 @@ describe('upstream simulator provider profiles', () => {
 		assert.deepEqual(r.json, { error: { message: 'Unrecognized request argument supplied: stream_options', type: 'invalid_request_error', param: null, code: null } });
 		r = await chat({ messages: USER, stream: true, stream_options: { include_usage: true } }, { path: path('2024-10-21'), headers: { 'api-key': KEY } });
 		assert.equal(r.status, 200);
+		const o3 = `/openai/deployments/o3-mini/chat/completions?api-version=2024-10-21`;
+		r = await chat({ messages: USER, max_tokens: 50 }, { path: o3, headers: { 'api-key': KEY } });
+		assert.equal(r.status, 400, 'max_tokens to a reasoning deployment');
+		assert.deepEqual(r.json.error, { message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", type: 'invalid_request_error', param: 'max_tokens', code: 'unsupported_parameter' });
+		await sim.script([{ content: 'o3 answers' }]);
+		r = await chat({ messages: USER, max_completion_tokens: 50 }, { path: o3, headers: { 'api-key': KEY } });
+		assert.equal(r.status, 200, r.text);
 		await fetch(sim.base + '/_sim/profile', { method: 'POST', body: '{"profile":"openai"}' });
 	});
 });

@@ -9,7 +9,8 @@
 // Keys (all optional; absent = what OpenAI does):
 //   ids            tool-call ids: 'openai' (the scripted id, or call_ + 24), 'mistral9' (9 of [A-Za-z0-9]),
 //                  'ollama' (call_ + 8 of [a-z0-9]), 'hex24' (call_ + 24 hex), 'vllm' (chatcmpl-tool- + 32 hex),
-//                  'digits9' (9 digits), 'empty' (""). Derived from the scripted id (see wireId), so tests can predict them.
+//                  'digits9' (9 digits), 'empty' (""), 'kimi' (functions.<name>:<position in the answer>, so the same
+//                  id recurs in later rounds). Derived from the scripted id (see wireId), so tests can predict them.
 //   stream.index   'openai' | 'omit' (no index in tool-call deltas) | 'zero' (every call index 0)
 //   stream.calls   'openai' (header delta, then argument fragments, call after call) | 'whole' (each call whole in
 //                  one delta, one call per chunk) | 'one_chunk' (every call whole, all in one chunk)
@@ -34,7 +35,8 @@
 //                  ({"error": {code: 400, message, type}}) | 'detail' ({"detail": "msg"}: FastAPI servers,
 //                  https://github.com/abetlen/llama-cpp-python/issues/187)
 //   request.*      rules the provider enforces on requests: auth 'api-key', path 'azure', no_images, tool_id_re,
-//                  schema_types, assistant_content_required, stream_options ('reject_before' api-version)
+//                  schema_types, assistant_content_required, stream_options ('reject_before' api-version),
+//                  max_tokens_models (a model pattern that takes max_completion_tokens only)
 //   message_extra / completion_extra / choice_extra  extra members of non-streamed answers
 //   empty_tool_calls  non-streamed text answers carry "tool_calls": []
 //   gateway_env    settings a gateway needs to reach this upstream (the matrix runner passes them on)
@@ -57,6 +59,10 @@ export const PROFILES = {
 			// api-versions before 2024-09-01-preview: 400 "Unrecognized request argument supplied: stream_options"
 			// https://github.com/langchain-ai/langchain/pull/23552 , https://github.com/openai/openai-python/issues/1469
 			stream_options: { reject_before: '2024-09-01' },
+			// reasoning deployments (o-series, gpt-5): 400 "Unsupported parameter: 'max_tokens' is not supported with
+			// this model. Use 'max_completion_tokens' instead." https://github.com/langgenius/dify/issues/9746 ,
+			// https://github.com/lobehub/lobehub/issues/5909 , https://github.com/owndev/Open-WebUI-Functions/issues/136
+			max_tokens_models: '^(o[1-9]|gpt-5)',
 		},
 		stream: {
 			// the first chunk has choices [] and only the prompt filter results, with id "" and created 0
@@ -88,12 +94,16 @@ export const PROFILES = {
 			message: 'The `reasoning_content` in the thinking mode must be passed back to the API.',
 			type: 'invalid_request_error', code: 'invalid_request_error',
 		},
+		stream: {
+			// streamed continuation deltas repeat the call's id: https://github.com/langchain4j/langchain4j/pull/4544
+			cont: { id: 'repeat' },
+			openai_extras: false,
+		},
 		request: {
 			// text-only: an image_url part is a 400 from the JSON deserializer
 			// https://github.com/BenedictKing/ccx/issues/95 , https://github.com/jxxghp/MoviePilot/issues/5863
 			no_images: true,
 		},
-		stream: { openai_extras: false },
 	},
 
 	dashscope: {
@@ -244,6 +254,9 @@ export const PROFILES = {
 
 	moonshot: {
 		title: 'Moonshot AI (Kimi)',
+		// ids functions.<name>:<position in this answer>: the same id recurs in later rounds
+		// https://github.com/fw-ai/fireconnect/issues/16 (kimi-k3), https://github.com/can1357/oh-my-pi/issues/2055
+		ids: 'kimi',
 		stream: {
 			// tool-call deltas may lack index: https://github.com/vercel/ai/pull/19727
 			index: 'omit',
@@ -311,15 +324,17 @@ export function getProfile(name) {
 const hash = s => crypto.createHash('sha256').update(String(s)).digest();
 
 /**
- * wireId(profile, scriptedId): the tool-call id the simulator sends for a scripted call under that profile
+ * wireId(profile, scriptedId, call): the tool-call id the simulator sends for a scripted call under that profile
  * (a name or a profile object). Deterministic in scriptedId, so a test can predict it ('' for profiles that
  * send empty ids); under `openai` the scripted id itself (null when there is none: sim.mjs makes a random one).
+ * call = {name, index} (the function and its position in the answer) is what the 'kimi' style derives from.
  */
-export function wireId(profile, scriptedId) {
+export function wireId(profile, scriptedId, call = {}) {
 	const p = typeof profile === 'string' ? getProfile(profile) : profile;
 	const style = p.ids ?? 'openai';
 	if (style === 'openai') return scriptedId ?? null;
 	if (style === 'empty') return '';
+	if (style === 'kimi') return `functions.${call.name}:${call.index ?? 0}`;
 	const seed = hash(scriptedId ?? crypto.randomUUID());
 	const pick = (alphabet, n) => Array.from(seed.subarray(0, n), b => alphabet[b % alphabet.length]).join('');
 	switch (style) {
@@ -332,11 +347,17 @@ export function wireId(profile, scriptedId) {
 	}
 }
 
+/** idsPredictable(profile): whether wireId() tells a call's id from its scripted id alone (not '' and not positional) */
+export function idsPredictable(profile) {
+	const p = typeof profile === 'string' ? getProfile(profile) : profile;
+	return !['empty', 'kimi'].includes(p.ids ?? 'openai');
+}
+
 /**
- * errorBody(profile, status, {message, type, param, code}): the body the provider sends for an error, in its shape.
+ * errorBody(profile, status, {message, type, param, code}, shape): the body the provider sends for an error, in its
+ * shape (or in the shape named, for a turn's error.shape).
  */
-export function errorBody(profile, status, e) {
-	const shape = profile.errors ?? 'openai';
+export function errorBody(profile, status, e, shape = profile.errors ?? 'openai') {
 	switch (shape) {
 		case 'openai': return { error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code ?? null } };
 		case 'string': return { error: e.message };
@@ -359,6 +380,9 @@ function googleStatus(status) {
 export function checkRequest(profile, body, query) {
 	const r = profile.request ?? {};
 	const msgs = Array.isArray(body.messages) ? body.messages : [];
+	if (r.max_tokens_models && body.max_tokens !== undefined && new RegExp(r.max_tokens_models).test(String(body.model))) {
+		return { status: 400, error: { message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", type: 'invalid_request_error', param: 'max_tokens', code: 'unsupported_parameter' } };
+	}
 	if (r.stream_options?.reject_before && body.stream_options !== undefined && (query.get('api-version') ?? '') < r.stream_options.reject_before) {
 		return { status: 400, error: { message: 'Unrecognized request argument supplied: stream_options', type: 'invalid_request_error', param: null, code: null } };
 	}

@@ -399,7 +399,7 @@ function sendTurnError(res, err, model, prof = getProfile('openai')) {
 		return;
 	}
 	const e = oaiError(err.message ?? m, err.type ?? t, 'param' in err ? err.param : p, 'code' in err ? err.code : c);
-	sendJSON(res, status, prof === PROFILES_OPENAI ? e : errorBody(prof, status, e.error), headers);
+	sendJSON(res, status, prof === PROFILES_OPENAI && !err.shape ? e : errorBody(prof, status, e.error, err.shape ?? prof.errors ?? 'openai'), headers);
 }
 
 const PROFILES_OPENAI = getProfile('openai');
@@ -431,8 +431,8 @@ function buildAnswer(body, turn, prof = PROFILES_OPENAI) {
 	let content = turn.content;
 	const refusal = typeof turn.refusal === 'string' ? turn.refusal : null;
 	const ownIds = prof.ids && prof.ids !== 'openai';
-	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map(tc => ({
-		id: ownIds ? wireId(prof, tc.id ?? null) : tc.id ?? 'call_' + randId(24),
+	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map((tc, index) => ({
+		id: ownIds ? wireId(prof, tc.id ?? null, { name: tc.name ?? tc.function?.name ?? 'unnamed', index }) : tc.id ?? 'call_' + randId(24),
 		name: tc.name ?? tc.function?.name ?? 'unnamed',
 		arguments: (() => {
 			const a = tc.arguments ?? tc.function?.arguments ?? {};
