@@ -149,6 +149,19 @@ for (const name of names) {
 			await upstreamRequests(sim);
 		});
 
+		test(`${name}: a stream labelled application/x-ndjson`, { timeout: TEST_TIMEOUT }, async () => {
+			// the body is SSE whatever the label (tests/upstream-sim/README.md, turn key content_type)
+			ready();
+			await sim.reset();
+			await sim.script([{ content: `Labelled oddly by ${name}.`, usage: usage(7, 3), reasoning: thought('label'), content_type: 'application/x-ndjson' }]);
+			const got = await collect(await client.chat.completions.create({
+				model: 'sim-model', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+			}), field);
+			assert.equal(got.content, `Labelled oddly by ${name}.`);
+			assert.deepEqual(got.finish, ['stop']);
+			await upstreamRequests(sim);
+		});
+
 		const roundTurns = tag => [
 			{ tool_calls: [{ id: `call_${tag}_echo`, name: 'echo', arguments: { message: `echo ${name}` } }], usage: usage(3, 1), reasoning: thought(`${tag} round 1`) },
 			{ content: `Done with ${tag}.`, usage: usage(4, 2), reasoning: thought(`${tag} round 2`) },

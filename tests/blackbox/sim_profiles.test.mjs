@@ -128,13 +128,15 @@ describe('upstream simulator provider profiles', () => {
 		assert.ok(dk.length > 2 && dk.every(d => d.id === (d.index === 0 ? wireId('deepseek', 'call_one') : wireId('deepseek', 'call_two'))), `deepseek: every delta repeats its call's id: ${JSON.stringify(dk)}`);
 	});
 
-	test('stream ends and extras: llamacpp no [DONE]; openrouter comments; azure preamble; gemini finishes tool calls with stop; sglang nulls', async () => {
+	test('stream ends and extras: llamacpp no [DONE]; a turn\'s content_type; openrouter comments; azure preamble; gemini finishes tool calls with stop; sglang nulls', async () => {
 		const stream = async (name, turns = [{ content: 'a b c' }]) => {
 			await as(name, turns);
 			return chat({ model: 'sim-model', messages: USER, stream: true }, name === 'azure'
 				? { path: '/openai/deployments/sim-model/chat/completions?api-version=2024-10-21', headers: { 'api-key': KEY } } : undefined);
 		};
 		assert.notEqual(sse((await stream('llamacpp')).text).data.at(-1), '[DONE]', 'llamacpp: no [DONE]');
+		await as('openai', [{ content: 'a b', content_type: 'text/plain; charset=utf-8' }]);
+		assert.equal((await chat({ model: 'sim-model', messages: USER, stream: true })).type, 'text/plain; charset=utf-8', 'a turn\'s content_type');
 		assert.equal(sse((await stream('openai')).text).data.at(-1), '[DONE]');
 		const or = sse((await stream('openrouter')).text);
 		assert.deepEqual(or.comments, [': OPENROUTER PROCESSING', ': OPENROUTER PROCESSING']);

@@ -19,6 +19,7 @@
 //   stream.nulls   deltas carry explicit null role/content/tool_calls
 //   stream.tool_finish     finish_reason of a tool-call answer ('tool_calls' unless said)
 //   stream.done    false: no `data: [DONE]` at the end
+//   stream.content_type  the content-type of a streamed answer (the body stays SSE)
 //   stream.comments  SSE comment lines sent before the first chunk
 //   stream.preamble  a first chunk with choices [] (Azure's prompt filter results)
 //   stream.chunk_extra / stream.choice_extra  extra members of every chunk / every choice

@@ -656,7 +656,7 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry, prof = PROFIL
 		events = profileStreamEvents(prof, ctx, body, turn, ans);
 	}
 
-	res.writeHead(200, baseHeaders({ 'content-type': turn.content_type ?? 'text/event-stream; charset=utf-8', ...(turn.headers ?? {}) }));
+	res.writeHead(200, baseHeaders({ 'content-type': turn.content_type ?? prof.stream?.content_type ?? 'text/event-stream; charset=utf-8', ...(turn.headers ?? {}) }));
 	res.flushHeaders();
 
 	let closed = false;
