@@ -87,6 +87,7 @@ describe('upstream simulator provider profiles', () => {
 		assert.match(wireId('lmstudio', 'call_one'), /^[1-9][0-9]{8}$/);
 		assert.equal(wireId('gemini', 'call_one'), '');
 		assert.equal(wireId('moonshot', 'call_one', { name: 'echo', index: 0 }), 'functions.echo:0', 'kimi ids: name and position');
+		assert.equal(wireId('sglang', 'call_two', { name: 'get-sum', index: 1 }), '1', 'seq ids: the position');
 		assert.equal(wireId('openai', 'call_one'), 'call_one');
 	});
 
@@ -113,7 +114,12 @@ describe('upstream simulator provider profiles', () => {
 			assert.ok(tc[0].every(d => !('index' in d)), `${name}: no index`);
 		}
 		assert.ok((await shape('moonshot')).flat().every(d => !('index' in d)), 'moonshot: no index');
-		assert.ok((await shape('sglang')).flat().every(d => d.index === 0), 'sglang: index 0 for both calls');
+		const sg = (await shape('sglang')).flat();
+		assert.ok(sg.every(d => d.index === 0), 'sglang: index 0 for both calls');
+		assert.deepEqual([...new Set(sg.map(d => d.id))], ['0', '1'], 'sglang: ids "0", "1" on every delta');
+		const vl = (await shape('vllm')).flat();
+		assert.ok(vl.every(d => d.index === 0), 'vllm: index 0 for both calls');
+		assert.ok(vl.filter(d => !d.function.name).every(d => d.id === ''), 'vllm: continuations with id ""');
 		for (const name of ['groq', 'zhipu']) {
 			const tc = await shape(name);
 			assert.equal(tc.length, 2, `${name}: one chunk per call`);

@@ -9,8 +9,8 @@
 // Keys (all optional; absent = what OpenAI does):
 //   ids            tool-call ids: 'openai' (the scripted id, or call_ + 24), 'mistral9' (9 of [A-Za-z0-9]),
 //                  'ollama' (call_ + 8 of [a-z0-9]), 'hex24' (call_ + 24 hex), 'vllm' (chatcmpl-tool- + 32 hex),
-//                  'digits9' (9 digits), 'empty' (""), 'kimi' (functions.<name>:<position in the answer>, so the same
-//                  id recurs in later rounds). Derived from the scripted id (see wireId), so tests can predict them.
+//                  'digits9' (9 digits), 'empty' (""), 'kimi' (functions.<name>:<position in the answer>), 'seq'
+//                  ("0", "1", ...: the position in the answer); the last two recur in later rounds. Derived from the scripted id (see wireId), so tests can predict them.
 //   stream.index   'openai' | 'omit' (no index in tool-call deltas) | 'zero' (every call index 0)
 //   stream.calls   'openai' (header delta, then argument fragments, call after call) | 'whole' (each call whole in
 //                  one delta, one call per chunk) | 'one_chunk' (every call whole, all in one chunk)
@@ -184,12 +184,17 @@ export const PROFILES = {
 		title: 'vLLM',
 		// ids chatcmpl-tool-<32 hex>: https://github.com/GoogleCloudPlatform/kubectl-ai/pull/559
 		ids: 'vllm',
+		stream: {
+			// every call streamed with index 0, continuations with "id": "": https://github.com/InternLM/lmdeploy/issues/3412
+			index: 'zero',
+			cont: { id: '' },
+			openai_extras: false,
+		},
 		// reasoning parsers: reasoning_content deltas: https://github.com/vllm-project/vllm/issues/17614
 		reasoning: { field: 'reasoning_content' },
 		// {"object": "error", "message": ..., "type": "BadRequestError", "param": null, "code": 400}
 		// https://github.com/QwenLM/Qwen3/issues/241 , https://github.com/browser-use/browser-use/issues/74
 		errors: 'object_error',
-		stream: { openai_extras: false },
 	},
 
 	llamacpp: {
@@ -255,7 +260,8 @@ export const PROFILES = {
 
 	moonshot: {
 		title: 'Moonshot AI (Kimi)',
-		// ids functions.<name>:<position in this answer>: the same id recurs in later rounds
+		// ids functions.<name>:<index>: https://github.com/MoonshotAI/Kimi-K2/blob/main/docs/tool_call_guidance.md ;
+		// the index is the position in the answer, so the same id recurs in later rounds:
 		// https://github.com/fw-ai/fireconnect/issues/16 (kimi-k3), https://github.com/can1357/oh-my-pi/issues/2055
 		ids: 'kimi',
 		stream: {
@@ -299,11 +305,16 @@ export const PROFILES = {
 			nulls: true,
 			chunk_extra: { usage: null },
 			choice_extra: { matched_stop: null },
-			// several calls streamed with a wrong (the same) index: https://github.com/sgl-project/sglang/issues/6310
+			// several calls streamed with a wrong index (all 0), the id repeated on every continuation:
+			// https://github.com/InternLM/lmdeploy/issues/3412 , https://github.com/sgl-project/sglang/issues/6310
 			index: 'zero',
+			cont: { id: 'repeat' },
 			openai_extras: false,
 		},
 		reasoning: { field: 'reasoning_content' }, // https://github.com/sgl-project/sglang/issues/6310
+		// ids "0", "1", ... (the position in the answer): https://github.com/InternLM/lmdeploy/issues/3412 ,
+		// https://github.com/sgl-project/sglang/issues/5661
+		ids: 'seq',
 		request: {
 			// an assistant message with "content": null is a pydantic error answered 500 "Internal Server Error"
 			// (SGLang 0.4.3): https://github.com/sgl-project/sglang/issues/4236
@@ -336,6 +347,7 @@ export function wireId(profile, scriptedId, call = {}) {
 	if (style === 'openai') return scriptedId ?? null;
 	if (style === 'empty') return '';
 	if (style === 'kimi') return `functions.${call.name}:${call.index ?? 0}`;
+	if (style === 'seq') return String(call.index ?? 0);
 	const seed = hash(scriptedId ?? crypto.randomUUID());
 	const pick = (alphabet, n) => Array.from(seed.subarray(0, n), b => alphabet[b % alphabet.length]).join('');
 	switch (style) {
@@ -351,7 +363,7 @@ export function wireId(profile, scriptedId, call = {}) {
 /** idsPredictable(profile): whether wireId() tells a call's id from its scripted id alone (not '' and not positional) */
 export function idsPredictable(profile) {
 	const p = typeof profile === 'string' ? getProfile(profile) : profile;
-	return !['empty', 'kimi'].includes(p.ids ?? 'openai');
+	return !['empty', 'kimi', 'seq'].includes(p.ids ?? 'openai');
 }
 
 /**
