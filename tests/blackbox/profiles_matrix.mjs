@@ -317,6 +317,7 @@ for (const name of names) {
 				assert.equal(reqs.length, 3, 'three upstream requests');
 				const m = reqs[2].body.messages;
 				assert.deepEqual(m.map(x => x.role), ['user', 'assistant', 'tool', 'assistant', 'tool'], 'both rounds in the history');
+				assertIdsDistinct(reqs[2].body);
 				for (const [i, want] of [[1, 'first'], [3, 'second']]) {
 					assert.deepEqual(JSON.parse(m[i].tool_calls[0].function.arguments), { message: want });
 					assert.equal(m[i + 1].tool_call_id, m[i].tool_calls[0].id, `round ${(i + 1) / 2}: the result answers its own call`);
