@@ -83,6 +83,10 @@ if [ "$what" != unit ]; then
 	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	run_node tests/blackbox/*.test.mjs
 
+	# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)
+	echo "== provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
+	run_node tests/blackbox/profiles_matrix.mjs
+
 	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).
 	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),
 	# who must reach the checkout: one cloned into /root (0700) is copied where it can, for these runs.

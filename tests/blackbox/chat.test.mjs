@@ -3,13 +3,16 @@
 // -> the OpenAI upstream simulator (tests/upstream-sim/sim.mjs), which validates every history it gets.
 //
 //   node --test tests/blackbox/            (MCPGW_BB_KEEP=1 keeps the gateways' temp homes)
+//   SIM_PROFILE=deepseek node --test tests/blackbox/chat.test.mjs   (the upstream speaks that provider's dialect:
+//   tests/upstream-sim/profiles.mjs; tool-call ids are then the ones that profile sends, see idIn)
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startSim, startGateway, freePort, defaultServers } from './gateway.mjs';
+import { startSim, startGateway, freePort, defaultServers, SIM_PROFILE } from './gateway.mjs';
+import { idsPredictable, wireId } from '../upstream-sim/profiles.mjs';
 
 const UPSTREAM_KEY = 'sk-test';
 const CLIENT_KEY = 'sk-client-not-for-upstream';
@@ -92,8 +95,35 @@ function completion(r) {
 	return r;
 }
 
+// Tool-call ids under the upstream's profile (SIM_PROFILE): the simulator sends wireId(profile, scripted id),
+// the scripted id itself under openai. Where the scripted id alone does not tell it (a profile that sends
+// empty ids, which the gateway must mint, or positional ones), a call is found by its name and arguments.
+const PREDICTABLE_IDS = idsPredictable(SIM_PROFILE);
+const scriptedCalls = new Map(); // scripted id -> {name, args}
+function rememberCalls(turns) {
+	for (const t of Array.isArray(turns) ? turns : turns?.turns ?? []) {
+		for (const c of t?.tool_calls ?? []) if (c.id) scriptedCalls.set(c.id, { name: c.name, args: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {}) });
+	}
+}
+const canonArgs = a => { try { return JSON.stringify(JSON.parse(a)); } catch { return a; } };
+/** the id that the call scripted with id carries among calls (a tool_calls list) */
+function idIn(calls, id) {
+	if (PREDICTABLE_IDS) return wireId(SIM_PROFILE, id);
+	const s = scriptedCalls.get(id);
+	const c = (calls ?? []).find(x => x?.function?.name === s?.name && canonArgs(x.function.arguments) === canonArgs(s.args));
+	assert.ok(c && typeof c.id === 'string' && c.id.length > 0, `the call scripted as ${id} (${s?.name}) has no id among ${JSON.stringify(calls)}`);
+	return c.id;
+}
+/** folded stream deltas ({ids, name, arguments}) as a tool_calls list */
+const asCalls = folded => folded.map(c => ({ id: c.ids[0], function: { name: c.name, arguments: c.arguments } }));
+/** the ids of calls are those of the calls scripted as ids, in that order */
+const assertIds = (calls, ids, what) => assert.deepEqual((calls ?? []).map(c => c.id), ids.map(id => idIn(calls, id)), what);
+
 const toolMsgs = body => body.messages.filter(m => m.role === 'tool');
-const toolMsg = (body, id) => body.messages.find(m => m.role === 'tool' && m.tool_call_id === id);
+const toolMsg = (body, id) => {
+	const wid = idIn(body.messages.filter(m => m.role === 'assistant').flatMap(m => m.tool_calls ?? []), id);
+	return body.messages.find(m => m.role === 'tool' && m.tool_call_id === wid);
+};
 const toolNames = body => (body.tools ?? []).map(t => t.function?.name);
 
 /** every request the simulator got since the reset was accepted (200) by its history checks */
@@ -140,8 +170,12 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 
 	before(async () => {
 		sim = await startSim(['--api-key', UPSTREAM_KEY]);
+		for (const k of ['script', 'append']) {
+			const f = sim[k];
+			sim[k] = turns => { rememberCalls(turns); return f(turns); };
+		}
 		gw = await startGateway({
-			upstream: sim.v1,
+			sim,
 			// "off": configured but disabled, a name a request may use (it offers no tools)
 			servers: home => ({ ...defaultServers(home), off: { command: '/nonexistent/off', disabled: true } }),
 			env: {
@@ -193,7 +227,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(toolMsg(last, 'call_ns_insert').content.includes('2'), true, 'write_query result (affected rows)');
 		const rows = JSON.parse(toolMsg(last, 'call_ns_read').content);
 		assert.deepEqual(rows, [{ id: 1, body: 'alpha note' }, { id: 2, body: 'beta note' }]);
-		assert.deepEqual(last.messages[5].tool_calls.map(c => c.id), ['call_ns_read']);
+		assertIds(last.messages[5].tool_calls, ['call_ns_read']);
 	});
 
 	test('streaming multi-round loop with include_usage: one id, one finish_reason, no MCP deltas, summed usage', { timeout: TEST_TIMEOUT }, async () => {
@@ -251,7 +285,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const chunks = data.slice(0, -1).map(d => JSON.parse(d));
 		assert.ok(chunks.every(c => c.object === 'chat.completion.chunk'));
 		assert.equal(chunks.map(c => c.choices[0]?.delta?.content ?? '').join(''), 'raw done');
-		assert.ok(!r.text.includes('call_raw_echo'), 'the MCP call id never reaches the client');
+		assert.ok(!PREDICTABLE_IDS || !r.text.includes(wireId(SIM_PROFILE, 'call_raw_echo')), 'the MCP call id never reaches the client');
 	});
 
 	test('.stream() helper finalChatCompletion() over server-everything rounds (echo, then get-sum)', { timeout: TEST_TIMEOUT }, async () => {
@@ -297,7 +331,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assertAllAccepted(reqs);
 		const b = reqs[1].body;
 		assert.deepEqual(b.messages.map(m => m.role), ['user', 'assistant', 'tool', 'tool', 'tool', 'tool']);
-		assert.deepEqual(b.messages[1].tool_calls.map(c => c.id), ['call_p_slow1', 'call_p_read', 'call_p_slow2', 'call_p_sum']);
+		assertIds(b.messages[1].tool_calls, ['call_p_slow1', 'call_p_read', 'call_p_slow2', 'call_p_sum']);
 		assert.deepEqual(JSON.parse(toolMsg(b, 'call_p_read').content), [{ word: 'parallel', n: 42 }]);
 		assert.equal(toolMsg(b, 'call_p_sum').content, 'The sum of 1 and 2 is 3.');
 		assert.match(toolMsg(b, 'call_p_slow1').content, /Long running operation completed/);
@@ -343,22 +377,22 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(r1.choices[0].finish_reason, 'tool_calls');
 		const calls = r1.choices[0].message.tool_calls;
 		assert.equal(calls?.length, 1, `only the client's call: ${JSON.stringify(calls)}`);
-		assert.equal(calls[0].id, 'call_mx_client');
+		assert.equal(calls[0].id, idIn(calls, 'call_mx_client'));
 		assert.equal(calls[0].type, 'function');
 		assert.equal(calls[0].function.name, 'get_weather');
 		assert.deepEqual(JSON.parse(calls[0].function.arguments), { city: 'Paris' });
 		assertUsage(r1.usage, usage(10, 2));
 		// the hidden round is in the state store, under the client's call id, kept for MCPGW_SESSION_TTL
 		const stored = execFileSync('sqlite3', ['-cmd', '.timeout 5000', path.join(gw.state, 'state.db'),
-			"SELECT value, expires_ms - written_ms FROM kv WHERE ns = 'mixed-batch' AND key = 'call_mx_client'"], { encoding: 'utf8' });
+			`SELECT value, expires_ms - written_ms FROM kv WHERE ns = 'mixed-batch' AND key = '${calls[0].id.replace(/'/g, "''")}'`], { encoding: 'utf8' });
 		const [hidden, ttl] = stored.trim().split('|');
 		assert.deepEqual(JSON.parse(hidden).map(m => m.role), ['assistant', 'tool'], `stored: ${stored}`);
-		assert.equal(JSON.parse(hidden)[1].tool_call_id, 'call_mx_mcp');
+		assert.equal(JSON.parse(hidden)[1].tool_call_id, idIn(JSON.parse(hidden)[0].tool_calls, 'call_mx_mcp'));
 		assert.equal(ttl, '86400000', 'MCPGW_SESSION_TTL');
 
 		const r2 = completion(await client.chat.completions.create({
 			model: 'sim-model', tools: [WEATHER],
-			messages: [...messages, r1.choices[0].message, { role: 'tool', tool_call_id: 'call_mx_client', content: 'sunny, 21 C' }],
+			messages: [...messages, r1.choices[0].message, { role: 'tool', tool_call_id: calls[0].id, content: 'sunny, 21 C' }],
 		}));
 		assert.equal(r2.choices[0].message.content, 'Paris: sunny, 21 C.');
 		assert.equal(r2.choices[0].finish_reason, 'stop');
@@ -368,7 +402,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assertAllAccepted(reqs);
 		const b = reqs[1].body;
 		assert.deepEqual(b.messages.map(m => m.role), ['user', 'assistant', 'tool', 'tool'], 'the complete history upstream');
-		assert.deepEqual(b.messages[1].tool_calls.map(c => c.id), ['call_mx_mcp', 'call_mx_client'], 'the assistant message with both calls');
+		assertIds(b.messages[1].tool_calls, ['call_mx_mcp', 'call_mx_client'], 'the assistant message with both calls');
 		assert.deepEqual(JSON.parse(toolMsg(b, 'call_mx_mcp').content), [{ city: 'Paris' }], 'the hidden MCP result restored');
 		assert.equal(toolMsg(b, 'call_mx_client').content, 'sunny, 21 C');
 		assert.equal(toolNames(b)[0], 'get_weather', "the client's tool is still first");
@@ -395,14 +429,14 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.ok(got.toolDeltas.every(d => d.index === 0), `client tool call deltas renumbered to index 0: ${JSON.stringify(got.toolDeltas)}`);
 		const folded = foldToolDeltas(got.toolDeltas);
 		assert.equal(folded.length, 1);
-		assert.deepEqual(folded[0].ids, ['call_ms_client'], 'the id once, in the first delta');
+		assert.deepEqual(folded[0].ids, [idIn(asCalls(folded), 'call_ms_client')], 'the id once, in the first delta');
 		assert.equal(folded[0].name, 'get_weather');
 		assert.deepEqual(JSON.parse(folded[0].arguments), { city: 'Oslo' });
 
-		const assistant = { role: 'assistant', content: null, tool_calls: [{ id: 'call_ms_client', type: 'function', function: { name: 'get_weather', arguments: folded[0].arguments } }] };
+		const assistant = { role: 'assistant', content: null, tool_calls: [{ id: folded[0].ids[0], type: 'function', function: { name: 'get_weather', arguments: folded[0].arguments } }] };
 		const got2 = await collect(await client.chat.completions.create({
 			model: 'sim-model', tools: [WEATHER], stream: true,
-			messages: [...messages, assistant, { role: 'tool', tool_call_id: 'call_ms_client', content: 'cloudy' }],
+			messages: [...messages, assistant, { role: 'tool', tool_call_id: folded[0].ids[0], content: 'cloudy' }],
 		}));
 		assert.equal(got2.content, 'Oslo is cloudy and 5+6 is 11.');
 		assert.deepEqual(got2.finish, ['stop']);
@@ -412,7 +446,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assertAllAccepted(reqs);
 		const b = reqs[1].body;
 		assert.deepEqual(b.messages.map(m => m.role), ['user', 'assistant', 'tool', 'tool', 'tool']);
-		assert.deepEqual(b.messages[1].tool_calls.map(c => c.id), ['call_ms_mcp1', 'call_ms_client', 'call_ms_mcp2']);
+		assertIds(b.messages[1].tool_calls, ['call_ms_mcp1', 'call_ms_client', 'call_ms_mcp2']);
 		assert.equal(toolMsg(b, 'call_ms_mcp1').content, 'Echo: hidden one');
 		assert.equal(toolMsg(b, 'call_ms_mcp2').content, 'The sum of 5 and 6 is 11.');
 		assert.equal(toolMsg(b, 'call_ms_client').content, 'cloudy');
@@ -435,9 +469,9 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const m1 = [{ role: 'user', content: 'two rounds then the weather' }];
 		const r1 = completion(await client.chat.completions.create({ model: 'sim-model', messages: m1, tools: [WEATHER] }));
 		assert.equal(r1.choices[0].finish_reason, 'tool_calls');
-		assert.deepEqual(r1.choices[0].message.tool_calls.map(c => c.id), ['call_mr_client']);
+		assertIds(r1.choices[0].message.tool_calls, ['call_mr_client']);
 		assertUsage(r1.usage, usage(3, 2));
-		const m2 = [...m1, r1.choices[0].message, { role: 'tool', tool_call_id: 'call_mr_client', content: 'warm' }];
+		const m2 = [...m1, r1.choices[0].message, { role: 'tool', tool_call_id: r1.choices[0].message.tool_calls[0].id, content: 'warm' }];
 		const r2 = completion(await client.chat.completions.create({ model: 'sim-model', messages: m2, tools: [WEATHER] }));
 		assert.equal(r2.choices[0].message.content, 'Rome is warm; the sum is 42.');
 		const m3 = [...m2, r2.choices[0].message, { role: 'user', content: 'and now?' }];
@@ -449,8 +483,8 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assertAllAccepted(reqs);
 		const want = ['user', 'assistant', 'tool', 'assistant', 'tool', 'tool'];
 		assert.deepEqual(reqs[2].body.messages.map(m => m.role), want, 'second request: both hidden rounds restored');
-		assert.deepEqual(reqs[2].body.messages[1].tool_calls.map(c => c.id), ['call_mr_r1']);
-		assert.deepEqual(reqs[2].body.messages[3].tool_calls.map(c => c.id), ['call_mr_mcp', 'call_mr_client']);
+		assertIds(reqs[2].body.messages[1].tool_calls, ['call_mr_r1']);
+		assertIds(reqs[2].body.messages[3].tool_calls, ['call_mr_mcp', 'call_mr_client']);
 		assert.equal(toolMsg(reqs[2].body, 'call_mr_r1').content, 'Echo: round one');
 		assert.equal(toolMsg(reqs[2].body, 'call_mr_mcp').content, 'The sum of 20 and 22 is 42.');
 		assert.deepEqual(reqs[3].body.messages.map(m => m.role), [...want, 'assistant', 'user'], 'third request: restored again');
@@ -477,7 +511,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(got.content, 'Checking… ');
 		assert.deepEqual(got.finish, ['tool_calls']);
 		const calls = foldToolDeltas(got.toolDeltas);
-		assert.deepEqual(calls.map(c => [c.index, c.ids, c.name]), [[0, ['call_il_time'], 'get_time'], [1, ['call_il_weather'], 'get_weather']],
+		assert.deepEqual(calls.map(c => [c.index, c.ids, c.name]), [[0, [idIn(asCalls(calls), 'call_il_time')], 'get_time'], [1, [idIn(asCalls(calls), 'call_il_weather')], 'get_weather']],
 			`client calls renumbered 0, 1: ${JSON.stringify(got.toolDeltas)}`);
 		assert.deepEqual(JSON.parse(calls[0].arguments), { tz: 'Europe/Zürich' });
 		assert.deepEqual(JSON.parse(calls[1].arguments), { city: 'Zürich 🎉' });
@@ -485,14 +519,14 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const assistant = { role: 'assistant', content: 'Checking… ', tool_calls: calls.map(c => ({ id: c.ids[0], type: 'function', function: { name: c.name, arguments: c.arguments } })) };
 		const got2 = await collect(await client.chat.completions.create({
 			model: 'sim-model', tools: [WEATHER, TIME], stream: true,
-			messages: [...messages, assistant, { role: 'tool', tool_call_id: 'call_il_time', content: 'noon' }, { role: 'tool', tool_call_id: 'call_il_weather', content: 'sunny' }],
+			messages: [...messages, assistant, { role: 'tool', tool_call_id: calls[0].ids[0], content: 'noon' }, { role: 'tool', tool_call_id: calls[1].ids[0], content: 'sunny' }],
 		}));
 		assert.equal(got2.content, 'Grüße aus Zürich — 東京 ✓ 🎉 fertig', 'multibyte text split across writes reassembled exactly');
 		const reqs = await sim.requests();
 		assertAllAccepted(reqs);
 		const b = reqs[1].body;
 		assert.deepEqual(b.messages[1].tool_calls.map(c => [c.id, JSON.parse(c.function.arguments)]), [
-			['call_il_time', { tz: 'Europe/Zürich' }], ['call_il_echo', { message: 'ünï ✓ 東京' }], ['call_il_weather', { city: 'Zürich 🎉' }],
+			[idIn(b.messages[1].tool_calls, 'call_il_time'), { tz: 'Europe/Zürich' }], [idIn(b.messages[1].tool_calls, 'call_il_echo'), { message: 'ünï ✓ 東京' }], [idIn(b.messages[1].tool_calls, 'call_il_weather'), { city: 'Zürich 🎉' }],
 		]);
 		assert.equal(toolMsg(b, 'call_il_echo').content, 'Echo: ünï ✓ 東京');
 	});
@@ -626,7 +660,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(toolNames(q.body).filter(n => n === 'echo').length, 1, 'echo offered once');
 		assert.deepEqual(q.body.tools[0], myEcho);
 		assert.equal(r.choices[0].finish_reason, 'tool_calls');
-		assert.deepEqual(r.choices[0].message.tool_calls.map(c => c.id), ['call_shadow']);
+		assertIds(r.choices[0].message.tool_calls, ['call_shadow']);
 		assert.equal((await sim.requests()).length, 1, 'the gateway did not run it');
 	});
 

@@ -7,6 +7,8 @@
 //   ... gw.url, gw.v1 ...
 //   await gw.stop(); await sim.stop();
 //
+// SIM_PROFILE=NAME makes every simulator speak that provider's dialect (tests/upstream-sim/profiles.mjs;
+// default openai), and startGateway({sim}) gives the gateway the settings that dialect needs.
 // MCPGW_BB_KEEP=1 keeps the temporary homes (configs, logs) after the run. MCPGW_FRONTEND picks the
 // web server in front (lighttpd, the default; lighttpd-cgi, apache-fcgid, apache-proxy-fcgi, apache-cgi
 // or cgi; see deploy/mcpgwctl), MCPGW_USER the user of the apache-* ones when run as root.
@@ -17,6 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { getProfile } from '../upstream-sim/profiles.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MCPGWCTL = path.join(ROOT, 'deploy/mcpgwctl');
@@ -24,6 +27,10 @@ export const SQLITE_SERVER = path.join(ROOT, 'mcp-server-sqlite/mcp-server-sqlit
 export const EVERYTHING_SERVER = path.join(ROOT, 'tests/node_modules/.bin/mcp-server-everything');
 
 const live = new Set(); // everything started and not yet stopped, stopped on process exit as a last resort
+
+/** the upstream simulator's provider profile for this run (SIM_PROFILE, default openai); an unknown name throws here */
+export const SIM_PROFILE = process.env.SIM_PROFILE || 'openai';
+getProfile(SIM_PROFILE);
 
 /** the front end the gateways run behind (MCPGW_FRONTEND, default lighttpd) */
 export const FRONTEND = process.env.MCPGW_FRONTEND || 'lighttpd';
@@ -57,10 +64,14 @@ export function freePort() {
 // the upstream simulator
 
 /**
- * startSim(args): spawn tests/upstream-sim/sim.mjs --port 0 [args]; resolves when it printed LISTENING.
- * Returns {port, base, v1, proc, script(turns), append(turns), reset(), requests(since, path), stats(), stop()}.
+ * startSim(args): spawn tests/upstream-sim/sim.mjs --port 0 [args] (plus --profile SIM_PROFILE unless args name one);
+ * resolves when it printed LISTENING.
+ * Returns {port, base, v1, proc, profile, gatewayEnv(), script(turns), append(turns), reset(), requests(since, path), stats(), stop()}.
  */
 export async function startSim(args = []) {
+	const at = args.indexOf('--profile');
+	const profile = at >= 0 ? args[at + 1] : SIM_PROFILE;
+	if (at < 0 && profile !== 'openai') args = [...args, '--profile', profile];
 	const proc = spawn(process.execPath, [path.join(ROOT, 'tests/upstream-sim/sim.mjs'), '--port', '0', ...args],
 		{ stdio: ['ignore', 'pipe', 'pipe'] });
 	let stderr = '';
@@ -81,7 +92,9 @@ export async function startSim(args = []) {
 		return j;
 	};
 	const sim = {
-		port, base, v1: `${base}/v1`, proc,
+		port, base, v1: `${base}/v1`, proc, profile,
+		/** the gateway settings this profile's upstream needs (Azure: its deployment URL and API version) */
+		gatewayEnv: () => getProfile(profile).gateway_env?.(sim) ?? {},
 		get stderr() { return stderr; },
 		script: turns => ctl('/_sim/script', 'POST', turns),
 		append: turns => ctl('/_sim/append', 'POST', turns),
@@ -127,13 +140,18 @@ export function defaultServers(home) {
 }
 
 /**
- * startGateway({upstream, env, servers}): a temporary MCPGW_HOME under /tmp with .env
+ * startGateway({upstream, sim, env, servers}): a temporary MCPGW_HOME under /tmp with .env
  * (OPENAI_BASE_URL=upstream, OPENAI_API_KEY=sk-test, DEFAULT_MODEL=sim-model,
  * MCPGW_LOG_LEVEL=debug, plus env) and servers_config.json (servers(home), default
- * defaultServers), then `mcpgwctl start` on a free port.
+ * defaultServers), then `mcpgwctl start` on a free port. With sim (a startSim() result) the
+ * upstream is that simulator, with the settings its profile needs (sim.gatewayEnv(), under env).
  * Returns {home, state, url, v1, env, stop(), logs()}.
  */
-export async function startGateway({ upstream, env = {}, servers = defaultServers } = {}) {
+export async function startGateway({ upstream, sim, env = {}, servers = defaultServers } = {}) {
+	if (sim) {
+		upstream ??= sim.v1;
+		env = { ...sim.gatewayEnv(), ...env };
+	}
 	if (!fs.existsSync(path.join(ROOT, 'broker/mcpgw-broker'))) throw new Error('gateway: build first (make all)');
 	if (!fs.existsSync(EVERYTHING_SERVER)) throw new Error(`gateway: ${EVERYTHING_SERVER} missing: run 'npm ci' in tests/`);
 	// short base path: the broker socket path must fit in sun_path (108 bytes)

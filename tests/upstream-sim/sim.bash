@@ -47,3 +47,5 @@ sim_reset() { curl -sf -X POST "$SIM_URL/_sim/reset" >/dev/null; }
 sim_requests() { curl -sf "$SIM_URL/_sim/requests${1:+?$1}"; }
 # sim_stats : print {"connections":N,"requests":M,...}
 sim_stats() { curl -sf "$SIM_URL/_sim/stats"; }
+# sim_profile NAME : speak that provider's dialect from now on (tests/upstream-sim/profiles.mjs)
+sim_profile() { curl -sf -X POST --data-binary "{\"profile\":\"$1\"}" "$SIM_URL/_sim/profile" >/dev/null; }

@@ -3,17 +3,19 @@
 //
 //   node tests/upstream-sim/sim.mjs --port 0 [--script turns.json] [--api-key KEY]
 //        [--models a,b,c] [--any-model] [--no-validate] [--no-obfuscation]
-//        [--keepalive-ms 5000] [--models-delay-ms 0] [--verbose]
+//        [--keepalive-ms 5000] [--models-delay-ms 0] [--profile NAME] [--verbose]
 //
 // Listens on 127.0.0.1 only and prints exactly one line, "LISTENING <port>", on stdout
 // when ready. Speaks the OpenAI wire format (chat completions with and without SSE
 // streaming, models, embeddings, error objects) and answers chat completions from a
-// queue of scripted "turns" that tests load through the /_sim control API.
+// queue of scripted "turns" that tests load through the /_sim control API. --profile NAME (or a
+// turn's "profile", or POST /_sim/profile) speaks a provider's dialect instead: see profiles.mjs.
 // See README.md next to this file. Node's standard library only.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { PROFILE_NAMES, getProfile, wireId, errorBody, checkRequest } from './profiles.mjs';
 
 // ---------------------------------------------------------------------------
 // command line
@@ -21,13 +23,14 @@ import fs from 'node:fs';
 function usage(msg) {
 	if (msg) process.stderr.write(`sim: ${msg}\n`);
 	process.stderr.write('usage: sim.mjs [--port N] [--script FILE] [--api-key KEY] [--models a,b] [--any-model]\n' +
-		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--models-delay-ms MS] [--verbose]\n');
+		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--models-delay-ms MS]\n' +
+		`               [--profile ${PROFILE_NAMES.join('|')}] [--verbose]\n`);
 	process.exit(2);
 }
 
 const opts = {
 	port: 0, script: null, apiKey: null, models: null, anyModel: false,
-	validate: true, obfuscation: true, keepAliveMs: 5000, modelsDelayMs: 0, verbose: false,
+	validate: true, obfuscation: true, keepAliveMs: 5000, modelsDelayMs: 0, verbose: false, profile: 'openai',
 };
 {
 	const argv = process.argv.slice(2);
@@ -44,6 +47,7 @@ const opts = {
 			case '--no-obfuscation': opts.obfuscation = false; break;
 			case '--keepalive-ms': opts.keepAliveMs = Number(val()); break;
 			case '--models-delay-ms': opts.modelsDelayMs = Number(val()); break;
+			case '--profile': opts.profile = val(); break;
 			case '--verbose': case '-v': opts.verbose = true; break;
 			case '--help': case '-h': usage(); break;
 			default: usage(`unknown argument ${a}`);
@@ -52,6 +56,7 @@ const opts = {
 	if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port');
 	if (!Number.isFinite(opts.keepAliveMs) || opts.keepAliveMs < 0) usage('bad --keepalive-ms');
 	if (!Number.isFinite(opts.modelsDelayMs) || opts.modelsDelayMs < 0) usage('bad --models-delay-ms');
+	try { getProfile(opts.profile); } catch (e) { usage(e.message); }
 }
 
 const vlog = (...a) => { if (opts.verbose) process.stderr.write(`sim: ${a.join(' ')}\n`); };
@@ -83,11 +88,13 @@ let allConns = 0;         // TCP connections accepted
 const apiConns = new Set(); // connections that carried at least one /v1 request
 let expectFailures = [];
 let expectChecked = 0;
+let profileName = opts.profile; // the dialect spoken (POST /_sim/profile changes it; a turn's "profile" overrides it)
 
 function checkTurns(turns) {
 	if (!Array.isArray(turns)) throw new Error('expected a JSON array of turns (or {"turns": [...]})');
 	turns.forEach((t, i) => {
 		if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new Error(`turn ${i} is not an object`);
+		if (t.profile !== undefined) getProfile(t.profile);
 	});
 	return turns;
 }
@@ -374,7 +381,7 @@ function defaultErrorFor(status, model) {
 	}
 }
 
-function sendTurnError(res, err, model) {
+function sendTurnError(res, err, model, prof = getProfile('openai')) {
 	const status = err.status ?? 500;
 	const [m, t, p, c] = defaultErrorFor(status, model);
 	const headers = { ...(err.headers ?? {}) };
@@ -391,8 +398,15 @@ function sendTurnError(res, err, model) {
 		res.end(b);
 		return;
 	}
-	sendJSON(res, status, oaiError(err.message ?? m, err.type ?? t, 'param' in err ? err.param : p, 'code' in err ? err.code : c), headers);
+	const e = oaiError(err.message ?? m, err.type ?? t, 'param' in err ? err.param : p, 'code' in err ? err.code : c);
+	sendJSON(res, status, prof === PROFILES_OPENAI && !err.shape ? e : errorBody(prof, status, e.error, err.shape ?? prof.errors ?? 'openai'), headers);
 }
+
+const PROFILES_OPENAI = getProfile('openai');
+/** the profile of this request: the turn's "profile", else the current one */
+const profileOf = turn => getProfile(turn?.profile ?? profileName);
+/** an OpenAI error body {error: {...}} in the provider's shape */
+const shaped = (prof, status, body) => (prof === PROFILES_OPENAI ? body : errorBody(prof, status, body.error));
 
 // ---------------------------------------------------------------------------
 // chat completions
@@ -413,11 +427,12 @@ function computeUsage(body, turn, outText) {
 	};
 }
 
-function buildAnswer(body, turn) {
+function buildAnswer(body, turn, prof = PROFILES_OPENAI) {
 	let content = turn.content;
 	const refusal = typeof turn.refusal === 'string' ? turn.refusal : null;
-	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map(tc => ({
-		id: tc.id ?? 'call_' + randId(24),
+	const ownIds = prof.ids && prof.ids !== 'openai';
+	const calls = (Array.isArray(turn.tool_calls) ? turn.tool_calls : []).map((tc, index) => ({
+		id: ownIds ? wireId(prof, tc.id ?? null, { name: tc.name ?? tc.function?.name ?? 'unnamed', index }) : tc.id ?? 'call_' + randId(24),
 		name: tc.name ?? tc.function?.name ?? 'unnamed',
 		arguments: (() => {
 			const a = tc.arguments ?? tc.function?.arguments ?? {};
@@ -435,10 +450,12 @@ function buildAnswer(body, turn) {
 	if (content !== null) content = String(content);
 	const finish = turn.finish_reason ?? (calls.length ? 'tool_calls' : 'stop');
 	const outText = (content ?? '') + (refusal ?? '') + calls.map(c => c.name + c.arguments).join('');
-	return { content, refusal, calls, finish, usage: computeUsage(body, turn, outText) };
+	const reasoning = prof.reasoning ? (turn.reasoning ?? prof.reasoning.always ?? null) : null;
+	return { content, refusal, calls, finish, usage: computeUsage(body, turn, outText), reasoning };
 }
 
-function completionObject(ctx, ans) {
+function completionObject(ctx, ans, prof = PROFILES_OPENAI) {
+	if (prof !== PROFILES_OPENAI) return profileCompletionObject(ctx, ans, prof);
 	const message = { role: 'assistant', content: ans.content };
 	if (ans.calls.length) {
 		message.tool_calls = ans.calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
@@ -502,7 +519,121 @@ function streamDeltas(turn, ans) {
 	return deltas;
 }
 
-async function streamAnswer(req, res, ctx, body, turn, ans, entry) {
+// ---------------------------------------------------------------------------
+// provider dialects (profiles.mjs): the same answer in another provider's wire shape
+
+function profileCompletionObject(ctx, ans, prof) {
+	const message = { role: 'assistant', content: ans.content };
+	if (ans.reasoning !== null) message[prof.reasoning.field] = ans.reasoning;
+	if (ans.calls.length) {
+		message.tool_calls = ans.calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+	} else if (prof.empty_tool_calls) {
+		message.tool_calls = [];
+	}
+	if (ans.refusal !== null) message.refusal = ans.refusal;
+	return {
+		id: ctx.id, object: 'chat.completion', created: ctx.created, model: ctx.model,
+		choices: [{ index: 0, message, finish_reason: ans.finish, ...(prof.choice_extra ?? {}) }],
+		usage: ans.usage,
+		...(prof.completion_extra ?? {}),
+	};
+}
+
+// the tool_calls delta lists, one per chunk, for a streamed answer under a profile
+function profileToolEvents(prof, turn, ans) {
+	const st = prof.stream ?? {};
+	const mode = st.calls ?? 'openai';
+	const idx = i => (st.index === 'omit' ? {} : { index: st.index === 'zero' ? 0 : i });
+	const whole = (c, i) => ({ ...idx(i), id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } });
+	if (mode === 'one_chunk') return ans.calls.length ? [ans.calls.map(whole)] : [];
+	if (mode === 'whole') return ans.calls.map((c, i) => [whole(c, i)]);
+	const argChunksDefault = turn.arg_chunks ?? 3;
+	const cont = st.cont ?? {};
+	const perCall = ans.calls.map((c, i) => {
+		const n = c.arg_chunks ?? argChunksDefault;
+		if (n === 0 || c.arguments.length === 0) return [whole(c, i)];
+		const evs = [{ ...idx(i), id: c.id, type: 'function', function: { name: c.name, arguments: '' } }];
+		const more = args => {
+			const d = { ...idx(i) };
+			if (cont.id !== undefined) d.id = cont.id === 'repeat' ? c.id : cont.id;
+			if (cont.type) d.type = 'function';
+			d.function = cont.name !== undefined ? { name: cont.name, arguments: args } : { arguments: args };
+			return d;
+		};
+		for (const frag of splitN(c.arguments, n)) evs.push(more(frag));
+		if (st.args_null_tail) evs.push(more(null));
+		return evs;
+	});
+	const out = [];
+	if (turn.interleave) {
+		const max = Math.max(0, ...perCall.map(e => e.length));
+		for (let k = 0; k < max; k++) for (const evs of perCall) if (k < evs.length) out.push([evs[k]]);
+	} else {
+		for (const evs of perCall) for (const ev of evs) out.push([ev]);
+	}
+	return out;
+}
+
+/**
+ * the SSE events of a streamed answer under a non-OpenAI profile: chunk objects, or {raw} text (comments).
+ * Usage follows the profile's convention; the end ([DONE] or not) is left to the caller.
+ */
+function profileStreamEvents(prof, ctx, body, turn, ans) {
+	const st = prof.stream ?? {};
+	const extras = st.openai_extras !== false;
+	const includeUsage = body.stream_options?.include_usage === true;
+	const convention = prof.usage ?? 'openai';
+	const head = () => ({
+		id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model,
+		...(extras ? { service_tier: 'default', system_fingerprint: ctx.fingerprint } : {}),
+		...(st.chunk_extra ?? {}),
+	});
+	const choice = (delta, finish) => ({ index: 0, delta, ...(extras ? { logprobs: null } : {}), finish_reason: finish, ...(st.choice_extra ?? {}) });
+	const field = prof.reasoning?.field;
+	const fill = d => (st.nulls ? { role: null, content: null, ...(field ? { [field]: null } : {}), tool_calls: null, ...d } : d);
+
+	const deltas = [];
+	const hasText = ans.content !== null && ans.content !== undefined;
+	const toolEvents = profileToolEvents(prof, turn, ans);
+	deltas.push({ role: 'assistant', content: hasText || !toolEvents.length ? '' : null });
+	if (ans.reasoning) for (const p of (turn.chunks ? splitN(ans.reasoning, turn.chunks) : splitWords(ans.reasoning))) deltas.push({ [field]: p });
+	if (hasText && ans.content.length) for (const p of (turn.chunks ? splitN(ans.content, turn.chunks) : splitWords(ans.content))) deltas.push({ content: p });
+	if (ans.refusal) deltas.push({ refusal: ans.refusal });
+	for (const ev of toolEvents) deltas.push({ tool_calls: ev });
+
+	const finishReason = ans.calls.length && st.tool_finish ? st.tool_finish : ans.finish;
+	const chunks = deltas.map(d => ({ ...head(), choices: [choice(fill(d), null)] }));
+	const fin = { ...head(), choices: [choice({}, finishReason)], ...(st.finish_extra ?? {}) };
+	chunks.push(fin);
+	const u = ans.usage;
+	const brief = { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens };
+	switch (convention) {
+		case 'openai':
+			if (includeUsage) { for (const c of chunks) c.usage = null; chunks.push({ ...head(), choices: [], usage: u }); }
+			break;
+		case 'every_cumulative':
+			chunks.forEach((c, k) => {
+				const done = Math.ceil(u.completion_tokens * (k + 1) / chunks.length);
+				c.usage = { prompt_tokens: u.prompt_tokens, completion_tokens: done, total_tokens: u.prompt_tokens + done };
+			});
+			break;
+		case 'finish_chunk': fin.usage = brief; break;
+		case 'choice': fin.choices[0].usage = brief; break;
+		case 'x_groq':
+			fin.x_groq = { id: 'req_' + randId(26), usage: brief };
+			if (includeUsage) chunks.push({ ...head(), choices: [], usage: brief });
+			break;
+		case 'trailing_always': chunks.push({ ...head(), choices: [], usage: { ...brief, cost: 0 } }); break;
+		default: throw new Error(`profile usage convention '${convention}' unknown`);
+	}
+	const events = [];
+	for (const c of st.comments ?? []) events.push({ raw: `${c}\n\n` });
+	if (st.preamble) events.push(st.preamble);
+	events.push(...chunks);
+	return events;
+}
+
+async function streamAnswer(req, res, ctx, body, turn, ans, entry, prof = PROFILES_OPENAI) {
 	const includeUsage = body.stream_options?.include_usage === true;
 	const obfuscate = opts.obfuscation && body.stream_options?.include_obfuscation !== false && turn.obfuscation !== false;
 	const chunkDelay = turn.chunk_delay_ms ?? 0;
@@ -516,11 +647,16 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry) {
 		if (obfuscate) o.obfuscation = randId(1 + (crypto.randomBytes(1)[0] % 12));
 		return o;
 	};
-	const events = streamDeltas(turn, ans).map(delta => finish({ ...head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] }));
-	events.push(finish({ ...head(), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: ans.finish }] }));
-	if (includeUsage) events.push(finish({ ...head(), choices: [], usage: ans.usage }));
+	let events;
+	if (prof === PROFILES_OPENAI) {
+		events = streamDeltas(turn, ans).map(delta => finish({ ...head(), choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] }));
+		events.push(finish({ ...head(), choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: ans.finish }] }));
+		if (includeUsage) events.push(finish({ ...head(), choices: [], usage: ans.usage }));
+	} else {
+		events = profileStreamEvents(prof, ctx, body, turn, ans);
+	}
 
-	res.writeHead(200, baseHeaders({ 'content-type': 'text/event-stream; charset=utf-8', ...(turn.headers ?? {}) }));
+	res.writeHead(200, baseHeaders({ 'content-type': turn.content_type ?? prof.stream?.content_type ?? 'text/event-stream; charset=utf-8', ...(turn.headers ?? {}) }));
 	res.flushHeaders();
 
 	let closed = false;
@@ -550,37 +686,51 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry) {
 		}
 		if (streamErr && written >= (streamErr.after_chunks ?? 1)) {
 			const [m, t] = defaultErrorFor(500, ctx.model);
-			await writeEvent(`data: ${JSON.stringify(oaiError(streamErr.message ?? m, streamErr.type ?? t, streamErr.param ?? null, streamErr.code ?? null))}\n\n`);
+			await writeEvent(`data: ${JSON.stringify(shaped(prof, 500, oaiError(streamErr.message ?? m, streamErr.type ?? t, streamErr.param ?? null, streamErr.code ?? null)))}\n\n`);
 			res.end();
 			return;
 		}
 		if (written > 0 && chunkDelay > 0) await sleep(chunkDelay);
 		if (closed) break;
-		await writeEvent(`data: ${JSON.stringify(ev)}\n\n`);
+		await writeEvent(ev.raw !== undefined ? ev.raw : `data: ${JSON.stringify(ev)}\n\n`);
 		written++;
 	}
 	if (closed) { entry.aborted = true; entry.chunks_sent = written; return; }
 	if (breakAfter !== undefined && written >= breakAfter) { entry.broken = true; res.socket?.destroy(); return; }
 	if (chunkDelay > 0) await sleep(chunkDelay);
-	if (turn.omit_done) { res.end(); return; }
+	if (turn.omit_done || prof.stream?.done === false) { res.end(); entry.chunks_sent = written; return; }
 	await writeEvent('data: [DONE]\n\n');
 	res.end();
 	entry.chunks_sent = written;
 }
 
-async function handleChat(req, res, entry) {
-	const body = entry.body;
+async function handleChat(req, res, entry, query = new URLSearchParams()) {
+	// Azure: the deployment in the path names the model when the body does not
+	const body = entry.deployment && entry.body && typeof entry.body === 'object' && !Array.isArray(entry.body) && entry.body.model === undefined
+		? { ...entry.body, model: entry.deployment } : entry.body;
 	if (body === null || typeof body !== 'object' || Array.isArray(body)) {
 		return finishWith(entry, res, 400, oaiError("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", 'invalid_request_error'));
 	}
 	const idx = pickTurn('chat', entry.raw ?? JSON.stringify(body));
 	const peek = idx >= 0 ? queue[idx] : null;
+	const prof = profileOf(peek);
 	if (opts.validate && peek?.validate !== false) {
 		const v = validateChat(body);
-		if (v) { vlog(`400 on request ${entry.seq}: ${v.body.error.message}`); return finishWith(entry, res, v.status, v.body); }
-		if (!knownModel(body.model) && !peek?.any_model) {
+		if (v) { vlog(`400 on request ${entry.seq}: ${v.body.error.message}`); return finishWith(entry, res, v.status, shaped(prof, v.status, v.body)); }
+		if (!knownModel(body.model) && !peek?.any_model && prof.request?.path !== 'azure') {
 			const [m, t, p, c] = defaultErrorFor(404, body.model);
-			return finishWith(entry, res, 404, oaiError(m, t, p, c));
+			return finishWith(entry, res, 404, shaped(prof, 404, oaiError(m, t, p, c)));
+		}
+		const pv = prof === PROFILES_OPENAI ? null : checkRequest(prof, body, query);
+		if (pv) {
+			vlog(`${pv.status} on request ${entry.seq} (profile rule): ${pv.error?.message ?? pv.raw}`);
+			entry.status = pv.status;
+			if (pv.raw !== undefined) {
+				const b = Buffer.from(pv.raw);
+				res.writeHead(pv.status, baseHeaders({ 'content-type': pv.content_type, 'content-length': b.length }));
+				return void res.end(b);
+			}
+			return sendJSON(res, pv.status, errorBody(prof, pv.status, pv.error));
 		}
 	}
 	const turn = idx >= 0 ? queue.splice(idx, 1)[0] : {};
@@ -595,7 +745,7 @@ async function handleChat(req, res, entry) {
 	const model = turn.model ?? (typeof body.model === 'string' ? body.model : 'sim-model');
 	if (turn.error) {
 		entry.status = turn.error.status ?? 500;
-		return sendTurnError(res, turn.error, model);
+		return sendTurnError(res, turn.error, model, prof);
 	}
 	const stream = body.stream === true;
 	if (turn.garbage !== undefined) {
@@ -613,11 +763,11 @@ async function handleChat(req, res, entry) {
 		model,
 		fingerprint: turn.system_fingerprint ?? FINGERPRINT,
 	};
-	const ans = buildAnswer(body, turn);
+	const ans = buildAnswer(body, turn, prof);
 	entry.status = 200;
-	if (stream) return streamAnswer(req, res, ctx, body, turn, ans, entry);
+	if (stream) return streamAnswer(req, res, ctx, body, turn, ans, entry, prof);
 
-	const buf = Buffer.from(JSON.stringify(completionObject(ctx, ans)));
+	const buf = Buffer.from(JSON.stringify(completionObject(ctx, ans, prof)));
 	if (turn.break_after_chunks !== undefined) { // half a body, then the connection dies
 		res.writeHead(200, baseHeaders({ 'content-type': 'application/json', 'content-length': buf.length }));
 		res.write(buf.subarray(0, Math.floor(buf.length / 2)), () => { entry.broken = true; res.socket?.destroy(); });
@@ -725,10 +875,16 @@ function readBody(req) {
 	});
 }
 
-function authOk(req) {
+function authOk(req, prof = PROFILES_OPENAI) {
 	if (!opts.apiKey) return true;
+	if (prof.request?.auth === 'api-key') return req.headers['api-key'] === opts.apiKey;
 	return req.headers.authorization === `Bearer ${opts.apiKey}`;
 }
+
+// Azure OpenAI's answers to a wrong key and to a path or api-version it does not serve
+// (https://learn.microsoft.com/en-us/azure/ai-services/openai/reference)
+const AZURE_401 = { error: { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' } };
+const AZURE_404 = { error: { code: '404', message: 'Resource not found' } };
 
 async function handleControl(req, res, url, raw) {
 	const p = url.pathname;
@@ -757,6 +913,16 @@ async function handleControl(req, res, url, raw) {
 				connections: apiConns.size, requests: log.length,
 				all_connections: allConns, open_connections: openConns, queued: queue.length,
 			});
+		}
+		if (req.method === 'POST' && p === '/_sim/profile') {
+			const j = parse();
+			const name = typeof j === 'string' ? j : j?.profile;
+			getProfile(name);
+			profileName = name;
+			return sendJSON(res, 200, { ok: true, profile: profileName });
+		}
+		if (req.method === 'GET' && p === '/_sim/profile') {
+			return sendJSON(res, 200, { profile: profileName, title: getProfile(profileName).title, profiles: PROFILE_NAMES });
 		}
 		if (req.method === 'GET' && p === '/_sim/expectations') {
 			return sendJSON(res, 200, { ok: expectFailures.length === 0, checked: expectChecked, failures: expectFailures });
@@ -790,6 +956,17 @@ async function handle(req, res) {
 	log.push(entry);
 	vlog(`${req.method} ${url.pathname} #${entry.seq} conn ${connId}`);
 
+	const prof = profileOf(null);
+	const azure = prof.request?.path === 'azure';
+	if (azure) {
+		// /openai/deployments/{deployment}/chat/completions?api-version=...: the deployment is the model
+		const ma = url.pathname.match(/^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)\/?$/);
+		if (!ma || !url.searchParams.get('api-version')) return finishWith(entry, res, 404, AZURE_404);
+		if (!authOk(req, prof)) return finishWith(entry, res, 401, AZURE_401);
+		if (req.method !== 'POST') return finishWith(entry, res, 405, AZURE_404);
+		entry.deployment = decodeURIComponent(ma[1]);
+		return ma[2] === 'embeddings' ? handleEmbeddings(req, res, entry) : handleChat(req, res, entry, url.searchParams);
+	}
 	if (!authOk(req)) {
 		const h = req.headers.authorization;
 		if (!h) {
