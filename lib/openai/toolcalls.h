@@ -32,7 +32,7 @@ enum toolcalls_status {
 	TOOLCALLS_OK = 0,
 	TOOLCALLS_EBAD,   /* (part of) a call could not be read: logged with origin and an excerpt, that part skipped */
 	TOOLCALLS_EFULL,  /* more calls than max: logged, the call skipped */
-	TOOLCALLS_ENOMEM, /* out of memory, or getrandom(2) failed minting an id (errno says which) */
+	TOOLCALLS_ENOMEM, /* out of memory, or no random bytes for a minted id (errno says which) */
 };
 
 /* toolcalls_init: an empty set of at most max calls (> 0) whose log lines
