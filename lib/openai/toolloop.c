@@ -747,6 +747,8 @@ static int on_event(const char *data, size_t len, void *ud)
 	json_array_foreach(choices, i, ch) {
 		v = json_object_get(ch, "index");
 		o = NULL;
+		if (json_is_object(ch))
+			note_usage(r, ch); /* Moonshot: usage inside the finishing choice (go-moonshot issue 17) */
 		if (!json_is_object(ch)) {
 			log_warn("upstream %s: a stream choice that is not an object, skipped", r->origin);
 		} else if ((json_is_integer(v) ? json_integer_value(v) : (json_int_t)i) != 0) {
@@ -1195,6 +1197,7 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 	json_decref(r->last);
 	r->last = resp;
 	note_usage(r, resp);
+	note_usage(r, json_array_get(json_object_get(resp, "choices"), 0)); /* Moonshot's place for it */
 	if (json_string_length(json_object_get(resp, "model")))
 		snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(resp, "model")));
 	snprintf(r->finish, sizeof r->finish, "%s",

@@ -67,6 +67,24 @@ async function upstreamRequests(sim) {
 	return reqs;
 }
 
+/** the same, for a round with tool images: a text-only upstream may refuse the first round that carries
+ * image parts (400) once; then the gateway asks that round again without them (MCPGW_TOOL_IMAGES=auto) and
+ * every other request is answered 200. Returns the requests that were answered 200. */
+async function upstreamRequestsImageFallback(sim) {
+	const all = (await sim.requests(0, null)).filter(r => r.method === 'POST' && /\/chat\/completions$/.test(r.path));
+	const hasImage = r => JSON.stringify(r.body?.messages ?? []).includes('"image_url"');
+	const ok = [];
+	for (let i = 0; i < all.length; i++) {
+		const r = all[i];
+		if (r.status === 400 && hasImage(r) && i + 1 < all.length && !hasImage(all[i + 1])) continue;
+		assert.equal(r.status, 200, `upstream request #${r.seq} to ${r.path} was answered ${r.status}: ` +
+			JSON.stringify(r.body?.messages)?.slice(0, 600));
+		ok.push(r);
+	}
+	assert.ok(all.length - ok.length <= 1, 'at most one refused round with images');
+	return ok;
+}
+
 /** the result the upstream got for the call named name: the tool message answering that call's id */
 function resultFor(body, name) {
 	const a = body.messages.filter(m => m.role === 'assistant' && m.tool_calls?.length);
@@ -340,8 +358,8 @@ for (const name of names) {
 					? (await collect(await client.chat.completions.create({ ...args, stream: true }), field)).content
 					: (await client.chat.completions.create(args)).choices[0].message.content;
 				assert.equal(content, `Saw it (${tag}).`);
-				const reqs = await upstreamRequests(sim);
-				assert.equal(reqs.length, 2, 'two upstream requests');
+				const reqs = await upstreamRequestsImageFallback(sim);
+				assert.equal(reqs.length, 2, 'two upstream requests answered');
 				resultFor(reqs[1].body, 'get-tiny-image');
 			});
 		}

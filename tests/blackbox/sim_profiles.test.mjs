@@ -226,7 +226,7 @@ describe('upstream simulator provider profiles', () => {
 		assert.equal(v.json.object, 'error', 'the OpenAI request checks answer in the profile\'s shape');
 	});
 
-	test('request rules: deepseek images and reasoning passback, mistral ids, gemini schema types, sglang null content', async () => {
+	test('request rules: deepseek images and reasoning passback, mistral ids, gemini schema types, sglang missing content', async () => {
 		const call = id => ({ role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'echo', arguments: '{}' } }] });
 		const round = (id, extra = {}) => [...USER, { ...call(id), ...extra }, { role: 'tool', tool_call_id: id, content: 'ok' }];
 		await as('deepseek', [{ content: 'x' }]);
@@ -257,12 +257,13 @@ describe('upstream simulator provider profiles', () => {
 		r = await chat({ model: 'sim-model', messages: USER, tools: [tool({ type: 'object', properties: { a: { anyOf: [{ type: 'string' }, { type: 'null' }] } } })] });
 		assert.equal(r.status, 200, r.text);
 
+		// sglang#8074: a missing content member is refused (400), null is accepted
 		await as('sglang', [{ content: 'x' }]);
-		r = await chat({ model: 'sim-model', messages: round('call_x') });
-		assert.equal(r.status, 500);
-		assert.match(r.type, /^text\/plain/);
-		assert.equal(r.text, 'Internal Server Error');
-		assert.equal((await chat({ model: 'sim-model', messages: round('call_x', { content: '' }) })).status, 200);
+		const noContent = round('call_x').map(m => { if (m.role !== 'assistant') return m; const { content, ...rest } = m; void content; return rest; });
+		r = await chat({ model: 'sim-model', messages: noContent });
+		assert.equal(r.status, 400, r.text);
+		assert.match(r.text, /Field required/);
+		assert.equal((await chat({ model: 'sim-model', messages: round('call_x', { content: null }) })).status, 200);
 	});
 
 	test('azure: api-key header, deployment path with api-version; stream_options refused by old api-versions', async () => {

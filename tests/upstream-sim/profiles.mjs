@@ -81,7 +81,7 @@ export const PROFILES = {
 		// {"error": {"code": "404", "message": "Resource not found"}} (sim.mjs AZURE_404, AZURE_401);
 		// the model's errors come in OpenAI's shape (https://github.com/langchain-ai/langchain/pull/23552)
 		// the gateway reaches a deployment; the api-version is a setting of its own (not yet in the gateway)
-		gateway_env: sim => ({ OPENAI_BASE_URL: `${sim.base}/openai/deployments/sim-model`, OPENAI_API_VERSION: '2024-10-21', AZURE_OPENAI_API_VERSION: '2024-10-21' }),
+		gateway_env: sim => ({ OPENAI_BASE_URL: `${sim.base}/openai/deployments/sim-model`, OPENAI_API_VERSION: '2024-10-21', MCPGW_UPSTREAM_DIALECT: 'azure' }),
 	},
 
 	deepseek: {
@@ -316,9 +316,12 @@ export const PROFILES = {
 		// https://github.com/sgl-project/sglang/issues/5661
 		ids: 'seq',
 		request: {
-			// an assistant message with "content": null is a pydantic error answered 500 "Internal Server Error"
-			// (SGLang 0.4.3): https://github.com/sgl-project/sglang/issues/4236
-			assistant_content_required: true,
+			// an assistant message without a "content" member is a pydantic error, 400 (SGLang mid-2025:
+			// `content: Union[str, List[...], None]` with no default): https://github.com/sgl-project/sglang/issues/8074 .
+			// Older SGLang (0.4.3) refused "content": null too, answering 500 "Internal Server Error"
+			// (https://github.com/sgl-project/sglang/issues/4236); today's protocol.py accepts both
+			// (`= Field(default=None)`). The profile models the 2025 release: null accepted, a missing member refused.
+			assistant_content_required: 'member',
 		},
 		errors: 'object_error', // vLLM's shape, which SGLang's OpenAI server copies
 	},
@@ -420,9 +423,11 @@ export function checkRequest(profile, body, query) {
 			}
 		}
 	}
-	if (r.assistant_content_required) {
-		const i = msgs.findIndex(m => m?.role === 'assistant' && (m.content === null || m.content === undefined));
-		if (i >= 0) return { status: 500, raw: 'Internal Server Error', content_type: 'text/plain; charset=utf-8' };
+	if (r.assistant_content_required === 'member') {
+		const i = msgs.findIndex(m => m?.role === 'assistant' && m.content === undefined);
+		if (i >= 0) {
+			return { status: 400, error: { object: 'error', message: `1 validation error for ChatCompletionRequest\nmessages.${i}.content\n  Field required [type=missing, input_value=${JSON.stringify(msgs[i]).slice(0, 80)}, input_type=dict]`, type: 'BadRequestError', param: null, code: 400 } };
+		}
 	}
 	if (r.schema_types && Array.isArray(body.tools)) {
 		for (let i = 0; i < body.tools.length; i++) {
