@@ -86,6 +86,9 @@ if [ "$what" != unit ]; then
 	# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)
 	echo "== provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
 	run_node tests/blackbox/profiles_matrix.mjs
+	# and the whole chat suite (chat.test.mjs) under every profile but openai (which the run above covers), a test each
+	echo "== provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
+	run_node tests/blackbox/profiles_chat.mjs
 
 	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).
 	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),

@@ -1275,9 +1275,10 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
  * added to the history unless mixed, then DONE */
 static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int strip_mcp, int mixed)
 {
-	json_t *choice = json_array_get(json_object_get(last, "choices"), 0);
+	json_t *choice = json_array_get(json_object_get(last, "choices"), 0), *c;
 	json_t *msg = json_object_get(choice, "message");
 	const char *reason = json_string_value(json_object_get(choice, "finish_reason"));
+	size_t i;
 
 	/* the calls as assembled (ids minted, arguments as text, MCP calls out) */
 	if ((strip_mcp || r->ncalls) && json_is_object(msg)) {
@@ -1285,6 +1286,14 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 			json_object_set_new(msg, "tool_calls", calls_json(r, 1));
 		else
 			json_object_del(msg, "tool_calls");
+	}
+	/* "tool_calls": [] (LM Studio on every text answer, lmstudio-bug-tracker issue 1318) is not
+	 * OpenAI's shape, and OpenAI refuses it when a client sends the message back: left out */
+	json_array_foreach(json_object_get(last, "choices"), i, c) {
+		json_t *m = json_object_get(c, "message"), *tc = json_object_get(m, "tool_calls");
+
+		if (json_is_array(tc) && json_array_size(tc) == 0)
+			json_object_del(m, "tool_calls");
 	}
 	if (finish && json_is_object(choice))
 		json_object_set_new(choice, "finish_reason", json_string(finish));

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startSim, startGateway, freePort, defaultServers, SIM_PROFILE } from './gateway.mjs';
-import { idsPredictable, wireId } from '../upstream-sim/profiles.mjs';
+import { idsPredictable, wireId, errorBody, getProfile } from '../upstream-sim/profiles.mjs';
 
 const UPSTREAM_KEY = 'sk-test';
 const CLIENT_KEY = 'sk-client-not-for-upstream';
@@ -99,18 +99,43 @@ function completion(r) {
 // the scripted id itself under openai. Where the scripted id alone does not tell it (a profile that sends
 // empty ids, which the gateway must mint, or positional ones), a call is found by its name and arguments.
 const PREDICTABLE_IDS = idsPredictable(SIM_PROFILE);
+/** the upstream request carries the gateway's own upstream key, as the profile's provider takes it
+ * (Azure: the api-key header; everyone else: Authorization: Bearer) */
+function assertUpstreamKey(req) {
+	if (getProfile(SIM_PROFILE).request?.auth === 'api-key') assert.equal(req.headers['api-key'], UPSTREAM_KEY, 'the gateway uses its own upstream key');
+	else assert.equal(req.headers.authorization, `Bearer ${UPSTREAM_KEY}`, 'the gateway uses its own upstream key');
+}
+/** the profile's base URL names one deployment (Azure): the model of a request does not choose it */
+const PINNED_DEPLOYMENT = /\/openai\/deployments\/[^/]+\/?$/.test(getProfile(SIM_PROFILE).gateway_env?.({ base: 'http://x', v1: 'http://x/v1' })?.OPENAI_BASE_URL ?? '');
+/** the error code the client sees for an upstream error whose OpenAI code is code: that code under
+ * the openai profile; under another, the code the provider's own error shape carries (a number as a
+ * string, or null when the shape has none), as the gateway passes it on */
+function providerCode(status, code) {
+	const b = errorBody(getProfile(SIM_PROFILE), status, { message: 'x', code });
+	const o = Array.isArray(b) ? b[0]?.error : b && typeof b.error === 'object' ? b.error : b;
+	return o?.code === undefined || o?.code === null ? null : String(o.code);
+}
 const scriptedCalls = new Map(); // scripted id -> {name, args}
+const canonArgs = a => { try { return JSON.stringify(JSON.parse(a)); } catch { return a; } };
 function rememberCalls(turns) {
 	for (const t of Array.isArray(turns) ? turns : turns?.turns ?? []) {
-		for (const c of t?.tool_calls ?? []) if (c.id) scriptedCalls.set(c.id, { name: c.name, args: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {}) });
+		const seen = new Map(); // name + arguments -> how many calls of this turn had them so far
+		for (const c of t?.tool_calls ?? []) {
+			const args = typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments ?? {});
+			const key = `${c.name}\n${canonArgs(args)}`;
+			const k = seen.get(key) ?? 0;
+			seen.set(key, k + 1);
+			// k: the call's place among the turn's calls with the same name and arguments
+			if (c.id) scriptedCalls.set(c.id, { name: c.name, args, k });
+		}
 	}
 }
-const canonArgs = a => { try { return JSON.stringify(JSON.parse(a)); } catch { return a; } };
 /** the id that the call scripted with id carries among calls (a tool_calls list) */
 function idIn(calls, id) {
 	if (PREDICTABLE_IDS) return wireId(SIM_PROFILE, id);
 	const s = scriptedCalls.get(id);
-	const c = (calls ?? []).find(x => x?.function?.name === s?.name && canonArgs(x.function.arguments) === canonArgs(s.args));
+	const same = (calls ?? []).filter(x => x?.function?.name === s?.name && canonArgs(x.function.arguments) === canonArgs(s.args));
+	const c = same[s?.k ?? 0];
 	assert.ok(c && typeof c.id === 'string' && c.id.length > 0, `the call scripted as ${id} (${s?.name}) has no id among ${JSON.stringify(calls)}`);
 	return c.id;
 }
@@ -120,9 +145,18 @@ const asCalls = folded => folded.map(c => ({ id: c.ids[0], function: { name: c.n
 const assertIds = (calls, ids, what) => assert.deepEqual((calls ?? []).map(c => c.id), ids.map(id => idIn(calls, id)), what);
 
 const toolMsgs = body => body.messages.filter(m => m.role === 'tool');
+/** the tool message answering the call scripted as id: found after the assistant message that holds
+ * that call, since some providers repeat ids in every round (SGLang's "0", "1", ...) */
 const toolMsg = (body, id) => {
-	const wid = idIn(body.messages.filter(m => m.role === 'assistant').flatMap(m => m.tool_calls ?? []), id);
-	return body.messages.find(m => m.role === 'tool' && m.tool_call_id === wid);
+	const msgs = body.messages;
+	for (let i = 0; i < msgs.length; i++) {
+		const calls = msgs[i].role === 'assistant' ? msgs[i].tool_calls ?? [] : [];
+		let wid;
+		try { wid = idIn(calls, id); } catch { continue; }
+		if (!calls.some(c => c.id === wid)) continue;
+		for (let j = i + 1; j < msgs.length && msgs[j].role === 'tool'; j++) if (msgs[j].tool_call_id === wid) return msgs[j];
+	}
+	return undefined;
 };
 const toolNames = body => (body.tools ?? []).map(t => t.function?.name);
 
@@ -219,7 +253,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const reqs = await sim.requests();
 		assert.equal(reqs.length, 4, 'four upstream requests');
 		assertAllAccepted(reqs);
-		assert.equal(reqs[0].headers.authorization, `Bearer ${UPSTREAM_KEY}`, 'the gateway uses its own upstream key');
+		assertUpstreamKey(reqs[0]);
 		assert.equal(reqs[0].body.stream ?? false, false);
 		// the 4th request carries the whole history and the real rows
 		const last = reqs[3].body;
@@ -673,10 +707,12 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(r2.choices[0].message.content, 'sim: alias');
 		const r3 = completion(await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'named' }] }));
 		assert.equal(r3.model, 'gpt-4o-mini');
-		const err = await expectAPIError(() => client.chat.completions.create({ model: 'no-such-model', messages: USER }), 404);
-		assert.equal(err.code, 'model_not_found', "the upstream's 404 passed through");
+		if (!PINNED_DEPLOYMENT) { // a deployment URL serves every model name with its one deployment
+			const err = await expectAPIError(() => client.chat.completions.create({ model: 'no-such-model', messages: USER }), 404);
+			assert.equal(err.code, providerCode(404, 'model_not_found'), "the upstream's 404 passed through");
+		}
 		const reqs = await sim.requests();
-		assert.deepEqual(reqs.map(q => q.body.model), ['sim-model', 'sim-model', 'gpt-4o-mini', 'no-such-model']);
+		assert.deepEqual(reqs.map(q => q.body.model), ['sim-model', 'sim-model', 'gpt-4o-mini', ...(PINNED_DEPLOYMENT ? [] : ['no-such-model'])]);
 	});
 
 	test('tool result mapping: isError -> "Tool error: ", structuredContent as JSON, long output truncated', { timeout: TEST_TIMEOUT }, async () => {
@@ -725,7 +761,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		]);
 		const err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER }), 500);
 		assert.equal(err.error?.message, 'boom three', `the upstream's error object: ${JSON.stringify(err.error)}`);
-		assert.equal(err.code, 'sim_500');
+		assert.equal(err.code, providerCode(500, 'sim_500'));
 		assert.equal((await sim.requests()).length, 3, '1 + MCPGW_UPSTREAM_RETRIES attempts');
 		assert.equal(await sim.queued(), 1);
 		await assertStillServing(gw, sim, '500');
@@ -753,7 +789,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		await sim.script([0, 1, 2].map(() => ({ error: { status: 429, retry_after_ms: 10 } })));
 		const err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER }), 429);
 		assert.ok(err instanceof OpenAI.RateLimitError);
-		assert.equal(err.code, 'rate_limit_exceeded');
+		assert.equal(err.code, providerCode(429, 'rate_limit_exceeded'));
 		assert.equal((await sim.requests()).length, 3);
 		// streaming requests fail before the stream starts with the same status
 		await sim.reset();
@@ -802,15 +838,21 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 			await sim.reset();
 			await sim.script([{ tool_calls: [{ id: `call_b_${tag.length}`, name: 'echo', arguments: { message: 'before' } }] }, turn]);
 			const seen = [];
-			let err;
+			let err, deltas = 0;
 			try {
 				const stream = await client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true });
-				for await (const c of stream) seen.push(c.choices[0]?.delta?.content ?? '');
+				for await (const c of stream) {
+					const d = c.choices[0]?.delta ?? {};
+					seen.push(d.content ?? '');
+					// a reasoning profile's first chunks carry its reasoning field, not content
+					if (d.content || d.reasoning_content || d.reasoning) deltas++;
+				}
 			} catch (e) { err = e; }
 			assert.ok(err, `${tag}: the stream iteration did not throw (got ${JSON.stringify(seen.join(''))})`);
 			assert.ok(err instanceof OpenAI.APIError, `${tag}: ${err?.constructor?.name}: ${err?.message}`);
 			if (tag === 'error event') assert.match(err.message, /upstream fell over/);
-			assert.ok(seen.join('').startsWith('one'), `${tag}: the content before the break reached the client: ${JSON.stringify(seen.join(''))}`);
+			assert.ok(deltas > 0 && 'one two three four five six seven'.startsWith(seen.join('')),
+				`${tag}: what came before the break reached the client: ${JSON.stringify(seen.join(''))}`);
 			await assertStillServing(gw, sim, tag.replace(' ', '-'));
 		}
 	});
@@ -949,9 +991,12 @@ describe('chat completions (rounds limit 2, upstream unreachable then back)', { 
 
 	before(async () => {
 		port = await freePort();
+		// the settings the profile's provider needs, for the simulator that will listen on port
+		const base = `http://127.0.0.1:${port}`;
+		const penv = getProfile(SIM_PROFILE).gateway_env?.({ base, v1: `${base}/v1` }) ?? {};
 		gw = await startGateway({
-			upstream: `http://127.0.0.1:${port}/v1`,
-			env: { MCPGW_MAX_TOOL_ROUNDS: '2', MCPGW_UPSTREAM_RETRIES: '0', MCPGW_UPSTREAM_CONNECT_TIMEOUT: '2' },
+			upstream: penv.OPENAI_BASE_URL ?? `${base}/v1`,
+			env: { ...penv, MCPGW_MAX_TOOL_ROUNDS: '2', MCPGW_UPSTREAM_RETRIES: '0', MCPGW_UPSTREAM_CONNECT_TIMEOUT: '2' },
 			servers: home => ({ sqlite: defaultServers(home).sqlite }),
 		});
 		client = sdk(gw);

@@ -99,8 +99,12 @@ export async function startSim(args = []) {
 		script: turns => ctl('/_sim/script', 'POST', turns),
 		append: turns => ctl('/_sim/append', 'POST', turns),
 		reset: () => ctl('/_sim/reset', 'POST'),
-		/** the logged /v1 requests with seq > since (chat completions only unless p is given) */
-		requests: (since = 0, p = '/v1/chat/completions') => ctl(`/_sim/requests?since=${since}${p ? `&path=${encodeURIComponent(p)}` : ''}`),
+		/** the logged requests with seq > since: chat completions (whatever path the provider serves
+		 * them on, e.g. Azure's /openai/deployments/NAME/chat/completions) unless p is given */
+		requests: async (since = 0, p = '/v1/chat/completions') => {
+			if (p !== '/v1/chat/completions') return ctl(`/_sim/requests?since=${since}${p ? `&path=${encodeURIComponent(p)}` : ''}`);
+			return (await ctl(`/_sim/requests?since=${since}`)).filter(r => /\/chat\/completions$/.test(r.path));
+		},
 		stats: () => ctl('/_sim/stats'),
 		queued: async () => (await ctl('/_sim/script')).queued,
 		/** the highest request seq logged so far (use as `since` for the next check) */

@@ -565,7 +565,10 @@ function profileToolEvents(prof, turn, ans) {
 		return evs;
 	});
 	const out = [];
-	if (turn.interleave) {
+	// a server that numbers every call 0 or omits the index (continuations without an id) streams its calls one
+	// after the other: its tool parsers finish a call before the next begins (vLLM's, SGLang's), so
+	// interleaved fragments would be ambiguous even to OpenAI's own client; "interleave" is ignored there
+	if (turn.interleave && st.index !== 'zero' && st.index !== 'omit') {
 		const max = Math.max(0, ...perCall.map(e => e.length));
 		for (let k = 0; k < max; k++) for (const evs of perCall) if (k < evs.length) out.push([evs[k]]);
 	} else {
@@ -693,7 +696,7 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry, prof = PROFIL
 		if (written > 0 && chunkDelay > 0) await sleep(chunkDelay);
 		if (closed) break;
 		await writeEvent(ev.raw !== undefined ? ev.raw : `data: ${JSON.stringify(ev)}\n\n`);
-		written++;
+		if (ev.raw === undefined) written++; // chunks count (break_after_chunks, after_chunks), comments do not
 	}
 	if (closed) { entry.aborted = true; entry.chunks_sent = written; return; }
 	if (breakAfter !== undefined && written >= breakAfter) { entry.broken = true; res.socket?.destroy(); return; }
