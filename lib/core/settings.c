@@ -207,11 +207,24 @@ static int hook_trim_slash(struct settings *s, const struct settings_row *r, cha
 	return 0;
 }
 
+/* set_not_from_dotenv: why a .env file may not set key (a SETTINGS_NO_DOTENV
+ * row), or NULL. A .env is data (keys, URLs, limits) that an operator edits
+ * and copies around; a program to run is code, so it comes from the
+ * environment of whoever starts mcpgw or from the install, never from a file
+ * found beside the configuration (issue 14, case 5: mcpgw-chat in a hostile
+ * directory ran the MCPGW_BROKER_BIN of its .env). */
+static const char *set_not_from_dotenv(const char *key)
+{
+	const struct settings_row *r = settings_find(key);
+
+	return r && (r->flags & SETTINGS_NO_DOTENV) ? "it names a program to run" : NULL;
+}
+
 /* hook_env_file: read the .env file now, so every later row sees it */
 static int hook_env_file(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
 {
 	(void)r;
-	return dotenv_load(s->env_file, err, errlen);
+	return dotenv_load_except(s->env_file, set_not_from_dotenv, err, errlen);
 }
 
 /* hook_state_dir: the registry's path, derived from the state directory */
@@ -377,7 +390,7 @@ const struct settings_row settings_rows[] = {
 	  .doc = "start a broker when none runs; `0`: off",
 	  .more = "(a responder that finds none: once, under a lock, detached; see [The broker](#the-broker))" },
 	{ .name = "MCPGW_BROKER_BIN", .kind = SETTINGS_PATH, .def = "", .def_doc = "(found)", NOFIELD,
-	  .readers = R_GW, .doc = "the `mcpgw-broker` to start",
+	  .readers = R_GW, .flags = SETTINGS_NO_DOTENV, .doc = "the `mcpgw-broker` to start",
 	  .more = "(by a responder or `mcpgw-chat`); default: found like a server's `command` (mcpgw's own program "
 		  "directories, then `PATH`)" },
 	{ .name = "MCPGW_LOG_LEVEL", .kind = SETTINGS_ENUM, .words = set_log_levels, .def = "info",

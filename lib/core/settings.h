@@ -100,6 +100,9 @@ enum settings_reader {
 };
 
 #define SETTINGS_SECRET 1 /* flags: the value is never printed (errors, --settings) */
+/* flags: the value names a program to run, so it comes from the environment
+ * or the install only: a .env that sets it is refused (settings_load) */
+#define SETTINGS_NO_DOTENV 2
 
 /* one word of a SETTINGS_ENUM or SETTINGS_BOOL and the int it stands for */
 struct settings_word {
@@ -135,7 +138,7 @@ struct settings_row {
 	size_t size;                       /* sizeof the field */
 	enum settings_ctype ctype;         /* the field's C type */
 	unsigned readers;                  /* enum settings_reader mask */
-	unsigned flags;                    /* SETTINGS_SECRET */
+	unsigned flags;                    /* SETTINGS_SECRET, SETTINGS_NO_DOTENV */
 	const char *expect;                /* STRING checked by hook: its shape ("model[,model...]") */
 	settings_hook_fn hook;             /* run after the value is stored, or NULL */
 	const char *doc;                   /* one line (markdown `code` allowed): --help's meaning */
