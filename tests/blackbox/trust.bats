@@ -218,3 +218,40 @@ wait_socket() {
 	[ "$status" -ne 0 ]
 	[ ! -e "$B/created-through-link.db" ]
 }
+
+@test "mcpgwctl: a foreign or open state directory is refused; links planted in ours are not written through" {
+	export MCPGW_HOME="$U" MCPGW_STATE_DIR="$B/var" MCPGW_LISTEN="127.0.0.1:$(free_port)"
+	mkdir -m 0700 "$B/var"
+	chmod 0707 "$B/var"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" stop
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the state directory $B/var is writable by group or others (mode 707)"*"fix: chmod go-w $B/var"* ]]
+	if [ "$(id -u)" = 0 ]; then
+		chmod 0700 "$B/var"
+		chown "$OTHER" "$B/var"
+		printf '12345\n' >"$B/var/broker.pid" # stop would kill what another user's pid file names
+		run sh "$MCPGW_ROOT/deploy/mcpgwctl" stop
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"the state directory $B/var is owned by nobody, not by root who runs this"* ]]
+		rm -rf "$B/var"
+		mkdir -m 0700 "$B/var"
+	fi
+	chmod 0700 "$B/var"
+	printf 'precious\n' >"$B/victim"
+	mkdir "$B/victim-dir"
+	for f in frontend listen lighttpd.conf catalog.gen broker.pid.tmp; do ln -s "$B/victim" "$B/var/$f"; done
+	ln -s "$B/victim-dir" "$B/var/errors"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" start
+	sh "$MCPGW_ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1 || true
+	[ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+	[ "$(cat "$B/victim")" = precious ]
+	[ -z "$(ls -A "$B/victim-dir")" ]
+	[ ! -L "$B/var/lighttpd.conf" ] && [ ! -L "$B/var/errors" ] && [ -s "$B/var/errors/404.html" ]
+	# the planted logs: refused by name
+	rm -f "$B/var/responders.log"
+	ln -s "$B/victim" "$B/var/responders.log"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" start
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"broker.log or responders.log is a symlink: refused"* ]]
+	[ "$(cat "$B/victim")" = precious ]
+}
