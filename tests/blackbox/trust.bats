@@ -172,6 +172,23 @@ wait_socket() {
 	[ -z "$(ls -A "$B/var")" ]
 }
 
+@test "a responder refuses a state directory others may write: 500 configuration_error naming it" {
+	mkdir -m 0700 "$B/var"
+	chmod 0777 "$B/var"
+	run --separate-stderr env MCPGW_HOME="$U" MCPGW_STATE_DIR="$B/var" MCPGW_BROKER_AUTOSTART=0 \
+		GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI=/v1/tools SCRIPT_NAME=/v1/tools \
+		"$MCPGW_ROOT/cgi-bin/tools.fcgi"
+	[[ "$output" == *"Status: 500"* ]]
+	[[ "$output" == *'"code":"configuration_error"'* ]]
+	[[ "$output" == *"the state directory $B/var is writable by everyone (mode 0777)"* ]]
+	[ -z "$(ls -A "$B/var")" ]
+	chmod 0700 "$B/var"
+	run --separate-stderr env MCPGW_HOME="$U" MCPGW_STATE_DIR="$B/var" MCPGW_BROKER_AUTOSTART=0 \
+		GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI=/v1/tools SCRIPT_NAME=/v1/tools \
+		"$MCPGW_ROOT/cgi-bin/tools.fcgi"
+	[[ "$output" != *"configuration_error"* ]]
+}
+
 @test "planted symlinks in the state directory leave their victims untouched" {
 	printf 'precious\n' >"$B/victim"
 	mkdir -m 0700 "$B/var"
