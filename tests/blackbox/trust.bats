@@ -254,6 +254,17 @@ wait_socket() {
 		mkdir -m 0700 "$B/var"
 	fi
 	chmod 0700 "$B/var"
+	# its .env and servers_config.json are checked as the programs check them
+	chmod 664 "$U/.env"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" status
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$U/.env is writable by group or others (mode 664): refused"*"fix: chmod go-w $U/.env"* ]]
+	chmod 600 "$U/.env"
+	chmod 602 "$U/servers_config.json"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" start
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$U/servers_config.json is writable by group or others (mode 602)"* ]]
+	chmod 644 "$U/servers_config.json"
 	printf 'precious\n' >"$B/victim"
 	mkdir "$B/victim-dir"
 	# links where files are written by name: refused before anything is written
