@@ -191,8 +191,9 @@ static enum sqlitedb_err sqlitedb_exec(struct sqlitedb *d, sqlite3_stmt *st, str
 
 /* sqlitedb_create_private: a database file that does not exist yet is
  * created here, mode 0600, never through a symlink (O_EXCL | O_NOFOLLOW),
- * before SQLite would create it 0644 (SQLITE_DEFAULT_FILE_PERMISSIONS; its
- * journal and WAL files then copy the database's mode). An existing file is
+ * before SQLite would create it 0644 (SQLITE_DEFAULT_FILE_PERMISSIONS,
+ * sqlite.org/compile.html; its journal and WAL files copy the database's
+ * mode, os_unix.c findCreateFileMode). An existing file is
  * left as it is; a symlink to nowhere is refused (SQLite would create its
  * target). ":memory:" and URIs are SQLite's. 0, or -1 with err. */
 static int sqlitedb_create_private(const char *path, char *err, size_t errlen)

@@ -40,14 +40,15 @@ int statedir_make(const char *dir, char *err, size_t errlen);
 
 /* statedir_open: open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode) for a file
  * in the state directory: a symlink there is refused (errno ELOOP), never
- * followed, so nothing is created or truncated through one. fd, or -1 with
- * errno. */
+ * followed, so nothing is created or truncated through one (CWE-59, link
+ * following; open(2): O_NOFOLLOW). fd, or -1 with errno. */
 int statedir_open(const char *path, int flags, mode_t mode);
 
 /* statedir_replace: path's content replaced by len bytes of data, all or
  * nothing: written to a new file beside it (path + ".XXXXXX", created
  * O_EXCL, mode 0600) that is renamed over path (a symlink at path is
- * replaced, not followed). 0, or -1 with errno (the temporary removed). */
+ * replaced, not followed; CWE-377, a temporary file with a name others can
+ * predict). 0, or -1 with errno (the temporary removed). */
 int statedir_replace(const char *path, const void *data, size_t len);
 
 #endif
