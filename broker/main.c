@@ -28,7 +28,7 @@ static int take_lock(const char *state_dir)
 	int fd;
 
 	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_LOCK);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = statedir_open(path, O_RDWR | O_CREAT, 0600);
 	if (fd < 0) {
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
@@ -49,18 +49,17 @@ static int take_lock(const char *state_dir)
 	return fd;
 }
 
+/* write_pidfile: broker.pid, whole or not at all (a new file renamed over it) */
 static int write_pidfile(const char *state_dir)
 {
-	char path[4300], tmp[4310];
-	FILE *f;
+	char path[4300], line[32];
+	int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
 
 	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_BROKER_PID);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (!(f = fopen(tmp, "w")))
+	if (statedir_replace(path, line, (size_t)n) < 0) {
+		log_error("%s: %s", path, strerror(errno));
 		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) != 0 || rename(tmp, path) < 0)
-		return -1;
+	}
 	return 0;
 }
 
@@ -101,7 +100,7 @@ static int64_t *publish_generation(const char *state_dir)
 	int fd;
 
 	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_CATALOG_GEN);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = statedir_open(path, O_RDWR | O_CREAT, 0600); /* a planted symlink is refused, never truncated */
 	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 ||
 	    (p = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		log_warn("%s: %s; responders will ask for the catalog each time", path, strerror(errno));
@@ -204,8 +203,8 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	char err[4600], path[4300];
 	int lock_fd = -1, fd, rc = 1;
 
-	if (mkdir(set->state_dir, 0700) < 0 && errno != EEXIST) {
-		log_error("%s: %s", set->state_dir, strerror(errno));
+	if (statedir_make(set->state_dir, err, sizeof err) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
 	if (!(loop = evloop_new(NULL, NULL)) || !(sig = sigwatch_new(loop, on_stop, &b))) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "http/hio.h"
+#include "core/statedir.h"
 #include "core/log.h"
 #include "http/oai.h"
 #include "http/responder.h"
@@ -231,10 +232,9 @@ static int models_setup(struct responder *r)
 	a->s = &r->s;
 	a->created = (json_int_t)time(NULL);
 	upstream_result_init(&a->res);
-	if (mkdir(a->s->state_dir, 0700) < 0 && errno != EEXIST)
-		log_warn("models: %s: %s", a->s->state_dir, strerror(errno));
 	store_opts = (struct statestore_opts){ .url = a->s->state_store, .timeout_ms = a->s->state_store_timeout_ms };
-	if (!(a->store = statestore_open(&store_opts, err, sizeof err)))
+	if (statedir_make(a->s->state_dir, err, sizeof err) < 0 ||
+	    !(a->store = statestore_open(&store_opts, err, sizeof err)))
 		log_warn("models: %s; the model list is not cached", err);
 	a->cache = (struct sharedcache){
 		.store = a->store,

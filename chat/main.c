@@ -244,16 +244,21 @@ static void chat_broker_down(struct chat *c)
 	c->bs.started = 0;
 }
 
-/* chat_log_init: the log goes to $MCPGW_STATE_DIR/chat.log, never to the terminal */
-static void chat_log_init(struct chat *c)
+/* chat_log_init: the state directory made (or refused: another user's, or
+ * writable by others), and the log in it ($MCPGW_STATE_DIR/chat.log), never
+ * on the terminal. 0, or -1 said on stderr */
+static int chat_log_init(struct chat *c)
 {
-	char path[CHAT_PATH_MAX];
+	char path[CHAT_PATH_MAX], err[8192];
 
-	if (mkdir(c->set.state_dir, 0700) < 0 && errno != EEXIST)
-		fprintf(stderr, "mcpgw-chat: %s: %s\n", c->set.state_dir, strerror(errno));
+	if (statedir_make(c->set.state_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "mcpgw-chat: %s\n", err);
+		return -1;
+	}
 	if (statedir_path(path, sizeof path, c->set.state_dir, STATEDIR_CHAT_LOG) < 0 ||
 	    log_init("mcpgw-chat", c->set.log_level, path) < 0)
 		log_init("mcpgw-chat", LOGL_ERROR, NULL);
+	return 0;
 }
 
 static int chat_setup(struct chat *c)
@@ -263,7 +268,8 @@ static int chat_setup(struct chat *c)
 	const char *term = getenv("TERM");
 	int save;
 
-	chat_log_init(c);
+	if (chat_log_init(c) < 0)
+		return -1;
 	c->interactive = !c->o.eval && isatty(0);
 	display_init(&c->d, stdout, stderr,
 		     isatty(1) && isatty(2) && !getenv("NO_COLOR") && term && *term && strcmp(term, "dumb") != 0);
@@ -455,10 +461,12 @@ int main(int argc, char **argv)
 	setlocale(LC_CTYPE, "");
 	if ((rc = parse_args(argc, argv, &c.o)) >= 0)
 		return rc;
-	if (settings_load(&c.set, err, sizeof err) < 0) {
+	if (settings_load_as(&c.set, SETTINGS_CHATBOT, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-chat: %s\n", err);
 		return 1;
 	}
+	if (settings_cwd_note(&c.set, err, sizeof err))
+		fprintf(stderr, "mcpgw-chat: %s\n", err);
 	if (c.o.list_sessions) {
 		snprintf(err, sizeof err, "%s: path too long", c.set.state_dir);
 		if (statedir_path(path, sizeof path, c.set.state_dir, STATEDIR_CHAT_DB) < 0 ||

@@ -246,10 +246,12 @@ int main(int argc, char **argv)
 		return usage_error("mcpgw-mcp-client", "no URL given");
 	if (optind < argc)
 		return usage_error("mcpgw-mcp-client", "unexpected argument '%s' (one URL)", argv[optind]);
-	if (settings_load(&cl.set, err, sizeof err) < 0) {
+	if (settings_load_as(&cl.set, SETTINGS_CLIENT, err, sizeof err) < 0) {
 		fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
 		return 2;
 	}
+	if (settings_cwd_note(&cl.set, err, sizeof err))
+		fprintf(stderr, "mcpgw-mcp-client: %s\n", err);
 	if (log_init("mcpgw-mcp-client", cl.set.log_level, NULL) < 0)
 		fprintf(stderr, "mcpgw-mcp-client: cannot set up logging\n");
 	jr_reader_init(&cl.rd, cl.set.max_message_bytes);

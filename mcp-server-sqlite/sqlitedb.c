@@ -1,10 +1,14 @@
 /* sqlitedb.c: open the database, refuse statements a tool must not run, and execute the rest. */
 #include "sqlitedb.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "sqljson.h"
@@ -185,6 +189,31 @@ static enum sqlitedb_err sqlitedb_exec(struct sqlitedb *d, sqlite3_stmt *st, str
 	return e;
 }
 
+/* sqlitedb_create_private: a database file that does not exist yet is
+ * created here, mode 0600, never through a symlink (O_EXCL | O_NOFOLLOW),
+ * before SQLite would create it 0644 (SQLITE_DEFAULT_FILE_PERMISSIONS,
+ * sqlite.org/compile.html; its journal and WAL files copy the database's
+ * mode, os_unix.c findCreateFileMode). An existing file is
+ * left as it is; a symlink to nowhere is refused (SQLite would create its
+ * target). ":memory:" and URIs are SQLite's. 0, or -1 with err. */
+static int sqlitedb_create_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, e;
+
+	if (!*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+		return 0;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
+		close(fd);
+		return 0;
+	}
+	if ((e = errno) == EEXIST && stat(path, &st) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: %s", path,
+		 e == EEXIST ? "a symlink to a file that does not exist: refused" : strerror(e));
+	return -1;
+}
+
 int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long timeout_ms, char *err, size_t errlen)
 {
 	int rc;
@@ -192,6 +221,8 @@ int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long time
 	memset(d, 0, sizeof *d);
 	d->max_rows = max_rows > 0 ? max_rows : SQLITEDB_MAX_ROWS_DEFAULT;
 	d->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	if (sqlitedb_create_private(path, err, errlen) < 0)
+		return -1;
 	rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK)
 		goto err;

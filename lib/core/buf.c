@@ -104,37 +104,43 @@ char *buf_steal(buf_t *b)
 
 int buf_read_file(buf_t *b, const char *path, size_t max, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), missing = errno == ENOENT;
-	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), missing = errno == ENOENT, rc;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return missing ? 1 : -1;
 	}
+	rc = buf_read_fd(b, fd, path, max, err, errlen);
+	close(fd);
+	return rc;
+}
+
+int buf_read_fd(buf_t *b, int fd, const char *path, size_t max, char *err, size_t errlen)
+{
+	ssize_t n;
+
 	while (b->len <= max) {
 		size_t want = max + 1 - b->len < 65536 ? max + 1 - b->len : 65536;
 
 		if (buf_reserve(b, want) < 0) {
 			snprintf(err, errlen, "%s: out of memory", path);
-			goto err;
+			return -1;
 		}
 		n = read(fd, b->data + b->len, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-			goto err;
+			return -1;
 		}
 		if (n == 0)
 			break;
 		b->len += (size_t)n;
 	}
-	if (buf_reserve(b, 0) < 0)
-		goto err;
+	if (buf_reserve(b, 0) < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
 	b->data[b->len] = '\0';
-	close(fd);
 	return 0;
-err:
-	close(fd);
-	return -1;
 }

@@ -30,6 +30,9 @@ void buf_free(buf_t *b);
  * sees b->len > max when the file is larger than max). 0 on success, 1 when
  * the file does not exist (err filled too), -1 with err ("path: cannot ...: why"). */
 int buf_read_file(buf_t *b, const char *path, size_t max, char *err, size_t errlen);
+/* buf_read_fd: buf_read_file from the open fd (not closed; read from its
+ * offset to its end); path names it in err. 0, or -1 with err. */
+int buf_read_fd(buf_t *b, int fd, const char *path, size_t max, char *err, size_t errlen);
 
 /* buf_steal: hand the data (malloc'd, NUL-terminated, never NULL unless ENOMEM) to the caller. */
 char *buf_steal(buf_t *b);

@@ -2,6 +2,7 @@
 #include "core/dotenv.h"
 
 #include "core/buf.h"
+#include "core/conftrust.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -182,9 +183,29 @@ err:
 
 int dotenv_load(const char *path, char *err, size_t errlen)
 {
+	return dotenv_load_except(path, NULL, err, errlen);
+}
+
+/* de_refused: the first pair that refuse turns away, said in err. 0 when none */
+static int de_refused(const char *path, const struct de_pairs *ps, dotenv_refuse_fn refuse, char *err, size_t errlen)
+{
+	const char *why;
+
+	for (size_t i = 0; refuse && i < ps->n; i++) {
+		if ((why = refuse(ps->v[i].key))) {
+			snprintf(err, errlen, "%s:%zu: %s may not be set in a .env file (%s): set it in the environment",
+				 path, ps->v[i].line, ps->v[i].key, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int dotenv_load_except(const char *path, dotenv_refuse_fn refuse, char *err, size_t errlen)
+{
 	buf_t b = BUF_INIT;
 	struct de_pairs ps = { NULL, 0, 0 };
-	int rc = buf_read_file(&b, path, DOTENV_MAX, err, errlen);
+	int rc = conftrust_read(&b, path, DOTENV_MAX, err, errlen);
 
 	if (rc != 0)
 		goto out;
@@ -193,7 +214,7 @@ int dotenv_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: larger than 1 MiB (%d bytes)", path, DOTENV_MAX);
 		goto out;
 	}
-	if (de_parse(path, &b, &ps, err, errlen) < 0)
+	if (de_parse(path, &b, &ps, err, errlen) < 0 || de_refused(path, &ps, refuse, err, errlen) < 0)
 		goto out;
 	/* last definition in the file wins; a variable already set wins over all */
 	for (size_t i = ps.n; i-- > 0;) {

@@ -1,6 +1,7 @@
 /* log.c: leveled, escaped, one-line-per-event logging. */
 #include "core/log.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,9 +25,14 @@ int log_init(const char *prog, int level, const char *path)
 		log_current_level = level;
 	log_close();
 	if (path && *path) {
-		log_fp = fopen(path, "a");
-		if (!log_fp)
+		/* never through a symlink: a log is often in a directory others reach (issue 14, case 5) */
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0 || !(log_fp = fdopen(fd, "a"))) {
+			if (fd >= 0)
+				close(fd);
 			return -1;
+		}
 		setvbuf(log_fp, NULL, _IOLBF, 0);
 	}
 	return 0;

@@ -7,8 +7,10 @@ enum log_level { LOGL_ERROR = 0, LOGL_WARN = 1, LOGL_INFO = 2, LOGL_DEBUG = 3 };
 extern int log_current_level;
 
 /* log_init: set the program name shown in each line and the level.
- * path NULL or "" logs to stderr; otherwise appends to that file (falls
- * back to stderr if it cannot be opened; returns -1 then, 0 otherwise). */
+ * path NULL or "" logs to stderr; otherwise appends to that file, created
+ * 0600, never through a symlink (O_NOFOLLOW: a symlink there cannot be
+ * opened) (falls back to stderr if it cannot be opened; returns -1 then, 0
+ * otherwise). */
 int log_init(const char *prog, int level, const char *path);
 
 /* log_level_parse: "error"|"warn"|"info"|"debug" (any case) -> level, -1 if unknown. */

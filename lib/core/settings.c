@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SET_SHOW_MAX 64 /* a bad value shown in a message, at most */
@@ -166,11 +167,38 @@ static char *set_field(struct settings *s, const struct settings_row *r)
 	return (char *)s + r->off;
 }
 
-/* def_home: where the programs are installed (progpath_defaults), never the cwd */
+int settings_user_home(char *dst, size_t n)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	struct stat st;
+	int k;
+
+	if (xdg && xdg[0] == '/')
+		k = snprintf(dst, n, "%s/mcpgw", xdg);
+	else if (home && home[0] == '/')
+		k = snprintf(dst, n, "%s/.config/mcpgw", home);
+	else
+		return -1;
+	if (k < 0 || (size_t)k >= n)
+		return -1;
+	return stat(dst, &st) == 0 && S_ISDIR(st.st_mode) ? 1 : 0;
+}
+
+/* set_cli: s is loaded for a program users start in directories of their own */
+static int set_cli(const struct settings *s)
+{
+	return (s->reader & (SETTINGS_CHATBOT | SETTINGS_CLIENT)) != 0;
+}
+
+/* def_home: the user's config directory for the CLI when it exists, else
+ * where the programs are installed (progpath_defaults); never the cwd, which
+ * may be anybody's (issue 14, case 5) */
 static int def_home(const struct settings *s, char *dst, size_t n, char *err, size_t errlen)
 {
 	char state[sizeof s->state_dir];
 
+	if (set_cli(s) && settings_user_home(dst, n) == 1)
+		return 0;
 	if (progpath_defaults(NULL, dst, n, state, sizeof state) < 0) {
 		snprintf(err, errlen, "MCPGW_HOME: the install location is too long: set MCPGW_HOME");
 		return -1;
@@ -185,7 +213,7 @@ static int def_state_dir(const struct settings *s, char *dst, size_t n, char *er
 	const char *home = getenv("MCPGW_HOME");
 	char h[sizeof s->home];
 
-	if (home && *home)
+	if ((home && *home) || s->home_from == SETTINGS_HOME_USER)
 		return set_copy(dst, n, "var") < 0 ? -1 : 0;
 	if (progpath_defaults(NULL, h, sizeof h, dst, n) < 0) {
 		snprintf(err, errlen, "MCPGW_STATE_DIR: the install location is too long: set MCPGW_STATE_DIR");
@@ -207,11 +235,38 @@ static int hook_trim_slash(struct settings *s, const struct settings_row *r, cha
 	return 0;
 }
 
+/* set_not_from_dotenv: why a .env file may not set key (a SETTINGS_NO_DOTENV
+ * row), or NULL. A .env is data (keys, URLs, limits) that an operator edits
+ * and copies around; a program to run is code, so it comes from the
+ * environment of whoever starts mcpgw or from the install, never from a file
+ * found beside the configuration (issue 14, case 5: mcpgw-chat in a hostile
+ * directory ran the MCPGW_BROKER_BIN of its .env). */
+static const char *set_not_from_dotenv(const char *key)
+{
+	const struct settings_row *r = settings_find(key);
+
+	return r && (r->flags & SETTINGS_NO_DOTENV) ? "it names a program to run" : NULL;
+}
+
+/* hook_home: trailing '/' dropped; where it came from noted (home_from) */
+static int hook_home(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	char user[sizeof s->home];
+
+	if (set_env(r->name))
+		s->home_from = SETTINGS_HOME_ENV;
+	else if (set_cli(s) && settings_user_home(user, sizeof user) == 1)
+		s->home_from = SETTINGS_HOME_USER;
+	else
+		s->home_from = SETTINGS_HOME_INSTALL;
+	return hook_trim_slash(s, r, err, errlen);
+}
+
 /* hook_env_file: read the .env file now, so every later row sees it */
 static int hook_env_file(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
 {
 	(void)r;
-	return dotenv_load(s->env_file, err, errlen);
+	return dotenv_load_except(s->env_file, set_not_from_dotenv, err, errlen);
 }
 
 /* hook_state_dir: the registry's path, derived from the state directory */
@@ -341,11 +396,12 @@ static int hook_local_models(struct settings *s, const struct settings_row *r, c
 /* clang-format off */
 const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_HOME", .kind = SETTINGS_PATH, .def_fn = def_home,
-	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_trim_slash,
+	  .def_doc = "the checkout, else `/etc/mcpgw`", FIELD(home), .readers = R_ALL, .hook = hook_home,
 	  .doc = "where `.env` and `servers_config.json` are",
 	  .more = "; by default where the programs are: a checkout's root, else `SYSCONF` of `make install`, never "
-		  "the working directory; relative paths in `servers_config.json` are taken from here "
-		  "(see [below](#serversconfigjson))" },
+		  "the working directory (`mcpgw-chat` and `mcpgw-mcp-client` first take the user's "
+		  "`$XDG_CONFIG_HOME/mcpgw` or `~/.config/mcpgw` when it exists); relative paths in "
+		  "`servers_config.json` are taken from here (see [below](#serversconfigjson))" },
 	{ .name = "MCPGW_ENV_FILE", .kind = SETTINGS_PATH, .def = "$MCPGW_HOME/.env", FIELD(env_file),
 	  .readers = R_ALL, .hook = hook_env_file, .doc = "the `.env` file",
 	  .more = "(the real environment wins over it; a relative path, here and below, is taken from `MCPGW_HOME`)" },
@@ -355,8 +411,9 @@ const struct settings_row settings_rows[] = {
 	  .def_doc = "`$MCPGW_HOME/var`, else `/var/lib/mcpgw`", FIELD(state_dir),
 	  .readers = R_MCP | SETTINGS_CTL, .hook = hook_state_dir,
 	  .doc = "broker socket, pid files, registry, logs",
-	  .more = "(created mode 0700), the state store (`state.db`); with `MCPGW_HOME` unset outside "
-		  "a checkout: `STATEDIR` of `make install`" },
+	  .more = "(created mode 0700; one that is not the running user's, or that group or others may write, is "
+		  "refused), the state store (`state.db`); with `MCPGW_HOME` unset outside a checkout: `STATEDIR` of "
+		  "`make install`; see [Which configuration is believed](#configuration)" },
 	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGS_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
 	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
 	{ .name = "MCPGW_LISTEN", .kind = SETTINGS_STRING, .def = "127.0.0.1:8000", FIELD(listen),
@@ -377,14 +434,14 @@ const struct settings_row settings_rows[] = {
 	  .doc = "start a broker when none runs; `0`: off",
 	  .more = "(a responder that finds none: once, under a lock, detached; see [The broker](#the-broker))" },
 	{ .name = "MCPGW_BROKER_BIN", .kind = SETTINGS_PATH, .def = "", .def_doc = "(found)", NOFIELD,
-	  .readers = R_GW, .doc = "the `mcpgw-broker` to start",
+	  .readers = R_GW, .flags = SETTINGS_NO_DOTENV, .doc = "the `mcpgw-broker` to start",
 	  .more = "(by a responder or `mcpgw-chat`); default: found like a server's `command` (mcpgw's own program "
 		  "directories, then `PATH`)" },
 	{ .name = "MCPGW_LOG_LEVEL", .kind = SETTINGS_ENUM, .words = set_log_levels, .def = "info",
 	  FIELD(log_level), .readers = R_ALL | SETTINGS_SQLITE, .doc = "`error`, `warn`, `info` or `debug`" },
 	{ .name = "MCPGW_LOG_FILE", .kind = SETTINGS_PATH, .def = "", .def_doc = "(stderr)", FIELD(log_file),
 	  .readers = SETTINGS_BROKER | SETTINGS_RESPONDERS, .doc = "the log file",
-	  .more = "of the program that reads it: the broker (`mcpgwctl` sends the broker's stderr to "
+	  .more = "(created 0600, never through a symlink) of the program that reads it: the broker (`mcpgwctl` sends the broker's stderr to "
 		  "`$MCPGW_STATE_DIR/broker.log`) or the responders (`$MCPGW_STATE_DIR/responders.log` in every "
 		  "shipped web server config; a broker a responder starts logs there too)" },
 	{ .name = "MCPGW_MAX_BODY_BYTES", INT(SETTINGS_BYTES, 1024, SET_GIB), .def = "4194304",
@@ -762,7 +819,13 @@ static int set_row(struct settings *s, const struct settings_row *r, char *err, 
 
 int settings_load(struct settings *s, char *err, size_t errlen)
 {
+	return settings_load_as(s, 0, err, errlen);
+}
+
+int settings_load_as(struct settings *s, unsigned reader, char *err, size_t errlen)
+{
 	memset(s, 0, sizeof *s);
+	s->reader = reader;
 	for (size_t i = 0; i < settings_count; i++)
 		if (set_row(s, &settings_rows[i], err, errlen) < 0)
 			return -1;
@@ -819,4 +882,34 @@ const char *settings_local_embedding_model_at(const struct settings *s, size_t i
 int settings_export(const struct settings *s)
 {
 	return setenv("MCPGW_HOME", s->home, 1) < 0 || setenv("MCPGW_STATE_DIR", s->state_dir, 1) < 0 ? -1 : 0;
+}
+
+/* set_same_dir: a and b name the same directory */
+static int set_same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int settings_cwd_note(const struct settings *s, char *msg, size_t n)
+{
+	static const char *const files[] = { ".env", "servers_config.json" };
+	char cwd[sizeof s->home];
+	struct stat st;
+
+	if (s->home_from == SETTINGS_HOME_ENV || !getcwd(cwd, sizeof cwd) || set_same_dir(cwd, s->home))
+		return 0;
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (lstat(files[i], &st) == 0) {
+			snprintf(msg, n,
+				 "note: the %s in the working directory is not read: the configuration comes from %s (%s), "
+				 "never from the directory a program is started in; to use this one, name it: "
+				 "MCPGW_HOME=%s",
+				 files[i], s->home,
+				 s->home_from == SETTINGS_HOME_USER ? "your config directory" : "the install's", cwd);
+			return 1;
+		}
+	}
+	return 0;
 }

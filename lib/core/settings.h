@@ -60,6 +60,16 @@ struct settings {
 	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
 	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
+	/* how it was loaded */
+	unsigned reader; /* derived: the enum settings_reader settings_load_as was given (0: settings_load) */
+	int home_from;   /* derived: enum settings_home_from, where MCPGW_HOME came from */
+};
+
+/* where MCPGW_HOME came from (struct settings' home_from) */
+enum settings_home_from {
+	SETTINGS_HOME_ENV = 0, /* the environment: named by whoever started the program */
+	SETTINGS_HOME_USER,    /* the user's config directory ($XDG_CONFIG_HOME/mcpgw, ~/.config/mcpgw): CLI only */
+	SETTINGS_HOME_INSTALL, /* where the programs are installed (progpath_defaults) */
 };
 
 /* MCPGW_TOOL_IMAGES: how the images of tool results reach the model */
@@ -100,6 +110,9 @@ enum settings_reader {
 };
 
 #define SETTINGS_SECRET 1 /* flags: the value is never printed (errors, --settings) */
+/* flags: the value names a program to run, so it comes from the environment
+ * or the install only: a .env that sets it is refused (settings_load) */
+#define SETTINGS_NO_DOTENV 2
 
 /* one word of a SETTINGS_ENUM or SETTINGS_BOOL and the int it stands for */
 struct settings_word {
@@ -135,7 +148,7 @@ struct settings_row {
 	size_t size;                       /* sizeof the field */
 	enum settings_ctype ctype;         /* the field's C type */
 	unsigned readers;                  /* enum settings_reader mask */
-	unsigned flags;                    /* SETTINGS_SECRET */
+	unsigned flags;                    /* SETTINGS_SECRET, SETTINGS_NO_DOTENV */
 	const char *expect;                /* STRING checked by hook: its shape ("model[,model...]") */
 	settings_hook_fn hook;             /* run after the value is stored, or NULL */
 	const char *doc;                   /* one line (markdown `code` allowed): --help's meaning */
@@ -208,6 +221,29 @@ int settings_env_long(const char *name, long *out, char *err, size_t errlen);
  * EMBEDDING_BASE_URL. The socket path length is not checked against
  * sun_path here. */
 int settings_load(struct settings *s, char *err, size_t errlen);
+
+/* settings_load_as: settings_load for the program reader (one enum
+ * settings_reader). The command-line programs a user runs in any directory
+ * (SETTINGS_CHATBOT, SETTINGS_CLIENT) take an unset MCPGW_HOME from the
+ * user's config directory when it exists (settings_user_home), so that a
+ * user's own .env and servers_config.json come before the install's; the
+ * state directory is then its var/. Never the working directory. Every
+ * other reader: settings_load. 0, or -1 with err. */
+int settings_load_as(struct settings *s, unsigned reader, char *err, size_t errlen);
+
+/* settings_user_home: the user's mcpgw config directory into dst[n]:
+ * $XDG_CONFIG_HOME/mcpgw (XDG_CONFIG_HOME absolute, as the XDG Base
+ * Directory spec requires), else $HOME/.config/mcpgw (HOME absolute).
+ * 1 when it is a directory, 0 when it is not there (dst still names it),
+ * -1 when neither variable gives an absolute path or it does not fit. */
+int settings_user_home(char *dst, size_t n);
+
+/* settings_cwd_note: for a program that took MCPGW_HOME from the user's or
+ * the install's directory: when the working directory holds a .env or a
+ * servers_config.json that is therefore not read (mcpgw once read them),
+ * one sentence saying so and how to use them (MCPGW_HOME=DIR) into
+ * msg[n], and 1; else 0. */
+int settings_cwd_note(const struct settings *s, char *msg, size_t n);
 
 /* settings_export: put the resolved MCPGW_HOME and MCPGW_STATE_DIR (absolute)
  * into this process's environment, so that ${MCPGW_STATE_DIR} in

@@ -25,6 +25,12 @@ static const char *doc_values(const struct settings_row *r, int markdown, char *
 			snprintf(dst, n, "%s", r->flags & SETTINGS_SECRET ? "text, secret" : "text");
 		break;
 	}
+	if (r->flags & SETTINGS_NO_DOTENV) {
+		size_t len = strlen(dst);
+
+		snprintf(dst + len, n - len,
+			 markdown ? ", environment only (never from `.env`)" : ", environment only (never from .env)");
+	}
 	return dst;
 }
 

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "core/statedir.h"
 #include "http/oai.h"
 #include "openai/wire.h"
 
@@ -417,6 +419,11 @@ void responder_init(struct responder *r, const struct responder_def *def)
 	for (const struct route *rt = def->routes; rt->path; rt++)
 		r->needs |= rt->needs;
 	r->settings_ok = settings_load(&r->s, r->settings_err, sizeof r->settings_err) == 0;
+	/* a state directory another user owns or others may write is refused (issue 14, case 5); a
+	 * missing one is made by whoever starts the broker */
+	if (r->settings_ok && access(r->s.state_dir, F_OK) == 0 &&
+	    statedir_check(r->s.state_dir, r->settings_err, sizeof r->settings_err) < 0)
+		r->settings_ok = 0;
 	log_init(def->name, r->settings_ok ? r->s.log_level : LOGL_INFO, r->settings_ok ? r->s.log_file : NULL);
 	if (!r->settings_ok)
 		log_error("%s", r->settings_err);

@@ -121,7 +121,7 @@ static void bs_tail_logs(const struct settings *s, char *err, size_t errlen)
 /* bs_lock: the exclusive start lock, waiting at most until deadline. fd or -1 */
 static int bs_lock(const char *path, long deadline, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = statedir_open(path, O_RDWR | O_CREAT, 0600);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -182,7 +182,8 @@ static void bs_child_exec(char *const argv[], char *const envp[], const char *lo
 		goto fail;
 	if (fd > 2)
 		close(fd);
-	if ((fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT, 0600)) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+	if ((fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600)) < 0 || dup2(fd, 1) < 0 ||
+	    dup2(fd, 2) < 0)
 		goto fail;
 	if (fd > 2)
 		close(fd);
@@ -422,10 +423,8 @@ int brokerstart_ensure(const struct settings *s, const struct brokerstart_opts *
 			snprintf(err, errlen, "%s: socket path too long: set a shorter MCPGW_STATE_DIR", s->socket_path);
 		return alive > 0 ? 0 : -1;
 	}
-	if (mkdir(s->state_dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", s->state_dir, strerror(errno));
+	if (statedir_make(s->state_dir, err, errlen) < 0)
 		return -1;
-	}
 	if (statedir_path(path, sizeof path, s->state_dir, STATEDIR_BROKER_START) < 0) {
 		snprintf(err, errlen, "%s: path too long", s->state_dir);
 		return -1;

@@ -2,6 +2,7 @@
 #include "mcp/config.h"
 
 #include "core/buf.h"
+#include "core/conftrust.h"
 #include "core/near.h"
 
 #include <errno.h>
@@ -798,7 +799,8 @@ int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if (buf_read_file(&b, path, CFG_MAX_BYTES, err, errlen) != 0) {
+	/* the commands it names run as us: only a file of ours (or root's) that nobody else may write */
+	if (conftrust_read(&b, path, CFG_MAX_BYTES, err, errlen) != 0) {
 		buf_free(&b);
 		return -1;
 	}

@@ -77,7 +77,10 @@ struct cfg {
  * ${VAR} and ${VAR:-default} are expanded from the process environment in
  * command, args, env values, cwd, url and header values; "$${" is a literal
  * "${". An unset ${VAR} with no default is an error, except in disabled
- * servers (which are not expanded). On success returns 0 and fills *out. */
+ * servers (which are not expanded). A file owned by another user than this
+ * process's (root's is fine) or writable by group or others is refused
+ * (conftrust_stat: "PATH is writable by its group ...; fix: chmod go-w
+ * PATH"). On success returns 0 and fills *out. */
 int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen);
 /* cfg_load_string: the same from memory; name is used in messages. */
 int cfg_load_string(const char *json, const char *name, struct cfg *out, char *err, size_t errlen);
