@@ -1424,8 +1424,11 @@ static void restore_sessions(struct tl_run *r)
 		if (++asked == TL_RESTORE_MAX)
 			break;
 	}
-	if (json_object_size(sessions))
-		log_debug("restored %d hidden tool rounds", toolloop_restore(r->messages, sessions));
+	if (json_object_size(sessions)) {
+		int n = toolloop_restore(r->messages, sessions); /* not inside log_debug: its arguments run only at debug */
+
+		log_debug("restored %d hidden tool rounds", n);
+	}
 	json_decref(sessions);
 }
 

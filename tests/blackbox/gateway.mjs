@@ -146,7 +146,7 @@ export function defaultServers(home) {
 /**
  * startGateway({upstream, sim, env, servers}): a temporary MCPGW_HOME under /tmp with .env
  * (OPENAI_BASE_URL=upstream, OPENAI_API_KEY=sk-test, DEFAULT_MODEL=sim-model,
- * MCPGW_LOG_LEVEL=debug, plus env) and servers_config.json (servers(home), default
+ * MCPGW_LOG_LEVEL=debug or $MCPGW_TEST_LOG_LEVEL, plus env) and servers_config.json (servers(home), default
  * defaultServers), then `mcpgwctl start` on a free port. With sim (a startSim() result) the
  * upstream is that simulator, with the settings its profile needs (sim.gatewayEnv(), under env).
  * Returns {home, state, url, v1, env, stop(), logs()}.
@@ -166,7 +166,9 @@ export async function startGateway({ upstream, sim, env = {}, servers = defaultS
 		OPENAI_BASE_URL: upstream,
 		OPENAI_API_KEY: 'sk-test',
 		DEFAULT_MODEL: 'sim-model',
-		MCPGW_LOG_LEVEL: 'debug',
+		// MCPGW_TEST_LOG_LEVEL: the level of the gateway under test (profiles_chat.mjs runs at the default,
+		// info, as users do: what only happens at debug must not be what makes a test pass)
+		MCPGW_LOG_LEVEL: process.env.MCPGW_TEST_LOG_LEVEL || 'debug',
 		MCPGW_TOOL_TIMEOUT: '10',
 		...env,
 	};

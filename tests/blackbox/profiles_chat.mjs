@@ -6,7 +6,8 @@
 //   node --test tests/blackbox/profiles_chat.mjs
 //   SIM_PROFILES=deepseek,gemini node --test tests/blackbox/profiles_chat.mjs     (a subset)
 //
-// Two profiles run at a time (each run starts its own simulator and gateway on free ports).
+// Two profiles run at a time (each run starts its own simulator and gateway on free ports). The gateways log at
+// the default level, info (MCPGW_TEST_LOG_LEVEL), unlike the other suites' debug: nothing may work only at debug.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -27,7 +28,7 @@ function runSuite(name) {
 		const { NODE_TEST_CONTEXT, ...env } = process.env;
 		void NODE_TEST_CONTEXT;
 		const p = spawn(process.execPath, ['--test', '--test-reporter=tap', SUITE], {
-			env: { ...env, SIM_PROFILE: name }, stdio: ['ignore', 'pipe', 'pipe'],
+			env: { MCPGW_TEST_LOG_LEVEL: 'info', ...env, SIM_PROFILE: name }, stdio: ['ignore', 'pipe', 'pipe'],
 		});
 		let out = '';
 		p.stdout.on('data', d => { out += d; });
