@@ -870,7 +870,9 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 		return up_finished(x);
 	} else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY ||
 		   cc == CURLE_SSL_CONNECT_ERROR || (cc == CURLE_OPERATION_TIMEDOUT && !x->connected)) {
-		up_fail(res, UPSTREAM_ECONNECT, "could not connect to %s: %s", res->url, up_curl_text(u, cc));
+		up_fail(res, UPSTREAM_ECONNECT,
+			"could not connect to %s: %s (is the upstream running, and does OPENAI_BASE_URL, or EMBEDDING_BASE_URL for embeddings, name it?)",
+			res->url, up_curl_text(u, cc));
 		return 1;
 	} else if (x->sse || x->json) {
 		up_fail(res, UPSTREAM_ETRUNCATED, "the stream from %s broke before [DONE]: %s", res->url,

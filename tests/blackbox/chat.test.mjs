@@ -1012,6 +1012,7 @@ describe('chat completions (rounds limit 2, upstream unreachable then back)', { 
 		const err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER }), 502);
 		assert.equal(err.code, 'upstream_unreachable');
 		assert.ok(err.message.includes(`127.0.0.1:${port}`), `the message names the URL: ${err.message}`);
+		assert.ok(err.message.includes('OPENAI_BASE_URL'), `the message names the setting to check: ${err.message}`);
 		const r = await chatFetch(gw, { messages: USER, stream: true });
 		assert.equal(r.status, 502, 'streaming: the error before the stream starts');
 		assert.equal(r.json?.error?.code, 'upstream_unreachable');

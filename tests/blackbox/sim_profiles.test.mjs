@@ -266,7 +266,7 @@ describe('upstream simulator provider profiles', () => {
 		assert.equal((await chat({ model: 'sim-model', messages: round('call_x', { content: null }) })).status, 200);
 	});
 
-	test('azure: api-key header, deployment path with api-version; stream_options refused by old api-versions', async () => {
+	test('azure: api-key header, deployment path with api-version; stream_options refused by old api-versions; the v1 API and the model list', async () => {
 		await as('azure', [{ content: 'from azure' }, { content: 'again' }]);
 		const path = v => `/openai/deployments/sim-model/chat/completions${v ? `?api-version=${v}` : ''}`;
 		let r = await chat({ messages: USER }, { path: path('2024-10-21'), headers: { 'api-key': KEY } });
@@ -293,6 +293,16 @@ describe('upstream simulator provider profiles', () => {
 		await sim.script([{ content: 'o3 answers' }]);
 		r = await chat({ messages: USER, max_completion_tokens: 50 }, { path: o3, headers: { 'api-key': KEY } });
 		assert.equal(r.status, 200, r.text);
+		// the v1 API: the model in the body, no api-version; the model list with an api-version
+		await sim.script([{ content: 'v1 answers' }]);
+		r = await chat({ model: 'sim-model', messages: USER }, { path: '/openai/v1/chat/completions', headers: { 'api-key': KEY } });
+		assert.equal(r.status, 200, r.text);
+		assert.equal(r.json.choices[0].message.content, 'v1 answers');
+		r = await chat({ model: 'sim-model', messages: USER }, { path: '/openai/v1/chat/completions', headers: { 'api-key': 'wrong' } });
+		assert.equal(r.status, 401);
+		const models = await fetch(sim.base + '/openai/models?api-version=2024-10-21', { headers: { 'api-key': KEY } });
+		assert.equal(models.status, 200);
+		assert.equal((await models.json()).object, 'list');
 		await fetch(sim.base + '/_sim/profile', { method: 'POST', body: '{"profile":"openai"}' });
 	});
 });

@@ -961,7 +961,13 @@ async function handle(req, res) {
 
 	const prof = profileOf(null);
 	const azure = prof.request?.path === 'azure';
-	if (azure) {
+	// Azure's v1 API (/openai/v1/..., the model in the body, no api-version) and its model list
+	// (/openai/models?api-version=...): served as their /v1 twins below, after the api-key check
+	// (https://learn.microsoft.com/en-us/azure/ai-foundry/openai/api-version-lifecycle)
+	const azureV1 = azure && (/^\/openai\/v1\//.test(url.pathname) ||
+		(/^\/openai\/models\/?$/.test(url.pathname) && url.searchParams.get('api-version')));
+	if (azureV1 && !authOk(req, prof)) return finishWith(entry, res, 401, AZURE_401);
+	if (azure && !azureV1) {
 		// /openai/deployments/{deployment}/chat/completions?api-version=...: the deployment is the model
 		const ma = url.pathname.match(/^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)\/?$/);
 		if (!ma || !url.searchParams.get('api-version')) return finishWith(entry, res, 404, AZURE_404);
@@ -970,7 +976,7 @@ async function handle(req, res) {
 		entry.deployment = decodeURIComponent(ma[1]);
 		return ma[2] === 'embeddings' ? handleEmbeddings(req, res, entry) : handleChat(req, res, entry, url.searchParams);
 	}
-	if (!authOk(req)) {
+	if (!azureV1 && !authOk(req)) {
 		const h = req.headers.authorization;
 		if (!h) {
 			return finishWith(entry, res, 401, oaiError("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", 'invalid_request_error', null, null));
