@@ -425,7 +425,7 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_LISTEN", .kind = SETTINGS_STRING, .def = "127.0.0.1:8000", FIELD(listen),
 	  .readers = SETTINGS_CTL | SETTINGS_RESPONDERS, .doc = "where `make run`/`mcpgwctl` make the web server listen",
 	  .more = ": `HOST:PORT`, PORT 1..65535; a bare `PORT` is `127.0.0.1:PORT` (no IPv6); the responders "
-		  "serve its HOST as a `Host` header (see `MCPGW_ALLOWED_HOSTS`)" },
+		  "also serve its HOST as a `Host` header when `.env` sets it (see `MCPGW_ALLOWED_HOSTS`)" },
 	{ .name = "MCPGW_FRONTEND", .kind = SETTINGS_ENUM, .words = set_frontends, .def = "lighttpd", NOFIELD,
 	  .readers = SETTINGS_CTL, .doc = "`mcpgwctl` only: the web server in front",
 	  .more = "(`cgi` is `apache-cgi`); see [Deployment](#deployment)" },
