@@ -33,8 +33,11 @@
  *   Blob is sent with no Content-Type at all (Fetch standard, "extract a
  *   body": type null). So only application/json is taken: refusing just the
  *   three safelisted types would let the typeless body through. 415 (RFC 9110
- *   section 15.5.16) with OpenAI's own type and code for a wrong type
- *   (invalid_request_error, unsupported_content_type). */
+ *   section 15.5.16) with OpenAI's own type, code and wording for a wrong
+ *   type (invalid_request_error, unsupported_content_type, "Unsupported
+ *   content type: '...'. This API method only accepts 'application/json'
+ *   requests, ...": openai/openai-openapi issues 194 and 502, where OpenAI
+ *   answers it with 400; 415 is the status HTTP has for it). */
 
 #define ORIGIN_EXPOSE "X-Request-Id, Retry-After, retry-after-ms" /* what the OpenAI SDKs read */
 #define ORIGIN_SHOW_MAX 120                                       /* a value shown in a message */
