@@ -185,17 +185,17 @@ ctl_home "$(home_of B)" "$ROOT" 1
 check() {
 	local side=$1 out="$WORK/check-$1"
 	up "$side"
-	curl -sf "$GW/v1/tools" -d "@$CALL_BODY" >"$out.call" && grep -q 'tool.result' "$out.call" ||
+	curl -sf "$GW/v1/tools" -H 'Content-Type: application/json' -d "@$CALL_BODY" >"$out.call" && grep -q 'tool.result' "$out.call" ||
 		die "$side: POST /v1/tools list_tables failed: $(cat "$out.call")"
 	sim_reset
-	curl -sf "$GW/v1/chat/completions" -d "@$PLAIN" >"$out.plain" && grep -q '"sim: bench-q"' "$out.plain" ||
+	curl -sf "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$PLAIN" >"$out.plain" && grep -q '"sim: bench-q"' "$out.plain" ||
 		die "$side: a chat completion failed: $(cat "$out.plain")"
 	sim_reset; round_script 1
-	curl -sf "$GW/v1/chat/completions" -d "@$ROUND" >"$out.round" && grep -q '"no tables"' "$out.round" ||
+	curl -sf "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$ROUND" >"$out.round" && grep -q '"no tables"' "$out.round" ||
 		die "$side: the tool round failed: $(cat "$out.round")"
 	[ "$(sim_bodies "$out.up")" = 2 ] || die "$side: the tool round did not make two upstream requests"
 	sim_reset
-	curl -sfN "$GW/v1/chat/completions" -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "$side: a streamed completion failed"
+	curl -sfN "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "$side: a streamed completion failed"
 	down
 }
 note "checking both gateways"
@@ -251,7 +251,7 @@ fig_ttfb() {
 	local us
 	sim_reset
 	up "$1"
-	curl -s -o /dev/null "$GW/v1/chat/completions" -d "@$STREAM"   # not counted: the first of a fresh start
+	curl -s -o /dev/null "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$STREAM"   # not counted: the first of a fresh start
 	us=$(ttfb_us "$GW/v1/chat/completions" "$STREAM" "$TTFB_RUNS")
 	down
 	record ttfb "$1" "$2" "$us"

@@ -215,7 +215,7 @@ floor_measure() {
 SG_PID=''
 if want call; then
 note "2. POST /v1/tools list_tables (sqlite server, empty db)"
-curl -sf "$GW/v1/tools" -d "@$CALL_BODY" | grep -q '"tool.result"' || die "POST /v1/tools list_tables failed"
+curl -sf "$GW/v1/tools" -H 'Content-Type: application/json' -d "@$CALL_BODY" | grep -q '"tool.result"' || die "POST /v1/tools list_tables failed"
 floor_measure
 # the everything server's echo, for the record (the sqlite server is the faster trivial tool)
 ECHO_LINE=$("$ROOT/bench/stdio_floor" -n 1000 -w 200 -t echo -a '{"message":"hi"}' -- \
@@ -265,7 +265,7 @@ fi
 if want chat; then
 note "3. chat completions"
 sim_reset
-curl -sf "$GW/v1/chat/completions" -d "@$PLAIN" | grep -q '"sim: bench-q"' || die "chat completion through the gateway failed"
+curl -sf "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$PLAIN" | grep -q '"sim: bench-q"' || die "chat completion through the gateway failed"
 [ "$(sim_bodies "$WORK/up-plain")" = 1 ] || die "expected one upstream request"
 # the direct side sends exactly the body the gateway sent upstream
 note "  upstream body: $(cat "$WORK/up-plain.1")"
@@ -288,7 +288,7 @@ rate_row "chat completion, no tools, 32 conns" "$CHAT32_RPS" "$DIRECT32_RPS" "st
 # one tool round (round_script)
 note "  one tool round"
 sim_reset; round_script 1
-curl -sf "$GW/v1/chat/completions" -d "@$ROUND" >"$WORK/round.out"
+curl -sf "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$ROUND" >"$WORK/round.out"
 grep -q '"no tables"' "$WORK/round.out" || die "the tool round failed: $(cat "$WORK/round.out")"
 [ "$(sim_bodies "$WORK/up-round")" = 2 ] || die "the tool round did not make two upstream requests"
 grep -q '"role":"tool"' "$WORK/up-round.2" && grep -q '"content":"bench-round"}]' "$WORK/up-round.1" &&
@@ -331,11 +331,11 @@ rate_row "chat completion, 1 tool round, 32 conns" "$ROUND32_RPS" \
 # time to first byte of a streamed answer, curl's time_starttransfer, alternating sides
 note "  time to first byte (streaming), $TTFB_RUNS runs per side"
 sim_reset
-curl -sfN "$GW/v1/chat/completions" -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "streamed completion failed"
+curl -sfN "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$STREAM" | grep -q '^data: \[DONE\]' || die "streamed completion failed"
 sim_bodies "$WORK/up-stream" >/dev/null
 : >"$WORK/ttfb-gw"; : >"$WORK/ttfb-direct"
 for i in $(seq "$TTFB_RUNS"); do
-	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$GW/v1/chat/completions" -d "@$STREAM" >>"$WORK/ttfb-gw"
+	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d "@$STREAM" >>"$WORK/ttfb-gw"
 	curl -s -o /dev/null -w '%{time_starttransfer}\n' -H 'Content-Type: application/json' \
 		"$SIM_URL/v1/chat/completions" -d "@$WORK/up-stream.1" >>"$WORK/ttfb-direct"
 done
@@ -362,7 +362,7 @@ if want memory; then
 	note "4. memory"
 	# every responder has served something
 	for u in /v1/models /health /v1/tools; do curl -s -o /dev/null "$GW$u"; done
-	curl -s -o /dev/null "$GW/v1/chat/completions" -d '{"messages":[{"role":"user","content":"m"}],"mcp":{"tools":false}}'
+	curl -s -o /dev/null "$GW/v1/chat/completions" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"m"}],"mcp":{"tools":false}}'
 	SG_RSS=$( [ -n "$SG_PID" ] && rss_kb "$SG_PID")
 	mem_row "mcpgw-broker RSS, default config (1 stdio server), after the load (idle after start: $(fmt_mb "$BROKER_RSS_IDLE"))" \
 		"$BROKER_PID" 8192 "$SG_RSS" "supergateway, 1 server"

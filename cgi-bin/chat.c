@@ -113,6 +113,9 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_MAX_RESPONSE_BYTES",
 					     "MCPGW_LOG_LEVEL",
 					     "MCPGW_LOG_FILE",
+					     "MCPGW_ALLOWED_HOSTS",
+					     "MCPGW_CORS_ORIGINS",
+					     "MCPGW_LISTEN",
 					     "MCPGW_FAULT",
 					     NULL };
 

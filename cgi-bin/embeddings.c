@@ -406,6 +406,9 @@ static const char *const embeddings_settings[] = { "EMBEDDING_BASE_URL",
 						   "MCPGW_MAX_RESPONSE_BYTES",
 						   "MCPGW_LOG_LEVEL",
 						   "MCPGW_LOG_FILE",
+						   "MCPGW_ALLOWED_HOSTS",
+						   "MCPGW_CORS_ORIGINS",
+						   "MCPGW_LISTEN",
 						   "MCPGW_FAULT",
 						   NULL };
 

@@ -123,6 +123,9 @@ static const char *const health_settings[] = { "MCPGW_HOME",
 					       "MCPGW_MAX_MESSAGE_BYTES",
 					       "MCPGW_LOG_LEVEL",
 					       "MCPGW_LOG_FILE",
+					       "MCPGW_ALLOWED_HOSTS",
+					       "MCPGW_CORS_ORIGINS",
+					       "MCPGW_LISTEN",
 					       "MCPGW_FAULT",
 					       NULL };
 

@@ -282,6 +282,9 @@ static const char *const models_settings[] = { "OPENAI_API_KEY",
 					       "MCPGW_STATE_STORE_TIMEOUT",
 					       "MCPGW_LOG_LEVEL",
 					       "MCPGW_LOG_FILE",
+					       "MCPGW_ALLOWED_HOSTS",
+					       "MCPGW_CORS_ORIGINS",
+					       "MCPGW_LISTEN",
 					       "MCPGW_FAULT",
 					       NULL };
 

@@ -514,6 +514,9 @@ static const char *const tools_settings[] = { "MCPGW_HOME",
 					      "MCPGW_MAX_JSON_DEPTH",
 					      "MCPGW_LOG_LEVEL",
 					      "MCPGW_LOG_FILE",
+					      "MCPGW_ALLOWED_HOSTS",
+					      "MCPGW_CORS_ORIGINS",
+					      "MCPGW_LISTEN",
 					      "MCPGW_FAULT",
 					      NULL };
 

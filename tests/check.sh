@@ -105,20 +105,20 @@ if [ "$what" != unit ]; then
 	fi
 	cd "$fe_root" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, browser.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
 		MCPGW_FRONTEND=$fe
 		bats --tap tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
-			tests/blackbox/models.bats tests/blackbox/routes.bats 2>&1 |
+			tests/blackbox/models.bats tests/blackbox/routes.bats tests/blackbox/browser.bats 2>&1 |
 			sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"
 		run_node tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs
 	done
-	# routes.bats behind lighttpd with plain CGI too, so the route table is checked behind every front end
+	# routes.bats and browser.bats behind lighttpd with plain CGI too, so the route table and the browser checks are checked behind every front end
 	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ]; then
-		echo "== black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats)"
+		echo "== black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats, browser.bats)"
 		MCPGW_FRONTEND=lighttpd-cgi
-		bats --tap tests/blackbox/routes.bats 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
+		bats --tap tests/blackbox/routes.bats tests/blackbox/browser.bats 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"
 	fi

@@ -7,6 +7,7 @@
 #include "core/statedir.h"
 #include "core/statestore_url.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -390,6 +391,68 @@ static int hook_local_models(struct settings *s, const struct settings_row *r, c
 	return 0;
 }
 
+/* set_host_ok: [p, e) is a host as a Host header names one: a name or an IPv4
+ * address (letters, digits, '.', '-'), or an IPv6 address in brackets; then
+ * an optional ":PORT" (1..65535) */
+static int set_host_ok(const char *p, const char *e)
+{
+	const char *h = p;
+	long port = 0;
+
+	if (p < e && *p == '[') {
+		for (h = p + 1; h < e && (isxdigit((unsigned char)*h) || *h == ':' || *h == '.'); h++)
+			;
+		if (h == p + 1 || h == e || *h++ != ']')
+			return 0;
+	} else {
+		while (h < e && (isalnum((unsigned char)*h) || *h == '.' || *h == '-'))
+			h++;
+		if (h == p)
+			return 0;
+	}
+	if (h == e)
+		return 1;
+	if (*h++ != ':' || h == e || e - h > 5)
+		return 0;
+	for (; h < e && *h >= '0' && *h <= '9'; h++)
+		port = port * 10 + (*h - '0');
+	return h == e && port >= 1 && port <= 65535;
+}
+
+/* hook_hosts: MCPGW_ALLOWED_HOSTS (HOST[:PORT],...) and MCPGW_CORS_ORIGINS
+ * (SCHEME://HOST[:PORT],...; an origin as a browser sends it, no path), or
+ * "*" alone; blanks around the commas */
+static int hook_hosts(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	const char *p = set_field(s, r), *e, *b;
+	int origins = strcmp(r->name, "MCPGW_CORS_ORIGINS") == 0;
+
+	(void)err;
+	(void)errlen;
+	if (strcmp(p, "*") == 0)
+		return 0;
+	for (; *p; p = *e ? e + 1 : e) {
+		p += strspn(p, " ");
+		e = p + strcspn(p, ",");
+		for (b = e; b > p && b[-1] == ' '; b--)
+			;
+		if (origins) {
+			const char *c = p;
+
+			while (c < b && (isalnum((unsigned char)*c) || strchr("+.-", *c)))
+				c++;
+			if (c == p || !isalpha((unsigned char)*p) || b - c < 3 || strncmp(c, "://", 3) != 0 ||
+			    !set_host_ok(c + 3, b))
+				return SETTINGS_BAD;
+		} else if (!set_host_ok(p, b)) {
+			return SETTINGS_BAD;
+		}
+		if (*e && !e[1])
+			return SETTINGS_BAD;
+	}
+	return 0;
+}
+
 /* The rows, in load order. doc is one line for --help; more is what README's
  * table says beyond it. Keep `|` out of the texts (a markdown cell). A row
  * reads best packed, so clang-format leaves the table alone. */
@@ -417,8 +480,9 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_BROKER_SOCKET", .kind = SETTINGS_PATH, .def = "$MCPGW_STATE_DIR/" STATEDIR_BROKER_SOCK,
 	  FIELD(socket_path), .readers = R_MCP, .doc = "the broker's unix socket" },
 	{ .name = "MCPGW_LISTEN", .kind = SETTINGS_STRING, .def = "127.0.0.1:8000", FIELD(listen),
-	  .readers = SETTINGS_CTL, .doc = "where `make run`/`mcpgwctl` make the web server listen",
-	  .more = ": `HOST:PORT`, PORT 1..65535; a bare `PORT` is `127.0.0.1:PORT` (no IPv6)" },
+	  .readers = SETTINGS_CTL | SETTINGS_RESPONDERS, .doc = "where `make run`/`mcpgwctl` make the web server listen",
+	  .more = ": `HOST:PORT`, PORT 1..65535; a bare `PORT` is `127.0.0.1:PORT` (no IPv6); the responders "
+		  "also serve its HOST as a `Host` header when `.env` sets it (see `MCPGW_ALLOWED_HOSTS`)" },
 	{ .name = "MCPGW_FRONTEND", .kind = SETTINGS_ENUM, .words = set_frontends, .def = "lighttpd", NOFIELD,
 	  .readers = SETTINGS_CTL, .doc = "`mcpgwctl` only: the web server in front",
 	  .more = "(`cgi` is `apache-cgi`); see [Deployment](#deployment)" },
@@ -448,6 +512,21 @@ const struct settings_row settings_rows[] = {
 	  FIELD(max_body_bytes), .readers = SETTINGS_RESPONDERS, .doc = "largest request body; 413 above" },
 	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGS_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
 	  .readers = SETTINGS_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
+	/* the browser and host checks of lib/http/origin.c */
+	{ .name = "MCPGW_ALLOWED_HOSTS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(loopback only)",
+	  FIELD(allowed_hosts), .readers = SETTINGS_RESPONDERS, .expect = "* or host[:port][,host[:port]...]",
+	  .hook = hook_hosts, .doc = "`Host` headers served besides the loopback names; 403 for any other",
+	  .more = "(DNS rebinding): `localhost`, `127.0.0.1` and `[::1]` on any port and the host of `MCPGW_LISTEN` "
+		  "are always served; a name without `:port` is served on any port; `*` serves every `Host` "
+		  "(only behind API keys or a web server that checks it). A request without `Host` (HTTP/1.0) "
+		  "is served; see [Browsers](#browsers-and-cors)" },
+	{ .name = "MCPGW_CORS_ORIGINS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)",
+	  FIELD(cors_origins), .readers = SETTINGS_RESPONDERS,
+	  .expect = "* or scheme://host[:port][,scheme://host[:port]...]", .hook = hook_hosts,
+	  .doc = "web pages (origins) whose scripts may call the gateway",
+	  .more = "(`https://app.example.com`, exactly as the browser's `Origin` header says it): they get CORS "
+		  "headers and preflights; a request with any other `Origin` gets 403; `*`: every page "
+		  "(`Access-Control-Allow-Origin: *`, never with credentials); see [Browsers](#browsers-and-cors)" },
 	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
 	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
 	  .more = "to or from the broker and MCP servers" },

@@ -18,6 +18,8 @@ struct settings {
 	char listen[256];            /* MCPGW_LISTEN */
 	size_t max_body_bytes;       /* MCPGW_MAX_BODY_BYTES */
 	int max_json_depth;          /* MCPGW_MAX_JSON_DEPTH */
+	char allowed_hosts[1024];    /* MCPGW_ALLOWED_HOSTS: "*" or "host[:port],..." (checked) */
+	char cors_origins[2048];     /* MCPGW_CORS_ORIGINS: "*" or "scheme://host[:port],..." (checked) */
 	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
 	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
 	int tool_retries;            /* MCPGW_TOOL_RETRIES */

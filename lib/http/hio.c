@@ -102,10 +102,21 @@ void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud)
 	h->more_headers_ud = ud;
 }
 
+int hio_add_headers(struct hio *h, const char *lines)
+{
+	size_t used = strlen(h->added), n = strlen(lines);
+
+	if (n >= sizeof h->added - used)
+		return -1;
+	memcpy(h->added + used, lines, n + 1);
+	return 0;
+}
+
 int hio_accept(struct hio *h)
 {
 	h->more_headers = NULL;
 	h->more_headers_ud = NULL;
+	h->added[0] = '\0';
 	if (h->cgi) {
 		if (h->served) {
 			hio_finish(h);
@@ -290,7 +301,8 @@ int hio_headers(struct hio *h, int status, const char *content_type, const char 
 	if (status < 100 || status > 999)
 		status = 500;
 	if (buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n%s", status, hio_reason(status),
-		       content_type ? content_type : "application/json", extra ? extra : "") < 0)
+		       content_type ? content_type : "application/json", extra ? extra : "") < 0 ||
+	    buf_puts(&b, h->added) < 0)
 		goto out;
 	if (h->more_headers) {
 		size_t had = b.len;

@@ -12,6 +12,9 @@
  * status, appended to out; 0 or -1 (the answer then goes without them). */
 typedef int (*hio_headers_fn)(void *ud, int status, buf_t *out);
 
+/* The header lines every answer of one request carries (hio_add_headers: CORS), at most. */
+#define HIO_ADDED_MAX 2048
+
 struct hio {
 	int cgi;                     /* 1: plain CGI (one request from environ/stdin/stdout) */
 	int served;                  /* CGI: the one request was handed out */
@@ -20,6 +23,7 @@ struct hio {
 	size_t consumed;             /* CGI: request body bytes read from stdin */
 	hio_headers_fn more_headers; /* this request's (hio_on_headers), NULL: none */
 	void *more_headers_ud;
+	char added[HIO_ADDED_MAX]; /* this request's (hio_add_headers), "" none */
 };
 
 /* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */
@@ -35,6 +39,12 @@ void hio_done(struct hio *h);
  * fn(ud, status, out) adds header lines to whatever answer hio_headers writes
  * (a client's upstream request id and Retry-After). */
 void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud);
+
+/* hio_add_headers: for the current request only (hio_accept forgets them),
+ * lines ("Name: value\r\n"...) are copied and written into whatever answer
+ * hio_headers writes, after the program's own. 0, or -1 when they do not
+ * fit in HIO_ADDED_MAX with those added before (nothing is added then). */
+int hio_add_headers(struct hio *h, const char *lines);
 
 /* hio_param: a CGI/FastCGI parameter (REQUEST_METHOD, REQUEST_URI, ...) or NULL. */
 const char *hio_param(struct hio *h, const char *name);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/statedir.h"
 #include "http/oai.h"
+#include "http/origin.h"
 #include "openai/wire.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
@@ -338,6 +339,10 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 	hio_path(x->h, x->path, sizeof x->path);
 	log_debug("%s %s", x->method, x->path);
 	x->route = responder_route(r->def->routes, x->method, x->path, &x->arg, &status, allow, sizeof allow);
+	/* Host, Origin, CORS and OPTIONS, JSON bodies: before anything else answers (lib/http/origin.c) */
+	if (origin_guard(x->h, r->settings_ok ? &r->s : NULL, x->method, x->route ? x->route->methods : allow,
+			 x->route && (x->route->needs & ROUTE_BODY)))
+		return ROUTE_DONE;
 	if (!x->route) {
 		if (status == 405)
 			oai_send_405(x->h, allow, x->method);

@@ -104,8 +104,8 @@ kill_broker() {
 
 	kill_broker >/dev/null
 	for i in 1 2 3 4 5 6; do
-		curl -s -m 30 -o "$BATS_TEST_TMPDIR/r$i" -w '%{http_code}' -d '{"tool":"list_tables"}' \
-			"$MCPGW_URL/v1/tools" >"$BATS_TEST_TMPDIR/s$i" &
+		curl -s -m 30 -o "$BATS_TEST_TMPDIR/r$i" -w '%{http_code}' -H 'Content-Type: application/json' \
+			-d '{"tool":"list_tables"}' "$MCPGW_URL/v1/tools" >"$BATS_TEST_TMPDIR/s$i" &
 		pids="$pids $!"
 	done
 	# shellcheck disable=SC2086

@@ -354,6 +354,28 @@ run_until_serving() {
 	esac
 }
 
+@test "a listen address only this environment names (127.0.0.2): start is served; a client's Host of it once .env names it" {
+	servers "$(good)"
+	MCPGW_LISTEN="127.0.0.2:$PORT"
+	MCPGW_URL="http://$MCPGW_LISTEN"
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the responders read MCPGW_LISTEN from .env: its HOST is not theirs yet (a loopback name is)
+	run curl -s -o /dev/null -w '%{http_code}' "$MCPGW_URL/health"
+	[ "$output" = 403 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$PORT" "$MCPGW_URL/health"
+	[ "$output" = 200 ]
+	sh "$CTL" stop >/dev/null
+	echo "MCPGW_LISTEN=$MCPGW_LISTEN" >>"$MCPGW_HOME/.env"
+	run sh "$CTL" start
+	[ "$status" -eq 0 ]
+	run curl -s -o /dev/null -w '%{http_code}' "$MCPGW_URL/health"
+	[ "$output" = 200 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H "Host: 127.0.0.3:$PORT" "$MCPGW_URL/health"
+	[ "$output" = 403 ]
+}
+
 @test "lighttpd passes on every setting the responders read (its copy list is README's Configuration table)" {
 	local want have
 	# all rows but those mcpgwctl sets itself or reads alone

@@ -192,6 +192,8 @@ check_row() {
 		'/v1/chat/completions?stream=true' /lighttpd.conf /var/broker.sock; do
 		for method in GET POST DELETE OPTIONS PATCH; do
 			if [ "$method" = POST ]; then request POST "$path" json; else request "$method" "$path" -; fi
+			# OPTIONS on a routed path: 204, no body (Apache drops its Content-Type): nothing to be HTML
+			[ "$HTTP_STATUS" = 204 ] && [ "$method" = OPTIONS ] && [ -z "$BODY" ] && continue
 			case $(header Content-Type) in
 			application/json*) [[ "$BODY" != *"<"[hH]* ]] && continue ;;
 			esac
@@ -255,12 +257,13 @@ probe() {
 	long_header) request GET /v1/models - -H "X-Long: ${long:0:9000}" ;;
 	long_url) request GET "/v1/$long" - ;;
 	garbage_line) raw 'GARBAGE\r\n\r\n' ;;
-	bad_length) raw 'POST /v1/tools HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n' ;;
+	# a Host the gateway serves (a foreign one is 403: browser.bats)
+	bad_length) raw "POST /v1/tools HTTP/1.1\r\nHost: $MCPGW_LISTEN\r\nContent-Length: abc\r\nConnection: close\r\n\r\n" ;;
 	h2_preface) request GET /v1/models - --http2-prior-knowledge ;; # HTTP/2 without an upgrade
 	method_foo) request FOO /v1/models - ;;
 	trace) request TRACE /v1/models - ;;
 	expect_foo) request GET /v1/models - -H 'Expect: foo' ;;
-	http_3) raw 'GET /v1/models HTTP/3.0\r\nHost: x\r\nConnection: close\r\n\r\n' ;;
+	http_3) raw "GET /v1/models HTTP/3.0\r\nHost: $MCPGW_LISTEN\r\nConnection: close\r\n\r\n" ;;
 	esac
 }
 

@@ -239,6 +239,7 @@ static int setup(void **state)
 	R.settings_ok = 1;
 	R.s.max_body_bytes = 16;
 	R.s.max_json_depth = 8;
+	setenv("CONTENT_TYPE", "application/json", 1); /* what origin_guard lets through */
 	return 0;
 }
 
@@ -426,6 +427,33 @@ static void test_web_server_errors(void **state)
 	unsetenv("MCPGW_BODY_TOO_LARGE");
 }
 
+/* the skeleton runs origin_guard on every routed path: OPTIONS, a foreign Host, a body that is not JSON */
+static void test_browser_checks(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = serve("OPTIONS", "/v1/things", NULL, "");
+	assert_non_null(strstr(out, "Status: 204"));
+	assert_non_null(strstr(out, "\r\nAllow: GET, HEAD, POST, OPTIONS\r\n"));
+	free(out);
+	out = serve("OPTIONS", "/v1/nothing", NULL, "");
+	check(out, 404, "unknown_url", "OPTIONS /v1/nothing");
+	free(out);
+	setenv("CONTENT_TYPE", "text/plain", 1);
+	seen_body[0] = '\0';
+	out = serve("POST", "/v1/things", "7", "{\"a\":1}");
+	check(out, 415, "unsupported_content_type", "text/plain");
+	assert_string_equal(seen_body, ""); /* the handler never ran */
+	free(out);
+	setenv("HTTP_HOST", "evil.example", 1);
+	out = serve("GET", "/health", NULL, "");
+	assert_non_null(strstr(out, "Status: 403"));
+	assert_non_null(strstr(out, "host_not_allowed"));
+	free(out);
+	unsetenv("HTTP_HOST");
+}
+
 static void test_pending(void **state)
 {
 	char *out;
@@ -450,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup(test_500s, setup),
 		cmocka_unit_test_setup(test_web_server_errors, setup),
 		cmocka_unit_test_setup(test_pending, setup),
+		cmocka_unit_test_setup(test_browser_checks, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

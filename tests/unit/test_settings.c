@@ -57,6 +57,8 @@ static const char *const vars[] = { "MCPGW_HOME",
 				    "MCPGW_STATE_STORE_TIMEOUT",
 				    "MCPGW_CHAT_THREADS",
 				    "MCPGW_MODEL_ALIASES",
+				    "MCPGW_ALLOWED_HOSTS",
+				    "MCPGW_CORS_ORIGINS",
 				    "EMBEDDING_API_KEY",
 				    "EMBEDDING_BASE_URL",
 				    "MCPGW_EMBEDDING_MAX_INPUTS",
@@ -669,6 +671,45 @@ static void test_model_aliases(void **state)
 	assert_int_equal(settings_model_alias_at(&s, n, &a, &t), -1);
 }
 
+/* MCPGW_ALLOWED_HOSTS and MCPGW_CORS_ORIGINS: a list of the shape lib/http/origin.c matches, or "*" alone */
+static void test_browser_settings(void **state)
+{
+	static const char hosts[] = "MCPGW_ALLOWED_HOSTS: expected * or host[:port][,host[:port]...], got ";
+	static const char origins[] =
+		"MCPGW_CORS_ORIGINS: expected * or scheme://host[:port][,scheme://host[:port]...], got ";
+	const char *bad_hosts[] = { "evil example", "a.b:", "a.b:0", "a.b:65536", "a.b,",      "a,,b",
+				    "*,a.b",        "::1",  "a/b",   "[::1",      "a.b:80:80", NULL };
+	const char *bad_origins[] = { "https://app.example/",
+				      "app.example",
+				      "null",
+				      "*,https://a.b",
+				      "https://",
+				      "https://a.b:99999",
+				      "1http://a.b",
+				      "https://a.b/path",
+				      "https://a b",
+				      NULL };
+	char want[256];
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(setenv("MCPGW_HOME", home, 1), 0);
+	good_setting("MCPGW_ALLOWED_HOSTS", "gw.example.com, gw.lan:8080,[fd00::1]:443", &s);
+	assert_string_equal(s.allowed_hosts, "gw.example.com, gw.lan:8080,[fd00::1]:443");
+	good_setting("MCPGW_ALLOWED_HOSTS", "*", &s);
+	good_setting("MCPGW_CORS_ORIGINS", "http://localhost:5173 , https://app.example.com,chrome-extension://abc", &s);
+	assert_string_equal(s.cors_origins, "http://localhost:5173 , https://app.example.com,chrome-extension://abc");
+	good_setting("MCPGW_CORS_ORIGINS", "*", &s);
+	for (int i = 0; bad_hosts[i]; i++) {
+		snprintf(want, sizeof want, "%s'%s'", hosts, bad_hosts[i]);
+		bad_setting("MCPGW_ALLOWED_HOSTS", bad_hosts[i], want);
+	}
+	for (int i = 0; bad_origins[i]; i++) {
+		snprintf(want, sizeof want, "%s'%s'", origins, bad_origins[i]);
+		bad_setting("MCPGW_CORS_ORIGINS", bad_origins[i], want);
+	}
+}
+
 static void test_embedding_settings(void **state)
 {
 	struct settings s;
@@ -1120,6 +1161,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broker_autostart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_aliases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedding_settings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_browser_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_bounds, setup, teardown),
