@@ -5,6 +5,7 @@
 #include "mcp/jsonrpc.h"
 #include "core/log.h"
 #include "core/randid.h"
+#include "core/redact.h"
 #include "core/sse.h"
 #include "openai/wire.h"
 
@@ -43,7 +44,7 @@ struct upstream {
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
 	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
-	char shown_base[UP_BASE_MAX];     /* the same as messages show it (upstream_url_shown) */
+	char shown_base[UP_BASE_MAX];     /* the same as messages show it (redact_url) */
 	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
@@ -397,62 +398,6 @@ enum upstream_dialect upstream_dialect_of(const char *url)
 	return UPSTREAM_DIALECT_OPENAI;
 }
 
-/* up_put: n bytes of s at *o in out[outn] (cut at the end); the new end */
-static size_t up_put(char *out, size_t outn, size_t o, const char *s, size_t n)
-{
-	if (o + 1 >= outn)
-		return o;
-	if (n > outn - 1 - o)
-		n = outn - 1 - o;
-	memcpy(out + o, s, n);
-	out[o + n] = '\0';
-	return o + n;
-}
-
-/* up_query_shown: a query string (no '?') with each value but api-version's as "***" */
-static size_t up_query_shown(const char *q, char *out, size_t outn, size_t o)
-{
-	while (*q) {
-		size_t k = strcspn(q, "&#"), name = strcspn(q, "=&#");
-
-		if (name == 11 && strncmp(q, "api-version", 11) == 0) {
-			o = up_put(out, outn, o, q, k);
-		} else {
-			o = up_put(out, outn, o, q, name);
-			if (name < k)
-				o = up_put(out, outn, o, "=***", 4);
-		}
-		if (q[k] != '&')
-			break;
-		o = up_put(out, outn, o, "&", 1);
-		q += k + 1;
-	}
-	return o;
-}
-
-const char *upstream_url_shown(const char *url, char *out, size_t outn)
-{
-	const char *p = strstr(url, "://"), *auth, *end, *at = NULL;
-	size_t o = 0, n;
-
-	out[0] = '\0';
-	auth = p ? p + 3 : url;
-	end = auth + strcspn(auth, "/?#");
-	for (const char *c = auth; c < end; c++)
-		if (*c == '@')
-			at = c;
-	o = up_put(out, outn, o, url, (size_t)(auth - url));
-	if (at)
-		auth = at + 1;
-	n = strcspn(auth, "?#");
-	o = up_put(out, outn, o, auth, n);
-	if (auth[n] == '?') {
-		o = up_put(out, outn, o, "?", 1);
-		up_query_shown(auth + n + 1, out, outn, o);
-	}
-	return out;
-}
-
 /* up_base: split base URL b into the handle: base (no query, no trailing '/'),
  * shown base, query, the Azure form; 0, or -1 when empty or too long */
 static int up_base(struct upstream *u, const char *b, int dialect)
@@ -470,7 +415,7 @@ static int up_base(struct upstream *u, const char *b, int dialect)
 	if (q)
 		memcpy(u->query, b + strcspn(b, "?") + 1, q);
 	u->query[q] = '\0';
-	upstream_url_shown(u->base_url, u->shown_base, sizeof u->shown_base);
+	redact_url(u->base_url, u->shown_base, sizeof u->shown_base);
 	if (dialect == UPSTREAM_DIALECT_AUTO)
 		dialect = upstream_dialect_of(u->base_url);
 	if (dialect != UPSTREAM_DIALECT_AZURE) {
@@ -563,15 +508,11 @@ static size_t up_url_of(const struct upstream *u, const char *base, const char *
  * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
 static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
 {
-	char shown_q[UP_BASE_MAX];
-
-	shown_q[0] = '\0';
-	up_query_shown(u->query, shown_q, sizeof shown_q, 0);
 	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
 		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
 		return -1;
 	}
-	up_url_of(u, u->shown_base, shown_q, path, model, res->url, sizeof res->url);
+	redact_url(u->url, res->url, sizeof res->url);
 	return 0;
 }
 

@@ -110,7 +110,7 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 
-/* upstream_base_url: the base URL as shown (see upstream_url_shown), without a
+/* upstream_base_url: the base URL as shown (see redact_url, core/redact.h), without a
  * trailing '/' and without its query string (borrowed). */
 const char *upstream_base_url(const struct upstream *u);
 
@@ -119,11 +119,6 @@ const char *upstream_base_url(const struct upstream *u);
  * .cognitiveservices.azure.com (Azure OpenAI's endpoints), else
  * UPSTREAM_DIALECT_OPENAI. */
 enum upstream_dialect upstream_dialect_of(const char *url);
-
-/* upstream_url_shown: url as messages and logs may show it, into out (outn >
- * 0; cut to fit): without user:password@, each query value but api-version's
- * replaced by "***" (keys passed in a query: ?key=, ?code=, ?sig=). Returns out. */
-const char *upstream_url_shown(const char *url, char *out, size_t outn);
 
 /* upstream_begin: a new client request is served with u: forget what the
  * answers of earlier requests told (upstream_client_headers), and set this

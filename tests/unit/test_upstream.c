@@ -744,19 +744,6 @@ static void test_dialect_of(void **state)
 	assert_int_equal(upstream_dialect_of(""), UPSTREAM_DIALECT_OPENAI);
 }
 
-static void test_url_shown(void **state)
-{
-	char out[256];
-
-	(void)state;
-	assert_string_equal(upstream_url_shown("https://user:sekrit@h.example:8443/v1/x?api-version=2024-10-21&key=sk-1&flag",
-					       out, sizeof out),
-			    "https://h.example:8443/v1/x?api-version=2024-10-21&key=***&flag");
-	assert_string_equal(upstream_url_shown("http://h/v1", out, sizeof out), "http://h/v1");
-	assert_string_equal(upstream_url_shown("http://h/p@q?code=a=b#frag", out, sizeof out), "http://h/p@q?code=***");
-	assert_string_equal(upstream_url_shown("https://h/v1?key=sk-1", out, 12), "https://h/v");
-}
-
 static void test_azure_deployments(void **state)
 {
 	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
@@ -1006,7 +993,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_of, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_shown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_azure_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_azure_v1_and_fixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_query_and_credentials, setup, teardown),
