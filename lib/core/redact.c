@@ -122,3 +122,20 @@ const char *redact_text(const char *text, size_t len, char *out, size_t outn)
 	rd_put(out, outn, o, text + copied, len - copied);
 	return out;
 }
+
+const char *redact_secret(const char *text, const char *secret, char *out, size_t outn)
+{
+	size_t o = 0, sn = secret ? strlen(secret) : 0;
+	const char *hit;
+
+	if (outn == 0)
+		return out;
+	out[0] = '\0';
+	while (sn && (hit = strstr(text, secret))) {
+		o = rd_put(out, outn, o, text, (size_t)(hit - text));
+		o = rd_put(out, outn, o, REDACT_MASK, strlen(REDACT_MASK));
+		text = hit + sn;
+	}
+	rd_put(out, outn, o, text, strlen(text));
+	return out;
+}

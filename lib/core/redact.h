@@ -24,4 +24,11 @@ const char *redact_url(const char *url, char *out, size_t outn);
  * > 0 bytes, always NUL-terminated, cut to fit). Returns out. */
 const char *redact_text(const char *text, size_t len, char *out, size_t outn);
 
+/* redact_secret: text (NUL-terminated) with every occurrence of secret (a
+ * key the program holds, e.g. the upstream key an upstream's refusal may
+ * quote) replaced by "***", into out (outn > 0 bytes, always
+ * NUL-terminated, cut to fit). A NULL or empty secret copies text. Returns
+ * out. */
+const char *redact_secret(const char *text, const char *secret, char *out, size_t outn);
+
 #endif

@@ -43,6 +43,7 @@ struct upstream {
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
+	char *api_key; /* as configured, NULL when none: masked in what the log keeps of a refusal */
 	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
 	char shown_base[UP_BASE_MAX];     /* the same as messages show it (redact_url) */
 	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
@@ -599,8 +600,8 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
-	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) ||
-	    up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
+	if ((o->api_key && *o->api_key && !(u->api_key = strdup(o->api_key))) || !(u->easy = curl_easy_init()) ||
+	    !(u->multi = curl_multi_init()) || up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
 		goto err;
 	return u;
 err:
@@ -618,7 +619,25 @@ void upstream_free(struct upstream *u)
 		curl_multi_cleanup(u->multi);
 	curl_slist_free_all(u->hdr_json);
 	curl_slist_free_all(u->hdr_sse);
+	free(u->api_key);
 	free(u);
+}
+
+/* up_log_refusal: the upstream refused the gateway's key (401/403): its own
+ * words go to the log only (upstream_error_json gives the client a gateway
+ * error), URLs redacted and the key masked, since a refusal may quote it */
+static void up_log_refusal(const struct upstream *u, const struct upstream_result *res)
+{
+	json_t *body = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
+	json_t *e = json_object_get(body, "error");
+	const char *m = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "message"));
+	char said[UP_SNIPPET_MAX + 1], shown[2 * UP_SNIPPET_MAX], masked[2 * UP_SNIPPET_MAX];
+
+	snprintf(said, sizeof said, "%s", m ? m : "(no error message)");
+	redact_text(said, strlen(said), shown, sizeof shown);
+	log_warn("upstream: %s: the gateway's credentials were refused: %s", res->message,
+		 redact_secret(shown, u->api_key, masked, sizeof masked));
+	json_decref(body);
 }
 
 /* ---- one attempt ---- */
@@ -861,6 +880,8 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	} else {
 		u->told_ra_ms = u->told_ra_s_ms = -1;
 	}
+	if (res->err == UPSTREAM_EHTTP && (res->status == 401 || res->status == 403))
+		up_log_refusal(u, res);
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,
 		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0),
 		  res->request_id[0] ? res->request_id : "(none)");
@@ -1042,8 +1063,16 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 {
 	char snip[UP_SNIPPET_MAX + 1];
 	buf_t msg = BUF_INIT;
-	json_t *out = up_passthrough(res);
+	json_t *out;
 
+	/* the upstream refused the gateway's own key: its text describes that key
+	 * ("Incorrect API key provided: sk-...") and is none of the client's
+	 * business; the log has it (up_log_refusal). Issue 14, "Secrets stay where
+	 * they are"; OWASP ASVS 4.0 V7.4.1: a generic message to the user. */
+	if (res->status == 401 || res->status == 403)
+		return wire_error("The gateway's upstream credentials were refused", "server_error", NULL,
+				  "upstream_auth_failed");
+	out = up_passthrough(res);
 	if (out) {
 		*http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
 		return out;

@@ -187,8 +187,11 @@ json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request
  * with (res->err != UPSTREAM_OK), and its HTTP status in *http_status.
- * UPSTREAM_EHTTP with an {"error": {...}} body: that object, passed through,
- * with the upstream's status ({"error": "text"} is wrapped likewise); else
+ * UPSTREAM_EHTTP 401 or 403 (the upstream refused the gateway's own key):
+ * 502 upstream_auth_failed, the upstream's text only in the log (its key
+ * masked); other UPSTREAM_EHTTP with an {"error": {...}} body: that object,
+ * passed through, with the upstream's status ({"error": "text"} is wrapped
+ * likewise); else
  * one of ours: ECONNECT 502 upstream_unreachable, ETIMEOUT 504
  * upstream_timeout, EHTTP with a body that is no error object and EBADRESP
  * 502 upstream_bad_response, ETRUNCATED 502 upstream_truncated, ETOOBIG 502

@@ -69,6 +69,19 @@ static void test_text_cut(void **state)
 	assert_int_equal(strlen(out), sizeof out - 1);
 }
 
+static void test_secret(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_string_equal(redact_secret("Incorrect API key provided: sk-123; sk-123!", "sk-123", out, sizeof out),
+			    "Incorrect API key provided: ***; ***!");
+	assert_string_equal(redact_secret("nothing", "sk-123", out, sizeof out), "nothing");
+	assert_string_equal(redact_secret("nothing", "", out, sizeof out), "nothing");
+	assert_string_equal(redact_secret("nothing", NULL, out, sizeof out), "nothing");
+	assert_string_equal(redact_secret("ab sk-123", "sk-123", out, 5), "ab *");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -76,6 +89,7 @@ int main(void)
 		cmocka_unit_test(test_url_cut),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_cut),
+		cmocka_unit_test(test_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -674,17 +674,28 @@ static void test_callback_abort(void **state)
 
 static void test_bad_bodies(void **state)
 {
-	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
 	struct upstream *u;
 	json_t *j;
 	const char *msg;
+	char logpath[] = "/tmp/test_upstream_log.XXXXXX", logged[4096];
+	int fd = mkstemp(logpath);
+	FILE *f;
+	size_t n;
 
 	(void)state;
 	sc[0].p[0].data = resp(200, NULL, "application/json", "<html>not json</html>");
 	sc[1].p[0].data = resp(502, NULL, "text/html", "<html><body>Bad Gateway</body></html>");
 	sc[2].p[0].data = resp(404, NULL, "application/json", "{\"error\":\"model 'x' not found\"}");
-	sc[3].p[0].data = resp(401, NULL, "application/json", "{\"error\":{\"message\":\"bad key\"}}");
-	srv_start(sc, 4);
+	/* a refusal of the gateway's own key, quoting it (and a URL with a token) */
+	sc[3].p[0].data = resp(401, NULL, "application/json",
+			       "{\"error\":{\"message\":\"Incorrect API key provided: sk-test; see "
+			       "https://h.example/keys?token=t0ken\",\"code\":\"invalid_api_key\"}}");
+	sc[4].p[0].data = resp(403, NULL, "application/json", "{\"error\":\"key sk-test may not use this model\"}");
+	srv_start(sc, 5);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_init(NULL, LOGL_WARN, logpath), 0);
 	O.retries = 0;
 	u = client(S.port);
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
@@ -699,9 +710,24 @@ static void test_bad_bodies(void **state)
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
 	assert_string_equal(check_error(404, NULL), "model 'x' not found");
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
-	assert_string_equal(check_error(401, NULL), "bad key"); /* type, param, code filled in */
+	/* the client gets a gateway error; the log the upstream's words, the key and the token masked */
+	assert_string_equal(check_error(502, "upstream_auth_failed"), "The gateway's upstream credentials were refused");
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(502, "upstream_auth_failed"), "The gateway's upstream credentials were refused");
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
 	assert_int_equal(R.status, 599); /* the script ran out */
+	log_init(NULL, LOGL_ERROR, NULL);
+	f = fopen(logpath, "r");
+	assert_non_null(f);
+	n = fread(logged, 1, sizeof logged - 1, f);
+	logged[n] = '\0';
+	fclose(f);
+	unlink(logpath);
+	assert_non_null(strstr(logged, "answered HTTP 401: the gateway's credentials were refused: Incorrect API key "
+					 "provided: ***; see https://h.example/keys?token=***"));
+	assert_non_null(strstr(logged, "answered HTTP 403: the gateway's credentials were refused: key *** may not"));
+	assert_null(strstr(logged, "sk-test"));
+	assert_null(strstr(logged, "t0ken"));
 	upstream_free(u);
 	/* a good body parses */
 	buf_reset(&R.body);
