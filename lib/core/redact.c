@@ -115,6 +115,9 @@ const char *redact_text(const char *text, size_t len, char *out, size_t outn)
 			s--;
 		while (e < len && rd_url_char(text[e]))
 			e++;
+		/* punctuation closing a sentence or a bracket ends the URL in free text ("POST URL: why") */
+		while (e > i + 3 && strchr(".,:;!?)]}", text[e - 1]))
+			e--;
 		o = rd_put(out, outn, o, text + copied, s - copied);
 		o = rd_url(text + s, e - s, out, outn, o);
 		i = copied = e;

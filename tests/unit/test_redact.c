@@ -54,6 +54,12 @@ static void test_text(void **state)
 	/* a "://" with no scheme before it and one at the very end */
 	assert_string_equal(redact_text(" ://a:b@c?d=e", 13, out, sizeof out), " ://c?d=***");
 	assert_string_equal(redact_text("x://", 4, out, sizeof out), "x://");
+	/* punctuation after a URL is the sentence's, not the URL's; a URL shown once shows the same again */
+	t = "POST http://h/m?k=v: refused (see http://u:p@h/x).";
+	assert_string_equal(redact_text(t, strlen(t), out, sizeof out),
+			    "POST http://h/m?k=***: refused (see http://h/x).");
+	t = "POST http://h/m?k=***: no";
+	assert_string_equal(redact_text(t, strlen(t), out, sizeof out), t);
 	/* the line keeps its tail after a URL that ends at a control byte */
 	assert_string_equal(redact_text("a http://h/?k=v\tb", 17, out, sizeof out), "a http://h/?k=***\tb");
 }
