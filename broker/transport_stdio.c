@@ -275,12 +275,26 @@ static int set_nonblock(int fd)
  * environment being its own "env" from servers_config.json: the MCP SDKs'
  * default (@modelcontextprotocol/sdk client/stdio.js and the Python SDK's
  * mcp/client/stdio: DEFAULT_INHERITED_ENV_VARS, "inspired by the default
- * env inheritance of sudo"; on Linux they add nothing), plus the broker's
- * log level, which the bundled server follows. Never the broker's .env
+ * env inheritance of sudo"; on Linux they add nothing), plus three of
+ * mcpgw's that are no secrets: the directories in use (README: servers
+ * find MCPGW_HOME and MCPGW_STATE_DIR) and the log level, which the bundled
+ * server follows. Never the rest of the broker's environment and .env
  * (OPENAI_API_KEY, MCPGW_* secrets): issue 14, "Secrets stay where they
  * are". A server that needs another variable names it in its "env"
  * ("LANG": "${LANG}"). */
-static const char *const stdio_inherited[] = { "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "MCPGW_LOG_LEVEL" };
+static const char *const stdio_inherited[] = {
+	/* the SDKs' */
+	"HOME",
+	"LOGNAME",
+	"PATH",
+	"SHELL",
+	"TERM",
+	"USER",
+	/* mcpgw's */
+	"MCPGW_HOME",
+	"MCPGW_STATE_DIR",
+	"MCPGW_LOG_LEVEL",
+};
 
 /* inherited: the environ entry e is one a server inherits (a name of
  * stdio_inherited whose value is no shell function, which the SDKs skip) */
