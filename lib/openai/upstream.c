@@ -43,7 +43,7 @@ struct upstream {
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
-	char *api_key; /* as configured, NULL when none: masked in what the log keeps of a refusal */
+	char *api_key;                    /* as configured, NULL when none: masked in what the log keeps of a refusal */
 	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
 	char shown_base[UP_BASE_MAX];     /* the same as messages show it (redact_url) */
 	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */

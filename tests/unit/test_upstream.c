@@ -724,7 +724,7 @@ static void test_bad_bodies(void **state)
 	fclose(f);
 	unlink(logpath);
 	assert_non_null(strstr(logged, "answered HTTP 401: the gateway's credentials were refused: Incorrect API key "
-					 "provided: ***; see https://h.example/keys?token=***"));
+				       "provided: ***; see https://h.example/keys?token=***"));
 	assert_non_null(strstr(logged, "answered HTTP 403: the gateway's credentials were refused: key *** may not"));
 	assert_null(strstr(logged, "sk-test"));
 	assert_null(strstr(logged, "t0ken"));
