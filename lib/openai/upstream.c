@@ -625,18 +625,23 @@ void upstream_free(struct upstream *u)
 
 /* up_log_refusal: the upstream refused the gateway's key (401/403): its own
  * words go to the log only (upstream_error_json gives the client a gateway
- * error), URLs redacted and the key masked, since a refusal may quote it */
+ * error), the key masked (the whole text, before it is cut: a refusal may
+ * quote the key) and URLs redacted */
 static void up_log_refusal(const struct upstream *u, const struct upstream_result *res)
 {
 	json_t *body = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
 	json_t *e = json_object_get(body, "error");
 	const char *m = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "message"));
-	char said[UP_SNIPPET_MAX + 1], shown[2 * UP_SNIPPET_MAX], masked[2 * UP_SNIPPET_MAX];
+	size_t n = m ? 3 * strlen(m) + 1 : 0; /* "***" for a key of one byte at worst */
+	char *masked = n ? malloc(n) : NULL, shown[2 * UP_SNIPPET_MAX];
 
-	snprintf(said, sizeof said, "%s", m ? m : "(no error message)");
-	redact_text(said, strlen(said), shown, sizeof shown);
-	log_warn("upstream: %s: the gateway's credentials were refused: %s", res->message,
-		 redact_secret(shown, u->api_key, masked, sizeof masked));
+	if (masked)
+		redact_secret(m, u->api_key, masked, n);
+	snprintf(shown, sizeof shown, "%s", m ? "(not shown: out of memory)" : "(no error message)");
+	if (masked)
+		redact_text(masked, strlen(masked), shown, sizeof shown);
+	log_warn("upstream: %s: the gateway's credentials were refused: %s", res->message, shown);
+	free(masked);
 	json_decref(body);
 }
 

@@ -674,11 +674,11 @@ static void test_callback_abort(void **state)
 
 static void test_bad_bodies(void **state)
 {
-	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	struct canned sc[6] = { { { { 0, NULL } }, 0 } };
 	struct upstream *u;
 	json_t *j;
 	const char *msg;
-	char logpath[] = "/tmp/test_upstream_log.XXXXXX", logged[4096];
+	char logpath[] = "/tmp/test_upstream_log.XXXXXX", logged[4096], longmsg[400];
 	int fd = mkstemp(logpath);
 	FILE *f;
 	size_t n;
@@ -692,7 +692,10 @@ static void test_bad_bodies(void **state)
 			       "{\"error\":{\"message\":\"Incorrect API key provided: sk-test; see "
 			       "https://h.example/keys?token=t0ken\",\"code\":\"invalid_api_key\"}}");
 	sc[4].p[0].data = resp(403, NULL, "application/json", "{\"error\":\"key sk-test may not use this model\"}");
-	srv_start(sc, 5);
+	/* the key across the point where the logged text is cut: masked before it is cut */
+	snprintf(longmsg, sizeof longmsg, "{\"error\":{\"message\":\"%0195d sk-test\"}}", 0);
+	sc[5].p[0].data = resp(401, NULL, "application/json", longmsg);
+	srv_start(sc, 6);
 	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(log_init(NULL, LOGL_WARN, logpath), 0);
@@ -715,6 +718,7 @@ static void test_bad_bodies(void **state)
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
 	assert_string_equal(check_error(502, "upstream_auth_failed"), "The gateway's upstream credentials were refused");
 	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_EHTTP);
 	assert_int_equal(R.status, 599); /* the script ran out */
 	log_init(NULL, LOGL_ERROR, NULL);
 	f = fopen(logpath, "r");
@@ -727,6 +731,8 @@ static void test_bad_bodies(void **state)
 				       "provided: ***; see https://h.example/keys?token=***"));
 	assert_non_null(strstr(logged, "answered HTTP 403: the gateway's credentials were refused: key *** may not"));
 	assert_null(strstr(logged, "sk-test"));
+	assert_null(strstr(logged, "sk-t")); /* no part of it either */
+	assert_non_null(strstr(logged, "0000 ***"));
 	assert_null(strstr(logged, "t0ken"));
 	upstream_free(u);
 	/* a good body parses */
