@@ -84,11 +84,16 @@ static void errtail_add(struct stdio_t *p, const char *s, size_t n)
 	p->errtail[p->errtail_len] = '\0';
 }
 
+/* stdio_diagnostic: the telling line of the stderr tail, URLs redacted
+ * before the line is picked and cut (a cut URL would no longer show its
+ * userinfo as such) */
 static void stdio_diagnostic(const struct transport *t, char *out, size_t outlen)
 {
 	const struct stdio_t *p = (const struct stdio_t *)t;
+	char shown[2 * STDIO_ERRTAIL];
 
-	errtail_pick(p->errtail, p->errtail_len, out, outlen);
+	redact_text(p->errtail, p->errtail_len, shown, sizeof shown);
+	errtail_pick(shown, strlen(shown), out, outlen);
 }
 
 /* log_stderr: one line (n bytes) of the child's stderr to the log, URLs

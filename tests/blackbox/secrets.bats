@@ -34,10 +34,12 @@ mcpgw_custom_config() {
 	done
 	read -r _ p_sse p_other <"$BATS_FILE_TMPDIR/elsewhere.out"
 	echo "$p_other" >"$BATS_FILE_TMPDIR/elsewhere.other"
-	# a stdio server that cannot reach its database: says so with the DSN on stderr, exits 1
+	# a stdio server that cannot reach its database: says so with the DSN on stderr, exits 1;
+	# a long line before it: its DSN's password starts before the 240th byte, where the telling line is cut
 	cat >"$MCPGW_HOME/dsn-fails.sh" <<EOF
 #!/bin/sh
 echo "FATAL: cannot connect to postgresql://app:$C_STDERR@db.invalid:5432/app" >&2
+echo "FATAL: cannot connect to $(printf '%0190d' 0) postgresql://app:$C_STDERR@db.invalid:5432/app" >&2
 exit 1
 EOF
 	chmod +x "$MCPGW_HOME/dsn-fails.sh"
@@ -146,14 +148,15 @@ keep() {
 	assert_json "j.servers.every(s => !('detail' in s))"
 	assert_json "j.reasons.some(r => r.includes('dsnfail') && r.includes('see the broker log'))"
 	# the log keeps the telling line, the DSN's password redacted
-	grep -q "server dsnfail: exited with status 1 (stderr: FATAL: cannot connect to postgresql://db.invalid:5432/app); retrying in" \
+	grep -q "server dsnfail: exited with status 1 (stderr: FATAL: cannot connect to 0000*0 postgresql://d[^ ]*\.\.\.); retrying in" \
 		"$MCPGW_STATE_DIR/broker.log"
+	grep -q "server dsnfail stderr: FATAL: cannot connect to postgresql://db.invalid:5432/app$" "$MCPGW_STATE_DIR/broker.log"
 	# and the running server's stderr lines too
 	grep -q "server dsn stderr: connecting to postgresql://db.invalid:5432/app$" "$MCPGW_STATE_DIR/broker.log"
 	# local operators see the detail (mcpgw-broker --status, mcpgwctl status)
 	run sh "$MCPGW_ROOT/deploy/mcpgwctl" status
 	keep "$output"
-	[[ "$output" == *"dsnfail"*"(stderr: FATAL: cannot connect to postgresql://db.invalid:5432/app)"* ]]
+	[[ "$output" == *"dsnfail"*"(stderr: FATAL: cannot connect to 0000"*"0 postgresql://d"* ]]
 }
 
 @test "a remote server's URL is shown without its query values, in /health and the log" {
@@ -239,17 +242,23 @@ keep() {
 	assert_json "j.error.message.includes('http://127.0.0.1:$SIM_PORT/v1')"
 }
 
+# outputs GREP-ARGS...: grep -l the fixed strings in every output: the whole home but the raw
+# inputs (logs, databases, pid files, generated configs), and the kept responses
+outputs() {
+	grep -ral --exclude=.env --exclude=servers_config.json --exclude=dsn-fails.sh --exclude=dsn-server.mjs \
+		-F "$@" -- "$MCPGW_HOME" "$BATS_FILE_TMPDIR/responses"
+}
+
 @test "canaries: none in any log, state database or response; each in the raw inputs" {
-	local c found=0 f
+	local c found=0
 
 	# what an operator may run too: its output is a response as well
 	keep "$("$MCPGW_ROOT/broker/mcpgw-broker" --status 2>&1)"
 	[ -d "$BATS_FILE_TMPDIR/responses" ] && [ "$(ls "$BATS_FILE_TMPDIR/responses" | wc -l)" -ge 15 ]
 	[ -s "$MCPGW_STATE_DIR/broker.log" ] && ls "$MCPGW_STATE_DIR"/*.db >/dev/null
 	for c in "$C_KEY" "$C_BASEURL" "$C_MCPGW" "$C_SRVENV" "$C_URL" "$C_HDR" "$C_COOKIE" "$C_STDERR"; do
-		# every output: the whole home but the raw inputs (logs, databases, pid files, generated configs), and the responses
-		if grep -ral --exclude=.env --exclude=servers_config.json --exclude=dsn-fails.sh --exclude=dsn-server.mjs \
-			-F -- "$c" "$MCPGW_HOME" "$BATS_FILE_TMPDIR/responses"; then
+		# (its first 18 bytes too: a cut copy is a leak as well)
+		if outputs -e "$c" -e "${c:0:18}"; then
 			echo "canary $c leaked into the files above" >&2
 			found=1
 		fi
@@ -257,5 +266,10 @@ keep() {
 		# shellcheck disable=SC2086
 		(cd "$MCPGW_HOME" && grep -qaF -- "$c" $RAW_INPUTS) || { echo "canary $c is in no raw input" >&2; found=1; }
 	done
+	# the DSN's user before its password: a copy cut inside the password leaks its start
+	if outputs -e "postgresql://app:"; then
+		echo "the DSN's userinfo leaked into the files above" >&2
+		found=1
+	fi
 	[ "$found" = 0 ]
 }
