@@ -7,6 +7,7 @@
 
 #include "backoff.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/toolschema.h"
@@ -109,19 +110,26 @@ static void fail_pending(struct session *s, const char *why)
 
 /* down: the connection is gone (died, failed, or stopped). The transport
  * is closed, requests in flight fail (their callers retry or give up), and
- * a restart is scheduled unless the session stops. last_error says why,
- * with the telling line the server left (its stderr); the next attempt's
- * time is its own field (the log line says it too). */
+ * a restart is scheduled unless the session stops. last_error says why to
+ * clients, last_detail and the log add the telling line the server left
+ * (its stderr: a DSN with a password, a token; issue 14: "stderr tails
+ * stay in the log"); URLs are redacted in both. The next attempt's time is
+ * its own field (the log line says it too). */
 static void down(struct session *s, const char *why)
 {
-	char tail[512] = "", delay[32] = "";
+	char tail[512] = "", shown_tail[600], shown_why[sizeof s->last_error], delay[32] = "";
 	int was_ready = s->state == SESSION_READY, stopping = s->shutting || s->state == SESSION_STOPPING;
 
 	s->t->ops->diagnostic(s->t, tail, sizeof tail);
-	if (*tail)
-		snprintf(s->last_error, sizeof s->last_error, "%s (stderr: %s)", why, tail);
-	else
-		snprintf(s->last_error, sizeof s->last_error, "%s", why);
+	redact_text(why, strlen(why), shown_why, sizeof shown_why);
+	redact_text(tail, strlen(tail), shown_tail, sizeof shown_tail);
+	if (*tail) {
+		snprintf(s->last_error, sizeof s->last_error, "%.990s; see the broker log", shown_why);
+		snprintf(s->last_detail, sizeof s->last_detail, "%.500s (stderr: %.500s)", shown_why, shown_tail);
+	} else {
+		snprintf(s->last_error, sizeof s->last_error, "%s", shown_why);
+		snprintf(s->last_detail, sizeof s->last_detail, "%s", shown_why);
+	}
 	if (!stopping) {
 		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms,
 					     set_of(s)->restart_backoff_max_ms);
@@ -132,12 +140,12 @@ static void down(struct session *s, const char *why)
 		backoff_format(delay, sizeof delay, s->backoff_ms);
 	}
 	if (stopping)
-		log_info("server %s: %s", s->cfg->name, s->last_error);
+		log_info("server %s: %s", s->cfg->name, s->last_detail);
 	else if (s->fail_streak > 1)
-		log_warn("server %s: %s; retrying in %s (failed %d times in a row)", s->cfg->name, s->last_error, delay,
-			 s->fail_streak);
+		log_warn("server %s: %s; retrying in %s (failed %d times in a row)", s->cfg->name, s->last_detail,
+			 delay, s->fail_streak);
 	else
-		log_warn("server %s: %s; retrying in %s", s->cfg->name, s->last_error, delay);
+		log_warn("server %s: %s; retrying in %s", s->cfg->name, s->last_detail, delay);
 	s->connected = 0;
 	s->t->ops->close(s->t);
 	json_decref(s->list_accum);
@@ -302,7 +310,7 @@ static void become_ready(struct session *s)
 	set_state(s, SESSION_READY);
 	s->t->ops->established(s->t);
 	s->fail_streak = 0;
-	s->last_error[0] = '\0';
+	s->last_error[0] = s->last_detail[0] = '\0';
 	hook(s, s->env->hooks->changed);
 	hook(s, s->env->hooks->tools);
 	hook(s, s->env->hooks->ready);

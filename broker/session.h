@@ -62,7 +62,13 @@ struct session {
 	json_t *list_accum;  /* pages of a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
+	/* why it went down, as clients may see it (/health, tool errors, the
+	 * registry): URLs redacted, a server's stderr only named ("see the broker
+	 * log"); last_detail: the same with the telling line of its stderr (URLs
+	 * redacted), for the log and local operators (mcpgw/status "detail",
+	 * mcpgw-broker --status), never for HTTP clients. Both "" while ready. */
 	char last_error[1024];
+	char last_detail[1024];
 	char fingerprint[17]; /* of the config entry: cached tools apply only to the same entry */
 	int64_t since_ms;     /* state entered */
 	int64_t deadline_ms;  /* STARTING: init deadline; BACKOFF: next start */

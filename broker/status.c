@@ -26,6 +26,8 @@ json_t *status_json(const struct status_view *v)
 		json_object_set_new(o, "protocolVersion", *s->proto ? json_string(s->proto) : json_null());
 		json_object_set(o, "serverInfo", s->server_info ? s->server_info : json_null());
 		json_object_set_new(o, "last_error", *s->last_error ? json_string(s->last_error) : json_null());
+		/* the same with the server's stderr line: for local operators, never for HTTP clients (health.c) */
+		json_object_set_new(o, "detail", *s->last_detail ? json_string(s->last_detail) : json_null());
 		/* a failing server: failed starts in a row, and when it is tried again */
 		json_object_set_new(o, "retries", json_integer(s->fail_streak));
 		json_object_set_new(o, "next_retry_in_ms",

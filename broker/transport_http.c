@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/sse.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
@@ -57,6 +58,8 @@ struct http_t {
 	int auto_mode; /* config said neither: HTTP first, SSE on 4xx */
 	char session[256];
 	char endpoint[2048]; /* legacy: where messages are POSTed */
+	char shown[2048];    /* cfg->url as messages and the log show it (redact_url) */
+	char refused[700];   /* legacy: why we dropped the stream ourselves, "" none */
 	char last_event_id[256];
 	char proto[32]; /* negotiated protocol version (a header on every POST) */
 	int64_t get_at; /* (re)open the GET stream then; 0 = not planned */
@@ -244,6 +247,68 @@ static int resolve(const char *base, const char *rel, char *out, size_t outlen)
 	return rc;
 }
 
+/* origin_of: scheme://host:port of url (the port given or the scheme's) into out; 0 or -1 */
+static int origin_of(const char *url, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		int n = snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
+
+		rc = n > 0 && (size_t)n < outlen ? 0 : -1;
+		for (char *c = out; rc == 0 && *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* same_origin: a and b have one scheme, host and port (RFC 6454) */
+static int same_origin(const char *a, const char *b)
+{
+	char oa[600], ob[600];
+
+	return origin_of(a, oa, sizeof oa) == 0 && origin_of(b, ob, sizeof ob) == 0 && strcmp(oa, ob) == 0;
+}
+
+/* legacy_endpoint: the legacy "endpoint" event's data: where messages go.
+ * It must share the SSE URL's origin, since every POST carries the
+ * configured headers (Authorization, Cookie): an endpoint elsewhere would
+ * hand them to a stranger. The MCP TypeScript SDK refuses it alike
+ * (client/sse.js: "Endpoint origin does not match connection origin");
+ * MCP 2024-11-05, transports, HTTP with SSE. 0, or -1 with t->refused set
+ * (the session logs it when the stream ends) or the event logged; the
+ * stream is then dropped. */
+static int legacy_endpoint(struct http_t *t, const char *data, size_t len)
+{
+	char shown[2048];
+
+	if (resolve(t->base.cfg->url, data, t->endpoint, sizeof t->endpoint) < 0) {
+		log_warn("server %s: bad endpoint event '%.100s'", t->base.cfg->name,
+			 redact_text(data, len, shown, sizeof shown));
+		t->endpoint[0] = '\0';
+		return -1;
+	}
+	if (!same_origin(t->base.cfg->url, t->endpoint)) {
+		snprintf(t->refused, sizeof t->refused,
+			 "the SSE endpoint event names another origin (%.300s); refused: the configured headers go "
+			 "only to the server's own origin",
+			 redact_url(t->endpoint, shown, sizeof shown));
+		t->endpoint[0] = '\0';
+		return -1;
+	}
+	log_info("server %s: SSE endpoint %s", t->base.cfg->name, redact_url(t->endpoint, shown, sizeof shown));
+	return 0;
+}
+
 /* dispatch_json: one message or a batch, up to the session, while x is live */
 static void dispatch_json(struct xfer *x, const char *data, size_t len)
 {
@@ -281,11 +346,8 @@ static int on_sse_event(const char *event, const char *data, size_t len, const c
 	if (x->sse.retry_ms >= 0)
 		x->retry_ms = x->sse.retry_ms;
 	if (x->kind == XK_LEGACY_GET && strcmp(event, "endpoint") == 0) {
-		if (resolve(t->base.cfg->url, data, t->endpoint, sizeof t->endpoint) < 0) {
-			log_warn("server %s: bad endpoint event '%.100s'", t->base.cfg->name, data);
+		if (legacy_endpoint(t, data, len) < 0)
 			return 1;
-		}
-		log_info("server %s: SSE endpoint %s", t->base.cfg->name, t->endpoint);
 		t->base.ev->on_open(t->base.ctx);
 		return x->dead ? 1 : 0;
 	}
@@ -393,11 +455,11 @@ static int http_open(struct transport *bt, char *why, size_t whylen)
 		snprintf(why, whylen, "remote servers need libcurl, which was not set up");
 		return -1;
 	}
-	t->session[0] = t->endpoint[0] = t->last_event_id[0] = t->proto[0] = '\0';
+	t->session[0] = t->endpoint[0] = t->last_event_id[0] = t->proto[0] = t->refused[0] = '\0';
 	t->get_at = 0;
 	t->get_open = t->get_disabled = t->established = 0;
 	t->opened = 1;
-	log_info("server %s: connecting to %s (%s)", bt->cfg->name, bt->cfg->url, http_name(bt));
+	log_info("server %s: connecting to %s (%s)", bt->cfg->name, t->shown, http_name(bt));
 	if (t->mode == MODE_HTTP)
 		return 1; /* initialize is the first POST */
 	if (!xfer_new(t, XK_LEGACY_GET, bt->cfg->url, NULL, 0)) {
@@ -555,7 +617,7 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 	const struct transport_events *ev = t->base.ev;
 
 	if (rc != CURLE_OK) {
-		snprintf(why, whylen, "POST %s: %s", cfg->url, curl_easy_strerror(rc));
+		snprintf(why, whylen, "POST %.400s: %s", t->shown, curl_easy_strerror(rc));
 		if (x->req_id >= 0 && ev->on_undelivered && never_sent(x, rc))
 			ev->on_undelivered(t->base.ctx, x->req_id);
 		ev->on_closed(t->base.ctx, why, 0);
@@ -568,7 +630,7 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 		log_info("server %s: session expired (404); initializing again", cfg->name);
 		ev->on_closed(t->base.ctx, "the MCP session expired (HTTP 404)", 1);
 	} else if (x->status >= 500 || (x->status >= 400 && x->req_id < 0 && x->is_init)) {
-		snprintf(why, whylen, "POST %s: HTTP %ld", cfg->url, x->status);
+		snprintf(why, whylen, "POST %.400s: HTTP %ld", t->shown, x->status);
 		ev->on_closed(t->base.ctx, why, 0);
 	} else if (x->status >= 400) {
 		snprintf(why, whylen, "the MCP server answered HTTP %ld", x->status);
@@ -602,7 +664,7 @@ static void get_done(struct xfer *x, CURLcode rc)
 	if (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE) { /* the connection broke: the server is gone */
 		char why[600];
 
-		snprintf(why, sizeof why, "GET stream %s: %s", t->base.cfg->url, curl_easy_strerror(rc));
+		snprintf(why, sizeof why, "GET stream %.400s: %s", t->shown, curl_easy_strerror(rc));
 		t->base.ev->on_closed(t->base.ctx, why, 0);
 	} else if (x->status >= 500)
 		t->get_at = now + RT_GET_ERROR_RETRY_MS;
@@ -622,8 +684,12 @@ static void xfer_done(struct xfer *x, CURLcode rc)
 	case XK_POST: post_done(x, rc, why, sizeof why); break;
 	case XK_GET: get_done(x, rc); break;
 	case XK_LEGACY_GET:
-		snprintf(why, sizeof why, "SSE stream %s %s%s", x->t->base.cfg->url,
-			 rc != CURLE_OK ? curl_easy_strerror(rc) : "closed", x->status >= 400 ? " (HTTP error)" : "");
+		if (x->t->refused[0])
+			snprintf(why, sizeof why, "%.590s", x->t->refused);
+		else
+			snprintf(why, sizeof why, "SSE stream %.400s %s%s", x->t->shown,
+				 rc != CURLE_OK ? curl_easy_strerror(rc) : "closed",
+				 x->status >= 400 ? " (HTTP error)" : "");
 		x->t->base.ev->on_closed(x->t->base.ctx, why, 0);
 		break;
 	case XK_DELETE: break;
@@ -703,6 +769,7 @@ struct transport *transport_http_new(const struct transport_env *env, const stru
 	t->hub = env->hub;
 	t->mode = cfg->transport == CFG_SSE ? MODE_SSE : MODE_HTTP;
 	t->auto_mode = cfg->transport == CFG_AUTO;
+	redact_url(cfg->url ? cfg->url : "", t->shown, sizeof t->shown);
 	if ((t->timer = evloop_timer_add(env->loop, http_due, http_fire, t)) < 0) {
 		free(t);
 		return NULL;

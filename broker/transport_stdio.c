@@ -15,6 +15,7 @@
 #include "core/errtail.h"
 #include "core/log.h"
 #include "core/progpath.h"
+#include "core/redact.h"
 #include "mcp/jsonrpc.h"
 #include "sigwatch.h"
 
@@ -83,11 +84,25 @@ static void errtail_add(struct stdio_t *p, const char *s, size_t n)
 	p->errtail[p->errtail_len] = '\0';
 }
 
+/* stdio_diagnostic: the telling line of the stderr tail, URLs redacted
+ * before the line is picked and cut (a cut URL would no longer show its
+ * userinfo as such) */
 static void stdio_diagnostic(const struct transport *t, char *out, size_t outlen)
 {
 	const struct stdio_t *p = (const struct stdio_t *)t;
+	char shown[2 * STDIO_ERRTAIL];
 
-	errtail_pick(p->errtail, p->errtail_len, out, outlen);
+	redact_text(p->errtail, p->errtail_len, shown, sizeof shown);
+	errtail_pick(shown, strlen(shown), out, outlen);
+}
+
+/* log_stderr: one line (n bytes) of the child's stderr to the log, URLs
+ * redacted (a DSN's password, a token in a query: issue 14) */
+static void log_stderr(const struct stdio_t *p, const char *line, size_t n)
+{
+	char shown[4200];
+
+	log_info("server %s stderr: %s", p->base.cfg->name, redact_text(line, n, shown, sizeof shown));
 }
 
 /* on_stderr: read what the child wrote to stderr (logged, kept in errtail); 1 when something was read */
@@ -107,12 +122,11 @@ static int read_stderr(struct stdio_t *p)
 	if (buf_append(&p->errline, chunk, (size_t)n) < 0)
 		buf_reset(&p->errline);
 	while (p->errline.len && (nl = memchr(p->errline.data, '\n', p->errline.len))) {
-		*nl = '\0';
-		log_info("server %s stderr: %s", p->base.cfg->name, p->errline.data);
+		log_stderr(p, p->errline.data, (size_t)(nl - p->errline.data));
 		buf_consume(&p->errline, (size_t)(nl - p->errline.data) + 1);
 	}
 	if (p->errline.len > 4096) {
-		log_info("server %s stderr: %s", p->base.cfg->name, p->errline.data);
+		log_stderr(p, p->errline.data, p->errline.len);
 		buf_reset(&p->errline);
 	}
 	return 1;
@@ -262,21 +276,60 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* build_env: environ plus the configured KEY=VALUE entries (which win). Caller frees the array only. */
+/* The variables a stdio server inherits from the broker, the rest of its
+ * environment being its own "env" from servers_config.json: the MCP SDKs'
+ * default (@modelcontextprotocol/sdk client/stdio.js and the Python SDK's
+ * mcp/client/stdio: DEFAULT_INHERITED_ENV_VARS, "inspired by the default
+ * env inheritance of sudo"; on Linux they add nothing), plus three of
+ * mcpgw's that are no secrets: the directories in use (README: servers
+ * find MCPGW_HOME and MCPGW_STATE_DIR) and the log level, which the bundled
+ * server follows. Never the rest of the broker's environment and .env
+ * (OPENAI_API_KEY, MCPGW_* secrets): issue 14, "Secrets stay where they
+ * are". A server that needs another variable names it in its "env"
+ * ("LANG": "${LANG}"). */
+static const char *const stdio_inherited[] = {
+	/* the SDKs' */
+	"HOME",
+	"LOGNAME",
+	"PATH",
+	"SHELL",
+	"TERM",
+	"USER",
+	/* mcpgw's */
+	"MCPGW_HOME",
+	"MCPGW_STATE_DIR",
+	"MCPGW_LOG_LEVEL",
+};
+
+/* inherited: the environ entry e is one a server inherits (a name of
+ * stdio_inherited whose value is no shell function, which the SDKs skip) */
+static int inherited(const char *e)
+{
+	size_t klen = strcspn(e, "=");
+
+	if (e[klen] != '=' || strncmp(e + klen + 1, "()", 2) == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof stdio_inherited / sizeof *stdio_inherited; i++)
+		if (strlen(stdio_inherited[i]) == klen && strncmp(stdio_inherited[i], e, klen) == 0)
+			return 1;
+	return 0;
+}
+
+/* build_env: the inherited variables of environ plus the configured
+ * KEY=VALUE entries (which win). Caller frees the array only. */
 static char **build_env(const struct cfg_server *c)
 {
-	size_t n = 0, k = 0;
-	char **env;
+	size_t n = sizeof stdio_inherited / sizeof *stdio_inherited, k = 0;
+	char **env = calloc(n + c->nenv + 1, sizeof *env);
 
-	while (environ[n])
-		n++;
-	env = calloc(n + c->nenv + 1, sizeof *env);
 	if (!env)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; environ[i] && k < n; i++) {
 		size_t klen = strcspn(environ[i], "=");
 		size_t j;
 
+		if (!inherited(environ[i]))
+			continue;
 		for (j = 0; j < c->nenv; j++)
 			if (strncmp(c->env[j], environ[i], klen) == 0 && c->env[j][klen] == '=')
 				break;

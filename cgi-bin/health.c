@@ -54,6 +54,20 @@ static const char *overall_status(const json_t *servers, json_t *reasons)
 	return failing ? "degraded" : starting ? "starting" : "ok";
 }
 
+/* hide_details: each server's "detail" (its stderr line, for local
+ * operators) taken out: clients see the state and "last_error" only (issue
+ * 14: "stderr tails stay in the log") */
+static void hide_details(json_t *servers)
+{
+	json_t *srv;
+	size_t i;
+
+	json_array_foreach(servers, i, srv) {
+		if (json_object_get(srv, "detail"))
+			json_object_del(srv, "detail");
+	}
+}
+
 /* a failed or odd broker exchange: 503 down, with what went wrong */
 static void send_broker_down(const struct responder *r, struct hio *h, int rc, const json_t *error)
 {
@@ -90,6 +104,7 @@ static enum route_status page_health(struct exchange *x)
 		send_broker_down(r, x->h, rc, error);
 		goto out;
 	}
+	hide_details(servers);
 	out = reasons ? json_pack("{s:s, s:O, s:O?, s:O}", "status", overall_status(servers, reasons), "reasons",
 				  reasons, "broker", json_object_get(result, "broker"), "servers", servers)
 		      : NULL;

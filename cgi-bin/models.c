@@ -10,6 +10,7 @@
 #include "http/hio.h"
 #include "core/statedir.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "http/oai.h"
 #include "http/responder.h"
 #include "core/settings.h"
@@ -33,6 +34,7 @@ struct app {
 	struct sharedcache cache;   /* the upstream's model objects, shared by every process of the host */
 	int fetch_failed;           /* the last fetch of this process failed (its reason in res.message) */
 	json_int_t created;         /* "created" of the models we add: the process start */
+	char source[2048]; /* the cache's source: the upstream URL as shown (redact_url: a database keeps no secret) */
 };
 
 /* model_objects: the objects with a string "id" of a models list (borrowed); new array or NULL */
@@ -239,7 +241,7 @@ static int models_setup(struct responder *r)
 	a->cache = (struct sharedcache){
 		.store = a->store,
 		.name = "models",
-		.source = a->s->openai_base_url,
+		.source = redact_url(a->s->openai_base_url, a->source, sizeof a->source),
 		.ttl_ms = a->s->models_cache_ttl_ms,
 		.hold_ms = a->s->models_cache_ttl_ms < MODELS_FAIL_HOLD_MS ? a->s->models_cache_ttl_ms
 									   : MODELS_FAIL_HOLD_MS,

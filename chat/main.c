@@ -20,6 +20,7 @@
 #include "display.h"
 #include "lineedit.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/settings.h"
 #include "openai/toolloop.h"
 #include "turn.h"
@@ -294,7 +295,7 @@ static int chat_setup(struct chat *c)
 		char shown[1024];
 
 		fprintf(stderr, "mcpgw-chat: cannot set up the upstream client (OPENAI_BASE_URL: '%s')\n",
-			upstream_url_shown(c->set.openai_base_url, shown, sizeof shown));
+			redact_url(c->set.openai_base_url, shown, sizeof shown));
 		return -1;
 	}
 	if (!(c->le = lineedit_new(0, 1))) {

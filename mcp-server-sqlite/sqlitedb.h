@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "sqlfunc.h"
+
 #define SQLITEDB_BUSY_TIMEOUT_MS 5000               /* wait this long for another writer's lock */
 #define SQLITEDB_MAX_ROWS_DEFAULT 10000             /* MCP_SQLITE_MAX_ROWS */
 #define SQLITEDB_TIMEOUT_DEFAULT 30000              /* MCP_SQLITE_TIMEOUT_MS; 0 = no limit */
@@ -26,6 +28,7 @@ struct sqlitedb {
 	long timeout_ms; /* time one statement may run, 0 = unlimited */
 	struct timespec deadline;
 	int deadline_set;
+	char denied[SQLFUNC_NAME_MAX + 1]; /* the function the authorizer refused last, "" none */
 };
 
 /* What a call produced.  Zero it before the call, free it with
@@ -39,16 +42,23 @@ struct sqlitedb_result {
 	char msg[512];     /* why, when the call did not return SQLITEDB_OK */
 };
 
-/* sqlitedb_open: open (creating if missing) the database file at path with
- * the given bounds and check that it is a database.  0, or -1 with err
- * filled and d left closed. */
+/* sqlitedb_open: open (creating if missing, mode 0600, never through a
+ * symlink) the database file at path with the given bounds and check that
+ * it is a database.  The connection is hardened: defensive mode, schema
+ * not trusted, no extension loading, no ATTACH, fts3_tokenizer's pointer
+ * form off, and an authorizer that lets statements call only the functions
+ * of the allow-list (sqlfunc.h).  0, or -1 with err filled and d left
+ * closed. */
 int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long timeout_ms, char *err, size_t errlen);
 
 /* sqlitedb_close: close the connection (safe on a closed d). */
 void sqlitedb_close(struct sqlitedb *d);
 
 /* sqlitedb_read: run sql[0..len) if it is exactly one read-only SELECT / WITH
- * / VALUES statement; r->rows gets at most max_rows rows. */
+ * / VALUES statement; r->rows gets at most max_rows rows.  A statement
+ * calling a function off the allow-list is SQLITEDB_EREFUSED (r->msg names
+ * the function) and nothing runs; so for sqlitedb_write and
+ * sqlitedb_create_table. */
 enum sqlitedb_err sqlitedb_read(struct sqlitedb *d, const char *sql, size_t len, struct sqlitedb_result *r);
 
 /* sqlitedb_write: run sql[0..len) if it is exactly one INSERT / UPDATE /

@@ -2,6 +2,7 @@
 #include "http/responder.h"
 
 #include "core/log.h"
+#include "core/redact.h"
 #include "openai/upstream.h"
 
 /* upstream_worker_init: w->up from the settings and the program's upstream_opts; NULL (logged) when it cannot be made */
@@ -16,7 +17,7 @@ static int upstream_worker_init(struct responder_worker *w)
 		r->def->upstream_opts(r, &o);
 	if (!(w->up = upstream_new(&o)))
 		log_error("cannot create the upstream client for %s",
-			  o.base_url ? upstream_url_shown(o.base_url, shown, sizeof shown) : "(none)");
+			  o.base_url ? redact_url(o.base_url, shown, sizeof shown) : "(none)");
 	return 0;
 }
 

@@ -27,13 +27,14 @@ int bstatus_write(FILE *f, const json_t *result)
 		return -1;
 	json_array_foreach(servers, i, srv) {
 		const char *state = json_string_value(json_object_get(srv, "state"));
+		const char *why = json_string_value(json_object_get(srv, "detail"));
 
 		bstatus_field(f, json_string_value(json_object_get(srv, "name")));
 		fputc('\t', f);
 		bstatus_field(f, state);
 		fprintf(f, "\t%lld\t%lld\t", (long long)json_integer_value(json_object_get(srv, "tools")),
 			(long long)json_integer_value(json_object_get(srv, "restarts")));
-		bstatus_field(f, json_string_value(json_object_get(srv, "last_error")));
+		bstatus_field(f, why && *why ? why : json_string_value(json_object_get(srv, "last_error")));
 		fputc('\n', f);
 	}
 	return 0;

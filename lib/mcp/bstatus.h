@@ -13,7 +13,8 @@
  *   NAME  STATE  TOOLS  RESTARTS  LAST_ERROR
  * STATE as in mcpgw/status (starting, ready, backoff, disabled, stopping,
  * stopped); TOOLS and RESTARTS decimal; LAST_ERROR the reason of the last
- * failure, "-" when there is none (a ready server has none). Control bytes
+ * failure with the server's stderr line (mcpgw/status "detail", else
+ * "last_error"), "-" when there is none (a ready server has none). Control bytes
  * (tab, newline, ...) in NAME and LAST_ERROR are written as spaces, so each
  * line is one record and `read` can split it. */
 

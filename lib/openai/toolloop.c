@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/randid.h"
+#include "core/redact.h"
 #include "core/near.h"
 #include "core/sse.h"
 #include "openai/modelcaps.h"
@@ -1655,12 +1656,12 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 /* ---- the run driven step by step ---- */
 
 /* tl_origin: the upstream's chat URL as log lines name it (without
- * credentials, upstream_url_shown; the query left out) into out (n bytes) */
+ * credentials, redact_url; the query left out) into out (n bytes) */
 static void tl_origin(const char *base_url, char *out, size_t n)
 {
 	char base[UPSTREAM_URL_MAX];
 
-	upstream_url_shown(base_url, base, sizeof base);
+	redact_url(base_url, base, sizeof base);
 	base[strcspn(base, "?#")] = '\0';
 	snprintf(out, n, "%.*s/chat/completions", (int)(n > 18 ? n - 18 : 0), base);
 }

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/jsonseq.h"
 #include "core/randid.h"
+#include "core/redact.h"
 #include "core/sse.h"
 #include "openai/wire.h"
 
@@ -43,8 +44,9 @@ struct upstream {
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
+	char *api_key;                    /* as configured, NULL when none: masked in what the log keeps of a refusal */
 	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
-	char shown_base[UP_BASE_MAX];     /* the same as messages show it (upstream_url_shown) */
+	char shown_base[UP_BASE_MAX];     /* the same as messages show it (redact_url) */
 	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
@@ -447,62 +449,6 @@ enum upstream_dialect upstream_dialect_of(const char *url)
 	return UPSTREAM_DIALECT_OPENAI;
 }
 
-/* up_put: n bytes of s at *o in out[outn] (cut at the end); the new end */
-static size_t up_put(char *out, size_t outn, size_t o, const char *s, size_t n)
-{
-	if (o + 1 >= outn)
-		return o;
-	if (n > outn - 1 - o)
-		n = outn - 1 - o;
-	memcpy(out + o, s, n);
-	out[o + n] = '\0';
-	return o + n;
-}
-
-/* up_query_shown: a query string (no '?') with each value but api-version's as "***" */
-static size_t up_query_shown(const char *q, char *out, size_t outn, size_t o)
-{
-	while (*q) {
-		size_t k = strcspn(q, "&#"), name = strcspn(q, "=&#");
-
-		if (name == 11 && strncmp(q, "api-version", 11) == 0) {
-			o = up_put(out, outn, o, q, k);
-		} else {
-			o = up_put(out, outn, o, q, name);
-			if (name < k)
-				o = up_put(out, outn, o, "=***", 4);
-		}
-		if (q[k] != '&')
-			break;
-		o = up_put(out, outn, o, "&", 1);
-		q += k + 1;
-	}
-	return o;
-}
-
-const char *upstream_url_shown(const char *url, char *out, size_t outn)
-{
-	const char *p = strstr(url, "://"), *auth, *end, *at = NULL;
-	size_t o = 0, n;
-
-	out[0] = '\0';
-	auth = p ? p + 3 : url;
-	end = auth + strcspn(auth, "/?#");
-	for (const char *c = auth; c < end; c++)
-		if (*c == '@')
-			at = c;
-	o = up_put(out, outn, o, url, (size_t)(auth - url));
-	if (at)
-		auth = at + 1;
-	n = strcspn(auth, "?#");
-	o = up_put(out, outn, o, auth, n);
-	if (auth[n] == '?') {
-		o = up_put(out, outn, o, "?", 1);
-		up_query_shown(auth + n + 1, out, outn, o);
-	}
-	return out;
-}
-
 /* up_base: split base URL b into the handle: base (no query, no trailing '/'),
  * shown base, query, the Azure form; 0, or -1 when empty or too long */
 static int up_base(struct upstream *u, const char *b, int dialect)
@@ -520,7 +466,7 @@ static int up_base(struct upstream *u, const char *b, int dialect)
 	if (q)
 		memcpy(u->query, b + strcspn(b, "?") + 1, q);
 	u->query[q] = '\0';
-	upstream_url_shown(u->base_url, u->shown_base, sizeof u->shown_base);
+	redact_url(u->base_url, u->shown_base, sizeof u->shown_base);
 	if (dialect == UPSTREAM_DIALECT_AUTO)
 		dialect = upstream_dialect_of(u->base_url);
 	if (dialect != UPSTREAM_DIALECT_AZURE) {
@@ -613,15 +559,11 @@ static size_t up_url_of(const struct upstream *u, const char *base, const char *
  * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
 static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
 {
-	char shown_q[UP_BASE_MAX];
-
-	shown_q[0] = '\0';
-	up_query_shown(u->query, shown_q, sizeof shown_q, 0);
 	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
 		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
 		return -1;
 	}
-	up_url_of(u, u->shown_base, shown_q, path, model, res->url, sizeof res->url);
+	redact_url(u->url, res->url, sizeof res->url);
 	return 0;
 }
 
@@ -708,8 +650,8 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
-	if (!(u->easy = curl_easy_init()) || !(u->multi = curl_multi_init()) ||
-	    up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
+	if ((o->api_key && *o->api_key && !(u->api_key = strdup(o->api_key))) || !(u->easy = curl_easy_init()) ||
+	    !(u->multi = curl_multi_init()) || up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
 		goto err;
 	return u;
 err:
@@ -727,7 +669,30 @@ void upstream_free(struct upstream *u)
 		curl_multi_cleanup(u->multi);
 	curl_slist_free_all(u->hdr_json);
 	curl_slist_free_all(u->hdr_sse);
+	free(u->api_key);
 	free(u);
+}
+
+/* up_log_refusal: the upstream refused the gateway's key (401/403): its own
+ * words go to the log only (upstream_error_json gives the client a gateway
+ * error), the key masked (the whole text, before it is cut: a refusal may
+ * quote the key) and URLs redacted */
+static void up_log_refusal(const struct upstream *u, const struct upstream_result *res)
+{
+	json_t *body = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
+	json_t *e = json_object_get(body, "error");
+	const char *m = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "message"));
+	size_t n = m ? 3 * strlen(m) + 1 : 0; /* "***" for a key of one byte at worst */
+	char *masked = n ? malloc(n) : NULL, shown[2 * UP_SNIPPET_MAX];
+
+	if (masked)
+		redact_secret(m, u->api_key, masked, n);
+	snprintf(shown, sizeof shown, "%s", m ? "(not shown: out of memory)" : "(no error message)");
+	if (masked)
+		redact_text(masked, strlen(masked), shown, sizeof shown);
+	log_warn("upstream: %s: the gateway's credentials were refused: %s", res->message, shown);
+	free(masked);
+	json_decref(body);
 }
 
 /* ---- one attempt ---- */
@@ -983,6 +948,8 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	} else {
 		u->told_ra_ms = u->told_ra_s_ms = -1;
 	}
+	if (res->err == UPSTREAM_EHTTP && (res->status == 401 || res->status == 403))
+		up_log_refusal(u, res);
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,
 		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0),
 		  res->request_id[0] ? res->request_id : "(none)");
@@ -1157,8 +1124,16 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 {
 	char snip[UP_SNIPPET_MAX + 1];
 	buf_t msg = BUF_INIT;
-	json_t *out = up_passthrough(res);
+	json_t *out;
 
+	/* the upstream refused the gateway's own key: its text describes that key
+	 * ("Incorrect API key provided: sk-...") and is none of the client's
+	 * business; the log has it (up_log_refusal). Issue 14, "Secrets stay where
+	 * they are"; OWASP ASVS 4.0 V7.4.1: a generic message to the user. */
+	if (res->status == 401 || res->status == 403)
+		return wire_error("The gateway's upstream credentials were refused", "server_error", NULL,
+				  "upstream_auth_failed");
+	out = up_passthrough(res);
 	if (out) {
 		*http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
 		return out;

@@ -112,7 +112,7 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 struct upstream *upstream_new(const struct upstream_opts *o);
 void upstream_free(struct upstream *u);
 
-/* upstream_base_url: the base URL as shown (see upstream_url_shown), without a
+/* upstream_base_url: the base URL as shown (see redact_url, core/redact.h), without a
  * trailing '/' and without its query string (borrowed). */
 const char *upstream_base_url(const struct upstream *u);
 
@@ -121,11 +121,6 @@ const char *upstream_base_url(const struct upstream *u);
  * .cognitiveservices.azure.com (Azure OpenAI's endpoints), else
  * UPSTREAM_DIALECT_OPENAI. */
 enum upstream_dialect upstream_dialect_of(const char *url);
-
-/* upstream_url_shown: url as messages and logs may show it, into out (outn >
- * 0; cut to fit): without user:password@, each query value but api-version's
- * replaced by "***" (keys passed in a query: ?key=, ?code=, ?sig=). Returns out. */
-const char *upstream_url_shown(const char *url, char *out, size_t outn);
 
 /* upstream_begin: a new client request is served with u: forget what the
  * answers of earlier requests told (upstream_client_headers), and set this
@@ -199,10 +194,12 @@ json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request
  * with (res->err != UPSTREAM_OK), and its HTTP status in *http_status.
- * UPSTREAM_EHTTP with a provider's error body in any shape wire_error_from
- * reads ({"error": {...}} passed through, {"error": "text"}, Gemini's list,
- * {"detail": ...}, vLLM's {"object": "error", ...}): that error as an
- * OpenAI error object, with the upstream's status; else
+ * UPSTREAM_EHTTP 401 or 403 (the upstream refused the gateway's own key):
+ * 502 upstream_auth_failed, the upstream's text only in the log (its key
+ * masked); other UPSTREAM_EHTTP with a provider's error body in any shape
+ * wire_error_from reads ({"error": {...}} passed through, {"error": "text"},
+ * Gemini's list, {"detail": ...}, vLLM's {"object": "error", ...}): that
+ * error as an OpenAI error object, with the upstream's status; else
  * one of ours: ECONNECT 502 upstream_unreachable, ETIMEOUT 504
  * upstream_timeout, EHTTP with a body that is no error object and EBADRESP
  * 502 upstream_bad_response, ETRUNCATED 502 upstream_truncated, ETOOBIG 502

@@ -63,7 +63,7 @@ wait_starts() {
 		exit !(a >= 0.95 && a < 1.8 && b >= 1.95 && b < 2.9 && c >= 1.95 && c < 3.5) }'
 }
 
-@test "/health shows a failing server's backoff and the telling line of its stderr, not npm's boilerplate" {
+@test "/health shows a failing server's backoff and a generic reason; its stderr's telling line is for operators" {
 	local s="j.servers.find(s => s.name === 'typo')"
 	wait_starts 2
 	wait_server_state typo backoff
@@ -72,8 +72,13 @@ wait_starts() {
 	assert_json "j.status === 'degraded'"
 	assert_json "$s.state === 'backoff' && $s.retries >= 1"
 	assert_json "$s.next_retry_in_ms > 0 && $s.next_retry_in_ms <= 2000"
-	assert_json "$s.last_error === 'exited with status 1 (stderr: npm error 404 Not Found - GET https://registry.npmjs.org/@modelcontextprotocol%2fserver-nonexistent-xyz)'"
-	assert_json "!$s.last_error.includes('complete log')"
+	# clients get the state and a generic reason (issue 14: stderr tails stay in the log)
+	assert_json "$s.last_error === 'exited with status 1; see the broker log'"
+	assert_json "!('detail' in $s)"
+	# local operators the telling line, not npm's boilerplate
+	run "$MCPGW_ROOT/broker/mcpgw-broker" --status
+	[[ "$output" == *$'typo\tbackoff\t'*$'\texited with status 1 (stderr: npm error 404 Not Found - GET https://registry.npmjs.org/@modelcontextprotocol%2fserver-nonexistent-xyz)'* ]]
+	[[ "$output" != *"complete log"* ]]
 	# a healthy server has neither
 	assert_json "j.servers.find(s => s.name === 'sqlite').retries === 0"
 	assert_json "j.servers.find(s => s.name === 'sqlite').next_retry_in_ms === null"

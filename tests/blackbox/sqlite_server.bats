@@ -410,3 +410,23 @@ assert data(4)[0] == {"id": 1, "s": "x", "r": 0.5, "b": "01"}
 assert is_error(5) and is_error(6) and is_error(9)
 '
 }
+
+@test "fts3_tokenizer (pointer out, call through a pointer in) is refused with a clear error, and the server lives on" {
+	serve "$INIT" \
+		"$(query 1 read_query "SELECT hex(fts3_tokenizer('simple'))")" \
+		"$(query 2 read_query "SELECT fts3_tokenizer('simple', x'4141414141414141')")" \
+		"$(query 3 read_query "SELECT 1 AS x WHERE fts3_tokenizer('porter') IS NOT NULL")" \
+		"$(query 4 write_query "CREATE TABLE t AS SELECT load_extension('/tmp/x.so')")" \
+		"$(query 5 read_query "SELECT upper('ok') AS u, json_extract('{\"a\":2}', '\$.a') AS a")"
+	check '
+for i in (1, 2, 3):
+    assert is_error(i) and "fts3_tokenizer() is not allowed" in text(i) and "nothing was executed" in text(i), text(i)
+assert is_error(4), text(4)
+assert data(5) == [{"u": "OK", "a": 2}], text(5)
+'
+}
+
+@test "a database the server creates is 0600, whatever the umask" {
+	(umask 000 && serve "$INIT")
+	[ "$(stat -c %a "$DB")" = 600 ]
+}

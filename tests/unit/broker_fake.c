@@ -83,8 +83,9 @@ static long fake_pid(const struct transport *t)
 
 static void fake_diagnostic(const struct transport *t, char *out, size_t outlen)
 {
-	(void)t;
-	snprintf(out, outlen, "%s", "");
+	const struct fake_transport *f = (const struct fake_transport *)t;
+
+	snprintf(out, outlen, "%s", f->diagnostic ? f->diagnostic : "");
 }
 
 static void fake_destroy(struct transport *t)

@@ -18,7 +18,8 @@ struct fake_transport {
 	struct transport base;
 	int opens, closes, stops, open_result; /* open_result: what open returns (default 1) */
 	int connected;
-	json_t *sent; /* every message sent while connected, in order */
+	json_t *sent;           /* every message sent while connected, in order */
+	const char *diagnostic; /* what diagnostic reports (the server's stderr line); NULL: none */
 };
 
 /* the whole rig: one broker over fake transports and a fake clock */

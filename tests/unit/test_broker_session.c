@@ -112,6 +112,33 @@ static void test_no_tools_capability_is_ready_without_listing(void **state)
 	rig_free(r);
 }
 
+/* a server's stderr line (a DSN with its password) reaches the detail and the log, never
+ * last_error, which clients see; URLs are redacted in both */
+static void test_stderr_stays_in_the_detail(void **state)
+{
+	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
+	struct session *s = rig_session(r, 0);
+	struct fake_transport *f = rig_fake(r, 0);
+	(void)state;
+
+	broker_start(r->b);
+	fake_handshake(f, TOOLS_AB);
+	f->diagnostic = "FATAL: cannot connect to postgresql://app:hunter2@db:5432/app";
+	fake_die(f, "exited with status 1");
+	assert_string_equal(s->last_error, "exited with status 1; see the broker log");
+	assert_string_equal(s->last_detail,
+			    "exited with status 1 (stderr: FATAL: cannot connect to postgresql://db:5432/app)");
+	f->diagnostic = NULL;
+	rig_advance(r, BACKOFF_RESTART_MS);
+	fake_handshake(f, TOOLS_AB);
+	assert_string_equal(s->last_error, "");
+	assert_string_equal(s->last_detail, "");
+	fake_die(f, "POST http://h.example/mcp?api_key=sekrit: Couldn't connect to server");
+	assert_string_equal(s->last_error, "POST http://h.example/mcp?api_key=***: Couldn't connect to server");
+	assert_string_equal(s->last_detail, s->last_error);
+	rig_free(r);
+}
+
 static void test_died_restarts_with_backoff(void **state)
 {
 	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
@@ -354,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported_version_fails_the_start),
 		cmocka_unit_test(test_no_tools_capability_is_ready_without_listing),
 		cmocka_unit_test(test_died_restarts_with_backoff),
+		cmocka_unit_test(test_stderr_stays_in_the_detail),
 		cmocka_unit_test(test_init_timeout_via_fake_clock),
 		cmocka_unit_test(test_open_failure_backs_off),
 		cmocka_unit_test(test_list_changed_relists),

@@ -40,12 +40,17 @@ static void test_lines(void **state)
 		    "\"serverInfo\":{\"name\":\"x\\ty\"}},"
 		    "{\"name\":\"gh\\tost\\n\",\"state\":\"backoff\",\"tools\":0,\"restarts\":12,"
 		    "\"last_error\":\"exited with status 3 (stderr: a\\tb\\nc\\u007f)\"},"
-		    "{\"name\":\"off\",\"state\":\"disabled\",\"tools\":0,\"restarts\":0,\"last_error\":\"\"}]}",
+		    "{\"name\":\"off\",\"state\":\"disabled\",\"tools\":0,\"restarts\":0,\"last_error\":\"\"},"
+		    /* the detail (the stderr line, for local operators) wins over the clients' reason */
+		    "{\"name\":\"db\",\"state\":\"backoff\",\"tools\":0,\"restarts\":1,"
+		    "\"last_error\":\"exited with status 1; see the broker log\","
+		    "\"detail\":\"exited with status 1 (stderr: no db)\"}]}",
 		    &rc);
 	assert_int_equal(rc, 0);
 	assert_string_equal(out, "sqlite\tready\t6\t0\t-\n"
 				 "gh ost \tbackoff\t0\t12\texited with status 3 (stderr: a b c )\n"
-				 "off\tdisabled\t0\t0\t-\n");
+				 "off\tdisabled\t0\t0\t-\n"
+				 "db\tbackoff\t0\t1\texited with status 1 (stderr: no db)\n");
 	free(out);
 	out = lines("{\"servers\":[]}", &rc);
 	assert_int_equal(rc, 0);

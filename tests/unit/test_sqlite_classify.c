@@ -10,6 +10,7 @@
 
 /* The server's modules are not in libmcpgw.a: compile them in. */
 #include "../../mcp-server-sqlite/memo.c"
+#include "../../mcp-server-sqlite/sqlfunc.c"
 #include "../../mcp-server-sqlite/sqljson.c"
 #include "../../mcp-server-sqlite/sqlitedb.c"
 #include "../../mcp-server-sqlite/sqlstmt.c"

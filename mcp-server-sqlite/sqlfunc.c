@@ -1,0 +1,171 @@
+/* sqlfunc.c: the allow-list of SQL functions a tool's statement may call (see sqlfunc.h). */
+#include "sqlfunc.h"
+
+#include <stdlib.h>
+#include <strings.h>
+
+/* Sorted (strcmp order, lower case). From sqlite.org/lang_corefunc.html,
+ * lang_aggfunc.html, windowfunctions.html, lang_datefunc.html,
+ * lang_mathfunc.html, json1.html and fts3.html (auxiliary functions). The
+ * "->" and "->>" operators and LIKE, GLOB and MATCH reach the authorizer as
+ * functions of those names; CURRENT_DATE and friends too. */
+static const char *const sqlfunc_names[] = {
+	"->",
+	"->>",
+	"abs",
+	"acos",
+	"acosh",
+	"asin",
+	"asinh",
+	"atan",
+	"atan2",
+	"atanh",
+	"avg",
+	"bm25",
+	"ceil",
+	"ceiling",
+	"changes",
+	"char",
+	"coalesce",
+	"concat",
+	"concat_ws",
+	"cos",
+	"cosh",
+	"count",
+	"cume_dist",
+	"current_date",
+	"current_time",
+	"current_timestamp",
+	"date",
+	"datetime",
+	"degrees",
+	"dense_rank",
+	"exp",
+	"first_value",
+	"floor",
+	"format",
+	"glob",
+	"group_concat",
+	"hex",
+	"highlight",
+	"ifnull",
+	"iif",
+	"instr",
+	"json",
+	"json_array",
+	"json_array_length",
+	"json_error_position",
+	"json_extract",
+	"json_group_array",
+	"json_group_object",
+	"json_insert",
+	"json_object",
+	"json_patch",
+	"json_pretty",
+	"json_quote",
+	"json_remove",
+	"json_replace",
+	"json_set",
+	"json_type",
+	"json_valid",
+	"jsonb",
+	"jsonb_array",
+	"jsonb_extract",
+	"jsonb_group_array",
+	"jsonb_group_object",
+	"jsonb_insert",
+	"jsonb_object",
+	"jsonb_patch",
+	"jsonb_remove",
+	"jsonb_replace",
+	"jsonb_set",
+	"julianday",
+	"lag",
+	"last_insert_rowid",
+	"last_value",
+	"lead",
+	"length",
+	"like",
+	"likelihood",
+	"likely",
+	"ln",
+	"log",
+	"log10",
+	"log2",
+	"lower",
+	"ltrim",
+	"match",
+	"matchinfo",
+	"max",
+	"min",
+	"mod",
+	"nth_value",
+	"ntile",
+	"nullif",
+	"octet_length",
+	"offsets",
+	"percent_rank",
+	"pi",
+	"pow",
+	"power",
+	"printf",
+	"quote",
+	"radians",
+	"random",
+	"randomblob",
+	"rank",
+	"replace",
+	"round",
+	"row_number",
+	"rtrim",
+	"sign",
+	"sin",
+	"sinh",
+	"snippet",
+	"soundex",
+	"sqlite_version",
+	"sqrt",
+	"strftime",
+	"string_agg",
+	"substr",
+	"substring",
+	"subtype",
+	"sum",
+	"tan",
+	"tanh",
+	"time",
+	"timediff",
+	"total",
+	"total_changes",
+	"trim",
+	"trunc",
+	"typeof",
+	"unhex",
+	"unicode",
+	"unixepoch",
+	"unlikely",
+	"upper",
+	"zeroblob",
+};
+
+#define SQLFUNC_N (sizeof sqlfunc_names / sizeof *sqlfunc_names)
+
+static int sqlfunc_cmp(const void *key, const void *entry)
+{
+	return strcasecmp(key, *(const char *const *)entry);
+}
+
+int sqlfunc_allowed(const char *name)
+{
+	return name && bsearch(name, sqlfunc_names, SQLFUNC_N, sizeof *sqlfunc_names, sqlfunc_cmp) != NULL;
+}
+
+size_t sqlfunc_count(void)
+{
+	return SQLFUNC_N;
+}
+
+const char *sqlfunc_at(size_t i)
+{
+	return i < SQLFUNC_N ? sqlfunc_names[i] : NULL;
+}
