@@ -220,8 +220,7 @@ enum statestore_status statestore_incr(struct statestore *st, const char *ns, co
 	return s;
 }
 
-enum statestore_status statestore_list(struct statestore *st, const char *ns, const char *after, size_t max,
-				       json_t **keys)
+enum statestore_status statestore_list(struct statestore *st, const char *ns, const char *after, size_t max, json_t **keys)
 {
 	if (keys)
 		*keys = NULL;

@@ -308,8 +308,8 @@ static enum statestore_status ss_prune(struct statestore *st, int64_t now, size_
 	return STATESTORE_OK;
 }
 
-static enum statestore_status ss_list(struct statestore *st, const char *ns, int64_t now, const char *after,
-				      size_t max, json_t **keys)
+static enum statestore_status ss_list(struct statestore *st, const char *ns, int64_t now, const char *after, size_t max,
+				      json_t **keys)
 {
 	sqlite3_stmt *s = ss_stmt(st, SS_LIST, ns, after);
 	json_t *a;

@@ -347,6 +347,9 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		responder_send_config_error(x->h, r->settings_err);
 		return ROUTE_DONE;
 	}
+	/* the API key, once for every route, before the body is read (lib/http/auth.h) */
+	if (auth_check(x) < 0)
+		return ROUTE_DONE;
 	if ((x->route->needs & ROUTE_UPSTREAM) && !x->w->up) {
 		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
 		return ROUTE_DONE;

@@ -26,6 +26,7 @@ struct tl_call {
 	char *id, *name;
 	buf_t args;
 	const char *server; /* NULL: the client's own tool */
+	int denied;         /* an MCP tool the caller's policy does not allow: answered with an error, not run */
 	int client_index;   /* its index in what the client sees */
 	/* an MCP call handed to the driver */
 	json_t *argv;    /* the arguments parsed (an object), NULL when they are not one */
@@ -254,6 +255,12 @@ static int calls_grow(struct tl_run *r)
 	return 0;
 }
 
+/* policy_skip_ok: name is one of the client's own tools (the policy does not concern it) */
+static int policy_skip_ok(const struct tl_run *r, const char *name)
+{
+	return r->client_tools && json_object_get(r->client_tools, name) != NULL;
+}
+
 static struct tl_call *new_call(struct tl_run *r, const char *id, const char *name)
 {
 	struct tl_call *c;
@@ -266,6 +273,10 @@ static struct tl_call *new_call(struct tl_run *r, const char *id, const char *na
 	if (!c->id || !c->name)
 		return NULL;
 	c->server = json_object_get(r->offered, c->name) ? mcptools_server(&r->t->tools, c->name) : NULL;
+	/* an MCP tool the policy kept from the offer (not one of the client's own): an error result */
+	if (!c->server && r->t->policy && !policy_skip_ok(r, c->name) &&
+	    (c->server = mcptools_server(&r->t->tools, c->name)) != NULL)
+		c->denied = 1;
 	c->client_index = c->server ? -1 : r->nclient++;
 	return c;
 }
@@ -459,7 +470,7 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 
 		if (!c->server)
 			continue;
-		c->argv = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
 		if (!json_is_object(c->argv)) {
 			json_decref(c->argv);
 			c->argv = NULL;
@@ -1027,7 +1038,7 @@ static int inject(struct tl_run *r, int rc)
 		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools);
+	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy);
 	json_array_foreach(mine, i, t)
 		json_object_set_new(r->offered,
 				    json_string_value(json_object_get(json_object_get(t, "function"), "name")),
@@ -1254,9 +1265,13 @@ static void tools_bad_arguments(struct tl_run *r)
 		struct tl_call *c = &r->calls[i];
 		json_t *error;
 
+		char denied[TOOLPOLICY_MAX];
+
 		if (!c->server || c->argv || c->ended || i >= r->next_call)
 			continue;
-		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
+		snprintf(denied, sizeof denied, TOOLPOLICY_DENIED, c->name);
+		error = json_pack("{s:s}", "message",
+				  c->denied ? denied : "the arguments the model sent are not a JSON object");
 		(void)tool_end(r, c, NULL, error);
 		json_decref(error);
 		if (r->gone)
