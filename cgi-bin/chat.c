@@ -58,10 +58,10 @@ static enum route_status route_chat(struct exchange *x)
 		return ROUTE_DONE;
 	chatstream_init(&cs, h);
 	sp.to = chatstream_sink(&cs);
-	w->tl.policy = auth_policy(x); /* the key's allow-lists: offered and run only */
+	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
 	w->tl.policy = NULL;
-	auth_count(x, sp.tokens, sp.tool_calls);
+	auth_count(&x->auth, sp.tokens, sp.tool_calls);
 	json_decref(req);
 	return ROUTE_DONE;
 }
@@ -132,6 +132,8 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_UPSTREAM_RETRIES",
 					     "MCPGW_UPSTREAM_RETRY_MAX_WAIT",
 					     "MCPGW_MAX_RESPONSE_BYTES",
+					     "MCPGW_API_KEYS",
+					     "MCPGW_TRUSTED_PROXIES",
 					     "MCPGW_LOG_LEVEL",
 					     "MCPGW_LOG_FILE",
 					     "MCPGW_FAULT",

@@ -497,7 +497,7 @@ static void page_run(struct app *a, struct exchange *x)
 {
 	struct hio *h = x->h;
 	const buf_t *body = &x->body;
-	const struct toolpolicy *policy = auth_policy(x);
+	const struct toolpolicy *policy = auth_policy(&x->auth);
 	json_t *req = NULL, *params = NULL, *result = NULL, *error = NULL;
 	const char *tool;
 	long timeout;
@@ -511,7 +511,7 @@ static void page_run(struct app *a, struct exchange *x)
 		json_decref(params);
 		goto out;
 	}
-	auth_count(x, 0, 1);
+	auth_count(&x->auth, 0, 1);
 	timeout =
 		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
 	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
@@ -547,7 +547,7 @@ static struct app *app(struct exchange *x)
 
 static enum route_status route_list(struct exchange *x)
 {
-	page_list(app(x), x->h, auth_policy(x));
+	page_list(app(x), x->h, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 
@@ -559,7 +559,7 @@ static enum route_status route_run(struct exchange *x)
 
 static enum route_status route_get(struct exchange *x)
 {
-	tools_get(app(x), x->h, x->arg, auth_policy(x));
+	tools_get(app(x), x->h, x->arg, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 
@@ -571,23 +571,15 @@ static const struct route tools_routes[] = {
 	{ NULL, NULL, NULL, 0 },
 };
 
-static const char *const tools_settings[] = { "MCPGW_HOME",
-					      "MCPGW_ENV_FILE",
-					      "MCPGW_STATE_DIR",
-					      "MCPGW_BROKER_SOCKET",
-					      "MCPGW_BROKER_TIMEOUT",
-					      "MCPGW_BROKER_AUTOSTART",
-					      "MCPGW_BROKER_BIN",
-					      "MCPGW_INIT_TIMEOUT",
-					      "MCPGW_MAX_MESSAGE_BYTES",
-					      "MCPGW_TOOL_TIMEOUT",
-					      "MCPGW_TOOL_RETRIES",
-					      "MCPGW_MAX_BODY_BYTES",
-					      "MCPGW_MAX_JSON_DEPTH",
-					      "MCPGW_LOG_LEVEL",
-					      "MCPGW_LOG_FILE",
-					      "MCPGW_FAULT",
-					      NULL };
+static const char *const tools_settings[] = {
+	"MCPGW_HOME",           "MCPGW_ENV_FILE",        "MCPGW_STATE_DIR",
+	"MCPGW_BROKER_SOCKET",  "MCPGW_BROKER_TIMEOUT",  "MCPGW_BROKER_AUTOSTART",
+	"MCPGW_BROKER_BIN",     "MCPGW_INIT_TIMEOUT",    "MCPGW_MAX_MESSAGE_BYTES",
+	"MCPGW_TOOL_TIMEOUT",   "MCPGW_TOOL_RETRIES",    "MCPGW_MAX_BODY_BYTES",
+	"MCPGW_MAX_JSON_DEPTH", "MCPGW_STATE_STORE",     "MCPGW_STATE_STORE_TIMEOUT",
+	"MCPGW_API_KEYS",       "MCPGW_TRUSTED_PROXIES", "MCPGW_LOG_LEVEL",
+	"MCPGW_LOG_FILE",       "MCPGW_FAULT",           NULL
+};
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage tools_usage = {

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/keystore.h"
 #include "core/log.h"
 #include "http/oai.h"
-#include "http/responder.h"
 
 #define AUTH_ENV_MAX 64     /* keys of MCPGW_API_KEYS at most */
 #define AUTH_REOPEN_MS 1000 /* after the store failed to open, the next try */
@@ -73,6 +73,14 @@ static void env_keys(const struct settings *s)
 		log_warn("MCPGW_API_KEYS: only the first %d keys are used", AUTH_ENV_MAX);
 }
 
+/* one request being checked */
+struct auth_req {
+	struct auth_caller *c;
+	struct hio *h;
+	unsigned spends;
+	const char *method, *path;
+};
+
 /* store_open: A.st open (not retried more than once a second); 0 or -1 */
 static int store_open(const struct settings *s)
 {
@@ -84,6 +92,8 @@ static int store_open(const struct settings *s)
 		return 0;
 	if (now < A.next_open_ms)
 		return -1;
+	/* the state directory may not exist yet (the broker, started by a request, makes it too) */
+	(void)mkdir(s->state_dir, 0700);
 	if (!(A.st = statestore_open(&o, err, sizeof err))) {
 		A.next_open_ms = now + AUTH_REOPEN_MS;
 		log_error("API keys: the state store cannot be opened: %s", err);
@@ -143,7 +153,7 @@ static const struct apikey *find(const char *key, const unsigned char hash[APIKE
  * as OpenAI's clients send it, else "api-key: KEY" as Azure OpenAI's
  * (learn.microsoft.com/azure/ai-foundry/openai/reference#authentication).
  * 1 with a key, 0 without one, -1 when one is there but malformed or too long */
-static int presented(struct exchange *x, char *key, size_t keylen)
+static int presented(struct auth_req *x, char *key, size_t keylen)
 {
 	const char *a = hio_param(x->h, "HTTP_AUTHORIZATION"), *v = NULL;
 	size_t n;
@@ -170,7 +180,7 @@ static int presented(struct exchange *x, char *key, size_t keylen)
  * "401 - Invalid Authentication" / "Incorrect API key provided"), type as OpenAI sends it;
  * the key itself is never shown: shown is the public part of a minted one ("" for others),
  * why replaces the sentence for a key that is right but not usable (expired) */
-static void send_401(struct exchange *x, int have, const char *shown, const char *why)
+static void send_401(struct auth_req *x, int have, const char *shown, const char *why)
 {
 	char msg[768];
 	json_t *e;
@@ -191,14 +201,14 @@ static void send_401(struct exchange *x, int have, const char *shown, const char
 	if (!e || hio_send_json_extra(x->h, 401, e, "WWW-Authenticate: Bearer realm=\"mcpgw\"\r\n") < 0)
 		log_warn("%s %s: the 401 could not be sent", x->method, x->path);
 	json_decref(e);
-	log_info("%s %s from %s: 401 (%s)", x->method, x->path, x->auth.client,
+	log_info("%s %s from %s: 401 (%s)", x->method, x->path, x->c->client,
 		 !have ? "no key"
 		 : why ? "key not usable"
 		       : "wrong key");
 }
 
 /* send_429: over a rate of the key, with Retry-After (RFC 9110 10.2.3: whole seconds) */
-static void send_429(struct exchange *x, const char *what, const char *unit, long limit, int64_t used, int64_t retry_ms)
+static void send_429(struct auth_req *x, const char *what, const char *unit, long limit, int64_t used, int64_t retry_ms)
 {
 	char msg[512], extra[64];
 	long secs = (long)((retry_ms + 999) / 1000);
@@ -207,19 +217,18 @@ static void send_429(struct exchange *x, const char *what, const char *unit, lon
 	snprintf(msg, sizeof msg,
 		 "Rate limit reached for API key %s on %s per min (%s): Limit %ld, Used %lld. Please try again in "
 		 "%lds.",
-		 x->auth.key_id, what, unit, limit, (long long)used, secs);
+		 x->c->key_id, what, unit, limit, (long long)used, secs);
 	snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
 	e = wire_error(msg, strcmp(unit, "RPM") == 0 ? "requests" : "tokens", NULL, "rate_limit_exceeded");
 	if (!e || hio_send_json_extra(x->h, 429, e, extra) < 0)
 		log_warn("%s %s: the 429 could not be sent", x->method, x->path);
 	json_decref(e);
-	log_info("%s %s: key %s over its %s limit (%ld)", x->method, x->path, x->auth.key_id, unit, limit);
+	log_info("%s %s: key %s over its %s limit (%ld)", x->method, x->path, x->c->key_id, unit, limit);
 }
 
 /* rates: the key's limits for this route; 0, or -1 after a 429 (or a 503) was sent */
-static int rates(struct exchange *x, const struct apikey *k)
+static int rates(struct auth_req *x, const struct apikey *k)
 {
-	unsigned needs = x->route->needs;
 	int64_t now = auth_now(), total = 0, retry = 0;
 	enum statestore_status s = STATESTORE_OK;
 
@@ -228,13 +237,13 @@ static int rates(struct exchange *x, const struct apikey *k)
 		send_429(x, "requests", "RPM", k->rpm, total - 1, retry);
 		return -1;
 	}
-	if (s == STATESTORE_OK && k->tpm && (needs & ROUTE_UPSTREAM) &&
+	if (s == STATESTORE_OK && k->tpm && (x->spends & AUTH_SPENDS_TOKENS) &&
 	    (s = keystore_window(A.st, k->id, KEYSTORE_TOKENS, 0, now, &total, &retry)) == STATESTORE_OK &&
 	    total >= k->tpm) {
 		send_429(x, "tokens", "TPM", k->tpm, total, retry);
 		return -1;
 	}
-	if (s == STATESTORE_OK && k->tcpm && (needs & ROUTE_BROKER) && (needs & ROUTE_BODY) &&
+	if (s == STATESTORE_OK && k->tcpm && (x->spends & AUTH_SPENDS_TOOL_CALLS) &&
 	    (s = keystore_window(A.st, k->id, KEYSTORE_TOOL_CALLS, 0, now, &total, &retry)) == STATESTORE_OK &&
 	    total >= k->tcpm) {
 		send_429(x, "tool calls", "TCPM", k->tcpm, total, retry);
@@ -249,15 +258,15 @@ static int rates(struct exchange *x, const struct apikey *k)
 	return 0;
 }
 
-/* admit: k's caller fills x->auth; its rates checked and the request counted. 0, or -1 after an answer */
-static int admit(struct exchange *x, const struct apikey *k, int from_store)
+/* admit: k's caller fills x->c; its rates checked and the request counted. 0, or -1 after an answer */
+static int admit(struct auth_req *x, const struct apikey *k, int from_store)
 {
-	x->auth.keyed = 1;
-	snprintf(x->auth.key_id, sizeof x->auth.key_id, "%s", k->id);
-	x->auth.policy = k->policy;
-	x->auth.restricted = toolpolicy_restricts(&k->policy);
-	x->auth.tpm = k->tpm;
-	x->auth.tcpm = k->tcpm;
+	x->c->keyed = 1;
+	snprintf(x->c->key_id, sizeof x->c->key_id, "%s", k->id);
+	x->c->policy = k->policy;
+	x->c->restricted = toolpolicy_restricts(&k->policy);
+	x->c->tpm = k->tpm;
+	x->c->tcpm = k->tcpm;
 	if (!A.st)
 		return 0; /* an MCPGW_API_KEYS key while the store cannot be opened: no usage (logged at open) */
 	if (from_store && rates(x, k) < 0)
@@ -274,7 +283,7 @@ static int is_env(const struct apikey *k)
 }
 
 /* check_locked: auth_check's work under A.lock; 0, or -1 after the answer */
-static int check_locked(struct exchange *x, const struct settings *s, int loopback)
+static int check_locked(struct auth_req *x, const struct settings *s, int loopback)
 {
 	char key[APIKEY_PRESENTED_MAX], why[256], shown[sizeof APIKEY_PREFIX + APIKEY_ID_MAX + 1] = "", id[APIKEY_ID_MAX];
 	unsigned char hash[APIKEY_HASH_BYTES];
@@ -309,7 +318,7 @@ static int check_locked(struct exchange *x, const struct settings *s, int loopba
 			       "(loopback). Its operator can create a key with: mcpgwctl keys create NAME "
 			       "(see " AUTH_DOCS ").");
 		log_info("%s %s from %s: 403 (no API key configured: loopback clients only)", x->method, x->path,
-			 x->auth.client);
+			 x->c->client);
 		return -1;
 	}
 	if (have < 0) {
@@ -332,34 +341,33 @@ static int check_locked(struct exchange *x, const struct settings *s, int loopba
 	return admit(x, k, !is_env(k));
 }
 
-int auth_check(struct exchange *x)
+int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, unsigned spends, const char *method,
+	       const char *path)
 {
-	const struct settings *s = &x->w->r->s;
-	const char *remote = hio_param(x->h, "REMOTE_ADDR");
+	struct auth_req x = { .c = c, .h = h, .spends = spends, .method = method, .path = path };
+	const char *remote = hio_param(h, "REMOTE_ADDR");
 	/* any forwarding header: the request came through a proxy, and what the
 	 * proxy saw is not this host's loopback (RFC 7239 section 4; X-Forwarded-For, X-Real-IP) */
-	int forwarded = hio_param(x->h, "HTTP_X_FORWARDED_FOR") || hio_param(x->h, "HTTP_FORWARDED") ||
-			hio_param(x->h, "HTTP_X_REAL_IP");
+	int forwarded = hio_param(h, "HTTP_X_FORWARDED_FOR") || hio_param(h, "HTTP_FORWARDED") ||
+			hio_param(h, "HTTP_X_REAL_IP");
 	int rc;
 
-	memset(&x->auth, 0, sizeof x->auth);
-	clientaddr_resolve(remote, hio_param(x->h, "HTTP_X_FORWARDED_FOR"), s->trusted_proxies, x->auth.client,
-			   sizeof x->auth.client);
+	memset(c, 0, sizeof *c);
+	clientaddr_resolve(remote, hio_param(h, "HTTP_X_FORWARDED_FOR"), s->trusted_proxies, c->client, sizeof c->client);
 	pthread_mutex_lock(&A.lock);
-	rc = check_locked(x, s, !forwarded && clientaddr_loopback(remote));
+	rc = check_locked(&x, s, !forwarded && clientaddr_loopback(remote));
 	pthread_mutex_unlock(&A.lock);
 	return rc;
 }
 
-const struct toolpolicy *auth_policy(const struct exchange *x)
+const struct toolpolicy *auth_policy(const struct auth_caller *c)
 {
-	return x->auth.keyed && x->auth.restricted ? &x->auth.policy : NULL;
+	return c->keyed && c->restricted ? &c->policy : NULL;
 }
 
-void auth_count(const struct exchange *x, int64_t tokens, int64_t tool_calls)
+void auth_count(const struct auth_caller *c, int64_t tokens, int64_t tool_calls)
 {
 	int64_t now = auth_now(), total, retry;
-	const struct auth_caller *c = &x->auth;
 
 	if (!c->keyed || (tokens <= 0 && tool_calls <= 0))
 		return;
