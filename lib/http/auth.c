@@ -2,6 +2,7 @@
 #include "http/auth.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,14 @@
 #define AUTH_ENV_MAX 64     /* keys of MCPGW_API_KEYS at most */
 #define AUTH_REOPEN_MS 1000 /* after the store failed to open, the next try */
 #define AUTH_DOCS "docs/access-control.md"
+#define AUTH_FLUSH_MS 1000  /* usage counted in memory reaches the store at least this often */
+#define AUTH_PENDING_MAX 64 /* keys with usage waiting in memory; one more flushes at once */
+
+/* usage of one key not yet in the store */
+struct auth_pending {
+	char id[APIKEY_ID_MAX];
+	int64_t n[KEYSTORE_NKINDS];
+};
 
 /* The process's key cache: one per process (every worker thread shares it,
  * under lock), loaded from the store when its generation moved. */
@@ -30,6 +39,9 @@ static struct {
 	size_t n, nlive;                 /* records; those not revoked */
 	struct apikey env[AUTH_ENV_MAX]; /* MCPGW_API_KEYS, hashed */
 	size_t nenv;
+	struct auth_pending pending[AUTH_PENDING_MAX]; /* usage counted since the last flush */
+	size_t npending;
+	int flusher; /* the flushing thread runs */
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int64_t auth_now(void)
@@ -40,10 +52,89 @@ static int64_t auth_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* auth_exit: the cache's memory and store handle at process exit */
+/* flush_locked: the usage counted in memory added to the store's counters (under A.lock) */
+static void flush_locked(void)
+{
+	for (size_t i = 0; i < A.npending && A.st; i++)
+		for (int k = 0; k < KEYSTORE_NKINDS; k++) {
+			enum statestore_status s;
+
+			if (!A.pending[i].n[k])
+				continue;
+			s = keystore_count(A.st, A.pending[i].id, (enum keystore_kind)k, A.pending[i].n[k]);
+			if (s != STATESTORE_OK)
+				log_warn("API key %s: %lld %s could not be counted: %s", A.pending[i].id,
+					 (long long)A.pending[i].n[k], keystore_kind_name((enum keystore_kind)k),
+					 statestore_strerror(s));
+		}
+	A.npending = 0;
+}
+
+/* count_locked: n of kind for key id, in memory until the next flush (under A.lock) */
+static void count_locked(const char *id, enum keystore_kind kind, int64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < A.npending && strcmp(A.pending[i].id, id) != 0; i++)
+		;
+	if (i == AUTH_PENDING_MAX) {
+		flush_locked();
+		i = 0;
+	}
+	if (i == A.npending) {
+		memset(&A.pending[i], 0, sizeof A.pending[i]);
+		snprintf(A.pending[i].id, sizeof A.pending[i].id, "%s", id);
+		A.npending++;
+	}
+	A.pending[i].n[kind] += n;
+}
+
+/* flusher: a thread that writes the usage counted in memory every AUTH_FLUSH_MS, so that
+ * mcpgwctl keys list is at most that much behind whatever the processes do next */
+static void *flusher(void *arg)
+{
+	struct timespec ts = { AUTH_FLUSH_MS / 1000, (AUTH_FLUSH_MS % 1000) * 1000000L };
+
+	(void)arg;
+	for (;;) {
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&A.lock);
+		if (A.npending)
+			flush_locked();
+		pthread_mutex_unlock(&A.lock);
+	}
+	return NULL;
+}
+
+/* flusher_start: the flushing thread, once, with every signal blocked (the process's
+ * own threads take them); 0, or -1 (usage then reaches the store at exit) */
+static int flusher_start(void)
+{
+	pthread_t th;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	if (A.flusher)
+		return 0;
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	(void)pthread_attr_setstacksize(&attr, 64 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&th, &attr, flusher, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	A.flusher = rc == 0;
+	return rc == 0 ? 0 : -1;
+}
+
+/* auth_exit: the usage still in memory written, the cache's memory and store handle freed, at process exit */
 static void auth_exit(void)
 {
 	pthread_mutex_lock(&A.lock);
+	flush_locked();
 	statestore_close(A.st);
 	A.st = NULL;
 	free(A.keys);
@@ -271,8 +362,10 @@ static int admit(struct auth_req *x, const struct apikey *k, int from_store)
 		return 0; /* an MCPGW_API_KEYS key while the store cannot be opened: no usage (logged at open) */
 	if (from_store && rates(x, k) < 0)
 		return -1;
-	if (keystore_count(A.st, k->id, KEYSTORE_REQUESTS, 1) != STATESTORE_OK)
-		log_warn("API key %s: its usage could not be counted: %s", k->id, statestore_errmsg(A.st));
+	/* usage in memory (no write per request): the flusher, a later request or the exit writes it */
+	count_locked(k->id, KEYSTORE_REQUESTS, 1);
+	if (!A.flusher && flusher_start() < 0)
+		log_warn("API keys: no usage flushing thread (usage is written at exit)");
 	return 0;
 }
 
@@ -372,19 +465,21 @@ void auth_count(const struct auth_caller *c, int64_t tokens, int64_t tool_calls)
 	if (!c->keyed || (tokens <= 0 && tool_calls <= 0))
 		return;
 	pthread_mutex_lock(&A.lock);
+	if (tokens > 0)
+		count_locked(c->key_id, KEYSTORE_TOKENS, tokens);
+	if (tool_calls > 0)
+		count_locked(c->key_id, KEYSTORE_TOOL_CALLS, tool_calls);
+	/* a rate window is counted at once: every process compares with it before the next request */
 	if (A.st) {
 		enum statestore_status s = STATESTORE_OK;
 
-		if (tokens > 0)
-			s = keystore_count(A.st, c->key_id, KEYSTORE_TOKENS, tokens);
-		if (s == STATESTORE_OK && tool_calls > 0)
-			s = keystore_count(A.st, c->key_id, KEYSTORE_TOOL_CALLS, tool_calls);
-		if (s == STATESTORE_OK && tokens > 0 && c->tpm)
+		if (tokens > 0 && c->tpm)
 			s = keystore_window(A.st, c->key_id, KEYSTORE_TOKENS, tokens, now, &total, &retry);
 		if (s == STATESTORE_OK && tool_calls > 0 && c->tcpm)
 			s = keystore_window(A.st, c->key_id, KEYSTORE_TOOL_CALLS, tool_calls, now, &total, &retry);
 		if (s != STATESTORE_OK)
-			log_warn("API key %s: its usage could not be counted: %s", c->key_id, statestore_strerror(s));
+			log_warn("API key %s: its rate window could not be counted: %s", c->key_id,
+				 statestore_strerror(s));
 	}
 	pthread_mutex_unlock(&A.lock);
 }

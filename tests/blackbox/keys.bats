@@ -223,6 +223,8 @@ key_id() { echo "$1" | cut -d- -f3; }
 	local id
 
 	id=$(key_id "$(cat "$MCPGW_HOME/sq.key")")
+	# each process writes what it counted within a second (lib/http/auth.c, AUTH_FLUSH_MS)
+	sleep 1.5
 	keys list --json
 	[ "$status" = 0 ]
 	BODY=$output
