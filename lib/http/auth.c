@@ -310,7 +310,12 @@ static void send_429(struct auth_req *x, const char *what, const char *unit, lon
 		 "%lds.",
 		 x->c->key_id, what, unit, limit, (long long)used, secs);
 	snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
-	e = wire_error(msg, strcmp(unit, "RPM") == 0 ? "requests" : "tokens", NULL, "rate_limit_exceeded");
+	/* the type names what ran out, as OpenAI's "requests" and "tokens" do */
+	e = wire_error(msg,
+		       strcmp(unit, "RPM") == 0   ? "requests"
+		       : strcmp(unit, "TPM") == 0 ? "tokens"
+						  : "tool_calls",
+		       NULL, "rate_limit_exceeded");
 	if (!e || hio_send_json_extra(x->h, 429, e, extra) < 0)
 		log_warn("%s %s: the 429 could not be sent", x->method, x->path);
 	json_decref(e);

@@ -219,6 +219,48 @@ key_id() { echo "$1" | cut -d- -f3; }
 	assert_status 200
 }
 
+@test "over its tool calls or tokens per minute a key gets 429 before the next request that would spend them" {
+	local k
+
+	[ "$(date +%S | sed 's/^0//')" -lt 50 ] || sleep 11
+	keys create calls --tcpm 2
+	k=$(echo "$output" | grep '^sk-mcpgw-')
+	for i in 1 2; do
+		kreq "$k" POST /v1/tools '{"tool":"list_tables","arguments":{}}'
+		assert_status 200
+	done
+	kreq "$k" POST /v1/tools '{"tool":"list_tables","arguments":{}}'
+	assert_openai_error 429 rate_limit_exceeded
+	assert_json 'j.error.type === "tool_calls" && j.error.message.includes("TCPM")'
+	grep -qi '^Retry-After: [0-9]' <<<"$HEADERS"
+	kreq "$k" GET /v1/tools # listing runs no tool
+	assert_status 200
+	keys create tokens --tpm 10
+	k=$(echo "$output" | grep '^sk-mcpgw-')
+	sim_reset
+	sim_script '[{"content":"one","usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}},{"content":"two"}]'
+	kreq "$k" POST /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"mcp":{"tools":false}}'
+	assert_status 200
+	kreq "$k" POST /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"mcp":{"tools":false}}'
+	assert_openai_error 429 rate_limit_exceeded
+	assert_json 'j.error.type === "tokens" && j.error.message.includes("Used 12")'
+}
+
+@test "a key past its expiry is refused with 401 saying so" {
+	local k until
+
+	until=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
+	keys create brief --expires "$until"
+	[ "$status" = 0 ]
+	k=$(echo "$output" | grep '^sk-mcpgw-')
+	kreq "$k" GET /v1/tools
+	assert_status 200
+	sleep 4
+	kreq "$k" GET /v1/tools
+	assert_openai_error 401 invalid_api_key
+	assert_json "j.error.message.includes('expired on $until')"
+}
+
 @test "keys list shows each key's usage: requests, tokens, tool calls" {
 	local id
 
