@@ -255,8 +255,8 @@ static int calls_grow(struct tl_run *r)
 	return 0;
 }
 
-/* policy_skip_ok: name is one of the client's own tools (the policy does not concern it) */
-static int policy_skip_ok(const struct tl_run *r, const char *name)
+/* client_tool: name is one of the client's own tools (no policy concerns it) */
+static int client_tool(const struct tl_run *r, const char *name)
 {
 	return r->client_tools && json_object_get(r->client_tools, name) != NULL;
 }
@@ -274,7 +274,7 @@ static struct tl_call *new_call(struct tl_run *r, const char *id, const char *na
 		return NULL;
 	c->server = json_object_get(r->offered, c->name) ? mcptools_server(&r->t->tools, c->name) : NULL;
 	/* an MCP tool the policy kept from the offer (not one of the client's own): an error result */
-	if (!c->server && r->t->policy && !policy_skip_ok(r, c->name) &&
+	if (!c->server && r->t->policy && !client_tool(r, c->name) &&
 	    (c->server = mcptools_server(&r->t->tools, c->name)) != NULL)
 		c->denied = 1;
 	c->client_index = c->server ? -1 : r->nclient++;
@@ -1264,7 +1264,6 @@ static void tools_bad_arguments(struct tl_run *r)
 	for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
 		struct tl_call *c = &r->calls[i];
 		json_t *error;
-
 		char denied[TOOLPOLICY_MAX];
 
 		if (!c->server || c->argv || c->ended || i >= r->next_call)
