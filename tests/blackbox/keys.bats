@@ -276,3 +276,29 @@ key_id() { echo "$1" | cut -d- -f3; }
 	assert_json "j.find(k => k.id === '$id').usage.tokens > 0"
 	assert_json "j.find(k => k.id === '$id').servers === 'sqlite'"
 }
+
+@test "MCPGW_API_KEYS: keys from .env, checked like the store's, listed as env1, env2" {
+	local home
+
+	home=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-envkeys.XXXXXX")
+	printf 'MCPGW_BROKER_AUTOSTART=0\nMCPGW_API_KEYS=first-key-0123456789,second-key-0123456789\n' >"$home/.env"
+	# health.fcgi as plain CGI, from another host (REMOTE_ADDR), with each key, a wrong one, none
+	for auth in "Bearer second-key-0123456789" "Bearer first-key-0123456789"; do
+		run env -i PATH=/usr/bin:/bin MCPGW_HOME="$home" GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=192.0.2.8 \
+			REQUEST_METHOD=GET REQUEST_URI=/health HTTP_AUTHORIZATION="$auth" "$MCPGW_ROOT/cgi-bin/health.fcgi"
+		[[ "${lines[0]}" != *401* ]] && [[ "${lines[0]}" != *403* ]]
+	done
+	run env -i PATH=/usr/bin:/bin MCPGW_HOME="$home" GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=192.0.2.8 \
+		REQUEST_METHOD=GET REQUEST_URI=/health HTTP_AUTHORIZATION="Bearer first-key-012345678" "$MCPGW_ROOT/cgi-bin/health.fcgi"
+	[[ "${lines[0]}" == *401* ]] && [[ "$output" == *invalid_api_key* ]] && [[ "$output" != *first-key* ]]
+	run env -i PATH=/usr/bin:/bin MCPGW_HOME="$home" GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 \
+		REQUEST_METHOD=GET REQUEST_URI=/health "$MCPGW_ROOT/cgi-bin/health.fcgi"
+	[[ "${lines[0]}" == *401* ]] # loopback too, once a key exists
+	run env -i PATH=/usr/bin:/bin MCPGW_HOME="$home" "$MCPGW_ROOT/keys/mcpgw-keys" list
+	[[ "$output" == *env1*"MCPGW_API_KEYS #1"* ]] && [[ "$output" == *env2* ]] && [[ "$output" != *first-key* ]]
+	# a key too short is refused at start, without showing it
+	printf 'MCPGW_API_KEYS=short\n' >"$home/.env"
+	run env -i PATH=/usr/bin:/bin MCPGW_HOME="$home" "$MCPGW_ROOT/keys/mcpgw-keys" count
+	[ "$status" = 1 ] && [[ "$output" == *"MCPGW_API_KEYS: key 1 is not 16 to 511 characters long"* ]]
+	rm -rf "$home"
+}
