@@ -35,14 +35,16 @@ SQLITESRV = mcp-server-sqlite/mcp-server-sqlite
 SQLITE_SRC= $(wildcard mcp-server-sqlite/*.c)
 CHAT      = chat/mcpgw-chat
 CHAT_SRC  = $(wildcard chat/*.c)
+KEYS      = keys/mcpgw-keys
+KEYS_SRC  = $(wildcard keys/*.c)
 CGI_SRC   = $(wildcard cgi-bin/*.c)
 CGI_BIN   = $(CGI_SRC:.c=.fcgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
 
-PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT)
+PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT) $(KEYS)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
-	  $(CHAT_SRC:.c=.o) \
+	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
 	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
@@ -89,8 +91,13 @@ $(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
 $(CHAT): $(CHAT_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lpthread
 
+# every responder checks API keys (lib/http/auth.c): SHA-256 from OpenSSL's libcrypto
+# mcpgw-keys: the state-store side of `mcpgwctl keys` (SHA-256 from libcrypto)
+$(KEYS): $(KEYS_SRC:.c=.o) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcrypto
+
 cgi-bin/%.fcgi: cgi-bin/%.o $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
 
 # bench/: the yardstick FastCGI responder and the direct stdio client of `make bench`
 BENCH_BIN = bench/fixed.fcgi bench/stdio_floor
@@ -123,7 +130,7 @@ tests/unit/test_broker_%: tests/unit/test_broker_%.o tests/unit/broker_fake.o $(
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE) -lcurl
 
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
 
 # Installs the Debian packages the build and `make run` need (as root, or through sudo; a no-op when present).
 # test-deps: also what `make check` needs; each target installs before it builds anything that needs it.
@@ -182,7 +189,7 @@ bench:
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXEC)/cgi-bin $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONF)
-	install -m 0755 $(BROKER) $(SQLITESRV) $(CHAT) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BROKER) $(SQLITESRV) $(CHAT) $(KEYS) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(CGI_BIN) $(DESTDIR)$(LIBEXEC)/cgi-bin/
 	install -m 0644 cgi-bin/web-errors.tsv $(DESTDIR)$(LIBEXEC)/cgi-bin/
 	install -m 0755 deploy/web-errors.sh $(DESTDIR)$(SHAREDIR)/

@@ -18,7 +18,7 @@
 # BENCH_WARMUP (seconds of untimed load before each, default 1),
 # BENCH_TTFB_RUNS (curl runs per side for time to first byte, default 21),
 # BENCH_OUT (default bench/results.md), BENCH_KEEP=1 keeps the temporary directory,
-# BENCH_ONLY=list,call,chat,memory,startup runs only those sections (default: all).
+# BENCH_ONLY=list,call,chat,memory,startup,keys runs only those sections (default: all).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +33,7 @@ SQLITE_SRV="$ROOT/mcp-server-sqlite/mcp-server-sqlite"
 export PATH="$ROOT/mcp-server-sqlite:$PATH"
 
 . "$ROOT/bench/lib.sh"
-want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup}," in *",$1,"*) return 0 ;; esac; return 1; }
+want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup,keys}," in *",$1,"*) return 0 ;; esac; return 1; }
 
 for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/stdio_floor "$SQLITE_SRV"; do
 	case $bin in /*) ;; *) bin="$ROOT/$bin" ;; esac
@@ -131,7 +131,8 @@ GW="http://127.0.0.1:$GW_PORT"
 FIXED_BODY="$WORK/fixed-body.json"
 printf '{"object":"list","data":[]}\n' >"$FIXED_BODY"   # replaced by /v1/tools' own answer below
 
-# the configuration mcpgwctl writes (same sed on lighttpd.conf.example), plus /bench/fixed with the
+# the configuration mcpgwctl writes (same sed on lighttpd.conf.example; without the whole-server
+# rule that sends every other path to health.fcgi, as on a shared server), plus /bench/fixed with the
 # same process counts (read from the /v1/tools entry) and environment as /v1/tools
 read -r TOOLS_MIN TOOLS_MAX <<EOF_PROCS
 $(awk '/"\/v1\/tools" =>/ { f = 1 } f && /min-procs/ { print; exit }' "$ROOT/lighttpd.conf.example" |
@@ -143,6 +144,7 @@ sed -e "s|^var.mcpgw_root .*|var.mcpgw_root  = \"$ROOT\"|" \
     -e "s|^var.mcpgw_state .*|var.mcpgw_state = \"$STATE\"|" \
     -e "s|^server.bind .*|server.bind     = \"127.0.0.1\"|" \
     -e "s|^server.port .*|server.port     = $GW_PORT|" \
+    -e '/=> "\/health",  # whole server$/d' \
     "$ROOT/lighttpd.conf.example" >"$STATE/lighttpd.conf"
 cat >>"$STATE/lighttpd.conf" <<EOF
 
@@ -404,6 +406,36 @@ if want startup; then
 	mem_row "mcpgw-broker RSS, 10 stdio servers (10 x sqlite), idle after start" "$BROKER_N_PID" 8192 \
 		"${SG_RSS:-}" "supergateway, 1 server"
 	ctl_stop "$ROOT" "$WORK/start10"
+fi
+
+# --- 7. the API-key check ------------------------------------------------------------------
+
+# Two gateways of the same configuration (mcpgwctl start, lighttpd): one with an API key in its
+# state store, whose every request the check (lib/http/auth.c) finds, verifies, and counts; one
+# with no key at all (loopback: no key to check). The same requests, with the key's
+# Authorization header, go to both, alternated.
+if want keys; then
+	note "6. POST /v1/tools with the API-key check: a key in the store vs none"
+	ctl_home "$WORK/keyed" "$ROOT" 1
+	ctl_home "$WORK/keyless" "$ROOT" 1
+	CTL_HOMES="$CTL_HOMES $WORK/keyed $WORK/keyless"
+	ctl_start "$ROOT" "$WORK/keyless" 1 "$(free_port)"
+	GW_NOKEY=$GW
+	ctl_start "$ROOT" "$WORK/keyed" 1 "$(free_port)"
+	GW_KEY=$GW
+	BENCH_KEY=$(MCPGW_HOME="$WORK/keyed" MCPGW_STATE_DIR="$WORK/keyed/var" sh "$ROOT/deploy/mcpgwctl" keys create bench 2>/dev/null) ||
+		die "mcpgwctl keys create failed"
+	export BENCH_AUTH="Bearer $BENCH_KEY"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$GW_KEY/v1/tools" -d "@$CALL_BODY")" = 401 ] ||
+		die "the keyed gateway answers without the key"
+	curl -sf -H "Authorization: $BENCH_AUTH" "$GW_KEY/v1/tools" -d "@$CALL_BODY" | grep -q '"tool.result"' ||
+		die "POST /v1/tools with the key failed"
+	measure_pair keyed-call-c32 32 "$GW_KEY/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- \
+		keyless-call-c32 32 "$GW_NOKEY/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY"
+	rate_row "POST /v1/tools list_tables, 32 conns, with an API key checked" "$A_RPS" "$B_RPS" "the same gateway without keys" 0.95
+	unset BENCH_AUTH
+	ctl_stop "$ROOT" "$WORK/keyed"
+	ctl_stop "$ROOT" "$WORK/keyless"
 fi
 
 # --- the table ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "http/auth.h"
 #include "http/chatstream.h"
 #include "http/hio.h"
 #include "core/log.h"
@@ -23,6 +24,25 @@ struct worker {
 	struct toolloop tl;
 };
 
+/* What a run spent, for the caller's API key (lib/http/auth.h): its events
+ * pass through on their way to chatstream, counted. */
+struct spend {
+	struct toolloop_sink to; /* chatstream's sink */
+	int64_t tokens, tool_calls;
+};
+
+/* spend_event: count the MCP calls run and the tokens of the usage, then pass the event on */
+static int spend_event(void *ud, const struct toolloop_event *ev)
+{
+	struct spend *sp = ud;
+
+	if (ev->kind == TOOLLOOP_TOOL_END)
+		sp->tool_calls++;
+	else if (ev->kind == TOOLLOOP_DONE && ev->usage)
+		sp->tokens = json_integer_value(json_object_get(ev->usage, "total_tokens"));
+	return sp->to.event(sp->to.ud, ev);
+}
+
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */
 static enum route_status route_chat(struct exchange *x)
 {
@@ -30,14 +50,18 @@ static enum route_status route_chat(struct exchange *x)
 	struct hio *h = x->h;
 	json_t *req;
 	struct chatstream cs;
-	struct toolloop_sink sink;
+	struct spend sp = { .tokens = 0 };
+	struct toolloop_sink sink = { spend_event, &sp };
 
 	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
 	if (!req)
 		return ROUTE_DONE;
 	chatstream_init(&cs, h);
-	sink = chatstream_sink(&cs);
+	sp.to = chatstream_sink(&cs);
+	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
+	w->tl.policy = NULL;
+	auth_count(&x->auth, sp.tokens, sp.tool_calls);
 	json_decref(req);
 	return ROUTE_DONE;
 }
@@ -111,6 +135,8 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_UPSTREAM_AUTH",
 					     "OPENAI_API_VERSION",
 					     "MCPGW_MAX_RESPONSE_BYTES",
+					     "MCPGW_API_KEYS",
+					     "MCPGW_TRUSTED_PROXIES",
 					     "MCPGW_LOG_LEVEL",
 					     "MCPGW_LOG_FILE",
 					     "MCPGW_ALLOWED_HOSTS",

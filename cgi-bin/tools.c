@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/auth.h"
 #include "mcp/bclient.h"
 #include "mcp/brokerstart.h"
 #include "core/buf.h"
@@ -197,9 +198,44 @@ static int parse_format(struct hio *h, enum tools_format *fmt)
 	return 0;
 }
 
+/* allowed: the tool t (a catalog entry) passes policy (NULL: every tool does) */
+static int allowed(const json_t *t, const struct toolpolicy *policy)
+{
+	return toolpolicy_allows(policy, json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server")),
+				 json_string_value(json_object_get(t, "name")));
+}
+
+/* page_list_for: GET /v1/tools for a key with a policy: only the tools it allows */
+static void page_list_for(struct app *a, struct hio *h, const json_t *tools, enum tools_format fmt,
+			  const struct toolpolicy *policy)
+{
+	json_t *data = json_array(), *out = NULL, *t;
+	size_t i;
+
+	json_array_foreach(tools, i, t) {
+		json_t *v = allowed(t, policy) ? tool_view(t, fmt) : NULL;
+
+		if (v && (!data || json_array_append_new(data, v) < 0)) {
+			json_decref(data);
+			data = NULL;
+		}
+	}
+	if (data)
+		out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+	if (out && json_array_size(a->cat.unready) && json_object_set(out, "unavailable_servers", a->cat.unready) < 0) {
+		json_decref(out);
+		out = NULL;
+	}
+	if (out)
+		hio_send_json(h, 200, out);
+	else
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	json_decref(out);
+}
+
 /* GET /v1/tools */
 /* page_list: the page of GET /v1/tools, from a body rendered once per catalog generation */
-static void page_list(struct app *a, struct hio *h)
+static void page_list(struct app *a, struct hio *h, const struct toolpolicy *policy)
 {
 	enum tools_format fmt;
 	json_t *tools = NULL, *data = NULL, *out = NULL, *t;
@@ -208,6 +244,11 @@ static void page_list(struct app *a, struct hio *h)
 	if (parse_format(h, &fmt) < 0 || !(tools = fetch_tools(a, h)))
 		return;
 	if (no_server_ready(a, h)) {
+		json_decref(tools);
+		return;
+	}
+	if (policy) { /* a key's own view: rendered for it, not cached */
+		page_list_for(a, h, tools, fmt, policy);
 		json_decref(tools);
 		return;
 	}
@@ -266,7 +307,7 @@ static void send_not_found(struct app *a, struct hio *h, const char *name)
 }
 
 /* GET /v1/tools/{name} (raw = the encoded name) */
-static void tools_get(struct app *a, struct hio *h, const char *raw)
+static void tools_get(struct app *a, struct hio *h, const char *raw, const struct toolpolicy *policy)
 {
 	char name[TOOLS_NAME_MAX + 1];
 	enum tools_format fmt;
@@ -293,6 +334,8 @@ static void tools_get(struct app *a, struct hio *h, const char *raw)
 	}
 	if (!found) {
 		send_not_found(a, h, name);
+	} else if (!allowed(found, policy)) {
+		oai_send_error(h, 403, "tool", "tool_not_allowed", TOOLPOLICY_DENIED, name);
 	} else if (!(v = tool_view(found, fmt))) {
 		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	} else {
@@ -428,10 +471,34 @@ static json_t *call_params(struct hio *h, const json_t *req)
 	return params;
 }
 
-/* page_run: the page of POST /v1/tools: run one tool through the broker */
-static void page_run(struct app *a, struct hio *h, const buf_t *body)
+/* may_run: a key with a policy may run tool: 1; else 0 after 404 (no such tool, once
+ * servers coming up were waited for) or 403 tool_not_allowed was sent */
+static int may_run(struct app *a, struct hio *h, const char *tool, const struct toolpolicy *policy)
 {
-	json_t *req = NULL, *params, *result = NULL, *error = NULL;
+	json_t *tools = fetch_tools(a, h);
+	const char *server;
+
+	if (!tools)
+		return 0;
+	json_decref(tools);
+	if (!(server = mcptools_server(&a->cat, tool))) {
+		send_not_found(a, h, tool);
+		return 0;
+	}
+	if (!toolpolicy_allows(policy, server, tool)) {
+		oai_send_error(h, 403, "tool", "tool_not_allowed", TOOLPOLICY_DENIED, tool);
+		return 0;
+	}
+	return 1;
+}
+
+/* page_run: the page of POST /v1/tools: run one tool through the broker */
+static void page_run(struct app *a, struct exchange *x)
+{
+	struct hio *h = x->h;
+	const buf_t *body = &x->body;
+	const struct toolpolicy *policy = auth_policy(&x->auth);
+	json_t *req = NULL, *params = NULL, *result = NULL, *error = NULL;
 	const char *tool;
 	long timeout;
 	int rc;
@@ -440,6 +507,11 @@ static void page_run(struct app *a, struct hio *h, const buf_t *body)
 	    !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
+	if (policy && !may_run(a, h, tool, policy)) {
+		json_decref(params);
+		goto out;
+	}
+	auth_count(&x->auth, 0, 1);
 	timeout =
 		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
 	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
@@ -475,19 +547,19 @@ static struct app *app(struct exchange *x)
 
 static enum route_status route_list(struct exchange *x)
 {
-	page_list(app(x), x->h);
+	page_list(app(x), x->h, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 
 static enum route_status route_run(struct exchange *x)
 {
-	page_run(app(x), x->h, &x->body);
+	page_run(app(x), x);
 	return ROUTE_DONE;
 }
 
 static enum route_status route_get(struct exchange *x)
 {
-	tools_get(app(x), x->h, x->arg);
+	tools_get(app(x), x->h, x->arg, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 
@@ -499,26 +571,16 @@ static const struct route tools_routes[] = {
 	{ NULL, NULL, NULL, 0 },
 };
 
-static const char *const tools_settings[] = { "MCPGW_HOME",
-					      "MCPGW_ENV_FILE",
-					      "MCPGW_STATE_DIR",
-					      "MCPGW_BROKER_SOCKET",
-					      "MCPGW_BROKER_TIMEOUT",
-					      "MCPGW_BROKER_AUTOSTART",
-					      "MCPGW_BROKER_BIN",
-					      "MCPGW_INIT_TIMEOUT",
-					      "MCPGW_MAX_MESSAGE_BYTES",
-					      "MCPGW_TOOL_TIMEOUT",
-					      "MCPGW_TOOL_RETRIES",
-					      "MCPGW_MAX_BODY_BYTES",
-					      "MCPGW_MAX_JSON_DEPTH",
-					      "MCPGW_LOG_LEVEL",
-					      "MCPGW_LOG_FILE",
-					      "MCPGW_ALLOWED_HOSTS",
-					      "MCPGW_CORS_ORIGINS",
-					      "MCPGW_LISTEN",
-					      "MCPGW_FAULT",
-					      NULL };
+static const char *const tools_settings[] = {
+	"MCPGW_HOME",           "MCPGW_ENV_FILE",        "MCPGW_STATE_DIR",
+	"MCPGW_BROKER_SOCKET",  "MCPGW_BROKER_TIMEOUT",  "MCPGW_BROKER_AUTOSTART",
+	"MCPGW_BROKER_BIN",     "MCPGW_INIT_TIMEOUT",    "MCPGW_MAX_MESSAGE_BYTES",
+	"MCPGW_TOOL_TIMEOUT",   "MCPGW_TOOL_RETRIES",    "MCPGW_MAX_BODY_BYTES",
+	"MCPGW_MAX_JSON_DEPTH", "MCPGW_ALLOWED_HOSTS",   "MCPGW_CORS_ORIGINS",
+	"MCPGW_LISTEN",         "MCPGW_STATE_STORE",     "MCPGW_STATE_STORE_TIMEOUT",
+	"MCPGW_API_KEYS",       "MCPGW_TRUSTED_PROXIES", "MCPGW_LOG_LEVEL",
+	"MCPGW_LOG_FILE",       "MCPGW_FAULT",           NULL
+};
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage tools_usage = {

@@ -1,6 +1,8 @@
 /* settings.c: the settings table (one row per setting) and the loop that loads it from the environment and .env. */
 #include "core/settings.h"
 
+#include "core/apikey.h"
+#include "core/clientaddr.h"
 #include "core/dotenv.h"
 #include "core/log.h"
 #include "core/progpath.h"
@@ -221,6 +223,47 @@ static int def_state_dir(const struct settings *s, char *dst, size_t n, char *er
 		return -1;
 	}
 	return 0;
+}
+
+/* hook_api_keys: MCPGW_API_KEYS: keys of at least APIKEY_ENV_MIN printable
+ * characters, no blank, comma-separated (the message never shows a key) */
+static int hook_api_keys(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	const char *p = s->api_keys;
+	int i = 1;
+
+	(void)r;
+	while (*p) {
+		size_t k = strcspn(p, ",");
+
+		if (k < APIKEY_ENV_MIN || k >= APIKEY_PRESENTED_MAX) {
+			snprintf(err, errlen, "MCPGW_API_KEYS: key %d is not %d to %d characters long", i,
+				 APIKEY_ENV_MIN, APIKEY_PRESENTED_MAX - 1);
+			return -1;
+		}
+		for (size_t j = 0; j < k; j++)
+			if (p[j] <= ' ' || p[j] > '~') {
+				snprintf(err, errlen,
+					 "MCPGW_API_KEYS: key %d holds a blank or a character that is not printable ASCII",
+					 i);
+				return -1;
+			}
+		p += k + (p[k] == ',');
+		i++;
+	}
+	return 0;
+}
+
+/* hook_trusted_proxies: MCPGW_TRUSTED_PROXIES: addresses and CIDR ranges */
+static int hook_trusted_proxies(struct settings *s, const struct settings_row *r, char *err, size_t errlen)
+{
+	char why[256];
+
+	(void)r;
+	if (clientaddr_check_list(s->trusted_proxies, why, sizeof why) == 0)
+		return 0;
+	snprintf(err, errlen, "MCPGW_TRUSTED_PROXIES: %s", why);
+	return -1;
 }
 
 /* hook_trim_slash: drop trailing '/' (MCPGW_HOME keeps a lone "/", URLs lose all) */
@@ -634,6 +677,17 @@ const struct settings_row settings_rows[] = {
 	  .readers = R_GW, .doc = "seconds one state-store operation waits for another process",
 	  .more = "holding the store (SQLite's busy timeout); past it the operation fails, logged, and the request "
 		  "goes on without it" },
+	{ .name = "MCPGW_API_KEYS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", FIELD(api_keys),
+	  .readers = SETTINGS_RESPONDERS | SETTINGS_CTL, .flags = SETTINGS_SECRET, .expect = "KEY[,KEY...]",
+	  .hook = hook_api_keys, .doc = "API keys clients may send (`Authorization: Bearer KEY`), for simple installs",
+	  .more = "besides those of `mcpgwctl keys create` (each 16 to 511 printable characters, no blank or comma; "
+		  "every tool, no rate limit; listed as `env1`, `env2`...). With no key at all only loopback clients "
+		  "are served; see [Access control](#access-control)" },
+	{ .name = "MCPGW_TRUSTED_PROXIES", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)",
+	  FIELD(trusted_proxies), .readers = SETTINGS_RESPONDERS, .expect = "ADDRESS-OR-CIDR[,...]",
+	  .hook = hook_trusted_proxies, .doc = "reverse proxies whose `X-Forwarded-For` names the client",
+	  .more = "(e.g. `127.0.0.1,10.0.0.0/8`) in the log; a request that carries `X-Forwarded-For`, `Forwarded` "
+		  "or `X-Real-IP` is never a loopback client, trusted or not" },
 	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads per chat responder process" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",

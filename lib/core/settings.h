@@ -55,6 +55,9 @@ struct settings {
 	/* the state store */
 	char state_store[4300];      /* MCPGW_STATE_STORE: backend URL */
 	long state_store_timeout_ms; /* MCPGW_STATE_STORE_TIMEOUT (seconds) */
+	/* access control */
+	char api_keys[4096];        /* MCPGW_API_KEYS (secret): comma-separated keys */
+	char trusted_proxies[1024]; /* MCPGW_TRUSTED_PROXIES: addresses and CIDR ranges */
 	/* embeddings */
 	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */

@@ -220,6 +220,17 @@ enum statestore_status statestore_incr(struct statestore *st, const char *ns, co
 	return s;
 }
 
+enum statestore_status statestore_list(struct statestore *st, const char *ns, const char *after, size_t max, json_t **keys)
+{
+	if (keys)
+		*keys = NULL;
+	if (!st || !keys || !max || !statestore_name_ok(ns, STATESTORE_NS_MAX) ||
+	    (after && strnlen(after, STATESTORE_KEY_MAX + 1) > STATESTORE_KEY_MAX))
+		return STATESTORE_EINVAL;
+	st->errmsg[0] = '\0';
+	return st->ops->list(st, ns, statestore_now(st), after ? after : "", max, keys);
+}
+
 enum statestore_status statestore_prune(struct statestore *st, size_t max, size_t *pruned)
 {
 	size_t n = 0;

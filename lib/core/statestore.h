@@ -109,6 +109,15 @@ enum statestore_status statestore_release(struct statestore *st, const char *ns,
 enum statestore_status statestore_incr(struct statestore *st, const char *ns, const char *key, int64_t delta,
 				       int64_t ttl_ms, int64_t *value);
 
+/* statestore_list: the live (unexpired) keys of namespace ns, in
+ * ascending byte order, starting after the key after (NULL or "": from the
+ * first), at most max of them (>= 1): *keys a new JSON array of strings
+ * (json_decref it; NULL unless OK). A page of a namespace that may be
+ * large: call again with after = the last key for the next page (an empty
+ * array: no more). OK or an error. */
+enum statestore_status statestore_list(struct statestore *st, const char *ns, const char *after, size_t max,
+				       json_t **keys);
+
 /* statestore_prune: delete at most max expired entries, oldest expiry
  * first (bounded work per call: call it again for more). *pruned (may be
  * NULL) is how many went. OK or an error. */

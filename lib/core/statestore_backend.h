@@ -2,6 +2,7 @@
 #ifndef MCPGW_STATESTORE_BACKEND_H
 #define MCPGW_STATESTORE_BACKEND_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ struct statestore_ops {
 					  const char *token);
 	enum statestore_status (*incr)(struct statestore *st, const char *ns, const char *key, int64_t now,
 				       int64_t delta, int64_t expires_ms, int64_t *value);
+	/* list: *keys a new array (the caller checked max >= 1; after "" for the first page) */
+	enum statestore_status (*list)(struct statestore *st, const char *ns, int64_t now, const char *after,
+				       size_t max, json_t **keys);
 	enum statestore_status (*prune)(struct statestore *st, int64_t now, size_t max, size_t *pruned);
 };
 

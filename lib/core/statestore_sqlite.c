@@ -39,6 +39,7 @@ enum ss_stmt {
 	SS_READ,
 	SS_WRITE_COUNTER,
 	SS_PRUNE,
+	SS_LIST,
 	SS_BEGIN,
 	SS_COMMIT,
 	SS_ROLLBACK,
@@ -63,6 +64,8 @@ static const char *const ss_sql[SS_NSTMT] = {
 			     " written_ms = excluded.written_ms, expires_ms = excluded.expires_ms",
 	[SS_PRUNE] = "DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv WHERE expires_ms > 0 AND expires_ms <= ?1"
 		     " ORDER BY expires_ms LIMIT ?2)",
+	/* the primary key's index gives the order; ?3 "" starts at the first */
+	[SS_LIST] = "SELECT key FROM kv WHERE ns = ?1 AND key > ?2 AND " SS_LIVE("?3") " ORDER BY key LIMIT ?4",
 	[SS_BEGIN] = "BEGIN IMMEDIATE",
 	[SS_COMMIT] = "COMMIT",
 	[SS_ROLLBACK] = "ROLLBACK",
@@ -305,6 +308,34 @@ static enum statestore_status ss_prune(struct statestore *st, int64_t now, size_
 	return STATESTORE_OK;
 }
 
+static enum statestore_status ss_list(struct statestore *st, const char *ns, int64_t now, const char *after, size_t max,
+				      json_t **keys)
+{
+	sqlite3_stmt *s = ss_stmt(st, SS_LIST, ns, after);
+	json_t *a;
+	int rc;
+
+	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max) != SQLITE_OK)
+		return ss_bind_failed(st, s);
+	if (!(a = json_array()))
+		return ss_end(s, STATESTORE_ENOMEM);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(s, 0);
+
+		if (!k || json_array_append_new(a, json_string(k)) < 0) {
+			json_decref(a);
+			return ss_end(s, STATESTORE_ENOMEM);
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		json_decref(a);
+		return ss_status(st, ss_done(s, rc));
+	}
+	*keys = a;
+	return ss_end(s, STATESTORE_OK);
+}
+
 /* ss_header: refuse, before SQLite touches it, a path that is a symlink or
  * no regular file, a file that is no SQLite database, and an SQLite
  * database of another program. 0 (a missing or empty file is fine), or -1
@@ -469,5 +500,6 @@ const struct statestore_ops statestore_sqlite_ops = {
 	.claim = ss_claim,
 	.release = ss_release,
 	.incr = ss_incr,
+	.list = ss_list,
 	.prune = ss_prune,
 };

@@ -354,6 +354,14 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		responder_send_config_error(x->h, r->settings_err);
 		return ROUTE_DONE;
 	}
+	/* the API key, once for every route, before the body is read (lib/http/auth.h) */
+	if (auth_check(&x->auth, x->h, &r->s,
+		       ((x->route->needs & ROUTE_UPSTREAM) ? AUTH_SPENDS_TOKENS : 0) |
+			       ((x->route->needs & (ROUTE_BROKER | ROUTE_BODY)) == (ROUTE_BROKER | ROUTE_BODY)
+					? AUTH_SPENDS_TOOL_CALLS
+					: 0),
+		       x->method, x->path) < 0)
+		return ROUTE_DONE;
 	if ((x->route->needs & ROUTE_UPSTREAM) && !x->w->up) {
 		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
 		return ROUTE_DONE;

@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/settings.h"
+#include "http/auth.h"
 #include "http/hio.h"
 #include "mcp/bclient.h"
 #include "openai/upstream.h"
@@ -70,6 +71,7 @@ struct exchange {
 	const char *arg;               /* what {} or {*} matched (inside path, still URL-encoded), else "" */
 	buf_t body;                    /* the body when the route needs ROUTE_BODY */
 	void *app;                     /* def->app */
+	struct auth_caller auth;       /* who sent it: its API key's id and policy (lib/http/auth.h) */
 	pthread_mutex_t lock;          /* guards finished (exchange_finish from another thread) */
 	pthread_cond_t done;
 	int finished;

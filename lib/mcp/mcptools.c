@@ -288,7 +288,7 @@ static int in_filter(const char *servers, const char *server)
 	return 0;
 }
 
-json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip)
+json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip, const struct toolpolicy *policy)
 {
 	json_t *out = json_array(), *t;
 	size_t i;
@@ -301,7 +301,8 @@ json_t *mcptools_openai(const struct mcptools *m, const char *servers, const jso
 
 		if (!out)
 			return NULL;
-		if (!name || !server || !in_filter(servers, server) || (skip && json_object_get(skip, name)))
+		if (!name || !server || !in_filter(servers, server) || (skip && json_object_get(skip, name)) ||
+		    !toolpolicy_allows(policy, server, name))
 			continue;
 		params = m->params ? json_incref(json_object_get(m->params, name))
 				   : toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why);

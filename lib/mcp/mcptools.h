@@ -7,6 +7,7 @@
 
 #include "mcp/bclient.h"
 #include "core/buf.h"
+#include "core/toolpolicy.h"
 
 #define MCPTOOLS_WAIT_POLL_MS 50 /* between looks at the catalog while servers are coming up */
 #define MCPTOOLS_NEAR_MAX 256    /* configured servers looked at for "did you mean" */
@@ -97,12 +98,14 @@ long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool
 /* mcptools_openai: the cached tools as OpenAI chat tools
  * ({"type":"function","function":{name,description,parameters}}), keeping
  * only servers listed in the comma-separated servers filter (NULL/"" = all)
- * and skipping names in skip (an object whose keys are names; may be NULL).
+ * and skipping names in skip (an object whose keys are names; may be NULL)
+ * and the tools policy does not allow (the caller's API key; NULL: none).
  * parameters is the tool's inputSchema normalised by toolschema_params; a
  * tool whose schema cannot be made valid is left out (the broker logs it
  * once per listing), so one bad tool never fails a request.
  * New reference (an array, possibly empty) or NULL on ENOMEM. */
-json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip);
+json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip,
+			const struct toolpolicy *policy);
 
 void mcptools_free(struct mcptools *m);
 

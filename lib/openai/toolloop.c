@@ -31,6 +31,7 @@ struct tl_call {
 	const char *id, *name;
 	buf_t args;         /* a copy of the assembler's buffer header: never freed or grown here */
 	const char *server; /* NULL: the client's own tool */
+	int denied;         /* an MCP tool the caller's policy does not allow: answered with an error, not run */
 	int client_index;   /* its index in what the client sees */
 	int classified;     /* server and client_index are set (the call has its name, or the answer is complete) */
 	int announced;      /* streamed: the client saw its first delta (id, name) */
@@ -388,11 +389,18 @@ static int calls_grow(struct tl_run *r, int n)
 	return 0;
 }
 
+/* client_tool: name is one of the client's own tools (no policy concerns it) */
+static int client_tool(const struct tl_run *r, const char *name)
+{
+	return r->client_tools && json_object_get(r->client_tools, name) != NULL;
+}
+
 /* calls_sync: the run's state for every call assembled so far (grown with
  * them), each call classified once its name is known: an MCP tool offered
- * in this request runs here, any other name is the client's. final: the
- * answer is complete: every call is classified, and the views id, name,
- * args are set. 0, or -1 out of memory */
+ * in this request runs here; an MCP tool the caller's key may not use (the
+ * policy kept it from the offer) gets an error result (denied); any other
+ * name is the client's. final: the answer is complete: every call is
+ * classified, and the views id, name, args are set. 0, or -1 out of memory */
 static int calls_sync(struct tl_run *r, int final)
 {
 	const struct toolcalls *in = &r->calls_in;
@@ -416,6 +424,9 @@ static int calls_sync(struct tl_run *r, int final)
 				 r->origin, t->id);
 		c->classified = 1;
 		c->server = json_object_get(r->offered, t->name) ? mcptools_server(&r->t->tools, t->name) : NULL;
+		if (!c->server && r->t->policy && !client_tool(r, t->name) &&
+		    (c->server = mcptools_server(&r->t->tools, t->name)) != NULL)
+			c->denied = 1;
 		c->client_index = c->server ? -1 : r->nclient++;
 	}
 	return 0;
@@ -861,7 +872,7 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 
 		if (!c->server)
 			continue;
-		c->argv = c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
 		if (!json_is_object(c->argv)) {
 			json_decref(c->argv);
 			c->argv = NULL;
@@ -1519,7 +1530,7 @@ static int inject(struct tl_run *r, int rc)
 		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools);
+	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy);
 	json_array_foreach(mine, i, t)
 		json_object_set_new(r->offered,
 				    json_string_value(json_object_get(json_object_get(t, "function"), "name")),
@@ -1765,10 +1776,13 @@ static void tools_bad_arguments(struct tl_run *r)
 	for (int i = 0; i < r->ncalls && r->state == TL_TOOLS_WAIT; i++) {
 		struct tl_call *c = &r->calls[i];
 		json_t *error;
+		char denied[TOOLPOLICY_MAX];
 
 		if (!c->server || c->argv || c->ended || i >= r->next_call)
 			continue;
-		error = json_pack("{s:s}", "message", "the arguments the model sent are not a JSON object");
+		snprintf(denied, sizeof denied, TOOLPOLICY_DENIED, c->name);
+		error = json_pack("{s:s}", "message",
+				  c->denied ? denied : "the arguments the model sent are not a JSON object");
 		(void)tool_end(r, c, NULL, error);
 		json_decref(error);
 		if (r->gone)

@@ -82,6 +82,10 @@ struct toolloop {
 	struct bclient *bc;
 	struct mcptools tools;
 	struct statestore *store; /* the hidden rounds of mixed batches; opened on first use (NULL until then), statestore_close it */
+	/* the caller's tool policy (its API key's allow-lists), set before each run and
+	 * borrowed until it ends; NULL: every tool. Only allowed tools are offered; a
+	 * model that calls another MCP tool gets an error result for it (not run) */
+	const struct toolpolicy *policy;
 	/* set by each toolloop_run when it returns: the MCP servers whose
 	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];

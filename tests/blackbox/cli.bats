@@ -140,7 +140,8 @@ help_of() {
 @test "a responder run as CGI answers the request, even when the server passes '--help' (a query without '=')" {
 	mkdir -p home
 	printf 'MCPGW_BROKER_AUTOSTART=0\n' >home/.env
-	run --separate-stderr env MCPGW_HOME="$PWD/home" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+	# REMOTE_ADDR: a CGI server always sets it (RFC 3875 4.1.8); loopback, so no API key is needed
+	run --separate-stderr env MCPGW_HOME="$PWD/home" GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REMOTE_ADDR=127.0.0.1 \
 		REQUEST_URI='/health?--help' QUERY_STRING=--help "$(program health.fcgi)" --help
 	echo "$output"
 	[ "$status" -eq 0 ]

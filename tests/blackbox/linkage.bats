@@ -1,28 +1,26 @@
 #!/usr/bin/env bats
-# linkage.bats: each responder links only the libraries its routes need (the skeleton's clients are named by the programs that use them; the settings need no state-store backend).
+# linkage.bats: each responder links only the libraries its routes need (the skeleton's clients are named by the programs that use them); every one checks API keys, in the state store, with libcrypto's SHA-256.
 
 setup() { ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd); }
 
 # needed PROGRAM: its NEEDED shared libraries, one a line
 needed() { readelf -d "$ROOT/cgi-bin/$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 
-@test "tools.fcgi and health.fcgi (broker routes only) link neither libcurl nor SQLite nor the upstream client" {
+@test "tools.fcgi and health.fcgi (broker routes only) link neither libcurl nor the upstream client" {
 	for p in tools.fcgi health.fcgi; do
 		run needed "$p"
 		[ "$status" = 0 ]
 		[[ "$output" == *libfcgi* ]]
 		[[ "$output" != *libcurl* ]]
-		[[ "$output" != *libsqlite3* ]]
 		run nm "$ROOT/cgi-bin/$p"
 		[[ "$output" != *upstream_new* ]]
 		[[ "$output" == *bc_new* ]]
 	done
 }
 
-@test "embeddings.fcgi (upstream only, no store) links libcurl, not SQLite nor the broker client" {
+@test "embeddings.fcgi (upstream only) links libcurl, not the broker client" {
 	run needed embeddings.fcgi
 	[[ "$output" == *libcurl* ]]
-	[[ "$output" != *libsqlite3* ]]
 	run nm "$ROOT/cgi-bin/embeddings.fcgi"
 	[[ "$output" != *bc_new* ]]
 }
@@ -32,5 +30,15 @@ needed() { readelf -d "$ROOT/cgi-bin/$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p
 		run needed "$p"
 		[[ "$output" == *libcurl* ]]
 		[[ "$output" == *libsqlite3* ]]
+	done
+}
+
+@test "every responder links the key store (SQLite) and libcrypto (lib/http/auth.c: the API-key check)" {
+	for p in chat.fcgi models.fcgi embeddings.fcgi tools.fcgi health.fcgi; do
+		run needed "$p"
+		[[ "$output" == *libsqlite3* ]]
+		[[ "$output" == *libcrypto* ]]
+		run nm "$ROOT/cgi-bin/$p"
+		[[ "$output" == *auth_check* ]]
 	done
 }

@@ -24,7 +24,7 @@ cgi_get() {
 	local prog=tools out
 
 	case $2 in /health*) prog=health ;; esac
-	out=$(cd "${3:-/}" && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+	out=$(cd "${3:-/}" && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET \
 		SCRIPT_NAME="$2" REQUEST_URI="$2" SERVER_PROTOCOL=HTTP/1.1 MCPGW_STATE_DIR="$1" \
 		"$MCPGW_ROOT/cgi-bin/$prog.fcgi" 2>>"$ST/responder.log")
 	CGI_STATUS=$(printf '%s\n' "$out" | sed -n '1s/^Status: \([0-9]*\).*/\1/p')
@@ -34,7 +34,7 @@ cgi_get() {
 @test "plain CGI from /, PATH=/usr/bin:/bin, no MCPGW_HOME, a new state dir: the first request lists the six sqlite tools" {
 	mkdir "$ST/state"
 	# exactly what a shared host runs
-	run sh -c "cd / && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET SCRIPT_NAME=/v1/tools SERVER_PROTOCOL=HTTP/1.1 MCPGW_STATE_DIR='$ST/state' '$MCPGW_ROOT/cgi-bin/tools.fcgi' 2>>'$ST/responder.log'"
+	run sh -c "cd / && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET SCRIPT_NAME=/v1/tools SERVER_PROTOCOL=HTTP/1.1 MCPGW_STATE_DIR='$ST/state' '$MCPGW_ROOT/cgi-bin/tools.fcgi' 2>>'$ST/responder.log'"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = $'Status: 200 OK\r' ] || { echo "$output" >&2; cat "$ST/state/broker.log" >&2; return 1; }
 	BODY=$(printf '%s\n' "$output" | sed '1,/^\r\{0,1\}$/d')
@@ -77,7 +77,7 @@ cgi_get() {
   "dir": { "command": "../bin/srv", "cwd": "data", "args": ["--db-path", "dir.db"] }
 } }
 EOF
-	out=$(cd "$ST/cwd" && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
+	out=$(cd "$ST/cwd" && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET \
 		SCRIPT_NAME=/health REQUEST_URI=/health MCPGW_HOME="$ST/home" MCPGW_STATE_DIR="$ST/state" \
 		"$MCPGW_ROOT/cgi-bin/health.fcgi")
 	BODY=$(printf '%s\n' "$out" | sed '1,/^\r\{0,1\}$/d')

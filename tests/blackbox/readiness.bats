@@ -111,7 +111,7 @@ cgi_get() {
 
 	shift 3
 	case $path in /health*) prog=health ;; esac
-	out=$(cd / && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET SCRIPT_NAME="$path" \
+	out=$(cd / && env -i PATH=/usr/bin:/bin GATEWAY_INTERFACE=CGI/1.1 REMOTE_ADDR=127.0.0.1 REQUEST_METHOD=GET SCRIPT_NAME="$path" \
 		REQUEST_URI="$path" MCPGW_HOME="$home" MCPGW_STATE_DIR="$st" "$@" "$MCPGW_ROOT/cgi-bin/$prog.fcgi" 2>/dev/null)
 	CGI_STATUS=$(printf '%s\n' "$out" | sed -n '1s/^Status: \([0-9]*\).*/\1/p')
 	CGI_HEADERS=$(printf '%s\n' "$out" | sed '/^\r\{0,1\}$/q')

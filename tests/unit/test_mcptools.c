@@ -139,7 +139,7 @@ static void test_wait_until_ready(void **state)
 	assert_int_equal(m.nready, 1);
 	assert_int_equal(json_array_size(m.tools), 3);
 	/* offered upstream: parameters every upstream takes; the tool whose schema cannot be is left out */
-	offered = mcptools_openai(&m, NULL, NULL);
+	offered = mcptools_openai(&m, NULL, NULL, NULL);
 	assert_int_equal(json_array_size(offered), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *fn = json_object_get(json_array_get(offered, i), "function");
@@ -148,6 +148,26 @@ static void test_wait_until_ready(void **state)
 		assert_string_not_equal(json_string_value(json_object_get(fn, "name")), "bad");
 		assert_string_equal(json_string_value(json_object_get(params, "type")), "object");
 		assert_true(json_is_object(json_object_get(params, "properties")));
+	}
+	/* a key's policy: only the tools it allows are offered (toolpolicy.h) */
+	{
+		struct toolpolicy p;
+		json_t *only;
+		const char *first = json_string_value(
+			json_object_get(json_object_get(json_array_get(offered, 0), "function"), "name"));
+
+		memset(&p, 0, sizeof p);
+		snprintf(p.tools, sizeof p.tools, "%s", first);
+		only = mcptools_openai(&m, NULL, NULL, &p);
+		assert_int_equal(json_array_size(only), 1);
+		assert_string_equal(json_string_value(
+					    json_object_get(json_object_get(json_array_get(only, 0), "function"), "name")),
+				    first);
+		json_decref(only);
+		snprintf(p.servers, sizeof p.servers, "nosuch*");
+		only = mcptools_openai(&m, NULL, NULL, &p);
+		assert_int_equal(json_array_size(only), 0);
+		json_decref(only);
 	}
 	json_decref(offered);
 	assert_int_equal(mcptools_starting(&m), 0);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/keystore.h"
 #include "http/responder.h"
 
 /* ---- handlers of the test table ---- */
@@ -232,6 +233,8 @@ static void check(const char *out, int status, const char *code, const char *msg
 	json_decref(j);
 }
 
+static char store_dir[64];
+
 static int setup(void **state)
 {
 	(void)state;
@@ -240,6 +243,12 @@ static int setup(void **state)
 	R.s.max_body_bytes = 16;
 	R.s.max_json_depth = 8;
 	setenv("CONTENT_TYPE", "application/json", 1); /* what origin_guard lets through */
+	/* the API-key check (lib/http/auth.c): no key configured, a loopback client */
+	if (!store_dir[0] && !mkdtemp(strcpy(store_dir, "/tmp/test_responder.XXXXXX")))
+		return -1;
+	snprintf(R.s.state_store, sizeof R.s.state_store, "sqlite:%s/state.db", store_dir);
+	R.s.state_store_timeout_ms = 5000;
+	setenv("REMOTE_ADDR", "127.0.0.1", 1);
 	return 0;
 }
 
@@ -469,6 +478,85 @@ static void test_pending(void **state)
 	free(out);
 }
 
+/* status_code: the status and the error code (or "") of a response */
+static void status_code(const char *out, int status, const char *code)
+{
+	const char *body = strstr(out, "\r\n\r\n");
+	json_t *j;
+	int st = 0;
+
+	assert_int_equal(sscanf(out, "Status: %d", &st), 1);
+	assert_int_equal(st, status);
+	assert_non_null(body);
+	assert_non_null(j = json_loads(body + 4, 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "", code);
+	json_decref(j);
+}
+
+/* the skeleton checks the API key before every handler (lib/http/auth.c): loopback only without keys;
+ * with a key in the store, nothing without it; a revoked key refused at the very next request */
+static void test_keys(void **state)
+{
+	struct statestore_opts o = { .url = R.s.state_store, .timeout_ms = 5000 };
+	char err[256], key[APIKEY_TEXT_MAX], auth[APIKEY_TEXT_MAX + 16];
+	struct statestore *st = statestore_open(&o, err, sizeof err);
+	struct apikey k;
+	char *out;
+
+	(void)state;
+	assert_non_null(st);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 200, "");
+	free(out);
+	/* a forwarded request is never loopback, whatever the peer */
+	setenv("HTTP_X_FORWARDED_FOR", "127.0.0.1", 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 403, "loopback_only");
+	free(out);
+	unsetenv("HTTP_X_FORWARDED_FOR");
+	setenv("REMOTE_ADDR", "192.0.2.7", 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 403, "loopback_only");
+	free(out);
+	/* a key in the store: every client needs it, loopback too */
+	memset(&k, 0, sizeof k);
+	assert_int_equal(apikey_new(key, sizeof key, k.id, sizeof k.id), 0);
+	assert_int_equal(apikey_hash(key, strlen(key), k.hash), 0);
+	snprintf(k.name, sizeof k.name, "unit");
+	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 401, "invalid_api_key");
+	assert_non_null(strstr(out, "You didn't provide an API key."));
+	free(out);
+	snprintf(auth, sizeof auth, "Bearer %s", key);
+	auth[strlen(auth) - 1] ^= 1; /* one character off */
+	setenv("HTTP_AUTHORIZATION", auth, 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 401, "invalid_api_key");
+	assert_non_null(strstr(out, "Incorrect API key provided"));
+	assert_null(strstr(out, auth + 7 + sizeof APIKEY_PREFIX + APIKEY_ID_CHARS)); /* the secret is never shown */
+	free(out);
+	snprintf(auth, sizeof auth, "Bearer %s", key);
+	setenv("HTTP_AUTHORIZATION", auth, 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 200, "");
+	free(out);
+	/* Azure's header works the same */
+	unsetenv("HTTP_AUTHORIZATION");
+	setenv("HTTP_API_KEY", key, 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 200, "");
+	free(out);
+	k.revoked_ms = 1;
+	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 401, "invalid_api_key");
+	free(out);
+	unsetenv("HTTP_API_KEY");
+	setenv("REMOTE_ADDR", "127.0.0.1", 1);
+	statestore_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,7 +567,15 @@ int main(void)
 		cmocka_unit_test_setup(test_web_server_errors, setup),
 		cmocka_unit_test_setup(test_pending, setup),
 		cmocka_unit_test_setup(test_browser_checks, setup),
+		cmocka_unit_test_setup(test_keys, setup),
 	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char cmd[128];
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (store_dir[0]) {
+		snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
+		if (system(cmd) != 0)
+			rc = 1;
+	}
+	return rc;
 }

@@ -197,6 +197,38 @@ static void test_ttl_expiry(void **state)
 	assert_value(w->st, "t", "short", "s2");
 }
 
+/* list: the live keys of one namespace, in order, page by page; expired and other namespaces' left out */
+static void test_list(void **state)
+{
+	struct world *w = *state;
+	json_t *k = NULL;
+
+	assert_int_equal(statestore_put(w->st, "l", "b", "1", 1, 0), STATESTORE_OK);
+	assert_int_equal(statestore_put(w->st, "l", "a", "1", 1, 0), STATESTORE_OK);
+	assert_int_equal(statestore_incr(w->st, "l", "c", 1, 0, NULL), STATESTORE_OK);
+	assert_int_equal(statestore_put(w->st, "l", "gone", "1", 1, 10), STATESTORE_OK);
+	assert_int_equal(statestore_put(w->st, "l2", "x", "1", 1, 0), STATESTORE_OK);
+	w->now += 10;
+	assert_int_equal(statestore_list(w->st, "l", NULL, 2, &k), STATESTORE_OK);
+	assert_int_equal(json_array_size(k), 2);
+	assert_string_equal(json_string_value(json_array_get(k, 0)), "a");
+	assert_string_equal(json_string_value(json_array_get(k, 1)), "b");
+	json_decref(k);
+	assert_int_equal(statestore_list(w->st, "l", "b", 2, &k), STATESTORE_OK);
+	assert_int_equal(json_array_size(k), 1);
+	assert_string_equal(json_string_value(json_array_get(k, 0)), "c");
+	json_decref(k);
+	assert_int_equal(statestore_list(w->st, "l", "c", 2, &k), STATESTORE_OK);
+	assert_int_equal(json_array_size(k), 0);
+	json_decref(k);
+	assert_int_equal(statestore_list(w->st, "none", "", 5, &k), STATESTORE_OK);
+	assert_int_equal(json_array_size(k), 0);
+	json_decref(k);
+	assert_int_equal(statestore_list(w->st, "l", NULL, 0, &k), STATESTORE_EINVAL);
+	assert_null(k);
+	assert_int_equal(statestore_list(w->st, "", NULL, 1, &k), STATESTORE_EINVAL);
+}
+
 static void test_claim_release(void **state)
 {
 	struct world *w = *state;
@@ -539,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_bounded, setup, teardown),

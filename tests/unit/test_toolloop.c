@@ -301,6 +301,48 @@ static void test_step_tool_round_then_answer(void **state)
 	rec_free(&rec);
 }
 
+/* a key's tool policy (toolloop.policy): a tool it does not allow is not
+ * offered, and when the model calls it anyway the call ends at once, not
+ * run, with an error result naming the tool */
+static void test_step_policy_denies(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct toolpolicy p;
+	struct tl_run *r;
+	json_t *body, *msgs;
+	(void)state;
+
+	memset(&p, 0, sizeof p);
+	snprintf(p.servers, sizeof p.servers, "other");
+	T.policy = &p;
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", &rec, &sink, &need);
+	body = sent(&need);
+	assert_null(json_object_get(body, "tools")); /* read_query (server sqlite) is not offered */
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_no\","
+					  "\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":"
+					  "\"{\\\"query\\\":\\\"SELECT 1\\\"}\"}}]}",
+					  "tool_calls")),
+			 0);
+	/* nothing for the driver: the broker is never asked; the next round at once */
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	assert_string_equal(rec_log(&rec), "start call_no sqlite read_query {\"query\":\"SELECT 1\"} | end call_no 1");
+	body = sent(&need);
+	msgs = json_object_get(body, "messages");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_no");
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 2), "content")),
+			       "does not allow the tool 'read_query'"));
+	json_decref(body);
+	assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"No.\"}", "stop")), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	toolloop_close(r);
+	rec_free(&rec);
+	T.policy = NULL;
+}
+
 /* arguments that are no JSON object: the call ends at once, unasked, and
  * the model is told; past MCPGW_MAX_TOOL_ROUNDS the answer ends "length" */
 static void test_step_bad_arguments_and_round_limit(void **state)
@@ -1409,6 +1451,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_step_plain_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_tool_round_then_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_policy_denies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_bad_arguments_and_round_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_stream_split_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_mixed_batch, setup, teardown),
