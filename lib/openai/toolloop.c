@@ -32,10 +32,10 @@ struct tl_call {
 	buf_t args;         /* a copy of the assembler's buffer header: never freed or grown here */
 	const char *server; /* NULL: the client's own tool */
 	int client_index;   /* its index in what the client sees */
-	char visible[48];   /* the client's own call: the id the client sees, minted here (see mint_visible); "": the upstream's */
-	int classified;     /* server and client_index are set (the call has its name, or the answer is complete) */
-	int announced;      /* streamed: the client saw its first delta (id, name) */
-	size_t sent;        /* streamed: bytes of its arguments the client saw */
+	char visible[48]; /* the client's own call: the id the client sees, minted here (see mint_visible); "": the upstream's */
+	int classified; /* server and client_index are set (the call has its name, or the answer is complete) */
+	int announced;  /* streamed: the client saw its first delta (id, name) */
+	size_t sent;    /* streamed: bytes of its arguments the client saw */
 	/* an MCP call handed to the driver */
 	json_t *argv;    /* the arguments parsed (an object), NULL when they are not one */
 	int64_t started; /* clock_now_ms when it was handed out */
@@ -78,10 +78,10 @@ struct tl_run {
 	json_t *client_tools;                  /* names of the request's own tools -> true */
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
 	/* the mixed-batch history (see "history" below) */
-	char *key_id;            /* the caller's API key id (a copy of t->key_id), NULL: anonymous */
-	char convo[SHA256_HEX];  /* digest of the messages as the client sent them (convo_digest) */
-	json_t *taken;           /* [[store key, entry], ...] taken on restore: put back unless the upstream answers */
-	json_t *usage;   /* summed over rounds, NULL until one is seen */
+	char *key_id;           /* the caller's API key id (a copy of t->key_id), NULL: anonymous */
+	char convo[SHA256_HEX]; /* digest of the messages as the client sent them (convo_digest) */
+	json_t *taken;          /* [[store key, entry], ...] taken on restore: put back unless the upstream answers */
+	json_t *usage;          /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* what the client asked of the tool loop (see choice_after_tools, tools_hand_out) */
 	int choice_none;    /* tool_choice "none": calls of MCP tools are not run */
@@ -242,12 +242,14 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 
 	for (size_t i = 0; used && i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i), *tc, *s;
-		const char *key = json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
+		const char *key =
+			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 		const json_t *entry = key ? json_object_get(sessions, key) : NULL;
 		const json_t *hidden = json_object_get(entry, "hidden"), *ids = json_object_get(entry, "ids");
 		size_t j;
 
-		if (!json_is_object(entry) || !json_is_array(hidden) || !json_is_object(ids) || json_object_get(used, key) ||
+		if (!json_is_object(entry) || !json_is_array(hidden) || !json_is_object(ids) ||
+		    json_object_get(used, key) ||
 		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") != 0)
 			continue;
 		json_object_set_new(used, key, json_true()); /* each entry once: the message it was looked up for */
@@ -1088,7 +1090,7 @@ static int images_refused(struct tl_run *r, struct upstream_result *res)
  * answer's client calls get minted ids, and their map to the upstream's
  * ids is kept the same way (with no hidden round). */
 
-#define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
+#define TL_RESTORE_MAX 256        /* mixed batches looked up per request at most */
 #define TL_MIXED_NS "mixed-batch" /* the state store's namespace of the histories, keyed by history_key */
 #define TL_HISTORY_DOMAIN "mcpgw mixed-batch history v1" /* what history_key hashes first */
 
@@ -1140,9 +1142,9 @@ static int convo_feed(struct sha256 *c, const json_t *m)
 	json_array_foreach(json_object_get(m, "tool_calls"), i, tc) {
 		const json_t *fn = json_object_get(tc, "function");
 
-		if (json_array_append_new(calls, json_pack("[O?O?O?]", json_object_get(tc, "id"),
-							   json_object_get(fn, "name"),
-							   json_object_get(fn, "arguments"))) < 0)
+		if (json_array_append_new(calls,
+					  json_pack("[O?O?O?]", json_object_get(tc, "id"), json_object_get(fn, "name"),
+						    json_object_get(fn, "arguments"))) < 0)
 			goto out;
 	}
 	if (json_object_set(n, "tool_calls", calls) < 0 ||
@@ -1998,8 +2000,7 @@ static void round_done(struct tl_run *r)
 			 : dropped  ? "stop"
 				    : (*r->finish ? r->finish : "stop");
 		/* streamed with MCP tools offered, the client's calls have minted ids: their map is kept */
-		if (r->stream && r->nclient && json_object_size(r->offered) && history_on(r) &&
-		    mint_client_calls(r) == 0)
+		if (r->stream && r->nclient && json_object_size(r->offered) && history_on(r) && mint_client_calls(r) == 0)
 			save_history(r, 0);
 		if (r->stream)
 			(void)finish_stream(r, finish, 0);

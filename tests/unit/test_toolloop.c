@@ -969,24 +969,25 @@ static void test_usage_sum_nested(void **state)
 
 static void test_restore_splices_hidden_rounds(void **state)
 {
-	json_t *msgs =
-		json_loads("[{\"role\":\"user\",\"content\":\"q\"},"
-			   "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V1\",\"type\":\"function\","
-			   "\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
-			   "{\"role\":\"tool\",\"tool_call_id\":\"call_V1\",\"content\":\"client result\"},"
-			   "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V2\",\"type\":\"function\","
-			   "\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
-			   "{\"role\":\"tool\",\"tool_call_id\":\"call_V2\",\"content\":\"second\"}]",
-			   0, NULL);
+	json_t *msgs = json_loads(
+		"[{\"role\":\"user\",\"content\":\"q\"},"
+		"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V1\",\"type\":\"function\","
+		"\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
+		"{\"role\":\"tool\",\"tool_call_id\":\"call_V1\",\"content\":\"client result\"},"
+		"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V2\",\"type\":\"function\","
+		"\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
+		"{\"role\":\"tool\",\"tool_call_id\":\"call_V2\",\"content\":\"second\"}]",
+		0, NULL);
 	/* call_V1: a mixed batch (hidden rounds, the upstream's "0" for the client's call);
 	 * call_V2: the client's calls only, its id mapped back */
-	json_t *sessions = json_loads("{\"call_V1\":{\"hidden\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
-				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
-				      "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"0\"},{\"id\":\"call_m1\"}]},"
-				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}],"
-				      "\"ids\":{\"call_V1\":\"0\"}},"
-				      "\"call_V2\":{\"hidden\":[],\"ids\":{\"call_V2\":\"1\"}}}",
-				      0, NULL);
+	json_t *sessions =
+		json_loads("{\"call_V1\":{\"hidden\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
+			   "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"0\"},{\"id\":\"call_m1\"}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}],"
+			   "\"ids\":{\"call_V1\":\"0\"}},"
+			   "\"call_V2\":{\"hidden\":[],\"ids\":{\"call_V2\":\"1\"}}}",
+			   0, NULL);
 	(void)state;
 
 	assert_non_null(msgs);
@@ -1460,7 +1461,8 @@ static int teardown_history(void **state)
 	return teardown(state);
 }
 
-#define WEATHER_TOOL "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]"
+#define WEATHER_TOOL \
+	"[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]"
 
 /* a_mixed_batch: a non-streamed request ("user" asks) whose answer mixes read_query (MCP, upstream
  * id mcp_id, its result rows) and the client's get_weather (upstream id client_id); the assistant
@@ -1474,8 +1476,8 @@ static json_t *a_mixed_batch(const char *user, const char *client_id, const char
 	char body[512], ans[1024], res[256];
 	json_t *result, *msg;
 
-	snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"tools\":" WEATHER_TOOL "}",
-		 user);
+	snprintf(body, sizeof body,
+		 "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"tools\":" WEATHER_TOOL "}", user);
 	snprintf(ans, sizeof ans,
 		 ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
 			"{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}},"
@@ -1528,7 +1530,8 @@ static char *come_back(const char *user, const json_t *assistant, const char *re
 		upstream_result_init(&res);
 		res.err = UPSTREAM_EHTTP;
 		res.status = 500;
-		buf_puts(&res.body, "{\"error\":{\"message\":\"down\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+		buf_puts(&res.body,
+			 "{\"error\":{\"message\":\"down\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
 		assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
 		upstream_result_free(&res);
 	}
@@ -1692,15 +1695,15 @@ static void test_history_empty_ids(void **state)
  * batch's history comes back under them; an answer with the client's call only maps it back too */
 static void test_history_streamed(void **state)
 {
-	static const char mixed[] =
-		D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
-		  "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
+	static const char mixed[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+		"\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
 		D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"1\",\"type\":\"function\","
 		  "\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}}]}")
-		D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
-	static const char client_only[] =
-		D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
-		  "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
+			D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
+	static const char client_only[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+		"\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
 		D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
 	const char *const streams[] = { mixed, client_only };
 	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"S-SECRET-ROW\"}]}", 0, NULL);
@@ -1729,9 +1732,9 @@ static void test_history_streamed(void **state)
 		free(all);
 		tc = json_array_get(json_object_get(json_object_get(chunk_choice(&rec, 0, 0), "delta"), "tool_calls"), 0);
 		assert_minted(json_string_value(json_object_get(tc, "id")));
-		msg = json_pack("{s:s, s:n, s:[{s:O, s:s, s:{s:s, s:s}}]}", "role", "assistant", "content", "tool_calls",
-				"id", json_object_get(tc, "id"), "type", "function", "function", "name", "get_weather",
-				"arguments", "{}");
+		msg = json_pack("{s:s, s:n, s:[{s:O, s:s, s:{s:s, s:s}}]}", "role", "assistant", "content",
+				"tool_calls", "id", json_object_get(tc, "id"), "type", "function", "function", "name",
+				"get_weather", "arguments", "{}");
 		toolloop_close(r);
 		rec_free(&rec);
 		up = come_back("S asks", msg, "fine", 1);
