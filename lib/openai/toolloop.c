@@ -1077,14 +1077,17 @@ static int images_refused(struct tl_run *r, struct upstream_result *res)
  *    token that grants access, https://owasp.org/www-project-application-security-verification-standard/);
  *  - it is written insert-only (statestore_add: a colliding key is a miss,
  *    never an overwrite) and taken on restore (statestore_take: read and
- *    deleted in one step, so it is used once: no replay);
+ *    deleted in one step, so its hidden messages are used once: no replay);
+ *    what goes back once used is the id map alone (history_used), which
+ *    later turns of the conversation need and which holds nothing secret;
  *  - a retry of the same request (the client's network failed) finds it
  *    again only while the upstream has not answered the restored request:
  *    a run whose upstream round failed, or whose client went away before
  *    the upstream answered, puts what it took back (insert-only) when it is
- *    closed; once the upstream answered a round it is gone for good, and a
- *    retry goes upstream without the hidden round (the model sees the
- *    client's calls and results only).
+ *    closed; once the upstream answered a round the hidden messages are
+ *    gone for good, and a retry (or a later turn) goes upstream without
+ *    them (the model sees the client's calls and results, under the
+ *    upstream's ids).
  * Streamed, whether a round is mixed is known only at its end, after the
  * client saw its calls' ids: whenever MCP tools are offered, a streamed
  * answer's client calls get minted ids, and their map to the upstream's
@@ -1257,6 +1260,37 @@ out:
 	json_decref(entry);
 	json_decref(ids);
 	json_decref(none);
+}
+
+/* history_used: the upstream answered the request the taken histories went
+ * into: their hidden messages are used up (a replay gets none); their id
+ * maps go back (insert-only, a new MCPGW_SESSION_TTL): they hold nothing
+ * but the upstream's ids, and the conversation's later turns, which send
+ * the same assistant message again, need them (the upstream gets its own
+ * ids back: Mistral refuses ids not of its form) */
+static void history_used(struct tl_run *r)
+{
+	struct statestore *st;
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(r->taken) || !(st = tl_store(r)))
+		goto out;
+	json_array_foreach(r->taken, i, e) {
+		json_t *ids = json_pack("{s:[], s:O}", "hidden", "ids", json_object_get(json_array_get(e, 1), "ids"));
+		enum statestore_status s =
+			ids ? statestore_add_json(st, TL_MIXED_NS, json_string_value(json_array_get(e, 0)), ids,
+						  r->t->set->session_ttl_ms)
+			    : STATESTORE_ENOMEM;
+
+		if (s != STATESTORE_OK && s != STATESTORE_HELD)
+			log_warn("keeping the tool call ids of a mixed batch failed (%s%s%s): later turns send the "
+				 "client's ids upstream",
+				 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+		json_decref(ids);
+	}
+out:
+	json_array_clear(r->taken);
 }
 
 /* history_put_back: what the run took on restore goes back (insert-only)
@@ -1979,7 +2013,7 @@ static void round_done(struct tl_run *r)
 	int dropped, limited;
 
 	r->state = TL_ENDED;
-	json_array_clear(r->taken); /* the upstream answered the request the histories went into: used */
+	history_used(r); /* the upstream answered the request the histories went into */
 	if (calls_sync(r, 1) < 0) {
 		(void)fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 		return;

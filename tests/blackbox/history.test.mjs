@@ -111,7 +111,8 @@ describe('mixed-batch history bound to its owner', { timeout: 120000 }, () => {
 		got = await comeBack('A: the weather where my secret says', a, 'rainy');
 		assert.equal(got.status, 200, got.text);
 		assert.ok(!got.text.includes('A-SECRET-ROW'), got.text);
-		assert.deepEqual(toolIds(got.body), [a.tool_calls[0].id], 'the conversation as the client holds it');
+		assert.deepEqual(got.body.messages.map(m => m.role), ['user', 'assistant', 'tool'], 'the conversation as the client holds it');
+		assert.deepEqual(toolIds(got.body), ['call_0'], 'under the upstream\'s id (the id map alone is kept for later turns)');
 	});
 
 	test('a retry after the upstream failed finds the history again; once answered it is gone', { timeout: TEST_TIMEOUT }, async () => {

@@ -1590,9 +1590,14 @@ static void test_history_owner_only(void **state)
 	assert_null(strstr(up, "B-ROW"));
 	assert_string_equal(upstream_tool_ids(up), "call_1,call_0");
 	free(up);
-	/* used: a replay of A's request gets nothing */
+	/* used: a replay of A's request (or a later turn) gets no hidden rows, only its id back */
 	up = come_back("A asks", a, "rainy", 1);
 	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_0");
+	free(up);
+	up = come_back("A asks", a, "rainy", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_0");
 	free(up);
 	json_decref(a);
 	json_decref(b);
