@@ -30,7 +30,8 @@ describe('mixed-batch history bound to its owner', { timeout: 120000 }, () => {
 	let sim, gw, client;
 
 	before(async () => {
-		sim = await startSim(['--api-key', UPSTREAM_KEY]);
+		// OpenAI's dialect whatever SIM_PROFILE says: the turns' ids go on the wire as scripted
+		sim = await startSim(['--api-key', UPSTREAM_KEY, '--profile', 'openai']);
 		// the default log level: restoring must not depend on debug logging
 		gw = await startGateway({ sim, env: { MCPGW_LOG_LEVEL: 'info', MCPGW_UPSTREAM_RETRIES: '0' } });
 		client = new OpenAI({ apiKey: 'sk-client', baseURL: gw.v1, maxRetries: 0, timeout: 20000 });
