@@ -1505,7 +1505,8 @@ static json_t *a_mixed_batch(const char *user, const char *client_id, const char
 }
 
 /* come_back: the client's next request (user's question, the assistant message it got, its result
- * for its call); the upstream answers (ok) or fails with a 500; the body sent upstream as text (free it) */
+ * for its call); the upstream answers (ok 1), fails with a 500 (ok 0), or the run is closed before
+ * it answers (ok -1: the client went away); the body sent upstream as text (free it) */
 static char *come_back(const char *user, const json_t *assistant, const char *result, int ok)
 {
 	struct rec rec;
@@ -1524,9 +1525,9 @@ static char *come_back(const char *user, const json_t *assistant, const char *re
 	rec_init(&rec);
 	r = open_run(text, &rec, &sink, &need);
 	up = strndup(need.body, need.body_len);
-	if (ok) {
+	if (ok == 1) {
 		assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"done\"}", "stop")), 0);
-	} else {
+	} else if (ok == 0) {
 		upstream_result_init(&res);
 		res.err = UPSTREAM_EHTTP;
 		res.status = 500;
@@ -1656,6 +1657,9 @@ static void test_history_retry_until_answered(void **state)
 	(void)state;
 
 	up = come_back("A asks", a, "r", 0); /* the upstream failed */
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	up = come_back("A asks", a, "r", -1); /* the client went away before the upstream answered */
 	assert_non_null(strstr(up, "A-SECRET-ROW"));
 	free(up);
 	up = come_back("A asks", a, "r", 1); /* the retry: restored again, answered */
