@@ -1434,6 +1434,10 @@ static void test_dialect_error_shapes(void **state)
 
 static char hist_dir[64];
 
+/* earlier turns of the conversation (JSON text of messages, each followed by a comma) before the user's
+ * question: as a_mixed_batch sends them (hist_before) and as come_back sends them back (hist_before_back) */
+static const char *hist_before, *hist_before_back;
+
 static int setup_history(void **state)
 {
 	setup(state);
@@ -1453,6 +1457,7 @@ static int teardown_history(void **state)
 	statestore_close(T.store);
 	T.store = NULL;
 	T.key_id = NULL;
+	hist_before = hist_before_back = NULL;
 	for (const char *const *f = (const char *const[]){ "state.db", "state.db-wal", "state.db-shm", NULL }; *f; f++) {
 		snprintf(path, sizeof path, "%s/%s", hist_dir, *f);
 		(void)unlink(path);
@@ -1473,11 +1478,12 @@ static json_t *a_mixed_batch(const char *user, const char *client_id, const char
 	struct toolloop_sink sink;
 	struct toolloop_need need;
 	struct tl_run *r;
-	char body[512], ans[1024], res[256];
+	char body[1024], ans[1024], res[256];
 	json_t *result, *msg;
 
 	snprintf(body, sizeof body,
-		 "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"tools\":" WEATHER_TOOL "}", user);
+		 "{\"messages\":[%s{\"role\":\"user\",\"content\":\"%s\"}],\"tools\":" WEATHER_TOOL "}",
+		 hist_before ? hist_before : "", user);
 	snprintf(ans, sizeof ans,
 		 ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
 			"{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}},"
@@ -1519,8 +1525,20 @@ static char *come_back(const char *user, const json_t *assistant, const char *re
 	json_t *b = json_pack("{s:[{s:s, s:s}, O, {s:s, s:s, s:s}], s:o}", "messages", "role", "user", "content", user,
 			      assistant, "role", "tool", "tool_call_id", id, "content", result, "tools",
 			      json_loads(WEATHER_TOOL, 0, NULL));
-	char *text = json_dumps(b, JSON_COMPACT), *up;
+	char *text, *up, before[1024];
 
+	if (hist_before_back) {
+		json_t *earlier;
+		size_t n = strlen(hist_before_back);
+
+		snprintf(before, sizeof before, "[%.*s]", (int)(n ? n - 1 : 0), hist_before_back); /* the last comma off */
+		earlier = json_loads(before, 0, NULL);
+		assert_non_null(earlier);
+		for (size_t i = json_array_size(earlier); i-- > 0;)
+			json_array_insert(json_object_get(b, "messages"), 0, json_array_get(earlier, i));
+		json_decref(earlier);
+	}
+	text = json_dumps(b, JSON_COMPACT);
 	assert_non_null(text);
 	rec_init(&rec);
 	r = open_run(text, &rec, &sink, &need);
@@ -1760,6 +1778,37 @@ static void test_history_streamed(void **state)
 	json_decref(result);
 }
 
+/* the conversation is bound as a client sends it back: members an SDK adds or drops (refusal, annotations,
+ * content "" for null) do not matter; a changed earlier message does */
+static void test_history_conversation_bound(void **state)
+{
+	json_t *a;
+	char *up;
+	(void)state;
+
+	hist_before = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"},"
+		      "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"hm\"},";
+	a = a_mixed_batch("A asks", "call_0", "call_1", "A-SECRET-ROW");
+	/* an earlier message changed: another conversation */
+	hist_before_back = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"HI\"},"
+			   "{\"role\":\"assistant\",\"content\":null},";
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	/* one left out: another conversation */
+	hist_before_back = "{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":null},";
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	/* the same, as an SDK sends it back */
+	hist_before_back = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"},"
+			   "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"annotations\":[]},";
+	up = come_back("A asks", a, "r", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	json_decref(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1791,6 +1840,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history_retry_until_answered, setup_history, teardown_history),
 		cmocka_unit_test_setup_teardown(test_history_empty_ids, setup_history, teardown_history),
 		cmocka_unit_test_setup_teardown(test_history_streamed, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_conversation_bound, setup_history, teardown_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
