@@ -87,9 +87,9 @@ mcp-client/%.o: CPPFLAGS += -Ibroker
 $(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
-# the chatbot: no libfcgi (it links nothing of lib/http/)
+# the chatbot: no libfcgi (it links nothing of lib/http/); libcrypto for the tool loop's SHA-256 (lib/core/sha256)
 $(CHAT): $(CHAT_SRC:.c=.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lcrypto -lpthread
 
 # every responder checks API keys (lib/http/auth.c): SHA-256 from OpenSSL's libcrypto
 # mcpgw-keys: the state-store side of `mcpgwctl keys` (SHA-256 from libcrypto)

@@ -59,8 +59,10 @@ static enum route_status route_chat(struct exchange *x)
 	chatstream_init(&cs, h);
 	sp.to = chatstream_sink(&cs);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
+	w->tl.key_id = x->auth.key_id;        /* a mixed batch's history is bound to the caller's key ("" anonymous) */
 	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
 	w->tl.policy = NULL;
+	w->tl.key_id = NULL;
 	auth_count(&x->auth, sp.tokens, sp.tool_calls);
 	json_decref(req);
 	return ROUTE_DONE;

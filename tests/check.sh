@@ -114,6 +114,7 @@ if [ "$what" != unit ]; then
 		cat "$log/bats"
 		count_bats "$log/bats"
 		run_node tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs
+		run_node tests/blackbox/history.test.mjs  # the mixed-batch history with its owner (issue 14, case 3)
 	done
 	# routes.bats and browser.bats behind lighttpd with plain CGI too, so the route table and the browser checks are checked behind every front end
 	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ]; then

@@ -76,7 +76,7 @@ const char *statestore_strerror(enum statestore_status s)
 	switch (s) {
 	case STATESTORE_OK: return "done";
 	case STATESTORE_NOTFOUND: return "no such entry";
-	case STATESTORE_HELD: return "held by another claim";
+	case STATESTORE_HELD: return "held by another claim, or (add) already there";
 	case STATESTORE_EBUSY: return "the state store stayed busy (another process) past its timeout";
 	case STATESTORE_ETOOBIG: return "value too large";
 	case STATESTORE_EINVAL: return "invalid namespace, key, token or TTL";
@@ -174,6 +174,61 @@ enum statestore_status statestore_put_json(struct statestore *st, const char *ns
 	s = statestore_put(st, ns, key, text, strlen(text), ttl_ms);
 	free(text);
 	return s;
+}
+
+enum statestore_status statestore_add(struct statestore *st, const char *ns, const char *key, const void *value,
+				      size_t len, int64_t ttl_ms)
+{
+	int64_t now, exp;
+
+	if (!statestore_args(st, ns, key) || (!value && len))
+		return STATESTORE_EINVAL;
+	now = statestore_now(st);
+	if ((exp = statestore_expiry(now, ttl_ms)) < 0)
+		return STATESTORE_EINVAL;
+	return st->ops->add(st, ns, key, now, value ? value : "", len, exp);
+}
+
+enum statestore_status statestore_take(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
+				       char **value, size_t *len)
+{
+	if (value)
+		*value = NULL;
+	if (!statestore_args(st, ns, key) || !value || !len)
+		return STATESTORE_EINVAL;
+	return st->ops->take(st, ns, key, statestore_now(st), max_bytes, value, len);
+}
+
+enum statestore_status statestore_add_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
+					   int64_t ttl_ms)
+{
+	char *text;
+	enum statestore_status s;
+
+	if (!v)
+		return STATESTORE_EINVAL;
+	if (!(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		return STATESTORE_ENOMEM;
+	s = statestore_add(st, ns, key, text, strlen(text), ttl_ms);
+	free(text);
+	return s;
+}
+
+enum statestore_status statestore_take_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
+					    json_t **out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	enum statestore_status s;
+
+	if (!out)
+		return STATESTORE_EINVAL;
+	*out = NULL;
+	if ((s = statestore_take(st, ns, key, max_bytes, &text, &len)) != STATESTORE_OK)
+		return s;
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	free(text);
+	return *out ? STATESTORE_OK : STATESTORE_ETYPE;
 }
 
 enum statestore_status statestore_del(struct statestore *st, const char *ns, const char *key)

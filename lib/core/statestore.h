@@ -84,6 +84,33 @@ enum statestore_status statestore_put_json(struct statestore *st, const char *ns
  * or expired), or an error. */
 enum statestore_status statestore_del(struct statestore *st, const char *ns, const char *key);
 
+/* statestore_add: insert-only put: set (ns, key) to len bytes of value,
+ * expiring ttl_ms from now (0: never), only when no live entry has that
+ * key (absent or expired); a live entry of any kind is left as it is and
+ * the answer is HELD. Of any number of processes adding one key at once,
+ * exactly one gets OK. For entries that must never be overwritten by
+ * another writer (a mixed batch's history: a colliding key is a miss, not
+ * an overwrite). Also prunes like put. OK, HELD, or an error. */
+enum statestore_status statestore_add(struct statestore *st, const char *ns, const char *key, const void *value,
+				      size_t len, int64_t ttl_ms);
+
+/* statestore_take: get and delete (ns, key) in one atomic step: of any
+ * number of processes taking one entry at once, exactly one gets it (OK,
+ * with *value and *len as statestore_get sets them); the others get
+ * NOTFOUND. A live value longer than max_bytes is deleted unread:
+ * ETOOBIG. An expired entry is NOTFOUND (and left for pruning). OK,
+ * NOTFOUND, or an error (*value NULL; the entry then untouched, ETOOBIG
+ * aside). For one-time entries (consumed on use: no replay). */
+enum statestore_status statestore_take(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
+				       char **value, size_t *len);
+
+/* statestore_add_json / statestore_take_json: the same with a JSON value,
+ * as statestore_put_json / statestore_get_json. */
+enum statestore_status statestore_add_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
+					   int64_t ttl_ms);
+enum statestore_status statestore_take_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
+					    json_t **out);
+
 /* statestore_claim: take (ns, key) for token (a non-empty string the
  * caller makes unique, e.g. a randid, or fixed for a one-time id) for
  * ttl_ms (> 0: a holder that dies is replaced after it; 0: for good) when

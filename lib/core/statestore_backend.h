@@ -28,6 +28,12 @@ struct statestore_ops {
 				      size_t max_bytes, char **value, size_t *len, int64_t *age_ms);
 	enum statestore_status (*put)(struct statestore *st, const char *ns, const char *key, int64_t now,
 				      const void *value, size_t len, int64_t expires_ms);
+	/* add: put only when no live entry has the key (HELD otherwise) */
+	enum statestore_status (*add)(struct statestore *st, const char *ns, const char *key, int64_t now,
+				      const void *value, size_t len, int64_t expires_ms);
+	/* take: get and delete a live entry in one step */
+	enum statestore_status (*take)(struct statestore *st, const char *ns, const char *key, int64_t now,
+				       size_t max_bytes, char **value, size_t *len);
 	enum statestore_status (*del)(struct statestore *st, const char *ns, const char *key, int64_t now);
 	enum statestore_status (*claim)(struct statestore *st, const char *ns, const char *key, int64_t now,
 					const char *token, int64_t expires_ms);

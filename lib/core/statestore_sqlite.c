@@ -34,6 +34,8 @@ enum ss_stmt {
 	SS_GET,
 	SS_PUT,
 	SS_DEL,
+	SS_ADD,
+	SS_TAKE,
 	SS_CLAIM_UP,
 	SS_RELEASE,
 	SS_READ,
@@ -52,6 +54,12 @@ static const char *const ss_sql[SS_NSTMT] = {
 		   " ON CONFLICT(ns, key) DO UPDATE SET kind = 0, value = excluded.value,"
 		   " written_ms = excluded.written_ms, expires_ms = excluded.expires_ms",
 	[SS_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2 RETURNING " SS_LIVE("?3"),
+	/* inserted when absent or expired, a live entry left as it is: one statement, one step */
+	[SS_ADD] = "INSERT INTO kv(ns, key, kind, value, written_ms, expires_ms) VALUES(?1, ?2, 0, ?3, ?4, ?5)"
+		   " ON CONFLICT(ns, key) DO UPDATE SET kind = 0, value = excluded.value,"
+		   " written_ms = excluded.written_ms, expires_ms = excluded.expires_ms WHERE NOT " SS_LIVE("?4"),
+	/* read and deleted in one statement: of two takers, one sees the row */
+	[SS_TAKE] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2 AND " SS_LIVE("?3") " RETURNING length(value), value",
 	/* taken when absent, expired, or held with the same token: one statement, one step */
 	[SS_CLAIM_UP] = "INSERT INTO kv(ns, key, kind, value, written_ms, expires_ms) VALUES(?1, ?2, 2, ?3, ?4, ?5)"
 			" ON CONFLICT(ns, key) DO UPDATE SET kind = 2, value = excluded.value,"
@@ -197,6 +205,64 @@ static enum statestore_status ss_put(struct statestore *st, const char *ns, cons
 	if ((r = ss_status(st, ss_done(s, sqlite3_step(s)))) == STATESTORE_OK)
 		ss_prune_some(st, now);
 	return r;
+}
+
+static enum statestore_status ss_add(struct statestore *st, const char *ns, const char *key, int64_t now,
+				     const void *value, size_t len, int64_t expires_ms)
+{
+	sqlite3_stmt *s = ss_stmt(st, SS_ADD, ns, key);
+	int rc;
+
+	if (len > INT_MAX)
+		return STATESTORE_ETOOBIG;
+	if (!s || sqlite3_bind_blob(s, 3, value, (int)len, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, now) != SQLITE_OK || sqlite3_bind_int64(s, 5, expires_ms) != SQLITE_OK)
+		return ss_bind_failed(st, s);
+	if ((rc = ss_done(s, sqlite3_step(s))) != SQLITE_DONE)
+		return ss_status(st, rc);
+	if (!sqlite3_changes(ss_db(st)))
+		return STATESTORE_HELD;
+	ss_prune_some(st, now);
+	return STATESTORE_OK;
+}
+
+static enum statestore_status ss_take(struct statestore *st, const char *ns, const char *key, int64_t now,
+				      size_t max_bytes, char **value, size_t *len)
+{
+	sqlite3_stmt *s = ss_stmt(st, SS_TAKE, ns, key);
+	enum statestore_status r = STATESTORE_NOTFOUND;
+	const void *p;
+	sqlite3_int64 n;
+	int rc;
+
+	if (!s || sqlite3_bind_int64(s, 3, now) != SQLITE_OK)
+		return ss_bind_failed(st, s);
+	/* one row at most (the primary key); stepped to its end so that the delete is done */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (r != STATESTORE_NOTFOUND)
+			continue;
+		n = sqlite3_column_int64(s, 0);
+		if (n < 0 || (uint64_t)n > max_bytes) {
+			r = STATESTORE_ETOOBIG;
+			continue;
+		}
+		p = sqlite3_column_blob(s, 1);
+		if (sqlite3_column_bytes(s, 1) != n || (!p && n) || !(*value = malloc((size_t)n + 1))) {
+			r = STATESTORE_ENOMEM;
+			continue;
+		}
+		if (n)
+			memcpy(*value, p, (size_t)n);
+		(*value)[n] = '\0';
+		*len = (size_t)n;
+		r = STATESTORE_OK;
+	}
+	if (rc != SQLITE_DONE) {
+		free(*value);
+		*value = NULL;
+		return ss_status(st, ss_done(s, rc));
+	}
+	return ss_end(s, r);
 }
 
 static enum statestore_status ss_del(struct statestore *st, const char *ns, const char *key, int64_t now)
@@ -496,6 +562,8 @@ const struct statestore_ops statestore_sqlite_ops = {
 	.close = ss_close,
 	.get = ss_get,
 	.put = ss_put,
+	.add = ss_add,
+	.take = ss_take,
 	.del = ss_del,
 	.claim = ss_claim,
 	.release = ss_release,

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/randid.h"
 #include "core/redact.h"
+#include "core/sha256.h"
 #include "core/near.h"
 #include "core/sse.h"
 #include "openai/modelcaps.h"
@@ -33,9 +34,10 @@ struct tl_call {
 	const char *server; /* NULL: the client's own tool */
 	int denied;         /* an MCP tool the caller's policy does not allow: answered with an error, not run */
 	int client_index;   /* its index in what the client sees */
-	int classified;     /* server and client_index are set (the call has its name, or the answer is complete) */
-	int announced;      /* streamed: the client saw its first delta (id, name) */
-	size_t sent;        /* streamed: bytes of its arguments the client saw */
+	char visible[48]; /* the client's own call: the id the client sees, minted here (see mint_visible); "": the upstream's */
+	int classified; /* server and client_index are set (the call has its name, or the answer is complete) */
+	int announced;  /* streamed: the client saw its first delta (id, name) */
+	size_t sent;    /* streamed: bytes of its arguments the client saw */
 	/* an MCP call handed to the driver */
 	json_t *argv;    /* the arguments parsed (an object), NULL when they are not one */
 	int64_t started; /* clock_now_ms when it was handed out */
@@ -77,7 +79,11 @@ struct tl_run {
 	json_t *hidden;                        /* messages the client does not see: assistant + MCP results */
 	json_t *client_tools;                  /* names of the request's own tools -> true */
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
-	json_t *usage;   /* summed over rounds, NULL until one is seen */
+	/* the mixed-batch history (see "history" below) */
+	char *key_id;           /* the caller's API key id (a copy of t->key_id), NULL: anonymous */
+	char convo[SHA256_HEX]; /* digest of the messages as the client sent them (convo_digest) */
+	json_t *taken;          /* [[store key, entry], ...] taken on restore: put back unless the upstream answers */
+	json_t *usage;          /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
 	/* what the client asked of the tool loop (see choice_after_tools, tools_hand_out) */
 	int choice_none;    /* tool_choice "none": calls of MCP tools are not run */
@@ -218,27 +224,58 @@ static void round_usage_done(struct tl_run *r)
 	r->round_usage = NULL;
 }
 
+/* restore_ids: the tool messages at or after from whose tool_call_id is a key of ids get the upstream's id back */
+static void restore_ids(json_t *messages, size_t from, const json_t *ids)
+{
+	for (size_t i = from; i < json_array_size(messages); i++) {
+		json_t *m = json_array_get(messages, i);
+		const char *up = json_string_value(
+			json_object_get(ids, json_string_value(json_object_get(m, "tool_call_id")) ?: ""));
+
+		if (up && json_object_set_new(m, "tool_call_id", json_string(up)) < 0)
+			log_warn("out of memory restoring a tool call id");
+	}
+}
+
 int toolloop_restore(json_t *messages, const json_t *sessions)
 {
+	json_t *used = json_object();
 	int restored = 0;
 
-	for (size_t i = 0; i < json_array_size(messages); i++) {
-		json_t *m = json_array_get(messages, i);
+	for (size_t i = 0; used && i < json_array_size(messages); i++) {
+		json_t *m = json_array_get(messages, i), *tc, *s;
 		const char *key =
 			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
-		json_t *stored = key ? json_object_get(sessions, key) : NULL;
+		const json_t *entry = key ? json_object_get(sessions, key) : NULL;
+		const json_t *hidden = json_object_get(entry, "hidden"), *ids = json_object_get(entry, "ids");
 		size_t j;
-		json_t *s;
 
-		if (!json_is_array(stored) || json_array_size(stored) == 0 ||
+		if (!json_is_object(entry) || !json_is_array(hidden) || !json_is_object(ids) ||
+		    json_object_get(used, key) ||
 		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") != 0)
 			continue;
+		json_object_set_new(used, key, json_true()); /* each entry once: the message it was looked up for */
+		if (json_array_size(hidden) == 0) {
+			/* no hidden round (the client's calls only): its calls get the upstream's ids back */
+			json_array_foreach(json_object_get(m, "tool_calls"), j, tc) {
+				const char *up = json_string_value(
+					json_object_get(ids, json_string_value(json_object_get(tc, "id")) ?: ""));
+
+				if (up)
+					json_object_set_new(tc, "id", json_string(up));
+			}
+			restore_ids(messages, i + 1, ids);
+			restored++;
+			continue;
+		}
 		json_array_remove(messages, i);
-		json_array_foreach(stored, j, s)
-			json_array_insert(messages, i + j, s);
-		i += json_array_size(stored) - 1;
+		json_array_foreach(hidden, j, s)
+			json_array_insert(messages, i + j, (json_t *)s);
+		i += json_array_size(hidden) - 1;
+		restore_ids(messages, i + 1, ids);
 		restored++;
 	}
+	json_decref(used);
 	return restored;
 }
 
@@ -432,6 +469,23 @@ static int calls_sync(struct tl_run *r, int final)
 	return 0;
 }
 
+/* mint_visible: the id the client sees for its own call i, minted once:
+ * "call_" and 24 characters of [A-Za-z0-9] (142 bits from getrandom, lib/core/randid),
+ * unguessable by any other client: the key of the run's mixed-batch history
+ * (see "history" below). 0, or -1 (logged) when there are no random bytes */
+static int mint_visible(struct tl_run *r, int i)
+{
+	struct tl_call *c = &r->calls[i];
+
+	if (c->visible[0])
+		return 0;
+	if (randid_new(c->visible, sizeof c->visible, RANDID_CALL_PREFIX, RANDID_CALL_CHARS) == 0)
+		return 0;
+	log_error("cannot make a tool call id: getrandom: %s", strerror(errno));
+	c->visible[0] = '\0';
+	return -1;
+}
+
 /* client_delta: what the client sees next of call i when it is one of the
  * client's own: its first delta (id, type, name, the arguments so far, its
  * extras) once its name is known, then each new fragment with the
@@ -446,7 +500,12 @@ static int client_delta(struct tl_run *r, int i, const json_t *d, json_t *out)
 	if (!c->classified || c->server)
 		return 0;
 	if (!c->announced) {
+		/* streamed: whether the round will be a mixed batch is not known yet: an id of the gateway's
+		 * whenever MCP tools are offered (mint_visible) */
+		if (json_object_size(r->offered) && mint_visible(r, i) < 0)
+			return -1;
 		if (!(o = toolcalls_json(&r->calls_in, i)) ||
+		    (c->visible[0] && json_object_set_new(o, "id", json_string(c->visible)) < 0) ||
 		    json_object_set_new(json_object_get(o, "function"), "arguments",
 					json_stringn(t->args.data ? t->args.data : "", t->args.len)) < 0) {
 			json_decref(o);
@@ -593,15 +652,24 @@ static int note_delta(struct tl_run *r, const json_t *delta)
 }
 
 /* calls_json: the round's calls as message tool_calls (the upstream's own
- * members kept): all, or the client's only; NULL out of memory */
+ * members kept): all (the upstream's ids), or the client's only (the ids
+ * the client sees: minted ones where mint_visible made them); NULL out of memory */
 static json_t *calls_json(const struct tl_run *r, int client_only)
 {
 	json_t *a = json_array();
 
 	for (int i = 0; a && i < r->ncalls; i++) {
+		json_t *c;
+
 		if (client_only && r->calls[i].server)
 			continue;
-		if (json_array_append_new(a, toolcalls_json(&r->calls_in, i)) < 0) {
+		c = toolcalls_json(&r->calls_in, i);
+		if (c && client_only && r->calls[i].visible[0] &&
+		    json_object_set_new(c, "id", json_string(r->calls[i].visible)) < 0) {
+			json_decref(c);
+			c = NULL;
+		}
+		if (json_array_append_new(a, c) < 0) {
 			json_decref(a);
 			return NULL;
 		}
@@ -998,9 +1066,48 @@ static int images_refused(struct tl_run *r, struct upstream_result *res)
 	return 1;
 }
 
-#define TL_RESTORE_MAX 256 /* mixed batches looked up per request at most */
-#define TL_MIXED_NS \
-	"mixed-batch" /* the state store's namespace of the hidden rounds, keyed by the client's first tool call id */
+/* ---- history: the hidden part of a mixed batch, bound to its owner ----
+ *
+ * When one upstream answer mixes MCP calls (run here) with the client's own
+ * calls, the client gets its calls only and the hidden round (the
+ * assistant message with every call, the MCP results) is kept until the
+ * client comes back with its results; then it is spliced back in before the
+ * request goes upstream. That history holds tool results the client never
+ * saw (rows of read_query...), so only the client that caused it may get it
+ * back (issue 14, case 3: keyed by the upstream's own id, which providers
+ * repeat, "call_0", "0", "", it went to other clients and could be
+ * overwritten by them). So:
+ *  - the client sees ids the gateway mints for its calls (mint_visible, 142
+ *    random bits), not the upstream's; the entry maps them back, so the
+ *    upstream always sees its own ids (Mistral checks their form:
+ *    https://docs.mistral.ai/capabilities/function_calling/);
+ *  - the store key is SHA-256 over the caller's API key id (t->key_id, ""
+ *    when anonymous), the digest of the conversation the client sent
+ *    (convo_digest: the messages before the assistant turn) and the first
+ *    minted id: only the holder of that id, in that conversation, with that
+ *    key, finds it (OWASP ASVS 4.0 V3.2.2: at least 64 bits of entropy in a
+ *    token that grants access, https://owasp.org/www-project-application-security-verification-standard/);
+ *  - it is written insert-only (statestore_add: a colliding key is a miss,
+ *    never an overwrite) and taken on restore (statestore_take: read and
+ *    deleted in one step, so its hidden messages are used once: no replay);
+ *    what goes back once used is the id map alone (history_used), which
+ *    later turns of the conversation need and which holds nothing secret;
+ *  - a retry of the same request (the client's network failed) finds it
+ *    again only while the upstream has not answered the restored request:
+ *    a run whose upstream round failed, or whose client went away before
+ *    the upstream answered, puts what it took back (insert-only) when it is
+ *    closed; once the upstream answered a round the hidden messages are
+ *    gone for good, and a retry (or a later turn) goes upstream without
+ *    them (the model sees the client's calls and results, under the
+ *    upstream's ids).
+ * Streamed, whether a round is mixed is known only at its end, after the
+ * client saw its calls' ids: whenever MCP tools are offered, a streamed
+ * answer's client calls get minted ids, and their map to the upstream's
+ * ids is kept the same way (with no hidden round). */
+
+#define TL_RESTORE_MAX 256        /* mixed batches looked up per request at most */
+#define TL_MIXED_NS "mixed-batch" /* the state store's namespace of the histories, keyed by history_key */
+#define TL_HISTORY_DOMAIN "mcpgw mixed-batch history v1" /* what history_key hashes first */
 
 /* tl_store: the run's state store, opened on first use; NULL (logged) when it cannot be */
 static struct statestore *tl_store(struct tl_run *r)
@@ -1014,24 +1121,219 @@ static struct statestore *tl_store(struct tl_run *r)
 	return t->store;
 }
 
-/* save_session: keep the hidden messages for when the client comes back with
- * its own tool results (keyed by its first tool call id) */
-static void save_session(struct tl_run *r)
+/* history_on: the run keeps and restores histories (a state store is configured) */
+static int history_on(const struct tl_run *r)
 {
-	const char *key = NULL;
-	struct statestore *st = tl_store(r);
+	return r->t->set->state_store[0] != '\0';
+}
+
+/* convo_feed: one message into a conversation digest, as what a client
+ * sends back of it: role, content (absent, null and "" alike), name,
+ * tool_call_id, and of each tool call its id, name and arguments (members
+ * a client may add or drop when it sends a message back, refusal: null,
+ * annotations, reasoning, are left out). 0, or -1 out of memory */
+static int convo_feed(struct sha256 *c, const json_t *m)
+{
+	const json_t *content = json_object_get(m, "content"), *tc;
+	json_t *n = json_object(), *calls = json_array();
+	char *text = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (!n || !calls)
+		goto out;
+	if (!json_is_object(m)) {
+		if (json_object_set(n, "message", (json_t *)m) < 0)
+			goto out;
+	} else if (json_object_set(n, "role", json_object_get(m, "role") ?: json_null()) < 0 ||
+		   json_object_set(n, "content",
+				   content && !(json_is_string(content) && json_string_length(content) == 0)
+					   ? (json_t *)content
+					   : json_null()) < 0 ||
+		   json_object_set(n, "name", json_object_get(m, "name") ?: json_null()) < 0 ||
+		   json_object_set(n, "tool_call_id", json_object_get(m, "tool_call_id") ?: json_null()) < 0) {
+		goto out;
+	}
+	json_array_foreach(json_object_get(m, "tool_calls"), i, tc) {
+		const json_t *fn = json_object_get(tc, "function");
+
+		if (json_array_append_new(calls,
+					  json_pack("[O?O?O?]", json_object_get(tc, "id"), json_object_get(fn, "name"),
+						    json_object_get(fn, "arguments"))) < 0)
+			goto out;
+	}
+	if (json_object_set(n, "tool_calls", calls) < 0 ||
+	    !(text = json_dumps(n, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+		goto out;
+	sha256_update(c, text, strlen(text));
+	sha256_update(c, "\n", 1);
+	rc = 0;
+out:
+	free(text);
+	json_decref(n);
+	json_decref(calls);
+	return rc;
+}
+
+/* convo_hex: the digest so far of c (left as it is) as hex into out. 0, or -1 */
+static int convo_hex(const struct sha256 *c, char out[SHA256_HEX])
+{
+	unsigned char d[SHA256_BYTES];
+
+	if (sha256_peek(c, d) < 0)
+		return -1;
+	sha256_hex(d, out);
+	return 0;
+}
+
+/* convo_digest: the digest of the conversation messages (an array) into
+ * out. 0, or -1 out of memory */
+static int convo_digest(const json_t *messages, char out[SHA256_HEX])
+{
+	struct sha256 c;
+	const json_t *m;
+	size_t i;
+
+	if (sha256_init(&c) < 0)
+		return -1;
+	json_array_foreach(messages, i, m)
+		if (convo_feed(&c, m) < 0) {
+			sha256_free(&c);
+			return -1;
+		}
+	i = convo_hex(&c, out) < 0;
+	sha256_free(&c);
+	return i ? -1 : 0;
+}
+
+/* history_key: the store key of a history: SHA-256 over the caller's key
+ * id ("" anonymous), the conversation's digest and the first minted id.
+ * 0, or -1 (out of memory) */
+static int history_key(const char *key_id, const char *convo, const char *id, char out[SHA256_HEX])
+{
+	struct sha256 c;
+	unsigned char d[SHA256_BYTES];
+
+	if (sha256_init(&c) < 0)
+		return -1;
+	sha256_update(&c, TL_HISTORY_DOMAIN, sizeof TL_HISTORY_DOMAIN); /* its NUL ends each part */
+	sha256_update(&c, key_id ? key_id : "", key_id ? strlen(key_id) + 1 : 1);
+	sha256_update(&c, convo, strlen(convo) + 1);
+	sha256_update(&c, id, strlen(id));
+	if (sha256_final(&c, d) < 0)
+		return -1;
+	sha256_hex(d, out);
+	return 0;
+}
+
+/* mint_client_calls: a minted id for each of the client's calls; 0, or -1 when one could not be made */
+static int mint_client_calls(struct tl_run *r)
+{
+	for (int i = 0; i < r->ncalls; i++)
+		if (!r->calls[i].server && mint_visible(r, i) < 0)
+			return -1;
+	return 0;
+}
+
+/* save_history: keep, for the client that got this answer, its calls'
+ * minted ids mapped to the upstream's and, when mixed, the hidden messages
+ * (insert-only, MCPGW_SESSION_TTL). Nothing when none of its calls has a
+ * minted id. Failures are logged: the client's next request lacks them */
+static void save_history(struct tl_run *r, int mixed)
+{
+	json_t *ids = json_object(), *entry = NULL, *none = json_array();
+	const char *first = NULL;
+	char key[SHA256_HEX];
+	struct statestore *st;
 	enum statestore_status s;
 
-	for (int i = 0; i < r->ncalls && !key; i++)
-		if (!r->calls[i].server)
-			key = r->calls[i].id;
-	if (!st)
-		return;
-	s = statestore_put_json(st, TL_MIXED_NS, key ? key : "", r->hidden, r->t->set->session_ttl_ms);
-	if (s != STATESTORE_OK)
+	if (!ids || !none)
+		goto oom;
+	for (int i = 0; i < r->ncalls; i++) {
+		const struct tl_call *c = &r->calls[i];
+
+		if (c->server || !c->visible[0])
+			continue;
+		if (c->client_index == 0 || !first)
+			first = c->visible; /* the first call the client sees: tool_calls[0] of its message */
+		if (json_object_set_new(ids, c->visible, json_string(c->id)) < 0)
+			goto oom;
+	}
+	if (!first)
+		goto out;
+	if (!(entry = json_pack("{s:O, s:O}", "hidden", mixed ? r->hidden : none, "ids", ids)))
+		goto oom;
+	if (!(st = tl_store(r)))
+		goto out;
+	if (history_key(r->key_id, r->convo, first, key) < 0)
+		goto oom;
+	s = statestore_add_json(st, TL_MIXED_NS, key, entry, r->t->set->session_ttl_ms);
+	if (s == STATESTORE_HELD)
+		log_warn("a mixed batch's history has the key of one already kept: not overwritten; the client's next "
+			 "request will lack it");
+	else if (s != STATESTORE_OK)
 		log_warn("saving the hidden tool calls of a mixed batch failed (%s%s%s): the client's next request will "
 			 "lack them",
 			 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+	goto out;
+oom:
+	log_warn("out of memory saving the hidden tool calls of a mixed batch: the client's next request will lack them");
+out:
+	json_decref(entry);
+	json_decref(ids);
+	json_decref(none);
+}
+
+/* history_used: the upstream answered the request the taken histories went
+ * into: their hidden messages are used up (a replay gets none); their id
+ * maps go back (insert-only, a new MCPGW_SESSION_TTL): they hold nothing
+ * but the upstream's ids, and the conversation's later turns, which send
+ * the same assistant message again, need them (the upstream gets its own
+ * ids back: Mistral refuses ids not of its form) */
+static void history_used(struct tl_run *r)
+{
+	struct statestore *st;
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(r->taken) || !(st = tl_store(r)))
+		goto out;
+	json_array_foreach(r->taken, i, e) {
+		json_t *ids = json_pack("{s:[], s:O}", "hidden", "ids", json_object_get(json_array_get(e, 1), "ids"));
+		enum statestore_status s =
+			ids ? statestore_add_json(st, TL_MIXED_NS, json_string_value(json_array_get(e, 0)), ids,
+						  r->t->set->session_ttl_ms)
+			    : STATESTORE_ENOMEM;
+
+		if (s != STATESTORE_OK && s != STATESTORE_HELD)
+			log_warn("keeping the tool call ids of a mixed batch failed (%s%s%s): later turns send the "
+				 "client's ids upstream",
+				 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+		json_decref(ids);
+	}
+out:
+	json_array_clear(r->taken);
+}
+
+/* history_put_back: what the run took on restore goes back (insert-only)
+ * when the upstream never answered it: a retry of the request finds it */
+static void history_put_back(struct tl_run *r)
+{
+	struct statestore *st;
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(r->taken) || !(st = tl_store(r)))
+		return;
+	json_array_foreach(r->taken, i, e) {
+		enum statestore_status s = statestore_add_json(st, TL_MIXED_NS, json_string_value(json_array_get(e, 0)),
+							       json_array_get(e, 1), r->t->set->session_ttl_ms);
+
+		if (s != STATESTORE_OK && s != STATESTORE_HELD)
+			log_warn("putting back the hidden tool calls of a mixed batch failed (%s%s%s)",
+				 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
+	}
+	json_array_clear(r->taken);
 }
 
 /* fail: the run failed: the ERROR event (err stolen; NULL: out of memory); -1 */
@@ -1409,39 +1711,55 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 	return v && !json_is_null(v) ? mcp_servers(r, v, filter) : 0;
 }
 
-/* restore_sessions: splice back the hidden rounds of earlier mixed batches */
+/* restore_sessions: splice back the histories of earlier mixed batches:
+ * each assistant message with tool calls looks up (and takes) the history
+ * its first call id, the conversation before it and the caller's key name */
 static void restore_sessions(struct tl_run *r)
 {
-	json_t *sessions = NULL, *m, *stored;
+	json_t *found = NULL, *m, *entry;
 	struct statestore *st = NULL;
 	enum statestore_status s;
+	struct sha256 c;
+	char convo[SHA256_HEX], key[SHA256_HEX];
 	size_t i, asked = 0;
 
+	if (sha256_init(&c) < 0)
+		return;
 	json_array_foreach(r->messages, i, m) {
 		const char *id =
 			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 
-		if (!id || !*id || json_object_get(sessions, id))
-			continue;
-		if (!st && !(st = tl_store(r)))
-			return;
-		if (!sessions && !(sessions = json_object()))
-			return;
-		s = statestore_get_json(st, TL_MIXED_NS, id, r->t->set->max_message_bytes, &stored, NULL);
-		if (s == STATESTORE_OK)
-			json_object_set_new(sessions, id, stored);
-		else if (s != STATESTORE_NOTFOUND)
-			log_warn("restoring the hidden tool calls of a mixed batch failed (%s%s%s)",
-				 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
-		if (++asked == TL_RESTORE_MAX)
+		if (id && *id && asked < TL_RESTORE_MAX && !json_object_get(found, id) &&
+		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") == 0) {
+			asked++;
+			if ((!st && !(st = tl_store(r))) || (!found && !(found = json_object())))
+				break;
+			if (convo_hex(&c, convo) < 0 || history_key(r->key_id, convo, id, key) < 0)
+				break;
+			s = statestore_take_json(st, TL_MIXED_NS, key, r->t->set->max_message_bytes, &entry);
+			if (s == STATESTORE_OK && json_is_array(json_object_get(entry, "hidden")) &&
+			    json_is_object(json_object_get(entry, "ids"))) {
+				json_object_set(found, id, entry);
+				json_array_append_new(r->taken, json_pack("[s,O]", key, entry));
+			} else if (s == STATESTORE_OK) {
+				log_warn("a stored mixed-batch history is not in the gateway's form: dropped");
+			} else if (s != STATESTORE_NOTFOUND) {
+				log_warn("restoring the hidden tool calls of a mixed batch failed (%s%s%s)",
+					 statestore_strerror(s), *statestore_errmsg(st) ? ": " : "",
+					 statestore_errmsg(st));
+			}
+			json_decref(entry);
+		}
+		if (convo_feed(&c, m) < 0)
 			break;
 	}
-	if (json_object_size(sessions)) {
-		int n = toolloop_restore(r->messages, sessions); /* not inside log_debug: its arguments run only at debug */
+	sha256_free(&c);
+	if (json_object_size(found)) {
+		int n = toolloop_restore(r->messages, found); /* not inside log_debug: a macro that skips its arguments */
 
-		log_debug("restored %d hidden tool rounds", n);
+		log_debug("restored %d mixed-batch histories", n);
 	}
-	json_decref(sessions);
+	json_decref(found);
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:
@@ -1551,7 +1869,7 @@ static int inject(struct tl_run *r, int rc)
  * restored (the session store needs the broker), then the first round */
 static void prepared(struct tl_run *r)
 {
-	if (r->t->bc)
+	if (history_on(r))
 		restore_sessions(r);
 	r->state = TL_UPSTREAM;
 }
@@ -1570,13 +1888,17 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	r->hidden = json_array();
 	r->client_tools = json_object();
 	r->offered = json_object();
-	if (!r->req || !r->hidden || !r->client_tools || !r->offered)
+	r->taken = json_array();
+	if (!r->req || !r->hidden || !r->client_tools || !r->offered || !r->taken)
 		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	r->messages = json_object_get(r->req, "messages");
 	if (!json_is_array(r->messages) || json_array_size(r->messages) == 0)
 		return fail(r, 400,
 			    tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
 				     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
+	/* the conversation as the client sent it (before any history is restored): what a history made now is bound to */
+	if (convo_digest(r->messages, r->convo) < 0)
+		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	model = json_object_get(r->req, "model");
 	if (!model || json_is_null(model))
 		json_object_set_new(r->req, "model", json_string(s->default_model));
@@ -1630,6 +1952,10 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 
 static void run_free(struct tl_run *r)
 {
+	if (r->taken)
+		history_put_back(r);
+	json_decref(r->taken);
+	free(r->key_id);
 	round_reset(r);
 	toolcalls_free(&r->calls_in);
 	for (int i = 0; i < TL_TEXTS; i++)
@@ -1685,6 +2011,10 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 		return NULL;
 	r->t = t;
 	r->sink = *sink;
+	if (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id))) {
+		free(r);
+		return NULL;
+	}
 	r->created = (json_int_t)time(NULL);
 	tl_origin(t->set->openai_base_url, r->origin, sizeof r->origin);
 	toolcalls_init(&r->calls_in, TL_MAX_CALLS, r->origin);
@@ -1707,6 +2037,7 @@ static void round_done(struct tl_run *r)
 	int dropped, limited;
 
 	r->state = TL_ENDED;
+	history_used(r); /* the upstream answered the request the histories went into */
 	if (calls_sync(r, 1) < 0) {
 		(void)fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 		return;
@@ -1726,6 +2057,9 @@ static void round_done(struct tl_run *r)
 			 : limited  ? "length"
 			 : dropped  ? "stop"
 				    : (*r->finish ? r->finish : "stop");
+		/* streamed with MCP tools offered, the client's calls have minted ids: their map is kept */
+		if (r->stream && r->nclient && json_object_size(r->offered) && history_on(r) && mint_client_calls(r) == 0)
+			save_history(r, 0);
 		if (r->stream)
 			(void)finish_stream(r, finish, 0);
 		else
@@ -1748,8 +2082,13 @@ static void tools_all_done(struct tl_run *r)
 		return;
 	}
 	r->state = TL_ENDED;
-	if (r->t->bc)
-		save_session(r);
+	if (history_on(r)) {
+		if (mint_client_calls(r) == 0)
+			save_history(r, 1);
+		else
+			log_warn("a mixed batch's history cannot be kept without random ids: the client's next request "
+				 "will lack it");
+	}
 	if (r->stream)
 		(void)finish_stream(r, "tool_calls", 1);
 	else

@@ -86,6 +86,13 @@ struct toolloop {
 	 * borrowed until it ends; NULL: every tool. Only allowed tools are offered; a
 	 * model that calls another MCP tool gets an error result for it (not run) */
 	const struct toolpolicy *policy;
+	/* the caller's API key id (an opaque string: the id the responder's key
+	 * check, lib/http/auth, gives the request's Authorization key; the
+	 * responder sets it before each run), borrowed for toolloop_open (the
+	 * run keeps a copy); NULL or "": anonymous. A mixed batch's hidden
+	 * history is bound to it: only a request with the same key id gets it
+	 * back (see toolloop_restore) */
+	const char *key_id;
 	/* set by each toolloop_run when it returns: the MCP servers whose
 	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];
@@ -129,10 +136,12 @@ int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, co
 /* ---- One run driven step by step ("sans I/O"): the run never does I/O
  * of its own and never blocks; it says what it needs next, the driver does
  * it (in an event loop, or blocking as toolloop_run does) and feeds the
- * outcome back; events reach the sink from inside the feed calls. Two
- * short broker look-ups stay inside the run: the mixed-batch history
- * (read when the run opens or its catalog is fed, kept after a mixed
- * batch), skipped when t->bc is NULL. See docs/concurrency.md. ---- */
+ * outcome back; events reach the sink from inside the feed calls. Short
+ * state-store steps stay inside the run: the mixed-batch history (taken
+ * when the run opens or its catalog is fed, kept after a mixed batch or a
+ * streamed answer with the client's calls, put back when the run closes
+ * before the upstream answered), skipped when t->set->state_store is "".
+ * See docs/concurrency.md. ---- */
 
 struct tl_run;
 
@@ -173,7 +182,7 @@ struct toolloop_need {
 
 /* toolloop_open: a run of the request body (borrowed; copied) for t
  * (borrowed, must outlive the run: its settings, its catalog t->tools,
- * t->bc for the mixed-batch history, may be NULL) with the servers filter
+ * t->store for the mixed-batch history, t->key_id copied) with the servers filter
  * as toolloop_run takes it; events go to sink (copied). The request is
  * checked here: a bad one ends the run at once with an ERROR event.
  * Returns the run (free with toolloop_close), or NULL when out of memory
@@ -248,9 +257,18 @@ void toolloop_close(struct tl_run *r);
 /* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
 void toolloop_usage_add(json_t *sum, const json_t *usage);
 
-/* toolloop_restore: replace, in messages (an array, changed in place), each
- * assistant message whose first tool call id is a key of sessions by the
- * stored messages (the hidden MCP rounds of a mixed batch). Returns how many
+/* toolloop_restore: splice histories of mixed batches back into messages
+ * (an array, changed in place). sessions maps the first tool call id of an
+ * assistant message (the id the client saw, minted by the gateway) to a
+ * history {"hidden": [messages], "ids": {client's id: upstream's id}}: the
+ * first assistant message whose tool_calls[0].id is a key is replaced by
+ * the hidden messages (the MCP rounds, the assistant message with every
+ * call under the upstream's ids), or, when hidden is empty, keeps its place
+ * with its calls' ids mapped back; the tool messages after it get their
+ * tool_call_id mapped back. Each history is used once. The run looks the
+ * histories up itself (taken from the state store: the key is a digest of
+ * the caller's key id, the conversation before the message and that id),
+ * so a client gets only the histories of answers it got. Returns how many
  * were restored. */
 int toolloop_restore(json_t *messages, const json_t *sessions);
 

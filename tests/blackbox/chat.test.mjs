@@ -144,6 +144,10 @@ const asCalls = folded => folded.map(c => ({ id: c.ids[0], function: { name: c.n
 /** the ids of calls are those of the calls scripted as ids, in that order */
 const assertIds = (calls, ids, what) => assert.deepEqual((calls ?? []).map(c => c.id), ids.map(id => idIn(calls, id)), what);
 
+/** id is one the gateway minted for a client's call in a run that offers MCP tools ("call_" and 24 of
+ * [A-Za-z0-9]: the mixed-batch history is bound to it), never the upstream's own */
+const assertMinted = (id, what) => assert.match(id ?? '', /^call_[A-Za-z0-9]{24}$/, what ?? `a minted id: ${id}`);
+
 const toolMsgs = body => body.messages.filter(m => m.role === 'tool');
 /** the tool message answering the call scripted as id: found after the assistant message that holds
  * that call, since some providers repeat ids in every round (SGLang's "0", "1", ...) */
@@ -411,17 +415,20 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(r1.choices[0].finish_reason, 'tool_calls');
 		const calls = r1.choices[0].message.tool_calls;
 		assert.equal(calls?.length, 1, `only the client's call: ${JSON.stringify(calls)}`);
-		assert.equal(calls[0].id, idIn(calls, 'call_mx_client'));
+		assertMinted(calls[0].id);
 		assert.equal(calls[0].type, 'function');
 		assert.equal(calls[0].function.name, 'get_weather');
 		assert.deepEqual(JSON.parse(calls[0].function.arguments), { city: 'Paris' });
 		assertUsage(r1.usage, usage(10, 2));
-		// the hidden round is in the state store, under the client's call id, kept for MCPGW_SESSION_TTL
+		// the hidden round is in the state store, under a digest (not the client's id), kept for MCPGW_SESSION_TTL
 		const stored = execFileSync('sqlite3', ['-cmd', '.timeout 5000', path.join(gw.state, 'state.db'),
-			`SELECT value, expires_ms - written_ms FROM kv WHERE ns = 'mixed-batch' AND key = '${calls[0].id.replace(/'/g, "''")}'`], { encoding: 'utf8' });
-		const [hidden, ttl] = stored.trim().split('|');
-		assert.deepEqual(JSON.parse(hidden).map(m => m.role), ['assistant', 'tool'], `stored: ${stored}`);
-		assert.equal(JSON.parse(hidden)[1].tool_call_id, idIn(JSON.parse(hidden)[0].tool_calls, 'call_mx_mcp'));
+			`SELECT key, value, expires_ms - written_ms FROM kv WHERE ns = 'mixed-batch'`], { encoding: 'utf8' });
+		const [key, entry, ttl] = stored.trim().split('|');
+		assert.match(key, /^[0-9a-f]{64}$/, `stored: ${stored}`);
+		const { hidden, ids } = JSON.parse(entry);
+		assert.deepEqual(hidden.map(m => m.role), ['assistant', 'tool'], `stored: ${stored}`);
+		assert.equal(hidden[1].tool_call_id, idIn(hidden[0].tool_calls, 'call_mx_mcp'));
+		assert.equal(ids[calls[0].id], idIn(hidden[0].tool_calls, 'call_mx_client'), "the client's id maps to the upstream's");
 		assert.equal(ttl, '86400000', 'MCPGW_SESSION_TTL');
 
 		const r2 = completion(await client.chat.completions.create({
@@ -463,7 +470,8 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.ok(got.toolDeltas.every(d => d.index === 0), `client tool call deltas renumbered to index 0: ${JSON.stringify(got.toolDeltas)}`);
 		const folded = foldToolDeltas(got.toolDeltas);
 		assert.equal(folded.length, 1);
-		assert.deepEqual(folded[0].ids, [idIn(asCalls(folded), 'call_ms_client')], 'the id once, in the first delta');
+		assert.equal(folded[0].ids.length, 1, 'the id once, in the first delta');
+		assertMinted(folded[0].ids[0]);
 		assert.equal(folded[0].name, 'get_weather');
 		assert.deepEqual(JSON.parse(folded[0].arguments), { city: 'Oslo' });
 
@@ -486,7 +494,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(toolMsg(b, 'call_ms_client').content, 'cloudy');
 	});
 
-	test('mixed batch after an MCP-only round: every hidden round is restored, also on later turns of the conversation', { timeout: TEST_TIMEOUT }, async () => {
+	test('mixed batch after an MCP-only round: every hidden round is restored once; later turns go without them', { timeout: TEST_TIMEOUT }, async () => {
 		await sim.reset();
 		await sim.script([
 			{ tool_calls: [{ id: 'call_mr_r1', name: 'echo', arguments: { message: 'round one' } }], usage: usage(1, 1) },
@@ -503,7 +511,8 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const m1 = [{ role: 'user', content: 'two rounds then the weather' }];
 		const r1 = completion(await client.chat.completions.create({ model: 'sim-model', messages: m1, tools: [WEATHER] }));
 		assert.equal(r1.choices[0].finish_reason, 'tool_calls');
-		assertIds(r1.choices[0].message.tool_calls, ['call_mr_client']);
+		assert.equal(r1.choices[0].message.tool_calls.length, 1);
+		assertMinted(r1.choices[0].message.tool_calls[0].id);
 		assertUsage(r1.usage, usage(3, 2));
 		const m2 = [...m1, r1.choices[0].message, { role: 'tool', tool_call_id: r1.choices[0].message.tool_calls[0].id, content: 'warm' }];
 		const r2 = completion(await client.chat.completions.create({ model: 'sim-model', messages: m2, tools: [WEATHER] }));
@@ -521,8 +530,12 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assertIds(reqs[2].body.messages[3].tool_calls, ['call_mr_mcp', 'call_mr_client']);
 		assert.equal(toolMsg(reqs[2].body, 'call_mr_r1').content, 'Echo: round one');
 		assert.equal(toolMsg(reqs[2].body, 'call_mr_mcp').content, 'The sum of 20 and 22 is 42.');
-		assert.deepEqual(reqs[3].body.messages.map(m => m.role), [...want, 'assistant', 'user'], 'third request: restored again');
-		assert.equal(toolMsg(reqs[3].body, 'call_mr_mcp').content, 'The sum of 20 and 22 is 42.');
+		// the hidden rounds are used up once restored (no replay: issue 14): the third request carries the
+		// conversation as the client has it, its call and result under the upstream's id (kept for later turns)
+		assert.deepEqual(reqs[3].body.messages.map(m => m.role), ['user', 'assistant', 'tool', 'assistant', 'user'], 'third request: not restored again');
+		assertIds(reqs[3].body.messages[1].tool_calls, ['call_mr_client']);
+		assert.equal(reqs[3].body.messages[2].tool_call_id, reqs[3].body.messages[1].tool_calls[0].id);
+		assert.ok(!JSON.stringify(reqs[3].body).includes('The sum of 20 and 22 is 42.'));
 	});
 
 	test('streaming: interleaved parallel calls and multibyte text cut across TCP writes', { timeout: TEST_TIMEOUT }, async () => {
@@ -545,8 +558,9 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		assert.equal(got.content, 'Checking… ');
 		assert.deepEqual(got.finish, ['tool_calls']);
 		const calls = foldToolDeltas(got.toolDeltas);
-		assert.deepEqual(calls.map(c => [c.index, c.ids, c.name]), [[0, [idIn(asCalls(calls), 'call_il_time')], 'get_time'], [1, [idIn(asCalls(calls), 'call_il_weather')], 'get_weather']],
+		assert.deepEqual(calls.map(c => [c.index, c.ids.length, c.name]), [[0, 1, 'get_time'], [1, 1, 'get_weather']],
 			`client calls renumbered 0, 1: ${JSON.stringify(got.toolDeltas)}`);
+		for (const c of calls) assertMinted(c.ids[0]);
 		assert.deepEqual(JSON.parse(calls[0].arguments), { tz: 'Europe/Zürich' });
 		assert.deepEqual(JSON.parse(calls[1].arguments), { city: 'Zürich 🎉' });
 

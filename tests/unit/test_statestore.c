@@ -255,6 +255,53 @@ static void test_claim_release(void **state)
 	assert_int_equal(statestore_release(w->st, "lock", "data", "x"), STATESTORE_NOTFOUND);
 }
 
+/* add is insert-only: a live entry is never overwritten, an expired one is; take reads and deletes once */
+static void test_add_take(void **state)
+{
+	struct world *w = *state;
+	char *v = NULL;
+	size_t len = 0;
+	json_t *in = json_pack("{s:[s]}", "hidden", "row"), *out = NULL;
+
+	assert_int_equal(statestore_add(w->st, "hist", "k", "mine", 4, 1000), STATESTORE_OK);
+	assert_int_equal(statestore_add(w->st, "hist", "k", "theirs", 6, 1000), STATESTORE_HELD);
+	assert_value(w->st, "hist", "k", "mine");
+	assert_int_equal(statestore_incr(w->st, "hist", "n", 1, 0, NULL), STATESTORE_OK);
+	assert_int_equal(statestore_add(w->st, "hist", "n", "x", 1, 0), STATESTORE_HELD); /* any kind */
+	assert_int_equal(statestore_take(w->st, "hist", "k", 100, &v, &len), STATESTORE_OK);
+	assert_int_equal(len, 4);
+	assert_string_equal(v, "mine");
+	free(v);
+	assert_int_equal(statestore_take(w->st, "hist", "k", 100, &v, &len), STATESTORE_NOTFOUND); /* once */
+	assert_null(v);
+	assert_value(w->st, "hist", "k", NULL);
+	/* expired: not taken, and free for a new add */
+	assert_int_equal(statestore_add(w->st, "hist", "e", "old", 3, 10), STATESTORE_OK);
+	w->now += 10;
+	assert_int_equal(statestore_take(w->st, "hist", "e", 100, &v, &len), STATESTORE_NOTFOUND);
+	assert_int_equal(statestore_add(w->st, "hist", "e", "new", 3, 10), STATESTORE_OK);
+	assert_value(w->st, "hist", "e", "new");
+	/* over the bound: deleted unread */
+	assert_int_equal(statestore_add(w->st, "hist", "big", "0123456789", 10, 0), STATESTORE_OK);
+	assert_int_equal(statestore_take(w->st, "hist", "big", 4, &v, &len), STATESTORE_ETOOBIG);
+	assert_null(v);
+	assert_value(w->st, "hist", "big", NULL);
+	/* JSON */
+	assert_int_equal(statestore_add_json(w->st, "hist", "j", in, 0), STATESTORE_OK);
+	assert_int_equal(statestore_add_json(w->st, "hist", "j", in, 0), STATESTORE_HELD);
+	assert_int_equal(statestore_take_json(w->st, "hist", "j", 1000, &out), STATESTORE_OK);
+	assert_true(json_equal(in, out));
+	json_decref(out);
+	assert_int_equal(statestore_take_json(w->st, "hist", "j", 1000, &out), STATESTORE_NOTFOUND);
+	assert_null(out);
+	/* arguments checked like the others */
+	assert_int_equal(statestore_add(w->st, "hist", "", "x", 1, 0), STATESTORE_EINVAL);
+	assert_int_equal(statestore_add(w->st, "hist", "z", "x", 1, -1), STATESTORE_EINVAL);
+	assert_int_equal(statestore_take(w->st, "hist", "", 10, &v, &len), STATESTORE_EINVAL);
+	assert_int_equal(statestore_take(NULL, "hist", "z", 10, &v, &len), STATESTORE_EINVAL);
+	json_decref(in);
+}
+
 static void test_counter(void **state)
 {
 	struct world *w = *state;
@@ -377,6 +424,67 @@ static void claim_body(struct statestore *st, int child, int k)
 			_exit(4);
 		if (s != STATESTORE_OK && s != STATESTORE_HELD)
 			_exit(5);
+	}
+}
+
+/* every child adds its own value under the same keys: one add wins per key, never overwritten */
+static void add_body(struct statestore *st, int child, int k)
+{
+	char token[16], key[32];
+
+	snprintf(token, sizeof token, "child%d", child);
+	for (int i = 0; i < k; i++) {
+		enum statestore_status s;
+
+		snprintf(key, sizeof key, "h%d", i);
+		s = statestore_add(st, "race-add", key, token, strlen(token), 0);
+		if (s == STATESTORE_OK && statestore_put(st, "race-added", key, token, strlen(token), 0) != STATESTORE_OK)
+			_exit(4);
+		if (s != STATESTORE_OK && s != STATESTORE_HELD)
+			_exit(5);
+	}
+}
+
+/* then every child takes them: one take gets each, never two */
+static void take_body(struct statestore *st, int child, int k)
+{
+	char key[32], *v;
+	size_t len;
+
+	(void)child;
+	for (int i = 0; i < k; i++) {
+		enum statestore_status s;
+
+		snprintf(key, sizeof key, "h%d", i);
+		s = statestore_take(st, "race-add", key, 64, &v, &len);
+		if (s == STATESTORE_OK)
+			free(v);
+		if (s == STATESTORE_OK && statestore_incr(st, "race-taken", key, 1, 0, NULL) != STATESTORE_OK)
+			_exit(6);
+		if (s != STATESTORE_OK && s != STATESTORE_NOTFOUND)
+			_exit(7);
+	}
+}
+
+static void test_processes_add_take_exactly_one(void **state)
+{
+	struct world *w = *state;
+	char key[32], *won = NULL;
+	size_t len;
+
+	race(w, 8, add_body, 50);
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof key, "h%d", i);
+		/* the value kept is the winner's: the first add, not the last */
+		assert_int_equal(statestore_get(w->st, "race-added", key, 64, &won, &len, NULL), STATESTORE_OK);
+		assert_value(w->st, "race-add", key, won);
+		free(won);
+	}
+	race(w, 8, take_body, 50);
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof key, "h%d", i);
+		assert_value(w->st, "race-taken", key, "1");
+		assert_value(w->st, "race-add", key, NULL);
 	}
 }
 
@@ -573,10 +681,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes_counter_no_lost_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes_claim_exactly_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_processes_add_take_exactly_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "openai/modelcaps.h"
 #include "openai/toolloop.h"
@@ -163,6 +164,15 @@ static struct tl_run *open_run(const char *body, struct rec *rec, struct toolloo
 	assert_int_equal(toolloop_step(r, need), TOOLLOOP_NEED_UPSTREAM);
 	assert_string_equal(need->path, "/chat/completions");
 	return r;
+}
+
+/* assert_minted: id is one the gateway minted for a client's call: "call_" and 24 of [A-Za-z0-9] */
+static void assert_minted(const char *id)
+{
+	assert_non_null(id);
+	assert_int_equal(strlen(id), 5 + 24);
+	assert_memory_equal(id, "call_", 5);
+	assert_int_equal(strspn(id + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), 24);
 }
 
 /* answer: a whole non-streamed upstream answer (2xx) fed */
@@ -521,7 +531,7 @@ static void test_step_mixed_batch(void **state)
 							    "delta"),
 					    "tool_calls"),
 			    0);
-	assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_client1");
+	assert_minted(json_string_value(json_object_get(tc, "id"))); /* the gateway's id, not the upstream's */
 	assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
 	/* added: the assistant message with both calls, the MCP result; no final message (the client answers) */
 	added = toolloop_added(r);
@@ -1001,29 +1011,45 @@ static void test_usage_sum_nested(void **state)
 
 static void test_restore_splices_hidden_rounds(void **state)
 {
-	json_t *msgs =
-		json_loads("[{\"role\":\"user\",\"content\":\"q\"},"
-			   "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_c\",\"type\":\"function\","
-			   "\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
-			   "{\"role\":\"tool\",\"tool_call_id\":\"call_c\",\"content\":\"client result\"}]",
+	json_t *msgs = json_loads(
+		"[{\"role\":\"user\",\"content\":\"q\"},"
+		"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V1\",\"type\":\"function\","
+		"\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
+		"{\"role\":\"tool\",\"tool_call_id\":\"call_V1\",\"content\":\"client result\"},"
+		"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_V2\",\"type\":\"function\","
+		"\"function\":{\"name\":\"mine\",\"arguments\":\"{}\"}}]},"
+		"{\"role\":\"tool\",\"tool_call_id\":\"call_V2\",\"content\":\"second\"}]",
+		0, NULL);
+	/* call_V1: a mixed batch (hidden rounds, the upstream's "0" for the client's call);
+	 * call_V2: the client's calls only, its id mapped back */
+	json_t *sessions =
+		json_loads("{\"call_V1\":{\"hidden\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
+			   "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"0\"},{\"id\":\"call_m1\"}]},"
+			   "{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}],"
+			   "\"ids\":{\"call_V1\":\"0\"}},"
+			   "\"call_V2\":{\"hidden\":[],\"ids\":{\"call_V2\":\"1\"}}}",
 			   0, NULL);
-	json_t *sessions = json_loads("{\"call_c\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_m0\"}]},"
-				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m0\",\"content\":\"r0\"},"
-				      "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_c\"},{\"id\":\"call_m1\"}]},"
-				      "{\"role\":\"tool\",\"tool_call_id\":\"call_m1\",\"content\":\"r1\"}]}",
-				      0, NULL);
 	(void)state;
 
-	assert_int_equal(toolloop_restore(msgs, sessions), 1);
-	assert_int_equal(json_array_size(msgs), 6);
+	assert_non_null(msgs);
+	assert_non_null(sessions);
+	assert_int_equal(toolloop_restore(msgs, sessions), 2);
+	assert_int_equal(json_array_size(msgs), 8);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 0), "role")), "user");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "tool_call_id")), "call_m0");
 	assert_int_equal(json_array_size(json_object_get(json_array_get(msgs, 3), "tool_calls")), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 4), "tool_call_id")), "call_m1");
+	/* the client's result goes upstream under the upstream's own id */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 5), "content")), "client result");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 5), "tool_call_id")), "0");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(json_array_get(msgs, 6), "tool_calls"), 0), "id")),
+			    "1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 7), "tool_call_id")), "1");
 	/* nothing stored for these ids: unchanged */
 	assert_int_equal(toolloop_restore(msgs, json_object_get(sessions, "none")), 0);
-	assert_int_equal(json_array_size(msgs), 6);
+	assert_int_equal(json_array_size(msgs), 8);
 	json_decref(msgs);
 	json_decref(sessions);
 }
@@ -1101,7 +1127,7 @@ static void test_dialect_stream_tool_round(void **state)
 							      "reasoning_content")),
 			    "Let me ");
 	tc = json_array_get(json_object_get(json_object_get(chunk_choice(&rec, 2, 0), "delta"), "tool_calls"), 0);
-	assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_c");
+	assert_minted(json_string_value(json_object_get(tc, "id")));
 	assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(tc, "function"), "arguments")),
 			    "{\"city\":\"Oslo\"}");
@@ -1446,6 +1472,385 @@ static void test_dialect_error_shapes(void **state)
 	rec_free(&rec);
 }
 
+/* ---- the mixed-batch history bound to its owner (issue 14, case 3), with a real state store ---- */
+
+static char hist_dir[64];
+
+/* earlier turns of the conversation (JSON text of messages, each followed by a comma) before the user's
+ * question: as a_mixed_batch sends them (hist_before) and as come_back sends them back (hist_before_back) */
+static const char *hist_before, *hist_before_back;
+
+static int setup_history(void **state)
+{
+	setup(state);
+	snprintf(hist_dir, sizeof hist_dir, "/tmp/mcpgw-tl-XXXXXX");
+	assert_non_null(mkdtemp(hist_dir));
+	snprintf(S.state_store, sizeof S.state_store, "sqlite:%s/state.db", hist_dir);
+	S.state_store_timeout_ms = 2000;
+	S.session_ttl_ms = 60000;
+	S.max_message_bytes = 1 << 20;
+	return 0;
+}
+
+static int teardown_history(void **state)
+{
+	char path[128];
+
+	statestore_close(T.store);
+	T.store = NULL;
+	T.key_id = NULL;
+	hist_before = hist_before_back = NULL;
+	for (const char *const *f = (const char *const[]){ "state.db", "state.db-wal", "state.db-shm", NULL }; *f; f++) {
+		snprintf(path, sizeof path, "%s/%s", hist_dir, *f);
+		(void)unlink(path);
+	}
+	(void)rmdir(hist_dir);
+	return teardown(state);
+}
+
+#define WEATHER_TOOL \
+	"[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]"
+
+/* a_mixed_batch: a non-streamed request ("user" asks) whose answer mixes read_query (MCP, upstream
+ * id mcp_id, its result rows) and the client's get_weather (upstream id client_id); the assistant
+ * message the client got (new reference) */
+static json_t *a_mixed_batch(const char *user, const char *client_id, const char *mcp_id, const char *rows)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	char body[1024], ans[1024], res[256];
+	json_t *result, *msg;
+
+	snprintf(body, sizeof body,
+		 "{\"messages\":[%s{\"role\":\"user\",\"content\":\"%s\"}],\"tools\":" WEATHER_TOOL "}",
+		 hist_before ? hist_before : "", user);
+	snprintf(ans, sizeof ans,
+		 ANSWER("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+			"{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}},"
+			"{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}",
+			"tool_calls"),
+		 mcp_id, client_id);
+	snprintf(res, sizeof res, "{\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}", rows);
+	result = json_loads(res, 0, NULL);
+	rec_init(&rec);
+	r = open_run(body, &rec, &sink, &need);
+	assert_int_equal(answer(r, ans), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+	assert_int_equal(need.ncalls, 1);
+	assert_int_equal(toolloop_feed_tool_result(r, need.calls[0].id, result, NULL), 0);
+	assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+	msg = json_deep_copy(json_object_get(json_array_get(json_object_get(rec.response, "choices"), 0), "message"));
+	assert_non_null(msg);
+	/* the client sees its one call, under an id the gateway minted */
+	assert_int_equal(json_array_size(json_object_get(msg, "tool_calls")), 1);
+	assert_minted(json_string_value(json_object_get(json_array_get(json_object_get(msg, "tool_calls"), 0), "id")));
+	toolloop_close(r);
+	json_decref(result);
+	rec_free(&rec);
+	return msg;
+}
+
+/* come_back: the client's next request (user's question, the assistant message it got, its result
+ * for its call); the upstream answers (ok 1), fails with a 500 (ok 0), or the run is closed before
+ * it answers (ok -1: the client went away); the body sent upstream as text (free it) */
+static char *come_back(const char *user, const json_t *assistant, const char *result, int ok)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct upstream_result res;
+	struct tl_run *r;
+	const char *id =
+		json_string_value(json_object_get(json_array_get(json_object_get(assistant, "tool_calls"), 0), "id"));
+	json_t *b = json_pack("{s:[{s:s, s:s}, O, {s:s, s:s, s:s}], s:o}", "messages", "role", "user", "content", user,
+			      assistant, "role", "tool", "tool_call_id", id, "content", result, "tools",
+			      json_loads(WEATHER_TOOL, 0, NULL));
+	char *text, *up, before[1024];
+
+	if (hist_before_back) {
+		json_t *earlier;
+		size_t n = strlen(hist_before_back);
+
+		snprintf(before, sizeof before, "[%.*s]", (int)(n ? n - 1 : 0), hist_before_back); /* the last comma off */
+		earlier = json_loads(before, 0, NULL);
+		assert_non_null(earlier);
+		for (size_t i = json_array_size(earlier); i-- > 0;)
+			json_array_insert(json_object_get(b, "messages"), 0, json_array_get(earlier, i));
+		json_decref(earlier);
+	}
+	text = json_dumps(b, JSON_COMPACT);
+	assert_non_null(text);
+	rec_init(&rec);
+	r = open_run(text, &rec, &sink, &need);
+	up = strndup(need.body, need.body_len);
+	if (ok == 1) {
+		assert_int_equal(answer(r, ANSWER("{\"role\":\"assistant\",\"content\":\"done\"}", "stop")), 0);
+	} else if (ok == 0) {
+		upstream_result_init(&res);
+		res.err = UPSTREAM_EHTTP;
+		res.status = 500;
+		buf_puts(&res.body,
+			 "{\"error\":{\"message\":\"down\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
+		assert_int_equal(toolloop_feed_upstream_end(r, &res), -1);
+		upstream_result_free(&res);
+	}
+	toolloop_close(r);
+	rec_free(&rec);
+	json_decref(b);
+	free(text);
+	return up;
+}
+
+/* upstream_tool_ids: the tool_call_id of every tool message of an upstream body, joined by "," (static) */
+static const char *upstream_tool_ids(const char *body)
+{
+	static char out[512];
+	json_t *j = json_loads(body, 0, NULL), *m;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "messages"), i, m)
+		if (json_object_get(m, "tool_call_id"))
+			n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", n ? "," : "",
+					      json_string_value(json_object_get(m, "tool_call_id")));
+	json_decref(j);
+	return out;
+}
+
+/* two clients whose upstream repeats its ids ("call_0", "call_1"): each gets its own history back,
+ * never the other's; presenting the upstream's id, or another conversation, restores nothing */
+static void test_history_owner_only(void **state)
+{
+	json_t *a = a_mixed_batch("A asks", "call_0", "call_1", "A-SECRET-ROW");
+	json_t *b = a_mixed_batch("B asks", "call_0", "call_1", "B-ROW");
+	json_t *forged = json_deep_copy(b);
+	char *up;
+	(void)state;
+
+	/* B with the upstream's own id: no history (the old key) */
+	json_object_set_new(json_array_get(json_object_get(forged, "tool_calls"), 0), "id", json_string("call_0"));
+	up = come_back("B asks", forged, "sunny", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_null(strstr(up, "B-ROW"));
+	free(up);
+	/* A's minted id in B's conversation: no history either, and A's is still there */
+	up = come_back("B asks", a, "sunny", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	/* B's own: B's rows, its result under the upstream's id */
+	up = come_back("B asks", b, "sunny", 1);
+	assert_non_null(strstr(up, "B-ROW"));
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_1,call_0");
+	free(up);
+	/* A's own */
+	up = come_back("A asks", a, "rainy", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	assert_null(strstr(up, "B-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_1,call_0");
+	free(up);
+	/* used: a replay of A's request (or a later turn) gets no hidden rows, only its id back */
+	up = come_back("A asks", a, "rainy", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_0");
+	free(up);
+	up = come_back("A asks", a, "rainy", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	assert_string_equal(upstream_tool_ids(up), "call_0");
+	free(up);
+	json_decref(a);
+	json_decref(b);
+	json_decref(forged);
+}
+
+/* C in the very same conversation, with the same upstream ids, after A: A's history is A's, C's is C's */
+static void test_history_not_overwritten(void **state)
+{
+	json_t *a = a_mixed_batch("same question", "call_0", "call_1", "A-SECRET-ROW");
+	json_t *c = a_mixed_batch("same question", "call_0", "call_1", "C-INJECTED");
+	char *up;
+	(void)state;
+
+	up = come_back("same question", a, "r", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	assert_null(strstr(up, "C-INJECTED"));
+	free(up);
+	up = come_back("same question", c, "r", 1);
+	assert_non_null(strstr(up, "C-INJECTED"));
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	json_decref(a);
+	json_decref(c);
+}
+
+/* bound to the caller's API key id: another key (or none) misses, and does not use it up */
+static void test_history_bound_to_key(void **state)
+{
+	json_t *a;
+	char *up;
+	(void)state;
+
+	T.key_id = "key-A";
+	a = a_mixed_batch("A asks", "call_0", "call_1", "A-SECRET-ROW");
+	T.key_id = "key-B";
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	T.key_id = NULL;
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	T.key_id = "key-A";
+	up = come_back("A asks", a, "r", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	json_decref(a);
+}
+
+/* a retry: while the upstream has not answered the restored request the history is put back; once it has, it is gone */
+static void test_history_retry_until_answered(void **state)
+{
+	json_t *a = a_mixed_batch("A asks", "call_0", "call_1", "A-SECRET-ROW");
+	char *up;
+	(void)state;
+
+	up = come_back("A asks", a, "r", 0); /* the upstream failed */
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	up = come_back("A asks", a, "r", -1); /* the client went away before the upstream answered */
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	up = come_back("A asks", a, "r", 1); /* the retry: restored again, answered */
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	up = come_back("A asks", a, "r", 1); /* a replay: gone */
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	json_decref(a);
+}
+
+/* the upstream sends empty ids (absent or ""): the history is kept and restored all the same */
+static void test_history_empty_ids(void **state)
+{
+	json_t *a = a_mixed_batch("A asks", "", "", "A-SECRET-ROW"), *j, *m;
+	char *up;
+	size_t i;
+	(void)state;
+
+	up = come_back("A asks", a, "r", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	/* every tool message answers a call of the assistant message before it: ids agree upstream */
+	j = json_loads(up, 0, NULL);
+	json_array_foreach(json_object_get(j, "messages"), i, m) {
+		const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+
+		if (id) {
+			assert_true(*id);
+			assert_non_null(strstr(up, id));
+			assert_int_equal(json_array_size(json_object_get(json_array_get(json_object_get(j, "messages"), 1),
+									 "tool_calls")),
+					 2);
+		}
+	}
+	assert_string_not_equal(upstream_tool_ids(up), "");
+	json_decref(j);
+	free(up);
+	json_decref(a);
+}
+
+/* streamed (SGLang's ids "0", "1"): the client's calls get minted ids as they stream; a mixed
+ * batch's history comes back under them; an answer with the client's call only maps it back too */
+static void test_history_streamed(void **state)
+{
+	static const char mixed[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+		"\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"1\",\"type\":\"function\","
+		  "\"function\":{\"name\":\"read_query\",\"arguments\":\"{}\"}}]}}]}")
+			D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
+	static const char client_only[] = D(
+		"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"0\","
+		"\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}]}")
+		D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}") "data: [DONE]\n\n";
+	const char *const streams[] = { mixed, client_only };
+	json_t *result = json_loads("{\"content\":[{\"type\":\"text\",\"text\":\"S-SECRET-ROW\"}]}", 0, NULL);
+	(void)state;
+
+	for (int k = 0; k < 2; k++) {
+		struct rec rec;
+		struct toolloop_sink sink;
+		struct toolloop_need need;
+		struct tl_run *r;
+		json_t *tc, *msg;
+		char *up, *all;
+
+		rec_init(&rec);
+		r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"S asks\"}],\"tools\":" WEATHER_TOOL
+			     "}",
+			     &rec, &sink, &need);
+		assert_int_equal(stream(r, streams[k]), 0);
+		if (k == 0) {
+			assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_TOOLS);
+			assert_int_equal(toolloop_feed_tool_result(r, "1", result, NULL), 0);
+		}
+		assert_int_equal(toolloop_step(r, &need), TOOLLOOP_NEED_NOTHING);
+		all = all_chunks(&rec);
+		assert_null(strstr(all, "\"0\""));
+		free(all);
+		tc = json_array_get(json_object_get(json_object_get(chunk_choice(&rec, 0, 0), "delta"), "tool_calls"), 0);
+		assert_minted(json_string_value(json_object_get(tc, "id")));
+		msg = json_pack("{s:s, s:n, s:[{s:O, s:s, s:{s:s, s:s}}]}", "role", "assistant", "content",
+				"tool_calls", "id", json_object_get(tc, "id"), "type", "function", "function", "name",
+				"get_weather", "arguments", "{}");
+		toolloop_close(r);
+		rec_free(&rec);
+		up = come_back("S asks", msg, "fine", 1);
+		if (k == 0) {
+			assert_non_null(strstr(up, "S-SECRET-ROW"));
+			assert_string_equal(upstream_tool_ids(up), "1,0");
+		} else {
+			assert_string_equal(upstream_tool_ids(up), "0");
+			assert_non_null(strstr(up, "\"id\":\"0\"")); /* the assistant's call too */
+		}
+		free(up);
+		json_decref(msg);
+	}
+	json_decref(result);
+}
+
+/* the conversation is bound as a client sends it back: members an SDK adds or drops (refusal, annotations,
+ * content "" for null) do not matter; a changed earlier message does */
+static void test_history_conversation_bound(void **state)
+{
+	json_t *a;
+	char *up;
+	(void)state;
+
+	hist_before = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"},"
+		      "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"hm\"},";
+	a = a_mixed_batch("A asks", "call_0", "call_1", "A-SECRET-ROW");
+	/* an earlier message changed: another conversation */
+	hist_before_back = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"HI\"},"
+			   "{\"role\":\"assistant\",\"content\":null},";
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	/* one left out: another conversation */
+	hist_before_back = "{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":null},";
+	up = come_back("A asks", a, "r", 1);
+	assert_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	/* the same, as an SDK sends it back */
+	hist_before_back = "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"},"
+			   "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null,\"annotations\":[]},";
+	up = come_back("A asks", a, "r", 1);
+	assert_non_null(strstr(up, "A-SECRET-ROW"));
+	free(up);
+	json_decref(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1472,6 +1877,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dialect_message_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_plain_answered_as_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_error_shapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_owner_only, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_not_overwritten, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_bound_to_key, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_retry_until_answered, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_empty_ids, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_streamed, setup_history, teardown_history),
+		cmocka_unit_test_setup_teardown(test_history_conversation_bound, setup_history, teardown_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
