@@ -8,8 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ct_user: the name of uid into dst[n] ("uid N" when it has none) */
-static const char *ct_user(uid_t uid, char *dst, size_t n)
+const char *conftrust_user(uid_t uid, char *dst, size_t n)
 {
 	struct passwd pw, *res = NULL;
 	char tmp[1024];
@@ -30,8 +29,8 @@ int conftrust_stat(const struct stat *st, const char *path, char *err, size_t er
 		snprintf(err, errlen,
 			 "%s is owned by %s, not by %s (who runs this) or root: refused, since its owner could make "
 			 "mcpgw run programs as %s; use your own copy, or chown %s %s",
-			 path, ct_user(st->st_uid, owner, sizeof owner), ct_user(me, self, sizeof self), self, self,
-			 path);
+			 path, conftrust_user(st->st_uid, owner, sizeof owner), conftrust_user(me, self, sizeof self),
+			 self, self, path);
 		return -1;
 	}
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
@@ -39,7 +38,7 @@ int conftrust_stat(const struct stat *st, const char *path, char *err, size_t er
 			 "%s is writable by %s (mode %04o): refused, since whoever can write it could make mcpgw run "
 			 "programs as %s; fix: chmod go-w %s",
 			 path, (st->st_mode & S_IWOTH) ? "everyone" : "its group", (unsigned)(st->st_mode & 07777),
-			 ct_user(me, self, sizeof self), path);
+			 conftrust_user(me, self, sizeof self), path);
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,10 @@
  * and the fix ("chmod go-w PATH", "chown USER PATH"). */
 int conftrust_stat(const struct stat *st, const char *path, char *err, size_t errlen);
 
+/* conftrust_user: the name of uid (getpwuid_r) into dst (n bytes, cut to
+ * fit, NUL-terminated), "uid N" when it has none, for messages; returns dst. */
+const char *conftrust_user(uid_t uid, char *dst, size_t n);
+
 /* conftrust_read: read the configuration file path into b as
  * buf_read_file does (at most max + 1 bytes), after checking the file it
  * opened (fstat, so the file checked is the file read) with

@@ -1,9 +1,9 @@
 /* statedir.c: the state directory: its files' paths (statedir.h names them), its owner and mode checked, files created there without following links. */
 #include "core/statedir.h"
+#include "core/conftrust.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +24,6 @@ int statedir_path(char *out, size_t outlen, const char *state_dir, const char *n
 	return 0;
 }
 
-/* sd_user: the name of uid into dst[n] ("uid N" when it has none) */
-static const char *sd_user(uid_t uid, char *dst, size_t n)
-{
-	struct passwd pw, *res = NULL;
-	char tmp[1024];
-
-	if (getpwuid_r(uid, &pw, tmp, sizeof tmp, &res) == 0 && res)
-		snprintf(dst, n, "%s", res->pw_name);
-	else
-		snprintf(dst, n, "uid %ld", (long)uid);
-	return dst;
-}
-
 int statedir_check(const char *dir, char *err, size_t errlen)
 {
 	char owner[64], self[64];
@@ -54,7 +41,8 @@ int statedir_check(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "the state directory %s is owned by %s, not by %s who runs this: refused (its owner could "
 			 "plant links to your files there); set MCPGW_STATE_DIR to a directory of your own, or chown %s %s",
-			 dir, sd_user(st.st_uid, owner, sizeof owner), sd_user(geteuid(), self, sizeof self), self, dir);
+			 dir, conftrust_user(st.st_uid, owner, sizeof owner),
+			 conftrust_user(geteuid(), self, sizeof self), self, dir);
 		return -1;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {

@@ -131,8 +131,10 @@ enum statestore_status statestore_get(struct statestore *st, const char *ns, con
 	return s;
 }
 
-enum statestore_status statestore_put(struct statestore *st, const char *ns, const char *key, const void *value,
-				      size_t len, int64_t ttl_ms)
+/* statestore_write: put (add 0) or add (add 1) after the one check of
+ * their arguments and expiry */
+static enum statestore_status statestore_write(struct statestore *st, const char *ns, const char *key,
+					       const void *value, size_t len, int64_t ttl_ms, int add)
 {
 	int64_t now, exp;
 
@@ -141,7 +143,13 @@ enum statestore_status statestore_put(struct statestore *st, const char *ns, con
 	now = statestore_now(st);
 	if ((exp = statestore_expiry(now, ttl_ms)) < 0)
 		return STATESTORE_EINVAL;
-	return st->ops->put(st, ns, key, now, value ? value : "", len, exp);
+	return (add ? st->ops->add : st->ops->put)(st, ns, key, now, value ? value : "", len, exp);
+}
+
+enum statestore_status statestore_put(struct statestore *st, const char *ns, const char *key, const void *value,
+				      size_t len, int64_t ttl_ms)
+{
+	return statestore_write(st, ns, key, value, len, ttl_ms, 0);
 }
 
 enum statestore_status statestore_get_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
@@ -161,8 +169,9 @@ enum statestore_status statestore_get_json(struct statestore *st, const char *ns
 	return *out ? STATESTORE_OK : STATESTORE_ETYPE;
 }
 
-enum statestore_status statestore_put_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
-					   int64_t ttl_ms)
+/* statestore_write_json: v as compact JSON through statestore_write */
+static enum statestore_status statestore_write_json(struct statestore *st, const char *ns, const char *key,
+						    const json_t *v, int64_t ttl_ms, int add)
 {
 	char *text;
 	enum statestore_status s;
@@ -171,22 +180,21 @@ enum statestore_status statestore_put_json(struct statestore *st, const char *ns
 		return STATESTORE_EINVAL;
 	if (!(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
 		return STATESTORE_ENOMEM;
-	s = statestore_put(st, ns, key, text, strlen(text), ttl_ms);
+	s = statestore_write(st, ns, key, text, strlen(text), ttl_ms, add);
 	free(text);
 	return s;
+}
+
+enum statestore_status statestore_put_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
+					   int64_t ttl_ms)
+{
+	return statestore_write_json(st, ns, key, v, ttl_ms, 0);
 }
 
 enum statestore_status statestore_add(struct statestore *st, const char *ns, const char *key, const void *value,
 				      size_t len, int64_t ttl_ms)
 {
-	int64_t now, exp;
-
-	if (!statestore_args(st, ns, key) || (!value && len))
-		return STATESTORE_EINVAL;
-	now = statestore_now(st);
-	if ((exp = statestore_expiry(now, ttl_ms)) < 0)
-		return STATESTORE_EINVAL;
-	return st->ops->add(st, ns, key, now, value ? value : "", len, exp);
+	return statestore_write(st, ns, key, value, len, ttl_ms, 1);
 }
 
 enum statestore_status statestore_take(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
@@ -202,16 +210,7 @@ enum statestore_status statestore_take(struct statestore *st, const char *ns, co
 enum statestore_status statestore_add_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
 					   int64_t ttl_ms)
 {
-	char *text;
-	enum statestore_status s;
-
-	if (!v)
-		return STATESTORE_EINVAL;
-	if (!(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
-		return STATESTORE_ENOMEM;
-	s = statestore_add(st, ns, key, text, strlen(text), ttl_ms);
-	free(text);
-	return s;
+	return statestore_write_json(st, ns, key, v, ttl_ms, 1);
 }
 
 enum statestore_status statestore_take_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
