@@ -71,21 +71,29 @@ static int tc_merge(json_t *dst, const json_t *src)
 /* tc_extras: the members of a call other than the ones assembled here
  * (id, index, type, function.name, function.arguments); new reference,
  * NULL when there are none (or ENOMEM: extras are then lost, not the call) */
+json_t *toolcalls_strip(json_t *o)
+{
+	json_t *fn;
+
+	json_object_del(o, "id");
+	json_object_del(o, "index");
+	json_object_del(o, "type");
+	fn = json_object_get(o, "function");
+	if (!json_is_object(fn))
+		return NULL;
+	json_object_del(fn, "name");
+	json_object_del(fn, "arguments");
+	return fn;
+}
+
 static json_t *tc_extras(const json_t *call)
 {
 	json_t *o = json_deep_copy(call), *fn;
 
 	if (!o)
 		return NULL;
-	json_object_del(o, "id");
-	json_object_del(o, "index");
-	json_object_del(o, "type");
-	fn = json_object_get(o, "function");
-	if (json_is_object(fn)) {
-		json_object_del(fn, "name");
-		json_object_del(fn, "arguments");
-	}
-	if (!json_is_object(fn) || json_object_size(fn) == 0)
+	fn = toolcalls_strip(o);
+	if (!fn || json_object_size(fn) == 0)
 		json_object_del(o, "function");
 	if (json_object_size(o) == 0) {
 		json_decref(o);

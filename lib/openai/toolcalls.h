@@ -74,6 +74,12 @@ enum toolcalls_status toolcalls_message(struct toolcalls *tc, const json_t *tool
  * reference, NULL on ENOMEM. */
 json_t *toolcalls_json(const struct toolcalls *tc, int i);
 
+/* toolcalls_strip: o (a tool call or a delta of one, modified in place)
+ * without the members the assembler owns: id, index, type, and the
+ * function's name and arguments; what is left are the provider's extras.
+ * Returns o's "function" (borrowed) when it is an object, else NULL. */
+json_t *toolcalls_strip(json_t *o);
+
 /* toolcalls_args: call i's arguments as text ("" when none came; borrowed). */
 const char *toolcalls_args(const struct toolcalls *tc, int i);
 

@@ -515,24 +515,17 @@ static int client_delta(struct tl_run *r, int i, const json_t *d, json_t *out)
 	} else {
 		if (!(o = d ? json_deep_copy(d) : json_object()))
 			return -1;
-		json_object_del(o, "id");
-		json_object_del(o, "index");
-		json_object_del(o, "type");
-		fn = json_object_get(o, "function");
-		if (json_is_object(fn)) {
-			json_object_del(fn, "name");
-			json_object_del(fn, "arguments");
-		}
+		fn = toolcalls_strip(o);
 		if (t->args.len > c->sent) {
-			if (!json_is_object(fn) && json_object_set_new(o, "function", fn = json_object()) < 0)
+			if (!fn && json_object_set_new(o, "function", fn = json_object()) < 0)
 				fn = NULL;
 			if (!fn || json_object_set_new(fn, "arguments",
 						       json_stringn(t->args.data + c->sent, t->args.len - c->sent)) < 0) {
 				json_decref(o);
 				return -1;
 			}
-		} else if (fn && (!json_is_object(fn) || json_object_size(fn) == 0)) {
-			json_object_del(o, "function");
+		} else if (!fn || json_object_size(fn) == 0) {
+			json_object_del(o, "function"); /* not an object, or nothing left of it */
 		}
 		if (json_object_size(o) == 0) {
 			json_decref(o);
