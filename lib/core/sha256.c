@@ -2,13 +2,29 @@
 #include "core/sha256.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+
+/* The algorithm, fetched once per process: EVP_DigestInit_ex with
+ * EVP_sha256() fetches it again on every call (an "implicit fetch", a
+ * locked name lookup each time); OpenSSL advises fetching once for speed
+ * (https://docs.openssl.org/3.0/man7/crypto/ "Performance"). Kept for the
+ * process's life; NULL when the fetch failed (then the implicit one). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* sha256_fetch: sha256_md, once (pthread_once) */
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
 
 int sha256_init(struct sha256 *c)
 {
 	c->failed = 0;
 	if (!(c->ctx = EVP_MD_CTX_new()))
 		return -1;
-	if (EVP_DigestInit_ex(c->ctx, EVP_sha256(), NULL) != 1) {
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 ||
+	    EVP_DigestInit_ex2(c->ctx, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1) {
 		sha256_free(c);
 		return -1;
 	}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,9 @@ struct tl_run {
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
 	/* the mixed-batch history (see "history" below) */
 	char *key_id;           /* the caller's API key id (a copy of t->key_id), NULL: anonymous */
-	char convo[SHA256_HEX]; /* digest of the messages as the client sent them (convo_digest) */
+	char convo[SHA256_HEX]; /* digest of the messages as the client sent them (convo_ready) */
+	int convo_state;        /* convo: 0 not made yet (the first n_sent messages are as sent), 1 made, -1 lost */
+	size_t n_sent;          /* the number of messages the client sent */
 	json_t *taken;          /* [[store key, entry], ...] taken on restore: put back unless the upstream answers */
 	json_t *usage;          /* summed over rounds, NULL until one is seen */
 	int stream, include_usage, rounds, gone;
@@ -107,6 +110,8 @@ struct tl_run {
 	int ntexts;
 	json_t *acc;
 	json_t *round_usage;           /* this round's usage: the largest of each number the answer sent */
+	int round_usage_borrowed;      /* round_usage is the answer's own object (usage_own before changing it) */
+	int usage_borrowed;            /* usage likewise (the first round's, taken over) */
 	char origin[UPSTREAM_URL_MAX]; /* the upstream's chat URL without credentials, for log lines */
 	char finish[32];
 	char model[256];
@@ -133,6 +138,7 @@ static void round_reset(struct tl_run *r)
 	r->acc = NULL;
 	json_decref(r->round_usage);
 	r->round_usage = NULL;
+	r->round_usage_borrowed = 0;
 	r->finish[0] = '\0';
 	r->done = 0;
 	json_decref(r->mid_error);
@@ -161,9 +167,29 @@ void toolloop_usage_add(json_t *sum, const json_t *usage)
 	}
 }
 
+static void usage_max(json_t *m, const json_t *u);
+
+/* usage_own: *u (an object another holds too, *borrowed set) replaced by
+ * a copy of its numbers and objects, ours to change. 0, or -1 out of memory
+ * (*u left as it was) */
+static int usage_own(json_t **u, int *borrowed)
+{
+	json_t *m;
+
+	if (!*borrowed)
+		return 0;
+	if (!(m = json_object()))
+		return -1;
+	usage_max(m, *u);
+	json_decref(*u);
+	*u = m;
+	*borrowed = 0;
+	return 0;
+}
+
 static void add_usage(struct tl_run *r, const json_t *usage)
 {
-	if (!json_is_object(usage))
+	if (!json_is_object(usage) || usage_own(&r->usage, &r->usage_borrowed) < 0)
 		return;
 	if (!r->usage)
 		r->usage = json_object();
@@ -194,15 +220,22 @@ static void usage_max(json_t *m, const json_t *u)
 	}
 }
 
-/* note_usage: the usage an answer or a chunk carries (usage, x_groq.usage) into the round's */
+/* note_usage: the usage an answer or a chunk carries (usage, x_groq.usage)
+ * into the round's. The first is held as it is (most answers carry one:
+ * no copy); a second makes it a copy of its own (usage_own) first. */
 static void note_usage(struct tl_run *r, const json_t *obj)
 {
-	const json_t *u[] = { json_object_get(obj, "usage"), json_object_get(json_object_get(obj, "x_groq"), "usage") };
+	json_t *u[] = { json_object_get(obj, "usage"), json_object_get(json_object_get(obj, "x_groq"), "usage") };
 
 	for (size_t i = 0; i < sizeof u / sizeof *u; i++) {
 		if (!json_is_object(u[i]) || json_object_size(u[i]) == 0)
 			continue;
-		if (!r->round_usage && !(r->round_usage = json_object()))
+		if (!r->round_usage) {
+			r->round_usage = json_incref(u[i]);
+			r->round_usage_borrowed = 1;
+			continue;
+		}
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0)
 			return;
 		usage_max(r->round_usage, u[i]);
 	}
@@ -217,11 +250,24 @@ static void round_usage_done(struct tl_run *r)
 
 	if (!u)
 		return;
-	if (!json_object_get(u, "total_tokens") && json_is_integer(p) && json_is_integer(c))
-		json_object_set_new(u, "total_tokens", json_integer(json_integer_value(p) + json_integer_value(c)));
+	if (!json_object_get(u, "total_tokens") && json_is_integer(p) && json_is_integer(c)) {
+		json_int_t total = json_integer_value(p) + json_integer_value(c);
+
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) == 0) {
+			u = r->round_usage;
+			json_object_set_new(u, "total_tokens", json_integer(total));
+		}
+	}
+	r->round_usage = NULL;
+	if (!r->usage) { /* the first round's is the sum so far: taken over, no copy */
+		r->usage = u;
+		r->usage_borrowed = r->round_usage_borrowed;
+		r->round_usage_borrowed = 0;
+		return;
+	}
+	r->round_usage_borrowed = 0;
 	add_usage(r, u);
 	json_decref(u);
-	r->round_usage = NULL;
 }
 
 /* restore_ids: the tool messages at or after from whose tool_call_id is a key of ids get the upstream's id back */
@@ -1100,7 +1146,7 @@ static int images_refused(struct tl_run *r, struct upstream_result *res)
 
 #define TL_RESTORE_MAX 256        /* mixed batches looked up per request at most */
 #define TL_MIXED_NS "mixed-batch" /* the state store's namespace of the histories, keyed by history_key */
-#define TL_HISTORY_DOMAIN "mcpgw mixed-batch history v1" /* what history_key hashes first */
+#define TL_HISTORY_DOMAIN "mcpgw mixed-batch history v2" /* what history_key hashes first */
 
 /* tl_store: the run's state store, opened on first use; NULL (logged) when it cannot be */
 static struct statestore *tl_store(struct tl_run *r)
@@ -1120,52 +1166,67 @@ static int history_on(const struct tl_run *r)
 	return r->t->set->state_store[0] != '\0';
 }
 
+/* convo_value: one member into a conversation digest: a tag, then a string
+ * as its bytes or any other value as compact JSON with sorted keys, each
+ * after its length (so no two conversations feed the same bytes); absent
+ * and null alike. 0, or -1 out of memory */
+static int convo_value(struct sha256 *c, char tag, const json_t *v)
+{
+	char *text = NULL;
+	const char *p = "";
+	uint64_t len = 0;
+
+	if (json_is_string(v)) {
+		p = json_string_value(v);
+		len = json_string_length(v);
+	} else if (v && !json_is_null(v)) {
+		tag = (char)(tag | 0x80); /* a JSON text, never the same bytes as a string's */
+		if (!(text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+			return -1;
+		p = text;
+		len = strlen(text);
+	} else {
+		tag = '0';
+	}
+	sha256_update(c, &tag, 1);
+	sha256_update(c, &len, sizeof len);
+	sha256_update(c, p, len);
+	free(text);
+	return 0;
+}
+
 /* convo_feed: one message into a conversation digest, as what a client
  * sends back of it: role, content (absent, null and "" alike), name,
  * tool_call_id, and of each tool call its id, name and arguments (members
  * a client may add or drop when it sends a message back, refusal: null,
- * annotations, reasoning, are left out). 0, or -1 out of memory */
+ * annotations, reasoning, are left out). The members are fed as they are
+ * (convo_value), no JSON built: this runs for every message of every
+ * request. 0, or -1 out of memory */
 static int convo_feed(struct sha256 *c, const json_t *m)
 {
-	const json_t *content = json_object_get(m, "content"), *tc;
-	json_t *n = json_object(), *calls = json_array();
-	char *text = NULL;
+	const json_t *content = json_object_get(m, "content"), *calls = json_object_get(m, "tool_calls"), *tc;
+	uint64_t n = json_array_size(calls);
 	size_t i;
-	int rc = -1;
 
-	if (!n || !calls)
-		goto out;
-	if (!json_is_object(m)) {
-		if (json_object_set(n, "message", (json_t *)m) < 0)
-			goto out;
-	} else if (json_object_set(n, "role", json_object_get(m, "role") ?: json_null()) < 0 ||
-		   json_object_set(n, "content",
-				   content && !(json_is_string(content) && json_string_length(content) == 0)
-					   ? (json_t *)content
-					   : json_null()) < 0 ||
-		   json_object_set(n, "name", json_object_get(m, "name") ?: json_null()) < 0 ||
-		   json_object_set(n, "tool_call_id", json_object_get(m, "tool_call_id") ?: json_null()) < 0) {
-		goto out;
-	}
-	json_array_foreach(json_object_get(m, "tool_calls"), i, tc) {
+	if (!json_is_object(m))
+		return convo_value(c, 'M', m);
+	if (json_is_string(content) && json_string_length(content) == 0)
+		content = NULL;
+	if (convo_value(c, 'r', json_object_get(m, "role")) < 0 || convo_value(c, 'c', content) < 0 ||
+	    convo_value(c, 'n', json_object_get(m, "name")) < 0 ||
+	    convo_value(c, 'i', json_object_get(m, "tool_call_id")) < 0)
+		return -1;
+	sha256_update(c, "T", 1);
+	sha256_update(c, &n, sizeof n);
+	json_array_foreach(calls, i, tc) {
 		const json_t *fn = json_object_get(tc, "function");
 
-		if (json_array_append_new(calls,
-					  json_pack("[O?O?O?]", json_object_get(tc, "id"), json_object_get(fn, "name"),
-						    json_object_get(fn, "arguments"))) < 0)
-			goto out;
+		if (convo_value(c, 'd', json_object_get(tc, "id")) < 0 ||
+		    convo_value(c, 'f', json_object_get(fn, "name")) < 0 ||
+		    convo_value(c, 'a', json_object_get(fn, "arguments")) < 0)
+			return -1;
 	}
-	if (json_object_set(n, "tool_calls", calls) < 0 ||
-	    !(text = json_dumps(n, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
-		goto out;
-	sha256_update(c, text, strlen(text));
-	sha256_update(c, "\n", 1);
-	rc = 0;
-out:
-	free(text);
-	json_decref(n);
-	json_decref(calls);
-	return rc;
+	return 0;
 }
 
 /* convo_hex: the digest so far of c (left as it is) as hex into out. 0, or -1 */
@@ -1179,24 +1240,40 @@ static int convo_hex(const struct sha256 *c, char out[SHA256_HEX])
 	return 0;
 }
 
-/* convo_digest: the digest of the conversation messages (an array) into
- * out. 0, or -1 out of memory */
-static int convo_digest(const json_t *messages, char out[SHA256_HEX])
+/* convo_final: the digest of what c was fed as hex into out; c is freed. 0, or -1 */
+static int convo_final(struct sha256 *c, char out[SHA256_HEX])
+{
+	unsigned char d[SHA256_BYTES];
+
+	if (sha256_final(c, d) < 0)
+		return -1;
+	sha256_hex(d, out);
+	return 0;
+}
+
+/* convo_ready: r->convo made, when it was not yet: the digest of the
+ * conversation as the client sent it, its first n_sent messages (a run
+ * only appends to them, unless restore_sessions changed them, and then it
+ * made the digest before). Made only when a history is kept, not for every
+ * request. 0, or -1 (out of memory, or lost: restore_sessions could not
+ * finish it) */
+static int convo_ready(struct tl_run *r)
 {
 	struct sha256 c;
-	const json_t *m;
-	size_t i;
 
+	if (r->convo_state != 0)
+		return r->convo_state > 0 ? 0 : -1;
 	if (sha256_init(&c) < 0)
 		return -1;
-	json_array_foreach(messages, i, m)
-		if (convo_feed(&c, m) < 0) {
+	for (size_t i = 0; i < r->n_sent; i++)
+		if (convo_feed(&c, json_array_get(r->messages, i)) < 0) {
 			sha256_free(&c);
 			return -1;
 		}
-	i = convo_hex(&c, out) < 0;
-	sha256_free(&c);
-	return i ? -1 : 0;
+	if (convo_final(&c, r->convo) < 0)
+		return -1;
+	r->convo_state = 1;
+	return 0;
 }
 
 /* history_key: the store key of a history: SHA-256 over the caller's key
@@ -1258,6 +1335,11 @@ static void save_history(struct tl_run *r, int mixed)
 		goto oom;
 	if (!(st = tl_store(r)))
 		goto out;
+	if (convo_ready(r) < 0) {
+		log_warn("a mixed batch's conversation could not be digested (out of memory, or a restore failed "
+			 "half-way): its history is not kept; the client's next request will lack it");
+		goto out;
+	}
 	if (history_key(r->key_id, r->convo, first, key) < 0)
 		goto oom;
 	s = statestore_add_json(st, TL_MIXED_NS, key, entry, r->t->set->session_ttl_ms);
@@ -1445,6 +1527,7 @@ static json_t *answer_from_events(struct tl_run *r, const buf_t *body)
 {
 	size_t i = 0;
 	json_t *usage, *msg, *resp = NULL;
+	int borrowed;
 	int rc;
 
 	while (i < body->len && body->data[i] && strchr(" \t\r\n", body->data[i]))
@@ -1464,9 +1547,11 @@ static json_t *answer_from_events(struct tl_run *r, const buf_t *body)
 				 "message", msg, "logprobs", "finish_reason", r->finish[0] ? r->finish : "stop");
 	/* the calls are read again from the message, as from any answer; the round's usage stays */
 	usage = r->round_usage;
+	borrowed = r->round_usage_borrowed;
 	r->round_usage = NULL;
 	round_reset(r);
 	r->round_usage = usage;
+	r->round_usage_borrowed = borrowed;
 	if (resp && usage)
 		json_object_set(resp, "usage", usage);
 	return resp;
@@ -1704,6 +1789,17 @@ static int mcp_check(struct tl_run *r, const json_t *mcp, buf_t *filter)
 	return v && !json_is_null(v) ? mcp_servers(r, v, filter) : 0;
 }
 
+/* restorable: m is an assistant message whose first tool call's id has the
+ * form of one mint_visible makes: the only ones a history can be kept under */
+static int restorable(const json_t *m)
+{
+	const char *id = json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
+	size_t n = sizeof RANDID_CALL_PREFIX - 1;
+
+	return id && strncmp(id, RANDID_CALL_PREFIX, n) == 0 && strlen(id) == n + RANDID_CALL_CHARS &&
+	       strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") == 0;
+}
+
 /* restore_sessions: splice back the histories of earlier mixed batches:
  * each assistant message with tool calls looks up (and takes) the history
  * its first call id, the conversation before it and the caller's key name */
@@ -1716,14 +1812,18 @@ static void restore_sessions(struct tl_run *r)
 	char convo[SHA256_HEX], key[SHA256_HEX];
 	size_t i, asked = 0;
 
+	json_array_foreach(r->messages, i, m)
+		if (restorable(m))
+			break;
+	if (i == json_array_size(r->messages)) /* no id the gateway could have minted: nothing to look up */
+		return;
 	if (sha256_init(&c) < 0)
 		return;
 	json_array_foreach(r->messages, i, m) {
 		const char *id =
 			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
 
-		if (id && *id && asked < TL_RESTORE_MAX && !json_object_get(found, id) &&
-		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") == 0) {
+		if (asked < TL_RESTORE_MAX && restorable(m) && !json_object_get(found, id)) {
 			asked++;
 			if ((!st && !(st = tl_store(r))) || (!found && !(found = json_object())))
 				break;
@@ -1746,8 +1846,14 @@ static void restore_sessions(struct tl_run *r)
 		if (convo_feed(&c, m) < 0)
 			break;
 	}
-	sha256_free(&c);
+	/* every message fed: the conversation as sent, before what is spliced in now (convo_ready) */
+	if (i == json_array_size(r->messages) && convo_final(&c, r->convo) == 0)
+		r->convo_state = 1;
+	else
+		sha256_free(&c);
 	if (json_object_size(found)) {
+		if (r->convo_state == 0)
+			r->convo_state = -1; /* changed, its digest not made: no history kept under it */
 		int n = toolloop_restore(r->messages, found); /* not inside log_debug: a macro that skips its arguments */
 
 		log_debug("restored %d mixed-batch histories", n);
@@ -1889,9 +1995,7 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 		return fail(r, 400,
 			    tl_error("'messages' must be a non-empty array.", "invalid_request_error", "messages",
 				     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
-	/* the conversation as the client sent it (before any history is restored): what a history made now is bound to */
-	if (convo_digest(r->messages, r->convo) < 0)
-		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
+	r->n_sent = json_array_size(r->messages); /* what a history made now is bound to (convo_ready) */
 	model = json_object_get(r->req, "model");
 	if (!model || json_is_null(model))
 		json_object_set_new(r->req, "model", json_string(s->default_model));

@@ -29,6 +29,7 @@
 #define UP_SNIPPET_MAX 200                 /* bytes of a non-JSON error body shown in a message */
 #define UP_CB_ABORT 1                      /* SSE callback return: the user callback aborted */
 #define UP_VERSION_MAX 64                  /* an api-version value */
+#define UP_URL_PATH_MAX 256                /* a path whose URL up_url keeps made */
 #define UP_MODEL_MAX 256                   /* a model (Azure deployment) name put into a path */
 
 /* the URL shape of an Azure OpenAI base URL (upstream_new) */
@@ -50,8 +51,10 @@ struct upstream {
 	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
-	int add_openai;             /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
-	char url[UPSTREAM_URL_MAX]; /* the URL of the request in progress, as sent */
+	int add_openai;                   /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
+	char url[UPSTREAM_URL_MAX];       /* the URL of the request in progress, as sent */
+	char url_shown[UPSTREAM_URL_MAX]; /* the same, redacted (redact_url) */
+	char url_path[UP_URL_PATH_MAX]; /* the path url was made for ("": none yet), when it depends on nothing else */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
 	int retries;           /* opts.retries */
@@ -179,24 +182,46 @@ int upstream_client_headers(const struct upstream *u, int status, buf_t *out)
 
 /* ---- libcurl callbacks ---- */
 
-/* up_header_value: if the header line [p, p+n) is "name: value", copy the
- * trimmed value (cut to outn - 1 bytes) and return 1; else 0. */
-static int up_header_value(const char *p, size_t n, const char *name, char *out, size_t outn)
-{
-	size_t nl = strlen(name), len;
+/* One header line "name: value" of an answer, split once (up_header_split):
+ * the name as it came, the value trimmed of blanks and the line's end. */
+struct up_header {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
 
-	if (n <= nl || strncasecmp(p, name, nl) != 0 || p[nl] != ':')
-		return 0;
-	p += nl + 1;
-	n -= nl + 1;
+/* up_header_split: the header line [p, p+n) into *h; 0, or -1 when it has no colon (a status line, the blank end) */
+static int up_header_split(const char *p, size_t n, struct up_header *h)
+{
+	const char *colon = memchr(p, ':', n);
+
+	if (!colon)
+		return -1;
+	h->name = p;
+	h->name_len = (size_t)(colon - p);
+	p = colon + 1;
+	n -= h->name_len + 1;
 	while (n > 0 && (*p == ' ' || *p == '\t'))
 		p++, n--;
 	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
-	len = n < outn - 1 ? n : outn - 1;
-	memcpy(out, p, len);
+	h->value = p;
+	h->value_len = n;
+	return 0;
+}
+
+/* up_header_is: h's name is name (any case) */
+static int up_header_is(const struct up_header *h, const char *name)
+{
+	return strlen(name) == h->name_len && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+/* up_header_value: h's value, cut to outn - 1 bytes, NUL-ended, into out */
+static void up_header_value(const struct up_header *h, char *out, size_t outn)
+{
+	size_t len = h->value_len < outn - 1 ? h->value_len : outn - 1;
+
+	memcpy(out, h->value, len);
 	out[len] = '\0';
-	return 1;
 }
 
 /* up_retry_after: a Retry-After value (seconds, may be fractional, or an HTTP date) in ms, -1 if unusable */
@@ -217,16 +242,17 @@ static long up_retry_after(const char *v)
 /* up_request_id: an x-request-id, request-id or apim-request-id header line:
  * kept (printable ASCII, cut) in res and as told to the client, unless a
  * better-ranked one came; 1 if it was one of them */
-static int up_request_id(struct up_xfer *x, const char *p, size_t len)
+static int up_request_id(struct up_xfer *x, const struct up_header *h)
 {
 	static const char *const names[] = { "apim-request-id", "request-id", "x-request-id" };
 	char v[UPSTREAM_REQUEST_ID_MAX];
 	size_t j = 0;
 
 	for (int rank = 1; rank <= 3; rank++) {
-		if (!up_header_value(p, len, names[rank - 1], v, sizeof v))
+		if (!up_header_is(h, names[rank - 1]))
 			continue;
 		if (rank > x->rid_rank) {
+			up_header_value(h, v, sizeof v);
 			for (size_t i = 0; v[i]; i++)
 				if (v[i] > 0x20 && v[i] < 0x7f)
 					x->res->request_id[j++] = v[i];
@@ -243,6 +269,7 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct up_xfer *x = ud;
 	char v[UP_HEADER_MAX];
+	struct up_header h;
 	size_t len = size * n;
 	long ms;
 
@@ -253,16 +280,17 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 		x->res->content_type[0] = '\0';
 		x->res->request_id[0] = x->u->told_id[0] = '\0';
 		x->rid_rank = 0;
-	} else if (up_request_id(x, p, len)) {
-		/* kept */
-	} else if (up_header_value(p, len, "content-type", v, sizeof v)) {
-		v[sizeof x->res->content_type - 1] = '\0'; /* cut to fit */
-		memcpy(x->res->content_type, v, strlen(v) + 1);
-	} else if (up_header_value(p, len, "retry-after-ms", v, sizeof v)) {
+	} else if (up_header_split(p, len, &h) < 0 || up_request_id(x, &h)) {
+		/* no header, or a request id: kept */
+	} else if (up_header_is(&h, "content-type")) {
+		up_header_value(&h, x->res->content_type, sizeof x->res->content_type); /* cut to fit */
+	} else if (up_header_is(&h, "retry-after-ms")) {
 		/* "150" or "150.5" ms: parsed as seconds, that is in thousandths of a ms */
+		up_header_value(&h, v, sizeof v);
 		if (settings_parse_seconds(v, 0, 86400000L * 1000, &ms) == 0)
 			x->ra_ms = ms / 1000;
-	} else if (up_header_value(p, len, "retry-after", v, sizeof v)) {
+	} else if (up_header_is(&h, "retry-after")) {
+		up_header_value(&h, v, sizeof v);
 		x->ra_s_ms = up_retry_after(v);
 	}
 	return len;
@@ -559,11 +587,22 @@ static size_t up_url_of(const struct upstream *u, const char *base, const char *
  * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
 static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
 {
+	size_t pl = strlen(path);
+
+	/* the same path as the last request's, and no deployment in it: the same URL, made once */
+	if (u->url_path[0] && strcmp(u->url_path, path) == 0) {
+		memcpy(res->url, u->url_shown, strlen(u->url_shown) + 1);
+		return 0;
+	}
+	u->url_path[0] = '\0';
 	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
 		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
 		return -1;
 	}
-	redact_url(u->url, res->url, sizeof res->url);
+	redact_url(u->url, u->url_shown, sizeof u->url_shown);
+	memcpy(res->url, u->url_shown, strlen(u->url_shown) + 1);
+	if (u->azure != UP_AZ_DEPLOY && pl < sizeof u->url_path)
+		memcpy(u->url_path, path, pl + 1);
 	return 0;
 }
 
