@@ -75,6 +75,17 @@ void buf_consume(buf_t *b, size_t n)
 		b->data[b->len] = '\0';
 }
 
+void buf_compact(buf_t *b, size_t *off)
+{
+	if (*off >= b->len) {
+		*off = 0;
+		buf_reset(b);
+	} else if (*off >= b->len - *off) {
+		buf_consume(b, *off);
+		*off = 0;
+	}
+}
+
 void buf_reset(buf_t *b)
 {
 	b->len = 0;

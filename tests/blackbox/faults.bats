@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# faults.bats: MCP servers that misbehave (floods of lines, results of the wrong JSON type) against the real broker: the request affected gets a clear error, the broker stays quick for everyone else (issue 15).
+
+load helpers
+
+mcpgw_custom_config() {
+	cat >"$MCPGW_HOME/servers_config.json" <<JSON
+{
+  "mcpServers": {
+    "fault": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs"]},
+    "other": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "b_"]}
+  }
+}
+JSON
+	cat >"$MCPGW_HOME/.env" <<ENV
+MCPGW_TOOL_TIMEOUT=20
+MCPGW_TOOL_RETRIES=0
+MCPGW_LOG_LEVEL=info
+ENV
+}
+
+setup_file() { mcpgw_setup_file; }
+teardown_file() { mcpgw_teardown_file; }
+
+# broker_cpu: the broker's CPU time so far (utime + stime, clock ticks)
+broker_cpu() {
+	sed 's/.*) //' "/proc/$(cat "$MCPGW_STATE_DIR/broker.pid")/stat" | awk '{ print $12 + $13 }'
+}
+
+# flood_cpu SHAPE: the broker's CPU ticks for three calls of the flood tool (10 MiB of SHAPE each)
+flood_cpu() {
+	local c0 c1
+
+	c0=$(broker_cpu)
+	for _ in 1 2 3; do
+		post /v1/tools "{\"tool\":\"flood\",\"arguments\":{\"shape\":\"$1\",\"mib\":10}}"
+		assert_status 200 || return 1
+		assert_json "j.content[0].text === 'flooded 10485760'" || return 1
+	done
+	c1=$(broker_cpu)
+	echo $((c1 - c0))
+}
+
+@test "a flood of 10 MiB of one-byte lines costs the broker at most 3x what 10 MiB in one line does" {
+	local lines one tck
+
+	post /v1/tools '{"tool":"echo","arguments":{"text":"warm"}}'
+	assert_status 200
+	one=$(flood_cpu one)
+	lines=$(flood_cpu lines)
+	tck=$(getconf CLK_TCK)
+	echo "# broker CPU for 3 x 10 MiB: one line ${one} ticks, one-byte lines ${lines} ticks (${tck}/s)" >&3
+	# one tick of slack each way: /proc counts whole ticks
+	[ "$lines" -le $((3 * (one + 1))) ]
+}
+
+@test "while one server floods, a call to another server answers at once" {
+	local slow=0 t0 t1
+
+	(for _ in 1 2 3 4; do
+		curl -s -m 30 -o /dev/null -H 'Content-Type: application/json' \
+			--data-binary '{"tool":"flood","arguments":{"shape":"lines","mib":10}}' "$MCPGW_URL/v1/tools"
+	done) &
+	for _ in $(seq 10); do
+		t0=$(date +%s%N)
+		post /v1/tools '{"tool":"b_echo","arguments":{"text":"still here"}}'
+		t1=$(date +%s%N)
+		assert_status 200
+		assert_json "j.content[0].text === 'Echo: still here'"
+		[ $(((t1 - t0) / 1000000)) -lt 1000 ] || slow=$((slow + 1))
+		sleep 0.05
+	done
+	wait
+	[ "$slow" = 0 ]
+}
