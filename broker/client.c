@@ -114,8 +114,12 @@ void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 {
 	buf_t b = BUF_INIT;
 
-	if (jr_append_line(&b, msg) == 0)
+	if (jr_append_line(&b, msg) == 0) {
 		clients_send_raw(cl, to, b.data, b.len);
+	} else if (cli_get(cl, to)) {
+		log_warn("client %d: out of memory writing its answer; dropped", (int)(uint32_t)to);
+		cli_close(cl, (int)(uint32_t)to);
+	}
 	buf_free(&b);
 }
 

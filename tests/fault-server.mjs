@@ -8,7 +8,10 @@
 //   flood   {"shape": "lines" | "one", "mib": N}: before its answer, writes N MiB (default 10) to
 //           stdout as empty lines ("\n" each: one byte a line) or as one line of "x" (not JSON)
 //   wrong   {"as": "number" | "null" | "string" | "array" | "true"}: answers tools/call with a
-//           "result" of that JSON type instead of an object
+//           "result" of that JSON type instead of an object; "content_number", "content_items",
+//           "meta_string", "meta_array": an object whose members have the wrong types;
+//           "error_number", "error_string", "error_nocode", "error_codestring", "error_array": an
+//           "error" member of that shape instead of a result
 //   echo    {"text": ...}: a well-formed answer
 import { createInterface } from "node:readline";
 
@@ -21,7 +24,13 @@ const tools = [
 	{ name: "echo", description: "Echo the text.",
 	  inputSchema: { type: "object", properties: { text: { type: "string" } } } },
 ].map((t) => ({ ...t, name: prefix + t.name }));
-const wrong = { number: 5, null: null, string: "five", array: [1, 2], true: true };
+const wrong = { number: 5, null: null, string: "five", array: [1, 2], true: true,
+	// objects whose members have the wrong types
+	content_number: { content: 5 }, content_items: { content: [5, "x", null, [1], { type: 7 }] },
+	meta_string: { _meta: "x", content: [{ type: "text", text: "meta was a string" }] },
+	meta_array: { _meta: [1], content: [{ type: "text", text: "meta was an array" }], isError: "yes" } };
+const wrongError = { error_number: 5, error_string: "bad", error_nocode: { message: "m" },
+	error_codestring: { code: "x", message: "m" }, error_array: [1] };
 
 function send(msg) {
 	process.stdout.write(JSON.stringify(msg) + "\n");
@@ -37,6 +46,8 @@ function call(id, name, args) {
 		return send({ jsonrpc: "2.0", id, result: text(`flooded ${bytes}`) });
 	}
 	case "wrong":
+		if (String(args.as).startsWith("error_")) // an error member of the wrong shape
+			return send({ jsonrpc: "2.0", id, error: wrongError[args.as] });
 		return send({ jsonrpc: "2.0", id, result: wrong[args.as] });
 	case "echo":
 		return send({ jsonrpc: "2.0", id, result: text(`Echo: ${args.text}`) });

@@ -73,3 +73,51 @@ flood_cpu() {
 	wait
 	[ "$slow" = 0 ]
 }
+
+@test "a tools/call result of the wrong JSON type (number, null, string, array, true) is a clear 502 for that call only" {
+	local as pid
+
+	pid=$(cat "$MCPGW_STATE_DIR/broker.pid")
+	for as in number null string array true; do
+		post /v1/tools "{\"tool\":\"wrong\",\"arguments\":{\"as\":\"$as\"}}"
+		assert_status 502
+		echo "# $as: $BODY" >&3
+		assert_json "typeof j.error.message === 'string' && j.error.message.includes('not an object')"
+		assert_json "typeof j.error.type === 'string' && 'param' in j.error && typeof j.error.code === 'string'"
+		post /v1/tools '{"tool":"echo","arguments":{"text":"next"}}'
+		assert_status 200
+		assert_json "j.content[0].text === 'Echo: next'"
+	done
+	echo "# $BODY" >&3
+	[ "$(cat "$MCPGW_STATE_DIR/broker.pid")" = "$pid" ] && kill -0 "$pid"
+}
+
+@test "a tools/call result object whose members have the wrong types never breaks the broker or the responder" {
+	local as pid
+
+	pid=$(cat "$MCPGW_STATE_DIR/broker.pid")
+	for as in content_number content_items meta_string meta_array; do
+		post /v1/tools "{\"tool\":\"wrong\",\"arguments\":{\"as\":\"$as\"}}"
+		echo "# $as: $HTTP_STATUS $BODY" >&3
+		case $HTTP_STATUS in
+		200) assert_json "j.object === 'tool.result' && j._meta['mcpgw/server'] === 'fault'" ;;
+		*) assert_json "typeof j.error.message === 'string' && typeof j.error.code === 'string'" ;;
+		esac
+		post /v1/tools '{"tool":"echo","arguments":{"text":"next"}}'
+		assert_status 200
+	done
+	[ "$(cat "$MCPGW_STATE_DIR/broker.pid")" = "$pid" ] && kill -0 "$pid"
+}
+
+@test "a tools/call error member of the wrong shape is a clear 502 for that call only" {
+	local as
+
+	for as in error_number error_string error_nocode error_codestring error_array; do
+		post /v1/tools "{\"tool\":\"wrong\",\"arguments\":{\"as\":\"$as\"}}"
+		echo "# $as: $HTTP_STATUS $BODY" >&3
+		assert_status 502
+		assert_json "j.error.message.includes('malformed error') && typeof j.error.code === 'string'"
+		post /v1/tools '{"tool":"echo","arguments":{"text":"next"}}'
+		assert_status 200
+	done
+}
