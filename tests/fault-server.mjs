@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // fault-server.mjs: a stdio MCP server written by hand (no SDK) that misbehaves on request: floods of lines, results of the wrong JSON type.
 //
-//   node tests/fault-server.mjs [PREFIX]
+//   node tests/fault-server.mjs [PREFIX [INIT_DELAY_MS]]
 //
-// PREFIX (default none) goes before every tool name, so two of these can run side by side.
+// PREFIX (default none) goes before every tool name, so two of these can run side by side;
+// INIT_DELAY_MS (default 0) delays the answer to initialize (a server slow to start).
 // Tools:
 //   flood   {"shape": "lines" | "one", "mib": N}: before its answer, writes N MiB (default 10) to
 //           stdout as empty lines ("\n" each: one byte a line) or as one line of "x" (not JSON)
@@ -16,6 +17,7 @@
 import { createInterface } from "node:readline";
 
 const prefix = process.argv[2] ?? "";
+const initDelay = Number(process.argv[3] ?? 0);
 const tools = [
 	{ name: "flood", description: "Flood stdout before answering.",
 	  inputSchema: { type: "object", properties: { shape: { type: "string" }, mib: { type: "integer" } } } },
@@ -66,8 +68,8 @@ createInterface({ input: process.stdin }).on("line", (line) => {
 	if (m.id === undefined)
 		return; // notifications
 	if (m.method === "initialize")
-		send({ jsonrpc: "2.0", id: m.id, result: { protocolVersion: m.params.protocolVersion,
-			capabilities: { tools: {} }, serverInfo: { name: "fault", version: "1.0.0" } } });
+		setTimeout(() => send({ jsonrpc: "2.0", id: m.id, result: { protocolVersion: m.params.protocolVersion,
+			capabilities: { tools: {} }, serverInfo: { name: "fault", version: "1.0.0" } } }), initDelay);
 	else if (m.method === "tools/list")
 		send({ jsonrpc: "2.0", id: m.id, result: { tools } });
 	else if (m.method === "tools/call")

@@ -186,18 +186,23 @@ json_t *registry_load_tools(struct registry *r, const char *server, const char *
 	    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC) != SQLITE_OK)
 		goto out;
+	if (!(arr = json_array()))
+		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *txt = (const char *)sqlite3_column_text(st, 0);
 		json_t *tool = txt ? json_loads(txt, 0, NULL) : NULL;
 
-		if (!json_is_object(tool) || (!arr && !(arr = json_array())) || json_array_append_new(arr, tool) < 0) {
+		if (!json_is_object(tool)) { /* the file is not ours alone: a row that is no Tool is skipped */
 			json_decref(tool);
+			continue;
+		}
+		if (json_array_append_new(arr, tool) < 0) {
 			json_decref(arr);
 			arr = NULL;
 			goto out;
 		}
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE || json_array_size(arr) == 0) {
 		json_decref(arr);
 		arr = NULL;
 	}

@@ -8,7 +8,8 @@ mcpgw_custom_config() {
 {
   "mcpServers": {
     "fault": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs"]},
-    "other": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "b_"]}
+    "other": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "b_"]},
+    "slow": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "s_", "3000"]}
   }
 }
 JSON
@@ -120,4 +121,65 @@ flood_cpu() {
 		post /v1/tools '{"tool":"echo","arguments":{"text":"next"}}'
 		assert_status 200
 	done
+}
+
+# broker_call LINE: send one JSON-RPC line to the broker's socket, print its answer line
+broker_call() {
+	python3 - "$MCPGW_STATE_DIR/broker.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.split(b"\n")[0].decode())
+PY
+}
+
+# restart_broker: stop the broker and start it again (the responders reconnect)
+restart_broker() {
+	stop_broker "$MCPGW_STATE_DIR"
+	(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	for _ in $(seq 100); do [ -s "$MCPGW_STATE_DIR/broker.pid" ] && kill -0 "$(cat "$MCPGW_STATE_DIR/broker.pid")" 2>/dev/null && break; sleep 0.05; done
+}
+
+@test "cached registry rows of the wrong shape (no name, a name that is no string, no object, no JSON) are skipped" {
+	local db="$MCPGW_STATE_DIR/mcpgw.db" pid
+
+	wait_server_state slow ready
+	stop_broker "$MCPGW_STATE_DIR"
+	# a row without a name: the broker named it "slow_" (its server's prefix and "")
+	# and crashed (strdup(NULL)) when that was called
+	sqlite3 "$db" "UPDATE tools SET tool_json = '{\"description\":\"no name\"}' WHERE server = 'slow' AND mcp_name = 's_flood';
+		INSERT INTO tools(server, mcp_name, exposed_name, position, tool_json) VALUES
+		 ('slow', 'x6', 'x6', 15, '{\"name\":\"s_echo\"}');"
+	restart_broker
+	pid=$(cat "$MCPGW_STATE_DIR/broker.pid")
+	wait_server_state fault ready
+	[ "$(server_field slow state)" != ready ] # its cached tools are what the broker knows of it
+	# straight to the broker's socket (a responder would wait for the live list first)
+	run broker_call '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_","arguments":{}}}'
+	echo "# the nameless tool: $output" >&3
+	[[ $output == *'"Unknown tool: slow_"'* ]]
+	kill -0 "$pid"
+	post /v1/tools '{"tool":"s_echo","arguments":{"text":"from the cache"}}'
+	assert_status 200
+	assert_json "j.content[0].text === 'Echo: from the cache'"
+	grep -q "server slow: its cached tools (registry) entry [0-9]* has no name; skipped" "$MCPGW_STATE_DIR/broker.log"
+	# names that are no string or empty, rows that are no object, or no JSON: skipped, the good rows still used
+	stop_broker "$MCPGW_STATE_DIR"
+	sqlite3 "$db" "INSERT INTO tools(server, mcp_name, exposed_name, position, tool_json) VALUES
+		 ('slow', 'x1', 'x1', 10, '{\"name\":7}'), ('slow', 'x2', 'x2', 11, '{\"name\":\"\"}'),
+		 ('slow', 'x3', 'x3', 12, '5'), ('slow', 'x4', 'x4', 13, '[1]'), ('slow', 'x5', 'x5', 14, 'not json');"
+	restart_broker
+	pid=$(cat "$MCPGW_STATE_DIR/broker.pid")
+	post /v1/tools '{"tool":"s_echo","arguments":{"text":"again"}}'
+	assert_status 200
+	assert_json "j.content[0].text === 'Echo: again'"
+	kill -0 "$pid"
 }
