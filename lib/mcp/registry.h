@@ -22,9 +22,16 @@ struct registry_tool {
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema
- * migrated. NULL with err filled on failure. */
+ * migrated. NULL with err filled on failure. A registry is used by one
+ * thread at a time (SQLite's multi-thread mode); a lock another process
+ * holds is waited for up to SQLOPEN_BUSY_MS. */
 struct registry *registry_open(const char *path, char *err, size_t errlen);
 void registry_close(struct registry *r);
+/* registry_cancel_waits: from now on a database locked by another process
+ * is not waited for (the call fails at once; a wait under way ends within
+ * 10 ms). Safe from any thread: a shutdown uses it so that it never waits
+ * on someone else's lock. */
+void registry_cancel_waits(struct registry *r);
 
 /* registry_put_server: insert or update one server row. 0 or -1. */
 int registry_put_server(struct registry *r, const struct registry_server *s);
