@@ -2,6 +2,7 @@
 #include "persist.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +65,8 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-/* dup: a copy of s (NULL stays NULL); *nomem set when the copy failed */
-static char *dup(const char *s, int *nomem)
+/* copy_str: a copy of s (NULL stays NULL); *nomem set when the copy failed */
+static char *copy_str(const char *s, int *nomem)
 {
 	char *d = s ? strdup(s) : NULL;
 
@@ -212,12 +213,17 @@ struct persist *persist_new(struct registry *reg)
 
 int persist_start(struct persist *p)
 {
+	sigset_t all, old;
 	int rc;
 
 	if (!p || p->started)
 		return p && p->started > 0 ? 0 : -1;
 	pthread_mutex_lock(&p->mu);
+	/* the worker takes no signals: they stay with the loop's thread (sigwatch) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&p->th, NULL, worker, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	p->started = rc == 0 ? 1 : -1;
 	if (rc != 0) {
 		struct job *j;
@@ -292,12 +298,12 @@ void persist_server_row(struct persist *p, const struct registry_server *rs)
 	}
 	j->kind = JOB_SERVER;
 	j->rs = (struct registry_server){
-		.name = dup(rs->name, &nomem),
-		.transport = dup(rs->transport, &nomem),
-		.fingerprint = dup(rs->fingerprint, &nomem),
-		.state = dup(rs->state, &nomem),
-		.protocol_version = dup(rs->protocol_version, &nomem),
-		.last_error = dup(rs->last_error, &nomem),
+		.name = copy_str(rs->name, &nomem),
+		.transport = copy_str(rs->transport, &nomem),
+		.fingerprint = copy_str(rs->fingerprint, &nomem),
+		.state = copy_str(rs->state, &nomem),
+		.protocol_version = copy_str(rs->protocol_version, &nomem),
+		.last_error = copy_str(rs->last_error, &nomem),
 		.server_info = rs->server_info ? json_deep_copy(rs->server_info) : NULL,
 		.restarts = rs->restarts,
 		.pid = rs->pid,
@@ -342,9 +348,9 @@ void persist_tools(struct persist *p, const struct registry_tool *rt, size_t n)
 	}
 	j->kind = JOB_TOOLS;
 	for (size_t i = 0; i < n && !nomem; i++, j->ntools++) {
-		j->tools[i].server = dup(rt[i].server, &nomem);
-		j->tools[i].mcp_name = dup(rt[i].mcp_name, &nomem);
-		j->tools[i].exposed_name = dup(rt[i].exposed_name, &nomem);
+		j->tools[i].server = copy_str(rt[i].server, &nomem);
+		j->tools[i].mcp_name = copy_str(rt[i].mcp_name, &nomem);
+		j->tools[i].exposed_name = copy_str(rt[i].exposed_name, &nomem);
 		if (!(j->tools[i].tool = json_deep_copy(rt[i].tool)))
 			nomem = 1;
 	}
@@ -370,7 +376,7 @@ void persist_prune(struct persist *p, struct session *const *sessions, size_t n)
 	}
 	j->kind = JOB_PRUNE;
 	for (size_t i = 0; i < n && !nomem; i++, j->nnames++)
-		j->names[i] = dup(sessions[i]->cfg->name, &nomem);
+		j->names[i] = copy_str(sessions[i]->cfg->name, &nomem);
 	if (nomem) {
 		log_error("registry: out of memory pruning servers");
 		job_free(j);
