@@ -79,7 +79,10 @@ void buf_compact(buf_t *b, size_t *off)
 {
 	if (*off >= b->len) {
 		*off = 0;
-		buf_reset(b);
+		if (b->cap > BUF_KEEP_MAX)
+			buf_free(b);
+		else
+			buf_reset(b);
 	} else if (*off >= b->len - *off) {
 		buf_consume(b, *off);
 		*off = 0;
