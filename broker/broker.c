@@ -23,7 +23,7 @@ struct broker {
 	const struct settings *set;
 	const struct cfg *cfg;
 	struct evloop *loop;
-	struct registry *reg;
+	struct persist *persist;
 	struct httphub *hub;
 	struct session_env senv;
 	struct session **sessions;
@@ -44,7 +44,7 @@ static void on_changed(void *ctx, struct session *s)
 {
 	struct broker *b = ctx;
 
-	persist_server(b->reg, s);
+	persist_server(b->persist, s);
 	if (b->cat)
 		catalog_states_changed(b->cat); /* tools/list names the servers that are not ready */
 }
@@ -176,7 +176,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	b->set = o->set;
 	b->cfg = o->cfg;
 	b->loop = o->loop;
-	b->reg = o->reg;
+	b->persist = o->persist;
 	b->started_ms = evloop_now(o->loop);
 	b->started_at = time(NULL);
 	/* libcurl (and its TLS library) only when a remote server needs it: a
@@ -200,11 +200,11 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 		if (!s)
 			goto nomem;
 		b->sessions[b->nsessions++] = s;
-		session_set_tools(s, persist_cached_tools(b->reg, s));
-		persist_server(b->reg, s);
+		session_set_tools(s, persist_cached_tools(b->persist, s));
+		persist_server(b->persist, s);
 	}
-	persist_prune(b->reg, b->sessions, b->nsessions);
-	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->reg, o->gen_map, o->generation)) ||
+	persist_prune(b->persist, b->sessions, b->nsessions);
+	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->persist, o->gen_map, o->generation)) ||
 	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, b)) ||
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))

@@ -8,12 +8,12 @@
 #include "core/settings.h"
 #include "evloop.h"
 #include "mcp/config.h"
-#include "mcp/registry.h"
 #include "transport.h"
 
 #define BROKER_STOP_GRACE_MS 2000 /* a shutdown leaves after 4 times this even with children left */
 
 struct broker;
+struct persist;
 struct session;
 
 /* what a broker is made of; everything borrowed for the broker's life */
@@ -22,7 +22,7 @@ struct broker_opts {
 	const struct cfg *cfg;           /* one session per server */
 	struct evloop *loop;             /* its clock is the broker's */
 	struct sigwatch *sig;            /* children (stdio servers); NULL: stdio servers fail to start */
-	struct registry *reg;            /* NULL: no persistence, no histories */
+	struct persist *persist;         /* the registry's writer (persist.h); NULL: no persistence */
 	int64_t *gen_map;                /* the generation published to responders; may be NULL */
 	json_int_t generation;           /* where generations start */
 	transport_new_fn *new_transport; /* NULL: the real transports */

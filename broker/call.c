@@ -90,8 +90,8 @@ static void call_fail(struct call *c, int code, const char *reason, const char *
 				 "state", session_state_name(c->s->state), "last_error", c->s->last_error, "waited_ms",
 				 (json_int_t)waited_ms(c), "attempts", c->attempts, "may_have_run", may_have_run);
 
-	if (data && code == JR_REQUEST_TIMEOUT)
-		json_object_set_new(data, "timeout_ms", json_integer(c->timeout_ms));
+	if (data && code == JR_REQUEST_TIMEOUT && json_object_set_new(data, "timeout_ms", json_integer(c->timeout_ms)) < 0)
+		log_warn("tools/call %s: out of memory noting its timeout", c->mcp_name);
 	log_warn("tools/call %s on %s: %s", c->mcp_name, c->s->cfg->name, msg);
 	reply_error(c->cs, c->from, c->client_id, code, msg, data);
 	call_free(c);
@@ -129,6 +129,44 @@ static void on_transport_failure(struct call *c, const char *why, int sent)
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms; /* the session decides next: restart (wait) or failed */
 }
 
+/* result_for_client: a copy of the server's result object (borrowed) with
+ * _meta["mcpgw/server"] set (a _meta that is no object is replaced; the
+ * server's own message is not touched). New reference, NULL on ENOMEM. */
+static json_t *result_for_client(const json_t *result, const char *server)
+{
+	json_t *out = json_copy((json_t *)result), *meta = json_object_get(result, "_meta");
+
+	meta = json_is_object(meta) ? json_copy(meta) : json_object();
+	if (!out || !meta || json_object_set_new(meta, "mcpgw/server", json_string(server)) < 0) {
+		json_decref(meta);
+		json_decref(out);
+		return NULL;
+	}
+	if (json_object_set_new(out, "_meta", meta) < 0) { /* meta is taken even then */
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* server_error_for_client: the server's JSON-RPC error (borrowed) for the
+ * client: passed on when it is an object with an integer code and a string
+ * message, else replaced by an error saying the server's was malformed.
+ * New reference, NULL on ENOMEM. */
+static json_t *server_error_for_client(const struct call *c, const json_t *err)
+{
+	char text[300];
+
+	if (json_is_object(err) && json_is_integer(json_object_get(err, "code")) &&
+	    json_is_string(json_object_get(err, "message")))
+		return json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->client_id, "error", err);
+	snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a malformed error", c->s->cfg->name,
+		 c->mcp_name);
+	log_warn("%s", text);
+	return jr_error(c->client_id, JR_INTERNAL_ERROR, text,
+			json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
+}
+
 /* on_answer: the server answered (result or error), or went down (msg
  * NULL; reached 0: the call never got to it) */
 static void on_answer(void *arg, json_t *msg, const char *why, int reached)
@@ -142,14 +180,9 @@ static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 	}
 	result = json_object_get(msg, "result");
 	if (json_is_object(result)) {
-		json_t *meta = json_object_get(result, "_meta");
+		json_t *mine = result_for_client(result, c->s->cfg->name);
 
-		if (!json_is_object(meta)) {
-			meta = json_object();
-			json_object_set_new(result, "_meta", meta);
-		}
-		json_object_set_new(meta, "mcpgw/server", json_string(c->s->cfg->name));
-		out = jr_result(c->client_id, json_incref(result));
+		out = mine ? jr_result(c->client_id, mine) : NULL;
 	} else if (result) { /* a CallToolResult is an object: anything else is the server's fault */
 		char text[300];
 
@@ -160,11 +193,13 @@ static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 		out = jr_error(c->client_id, JR_INTERNAL_ERROR, text,
 			       json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
 	} else {
-		out = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id", c->client_id, "error",
-				json_object_get(msg, "error"));
+		out = server_error_for_client(c, json_object_get(msg, "error"));
 	}
 	if (out)
 		c->cs->reply(c->cs->reply_ctx, c->from, out);
+	else /* the answer could not be built: the caller still hears of it */
+		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR,
+			    "out of memory building the answer of the MCP server", NULL);
 	json_decref(out);
 	call_free(c);
 }
@@ -175,8 +210,10 @@ static void call_send(struct call *c)
 	json_int_t id;
 	char msg[1200];
 
-	if (params && c->meta)
-		json_object_set(params, "_meta", c->meta);
+	if (params && c->meta && json_object_set(params, "_meta", c->meta) < 0) {
+		json_decref(params);
+		params = NULL;
+	}
 	id = params ? session_request(c->s, "tools/call", params, on_answer, c) : -1;
 	if (id < 0) { /* nothing of it left the broker */
 		c->attempts++;
@@ -249,7 +286,8 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->retry_safe = e->retry_safe;
 	c->started_ms = evloop_now(cs->loop);
 	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
-	c->meta = json_incref(json_object_get(params, "_meta"));
+	c->meta = json_object_get(params, "_meta"); /* MCP's _meta is an object: anything else is not sent on */
+	c->meta = json_is_object(c->meta) ? json_incref(c->meta) : NULL;
 	c->timeout_ms = c->s->cfg->timeout_ms > 0 ? c->s->cfg->timeout_ms : cs->set->tool_timeout_ms;
 	c->next = cs->list;
 	if (cs->list)

@@ -12,7 +12,7 @@
 struct catalog {
 	struct session *const *sessions;
 	size_t nsessions;
-	struct registry *reg;
+	struct persist *persist;
 	int64_t *gen_map; /* $STATE/catalog.gen, shared with the responders (may be NULL) */
 	int frozen;
 	json_int_t generation;
@@ -95,7 +95,7 @@ static void save_registry(const struct catalog *c, const struct toolname *tn, si
 	struct registry_tool *rt;
 	size_t k = 0;
 
-	if (!c->reg || !(rt = calloc(n ? n : 1, sizeof *rt)))
+	if (!c->persist || !(rt = calloc(n ? n : 1, sizeof *rt)))
 		return;
 	for (size_t i = 0; i < c->nsessions; i++) {
 		size_t j;
@@ -111,7 +111,7 @@ static void save_registry(const struct catalog *c, const struct toolname *tn, si
 			k++;
 		}
 	}
-	persist_tools(c->reg, rt, n);
+	persist_tools(c->persist, rt, n);
 	free(rt);
 }
 
@@ -293,7 +293,7 @@ size_t catalog_listed(const struct catalog *c)
 	return c->nlisted;
 }
 
-struct catalog *catalog_new(struct session *const *sessions, size_t n, struct registry *reg, int64_t *gen_map,
+struct catalog *catalog_new(struct session *const *sessions, size_t n, struct persist *persist, int64_t *gen_map,
 			    json_int_t generation)
 {
 	struct catalog *c = calloc(1, sizeof *c);
@@ -302,7 +302,7 @@ struct catalog *catalog_new(struct session *const *sessions, size_t n, struct re
 		return NULL;
 	c->sessions = sessions;
 	c->nsessions = n;
-	c->reg = reg;
+	c->persist = persist;
 	c->gen_map = gen_map;
 	c->generation = generation;
 	return c;

@@ -6,10 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mcp/registry.h"
-
 struct session;
 struct catalog;
+struct persist;
 
 struct catalog_entry {
 	char exposed[65];
@@ -19,10 +18,10 @@ struct catalog_entry {
 			       * that may have reached the server may be sent again */
 };
 
-/* catalog_new: the catalog of sessions[0..n) (borrowed, as reg and
+/* catalog_new: the catalog of sessions[0..n) (borrowed, as persist (NULL: not saved) and
  * gen_map: where the generation is published to the responders, may be
  * NULL), starting after generation. Free with catalog_free. NULL on ENOMEM. */
-struct catalog *catalog_new(struct session *const *sessions, size_t n, struct registry *reg, int64_t *gen_map,
+struct catalog *catalog_new(struct session *const *sessions, size_t n, struct persist *persist, int64_t *gen_map,
 			    json_int_t generation);
 void catalog_free(struct catalog *c);
 /* catalog_rebuild: the sessions' tools changed: new names, a new answer

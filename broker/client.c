@@ -19,6 +19,7 @@ struct cli {
 	unsigned gen;
 	struct jr_reader rd;
 	buf_t wbuf;
+	size_t wsent; /* bytes of wbuf already sent (buf_compact) */
 };
 
 struct clients {
@@ -72,8 +73,8 @@ static int flush(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
 
-	while (c->wbuf.len) {
-		ssize_t n = send(c->fd, c->wbuf.data, c->wbuf.len, MSG_NOSIGNAL);
+	while (c->wbuf.len > c->wsent) {
+		ssize_t n = send(c->fd, c->wbuf.data + c->wsent, c->wbuf.len - c->wsent, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -83,9 +84,10 @@ static int flush(struct clients *cl, int slot)
 			cli_close(cl, slot);
 			return -1;
 		}
-		buf_consume(&c->wbuf, (size_t)n);
+		c->wsent += (size_t)n;
 	}
-	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->wbuf.len ? EVLOOP_WRITE : 0), on_io, c) < 0) {
+	buf_compact(&c->wbuf, &c->wsent);
+	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->wbuf.len > c->wsent ? EVLOOP_WRITE : 0), on_io, c) < 0) {
 		log_warn("client %d: out of memory watching it; dropped", slot);
 		cli_close(cl, slot);
 		return -1;
@@ -100,7 +102,7 @@ void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t 
 
 	if (!c)
 		return; /* the client left: the answer is dropped */
-	if (c->wbuf.len + len > CLIENT_WBUF_MAX || buf_append(&c->wbuf, line, len) < 0) {
+	if (c->wbuf.len - c->wsent + len > CLIENT_WBUF_MAX || buf_append(&c->wbuf, line, len) < 0) {
 		log_warn("client %d: not reading its answers; dropped", slot);
 		cli_close(cl, slot);
 		return;
@@ -112,8 +114,12 @@ void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 {
 	buf_t b = BUF_INIT;
 
-	if (jr_append_line(&b, msg) == 0)
+	if (jr_append_line(&b, msg) == 0) {
 		clients_send_raw(cl, to, b.data, b.len);
+	} else if (cli_get(cl, to)) {
+		log_warn("client %d: out of memory writing its answer; dropped", (int)(uint32_t)to);
+		cli_close(cl, (int)(uint32_t)to);
+	}
 	buf_free(&b);
 }
 

@@ -36,7 +36,9 @@ void clients_unlisten(struct clients *cl);
 /* clients_adopt: serve a connected, non-blocking socket (owned from now
  * when it succeeds) as a client. 0, or -1 (full, ENOMEM) */
 int clients_adopt(struct clients *cl, int fd);
-/* clients_send: queue msg (borrowed) for client to; dropped when it left */
+/* clients_send: queue msg (borrowed) for client to; dropped when it left.
+ * When msg cannot be serialised (ENOMEM) the client is closed, so that it
+ * learns at once that its answer will not come (it would wait in vain). */
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
 /* clients_send_raw: queue a serialised line (with its '\n') for client to */
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);

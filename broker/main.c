@@ -19,6 +19,7 @@
 #include "core/usage.h"
 #include "evloop.h"
 #include "mcp/bstatus.h"
+#include "persist.h"
 #include "sigwatch.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
@@ -198,6 +199,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	struct evloop *loop = NULL;
 	struct sigwatch *sig = NULL;
 	struct registry *reg = NULL;
+	struct persist *persist = NULL;
 	struct broker *b = NULL;
 	int64_t *gen_map = NULL;
 	char err[4600], path[4300];
@@ -215,13 +217,15 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		goto out;
 	if (!(reg = registry_open(set->db_path, err, sizeof err)))
 		log_error("registry unavailable, continuing without it: %s", err);
+	else if (!(persist = persist_new(reg)))
+		log_error("registry: out of memory; continuing without it");
 	gen_map = publish_generation(set->state_dir);
 	{
 		struct broker_opts o = { .set = set,
 					 .cfg = cfg,
 					 .loop = loop,
 					 .sig = sig,
-					 .reg = reg,
+					 .persist = persist,
 					 .gen_map = gen_map,
 					 .generation = first_generation() };
 
@@ -239,12 +243,14 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	}
 	if (write_pidfile(set->state_dir) < 0)
 		goto out;
+	(void)persist_start(persist); /* from now on the loop never writes the registry itself (logged) */
 	log_info("listening on %s; %zu servers from %s", set->socket_path, cfg->nservers, set->config);
 	broker_start(b);
 	rc = broker_run(b) < 0 ? 1 : 0;
 	log_info("stopped");
 out:
 	broker_free(b);
+	persist_free(persist); /* the writes broker_free queued are made first */
 	unpublish_generation(gen_map);
 	registry_close(reg);
 	(void)statedir_path(path, sizeof path, set->state_dir, STATEDIR_BROKER_PID);

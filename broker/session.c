@@ -257,29 +257,29 @@ static void warn_unofferable(const struct session *s, const char *name, const js
 	json_decref(p);
 }
 
-/* filter_tools: keep valid Tool objects the config lets through */
-static json_t *filter_tools(struct session *s, json_t *tools)
+/* filter_tools: keep valid Tool objects (borrowed) the config lets through;
+ * from names where they came from for the log ("tools/list", or the cache
+ * in the registry: outside input too). New reference, NULL on ENOMEM. */
+static json_t *filter_tools(struct session *s, const json_t *tools, const char *from)
 {
 	json_t *out = json_array(), *seen = json_object(), *t;
 	size_t i;
 
-	if (!out || !seen) {
-		json_decref(out);
-		json_decref(seen);
-		return NULL;
-	}
+	if (!out || !seen)
+		goto nomem;
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
 
 		if (!json_is_object(t) || !name || !*name) {
-			log_warn("server %s: tools/list entry %zu has no name; skipped", s->cfg->name, i);
+			log_warn("server %s: %s entry %zu has no name; skipped", s->cfg->name, from, i);
 			continue;
 		}
 		if (json_object_get(seen, name)) {
-			log_warn("server %s: tool %s listed twice; the first is kept", s->cfg->name, name);
+			log_warn("server %s: tool %s listed twice in %s; the first is kept", s->cfg->name, name, from);
 			continue;
 		}
-		json_object_set_new(seen, name, json_true());
+		if (json_object_set_new(seen, name, json_true()) < 0)
+			goto nomem;
 		if (!cfg_tool_allowed(s->cfg, name)) {
 			log_debug("server %s: tool %s filtered out by config", s->cfg->name, name);
 			continue;
@@ -289,10 +289,16 @@ static json_t *filter_tools(struct session *s, json_t *tools)
 			break;
 		}
 		warn_unofferable(s, name, json_object_get(t, "inputSchema"));
-		json_array_append(out, t);
+		if (json_array_append(out, t) < 0)
+			goto nomem;
 	}
 	json_decref(seen);
 	return out;
+nomem:
+	log_error("server %s: out of memory reading its tools from %s", s->cfg->name, from);
+	json_decref(out);
+	json_decref(seen);
+	return NULL;
 }
 
 static void list_tools(struct session *s, const char *cursor)
@@ -336,7 +342,7 @@ static void on_list_result(struct session *s, json_t *result)
 	}
 	s->listing = 0;
 	json_decref(s->tools);
-	s->tools = filter_tools(s, s->list_accum ? s->list_accum : json_array());
+	s->tools = s->list_accum ? filter_tools(s, s->list_accum, "tools/list") : NULL;
 	json_decref(s->list_accum);
 	s->list_accum = NULL;
 	log_info("server %s: %zu tools", s->cfg->name, json_array_size(s->tools));
@@ -597,7 +603,8 @@ void session_stop(struct session *s)
 void session_set_tools(struct session *s, json_t *tools)
 {
 	json_decref(s->tools);
-	s->tools = tools;
+	s->tools = tools ? filter_tools(s, tools, "its cached tools (registry)") : NULL;
+	json_decref(tools);
 }
 
 /* real_transport: the one place that reads the config's transport kind

@@ -79,7 +79,9 @@ struct session {
 /* session_new: a session for cfg (borrowed), stopped (or disabled); its
  * transport is made here, once. Free with session_free. NULL on ENOMEM. */
 struct session *session_new(const struct session_env *env, const struct cfg_server *cfg);
-/* session_set_tools: the tools known from before (the registry), stolen */
+/* session_set_tools: the tools known from before (the registry), stolen;
+ * checked as a tools/list is (entries without a string name, repeated
+ * names and tools the config filters out are dropped) */
 void session_set_tools(struct session *s, json_t *tools);
 /* session_start: connect and begin the lifecycle (nothing when disabled or stopping) */
 void session_start(struct session *s);

@@ -29,7 +29,8 @@ struct stdio_t {
 	struct transport base;
 	pid_t pid; /* > 0 while a child runs (until reaped) */
 	int in_fd, out_fd, err_fd;
-	buf_t wbuf; /* bytes for the child's stdin */
+	buf_t wbuf;   /* bytes for the child's stdin */
+	size_t wsent; /* bytes of wbuf already written (buf_compact) */
 	struct jr_reader rd;
 	buf_t errline; /* partial stderr line */
 	char errtail[STDIO_ERRTAIL];
@@ -110,6 +111,7 @@ static int read_stderr(struct stdio_t *p)
 {
 	char chunk[8192];
 	ssize_t n = read(p->err_fd, chunk, sizeof chunk);
+	size_t off = 0;
 	char *nl;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -121,10 +123,12 @@ static int read_stderr(struct stdio_t *p)
 	errtail_add(p, chunk, (size_t)n);
 	if (buf_append(&p->errline, chunk, (size_t)n) < 0)
 		buf_reset(&p->errline);
-	while (p->errline.len && (nl = memchr(p->errline.data, '\n', p->errline.len))) {
-		log_stderr(p, p->errline.data, (size_t)(nl - p->errline.data));
-		buf_consume(&p->errline, (size_t)(nl - p->errline.data) + 1);
+	/* every line of the read, then one move of the rest (not one per line) */
+	while (off < p->errline.len && (nl = memchr(p->errline.data + off, '\n', p->errline.len - off))) {
+		log_stderr(p, p->errline.data + off, (size_t)(nl - p->errline.data) - off);
+		off = (size_t)(nl - p->errline.data) + 1;
 	}
+	buf_consume(&p->errline, off);
 	if (p->errline.len > 4096) {
 		log_stderr(p, p->errline.data, p->errline.len);
 		buf_reset(&p->errline);
@@ -151,8 +155,8 @@ static void on_stdin(void *ctx, int fd, int events)
 
 static int write_out(struct stdio_t *p)
 {
-	while (p->wbuf.len > 0 && p->in_fd >= 0) {
-		ssize_t n = write(p->in_fd, p->wbuf.data, p->wbuf.len);
+	while (p->wbuf.len > p->wsent && p->in_fd >= 0) {
+		ssize_t n = write(p->in_fd, p->wbuf.data + p->wsent, p->wbuf.len - p->wsent);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -165,6 +169,7 @@ static int write_out(struct stdio_t *p)
 			 * closed stdout gets (the timer) */
 			close_fd(p, &p->in_fd);
 			buf_reset(&p->wbuf);
+			p->wsent = 0;
 			if (!p->eof_at)
 				p->eof_at = evloop_now(p->base.env->loop) + STDIO_GRACE_MS;
 			return 0;
@@ -173,9 +178,11 @@ static int write_out(struct stdio_t *p)
 			closed(p, "its stdin was closed");
 			return -1;
 		}
-		buf_consume(&p->wbuf, (size_t)n);
+		p->wsent += (size_t)n;
 	}
-	if (p->in_fd >= 0 && evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
+	buf_compact(&p->wbuf, &p->wsent);
+	if (p->in_fd >= 0 &&
+	    evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len > p->wsent ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
 		log_warn("server %s: out of memory watching its stdin", p->base.cfg->name);
 	return 0;
 }
@@ -423,6 +430,7 @@ static void stdio_close(struct transport *t)
 	close_fd(p, &p->out_fd);
 	close_fd(p, &p->err_fd);
 	buf_reset(&p->wbuf);
+	p->wsent = 0;
 	jr_reader_free(&p->rd);
 	jr_reader_init(&p->rd, t->env->set->max_message_bytes);
 	buf_reset(&p->errline);
@@ -468,7 +476,7 @@ static int stdio_send(struct transport *t, const json_t *msg)
 
 	if (p->in_fd < 0 || jr_append_line(&p->wbuf, msg) < 0)
 		return -1;
-	if (p->wbuf.len > STDIO_WBUF_MAX) {
+	if (p->wbuf.len - p->wsent > STDIO_WBUF_MAX) {
 		closed(p, "it does not read its stdin (64 MiB queued for it)");
 		return -1;
 	}
@@ -501,6 +509,7 @@ static int stdio_stop(struct transport *t)
 	}
 	close_fd(p, &p->in_fd);
 	buf_reset(&p->wbuf);
+	p->wsent = 0;
 	p->stopping = 1;
 	p->stop_at = evloop_now(t->env->loop) + STDIO_GRACE_MS;
 	return 1;

@@ -75,6 +75,20 @@ void buf_consume(buf_t *b, size_t n)
 		b->data[b->len] = '\0';
 }
 
+void buf_compact(buf_t *b, size_t *off)
+{
+	if (*off >= b->len) {
+		*off = 0;
+		if (b->cap > BUF_KEEP_MAX)
+			buf_free(b);
+		else
+			buf_reset(b);
+	} else if (*off >= b->len - *off) {
+		buf_consume(b, *off);
+		*off = 0;
+	}
+}
+
 void buf_reset(buf_t *b)
 {
 	b->len = 0;

@@ -21,8 +21,21 @@ int buf_reserve(buf_t *b, size_t n);
 int buf_append(buf_t *b, const void *p, size_t n);
 int buf_puts(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* buf_consume: drop the first n bytes (n > len drops all). */
+/* buf_consume: drop the first n bytes (n > len drops all). It moves the
+ * rest: a reader that takes a buffer in many small pieces keeps an offset
+ * and calls buf_compact instead (one buf_consume per piece is quadratic). */
 void buf_consume(buf_t *b, size_t n);
+#define BUF_KEEP_MAX (1u << 20) /* buf_compact gives back an emptied buffer's memory past this */
+
+/* buf_compact: *off bytes at the front of b were read. When all of b was
+ * read, b empties (its memory released when over BUF_KEEP_MAX: one large
+ * message does not pin its size for the connection's life); when the read
+ * part is at least as long as the unread part, the unread bytes move to
+ * the front; in both cases *off becomes 0.
+ * Otherwise nothing moves, so each byte moved was paid for by a byte read
+ * and reading b in any pieces stays linear. Pointers into b are invalid
+ * after a call that zeroed *off. */
+void buf_compact(buf_t *b, size_t *off);
 /* buf_reset: len = 0, keep memory. buf_free: release memory. */
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);

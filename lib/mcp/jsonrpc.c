@@ -149,55 +149,79 @@ void jr_reader_init(struct jr_reader *r, size_t max_line)
 void jr_reader_free(struct jr_reader *r)
 {
 	buf_free(&r->buf);
-	r->scan = 0;
+	r->off = r->scan = 0;
 }
 
 int jr_reader_feed(struct jr_reader *r, const void *p, size_t n)
 {
+	buf_compact(&r->buf, &r->off);
 	return buf_append(&r->buf, p, n);
 }
 
-/* the line handed out last is dropped lazily, at the next call */
+/* jr_reader_drop: forget every byte held (an over-long line) */
+static void jr_reader_drop(struct jr_reader *r)
+{
+	buf_reset(&r->buf);
+	r->off = r->scan = 0;
+}
+
+/* jr_reader_blanks: step over blank bytes before a line at once (buf is
+ * NUL-terminated: strspn stops at its end, or at a NUL the peer sent): a
+ * flood of empty lines costs about what one long line does */
+static void jr_reader_blanks(struct jr_reader *r)
+{
+	size_t n;
+
+	if (r->off >= r->buf.len)
+		return;
+	n = strspn(r->buf.data + r->off, "\n\r \t");
+	r->off += n;
+	r->scan = r->scan > n ? r->scan - n : 0;
+}
+
+/* each byte is searched for '\n' once (scan) and lines are taken by moving
+ * off: nothing moves here, jr_reader_feed compacts */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 {
 	for (;;) {
-		char *nl;
-		size_t n;
+		char *start, *nl;
+		size_t avail, n;
 
-		if (r->pending) {
-			buf_consume(&r->buf, r->pending);
-			r->pending = 0;
-			r->scan = 0;
-		}
-		nl = r->buf.len > r->scan ? memchr(r->buf.data + r->scan, '\n', r->buf.len - r->scan) : NULL;
+		if (!r->skipping)
+			jr_reader_blanks(r);
+		start = r->buf.data ? r->buf.data + r->off : NULL;
+		avail = r->buf.len - r->off;
+		nl = avail > r->scan ? memchr(start + r->scan, '\n', avail - r->scan) : NULL;
 		if (r->skipping) { /* the tail of a line already reported too long */
-			buf_consume(&r->buf, nl ? (size_t)(nl - r->buf.data) + 1 : r->buf.len);
-			r->scan = 0;
-			if (!nl)
+			if (!nl) {
+				jr_reader_drop(r);
 				return JR_READ_MORE;
+			}
+			r->off += (size_t)(nl - start) + 1;
+			r->scan = 0;
 			r->skipping = 0;
 			continue;
 		}
 		if (!nl) {
-			r->scan = r->buf.len;
-			if (r->buf.len > r->max_line) {
-				buf_reset(&r->buf);
-				r->scan = 0;
+			r->scan = avail;
+			if (avail > r->max_line) {
+				jr_reader_drop(r);
 				r->skipping = 1;
 				return JR_READ_TOOLONG;
 			}
 			return JR_READ_MORE;
 		}
-		n = (size_t)(nl - r->buf.data);
-		r->pending = n + 1;
+		n = (size_t)(nl - start);
+		r->off += n + 1;
+		r->scan = 0;
 		if (n > r->max_line)
 			return JR_READ_TOOLONG;
 		*nl = '\0';
 		if (n && nl[-1] == '\r')
 			nl[-1] = '\0', n--;
-		if (n == 0 || strspn(r->buf.data, " \t") == n)
+		if (n == 0 || strspn(start, " \t") == n)
 			continue;
-		*line = r->buf.data;
+		*line = start;
 		*len = n;
 		return JR_READ_LINE;
 	}

@@ -43,8 +43,8 @@ int jr_append_line(buf_t *out, const json_t *msg);
 struct jr_reader {
 	buf_t buf;
 	size_t max_line; /* a longer line is an error (JR_READ_TOOLONG) */
-	size_t scan;     /* bytes already searched for '\n' */
-	size_t pending;  /* bytes of the line handed out last, dropped at the next call */
+	size_t off;      /* bytes of buf already handed out (compacted at a feed, buf_compact) */
+	size_t scan;     /* bytes after off already searched for '\n' */
 	int skipping;    /* inside an over-long line: drop bytes up to its '\n' */
 };
 
@@ -52,14 +52,18 @@ enum jr_read { JR_READ_MORE = 0, JR_READ_LINE = 1, JR_READ_TOOLONG = -1, JR_READ
 
 void jr_reader_init(struct jr_reader *r, size_t max_line);
 void jr_reader_free(struct jr_reader *r);
-/* jr_reader_feed: append n bytes. -1 on ENOMEM. */
+/* jr_reader_feed: append n bytes. -1 on ENOMEM. Lines already handed out
+ * are dropped here, by moving the rest at most once per feed and only when
+ * it is no longer than what was read, so the work stays linear in the bytes
+ * fed however short the lines are. */
 int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
 /* jr_reader_next: JR_READ_LINE and *line (NUL-terminated, '\r\n' or '\n'
- * stripped, valid until the next call) and *len set; JR_READ_MORE when no
+ * stripped, valid until the next jr_reader_feed or jr_reader_free) and
+ * *len set; JR_READ_MORE when no
  * full line is buffered; JR_READ_TOOLONG when the buffered line exceeds
  * max_line: the line is dropped, also the part of it that has not arrived
  * yet (bytes up to its '\n'), and reading goes on with the next line.
- * Blank lines are skipped. */
+ * Blank lines, and blanks before a line, are skipped. */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len);
 
 /* jr_string_lossy: a JSON string of s, even when s is not valid UTF-8 (such

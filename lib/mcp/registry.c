@@ -1,5 +1,6 @@
 /* registry.c: SQLite registry of MCP servers and tools (schema, upserts, cached tool lists). */
 #include "mcp/registry.h"
+#include "core/clock.h"
 #include "core/sqlopen.h"
 
 #include <sqlite3.h>
@@ -10,8 +11,11 @@
 
 #define REGISTRY_SCHEMA_VERSION 1
 
+#define REGISTRY_BUSY_STEP_MS 10 /* a locked database is tried again this often */
+
 struct registry {
 	sqlite3 *db;
+	int cancel; /* atomic: a lock is no longer waited for (registry_cancel_waits) */
 };
 
 static const char schema_sql[] =
@@ -29,6 +33,18 @@ static const char schema_sql[] =
 	"DROP TABLE IF EXISTS sessions;"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');";
 
+/* reg_busy: SQLite's busy handler: wait for a lock another process holds
+ * for up to SQLOPEN_BUSY_MS, unless registry_cancel_waits said not to */
+static int reg_busy(void *ud, int count)
+{
+	struct registry *r = ud;
+
+	if (__atomic_load_n(&r->cancel, __ATOMIC_ACQUIRE) || (long)count * REGISTRY_BUSY_STEP_MS >= SQLOPEN_BUSY_MS)
+		return 0;
+	clock_sleep_ms(REGISTRY_BUSY_STEP_MS);
+	return 1;
+}
+
 struct registry *registry_open(const char *path, char *err, size_t errlen)
 {
 	struct registry *r = calloc(1, sizeof *r);
@@ -41,7 +57,14 @@ struct registry *registry_open(const char *path, char *err, size_t errlen)
 		free(r);
 		return NULL;
 	}
+	sqlite3_busy_handler(r->db, reg_busy, r);
 	return r;
+}
+
+void registry_cancel_waits(struct registry *r)
+{
+	if (r)
+		__atomic_store_n(&r->cancel, 1, __ATOMIC_RELEASE);
 }
 
 void registry_close(struct registry *r)
@@ -186,18 +209,23 @@ json_t *registry_load_tools(struct registry *r, const char *server, const char *
 	    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC) != SQLITE_OK)
 		goto out;
+	if (!(arr = json_array()))
+		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *txt = (const char *)sqlite3_column_text(st, 0);
 		json_t *tool = txt ? json_loads(txt, 0, NULL) : NULL;
 
-		if (!json_is_object(tool) || (!arr && !(arr = json_array())) || json_array_append_new(arr, tool) < 0) {
+		if (!json_is_object(tool)) { /* the file is not ours alone: a row that is no Tool is skipped */
 			json_decref(tool);
+			continue;
+		}
+		if (json_array_append_new(arr, tool) < 0) {
 			json_decref(arr);
 			arr = NULL;
 			goto out;
 		}
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE || json_array_size(arr) == 0) {
 		json_decref(arr);
 		arr = NULL;
 	}

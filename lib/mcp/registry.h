@@ -22,9 +22,16 @@ struct registry_tool {
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema
- * migrated. NULL with err filled on failure. */
+ * migrated. NULL with err filled on failure. A registry is used by one
+ * thread at a time (SQLite's multi-thread mode); a lock another process
+ * holds is waited for up to SQLOPEN_BUSY_MS. */
 struct registry *registry_open(const char *path, char *err, size_t errlen);
 void registry_close(struct registry *r);
+/* registry_cancel_waits: from now on a database locked by another process
+ * is not waited for (the call fails at once; a wait under way ends within
+ * 10 ms). Safe from any thread: a shutdown uses it so that it never waits
+ * on someone else's lock. */
+void registry_cancel_waits(struct registry *r);
 
 /* registry_put_server: insert or update one server row. 0 or -1. */
 int registry_put_server(struct registry *r, const struct registry_server *s);
@@ -33,7 +40,10 @@ int registry_prune_servers(struct registry *r, const char *const *names, size_t 
 /* registry_replace_tools: replace the whole tools table in one transaction. 0 or -1. */
 int registry_replace_tools(struct registry *r, const struct registry_tool *t, size_t n);
 /* registry_load_tools: the cached Tool objects of server (in listing order)
- * when its stored fingerprint equals fingerprint; NULL otherwise. New reference. */
+ * when its stored fingerprint equals fingerprint; NULL otherwise (also when
+ * none is left). Rows that are not a JSON object are skipped; the objects'
+ * members are not checked: the database file is outside input, so a caller
+ * checks every member it uses (a name may be missing). New reference. */
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint);
 
 /* registry_errmsg: the last SQLite error text. */

@@ -307,8 +307,9 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 				const char *up = json_string_value(
 					json_object_get(ids, json_string_value(json_object_get(tc, "id")) ?: ""));
 
-				if (up)
-					json_object_set_new(tc, "id", json_string(up));
+				if (up && json_object_set_new(tc, "id", json_string(up)) <
+						  0) /* a call that is no object too */
+					log_warn("a tool call's id cannot be restored");
 			}
 			restore_ids(messages, i + 1, ids);
 			restored++;
@@ -1474,8 +1475,10 @@ static json_t *choice_after_tools(const json_t *choice)
 	    strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") != 0)
 		return NULL;
 	v = json_deep_copy(choice);
-	if (v)
-		json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto"));
+	if (v && json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto")) < 0) {
+		json_decref(v); /* ENOMEM (allowed_tools is an object: its mode was read above) */
+		return NULL;
+	}
 	return v;
 }
 

@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "broker_fake.h"
@@ -185,6 +188,71 @@ static void test_result_not_an_object(void **state)
 		json_decref(req);
 		json_decref(ans);
 	}
+	rig_free(r);
+}
+
+/* allocation failure: jansson's allocations fail at the n-th (only), as in
+ * jansson's own chaos tests */
+static int alloc_n, alloc_fail_at;
+
+static void *failing_malloc(size_t size)
+{
+	if (alloc_fail_at && ++alloc_n == alloc_fail_at)
+		return NULL;
+	return malloc(size);
+}
+
+/* each allocation made while a server's answer is handled fails in turn:
+ * the client gets one answer every time (the result, or an error), and
+ * nothing is used after it was freed or leaked (valgrind, tests/check.sh).
+ * jansson frees a value json_object_set_new fails to take: the answer's
+ * _meta was written after that */
+static void test_answer_with_failing_allocations(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *req, *ans;
+	int n;
+	(void)state;
+
+	for (n = 1; n < 400; n++) {
+		client_send(r,
+			    "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		rig_pass(r);
+		req = fake_take(rig_fake(r, 0), "tools/call");
+		assert_non_null(req);
+		json_set_alloc_funcs(failing_malloc, free);
+		alloc_n = 0;
+		alloc_fail_at = n;
+		fake_answer(rig_fake(r, 0), req,
+			    n % 2 ? "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"_meta\":{\"k\":1}}"
+				  : "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"_meta\":\"not an object\"}");
+		alloc_fail_at = 0;
+		json_set_alloc_funcs(malloc, free);
+		if (!(ans = client_recv(r))) { /* the server's answer was lost: the call times out */
+			rig_advance(r, 1000);
+			ans = client_recv(r);
+		}
+		if (!ans) { /* or the answer could not be written: the client was closed, not left waiting */
+			char c;
+
+			json_decref(req);
+			assert_int_equal(recv(r->client, &c, 1, MSG_DONTWAIT), 0);
+			close(r->client);
+			client_connect(r);
+			continue;
+		}
+		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 5);
+		if (json_object_get(ans, "result"))
+			assert_string_equal(str(json_object_get(json_object_get(ans, "result"), "_meta"), "mcpgw/server"),
+					    "a");
+		else
+			assert_non_null(err_msg(ans));
+		json_decref(req);
+		json_decref(ans);
+		if (alloc_n < n) /* no allocation failed: every one was tried */
+			break;
+	}
+	assert_true(n < 400);
 	rig_free(r);
 }
 
@@ -458,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_server_error_passed_on),
 		cmocka_unit_test(test_timeout_via_fake_clock),
 		cmocka_unit_test(test_result_not_an_object),
+		cmocka_unit_test(test_answer_with_failing_allocations),
 		cmocka_unit_test(test_unknown_tool_and_bad_params),
 		cmocka_unit_test(test_call_retried_after_its_server_restarts),
 		cmocka_unit_test(test_call_fails_fast_on_a_failing_server),

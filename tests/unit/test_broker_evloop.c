@@ -157,11 +157,45 @@ static void test_wait_is_bounded_by_the_next_timer(void **state)
 	evloop_free(p.l);
 }
 
+/* many fds at once (remote servers' sockets from libcurl: as many as it
+ * opens): every one is polled in one pass, none left out past a fixed size
+ * (the broker once polled 64 at most) */
+static void test_many_fds_polled_at_once(void **state)
+{
+	enum { N = 200 };
+	struct probe p = { .now = 0, .due = EVLOOP_NEVER, .unwatch_other = -1 };
+	int fds[N][2];
+	(void)state;
+
+	p.l = evloop_new(fake_clock, &p);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pipe2(fds[i], O_NONBLOCK), 0);
+		assert_int_equal(evloop_watch(p.l, fds[i][0], EVLOOP_READ, on_fd, &p), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(write(fds[i][1], "r", 1), 1);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, N);
+	/* the last ones alone too */
+	p.reads = 0;
+	for (int i = N - 3; i < N; i++)
+		assert_int_equal(write(fds[i][1], "s", 1), 1);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 3);
+	for (int i = 0; i < N; i++) {
+		evloop_unwatch(p.l, fds[i][0]);
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	evloop_free(p.l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timers_on_a_fake_clock),
 		cmocka_unit_test(test_fds_and_interest),
+		cmocka_unit_test(test_many_fds_polled_at_once),
 		cmocka_unit_test(test_wait_is_bounded_by_the_next_timer),
 	};
 

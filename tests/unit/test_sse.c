@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/sse.h"
@@ -214,6 +216,64 @@ static void test_pending(void **state)
 	buf_free(&s.log);
 }
 
+static int count_event(const char *event, const char *data, size_t len, const char *id, void *ud)
+{
+	(void)event, (void)data, (void)len, (void)id;
+	++*(size_t *)ud;
+	return 0;
+}
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* sse_cost: CPU ms to feed s (n bytes) in 16 KiB pieces (libcurl's), events counted */
+static double sse_cost(const char *s, size_t n, size_t *events)
+{
+	struct sse_parser p;
+	double t0 = cpu_ms();
+
+	*events = 0;
+	sse_init(&p, n, count_event, events);
+	for (size_t at = 0; at < n; at += 16384)
+		assert_int_equal(sse_feed(&p, s + at, n - at < 16384 ? n - at : 16384), SSE_OK);
+	sse_free(&p);
+	return cpu_ms() - t0;
+}
+
+/* many short lines (a flood of tiny events and comments) cost about what one
+ * long data line does: the parser is linear in the bytes (no per-line move of
+ * what follows, as the JSON-RPC line reader once did: issue 15) */
+static void test_linear_in_short_lines(void **state)
+{
+	const size_t total = 4u << 20;
+	char *flood = malloc(total + 2), *one = malloc(total + 2);
+	size_t ev_flood, ev_one;
+	double t_flood, t_one;
+
+	(void)state;
+	assert_non_null(flood);
+	assert_non_null(one);
+	for (size_t i = 0; i < total; i += 8)
+		memcpy(flood + i, i % 16 ? ":\n\n\n\n\n\n\n" : "data:x\n\n", 8); /* comments, blank lines, events */
+	memcpy(one, "data:", 5);
+	memset(one + 5, 'x', total - 5);
+	memcpy(one + total - 2, "\n\n", 2);
+	t_flood = sse_cost(flood, total, &ev_flood);
+	t_one = sse_cost(one, total, &ev_one);
+	print_message("sse: %zu events in short lines %.1f ms, one event of %zu bytes %.1f ms\n", ev_flood, t_flood,
+		      total, t_one);
+	assert_int_equal(ev_flood, total / 16);
+	assert_int_equal(ev_one, 1);
+	assert_true(t_flood < 40 * t_one + 200);
+	free(flood);
+	free(one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_callback_abort),
 		cmocka_unit_test(test_pending),
+		cmocka_unit_test(test_linear_in_short_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
