@@ -18,10 +18,13 @@
  *   3: the rest is the MCP server's tools/call result (any JSON: an
  *      object, a number, null, ...) for a model that calls read_query,
  *      streamed or not.
+ * Bit 3 of byte 0: the rest's first line is the X-MCPGW-Servers header.
  * The catalog is canned: server "sqlite" with read_query. Checks: a run
  * reports exactly one ERROR or DONE event, last, whatever it is fed; every
  * chunk for the client is an object; an ERROR carries an OpenAI error
- * object and a 4xx/5xx status; nothing leaks (LeakSanitizer). */
+ * object and a 4xx/5xx status; a DONE without a stream a chat.completion
+ * with choices; what goes upstream is an object with messages and without
+ * the gateway's "mcp" key; nothing leaks (LeakSanitizer). */
 
 static struct settings S;
 static struct toolloop T;
@@ -65,7 +68,8 @@ static int rec_event(void *ud, const struct toolloop_event *ev)
 		r->ended = 1;
 		FUZZ_CHECK(ev->finish_reason != NULL);
 		if (!ev->stream)
-			FUZZ_CHECK(json_is_object(ev->response));
+			FUZZ_CHECK(json_is_object(ev->response) &&
+				   json_is_array(json_object_get(ev->response, "choices")));
 		break;
 	}
 	return 0;
@@ -164,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int mode, variant, steps = 0;
 	const char *rest;
 	size_t rest_n;
+	char *header = NULL;
 
 	if (size < 3)
 		return 0;
@@ -172,11 +177,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_cut_init(&c, (uint32_t)data[1] << 8 | data[2]);
 	rest = (const char *)data + 3;
 	rest_n = size - 3;
+	if (data[0] & 8) { /* the X-MCPGW-Servers header: the rest's first line */
+		const char *nl = memchr(rest, '\n', rest_n);
+		size_t hl = nl ? (size_t)(nl - rest) : rest_n;
+
+		header = strndup(rest, hl);
+		FUZZ_CHECK(header);
+		rest += nl ? hl + 1 : hl;
+		rest_n -= nl ? hl + 1 : hl;
+	}
 
 	if (mode == 0) {
 		body = json_loadb(rest, rest_n, 0, NULL);
 		if (!json_is_object(body)) { /* oai_parse_body answers 400 itself */
 			json_decref(body);
+			free(header);
 			return 0;
 		}
 	} else {
@@ -190,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	canned = json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text", "1 row");
 	FUZZ_CHECK(canned);
 
-	r = toolloop_open(&T, body, (data[0] & 8) ? "sqlite" : NULL, &sink);
+	r = toolloop_open(&T, body, header, &sink);
 	json_decref(body);
 	FUZZ_CHECK(r);
 	for (;;) {
@@ -204,7 +219,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (k == TOOLLOOP_NEED_UPSTREAM) {
 			json_t *sent = json_loadb(need.body, need.body_len, 0, NULL);
 
-			FUZZ_CHECK(json_is_object(sent)); /* what goes upstream is a JSON object */
+			FUZZ_CHECK(json_is_object(sent));          /* what goes upstream is a JSON object */
+			FUZZ_CHECK(!json_object_get(sent, "mcp")); /* the gateway's own key never goes upstream */
+			FUZZ_CHECK(json_is_array(json_object_get(sent, "messages")));
 			json_decref(sent);
 			if (mode == 0)
 				answer(r, 0, (const uint8_t *)PLAIN_ANSWER, strlen(PLAIN_ANSWER), &c);
@@ -229,5 +246,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	toolloop_close(r);
 	json_decref(result);
 	json_decref(canned);
+	free(header);
 	return 0;
 }
