@@ -14,7 +14,7 @@ setup() {
 		ls "$ROOT/tests/fuzz/corpus/$name"/* >/dev/null 2>&1 || { echo "no corpus: tests/fuzz/corpus/$name"; false; }
 		n=$((n + 1))
 	done
-	[ "$n" -ge 15 ]
+	[ "$n" -ge 16 ]
 	for d in "$ROOT"/tests/fuzz/corpus/* "$ROOT"/tests/fuzz/regressions/* "$ROOT"/tests/fuzz/known/*; do
 		[ -d "$d" ] || continue
 		[ -f "$ROOT/tests/fuzz/fuzz_${d##*/}.c" ] || { echo "no target for $d"; false; }
