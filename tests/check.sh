@@ -44,7 +44,7 @@ done
 # the libFuzzer targets (tests/fuzz, built by `make fuzz-progs`): each crash kept in tests/fuzz/regressions/ replayed
 # (a test each), each corpus replayed and fuzzed for FUZZ_CHECK_SECONDS (a test per target)
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
-	echo "== fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-5}s of fuzzing each)"
+	echo "== fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-4}s of fuzzing each)"
 	sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1
 	rc=$?
 	cat "$log/fuzz"

@@ -3,7 +3,7 @@
 #
 # Usage: tests/fuzz/run.sh --check [NAME...]   what `make check` runs: per target, every input of
 #            tests/fuzz/regressions/NAME/ replayed (a test each), then the corpus tests/fuzz/corpus/NAME/
-#            replayed and fuzzed for FUZZ_CHECK_SECONDS (default 5; -seed=1, so a run is repeatable) (a test).
+#            replayed and fuzzed for FUZZ_CHECK_SECONDS (default 4; -seed=1, so a run is repeatable) (a test).
 #            Inputs of tests/fuzz/known/NAME/ (crashes another branch fixes, see its README) are replayed
 #            and counted as skipped while they still fail.
 #        tests/fuzz/run.sh --long [NAME...]    what `make fuzz` runs: each target for FUZZ_SECONDS (default 300)
@@ -26,7 +26,7 @@ fi
 passed=0 failed=0 skipped=0
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
-secs=${FUZZ_CHECK_SECONDS:-5}
+secs=${FUZZ_CHECK_SECONDS:-4}
 [ "$mode" = --long ] && secs=${FUZZ_SECONDS:-300}
 
 # replay BIN FILE: run the target once on one input; 0 when it neither crashed nor leaked
