@@ -48,7 +48,7 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
-	settings-table FORCE
+	settings-table fuzz fuzz-progs FORCE
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
 all: $(PROGS) cgi-bin/web-errors.tsv
@@ -160,8 +160,45 @@ blackbox: test-deps
 	@sh tests/check.sh blackbox
 
 check: test-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) fuzz-progs
 	@sh tests/check.sh
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c): clang with -fsanitize=fuzzer,address,undefined, linked with the
+# library (and the few program files a target reaches) built again with clang and the same sanitizers
+# under build/fuzz/, apart from the gcc build. `make check` replays each target's corpus and regressions
+# and fuzzes it briefly (tests/fuzz/run.sh); `make fuzz` runs each for FUZZ_SECONDS (FUZZ=NAME: one target).
+FUZZ_CC      ?= clang
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  ?= -O1 -g
+FUZZ_DIR      = build/fuzz
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN      = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC))
+FUZZ_LIB_A    = $(FUZZ_DIR)/libmcpgw.a
+FUZZ_SECONDS ?= 300
+FUZZ         ?=
+
+fuzz-progs: $(FUZZ_BIN)
+
+fuzz: test-deps
+	@$(MAKE) --no-print-directory fuzz-progs
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' sh tests/fuzz/run.sh --long $(FUZZ)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(WARN) -c -o $@ $<
+
+$(FUZZ_DIR)/lib/core/progpath.o: lib/core/buildconf.h
+
+$(FUZZ_LIB_A): $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+
+# a target may #include a program's .c to reach its static request checks (cgi-bin/embeddings.c, cgi-bin/tools.c)
+$(FUZZ_DIR)/tests/fuzz/%.o: CPPFLAGS += -Imcp-server-sqlite
+$(FUZZ_DIR)/fuzz_sqlstmt: $(FUZZ_DIR)/mcp-server-sqlite/sqlstmt.o
+$(FUZZ_DIR)/fuzz_mcpsse: $(FUZZ_DIR)/broker/evloop.o
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_A)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(FUZZ_LIB_A) -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto -lpthread
 
 # README.md's Configuration table, regenerated from the settings table (lib/core/settings.c) between its
 # markers; tests/blackbox/settings.bats fails when they differ
@@ -218,5 +255,6 @@ uninstall:
 
 clean:
 	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h
+	rm -rf $(FUZZ_DIR)
 
--include $(ALL_OBJ:.o=.d)
+-include $(ALL_OBJ:.o=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d $(FUZZ_DIR)/*/*/*/*.d)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# check.sh: everything `make check` runs: unit tests (under valgrind) and black-box tests; ends with "N passed, N failed".
+# check.sh: everything `make check` runs: unit tests (under valgrind), the fuzz targets and black-box tests; ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
@@ -19,11 +19,11 @@ skipped=0   # counted apart: a skipped test is not a passed one
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-what=${1:-all}   # all | unit | blackbox
+what=${1:-all}   # all | unit | blackbox | fuzz
 
-[ "$what" = blackbox ] || echo "== unit tests (cmocka, under valgrind)"
+[ "$what" = blackbox ] || [ "$what" = fuzz ] || echo "== unit tests (cmocka, under valgrind)"
 for t in tests/unit/test_*; do
-	[ "$what" = blackbox ] && break
+	[ "$what" = blackbox ] || [ "$what" = fuzz ] && break
 	case $t in *.c|*.o|*.d) continue ;; esac
 	[ -x "$t" ] || continue
 	if command -v valgrind >/dev/null 2>&1 && [ "${MCPGW_NO_VALGRIND:-}" != 1 ]; then
@@ -40,6 +40,22 @@ for t in tests/unit/test_*; do
 	echo "$t: $p passed, $f failed"
 	passed=$((passed + p)); failed=$((failed + f))
 done
+
+# the libFuzzer targets (tests/fuzz, built by `make fuzz-progs`): each crash kept in tests/fuzz/regressions/ replayed
+# (a test each), each corpus replayed and fuzzed for FUZZ_CHECK_SECONDS (a test per target)
+if [ "$what" = all ] || [ "$what" = fuzz ]; then
+	echo "== fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-4}s of fuzzing each)"
+	sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1
+	rc=$?
+	cat "$log/fuzz"
+	p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p' "$log/fuzz")
+	f=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\2/p' "$log/fuzz")
+	s=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\3/p' "$log/fuzz")
+	p=${p:-0}; f=${f:-0}; s=${s:-0}
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: tests/fuzz/run.sh exited with $rc"; fi
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: tests/fuzz/run.sh ran no test"; fi
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+fi
 
 # count_bats FILE: add the TAP results in FILE to the totals
 count_bats() {
@@ -72,7 +88,7 @@ run_node() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
-if [ "$what" != unit ]; then
+if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND

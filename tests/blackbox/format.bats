@@ -7,10 +7,10 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 c_files() {
 	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
 		git -C "$ROOT" ls-files 'lib/*.[ch]' 'broker/*.[ch]' 'cgi-bin/*.[ch]' 'chat/*.[ch]' 'mcp-client/*.[ch]' \
-			'mcp-server-sqlite/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.[ch]' | sed "s|^|$ROOT/|"
+			'mcp-server-sqlite/*.[ch]' 'tests/unit/*.[ch]' 'tests/fuzz/*.[ch]' 'bench/*.[ch]' | sed "s|^|$ROOT/|"
 	else
 		find "$ROOT/lib" "$ROOT/broker" "$ROOT/cgi-bin" "$ROOT/chat" "$ROOT/mcp-client" "$ROOT/mcp-server-sqlite" \
-			"$ROOT/tests/unit" "$ROOT/bench" -name '*.[ch]' ! -name buildconf.h
+			"$ROOT/tests/unit" "$ROOT/tests/fuzz" "$ROOT/bench" -name '*.[ch]' ! -name buildconf.h
 	fi
 }
 

@@ -77,6 +77,16 @@ as_nobody() {
 	[[ "$output" == *"unknown option '--bogus'"* ]]
 }
 
+@test "the test packages include clang and libFuzzer's runtime (the fuzz targets), which only --test asks for" {
+	printf 'clang\nlibclang-rt-14-dev\n' >"$STUBS/missing"
+	run as_nobody sh "$STUBS/install-deps.sh" --list --test
+	[ "$status" -eq 0 ]
+	[ "$output" = "clang libclang-rt-14-dev" ]
+	run as_nobody sh "$STUBS/install-deps.sh" --list
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
 @test "make check installs the test packages before it compiles anything that needs them" {
 	# the check target's first step is test-deps (install-deps.sh --test), before any compiler run
 	run make -n -C "$ROOT" check
