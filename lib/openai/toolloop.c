@@ -1655,9 +1655,10 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 	if (flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
 		return -1;
 	if (r->include_usage) {
-		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:O}", "id", r->id, "object", "chat.completion.chunk",
+		/* "o" takes the one reference given: the run's usage (kept: incref) or a new empty object */
+		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object", "chat.completion.chunk",
 			      "created", r->created, "model", r->model, "choices", "usage",
-			      r->usage ? r->usage : json_object());
+			      r->usage ? json_incref(r->usage) : json_object());
 		if (u && r->fingerprint)
 			json_object_set(u, "system_fingerprint", r->fingerprint);
 		if (send_chunk(r, u, NULL, NULL) < 0)
