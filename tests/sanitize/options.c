@@ -8,7 +8,9 @@
  * gives a stdio MCP server only the few variables of transport_stdio.c. Every
  * report goes to MCPGW_SANITIZE_LOG.<pid> (a directory of the build tree,
  * Makefile: check-asan), which tests/check.sh looks at after the run: a file
- * there fails the sanitizer stage, naming it.
+ * there fails the sanitizer stage, naming it. Built with clang, whose one
+ * runtime takes log_path for UBSan too; gcc 12's separate libubsan ignores
+ * the log_path of __ubsan_default_options and writes to stderr.
  */
 
 #ifndef MCPGW_SANITIZE_LOG
