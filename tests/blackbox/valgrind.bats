@@ -68,7 +68,7 @@ teardown_file() { mcpgw_teardown_file_with_sim; }
 	assert_status 400
 }
 
-@test "valgrind: models, chat with a tool round (plain and streamed), embeddings" {
+@test "valgrind: models, chat with a tool round and a mixed batch (plain and streamed), embeddings" {
 	HTTP_TIMEOUT=60
 	get /v1/models
 	assert_status 200
@@ -80,6 +80,17 @@ teardown_file() { mcpgw_teardown_file_with_sim; }
 	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"How many?"}]}'
 	assert_status 200
 	[[ "$BODY" == *"data: [DONE]"* ]]
+	# a mixed batch: the gateway runs read_query, the client gets its own get_weather (plain, then streamed)
+	local weather='{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}'
+	local mixed='{"tool_calls":[{"id":"call_1","name":"read_query","arguments":{"query":"SELECT 1 AS one"}},{"id":"call_0","name":"get_weather","arguments":{"city":"Oslo"}}]}'
+	sim_script "[$mixed]"
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"Weather?"}],"tools":['"$weather"']}'
+	assert_status 200
+	assert_json 'j.choices[0].message.tool_calls.length === 1 && j.choices[0].message.tool_calls[0].function.name === "get_weather"'
+	sim_script "[$mixed]"
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"Weather?"}],"tools":['"$weather"']}'
+	assert_status 200
+	[[ "$BODY" == *get_weather* && "$BODY" == *"data: [DONE]"* ]]
 	post /v1/chat/completions '{"model":"sim-model","messages":"not a list"}'
 	assert_status 400
 	post /v1/embeddings '{"model":"mcpgw-embedding-local","input":["one","two"]}'
