@@ -18,9 +18,13 @@ CFLAGS   ?= $(OPT) -g
 WARN      = -Wall -Wextra -Wstrict-prototypes -Wshadow -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -Ilib -MMD -MP
 LDLIBS_BASE = -ljansson -lsqlite3
+# SANITIZE=1: AddressSanitizer (with LeakSanitizer) and UBSan, the first report ending the process;
+# every program is linked with tests/sanitize/options.o, the runtimes' default options (reports to SANITIZE_LOG.PID)
 ifeq ($(SANITIZE),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS  += -fsanitize=address,undefined
+SANITIZE_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANITIZE_LOG  ?= $(CURDIR)/sanitize-log/report
+CFLAGS   += $(SANITIZE_FLAGS)
+LDFLAGS  += $(SANITIZE_FLAGS) tests/sanitize/options.o
 endif
 
 LIB_SRC   = $(wildcard lib/core/*.c lib/mcp/*.c lib/openai/*.c lib/http/*.c)
@@ -45,10 +49,10 @@ UNIT_BIN  = $(UNIT_SRC:.c=)
 PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT) $(KEYS)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
-	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o
+	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o tests/sanitize/options.o tests/sanitize/selftest.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
-	settings-table fuzz fuzz-progs FORCE
+	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
 all: $(PROGS) cgi-bin/web-errors.tsv
@@ -254,7 +258,29 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h
-	rm -rf $(FUZZ_DIR)
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h tests/sanitize/selftest
+	rm -rf $(FUZZ_DIR) $(ASAN_TREE)
+
+ifeq ($(SANITIZE),1)
+tests/sanitize/options.o: CPPFLAGS += -DMCPGW_SANITIZE_LOG='"$(SANITIZE_LOG)"'
+# order-only: linked through LDFLAGS, not $^
+$(PROGS) $(UNIT_BIN) $(BENCH_BIN) tests/sanitize/selftest: | tests/sanitize/options.o
+# leaks on purpose: tests/check.sh asan-run proves with it that reports reach SANITIZE_LOG
+tests/sanitize/selftest: tests/sanitize/selftest.o
+	$(CC) $(LDFLAGS) -o $@ $^
+endif
+
+# make check-asan: the sanitizer pass of `make check` alone (tests/check.sh asan; README.md, Sanitizers).
+# asan-tree: a copy of the tracked sources in ASAN_TREE (its objects never mix with this tree's), built
+# with SANITIZE=1, and this tree's tests/node_modules
+ASAN_TREE = build/asan
+asan-tree:
+	@mkdir -p $(ASAN_TREE)/tests
+	@git ls-files -z | tar --null --ignore-failed-read -T - -cf - | tar -C $(ASAN_TREE) -xf -
+	@[ -L $(ASAN_TREE)/tests/node_modules ] || ln -s $(CURDIR)/tests/node_modules $(ASAN_TREE)/tests/node_modules
+	@$(MAKE) --no-print-directory -C $(ASAN_TREE) SANITIZE=1 CC=clang OPT=-O1 all $(UNIT_BIN) tests/sanitize/selftest
+
+check-asan: test-deps
+	@sh tests/check.sh asan
 
 -include $(ALL_OBJ:.o=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d $(FUZZ_DIR)/*/*/*/*.d)

@@ -19,6 +19,8 @@ case ${1:-} in
 	pkgs="$pkgs clang libclang-rt-14-dev"
 	# the other front ends the black-box suite runs behind: Apache mod_fcgid, mod_proxy_fcgi + spawn-fcgi, mod_cgid
 	pkgs="$pkgs apache2 libapache2-mod-fcgid spawn-fcgi"
+	# the sanitizer stage (make check-asan): clang and its AddressSanitizer/UBSan runtimes
+	pkgs="$pkgs clang libclang-rt-14-dev"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 	;;

@@ -19,14 +19,16 @@ skipped=0   # counted apart: a skipped test is not a passed one
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-what=${1:-all}   # all | unit | blackbox | fuzz
+what=${1:-all}   # all | unit | blackbox | fuzz | asan (the sanitizer stage alone) | asan-run (its tests, in build/asan)
 
-[ "$what" = blackbox ] || [ "$what" = fuzz ] || echo "== unit tests (cmocka, under valgrind)"
+# asan-run: the reports of this run's processes only (tests/sanitize/options.c writes them there)
+[ "$what" != asan-run ] || { rm -rf sanitize-log && mkdir sanitize-log; } || exit 2
+case $what in blackbox | fuzz | asan) ;; asan-run) echo "== unit tests (cmocka, AddressSanitizer + UBSan build)" ;; *) echo "== unit tests (cmocka, under valgrind)" ;; esac
 for t in tests/unit/test_*; do
-	[ "$what" = blackbox ] || [ "$what" = fuzz ] && break
+	case $what in blackbox | fuzz | asan) break ;; esac
 	case $t in *.c|*.o|*.d) continue ;; esac
 	[ -x "$t" ] || continue
-	if command -v valgrind >/dev/null 2>&1 && [ "${MCPGW_NO_VALGRIND:-}" != 1 ]; then
+	if command -v valgrind >/dev/null 2>&1 && [ "${MCPGW_NO_VALGRIND:-}" != 1 ] && [ "$what" != asan-run ]; then
 		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$t" >"$log/out" 2>&1
 	else
 		"$t" >"$log/out" 2>&1
@@ -88,6 +90,51 @@ run_node() {
 	passed=$((passed + p)); failed=$((failed + f))
 }
 
+# the sanitizer pass (README.md, Sanitizers), inside build/asan: the black-box suites behind lighttpd.
+# Left out: the files that test the build or the install rather than the programs (they would run
+# make in the copy, or read linkage and timings an instrumented build changes), and the ones that
+# run the benchmarks; ASAN_NODE: the node suites run (the other ones repeat these through other profiles)
+ASAN_SKIP_BATS="bench_ab.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats"
+ASAN_NODE="chat.test.mjs embeddings.test.mjs history.test.mjs looppolicy.test.mjs upstream_conventions.test.mjs dialects.test.mjs sim_profiles.test.mjs"
+if [ "$what" = asan-run ]; then
+	echo "== black-box tests behind lighttpd, AddressSanitizer + UBSan build (bats: every .bats file but $ASAN_SKIP_BATS; node --test: $ASAN_NODE)"
+	MCPGW_FRONTEND=lighttpd
+	export MCPGW_FRONTEND
+	set --
+	for f in tests/blackbox/*.bats; do
+		case " $ASAN_SKIP_BATS " in *" ${f##*/} "*) ;; *) set -- "$@" "$f" ;; esac
+	done
+	bats --tap "$@" 2>&1 | sed 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' >"$log/bats"
+	cat "$log/bats"
+	count_bats "$log/bats"
+	set --
+	for f in $ASAN_NODE; do set -- "$@" "tests/blackbox/$f"; done
+	run_node "$@"
+	unset MCPGW_FRONTEND
+	# the check below can fail: a program that leaks on purpose leaves its report there
+	st=$( { sh -c 'echo $$; exec tests/sanitize/selftest >/dev/null 2>&1'; } 2>/dev/null; true)  # its pid; it aborts (quietly)
+	if [ -s "sanitize-log/report.$st" ] && grep -q 'LeakSanitizer: detected memory leaks' "sanitize-log/report.$st"; then
+		echo "ok - [asan] a leak is reported in sanitize-log/ (tests/sanitize/selftest)"
+		passed=$((passed + 1))
+		rm -f "sanitize-log/report.$st"
+	else
+		echo "not ok - [asan] tests/sanitize/selftest leaked, and no report came in $root/sanitize-log"
+		failed=$((failed + 1))
+	fi
+	# every report any instrumented process wrote (tests/sanitize/options.c): one failure each, named
+	for f in sanitize-log/report.*; do
+		[ -e "$f" ] || continue
+		echo "not ok - [asan] sanitizer report $root/$f:"
+		sed 's/^/#   /' "$f" | head -n 60
+		failed=$((failed + 1))
+	done
+	# the check itself: no report from any process of this run
+	if ! ls sanitize-log/report.* >/dev/null 2>&1; then
+		echo "ok - [asan] no sanitizer report in $root/sanitize-log"
+		passed=$((passed + 1))
+	fi
+fi
+
 if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
 	MCPGW_FRONTEND=lighttpd
@@ -116,7 +163,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		fe_root=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-check.XXXXXX") || exit 2
 		chmod 755 "$fe_root"
 		echo "check: ${MCPGW_USER:-www-data} cannot reach $root; the front-end runs use a copy in $fe_root"
-		tar -C "$root" --exclude=./.git --exclude=./var -cf - . | tar -C "$fe_root" -xf - || exit 2
+		tar -C "$root" --exclude=./.git --exclude=./var --exclude=./build -cf - . | tar -C "$fe_root" -xf - || exit 2
 		trap 'rm -rf "$log" "$fe_root"' EXIT
 	fi
 	cd "$fe_root" || exit 2
@@ -142,6 +189,20 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	fi
 	unset MCPGW_FRONTEND
 	cd "$root" || exit 2
+fi
+
+# the sanitizer stage (make check-asan): build/asan built with SANITIZE=1, its own check.sh asan-run
+if [ "$what" = all ] || [ "$what" = asan ]; then
+	echo "== sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
+	t0=$(date +%s)
+	if make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$log/asan" 2>&1; then
+		sh build/asan/tests/check.sh asan-run >"$log/asan" 2>&1
+	fi
+	cat "$log/asan"
+	set -- $(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\(, \([0-9][0-9]*\) skipped\)\{0,1\}$/\1 \2 \4/p' "$log/asan" | tail -n 1)
+	if [ $# -lt 2 ]; then set -- 0 1; echo "check: the sanitizer stage ran no test (build failed?)"; fi
+	passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0}))
+	echo "sanitizer stage: $1 passed, $2 failed in $(($(date +%s) - t0)) s"
 fi
 
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
