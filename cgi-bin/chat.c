@@ -23,6 +23,43 @@ struct worker {
 	struct toolloop tl;
 };
 
+/* A sink in front of chatstream's: notes what the access log tells (tools run, tokens) */
+struct noting {
+	struct toolloop_sink inner;
+	struct accesslog *log;
+};
+
+/* noting_event: the event noted, then passed on */
+static int noting_event(void *ud, const struct toolloop_event *ev)
+{
+	struct noting *n = ud;
+	const json_t *u = ev->usage;
+
+	if (ev->kind == TOOLLOOP_TOOL_END)
+		accesslog_add_tool(n->log, ev->server, ev->tool, ev->is_error);
+	else if (ev->kind == TOOLLOOP_DONE && json_is_object(u))
+		accesslog_set_usage(n->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")),
+				    (long)json_integer_value(json_object_get(u, "completion_tokens")));
+	return n->inner.event(n->inner.ud, ev);
+}
+
+/* count_rounds: the MCP rounds among the messages a run added: each an
+ * assistant message followed by the tool messages of its calls */
+static void count_rounds(struct accesslog *log, const json_t *added)
+{
+	size_t i;
+	const json_t *m;
+	const char *prev = "";
+
+	json_array_foreach(added, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+
+		if (role && strcmp(role, "tool") == 0 && strcmp(prev, "assistant") == 0)
+			accesslog_add_round(log);
+		prev = role ? role : "";
+	}
+}
+
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */
 static enum route_status route_chat(struct exchange *x)
 {
@@ -30,14 +67,19 @@ static enum route_status route_chat(struct exchange *x)
 	struct hio *h = x->h;
 	json_t *req;
 	struct chatstream cs;
-	struct toolloop_sink sink;
+	struct noting n = { .log = &x->log };
+	struct toolloop_sink sink = { noting_event, &n };
+	json_t *added = NULL;
 
 	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
 	if (!req)
 		return ROUTE_DONE;
+	accesslog_set_model(&x->log, json_string_value(json_object_get(req, "model")));
 	chatstream_init(&cs, h);
-	sink = chatstream_sink(&cs);
-	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
+	n.inner = chatstream_sink(&cs);
+	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added); /* cs writes the answer */
+	count_rounds(&x->log, added);
+	json_decref(added);
 	json_decref(req);
 	return ROUTE_DONE;
 }

@@ -429,7 +429,7 @@ static json_t *call_params(struct hio *h, const json_t *req)
 }
 
 /* page_run: the page of POST /v1/tools: run one tool through the broker */
-static void page_run(struct app *a, struct hio *h, const buf_t *body)
+static void page_run(struct app *a, struct hio *h, const buf_t *body, struct accesslog *log)
 {
 	json_t *req = NULL, *params, *result = NULL, *error = NULL;
 	const char *tool;
@@ -449,6 +449,9 @@ static void page_run(struct app *a, struct hio *h, const buf_t *body)
 		rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	}
 	json_decref(params);
+	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
+		accesslog_add_tool(log, mcptools_server(&a->cat, tool), tool,
+				   rc != BC_OK || error || json_is_true(json_object_get(result, "isError")));
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
 	else if (unknown_tool(error))
@@ -481,7 +484,7 @@ static enum route_status route_list(struct exchange *x)
 
 static enum route_status route_run(struct exchange *x)
 {
-	page_run(app(x), x->h, &x->body);
+	page_run(app(x), x->h, &x->body, &x->log);
 	return ROUTE_DONE;
 }
 

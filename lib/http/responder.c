@@ -363,7 +363,14 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		return ROUTE_DONE;
 	if (faulty(r, x->route, x->method))
 		return fault_handler(x);
+	if (x->w->bc) /* the audit table's key id (broker/audit.c) */
+		bc_set_caller(x->w->bc, x->log.caller);
 	return x->route->handler(x);
+}
+
+void exchange_set_caller(struct exchange *x, const char *id)
+{
+	accesslog_set_caller(&x->log, id);
 }
 
 void exchange_finish(struct exchange *x)
@@ -387,6 +394,7 @@ void responder_serve_one(struct responder_worker *w)
 	 * threading code per request); used only when a handler returns PENDING */
 	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	x.done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	accesslog_begin(&x.log);
 	if (dispatch(w->r, &x) == ROUTE_PENDING) {
 		x.pending = 1;
 		pthread_mutex_lock(&x.lock);
@@ -401,6 +409,8 @@ void responder_serve_one(struct responder_worker *w)
 			       "The server had an internal error while answering %.16s %.300s (the responders' log says more).",
 			       x.method, x.path);
 	}
+	/* one line per request (issue 14, case 7): the route's pattern names the endpoint */
+	accesslog_write(&x.log, x.method, x.route ? x.route->path : NULL, w->h.status, w->h.bytes_out);
 	buf_free(&x.body);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);

@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/settings.h"
+#include "http/accesslog.h"
 #include "http/hio.h"
 #include "mcp/bclient.h"
 #include "openai/upstream.h"
@@ -74,6 +75,10 @@ struct exchange {
 	pthread_cond_t done;
 	int finished;
 	int pending; /* the handler returned ROUTE_PENDING */
+	/* what the request did, for its access-log line and the metrics (lib/http/accesslog.h):
+	 * the skeleton begins and writes it; the caller's id is set with exchange_set_caller,
+	 * a handler sets the model, the tools run, rounds and tokens with accesslog_* */
+	struct accesslog log;
 };
 
 /* A client the workers hold for the routes that need it (ROUTE_UPSTREAM:
@@ -173,6 +178,13 @@ const struct route *responder_route(const struct route *routes, const char *meth
 /* exchange_finish: a PENDING handler is done with x (the answer is written);
  * callable from any thread, once. The skeleton then ends the request. */
 void exchange_finish(struct exchange *x);
+
+/* exchange_set_caller: who is calling, as an opaque id (an API key's public
+ * id, never the key; NULL or "" for anonymous, written "-"): copied into
+ * x->log.caller for the access log, and passed to the broker with each
+ * tools/call the request makes (its _meta "mcpgw/caller", for the audit
+ * table). Call it before the handler runs (the skeleton's key check). */
+void exchange_set_caller(struct exchange *x, const char *id);
 
 /* responder_send_config_error: the one answer to a configuration problem: 500
  * configuration_error "mcpgw is misconfigured: why". Returns hio's result. */
