@@ -209,6 +209,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;
+	calls_set_audit(b->calls, o->audit);
 	return b;
 nomem:
 	snprintf(err, errlen, "out of memory");

@@ -38,6 +38,11 @@ void calls_session_ready(struct calls *cs, struct session *s);
 void calls_session_failed(struct calls *cs, struct session *s);
 /* calls_shutdown: every call fails with why; no retries from now on */
 void calls_shutdown(struct calls *cs, const char *why);
+/* calls_set_audit: every call that ends (answered or failed) gets a row in
+ * a (borrowed; NULL: none), with the caller the client named in the call's
+ * _meta "mcpgw/caller" (removed before the call goes to its server). */
+struct audit;
+void calls_set_audit(struct calls *cs, struct audit *a);
 /* calls_count: calls in flight */
 int calls_count(const struct calls *cs);
 

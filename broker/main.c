@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "broker.h"
 #include "check.h"
 #include "core/log.h"
@@ -200,6 +201,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	struct registry *reg = NULL;
 	struct broker *b = NULL;
 	int64_t *gen_map = NULL;
+	struct audit *audit = NULL;
 	char err[4600], path[4300];
 	int lock_fd = -1, fd, rc = 1;
 
@@ -217,12 +219,22 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		log_error("registry unavailable, continuing without it: %s", err);
 	gen_map = publish_generation(set->state_dir);
 	{
+		struct audit_opts ao = { .store_url = set->state_store,
+					 .store_timeout_ms = set->state_store_timeout_ms,
+					 .payloads = set->audit_payloads,
+					 .retention_ms = set->audit_retention_ms };
+
+		if (!(audit = audit_new(&ao)))
+			log_error("the audit table is off: out of memory or no thread");
+	}
+	{
 		struct broker_opts o = { .set = set,
 					 .cfg = cfg,
 					 .loop = loop,
 					 .sig = sig,
 					 .reg = reg,
 					 .gen_map = gen_map,
+					 .audit = audit,
 					 .generation = first_generation() };
 
 		if (!(b = broker_new(&o, err, sizeof err))) {
@@ -245,6 +257,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	log_info("stopped");
 out:
 	broker_free(b);
+	audit_free(audit); /* after the calls: the last rows written */
 	unpublish_generation(gen_map);
 	registry_close(reg);
 	(void)statedir_path(path, sizeof path, set->state_dir, STATEDIR_BROKER_PID);

@@ -53,6 +53,9 @@ struct settings {
 	/* the state store */
 	char state_store[4300];      /* MCPGW_STATE_STORE: backend URL */
 	long state_store_timeout_ms; /* MCPGW_STATE_STORE_TIMEOUT (seconds) */
+	/* operations */
+	int audit_payloads;       /* MCPGW_AUDIT_PAYLOADS: 0 or 1 */
+	long audit_retention_ms;  /* MCPGW_AUDIT_RETENTION (seconds) */
 	/* embeddings */
 	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */

@@ -7,6 +7,8 @@
 
 #include "core/statestore_types.h"
 
+struct statestore_audit_row;
+
 #define STATESTORE_ERRMSG_MAX 512
 
 /* One backend. statestore.c checks every argument before calling an op
@@ -35,6 +37,10 @@ struct statestore_ops {
 	enum statestore_status (*incr)(struct statestore *st, const char *ns, const char *key, int64_t now,
 				       int64_t delta, int64_t expires_ms, int64_t *value);
 	enum statestore_status (*prune)(struct statestore *st, int64_t now, size_t max, size_t *pruned);
+	/* the audit table (statestore.h): rows checked non-NULL where required */
+	enum statestore_status (*audit_append)(struct statestore *st, const struct statestore_audit_row *rows,
+					       size_t n);
+	enum statestore_status (*audit_prune)(struct statestore *st, int64_t before_ms, size_t max, size_t *pruned);
 };
 
 /* a handle: the backend's ops and its own state */

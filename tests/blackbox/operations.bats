@@ -61,3 +61,39 @@ access_lines() {
 	sleep 0.2
 	grep -h " INFO access .* endpoint=- status=404 " "$MCPGW_STATE_DIR"/*.log | grep -q .
 }
+
+# audit_rows WHERE: the audit table's rows matching WHERE ("server|tool|outcome|args_bytes|result_bytes|payloads")
+audit_rows() {
+	sqlite3 -separator '|' "$MCPGW_STATE_DIR/state.db" \
+		"SELECT server, tool, outcome, args_bytes, result_bytes, arguments IS NOT NULL OR result IS NOT NULL, caller FROM audit WHERE $1 ORDER BY id" 2>/dev/null
+}
+
+# wait_audit N WHERE: until N rows match (the broker writes in batches), at most 5 s
+wait_audit() {
+	local i=0
+
+	while [ "$(audit_rows "$2" | wc -l)" -lt "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(audit_rows "$2" | wc -l)" -ge "$1" ]
+}
+
+@test "the audit table gets a row per tool call, with sizes and no payloads by default" {
+	local before args
+
+	before=$(audit_rows "tool = 'read_query'" | wc -l)
+	args='{"query":"SELECT 7 AS audit_canary"}'
+	post /v1/tools "{\"tool\":\"read_query\",\"arguments\":$args}"
+	assert_status 200
+	post /v1/tools '{"tool":"read_query","arguments":{"query":"SELECT * FROM no_such_table"}}'
+	wait_audit $((before + 2)) "tool = 'read_query'"
+	audit_rows "tool = 'read_query'" | tail -n 2 >"$BATS_TEST_TMPDIR/rows"
+	cat "$BATS_TEST_TMPDIR/rows"
+	# server|tool|outcome|args_bytes|result_bytes|payloads|caller: anonymous callers have the id ""
+	IFS='|' read -r srv tool outcome abytes rbytes payloads caller <"$BATS_TEST_TMPDIR/rows"
+	[ "$srv" = sqlite ] && [ "$tool" = read_query ] && [ "$outcome" = ok ]
+	[ "$abytes" -eq ${#args} ] && [ "$rbytes" -gt 0 ] && [ "$payloads" = 0 ] && [ -z "$caller" ]
+	tail -n 1 "$BATS_TEST_TMPDIR/rows" | grep -Eq '^sqlite\|read_query\|(is_error|error)\|[0-9]+\|[0-9]+\|0\|$'
+	# no payload anywhere in the store
+	! grep -aq audit_canary "$MCPGW_STATE_DIR"/state.db*
+	# the chat's tool round of the first test is there too
+	[ "$(audit_rows "tool = 'read_query'" | wc -l)" -ge 3 ]
+}
