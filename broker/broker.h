@@ -27,6 +27,7 @@ struct broker_opts {
 	json_int_t generation;           /* where generations start */
 	transport_new_fn *new_transport; /* NULL: the real transports */
 	struct audit *audit;             /* where every tool call is audited (borrowed); NULL: nowhere */
+	struct metrics *metrics;         /* the shared counters (borrowed); NULL: none */
 };
 
 /* broker_new: the sessions (their cached tools loaded, their state saved)

@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "mcp/bclient.h" /* BC_META_CALLER */
 #include "mcp/jsonrpc.h"
 #include "session.h"
@@ -47,6 +48,7 @@ struct calls {
 	calls_reply_fn *reply;
 	void *reply_ctx;
 	struct audit *audit; /* calls_set_audit, may be NULL */
+	struct metrics *metrics; /* calls_set_metrics, may be NULL */
 	struct call *list;   /* every live call */
 	int n;
 	int stopping;
@@ -82,6 +84,17 @@ static void call_audit(const struct call *c, const json_t *result, const json_t 
 	/* the wall-clock start: the loop's clock is monotonic */
 	audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
 		   now - c->started_ms, c->arguments, result, error, code);
+	if (c->cs->metrics) {
+		const char *outcome = result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok")
+					     : "error";
+		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome", outcome, NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(c->cs->metrics, series, 1);
+		labels[2] = NULL;
+		metrics_observe(c->cs->metrics, "mcpgw_tool_call_duration_seconds", labels, (now - c->started_ms) * 1000);
+	}
 }
 
 static void reply_error(struct calls *cs, uint64_t to, const json_t *id, int code, const char *msg, json_t *data)
@@ -269,6 +282,11 @@ static void call_free_new(struct calls *cs, struct call *c)
 void calls_set_audit(struct calls *cs, struct audit *a)
 {
 	cs->audit = a;
+}
+
+void calls_set_metrics(struct calls *cs, struct metrics *m)
+{
+	cs->metrics = m;
 }
 
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)

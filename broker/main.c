@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "core/metrics.h"
 #include "broker.h"
 #include "check.h"
 #include "core/log.h"
@@ -202,6 +203,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	struct broker *b = NULL;
 	int64_t *gen_map = NULL;
 	struct audit *audit = NULL;
+	struct metrics *metrics = NULL;
 	char err[4600], path[4300];
 	int lock_fd = -1, fd, rc = 1;
 
@@ -226,6 +228,8 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 
 		if (!(audit = audit_new(&ao)))
 			log_error("the audit table is off: out of memory or no thread");
+		if (!(metrics = metrics_open(set->state_dir, err, sizeof err)))
+			log_warn("%s: the broker's metrics are not counted", err);
 	}
 	{
 		struct broker_opts o = { .set = set,
@@ -235,6 +239,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 					 .reg = reg,
 					 .gen_map = gen_map,
 					 .audit = audit,
+					 .metrics = metrics,
 					 .generation = first_generation() };
 
 		if (!(b = broker_new(&o, err, sizeof err))) {
@@ -258,6 +263,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 out:
 	broker_free(b);
 	audit_free(audit); /* after the calls: the last rows written */
+	metrics_close(metrics);
 	unpublish_generation(gen_map);
 	registry_close(reg);
 	(void)statedir_path(path, sizeof path, set->state_dir, STATEDIR_BROKER_PID);

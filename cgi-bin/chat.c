@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/metrics.h"
 #include "http/chatstream.h"
 #include "http/hio.h"
 #include "core/log.h"
@@ -27,7 +28,22 @@ struct worker {
 struct noting {
 	struct toolloop_sink inner;
 	struct accesslog *log;
+	struct metrics *metrics; /* may be NULL */
 };
+
+/* count_upstream_error: an ERROR event of the gateway's upstream client
+ * (its codes begin "upstream_": unreachable, timeout, bad or truncated
+ * response) in mcpgw_upstream_errors_total{code} */
+static void count_upstream_error(struct metrics *m, const json_t *error)
+{
+	const char *code = json_string_value(json_object_get(json_object_get(error, "error"), "code"));
+	const char *labels[] = { "code", code, NULL };
+	char series[METRICS_NAME_MAX];
+
+	if (m && code && strncmp(code, "upstream_", 9) == 0 &&
+	    metrics_series(series, sizeof series, "mcpgw_upstream_errors_total", labels) == 0)
+		metrics_add(m, series, 1);
+}
 
 /* noting_event: the event noted, then passed on */
 static int noting_event(void *ud, const struct toolloop_event *ev)
@@ -35,7 +51,9 @@ static int noting_event(void *ud, const struct toolloop_event *ev)
 	struct noting *n = ud;
 	const json_t *u = ev->usage;
 
-	if (ev->kind == TOOLLOOP_TOOL_END)
+	if (ev->kind == TOOLLOOP_ERROR)
+		count_upstream_error(n->metrics, ev->error);
+	else if (ev->kind == TOOLLOOP_TOOL_END)
 		accesslog_add_tool(n->log, ev->server, ev->tool, ev->is_error);
 	else if (ev->kind == TOOLLOOP_DONE && json_is_object(u))
 		accesslog_set_usage(n->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")),
@@ -67,7 +85,7 @@ static enum route_status route_chat(struct exchange *x)
 	struct hio *h = x->h;
 	json_t *req;
 	struct chatstream cs;
-	struct noting n = { .log = &x->log };
+	struct noting n = { .log = &x->log, .metrics = responder_metrics(x->w->r) };
 	struct toolloop_sink sink = { noting_event, &n };
 	json_t *added = NULL;
 

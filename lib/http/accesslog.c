@@ -139,13 +139,34 @@ size_t accesslog_format(const struct accesslog *a, const char *method, const cha
 	return o;
 }
 
-void accesslog_write(const struct accesslog *a, const char *method, const char *endpoint, int status,
-		     size_t bytes_out)
+/* count: the request in m */
+static void count(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint, int status,
+		  int64_t now_us)
+{
+	char st[16], meth[16], series[METRICS_NAME_MAX];
+	const char *req[] = { "endpoint", endpoint ? endpoint : "-", "method", meth, "status", st, NULL };
+	const char *lat[] = { "endpoint", endpoint ? endpoint : "-", NULL };
+
+	snprintf(st, sizeof st, "%d", status);
+	/* a method no route has is not a label value of its own: the set stays small */
+	snprintf(meth, sizeof meth, "%s", endpoint && method ? method : "other");
+	if (metrics_series(series, sizeof series, "mcpgw_http_requests_total", req) == 0)
+		metrics_add(m, series, 1);
+	metrics_observe(m, "mcpgw_http_request_duration_seconds", lat, now_us - a->start_us);
+	if (a->rounds)
+		metrics_add(m, "mcpgw_tool_rounds_total", a->rounds);
+}
+
+void accesslog_write(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint,
+		     int status, size_t bytes_out)
 {
 	char line[ACCESSLOG_LINE_MAX];
+	int64_t now = accesslog_now_us();
 
+	if (m)
+		count(a, m, method, endpoint, status, now);
 	if (log_current_level < LOGL_INFO)
 		return;
-	accesslog_format(a, method, endpoint, status, bytes_out, accesslog_now_us(), line, sizeof line);
+	accesslog_format(a, method, endpoint, status, bytes_out, now, line, sizeof line);
 	log_write(LOGL_INFO, "%s", line);
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/metrics.h"
+
 #define ACCESSLOG_CALLER_MAX 64  /* an opaque caller id (an API key's id, never the key) */
 #define ACCESSLOG_MODEL_MAX 128  /* the model asked for */
 #define ACCESSLOG_TOOLS_MAX 512  /* the tools run, "server.tool,..." (cut at a name's end, then "...") */
@@ -63,9 +65,11 @@ size_t accesslog_format(const struct accesslog *a, const char *method, const cha
 			size_t bytes_out, int64_t now_us, char *out, size_t outlen);
 
 /* accesslog_write: the line for a request that ended now, at log level
- * info (one write(2): the log's own line). */
-void accesslog_write(const struct accesslog *a, const char *method, const char *endpoint, int status,
-		     size_t bytes_out);
+ * info (one write(2): the log's own line), and its counts in m (NULL:
+ * none): mcpgw_http_requests_total{endpoint,method,status},
+ * mcpgw_http_request_duration_seconds{endpoint}, mcpgw_tool_rounds_total. */
+void accesslog_write(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint,
+		     int status, size_t bytes_out);
 
 /* accesslog_now_us: the monotonic clock in microseconds (what start_us and now_us are). */
 int64_t accesslog_now_us(void);

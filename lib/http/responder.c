@@ -410,12 +410,38 @@ void responder_serve_one(struct responder_worker *w)
 			       x.method, x.path);
 	}
 	/* one line per request (issue 14, case 7): the route's pattern names the endpoint */
-	accesslog_write(&x.log, x.method, x.route ? x.route->path : NULL, w->h.status, w->h.bytes_out);
+	accesslog_write(&x.log, responder_metrics(w->r), x.method, x.route ? x.route->path : NULL, w->h.status,
+			w->h.bytes_out);
 	buf_free(&x.body);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);
 		pthread_mutex_destroy(&x.lock);
 	}
+}
+
+/* ---- the shared counters ---- */
+
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct metrics *responder_metrics(struct responder *r)
+{
+	static int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
+	struct metrics *m = __atomic_load_n(&r->metrics, __ATOMIC_ACQUIRE);
+	struct timespec now;
+	char err[512];
+
+	if (m || !r->settings_ok)
+		return m;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&metrics_lock);
+	if (!(m = r->metrics) && now.tv_sec >= next_try) {
+		next_try = now.tv_sec + 1;
+		if (access(r->s.state_dir, F_OK) == 0 && !(m = metrics_open(r->s.state_dir, err, sizeof err)))
+			log_warn("%s", err);
+		__atomic_store_n(&r->metrics, m, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&metrics_lock);
+	return m;
 }
 
 /* ---- start-up and the accept loop ---- */
@@ -590,6 +616,7 @@ out:
 	free(r.ws);
 	if (def->teardown)
 		def->teardown(&r);
+	metrics_close(r.metrics);
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (clients[i] && clients[i]->global_cleanup)
 			clients[i]->global_cleanup();

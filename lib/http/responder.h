@@ -149,7 +149,12 @@ struct responder {
 	char fault[RESPONDER_FAULT_MAX]; /* MCPGW_FAULT, "" when off */
 	struct responder_worker *ws;
 	int nw;
+	struct metrics *metrics; /* the shared counters (lib/core/metrics.h); NULL until the state directory exists */
 };
+
+/* responder_metrics: r's shared counters, opened on first use once the state
+ * directory exists (retried at most once a second); NULL when they cannot be. */
+struct metrics *responder_metrics(struct responder *r);
 
 /* responder_main: the whole life of a responder program: load the settings, open
  * the log as def->name, run the hooks, serve requests (FastCGI: def->threads

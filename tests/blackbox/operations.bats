@@ -97,3 +97,66 @@ wait_audit() {
 	# the chat's tool round of the first test is there too
 	[ "$(audit_rows "tool = 'read_query'" | wc -l)" -ge 3 ]
 }
+
+# prom_check FILE: FILE parses as Prometheus text exposition format 0.0.4
+# (https://prometheus.io/docs/instrumenting/exposition_formats/); prints its samples as "name{labels} value" lines
+prom_check() {
+	node "$MCPGW_ROOT/tests/promtext.mjs" "$1"
+}
+
+# metric FILE SERIES: the value of SERIES (exact name with labels) in FILE's samples, 0 when absent
+metric() {
+	awk -v s="$2" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == s) { print v; f = 1 } } END { if (!f) print 0 }' "$1"
+}
+
+@test "GET /metrics parses as Prometheus text and counts the requests of every responder process and the broker" {
+	local before="$BATS_TEST_TMPDIR/before" after="$BATS_TEST_TMPDIR/after" models tools
+
+	get /metrics
+	assert_status 200
+	[[ "$(grep -i '^content-type:' "$BATS_TEST_TMPDIR/http.headers")" == *"text/plain; version=0.0.4"* ]]
+	prom_check "$BATS_TEST_TMPDIR/http.body" >"$before"
+	for _ in 1 2 3; do get /v1/models; done
+	for _ in 1 2; do post /v1/tools '{"tool":"read_query","arguments":{"query":"SELECT 2"}}'; done
+	get /metrics
+	assert_status 200
+	prom_check "$BATS_TEST_TMPDIR/http.body" >"$after"
+	models='mcpgw_http_requests_total{endpoint="/v1/models",method="GET",status="200"}'
+	tools='mcpgw_http_requests_total{endpoint="/v1/tools",method="POST",status="200"}'
+	[ $(($(metric "$after" "$models") - $(metric "$before" "$models"))) -eq 3 ]
+	[ $(($(metric "$after" "$tools") - $(metric "$before" "$tools"))) -eq 2 ]
+	# the first /metrics request itself, answered by health.fcgi
+	[ "$(metric "$after" 'mcpgw_http_requests_total{endpoint="/metrics",method="GET",status="200"}')" -ge 1 ]
+	# the broker's counts: tool calls by server, tool and outcome; the chat's round; latency histograms
+	s='mcpgw_tool_calls_total{server="sqlite",tool="read_query",outcome="ok"}'
+	[ $(($(metric "$after" "$s") - $(metric "$before" "$s"))) -eq 2 ]
+	[ "$(metric "$after" 'mcpgw_tool_rounds_total')" -ge 1 ]
+	[ "$(metric "$after" 'mcpgw_http_request_duration_seconds_count{endpoint="/v1/tools"}')" -ge 2 ]
+	grep -q '^mcpgw_tool_call_duration_seconds_bucket{server="sqlite",le="+Inf"} ' "$after"
+}
+
+@test "GET /metrics from a peer that is not loopback is refused with 403" {
+	local out
+
+	# health.fcgi run as plain CGI with the peer a web server would report (REMOTE_ADDR):
+	# the check reads the peer the web server saw, never a header
+	out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
+		REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=203.0.113.7 \
+		HTTP_X_FORWARDED_FOR=127.0.0.1 "$MCPGW_ROOT/cgi-bin/health.fcgi")
+	echo "$out"
+	[[ "$out" == "Status: 403"* ]]
+	[[ "$out" == *'"code":"forbidden"'* ]]
+	[[ "$out" != *mcpgw_http_requests_total* ]]
+	for peer in 127.0.0.1 127.8.9.10 ::1 ::ffff:127.0.0.1; do
+		out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
+			REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=$peer \
+			"$MCPGW_ROOT/cgi-bin/health.fcgi")
+		[[ "$out" == "Status: 200"* && "$out" == *mcpgw_http_requests_total* ]] || { echo "$peer: $out"; false; }
+	done
+	for peer in 10.0.0.1 ::2 ::ffff:10.0.0.1 128.0.0.1 ""; do
+		out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
+			REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=$peer \
+			"$MCPGW_ROOT/cgi-bin/health.fcgi")
+		[[ "$out" == "Status: 403"* ]] || { echo "$peer: $out"; false; }
+	done
+}
