@@ -118,20 +118,8 @@ enum statestore_status statestore_prune(struct statestore *st, size_t max, size_
  * Rows are appended, never changed, and pruned by age (MCPGW_AUDIT_RETENTION).
  * sqlite: the table "audit" in the same file, made on first use. */
 
-/* one tool call as audited; strings borrowed, "" when not known */
-struct statestore_audit_row {
-	int64_t time_ms;     /* when the call started, wall-clock ms */
-	const char *caller;  /* the caller's opaque id ("": anonymous) */
-	const char *server;  /* the MCP server */
-	const char *tool;    /* the tool's name on that server */
-	int64_t duration_ms; /* until its answer (or failure) */
-	const char *outcome; /* "ok", "is_error" (a result with isError) or "error" (JSON-RPC error, timeout, failure) */
-	int64_t error_code;  /* the JSON-RPC error code for "error", else 0 */
-	int64_t args_bytes;  /* the arguments' size, compact JSON */
-	int64_t result_bytes; /* the result's (or error's) size, compact JSON */
-	const char *arguments; /* the arguments (JSON text), NULL unless payloads are audited */
-	const char *result;    /* the result or error (JSON text), NULL likewise */
-};
+/* struct statestore_audit_row: one tool call as audited (statestore_types.h) */
+
 
 /* statestore_audit_append: n rows appended in one atomic step (all or
  * none). OK or an error (EINVAL: a NULL string other than arguments/result). */

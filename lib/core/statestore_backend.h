@@ -7,8 +7,6 @@
 
 #include "core/statestore_types.h"
 
-struct statestore_audit_row;
-
 #define STATESTORE_ERRMSG_MAX 512
 
 /* One backend. statestore.c checks every argument before calling an op

@@ -1,6 +1,5 @@
 /* statestore_sqlite.c: the state store's embedded backend: one SQLite file (0600, WAL, busy timeout) shared by every process of a host. */
 #include "core/statestore_backend.h"
-#include "core/statestore.h" /* struct statestore_audit_row */
 
 #include <errno.h>
 #include <fcntl.h>

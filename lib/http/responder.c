@@ -363,8 +363,8 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		return ROUTE_DONE;
 	if (faulty(r, x->route, x->method))
 		return fault_handler(x);
-	if (x->w->bc) /* the audit table's key id (broker/audit.c) */
-		bc_set_caller(x->w->bc, x->log.caller);
+	if ((x->route->needs & ROUTE_BROKER) && r->def->broker->request_caller) /* the audit table's key id */
+		r->def->broker->request_caller(x->w, x->log.caller);
 	return x->route->handler(x);
 }
 

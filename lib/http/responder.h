@@ -97,6 +97,9 @@ struct responder_client {
 	void (*worker_free)(struct responder_worker *w); /* frees what worker_init made (NULL fields too) */
 	/* request_begin: a request of a route that needs it starts on w (NULL: nothing to do) */
 	void (*request_begin)(struct responder_worker *w);
+	/* request_caller: the request's caller id (exchange_set_caller; "" anonymous), before
+	 * its handler runs (NULL: the client does not carry it) */
+	void (*request_caller)(struct responder_worker *w, const char *caller);
 };
 
 /* responder_upstream (lib/http/responder_upstream.c): w->up, an upstream
@@ -108,7 +111,8 @@ extern const struct responder_client responder_upstream;
 
 /* responder_broker (lib/http/responder_broker.c): w->bc, a broker client on
  * MCPGW_BROKER_SOCKET that starts the broker when none runs
- * (MCPGW_BROKER_AUTOSTART). */
+ * (MCPGW_BROKER_AUTOSTART); each tools/call carries the caller's id
+ * (bc_set_caller). */
 extern const struct responder_client responder_broker;
 
 /* A responder program: its name, routes, clients and hooks (all hooks optional). */
