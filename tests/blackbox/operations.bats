@@ -135,28 +135,35 @@ metric() {
 	grep -q '^mcpgw_tool_call_duration_seconds_bucket{server="sqlite",le="+Inf"} ' "$after"
 }
 
+# metrics_as_cgi PEER: health.fcgi run as plain CGI for GET /metrics with the peer a web server
+# would report (REMOTE_ADDR), as the owner of the home (the apache-* front ends give it to
+# MCPGW_USER: its .env is refused to anyone else)
+metrics_as_cgi() {
+	local owner run=()
+
+	owner=$(stat -c %U "$MCPGW_HOME")
+	[ "$(id -u)" != 0 ] || [ "$owner" = root ] ||
+		run=(setpriv --reuid="$owner" --regid="$(id -gn "$owner")" --clear-groups --)
+	"${run[@]}" env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
+		REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR="$1" \
+		HTTP_X_FORWARDED_FOR=127.0.0.1 "$MCPGW_ROOT/cgi-bin/health.fcgi"
+}
+
 @test "GET /metrics from a peer that is not loopback is refused with 403" {
 	local out
 
-	# health.fcgi run as plain CGI with the peer a web server would report (REMOTE_ADDR):
-	# the check reads the peer the web server saw, never a header
-	out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
-		REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=203.0.113.7 \
-		HTTP_X_FORWARDED_FOR=127.0.0.1 "$MCPGW_ROOT/cgi-bin/health.fcgi")
+	# the check reads the peer the web server saw, never a header (X-Forwarded-For says loopback here)
+	out=$(metrics_as_cgi 203.0.113.7)
 	echo "$out"
 	[[ "$out" == "Status: 403"* ]]
 	[[ "$out" == *'"code":"forbidden"'* ]]
 	[[ "$out" != *mcpgw_http_requests_total* ]]
 	for peer in 127.0.0.1 127.8.9.10 ::1 ::ffff:127.0.0.1; do
-		out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
-			REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=$peer \
-			"$MCPGW_ROOT/cgi-bin/health.fcgi")
+		out=$(metrics_as_cgi "$peer")
 		[[ "$out" == "Status: 200"* && "$out" == *mcpgw_http_requests_total* ]] || { echo "$peer: $out"; false; }
 	done
 	for peer in 10.0.0.1 ::2 ::ffff:10.0.0.1 128.0.0.1 ""; do
-		out=$(env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$MCPGW_STATE_DIR" GATEWAY_INTERFACE=CGI/1.1 \
-			REQUEST_METHOD=GET REQUEST_URI=/metrics SCRIPT_NAME= PATH_INFO=/metrics REMOTE_ADDR=$peer \
-			"$MCPGW_ROOT/cgi-bin/health.fcgi")
+		out=$(metrics_as_cgi "$peer")
 		[[ "$out" == "Status: 403"* ]] || { echo "$peer: $out"; false; }
 	done
 }
