@@ -10,10 +10,13 @@
 #include "core/log.h"
 #include "core/statestore.h"
 
-/* one queued row: its strings in one allocation after it */
+/* one queued row: its names in one allocation after it; its JSON held, sized
+ * (and dumped, with payloads) by the writer, off the event loop */
 struct audit_item {
 	struct audit_item *next;
 	struct statestore_audit_row row;
+	json_t *arguments, *answer; /* references; read by the writer only */
+	char *args_text, *answer_text; /* the writer's dumps (payloads), freed with the item */
 	char text[];
 };
 
@@ -25,6 +28,8 @@ struct audit {
 	pthread_cond_t written; /* the writer finished a batch */
 	struct audit_item *head, *tail;
 	size_t queued;
+	int64_t first_ms;        /* wall ms when the oldest queued row came */
+	int flush_now;           /* audit_flush waits: write without the batching delay */
 	uint64_t enqueued, done; /* rows queued ever, rows written or dropped ever */
 	uint64_t dropped;
 	int stopping;
@@ -46,31 +51,49 @@ static int64_t audit_size(const json_t *v)
 	return v ? (int64_t)json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
 }
 
-/* audit_item_new: one row with copies of its strings (payloads: the JSON texts too); NULL on ENOMEM */
-static struct audit_item *audit_item_new(const struct audit *a, const char *caller, const char *server,
-					 const char *tool, const json_t *arguments, const json_t *answer)
+/* audit_item_new: one row with copies of its names and references to its JSON; NULL on ENOMEM */
+static struct audit_item *audit_item_new(const char *caller, const char *server, const char *tool,
+					 const json_t *arguments, const json_t *answer)
 {
-	char *args = a->o.payloads && arguments ? json_dumps(arguments, JSON_COMPACT) : NULL;
-	char *res = a->o.payloads && answer ? json_dumps(answer, JSON_COMPACT) : NULL;
 	size_t lc = strlen(caller) + 1, ls = strlen(server) + 1, lt = strlen(tool) + 1;
-	size_t la = args ? strlen(args) + 1 : 0, lr = res ? strlen(res) + 1 : 0;
-	struct audit_item *it = malloc(sizeof *it + lc + ls + lt + la + lr);
+	struct audit_item *it = malloc(sizeof *it + lc + ls + lt);
 	char *p;
 
-	if (it) {
-		memset(it, 0, sizeof *it);
-		p = it->text;
-		it->row.caller = memcpy(p, caller, lc), p += lc;
-		it->row.server = memcpy(p, server, ls), p += ls;
-		it->row.tool = memcpy(p, tool, lt), p += lt;
-		if (args)
-			it->row.arguments = memcpy(p, args, la), p += la;
-		if (res)
-			it->row.result = memcpy(p, res, lr);
-	}
-	free(args);
-	free(res);
+	if (!it)
+		return NULL;
+	memset(it, 0, sizeof *it);
+	p = it->text;
+	it->row.caller = memcpy(p, caller, lc), p += lc;
+	it->row.server = memcpy(p, server, ls), p += ls;
+	it->row.tool = memcpy(p, tool, lt);
+	/* shared with the writer thread: jansson's reference counts are atomic
+	 * (JSON_HAVE_ATOMIC_BUILTINS) and neither thread changes these values
+	 * from now on, which jansson's thread-safety notes allow
+	 * (https://jansson.readthedocs.io/en/latest/threadsafety.html) */
+	it->arguments = json_incref((json_t *)arguments);
+	it->answer = json_incref((json_t *)answer);
 	return it;
+}
+
+/* audit_item_free: an item and what it holds */
+static void audit_item_free(struct audit_item *it)
+{
+	json_decref(it->arguments);
+	json_decref(it->answer);
+	free(it->args_text);
+	free(it->answer_text);
+	free(it);
+}
+
+/* audit_item_ready: the writer's part: sizes, and the texts when payloads are kept */
+static void audit_item_ready(const struct audit *a, struct audit_item *it)
+{
+	it->row.args_bytes = audit_size(it->arguments);
+	it->row.result_bytes = audit_size(it->answer);
+	if (a->o.payloads) {
+		it->row.arguments = it->args_text = it->arguments ? json_dumps(it->arguments, JSON_COMPACT) : NULL;
+		it->row.result = it->answer_text = it->answer ? json_dumps(it->answer, JSON_COMPACT) : NULL;
+	}
 }
 
 void audit_call(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
@@ -91,7 +114,7 @@ void audit_call(struct audit *a, const char *caller, const char *server, const c
 		return;
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (!(it = audit_item_new(a, caller ? caller : "", server ? server : "", tool ? tool : "", arguments, answer))) {
+	if (!(it = audit_item_new(caller ? caller : "", server ? server : "", tool ? tool : "", arguments, answer))) {
 		pthread_mutex_lock(&a->lock);
 		a->dropped++;
 		pthread_mutex_unlock(&a->lock);
@@ -103,22 +126,22 @@ void audit_call(struct audit *a, const char *caller, const char *server, const c
 	if (json_is_integer(json_object_get(error, "code")))
 		error_code = json_integer_value(json_object_get(error, "code"));
 	it->row.error_code = result ? 0 : error_code;
-	it->row.args_bytes = audit_size(arguments);
-	it->row.result_bytes = audit_size(answer);
 	pthread_mutex_lock(&a->lock);
 	if (a->tail)
 		a->tail->next = it;
 	else
-		a->head = it;
+		a->head = it, a->first_ms = audit_wall_ms();
 	a->tail = it;
 	a->queued++;
 	a->enqueued++;
-	pthread_cond_signal(&a->wake);
+	/* the writer is woken for the first row of a batch and for a full one, not per row */
+	if (a->queued == 1 || a->queued == AUDIT_BATCH_MAX)
+		pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
 }
 
 /* audit_write: the rows of list (up to AUDIT_BATCH_MAX at a time) into st (NULL: dropped); frees them; how many were dropped */
-static uint64_t audit_write(struct statestore *st, struct audit_item *list)
+static uint64_t audit_write(const struct audit *a, struct statestore *st, struct audit_item *list)
 {
 	struct statestore_audit_row rows[AUDIT_BATCH_MAX];
 	uint64_t lost = 0;
@@ -128,8 +151,11 @@ static uint64_t audit_write(struct statestore *st, struct audit_item *list)
 		size_t n = 0;
 		enum statestore_status s = STATESTORE_EINVAL;
 
-		for (; list && n < AUDIT_BATCH_MAX; list = list->next)
+		for (; list && n < AUDIT_BATCH_MAX; list = list->next) {
+			if (st)
+				audit_item_ready(a, list);
 			rows[n++] = list->row;
+		}
 		if (st && (s = statestore_audit_append(st, rows, n)) != STATESTORE_OK)
 			log_warn("audit: %zu rows not written: %s%s%s", n, statestore_strerror(s),
 				 *statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
@@ -138,7 +164,7 @@ static uint64_t audit_write(struct statestore *st, struct audit_item *list)
 		while (batch != list) {
 			struct audit_item *next = batch->next;
 
-			free(batch);
+			audit_item_free(batch);
 			batch = next;
 		}
 	}
@@ -206,10 +232,18 @@ static void *audit_main(void *arg)
 			}
 			continue;
 		}
+		/* rows wait up to AUDIT_FLUSH_MS for others: one transaction for many calls */
+		if (!a->stopping && !a->flush_now && n < AUDIT_BATCH_MAX && audit_wall_ms() < a->first_ms + AUDIT_FLUSH_MS) {
+			int64_t due = a->first_ms + AUDIT_FLUSH_MS;
+			struct timespec until = { .tv_sec = (time_t)(due / 1000), .tv_nsec = (long)(due % 1000) * 1000000 };
+
+			(void)pthread_cond_timedwait(&a->wake, &a->lock, &until);
+			continue;
+		}
 		a->head = a->tail = NULL;
 		a->queued = 0;
 		pthread_mutex_unlock(&a->lock);
-		lost = audit_write(st, list);
+		lost = audit_write(a, st, list);
 		pthread_mutex_lock(&a->lock);
 		a->dropped += lost;
 		a->done += n;
@@ -248,8 +282,11 @@ void audit_flush(struct audit *a)
 	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
+	a->flush_now++;
+	pthread_cond_signal(&a->wake);
 	for (uint64_t want = a->enqueued; a->done < want;)
 		pthread_cond_wait(&a->written, &a->lock);
+	a->flush_now--;
 	pthread_mutex_unlock(&a->lock);
 }
 

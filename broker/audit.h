@@ -7,7 +7,7 @@
 
 #define AUDIT_QUEUE_MAX 10000  /* rows waiting for the writer; more are dropped (counted, warned) */
 #define AUDIT_BATCH_MAX 256    /* rows written in one transaction */
-#define AUDIT_FLUSH_MS 200     /* the writer wakes at least this often when rows wait */
+#define AUDIT_FLUSH_MS 200     /* a row waits at most this long for others to share its transaction */
 #define AUDIT_PRUNE_EVERY_MS (10 * 60 * 1000) /* how often rows past the retention are pruned */
 #define AUDIT_PRUNE_STEP 1000  /* rows pruned per statement */
 

@@ -207,6 +207,8 @@ void metrics_observe(struct metrics *m, const char *family, const char *const *l
 	with[n] = "le";
 	with[n + 1] = le;
 	with[n + 2] = NULL;
+	/* the one bucket the value falls in: buckets are made cumulative when rendered,
+	 * so an observation costs three updates, not one per bucket */
 	snprintf(fam, sizeof fam, "%s_bucket", family);
 	for (size_t i = 0; i <= sizeof bounds / sizeof *bounds; i++) {
 		if (i < sizeof bounds / sizeof *bounds && (double)us > bounds[i] * 1e6)
@@ -217,6 +219,7 @@ void metrics_observe(struct metrics *m, const char *family, const char *const *l
 			snprintf(le, sizeof le, "+Inf");
 		if (metrics_series(series, sizeof series, fam, with) == 0)
 			metrics_add(m, series, 1);
+		break;
 	}
 	with[n] = NULL;
 	snprintf(fam, sizeof fam, "%s_sum", family);
@@ -287,6 +290,35 @@ static int render_sample(buf_t *out, const struct sample *s, const struct metric
 	return buf_printf(out, "%s %lld\n", s->name, (long long)s->value);
 }
 
+/* render_buckets: the buckets of one label set of a histogram, from v[i] (its
+ * first stored bucket) on: every bound of METRICS_BUCKETS and +Inf, each the
+ * count at or below it (stored: each observation in its one bucket). The
+ * index after them. */
+static size_t render_buckets(buf_t *out, const struct sample *v, size_t n, size_t i, int *rc)
+{
+	static const double bounds[] = METRICS_BUCKETS;
+	const char *le = strstr(v[i].name, "le=\"");
+	size_t pre = (size_t)(le - v[i].name), j = i;
+	int64_t cum = 0;
+
+	for (size_t b = 0; b <= sizeof bounds / sizeof *bounds && *rc == 0; b++) {
+		double bound = b < sizeof bounds / sizeof *bounds ? bounds[b] : INFINITY;
+		char lestr[32];
+
+		/* the stored buckets up to this bound (sorted by le) */
+		while (j < n && strncmp(v[j].name, v[i].name, pre) == 0 && le_value(v[j].name) <= bound)
+			cum += v[j++].value;
+		if (b < sizeof bounds / sizeof *bounds)
+			snprintf(lestr, sizeof lestr, "%g", bound);
+		else
+			snprintf(lestr, sizeof lestr, "+Inf");
+		*rc = buf_printf(out, "%.*sle=\"%s\"} %lld\n", (int)pre, v[i].name, lestr, (long long)cum);
+	}
+	while (j < n && strncmp(v[j].name, v[i].name, pre) == 0 && strstr(v[j].name, "le=\"")) /* bounds of another build */
+		j++;
+	return j;
+}
+
 int metrics_render(const struct metrics *m, buf_t *out)
 {
 	struct sample *v = malloc((METRICS_SLOTS + 1) * sizeof *v);
@@ -320,6 +352,10 @@ int metrics_render(const struct metrics *m, buf_t *out)
 			rc = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam, f ? f->help : "mcpgw metric.", fam,
 					f ? f->type : "untyped");
 			snprintf(prev, sizeof prev, "%s", fam);
+		}
+		if (rc == 0 && f && strcmp(f->type, "histogram") == 0 && strstr(v[i].name, "le=\"")) {
+			i = render_buckets(out, v, merged, i, &rc) - 1;
+			continue;
 		}
 		if (rc == 0)
 			rc = render_sample(out, &v[i], f);

@@ -46,8 +46,9 @@ int metrics_series(char *out, size_t outlen, const char *family, const char *con
 void metrics_add(struct metrics *m, const char *series, int64_t delta);
 
 /* metrics_observe: one observation of us microseconds in the histogram
- * family with labels: its cumulative buckets (family_bucket{...,le="..."}),
- * family_sum (kept in microseconds, shown in seconds) and family_count. */
+ * family with labels: the one bucket it falls in (family_bucket{...,le="..."};
+ * metrics_render shows them cumulative, every bound), family_sum (kept in
+ * microseconds, shown in seconds) and family_count: three updates. */
 void metrics_observe(struct metrics *m, const char *family, const char *const *labels, int64_t us);
 
 /* metrics_render: every series in the Prometheus text exposition format
