@@ -138,6 +138,10 @@ static const char *const broker_settings[] = { "MCPGW_HOME",
 					       "MCPGW_INIT_TIMEOUT",
 					       "MCPGW_RESTART_BACKOFF_MAX",
 					       "MCPGW_BROKER_TIMEOUT",
+					       "MCPGW_STATE_STORE",
+					       "MCPGW_STATE_STORE_TIMEOUT",
+					       "MCPGW_AUDIT_PAYLOADS",
+					       "MCPGW_AUDIT_RETENTION",
 					       NULL };
 
 static const struct usage broker_usage = {

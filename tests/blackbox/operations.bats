@@ -62,6 +62,19 @@ access_lines() {
 	grep -h " INFO access .* endpoint=- status=404 " "$MCPGW_STATE_DIR"/*.log | grep -q .
 }
 
+@test "an embeddings request's access-log line names its model and tokens" {
+	local line
+
+	post /v1/embeddings '{"model":"mcpgw-embedding-local","input":["canary-embedding-text","two"]}'
+	assert_status 200
+	sleep 0.2
+	line=$(access_lines /v1/embeddings | tail -n 1)
+	echo "$line"
+	[[ "$line" == *" status=200 "* && "$line" == *" model=mcpgw-embedding-local "* ]]
+	[[ "$line" =~ \ prompt_tokens=[1-9][0-9]*\ completion_tokens=- ]]
+	! grep -q canary-embedding-text "$MCPGW_STATE_DIR"/*.log
+}
+
 # audit_rows WHERE: the audit table's rows matching WHERE ("server|tool|outcome|args_bytes|result_bytes|payloads")
 audit_rows() {
 	sqlite3 -separator '|' "$MCPGW_STATE_DIR/state.db" \
