@@ -139,6 +139,16 @@ size_t accesslog_format(const struct accesslog *a, const char *method, const cha
 	return o;
 }
 
+void accesslog_end(struct accesslog *a, const char *method, const char *endpoint, int status, size_t bytes_out)
+{
+	a->ended = 1;
+	copy_id(a->method, sizeof a->method, method);
+	a->endpoint = endpoint;
+	a->status = status;
+	a->bytes_out = bytes_out;
+	a->end_us = accesslog_now_us();
+}
+
 /* count: the request in m */
 static void count(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint, int status,
 		  int64_t now_us)
@@ -157,16 +167,17 @@ static void count(const struct accesslog *a, struct metrics *m, const char *meth
 		metrics_add(m, "mcpgw_tool_rounds_total", a->rounds);
 }
 
-void accesslog_write(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint,
-		     int status, size_t bytes_out)
+void accesslog_write(struct accesslog *a, struct metrics *m)
 {
 	char line[ACCESSLOG_LINE_MAX];
-	int64_t now = accesslog_now_us();
 
+	if (!a->ended)
+		return;
+	a->ended = 0;
 	if (m)
-		count(a, m, method, endpoint, status, now);
+		count(a, m, a->method, a->endpoint, a->status, a->end_us);
 	if (log_current_level < LOGL_INFO)
 		return;
-	accesslog_format(a, method, endpoint, status, bytes_out, now, line, sizeof line);
+	accesslog_format(a, a->method, a->endpoint, a->status, a->bytes_out, a->end_us, line, sizeof line);
 	log_write(LOGL_INFO, "%s", line);
 }

@@ -26,6 +26,13 @@ struct accesslog {
 	int tool_errors;                   /* of them, how many failed (isError or an error) */
 	int rounds;                        /* MCP tool rounds of a chat */
 	long prompt_tokens, completion_tokens; /* the usage the upstream reported, -1: none */
+	/* set by accesslog_end: how the request ended */
+	int ended;
+	char method[16];
+	const char *endpoint; /* the route's path (static), NULL: unrouted */
+	int status;
+	size_t bytes_out;
+	int64_t end_us;
 };
 
 /* accesslog_begin: a, zeroed, for a request that starts now. */
@@ -64,12 +71,18 @@ void accesslog_set_usage(struct accesslog *a, long prompt_tokens, long completio
 size_t accesslog_format(const struct accesslog *a, const char *method, const char *endpoint, int status,
 			size_t bytes_out, int64_t now_us, char *out, size_t outlen);
 
-/* accesslog_write: the line for a request that ended now, at log level
- * info (one write(2): the log's own line), and its counts in m (NULL:
- * none): mcpgw_http_requests_total{endpoint,method,status},
- * mcpgw_http_request_duration_seconds{endpoint}, mcpgw_tool_rounds_total. */
-void accesslog_write(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint,
-		     int status, size_t bytes_out);
+/* accesslog_end: the request was answered now: method (copied), endpoint
+ * (the route's path, kept as a pointer: a route table's string; NULL:
+ * unrouted), the status and body bytes sent. */
+void accesslog_end(struct accesslog *a, const char *method, const char *endpoint, int status, size_t bytes_out);
+
+/* accesslog_write: for a request accesslog_end'ed (else nothing): its line
+ * at log level info (one write(2): the log's own line) and its counts in m
+ * (NULL: none): mcpgw_http_requests_total{endpoint,method,status},
+ * mcpgw_http_request_duration_seconds{endpoint}, mcpgw_tool_rounds_total.
+ * Once: a is then no longer ended. The skeleton calls it after the
+ * request is finished, so that neither is on the client's time. */
+void accesslog_write(struct accesslog *a, struct metrics *m);
 
 /* accesslog_now_us: the monotonic clock in microseconds (what start_us and now_us are). */
 int64_t accesslog_now_us(void);

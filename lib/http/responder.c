@@ -409,9 +409,10 @@ void responder_serve_one(struct responder_worker *w)
 			       "The server had an internal error while answering %.16s %.300s (the responders' log says more).",
 			       x.method, x.path);
 	}
-	/* one line per request (issue 14, case 7): the route's pattern names the endpoint */
-	accesslog_write(&x.log, responder_metrics(w->r), x.method, x.route ? x.route->path : NULL, w->h.status,
-			w->h.bytes_out);
+	/* one line per request (issue 14, case 7), written once the request is finished
+	 * (serve_and_log): the route's pattern names the endpoint */
+	accesslog_end(&x.log, x.method, x.route ? x.route->path : NULL, w->h.status, w->h.bytes_out);
+	w->last = x.log;
 	buf_free(&x.body);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);
@@ -516,6 +517,15 @@ static void worker_free(struct responder *r, struct responder_worker *w)
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stopping;
 
+/* serve_and_log: answer the request accepted on w, finish it, then its access-log line
+ * and counts (off the client's time) */
+static void serve_and_log(struct responder_worker *w)
+{
+	responder_serve_one(w);
+	hio_finish(&w->h);
+	accesslog_write(&w->last, responder_metrics(w->r));
+}
+
 /* worker_loop: accept (one worker at a time), answer, finish; until shutdown */
 static void *worker_loop(void *arg)
 {
@@ -529,8 +539,7 @@ static void *worker_loop(void *arg)
 		pthread_mutex_unlock(&accept_lock);
 		if (rc <= 0)
 			break;
-		responder_serve_one(w);
-		hio_finish(&w->h);
+		serve_and_log(w);
 	}
 	return NULL;
 }
@@ -598,7 +607,7 @@ int responder_main(const struct responder_def *def)
 	r.nw = 1;
 	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
 		while ((rc = hio_accept(&r.ws[0].h)) == 1)
-			responder_serve_one(&r.ws[0]);
+			serve_and_log(&r.ws[0]);
 		rc = rc < 0 ? 1 : 0;
 		goto out;
 	}

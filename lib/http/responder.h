@@ -59,6 +59,7 @@ struct responder_worker {
 	void *data;          /* def->worker_size zeroed bytes of the program's own, or NULL */
 	pthread_t th;
 	int started;
+	struct accesslog last; /* the last request's record: written once that request is finished */
 };
 
 /* One request and its answer: what a handler gets. */
@@ -174,7 +175,8 @@ void responder_init(struct responder *r, const struct responder_def *def);
 /* responder_serve_one: answer the request in w->h (accepted, not finished):
  * route it, check the method, the settings, the body, run the handler, wait for
  * it when PENDING, and answer 500 internal_error when it left the request
- * unanswered. The request is not finished (hio_accept/hio_finish do that). */
+ * unanswered; its access-log record is kept in w->last (accesslog_write
+ * writes it). The request is not finished (hio_accept/hio_finish do that). */
 void responder_serve_one(struct responder_worker *w);
 
 /* responder_route: the route for method and path in routes. Returns it with

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "http/accesslog.h"
 
 /* fmt: the line for a with a fixed clock (start 1 s, end 1.25 s) */
@@ -107,6 +108,26 @@ static void test_small_buffer(void **state)
 	assert_int_equal(out[sizeof out - 1], 'Z');
 }
 
+/* accesslog_end keeps how the request ended; accesslog_write writes it once */
+static void test_end_then_write_once(void **state)
+{
+	struct accesslog a;
+	char line[ACCESSLOG_LINE_MAX];
+
+	(void)state;
+	accesslog_begin(&a);
+	accesslog_write(&a, NULL); /* not ended: nothing */
+	accesslog_end(&a, "GET", "/health", 503, 77);
+	assert_int_equal(a.ended, 1);
+	assert_string_equal(a.method, "GET");
+	accesslog_format(&a, a.method, a.endpoint, a.status, a.bytes_out, a.end_us, line, sizeof line);
+	assert_non_null(strstr(line, "access method=GET endpoint=/health status=503 "));
+	assert_non_null(strstr(line, " bytes_out=77 "));
+	log_init("test_accesslog", LOGL_ERROR, NULL); /* the line itself is not looked at here */
+	accesslog_write(&a, NULL);
+	assert_int_equal(a.ended, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_ids),
 		cmocka_unit_test(test_many_tools),
 		cmocka_unit_test(test_small_buffer),
+		cmocka_unit_test(test_end_then_write_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
