@@ -17,6 +17,7 @@
 #define STATEDIR_STATE_STORE \
 	"state.db" /* the state store (SQLite, 0600): mixed-batch history, caches (MCPGW_STATE_STORE's default) */
 #define STATEDIR_CATALOG_GEN "catalog.gen" /* the catalog generation, 8 bytes mapped shared */
+#define STATEDIR_METRICS "metrics.shm"     /* the counters every process adds to (lib/core/metrics.h), mapped shared */
 #define STATEDIR_CHAT_DB "chat.db"         /* mcpgw-chat's conversations (SQLite, 0600) */
 #define STATEDIR_CHAT_LOG "chat.log"       /* mcpgw-chat's log */
 
