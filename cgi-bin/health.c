@@ -1,6 +1,4 @@
 /* health.c: GET /health answers liveness and each MCP server's state, from mcpgw-broker's mcpgw/status. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,39 +122,22 @@ out:
 	return ROUTE_DONE;
 }
 
-/* peer_is_loopback: the peer the web server saw (REMOTE_ADDR) is this host:
- * 127.0.0.0/8 (RFC 1122 3.2.1.3), ::1 (RFC 4291 2.5.3) or 127/8 mapped into
- * IPv6 (::ffff:127.0.0.1, RFC 4291 2.5.5.2). Anything else, or no address
- * (plain CGI run by hand), is not. X-Forwarded-For is never believed here:
- * a proxy in front is trusted only by a setting of its own (issue 14). */
-static int peer_is_loopback(struct hio *h)
-{
-	const char *a = hio_param(h, "REMOTE_ADDR");
-	struct in_addr v4;
-	struct in6_addr v6;
-
-	if (!a)
-		return 0;
-	if (inet_pton(AF_INET, a, &v4) == 1)
-		return (ntohl(v4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, a, &v6) != 1)
-		return 0;
-	if (IN6_IS_ADDR_LOOPBACK(&v6))
-		return 1;
-	return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-}
-
 /* page_metrics: GET /metrics: every process's counters in Prometheus text
  * exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/),
- * to loopback peers only (an admin key later) */
+ * to loopback peers (REMOTE_ADDR, no forwarding header) and admin keys */
 static enum route_status page_metrics(struct exchange *x)
 {
 	struct metrics *m = responder_metrics(x->w->r);
 	buf_t body = BUF_INIT;
 
-	if (!peer_is_loopback(x->h)) {
+	/* the skeleton's key check said who this is (lib/http/auth.h): the peer the web
+	 * server saw, never a header, and the key's own record */
+	if (!x->auth.loopback && !x->auth.admin) {
 		oai_send_error(x->h, 403, NULL, "forbidden",
-			       "GET /metrics is served to clients on this host only (loopback).");
+			       "GET /metrics is served to clients on this host (loopback) and to admin keys "
+			       "(mcpgwctl keys create NAME --admin) only.");
+		log_info("GET /metrics from %s%s%s: 403 (not loopback, not an admin key)", x->auth.client,
+			 x->auth.keyed ? " with key " : "", x->auth.key_id);
 		return ROUTE_DONE;
 	}
 	if (!m) {
@@ -212,7 +193,7 @@ static const struct usage health_usage = {
 	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
 	"\"reasons\"; 503 \"down\" when the broker cannot be reached). The web server sends it every\n"
 	"other path under the gateway too: it answers them with OpenAI's 404 error object.\n"
-	"GET /metrics: every process's counters in Prometheus text format, to loopback clients only.\n",
+	"GET /metrics: every process's counters in Prometheus text format, to loopback clients and admin keys.\n",
 	USAGE_RESPONDER_OPTIONS,
 	health_settings,
 	NULL,

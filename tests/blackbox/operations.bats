@@ -183,3 +183,43 @@ metrics_as_cgi() {
 		[[ "$out" == "Status: 403"* ]] || { echo "$peer: $out"; false; }
 	done
 }
+
+@test "GET /metrics: an admin key is served from any address, a key that is not admin only on loopback; keys list shows the role" {
+	local dir owner run=() admin plain out
+
+	# a state directory of its own: keys made here leave the other tests keyless
+	owner=$(stat -c %U "$MCPGW_HOME")
+	[ "$(id -u)" != 0 ] || [ "$owner" = root ] ||
+		run=(setpriv --reuid="$owner" --regid="$(id -gn "$owner")" --clear-groups --)
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-ops-keys.XXXXXX")
+	chown "$owner" "$dir"
+	chmod 700 "$dir"
+	mkkey() {
+		"${run[@]}" env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$dir" \
+			"$MCPGW_ROOT/keys/mcpgw-keys" create "$@" 2>/dev/null | grep '^sk-mcpgw-'
+	}
+	admin=$(mkkey ops --admin)
+	plain=$(mkkey app)
+	out=$("${run[@]}" env -i PATH="$PATH" MCPGW_HOME="$MCPGW_HOME" MCPGW_STATE_DIR="$dir" "$MCPGW_ROOT/keys/mcpgw-keys" list)
+	echo "$out"
+	grep -q "^$(echo "$admin" | cut -d- -f3) *ops *active *admin " <<<"$out"
+	grep -q "^$(echo "$plain" | cut -d- -f3) *app *active *- " <<<"$out"
+	# from elsewhere: the key that is not admin is refused, the admin key gets the metrics
+	out=$(STATE_DIR=$dir metrics_as_cgi 203.0.113.7 HTTP_AUTHORIZATION="Bearer $plain")
+	[[ "$out" == "Status: 403"* && "$out" == *'"code":"forbidden"'* && "$out" != *mcpgw_http_requests_total* ]] ||
+		{ echo "plain: $out"; false; }
+	out=$(STATE_DIR=$dir metrics_as_cgi 203.0.113.7 HTTP_AUTHORIZATION="Bearer $admin" HTTP_X_FORWARDED_FOR=10.1.1.1 \
+		MCPGW_LOG_FILE="$dir/cgi.log")
+	[[ "$out" == "Status: 200"* && "$out" == *'mcpgw_http_requests_total{endpoint="/metrics",method="GET",status="403"}'* ]] ||
+		{ echo "admin: $out"; false; }
+	# on loopback any key will do; once keys exist, none is no longer enough
+	out=$(STATE_DIR=$dir metrics_as_cgi 127.0.0.1 HTTP_AUTHORIZATION="Bearer $plain")
+	[[ "$out" == "Status: 200"* ]] || { echo "plain on loopback: $out"; false; }
+	out=$(STATE_DIR=$dir metrics_as_cgi 127.0.0.1)
+	[[ "$out" == "Status: 401"* ]] || { echo "no key on loopback: $out"; false; }
+	# the access log names the caller by its key's id, never the key
+	cat "$dir/cgi.log"
+	grep -q " INFO access method=GET endpoint=/metrics status=200 key=$(echo "$admin" | cut -d- -f3) " "$dir/cgi.log"
+	! grep -q -e "$admin" -e "${admin##*-}" "$dir/cgi.log"
+	rm -rf "$dir"
+}
