@@ -2,6 +2,7 @@
 #include "core/log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,37 @@ static char log_prog[32] = "mcpgw";
 static FILE *log_fp;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+/* what every line repeats, kept rather than asked for per line (a line per request
+ * at info): the pid (getpid is a system call; forgotten in a forked child) and, per
+ * thread, the current second formatted */
+static long log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+static __thread time_t log_sec = -1;
+static __thread char log_date[32];
+
+static void log_forked(void)
+{
+	__atomic_store_n(&log_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void log_watch_fork(void)
+{
+	(void)pthread_atfork(NULL, NULL, log_forked);
+}
+
+/* pid: this process's id */
+static long pid(void)
+{
+	long p = __atomic_load_n(&log_pid, __ATOMIC_RELAXED);
+
+	if (!p) {
+		(void)pthread_once(&log_pid_once, log_watch_fork);
+		p = (long)getpid();
+		__atomic_store_n(&log_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
 
 int log_init(const char *prog, int level, const char *path)
 {
@@ -71,10 +103,14 @@ void log_write(int level, const char *fmt, ...)
 	va_end(ap);
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	o = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
-	o += (size_t)snprintf(out + o, sizeof out - o, ".%03ldZ %s[%ld] %s ", ts.tv_nsec / 1000000, log_prog,
-			      (long)getpid(), level_names[level]);
+	if (ts.tv_sec != log_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		if (strftime(log_date, sizeof log_date, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			log_date[0] = '\0';
+		log_sec = ts.tv_sec;
+	}
+	o = (size_t)snprintf(out, sizeof out, "%s.%03ldZ %s[%ld] %s ", log_date, ts.tv_nsec / 1000000, log_prog, pid(),
+			     level_names[level]);
 	for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < sizeof out; p++) {
 		if (*p == '\n') {
 			out[o++] = '\\';

@@ -193,6 +193,73 @@ void metrics_add(struct metrics *m, const char *series, int64_t delta)
 		__atomic_add_fetch(&m->f->dropped, 1, __ATOMIC_RELAXED);
 }
 
+int64_t *metrics_ref(struct metrics *m, const char *series)
+{
+	struct metrics_slot *s;
+
+	if (!m || !series)
+		return NULL;
+	if ((s = slot_of(m->f, series)))
+		return &s->value;
+	__atomic_add_fetch(&m->f->dropped, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+void metrics_ref_add(int64_t *ref, int64_t delta)
+{
+	if (ref)
+		__atomic_add_fetch(ref, delta, __ATOMIC_RELAXED);
+}
+
+int metrics_hist_ref(struct metrics *m, const char *family, const char *const *labels, struct metrics_hist *h)
+{
+	static const double bounds[] = METRICS_BUCKETS;
+	const char *with[16 + 2];
+	char fam[96], le[32], series[METRICS_NAME_MAX];
+	int n = 0, rc = 0;
+
+	_Static_assert(sizeof bounds / sizeof *bounds + 1 == METRICS_NBUCKETS, "METRICS_NBUCKETS: the bounds and +Inf");
+	memset(h, 0, sizeof *h);
+	if (!m)
+		return -1;
+	for (; labels && labels[n] && labels[n + 1] && n < 14; n += 2)
+		with[n] = labels[n], with[n + 1] = labels[n + 1];
+	with[n] = "le";
+	with[n + 1] = le;
+	with[n + 2] = NULL;
+	snprintf(fam, sizeof fam, "%s_bucket", family);
+	for (size_t i = 0; i < METRICS_NBUCKETS; i++) {
+		h->bound_us[i] = i < sizeof bounds / sizeof *bounds ? (int64_t)(bounds[i] * 1e6) : INT64_MAX;
+		if (i < sizeof bounds / sizeof *bounds)
+			snprintf(le, sizeof le, "%g", bounds[i]);
+		else
+			snprintf(le, sizeof le, "+Inf");
+		if (metrics_series(series, sizeof series, fam, with) < 0 || !(h->bucket[i] = metrics_ref(m, series)))
+			rc = -1;
+	}
+	with[n] = NULL;
+	snprintf(fam, sizeof fam, "%s_sum", family);
+	if (metrics_series(series, sizeof series, fam, with) < 0 || !(h->sum = metrics_ref(m, series)))
+		rc = -1;
+	snprintf(fam, sizeof fam, "%s_count", family);
+	if (metrics_series(series, sizeof series, fam, with) < 0 || !(h->count = metrics_ref(m, series)))
+		rc = -1;
+	return rc;
+}
+
+void metrics_hist_observe(const struct metrics_hist *h, int64_t us)
+{
+	size_t i = 0;
+
+	/* the one bucket the value falls in: buckets are made cumulative when rendered,
+	 * so an observation costs three updates, not one per bucket */
+	while (i + 1 < METRICS_NBUCKETS && us > h->bound_us[i])
+		i++;
+	metrics_ref_add(h->bucket[i], 1);
+	metrics_ref_add(h->sum, us);
+	metrics_ref_add(h->count, 1);
+}
+
 void metrics_observe(struct metrics *m, const char *family, const char *const *labels, int64_t us)
 {
 	static const double bounds[] = METRICS_BUCKETS;

@@ -54,6 +54,32 @@ void metrics_add(struct metrics *m, const char *series, int64_t delta);
  * microseconds, shown in seconds) and family_count: three updates. */
 void metrics_observe(struct metrics *m, const char *family, const char *const *labels, int64_t us);
 
+/* metrics_ref: the value of series (a name from metrics_series; its slot
+ * claimed when new), to add to with metrics_ref_add without looking it up
+ * again: valid while m is open. NULL (and counted as dropped) when m is
+ * NULL or the table is full. */
+int64_t *metrics_ref(struct metrics *m, const char *series);
+
+/* metrics_ref_add: add delta to a value of metrics_ref (NULL: nothing). Any thread. */
+void metrics_ref_add(int64_t *ref, int64_t delta);
+
+/* A histogram's values, looked up once (metrics_hist_ref) and observed
+ * many times (metrics_hist_observe): what a caller keeps per label set. */
+#define METRICS_NBUCKETS 14 /* METRICS_BUCKETS and +Inf */
+struct metrics_hist {
+	int64_t bound_us[METRICS_NBUCKETS];              /* each bucket's upper bound, µs (the last: no bound) */
+	int64_t *bucket[METRICS_NBUCKETS], *sum, *count; /* NULL: not counted (table full) */
+};
+
+/* metrics_hist_ref: the family_bucket (every bound), family_sum and
+ * family_count values of family with labels (as metrics_observe) into *h.
+ * 0, or -1 when some could not be had (those are NULL, not counted). */
+int metrics_hist_ref(struct metrics *m, const char *family, const char *const *labels, struct metrics_hist *h);
+
+/* metrics_hist_observe: one observation of us microseconds: three atomic
+ * adds, no lookup. Any thread. */
+void metrics_hist_observe(const struct metrics_hist *h, int64_t us);
+
 /* metrics_render: every series in the Prometheus text exposition format
  * 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/):
  * grouped by family, each with its # HELP and # TYPE (from the table in

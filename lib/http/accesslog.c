@@ -1,6 +1,7 @@
 /* accesslog.c: the per-request access-log line, formatted into a stack buffer and written once. */
 #include "http/accesslog.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -79,38 +80,62 @@ void accesslog_set_usage(struct accesslog *a, long prompt_tokens, long completio
 	a->completion_tokens = completion_tokens;
 }
 
+/* put_raw: n bytes of s at out+o, cut to what fits before the NUL; the new o
+ * (the line is built by hand, without a printf per field: it is written per request) */
+static size_t put_raw(char *out, size_t outlen, size_t o, const char *s, size_t n)
+{
+	if (o + 1 >= outlen)
+		return o;
+	if (n > outlen - 1 - o)
+		n = outlen - 1 - o;
+	memcpy(out + o, s, n);
+	o += n;
+	out[o] = '\0';
+	return o;
+}
+
+/* put_key: " key=" at out+o; the new o */
+static size_t put_key(char *out, size_t outlen, size_t o, const char *key)
+{
+	o = put_raw(out, outlen, o, " ", 1);
+	o = put_raw(out, outlen, o, key, strlen(key));
+	return put_raw(out, outlen, o, "=", 1);
+}
+
 /* put_value: " key=value" at out+o; value quoted (with '"' and '\\' escaped) when it must be; "-" for ""; the new o */
 static size_t put_value(char *out, size_t outlen, size_t o, const char *key, const char *value)
 {
-	int quote = !*value || strpbrk(value, " \"=\\") != NULL;
+	size_t plain = strcspn(value, " \"=\\");
 
-	if (o >= outlen)
-		return o;
-	if (!*value) {
-		o += (size_t)snprintf(out + o, outlen - o, " %s=-", key);
-		return o < outlen ? o : outlen - 1;
-	}
-	o += (size_t)snprintf(out + o, outlen - o, " %s=%s", key, quote ? "\"" : "");
+	o = put_key(out, outlen, o, key);
+	if (!*value)
+		return put_raw(out, outlen, o, "-", 1);
+	if (!value[plain])
+		return put_raw(out, outlen, o, value, plain);
+	o = put_raw(out, outlen, o, "\"", 1);
 	for (const char *p = value; *p && o + 3 < outlen; p++) {
-		if (quote && (*p == '"' || *p == '\\'))
+		if (*p == '"' || *p == '\\')
 			out[o++] = '\\';
 		out[o++] = *p;
 	}
-	if (quote && o + 1 < outlen)
-		out[o++] = '"';
-	if (o >= outlen)
-		o = outlen - 1;
 	out[o] = '\0';
-	return o;
+	return put_raw(out, outlen, o, "\"", 1);
 }
 
 /* put_num: " key=N", or " key=-" when n < 0; the new o */
 static size_t put_num(char *out, size_t outlen, size_t o, const char *key, long long n)
 {
-	if (o < outlen)
-		o += (size_t)(n < 0 ? snprintf(out + o, outlen - o, " %s=-", key)
-				    : snprintf(out + o, outlen - o, " %s=%lld", key, n));
-	return o < outlen ? o : outlen - 1;
+	char digits[24];
+	size_t d = sizeof digits;
+	unsigned long long v = (unsigned long long)n;
+
+	o = put_key(out, outlen, o, key);
+	if (n < 0)
+		return put_raw(out, outlen, o, "-", 1);
+	do
+		digits[--d] = (char)('0' + v % 10);
+	while ((v /= 10) && d > 0);
+	return put_raw(out, outlen, o, digits + d, sizeof digits - d);
 }
 
 size_t accesslog_format(const struct accesslog *a, const char *method, const char *endpoint, int status,
@@ -121,7 +146,8 @@ size_t accesslog_format(const struct accesslog *a, const char *method, const cha
 
 	if (!outlen)
 		return 0;
-	o = (size_t)snprintf(out, outlen, "access");
+	out[0] = '\0';
+	o = put_raw(out, outlen, 0, "access", 6);
 	copy_id(m, sizeof m, method);
 	o = put_value(out, outlen, o, "method", m);
 	o = put_value(out, outlen, o, "endpoint", endpoint ? endpoint : "-");
@@ -149,20 +175,53 @@ void accesslog_end(struct accesslog *a, const char *method, const char *endpoint
 	a->end_us = accesslog_now_us();
 }
 
-/* count: the request in m */
-static void count(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint, int status,
-		  int64_t now_us)
+/* What count resolved for one endpoint, method and status: the values to
+ * add to, per thread (no lock), so that a request formats and looks up no
+ * series name once its kind was seen (a small direct-mapped table). */
+#define COUNT_MEMO 16
+struct count_memo {
+	const struct metrics *m; /* NULL: an empty entry */
+	const char *endpoint;    /* a route's pattern (lives as long as the program), or NULL */
+	char method[16];
+	int status;
+	int64_t *requests;           /* mcpgw_http_requests_total{endpoint,method,status} */
+	struct metrics_hist latency; /* mcpgw_http_request_duration_seconds{endpoint} */
+};
+static __thread struct count_memo count_memos[COUNT_MEMO];
+
+/* count_resolve: e filled for m, endpoint, meth and status */
+static void count_resolve(struct count_memo *e, struct metrics *m, const char *endpoint, const char *meth, int status)
 {
-	char st[16], meth[16], series[METRICS_NAME_MAX];
+	char st[16], series[METRICS_NAME_MAX];
 	const char *req[] = { "endpoint", endpoint ? endpoint : "-", "method", meth, "status", st, NULL };
 	const char *lat[] = { "endpoint", endpoint ? endpoint : "-", NULL };
 
 	snprintf(st, sizeof st, "%d", status);
+	e->m = m;
+	e->endpoint = endpoint;
+	snprintf(e->method, sizeof e->method, "%s", meth);
+	e->status = status;
+	e->requests = metrics_series(series, sizeof series, "mcpgw_http_requests_total", req) == 0
+			      ? metrics_ref(m, series)
+			      : NULL;
+	(void)metrics_hist_ref(m, "mcpgw_http_request_duration_seconds", lat, &e->latency);
+}
+
+/* count: the request in the shared counters: its endpoint, method and status, its latency, its rounds */
+static void count(const struct accesslog *a, struct metrics *m, const char *method, const char *endpoint, int status,
+		  int64_t now_us)
+{
+	char meth[16];
+	struct count_memo *e;
+
 	/* a method no route has is not a label value of its own: the set stays small */
 	snprintf(meth, sizeof meth, "%s", endpoint && method ? method : "other");
-	if (metrics_series(series, sizeof series, "mcpgw_http_requests_total", req) == 0)
-		metrics_add(m, series, 1);
-	metrics_observe(m, "mcpgw_http_request_duration_seconds", lat, now_us - a->start_us);
+	e = &count_memos[((uintptr_t)endpoint / 16 + (unsigned)status * 31u + (unsigned char)meth[0]) % COUNT_MEMO];
+
+	if (e->m != m || e->endpoint != endpoint || e->status != status || strcmp(e->method, meth) != 0)
+		count_resolve(e, m, endpoint, meth, status);
+	metrics_ref_add(e->requests, 1);
+	metrics_hist_observe(&e->latency, now_us - a->start_us);
 	if (a->rounds)
 		metrics_add(m, "mcpgw_tool_rounds_total", a->rounds);
 }

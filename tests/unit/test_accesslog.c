@@ -6,9 +6,12 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/accesslog.h"
 
 /* fmt: the line for a with a fixed clock (start 1 s, end 1.25 s) */
@@ -128,12 +131,58 @@ static void test_end_then_write_once(void **state)
 	assert_int_equal(a.ended, 0);
 }
 
+/* the counts of each request: by endpoint, method and status, each kind counted apart (what a
+ * thread remembers of the kinds it saw never mixes two of them) */
+static void test_counts(void **state)
+{
+	static const char *const endpoints[] = { "/v1/tools", "/health" }; /* a route's pattern outlives requests */
+	char dir[] = "/tmp/test_accesslog.XXXXXX", err[256], cmd[64];
+	struct metrics *m;
+	struct accesslog a;
+	buf_t b = BUF_INIT;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(m = metrics_open(dir, err, sizeof err));
+	log_init("test_accesslog", LOGL_ERROR, NULL);
+	for (int i = 0; i < 40; i++) {
+		accesslog_begin(&a);
+		accesslog_end(&a, i % 4 == 3 ? "GET" : "POST", endpoints[i % 2], i % 5 == 0 ? 404 : 200, 10);
+		accesslog_write(&a, m);
+	}
+	accesslog_begin(&a);
+	accesslog_end(&a, "BREW", NULL, 404, 10); /* no route: method "other", endpoint "-" */
+	accesslog_write(&a, m);
+	assert_int_equal(metrics_render(m, &b), 0);
+	/* i even: /v1/tools, odd: /health; i % 4 == 3 (odd): GET; i % 5 == 0: 404 */
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/v1/tools\",method=\"POST\",status=\"200\"} 16\n"));
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/v1/tools\",method=\"POST\",status=\"404\"} 4\n"));
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/health\",method=\"POST\",status=\"200\"} 8\n"));
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/health\",method=\"POST\",status=\"404\"} 2\n"));
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/health\",method=\"GET\",status=\"200\"} 8\n"));
+	assert_non_null(
+		strstr(b.data, "mcpgw_http_requests_total{endpoint=\"/health\",method=\"GET\",status=\"404\"} 2\n"));
+	assert_non_null(strstr(b.data, "mcpgw_http_requests_total{endpoint=\"-\",method=\"other\",status=\"404\"} 1\n"));
+	assert_non_null(strstr(b.data, "mcpgw_http_request_duration_seconds_count{endpoint=\"/v1/tools\"} 20\n"));
+	assert_non_null(strstr(b.data, "mcpgw_http_request_duration_seconds_count{endpoint=\"/health\"} 20\n"));
+	buf_free(&b);
+	metrics_close(m);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chat_line),    cmocka_unit_test(test_anonymous_and_unrouted),
 		cmocka_unit_test(test_hostile_ids),  cmocka_unit_test(test_many_tools),
 		cmocka_unit_test(test_small_buffer), cmocka_unit_test(test_end_then_write_once),
+		cmocka_unit_test(test_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

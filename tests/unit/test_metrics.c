@@ -156,6 +156,53 @@ static void test_histogram(void **state)
 	metrics_close(m);
 }
 
+/* values looked up once (metrics_ref, metrics_hist_ref) count as metrics_add and metrics_observe do */
+static void test_refs(void **state)
+{
+	char err[256], series[METRICS_NAME_MAX];
+	struct metrics *m = metrics_open(dir, err, sizeof err);
+	const char *a[] = { "endpoint", "/a", NULL }, *b2[] = { "endpoint", "/b", NULL };
+	const int64_t obs[] = { 3000, 70000, 70000, 500000000, 5000 };
+	struct metrics_hist h;
+	buf_t b = BUF_INIT;
+	int64_t *r;
+	char want[128];
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(metrics_series(series, sizeof series, "mcpgw_tool_rounds_total", NULL), 0);
+	assert_non_null(r = metrics_ref(m, series));
+	metrics_ref_add(r, 2);
+	metrics_add(m, "mcpgw_tool_rounds_total", 3);
+	metrics_ref_add(NULL, 1); /* nothing */
+	assert_int_equal(metrics_hist_ref(m, "mcpgw_http_request_duration_seconds", a, &h), 0);
+	for (size_t i = 0; i < sizeof obs / sizeof *obs; i++) {
+		metrics_hist_observe(&h, obs[i]);
+		metrics_observe(m, "mcpgw_http_request_duration_seconds", b2, obs[i]);
+	}
+	assert_int_equal(metrics_render(m, &b), 0);
+	assert_string_equal(value(&b, "mcpgw_tool_rounds_total"), "5");
+	for (const char *le = "0.005\0000.01\0000.05\0000.1\0001\000120\000+Inf\000"; *le; le += strlen(le) + 1) {
+		char other[128];
+
+		char va[64];
+
+		snprintf(want, sizeof want, "mcpgw_http_request_duration_seconds_bucket{endpoint=\"/a\",le=\"%s\"}", le);
+		snprintf(other, sizeof other, "mcpgw_http_request_duration_seconds_bucket{endpoint=\"/b\",le=\"%s\"}",
+			 le);
+		snprintf(va, sizeof va, "%s", value(&b, want)); /* value's buffer is static */
+		assert_true(*va);
+		assert_string_equal(va, value(&b, other));
+	}
+	assert_string_equal(value(&b, "mcpgw_http_request_duration_seconds_bucket{endpoint=\"/a\",le=\"0.1\"}"), "4");
+	assert_string_equal(value(&b, "mcpgw_http_request_duration_seconds_count{endpoint=\"/a\"}"), "5");
+	snprintf(want, sizeof want, "%s", value(&b, "mcpgw_http_request_duration_seconds_sum{endpoint=\"/a\"}"));
+	assert_string_equal(want, "500.148000");
+	assert_string_equal(want, value(&b, "mcpgw_http_request_duration_seconds_sum{endpoint=\"/b\"}"));
+	buf_free(&b);
+	metrics_close(m);
+}
+
 /* a full table: updates of new series are dropped and counted, old ones still count */
 static void test_full_table(void **state)
 {
@@ -206,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_series_names),
 		cmocka_unit_test_setup_teardown(test_counts_across_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	};
