@@ -49,7 +49,13 @@ struct calls {
 	void *reply_ctx;
 	struct audit *audit;     /* calls_set_audit, may be NULL */
 	struct metrics *metrics; /* calls_set_metrics, may be NULL */
-	struct call *list;       /* every live call */
+	/* the latency histogram of each server, looked up once (a call adds to it
+	 * without formatting or hashing a series name); direct-mapped by name */
+	struct {
+		char server[64]; /* "" empty */
+		struct metrics_hist h;
+	} latency[16];
+	struct call *list; /* every live call */
 	int n;
 	int stopping;
 	long timer;
@@ -76,6 +82,26 @@ static void call_free(struct call *c)
 	free(c);
 }
 
+/* call_latency: one observation of us in server's mcpgw_tool_call_duration_seconds (labels: its labels) */
+static void call_latency(struct calls *cs, const char *server, const char *const *labels, int64_t us)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (const char *p = server; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	i = h % (sizeof cs->latency / sizeof *cs->latency);
+	if (!*server || strlen(server) >= sizeof cs->latency[i].server) { /* not to remember: looked up each time */
+		metrics_observe(cs->metrics, "mcpgw_tool_call_duration_seconds", labels, us);
+		return;
+	}
+	if (strcmp(cs->latency[i].server, server) != 0) {
+		snprintf(cs->latency[i].server, sizeof cs->latency[i].server, "%s", server);
+		(void)metrics_hist_ref(cs->metrics, "mcpgw_tool_call_duration_seconds", labels, &cs->latency[i].h);
+	}
+	metrics_hist_observe(&cs->latency[i].h, us);
+}
+
 /* call_audit: c ended with result or error (code when error is NULL): its row in the audit table */
 static void call_audit(const struct call *c, const json_t *result, const json_t *error, int64_t code)
 {
@@ -93,7 +119,7 @@ static void call_audit(const struct call *c, const json_t *result, const json_t 
 		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
 			metrics_add(c->cs->metrics, series, 1);
 		labels[2] = NULL;
-		metrics_observe(c->cs->metrics, "mcpgw_tool_call_duration_seconds", labels, (now - c->started_ms) * 1000);
+		call_latency(c->cs, c->s->cfg->name, labels, (now - c->started_ms) * 1000);
 	}
 }
 
@@ -287,6 +313,7 @@ void calls_set_audit(struct calls *cs, struct audit *a)
 void calls_set_metrics(struct calls *cs, struct metrics *m)
 {
 	cs->metrics = m;
+	memset(cs->latency, 0, sizeof cs->latency); /* what was looked up in another file */
 }
 
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
