@@ -19,6 +19,18 @@ access_lines() {
 	grep -h " INFO access .* endpoint=$1 " "$MCPGW_STATE_DIR"/*.log 2>/dev/null || true
 }
 
+# await_access ENDPOINT MIN: wait (up to 5 s) until ENDPOINT has at least MIN access-log lines: the
+# responders' log thread writes them within about 100 ms of the request (log_spool)
+await_access() {
+	local i
+	for i in $(seq 50); do
+		[ "$(access_lines "$1" | wc -l)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "no access-log line of $1 after 5 s"
+	return 1
+}
+
 @test "a chat with a tool round writes one access-log line at the default level: model, tools, rounds, tokens, status" {
 	local before after line
 
@@ -27,7 +39,8 @@ access_lines() {
 	sim_script '[{"tool_calls":[{"name":"read_query","arguments":{"query":"SELECT 41+1 AS secret_answer"}}],"usage":{"prompt_tokens":11,"completion_tokens":3}},{"content":"done","usage":{"prompt_tokens":20,"completion_tokens":4}}]'
 	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"canary-message-text"}]}'
 	assert_status 200
-	sleep 0.2
+	await_access /v1/chat/completions $((before + 1))
+	sleep 0.3 # and no second line
 	after=$(access_lines /v1/chat/completions | wc -l)
 	[ "$after" -eq $((before + 1)) ]
 	line=$(access_lines /v1/chat/completions | tail -n 1)
@@ -47,27 +60,30 @@ access_lines() {
 }
 
 @test "POST /v1/tools and an unrouted request each write one access-log line" {
-	local line
+	local line before unrouted
 
+	before=$(access_lines /v1/tools | wc -l)
+	unrouted=$(access_lines - | wc -l)
 	post /v1/tools '{"tool":"read_query","arguments":{"query":"SELECT 1"}}'
 	assert_status 200
-	sleep 0.2
+	await_access /v1/tools $((before + 1))
 	line=$(access_lines /v1/tools | grep "method=POST" | tail -n 1)
 	echo "$line"
 	# the server is named when the worker's catalog knows it (no extra round trip to learn it)
 	[[ "$line" == *" status=200 "* && "$line" == *" tools=1 "* && "$line" =~ \ tool_names=(sqlite\.)?read_query\  ]]
 	get /v1/no-such-thing
 	assert_status 404
-	sleep 0.2
+	await_access - $((unrouted + 1))
 	grep -h " INFO access .* endpoint=- status=404 " "$MCPGW_STATE_DIR"/*.log | grep -q .
 }
 
 @test "an embeddings request's access-log line names its model and tokens" {
-	local line
+	local line before
 
+	before=$(access_lines /v1/embeddings | wc -l)
 	post /v1/embeddings '{"model":"mcpgw-embedding-local","input":["canary-embedding-text","two"]}'
 	assert_status 200
-	sleep 0.2
+	await_access /v1/embeddings $((before + 1))
 	line=$(access_lines /v1/embeddings | tail -n 1)
 	echo "$line"
 	[[ "$line" == *" status=200 "* && "$line" == *" model=mcpgw-embedding-local "* ]]
