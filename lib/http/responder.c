@@ -615,6 +615,8 @@ int responder_main(const struct responder_def *def)
 		goto out;
 	}
 	r.nw = 1;
+	if (r.ws[0].h.cgi)
+		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
 	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
 		while ((rc = hio_accept(&r.ws[0].h)) == 1)
 			serve_and_log(&r.ws[0]);
