@@ -189,6 +189,21 @@ ctl_start() {
 	FIRST_MS=$(( (tf - t0) / 1000000 )) ALL_MS=$(( (ta - t0) / 1000000 ))
 }
 
+# gw_cpu_ticks HOME: the CPU time (user + system, clock ticks) the gateway of HOME used so far:
+# its lighttpd and broker and their children (responders, MCP servers)
+gw_cpu_ticks() {
+	local p v ps="" t=0
+	for p in "$(cat "$1/var/lighttpd.pid" 2>/dev/null)" "$(cat "$1/var/broker.pid" 2>/dev/null)"; do
+		[ -n "$p" ] || continue
+		ps="$ps $p $(children_of "$p" | tr '\n' ' ')"
+	done
+	for p in $ps; do
+		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
 # ctl_stop TREE HOME: mcpgwctl stop, then whatever the web server had spawned and left behind
 ctl_stop() {
 	local p kids=""

@@ -17,6 +17,7 @@
 # Environment: BENCH_SECONDS (length of one measurement, default 3),
 # BENCH_WARMUP (seconds of untimed load before each, default 1),
 # BENCH_TTFB_RUNS (curl runs per side for time to first byte, default 21),
+# BENCH_PAIRS (alternated pairs of the keys section, default 15),
 # BENCH_OUT (default bench/results.md), BENCH_KEEP=1 keeps the temporary directory,
 # BENCH_ONLY=list,call,chat,memory,startup,keys runs only those sections (default: all).
 set -u
@@ -408,16 +409,20 @@ if want startup; then
 	ctl_stop "$ROOT" "$WORK/start10"
 fi
 
-# --- 7. the API-key check ------------------------------------------------------------------
+# --- 7. the API-key check and the access log --------------------------------------------------
 
-# Two gateways of the same configuration (mcpgwctl start, lighttpd): one with an API key in its
-# state store, whose every request the check (lib/http/auth.c) finds, verifies, and counts; one
-# with no key at all (loopback: no key to check). The same requests, with the key's
-# Authorization header, go to both, alternated.
+# Two gateways of the same build and configuration (mcpgwctl start, lighttpd, one sqlite server):
+# A with no key at all (loopback: nothing to check) and MCPGW_LOG_LEVEL=warn (no access-log line);
+# B with a key in its state store, sent and checked on every request (lib/http/auth.c), and the
+# access log on (info: one line per request into responders.log). POST /v1/tools list_tables,
+# BENCH_PAIRS pairs measured back to back (A then B); the figure is the median of the pairs' ratios
+# B/A (each pair shares the machine's load of its moment), next to the median rate of each side.
 if want keys; then
-	note "6. POST /v1/tools with the API-key check: a key in the store vs none"
+	note "6. POST /v1/tools: a key checked and the access log (info) vs no key and log level warn"
 	ctl_home "$WORK/keyed" "$ROOT" 1
 	ctl_home "$WORK/keyless" "$ROOT" 1
+	echo "MCPGW_LOG_LEVEL=warn" >>"$WORK/keyless/.env"
+	echo "MCPGW_LOG_LEVEL=info" >>"$WORK/keyed/.env"
 	CTL_HOMES="$CTL_HOMES $WORK/keyed $WORK/keyless"
 	ctl_start "$ROOT" "$WORK/keyless" 1 "$(free_port)"
 	GW_NOKEY=$GW
@@ -425,15 +430,54 @@ if want keys; then
 	GW_KEY=$GW
 	BENCH_KEY=$(MCPGW_HOME="$WORK/keyed" MCPGW_STATE_DIR="$WORK/keyed/var" sh "$ROOT/deploy/mcpgwctl" keys create bench 2>/dev/null) ||
 		die "mcpgwctl keys create failed"
-	export BENCH_AUTH="Bearer $BENCH_KEY"
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "$GW_KEY/v1/tools" -d "@$CALL_BODY")" = 401 ] ||
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "$GW_KEY/v1/tools" -d "@$CALL_BODY")" = 401 ] ||
 		die "the keyed gateway answers without the key"
-	curl -sf -H "Authorization: $BENCH_AUTH" "$GW_KEY/v1/tools" -d "@$CALL_BODY" | grep -q '"tool.result"' ||
-		die "POST /v1/tools with the key failed"
-	measure_pair keyed-call-c32 32 "$GW_KEY/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- \
-		keyless-call-c32 32 "$GW_NOKEY/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY"
-	rate_row "POST /v1/tools list_tables, 32 conns, with an API key checked" "$A_RPS" "$B_RPS" "the same gateway without keys" 0.95
-	unset BENCH_AUTH
+	curl -sf -H "Authorization: Bearer $BENCH_KEY" -H 'Content-Type: application/json' "$GW_KEY/v1/tools" -d "@$CALL_BODY" |
+		grep -q '"tool.result"' || die "POST /v1/tools with the key failed"
+	grep -q " INFO access method=POST endpoint=/v1/tools status=200 key=$(echo "$BENCH_KEY" | cut -d- -f3) " \
+		"$WORK/keyed/var/responders.log" || die "the keyed gateway writes no access-log line at info"
+	PAIRS=${BENCH_PAIRS:-15}
+	: >"$WORK/keys-pairs"
+	# keys_side NAME HOME URL [AUTH]: one measurement; prints "RPS CPU_US_PER_REQUEST" (the CPU
+	# time of that gateway's processes, from /proc, per request answered: less moved by other
+	# work on the machine than the rate)
+	keys_side() {
+		local name=$1 home=$2 url=$3 c0 c1 r n
+		if [ -n "${4:-}" ]; then export BENCH_AUTH="$4"; else unset BENCH_AUTH; fi
+		c0=$(gw_cpu_ticks "$home")
+		r=$(wrk_once "$name" 32 "$url/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY")
+		c1=$(gw_cpu_ticks "$home")
+		unset BENCH_AUTH
+		n=$(awk '/requests in/ { print $1 }' "$WORK/wrk-$name.txt")
+		echo "${r% *} $(awk -v a="$c0" -v b="$c1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print 0 }')"
+	}
+	for i in $(seq "$PAIRS"); do
+		# the order alternates (A B, then B A): a drift of the machine's load favours neither side
+		if [ $((i % 2)) = 1 ]; then
+			ra=$(keys_side "keyless-$i" "$WORK/keyless" "$GW_NOKEY")
+			rb=$(keys_side "keyed-$i" "$WORK/keyed" "$GW_KEY" "Bearer $BENCH_KEY")
+		else
+			rb=$(keys_side "keyed-$i" "$WORK/keyed" "$GW_KEY" "Bearer $BENCH_KEY")
+			ra=$(keys_side "keyless-$i" "$WORK/keyless" "$GW_NOKEY")
+		fi
+		echo "$ra $rb $(ratio "${rb% *}" "${ra% *}")" >>"$WORK/keys-pairs"
+		note "  pair $i: no key, warn ${ra% *} req/s (${ra#* } us CPU/req); key + access log ${rb% *} req/s (${rb#* } us CPU/req); ratio $(ratio "${rb% *}" "${ra% *}")"
+	done
+	# keys-pairs: RPS_A CPU_A RPS_B CPU_B RATIO
+	A_MED=$(cut -d' ' -f1 "$WORK/keys-pairs" | median)
+	B_MED=$(cut -d' ' -f3 "$WORK/keys-pairs" | median)
+	A_CPU=$(cut -d' ' -f2 "$WORK/keys-pairs" | median)
+	B_CPU=$(cut -d' ' -f4 "$WORK/keys-pairs" | median)
+	KEYS_RATIO=$(awk '$1 > 0 && $3 > 0 { print $3 / $1 }' "$WORK/keys-pairs" | median)
+	KEYS_VERDICT=$(awk -v r="$KEYS_RATIO" 'BEGIN { print (r >= 0.95) ? "ok" : "LOW" }')
+	KEYS_PAIRS=$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $5 }' "$WORK/keys-pairs")
+	note "  key check + access log: median ratio $(printf '%.2f' "$KEYS_RATIO") over $PAIRS pairs ($KEYS_PAIRS): $KEYS_VERDICT; CPU per request (median) $B_CPU us vs $A_CPU us"
+	row "POST /v1/tools list_tables, 32 conns, an API key checked and the access log at info (median of $PAIRS alternated pairs)" \
+		"$(fmt_rps "$B_MED")" "$(fmt_rps "$A_MED") (the same build, no key, log level warn)" \
+		"$(printf '%.2f' "$KEYS_RATIO") (pairs: $KEYS_PAIRS)" ">= 0.95x" "$KEYS_VERDICT"
+	row "the same: CPU time of the gateway's processes per request (median)" "$B_CPU us" "$A_CPU us (no key, warn)" \
+		"$(ratio "$A_CPU" "$B_CPU") (no key / key: as a rate)" "-" "info"
 	ctl_stop "$ROOT" "$WORK/keyed"
 	ctl_stop "$ROOT" "$WORK/keyless"
 fi
@@ -460,5 +504,5 @@ echo
 cat "$WORK/table.md"
 echo
 echo "bench: written to $OUT"
-grep -q 'MISSED' "$ROWS" && note "some targets were missed (see above)"
+grep -qE 'MISSED|	LOW$' "$ROWS" && note "some targets were missed (see above)"
 exit 0

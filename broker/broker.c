@@ -191,6 +191,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 		.new_transport = o->new_transport,
 		.hooks = &hooks,
 		.hooks_ctx = b,
+		.metrics = o->metrics,
 	};
 	if (!(b->sessions = calloc(o->cfg->nservers ? o->cfg->nservers : 1, sizeof *b->sessions)))
 		goto nomem;
@@ -209,6 +210,8 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;
+	calls_set_audit(b->calls, o->audit);
+	calls_set_metrics(b->calls, o->metrics);
 	return b;
 nomem:
 	snprintf(err, errlen, "out of memory");

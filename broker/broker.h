@@ -26,6 +26,8 @@ struct broker_opts {
 	int64_t *gen_map;                /* the generation published to responders; may be NULL */
 	json_int_t generation;           /* where generations start */
 	transport_new_fn *new_transport; /* NULL: the real transports */
+	struct audit *audit;             /* where every tool call is audited (borrowed); NULL: nowhere */
+	struct metrics *metrics;         /* the shared counters (borrowed); NULL: none */
 };
 
 /* broker_new: the sessions (their cached tools loaded, their state saved)

@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "catalog.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "mcp/bclient.h" /* BC_META_CALLER */
 #include "mcp/jsonrpc.h"
 #include "session.h"
 
@@ -25,7 +29,8 @@ struct call { /* one client tools/call, across retries */
 	struct session *s;
 	char *mcp_name;
 	json_t *arguments;
-	json_t *meta;   /* the client's params._meta, forwarded */
+	json_t *meta;   /* the client's params._meta, forwarded (without mcpgw/caller) */
+	char *caller;   /* its _meta "mcpgw/caller" (the audit table's key id), "" anonymous */
 	int attempts;   /* sends so far */
 	int retry_safe; /* the tool says a repeat does no harm (catalog_entry) */
 	int sent;       /* attempts that left the broker (and may have run) */
@@ -42,6 +47,14 @@ struct calls {
 	const struct catalog *cat;
 	calls_reply_fn *reply;
 	void *reply_ctx;
+	struct audit *audit;     /* calls_set_audit, may be NULL */
+	struct metrics *metrics; /* calls_set_metrics, may be NULL */
+	/* the latency histogram of each server, looked up once (a call adds to it
+	 * without formatting or hashing a series name); direct-mapped by name */
+	struct {
+		char server[64]; /* "" empty */
+		struct metrics_hist h;
+	} latency[16];
 	struct call *list; /* every live call */
 	int n;
 	int stopping;
@@ -64,8 +77,50 @@ static void call_free(struct call *c)
 	json_decref(c->client_id);
 	json_decref(c->arguments);
 	json_decref(c->meta);
+	free(c->caller);
 	free(c->mcp_name);
 	free(c);
+}
+
+/* call_latency: one observation of us in server's mcpgw_tool_call_duration_seconds (labels: its labels) */
+static void call_latency(struct calls *cs, const char *server, const char *const *labels, int64_t us)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (const char *p = server; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	i = h % (sizeof cs->latency / sizeof *cs->latency);
+	if (!*server || strlen(server) >= sizeof cs->latency[i].server) { /* not to remember: looked up each time */
+		metrics_observe(cs->metrics, "mcpgw_tool_call_duration_seconds", labels, us);
+		return;
+	}
+	if (strcmp(cs->latency[i].server, server) != 0) {
+		snprintf(cs->latency[i].server, sizeof cs->latency[i].server, "%s", server);
+		(void)metrics_hist_ref(cs->metrics, "mcpgw_tool_call_duration_seconds", labels, &cs->latency[i].h);
+	}
+	metrics_hist_observe(&cs->latency[i].h, us);
+}
+
+/* call_audit: c ended with result or error (code when error is NULL): its row in the audit table */
+static void call_audit(const struct call *c, const json_t *result, const json_t *error, int64_t code)
+{
+	int64_t now = evloop_now(c->cs->loop);
+
+	/* the wall-clock start: the loop's clock is monotonic */
+	audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
+		   now - c->started_ms, c->arguments, result, error, code);
+	if (c->cs->metrics) {
+		const char *outcome =
+			result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
+		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome", outcome, NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(c->cs->metrics, series, 1);
+		labels[2] = NULL;
+		call_latency(c->cs, c->s->cfg->name, labels, (now - c->started_ms) * 1000);
+	}
 }
 
 static void reply_error(struct calls *cs, uint64_t to, const json_t *id, int code, const char *msg, json_t *data)
@@ -93,6 +148,7 @@ static void call_fail(struct call *c, int code, const char *reason, const char *
 	if (data && code == JR_REQUEST_TIMEOUT && json_object_set_new(data, "timeout_ms", json_integer(c->timeout_ms)) < 0)
 		log_warn("tools/call %s: out of memory noting its timeout", c->mcp_name);
 	log_warn("tools/call %s on %s: %s", c->mcp_name, c->s->cfg->name, msg);
+	call_audit(c, NULL, NULL, code);
 	reply_error(c->cs, c->from, c->client_id, code, msg, data);
 	call_free(c);
 }
@@ -182,6 +238,7 @@ static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 	if (json_is_object(result)) {
 		json_t *mine = result_for_client(result, c->s->cfg->name);
 
+		call_audit(c, result, NULL, 0);
 		out = mine ? jr_result(c->client_id, mine) : NULL;
 	} else if (result) { /* a CallToolResult is an object: anything else is the server's fault */
 		char text[300];
@@ -190,9 +247,11 @@ static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 			 "MCP server '%s' answered tools/call '%s' with a result that is not an object",
 			 c->s->cfg->name, c->mcp_name);
 		log_warn("%s", text);
+		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
 		out = jr_error(c->client_id, JR_INTERNAL_ERROR, text,
 			       json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
 	} else {
+		call_audit(c, NULL, json_object_get(msg, "error"), JR_INTERNAL_ERROR);
 		out = server_error_for_client(c, json_object_get(msg, "error"));
 	}
 	if (out)
@@ -249,6 +308,55 @@ static void call_dispatch(struct call *c)
 	}
 }
 
+/* call_meta: c's caller from meta (borrowed, may be NULL) and the rest of meta
+ * to forward: the caller's id is the gateway's, never the MCP server's. 0 or -1 (ENOMEM) */
+static int call_meta(struct call *c, const json_t *meta)
+{
+	const char *caller = json_string_value(json_object_get(meta, BC_META_CALLER));
+
+	if (!(c->caller = strdup(caller ? caller : "")))
+		return -1;
+	if (!json_is_object(meta)) { /* MCP's _meta is an object: anything else is not sent on */
+		c->meta = NULL;
+		return 0;
+	}
+	if (!json_object_get(meta, BC_META_CALLER)) {
+		c->meta = json_incref((json_t *)meta);
+		return 0;
+	}
+	if (!(c->meta = json_copy((json_t *)meta)))
+		return -1;
+	(void)json_object_del(c->meta, BC_META_CALLER);
+	if (json_object_size(c->meta) == 0) {
+		json_decref(c->meta);
+		c->meta = NULL;
+	}
+	return 0;
+}
+
+/* call_free_new: a call set up half-way, not yet listed */
+static void call_free_new(struct calls *cs, struct call *c)
+{
+	(void)cs;
+	json_decref(c->client_id);
+	json_decref(c->arguments);
+	json_decref(c->meta);
+	free(c->caller);
+	free(c->mcp_name);
+	free(c);
+}
+
+void calls_set_audit(struct calls *cs, struct audit *a)
+{
+	cs->audit = a;
+}
+
+void calls_set_metrics(struct calls *cs, struct metrics *m)
+{
+	cs->metrics = m;
+	memset(cs->latency, 0, sizeof cs->latency); /* what was looked up in another file */
+}
+
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
@@ -286,8 +394,11 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->retry_safe = e->retry_safe;
 	c->started_ms = evloop_now(cs->loop);
 	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
-	c->meta = json_object_get(params, "_meta"); /* MCP's _meta is an object: anything else is not sent on */
-	c->meta = json_is_object(c->meta) ? json_incref(c->meta) : NULL;
+	if (call_meta(c, json_object_get(params, "_meta")) < 0) {
+		call_free_new(cs, c);
+		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
 	c->timeout_ms = c->s->cfg->timeout_ms > 0 ? c->s->cfg->timeout_ms : cs->set->tool_timeout_ms;
 	c->next = cs->list;
 	if (cs->list)

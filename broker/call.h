@@ -38,6 +38,16 @@ void calls_session_ready(struct calls *cs, struct session *s);
 void calls_session_failed(struct calls *cs, struct session *s);
 /* calls_shutdown: every call fails with why; no retries from now on */
 void calls_shutdown(struct calls *cs, const char *why);
+/* calls_set_audit: every call that ends (answered or failed) gets a row in
+ * a (borrowed; NULL: none), with the caller the client named in the call's
+ * _meta "mcpgw/caller" (removed before the call goes to its server). */
+struct audit;
+void calls_set_audit(struct calls *cs, struct audit *a);
+/* calls_set_metrics: every call that ends is counted in m (borrowed; NULL:
+ * none): mcpgw_tool_calls_total{server,tool,outcome} and
+ * mcpgw_tool_call_duration_seconds{server}. */
+struct metrics;
+void calls_set_metrics(struct calls *cs, struct metrics *m);
 /* calls_count: calls in flight */
 int calls_count(const struct calls *cs);
 

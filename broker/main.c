@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "core/metrics.h"
 #include "broker.h"
 #include "check.h"
 #include "core/log.h"
@@ -137,6 +139,10 @@ static const char *const broker_settings[] = { "MCPGW_HOME",
 					       "MCPGW_INIT_TIMEOUT",
 					       "MCPGW_RESTART_BACKOFF_MAX",
 					       "MCPGW_BROKER_TIMEOUT",
+					       "MCPGW_STATE_STORE",
+					       "MCPGW_STATE_STORE_TIMEOUT",
+					       "MCPGW_AUDIT_PAYLOADS",
+					       "MCPGW_AUDIT_RETENTION",
 					       NULL };
 
 static const struct usage broker_usage = {
@@ -202,6 +208,8 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	struct persist *persist = NULL;
 	struct broker *b = NULL;
 	int64_t *gen_map = NULL;
+	struct audit *audit = NULL;
+	struct metrics *metrics = NULL;
 	char err[4600], path[4300];
 	int lock_fd = -1, fd, rc = 1;
 
@@ -221,12 +229,25 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		log_error("registry: out of memory; continuing without it");
 	gen_map = publish_generation(set->state_dir);
 	{
+		struct audit_opts ao = { .store_url = set->state_store,
+					 .store_timeout_ms = set->state_store_timeout_ms,
+					 .payloads = set->audit_payloads,
+					 .retention_ms = set->audit_retention_ms };
+
+		if (!(audit = audit_new(&ao)))
+			log_error("the audit table is off: out of memory or no thread");
+		if (!(metrics = metrics_open(set->state_dir, err, sizeof err)))
+			log_warn("%s: the broker's metrics are not counted", err);
+	}
+	{
 		struct broker_opts o = { .set = set,
 					 .cfg = cfg,
 					 .loop = loop,
 					 .sig = sig,
 					 .persist = persist,
 					 .gen_map = gen_map,
+					 .audit = audit,
+					 .metrics = metrics,
 					 .generation = first_generation() };
 
 		if (!(b = broker_new(&o, err, sizeof err))) {
@@ -251,6 +272,8 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 out:
 	broker_free(b);
 	persist_free(persist); /* the writes broker_free queued are made first */
+	audit_free(audit);     /* after the calls: the last rows written */
+	metrics_close(metrics);
 	unpublish_generation(gen_map);
 	registry_close(reg);
 	(void)statedir_path(path, sizeof path, set->state_dir, STATEDIR_BROKER_PID);

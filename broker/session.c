@@ -8,6 +8,7 @@
 #include "backoff.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/metrics.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/toolschema.h"
@@ -108,6 +109,16 @@ static void fail_pending(struct session *s, const char *why)
 	}
 }
 
+/* count_restart: one more restart of s in the shared counters */
+static void count_restart(const struct session *s)
+{
+	const char *labels[] = { "server", s->cfg->name, NULL };
+	char series[METRICS_NAME_MAX];
+
+	if (s->env->metrics && metrics_series(series, sizeof series, "mcpgw_mcp_server_restarts_total", labels) == 0)
+		metrics_add(s->env->metrics, series, 1);
+}
+
 /* down: the connection is gone (died, failed, or stopped). The transport
  * is closed, requests in flight fail (their callers retry or give up), and
  * a restart is scheduled unless the session stops. last_error says why to
@@ -159,6 +170,7 @@ static void down(struct session *s, const char *why)
 	if (s->fail_streak > 0)
 		hook(s, s->env->hooks->failed);
 	s->restarts++;
+	count_restart(s);
 	set_state(s, SESSION_BACKOFF);
 	s->deadline_ms = now_ms(s) + s->backoff_ms;
 	if (was_ready)

@@ -38,6 +38,7 @@ struct session_env {
 	transport_new_fn *new_transport; /* NULL: the real ones, by the config's kind */
 	const struct session_hooks *hooks;
 	void *hooks_ctx;
+	struct metrics *metrics; /* mcpgw_mcp_server_restarts_total; NULL: not counted */
 };
 
 /* session_answer_fn: the answer to a request (msg borrowed: a result or an

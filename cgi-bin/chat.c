@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/metrics.h"
 #include "http/auth.h"
 #include "http/chatstream.h"
 #include "http/hio.h"
@@ -24,23 +25,64 @@ struct worker {
 	struct toolloop tl;
 };
 
-/* What a run spent, for the caller's API key (lib/http/auth.h): its events
- * pass through on their way to chatstream, counted. */
-struct spend {
-	struct toolloop_sink to; /* chatstream's sink */
+/* A sink in front of chatstream's: notes what the access log tells (tools
+ * run, tokens) and what the run spent for the caller's API key
+ * (lib/http/auth.h) */
+struct noting {
+	struct toolloop_sink inner;
+	struct accesslog *log;
+	struct metrics *metrics; /* may be NULL */
 	int64_t tokens, tool_calls;
 };
 
-/* spend_event: count the MCP calls run and the tokens of the usage, then pass the event on */
-static int spend_event(void *ud, const struct toolloop_event *ev)
+/* count_upstream_error: an ERROR event of the gateway's upstream client
+ * (its codes begin "upstream_": unreachable, timeout, bad or truncated
+ * response) in mcpgw_upstream_errors_total{code} */
+static void count_upstream_error(struct metrics *m, const json_t *error)
 {
-	struct spend *sp = ud;
+	const char *code = json_string_value(json_object_get(json_object_get(error, "error"), "code"));
+	const char *labels[] = { "code", code, NULL };
+	char series[METRICS_NAME_MAX];
 
-	if (ev->kind == TOOLLOOP_TOOL_END)
-		sp->tool_calls++;
-	else if (ev->kind == TOOLLOOP_DONE && ev->usage)
-		sp->tokens = json_integer_value(json_object_get(ev->usage, "total_tokens"));
-	return sp->to.event(sp->to.ud, ev);
+	if (m && code && strncmp(code, "upstream_", 9) == 0 &&
+	    metrics_series(series, sizeof series, "mcpgw_upstream_errors_total", labels) == 0)
+		metrics_add(m, series, 1);
+}
+
+/* noting_event: the event noted, then passed on */
+static int noting_event(void *ud, const struct toolloop_event *ev)
+{
+	struct noting *n = ud;
+	const json_t *u = ev->usage;
+
+	if (ev->kind == TOOLLOOP_ERROR)
+		count_upstream_error(n->metrics, ev->error);
+	else if (ev->kind == TOOLLOOP_TOOL_END) {
+		accesslog_add_tool(n->log, ev->server, ev->tool, ev->is_error);
+		n->tool_calls++;
+	} else if (ev->kind == TOOLLOOP_DONE && json_is_object(u)) {
+		accesslog_set_usage(n->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")),
+				    (long)json_integer_value(json_object_get(u, "completion_tokens")));
+		n->tokens = json_integer_value(json_object_get(u, "total_tokens"));
+	}
+	return n->inner.event(n->inner.ud, ev);
+}
+
+/* count_rounds: the MCP rounds among the messages a run added: each an
+ * assistant message followed by the tool messages of its calls */
+static void count_rounds(struct accesslog *log, const json_t *added)
+{
+	size_t i;
+	const json_t *m;
+	const char *prev = "";
+
+	json_array_foreach(added, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+
+		if (role && strcmp(role, "tool") == 0 && strcmp(prev, "assistant") == 0)
+			accesslog_add_round(log);
+		prev = role ? role : "";
+	}
 }
 
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */
@@ -50,20 +92,24 @@ static enum route_status route_chat(struct exchange *x)
 	struct hio *h = x->h;
 	json_t *req;
 	struct chatstream cs;
-	struct spend sp = { .tokens = 0 };
-	struct toolloop_sink sink = { spend_event, &sp };
+	struct noting n = { .log = &x->log, .metrics = responder_metrics(x->w->r) };
+	struct toolloop_sink sink = { noting_event, &n };
+	json_t *added = NULL;
 
 	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
 	if (!req)
 		return ROUTE_DONE;
+	accesslog_set_model(&x->log, json_string_value(json_object_get(req, "model")));
 	chatstream_init(&cs, h);
-	sp.to = chatstream_sink(&cs);
+	n.inner = chatstream_sink(&cs);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	w->tl.key_id = x->auth.key_id;        /* a mixed batch's history is bound to the caller's key ("" anonymous) */
-	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, NULL); /* cs writes the answer */
+	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added); /* cs writes the answer */
 	w->tl.policy = NULL;
 	w->tl.key_id = NULL;
-	auth_count(&x->auth, sp.tokens, sp.tool_calls);
+	auth_count(&x->auth, n.tokens, n.tool_calls);
+	count_rounds(&x->log, added);
+	json_decref(added);
 	json_decref(req);
 	return ROUTE_DONE;
 }

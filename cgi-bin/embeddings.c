@@ -29,7 +29,8 @@ struct app {
 	char b64[EMB_B64_MAX];
 	int64_t *ids; /* token ids of the input being embedded */
 	size_t ids_cap;
-	buf_t item; /* one data[] element as JSON */
+	buf_t item;            /* one data[] element as JSON */
+	struct accesslog *log; /* this request's access-log record (the model, the tokens) */
 };
 
 /* the shape of "input" */
@@ -265,6 +266,7 @@ static void write_local(struct app *a, struct hio *h, const struct emb_req *r)
 		goto out;
 	snprintf(tail, sizeof tail, ",\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}\n", tokens, tokens);
 	(void)hio_write(h, tail, strlen(tail));
+	accesslog_set_usage(a->log, tokens, -1);
 	log_debug("embeddings: %s: %zu inputs, %zu dimensions, %s, %ld tokens", r->model, r->n, r->dims,
 		  r->base64 ? "base64" : "float", tokens);
 out:
@@ -307,6 +309,10 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 	}
 	if (upstream_request(a->up, "POST", "/embeddings", p, len, &a->res) == UPSTREAM_OK &&
 	    (ok = upstream_result_json(&a->res))) {
+		const json_t *u = json_object_get(ok, "usage");
+
+		if (json_is_integer(json_object_get(u, "prompt_tokens")))
+			accesslog_set_usage(a->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")), -1);
 		hio_send_raw_json(h, 200, a->res.body.data, a->res.body.len);
 	} else {
 		log_warn("embeddings: %s", a->res.message);
@@ -333,6 +339,7 @@ static void embeddings(struct app *a, struct hio *h, const buf_t *body)
 		oai_send_error(h, 400, NULL, NULL, "you must provide a model parameter");
 		goto out;
 	}
+	accesslog_set_model(a->log, model);
 	target = settings_model_alias(a->s, model);
 	if (settings_local_embedding_model(a->s, target ? target : model))
 		local(a, h, req, target ? target : model);
@@ -351,6 +358,7 @@ static enum route_status route_embeddings(struct exchange *x)
 
 	a->s = &x->w->r->s;
 	a->up = x->w->up;
+	a->log = &x->log;
 	embeddings(a, x->h, &x->body);
 	return ROUTE_DONE;
 }

@@ -8,6 +8,7 @@
 #include "http/hio.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "mcp/mcptools.h"
 #include "http/oai.h"
 #include "http/responder.h"
@@ -121,9 +122,44 @@ out:
 	return ROUTE_DONE;
 }
 
+/* page_metrics: GET /metrics: every process's counters in Prometheus text
+ * exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/),
+ * to loopback peers (REMOTE_ADDR, no forwarding header) and admin keys */
+static enum route_status page_metrics(struct exchange *x)
+{
+	struct metrics *m = responder_metrics(x->w->r);
+	buf_t body = BUF_INIT;
+
+	/* the skeleton's key check said who this is (lib/http/auth.h): the peer the web
+	 * server saw, never a header, and the key's own record */
+	if (!x->auth.loopback && !x->auth.admin) {
+		oai_send_error(x->h, 403, NULL, "forbidden",
+			       "GET /metrics is served to clients on this host (loopback) and to admin keys "
+			       "(mcpgwctl keys create NAME --admin) only.");
+		log_info("GET /metrics from %s%s%s: 403 (not loopback, not an admin key)", x->auth.client,
+			 x->auth.keyed ? " with key " : "", x->auth.key_id);
+		return ROUTE_DONE;
+	}
+	if (!m) {
+		responder_send_config_error(x->h, "the metrics file in MCPGW_STATE_DIR cannot be opened (see the log)");
+		return ROUTE_DONE;
+	}
+	if (metrics_render(m, &body) < 0) {
+		oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory.");
+		buf_free(&body);
+		return ROUTE_DONE;
+	}
+	if (hio_headers(x->h, 200, "text/plain; version=0.0.4; charset=utf-8", "Cache-Control: no-store\r\n") == 0 &&
+	    strcmp(x->method, "HEAD") != 0)
+		(void)hio_write(x->h, body.data ? body.data : "", body.len);
+	buf_free(&body);
+	return ROUTE_DONE;
+}
+
 /* health.fcgi's routes; every other path answers 404 (the web server sends unknown paths here) */
 static const struct route health_routes[] = {
 	{ "/health", "GET, HEAD", page_health, ROUTE_BROKER },
+	{ "/metrics", "GET, HEAD", page_metrics, 0 },
 	{ NULL, NULL, NULL, 0 },
 };
 
@@ -156,7 +192,8 @@ static const struct usage health_usage = {
 	"mcpgw-broker reports them (\"status\": \"ok\" when every enabled server is ready,\n"
 	"\"starting\" while some are still coming up, \"degraded\" when one cannot start, with\n"
 	"\"reasons\"; 503 \"down\" when the broker cannot be reached). The web server sends it every\n"
-	"other path under the gateway too: it answers them with OpenAI's 404 error object.\n",
+	"other path under the gateway too: it answers them with OpenAI's 404 error object.\n"
+	"GET /metrics: every process's counters in Prometheus text format, to loopback clients and admin keys.\n",
 	USAGE_RESPONDER_OPTIONS,
 	health_settings,
 	NULL,

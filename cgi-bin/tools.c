@@ -521,6 +521,9 @@ static void page_run(struct app *a, struct exchange *x)
 		rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
 	}
 	json_decref(params);
+	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
+		accesslog_add_tool(&x->log, mcptools_server(&a->cat, tool), tool,
+				   rc != BC_OK || error || json_is_true(json_object_get(result, "isError")));
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
 	else if (unknown_tool(error))

@@ -7,8 +7,10 @@
 #include <time.h>
 
 #include "core/apikey.h"
+#include "core/changehint.h"
 #include "core/keystore.h"
 #include "core/settings.h"
+#include "core/statedir.h"
 #include "core/statestore.h"
 #include "core/usage.h"
 
@@ -24,7 +26,7 @@ static const char *const keys_settings[] = { "MCPGW_HOME",
 
 static const struct usage keys_usage = {
 	PROG,
-	"create NAME [--servers GLOBS] [--tools GLOBS] [--rpm N] [--tpm N] [--tcpm N] [--expires DATE]\n"
+	"create NAME [--servers GLOBS] [--tools GLOBS] [--rpm N] [--tpm N] [--tcpm N] [--expires DATE] [--admin]\n"
 	"       " PROG " list [--json]\n"
 	"       " PROG " revoke ID\n"
 	"       " PROG " count\n"
@@ -32,7 +34,7 @@ static const struct usage keys_usage = {
 	"Manages the gateway's API keys in its state store (what `mcpgwctl keys` runs). Clients send a key as\n"
 	"`Authorization: Bearer KEY` (or `api-key: KEY`); the store keeps only its SHA-256.\n"
 	"  create  mints a key and prints it on stdout, the only time it is shown\n"
-	"  list    every key (MCPGW_API_KEYS' too): id, name, policy, rates, expiry, state, and its usage\n"
+	"  list    every key (MCPGW_API_KEYS' too): id, name, state, role, policy, rates, expiry, and its usage\n"
 	"          (requests, tokens, tool calls)\n"
 	"  revoke  refuses the key from the very next request on, in every responder process\n"
 	"  count   prints how many keys are configured (not revoked; MCPGW_API_KEYS included)\n",
@@ -42,6 +44,7 @@ static const struct usage keys_usage = {
 	"      --tpm N          upstream tokens per minute (default: no limit)\n"
 	"      --tcpm N         MCP tool calls per minute (default: no limit)\n"
 	"      --expires DATE   YYYY-MM-DD (valid through that day, UTC) or YYYY-MM-DDTHH:MM[:SS]Z\n"
+	"      --admin          the key may also read the operator's views (GET /metrics) from any address\n"
 	"      --json           list as JSON\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        the version\n",
@@ -65,6 +68,22 @@ static struct statestore *open_store(const struct settings *s)
 	return st;
 }
 
+/* put_key: keystore_put with the state directory's change hint, so that every
+ * responder process re-reads the keys at its next request; without the hint
+ * (it cannot be opened) they still see the change within a second */
+static enum statestore_status put_key(const struct settings *s, struct statestore *st, const struct apikey *k)
+{
+	char err[512];
+	struct changehint *hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err);
+	enum statestore_status ss;
+
+	if (!hint)
+		fprintf(stderr, PROG ": warning: %s: the responders see this change within a second\n", err);
+	ss = keystore_put(st, hint, k);
+	changehint_close(hint);
+	return ss;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -85,13 +104,10 @@ static int parse_rate(const char *opt, const char *v, long *out)
 static int cmd_create(const struct settings *s, int argc, char **argv)
 {
 	static const struct option longs[] = {
-		{ "servers", required_argument, NULL, 's' },
-		{ "tools", required_argument, NULL, 't' },
-		{ "rpm", required_argument, NULL, 'r' },
-		{ "tpm", required_argument, NULL, 'k' },
-		{ "tcpm", required_argument, NULL, 'c' },
-		{ "expires", required_argument, NULL, 'e' },
-		{ NULL, 0, NULL, 0 },
+		{ "servers", required_argument, NULL, 's' }, { "tools", required_argument, NULL, 't' },
+		{ "rpm", required_argument, NULL, 'r' },     { "tpm", required_argument, NULL, 'k' },
+		{ "tcpm", required_argument, NULL, 'c' },    { "expires", required_argument, NULL, 'e' },
+		{ "admin", no_argument, NULL, 'a' },         { NULL, 0, NULL, 0 },
 	};
 	struct apikey k;
 	char key[APIKEY_TEXT_MAX], err[256];
@@ -129,6 +145,7 @@ static int cmd_create(const struct settings *s, int argc, char **argv)
 						   "--expires: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z, got '%.40s'",
 						   optarg);
 			break;
+		case 'a': k.admin = 1; break;
 		default: return USAGE_EXIT;
 		}
 	}
@@ -148,7 +165,7 @@ static int cmd_create(const struct settings *s, int argc, char **argv)
 	}
 	if (!(st = open_store(s)))
 		return 1;
-	ss = keystore_put(st, &k);
+	ss = put_key(s, st, &k);
 	if (ss != STATESTORE_OK) {
 		fprintf(stderr, PROG ": cannot store the key: %s%s%s\n", statestore_strerror(ss),
 			*statestore_errmsg(st) ? ": " : "", statestore_errmsg(st));
@@ -205,8 +222,8 @@ static json_t *list_json(const struct apikey *k, const int64_t use[KEYSTORE_NKIN
 		apikey_format_date(k->revoked_ms, rev, sizeof rev);
 	if (k->created_ms)
 		apikey_format_date(k->created_ms, made, sizeof made);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:{s:I, s:I, s:I}}", "id", k->id,
-			 "name", k->name, "state", state_of(k, now), "servers",
+	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:{s:I, s:I, s:I}}", "id",
+			 k->id, "name", k->name, "state", state_of(k, now), "admin", k->admin != 0, "servers",
 			 *k->policy.servers ? k->policy.servers : "*", "tools",
 			 *k->policy.tools ? k->policy.tools : "*", "rpm", (json_int_t)k->rpm, "tpm", (json_int_t)k->tpm,
 			 "tcpm", (json_int_t)k->tcpm, "created", *made ? made : NULL, "expires", *exp ? exp : NULL,
@@ -222,9 +239,10 @@ static void list_text(const struct apikey *k, const int64_t use[KEYSTORE_NKINDS]
 	if (k->expires_ms)
 		apikey_format_date(k->expires_ms, exp, sizeof exp);
 	snprintf(rates, sizeof rates, "%ld/%ld/%ld", k->rpm, k->tpm, k->tcpm);
-	printf("%-14s %-20s %-8s %-16s %-16s %-14s %-21s %9lld %9lld %9lld\n", k->id, k->name, state_of(k, now),
-	       *k->policy.servers ? k->policy.servers : "*", *k->policy.tools ? k->policy.tools : "*", rates, exp,
-	       (long long)use[KEYSTORE_REQUESTS], (long long)use[KEYSTORE_TOKENS], (long long)use[KEYSTORE_TOOL_CALLS]);
+	printf("%-14s %-20s %-8s %-6s %-16s %-16s %-14s %-21s %9lld %9lld %9lld\n", k->id, k->name, state_of(k, now),
+	       k->admin ? "admin" : "-", *k->policy.servers ? k->policy.servers : "*",
+	       *k->policy.tools ? k->policy.tools : "*", rates, exp, (long long)use[KEYSTORE_REQUESTS],
+	       (long long)use[KEYSTORE_TOKENS], (long long)use[KEYSTORE_TOOL_CALLS]);
 }
 
 /* cmd_list: every key with its usage */
@@ -247,8 +265,8 @@ static int cmd_list(const struct settings *s, int as_json)
 	}
 	nenv = env_records(s, &env);
 	if (!as_json)
-		printf("%-14s %-20s %-8s %-16s %-16s %-14s %-21s %9s %9s %9s\n", "ID", "NAME", "STATE", "SERVERS",
-		       "TOOLS", "RPM/TPM/TCPM", "EXPIRES", "REQUESTS", "TOKENS", "TOOLCALLS");
+		printf("%-14s %-20s %-8s %-6s %-16s %-16s %-14s %-21s %9s %9s %9s\n", "ID", "NAME", "STATE", "ROLE",
+		       "SERVERS", "TOOLS", "RPM/TPM/TCPM", "EXPIRES", "REQUESTS", "TOKENS", "TOOLCALLS");
 	for (size_t i = 0; i < nenv + n; i++) {
 		const struct apikey *k = i < nenv ? &env[i] : &keys[i - nenv];
 		int64_t use[KEYSTORE_NKINDS] = { 0 };
@@ -302,7 +320,7 @@ static int cmd_revoke(const struct settings *s, const char *id)
 		rc = 0;
 	} else {
 		k.revoked_ms = now_ms();
-		if ((ss = keystore_put(st, &k)) != STATESTORE_OK)
+		if ((ss = put_key(s, st, &k)) != STATESTORE_OK)
 			fprintf(stderr, PROG ": cannot revoke key %s: %s\n", id, statestore_strerror(ss));
 		else {
 			printf(PROG ": revoked key %s (%s)\n", k.id, k.name);

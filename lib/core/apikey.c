@@ -70,10 +70,11 @@ json_t *apikey_to_json(const struct apikey *k)
 
 	for (int i = 0; i < APIKEY_HASH_BYTES; i++)
 		snprintf(hex + 2 * i, 3, "%02x", k->hash[i]);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", k->id, "name", k->name,
-			 "sha256", hex, "servers", k->policy.servers, "tools", k->policy.tools, "rpm", (json_int_t)k->rpm,
-			 "tpm", (json_int_t)k->tpm, "tcpm", (json_int_t)k->tcpm, "created_ms", (json_int_t)k->created_ms,
-			 "expires_ms", (json_int_t)k->expires_ms, "revoked_ms", (json_int_t)k->revoked_ms);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "id", k->id, "name", k->name,
+			 "sha256", hex, "servers", k->policy.servers, "tools", k->policy.tools, "rpm",
+			 (json_int_t)k->rpm, "tpm", (json_int_t)k->tpm, "tcpm", (json_int_t)k->tcpm, "created_ms",
+			 (json_int_t)k->created_ms, "expires_ms", (json_int_t)k->expires_ms, "revoked_ms",
+			 (json_int_t)k->revoked_ms, "admin", k->admin != 0);
 }
 
 /* hexbyte: two hex digits at s as a byte; -1 if not */
@@ -109,6 +110,7 @@ static int copy(const json_t *j, const char *field, char *dst, size_t n)
 int apikey_from_json(const json_t *j, struct apikey *k, char *err, size_t errlen)
 {
 	const char *hex = json_string_value(json_object_get(j, "sha256"));
+	const json_t *admin = json_object_get(j, "admin");
 	json_int_t rpm, tpm, tcpm, created, expires, revoked;
 
 	memset(k, 0, sizeof *k);
@@ -118,7 +120,8 @@ int apikey_from_json(const json_t *j, struct apikey *k, char *err, size_t errlen
 	    strlen(hex) != APIKEY_HASH_BYTES * 2 ||
 	    json_unpack((json_t *)j, "{s:I, s:I, s:I, s:I, s:I, s:I}", "rpm", &rpm, "tpm", &tpm, "tcpm", &tcpm,
 			"created_ms", &created, "expires_ms", &expires, "revoked_ms", &revoked) < 0 ||
-	    rpm < 0 || tpm < 0 || tcpm < 0 || rpm > LONG_MAX || tpm > LONG_MAX || tcpm > LONG_MAX)
+	    rpm < 0 || tpm < 0 || tcpm < 0 || rpm > LONG_MAX || tpm > LONG_MAX || tcpm > LONG_MAX ||
+	    (admin && !json_is_boolean(admin)))
 		goto bad;
 	for (int i = 0; i < APIKEY_HASH_BYTES; i++) {
 		int b = hexbyte(hex + 2 * i);
@@ -133,6 +136,7 @@ int apikey_from_json(const json_t *j, struct apikey *k, char *err, size_t errlen
 	k->created_ms = created;
 	k->expires_ms = expires;
 	k->revoked_ms = revoked;
+	k->admin = json_is_true(admin); /* absent (a record made before admin keys): not admin */
 	return 0;
 bad:
 	snprintf(err, errlen, "API key record %.40s: a field is missing or malformed", k->id[0] ? k->id : "?");

@@ -38,6 +38,7 @@ struct apikey {
 	int64_t created_ms;       /* wall clock, ms */
 	int64_t expires_ms;       /* 0: never */
 	int64_t revoked_ms;       /* 0: not revoked */
+	int admin;                /* 1: may read the operator's views (GET /metrics) from anywhere */
 };
 
 /* apikey_new: mint a key into key (keylen >= APIKEY_TEXT_MAX) and its id

@@ -16,7 +16,7 @@ const char *keystore_kind_name(enum keystore_kind kind)
 	return kind < KEYSTORE_NKINDS ? keystore_kinds[kind] : "?";
 }
 
-enum statestore_status keystore_put(struct statestore *st, const struct apikey *k)
+enum statestore_status keystore_put(struct statestore *st, struct changehint *hint, const struct apikey *k)
 {
 	json_t *j = apikey_to_json(k);
 	enum statestore_status s;
@@ -25,9 +25,11 @@ enum statestore_status keystore_put(struct statestore *st, const struct apikey *
 		return STATESTORE_ENOMEM;
 	s = statestore_put_json(st, KEYSTORE_NS, k->id, j, 0);
 	json_decref(j);
-	if (s != STATESTORE_OK)
-		return s;
-	return statestore_incr(st, KEYSTORE_GEN_NS, KEYSTORE_GEN_KEY, 1, 0, NULL);
+	if (s == STATESTORE_OK)
+		s = statestore_incr(st, KEYSTORE_GEN_NS, KEYSTORE_GEN_KEY, 1, 0, NULL);
+	/* after the store holds it (bumped even on a failure: the record may be there) */
+	changehint_bump(hint);
+	return s;
 }
 
 enum statestore_status keystore_get(struct statestore *st, const char *id, struct apikey *k)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/apikey.h"
+#include "core/changehint.h"
 #include "core/statestore.h"
 
 /* What the store holds (namespaces of lib/core/statestore.h), every
@@ -13,7 +14,8 @@
  *   apikey        id -> the record (apikey_to_json), never the key itself
  *   apikey-gen    "generation": a counter bumped by every change of a record
  *                 (create, revoke): a process that cached the records reads
- *                 this one counter per request and reloads when it moved
+ *                 it when the change hint moved (and once a second) and
+ *                 reloads when it moved
  *   apikey-usage  "ID/requests", "ID/tokens", "ID/tool_calls": counters, kept
  *   apikey-rate   "ID/KIND/MINUTE": the fixed one-minute windows of the rates,
  *                 expiring two minutes after they start */
@@ -31,9 +33,12 @@ enum keystore_kind { KEYSTORE_REQUESTS = 0, KEYSTORE_TOKENS, KEYSTORE_TOOL_CALLS
 /* keystore_kind_name: "requests", "tokens", "tool_calls". */
 const char *keystore_kind_name(enum keystore_kind kind);
 
-/* keystore_put: store the record k (a new key, or a changed one: a revocation)
- * and bump the generation. OK or the store's error. */
-enum statestore_status keystore_put(struct statestore *st, const struct apikey *k);
+/* keystore_put: store the record k (a new key, or a changed one: a revocation),
+ * bump the generation, then the change hint (changehint.h: hint is that of
+ * the state directory, STATEDIR_KEYS_HINT, so that every process caching
+ * the keys re-reads them at its next request; NULL only where no process
+ * caches them). OK or the store's error. */
+enum statestore_status keystore_put(struct statestore *st, struct changehint *hint, const struct apikey *k);
 
 /* keystore_get: the record of id into *k. OK, NOTFOUND, ETYPE (a record
  * that is no valid record), or the store's error. */

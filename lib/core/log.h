@@ -42,6 +42,21 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 			log_write(LOGL_DEBUG, __VA_ARGS__); \
 	} while (0)
 
+/* log_spool: log_write's line, handed to a thread of the process that
+ * writes the lines spooled so far every 100 ms (or when 128 KB wait), each
+ * batch with one write(2) of whole lines: for a line per request (the access
+ * log), so that a request's thread neither makes a system call for it nor
+ * waits on a slow disk. The thread is started by the first call; when it
+ * cannot be, or the spool is full, the line is written at once, as
+ * log_write does. Lines spooled are written by log_spool_flush, which runs
+ * at exit (atexit); a process ended by a signal loses at most 100 ms of
+ * them. Thread-safe; not for a process that forks after the first call. */
+void log_spool(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* log_spool_flush: write every spooled line now (waiting for a batch being
+ * written) and end the spool: later lines are written at once. */
+void log_spool_flush(void);
+
 /* log_close: close a log file opened by log_init (no-op for stderr). */
 void log_close(void);
 

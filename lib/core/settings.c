@@ -667,14 +667,14 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_SESSION_TTL", SECONDS(1, 30 * SET_DAY_MS), .def = "86400", FIELD(session_ttl_ms),
 	  .readers = SETTINGS_RESPONDERS, .doc = "seconds the hidden part of a mixed batch is kept" },
 	{ .name = "MCPGW_STATE_STORE", .kind = SETTINGS_STRING, .def_fn = def_state_store,
-	  .def_doc = "`sqlite:$MCPGW_STATE_DIR/state.db`", FIELD(state_store), .readers = R_GW,
+	  .def_doc = "`sqlite:$MCPGW_STATE_DIR/state.db`", FIELD(state_store), .readers = R_GW | SETTINGS_BROKER,
 	  .hook = hook_state_store, .doc = "the state store, as a URL",
 	  .more = ": what every process shares across requests (the hidden part of mixed batches, the models cache); "
 		  "`sqlite:/ABSOLUTE/PATH` (a file made 0600, WAL; a symlink, a file that is no SQLite database or "
 		  "another program's database is refused); any other scheme is refused at start, naming what is "
 		  "supported (`postgresql://` is planned, not built in); see [State store](#state-store)" },
 	{ .name = "MCPGW_STATE_STORE_TIMEOUT", SECONDS(1, 60000), .def = "5", FIELD(state_store_timeout_ms),
-	  .readers = R_GW, .doc = "seconds one state-store operation waits for another process",
+	  .readers = R_GW | SETTINGS_BROKER, .doc = "seconds one state-store operation waits for another process",
 	  .more = "holding the store (SQLite's busy timeout); past it the operation fails, logged, and the request "
 		  "goes on without it" },
 	{ .name = "MCPGW_API_KEYS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", FIELD(api_keys),
@@ -688,6 +688,12 @@ const struct settings_row settings_rows[] = {
 	  .hook = hook_trusted_proxies, .doc = "reverse proxies whose `X-Forwarded-For` names the client",
 	  .more = "(e.g. `127.0.0.1,10.0.0.0/8`) in the log; a request that carries `X-Forwarded-For`, `Forwarded` "
 		  "or `X-Real-IP` is never a loopback client, trusted or not" },
+	{ .name = "MCPGW_AUDIT_PAYLOADS", .kind = SETTINGS_BOOL, .words = settings_bool_words, .def = "0",
+	  FIELD(audit_payloads), .readers = SETTINGS_BROKER,
+	  .doc = "keep each tool call's arguments and result in the audit table; `0`: sizes only",
+	  .more = "(the default: arguments and results may hold personal data or secrets; see [Operations](#operations))" },
+	{ .name = "MCPGW_AUDIT_RETENTION", SECONDS(1000, 3650 * SET_DAY_MS), .def = "2592000", FIELD(audit_retention_ms),
+	  .readers = SETTINGS_BROKER, .doc = "seconds a tool call's row is kept in the audit table (30 days)" },
 	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads per chat responder process" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",

@@ -58,6 +58,9 @@ struct settings {
 	/* access control */
 	char api_keys[4096];        /* MCPGW_API_KEYS (secret): comma-separated keys */
 	char trusted_proxies[1024]; /* MCPGW_TRUSTED_PROXIES: addresses and CIDR ranges */
+	/* operations */
+	int audit_payloads;      /* MCPGW_AUDIT_PAYLOADS: 0 or 1 */
+	long audit_retention_ms; /* MCPGW_AUDIT_RETENTION (seconds) */
 	/* embeddings */
 	char embedding_api_key[1024];         /* EMBEDDING_API_KEY (secret) */
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */

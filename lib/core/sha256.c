@@ -4,27 +4,24 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
-/* The algorithm, fetched once per process: EVP_DigestInit_ex with
- * EVP_sha256() fetches it again on every call (an "implicit fetch", a
- * locked name lookup each time); OpenSSL advises fetching once for speed
- * (https://docs.openssl.org/3.0/man7/crypto/ "Performance"). Kept for the
- * process's life; NULL when the fetch failed (then the implicit one). */
+/* The algorithm, fetched once per process (EVP_MD_fetch) rather than looked up
+ * by every digest (EVP_sha256's implicit fetch): a digest per request (the
+ * API-key check) costs the hashing only. */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
-/* sha256_fetch: sha256_md, once (pthread_once) */
 static void sha256_fetch(void)
 {
-	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
 }
 
 int sha256_init(struct sha256 *c)
 {
 	c->failed = 0;
-	if (!(c->ctx = EVP_MD_CTX_new()))
+	c->ctx = NULL;
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 || !sha256_md || !(c->ctx = EVP_MD_CTX_new()))
 		return -1;
-	if (pthread_once(&sha256_once, sha256_fetch) != 0 ||
-	    EVP_DigestInit_ex2(c->ctx, sha256_md ? sha256_md : EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(c->ctx, sha256_md, NULL) != 1) {
 		sha256_free(c);
 		return -1;
 	}

@@ -14,7 +14,7 @@ struct sha256 {
 	int failed; /* an update failed: sha256_final says so */
 };
 
-/* sha256_init: a new digest (FIPS 180-4, through EVP_DigestInit_ex2; the
+/* sha256_init: a new digest (FIPS 180-4, through EVP_DigestInit_ex; the
  * algorithm fetched once per process, thread-safe). 0, or
  * -1 when libcrypto could not make one (out of memory); c is then freed. */
 int sha256_init(struct sha256 *c);

@@ -17,8 +17,11 @@
 #define STATEDIR_STATE_STORE \
 	"state.db" /* the state store (SQLite, 0600): mixed-batch history, caches (MCPGW_STATE_STORE's default) */
 #define STATEDIR_CATALOG_GEN "catalog.gen" /* the catalog generation, 8 bytes mapped shared */
-#define STATEDIR_CHAT_DB "chat.db"         /* mcpgw-chat's conversations (SQLite, 0600) */
-#define STATEDIR_CHAT_LOG "chat.log"       /* mcpgw-chat's log */
+#define STATEDIR_METRICS "metrics.shm"     /* the counters every process adds to (lib/core/metrics.h), mapped shared */
+#define STATEDIR_KEYS_HINT \
+	"keys.hint"                  /* bumped by whoever changes the API keys (lib/core/changehint.h), mapped shared */
+#define STATEDIR_CHAT_DB "chat.db"   /* mcpgw-chat's conversations (SQLite, 0600) */
+#define STATEDIR_CHAT_LOG "chat.log" /* mcpgw-chat's log */
 
 /* statedir_path: state_dir + "/" + name (one of the names above) into out
  * (outlen bytes). 0, or -1 when it does not fit (out then holds "" ). */

@@ -298,3 +298,26 @@ enum statestore_status statestore_prune(struct statestore *st, size_t max, size_
 		*pruned = n;
 	return s;
 }
+
+enum statestore_status statestore_audit_append(struct statestore *st, const struct statestore_audit_row *rows, size_t n)
+{
+	if (!st || (n && !rows))
+		return STATESTORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].caller || !rows[i].server || !rows[i].tool || !rows[i].outcome)
+			return STATESTORE_EINVAL;
+	return n ? st->ops->audit_append(st, rows, n) : STATESTORE_OK;
+}
+
+enum statestore_status statestore_audit_prune(struct statestore *st, int64_t before_ms, size_t max, size_t *pruned)
+{
+	size_t n = 0;
+	enum statestore_status s;
+
+	if (!st)
+		return STATESTORE_EINVAL;
+	s = max ? st->ops->audit_prune(st, before_ms, max, &n) : STATESTORE_OK;
+	if (pruned)
+		*pruned = n;
+	return s;
+}

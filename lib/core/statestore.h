@@ -150,4 +150,20 @@ enum statestore_status statestore_list(struct statestore *st, const char *ns, co
  * NULL) is how many went. OK or an error. */
 enum statestore_status statestore_prune(struct statestore *st, size_t max, size_t *pruned);
 
+/* ---- the audit table: one row per tool call (issue 14, case 7) ----
+ * Rows are appended, never changed, and pruned by age (MCPGW_AUDIT_RETENTION).
+ * sqlite: the table "audit" in the same file, made on first use. */
+
+/* struct statestore_audit_row: one tool call as audited (statestore_types.h) */
+
+
+/* statestore_audit_append: n rows appended in one atomic step (all or
+ * none). OK or an error (EINVAL: a NULL string other than arguments/result). */
+enum statestore_status statestore_audit_append(struct statestore *st, const struct statestore_audit_row *rows, size_t n);
+
+/* statestore_audit_prune: delete at most max rows whose time is before
+ * before_ms, oldest first (bounded work per call: call again while
+ * *pruned == max). *pruned (may be NULL): how many went. OK or an error. */
+enum statestore_status statestore_audit_prune(struct statestore *st, int64_t before_ms, size_t max, size_t *pruned);
+
 #endif

@@ -45,6 +45,9 @@ struct statestore_ops {
 	enum statestore_status (*list)(struct statestore *st, const char *ns, int64_t now, const char *after,
 				       size_t max, json_t **keys);
 	enum statestore_status (*prune)(struct statestore *st, int64_t now, size_t max, size_t *pruned);
+	/* the audit table (statestore.h): rows checked non-NULL where required */
+	enum statestore_status (*audit_append)(struct statestore *st, const struct statestore_audit_row *rows, size_t n);
+	enum statestore_status (*audit_prune)(struct statestore *st, int64_t before_ms, size_t max, size_t *pruned);
 };
 
 /* a handle: the backend's ops and its own state */

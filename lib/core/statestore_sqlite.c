@@ -82,6 +82,7 @@ static const char *const ss_sql[SS_NSTMT] = {
 struct ss {
 	sqlite3 *db;
 	sqlite3_stmt *st[SS_NSTMT];
+	sqlite3_stmt *audit_ins, *audit_prune; /* prepared on first use (ss_audit_ready) */
 };
 
 static sqlite3 *ss_db(struct statestore *st)
@@ -523,6 +524,8 @@ static void ss_close(struct statestore *st)
 		return;
 	for (int i = 0; i < SS_NSTMT; i++)
 		sqlite3_finalize(q->st[i]);
+	sqlite3_finalize(q->audit_ins);
+	sqlite3_finalize(q->audit_prune);
 	sqlite3_close(q->db);
 	free(q);
 	st->impl = NULL;
@@ -556,6 +559,103 @@ err:
 	return -1;
 }
 
+/* ---- the audit table ---- */
+
+/* made on first use, so that a store only the responders use never has it; an
+ * added table leaves the kv schema (and SS_SCHEMA_VERSION) as it was */
+static const char ss_audit_schema[] =
+	"CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, key_id TEXT NOT NULL,"
+	" server TEXT NOT NULL, tool TEXT NOT NULL, duration_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
+	" error_code INTEGER NOT NULL, args_bytes INTEGER NOT NULL, result_bytes INTEGER NOT NULL,"
+	" arguments TEXT, result TEXT);"
+	"CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);";
+
+/* ss_audit_ready: the table and its statements; OK or an error */
+static enum statestore_status ss_audit_ready(struct statestore *st)
+{
+	struct ss *q = st->impl;
+
+	if (q->audit_ins && q->audit_prune)
+		return STATESTORE_OK;
+	if (sqlite3_exec(q->db, ss_audit_schema, NULL, NULL, NULL) != SQLITE_OK)
+		return ss_status(st, sqlite3_errcode(q->db));
+	if ((!q->audit_ins &&
+	     sqlite3_prepare_v3(q->db,
+				"INSERT INTO audit(time_ms, key_id, server, tool, duration_ms, outcome, error_code,"
+				" args_bytes, result_bytes, arguments, result) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+				-1, SQLITE_PREPARE_PERSISTENT, &q->audit_ins, NULL) != SQLITE_OK) ||
+	    (!q->audit_prune && sqlite3_prepare_v3(q->db,
+						   "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time_ms < ?1"
+						   " ORDER BY time_ms LIMIT ?2)",
+						   -1, SQLITE_PREPARE_PERSISTENT, &q->audit_prune, NULL) != SQLITE_OK))
+		return ss_status(st, sqlite3_errcode(q->db) == SQLITE_OK ? SQLITE_ERROR : sqlite3_errcode(q->db));
+	return STATESTORE_OK;
+}
+
+/* ss_audit_bind: row r into the insert statement s */
+static int ss_audit_bind(sqlite3_stmt *s, const struct statestore_audit_row *r)
+{
+	sqlite3_reset(s);
+	return sqlite3_bind_int64(s, 1, r->time_ms) != SQLITE_OK ||
+			       sqlite3_bind_text(s, 2, r->caller, -1, SQLITE_STATIC) != SQLITE_OK ||
+			       sqlite3_bind_text(s, 3, r->server, -1, SQLITE_STATIC) != SQLITE_OK ||
+			       sqlite3_bind_text(s, 4, r->tool, -1, SQLITE_STATIC) != SQLITE_OK ||
+			       sqlite3_bind_int64(s, 5, r->duration_ms) != SQLITE_OK ||
+			       sqlite3_bind_text(s, 6, r->outcome, -1, SQLITE_STATIC) != SQLITE_OK ||
+			       sqlite3_bind_int64(s, 7, r->error_code) != SQLITE_OK ||
+			       sqlite3_bind_int64(s, 8, r->args_bytes) != SQLITE_OK ||
+			       sqlite3_bind_int64(s, 9, r->result_bytes) != SQLITE_OK ||
+			       (r->arguments ? sqlite3_bind_text(s, 10, r->arguments, -1, SQLITE_STATIC)
+					     : sqlite3_bind_null(s, 10)) != SQLITE_OK ||
+			       (r->result ? sqlite3_bind_text(s, 11, r->result, -1, SQLITE_STATIC)
+					  : sqlite3_bind_null(s, 11)) != SQLITE_OK
+		       ? -1
+		       : 0;
+}
+
+static enum statestore_status ss_audit_append(struct statestore *st, const struct statestore_audit_row *rows, size_t n)
+{
+	struct ss *q = st->impl;
+	enum statestore_status r;
+	int rc = SQLITE_OK;
+
+	if ((r = ss_audit_ready(st)) != STATESTORE_OK)
+		return r;
+	if ((r = ss_status(st, ss_exec(st, SS_BEGIN))) != STATESTORE_OK)
+		return r;
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		if (ss_audit_bind(q->audit_ins, &rows[i]) < 0)
+			rc = sqlite3_errcode(q->db) == SQLITE_OK ? SQLITE_ERROR : sqlite3_errcode(q->db);
+		else if ((rc = ss_done(q->audit_ins, sqlite3_step(q->audit_ins))) == SQLITE_DONE)
+			rc = SQLITE_OK;
+	}
+	sqlite3_clear_bindings(q->audit_ins);
+	if (rc == SQLITE_OK && (rc = ss_exec(st, SS_COMMIT)) == SQLITE_DONE)
+		return STATESTORE_OK;
+	r = ss_status(st, rc);
+	(void)ss_exec(st, SS_ROLLBACK);
+	return r;
+}
+
+static enum statestore_status ss_audit_prune(struct statestore *st, int64_t before_ms, size_t max, size_t *pruned)
+{
+	struct ss *q = st->impl;
+	enum statestore_status r;
+	int rc;
+
+	*pruned = 0;
+	if ((r = ss_audit_ready(st)) != STATESTORE_OK)
+		return r;
+	sqlite3_reset(q->audit_prune);
+	if (sqlite3_bind_int64(q->audit_prune, 1, before_ms) != SQLITE_OK ||
+	    sqlite3_bind_int64(q->audit_prune, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max) != SQLITE_OK)
+		return ss_bind_failed(st, q->audit_prune);
+	rc = ss_done(q->audit_prune, sqlite3_step(q->audit_prune));
+	if ((r = ss_status(st, rc)) == STATESTORE_OK)
+		*pruned = (size_t)sqlite3_changes(q->db);
+	return r;
+}
+
 const struct statestore_ops statestore_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = ss_open,
@@ -570,4 +670,6 @@ const struct statestore_ops statestore_sqlite_ops = {
 	.incr = ss_incr,
 	.list = ss_list,
 	.prune = ss_prune,
+	.audit_append = ss_audit_append,
+	.audit_prune = ss_audit_prune,
 };

@@ -2,6 +2,8 @@
 #ifndef MCPGW_STATESTORE_TYPES_H
 #define MCPGW_STATESTORE_TYPES_H
 
+#include <stdint.h>
+
 #define STATESTORE_NS_MAX 64     /* longest namespace, bytes */
 #define STATESTORE_KEY_MAX 512   /* longest key, bytes */
 #define STATESTORE_PRUNE_STEP 16 /* expired entries each write removes at most (see statestore_prune) */
@@ -19,5 +21,21 @@ enum statestore_status {
 };
 
 struct statestore;
+
+/* one tool call as audited; strings borrowed, "" when not known */
+struct statestore_audit_row {
+	int64_t time_ms;     /* when the call started, wall-clock ms */
+	const char *caller;  /* the caller's opaque id ("": anonymous) */
+	const char *server;  /* the MCP server */
+	const char *tool;    /* the tool's name on that server */
+	int64_t duration_ms; /* until its answer (or failure) */
+	const char *outcome; /* "ok", "is_error" (a result with isError) or "error" (JSON-RPC error, timeout, failure) */
+	int64_t error_code;  /* the JSON-RPC error code for "error", else 0 */
+	int64_t args_bytes;  /* the arguments' size, compact JSON */
+	int64_t result_bytes;  /* the result's (or error's) size, compact JSON */
+	const char *arguments; /* the arguments (JSON text), NULL unless payloads are audited */
+	const char *result;    /* the result or error (JSON text), NULL likewise */
+};
+
 
 #endif

@@ -11,38 +11,46 @@
 #include <time.h>
 
 #include "core/keystore.h"
+#include "core/statedir.h"
 #include "core/log.h"
 #include "http/oai.h"
 
-#define AUTH_ENV_MAX 64     /* keys of MCPGW_API_KEYS at most */
-#define AUTH_REOPEN_MS 1000 /* after the store failed to open, the next try */
+#define AUTH_ENV_MAX 64      /* keys of MCPGW_API_KEYS at most */
+#define AUTH_REOPEN_MS 1000  /* after the store failed to open, the next try */
+#define AUTH_RECHECK_MS 1000 /* the store's generation is read at least this often, hint or not */
 #define AUTH_DOCS "docs/access-control.md"
-#define AUTH_FLUSH_MS 1000  /* usage counted in memory reaches the store at least this often */
-#define AUTH_PENDING_MAX 64 /* keys with usage waiting in memory; one more flushes at once */
+#define AUTH_FLUSH_MS 1000 /* usage counted in memory reaches the store at least this often */
 
-/* usage of one key not yet in the store */
-struct auth_pending {
-	char id[APIKEY_ID_MAX];
-	int64_t n[KEYSTORE_NKINDS];
+/* one key of the cache, with its usage not yet in the store (atomic adds:
+ * any thread holding the cache for reading counts, the flusher takes) */
+struct auth_key {
+	struct apikey k;
+	int64_t pending[KEYSTORE_NKINDS];
 };
 
-/* The process's key cache: one per process (every worker thread shares it,
- * under lock), loaded from the store when its generation moved. */
+/* The process's key cache: one per process, shared by every worker thread.
+ * A request reads it under the read lock (threads do not wait for each
+ * other); it is reloaded under the write lock when the change hint moved
+ * (lib/core/changehint.h: bumped by mcpgw-keys after a change), or at
+ * least once every AUTH_RECHECK_MS, and then only when the store's key
+ * generation moved. While keys are unchanged a request reads no store. */
 static struct {
-	pthread_mutex_t lock;
-	int init;              /* the settings' keys were read */
-	struct statestore *st; /* opened on first use, closed at exit */
-	int64_t next_open_ms;  /* no new open attempt before this (after a failure) */
-	int loaded;            /* keys holds the records of generation gen */
-	int64_t gen;
-	struct apikey *keys;             /* the store's records, revoked ones too */
-	size_t n, nlive;                 /* records; those not revoked */
-	struct apikey env[AUTH_ENV_MAX]; /* MCPGW_API_KEYS, hashed */
+	pthread_rwlock_t rw;     /* the cache (everything below but st's use) */
+	pthread_mutex_t store;   /* st: one operation at a time among readers (rates, counts) */
+	int init;                /* the settings' keys were read (under rw, written) */
+	struct statestore *st;   /* opened on first use, closed at exit */
+	struct changehint *hint; /* the state directory's key hint; NULL: the generation is read per request */
+	int64_t next_open_ms;    /* no new open attempt before this (after a failure) */
+	int store_ok;            /* the last look at the store succeeded: keys is current */
+	int64_t gen;             /* the store's generation keys were loaded at */
+	uint64_t hint_seen;      /* the hint's value before that look */
+	int64_t looked_ms;       /* monotonic ms of that look */
+	struct auth_key *keys;   /* the store's records, revoked ones too */
+	size_t n, nlive;         /* records; those not revoked */
+	struct auth_key env[AUTH_ENV_MAX]; /* MCPGW_API_KEYS, hashed */
 	size_t nenv;
-	struct auth_pending pending[AUTH_PENDING_MAX]; /* usage counted since the last flush */
-	size_t npending;
-	int flusher; /* the flushing thread runs */
-} A = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int flusher; /* 0 not started, 1 runs, -1 could not start */
+} A = { .rw = PTHREAD_RWLOCK_INITIALIZER, .store = PTHREAD_MUTEX_INITIALIZER };
 
 static int64_t auth_now(void)
 {
@@ -52,41 +60,40 @@ static int64_t auth_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* flush_locked: the usage counted in memory added to the store's counters (under A.lock) */
-static void flush_locked(void)
+/* mono_ms: a cheap monotonic clock (the coarse one: a few ms of resolution is plenty here) */
+static int64_t mono_ms(void)
 {
-	for (size_t i = 0; i < A.npending && A.st; i++)
-		for (int k = 0; k < KEYSTORE_NKINDS; k++) {
-			enum statestore_status s;
+	struct timespec ts;
 
-			if (!A.pending[i].n[k])
-				continue;
-			s = keystore_count(A.st, A.pending[i].id, (enum keystore_kind)k, A.pending[i].n[k]);
-			if (s != STATESTORE_OK)
-				log_warn("API key %s: %lld %s could not be counted: %s", A.pending[i].id,
-					 (long long)A.pending[i].n[k], keystore_kind_name((enum keystore_kind)k),
-					 statestore_strerror(s));
-		}
-	A.npending = 0;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* count_locked: n of kind for key id, in memory until the next flush (under A.lock) */
-static void count_locked(const char *id, enum keystore_kind kind, int64_t n)
+/* flush_key: ak's usage counted in memory added to the store's counters (rw held, either way) */
+static void flush_key(struct auth_key *ak)
 {
-	size_t i;
+	for (int k = 0; k < KEYSTORE_NKINDS; k++) {
+		int64_t n = __atomic_exchange_n(&ak->pending[k], 0, __ATOMIC_ACQ_REL);
+		enum statestore_status s;
 
-	for (i = 0; i < A.npending && strcmp(A.pending[i].id, id) != 0; i++)
-		;
-	if (i == AUTH_PENDING_MAX) {
-		flush_locked();
-		i = 0;
+		if (!n)
+			continue;
+		pthread_mutex_lock(&A.store);
+		s = A.st ? keystore_count(A.st, ak->k.id, (enum keystore_kind)k, n) : STATESTORE_EINVAL;
+		pthread_mutex_unlock(&A.store);
+		if (s != STATESTORE_OK)
+			log_warn("API key %s: %lld %s could not be counted: %s", ak->k.id, (long long)n,
+				 keystore_kind_name((enum keystore_kind)k), statestore_strerror(s));
 	}
-	if (i == A.npending) {
-		memset(&A.pending[i], 0, sizeof A.pending[i]);
-		snprintf(A.pending[i].id, sizeof A.pending[i].id, "%s", id);
-		A.npending++;
-	}
-	A.pending[i].n[kind] += n;
+}
+
+/* flush_all: every key's usage to the store (rw held, either way) */
+static void flush_all(void)
+{
+	for (size_t i = 0; i < A.n; i++)
+		flush_key(&A.keys[i]);
+	for (size_t i = 0; i < A.nenv; i++)
+		flush_key(&A.env[i]);
 }
 
 /* flusher: a thread that writes the usage counted in memory every AUTH_FLUSH_MS, so that
@@ -98,50 +105,57 @@ static void *flusher(void *arg)
 	(void)arg;
 	for (;;) {
 		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&A.lock);
-		if (A.npending)
-			flush_locked();
-		pthread_mutex_unlock(&A.lock);
+		pthread_rwlock_rdlock(&A.rw);
+		flush_all();
+		pthread_rwlock_unlock(&A.rw);
 	}
 	return NULL;
 }
 
-/* flusher_start: the flushing thread, once, with every signal blocked (the process's
- * own threads take them); 0, or -1 (usage then reaches the store at exit) */
-static int flusher_start(void)
+/* flusher_start: the flushing thread, once per process (the first thread to get here
+ * starts it), with every signal blocked (the process's own threads take them) */
+static void flusher_start(void)
 {
 	pthread_t th;
 	pthread_attr_t attr;
 	sigset_t all, old;
-	int rc;
+	int zero = 0, rc;
 
-	if (A.flusher)
-		return 0;
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	(void)pthread_attr_setstacksize(&attr, 64 * 1024);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&th, &attr, flusher, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	A.flusher = rc == 0;
-	return rc == 0 ? 0 : -1;
+	if (__atomic_load_n(&A.flusher, __ATOMIC_ACQUIRE) != 0 ||
+	    !__atomic_compare_exchange_n(&A.flusher, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	if (pthread_attr_init(&attr) != 0) {
+		rc = -1;
+	} else {
+		(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		(void)pthread_attr_setstacksize(&attr, 64 * 1024);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&th, &attr, flusher, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc != 0) {
+		__atomic_store_n(&A.flusher, -1, __ATOMIC_RELEASE);
+		log_warn("API keys: no usage flushing thread (usage is written at exit)");
+	}
 }
 
 /* auth_exit: the usage still in memory written, the cache's memory and store handle freed, at process exit */
 static void auth_exit(void)
 {
-	pthread_mutex_lock(&A.lock);
-	flush_locked();
+	pthread_rwlock_wrlock(&A.rw);
+	flush_all();
 	statestore_close(A.st);
 	A.st = NULL;
+	changehint_close(A.hint);
+	A.hint = NULL;
 	free(A.keys);
 	A.keys = NULL;
 	A.n = A.nlive = 0;
+	A.store_ok = 0;
 	memset(A.env, 0, sizeof A.env);
-	pthread_mutex_unlock(&A.lock);
+	pthread_rwlock_unlock(&A.rw);
 }
 
 /* env_keys: MCPGW_API_KEYS hashed into A.env (once; the settings checked their form) */
@@ -151,7 +165,7 @@ static void env_keys(const struct settings *s)
 
 	while (*p && A.nenv < AUTH_ENV_MAX) {
 		size_t k = strcspn(p, ",");
-		struct apikey *e = &A.env[A.nenv];
+		struct apikey *e = &A.env[A.nenv].k;
 
 		if (k > 0 && apikey_hash(p, k, e->hash) == 0) {
 			snprintf(e->id, sizeof e->id, "env%zu", A.nenv + 1);
@@ -172,7 +186,8 @@ struct auth_req {
 	const char *method, *path;
 };
 
-/* store_open: A.st open (not retried more than once a second); 0 or -1 */
+/* store_open: A.st open (not retried more than once a second), and the key
+ * hint with it (without it, the generation is read per request); 0 or -1 (rw written) */
 static int store_open(const struct settings *s)
 {
 	struct statestore_opts o = { .url = s->state_store, .timeout_ms = s->state_store_timeout_ms };
@@ -190,54 +205,100 @@ static int store_open(const struct settings *s)
 		log_error("API keys: the state store cannot be opened: %s", err);
 		return -1;
 	}
+	if (!A.hint && !(A.hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)))
+		log_warn("API keys: %s: the key generation is read on every request", err);
 	return 0;
 }
 
-/* refresh: the cached records current (one read of the generation; a reload when it moved); 0 or -1 */
+/* current: the cache may serve a request without a look at the store: the
+ * last look succeeded, no process changed a key since (the hint stands
+ * still), and it is recent (rw held, either way) */
+static int current(void)
+{
+	return A.store_ok && A.hint && changehint_read(A.hint) == A.hint_seen &&
+	       mono_ms() - A.looked_ms < AUTH_RECHECK_MS;
+}
+
+/* refresh: the cached records current: the hint noted, then one read of the
+ * generation, and a reload when it moved; 0 or -1 (rw written) */
 static int refresh(void)
 {
+	uint64_t hint = A.hint ? changehint_read(A.hint) : 0; /* before the store: never older than what it says */
 	int64_t gen;
-	struct apikey *keys = NULL;
+	struct auth_key *keys = NULL;
+	struct apikey *recs = NULL;
 	size_t n = 0;
 	enum statestore_status s = keystore_generation(A.st, &gen);
 
-	if (s == STATESTORE_OK && A.loaded && gen == A.gen)
-		return 0;
+	if (s == STATESTORE_OK && A.looked_ms && gen == A.gen)
+		goto same; /* keys holds generation gen (looked_ms: loaded once) */
 	if (s == STATESTORE_OK)
-		s = keystore_load(A.st, &keys, &n);
+		s = keystore_load(A.st, &recs, &n);
+	if (s == STATESTORE_OK && n && !(keys = calloc(n, sizeof *keys)))
+		s = STATESTORE_ENOMEM;
 	if (s != STATESTORE_OK) {
+		free(recs);
 		log_error("API keys: the state store cannot be read: %s%s%s", statestore_strerror(s),
 			  *statestore_errmsg(A.st) ? ": " : "", statestore_errmsg(A.st));
 		return -1;
 	}
+	flush_all(); /* the old records' usage, before they go */
+	A.nlive = 0;
+	for (size_t i = 0; i < n; i++) {
+		keys[i].k = recs[i];
+		A.nlive += !recs[i].revoked_ms;
+	}
+	free(recs);
 	free(A.keys);
 	A.keys = keys;
 	A.n = n;
-	A.nlive = 0;
-	for (size_t i = 0; i < n; i++)
-		A.nlive += !keys[i].revoked_ms;
 	A.gen = gen;
-	A.loaded = 1;
 	log_debug("API keys: generation %lld, %zu keys (%zu not revoked)", (long long)gen, n, A.nlive);
+same:
+	A.hint_seen = hint;
+	A.looked_ms = mono_ms();
 	return 0;
+}
+
+/* renew: the store opened and the cache refreshed; A.store_ok says whether it worked (rw written) */
+static void renew(const struct settings *s)
+{
+	if (!A.init) {
+		env_keys(s);
+		atexit(auth_exit);
+		A.init = 1;
+	}
+	A.store_ok = store_open(s) == 0 && refresh() == 0;
 }
 
 /* find: the record whose hash is that of the presented key, or NULL. A key
  * of the minted form is looked up by its id; every key is also compared
  * with each MCPGW_API_KEYS key, all in constant time per comparison. */
-static const struct apikey *find(const char *key, const unsigned char hash[APIKEY_HASH_BYTES])
+static struct auth_key *find(const char *key, const unsigned char hash[APIKEY_HASH_BYTES])
 {
 	char id[APIKEY_ID_MAX];
-	const struct apikey *hit = NULL;
+	struct auth_key *hit = NULL;
 
 	if (apikey_id(key, id, sizeof id) == 0)
 		for (size_t i = 0; i < A.n; i++)
-			if (strcmp(A.keys[i].id, id) == 0 && apikey_equal(A.keys[i].hash, hash))
+			if (strcmp(A.keys[i].k.id, id) == 0 && apikey_equal(A.keys[i].k.hash, hash))
 				hit = &A.keys[i];
 	for (size_t i = 0; i < A.nenv; i++)
-		if (apikey_equal(A.env[i].hash, hash) && !hit)
+		if (apikey_equal(A.env[i].k.hash, hash) && !hit)
 			hit = &A.env[i];
 	return hit;
+}
+
+/* by_id: the cached key with id (a store's or MCPGW_API_KEYS'), or NULL */
+static struct auth_key *by_id(const char *id)
+{
+	for (size_t i = 0; i < A.n; i++)
+		if (strcmp(A.keys[i].k.id, id) == 0)
+			return &A.keys[i];
+	for (size_t i = 0; i < A.nenv; i++)
+		if (strcmp(A.env[i].k.id, id) == 0)
+			return &A.env[i];
+	return NULL;
 }
 
 /* presented: the key the client sent, into key: "Authorization: Bearer KEY"
@@ -322,8 +383,8 @@ static void send_429(struct auth_req *x, const char *what, const char *unit, lon
 	log_info("%s %s: key %s over its %s limit (%ld)", x->method, x->path, x->c->key_id, unit, limit);
 }
 
-/* rates: the key's limits for this route; 0, or -1 after a 429 (or a 503) was sent */
-static int rates(struct auth_req *x, const struct apikey *k)
+/* rates_locked: rates' work under A.store */
+static int rates_locked(struct auth_req *x, const struct apikey *k)
 {
 	int64_t now = auth_now(), total = 0, retry = 0;
 	enum statestore_status s = STATESTORE_OK;
@@ -354,53 +415,62 @@ static int rates(struct auth_req *x, const struct apikey *k)
 	return 0;
 }
 
-/* admit: k's caller fills x->c; its rates checked and the request counted. 0, or -1 after an answer */
-static int admit(struct auth_req *x, const struct apikey *k, int from_store)
+/* rates: the key's limits for this route; 0, or -1 after a 429 (or a 503) was sent */
+static int rates(struct auth_req *x, const struct apikey *k)
 {
+	int rc;
+
+	if (!k->rpm && !(k->tpm && (x->spends & AUTH_SPENDS_TOKENS)) && !(k->tcpm && (x->spends & AUTH_SPENDS_TOOL_CALLS)))
+		return 0; /* no limit applies: no store operation */
+	pthread_mutex_lock(&A.store);
+	rc = rates_locked(x, k);
+	pthread_mutex_unlock(&A.store);
+	return rc;
+}
+
+/* admit: ak's caller fills x->c; its rates checked and the request counted. 0, or -1 after an answer */
+static int admit(struct auth_req *x, struct auth_key *ak, int from_store)
+{
+	const struct apikey *k = &ak->k;
+
 	x->c->keyed = 1;
 	snprintf(x->c->key_id, sizeof x->c->key_id, "%s", k->id);
 	x->c->policy = k->policy;
 	x->c->restricted = toolpolicy_restricts(&k->policy);
 	x->c->tpm = k->tpm;
 	x->c->tcpm = k->tcpm;
+	x->c->admin = k->admin;
 	if (!A.st)
 		return 0; /* an MCPGW_API_KEYS key while the store cannot be opened: no usage (logged at open) */
 	if (from_store && rates(x, k) < 0)
 		return -1;
-	/* usage in memory (no write per request): the flusher, a later request or the exit writes it */
-	count_locked(k->id, KEYSTORE_REQUESTS, 1);
-	if (!A.flusher && flusher_start() < 0)
-		log_warn("API keys: no usage flushing thread (usage is written at exit)");
+	/* usage in memory, no lock (no write per request): the flusher or the exit writes it */
+	__atomic_add_fetch(&ak->pending[KEYSTORE_REQUESTS], 1, __ATOMIC_RELAXED);
+	flusher_start();
 	return 0;
 }
 
-/* is_env: k is one of MCPGW_API_KEYS (needs no store) */
-static int is_env(const struct apikey *k)
+/* is_env: ak is one of MCPGW_API_KEYS (needs no store) */
+static int is_env(const struct auth_key *ak)
 {
-	return k >= A.env && k < A.env + AUTH_ENV_MAX;
+	return ak >= A.env && ak < A.env + AUTH_ENV_MAX;
 }
 
-/* check_locked: auth_check's work under A.lock; 0, or -1 after the answer */
-static int check_locked(struct auth_req *x, const struct settings *s, int loopback)
+/* check: auth_check's work with the cache held (rw, either way); 0, or -1 after the answer */
+static int check(struct auth_req *x)
 {
 	char key[APIKEY_PRESENTED_MAX], why[256], shown[sizeof APIKEY_PREFIX + APIKEY_ID_MAX + 1] = "", id[APIKEY_ID_MAX];
 	unsigned char hash[APIKEY_HASH_BYTES];
-	const struct apikey *k = NULL;
-	int have = presented(x, key, sizeof key), store_ok;
+	struct auth_key *ak = NULL;
+	int have = presented(x, key, sizeof key);
 
-	if (!A.init) {
-		env_keys(s);
-		atexit(auth_exit);
-		A.init = 1;
-	}
-	store_ok = store_open(s) == 0 && refresh() == 0;
 	if (have > 0 && apikey_hash(key, strlen(key), hash) == 0)
-		k = find(key, hash);
+		ak = find(key, hash);
 	if (have > 0 && apikey_id(key, id, sizeof id) == 0)
 		snprintf(shown, sizeof shown, "%s%s-", APIKEY_PREFIX, id);
 	memset(key, 0, sizeof key);
 	/* the store cannot say which keys there are: only MCPGW_API_KEYS can be trusted */
-	if (!store_ok && !(k && is_env(k))) {
+	if (!A.store_ok && !(ak && is_env(ak))) {
 		oai_send_error(x->h, 503, NULL, "key_store_unavailable",
 			       "The gateway cannot check API keys right now (its state store failed; the responders' "
 			       "log says why); try again.");
@@ -409,7 +479,7 @@ static int check_locked(struct auth_req *x, const struct settings *s, int loopba
 	/* keys are configured once one was ever created (revoking the last one does not
 	 * open the gateway to loopback clients again) or MCPGW_API_KEYS names one */
 	if (A.n + A.nenv == 0) {
-		if (loopback)
+		if (x->c->loopback)
 			return 0;
 		oai_send_error(x->h, 403, NULL, "loopback_only",
 			       "This gateway has no API key configured, so it serves only clients on its own host "
@@ -423,20 +493,20 @@ static int check_locked(struct auth_req *x, const struct settings *s, int loopba
 		send_401(x, 1, "", "The Authorization header is malformed: expected 'Bearer YOUR_KEY'.");
 		return -1;
 	}
-	if (!have || !k || k->revoked_ms) {
+	if (!have || !ak || ak->k.revoked_ms) {
 		send_401(x, have, shown, NULL);
 		return -1;
 	}
-	if (!apikey_live(k, auth_now())) {
+	if (!apikey_live(&ak->k, auth_now())) {
 		char when[32];
 
-		apikey_format_date(k->expires_ms, when, sizeof when);
+		apikey_format_date(ak->k.expires_ms, when, sizeof when);
 		snprintf(why, sizeof why, "The API key %s expired on %s. Ask the gateway's operator for a new one.",
-			 k->id, when);
+			 ak->k.id, when);
 		send_401(x, 1, shown, why);
 		return -1;
 	}
-	return admit(x, k, !is_env(k));
+	return admit(x, ak, !is_env(ak));
 }
 
 int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, unsigned spends, const char *method,
@@ -451,10 +521,19 @@ int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, u
 	int rc;
 
 	memset(c, 0, sizeof *c);
+	c->loopback = !forwarded && clientaddr_loopback(remote);
 	clientaddr_resolve(remote, hio_param(h, "HTTP_X_FORWARDED_FOR"), s->trusted_proxies, c->client, sizeof c->client);
-	pthread_mutex_lock(&A.lock);
-	rc = check_locked(&x, s, !forwarded && clientaddr_loopback(remote));
-	pthread_mutex_unlock(&A.lock);
+	/* the cache as it is when no key changed (no store read, threads do not wait for
+	 * each other); else the writer's lock, a look at the store, and the check under it */
+	pthread_rwlock_rdlock(&A.rw);
+	if (!current()) {
+		pthread_rwlock_unlock(&A.rw);
+		pthread_rwlock_wrlock(&A.rw);
+		if (!current())
+			renew(s);
+	}
+	rc = check(&x);
+	pthread_rwlock_unlock(&A.rw);
 	return rc;
 }
 
@@ -466,25 +545,30 @@ const struct toolpolicy *auth_policy(const struct auth_caller *c)
 void auth_count(const struct auth_caller *c, int64_t tokens, int64_t tool_calls)
 {
 	int64_t now = auth_now(), total, retry;
+	struct auth_key *ak;
 
 	if (!c->keyed || (tokens <= 0 && tool_calls <= 0))
 		return;
-	pthread_mutex_lock(&A.lock);
-	if (tokens > 0)
-		count_locked(c->key_id, KEYSTORE_TOKENS, tokens);
-	if (tool_calls > 0)
-		count_locked(c->key_id, KEYSTORE_TOOL_CALLS, tool_calls);
+	pthread_rwlock_rdlock(&A.rw);
+	if ((ak = by_id(c->key_id))) {
+		if (tokens > 0)
+			__atomic_add_fetch(&ak->pending[KEYSTORE_TOKENS], tokens, __ATOMIC_RELAXED);
+		if (tool_calls > 0)
+			__atomic_add_fetch(&ak->pending[KEYSTORE_TOOL_CALLS], tool_calls, __ATOMIC_RELAXED);
+	}
 	/* a rate window is counted at once: every process compares with it before the next request */
-	if (A.st) {
+	if (A.st && ((tokens > 0 && c->tpm) || (tool_calls > 0 && c->tcpm))) {
 		enum statestore_status s = STATESTORE_OK;
 
+		pthread_mutex_lock(&A.store);
 		if (tokens > 0 && c->tpm)
 			s = keystore_window(A.st, c->key_id, KEYSTORE_TOKENS, tokens, now, &total, &retry);
 		if (s == STATESTORE_OK && tool_calls > 0 && c->tcpm)
 			s = keystore_window(A.st, c->key_id, KEYSTORE_TOOL_CALLS, tool_calls, now, &total, &retry);
+		pthread_mutex_unlock(&A.store);
 		if (s != STATESTORE_OK)
 			log_warn("API key %s: its rate window could not be counted: %s", c->key_id,
 				 statestore_strerror(s));
 	}
-	pthread_mutex_unlock(&A.lock);
+	pthread_rwlock_unlock(&A.rw);
 }

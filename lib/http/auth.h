@@ -19,6 +19,8 @@ struct auth_caller {
 	struct toolpolicy policy;    /* its allow-lists */
 	int restricted;              /* the policy narrows anything (toolpolicy_restricts) */
 	long tpm, tcpm;              /* its token and tool-call rates (0: none), for auth_count */
+	int admin;                   /* the key is an admin key (mcpgwctl keys create --admin) */
+	int loopback;                /* the peer the web server saw is this host, and no proxy forwarded it */
 	char client[CLIENTADDR_MAX]; /* the client's address, for the log */
 };
 
@@ -41,8 +43,12 @@ enum auth_spends {
  * (every request), tpm or tcpm (when spends names them), 503
  * key_store_unavailable when the store cannot be read. Counts the request
  * in the key's usage. Returns 0 (go on), or -1 after the answer was sent.
- * Thread-safe; costs one read of the store's key generation per request
- * while the keys are unchanged (docs/access-control.md). */
+ * Thread-safe; while the keys are unchanged it reads no store and threads
+ * do not wait for each other: the keys are cached per process, re-read
+ * when the key change hint (lib/core/changehint.h, STATEDIR_KEYS_HINT, bumped
+ * by keystore_put) moved and at least once a second; usage is counted in
+ * memory and written by a thread every second. A key with rates costs one
+ * store operation per limit that applies (docs/access-control.md). */
 int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, unsigned spends, const char *method,
 	       const char *path);
 

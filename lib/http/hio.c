@@ -124,10 +124,14 @@ int hio_accept(struct hio *h)
 		}
 		h->served = 1;
 		h->status_sent = 0;
+		h->status = 0;
+		h->bytes_out = 0;
 		return 1;
 	}
 	hio_finish(h);
 	h->status_sent = 0;
+	h->status = 0;
+	h->bytes_out = 0;
 	if (FCGX_Accept_r(&h->req) == 0)
 		return 1;
 	/* libfcgi's SIGTERM/SIGUSR1 handlers make accept fail: that is a shutdown */
@@ -280,6 +284,7 @@ int hio_write(struct hio *h, const void *p, size_t n)
 		}
 		s += chunk;
 		n -= chunk;
+		h->bytes_out += chunk;
 	}
 	return 0;
 }
@@ -294,6 +299,7 @@ int hio_flush(struct hio *h)
 int hio_headers(struct hio *h, int status, const char *content_type, const char *extra)
 {
 	buf_t b = BUF_INIT;
+	size_t had_out;
 	int rc = -1;
 
 	if (h->status_sent)
@@ -313,7 +319,10 @@ int hio_headers(struct hio *h, int status, const char *content_type, const char 
 	if (buf_puts(&b, "\r\n") < 0)
 		goto out;
 	h->status_sent = 1;
+	h->status = status;
+	had_out = h->bytes_out;
 	rc = hio_write(h, b.data, b.len);
+	h->bytes_out = had_out; /* the body's bytes only */
 out:
 	buf_free(&b);
 	return rc;

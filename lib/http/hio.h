@@ -20,6 +20,8 @@ struct hio {
 	int served;                  /* CGI: the one request was handed out */
 	FCGX_Request req;            /* FastCGI mode */
 	int status_sent;             /* headers written */
+	int status;                  /* the status those headers sent (0: none yet) */
+	size_t bytes_out;            /* response body bytes written (the headers not counted) */
 	size_t consumed;             /* CGI: request body bytes read from stdin */
 	hio_headers_fn more_headers; /* this request's (hio_on_headers), NULL: none */
 	void *more_headers_ud;

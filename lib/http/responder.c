@@ -362,6 +362,8 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 					: 0),
 		       x->method, x->path) < 0)
 		return ROUTE_DONE;
+	/* the caller is the key the check accepted ("" none), never anything the client asserts */
+	accesslog_set_caller(&x->log, x->auth.key_id);
 	if ((x->route->needs & ROUTE_UPSTREAM) && !x->w->up) {
 		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
 		return ROUTE_DONE;
@@ -376,6 +378,8 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		return ROUTE_DONE;
 	if (faulty(r, x->route, x->method))
 		return fault_handler(x);
+	if ((x->route->needs & ROUTE_BROKER) && r->def->broker->request_caller) /* the audit table's key id */
+		r->def->broker->request_caller(x->w, x->auth.key_id);
 	return x->route->handler(x);
 }
 
@@ -400,6 +404,7 @@ void responder_serve_one(struct responder_worker *w)
 	 * threading code per request); used only when a handler returns PENDING */
 	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	x.done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	accesslog_begin(&x.log);
 	if (dispatch(w->r, &x) == ROUTE_PENDING) {
 		x.pending = 1;
 		pthread_mutex_lock(&x.lock);
@@ -414,11 +419,40 @@ void responder_serve_one(struct responder_worker *w)
 			       "The server had an internal error while answering %.16s %.300s (the responders' log says more).",
 			       x.method, x.path);
 	}
+	/* one line per request (issue 14, case 7), written once the request is finished
+	 * (serve_and_log): the route's pattern names the endpoint */
+	accesslog_end(&x.log, x.method, x.route ? x.route->path : NULL, w->h.status, w->h.bytes_out);
+	w->last = x.log;
 	buf_free(&x.body);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);
 		pthread_mutex_destroy(&x.lock);
 	}
+}
+
+/* ---- the shared counters ---- */
+
+static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct metrics *responder_metrics(struct responder *r)
+{
+	static int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
+	struct metrics *m = __atomic_load_n(&r->metrics, __ATOMIC_ACQUIRE);
+	struct timespec now;
+	char err[512];
+
+	if (m || !r->settings_ok)
+		return m;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&metrics_lock);
+	if (!(m = r->metrics) && now.tv_sec >= next_try) {
+		next_try = now.tv_sec + 1;
+		if (access(r->s.state_dir, F_OK) == 0 && !(m = metrics_open(r->s.state_dir, err, sizeof err)))
+			log_warn("%s", err);
+		__atomic_store_n(&r->metrics, m, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&metrics_lock);
+	return m;
 }
 
 /* ---- start-up and the accept loop ---- */
@@ -493,6 +527,15 @@ static void worker_free(struct responder *r, struct responder_worker *w)
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stopping;
 
+/* serve_and_log: answer the request accepted on w, finish it, then its access-log line
+ * and counts (off the client's time) */
+static void serve_and_log(struct responder_worker *w)
+{
+	responder_serve_one(w);
+	hio_finish(&w->h);
+	accesslog_write(&w->last, responder_metrics(w->r));
+}
+
 /* worker_loop: accept (one worker at a time), answer, finish; until shutdown */
 static void *worker_loop(void *arg)
 {
@@ -506,8 +549,7 @@ static void *worker_loop(void *arg)
 		pthread_mutex_unlock(&accept_lock);
 		if (rc <= 0)
 			break;
-		responder_serve_one(w);
-		hio_finish(&w->h);
+		serve_and_log(w);
 	}
 	return NULL;
 }
@@ -573,9 +615,11 @@ int responder_main(const struct responder_def *def)
 		goto out;
 	}
 	r.nw = 1;
+	if (r.ws[0].h.cgi)
+		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
 	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
 		while ((rc = hio_accept(&r.ws[0].h)) == 1)
-			responder_serve_one(&r.ws[0]);
+			serve_and_log(&r.ws[0]);
 		rc = rc < 0 ? 1 : 0;
 		goto out;
 	}
@@ -593,6 +637,7 @@ out:
 	free(r.ws);
 	if (def->teardown)
 		def->teardown(&r);
+	metrics_close(r.metrics);
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (clients[i] && clients[i]->global_cleanup)
 			clients[i]->global_cleanup();

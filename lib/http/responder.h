@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/settings.h"
+#include "http/accesslog.h"
 #include "http/auth.h"
 #include "http/hio.h"
 #include "mcp/bclient.h"
@@ -59,6 +60,7 @@ struct responder_worker {
 	void *data;          /* def->worker_size zeroed bytes of the program's own, or NULL */
 	pthread_t th;
 	int started;
+	struct accesslog last; /* the last request's record: written once that request is finished */
 };
 
 /* One request and its answer: what a handler gets. */
@@ -76,6 +78,10 @@ struct exchange {
 	pthread_cond_t done;
 	int finished;
 	int pending; /* the handler returned ROUTE_PENDING */
+	/* what the request did, for its access-log line and the metrics (lib/http/accesslog.h):
+	 * the skeleton begins and writes it, with the caller's id: auth.key_id, the key the
+	 * check accepted ("" none), never anything the client asserts; a handler sets the model, the tools run, rounds and tokens with accesslog_* */
+	struct accesslog log;
 };
 
 /* A client the workers hold for the routes that need it (ROUTE_UPSTREAM:
@@ -94,6 +100,9 @@ struct responder_client {
 	void (*worker_free)(struct responder_worker *w); /* frees what worker_init made (NULL fields too) */
 	/* request_begin: a request of a route that needs it starts on w (NULL: nothing to do) */
 	void (*request_begin)(struct responder_worker *w);
+	/* request_caller: the request's API key id (auth.key_id; "" no key), before
+	 * its handler runs (NULL: the client does not carry it) */
+	void (*request_caller)(struct responder_worker *w, const char *caller);
 };
 
 /* responder_upstream (lib/http/responder_upstream.c): w->up, an upstream
@@ -105,7 +114,8 @@ extern const struct responder_client responder_upstream;
 
 /* responder_broker (lib/http/responder_broker.c): w->bc, a broker client on
  * MCPGW_BROKER_SOCKET that starts the broker when none runs
- * (MCPGW_BROKER_AUTOSTART). */
+ * (MCPGW_BROKER_AUTOSTART); each tools/call carries the caller's id
+ * (bc_set_caller). */
 extern const struct responder_client responder_broker;
 
 /* A responder program: its name, routes, clients and hooks (all hooks optional). */
@@ -146,7 +156,12 @@ struct responder {
 	char fault[RESPONDER_FAULT_MAX]; /* MCPGW_FAULT, "" when off */
 	struct responder_worker *ws;
 	int nw;
+	struct metrics *metrics; /* the shared counters (lib/core/metrics.h); NULL until the state directory exists */
 };
+
+/* responder_metrics: r's shared counters, opened on first use once the state
+ * directory exists (retried at most once a second); NULL when they cannot be. */
+struct metrics *responder_metrics(struct responder *r);
 
 /* responder_main: the whole life of a responder program: load the settings, open
  * the log as def->name, run the hooks, serve requests (FastCGI: def->threads
@@ -162,7 +177,8 @@ void responder_init(struct responder *r, const struct responder_def *def);
 /* responder_serve_one: answer the request in w->h (accepted, not finished):
  * route it, check the method, the settings, the body, run the handler, wait for
  * it when PENDING, and answer 500 internal_error when it left the request
- * unanswered. The request is not finished (hio_accept/hio_finish do that). */
+ * unanswered; its access-log record is kept in w->last (accesslog_write
+ * writes it). The request is not finished (hio_accept/hio_finish do that). */
 void responder_serve_one(struct responder_worker *w);
 
 /* responder_route: the route for method and path in routes. Returns it with

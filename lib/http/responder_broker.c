@@ -23,7 +23,14 @@ static void broker_worker_free(struct responder_worker *w)
 	w->bc = NULL;
 }
 
+/* broker_request_caller: the caller's id into each tools/call's _meta (broker/audit.c) */
+static void broker_request_caller(struct responder_worker *w, const char *caller)
+{
+	bc_set_caller(w->bc, caller);
+}
+
 const struct responder_client responder_broker = {
 	.worker_init = broker_worker_init,
 	.worker_free = broker_worker_free,
+	.request_caller = broker_request_caller,
 };

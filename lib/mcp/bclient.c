@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -45,6 +46,7 @@ struct bclient {
 	buf_t out;                 /* the line being sent */
 	bc_no_broker_fn no_broker; /* may start a broker when none listens (bc_on_no_broker) */
 	void *no_broker_ud;
+	char caller[BC_CALLER_MAX]; /* bc_set_caller: _meta "mcpgw/caller" of each tools/call, "" none */
 };
 
 /* milliseconds left until deadline (0 when past), clamped for poll */
@@ -335,6 +337,34 @@ static int bc_write_all(struct bclient *bc, long deadline, int *sent_any)
 	return BC_OK;
 }
 
+void bc_set_caller(struct bclient *bc, const char *id)
+{
+	snprintf(bc->caller, sizeof bc->caller, "%s", id ? id : "");
+}
+
+/* bc_mark_caller: a tools/call's params get _meta "mcpgw/caller" (the broker's
+ * audit table): the key id set by bc_set_caller, never one that came with the
+ * params (it is removed when the caller is anonymous) */
+static void bc_mark_caller(struct bclient *bc, const char *method, json_t *params)
+{
+	json_t *meta;
+
+	if (!json_is_object(params) || strcmp(method, "tools/call") != 0)
+		return;
+	meta = json_object_get(params, "_meta");
+	if (!bc->caller[0]) {
+		if (json_is_object(meta))
+			(void)json_object_del(meta, BC_META_CALLER);
+		return;
+	}
+	if (!json_is_object(meta) &&
+	    (json_object_set_new(params, "_meta", json_object()) < 0 || !(meta = json_object_get(params, "_meta")))) {
+		(void)json_object_del(params, "_meta");
+		return; /* out of memory: the call goes without it (audited as anonymous) */
+	}
+	(void)json_object_set_new(meta, BC_META_CALLER, json_string(bc->caller));
+}
+
 /* send one request line; reconnect once if the connection proves dead
  * before any byte of it left (and start a broker once when none listens,
  * extending *deadline by the time that took). Returns the id (>0) or a bc_status. */
@@ -350,6 +380,7 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 		return BC_ENOMEM;
 	}
 	id = bc->next_id++;
+	bc_mark_caller(bc, method, params);
 	req = jr_request(id, method, params);
 	buf_reset(&bc->out);
 	if (!req || jr_append_line(&bc->out, req) < 0 || !(p = calloc(1, sizeof *p)))

@@ -31,6 +31,15 @@ int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout
 /* bc_send + bc_wait: several requests in flight at once (parallel tool calls).
  * bc_send returns the request id (>0) or a negative bc_status. */
 long bc_send(struct bclient *bc, const char *method, json_t *params);
+
+/* bc_set_caller: the opaque id of the caller the next requests are made
+ * for (NULL or "": anonymous); each tools/call then carries it in its
+ * params' _meta as "mcpgw/caller" (BC_META_CALLER; MCP reserves _meta for
+ * such metadata: https://modelcontextprotocol.io/specification/2025-06-18/basic#meta),
+ * which the broker writes into its audit table. Copied (cut at BC_CALLER_MAX - 1 bytes). */
+#define BC_CALLER_MAX 64
+#define BC_META_CALLER "mcpgw/caller"
+void bc_set_caller(struct bclient *bc, const char *id);
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error);
 
 /* bc_poll: wait up to timeout_ms for the answer to id without collecting

@@ -37,7 +37,8 @@ GET     /v1/                           -    404 unknown_url        Unknown reque
 POST    /v1/responses                  json 404 unknown_url        Unknown request URL: POST /v1/responses.
 GET     /v1/responses/resp_1           -    404 unknown_url        Unknown request URL: GET /v1/responses/resp_1.
 POST    /v1/completions                json 404 unknown_url        Unknown request URL: POST /v1/completions.
-GET     /metrics                       -    404 unknown_url        Unknown request URL: GET /metrics.
+POST    /metrics                       json 405 method_not_allowed Method POST is not allowed here; Allow: GET, HEAD.      GET, HEAD
+GET     /metrics/x                     -    404 unknown_url        Unknown request URL: GET /metrics/x.
 POST    /v1/foo                        json 404 unknown_url        Unknown request URL: POST /v1/foo.
 GET     /v1/foo/bar?x=1                -    404 unknown_url        Unknown request URL: GET /v1/foo/bar.
 GET     /favicon.ico                   -    404 unknown_url        Unknown request URL: GET /favicon.ico.

@@ -81,6 +81,18 @@ static void test_record(void **state)
 	free(text);
 	assert_int_equal(apikey_from_json(j, &back, err, sizeof err), 0);
 	assert_memory_equal(&back, &k, sizeof k);
+	/* admin: kept; a record made before admin keys has none: not admin; a non-boolean is malformed */
+	k.admin = 1;
+	json_decref(j);
+	assert_non_null(j = apikey_to_json(&k));
+	assert_int_equal(apikey_from_json(j, &back, err, sizeof err), 0);
+	assert_int_equal(back.admin, 1);
+	json_object_del(j, "admin");
+	assert_int_equal(apikey_from_json(j, &back, err, sizeof err), 0);
+	assert_int_equal(back.admin, 0);
+	json_object_set_new(j, "admin", json_string("yes"));
+	assert_int_equal(apikey_from_json(j, &back, err, sizeof err), -1);
+	json_object_set_new(j, "admin", json_false());
 	json_object_set_new(j, "sha256", json_string("xyz"));
 	assert_int_equal(apikey_from_json(j, &back, err, sizeof err), -1);
 	json_decref(j);
@@ -131,14 +143,14 @@ static void test_keystore(void **state)
 	memset(&k, 0, sizeof k);
 	snprintf(k.id, sizeof k.id, "abc");
 	snprintf(k.name, sizeof k.name, "n");
-	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	assert_int_equal(keystore_put(st, NULL, &k), STATESTORE_OK);
 	assert_int_equal(keystore_generation(st, &gen1), STATESTORE_OK);
 	assert_true(gen1 > gen0);
 	assert_int_equal(keystore_get(st, "abc", &got), STATESTORE_OK);
 	assert_string_equal(got.name, "n");
 	assert_int_equal(keystore_get(st, "nope", &got), STATESTORE_NOTFOUND);
 	snprintf(k.id, sizeof k.id, "abd");
-	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	assert_int_equal(keystore_put(st, NULL, &k), STATESTORE_OK);
 	assert_int_equal(keystore_load(st, &all, &n), STATESTORE_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(all[0].id, "abc");

@@ -215,6 +215,64 @@ static void test_call_ok(void **state)
 	assert_int_equal(fake_finish(f, NULL), 0);
 }
 
+/* --- the caller's key id in each tools/call's _meta ---------------------- */
+
+/* answer each of three requests with what its params' _meta held: {"meta": _meta or null} */
+static void script_caller(struct fake *f)
+{
+	int fd = fake_accept(f);
+
+	for (int i = 0; i < 3; i++) {
+		char line[4096], out[4200], *meta;
+		json_t *m;
+
+		if (read_line(fd, line, sizeof line) < 0 || !(m = json_loads(line, 0, NULL))) {
+			f->failures++;
+			break;
+		}
+		meta = json_dumps(json_object_get(json_object_get(m, "params"), "_meta"), JSON_COMPACT | JSON_ENCODE_ANY);
+		snprintf(out, sizeof out, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"meta\":%s}}\n",
+			 (long long)json_integer_value(json_object_get(m, "id")), meta ? meta : "null");
+		free(meta);
+		json_decref(m);
+		write_str(f, fd, out);
+	}
+	wait_eof(fd);
+}
+
+/* bc_set_caller's id goes into tools/call's _meta "mcpgw/caller"; without one, an id that
+ * came with the params is removed (the broker's audit never takes a client's word for it) */
+static void test_caller(void **state)
+{
+	struct fake *f = fake_start(script_caller);
+	struct bclient *bc = bc_new(f->path, 1 << 20);
+	json_t *result, *error, *meta;
+
+	(void)state;
+	assert_non_null(bc);
+	bc_set_caller(bc, "key_1");
+	assert_int_equal(bc_call(bc, "tools/call", json_pack("{s:s}", "name", "t"), 2000, &result, &error), BC_OK);
+	meta = json_object_get(result, "meta");
+	assert_string_equal(json_string_value(json_object_get(meta, BC_META_CALLER)), "key_1");
+	json_decref(result);
+	bc_set_caller(bc, "");
+	assert_int_equal(bc_call(bc, "tools/call",
+				 json_pack("{s:s, s:{s:s, s:i}}", "name", "t", "_meta", BC_META_CALLER, "forged",
+					   "progressToken", 7),
+				 2000, &result, &error),
+			 BC_OK);
+	meta = json_object_get(result, "meta");
+	assert_null(json_object_get(meta, BC_META_CALLER));
+	assert_int_equal(json_integer_value(json_object_get(meta, "progressToken")), 7);
+	json_decref(result);
+	bc_set_caller(bc, "key_2");
+	assert_int_equal(bc_call(bc, "tools/list", json_object(), 2000, &result, &error), BC_OK);
+	assert_true(json_is_null(json_object_get(result, "meta"))); /* only tools/call carries it */
+	json_decref(result);
+	bc_free(bc);
+	assert_int_equal(fake_finish(f, NULL), 0);
+}
+
 /* --- several in flight, answered out of order ------------------------- */
 
 static void script_out_of_order(struct fake *f)
@@ -584,11 +642,17 @@ static void test_misc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_ok),   cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_timeout),   cmocka_unit_test(test_poll_keeps_waiting),
-		cmocka_unit_test(test_garbage),   cmocka_unit_test(test_too_long),
-		cmocka_unit_test(test_reconnect), cmocka_unit_test(test_lost_after_send),
-		cmocka_unit_test(test_econnect),  cmocka_unit_test(test_no_broker_hook),
+		cmocka_unit_test(test_call_ok),
+		cmocka_unit_test(test_caller),
+		cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_poll_keeps_waiting),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_lost_after_send),
+		cmocka_unit_test(test_econnect),
+		cmocka_unit_test(test_no_broker_hook),
 		cmocka_unit_test(test_misc),
 	};
 

@@ -91,6 +91,31 @@ static void test_call_routed_to_its_session(void **state)
 	rig_free(r);
 }
 
+/* the caller's id (_meta "mcpgw/caller", for the audit table) is the gateway's: never forwarded to the server */
+static void test_caller_not_forwarded(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	json_t *req, *meta;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"beta\","
+		       "\"_meta\":{\"progressToken\":7,\"mcpgw/caller\":\"key_9\"}}}");
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c2\",\"method\":\"tools/call\",\"params\":{\"name\":\"beta\","
+		       "\"_meta\":{\"mcpgw/caller\":\"key_9\"}}}");
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 1), "tools/call");
+	assert_non_null(req);
+	meta = json_object_get(json_object_get(req, "params"), "_meta");
+	assert_int_equal(json_integer_value(json_object_get(meta, "progressToken")), 7);
+	assert_null(json_object_get(meta, "mcpgw/caller"));
+	json_decref(req);
+	req = fake_take(rig_fake(r, 1), "tools/call");
+	assert_non_null(req);
+	assert_null(json_object_get(json_object_get(req, "params"), "_meta")); /* nothing else was in it */
+	json_decref(req);
+	rig_free(r);
+}
+
 static void test_server_error_passed_on(void **state)
 {
 	struct rig *r = ready(1000, 0);
@@ -523,6 +548,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_routed_to_its_session),
+		cmocka_unit_test(test_caller_not_forwarded),
 		cmocka_unit_test(test_server_error_passed_on),
 		cmocka_unit_test(test_timeout_via_fake_clock),
 		cmocka_unit_test(test_result_not_an_object),

@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/changehint.h"
 #include "core/keystore.h"
+#include "core/statedir.h"
 #include "http/responder.h"
 
 /* ---- handlers of the test table ---- */
@@ -247,6 +249,7 @@ static int setup(void **state)
 	if (!store_dir[0] && !mkdtemp(strcpy(store_dir, "/tmp/test_responder.XXXXXX")))
 		return -1;
 	snprintf(R.s.state_store, sizeof R.s.state_store, "sqlite:%s/state.db", store_dir);
+	snprintf(R.s.state_dir, sizeof R.s.state_dir, "%s", store_dir);
 	R.s.state_store_timeout_ms = 5000;
 	setenv("REMOTE_ADDR", "127.0.0.1", 1);
 	return 0;
@@ -500,11 +503,13 @@ static void test_keys(void **state)
 	struct statestore_opts o = { .url = R.s.state_store, .timeout_ms = 5000 };
 	char err[256], key[APIKEY_TEXT_MAX], auth[APIKEY_TEXT_MAX + 16];
 	struct statestore *st = statestore_open(&o, err, sizeof err);
+	struct changehint *hint = changehint_open(R.s.state_dir, STATEDIR_KEYS_HINT, err, sizeof err);
 	struct apikey k;
 	char *out;
 
 	(void)state;
 	assert_non_null(st);
+	assert_non_null(hint);
 	out = serve("GET", "/v1/things", NULL, "");
 	status_code(out, 200, "");
 	free(out);
@@ -523,7 +528,7 @@ static void test_keys(void **state)
 	assert_int_equal(apikey_new(key, sizeof key, k.id, sizeof k.id), 0);
 	assert_int_equal(apikey_hash(key, strlen(key), k.hash), 0);
 	snprintf(k.name, sizeof k.name, "unit");
-	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	assert_int_equal(keystore_put(st, hint, &k), STATESTORE_OK);
 	out = serve("GET", "/v1/things", NULL, "");
 	status_code(out, 401, "invalid_api_key");
 	assert_non_null(strstr(out, "You didn't provide an API key."));
@@ -548,13 +553,53 @@ static void test_keys(void **state)
 	status_code(out, 200, "");
 	free(out);
 	k.revoked_ms = 1;
-	assert_int_equal(keystore_put(st, &k), STATESTORE_OK);
+	assert_int_equal(keystore_put(st, hint, &k), STATESTORE_OK);
 	out = serve("GET", "/v1/things", NULL, "");
 	status_code(out, 401, "invalid_api_key");
 	free(out);
 	unsetenv("HTTP_API_KEY");
 	setenv("REMOTE_ADDR", "127.0.0.1", 1);
 	statestore_close(st);
+	changehint_close(hint);
+}
+
+/* while the change hint stands still a request reads no store: a change made without bumping it
+ * (a writer that could not open the hint) is not seen at once, but within AUTH_RECHECK_MS */
+static void test_keys_cached(void **state)
+{
+	struct statestore_opts o = { .url = R.s.state_store, .timeout_ms = 5000 };
+	char err[256], key[APIKEY_TEXT_MAX], auth[APIKEY_TEXT_MAX + 16];
+	struct statestore *st = statestore_open(&o, err, sizeof err);
+	struct changehint *hint = changehint_open(R.s.state_dir, STATEDIR_KEYS_HINT, err, sizeof err);
+	struct timespec wait = { 1, 200000000L };
+	struct apikey k;
+	char *out;
+
+	(void)state;
+	assert_non_null(st);
+	assert_non_null(hint);
+	memset(&k, 0, sizeof k);
+	assert_int_equal(apikey_new(key, sizeof key, k.id, sizeof k.id), 0);
+	assert_int_equal(apikey_hash(key, strlen(key), k.hash), 0);
+	snprintf(k.name, sizeof k.name, "cached");
+	assert_int_equal(keystore_put(st, hint, &k), STATESTORE_OK);
+	snprintf(auth, sizeof auth, "Bearer %s", key);
+	setenv("HTTP_AUTHORIZATION", auth, 1);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 200, "");
+	free(out);
+	k.revoked_ms = 1;
+	assert_int_equal(keystore_put(st, NULL, &k), STATESTORE_OK); /* the store changed, the hint did not */
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 200, ""); /* served from the cache: the store was not read */
+	free(out);
+	nanosleep(&wait, NULL);
+	out = serve("GET", "/v1/things", NULL, "");
+	status_code(out, 401, "invalid_api_key"); /* the look at least once a second saw it */
+	free(out);
+	unsetenv("HTTP_AUTHORIZATION");
+	statestore_close(st);
+	changehint_close(hint);
 }
 
 int main(void)
@@ -568,6 +613,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pending, setup),
 		cmocka_unit_test_setup(test_browser_checks, setup),
 		cmocka_unit_test_setup(test_keys, setup),
+		cmocka_unit_test_setup(test_keys_cached, setup),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char cmd[128];

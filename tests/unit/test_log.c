@@ -1,0 +1,145 @@
+/* test_log.c: unit tests for lib/core/log.c: escaped lines, the pid of a forked child, and the spool (lines from many threads written whole, each once, by its thread; at once after log_spool_flush). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define THREADS 4
+#define LINES 3000
+
+static char dir[64], path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/test_log.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/x.log", dir);
+	return log_init("test_log", LOGL_INFO, path);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	log_close();
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* slurp: the log file's text (caller frees) */
+static char *slurp(void)
+{
+	FILE *f = fopen(path, "r");
+	char *text = calloc(1, 4 << 20);
+	size_t n;
+
+	assert_non_null(f);
+	assert_non_null(text);
+	n = fread(text, 1, (4 << 20) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+static void test_escaped_and_forked_pid(void **state)
+{
+	char want[64], *text;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	log_write(LOGL_WARN, "two\nlines %s", "x\x01");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		log_write(LOGL_INFO, "from the child");
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	text = slurp();
+	assert_non_null(strstr(text, " WARN two\\nlines x\\x01\n"));
+	snprintf(want, sizeof want, "test_log[%ld] INFO from the child\n", (long)pid);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof want, "test_log[%ld] WARN two", (long)getpid());
+	assert_non_null(strstr(text, want));
+	free(text);
+}
+
+static void *spooler(void *arg)
+{
+	long t = (long)(intptr_t)arg;
+
+	for (int i = t == 0; i < LINES; i++) /* thread 0's line 0 was spooled first */
+		log_spool(LOGL_INFO, "access t=%ld n=%d pad=%0200d", t, i, 0);
+	return NULL;
+}
+
+/* every spooled line of every thread is in the file once, whole, after log_spool_flush;
+ * after it, a spooled line is written at once */
+static void test_spool(void **state)
+{
+	pthread_t th[THREADS];
+	char *text, *p, want[64];
+	int seen[THREADS][LINES] = { { 0 } };
+	size_t lines = 0;
+
+	(void)state;
+	/* the spool's thread writes a line within about 100 ms, without a flush */
+	log_spool(LOGL_INFO, "access t=0 n=0 pad=%0200d", 0);
+	usleep(400 * 1000);
+	text = slurp();
+	assert_non_null(strstr(text, " INFO access t=0 n=0 pad="));
+	free(text);
+	for (long t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, spooler, (void *)(intptr_t)t), 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	log_spool_flush();
+	text = slurp();
+	for (p = text; *p; p = strchr(p, '\n') + 1) {
+		long t;
+		int n;
+		char *q = strstr(p, " INFO access t=");
+
+		assert_non_null(q);
+		assert_true(q < strchr(p, '\n'));
+		assert_int_equal(sscanf(q, " INFO access t=%ld n=%d", &t, &n), 2);
+		assert_true(t >= 0 && t < THREADS && n >= 0 && n < LINES);
+		assert_int_equal(strchr(p, '\n') - strstr(p, " pad=") - 5, 200); /* whole */
+		seen[t][n]++;
+		lines++;
+	}
+	assert_int_equal(lines, THREADS * LINES);
+	for (int t = 0; t < THREADS; t++)
+		for (int n = 0; n < LINES; n++)
+			assert_int_equal(seen[t][n], 1);
+	free(text);
+	log_spool(LOGL_INFO, "after the flush");
+	text = slurp();
+	snprintf(want, sizeof want, " INFO after the flush\n");
+	assert_non_null(strstr(text, want));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_escaped_and_forked_pid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
