@@ -7,7 +7,8 @@
 #                                      and client responses; names the file and the channel of each hit
 #   sh tests/canaries.sh raw DIR       each canary is in DIR/raw (the .env, servers_config.json and request
 #                                      headers as planted), so that the check above can fail
-#   sh tests/canaries.sh selftest      check and raw catch a planted leak and a missing plant (a scratch DIR)
+#   sh tests/canaries.sh selftest [DIR]  check and raw catch a planted leak and a missing plant (in a scratch
+#                                      directory, with a copy of DIR's canaries when DIR is given)
 #
 # The helpers (tests/blackbox/helpers.bash, gateway.mjs through canaries.mjs) read DIR from
 # MCPGW_TEST_ARTIFACTS; tests/check.sh makes it, runs the suites, then check and raw as two tests.
@@ -94,6 +95,8 @@ raw() {
 selftest() {
 	d=$(mktemp -d) || return 2
 	ok=0
+	# the run's own canaries when DIR is given (a copy: DIR is not touched), else new ones
+	if [ -n "${1:-}" ]; then cp "$1/canaries" "$d/canaries" || ok=1; fi
 	init "$d" || ok=1
 	cookie=$(awk '$1 == "cookie" { print $2 }' "$d/canaries")
 	key=$(awk '$1 == "upstreamkey" { print $2 }' "$d/canaries")
@@ -137,9 +140,9 @@ case ${1:-} in
 init) [ $# = 2 ] && init "$2" ;;
 check) [ $# = 2 ] && check "$2" ;;
 raw) [ $# = 2 ] && raw "$2" ;;
-selftest) selftest ;;
+selftest) [ $# -le 2 ] && selftest "${2:-}" ;;
 *)
-	echo "usage: $0 init DIR | check DIR | raw DIR | selftest" >&2
+	echo "usage: $0 init DIR | check DIR | raw DIR | selftest [DIR]" >&2
 	exit 2
 	;;
 esac

@@ -177,7 +177,7 @@ if [ "$what" != unit ]; then
 		sed 's/^/# /' "$log/canary"
 	}
 	canary_failed=0
-	run_canary "the check catches a planted leak (scratch artifacts)" selftest
+	run_canary "the check catches a planted leak (scratch artifacts)" selftest "$MCPGW_TEST_ARTIFACTS"
 	run_canary "none in any kept log, state database or response" check "$MCPGW_TEST_ARTIFACTS"
 	run_canary "each is in the raw inputs (.env, servers_config.json, request headers)" raw "$MCPGW_TEST_ARTIFACTS"
 	if [ "$canary_failed" = 1 ]; then

@@ -79,7 +79,22 @@ export function plantHome(home) {
 	try { j = JSON.parse(fs.readFileSync(cfg, 'utf8')); } catch { return; }
 	if (!j || typeof j.mcpServers !== 'object' || Array.isArray(j.mcpServers) || !j.mcpServers) return;
 	j.mcpServers = plantServers(j.mcpServers);
-	fs.writeFileSync(cfg, `${JSON.stringify(j, null, 2)}\n`);
+	fs.writeFileSync(cfg, `${asWritten(j, '')}\n`);
+}
+
+/** asWritten(v, indent): v as JSON the way configs are written by hand (and tests edit them with sed):
+ * objects one member a line, arrays of scalars on one line ("excludeTools": ["a", "b"]) */
+function asWritten(v, indent) {
+	const inner = `${indent}  `;
+	if (Array.isArray(v)) {
+		if (v.every(x => x === null || typeof x !== 'object')) return `[${v.map(x => JSON.stringify(x)).join(', ')}]`;
+		return v.length ? `[\n${v.map(x => inner + asWritten(x, inner)).join(',\n')}\n${indent}]` : '[]';
+	}
+	if (v && typeof v === 'object') {
+		const e = Object.entries(v);
+		return e.length ? `{\n${e.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${asWritten(x, inner)}`).join(',\n')}\n${indent}}` : '{}';
+	}
+	return JSON.stringify(v);
 }
 
 /** keep(home, tag): with ARTIFACTS, home's raw inputs copied to ARTIFACTS/raw/TAG, every other regular
