@@ -166,8 +166,10 @@ keep() {
 	done
 	get /health
 	assert_json "j.servers.find(s => s.name === 'remote').last_error.includes('/mcp?api_key=***')"
-	grep -q "server remote: connecting to http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\* (http)" "$MCPGW_STATE_DIR/broker.log"
-	grep -q "server remote: POST http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*: " "$MCPGW_STATE_DIR/broker.log"
+	# (and the run's canary, tests/blackbox/canaries.mjs, as a second value: &access_token=***)
+	grep -q "server remote: connecting to http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*\(&access_token=\*\*\*\)\{0,1\} (http)" \
+		"$MCPGW_STATE_DIR/broker.log"
+	grep -q "server remote: POST http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*\(&access_token=\*\*\*\)\{0,1\}: " "$MCPGW_STATE_DIR/broker.log"
 }
 
 @test "a legacy-SSE endpoint on another origin is refused: the configured headers never go there" {
