@@ -6,7 +6,8 @@
 #                                      state databases (*.db, -wal; gzip'ed copies are read through gzip -dc)
 #                                      and client responses; names the file and the channel of each hit
 #   sh tests/canaries.sh raw DIR       each canary is in DIR/raw (the .env, servers_config.json and request
-#                                      headers as planted), so that the check above can fail
+#                                      headers as planted), so that the check above can fail; and a kept log
+#                                      shows the gateway met the stderr line and a remote URL (masked)
 #   sh tests/canaries.sh selftest [DIR]  check and raw catch a planted leak and a missing plant (in a scratch
 #                                      directory, with a copy of DIR's canaries when DIR is given)
 #
@@ -86,8 +87,27 @@ raw() {
 			bad=1
 		fi
 	done
-	[ "$bad" = 0 ] && echo "canaries: each of the $(echo $CHANNELS | wc -w) canaries is in the raw inputs"
+	# and the gateway met them: the stderr line and a planted URL are in a kept log, masked
+	if [ -d "$1/kept" ]; then
+		in_kept "$1" "connecting to postgresql://db.invalid:5432/app" ||
+			{ echo "MISSING: no kept log has the stderr canary's line (masked): no server wrote it"; bad=1; }
+		in_kept "$1" "=***&access_token=***" || in_kept "$1" "?api_key=***" ||
+			{ echo "MISSING: no kept log names a planted remote URL (masked): no gateway had one"; bad=1; }
+	fi
+	[ "$bad" = 0 ] && echo "canaries: each of the $(echo $CHANNELS | wc -w) canaries is in the raw inputs; the stderr line and a remote URL reached the logs masked"
 	[ "$bad" = 0 ]
+}
+
+# in_kept DIR TEXT: TEXT is in a file under DIR/kept (gzip'ed ones read through gzip -dc)
+in_kept() {
+	t=$(mktemp) || return 2
+	printf '%s\n' "$2" >"$t"
+	r=1
+	for f in $(find "$1/kept" -type f -name '*.log*'); do
+		grep_one "$f" "$t" >/dev/null && { r=0; break; }
+	done
+	rm -f "$t"
+	return $r
 }
 
 # selftest: check and raw on a scratch DIR: clean passes; a planted leak (plain, gzip'ed, in a
@@ -130,7 +150,11 @@ selftest() {
 	out=$(raw "$d") && { echo "selftest: a canary planted nowhere was not reported"; ok=1; }
 	case $out in *"the stderr canary is in no raw input"*) ;; *) echo "selftest: the missing plant was not named: $out"; ok=1 ;; esac
 	awk '$1 == "stderr" { print "pw=" $2 }' "$d/canaries" >>"$d/raw/planted"
-	raw "$d" >/dev/null || { echo "selftest: every canary planted, raw still failed"; ok=1; }
+	out=$(raw "$d") && { echo "selftest: no log with the masked stderr line and URL, raw passed"; ok=1; }
+	case $out in *"no kept log has the stderr canary's line"*"no kept log names a planted remote URL"*) ;;
+	*) echo "selftest: the unmet channels were not named: $out"; ok=1 ;; esac
+	printf 'server x stderr: connecting to postgresql://db.invalid:5432/app\nPOST http://h/mcp?api_key=***: 503\n' | gzip >"$d/kept/broker.log.gz"
+	raw "$d" >/dev/null || { echo "selftest: every canary planted and met, raw still failed"; ok=1; }
 	rm -rf "$d"
 	[ "$ok" = 0 ] && echo "canaries: selftest passed"
 	return "$ok"
