@@ -142,3 +142,23 @@ const char *redact_secret(const char *text, const char *secret, char *out, size_
 	rd_put(out, outn, o, text, strlen(text));
 	return out;
 }
+
+size_t redact_secret_inplace(char *data, size_t len, const char *secret)
+{
+	size_t sn = secret ? strlen(secret) : 0, mn = strlen(REDACT_MASK), r = 0, w = 0;
+
+	if (!data || sn < mn)
+		return len;
+	while (r < len) {
+		if (len - r >= sn && memcmp(data + r, secret, sn) == 0) {
+			memcpy(data + w, REDACT_MASK, mn);
+			w += mn;
+			r += sn;
+		} else {
+			data[w++] = data[r++];
+		}
+	}
+	if (w < len)
+		data[w] = '\0';
+	return w;
+}

@@ -31,4 +31,13 @@ const char *redact_text(const char *text, size_t len, char *out, size_t outn);
  * out. */
 const char *redact_secret(const char *text, const char *secret, char *out, size_t outn);
 
+/* redact_secret_inplace: the len bytes at data (any bytes, NUL or not) with
+ * every occurrence of secret replaced by "***", in place: the text only
+ * shrinks, so nothing is allocated and nothing can fail. A secret shorter
+ * than the mask, NULL or empty leaves data as it is (replacing it would
+ * grow the text, and so short a value is no secret). When the result is
+ * shorter, data[result] is set to '\0' (data has room: it held len bytes).
+ * Returns the new length. */
+size_t redact_secret_inplace(char *data, size_t len, const char *secret);
+
 #endif

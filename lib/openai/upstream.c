@@ -948,6 +948,12 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	} else {
 		u->told_ra_ms = u->told_ra_s_ms = -1;
 	}
+	/* an error answer that quotes the gateway's key (an upstream's or a proxy's
+	 * "invalid key sk-..." on a 400, 404, 429 or 500) reaches neither the
+	 * client (up_passthrough, up_snippet) nor a log: issue 14, "Secrets stay
+	 * where they are" */
+	if (res->err == UPSTREAM_EHTTP && res->body.data)
+		res->body.len = redact_secret_inplace(res->body.data, res->body.len, u->api_key);
 	if (res->err == UPSTREAM_EHTTP && (res->status == 401 || res->status == 403))
 		up_log_refusal(u, res);
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,

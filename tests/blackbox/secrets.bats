@@ -235,6 +235,24 @@ keep() {
 	grep -q "the gateway's credentials were refused: Incorrect API key provided: \*\*\*\." "$MCPGW_STATE_DIR"/*.log
 }
 
+@test "an upstream error that quotes the gateway's key (400, 404, 429, 500; JSON or not; streamed): passed on, the key masked" {
+	local st
+	for st in 400 404 429 500; do
+		sim_script "[{\"error\":{\"status\":$st,\"message\":\"Invalid key $C_KEY for this route\",\"type\":\"invalid_request_error\",\"code\":\"bad_key\"}}]"
+		post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}'
+		assert_status "$st"
+		assert_json 'j.error.message === "Invalid key *** for this route"'
+	done
+	# a proxy's HTML page quoting it: the gateway's own error with a snippet of the body
+	sim_script "[{\"error\":{\"status\":400,\"body\":\"<html>bad key $C_KEY</html>\"}}]"
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}'
+	assert_json 'j.error.code === "upstream_bad_response" && j.error.message.includes("bad key ***")'
+	sim_script "[{\"error\":{\"status\":400,\"message\":\"Invalid key $C_KEY\"}}]"
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	[[ "$BODY" == *"Invalid key ***"* ]]
+	[[ "$BODY" != *"$C_KEY"* ]] && ! grep -qF "$C_KEY" "$MCPGW_STATE_DIR"/*.log
+}
+
 @test "an upstream connection failure names the upstream URL without its credentials" {
 	# two: libcurl sends a request again by itself when a reused connection turns out closed
 	sim_script '[{"drop":true},{"drop":true}]'

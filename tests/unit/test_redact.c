@@ -88,6 +88,36 @@ static void test_secret(void **state)
 	assert_string_equal(redact_secret("ab sk-123", "sk-123", out, 5), "ab *");
 }
 
+static void test_secret_inplace(void **state)
+{
+	char body[] = "{\"error\":{\"message\":\"key sk-canary-123 refused; sk-canary-123\"}}";
+	char bin[] = "a\0sk-canary-123\0b";
+	char same[] = "nothing here";
+	size_t n;
+
+	(void)state;
+	n = redact_secret_inplace(body, strlen(body), "sk-canary-123");
+	assert_int_equal(n, strlen(body));
+	assert_string_equal(body, "{\"error\":{\"message\":\"key *** refused; ***\"}}");
+	/* bytes, not a string: a NUL before the key does not hide it */
+	n = redact_secret_inplace(bin, sizeof bin - 1, "sk-canary-123");
+	assert_int_equal(n, 7);
+	assert_memory_equal(bin, "a\0***\0b", 7);
+	/* a key at the very end, and one cut off by the end */
+	char tail[] = "xx sk-canary-123";
+	assert_int_equal(redact_secret_inplace(tail, strlen(tail), "sk-canary-123"), 6);
+	assert_string_equal(tail, "xx ***");
+	char cut[] = "xx sk-canary-12";
+	assert_int_equal(redact_secret_inplace(cut, strlen(cut), "sk-canary-123"), strlen("xx sk-canary-12"));
+	/* nothing to mask, or no usable secret: as it was */
+	assert_int_equal(redact_secret_inplace(same, strlen(same), "sk-canary-123"), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), NULL), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), ""), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), "no"), strlen("nothing here"));
+	assert_string_equal(same, "nothing here");
+	assert_int_equal(redact_secret_inplace(NULL, 0, "sk-canary-123"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_cut),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_secret_inplace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
