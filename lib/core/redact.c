@@ -145,10 +145,12 @@ const char *redact_secret(const char *text, const char *secret, char *out, size_
 
 size_t redact_secret_inplace(char *data, size_t len, const char *secret)
 {
-	size_t sn = secret ? strlen(secret) : 0, mn = strlen(REDACT_MASK), r = 0, w = 0;
+	size_t sn = secret ? strlen(secret) : 0, mn = strlen(REDACT_MASK), r, w;
+	const char *hit;
 
-	if (!data || sn < mn)
-		return len;
+	if (!data || sn < mn || !(hit = memmem(data, len, secret, sn)))
+		return len; /* the common case: one memmem, nothing written */
+	r = w = (size_t)(hit - data);
 	while (r < len) {
 		if (len - r >= sn && memcmp(data + r, secret, sn) == 0) {
 			memcpy(data + w, REDACT_MASK, mn);

@@ -235,7 +235,7 @@ keep() {
 	grep -q "the gateway's credentials were refused: Incorrect API key provided: \*\*\*\." "$MCPGW_STATE_DIR"/*.log
 }
 
-@test "an upstream error that quotes the gateway's key (400, 404, 429, 500; JSON or not; streamed): passed on, the key masked" {
+@test "an upstream error that quotes the gateway's key (400, 404, 429, 500; JSON or not; streamed; mid-stream): passed on, the key masked" {
 	local st
 	for st in 400 404 429 500; do
 		sim_script "[{\"error\":{\"status\":$st,\"message\":\"Invalid key $C_KEY for this route\",\"type\":\"invalid_request_error\",\"code\":\"bad_key\"}}]"
@@ -250,6 +250,11 @@ keep() {
 	sim_script "[{\"error\":{\"status\":400,\"message\":\"Invalid key $C_KEY\"}}]"
 	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 	[[ "$BODY" == *"Invalid key ***"* ]]
+	[[ "$BODY" != *"$C_KEY"* ]]
+	# an error event in the middle of a stream
+	sim_script "[{\"content\":\"hello there friend\",\"stream_error\":{\"message\":\"key $C_KEY expired\",\"after_chunks\":1}}]"
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	[[ "$BODY" == *'"message":"key *** expired"'* ]]
 	[[ "$BODY" != *"$C_KEY"* ]] && ! grep -qF "$C_KEY" "$MCPGW_STATE_DIR"/*.log
 }
 
