@@ -164,3 +164,24 @@ size_t redact_secret_inplace(char *data, size_t len, const char *secret)
 		data[w] = '\0';
 	return w;
 }
+
+size_t redact_tokens_inplace(char *data, size_t len, const char *source)
+{
+	char tok[512];
+	size_t i = 0, n;
+
+	if (!source)
+		return len;
+	len = redact_secret_inplace(data, len, source);
+	while (source[i]) {
+		i += strspn(source + i, " \t,;&=:@/?#");
+		n = strcspn(source + i, " \t,;&=:@/?#");
+		if (n >= REDACT_TOKEN_MIN && n < sizeof tok) {
+			memcpy(tok, source + i, n);
+			tok[n] = '\0';
+			len = redact_secret_inplace(data, len, tok);
+		}
+		i += n;
+	}
+	return len;
+}

@@ -40,4 +40,17 @@ const char *redact_secret(const char *text, const char *secret, char *out, size_
  * Returns the new length. */
 size_t redact_secret_inplace(char *data, size_t len, const char *secret);
 
+/* the shortest token redact_tokens_inplace masks: shorter ones are words
+ * ("Bearer", "session"), no secret */
+#define REDACT_TOKEN_MIN 8
+
+/* redact_tokens_inplace: the len bytes at data with every token of source
+ * (NUL-terminated: a header value as configured, "Bearer abc...", "a=1; b=2";
+ * a URL's query or userinfo) masked as redact_secret_inplace does: source
+ * split at blanks and at , ; & = : @ / ? #, each part of REDACT_TOKEN_MIN or
+ * more bytes (at most 511) a secret, and the whole source too. For text an
+ * MCP server sent back (an error body) that may quote what the gateway sent
+ * it: its token, its cookie. Returns the new length. */
+size_t redact_tokens_inplace(char *data, size_t len, const char *source);
+
 #endif

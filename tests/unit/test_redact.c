@@ -118,6 +118,25 @@ static void test_secret_inplace(void **state)
 	assert_int_equal(redact_secret_inplace(NULL, 0, "sk-canary-123"), 0);
 }
 
+static void test_tokens_inplace(void **state)
+{
+	char body[] = "{\"error\":\"invalid token q-secret-123456 for c=cookie-secret-9 auth Bearer hdr-secret-1234\"}";
+	char short_words[] = "Bearer session sk";
+	size_t n;
+
+	(void)state;
+	n = redact_tokens_inplace(body, strlen(body), "http://u:pw-secret-77@h/mcp?api_key=q-secret-123456&v=1");
+	n = redact_tokens_inplace(body, n, "c=cookie-secret-9; theme=dark");
+	n = redact_tokens_inplace(body, n, "Bearer hdr-secret-1234");
+	assert_int_equal(n, strlen(body));
+	assert_string_equal(body, "{\"error\":\"invalid token *** for c=*** auth ***\"}");
+	/* words under REDACT_TOKEN_MIN bytes stay, and a NULL source changes nothing */
+	assert_int_equal(redact_tokens_inplace(short_words, strlen(short_words), "Bearer session=sk"),
+			 strlen("Bearer session sk"));
+	assert_int_equal(redact_tokens_inplace(short_words, strlen(short_words), NULL), strlen("Bearer session sk"));
+	assert_string_equal(short_words, "Bearer session sk");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_text_cut),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_secret_inplace),
+		cmocka_unit_test(test_tokens_inplace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
