@@ -610,6 +610,53 @@ static int never_sent(struct xfer *x, CURLcode rc)
 	return curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &request_bytes) == CURLE_OK && request_bytes == 0;
 }
 
+/* mask_url_secrets: the secret parts of url (its userinfo, its query)
+ * masked in the n bytes at data (redact_tokens_inplace); the new length */
+static size_t mask_url_secrets(const char *url, char *data, size_t n)
+{
+	char part[1024];
+	const char *q = strchr(url, '?'), *s = strstr(url, "://"), *at;
+	size_t host;
+
+	if (q) {
+		snprintf(part, sizeof part, "%.*s", (int)strcspn(q + 1, "#"), q + 1);
+		n = redact_tokens_inplace(data, n, part);
+	}
+	if (s) {
+		s += 3;
+		host = strcspn(s, "/?#");
+		if ((at = memchr(s, '@', host))) {
+			snprintf(part, sizeof part, "%.*s", (int)(at - s), s);
+			n = redact_tokens_inplace(data, n, part);
+		}
+	}
+	return n;
+}
+
+/* log_error_body: the body of the server's error answer at debug, the
+ * gateway's secrets for this server masked first (the whole body, before it
+ * is cut: a server may quote the token of its URL or a header it was sent,
+ * "invalid token ..."; issue 14, "Secrets stay where they are"), URLs
+ * redacted; x->resp is changed */
+static void log_error_body(struct http_t *t, struct xfer *x)
+{
+	const struct cfg_server *cfg = t->base.cfg;
+	char shown[2 * 200 + 1];
+	size_t n = x->resp.len;
+
+	n = mask_url_secrets(cfg->url, x->resp.data, n);
+	for (size_t i = 0; i < cfg->nheaders; i++) {
+		const char *colon = strchr(cfg->headers[i], ':');
+
+		const char *v = colon ? colon + 1 + strspn(colon + 1, " \t") : cfg->headers[i];
+
+		n = redact_tokens_inplace(x->resp.data, n, v);
+	}
+	x->resp.len = n;
+	log_debug("server %s: HTTP %ld body %s", cfg->name, x->status,
+		  redact_text(x->resp.data, n < 200 ? n : 200, shown, sizeof shown));
+}
+
 static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 {
 	struct http_t *t = x->t;
@@ -635,7 +682,7 @@ static void post_done(struct xfer *x, CURLcode rc, char *why, size_t whylen)
 	} else if (x->status >= 400) {
 		snprintf(why, whylen, "the MCP server answered HTTP %ld", x->status);
 		if (x->resp.len)
-			log_debug("server %s: HTTP %ld body %.200s", cfg->name, x->status, x->resp.data);
+			log_error_body(t, x);
 		if (x->req_id >= 0)
 			synth_error(t, x->req_id, why);
 	} else if (!x->is_sse && x->resp.len && t->mode == MODE_HTTP) {

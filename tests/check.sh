@@ -17,9 +17,25 @@ passed=0
 failed=0
 skipped=0   # counted apart: a skipped test is not a passed one
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+# the run's canary secrets and what the black-box suites keep for the canary grep at the end
+# (tests/canaries.sh); removed at the end unless a canary test failed
+MCPGW_TEST_ARTIFACTS=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-artifacts.XXXXXX") || exit 2
+export MCPGW_TEST_ARTIFACTS
+sh tests/canaries.sh init "$MCPGW_TEST_ARTIFACTS" || exit 2
+fe_root=
+cleanup() { rm -rf "$log" ${fe_root:+"$fe_root"}; [ -z "$MCPGW_TEST_ARTIFACTS" ] || rm -rf "$MCPGW_TEST_ARTIFACTS"; }
+trap cleanup EXIT
 
 what=${1:-all}   # all | unit | blackbox | fuzz | asan (the sanitizer stage alone) | asan-run (its tests, in build/asan)
+
+# MCPGW_CHECK_SUITES: black-box files (names in tests/blackbox) to run instead of all of them; set, the
+# provider-profile runs are left out too. pick FILE...: the files given that it selects, all when unset
+pick() {
+	for f in "$@"; do
+		[ -z "${MCPGW_CHECK_SUITES+x}" ] && { echo "$f"; continue; }
+		case " $MCPGW_CHECK_SUITES " in *" ${f##*/} "*) echo "$f" ;; esac
+	done
+}
 
 # asan-run: the reports of this run's processes only (tests/sanitize/options.c writes them there)
 [ "$what" != asan-run ] || { rm -rf sanitize-log && mkdir sanitize-log; } || exit 2
@@ -139,24 +155,33 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND
-	bats --tap tests/blackbox >"$log/bats" 2>&1
+	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then bats --tap tests/blackbox >"$log/bats" 2>&1
+	else
+		# shellcheck disable=SC2046
+		files=$(pick tests/blackbox/*.bats)
+		if [ -n "$files" ]; then bats --tap $files >"$log/bats" 2>&1; else echo "1..0" >"$log/bats"; fi
+	fi
 	cat "$log/bats"
-	count_bats "$log/bats"
+	[ -n "$(pick tests/blackbox/*.bats)" ] && count_bats "$log/bats"
 
 	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
-	run_node tests/blackbox/*.test.mjs
+	# shellcheck disable=SC2046
+	[ -n "$(pick tests/blackbox/*.test.mjs)" ] && run_node $(pick tests/blackbox/*.test.mjs)
 
-	# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)
-	echo "== provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
-	run_node tests/blackbox/profiles_matrix.mjs
-	# and the whole chat suite (chat.test.mjs) under every profile but openai (which the run above covers), a test each
-	echo "== provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
-	run_node tests/blackbox/profiles_chat.mjs
+	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then
+		# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)
+		echo "== provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
+		run_node tests/blackbox/profiles_matrix.mjs
+		# and the whole chat suite (chat.test.mjs) under every profile but openai (which the run above covers), a test each
+		echo "== provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
+		run_node tests/blackbox/profiles_chat.mjs
+	fi
 
 	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).
 	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),
 	# who must reach the checkout: one cloned into /root (0700) is copied where it can, for these runs.
-	fe_root=$root
+	fe_root=
+	cd_to=$root
 	if [ "$(id -u)" = 0 ] && [ -n "${MCPGW_CHECK_FRONTENDS-x}" ] &&
 		! setpriv --reuid="${MCPGW_USER:-www-data}" --regid="$(id -gn "${MCPGW_USER:-www-data}")" --clear-groups -- \
 			test -x "$root/cgi-bin/health.fcgi" -a -r "$root/tests/blackbox/helpers.bash" 2>/dev/null; then
@@ -164,31 +189,64 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		chmod 755 "$fe_root"
 		echo "check: ${MCPGW_USER:-www-data} cannot reach $root; the front-end runs use a copy in $fe_root"
 		tar -C "$root" --exclude=./.git --exclude=./var --exclude=./build -cf - . | tar -C "$fe_root" -xf - || exit 2
-		trap 'rm -rf "$log" "$fe_root"' EXIT
+		cd_to=$fe_root
 	fi
-	cd "$fe_root" || exit 2
+	cd "$cd_to" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
 		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
 		MCPGW_FRONTEND=$fe
-		bats --tap tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
+		files=$(pick tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
 			tests/blackbox/models.bats tests/blackbox/routes.bats tests/blackbox/browser.bats tests/blackbox/secrets.bats \
-			tests/blackbox/keys.bats tests/blackbox/operations.bats 2>&1 |
-			sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
-		cat "$log/bats"
-		count_bats "$log/bats"
-		run_node tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs
-		run_node tests/blackbox/history.test.mjs  # the mixed-batch history with its owner (issue 14, case 3)
+			tests/blackbox/keys.bats tests/blackbox/operations.bats)
+		if [ -n "$files" ]; then
+			# shellcheck disable=SC2086
+			bats --tap $files 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
+			cat "$log/bats"
+			count_bats "$log/bats"
+		fi
+		files=$(pick tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs)
+		# shellcheck disable=SC2086
+		[ -z "$files" ] || run_node $files
+		files=$(pick tests/blackbox/history.test.mjs)  # the mixed-batch history with its owner (issue 14, case 3)
+		[ -z "$files" ] || run_node $files
 	done
 	# routes.bats and browser.bats behind lighttpd with plain CGI too, so the route table and the browser checks are checked behind every front end
-	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ]; then
+	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ] && [ -n "$(pick tests/blackbox/routes.bats tests/blackbox/browser.bats)" ]; then
 		echo "== black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats, browser.bats)"
 		MCPGW_FRONTEND=lighttpd-cgi
-		bats --tap tests/blackbox/routes.bats tests/blackbox/browser.bats 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
+		# shellcheck disable=SC2046
+		bats --tap $(pick tests/blackbox/routes.bats tests/blackbox/browser.bats) 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"
 	fi
 	unset MCPGW_FRONTEND
 	cd "$root" || exit 2
+
+	# every suite's gateways ran with the run's canaries planted (tests/canaries.sh, helpers.bash,
+	# canaries.mjs): none may be in what they kept, and each must be where it was planted
+	echo "== canaries (tests/canaries.sh: the run's secrets in no log, database or response; each in the raw inputs)"
+	# run_canary WHAT ARGS...: one test, tests/canaries.sh ARGS, its output shown
+	run_canary() {
+		what_=$1
+		shift
+		if sh tests/canaries.sh "$@" >"$log/canary" 2>&1; then
+			echo "ok - canaries: $what_"
+			passed=$((passed + 1))
+		else
+			echo "not ok - canaries: $what_"
+			failed=$((failed + 1))
+			canary_failed=1
+		fi
+		sed 's/^/# /' "$log/canary"
+	}
+	canary_failed=0
+	run_canary "the check catches a planted leak (scratch artifacts)" selftest "$MCPGW_TEST_ARTIFACTS"
+	run_canary "none in any kept log, state database or response" check "$MCPGW_TEST_ARTIFACTS"
+	run_canary "each is in the raw inputs (.env, servers_config.json, request headers)" raw "$MCPGW_TEST_ARTIFACTS"
+	if [ "$canary_failed" = 1 ]; then
+		echo "check: the artifacts are kept in $MCPGW_TEST_ARTIFACTS"
+		MCPGW_TEST_ARTIFACTS=
+	fi
 fi
 
 # the sanitizer stage (make check-asan): build/asan built with SANITIZE=1, its own check.sh asan-run

@@ -142,3 +142,46 @@ const char *redact_secret(const char *text, const char *secret, char *out, size_
 	rd_put(out, outn, o, text, strlen(text));
 	return out;
 }
+
+size_t redact_secret_inplace(char *data, size_t len, const char *secret)
+{
+	size_t sn = secret ? strlen(secret) : 0, mn = strlen(REDACT_MASK), r, w;
+	const char *hit;
+
+	if (!data || sn < mn || !(hit = memmem(data, len, secret, sn)))
+		return len; /* the common case: one memmem, nothing written */
+	r = w = (size_t)(hit - data);
+	while (r < len) {
+		if (len - r >= sn && memcmp(data + r, secret, sn) == 0) {
+			memcpy(data + w, REDACT_MASK, mn);
+			w += mn;
+			r += sn;
+		} else {
+			data[w++] = data[r++];
+		}
+	}
+	if (w < len)
+		data[w] = '\0';
+	return w;
+}
+
+size_t redact_tokens_inplace(char *data, size_t len, const char *source)
+{
+	char tok[512];
+	size_t i = 0, n;
+
+	if (!source)
+		return len;
+	len = redact_secret_inplace(data, len, source);
+	while (source[i]) {
+		i += strspn(source + i, " \t,;&=:@/?#");
+		n = strcspn(source + i, " \t,;&=:@/?#");
+		if (n >= REDACT_TOKEN_MIN && n < sizeof tok) {
+			memcpy(tok, source + i, n);
+			tok[n] = '\0';
+			len = redact_secret_inplace(data, len, tok);
+		}
+		i += n;
+	}
+	return len;
+}

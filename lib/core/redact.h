@@ -31,4 +31,26 @@ const char *redact_text(const char *text, size_t len, char *out, size_t outn);
  * out. */
 const char *redact_secret(const char *text, const char *secret, char *out, size_t outn);
 
+/* redact_secret_inplace: the len bytes at data (any bytes, NUL or not) with
+ * every occurrence of secret replaced by "***", in place: the text only
+ * shrinks, so nothing is allocated and nothing can fail. A secret shorter
+ * than the mask, NULL or empty leaves data as it is (replacing it would
+ * grow the text, and so short a value is no secret). When the result is
+ * shorter, data[result] is set to '\0' (data has room: it held len bytes).
+ * Returns the new length. */
+size_t redact_secret_inplace(char *data, size_t len, const char *secret);
+
+/* the shortest token redact_tokens_inplace masks: shorter ones are words
+ * ("Bearer", "session"), no secret */
+#define REDACT_TOKEN_MIN 8
+
+/* redact_tokens_inplace: the len bytes at data with every token of source
+ * (NUL-terminated: a header value as configured, "Bearer abc...", "a=1; b=2";
+ * a URL's query or userinfo) masked as redact_secret_inplace does: source
+ * split at blanks and at , ; & = : @ / ? #, each part of REDACT_TOKEN_MIN or
+ * more bytes (at most 511) a secret, and the whole source too. For text an
+ * MCP server sent back (an error body) that may quote what the gateway sent
+ * it: its token, its cookie. Returns the new length. */
+size_t redact_tokens_inplace(char *data, size_t len, const char *source);
+
 #endif

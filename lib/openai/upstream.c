@@ -382,10 +382,12 @@ static size_t up_on_body(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-/* SSE events of the answer: skip empty ones, note [DONE], hand the data on */
+/* SSE events of the answer: skip empty ones, note [DONE], hand the data on
+ * (the gateway's key masked in it) */
 static int up_on_event(const char *event, const char *data, size_t len, const char *id, void *ud)
 {
 	struct up_xfer *x = ud;
+	size_t kn = x->u->api_key ? strlen(x->u->api_key) : 0;
 	int rc;
 
 	(void)event;
@@ -395,7 +397,22 @@ static int up_on_event(const char *event, const char *data, size_t len, const ch
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
 		x->saw_done = 1;
 	x->res->events++;
-	rc = x->cb(data, len, x->ud);
+	if (kn >= strlen(REDACT_MASK) && memmem(data, len, x->u->api_key, kn)) {
+		/* an event that quotes the gateway's key (a mid-stream {"error": ...
+		 * "key sk-... expired"}) goes on with the key masked (issue 14) */
+		char *copy = malloc(len + 1);
+
+		if (!copy) {
+			x->nomem = 1;
+			return UP_CB_ABORT;
+		}
+		memcpy(copy, data, len);
+		copy[len] = '\0';
+		rc = x->cb(copy, redact_secret_inplace(copy, len, x->u->api_key), x->ud);
+		free(copy);
+	} else {
+		rc = x->cb(data, len, x->ud);
+	}
 	if (rc != 0) {
 		x->res->cb_rc = rc;
 		return UP_CB_ABORT;
@@ -987,6 +1004,12 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	} else {
 		u->told_ra_ms = u->told_ra_s_ms = -1;
 	}
+	/* an answer that quotes the gateway's key (an upstream's or a proxy's
+	 * "invalid key sk-..." on a 400, 404, 429 or 500, or anything else)
+	 * reaches neither the client (up_passthrough, up_snippet) nor a log:
+	 * issue 14, "Secrets stay where they are" (a stream's events: up_on_event) */
+	if (res->body.data)
+		res->body.len = redact_secret_inplace(res->body.data, res->body.len, u->api_key);
 	if (res->err == UPSTREAM_EHTTP && (res->status == 401 || res->status == 403))
 		up_log_refusal(u, res);
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,

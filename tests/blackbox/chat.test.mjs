@@ -11,10 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startSim, startGateway, freePort, defaultServers, SIM_PROFILE } from './gateway.mjs';
+import { startSim, startGateway, freePort, defaultServers, SIM_PROFILE, UPSTREAM_KEY } from './gateway.mjs';
 import { idsPredictable, wireId, errorBody, getProfile } from '../upstream-sim/profiles.mjs';
 
-const UPSTREAM_KEY = 'sk-test';
 const CLIENT_KEY = 'sk-client-not-for-upstream';
 const TEST_TIMEOUT = 30000;
 

@@ -24,6 +24,7 @@ EOF
 	# panes stay after the chatbot exits: its exit status and last screen can be read
 	printf 'set -g remain-on-exit on\nset -g history-limit 5000\n' >"$MCPGW_HOME/tmux.conf"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=gpt-4o-mini"
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" plant "$MCPGW_HOME"  # the run's canaries (helpers.bash)
 }
 
 teardown_file() {
@@ -31,6 +32,7 @@ teardown_file() {
 	tm kill-server 2>/dev/null || true
 	stop_broker "$MCPGW_STATE_DIR"
 	sim_stop
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" keep "$MCPGW_HOME" "$(artifacts_tag)" || true
 	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then
 		echo "# kept $MCPGW_HOME" >&3
 	else

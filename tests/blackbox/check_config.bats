@@ -13,9 +13,18 @@ setup() {
 	CFG="$H/servers_config.json"
 }
 
-# check: run --check-config on $CFG from $H, stdout and stderr apart
+# check: run --check-config on $CFG from $H, stdout and stderr apart; with the run's canaries planted
+# in $CFG (tests/blackbox/canaries.mjs: a remote URL's query, a server's env), the output kept as a
+# response and $CFG as a raw input for the end-of-run canary grep (tests/canaries.sh)
 check() {
+	local art=${MCPGW_TEST_ARTIFACTS:-}
+
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" plant "$H"
 	run --separate-stderr env -u MCPGW_CONFIG -u MCPGW_STATE_DIR MCPGW_HOME="$H" PATH=/usr/bin:/bin "$BROKER" --check-config
+	if [ -n "$art" ]; then
+		printf '%s\n%s\n' "$output" "$stderr" >>"$art/kept/responses/bats-check_config.txt"
+		node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" keep "$H" "bats-check_config-$BATS_TEST_NUMBER-$RANDOM"
+	fi
 	echo "status: $status"
 	echo "stdout: $output"
 	echo "stderr: $stderr"

@@ -20,11 +20,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { getProfile } from '../upstream-sim/profiles.mjs';
+import { canaries, dotenvLines, plantServers, keep, gatewayStarted, gatewayStopped } from './canaries.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MCPGWCTL = path.join(ROOT, 'deploy/mcpgwctl');
 export const SQLITE_SERVER = path.join(ROOT, 'mcp-server-sqlite/mcp-server-sqlite');
 export const EVERYTHING_SERVER = path.join(ROOT, 'tests/node_modules/.bin/mcp-server-everything');
+
+/** the gateway's upstream key: the run's upstream key canary (canaries.mjs; the simulator may see it, nothing else) */
+export const UPSTREAM_KEY = canaries().upstreamkey;
 
 const live = new Set(); // everything started and not yet stopped, stopped on process exit as a last resort
 
@@ -145,10 +149,12 @@ export function defaultServers(home) {
 
 /**
  * startGateway({upstream, sim, env, servers}): a temporary MCPGW_HOME under /tmp with .env
- * (OPENAI_BASE_URL=upstream, OPENAI_API_KEY=sk-test, DEFAULT_MODEL=sim-model,
+ * (OPENAI_BASE_URL=upstream, OPENAI_API_KEY=UPSTREAM_KEY, DEFAULT_MODEL=sim-model,
  * MCPGW_LOG_LEVEL=debug or $MCPGW_TEST_LOG_LEVEL, plus env) and servers_config.json (servers(home), default
  * defaultServers), then `mcpgwctl start` on a free port. With sim (a startSim() result) the
  * upstream is that simulator, with the settings its profile needs (sim.gatewayEnv(), under env).
+ * The run's canaries are planted (canaries.mjs: the .env, the servers, every fetch to the gateway's
+ * URL) and, on stop, its logs and databases kept for the end-of-run grep.
  * Returns {home, state, url, v1, env, stop(), logs()}.
  */
 export async function startGateway({ upstream, sim, env = {}, servers = defaultServers } = {}) {
@@ -164,7 +170,7 @@ export async function startGateway({ upstream, sim, env = {}, servers = defaultS
 	const port = await freePort();
 	const settings = {
 		OPENAI_BASE_URL: upstream,
-		OPENAI_API_KEY: 'sk-test',
+		OPENAI_API_KEY: UPSTREAM_KEY,
 		DEFAULT_MODEL: 'sim-model',
 		// MCPGW_TEST_LOG_LEVEL: the level of the gateway under test (profiles_chat.mjs runs at the default,
 		// info, as users do: what only happens at debug must not be what makes a test pass)
@@ -174,8 +180,9 @@ export async function startGateway({ upstream, sim, env = {}, servers = defaultS
 	};
 	fs.writeFileSync(path.join(home, '.env'),
 		'# mcpgw node black-box test settings\n' +
-		Object.entries(settings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${k}=${v}\n`).join(''));
-	fs.writeFileSync(path.join(home, 'servers_config.json'), JSON.stringify({ mcpServers: servers(home) }, null, 2));
+		Object.entries(settings).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${k}=${v}\n`).join('') +
+		dotenvLines());
+	fs.writeFileSync(path.join(home, 'servers_config.json'), JSON.stringify({ mcpServers: plantServers(servers(home)) }, null, 2));
 	// a clean environment: none of the caller's MCPGW_* / OPENAI_* settings leak in
 	const procEnv = {};
 	for (const [k, v] of Object.entries(process.env)) if (!/^(MCPGW_|OPENAI_|DEFAULT_MODEL$)/.test(k)) procEnv[k] = v;
@@ -198,12 +205,15 @@ export async function startGateway({ upstream, sim, env = {}, servers = defaultS
 			if (stopped) return;
 			stopped = true;
 			live.delete(gw);
+			gatewayStopped(url);
 			await run('sh', [MCPGWCTL, 'stop'], procEnv);
+			keep(home, `node-${path.basename(process.argv[1] || 'node', '.mjs')}-${FRONTEND}-${path.basename(home)}`);
 			if (process.env.MCPGW_BB_KEEP === '1') process.stderr.write(`# kept ${home}\n`);
 			else fs.rmSync(home, { recursive: true, force: true });
 		},
 	};
 	live.add(gw);
+	gatewayStarted(url, !settings.MCPGW_API_KEYS);
 	const r = await run('sh', [MCPGWCTL, 'start'], procEnv);
 	if (r.code !== 0) {
 		const detail = `${r.out}\n${logs()}`;

@@ -12,6 +12,27 @@
 MCPGW_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 export MCPGW_ROOT
 
+# The run's canary secrets (tests/canaries.sh): planted in every gateway this file starts (the .env,
+# a stdio server's env and stderr, a remote server's URL query, the upstream key; canaries.mjs) and in
+# every request http() sends (Cookie; Authorization where no key is configured); the logs, databases
+# and responses kept in $MCPGW_TEST_ARTIFACTS for tests/check.sh's end-of-run grep. Without
+# MCPGW_TEST_ARTIFACTS (a file run by hand) the canaries are this bats run's own, kept in its tmpdir.
+if [ -z "${MCPGW_TEST_ARTIFACTS:-}" ]; then
+	MCPGW_TEST_ARTIFACTS="${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}/mcpgw-artifacts"
+	export MCPGW_TEST_ARTIFACTS
+fi
+sh "$MCPGW_ROOT/tests/canaries.sh" init "$MCPGW_TEST_ARTIFACTS" || echo "helpers: no canaries in $MCPGW_TEST_ARTIFACTS" >&2
+# canary CHANNEL: the run's canary of that channel (not exported: the gateway's processes never hold them)
+canary() { awk -v c="$1" '$1 == c { print $2 }' "$MCPGW_TEST_ARTIFACTS/canaries"; }
+CANARY_COOKIE=$(canary cookie)
+CANARY_AUTHORIZATION=$(canary authorization)
+CANARY_UPSTREAMKEY=$(canary upstreamkey)
+
+# artifacts_tag: this file's name, the front end and the home's name (where its artifacts go)
+artifacts_tag() {
+	echo "bats-$(basename "$BATS_TEST_FILENAME" .bats)-${MCPGW_FRONTEND:-lighttpd}-$(basename "${MCPGW_HOME:-nohome}")"
+}
+
 # free_port: a TCP port on 127.0.0.1 nobody listens on right now
 free_port() {
 	node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
@@ -63,6 +84,7 @@ mcpgw_setup_file() {
 	else
 		mcpgw_write_config
 	fi
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" plant "$MCPGW_HOME" || return 1
 	mcpgw_hand_over_home
 	sh "$MCPGW_ROOT/deploy/mcpgwctl" start >"$MCPGW_HOME/mcpgwctl.out" 2>&1 || {
 		cat "$MCPGW_HOME/mcpgwctl.out" >&2
@@ -113,6 +135,7 @@ mcpgw_teardown_file() {
 		kill -CONT $(cat "$MCPGW_HOME/stopped.pids") 2>/dev/null || true
 	fi
 	sh "$MCPGW_ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1 || true
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" keep "$MCPGW_HOME" "$(artifacts_tag)" || true
 	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then
 		echo "# kept $MCPGW_HOME" >&3
 	else
@@ -122,15 +145,37 @@ mcpgw_teardown_file() {
 
 # http METHOD PATH [BODY]: one request; sets HTTP_STATUS, BODY and HEADERS.
 # A BODY of "@FILE" sends the file's content (curl's --data-binary rule).
+# Every request carries the cookie canary, and the authorization canary while the home's .env
+# configures no key (MCPGW_API_KEYS); each response is appended to the kept responses.
 http() {
 	local method=$1 path=$2 out="$BATS_TEST_TMPDIR/http.body" hdr="$BATS_TEST_TMPDIR/http.headers"
 	local args=(-s -m "${HTTP_TIMEOUT:-30}" -o "$out" -D "$hdr" -w '%{http_code}' -X "$method")
+	local planted=(-H "Cookie: mcpgw_session=$CANARY_COOKIE") raw
 
 	rm -f "$out" "$hdr"
+	grep -q '^MCPGW_API_KEYS=' "$MCPGW_HOME/.env" 2>/dev/null || planted+=(-H "Authorization: Bearer $CANARY_AUTHORIZATION")
+	raw="$MCPGW_TEST_ARTIFACTS/raw/$(artifacts_tag).headers"
+	[ -e "$raw" ] || printf '%s\n' "${planted[@]}" >"$raw" 2>/dev/null
+	args+=("${planted[@]}")
 	[ $# -lt 3 ] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
 	HTTP_STATUS=$(curl "${args[@]}" "$MCPGW_URL$path") || HTTP_STATUS="curl-failed-$?"
 	BODY=$(cat "$out" 2>/dev/null)
 	HEADERS=$(cat "$hdr" 2>/dev/null)
+	keep_response "$method $path" "$hdr" "$out"
+}
+
+# keep_response WHAT FILE...: append WHAT and the FILEs (a response's headers, its body; "-" for
+# stdin) to this file's kept responses (for the end-of-run canary grep); always returns 0
+keep_response() {
+	local what=$1
+
+	shift
+	{
+		printf '%s\n' "$what"
+		cat "$@" 2>/dev/null
+		printf '\n'
+	} >>"$MCPGW_TEST_ARTIFACTS/kept/responses/$(artifacts_tag).txt" 2>/dev/null
+	return 0
 }
 
 # get PATH / post PATH BODY
@@ -184,7 +229,8 @@ assert_still_serving() {
 server_field() {
 	local body
 
-	body=$(curl -s -m 10 "$MCPGW_URL/health") || return 1
+	body=$(curl -s -m 10 -H "Cookie: mcpgw_session=$CANARY_COOKIE" "$MCPGW_URL/health") || return 1
+	printf '%s' "$body" | keep_response "GET /health" -
 	json_eval "(j.servers.find(s => s.name === '$1') || {})['$2']" "$body"
 }
 
@@ -207,8 +253,8 @@ mcpgw_load_sim() {
 	. "$MCPGW_ROOT/tests/upstream-sim/sim.bash"
 }
 
-# mcpgw_write_upstream_env BASE_URL [KEY=VALUE...]: append OPENAI_BASE_URL=BASE_URL, a test
-# OPENAI_API_KEY and the given lines to $MCPGW_HOME/.env (call it from mcpgw_custom_config,
+# mcpgw_write_upstream_env BASE_URL [KEY=VALUE...]: append OPENAI_BASE_URL=BASE_URL, the upstream
+# key canary as OPENAI_API_KEY ($CANARY_UPSTREAMKEY) and the given lines to $MCPGW_HOME/.env (call it from mcpgw_custom_config,
 # after the .env is written)
 mcpgw_write_upstream_env() {
 	local url=$1 line
@@ -216,7 +262,7 @@ mcpgw_write_upstream_env() {
 	shift
 	{
 		echo "OPENAI_BASE_URL=$url"
-		echo "OPENAI_API_KEY=sk-mcpgw-test"
+		echo "OPENAI_API_KEY=$CANARY_UPSTREAMKEY"
 		for line in "$@"; do echo "$line"; done
 	} >>"$MCPGW_HOME/.env"
 }

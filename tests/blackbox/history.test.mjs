@@ -7,9 +7,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway } from './gateway.mjs';
+import { startSim, startGateway, UPSTREAM_KEY } from './gateway.mjs';
 
-const UPSTREAM_KEY = 'sk-test';
 const TEST_TIMEOUT = 30000;
 const WEATHER = {
 	type: 'function',

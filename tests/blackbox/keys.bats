@@ -15,20 +15,22 @@ mcpgw_custom_config() {
 setup_file() { mcpgw_setup_file_with_sim; }
 teardown_file() { mcpgw_teardown_file_with_sim; }
 
-# kreq KEY METHOD PATH [BODY] [HEADER...]: one request with "Authorization: Bearer KEY" (KEY "-": none);
-# sets HTTP_STATUS, BODY, HEADERS
+# kreq KEY METHOD PATH [BODY] [HEADER...]: one request with "Authorization: Bearer KEY" (KEY "-": none)
+# and the cookie canary; sets HTTP_STATUS, BODY, HEADERS; the response is kept (keep_response)
 kreq() {
 	local key=$1 method=$2 path=$3 body=${4:-} out="$BATS_TEST_TMPDIR/k.body" hdr="$BATS_TEST_TMPDIR/k.headers"
 	local args=(-s -m 30 -o "$out" -D "$hdr" -w '%{http_code}' -X "$method")
 
 	shift 4 2>/dev/null || shift $#
 	[ "$key" = - ] || args+=(-H "Authorization: Bearer $key")
+	args+=(-H "Cookie: mcpgw_session=$CANARY_COOKIE")  # the run's cookie canary (helpers.bash)
 	[ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	for h in "$@"; do args+=(-H "$h"); done
 	rm -f "$out" "$hdr"
 	HTTP_STATUS=$(curl "${args[@]}" "$MCPGW_URL$path") || HTTP_STATUS="curl-failed-$?"
 	BODY=$(cat "$out" 2>/dev/null)
 	HEADERS=$(cat "$hdr" 2>/dev/null)
+	keep_response "$method $path" "$hdr" "$out"
 }
 
 # keys ARGS...: mcpgwctl keys ARGS (stdout in output)

@@ -22,12 +22,14 @@ setup() {
 
 teardown() {
 	sh "$CTL" stop >/dev/null 2>&1 || true
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" keep "$MCPGW_HOME" "$(artifacts_tag)" || true
 	if [ "${MCPGW_BB_KEEP:-}" = 1 ]; then echo "# kept $MCPGW_HOME" >&3; else rm -rf "$MCPGW_HOME"; fi
 }
 
 # servers JSON: servers_config.json with these "name": {...} entries
 servers() {
 	printf '{"mcpServers": {%s}}\n' "$1" >"$MCPGW_HOME/servers_config.json"
+	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" plant "$MCPGW_HOME" || return 1  # the run's canaries (helpers.bash)
 	mcpgw_hand_over_home
 }
 

@@ -161,7 +161,7 @@ wait_listed() {
 	fetchers=$(models_pids sim now fetching | wc -l)
 	[ "$fetchers" -ge 1 ] && [ "$(json_eval 'j.connections' "$stats")" = "$fetchers" ] ||
 		{ echo "connections: $stats; processes that fetched: $fetchers" >&2; return 1; }
-	[ "$(json_eval 'j.every(r => r.headers.authorization === "Bearer sk-mcpgw-test")' "$(sim_requests)")" = true ]
+	[ "$(json_eval 'j.every(r => r.headers.authorization === "Bearer '"$CANARY_UPSTREAMKEY"'")' "$(sim_requests)")" = true ]
 }
 
 @test "k requests that find the list stale, over several processes: one upstream fetch; within the TTL: none" {

@@ -11,10 +11,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startSim, startGateway, defaultServers } from './gateway.mjs';
+import { startSim, startGateway, defaultServers, UPSTREAM_KEY } from './gateway.mjs';
 import { PROFILE_NAMES, getProfile } from '../upstream-sim/profiles.mjs';
 
-const UPSTREAM_KEY = 'sk-test';
 const TEST_TIMEOUT = 20000;
 const WEATHER = {
 	type: 'function',

@@ -34,6 +34,20 @@ mcpgw_custom_config() {
 	done
 	read -r _ p_sse p_other <"$BATS_FILE_TMPDIR/elsewhere.out"
 	echo "$p_other" >"$BATS_FILE_TMPDIR/elsewhere.other"
+	# a remote server that refuses with 401, quoting the token of its URL and the headers it was sent
+	p_401=$(free_port)
+	node -e '
+		require("http").createServer((q, r) => {
+			const u = new URL(q.url, "http://x");
+			r.writeHead(401, { "content-type": "application/json" });
+			r.end(JSON.stringify({ error: `invalid token ${u.searchParams.get("token")} for ${q.headers.cookie} with ${q.headers.authorization}` }));
+		}).listen(Number(process.argv[1]), "127.0.0.1", () => console.log("LISTENING"));' "$p_401" \
+		>"$BATS_FILE_TMPDIR/quoter.out" 2>&1 3>&- &
+	echo $! >"$BATS_FILE_TMPDIR/quoter.pid"
+	for _ in $(seq 100); do
+		grep -q '^LISTENING' "$BATS_FILE_TMPDIR/quoter.out" && break
+		sleep 0.05
+	done
 	# a stdio server that cannot reach its database: says so with the DSN on stderr, exits 1;
 	# a long line before it: its DSN's password starts before the 240th byte, where the telling line is cut
 	cat >"$MCPGW_HOME/dsn-fails.sh" <<EOF
@@ -67,6 +81,8 @@ EOF
   "dsnfail": { "command": "$MCPGW_HOME/dsn-fails.sh" },
   "dsn": { "command": "$node", "args": ["$MCPGW_HOME/dsn-server.mjs"] },
   "remote": { "type": "http", "url": "http://127.0.0.1:$dead/mcp?api_key=$C_URL" },
+  "quoter": { "type": "http", "url": "http://127.0.0.1:$p_401/mcp?token=$C_URL",
+              "headers": {"Authorization": "Bearer $C_HDR", "Cookie": "session=$C_COOKIE"} },
   "legacy": { "type": "sse", "url": "http://127.0.0.1:$p_sse/sse",
               "headers": {"Authorization": "Bearer $C_HDR", "Cookie": "session=$C_COOKIE"} }
 } }
@@ -102,6 +118,7 @@ setup_file() {
 teardown_file() {
 	mcpgw_teardown_file_with_sim
 	[ -s "$BATS_FILE_TMPDIR/elsewhere.pid" ] && kill "$(cat "$BATS_FILE_TMPDIR/elsewhere.pid")" 2>/dev/null
+	[ -s "$BATS_FILE_TMPDIR/quoter.pid" ] && kill "$(cat "$BATS_FILE_TMPDIR/quoter.pid")" 2>/dev/null
 	return 0
 }
 
@@ -166,8 +183,20 @@ keep() {
 	done
 	get /health
 	assert_json "j.servers.find(s => s.name === 'remote').last_error.includes('/mcp?api_key=***')"
-	grep -q "server remote: connecting to http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\* (http)" "$MCPGW_STATE_DIR/broker.log"
-	grep -q "server remote: POST http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*: " "$MCPGW_STATE_DIR/broker.log"
+	# (and the run's canary, tests/blackbox/canaries.mjs, as a second value: &access_token=***)
+	grep -q "server remote: connecting to http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*\(&access_token=\*\*\*\)\{0,1\} (http)" \
+		"$MCPGW_STATE_DIR/broker.log"
+	grep -q "server remote: POST http://127.0.0.1:[0-9]*/mcp?api_key=\*\*\*\(&access_token=\*\*\*\)\{0,1\}: " "$MCPGW_STATE_DIR/broker.log"
+}
+
+@test "a remote server's error body that quotes its URL's token and the headers it was sent: logged with them masked" {
+	for _ in $(seq 100); do
+		[ "$(server_field quoter restarts)" -ge 1 ] 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q 'server quoter: HTTP 401 body {"error":"invalid token \*\*\* for \*\*\* with \*\*\*"}' \
+		"$MCPGW_STATE_DIR/broker.log"
+	! grep -qF -e "$C_URL" -e "$C_HDR" -e "$C_COOKIE" "$MCPGW_STATE_DIR/broker.log"
 }
 
 @test "a legacy-SSE endpoint on another origin is refused: the configured headers never go there" {
@@ -231,6 +260,29 @@ keep() {
 	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 	[[ "$BODY" == *upstream_auth_failed* ]]
 	grep -q "the gateway's credentials were refused: Incorrect API key provided: \*\*\*\." "$MCPGW_STATE_DIR"/*.log
+}
+
+@test "an upstream error that quotes the gateway's key (400, 404, 429, 500; JSON or not; streamed; mid-stream): passed on, the key masked" {
+	local st
+	for st in 400 404 429 500; do
+		sim_script "[{\"error\":{\"status\":$st,\"message\":\"Invalid key $C_KEY for this route\",\"type\":\"invalid_request_error\",\"code\":\"bad_key\"}}]"
+		post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}'
+		assert_status "$st"
+		assert_json 'j.error.message === "Invalid key *** for this route"'
+	done
+	# a proxy's HTML page quoting it: the gateway's own error with a snippet of the body
+	sim_script "[{\"error\":{\"status\":400,\"body\":\"<html>bad key $C_KEY</html>\"}}]"
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}'
+	assert_json 'j.error.code === "upstream_bad_response" && j.error.message.includes("bad key ***")'
+	sim_script "[{\"error\":{\"status\":400,\"message\":\"Invalid key $C_KEY\"}}]"
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	[[ "$BODY" == *"Invalid key ***"* ]]
+	[[ "$BODY" != *"$C_KEY"* ]]
+	# an error event in the middle of a stream
+	sim_script "[{\"content\":\"hello there friend\",\"stream_error\":{\"message\":\"key $C_KEY expired\",\"after_chunks\":1}}]"
+	post /v1/chat/completions '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	[[ "$BODY" == *'"message":"key *** expired"'* ]]
+	[[ "$BODY" != *"$C_KEY"* ]] && ! grep -qF "$C_KEY" "$MCPGW_STATE_DIR"/*.log
 }
 
 @test "an upstream connection failure names the upstream URL without its credentials" {

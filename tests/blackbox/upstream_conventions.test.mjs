@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { startSim, startGateway, SQLITE_SERVER } from './gateway.mjs';
+import { startSim, startGateway, SQLITE_SERVER, UPSTREAM_KEY } from './gateway.mjs';
 
 const TEST_TIMEOUT = 30000;
 const USER = [{ role: 'user', content: 'hello' }];
@@ -134,7 +134,7 @@ describe('OpenAI-shaped upstream: base URL query and credentials, Retry-After, r
 		const reqs = await allRequests(sim);
 		assert.equal(reqs[0].path, '/v1/chat/completions');
 		assert.equal(reqs[0].query, '?tenant=t-SECRET');
-		assert.equal(reqs[0].headers.authorization, 'Bearer sk-test', 'the key as the bearer token');
+		assert.equal(reqs[0].headers.authorization, `Bearer ${UPSTREAM_KEY}`, 'the key as the bearer token');
 		assert.doesNotMatch(allLogs(gw), /SECRET/, 'no log line holds the password or the query value');
 	});
 

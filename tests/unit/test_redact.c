@@ -88,6 +88,55 @@ static void test_secret(void **state)
 	assert_string_equal(redact_secret("ab sk-123", "sk-123", out, 5), "ab *");
 }
 
+static void test_secret_inplace(void **state)
+{
+	char body[] = "{\"error\":{\"message\":\"key sk-canary-123 refused; sk-canary-123\"}}";
+	char bin[] = "a\0sk-canary-123\0b";
+	char same[] = "nothing here";
+	size_t n;
+
+	(void)state;
+	n = redact_secret_inplace(body, strlen(body), "sk-canary-123");
+	assert_int_equal(n, strlen(body));
+	assert_string_equal(body, "{\"error\":{\"message\":\"key *** refused; ***\"}}");
+	/* bytes, not a string: a NUL before the key does not hide it */
+	n = redact_secret_inplace(bin, sizeof bin - 1, "sk-canary-123");
+	assert_int_equal(n, 7);
+	assert_memory_equal(bin, "a\0***\0b", 7);
+	/* a key at the very end, and one cut off by the end */
+	char tail[] = "xx sk-canary-123";
+	assert_int_equal(redact_secret_inplace(tail, strlen(tail), "sk-canary-123"), 6);
+	assert_string_equal(tail, "xx ***");
+	char cut[] = "xx sk-canary-12";
+	assert_int_equal(redact_secret_inplace(cut, strlen(cut), "sk-canary-123"), strlen("xx sk-canary-12"));
+	/* nothing to mask, or no usable secret: as it was */
+	assert_int_equal(redact_secret_inplace(same, strlen(same), "sk-canary-123"), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), NULL), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), ""), strlen("nothing here"));
+	assert_int_equal(redact_secret_inplace(same, strlen(same), "no"), strlen("nothing here"));
+	assert_string_equal(same, "nothing here");
+	assert_int_equal(redact_secret_inplace(NULL, 0, "sk-canary-123"), 0);
+}
+
+static void test_tokens_inplace(void **state)
+{
+	char body[] = "{\"error\":\"invalid token q-secret-123456 for c=cookie-secret-9 auth Bearer hdr-secret-1234\"}";
+	char short_words[] = "Bearer session sk";
+	size_t n;
+
+	(void)state;
+	n = redact_tokens_inplace(body, strlen(body), "http://u:pw-secret-77@h/mcp?api_key=q-secret-123456&v=1");
+	n = redact_tokens_inplace(body, n, "c=cookie-secret-9; theme=dark");
+	n = redact_tokens_inplace(body, n, "Bearer hdr-secret-1234");
+	assert_int_equal(n, strlen(body));
+	assert_string_equal(body, "{\"error\":\"invalid token *** for c=*** auth ***\"}");
+	/* words under REDACT_TOKEN_MIN bytes stay, and a NULL source changes nothing */
+	assert_int_equal(redact_tokens_inplace(short_words, strlen(short_words), "Bearer session=sk"),
+			 strlen("Bearer session sk"));
+	assert_int_equal(redact_tokens_inplace(short_words, strlen(short_words), NULL), strlen("Bearer session sk"));
+	assert_string_equal(short_words, "Bearer session sk");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +145,8 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_cut),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_secret_inplace),
+		cmocka_unit_test(test_tokens_inplace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
