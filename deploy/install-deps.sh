@@ -15,12 +15,11 @@ pkgs="gcc make libc6-dev libfcgi-dev libcurl4-openssl-dev libjansson-dev libsqli
 case ${1:-} in
 --test)
 	pkgs="$pkgs libcmocka-dev bats valgrind python3 tmux procps systemd clang-format"
-	# the fuzz targets (tests/fuzz): clang, and libFuzzer's runtime (only recommended by clang, so named)
+	# the fuzz targets (tests/fuzz) and the sanitizer stage (make check-asan): clang, and libFuzzer's,
+	# AddressSanitizer's and UBSan's runtimes (only recommended by clang, so named)
 	pkgs="$pkgs clang libclang-rt-14-dev"
 	# the other front ends the black-box suite runs behind: Apache mod_fcgid, mod_proxy_fcgi + spawn-fcgi, mod_cgid
 	pkgs="$pkgs apache2 libapache2-mod-fcgid spawn-fcgi"
-	# the sanitizer stage (make check-asan): clang and its AddressSanitizer/UBSan runtimes
-	pkgs="$pkgs clang libclang-rt-14-dev"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 	;;
