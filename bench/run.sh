@@ -434,7 +434,8 @@ if want keys; then
 		die "the keyed gateway answers without the key"
 	curl -sf -H "Authorization: Bearer $BENCH_KEY" -H 'Content-Type: application/json' "$GW_KEY/v1/tools" -d "@$CALL_BODY" |
 		grep -q '"tool.result"' || die "POST /v1/tools with the key failed"
-	grep -q " INFO access method=POST endpoint=/v1/tools status=200 key=$(echo "$BENCH_KEY" | cut -d- -f3) " \
+	# the log thread writes access lines within 100 ms (lib/core/log.c, log_spool): waited for
+	wait_for grep -q " INFO access method=POST endpoint=/v1/tools status=200 key=$(echo "$BENCH_KEY" | cut -d- -f3) " \
 		"$WORK/keyed/var/responders.log" || die "the keyed gateway writes no access-log line at info"
 	PAIRS=${BENCH_PAIRS:-15}
 	: >"$WORK/keys-pairs"
