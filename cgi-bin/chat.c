@@ -95,11 +95,14 @@ static enum route_status route_chat(struct exchange *x)
 	struct noting n = { .log = &x->log, .metrics = responder_metrics(x->w->r) };
 	struct toolloop_sink sink = { noting_event, &n };
 	json_t *added = NULL;
+	const json_t *model;
 
 	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
 	if (!req)
 		return ROUTE_DONE;
-	accesslog_set_model(&x->log, json_string_value(json_object_get(req, "model")));
+	/* the model asked for, or DEFAULT_MODEL when the request names none (what the tool loop sends) */
+	model = json_object_get(req, "model");
+	accesslog_set_model(&x->log, !model || json_is_null(model) ? x->w->r->s.default_model : json_string_value(model));
 	chatstream_init(&cs, h);
 	n.inner = chatstream_sink(&cs);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */

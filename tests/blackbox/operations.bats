@@ -59,6 +59,20 @@ await_access() {
 	! grep -rq "canary-message-text\|secret_answer" "$MCPGW_STATE_DIR"/*.log
 }
 
+@test "a chat that names no model is logged with the model it was sent as (DEFAULT_MODEL)" {
+	local before line model
+
+	model=$(sed -n 's/^DEFAULT_MODEL=//p' "$MCPGW_HOME/.env" | tail -n 1)
+	model=${model:-gpt-4o-mini}
+	before=$(access_lines /v1/chat/completions | wc -l)
+	post /v1/chat/completions '{"messages":[{"role":"user","content":"no model named"}],"mcp":{"tools":false}}'
+	assert_status 200
+	await_access /v1/chat/completions $((before + 1))
+	line=$(access_lines /v1/chat/completions | tail -n 1)
+	echo "$line"
+	[[ "$line" == *" model=$model "* ]]
+}
+
 @test "POST /v1/tools and an unrouted request each write one access-log line" {
 	local line before unrouted
 
