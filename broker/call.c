@@ -63,6 +63,18 @@ struct calls {
 
 static void call_dispatch(struct call *c);
 
+/* call_release: what a call holds, and the call (not listed, or unlinked by call_free) */
+static void call_release(struct call *c)
+{
+	json_decref(c->client_id);
+	json_decref(c->arguments);
+	json_decref(c->meta);
+	free(c->caller);
+	free(c->mcp_name);
+	free(c);
+}
+
+/* call_free: a listed call taken off the list and released */
 static void call_free(struct call *c)
 {
 	struct calls *cs = c->cs;
@@ -74,12 +86,7 @@ static void call_free(struct call *c)
 		cs->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	json_decref(c->client_id);
-	json_decref(c->arguments);
-	json_decref(c->meta);
-	free(c->caller);
-	free(c->mcp_name);
-	free(c);
+	call_release(c);
 }
 
 /* call_latency: one observation of us in server's mcpgw_tool_call_duration_seconds (labels: its labels) */
@@ -334,18 +341,6 @@ static int call_meta(struct call *c, const json_t *meta)
 	return 0;
 }
 
-/* call_free_new: a call set up half-way, not yet listed */
-static void call_free_new(struct calls *cs, struct call *c)
-{
-	(void)cs;
-	json_decref(c->client_id);
-	json_decref(c->arguments);
-	json_decref(c->meta);
-	free(c->caller);
-	free(c->mcp_name);
-	free(c);
-}
-
 void calls_set_audit(struct calls *cs, struct audit *a)
 {
 	cs->audit = a;
@@ -395,7 +390,7 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->started_ms = evloop_now(cs->loop);
 	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
 	if (call_meta(c, json_object_get(params, "_meta")) < 0) {
-		call_free_new(cs, c);
+		call_release(c); /* set up half-way, not yet listed */
 		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
 		return;
 	}
