@@ -52,33 +52,45 @@ static const struct usage keys_usage = {
 	"Exit status: 0 done, 1 a failure (named on stderr), 2 a command-line mistake.\n",
 };
 
-/* open_store: the state store of the settings (its directory made 0700 when missing); NULL after a message */
+/* open_store: the state store of the settings (its directory made 0700 when
+ * missing), its presence in the key hint noted (a state store restored from
+ * a backup is seen by the responders after any command); NULL after a message */
 static struct statestore *open_store(const struct settings *s)
 {
 	struct statestore_opts o = { .url = s->state_store, .timeout_ms = s->state_store_timeout_ms };
 	struct statestore *st;
+	struct changehint *hint;
 	char err[1024];
 
 	if (mkdir(s->state_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, PROG ": cannot make the state directory %s: %s\n", s->state_dir, strerror(errno));
 		return NULL;
 	}
-	if (!(st = statestore_open(&o, err, sizeof err)))
+	if (!(st = statestore_open(&o, err, sizeof err))) {
 		fprintf(stderr, PROG ": %s\n", err);
+		return NULL;
+	}
+	if ((hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err))) {
+		(void)keystore_note_presence(st, hint);
+		changehint_close(hint);
+	}
 	return st;
 }
 
 /* put_key: keystore_put with the state directory's change hint, so that every
- * responder process re-reads the keys at its next request; without the hint
- * (it cannot be opened) they still see the change within a second */
+ * responder process re-reads the keys at its next request. Without the hint
+ * the change is refused: a responder that knows the store holds no key
+ * (the hint's presence word) would not read it again. */
 static enum statestore_status put_key(const struct settings *s, struct statestore *st, const struct apikey *k)
 {
 	char err[512];
 	struct changehint *hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err);
 	enum statestore_status ss;
 
-	if (!hint)
-		fprintf(stderr, PROG ": warning: %s: the responders see this change within a second\n", err);
+	if (!hint) {
+		fprintf(stderr, PROG ": %s: the responders could not see the change; nothing was changed\n", err);
+		return STATESTORE_EBACKEND;
+	}
 	ss = keystore_put(st, hint, k);
 	changehint_close(hint);
 	return ss;

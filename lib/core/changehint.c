@@ -1,4 +1,4 @@
-/* changehint.c: the shared change counter: 64 bytes of a file in the state directory, mapped shared, loaded and added to atomically (see changehint.h). */
+/* changehint.c: the shared change counter and presence word: 64 bytes of a file in the state directory, mapped shared, loaded and changed atomically (see changehint.h). */
 #include "core/changehint.h"
 
 #include <errno.h>
@@ -18,11 +18,15 @@
 struct changehint_file {
 	uint64_t magic;
 	uint64_t value;
-	char pad[48];
+	uint32_t presence; /* enum changehint_presence (files of an older build: 0, UNKNOWN) */
+	char pad[44];
 };
 
 struct changehint {
 	struct changehint_file *f;
+	dev_t dev; /* the mapped file, to tell when its path names another */
+	ino_t ino;
+	char path[4400];
 };
 
 struct changehint *changehint_open(const char *state_dir, const char *name, char *err, size_t errlen)
@@ -58,6 +62,9 @@ struct changehint *changehint_open(const char *state_dir, const char *name, char
 		goto fail;
 	}
 	h->f = p;
+	h->dev = sb.st_dev;
+	h->ino = sb.st_ino;
+	snprintf(h->path, sizeof h->path, "%s", path);
 	return h;
 sys:
 	snprintf(err, errlen, "change hint: %s: %s", path, strerror(errno));
@@ -78,6 +85,35 @@ void changehint_bump(struct changehint *h)
 {
 	if (h)
 		__atomic_add_fetch(&h->f->value, 1, __ATOMIC_RELEASE);
+}
+
+enum changehint_presence changehint_presence(const struct changehint *h)
+{
+	uint32_t v = __atomic_load_n(&h->f->presence, __ATOMIC_ACQUIRE);
+
+	return v == CHANGEHINT_NONE ? CHANGEHINT_NONE : v == CHANGEHINT_SOME ? CHANGEHINT_SOME : CHANGEHINT_UNKNOWN;
+}
+
+void changehint_mark_some(struct changehint *h)
+{
+	if (h)
+		__atomic_store_n(&h->f->presence, (uint32_t)CHANGEHINT_SOME, __ATOMIC_SEQ_CST);
+}
+
+void changehint_mark_none(struct changehint *h)
+{
+	uint32_t unknown = CHANGEHINT_UNKNOWN;
+
+	if (h)
+		(void)__atomic_compare_exchange_n(&h->f->presence, &unknown, (uint32_t)CHANGEHINT_NONE, 0,
+						  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+int changehint_replaced(const struct changehint *h)
+{
+	struct stat sb;
+
+	return lstat(h->path, &sb) < 0 || sb.st_dev != h->dev || sb.st_ino != h->ino;
 }
 
 void changehint_close(struct changehint *h)

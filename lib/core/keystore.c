@@ -23,6 +23,8 @@ enum statestore_status keystore_put(struct statestore *st, struct changehint *hi
 
 	if (!j)
 		return STATESTORE_ENOMEM;
+	/* before the record exists: a reader that finds none cannot then mark NONE over it */
+	changehint_mark_some(hint);
 	s = statestore_put_json(st, KEYSTORE_NS, k->id, j, 0);
 	json_decref(j);
 	if (s == STATESTORE_OK)
@@ -69,6 +71,20 @@ static enum statestore_status read_counter(struct statestore *st, const char *ns
 enum statestore_status keystore_generation(struct statestore *st, int64_t *gen)
 {
 	return read_counter(st, KEYSTORE_GEN_NS, KEYSTORE_GEN_KEY, gen);
+}
+
+enum statestore_status keystore_note_presence(struct statestore *st, struct changehint *hint)
+{
+	int64_t gen;
+	enum statestore_status s = keystore_generation(st, &gen);
+
+	if (s != STATESTORE_OK)
+		return s;
+	if (gen > 0)
+		changehint_mark_some(hint);
+	else
+		changehint_mark_none(hint);
+	return STATESTORE_OK;
 }
 
 /* load_page: the records of the ids in page appended to keys (n of them so far) */

@@ -33,12 +33,20 @@ enum keystore_kind { KEYSTORE_REQUESTS = 0, KEYSTORE_TOKENS, KEYSTORE_TOOL_CALLS
 /* keystore_kind_name: "requests", "tokens", "tool_calls". */
 const char *keystore_kind_name(enum keystore_kind kind);
 
-/* keystore_put: store the record k (a new key, or a changed one: a revocation),
- * bump the generation, then the change hint (changehint.h: hint is that of
+/* keystore_put: mark the hint's presence word SOME, store the record k (a new
+ * key, or a changed one: a revocation), bump the generation, then the
+ * change hint (changehint.h: hint is that of
  * the state directory, STATEDIR_KEYS_HINT, so that every process caching
  * the keys re-reads them at its next request; NULL only where no process
  * caches them). OK or the store's error. */
 enum statestore_status keystore_put(struct statestore *st, struct changehint *hint, const struct apikey *k);
+
+/* keystore_note_presence: the hint's presence word made to agree with the
+ * store: SOME when a key was ever stored (generation > 0), else NONE (from
+ * UNKNOWN only). For a process that opened the store anyway (mcpgw-keys'
+ * every command, after a state store was restored from a backup). OK or
+ * the store's error (the word then unchanged). */
+enum statestore_status keystore_note_presence(struct statestore *st, struct changehint *hint);
 
 /* keystore_get: the record of id into *k. OK, NOTFOUND, ETYPE (a record
  * that is no valid record), or the store's error. */

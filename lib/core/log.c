@@ -95,18 +95,17 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
-/* log_format: the whole line of level and the formatted text into out (outlen
- * bytes, at least 64), control bytes escaped, ending with '\n'; its length */
-static size_t log_format(int level, const char *fmt, va_list ap, char *out, size_t outlen)
+/* log_compose: the whole line of level and msg (its first LOG_LINE_MAX - 1
+ * bytes) into out (outlen bytes, at least 64), control bytes escaped,
+ * ending with '\n'; its length */
+static size_t log_compose(int level, const char *msg, char *out, size_t outlen)
 {
-	char msg[LOG_LINE_MAX];
 	size_t o = 0;
 	struct timespec ts;
 	struct tm tm;
 
 	if (level < LOGL_ERROR || level > LOGL_DEBUG)
 		level = LOGL_ERROR;
-	vsnprintf(msg, sizeof msg, fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (ts.tv_sec != log_sec) {
 		gmtime_r(&ts.tv_sec, &tm);
@@ -118,7 +117,8 @@ static size_t log_format(int level, const char *fmt, va_list ap, char *out, size
 			     level_names[level]);
 	if (o >= outlen - 1)
 		o = outlen - 2;
-	for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < outlen; p++) {
+	for (const unsigned char *p = (const unsigned char *)msg;
+	     *p && p - (const unsigned char *)msg < LOG_LINE_MAX - 1 && o + 5 < outlen; p++) {
 		if (*p == '\n') {
 			out[o++] = '\\';
 			out[o++] = 'n';
@@ -130,6 +130,15 @@ static size_t log_format(int level, const char *fmt, va_list ap, char *out, size
 	}
 	out[o++] = '\n';
 	return o;
+}
+
+/* log_format: log_compose of the text fmt makes */
+static size_t log_format(int level, const char *fmt, va_list ap, char *out, size_t outlen)
+{
+	char msg[LOG_LINE_MAX];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	return log_compose(level, msg, out, outlen);
 }
 
 void log_write(int level, const char *fmt, ...)
@@ -146,7 +155,7 @@ void log_write(int level, const char *fmt, ...)
 
 /* ---- the spool: lines written by a thread of their own ---- */
 
-#define LOG_SPOOL_BYTES (256 * 1024) /* each of the two buffers */
+#define LOG_SPOOL_BYTES (64 * 1024) /* each of the two buffers (pages touched only as lines fill them) */
 #define LOG_SPOOL_MS 100             /* a spooled line waits at most about this long */
 
 static struct {
@@ -245,28 +254,53 @@ static int spool_start(void)
 	return 0;
 }
 
-void log_spool(int level, const char *fmt, ...)
+/* write_now: one line written at once (its own frame, apart from log_spool's:
+ * the spooled path stays shallow on the worker threads' stacks) */
+static __attribute__((noinline)) void write_now(int level, const char *fmt, va_list ap)
 {
 	char out[LOG_LINE_MAX * 2];
-	va_list ap;
-	size_t o;
+	size_t o = log_format(level, fmt, ap, out, sizeof out);
 
-	va_start(ap, fmt);
-	o = log_format(level, fmt, ap, out, sizeof out);
-	va_end(ap);
+	(void)!fwrite(out, 1, o, log_fp ? log_fp : stderr);
+}
+
+void log_spool(int level, const char *fmt, ...)
+{
+	va_list ap;
+
 	pthread_mutex_lock(&S.lock);
 	if (S.state == 0 && spool_start() < 0)
 		S.state = -1;
-	if (S.state == 1 && S.len + o <= LOG_SPOOL_BYTES) {
-		memcpy(S.fill + S.len, out, o);
-		S.len += o;
+	/* formatted straight into the spool (room for the longest line): no copy on the caller's stack */
+	if (S.state == 1 && LOG_SPOOL_BYTES - S.len >= LOG_LINE_MAX * 2) {
+		va_start(ap, fmt);
+		S.len += log_format(level, fmt, ap, S.fill + S.len, LOG_SPOOL_BYTES - S.len);
+		va_end(ap);
 		if (S.len >= LOG_SPOOL_BYTES / 2)
 			pthread_cond_signal(&S.wake);
 		pthread_mutex_unlock(&S.lock);
 		return;
 	}
 	pthread_mutex_unlock(&S.lock);
-	(void)!fwrite(out, 1, o, log_fp ? log_fp : stderr); /* no spool, or a full one: at once */
+	va_start(ap, fmt);
+	write_now(level, fmt, ap); /* no spool, or a full one: at once */
+	va_end(ap);
+}
+
+void log_spool_text(int level, const char *text)
+{
+	pthread_mutex_lock(&S.lock);
+	if (S.state == 0 && spool_start() < 0)
+		S.state = -1;
+	if (S.state == 1 && LOG_SPOOL_BYTES - S.len >= LOG_LINE_MAX * 2) {
+		S.len += log_compose(level, text, S.fill + S.len, LOG_SPOOL_BYTES - S.len);
+		if (S.len >= LOG_SPOOL_BYTES / 2)
+			pthread_cond_signal(&S.wake);
+		pthread_mutex_unlock(&S.lock);
+		return;
+	}
+	pthread_mutex_unlock(&S.lock);
+	log_write(level, "%s", text); /* no spool, or a full one: at once */
 }
 
 /* spool_drain_locked: wait for the batch being written, then write the rest (under S.lock) */

@@ -43,7 +43,7 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 	} while (0)
 
 /* log_spool: log_write's line, handed to a thread of the process that
- * writes the lines spooled so far every 100 ms (or when 128 KB wait), each
+ * writes the lines spooled so far every 100 ms (or when 32 KB wait), each
  * batch with one write(2) of whole lines: for a line per request (the access
  * log), so that a request's thread neither makes a system call for it nor
  * waits on a slow disk. The thread is started by the first call; when it
@@ -52,6 +52,10 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
  * at exit (atexit); a process ended by a signal loses at most 100 ms of
  * them. Thread-safe; not for a process that forks after the first call. */
 void log_spool(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* log_spool_text: log_spool of text as it is (no format: the caller made the
+ * line; nothing copied on the caller's stack). */
+void log_spool_text(int level, const char *text);
 
 /* log_spool_flush: write every spooled line now (waiting for a batch being
  * written) and end the spool: later lines are written at once. */

@@ -1,4 +1,4 @@
-/* metrics.c: the shared metrics file: slots claimed by compare-and-swap, values added atomically, rendered as Prometheus text. */
+/* metrics.c: the shared metrics file: series claimed densely and indexed by compare-and-swap, values added atomically, rendered as Prometheus text. */
 #include "core/metrics.h"
 
 #include <errno.h>
@@ -13,25 +13,25 @@
 
 #include "core/statedir.h"
 
-#define METRICS_MAGIC 0x3173726d7767636dULL /* "mcgwmrs1": this layout */
-#define SLOT_EMPTY 0u
-#define SLOT_CLAIMING 1u /* its name is being written */
-#define SLOT_READY 2u
-#define CLAIM_SPINS 1000 /* a slot still being claimed after this many looks is passed by */
+#define METRICS_MAGIC 0x3273726d7767636dULL /* "mcgwmrs2": this layout */
+#define METRICS_INDEX (2 * METRICS_SLOTS)    /* index entries: never full before the slots are */
 
-struct metrics_slot {
-	uint32_t state; /* SLOT_* */
-	uint32_t hash;
-	int64_t value;
-	char name[METRICS_NAME_MAX];
-};
-
+/* The file, laid out so that a process touches few pages: series are
+ * claimed densely, in order (used), so the series one process adds to sit
+ * side by side; an open-addressing index maps a name's hash to its slot;
+ * the values every update touches are an array of their own, apart from
+ * the names that only a lookup and the rendering read. */
 struct metrics_file {
 	uint64_t magic;
 	int64_t dropped; /* updates that found no slot */
-	char pad[48];
-	struct metrics_slot slots[METRICS_SLOTS];
+	uint32_t used;   /* slots claimed so far (may pass METRICS_SLOTS: the rest were refused) */
+	char pad[44];
+	uint32_t index[METRICS_INDEX]; /* (the hash's high 16 bits << 16) | (slot + 1); 0: empty */
+	int64_t values[METRICS_SLOTS];
+	char names[METRICS_SLOTS][METRICS_NAME_MAX];
 };
+
+_Static_assert(METRICS_SLOTS < 0xffff, "an index entry keeps slot + 1 in 16 bits");
 
 struct metrics {
 	struct metrics_file *f;
@@ -152,55 +152,71 @@ int metrics_series(char *out, size_t outlen, const char *family, const char *con
 	return 0;
 }
 
-/* slot_of: the slot of series, claimed when new; NULL when the table is full */
-static struct metrics_slot *slot_of(struct metrics_file *f, const char *series)
+/* claim: the next free slot's index with series written into its name, or
+ * -1 when every slot is taken */
+static int64_t claim(struct metrics_file *f, const char *series)
+{
+	uint32_t n = __atomic_load_n(&f->used, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= METRICS_SLOTS)
+			return -1;
+	} while (!__atomic_compare_exchange_n(&f->used, &n, n + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	snprintf(f->names[n], METRICS_NAME_MAX, "%s", series);
+	return n;
+}
+
+/* value_of: the value of series, its slot claimed when new; NULL when the
+ * table is full. A claimer writes the name into a slot of its own, then
+ * publishes it in the index with a compare-and-swap (release: a reader that
+ * finds the entry sees the name); one that loses the race to the same entry
+ * leaves its slot unindexed (never rendered) and uses the winner's. */
+static int64_t *value_of(struct metrics_file *f, const char *series)
 {
 	uint32_t h = fnv1a(series);
+	int64_t mine = -1;
 
-	for (uint32_t k = 0; k < METRICS_SLOTS; k++) {
-		struct metrics_slot *s = &f->slots[(h + k) % METRICS_SLOTS];
-		uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	for (uint32_t k = 0; k < METRICS_INDEX; k++) {
+		uint32_t *e = &f->index[(h + k) % METRICS_INDEX];
+		uint32_t v = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+		uint32_t slot;
 
-		if (st == SLOT_EMPTY) {
-			uint32_t empty = SLOT_EMPTY;
-
-			if (__atomic_compare_exchange_n(&s->state, &empty, SLOT_CLAIMING, 0, __ATOMIC_ACQ_REL,
-							__ATOMIC_ACQUIRE)) {
-				snprintf(s->name, sizeof s->name, "%s", series);
-				s->hash = h;
-				__atomic_store_n(&s->state, SLOT_READY, __ATOMIC_RELEASE);
-				return s;
-			}
-			st = empty;
+		if (v == 0) {
+			if (mine < 0 && (mine = claim(f, series)) < 0)
+				return NULL;
+			if (__atomic_compare_exchange_n(e, &v, (h >> 16) << 16 | (uint32_t)(mine + 1), 0,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return &f->values[mine];
+			/* v: the entry another claimer published first */
 		}
-		for (int spin = 0; st == SLOT_CLAIMING && spin < CLAIM_SPINS; spin++)
-			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-		if (st == SLOT_READY && s->hash == h && strcmp(s->name, series) == 0)
-			return s;
+		slot = (v & 0xffff) - 1;
+		if (v >> 16 == h >> 16 && slot < METRICS_SLOTS &&
+		    strncmp(f->names[slot], series, METRICS_NAME_MAX) == 0)
+			return &f->values[slot];
 	}
 	return NULL;
 }
 
 void metrics_add(struct metrics *m, const char *series, int64_t delta)
 {
-	struct metrics_slot *s;
+	int64_t *v;
 
 	if (!m || !series)
 		return;
-	if ((s = slot_of(m->f, series)))
-		__atomic_add_fetch(&s->value, delta, __ATOMIC_RELAXED);
+	if ((v = value_of(m->f, series)))
+		__atomic_add_fetch(v, delta, __ATOMIC_RELAXED);
 	else
 		__atomic_add_fetch(&m->f->dropped, 1, __ATOMIC_RELAXED);
 }
 
 int64_t *metrics_ref(struct metrics *m, const char *series)
 {
-	struct metrics_slot *s;
+	int64_t *v;
 
 	if (!m || !series)
 		return NULL;
-	if ((s = slot_of(m->f, series)))
-		return &s->value;
+	if ((v = value_of(m->f, series)))
+		return v;
 	__atomic_add_fetch(&m->f->dropped, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
@@ -396,18 +412,21 @@ int metrics_render(const struct metrics *m, buf_t *out)
 
 	if (!v)
 		return -1;
-	for (size_t i = 0; i < METRICS_SLOTS; i++) {
-		const struct metrics_slot *s = &m->f->slots[i];
+	/* the indexed slots: published names (a slot claimed but not indexed is not a series) */
+	for (size_t i = 0; i < METRICS_INDEX && n < METRICS_SLOTS; i++) {
+		uint32_t e = __atomic_load_n(&m->f->index[i], __ATOMIC_ACQUIRE);
+		uint32_t slot = (e & 0xffff) - 1;
 
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_READY)
+		if (!e || slot >= METRICS_SLOTS)
 			continue;
-		snprintf(v[n].name, sizeof v[n].name, "%s", s->name);
-		v[n++].value = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+		/* bounded: the file may hold anything */
+		snprintf(v[n].name, sizeof v[n].name, "%.*s", METRICS_NAME_MAX - 1, m->f->names[slot]);
+		v[n++].value = __atomic_load_n(&m->f->values[slot], __ATOMIC_RELAXED);
 	}
 	snprintf(v[n].name, sizeof v[n].name, "mcpgw_metrics_dropped_total");
 	v[n++].value = __atomic_load_n(&m->f->dropped, __ATOMIC_RELAXED);
 	qsort(v, n, sizeof *v, by_name);
-	for (size_t i = 0; i < n; i++) { /* a series claimed twice (a claimer died half-way): one line, summed */
+	for (size_t i = 0; i < n; i++) { /* a name indexed twice (a file written by something else): one line, summed */
 		if (merged && strcmp(v[merged - 1].name, v[i].name) == 0)
 			v[merged - 1].value += v[i].value;
 		else

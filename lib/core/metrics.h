@@ -13,7 +13,9 @@
  * and a 64-bit value. Every responder process and the broker map it and
  * add with atomic instructions (no lock, no system call, no allocation per
  * update), as the broker publishes the catalog generation in catalog.gen;
- * a series is claimed once, by a compare-and-swap on its slot. A series
+ * a series is claimed once: the next free slot (slots are taken in order,
+ * so what one process uses sits on few pages), published by a
+ * compare-and-swap in an index by the name's hash. A series
  * that finds no free slot is not counted (mcpgw_metrics_dropped_total
  * says how often). The values live as long as the file: a restart of a
  * process keeps them; removing the file (mcpgwctl stop does not) resets

@@ -238,5 +238,5 @@ void accesslog_write(struct accesslog *a, struct metrics *m)
 	if (log_current_level < LOGL_INFO)
 		return;
 	accesslog_format(a, a->method, a->endpoint, a->status, a->bytes_out, a->end_us, line, sizeof line);
-	log_spool(LOGL_INFO, "%s", line); /* written by the log's thread: no system call here */
+	log_spool_text(LOGL_INFO, line); /* written by the log's thread: no system call here */
 }

@@ -38,6 +38,8 @@ static struct {
 	pthread_rwlock_t rw;     /* the cache (everything below but st's use) */
 	pthread_mutex_t store;   /* st: one operation at a time among readers (rates, counts) */
 	int init;                /* the settings' keys were read (under rw, written) */
+	int own_store;           /* the store is the state directory's own (MCPGW_STATE_STORE's default) */
+	int hint_warned;         /* the hint's failure to open was logged */
 	struct statestore *st;   /* opened on first use, closed at exit */
 	struct changehint *hint; /* the state directory's key hint; NULL: the generation is read per request */
 	int64_t next_open_ms;    /* no new open attempt before this (after a failure) */
@@ -186,8 +188,25 @@ struct auth_req {
 	const char *method, *path;
 };
 
-/* store_open: A.st open (not retried more than once a second), and the key
- * hint with it (without it, the generation is read per request); 0 or -1 (rw written) */
+/* hint_open: A.hint open, and made anew when its path names another file
+ * now (removed, made again: its presence word may be UNKNOWN or SOME); rw written */
+static void hint_open(const struct settings *s)
+{
+	char err[512];
+
+	if (A.hint && changehint_replaced(A.hint)) {
+		changehint_close(A.hint);
+		A.hint = NULL;
+	}
+	/* the state directory may not exist yet (the broker, started by a request, makes it too) */
+	(void)mkdir(s->state_dir, 0700);
+	if (!A.hint && !(A.hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)) && !A.hint_warned) {
+		log_warn("API keys: %s: the key generation is read on every request", err);
+		A.hint_warned = 1;
+	}
+}
+
+/* store_open: A.st open (not retried more than once a second); 0 or -1 (rw written) */
 static int store_open(const struct settings *s)
 {
 	struct statestore_opts o = { .url = s->state_store, .timeout_ms = s->state_store_timeout_ms };
@@ -198,16 +217,20 @@ static int store_open(const struct settings *s)
 		return 0;
 	if (now < A.next_open_ms)
 		return -1;
-	/* the state directory may not exist yet (the broker, started by a request, makes it too) */
-	(void)mkdir(s->state_dir, 0700);
 	if (!(A.st = statestore_open(&o, err, sizeof err))) {
 		A.next_open_ms = now + AUTH_REOPEN_MS;
 		log_error("API keys: the state store cannot be opened: %s", err);
 		return -1;
 	}
-	if (!A.hint && !(A.hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)))
-		log_warn("API keys: %s: the key generation is read on every request", err);
 	return 0;
+}
+
+/* no_store: the store need not be read: it is the state directory's own,
+ * it has never held a key (the hint's presence word, kept by every writer),
+ * and no MCPGW_API_KEYS key needs it for its usage (rw held, either way) */
+static int no_store(void)
+{
+	return A.own_store && A.nenv == 0 && A.hint && changehint_presence(A.hint) == CHANGEHINT_NONE;
 }
 
 /* current: the cache may serve a request without a look at the store: the
@@ -260,15 +283,44 @@ same:
 	return 0;
 }
 
-/* renew: the store opened and the cache refreshed; A.store_ok says whether it worked (rw written) */
+/* renew: the store opened and the cache refreshed; A.store_ok says whether it
+ * worked. While the store has never held a key (no_store) it is not read,
+ * nor kept open: a gateway without keys touches no SQLite (rw written) */
 static void renew(const struct settings *s)
 {
 	if (!A.init) {
+		char own[sizeof s->state_store];
+
 		env_keys(s);
+		A.own_store = statedir_path(own + 7, sizeof own - 7, s->state_dir, STATEDIR_STATE_STORE) == 0 &&
+			      memcpy(own, "sqlite:", 7) && strcmp(own, s->state_store) == 0;
 		atexit(auth_exit);
 		A.init = 1;
 	}
+	hint_open(s);
+	if (no_store()) {
+		A.hint_seen = changehint_read(A.hint);
+		free(A.keys);
+		A.keys = NULL;
+		A.n = A.nlive = 0;
+		A.gen = 0;
+		statestore_close(A.st); /* nothing to flush: no key */
+		A.st = NULL;
+		A.looked_ms = mono_ms();
+		A.store_ok = 1;
+		return;
+	}
 	A.store_ok = store_open(s) == 0 && refresh() == 0;
+	/* what was read tells the next look (and every other process) whether to read again */
+	if (A.store_ok && A.own_store && A.gen > 0) {
+		changehint_mark_some(A.hint);
+	} else if (A.store_ok && A.own_store && A.gen == 0 && A.n == 0) {
+		changehint_mark_none(A.hint);
+		if (no_store()) {
+			statestore_close(A.st);
+			A.st = NULL;
+		}
+	}
 }
 
 /* find: the record whose hash is that of the presented key, or NULL. A key

@@ -46,14 +46,16 @@ struct upstream {
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
 	char *api_key;                    /* as configured, NULL when none: masked in what the log keeps of a refusal */
-	char base_url[UP_BASE_MAX];       /* as configured, without its query string and trailing '/' */
-	char shown_base[UP_BASE_MAX];     /* the same as messages show it (redact_url) */
-	char query[UP_BASE_MAX];          /* the base URL's query string without '?', "" when none */
+	/* the strings below are allocated to their length: a handle per worker thread
+	 * costs what its URLs need, not every bound (UP_BASE_MAX, UPSTREAM_URL_MAX) */
+	char *base_url;                   /* as configured, without its query string and trailing '/' */
+	char *shown_base;                 /* the same as messages show it (redact_url) */
+	char *query;                      /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
 	int add_openai;                   /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
-	char url[UPSTREAM_URL_MAX];       /* the URL of the request in progress, as sent */
-	char url_shown[UPSTREAM_URL_MAX]; /* the same, redacted (redact_url) */
+	char *url;                        /* the URL of the request in progress, as sent (NULL: none yet) */
+	char *url_shown;                  /* the same, redacted (redact_url) */
 	char url_path[UP_URL_PATH_MAX]; /* the path url was made for ("": none yet), when it depends on nothing else */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
@@ -494,6 +496,14 @@ enum upstream_dialect upstream_dialect_of(const char *url)
 	return UPSTREAM_DIALECT_OPENAI;
 }
 
+/* up_shrink: p (a string in a larger allocation) in one of its own length */
+static char *up_shrink(char *p)
+{
+	char *q = realloc(p, strlen(p) + 1);
+
+	return q ? q : p;
+}
+
 /* up_base: split base URL b into the handle: base (no query, no trailing '/'),
  * shown base, query, the Azure form; 0, or -1 when empty or too long */
 static int up_base(struct upstream *u, const char *b, int dialect)
@@ -504,14 +514,13 @@ static int up_base(struct upstream *u, const char *b, int dialect)
 	q = b[n] == '?' ? strcspn(b + n + 1, "#") : 0;
 	while (n > 0 && b[n - 1] == '/')
 		n--;
-	if (n == 0 || n >= sizeof u->base_url || q >= sizeof u->query)
+	if (n == 0 || n >= UP_BASE_MAX || q >= UP_BASE_MAX)
 		return -1;
-	memcpy(u->base_url, b, n);
-	u->base_url[n] = '\0';
-	if (q)
-		memcpy(u->query, b + strcspn(b, "?") + 1, q);
-	u->query[q] = '\0';
-	redact_url(u->base_url, u->shown_base, sizeof u->shown_base);
+	if (!(u->base_url = strndup(b, n)) || !(u->query = strndup(b + strcspn(b, "?") + 1, q)) ||
+	    !(u->shown_base = malloc(UP_BASE_MAX)))
+		return -1;
+	redact_url(u->base_url, u->shown_base, UP_BASE_MAX);
+	u->shown_base = up_shrink(u->shown_base);
 	if (dialect == UPSTREAM_DIALECT_AUTO)
 		dialect = upstream_dialect_of(u->base_url);
 	if (dialect != UPSTREAM_DIALECT_AZURE) {
@@ -612,11 +621,20 @@ static int up_url(struct upstream *u, const char *path, const char *model, struc
 		return 0;
 	}
 	u->url_path[0] = '\0';
-	if (up_url_of(u, u->base_url, u->query, path, model, u->url, sizeof u->url) >= sizeof u->url) {
-		snprintf(res->url, sizeof res->url, "%s%.64s...", u->shown_base, path);
+	free(u->url);
+	free(u->url_shown);
+	u->url_shown = NULL;
+	if (!(u->url = malloc(UPSTREAM_URL_MAX)) || !(u->url_shown = malloc(UPSTREAM_URL_MAX)) ||
+	    up_url_of(u, u->base_url, u->query, path, model, u->url, UPSTREAM_URL_MAX) >= UPSTREAM_URL_MAX) {
+		snprintf(res->url, sizeof res->url, "%s%.64s...%s", u->shown_base, path, u->url ? "" : " (out of memory)");
+		free(u->url);
+		free(u->url_shown);
+		u->url = u->url_shown = NULL;
 		return -1;
 	}
-	redact_url(u->url, u->url_shown, sizeof u->url_shown);
+	redact_url(u->url, u->url_shown, UPSTREAM_URL_MAX);
+	u->url = up_shrink(u->url);
+	u->url_shown = up_shrink(u->url_shown);
 	memcpy(res->url, u->url_shown, strlen(u->url_shown) + 1);
 	if (u->azure != UP_AZ_DEPLOY && pl < sizeof u->url_path)
 		memcpy(u->url_path, path, pl + 1);
@@ -726,6 +744,11 @@ void upstream_free(struct upstream *u)
 	curl_slist_free_all(u->hdr_json);
 	curl_slist_free_all(u->hdr_sse);
 	free(u->api_key);
+	free(u->base_url);
+	free(u->shown_base);
+	free(u->query);
+	free(u->url);
+	free(u->url_shown);
 	free(u);
 }
 

@@ -75,6 +75,41 @@ key_id() { echo "$1" | cut -d- -f3; }
 	rm -rf "$home"
 }
 
+# presence HINT: the key hint's presence word (lib/core/changehint.h: 0 unknown, 1 none, 2 some)
+presence() { od -An -tu4 -j16 -N4 "$1" | tr -d ' '; }
+
+@test "while no key exists the responders read no state store; a key made under a hint file made anew is still seen" {
+	local pids p early
+
+	kreq - GET /v1/tools
+	assert_status 200
+	# the store was read once and has never held a key: every process may skip it from now on
+	[ "$(presence "$MCPGW_STATE_DIR/keys.hint")" = 1 ]
+	for i in $(seq 12); do kreq - GET /v1/tools; assert_status 200; done
+	# no responder process keeps the state store open (nor any SQLite library mapped in for it)
+	pids=$(sed -n 's/.* tools\.fcgi\[\([0-9]*\)\] .*/\1/p' "$MCPGW_STATE_DIR/responders.log" | sort -u)
+	[ -n "$pids" ]
+	for p in $pids; do
+		! ls -l "/proc/$p/fd" 2>/dev/null | grep -q "state.db"
+	done
+	# an operator removes the hint (or restores the state directory without it): a key made then is
+	# still seen within a second by every process that had learned "no key"
+	rm "$MCPGW_STATE_DIR/keys.hint"
+	keys create early
+	[ "$status" = 0 ]
+	early=$(echo "$output" | grep '^sk-mcpgw-')
+	[ "$(presence "$MCPGW_STATE_DIR/keys.hint")" = 2 ]
+	sleep 1.2
+	for i in $(seq 12); do
+		kreq - GET /v1/tools
+		assert_openai_error 401 invalid_api_key
+	done
+	kreq "$early" GET /v1/tools
+	assert_status 200
+	keys revoke "$(key_id "$early")"
+	[ "$status" = 0 ]
+}
+
 @test "keys create prints the key once; list shows it; the store holds only its hash" {
 	keys create alice
 	[ "$status" = 0 ]

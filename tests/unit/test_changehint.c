@@ -1,4 +1,4 @@
-/* test_changehint.c: unit tests for lib/core/changehint.c: a bump seen through another mapping (another process), a symlink and a foreign file refused. */
+/* test_changehint.c: unit tests for lib/core/changehint.c: a bump seen through another mapping (another process), the presence word, a symlink and a foreign file refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +70,52 @@ static void test_bump_seen_across_processes(void **state)
 	changehint_close(NULL);
 }
 
+/* the presence word: UNKNOWN in a new file; a reader's NONE only from UNKNOWN,
+ * a writer's SOME always and for good; another process sees it; a file made
+ * anew under the same name is noticed */
+static void test_presence(void **state)
+{
+	char err[256], path[128];
+	struct changehint *a = changehint_open(dir, STATEDIR_KEYS_HINT, err, sizeof err), *b;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(changehint_presence(a), CHANGEHINT_UNKNOWN);
+	changehint_mark_none(a);
+	assert_int_equal(changehint_presence(a), CHANGEHINT_NONE);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct changehint *c = changehint_open(dir, STATEDIR_KEYS_HINT, err, sizeof err);
+
+		changehint_close(a); /* the parent's handle, not the child's to keep */
+		if (!c || changehint_presence(c) != CHANGEHINT_NONE)
+			_exit(1);
+		changehint_mark_some(c);
+		changehint_close(c);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(changehint_presence(a), CHANGEHINT_SOME);
+	changehint_mark_none(a); /* a reader's NONE never undoes a writer's SOME */
+	assert_int_equal(changehint_presence(a), CHANGEHINT_SOME);
+	changehint_mark_some(NULL);
+	changehint_mark_none(NULL);
+	assert_int_equal(changehint_replaced(a), 0);
+	snprintf(path, sizeof path, "%s/%s", dir, STATEDIR_KEYS_HINT);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(changehint_replaced(a), 1); /* gone */
+	assert_non_null(b = changehint_open(dir, STATEDIR_KEYS_HINT, err, sizeof err));
+	assert_int_equal(changehint_replaced(a), 1); /* another file now */
+	assert_int_equal(changehint_replaced(b), 0);
+	assert_int_equal(changehint_presence(b), CHANGEHINT_UNKNOWN);
+	changehint_close(a);
+	changehint_close(b);
+}
+
 /* a symlink in its place is refused (never followed); so is a file of another layout */
 static void test_refused(void **state)
 {
@@ -94,6 +140,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bump_seen_across_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	};
 

@@ -82,8 +82,16 @@ static void *spooler(void *arg)
 {
 	long t = (long)(intptr_t)arg;
 
-	for (int i = t == 0; i < LINES; i++) /* thread 0's line 0 was spooled first */
-		log_spool(LOGL_INFO, "access t=%ld n=%d pad=%0200d", t, i, 0);
+	for (int i = t == 0; i < LINES; i++) { /* thread 0's line 0 was spooled first */
+		char line[256];
+
+		if (i % 2) {
+			log_spool(LOGL_INFO, "access t=%ld n=%d pad=%0200d", t, i, 0);
+			continue;
+		}
+		snprintf(line, sizeof line, "access t=%ld n=%d pad=%0200d", t, i, 0); /* a line made by the caller */
+		log_spool_text(LOGL_INFO, line);
+	}
 	return NULL;
 }
 
@@ -128,9 +136,11 @@ static void test_spool(void **state)
 			assert_int_equal(seen[t][n], 1);
 	free(text);
 	log_spool(LOGL_INFO, "after the flush");
+	log_spool_text(LOGL_WARN, "text\nas it is\x01 %s");
 	text = slurp();
 	snprintf(want, sizeof want, " INFO after the flush\n");
 	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, " WARN text\\nas it is\\x01 %s\n")); /* escaped, never a format */
 	free(text);
 }
 

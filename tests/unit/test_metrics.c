@@ -1,4 +1,4 @@
-/* test_metrics.c: unit tests for lib/core/metrics.c: series names and escaping, counts added from several processes at once, cumulative histograms, the rendered text, a full table. */
+/* test_metrics.c: unit tests for lib/core/metrics.c: series names and escaping, counts added from several processes at once, cumulative histograms, the rendered text, a full table, a hostile file, dense claiming. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,6 +247,63 @@ static void test_refused(void **state)
 	metrics_add(NULL, "x", 1); /* no handle: nothing */
 }
 
+/* a file whose index and names were written by something else (out-of-range
+ * slots, names without their NUL): rendered without reading past the file */
+static void test_hostile_file(void **state)
+{
+	char err[256], p[128];
+	struct metrics *m;
+	buf_t b = BUF_INIT;
+	FILE *f;
+	uint32_t word;
+
+	(void)state;
+	assert_non_null(m = metrics_open(dir, err, sizeof err));
+	metrics_add(m, "good_total", 3);
+	metrics_close(m);
+	snprintf(p, sizeof p, "%s/%s", dir, STATEDIR_METRICS);
+	assert_non_null(f = fopen(p, "r+"));
+	/* index entries after the 64-byte header: one naming slot 2^32-2, one slot 1 whose name fills it */
+	word = 7u << 16 | 0xffffu;
+	assert_int_equal(fseek(f, 64 + 4 * 100, SEEK_SET), 0);
+	assert_int_equal(fwrite(&word, sizeof word, 1, f), 1);
+	word = 9u << 16 | 2;
+	assert_int_equal(fwrite(&word, sizeof word, 1, f), 1);
+	assert_int_equal(fseek(f, 64 + 4 * 2 * METRICS_SLOTS + 8 * METRICS_SLOTS + METRICS_NAME_MAX, SEEK_SET), 0);
+	for (int i = 0; i < METRICS_NAME_MAX; i++)
+		assert_int_equal(fputc('x', f), 'x');
+	fclose(f);
+	assert_non_null(m = metrics_open(dir, err, sizeof err));
+	assert_int_equal(metrics_render(m, &b), 0);
+	assert_string_equal(value(&b, "good_total"), "3");
+	assert_non_null(strstr(b.data, "xxxxxxxx"));
+	buf_free(&b);
+	metrics_close(m);
+}
+
+/* the series one process claims sit side by side: 200 series, their values on at most 2 pages */
+static void test_dense(void **state)
+{
+	char err[256], s[METRICS_NAME_MAX], id[16];
+	struct metrics *m = metrics_open(dir, err, sizeof err);
+	const char *l[] = { "n", id, NULL };
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 0; i < 200; i++) {
+		int64_t *v;
+
+		snprintf(id, sizeof id, "%d", i);
+		assert_int_equal(metrics_series(s, sizeof s, "d_total", l), 0);
+		assert_non_null(v = metrics_ref(m, s));
+		lo = (uintptr_t)v < lo ? (uintptr_t)v : lo;
+		hi = (uintptr_t)v > hi ? (uintptr_t)v : hi;
+	}
+	assert_true(hi - lo < 200 * sizeof(int64_t));
+	metrics_close(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +313,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dense, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

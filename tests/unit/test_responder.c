@@ -513,6 +513,8 @@ static void test_keys(void **state)
 	out = serve("GET", "/v1/things", NULL, "");
 	status_code(out, 200, "");
 	free(out);
+	/* the store, read once, has never held a key: the next looks need not read it */
+	assert_int_equal(changehint_presence(hint), CHANGEHINT_NONE);
 	/* a forwarded request is never loopback, whatever the peer */
 	setenv("HTTP_X_FORWARDED_FOR", "127.0.0.1", 1);
 	out = serve("GET", "/v1/things", NULL, "");
@@ -529,6 +531,22 @@ static void test_keys(void **state)
 	assert_int_equal(apikey_hash(key, strlen(key), k.hash), 0);
 	snprintf(k.name, sizeof k.name, "unit");
 	assert_int_equal(keystore_put(st, hint, &k), STATESTORE_OK);
+	assert_int_equal(changehint_presence(hint), CHANGEHINT_SOME);
+	{
+		/* a hint file made anew (a state directory restored without it) learns it from the store */
+		char path[sizeof R.s.state_dir + 32];
+		struct changehint *fresh;
+
+		snprintf(path, sizeof path, "%s/%s", R.s.state_dir, STATEDIR_KEYS_HINT);
+		assert_int_equal(unlink(path), 0);
+		assert_non_null(fresh = changehint_open(R.s.state_dir, STATEDIR_KEYS_HINT, err, sizeof err));
+		assert_int_equal(changehint_presence(fresh), CHANGEHINT_UNKNOWN);
+		assert_int_equal(keystore_note_presence(st, fresh), STATESTORE_OK);
+		assert_int_equal(changehint_presence(fresh), CHANGEHINT_SOME);
+		changehint_bump(fresh); /* as the writer did on the old file */
+		changehint_close(hint);
+		hint = fresh;
+	}
 	out = serve("GET", "/v1/things", NULL, "");
 	status_code(out, 401, "invalid_api_key");
 	assert_non_null(strstr(out, "You didn't provide an API key."));
