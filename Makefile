@@ -49,7 +49,7 @@ UNIT_BIN  = $(UNIT_SRC:.c=)
 PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT) $(KEYS)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
-	  bench/fixed.o bench/stdio_floor.o tests/unit/broker_fake.o tests/sanitize/options.o tests/sanitize/selftest.o
+	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o tests/unit/broker_fake.o tests/sanitize/options.o tests/sanitize/selftest.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
@@ -104,14 +104,17 @@ cgi-bin/%.fcgi: cgi-bin/%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
 
 # bench/: the yardstick FastCGI responder and the direct stdio client of `make bench`
-BENCH_BIN = bench/fixed.fcgi bench/stdio_floor
+BENCH_BIN = bench/fixed.fcgi bench/stdio_floor bench/toolfloor.fcgi
 bench-progs: $(BENCH_BIN)
 
 bench/fixed.fcgi: bench/fixed.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
 
-bench/stdio_floor: bench/stdio_floor.o
+bench/stdio_floor: bench/stdio_floor.o bench/mcpstdio.o
 	$(CC) $(LDFLAGS) -o $@ $^ -ljansson
+
+bench/toolfloor.fcgi: bench/toolfloor.o bench/mcpstdio.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi -ljansson
 
 # test_randid scans the checkout's sources for other random number sources
 tests/unit/test_randid.o: CPPFLAGS += -DMCPGW_SRC_ROOT='"$(CURDIR)"'
@@ -258,7 +261,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) bench/fixed.fcgi bench/stdio_floor lib/core/buildconf.h tests/sanitize/selftest
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) $(BENCH_BIN) lib/core/buildconf.h tests/sanitize/selftest
 	rm -rf $(FUZZ_DIR) $(ASAN_TREE)
 
 ifeq ($(SANITIZE),1)

@@ -5,7 +5,8 @@
 #
 # Starts, all on 127.0.0.1 and in a temporary directory: the upstream simulator
 # (tests/upstream-sim), mcpgw-broker, lighttpd with the configuration mcpgwctl
-# would write plus one extra FastCGI entry (/bench/fixed -> bench/fixed.fcgi),
+# would write plus two extra FastCGI entries (/bench/fixed -> bench/fixed.fcgi, and the
+# tool-call yardstick /bench/toolfloor -> bench/toolfloor.fcgi, its own stdio connection),
 # supergateway; measures with wrk and curl; prints one table and writes it to
 # bench/results.md. Everything it starts is stopped by PID when it ends, also on
 # failure or Ctrl-C.
@@ -36,7 +37,7 @@ export PATH="$ROOT/mcp-server-sqlite:$PATH"
 . "$ROOT/bench/lib.sh"
 want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup,keys}," in *",$1,"*) return 0 ;; esac; return 1; }
 
-for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/stdio_floor "$SQLITE_SRV"; do
+for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/toolfloor.fcgi bench/stdio_floor "$SQLITE_SRV"; do
 	case $bin in /*) ;; *) bin="$ROOT/$bin" ;; esac
 	[ -x "$bin" ] || die "$bin: not built (run make bench)"
 done
@@ -149,7 +150,9 @@ sed -e "s|^var.mcpgw_root .*|var.mcpgw_root  = \"$ROOT\"|" \
     "$ROOT/lighttpd.conf.example" >"$STATE/lighttpd.conf"
 cat >>"$STATE/lighttpd.conf" <<EOF
 
-# --- bench only: the minimal FastCGI responder, configured like /v1/tools ---
+# --- bench only: the minimal FastCGI responder, and the tool-call yardstick (a minimal
+# FastCGI responder with its own stdio connection to the sqlite server, no broker), both
+# configured like /v1/tools ---
 fastcgi.server += (
   "/bench/fixed" => ((
     "bin-path" => "$ROOT/bench/fixed.fcgi",
@@ -157,6 +160,14 @@ fastcgi.server += (
     "check-local" => "disable",
     "min-procs" => $TOOLS_MIN, "max-procs" => $TOOLS_MAX,
     "bin-environment" => var.mcpgw_env + ( "BENCH_FIXED_BODY" => "$FIXED_BODY" ),
+  )),
+  "/bench/toolfloor" => ((
+    "bin-path" => "$ROOT/bench/toolfloor.fcgi",
+    "socket" => var.mcpgw_state + "/fcgi-toolfloor.sock",
+    "check-local" => "disable",
+    "min-procs" => $TOOLS_MIN, "max-procs" => $TOOLS_MAX,
+    "bin-environment" => var.mcpgw_env + ( "BENCH_TOOLFLOOR_SERVER" => "$SQLITE_SRV",
+                                           "BENCH_TOOLFLOOR_DB" => "$WORK/toolfloor.db" ),
   )),
 )
 EOF
@@ -254,11 +265,24 @@ CALL32_RPS=$A_RPS SG32_RPS=$B_RPS
 note "  32 connections: gateway vs the minimal FastCGI responder"
 measure_pair tools-call-c32b 32 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- fixed-b 32 "$GW/bench/fixed"
 CALL32B_RPS=$A_RPS FIXED_B_RPS=$B_RPS
+# the yardstick of issue 16: the same call over HTTP by a responder that owns its stdio connection
+curl -sf "$GW/bench/toolfloor" -H 'Content-Type: application/json' -d "@$CALL_BODY" | grep -q '"tool.result"' ||
+	die "the tool-call yardstick (/bench/toolfloor) does not answer"
+note "  1 connection: gateway vs the tool-call yardstick"
+measure_pair tools-call-c1y 1 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- \
+	toolfloor-c1 1 "$GW/bench/toolfloor" "$ROOT/bench/post.lua" "$CALL_BODY"
+CALL1Y_RPS=$A_RPS FLOOR1_RPS=$B_RPS
+note "  32 connections: gateway vs the tool-call yardstick"
+measure_pair tools-call-c32y 32 "$GW/v1/tools" "$ROOT/bench/post.lua" "$CALL_BODY" -- \
+	toolfloor-c32 32 "$GW/bench/toolfloor" "$ROOT/bench/post.lua" "$CALL_BODY"
+CALL32Y_RPS=$A_RPS FLOOR32_RPS=$B_RPS
 mcp_post '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_tables","arguments":{}}}'
 grep -q '"result"' "$WORK/sg.b" || note "supergateway no longer answers after the load: $(cat "$WORK/sg.b")"
 
 latency_row "POST /v1/tools list_tables, 1 conn, median" "$CALL1_P50" "$FLOOR_US" "direct stdio call" 300
 rate_row "POST /v1/tools list_tables, 32 conns" "$CALL32B_RPS" "$FIXED_B_RPS" "minimal FastCGI responder" 0.5
+rate_row "POST /v1/tools list_tables, 1 conn" "$CALL1Y_RPS" "$FLOOR1_RPS" "tool-call yardstick: FastCGI + own stdio, no broker" 0.8
+rate_row "POST /v1/tools list_tables, 32 conns" "$CALL32Y_RPS" "$FLOOR32_RPS" "tool-call yardstick: FastCGI + own stdio, no broker" 0.8
 rate_row "POST /v1/tools list_tables, 1 conn" "$CALL1_RPS" "$SG1_RPS" "supergateway stateful" 10
 rate_row "POST /v1/tools list_tables, 32 conns" "$CALL32_RPS" "$SG32_RPS" "supergateway stateful" 10
 fi
