@@ -1,7 +1,7 @@
 #!/bin/sh
 # install-deps.sh: install the Debian packages mcpgw needs, only those missing (apt-get, as root or through sudo).
 #   install-deps.sh          build + run: compiler, libfcgi, libcurl, jansson, sqlite3, libssl (libcrypto: API keys), lighttpd, curl
-#   install-deps.sh --test   also what `make check` needs: cmocka, bats, valgrind, Apache, node + npm, clang + libFuzzer, ...
+#   install-deps.sh --test   also what `make check` needs: cmocka, bats, valgrind, Apache, node + npm, clang + libFuzzer, wrk, ...
 #   install-deps.sh --bench  also what `make bench` needs: wrk, node + npm
 #   install-deps.sh --list [--test|--bench]   print the missing packages, install nothing
 # Not root: uses `sudo -n` when sudo lets this user install without a password,
@@ -20,6 +20,8 @@ case ${1:-} in
 	pkgs="$pkgs clang libclang-rt-14-dev"
 	# the other front ends the black-box suite runs behind: Apache mod_fcgid, mod_proxy_fcgi + spawn-fcgi, mod_cgid
 	pkgs="$pkgs apache2 libapache2-mod-fcgid spawn-fcgi"
+	# the bounded load runs (tests/blackbox/load.bats)
+	pkgs="$pkgs wrk"
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 	;;
