@@ -80,7 +80,7 @@ lib/core/progpath.o tests/unit/test_progpath.o tests/unit/test_settings.o: lib/c
 BROKER_CORE_OBJ = $(filter-out broker/main.o,$(BROKER_SRC:.c=.o))
 
 $(BROKER): broker/main.o $(BROKER_CORE_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl -lcrypto
 
 # the conformance client opens the broker the way broker/main.c does (broker.h)
 $(MCPCLIENT): $(MCPCLIENT_SRC:.c=.o) $(BROKER_CORE_OBJ) $(LIB_A)

@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "broker.h"
 #include "check.h"
+#include "core/keystore.h"
 #include "core/log.h"
 #include "core/statedir.h"
 #include "core/usage.h"
@@ -91,6 +92,34 @@ err:
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+/* note_key_presence: the key hint's presence word made to agree with the state
+ * store (lib/core/changehint.h), once at start-up, when the store is the state
+ * directory's own: a gateway without API keys then has no responder read the
+ * store at all, not even the first (lib/http/auth.c). Failures are only noted. */
+static void note_key_presence(const struct settings *set)
+{
+	struct statestore_opts so = { .url = set->state_store, .timeout_ms = set->state_store_timeout_ms };
+	char own[sizeof set->state_store], err[1024];
+	struct changehint *hint;
+	struct statestore *st;
+
+	if (statedir_path(own + 7, sizeof own - 7, set->state_dir, STATEDIR_STATE_STORE) < 0)
+		return;
+	memcpy(own, "sqlite:", 7);
+	if (strcmp(own, set->state_store) != 0)
+		return;
+	if (!(st = statestore_open(&so, err, sizeof err))) {
+		log_debug("API keys: %s (the responders look themselves)", err);
+		return;
+	}
+	if ((hint = changehint_open(set->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)))
+		(void)keystore_note_presence(st, hint);
+	else
+		log_debug("API keys: %s", err);
+	changehint_close(hint);
+	statestore_close(st);
 }
 
 /* publish_generation: map $STATE/catalog.gen (8 bytes) so responders can see
@@ -228,6 +257,7 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 	else if (!(persist = persist_new(reg)))
 		log_error("registry: out of memory; continuing without it");
 	gen_map = publish_generation(set->state_dir);
+	note_key_presence(set);
 	{
 		struct audit_opts ao = { .store_url = set->state_store,
 					 .store_timeout_ms = set->state_store_timeout_ms,
