@@ -97,7 +97,8 @@ static enum route_status route_chat(struct exchange *x)
 	json_t *added = NULL;
 	const json_t *model;
 
-	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
+	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth,
+			     x->w->r->s.max_json_values);
 	if (!req)
 		return ROUTE_DONE;
 	/* the model asked for, or DEFAULT_MODEL when the request names none (what the tool loop sends) */

@@ -225,7 +225,7 @@ static int setup(void **state)
 	(void)state;
 	memset(&S, 0, sizeof S);
 	nallocs = 0;
-	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL };
+	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL, 0 };
 	upstream_result_init(&R);
 	return 0;
 }
