@@ -555,14 +555,14 @@ const struct settings_row settings_rows[] = {
 	  FIELD(max_body_bytes), .readers = SETTINGS_RESPONDERS, .doc = "largest request body; 413 above" },
 	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGS_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
 	  .readers = SETTINGS_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
-	{ .name = "MCPGW_MAX_JSON_VALUES", INT(SETTINGS_COUNT, 16, 100000000), .def = "150000",
+	{ .name = "MCPGW_MAX_JSON_VALUES", INT(SETTINGS_COUNT, 16, 100000000), .def = "100000",
 	  FIELD(max_json_values), .readers = SETTINGS_RESPONDERS,
 	  .doc = "most JSON values in a request body; 400 `json_too_many_values` above",
 	  .more = "(each object, array, string, number, `true`, `false`, `null` counts one, member names do not), "
 		  "counted before the body is parsed: parsed, a value costs up to about 240 bytes (an empty object), "
-		  "so the default keeps a request's parsed body under 40 MB; a conversation, its tools and their "
-		  "schemas hold a few thousand. An embeddings input of token ids is one value per token: raise it "
-		  "for batches of more than 150,000 token ids" },
+		  "so with the default a responder stays under 64 MB for any request (`tests/blackbox/bounds.bats`); "
+		  "a conversation, its tools and their schemas hold a few thousand. An embeddings input of token "
+		  "ids is one value per token: raise it for batches of more than 100,000 token ids" },
 	/* the browser and host checks of lib/http/origin.c */
 	{ .name = "MCPGW_ALLOWED_HOSTS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(loopback only)",
 	  FIELD(allowed_hosts), .readers = SETTINGS_RESPONDERS, .expect = "* or host[:port][,host[:port]...]",
@@ -654,12 +654,12 @@ const struct settings_row settings_rows[] = {
 		  "above it is passed on as it came, unparsed (its usage is then not logged)" },
 	{ .name = "MCPGW_MAX_ROUND_BYTES", INT(SETTINGS_BYTES, 65536, SET_GIB), .def = "8388608",
 	  FIELD(max_round_bytes), .readers = R_GW,
-	  .doc = "most bytes one streamed upstream answer (a round) may accumulate",
-	  .more = "in its message: the text members (`content`, `refusal`, `reasoning_content`, ...), the "
-		  "tool calls' arguments and the other members, as the gateway joins them from the deltas; above "
-		  "it the round ends with 502 `upstream_response_too_large` (a streamed chat: an error event) and "
-		  "nothing of it is sent upstream again. The default is many times the longest answer a model "
-		  "writes (128,000 tokens are about 0.5 MB)" },
+	  .doc = "most bytes of one upstream answer's message (a round)",
+	  .more = ": its text members (`content`, `refusal`, `reasoning_content`, ...), the tool calls' "
+		  "arguments and its other members, counted as a stream's deltas come (and of a whole answer's "
+		  "message); above it the round ends with 502 `upstream_response_too_large` (a streamed chat: an "
+		  "error event, the stream stopped) and nothing of it is sent upstream again. The default is many "
+		  "times the longest answer a model writes (128,000 tokens are about 0.5 MB)" },
 	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGS_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),
 	  .readers = R_GW, .doc = "tool rounds per chat completion" },
 	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGS_BYTES, 256, 16777216), .def = "65536",

@@ -2055,7 +2055,7 @@ static void prepared(struct tl_run *r)
 
 /* prepare: our copy of the request, checked; whether MCP tools are to be
  * offered (the catalog is read next) or not. 0, or -1 when the run failed */
-static int prepare(struct tl_run *r, const json_t *body, const char *servers)
+static int prepare(struct tl_run *r, json_t *req, const char *servers)
 {
 	const struct settings *s = r->t->set;
 	json_t *model, *mcp, *t;
@@ -2063,7 +2063,7 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	buf_t filter = BUF_INIT;
 	size_t i;
 
-	r->req = json_deep_copy(body);
+	r->req = req; /* the run's own (stolen; NULL: out of memory) */
 	r->hidden = json_array();
 	r->client_tools = json_object();
 	r->offered = json_object();
@@ -2180,15 +2180,19 @@ static void tl_origin(const char *base_url, char *out, size_t n)
 	snprintf(out, n, "%.*s/chat/completions", (int)(n > 18 ? n - 18 : 0), base);
 }
 
-struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
+/* run_open: toolloop_open of a body the run owns (stolen, even on failure; NULL: out of memory) */
+static struct tl_run *run_open(struct toolloop *t, json_t *req, const char *servers, const struct toolloop_sink *sink)
 {
 	struct tl_run *r = calloc(1, sizeof *r);
 
-	if (!r)
+	if (!r) {
+		json_decref(req);
 		return NULL;
+	}
 	r->t = t;
 	r->sink = *sink;
 	if (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id))) {
+		json_decref(req);
 		free(r);
 		return NULL;
 	}
@@ -2199,11 +2203,17 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
 		(void)fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
-	} else if (prepare(r, body, servers) == 0) {
+		json_decref(req);
+	} else if (prepare(r, req, servers) == 0) {
 		return r;
 	}
 	r->state = TL_ENDED;
 	return r;
+}
+
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
+{
+	return run_open(t, json_deep_copy(body), servers, sink);
 }
 
 /* round_done: a round's answer is complete: the run answers, or its MCP calls are next */
@@ -2550,31 +2560,47 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 	}
 }
 
+/* run_oom: the ERROR event of a run that could not be made (out of memory); what toolloop_run returns */
+static int run_oom(const struct toolloop_sink *sink, int stream)
+{
+	json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
+	struct toolloop_event ev = {
+		.kind = TOOLLOOP_ERROR, .status = 500, .error = err, .stream = stream, .unavailable = "", .unavailable_why = ""
+	};
+	int rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
+
+	json_decref(err);
+	return rc;
+}
+
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
 		 json_t **added)
+{
+	json_t *copy = json_deep_copy(body);
+
+	if (!copy) {
+		if (added)
+			*added = NULL;
+		t->unavailable[0] = t->unavailable_why[0] = '\0';
+		return run_oom(sink, json_is_true(json_object_get(body, "stream")));
+	}
+	return toolloop_run_owned(t, copy, servers, sink, added);
+}
+
+int toolloop_run_owned(struct toolloop *t, json_t *body, const char *servers, const struct toolloop_sink *sink,
+		       json_t **added)
 {
 	struct tl_run *r;
 	struct toolloop_need need;
 	struct upstream_result res;
 	const char *why;
-	int rc;
+	int rc, stream = json_is_true(json_object_get(body, "stream"));
 
 	if (added)
 		*added = NULL;
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
-	if (!(r = toolloop_open(t, body, servers, sink))) {
-		json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
-		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR,
-					     .status = 500,
-					     .error = err,
-					     .stream = json_is_true(json_object_get(body, "stream")),
-					     .unavailable = "",
-					     .unavailable_why = "" };
-
-		rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
-		json_decref(err);
-		return rc;
-	}
+	if (!(r = run_open(t, body, servers, sink)))
+		return run_oom(sink, stream);
 	upstream_result_init(&res);
 	for (int more = 1; more;) {
 		switch (toolloop_step(r, &need)) {

@@ -18,7 +18,8 @@ setup_file() { mcpgw_setup_file_with_sim --no-validate; }
 teardown_file() { mcpgw_teardown_file_with_sim; }
 
 # gen FILE KIND N [STRING_BYTES]: write a JSON text of N empty objects "{}" to FILE:
-#   chat: a chat request whose "pad" holds them; tools: a POST /v1/tools call whose arguments hold
+#   chat: a chat request whose "pad" holds them; messages: a streamed chat request of N / 3
+#   messages instead (3 values each); tools: a POST /v1/tools call whose arguments hold
 #   them; embeddings: an embeddings request with them; upstream: a chat.completion (an upstream
 #   answer) that holds them; chunk: a stream chunk that holds them; script-*: a simulator script
 #   of one turn whose body is that answer / chunk.
@@ -33,6 +34,7 @@ gen() {
 		const chunk = `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"sim-model","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":null}],"pad":${pad}}`;
 		const out = {
 			chat: `{"model":"sim-model","messages":${msgs},"big":${s},"pad":${pad}}`,
+			messages: `{"model":"sim-model","stream":true,"big":${s},"messages":[` + Array(Math.floor(Number(n) / 3)).fill(`{"role":"user","content":"x"}`).join(",") + "]}",
 			tools: `{"tool":"list_tables","arguments":{"big":${s},"pad":${pad}}}`,
 			embeddings: `{"model":"text-embedding-3-small","input":"hi","big":${s},"pad":${pad}}`,
 			"script-upstream": JSON.stringify([{ garbage: answer }]),
@@ -69,6 +71,11 @@ status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/nul
 # asked: how many chat completions the simulator was asked since its reset
 asked() { sim_requests 'path=/v1/chat/completions' | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).length)'; }
 
+# skip_if_asan: memory figures mean nothing under AddressSanitizer (make check-asan)
+skip_if_asan() {
+	! grep -qa __asan_init "$MCPGW_ROOT/cgi-bin/chat.fcgi" || skip "an AddressSanitizer build: its shadow memory is in every figure"
+}
+
 # ms: milliseconds since the epoch
 ms() { date +%s%3N; }
 
@@ -86,7 +93,7 @@ ms() { date +%s%3N; }
 		esac
 		took=$(($(ms) - t0))
 		assert_openai_error 400 json_too_many_values
-		assert_json 'j.error.type === "invalid_request_error" && j.error.message.includes("MCPGW_MAX_JSON_VALUES") && j.error.message.includes("150000")'
+		assert_json 'j.error.type === "invalid_request_error" && j.error.message.includes("MCPGW_MAX_JSON_VALUES") && j.error.message.includes("100000")'
 		echo "# $ep: 400 in $took ms" >&3
 		[ "$took" -lt 3000 ]
 	done
@@ -147,4 +154,42 @@ ms() { date +%s%3N; }
 	assert_openai_error 502 upstream_response_too_large
 	assert_json 'j.error.message.includes("MCPGW_MAX_ROUND_BYTES")'
 	[ "$(asked)" = 1 ]
+}
+
+@test "peak RSS of a responder for the worst request within the limits is at most 64 MB, and falls back after it" {
+	skip_if_asan
+	case ${MCPGW_FRONTEND:-lighttpd} in cgi | apache-cgi) skip "plain CGI: a process per request, none kept to measure" ;; esac
+	local f="$BATS_TEST_TMPDIR/body.json" ep prog pid pids hwm rss
+
+	sim_reset
+	for ep in chat messages tools embeddings; do
+		# MCPGW_MAX_JSON_VALUES exactly (8 values around the pad; 100,000 = 5 + 3 * 33,331 + 2 around
+		# the messages) and MCPGW_MAX_BODY_BYTES nearly
+		case $ep in
+		messages) gen "$f" messages 99993 3000000 ;;
+		*) gen "$f" "$ep" 99992 3850000 ;;
+		esac
+		[ "$(stat -c %s "$f")" -le 4194304 ]
+		prog=${ep/messages/chat}
+		pids=$(responders "$prog")
+		[ -n "$pids" ] || { echo "no $prog.fcgi under the web server" >&2; false; }
+		for pid in $pids; do
+			echo 5 >"/proc/$pid/clear_refs" # VmHWM from here: this request's peak
+		done
+		case $ep in
+		chat | messages) post /v1/chat/completions "@$f" ;;
+		tools) post /v1/tools "@$f" ;;
+		embeddings) post /v1/embeddings "@$f" ;;
+		esac
+		[ "$ep" = tools ] || assert_status 200
+		[ "$ep" != tools ] || assert_json 'j.error?.code !== "json_too_many_values"'
+		sleep 0.3 # the access line and the trim happen after the answer
+		for pid in $(responders "$prog"); do
+			hwm=$(status_kb "$pid" VmHWM)
+			rss=$(status_kb "$pid" VmRSS)
+			echo "# $prog.fcgi $pid ($ep): VmHWM $hwm kB, VmRSS after $rss kB" >&3
+			[ "$hwm" -le 65536 ]
+			[ "$rss" -le $((hwm / 2)) ]
+		done
+	done
 }
