@@ -331,6 +331,7 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 	json_decref(ok);
 	json_decref(err);
 	free(dumped);
+	upstream_result_trim(&a->res); /* many vectors are not kept for the next request */
 }
 
 /* embeddings: one POST: parse, route by model name */

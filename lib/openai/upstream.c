@@ -148,6 +148,12 @@ void upstream_result_free(struct upstream_result *res)
 	buf_free(&res->body);
 }
 
+void upstream_result_trim(struct upstream_result *res)
+{
+	if (res->body.cap > UPSTREAM_RESULT_KEEP)
+		buf_free(&res->body);
+}
+
 const char *upstream_base_url(const struct upstream *u)
 {
 	return u->shown_base;

@@ -151,6 +151,12 @@ int upstream_client_headers(const struct upstream *u, int status, buf_t *out);
 void upstream_result_init(struct upstream_result *res);
 void upstream_result_free(struct upstream_result *res);
 
+/* upstream_result_trim: done with res->body for now: its memory is released
+ * when it holds more than UPSTREAM_RESULT_KEEP bytes (a large answer is not
+ * kept by a result reused for the next request), else kept. */
+#define UPSTREAM_RESULT_KEEP (1024 * 1024)
+void upstream_result_trim(struct upstream_result *res);
+
 /* upstream_request: method ("GET", "POST", ... ) base_url + path (path
  * starts with '/') with an optional JSON body (body NULL or len 0: none),
  * Accept: application/json. Fills res: status and body (at most

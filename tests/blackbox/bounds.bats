@@ -10,7 +10,7 @@ mcpgw_custom_config() {
 	cat >"$MCPGW_HOME/servers_config.json" <<EOF
 { "mcpServers": { "sqlite": { "command": "$MCPGW_ROOT/mcp-server-sqlite/mcp-server-sqlite", "args": ["$MCPGW_HOME/test.db"] } } }
 EOF
-	printf 'MCPGW_RESPONDER_PROCS=chat:1,tools:1,embeddings:1\n' >"$MCPGW_HOME/.env"
+	printf 'MCPGW_RESPONDER_PROCS=chat:1,tools:1,embeddings:1\nMCPGW_LOG_LEVEL=debug\n' >"$MCPGW_HOME/.env"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=sim-model" "EMBEDDING_BASE_URL=$SIM_URL/v1"
 }
 
@@ -191,5 +191,27 @@ ms() { date +%s%3N; }
 			[ "$hwm" -le 65536 ]
 			[ "$rss" -le $((hwm / 2)) ]
 		done
+	done
+}
+
+@test "an embeddings answer of more values than MCPGW_MAX_UPSTREAM_JSON_VALUES is passed on unparsed, and its memory is not kept" {
+	skip_if_asan
+	local f="$BATS_TEST_TMPDIR/body.json" out="$BATS_TEST_TMPDIR/answer.json" pid rss n
+
+	sim_reset
+	# 700 inputs of 1536 floats: about 1.08 million values, some 20 MB
+	node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({ model: "text-embedding-3-small", input: Array.from({ length: 700 }, (_, i) => "text " + i) }))' "$f"
+	curl -s -m 60 -o "$out" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "@$f" "$MCPGW_URL/v1/embeddings" >"$BATS_TEST_TMPDIR/status"
+	[ "$(cat "$BATS_TEST_TMPDIR/status")" = 200 ]
+	n=$(node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(j.data.length * j.data[0].embedding.length)' "$out")
+	[ "$n" -gt 1000000 ]
+	echo "# $(stat -c %s "$out") bytes, $n floats" >&3
+	grep -q "embeddings: the answer holds more than 1000000 JSON values: passed on unparsed" "$MCPGW_STATE_DIR"/responders.log
+	case ${MCPGW_FRONTEND:-lighttpd} in cgi | apache-cgi) return 0 ;; esac
+	sleep 0.3
+	for pid in $(responders embeddings); do
+		rss=$(status_kb "$pid" VmRSS)
+		echo "# embeddings.fcgi $pid: VmRSS after $rss kB" >&3
+		[ "$rss" -le 24576 ]
 	done
 }
