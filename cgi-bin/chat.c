@@ -108,8 +108,8 @@ static enum route_status route_chat(struct exchange *x)
 	n.inner = chatstream_sink(&cs);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	w->tl.key_id = x->auth.key_id;        /* a mixed batch's history is bound to the caller's key ("" anonymous) */
-	/* req is the run's from here (one parsed request in memory, not two) */
-	(void)toolloop_run_owned(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added); /* cs writes the answer */
+	/* cs writes the answer; req is the run's from here (one parsed request in memory, not two) */
+	(void)toolloop_run_owned(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added);
 	w->tl.policy = NULL;
 	w->tl.key_id = NULL;
 	auth_count(&x->auth, n.tokens, n.tool_calls);

@@ -313,7 +313,8 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 		    WIRE_JSON_TOO_MANY) {
 		/* many vectors of floats: passed on as they came, not parsed for their usage
 		 * (MCPGW_MAX_UPSTREAM_JSON_VALUES bounds what a parse may cost) */
-		log_debug("embeddings: the answer holds more than %zu JSON values: passed on unparsed", a->res.max_values);
+		log_debug("embeddings: the answer holds more than %zu JSON values: passed on unparsed",
+			  a->res.max_values);
 		hio_send_raw_json(h, 200, a->res.body.data, a->res.body.len);
 	} else if (a->res.err == UPSTREAM_OK && (ok = upstream_result_json(&a->res))) {
 		const json_t *u = json_object_get(ok, "usage");
@@ -340,7 +341,8 @@ static void embeddings(struct app *a, struct hio *h, const buf_t *body)
 	json_t *req = NULL;
 	const char *model, *target;
 
-	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth, a->s->max_json_values)))
+	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth,
+				   a->s->max_json_values)))
 		goto out;
 	model = json_string_value(json_object_get(req, "model"));
 	if (!model || !*model) {

@@ -505,7 +505,8 @@ static void page_run(struct app *a, struct exchange *x)
 	long timeout;
 	int rc;
 
-	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth, a->s->max_json_values)) ||
+	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth,
+				   a->s->max_json_values)) ||
 	    !(params = call_params(h, req)))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));

@@ -119,8 +119,8 @@ struct tl_run {
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
-	int done;          /* [DONE] seen */
-	json_t *mid_error; /* an error object the upstream sent inside the stream */
+	int done;           /* [DONE] seen */
+	json_t *mid_error;  /* an error object the upstream sent inside the stream */
 	size_t round_bytes; /* bytes the round's deltas brought to its message (delta_bytes), MCPGW_MAX_ROUND_BYTES */
 };
 
@@ -886,8 +886,8 @@ static json_t *answer_error(const json_t *chunk)
 static int on_event(const char *data, size_t len, void *ud)
 {
 	struct tl_run *r = ud;
-	size_t max_values = r->t->set->max_upstream_json_values ? r->t->set->max_upstream_json_values
-								 : UPSTREAM_DEFAULT_MAX_VALUES;
+	size_t max_values =
+		r->t->set->max_upstream_json_values ? r->t->set->max_upstream_json_values : UPSTREAM_DEFAULT_MAX_VALUES;
 	json_t *chunk, *choices, *ch, *out, *o, *v;
 	size_t i;
 	int rc;
@@ -2564,9 +2564,12 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 static int run_oom(const struct toolloop_sink *sink, int stream)
 {
 	json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
-	struct toolloop_event ev = {
-		.kind = TOOLLOOP_ERROR, .status = 500, .error = err, .stream = stream, .unavailable = "", .unavailable_why = ""
-	};
+	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR,
+				     .status = 500,
+				     .error = err,
+				     .stream = stream,
+				     .unavailable = "",
+				     .unavailable_why = "" };
 	int rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
 
 	json_decref(err);

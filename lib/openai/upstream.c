@@ -1161,8 +1161,7 @@ static int up_fits(const struct upstream_result *res)
 {
 	size_t max = res->max_values ? res->max_values : UPSTREAM_DEFAULT_MAX_VALUES;
 
-	return wire_json_scan(res->body.data ? res->body.data : "", res->body.len, INT_MAX, max) ==
-	       WIRE_JSON_FITS;
+	return wire_json_scan(res->body.data ? res->body.data : "", res->body.len, INT_MAX, max) == WIRE_JSON_FITS;
 }
 
 json_t *upstream_result_json(struct upstream_result *res)

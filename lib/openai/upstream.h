@@ -81,7 +81,7 @@ struct upstream_result {
 	long retry_after_ms; /* the last answer's retry-after-ms, else Retry-After, in ms; -1 if none */
 	int clean_end;       /* stream, UPSTREAM_ETRUNCATED: the body ended as HTTP ends one (not broken, not cut
 			* inside a JSON text), only [DONE] was missing: complete if the answer was finished */
-	size_t max_values; /* the upstream's max_json_values, set by every request: the bound its body is read with */
+	size_t max_values;   /* the upstream's max_json_values, set by every request: the bound its body is read with */
 };
 
 #define UPSTREAM_RESULT_INIT \

@@ -38,9 +38,9 @@ const char *wire_error_type(int status);
 
 /* What wire_json_scan found. */
 enum wire_json_fit {
-	WIRE_JSON_FITS = 0,  /* within both bounds */
-	WIRE_JSON_TOO_DEEP,  /* arrays/objects nest deeper than max_depth */
-	WIRE_JSON_TOO_MANY,  /* more than max_values values */
+	WIRE_JSON_FITS = 0, /* within both bounds */
+	WIRE_JSON_TOO_DEEP, /* arrays/objects nest deeper than max_depth */
+	WIRE_JSON_TOO_MANY, /* more than max_values values */
 };
 
 /* wire_json_scan: the bounds of a JSON text (len bytes) checked before a

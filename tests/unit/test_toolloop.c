@@ -1485,8 +1485,9 @@ static int feed_args(struct tl_run *r, int n, size_t size)
 	assert_non_null(frag);
 	memset(frag, 'x', size);
 	frag[size] = '\0';
-	buf_puts(&ev, D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,"
-			"\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"\"}}]}}]}"));
+	buf_puts(&ev,
+		 D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,"
+		   "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"\"}}]}}]}"));
 	rc = toolloop_feed_upstream(r, ev.data, ev.len);
 	for (int i = 0; i < n && rc == 0; i++) {
 		buf_reset(&ev);
