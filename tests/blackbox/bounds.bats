@@ -225,3 +225,28 @@ ms() { date +%s%3N; }
 		[ "$rss" -le 24576 ]
 	done
 }
+
+@test "four concurrent worst chats: chat.fcgi peaks under 4 x 64 MB (was 2.5 GB) and gives it back after" {
+	skip_if_asan
+	case ${MCPGW_FRONTEND:-lighttpd} in cgi | apache-cgi) skip "plain CGI: a process per request, none kept to measure" ;; esac
+	local f="$BATS_TEST_TMPDIR/body.json" pid pids hwm rss i
+
+	sim_reset
+	gen "$f" chat 99992 3850000
+	pids=$(responders chat)
+	for pid in $pids; do echo 5 >"/proc/$pid/clear_refs"; done
+	for i in 1 2 3 4; do
+		curl -s -m 60 -o "$BATS_TEST_TMPDIR/out.$i" -w '%{http_code}' -H 'Content-Type: application/json' \
+			--data-binary "@$f" "$MCPGW_URL/v1/chat/completions" >"$BATS_TEST_TMPDIR/status.$i" &
+	done
+	wait
+	for i in 1 2 3 4; do [ "$(cat "$BATS_TEST_TMPDIR/status.$i")" = 200 ]; done
+	sleep 0.5
+	for pid in $pids; do
+		hwm=$(status_kb "$pid" VmHWM)
+		rss=$(status_kb "$pid" VmRSS)
+		echo "# chat.fcgi $pid: VmHWM $hwm kB, VmRSS after $rss kB" >&3
+		[ "$hwm" -le $((4 * 65536)) ]
+		[ "$rss" -le 32768 ]
+	done
+}
