@@ -608,8 +608,8 @@ int responder_main(const struct responder_def *def)
 	int n, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (mallopt(M_MMAP_THRESHOLD, RESPONDER_MMAP_THRESHOLD) != 1)
-		log_warn("mallopt(M_MMAP_THRESHOLD) failed: large requests may keep their memory");
+	if (mallopt(M_MMAP_THRESHOLD, RESPONDER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
+		log_debug("mallopt(M_MMAP_THRESHOLD) refused: large requests may keep their memory until malloc_trim");
 	/* the clients' global state (libcurl's): once, here, before anything else uses it */
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (clients[i] && clients[i]->global_init && clients[i]->global_init() < 0) {
