@@ -97,7 +97,8 @@ static enum route_status route_chat(struct exchange *x)
 	json_t *added = NULL;
 	const json_t *model;
 
-	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth);
+	req = oai_parse_body(h, x->body.data ? x->body.data : "", x->body.len, x->w->r->s.max_json_depth,
+			     x->w->r->s.max_json_values);
 	if (!req)
 		return ROUTE_DONE;
 	/* the model asked for, or DEFAULT_MODEL when the request names none (what the tool loop sends) */
@@ -107,13 +108,13 @@ static enum route_status route_chat(struct exchange *x)
 	n.inner = chatstream_sink(&cs);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	w->tl.key_id = x->auth.key_id;        /* a mixed batch's history is bound to the caller's key ("" anonymous) */
-	(void)toolloop_run(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added); /* cs writes the answer */
+	/* cs writes the answer; req is the run's from here (one parsed request in memory, not two) */
+	(void)toolloop_run_owned(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added);
 	w->tl.policy = NULL;
 	w->tl.key_id = NULL;
 	auth_count(&x->auth, n.tokens, n.tool_calls);
 	count_rounds(&x->log, added);
 	json_decref(added);
-	json_decref(req);
 	return ROUTE_DONE;
 }
 

@@ -1,4 +1,5 @@
 /* embeddings.c: POST /v1/embeddings: the built-in model for MCPGW_LOCAL_EMBEDDING_MODELS, any other model forwarded to EMBEDDING_BASE_URL. */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,7 +309,14 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 		len = strlen(dumped);
 	}
 	if (upstream_request(a->up, "POST", "/embeddings", p, len, &a->res) == UPSTREAM_OK &&
-	    (ok = upstream_result_json(&a->res))) {
+	    wire_json_scan(a->res.body.data ? a->res.body.data : "", a->res.body.len, INT_MAX, a->res.max_values) ==
+		    WIRE_JSON_TOO_MANY) {
+		/* many vectors of floats: passed on as they came, not parsed for their usage
+		 * (MCPGW_MAX_UPSTREAM_JSON_VALUES bounds what a parse may cost) */
+		log_debug("embeddings: the answer holds more than %zu JSON values: passed on unparsed",
+			  a->res.max_values);
+		hio_send_raw_json(h, 200, a->res.body.data, a->res.body.len);
+	} else if (a->res.err == UPSTREAM_OK && (ok = upstream_result_json(&a->res))) {
 		const json_t *u = json_object_get(ok, "usage");
 
 		if (json_is_integer(json_object_get(u, "prompt_tokens")))
@@ -324,6 +332,7 @@ static void forward(struct app *a, struct hio *h, json_t *req, const buf_t *body
 	json_decref(ok);
 	json_decref(err);
 	free(dumped);
+	upstream_result_trim(&a->res); /* many vectors are not kept for the next request */
 }
 
 /* embeddings: one POST: parse, route by model name */
@@ -332,7 +341,8 @@ static void embeddings(struct app *a, struct hio *h, const buf_t *body)
 	json_t *req = NULL;
 	const char *model, *target;
 
-	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth)))
+	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth,
+				   a->s->max_json_values)))
 		goto out;
 	model = json_string_value(json_object_get(req, "model"));
 	if (!model || !*model) {

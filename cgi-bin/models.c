@@ -80,6 +80,7 @@ static json_t *models_fetch(void *ud)
 		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",
 			 a->res.url);
 	json_decref(list);
+	upstream_result_trim(&a->res); /* a long list's text is not kept for the next fetch */
 	a->fetch_failed = !models;
 	return models;
 }

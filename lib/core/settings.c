@@ -555,6 +555,14 @@ const struct settings_row settings_rows[] = {
 	  FIELD(max_body_bytes), .readers = SETTINGS_RESPONDERS, .doc = "largest request body; 413 above" },
 	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGS_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
 	  .readers = SETTINGS_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
+	{ .name = "MCPGW_MAX_JSON_VALUES", INT(SETTINGS_COUNT, 16, 100000000), .def = "100000",
+	  FIELD(max_json_values), .readers = SETTINGS_RESPONDERS,
+	  .doc = "most JSON values in a request body; 400 `json_too_many_values` above",
+	  .more = "(each object, array, string, number, `true`, `false`, `null` counts one, member names do not), "
+		  "counted before the body is parsed: parsed, a value costs up to about 240 bytes (an empty object), "
+		  "so with the default a responder stays under 64 MB for any request (`tests/blackbox/bounds.bats`); "
+		  "a conversation, its tools and their schemas hold a few thousand. An embeddings input of token "
+		  "ids is one value per token: raise it for batches of more than 100,000 token ids" },
 	/* the browser and host checks of lib/http/origin.c */
 	{ .name = "MCPGW_ALLOWED_HOSTS", .kind = SETTINGS_STRING, .def = "", .def_doc = "(loopback only)",
 	  FIELD(allowed_hosts), .readers = SETTINGS_RESPONDERS, .expect = "* or host[:port][,host[:port]...]",
@@ -638,6 +646,20 @@ const struct settings_row settings_rows[] = {
 		  "with that `Retry-After`)" },
 	{ .name = "MCPGW_MAX_RESPONSE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "33554432",
 	  FIELD(max_response_bytes), .readers = R_GW, .doc = "largest upstream answer or stream event" },
+	{ .name = "MCPGW_MAX_UPSTREAM_JSON_VALUES", INT(SETTINGS_COUNT, 16, 100000000), .def = "1000000",
+	  FIELD(max_upstream_json_values), .readers = R_GW,
+	  .doc = "most JSON values in an upstream answer or stream event; 502 `upstream_response_too_large` above",
+	  .more = "(counted as `MCPGW_MAX_JSON_VALUES` counts, before the answer is parsed; a completion with "
+		  "`logprobs` and 20 `top_logprobs` for 4,000 tokens holds about 800,000); an embeddings answer "
+		  "above it is passed on as it came, unparsed (its usage is then not logged)" },
+	{ .name = "MCPGW_MAX_ROUND_BYTES", INT(SETTINGS_BYTES, 65536, SET_GIB), .def = "8388608",
+	  FIELD(max_round_bytes), .readers = R_GW,
+	  .doc = "most bytes of one upstream answer's message (a round)",
+	  .more = ": its text members (`content`, `refusal`, `reasoning_content`, ...), the tool calls' "
+		  "arguments and its other members, counted as a stream's deltas come (and of a whole answer's "
+		  "message); above it the round ends with 502 `upstream_response_too_large` (a streamed chat: an "
+		  "error event, the stream stopped) and nothing of it is sent upstream again. The default is many "
+		  "times the longest answer a model writes (128,000 tokens are about 0.5 MB)" },
 	{ .name = "MCPGW_MAX_TOOL_ROUNDS", INT(SETTINGS_COUNT, 1, 100), .def = "8", FIELD(max_tool_rounds),
 	  .readers = R_GW, .doc = "tool rounds per chat completion" },
 	{ .name = "MCPGW_MAX_TOOL_OUTPUT_BYTES", INT(SETTINGS_BYTES, 256, 16777216), .def = "65536",

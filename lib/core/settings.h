@@ -18,6 +18,7 @@ struct settings {
 	char listen[256];            /* MCPGW_LISTEN */
 	size_t max_body_bytes;       /* MCPGW_MAX_BODY_BYTES */
 	int max_json_depth;          /* MCPGW_MAX_JSON_DEPTH */
+	size_t max_json_values;      /* MCPGW_MAX_JSON_VALUES */
 	char allowed_hosts[1024];    /* MCPGW_ALLOWED_HOSTS: "*" or "host[:port],..." (checked) */
 	char cors_origins[2048];     /* MCPGW_CORS_ORIGINS: "*" or "scheme://host[:port],..." (checked) */
 	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
@@ -41,6 +42,8 @@ struct settings {
 	int upstream_retries;             /* MCPGW_UPSTREAM_RETRIES */
 	long upstream_retry_max_wait_ms;  /* MCPGW_UPSTREAM_RETRY_MAX_WAIT (seconds) */
 	size_t max_response_bytes;        /* MCPGW_MAX_RESPONSE_BYTES */
+	size_t max_upstream_json_values;  /* MCPGW_MAX_UPSTREAM_JSON_VALUES */
+	size_t max_round_bytes;           /* MCPGW_MAX_ROUND_BYTES */
 	/* chat completions */
 	int max_tool_rounds;          /* MCPGW_MAX_TOOL_ROUNDS */
 	size_t max_tool_output_bytes; /* MCPGW_MAX_TOOL_OUTPUT_BYTES */

@@ -24,14 +24,22 @@ int oai_send_error(struct hio *h, int status, const char *param, const char *cod
 	return rc;
 }
 
-json_t *oai_parse_body(struct hio *h, const char *body, size_t len, int max_depth)
+json_t *oai_parse_body(struct hio *h, const char *body, size_t len, int max_depth, size_t max_values)
 {
 	json_error_t jerr;
 	json_t *v;
 
-	if (!wire_json_depth_ok(body, len, max_depth)) {
+	switch (wire_json_scan(body, len, max_depth, max_values)) {
+	case WIRE_JSON_FITS: break;
+	case WIRE_JSON_TOO_DEEP:
 		oai_send_error(h, 400, NULL, "json_too_deep",
-			       "The request body nests arrays/objects deeper than the limit of %d.", max_depth);
+			       "The request body nests arrays/objects deeper than the limit of %d (MCPGW_MAX_JSON_DEPTH).",
+			       max_depth);
+		return NULL;
+	case WIRE_JSON_TOO_MANY:
+		oai_send_error(h, 400, NULL, "json_too_many_values",
+			       "The request body holds more than %zu JSON values, the limit (MCPGW_MAX_JSON_VALUES).",
+			       max_values);
 		return NULL;
 	}
 	v = json_loadb(body, len, JSON_DECODE_ANY, &jerr);

@@ -18,9 +18,12 @@ int oai_send_error(struct hio *h, int status, const char *param, const char *cod
  * methods allow ("GET, HEAD"), naming method. Returns hio's result. */
 int oai_send_405(struct hio *h, const char *allow, const char *method);
 
-/* oai_parse_body: depth check + parse of a request body that must be a JSON
- * object. On error sends a 400 (invalid JSON / too deep / not an object)
- * itself and returns NULL. New reference. */
-json_t *oai_parse_body(struct hio *h, const char *body, size_t len, int max_depth);
+/* oai_parse_body: parse a request body that must be a JSON object, its
+ * depth (max_depth, MCPGW_MAX_JSON_DEPTH) and number of values (max_values,
+ * MCPGW_MAX_JSON_VALUES) checked before the tree is built (wire_json_scan).
+ * On error sends a 400 itself (invalid_json, json_too_deep,
+ * json_too_many_values, or invalid_request: not an object) and returns
+ * NULL. New reference. */
+json_t *oai_parse_body(struct hio *h, const char *body, size_t len, int max_depth, size_t max_values);
 
 #endif

@@ -2,6 +2,7 @@
 #include "http/responder.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,13 @@
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
 #define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
+/* memory back to the system after a large request (issue 15, finding 3): from this size an
+ * allocation is mapped on its own and unmapped when freed (a fixed threshold: glibc's own rises
+ * up to 32 MiB after the first large free, and large request buffers then stay in the heap) */
+#define RESPONDER_MMAP_THRESHOLD (256 * 1024)
+/* ... and after a request whose body or answer was at least this, the heaps' free pages are
+ * given back (malloc_trim): a parsed body's many small values are freed into the heap, not unmapped */
+#define RESPONDER_TRIM_AFTER (1024 * 1024)
 #define RESPONDER_V1 "/v1"
 
 /* ---- routing ---- */
@@ -423,6 +431,7 @@ void responder_serve_one(struct responder_worker *w)
 	 * (serve_and_log): the route's pattern names the endpoint */
 	accesslog_end(&x.log, x.method, x.route ? x.route->path : NULL, w->h.status, w->h.bytes_out);
 	w->last = x.log;
+	w->trim = x.body.len >= RESPONDER_TRIM_AFTER || w->h.bytes_out >= RESPONDER_TRIM_AFTER;
 	buf_free(&x.body);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);
@@ -534,6 +543,8 @@ static void serve_and_log(struct responder_worker *w)
 	responder_serve_one(w);
 	hio_finish(&w->h);
 	accesslog_write(&w->last, responder_metrics(w->r));
+	if (w->trim) /* off the client's time: the answer is out */
+		(void)malloc_trim(0);
 }
 
 /* worker_loop: accept (one worker at a time), answer, finish; until shutdown */
@@ -597,6 +608,8 @@ int responder_main(const struct responder_def *def)
 	int n, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (mallopt(M_MMAP_THRESHOLD, RESPONDER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
+		log_debug("mallopt(M_MMAP_THRESHOLD) refused: large requests may keep their memory until malloc_trim");
 	/* the clients' global state (libcurl's): once, here, before anything else uses it */
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (clients[i] && clients[i]->global_init && clients[i]->global_init() < 0) {

@@ -61,6 +61,7 @@ struct responder_worker {
 	pthread_t th;
 	int started;
 	struct accesslog last; /* the last request's record: written once that request is finished */
+	int trim;              /* the last request was large: its memory is given back once it is finished */
 };
 
 /* One request and its answer: what a handler gets. */

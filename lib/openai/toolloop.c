@@ -2,6 +2,7 @@
 #include "openai/toolloop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 
 #define TL_MAX_CALLS 128 /* tool calls of one round */
 #define TL_FIRST_CALLS 8 /* the first allocation of a round's calls (doubled as more come) */
+
+#define TL_ROUND_BYTES_DEFAULT 8388608 /* MCPGW_MAX_ROUND_BYTES when the settings hold 0 (its default) */
 
 #define TL_TEXTS 8 /* text members of a streamed message joined in buffers (content, refusal, reasoning_content, ...) */
 
@@ -116,8 +119,9 @@ struct tl_run {
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
-	int done;          /* [DONE] seen */
-	json_t *mid_error; /* an error object the upstream sent inside the stream */
+	int done;           /* [DONE] seen */
+	json_t *mid_error;  /* an error object the upstream sent inside the stream */
+	size_t round_bytes; /* bytes the round's deltas brought to its message (delta_bytes), MCPGW_MAX_ROUND_BYTES */
 };
 
 static void round_reset(struct tl_run *r)
@@ -143,6 +147,7 @@ static void round_reset(struct tl_run *r)
 	r->done = 0;
 	json_decref(r->mid_error);
 	r->mid_error = NULL;
+	r->round_bytes = 0;
 }
 
 void toolloop_usage_add(json_t *sum, const json_t *usage)
@@ -751,13 +756,56 @@ err:
 	return NULL;
 }
 
+/* delta_bytes: what a delta brings to the round's message: its text
+ * members' bytes, the rest (tool calls and their arguments, annotations,
+ * ...) as its compact JSON text */
+static size_t delta_bytes(const json_t *delta)
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	json_object_foreach((json_t *)delta, k, v) {
+		if (json_is_null(v) || strcmp(k, "role") == 0)
+			continue;
+		n += json_is_string(v) ? json_string_length(v) : json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	}
+	return n;
+}
+
+/* round_bytes_over: the delta takes the round past MCPGW_MAX_ROUND_BYTES:
+ * the round's error set (r->mid_error), so the stream stops and nothing of
+ * it goes upstream again; 1, else 0 */
+static int round_bytes_over(struct tl_run *r, const json_t *delta)
+{
+	size_t max = r->t->set->max_round_bytes ? r->t->set->max_round_bytes : TL_ROUND_BYTES_DEFAULT;
+	size_t n = delta_bytes(delta);
+
+	if (n <= max && r->round_bytes <= max - n) {
+		r->round_bytes += n;
+		return 0;
+	}
+	log_warn("upstream %s: an answer past MCPGW_MAX_ROUND_BYTES (%zu bytes of content and tool-call "
+		 "arguments): stopped",
+		 r->origin, max);
+	r->mid_error = wire_errorf(502, NULL, "upstream_response_too_large",
+				   "The upstream's answer is larger than %zu bytes of content and tool-call arguments "
+				   "(MCPGW_MAX_ROUND_BYTES); it was stopped.",
+				   max);
+	if (!r->mid_error)
+		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
+	return 1;
+}
+
 /* choice_for_client: choice 0 of a chunk (the one that drives tool
  * rounds) folded into the round, and what the client sees of it: the delta
  * as the upstream sent it (reasoning_content, annotations, provider
  * extras) with the client's own tool calls only (renumbered, in OpenAI's
  * shape) and the role once, the choice's other members (logprobs,
  * provider extras); the finish_reason held back for the end of the run.
- * *out: new reference, NULL when there is nothing to see. 0, or -1 out of memory */
+ * *out: new reference, NULL when there is nothing to see. 0; 1 when the
+ * delta takes the round past MCPGW_MAX_ROUND_BYTES (r->mid_error says so);
+ * -1 out of memory */
 static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
 {
 	const json_t *delta = json_object_get(ch, "delta"), *tcs;
@@ -771,6 +819,10 @@ static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
 		delta = json_object_get(ch, "message"); /* a whole answer where a stream was asked */
 	if (json_is_string(v = json_object_get(ch, "finish_reason")))
 		snprintf(r->finish, sizeof r->finish, "%s", json_string_value(v));
+	if (json_is_object(delta) && round_bytes_over(r, delta)) {
+		rc = 1;
+		goto out;
+	}
 	if (!d || !calls || note_delta(r, delta) < 0)
 		goto out;
 	tcs = json_object_get(delta, "tool_calls");
@@ -834,6 +886,8 @@ static json_t *answer_error(const json_t *chunk)
 static int on_event(const char *data, size_t len, void *ud)
 {
 	struct tl_run *r = ud;
+	size_t max_values =
+		r->t->set->max_upstream_json_values ? r->t->set->max_upstream_json_values : UPSTREAM_DEFAULT_MAX_VALUES;
 	json_t *chunk, *choices, *ch, *out, *o, *v;
 	size_t i;
 	int rc;
@@ -841,6 +895,18 @@ static int on_event(const char *data, size_t len, void *ud)
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		r->done = 1;
 		return 0;
+	}
+	if (wire_json_scan(data, len, INT_MAX, max_values) == WIRE_JSON_TOO_MANY) {
+		log_warn("upstream %s: a stream event of more than %zu JSON values (MCPGW_MAX_UPSTREAM_JSON_VALUES): "
+			 "stopped",
+			 r->origin, max_values);
+		r->mid_error = wire_errorf(502, NULL, "upstream_response_too_large",
+					   "An event of the upstream's stream holds more than %zu JSON values "
+					   "(MCPGW_MAX_UPSTREAM_JSON_VALUES).",
+					   max_values);
+		if (!r->mid_error)
+			r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
+		return 1;
 	}
 	chunk = json_loadb(data, len, 0, NULL);
 	if (chunk)
@@ -876,7 +942,7 @@ static int on_event(const char *data, size_t len, void *ud)
 				json_object_set_new(o, "index",
 						    json_integer(json_is_integer(v) ? json_integer_value(v)
 										    : (json_int_t)i));
-		} else if (choice_for_client(r, ch, &o) < 0) {
+		} else if (choice_for_client(r, ch, &o) != 0) {
 			json_decref(out);
 			out = NULL;
 			break;
@@ -886,7 +952,8 @@ static int on_event(const char *data, size_t len, void *ud)
 	}
 	if (!out) {
 		json_decref(chunk);
-		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
+		if (!r->mid_error)
+			r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
 		return 1;
 	}
 	if (!r->stream || (json_array_size(out) == 0 && !chunk_has_extras(chunk))) {
@@ -1563,7 +1630,7 @@ static json_t *answer_from_events(struct tl_run *r, const buf_t *body)
 /* plain_answer: a non-streamed round's answer (res->body); 0, or -1 when the run ended */
 static int plain_answer(struct tl_run *r, struct upstream_result *res)
 {
-	json_t *resp = upstream_result_json(res), *err;
+	json_t *resp = upstream_result_json(res), *err, *msg;
 
 	if (!resp && (resp = answer_from_events(r, &res->body)))
 		res->err = UPSTREAM_OK;
@@ -1588,6 +1655,15 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 			    err ? err
 				: tl_error("The upstream's answer has no choices.", "server_error", NULL,
 					   "upstream_bad_response"));
+	}
+	/* a whole message is bounded as a streamed one is (an answer read from events was counted as it came) */
+	r->round_bytes = 0;
+	if (json_is_object(msg = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message")) &&
+	    round_bytes_over(r, msg)) {
+		json_decref(resp);
+		err = r->mid_error;
+		r->mid_error = NULL;
+		return fail(r, 502, err);
 	}
 	json_decref(r->last);
 	r->last = resp;
@@ -1979,7 +2055,7 @@ static void prepared(struct tl_run *r)
 
 /* prepare: our copy of the request, checked; whether MCP tools are to be
  * offered (the catalog is read next) or not. 0, or -1 when the run failed */
-static int prepare(struct tl_run *r, const json_t *body, const char *servers)
+static int prepare(struct tl_run *r, json_t *req, const char *servers)
 {
 	const struct settings *s = r->t->set;
 	json_t *model, *mcp, *t;
@@ -1987,7 +2063,7 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	buf_t filter = BUF_INIT;
 	size_t i;
 
-	r->req = json_deep_copy(body);
+	r->req = req; /* the run's own (stolen; NULL: out of memory) */
 	r->hidden = json_array();
 	r->client_tools = json_object();
 	r->offered = json_object();
@@ -2104,15 +2180,19 @@ static void tl_origin(const char *base_url, char *out, size_t n)
 	snprintf(out, n, "%.*s/chat/completions", (int)(n > 18 ? n - 18 : 0), base);
 }
 
-struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
+/* run_open: toolloop_open of a body the run owns (stolen, even on failure; NULL: out of memory) */
+static struct tl_run *run_open(struct toolloop *t, json_t *req, const char *servers, const struct toolloop_sink *sink)
 {
 	struct tl_run *r = calloc(1, sizeof *r);
 
-	if (!r)
+	if (!r) {
+		json_decref(req);
 		return NULL;
+	}
 	r->t = t;
 	r->sink = *sink;
 	if (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id))) {
+		json_decref(req);
 		free(r);
 		return NULL;
 	}
@@ -2123,11 +2203,17 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {
 		log_error("cannot make a completion id: getrandom: %s", strerror(errno));
 		(void)fail(r, 500, tl_error("The gateway has no source of random ids.", "server_error", NULL, NULL));
-	} else if (prepare(r, body, servers) == 0) {
+		json_decref(req);
+	} else if (prepare(r, req, servers) == 0) {
 		return r;
 	}
 	r->state = TL_ENDED;
 	return r;
+}
+
+struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink)
+{
+	return run_open(t, json_deep_copy(body), servers, sink);
 }
 
 /* round_done: a round's answer is complete: the run answers, or its MCP calls are next */
@@ -2474,31 +2560,50 @@ static void drive_tools(struct toolloop *t, struct tl_run *r, const struct tooll
 	}
 }
 
+/* run_oom: the ERROR event of a run that could not be made (out of memory); what toolloop_run returns */
+static int run_oom(const struct toolloop_sink *sink, int stream)
+{
+	json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
+	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR,
+				     .status = 500,
+				     .error = err,
+				     .stream = stream,
+				     .unavailable = "",
+				     .unavailable_why = "" };
+	int rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
+
+	json_decref(err);
+	return rc;
+}
+
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
 		 json_t **added)
+{
+	json_t *copy = json_deep_copy(body);
+
+	if (!copy) {
+		if (added)
+			*added = NULL;
+		t->unavailable[0] = t->unavailable_why[0] = '\0';
+		return run_oom(sink, json_is_true(json_object_get(body, "stream")));
+	}
+	return toolloop_run_owned(t, copy, servers, sink, added);
+}
+
+int toolloop_run_owned(struct toolloop *t, json_t *body, const char *servers, const struct toolloop_sink *sink,
+		       json_t **added)
 {
 	struct tl_run *r;
 	struct toolloop_need need;
 	struct upstream_result res;
 	const char *why;
-	int rc;
+	int rc, stream = json_is_true(json_object_get(body, "stream"));
 
 	if (added)
 		*added = NULL;
 	t->unavailable[0] = t->unavailable_why[0] = '\0';
-	if (!(r = toolloop_open(t, body, servers, sink))) {
-		json_t *err = tl_error("Out of memory.", "server_error", NULL, NULL);
-		struct toolloop_event ev = { .kind = TOOLLOOP_ERROR,
-					     .status = 500,
-					     .error = err,
-					     .stream = json_is_true(json_object_get(body, "stream")),
-					     .unavailable = "",
-					     .unavailable_why = "" };
-
-		rc = err && sink->event(sink->ud, &ev) ? -1 : 0;
-		json_decref(err);
-		return rc;
-	}
+	if (!(r = run_open(t, body, servers, sink)))
+		return run_oom(sink, stream);
 	upstream_result_init(&res);
 	for (int more = 1; more;) {
 		switch (toolloop_step(r, &need)) {

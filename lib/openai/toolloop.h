@@ -133,6 +133,13 @@ struct toolloop {
 int toolloop_run(struct toolloop *t, const json_t *body, const char *servers, const struct toolloop_sink *sink,
 		 json_t **added);
 
+/* toolloop_run_owned: toolloop_run of a body the run takes over (stolen,
+ * even on failure; changed by the run; NULL: out of memory, a 500): one
+ * parsed request in memory instead of two (a responder that has no more
+ * use for it). */
+int toolloop_run_owned(struct toolloop *t, json_t *body, const char *servers, const struct toolloop_sink *sink,
+		       json_t **added);
+
 /* ---- One run driven step by step ("sans I/O"): the run never does I/O
  * of its own and never blocks; it says what it needs next, the driver does
  * it (in an event loop, or blocking as toolloop_run does) and feeds the

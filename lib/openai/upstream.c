@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ struct upstream {
 	int retries_now;       /* this client request's (upstream_begin) */
 	int no_stream_options; /* the upstream rejected stream_options: not added any more */
 	size_t max_bytes;
+	size_t max_values; /* opts.max_json_values */
 	/* what the answers told since upstream_begin (upstream_client_headers) */
 	char told_id[UPSTREAM_REQUEST_ID_MAX];
 	long told_ra_ms, told_ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
@@ -113,6 +115,7 @@ void upstream_opts_from_settings(struct upstream_opts *o, const struct settings 
 	o->retries = s->upstream_retries;
 	o->retry_max_wait_ms = s->upstream_retry_max_wait_ms;
 	o->max_response_bytes = s->max_response_bytes;
+	o->max_json_values = s->max_upstream_json_values;
 	o->dialect = s->upstream_dialect;
 	o->auth = s->upstream_auth;
 	o->api_version = s->openai_api_version;
@@ -145,6 +148,12 @@ void upstream_result_init(struct upstream_result *res)
 void upstream_result_free(struct upstream_result *res)
 {
 	buf_free(&res->body);
+}
+
+void upstream_result_trim(struct upstream_result *res)
+{
+	if (res->body.cap > UPSTREAM_RESULT_KEEP)
+		buf_free(&res->body);
 }
 
 const char *upstream_base_url(const struct upstream *u)
@@ -724,6 +733,7 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	u->retry_max_wait_ms = o->retry_max_wait_ms < 0 ? 0 : o->retry_max_wait_ms;
 	u->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : UP_DEFAULT_BACKOFF;
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
+	u->max_values = o->max_json_values ? o->max_json_values : UPSTREAM_DEFAULT_MAX_VALUES;
 	if ((o->api_key && *o->api_key && !(u->api_key = strdup(o->api_key))) || !(u->easy = curl_easy_init()) ||
 	    !(u->multi = curl_multi_init()) || up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
 		goto err;
@@ -997,6 +1007,7 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	res->cb_rc = 0;
 	res->request_id[0] = '\0';
 	res->retry_after_ms = -1;
+	res->max_values = u->max_values;
 	if (up_url(u, path, model, res) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
 		return res->err;
@@ -1168,11 +1179,26 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 	return err;
 }
 
+/* up_fits: res->body holds at most res->max_values JSON values (its depth is jansson's to bound) */
+static int up_fits(const struct upstream_result *res)
+{
+	size_t max = res->max_values ? res->max_values : UPSTREAM_DEFAULT_MAX_VALUES;
+
+	return wire_json_scan(res->body.data ? res->body.data : "", res->body.len, INT_MAX, max) == WIRE_JSON_FITS;
+}
+
 json_t *upstream_result_json(struct upstream_result *res)
 {
 	json_error_t je;
-	json_t *v = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, &je);
+	json_t *v;
 
+	if (!up_fits(res)) {
+		up_fail(res, UPSTREAM_ETOOBIG,
+			"the answer of %s holds more than %zu JSON values (MCPGW_MAX_UPSTREAM_JSON_VALUES)", res->url,
+			res->max_values ? res->max_values : (size_t)UPSTREAM_DEFAULT_MAX_VALUES);
+		return NULL;
+	}
+	v = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, &je);
 	if (!v)
 		up_fail(res, UPSTREAM_EBADRESP, "%s answered with a body that is not JSON (%s at byte %d)", res->url,
 			je.text, je.position);
@@ -1197,7 +1223,7 @@ static const char *up_snippet(const buf_t *b, char *out, size_t outn)
  * object; NULL if the body holds none */
 static json_t *up_passthrough(const struct upstream_result *res)
 {
-	json_t *body = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL);
+	json_t *body = up_fits(res) ? json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL) : NULL;
 	json_t *out = body ? wire_error_from(body, (int)res->status) : NULL;
 
 	json_decref(body);

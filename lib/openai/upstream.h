@@ -56,8 +56,11 @@ struct upstream_opts {
 	int auth;                  /* enum upstream_auth */
 	const char *api_version;   /* NULL or "": Azure's deployment paths use UPSTREAM_AZURE_API_VERSION,
 				    * its /openai/v1 paths none; else the api-version query of every request */
+	size_t max_json_values;    /* bound of the JSON values of a body (upstream_result_json, and the error
+				    * body upstream_error_json reads); 0 means UPSTREAM_DEFAULT_MAX_VALUES */
 };
 
+#define UPSTREAM_DEFAULT_MAX_VALUES 1000000 /* max_json_values when 0 (MCPGW_MAX_UPSTREAM_JSON_VALUES' default) */
 #define UPSTREAM_URL_MAX 4096
 #define UPSTREAM_REQUEST_ID_MAX 129 /* an upstream request id kept (longer ones are cut) */
 
@@ -78,11 +81,12 @@ struct upstream_result {
 	long retry_after_ms; /* the last answer's retry-after-ms, else Retry-After, in ms; -1 if none */
 	int clean_end;       /* stream, UPSTREAM_ETRUNCATED: the body ended as HTTP ends one (not broken, not cut
 			* inside a JSON text), only [DONE] was missing: complete if the answer was finished */
+	size_t max_values;   /* the upstream's max_json_values, set by every request: the bound its body is read with */
 };
 
 #define UPSTREAM_RESULT_INIT \
 	{ \
-		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, "", -1, 0 \
+		UPSTREAM_OK, 0, BUF_INIT, "", "", "", 0, 0, 0, "", -1, 0, 0 \
 	}
 
 /* upstream_event_cb: one SSE event's data (len bytes, NUL-terminated,
@@ -147,6 +151,12 @@ int upstream_client_headers(const struct upstream *u, int status, buf_t *out);
 void upstream_result_init(struct upstream_result *res);
 void upstream_result_free(struct upstream_result *res);
 
+/* upstream_result_trim: done with res->body for now: its memory is released
+ * when it holds more than UPSTREAM_RESULT_KEEP bytes (a large answer is not
+ * kept by a result reused for the next request), else kept. */
+#define UPSTREAM_RESULT_KEEP (1024 * 1024)
+void upstream_result_trim(struct upstream_result *res);
+
 /* upstream_request: method ("GET", "POST", ... ) base_url + path (path
  * starts with '/') with an optional JSON body (body NULL or len 0: none),
  * Accept: application/json. Fills res: status and body (at most
@@ -188,8 +198,11 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res);
 
 /* upstream_result_json: parse res->body as JSON (after a UPSTREAM_OK
- * upstream_request). New reference; NULL when it is not JSON, with res->err
- * set to UPSTREAM_EBADRESP and res->message saying so. */
+ * upstream_request), its values counted first (wire_json_scan) against
+ * res->max_values (MCPGW_MAX_UPSTREAM_JSON_VALUES). New reference; NULL
+ * when it holds more (res->err set to UPSTREAM_ETOOBIG: a 502
+ * upstream_response_too_large) or is not JSON (UPSTREAM_EBADRESP), with
+ * res->message saying so. */
 json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request

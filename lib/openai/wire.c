@@ -1,4 +1,4 @@
-/* wire.c: OpenAI error objects, the status-to-type table and the JSON depth check, for every side that speaks OpenAI. */
+/* wire.c: OpenAI error objects, the status-to-type table and the JSON depth and value-count check, for every side that speaks OpenAI. */
 #include "openai/wire.h"
 
 #include <stdio.h>
@@ -176,30 +176,72 @@ const char *wire_error_type(int status)
 	return "invalid_request_error";
 }
 
-int wire_json_depth_ok(const char *text, size_t len, int max_depth)
+/* ws_space: JSON's whitespace */
+static int ws_space(char c)
 {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* ws_delim: a byte that ends a number or a literal (true, false, null) */
+static int ws_delim(char c)
+{
+	return ws_space(c) || c == ',' || c == ':' || c == '[' || c == ']' || c == '{' || c == '}' || c == '"';
+}
+
+/* ws_string_end: the index of the quote closing the string that opens at
+ * text[i] (a backslash escapes the next byte, whatever it is), len when it
+ * is not closed */
+static size_t ws_string_end(const char *text, size_t len, size_t i)
+{
+	for (i++; i < len && text[i] != '"'; i++)
+		if (text[i] == '\\')
+			i++;
+	return i < len ? i : len;
+}
+
+/* ws_is_key: the string closing at text[end] is a member name (a ':' follows it) */
+static int ws_is_key(const char *text, size_t len, size_t end)
+{
+	size_t j = end + 1;
+
+	while (j < len && ws_space(text[j]))
+		j++;
+	return j < len && text[j] == ':';
+}
+
+enum wire_json_fit wire_json_scan(const char *text, size_t len, int max_depth, size_t max_values)
+{
+	size_t values = 0;
 	int depth = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		switch (text[i]) {
-		case '"':
-			/* skip the string: a backslash escapes the next byte, whatever it is */
-			for (i++; i < len && text[i] != '"'; i++)
-				if (text[i] == '\\')
-					i++;
-			break;
-		case '[':
-		case '{':
+		char c = text[i];
+
+		if (c == '"') {
+			i = ws_string_end(text, len, i);
+			if (i < len && ws_is_key(text, len, i))
+				continue;
+		} else if (c == '[' || c == '{') {
 			if (++depth > max_depth)
-				return 0;
-			break;
-		case ']':
-		case '}':
+				return WIRE_JSON_TOO_DEEP;
+		} else if (c == ']' || c == '}') {
 			if (depth > 0)
 				depth--;
-			break;
-		default: break;
+			continue;
+		} else if (ws_delim(c)) {
+			continue;
+		} else {
+			/* a number or literal: one value however long its run of bytes */
+			while (i + 1 < len && !ws_delim(text[i + 1]))
+				i++;
 		}
+		if (++values > max_values)
+			return WIRE_JSON_TOO_MANY;
 	}
-	return 1;
+	return WIRE_JSON_FITS;
+}
+
+int wire_json_depth_ok(const char *text, size_t len, int max_depth)
+{
+	return wire_json_scan(text, len, max_depth, (size_t)-1) != WIRE_JSON_TOO_DEEP;
 }

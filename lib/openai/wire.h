@@ -1,4 +1,4 @@
-/* wire.h: the OpenAI wire format's error object, status-to-type table and JSON depth check (no HTTP, no libfcgi below it). */
+/* wire.h: the OpenAI wire format's error object, status-to-type table and JSON depth and value-count check (no HTTP, no libfcgi below it). */
 #ifndef MCPGW_WIRE_H
 #define MCPGW_WIRE_H
 
@@ -35,6 +35,23 @@ json_t *wire_error_from(const json_t *body, int status);
  * authentication_error, 403 permission_error, 429 rate_limit_error, 5xx
  * server_error, every other status invalid_request_error. Static string. */
 const char *wire_error_type(int status);
+
+/* What wire_json_scan found. */
+enum wire_json_fit {
+	WIRE_JSON_FITS = 0, /* within both bounds */
+	WIRE_JSON_TOO_DEEP, /* arrays/objects nest deeper than max_depth */
+	WIRE_JSON_TOO_MANY, /* more than max_values values */
+};
+
+/* wire_json_scan: the bounds of a JSON text (len bytes) checked before a
+ * parser builds its tree, in one linear pass: nesting of arrays/objects at
+ * most max_depth, and at most max_values values (each object, array,
+ * string, number, true, false and null counts one, at any depth; member
+ * names do not count, nor does anything inside a string: an escaped quote
+ * does not end one). Stops at the first bound passed. A cheap check, not a
+ * validation: invalid text is counted as best it can be (an unterminated
+ * string swallows the rest) and left to the parser to refuse. */
+enum wire_json_fit wire_json_scan(const char *text, size_t len, int max_depth, size_t max_values);
 
 /* wire_json_depth_ok: 1 if the JSON text (len bytes) nests arrays/objects no
  * deeper than max_depth, else 0 (strings are skipped correctly). A cheap

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0] & 3) {
 	case 0:
 		fuzz_http_begin(&x);
-		if ((req = oai_parse_body(&x.h, rest, n, S.max_json_depth)))
+		if ((req = oai_parse_body(&x.h, rest, n, S.max_json_depth, S.max_json_values)))
 			params = call_params(&x.h, req);
 		status = fuzz_http_end(&x, NULL);
 		if (params) {

@@ -1,4 +1,5 @@
-/* fuzz_wire.c: libFuzzer target of the upstream's answers read as errors and the JSON depth check (lib/openai/wire.c, upstream_error_json in lib/openai/upstream.c). */
+/* fuzz_wire.c: libFuzzer target of the upstream's answers read as errors and the JSON depth and value-count check (lib/openai/wire.c, upstream_error_json in lib/openai/upstream.c). */
+#include <limits.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -13,7 +14,9 @@
  * upstream_error_json as the responders answer a failed upstream request)
  * is {"error": {"message": text, "type": text, "param", "code"}} with a
  * 4xx/5xx status, and never carries the gateway's own key's text for a
- * 401/403; wire_json_depth_ok agrees with the depth of what jansson parses. */
+ * 401/403; wire_json_depth_ok agrees with the depth of what jansson parses,
+ * and wire_json_scan counts exactly the values jansson builds (a text
+ * without duplicate member names: jansson keeps one of those). */
 
 static const int statuses[] = { 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504, 200, 301, 418 };
 
@@ -38,6 +41,22 @@ static int depth(const json_t *v)
 		return d + 1;
 	}
 	return 0;
+}
+
+/* count: the values of v, v itself included (member names are none) */
+static size_t count(const json_t *v)
+{
+	size_t n = 1, i;
+	const char *k;
+	json_t *e;
+
+	if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, e)
+			n += count(e);
+	else if (json_is_array(v))
+		json_array_foreach(v, i, e)
+			n += count(e);
+	return n;
 }
 
 static void check_error(const json_t *o)
@@ -65,6 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text = (const char *)data + 2;
 	n = size - 2;
 
+	body = json_loadb(text, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	if (body) {
+		size_t values = count(body);
+
+		FUZZ_CHECK(wire_json_scan(text, n, INT_MAX, values) == WIRE_JSON_FITS);
+		FUZZ_CHECK(wire_json_scan(text, n, INT_MAX, values - 1) == WIRE_JSON_TOO_MANY);
+		json_decref(body);
+	}
 	body = json_loadb(text, n, JSON_DECODE_ANY, NULL);
 	if (body) {
 		FUZZ_CHECK(wire_json_depth_ok(text, n, max_depth) == (depth(body) <= max_depth));
@@ -74,6 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		(void)wire_json_depth_ok(text, n, max_depth);
+		(void)wire_json_scan(text, n, max_depth, (size_t)data[1]);
 	}
 
 	upstream_result_init(&res);

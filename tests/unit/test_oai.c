@@ -74,6 +74,90 @@ static void test_depth_bounds(void **state)
 	assert_false(depth_ok("]]]]][[", 1));
 }
 
+/* values: how many values wire_json_scan counts in s (the least bound it fits) */
+static size_t values(const char *s)
+{
+	size_t n = 0;
+
+	while (wire_json_scan(s, strlen(s), 64, n) == WIRE_JSON_TOO_MANY)
+		n++;
+	return n;
+}
+
+static void test_values_count(void **state)
+{
+	(void)state;
+	assert_int_equal(values(""), 0);
+	assert_int_equal(values("  \n"), 0);
+	assert_int_equal(values("1"), 1);
+	assert_int_equal(values("-1.5e+10"), 1);
+	assert_int_equal(values("true"), 1);
+	assert_int_equal(values("\"x\""), 1);
+	assert_int_equal(values("[]"), 1);
+	assert_int_equal(values("{}"), 1);
+	assert_int_equal(values("[1,2,3]"), 4);
+	assert_int_equal(values("[ 1 , 2 ]"), 3);
+	assert_int_equal(values("[true,false,null]"), 4);
+	/* member names are not values; their values are */
+	assert_int_equal(values("{\"a\":1}"), 2);
+	assert_int_equal(values("{\"a\" : \"b\" , \"c\"\n:\t[\"d\"]}"), 4);
+	assert_int_equal(values("{\"a\":{\"b\":[true,false,null]}}"), 6);
+	/* nesting: every level counts */
+	assert_int_equal(values("[[[[]]]]"), 4);
+	assert_int_equal(values("[{},{},[],{\"k\":{}}]"), 6);
+}
+
+static void test_values_strings(void **state)
+{
+	(void)state;
+	/* brackets, commas, colons and quotes inside strings are no values */
+	assert_int_equal(values("[\"[{1,2,3}]\"]"), 2);
+	assert_int_equal(values("[\"a\\\"]\\\",[{\", 1]"), 3);
+	/* an escaped quote does not end a member name either */
+	assert_int_equal(values("{\"k\\\":[[\": 1}"), 2);
+	/* a string followed by ':' inside another string is no name */
+	assert_int_equal(values("[\"a\", \":\"]"), 3);
+	/* an escaped backslash ends the string: what follows counts */
+	assert_int_equal(values("[\"\\\\\",[1,2]]"), 5);
+	/* \u escapes and multibyte text are one string */
+	assert_int_equal(values("[\"\\u005b\\u007b \xc3\xa9 [{\"]"), 2);
+	/* an unterminated string swallows the rest; a backslash as the last byte */
+	assert_int_equal(values("[\"[[1,2,3"), 2);
+	assert_int_equal(values("[\"\\"), 2);
+}
+
+static void test_values_limit(void **state)
+{
+	size_t n = 1000, len = 0;
+	char *s = malloc(3 * n + 2);
+
+	(void)state;
+	assert_non_null(s);
+	s[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			s[len++] = ',';
+		s[len++] = '{';
+		s[len++] = '}';
+	}
+	s[len++] = ']';
+	/* n objects and the array: exactly the limit fits, one less does not */
+	assert_int_equal(wire_json_scan(s, len, 64, n + 1), WIRE_JSON_FITS);
+	assert_int_equal(wire_json_scan(s, len, 64, n), WIRE_JSON_TOO_MANY);
+	assert_int_equal(wire_json_scan(s, len, 64, 0), WIRE_JSON_TOO_MANY);
+	/* only len bytes are looked at */
+	assert_int_equal(wire_json_scan(s, 1 + 3 * 9, 64, 10), WIRE_JSON_FITS);
+	assert_int_equal(wire_json_scan(s, 1 + 3 * 10, 64, 10), WIRE_JSON_TOO_MANY);
+	free(s);
+	/* depth is checked in the same pass: the first bound passed is the one said */
+	assert_int_equal(wire_json_scan("[[[1]]]", 7, 2, 100), WIRE_JSON_TOO_DEEP);
+	assert_int_equal(wire_json_scan("[1,2,[[3]]]", 11, 2, 2), WIRE_JSON_TOO_MANY);
+	assert_int_equal(wire_json_scan("[[[1]]]", 7, 3, 4), WIRE_JSON_FITS);
+	assert_int_equal(wire_json_scan("[[[1]]]", 7, 3, 3), WIRE_JSON_TOO_MANY);
+	/* a number's run of bytes is one value, however long */
+	assert_int_equal(wire_json_scan("[12345678901234567890,1e400]", 28, 2, 3), WIRE_JSON_FITS);
+}
+
 static void test_error_shape(void **state)
 {
 	json_t *e = wire_error("Bad thing", "invalid_request_error", "tool", "invalid_type");
@@ -176,6 +260,8 @@ static json_t *response_json(const char *out, int *status)
 
 /* parse body with oai_parse_body; returns the parsed object or NULL with
  * *status and *code from the error response that was written */
+static size_t parse_max_values = 1000000; /* MCPGW_MAX_JSON_VALUES for parse_via_hio */
+
 static json_t *parse_via_hio(const char *body, int max_depth, int *status, char *code, size_t codelen)
 {
 	struct capture c;
@@ -185,7 +271,7 @@ static json_t *parse_via_hio(const char *body, int max_depth, int *status, char 
 
 	cgi_hio(&h);
 	capture_start(&c);
-	v = oai_parse_body(&h, body, strlen(body), max_depth);
+	v = oai_parse_body(&h, body, strlen(body), max_depth, parse_max_values);
 	out = capture_end(&c);
 	*status = 0;
 	code[0] = '\0';
@@ -235,6 +321,29 @@ static void test_parse_body(void **state)
 	assert_string_equal(code, "invalid_request");
 }
 
+static void test_parse_body_values(void **state)
+{
+	const char *body = "{\"a\":[1,2],\"b\":\"[[[,,,]]]\"}"; /* the object, the list, 1, 2, the string */
+	int status;
+	char code[64];
+	json_t *v;
+
+	(void)state;
+	parse_max_values = 5;
+	v = parse_via_hio(body, 8, &status, code, sizeof code);
+	assert_non_null(v);
+	json_decref(v);
+	parse_max_values = 4;
+	assert_null(parse_via_hio(body, 8, &status, code, sizeof code));
+	assert_int_equal(status, 400);
+	assert_string_equal(code, "json_too_many_values");
+	/* too deep is said when the depth is passed before the count */
+	parse_max_values = 2;
+	assert_null(parse_via_hio("[[[[1]]]]", 2, &status, code, sizeof code));
+	assert_string_equal(code, "json_too_deep");
+	parse_max_values = 1000000;
+}
+
 static void test_parse_error_position(void **state)
 {
 	struct capture c;
@@ -247,7 +356,7 @@ static void test_parse_error_position(void **state)
 	(void)state;
 	cgi_hio(&h);
 	capture_start(&c);
-	assert_null(oai_parse_body(&h, "{\"a\":1,\n \"b\":}", 15, 8));
+	assert_null(oai_parse_body(&h, "{\"a\":1,\n \"b\":}", 15, 8, 100));
 	out = capture_end(&c);
 	assert_non_null(strstr(out, "Status: 400 Bad Request\r\nContent-Type: application/json\r\n\r\n"));
 	resp = response_json(out, &status);
@@ -374,6 +483,10 @@ int main(void)
 		cmocka_unit_test(test_depth_basic),
 		cmocka_unit_test(test_depth_strings),
 		cmocka_unit_test(test_depth_bounds),
+		cmocka_unit_test(test_values_count),
+		cmocka_unit_test(test_values_strings),
+		cmocka_unit_test(test_values_limit),
+		cmocka_unit_test(test_parse_body_values),
 		cmocka_unit_test(test_error_shape),
 		cmocka_unit_test(test_status_types),
 		cmocka_unit_test(test_parse_body),

@@ -1472,6 +1472,119 @@ static void test_dialect_error_shapes(void **state)
 	rec_free(&rec);
 }
 
+/* ---- bounded work per answer (issue 15, finding 3) ---- */
+
+/* feed_args: a streamed answer calling read_query whose arguments come as n fragments of size bytes
+ * each; returns what the last feed returned (-1 once the run ended) */
+static int feed_args(struct tl_run *r, int n, size_t size)
+{
+	char *frag = malloc(size + 1);
+	buf_t ev = BUF_INIT;
+	int rc = 0;
+
+	assert_non_null(frag);
+	memset(frag, 'x', size);
+	frag[size] = '\0';
+	buf_puts(&ev,
+		 D("{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,"
+		   "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"read_query\",\"arguments\":\"\"}}]}}]}"));
+	rc = toolloop_feed_upstream(r, ev.data, ev.len);
+	for (int i = 0; i < n && rc == 0; i++) {
+		buf_reset(&ev);
+		buf_printf(&ev,
+			   "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+			   "{\"arguments\":\"%s\"}}]}}]}\n\n",
+			   frag);
+		rc = toolloop_feed_upstream(r, ev.data, ev.len);
+	}
+	buf_free(&ev);
+	free(frag);
+	return rc;
+}
+
+/* MCPGW_MAX_ROUND_BYTES: streamed tool-call arguments past it end the run with a 502, and nothing
+ * goes upstream again; up to it they are a tool round as any */
+static void test_bound_round_bytes(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	(void)state;
+
+	S.max_round_bytes = 65536;
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(feed_args(r, 1000, 1000), -1); /* 1 MB of fragments: cut at 64 KB */
+	assert_string_equal(rec_log(&rec), "content | error 502 upstream_response_too_large"); /* the role, the end */
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")),
+			       "MCPGW_MAX_ROUND_BYTES"));
+	assert_int_not_equal(toolloop_step(r, &need), TOOLLOOP_NEED_UPSTREAM);
+	toolloop_close(r);
+	rec_free(&rec);
+	/* just under the bound (the arguments' bytes and the call's other members): the round runs on */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(feed_args(r, 60, 1000), 0);
+	assert_int_equal(rec.ended, 0);
+	toolloop_close(r);
+	rec_free(&rec);
+	/* a whole (non-streamed) answer's message is bounded alike */
+	rec_init(&rec);
+	r = open_run("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	{
+		buf_t b = BUF_INIT;
+
+		buf_puts(&b, "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+			     "\"assistant\",\"content\":\"");
+		for (int i = 0; i < 70000; i++)
+			buf_append(&b, "y", 1);
+		buf_puts(&b, "\"},\"finish_reason\":\"stop\"}]}");
+		assert_int_equal(answer(r, b.data), -1);
+		buf_free(&b);
+	}
+	assert_string_equal(rec_log(&rec), "error 502 upstream_response_too_large");
+	toolloop_close(r);
+	rec_free(&rec);
+	S.max_round_bytes = 0;
+}
+
+/* MCPGW_MAX_UPSTREAM_JSON_VALUES: a stream event of more values is not parsed: a 502 */
+static void test_bound_event_values(void **state)
+{
+	struct rec rec;
+	struct toolloop_sink sink;
+	struct toolloop_need need;
+	struct tl_run *r;
+	buf_t ev = BUF_INIT;
+	(void)state;
+
+	S.max_upstream_json_values = 100;
+	/* the chunk, its list of choices, the choice, its index, the delta, the content: 6, and the pad list */
+	buf_puts(&ev, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"pad\":[{}");
+	for (int i = 1; i < 93; i++)
+		buf_puts(&ev, ",{}");
+	buf_puts(&ev, "]}\n\n"); /* 6 + 1 + 93 = 100 values: fits */
+	rec_init(&rec);
+	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &rec, &sink, &need);
+	assert_int_equal(toolloop_feed_upstream(r, ev.data, ev.len), 0);
+	assert_string_equal(rec_log(&rec), "content");
+	/* one more */
+	buf_reset(&ev);
+	buf_puts(&ev, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"pad\":[{}");
+	for (int i = 1; i < 94; i++)
+		buf_puts(&ev, ",{}");
+	buf_puts(&ev, "]}\n\n");
+	assert_int_equal(toolloop_feed_upstream(r, ev.data, ev.len), -1);
+	assert_string_equal(rec_log(&rec), "content | error 502 upstream_response_too_large");
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(rec.error, "error"), "message")),
+			       "MCPGW_MAX_UPSTREAM_JSON_VALUES"));
+	toolloop_close(r);
+	rec_free(&rec);
+	buf_free(&ev);
+	S.max_upstream_json_values = 0;
+}
+
 /* ---- the mixed-batch history bound to its owner (issue 14, case 3), with a real state store ---- */
 
 static char hist_dir[64];
@@ -1877,6 +1990,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dialect_message_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_plain_answered_as_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_error_shapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_round_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_event_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_owner_only, setup_history, teardown_history),
 		cmocka_unit_test_setup_teardown(test_history_not_overwritten, setup_history, teardown_history),
 		cmocka_unit_test_setup_teardown(test_history_bound_to_key, setup_history, teardown_history),

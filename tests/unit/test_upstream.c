@@ -225,7 +225,7 @@ static int setup(void **state)
 	(void)state;
 	memset(&S, 0, sizeof S);
 	nallocs = 0;
-	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL };
+	O = (struct upstream_opts){ base, "sk-test", 1000, 2000, 2, 150, 10, 1 << 20, 0, 0, NULL, 0 };
 	upstream_result_init(&R);
 	return 0;
 }
@@ -781,6 +781,40 @@ static void test_bad_bodies(void **state)
 	json_decref(j);
 }
 
+/* MCPGW_MAX_UPSTREAM_JSON_VALUES: an answer of more values is not parsed (a 502
+ * upstream_response_too_large naming the setting); an error body of more is not read for the
+ * upstream's own error (ours, with its start) */
+static void test_result_values_bound(void **state)
+{
+	json_t *j;
+	const char *msg;
+
+	(void)state;
+	R.max_values = 4;
+	R.err = UPSTREAM_OK;
+	assert_int_equal(buf_puts(&R.body, "{\"a\":[{},{}],\"b\":\"[{},{},{}]\"}"), 0); /* 5 values */
+	assert_null(upstream_result_json(&R));
+	assert_int_equal(R.err, UPSTREAM_ETOOBIG);
+	msg = check_error(502, "upstream_response_too_large");
+	assert_non_null(strstr(msg, "more than 4 JSON values (MCPGW_MAX_UPSTREAM_JSON_VALUES)"));
+	R.max_values = 5;
+	R.err = UPSTREAM_OK;
+	R.message[0] = '\0';
+	j = upstream_result_json(&R);
+	assert_non_null(j);
+	assert_int_equal(R.err, UPSTREAM_OK);
+	json_decref(j);
+	/* an HTTP error whose body is an OpenAI error of too many values: not parsed */
+	buf_reset(&R.body);
+	assert_int_equal(buf_puts(&R.body, "{\"error\":{\"message\":\"no\",\"pad\":[{},{},{},{}]}}"), 0);
+	R.err = UPSTREAM_EHTTP;
+	R.status = 400;
+	snprintf(R.message, sizeof R.message, "it answered HTTP 400");
+	assert_non_null(strstr(check_error(502, "upstream_bad_response"), "not an OpenAI error"));
+	R.max_values = 100;
+	assert_string_equal(check_error(400, NULL), "no");
+}
+
 /* ---- provider conventions: URL shapes, keys, what the answer tells the client ---- */
 
 /* reqlog_has: the n-th request (0-based) of the log contains s */
@@ -1068,6 +1102,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_told_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_asks_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_values_bound, setup, teardown),
 	};
 	int rc;
 
