@@ -140,9 +140,10 @@ int mcpstdio_start(struct mcpstdio *s, char *const argv[], const char *client_na
 int mcpstdio_call(struct mcpstdio *s, const char *tool, const char *arguments, double *t_end, json_t **answer)
 {
 	char line[65536];
-	int n = snprintf(line, sizeof line,
-			 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n",
-			 ++s->id, tool, arguments);
+	int n = snprintf(
+		line, sizeof line,
+		"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}\n",
+		++s->id, tool, arguments);
 
 	if (answer)
 		*answer = NULL;

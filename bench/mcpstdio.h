@@ -12,8 +12,8 @@
 struct mcpstdio {
 	int in, out; /* its stdin (we write), its stdout (we read) */
 	pid_t pid;
-	long id;                 /* the last request id used */
-	char rbuf[1 << 20];      /* lines read (a line over 1 MB: not what the bench measures) */
+	long id;            /* the last request id used */
+	char rbuf[1 << 20]; /* lines read (a line over 1 MB: not what the bench measures) */
 	size_t rlen, roff;
 };
 

@@ -48,8 +48,7 @@ static void serve(FCGX_Request *req, struct mcpstdio *s)
 		goto done;
 	}
 	rc = mcpstdio_call(s, tool, args, NULL, &result);
-	if (rc < 0 || !json_is_object(result) ||
-	    !(out = json_pack("{s:s, s:s}", "object", "tool.result", "tool", tool)) ||
+	if (rc < 0 || !json_is_object(result) || !(out = json_pack("{s:s, s:s}", "object", "tool.result", "tool", tool)) ||
 	    json_object_update_missing(out, result) < 0 || !(text = json_dumps(out, JSON_COMPACT))) {
 		answer(req, 502, "{\"error\":{\"message\":\"the tool server failed\",\"type\":\"server_error\"}}");
 		goto done;

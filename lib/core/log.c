@@ -156,7 +156,7 @@ void log_write(int level, const char *fmt, ...)
 /* ---- the spool: lines written by a thread of their own ---- */
 
 #define LOG_SPOOL_BYTES (64 * 1024) /* each of the two buffers (pages touched only as lines fill them) */
-#define LOG_SPOOL_MS 100             /* a spooled line waits at most about this long */
+#define LOG_SPOOL_MS 100            /* a spooled line waits at most about this long */
 
 static struct {
 	pthread_mutex_t lock;

@@ -14,7 +14,7 @@
 #include "core/statedir.h"
 
 #define METRICS_MAGIC 0x3273726d7767636dULL /* "mcgwmrs2": this layout */
-#define METRICS_INDEX (2 * METRICS_SLOTS)    /* index entries: never full before the slots are */
+#define METRICS_INDEX (2 * METRICS_SLOTS)   /* index entries: never full before the slots are */
 
 /* The file, laid out so that a process touches few pages: series are
  * claimed densely, in order (used), so the series one process adds to sit
@@ -190,8 +190,7 @@ static int64_t *value_of(struct metrics_file *f, const char *series)
 			/* v: the entry another claimer published first */
 		}
 		slot = (v & 0xffff) - 1;
-		if (v >> 16 == h >> 16 && slot < METRICS_SLOTS &&
-		    strncmp(f->names[slot], series, METRICS_NAME_MAX) == 0)
+		if (v >> 16 == h >> 16 && slot < METRICS_SLOTS && strncmp(f->names[slot], series, METRICS_NAME_MAX) == 0)
 			return &f->values[slot];
 	}
 	return NULL;
