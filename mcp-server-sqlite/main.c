@@ -27,7 +27,13 @@ static void main_on_signal(int sig)
 	main_stop = 1;
 }
 
-static const char *const main_settings[] = { "MCP_SQLITE_MAX_ROWS", "MCP_SQLITE_TIMEOUT_MS", "MCPGW_LOG_LEVEL", NULL };
+static const char *const main_settings[] = { "MCP_SQLITE_MAX_ROWS",
+					     "MCP_SQLITE_TIMEOUT_MS",
+					     "MCP_SQLITE_MAX_VALUE_BYTES",
+					     "MCP_SQLITE_MAX_RESULT_BYTES",
+					     "MCP_SQLITE_MAX_HEAP_BYTES",
+					     "MCPGW_LOG_LEVEL",
+					     NULL };
 
 static const struct usage main_usage = {
 	SERVER_NAME,
@@ -243,7 +249,8 @@ static int main_signals(void)
 int main(int argc, char **argv)
 {
 	const char *arg, *lvl = getenv("MCPGW_LOG_LEVEL");
-	long max_rows, timeout_ms;
+	struct sqlitedb_bounds b;
+	long heap;
 	struct sqlitedb db;
 	struct server srv;
 	char *path = NULL, err[600];
@@ -254,11 +261,15 @@ int main(int argc, char **argv)
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	/* bounds and defaults: the settings table (lib/core/settings.c) */
-	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &max_rows, err, sizeof err) < 0 ||
-	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &timeout_ms, err, sizeof err) < 0) {
+	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &b.max_rows, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &b.timeout_ms, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_VALUE_BYTES", &b.max_value_bytes, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_RESULT_BYTES", &b.max_result_bytes, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_HEAP_BYTES", &heap, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 2;
 	}
+	b.max_heap_bytes = heap;
 	if (main_signals() < 0) {
 		log_error("installing signal handlers: %s", strerror(errno));
 		return 1;
@@ -270,11 +281,13 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(path, ":memory:") != 0)
 		main_mkdirs(path);
-	if (sqlitedb_open(&db, path, max_rows, timeout_ms, err, sizeof err) < 0) {
+	if (sqlitedb_open(&db, path, &b, err, sizeof err) < 0) {
 		log_error("cannot open the database %s", err);
 		goto out;
 	}
-	log_info("serving %s (max %ld rows, statement timeout %ld ms)", path, max_rows, timeout_ms);
+	log_info("serving %s (max %ld rows, statement timeout %ld ms, values %ld bytes, result %ld bytes, "
+		 "SQLite heap %ld bytes)",
+		 path, b.max_rows, b.timeout_ms, b.max_value_bytes, b.max_result_bytes, heap);
 	server_init(&srv, &db);
 	rc = main_serve(&srv) < 0 ? 1 : 0;
 	server_free(&srv);

@@ -719,6 +719,19 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCP_SQLITE_TIMEOUT_MS", INT(SETTINGS_MS, 0, SET_DAY_MS), .def = "30000", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
 	  .more = "(`mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_VALUE_BYTES", INT(SETTINGS_BYTES, 1024, 1000000000), .def = "1048576", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "longest string or BLOB a statement may make, read or store",
+	  .more = "(SQLite's `SQLITE_LIMIT_LENGTH`: `randomblob(400000000)` fails at once with a tool error naming "
+		  "this setting; `mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_RESULT_BYTES", INT(SETTINGS_BYTES, 1024, 268435456), .def = "8388608", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "bytes the rows of one `read_query` take as tool text",
+	  .more = "(escapes counted, plus 96 bytes per value for its memory; counted column by column as rows are "
+		  "built): later rows are cut with a note, "
+		  "a first row over it is a tool error naming this setting (`mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_HEAP_BYTES", INT(SETTINGS_BYTES, 1048576, 16 * SET_GIB), .def = "33554432",
+	  NOFIELD, .readers = SETTINGS_SQLITE, .doc = "memory SQLite itself may hold (`sqlite3_hard_heap_limit64`)",
+	  .more = ": a statement needing more (a huge sort or `group_concat`) fails with a tool error naming this "
+		  "setting and the server goes on (`mcp-server-sqlite` only)" },
 	{ .name = "MCPGW_FAULT", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", NOFIELD,
 	  .readers = SETTINGS_RESPONDERS, .doc = "**tests only**: routes whose handler fails inside on purpose",
 	  .more = ", so the 500 `internal_error` path can be tested from outside: comma-separated, each a path as "

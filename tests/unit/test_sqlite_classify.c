@@ -109,7 +109,8 @@ static int db_setup(void **state)
 	struct sqlitedb *d = calloc(1, sizeof *d);
 	char err[256];
 
-	if (!d || sqlitedb_open(d, ":memory:", 5, 300, err, sizeof err) < 0) {
+	if (!d || sqlitedb_open(d, ":memory:", &(struct sqlitedb_bounds){ .max_rows = 5, .timeout_ms = 300 }, err,
+				sizeof err) < 0) {
 		free(d);
 		return -1;
 	}
