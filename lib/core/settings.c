@@ -573,6 +573,16 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
 	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
 	  .more = "to or from the broker and MCP servers" },
+	{ .name = "MCPGW_SERVER_MAX_TOOLS", INT(SETTINGS_COUNT, 1, 65536), .def = "4096", FIELD(server_max_tools),
+	  .readers = SETTINGS_BROKER, .doc = "tools one MCP server may list",
+	  .more = "(after the config's filters): the first ones are kept, the rest dropped with one logged error "
+		  "naming the server; every other server keeps its tools" },
+	{ .name = "MCPGW_SERVER_MAX_TOOLS_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "4194304",
+	  FIELD(server_tools_bytes), .readers = SETTINGS_BROKER,
+	  .doc = "bytes of tool definitions (compact JSON) one MCP server may list",
+	  .more = "the same way. The whole catalog is kept within 7/8 of `MCPGW_MAX_MESSAGE_BYTES`: when the servers "
+		  "together list more, the largest servers' tools are left out of `tools/list` (one logged error each) "
+		  "until it fits, so `GET /v1/tools` and chat keep every other server's tools" },
 	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),

@@ -21,6 +21,8 @@ struct settings {
 	char allowed_hosts[1024];    /* MCPGW_ALLOWED_HOSTS: "*" or "host[:port],..." (checked) */
 	char cors_origins[2048];     /* MCPGW_CORS_ORIGINS: "*" or "scheme://host[:port],..." (checked) */
 	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
+	size_t server_max_tools;     /* MCPGW_SERVER_MAX_TOOLS */
+	size_t server_tools_bytes;   /* MCPGW_SERVER_MAX_TOOLS_BYTES */
 	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
 	int tool_retries;            /* MCPGW_TOOL_RETRIES */
 	long init_timeout_ms;        /* MCPGW_INIT_TIMEOUT (seconds) */
