@@ -723,6 +723,12 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_EMBEDDING_MAX_INPUT_BYTES", INT(SETTINGS_BYTES, 16, 16777216), .def = "32768",
 	  FIELD(embedding_max_input_bytes), .readers = SETTINGS_RESPONDERS,
 	  .doc = "bytes per input to the built-in model", .more = "(token ids: a quarter of it; 400 above)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_ANSWER_BYTES", INT(SETTINGS_BYTES, 65536, SET_GIB), .def = "8388608",
+	  FIELD(embedding_max_answer_bytes), .readers = SETTINGS_RESPONDERS,
+	  .doc = "largest answer of the built-in model, reckoned before any work",
+	  .more = "(inputs x `dimensions` x 16 bytes a float, or the base64 text): a request over it is a 400 "
+		  "`answer_too_large` naming this setting, so 8 KB of tiny inputs cannot ask for megabytes and "
+		  "seconds of CPU; `encoding_format` `base64` (the openai SDKs' default) takes a third of float's" },
 	{ .name = "MCP_SQLITE_MAX_ROWS", INT(SETTINGS_COUNT, 1, 10000000), .def = "10000", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "rows `read_query` returns at most",
 	  .more = "(`mcp-server-sqlite` only, from its environment, no `.env`)" },

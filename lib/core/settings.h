@@ -68,6 +68,7 @@ struct settings {
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */
 	size_t embedding_max_inputs;          /* MCPGW_EMBEDDING_MAX_INPUTS */
 	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
+	size_t embedding_max_answer_bytes;    /* MCPGW_EMBEDDING_MAX_ANSWER_BYTES */
 	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 	/* how it was loaded */
