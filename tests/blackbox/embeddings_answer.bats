@@ -24,7 +24,7 @@ body() {
 # ms: milliseconds since the epoch
 ms() { date +%s%3N; }
 
-@test "8 KB of 2048 one-letter inputs (12.7 MB of floats before) is a quick 400 answer_too_large naming the setting" {
+@test "8 KB of 2048 one-letter inputs (megabytes of floats and seconds of CPU before) is a quick 400 answer_too_large naming the setting" {
 	local f="$BATS_TEST_TMPDIR/req.json" t0
 
 	body 2048 >"$f"
