@@ -363,11 +363,11 @@ static json_t *acc_finish(struct session *s, struct session_tools_acc *a, const 
 	session_bounds(s, &max_tools, &max_bytes);
 	if (a->cut == 1)
 		log_error("server %s: %s lists more than %zu tools (MCPGW_SERVER_MAX_TOOLS); the first %zu are kept, "
-			  "%zu more dropped",
+			  "the rest dropped (%zu more seen)",
 			  s->cfg->name, from, max_tools, json_array_size(out), a->dropped);
 	else if (a->cut == 2)
 		log_error("server %s: %s lists tools of more than %zu bytes (MCPGW_SERVER_MAX_TOOLS_BYTES); the first %zu "
-			  "(%zu bytes) are kept, %zu more dropped",
+			  "(%zu bytes) are kept, the rest dropped (%zu more seen)",
 			  s->cfg->name, from, max_bytes, json_array_size(out), a->bytes, a->dropped);
 	acc_reset(a);
 	return out;
