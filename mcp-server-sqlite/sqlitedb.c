@@ -112,8 +112,11 @@ static enum sqlitedb_err sqlitedb_prepare(struct sqlitedb *d, enum sqlitedb_tool
 		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is empty");
 	if (!sqlitedb_kind_ok(t, k))
 		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "%s", sqlitedb_wrong_kind[t]);
-	if (end - start > INT_MAX)
-		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is too long");
+	if (end - start > INT_MAX || end - start > d->b.max_value_bytes) /* before SQLite parses (and allocates for) it */
+		return sqlitedb_fail(r, SQLITEDB_ETOOBIG,
+				     "The query is %zu bytes, longer than the %ld this server takes "
+				     "(MCP_SQLITE_MAX_VALUE_BYTES); nothing was executed",
+				     (size_t)(end - start), d->b.max_value_bytes);
 	d->denied[0] = '\0';
 	rc = sqlite3_prepare_v2(d->db, start, (int)(end - start), &st, &tail);
 	if (rc != SQLITE_OK && d->denied[0])
@@ -290,6 +293,7 @@ int sqlitedb_open(struct sqlitedb *d, const char *path, const struct sqlitedb_bo
 		goto err;
 	sqlite3_limit(d->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite3_limit(d->db, SQLITE_LIMIT_LENGTH, (int)d->b.max_value_bytes);
+	sqlite3_limit(d->db, SQLITE_LIMIT_SQL_LENGTH, (int)d->b.max_value_bytes);
 	sqlite3_progress_handler(d->db, SQLITEDB_PROGRESS_OPS, sqlitedb_progress, d);
 	/* opening is lazy: read the schema now so a non-database file fails here */
 	rc = sqlite3_exec(d->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);

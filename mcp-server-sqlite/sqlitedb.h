@@ -59,8 +59,8 @@ struct sqlitedb_result {
  * it is a database.  The connection is hardened: defensive mode, schema
  * not trusted, no extension loading, no ATTACH, fts3_tokenizer's pointer
  * form off, and an authorizer that lets statements call only the functions
- * of the allow-list (sqlfunc.h).  A string or BLOB longer than
- * max_value_bytes fails its statement (SQLite's SQLITE_LIMIT_LENGTH), and
+ * of the allow-list (sqlfunc.h).  A statement, string or BLOB longer than
+ * max_value_bytes fails (SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_LENGTH), and
  * SQLite's heap is capped process-wide at max_heap_bytes
  * (sqlite3_hard_heap_limit64): past it a statement fails, the connection
  * lives on.  0, or -1 with err filled and d left closed. */

@@ -736,9 +736,10 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
 	  .more = "(`mcp-server-sqlite` only)" },
 	{ .name = "MCP_SQLITE_MAX_VALUE_BYTES", INT(SETTINGS_BYTES, 1024, 1000000000), .def = "1048576", NOFIELD,
-	  .readers = SETTINGS_SQLITE, .doc = "longest string or BLOB a statement may make, read or store",
-	  .more = "(SQLite's `SQLITE_LIMIT_LENGTH`: `randomblob(400000000)` fails at once with a tool error naming "
-		  "this setting; `mcp-server-sqlite` only)" },
+	  .readers = SETTINGS_SQLITE, .doc = "longest statement, and longest string or BLOB a statement may make, read or store",
+	  .more = "(SQLite's `SQLITE_LIMIT_SQL_LENGTH` and `SQLITE_LIMIT_LENGTH`: `randomblob(400000000)` fails at once "
+		  "with a tool error naming this setting; a JSON-RPC message longer than 6 times it plus 64 KB is "
+		  "refused as it is read, -32700; `mcp-server-sqlite` only)" },
 	{ .name = "MCP_SQLITE_MAX_RESULT_BYTES", INT(SETTINGS_BYTES, 1024, 268435456), .def = "8388608", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "bytes the rows of one `read_query` take as tool text",
 	  .more = "(escapes counted, plus 96 bytes per value for its memory; counted column by column as rows are "

@@ -481,7 +481,7 @@ assert data(2) == [{"x": 1}]
 
 @test "peak RSS (VmHWM) of the server over the worst queries within its limits stays at 64 MB or less" {
 	! grep -qa __asan_init "$BIN" || skip "an AddressSanitizer build: its shadow memory is no measure of the server's"
-	python3 - "$BIN" "$DB" <<'PY'
+	python3 - "$BIN" "$DB" 2>&3 <<'PY'
 import json, subprocess, sys, time
 p = subprocess.Popen([sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 def send(i, method, params):
@@ -503,17 +503,24 @@ worst = [
     rows(10000) + "SELECT " + many + " FROM c",                                 # two million tiny values
     rows(2000000) + "SELECT x FROM c ORDER BY random()",                       # a big sort
     "SELECT group_concat(b) FROM (" + rows(3000) + "SELECT randomblob(1000) AS b FROM c)",
+    "SELECT 1 AS x WHERE 1 IN (" + "1," * 499999 + "1)",                       # a 1 MB statement to parse
+    "SELECT 1 AS x /*" + "\x01" * ((1 << 20) - 20) + "*/",                     # 1 MiB, 6 MiB as JSON
+    "SELECT 1 AS x /*" + " " * (1 << 20) + "*/",                               # over 1 MiB: refused unparsed
 ]
 for i, sql in enumerate(worst, 1):
     r, secs = q(i, sql)
     assert secs < 20, (sql[:60], secs)
     assert r["content"][0]["text"], r
+assert r["isError"] and "MCP_SQLITE_MAX_VALUE_BYTES" in r["content"][0]["text"], r
+# a message longer than 6 x MCP_SQLITE_MAX_VALUE_BYTES + 64 KB is refused as it is read
+m = send(98, "tools/call", {"name": "read_query", "arguments": {"query": "SELECT 1 /*" + " " * (15 << 20) + "*/"}})
+assert m["error"]["code"] == -32700 and "MCP_SQLITE_MAX_VALUE_BYTES" in m["error"]["message"], m
 r, _ = q(99, "SELECT 1 AS x")
 assert json.loads(r["content"][0]["text"]) == [{"x": 1}], r
 hwm = int([l for l in open("/proc/%d/status" % p.pid) if l.startswith("VmHWM:")][0].split()[1])
 p.stdin.close()
 p.wait()
-print("mcp-server-sqlite VmHWM after the worst queries: %d kB" % hwm)
+print("# mcp-server-sqlite VmHWM after the worst queries: %d kB" % hwm, file=sys.stderr)
 assert hwm <= 64 * 1024, "VmHWM %d kB > 64 MB" % hwm
 PY
 }
