@@ -205,7 +205,8 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 		persist_server(b->persist, s);
 	}
 	persist_prune(b->persist, b->sessions, b->nsessions);
-	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->persist, o->gen_map, o->generation)) ||
+	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->persist, o->gen_map, o->generation,
+				   o->set->max_message_bytes / 8 * 7)) ||
 	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, b)) ||
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))

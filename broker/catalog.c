@@ -16,6 +16,8 @@ struct catalog {
 	int64_t *gen_map; /* $STATE/catalog.gen, shared with the responders (may be NULL) */
 	int frozen;
 	json_int_t generation;
+	size_t max_bytes;          /* the listed tools' compact JSON at most (0: no bound) */
+	unsigned char *left_out;   /* [nsessions]: 1 while that server is left out for max_bytes (logged once) */
 	char *tools_result;        /* serialised tools/list result, rebuilt on change */
 	struct catalog_entry *cat; /* sorted by exposed name */
 	size_t ncat;               /* known tools (routable) */
@@ -201,18 +203,82 @@ out:
 	return rc;
 }
 
+/* cat_server_tools: session s's tools as listed (exposed names from tn, from
+ * index *t on, which is advanced), into the new array *out; *bytes: their
+ * compact JSON plus a comma each. 0, or -1 on ENOMEM. */
+static int cat_server_tools(const struct session *s, const struct toolname *tn, size_t *t, json_t **out, size_t *bytes)
+{
+	json_t *tool;
+	size_t j;
+
+	*bytes = 0;
+	if (!(*out = json_array()))
+		return -1;
+	json_array_foreach(s->tools, j, tool) {
+		json_t *e = exposed_tool(tool, tn[*t].exposed, s->cfg->name, tn[*t].mcp_name, s->cfg->timeout_ms);
+		char *dumped = e ? json_dumps(e, JSON_COMPACT) : NULL;
+
+		(*t)++;
+		if (dumped)
+			*bytes += strlen(dumped) + 1;
+		free(dumped);
+		if (!dumped || json_array_append_new(*out, e) < 0) {
+			json_decref(*out);
+			*out = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* cat_fit: leave the largest servers' lists out (per[i] set to NULL) until
+ * the rest take at most c->max_bytes; a server is logged when it is first
+ * left out and when it is back */
+static void cat_fit(struct catalog *c, json_t **per, const size_t *bytes)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < c->nsessions; i++)
+		total += per[i] ? bytes[i] : 0;
+	while (c->max_bytes && total > c->max_bytes) {
+		size_t big = 0;
+
+		for (size_t i = 1; i < c->nsessions; i++)
+			if (per[i] && (!per[big] || bytes[i] > bytes[big]))
+				big = i;
+		if (!per[big])
+			break;
+		if (!c->left_out[big])
+			log_error("server %s: its %zu tools (%zu bytes) would push the tool catalog past %zu bytes "
+				  "(7/8 of MCPGW_MAX_MESSAGE_BYTES: the whole catalog is one message): left out of "
+				  "tools/list, the other servers keep theirs (lower MCPGW_SERVER_MAX_TOOLS_BYTES or "
+				  "filter its tools)",
+				  c->sessions[big]->cfg->name, json_array_size(per[big]), bytes[big], c->max_bytes);
+		c->left_out[big] = 2; /* 2: left out this time */
+		total -= bytes[big];
+		json_decref(per[big]);
+		per[big] = NULL;
+	}
+	for (size_t i = 0; i < c->nsessions; i++) {
+		if (c->left_out[i] == 1 && per[i])
+			log_info("server %s: its tools fit the catalog again and are listed", c->sessions[i]->cfg->name);
+		c->left_out[i] = c->left_out[i] == 2 || (c->left_out[i] == 1 && !per[i]);
+	}
+}
+
 void catalog_rebuild(struct catalog *c)
 {
 	size_t n = 0, k = 0;
 	struct toolname *tn = collect(c, &n);
 	struct catalog_entry *cat = NULL;
-	json_t *list = json_array(), *old_list;
+	json_t *list = json_array(), *old_list, **per = calloc(c->nsessions ? c->nsessions : 1, sizeof *per);
+	size_t *bytes = calloc(c->nsessions ? c->nsessions : 1, sizeof *bytes);
 
-	if (!tn || !list || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
+	if (!tn || !list || !per || !bytes || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
 		goto nomem;
 	for (size_t i = 0, t = 0; i < c->nsessions; i++) {
 		struct session *s = c->sessions[i];
-		size_t j;
+		size_t j, t0 = t;
 		json_t *tool;
 
 		if (s->state == SESSION_DISABLED)
@@ -225,13 +291,15 @@ void catalog_rebuild(struct catalog *c)
 			cat[k].mcp_name = tn[t].mcp_name;
 			cat[k].retry_safe = retry_safe(tool);
 			k++;
-			if (s->state == SESSION_READY &&
-			    json_array_append_new(list, exposed_tool(tool, tn[t].exposed, s->cfg->name, tn[t].mcp_name,
-								     s->cfg->timeout_ms)) < 0)
-				goto nomem;
 			t++;
 		}
+		if (s->state == SESSION_READY && cat_server_tools(s, tn, &t0, &per[i], &bytes[i]) < 0)
+			goto nomem;
 	}
+	cat_fit(c, per, bytes);
+	for (size_t i = 0; i < c->nsessions; i++)
+		if (per[i] && json_array_extend(list, per[i]) < 0)
+			goto nomem;
 	qsort(cat, k, sizeof *cat, cat_cmp);
 	old_list = c->cat_list;
 	c->cat_list = list;
@@ -246,10 +314,16 @@ void catalog_rebuild(struct catalog *c)
 	c->ncat = k;
 	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)c->generation,
 		  json_array_size(list), n);
-	free(tn);
-	return;
+	cat = NULL;
+	list = NULL;
+	goto out;
 nomem:
 	log_error("catalog: out of memory; keeping the previous tool list");
+out:
+	for (size_t i = 0; per && i < c->nsessions; i++)
+		json_decref(per[i]);
+	free(per);
+	free(bytes);
 	free(tn);
 	free(cat);
 	json_decref(list);
@@ -294,17 +368,20 @@ size_t catalog_listed(const struct catalog *c)
 }
 
 struct catalog *catalog_new(struct session *const *sessions, size_t n, struct persist *persist, int64_t *gen_map,
-			    json_int_t generation)
+			    json_int_t generation, size_t max_bytes)
 {
 	struct catalog *c = calloc(1, sizeof *c);
 
-	if (!c)
+	if (!c || !(c->left_out = calloc(n ? n : 1, 1))) {
+		free(c);
 		return NULL;
+	}
 	c->sessions = sessions;
 	c->nsessions = n;
 	c->persist = persist;
 	c->gen_map = gen_map;
 	c->generation = generation;
+	c->max_bytes = max_bytes;
 	return c;
 }
 
@@ -315,6 +392,7 @@ void catalog_free(struct catalog *c)
 	free(c->cat);
 	free(c->tools_result);
 	free(c->cat_unready);
+	free(c->left_out);
 	json_decref(c->cat_list);
 	free(c);
 }

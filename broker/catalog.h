@@ -20,9 +20,13 @@ struct catalog_entry {
 
 /* catalog_new: the catalog of sessions[0..n) (borrowed, as persist (NULL: not saved) and
  * gen_map: where the generation is published to the responders, may be
- * NULL), starting after generation. Free with catalog_free. NULL on ENOMEM. */
+ * NULL), starting after generation. The listed tools are kept within
+ * max_bytes (their compact JSON; 0: no bound): when the ready servers
+ * together list more, the largest servers are left out of the list, one
+ * logged error each, so every other server keeps its tools. Free with
+ * catalog_free. NULL on ENOMEM. */
 struct catalog *catalog_new(struct session *const *sessions, size_t n, struct persist *persist, int64_t *gen_map,
-			    json_int_t generation);
+			    json_int_t generation, size_t max_bytes);
 void catalog_free(struct catalog *c);
 /* catalog_rebuild: the sessions' tools changed: new names, a new answer
  * (saved to the registry); on ENOMEM the previous list stays (logged) */

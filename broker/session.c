@@ -17,6 +17,8 @@
 
 enum preq_kind { PREQ_INIT, PREQ_LIST, PREQ_EXT };
 
+static void acc_reset(struct session_tools_acc *a);
+
 struct preq { /* one request in flight to the server */
 	json_int_t id;
 	enum preq_kind kind;
@@ -159,8 +161,7 @@ static void down(struct session *s, const char *why)
 		log_warn("server %s: %s; retrying in %s", s->cfg->name, s->last_detail, delay);
 	s->connected = 0;
 	s->t->ops->close(s->t);
-	json_decref(s->list_accum);
-	s->list_accum = NULL;
+	acc_reset(&s->list_acc);
 	s->listing = s->relist = 0;
 	fail_pending(s, s->last_error);
 	if (stopping) {
@@ -269,15 +270,61 @@ static void warn_unofferable(const struct session *s, const char *name, const js
 	json_decref(p);
 }
 
-/* filter_tools: keep valid Tool objects (borrowed) the config lets through;
- * from names where they came from for the log ("tools/list", or the cache
- * in the registry: outside input too). New reference, NULL on ENOMEM. */
-static json_t *filter_tools(struct session *s, const json_t *tools, const char *from)
+/* session_bounds: this server's bounds on its tools (MCPGW_SERVER_MAX_TOOLS, _BYTES) */
+static void session_bounds(const struct session *s, size_t *max_tools, size_t *max_bytes)
 {
-	json_t *out = json_array(), *seen = json_object(), *t;
+	const struct settings *set = s->env->tenv.set;
+
+	*max_tools = set && set->server_max_tools ? set->server_max_tools : SESSION_MAX_TOOLS;
+	*max_bytes = set && set->server_tools_bytes ? set->server_tools_bytes : SESSION_MAX_TOOLS_BYTES;
+}
+
+static void acc_reset(struct session_tools_acc *a)
+{
+	json_decref(a->tools);
+	json_decref(a->seen);
+	memset(a, 0, sizeof *a);
+}
+
+/* acc_keep: tool t (valid, allowed) kept if it fits the server's bounds; 0, or -1 on ENOMEM */
+static int acc_keep(struct session *s, struct session_tools_acc *a, json_t *t)
+{
+	size_t max_tools, max_bytes, n;
+	char *dumped;
+
+	session_bounds(s, &max_tools, &max_bytes);
+	if (!a->cut && json_array_size(a->tools) >= max_tools)
+		a->cut = 1;
+	if (a->cut) {
+		a->dropped++;
+		return 0;
+	}
+	if (!(dumped = json_dumps(t, JSON_COMPACT)))
+		return -1;
+	n = strlen(dumped);
+	free(dumped);
+	if (a->bytes + n > max_bytes) {
+		a->cut = 2;
+		a->dropped++;
+		return 0;
+	}
+	a->bytes += n;
+	warn_unofferable(s, json_string_value(json_object_get(t, "name")), json_object_get(t, "inputSchema"));
+	return json_array_append(a->tools, t);
+}
+
+/* acc_add: keep the valid Tool objects of tools (borrowed) the config lets
+ * through, in order, while they fit the server's bounds; from names where
+ * they came from for the log ("tools/list", or the cache in the registry:
+ * outside input too). 0, or -1 on ENOMEM (a is reset). */
+static int acc_add(struct session *s, struct session_tools_acc *a, const json_t *tools, const char *from)
+{
+	json_t *t;
 	size_t i;
 
-	if (!out || !seen)
+	if (!a->tools && !(a->tools = json_array()))
+		goto nomem;
+	if (!a->seen && !(a->seen = json_object()))
 		goto nomem;
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
@@ -286,31 +333,44 @@ static json_t *filter_tools(struct session *s, const json_t *tools, const char *
 			log_warn("server %s: %s entry %zu has no name; skipped", s->cfg->name, from, i);
 			continue;
 		}
-		if (json_object_get(seen, name)) {
+		if (json_object_get(a->seen, name)) {
 			log_warn("server %s: tool %s listed twice in %s; the first is kept", s->cfg->name, name, from);
 			continue;
 		}
-		if (json_object_set_new(seen, name, json_true()) < 0)
+		if (json_object_set_new(a->seen, name, json_true()) < 0)
 			goto nomem;
 		if (!cfg_tool_allowed(s->cfg, name)) {
 			log_debug("server %s: tool %s filtered out by config", s->cfg->name, name);
 			continue;
 		}
-		if (json_array_size(out) >= SESSION_MAX_TOOLS) {
-			log_warn("server %s: more than %d tools; the rest are ignored", s->cfg->name, SESSION_MAX_TOOLS);
-			break;
-		}
-		warn_unofferable(s, name, json_object_get(t, "inputSchema"));
-		if (json_array_append(out, t) < 0)
+		if (acc_keep(s, a, t) < 0)
 			goto nomem;
 	}
-	json_decref(seen);
-	return out;
+	return 0;
 nomem:
 	log_error("server %s: out of memory reading its tools from %s", s->cfg->name, from);
-	json_decref(out);
-	json_decref(seen);
-	return NULL;
+	acc_reset(a);
+	return -1;
+}
+
+/* acc_finish: the tools kept (new reference, NULL if none were read), a reset;
+ * a bound that was hit is logged once, as an error naming it */
+static json_t *acc_finish(struct session *s, struct session_tools_acc *a, const char *from)
+{
+	json_t *out = json_incref(a->tools);
+	size_t max_tools, max_bytes;
+
+	session_bounds(s, &max_tools, &max_bytes);
+	if (a->cut == 1)
+		log_error("server %s: %s lists more than %zu tools (MCPGW_SERVER_MAX_TOOLS); the first %zu are kept, "
+			  "the rest dropped (%zu more seen)",
+			  s->cfg->name, from, max_tools, json_array_size(out), a->dropped);
+	else if (a->cut == 2)
+		log_error("server %s: %s lists tools of more than %zu bytes (MCPGW_SERVER_MAX_TOOLS_BYTES); the first %zu "
+			  "(%zu bytes) are kept, the rest dropped (%zu more seen)",
+			  s->cfg->name, from, max_bytes, json_array_size(out), a->bytes, a->dropped);
+	acc_reset(a);
+	return out;
 }
 
 static void list_tools(struct session *s, const char *cursor)
@@ -343,20 +403,19 @@ static void on_list_result(struct session *s, json_t *result)
 		log_warn("server %s: tools/list result has no tools array", s->cfg->name);
 		tools = NULL;
 	}
-	if (!s->list_accum)
-		s->list_accum = json_array();
-	if (tools && s->list_accum)
-		json_array_extend(s->list_accum, tools);
-	if (cursor && *cursor && s->listing < SESSION_LIST_MAX_PAGES) {
+	if (tools)
+		acc_add(s, &s->list_acc, tools, "tools/list");
+	else if (!s->list_acc.tools)
+		s->list_acc.tools = json_array();
+	/* once a bound is hit the rest of the pages would be dropped: not asked for */
+	if (cursor && *cursor && s->listing < SESSION_LIST_MAX_PAGES && !s->list_acc.cut) {
 		s->listing++;
 		list_tools(s, cursor);
 		return;
 	}
 	s->listing = 0;
 	json_decref(s->tools);
-	s->tools = s->list_accum ? filter_tools(s, s->list_accum, "tools/list") : NULL;
-	json_decref(s->list_accum);
-	s->list_accum = NULL;
+	s->tools = acc_finish(s, &s->list_acc, "tools/list");
 	log_info("server %s: %zu tools", s->cfg->name, json_array_size(s->tools));
 	if (s->state == SESSION_STARTING)
 		become_ready(s);
@@ -614,8 +673,11 @@ void session_stop(struct session *s)
 
 void session_set_tools(struct session *s, json_t *tools)
 {
+	struct session_tools_acc a = { 0 };
+	static const char from[] = "its cached tools (registry)";
+
 	json_decref(s->tools);
-	s->tools = tools ? filter_tools(s, tools, "its cached tools (registry)") : NULL;
+	s->tools = tools && acc_add(s, &a, tools, from) == 0 ? acc_finish(s, &a, from) : NULL;
 	json_decref(tools);
 }
 
@@ -665,6 +727,6 @@ void session_free(struct session *s)
 	evloop_timer_del(s->env->tenv.loop, s->timer);
 	json_decref(s->server_info);
 	json_decref(s->tools);
-	json_decref(s->list_accum);
+	acc_reset(&s->list_acc);
 	free(s);
 }

@@ -11,7 +11,21 @@
 #include "transport.h"
 
 #define SESSION_LIST_MAX_PAGES 64 /* tools/list pages followed per listing */
-#define SESSION_MAX_TOOLS 4096    /* tools kept per server */
+/* the defaults of MCPGW_SERVER_MAX_TOOLS and MCPGW_SERVER_MAX_TOOLS_BYTES
+ * (a settings struct whose field is 0 gets them) */
+#define SESSION_MAX_TOOLS 4096
+#define SESSION_MAX_TOOLS_BYTES 4194304
+
+/* a server's tools being read (a tools/list in pages, or the registry's
+ * cache): checked and bounded as they come, so no listing holds more than
+ * one server's bound plus one page */
+struct session_tools_acc {
+	json_t *tools; /* kept so far, new reference (NULL: none yet) */
+	json_t *seen;  /* names seen, for repeats */
+	size_t bytes;  /* the kept tools' compact JSON */
+	int cut;       /* a bound was hit: 1 the count, 2 the bytes; the rest are dropped */
+	size_t dropped;
+};
 
 enum session_state {
 	SESSION_STOPPED = 0,
@@ -57,10 +71,10 @@ struct session {
 	int shutting;  /* session_stop was called: no more starts */
 	json_int_t next_id;
 	struct preq *pending;
-	char proto[32];      /* negotiated protocol version */
-	json_t *server_info; /* serverInfo of the initialize result */
-	json_t *tools;       /* last known (filtered) Tool array, kept while down */
-	json_t *list_accum;  /* pages of a listing in progress */
+	char proto[32];                    /* negotiated protocol version */
+	json_t *server_info;               /* serverInfo of the initialize result */
+	json_t *tools;                     /* last known (filtered) Tool array, kept while down */
+	struct session_tools_acc list_acc; /* a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
 	/* why it went down, as clients may see it (/health, tool errors, the
@@ -82,7 +96,8 @@ struct session {
 struct session *session_new(const struct session_env *env, const struct cfg_server *cfg);
 /* session_set_tools: the tools known from before (the registry), stolen;
  * checked as a tools/list is (entries without a string name, repeated
- * names and tools the config filters out are dropped) */
+ * names and tools the config filters out are dropped, and the first ones
+ * within MCPGW_SERVER_MAX_TOOLS and MCPGW_SERVER_MAX_TOOLS_BYTES kept) */
 void session_set_tools(struct session *s, json_t *tools);
 /* session_start: connect and begin the lifecycle (nothing when disabled or stopping) */
 void session_start(struct session *s);

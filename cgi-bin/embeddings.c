@@ -17,6 +17,8 @@
 
 #define EMB_B64_MAX (4 * ((EMBED_DIMS_MAX * 4 + 2) / 3) + 1) /* embed_base64_len(EMBED_DIMS_MAX) + NUL */
 #define EMB_SHOW_MAX 64                                      /* a bad value shown in a message */
+#define EMB_FLOAT_MAX 16 /* bytes of one float written "%.9g" with its comma: "-1.23456789e-05," */
+#define EMB_ITEM_MAX 64  /* the rest of one data[] element: {"object":"embedding","index":N,...} */
 /* OpenAI's own message for an input of the wrong shape (empty string, empty array, wrong element type) */
 #define EMB_INPUT_INVALID \
 	"'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
@@ -189,6 +191,32 @@ static int check_options(struct hio *h, const json_t *req, struct emb_req *r)
 	return 0;
 }
 
+/* answer_bytes: the most bytes the answer to r can take (its data[]; the
+ * envelope is small), reckoned before any embedding is made */
+static size_t answer_bytes(const struct emb_req *r)
+{
+	size_t item = (r->base64 ? embed_base64_len(r->dims) : r->dims * EMB_FLOAT_MAX) + EMB_ITEM_MAX;
+
+	return r->n * item;
+}
+
+/* check_answer: the answer to r within MCPGW_EMBEDDING_MAX_ANSWER_BYTES (the
+ * work is in proportion: a vector per input); 0, or -1 after a 400 was sent */
+static int check_answer(struct app *a, struct hio *h, const struct emb_req *r)
+{
+	size_t bytes = answer_bytes(r), max = a->s->embedding_max_answer_bytes;
+
+	if (bytes <= max)
+		return 0;
+	oai_send_error(h, 400, "input", "answer_too_large",
+		       "The answer to this request would take up to %zu bytes (%zu inputs of %zu dimensions as %s), "
+		       "more than the %zu this server allows (MCPGW_EMBEDDING_MAX_ANSWER_BYTES). Send fewer inputs "
+		       "per request, fewer 'dimensions'%s.",
+		       bytes, r->n, r->dims, r->base64 ? "base64" : "float", max,
+		       r->base64 ? "" : ", or 'encoding_format': 'base64' (a third of the size)");
+	return -1;
+}
+
 /* embed_one: the i-th input's vector into a->vec; its tokens, or -1 (ENOMEM) */
 static long embed_one(struct app *a, const struct emb_req *r, size_t i)
 {
@@ -283,7 +311,7 @@ static void local(struct app *a, struct hio *h, const json_t *req, const char *m
 	memset(&r, 0, sizeof r);
 	r.model = model;
 	r.input = json_object_get(req, "input");
-	if (check_input(a, h, &r) < 0 || check_options(h, req, &r) < 0)
+	if (check_input(a, h, &r) < 0 || check_options(h, req, &r) < 0 || check_answer(a, h, &r) < 0)
 		return;
 	write_local(a, h, &r);
 }
@@ -408,6 +436,7 @@ static const char *const embeddings_settings[] = { "EMBEDDING_BASE_URL",
 						   "MCPGW_LOCAL_EMBEDDING_MODELS",
 						   "MCPGW_EMBEDDING_MAX_INPUTS",
 						   "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
+						   "MCPGW_EMBEDDING_MAX_ANSWER_BYTES",
 						   "MCPGW_MODEL_ALIASES",
 						   "MCPGW_MAX_BODY_BYTES",
 						   "MCPGW_MAX_JSON_DEPTH",

@@ -11,12 +11,19 @@
 #include "core/buf.h"
 #include "mcp/jsonrpc.h"
 #include "core/log.h"
+#include "memo.h"
 #include "server.h"
 #include "sqlitedb.h"
 #include "core/settings.h"
 #include "core/usage.h"
 
-#define MAIN_MAX_LINE (16 * 1024 * 1024) /* one JSON-RPC message, newline excluded */
+/* One JSON-RPC message (newline excluded) is at most MAIN_LINE_ESCAPES times
+ * the longest argument a tool takes (a statement: MCP_SQLITE_MAX_VALUE_BYTES;
+ * an insight: MEMO_MAX_BYTES), each byte of which JSON may write as \u00XX,
+ * plus MAIN_LINE_SLACK for the rest of the message: a longer one could only
+ * be refused after costing its size several times over in memory. */
+#define MAIN_LINE_ESCAPES 6
+#define MAIN_LINE_SLACK 65536
 #define MAIN_READ_CHUNK 65536
 
 static volatile sig_atomic_t main_stop;
@@ -27,7 +34,13 @@ static void main_on_signal(int sig)
 	main_stop = 1;
 }
 
-static const char *const main_settings[] = { "MCP_SQLITE_MAX_ROWS", "MCP_SQLITE_TIMEOUT_MS", "MCPGW_LOG_LEVEL", NULL };
+static const char *const main_settings[] = { "MCP_SQLITE_MAX_ROWS",
+					     "MCP_SQLITE_TIMEOUT_MS",
+					     "MCP_SQLITE_MAX_VALUE_BYTES",
+					     "MCP_SQLITE_MAX_RESULT_BYTES",
+					     "MCP_SQLITE_MAX_HEAP_BYTES",
+					     "MCPGW_LOG_LEVEL",
+					     NULL };
 
 static const struct usage main_usage = {
 	SERVER_NAME,
@@ -144,6 +157,14 @@ static int main_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* main_max_line: the longest message a server with bounds b reads */
+static size_t main_max_line(const struct sqlitedb_bounds *b)
+{
+	size_t arg = (size_t)b->max_value_bytes > MEMO_MAX_BYTES ? (size_t)b->max_value_bytes : MEMO_MAX_BYTES;
+
+	return MAIN_LINE_ESCAPES * arg + MAIN_LINE_SLACK;
+}
+
 /* main_drain: answer every complete line buffered in rd (the reader itself
  * drops the rest of an over-long line). -1 when stdout cannot be written. */
 static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out)
@@ -157,8 +178,10 @@ static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out)
 		if (r == JR_READ_LINE) {
 			rc = server_handle_line(s, line, len, out);
 		} else {
-			log_warn("dropped a message longer than %d bytes", MAIN_MAX_LINE);
-			rc = server_reply_error(out, NULL, JR_PARSE_ERROR, "Parse error: message too long");
+			log_warn("dropped a message longer than %zu bytes (6 x MCP_SQLITE_MAX_VALUE_BYTES + 64 KB)",
+				 rd->max_line);
+			rc = server_reply_error(out, NULL, JR_PARSE_ERROR,
+						"Parse error: message too long (MCP_SQLITE_MAX_VALUE_BYTES)");
 		}
 		if (rc < 0) {
 			log_error("out of memory answering a message");
@@ -178,23 +201,25 @@ static int main_drain(struct server *s, struct jr_reader *rd, buf_t *out)
 static void main_feed(struct jr_reader *rd, const char *p, size_t n)
 {
 	if (jr_reader_feed(rd, p, n) < 0) {
+		size_t max = rd->max_line;
+
 		log_error("out of memory buffering input: dropping the current message");
 		jr_reader_free(rd);
-		jr_reader_init(rd, MAIN_MAX_LINE);
+		jr_reader_init(rd, max);
 		rd->skipping = memchr(p, '\n', n) == NULL;
 	}
 }
 
-/* main_serve: read requests from stdin until EOF or a signal, answering
- * each in turn.  0 on EOF / signal, -1 on an I/O error. */
-static int main_serve(struct server *s)
+/* main_serve: read requests of at most max_line bytes from stdin until EOF
+ * or a signal, answering each in turn.  0 on EOF / signal, -1 on an I/O error. */
+static int main_serve(struct server *s, size_t max_line)
 {
 	static char chunk[MAIN_READ_CHUNK];
 	struct jr_reader rd;
 	buf_t out = BUF_INIT;
 	int rc = 0;
 
-	jr_reader_init(&rd, MAIN_MAX_LINE);
+	jr_reader_init(&rd, max_line);
 	while (!main_stop) {
 		ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
 
@@ -243,7 +268,8 @@ static int main_signals(void)
 int main(int argc, char **argv)
 {
 	const char *arg, *lvl = getenv("MCPGW_LOG_LEVEL");
-	long max_rows, timeout_ms;
+	struct sqlitedb_bounds b;
+	long heap;
 	struct sqlitedb db;
 	struct server srv;
 	char *path = NULL, err[600];
@@ -254,11 +280,15 @@ int main(int argc, char **argv)
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	/* bounds and defaults: the settings table (lib/core/settings.c) */
-	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &max_rows, err, sizeof err) < 0 ||
-	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &timeout_ms, err, sizeof err) < 0) {
+	if (settings_env_long("MCP_SQLITE_MAX_ROWS", &b.max_rows, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_TIMEOUT_MS", &b.timeout_ms, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_VALUE_BYTES", &b.max_value_bytes, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_RESULT_BYTES", &b.max_result_bytes, err, sizeof err) < 0 ||
+	    settings_env_long("MCP_SQLITE_MAX_HEAP_BYTES", &heap, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return 2;
 	}
+	b.max_heap_bytes = heap;
 	if (main_signals() < 0) {
 		log_error("installing signal handlers: %s", strerror(errno));
 		return 1;
@@ -270,13 +300,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(path, ":memory:") != 0)
 		main_mkdirs(path);
-	if (sqlitedb_open(&db, path, max_rows, timeout_ms, err, sizeof err) < 0) {
+	if (sqlitedb_open(&db, path, &b, err, sizeof err) < 0) {
 		log_error("cannot open the database %s", err);
 		goto out;
 	}
-	log_info("serving %s (max %ld rows, statement timeout %ld ms)", path, max_rows, timeout_ms);
+	log_info("serving %s (max %ld rows, statement timeout %ld ms, values %ld bytes, result %ld bytes, "
+		 "SQLite heap %ld bytes)",
+		 path, b.max_rows, b.timeout_ms, b.max_value_bytes, b.max_result_bytes, heap);
 	server_init(&srv, &db);
-	rc = main_serve(&srv) < 0 ? 1 : 0;
+	rc = main_serve(&srv, main_max_line(&b)) < 0 ? 1 : 0;
 	server_free(&srv);
 	sqlitedb_close(&db);
 out:

@@ -52,10 +52,10 @@ static int sqlitedb_progress(void *ud)
 static void sqlitedb_arm(struct sqlitedb *d)
 {
 	d->deadline_set = 0;
-	if (d->timeout_ms <= 0 || clock_gettime(CLOCK_MONOTONIC, &d->deadline) < 0)
+	if (d->b.timeout_ms <= 0 || clock_gettime(CLOCK_MONOTONIC, &d->deadline) < 0)
 		return;
-	d->deadline.tv_sec += d->timeout_ms / 1000;
-	d->deadline.tv_nsec += (d->timeout_ms % 1000) * 1000000L;
+	d->deadline.tv_sec += d->b.timeout_ms / 1000;
+	d->deadline.tv_nsec += (d->b.timeout_ms % 1000) * 1000000L;
 	if (d->deadline.tv_nsec >= 1000000000L) {
 		d->deadline.tv_sec++;
 		d->deadline.tv_nsec -= 1000000000L;
@@ -66,12 +66,20 @@ static void sqlitedb_arm(struct sqlitedb *d)
 /* sqlitedb_sql_error: turn SQLite's rc / message into r->msg; call before disarming. */
 static enum sqlitedb_err sqlitedb_sql_error(struct sqlitedb *d, int rc, struct sqlitedb_result *r)
 {
-	if (rc == SQLITE_NOMEM)
-		return sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+	if (rc == SQLITE_TOOBIG)
+		return sqlitedb_fail(r, SQLITEDB_ETOOBIG,
+				     "a string or BLOB would be longer than %ld bytes (MCP_SQLITE_MAX_VALUE_BYTES); "
+				     "the statement was stopped",
+				     d->b.max_value_bytes);
+	if (rc == SQLITE_NOMEM) /* almost always the hard heap limit; the connection lives on */
+		return sqlitedb_fail(r, SQLITEDB_ETOOBIG,
+				     "the statement needed more than SQLite's memory bound of %lld bytes "
+				     "(MCP_SQLITE_MAX_HEAP_BYTES) and was stopped",
+				     d->b.max_heap_bytes);
 	if (rc == SQLITE_INTERRUPT && d->deadline_set)
 		return sqlitedb_fail(r, SQLITEDB_ESQL,
 				     "the statement ran longer than %ld ms and was stopped (MCP_SQLITE_TIMEOUT_MS)",
-				     d->timeout_ms);
+				     d->b.timeout_ms);
 	return sqlitedb_fail(r, SQLITEDB_ESQL, "%s", sqlite3_errmsg(d->db));
 }
 
@@ -104,8 +112,11 @@ static enum sqlitedb_err sqlitedb_prepare(struct sqlitedb *d, enum sqlitedb_tool
 		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is empty");
 	if (!sqlitedb_kind_ok(t, k))
 		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "%s", sqlitedb_wrong_kind[t]);
-	if (end - start > INT_MAX)
-		return sqlitedb_fail(r, SQLITEDB_EREFUSED, "The query is too long");
+	if (end - start > INT_MAX || end - start > d->b.max_value_bytes) /* before SQLite parses (and allocates for) it */
+		return sqlitedb_fail(r, SQLITEDB_ETOOBIG,
+				     "The query is %zu bytes, longer than the %ld this server takes "
+				     "(MCP_SQLITE_MAX_VALUE_BYTES); nothing was executed",
+				     (size_t)(end - start), d->b.max_value_bytes);
 	d->denied[0] = '\0';
 	rc = sqlite3_prepare_v2(d->db, start, (int)(end - start), &st, &tail);
 	if (rc != SQLITE_OK && d->denied[0])
@@ -131,11 +142,13 @@ static enum sqlitedb_err sqlitedb_prepare(struct sqlitedb *d, enum sqlitedb_tool
 	return SQLITEDB_OK;
 }
 
-/* sqlitedb_collect: step st to the end (or a bound) gathering rows into r->rows. */
+/* sqlitedb_collect: step st to the end (or a bound) gathering rows into
+ * r->rows; the bytes the rows take as tool text are counted as each row is
+ * built, so no row is built past max_result_bytes. */
 static enum sqlitedb_err sqlitedb_collect(struct sqlitedb *d, sqlite3_stmt *st, struct sqlitedb_result *r)
 {
 	enum sqlitedb_err e = SQLITEDB_OK;
-	size_t bytes = 2; /* "[]" */
+	size_t max = (size_t)d->b.max_result_bytes, bytes = 2; /* "[]" */
 	int rc;
 
 	r->exact15 = 1;
@@ -146,22 +159,28 @@ static enum sqlitedb_err sqlitedb_collect(struct sqlitedb *d, sqlite3_stmt *st, 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row;
 		size_t sz;
+		enum sqljson_err je;
 
-		if (json_array_size(r->rows) >= (size_t)d->max_rows) {
+		if (json_array_size(r->rows) >= (size_t)d->b.max_rows) {
 			r->truncated = 1;
 			break;
 		}
-		row = sqljson_row(st, &r->exact15);
-		sz = row ? sqljson_wire_size(row) : 0;
-		if (sz == 0) {
-			json_decref(row);
-			e = sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+		je = sqljson_row(st, &r->exact15, max - bytes > 2 ? max - bytes - 2 : 0, &row, &sz);
+		if (je == SQLJSON_EOVER && json_array_size(r->rows) == 0) {
+			e = sqlitedb_fail(r, SQLITEDB_ETOOBIG,
+					  "the first row alone would take more than %ld bytes as tool text "
+					  "(MCP_SQLITE_MAX_RESULT_BYTES); select fewer or shorter columns "
+					  "(substr(), length())",
+					  d->b.max_result_bytes);
 			goto out;
 		}
-		if (bytes + sz + 2 > SQLITEDB_MAX_RESULT_BYTES) {
-			json_decref(row);
+		if (je == SQLJSON_EOVER) {
 			r->truncated = r->over_bytes = 1;
 			break;
+		}
+		if (je != SQLJSON_OK) {
+			e = sqlitedb_fail(r, SQLITEDB_ENOMEM, "out of memory");
+			goto out;
 		}
 		bytes += sz + 2;
 		if (json_array_append_new(r->rows, row) < 0) {
@@ -238,13 +257,28 @@ static int sqlitedb_create_private(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long timeout_ms, char *err, size_t errlen)
+/* sqlitedb_bounds_set: b's bounds into d, a bound <= 0 replaced by its default. */
+static void sqlitedb_bounds_set(struct sqlitedb *d, const struct sqlitedb_bounds *b)
+{
+	static const struct sqlitedb_bounds def = SQLITEDB_BOUNDS_DEFAULT;
+
+	d->b = b ? *b : def;
+	d->b.max_rows = d->b.max_rows > 0 ? d->b.max_rows : def.max_rows;
+	d->b.timeout_ms = d->b.timeout_ms > 0 ? d->b.timeout_ms : 0;
+	d->b.max_value_bytes = d->b.max_value_bytes > 0 ? d->b.max_value_bytes : def.max_value_bytes;
+	d->b.max_result_bytes = d->b.max_result_bytes > 0 ? d->b.max_result_bytes : def.max_result_bytes;
+	d->b.max_heap_bytes = d->b.max_heap_bytes > 0 ? d->b.max_heap_bytes : def.max_heap_bytes;
+	if (d->b.max_value_bytes > INT_MAX)
+		d->b.max_value_bytes = INT_MAX;
+}
+
+int sqlitedb_open(struct sqlitedb *d, const char *path, const struct sqlitedb_bounds *b, char *err, size_t errlen)
 {
 	int rc;
 
 	memset(d, 0, sizeof *d);
-	d->max_rows = max_rows > 0 ? max_rows : SQLITEDB_MAX_ROWS_DEFAULT;
-	d->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	sqlitedb_bounds_set(d, b);
+	sqlite3_hard_heap_limit64(d->b.max_heap_bytes);
 	if (sqlitedb_create_private(path, err, errlen) < 0)
 		return -1;
 	rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -258,6 +292,8 @@ int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long time
 	    (rc = sqlite3_set_authorizer(d->db, sqlitedb_auth, d)) != SQLITE_OK)
 		goto err;
 	sqlite3_limit(d->db, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_limit(d->db, SQLITE_LIMIT_LENGTH, (int)d->b.max_value_bytes);
+	sqlite3_limit(d->db, SQLITE_LIMIT_SQL_LENGTH, (int)d->b.max_value_bytes);
 	sqlite3_progress_handler(d->db, SQLITEDB_PROGRESS_OPS, sqlitedb_progress, d);
 	/* opening is lazy: read the schema now so a non-database file fails here */
 	rc = sqlite3_exec(d->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
@@ -375,6 +411,7 @@ const char *sqlitedb_strerror(enum sqlitedb_err e)
 	case SQLITEDB_ESQL: return "database error";
 	case SQLITEDB_ENOTFOUND: return "table not found";
 	case SQLITEDB_ENOMEM: return "out of memory";
+	case SQLITEDB_ETOOBIG: return "over a bound";
 	}
 	return "unknown error";
 }

@@ -9,23 +9,34 @@
 
 #include "sqlfunc.h"
 
-#define SQLITEDB_BUSY_TIMEOUT_MS 5000               /* wait this long for another writer's lock */
-#define SQLITEDB_MAX_ROWS_DEFAULT 10000             /* MCP_SQLITE_MAX_ROWS */
-#define SQLITEDB_TIMEOUT_DEFAULT 30000              /* MCP_SQLITE_TIMEOUT_MS; 0 = no limit */
-#define SQLITEDB_MAX_RESULT_BYTES (8 * 1024 * 1024) /* rows as tool text, escapes counted */
+#define SQLITEDB_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer's lock */
+
+/* The bounds of one connection; each is a setting (lib/core/settings.c,
+ * README "Configuration"), whose defaults these are. */
+struct sqlitedb_bounds {
+	long max_rows;            /* MCP_SQLITE_MAX_ROWS: rows a read returns at most */
+	long timeout_ms;          /* MCP_SQLITE_TIMEOUT_MS: time one statement may run, 0 = unlimited */
+	long max_value_bytes;     /* MCP_SQLITE_MAX_VALUE_BYTES: one string or BLOB, also inside a statement */
+	long max_result_bytes;    /* MCP_SQLITE_MAX_RESULT_BYTES: rows as tool text, escapes counted */
+	long long max_heap_bytes; /* MCP_SQLITE_MAX_HEAP_BYTES: all of SQLite's memory (process-wide) */
+};
+#define SQLITEDB_BOUNDS_DEFAULT \
+	{ \
+		10000, 30000, 1048576, 8388608, 33554432LL \
+	}
 
 enum sqlitedb_err {
 	SQLITEDB_OK = 0,
 	SQLITEDB_EREFUSED,  /* not the kind of statement the tool runs; nothing executed */
 	SQLITEDB_ESQL,      /* SQLite refused or failed the statement */
 	SQLITEDB_ENOTFOUND, /* describe_table: no such table */
-	SQLITEDB_ENOMEM
+	SQLITEDB_ENOMEM,
+	SQLITEDB_ETOOBIG /* a value, a row or SQLite's heap over its bound; r->msg names the setting */
 };
 
 struct sqlitedb {
 	sqlite3 *db;
-	long max_rows;   /* rows a read returns at most (>= 1) */
-	long timeout_ms; /* time one statement may run, 0 = unlimited */
+	struct sqlitedb_bounds b; /* as opened, each checked */
 	struct timespec deadline;
 	int deadline_set;
 	char denied[SQLFUNC_NAME_MAX + 1]; /* the function the authorizer refused last, "" none */
@@ -37,25 +48,32 @@ struct sqlitedb_result {
 	json_t *rows;      /* reads: a new array of row objects */
 	long long changes; /* write_query: rows changed */
 	int truncated;     /* 1: more rows existed than were returned */
-	int over_bytes;    /* 1: truncated by SQLITEDB_MAX_RESULT_BYTES, not max_rows */
+	int over_bytes;    /* 1: truncated by b.max_result_bytes, not max_rows */
 	int exact15;       /* 1: every real round-trips with 15 significant digits */
 	char msg[512];     /* why, when the call did not return SQLITEDB_OK */
 };
 
 /* sqlitedb_open: open (creating if missing, mode 0600, never through a
- * symlink) the database file at path with the given bounds and check that
+ * symlink) the database file at path with the bounds b (NULL: the defaults;
+ * a bound <= 0 is its default, timeout_ms 0 stays unlimited) and check that
  * it is a database.  The connection is hardened: defensive mode, schema
  * not trusted, no extension loading, no ATTACH, fts3_tokenizer's pointer
  * form off, and an authorizer that lets statements call only the functions
- * of the allow-list (sqlfunc.h).  0, or -1 with err filled and d left
- * closed. */
-int sqlitedb_open(struct sqlitedb *d, const char *path, long max_rows, long timeout_ms, char *err, size_t errlen);
+ * of the allow-list (sqlfunc.h).  A statement, string or BLOB longer than
+ * max_value_bytes fails (SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_LENGTH), and
+ * SQLite's heap is capped process-wide at max_heap_bytes
+ * (sqlite3_hard_heap_limit64): past it a statement fails, the connection
+ * lives on.  0, or -1 with err filled and d left closed. */
+int sqlitedb_open(struct sqlitedb *d, const char *path, const struct sqlitedb_bounds *b, char *err, size_t errlen);
 
 /* sqlitedb_close: close the connection (safe on a closed d). */
 void sqlitedb_close(struct sqlitedb *d);
 
 /* sqlitedb_read: run sql[0..len) if it is exactly one read-only SELECT / WITH
- * / VALUES statement; r->rows gets at most max_rows rows.  A statement
+ * / VALUES statement; r->rows gets at most max_rows rows, and no more than
+ * fit in max_result_bytes as tool text (counted column by column as each
+ * row is built: a first row that does not fit is SQLITEDB_ETOOBIG, later
+ * ones truncate).  A statement
  * calling a function off the allow-list is SQLITEDB_EREFUSED (r->msg names
  * the function) and nothing runs; so for sqlitedb_write and
  * sqlitedb_create_table. */

@@ -90,26 +90,56 @@ json_t *sqljson_value(sqlite3_stmt *st, int i, int *exact15)
 	}
 }
 
-json_t *sqljson_row(sqlite3_stmt *st, int *exact15)
+/* sqljson_raw_min: the fewest wire bytes column i can take, from its raw size
+ * alone (text is at least its bytes, a BLOB twice them, plus the quotes). */
+static size_t sqljson_raw_min(sqlite3_stmt *st, int i)
+{
+	int t = sqlite3_column_type(st, i);
+	size_t n = t == SQLITE_TEXT || t == SQLITE_BLOB ? (size_t)sqlite3_column_bytes(st, i) : 0;
+
+	return (t == SQLITE_BLOB ? 2 * n + 4 : n + 4) + SQLJSON_VALUE_COST;
+}
+
+enum sqljson_err sqljson_row(sqlite3_stmt *st, int *exact15, size_t budget, json_t **out, size_t *wire)
 {
 	json_t *row = json_object();
 	int ncol = sqlite3_column_count(st);
+	enum sqljson_err e = SQLJSON_ENOMEM;
+	size_t used = 2 + SQLJSON_VALUE_COST; /* {} and the object */
 
+	*out = NULL;
+	*wire = 0;
 	if (!row)
-		return NULL;
+		return SQLJSON_ENOMEM;
 	for (int i = 0; i < ncol; i++) {
 		const char *name = sqlite3_column_name(st, i);
-		json_t *key = name ? sqljson_text(name, strlen(name)) : NULL;
-		json_t *v = key ? sqljson_value(st, i, exact15) : NULL;
-		int rc = v ? json_object_set_new(row, json_string_value(key), v) : -1;
+		json_t *key = NULL, *v = NULL;
+		size_t kw = 0, vw = 0;
 
-		json_decref(key);
-		if (rc < 0) {
-			json_decref(row);
-			return NULL;
+		if (used + sqljson_raw_min(st, i) > budget) {
+			e = SQLJSON_EOVER;
+			goto err;
 		}
+		key = name ? sqljson_text(name, strlen(name)) : NULL;
+		v = key ? sqljson_value(st, i, exact15) : NULL;
+		if (v && (kw = sqljson_wire_size(key)) > 0)
+			vw = sqljson_wire_size(v);
+		used += kw + vw + 4 + SQLJSON_VALUE_COST; /* ": ", ", " and the value's memory */
+		e = !vw ? SQLJSON_ENOMEM : used > budget ? SQLJSON_EOVER : SQLJSON_OK;
+		if (e == SQLJSON_OK && json_object_set_new(row, json_string_value(key), v) < 0)
+			e = SQLJSON_ENOMEM;
+		else if (e != SQLJSON_OK)
+			json_decref(v);
+		json_decref(key);
+		if (e != SQLJSON_OK)
+			goto err;
 	}
-	return row;
+	*out = row;
+	*wire = used;
+	return SQLJSON_OK;
+err:
+	json_decref(row);
+	return e;
 }
 
 size_t sqljson_wire_size(const json_t *v)

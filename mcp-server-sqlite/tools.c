@@ -46,7 +46,10 @@ static json_t *tools_db_error(enum sqlitedb_err e, const struct sqlitedb_result 
 	log_debug("tool refused or failed: %s: %s", sqlitedb_strerror(e), r->msg);
 	if (e == SQLITEDB_ENOMEM)
 		return NULL;
-	return tools_error(e == SQLITEDB_EREFUSED ? "Error" : "Database error", r->msg);
+	return tools_error(e == SQLITEDB_EREFUSED  ? "Error"
+			   : e == SQLITEDB_ETOOBIG ? "Too large"
+						   : "Database error",
+			   r->msg);
 }
 
 /* tools_truncated_note: append a second text item saying why rows are missing. */
@@ -57,13 +60,13 @@ static int tools_truncated_note(json_t *res, const struct tools_ctx *c, const st
 	if (r->over_bytes)
 		snprintf(note, sizeof note,
 			 "Result truncated: only the first %zu rows are shown, "
-			 "because the result would exceed %d bytes.",
-			 json_array_size(r->rows), SQLITEDB_MAX_RESULT_BYTES);
+			 "because the result would exceed %ld bytes (MCP_SQLITE_MAX_RESULT_BYTES=%ld).",
+			 json_array_size(r->rows), c->db->b.max_result_bytes, c->db->b.max_result_bytes);
 	else
 		snprintf(note, sizeof note,
 			 "Result truncated: only the first %ld rows are shown "
 			 "(MCP_SQLITE_MAX_ROWS=%ld).",
-			 c->db->max_rows, c->db->max_rows);
+			 c->db->b.max_rows, c->db->b.max_rows);
 	return json_array_append_new(json_object_get(res, "content"),
 				     json_pack("{s:s, s:s}", "type", "text", "text", note));
 }
@@ -210,7 +213,7 @@ json_t *tools_list(const struct tools_ctx *c)
 	json_t *tools = json_array();
 
 	for (size_t i = 0; tools && i < TOOLS_COUNT; i++) {
-		if (json_array_append_new(tools, tools_entry(&tools_defs[i], c->db->max_rows)) < 0) {
+		if (json_array_append_new(tools, tools_entry(&tools_defs[i], c->db->b.max_rows)) < 0) {
 			json_decref(tools);
 			return NULL;
 		}

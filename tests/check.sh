@@ -193,11 +193,11 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	fi
 	cd "$cd_to" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, uploads.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
 		MCPGW_FRONTEND=$fe
 		files=$(pick tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
 			tests/blackbox/models.bats tests/blackbox/routes.bats tests/blackbox/browser.bats tests/blackbox/secrets.bats \
-			tests/blackbox/keys.bats tests/blackbox/operations.bats)
+			tests/blackbox/keys.bats tests/blackbox/operations.bats tests/blackbox/uploads.bats)
 		if [ -n "$files" ]; then
 			# shellcheck disable=SC2086
 			bats --tap $files 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"

@@ -581,6 +581,16 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
 	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
 	  .more = "to or from the broker and MCP servers" },
+	{ .name = "MCPGW_SERVER_MAX_TOOLS", INT(SETTINGS_COUNT, 1, 65536), .def = "4096", FIELD(server_max_tools),
+	  .readers = SETTINGS_BROKER, .doc = "tools one MCP server may list",
+	  .more = "(after the config's filters): the first ones are kept, the rest dropped with one logged error "
+		  "naming the server; every other server keeps its tools" },
+	{ .name = "MCPGW_SERVER_MAX_TOOLS_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "4194304",
+	  FIELD(server_tools_bytes), .readers = SETTINGS_BROKER,
+	  .doc = "bytes of tool definitions (compact JSON) one MCP server may list",
+	  .more = "the same way. The whole catalog is kept within 7/8 of `MCPGW_MAX_MESSAGE_BYTES`: when the servers "
+		  "together list more, the largest servers' tools are left out of `tools/list` (one logged error each) "
+		  "until it fits, so `GET /v1/tools` and chat keep every other server's tools" },
 	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
@@ -735,12 +745,32 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_EMBEDDING_MAX_INPUT_BYTES", INT(SETTINGS_BYTES, 16, 16777216), .def = "32768",
 	  FIELD(embedding_max_input_bytes), .readers = SETTINGS_RESPONDERS,
 	  .doc = "bytes per input to the built-in model", .more = "(token ids: a quarter of it; 400 above)" },
+	{ .name = "MCPGW_EMBEDDING_MAX_ANSWER_BYTES", INT(SETTINGS_BYTES, 65536, SET_GIB), .def = "8388608",
+	  FIELD(embedding_max_answer_bytes), .readers = SETTINGS_RESPONDERS,
+	  .doc = "largest answer of the built-in model, reckoned before any work",
+	  .more = "(inputs x `dimensions` x 16 bytes a float, or the base64 text): a request over it is a 400 "
+		  "`answer_too_large` naming this setting, so 8 KB of tiny inputs cannot ask for megabytes and "
+		  "seconds of CPU; `encoding_format` `base64` (the openai SDKs' default) takes a third of float's" },
 	{ .name = "MCP_SQLITE_MAX_ROWS", INT(SETTINGS_COUNT, 1, 10000000), .def = "10000", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "rows `read_query` returns at most",
 	  .more = "(`mcp-server-sqlite` only, from its environment, no `.env`)" },
 	{ .name = "MCP_SQLITE_TIMEOUT_MS", INT(SETTINGS_MS, 0, SET_DAY_MS), .def = "30000", NOFIELD,
 	  .readers = SETTINGS_SQLITE, .doc = "milliseconds one statement may run; `0`: no limit",
 	  .more = "(`mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_VALUE_BYTES", INT(SETTINGS_BYTES, 1024, 1000000000), .def = "1048576", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "longest statement, and longest string or BLOB a statement may make, read or store",
+	  .more = "(SQLite's `SQLITE_LIMIT_SQL_LENGTH` and `SQLITE_LIMIT_LENGTH`: `randomblob(400000000)` fails at once "
+		  "with a tool error naming this setting; a JSON-RPC message longer than 6 times it plus 64 KB is "
+		  "refused as it is read, -32700; `mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_RESULT_BYTES", INT(SETTINGS_BYTES, 1024, 268435456), .def = "8388608", NOFIELD,
+	  .readers = SETTINGS_SQLITE, .doc = "bytes the rows of one `read_query` take as tool text",
+	  .more = "(escapes counted, plus 96 bytes per value for its memory; counted column by column as rows are "
+		  "built): later rows are cut with a note, "
+		  "a first row over it is a tool error naming this setting (`mcp-server-sqlite` only)" },
+	{ .name = "MCP_SQLITE_MAX_HEAP_BYTES", INT(SETTINGS_BYTES, 1048576, 16 * SET_GIB), .def = "33554432",
+	  NOFIELD, .readers = SETTINGS_SQLITE, .doc = "memory SQLite itself may hold (`sqlite3_hard_heap_limit64`)",
+	  .more = ": a statement needing more (a huge sort or `group_concat`) fails with a tool error naming this "
+		  "setting and the server goes on (`mcp-server-sqlite` only)" },
 	{ .name = "MCPGW_FAULT", .kind = SETTINGS_STRING, .def = "", .def_doc = "(none)", NOFIELD,
 	  .readers = SETTINGS_RESPONDERS, .doc = "**tests only**: routes whose handler fails inside on purpose",
 	  .more = ", so the 500 `internal_error` path can be tested from outside: comma-separated, each a path as "

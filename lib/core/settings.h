@@ -22,6 +22,8 @@ struct settings {
 	char allowed_hosts[1024];    /* MCPGW_ALLOWED_HOSTS: "*" or "host[:port],..." (checked) */
 	char cors_origins[2048];     /* MCPGW_CORS_ORIGINS: "*" or "scheme://host[:port],..." (checked) */
 	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
+	size_t server_max_tools;     /* MCPGW_SERVER_MAX_TOOLS */
+	size_t server_tools_bytes;   /* MCPGW_SERVER_MAX_TOOLS_BYTES */
 	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
 	int tool_retries;            /* MCPGW_TOOL_RETRIES */
 	long init_timeout_ms;        /* MCPGW_INIT_TIMEOUT (seconds) */
@@ -69,6 +71,7 @@ struct settings {
 	char embedding_base_url[2048];        /* EMBEDDING_BASE_URL, without trailing '/' */
 	size_t embedding_max_inputs;          /* MCPGW_EMBEDDING_MAX_INPUTS */
 	size_t embedding_max_input_bytes;     /* MCPGW_EMBEDDING_MAX_INPUT_BYTES */
+	size_t embedding_max_answer_bytes;    /* MCPGW_EMBEDDING_MAX_ANSWER_BYTES */
 	char local_embedding_models[4096];    /* MCPGW_LOCAL_EMBEDDING_MODELS as given */
 	char local_embedding_model_map[4097]; /* derived: "a\0b\0\0"; use the functions below */
 	/* how it was loaded */

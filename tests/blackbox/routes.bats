@@ -130,15 +130,6 @@ header() {
 check_row() {
 	local method=$1 path=$2 body=$3 status=$4 code=$5 rest=$6 msg allow=""
 
-	if [ "$body" = huge ] && [ "${MCPGW_FRONTEND:-lighttpd}" = apache-proxy-fcgi ]; then
-		# mod_proxy_fcgi streams the body to the responder, which answers before Apache reads
-		# past LimitRequestBody: the responder's own 413 (a route that takes a body), or 404
-		case $path in
-		/v1/foo) status=404 code=unknown_url rest="Unknown request URL: POST /v1/foo." ;;
-		*) rest="is larger than MCPGW_MAX_BODY_BYTES (4096 bytes)" ;;
-		esac
-	fi
-
 	if [ "$status" = 405 ]; then
 		msg=${rest%%.*}.
 		allow=${rest#*.}

@@ -400,13 +400,17 @@ assert res(2) == {}
 		"$(call 17 nope '{}')" \
 		'{bad json' \
 		'{"jsonrpc":"2.0","id":18,"method":"nope"}' \
-		"$(query 19 read_query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT x FROM c")" |
-		MCP_SQLITE_MAX_ROWS=2 valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
+		"$(query 19 read_query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT x FROM c")" \
+		"$(query 20 read_query "SELECT randomblob(5000) AS b")" \
+		"$(query 21 read_query "SELECT 1 AS a, randomblob(1500) AS b")" \
+		"$(query 22 read_query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT randomblob(500) AS b FROM c")" |
+		MCP_SQLITE_MAX_ROWS=2 MCP_SQLITE_MAX_VALUE_BYTES=4096 MCP_SQLITE_MAX_RESULT_BYTES=2048 valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
 			--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
 			"$BIN" "$DB" >"$OUT" 2>"$ERR" || { cat "$ERR"; return 1; }
 	grep -q "ERROR SUMMARY: 0 errors" "$ERR" || { cat "$ERR"; return 1; }
 	check '
-assert len(r) == 21, sorted(map(str, r))  # ids 0..19 and null
+assert len(r) == 24, sorted(map(str, r))  # ids 0..22 and null
+assert is_error(20) and is_error(21) and res(22)["content"][1]["text"].startswith("Result truncated")
 assert data(4)[0] == {"id": 1, "s": "x", "r": 0.5, "b": "01"}
 assert is_error(5) and is_error(6) and is_error(9)
 '
@@ -430,4 +434,93 @@ assert data(5) == [{"u": "OK", "a": 2}], text(5)
 @test "a database the server creates is 0600, whatever the umask" {
 	(umask 000 && serve "$INIT")
 	[ "$(stat -c %a "$DB")" = 600 ]
+}
+
+@test "one huge value (randomblob(400000000)) is refused at once by MCP_SQLITE_MAX_VALUE_BYTES, and the next call is answered" {
+	serve "$INIT" \
+		"$(query 1 read_query "SELECT randomblob(400000000) AS b")" \
+		"$(query 2 read_query "SELECT length(zeroblob(2000000)) AS n")" \
+		"$(query 3 read_query "SELECT length(randomblob(1000000)) AS n")" \
+		"$(query 4 create_table "CREATE TABLE t (b BLOB)")" \
+		"$(query 5 write_query "INSERT INTO t VALUES (randomblob(1048577))")" \
+		"$(query 6 read_query "SELECT 1 AS x")"
+	check '
+for i in (1, 2, 5):
+    assert is_error(i) and "MCP_SQLITE_MAX_VALUE_BYTES" in text(i) and "1048576" in text(i), text(i)
+assert data(3) == [{"n": 1000000}]
+assert data(6) == [{"x": 1}]
+'
+}
+
+@test "a first row over MCP_SQLITE_MAX_RESULT_BYTES is a tool error naming it; later rows are cut with a note" {
+	cols="randomblob(600) AS a, randomblob(600) AS b, randomblob(600) AS c, randomblob(600) AS d"
+	printf '%s\n' "$INIT" \
+		"$(query 1 read_query "SELECT $cols")" \
+		"$(query 2 read_query "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT randomblob(600) AS a FROM c")" \
+		"$(query 3 read_query "SELECT 1 AS x")" |
+		MCP_SQLITE_MAX_RESULT_BYTES=4096 "$BIN" "$DB" >"$OUT" 2>"$ERR"
+	check '
+assert is_error(1) and "MCP_SQLITE_MAX_RESULT_BYTES" in text(1) and "4096" in text(1), text(1)
+c = res(2)["content"]
+assert not is_error(2) and 1 <= len(data(2)) < 4, len(data(2))
+assert len(c) == 2 and "truncated" in c[1]["text"] and "MCP_SQLITE_MAX_RESULT_BYTES=4096" in c[1]["text"], c
+assert data(3) == [{"x": 1}]
+'
+}
+
+@test "a statement needing more than MCP_SQLITE_MAX_HEAP_BYTES fails with a tool error naming it, and the server goes on" {
+	printf '%s\n' "$INIT" \
+		"$(query 1 read_query "SELECT length(randomblob(1000000) || randomblob(1000000)) AS n")" \
+		"$(query 2 read_query "SELECT 1 AS x")" |
+		MCP_SQLITE_MAX_HEAP_BYTES=1048576 MCP_SQLITE_MAX_VALUE_BYTES=4000000 "$BIN" "$DB" >"$OUT" 2>"$ERR"
+	check '
+assert is_error(1) and "MCP_SQLITE_MAX_HEAP_BYTES" in text(1) and "1048576" in text(1), text(1)
+assert data(2) == [{"x": 1}]
+'
+}
+
+@test "peak RSS (VmHWM) of the server over the worst queries within its limits stays at 64 MB or less" {
+	! grep -qa __asan_init "$BIN" || skip "an AddressSanitizer build: its shadow memory is no measure of the server's"
+	python3 - "$BIN" "$DB" 2>&3 <<'PY'
+import json, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def send(i, method, params):
+    p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n").encode())
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+def q(i, sql):
+    t = time.monotonic()
+    m = send(i, "tools/call", {"name": "read_query", "arguments": {"query": sql}})
+    return m["result"], time.monotonic() - t
+send(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bats", "version": "1"}})
+rows = lambda n: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT %d) " % n
+many = ", ".join("x AS c%d" % i for i in range(200))
+worst = [
+    "SELECT randomblob(400000000) AS b",                                      # the finding: refused at once
+    "SELECT " + ", ".join("randomblob(1048576) AS b%d" % i for i in range(8)),  # a row of 8 MB of values
+    rows(100) + "SELECT randomblob(1000000) AS a FROM c",                      # 8 MB of hex in 1 MB values
+    rows(100) + "SELECT replace(hex(zeroblob(500000)), '0', char(1)) AS a FROM c",  # escapes: 7 bytes a byte
+    rows(10000) + "SELECT " + many + " FROM c",                                 # two million tiny values
+    rows(2000000) + "SELECT x FROM c ORDER BY random()",                       # a big sort
+    "SELECT group_concat(b) FROM (" + rows(3000) + "SELECT randomblob(1000) AS b FROM c)",
+    "SELECT 1 AS x WHERE 1 IN (" + "1," * 499999 + "1)",                       # a 1 MB statement to parse
+    "SELECT 1 AS x /*" + "\x01" * ((1 << 20) - 20) + "*/",                     # 1 MiB, 6 MiB as JSON
+    "SELECT 1 AS x /*" + " " * (1 << 20) + "*/",                               # over 1 MiB: refused unparsed
+]
+for i, sql in enumerate(worst, 1):
+    r, secs = q(i, sql)
+    assert secs < 20, (sql[:60], secs)
+    assert r["content"][0]["text"], r
+assert r["isError"] and "MCP_SQLITE_MAX_VALUE_BYTES" in r["content"][0]["text"], r
+# a message longer than 6 x MCP_SQLITE_MAX_VALUE_BYTES + 64 KB is refused as it is read
+m = send(98, "tools/call", {"name": "read_query", "arguments": {"query": "SELECT 1 /*" + " " * (15 << 20) + "*/"}})
+assert m["error"]["code"] == -32700 and "MCP_SQLITE_MAX_VALUE_BYTES" in m["error"]["message"], m
+r, _ = q(99, "SELECT 1 AS x")
+assert json.loads(r["content"][0]["text"]) == [{"x": 1}], r
+hwm = int([l for l in open("/proc/%d/status" % p.pid) if l.startswith("VmHWM:")][0].split()[1])
+p.stdin.close()
+p.wait()
+print("# mcp-server-sqlite VmHWM after the worst queries: %d kB" % hwm, file=sys.stderr)
+assert hwm <= 64 * 1024, "VmHWM %d kB > 64 MB" % hwm
+PY
 }

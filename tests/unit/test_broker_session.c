@@ -72,6 +72,77 @@ static void test_handshake_and_tools_list(void **state)
 	rig_free(r);
 }
 
+/* ready_with_list: start session 0 of r and answer initialize; the first tools/list request (new reference) */
+static json_t *ready_with_list(struct rig *r)
+{
+	struct fake_transport *f = rig_fake(r, 0);
+	json_t *init, *list;
+
+	broker_start(r->b);
+	init = fake_take(f, "initialize");
+	fake_answer(f, init, "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}}}");
+	json_decref(init);
+	json_decref(fake_take(f, "notifications/initialized"));
+	list = fake_take(f, "tools/list");
+	assert_non_null(list);
+	return list;
+}
+
+/* MCPGW_SERVER_MAX_TOOLS: the first ones are kept, and once cut no further page is asked for */
+static void test_tools_cut_at_the_count(void **state)
+{
+	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
+	struct session *s = rig_session(r, 0);
+	struct fake_transport *f = rig_fake(r, 0);
+	json_t *list;
+	(void)state;
+
+	r->set.server_max_tools = 3;
+	list = ready_with_list(r);
+	fake_answer(f, list, "{\"tools\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"nextCursor\":\"p2\"}");
+	json_decref(list);
+	list = fake_take(f, "tools/list");
+	assert_non_null(list);
+	fake_answer(f, list, "{\"tools\":[{\"name\":\"c\"},{\"name\":\"d\"},{\"name\":\"e\"}],\"nextCursor\":\"p3\"}");
+	assert_null(fake_take(f, "tools/list"));
+	assert_int_equal(s->state, SESSION_READY);
+	assert_int_equal(json_array_size(s->tools), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(s->tools, 2), "name")), "c");
+	json_decref(list);
+	rig_free(r);
+}
+
+/* MCPGW_SERVER_MAX_TOOLS_BYTES: the tools that fit, in order; the registry's cache is cut the same way */
+static void test_tools_cut_at_the_bytes(void **state)
+{
+	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
+	struct session *s = rig_session(r, 0);
+	struct fake_transport *f = rig_fake(r, 0);
+	char big[3000], page[8000];
+	json_t *list, *cached;
+	(void)state;
+
+	r->set.server_tools_bytes = 4096;
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	/* each tool is about 3 KB: one fits, the second does not, a small third after it is dropped too */
+	snprintf(page, sizeof page,
+		 "{\"tools\":[{\"name\":\"a\",\"description\":\"%s\"},{\"name\":\"b\",\"description\":\"%s\"},"
+		 "{\"name\":\"c\"}]}",
+		 big, big);
+	list = ready_with_list(r);
+	fake_answer(f, list, page);
+	assert_int_equal(s->state, SESSION_READY);
+	assert_int_equal(json_array_size(s->tools), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(s->tools, 0), "name")), "a");
+	json_decref(list);
+	cached = json_loads(strchr(page, '['), JSON_DISABLE_EOF_CHECK, NULL);
+	assert_non_null(cached);
+	session_set_tools(s, cached);
+	assert_int_equal(json_array_size(s->tools), 1);
+	rig_free(r);
+}
+
 static void test_unsupported_version_fails_the_start(void **state)
 {
 	struct rig *r = rig_new(ONE_SERVER, 1000, 0);
@@ -378,6 +449,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake_and_tools_list),
+		cmocka_unit_test(test_tools_cut_at_the_count),
+		cmocka_unit_test(test_tools_cut_at_the_bytes),
 		cmocka_unit_test(test_unsupported_version_fails_the_start),
 		cmocka_unit_test(test_no_tools_capability_is_ready_without_listing),
 		cmocka_unit_test(test_died_restarts_with_backoff),

@@ -63,6 +63,9 @@ static const char *const vars[] = { "MCPGW_HOME",
 				    "EMBEDDING_BASE_URL",
 				    "MCPGW_EMBEDDING_MAX_INPUTS",
 				    "MCPGW_EMBEDDING_MAX_INPUT_BYTES",
+				    "MCPGW_EMBEDDING_MAX_ANSWER_BYTES",
+				    "MCPGW_SERVER_MAX_TOOLS",
+				    "MCPGW_SERVER_MAX_TOOLS_BYTES",
 				    "MCPGW_LOCAL_EMBEDDING_MODELS",
 				    "T_A",
 				    "T_B",
@@ -744,6 +747,17 @@ static void test_embedding_settings(void **state)
 	assert_int_equal(s.embedding_max_input_bytes, 16777216);
 	bad_setting("MCPGW_EMBEDDING_MAX_INPUT_BYTES", "15",
 		    "MCPGW_EMBEDDING_MAX_INPUT_BYTES: expected an integer 16..16777216, got '15'");
+	good_setting("MCPGW_EMBEDDING_MAX_ANSWER_BYTES", "65536", &s);
+	assert_int_equal(s.embedding_max_answer_bytes, 65536);
+	bad_setting("MCPGW_EMBEDDING_MAX_ANSWER_BYTES", "65535",
+		    "MCPGW_EMBEDDING_MAX_ANSWER_BYTES: expected an integer 65536..1073741824, got '65535'");
+	good_setting("MCPGW_SERVER_MAX_TOOLS", "1", &s);
+	assert_int_equal(s.server_max_tools, 1);
+	bad_setting("MCPGW_SERVER_MAX_TOOLS", "0", "MCPGW_SERVER_MAX_TOOLS: expected an integer 1..65536, got '0'");
+	good_setting("MCPGW_SERVER_MAX_TOOLS_BYTES", "4096", &s);
+	assert_int_equal(s.server_tools_bytes, 4096);
+	bad_setting("MCPGW_SERVER_MAX_TOOLS_BYTES", "4095",
+		    "MCPGW_SERVER_MAX_TOOLS_BYTES: expected an integer 4096..1073741824, got '4095'");
 
 	good_setting("MCPGW_LOCAL_EMBEDDING_MODELS", " text-embedding-ada-002 ,mine,org/emb:1", &s);
 	assert_int_equal(settings_local_embedding_model(&s, "text-embedding-ada-002"), 1);
@@ -1045,6 +1059,18 @@ static void test_table_env_long(void **state)
 	assert_int_equal(setenv("MCP_SQLITE_MAX_ROWS", "0", 1), 0);
 	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_ROWS", &v, err, sizeof err), -1);
 	assert_string_equal(err, "MCP_SQLITE_MAX_ROWS: expected an integer 1..10000000, got '0'");
+	assert_int_equal(unsetenv("MCP_SQLITE_MAX_ROWS"), 0);
+	/* the SQLite server's bounds on one value, a result and its heap (issue 15 case 4) */
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_VALUE_BYTES", &v, err, sizeof err), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_RESULT_BYTES", &v, err, sizeof err), 0);
+	assert_int_equal(v, 8388608);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_HEAP_BYTES", &v, err, sizeof err), 0);
+	assert_int_equal(v, 33554432);
+	assert_int_equal(setenv("MCP_SQLITE_MAX_HEAP_BYTES", "1048575", 1), 0);
+	assert_int_equal(settings_env_long("MCP_SQLITE_MAX_HEAP_BYTES", &v, err, sizeof err), -1);
+	assert_string_equal(err, "MCP_SQLITE_MAX_HEAP_BYTES: expected an integer 1048576..17179869184, got '1048575'");
+	assert_int_equal(unsetenv("MCP_SQLITE_MAX_HEAP_BYTES"), 0);
 	assert_int_equal(settings_env_long("MCPGW_LOG_LEVEL", &v, err, sizeof err), 0);
 	assert_int_equal(v, LOGL_INFO);
 	assert_int_equal(settings_env_long("DEFAULT_MODEL", &v, err, sizeof err), -1);
@@ -1069,6 +1095,7 @@ static const char *const not_settings[] = {
 	"MCPGW_PROXY_FCGI",
 	"MCPGW_CGI",
 	"MCPGW_BODY_LIMIT",
+	"MCPGW_FCGID_REQUEST_LEN",
 	/* FastCGI parameters the shipped web server configs set (mod_fcgid), never a request's */
 	"MCPGW_NO_CONTENT_LENGTH",
 	"MCPGW_BODY_TOO_LARGE",

@@ -122,7 +122,7 @@ static void test_authorizer(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sqlitedb_open(&d, ":memory:", 100, 0, err, sizeof err), 0);
+	assert_int_equal(sqlitedb_open(&d, ":memory:", &(struct sqlitedb_bounds){ .max_rows = 100 }, err, sizeof err), 0);
 	/* the pointer form and the call-through form: refused before anything runs */
 	assert_int_equal(run(&d, 0, "SELECT hex(fts3_tokenizer('simple'))", &r), SQLITEDB_EREFUSED);
 	assert_non_null(strstr(r.msg, "fts3_tokenizer() is not allowed"));
@@ -158,13 +158,13 @@ static void test_created_0600(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/new.db", dir);
-	assert_int_equal(sqlitedb_open(&d, path, 10, 0, err, sizeof err), 0);
+	assert_int_equal(sqlitedb_open(&d, path, &(struct sqlitedb_bounds){ .max_rows = 10 }, err, sizeof err), 0);
 	sqlitedb_close(&d);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* an existing file keeps its mode (the operator's choice) */
 	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(sqlitedb_open(&d, path, 10, 0, err, sizeof err), 0);
+	assert_int_equal(sqlitedb_open(&d, path, &(struct sqlitedb_bounds){ .max_rows = 10 }, err, sizeof err), 0);
 	sqlitedb_close(&d);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0640);

@@ -109,7 +109,8 @@ static int db_setup(void **state)
 	struct sqlitedb *d = calloc(1, sizeof *d);
 	char err[256];
 
-	if (!d || sqlitedb_open(d, ":memory:", 5, 300, err, sizeof err) < 0) {
+	if (!d || sqlitedb_open(d, ":memory:", &(struct sqlitedb_bounds){ .max_rows = 5, .timeout_ms = 300 }, err,
+				sizeof err) < 0) {
 		free(d);
 		return -1;
 	}
@@ -232,6 +233,41 @@ static void test_read_values_and_bounds(void **state)
 	sqlitedb_result_free(&r);
 }
 
+/* one value, one statement and the first row over their bounds: ETOOBIG naming the setting */
+static void test_value_and_statement_bounds(void **state)
+{
+	struct sqlitedb *d = *state;
+	struct sqlitedb_result r = { 0 };
+	const char *huge = "SELECT randomblob(400000000) AS b", *ok = "SELECT length(randomblob(1048576)) AS n";
+	size_t n = 1048576 + 32;
+	char *sql = malloc(n + 1);
+
+	assert_non_null(sql);
+	assert_int_equal(sqlitedb_read(d, huge, strlen(huge), &r), SQLITEDB_ETOOBIG);
+	assert_non_null(strstr(r.msg, "MCP_SQLITE_MAX_VALUE_BYTES"));
+	assert_null(r.rows);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sqlitedb_read(d, ok, strlen(ok), &r), SQLITEDB_OK);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(r.rows, 0), "n")), 1048576);
+	sqlitedb_result_free(&r);
+	/* a statement longer than the bound is refused before SQLite parses it */
+	memset(sql, ' ', n);
+	memcpy(sql, "SELECT 1 AS x /*", 16);
+	memcpy(sql + n - 2, "*/", 2);
+	sql[n] = '\0';
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sqlitedb_read(d, sql, n, &r), SQLITEDB_ETOOBIG);
+	assert_non_null(strstr(r.msg, "MCP_SQLITE_MAX_VALUE_BYTES"));
+	/* a first row of 8 values of 1 MiB (16 MiB of hex) passes MCP_SQLITE_MAX_RESULT_BYTES */
+	snprintf(sql, n, "SELECT %s",
+		 "randomblob(1048576) AS a, randomblob(1048576) AS b, randomblob(1048576) AS c, "
+		 "randomblob(1048576) AS d, randomblob(1048576) AS e");
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sqlitedb_read(d, sql, strlen(sql), &r), SQLITEDB_ETOOBIG);
+	assert_non_null(strstr(r.msg, "MCP_SQLITE_MAX_RESULT_BYTES"));
+	free(sql);
+}
+
 static void test_tables(void **state)
 {
 	struct sqlitedb *d = *state;
@@ -295,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, db_setup, db_teardown),
 		cmocka_unit_test_setup_teardown(test_write_changes, db_setup, db_teardown),
 		cmocka_unit_test_setup_teardown(test_read_values_and_bounds, db_setup, db_teardown),
+		cmocka_unit_test_setup_teardown(test_value_and_statement_bounds, db_setup, db_teardown),
 		cmocka_unit_test_setup_teardown(test_tables, db_setup, db_teardown),
 		cmocka_unit_test(test_memo),
 	};
