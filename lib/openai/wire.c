@@ -89,12 +89,15 @@ static json_t *we_detail(const json_t *detail)
 		return we_text(detail);
 	json_array_foreach(detail, i, d) {
 		const char *msg = json_string_value(json_object_get(d, "msg"));
-		char *loc = json_object_get(d, "loc") ? json_dumps(json_object_get(d, "loc"), JSON_COMPACT) : NULL;
+		const json_t *where = json_object_get(d, "loc");
+		char *loc = where ? json_dumps(where, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
+		if (where && !loc) /* out of memory: no message rather than one missing its place */
+			break;
 		fprintf(f, "%s%s%s%s", i ? "; " : "", msg ? msg : "", loc ? " at " : "", loc ? loc : "");
 		free(loc);
 	}
-	if (fclose(f) != 0) {
+	if (fclose(f) != 0 || i < json_array_size(detail)) {
 		free(joined);
 		return NULL;
 	}
