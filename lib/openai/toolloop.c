@@ -116,8 +116,10 @@ struct tl_run {
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
-	int done;          /* [DONE] seen */
-	json_t *mid_error; /* an error object the upstream sent inside the stream */
+	int done;            /* [DONE] seen */
+	json_t *mid_error;   /* an error object the upstream sent inside the stream */
+	json_t *nomem_error; /* made when the run opens: the ERROR event's object when nothing more can be made */
+	int nomem; /* out of memory lost part of the run (a message, a round's usage): it fails, never goes on without it */
 };
 
 static void round_reset(struct tl_run *r)
@@ -400,43 +402,46 @@ static int emit_choices(struct tl_run *r, const json_t *src, json_t *choices)
 	const char *k;
 	size_t i;
 
-	if (!c || !choices) {
+	if (!c || !choices) { /* out of memory (r->nomem): the caller fails the run */
 		json_decref(c);
 		json_decref(choices);
-		r->gone = 1;
+		r->nomem = 1;
 		return -1;
 	}
 	json_object_foreach((json_t *)src, k, v)
-		if (!envelope_key(k))
-			json_object_set(c, k, v);
-	if (json_object_get(json_object_get(c, "x_groq"), "usage") && (x = json_deep_copy(json_object_get(c, "x_groq")))) {
+		if (!envelope_key(k) && json_object_set(c, k, v) < 0)
+			r->nomem = 1;
+	if (json_object_get(json_object_get(c, "x_groq"), "usage")) {
 		/* the client gets the run's usage, summed over rounds, in the usage chunk */
-		json_object_del(x, "usage");
-		json_object_set_new(c, "x_groq", x);
+		if ((x = json_deep_copy(json_object_get(c, "x_groq"))))
+			json_object_del(x, "usage");
+		if (!x || json_object_set_new(c, "x_groq", x) < 0)
+			r->nomem = 1;
 	}
 	json_array_foreach(choices, i, v)
 		if (!c0 && json_integer_value(json_object_get(v, "index")) == 0)
 			c0 = v;
 	delta = json_object_get(c0, "delta");
 	if (c0) {
-		if (!r->role_sent && json_is_object(delta) && !json_object_get(delta, "role"))
-			json_object_set_new(delta, "role", json_string("assistant"));
+		if (!r->role_sent && json_is_object(delta) && !json_object_get(delta, "role") &&
+		    json_object_set_new(delta, "role", json_string("assistant")) < 0)
+			r->nomem = 1;
 		r->role_sent = 1;
 	}
-	if (json_object_set_new(c, "id", json_string(r->id)) < 0 ||
+	if (json_object_set_new(c, "choices", choices) < 0 || /* first: stolen, also on failure */
+	    json_object_set_new(c, "id", json_string(r->id)) < 0 ||
 	    json_object_set_new(c, "object", json_string("chat.completion.chunk")) < 0 ||
 	    json_object_set_new(c, "created", json_integer(r->created)) < 0 ||
-	    json_object_set_new(c, "model", json_string(r->model)) < 0 || json_object_set_new(c, "choices", choices) < 0) {
+	    json_object_set_new(c, "model", json_string(r->model)) < 0 ||
+	    (r->fingerprint && json_object_set(c, "system_fingerprint", r->fingerprint) < 0) ||
+	    (r->include_usage && json_object_set_new(c, "usage", json_null()) < 0))
+		r->nomem = 1;
+	if (!r->include_usage)
+		json_object_del(c, "usage");
+	if (r->nomem) { /* never a chunk missing part of itself */
 		json_decref(c);
-		r->gone = 1;
 		return -1;
 	}
-	if (r->fingerprint)
-		json_object_set(c, "system_fingerprint", r->fingerprint);
-	if (r->include_usage)
-		json_object_set_new(c, "usage", json_null());
-	else
-		json_object_del(c, "usage");
 	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
@@ -835,6 +840,7 @@ static int on_event(const char *data, size_t len, void *ud)
 {
 	struct tl_run *r = ud;
 	json_t *chunk, *choices, *ch, *out, *o, *v;
+	json_error_t err;
 	size_t i;
 	int rc;
 
@@ -842,7 +848,9 @@ static int on_event(const char *data, size_t len, void *ud)
 		r->done = 1;
 		return 0;
 	}
-	chunk = json_loadb(data, len, 0, NULL);
+	chunk = json_loadb(data, len, 0, &err);
+	if (!chunk && json_error_code(&err) == json_error_out_of_memory)
+		return 1; /* no mid_error: upstream_stopped fails the run with 500 */
 	if (chunk)
 		r->mid_error = answer_error(chunk);
 	if (!r->mid_error && !json_is_object(chunk)) {
@@ -863,7 +871,10 @@ static int on_event(const char *data, size_t len, void *ud)
 	}
 	note_usage(r, chunk);
 	choices = json_object_get(chunk, "choices");
-	out = json_array();
+	if (!(out = json_array())) { /* out of memory: upstream_stopped fails the run with 500 */
+		json_decref(chunk);
+		return 1;
+	}
 	json_array_foreach(choices, i, ch) {
 		v = json_object_get(ch, "index");
 		o = NULL;
@@ -872,21 +883,28 @@ static int on_event(const char *data, size_t len, void *ud)
 		if (!json_is_object(ch)) {
 			log_warn("upstream %s: a stream choice that is not an object, skipped", r->origin);
 		} else if ((json_is_integer(v) ? json_integer_value(v) : (json_int_t)i) != 0) {
-			if ((o = json_deep_copy(ch)))
-				json_object_set_new(o, "index",
-						    json_integer(json_is_integer(v) ? json_integer_value(v)
-										    : (json_int_t)i));
+			if (!(o = json_deep_copy(ch)) ||
+			    json_object_set_new(o, "index",
+						json_integer(json_is_integer(v) ? json_integer_value(v)
+										: (json_int_t)i)) < 0) {
+				json_decref(o);
+				json_decref(out);
+				out = NULL;
+				break;
+			}
 		} else if (choice_for_client(r, ch, &o) < 0) {
 			json_decref(out);
 			out = NULL;
 			break;
 		}
-		if (o && out)
-			json_array_append_new(out, o);
+		if (o && json_array_append_new(out, o) < 0) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
 	}
-	if (!out) {
+	if (!out) { /* out of memory: no mid_error, upstream_stopped fails the run with 500 */
 		json_decref(chunk);
-		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
 		return 1;
 	}
 	if (!r->stream || (json_array_size(out) == 0 && !chunk_has_extras(chunk))) {
@@ -1416,17 +1434,13 @@ static void history_put_back(struct tl_run *r)
 static int fail(struct tl_run *r, int http_status, json_t *err)
 {
 	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = http_status, .error = err };
-	json_t *oom = NULL;
 
-	if (!err) {
-		oom = wire_error("Out of memory.", "server_error", NULL, NULL);
+	if (!err) { /* out of memory: the object made when the run opened */
 		ev.status = 500;
-		ev.error = oom;
+		ev.error = r->nomem_error;
 	}
-	if (ev.error)
-		send(r, &ev);
+	send(r, &ev);
 	json_decref(err);
-	json_decref(oom);
 	return -1;
 }
 
@@ -1512,11 +1526,12 @@ static int upstream_stopped(struct tl_run *r)
 	json_t *err = r->mid_error;
 
 	r->mid_error = NULL;
-	if (r->gone || !err) {
+	if (r->gone) {
 		json_decref(err);
-		r->gone = 1;
 		return -1;
 	}
+	if (!err) /* out of memory (on_event): the ERROR event still goes out */
+		return fail(r, 500, NULL);
 	return fail(r, 502, err);
 }
 
@@ -1610,6 +1625,8 @@ static int send_done(struct tl_run *r, const char *finish, const json_t *respons
 		.kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage, .response = response
 	};
 
+	if (r->nomem) /* the run lost part of its state (a message, a round's usage): no answer from it */
+		return fail(r, 500, NULL);
 	return send(r, &ev);
 }
 
@@ -1634,7 +1651,7 @@ static int flush_client_calls(struct tl_run *r)
 			calls = NULL;
 		}
 	if (!calls) {
-		r->gone = 1;
+		r->nomem = 1;
 		return -1;
 	}
 	if (json_array_size(calls) == 0) {
@@ -1650,19 +1667,21 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 {
 	json_t *u;
 
-	if (!mixed)
-		json_array_append_new(r->hidden, final_message(r));
-	if (flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
-		return -1;
+	if (!mixed && json_array_append_new(r->hidden, final_message(r)) < 0)
+		r->nomem = 1;
+	if (r->nomem || flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
+		return r->gone ? -1 : fail(r, 500, NULL); /* out of memory: an ERROR event ends the stream */
 	if (r->include_usage) {
 		/* "o" takes the one reference given: the run's usage (kept: incref) or a new empty object */
 		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object", "chat.completion.chunk",
 			      "created", r->created, "model", r->model, "choices", "usage",
 			      r->usage ? json_incref(r->usage) : json_object());
-		if (u && r->fingerprint)
-			json_object_set(u, "system_fingerprint", r->fingerprint);
+		if (u && r->fingerprint && json_object_set(u, "system_fingerprint", r->fingerprint) < 0) {
+			json_decref(u);
+			u = NULL;
+		}
 		if (send_chunk(r, u, NULL, NULL) < 0)
-			return -1;
+			return r->gone ? -1 : fail(r, 500, NULL);
 	}
 	return send_done(r, finish, NULL);
 }
@@ -2068,6 +2087,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);
+	json_decref(r->nomem_error);
 	json_decref(r->last);
 	json_decref(r->image_msgs);
 	free(r->calls);
@@ -2112,7 +2132,9 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 		return NULL;
 	r->t = t;
 	r->sink = *sink;
-	if (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id))) {
+	if (!(r->nomem_error = tl_error("Out of memory.", "server_error", NULL, NULL)) ||
+	    (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id)))) {
+		json_decref(r->nomem_error);
 		free(r);
 		return NULL;
 	}
@@ -2300,7 +2322,7 @@ int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
 		return 0;
 	r->state = TL_ENDED;
 	if (rc == SSE_ETOOBIG || rc == SSE_ENOMEM)
-		return fail(r, 502,
+		return fail(r, rc == SSE_ETOOBIG ? 502 : 500,
 			    tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
 							 "MCPGW_MAX_RESPONSE_BYTES."
 						       : "Out of memory.",
