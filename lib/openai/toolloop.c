@@ -147,29 +147,31 @@ static void round_reset(struct tl_run *r)
 	r->mid_error = NULL;
 }
 
-void toolloop_usage_add(json_t *sum, const json_t *usage)
+int toolloop_usage_add(json_t *sum, const json_t *usage)
 {
 	const char *k;
 	json_t *v;
 
 	json_object_foreach((json_t *)usage, k, v) {
 		json_t *have = json_object_get(sum, k);
+		int rc = 0;
 
 		if (json_is_integer(v) && !json_is_real(have)) {
-			json_object_set_new(sum, k, json_integer(json_integer_value(v) + json_integer_value(have)));
+			rc = json_object_set_new(sum, k, json_integer(json_integer_value(v) + json_integer_value(have)));
 		} else if (json_is_number(v)) { /* seconds (Groq's x_groq.usage.total_time, ...) */
-			json_object_set_new(sum, k, json_real(json_number_value(v) + json_number_value(have)));
+			rc = json_object_set_new(sum, k, json_real(json_number_value(v) + json_number_value(have)));
 		} else if (json_is_object(v)) {
-			if (!json_is_object(have)) {
-				have = json_object();
-				json_object_set_new(sum, k, have);
-			}
-			toolloop_usage_add(have, v);
+			if (!json_is_object(have) && json_object_set_new(sum, k, have = json_object()) < 0)
+				return -1;
+			rc = toolloop_usage_add(have, v);
 		}
+		if (rc < 0)
+			return -1;
 	}
+	return 0;
 }
 
-static void usage_max(json_t *m, const json_t *u);
+static int usage_max(json_t *m, const json_t *u);
 
 /* usage_own: *u (an object another holds too, *borrowed set) replaced by
  * a copy of its numbers and objects, ours to change. 0, or -1 out of memory
@@ -182,21 +184,24 @@ static int usage_own(json_t **u, int *borrowed)
 		return 0;
 	if (!(m = json_object()))
 		return -1;
-	usage_max(m, *u);
+	if (usage_max(m, *u) < 0) {
+		json_decref(m);
+		return -1;
+	}
 	json_decref(*u);
 	*u = m;
 	*borrowed = 0;
 	return 0;
 }
 
+/* add_usage: usage added to the run's (r->nomem when it cannot be: never a sum that lacks a round) */
 static void add_usage(struct tl_run *r, const json_t *usage)
 {
-	if (!json_is_object(usage) || usage_own(&r->usage, &r->usage_borrowed) < 0)
+	if (!json_is_object(usage))
 		return;
-	if (!r->usage)
-		r->usage = json_object();
-	if (r->usage)
-		toolloop_usage_add(r->usage, usage);
+	if (usage_own(&r->usage, &r->usage_borrowed) < 0 || (!r->usage && !(r->usage = json_object())) ||
+	    toolloop_usage_add(r->usage, usage) < 0)
+		r->nomem = 1;
 }
 
 /* usage_max: u's numbers into m, each the larger of the two (nested objects
@@ -206,20 +211,24 @@ static void add_usage(struct tl_run *r, const json_t *usage)
  * (vLLM's continuous_usage_stats), repeated, or in x_groq.usage (Groq,
  * https://console.groq.com/docs/openai); counts only grow within an
  * answer, so the largest of each is the answer's own, never counted twice. */
-static void usage_max(json_t *m, const json_t *u)
+static int usage_max(json_t *m, const json_t *u)
 {
 	const char *k;
 	json_t *v, *have;
 
 	json_object_foreach((json_t *)u, k, v) {
 		have = json_object_get(m, k);
-		if (json_is_number(v) && (!json_is_number(have) || json_number_value(v) > json_number_value(have)))
-			json_object_set(m, k, v);
-		else if (json_is_object(v) && !json_is_object(have) && json_object_set_new(m, k, json_object()) == 0)
-			usage_max(json_object_get(m, k), v);
-		else if (json_is_object(v) && json_is_object(have))
-			usage_max(have, v);
+		if (json_is_number(v) && (!json_is_number(have) || json_number_value(v) > json_number_value(have))) {
+			if (json_object_set(m, k, v) < 0)
+				return -1;
+		} else if (json_is_object(v) && !json_is_object(have)) {
+			if (json_object_set_new(m, k, json_object()) < 0 || usage_max(json_object_get(m, k), v) < 0)
+				return -1;
+		} else if (json_is_object(v) && json_is_object(have) && usage_max(have, v) < 0) {
+			return -1;
+		}
 	}
+	return 0;
 }
 
 /* note_usage: the usage an answer or a chunk carries (usage, x_groq.usage)
@@ -237,9 +246,10 @@ static void note_usage(struct tl_run *r, const json_t *obj)
 			r->round_usage_borrowed = 1;
 			continue;
 		}
-		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0)
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0 || usage_max(r->round_usage, u[i]) < 0) {
+			r->nomem = 1;
 			return;
-		usage_max(r->round_usage, u[i]);
+		}
 	}
 }
 
@@ -255,10 +265,10 @@ static void round_usage_done(struct tl_run *r)
 	if (!json_object_get(u, "total_tokens") && json_is_integer(p) && json_is_integer(c)) {
 		json_int_t total = json_integer_value(p) + json_integer_value(c);
 
-		if (usage_own(&r->round_usage, &r->round_usage_borrowed) == 0) {
-			u = r->round_usage;
-			json_object_set_new(u, "total_tokens", json_integer(total));
-		}
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0 ||
+		    json_object_set_new(r->round_usage, "total_tokens", json_integer(total)) < 0)
+			r->nomem = 1;
+		u = r->round_usage;
 	}
 	r->round_usage = NULL;
 	if (!r->usage) { /* the first round's is the sum so far: taken over, no copy */
@@ -949,8 +959,8 @@ static int count_mcp(const struct tl_run *r)
 
 static void history_add(struct tl_run *r, json_t *msg)
 {
-	json_array_append(r->messages, msg);
-	json_array_append(r->hidden, msg);
+	if (!msg || json_array_append(r->messages, msg) < 0 || json_array_append(r->hidden, msg) < 0)
+		r->nomem = 1; /* the conversation lacks it: the run fails (round_done, tools_all_done) */
 	json_decref(msg);
 }
 
@@ -983,9 +993,12 @@ static long call_wait(const struct tl_run *r, size_t from, size_t to)
  * an upstream that sends several anyway gets them all run, one after the
  * other in the model's order, so every call has its result and none runs
  * beside another. 0, or -1 when the sink stopped the run */
+static int fail(struct tl_run *r, int http_status, json_t *err);
+
 static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
 	size_t from = r->next_call;
+	json_error_t err;
 	int n = 0;
 
 	for (; r->next_call < r->ncalls && !(r->one_by_one && n > 0); r->next_call++) {
@@ -998,7 +1011,9 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 
 		if (!c->server)
 			continue;
-		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, &err) : json_object();
+		if (!c->denied && !c->argv && (!c->args.len || json_error_code(&err) == json_error_out_of_memory))
+			return fail(r, 500, NULL); /* not the model's fault: it is not told its arguments were bad */
 		if (!json_is_object(c->argv)) {
 			json_decref(c->argv);
 			c->argv = NULL;
@@ -1061,18 +1076,21 @@ static void tools_done(struct tl_run *r)
 
 		if (!c->server)
 			continue;
-		if (json_is_array(images))
-			toolresult_images(c->result, images);
+		if (json_is_array(images) && toolresult_images(c->result, images) < 0)
+			r->nomem = 1;
 		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
 					 c->text ? c->text : "Tool error: out of memory"));
 	}
 	if (json_array_size(images)) {
-		json_array_insert_new(images, 0,
-				      json_pack("{s:s, s:s}", "type", "text", "text",
-						"Images returned by the tool calls above:"));
+		if (json_array_insert_new(images, 0,
+					  json_pack("{s:s, s:s}", "type", "text", "text",
+						    "Images returned by the tool calls above:")) < 0)
+			r->nomem = 1;
 		msg = json_pack("{s:s, s:O}", "role", "user", "content", images);
-		if (msg && (r->image_msgs || (r->image_msgs = json_array())))
-			json_array_append(r->image_msgs, msg);
+		if (msg && !(r->image_msgs || (r->image_msgs = json_array())))
+			r->nomem = 1;
+		if (msg && r->image_msgs && json_array_append(r->image_msgs, msg) < 0)
+			r->nomem = 1;
 		history_add(r, msg);
 	}
 	json_decref(images);
@@ -1505,7 +1523,8 @@ static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 	round_reset(r);
 	if (r->rounds > 0 && (choice = choice_after_tools(json_object_get(r->req, "tool_choice")))) {
 		log_debug("tool_choice forced a tool call in the first round; later rounds ask with \"auto\"");
-		json_object_set_new(r->req, "tool_choice", choice);
+		if (json_object_set_new(r->req, "tool_choice", choice) < 0)
+			return fail(r, 500, NULL);
 	}
 	free(r->body);
 	r->body = json_dumps(r->req, JSON_COMPACT);
@@ -1697,10 +1716,12 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 
 	/* the calls as assembled (ids minted, arguments as text, MCP calls out) */
 	if ((strip_mcp || r->ncalls) && json_is_object(msg)) {
-		if (r->nclient)
-			json_object_set_new(msg, "tool_calls", calls_json(r, 1));
-		else
+		if (r->nclient) {
+			if (json_object_set_new(msg, "tool_calls", calls_json(r, 1)) < 0)
+				r->nomem = 1; /* never the upstream's calls, MCP ones among them */
+		} else {
 			json_object_del(msg, "tool_calls");
+		}
 	}
 	/* "tool_calls": [] (LM Studio on every text answer, lmstudio-bug-tracker issue 1318) is not
 	 * OpenAI's shape, and OpenAI refuses it when a client sends the message back: left out */
@@ -1710,12 +1731,10 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 		if (json_is_array(tc) && json_array_size(tc) == 0)
 			json_object_del(m, "tool_calls");
 	}
-	if (finish && json_is_object(choice))
-		json_object_set_new(choice, "finish_reason", json_string(finish));
-	if (r->usage)
-		json_object_set(last, "usage", r->usage);
-	if (!mixed && json_is_object(msg))
-		json_array_append_new(r->hidden, json_deep_copy(msg));
+	if ((finish && json_is_object(choice) && json_object_set_new(choice, "finish_reason", json_string(finish)) < 0) ||
+	    (r->usage && json_object_set(last, "usage", r->usage) < 0) ||
+	    (!mixed && json_is_object(msg) && json_array_append_new(r->hidden, json_deep_copy(msg)) < 0))
+		r->nomem = 1; /* send_done fails the run */
 	return send_done(r, finish ? finish : reason ? reason : "stop", last);
 }
 
@@ -1970,18 +1989,26 @@ static int inject(struct tl_run *r, int rc)
 		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy);
+	/* out of memory fails the run: never a request offering some of the tools */
+	if (!(mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy)))
+		return fail(r, 500, NULL);
 	json_array_foreach(mine, i, t)
-		json_object_set_new(r->offered,
-				    json_string_value(json_object_get(json_object_get(t, "function"), "name")),
-				    json_true());
-	if (json_array_size(mine)) {
-		if (!json_is_array(tools)) {
-			tools = json_array();
-			json_object_set_new(r->req, "tools", tools);
-		}
+		if (json_object_set_new(r->offered,
+					json_string_value(json_object_get(json_object_get(t, "function"), "name")),
+					json_true()) < 0)
+			break;
+	if (i < json_array_size(mine) || (json_array_size(mine) && !json_is_array(tools) &&
+					  json_object_set_new(r->req, "tools", tools = json_array()) < 0)) {
+		json_decref(mine);
+		return fail(r, 500, NULL);
+	}
+	if (json_array_size(mine))
 		json_array_foreach(mine, i, t)
-			json_array_append(tools, t);
+			if (json_array_append(tools, t) < 0)
+				break;
+	if (i < json_array_size(mine)) {
+		json_decref(mine);
+		return fail(r, 500, NULL);
 	}
 	json_decref(mine);
 	return 0;
@@ -2020,13 +2047,16 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 				     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
 	r->n_sent = json_array_size(r->messages); /* what a history made now is bound to (convo_ready) */
 	model = json_object_get(r->req, "model");
-	if (!model || json_is_null(model))
-		json_object_set_new(r->req, "model", json_string(s->default_model));
-	else if (!json_is_string(model))
+	if (!model || json_is_null(model)) {
+		if (json_object_set_new(r->req, "model", json_string(s->default_model)) < 0)
+			return fail(r, 500, NULL);
+	} else if (!json_is_string(model)) {
 		return fail(r, 400,
 			    tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
-	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))))
-		json_object_set_new(r->req, "model", json_string(alias));
+	}
+	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))) &&
+	    json_object_set_new(r->req, "model", json_string(alias)) < 0)
+		return fail(r, 500, NULL);
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
 	r->stream = json_is_true(json_object_get(r->req, "stream"));
 	r->choice_none = json_is_string(json_object_get(r->req, "tool_choice")) &&
@@ -2048,8 +2078,10 @@ static int prepare(struct tl_run *r, const json_t *body, const char *servers)
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
 		const char *name = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
 
-		if (name)
-			json_object_set_new(r->client_tools, name, json_true());
+		if (name && json_object_set_new(r->client_tools, name, json_true()) < 0) {
+			buf_free(&filter);
+			return fail(r, 500, NULL);
+		}
 	}
 	/* one conversation is followed: with n > 1 choices no MCP tools are offered */
 	if (s->inject_tools && !json_is_false(json_object_get(mcp, "tools")) &&
@@ -2192,6 +2224,10 @@ static void round_done(struct tl_run *r)
 	r->rounds++;
 	r->next_call = 0;
 	history_add(r, assistant_of(r, r->last));
+	if (r->nomem) {
+		(void)fail(r, 500, NULL);
+		return;
+	}
 	r->state = TL_TOOLS;
 }
 
@@ -2200,6 +2236,11 @@ static void round_done(struct tl_run *r)
 static void tools_all_done(struct tl_run *r)
 {
 	tools_done(r);
+	if (r->nomem) {
+		r->state = TL_ENDED;
+		(void)fail(r, 500, NULL);
+		return;
+	}
 	if (!r->nclient) {
 		r->state = TL_UPSTREAM;
 		return;

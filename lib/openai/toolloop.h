@@ -254,8 +254,9 @@ const char *toolloop_unavailable(const struct tl_run *r, const char **why);
 /* toolloop_close: free the run (NULL: nothing). */
 void toolloop_close(struct tl_run *r);
 
-/* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
-void toolloop_usage_add(json_t *sum, const json_t *usage);
+/* toolloop_usage_add: add every number of usage (nested objects too) into sum.
+ * 0, or -1 on ENOMEM (sum then holds part of usage). */
+int toolloop_usage_add(json_t *sum, const json_t *usage);
 
 /* toolloop_restore: splice histories of mixed batches back into messages
  * (an array, changed in place). sessions maps the first tool call id of an
