@@ -756,10 +756,12 @@ static json_t *round_message(const struct tl_run *r, int client_only)
 		goto err;
 	if (!(calls = calls_json(r, client_only)))
 		goto err;
-	if (json_array_size(calls))
-		json_object_set_new(msg, "tool_calls", calls);
-	else
+	if (json_array_size(calls)) {
+		if (json_object_set_new(msg, "tool_calls", calls) < 0)
+			goto err;
+	} else {
 		json_decref(calls);
+	}
 	return msg;
 err:
 	json_decref(msg);
@@ -1070,6 +1072,9 @@ static int images_wanted(const struct tl_run *r)
 static void tools_done(struct tl_run *r)
 {
 	json_t *images = r->nclient == 0 && images_wanted(r) ? json_array() : NULL, *msg;
+
+	if (r->nclient == 0 && images_wanted(r) && !images)
+		r->nomem = 1; /* never a round without the images it is to carry */
 
 	for (int i = 0; i < r->ncalls; i++) {
 		const struct tl_call *c = &r->calls[i];
@@ -1490,27 +1495,32 @@ static int sse_event(const char *event, const char *data, size_t len, const char
  * OpenAI's own Agents SDK resets tool_choice after a tool call for this
  * reason (Agent.reset_tool_choice, default true;
  * https://github.com/openai/openai-agents-python/pull/263 and /pull/335,
- * docs/agents.md "to prevent infinite loops"). New reference. */
-static json_t *choice_after_tools(const json_t *choice)
+ * docs/agents.md "to prevent infinite loops"). New reference; NULL with
+ * *nomem set when it could not be made (ENOMEM). */
+static json_t *choice_after_tools(const json_t *choice, int *nomem)
 {
 	const char *type = json_string_value(json_object_get(choice, "type"));
 	const json_t *allowed = json_object_get(choice, "allowed_tools");
-	json_t *v;
+	json_t *v = NULL;
 
-	if (json_is_string(choice))
-		return strcmp(json_string_value(choice), "required") == 0 ? json_string("auto") : NULL;
-	if (!type)
-		return NULL;
-	if (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)
-		return json_string("auto");
-	if (strcmp(type, "allowed_tools") != 0 ||
-	    strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") != 0)
-		return NULL;
-	v = json_deep_copy(choice);
-	if (v && json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto")) < 0) {
-		json_decref(v); /* ENOMEM (allowed_tools is an object: its mode was read above) */
+	if (json_is_string(choice)) {
+		if (strcmp(json_string_value(choice), "required") != 0)
+			return NULL;
+		v = json_string("auto");
+	} else if (type && (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)) {
+		v = json_string("auto");
+	} else if (type && strcmp(type, "allowed_tools") == 0 &&
+		   strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") == 0) {
+		v = json_deep_copy(choice);
+		/* allowed_tools is an object: its mode was read above; a failure is ENOMEM */
+		if (v && json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto")) < 0) {
+			json_decref(v);
+			v = NULL;
+		}
+	} else {
 		return NULL;
 	}
+	*nomem = !v;
 	return v;
 }
 
@@ -1519,9 +1529,12 @@ static json_t *choice_after_tools(const json_t *choice)
 static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
 	json_t *choice;
+	int nomem = 0;
 
 	round_reset(r);
-	if (r->rounds > 0 && (choice = choice_after_tools(json_object_get(r->req, "tool_choice")))) {
+	if (r->rounds > 0 && !(choice = choice_after_tools(json_object_get(r->req, "tool_choice"), &nomem)) && nomem)
+		return fail(r, 500, NULL); /* never forced once more for want of memory */
+	if (r->rounds > 0 && choice) {
 		log_debug("tool_choice forced a tool call in the first round; later rounds ask with \"auto\"");
 		if (json_object_set_new(r->req, "tool_choice", choice) < 0)
 			return fail(r, 500, NULL);
@@ -2138,8 +2151,10 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 		return round_message(r, 0);
 	/* the upstream's message as it came (reasoning_content and all), its calls as assembled */
 	msg = json_deep_copy(json_object_get(json_array_get(json_object_get(last, "choices"), 0), "message"));
-	if (msg)
-		json_object_set_new(msg, "tool_calls", calls_json(r, 0));
+	if (msg && json_object_set_new(msg, "tool_calls", calls_json(r, 0)) < 0) {
+		json_decref(msg); /* not the upstream's calls as they came: NULL, history_add fails the run */
+		msg = NULL;
+	}
 	return msg;
 }
 
