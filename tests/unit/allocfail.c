@@ -71,6 +71,7 @@ static int whole_fails(json_error_t *error)
 		memset(error, 0, sizeof *error);
 		snprintf(error->text, sizeof error->text, "out of memory");
 		snprintf(error->source, sizeof error->source, "<allocfail>");
+		error->text[JSON_ERROR_TEXT_LENGTH - 1] = (char)json_error_out_of_memory; /* json_error_code */
 	}
 	return 1;
 }
