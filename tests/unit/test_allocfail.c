@@ -4,12 +4,17 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "allocfail.h"
 #include "core/buf.h"
+#include "mcp/bclient.h"
 #include "mcp/config.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/mcptools.h"
@@ -451,6 +456,137 @@ static void test_mcptools_openai(void **state)
 	json_decref(skip);
 }
 
+/* ---- lib/mcp/mcptools.c: the broker's tools/list cached (mcptools_refresh) ---- */
+
+/* a fake broker on a Unix socket: every request line is answered with the
+ * catalog below (no jansson in its thread: the countdown is the test's) */
+struct fake_broker {
+	char dir[64], path[96];
+	int lfd;
+	pthread_t thread;
+};
+
+static const char LISTING[] =
+	"\"result\":{\"tools\":" /* the CATALOG's tools, then the broker's _meta */
+	"[{\"name\":\"read_query\",\"description\":\"Run a SELECT\",\"inputSchema\":{\"type\":\"object\","
+	"\"properties\":{\"query\":{\"type\":\"string\"}},\"required\":[\"query\"]},\"_meta\":{\"mcpgw/server\":\"sqlite\"}},"
+	"{\"name\":\"list\",\"inputSchema\":{\"$ref\":\"#/$defs/L\",\"$defs\":{\"L\":{\"type\":\"object\"}}},"
+	"\"_meta\":{\"mcpgw/server\":\"sqlite\"}},"
+	"{\"name\":\"bad\",\"inputSchema\":{\"type\":\"string\"},\"_meta\":{\"mcpgw/server\":\"sqlite\"}},"
+	"{\"name\":\"fetch\",\"description\":\"Get a URL\",\"_meta\":{\"mcpgw/server\":\"web\"}}],"
+	"\"_meta\":{\"mcpgw/generation\":7,\"mcpgw/ready\":1,\"mcpgw/unready\":[{\"name\":\"web\",\"state\":\"starting\","
+	"\"failing\":false}],\"mcpgw/servers\":[\"sqlite\",\"web\"]}}}\n";
+
+static void *fake_broker_main(void *arg)
+{
+	struct fake_broker *f = arg;
+	char line[8192], out[sizeof LISTING + 64];
+	int fd;
+
+	while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+		size_t n = 0;
+		char c;
+
+		while (read(fd, &c, 1) == 1) {
+			if (c != '\n') {
+				if (n + 1 < sizeof line)
+					line[n++] = c;
+				continue;
+			}
+			line[n] = '\0';
+			n = 0;
+			const char *id = strstr(line, "\"id\":");
+			int len = snprintf(out, sizeof out, "{\"jsonrpc\":\"2.0\",\"id\":%ld,%s",
+					   id ? strtol(id + 5, NULL, 10) : 0L, LISTING);
+
+			if (write(fd, out, (size_t)len) != len)
+				break;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_broker_start(struct fake_broker *f)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(f->dir, sizeof f->dir, "/tmp/mcpgw-allocfail-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/broker.sock", f->dir);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_broker_main, f), 0);
+}
+
+static void fake_broker_stop(struct fake_broker *f)
+{
+	shutdown(f->lfd, SHUT_RDWR); /* accept fails: the thread ends */
+	assert_int_equal(pthread_join(f->thread, NULL), 0);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+/* refreshed: the catalog as a responder offers it after a refresh (NULL: the refresh failed) */
+static json_t *refreshed(struct mcptools *m, struct bclient *bc, int *rc)
+{
+	json_t *offered;
+
+	*rc = mcptools_refresh(m, bc, 5000);
+	allocfail_pause();
+	offered = *rc == BC_OK ? json_pack("{s:I, s:i, s:O?, s:O?, s:o}", "generation", m->generation, "ready",
+					   m->nready, "unready", m->unready, "servers", m->servers, "tools",
+					   mcptools_openai(m, NULL, NULL, NULL))
+			       : NULL;
+	allocfail_resume();
+	return offered;
+}
+
+static void test_mcptools_refresh(void **state)
+{
+	struct fake_broker f;
+	struct mcptools m;
+	struct bclient *bc;
+	json_t *ref, *got;
+	int n, reached, rc;
+	(void)state;
+
+	fake_broker_start(&f);
+	memset(&m, 0, sizeof m);
+	bc = bc_new(f.path, 1 << 20);
+	assert_non_null(bc);
+	ref = refreshed(&m, bc, &rc);
+	assert_int_equal(rc, BC_OK);
+	assert_int_equal(json_array_size(json_object_get(ref, "tools")), 3); /* "bad" cannot be offered */
+	assert_int_equal(m.generation, 7);
+	for (n = 1; n < ALLOCFAIL_MAX; n++) {
+		mcptools_free(&m);
+		memset(&m, 0, sizeof m);
+		allocfail_start(n);
+		got = refreshed(&m, bc, &rc);
+		reached = allocfail_stop();
+		if (rc == BC_OK) {
+			same(ref, got);
+		} else { /* an error, and no catalog missing tools: none at all */
+			assert_true(rc < 0 || rc == 1);
+			assert_null(m.tools);
+			assert_int_equal(m.generation, 0);
+		}
+		json_decref(got);
+		if (!reached)
+			break;
+	}
+	assert_true(n < ALLOCFAIL_MAX);
+	json_decref(ref);
+	mcptools_free(&m);
+	bc_free(bc);
+	fake_broker_stop(&f);
+}
+
 /* ---- lib/mcp/config.c: servers_config.json ---- */
 
 static const char CONFIG[] =
@@ -768,10 +904,15 @@ static void test_toolloop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_toolcalls),  cmocka_unit_test(test_toolresult),
-		cmocka_unit_test(test_wire),       cmocka_unit_test(test_jsonrpc),
-		cmocka_unit_test(test_toolschema), cmocka_unit_test(test_mcptools_openai),
-		cmocka_unit_test(test_config),     cmocka_unit_test(test_toolloop),
+		cmocka_unit_test(test_toolcalls),
+		cmocka_unit_test(test_toolresult),
+		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_jsonrpc),
+		cmocka_unit_test(test_toolschema),
+		cmocka_unit_test(test_mcptools_openai),
+		cmocka_unit_test(test_mcptools_refresh),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_toolloop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
