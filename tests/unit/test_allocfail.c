@@ -14,6 +14,9 @@
 
 #include "allocfail.h"
 #include "core/buf.h"
+#include "core/log.h"
+#include "core/sharedcache.h"
+#include "core/statestore.h"
 #include "mcp/bclient.h"
 #include "mcp/config.h"
 #include "mcp/jsonrpc.h"
@@ -587,6 +590,66 @@ static void test_mcptools_refresh(void **state)
 	fake_broker_stop(&f);
 }
 
+/* ---- lib/core/sharedcache.c: one JSON value shared through the state store ---- */
+
+static const char MODELS[] = "[{\"id\":\"m1\",\"owned_by\":\"x\"},{\"id\":\"m2\",\"caps\":{\"tools\":true}}]";
+
+/* models_fetch: the source (not the code under test: its allocations are not failed) */
+static json_t *models_fetch(void *ud)
+{
+	json_t *v;
+
+	(void)ud;
+	allocfail_pause();
+	v = parse(MODELS);
+	allocfail_resume();
+	return v;
+}
+
+static void test_sharedcache(void **state)
+{
+	char dir[64], url[128], err[512], cmd[160];
+	struct statestore_opts o = { .url = url, .timeout_ms = 5000 };
+	struct sharedcache c = { .name = "models",
+				 .source = "http://upstream/v1",
+				 .hold_ms = 5000,
+				 .wait_ms = 5000,
+				 .lease_ms = 10000,
+				 .max_bytes = 4096,
+				 .fetch = models_fetch };
+	enum sharedcache_state st;
+	json_t *ref = parse(MODELS), *got;
+	int n, reached;
+	(void)state;
+
+	snprintf(dir, sizeof dir, "/tmp/mcpgw-allocfail-sc.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(url, sizeof url, "sqlite:%s/state.db", dir);
+	assert_non_null(c.store = statestore_open(&o, err, sizeof err));
+	/* ttl 60 s: read from the store (fetched once); ttl 0: fetched and written every time */
+	for (int fresh = 0; fresh < 2; fresh++) {
+		c.ttl_ms = fresh ? 0 : 60000;
+		got = sharedcache_get(&c, &st);
+		same(ref, got);
+		json_decref(got);
+		for (n = 1; n < ALLOCFAIL_MAX; n++) {
+			allocfail_start(n);
+			got = sharedcache_get(&c, &st);
+			reached = allocfail_stop();
+			same(ref, got); /* the value whole, never NULL: the source answers */
+			assert_int_equal(st, SHAREDCACHE_FRESH);
+			json_decref(got);
+			if (!reached)
+				break;
+		}
+		assert_true(n < ALLOCFAIL_MAX);
+	}
+	statestore_close(c.store);
+	json_decref(ref);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- lib/mcp/config.c: servers_config.json ---- */
 
 static const char CONFIG[] =
@@ -911,9 +974,12 @@ int main(void)
 		cmocka_unit_test(test_toolschema),
 		cmocka_unit_test(test_mcptools_openai),
 		cmocka_unit_test(test_mcptools_refresh),
+		cmocka_unit_test(test_sharedcache),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_toolloop),
 	};
 
+	/* warnings are still made (their allocations count), to /dev/null: thousands of runs log the same lines */
+	log_init("test_allocfail", LOGL_WARN, "/dev/null");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
