@@ -45,7 +45,7 @@ struct upstream {
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
-	char *api_key;                    /* as configured, NULL when none: masked in what the log keeps of a refusal */
+	char *api_key; /* as configured, NULL when none: masked in what the log keeps of a refusal */
 	/* the strings below are allocated to their length: a handle per worker thread
 	 * costs what its URLs need, not every bound (UP_BASE_MAX, UPSTREAM_URL_MAX) */
 	char *base_url;                   /* as configured, without its query string and trailing '/' */
@@ -53,9 +53,9 @@ struct upstream {
 	char *query;                      /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
-	int add_openai;                   /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
-	char *url;                        /* the URL of the request in progress, as sent (NULL: none yet) */
-	char *url_shown;                  /* the same, redacted (redact_url) */
+	int add_openai;                 /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
+	char *url;                      /* the URL of the request in progress, as sent (NULL: none yet) */
+	char *url_shown;                /* the same, redacted (redact_url) */
 	char url_path[UP_URL_PATH_MAX]; /* the path url was made for ("": none yet), when it depends on nothing else */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
@@ -626,7 +626,8 @@ static int up_url(struct upstream *u, const char *path, const char *model, struc
 	u->url_shown = NULL;
 	if (!(u->url = malloc(UPSTREAM_URL_MAX)) || !(u->url_shown = malloc(UPSTREAM_URL_MAX)) ||
 	    up_url_of(u, u->base_url, u->query, path, model, u->url, UPSTREAM_URL_MAX) >= UPSTREAM_URL_MAX) {
-		snprintf(res->url, sizeof res->url, "%s%.64s...%s", u->shown_base, path, u->url ? "" : " (out of memory)");
+		snprintf(res->url, sizeof res->url, "%s%.64s...%s", u->shown_base, path,
+			 u->url ? "" : " (out of memory)");
 		free(u->url);
 		free(u->url_shown);
 		u->url = u->url_shown = NULL;
@@ -1173,7 +1174,9 @@ json_t *upstream_result_json(struct upstream_result *res)
 	json_error_t je;
 	json_t *v = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, &je);
 
-	if (!v)
+	if (!v && json_error_code(&je) == json_error_out_of_memory) /* not the upstream's fault */
+		up_fail(res, UPSTREAM_ENOMEM, "out of memory reading the answer of %s", res->url);
+	else if (!v)
 		up_fail(res, UPSTREAM_EBADRESP, "%s answered with a body that is not JSON (%s at byte %d)", res->url,
 			je.text, je.position);
 	return v;

@@ -189,7 +189,8 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
 
 /* upstream_result_json: parse res->body as JSON (after a UPSTREAM_OK
  * upstream_request). New reference; NULL when it is not JSON, with res->err
- * set to UPSTREAM_EBADRESP and res->message saying so. */
+ * set to UPSTREAM_EBADRESP and res->message saying so (UPSTREAM_ENOMEM when
+ * it could not be parsed for lack of memory). */
 json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request
