@@ -283,7 +283,7 @@ static void round_usage_done(struct tl_run *r)
 }
 
 /* restore_ids: the tool messages at or after from whose tool_call_id is a key of ids get the upstream's id back */
-static void restore_ids(json_t *messages, size_t from, const json_t *ids)
+static int restore_ids(json_t *messages, size_t from, const json_t *ids)
 {
 	for (size_t i = from; i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i);
@@ -291,8 +291,9 @@ static void restore_ids(json_t *messages, size_t from, const json_t *ids)
 			json_object_get(ids, json_string_value(json_object_get(m, "tool_call_id")) ?: ""));
 
 		if (up && json_object_set_new(m, "tool_call_id", json_string(up)) < 0)
-			log_warn("out of memory restoring a tool call id");
+			return -1; /* m is an object (it had a tool_call_id): out of memory */
 	}
+	return 0;
 }
 
 int toolloop_restore(json_t *messages, const json_t *sessions)
@@ -300,7 +301,9 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 	json_t *used = json_object();
 	int restored = 0;
 
-	for (size_t i = 0; used && i < json_array_size(messages); i++) {
+	if (!used)
+		return -1;
+	for (size_t i = 0; i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i), *tc, *s;
 		const char *key =
 			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
@@ -312,30 +315,40 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 		    json_object_get(used, key) ||
 		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") != 0)
 			continue;
-		json_object_set_new(used, key, json_true()); /* each entry once: the message it was looked up for */
+		/* each entry once: the message it was looked up for */
+		if (json_object_set_new(used, key, json_true()) < 0)
+			goto nomem;
 		if (json_array_size(hidden) == 0) {
 			/* no hidden round (the client's calls only): its calls get the upstream's ids back */
 			json_array_foreach(json_object_get(m, "tool_calls"), j, tc) {
 				const char *up = json_string_value(
 					json_object_get(ids, json_string_value(json_object_get(tc, "id")) ?: ""));
 
-				if (up && json_object_set_new(tc, "id", json_string(up)) <
-						  0) /* a call that is no object too */
+				if (up && json_is_object(tc) && json_object_set_new(tc, "id", json_string(up)) < 0)
+					goto nomem;
+				if (up && !json_is_object(tc))
 					log_warn("a tool call's id cannot be restored");
 			}
-			restore_ids(messages, i + 1, ids);
+			if (restore_ids(messages, i + 1, ids) < 0)
+				goto nomem;
 			restored++;
 			continue;
 		}
-		json_array_remove(messages, i);
+		/* the hidden messages go in before the message they replace: a failed insert leaves no gap */
 		json_array_foreach(hidden, j, s)
-			json_array_insert(messages, i + j, (json_t *)s);
+			if (json_array_insert(messages, i + j, (json_t *)s) < 0)
+				goto nomem;
+		json_array_remove(messages, i + json_array_size(hidden));
 		i += json_array_size(hidden) - 1;
-		restore_ids(messages, i + 1, ids);
+		if (restore_ids(messages, i + 1, ids) < 0)
+			goto nomem;
 		restored++;
 	}
 	json_decref(used);
 	return restored;
+nomem:
+	json_decref(used);
+	return -1;
 }
 
 /* tl_error: an OpenAI error object (openai/wire.h builds it); new reference or NULL */
@@ -1612,7 +1625,7 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 {
 	json_t *resp = upstream_result_json(res), *err;
 
-	if (!resp && (resp = answer_from_events(r, &res->body)))
+	if (!resp && res->err != UPSTREAM_ENOMEM && (resp = answer_from_events(r, &res->body)))
 		res->err = UPSTREAM_OK;
 	if (!resp && r->mid_error) {
 		err = r->mid_error;
@@ -1855,11 +1868,36 @@ static int restorable(const json_t *m)
 	       strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") == 0;
 }
 
+/* take_history: take the history under key (statestore_take, parsed
+ * here): OK with *entry, NOTFOUND, ETYPE (not JSON: dropped), ENOMEM (it
+ * could not be parsed for lack of memory: put back as it was, the run
+ * fails), or another store error */
+static enum statestore_status take_history(struct tl_run *r, struct statestore *st, const char *key, json_t **entry)
+{
+	enum statestore_status s;
+	json_error_t err;
+	char *text = NULL;
+	size_t len = 0;
+
+	*entry = NULL;
+	if ((s = statestore_take(st, TL_MIXED_NS, key, r->t->set->max_message_bytes, &text, &len)) != STATESTORE_OK)
+		return s;
+	if (!(*entry = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err))) {
+		s = json_error_code(&err) == json_error_out_of_memory ? STATESTORE_ENOMEM : STATESTORE_ETYPE;
+		if (s == STATESTORE_ENOMEM &&
+		    statestore_add(st, TL_MIXED_NS, key, text, len, r->t->set->session_ttl_ms) != STATESTORE_OK)
+			log_warn("out of memory: a mixed batch's history taken could not be put back");
+	}
+	free(text);
+	return s;
+}
+
 /* restore_sessions: splice back the histories of earlier mixed batches:
  * each assistant message with tool calls looks up (and takes) the history
  * its first call id, the conversation before it and the caller's key name */
 static void restore_sessions(struct tl_run *r)
 {
+	int lost = 0; /* out of memory: r->nomem at the end (the run fails; what was taken is put back) */
 	json_t *found = NULL, *m, *entry;
 	struct statestore *st = NULL;
 	enum statestore_status s;
@@ -1880,15 +1918,27 @@ static void restore_sessions(struct tl_run *r)
 
 		if (asked < TL_RESTORE_MAX && restorable(m) && !json_object_get(found, id)) {
 			asked++;
-			if ((!st && !(st = tl_store(r))) || (!found && !(found = json_object())))
+			if (!st && !(st = tl_store(r)))
 				break;
-			if (convo_hex(&c, convo) < 0 || history_key(r->key_id, convo, id, key) < 0)
+			if ((!found && !(found = json_object())) || convo_hex(&c, convo) < 0 ||
+			    history_key(r->key_id, convo, id, key) < 0) {
+				lost = 1;
 				break;
-			s = statestore_take_json(st, TL_MIXED_NS, key, r->t->set->max_message_bytes, &entry);
-			if (s == STATESTORE_OK && json_is_array(json_object_get(entry, "hidden")) &&
-			    json_is_object(json_object_get(entry, "ids"))) {
-				json_object_set(found, id, entry);
-				json_array_append_new(r->taken, json_pack("[s,O]", key, entry));
+			}
+			s = take_history(r, st, key, &entry);
+			if (s == STATESTORE_ENOMEM) {
+				lost = 1; /* the entry is back in the store (take_history) */
+			} else if (s == STATESTORE_OK && json_is_array(json_object_get(entry, "hidden")) &&
+				   json_is_object(json_object_get(entry, "ids"))) {
+				/* taken: kept for history_put_back first, so that a run that fails returns it */
+				if (json_array_append_new(r->taken, json_pack("[s,O]", key, entry)) < 0) {
+					lost = 1;
+					if (statestore_add_json(st, TL_MIXED_NS, key, entry,
+								r->t->set->session_ttl_ms) != STATESTORE_OK)
+						log_warn("out of memory: a mixed batch's history taken could not be put back");
+				} else if (json_object_set(found, id, entry) < 0) {
+					lost = 1;
+				}
 			} else if (s == STATESTORE_OK) {
 				log_warn("a stored mixed-batch history is not in the gateway's form: dropped");
 			} else if (s != STATESTORE_NOTFOUND) {
@@ -1898,22 +1948,27 @@ static void restore_sessions(struct tl_run *r)
 			}
 			json_decref(entry);
 		}
-		if (convo_feed(&c, m) < 0)
+		if (lost || convo_feed(&c, m) < 0) {
+			lost = 1;
 			break;
+		}
 	}
 	/* every message fed: the conversation as sent, before what is spliced in now (convo_ready) */
 	if (i == json_array_size(r->messages) && convo_final(&c, r->convo) == 0)
 		r->convo_state = 1;
 	else
 		sha256_free(&c);
-	if (json_object_size(found)) {
+	if (!lost && json_object_size(found)) {
 		if (r->convo_state == 0)
 			r->convo_state = -1; /* changed, its digest not made: no history kept under it */
 		int n = toolloop_restore(r->messages, found); /* not inside log_debug: a macro that skips its arguments */
 
+		lost = n < 0;
 		log_debug("restored %d mixed-batch histories", n);
 	}
 	json_decref(found);
+	if (lost) /* never a conversation asked upstream with a hidden round missing or half spliced */
+		r->nomem = 1;
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:
@@ -2034,6 +2089,10 @@ static void prepared(struct tl_run *r)
 	if (history_on(r))
 		restore_sessions(r);
 	r->state = TL_UPSTREAM;
+	if (r->nomem) {
+		r->state = TL_ENDED;
+		(void)fail(r, 500, NULL);
+	}
 }
 
 /* prepare: our copy of the request, checked; whether MCP tools are to be
@@ -2364,7 +2423,7 @@ int toolloop_feed_catalog(struct tl_run *r, int rc)
 		return -1;
 	}
 	prepared(r);
-	return 0;
+	return r->state == TL_ENDED ? -1 : 0;
 }
 
 int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)

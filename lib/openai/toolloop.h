@@ -270,7 +270,8 @@ int toolloop_usage_add(json_t *sum, const json_t *usage);
  * histories up itself (taken from the state store: the key is a digest of
  * the caller's key id, the conversation before the message and that id),
  * so a client gets only the histories of answers it got. Returns how many
- * were restored. */
+ * were restored, or -1 on ENOMEM (messages may then be partly restored:
+ * not to be sent). */
 int toolloop_restore(json_t *messages, const json_t *sessions);
 
 #endif
