@@ -650,6 +650,53 @@ static void test_sharedcache(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- lib/core/statestore.c: JSON values written, read and taken ---- */
+
+static void test_statestore_json(void **state)
+{
+	char dir[64], url[128], err[512], cmd[160];
+	struct statestore_opts o = { .url = url, .timeout_ms = 5000 };
+	struct statestore *st;
+	json_t *ref = parse(MODELS), *got;
+	enum statestore_status s;
+	int n, reached;
+	(void)state;
+
+	snprintf(dir, sizeof dir, "/tmp/mcpgw-allocfail-st.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(url, sizeof url, "sqlite:%s/state.db", dir);
+	assert_non_null(st = statestore_open(&o, err, sizeof err));
+	for (int op = 0; op < 3; op++) { /* put_json, get_json, take_json */
+		for (n = 1; n < ALLOCFAIL_MAX; n++) {
+			got = NULL;
+			if (op == 2)
+				assert_int_equal(statestore_put_json(st, "t", "k", ref, 0), STATESTORE_OK);
+			allocfail_start(n);
+			s = op == 0   ? statestore_put_json(st, "t", "k", ref, 0)
+			    : op == 1 ? statestore_get_json(st, "t", "k", 4096, &got, NULL)
+				      : statestore_take_json(st, "t", "k", 4096, &got);
+			reached = allocfail_stop();
+			if (s != STATESTORE_ENOMEM) { /* never a value taken for no JSON, nor half written */
+				assert_int_equal(s, STATESTORE_OK);
+				if (op == 0)
+					assert_int_equal(statestore_get_json(st, "t", "k", 4096, &got, NULL),
+							 STATESTORE_OK);
+				same(ref, got);
+			} else {
+				assert_null(got);
+			}
+			json_decref(got);
+			if (!reached)
+				break;
+		}
+		assert_true(n < ALLOCFAIL_MAX);
+	}
+	statestore_close(st);
+	json_decref(ref);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- lib/mcp/config.c: servers_config.json ---- */
 
 static const char CONFIG[] =
@@ -1125,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_mcptools_openai),
 		cmocka_unit_test(test_mcptools_refresh),
 		cmocka_unit_test(test_sharedcache),
+		cmocka_unit_test(test_statestore_json),
 		cmocka_unit_test(test_toolloop_history),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_toolloop),
