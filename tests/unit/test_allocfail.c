@@ -502,7 +502,7 @@ static void *fake_broker_main(void *arg)
 			int len = snprintf(out, sizeof out, "{\"jsonrpc\":\"2.0\",\"id\":%ld,%s",
 					   id ? strtol(id + 5, NULL, 10) : 0L, LISTING);
 
-			if (write(fd, out, (size_t)len) != len)
+			if (send(fd, out, (size_t)len, MSG_NOSIGNAL) != len) /* the client may have hung up */
 				break;
 		}
 		close(fd);
@@ -586,6 +586,70 @@ static void test_mcptools_refresh(void **state)
 	assert_true(n < ALLOCFAIL_MAX);
 	json_decref(ref);
 	mcptools_free(&m);
+	bc_free(bc);
+	fake_broker_stop(&f);
+}
+
+/* ---- lib/mcp/bclient.c: two requests in flight, answered out of order ---- */
+
+/* two_calls: bc_send twice, bc_wait for the second then the first; each outcome into out[k]
+ * (the result, or the status as an integer) */
+static void two_calls(struct bclient *bc, json_t *out[2])
+{
+	long id[2];
+	json_t *result, *error;
+
+	for (int k = 0; k < 2; k++) {
+		json_t *params;
+
+		allocfail_pause();
+		params = json_pack("{s:{s:i}}", "_meta", "mcpgw/ifGeneration", k);
+		allocfail_resume();
+		id[k] = bc_send(bc, "tools/list", params);
+	}
+	for (int k = 1; k >= 0; k--) {
+		int rc = id[k] > 0 ? bc_wait(bc, id[k], 5000, &result, &error) : (int)id[k];
+
+		allocfail_pause();
+		out[k] = rc == BC_OK ? json_incref(result ? result : error) : json_integer(rc);
+		allocfail_resume();
+		if (rc == BC_OK) {
+			json_decref(result);
+			json_decref(error);
+		}
+	}
+}
+
+static void test_bclient(void **state)
+{
+	struct fake_broker f;
+	struct bclient *bc;
+	json_t *ref[2], *got[2];
+	int n, reached;
+	(void)state;
+
+	fake_broker_start(&f);
+	assert_non_null(bc = bc_new(f.path, 1 << 20));
+	two_calls(bc, ref);
+	assert_true(json_is_array(json_object_get(ref[0], "tools")));
+	same(ref[0], ref[1]);
+	for (n = 1; n < ALLOCFAIL_MAX; n++) {
+		allocfail_start(n);
+		two_calls(bc, got);
+		reached = allocfail_stop();
+		for (int k = 0; k < 2; k++) {
+			if (json_is_integer(got[k])) /* a bc_status */
+				assert_true(json_integer_value(got[k]) < 0);
+			else
+				same(ref[k], got[k]);
+			json_decref(got[k]);
+		}
+		if (!reached)
+			break;
+	}
+	assert_true(n < ALLOCFAIL_MAX);
+	json_decref(ref[0]);
+	json_decref(ref[1]);
 	bc_free(bc);
 	fake_broker_stop(&f);
 }
@@ -1171,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(test_toolschema),
 		cmocka_unit_test(test_mcptools_openai),
 		cmocka_unit_test(test_mcptools_refresh),
+		cmocka_unit_test(test_bclient),
 		cmocka_unit_test(test_sharedcache),
 		cmocka_unit_test(test_statestore_json),
 		cmocka_unit_test(test_toolloop_history),
