@@ -21,6 +21,7 @@
 #include "mcp/config.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/mcptools.h"
+#include "mcp/registry.h"
 #include "mcp/toolschema.h"
 #include "openai/toolcalls.h"
 #include "openai/toolloop.h"
@@ -654,6 +655,61 @@ static void test_bclient(void **state)
 	fake_broker_stop(&f);
 }
 
+/* ---- lib/mcp/registry.c: a server's tools stored and loaded ---- */
+
+static void test_registry(void **state)
+{
+	char dir[64], path[96], err[512], cmd[160];
+	struct registry *reg;
+	json_t *tools = parse(CATALOG), *ref, *got = NULL, *two;
+	struct registry_server srv = { .name = "sqlite", .transport = "stdio", .fingerprint = "f1", .state = "ready" };
+	struct registry_tool t[3];
+	int n, reached, rc = 0;
+	(void)state;
+
+	snprintf(dir, sizeof dir, "/tmp/mcpgw-allocfail-reg.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/registry.db", dir);
+	assert_non_null(reg = registry_open(path, err, sizeof err));
+	assert_int_equal(registry_put_server(reg, &srv), 0);
+	for (int i = 0; i < 3; i++)
+		t[i] = (struct registry_tool){ "sqlite",
+					       json_string_value(json_object_get(json_array_get(tools, i), "name")),
+					       json_string_value(json_object_get(json_array_get(tools, i), "name")),
+					       json_array_get(tools, i) };
+	assert_int_equal(registry_replace_tools(reg, t, 3), 0);
+	ref = registry_load_tools(reg, "sqlite", "f1");
+	assert_int_equal(json_array_size(ref), 3);
+	two = json_pack("[O,O]", json_array_get(ref, 0), json_array_get(ref, 1));
+	for (int op = 0; op < 2; op++) {
+		for (n = 1; n < ALLOCFAIL_MAX; n++) {
+			allocfail_start(n);
+			if (op == 0) /* stored whole, or not at all (the three rows stay) */
+				rc = registry_replace_tools(reg, t, 2);
+			else /* loaded whole, or NULL */
+				got = registry_load_tools(reg, "sqlite", "f1");
+			reached = allocfail_stop();
+			if (op == 0) {
+				got = registry_load_tools(reg, "sqlite", "f1");
+				same(rc == 0 ? two : ref, got);
+				assert_int_equal(registry_replace_tools(reg, t, 3), 0);
+			} else if (got) {
+				same(ref, got);
+			}
+			json_decref(got);
+			if (!reached)
+				break;
+		}
+		assert_true(n < ALLOCFAIL_MAX);
+	}
+	json_decref(two);
+	json_decref(ref);
+	json_decref(tools);
+	registry_close(reg);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- lib/core/sharedcache.c: one JSON value shared through the state store ---- */
 
 static const char MODELS[] = "[{\"id\":\"m1\",\"owned_by\":\"x\"},{\"id\":\"m2\",\"caps\":{\"tools\":true}}]";
@@ -1236,6 +1292,7 @@ int main(void)
 		cmocka_unit_test(test_mcptools_openai),
 		cmocka_unit_test(test_mcptools_refresh),
 		cmocka_unit_test(test_bclient),
+		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_sharedcache),
 		cmocka_unit_test(test_statestore_json),
 		cmocka_unit_test(test_toolloop_history),
