@@ -1486,6 +1486,8 @@ static int upstream_fail(struct tl_run *r, struct upstream_result *res)
 	json_t *err = upstream_error_json(res, &st);
 
 	log_warn("upstream: %s", res->message);
+	if (!err && res->err != UPSTREAM_OK) /* out of memory: the gateway's failure, not the upstream's */
+		return fail(r, 500, NULL);
 	if (!err)
 		err = tl_error("The upstream request failed.", "server_error", NULL, "upstream_error");
 	return fail(r, st, err);
