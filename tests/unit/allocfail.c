@@ -1,4 +1,5 @@
 /* allocfail.c: jansson's allocations made to fail at the n-th one (only), as jansson's own chaos tests do (unit tests). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,10 @@ static int paused;
 
 static void *allocfail_malloc(size_t size)
 {
-	if (fail_at && !paused && ++count == fail_at)
+	if (fail_at && !paused && ++count == fail_at) {
+		errno = ENOMEM; /* as malloc says it */
 		return NULL;
+	}
 	return malloc(size);
 }
 

@@ -259,6 +259,74 @@ err:
 	return NULL;
 }
 
+/* upstream_errors: the error objects (with their statuses) for failed upstream exchanges; NULL on ENOMEM */
+static json_t *upstream_errors(void)
+{
+	static const struct {
+		enum upstream_err err;
+		long status;
+		const char *body, *type;
+	} cases[] = {
+		{ UPSTREAM_EHTTP, 400,
+		  "{\"error\":{\"message\":\"bad model\",\"type\":\"invalid_request_error\",\"param\":\"model\"}}",
+		  "application/json" },
+		{ UPSTREAM_EHTTP, 401, "{\"error\":{\"message\":\"Incorrect API key provided: sk-abc***\"}}",
+		  "application/json" },
+		{ UPSTREAM_EHTTP, 429, "{\"detail\":[{\"msg\":\"slow down\",\"loc\":[\"body\"]}]}", "application/json" },
+		{ UPSTREAM_EHTTP, 503, "<html>down</html>", "text/html" },
+		{ UPSTREAM_ETIMEOUT, 0, "", "" },
+		{ UPSTREAM_EBADRESP, 200, "nope", "text/plain" },
+	};
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < sizeof cases / sizeof *cases; i++) {
+		struct upstream_result res;
+		json_t *e;
+		int status;
+
+		upstream_result_init(&res);
+		res.err = cases[i].err;
+		res.status = cases[i].status;
+		snprintf(res.url, sizeof res.url, "http://127.0.0.1:1/v1/chat/completions");
+		snprintf(res.content_type, sizeof res.content_type, "%s", cases[i].type);
+		if (res.err != UPSTREAM_EHTTP)
+			snprintf(res.message, sizeof res.message, "%s failed (%d)", res.url, (int)i);
+		assert_int_equal(buf_puts(&res.body, cases[i].body), 0);
+		e = upstream_error_json(&res, &status);
+		upstream_result_free(&res);
+		if (e && json_object_set_new(e, "status", json_integer(status)) < 0) {
+			json_decref(e);
+			e = NULL;
+		}
+		if (!e || json_array_append_new(a, e) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static void test_upstream_errors(void **state)
+{
+	json_t *ref = upstream_errors(), *got;
+	int n, reached;
+	(void)state;
+
+	assert_non_null(ref);
+	for (n = 1; n < ALLOCFAIL_MAX; n++) {
+		allocfail_start(n);
+		got = upstream_errors();
+		reached = allocfail_stop();
+		if (got)
+			same(ref, got);
+		json_decref(got);
+		if (!reached)
+			break;
+	}
+	assert_true(n < ALLOCFAIL_MAX);
+	json_decref(ref);
+}
+
 static void test_wire(void **state)
 {
 	json_t *ref = wire_all(), *got;
@@ -1287,6 +1355,7 @@ int main(void)
 		cmocka_unit_test(test_toolcalls),
 		cmocka_unit_test(test_toolresult),
 		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_upstream_errors),
 		cmocka_unit_test(test_jsonrpc),
 		cmocka_unit_test(test_toolschema),
 		cmocka_unit_test(test_mcptools_openai),
