@@ -49,7 +49,7 @@ UNIT_BIN  = $(UNIT_SRC:.c=)
 PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT) $(KEYS)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
-	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o tests/unit/broker_fake.o tests/sanitize/options.o tests/sanitize/selftest.o
+	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o tests/unit/broker_fake.o tests/unit/allocfail.o tests/sanitize/options.o tests/sanitize/selftest.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
@@ -135,6 +135,11 @@ tests/unit/test_display: tests/unit/test_display.o chat/display.o $(LIB_A)
 tests/unit/test_broker_%.o tests/unit/broker_fake.o: CPPFLAGS += -Ibroker
 tests/unit/test_broker_%: tests/unit/test_broker_%.o tests/unit/broker_fake.o $(BROKER_CORE_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS_BASE) -lcurl
+
+# the allocation-failure tests make jansson's n-th allocation fail (tests/unit/allocfail.c)
+# and count a parse or a json_dumps as one (jansson's do not survive a failed allocation inside)
+tests/unit/test_allocfail tests/unit/test_broker_call: tests/unit/allocfail.o
+tests/unit/test_allocfail tests/unit/test_broker_call: LDFLAGS += -Wl,--wrap=json_loadb,--wrap=json_loads,--wrap=json_dumps
 
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto

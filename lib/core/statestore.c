@@ -152,6 +152,17 @@ enum statestore_status statestore_put(struct statestore *st, const char *ns, con
 	return statestore_write(st, ns, key, value, len, ttl_ms, 0);
 }
 
+/* statestore_parse: a value's bytes as JSON into *out: OK, ETYPE (no JSON), or ENOMEM (out of
+ * memory: the bytes may well be JSON, not to be taken for a corrupt entry) */
+static enum statestore_status statestore_parse(const char *text, size_t len, json_t **out)
+{
+	json_error_t err;
+
+	if ((*out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err)))
+		return STATESTORE_OK;
+	return json_error_code(&err) == json_error_out_of_memory ? STATESTORE_ENOMEM : STATESTORE_ETYPE;
+}
+
 enum statestore_status statestore_get_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
 					   json_t **out, int64_t *age_ms)
 {
@@ -164,9 +175,9 @@ enum statestore_status statestore_get_json(struct statestore *st, const char *ns
 	*out = NULL;
 	if ((s = statestore_get(st, ns, key, max_bytes, &text, &len, age_ms)) != STATESTORE_OK)
 		return s;
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	s = statestore_parse(text, len, out);
 	free(text);
-	return *out ? STATESTORE_OK : STATESTORE_ETYPE;
+	return s;
 }
 
 /* statestore_write_json: v as compact JSON through statestore_write */
@@ -225,9 +236,9 @@ enum statestore_status statestore_take_json(struct statestore *st, const char *n
 	*out = NULL;
 	if ((s = statestore_take(st, ns, key, max_bytes, &text, &len)) != STATESTORE_OK)
 		return s;
-	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	s = statestore_parse(text, len, out);
 	free(text);
-	return *out ? STATESTORE_OK : STATESTORE_ETYPE;
+	return s;
 }
 
 enum statestore_status statestore_del(struct statestore *st, const char *ns, const char *key)

@@ -73,8 +73,9 @@ enum statestore_status statestore_put(struct statestore *st, const char *ns, con
 				      size_t len, int64_t ttl_ms);
 
 /* statestore_get_json / statestore_put_json: the same with a JSON value:
- * *out a new reference (NULL unless OK; ETYPE when the bytes are no JSON);
- * put_json borrows v and writes it compact. */
+ * *out a new reference (NULL unless OK; ETYPE when the bytes are no JSON,
+ * ENOMEM when they could not be parsed for lack of memory); put_json
+ * borrows v and writes it compact. */
 enum statestore_status statestore_get_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,
 					   json_t **out, int64_t *age_ms);
 enum statestore_status statestore_put_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
@@ -105,7 +106,9 @@ enum statestore_status statestore_take(struct statestore *st, const char *ns, co
 				       char **value, size_t *len);
 
 /* statestore_add_json / statestore_take_json: the same with a JSON value,
- * as statestore_put_json / statestore_get_json. */
+ * as statestore_put_json / statestore_get_json (take_json's ETYPE and ENOMEM:
+ * the entry was taken, it is gone; a caller that must keep it on ENOMEM
+ * takes the bytes with statestore_take and parses them itself). */
 enum statestore_status statestore_add_json(struct statestore *st, const char *ns, const char *key, const json_t *v,
 					   int64_t ttl_ms);
 enum statestore_status statestore_take_json(struct statestore *st, const char *ns, const char *key, size_t max_bytes,

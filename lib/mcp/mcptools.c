@@ -4,6 +4,7 @@
 #include "core/statedir.h"
 #include "core/clock.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -65,8 +66,11 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	json_t *result = NULL, *error = NULL, *tools, *t;
 	json_int_t gen;
 	size_t i;
-	int rc = bc_call(bc, "tools/list", params, timeout_ms, &result, &error);
+	int rc;
 
+	if (!params)
+		return BC_ENOMEM;
+	rc = bc_call(bc, "tools/list", params, timeout_ms, &result, &error);
 	if (rc != BC_OK)
 		return rc;
 	if (error) {
@@ -90,20 +94,29 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	}
 	m->by_name = json_object();
 	m->params = json_object();
+	rc = m->by_name && m->params ? BC_OK : BC_ENOMEM;
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
 		char why[TOOLSCHEMA_WHY_MAX];
 		json_t *offered;
 
-		if (name && m->by_name)
-			json_object_set(m->by_name, name, t);
-		offered = name && m->params ? toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)
-					    : NULL;
-		if (offered) /* else the tool cannot be offered upstream (the broker logged why) */
-			json_object_set_new(m->params, name, offered);
+		if (rc != BC_OK)
+			break;
+		if (!name)
+			continue;
+		if (json_object_set(m->by_name, name, t) < 0)
+			rc = BC_ENOMEM;
+		else if ((offered = toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)))
+			rc = json_object_set_new(m->params, name, offered) < 0 ? BC_ENOMEM : BC_OK;
+		else if (errno == ENOMEM) /* else the tool cannot be offered upstream (the broker logged why) */
+			rc = BC_ENOMEM;
 	}
-	m->generation = m->by_name && m->params ? gen : 0;
 	json_decref(result);
+	if (rc != BC_OK) { /* not a catalog missing tools: none, asked again next time */
+		mcptools_clear(m);
+		return rc;
+	}
+	m->generation = gen;
 	return BC_OK;
 }
 
@@ -306,6 +319,10 @@ json_t *mcptools_openai(const struct mcptools *m, const char *servers, const jso
 			continue;
 		params = m->params ? json_incref(json_object_get(m->params, name))
 				   : toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why);
+		if (!params && !m->params && errno == ENOMEM) { /* not a list missing a tool */
+			json_decref(out);
+			return NULL;
+		}
 		if (!params)
 			continue; /* cannot be offered: the broker said why when it listed the tool */
 		/* "o" steals params, also when json_pack fails */

@@ -213,8 +213,14 @@ json_t *registry_load_tools(struct registry *r, const char *server, const char *
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *txt = (const char *)sqlite3_column_text(st, 0);
-		json_t *tool = txt ? json_loads(txt, 0, NULL) : NULL;
+		json_error_t err;
+		json_t *tool = txt ? json_loads(txt, 0, &err) : NULL;
 
+		if (!tool && txt && json_error_code(&err) == json_error_out_of_memory) {
+			json_decref(arr); /* out of memory: no cached list rather than one missing a tool */
+			arr = NULL;
+			goto out;
+		}
 		if (!json_is_object(tool)) { /* the file is not ours alone: a row that is no Tool is skipped */
 			json_decref(tool);
 			continue;

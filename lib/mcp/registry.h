@@ -41,8 +41,8 @@ int registry_prune_servers(struct registry *r, const char *const *names, size_t 
 int registry_replace_tools(struct registry *r, const struct registry_tool *t, size_t n);
 /* registry_load_tools: the cached Tool objects of server (in listing order)
  * when its stored fingerprint equals fingerprint; NULL otherwise (also when
- * none is left). Rows that are not a JSON object are skipped; the objects'
- * members are not checked: the database file is outside input, so a caller
+ * none is left, or out of memory). Rows that are not a JSON object are
+ * skipped; the objects' members are not checked: the database file is outside input, so a caller
  * checks every member it uses (a name may be missing). New reference. */
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint);
 

@@ -16,6 +16,7 @@
  * would change what the tool accepts; lowering them for one provider is that provider's dialect. */
 #include "mcp/toolschema.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct ts {
 	int nstack;
 	char *why;
 	size_t whylen;
+	int nomem; /* an allocation failed (errno ENOMEM on return) */
 };
 
 /* fail: NULL, with why set (the first reason wins) */
@@ -50,6 +52,7 @@ __attribute__((format(printf, 2, 3))) static json_t *fail(struct ts *t, const ch
 
 static json_t *nomem(struct ts *t)
 {
+	t->nomem = 1;
 	return fail(t, "out of memory");
 }
 
@@ -303,16 +306,17 @@ static int fix_required(struct ts *t, json_t *o, int top)
 		return 0; /* draft-3, inside a property: its object takes it */
 	if (!(list = json_array()))
 		return nomem(t), -1;
-	if (json_is_string(req))
-		json_array_append(list, req);
+	if (json_is_string(req) && json_array_append(list, req) < 0)
+		return json_decref(list), nomem(t), -1;
 	json_array_foreach(req, i, x)
-		json_array_append(list, x);
+		if (json_array_append(list, x) < 0)
+			return json_decref(list), nomem(t), -1;
 	json_object_foreach(props, name, p) {
 		json_t *r3 = json_object_get(p, "required");
 
 		if (json_is_boolean(r3)) {
-			if (json_is_true(r3))
-				json_array_append_new(list, json_string(name));
+			if (json_is_true(r3) && json_array_append_new(list, json_string(name)) < 0)
+				return json_decref(list), nomem(t), -1;
 			json_object_del(p, "required");
 		}
 	}
@@ -468,8 +472,9 @@ static int merge_all(struct ts *t, json_t *o, const json_t *arr)
 		if (json_is_array(json_object_get(b, "required")) &&
 		    json_array_extend(req, json_object_get(b, "required")) < 0)
 			return nomem(t), -1;
-		if (!json_object_get(o, "description") && json_object_get(b, "description"))
-			json_object_set(o, "description", json_object_get(b, "description"));
+		if (!json_object_get(o, "description") && json_object_get(b, "description") &&
+		    json_object_set(o, "description", json_object_get(b, "description")) < 0)
+			return nomem(t), -1;
 	}
 	return json_object_del(o, "allOf");
 }
@@ -514,7 +519,7 @@ static int merge_any(struct ts *t, json_t *o, const json_t *arr, const char *key
 			return -1;
 		}
 		req = json_object_get(b, "required");
-		if (!common) {
+		if (!n) {
 			common = json_is_array(req) ? json_deep_copy(req) : json_array();
 		} else {
 			json_t *keep = json_array();
@@ -526,12 +531,16 @@ static int merge_any(struct ts *t, json_t *o, const json_t *arr, const char *key
 
 				json_array_foreach(req, m, y)
 					in |= json_equal(x, y);
-				if (in)
-					json_array_append(keep, x);
+				if (in && keep && json_array_append(keep, x) < 0) {
+					json_decref(keep);
+					keep = NULL;
+				}
 			}
 			json_decref(common);
 			common = keep;
 		}
+		if (!common) /* a branch's requirements lost would widen what the rest require */
+			return nomem(t), -1;
 		if (len < sizeof forms) {
 			const char *d = json_string_value(json_object_get(b, "description"));
 
@@ -605,6 +614,24 @@ static int top(struct ts *t, json_t *o)
 	return fix_required(t, o, 1);
 }
 
+/* toolschema_object: an object schema (input) made one to offer; NULL (why set) when it cannot be */
+static json_t *toolschema_object(struct ts *t, const json_t *input)
+{
+	json_t *out = walk(t, input, 0, 0);
+
+	if (!out && t->cycle) { /* recursive: the $refs stay, pointing into the definitions kept */
+		*t = (struct ts){ .root = input, .why = t->why, .whylen = t->whylen, .keep_refs = 1 };
+		if (t->why && t->whylen)
+			*t->why = '\0';
+		out = walk(t, input, 0, 0);
+	}
+	if (out && top(t, out) < 0) {
+		json_decref(out);
+		out = NULL;
+	}
+	return out;
+}
+
 json_t *toolschema_params(const json_t *input, char *why, size_t whylen)
 {
 	struct ts t = { .root = input, .why = why, .whylen = whylen };
@@ -613,21 +640,14 @@ json_t *toolschema_params(const json_t *input, char *why, size_t whylen)
 	if (why && whylen)
 		*why = '\0';
 	if (!input || json_is_null(input) || json_is_true(input))
-		return json_pack("{s:s, s:{}}", "type", "object", "properties") ?: nomem(&t);
-	if (json_is_false(input))
-		return fail(&t, "it is false: no arguments are valid");
-	if (!json_is_object(input))
-		return fail(&t, "it is not a JSON object");
-	out = walk(&t, input, 0, 0);
-	if (!out && t.cycle) { /* recursive: the $refs stay, pointing into the definitions kept */
-		t = (struct ts){ .root = input, .why = why, .whylen = whylen, .keep_refs = 1 };
-		if (why && whylen)
-			*why = '\0';
-		out = walk(&t, input, 0, 0);
-	}
-	if (out && top(&t, out) < 0) {
-		json_decref(out);
-		out = NULL;
-	}
+		out = json_pack("{s:s, s:{}}", "type", "object", "properties") ?: nomem(&t);
+	else if (json_is_false(input))
+		out = fail(&t, "it is false: no arguments are valid");
+	else if (!json_is_object(input))
+		out = fail(&t, "it is not a JSON object");
+	else
+		out = toolschema_object(&t, input);
+	if (!out)
+		errno = t.nomem ? ENOMEM : EINVAL;
 	return out;
 }

@@ -32,7 +32,8 @@
  * TOOLSCHEMA_WHY_MAX is enough) saying why: not an object, a top-level type
  * other than object, `enum`/`not` at the top level, a $ref that does not
  * resolve or is not local, deeper than TOOLSCHEMA_MAX_DEPTH, larger than
- * TOOLSCHEMA_MAX_NODES, or out of memory. */
+ * TOOLSCHEMA_MAX_NODES, or out of memory (errno ENOMEM then; EINVAL when
+ * the schema itself is the reason). */
 json_t *toolschema_params(const json_t *input, char *why, size_t whylen);
 
 #endif

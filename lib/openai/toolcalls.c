@@ -68,9 +68,6 @@ static int tc_merge(json_t *dst, const json_t *src)
 	return 0;
 }
 
-/* tc_extras: the members of a call other than the ones assembled here
- * (id, index, type, function.name, function.arguments); new reference,
- * NULL when there are none (or ENOMEM: extras are then lost, not the call) */
 json_t *toolcalls_strip(json_t *o)
 {
 	json_t *fn;
@@ -86,20 +83,25 @@ json_t *toolcalls_strip(json_t *o)
 	return fn;
 }
 
-static json_t *tc_extras(const json_t *call)
+/* tc_extras: the members of a call other than the ones assembled here
+ * (id, index, type, function.name, function.arguments) into *extras (new
+ * reference, NULL when there are none); 0, or -1 on ENOMEM (extras such as
+ * Gemini's thought signature are needed by the next round: not dropped) */
+static int tc_extras(const json_t *call, json_t **extras)
 {
 	json_t *o = json_deep_copy(call), *fn;
 
+	*extras = NULL;
 	if (!o)
-		return NULL;
+		return -1;
 	fn = toolcalls_strip(o);
 	if (!fn || json_object_size(fn) == 0)
 		json_object_del(o, "function");
-	if (json_object_size(o) == 0) {
+	if (json_object_size(o) == 0)
 		json_decref(o);
-		return NULL;
-	}
-	return o;
+	else
+		*extras = o;
+	return 0;
 }
 
 /* tc_new: a new call with id (NULL or "": one is minted) and the
@@ -186,7 +188,9 @@ static enum toolcalls_status tc_fill(struct toolcalls *tc, struct toolcall *c, c
 		}
 		free(text);
 	}
-	if ((extra = tc_extras(v))) {
+	if (tc_extras(v, &extra) < 0)
+		return TOOLCALLS_ENOMEM;
+	if (extra) {
 		if (!c->extra)
 			c->extra = json_incref(extra);
 		else if (tc_merge(c->extra, extra) < 0)

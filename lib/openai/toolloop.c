@@ -119,9 +119,11 @@ struct tl_run {
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
-	int done;           /* [DONE] seen */
-	json_t *mid_error;  /* an error object the upstream sent inside the stream */
-	size_t round_bytes; /* bytes the round's deltas brought to its message (delta_bytes), MCPGW_MAX_ROUND_BYTES */
+	int done;            /* [DONE] seen */
+	json_t *mid_error;   /* an error object the upstream sent inside the stream */
+	size_t round_bytes;  /* bytes the round's deltas brought to its message (delta_bytes), MCPGW_MAX_ROUND_BYTES */
+	json_t *nomem_error; /* made when the run opens: the ERROR event's object when nothing more can be made */
+	int nomem; /* out of memory lost part of the run (a message, a round's usage): it fails, never goes on without it */
 };
 
 static void round_reset(struct tl_run *r)
@@ -150,29 +152,31 @@ static void round_reset(struct tl_run *r)
 	r->round_bytes = 0;
 }
 
-void toolloop_usage_add(json_t *sum, const json_t *usage)
+int toolloop_usage_add(json_t *sum, const json_t *usage)
 {
 	const char *k;
 	json_t *v;
 
 	json_object_foreach((json_t *)usage, k, v) {
 		json_t *have = json_object_get(sum, k);
+		int rc = 0;
 
 		if (json_is_integer(v) && !json_is_real(have)) {
-			json_object_set_new(sum, k, json_integer(json_integer_value(v) + json_integer_value(have)));
+			rc = json_object_set_new(sum, k, json_integer(json_integer_value(v) + json_integer_value(have)));
 		} else if (json_is_number(v)) { /* seconds (Groq's x_groq.usage.total_time, ...) */
-			json_object_set_new(sum, k, json_real(json_number_value(v) + json_number_value(have)));
+			rc = json_object_set_new(sum, k, json_real(json_number_value(v) + json_number_value(have)));
 		} else if (json_is_object(v)) {
-			if (!json_is_object(have)) {
-				have = json_object();
-				json_object_set_new(sum, k, have);
-			}
-			toolloop_usage_add(have, v);
+			if (!json_is_object(have) && json_object_set_new(sum, k, have = json_object()) < 0)
+				return -1;
+			rc = toolloop_usage_add(have, v);
 		}
+		if (rc < 0)
+			return -1;
 	}
+	return 0;
 }
 
-static void usage_max(json_t *m, const json_t *u);
+static int usage_max(json_t *m, const json_t *u);
 
 /* usage_own: *u (an object another holds too, *borrowed set) replaced by
  * a copy of its numbers and objects, ours to change. 0, or -1 out of memory
@@ -185,21 +189,24 @@ static int usage_own(json_t **u, int *borrowed)
 		return 0;
 	if (!(m = json_object()))
 		return -1;
-	usage_max(m, *u);
+	if (usage_max(m, *u) < 0) {
+		json_decref(m);
+		return -1;
+	}
 	json_decref(*u);
 	*u = m;
 	*borrowed = 0;
 	return 0;
 }
 
+/* add_usage: usage added to the run's (r->nomem when it cannot be: never a sum that lacks a round) */
 static void add_usage(struct tl_run *r, const json_t *usage)
 {
-	if (!json_is_object(usage) || usage_own(&r->usage, &r->usage_borrowed) < 0)
+	if (!json_is_object(usage))
 		return;
-	if (!r->usage)
-		r->usage = json_object();
-	if (r->usage)
-		toolloop_usage_add(r->usage, usage);
+	if (usage_own(&r->usage, &r->usage_borrowed) < 0 || (!r->usage && !(r->usage = json_object())) ||
+	    toolloop_usage_add(r->usage, usage) < 0)
+		r->nomem = 1;
 }
 
 /* usage_max: u's numbers into m, each the larger of the two (nested objects
@@ -209,20 +216,24 @@ static void add_usage(struct tl_run *r, const json_t *usage)
  * (vLLM's continuous_usage_stats), repeated, or in x_groq.usage (Groq,
  * https://console.groq.com/docs/openai); counts only grow within an
  * answer, so the largest of each is the answer's own, never counted twice. */
-static void usage_max(json_t *m, const json_t *u)
+static int usage_max(json_t *m, const json_t *u)
 {
 	const char *k;
 	json_t *v, *have;
 
 	json_object_foreach((json_t *)u, k, v) {
 		have = json_object_get(m, k);
-		if (json_is_number(v) && (!json_is_number(have) || json_number_value(v) > json_number_value(have)))
-			json_object_set(m, k, v);
-		else if (json_is_object(v) && !json_is_object(have) && json_object_set_new(m, k, json_object()) == 0)
-			usage_max(json_object_get(m, k), v);
-		else if (json_is_object(v) && json_is_object(have))
-			usage_max(have, v);
+		if (json_is_number(v) && (!json_is_number(have) || json_number_value(v) > json_number_value(have))) {
+			if (json_object_set(m, k, v) < 0)
+				return -1;
+		} else if (json_is_object(v) && !json_is_object(have)) {
+			if (json_object_set_new(m, k, json_object()) < 0 || usage_max(json_object_get(m, k), v) < 0)
+				return -1;
+		} else if (json_is_object(v) && json_is_object(have) && usage_max(have, v) < 0) {
+			return -1;
+		}
 	}
+	return 0;
 }
 
 /* note_usage: the usage an answer or a chunk carries (usage, x_groq.usage)
@@ -240,9 +251,10 @@ static void note_usage(struct tl_run *r, const json_t *obj)
 			r->round_usage_borrowed = 1;
 			continue;
 		}
-		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0)
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0 || usage_max(r->round_usage, u[i]) < 0) {
+			r->nomem = 1;
 			return;
-		usage_max(r->round_usage, u[i]);
+		}
 	}
 }
 
@@ -258,10 +270,10 @@ static void round_usage_done(struct tl_run *r)
 	if (!json_object_get(u, "total_tokens") && json_is_integer(p) && json_is_integer(c)) {
 		json_int_t total = json_integer_value(p) + json_integer_value(c);
 
-		if (usage_own(&r->round_usage, &r->round_usage_borrowed) == 0) {
-			u = r->round_usage;
-			json_object_set_new(u, "total_tokens", json_integer(total));
-		}
+		if (usage_own(&r->round_usage, &r->round_usage_borrowed) < 0 ||
+		    json_object_set_new(r->round_usage, "total_tokens", json_integer(total)) < 0)
+			r->nomem = 1;
+		u = r->round_usage;
 	}
 	r->round_usage = NULL;
 	if (!r->usage) { /* the first round's is the sum so far: taken over, no copy */
@@ -276,7 +288,7 @@ static void round_usage_done(struct tl_run *r)
 }
 
 /* restore_ids: the tool messages at or after from whose tool_call_id is a key of ids get the upstream's id back */
-static void restore_ids(json_t *messages, size_t from, const json_t *ids)
+static int restore_ids(json_t *messages, size_t from, const json_t *ids)
 {
 	for (size_t i = from; i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i);
@@ -284,8 +296,9 @@ static void restore_ids(json_t *messages, size_t from, const json_t *ids)
 			json_object_get(ids, json_string_value(json_object_get(m, "tool_call_id")) ?: ""));
 
 		if (up && json_object_set_new(m, "tool_call_id", json_string(up)) < 0)
-			log_warn("out of memory restoring a tool call id");
+			return -1; /* m is an object (it had a tool_call_id): out of memory */
 	}
+	return 0;
 }
 
 int toolloop_restore(json_t *messages, const json_t *sessions)
@@ -293,7 +306,9 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 	json_t *used = json_object();
 	int restored = 0;
 
-	for (size_t i = 0; used && i < json_array_size(messages); i++) {
+	if (!used)
+		return -1;
+	for (size_t i = 0; i < json_array_size(messages); i++) {
 		json_t *m = json_array_get(messages, i), *tc, *s;
 		const char *key =
 			json_string_value(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "id"));
@@ -305,30 +320,40 @@ int toolloop_restore(json_t *messages, const json_t *sessions)
 		    json_object_get(used, key) ||
 		    strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") != 0)
 			continue;
-		json_object_set_new(used, key, json_true()); /* each entry once: the message it was looked up for */
+		/* each entry once: the message it was looked up for */
+		if (json_object_set_new(used, key, json_true()) < 0)
+			goto nomem;
 		if (json_array_size(hidden) == 0) {
 			/* no hidden round (the client's calls only): its calls get the upstream's ids back */
 			json_array_foreach(json_object_get(m, "tool_calls"), j, tc) {
 				const char *up = json_string_value(
 					json_object_get(ids, json_string_value(json_object_get(tc, "id")) ?: ""));
 
-				if (up && json_object_set_new(tc, "id", json_string(up)) <
-						  0) /* a call that is no object too */
+				if (up && json_is_object(tc) && json_object_set_new(tc, "id", json_string(up)) < 0)
+					goto nomem;
+				if (up && !json_is_object(tc))
 					log_warn("a tool call's id cannot be restored");
 			}
-			restore_ids(messages, i + 1, ids);
+			if (restore_ids(messages, i + 1, ids) < 0)
+				goto nomem;
 			restored++;
 			continue;
 		}
-		json_array_remove(messages, i);
+		/* the hidden messages go in before the message they replace: a failed insert leaves no gap */
 		json_array_foreach(hidden, j, s)
-			json_array_insert(messages, i + j, (json_t *)s);
+			if (json_array_insert(messages, i + j, (json_t *)s) < 0)
+				goto nomem;
+		json_array_remove(messages, i + json_array_size(hidden));
 		i += json_array_size(hidden) - 1;
-		restore_ids(messages, i + 1, ids);
+		if (restore_ids(messages, i + 1, ids) < 0)
+			goto nomem;
 		restored++;
 	}
 	json_decref(used);
 	return restored;
+nomem:
+	json_decref(used);
+	return -1;
 }
 
 /* tl_error: an OpenAI error object (openai/wire.h builds it); new reference or NULL */
@@ -405,43 +430,46 @@ static int emit_choices(struct tl_run *r, const json_t *src, json_t *choices)
 	const char *k;
 	size_t i;
 
-	if (!c || !choices) {
+	if (!c || !choices) { /* out of memory (r->nomem): the caller fails the run */
 		json_decref(c);
 		json_decref(choices);
-		r->gone = 1;
+		r->nomem = 1;
 		return -1;
 	}
 	json_object_foreach((json_t *)src, k, v)
-		if (!envelope_key(k))
-			json_object_set(c, k, v);
-	if (json_object_get(json_object_get(c, "x_groq"), "usage") && (x = json_deep_copy(json_object_get(c, "x_groq")))) {
+		if (!envelope_key(k) && json_object_set(c, k, v) < 0)
+			r->nomem = 1;
+	if (json_object_get(json_object_get(c, "x_groq"), "usage")) {
 		/* the client gets the run's usage, summed over rounds, in the usage chunk */
-		json_object_del(x, "usage");
-		json_object_set_new(c, "x_groq", x);
+		if ((x = json_deep_copy(json_object_get(c, "x_groq"))))
+			json_object_del(x, "usage");
+		if (!x || json_object_set_new(c, "x_groq", x) < 0)
+			r->nomem = 1;
 	}
 	json_array_foreach(choices, i, v)
 		if (!c0 && json_integer_value(json_object_get(v, "index")) == 0)
 			c0 = v;
 	delta = json_object_get(c0, "delta");
 	if (c0) {
-		if (!r->role_sent && json_is_object(delta) && !json_object_get(delta, "role"))
-			json_object_set_new(delta, "role", json_string("assistant"));
+		if (!r->role_sent && json_is_object(delta) && !json_object_get(delta, "role") &&
+		    json_object_set_new(delta, "role", json_string("assistant")) < 0)
+			r->nomem = 1;
 		r->role_sent = 1;
 	}
-	if (json_object_set_new(c, "id", json_string(r->id)) < 0 ||
+	if (json_object_set_new(c, "choices", choices) < 0 || /* first: stolen, also on failure */
+	    json_object_set_new(c, "id", json_string(r->id)) < 0 ||
 	    json_object_set_new(c, "object", json_string("chat.completion.chunk")) < 0 ||
 	    json_object_set_new(c, "created", json_integer(r->created)) < 0 ||
-	    json_object_set_new(c, "model", json_string(r->model)) < 0 || json_object_set_new(c, "choices", choices) < 0) {
+	    json_object_set_new(c, "model", json_string(r->model)) < 0 ||
+	    (r->fingerprint && json_object_set(c, "system_fingerprint", r->fingerprint) < 0) ||
+	    (r->include_usage && json_object_set_new(c, "usage", json_null()) < 0))
+		r->nomem = 1;
+	if (!r->include_usage)
+		json_object_del(c, "usage");
+	if (r->nomem) { /* never a chunk missing part of itself */
 		json_decref(c);
-		r->gone = 1;
 		return -1;
 	}
-	if (r->fingerprint)
-		json_object_set(c, "system_fingerprint", r->fingerprint);
-	if (r->include_usage)
-		json_object_set_new(c, "usage", json_null());
-	else
-		json_object_del(c, "usage");
 	return send_chunk(r, c, json_object_get(delta, "content"), json_object_get(delta, "refusal"));
 }
 
@@ -746,10 +774,12 @@ static json_t *round_message(const struct tl_run *r, int client_only)
 		goto err;
 	if (!(calls = calls_json(r, client_only)))
 		goto err;
-	if (json_array_size(calls))
-		json_object_set_new(msg, "tool_calls", calls);
-	else
+	if (json_array_size(calls)) {
+		if (json_object_set_new(msg, "tool_calls", calls) < 0)
+			goto err;
+	} else {
 		json_decref(calls);
+	}
 	return msg;
 err:
 	json_decref(msg);
@@ -889,6 +919,7 @@ static int on_event(const char *data, size_t len, void *ud)
 	size_t max_values =
 		r->t->set->max_upstream_json_values ? r->t->set->max_upstream_json_values : UPSTREAM_DEFAULT_MAX_VALUES;
 	json_t *chunk, *choices, *ch, *out, *o, *v;
+	json_error_t err;
 	size_t i;
 	int rc;
 
@@ -908,7 +939,9 @@ static int on_event(const char *data, size_t len, void *ud)
 			r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
 		return 1;
 	}
-	chunk = json_loadb(data, len, 0, NULL);
+	chunk = json_loadb(data, len, 0, &err);
+	if (!chunk && json_error_code(&err) == json_error_out_of_memory)
+		return 1; /* no mid_error: upstream_stopped fails the run with 500 */
 	if (chunk)
 		r->mid_error = answer_error(chunk);
 	if (!r->mid_error && !json_is_object(chunk)) {
@@ -929,7 +962,10 @@ static int on_event(const char *data, size_t len, void *ud)
 	}
 	note_usage(r, chunk);
 	choices = json_object_get(chunk, "choices");
-	out = json_array();
+	if (!(out = json_array())) { /* out of memory: upstream_stopped fails the run with 500 */
+		json_decref(chunk);
+		return 1;
+	}
 	json_array_foreach(choices, i, ch) {
 		v = json_object_get(ch, "index");
 		o = NULL;
@@ -938,22 +974,28 @@ static int on_event(const char *data, size_t len, void *ud)
 		if (!json_is_object(ch)) {
 			log_warn("upstream %s: a stream choice that is not an object, skipped", r->origin);
 		} else if ((json_is_integer(v) ? json_integer_value(v) : (json_int_t)i) != 0) {
-			if ((o = json_deep_copy(ch)))
-				json_object_set_new(o, "index",
-						    json_integer(json_is_integer(v) ? json_integer_value(v)
-										    : (json_int_t)i));
+			if (!(o = json_deep_copy(ch)) ||
+			    json_object_set_new(o, "index",
+						json_integer(json_is_integer(v) ? json_integer_value(v)
+										: (json_int_t)i)) < 0) {
+				json_decref(o);
+				json_decref(out);
+				out = NULL;
+				break;
+			}
 		} else if (choice_for_client(r, ch, &o) != 0) {
 			json_decref(out);
 			out = NULL;
 			break;
 		}
-		if (o && out)
-			json_array_append_new(out, o);
+		if (o && json_array_append_new(out, o) < 0) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
 	}
-	if (!out) {
+	if (!out) { /* out of memory: no mid_error, upstream_stopped fails the run with 500 */
 		json_decref(chunk);
-		if (!r->mid_error)
-			r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
 		return 1;
 	}
 	if (!r->stream || (json_array_size(out) == 0 && !chunk_has_extras(chunk))) {
@@ -998,8 +1040,8 @@ static int count_mcp(const struct tl_run *r)
 
 static void history_add(struct tl_run *r, json_t *msg)
 {
-	json_array_append(r->messages, msg);
-	json_array_append(r->hidden, msg);
+	if (!msg || json_array_append(r->messages, msg) < 0 || json_array_append(r->hidden, msg) < 0)
+		r->nomem = 1; /* the conversation lacks it: the run fails (round_done, tools_all_done) */
 	json_decref(msg);
 }
 
@@ -1032,9 +1074,12 @@ static long call_wait(const struct tl_run *r, size_t from, size_t to)
  * an upstream that sends several anyway gets them all run, one after the
  * other in the model's order, so every call has its result and none runs
  * beside another. 0, or -1 when the sink stopped the run */
+static int fail(struct tl_run *r, int http_status, json_t *err);
+
 static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
 	size_t from = r->next_call;
+	json_error_t err;
 	int n = 0;
 
 	for (; r->next_call < r->ncalls && !(r->one_by_one && n > 0); r->next_call++) {
@@ -1047,7 +1092,9 @@ static int tools_hand_out(struct tl_run *r, struct toolloop_need *need)
 
 		if (!c->server)
 			continue;
-		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, NULL) : json_object();
+		c->argv = c->denied ? NULL : c->args.len ? json_loads(c->args.data, 0, &err) : json_object();
+		if (!c->denied && !c->argv && (!c->args.len || json_error_code(&err) == json_error_out_of_memory))
+			return fail(r, 500, NULL); /* not the model's fault: it is not told its arguments were bad */
 		if (!json_is_object(c->argv)) {
 			json_decref(c->argv);
 			c->argv = NULL;
@@ -1105,23 +1152,29 @@ static void tools_done(struct tl_run *r)
 {
 	json_t *images = r->nclient == 0 && images_wanted(r) ? json_array() : NULL, *msg;
 
+	if (r->nclient == 0 && images_wanted(r) && !images)
+		r->nomem = 1; /* never a round without the images it is to carry */
+
 	for (int i = 0; i < r->ncalls; i++) {
 		const struct tl_call *c = &r->calls[i];
 
 		if (!c->server)
 			continue;
-		if (json_is_array(images))
-			toolresult_images(c->result, images);
+		if (json_is_array(images) && toolresult_images(c->result, images) < 0)
+			r->nomem = 1;
 		history_add(r, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", c->id, "content",
 					 c->text ? c->text : "Tool error: out of memory"));
 	}
 	if (json_array_size(images)) {
-		json_array_insert_new(images, 0,
-				      json_pack("{s:s, s:s}", "type", "text", "text",
-						"Images returned by the tool calls above:"));
+		if (json_array_insert_new(images, 0,
+					  json_pack("{s:s, s:s}", "type", "text", "text",
+						    "Images returned by the tool calls above:")) < 0)
+			r->nomem = 1;
 		msg = json_pack("{s:s, s:O}", "role", "user", "content", images);
-		if (msg && (r->image_msgs || (r->image_msgs = json_array())))
-			json_array_append(r->image_msgs, msg);
+		if (msg && !(r->image_msgs || (r->image_msgs = json_array())))
+			r->nomem = 1;
+		if (msg && r->image_msgs && json_array_append(r->image_msgs, msg) < 0)
+			r->nomem = 1;
 		history_add(r, msg);
 	}
 	json_decref(images);
@@ -1483,17 +1536,13 @@ static void history_put_back(struct tl_run *r)
 static int fail(struct tl_run *r, int http_status, json_t *err)
 {
 	struct toolloop_event ev = { .kind = TOOLLOOP_ERROR, .status = http_status, .error = err };
-	json_t *oom = NULL;
 
-	if (!err) {
-		oom = wire_error("Out of memory.", "server_error", NULL, NULL);
+	if (!err) { /* out of memory: the object made when the run opened */
 		ev.status = 500;
-		ev.error = oom;
+		ev.error = r->nomem_error;
 	}
-	if (ev.error)
-		send(r, &ev);
+	send(r, &ev);
 	json_decref(err);
-	json_decref(oom);
 	return -1;
 }
 
@@ -1503,6 +1552,8 @@ static int upstream_fail(struct tl_run *r, struct upstream_result *res)
 	json_t *err = upstream_error_json(res, &st);
 
 	log_warn("upstream: %s", res->message);
+	if (!err && res->err != UPSTREAM_OK) /* out of memory: the gateway's failure, not the upstream's */
+		return fail(r, 500, NULL);
 	if (!err)
 		err = tl_error("The upstream request failed.", "server_error", NULL, "upstream_error");
 	return fail(r, st, err);
@@ -1525,27 +1576,32 @@ static int sse_event(const char *event, const char *data, size_t len, const char
  * OpenAI's own Agents SDK resets tool_choice after a tool call for this
  * reason (Agent.reset_tool_choice, default true;
  * https://github.com/openai/openai-agents-python/pull/263 and /pull/335,
- * docs/agents.md "to prevent infinite loops"). New reference. */
-static json_t *choice_after_tools(const json_t *choice)
+ * docs/agents.md "to prevent infinite loops"). New reference; NULL with
+ * *nomem set when it could not be made (ENOMEM). */
+static json_t *choice_after_tools(const json_t *choice, int *nomem)
 {
 	const char *type = json_string_value(json_object_get(choice, "type"));
 	const json_t *allowed = json_object_get(choice, "allowed_tools");
-	json_t *v;
+	json_t *v = NULL;
 
-	if (json_is_string(choice))
-		return strcmp(json_string_value(choice), "required") == 0 ? json_string("auto") : NULL;
-	if (!type)
-		return NULL;
-	if (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)
-		return json_string("auto");
-	if (strcmp(type, "allowed_tools") != 0 ||
-	    strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") != 0)
-		return NULL;
-	v = json_deep_copy(choice);
-	if (v && json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto")) < 0) {
-		json_decref(v); /* ENOMEM (allowed_tools is an object: its mode was read above) */
+	if (json_is_string(choice)) {
+		if (strcmp(json_string_value(choice), "required") != 0)
+			return NULL;
+		v = json_string("auto");
+	} else if (type && (strcmp(type, "function") == 0 || strcmp(type, "custom") == 0)) {
+		v = json_string("auto");
+	} else if (type && strcmp(type, "allowed_tools") == 0 &&
+		   strcmp(json_string_value(json_object_get(allowed, "mode")) ?: "", "required") == 0) {
+		v = json_deep_copy(choice);
+		/* allowed_tools is an object: its mode was read above; a failure is ENOMEM */
+		if (v && json_object_set_new(json_object_get(v, "allowed_tools"), "mode", json_string("auto")) < 0) {
+			json_decref(v);
+			v = NULL;
+		}
+	} else {
 		return NULL;
 	}
+	*nomem = !v;
 	return v;
 }
 
@@ -1554,11 +1610,15 @@ static json_t *choice_after_tools(const json_t *choice)
 static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 {
 	json_t *choice;
+	int nomem = 0;
 
 	round_reset(r);
-	if (r->rounds > 0 && (choice = choice_after_tools(json_object_get(r->req, "tool_choice")))) {
+	if (r->rounds > 0 && !(choice = choice_after_tools(json_object_get(r->req, "tool_choice"), &nomem)) && nomem)
+		return fail(r, 500, NULL); /* never forced once more for want of memory */
+	if (r->rounds > 0 && choice) {
 		log_debug("tool_choice forced a tool call in the first round; later rounds ask with \"auto\"");
-		json_object_set_new(r->req, "tool_choice", choice);
+		if (json_object_set_new(r->req, "tool_choice", choice) < 0)
+			return fail(r, 500, NULL);
 	}
 	free(r->body);
 	r->body = json_dumps(r->req, JSON_COMPACT);
@@ -1579,11 +1639,12 @@ static int upstream_stopped(struct tl_run *r)
 	json_t *err = r->mid_error;
 
 	r->mid_error = NULL;
-	if (r->gone || !err) {
+	if (r->gone) {
 		json_decref(err);
-		r->gone = 1;
 		return -1;
 	}
+	if (!err) /* out of memory (on_event): the ERROR event still goes out */
+		return fail(r, 500, NULL);
 	return fail(r, 502, err);
 }
 
@@ -1632,7 +1693,7 @@ static int plain_answer(struct tl_run *r, struct upstream_result *res)
 {
 	json_t *resp = upstream_result_json(res), *err, *msg;
 
-	if (!resp && (resp = answer_from_events(r, &res->body)))
+	if (!resp && res->err != UPSTREAM_ENOMEM && (resp = answer_from_events(r, &res->body)))
 		res->err = UPSTREAM_OK;
 	if (!resp && r->mid_error) {
 		err = r->mid_error;
@@ -1686,6 +1747,8 @@ static int send_done(struct tl_run *r, const char *finish, const json_t *respons
 		.kind = TOOLLOOP_DONE, .finish_reason = finish, .usage = r->usage, .response = response
 	};
 
+	if (r->nomem) /* the run lost part of its state (a message, a round's usage): no answer from it */
+		return fail(r, 500, NULL);
 	return send(r, &ev);
 }
 
@@ -1710,7 +1773,7 @@ static int flush_client_calls(struct tl_run *r)
 			calls = NULL;
 		}
 	if (!calls) {
-		r->gone = 1;
+		r->nomem = 1;
 		return -1;
 	}
 	if (json_array_size(calls) == 0) {
@@ -1726,19 +1789,21 @@ static int finish_stream(struct tl_run *r, const char *finish, int mixed)
 {
 	json_t *u;
 
-	if (!mixed)
-		json_array_append_new(r->hidden, final_message(r));
-	if (flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
-		return -1;
+	if (!mixed && json_array_append_new(r->hidden, final_message(r)) < 0)
+		r->nomem = 1;
+	if (r->nomem || flush_client_calls(r) < 0 || emit(r, json_object(), finish) < 0)
+		return r->gone ? -1 : fail(r, 500, NULL); /* out of memory: an ERROR event ends the stream */
 	if (r->include_usage) {
 		/* "o" takes the one reference given: the run's usage (kept: incref) or a new empty object */
 		u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object", "chat.completion.chunk",
 			      "created", r->created, "model", r->model, "choices", "usage",
 			      r->usage ? json_incref(r->usage) : json_object());
-		if (u && r->fingerprint)
-			json_object_set(u, "system_fingerprint", r->fingerprint);
+		if (u && r->fingerprint && json_object_set(u, "system_fingerprint", r->fingerprint) < 0) {
+			json_decref(u);
+			u = NULL;
+		}
 		if (send_chunk(r, u, NULL, NULL) < 0)
-			return -1;
+			return r->gone ? -1 : fail(r, 500, NULL);
 	}
 	return send_done(r, finish, NULL);
 }
@@ -1754,10 +1819,12 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 
 	/* the calls as assembled (ids minted, arguments as text, MCP calls out) */
 	if ((strip_mcp || r->ncalls) && json_is_object(msg)) {
-		if (r->nclient)
-			json_object_set_new(msg, "tool_calls", calls_json(r, 1));
-		else
+		if (r->nclient) {
+			if (json_object_set_new(msg, "tool_calls", calls_json(r, 1)) < 0)
+				r->nomem = 1; /* never the upstream's calls, MCP ones among them */
+		} else {
 			json_object_del(msg, "tool_calls");
+		}
 	}
 	/* "tool_calls": [] (LM Studio on every text answer, lmstudio-bug-tracker issue 1318) is not
 	 * OpenAI's shape, and OpenAI refuses it when a client sends the message back: left out */
@@ -1767,12 +1834,10 @@ static int finish_plain(struct tl_run *r, json_t *last, const char *finish, int 
 		if (json_is_array(tc) && json_array_size(tc) == 0)
 			json_object_del(m, "tool_calls");
 	}
-	if (finish && json_is_object(choice))
-		json_object_set_new(choice, "finish_reason", json_string(finish));
-	if (r->usage)
-		json_object_set(last, "usage", r->usage);
-	if (!mixed && json_is_object(msg))
-		json_array_append_new(r->hidden, json_deep_copy(msg));
+	if ((finish && json_is_object(choice) && json_object_set_new(choice, "finish_reason", json_string(finish)) < 0) ||
+	    (r->usage && json_object_set(last, "usage", r->usage) < 0) ||
+	    (!mixed && json_is_object(msg) && json_array_append_new(r->hidden, json_deep_copy(msg)) < 0))
+		r->nomem = 1; /* send_done fails the run */
 	return send_done(r, finish ? finish : reason ? reason : "stop", last);
 }
 
@@ -1880,11 +1945,36 @@ static int restorable(const json_t *m)
 	       strcmp(json_string_value(json_object_get(m, "role")) ?: "", "assistant") == 0;
 }
 
+/* take_history: take the history under key (statestore_take, parsed
+ * here): OK with *entry, NOTFOUND, ETYPE (not JSON: dropped), ENOMEM (it
+ * could not be parsed for lack of memory: put back as it was, the run
+ * fails), or another store error */
+static enum statestore_status take_history(struct tl_run *r, struct statestore *st, const char *key, json_t **entry)
+{
+	enum statestore_status s;
+	json_error_t err;
+	char *text = NULL;
+	size_t len = 0;
+
+	*entry = NULL;
+	if ((s = statestore_take(st, TL_MIXED_NS, key, r->t->set->max_message_bytes, &text, &len)) != STATESTORE_OK)
+		return s;
+	if (!(*entry = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err))) {
+		s = json_error_code(&err) == json_error_out_of_memory ? STATESTORE_ENOMEM : STATESTORE_ETYPE;
+		if (s == STATESTORE_ENOMEM &&
+		    statestore_add(st, TL_MIXED_NS, key, text, len, r->t->set->session_ttl_ms) != STATESTORE_OK)
+			log_warn("out of memory: a mixed batch's history taken could not be put back");
+	}
+	free(text);
+	return s;
+}
+
 /* restore_sessions: splice back the histories of earlier mixed batches:
  * each assistant message with tool calls looks up (and takes) the history
  * its first call id, the conversation before it and the caller's key name */
 static void restore_sessions(struct tl_run *r)
 {
+	int lost = 0; /* out of memory: r->nomem at the end (the run fails; what was taken is put back) */
 	json_t *found = NULL, *m, *entry;
 	struct statestore *st = NULL;
 	enum statestore_status s;
@@ -1905,15 +1995,27 @@ static void restore_sessions(struct tl_run *r)
 
 		if (asked < TL_RESTORE_MAX && restorable(m) && !json_object_get(found, id)) {
 			asked++;
-			if ((!st && !(st = tl_store(r))) || (!found && !(found = json_object())))
+			if (!st && !(st = tl_store(r)))
 				break;
-			if (convo_hex(&c, convo) < 0 || history_key(r->key_id, convo, id, key) < 0)
+			if ((!found && !(found = json_object())) || convo_hex(&c, convo) < 0 ||
+			    history_key(r->key_id, convo, id, key) < 0) {
+				lost = 1;
 				break;
-			s = statestore_take_json(st, TL_MIXED_NS, key, r->t->set->max_message_bytes, &entry);
-			if (s == STATESTORE_OK && json_is_array(json_object_get(entry, "hidden")) &&
-			    json_is_object(json_object_get(entry, "ids"))) {
-				json_object_set(found, id, entry);
-				json_array_append_new(r->taken, json_pack("[s,O]", key, entry));
+			}
+			s = take_history(r, st, key, &entry);
+			if (s == STATESTORE_ENOMEM) {
+				lost = 1; /* the entry is back in the store (take_history) */
+			} else if (s == STATESTORE_OK && json_is_array(json_object_get(entry, "hidden")) &&
+				   json_is_object(json_object_get(entry, "ids"))) {
+				/* taken: kept for history_put_back first, so that a run that fails returns it */
+				if (json_array_append_new(r->taken, json_pack("[s,O]", key, entry)) < 0) {
+					lost = 1;
+					if (statestore_add_json(st, TL_MIXED_NS, key, entry,
+								r->t->set->session_ttl_ms) != STATESTORE_OK)
+						log_warn("out of memory: a mixed batch's history taken could not be put back");
+				} else if (json_object_set(found, id, entry) < 0) {
+					lost = 1;
+				}
 			} else if (s == STATESTORE_OK) {
 				log_warn("a stored mixed-batch history is not in the gateway's form: dropped");
 			} else if (s != STATESTORE_NOTFOUND) {
@@ -1923,22 +2025,27 @@ static void restore_sessions(struct tl_run *r)
 			}
 			json_decref(entry);
 		}
-		if (convo_feed(&c, m) < 0)
+		if (lost || convo_feed(&c, m) < 0) {
+			lost = 1;
 			break;
+		}
 	}
 	/* every message fed: the conversation as sent, before what is spliced in now (convo_ready) */
 	if (i == json_array_size(r->messages) && convo_final(&c, r->convo) == 0)
 		r->convo_state = 1;
 	else
 		sha256_free(&c);
-	if (json_object_size(found)) {
+	if (!lost && json_object_size(found)) {
 		if (r->convo_state == 0)
 			r->convo_state = -1; /* changed, its digest not made: no history kept under it */
 		int n = toolloop_restore(r->messages, found); /* not inside log_debug: a macro that skips its arguments */
 
+		lost = n < 0;
 		log_debug("restored %d mixed-batch histories", n);
 	}
 	json_decref(found);
+	if (lost) /* never a conversation asked upstream with a hidden round missing or half spliced */
+		r->nomem = 1;
 }
 
 /* unavailable: the servers (of the filter) whose tools cannot be offered:
@@ -2027,18 +2134,26 @@ static int inject(struct tl_run *r, int rc)
 		return fail(r, err ? 503 : 500, err ? err : tl_error("Out of memory.", "server_error", NULL, NULL));
 	}
 	buf_free(&why);
-	mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy);
+	/* out of memory fails the run: never a request offering some of the tools */
+	if (!(mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy)))
+		return fail(r, 500, NULL);
 	json_array_foreach(mine, i, t)
-		json_object_set_new(r->offered,
-				    json_string_value(json_object_get(json_object_get(t, "function"), "name")),
-				    json_true());
-	if (json_array_size(mine)) {
-		if (!json_is_array(tools)) {
-			tools = json_array();
-			json_object_set_new(r->req, "tools", tools);
-		}
+		if (json_object_set_new(r->offered,
+					json_string_value(json_object_get(json_object_get(t, "function"), "name")),
+					json_true()) < 0)
+			break;
+	if (i < json_array_size(mine) || (json_array_size(mine) && !json_is_array(tools) &&
+					  json_object_set_new(r->req, "tools", tools = json_array()) < 0)) {
+		json_decref(mine);
+		return fail(r, 500, NULL);
+	}
+	if (json_array_size(mine))
 		json_array_foreach(mine, i, t)
-			json_array_append(tools, t);
+			if (json_array_append(tools, t) < 0)
+				break;
+	if (i < json_array_size(mine)) {
+		json_decref(mine);
+		return fail(r, 500, NULL);
 	}
 	json_decref(mine);
 	return 0;
@@ -2051,6 +2166,10 @@ static void prepared(struct tl_run *r)
 	if (history_on(r))
 		restore_sessions(r);
 	r->state = TL_UPSTREAM;
+	if (r->nomem) {
+		r->state = TL_ENDED;
+		(void)fail(r, 500, NULL);
+	}
 }
 
 /* prepare: our copy of the request, checked; whether MCP tools are to be
@@ -2077,13 +2196,16 @@ static int prepare(struct tl_run *r, json_t *req, const char *servers)
 				     json_is_array(r->messages) ? "empty_array" : "invalid_type"));
 	r->n_sent = json_array_size(r->messages); /* what a history made now is bound to (convo_ready) */
 	model = json_object_get(r->req, "model");
-	if (!model || json_is_null(model))
-		json_object_set_new(r->req, "model", json_string(s->default_model));
-	else if (!json_is_string(model))
+	if (!model || json_is_null(model)) {
+		if (json_object_set_new(r->req, "model", json_string(s->default_model)) < 0)
+			return fail(r, 500, NULL);
+	} else if (!json_is_string(model)) {
 		return fail(r, 400,
 			    tl_error("'model' must be a string.", "invalid_request_error", "model", "invalid_type"));
-	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))))
-		json_object_set_new(r->req, "model", json_string(alias));
+	}
+	if ((alias = settings_model_alias(s, json_string_value(json_object_get(r->req, "model")))) &&
+	    json_object_set_new(r->req, "model", json_string(alias)) < 0)
+		return fail(r, 500, NULL);
 	snprintf(r->model, sizeof r->model, "%s", json_string_value(json_object_get(r->req, "model")));
 	r->stream = json_is_true(json_object_get(r->req, "stream"));
 	r->choice_none = json_is_string(json_object_get(r->req, "tool_choice")) &&
@@ -2105,8 +2227,10 @@ static int prepare(struct tl_run *r, json_t *req, const char *servers)
 	json_array_foreach(json_object_get(r->req, "tools"), i, t) {
 		const char *name = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
 
-		if (name)
-			json_object_set_new(r->client_tools, name, json_true());
+		if (name && json_object_set_new(r->client_tools, name, json_true()) < 0) {
+			buf_free(&filter);
+			return fail(r, 500, NULL);
+		}
 	}
 	/* one conversation is followed: with n > 1 choices no MCP tools are offered */
 	if (s->inject_tools && !json_is_false(json_object_get(mcp, "tools")) &&
@@ -2144,6 +2268,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);
+	json_decref(r->nomem_error);
 	json_decref(r->last);
 	json_decref(r->image_msgs);
 	free(r->calls);
@@ -2162,8 +2287,10 @@ static json_t *assistant_of(struct tl_run *r, json_t *last)
 		return round_message(r, 0);
 	/* the upstream's message as it came (reasoning_content and all), its calls as assembled */
 	msg = json_deep_copy(json_object_get(json_array_get(json_object_get(last, "choices"), 0), "message"));
-	if (msg)
-		json_object_set_new(msg, "tool_calls", calls_json(r, 0));
+	if (msg && json_object_set_new(msg, "tool_calls", calls_json(r, 0)) < 0) {
+		json_decref(msg); /* not the upstream's calls as they came: NULL, history_add fails the run */
+		msg = NULL;
+	}
 	return msg;
 }
 
@@ -2191,7 +2318,9 @@ static struct tl_run *run_open(struct toolloop *t, json_t *req, const char *serv
 	}
 	r->t = t;
 	r->sink = *sink;
-	if (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id))) {
+	if (!(r->nomem_error = tl_error("Out of memory.", "server_error", NULL, NULL)) ||
+	    (t->key_id && *t->key_id && !(r->key_id = strdup(t->key_id)))) {
+		json_decref(r->nomem_error);
 		json_decref(req);
 		free(r);
 		return NULL;
@@ -2256,6 +2385,10 @@ static void round_done(struct tl_run *r)
 	r->rounds++;
 	r->next_call = 0;
 	history_add(r, assistant_of(r, r->last));
+	if (r->nomem) {
+		(void)fail(r, 500, NULL);
+		return;
+	}
 	r->state = TL_TOOLS;
 }
 
@@ -2264,6 +2397,11 @@ static void round_done(struct tl_run *r)
 static void tools_all_done(struct tl_run *r)
 {
 	tools_done(r);
+	if (r->nomem) {
+		r->state = TL_ENDED;
+		(void)fail(r, 500, NULL);
+		return;
+	}
 	if (!r->nclient) {
 		r->state = TL_UPSTREAM;
 		return;
@@ -2372,7 +2510,7 @@ int toolloop_feed_catalog(struct tl_run *r, int rc)
 		return -1;
 	}
 	prepared(r);
-	return 0;
+	return r->state == TL_ENDED ? -1 : 0;
 }
 
 int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
@@ -2386,7 +2524,7 @@ int toolloop_feed_upstream(struct tl_run *r, const void *bytes, size_t n)
 		return 0;
 	r->state = TL_ENDED;
 	if (rc == SSE_ETOOBIG || rc == SSE_ENOMEM)
-		return fail(r, 502,
+		return fail(r, rc == SSE_ETOOBIG ? 502 : 500,
 			    tl_error(rc == SSE_ETOOBIG ? "An event of the upstream's stream is larger than "
 							 "MCPGW_MAX_RESPONSE_BYTES."
 						       : "Out of memory.",

@@ -261,8 +261,9 @@ const char *toolloop_unavailable(const struct tl_run *r, const char **why);
 /* toolloop_close: free the run (NULL: nothing). */
 void toolloop_close(struct tl_run *r);
 
-/* toolloop_usage_add: add every integer of usage (nested objects too) into sum. */
-void toolloop_usage_add(json_t *sum, const json_t *usage);
+/* toolloop_usage_add: add every number of usage (nested objects too) into sum.
+ * 0, or -1 on ENOMEM (sum then holds part of usage). */
+int toolloop_usage_add(json_t *sum, const json_t *usage);
 
 /* toolloop_restore: splice histories of mixed batches back into messages
  * (an array, changed in place). sessions maps the first tool call id of an
@@ -276,7 +277,8 @@ void toolloop_usage_add(json_t *sum, const json_t *usage);
  * histories up itself (taken from the state store: the key is a digest of
  * the caller's key id, the conversation before the message and that id),
  * so a client gets only the histories of answers it got. Returns how many
- * were restored. */
+ * were restored, or -1 on ENOMEM (messages may then be partly restored:
+ * not to be sent). */
 int toolloop_restore(json_t *messages, const json_t *sessions);
 
 #endif

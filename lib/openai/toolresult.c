@@ -150,10 +150,11 @@ static int image_of(const json_t *item, const char **data, const char **mime)
 	return *data && *data[0] && *mime && strncmp(*mime, "image/", 6) == 0 ? 0 : -1;
 }
 
-size_t toolresult_images(const json_t *result, json_t *parts)
+int toolresult_images(const json_t *result, json_t *parts)
 {
 	const json_t *item;
-	size_t i, n = 0;
+	size_t i;
+	int n = 0;
 
 	json_array_foreach(json_object_get(result, "content"), i, item) {
 		const char *data, *mime;
@@ -161,11 +162,15 @@ size_t toolresult_images(const json_t *result, json_t *parts)
 
 		if (image_of(item, &data, &mime) < 0)
 			continue;
-		if (buf_printf(&url, "data:%s;base64,%s", mime, data) == 0 &&
+		if (buf_printf(&url, "data:%s;base64,%s", mime, data) < 0 ||
 		    json_array_append_new(parts, json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url",
-							   url.data)) == 0)
+							   url.data)) < 0)
+			n = -1; /* no image left out silently */
+		else
 			n++;
 		buf_free(&url);
+		if (n < 0)
+			break;
 	}
 	return n;
 }

@@ -27,7 +27,8 @@ int toolresult_text(const json_t *result, const json_t *error, size_t max_bytes,
 /* toolresult_images: the images of a result (image blocks, and embedded
  * blob resources whose MIME type is image/...) as OpenAI content parts
  * ({"type":"image_url","image_url":{"url":"data:<mime>;base64,..."}}),
- * appended to parts (an array). Returns how many were added. */
-size_t toolresult_images(const json_t *result, json_t *parts);
+ * appended to parts (an array). Returns how many were added, or -1 on
+ * ENOMEM (an image could not be added; the ones before it are in parts). */
+int toolresult_images(const json_t *result, json_t *parts);
 
 #endif

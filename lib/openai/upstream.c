@@ -1200,7 +1200,9 @@ json_t *upstream_result_json(struct upstream_result *res)
 		return NULL;
 	}
 	v = json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, &je);
-	if (!v)
+	if (!v && json_error_code(&je) == json_error_out_of_memory) /* not the upstream's fault */
+		up_fail(res, UPSTREAM_ENOMEM, "out of memory reading the answer of %s", res->url);
+	else if (!v)
 		up_fail(res, UPSTREAM_EBADRESP, "%s answered with a body that is not JSON (%s at byte %d)", res->url,
 			je.text, je.position);
 	return v;
@@ -1222,11 +1224,15 @@ static const char *up_snippet(const buf_t *b, char *out, size_t outn)
 /* up_passthrough: the upstream's own error from an EHTTP body, in whatever
  * shape the provider writes it (wire_error_from), as an OpenAI error
  * object; NULL if the body holds none */
-static json_t *up_passthrough(const struct upstream_result *res)
+static json_t *up_passthrough(const struct upstream_result *res, int *nomem)
 {
-	json_t *body = up_fits(res) ? json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, NULL) : NULL;
+	json_error_t je;
+	int fits = up_fits(res);
+	json_t *body = fits ? json_loadb(res->body.data ? res->body.data : "", res->body.len, 0, &je) : NULL;
 	json_t *out = body ? wire_error_from(body, (int)res->status) : NULL;
 
+	/* out of memory: not "a body that is not an OpenAI error" */
+	*nomem = body ? !out && errno == ENOMEM : fits && json_error_code(&je) == json_error_out_of_memory;
 	json_decref(body);
 	return out;
 }
@@ -1237,6 +1243,7 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 	char snip[UP_SNIPPET_MAX + 1];
 	buf_t msg = BUF_INIT;
 	json_t *out;
+	int nomem;
 
 	/* the upstream refused the gateway's own key: its text describes that key
 	 * ("Incorrect API key provided: sk-...") and is none of the client's
@@ -1245,7 +1252,9 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 	if (res->status == 401 || res->status == 403)
 		return wire_error("The gateway's upstream credentials were refused", "server_error", NULL,
 				  "upstream_auth_failed");
-	out = up_passthrough(res);
+	out = up_passthrough(res, &nomem);
+	if (nomem)
+		return NULL;
 	if (out) {
 		*http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
 		return out;

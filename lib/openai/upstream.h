@@ -201,8 +201,9 @@ enum upstream_err upstream_stream(struct upstream *u, const char *path, const ch
  * upstream_request), its values counted first (wire_json_scan) against
  * res->max_values (MCPGW_MAX_UPSTREAM_JSON_VALUES). New reference; NULL
  * when it holds more (res->err set to UPSTREAM_ETOOBIG: a 502
- * upstream_response_too_large) or is not JSON (UPSTREAM_EBADRESP), with
- * res->message saying so. */
+ * upstream_response_too_large), is not JSON (UPSTREAM_EBADRESP), or could
+ * not be parsed for lack of memory (UPSTREAM_ENOMEM), with res->message
+ * saying so. */
 json_t *upstream_result_json(struct upstream_result *res);
 
 /* upstream_error_json: the OpenAI error object to answer a failed request

@@ -1,6 +1,7 @@
 /* wire.c: OpenAI error objects, the status-to-type table and the JSON depth and value-count check, for every side that speaks OpenAI. */
 #include "openai/wire.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -89,12 +90,15 @@ static json_t *we_detail(const json_t *detail)
 		return we_text(detail);
 	json_array_foreach(detail, i, d) {
 		const char *msg = json_string_value(json_object_get(d, "msg"));
-		char *loc = json_object_get(d, "loc") ? json_dumps(json_object_get(d, "loc"), JSON_COMPACT) : NULL;
+		const json_t *where = json_object_get(d, "loc");
+		char *loc = where ? json_dumps(where, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
+		if (where && !loc) /* out of memory: no message rather than one missing its place */
+			break;
 		fprintf(f, "%s%s%s%s", i ? "; " : "", msg ? msg : "", loc ? " at " : "", loc ? loc : "");
 		free(loc);
 	}
-	if (fclose(f) != 0) {
+	if (fclose(f) != 0 || i < json_array_size(detail)) {
 		free(joined);
 		return NULL;
 	}
@@ -123,7 +127,8 @@ static int we_fill(json_t *e, int status)
 	return 0;
 }
 
-json_t *wire_error_from(const json_t *body, int status)
+/* we_from: wire_error_from's work; NULL with *nomem set when out of memory */
+static json_t *we_from(const json_t *body, int status, int *nomem)
 {
 	const json_t *e;
 	json_t *copy, *out;
@@ -131,7 +136,7 @@ json_t *wire_error_from(const json_t *body, int status)
 	/* Gemini's OpenAI endpoint: [{"error": {"code": 400, "message", "status"}}]
 	 * (seen in https://github.com/SuzumiyaAkizuki/ComfyUI-NewBie-LLM-Formatter/issues/3) */
 	if (json_is_array(body))
-		return json_array_size(body) ? wire_error_from(json_array_get(body, 0), status) : NULL;
+		return json_array_size(body) ? we_from(json_array_get(body, 0), status, nomem) : NULL;
 	if (!json_is_object(body))
 		return NULL;
 	if ((e = json_object_get(body, "error")) && !json_is_null(e)) {
@@ -140,6 +145,7 @@ json_t *wire_error_from(const json_t *body, int status)
 
 			out = text ? wire_error(json_string_value(text), wire_error_type(status), NULL, NULL) : NULL;
 			json_decref(text);
+			*nomem = !out;
 			return out;
 		}
 		copy = json_deep_copy(e);
@@ -147,6 +153,7 @@ json_t *wire_error_from(const json_t *body, int status)
 		copy = json_object();
 		if (copy && json_object_set_new(copy, "message", we_detail(e)) < 0) {
 			json_decref(copy);
+			*nomem = 1;
 			return NULL;
 		}
 	} else if (json_object_get(body, "message")) { /* vLLM, Mistral: the error's members at the top */
@@ -158,9 +165,22 @@ json_t *wire_error_from(const json_t *body, int status)
 	}
 	if (!copy || we_fill(copy, status) < 0) {
 		json_decref(copy);
+		*nomem = 1;
 		return NULL;
 	}
-	return json_pack("{s:o}", "error", copy); /* copy stolen, even on failure */
+	out = json_pack("{s:o}", "error", copy); /* copy stolen, even on failure */
+	*nomem = !out;
+	return out;
+}
+
+json_t *wire_error_from(const json_t *body, int status)
+{
+	int nomem = 0;
+	json_t *e = we_from(body, status, &nomem);
+
+	if (!e)
+		errno = nomem ? ENOMEM : 0;
+	return e;
 }
 
 const char *wire_error_type(int status)

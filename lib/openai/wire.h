@@ -28,7 +28,7 @@ json_t *wire_verrorf(int status, const char *param, const char *code, const char
  * those (Gemini), {"detail": text, or a list of {"msg", "loc"}, or an
  * object} (FastAPI-based servers), {"object": "error", "message", ...}
  * (vLLM, Mistral), {"message": ...}. New reference; NULL when body holds
- * no error in any of these shapes, or on ENOMEM. */
+ * no error in any of these shapes (errno 0), or on ENOMEM (errno ENOMEM). */
 json_t *wire_error_from(const json_t *body, int status);
 
 /* wire_error_type: the OpenAI "type" for an HTTP status: 401

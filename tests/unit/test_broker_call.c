@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "allocfail.h"
 #include "broker_fake.h"
 #include "core/log.h"
 #include "mcp/jsonrpc.h"
@@ -216,17 +217,6 @@ static void test_result_not_an_object(void **state)
 	rig_free(r);
 }
 
-/* allocation failure: jansson's allocations fail at the n-th (only), as in
- * jansson's own chaos tests */
-static int alloc_n, alloc_fail_at;
-
-static void *failing_malloc(size_t size)
-{
-	if (alloc_fail_at && ++alloc_n == alloc_fail_at)
-		return NULL;
-	return malloc(size);
-}
-
 /* each allocation made while a server's answer is handled fails in turn:
  * the client gets one answer every time (the result, or an error), and
  * nothing is used after it was freed or leaked (valgrind, tests/check.sh).
@@ -236,7 +226,7 @@ static void test_answer_with_failing_allocations(void **state)
 {
 	struct rig *r = ready(1000, 0);
 	json_t *req, *ans;
-	int n;
+	int n, reached;
 	(void)state;
 
 	for (n = 1; n < 400; n++) {
@@ -245,14 +235,11 @@ static void test_answer_with_failing_allocations(void **state)
 		rig_pass(r);
 		req = fake_take(rig_fake(r, 0), "tools/call");
 		assert_non_null(req);
-		json_set_alloc_funcs(failing_malloc, free);
-		alloc_n = 0;
-		alloc_fail_at = n;
+		allocfail_start(n); /* jansson's n-th allocation (only) fails: tests/unit/allocfail.h */
 		fake_answer(rig_fake(r, 0), req,
 			    n % 2 ? "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"_meta\":{\"k\":1}}"
 				  : "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"_meta\":\"not an object\"}");
-		alloc_fail_at = 0;
-		json_set_alloc_funcs(malloc, free);
+		reached = allocfail_stop();
 		if (!(ans = client_recv(r))) { /* the server's answer was lost: the call times out */
 			rig_advance(r, 1000);
 			ans = client_recv(r);
@@ -274,7 +261,7 @@ static void test_answer_with_failing_allocations(void **state)
 			assert_non_null(err_msg(ans));
 		json_decref(req);
 		json_decref(ans);
-		if (alloc_n < n) /* no allocation failed: every one was tried */
+		if (!reached) /* no allocation failed: every one was tried */
 			break;
 	}
 	assert_true(n < 400);
