@@ -572,7 +572,8 @@ const struct settings_row settings_rows[] = {
 		  "(`Access-Control-Allow-Origin: *`, never with credentials); see [Browsers](#browsers-and-cors)" },
 	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
 	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
-	  .more = "to or from the broker and MCP servers" },
+	  .more = "to or from the broker and MCP servers; a stdio server that writes a longer line is restarted "
+		  "(its calls in flight fail at once with 503 `server_unavailable`; no other server is touched)" },
 	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
@@ -586,8 +587,9 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_BROKER | SETTINGS_CLIENT,
 	  .doc = "seconds; longest wait before a failing server is started again",
 	  .more = ". A server that fails to start (cannot be run, exits or fails before its tools are listed) waits "
-		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s and then died restarts after 0.1 s "
-		  "(doubling too if it keeps dying soon after)" },
+		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s, or answered a request since it got "
+		  "ready (a server that exits after serving, cleanly or not), restarts after 0.1 s; one that keeps "
+		  "dying soon after getting ready without answering anything doubles that wait too" },
 	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGS_COUNT, 1, 65536), .def = "512", FIELD(max_clients),
 	  .readers = SETTINGS_BROKER, .doc = "broker client connections" },
 	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, SET_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
