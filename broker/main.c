@@ -150,7 +150,8 @@ static const struct usage broker_usage = {
 	"[--check-config | --status | --settings[=markdown] | --help | --version]",
 	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
 	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
-	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
+	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT;\n"
+	"SIGHUP reopens its log file (logrotate).\n",
 	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good, 1 when the\n"
 	"                      config is not, 4 when a setting is not\n"
 	"      --status        ask the broker running on this state directory for its servers and print\n"
@@ -179,7 +180,7 @@ static int print_status(void)
 	return rc == 0 ? 0 : rc > 0 ? 3 : 1;
 }
 
-/* on_stop: SIGTERM, SIGINT or SIGHUP came (ctx: where the broker is, once made) */
+/* on_stop: SIGTERM or SIGINT came (ctx: where the broker is, once made) */
 static void on_stop(void *ctx)
 {
 	struct broker *const *b = ctx;

@@ -302,3 +302,48 @@ assert_stream_error() {
 	echo "# upstream requests aborted: $aborted" >&3
 	[ "$aborted" -ge 32 ]
 }
+
+# responder_pids: the pids of the responders lighttpd or spawn-fcgi started (by their parent, or pid files)
+responder_pids() {
+	local f fp
+
+	for f in "$MCPGW_STATE_DIR"/fcgi-*.pid; do [ -e "$f" ] && cat "$f"; done
+	fp=$(frontend_pid) && ps -o pid= --ppid "$fp" | tr -d ' '
+	return 0
+}
+
+@test "logrotate: logs moved away, mcpgwctl reopen-logs (SIGHUP): new lines go to new files, nothing stops" {
+	local bpid rpids before1 before2 p
+
+	[ "${MCPGW_FRONTEND:-lighttpd}" = lighttpd ] || [ "${MCPGW_FRONTEND:-lighttpd}" = apache-proxy-fcgi ] ||
+		skip "Apache's graceful restart (SIGUSR1) restarts its own responders: covered behind lighttpd and apache-proxy-fcgi"
+	echo_ok echo "before the rotation"
+	bpid=$(broker_pid)
+	rpids=$(responder_pids | sort | tr '\n' ' ')
+	mv "$MCPGW_STATE_DIR/broker.log" "$MCPGW_STATE_DIR/broker.log.1"
+	mv "$MCPGW_STATE_DIR/responders.log" "$MCPGW_STATE_DIR/responders.log.1"
+	run sh "$MCPGW_ROOT/deploy/mcpgwctl" reopen-logs
+	echo "# $output" >&3
+	[ "$status" -eq 0 ]
+	[[ $output == *broker* ]]
+	for _ in $(seq 50); do [ -s "$MCPGW_STATE_DIR/broker.log" ] && break; sleep 0.1; done
+	grep -q "SIGHUP: log file reopened" "$MCPGW_STATE_DIR/broker.log"
+	before1=$(wc -c <"$MCPGW_STATE_DIR/broker.log.1")
+	before2=$(wc -c <"$MCPGW_STATE_DIR/responders.log.1")
+	# every responder process serves once more: the access lines land in the new file
+	for _ in 1 2 3; do echo_ok echo "after the rotation"; done
+	get /health
+	# a server's stderr, logged by the broker, too
+	kill "$(server_field fault pid)"
+	wait_server_state fault ready
+	for _ in $(seq 50); do grep -q " INFO access .*endpoint=/v1/tools " "$MCPGW_STATE_DIR/responders.log" 2>/dev/null && break; sleep 0.1; done
+	grep -q " INFO access .*endpoint=/v1/tools " "$MCPGW_STATE_DIR/responders.log"
+	grep -q "server fault: " "$MCPGW_STATE_DIR/broker.log"
+	sleep 0.3 # the responders' log thread writes within about 100 ms
+	[ "$(wc -c <"$MCPGW_STATE_DIR/broker.log.1")" = "$before1" ]
+	[ "$(wc -c <"$MCPGW_STATE_DIR/responders.log.1")" = "$before2" ]
+	# nothing stopped or restarted
+	[ "$(broker_pid)" = "$bpid" ]
+	for p in $rpids; do kill -0 "$p"; done
+	[ "$(responder_pids | sort | tr '\n' ' ')" = "$rpids" ]
+}
