@@ -582,7 +582,7 @@ static const char *const tools_settings[] = {
 	"MCPGW_MAX_JSON_DEPTH", "MCPGW_ALLOWED_HOSTS",   "MCPGW_CORS_ORIGINS",
 	"MCPGW_LISTEN",         "MCPGW_STATE_STORE",     "MCPGW_STATE_STORE_TIMEOUT",
 	"MCPGW_API_KEYS",       "MCPGW_TRUSTED_PROXIES", "MCPGW_LOG_LEVEL",
-	"MCPGW_LOG_FILE",       "MCPGW_FAULT",           NULL
+	"MCPGW_LOG_FILE",       "MCPGW_SHUTDOWN_GRACE",  "MCPGW_FAULT",           NULL
 };
 
 /* what a shell gets for --help (lib/usage.c) */

@@ -594,6 +594,10 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_BROKER, .doc = "broker client connections" },
 	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, SET_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
 	  .readers = R_MCP, .doc = "seconds to wait for the broker beyond the tool time" },
+	{ .name = "MCPGW_SHUTDOWN_GRACE", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(shutdown_grace_ms),
+	  .readers = SETTINGS_RESPONDERS | SETTINGS_CTL, .doc = "seconds a stop lets requests in flight finish",
+	  .more = "(`mcpgwctl stop`: lighttpd's graceful shutdown, Apache's graceful-stop; a FastCGI responder on "
+		  "SIGTERM) before they are cut; new requests are refused meanwhile" },
 	{ .name = "MCPGW_STARTUP_WAIT", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(startup_wait_ms),
 	  .readers = R_GW | SETTINGS_CTL, .doc = "seconds a request waits for MCP servers still starting",
 	  .more = "(a tool list, a call of a tool not listed yet, a chat completion, a responder that just started "

@@ -17,7 +17,6 @@
 #include "openai/wire.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
-#define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
 #define RESPONDER_V1 "/v1"
 
 /* ---- routing ---- */
@@ -585,9 +584,9 @@ static void watch_hup(void)
 }
 
 /* serve_threads: n workers; main waits for SIGTERM/SIGINT (SIGHUP reopens the log), then wakes the workers
- * blocked in accept and gives requests in progress a grace period. 0, or 1 when one
+ * blocked in accept and gives requests in progress grace_ms (MCPGW_SHUTDOWN_GRACE). 0, or 1 when one
  * outlived it (then nothing may be freed). */
-static int serve_threads(struct responder_worker *ws, int n)
+static int serve_threads(struct responder_worker *ws, int n, long grace_ms)
 {
 	sigset_t set;
 	pthread_attr_t attr;
@@ -615,7 +614,12 @@ static int serve_threads(struct responder_worker *ws, int n)
 	FCGX_ShutdownPending();
 	shutdown(0, SHUT_RDWR); /* wakes the workers blocked in accept on the FastCGI socket */
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += RESPONDER_SHUTDOWN_GRACE_S;
+	deadline.tv_sec += grace_ms / 1000;
+	deadline.tv_nsec += (grace_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	for (int i = 0; i < n; i++)
 		if (ws[i].started && pthread_timedjoin_np(ws[i].th, NULL, &deadline) != 0)
 			return 1;
@@ -661,7 +665,7 @@ int responder_main(const struct responder_def *def)
 		r.nw++;
 	if (r.nw < n)
 		worker_free(&r, &r.ws[r.nw]); /* the one that failed half-way */
-	if (serve_threads(r.ws, r.nw) != 0)
+	if (serve_threads(r.ws, r.nw, r.settings_ok ? r.s.shutdown_grace_ms : 30000) != 0)
 		return 1; /* a request outlived the grace period: leave without freeing */
 out:
 	for (int i = 0; i < r.nw; i++)
