@@ -104,7 +104,8 @@ static int64_t *publish_generation(const char *state_dir)
 
 	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_CATALOG_GEN);
 	fd = statedir_open(path, O_RDWR | O_CREAT, 0600); /* a planted symlink is refused, never truncated */
-	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 ||
+	/* allocated now (posix_fallocate): a mapped page without its block is SIGBUS on a full disk */
+	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 || (errno = posix_fallocate(fd, 0, sizeof(int64_t))) != 0 ||
 	    (p = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		log_warn("%s: %s; responders will ask for the catalog each time", path, strerror(errno));
 		if (fd >= 0)

@@ -5,7 +5,12 @@ load helpers
 mcpgw_load_sim
 
 mcpgw_custom_config() {
-	mkdir -p "$MCPGW_HOME/pids"
+	mkdir -p "$MCPGW_HOME/pids" "$MCPGW_STATE_DIR"
+	chmod 0700 "$MCPGW_STATE_DIR"
+	# the state directory on a tmpfs of its own (as root): it can be filled up and made read-only
+	if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=32m,mode=0700 tmpfs "$MCPGW_STATE_DIR" 2>/dev/null; then
+		touch "$MCPGW_HOME/statedir.tmpfs"
+	fi
 	cat >"$MCPGW_HOME/servers_config.json" <<JSON
 {
   "mcpServers": {
@@ -31,7 +36,16 @@ ENV
 }
 
 setup_file() { mcpgw_setup_file_with_sim; }
-teardown_file() { mcpgw_teardown_file_with_sim; }
+teardown_file() {
+	if [ -e "$MCPGW_HOME/statedir.tmpfs" ]; then
+		mount -o remount,rw "$MCPGW_STATE_DIR" 2>/dev/null || true
+		sh "$MCPGW_ROOT/deploy/mcpgwctl" stop >/dev/null 2>&1 || true
+		node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" keep "$MCPGW_HOME" "$(artifacts_tag)" || true
+		[ "${MCPGW_BB_KEEP:-}" != 1 ] || cp -a "$MCPGW_STATE_DIR" "$MCPGW_HOME/var.kept"
+		umount "$MCPGW_STATE_DIR" || umount -l "$MCPGW_STATE_DIR"
+	fi
+	mcpgw_teardown_file_with_sim
+}
 
 setup() {
 	wait_server_state fault ready
@@ -304,6 +318,107 @@ assert_stream_error() {
 		console.log(l.filter(x => x.aborted && JSON.stringify(x.body).includes("abandon-me")).length)')
 	echo "# upstream requests aborted: $aborted" >&3
 	[ "$aborted" -ge 32 ]
+}
+
+# need_tmpfs: skip unless the state directory is a tmpfs of its own (root, mount allowed)
+need_tmpfs() {
+	[ -e "$MCPGW_HOME/statedir.tmpfs" ] || skip "needs root and mount(2) for a tmpfs state directory"
+}
+
+# db_ok DB: the SQLite database DB passes its integrity check
+db_ok() {
+	[ "$(sqlite3 "$1" 'PRAGMA integrity_check')" = ok ]
+}
+
+# rows DB TABLE: the number of rows of TABLE
+rows() { sqlite3 "$1" "SELECT count(*) FROM $2"; }
+
+# serving_without_disk: tool calls, a chat with a tool round, the models and /health answer
+serving_without_disk() {
+	echo_ok echo "no disk"
+	echo_ok b_echo "no disk either"
+	sim_script '[{"tool_calls":[{"name":"echo","arguments":{"text":"round"}}]},{"content":"done"}]'
+	chat '{"model":"sim-model","messages":[{"role":"user","content":"use a tool"}]}'
+	assert_status 200
+	assert_json "j.choices[0].message.content === 'done'"
+	get /v1/models
+	assert_status 200
+	get /health
+	assert_status 200
+}
+
+# stored_before: wait for the audit row of a call; AUDIT0 and TOOLS0: the rows stored so far
+stored_before() {
+	echo_ok echo "before"
+	for _ in $(seq 50); do [ "$(rows "$MCPGW_STATE_DIR/state.db" audit)" -gt 0 ] && break; sleep 0.1; done
+	AUDIT0=$(rows "$MCPGW_STATE_DIR/state.db" audit)
+	TOOLS0=$(rows "$MCPGW_STATE_DIR/mcpgw.db" tools)
+	[ "$AUDIT0" -gt 0 ] && [ "$TOOLS0" -gt 0 ]
+}
+
+# nothing_lost: both databases sound, no row of before lost, the calls since audited, and the
+# registry holds the pid of the server other as it runs now
+nothing_lost() {
+	local reg="$MCPGW_STATE_DIR/mcpgw.db" store="$MCPGW_STATE_DIR/state.db" pid
+
+	db_ok "$reg"
+	db_ok "$store"
+	[ "$(rows "$reg" tools)" -ge "$TOOLS0" ]
+	for _ in $(seq 100); do [ "$(rows "$store" audit)" -gt "$AUDIT0" ] && break; sleep 0.1; done
+	[ "$(rows "$store" audit)" -gt "$AUDIT0" ]
+	pid=$(server_field other pid)
+	for _ in $(seq 100); do [ "$(sqlite3 "$reg" "SELECT pid FROM servers WHERE name = 'other'")" = "$pid" ] && break; sleep 0.1; done
+	[ "$(sqlite3 "$reg" "SELECT pid FROM servers WHERE name = 'other'")" = "$pid" ]
+}
+
+@test "the state directory full: requests go on, a dying server restarts, nothing stored is lost, all is saved once there is room" {
+	local pid
+
+	need_tmpfs
+	stored_before
+	dd if=/dev/zero of="$MCPGW_STATE_DIR/filler" bs=64k 2>/dev/null || true
+	[ "$(df --output=avail "$MCPGW_STATE_DIR" | tail -n 1)" -lt 64 ]
+	# the metrics and the catalog generation are mapped files: a page without its block was SIGBUS
+	serving_without_disk
+	# a server that dies meanwhile is restarted (saving its state fails: logged, tried again)
+	pid=$(server_field other pid)
+	kill -9 "$pid"
+	wait_server_state other ready
+	echo_ok b_echo "restarted without room"
+	rm -f "$MCPGW_STATE_DIR/filler"
+	serving_without_disk
+	nothing_lost
+}
+
+@test "the state directory read-only: the broker cannot start there (a clear 503 naming why), the next request once writable starts it; nothing lost" {
+	local bpid
+
+	need_tmpfs
+	stored_before
+	bpid=$(broker_pid)
+	# a read-only bind mount over it (the files the processes hold open stay writable through their fds,
+	# as they would on a disk remounted read-only only for new files); then the broker goes
+	mount --bind "$MCPGW_STATE_DIR" "$MCPGW_STATE_DIR"
+	mount -o remount,ro,bind "$MCPGW_STATE_DIR"
+	! touch "$MCPGW_STATE_DIR/probe" 2>/dev/null
+	stop_broker "$MCPGW_STATE_DIR"
+	post /v1/tools '{"tool":"echo","arguments":{"text":"no broker"}}'
+	echo "# $HTTP_STATUS $BODY" >&3
+	assert_openai_error 503 broker_unavailable
+	assert_json "j.error.message.includes('Read-only file system')"
+	# writable again: a request starts a broker and is served (a responder whose start failed tries
+	# again 2 s later, BROKERSTART_RETRY_MS, so as not to hammer)
+	umount "$MCPGW_STATE_DIR"
+	for _ in $(seq 10); do
+		HTTP_TIMEOUT=40 post /v1/tools '{"tool":"echo","arguments":{"text":"writable again"}}'
+		[ "$HTTP_STATUS" = 200 ] && break
+		sleep 0.5
+	done
+	assert_status 200
+	[ "$(broker_pid)" != "$bpid" ]
+	wait_server_state other ready
+	echo_ok b_echo "back"
+	nothing_lost
 }
 
 # responder_pids: the pids of the responders lighttpd or spawn-fcgi started (by their parent, or pid files)
