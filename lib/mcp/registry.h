@@ -22,7 +22,10 @@ struct registry_tool {
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema
- * migrated. NULL with err filled on failure. A registry is used by one
+ * migrated. A file there that is no SQLite database or a damaged one is
+ * renamed to path.corrupt-SECONDS (its -wal and -shm likewise), logged, and
+ * a new database made: the registry only caches what the servers say. NULL
+ * with err filled on failure. A registry is used by one
  * thread at a time (SQLite's multi-thread mode); a lock another process
  * holds is waited for up to SQLOPEN_BUSY_MS. */
 struct registry *registry_open(const char *path, char *err, size_t errlen);

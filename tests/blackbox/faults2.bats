@@ -421,6 +421,55 @@ nothing_lost() {
 	nothing_lost
 }
 
+@test "a damaged registry (mcpgw.db): the broker sets it aside, makes a new one and serves; the tools are saved again" {
+	local reg="$MCPGW_STATE_DIR/mcpgw.db"
+
+	stop_broker "$MCPGW_STATE_DIR"
+	rm -f "$reg-wal" "$reg-shm"
+	head -c 16384 /dev/urandom >"$reg"
+	(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	wait_server_state fault ready
+	wait_server_state other ready
+	echo_ok echo "a new registry"
+	grep -q "ERROR registry $reg: file is not a database; set aside as $reg.corrupt-[0-9]*, a new one made" "$MCPGW_STATE_DIR/broker.log"
+	[ "$(stat -c %s "$reg".corrupt-*)" = 16384 ] # kept whole for the operator
+	for _ in $(seq 50); do [ "$(rows "$reg" tools 2>/dev/null)" = 16 ] && break; sleep 0.1; done
+	[ "$(rows "$reg" tools)" = 16 ]
+	db_ok "$reg"
+}
+
+@test "a damaged state store (state.db): a clear 503 for what needs it, tool calls go on; once moved away the next requests work" {
+	local store="$MCPGW_STATE_DIR/state.db"
+
+	echo_ok echo "before"
+	head -c 100 /dev/urandom | dd of="$store" conv=notrunc 2>/dev/null
+	# a process that opens the store now is refused it: a clear 503 (one that holds it open from before
+	# may go on from what it has: an answer); never a crash or a hang
+	for _ in 1 2 3 4; do
+		chat '{"model":"sim-model","messages":[{"role":"user","content":"damaged store"}],"mcp":{"tools":false}}'
+		[ "$HTTP_STATUS" = 200 ] || assert_openai_error 503 key_store_unavailable
+		get /v1/models
+		[ "$HTTP_STATUS" = 200 ] || assert_openai_error 503 key_store_unavailable
+	done
+	if grep -q "key_store_unavailable" "$MCPGW_TEST_ARTIFACTS/kept/responses/$(artifacts_tag).txt" 2>/dev/null; then
+		grep -q "state store $store: not an SQLite database (corrupt, or another kind of file); refused: move it away" \
+			"$MCPGW_STATE_DIR/responders.log"
+	fi
+	echo_ok echo "tool calls go on"
+	# what an operator does: the damaged file moved away (kept), a new store made by the next request
+	mv "$store" "$store.damaged"
+	rm -f "$store-wal" "$store-shm"
+	sleep 1 # a responder whose store failed to open tries again a second later (AUTH_REOPEN_MS)
+	for _ in 1 2 3 4; do # every chat worker of both processes: none keeps the damaged file open
+		chat '{"model":"sim-model","messages":[{"role":"user","content":"mended"}],"mcp":{"tools":false}}'
+		assert_status 200
+	done
+	assert_json "j.choices[0].message.content === 'sim: mended'"
+	get /v1/models
+	assert_status 200
+	db_ok "$store"
+}
+
 # responder_pids: the pids of the responders lighttpd or spawn-fcgi started (by their parent, or pid files)
 responder_pids() {
 	local f fp
