@@ -82,6 +82,29 @@ echo_ok() {
 
 broker_pid() { cat "$MCPGW_STATE_DIR/broker.pid"; }
 
+# start_broker_here: a broker the way mcpgwctl starts one: stderr on broker.log, as the owner of
+# $MCPGW_HOME (behind Apache, run as root, that is MCPGW_USER, who owns the state directory)
+start_broker_here() {
+	local u
+
+	u=$(stat -c %U "$MCPGW_HOME")
+	if [ "$(id -u)" = 0 ] && [ "$u" != root ]; then
+		(cd "$MCPGW_HOME" && exec setpriv --reuid="$u" --regid="$(id -gn "$u")" --clear-groups -- \
+			"$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	else
+		(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	fi
+	# serving before any request is made (a request finding no broker has a responder start one,
+	# which logs to the responders' log)
+	for _ in $(seq 100); do
+		[ -S "$MCPGW_STATE_DIR/broker.sock" ] && [ -s "$MCPGW_STATE_DIR/broker.pid" ] &&
+			[ "$(readlink "/proc/$(broker_pid)/fd/2")" = "$MCPGW_STATE_DIR/broker.log" ] && return 0
+		sleep 0.05
+	done
+	echo "no broker of ours serves $MCPGW_STATE_DIR" >&2
+	return 1
+}
+
 # bg_post PATH BODY OUT: POST in the background (its own files: post's are the test's), "STATUS BODY" into OUT
 bg_post() {
 	local code
@@ -427,7 +450,7 @@ nothing_lost() {
 	stop_broker "$MCPGW_STATE_DIR"
 	rm -f "$reg-wal" "$reg-shm"
 	head -c 16384 /dev/urandom >"$reg"
-	(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	start_broker_here
 	wait_server_state fault ready
 	wait_server_state other ready
 	echo_ok echo "a new registry"
@@ -438,7 +461,7 @@ nothing_lost() {
 	db_ok "$reg"
 }
 
-@test "a damaged state store (state.db): a clear 503 for what needs it, tool calls go on; once moved away the next requests work" {
+@test "a damaged state store (state.db): a clear 503 (key_store_unavailable) from what opens it; once moved away the next requests work" {
 	local store="$MCPGW_STATE_DIR/state.db"
 
 	echo_ok echo "before"
@@ -455,7 +478,8 @@ nothing_lost() {
 		grep -q "state store $store: not an SQLite database (corrupt, or another kind of file); refused: move it away" \
 			"$MCPGW_STATE_DIR/responders.log"
 	fi
-	echo_ok echo "tool calls go on"
+	post /v1/tools '{"tool":"echo","arguments":{"text":"damaged store"}}'
+	[ "$HTTP_STATUS" = 200 ] || assert_openai_error 503 key_store_unavailable
 	# what an operator does: the damaged file moved away (kept), a new store made by the next request
 	mv "$store" "$store.damaged"
 	rm -f "$store-wal" "$store-shm"
@@ -467,15 +491,16 @@ nothing_lost() {
 	assert_json "j.choices[0].message.content === 'sim: mended'"
 	get /v1/models
 	assert_status 200
+	for _ in 1 2 3 4; do echo_ok echo "mended"; done
 	db_ok "$store"
 }
 
-# responder_pids: the pids of the responders lighttpd or spawn-fcgi started (by their parent, or pid files)
+# responder_pids: the pids of the responders spawn-fcgi (their pid files) or lighttpd (its children) started
 responder_pids() {
 	local f fp
 
-	for f in "$MCPGW_STATE_DIR"/fcgi-*.pid; do [ -e "$f" ] && cat "$f"; done
-	fp=$(frontend_pid) && ps -o pid= --ppid "$fp" | tr -d ' '
+	for f in "$MCPGW_STATE_DIR"/fcgi-*.pid; do [ -e "$f" ] && awk 1 "$f"; done
+	[ -e "$MCPGW_STATE_DIR/lighttpd.pid" ] && fp=$(frontend_pid) && ps -o pid= --ppid "$fp" | tr -d ' '
 	return 0
 }
 
@@ -487,7 +512,7 @@ responder_pids() {
 	# a broker the way mcpgwctl starts it, its stderr on broker.log (after the SIGKILL test above
 	# a responder started one, which logs to the responders' MCPGW_LOG_FILE, responders.log)
 	stop_broker "$MCPGW_STATE_DIR"
-	(cd "$MCPGW_HOME" && exec "$MCPGW_ROOT/broker/mcpgw-broker" >>"$MCPGW_STATE_DIR/broker.log" 2>&1 &)
+	start_broker_here
 	wait_server_state fault ready
 	wait_server_state other ready
 	echo_ok echo "before the rotation"
