@@ -22,6 +22,7 @@
 #include "evloop.h"
 #include "mcp/bstatus.h"
 #include "persist.h"
+#include "leftover.h"
 #include "sigwatch.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
@@ -227,7 +228,9 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		goto out;
 	if (!(reg = registry_open(set->db_path, err, sizeof err)))
 		log_error("registry unavailable, continuing without it: %s", err);
-	else if (!(persist = persist_new(reg)))
+	else
+		leftover_kill(reg, cfg); /* before persist's thread shares the handle, before any server starts */
+	if (reg && !(persist = persist_new(reg)))
 		log_error("registry: out of memory; continuing without it");
 	gen_map = publish_generation(set->state_dir);
 	{

@@ -80,7 +80,8 @@ static void on_wake(void *ctx, int fd, int events)
 		switch (log_reopen()) {
 		case 0: log_info("SIGHUP: log file reopened"); break;
 		case 1: log_info("SIGHUP: logging to no file (nothing to reopen)"); break;
-		default: log_error("SIGHUP: cannot reopen the log file: %s; still writing the old one", strerror(errno));
+		default:
+			log_error("SIGHUP: cannot reopen the log file: %s; still writing the old one", strerror(errno));
 		}
 	}
 	if (got_stop) {

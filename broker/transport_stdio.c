@@ -22,7 +22,7 @@
 #define STDIO_ERRTAIL 2048         /* bytes of a server's stderr kept for error messages */
 #define STDIO_WBUF_MAX (64u << 20) /* a server that reads nothing of this much is taken down */
 #define STDIO_GRACE_MS 2000        /* stdin closed -> SIGTERM -> SIGKILL, each after this */
-#define STDIO_EOF_GRACE_MS 250     /* closed stdout, still running -> killed after this (an exit's status comes first) */
+#define STDIO_EOF_GRACE_MS 250     /* closed stdout, still running: killed after this */
 
 extern char **environ;
 

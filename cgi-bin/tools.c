@@ -574,16 +574,31 @@ static const struct route tools_routes[] = {
 	{ NULL, NULL, NULL, 0 },
 };
 
-static const char *const tools_settings[] = {
-	"MCPGW_HOME",           "MCPGW_ENV_FILE",        "MCPGW_STATE_DIR",
-	"MCPGW_BROKER_SOCKET",  "MCPGW_BROKER_TIMEOUT",  "MCPGW_BROKER_AUTOSTART",
-	"MCPGW_BROKER_BIN",     "MCPGW_INIT_TIMEOUT",    "MCPGW_MAX_MESSAGE_BYTES",
-	"MCPGW_TOOL_TIMEOUT",   "MCPGW_TOOL_RETRIES",    "MCPGW_MAX_BODY_BYTES",
-	"MCPGW_MAX_JSON_DEPTH", "MCPGW_ALLOWED_HOSTS",   "MCPGW_CORS_ORIGINS",
-	"MCPGW_LISTEN",         "MCPGW_STATE_STORE",     "MCPGW_STATE_STORE_TIMEOUT",
-	"MCPGW_API_KEYS",       "MCPGW_TRUSTED_PROXIES", "MCPGW_LOG_LEVEL",
-	"MCPGW_LOG_FILE",       "MCPGW_SHUTDOWN_GRACE",  "MCPGW_FAULT",           NULL
-};
+static const char *const tools_settings[] = { "MCPGW_HOME",
+					      "MCPGW_ENV_FILE",
+					      "MCPGW_STATE_DIR",
+					      "MCPGW_BROKER_SOCKET",
+					      "MCPGW_BROKER_TIMEOUT",
+					      "MCPGW_BROKER_AUTOSTART",
+					      "MCPGW_BROKER_BIN",
+					      "MCPGW_INIT_TIMEOUT",
+					      "MCPGW_MAX_MESSAGE_BYTES",
+					      "MCPGW_TOOL_TIMEOUT",
+					      "MCPGW_TOOL_RETRIES",
+					      "MCPGW_MAX_BODY_BYTES",
+					      "MCPGW_MAX_JSON_DEPTH",
+					      "MCPGW_ALLOWED_HOSTS",
+					      "MCPGW_CORS_ORIGINS",
+					      "MCPGW_LISTEN",
+					      "MCPGW_STATE_STORE",
+					      "MCPGW_STATE_STORE_TIMEOUT",
+					      "MCPGW_API_KEYS",
+					      "MCPGW_TRUSTED_PROXIES",
+					      "MCPGW_LOG_LEVEL",
+					      "MCPGW_LOG_FILE",
+					      "MCPGW_SHUTDOWN_GRACE",
+					      "MCPGW_FAULT",
+					      NULL };
 
 /* what a shell gets for --help (lib/usage.c) */
 static const struct usage tools_usage = {

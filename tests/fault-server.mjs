@@ -19,7 +19,8 @@
 //   closeout {}: closes its stdout and keeps running (stdin still read, nothing ever answered)
 //   die     {}: exits with status 3 at once, the call unanswered
 //   quit    {}: answers, then exits with status 0 (a server that stops after serving)
-// Its pid is written to $FAULT_PID_DIR/PREFIX.pid when FAULT_PID_DIR is set.
+// Its pid is written to $FAULT_PID_DIR/PREFIX.pid when FAULT_PID_DIR is set. With FAULT_IGNORE_EOF=1
+// it lives on when its stdin closes (as servers with threads of their own may): only a signal ends it.
 import { closeSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -103,4 +104,9 @@ createInterface({ input: process.stdin }).on("line", (line) => {
 		send({ jsonrpc: "2.0", id: m.id, result: {} });
 	else
 		send({ jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "Method not found" } });
-}).on("close", () => process.exit(0));
+}).on("close", () => {
+	if (process.env.FAULT_IGNORE_EOF === "1")
+		setInterval(() => {}, 1 << 30);
+	else
+		process.exit(0);
+});

@@ -233,6 +233,24 @@ out:
 	return rc;
 }
 
+int registry_server_pids(struct registry *r, registry_server_pid_fn *fn, void *ud)
+{
+	static const char sql[] = "SELECT name, pid, updated_at FROM servers WHERE pid > 0";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		if (name)
+			fn(ud, name, (long)sqlite3_column_int64(st, 1), (int64_t)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint)
 {
 	static const char sql[] = "SELECT t.tool_json FROM tools t JOIN servers s ON s.name = t.server"

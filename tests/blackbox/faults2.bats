@@ -17,7 +17,7 @@ mcpgw_custom_config() {
     "fault": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs"],
               "env": {"FAULT_PID_DIR": "$MCPGW_HOME/pids"}},
     "other": {"command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "b_"],
-              "env": {"FAULT_PID_DIR": "$MCPGW_HOME/pids"}}
+              "env": {"FAULT_PID_DIR": "$MCPGW_HOME/pids", "FAULT_IGNORE_EOF": "1"}}
   }
 }
 JSON
@@ -214,11 +214,15 @@ bg_post() {
 	echo "# $status $body" >&3
 	BODY=$body HTTP_STATUS=$status assert_json "typeof j.error.message === 'string' && typeof j.error.code === 'string'"
 	[ "$status" -ge 500 ]
-	for p in $pids; do gone "$p"; done
 	# the next request starts a broker (MCPGW_BROKER_AUTOSTART) and is served
 	HTTP_TIMEOUT=40 post /v1/tools '{"tool":"echo","arguments":{"text":"broker back"}}'
 	assert_status 200
 	[ "$(broker_pid)" != "$bpid" ]
+	# the servers of the dead broker are gone: fault ended with its stdin, other (FAULT_IGNORE_EOF)
+	# was killed by the new broker, found by the pid the registry kept
+	for p in $pids; do gone "$p"; done
+	grep -q "server other: pid [0-9]* was left running by a broker that ended without stopping it; killed" \
+		"$MCPGW_STATE_DIR"/*.log
 	wait_server_state other ready
 	echo_ok b_echo "back too"
 }

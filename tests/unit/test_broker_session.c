@@ -286,7 +286,7 @@ static void test_backoff_policy(void **state)
 	assert_int_equal(backoff_next(0, 1, 0, 10, 300000), BACKOFF_RESTART_MS); /* first crash after a run */
 	assert_int_equal(backoff_next(100, 1, 0, 5000, 300000), 200);            /* ran briefly: doubles */
 	assert_int_equal(backoff_next(6400, 1, 0, BACKOFF_HEALTHY_MS + 1, 300000), BACKOFF_RESTART_MS); /* ran long: over */
-	assert_int_equal(backoff_next(0, 0, 0, 0, 300000), BACKOFF_START_MS);                           /* failed start */
+	assert_int_equal(backoff_next(0, 0, 0, 0, 300000), BACKOFF_START_MS); /* failed start */
 	assert_int_equal(backoff_next(100, 0, 0, 0, 300000), BACKOFF_START_MS);
 	assert_int_equal(backoff_next(1000, 0, 0, 0, 300000), 2000);
 	assert_int_equal(backoff_next(200000, 0, 0, 0, 300000), 300000); /* capped */
