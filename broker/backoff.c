@@ -3,11 +3,11 @@
 
 #include <stdio.h>
 
-long backoff_next(long last_ms, int was_ready, int64_t ready_for_ms, long max_ms)
+long backoff_next(long last_ms, int was_ready, int served, int64_t ready_for_ms, long max_ms)
 {
 	long b = last_ms;
 
-	if (was_ready && (b == 0 || ready_for_ms > BACKOFF_HEALTHY_MS))
+	if (was_ready && (b == 0 || served || ready_for_ms > BACKOFF_HEALTHY_MS))
 		b = BACKOFF_RESTART_MS;
 	else if (!was_ready && b < BACKOFF_START_MS)
 		b = BACKOFF_START_MS;

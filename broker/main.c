@@ -23,6 +23,7 @@
 #include "evloop.h"
 #include "mcp/bstatus.h"
 #include "persist.h"
+#include "leftover.h"
 #include "sigwatch.h"
 
 /* take_lock: one broker per state directory. fd or -1 (message printed) */
@@ -133,7 +134,8 @@ static int64_t *publish_generation(const char *state_dir)
 
 	(void)statedir_path(path, sizeof path, state_dir, STATEDIR_CATALOG_GEN);
 	fd = statedir_open(path, O_RDWR | O_CREAT, 0600); /* a planted symlink is refused, never truncated */
-	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 ||
+	/* allocated now (posix_fallocate): a mapped page without its block is SIGBUS on a full disk */
+	if (fd < 0 || ftruncate(fd, sizeof(int64_t)) < 0 || (errno = posix_fallocate(fd, 0, sizeof(int64_t))) != 0 ||
 	    (p = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
 		log_warn("%s: %s; responders will ask for the catalog each time", path, strerror(errno));
 		if (fd >= 0)
@@ -181,7 +183,8 @@ static const struct usage broker_usage = {
 	"[--check-config | --status | --settings[=markdown] | --help | --version]",
 	"Runs the MCP servers of $MCPGW_CONFIG (stdio ones as its children, remote ones over HTTP)\n"
 	"and serves their tools as one MCP server on a unix socket ($MCPGW_STATE_DIR/broker.sock) to the\n"
-	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT.\n",
+	"responders and mcpgw-chat. One broker per state directory; it runs until SIGTERM or SIGINT;\n"
+	"SIGHUP reopens its log file (logrotate).\n",
 	"      --check-config  check $MCPGW_CONFIG (and the settings) and exit: 0 when good, 1 when the\n"
 	"                      config is not, 4 when a setting is not\n"
 	"      --status        ask the broker running on this state directory for its servers and print\n"
@@ -210,7 +213,7 @@ static int print_status(void)
 	return rc == 0 ? 0 : rc > 0 ? 3 : 1;
 }
 
-/* on_stop: SIGTERM, SIGINT or SIGHUP came (ctx: where the broker is, once made) */
+/* on_stop: SIGTERM or SIGINT came (ctx: where the broker is, once made) */
 static void on_stop(void *ctx)
 {
 	struct broker *const *b = ctx;
@@ -256,7 +259,9 @@ static int serve(const struct settings *set, const struct cfg *cfg)
 		goto out;
 	if (!(reg = registry_open(set->db_path, err, sizeof err)))
 		log_error("registry unavailable, continuing without it: %s", err);
-	else if (!(persist = persist_new(reg)))
+	else
+		leftover_kill(reg, cfg); /* before persist's thread shares the handle, before any server starts */
+	if (reg && !(persist = persist_new(reg)))
 		log_error("registry: out of memory; continuing without it");
 	gen_map = publish_generation(set->state_dir);
 	note_key_presence(set);

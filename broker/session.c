@@ -144,7 +144,7 @@ static void down(struct session *s, const char *why)
 		snprintf(s->last_detail, sizeof s->last_detail, "%s", shown_why);
 	}
 	if (!stopping) {
-		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, now_ms(s) - s->since_ms,
+		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, s->served, now_ms(s) - s->since_ms,
 					     set_of(s)->restart_backoff_max_ms);
 		if (was_ready)
 			s->fail_streak = 0;
@@ -388,6 +388,7 @@ static void become_ready(struct session *s)
 	set_state(s, SESSION_READY);
 	s->t->ops->established(s->t);
 	s->fail_streak = 0;
+	s->served = 0;
 	s->last_error[0] = s->last_detail[0] = '\0';
 	hook(s, s->env->hooks->changed);
 	hook(s, s->env->hooks->tools);
@@ -466,6 +467,7 @@ static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
 		return;
 	}
 	if (p->kind == PREQ_EXT) {
+		s->served = 1;
 		if (p->fn)
 			p->fn(p->arg, msg, NULL, 1);
 	} else if (kind == JR_ERROR_RESPONSE) {

@@ -77,6 +77,7 @@ struct session {
 	struct session_tools_acc list_acc; /* a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
+	int served;                /* answered a request since it got ready (not a crash loop) */
 	/* why it went down, as clients may see it (/health, tool errors, the
 	 * registry): URLs redacted, a server's stderr only named ("see the broker
 	 * log"); last_detail: the same with the telling line of its stderr (URLs

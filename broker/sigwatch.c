@@ -1,5 +1,7 @@
-/* sigwatch.c: signal handlers that only set a flag and wake the loop; the loop reaps children and reports stops. */
+/* sigwatch.c: signal handlers that only set a flag and wake the loop; the loop reaps children, reopens the log and reports stops. */
 #include "sigwatch.h"
+
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +12,7 @@
 #include <unistd.h>
 
 /* what the handlers may touch: flags and the pipe's write end (one per process) */
-static volatile sig_atomic_t got_stop, got_child;
+static volatile sig_atomic_t got_stop, got_child, got_hup;
 static int wake_fd = -1;
 
 struct child {
@@ -34,6 +36,8 @@ static void on_signal(int sig)
 
 	if (sig == SIGCHLD)
 		got_child = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
 	else
 		got_stop = 1;
 	if (wake_fd >= 0)
@@ -70,6 +74,15 @@ static void on_wake(void *ctx, int fd, int events)
 	if (got_child) {
 		got_child = 0;
 		reap(sw);
+	}
+	if (got_hup) {
+		got_hup = 0;
+		switch (log_reopen()) {
+		case 0: log_info("SIGHUP: log file reopened"); break;
+		case 1: log_info("SIGHUP: logging to no file (nothing to reopen)"); break;
+		default:
+			log_error("SIGHUP: cannot reopen the log file: %s; still writing the old one", strerror(errno));
+		}
 	}
 	if (got_stop) {
 		got_stop = 0;

@@ -21,7 +21,8 @@
 
 #define STDIO_ERRTAIL 2048         /* bytes of a server's stderr kept for error messages */
 #define STDIO_WBUF_MAX (64u << 20) /* a server that reads nothing of this much is taken down */
-#define STDIO_GRACE_MS 2000        /* stdin closed -> SIGTERM -> SIGKILL, each after this; closed stdout -> kill */
+#define STDIO_GRACE_MS 2000        /* stdin closed -> SIGTERM -> SIGKILL, each after this */
+#define STDIO_EOF_GRACE_MS 250     /* closed stdout, still running: killed after this */
 
 extern char **environ;
 
@@ -206,8 +207,10 @@ static void on_stdout(void *ctx, int fd, int events)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
+			/* nothing it does can be answered any more: its exit status, when it is
+			 * exiting, tells why best; one that lives on is taken down soon */
 			close_fd(p, &p->out_fd);
-			p->eof_at = evloop_now(p->base.env->loop) + STDIO_GRACE_MS;
+			p->eof_at = evloop_now(p->base.env->loop) + STDIO_EOF_GRACE_MS;
 			return;
 		}
 		if (jr_reader_feed(&p->rd, chunk, (size_t)n) < 0) {
@@ -215,10 +218,19 @@ static void on_stdout(void *ctx, int fd, int events)
 			return;
 		}
 		while ((rc = jr_reader_next(&p->rd, &line, &len)) != JR_READ_MORE) {
-			if (rc == JR_READ_LINE)
+			if (rc == JR_READ_LINE) {
 				p->base.ev->on_message(p->base.ctx, line, len);
-			else
-				log_warn("server %s: message over MCPGW_MAX_MESSAGE_BYTES; dropped", p->base.cfg->name);
+			} else {
+				/* the line's id is unknown, so its call cannot be failed alone: the
+				 * connection starts over (calls in flight on it fail now, not at
+				 * their timeout), every other server untouched */
+				char why[128];
+
+				snprintf(why, sizeof why, "wrote a message over MCPGW_MAX_MESSAGE_BYTES (%zu bytes)",
+					 p->base.env->set->max_message_bytes);
+				closed(p, why);
+				return;
+			}
 			if (p->out_fd < 0 || opens != p->opens)
 				return; /* closed while handling the line */
 		}

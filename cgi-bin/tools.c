@@ -600,6 +600,7 @@ static const char *const tools_settings[] = { "MCPGW_HOME",
 					      "MCPGW_TRUSTED_PROXIES",
 					      "MCPGW_LOG_LEVEL",
 					      "MCPGW_LOG_FILE",
+					      "MCPGW_SHUTDOWN_GRACE",
 					      "MCPGW_FAULT",
 					      NULL };
 

@@ -14,6 +14,14 @@
 //           "error_number", "error_string", "error_nocode", "error_codestring", "error_array": an
 //           "error" member of that shape instead of a result
 //   echo    {"text": ...}: a well-formed answer
+//   hang    {}: never answers (the server goes on answering other requests)
+//   bigline {"mib": N}: answers with one well-formed JSON line of N MiB (default 20)
+//   closeout {}: closes its stdout and keeps running (stdin still read, nothing ever answered)
+//   die     {}: exits with status 3 at once, the call unanswered
+//   quit    {}: answers, then exits with status 0 (a server that stops after serving)
+// Its pid is written to $FAULT_PID_DIR/PREFIX.pid when FAULT_PID_DIR is set. With FAULT_IGNORE_EOF=1
+// it lives on when its stdin closes (as servers with threads of their own may): only a signal ends it.
+import { closeSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
 const prefix = process.argv[2] ?? "";
@@ -25,6 +33,8 @@ const tools = [
 	  inputSchema: { type: "object", properties: { as: { type: "string" } } } },
 	{ name: "echo", description: "Echo the text.",
 	  inputSchema: { type: "object", properties: { text: { type: "string" } } } },
+	...["hang", "bigline", "closeout", "die", "quit"].map((name) => ({ name, description: `Fault: ${name}.`,
+	  inputSchema: { type: "object", properties: { mib: { type: "integer" } } } })),
 ].map((t) => ({ ...t, name: prefix + t.name }));
 const wrong = { number: 5, null: null, string: "five", array: [1, 2], true: true,
 	// objects whose members have the wrong types
@@ -33,6 +43,9 @@ const wrong = { number: 5, null: null, string: "five", array: [1, 2], true: true
 	meta_array: { _meta: [1], content: [{ type: "text", text: "meta was an array" }], isError: "yes" } };
 const wrongError = { error_number: 5, error_string: "bad", error_nocode: { message: "m" },
 	error_codestring: { code: "x", message: "m" }, error_array: [1] };
+
+if (process.env.FAULT_PID_DIR)
+	writeFileSync(`${process.env.FAULT_PID_DIR}/${prefix || "fault"}.pid`, `${process.pid}\n`);
 
 function send(msg) {
 	process.stdout.write(JSON.stringify(msg) + "\n");
@@ -53,6 +66,19 @@ function call(id, name, args) {
 		return send({ jsonrpc: "2.0", id, result: wrong[args.as] });
 	case "echo":
 		return send({ jsonrpc: "2.0", id, result: text(`Echo: ${args.text}`) });
+	case "hang":
+		return undefined;
+	case "bigline":
+		return send({ jsonrpc: "2.0", id, result: text("x".repeat((args.mib ?? 20) * 1048576)) });
+	case "closeout":
+		closeSync(1);
+		setInterval(() => {}, 1 << 30); // keeps running; stdin is still read
+		return undefined;
+	case "die":
+		return process.exit(3);
+	case "quit":
+		send({ jsonrpc: "2.0", id, result: text("bye") });
+		return process.stdout.write("", () => process.exit(0));
 	default:
 		return send({ jsonrpc: "2.0", id, error: { code: -32602, message: `unknown tool ${name}` } });
 	}
@@ -78,4 +104,9 @@ createInterface({ input: process.stdin }).on("line", (line) => {
 		send({ jsonrpc: "2.0", id: m.id, result: {} });
 	else
 		send({ jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "Method not found" } });
-}).on("close", () => process.exit(0));
+}).on("close", () => {
+	if (process.env.FAULT_IGNORE_EOF === "1")
+		setInterval(() => {}, 1 << 30);
+	else
+		process.exit(0);
+});

@@ -47,6 +47,9 @@ struct changehint *changehint_open(const char *state_dir, const char *name, char
 	/* growing to the size is idempotent: processes racing to make it all agree */
 	if ((size_t)sb.st_size < sizeof(struct changehint_file) && ftruncate(fd, sizeof(struct changehint_file)) < 0)
 		goto sys;
+	/* every block allocated now: a page first touched later on a full disk would be SIGBUS */
+	if ((errno = posix_fallocate(fd, 0, sizeof(struct changehint_file))) != 0)
+		goto sys;
 	if ((p = mmap(NULL, sizeof(struct changehint_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 		goto sys;
 	close(fd);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_LINE_MAX 4096
@@ -18,6 +20,10 @@
 int log_current_level = LOGL_INFO;
 static char log_prog[32] = "mcpgw";
 static FILE *log_fp;
+/* what log_reopen opens again: log_init's path, or stderr's file's name; "" nothing */
+static char log_path[PATH_MAX];
+static int log_stderr_too; /* stderr is (was at log_init) that same file: the new one goes there too */
+static volatile sig_atomic_t log_reopen_asked;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
@@ -52,6 +58,35 @@ static long pid(void)
 	return p;
 }
 
+/* same_file: fds a and b are the same regular file */
+static int same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* stderr_file_name: when stderr is a regular file, its name into log_path (what log_reopen opens) */
+static void stderr_file_name(void)
+{
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	n = readlink("/proc/self/fd/2", log_path, sizeof log_path - 1);
+	if (n <= 0 || log_path[0] != '/' || (size_t)n >= sizeof log_path - 1 - 10) {
+		log_path[0] = '\0';
+		return;
+	}
+	log_path[n] = '\0';
+	if (n > 10 && strcmp(log_path + n - 10, " (deleted)") == 0)
+		log_path[0] = '\0';
+	else
+		log_stderr_too = 1;
+}
+
 int log_init(const char *prog, int level, const char *path)
 {
 	if (prog)
@@ -59,6 +94,9 @@ int log_init(const char *prog, int level, const char *path)
 	if (level >= LOGL_ERROR && level <= LOGL_DEBUG)
 		log_current_level = level;
 	log_close();
+	log_path[0] = '\0';
+	log_stderr_too = 0;
+	log_reopen_asked = 0;
 	if (path && *path) {
 		/* never through a symlink: a log is often in a directory others reach (issue 14, case 5) */
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -69,6 +107,11 @@ int log_init(const char *prog, int level, const char *path)
 			return -1;
 		}
 		setvbuf(log_fp, NULL, _IOLBF, 0);
+		if (strlen(path) < sizeof log_path)
+			memcpy(log_path, path, strlen(path) + 1);
+		log_stderr_too = same_file(fileno(log_fp), STDERR_FILENO);
+	} else {
+		stderr_file_name();
 	}
 	return 0;
 }
@@ -147,6 +190,8 @@ void log_write(int level, const char *fmt, ...)
 	va_list ap;
 	size_t o;
 
+	if (log_reopen_asked)
+		(void)log_reopen();
 	va_start(ap, fmt);
 	o = log_format(level, fmt, ap, out, sizeof out);
 	va_end(ap);
@@ -268,6 +313,8 @@ void log_spool(int level, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (log_reopen_asked)
+		(void)log_reopen();
 	pthread_mutex_lock(&S.lock);
 	if (S.state == 0 && spool_start() < 0)
 		S.state = -1;
@@ -289,6 +336,8 @@ void log_spool(int level, const char *fmt, ...)
 
 void log_spool_text(int level, const char *text)
 {
+	if (log_reopen_asked)
+		(void)log_reopen();
 	pthread_mutex_lock(&S.lock);
 	if (S.state == 0 && spool_start() < 0)
 		S.state = -1;
@@ -329,4 +378,32 @@ void log_spool_flush(void)
 		pthread_cond_signal(&S.wake);
 	}
 	pthread_mutex_unlock(&S.lock);
+}
+
+/* ---- reopening (logrotate) ---- */
+
+int log_reopen(void)
+{
+	int fd, rc = 0;
+
+	log_reopen_asked = 0;
+	if (!log_path[0])
+		return 1;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&S.lock);
+	spool_drain_locked(); /* what came before goes where it was headed */
+	if (log_fp && dup3(fd, fileno(log_fp), O_CLOEXEC) < 0)
+		rc = -1;
+	if (rc == 0 && log_stderr_too && dup2(fd, STDERR_FILENO) < 0)
+		rc = -1;
+	pthread_mutex_unlock(&S.lock);
+	close(fd);
+	return rc;
+}
+
+void log_reopen_ask(void)
+{
+	log_reopen_asked = 1;
 }

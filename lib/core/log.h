@@ -61,6 +61,19 @@ void log_spool_text(int level, const char *text);
  * written) and end the spool: later lines are written at once. */
 void log_spool_flush(void);
 
+/* log_reopen: open the log's file again by its name, for logrotate (the
+ * file was moved away): the file of log_init's path, or, when logging to
+ * stderr and stderr was a regular file at log_init (a shell's 2>>FILE),
+ * that file (its name then), which also becomes the new stderr. Lines
+ * spooled before are written to the old file first; lines after go to the
+ * new one; the FILE and fd numbers stay the same (dup3), so threads writing
+ * meanwhile never see a closed stream. 0 reopened, 1 nothing to reopen
+ * (stderr not a file), -1 it cannot be opened (errno; the old one stays). */
+int log_reopen(void);
+/* log_reopen_ask: async-signal-safe: the next line logged (or spooled)
+ * does log_reopen first. For a SIGHUP handler. */
+void log_reopen_ask(void);
+
 /* log_close: close a log file opened by log_init (no-op for stderr). */
 void log_close(void);
 

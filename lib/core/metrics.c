@@ -80,6 +80,9 @@ struct metrics *metrics_open(const char *state_dir, char *err, size_t errlen)
 	/* growing to the size is idempotent: processes racing to make it all agree */
 	if ((size_t)sb.st_size < sizeof(struct metrics_file) && ftruncate(fd, sizeof(struct metrics_file)) < 0)
 		goto sys;
+	/* every block allocated now: a page first touched later on a full disk would be SIGBUS */
+	if ((errno = posix_fallocate(fd, 0, sizeof(struct metrics_file))) != 0)
+		goto sys;
 	if ((p = mmap(NULL, sizeof(struct metrics_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 		goto sys;
 	close(fd);

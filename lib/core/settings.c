@@ -580,7 +580,8 @@ const struct settings_row settings_rows[] = {
 		  "(`Access-Control-Allow-Origin: *`, never with credentials); see [Browsers](#browsers-and-cors)" },
 	{ .name = "MCPGW_MAX_MESSAGE_BYTES", INT(SETTINGS_BYTES, 4096, SET_GIB), .def = "16777216",
 	  FIELD(max_message_bytes), .readers = R_MCP | SETTINGS_CLIENT, .doc = "largest JSON-RPC message",
-	  .more = "to or from the broker and MCP servers" },
+	  .more = "to or from the broker and MCP servers; a stdio server that writes a longer line is restarted "
+		  "(its calls in flight fail at once with 503 `server_unavailable`; no other server is touched)" },
 	{ .name = "MCPGW_SERVER_MAX_TOOLS", INT(SETTINGS_COUNT, 1, 65536), .def = "4096", FIELD(server_max_tools),
 	  .readers = SETTINGS_BROKER, .doc = "tools one MCP server may list",
 	  .more = "(after the config's filters): the first ones are kept, the rest dropped with one logged error "
@@ -604,12 +605,17 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_BROKER | SETTINGS_CLIENT,
 	  .doc = "seconds; longest wait before a failing server is started again",
 	  .more = ". A server that fails to start (cannot be run, exits or fails before its tools are listed) waits "
-		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s and then died restarts after 0.1 s "
-		  "(doubling too if it keeps dying soon after)" },
+		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s, or answered a request since it got "
+		  "ready (a server that exits after serving, cleanly or not), restarts after 0.1 s; one that keeps "
+		  "dying soon after getting ready without answering anything doubles that wait too" },
 	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGS_COUNT, 1, 65536), .def = "512", FIELD(max_clients),
 	  .readers = SETTINGS_BROKER, .doc = "broker client connections" },
 	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, SET_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
 	  .readers = R_MCP, .doc = "seconds to wait for the broker beyond the tool time" },
+	{ .name = "MCPGW_SHUTDOWN_GRACE", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(shutdown_grace_ms),
+	  .readers = SETTINGS_RESPONDERS | SETTINGS_CTL, .doc = "seconds a stop lets requests in flight finish",
+	  .more = "(`mcpgwctl stop`: lighttpd's graceful shutdown, Apache's graceful-stop; a FastCGI responder on "
+		  "SIGTERM) before they are cut; new requests are refused meanwhile" },
 	{ .name = "MCPGW_STARTUP_WAIT", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(startup_wait_ms),
 	  .readers = R_GW | SETTINGS_CTL, .doc = "seconds a request waits for MCP servers still starting",
 	  .more = "(a tool list, a call of a tool not listed yet, a chat completion, a responder that just started "

@@ -31,6 +31,7 @@ struct settings {
 	int max_clients;             /* MCPGW_MAX_CLIENTS */
 	long broker_timeout_ms;      /* MCPGW_BROKER_TIMEOUT (seconds) */
 	long startup_wait_ms;        /* MCPGW_STARTUP_WAIT (seconds) */
+	long shutdown_grace_ms;      /* MCPGW_SHUTDOWN_GRACE (seconds) */
 	int broker_autostart;        /* MCPGW_BROKER_AUTOSTART: 0 or 1 */
 	/* upstream LLM */
 	char openai_api_key[1024];        /* OPENAI_API_KEY (secret) */

@@ -25,10 +25,18 @@ static int setup_exec(sqlite3 *db, const char *sql, char **msg)
 
 sqlite3 *sqlopen(const char *path, const char *schema_sql, char *err, size_t errlen)
 {
+	int corrupt;
+
+	return sqlopen_corrupt(path, schema_sql, err, errlen, &corrupt);
+}
+
+sqlite3 *sqlopen_corrupt(const char *path, const char *schema_sql, char *err, size_t errlen, int *corrupt)
+{
 	sqlite3 *db = NULL;
 	char *msg = NULL;
-	int fd;
+	int fd, code;
 
+	*corrupt = 0;
 	/* a new database is private: created here 0600 before SQLite opens it */
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
 		snprintf(err, errlen, "%s: %m", path);
@@ -47,6 +55,8 @@ sqlite3 *sqlopen(const char *path, const char *schema_sql, char *err, size_t err
 		goto err;
 	return db;
 err:
+	code = db ? sqlite3_errcode(db) & 0xff : SQLITE_ERROR;
+	*corrupt = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
 	snprintf(err, errlen, "%s: %s", path, msg ? msg : (db ? sqlite3_errmsg(db) : "cannot open"));
 	sqlite3_free(msg);
 	sqlite3_close(db);

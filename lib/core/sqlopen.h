@@ -16,5 +16,9 @@
  * without its busy handler). Opened SQLITE_OPEN_NOMUTEX: one thread at a
  * time. The handle (sqlite3_close it), or NULL with "path: reason" in err. */
 sqlite3 *sqlopen(const char *path, const char *schema_sql, char *err, size_t errlen);
+/* sqlopen_corrupt: sqlopen, and when it fails because the file at path is
+ * no SQLite database or a damaged one (SQLITE_NOTADB, SQLITE_CORRUPT),
+ * *corrupt set to 1 (else 0). */
+sqlite3 *sqlopen_corrupt(const char *path, const char *schema_sql, char *err, size_t errlen, int *corrupt);
 
 #endif

@@ -18,7 +18,6 @@
 #include "openai/wire.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
-#define RESPONDER_SHUTDOWN_GRACE_S 10 /* requests in progress may finish within this on SIGTERM */
 /* memory back to the system after a large request (issue 15, finding 3): from this size an
  * allocation is mapped on its own and unmapped when freed (a fixed threshold: glibc's own rises
  * up to 32 MiB after the first large free, and large request buffers then stay in the heap) */
@@ -565,10 +564,40 @@ static void *worker_loop(void *arg)
 	return NULL;
 }
 
-/* serve_threads: n workers; main waits for SIGTERM/SIGINT, then wakes the workers
- * blocked in accept and gives requests in progress a grace period. 0, or 1 when one
+/* log_reopened: SIGHUP came: the log file opened again (logrotate moved it), said in the new one */
+static void log_reopened(void)
+{
+	switch (log_reopen()) {
+	case 0: log_info("SIGHUP: log file reopened"); break;
+	case 1: break; /* logging to stderr, not a file */
+	default: log_error("SIGHUP: cannot reopen the log file: %s; still writing the old one", strerror(errno));
+	}
+}
+
+/* on_hup: one worker serving in main: the next line logged reopens the log first */
+static void on_hup(int sig)
+{
+	(void)sig;
+	log_reopen_ask();
+}
+
+/* watch_hup: SIGHUP reopens the log (not the default: the end of the process) when main serves alone */
+static void watch_hup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
+		log_warn("SIGHUP: cannot watch for it (%s): it ends this responder", strerror(errno));
+}
+
+/* serve_threads: n workers; main waits for SIGTERM/SIGINT (SIGHUP reopens the log), then wakes the workers
+ * blocked in accept and gives requests in progress grace_ms (MCPGW_SHUTDOWN_GRACE). 0, or 1 when one
  * outlived it (then nothing may be freed). */
-static int serve_threads(struct responder_worker *ws, int n)
+static int serve_threads(struct responder_worker *ws, int n, long grace_ms)
 {
 	sigset_t set;
 	pthread_attr_t attr;
@@ -587,14 +616,21 @@ static int serve_threads(struct responder_worker *ws, int n)
 	for (int i = 0; i < n; i++)
 		ws[i].started = pthread_create(&ws[i].th, &attr, worker_loop, &ws[i]) == 0;
 	pthread_attr_destroy(&attr);
-	if (sigwait(&set, &sig) != 0)
-		sig = SIGTERM;
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		log_reopened();
+	if (sig == SIGHUP)
+		sig = SIGTERM; /* sigwait failed */
 	log_info("signal %d: stopping", sig);
 	stopping = 1;
 	FCGX_ShutdownPending();
 	shutdown(0, SHUT_RDWR); /* wakes the workers blocked in accept on the FastCGI socket */
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += RESPONDER_SHUTDOWN_GRACE_S;
+	deadline.tv_sec += grace_ms / 1000;
+	deadline.tv_nsec += (grace_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	for (int i = 0; i < n; i++)
 		if (ws[i].started && pthread_timedjoin_np(ws[i].th, NULL, &deadline) != 0)
 			return 1;
@@ -631,6 +667,8 @@ int responder_main(const struct responder_def *def)
 	if (r.ws[0].h.cgi)
 		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
 	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
+		if (!r.ws[0].h.cgi)
+			watch_hup();
 		while ((rc = hio_accept(&r.ws[0].h)) == 1)
 			serve_and_log(&r.ws[0]);
 		rc = rc < 0 ? 1 : 0;
@@ -640,7 +678,7 @@ int responder_main(const struct responder_def *def)
 		r.nw++;
 	if (r.nw < n)
 		worker_free(&r, &r.ws[r.nw]); /* the one that failed half-way */
-	if (serve_threads(r.ws, r.nw) != 0)
+	if (serve_threads(r.ws, r.nw, r.settings_ok ? r.s.shutdown_grace_ms : 30000) != 0)
 		return 1; /* a request outlived the grace period: leave without freeing */
 out:
 	for (int i = 0; i < r.nw; i++)

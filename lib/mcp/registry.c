@@ -1,8 +1,10 @@
 /* registry.c: SQLite registry of MCP servers and tools (schema, upserts, cached tool lists). */
 #include "mcp/registry.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/sqlopen.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +47,49 @@ static int reg_busy(void *ud, int count)
 	return 1;
 }
 
+/* set_aside: the damaged database at path (and its -wal and -shm) renamed to
+ * path.corrupt-SECONDS[-wal|-shm] for the operator; 0, or -1 (err filled) */
+static int set_aside(const char *path, char *err, size_t errlen)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char from[4200], to[4200];
+	long long now = (long long)time(NULL);
+
+	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+		if ((size_t)snprintf(from, sizeof from, "%s%s", path, sfx[i]) >= sizeof from ||
+		    (size_t)snprintf(to, sizeof to, "%s.corrupt-%lld%s", path, now, sfx[i]) >= sizeof to) {
+			snprintf(err, errlen, "%s: path too long to set the damaged database aside", path);
+			return -1;
+		}
+		if (rename(from, to) < 0 && (i == 0 || errno != ENOENT)) {
+			snprintf(err, errlen, "%s: damaged, and it cannot be set aside: %s", from, strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(err, errlen, "%s.corrupt-%lld", path, now);
+	return 0;
+}
+
 struct registry *registry_open(const char *path, char *err, size_t errlen)
 {
 	struct registry *r = calloc(1, sizeof *r);
+	char why[512], aside[4300];
+	int corrupt;
 
 	if (!r) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	if (!(r->db = sqlopen(path, schema_sql, err, errlen))) {
+	if (!(r->db = sqlopen_corrupt(path, schema_sql, err, errlen, &corrupt)) && corrupt) {
+		/* only a cache of what the servers say: a damaged one is kept aside, a new one made */
+		snprintf(why, sizeof why, "%s", err);
+		if (set_aside(path, aside, sizeof aside) < 0)
+			snprintf(err, errlen, "%s", aside);
+		else if ((r->db = sqlopen(path, schema_sql, err, errlen)))
+			log_error("registry %s; set aside as %s, a new one made (the tools are listed again by their servers)",
+				  why, aside);
+	}
+	if (!r->db) {
 		free(r);
 		return NULL;
 	}
@@ -195,6 +231,24 @@ out:
 	if (sqlite3_exec(r->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		rc = -1;
 	return rc;
+}
+
+int registry_server_pids(struct registry *r, registry_server_pid_fn *fn, void *ud)
+{
+	static const char sql[] = "SELECT name, pid, updated_at FROM servers WHERE pid > 0";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		if (name)
+			fn(ud, name, (long)sqlite3_column_int64(st, 1), (int64_t)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 json_t *registry_load_tools(struct registry *r, const char *server, const char *fingerprint)

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct registry;
 
@@ -22,7 +23,10 @@ struct registry_tool {
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema
- * migrated. NULL with err filled on failure. A registry is used by one
+ * migrated. A file there that is no SQLite database or a damaged one is
+ * renamed to path.corrupt-SECONDS (its -wal and -shm likewise), logged, and
+ * a new database made: the registry only caches what the servers say. NULL
+ * with err filled on failure. A registry is used by one
  * thread at a time (SQLite's multi-thread mode); a lock another process
  * holds is waited for up to SQLOPEN_BUSY_MS. */
 struct registry *registry_open(const char *path, char *err, size_t errlen);
@@ -48,5 +52,11 @@ json_t *registry_load_tools(struct registry *r, const char *server, const char *
 
 /* registry_errmsg: the last SQLite error text. */
 const char *registry_errmsg(struct registry *r);
+
+/* registry_server_pid_fn: one saved server with a pid: its name and pid (borrowed for the call), and when
+ * its row was last written (seconds since the epoch) */
+typedef void registry_server_pid_fn(void *ud, const char *name, long pid, int64_t updated_s);
+/* registry_server_pids: fn(ud, ...) for every saved server whose row names a pid; 0, or -1 (a read failed) */
+int registry_server_pids(struct registry *r, registry_server_pid_fn *fn, void *ud);
 
 #endif

@@ -132,7 +132,7 @@ help_of() {
 	run --separate-stderr "$(program mcpgwctl)"
 	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: no command given (run, start, stop or status)"* ]]
 	run --separate-stderr "$(program mcpgwctl)" restart
-	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: unknown command 'restart' (run, start, stop or status)"* ]]
+	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: unknown command 'restart' (run, start, stop, status or reopen-logs)"* ]]
 	run --separate-stderr "$(program mcpgwctl)" start stop
 	[ "$status" -eq 2 ] && [[ "$stderr" == "mcpgwctl: one command at a time"* ]]
 }

@@ -354,14 +354,17 @@ static void test_backoff_policy(void **state)
 	char out[32];
 	(void)state;
 
-	assert_int_equal(backoff_next(0, 1, 10, 300000), BACKOFF_RESTART_MS); /* first crash after a run */
-	assert_int_equal(backoff_next(100, 1, 5000, 300000), 200);            /* ran briefly: doubles */
-	assert_int_equal(backoff_next(6400, 1, BACKOFF_HEALTHY_MS + 1, 300000), BACKOFF_RESTART_MS); /* ran long: over */
-	assert_int_equal(backoff_next(0, 0, 0, 300000), BACKOFF_START_MS);                           /* failed start */
-	assert_int_equal(backoff_next(100, 0, 0, 300000), BACKOFF_START_MS);
-	assert_int_equal(backoff_next(1000, 0, 0, 300000), 2000);
-	assert_int_equal(backoff_next(200000, 0, 0, 300000), 300000); /* capped */
-	assert_int_equal(backoff_next(0, 0, 0, 500), 500);            /* a max below the first wait */
+	assert_int_equal(backoff_next(0, 1, 0, 10, 300000), BACKOFF_RESTART_MS); /* first crash after a run */
+	assert_int_equal(backoff_next(100, 1, 0, 5000, 300000), 200);            /* ran briefly: doubles */
+	assert_int_equal(backoff_next(6400, 1, 0, BACKOFF_HEALTHY_MS + 1, 300000), BACKOFF_RESTART_MS); /* ran long: over */
+	assert_int_equal(backoff_next(0, 0, 0, 0, 300000), BACKOFF_START_MS); /* failed start */
+	assert_int_equal(backoff_next(100, 0, 0, 0, 300000), BACKOFF_START_MS);
+	assert_int_equal(backoff_next(1000, 0, 0, 0, 300000), 2000);
+	assert_int_equal(backoff_next(200000, 0, 0, 0, 300000), 300000); /* capped */
+	assert_int_equal(backoff_next(0, 0, 0, 0, 500), 500);            /* a max below the first wait */
+	/* ready briefly but it answered a request: it worked (exited cleanly after serving), no doubling */
+	assert_int_equal(backoff_next(800, 1, 1, 300, 300000), BACKOFF_RESTART_MS);
+	assert_int_equal(backoff_next(1000, 0, 1, 0, 300000), 2000); /* never ready: served means nothing */
 	assert_string_equal(backoff_format(out, sizeof out, 100), "0.1 s");
 	assert_string_equal(backoff_format(out, sizeof out, 4000), "4 s");
 	assert_string_equal(backoff_format(out, sizeof out, 90000), "90 s");

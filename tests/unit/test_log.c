@@ -1,4 +1,4 @@
-/* test_log.c: unit tests for lib/core/log.c: escaped lines, the pid of a forked child, and the spool (lines from many threads written whole, each once, by its thread; at once after log_spool_flush). */
+/* test_log.c: unit tests for lib/core/log.c: escaped lines, the pid of a forked child, the spool (lines from many threads written whole, each once, by its thread; at once after log_spool_flush), reopening after logrotate. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,11 +146,105 @@ static void test_spool(void **state)
 	free(text);
 }
 
+/* slurp_at: the text of file at (caller frees) */
+static char *slurp_at(const char *at)
+{
+	FILE *f = fopen(at, "r");
+	char *text = calloc(1, 1 << 16);
+	size_t n;
+
+	assert_non_null(f);
+	assert_non_null(text);
+	n = fread(text, 1, (1 << 16) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* logrotate: the file moved away, log_reopen (or a line after log_reopen_ask): the lines before
+ * stay in the moved file, spooled ones included, the lines after go to a new file of the same name */
+static void test_reopen(void **state)
+{
+	char moved[160], *text;
+
+	(void)state;
+	snprintf(moved, sizeof moved, "%s.1", path);
+	log_write(LOGL_INFO, "before the rotation");
+	log_spool(LOGL_INFO, "spooled before the rotation");
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(log_reopen(), 0);
+	log_write(LOGL_INFO, "after the rotation");
+	log_spool_flush();
+	text = slurp_at(moved);
+	assert_non_null(strstr(text, " INFO before the rotation\n"));
+	assert_non_null(strstr(text, " INFO spooled before the rotation\n"));
+	assert_null(strstr(text, "after the rotation"));
+	free(text);
+	text = slurp();
+	assert_non_null(strstr(text, " INFO after the rotation\n"));
+	assert_null(strstr(text, "before the rotation"));
+	free(text);
+	/* asked from a signal handler: the next line reopens first */
+	assert_int_equal(rename(path, moved), 0);
+	log_reopen_ask();
+	log_write(LOGL_INFO, "after the second rotation");
+	text = slurp();
+	assert_non_null(strstr(text, " INFO after the second rotation\n"));
+	free(text);
+	/* a path that cannot be opened any more: -1, the old file kept */
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(log_reopen(), -1);
+	log_write(LOGL_INFO, "still the old file");
+	text = slurp_at(moved);
+	assert_non_null(strstr(text, " INFO still the old file\n"));
+	free(text);
+	assert_int_equal(rmdir(path), 0);
+}
+
+/* stderr a file (a shell's 2>>FILE), no path: log_reopen opens that file's name again as the new stderr */
+static void test_reopen_stderr(void **state)
+{
+	char moved[160], *text;
+	int fd, pfd[2], saved = dup(2);
+
+	(void)state;
+	assert_true(saved >= 0);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	close(fd);
+	assert_int_equal(log_init("test_log", LOGL_INFO, NULL), 0);
+	log_write(LOGL_INFO, "stderr before");
+	snprintf(moved, sizeof moved, "%s.1", path);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(log_reopen(), 0);
+	log_write(LOGL_INFO, "stderr after");
+	text = slurp();
+	assert_non_null(strstr(text, " INFO stderr after\n"));
+	assert_null(strstr(text, "stderr before"));
+	free(text);
+	text = slurp_at(moved);
+	assert_non_null(strstr(text, " INFO stderr before\n"));
+	free(text);
+	/* stderr not a file (a pipe): nothing to reopen */
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(dup2(pfd[1], 2), 2);
+	assert_int_equal(log_init("test_log", LOGL_INFO, NULL), 0);
+	assert_int_equal(log_reopen(), 1);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_escaped_and_forked_pid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_stderr, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

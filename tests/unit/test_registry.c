@@ -58,6 +58,28 @@ static void test_open_error_names_path(void **state)
 	assert_non_null(strstr(err, "/nonexistent-dir/x/y.db"));
 }
 
+/* a file that is no SQLite database where the registry goes: set aside (kept, renamed), a new one made and used */
+static void test_damaged_file_is_set_aside(void **state)
+{
+	char err[256], cmd[600];
+	struct registry *r;
+	FILE *f;
+	(void)state;
+
+	assert_non_null(f = fopen(dbpath, "w"));
+	for (int i = 0; i < 4096; i++)
+		fputc("not a database"[i % 14], f);
+	assert_int_equal(fclose(f), 0);
+	r = registry_open(dbpath, err, sizeof err);
+	assert_non_null(r);
+	put(r, "s1", "fp1");
+	registry_close(r);
+	/* the damaged file is kept, whole, beside it */
+	snprintf(cmd, sizeof cmd, "test \"$(cat %s.corrupt-* | head -c 14)\" = 'not a database' && rm %s.corrupt-*",
+		 dbpath, dbpath);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_new_files_are_private(void **state)
 {
 	char err[256], p[160];
@@ -170,6 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_error_names_path),
 		cmocka_unit_test_setup_teardown(test_new_files_are_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_file_is_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tools_roundtrip_and_fingerprint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_exposed_name_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_removes_servers_and_their_tools, setup, teardown),
