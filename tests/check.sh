@@ -39,6 +39,13 @@ pick() {
 
 # asan-run: the reports of this run's processes only (tests/sanitize/options.c writes them there)
 [ "$what" != asan-run ] || { rm -rf sanitize-log && mkdir sanitize-log; } || exit 2
+# the fuzz targets run for a fixed time each: in a whole run they run beside the unit tests (their
+# output and results come after them), which keeps make check within its time
+fuzz_pid=
+if [ "$what" = all ]; then
+	sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1 &
+	fuzz_pid=$!
+fi
 case $what in blackbox | fuzz | asan) ;; asan-run) echo "== unit tests (cmocka, AddressSanitizer + UBSan build)" ;; *) echo "== unit tests (cmocka, under valgrind)" ;; esac
 for t in tests/unit/test_*; do
 	case $what in blackbox | fuzz | asan) break ;; esac
@@ -63,7 +70,11 @@ done
 # (a test each), each corpus replayed and fuzzed for FUZZ_CHECK_SECONDS (a test per target)
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
 	echo "== fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-4}s of fuzzing each)"
-	sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1
+	if [ -n "$fuzz_pid" ]; then
+		wait "$fuzz_pid"
+	else
+		sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1
+	fi
 	rc=$?
 	cat "$log/fuzz"
 	p=$(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1/p' "$log/fuzz")
@@ -193,9 +204,16 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	fi
 	cd "$cd_to" || exit 2
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, tool_calls.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, uploads.bats, chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs)"
+		# the tool loop's own suites (tool calls, loop policy, upstream conventions and dialects: what
+		# happens between the responder, the broker and the upstream, whatever started the responder)
+		# behind plain CGI, the other process model, besides lighttpd; the rest behind every front end
+		loop_bats= loop_node=
+		[ "$fe" = cgi ] && loop_bats=tests/blackbox/tool_calls.bats &&
+			loop_node="tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs"
+		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, uploads.bats, chat.test.mjs${loop_bats:+, tool_calls.bats, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs})"
 		MCPGW_FRONTEND=$fe
-		files=$(pick tests/blackbox/tools.bats tests/blackbox/tool_calls.bats tests/blackbox/frontend.bats \
+		# shellcheck disable=SC2086
+		files=$(pick tests/blackbox/tools.bats $loop_bats tests/blackbox/frontend.bats \
 			tests/blackbox/models.bats tests/blackbox/routes.bats tests/blackbox/browser.bats tests/blackbox/secrets.bats \
 			tests/blackbox/keys.bats tests/blackbox/operations.bats tests/blackbox/uploads.bats)
 		if [ -n "$files" ]; then
@@ -204,7 +222,8 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 			cat "$log/bats"
 			count_bats "$log/bats"
 		fi
-		files=$(pick tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs)
+		# shellcheck disable=SC2086
+		files=$(pick tests/blackbox/chat.test.mjs $loop_node)
 		# shellcheck disable=SC2086
 		[ -z "$files" ] || run_node $files
 		files=$(pick tests/blackbox/history.test.mjs)  # the mixed-batch history with its owner (issue 14, case 3)
