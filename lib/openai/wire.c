@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mcp/jsonrpc.h"
 
@@ -210,13 +211,26 @@ static int ws_delim(char c)
 
 /* ws_string_end: the index of the quote closing the string that opens at
  * text[i] (a backslash escapes the next byte, whatever it is), len when it
- * is not closed */
+ * is not closed. The next quote is found with memchr; it closes the string
+ * when an even number of backslashes stands right before it (each run of
+ * backslashes is counted once: linear) */
 static size_t ws_string_end(const char *text, size_t len, size_t i)
 {
-	for (i++; i < len && text[i] != '"'; i++)
-		if (text[i] == '\\')
-			i++;
-	return i < len ? i : len;
+	size_t from = i + 1;
+
+	for (;;) {
+		const char *q = from < len ? memchr(text + from, '"', len - from) : NULL;
+		size_t k, bs = 0;
+
+		if (!q)
+			return len;
+		k = (size_t)(q - text);
+		while (k - bs > i + 1 && text[k - bs - 1] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return k;
+		from = k + 1;
+	}
 }
 
 /* ws_is_key: the string closing at text[end] is a member name (a ':' follows it) */

@@ -119,6 +119,10 @@ static void test_values_strings(void **state)
 	assert_int_equal(values("[\"a\", \":\"]"), 3);
 	/* an escaped backslash ends the string: what follows counts */
 	assert_int_equal(values("[\"\\\\\",[1,2]]"), 5);
+	/* runs of backslashes before a quote: an odd run escapes it, an even one does not */
+	assert_int_equal(values("[\"\\\\\\\"\",1]"), 3);   /* ["\\\"",1]: 3 backslashes, the quote escaped */
+	assert_int_equal(values("[\"\\\\\\\\\",[1]]"), 4); /* ["\\\\",[1]]: 4, the string ends */
+	assert_int_equal(values("[\"\\\\\\\\\"]"), 2);     /* ["\\\\"]: 4 backslashes, then the close */
 	/* \u escapes and multibyte text are one string */
 	assert_int_equal(values("[\"\\u005b\\u007b \xc3\xa9 [{\"]"), 2);
 	/* an unterminated string swallows the rest; a backslash as the last byte */
