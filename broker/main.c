@@ -102,24 +102,17 @@ err:
 static void note_key_presence(const struct settings *set)
 {
 	struct statestore_opts so = { .url = set->state_store, .timeout_ms = set->state_store_timeout_ms };
-	char own[sizeof set->state_store], err[1024];
-	struct changehint *hint;
+	char err[1024];
 	struct statestore *st;
 
-	if (statedir_path(own + 7, sizeof own - 7, set->state_dir, STATEDIR_STATE_STORE) < 0)
-		return;
-	memcpy(own, "sqlite:", 7);
-	if (strcmp(own, set->state_store) != 0)
+	if (!settings_state_store_is_own(set))
 		return;
 	if (!(st = statestore_open(&so, err, sizeof err))) {
 		log_debug("API keys: %s (the responders look themselves)", err);
 		return;
 	}
-	if ((hint = changehint_open(set->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)))
-		(void)keystore_note_presence(st, hint);
-	else
-		log_debug("API keys: %s", err);
-	changehint_close(hint);
+	if (keystore_note_presence(st, set->state_dir) != STATESTORE_OK)
+		log_debug("API keys: the key hint's presence word could not be noted (the responders look themselves)");
 	statestore_close(st);
 }
 

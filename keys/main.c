@@ -59,7 +59,6 @@ static struct statestore *open_store(const struct settings *s)
 {
 	struct statestore_opts o = { .url = s->state_store, .timeout_ms = s->state_store_timeout_ms };
 	struct statestore *st;
-	struct changehint *hint;
 	char err[1024];
 
 	if (mkdir(s->state_dir, 0700) < 0 && errno != EEXIST) {
@@ -70,10 +69,7 @@ static struct statestore *open_store(const struct settings *s)
 		fprintf(stderr, PROG ": %s\n", err);
 		return NULL;
 	}
-	if ((hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err))) {
-		(void)keystore_note_presence(st, hint);
-		changehint_close(hint);
-	}
+	(void)keystore_note_presence(st, s->state_dir);
 	return st;
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/statedir.h"
+
 
 #define KEYSTORE_RECORD_MAX 8192 /* bytes of one stored record at most */
 #define KEYSTORE_PAGE 256        /* ids listed per statestore_list call */
@@ -73,17 +75,22 @@ enum statestore_status keystore_generation(struct statestore *st, int64_t *gen)
 	return read_counter(st, KEYSTORE_GEN_NS, KEYSTORE_GEN_KEY, gen);
 }
 
-enum statestore_status keystore_note_presence(struct statestore *st, struct changehint *hint)
+enum statestore_status keystore_note_presence(struct statestore *st, const char *state_dir)
 {
+	char err[512];
 	int64_t gen;
 	enum statestore_status s = keystore_generation(st, &gen);
+	struct changehint *hint;
 
 	if (s != STATESTORE_OK)
 		return s;
+	if (!(hint = changehint_open(state_dir, STATEDIR_KEYS_HINT, err, sizeof err)))
+		return STATESTORE_EBACKEND;
 	if (gen > 0)
 		changehint_mark_some(hint);
 	else
 		changehint_mark_none(hint);
+	changehint_close(hint);
 	return STATESTORE_OK;
 }
 

@@ -41,12 +41,14 @@ const char *keystore_kind_name(enum keystore_kind kind);
  * caches them). OK or the store's error. */
 enum statestore_status keystore_put(struct statestore *st, struct changehint *hint, const struct apikey *k);
 
-/* keystore_note_presence: the hint's presence word made to agree with the
+/* keystore_note_presence: the presence word of state_dir's key hint
+ * (STATEDIR_KEYS_HINT, opened and closed here) made to agree with the
  * store: SOME when a key was ever stored (generation > 0), else NONE (from
  * UNKNOWN only). For a process that opened the store anyway (mcpgw-keys'
- * every command, after a state store was restored from a backup). OK or
- * the store's error (the word then unchanged). */
-enum statestore_status keystore_note_presence(struct statestore *st, struct changehint *hint);
+ * every command, the broker at its start; after a state store was restored
+ * from a backup). OK, the store's error, or STATESTORE_EBACKEND when the
+ * hint cannot be opened (the word then unchanged). */
+enum statestore_status keystore_note_presence(struct statestore *st, const char *state_dir);
 
 /* keystore_get: the record of id into *k. OK, NOTFOUND, ETYPE (a record
  * that is no valid record), or the store's error. */

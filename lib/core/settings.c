@@ -337,6 +337,13 @@ static int def_state_store(const struct settings *s, char *dst, size_t n, char *
 	return 0;
 }
 
+int settings_state_store_is_own(const struct settings *s)
+{
+	char own[sizeof s->state_store], err[128];
+
+	return def_state_store(s, own, sizeof own, err, sizeof err) == 0 && strcmp(own, s->state_store) == 0;
+}
+
 /* hook_state_store: the backend of MCPGW_STATE_STORE is one this build has
  * (an unknown scheme names what is supported, never the rest of the URL) */
 static int hook_state_store(struct settings *s, const struct settings_row *r, char *err, size_t errlen)

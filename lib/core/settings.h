@@ -208,6 +208,11 @@ void settings_bad(const struct settings_row *r, const char *value, char *err, si
 int settings_default_value(const struct settings_row *r, const struct settings *s, char *dst, size_t n, char *err,
 			   size_t errlen);
 
+/* settings_state_store_is_own: 1 when s's MCPGW_STATE_STORE is its default,
+ * the state directory's own SQLite file (STATEDIR_STATE_STORE), which only
+ * the processes of this state directory write; 0 otherwise. */
+int settings_state_store_is_own(const struct settings *s);
+
 /* settings_env_long: the INT, BOOL or ENUM setting name from this
  * process's environment alone (no .env), its default when unset or empty:
  * for programs that read one setting and not struct settings

@@ -289,11 +289,8 @@ same:
 static void renew(const struct settings *s)
 {
 	if (!A.init) {
-		char own[sizeof s->state_store];
-
 		env_keys(s);
-		A.own_store = statedir_path(own + 7, sizeof own - 7, s->state_dir, STATEDIR_STATE_STORE) == 0 &&
-			      memcpy(own, "sqlite:", 7) && strcmp(own, s->state_store) == 0;
+		A.own_store = settings_state_store_is_own(s);
 		atexit(auth_exit);
 		A.init = 1;
 	}

@@ -541,7 +541,7 @@ static void test_keys(void **state)
 		assert_int_equal(unlink(path), 0);
 		assert_non_null(fresh = changehint_open(R.s.state_dir, STATEDIR_KEYS_HINT, err, sizeof err));
 		assert_int_equal(changehint_presence(fresh), CHANGEHINT_UNKNOWN);
-		assert_int_equal(keystore_note_presence(st, fresh), STATESTORE_OK);
+		assert_int_equal(keystore_note_presence(st, R.s.state_dir), STATESTORE_OK);
 		assert_int_equal(changehint_presence(fresh), CHANGEHINT_SOME);
 		changehint_bump(fresh); /* as the writer did on the old file */
 		changehint_close(hint);
