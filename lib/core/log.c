@@ -309,47 +309,50 @@ static __attribute__((noinline)) void write_now(int level, const char *fmt, va_l
 	(void)!fwrite(out, 1, o, log_fp ? log_fp : stderr);
 }
 
-void log_spool(int level, const char *fmt, ...)
+/* spool_take: S.lock held with room in the fill buffer for the longest line
+ * (the spool started on first use): 1; or 0, nothing held (no spool, or a
+ * full one: the caller writes its line at once) */
+static int spool_take(void)
 {
-	va_list ap;
-
 	if (log_reopen_asked)
 		(void)log_reopen();
 	pthread_mutex_lock(&S.lock);
 	if (S.state == 0 && spool_start() < 0)
 		S.state = -1;
-	/* formatted straight into the spool (room for the longest line): no copy on the caller's stack */
-	if (S.state == 1 && LOG_SPOOL_BYTES - S.len >= LOG_LINE_MAX * 2) {
-		va_start(ap, fmt);
-		S.len += log_format(level, fmt, ap, S.fill + S.len, LOG_SPOOL_BYTES - S.len);
-		va_end(ap);
-		if (S.len >= LOG_SPOOL_BYTES / 2)
-			pthread_cond_signal(&S.wake);
-		pthread_mutex_unlock(&S.lock);
-		return;
-	}
+	if (S.state == 1 && LOG_SPOOL_BYTES - S.len >= LOG_LINE_MAX * 2)
+		return 1;
 	pthread_mutex_unlock(&S.lock);
+	return 0;
+}
+
+/* spool_give: after n bytes were added to the fill buffer: the writer woken when half of it waits, S.lock released */
+static void spool_give(size_t n)
+{
+	S.len += n;
+	if (S.len >= LOG_SPOOL_BYTES / 2)
+		pthread_cond_signal(&S.wake);
+	pthread_mutex_unlock(&S.lock);
+}
+
+void log_spool(int level, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	write_now(level, fmt, ap); /* no spool, or a full one: at once */
+	/* formatted straight into the spool: no copy on the caller's stack */
+	if (spool_take())
+		spool_give(log_format(level, fmt, ap, S.fill + S.len, LOG_SPOOL_BYTES - S.len));
+	else
+		write_now(level, fmt, ap);
 	va_end(ap);
 }
 
 void log_spool_text(int level, const char *text)
 {
-	if (log_reopen_asked)
-		(void)log_reopen();
-	pthread_mutex_lock(&S.lock);
-	if (S.state == 0 && spool_start() < 0)
-		S.state = -1;
-	if (S.state == 1 && LOG_SPOOL_BYTES - S.len >= LOG_LINE_MAX * 2) {
-		S.len += log_compose(level, text, S.fill + S.len, LOG_SPOOL_BYTES - S.len);
-		if (S.len >= LOG_SPOOL_BYTES / 2)
-			pthread_cond_signal(&S.wake);
-		pthread_mutex_unlock(&S.lock);
-		return;
-	}
-	pthread_mutex_unlock(&S.lock);
-	log_write(level, "%s", text); /* no spool, or a full one: at once */
+	if (spool_take())
+		spool_give(log_compose(level, text, S.fill + S.len, LOG_SPOOL_BYTES - S.len));
+	else
+		log_write(level, "%s", text);
 }
 
 /* spool_drain_locked: wait for the batch being written, then write the rest (under S.lock) */
