@@ -803,6 +803,15 @@ static size_t delta_bytes(const json_t *delta)
 	return n;
 }
 
+/* stop_too_large: the stream stopped with e, a 502 upstream_response_too_large
+ * naming the bound (NULL: it could not be made, the round ends in "Out of
+ * memory."); 1, what an event handler returns to stop */
+static int stop_too_large(struct tl_run *r, json_t *e)
+{
+	r->mid_error = e ? e : tl_error("Out of memory.", "server_error", NULL, NULL);
+	return 1;
+}
+
 /* round_bytes_over: the delta takes the round past MCPGW_MAX_ROUND_BYTES:
  * the round's error set (r->mid_error), so the stream stops and nothing of
  * it goes upstream again; 1, else 0 */
@@ -818,13 +827,10 @@ static int round_bytes_over(struct tl_run *r, const json_t *delta)
 	log_warn("upstream %s: an answer past MCPGW_MAX_ROUND_BYTES (%zu bytes of content and tool-call "
 		 "arguments): stopped",
 		 r->origin, max);
-	r->mid_error = wire_errorf(502, NULL, "upstream_response_too_large",
-				   "The upstream's answer is larger than %zu bytes of content and tool-call arguments "
-				   "(MCPGW_MAX_ROUND_BYTES); it was stopped.",
-				   max);
-	if (!r->mid_error)
-		r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
-	return 1;
+	return stop_too_large(r, wire_errorf(502, NULL, "upstream_response_too_large",
+					     "The upstream's answer is larger than %zu bytes of content and tool-call "
+					     "arguments (MCPGW_MAX_ROUND_BYTES); it was stopped.",
+					     max));
 }
 
 /* choice_for_client: choice 0 of a chunk (the one that drives tool
@@ -931,13 +937,10 @@ static int on_event(const char *data, size_t len, void *ud)
 		log_warn("upstream %s: a stream event of more than %zu JSON values (MCPGW_MAX_UPSTREAM_JSON_VALUES): "
 			 "stopped",
 			 r->origin, max_values);
-		r->mid_error = wire_errorf(502, NULL, "upstream_response_too_large",
-					   "An event of the upstream's stream holds more than %zu JSON values "
-					   "(MCPGW_MAX_UPSTREAM_JSON_VALUES).",
-					   max_values);
-		if (!r->mid_error)
-			r->mid_error = tl_error("Out of memory.", "server_error", NULL, NULL);
-		return 1;
+		return stop_too_large(r, wire_errorf(502, NULL, "upstream_response_too_large",
+						     "An event of the upstream's stream holds more than %zu JSON values "
+						     "(MCPGW_MAX_UPSTREAM_JSON_VALUES).",
+						     max_values));
 	}
 	chunk = json_loadb(data, len, 0, &err);
 	if (!chunk && json_error_code(&err) == json_error_out_of_memory)
