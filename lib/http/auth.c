@@ -198,9 +198,11 @@ static void hint_open(const struct settings *s)
 		changehint_close(A.hint);
 		A.hint = NULL;
 	}
+	if (A.hint)
+		return;
 	/* the state directory may not exist yet (the broker, started by a request, makes it too) */
 	(void)mkdir(s->state_dir, 0700);
-	if (!A.hint && !(A.hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)) && !A.hint_warned) {
+	if (!(A.hint = changehint_open(s->state_dir, STATEDIR_KEYS_HINT, err, sizeof err)) && !A.hint_warned) {
 		log_warn("API keys: %s: the key generation is read on every request", err);
 		A.hint_warned = 1;
 	}
