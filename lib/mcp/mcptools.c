@@ -24,9 +24,10 @@ static void mcptools_clear(struct mcptools *m)
 	json_decref(m->tools);
 	json_decref(m->by_name);
 	json_decref(m->params);
+	json_decref(m->texts);
 	json_decref(m->unready);
 	json_decref(m->servers);
-	m->tools = m->by_name = m->params = m->unready = m->servers = NULL;
+	m->tools = m->by_name = m->params = m->texts = m->unready = m->servers = NULL;
 	m->nready = 0;
 	m->generation = 0;
 }
@@ -49,6 +50,29 @@ static void map_gen(struct mcptools *m)
 	    (p = mmap(NULL, sizeof(int64_t), PROT_READ, MAP_SHARED, fd, 0)) != MAP_FAILED)
 		m->gen = p;
 	close(fd);
+}
+
+/* openai_tool: tool t (its exposed name) as an OpenAI chat tool with params
+ * (stolen, also on failure); new reference, or NULL on ENOMEM */
+static json_t *openai_tool(const json_t *t, const char *name, json_t *params)
+{
+	/* "o" steals params, also when json_pack fails */
+	return json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name", name, "description",
+			 json_string_value(json_object_get(t, "description")) ?: "", "parameters", params);
+}
+
+/* tool_text: tool t with params (borrowed) as compact JSON text in a new
+ * JSON string, or NULL on ENOMEM */
+static json_t *tool_text(const json_t *t, const char *name, json_t *params)
+{
+	json_t *fn = openai_tool(t, name, json_incref(params)), *text = NULL;
+	char *s = fn ? json_dumps(fn, JSON_COMPACT) : NULL;
+
+	if (s)
+		text = json_stringn_nocheck(s, strlen(s));
+	free(s);
+	json_decref(fn);
+	return text;
 }
 
 int mcptools_refresh(struct mcptools *m, struct bclient *bc, long timeout_ms)
@@ -94,7 +118,8 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	}
 	m->by_name = json_object();
 	m->params = json_object();
-	rc = m->by_name && m->params ? BC_OK : BC_ENOMEM;
+	m->texts = json_object();
+	rc = m->by_name && m->params && m->texts ? BC_OK : BC_ENOMEM;
 	json_array_foreach(tools, i, t) {
 		const char *name = json_string_value(json_object_get(t, "name"));
 		char why[TOOLSCHEMA_WHY_MAX];
@@ -107,7 +132,10 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 		if (json_object_set(m->by_name, name, t) < 0)
 			rc = BC_ENOMEM;
 		else if ((offered = toolschema_params(json_object_get(t, "inputSchema"), why, sizeof why)))
-			rc = json_object_set_new(m->params, name, offered) < 0 ? BC_ENOMEM : BC_OK;
+			rc = json_object_set_new(m->params, name, offered) < 0 ||
+					     json_object_set_new(m->texts, name, tool_text(t, name, offered)) < 0
+				     ? BC_ENOMEM
+				     : BC_OK;
 		else if (errno == ENOMEM) /* else the tool cannot be offered upstream (the broker logged why) */
 			rc = BC_ENOMEM;
 	}
@@ -325,15 +353,63 @@ json_t *mcptools_openai(const struct mcptools *m, const char *servers, const jso
 		}
 		if (!params)
 			continue; /* cannot be offered: the broker said why when it listed the tool */
-		/* "o" steals params, also when json_pack fails */
-		fn = json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name", name, "description",
-			       json_string_value(json_object_get(t, "description")) ?: "", "parameters", params);
+		fn = openai_tool(t, name, params);
 		if (!fn || json_array_append_new(out, fn) < 0) {
 			json_decref(out);
 			return NULL;
 		}
 	}
 	return out;
+}
+
+int mcptools_openai_text(const struct mcptools *m, const char *servers, const json_t *skip,
+			 const struct toolpolicy *policy, buf_t *out, json_t *offered)
+{
+	json_t *t;
+	size_t i;
+	int n = 0;
+
+	if (!m->texts) { /* a catalog set by hand: the texts made now */
+		json_t *all = mcptools_openai(m, servers, skip, policy);
+
+		if (!all)
+			return -1;
+		json_array_foreach(all, i, t) {
+			char *s = json_dumps(t, JSON_COMPACT);
+			int bad = !s || (n && buf_append(out, ",", 1) < 0) || buf_puts(out, s) < 0 ||
+				  (offered &&
+				   json_object_set_new(offered,
+						       json_string_value(
+							       json_object_get(json_object_get(t, "function"), "name")),
+						       json_true()) < 0);
+
+			free(s);
+			if (bad) {
+				json_decref(all);
+				return -1;
+			}
+			n++;
+		}
+		json_decref(all);
+		return n;
+	}
+	json_array_foreach(m->tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		const char *server = json_string_value(json_object_get(json_object_get(t, "_meta"), "mcpgw/server"));
+		const json_t *text;
+
+		if (!name || !server || !in_filter(servers, server) || (skip && json_object_get(skip, name)) ||
+		    !toolpolicy_allows(policy, server, name))
+			continue;
+		if (!(text = json_object_get(m->texts, name)))
+			continue; /* cannot be offered: the broker said why when it listed the tool */
+		if ((n && buf_append(out, ",", 1) < 0) ||
+		    buf_append(out, json_string_value(text), json_string_length(text)) < 0 ||
+		    (offered && json_object_set_new(offered, name, json_true()) < 0))
+			return -1;
+		n++;
+	}
+	return n;
 }
 
 void mcptools_free(struct mcptools *m)

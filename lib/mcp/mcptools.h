@@ -19,6 +19,9 @@ struct mcptools {
 	json_t *params;        /* exposed name -> the parameters offered upstream (toolschema_params),
 				* made once per generation; a tool whose schema cannot be offered is
 				* absent. NULL: not made (a catalog set by hand): made per call */
+	json_t *texts;         /* exposed name -> the OpenAI chat tool as compact JSON text (a string),
+				* made once per generation beside params, so a request splices the
+				* tools it offers instead of building and dumping them */
 	json_t *unready;       /* the enabled servers not ready in that generation:
 				* [{name, state, failing, last_error}] ("mcpgw/unready"), or NULL */
 	int nready;            /* the servers ready in that generation */
@@ -106,6 +109,15 @@ long mcptools_call_wait_ms(const struct mcptools *m, const char *name, long tool
  * New reference (an array, possibly empty) or NULL on ENOMEM. */
 json_t *mcptools_openai(const struct mcptools *m, const char *servers, const json_t *skip,
 			const struct toolpolicy *policy);
+
+/* mcptools_openai_text: the tools mcptools_openai would return, as their
+ * compact JSON texts joined by ',' (no brackets) appended to out, the same
+ * filters applied; each offered name is set to true in offered (an object;
+ * may be NULL). The texts are made once per generation (mcptools_refresh),
+ * so a current cache costs a copy per tool and no JSON work. Returns how
+ * many tools were appended, or -1 on ENOMEM (out then holds part of them). */
+int mcptools_openai_text(const struct mcptools *m, const char *servers, const json_t *skip,
+			 const struct toolpolicy *policy, buf_t *out, json_t *offered);
 
 void mcptools_free(struct mcptools *m);
 

@@ -83,6 +83,8 @@ struct tl_run {
 	json_t *hidden;                        /* messages the client does not see: assistant + MCP results */
 	json_t *client_tools;                  /* names of the request's own tools -> true */
 	json_t *offered; /* names of the MCP tools offered in this request -> true: only these run here */
+	buf_t mcp_tools; /* those tools as OpenAI chat tools, compact JSON texts joined by ',': spliced after the
+			  * request's own "tools" in every round's body (body_of), never built as JSON per request */
 	/* the mixed-batch history (see "history" below) */
 	char *key_id;           /* the caller's API key id (a copy of t->key_id), NULL: anonymous */
 	char convo[SHA256_HEX]; /* digest of the messages as the client sent them (convo_ready) */
@@ -1608,6 +1610,54 @@ static json_t *choice_after_tools(const json_t *choice, int *nomem)
 	return v;
 }
 
+/* body_of: the round's request body: req as compact JSON, the offered MCP
+ * tools' texts spliced in after the request's own "tools" (the key then comes
+ * last). malloc'd, or NULL on ENOMEM */
+static char *body_of(struct tl_run *r)
+{
+	json_t *own = json_object_get(r->req, "tools");
+	char *rest, *mine = NULL, *body;
+	size_t nr, nm = 0, n;
+
+	if (!r->mcp_tools.len)
+		return json_dumps(r->req, JSON_COMPACT);
+	json_incref(own);
+	(void)json_object_del(r->req, "tools");
+	rest = json_dumps(r->req, JSON_COMPACT);
+	if (own && (json_object_set_new(r->req, "tools", own) < 0 || !(mine = json_dumps(own, JSON_COMPACT)))) {
+		free(rest);
+		return NULL;
+	}
+	if (!rest) {
+		free(mine);
+		return NULL;
+	}
+	/* rest is "{...}" (model and messages at least); mine "[...]" */
+	nr = strlen(rest) - 1;
+	nm = mine ? strlen(mine) - 2 : 0;
+	n = nr + 10 + nm + 1 + r->mcp_tools.len + 3;
+	if ((body = malloc(n))) {
+		size_t o = nr;
+
+		memcpy(body, rest, nr);
+		if (nr > 1)
+			body[o++] = ',';
+		memcpy(body + o, "\"tools\":[", 9);
+		o += 9;
+		if (nm) {
+			memcpy(body + o, mine + 1, nm);
+			o += nm;
+			body[o++] = ',';
+		}
+		memcpy(body + o, r->mcp_tools.data, r->mcp_tools.len);
+		o += r->mcp_tools.len;
+		memcpy(body + o, "]}", 3);
+	}
+	free(rest);
+	free(mine);
+	return body;
+}
+
 /* upstream_hand_out: the round's request for the driver (after a tool
  * round with the forced tool_choice let go, see choice_after_tools) */
 static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
@@ -1624,7 +1674,7 @@ static int upstream_hand_out(struct tl_run *r, struct toolloop_need *need)
 			return fail(r, 500, NULL);
 	}
 	free(r->body);
-	r->body = json_dumps(r->req, JSON_COMPACT);
+	r->body = body_of(r);
 	if (!r->body)
 		return fail(r, 500, tl_error("Out of memory.", "server_error", NULL, NULL));
 	sse_reset(&r->sse);
@@ -2119,8 +2169,6 @@ static int catalog_read(struct tl_run *r, int rc)
  * failed when a server the client named is not ready */
 static int inject(struct tl_run *r, int rc)
 {
-	json_t *tools = json_object_get(r->req, "tools"), *mine, *t;
-	size_t i;
 	const char *code = NULL;
 	buf_t why = BUF_INIT, msg = BUF_INIT;
 
@@ -2138,27 +2186,11 @@ static int inject(struct tl_run *r, int rc)
 	}
 	buf_free(&why);
 	/* out of memory fails the run: never a request offering some of the tools */
-	if (!(mine = mcptools_openai(&r->t->tools, r->only, r->client_tools, r->t->policy)))
+	if (mcptools_openai_text(&r->t->tools, r->only, r->client_tools, r->t->policy, &r->mcp_tools, r->offered) < 0)
 		return fail(r, 500, NULL);
-	json_array_foreach(mine, i, t)
-		if (json_object_set_new(r->offered,
-					json_string_value(json_object_get(json_object_get(t, "function"), "name")),
-					json_true()) < 0)
-			break;
-	if (i < json_array_size(mine) || (json_array_size(mine) && !json_is_array(tools) &&
-					  json_object_set_new(r->req, "tools", tools = json_array()) < 0)) {
-		json_decref(mine);
-		return fail(r, 500, NULL);
-	}
-	if (json_array_size(mine))
-		json_array_foreach(mine, i, t)
-			if (json_array_append(tools, t) < 0)
-				break;
-	if (i < json_array_size(mine)) {
-		json_decref(mine);
-		return fail(r, 500, NULL);
-	}
-	json_decref(mine);
+	/* a "tools" that is not an array gives way to the MCP tools, as it always did */
+	if (r->mcp_tools.len && json_object_get(r->req, "tools") && !json_is_array(json_object_get(r->req, "tools")))
+		json_object_del(r->req, "tools");
 	return 0;
 }
 
@@ -2268,6 +2300,7 @@ static void run_free(struct tl_run *r)
 	json_decref(r->hidden);
 	json_decref(r->client_tools);
 	json_decref(r->offered);
+	buf_free(&r->mcp_tools);
 	json_decref(r->usage);
 	json_decref(r->fingerprint);
 	json_decref(r->mid_error);

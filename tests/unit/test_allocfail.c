@@ -610,9 +610,9 @@ static json_t *refreshed(struct mcptools *m, struct bclient *bc, int *rc)
 
 	*rc = mcptools_refresh(m, bc, 5000);
 	allocfail_pause();
-	offered = *rc == BC_OK ? json_pack("{s:I, s:i, s:O?, s:O?, s:o}", "generation", m->generation, "ready",
+	offered = *rc == BC_OK ? json_pack("{s:I, s:i, s:O?, s:O?, s:o, s:o}", "generation", m->generation, "ready",
 					   m->nready, "unready", m->unready, "servers", m->servers, "tools",
-					   mcptools_openai(m, NULL, NULL, NULL))
+					   mcptools_openai(m, NULL, NULL, NULL), "texts", json_deep_copy(m->texts))
 			       : NULL;
 	allocfail_resume();
 	return offered;

@@ -169,6 +169,37 @@ static void test_wait_until_ready(void **state)
 		assert_int_equal(json_array_size(only), 0);
 		json_decref(only);
 	}
+	/* the texts spliced into a request: the same tools, the same JSON, and the names offered */
+	{
+		buf_t text = BUF_INIT, wrapped = BUF_INIT;
+		json_t *offered_names = json_object(), *parsed;
+		struct mcptools byhand;
+
+		assert_int_equal(mcptools_openai_text(&m, NULL, NULL, NULL, &text, offered_names), 2);
+		assert_int_equal(buf_printf(&wrapped, "[%s]", text.data), 0);
+		parsed = json_loads(wrapped.data, 0, NULL);
+		assert_true(json_equal(parsed, offered));
+		assert_int_equal(json_object_size(offered_names), 2);
+		json_decref(parsed);
+		/* a filter that leaves every tool out, and a skip list */
+		buf_reset(&text);
+		assert_int_equal(mcptools_openai_text(&m, "nosuch", NULL, NULL, &text, NULL), 0);
+		assert_int_equal(text.len, 0);
+		/* a catalog set by hand (no texts made at refresh): made per call, the same answer */
+		byhand = m;
+		byhand.texts = NULL;
+		byhand.params = NULL;
+		buf_reset(&wrapped);
+		buf_reset(&text);
+		assert_int_equal(mcptools_openai_text(&byhand, NULL, NULL, NULL, &text, NULL), 2);
+		assert_int_equal(buf_printf(&wrapped, "[%s]", text.data), 0);
+		parsed = json_loads(wrapped.data, 0, NULL);
+		assert_true(json_equal(parsed, offered));
+		json_decref(parsed);
+		json_decref(offered_names);
+		buf_free(&text);
+		buf_free(&wrapped);
+	}
 	json_decref(offered);
 	assert_int_equal(mcptools_starting(&m), 0);
 	assert_int_equal(mcptools_unready(&m, NULL, &why, &names), 1);

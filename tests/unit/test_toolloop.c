@@ -501,6 +501,21 @@ static void test_step_mixed_batch(void **state)
 	r = open_run("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"w\"}],\"tools\":[{\"type\":"
 		     "\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]}",
 		     &rec, &sink, &need);
+	/* upstream: the client's own tool first, then the MCP tools spliced after it, each once */
+	{
+		json_t *body = sent(&need), *tools = json_object_get(body, "tools");
+
+		assert_int_equal(json_array_size(tools), 2);
+		assert_string_equal(
+			json_string_value(json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name")),
+			"get_weather");
+		assert_string_equal(
+			json_string_value(json_object_get(json_object_get(json_array_get(tools, 1), "function"), "name")),
+			"read_query");
+		assert_true(json_is_true(json_object_get(body, "stream")));
+		assert_int_equal(json_array_size(json_object_get(body, "messages")), 1);
+		json_decref(body);
+	}
 	assert_int_equal(toolloop_feed_upstream(r, stream, sizeof stream - 1), 0);
 	upstream_result_init(&res);
 	assert_int_equal(toolloop_feed_upstream_end(r, &res), 0);
