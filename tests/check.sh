@@ -15,6 +15,9 @@ node --version >/dev/null 2>&1 || { echo "check: tests/node_modules/.bin/node do
 
 passed=0
 failed=0
+t_start=$(date +%s)
+# stage TITLE: a stage's heading, with the seconds since the check began (where the time goes)
+stage() { echo "== $* (at $(($(date +%s) - t_start)) s)"; }
 skipped=0   # counted apart: a skipped test is not a passed one
 log=$(mktemp -d)
 # the run's canary secrets and what the black-box suites keep for the canary grep at the end
@@ -46,7 +49,7 @@ if [ "$what" = all ]; then
 	sh tests/fuzz/run.sh --check >"$log/fuzz" 2>&1 &
 	fuzz_pid=$!
 fi
-case $what in blackbox | fuzz | asan) ;; asan-run) echo "== unit tests (cmocka, AddressSanitizer + UBSan build)" ;; *) echo "== unit tests (cmocka, under valgrind)" ;; esac
+case $what in blackbox | fuzz | asan) ;; asan-run) stage "unit tests (cmocka, AddressSanitizer + UBSan build)" ;; *) stage "unit tests (cmocka, under valgrind)" ;; esac
 for t in tests/unit/test_*; do
 	case $what in blackbox | fuzz | asan) break ;; esac
 	case $t in *.c|*.o|*.d) continue ;; esac
@@ -69,7 +72,7 @@ done
 # the libFuzzer targets (tests/fuzz, built by `make fuzz-progs`): each crash kept in tests/fuzz/regressions/ replayed
 # (a test each), each corpus replayed and fuzzed for FUZZ_CHECK_SECONDS (a test per target)
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
-	echo "== fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-4}s of fuzzing each)"
+	stage "fuzz targets (libFuzzer + ASan/UBSan: regressions, corpora, ${FUZZ_CHECK_SECONDS:-4}s of fuzzing each)"
 	if [ -n "$fuzz_pid" ]; then
 		wait "$fuzz_pid"
 	else
@@ -124,7 +127,7 @@ run_node() {
 ASAN_SKIP_BATS="bench_ab.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats load.bats"
 ASAN_NODE="chat.test.mjs embeddings.test.mjs history.test.mjs looppolicy.test.mjs upstream_conventions.test.mjs dialects.test.mjs sim_profiles.test.mjs"
 if [ "$what" = asan-run ]; then
-	echo "== black-box tests behind lighttpd, AddressSanitizer + UBSan build (bats: every .bats file but $ASAN_SKIP_BATS; node --test: $ASAN_NODE)"
+	stage "black-box tests behind lighttpd, AddressSanitizer + UBSan build (bats: every .bats file but $ASAN_SKIP_BATS; node --test: $ASAN_NODE)"
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND
 	set --
@@ -163,7 +166,7 @@ if [ "$what" = asan-run ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = blackbox ]; then
-	echo "== black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
+	stage "black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND
 	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then bats --tap tests/blackbox >"$log/bats" 2>&1
@@ -175,16 +178,16 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	cat "$log/bats"
 	[ -n "$(pick tests/blackbox/*.bats)" ] && count_bats "$log/bats"
 
-	echo "== black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
+	stage "black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	# shellcheck disable=SC2046
 	[ -n "$(pick tests/blackbox/*.test.mjs)" ] && run_node $(pick tests/blackbox/*.test.mjs)
 
 	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then
 		# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)
-		echo "== provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
+		stage "provider profiles (node --test: the chat cases through the gateway against every upstream-sim profile)"
 		run_node tests/blackbox/profiles_matrix.mjs
 		# and the whole chat suite (chat.test.mjs) under every profile but openai (which the run above covers), a test each
-		echo "== provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
+		stage "provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
 		run_node tests/blackbox/profiles_chat.mjs
 	fi
 
@@ -210,7 +213,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		loop_bats= loop_node=
 		[ "$fe" = cgi ] && loop_bats=tests/blackbox/tool_calls.bats &&
 			loop_node="tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs tests/blackbox/dialects.test.mjs"
-		echo "== black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, uploads.bats, chat.test.mjs${loop_bats:+, tool_calls.bats, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs})"
+		stage "black-box tests behind MCPGW_FRONTEND=$fe (tools.bats, frontend.bats, models.bats, routes.bats, browser.bats, secrets.bats, keys.bats, operations.bats, uploads.bats, chat.test.mjs${loop_bats:+, tool_calls.bats, looppolicy.test.mjs, upstream_conventions.test.mjs, dialects.test.mjs})"
 		MCPGW_FRONTEND=$fe
 		# shellcheck disable=SC2086
 		files=$(pick tests/blackbox/tools.bats $loop_bats tests/blackbox/frontend.bats \
@@ -231,7 +234,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	done
 	# routes.bats and browser.bats behind lighttpd with plain CGI too, so the route table and the browser checks are checked behind every front end
 	if [ -z "${MCPGW_CHECK_FRONTENDS+x}" ] && [ -n "$(pick tests/blackbox/routes.bats tests/blackbox/browser.bats)" ]; then
-		echo "== black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats, browser.bats)"
+		stage "black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats, browser.bats)"
 		MCPGW_FRONTEND=lighttpd-cgi
 		# shellcheck disable=SC2046
 		bats --tap $(pick tests/blackbox/routes.bats tests/blackbox/browser.bats) 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
@@ -243,7 +246,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 
 	# every suite's gateways ran with the run's canaries planted (tests/canaries.sh, helpers.bash,
 	# canaries.mjs): none may be in what they kept, and each must be where it was planted
-	echo "== canaries (tests/canaries.sh: the run's secrets in no log, database or response; each in the raw inputs)"
+	stage "canaries (tests/canaries.sh: the run's secrets in no log, database or response; each in the raw inputs)"
 	# run_canary WHAT ARGS...: one test, tests/canaries.sh ARGS, its output shown
 	run_canary() {
 		what_=$1
@@ -270,7 +273,7 @@ fi
 
 # the sanitizer stage (make check-asan): build/asan built with SANITIZE=1, its own check.sh asan-run
 if [ "$what" = all ] || [ "$what" = asan ]; then
-	echo "== sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
+	stage "sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
 	t0=$(date +%s)
 	if make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$log/asan" 2>&1; then
 		sh build/asan/tests/check.sh asan-run >"$log/asan" 2>&1
@@ -282,6 +285,7 @@ if [ "$what" = all ] || [ "$what" = asan ]; then
 	echo "sanitizer stage: $1 passed, $2 failed in $(($(date +%s) - t0)) s"
 fi
 
+echo "check: $(($(date +%s) - t_start)) s in all"
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
 else echo "$passed passed, $failed failed, $skipped skipped"; fi
 [ "$failed" = 0 ]
