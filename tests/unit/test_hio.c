@@ -88,7 +88,8 @@ static void web_start(struct web *w, int nreq)
 	memset(w, 0, sizeof *w);
 	memset(&a, 0, sizeof a);
 	a.sun_family = AF_UNIX;
-	snprintf(w->sock, sizeof w->sock, "/tmp/mcpgw-test-hio.%ld.sock", (long)getpid());
+	assert_true(snprintf(w->sock, sizeof w->sock, "/tmp/mcpgw-test-hio.%ld.sock", (long)getpid()) <
+		    (int)sizeof w->sock);
 	(void)unlink(w->sock);
 	memcpy(a.sun_path, w->sock, strlen(w->sock) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
