@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Unread request body bytes hio_finish discards before closing a FastCGI
- * connection (closing with unread input can reset it under the response);
+/* Unread request body bytes hio_finish discards, after the response has
+ * ended, before closing a FastCGI connection (closing with unread input can
+ * reset it under the response, or fail the web server's next write to it);
  * past this the connection is just closed. */
 #define HIO_DRAIN_MAX ((size_t)64 << 20)
 #define HIO_IO_CHUNK 65536
@@ -26,7 +27,8 @@ int hio_init(struct hio *h)
 	return 0;
 }
 
-/* FastCGI: discard what is left of the request body, at most HIO_DRAIN_MAX bytes. */
+/* FastCGI: discard what is left of the request body until the web server
+ * closes the connection or ends the body, at most HIO_DRAIN_MAX bytes. */
 static void hio_drain(struct hio *h)
 {
 	char scratch[HIO_IO_CHUNK];
@@ -89,7 +91,23 @@ void hio_finish(struct hio *h)
 		return; /* no request in progress */
 	if (!h->status_sent)
 		hio_fallback_response(h);
-	hio_drain(h);
+	if (h->req.keepConnection) {
+		/* FCGI_KEEP_CONN: the connection carries the web server's next request,
+		 * so this one's body is read to its end before the answer ends (a web
+		 * server that has its answer may stop sending the body and keep the
+		 * connection open: a drain after the answer would wait for it) */
+		hio_drain(h);
+	} else if (FCGX_FClose(h->req.err) == 0 && FCGX_FClose(h->req.out) == 0) {
+		/* The answer is ended (its last FCGI_STDOUT record and FCGI_END_REQUEST;
+		 * stderr first: the stream closed last writes FCGI_END_REQUEST) before
+		 * the drain, not after it: a web server that streams the body (Apache
+		 * mod_proxy_fcgi, a chunked upload over MCPGW_MAX_BODY_BYTES) reads the
+		 * answer between its writes, stops sending and closes, which ends the
+		 * drain at once. Answered only after the drain, it would push up to
+		 * HIO_DRAIN_MAX more bytes, then fail its next write on the closed
+		 * socket (Apache: 503). A web server that is gone is not drained. */
+		hio_drain(h);
+	}
 	/* Everything is read and written: close without libfcgi's wait for the
 	 * web server to close first (FASTCGI-NOTES item 1). */
 	(void)FCGX_Detach(&h->req);

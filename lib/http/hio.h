@@ -33,7 +33,13 @@ int hio_init(struct hio *h);
 /* hio_accept: wait for the next request. 1 = got one, 0 = no more (CGI done,
  * or shutdown), -1 = error. Finishes the previous request first. */
 int hio_accept(struct hio *h);
-/* hio_finish: end the current request (also done by hio_accept / hio_done). */
+/* hio_finish: end the current request (also done by hio_accept / hio_done):
+ * a request that got no answer gets a 500; the answer is ended (FastCGI:
+ * FCGI_END_REQUEST) before what is left of the body is read and discarded
+ * (until the web server closes or the body ends, at most 64 MB), so a web
+ * server still streaming the body reads the answer and stops; on a
+ * connection the web server keeps (FCGI_KEEP_CONN) the body is discarded
+ * first. */
 void hio_finish(struct hio *h);
 void hio_done(struct hio *h);
 

@@ -62,14 +62,6 @@ check_refused() {
 	d1=$(tree_io write_bytes:)
 	echo "# $fe, $1: HTTP $HTTP_STATUS after ${SECS} s; the web server's processes read and wrote $(((io1 - io0) / 1024)) KB, $(((d1 - d0) / 1024)) KB of it to the disk" >&3
 	[ $((d1 - d0)) -lt $((1024 * 1024)) ]
-	if [ "$fe" = apache-proxy-fcgi ] && [ "$1" = chunked ]; then
-		# Apache applies no LimitRequestBody to a request mod_proxy forwards, and a
-		# chunked body has no length to refuse up front: it streams to the responder
-		# (nothing spooled: checked above), which stops reading at MCPGW_MAX_BODY_BYTES,
-		# answers 413 and drains at most 64 MB (lib/http/hio.c); Apache, still sending,
-		# then fails with EPIPE and answers 503
-		skip "apache-proxy-fcgi streams a chunked body past LimitRequestBody (HTTP $HTTP_STATUS; not spooled)"
-	fi
 	[ "$HTTP_STATUS" = 413 ] || { echo "$fe: $HTTP_STATUS: ${BODY:0:300}" >&2; return 1; }
 	assert_json 'j.error.code === "request_too_large"'
 	[ "$SECS" -lt 10 ]
