@@ -560,6 +560,10 @@ const struct settings_row settings_rows[] = {
 		  "shipped web server config; a broker a responder starts logs there too)" },
 	{ .name = "MCPGW_MAX_BODY_BYTES", INT(SETTINGS_BYTES, 1024, SET_GIB), .def = "4194304",
 	  FIELD(max_body_bytes), .readers = SETTINGS_RESPONDERS, .doc = "largest request body; 413 above" },
+	{ .name = "MCPGW_MAX_DRAIN_BYTES", INT(SETTINGS_BYTES, 0, SET_GIB), .def = "67108864", FIELD(max_drain_bytes),
+	  .readers = SETTINGS_RESPONDERS,
+	  .doc = "most request-body bytes a responder reads and throws away after answering early (a 413, an "
+		 "error), so the web server gets its answer; past this the connection is closed" },
 	{ .name = "MCPGW_MAX_JSON_DEPTH", INT(SETTINGS_COUNT, 2, 1000), .def = "64", FIELD(max_json_depth),
 	  .readers = SETTINGS_RESPONDERS, .doc = "deepest JSON nesting of a request; 400 above" },
 	{ .name = "MCPGW_MAX_JSON_VALUES", INT(SETTINGS_COUNT, 16, 100000000), .def = "100000",

@@ -17,6 +17,7 @@ struct settings {
 	int log_level;               /* MCPGW_LOG_LEVEL: enum log_level */
 	char listen[256];            /* MCPGW_LISTEN */
 	size_t max_body_bytes;       /* MCPGW_MAX_BODY_BYTES */
+	size_t max_drain_bytes;      /* MCPGW_MAX_DRAIN_BYTES */
 	int max_json_depth;          /* MCPGW_MAX_JSON_DEPTH */
 	size_t max_json_values;      /* MCPGW_MAX_JSON_VALUES */
 	char allowed_hosts[1024];    /* MCPGW_ALLOWED_HOSTS: "*" or "host[:port],..." (checked) */

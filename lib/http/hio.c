@@ -11,12 +11,13 @@
  * ended, before closing a FastCGI connection (closing with unread input can
  * reset it under the response, or fail the web server's next write to it);
  * past this the connection is just closed. */
-#define HIO_DRAIN_MAX ((size_t)64 << 20)
+#define HIO_DRAIN_MAX ((size_t)64 << 20) /* drain_max until set (MCPGW_MAX_DRAIN_BYTES) */
 #define HIO_IO_CHUNK 65536
 
 int hio_init(struct hio *h)
 {
 	memset(h, 0, sizeof *h);
+	h->drain_max = HIO_DRAIN_MAX;
 	h->cgi = FCGX_IsCGI();
 	if (h->cgi)
 		return 0;
@@ -28,14 +29,14 @@ int hio_init(struct hio *h)
 }
 
 /* FastCGI: discard what is left of the request body until the web server
- * closes the connection or ends the body, at most HIO_DRAIN_MAX bytes. */
+ * closes the connection or ends the body, at most h->drain_max bytes. */
 static void hio_drain(struct hio *h)
 {
 	char scratch[HIO_IO_CHUNK];
 	size_t total = 0;
 	int n;
 
-	while (total < HIO_DRAIN_MAX && (n = FCGX_GetStr(scratch, (int)sizeof scratch, h->req.in)) > 0)
+	while (total < h->drain_max && (n = FCGX_GetStr(scratch, (int)sizeof scratch, h->req.in)) > 0)
 		total += (size_t)n;
 }
 
@@ -50,7 +51,7 @@ static void hio_fallback_response(struct hio *h)
 }
 
 /* CGI: read what is left of the request body (by CONTENT_LENGTH, at most
- * HIO_DRAIN_MAX bytes). A web server that gives the script one socket for
+ * h->drain_max bytes). A web server that gives the script one socket for
  * stdin and stdout (Apache mod_cgid) gets a reset when the script exits with
  * unread input, and the response is cut. */
 static void hio_cgi_drain(struct hio *h)
@@ -66,7 +67,7 @@ static void hio_cgi_drain(struct hio *h)
 	len = strtoull(cl, &end, 10);
 	if (*end || errno || len <= h->consumed)
 		return;
-	left = len - h->consumed > HIO_DRAIN_MAX ? HIO_DRAIN_MAX : (size_t)(len - h->consumed);
+	left = len - h->consumed > h->drain_max ? h->drain_max : (size_t)(len - h->consumed);
 	while (left > 0) {
 		size_t r = fread(scratch, 1, left < sizeof scratch ? left : sizeof scratch, stdin);
 
@@ -104,7 +105,7 @@ void hio_finish(struct hio *h)
 		 * mod_proxy_fcgi, a chunked upload over MCPGW_MAX_BODY_BYTES) reads the
 		 * answer between its writes, stops sending and closes, which ends the
 		 * drain at once. Answered only after the drain, it would push up to
-		 * HIO_DRAIN_MAX more bytes, then fail its next write on the closed
+		 * drain_max more bytes, then fail its next write on the closed
 		 * socket (Apache: 503). A web server that is gone is not drained. */
 		hio_drain(h);
 	}

@@ -18,6 +18,7 @@ typedef int (*hio_headers_fn)(void *ud, int status, buf_t *out);
 struct hio {
 	int cgi;                     /* 1: plain CGI (one request from environ/stdin/stdout) */
 	int served;                  /* CGI: the one request was handed out */
+	size_t drain_max;            /* most body bytes hio_finish discards (MCPGW_MAX_DRAIN_BYTES; hio_init: 64 MiB) */
 	FCGX_Request req;            /* FastCGI mode */
 	int status_sent;             /* headers written */
 	int status;                  /* the status those headers sent (0: none yet) */
@@ -36,7 +37,7 @@ int hio_accept(struct hio *h);
 /* hio_finish: end the current request (also done by hio_accept / hio_done):
  * a request that got no answer gets a 500; the answer is ended (FastCGI:
  * FCGI_END_REQUEST) before what is left of the body is read and discarded
- * (until the web server closes or the body ends, at most 64 MB), so a web
+ * (until the web server closes or the body ends, at most drain_max bytes), so a web
  * server still streaming the body reads the answer and stops; on a
  * connection the web server keeps (FCGI_KEEP_CONN) the body is discarded
  * first. */

@@ -513,6 +513,7 @@ static int worker_init(struct responder *r, struct responder_worker *w)
 		return -1;
 	if (!r->settings_ok)
 		return 0;
+	w->h.drain_max = r->s.max_drain_bytes;
 	if ((r->needs & ROUTE_UPSTREAM) && r->def->upstream->worker_init(w) < 0)
 		return -1;
 	if ((r->needs & ROUTE_BROKER) && r->def->broker->worker_init(w) < 0)

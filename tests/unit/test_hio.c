@@ -25,18 +25,18 @@
 #define REC_STDIN 5
 #define REC_STDOUT 6
 
-#define BODY_MAX 4096         /* the child's hio_read_body limit */
-#define OVER_LIMIT 65536      /* a body far over BODY_MAX, sent without its end */
-#define ANSWER_WAIT_MS 5000   /* how long the web server waits for the answer */
-#define CHILD_LIFE_S 20       /* the responder child's lifetime at most */
-#define QUIET_MS 300          /* how long "no answer yet" is watched */
-#define KEEP_CONN 1           /* FCGI_BEGIN_REQUEST flag: the connection carries more requests */
+#define BODY_MAX 4096       /* the child's hio_read_body limit */
+#define OVER_LIMIT 65536    /* a body far over BODY_MAX, sent without its end */
+#define ANSWER_WAIT_MS 5000 /* how long the web server waits for the answer */
+#define CHILD_LIFE_S 20     /* the responder child's lifetime at most */
+#define QUIET_MS 300        /* how long "no answer yet" is watched */
+#define KEEP_CONN 1         /* FCGI_BEGIN_REQUEST flag: the connection carries more requests */
 
 struct web {
-	pid_t child;             /* the responder */
-	int fd;                  /* the web server's connection to it */
-	char sock[108];          /* the listening socket's path */
-	char out[8192];          /* the answer's FCGI_STDOUT bytes */
+	pid_t child;    /* the responder */
+	int fd;         /* the web server's connection to it */
+	char sock[108]; /* the listening socket's path */
+	char out[8192]; /* the answer's FCGI_STDOUT bytes */
 	size_t out_len;
 };
 
@@ -45,6 +45,8 @@ struct web {
 /* child_serve: hio_init, then nreq requests: read the body (at most BODY_MAX),
  * answer 413 or 200 with the body's length; hio_done. The exit status says
  * whether every hio call did what was expected. */
+static size_t child_drain_max; /* MCPGW_MAX_DRAIN_BYTES for the child (0: hio_init's) */
+
 static void child_serve(int listen_fd, int nreq)
 {
 	static const char too_large[] = "{\"error\":{\"code\":\"request_too_large\"}}";
@@ -60,6 +62,8 @@ static void child_serve(int listen_fd, int nreq)
 	(void)close(listen_fd);
 	if (hio_init(&h) != 0 || h.cgi)
 		_exit(3);
+	if (child_drain_max)
+		h.drain_max = child_drain_max;
 	while (nreq-- > 0) {
 		if (hio_accept(&h) != 1)
 			_exit(3);
@@ -125,7 +129,7 @@ static int web_stop(struct web *w)
 /* send_record: one record of type with len (<= 65535) content bytes; 0 or -1 (errno) */
 static int send_record(int fd, int type, const void *content, size_t len)
 {
-	unsigned char hdr[8] = {1, (unsigned char)type, 0, 1, (unsigned char)(len >> 8), (unsigned char)len, 0, 0};
+	unsigned char hdr[8] = { 1, (unsigned char)type, 0, 1, (unsigned char)(len >> 8), (unsigned char)len, 0, 0 };
 	const unsigned char *p = content;
 	size_t off = 0;
 
@@ -145,9 +149,10 @@ static int send_record(int fd, int type, const void *content, size_t len)
  * Transfer-Encoding and no CONTENT_LENGTH: a body of unknown length, as mod_proxy_fcgi streams one */
 static void send_begin(int fd, unsigned char flags)
 {
-	const unsigned char begin[8] = {0, 1, flags, 0, 0, 0, 0, 0};
-	static const char *const params[][2] = {
-		{"REQUEST_METHOD", "POST"}, {"REQUEST_URI", "/v1/tools"}, {"HTTP_TRANSFER_ENCODING", "chunked"}};
+	const unsigned char begin[8] = { 0, 1, flags, 0, 0, 0, 0, 0 };
+	static const char *const params[][2] = { { "REQUEST_METHOD", "POST" },
+						 { "REQUEST_URI", "/v1/tools" },
+						 { "HTTP_TRANSFER_ENCODING", "chunked" } };
 	unsigned char p[256];
 	size_t n = 0, i;
 
@@ -188,7 +193,7 @@ static int read_full(int fd, void *buf, size_t n)
 	size_t got = 0;
 
 	while (got < n) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
 		if (poll(&pfd, 1, ANSWER_WAIT_MS) != 1)
@@ -266,10 +271,50 @@ static void test_chunked_under_limit(void **state)
 	assert_int_equal(web_stop(&w), 0);
 }
 
+/* closed_by_peer: the other side closed fd within ANSWER_WAIT_MS (what is
+ * still to read on it is read and dropped) */
+static int closed_by_peer(int fd)
+{
+	char scratch[4096];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, ANSWER_WAIT_MS) != 1)
+			return 0;
+		n = read(fd, scratch, sizeof scratch);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return 0;
+	}
+}
+
+/* A web server that keeps sending a body past the answer and never ends it
+ * nor closes: the responder reads and drops at most MCPGW_MAX_DRAIN_BYTES
+ * (drain_max) of it, then closes the connection itself */
+static void test_drain_bounded(void **state)
+{
+	struct web w;
+
+	(void)state;
+	child_drain_max = 32768;
+	web_start(&w, 1);
+	child_drain_max = 0;
+	send_begin(w.fd, 0);
+	assert_int_equal(send_stdin(w.fd, OVER_LIMIT), 0);
+	assert_int_equal(read_answer(&w), 0);
+	assert_non_null(strstr(w.out, "Status: 413"));
+	(void)send_stdin(w.fd, OVER_LIMIT); /* may fail once the responder has closed */
+	assert_true(closed_by_peer(w.fd));
+	assert_int_equal(web_stop(&w), 0);
+}
+
 /* quiet: nothing to read on fd for QUIET_MS */
 static int quiet(int fd)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	return poll(&pfd, 1, QUIET_MS) == 0;
 }
@@ -304,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_over_limit_answered_before_drain),
 		cmocka_unit_test(test_chunked_under_limit),
 		cmocka_unit_test(test_keep_conn_drains_first),
+		cmocka_unit_test(test_drain_bounded),
 	};
 
 	/* a write to a responder that closed fails with EPIPE instead of killing the test */
