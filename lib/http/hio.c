@@ -2,10 +2,13 @@
 #include "http/hio.h"
 
 #include <errno.h>
+#include <fastcgi.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Unread request body bytes hio_finish discards before closing a FastCGI
  * connection (closing with unread input can reset it under the response);
@@ -143,6 +146,36 @@ void hio_done(struct hio *h)
 	hio_finish(h);
 	if (!h->cgi)
 		FCGX_Free(&h->req, 1);
+}
+
+int hio_client_fd(const struct hio *h)
+{
+	return h->cgi ? -1 : h->req.ipcFd;
+}
+
+int hio_client_gone(struct hio *h)
+{
+	unsigned char head[FCGI_HEADER_LEN];
+
+	for (int round = 0; round < 2; round++) {
+		struct pollfd p = { .fd = hio_client_fd(h), .events = POLLIN };
+		ssize_t n;
+
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			return 0;
+		if (p.revents & (POLLHUP | POLLERR))
+			return 1;
+		n = recv(p.fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return 1;
+		if (n >= 2 && head[1] == FCGI_ABORT_REQUEST)
+			return 1;
+		/* the empty record that ends the body, not read yet when the body came whole by
+		 * CONTENT_LENGTH: read (libfcgi sees the end of the body), then look again */
+		if (round > 0 || n < (ssize_t)sizeof head || head[1] != FCGI_STDIN || FCGX_GetChar(h->req.in) != EOF)
+			return 0;
+	}
+	return 0;
 }
 
 const char *hio_param(struct hio *h, const char *name)

@@ -48,6 +48,17 @@ void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud);
  * fit in HIO_ADDED_MAX with those added before (nothing is added then). */
 int hio_add_headers(struct hio *h, const char *lines);
 
+/* hio_client_fd: the connection of the current request to the web server
+ * (the FastCGI socket), to poll while waiting on something else; -1 in
+ * plain CGI (no such connection). Borrowed: hio closes it. */
+int hio_client_fd(const struct hio *h);
+/* hio_client_gone: after the request was read whole, is the web server's
+ * connection for it closed or the request aborted (FCGI_ABORT_REQUEST)? The
+ * web servers do either when the HTTP client goes away. 1 gone, 0 not (or
+ * not known: plain CGI); never blocks; reads nothing of the body (the
+ * record that ends it, at most). */
+int hio_client_gone(struct hio *h);
+
 /* hio_param: a CGI/FastCGI parameter (REQUEST_METHOD, REQUEST_URI, ...) or NULL. */
 const char *hio_param(struct hio *h, const char *name);
 /* hio_path: the request path without the query string, in a caller buffer. */
