@@ -352,8 +352,8 @@ abandon_chats() {
 # (README.md, "A client that goes away"): lighttpd's tcp-fin-propagate; Apache does not watch
 need_watching_frontend() {
 	case ${MCPGW_FRONTEND:-lighttpd} in
-	lighttpd) ;;
-	*) skip "$MCPGW_FRONTEND does not watch a client while its responder waits (Apache: mod_proxy_fcgi's dispatch() polls only the backend socket, mod_fcgid's proc_read_ipc() only the responder's, mod_cgid only the script's output; plain CGI under lighttpd: not built yet)" ;;
+	lighttpd | lighttpd-cgi) ;;
+	*) skip "$MCPGW_FRONTEND does not watch a client while its responder waits (Apache: mod_proxy_fcgi's dispatch() polls only the backend socket, mod_fcgid's proc_read_ipc() only the responder's, mod_cgid only the script's output)" ;;
 	esac
 }
 
