@@ -350,6 +350,8 @@ abandon_chats() {
 
 # need_watching_frontend: skip unless the web server watches a client while its responder works
 # (README.md, "A client that goes away"): lighttpd's tcp-fin-propagate; Apache does not watch
+# (strace, a client gone after 0.5 s: Apache's thread stays in poll([{fd=<responder>, POLLIN}], 1,
+# 600000) under mod_proxy_fcgi and mod_fcgid alike, the client's socket in no poll set)
 need_watching_frontend() {
 	case ${MCPGW_FRONTEND:-lighttpd} in
 	lighttpd | lighttpd-cgi) ;;
