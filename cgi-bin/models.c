@@ -75,6 +75,9 @@ static json_t *models_fetch(void *ud)
 	json_t *list = NULL, *models = NULL;
 
 	log_debug("models: fetching the list from %s/models", upstream_base_url(a->up));
+	/* the list is fetched for every client the shared cache serves, not only for this
+	 * one: it is not cut when this one goes away (a cut fetch would hold them off) */
+	upstream_watch(a->up, -1, NULL, NULL);
 	if (upstream_request(a->up, "GET", "/models", NULL, 0, &a->res) == UPSTREAM_OK &&
 	    (list = upstream_result_json(&a->res)) && !(models = model_objects(list)))
 		snprintf(a->res.message, sizeof a->res.message, "%s answered without a \"data\" array of models",

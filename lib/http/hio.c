@@ -2,10 +2,16 @@
 #include "http/hio.h"
 
 #include <errno.h>
+#include <fastcgi.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Unread request body bytes hio_finish discards, after the response has
  * ended, before closing a FastCGI connection (closing with unread input can
@@ -14,13 +20,55 @@
 #define HIO_DRAIN_MAX ((size_t)64 << 20) /* drain_max until set (MCPGW_MAX_DRAIN_BYTES) */
 #define HIO_IO_CHUNK 65536
 
+/* Plain CGI: the web server's SIGTERM (lighttpd's cgi.limits "tcp-fin-propagate" when the client
+ * closed, or the request ended without us) is the client going away; the handler sets the flag
+ * and writes to a pipe (nonblocking) whose read end hio_client_fd gives to poll. One process per
+ * request: process-wide state. */
+static volatile sig_atomic_t cgi_term;
+static int cgi_term_pipe[2] = { -1, -1 };
+
+/* on_cgi_term: SIGTERM in plain CGI: the client is gone; wake whoever polls */
+static void on_cgi_term(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	cgi_term = 1;
+	if (write(cgi_term_pipe[1], "t", 1) < 0) { /* full: one byte is enough to wake */
+	}
+	errno = saved;
+}
+
+/* hio_cgi_watch_term: the SIGTERM watch of plain CGI; without it (no pipe) SIGTERM keeps its old
+ * meaning (libfcgi's flag) and the client is not watched */
+static void hio_cgi_watch_term(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(cgi_term_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		cgi_term_pipe[0] = cgi_term_pipe[1] = -1;
+		return;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_cgi_term;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0) {
+		close(cgi_term_pipe[0]);
+		close(cgi_term_pipe[1]);
+		cgi_term_pipe[0] = cgi_term_pipe[1] = -1;
+	}
+}
+
 int hio_init(struct hio *h)
 {
 	memset(h, 0, sizeof *h);
 	h->drain_max = HIO_DRAIN_MAX;
 	h->cgi = FCGX_IsCGI();
-	if (h->cgi)
+	if (h->cgi) {
+		hio_cgi_watch_term();
 		return 0;
+	}
 	if (FCGX_Init() != 0)
 		return -1;
 	if (FCGX_InitRequest(&h->req, 0, 0) != 0)
@@ -162,6 +210,39 @@ void hio_done(struct hio *h)
 	hio_finish(h);
 	if (!h->cgi)
 		FCGX_Free(&h->req, 1);
+}
+
+int hio_client_fd(const struct hio *h)
+{
+	return h->cgi ? cgi_term_pipe[0] : h->req.ipcFd;
+}
+
+int hio_client_gone(struct hio *h)
+{
+	unsigned char head[FCGI_HEADER_LEN];
+
+	if (h->cgi)
+		return cgi_term;
+
+	for (int round = 0; round < 2; round++) {
+		struct pollfd p = { .fd = hio_client_fd(h), .events = POLLIN };
+		ssize_t n;
+
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			return 0;
+		if (p.revents & (POLLHUP | POLLERR))
+			return 1;
+		n = recv(p.fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return 1;
+		if (n >= 2 && head[1] == FCGI_ABORT_REQUEST)
+			return 1;
+		/* the empty record that ends the body, not read yet when the body came whole by
+		 * CONTENT_LENGTH: read (libfcgi sees the end of the body), then look again */
+		if (round > 0 || n < (ssize_t)sizeof head || head[1] != FCGI_STDIN || FCGX_GetChar(h->req.in) != EOF)
+			return 0;
+	}
+	return 0;
 }
 
 const char *hio_param(struct hio *h, const char *name)

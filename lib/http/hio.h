@@ -55,6 +55,20 @@ void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud);
  * fit in HIO_ADDED_MAX with those added before (nothing is added then). */
 int hio_add_headers(struct hio *h, const char *lines);
 
+/* hio_client_fd: what turns readable when the current request's client may
+ * have gone, to poll while waiting on something else: the connection to the
+ * web server (the FastCGI socket); in plain CGI a pipe the SIGTERM handler
+ * hio_init installs writes to (-1 when it could not be made: not watched).
+ * Borrowed: hio owns it. */
+int hio_client_fd(const struct hio *h);
+/* hio_client_gone: after the request was read whole, did the web server let
+ * go of it: its FastCGI connection closed or shut for writing, or the request
+ * aborted (FCGI_ABORT_REQUEST); in plain CGI, a SIGTERM came (lighttpd's
+ * cgi.limits "tcp-fin-propagate")? The web servers that tell do so when the
+ * HTTP client goes away (README.md, HTTP behaviour). 1 gone, 0 not; never
+ * blocks; reads nothing of the body (the record that ends it, at most). */
+int hio_client_gone(struct hio *h);
+
 /* hio_param: a CGI/FastCGI parameter (REQUEST_METHOD, REQUEST_URI, ...) or NULL. */
 const char *hio_param(struct hio *h, const char *name);
 /* hio_path: the request path without the query string, in a caller buffer. */

@@ -27,10 +27,18 @@ static int upstream_more_headers(void *ud, int status, buf_t *out)
 	return upstream_client_headers(ud, status, out);
 }
 
-/* upstream_request_begin: the client's retry count for this request; its answer carries what the upstream told */
+/* upstream_client_gone: the upstream's watch hook: has this request's client gone away? */
+static int upstream_client_gone(void *ud)
+{
+	return hio_client_gone(ud);
+}
+
+/* upstream_request_begin: the client's retry count for this request; its answer carries what the upstream
+ * told; a client that goes away while the upstream is waited for stops that wait (not the upstream timeout) */
 static void upstream_request_begin(struct responder_worker *w)
 {
 	upstream_begin(w->up, hio_param(&w->h, "HTTP_X_STAINLESS_RETRY_COUNT"));
+	upstream_watch(w->up, hio_client_fd(&w->h), upstream_client_gone, &w->h);
 	hio_on_headers(&w->h, upstream_more_headers, w->up);
 }
 

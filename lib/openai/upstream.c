@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #define UP_DONE_GRACE_MS 1000              /* after [DONE], wait this long for the end of the body */
 #define UP_HEADER_MAX 256                  /* a header value we look at */
 #define UP_SNIPPET_MAX 200                 /* bytes of a non-JSON error body shown in a message */
+#define UP_STOP_GONE 2                     /* up_perform's *idle: the watched client went away */
 #define UP_CB_ABORT 1                      /* SSE callback return: the user callback aborted */
 #define UP_VERSION_MAX 64                  /* an api-version value */
 #define UP_URL_PATH_MAX 256                /* a path whose URL up_url keeps made */
@@ -68,6 +70,10 @@ struct upstream {
 	/* what the answers told since upstream_begin (upstream_client_headers) */
 	char told_id[UPSTREAM_REQUEST_ID_MAX];
 	long told_ra_ms, told_ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
+	/* the client watched while waiting (upstream_watch); watch_fd -1: none */
+	int watch_fd;
+	upstream_gone_fn watch_gone;
+	void *watch_ud;
 };
 
 /* one attempt, shared with the libcurl callbacks */
@@ -134,6 +140,7 @@ const char *upstream_strerror(enum upstream_err err)
 	case UPSTREAM_EIO: return "connection error";
 	case UPSTREAM_EABORTED: return "aborted";
 	case UPSTREAM_ENOMEM: return "out of memory";
+	case UPSTREAM_ECLIENTGONE: return "client went away";
 	}
 	return "unknown error";
 }
@@ -169,6 +176,14 @@ void upstream_begin(struct upstream *u, const char *client_retry)
 	u->told_ra_ms = u->told_ra_s_ms = -1;
 	/* the openai SDKs send x-stainless-retry-count on every request: 0 first, then 1, 2, ... */
 	u->retries_now = client_retry && settings_parse_long(client_retry, 1, 1000000, &n) == 0 ? 0 : u->retries;
+	upstream_watch(u, -1, NULL, NULL);
+}
+
+void upstream_watch(struct upstream *u, int fd, upstream_gone_fn gone, void *ud)
+{
+	u->watch_fd = gone ? fd : -1;
+	u->watch_gone = gone;
+	u->watch_ud = ud;
 }
 
 /* up_ceil_s: ms as whole seconds, rounded up */
@@ -728,6 +743,7 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	}
 	api_key_header = o->auth == UPSTREAM_AUTH_API_KEY || (o->auth == UPSTREAM_AUTH_AUTO && u->azure != UP_AZ_NONE);
 	u->told_ra_ms = u->told_ra_s_ms = -1;
+	u->watch_fd = -1;
 	u->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	u->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
 	u->retries = u->retries_now = o->retries < 0 ? 0 : o->retries;
@@ -808,6 +824,45 @@ static int up_prepare(struct upstream *u, struct up_xfer *x, const char *method,
 	return 0;
 }
 
+/* up_client_gone: the watched fd turned readable: 1 when the client went
+ * away; else 0, and when the fd stays readable it is watched no more (this
+ * request): the wait must not spin */
+static int up_client_gone(struct upstream *u)
+{
+	struct pollfd p = { .fd = u->watch_fd, .events = POLLIN };
+
+	if (u->watch_gone && u->watch_gone(u->watch_ud))
+		return 1;
+	if (poll(&p, 1, 0) != 0)
+		u->watch_fd = -1;
+	return 0;
+}
+
+/* up_sleep: wait ms between attempts, watching the client; 1 when it went away */
+static int up_sleep(struct upstream *u, long ms)
+{
+	int64_t until = clock_now_ms() + ms, left;
+
+	if (u->watch_fd < 0) {
+		clock_sleep_ms(ms);
+		return 0;
+	}
+	while ((left = until - clock_now_ms()) > 0) {
+		struct pollfd p = { .fd = u->watch_fd, .events = POLLIN };
+		int n = poll(&p, 1, (int)left);
+
+		if (n < 0 && errno != EINTR)
+			return 0;
+		if (n > 0 && up_client_gone(u))
+			return 1;
+		if (u->watch_fd < 0) {
+			clock_sleep_ms(until - clock_now_ms() > 0 ? until - clock_now_ms() : 0);
+			return 0;
+		}
+	}
+	return 0;
+}
+
 /* up_perform: run the easy handle on the private multi handle, checking the
  * idle timer between waits. The libcurl result; *idle set when we stopped it. */
 static CURLcode up_perform(struct up_xfer *x, int *idle)
@@ -816,6 +871,7 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 	CURLcode cc = CURLE_OK;
 	CURLMsg *msg;
 	int running = 1, left;
+	struct curl_waitfd client = { .fd = x->u->watch_fd, .events = CURL_WAIT_POLLIN };
 
 	if (curl_multi_add_handle(m, x->u->easy) != CURLM_OK)
 		return CURLE_FAILED_INIT;
@@ -838,10 +894,16 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 			}
 			wait = limit - quiet < wait ? limit - quiet : wait;
 		}
-		if (curl_multi_poll(m, NULL, 0, (int)wait, NULL) != CURLM_OK) {
+		client.revents = 0;
+		if (curl_multi_poll(m, &client, client.fd >= 0, (int)wait, NULL) != CURLM_OK) {
 			cc = CURLE_FAILED_INIT;
 			break;
 		}
+		if (client.fd >= 0 && client.revents && up_client_gone(x->u)) {
+			*idle = UP_STOP_GONE;
+			break;
+		}
+		client.fd = x->u->watch_fd; /* -1 once up_client_gone stopped watching */
 	}
 	while ((msg = curl_multi_info_read(m, &left)))
 		if (msg->msg == CURLMSG_DONE)
@@ -914,6 +976,8 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 	} else if (x->bad_json) {
 		up_fail(res, UPSTREAM_EBADRESP, "the answer of %s to a stream request holds something after its JSON",
 			res->url);
+	} else if (idle == UP_STOP_GONE) {
+		up_fail(res, UPSTREAM_ECLIENTGONE, "the client went away: the request to %s was stopped", res->url);
 	} else if (x->sse_rc == UP_CB_ABORT) {
 		up_fail(res, UPSTREAM_EABORTED, "the transfer from %s was stopped by its reader", res->url);
 	} else if (x->saw_done && (idle || cc != CURLE_OK)) {
@@ -1030,7 +1094,11 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 		long wait = up_wait_ms(x, attempt);
 
 		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries_now, wait);
-		clock_sleep_ms(wait);
+		if (up_sleep(u, wait)) {
+			up_fail(res, UPSTREAM_ECLIENTGONE, "the client went away: the request to %s was not retried",
+				res->url);
+			break;
+		}
 	}
 	if (res->status < 200 || res->status >= 300) {
 		res->retry_after_ms = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
@@ -1291,6 +1359,10 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 	case UPSTREAM_ENOMEM:
 		*http_status = 500;
 		code = "internal_error";
+		break;
+	case UPSTREAM_ECLIENTGONE: /* nobody reads it: the access log's status (nginx's "client closed request") */
+		*http_status = 499;
+		code = "client_closed_request";
 		break;
 	}
 	return wire_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", NULL, code);

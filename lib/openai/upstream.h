@@ -21,6 +21,7 @@ enum upstream_err {
 	UPSTREAM_EIO,        /* the connection broke or another transport error */
 	UPSTREAM_EABORTED,   /* the event callback returned non-zero (res->cb_rc) */
 	UPSTREAM_ENOMEM,
+	UPSTREAM_ECLIENTGONE, /* the watched client went away (upstream_watch): stopped, not retried */
 };
 
 /* The URL shapes and authentication of an upstream (MCPGW_UPSTREAM_DIALECT). */
@@ -134,6 +135,18 @@ enum upstream_dialect upstream_dialect_of(const char *url);
  * one make one attempt each (else up to opts.retries more): an SDK's retries
  * are not multiplied by the gateway's. */
 void upstream_begin(struct upstream *u, const char *client_retry);
+
+/* upstream_gone_fn: asked when the watched fd turned readable: 1 when the
+ * client went away, 0 when not (when the fd is still readable after it, it
+ * is no longer watched for the rest of that request: the wait cannot spin). */
+typedef int (*upstream_gone_fn)(void *ud);
+/* upstream_watch: until the next upstream_begin, while a request of u waits
+ * on the upstream (or between its attempts), fd (a client's connection, -1:
+ * none) is polled too; when it turns readable and gone(ud) says 1, the
+ * request stops at once with UPSTREAM_ECLIENTGONE (its connection closed,
+ * nothing retried): a client that left frees its worker and upstream
+ * connection without waiting for the upstream's answer or timeout. */
+void upstream_watch(struct upstream *u, int fd, upstream_gone_fn gone, void *ud);
 
 /* upstream_client_headers: the header lines ("Name: value\r\n") an answer
  * with HTTP status to the client carries from the upstream, appended to

@@ -313,20 +313,19 @@ assert_stream_error() {
 	assert_status 200
 }
 
-@test "34 non-streamed chats whose clients went away free their workers and upstream connections at once" {
-	local i t0 aborted
+# abandon_chats N [CURL_ARG...]: N non-streamed chats the simulator holds 30 s, whose clients (curl, with
+# CURL_ARGs) give up after 0.5 s; then one more chat must be answered at once (its worker free)
+# and at least N-2 of the N upstream requests seen closed by the simulator ($SIM_URL/_sim/requests)
+abandon_chats() {
+	local n=$1 i t0 aborted
 
-	# Not yet: lighttpd 1.4.69 and Apache (mod_proxy_fcgi) keep the FastCGI connection of a request whose
-	# client closed (lighttpd takes the FIN for a half-close and learns better only when it writes), so
-	# a responder polling that socket while libcurl waits sees nothing (tried: strace shows the poll, no event)
-	skip "the web servers do not tell the responder that a waiting client closed (issue 15, open)"
-
+	shift
 	sim_reset
-	for i in $(seq 34); do
+	for i in $(seq "$n"); do
 		sim_append '[{"match":"abandon-me","delay_ms":30000,"content":"nobody reads this"}]' >/dev/null
 	done
-	for i in $(seq 34); do
-		curl -s -o /dev/null -m 0.5 -H 'Content-Type: application/json' \
+	for i in $(seq "$n"); do
+		curl -s -o /dev/null -m 0.5 -H 'Content-Type: application/json' "$@" \
 			--data-binary '{"model":"sim-model","messages":[{"role":"user","content":"abandon-me"}],"mcp":{"tools":false}}' \
 			"$MCPGW_URL/v1/chat/completions" &
 	done
@@ -338,13 +337,44 @@ assert_stream_error() {
 	assert_status 200
 	assert_json "j.choices[0].message.content === 'sim: not waiting'"
 	[ "$(ms_since "$t0")" -lt 1500 ] # MCPGW_UPSTREAM_TIMEOUT is 4 s here (300 s by default)
-	# the simulator saw every one of them go away (their upstream connections closed)
+	# the simulator saw them go away (their upstream connections closed)
 	aborted=$(curl -s "$SIM_URL/_sim/requests" | node -e '
 		const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
 		const l = Array.isArray(r) ? r : r.requests;
 		console.log(l.filter(x => x.aborted && JSON.stringify(x.body).includes("abandon-me")).length)')
 	echo "# upstream requests aborted: $aborted" >&3
-	[ "$aborted" -ge 32 ]
+	[ "$aborted" -ge $((n - 2)) ]
+	# each logged as the client's going away (499), none as the upstream's timeout
+	[ "$(grep -c 'access method=POST endpoint=/v1/chat/completions status=499 ' "$MCPGW_STATE_DIR/responders.log")" -ge $((n - 2)) ]
+}
+
+# need_watching_frontend: skip unless the web server watches a client while its responder works
+# (README.md, "A client that goes away"): lighttpd's tcp-fin-propagate; Apache does not watch
+# (strace, a client gone after 0.5 s: Apache's thread stays in poll([{fd=<responder>, POLLIN}], 1,
+# 600000) under mod_proxy_fcgi and mod_fcgid alike, the client's socket in no poll set)
+need_watching_frontend() {
+	case ${MCPGW_FRONTEND:-lighttpd} in
+	lighttpd | lighttpd-cgi) ;;
+	*) skip "$MCPGW_FRONTEND does not watch a client while its responder waits (Apache: mod_proxy_fcgi's dispatch() polls only the backend socket, mod_fcgid's proc_read_ipc() only the responder's, mod_cgid only the script's output)" ;;
+	esac
+}
+
+@test "34 non-streamed chats whose clients went away (each request sent in two parts) free their workers and upstream connections at once" {
+	need_watching_frontend
+	# Expect: 100-continue: curl sends the body after lighttpd's 100 Continue, so lighttpd reads the
+	# request in two parts and keeps watching the client (see the next test for why that matters)
+	abandon_chats 34 -H 'Expect: 100-continue'
+}
+
+@test "34 non-streamed chats whose clients went away free their workers and upstream connections at once" {
+	need_watching_frontend
+	# lighttpd 1.4.69 watches a client only while it reads its request: a request read whole in one
+	# read (small, as here) moves on to CON_STATE_HANDLE_REQUEST with no event asked for its socket
+	# (connections.c, connection_set_fdevent_interest), so that client's FIN is never seen until the
+	# answer is written (strace: no epoll_ctl for 30 of 34 such sockets, no shutdown to their
+	# responders). MCPGW_UPSTREAM_TIMEOUT still bounds them.
+	skip "lighttpd 1.4.69 does not watch a client whose request it read in one go (issue 15)"
+	abandon_chats 34
 }
 
 # need_tmpfs: skip unless the state directory is a tmpfs of its own (root, mount allowed)

@@ -507,6 +507,123 @@ static void test_idle_timeout(void **state)
 	buf_free(&ev.log);
 }
 
+/* the watched client of test_client_gone: one end of a socketpair (the web server's side is peer) */
+struct watched {
+	int fd, peer;
+	int calls;      /* how often gone() was asked */
+	int close_ms;   /* closer: close peer after this long */
+	pthread_t th;
+};
+
+/* watched_gone: the upstream's gone hook: 1 when the peer closed (EOF), 0 when there is data */
+static int watched_gone(void *ud)
+{
+	struct watched *w = ud;
+	char c;
+
+	w->calls++;
+	return recv(w->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* watched_closer: the web server letting go of the request after close_ms */
+static void *watched_closer(void *ud)
+{
+	struct watched *w = ud;
+
+	clock_sleep_ms(w->close_ms);
+	close(w->peer);
+	return NULL;
+}
+
+/* watched_open: a socketpair whose peer end a thread closes after close_ms */
+static void watched_open(struct watched *w, int close_ms)
+{
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	*w = (struct watched){ sp[0], sp[1], 0, close_ms, 0 };
+	assert_int_equal(pthread_create(&w->th, NULL, watched_closer, w), 0);
+}
+
+static void watched_close(struct watched *w)
+{
+	assert_int_equal(pthread_join(w->th, NULL), 0);
+	close(w->fd);
+}
+
+static void test_client_gone(void **state)
+{
+	struct canned sc[3] = { { { { 0, NULL } }, 0 } };
+	struct watched w;
+	struct upstream *u;
+	int sp[2];
+	long t0;
+
+	(void)state;
+	/* the client goes away while the upstream thinks: stopped at once, not retried, 499 */
+	sc[0].p[0] = (struct piece){ 3000, resp(200, NULL, "application/json", OKJSON) };
+	srv_start(sc, 1);
+	O.idle_timeout_ms = 5000;
+	u = client(S.port);
+	watched_open(&w, 100);
+	upstream_begin(u, NULL);
+	upstream_watch(u, w.fd, watched_gone, &w);
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R),
+			 UPSTREAM_ECLIENTGONE);
+	t0 = clock_now_ms() - t0;
+	assert_true(t0 >= 90);
+	assert_true(t0 < 1000);
+	assert_int_equal(R.attempts, 1);
+	assert_int_equal(w.calls, 1);
+	assert_non_null(strstr(check_error(499, "client_closed_request"), "/v1/chat/completions"));
+	watched_close(&w);
+	upstream_free(u);
+	srv_stop();
+
+	/* ... or while it waits to retry: the retry is not made */
+	S.next = 0;
+	atomic_store(&S.requests, 0);
+	sc[0].p[0].data = resp(503, "Retry-After: 3\r\n", "application/json", ERRJSON("busy"));
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start(sc, 2);
+	O.retry_max_wait_ms = 5000;
+	u = client(S.port);
+	watched_open(&w, 100);
+	upstream_begin(u, NULL);
+	upstream_watch(u, w.fd, watched_gone, &w);
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R),
+			 UPSTREAM_ECLIENTGONE);
+	assert_true(clock_now_ms() - t0 < 1000);
+	assert_int_equal(R.attempts, 1);
+	watched_close(&w);
+	upstream_free(u);
+	srv_stop();
+	assert_int_equal(atomic_load(&S.requests), 1);
+
+	/* the watched fd readable but the client still there: asked once, then no longer watched
+	 * (no spinning), the answer arrives; upstream_begin ends the watch */
+	S.next = 0;
+	sc[0].p[0] = (struct piece){ 300, resp(200, NULL, "application/json", OKJSON) };
+	sc[1].p[0] = (struct piece){ 0, resp(200, NULL, "application/json", OKJSON) };
+	srv_start(sc, 2);
+	u = client(S.port);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	w = (struct watched){ sp[0], sp[1], 0, 0, 0 };
+	assert_int_equal(send(w.peer, "x", 1, MSG_NOSIGNAL), 1);
+	upstream_begin(u, NULL);
+	upstream_watch(u, w.fd, watched_gone, &w);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_OK);
+	assert_int_equal(w.calls, 1);
+	upstream_begin(u, NULL);
+	close(w.peer);
+	assert_int_equal(upstream_request(u, "GET", "/models", NULL, 0, &R), UPSTREAM_OK);
+	assert_int_equal(w.calls, 1);
+	close(w.fd);
+	upstream_free(u);
+}
+
 static void test_stream_split(void **state)
 {
 	struct canned sc[1] = { { { { 0, NULL } }, 0 } };
@@ -1087,6 +1204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_500_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_error_body, setup, teardown),

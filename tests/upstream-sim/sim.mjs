@@ -123,6 +123,15 @@ function randId(n) {
 }
 const FINGERPRINT = 'fp_' + crypto.createHash('sha256').update('mcpgw-sim').digest('hex').slice(0, 10);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+// delayOrGone: wait ms for a turn's delay_ms, or less when the client's connection closes first
+// (a gateway that gives up is seen at once in /_sim/requests as aborted): true when it closed
+const delayOrGone = (req, ms) => new Promise(r => {
+	if (req.socket.destroyed) return r(true);
+	const done = gone => { clearTimeout(t); req.socket.off('close', onClose); r(gone); };
+	const onClose = () => done(true);
+	const t = setTimeout(() => done(req.socket.destroyed), ms);
+	req.socket.once('close', onClose);
+});
 const estTokens = s => (s ? Math.max(1, Math.ceil(String(s).length / 4)) : 0);
 
 function oaiError(message, type, param = null, code = null) {
@@ -741,10 +750,7 @@ async function handleChat(req, res, entry, query = new URLSearchParams()) {
 	checkExpect(entry, turn);
 
 	if (turn.drop) { entry.status = 0; entry.dropped = true; req.socket.destroy(); return; }
-	if (turn.delay_ms) {
-		await sleep(turn.delay_ms);
-		if (req.socket.destroyed) { entry.aborted = true; return; }
-	}
+	if (turn.delay_ms && await delayOrGone(req, turn.delay_ms)) { entry.aborted = true; return; }
 	const model = turn.model ?? (typeof body.model === 'string' ? body.model : 'sim-model');
 	if (turn.error) {
 		entry.status = turn.error.status ?? 500;
@@ -807,7 +813,7 @@ async function handleEmbeddings(req, res, entry) {
 	entry.turn = idx >= 0 ? turn : null;
 	if (idx >= 0) checkExpect(entry, turn);
 	if (turn.drop) { entry.dropped = true; req.socket.destroy(); return; }
-	if (turn.delay_ms) { await sleep(turn.delay_ms); if (req.socket.destroyed) { entry.aborted = true; return; } }
+	if (turn.delay_ms && await delayOrGone(req, turn.delay_ms)) { entry.aborted = true; return; }
 	if (turn.error) { entry.status = turn.error.status ?? 500; return sendTurnError(res, turn.error, body.model); }
 
 	if (body.model === undefined) return finishWith(entry, res, 400, oaiError('you must provide a model parameter', 'invalid_request_error'));
