@@ -510,8 +510,8 @@ static void test_idle_timeout(void **state)
 /* the watched client of test_client_gone: one end of a socketpair (the web server's side is peer) */
 struct watched {
 	int fd, peer;
-	int calls;      /* how often gone() was asked */
-	int close_ms;   /* closer: close peer after this long */
+	int calls;    /* how often gone() was asked */
+	int close_ms; /* closer: close peer after this long */
 	pthread_t th;
 };
 
@@ -569,8 +569,7 @@ static void test_client_gone(void **state)
 	upstream_begin(u, NULL);
 	upstream_watch(u, w.fd, watched_gone, &w);
 	t0 = clock_now_ms();
-	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R),
-			 UPSTREAM_ECLIENTGONE);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_ECLIENTGONE);
 	t0 = clock_now_ms() - t0;
 	assert_true(t0 >= 90);
 	assert_true(t0 < 1000);
@@ -593,8 +592,7 @@ static void test_client_gone(void **state)
 	upstream_begin(u, NULL);
 	upstream_watch(u, w.fd, watched_gone, &w);
 	t0 = clock_now_ms();
-	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R),
-			 UPSTREAM_ECLIENTGONE);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_ECLIENTGONE);
 	assert_true(clock_now_ms() - t0 < 1000);
 	assert_int_equal(R.attempts, 1);
 	watched_close(&w);
