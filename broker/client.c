@@ -11,6 +11,12 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "sharedtext.h"
+
+struct wpart { /* a piece of an answer queued for a client: its own text, or one shared with others */
+	struct sharedtext *t;
+	struct wpart *next;
+};
 
 struct cli {
 	struct clients *cl;
@@ -18,8 +24,9 @@ struct cli {
 	int fd;
 	unsigned gen;
 	struct jr_reader rd;
-	buf_t wbuf;
-	size_t wsent; /* bytes of wbuf already sent (buf_compact) */
+	struct wpart *whead, *wtail; /* what is queued, in order */
+	size_t wsent;                /* bytes of whead already sent */
+	size_t wqueued;              /* bytes queued and not sent (CLIENT_WBUF_MAX) */
 };
 
 struct clients {
@@ -50,6 +57,19 @@ static struct cli *cli_get(const struct clients *cl, uint64_t ref)
 	return cl->slot[slot];
 }
 
+/* wpart_pop: the first queued part sent: dropped */
+static void wpart_pop(struct cli *c)
+{
+	struct wpart *w = c->whead;
+
+	c->whead = w->next;
+	if (!c->whead)
+		c->wtail = NULL;
+	sharedtext_unref(w->t);
+	free(w);
+	c->wsent = 0;
+}
+
 static void cli_close(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
@@ -59,7 +79,8 @@ static void cli_close(struct clients *cl, int slot)
 	evloop_unwatch(cl->loop, c->fd);
 	close(c->fd);
 	jr_reader_free(&c->rd);
-	buf_free(&c->wbuf);
+	while (c->whead)
+		wpart_pop(c);
 	free(c);
 	cl->slot[slot] = NULL;
 	cl->n--;
@@ -73,21 +94,26 @@ static int flush(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
 
-	while (c->wbuf.len > c->wsent) {
-		ssize_t n = send(c->fd, c->wbuf.data + c->wsent, c->wbuf.len - c->wsent, MSG_NOSIGNAL);
+	while (c->whead) {
+		size_t len = sharedtext_len(c->whead->t);
+		ssize_t n = len > c->wsent ? send(c->fd, sharedtext_data(c->whead->t) + c->wsent, len - c->wsent,
+						  MSG_NOSIGNAL)
+					   : 0;
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		if (n <= 0) {
+		if (n < 0 || (n == 0 && len > c->wsent)) {
 			cli_close(cl, slot);
 			return -1;
 		}
 		c->wsent += (size_t)n;
+		c->wqueued -= (size_t)n;
+		if (c->wsent == len)
+			wpart_pop(c);
 	}
-	buf_compact(&c->wbuf, &c->wsent);
-	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->wbuf.len > c->wsent ? EVLOOP_WRITE : 0), on_io, c) < 0) {
+	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->whead ? EVLOOP_WRITE : 0), on_io, c) < 0) {
 		log_warn("client %d: out of memory watching it; dropped", slot);
 		cli_close(cl, slot);
 		return -1;
@@ -95,32 +121,113 @@ static int flush(struct clients *cl, int slot)
 	return 0;
 }
 
-void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
+/* queue: parts[0..n) (each referenced; NULL ones skipped) after what is queued for c, all or
+ * none. 0, or -1 (past CLIENT_WBUF_MAX, ENOMEM) */
+static int queue(struct cli *c, struct sharedtext *const *parts, size_t n)
+{
+	struct wpart *first = NULL, *last = NULL;
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += parts[i] ? sharedtext_len(parts[i]) : 0;
+	if (bytes > CLIENT_WBUF_MAX - c->wqueued)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct wpart *w;
+
+		if (!parts[i])
+			continue;
+		if (!(w = malloc(sizeof *w))) {
+			while (first) {
+				w = first->next;
+				sharedtext_unref(first->t);
+				free(first);
+				first = w;
+			}
+			return -1;
+		}
+		*w = (struct wpart){ .t = sharedtext_ref(parts[i]) };
+		if (last)
+			last->next = w;
+		else
+			first = w;
+		last = w;
+	}
+	if (!first)
+		return 0;
+	if (c->wtail)
+		c->wtail->next = first;
+	else
+		c->whead = first;
+	c->wtail = last;
+	c->wqueued += bytes;
+	return 0;
+}
+
+/* send_parts: parts[0..n) (borrowed; NULL ones skipped) queued for client to as one answer;
+ * nomem (a part could not be made), a client that reads nothing (CLIENT_WBUF_MAX) or ENOMEM
+ * closes it, so that it learns at once that its answer will not come */
+static void send_parts(struct clients *cl, uint64_t to, struct sharedtext *const *parts, size_t n, int nomem)
 {
 	struct cli *c = cli_get(cl, to);
 	int slot = (int)(uint32_t)to;
 
 	if (!c)
 		return; /* the client left: the answer is dropped */
-	if (c->wbuf.len - c->wsent + len > CLIENT_WBUF_MAX || buf_append(&c->wbuf, line, len) < 0) {
-		log_warn("client %d: not reading its answers; dropped", slot);
+	if (nomem) {
+		log_warn("client %d: out of memory writing its answer; dropped", slot);
+		cli_close(cl, slot);
+		return;
+	}
+	if (queue(c, parts, n) < 0) {
+		log_warn("client %d: not reading its answers (or out of memory); dropped", slot);
 		cli_close(cl, slot);
 		return;
 	}
 	(void)flush(cl, slot);
 }
 
+void clients_nomem(struct clients *cl, uint64_t to)
+{
+	send_parts(cl, to, NULL, 0, 1);
+}
+
+void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
+{
+	struct sharedtext *t = cli_get(cl, to) ? sharedtext_copy(line, len) : NULL;
+
+	send_parts(cl, to, &t, 1, !t);
+	sharedtext_unref(t);
+}
+
+void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post)
+{
+	struct sharedtext *parts[3] = { NULL, mid, NULL };
+
+	if (!cli_get(cl, to))
+		return;
+	parts[0] = sharedtext_copy(pre, strlen(pre));
+	parts[2] = sharedtext_copy(post, strlen(post));
+	send_parts(cl, to, parts, 3, !parts[0] || !parts[2]);
+	sharedtext_unref(parts[0]);
+	sharedtext_unref(parts[2]);
+}
+
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 {
 	buf_t b = BUF_INIT;
+	struct sharedtext *t = NULL;
 
+	if (!cli_get(cl, to))
+		return;
 	if (jr_append_line(&b, msg) == 0) {
-		clients_send_raw(cl, to, b.data, b.len);
-	} else if (cli_get(cl, to)) {
-		log_warn("client %d: out of memory writing its answer; dropped", (int)(uint32_t)to);
-		cli_close(cl, (int)(uint32_t)to);
+		size_t len = b.len;
+
+		t = sharedtext_take(buf_steal(&b), len);
 	}
 	buf_free(&b);
+	send_parts(cl, to, &t, 1, !t);
+	sharedtext_unref(t);
 }
 
 static void reply(struct clients *cl, uint64_t to, const json_t *id, json_t *result)

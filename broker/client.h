@@ -40,8 +40,16 @@ int clients_adopt(struct clients *cl, int fd);
  * When msg cannot be serialised (ENOMEM) the client is closed, so that it
  * learns at once that its answer will not come (it would wait in vain). */
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
-/* clients_send_raw: queue a serialised line (with its '\n') for client to */
+/* clients_send_raw: queue a serialised line (with its '\n'; copied) for client to */
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);
+/* clients_send_shared: queue for client to the line pre (copied), then mid (referenced,
+ * not copied: many clients may hold one text; may be NULL), then post (copied, with the
+ * line's '\n'). Out of memory, or past CLIENT_WBUF_MAX, the client is closed. */
+struct sharedtext;
+void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post);
+/* clients_nomem: the answer for client to could not be made (ENOMEM): the client is
+ * closed, so that it learns at once that its answer will not come */
+void clients_nomem(struct clients *cl, uint64_t to);
 /* clients_count: connected clients */
 int clients_count(const struct clients *cl);
 

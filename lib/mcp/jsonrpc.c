@@ -127,6 +127,19 @@ static int jr_dump_cb(const char *p, size_t n, void *ud)
 	return buf_append(ud, p, n);
 }
 
+int jr_append(buf_t *out, const json_t *v)
+{
+	size_t old = out->len;
+
+	if (json_dump_callback(v, jr_dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) < 0) {
+		out->len = old;
+		if (out->data)
+			out->data[old] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 int jr_append_line(buf_t *out, const json_t *msg)
 {
 	size_t old = out->len;

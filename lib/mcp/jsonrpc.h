@@ -35,6 +35,9 @@ json_t *jr_error(const json_t *id, int code, const char *message, json_t *data);
 /* jr_mcp_version_supported: 1 if v is one of jr_mcp_versions. */
 int jr_mcp_version_supported(const char *v);
 
+/* jr_append: serialise v (borrowed, any JSON value) compactly onto out, no newline.
+ * 0 or -1 (ENOMEM or unserialisable; out as it was). */
+int jr_append(buf_t *out, const json_t *v);
 /* jr_append_line: serialise msg (borrowed) compactly plus '\n' onto out.
  * 0 or -1 (ENOMEM or unserialisable). */
 int jr_append_line(buf_t *out, const json_t *msg);
