@@ -297,26 +297,30 @@ int broker_step(struct broker *b, int max_ms)
 
 /* trim: the heap's free pages back to the system when more than BROKER_TRIM_FREE is free:
  * a large message's many small values (a parsed tool list, a tool's answer) are freed into
- * the heap, not unmapped; looked at once a second at most (mallinfo2 walks the free lists) */
-static void trim(struct broker *b)
+ * the heap, not unmapped. Looked at once a second at most (mallinfo2 walks the free lists);
+ * a look put off is taken a second later, busy or idle. The wait for the next step. */
+static int trim(struct broker *b)
 {
 	int64_t now = evloop_now(b->loop);
 
 	if (now - b->trimmed_ms < 1000)
-		return;
+		return 1000;
 	b->trimmed_ms = now;
 	if (mallinfo2().fordblks > BROKER_TRIM_FREE)
 		(void)malloc_trim(0);
+	return 60000;
 }
 
 int broker_run(struct broker *b)
 {
+	int wait = 60000;
+
 	while (!done(b)) {
-		if (evloop_step(b->loop, b->stopping ? 100 : 60000) < 0) {
+		if (evloop_step(b->loop, b->stopping ? 100 : wait) < 0) {
 			log_error("the event loop failed: %s", strerror(errno));
 			return -1;
 		}
-		trim(b);
+		wait = trim(b);
 		if (b->stopping && evloop_now(b->loop) > b->hard_stop) {
 			log_warn("children still running after %d ms; leaving", 4 * BROKER_STOP_GRACE_MS);
 			break;

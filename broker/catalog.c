@@ -57,15 +57,6 @@ static json_t *exposed_tool(const json_t *tool, const char *exposed, const char 
 	return t;
 }
 
-/* retry_safe: 1 if the tool says running it twice does no harm (MCP
- * ToolAnnotations: readOnlyHint, or idempotentHint; both default false) */
-static int retry_safe(const json_t *tool)
-{
-	const json_t *a = json_object_get(tool, "annotations");
-
-	return json_is_true(json_object_get(a, "readOnlyHint")) || json_is_true(json_object_get(a, "idempotentHint"));
-}
-
 /* collect: every known tool of every enabled server (ready or not: names stay stable) */
 static struct toolname *collect(const struct catalog *c, size_t *n)
 {
@@ -74,20 +65,18 @@ static struct toolname *collect(const struct catalog *c, size_t *n)
 
 	for (size_t i = 0; i < c->nsessions; i++)
 		if (c->sessions[i]->state != SESSION_DISABLED)
-			total += json_array_size(c->sessions[i]->tools);
+			total += c->sessions[i]->tools.n;
 	tn = calloc(total ? total : 1, sizeof *tn);
 	if (!tn)
 		return NULL;
 	for (size_t i = 0; i < c->nsessions; i++) {
 		struct session *s = c->sessions[i];
-		size_t j;
-		json_t *t;
 
 		if (s->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(s->tools, j, t) {
+		for (size_t j = 0; j < s->tools.n; j++) {
 			tn[k].server = s->cfg->name;
-			tn[k].mcp_name = json_string_value(json_object_get(t, "name"));
+			tn[k].mcp_name = s->tools.v[j].name;
 			k++;
 		}
 	}
@@ -98,26 +87,36 @@ static struct toolname *collect(const struct catalog *c, size_t *n)
 static void save_registry(const struct catalog *c, const struct toolname *tn, size_t n)
 {
 	struct registry_tool *rt;
+	struct sharedtext **texts;
 	size_t k = 0;
 
-	if (!c->persist || !(rt = calloc(n ? n : 1, sizeof *rt)))
+	if (!c->persist)
 		return;
+	rt = calloc(n ? n : 1, sizeof *rt);
+	texts = calloc(n ? n : 1, sizeof *texts);
+	if (!rt || !texts) {
+		log_error("registry: out of memory saving tools");
+		free(rt);
+		free(texts);
+		return;
+	}
 	for (size_t i = 0; i < c->nsessions; i++) {
-		size_t j;
-		json_t *t;
+		const struct toolset *ts = &c->sessions[i]->tools;
 
 		if (c->sessions[i]->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(c->sessions[i]->tools, j, t) {
+		for (size_t j = 0; j < ts->n; j++) {
 			rt[k].server = tn[k].server;
 			rt[k].mcp_name = tn[k].mcp_name;
 			rt[k].exposed_name = tn[k].exposed;
-			rt[k].tool = t;
+			rt[k].tool_json = sharedtext_data(ts->v[j].json);
+			texts[k] = ts->v[j].json;
 			k++;
 		}
 	}
-	persist_tools(c->persist, rt, n);
+	persist_tools(c->persist, rt, texts, n);
 	free(rt);
+	free(texts);
 }
 
 /* cat_unready: the enabled servers that are not ready, as
@@ -208,14 +207,14 @@ out:
  * which is advanced), appended to out each with a comma after it. 0, or -1 on ENOMEM. */
 static int cat_server_tools(const struct session *s, const struct toolname *tn, size_t *t, buf_t *out)
 {
-	json_t *tool;
-	size_t j;
-
-	json_array_foreach(s->tools, j, tool) {
-		json_t *e = exposed_tool(tool, tn[*t].exposed, s->cfg->name, tn[*t].mcp_name, s->cfg->timeout_ms);
+	for (size_t j = 0; j < s->tools.n; j++) { /* one tool's tree at a time */
+		json_t *tool = toolset_parse(&s->tools, j);
+		json_t *e = tool ? exposed_tool(tool, tn[*t].exposed, s->cfg->name, tn[*t].mcp_name, s->cfg->timeout_ms)
+				 : NULL;
 		int rc = e ? jr_append(out, e) : -1;
 
 		json_decref(e);
+		json_decref(tool);
 		(*t)++;
 		if (rc < 0 || buf_append(out, ",", 1) < 0)
 			return -1;
@@ -297,18 +296,17 @@ void catalog_rebuild(struct catalog *c)
 	text.len = 1; /* "[": the tools go after it; "[]" made room for the "]" and its NUL */
 	for (size_t i = 0, t = 0; i < c->nsessions; i++) {
 		struct session *s = c->sessions[i];
-		size_t j, t0 = t;
-		json_t *tool;
+		size_t t0 = t;
 
 		if (s->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(s->tools, j, tool) {
+		for (size_t j = 0; j < s->tools.n; j++) {
 			/* every known tool routes (a call waits for a restarting server or
 			 * says why it is unavailable); only ready servers' tools are listed */
 			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
 			cat[k].session = s;
 			cat[k].mcp_name = tn[t].mcp_name;
-			cat[k].retry_safe = retry_safe(tool);
+			cat[k].retry_safe = s->tools.v[j].retry_safe;
 			k++;
 			t++;
 		}
@@ -318,7 +316,7 @@ void catalog_rebuild(struct catalog *c)
 		if (cat_server_tools(s, tn, &t0, &text) < 0)
 			goto nomem;
 		bytes[i] = text.len - start[i];
-		ntools[i] = json_array_size(s->tools);
+		ntools[i] = s->tools.n;
 		listed[i] = 1;
 	}
 	cat_fit(c, listed, bytes, ntools);

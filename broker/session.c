@@ -281,7 +281,7 @@ static void session_bounds(const struct session *s, size_t *max_tools, size_t *m
 
 static void acc_reset(struct session_tools_acc *a)
 {
-	json_decref(a->tools);
+	toolset_free(&a->tools);
 	json_decref(a->seen);
 	memset(a, 0, sizeof *a);
 }
@@ -293,7 +293,7 @@ static int acc_keep(struct session *s, struct session_tools_acc *a, json_t *t)
 	char *dumped;
 
 	session_bounds(s, &max_tools, &max_bytes);
-	if (!a->cut && json_array_size(a->tools) >= max_tools)
+	if (!a->cut && a->tools.n >= max_tools)
 		a->cut = 1;
 	if (a->cut) {
 		a->dropped++;
@@ -302,15 +302,14 @@ static int acc_keep(struct session *s, struct session_tools_acc *a, json_t *t)
 	if (!(dumped = json_dumps(t, JSON_COMPACT)))
 		return -1;
 	n = strlen(dumped);
-	free(dumped);
-	if (a->bytes + n > max_bytes) {
+	if (a->tools.bytes + n > max_bytes) {
+		free(dumped);
 		a->cut = 2;
 		a->dropped++;
 		return 0;
 	}
-	a->bytes += n;
 	warn_unofferable(s, json_string_value(json_object_get(t, "name")), json_object_get(t, "inputSchema"));
-	return json_array_append(a->tools, t);
+	return toolset_add(&a->tools, t, dumped, n);
 }
 
 /* acc_add: keep the valid Tool objects of tools (borrowed) the config lets
@@ -322,8 +321,6 @@ static int acc_add(struct session *s, struct session_tools_acc *a, const json_t 
 	json_t *t;
 	size_t i;
 
-	if (!a->tools && !(a->tools = json_array()))
-		goto nomem;
 	if (!a->seen && !(a->seen = json_object()))
 		goto nomem;
 	json_array_foreach(tools, i, t) {
@@ -353,24 +350,23 @@ nomem:
 	return -1;
 }
 
-/* acc_finish: the tools kept (new reference, NULL if none were read), a reset;
+/* acc_finish: the tools kept moved to *out (its old ones freed), a reset;
  * a bound that was hit is logged once, as an error naming it */
-static json_t *acc_finish(struct session *s, struct session_tools_acc *a, const char *from)
+static void acc_finish(struct session *s, struct session_tools_acc *a, const char *from, struct toolset *out)
 {
-	json_t *out = json_incref(a->tools);
 	size_t max_tools, max_bytes;
 
 	session_bounds(s, &max_tools, &max_bytes);
 	if (a->cut == 1)
 		log_error("server %s: %s lists more than %zu tools (MCPGW_SERVER_MAX_TOOLS); the first %zu are kept, "
 			  "the rest dropped (%zu more seen)",
-			  s->cfg->name, from, max_tools, json_array_size(out), a->dropped);
+			  s->cfg->name, from, max_tools, a->tools.n, a->dropped);
 	else if (a->cut == 2)
 		log_error("server %s: %s lists tools of more than %zu bytes (MCPGW_SERVER_MAX_TOOLS_BYTES); the first %zu "
 			  "(%zu bytes) are kept, the rest dropped (%zu more seen)",
-			  s->cfg->name, from, max_bytes, json_array_size(out), a->bytes, a->dropped);
+			  s->cfg->name, from, max_bytes, a->tools.n, a->tools.bytes, a->dropped);
+	toolset_move(out, &a->tools);
 	acc_reset(a);
-	return out;
 }
 
 static void list_tools(struct session *s, const char *cursor)
@@ -406,8 +402,6 @@ static void on_list_result(struct session *s, json_t *result)
 	}
 	if (tools)
 		acc_add(s, &s->list_acc, tools, "tools/list");
-	else if (!s->list_acc.tools)
-		s->list_acc.tools = json_array();
 	/* once a bound is hit the rest of the pages would be dropped: not asked for */
 	if (cursor && *cursor && s->listing < SESSION_LIST_MAX_PAGES && !s->list_acc.cut) {
 		s->listing++;
@@ -415,9 +409,8 @@ static void on_list_result(struct session *s, json_t *result)
 		return;
 	}
 	s->listing = 0;
-	json_decref(s->tools);
-	s->tools = acc_finish(s, &s->list_acc, "tools/list");
-	log_info("server %s: %zu tools", s->cfg->name, json_array_size(s->tools));
+	acc_finish(s, &s->list_acc, "tools/list", &s->tools);
+	log_info("server %s: %zu tools", s->cfg->name, s->tools.n);
 	if (s->state == SESSION_STARTING)
 		become_ready(s);
 	else
@@ -450,8 +443,7 @@ static void on_init_result(struct session *s, json_t *result)
 	if (json_object_get(json_object_get(result, "capabilities"), "tools")) {
 		list_tools(s, NULL);
 	} else {
-		json_decref(s->tools);
-		s->tools = json_array();
+		toolset_free(&s->tools);
 		become_ready(s);
 	}
 }
@@ -678,8 +670,9 @@ void session_set_tools(struct session *s, json_t *tools)
 	struct session_tools_acc a = { 0 };
 	static const char from[] = "its cached tools (registry)";
 
-	json_decref(s->tools);
-	s->tools = tools && acc_add(s, &a, tools, from) == 0 ? acc_finish(s, &a, from) : NULL;
+	toolset_free(&s->tools);
+	if (tools && acc_add(s, &a, tools, from) == 0)
+		acc_finish(s, &a, from, &s->tools);
 	json_decref(tools);
 }
 
@@ -728,7 +721,7 @@ void session_free(struct session *s)
 	s->t->ops->destroy(s->t);
 	evloop_timer_del(s->env->tenv.loop, s->timer);
 	json_decref(s->server_info);
-	json_decref(s->tools);
+	toolset_free(&s->tools);
 	acc_reset(&s->list_acc);
 	free(s);
 }

@@ -8,6 +8,7 @@
 #include "core/settings.h"
 #include "evloop.h"
 #include "mcp/config.h"
+#include "toolset.h"
 #include "transport.h"
 
 #define SESSION_LIST_MAX_PAGES 64 /* tools/list pages followed per listing */
@@ -20,9 +21,8 @@
  * cache): checked and bounded as they come, so no listing holds more than
  * one server's bound plus one page */
 struct session_tools_acc {
-	json_t *tools; /* kept so far, new reference (NULL: none yet) */
-	json_t *seen;  /* names seen, for repeats */
-	size_t bytes;  /* the kept tools' compact JSON */
+	struct toolset tools; /* kept so far, as text (a page's tree lives only while it is read) */
+	json_t *seen;         /* names seen, for repeats */
 	int cut;       /* a bound was hit: 1 the count, 2 the bytes; the rest are dropped */
 	size_t dropped;
 };
@@ -73,7 +73,7 @@ struct session {
 	struct preq *pending;
 	char proto[32];                    /* negotiated protocol version */
 	json_t *server_info;               /* serverInfo of the initialize result */
-	json_t *tools;                     /* last known (filtered) Tool array, kept while down */
+	struct toolset tools;              /* last known (filtered) tools, kept while down */
 	struct session_tools_acc list_acc; /* a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */

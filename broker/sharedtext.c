@@ -35,13 +35,13 @@ struct sharedtext *sharedtext_copy(const char *p, size_t len)
 
 struct sharedtext *sharedtext_ref(struct sharedtext *t)
 {
-	t->refs++;
+	__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
 	return t;
 }
 
 void sharedtext_unref(struct sharedtext *t)
 {
-	if (!t || --t->refs > 0)
+	if (!t || __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	free(t->data);
 	free(t);

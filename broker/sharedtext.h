@@ -8,8 +8,9 @@ struct sharedtext;
 
 /* sharedtext_take: a shared text of data[0..len) (malloc'd; taken, even on
  * failure, and freed with the last reference), one reference held by the
- * caller. NULL on ENOMEM (data freed). The broker's threads do not share
- * these: counts are not atomic. */
+ * caller. NULL on ENOMEM (data freed) or when data is NULL. The counts are
+ * atomic: a reference may be dropped on another thread (the registry's
+ * writer); the text itself is never changed. */
 struct sharedtext *sharedtext_take(char *data, size_t len);
 /* sharedtext_copy: a shared text of a copy of p[0..len) (NUL-terminated). NULL on ENOMEM. */
 struct sharedtext *sharedtext_copy(const char *p, size_t len);

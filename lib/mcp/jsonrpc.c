@@ -222,6 +222,8 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 				r->skipping = 1;
 				return JR_READ_TOOLONG;
 			}
+			if (avail == 0) /* all handed out: a large message's buffer goes (buf_compact) */
+				buf_compact(&r->buf, &r->off);
 			return JR_READ_MORE;
 		}
 		n = (size_t)(nl - start);

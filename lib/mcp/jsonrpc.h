@@ -61,9 +61,10 @@ void jr_reader_free(struct jr_reader *r);
  * fed however short the lines are. */
 int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
 /* jr_reader_next: JR_READ_LINE and *line (NUL-terminated, '\r\n' or '\n'
- * stripped, valid until the next jr_reader_feed or jr_reader_free) and
- * *len set; JR_READ_MORE when no
- * full line is buffered; JR_READ_TOOLONG when the buffered line exceeds
+ * stripped, valid until the next jr_reader_feed, jr_reader_free or
+ * jr_reader_next) and *len set; JR_READ_MORE when no full line is buffered
+ * (when every byte was handed out, a buffer grown past BUF_KEEP_MAX for a
+ * large message is released here, not kept while the peer is quiet); JR_READ_TOOLONG when the buffered line exceeds
  * max_line: the line is dropped, also the part of it that has not arrived
  * yet (bytes up to its '\n'), and reading goes on with the next line.
  * Blank lines, and blanks before a line, are skipped. */
