@@ -43,6 +43,12 @@ void audit_call(struct audit *a, const char *caller, const char *server, const c
 		int64_t duration_ms, const json_t *arguments, const json_t *result, const json_t *error,
 		int64_t error_code);
 
+/* audit_call_text: audit_call for a result given as its text (result[0..result_len),
+ * checked JSON: a result too large to hold as a tree), isError said by is_error; its
+ * size is result_len, and its text is copied only when payloads are kept. */
+void audit_call_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+		     int64_t duration_ms, const json_t *arguments, const char *result, size_t result_len, int is_error);
+
 /* audit_flush: wait until every row queued so far is written (or dropped);
  * for tests and shutdown. */
 void audit_flush(struct audit *a);

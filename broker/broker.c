@@ -176,6 +176,14 @@ static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)
 		clients_send(b->clients, to, msg);
 }
 
+static void reply_raw_to_client(void *ctx, uint64_t to, buf_t *line)
+{
+	struct broker *b = ctx;
+
+	if (b->clients)
+		clients_send_buf(b->clients, to, line);
+}
+
 /* needs_http: a remote server is enabled */
 static int needs_http(const struct cfg *cfg)
 {
@@ -227,7 +235,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	persist_prune(b->persist, b->sessions, b->nsessions);
 	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->persist, o->gen_map, o->generation,
 				   o->set->max_message_bytes / 8 * 7)) ||
-	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, b)) ||
+	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, reply_raw_to_client, b)) ||
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;

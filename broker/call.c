@@ -15,11 +15,13 @@
 
 #include "audit.h"
 #include "catalog.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mcp/bclient.h" /* BC_META_CALLER */
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
 #include "session.h"
 
 struct call { /* one client tools/call, across retries */
@@ -46,6 +48,7 @@ struct calls {
 	const struct settings *set;
 	const struct catalog *cat;
 	calls_reply_fn *reply;
+	calls_reply_raw_fn *reply_raw;
 	void *reply_ctx;
 	struct audit *audit;     /* calls_set_audit, may be NULL */
 	struct metrics *metrics; /* calls_set_metrics, may be NULL */
@@ -121,6 +124,25 @@ static void call_audit(const struct call *c, const json_t *result, const json_t 
 		const char *outcome =
 			result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
 		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome", outcome, NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(c->cs->metrics, series, 1);
+		labels[2] = NULL;
+		call_latency(c->cs, c->s->cfg->name, labels, (now - c->started_ms) * 1000);
+	}
+}
+
+/* call_audit_text: c ended with a large result given as text (raw) */
+static void call_audit_text(const struct call *c, const struct session_raw *raw, int is_error)
+{
+	int64_t now = evloop_now(c->cs->loop);
+
+	audit_call_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
+			now - c->started_ms, c->arguments, raw->text + raw->result.off, raw->result.len, is_error);
+	if (c->cs->metrics) {
+		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome",
+					 is_error ? "is_error" : "ok", NULL };
 		char series[METRICS_NAME_MAX];
 
 		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
@@ -230,15 +252,116 @@ static json_t *server_error_for_client(const struct call *c, const json_t *err)
 			json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
 }
 
-/* on_answer: the server answered (result or error), or went down (msg
- * NULL; reached 0: the call never got to it) */
-static void on_answer(void *arg, json_t *msg, const char *why, int reached)
+/* a large result's members, spliced into the client's answer (splice_member, splice_meta) */
+struct splice {
+	const char *text;
+	buf_t *out;
+	int first;       /* no member written yet (at this level) */
+	int is_error;    /* "isError": true */
+	struct jsonspan meta; /* the server's "_meta" value ({0, 0}: none) */
+	int failed;
+};
+
+/* splice_put: member m of the text onto out, a comma before all but the first */
+static int splice_put(struct splice *sp, struct jsonspan m)
+{
+	if ((!sp->first && buf_append(sp->out, ",", 1) < 0) || buf_append(sp->out, sp->text + m.off, m.len) < 0)
+		return sp->failed = 1;
+	sp->first = 0;
+	return 0;
+}
+
+static int splice_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct splice *sp = ctx;
+
+	if (strcmp(key, "_meta") == 0) { /* written last, with mcpgw's member */
+		sp->meta = v;
+		return 0;
+	}
+	if (strcmp(key, "isError") == 0)
+		sp->is_error = v.len == 4 && memcmp(sp->text + v.off, "true", 4) == 0;
+	return splice_put(sp, m);
+}
+
+static int splice_meta(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	(void)v;
+	return strcmp(key, "mcpgw/server") == 0 ? 0 : splice_put(ctx, m); /* mcpgw's own is set below */
+}
+
+/* answer_text: the client's answer to c from the server's large result (raw: checked
+ * JSON, never parsed whole) as one line onto out: the client's id, the result's members
+ * as the server wrote them, its _meta (an object's members; anything else replaced) with
+ * "mcpgw/server" set, as result_for_client does with a tree. *is_error: its isError.
+ * 0, or -1 on ENOMEM; 1 when the result is not an object. */
+static int answer_text(const struct call *c, const struct session_raw *raw, buf_t *out, int *is_error)
+{
+	struct splice sp = { .text = raw->text, .out = out, .first = 1 };
+	json_t *server = json_string(c->s->cfg->name);
+
+	if (raw->text[raw->result.off] != '{') {
+		json_decref(server);
+		return 1;
+	}
+	if (!server || buf_puts(out, "{\"jsonrpc\":\"2.0\",\"id\":") < 0 || jr_append(out, c->client_id) < 0 ||
+	    buf_puts(out, ",\"result\":{") < 0 || jsonspan_members(raw->text, raw->result, splice_member, &sp) < 0 ||
+	    sp.failed || buf_puts(out, sp.first ? "\"_meta\":{" : ",\"_meta\":{") < 0)
+		goto nomem;
+	sp.first = 1;
+	if (sp.meta.len && raw->text[sp.meta.off] == '{' &&
+	    (jsonspan_members(raw->text, sp.meta, splice_meta, &sp) < 0 || sp.failed))
+		goto nomem;
+	if (buf_puts(out, sp.first ? "\"mcpgw/server\":" : ",\"mcpgw/server\":") < 0 || jr_append(out, server) < 0 ||
+	    buf_puts(out, "}}}\n") < 0)
+		goto nomem;
+	json_decref(server);
+	*is_error = sp.is_error;
+	return 0;
+nomem:
+	json_decref(server);
+	return -1;
+}
+
+/* on_answer_text: the server's large result (raw) passed on to the client without a tree */
+static void on_answer_text(struct call *c, const struct session_raw *raw)
+{
+	buf_t out = BUF_INIT;
+	int is_error = 0, rc = answer_text(c, raw, &out, &is_error);
+	char text[300];
+
+	if (rc == 1) { /* a CallToolResult is an object: anything else is the server's fault */
+		snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a result that is not an object",
+			 c->s->cfg->name, c->mcp_name);
+		log_warn("%s", text);
+		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
+		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR, text,
+			    json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
+	} else if (rc < 0) {
+		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
+		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR,
+			    "out of memory building the answer of the MCP server", NULL);
+	} else {
+		call_audit_text(c, raw, is_error);
+		c->cs->reply_raw(c->cs->reply_ctx, c->from, &out);
+	}
+	buf_free(&out);
+	call_free(c);
+}
+
+/* on_answer: the server answered (result or error; raw: a large result as text), or
+ * went down (msg NULL; reached 0: the call never got to it) */
+static void on_answer(void *arg, json_t *msg, const struct session_raw *raw, const char *why, int reached)
 {
 	struct call *c = arg;
 	json_t *result, *out;
 
 	if (!msg) {
 		on_transport_failure(c, why, reached);
+		return;
+	}
+	if (raw) {
+		on_answer_text(c, raw);
 		return;
 	}
 	result = json_object_get(msg, "result");
@@ -497,13 +620,13 @@ int calls_count(const struct calls *cs)
 }
 
 struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
-			void *ctx)
+			calls_reply_raw_fn *reply_raw, void *ctx)
 {
 	struct calls *cs = calloc(1, sizeof *cs);
 
 	if (!cs)
 		return NULL;
-	*cs = (struct calls){ .loop = l, .set = set, .cat = cat, .reply = reply, .reply_ctx = ctx };
+	*cs = (struct calls){ .loop = l, .set = set, .cat = cat, .reply = reply, .reply_raw = reply_raw, .reply_ctx = ctx };
 	if ((cs->timer = evloop_timer_add(l, calls_due, calls_fire, cs)) < 0) {
 		free(cs);
 		return NULL;

@@ -16,12 +16,17 @@ struct session;
 
 /* calls_reply_fn: send msg (borrowed) to the client known as to */
 typedef void calls_reply_fn(void *ctx, uint64_t to, const json_t *msg);
+/* calls_reply_raw_fn: send the serialised line in *line (with its '\n'; its memory may be
+ * taken, leaving *line empty) to the client known as to */
+struct buf;
+typedef void calls_reply_raw_fn(void *ctx, uint64_t to, struct buf *line);
 
 /* calls_new: the calls in flight, routed by cat (borrowed), answered
- * through reply(ctx, ...); its timer runs on l. Free with calls_free (which
+ * through reply(ctx, ...), or reply_raw(ctx, ...) for a large result passed on
+ * as text (session_raw); its timer runs on l. Free with calls_free (which
  * drops calls unanswered). NULL on ENOMEM. */
 struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
-			void *ctx);
+			calls_reply_raw_fn *reply_raw, void *ctx);
 void calls_free(struct calls *cs);
 /* calls_start: a client's tools/call (id and params borrowed): answered
  * now (an error) or when the server answers, fails or times out. A call

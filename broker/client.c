@@ -200,6 +200,16 @@ void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t 
 	sharedtext_unref(t);
 }
 
+void clients_send_buf(struct clients *cl, uint64_t to, buf_t *line)
+{
+	size_t len = line->len;
+	struct sharedtext *t = cli_get(cl, to) ? sharedtext_take(buf_steal(line), len) : NULL;
+
+	buf_free(line);
+	send_parts(cl, to, &t, 1, !t);
+	sharedtext_unref(t);
+}
+
 void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post)
 {
 	struct sharedtext *parts[3] = { NULL, mid, NULL };

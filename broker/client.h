@@ -42,6 +42,10 @@ int clients_adopt(struct clients *cl, int fd);
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
 /* clients_send_raw: queue a serialised line (with its '\n'; copied) for client to */
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);
+/* clients_send_buf: queue the serialised line in *line (with its '\n') for client to,
+ * taking its memory (not copied; *line is empty after) */
+struct buf;
+void clients_send_buf(struct clients *cl, uint64_t to, struct buf *line);
 /* clients_send_shared: queue for client to the line pre (copied), then mid (referenced,
  * not copied: many clients may hold one text; may be NULL), then post (copied, with the
  * line's '\n'). Out of memory, or past CLIENT_WBUF_MAX, the client is closed. */

@@ -8,6 +8,7 @@
 #include "core/settings.h"
 #include "evloop.h"
 #include "mcp/config.h"
+#include "mcp/jsonspan.h"
 #include "toolset.h"
 #include "transport.h"
 
@@ -16,6 +17,10 @@
  * (a settings struct whose field is 0 gets them) */
 #define SESSION_MAX_TOOLS 4096
 #define SESSION_MAX_TOOLS_BYTES 4194304
+/* a server's message longer than this is not parsed whole when it is an answer with a
+ * result: a tools/list page is read a tool at a time, a tools/call result passed on as
+ * text (a jansson tree costs several times its text) */
+#define SESSION_TREE_MAX (1u << 20)
 
 /* a server's tools being read (a tools/list in pages, or the registry's
  * cache): checked and bounded as they come, so no listing holds more than
@@ -55,11 +60,19 @@ struct session_env {
 	struct metrics *metrics; /* mcpgw_mcp_server_restarts_total; NULL: not counted */
 };
 
+/* a result too large to parse whole (a message over SESSION_TREE_MAX): its text */
+struct session_raw {
+	const char *text;       /* the whole message (borrowed for the call) */
+	struct jsonspan result; /* the "result" member's value in it, checked JSON */
+};
+
 /* session_answer_fn: the answer to a request (msg borrowed: a result or an
- * error response), or msg NULL and why: the connection went down first;
- * then reached is 0 when the transport knows the request never reached
- * the server (transport_events.on_undelivered), else 1 (it may have) */
-typedef void session_answer_fn(void *arg, json_t *msg, const char *why, int reached);
+ * error response; when raw is not NULL, msg holds every member but the
+ * result's value, a stand-in {}, and raw the result's text), or msg NULL and
+ * why: the connection went down first; then reached is 0 when the transport
+ * knows the request never reached the server (transport_events.on_undelivered),
+ * else 1 (it may have) */
+typedef void session_answer_fn(void *arg, json_t *msg, const struct session_raw *raw, const char *why, int reached);
 
 /* A session. Read-only outside session.c. */
 struct session {

@@ -145,6 +145,36 @@ static void test_payloads_when_enabled(void **state)
 	assert_string_equal(out, "1"); /* the failure without an answer */
 }
 
+/* a result given as text (a large one the broker passes on without a tree): its size is
+ * its length, its outcome says isError, and its text is kept only with payloads */
+static void test_result_as_text(void **state)
+{
+	struct world *w = *state;
+	static const char text[] = "{\"content\":[{\"type\":\"text\",\"text\":\"big\"}],\"isError\":true}";
+	char out[512];
+
+	for (int payloads = 0; payloads <= 1; payloads++) {
+		struct audit_opts o = { .store_url = w->url,
+					.store_timeout_ms = 2000,
+					.payloads = payloads,
+					.retention_ms = 30 * DAY_MS,
+					.clock = fixed_clock };
+		struct audit *a = audit_new(&o);
+		char sql[200];
+
+		assert_non_null(a);
+		audit_call_text(a, "key_t", "fault", payloads ? "bigline2" : "bigline", now_ms - 4, 4, NULL, text,
+				strlen(text), payloads);
+		audit_free(a);
+		snprintf(sql, sizeof sql,
+			 "SELECT result_bytes || '/' || outcome || '/' || ifnull(result, '-') FROM audit WHERE tool = '%s'",
+			 payloads ? "bigline2" : "bigline");
+		query(w, sql, out, sizeof out);
+		snprintf(sql, sizeof sql, "%zu/%s/%s", strlen(text), payloads ? "is_error" : "ok", payloads ? text : "-");
+		assert_string_equal(out, sql);
+	}
+}
+
 /* pruning: rows older than the retention go (in bounded steps), newer ones stay */
 static void test_pruning(void **state)
 {
@@ -194,6 +224,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rows_sizes_no_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payloads_when_enabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_as_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
 	};
 

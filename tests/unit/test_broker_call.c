@@ -14,7 +14,9 @@
 #include "allocfail.h"
 #include "broker_fake.h"
 #include "core/log.h"
+#include "core/buf.h"
 #include "mcp/jsonrpc.h"
+#include "session.h" /* SESSION_TREE_MAX */
 
 #define TWO_SERVERS "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"},\"b\":{\"command\":\"fake-b\"}}}"
 
@@ -531,6 +533,135 @@ static void test_undelivered_call_sent_again(void **state)
 	rig_free(r);
 }
 
+/* client_recv_big: the client's next answer however long (client_recv holds 64 KiB) */
+static json_t *client_recv_big(struct rig *r)
+{
+	static char chunk[65536];
+	buf_t b = BUF_INIT;
+	json_t *m = NULL;
+
+	for (int pass = 0; pass < 5000 && !m; pass++) {
+		ssize_t n;
+		char *nl;
+
+		rig_pass(r);
+		while ((n = recv(r->client, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+			assert_int_equal(buf_append(&b, chunk, (size_t)n), 0);
+		if (b.len && (nl = memchr(b.data, '\n', b.len)))
+			m = json_loadb(b.data, (size_t)(nl - b.data), 0, NULL);
+	}
+	buf_free(&b);
+	return m;
+}
+
+/* big_answer: server fake answers req with result = PRE + n x's + POST (one line) */
+static void big_answer(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post)
+{
+	buf_t b = BUF_INIT;
+
+	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":%s",
+				    (long long)json_integer_value(json_object_get(req, "id")), pre),
+			 0);
+	assert_int_equal(buf_reserve(&b, n), 0);
+	memset(b.data + b.len, 'x', n);
+	b.len += n;
+	assert_int_equal(buf_printf(&b, "%s}", post), 0);
+	fake_say(f, b.data);
+	buf_free(&b);
+}
+
+/* a result over SESSION_TREE_MAX is passed on as text, never parsed whole: the client's
+ * id, the result's members, its _meta with mcpgw/server set (the server's forged one
+ * replaced), isError kept; one that is no object is refused as a small one is */
+static void test_large_result_passed_on_as_text(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	const size_t n = SESSION_TREE_MAX + 4096;
+	json_t *req, *ans, *res;
+	(void)state;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	big_answer(rig_fake(r, 0), req, "{ \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"",
+		   n, "\"}],\"isError\":true}");
+	ans = client_recv_big(r);
+	assert_non_null(ans);
+	assert_string_equal(str(ans, "id"), "c1");
+	res = json_object_get(ans, "result");
+	assert_int_equal(strlen(str(json_array_get(json_object_get(res, "content"), 0), "text")), n);
+	assert_true(json_is_true(json_object_get(res, "isError")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "_meta"), "k")), 1);
+	assert_string_equal(str(json_object_get(res, "_meta"), "mcpgw/server"), "a");
+	json_decref(req);
+	json_decref(ans);
+	/* a result that is no object, as large */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	big_answer(rig_fake(r, 0), req, "[\"", n, "\"]");
+	ans = client_recv_big(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 6);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_result");
+	json_decref(req);
+	json_decref(ans);
+	/* invalid JSON, as large: ignored (the call times out as with a small one) */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	big_answer(rig_fake(r, 0), req, "{\"content\":\"", n, "\"\"}");
+	rig_pass(r);
+	rig_advance(r, 1001);
+	ans = client_recv_big(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
+	json_decref(req);
+	json_decref(ans);
+	rig_free(r);
+}
+
+/* a tools/list page over SESSION_TREE_MAX is read a tool at a time: every valid tool
+ * kept, bad entries skipped, the next page asked for by its cursor */
+static void test_large_tools_page(void **state)
+{
+	struct rig *r = rig_new(TWO_SERVERS, 1000, 0);
+	struct fake_transport *f = rig_fake(r, 0);
+	json_t *m, *list;
+	buf_t b = BUF_INIT;
+	char *desc = malloc(4001);
+	(void)state;
+
+	assert_non_null(desc);
+	memset(desc, 'd', 4000);
+	desc[4000] = '\0';
+	broker_start(r->b);
+	fake_handshake(rig_fake(r, 1), "[{\"name\":\"beta\"}]");
+	assert_non_null(m = fake_take(f, "initialize"));
+	fake_answer(f, m, "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"fake\",\"version\":\"1\"}}");
+	json_decref(m);
+	json_decref(fake_take(f, "notifications/initialized"));
+	assert_non_null(list = fake_take(f, "tools/list"));
+	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"nextCursor\":\"p2\",\"tools\":[5,",
+				    (long long)json_integer_value(json_object_get(list, "id"))), 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(buf_printf(&b, "{\"name\":\"t%d\",\"description\":\"%s\"},", i, desc), 0);
+	assert_int_equal(buf_puts(&b, "{\"name\":\"t0\"}]}}"), 0); /* a repeat: the first is kept */
+	assert_true(b.len > SESSION_TREE_MAX);
+	fake_say(f, b.data);
+	json_decref(list);
+	assert_non_null(list = fake_take(f, "tools/list")); /* the next page */
+	assert_string_equal(str(json_object_get(list, "params"), "cursor"), "p2");
+	fake_answer(f, list, "{\"tools\":[{\"name\":\"last\"}]}");
+	assert_int_equal(rig_session(r, 0)->tools.n, 301);
+	assert_string_equal(rig_session(r, 0)->tools.v[0].name, "t0");
+	assert_string_equal(rig_session(r, 0)->tools.v[300].name, "last");
+	json_decref(list);
+	buf_free(&b);
+	free(desc);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +679,8 @@ int main(void)
 		cmocka_unit_test(test_died_during_call_not_retried_without_hint),
 		cmocka_unit_test(test_unsent_call_waits_and_is_sent_once),
 		cmocka_unit_test(test_undelivered_call_sent_again),
+		cmocka_unit_test(test_large_result_passed_on_as_text),
+		cmocka_unit_test(test_large_tools_page),
 	};
 
 	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */
