@@ -176,12 +176,12 @@ static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)
 		clients_send(b->clients, to, msg);
 }
 
-static void reply_raw_to_client(void *ctx, uint64_t to, buf_t *line)
+static void reply_raw_to_client(void *ctx, uint64_t to, const struct sharedtext_slice *parts, size_t n)
 {
 	struct broker *b = ctx;
 
 	if (b->clients)
-		clients_send_buf(b->clients, to, line);
+		clients_send_parts(b->clients, to, parts, n);
 }
 
 /* needs_http: a remote server is enabled */

@@ -23,6 +23,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonspan.h"
 #include "session.h"
+#include "sharedtext.h"
 
 struct call { /* one client tools/call, across retries */
 	struct calls *cs;
@@ -255,79 +256,122 @@ static json_t *server_error_for_client(const struct call *c, const json_t *err)
 /* a large result's members, spliced into the client's answer (splice_member, splice_meta) */
 struct splice {
 	const char *text;
-	buf_t *out;
-	int first;       /* no member written yet (at this level) */
-	int is_error;    /* "isError": true */
-	struct jsonspan meta; /* the server's "_meta" value ({0, 0}: none) */
+	struct jsonspan run[2]; /* the members before "_meta" and after it, as runs of the text */
+	int in;                 /* the run being extended */
+	int is_error;           /* "isError": true */
+	struct jsonspan meta;   /* the server's "_meta" value ({0, 0}: none) */
+	buf_t *out;             /* splice_meta: the _meta members kept */
 	int failed;
 };
-
-/* splice_put: member m of the text onto out, a comma before all but the first */
-static int splice_put(struct splice *sp, struct jsonspan m)
-{
-	if ((!sp->first && buf_append(sp->out, ",", 1) < 0) || buf_append(sp->out, sp->text + m.off, m.len) < 0)
-		return sp->failed = 1;
-	sp->first = 0;
-	return 0;
-}
 
 static int splice_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
 {
 	struct splice *sp = ctx;
+	struct jsonspan *r = &sp->run[sp->in];
 
 	if (strcmp(key, "_meta") == 0) { /* written last, with mcpgw's member */
+		if (sp->meta.len) /* twice: a tree of it would be refused (JSON_REJECT_DUPLICATES) */
+			return sp->failed = 1;
 		sp->meta = v;
+		sp->in = 1;
 		return 0;
 	}
 	if (strcmp(key, "isError") == 0)
 		sp->is_error = v.len == 4 && memcmp(sp->text + v.off, "true", 4) == 0;
-	return splice_put(sp, m);
+	if (!r->len) /* members next to each other are one run: a comma and blanks between */
+		r->off = m.off;
+	r->len = m.off + m.len - r->off;
+	return 0;
 }
 
 static int splice_meta(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
 {
+	struct splice *sp = ctx;
+
 	(void)v;
-	return strcmp(key, "mcpgw/server") == 0 ? 0 : splice_put(ctx, m); /* mcpgw's own is set below */
-}
-
-/* answer_text: the client's answer to c from the server's large result (raw: checked
- * JSON, never parsed whole) as one line onto out: the client's id, the result's members
- * as the server wrote them, its _meta (an object's members; anything else replaced) with
- * "mcpgw/server" set, as result_for_client does with a tree. *is_error: its isError.
- * 0, or -1 on ENOMEM; 1 when the result is not an object. */
-static int answer_text(const struct call *c, const struct session_raw *raw, buf_t *out, int *is_error)
-{
-	struct splice sp = { .text = raw->text, .out = out, .first = 1 };
-	json_t *server = json_string(c->s->cfg->name);
-
-	if (raw->text[raw->result.off] != '{') {
-		json_decref(server);
-		return 1;
-	}
-	if (!server || buf_puts(out, "{\"jsonrpc\":\"2.0\",\"id\":") < 0 || jr_append(out, c->client_id) < 0 ||
-	    buf_puts(out, ",\"result\":{") < 0 || jsonspan_members(raw->text, raw->result, splice_member, &sp) < 0 ||
-	    sp.failed || buf_puts(out, sp.first ? "\"_meta\":{" : ",\"_meta\":{") < 0)
-		goto nomem;
-	sp.first = 1;
-	if (sp.meta.len && raw->text[sp.meta.off] == '{' &&
-	    (jsonspan_members(raw->text, sp.meta, splice_meta, &sp) < 0 || sp.failed))
-		goto nomem;
-	if (buf_puts(out, sp.first ? "\"mcpgw/server\":" : ",\"mcpgw/server\":") < 0 || jr_append(out, server) < 0 ||
-	    buf_puts(out, "}}}\n") < 0)
-		goto nomem;
-	json_decref(server);
-	*is_error = sp.is_error;
+	if (strcmp(key, "mcpgw/server") == 0) /* mcpgw's own is set after them */
+		return 0;
+	if (buf_append(sp->out, sp->text + m.off, m.len) < 0 || buf_append(sp->out, ",", 1) < 0)
+		return sp->failed = 1;
 	return 0;
-nomem:
-	json_decref(server);
-	return -1;
 }
 
-/* on_answer_text: the server's large result (raw) passed on to the client without a tree */
+/* answer_parts: the client's answer to c from the server's large result (raw: checked
+ * JSON, never parsed whole) as head, the result's members as the server wrote them
+ * (runs: sp->run[0], sp->run[1]) and tail: its _meta (an object's members; anything
+ * else replaced) with "mcpgw/server" set, as result_for_client does with a tree.
+ * 0, or -1 on ENOMEM; 1 when the result is not an object (or repeats its _meta). */
+static int answer_parts(const struct call *c, const struct session_raw *raw, struct splice *sp, buf_t *head,
+			buf_t *tail)
+{
+	json_t *server;
+	int rc = -1;
+
+	*sp = (struct splice){ .text = raw->text, .out = tail };
+	if (raw->text[raw->result.off] != '{')
+		return 1;
+	if (jsonspan_members(raw->text, raw->result, splice_member, sp) != 0)
+		return sp->failed ? 1 : -1;
+	if (!(server = json_string(c->s->cfg->name)) || buf_puts(head, "{\"jsonrpc\":\"2.0\",\"id\":") < 0 ||
+	    jr_append(head, c->client_id) < 0 || buf_puts(head, ",\"result\":{") < 0 ||
+	    buf_puts(tail, sp->run[0].len || sp->run[1].len ? ",\"_meta\":{" : "\"_meta\":{") < 0)
+		goto out;
+	if (sp->meta.len && raw->text[sp->meta.off] == '{' &&
+	    (jsonspan_members(raw->text, sp->meta, splice_meta, sp) < 0 || sp->failed))
+		goto out;
+	if (buf_puts(tail, "\"mcpgw/server\":") < 0 || jr_append(tail, server) < 0 || buf_puts(tail, "}}}\n") < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(server);
+	return rc;
+}
+
+/* reply_parts: the answer head, runs of the message (block: the message handed over by
+ * the session, shared, not copied; NULL: copied), tail, sent to c's client. 0 or -1 */
+static int reply_parts(struct call *c, const struct session_raw *raw, const struct splice *sp, buf_t *head,
+		       buf_t *tail, char *block, size_t block_size)
+{
+	struct sharedtext *msg = block ? sharedtext_take(block, block_size) : NULL, *h, *t, *comma;
+	size_t base = block ? (size_t)(raw->text - block) : 0, n = 0;
+	struct sharedtext_slice parts[5];
+	int rc = -1;
+
+	if (!msg) /* the session could not hand the message over: the runs are copied */
+		for (int i = 0; i < 2; i++)
+			if (sp->run[i].len && ((i && sp->run[0].len && buf_append(head, ",", 1) < 0) ||
+					       buf_append(head, raw->text + sp->run[i].off, sp->run[i].len) < 0))
+				return -1;
+	h = sharedtext_copy(head->data, head->len);
+	t = sharedtext_copy(tail->data, tail->len);
+	comma = sharedtext_copy(",", 1);
+	if (h && t && comma && (msg || !block)) {
+		parts[n++] = (struct sharedtext_slice){ h, 0, head->len };
+		for (int i = 0; msg && i < 2; i++) {
+			if (!sp->run[i].len)
+				continue;
+			if (i && sp->run[0].len)
+				parts[n++] = (struct sharedtext_slice){ comma, 0, 1 };
+			parts[n++] = (struct sharedtext_slice){ msg, base + sp->run[i].off, sp->run[i].len };
+		}
+		parts[n++] = (struct sharedtext_slice){ t, 0, tail->len };
+		c->cs->reply_raw(c->cs->reply_ctx, c->from, parts, n);
+		rc = 0;
+	}
+	sharedtext_unref(msg);
+	sharedtext_unref(h);
+	sharedtext_unref(t);
+	sharedtext_unref(comma);
+	return rc;
+}
+
+/* on_answer_text: the server's large result (raw) passed on to the client without a
+ * tree, and without a copy when the session hands the message over */
 static void on_answer_text(struct call *c, const struct session_raw *raw)
 {
-	buf_t out = BUF_INIT;
-	int is_error = 0, rc = answer_text(c, raw, &out, &is_error);
+	buf_t head = BUF_INIT, tail = BUF_INIT;
+	struct splice sp;
+	int rc = answer_parts(c, raw, &sp, &head, &tail);
 	char text[300];
 
 	if (rc == 1) { /* a CallToolResult is an object: anything else is the server's fault */
@@ -337,15 +381,23 @@ static void on_answer_text(struct call *c, const struct session_raw *raw)
 		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
 		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR, text,
 			    json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
-	} else if (rc < 0) {
-		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
-		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR,
-			    "out of memory building the answer of the MCP server", NULL);
 	} else {
-		call_audit_text(c, raw, is_error);
-		c->cs->reply_raw(c->cs->reply_ctx, c->from, &out);
+		size_t size = 0;
+		char *block = NULL;
+
+		if (rc == 0) {
+			call_audit_text(c, raw, sp.is_error);
+			block = session_take_message(c->s, &size);
+		}
+		if (rc < 0 || reply_parts(c, raw, &sp, &head, &tail, block, size) < 0) {
+			if (rc < 0)
+				call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
+			reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR,
+				    "out of memory building the answer of the MCP server", NULL);
+		}
 	}
-	buf_free(&out);
+	buf_free(&head);
+	buf_free(&tail);
 	call_free(c);
 }
 

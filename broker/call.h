@@ -16,10 +16,10 @@ struct session;
 
 /* calls_reply_fn: send msg (borrowed) to the client known as to */
 typedef void calls_reply_fn(void *ctx, uint64_t to, const json_t *msg);
-/* calls_reply_raw_fn: send the serialised line in *line (with its '\n'; its memory may be
- * taken, leaving *line empty) to the client known as to */
-struct buf;
-typedef void calls_reply_raw_fn(void *ctx, uint64_t to, struct buf *line);
+/* calls_reply_raw_fn: send the answer made of parts[0..n) (borrowed: slices of shared
+ * texts, referenced, not copied; the last ends with the line's '\n') to the client known as to */
+struct sharedtext_slice;
+typedef void calls_reply_raw_fn(void *ctx, uint64_t to, const struct sharedtext_slice *parts, size_t n);
 
 /* calls_new: the calls in flight, routed by cat (borrowed), answered
  * through reply(ctx, ...), or reply_raw(ctx, ...) for a large result passed on

@@ -15,6 +15,7 @@
 
 struct wpart { /* a piece of an answer queued for a client: its own text, or one shared with others */
 	struct sharedtext *t;
+	size_t off, len; /* the bytes of t to send */
 	struct wpart *next;
 };
 
@@ -95,9 +96,9 @@ static int flush(struct clients *cl, int slot)
 	struct cli *c = cl->slot[slot];
 
 	while (c->whead) {
-		size_t len = sharedtext_len(c->whead->t);
-		ssize_t n = len > c->wsent ? send(c->fd, sharedtext_data(c->whead->t) + c->wsent, len - c->wsent,
-						  MSG_NOSIGNAL)
+		size_t len = c->whead->len;
+		ssize_t n = len > c->wsent ? send(c->fd, sharedtext_data(c->whead->t) + c->whead->off + c->wsent,
+						  len - c->wsent, MSG_NOSIGNAL)
 					   : 0;
 
 		if (n < 0 && errno == EINTR)
@@ -121,21 +122,21 @@ static int flush(struct clients *cl, int slot)
 	return 0;
 }
 
-/* queue: parts[0..n) (each referenced; NULL ones skipped) after what is queued for c, all or
- * none. 0, or -1 (past CLIENT_WBUF_MAX, ENOMEM) */
-static int queue(struct cli *c, struct sharedtext *const *parts, size_t n)
+/* queue: parts[0..n) (their texts referenced; parts without one skipped) after what is
+ * queued for c, all or none. 0, or -1 (past CLIENT_WBUF_MAX, ENOMEM) */
+static int queue(struct cli *c, const struct sharedtext_slice *parts, size_t n)
 {
 	struct wpart *first = NULL, *last = NULL;
 	size_t bytes = 0;
 
 	for (size_t i = 0; i < n; i++)
-		bytes += parts[i] ? sharedtext_len(parts[i]) : 0;
+		bytes += parts[i].t ? parts[i].len : 0;
 	if (bytes > CLIENT_WBUF_MAX - c->wqueued)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct wpart *w;
 
-		if (!parts[i])
+		if (!parts[i].t || !parts[i].len)
 			continue;
 		if (!(w = malloc(sizeof *w))) {
 			while (first) {
@@ -146,7 +147,7 @@ static int queue(struct cli *c, struct sharedtext *const *parts, size_t n)
 			}
 			return -1;
 		}
-		*w = (struct wpart){ .t = sharedtext_ref(parts[i]) };
+		*w = (struct wpart){ .t = sharedtext_ref(parts[i].t), .off = parts[i].off, .len = parts[i].len };
 		if (last)
 			last->next = w;
 		else
@@ -164,10 +165,11 @@ static int queue(struct cli *c, struct sharedtext *const *parts, size_t n)
 	return 0;
 }
 
-/* send_parts: parts[0..n) (borrowed; NULL ones skipped) queued for client to as one answer;
- * nomem (a part could not be made), a client that reads nothing (CLIENT_WBUF_MAX) or ENOMEM
- * closes it, so that it learns at once that its answer will not come */
-static void send_parts(struct clients *cl, uint64_t to, struct sharedtext *const *parts, size_t n, int nomem)
+/* send_parts: parts[0..n) (borrowed; those without a text skipped) queued for client to
+ * as one answer; nomem (a part could not be made), a client that reads nothing
+ * (CLIENT_WBUF_MAX) or ENOMEM closes it, so that it learns at once that its answer will
+ * not come */
+static void send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n, int nomem)
 {
 	struct cli *c = cli_get(cl, to);
 	int slot = (int)(uint32_t)to;
@@ -187,6 +189,17 @@ static void send_parts(struct clients *cl, uint64_t to, struct sharedtext *const
 	(void)flush(cl, slot);
 }
 
+/* whole: all of t as a part (t may be NULL) */
+static struct sharedtext_slice whole(struct sharedtext *t)
+{
+	return (struct sharedtext_slice){ .t = t, .off = 0, .len = t ? sharedtext_len(t) : 0 };
+}
+
+void clients_send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n)
+{
+	send_parts(cl, to, parts, n, 0);
+}
+
 void clients_nomem(struct clients *cl, uint64_t to)
 {
 	send_parts(cl, to, NULL, 0, 1);
@@ -195,38 +208,34 @@ void clients_nomem(struct clients *cl, uint64_t to)
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
 {
 	struct sharedtext *t = cli_get(cl, to) ? sharedtext_copy(line, len) : NULL;
+	struct sharedtext_slice part = whole(t);
 
-	send_parts(cl, to, &t, 1, !t);
-	sharedtext_unref(t);
-}
-
-void clients_send_buf(struct clients *cl, uint64_t to, buf_t *line)
-{
-	size_t len = line->len;
-	struct sharedtext *t = cli_get(cl, to) ? sharedtext_take(buf_steal(line), len) : NULL;
-
-	buf_free(line);
-	send_parts(cl, to, &t, 1, !t);
+	send_parts(cl, to, &part, 1, !t);
 	sharedtext_unref(t);
 }
 
 void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post)
 {
-	struct sharedtext *parts[3] = { NULL, mid, NULL };
+	struct sharedtext *a, *z;
+	struct sharedtext_slice parts[3];
 
 	if (!cli_get(cl, to))
 		return;
-	parts[0] = sharedtext_copy(pre, strlen(pre));
-	parts[2] = sharedtext_copy(post, strlen(post));
-	send_parts(cl, to, parts, 3, !parts[0] || !parts[2]);
-	sharedtext_unref(parts[0]);
-	sharedtext_unref(parts[2]);
+	a = sharedtext_copy(pre, strlen(pre));
+	z = sharedtext_copy(post, strlen(post));
+	parts[0] = whole(a);
+	parts[1] = whole(mid);
+	parts[2] = whole(z);
+	send_parts(cl, to, parts, 3, !a || !z);
+	sharedtext_unref(a);
+	sharedtext_unref(z);
 }
 
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 {
 	buf_t b = BUF_INIT;
 	struct sharedtext *t = NULL;
+	struct sharedtext_slice part;
 
 	if (!cli_get(cl, to))
 		return;
@@ -236,7 +245,8 @@ void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 		t = sharedtext_take(buf_steal(&b), len);
 	}
 	buf_free(&b);
-	send_parts(cl, to, &t, 1, !t);
+	part = whole(t);
+	send_parts(cl, to, &part, 1, !t);
 	sharedtext_unref(t);
 }
 

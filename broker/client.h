@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "evloop.h"
+#include "sharedtext.h"
 
 #define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
 
@@ -42,14 +43,13 @@ int clients_adopt(struct clients *cl, int fd);
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
 /* clients_send_raw: queue a serialised line (with its '\n'; copied) for client to */
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);
-/* clients_send_buf: queue the serialised line in *line (with its '\n') for client to,
- * taking its memory (not copied; *line is empty after) */
-struct buf;
-void clients_send_buf(struct clients *cl, uint64_t to, struct buf *line);
+/* clients_send_parts: queue parts[0..n) (borrowed; their texts referenced, not copied;
+ * parts without a text skipped) for client to as one answer (the last ends with its
+ * '\n'). Past CLIENT_WBUF_MAX, or out of memory, the client is closed. */
+void clients_send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n);
 /* clients_send_shared: queue for client to the line pre (copied), then mid (referenced,
  * not copied: many clients may hold one text; may be NULL), then post (copied, with the
  * line's '\n'). Out of memory, or past CLIENT_WBUF_MAX, the client is closed. */
-struct sharedtext;
 void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post);
 /* clients_nomem: the answer for client to could not be made (ENOMEM): the client is
  * closed, so that it learns at once that its answer will not come */

@@ -223,6 +223,11 @@ int session_notify(struct session *s, const char *method, json_t *params)
 	return rc;
 }
 
+char *session_take_message(struct session *s, size_t *size)
+{
+	return s->connected && s->t->ops->take_message ? s->t->ops->take_message(s->t, size) : NULL;
+}
+
 void session_forget(struct session *s, json_int_t id)
 {
 	if (s->connected)

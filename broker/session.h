@@ -128,6 +128,10 @@ int session_notify(struct session *s, const char *method, json_t *params);
 /* session_forget: request id is given up (timed out): its fn is not called */
 void session_forget(struct session *s, json_int_t id);
 
+/* session_take_message: only inside a session_answer_fn given a raw result: the block
+ * holding raw->text (which stays valid in it), handed over (free it), *size its bytes;
+ * NULL when the transport cannot hand it over (the caller copies what it keeps) */
+char *session_take_message(struct session *s, size_t *size);
 /* session_accepts_calls: 1 ready; 0 worth waiting for (starting after a
  * crash); -1 unavailable (failing to start, disabled, stopping) */
 int session_accepts_calls(const struct session *s);

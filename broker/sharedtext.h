@@ -6,6 +6,12 @@
 
 struct sharedtext;
 
+/* a slice of a shared text: len bytes of t from off (a reference is held by whoever keeps it) */
+struct sharedtext_slice {
+	struct sharedtext *t;
+	size_t off, len;
+};
+
 /* sharedtext_take: a shared text of data[0..len) (malloc'd; taken, even on
  * failure, and freed with the last reference), one reference held by the
  * caller. NULL on ENOMEM (data freed) or when data is NULL. The counts are

@@ -82,6 +82,11 @@ struct transport_ops {
 	void (*diagnostic)(const struct transport *t, char *out, size_t outlen);
 	/* destroy: close and free */
 	void (*destroy)(struct transport *t);
+	/* take_message: only inside on_message: the block holding the message being
+	 * reported (its pointer stays valid: it is in it), handed over to be freed by
+	 * the caller, *size its bytes; NULL when this transport cannot (then the caller
+	 * copies what it keeps). Optional (NULL). */
+	char *(*take_message)(struct transport *t, size_t *size);
 };
 
 /* the part every implementation's struct begins with */

@@ -541,6 +541,13 @@ static void stdio_destroy(struct transport *t)
 	free(p);
 }
 
+static char *stdio_take_message(struct transport *t, size_t *size)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	return jr_reader_take(&p->rd, size);
+}
+
 static const struct transport_ops stdio_ops = {
 	.open = stdio_open,
 	.send = stdio_send,
@@ -553,6 +560,7 @@ static const struct transport_ops stdio_ops = {
 	.pid = stdio_pid,
 	.diagnostic = stdio_diagnostic,
 	.destroy = stdio_destroy,
+	.take_message = stdio_take_message,
 };
 
 struct transport *transport_stdio_new(const struct transport_env *env, const struct cfg_server *cfg,

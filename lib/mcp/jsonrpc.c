@@ -242,6 +242,20 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 	}
 }
 
+char *jr_reader_take(struct jr_reader *r, size_t *size)
+{
+	buf_t rest = BUF_INIT;
+	char *block;
+
+	if (!r->buf.data || (r->buf.len > r->off && buf_append(&rest, r->buf.data + r->off, r->buf.len - r->off) < 0))
+		return NULL;
+	block = r->buf.data;
+	*size = r->buf.len;
+	r->buf = rest;
+	r->off = 0;
+	return block;
+}
+
 json_t *jr_parse(const char *line, size_t len, json_error_t *err)
 {
 	return json_loadb(line, len, JSON_REJECT_DUPLICATES, err);

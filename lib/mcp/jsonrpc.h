@@ -70,6 +70,13 @@ int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
  * Blank lines, and blanks before a line, are skipped. */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len);
 
+/* jr_reader_take: the block holding the line jr_reader_next last returned
+ * (the line's pointer stays valid: it is in this block), handed to the
+ * caller to free, *size its bytes in use; what was read after that line is
+ * kept in a new buffer. Call only right after a JR_READ_LINE. NULL on
+ * ENOMEM (nothing taken). A large message can so be passed on without a copy. */
+char *jr_reader_take(struct jr_reader *r, size_t *size);
+
 /* jr_string_lossy: a JSON string of s, even when s is not valid UTF-8 (such
  * bytes become '?'). New reference, NULL on ENOMEM. */
 json_t *jr_string_lossy(const char *s);

@@ -96,6 +96,19 @@ static void fake_destroy(struct transport *t)
 	free(f);
 }
 
+static char *fake_take_message(struct transport *t, size_t *size)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+	char *b = f->block;
+
+	if (!b)
+		return NULL;
+	*size = f->block_size;
+	f->block = NULL;
+	f->taken = 1;
+	return b;
+}
+
 static const struct transport_ops fake_ops = {
 	.open = fake_open,
 	.send = fake_send,
@@ -108,6 +121,7 @@ static const struct transport_ops fake_ops = {
 	.pid = fake_pid,
 	.diagnostic = fake_diagnostic,
 	.destroy = fake_destroy,
+	.take_message = fake_take_message,
 };
 
 static struct transport *fake_new(const struct transport_env *env, const struct cfg_server *cfg,
@@ -213,6 +227,16 @@ json_t *fake_take(struct fake_transport *f, const char *method)
 void fake_say(struct fake_transport *f, const char *json)
 {
 	f->base.ev->on_message(f->base.ctx, json, strlen(json));
+}
+
+void fake_say_block(struct fake_transport *f, char *block)
+{
+	f->block = block;
+	f->block_size = strlen(block) + 1;
+	f->taken = 0;
+	f->base.ev->on_message(f->base.ctx, block, strlen(block));
+	free(f->block); /* not taken */
+	f->block = NULL;
 }
 
 void fake_answer(struct fake_transport *f, const json_t *request, const char *result)

@@ -20,6 +20,9 @@ struct fake_transport {
 	int connected;
 	json_t *sent;           /* every message sent while connected, in order */
 	const char *diagnostic; /* what diagnostic reports (the server's stderr line); NULL: none */
+	char *block;            /* fake_say_block: the message's block, until take_message takes it */
+	size_t block_size;
+	int taken;              /* take_message handed it over */
 };
 
 /* the whole rig: one broker over fake transports and a fake clock */
@@ -50,6 +53,10 @@ struct fake_transport *rig_fake(struct rig *r, size_t i);
 json_t *fake_take(struct fake_transport *f, const char *method);
 /* fake_say: the server sends the JSON text */
 void fake_say(struct fake_transport *f, const char *json);
+/* fake_say_block: the same from a malloc'd block (taken), which the session may take
+ * over (transport take_message, as the stdio transport's reader hands its buffer);
+ * f->taken says whether it did */
+void fake_say_block(struct fake_transport *f, char *block);
 /* fake_answer: the server answers request (borrowed) with result (JSON text) */
 void fake_answer(struct fake_transport *f, const json_t *request, const char *result);
 /* fake_undelivered: request (borrowed) never reached the server (a refused connection); fake_die follows */

@@ -554,8 +554,10 @@ static json_t *client_recv_big(struct rig *r)
 	return m;
 }
 
-/* big_answer: server fake answers req with result = PRE + n x's + POST (one line) */
-static void big_answer(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post)
+/* big_answer: server fake answers req with result = PRE + n x's + POST (one line), from a
+ * block the session may take over when handed (else a copy is passed on) */
+static void big_answer_as(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post,
+			  int handed)
 {
 	buf_t b = BUF_INIT;
 
@@ -566,8 +568,17 @@ static void big_answer(struct fake_transport *f, const json_t *req, const char *
 	memset(b.data + b.len, 'x', n);
 	b.len += n;
 	assert_int_equal(buf_printf(&b, "%s}", post), 0);
+	if (handed) {
+		fake_say_block(f, buf_steal(&b));
+		return;
+	}
 	fake_say(f, b.data);
 	buf_free(&b);
+}
+
+static void big_answer(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post)
+{
+	big_answer_as(f, req, pre, n, post, 0);
 }
 
 /* a result over SESSION_TREE_MAX is passed on as text, never parsed whole: the client's
@@ -580,21 +591,28 @@ static void test_large_result_passed_on_as_text(void **state)
 	json_t *req, *ans, *res;
 	(void)state;
 
-	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
-	rig_pass(r);
-	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
-	big_answer(rig_fake(r, 0), req, "{ \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"",
-		   n, "\"}],\"isError\":true}");
-	ans = client_recv_big(r);
-	assert_non_null(ans);
-	assert_string_equal(str(ans, "id"), "c1");
-	res = json_object_get(ans, "result");
-	assert_int_equal(strlen(str(json_array_get(json_object_get(res, "content"), 0), "text")), n);
-	assert_true(json_is_true(json_object_get(res, "isError")));
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "_meta"), "k")), 1);
-	assert_string_equal(str(json_object_get(res, "_meta"), "mcpgw/server"), "a");
-	json_decref(req);
-	json_decref(ans);
+	/* copied (a transport that cannot hand its buffer over), then taken over (stdio's) */
+	for (int handed = 0; handed <= 1; handed++) {
+		client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		rig_pass(r);
+		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+		big_answer_as(rig_fake(r, 0), req,
+			      "{\"t\":1, \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"", n,
+			      "\"}],\"isError\":true}", handed);
+		assert_int_equal(rig_fake(r, 0)->taken, handed);
+		ans = client_recv_big(r);
+		assert_non_null(ans);
+		assert_string_equal(str(ans, "id"), "c1");
+		res = json_object_get(ans, "result");
+		assert_int_equal(strlen(str(json_array_get(json_object_get(res, "content"), 0), "text")), n);
+		assert_true(json_is_true(json_object_get(res, "isError")));
+		assert_int_equal(json_integer_value(json_object_get(res, "t")), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "_meta"), "k")), 1);
+		assert_string_equal(str(json_object_get(res, "_meta"), "mcpgw/server"), "a");
+		assert_int_equal(json_object_size(res), 4);
+		json_decref(req);
+		json_decref(ans);
+	}
 	/* a result that is no object, as large */
 	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
 	rig_pass(r);

@@ -404,6 +404,31 @@ static void test_reader_gives_memory_back(void **state)
 	free(line);
 }
 
+/* jr_reader_take hands the block holding the last line over (the line's pointer stays
+ * valid in it); the bytes after that line stay in the reader */
+static void test_reader_take(void **state)
+{
+	struct jr_reader r;
+	size_t size = 0;
+	char *line, *block;
+	size_t len;
+
+	(void)state;
+	jr_reader_init(&r, 1024);
+	assert_null(jr_reader_take(&r, &size)); /* nothing held */
+	assert_int_equal(feed(&r, "{\"a\":1}\n{\"b\""), 0);
+	assert_int_equal(jr_reader_next(&r, &line, &len), JR_READ_LINE);
+	block = jr_reader_take(&r, &size);
+	assert_non_null(block);
+	assert_true(line >= block && line + len < block + size);
+	assert_string_equal(line, "{\"a\":1}");
+	assert_int_equal(feed(&r, ":2}\n"), 0);
+	assert_string_equal(next_line(&r), "{\"b\":2}");
+	assert_null(next_line(&r));
+	free(block);
+	jr_reader_free(&r);
+}
+
 static void test_parse(void **state)
 {
 	json_error_t e;
@@ -431,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_reader_linear_in_short_lines),
 		cmocka_unit_test(test_reader_offsets_across_feeds),
 		cmocka_unit_test(test_reader_gives_memory_back),
+		cmocka_unit_test(test_reader_take),
 		cmocka_unit_test(test_parse),
 	};
 
