@@ -102,6 +102,14 @@ static void m_call(void *ctx, uint64_t from, const json_t *id, const json_t *par
 	calls_start(b->calls, from, id, params);
 }
 
+static void m_call_text(void *ctx, uint64_t from, const json_t *id, const json_t *params,
+			const struct sharedtext_slice *args)
+{
+	struct broker *b = ctx;
+
+	calls_start_text(b->calls, from, id, params, args);
+}
+
 /* tools/list: the cached, pre-serialised result framed with the client's id; its tools
  * array is shared by every client it is queued for (one copy however many read it).
  * A client that already holds generation N (params._meta["mcpgw/ifGeneration"])
@@ -163,9 +171,9 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 }
 
 static const struct client_method methods[] = {
-	{ "tools/call", m_call },
-	{ "tools/list", m_list },
-	{ "mcpgw/status", m_status },
+	{ "tools/call", m_call, m_call_text },
+	{ "tools/list", m_list, NULL },
+	{ "mcpgw/status", m_status, NULL },
 };
 
 static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)

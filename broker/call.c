@@ -31,7 +31,11 @@ struct call { /* one client tools/call, across retries */
 	json_t *client_id; /* the client's request id */
 	struct session *s;
 	char *mcp_name;
-	json_t *arguments;
+	json_t *arguments; /* NULL when args_is_text */
+	/* a large call's arguments as the client sent them (calls_start_text), by reference:
+	 * dropped once sent when no second attempt can need them (args_text.t NULL then) */
+	struct sharedtext_slice args_text;
+	int args_is_text;
 	json_t *meta;   /* the client's params._meta, forwarded (without mcpgw/caller) */
 	char *caller;   /* its _meta "mcpgw/caller" (the audit table's key id), "" anonymous */
 	int attempts;   /* sends so far */
@@ -72,6 +76,7 @@ static void call_release(struct call *c)
 {
 	json_decref(c->client_id);
 	json_decref(c->arguments);
+	sharedtext_unref(c->args_text.t);
 	json_decref(c->meta);
 	free(c->caller);
 	free(c->mcp_name);
@@ -119,8 +124,13 @@ static void call_audit(const struct call *c, const json_t *result, const json_t 
 	int64_t now = evloop_now(c->cs->loop);
 
 	/* the wall-clock start: the loop's clock is monotonic */
-	audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
-		   now - c->started_ms, c->arguments, result, error, code);
+	if (c->args_is_text)
+		audit_call_args_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				     clock_wall_ms() - (now - c->started_ms), now - c->started_ms, &c->args_text,
+				     c->args_text.len, result, error, code, NULL, 0, 0);
+	else
+		audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
+			   now - c->started_ms, c->arguments, result, error, code);
 	if (c->cs->metrics) {
 		const char *outcome =
 			result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
@@ -139,8 +149,15 @@ static void call_audit_text(const struct call *c, const struct session_raw *raw,
 {
 	int64_t now = evloop_now(c->cs->loop);
 
-	audit_call_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
-			now - c->started_ms, c->arguments, raw->text + raw->result.off, raw->result.len, is_error);
+	if (c->args_is_text)
+		audit_call_args_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				     clock_wall_ms() - (now - c->started_ms), now - c->started_ms, &c->args_text,
+				     c->args_text.len, NULL, NULL, 0, raw->text + raw->result.off, raw->result.len,
+				     is_error);
+	else
+		audit_call_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				clock_wall_ms() - (now - c->started_ms), now - c->started_ms, c->arguments,
+				raw->text + raw->result.off, raw->result.len, is_error);
 	if (c->cs->metrics) {
 		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome",
 					 is_error ? "is_error" : "ok", NULL };
@@ -447,7 +464,8 @@ static void on_answer(void *arg, json_t *msg, const struct session_raw *raw, con
 
 static void call_send(struct call *c)
 {
-	json_t *params = json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
+	json_t *params = c->args_is_text ? json_pack("{s:s}", "name", c->mcp_name)
+					 : json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
 	json_int_t id;
 	char msg[1200];
 
@@ -455,7 +473,16 @@ static void call_send(struct call *c)
 		json_decref(params);
 		params = NULL;
 	}
-	id = params ? session_request(c->s, "tools/call", params, on_answer, c) : -1;
+	if (c->args_is_text && !c->args_text.t) { /* dropped: only a call that cannot be sent again drops them */
+		json_decref(params);
+		params = NULL;
+	}
+	if (!params)
+		id = -1;
+	else if (c->args_is_text)
+		id = session_request_text(c->s, "tools/call", params, "arguments", &c->args_text, on_answer, c);
+	else
+		id = session_request(c->s, "tools/call", params, on_answer, c);
 	if (id < 0) { /* nothing of it left the broker */
 		c->attempts++;
 		snprintf(msg, sizeof msg, "cannot send the call to server '%s'", c->s->cfg->name);
@@ -466,6 +493,13 @@ static void call_send(struct call *c)
 	c->sent++;
 	c->attempts++;
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
+	/* large arguments the transport now holds by reference: once they are written they
+	 * are freed, unless a retry (a tool safe to repeat) or the audit's payloads need them */
+	if (c->args_is_text && !c->retry_safe && !audit_keeps_payloads(c->cs->audit) &&
+	    session_sends_by_reference(c->s)) {
+		sharedtext_unref(c->args_text.t);
+		c->args_text.t = NULL;
+	}
 	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->s->cfg->name, c->attempts);
 }
 
@@ -527,15 +561,18 @@ void calls_set_metrics(struct calls *cs, struct metrics *m)
 	memset(cs->latency, 0, sizeof cs->latency); /* what was looked up in another file */
 }
 
-void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
+/* start: a client's tools/call (id and params borrowed) with its arguments as a tree
+ * (args, borrowed, NULL: none) or, when args_text is not NULL, as text (borrowed; referenced) */
+static void start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params, const json_t *args,
+		  const struct sharedtext_slice *args_text)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
-	json_t *args = json_object_get(params, "arguments");
 	const struct catalog_entry *e;
 	struct call *c;
 	char msg[200];
 
-	if (!name || (args && !json_is_object(args) && !json_is_null(args))) {
+	if (!name || (args && !json_is_object(args) && !json_is_null(args)) ||
+	    (args_text && sharedtext_data(args_text->t)[args_text->off] != '{')) {
 		reply_error(cs, from, id, JR_INVALID_PARAMS,
 			    !name ? "tools/call needs a string 'name'" : "'arguments' must be an object",
 			    json_pack("{s:s}", "reason", "invalid_params"));
@@ -563,8 +600,14 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->s = e->session;
 	c->retry_safe = e->retry_safe;
 	c->started_ms = evloop_now(cs->loop);
-	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
-	if (call_meta(c, json_object_get(params, "_meta")) < 0) {
+	if (args_text) {
+		c->args_is_text = 1;
+		c->args_text = *args_text;
+		c->args_text.t = sharedtext_ref(args_text->t);
+	} else {
+		c->arguments = json_is_object(args) ? json_incref((json_t *)args) : json_object();
+	}
+	if ((!args_text && !c->arguments) || call_meta(c, json_object_get(params, "_meta")) < 0) {
 		call_release(c); /* set up half-way, not yet listed */
 		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
 		return;
@@ -576,6 +619,23 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	cs->list = c;
 	cs->n++;
 	call_dispatch(c);
+}
+
+void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
+{
+	start(cs, from, id, params, json_object_get(params, "arguments"), NULL);
+}
+
+void calls_start_text(struct calls *cs, uint64_t from, const json_t *id, const json_t *params,
+		      const struct sharedtext_slice *args)
+{
+	const char *t = sharedtext_data(args->t) + args->off;
+
+	if (args->len == 4 && memcmp(t, "null", 4) == 0) { /* as a tree would have it: no arguments */
+		start(cs, from, id, params, NULL, NULL);
+		return;
+	}
+	start(cs, from, id, params, NULL, args);
 }
 
 void calls_session_ready(struct calls *cs, struct session *s)

@@ -37,6 +37,13 @@ void calls_free(struct calls *cs);
  * waited_ms (since the call began), attempts, may_have_run, timeout_ms
  * (timeouts)} and say the time waited in their message. */
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params);
+/* calls_start_text: calls_start for a large message (client.h, fn_text): params
+ * (borrowed) without "arguments", args (borrowed) their JSON text (checked), kept by
+ * reference, never copied, and passed to the server so where its transport takes
+ * parts (stdio); dropped once sent when no second attempt may need them (a tool not
+ * safe to repeat, no audit payloads). Answered as calls_start answers. */
+void calls_start_text(struct calls *cs, uint64_t from, const json_t *id, const json_t *params,
+		      const struct sharedtext_slice *args);
 /* calls_session_ready: s is ready: send the calls waiting for it */
 void calls_session_ready(struct calls *cs, struct session *s);
 /* calls_session_failed: s failed to start: waiting calls wait on or fail */

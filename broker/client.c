@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
 #include "sharedtext.h"
 
 struct wpart { /* a piece of an answer queued for a client: its own text, or one shared with others */
@@ -297,12 +298,156 @@ static void on_request(struct clients *cl, uint64_t from, json_t *msg)
 		reply_error(cl, from, id, JR_METHOD_NOT_FOUND, "Method not found");
 }
 
+/* a large message read a member at a time (big_member, big_param) */
+struct big {
+	const char *text;
+	json_t *msg;          /* its members but params.arguments, each parsed on its own */
+	json_t *params;       /* msg's params when an object (borrowed from msg) */
+	struct jsonspan args; /* params.arguments ({0, 0}: none) */
+	int bad;              /* a member name twice (jansson refuses it: JSON_REJECT_DUPLICATES) */
+	int nomem;
+};
+
+/* big_set: obj[key] = the value at v, parsed (checked already); a name too long to be
+ * told (m: the member) is one no method reads: left out */
+static int big_set(struct big *b, json_t *obj, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	json_error_t jerr;
+	json_t *val;
+
+	if (!*key && m.len && b->text[m.off + 1] != '"')
+		return 0;
+	if (json_object_get(obj, key))
+		return b->bad = 1;
+	if (!(val = json_loadb(b->text + v.off, v.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr)))
+		return b->bad = 1; /* a repeated name deeper down */
+	if (json_object_set_new(obj, key, val) < 0)
+		return b->nomem = 1;
+	return 0;
+}
+
+static int big_param(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct big *b = ctx;
+
+	if (strcmp(key, "arguments") == 0) {
+		if (b->args.len)
+			return b->bad = 1;
+		b->args = v;
+		return 0;
+	}
+	return big_set(b, b->params, key, m, v);
+}
+
+static int big_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct big *b = ctx;
+
+	if (strcmp(key, "params") != 0 || b->text[v.off] != '{')
+		return big_set(b, b->msg, key, m, v);
+	if (json_object_get(b->msg, "params"))
+		return b->bad = 1;
+	if (!(b->params = json_object()) || json_object_set_new(b->msg, "params", b->params) < 0) {
+		b->params = NULL;
+		return b->nomem = 1;
+	}
+	return jsonspan_members(b->text, v, big_param, b) < 0 ? (b->nomem = 1) : (b->bad || b->nomem);
+}
+
+/* big_args: the large message's arguments (b->args) passed to method m's fn_text as a
+ * slice of the client's message, taken over from its reader (no copy); without fn_text,
+ * or when the block cannot be taken, they are parsed into params. 0 or -1 (ENOMEM) */
+static int big_args(struct clients *cl, uint64_t from, const struct client_method *m, struct big *b,
+		    const json_t *id, const char *line)
+{
+	struct cli *c = cli_get(cl, from);
+	size_t size = 0;
+	char *block = m && m->fn_text && c ? jr_reader_take(&c->rd, &size) : NULL;
+	struct sharedtext *t = block ? sharedtext_take(block, size) : NULL;
+
+	if (t) {
+		struct sharedtext_slice args = { t, (size_t)(line - block) + b->args.off, b->args.len };
+
+		m->fn_text(cl->ctx, from, id, b->params, &args);
+		sharedtext_unref(t);
+		return 0;
+	}
+	if (block) /* sharedtext_take freed it */
+		return -1;
+	if (big_set(b, b->params, "arguments", b->args, b->args) != 0)
+		return -1;
+	if (m)
+		m->fn(cl->ctx, from, id, b->params);
+	else
+		on_request(cl, from, b->msg);
+	return 0;
+}
+
+/* on_big_line: a message over CLIENT_TREE_MAX: checked, then parsed a member at a time,
+ * its params.arguments left as text for a method that takes them so (fn_text) */
+static void on_big_line(struct clients *cl, uint64_t from, const char *line, size_t len)
+{
+	struct big b = { .text = line };
+	struct jsonspan all = { 0, len };
+	const struct client_method *m = NULL;
+	const char *method;
+	int rc;
+
+	if (jsonspan_check(line, len) < 0) {
+		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
+		return;
+	}
+	while (all.off < len && strchr(" \t\r\n", line[all.off]))
+		all.off++;
+	while (len > all.off && strchr(" \t\r\n", line[len - 1]))
+		len--;
+	if (line[all.off] != '{') {
+		reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+		return;
+	}
+	all.len = len - all.off;
+	if (!(b.msg = json_object()) || (rc = jsonspan_members(line, all, big_member, &b)) < 0 || b.nomem) {
+		log_warn("client %d: out of memory reading a message of %zu bytes", (int)(uint32_t)from, len);
+		reply_error(cl, from, NULL, JR_INTERNAL_ERROR, "out of memory");
+		json_decref(b.msg);
+		return;
+	}
+	if (b.bad) { /* as jr_parse refuses it */
+		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
+		json_decref(b.msg);
+		return;
+	}
+	switch (jr_classify(b.msg)) {
+	case JR_REQUEST:
+		if (!b.args.len) {
+			on_request(cl, from, b.msg);
+			break;
+		}
+		method = json_string_value(json_object_get(b.msg, "method"));
+		for (size_t i = 0; i < cl->nmethods && !m; i++)
+			if (strcmp(method, cl->methods[i].name) == 0)
+				m = &cl->methods[i];
+		if (big_args(cl, from, m, &b, json_object_get(b.msg, "id"), line) < 0)
+			reply_error(cl, from, json_object_get(b.msg, "id"), JR_INTERNAL_ERROR, "out of memory");
+		break;
+	case JR_NOTIFICATION:
+	case JR_RESPONSE:
+	case JR_ERROR_RESPONSE: break;
+	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+	}
+	json_decref(b.msg);
+}
+
 static void on_line(struct clients *cl, uint64_t from, const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *msg = jr_parse(line, len, &jerr);
+	json_t *msg;
 
-	if (!msg) {
+	if (len > CLIENT_TREE_MAX) {
+		on_big_line(cl, from, line, len);
+		return;
+	}
+	if (!(msg = jr_parse(line, len, &jerr))) {
 		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
 		return;
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/metrics.h"
@@ -13,6 +14,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonspan.h"
 #include "mcp/toolschema.h"
+#include "sharedtext.h"
 #include "transport_http.h"
 #include "transport_stdio.h"
 
@@ -212,6 +214,69 @@ static json_int_t request(struct session *s, const char *method, json_t *params,
 json_int_t session_request(struct session *s, const char *method, json_t *params, session_answer_fn *fn, void *arg)
 {
 	return request(s, method, params, PREQ_EXT, fn, arg);
+}
+
+/* send_text: request id (method, params borrowed, then member name = value) sent as
+ * parts: its head serialised, the value by reference, the closing. 0 or -1 */
+static int send_text(struct session *s, json_int_t id, const char *method, const json_t *params, const char *name,
+		     const struct sharedtext_slice *value)
+{
+	buf_t head = BUF_INIT;
+	json_t *m = json_string(method), *n = json_string(name);
+	struct sharedtext *h = NULL, *tail = NULL;
+	int rc = -1;
+
+	if (m && n && buf_printf(&head, "{\"jsonrpc\":\"2.0\",\"id\":%" JSON_INTEGER_FORMAT ",\"method\":", id) == 0 &&
+	    jr_append(&head, m) == 0 && buf_puts(&head, ",\"params\":") == 0 && jr_append(&head, params) == 0 &&
+	    head.len && head.data[head.len - 1] == '}') {
+		head.len--; /* the params object is closed after the member */
+		if ((json_object_size(params) == 0 || buf_puts(&head, ",") == 0) && jr_append(&head, n) == 0 &&
+		    buf_puts(&head, ":") == 0 && (h = sharedtext_copy(head.data, head.len)) &&
+		    (tail = sharedtext_copy("}}\n", 3))) {
+			struct sharedtext_slice parts[3] = { { h, 0, head.len }, *value, { tail, 0, 3 } };
+
+			rc = s->t->ops->send_parts(s->t, parts, 3);
+		}
+	}
+	sharedtext_unref(h);
+	sharedtext_unref(tail);
+	json_decref(m);
+	json_decref(n);
+	buf_free(&head);
+	return rc;
+}
+
+int session_sends_by_reference(const struct session *s)
+{
+	return s->connected && s->t->ops->send_parts != NULL;
+}
+
+json_int_t session_request_text(struct session *s, const char *method, json_t *params, const char *name,
+				const struct sharedtext_slice *value, session_answer_fn *fn, void *arg)
+{
+	struct preq *p = NULL;
+	json_int_t id;
+	json_error_t jerr;
+	json_t *v;
+
+	if (!s->connected || !s->t->ops->send_parts) { /* the transport takes whole messages: parsed */
+		v = json_loadb(sharedtext_data(value->t) + value->off, value->len, JSON_DECODE_ANY, &jerr);
+		if (!v || !params || json_object_set_new(params, name, v) < 0) { /* v taken even then */
+			json_decref(params);
+			return -1;
+		}
+		return request(s, method, params, PREQ_EXT, fn, arg);
+	}
+	id = s->next_id++;
+	if (!params || !(p = calloc(1, sizeof *p)) || send_text(s, id, method, params, name, value) < 0) {
+		json_decref(params);
+		free(p);
+		return -1;
+	}
+	json_decref(params);
+	*p = (struct preq){ .id = id, .kind = PREQ_EXT, .fn = fn, .arg = arg, .next = s->pending };
+	s->pending = p;
+	return id;
 }
 
 int session_notify(struct session *s, const char *method, json_t *params)

@@ -123,6 +123,18 @@ void session_free(struct session *s);
  * fn(arg, ...) gets its answer or the connection's end, exactly once,
  * unless session_forget comes first. The id, or -1 (not sent, fn not called). */
 json_int_t session_request(struct session *s, const char *method, json_t *params, session_answer_fn *fn, void *arg);
+/* session_request_text: session_request with one more member of params: name (not
+ * in params) whose value is the JSON text value (borrowed; checked JSON, as jansson
+ * parses it). Where the transport takes a message in parts (stdio) the text is sent
+ * by reference, not copied (it stays alive until written); else it is parsed and sent
+ * as session_request sends. params (an object) stolen. The id, or -1. */
+struct sharedtext_slice;
+json_int_t session_request_text(struct session *s, const char *method, json_t *params, const char *name,
+				const struct sharedtext_slice *value, session_answer_fn *fn, void *arg);
+/* session_sends_by_reference: 1 when session_request_text passes its text by reference
+ * now (the transport takes parts; such a transport reports a message either sent or its
+ * connection gone, never undelivered), else 0 */
+int session_sends_by_reference(const struct session *s);
 /* session_notify: send notification method (params stolen). 0 or -1 */
 int session_notify(struct session *s, const char *method, json_t *params);
 /* session_forget: request id is given up (timed out): its fn is not called */
