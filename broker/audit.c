@@ -99,8 +99,8 @@ static void audit_item_ready(const struct audit *a, struct audit_item *it)
 	it->row.result_bytes = it->answer_is_text ? (int64_t)it->answer_len : audit_size(it->answer);
 	if (a->o.payloads) {
 		if (it->args_is_text)
-			it->args_text = it->args_st ? strndup(sharedtext_data(it->args_st) + it->args_off, it->args_len)
-						    : NULL;
+			it->args_text =
+				it->args_st ? strndup(sharedtext_data(it->args_st) + it->args_off, it->args_len) : NULL;
 		else
 			it->args_text = it->arguments ? json_dumps(it->arguments, JSON_COMPACT) : NULL;
 		it->row.arguments = it->args_text;
@@ -149,8 +149,8 @@ static void audit_enqueue(struct audit *a, struct audit_item *it)
  * args_len 0: the arguments are the tree arguments) queued */
 static void audit_row(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
 		      int64_t duration_ms, const json_t *arguments, const struct sharedtext_slice *args_text,
-		      size_t args_len, int args_is_text, const json_t *result, const json_t *error,
-		      int64_t error_code, const char *result_text, size_t result_len, int is_error)
+		      size_t args_len, int args_is_text, const json_t *result, const json_t *error, int64_t error_code,
+		      const char *result_text, size_t result_len, int is_error)
 {
 	const json_t *answer = result ? result : error;
 	struct audit_item *it;
@@ -175,8 +175,8 @@ static void audit_row(struct audit *a, const char *caller, const char *server, c
 				log_warn("audit: out of memory keeping a result of %zu bytes; its row has none",
 					 result_len);
 		} else {
-			it->row.outcome =
-				result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
+			it->row.outcome = result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok")
+						 : "error";
 			if (json_is_integer(json_object_get(error, "code")))
 				error_code = json_integer_value(json_object_get(error, "code"));
 			it->row.error_code = result ? 0 : error_code;
@@ -200,13 +200,13 @@ void audit_call_text(struct audit *a, const char *caller, const char *server, co
 		  result ? result : "", result_len, is_error);
 }
 
-void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool,
-			  int64_t started_ms, int64_t duration_ms, const struct sharedtext_slice *args,
-			  size_t args_len, const json_t *result, const json_t *error, int64_t error_code,
-			  const char *result_text, size_t result_len, int is_error)
+void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+			  int64_t duration_ms, const struct sharedtext_slice *args, size_t args_len,
+			  const json_t *result, const json_t *error, int64_t error_code, const char *result_text,
+			  size_t result_len, int is_error)
 {
-	audit_row(a, caller, server, tool, started_ms, duration_ms, NULL, args, args_len, 1, result, error,
-		  error_code, result_text, result_len, is_error);
+	audit_row(a, caller, server, tool, started_ms, duration_ms, NULL, args, args_len, 1, result, error, error_code,
+		  result_text, result_len, is_error);
 }
 
 int audit_keeps_payloads(const struct audit *a)

@@ -55,10 +55,10 @@ void audit_call_text(struct audit *a, const char *caller, const char *server, co
  * error as for audit_call, or, when result_text is not NULL, a result given as text as
  * for audit_call_text (result_len, is_error). */
 struct sharedtext_slice;
-void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool,
-			  int64_t started_ms, int64_t duration_ms, const struct sharedtext_slice *args,
-			  size_t args_len, const json_t *result, const json_t *error, int64_t error_code,
-			  const char *result_text, size_t result_len, int is_error);
+void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+			  int64_t duration_ms, const struct sharedtext_slice *args, size_t args_len,
+			  const json_t *result, const json_t *error, int64_t error_code, const char *result_text,
+			  size_t result_len, int is_error);
 
 /* audit_keeps_payloads: 1 when a's rows keep the texts of arguments and results (NULL: 0) */
 int audit_keeps_payloads(const struct audit *a);

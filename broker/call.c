@@ -495,8 +495,7 @@ static void call_send(struct call *c)
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 	/* large arguments the transport now holds by reference: once they are written they
 	 * are freed, unless a retry (a tool safe to repeat) or the audit's payloads need them */
-	if (c->args_is_text && !c->retry_safe && !audit_keeps_payloads(c->cs->audit) &&
-	    session_sends_by_reference(c->s)) {
+	if (c->args_is_text && !c->retry_safe && !audit_keeps_payloads(c->cs->audit) && session_sends_by_reference(c->s)) {
 		sharedtext_unref(c->args_text.t);
 		c->args_text.t = NULL;
 	}

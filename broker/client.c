@@ -357,8 +357,8 @@ static int big_member(void *ctx, const char *key, struct jsonspan m, struct json
 /* big_args: the large message's arguments (b->args) passed to method m's fn_text as a
  * slice of the client's message, taken over from its reader (no copy); without fn_text,
  * or when the block cannot be taken, they are parsed into params. 0 or -1 (ENOMEM) */
-static int big_args(struct clients *cl, uint64_t from, const struct client_method *m, struct big *b,
-		    const json_t *id, const char *line)
+static int big_args(struct clients *cl, uint64_t from, const struct client_method *m, struct big *b, const json_t *id,
+		    const char *line)
 {
 	struct cli *c = cli_get(cl, from);
 	size_t size = 0;

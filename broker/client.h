@@ -10,7 +10,7 @@
 #include "sharedtext.h"
 
 #define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
-#define CLIENT_TREE_MAX (1u << 20)  /* a client's message longer than this is not parsed whole (client_method.fn_text) */
+#define CLIENT_TREE_MAX (1u << 20) /* a client's message longer than this is not parsed whole (client_method.fn_text) */
 
 struct clients;
 

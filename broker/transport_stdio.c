@@ -37,8 +37,8 @@ struct stdio_t {
 	struct transport base;
 	pid_t pid; /* > 0 while a child runs (until reaped) */
 	int in_fd, out_fd, err_fd;
-	buf_t wbuf;   /* bytes for the child's stdin (messages sent while no part is queued) */
-	size_t wsent; /* bytes of wbuf already written (buf_compact) */
+	buf_t wbuf;                  /* bytes for the child's stdin (messages sent while no part is queued) */
+	size_t wsent;                /* bytes of wbuf already written (buf_compact) */
 	struct spart *phead, *ptail; /* after wbuf: slices of shared texts (send_parts), in order */
 	size_t psent;                /* bytes of phead already written */
 	size_t pqueued;              /* bytes of the parts not written yet */
@@ -228,7 +228,8 @@ static int write_out(struct stdio_t *p)
 {
 	while (p->in_fd >= 0 && (p->wbuf.len > p->wsent || p->phead)) {
 		int inbuf = p->wbuf.len > p->wsent;
-		const char *data = inbuf ? p->wbuf.data + p->wsent : sharedtext_data(p->phead->t) + p->phead->off + p->psent;
+		const char *data =
+			inbuf ? p->wbuf.data + p->wsent : sharedtext_data(p->phead->t) + p->phead->off + p->psent;
 		size_t len = inbuf ? p->wbuf.len - p->wsent : p->phead->len - p->psent;
 		ssize_t n = write(p->in_fd, data, len);
 

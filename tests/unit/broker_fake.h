@@ -22,8 +22,8 @@ struct fake_transport {
 	const char *diagnostic; /* what diagnostic reports (the server's stderr line); NULL: none */
 	char *block;            /* fake_say_block: the message's block, until take_message takes it */
 	size_t block_size;
-	int taken;              /* take_message handed it over */
-	int parts_sent;         /* messages sent in parts (send_parts), also kept in sent */
+	int taken;      /* take_message handed it over */
+	int parts_sent; /* messages sent in parts (send_parts), also kept in sent */
 };
 
 /* the whole rig: one broker over fake transports and a fake clock */

@@ -220,8 +220,7 @@ static void test_arguments_as_text(void **state)
 				 "WHERE tool = '%s%s'",
 				 tools[i], payloads ? "2" : "");
 			query(w, sql, out, sizeof out);
-			snprintf(sql, sizeof sql, "%zu/%s/%s", strlen(args), outcomes[i],
-				 payloads && i < 2 ? args : "-");
+			snprintf(sql, sizeof sql, "%zu/%s/%s", strlen(args), outcomes[i], payloads && i < 2 ? args : "-");
 			assert_string_equal(out, sql);
 		}
 	}

@@ -647,8 +647,9 @@ static void big_call(struct rig *r, const char *id, const char *pre, size_t n, c
 {
 	buf_t b = BUF_INIT;
 
-	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"tools/call\",\"params\":{%s"
-					"\"arguments\" : {\"text\":\"",
+	assert_int_equal(buf_printf(&b,
+				    "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"tools/call\",\"params\":{%s"
+				    "\"arguments\" : {\"text\":\"",
 				    id, pre),
 			 0);
 	assert_int_equal(buf_reserve(&b, n), 0);
@@ -662,7 +663,8 @@ static void big_call(struct rig *r, const char *id, const char *pre, size_t n, c
 /* args_text_len: the length of the "text" argument of tools/call request req */
 static size_t args_text_len(const json_t *req)
 {
-	const char *t = json_string_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "text"));
+	const char *t =
+		json_string_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "text"));
 
 	return t ? strlen(t) : 0;
 }
@@ -780,13 +782,13 @@ static void test_large_arguments_invalid(void **state)
 	const size_t n = CLIENT_TREE_MAX + 10;
 	json_t *ans;
 	static const char *const bad[][3] = {
-		{ "\"name\":\"alpha\",", "", "-32700" },                       /* a '}' missing */
-		{ "\"name\":\"alpha\",", "}\"", "-32700" },                    /* text after it */
-		{ "\"name\":\"alpha\",\"arguments\":{},", "}", "-32700" },      /* arguments twice */
-		{ "\"name\":\"alpha\",\"name\":\"beta\",", "}", "-32700" },     /* name twice */
+		{ "\"name\":\"alpha\",", "", "-32700" },            /* a '}' missing */
+		{ "\"name\":\"alpha\",", "}\"", "-32700" },         /* text after it */
+		{ "\"name\":\"alpha\",\"arguments\":{},", "}", "-32700" }, /* arguments twice */
+		{ "\"name\":\"alpha\",\"name\":\"beta\",", "}", "-32700" }, /* name twice */
 		{ "\"name\":\"alpha\",\"x\":{\"a\":1,\"a\":2},", "}", "-32700" }, /* twice, deeper */
-		{ "\"name\":\"alpha\",\"x\":\"\\ud800\",", "}", "-32700" },      /* a lone surrogate */
-		{ "\"name\":\"alpha\",", "},\"params\":5", "-32700" },             /* params twice */
+		{ "\"name\":\"alpha\",\"x\":\"\\ud800\",", "}", "-32700" }, /* a lone surrogate */
+		{ "\"name\":\"alpha\",", "},\"params\":5", "-32700" }, /* params twice */
 	};
 	(void)state;
 

@@ -53,10 +53,9 @@ static void on_stop(void *ctx)
 	(void)ctx;
 }
 
-static const struct transport_events events = { .on_open = on_open,
-						.on_message = on_message,
-						.on_closed = on_closed,
-						.is_pending = is_pending };
+static const struct transport_events events = {
+	.on_open = on_open, .on_message = on_message, .on_closed = on_closed, .is_pending = is_pending
+};
 
 /* a message of 3 MiB in parts (more than a pipe holds: written over many passes) between
  * two whole messages, the second sent while the parts still wait: all three arrive, in
@@ -80,7 +79,8 @@ static void test_parts_in_order_with_whole_messages(void **state)
 	assert_non_null(l);
 	assert_non_null(sw);
 	assert_non_null(text);
-	assert_int_equal(cfg_load_string("{\"mcpServers\":{\"c\":{\"command\":\"cat\"}}}", "test", &cfg, err, sizeof err), 0);
+	assert_int_equal(cfg_load_string("{\"mcpServers\":{\"c\":{\"command\":\"cat\"}}}", "test", &cfg, err, sizeof err),
+			 0);
 	assert_non_null(t = transport_stdio_new(&env, &cfg.servers[0], &events, &seen));
 	if (t->ops->open(t, err, sizeof err) != 1)
 		fail_msg("open: %s", err);
@@ -105,7 +105,8 @@ static void test_parts_in_order_with_whole_messages(void **state)
 		assert_true(evloop_step(l, 100) >= 0);
 	assert_int_equal(json_array_size(seen.lines), 3);
 	for (size_t i = 0; i < 3; i++)
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(seen.lines, i), "n")), (json_int_t)i + 1);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(seen.lines, i), "n")),
+				 (json_int_t)i + 1);
 	assert_int_equal(strlen(json_string_value(json_object_get(json_array_get(seen.lines, 1), "big"))), n);
 	t->ops->destroy(t);
 	cfg_free(&cfg);
