@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/statestore.h"
+#include "sharedtext.h"
 
 /* one queued row: its names in one allocation after it; its JSON held, sized
  * (and dumped, with payloads) by the writer, off the event loop */
@@ -17,6 +18,11 @@ struct audit_item {
 	struct statestore_audit_row row;
 	json_t *arguments, *answer;    /* references; read by the writer only */
 	char *args_text, *answer_text; /* the writer's dumps (payloads), freed with the item */
+	struct sharedtext *args_st;    /* the arguments as text (audit_call_args_text; payloads), or NULL */
+	size_t args_off, args_len;     /* ... their bytes in it, and their size */
+	int args_is_text;              /* the arguments were given as text: args_len is their size */
+	int answer_is_text;            /* answer_text is the result's text (audit_call_text) */
+	size_t answer_len;             /* ... and its length */
 	char text[];
 };
 
@@ -80,6 +86,7 @@ static void audit_item_free(struct audit_item *it)
 {
 	json_decref(it->arguments);
 	json_decref(it->answer);
+	sharedtext_unref(it->args_st);
 	free(it->args_text);
 	free(it->answer_text);
 	free(it);
@@ -88,45 +95,43 @@ static void audit_item_free(struct audit_item *it)
 /* audit_item_ready: the writer's part: sizes, and the texts when payloads are kept */
 static void audit_item_ready(const struct audit *a, struct audit_item *it)
 {
-	it->row.args_bytes = audit_size(it->arguments);
-	it->row.result_bytes = audit_size(it->answer);
+	it->row.args_bytes = it->args_is_text ? (int64_t)it->args_len : audit_size(it->arguments);
+	it->row.result_bytes = it->answer_is_text ? (int64_t)it->answer_len : audit_size(it->answer);
 	if (a->o.payloads) {
-		it->row.arguments = it->args_text = it->arguments ? json_dumps(it->arguments, JSON_COMPACT) : NULL;
-		it->row.result = it->answer_text = it->answer ? json_dumps(it->answer, JSON_COMPACT) : NULL;
+		if (it->args_is_text)
+			it->args_text =
+				it->args_st ? strndup(sharedtext_data(it->args_st) + it->args_off, it->args_len) : NULL;
+		else
+			it->args_text = it->arguments ? json_dumps(it->arguments, JSON_COMPACT) : NULL;
+		it->row.arguments = it->args_text;
+		if (!it->answer_is_text)
+			it->answer_text = it->answer ? json_dumps(it->answer, JSON_COMPACT) : NULL;
+		it->row.result = it->answer_text;
 	}
 }
 
-void audit_call(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
-		int64_t duration_ms, const json_t *arguments, const json_t *result, const json_t *error,
-		int64_t error_code)
+/* audit_room: 1 when the queue takes one more row, else 0 (counted as dropped, warned once) */
+static int audit_room(struct audit *a)
 {
-	const json_t *answer = result ? result : error;
-	struct audit_item *it;
+	int room;
 
-	if (!a)
-		return;
 	pthread_mutex_lock(&a->lock);
-	if (a->queued >= AUDIT_QUEUE_MAX) {
-		if (a->dropped++ == 0)
-			log_warn("audit: the queue is full (%d rows): tool calls go unaudited until it drains",
-				 AUDIT_QUEUE_MAX);
-		pthread_mutex_unlock(&a->lock);
-		return;
-	}
+	room = a->queued < AUDIT_QUEUE_MAX;
+	if (!room && a->dropped++ == 0)
+		log_warn("audit: the queue is full (%d rows): tool calls go unaudited until it drains", AUDIT_QUEUE_MAX);
 	pthread_mutex_unlock(&a->lock);
-	if (!(it = audit_item_new(caller ? caller : "", server ? server : "", tool ? tool : "", arguments, answer))) {
-		pthread_mutex_lock(&a->lock);
+	return room;
+}
+
+/* audit_enqueue: it (NULL: ENOMEM, counted as dropped) handed to the writer */
+static void audit_enqueue(struct audit *a, struct audit_item *it)
+{
+	pthread_mutex_lock(&a->lock);
+	if (!it) {
 		a->dropped++;
 		pthread_mutex_unlock(&a->lock);
 		return;
 	}
-	it->row.time_ms = started_ms;
-	it->row.duration_ms = duration_ms;
-	it->row.outcome = result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
-	if (json_is_integer(json_object_get(error, "code")))
-		error_code = json_integer_value(json_object_get(error, "code"));
-	it->row.error_code = result ? 0 : error_code;
-	pthread_mutex_lock(&a->lock);
 	if (a->tail)
 		a->tail->next = it;
 	else
@@ -138,6 +143,75 @@ void audit_call(struct audit *a, const char *caller, const char *server, const c
 	if (a->queued == 1 || a->queued == AUDIT_BATCH_MAX)
 		pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* audit_row: the row of one call (what audit_call_args_text takes; args_text NULL and
+ * args_len 0: the arguments are the tree arguments) queued */
+static void audit_row(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+		      int64_t duration_ms, const json_t *arguments, const struct sharedtext_slice *args_text,
+		      size_t args_len, int args_is_text, const json_t *result, const json_t *error, int64_t error_code,
+		      const char *result_text, size_t result_len, int is_error)
+{
+	const json_t *answer = result ? result : error;
+	struct audit_item *it;
+
+	if (!a || !audit_room(a))
+		return;
+	if ((it = audit_item_new(caller ? caller : "", server ? server : "", tool ? tool : "", arguments,
+				 result_text ? NULL : answer))) {
+		it->row.time_ms = started_ms;
+		it->row.duration_ms = duration_ms;
+		it->args_is_text = args_is_text;
+		it->args_len = args_len;
+		if (args_is_text && a->o.payloads && args_text && args_text->t) {
+			it->args_st = sharedtext_ref(args_text->t);
+			it->args_off = args_text->off;
+		}
+		if (result_text) {
+			it->row.outcome = is_error ? "is_error" : "ok";
+			it->answer_is_text = 1;
+			it->answer_len = result_len;
+			if (a->o.payloads && !(it->answer_text = strndup(result_text, result_len)))
+				log_warn("audit: out of memory keeping a result of %zu bytes; its row has none",
+					 result_len);
+		} else {
+			it->row.outcome = result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok")
+						 : "error";
+			if (json_is_integer(json_object_get(error, "code")))
+				error_code = json_integer_value(json_object_get(error, "code"));
+			it->row.error_code = result ? 0 : error_code;
+		}
+	}
+	audit_enqueue(a, it);
+}
+
+void audit_call(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+		int64_t duration_ms, const json_t *arguments, const json_t *result, const json_t *error,
+		int64_t error_code)
+{
+	audit_row(a, caller, server, tool, started_ms, duration_ms, arguments, NULL, 0, 0, result, error, error_code,
+		  NULL, 0, 0);
+}
+
+void audit_call_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+		     int64_t duration_ms, const json_t *arguments, const char *result, size_t result_len, int is_error)
+{
+	audit_row(a, caller, server, tool, started_ms, duration_ms, arguments, NULL, 0, 0, NULL, NULL, 0,
+		  result ? result : "", result_len, is_error);
+}
+
+void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+			  int64_t duration_ms, const struct sharedtext_slice *args, size_t args_len,
+			  const json_t *result, const json_t *error, int64_t error_code, const char *result_text,
+			  size_t result_len, int is_error)
+{
+	audit_row(a, caller, server, tool, started_ms, duration_ms, NULL, args, args_len, 1, result, error, error_code,
+		  result_text, result_len, is_error);
+}
+
+int audit_keeps_payloads(const struct audit *a)
+{
+	return a && a->o.payloads;
 }
 
 /* audit_write: the rows of list (up to AUDIT_BATCH_MAX at a time) into st (NULL: dropped); frees them; how many were dropped */

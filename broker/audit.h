@@ -43,6 +43,26 @@ void audit_call(struct audit *a, const char *caller, const char *server, const c
 		int64_t duration_ms, const json_t *arguments, const json_t *result, const json_t *error,
 		int64_t error_code);
 
+/* audit_call_text: audit_call for a result given as its text (result[0..result_len),
+ * checked JSON: a result too large to hold as a tree), isError said by is_error; its
+ * size is result_len, and its text is copied only when payloads are kept. */
+void audit_call_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+		     int64_t duration_ms, const json_t *arguments, const char *result, size_t result_len, int is_error);
+
+/* audit_call_args_text: audit_call for arguments given as their text (a large call's,
+ * never parsed): args (borrowed; referenced, not copied, and only while payloads are
+ * kept; NULL or no text: none kept) and args_len their size; the answer is result or
+ * error as for audit_call, or, when result_text is not NULL, a result given as text as
+ * for audit_call_text (result_len, is_error). */
+struct sharedtext_slice;
+void audit_call_args_text(struct audit *a, const char *caller, const char *server, const char *tool, int64_t started_ms,
+			  int64_t duration_ms, const struct sharedtext_slice *args, size_t args_len,
+			  const json_t *result, const json_t *error, int64_t error_code, const char *result_text,
+			  size_t result_len, int is_error);
+
+/* audit_keeps_payloads: 1 when a's rows keep the texts of arguments and results (NULL: 0) */
+int audit_keeps_payloads(const struct audit *a);
+
 /* audit_flush: wait until every row queued so far is written (or dropped);
  * for tests and shutdown. */
 void audit_flush(struct audit *a);

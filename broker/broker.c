@@ -2,6 +2,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "mcp/jsonrpc.h"
 #include "persist.h"
 #include "session.h"
+#include "sharedtext.h"
 #include "status.h"
 #include "transport_http.h"
 
@@ -35,6 +37,7 @@ struct broker {
 	int stopping;
 	int64_t hard_stop; /* a shutdown leaves then, children or not */
 	int64_t started_ms;
+	int64_t trimmed_ms; /* the last look at the heap's free bytes (trim) */
 	time_t started_at;
 };
 
@@ -99,7 +102,16 @@ static void m_call(void *ctx, uint64_t from, const json_t *id, const json_t *par
 	calls_start(b->calls, from, id, params);
 }
 
-/* tools/list: the cached, pre-serialised result framed with the client's id.
+static void m_call_text(void *ctx, uint64_t from, const json_t *id, const json_t *params,
+			const struct sharedtext_slice *args)
+{
+	struct broker *b = ctx;
+
+	calls_start_text(b->calls, from, id, params, args);
+}
+
+/* tools/list: the cached, pre-serialised result framed with the client's id; its tools
+ * array is shared by every client it is queued for (one copy however many read it).
  * A client that already holds generation N (params._meta["mcpgw/ifGeneration"])
  * gets {"tools":null,"_meta":{"mcpgw/generation":N,"mcpgw/unchanged":true}}. */
 static void m_list(void *ctx, uint64_t from, const json_t *id, const json_t *params)
@@ -107,21 +119,37 @@ static void m_list(void *ctx, uint64_t from, const json_t *id, const json_t *par
 	struct broker *b = ctx;
 	const json_t *have = json_object_get(json_object_get(params, "_meta"), "mcpgw/ifGeneration");
 	char *idtxt = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
-	const char *published = catalog_result(b->cat), *result = published ? published : "{\"tools\":[]}";
+	struct sharedtext *tools = catalog_tools(b->cat);
+	const char *meta = catalog_meta(b->cat);
 	json_int_t gen = catalog_generation(b->cat);
-	char unchanged[128];
-	buf_t line = BUF_INIT;
+	buf_t pre = BUF_INIT, post = BUF_INIT;
+	int rc;
 
-	if (json_is_integer(have) && json_integer_value(have) == gen && published) {
-		snprintf(unchanged, sizeof unchanged,
-			 "{\"tools\":null,\"_meta\":{\"mcpgw/generation\":%lld,\"mcpgw/unchanged\":true}}",
-			 (long long)gen);
-		result = unchanged;
+	if (!idtxt) {
+		clients_nomem(b->clients, from);
+		return;
 	}
-	if (idtxt && buf_printf(&line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}\n", idtxt, result) == 0)
-		clients_send_raw(b->clients, from, line.data, line.len);
+	if (!tools)
+		rc = buf_printf(&pre, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"tools\":[]}}\n", idtxt);
+	else if (json_is_integer(have) && json_integer_value(have) == gen)
+		rc = buf_printf(&pre,
+				"{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"tools\":null,\"_meta\":{\"mcpgw/"
+				"generation\":%lld,\"mcpgw/unchanged\":true}}}\n",
+				idtxt, (long long)gen);
+	else
+		rc = buf_printf(&pre, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"tools\":", idtxt) < 0 ||
+				     buf_printf(&post, ",\"_meta\":%s}}\n", meta) < 0
+			     ? -1
+			     : 1;
+	if (rc < 0)
+		clients_nomem(b->clients, from);
+	else if (rc == 1)
+		clients_send_shared(b->clients, from, pre.data, tools, post.data);
+	else
+		clients_send_raw(b->clients, from, pre.data, pre.len);
 	free(idtxt);
-	buf_free(&line);
+	buf_free(&pre);
+	buf_free(&post);
 }
 
 static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *params)
@@ -143,9 +171,9 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 }
 
 static const struct client_method methods[] = {
-	{ "tools/call", m_call },
-	{ "tools/list", m_list },
-	{ "mcpgw/status", m_status },
+	{ "tools/call", m_call, m_call_text },
+	{ "tools/list", m_list, NULL },
+	{ "mcpgw/status", m_status, NULL },
 };
 
 static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)
@@ -154,6 +182,14 @@ static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)
 
 	if (b->clients)
 		clients_send(b->clients, to, msg);
+}
+
+static void reply_raw_to_client(void *ctx, uint64_t to, const struct sharedtext_slice *parts, size_t n)
+{
+	struct broker *b = ctx;
+
+	if (b->clients)
+		clients_send_parts(b->clients, to, parts, n);
 }
 
 /* needs_http: a remote server is enabled */
@@ -207,7 +243,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	persist_prune(b->persist, b->sessions, b->nsessions);
 	if (!(b->cat = catalog_new(b->sessions, b->nsessions, b->persist, o->gen_map, o->generation,
 				   o->set->max_message_bytes / 8 * 7)) ||
-	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, b)) ||
+	    !(b->calls = calls_new(o->loop, o->set, b->cat, reply_to_client, reply_raw_to_client, b)) ||
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;
@@ -275,13 +311,32 @@ int broker_step(struct broker *b, int max_ms)
 	return done(b);
 }
 
+/* trim: the heap's free pages back to the system when more than BROKER_TRIM_FREE is free:
+ * a large message's many small values (a parsed tool list, a tool's answer) are freed into
+ * the heap, not unmapped. Looked at once a second at most (mallinfo2 walks the free lists);
+ * a look put off is taken a second later, busy or idle. The wait for the next step. */
+static int trim(struct broker *b)
+{
+	int64_t now = evloop_now(b->loop);
+
+	if (now - b->trimmed_ms < 1000)
+		return 1000;
+	b->trimmed_ms = now;
+	if (mallinfo2().fordblks > BROKER_TRIM_FREE)
+		(void)malloc_trim(0);
+	return 60000;
+}
+
 int broker_run(struct broker *b)
 {
+	int wait = 60000;
+
 	while (!done(b)) {
-		if (evloop_step(b->loop, b->stopping ? 100 : 60000) < 0) {
+		if (evloop_step(b->loop, b->stopping ? 100 : wait) < 0) {
 			log_error("the event loop failed: %s", strerror(errno));
 			return -1;
 		}
+		wait = trim(b);
 		if (b->stopping && evloop_now(b->loop) > b->hard_stop) {
 			log_warn("children still running after %d ms; leaving", 4 * BROKER_STOP_GRACE_MS);
 			break;

@@ -15,12 +15,15 @@
 
 #include "audit.h"
 #include "catalog.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mcp/bclient.h" /* BC_META_CALLER */
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
 #include "session.h"
+#include "sharedtext.h"
 
 struct call { /* one client tools/call, across retries */
 	struct calls *cs;
@@ -28,7 +31,11 @@ struct call { /* one client tools/call, across retries */
 	json_t *client_id; /* the client's request id */
 	struct session *s;
 	char *mcp_name;
-	json_t *arguments;
+	json_t *arguments; /* NULL when args_is_text */
+	/* a large call's arguments as the client sent them (calls_start_text), by reference:
+	 * dropped once sent when no second attempt can need them (args_text.t NULL then) */
+	struct sharedtext_slice args_text;
+	int args_is_text;
 	json_t *meta;   /* the client's params._meta, forwarded (without mcpgw/caller) */
 	char *caller;   /* its _meta "mcpgw/caller" (the audit table's key id), "" anonymous */
 	int attempts;   /* sends so far */
@@ -46,6 +53,7 @@ struct calls {
 	const struct settings *set;
 	const struct catalog *cat;
 	calls_reply_fn *reply;
+	calls_reply_raw_fn *reply_raw;
 	void *reply_ctx;
 	struct audit *audit;     /* calls_set_audit, may be NULL */
 	struct metrics *metrics; /* calls_set_metrics, may be NULL */
@@ -68,6 +76,7 @@ static void call_release(struct call *c)
 {
 	json_decref(c->client_id);
 	json_decref(c->arguments);
+	sharedtext_unref(c->args_text.t);
 	json_decref(c->meta);
 	free(c->caller);
 	free(c->mcp_name);
@@ -115,12 +124,43 @@ static void call_audit(const struct call *c, const json_t *result, const json_t 
 	int64_t now = evloop_now(c->cs->loop);
 
 	/* the wall-clock start: the loop's clock is monotonic */
-	audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
-		   now - c->started_ms, c->arguments, result, error, code);
+	if (c->args_is_text)
+		audit_call_args_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				     clock_wall_ms() - (now - c->started_ms), now - c->started_ms, &c->args_text,
+				     c->args_text.len, result, error, code, NULL, 0, 0);
+	else
+		audit_call(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name, clock_wall_ms() - (now - c->started_ms),
+			   now - c->started_ms, c->arguments, result, error, code);
 	if (c->cs->metrics) {
 		const char *outcome =
 			result ? (json_is_true(json_object_get(result, "isError")) ? "is_error" : "ok") : "error";
 		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome", outcome, NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(c->cs->metrics, series, 1);
+		labels[2] = NULL;
+		call_latency(c->cs, c->s->cfg->name, labels, (now - c->started_ms) * 1000);
+	}
+}
+
+/* call_audit_text: c ended with a large result given as text (raw) */
+static void call_audit_text(const struct call *c, const struct session_raw *raw, int is_error)
+{
+	int64_t now = evloop_now(c->cs->loop);
+
+	if (c->args_is_text)
+		audit_call_args_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				     clock_wall_ms() - (now - c->started_ms), now - c->started_ms, &c->args_text,
+				     c->args_text.len, NULL, NULL, 0, raw->text + raw->result.off, raw->result.len,
+				     is_error);
+	else
+		audit_call_text(c->cs->audit, c->caller, c->s->cfg->name, c->mcp_name,
+				clock_wall_ms() - (now - c->started_ms), now - c->started_ms, c->arguments,
+				raw->text + raw->result.off, raw->result.len, is_error);
+	if (c->cs->metrics) {
+		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome",
+					 is_error ? "is_error" : "ok", NULL };
 		char series[METRICS_NAME_MAX];
 
 		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
@@ -230,15 +270,167 @@ static json_t *server_error_for_client(const struct call *c, const json_t *err)
 			json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
 }
 
-/* on_answer: the server answered (result or error), or went down (msg
- * NULL; reached 0: the call never got to it) */
-static void on_answer(void *arg, json_t *msg, const char *why, int reached)
+/* a large result's members, spliced into the client's answer (splice_member, splice_meta) */
+struct splice {
+	const char *text;
+	struct jsonspan run[2]; /* the members before "_meta" and after it, as runs of the text */
+	int in;                 /* the run being extended */
+	int is_error;           /* "isError": true */
+	struct jsonspan meta;   /* the server's "_meta" value ({0, 0}: none) */
+	buf_t *out;             /* splice_meta: the _meta members kept */
+	int failed;
+};
+
+static int splice_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct splice *sp = ctx;
+	struct jsonspan *r = &sp->run[sp->in];
+
+	if (strcmp(key, "_meta") == 0) { /* written last, with mcpgw's member */
+		if (sp->meta.len) /* twice: a tree of it would be refused (JSON_REJECT_DUPLICATES) */
+			return sp->failed = 1;
+		sp->meta = v;
+		sp->in = 1;
+		return 0;
+	}
+	if (strcmp(key, "isError") == 0)
+		sp->is_error = v.len == 4 && memcmp(sp->text + v.off, "true", 4) == 0;
+	if (!r->len) /* members next to each other are one run: a comma and blanks between */
+		r->off = m.off;
+	r->len = m.off + m.len - r->off;
+	return 0;
+}
+
+static int splice_meta(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct splice *sp = ctx;
+
+	(void)v;
+	if (strcmp(key, "mcpgw/server") == 0) /* mcpgw's own is set after them */
+		return 0;
+	if (buf_append(sp->out, sp->text + m.off, m.len) < 0 || buf_append(sp->out, ",", 1) < 0)
+		return sp->failed = 1;
+	return 0;
+}
+
+/* answer_parts: the client's answer to c from the server's large result (raw: checked
+ * JSON, never parsed whole) as head, the result's members as the server wrote them
+ * (runs: sp->run[0], sp->run[1]) and tail: its _meta (an object's members; anything
+ * else replaced) with "mcpgw/server" set, as result_for_client does with a tree.
+ * 0, or -1 on ENOMEM; 1 when the result is not an object (or repeats its _meta). */
+static int answer_parts(const struct call *c, const struct session_raw *raw, struct splice *sp, buf_t *head,
+			buf_t *tail)
+{
+	json_t *server;
+	int rc = -1;
+
+	*sp = (struct splice){ .text = raw->text, .out = tail };
+	if (raw->text[raw->result.off] != '{')
+		return 1;
+	if (jsonspan_members(raw->text, raw->result, splice_member, sp) != 0)
+		return sp->failed ? 1 : -1;
+	if (!(server = json_string(c->s->cfg->name)) || buf_puts(head, "{\"jsonrpc\":\"2.0\",\"id\":") < 0 ||
+	    jr_append(head, c->client_id) < 0 || buf_puts(head, ",\"result\":{") < 0 ||
+	    buf_puts(tail, sp->run[0].len || sp->run[1].len ? ",\"_meta\":{" : "\"_meta\":{") < 0)
+		goto out;
+	if (sp->meta.len && raw->text[sp->meta.off] == '{' &&
+	    (jsonspan_members(raw->text, sp->meta, splice_meta, sp) < 0 || sp->failed))
+		goto out;
+	if (buf_puts(tail, "\"mcpgw/server\":") < 0 || jr_append(tail, server) < 0 || buf_puts(tail, "}}}\n") < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(server);
+	return rc;
+}
+
+/* reply_parts: the answer head, runs of the message (block: the message handed over by
+ * the session, shared, not copied; NULL: copied), tail, sent to c's client. 0 or -1 */
+static int reply_parts(struct call *c, const struct session_raw *raw, const struct splice *sp, buf_t *head,
+		       buf_t *tail, char *block, size_t block_size)
+{
+	struct sharedtext *msg = block ? sharedtext_take(block, block_size) : NULL, *h, *t, *comma;
+	size_t base = block ? (size_t)(raw->text - block) : 0, n = 0;
+	struct sharedtext_slice parts[5];
+	int rc = -1;
+
+	if (!msg) /* the session could not hand the message over: the runs are copied */
+		for (int i = 0; i < 2; i++)
+			if (sp->run[i].len && ((i && sp->run[0].len && buf_append(head, ",", 1) < 0) ||
+					       buf_append(head, raw->text + sp->run[i].off, sp->run[i].len) < 0))
+				return -1;
+	h = sharedtext_copy(head->data, head->len);
+	t = sharedtext_copy(tail->data, tail->len);
+	comma = sharedtext_copy(",", 1);
+	if (h && t && comma && (msg || !block)) {
+		parts[n++] = (struct sharedtext_slice){ h, 0, head->len };
+		for (int i = 0; msg && i < 2; i++) {
+			if (!sp->run[i].len)
+				continue;
+			if (i && sp->run[0].len)
+				parts[n++] = (struct sharedtext_slice){ comma, 0, 1 };
+			parts[n++] = (struct sharedtext_slice){ msg, base + sp->run[i].off, sp->run[i].len };
+		}
+		parts[n++] = (struct sharedtext_slice){ t, 0, tail->len };
+		c->cs->reply_raw(c->cs->reply_ctx, c->from, parts, n);
+		rc = 0;
+	}
+	sharedtext_unref(msg);
+	sharedtext_unref(h);
+	sharedtext_unref(t);
+	sharedtext_unref(comma);
+	return rc;
+}
+
+/* on_answer_text: the server's large result (raw) passed on to the client without a
+ * tree, and without a copy when the session hands the message over */
+static void on_answer_text(struct call *c, const struct session_raw *raw)
+{
+	buf_t head = BUF_INIT, tail = BUF_INIT;
+	struct splice sp;
+	int rc = answer_parts(c, raw, &sp, &head, &tail);
+	char text[300];
+
+	if (rc == 1) { /* a CallToolResult is an object: anything else is the server's fault */
+		snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a result that is not an object",
+			 c->s->cfg->name, c->mcp_name);
+		log_warn("%s", text);
+		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
+		reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR, text,
+			    json_pack("{s:s, s:s}", "reason", "invalid_result", "server", c->s->cfg->name));
+	} else {
+		size_t size = 0;
+		char *block = NULL;
+
+		if (rc == 0) {
+			call_audit_text(c, raw, sp.is_error);
+			block = session_take_message(c->s, &size);
+		}
+		if (rc < 0 || reply_parts(c, raw, &sp, &head, &tail, block, size) < 0) {
+			if (rc < 0)
+				call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);
+			reply_error(c->cs, c->from, c->client_id, JR_INTERNAL_ERROR,
+				    "out of memory building the answer of the MCP server", NULL);
+		}
+	}
+	buf_free(&head);
+	buf_free(&tail);
+	call_free(c);
+}
+
+/* on_answer: the server answered (result or error; raw: a large result as text), or
+ * went down (msg NULL; reached 0: the call never got to it) */
+static void on_answer(void *arg, json_t *msg, const struct session_raw *raw, const char *why, int reached)
 {
 	struct call *c = arg;
 	json_t *result, *out;
 
 	if (!msg) {
 		on_transport_failure(c, why, reached);
+		return;
+	}
+	if (raw) {
+		on_answer_text(c, raw);
 		return;
 	}
 	result = json_object_get(msg, "result");
@@ -272,7 +464,8 @@ static void on_answer(void *arg, json_t *msg, const char *why, int reached)
 
 static void call_send(struct call *c)
 {
-	json_t *params = json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
+	json_t *params = c->args_is_text ? json_pack("{s:s}", "name", c->mcp_name)
+					 : json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
 	json_int_t id;
 	char msg[1200];
 
@@ -280,7 +473,16 @@ static void call_send(struct call *c)
 		json_decref(params);
 		params = NULL;
 	}
-	id = params ? session_request(c->s, "tools/call", params, on_answer, c) : -1;
+	if (c->args_is_text && !c->args_text.t) { /* dropped: only a call that cannot be sent again drops them */
+		json_decref(params);
+		params = NULL;
+	}
+	if (!params)
+		id = -1;
+	else if (c->args_is_text)
+		id = session_request_text(c->s, "tools/call", params, "arguments", &c->args_text, on_answer, c);
+	else
+		id = session_request(c->s, "tools/call", params, on_answer, c);
 	if (id < 0) { /* nothing of it left the broker */
 		c->attempts++;
 		snprintf(msg, sizeof msg, "cannot send the call to server '%s'", c->s->cfg->name);
@@ -291,6 +493,12 @@ static void call_send(struct call *c)
 	c->sent++;
 	c->attempts++;
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
+	/* large arguments the transport now holds by reference: once they are written they
+	 * are freed, unless a retry (a tool safe to repeat) or the audit's payloads need them */
+	if (c->args_is_text && !c->retry_safe && !audit_keeps_payloads(c->cs->audit) && session_sends_by_reference(c->s)) {
+		sharedtext_unref(c->args_text.t);
+		c->args_text.t = NULL;
+	}
 	log_debug("tools/call %s -> %s (attempt %d)", c->mcp_name, c->s->cfg->name, c->attempts);
 }
 
@@ -352,15 +560,18 @@ void calls_set_metrics(struct calls *cs, struct metrics *m)
 	memset(cs->latency, 0, sizeof cs->latency); /* what was looked up in another file */
 }
 
-void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
+/* start: a client's tools/call (id and params borrowed) with its arguments as a tree
+ * (args, borrowed, NULL: none) or, when args_text is not NULL, as text (borrowed; referenced) */
+static void start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params, const json_t *args,
+		  const struct sharedtext_slice *args_text)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
-	json_t *args = json_object_get(params, "arguments");
 	const struct catalog_entry *e;
 	struct call *c;
 	char msg[200];
 
-	if (!name || (args && !json_is_object(args) && !json_is_null(args))) {
+	if (!name || (args && !json_is_object(args) && !json_is_null(args)) ||
+	    (args_text && sharedtext_data(args_text->t)[args_text->off] != '{')) {
 		reply_error(cs, from, id, JR_INVALID_PARAMS,
 			    !name ? "tools/call needs a string 'name'" : "'arguments' must be an object",
 			    json_pack("{s:s}", "reason", "invalid_params"));
@@ -388,8 +599,14 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	c->s = e->session;
 	c->retry_safe = e->retry_safe;
 	c->started_ms = evloop_now(cs->loop);
-	c->arguments = json_is_object(args) ? json_incref(args) : json_object();
-	if (call_meta(c, json_object_get(params, "_meta")) < 0) {
+	if (args_text) {
+		c->args_is_text = 1;
+		c->args_text = *args_text;
+		c->args_text.t = sharedtext_ref(args_text->t);
+	} else {
+		c->arguments = json_is_object(args) ? json_incref((json_t *)args) : json_object();
+	}
+	if ((!args_text && !c->arguments) || call_meta(c, json_object_get(params, "_meta")) < 0) {
 		call_release(c); /* set up half-way, not yet listed */
 		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
 		return;
@@ -401,6 +618,23 @@ void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t
 	cs->list = c;
 	cs->n++;
 	call_dispatch(c);
+}
+
+void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params)
+{
+	start(cs, from, id, params, json_object_get(params, "arguments"), NULL);
+}
+
+void calls_start_text(struct calls *cs, uint64_t from, const json_t *id, const json_t *params,
+		      const struct sharedtext_slice *args)
+{
+	const char *t = sharedtext_data(args->t) + args->off;
+
+	if (args->len == 4 && memcmp(t, "null", 4) == 0) { /* as a tree would have it: no arguments */
+		start(cs, from, id, params, NULL, NULL);
+		return;
+	}
+	start(cs, from, id, params, NULL, args);
 }
 
 void calls_session_ready(struct calls *cs, struct session *s)
@@ -497,13 +731,13 @@ int calls_count(const struct calls *cs)
 }
 
 struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
-			void *ctx)
+			calls_reply_raw_fn *reply_raw, void *ctx)
 {
 	struct calls *cs = calloc(1, sizeof *cs);
 
 	if (!cs)
 		return NULL;
-	*cs = (struct calls){ .loop = l, .set = set, .cat = cat, .reply = reply, .reply_ctx = ctx };
+	*cs = (struct calls){ .loop = l, .set = set, .cat = cat, .reply = reply, .reply_raw = reply_raw, .reply_ctx = ctx };
 	if ((cs->timer = evloop_timer_add(l, calls_due, calls_fire, cs)) < 0) {
 		free(cs);
 		return NULL;

@@ -16,12 +16,17 @@ struct session;
 
 /* calls_reply_fn: send msg (borrowed) to the client known as to */
 typedef void calls_reply_fn(void *ctx, uint64_t to, const json_t *msg);
+/* calls_reply_raw_fn: send the answer made of parts[0..n) (borrowed: slices of shared
+ * texts, referenced, not copied; the last ends with the line's '\n') to the client known as to */
+struct sharedtext_slice;
+typedef void calls_reply_raw_fn(void *ctx, uint64_t to, const struct sharedtext_slice *parts, size_t n);
 
 /* calls_new: the calls in flight, routed by cat (borrowed), answered
- * through reply(ctx, ...); its timer runs on l. Free with calls_free (which
+ * through reply(ctx, ...), or reply_raw(ctx, ...) for a large result passed on
+ * as text (session_raw); its timer runs on l. Free with calls_free (which
  * drops calls unanswered). NULL on ENOMEM. */
 struct calls *calls_new(struct evloop *l, const struct settings *set, const struct catalog *cat, calls_reply_fn *reply,
-			void *ctx);
+			calls_reply_raw_fn *reply_raw, void *ctx);
 void calls_free(struct calls *cs);
 /* calls_start: a client's tools/call (id and params borrowed): answered
  * now (an error) or when the server answers, fails or times out. A call
@@ -32,6 +37,13 @@ void calls_free(struct calls *cs);
  * waited_ms (since the call began), attempts, may_have_run, timeout_ms
  * (timeouts)} and say the time waited in their message. */
 void calls_start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params);
+/* calls_start_text: calls_start for a large message (client.h, fn_text): params
+ * (borrowed) without "arguments", args (borrowed) their JSON text (checked), kept by
+ * reference, never copied, and passed to the server so where its transport takes
+ * parts (stdio); dropped once sent when no second attempt may need them (a tool not
+ * safe to repeat, no audit payloads). Answered as calls_start answers. */
+void calls_start_text(struct calls *cs, uint64_t from, const json_t *id, const json_t *params,
+		      const struct sharedtext_slice *args);
 /* calls_session_ready: s is ready: send the calls waiting for it */
 void calls_session_ready(struct calls *cs, struct session *s);
 /* calls_session_failed: s failed to start: waiting calls wait on or fail */

@@ -4,10 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
+#include "mcp/jsonrpc.h"
 #include "mcp/toolname.h"
 #include "persist.h"
 #include "session.h"
+#include "sharedtext.h"
 
 struct catalog {
 	struct session *const *sessions;
@@ -18,11 +21,11 @@ struct catalog {
 	json_int_t generation;
 	size_t max_bytes;          /* the listed tools' compact JSON at most (0: no bound) */
 	unsigned char *left_out;   /* [nsessions]: 1 while that server is left out for max_bytes (logged once) */
-	char *tools_result;        /* serialised tools/list result, rebuilt on change */
+	struct sharedtext *tools;  /* the tools/list result's "tools" array, serialised once and shared */
+	char *meta;                /* its "_meta" object, serialised, rebuilt on state changes */
 	struct catalog_entry *cat; /* sorted by exposed name */
 	size_t ncat;               /* known tools (routable) */
 	size_t nlisted;            /* tools of ready servers (listed) */
-	json_t *cat_list;          /* those tools, as listed (kept to re-render on state changes) */
 	char *cat_unready;         /* the "mcpgw/unready" part of the last answer, serialised */
 };
 
@@ -54,15 +57,6 @@ static json_t *exposed_tool(const json_t *tool, const char *exposed, const char 
 	return t;
 }
 
-/* retry_safe: 1 if the tool says running it twice does no harm (MCP
- * ToolAnnotations: readOnlyHint, or idempotentHint; both default false) */
-static int retry_safe(const json_t *tool)
-{
-	const json_t *a = json_object_get(tool, "annotations");
-
-	return json_is_true(json_object_get(a, "readOnlyHint")) || json_is_true(json_object_get(a, "idempotentHint"));
-}
-
 /* collect: every known tool of every enabled server (ready or not: names stay stable) */
 static struct toolname *collect(const struct catalog *c, size_t *n)
 {
@@ -71,20 +65,18 @@ static struct toolname *collect(const struct catalog *c, size_t *n)
 
 	for (size_t i = 0; i < c->nsessions; i++)
 		if (c->sessions[i]->state != SESSION_DISABLED)
-			total += json_array_size(c->sessions[i]->tools);
+			total += c->sessions[i]->tools.n;
 	tn = calloc(total ? total : 1, sizeof *tn);
 	if (!tn)
 		return NULL;
 	for (size_t i = 0; i < c->nsessions; i++) {
 		struct session *s = c->sessions[i];
-		size_t j;
-		json_t *t;
 
 		if (s->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(s->tools, j, t) {
+		for (size_t j = 0; j < s->tools.n; j++) {
 			tn[k].server = s->cfg->name;
-			tn[k].mcp_name = json_string_value(json_object_get(t, "name"));
+			tn[k].mcp_name = s->tools.v[j].name;
 			k++;
 		}
 	}
@@ -95,26 +87,36 @@ static struct toolname *collect(const struct catalog *c, size_t *n)
 static void save_registry(const struct catalog *c, const struct toolname *tn, size_t n)
 {
 	struct registry_tool *rt;
+	struct sharedtext **texts;
 	size_t k = 0;
 
-	if (!c->persist || !(rt = calloc(n ? n : 1, sizeof *rt)))
+	if (!c->persist)
 		return;
+	rt = calloc(n ? n : 1, sizeof *rt);
+	texts = calloc(n ? n : 1, sizeof *texts);
+	if (!rt || !texts) {
+		log_error("registry: out of memory saving tools");
+		free(rt);
+		free(texts);
+		return;
+	}
 	for (size_t i = 0; i < c->nsessions; i++) {
-		size_t j;
-		json_t *t;
+		const struct toolset *ts = &c->sessions[i]->tools;
 
 		if (c->sessions[i]->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(c->sessions[i]->tools, j, t) {
+		for (size_t j = 0; j < ts->n; j++) {
 			rt[k].server = tn[k].server;
 			rt[k].mcp_name = tn[k].mcp_name;
 			rt[k].exposed_name = tn[k].exposed;
-			rt[k].tool = t;
+			rt[k].tool_json = sharedtext_data(ts->v[j].json);
+			texts[k] = ts->v[j].json;
 			k++;
 		}
 	}
-	persist_tools(c->persist, rt, n);
+	persist_tools(c->persist, rt, texts, n);
 	free(rt);
+	free(texts);
 }
 
 /* cat_unready: the enabled servers that are not ready, as
@@ -161,172 +163,196 @@ static json_t *cat_configured(const struct catalog *c)
 	return out;
 }
 
-/* cat_publish: the tools/list answer from c->cat_list and the servers'
- * states, under a new generation; unless force, only when the servers that
- * are not ready changed. 0, or -1 on ENOMEM (the previous answer stays). */
+/* cat_publish: the tools/list answer's _meta from the servers' states, under a new
+ * generation (its tools array is c->tools, "[]" before the first rebuild); unless force,
+ * only when the servers that are not ready changed. 0, or -1 on ENOMEM (the previous
+ * answer stays). */
 static int cat_publish(struct catalog *c, int force)
 {
 	int nready;
-	json_t *unready = cat_unready(c, &nready), *list = c->cat_list ? json_incref(c->cat_list) : json_array(),
-	       *res = NULL;
+	json_t *unready = cat_unready(c, &nready), *meta = NULL;
 	json_t *configured = cat_configured(c);
 	char *key = unready ? json_dumps(unready, JSON_COMPACT) : NULL, *dumped = NULL;
 	int rc = -1;
 
-	if (!key || !list || !configured)
+	if (!key || !configured || (!c->tools && !(c->tools = sharedtext_copy("[]", 2))))
 		goto out;
-	if (!force && c->cat_unready && c->tools_result && strcmp(key, c->cat_unready) == 0) {
+	if (!force && c->cat_unready && c->meta && strcmp(key, c->cat_unready) == 0) {
 		rc = 0;
 		goto out;
 	}
-	res = json_pack("{s:O, s:{s:I, s:i, s:O, s:O}}", "tools", list, "_meta", "mcpgw/generation", c->generation + 1,
-			"mcpgw/ready", nready, "mcpgw/unready", unready, "mcpgw/servers", configured);
-	if (!res || !(dumped = json_dumps(res, JSON_COMPACT)))
+	meta = json_pack("{s:I, s:i, s:O, s:O}", "mcpgw/generation", c->generation + 1, "mcpgw/ready", nready,
+			 "mcpgw/unready", unready, "mcpgw/servers", configured);
+	if (!meta || !(dumped = json_dumps(meta, JSON_COMPACT)))
 		goto out;
 	c->generation++;
-	free(c->tools_result);
+	free(c->meta);
 	free(c->cat_unready);
-	c->tools_result = dumped;
+	c->meta = dumped;
 	c->cat_unready = key;
 	dumped = key = NULL;
-	c->nlisted = json_array_size(list);
 	if (c->gen_map) /* responders compare this with their cached catalog's generation */
 		__atomic_store_n(c->gen_map, (int64_t)c->generation, __ATOMIC_RELEASE);
 	rc = 0;
 out:
 	free(key);
 	free(dumped);
-	json_decref(res);
-	json_decref(list);
+	json_decref(meta);
 	json_decref(unready);
 	json_decref(configured);
 	return rc;
 }
 
-/* cat_server_tools: session s's tools as listed (exposed names from tn, from
- * index *t on, which is advanced), into the new array *out; *bytes: their
- * compact JSON plus a comma each. 0, or -1 on ENOMEM. */
-static int cat_server_tools(const struct session *s, const struct toolname *tn, size_t *t, json_t **out, size_t *bytes)
+/* cat_server_tools: session s's tools as listed (exposed names from tn, from index *t on,
+ * which is advanced), appended to out each with a comma after it. 0, or -1 on ENOMEM. */
+static int cat_server_tools(const struct session *s, const struct toolname *tn, size_t *t, buf_t *out)
 {
-	json_t *tool;
-	size_t j;
+	for (size_t j = 0; j < s->tools.n; j++) { /* one tool's tree at a time */
+		json_t *tool = toolset_parse(&s->tools, j);
+		json_t *e = tool ? exposed_tool(tool, tn[*t].exposed, s->cfg->name, tn[*t].mcp_name, s->cfg->timeout_ms)
+				 : NULL;
+		int rc = e ? jr_append(out, e) : -1;
 
-	*bytes = 0;
-	if (!(*out = json_array()))
-		return -1;
-	json_array_foreach(s->tools, j, tool) {
-		json_t *e = exposed_tool(tool, tn[*t].exposed, s->cfg->name, tn[*t].mcp_name, s->cfg->timeout_ms);
-		char *dumped = e ? json_dumps(e, JSON_COMPACT) : NULL;
-
+		json_decref(e);
+		json_decref(tool);
 		(*t)++;
-		if (dumped)
-			*bytes += strlen(dumped) + 1;
-		free(dumped);
-		if (!dumped || json_array_append_new(*out, e) < 0) {
-			json_decref(*out);
-			*out = NULL;
+		if (rc < 0 || buf_append(out, ",", 1) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
 
-/* cat_fit: leave the largest servers' lists out (per[i] set to NULL) until
- * the rest take at most c->max_bytes; a server is logged when it is first
+/* cat_fit: leave the largest servers' lists out (listed[i] set to 0) until the rest take
+ * at most c->max_bytes (bytes[i]: server i's part); a server is logged when it is first
  * left out and when it is back */
-static void cat_fit(struct catalog *c, json_t **per, const size_t *bytes)
+static void cat_fit(struct catalog *c, unsigned char *listed, const size_t *bytes, const size_t *ntools)
 {
 	size_t total = 0;
 
 	for (size_t i = 0; i < c->nsessions; i++)
-		total += per[i] ? bytes[i] : 0;
+		total += listed[i] ? bytes[i] : 0;
 	while (c->max_bytes && total > c->max_bytes) {
 		size_t big = 0;
 
 		for (size_t i = 1; i < c->nsessions; i++)
-			if (per[i] && (!per[big] || bytes[i] > bytes[big]))
+			if (listed[i] && (!listed[big] || bytes[i] > bytes[big]))
 				big = i;
-		if (!per[big])
+		if (!listed[big])
 			break;
 		if (!c->left_out[big])
 			log_error("server %s: its %zu tools (%zu bytes) would push the tool catalog past %zu bytes "
 				  "(7/8 of MCPGW_MAX_MESSAGE_BYTES: the whole catalog is one message): left out of "
 				  "tools/list, the other servers keep theirs (lower MCPGW_SERVER_MAX_TOOLS_BYTES or "
 				  "filter its tools)",
-				  c->sessions[big]->cfg->name, json_array_size(per[big]), bytes[big], c->max_bytes);
+				  c->sessions[big]->cfg->name, ntools[big], bytes[big], c->max_bytes);
 		c->left_out[big] = 2; /* 2: left out this time */
 		total -= bytes[big];
-		json_decref(per[big]);
-		per[big] = NULL;
+		listed[big] = 0;
 	}
 	for (size_t i = 0; i < c->nsessions; i++) {
-		if (c->left_out[i] == 1 && per[i])
+		if (c->left_out[i] == 1 && listed[i])
 			log_info("server %s: its tools fit the catalog again and are listed", c->sessions[i]->cfg->name);
-		c->left_out[i] = c->left_out[i] == 2 || (c->left_out[i] == 1 && !per[i]);
+		c->left_out[i] = c->left_out[i] == 2 || (c->left_out[i] == 1 && !listed[i]);
 	}
+}
+
+/* cat_close_list: the servers' parts of text (server i's at start[i], bytes[i] long, each
+ * tool with a comma after it; "[" before them) that are listed moved together in place
+ * and the array closed; *nlisted: their tools */
+static void cat_close_list(const struct catalog *c, buf_t *text, const unsigned char *listed, const size_t *start,
+			   const size_t *bytes, const size_t *ntools, size_t *nlisted)
+{
+	size_t w = 1;
+
+	*nlisted = 0;
+	for (size_t i = 0; i < c->nsessions; i++) {
+		if (!listed[i])
+			continue;
+		memmove(text->data + w, text->data + start[i], bytes[i]);
+		w += bytes[i];
+		*nlisted += ntools[i];
+	}
+	if (w > 1) /* the last tool's comma */
+		w--;
+	text->data[w] = ']'; /* w <= text->len: within the buffer, and so is the NUL after it */
+	text->len = w + 1;
+	text->data[text->len] = '\0';
 }
 
 void catalog_rebuild(struct catalog *c)
 {
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, ns = c->nsessions ? c->nsessions : 1, nlisted;
 	struct toolname *tn = collect(c, &n);
 	struct catalog_entry *cat = NULL;
-	json_t *list = json_array(), *old_list, **per = calloc(c->nsessions ? c->nsessions : 1, sizeof *per);
-	size_t *bytes = calloc(c->nsessions ? c->nsessions : 1, sizeof *bytes);
+	unsigned char *listed = calloc(ns, 1);
+	size_t *start = calloc(ns, sizeof *start), *bytes = calloc(ns, sizeof *bytes),
+	       *ntools = calloc(ns, sizeof *ntools);
+	buf_t text = BUF_INIT;
+	struct sharedtext *tools;
 
-	if (!tn || !list || !per || !bytes || toolname_assign(tn, n) < 0 || !(cat = calloc(n ? n : 1, sizeof *cat)))
+	if (!tn || !listed || !start || !bytes || !ntools || toolname_assign(tn, n) < 0 ||
+	    !(cat = calloc(n ? n : 1, sizeof *cat)) || buf_append(&text, "[]", 2) < 0)
 		goto nomem;
+	text.len = 1; /* "[": the tools go after it; "[]" made room for the "]" and its NUL */
 	for (size_t i = 0, t = 0; i < c->nsessions; i++) {
 		struct session *s = c->sessions[i];
-		size_t j, t0 = t;
-		json_t *tool;
+		size_t t0 = t;
 
 		if (s->state == SESSION_DISABLED)
 			continue;
-		json_array_foreach(s->tools, j, tool) {
+		for (size_t j = 0; j < s->tools.n; j++) {
 			/* every known tool routes (a call waits for a restarting server or
 			 * says why it is unavailable); only ready servers' tools are listed */
 			snprintf(cat[k].exposed, sizeof cat[k].exposed, "%s", tn[t].exposed);
 			cat[k].session = s;
 			cat[k].mcp_name = tn[t].mcp_name;
-			cat[k].retry_safe = retry_safe(tool);
+			cat[k].retry_safe = s->tools.v[j].retry_safe;
 			k++;
 			t++;
 		}
-		if (s->state == SESSION_READY && cat_server_tools(s, tn, &t0, &per[i], &bytes[i]) < 0)
+		if (s->state != SESSION_READY)
+			continue;
+		start[i] = text.len;
+		if (cat_server_tools(s, tn, &t0, &text) < 0)
 			goto nomem;
+		bytes[i] = text.len - start[i];
+		ntools[i] = s->tools.n;
+		listed[i] = 1;
 	}
-	cat_fit(c, per, bytes);
-	for (size_t i = 0; i < c->nsessions; i++)
-		if (per[i] && json_array_extend(list, per[i]) < 0)
-			goto nomem;
+	cat_fit(c, listed, bytes, ntools);
+	cat_close_list(c, &text, listed, start, bytes, ntools, &nlisted);
 	qsort(cat, k, sizeof *cat, cat_cmp);
-	old_list = c->cat_list;
-	c->cat_list = list;
-	if (cat_publish(c, 1) < 0) {
-		c->cat_list = old_list;
+	if (!(tools = sharedtext_take(buf_steal(&text), text.len)))
 		goto nomem;
+	{
+		struct sharedtext *old = c->tools;
+
+		c->tools = tools;
+		if (cat_publish(c, 1) < 0) {
+			c->tools = old;
+			sharedtext_unref(tools);
+			goto nomem;
+		}
+		sharedtext_unref(old);
 	}
-	json_decref(old_list);
+	c->nlisted = nlisted;
 	save_registry(c, tn, n);
 	free(c->cat);
 	c->cat = cat;
 	c->ncat = k;
-	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)c->generation,
-		  json_array_size(list), n);
+	log_debug("catalog: generation %lld, %zu tools listed of %zu known", (long long)c->generation, nlisted, n);
 	cat = NULL;
-	list = NULL;
 	goto out;
 nomem:
 	log_error("catalog: out of memory; keeping the previous tool list");
 out:
-	for (size_t i = 0; per && i < c->nsessions; i++)
-		json_decref(per[i]);
-	free(per);
+	buf_free(&text);
+	free(listed);
+	free(start);
 	free(bytes);
+	free(ntools);
 	free(tn);
 	free(cat);
-	json_decref(list);
 }
 
 void catalog_states_changed(struct catalog *c)
@@ -352,9 +378,14 @@ void catalog_freeze(struct catalog *c)
 	c->frozen = 1;
 }
 
-const char *catalog_result(const struct catalog *c)
+struct sharedtext *catalog_tools(const struct catalog *c)
 {
-	return c->tools_result;
+	return c->meta ? c->tools : NULL;
+}
+
+const char *catalog_meta(const struct catalog *c)
+{
+	return c->meta;
 }
 
 json_int_t catalog_generation(const struct catalog *c)
@@ -390,9 +421,9 @@ void catalog_free(struct catalog *c)
 	if (!c)
 		return;
 	free(c->cat);
-	free(c->tools_result);
+	sharedtext_unref(c->tools);
+	free(c->meta);
 	free(c->cat_unready);
 	free(c->left_out);
-	json_decref(c->cat_list);
 	free(c);
 }

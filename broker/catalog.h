@@ -39,9 +39,13 @@ void catalog_states_changed(struct catalog *c);
 void catalog_freeze(struct catalog *c);
 /* catalog_find: the routable tool exposed as name, or NULL (borrowed: valid until the next rebuild) */
 const struct catalog_entry *catalog_find(const struct catalog *c, const char *exposed);
-/* catalog_result: the serialised tools/list result ({"tools":[...],"_meta":{...}}),
- * borrowed; NULL before the first one */
-const char *catalog_result(const struct catalog *c);
+/* catalog_tools, catalog_meta: the tools/list result {"tools":TOOLS,"_meta":META} in its
+ * two serialised parts: TOOLS shared (borrowed: sharedtext_ref it to keep it past the next
+ * rebuild; clients_send_shared does), META borrowed until the next change; both NULL
+ * before the first answer */
+struct sharedtext;
+struct sharedtext *catalog_tools(const struct catalog *c);
+const char *catalog_meta(const struct catalog *c);
 json_int_t catalog_generation(const struct catalog *c);
 /* catalog_listed: the tools of ready servers (listed) */
 size_t catalog_listed(const struct catalog *c);

@@ -11,6 +11,14 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
+#include "sharedtext.h"
+
+struct wpart { /* a piece of an answer queued for a client: its own text, or one shared with others */
+	struct sharedtext *t;
+	size_t off, len; /* the bytes of t to send */
+	struct wpart *next;
+};
 
 struct cli {
 	struct clients *cl;
@@ -18,8 +26,9 @@ struct cli {
 	int fd;
 	unsigned gen;
 	struct jr_reader rd;
-	buf_t wbuf;
-	size_t wsent; /* bytes of wbuf already sent (buf_compact) */
+	struct wpart *whead, *wtail; /* what is queued, in order */
+	size_t wsent;                /* bytes of whead already sent */
+	size_t wqueued;              /* bytes queued and not sent (CLIENT_WBUF_MAX) */
 };
 
 struct clients {
@@ -50,6 +59,19 @@ static struct cli *cli_get(const struct clients *cl, uint64_t ref)
 	return cl->slot[slot];
 }
 
+/* wpart_pop: the first queued part sent: dropped */
+static void wpart_pop(struct cli *c)
+{
+	struct wpart *w = c->whead;
+
+	c->whead = w->next;
+	if (!c->whead)
+		c->wtail = NULL;
+	sharedtext_unref(w->t);
+	free(w);
+	c->wsent = 0;
+}
+
 static void cli_close(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
@@ -59,7 +81,8 @@ static void cli_close(struct clients *cl, int slot)
 	evloop_unwatch(cl->loop, c->fd);
 	close(c->fd);
 	jr_reader_free(&c->rd);
-	buf_free(&c->wbuf);
+	while (c->whead)
+		wpart_pop(c);
 	free(c);
 	cl->slot[slot] = NULL;
 	cl->n--;
@@ -73,21 +96,26 @@ static int flush(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
 
-	while (c->wbuf.len > c->wsent) {
-		ssize_t n = send(c->fd, c->wbuf.data + c->wsent, c->wbuf.len - c->wsent, MSG_NOSIGNAL);
+	while (c->whead) {
+		size_t len = c->whead->len;
+		ssize_t n = len > c->wsent ? send(c->fd, sharedtext_data(c->whead->t) + c->whead->off + c->wsent,
+						  len - c->wsent, MSG_NOSIGNAL)
+					   : 0;
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		if (n <= 0) {
+		if (n < 0 || (n == 0 && len > c->wsent)) {
 			cli_close(cl, slot);
 			return -1;
 		}
 		c->wsent += (size_t)n;
+		c->wqueued -= (size_t)n;
+		if (c->wsent == len)
+			wpart_pop(c);
 	}
-	buf_compact(&c->wbuf, &c->wsent);
-	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->wbuf.len > c->wsent ? EVLOOP_WRITE : 0), on_io, c) < 0) {
+	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->whead ? EVLOOP_WRITE : 0), on_io, c) < 0) {
 		log_warn("client %d: out of memory watching it; dropped", slot);
 		cli_close(cl, slot);
 		return -1;
@@ -95,32 +123,132 @@ static int flush(struct clients *cl, int slot)
 	return 0;
 }
 
-void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
+/* queue: parts[0..n) (their texts referenced; parts without one skipped) after what is
+ * queued for c, all or none. 0, or -1 (past CLIENT_WBUF_MAX, ENOMEM) */
+static int queue(struct cli *c, const struct sharedtext_slice *parts, size_t n)
+{
+	struct wpart *first = NULL, *last = NULL;
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += parts[i].t ? parts[i].len : 0;
+	if (bytes > CLIENT_WBUF_MAX - c->wqueued)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct wpart *w;
+
+		if (!parts[i].t || !parts[i].len)
+			continue;
+		if (!(w = malloc(sizeof *w))) {
+			while (first) {
+				w = first->next;
+				sharedtext_unref(first->t);
+				free(first);
+				first = w;
+			}
+			return -1;
+		}
+		*w = (struct wpart){ .t = sharedtext_ref(parts[i].t), .off = parts[i].off, .len = parts[i].len };
+		if (last)
+			last->next = w;
+		else
+			first = w;
+		last = w;
+	}
+	if (!first)
+		return 0;
+	if (c->wtail)
+		c->wtail->next = first;
+	else
+		c->whead = first;
+	c->wtail = last;
+	c->wqueued += bytes;
+	return 0;
+}
+
+/* send_parts: parts[0..n) (borrowed; those without a text skipped) queued for client to
+ * as one answer; nomem (a part could not be made), a client that reads nothing
+ * (CLIENT_WBUF_MAX) or ENOMEM closes it, so that it learns at once that its answer will
+ * not come */
+static void send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n, int nomem)
 {
 	struct cli *c = cli_get(cl, to);
 	int slot = (int)(uint32_t)to;
 
 	if (!c)
 		return; /* the client left: the answer is dropped */
-	if (c->wbuf.len - c->wsent + len > CLIENT_WBUF_MAX || buf_append(&c->wbuf, line, len) < 0) {
-		log_warn("client %d: not reading its answers; dropped", slot);
+	if (nomem) {
+		log_warn("client %d: out of memory writing its answer; dropped", slot);
+		cli_close(cl, slot);
+		return;
+	}
+	if (queue(c, parts, n) < 0) {
+		log_warn("client %d: not reading its answers (or out of memory); dropped", slot);
 		cli_close(cl, slot);
 		return;
 	}
 	(void)flush(cl, slot);
 }
 
+/* whole: all of t as a part (t may be NULL) */
+static struct sharedtext_slice whole(struct sharedtext *t)
+{
+	return (struct sharedtext_slice){ .t = t, .off = 0, .len = t ? sharedtext_len(t) : 0 };
+}
+
+void clients_send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n)
+{
+	send_parts(cl, to, parts, n, 0);
+}
+
+void clients_nomem(struct clients *cl, uint64_t to)
+{
+	send_parts(cl, to, NULL, 0, 1);
+}
+
+void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len)
+{
+	struct sharedtext *t = cli_get(cl, to) ? sharedtext_copy(line, len) : NULL;
+	struct sharedtext_slice part = whole(t);
+
+	send_parts(cl, to, &part, 1, !t);
+	sharedtext_unref(t);
+}
+
+void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post)
+{
+	struct sharedtext *a, *z;
+	struct sharedtext_slice parts[3];
+
+	if (!cli_get(cl, to))
+		return;
+	a = sharedtext_copy(pre, strlen(pre));
+	z = sharedtext_copy(post, strlen(post));
+	parts[0] = whole(a);
+	parts[1] = whole(mid);
+	parts[2] = whole(z);
+	send_parts(cl, to, parts, 3, !a || !z);
+	sharedtext_unref(a);
+	sharedtext_unref(z);
+}
+
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg)
 {
 	buf_t b = BUF_INIT;
+	struct sharedtext *t = NULL;
+	struct sharedtext_slice part;
 
+	if (!cli_get(cl, to))
+		return;
 	if (jr_append_line(&b, msg) == 0) {
-		clients_send_raw(cl, to, b.data, b.len);
-	} else if (cli_get(cl, to)) {
-		log_warn("client %d: out of memory writing its answer; dropped", (int)(uint32_t)to);
-		cli_close(cl, (int)(uint32_t)to);
+		size_t len = b.len;
+
+		t = sharedtext_take(buf_steal(&b), len);
 	}
 	buf_free(&b);
+	part = whole(t);
+	send_parts(cl, to, &part, 1, !t);
+	sharedtext_unref(t);
 }
 
 static void reply(struct clients *cl, uint64_t to, const json_t *id, json_t *result)
@@ -170,12 +298,156 @@ static void on_request(struct clients *cl, uint64_t from, json_t *msg)
 		reply_error(cl, from, id, JR_METHOD_NOT_FOUND, "Method not found");
 }
 
+/* a large message read a member at a time (big_member, big_param) */
+struct big {
+	const char *text;
+	json_t *msg;          /* its members but params.arguments, each parsed on its own */
+	json_t *params;       /* msg's params when an object (borrowed from msg) */
+	struct jsonspan args; /* params.arguments ({0, 0}: none) */
+	int bad;              /* a member name twice (jansson refuses it: JSON_REJECT_DUPLICATES) */
+	int nomem;
+};
+
+/* big_set: obj[key] = the value at v, parsed (checked already); a name too long to be
+ * told (m: the member) is one no method reads: left out */
+static int big_set(struct big *b, json_t *obj, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	json_error_t jerr;
+	json_t *val;
+
+	if (!*key && m.len && b->text[m.off + 1] != '"')
+		return 0;
+	if (json_object_get(obj, key))
+		return b->bad = 1;
+	if (!(val = json_loadb(b->text + v.off, v.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr)))
+		return b->bad = 1; /* a repeated name deeper down */
+	if (json_object_set_new(obj, key, val) < 0)
+		return b->nomem = 1;
+	return 0;
+}
+
+static int big_param(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct big *b = ctx;
+
+	if (strcmp(key, "arguments") == 0) {
+		if (b->args.len)
+			return b->bad = 1;
+		b->args = v;
+		return 0;
+	}
+	return big_set(b, b->params, key, m, v);
+}
+
+static int big_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct big *b = ctx;
+
+	if (strcmp(key, "params") != 0 || b->text[v.off] != '{')
+		return big_set(b, b->msg, key, m, v);
+	if (json_object_get(b->msg, "params"))
+		return b->bad = 1;
+	if (!(b->params = json_object()) || json_object_set_new(b->msg, "params", b->params) < 0) {
+		b->params = NULL;
+		return b->nomem = 1;
+	}
+	return jsonspan_members(b->text, v, big_param, b) < 0 ? (b->nomem = 1) : (b->bad || b->nomem);
+}
+
+/* big_args: the large message's arguments (b->args) passed to method m's fn_text as a
+ * slice of the client's message, taken over from its reader (no copy); without fn_text,
+ * or when the block cannot be taken, they are parsed into params. 0 or -1 (ENOMEM) */
+static int big_args(struct clients *cl, uint64_t from, const struct client_method *m, struct big *b, const json_t *id,
+		    const char *line)
+{
+	struct cli *c = cli_get(cl, from);
+	size_t size = 0;
+	char *block = m && m->fn_text && c ? jr_reader_take(&c->rd, &size) : NULL;
+	struct sharedtext *t = block ? sharedtext_take(block, size) : NULL;
+
+	if (t) {
+		struct sharedtext_slice args = { t, (size_t)(line - block) + b->args.off, b->args.len };
+
+		m->fn_text(cl->ctx, from, id, b->params, &args);
+		sharedtext_unref(t);
+		return 0;
+	}
+	if (block) /* sharedtext_take freed it */
+		return -1;
+	if (big_set(b, b->params, "arguments", b->args, b->args) != 0)
+		return -1;
+	if (m)
+		m->fn(cl->ctx, from, id, b->params);
+	else
+		on_request(cl, from, b->msg);
+	return 0;
+}
+
+/* on_big_line: a message over CLIENT_TREE_MAX: checked, then parsed a member at a time,
+ * its params.arguments left as text for a method that takes them so (fn_text) */
+static void on_big_line(struct clients *cl, uint64_t from, const char *line, size_t len)
+{
+	struct big b = { .text = line };
+	struct jsonspan all = { 0, len };
+	const struct client_method *m = NULL;
+	const char *method;
+	int rc;
+
+	if (jsonspan_check(line, len) < 0) {
+		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
+		return;
+	}
+	while (all.off < len && strchr(" \t\r\n", line[all.off]))
+		all.off++;
+	while (len > all.off && strchr(" \t\r\n", line[len - 1]))
+		len--;
+	if (line[all.off] != '{') {
+		reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+		return;
+	}
+	all.len = len - all.off;
+	if (!(b.msg = json_object()) || (rc = jsonspan_members(line, all, big_member, &b)) < 0 || b.nomem) {
+		log_warn("client %d: out of memory reading a message of %zu bytes", (int)(uint32_t)from, len);
+		reply_error(cl, from, NULL, JR_INTERNAL_ERROR, "out of memory");
+		json_decref(b.msg);
+		return;
+	}
+	if (b.bad) { /* as jr_parse refuses it */
+		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
+		json_decref(b.msg);
+		return;
+	}
+	switch (jr_classify(b.msg)) {
+	case JR_REQUEST:
+		if (!b.args.len) {
+			on_request(cl, from, b.msg);
+			break;
+		}
+		method = json_string_value(json_object_get(b.msg, "method"));
+		for (size_t i = 0; i < cl->nmethods && !m; i++)
+			if (strcmp(method, cl->methods[i].name) == 0)
+				m = &cl->methods[i];
+		if (big_args(cl, from, m, &b, json_object_get(b.msg, "id"), line) < 0)
+			reply_error(cl, from, json_object_get(b.msg, "id"), JR_INTERNAL_ERROR, "out of memory");
+		break;
+	case JR_NOTIFICATION:
+	case JR_RESPONSE:
+	case JR_ERROR_RESPONSE: break;
+	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
+	}
+	json_decref(b.msg);
+}
+
 static void on_line(struct clients *cl, uint64_t from, const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *msg = jr_parse(line, len, &jerr);
+	json_t *msg;
 
-	if (!msg) {
+	if (len > CLIENT_TREE_MAX) {
+		on_big_line(cl, from, line, len);
+		return;
+	}
+	if (!(msg = jr_parse(line, len, &jerr))) {
 		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
 		return;
 	}

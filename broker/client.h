@@ -7,8 +7,10 @@
 #include <stdint.h>
 
 #include "evloop.h"
+#include "sharedtext.h"
 
 #define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
+#define CLIENT_TREE_MAX (1u << 20) /* a client's message longer than this is not parsed whole (client_method.fn_text) */
 
 struct clients;
 
@@ -16,14 +18,24 @@ struct clients;
  * borrowed); answer with clients_send(…, from, …) now or later */
 typedef void client_method_fn(void *ctx, uint64_t from, const json_t *id, const json_t *params);
 
+/* client_method_text_fn: the same for a message over CLIENT_TREE_MAX whose params hold
+ * "arguments": params (borrowed) without them, args (borrowed) their JSON text as the
+ * client sent it (checked as jansson parses it; a slice of the client's message, taken
+ * over without a copy: keep it with sharedtext_ref, never a copy) */
+typedef void client_method_text_fn(void *ctx, uint64_t from, const json_t *id, const json_t *params,
+				   const struct sharedtext_slice *args);
 struct client_method {
 	const char *name;
 	client_method_fn *fn;
+	client_method_text_fn *fn_text; /* optional: without it a large message's arguments are parsed */
 };
 
 /* clients_new: up to max clients with messages of at most max_msg bytes;
  * requests go to methods[0..nmethods) (borrowed; called with ctx), besides
  * "ping" and "initialize", which are answered here; others get -32601.
+ * A message over CLIENT_TREE_MAX is checked as jansson parses it (jsonspan)
+ * and parsed a member at a time; its params.arguments are not parsed when
+ * its method has fn_text (invalid JSON: -32700, as for any message).
  * Free with clients_free. NULL on ENOMEM. */
 struct clients *clients_new(struct evloop *l, int max, size_t max_msg, const struct client_method *methods,
 			    size_t nmethods, void *ctx);
@@ -40,8 +52,19 @@ int clients_adopt(struct clients *cl, int fd);
  * When msg cannot be serialised (ENOMEM) the client is closed, so that it
  * learns at once that its answer will not come (it would wait in vain). */
 void clients_send(struct clients *cl, uint64_t to, const json_t *msg);
-/* clients_send_raw: queue a serialised line (with its '\n') for client to */
+/* clients_send_raw: queue a serialised line (with its '\n'; copied) for client to */
 void clients_send_raw(struct clients *cl, uint64_t to, const char *line, size_t len);
+/* clients_send_parts: queue parts[0..n) (borrowed; their texts referenced, not copied;
+ * parts without a text skipped) for client to as one answer (the last ends with its
+ * '\n'). Past CLIENT_WBUF_MAX, or out of memory, the client is closed. */
+void clients_send_parts(struct clients *cl, uint64_t to, const struct sharedtext_slice *parts, size_t n);
+/* clients_send_shared: queue for client to the line pre (copied), then mid (referenced,
+ * not copied: many clients may hold one text; may be NULL), then post (copied, with the
+ * line's '\n'). Out of memory, or past CLIENT_WBUF_MAX, the client is closed. */
+void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struct sharedtext *mid, const char *post);
+/* clients_nomem: the answer for client to could not be made (ENOMEM): the client is
+ * closed, so that it learns at once that its answer will not come */
+void clients_nomem(struct clients *cl, uint64_t to);
 /* clients_count: connected clients */
 int clients_count(const struct clients *cl);
 

@@ -1,6 +1,7 @@
 /* main.c: mcpgw-broker: start-up (settings, config, lock, socket, pid file, registry), the broker's loop, shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +351,10 @@ int main(int argc, char **argv)
 	}
 	if (check_only)
 		return check_config(&set);
+	/* a large message's buffers are mapped on their own and unmapped when freed (glibc's own
+	 * threshold rises up to 32 MiB after the first large free; such buffers then stay in the heap) */
+	if (mallopt(M_MMAP_THRESHOLD, BROKER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
+		fprintf(stderr, "mcpgw-broker: mallopt(M_MMAP_THRESHOLD) refused: large messages may keep their memory\n");
 	if (log_init("mcpgw-broker", set.log_level, set.log_file) < 0)
 		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", set.log_file);
 	/* ${MCPGW_STATE_DIR} in the config and the MCP servers see the directories in use */

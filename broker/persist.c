@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "session.h"
+#include "sharedtext.h"
 
 #define PERSIST_ATTEMPTS \
 	12 /* a write that fails (mostly: the database locked for SQLOPEN_BUSY_MS) is tried this often */
@@ -24,7 +25,8 @@ struct job {
 	int attempts;
 	struct job *next;
 	struct registry_server rs;   /* JOB_SERVER: every string and server_info owned */
-	struct registry_tool *tools; /* JOB_TOOLS: every string and tool owned */
+	struct registry_tool *tools; /* JOB_TOOLS: every string and tool owned; a tool_json is */
+	struct sharedtext **texts;   /* ... the text of texts[i], a reference held (NULL: none) */
 	size_t ntools;
 	char **names; /* JOB_PRUNE */
 	size_t nnames;
@@ -57,8 +59,10 @@ static void job_free(struct job *j)
 		free((char *)j->tools[i].mcp_name);
 		free((char *)j->tools[i].exposed_name);
 		json_decref((json_t *)j->tools[i].tool);
+		sharedtext_unref(j->texts ? j->texts[i] : NULL);
 	}
 	free(j->tools);
+	free(j->texts);
 	for (size_t i = 0; i < j->nnames; i++)
 		free(j->names[i]);
 	free(j->names);
@@ -334,14 +338,17 @@ void persist_server(struct persist *p, const struct session *s)
 	persist_server_row(p, &rs);
 }
 
-void persist_tools(struct persist *p, const struct registry_tool *rt, size_t n)
+void persist_tools(struct persist *p, const struct registry_tool *rt, struct sharedtext *const *texts, size_t n)
 {
 	struct job *j;
 	int nomem = 0;
 
 	if (!p)
 		return;
-	if (!(j = calloc(1, sizeof *j)) || !(j->tools = calloc(n ? n : 1, sizeof *j->tools))) {
+	if (!(j = calloc(1, sizeof *j)) || !(j->tools = calloc(n ? n : 1, sizeof *j->tools)) ||
+	    !(j->texts = calloc(n ? n : 1, sizeof *j->texts))) {
+		if (j)
+			free(j->tools);
 		free(j);
 		log_error("registry: out of memory saving tools");
 		return;
@@ -351,7 +358,10 @@ void persist_tools(struct persist *p, const struct registry_tool *rt, size_t n)
 		j->tools[i].server = copy_str(rt[i].server, &nomem);
 		j->tools[i].mcp_name = copy_str(rt[i].mcp_name, &nomem);
 		j->tools[i].exposed_name = copy_str(rt[i].exposed_name, &nomem);
-		if (!(j->tools[i].tool = json_deep_copy(rt[i].tool)))
+		if (texts && texts[i]) { /* the broker's text of it: shared, not copied; parsed row by row */
+			j->texts[i] = sharedtext_ref(texts[i]);
+			j->tools[i].tool_json = sharedtext_data(texts[i]);
+		} else if (!(j->tools[i].tool = json_deep_copy(rt[i].tool)))
 			nomem = 1;
 	}
 	if (nomem) {

@@ -35,8 +35,11 @@ json_t *persist_cached_tools(struct persist *p, const struct session *s);
 void persist_server(struct persist *p, const struct session *s);
 /* persist_server_row: the same from a row (borrowed) */
 void persist_server_row(struct persist *p, const struct registry_server *rs);
-/* persist_tools: replace the catalog with rt[0..n) (borrowed) */
-void persist_tools(struct persist *p, const struct registry_tool *rt, size_t n);
+/* persist_tools: replace the catalog with rt[0..n) (borrowed; copied for the writer),
+ * where texts (may be NULL) gives tool i as a shared text (texts[i] not NULL): the
+ * writer takes a reference and parses it row by row instead of a copy of rt[i].tool */
+struct sharedtext;
+void persist_tools(struct persist *p, const struct registry_tool *rt, struct sharedtext *const *texts, size_t n);
 /* persist_prune: forget servers not among sessions[0..n) */
 void persist_prune(struct persist *p, struct session *const *sessions, size_t n);
 

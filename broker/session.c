@@ -6,12 +6,15 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/metrics.h"
 #include "core/version.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
 #include "mcp/toolschema.h"
+#include "sharedtext.h"
 #include "transport_http.h"
 #include "transport_stdio.h"
 
@@ -106,7 +109,7 @@ static void fail_pending(struct session *s, const char *why)
 
 		s->pending = p->next;
 		if (p->kind == PREQ_EXT && p->fn)
-			p->fn(p->arg, NULL, why, !p->undelivered);
+			p->fn(p->arg, NULL, NULL, why, !p->undelivered);
 		free(p);
 	}
 }
@@ -213,6 +216,69 @@ json_int_t session_request(struct session *s, const char *method, json_t *params
 	return request(s, method, params, PREQ_EXT, fn, arg);
 }
 
+/* send_text: request id (method, params borrowed, then member name = value) sent as
+ * parts: its head serialised, the value by reference, the closing. 0 or -1 */
+static int send_text(struct session *s, json_int_t id, const char *method, const json_t *params, const char *name,
+		     const struct sharedtext_slice *value)
+{
+	buf_t head = BUF_INIT;
+	json_t *m = json_string(method), *n = json_string(name);
+	struct sharedtext *h = NULL, *tail = NULL;
+	int rc = -1;
+
+	if (m && n && buf_printf(&head, "{\"jsonrpc\":\"2.0\",\"id\":%" JSON_INTEGER_FORMAT ",\"method\":", id) == 0 &&
+	    jr_append(&head, m) == 0 && buf_puts(&head, ",\"params\":") == 0 && jr_append(&head, params) == 0 &&
+	    head.len && head.data[head.len - 1] == '}') {
+		head.len--; /* the params object is closed after the member */
+		if ((json_object_size(params) == 0 || buf_puts(&head, ",") == 0) && jr_append(&head, n) == 0 &&
+		    buf_puts(&head, ":") == 0 && (h = sharedtext_copy(head.data, head.len)) &&
+		    (tail = sharedtext_copy("}}\n", 3))) {
+			struct sharedtext_slice parts[3] = { { h, 0, head.len }, *value, { tail, 0, 3 } };
+
+			rc = s->t->ops->send_parts(s->t, parts, 3);
+		}
+	}
+	sharedtext_unref(h);
+	sharedtext_unref(tail);
+	json_decref(m);
+	json_decref(n);
+	buf_free(&head);
+	return rc;
+}
+
+int session_sends_by_reference(const struct session *s)
+{
+	return s->connected && s->t->ops->send_parts != NULL;
+}
+
+json_int_t session_request_text(struct session *s, const char *method, json_t *params, const char *name,
+				const struct sharedtext_slice *value, session_answer_fn *fn, void *arg)
+{
+	struct preq *p = NULL;
+	json_int_t id;
+	json_error_t jerr;
+	json_t *v;
+
+	if (!s->connected || !s->t->ops->send_parts) { /* the transport takes whole messages: parsed */
+		v = json_loadb(sharedtext_data(value->t) + value->off, value->len, JSON_DECODE_ANY, &jerr);
+		if (!v || !params || json_object_set_new(params, name, v) < 0) { /* v taken even then */
+			json_decref(params);
+			return -1;
+		}
+		return request(s, method, params, PREQ_EXT, fn, arg);
+	}
+	id = s->next_id++;
+	if (!params || !(p = calloc(1, sizeof *p)) || send_text(s, id, method, params, name, value) < 0) {
+		json_decref(params);
+		free(p);
+		return -1;
+	}
+	json_decref(params);
+	*p = (struct preq){ .id = id, .kind = PREQ_EXT, .fn = fn, .arg = arg, .next = s->pending };
+	s->pending = p;
+	return id;
+}
+
 int session_notify(struct session *s, const char *method, json_t *params)
 {
 	json_t *msg = jr_notification(method, params);
@@ -220,6 +286,11 @@ int session_notify(struct session *s, const char *method, json_t *params)
 
 	json_decref(msg);
 	return rc;
+}
+
+char *session_take_message(struct session *s, size_t *size)
+{
+	return s->connected && s->t->ops->take_message ? s->t->ops->take_message(s->t, size) : NULL;
 }
 
 void session_forget(struct session *s, json_int_t id)
@@ -281,7 +352,7 @@ static void session_bounds(const struct session *s, size_t *max_tools, size_t *m
 
 static void acc_reset(struct session_tools_acc *a)
 {
-	json_decref(a->tools);
+	toolset_free(&a->tools);
 	json_decref(a->seen);
 	memset(a, 0, sizeof *a);
 }
@@ -293,7 +364,7 @@ static int acc_keep(struct session *s, struct session_tools_acc *a, json_t *t)
 	char *dumped;
 
 	session_bounds(s, &max_tools, &max_bytes);
-	if (!a->cut && json_array_size(a->tools) >= max_tools)
+	if (!a->cut && a->tools.n >= max_tools)
 		a->cut = 1;
 	if (a->cut) {
 		a->dropped++;
@@ -302,50 +373,42 @@ static int acc_keep(struct session *s, struct session_tools_acc *a, json_t *t)
 	if (!(dumped = json_dumps(t, JSON_COMPACT)))
 		return -1;
 	n = strlen(dumped);
-	free(dumped);
-	if (a->bytes + n > max_bytes) {
+	if (a->tools.bytes + n > max_bytes) {
+		free(dumped);
 		a->cut = 2;
 		a->dropped++;
 		return 0;
 	}
-	a->bytes += n;
 	warn_unofferable(s, json_string_value(json_object_get(t, "name")), json_object_get(t, "inputSchema"));
-	return json_array_append(a->tools, t);
+	return toolset_add(&a->tools, t, dumped, n);
 }
 
-/* acc_add: keep the valid Tool objects of tools (borrowed) the config lets
- * through, in order, while they fit the server's bounds; from names where
- * they came from for the log ("tools/list", or the cache in the registry:
- * outside input too). 0, or -1 on ENOMEM (a is reset). */
-static int acc_add(struct session *s, struct session_tools_acc *a, const json_t *tools, const char *from)
+/* acc_one: tool i of a listing (borrowed) kept when it is a valid Tool object the config
+ * lets through and it fits the server's bounds; from names where it came from for the log
+ * ("tools/list", or the cache in the registry: outside input too). 0, or -1 on ENOMEM (a
+ * is reset). */
+static int acc_one(struct session *s, struct session_tools_acc *a, json_t *t, size_t i, const char *from)
 {
-	json_t *t;
-	size_t i;
+	const char *name = json_string_value(json_object_get(t, "name"));
 
-	if (!a->tools && !(a->tools = json_array()))
-		goto nomem;
 	if (!a->seen && !(a->seen = json_object()))
 		goto nomem;
-	json_array_foreach(tools, i, t) {
-		const char *name = json_string_value(json_object_get(t, "name"));
-
-		if (!json_is_object(t) || !name || !*name) {
-			log_warn("server %s: %s entry %zu has no name; skipped", s->cfg->name, from, i);
-			continue;
-		}
-		if (json_object_get(a->seen, name)) {
-			log_warn("server %s: tool %s listed twice in %s; the first is kept", s->cfg->name, name, from);
-			continue;
-		}
-		if (json_object_set_new(a->seen, name, json_true()) < 0)
-			goto nomem;
-		if (!cfg_tool_allowed(s->cfg, name)) {
-			log_debug("server %s: tool %s filtered out by config", s->cfg->name, name);
-			continue;
-		}
-		if (acc_keep(s, a, t) < 0)
-			goto nomem;
+	if (!json_is_object(t) || !name || !*name) {
+		log_warn("server %s: %s entry %zu has no name; skipped", s->cfg->name, from, i);
+		return 0;
 	}
+	if (json_object_get(a->seen, name)) {
+		log_warn("server %s: tool %s listed twice in %s; the first is kept", s->cfg->name, name, from);
+		return 0;
+	}
+	if (json_object_set_new(a->seen, name, json_true()) < 0)
+		goto nomem;
+	if (!cfg_tool_allowed(s->cfg, name)) {
+		log_debug("server %s: tool %s filtered out by config", s->cfg->name, name);
+		return 0;
+	}
+	if (acc_keep(s, a, t) < 0)
+		goto nomem;
 	return 0;
 nomem:
 	log_error("server %s: out of memory reading its tools from %s", s->cfg->name, from);
@@ -353,24 +416,35 @@ nomem:
 	return -1;
 }
 
-/* acc_finish: the tools kept (new reference, NULL if none were read), a reset;
- * a bound that was hit is logged once, as an error naming it */
-static json_t *acc_finish(struct session *s, struct session_tools_acc *a, const char *from)
+/* acc_add: acc_one for each of tools (borrowed), in order. 0, or -1 on ENOMEM (a is reset). */
+static int acc_add(struct session *s, struct session_tools_acc *a, const json_t *tools, const char *from)
 {
-	json_t *out = json_incref(a->tools);
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tools, i, t)
+		if (acc_one(s, a, t, i, from) < 0)
+			return -1;
+	return 0;
+}
+
+/* acc_finish: the tools kept moved to *out (its old ones freed), a reset;
+ * a bound that was hit is logged once, as an error naming it */
+static void acc_finish(struct session *s, struct session_tools_acc *a, const char *from, struct toolset *out)
+{
 	size_t max_tools, max_bytes;
 
 	session_bounds(s, &max_tools, &max_bytes);
 	if (a->cut == 1)
 		log_error("server %s: %s lists more than %zu tools (MCPGW_SERVER_MAX_TOOLS); the first %zu are kept, "
 			  "the rest dropped (%zu more seen)",
-			  s->cfg->name, from, max_tools, json_array_size(out), a->dropped);
+			  s->cfg->name, from, max_tools, a->tools.n, a->dropped);
 	else if (a->cut == 2)
 		log_error("server %s: %s lists tools of more than %zu bytes (MCPGW_SERVER_MAX_TOOLS_BYTES); the first %zu "
 			  "(%zu bytes) are kept, the rest dropped (%zu more seen)",
-			  s->cfg->name, from, max_bytes, json_array_size(out), a->bytes, a->dropped);
+			  s->cfg->name, from, max_bytes, a->tools.n, a->tools.bytes, a->dropped);
+	toolset_move(out, &a->tools);
 	acc_reset(a);
-	return out;
 }
 
 static void list_tools(struct session *s, const char *cursor)
@@ -395,19 +469,9 @@ static void become_ready(struct session *s)
 	hook(s, s->env->hooks->ready);
 }
 
-static void on_list_result(struct session *s, json_t *result)
+/* list_page_done: a tools/list page was read: ask for the next (cursor) or finish the listing */
+static void list_page_done(struct session *s, const char *cursor)
 {
-	json_t *tools = json_object_get(result, "tools");
-	const char *cursor = json_string_value(json_object_get(result, "nextCursor"));
-
-	if (!json_is_array(tools)) {
-		log_warn("server %s: tools/list result has no tools array", s->cfg->name);
-		tools = NULL;
-	}
-	if (tools)
-		acc_add(s, &s->list_acc, tools, "tools/list");
-	else if (!s->list_acc.tools)
-		s->list_acc.tools = json_array();
 	/* once a bound is hit the rest of the pages would be dropped: not asked for */
 	if (cursor && *cursor && s->listing < SESSION_LIST_MAX_PAGES && !s->list_acc.cut) {
 		s->listing++;
@@ -415,9 +479,8 @@ static void on_list_result(struct session *s, json_t *result)
 		return;
 	}
 	s->listing = 0;
-	json_decref(s->tools);
-	s->tools = acc_finish(s, &s->list_acc, "tools/list");
-	log_info("server %s: %zu tools", s->cfg->name, json_array_size(s->tools));
+	acc_finish(s, &s->list_acc, "tools/list", &s->tools);
+	log_info("server %s: %zu tools", s->cfg->name, s->tools.n);
 	if (s->state == SESSION_STARTING)
 		become_ready(s);
 	else
@@ -426,6 +489,68 @@ static void on_list_result(struct session *s, json_t *result)
 		s->relist = 0;
 		list_tools(s, NULL);
 	}
+}
+
+static void on_list_result(struct session *s, json_t *result)
+{
+	json_t *tools = json_object_get(result, "tools");
+
+	if (!json_is_array(tools)) {
+		log_warn("server %s: tools/list result has no tools array", s->cfg->name);
+		tools = NULL;
+	}
+	if (tools)
+		acc_add(s, &s->list_acc, tools, "tools/list");
+	list_page_done(s, json_string_value(json_object_get(result, "nextCursor")));
+}
+
+/* a large tools/list page read a tool at a time (page_member, page_tool) */
+struct page_walk {
+	struct session *s;
+	const char *text;
+	size_t i;            /* tools seen */
+	int has_tools;       /* a "tools" array was found */
+	int failed;          /* out of memory */
+	json_t *cursor;      /* "nextCursor", parsed */
+};
+
+static int page_tool(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct page_walk *w = ctx;
+	json_t *t = json_loadb(w->text + v.off, v.len, JSON_DECODE_ANY, NULL); /* one tool's tree */
+	int rc = t ? acc_one(w->s, &w->s->list_acc, t, w->i++, "tools/list") : -1;
+
+	(void)key;
+	(void)m;
+	json_decref(t);
+	w->failed = rc < 0;
+	return w->failed;
+}
+
+static int page_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct page_walk *w = ctx;
+
+	(void)m;
+	if (strcmp(key, "tools") == 0 && !w->has_tools) {
+		w->has_tools = jsonspan_elements(w->text, v, page_tool, w) == 0;
+		return w->failed;
+	}
+	if (strcmp(key, "nextCursor") == 0 && !w->cursor)
+		w->cursor = json_loadb(w->text + v.off, v.len, JSON_DECODE_ANY, NULL);
+	return 0;
+}
+
+/* on_list_text: on_list_result for a result too large to parse whole (text[result]):
+ * each tool is parsed on its own, so the page never stands as one tree */
+static void on_list_text(struct session *s, const char *text, struct jsonspan result)
+{
+	struct page_walk w = { .s = s, .text = text };
+
+	if (jsonspan_members(text, result, page_member, &w) < 0 || (!w.has_tools && !w.failed))
+		log_warn("server %s: tools/list result has no tools array", s->cfg->name);
+	list_page_done(s, json_string_value(w.cursor));
+	json_decref(w.cursor);
 }
 
 static void on_init_result(struct session *s, json_t *result)
@@ -450,16 +575,17 @@ static void on_init_result(struct session *s, json_t *result)
 	if (json_object_get(json_object_get(result, "capabilities"), "tools")) {
 		list_tools(s, NULL);
 	} else {
-		json_decref(s->tools);
-		s->tools = json_array();
+		toolset_free(&s->tools);
 		become_ready(s);
 	}
 }
 
-static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
+/* on_response: an answer (msg: the whole message; or, when raw is not NULL, every member
+ * but "result", whose text is raw's) */
+static void on_response(struct session *s, json_t *msg, enum jr_kind kind, const struct session_raw *raw)
 {
 	struct preq *p = take_preq(s, json_object_get(msg, "id"));
-	json_t *err = json_object_get(msg, "error");
+	json_t *err = json_object_get(msg, "error"), *parsed = NULL;
 	char why[300];
 
 	if (!p) {
@@ -469,7 +595,7 @@ static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
 	if (p->kind == PREQ_EXT) {
 		s->served = 1;
 		if (p->fn)
-			p->fn(p->arg, msg, NULL, 1);
+			p->fn(p->arg, msg, raw, NULL, 1);
 	} else if (kind == JR_ERROR_RESPONSE) {
 		snprintf(why, sizeof why, "%s failed: %s", p->kind == PREQ_INIT ? "initialize" : "tools/list",
 			 json_string_value(json_object_get(err, "message")) ?: "error");
@@ -482,10 +608,15 @@ static void on_response(struct session *s, json_t *msg, enum jr_kind kind)
 			return;
 		}
 	} else if (p->kind == PREQ_INIT) {
-		on_init_result(s, json_object_get(msg, "result"));
+		if (raw) /* an initialize result is small: this one is parsed whole after all */
+			parsed = json_loadb(raw->text + raw->result.off, raw->result.len, JSON_DECODE_ANY, NULL);
+		on_init_result(s, raw ? parsed : json_object_get(msg, "result"));
+	} else if (raw) {
+		on_list_text(s, raw->text, raw->result);
 	} else {
 		on_list_result(s, json_object_get(msg, "result"));
 	}
+	json_decref(parsed);
 	free(p);
 }
 
@@ -550,16 +681,75 @@ static void ev_open(void *ctx)
 		begin(s);
 }
 
+/* a large message's top-level members (skel_member): each parsed but "result", whose text is kept */
+struct skel_walk {
+	const char *text;
+	json_t *skel;
+	struct session_raw raw;
+	int has_result;
+	int bad; /* a member repeated, or ENOMEM */
+};
+
+static int skel_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct skel_walk *w = ctx;
+	int result = strcmp(key, "result") == 0;
+	json_t *val;
+
+	(void)m;
+	if (!*key || json_object_get(w->skel, key)) { /* repeated (jr_parse refuses them) or too long */
+		w->bad = *key != '\0';
+		return w->bad;
+	}
+	if (result) { /* a stand-in: the text is passed on */
+		w->raw.result = v;
+		w->has_result = 1;
+	}
+	val = result ? json_object() : json_loadb(w->text + v.off, v.len, JSON_DECODE_ANY, NULL);
+	w->bad = json_object_set_new(w->skel, key, val) < 0;
+	return w->bad;
+}
+
+/* ev_message_large: a message over SESSION_TREE_MAX: an answer with a result is read
+ * without building its tree (a tools/list page a tool at a time; a tools/call result
+ * passed on as text); 0, or -1 when it is another kind (parsed whole by the caller) */
+static int ev_message_large(struct session *s, const char *line, size_t len)
+{
+	struct skel_walk w = { .text = line, .raw = { .text = line } };
+	struct jsonspan all = { 0, len };
+	enum jr_kind kind;
+	int rc = -1;
+
+	if (jsonspan_check(line, len) < 0) {
+		log_warn("server %s: message is not JSON-RPC (%.80s); ignored", s->cfg->name, line);
+		return 0;
+	}
+	if (!(w.skel = json_object()) || jsonspan_members(line, all, skel_member, &w) < 0 || w.bad)
+		goto out;
+	kind = jr_classify(w.skel);
+	if (kind == JR_RESPONSE && w.has_result) {
+		on_response(s, w.skel, kind, &w.raw);
+		rc = 0;
+	}
+out:
+	json_decref(w.skel);
+	return rc;
+}
+
 static void ev_message(void *ctx, const char *line, size_t len)
 {
 	struct session *s = ctx;
 	json_error_t jerr;
-	json_t *msg = jr_parse(line, len, &jerr);
-	enum jr_kind kind = jr_classify(msg);
+	json_t *msg;
+	enum jr_kind kind;
 
+	if (len > SESSION_TREE_MAX && ev_message_large(s, line, len) == 0)
+		return;
+	msg = jr_parse(line, len, &jerr);
+	kind = jr_classify(msg);
 	switch (kind) {
 	case JR_RESPONSE:
-	case JR_ERROR_RESPONSE: on_response(s, msg, kind); break;
+	case JR_ERROR_RESPONSE: on_response(s, msg, kind, NULL); break;
 	case JR_REQUEST: on_server_request(s, msg); break;
 	case JR_NOTIFICATION: on_notification(s, msg); break;
 	default: log_warn("server %s: message is not JSON-RPC (%.80s); ignored", s->cfg->name, line);
@@ -678,8 +868,9 @@ void session_set_tools(struct session *s, json_t *tools)
 	struct session_tools_acc a = { 0 };
 	static const char from[] = "its cached tools (registry)";
 
-	json_decref(s->tools);
-	s->tools = tools && acc_add(s, &a, tools, from) == 0 ? acc_finish(s, &a, from) : NULL;
+	toolset_free(&s->tools);
+	if (tools && acc_add(s, &a, tools, from) == 0)
+		acc_finish(s, &a, from, &s->tools);
 	json_decref(tools);
 }
 
@@ -728,7 +919,7 @@ void session_free(struct session *s)
 	s->t->ops->destroy(s->t);
 	evloop_timer_del(s->env->tenv.loop, s->timer);
 	json_decref(s->server_info);
-	json_decref(s->tools);
+	toolset_free(&s->tools);
 	acc_reset(&s->list_acc);
 	free(s);
 }

@@ -8,6 +8,8 @@
 #include "core/settings.h"
 #include "evloop.h"
 #include "mcp/config.h"
+#include "mcp/jsonspan.h"
+#include "toolset.h"
 #include "transport.h"
 
 #define SESSION_LIST_MAX_PAGES 64 /* tools/list pages followed per listing */
@@ -15,14 +17,17 @@
  * (a settings struct whose field is 0 gets them) */
 #define SESSION_MAX_TOOLS 4096
 #define SESSION_MAX_TOOLS_BYTES 4194304
+/* a server's message longer than this is not parsed whole when it is an answer with a
+ * result: a tools/list page is read a tool at a time, a tools/call result passed on as
+ * text (a jansson tree costs several times its text) */
+#define SESSION_TREE_MAX (1u << 20)
 
 /* a server's tools being read (a tools/list in pages, or the registry's
  * cache): checked and bounded as they come, so no listing holds more than
  * one server's bound plus one page */
 struct session_tools_acc {
-	json_t *tools; /* kept so far, new reference (NULL: none yet) */
-	json_t *seen;  /* names seen, for repeats */
-	size_t bytes;  /* the kept tools' compact JSON */
+	struct toolset tools; /* kept so far, as text (a page's tree lives only while it is read) */
+	json_t *seen;         /* names seen, for repeats */
 	int cut;       /* a bound was hit: 1 the count, 2 the bytes; the rest are dropped */
 	size_t dropped;
 };
@@ -55,11 +60,19 @@ struct session_env {
 	struct metrics *metrics; /* mcpgw_mcp_server_restarts_total; NULL: not counted */
 };
 
+/* a result too large to parse whole (a message over SESSION_TREE_MAX): its text */
+struct session_raw {
+	const char *text;       /* the whole message (borrowed for the call) */
+	struct jsonspan result; /* the "result" member's value in it, checked JSON */
+};
+
 /* session_answer_fn: the answer to a request (msg borrowed: a result or an
- * error response), or msg NULL and why: the connection went down first;
- * then reached is 0 when the transport knows the request never reached
- * the server (transport_events.on_undelivered), else 1 (it may have) */
-typedef void session_answer_fn(void *arg, json_t *msg, const char *why, int reached);
+ * error response; when raw is not NULL, msg holds every member but the
+ * result's value, a stand-in {}, and raw the result's text), or msg NULL and
+ * why: the connection went down first; then reached is 0 when the transport
+ * knows the request never reached the server (transport_events.on_undelivered),
+ * else 1 (it may have) */
+typedef void session_answer_fn(void *arg, json_t *msg, const struct session_raw *raw, const char *why, int reached);
 
 /* A session. Read-only outside session.c. */
 struct session {
@@ -73,7 +86,7 @@ struct session {
 	struct preq *pending;
 	char proto[32];                    /* negotiated protocol version */
 	json_t *server_info;               /* serverInfo of the initialize result */
-	json_t *tools;                     /* last known (filtered) Tool array, kept while down */
+	struct toolset tools;              /* last known (filtered) tools, kept while down */
 	struct session_tools_acc list_acc; /* a listing in progress */
 	int listing, relist;
 	int restarts, fail_streak; /* fail_streak: failed starts in a row (0 once ready) */
@@ -110,11 +123,27 @@ void session_free(struct session *s);
  * fn(arg, ...) gets its answer or the connection's end, exactly once,
  * unless session_forget comes first. The id, or -1 (not sent, fn not called). */
 json_int_t session_request(struct session *s, const char *method, json_t *params, session_answer_fn *fn, void *arg);
+/* session_request_text: session_request with one more member of params: name (not
+ * in params) whose value is the JSON text value (borrowed; checked JSON, as jansson
+ * parses it). Where the transport takes a message in parts (stdio) the text is sent
+ * by reference, not copied (it stays alive until written); else it is parsed and sent
+ * as session_request sends. params (an object) stolen. The id, or -1. */
+struct sharedtext_slice;
+json_int_t session_request_text(struct session *s, const char *method, json_t *params, const char *name,
+				const struct sharedtext_slice *value, session_answer_fn *fn, void *arg);
+/* session_sends_by_reference: 1 when session_request_text passes its text by reference
+ * now (the transport takes parts; such a transport reports a message either sent or its
+ * connection gone, never undelivered), else 0 */
+int session_sends_by_reference(const struct session *s);
 /* session_notify: send notification method (params stolen). 0 or -1 */
 int session_notify(struct session *s, const char *method, json_t *params);
 /* session_forget: request id is given up (timed out): its fn is not called */
 void session_forget(struct session *s, json_int_t id);
 
+/* session_take_message: only inside a session_answer_fn given a raw result: the block
+ * holding raw->text (which stays valid in it), handed over (free it), *size its bytes;
+ * NULL when the transport cannot hand it over (the caller copies what it keeps) */
+char *session_take_message(struct session *s, size_t *size);
 /* session_accepts_calls: 1 ready; 0 worth waiting for (starting after a
  * crash); -1 unavailable (failing to start, disabled, stopping) */
 int session_accepts_calls(const struct session *s);

@@ -26,6 +26,7 @@
 
 struct sigwatch;
 struct httphub;
+struct sharedtext_slice;
 struct transport;
 
 /* what a transport needs from the daemon (borrowed for the transport's life) */
@@ -64,6 +65,11 @@ struct transport_ops {
 	/* send: one message (borrowed). 0 queued; -1 not sent (the transport
 	 * may report on_closed with the reason before returning) */
 	int (*send)(struct transport *t, const json_t *msg);
+	/* send_parts: one message given as parts[0..n) (borrowed; their texts referenced,
+	 * not copied, until written; together one JSON-RPC message, the last part ending
+	 * with the line's '\n'), after what was sent before: as send. Optional (NULL: the
+	 * session parses the message and calls send). */
+	int (*send_parts)(struct transport *t, const struct sharedtext_slice *parts, size_t n);
 	/* forget: request id timed out: drop whatever still carries it */
 	void (*forget)(struct transport *t, long long id);
 	/* negotiated: the protocol version initialize agreed on (HTTP headers) */
@@ -82,6 +88,11 @@ struct transport_ops {
 	void (*diagnostic)(const struct transport *t, char *out, size_t outlen);
 	/* destroy: close and free */
 	void (*destroy)(struct transport *t);
+	/* take_message: only inside on_message: the block holding the message being
+	 * reported (its pointer stays valid: it is in it), handed over to be freed by
+	 * the caller, *size its bytes; NULL when this transport cannot (then the caller
+	 * copies what it keeps). Optional (NULL). */
+	char *(*take_message)(struct transport *t, size_t *size);
 };
 
 /* the part every implementation's struct begins with */

@@ -17,6 +17,7 @@
 #include "core/progpath.h"
 #include "core/redact.h"
 #include "mcp/jsonrpc.h"
+#include "sharedtext.h"
 #include "sigwatch.h"
 
 #define STDIO_ERRTAIL 2048         /* bytes of a server's stderr kept for error messages */
@@ -26,12 +27,21 @@
 
 extern char **environ;
 
+struct spart { /* a slice of a shared text queued for the child's stdin */
+	struct sharedtext *t;
+	size_t off, len;
+	struct spart *next;
+};
+
 struct stdio_t {
 	struct transport base;
 	pid_t pid; /* > 0 while a child runs (until reaped) */
 	int in_fd, out_fd, err_fd;
-	buf_t wbuf;   /* bytes for the child's stdin */
-	size_t wsent; /* bytes of wbuf already written (buf_compact) */
+	buf_t wbuf;                  /* bytes for the child's stdin (messages sent while no part is queued) */
+	size_t wsent;                /* bytes of wbuf already written (buf_compact) */
+	struct spart *phead, *ptail; /* after wbuf: slices of shared texts (send_parts), in order */
+	size_t psent;                /* bytes of phead already written */
+	size_t pqueued;              /* bytes of the parts not written yet */
 	struct jr_reader rd;
 	buf_t errline; /* partial stderr line */
 	char errtail[STDIO_ERRTAIL];
@@ -137,6 +147,66 @@ static int read_stderr(struct stdio_t *p)
 	return 1;
 }
 
+/* spart_pop: the first queued part written (or dropped; pqueued is the caller's) */
+static void spart_pop(struct stdio_t *p)
+{
+	struct spart *w = p->phead;
+
+	p->phead = w->next;
+	if (!p->phead)
+		p->ptail = NULL;
+	p->psent = 0;
+	sharedtext_unref(w->t);
+	free(w);
+}
+
+/* unsent_drop: nothing more goes to the child's stdin */
+static void unsent_drop(struct stdio_t *p)
+{
+	buf_reset(&p->wbuf);
+	p->wsent = 0;
+	while (p->phead)
+		spart_pop(p);
+	p->pqueued = 0;
+}
+
+/* spart_add: parts[0..n) (their texts referenced) queued after the others, all or none. 0 or -1 (ENOMEM) */
+static int spart_add(struct stdio_t *p, const struct sharedtext_slice *parts, size_t n)
+{
+	struct spart *first = NULL, *last = NULL, *w;
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!parts[i].t || !parts[i].len)
+			continue;
+		if (!(w = malloc(sizeof *w))) {
+			while (first) {
+				w = first->next;
+				sharedtext_unref(first->t);
+				free(first);
+				first = w;
+			}
+			return -1;
+		}
+		*w = (struct spart){ .t = sharedtext_ref(parts[i].t), .off = parts[i].off, .len = parts[i].len };
+		if (last)
+			last->next = w;
+		else
+			first = w;
+		last = w;
+		bytes += w->len;
+	}
+	if (!first)
+		return 0;
+	if (p->ptail)
+		p->ptail->next = first;
+	else
+		p->phead = first;
+	p->ptail = last;
+	p->pqueued += bytes;
+	return 0;
+}
+
 static void on_stderr(void *ctx, int fd, int events)
 {
 	(void)fd, (void)events;
@@ -156,8 +226,12 @@ static void on_stdin(void *ctx, int fd, int events)
 
 static int write_out(struct stdio_t *p)
 {
-	while (p->wbuf.len > p->wsent && p->in_fd >= 0) {
-		ssize_t n = write(p->in_fd, p->wbuf.data + p->wsent, p->wbuf.len - p->wsent);
+	while (p->in_fd >= 0 && (p->wbuf.len > p->wsent || p->phead)) {
+		int inbuf = p->wbuf.len > p->wsent;
+		const char *data =
+			inbuf ? p->wbuf.data + p->wsent : sharedtext_data(p->phead->t) + p->phead->off + p->psent;
+		size_t len = inbuf ? p->wbuf.len - p->wsent : p->phead->len - p->psent;
+		ssize_t n = write(p->in_fd, data, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -169,8 +243,7 @@ static int write_out(struct stdio_t *p)
 			 * this write; one that lives on is taken down after the grace a
 			 * closed stdout gets (the timer) */
 			close_fd(p, &p->in_fd);
-			buf_reset(&p->wbuf);
-			p->wsent = 0;
+			unsent_drop(p);
 			if (!p->eof_at)
 				p->eof_at = evloop_now(p->base.env->loop) + STDIO_GRACE_MS;
 			return 0;
@@ -179,11 +252,17 @@ static int write_out(struct stdio_t *p)
 			closed(p, "its stdin was closed");
 			return -1;
 		}
-		p->wsent += (size_t)n;
+		if (inbuf) {
+			p->wsent += (size_t)n;
+			continue;
+		}
+		p->pqueued -= (size_t)n;
+		if ((p->psent += (size_t)n) == p->phead->len)
+			spart_pop(p);
 	}
 	buf_compact(&p->wbuf, &p->wsent);
-	if (p->in_fd >= 0 &&
-	    evloop_watch(p->base.env->loop, p->in_fd, p->wbuf.len > p->wsent ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
+	if (p->in_fd >= 0 && evloop_watch(p->base.env->loop, p->in_fd,
+					  p->wbuf.len > p->wsent || p->phead ? EVLOOP_WRITE : 0, on_stdin, p) < 0)
 		log_warn("server %s: out of memory watching its stdin", p->base.cfg->name);
 	return 0;
 }
@@ -441,8 +520,7 @@ static void stdio_close(struct transport *t)
 	close_fd(p, &p->in_fd);
 	close_fd(p, &p->out_fd);
 	close_fd(p, &p->err_fd);
-	buf_reset(&p->wbuf);
-	p->wsent = 0;
+	unsent_drop(p);
 	jr_reader_free(&p->rd);
 	jr_reader_init(&p->rd, t->env->set->max_message_bytes);
 	buf_reset(&p->errline);
@@ -482,17 +560,46 @@ static int stdio_open(struct transport *t, char *why, size_t whylen)
 	return 1;
 }
 
-static int stdio_send(struct transport *t, const json_t *msg)
+/* queued_check: -1 (the connection ended, reported) when more than STDIO_WBUF_MAX waits for the child, else write_out */
+static int queued_check(struct stdio_t *p)
 {
-	struct stdio_t *p = (struct stdio_t *)t;
-
-	if (p->in_fd < 0 || jr_append_line(&p->wbuf, msg) < 0)
-		return -1;
-	if (p->wbuf.len - p->wsent > STDIO_WBUF_MAX) {
+	if (p->wbuf.len - p->wsent + p->pqueued > STDIO_WBUF_MAX) {
 		closed(p, "it does not read its stdin (64 MiB queued for it)");
 		return -1;
 	}
 	return write_out(p);
+}
+
+static int stdio_send(struct transport *t, const json_t *msg)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+	buf_t b = BUF_INIT;
+	struct sharedtext_slice part = { NULL, 0, 0 };
+	int rc;
+
+	if (p->in_fd < 0)
+		return -1;
+	if (!p->phead) /* nothing queued as parts: it goes after wbuf, into it */
+		return jr_append_line(&p->wbuf, msg) < 0 ? -1 : queued_check(p);
+	if (jr_append_line(&b, msg) < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	part.len = b.len;
+	part.t = sharedtext_take(buf_steal(&b), part.len);
+	buf_free(&b);
+	rc = part.t ? spart_add(p, &part, 1) : -1;
+	sharedtext_unref(part.t);
+	return rc < 0 ? -1 : queued_check(p);
+}
+
+static int stdio_send_parts(struct transport *t, const struct sharedtext_slice *parts, size_t n)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	if (p->in_fd < 0 || spart_add(p, parts, n) < 0)
+		return -1;
+	return queued_check(p);
 }
 
 static void stdio_nothing(struct transport *t)
@@ -520,8 +627,7 @@ static int stdio_stop(struct transport *t)
 		return 0;
 	}
 	close_fd(p, &p->in_fd);
-	buf_reset(&p->wbuf);
-	p->wsent = 0;
+	unsent_drop(p);
 	p->stopping = 1;
 	p->stop_at = evloop_now(t->env->loop) + STDIO_GRACE_MS;
 	return 1;
@@ -541,9 +647,17 @@ static void stdio_destroy(struct transport *t)
 	free(p);
 }
 
+static char *stdio_take_message(struct transport *t, size_t *size)
+{
+	struct stdio_t *p = (struct stdio_t *)t;
+
+	return jr_reader_take(&p->rd, size);
+}
+
 static const struct transport_ops stdio_ops = {
 	.open = stdio_open,
 	.send = stdio_send,
+	.send_parts = stdio_send_parts,
 	.forget = stdio_forget,
 	.negotiated = stdio_negotiated,
 	.established = stdio_nothing,
@@ -553,6 +667,7 @@ static const struct transport_ops stdio_ops = {
 	.pid = stdio_pid,
 	.diagnostic = stdio_diagnostic,
 	.destroy = stdio_destroy,
+	.take_message = stdio_take_message,
 };
 
 struct transport *transport_stdio_new(const struct transport_env *env, const struct cfg_server *cfg,

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // bigtools-server.mjs: a stdio MCP server written by hand (no SDK) that lists many tools with long descriptions, in pages.
 //
-//   node tests/bigtools-server.mjs PREFIX COUNT DESC_BYTES [PAGE]
+//   node tests/bigtools-server.mjs PREFIX COUNT DESC_BYTES [PAGE [PROPS]]
 //
 // Lists COUNT tools named PREFIX0, PREFIX1, ... whose descriptions are DESC_BYTES bytes long,
-// PAGE a tools/list page (default all in one, with nextCursor between pages). tools/call of any
-// of them answers "called NAME".
+// PAGE a tools/list page (default or 0: all in one, with nextCursor between pages), each
+// inputSchema with PROPS string properties p0, p1, ... (default 1, named x: many small JSON
+// values when PROPS is large). tools/call of any of them answers "called NAME".
 import { createInterface } from "node:readline";
 
-const [prefix = "t", count = "10", descBytes = "100", pageArg] = process.argv.slice(2);
+const [prefix = "t", count = "10", descBytes = "100", pageArg, propsArg] = process.argv.slice(2);
 const n = Number(count), page = Number(pageArg ?? count) || n;
 const desc = "d".repeat(Number(descBytes));
-const tool = (i) => ({ name: `${prefix}${i}`, description: desc,
-	inputSchema: { type: "object", properties: { x: { type: "string" } } } });
+const properties = propsArg === undefined ? { x: { type: "string" } }
+	: Object.fromEntries(Array.from({ length: Number(propsArg) }, (_, k) => [`p${k}`, { type: "string" }]));
+const tool = (i) => ({ name: `${prefix}${i}`, description: desc, inputSchema: { type: "object", properties } });
 
 function send(msg) {
 	process.stdout.write(JSON.stringify(msg) + "\n");

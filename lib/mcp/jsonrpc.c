@@ -127,6 +127,19 @@ static int jr_dump_cb(const char *p, size_t n, void *ud)
 	return buf_append(ud, p, n);
 }
 
+int jr_append(buf_t *out, const json_t *v)
+{
+	size_t old = out->len;
+
+	if (json_dump_callback(v, jr_dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) < 0) {
+		out->len = old;
+		if (out->data)
+			out->data[old] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 int jr_append_line(buf_t *out, const json_t *msg)
 {
 	size_t old = out->len;
@@ -209,6 +222,8 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 				r->skipping = 1;
 				return JR_READ_TOOLONG;
 			}
+			if (avail == 0) /* all handed out: a large message's buffer goes (buf_compact) */
+				buf_compact(&r->buf, &r->off);
 			return JR_READ_MORE;
 		}
 		n = (size_t)(nl - start);
@@ -225,6 +240,20 @@ int jr_reader_next(struct jr_reader *r, char **line, size_t *len)
 		*len = n;
 		return JR_READ_LINE;
 	}
+}
+
+char *jr_reader_take(struct jr_reader *r, size_t *size)
+{
+	buf_t rest = BUF_INIT;
+	char *block;
+
+	if (!r->buf.data || (r->buf.len > r->off && buf_append(&rest, r->buf.data + r->off, r->buf.len - r->off) < 0))
+		return NULL;
+	block = r->buf.data;
+	*size = r->buf.len;
+	r->buf = rest;
+	r->off = 0;
+	return block;
 }
 
 json_t *jr_parse(const char *line, size_t len, json_error_t *err)

@@ -35,6 +35,9 @@ json_t *jr_error(const json_t *id, int code, const char *message, json_t *data);
 /* jr_mcp_version_supported: 1 if v is one of jr_mcp_versions. */
 int jr_mcp_version_supported(const char *v);
 
+/* jr_append: serialise v (borrowed, any JSON value) compactly onto out, no newline.
+ * 0 or -1 (ENOMEM or unserialisable; out as it was). */
+int jr_append(buf_t *out, const json_t *v);
 /* jr_append_line: serialise msg (borrowed) compactly plus '\n' onto out.
  * 0 or -1 (ENOMEM or unserialisable). */
 int jr_append_line(buf_t *out, const json_t *msg);
@@ -58,13 +61,21 @@ void jr_reader_free(struct jr_reader *r);
  * fed however short the lines are. */
 int jr_reader_feed(struct jr_reader *r, const void *p, size_t n);
 /* jr_reader_next: JR_READ_LINE and *line (NUL-terminated, '\r\n' or '\n'
- * stripped, valid until the next jr_reader_feed or jr_reader_free) and
- * *len set; JR_READ_MORE when no
- * full line is buffered; JR_READ_TOOLONG when the buffered line exceeds
+ * stripped, valid until the next jr_reader_feed, jr_reader_free or
+ * jr_reader_next) and *len set; JR_READ_MORE when no full line is buffered
+ * (when every byte was handed out, a buffer grown past BUF_KEEP_MAX for a
+ * large message is released here, not kept while the peer is quiet); JR_READ_TOOLONG when the buffered line exceeds
  * max_line: the line is dropped, also the part of it that has not arrived
  * yet (bytes up to its '\n'), and reading goes on with the next line.
  * Blank lines, and blanks before a line, are skipped. */
 int jr_reader_next(struct jr_reader *r, char **line, size_t *len);
+
+/* jr_reader_take: the block holding the line jr_reader_next last returned
+ * (the line's pointer stays valid: it is in this block), handed to the
+ * caller to free, *size its bytes in use; what was read after that line is
+ * kept in a new buffer. Call only right after a JR_READ_LINE. NULL on
+ * ENOMEM (nothing taken). A large message can so be passed on without a copy. */
+char *jr_reader_take(struct jr_reader *r, size_t *size);
 
 /* jr_string_lossy: a JSON string of s, even when s is not valid UTF-8 (such
  * bytes become '?'). New reference, NULL on ENOMEM. */

@@ -190,9 +190,14 @@ out:
 
 static int insert_tool(sqlite3_stmt *st, const struct registry_tool *t, int pos)
 {
-	const json_t *tool = t->tool;
+	json_t *parsed = t->tool ? NULL : json_loads(t->tool_json ? t->tool_json : "", 0, NULL);
+	const json_t *tool = t->tool ? t->tool : parsed;
 	int rc;
 
+	if (!json_is_object(tool)) {
+		json_decref(parsed);
+		return -1;
+	}
 	rc = sqlite3_bind_text(st, 1, t->server, -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_text(st, 2, t->mcp_name, -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_text(st, 3, t->exposed_name, -1, SQLITE_STATIC);
@@ -202,8 +207,11 @@ static int insert_tool(sqlite3_stmt *st, const struct registry_tool *t, int pos)
 	rc |= bind_json(st, 7, json_object_get(tool, "outputSchema"));
 	rc |= bind_json(st, 8, json_object_get(tool, "annotations"));
 	rc |= bind_json(st, 9, tool);
-	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+		json_decref(parsed);
 		return -1;
+	}
+	json_decref(parsed);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return 0;

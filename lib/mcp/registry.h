@@ -19,7 +19,8 @@ struct registry_server {
 
 struct registry_tool {
 	const char *server, *mcp_name, *exposed_name;
-	const json_t *tool; /* the server's Tool object */
+	const json_t *tool;    /* the server's Tool object, or NULL and: */
+	const char *tool_json; /* its compact JSON text (parsed one row at a time) */
 };
 
 /* registry_open: open (creating) the database at path, WAL mode, schema

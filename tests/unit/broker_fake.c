@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "broker_fake.h"
+#include "core/buf.h"
 #include "mcp/jsonrpc.h"
+#include "sharedtext.h"
 
 static int fake_open(struct transport *t, char *why, size_t whylen)
 {
@@ -35,6 +37,25 @@ static int fake_send(struct transport *t, const json_t *msg)
 	if (!f->connected)
 		return -1;
 	return json_array_append_new(f->sent, json_deep_copy(msg));
+}
+
+/* fake_send_parts: the parts joined, checked to end the line, parsed and kept as send keeps a message */
+static int fake_send_parts(struct transport *t, const struct sharedtext_slice *parts, size_t n)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+	buf_t b = BUF_INIT;
+	json_t *m;
+
+	if (!f->connected)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(buf_append(&b, sharedtext_data(parts[i].t) + parts[i].off, parts[i].len), 0);
+	assert_true(b.len > 0 && b.data[b.len - 1] == '\n');
+	m = json_loadb(b.data, b.len - 1, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(m);
+	buf_free(&b);
+	f->parts_sent++;
+	return json_array_append_new(f->sent, m);
 }
 
 static void fake_forget(struct transport *t, long long id)
@@ -96,7 +117,37 @@ static void fake_destroy(struct transport *t)
 	free(f);
 }
 
+static char *fake_take_message(struct transport *t, size_t *size)
+{
+	struct fake_transport *f = (struct fake_transport *)t;
+	char *b = f->block;
+
+	if (!b)
+		return NULL;
+	*size = f->block_size;
+	f->block = NULL;
+	f->taken = 1;
+	return b;
+}
+
 static const struct transport_ops fake_ops = {
+	.open = fake_open,
+	.send = fake_send,
+	.send_parts = fake_send_parts,
+	.forget = fake_forget,
+	.negotiated = fake_negotiated,
+	.established = fake_established,
+	.close = fake_close,
+	.stop = fake_stop,
+	.name = fake_name,
+	.pid = fake_pid,
+	.diagnostic = fake_diagnostic,
+	.destroy = fake_destroy,
+	.take_message = fake_take_message,
+};
+
+/* the same transport taking whole messages only (as the HTTP transports) */
+static const struct transport_ops fake_ops_whole = {
 	.open = fake_open,
 	.send = fake_send,
 	.forget = fake_forget,
@@ -108,7 +159,13 @@ static const struct transport_ops fake_ops = {
 	.pid = fake_pid,
 	.diagnostic = fake_diagnostic,
 	.destroy = fake_destroy,
+	.take_message = fake_take_message,
 };
+
+void fake_whole_messages(struct fake_transport *f)
+{
+	f->base.ops = &fake_ops_whole;
+}
 
 static struct transport *fake_new(const struct transport_env *env, const struct cfg_server *cfg,
 				  const struct transport_events *ev, void *ctx)
@@ -137,7 +194,7 @@ struct rig *rig_new(const char *config, long tool_timeout_ms, int tool_retries)
 	r->now = 1000000;
 	r->client = -1;
 	r->set.max_clients = 4;
-	r->set.max_message_bytes = 1 << 20;
+	r->set.max_message_bytes = 4 << 20; /* room for messages over CLIENT_TREE_MAX */
 	r->set.tool_timeout_ms = tool_timeout_ms;
 	r->set.tool_retries = tool_retries;
 	r->set.init_timeout_ms = 5000;
@@ -215,6 +272,16 @@ void fake_say(struct fake_transport *f, const char *json)
 	f->base.ev->on_message(f->base.ctx, json, strlen(json));
 }
 
+void fake_say_block(struct fake_transport *f, char *block)
+{
+	f->block = block;
+	f->block_size = strlen(block) + 1;
+	f->taken = 0;
+	f->base.ev->on_message(f->base.ctx, block, strlen(block));
+	free(f->block); /* not taken */
+	f->block = NULL;
+}
+
 void fake_answer(struct fake_transport *f, const json_t *request, const char *result)
 {
 	char line[8192];
@@ -269,6 +336,22 @@ void client_send(struct rig *r, const char *json)
 
 	assert_int_equal(send(r->client, json, len, MSG_NOSIGNAL), (ssize_t)len);
 	assert_int_equal(send(r->client, "\n", 1, MSG_NOSIGNAL), 1);
+}
+
+void client_send_big(struct rig *r, const char *json, size_t len)
+{
+	size_t done = 0;
+
+	for (int pass = 0; pass < 100000 && done < len + 1; pass++) {
+		const char *p = done < len ? json + done : "\n";
+		ssize_t n = send(r->client, p, done < len ? len - done : 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			done += (size_t)n;
+		else
+			rig_pass(r);
+	}
+	assert_int_equal(done, len + 1);
 }
 
 json_t *client_recv(struct rig *r)

@@ -20,6 +20,10 @@ struct fake_transport {
 	int connected;
 	json_t *sent;           /* every message sent while connected, in order */
 	const char *diagnostic; /* what diagnostic reports (the server's stderr line); NULL: none */
+	char *block;            /* fake_say_block: the message's block, until take_message takes it */
+	size_t block_size;
+	int taken;      /* take_message handed it over */
+	int parts_sent; /* messages sent in parts (send_parts), also kept in sent */
 };
 
 /* the whole rig: one broker over fake transports and a fake clock */
@@ -50,10 +54,16 @@ struct fake_transport *rig_fake(struct rig *r, size_t i);
 json_t *fake_take(struct fake_transport *f, const char *method);
 /* fake_say: the server sends the JSON text */
 void fake_say(struct fake_transport *f, const char *json);
+/* fake_say_block: the same from a malloc'd block (taken), which the session may take
+ * over (transport take_message, as the stdio transport's reader hands its buffer);
+ * f->taken says whether it did */
+void fake_say_block(struct fake_transport *f, char *block);
 /* fake_answer: the server answers request (borrowed) with result (JSON text) */
 void fake_answer(struct fake_transport *f, const json_t *request, const char *result);
 /* fake_undelivered: request (borrowed) never reached the server (a refused connection); fake_die follows */
 void fake_undelivered(struct fake_transport *f, const json_t *request);
+/* fake_whole_messages: f takes whole messages only (no send_parts, as the HTTP transports) */
+void fake_whole_messages(struct fake_transport *f);
 /* fake_die: the connection ends for why */
 void fake_die(struct fake_transport *f, const char *why);
 /* fake_handshake: answer initialize (tools capability) and tools/list with tools (a JSON array text) */
@@ -66,5 +76,7 @@ void client_send(struct rig *r, const char *json);
 /* client_recv: the next line the broker sent (passes the loop while none
  * is there, up to 50 passes); new reference, or NULL */
 json_t *client_recv(struct rig *r);
+/* client_send_big: the client sends json[0..len) and its newline, however long (the broker reads between) */
+void client_send_big(struct rig *r, const char *json, size_t len);
 
 #endif

@@ -744,7 +744,7 @@ static void test_registry(void **state)
 		t[i] = (struct registry_tool){ "sqlite",
 					       json_string_value(json_object_get(json_array_get(tools, i), "name")),
 					       json_string_value(json_object_get(json_array_get(tools, i), "name")),
-					       json_array_get(tools, i) };
+					       json_array_get(tools, i), NULL };
 	assert_int_equal(registry_replace_tools(reg, t, 3), 0);
 	ref = registry_load_tools(reg, "sqlite", "f1");
 	assert_int_equal(json_array_size(ref), 3);

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "core/statestore.h"
+#include "sharedtext.h"
 
 #define DAY_MS 86400000LL
 
@@ -145,6 +146,87 @@ static void test_payloads_when_enabled(void **state)
 	assert_string_equal(out, "1"); /* the failure without an answer */
 }
 
+/* a result given as text (a large one the broker passes on without a tree): its size is
+ * its length, its outcome says isError, and its text is kept only with payloads */
+static void test_result_as_text(void **state)
+{
+	struct world *w = *state;
+	static const char text[] = "{\"content\":[{\"type\":\"text\",\"text\":\"big\"}],\"isError\":true}";
+	char out[512];
+
+	for (int payloads = 0; payloads <= 1; payloads++) {
+		struct audit_opts o = { .store_url = w->url,
+					.store_timeout_ms = 2000,
+					.payloads = payloads,
+					.retention_ms = 30 * DAY_MS,
+					.clock = fixed_clock };
+		struct audit *a = audit_new(&o);
+		char sql[200];
+
+		assert_non_null(a);
+		audit_call_text(a, "key_t", "fault", payloads ? "bigline2" : "bigline", now_ms - 4, 4, NULL, text,
+				strlen(text), payloads);
+		audit_free(a);
+		snprintf(sql, sizeof sql,
+			 "SELECT result_bytes || '/' || outcome || '/' || ifnull(result, '-') FROM audit WHERE tool = '%s'",
+			 payloads ? "bigline2" : "bigline");
+		query(w, sql, out, sizeof out);
+		snprintf(sql, sizeof sql, "%zu/%s/%s", strlen(text), payloads ? "is_error" : "ok", payloads ? text : "-");
+		assert_string_equal(out, sql);
+	}
+}
+
+/* arguments given as text (a large call the broker never parsed): their size is the
+ * text's length, their text kept only with payloads (the shared text referenced, not
+ * copied, until the writer has it); with a result as a tree, and with one as text */
+static void test_arguments_as_text(void **state)
+{
+	struct world *w = *state;
+	static const char args[] = "{\"text\" : \"big arguments\"}";
+	static const char text[] = "{\"content\":[]}";
+	json_t *ok = json_pack("{s:[]}", "content");
+	char out[512];
+
+	assert_non_null(ok);
+	for (int payloads = 0; payloads <= 1; payloads++) {
+		struct audit_opts o = { .store_url = w->url,
+					.store_timeout_ms = 2000,
+					.payloads = payloads,
+					.retention_ms = 30 * DAY_MS,
+					.clock = fixed_clock };
+		struct audit *a = audit_new(&o);
+		struct sharedtext *t = sharedtext_copy(args, strlen(args));
+		struct sharedtext_slice slice = { t, 0, strlen(args) };
+		char sql[300];
+
+		assert_non_null(a);
+		assert_non_null(t);
+		assert_int_equal(audit_keeps_payloads(a), payloads);
+		audit_call_args_text(a, "key_a", "fault", payloads ? "argtree2" : "argtree", now_ms - 4, 4, &slice,
+				     slice.len, ok, NULL, 0, NULL, 0, 0);
+		audit_call_args_text(a, "key_a", "fault", payloads ? "argtext2" : "argtext", now_ms - 4, 4, &slice,
+				     slice.len, NULL, NULL, 0, text, strlen(text), 1);
+		slice.t = NULL; /* dropped before the call ended: only the size */
+		audit_call_args_text(a, "key_a", "fault", payloads ? "argnone2" : "argnone", now_ms - 4, 4, &slice,
+				     strlen(args), NULL, NULL, -32001, NULL, 0, 0);
+		sharedtext_unref(t); /* the audit holds its own reference while it needs one */
+		audit_free(a);
+		for (int i = 0; i < 3; i++) {
+			static const char *const tools[] = { "argtree", "argtext", "argnone" };
+			static const char *const outcomes[] = { "ok", "is_error", "error" };
+
+			snprintf(sql, sizeof sql,
+				 "SELECT args_bytes || '/' || outcome || '/' || ifnull(arguments, '-') FROM audit "
+				 "WHERE tool = '%s%s'",
+				 tools[i], payloads ? "2" : "");
+			query(w, sql, out, sizeof out);
+			snprintf(sql, sizeof sql, "%zu/%s/%s", strlen(args), outcomes[i], payloads && i < 2 ? args : "-");
+			assert_string_equal(out, sql);
+		}
+	}
+	json_decref(ok);
+}
+
 /* pruning: rows older than the retention go (in bounded steps), newer ones stay */
 static void test_pruning(void **state)
 {
@@ -194,6 +276,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rows_sizes_no_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payloads_when_enabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_as_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arguments_as_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
 	};
 

@@ -14,7 +14,10 @@
 #include "allocfail.h"
 #include "broker_fake.h"
 #include "core/log.h"
+#include "core/buf.h"
 #include "mcp/jsonrpc.h"
+#include "client.h"  /* CLIENT_TREE_MAX */
+#include "session.h" /* SESSION_TREE_MAX */
 
 #define TWO_SERVERS "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"},\"b\":{\"command\":\"fake-b\"}}}"
 
@@ -531,6 +534,341 @@ static void test_undelivered_call_sent_again(void **state)
 	rig_free(r);
 }
 
+/* client_recv_big: the client's next answer however long (client_recv holds 64 KiB) */
+static json_t *client_recv_big(struct rig *r)
+{
+	static char chunk[65536];
+	buf_t b = BUF_INIT;
+	json_t *m = NULL;
+
+	for (int pass = 0; pass < 5000 && !m; pass++) {
+		ssize_t n;
+		char *nl;
+
+		rig_pass(r);
+		while ((n = recv(r->client, chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+			assert_int_equal(buf_append(&b, chunk, (size_t)n), 0);
+		if (b.len && (nl = memchr(b.data, '\n', b.len)))
+			m = json_loadb(b.data, (size_t)(nl - b.data), 0, NULL);
+	}
+	buf_free(&b);
+	return m;
+}
+
+/* big_answer: server fake answers req with result = PRE + n x's + POST (one line), from a
+ * block the session may take over when handed (else a copy is passed on) */
+static void big_answer_as(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post,
+			  int handed)
+{
+	buf_t b = BUF_INIT;
+
+	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":%s",
+				    (long long)json_integer_value(json_object_get(req, "id")), pre),
+			 0);
+	assert_int_equal(buf_reserve(&b, n), 0);
+	memset(b.data + b.len, 'x', n);
+	b.len += n;
+	assert_int_equal(buf_printf(&b, "%s}", post), 0);
+	if (handed) {
+		fake_say_block(f, buf_steal(&b));
+		return;
+	}
+	fake_say(f, b.data);
+	buf_free(&b);
+}
+
+static void big_answer(struct fake_transport *f, const json_t *req, const char *pre, size_t n, const char *post)
+{
+	big_answer_as(f, req, pre, n, post, 0);
+}
+
+/* a result over SESSION_TREE_MAX is passed on as text, never parsed whole: the client's
+ * id, the result's members, its _meta with mcpgw/server set (the server's forged one
+ * replaced), isError kept; one that is no object is refused as a small one is */
+static void test_large_result_passed_on_as_text(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	const size_t n = SESSION_TREE_MAX + 4096;
+	json_t *req, *ans, *res;
+	(void)state;
+
+	/* copied (a transport that cannot hand its buffer over), then taken over (stdio's) */
+	for (int handed = 0; handed <= 1; handed++) {
+		client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		rig_pass(r);
+		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+		big_answer_as(rig_fake(r, 0), req,
+			      "{\"t\":1, \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"", n,
+			      "\"}],\"isError\":true}", handed);
+		assert_int_equal(rig_fake(r, 0)->taken, handed);
+		ans = client_recv_big(r);
+		assert_non_null(ans);
+		assert_string_equal(str(ans, "id"), "c1");
+		res = json_object_get(ans, "result");
+		assert_int_equal(strlen(str(json_array_get(json_object_get(res, "content"), 0), "text")), n);
+		assert_true(json_is_true(json_object_get(res, "isError")));
+		assert_int_equal(json_integer_value(json_object_get(res, "t")), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "_meta"), "k")), 1);
+		assert_string_equal(str(json_object_get(res, "_meta"), "mcpgw/server"), "a");
+		assert_int_equal(json_object_size(res), 4);
+		json_decref(req);
+		json_decref(ans);
+	}
+	/* a result that is no object, as large */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	big_answer(rig_fake(r, 0), req, "[\"", n, "\"]");
+	ans = client_recv_big(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 6);
+	assert_string_equal(str(json_object_get(json_object_get(ans, "error"), "data"), "reason"), "invalid_result");
+	json_decref(req);
+	json_decref(ans);
+	/* invalid JSON, as large: ignored (the call times out as with a small one) */
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	big_answer(rig_fake(r, 0), req, "{\"content\":\"", n, "\"\"}");
+	rig_pass(r);
+	rig_advance(r, 1001);
+	ans = client_recv_big(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
+	json_decref(req);
+	json_decref(ans);
+	rig_free(r);
+}
+
+/* big_call: the client sends tools/call id (JSON text) of tool with params text pre, then
+ * "arguments":{"text":"<n x's>"}, then post, then "}" (params closed; post "}" closes the
+ * message: one line, over CLIENT_TREE_MAX when n is) */
+static void big_call(struct rig *r, const char *id, const char *pre, size_t n, const char *post)
+{
+	buf_t b = BUF_INIT;
+
+	assert_int_equal(buf_printf(&b,
+				    "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"tools/call\",\"params\":{%s"
+				    "\"arguments\" : {\"text\":\"",
+				    id, pre),
+			 0);
+	assert_int_equal(buf_reserve(&b, n), 0);
+	memset(b.data + b.len, 'x', n);
+	b.len += n;
+	assert_int_equal(buf_printf(&b, "\"}%s}", post), 0);
+	client_send_big(r, b.data, b.len);
+	buf_free(&b);
+}
+
+/* args_text_len: the length of the "text" argument of tools/call request req */
+static size_t args_text_len(const json_t *req)
+{
+	const char *t =
+		json_string_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "text"));
+
+	return t ? strlen(t) : 0;
+}
+
+/* a client's tools/call over CLIENT_TREE_MAX is not parsed whole: its arguments reach the
+ * server as the client's text (in parts, by reference, where the transport takes parts;
+ * parsed where it takes whole messages), with the name and _meta (the caller's id left
+ * out) as a small call has them; the answer comes back with the client's id */
+static void test_large_arguments_passed_on(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	const size_t n = CLIENT_TREE_MAX + 4096;
+	json_t *req, *ans;
+	const json_t *p;
+	(void)state;
+
+	for (int whole = 0; whole <= 1; whole++) {
+		if (whole)
+			fake_whole_messages(rig_fake(r, 0));
+		big_call(r, whole ? "\"c2\"" : "\"c1\"",
+			 "\"name\":\"alpha\",\"_meta\":{\"mcpgw/caller\":\"key_1\",\"trace\":\"t1\"},", n, "}");
+		rig_pass(r);
+		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+		assert_int_equal(rig_fake(r, 0)->parts_sent, 1);
+		p = json_object_get(req, "params");
+		assert_string_equal(str(p, "name"), "alpha");
+		assert_int_equal(args_text_len(req), n);
+		assert_int_equal(json_object_size(json_object_get(p, "arguments")), 1);
+		assert_string_equal(str(json_object_get(p, "_meta"), "trace"), "t1");
+		assert_null(json_object_get(json_object_get(p, "_meta"), "mcpgw/caller"));
+		assert_int_equal(json_object_size(p), 3);
+		fake_answer(rig_fake(r, 0), req, "{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}");
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_string_equal(str(ans, "id"), whole ? "c2" : "c1");
+		assert_string_equal(str(json_object_get(json_object_get(ans, "result"), "_meta"), "mcpgw/server"), "a");
+		json_decref(req);
+		json_decref(ans);
+	}
+	/* arguments null in a large message: the call goes with {}, as a small one does */
+	{
+		buf_t b = BUF_INIT;
+
+		assert_int_equal(buf_puts(&b, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\","
+					      "\"params\":{\"name\":\"alpha\",\"pad\":\""),
+				 0);
+		assert_int_equal(buf_reserve(&b, n), 0);
+		memset(b.data + b.len, 'p', n);
+		b.len += n;
+		assert_int_equal(buf_puts(&b, "\",\"arguments\" : null}}"), 0);
+		client_send_big(r, b.data, b.len);
+		buf_free(&b);
+	}
+	rig_pass(r);
+	assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+	p = json_object_get(req, "params");
+	assert_true(json_is_object(json_object_get(p, "arguments")));
+	assert_int_equal(json_object_size(json_object_get(p, "arguments")), 0);
+	assert_null(json_object_get(p, "pad"));
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	json_decref(ans);
+	json_decref(req);
+	rig_free(r);
+}
+
+/* large arguments are kept (by reference) while a second attempt may need them: a tool
+ * safe to repeat gets the same arguments again after its server restarts; one that is
+ * not fails as a small call does (may_have_run) */
+static void test_large_arguments_retried_after_restart(void **state)
+{
+	const size_t n = CLIENT_TREE_MAX + 100;
+	(void)state;
+
+	for (int safe = 1; safe >= 0; safe--) {
+		struct rig *r = ready_with(5000, 1, safe ? ALPHA_READONLY : ALPHA_UNSAFE);
+		json_t *req, *again, *ans;
+
+		big_call(r, "8", "\"name\":\"alpha\",", n, "}");
+		rig_pass(r);
+		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
+		assert_int_equal(args_text_len(req), n);
+		fake_die(rig_fake(r, 0), "killed by signal 9");
+		if (safe) {
+			rig_advance(r, BACKOFF_RESTART_MS);
+			fake_handshake(rig_fake(r, 0), ALPHA_READONLY);
+			assert_non_null(again = fake_take(rig_fake(r, 0), "tools/call")); /* sent again once ready */
+			assert_int_equal(rig_fake(r, 0)->parts_sent, 2);
+			assert_true(json_equal(json_object_get(req, "params"), json_object_get(again, "params")));
+			fake_answer(rig_fake(r, 0), again, "{\"content\":[]}");
+			json_decref(again);
+		}
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 8);
+		if (safe) {
+			assert_true(json_is_object(json_object_get(ans, "result")));
+		} else {
+			assert_true(json_is_true(data_get(ans, "may_have_run")));
+			assert_int_equal(data_int(ans, "attempts"), 1);
+		}
+		json_decref(req);
+		json_decref(ans);
+		rig_free(r);
+	}
+}
+
+/* a large message that is not valid JSON (or repeats a member name, which jansson
+ * refuses) gets -32700 with a null id, as a small one does; one whose arguments are no
+ * object -32602; the client is still served after them */
+static void test_large_arguments_invalid(void **state)
+{
+	struct rig *r = ready(1000, 0);
+	const size_t n = CLIENT_TREE_MAX + 10;
+	json_t *ans;
+	static const char *const bad[][3] = {
+		{ "\"name\":\"alpha\",", "", "-32700" },            /* a '}' missing */
+		{ "\"name\":\"alpha\",", "}\"", "-32700" },         /* text after it */
+		{ "\"name\":\"alpha\",\"arguments\":{},", "}", "-32700" }, /* arguments twice */
+		{ "\"name\":\"alpha\",\"name\":\"beta\",", "}", "-32700" }, /* name twice */
+		{ "\"name\":\"alpha\",\"x\":{\"a\":1,\"a\":2},", "}", "-32700" }, /* twice, deeper */
+		{ "\"name\":\"alpha\",\"x\":\"\\ud800\",", "}", "-32700" }, /* a lone surrogate */
+		{ "\"name\":\"alpha\",", "},\"params\":5", "-32700" }, /* params twice */
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		big_call(r, "5", bad[i][0], n, bad[i][1]);
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+				 atoi(bad[i][2]));
+		assert_true(json_is_null(json_object_get(ans, "id")));
+		json_decref(ans);
+	}
+	/* arguments that are a string: invalid params, with the request's id */
+	{
+		buf_t b = BUF_INIT;
+
+		assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\","
+						"\"params\":{\"name\":\"alpha\",\"arguments\":\""),
+				 0);
+		assert_int_equal(buf_reserve(&b, n), 0);
+		memset(b.data + b.len, 'y', n);
+		b.len += n;
+		assert_int_equal(buf_puts(&b, "\"}}"), 0);
+		client_send_big(r, b.data, b.len);
+		buf_free(&b);
+	}
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_INVALID_PARAMS);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 6);
+	json_decref(ans);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 7);
+	json_decref(ans);
+	rig_free(r);
+}
+
+/* a tools/list page over SESSION_TREE_MAX is read a tool at a time: every valid tool
+ * kept, bad entries skipped, the next page asked for by its cursor */
+static void test_large_tools_page(void **state)
+{
+	struct rig *r = rig_new(TWO_SERVERS, 1000, 0);
+	struct fake_transport *f = rig_fake(r, 0);
+	json_t *m, *list;
+	buf_t b = BUF_INIT;
+	char *desc = malloc(4001);
+	(void)state;
+
+	assert_non_null(desc);
+	memset(desc, 'd', 4000);
+	desc[4000] = '\0';
+	broker_start(r->b);
+	fake_handshake(rig_fake(r, 1), "[{\"name\":\"beta\"}]");
+	assert_non_null(m = fake_take(f, "initialize"));
+	fake_answer(f, m, "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"fake\",\"version\":\"1\"}}");
+	json_decref(m);
+	json_decref(fake_take(f, "notifications/initialized"));
+	assert_non_null(list = fake_take(f, "tools/list"));
+	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"nextCursor\":\"p2\",\"tools\":[5,",
+				    (long long)json_integer_value(json_object_get(list, "id"))), 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(buf_printf(&b, "{\"name\":\"t%d\",\"description\":\"%s\"},", i, desc), 0);
+	assert_int_equal(buf_puts(&b, "{\"name\":\"t0\"}]}}"), 0); /* a repeat: the first is kept */
+	assert_true(b.len > SESSION_TREE_MAX);
+	fake_say(f, b.data);
+	json_decref(list);
+	assert_non_null(list = fake_take(f, "tools/list")); /* the next page */
+	assert_string_equal(str(json_object_get(list, "params"), "cursor"), "p2");
+	fake_answer(f, list, "{\"tools\":[{\"name\":\"last\"}]}");
+	assert_int_equal(rig_session(r, 0)->tools.n, 301);
+	assert_string_equal(rig_session(r, 0)->tools.v[0].name, "t0");
+	assert_string_equal(rig_session(r, 0)->tools.v[300].name, "last");
+	json_decref(list);
+	buf_free(&b);
+	free(desc);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +886,11 @@ int main(void)
 		cmocka_unit_test(test_died_during_call_not_retried_without_hint),
 		cmocka_unit_test(test_unsent_call_waits_and_is_sent_once),
 		cmocka_unit_test(test_undelivered_call_sent_again),
+		cmocka_unit_test(test_large_result_passed_on_as_text),
+		cmocka_unit_test(test_large_tools_page),
+		cmocka_unit_test(test_large_arguments_passed_on),
+		cmocka_unit_test(test_large_arguments_retried_after_restart),
+		cmocka_unit_test(test_large_arguments_invalid),
 	};
 
 	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */

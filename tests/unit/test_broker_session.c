@@ -63,7 +63,7 @@ static void test_handshake_and_tools_list(void **state)
 	fake_answer(f, list, "{\"tools\":[{\"name\":\"beta\"},{\"name\":\"alpha\"},{\"noname\":1}]}");
 	/* ready, with both tools (the repeated one and the nameless one dropped) */
 	assert_int_equal(s->state, SESSION_READY);
-	assert_int_equal(json_array_size(s->tools), 2);
+	assert_int_equal(s->tools.n, 2);
 	assert_string_equal(s->proto, JR_MCP_LATEST);
 	assert_string_equal(json_string_value(json_object_get(s->server_info, "name")), "srv");
 	assert_int_equal(s->fail_streak, 0);
@@ -106,8 +106,8 @@ static void test_tools_cut_at_the_count(void **state)
 	fake_answer(f, list, "{\"tools\":[{\"name\":\"c\"},{\"name\":\"d\"},{\"name\":\"e\"}],\"nextCursor\":\"p3\"}");
 	assert_null(fake_take(f, "tools/list"));
 	assert_int_equal(s->state, SESSION_READY);
-	assert_int_equal(json_array_size(s->tools), 3);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(s->tools, 2), "name")), "c");
+	assert_int_equal(s->tools.n, 3);
+	assert_string_equal(s->tools.v[2].name, "c");
 	json_decref(list);
 	rig_free(r);
 }
@@ -133,13 +133,13 @@ static void test_tools_cut_at_the_bytes(void **state)
 	list = ready_with_list(r);
 	fake_answer(f, list, page);
 	assert_int_equal(s->state, SESSION_READY);
-	assert_int_equal(json_array_size(s->tools), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(s->tools, 0), "name")), "a");
+	assert_int_equal(s->tools.n, 1);
+	assert_string_equal(s->tools.v[0].name, "a");
 	json_decref(list);
 	cached = json_loads(strchr(page, '['), JSON_DISABLE_EOF_CHECK, NULL);
 	assert_non_null(cached);
 	session_set_tools(s, cached);
-	assert_int_equal(json_array_size(s->tools), 1);
+	assert_int_equal(s->tools.n, 1);
 	rig_free(r);
 }
 
@@ -177,7 +177,7 @@ static void test_no_tools_capability_is_ready_without_listing(void **state)
 	assert_non_null(note);
 	assert_null(fake_take(f, "tools/list"));
 	assert_int_equal(s->state, SESSION_READY);
-	assert_int_equal(json_array_size(s->tools), 0);
+	assert_int_equal(s->tools.n, 0);
 	json_decref(init);
 	json_decref(note);
 	rig_free(r);
@@ -228,7 +228,7 @@ static void test_died_restarts_with_backoff(void **state)
 	assert_int_equal(s->restarts, 1);
 	assert_int_equal(s->fail_streak, 0);
 	assert_int_equal(f->closes, 1);
-	assert_int_equal(json_array_size(s->tools), 2);
+	assert_int_equal(s->tools.n, 2);
 	rig_advance(r, BACKOFF_RESTART_MS - 1);
 	assert_int_equal(s->state, SESSION_BACKOFF);
 	assert_int_equal(f->opens, 1);
@@ -317,7 +317,7 @@ static void test_list_changed_relists(void **state)
 	list = fake_take(f, "tools/list");
 	assert_non_null(list);
 	fake_answer(f, list, "{\"tools\":[{\"name\":\"gamma\"}]}");
-	assert_int_equal(json_array_size(s->tools), 1);
+	assert_int_equal(s->tools.n, 1);
 	assert_int_equal(s->state, SESSION_READY);
 	/* a ping from the server is answered */
 	fake_say(f, "{\"jsonrpc\":\"2.0\",\"id\":\"p1\",\"method\":\"ping\"}");
@@ -430,7 +430,7 @@ static void test_unofferable_schema_logged_once(void **state)
 	fake_handshake(rig_fake(r, 0), "[{\"name\":\"good\",\"inputSchema\":{\"properties\":{}}},"
 				       "{\"name\":\"scalar\",\"inputSchema\":{\"type\":\"string\"}}]");
 	assert_int_equal(rig_session(r, 0)->state, SESSION_READY);
-	assert_int_equal(json_array_size(rig_session(r, 0)->tools), 2);
+	assert_int_equal(rig_session(r, 0)->tools.n, 2);
 	log_close();
 	log_init("test_broker_session", LOGL_ERROR, NULL);
 	fp = fopen(path, "r");

@@ -358,8 +358,9 @@ static void test_reader_offsets_across_feeds(void **state)
 	jr_reader_free(&r);
 }
 
-/* after a large message the reader gives its memory back at the next feed
- * (a connection does not keep a 16 MiB buffer for its life) */
+/* after a large message the reader gives its memory back as soon as every byte
+ * was handed out (a connection, busy or quiet, does not keep a 16 MiB buffer
+ * for its life); a part of a next line held keeps the buffer until it is read */
 static void test_reader_gives_memory_back(void **state)
 {
 	const size_t big = 4u << 20;
@@ -376,15 +377,56 @@ static void test_reader_gives_memory_back(void **state)
 	l = next_line(&r);
 	assert_non_null(l);
 	assert_int_equal(strlen(l), big);
-	assert_null(next_line(&r));
-	assert_true(r.buf.cap > BUF_KEEP_MAX);
+	assert_null(next_line(&r)); /* all read: released, the peer may stay quiet now */
+	assert_int_equal(r.buf.cap, 0);
 	assert_int_equal(feed(&r, "{\"small\":1}\n"), 0);
 	assert_true(r.buf.cap <= BUF_KEEP_MAX);
 	l = next_line(&r);
 	assert_non_null(l);
 	assert_string_equal(l, "{\"small\":1}");
+	assert_null(next_line(&r));
+	/* a large line followed by the start of another: kept until that one is read */
+	line[big] = '\n';
+	assert_int_equal(jr_reader_feed(&r, line, big + 1), 0);
+	assert_int_equal(feed(&r, "{\"next\":"), 0);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_int_equal(strlen(l), big);
+	assert_null(next_line(&r));
+	assert_true(r.buf.cap > BUF_KEEP_MAX);
+	assert_int_equal(feed(&r, "2}\n"), 0);
+	l = next_line(&r);
+	assert_non_null(l);
+	assert_string_equal(l, "{\"next\":2}");
+	assert_null(next_line(&r));
+	assert_true(r.buf.cap <= BUF_KEEP_MAX);
 	jr_reader_free(&r);
 	free(line);
+}
+
+/* jr_reader_take hands the block holding the last line over (the line's pointer stays
+ * valid in it); the bytes after that line stay in the reader */
+static void test_reader_take(void **state)
+{
+	struct jr_reader r;
+	size_t size = 0;
+	char *line, *block;
+	size_t len;
+
+	(void)state;
+	jr_reader_init(&r, 1024);
+	assert_null(jr_reader_take(&r, &size)); /* nothing held */
+	assert_int_equal(feed(&r, "{\"a\":1}\n{\"b\""), 0);
+	assert_int_equal(jr_reader_next(&r, &line, &len), JR_READ_LINE);
+	block = jr_reader_take(&r, &size);
+	assert_non_null(block);
+	assert_true(line >= block && line + len < block + size);
+	assert_string_equal(line, "{\"a\":1}");
+	assert_int_equal(feed(&r, ":2}\n"), 0);
+	assert_string_equal(next_line(&r), "{\"b\":2}");
+	assert_null(next_line(&r));
+	free(block);
+	jr_reader_free(&r);
 }
 
 static void test_parse(void **state)
@@ -414,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_reader_linear_in_short_lines),
 		cmocka_unit_test(test_reader_offsets_across_feeds),
 		cmocka_unit_test(test_reader_gives_memory_back),
+		cmocka_unit_test(test_reader_take),
 		cmocka_unit_test(test_parse),
 	};
 
