@@ -10,9 +10,9 @@
 #include "mcp/config.h"
 #include "transport.h"
 
-#define BROKER_STOP_GRACE_MS 2000 /* a shutdown leaves after 4 times this even with children left */
+#define BROKER_STOP_GRACE_MS 2000          /* a shutdown leaves after 4 times this even with children left */
 #define BROKER_MMAP_THRESHOLD (256 * 1024) /* from this size an allocation is mapped on its own (main.c) */
-#define BROKER_TRIM_FREE (4u << 20) /* free heap bytes past this are given back, once a second at most */
+#define BROKER_TRIM_FREE (4u << 20)        /* free heap bytes past this are given back, once a second at most */
 
 struct broker;
 struct persist;

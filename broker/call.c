@@ -159,8 +159,9 @@ static void call_audit_text(const struct call *c, const struct session_raw *raw,
 				clock_wall_ms() - (now - c->started_ms), now - c->started_ms, c->arguments,
 				raw->text + raw->result.off, raw->result.len, is_error);
 	if (c->cs->metrics) {
-		const char *labels[] = { "server", c->s->cfg->name, "tool", c->mcp_name, "outcome",
-					 is_error ? "is_error" : "ok", NULL };
+		const char *labels[] = { "server",    c->s->cfg->name, "tool",
+					 c->mcp_name, "outcome",       is_error ? "is_error" : "ok",
+					 NULL };
 		char series[METRICS_NAME_MAX];
 
 		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
@@ -287,7 +288,7 @@ static int splice_member(void *ctx, const char *key, struct jsonspan m, struct j
 	struct jsonspan *r = &sp->run[sp->in];
 
 	if (strcmp(key, "_meta") == 0) { /* written last, with mcpgw's member */
-		if (sp->meta.len) /* twice: a tree of it would be refused (JSON_REJECT_DUPLICATES) */
+		if (sp->meta.len)        /* twice: a tree of it would be refused (JSON_REJECT_DUPLICATES) */
 			return sp->failed = 1;
 		sp->meta = v;
 		sp->in = 1;
@@ -318,8 +319,7 @@ static int splice_meta(void *ctx, const char *key, struct jsonspan m, struct jso
  * (runs: sp->run[0], sp->run[1]) and tail: its _meta (an object's members; anything
  * else replaced) with "mcpgw/server" set, as result_for_client does with a tree.
  * 0, or -1 on ENOMEM; 1 when the result is not an object (or repeats its _meta). */
-static int answer_parts(const struct call *c, const struct session_raw *raw, struct splice *sp, buf_t *head,
-			buf_t *tail)
+static int answer_parts(const struct call *c, const struct session_raw *raw, struct splice *sp, buf_t *head, buf_t *tail)
 {
 	json_t *server;
 	int rc = -1;
@@ -346,8 +346,8 @@ out:
 
 /* reply_parts: the answer head, runs of the message (block: the message handed over by
  * the session, shared, not copied; NULL: copied), tail, sent to c's client. 0 or -1 */
-static int reply_parts(struct call *c, const struct session_raw *raw, const struct splice *sp, buf_t *head,
-		       buf_t *tail, char *block, size_t block_size)
+static int reply_parts(struct call *c, const struct session_raw *raw, const struct splice *sp, buf_t *head, buf_t *tail,
+		       char *block, size_t block_size)
 {
 	struct sharedtext *msg = block ? sharedtext_take(block, block_size) : NULL, *h, *t, *comma;
 	size_t base = block ? (size_t)(raw->text - block) : 0, n = 0;
@@ -392,7 +392,8 @@ static void on_answer_text(struct call *c, const struct session_raw *raw)
 	char text[300];
 
 	if (rc == 1) { /* a CallToolResult is an object: anything else is the server's fault */
-		snprintf(text, sizeof text, "MCP server '%s' answered tools/call '%s' with a result that is not an object",
+		snprintf(text, sizeof text,
+			 "MCP server '%s' answered tools/call '%s' with a result that is not an object",
 			 c->s->cfg->name, c->mcp_name);
 		log_warn("%s", text);
 		call_audit(c, NULL, NULL, JR_INTERNAL_ERROR);

@@ -354,7 +354,8 @@ int main(int argc, char **argv)
 	/* a large message's buffers are mapped on their own and unmapped when freed (glibc's own
 	 * threshold rises up to 32 MiB after the first large free; such buffers then stay in the heap) */
 	if (mallopt(M_MMAP_THRESHOLD, BROKER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
-		fprintf(stderr, "mcpgw-broker: mallopt(M_MMAP_THRESHOLD) refused: large messages may keep their memory\n");
+		fprintf(stderr,
+			"mcpgw-broker: mallopt(M_MMAP_THRESHOLD) refused: large messages may keep their memory\n");
 	if (log_init("mcpgw-broker", set.log_level, set.log_file) < 0)
 		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", set.log_file);
 	/* ${MCPGW_STATE_DIR} in the config and the MCP servers see the directories in use */

@@ -508,10 +508,10 @@ static void on_list_result(struct session *s, json_t *result)
 struct page_walk {
 	struct session *s;
 	const char *text;
-	size_t i;            /* tools seen */
-	int has_tools;       /* a "tools" array was found */
-	int failed;          /* out of memory */
-	json_t *cursor;      /* "nextCursor", parsed */
+	size_t i;       /* tools seen */
+	int has_tools;  /* a "tools" array was found */
+	int failed;     /* out of memory */
+	json_t *cursor; /* "nextCursor", parsed */
 };
 
 static int page_tool(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)

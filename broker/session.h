@@ -28,7 +28,7 @@
 struct session_tools_acc {
 	struct toolset tools; /* kept so far, as text (a page's tree lives only while it is read) */
 	json_t *seen;         /* names seen, for repeats */
-	int cut;       /* a bound was hit: 1 the count, 2 the bytes; the rest are dropped */
+	int cut;              /* a bound was hit: 1 the count, 2 the bytes; the rest are dropped */
 	size_t dropped;
 };
 

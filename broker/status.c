@@ -18,8 +18,8 @@ json_t *status_json(const struct status_view *v)
 		const struct session *s = v->sessions[i];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", s->cfg->name, "transport",
 				      session_transport_name(s), "state", session_state_name(s->state), "pid",
-				      (int)session_pid(s), "tools", (int)s->tools.n, "restarts",
-				      s->restarts, "since_ms_ago", (json_int_t)(v->now_ms - s->since_ms));
+				      (int)session_pid(s), "tools", (int)s->tools.n, "restarts", s->restarts,
+				      "since_ms_ago", (json_int_t)(v->now_ms - s->since_ms));
 
 		if (!o)
 			continue;

@@ -10,7 +10,7 @@ struct sharedtext;
 struct toolset_tool {
 	char *name;              /* its "name" (the server's) */
 	struct sharedtext *json; /* the Tool object, compact JSON (shared with the registry's writer) */
-	int retry_safe; /* annotations readOnlyHint or idempotentHint: a call that may have
+	int retry_safe;          /* annotations readOnlyHint or idempotentHint: a call that may have
 			 * reached the server may be sent again */
 };
 
@@ -20,7 +20,10 @@ struct toolset {
 	size_t bytes; /* the tools' compact JSON, summed */
 };
 
-#define TOOLSET_INIT { NULL, 0, 0, 0 }
+#define TOOLSET_INIT \
+	{ \
+		NULL, 0, 0, 0 \
+	}
 
 /* toolset_add: tool (borrowed: an object with a string "name") appended, as its text
  * (json, len: its compact JSON, malloc'd, taken: freed on failure too). 0, or -1 on

@@ -104,8 +104,8 @@ static int string(const char *t, size_t len, size_t *p, int *esc)
 			return -1;
 		i += 5;
 		if (u >= 0xD800 && u <= 0xDBFF) { /* a high surrogate: its low one must follow */
-			if (len - i < 6 || t[i] != '\\' || t[i + 1] != 'u' || hex4(t, len, i + 2, &lo) < 0 || lo < 0xDC00 ||
-			    lo > 0xDFFF)
+			if (len - i < 6 || t[i] != '\\' || t[i + 1] != 'u' || hex4(t, len, i + 2, &lo) < 0 ||
+			    lo < 0xDC00 || lo > 0xDFFF)
 				return -1;
 			i += 6;
 		}

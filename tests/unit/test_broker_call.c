@@ -594,12 +594,13 @@ static void test_large_result_passed_on_as_text(void **state)
 
 	/* copied (a transport that cannot hand its buffer over), then taken over (stdio's) */
 	for (int handed = 0; handed <= 1; handed++) {
-		client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
+		client_send(r,
+			    "{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\"}}");
 		rig_pass(r);
 		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
 		big_answer_as(rig_fake(r, 0), req,
-			      "{\"t\":1, \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"", n,
-			      "\"}],\"isError\":true}", handed);
+			      "{\"t\":1, \"_meta\" : {\"k\":1,\"mcpgw/server\":\"forged\"}, \"content\":[{\"type\":\"text\",\"text\":\"",
+			      n, "\"}],\"isError\":true}", handed);
 		assert_int_equal(rig_fake(r, 0)->taken, handed);
 		ans = client_recv_big(r);
 		assert_non_null(ans);
@@ -782,13 +783,13 @@ static void test_large_arguments_invalid(void **state)
 	const size_t n = CLIENT_TREE_MAX + 10;
 	json_t *ans;
 	static const char *const bad[][3] = {
-		{ "\"name\":\"alpha\",", "", "-32700" },            /* a '}' missing */
-		{ "\"name\":\"alpha\",", "}\"", "-32700" },         /* text after it */
-		{ "\"name\":\"alpha\",\"arguments\":{},", "}", "-32700" }, /* arguments twice */
-		{ "\"name\":\"alpha\",\"name\":\"beta\",", "}", "-32700" }, /* name twice */
+		{ "\"name\":\"alpha\",", "", "-32700" },                          /* a '}' missing */
+		{ "\"name\":\"alpha\",", "}\"", "-32700" },                       /* text after it */
+		{ "\"name\":\"alpha\",\"arguments\":{},", "}", "-32700" },        /* arguments twice */
+		{ "\"name\":\"alpha\",\"name\":\"beta\",", "}", "-32700" },       /* name twice */
 		{ "\"name\":\"alpha\",\"x\":{\"a\":1,\"a\":2},", "}", "-32700" }, /* twice, deeper */
-		{ "\"name\":\"alpha\",\"x\":\"\\ud800\",", "}", "-32700" }, /* a lone surrogate */
-		{ "\"name\":\"alpha\",", "},\"params\":5", "-32700" }, /* params twice */
+		{ "\"name\":\"alpha\",\"x\":\"\\ud800\",", "}", "-32700" },       /* a lone surrogate */
+		{ "\"name\":\"alpha\",", "},\"params\":5", "-32700" },            /* params twice */
 	};
 	(void)state;
 
@@ -845,12 +846,15 @@ static void test_large_tools_page(void **state)
 	broker_start(r->b);
 	fake_handshake(rig_fake(r, 1), "[{\"name\":\"beta\"}]");
 	assert_non_null(m = fake_take(f, "initialize"));
-	fake_answer(f, m, "{\"protocolVersion\":\"" JR_MCP_LATEST "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"fake\",\"version\":\"1\"}}");
+	fake_answer(f, m,
+		    "{\"protocolVersion\":\"" JR_MCP_LATEST
+		    "\",\"capabilities\":{\"tools\":{}},\"serverInfo\":{\"name\":\"fake\",\"version\":\"1\"}}");
 	json_decref(m);
 	json_decref(fake_take(f, "notifications/initialized"));
 	assert_non_null(list = fake_take(f, "tools/list"));
 	assert_int_equal(buf_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":{\"nextCursor\":\"p2\",\"tools\":[5,",
-				    (long long)json_integer_value(json_object_get(list, "id"))), 0);
+				    (long long)json_integer_value(json_object_get(list, "id"))),
+			 0);
 	for (int i = 0; i < 300; i++)
 		assert_int_equal(buf_printf(&b, "{\"name\":\"t%d\",\"description\":\"%s\"},", i, desc), 0);
 	assert_int_equal(buf_puts(&b, "{\"name\":\"t0\"}]}}"), 0); /* a repeat: the first is kept */
