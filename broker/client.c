@@ -383,9 +383,11 @@ static int big_args(struct clients *cl, uint64_t from, const struct client_metho
 	return 0;
 }
 
-/* on_big_line: a message over CLIENT_TREE_MAX: checked, then parsed a member at a time,
- * its params.arguments left as text for a method that takes them so (fn_text) */
-static void on_big_line(struct clients *cl, uint64_t from, const char *line, size_t len)
+/* on_line: a client's message, checked as jansson parses it (jsonspan), then parsed a
+ * member at a time, never as one tree (a tree costs several times its text, and the
+ * hop is cheaper without it); its params.arguments left as text for a method that
+ * takes them so (fn_text) */
+static void on_line(struct clients *cl, uint64_t from, const char *line, size_t len)
 {
 	struct big b = { .text = line };
 	struct jsonspan all = { 0, len };
@@ -436,29 +438,6 @@ static void on_big_line(struct clients *cl, uint64_t from, const char *line, siz
 	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
 	}
 	json_decref(b.msg);
-}
-
-static void on_line(struct clients *cl, uint64_t from, const char *line, size_t len)
-{
-	json_error_t jerr;
-	json_t *msg;
-
-	if (len > CLIENT_TREE_MAX) {
-		on_big_line(cl, from, line, len);
-		return;
-	}
-	if (!(msg = jr_parse(line, len, &jerr))) {
-		reply_error(cl, from, NULL, JR_PARSE_ERROR, "Parse error");
-		return;
-	}
-	switch (jr_classify(msg)) {
-	case JR_REQUEST: on_request(cl, from, msg); break;
-	case JR_NOTIFICATION:
-	case JR_RESPONSE:
-	case JR_ERROR_RESPONSE: break;
-	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");
-	}
-	json_decref(msg);
 }
 
 static void on_read(struct clients *cl, int slot)

@@ -10,7 +10,6 @@
 #include "sharedtext.h"
 
 #define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */
-#define CLIENT_TREE_MAX (1u << 20) /* a client's message longer than this is not parsed whole (client_method.fn_text) */
 
 struct clients;
 
@@ -18,7 +17,7 @@ struct clients;
  * borrowed); answer with clients_send(…, from, …) now or later */
 typedef void client_method_fn(void *ctx, uint64_t from, const json_t *id, const json_t *params);
 
-/* client_method_text_fn: the same for a message over CLIENT_TREE_MAX whose params hold
+/* client_method_text_fn: the same for a message whose params hold
  * "arguments": params (borrowed) without them, args (borrowed) their JSON text as the
  * client sent it (checked as jansson parses it; a slice of the client's message, taken
  * over without a copy: keep it with sharedtext_ref, never a copy) */
@@ -33,9 +32,9 @@ struct client_method {
 /* clients_new: up to max clients with messages of at most max_msg bytes;
  * requests go to methods[0..nmethods) (borrowed; called with ctx), besides
  * "ping" and "initialize", which are answered here; others get -32601.
- * A message over CLIENT_TREE_MAX is checked as jansson parses it (jsonspan)
- * and parsed a member at a time; its params.arguments are not parsed when
- * its method has fn_text (invalid JSON: -32700, as for any message).
+ * Every message is checked as jansson parses it (jsonspan) and parsed a
+ * member at a time, never as one tree; its params.arguments are not parsed
+ * when its method has fn_text (invalid JSON: -32700).
  * Free with clients_free. NULL on ENOMEM. */
 struct clients *clients_new(struct evloop *l, int max, size_t max_msg, const struct client_method *methods,
 			    size_t nmethods, void *ctx);

@@ -710,10 +710,11 @@ static int skel_member(void *ctx, const char *key, struct jsonspan m, struct jso
 	return w->bad;
 }
 
-/* ev_message_large: a message over SESSION_TREE_MAX: an answer with a result is read
- * without building its tree (a tools/list page a tool at a time; a tools/call result
- * passed on as text); 0, or -1 when it is another kind (parsed whole by the caller) */
-static int ev_message_large(struct session *s, const char *line, size_t len)
+/* ev_result_text: an answer with a result is read without building its tree (a
+ * tools/list page a tool at a time; a tools/call result passed on as text: a tree
+ * costs several times its text, and the hop is cheaper without it); 0, or -1 when
+ * the message is another kind (parsed whole by the caller) */
+static int ev_result_text(struct session *s, const char *line, size_t len)
 {
 	struct skel_walk w = { .text = line, .raw = { .text = line } };
 	struct jsonspan all = { 0, len };
@@ -743,7 +744,7 @@ static void ev_message(void *ctx, const char *line, size_t len)
 	json_t *msg;
 	enum jr_kind kind;
 
-	if (len > SESSION_TREE_MAX && ev_message_large(s, line, len) == 0)
+	if (ev_result_text(s, line, len) == 0)
 		return;
 	msg = jr_parse(line, len, &jerr);
 	kind = jr_classify(msg);

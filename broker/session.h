@@ -17,10 +17,6 @@
  * (a settings struct whose field is 0 gets them) */
 #define SESSION_MAX_TOOLS 4096
 #define SESSION_MAX_TOOLS_BYTES 4194304
-/* a server's message longer than this is not parsed whole when it is an answer with a
- * result: a tools/list page is read a tool at a time, a tools/call result passed on as
- * text (a jansson tree costs several times its text) */
-#define SESSION_TREE_MAX (1u << 20)
 
 /* a server's tools being read (a tools/list in pages, or the registry's
  * cache): checked and bounded as they come, so no listing holds more than
@@ -60,7 +56,7 @@ struct session_env {
 	struct metrics *metrics; /* mcpgw_mcp_server_restarts_total; NULL: not counted */
 };
 
-/* a result too large to parse whole (a message over SESSION_TREE_MAX): its text */
+/* an answer's result, never parsed whole (session.c, ev_message): its text */
 struct session_raw {
 	const char *text;       /* the whole message (borrowed for the call) */
 	struct jsonspan result; /* the "result" member's value in it, checked JSON */

@@ -194,7 +194,7 @@ struct rig *rig_new(const char *config, long tool_timeout_ms, int tool_retries)
 	r->now = 1000000;
 	r->client = -1;
 	r->set.max_clients = 4;
-	r->set.max_message_bytes = 4 << 20; /* room for messages over CLIENT_TREE_MAX */
+	r->set.max_message_bytes = 4 << 20; /* room for messages over 1 MiB (test_broker_call's large ones) */
 	r->set.tool_timeout_ms = tool_timeout_ms;
 	r->set.tool_retries = tool_retries;
 	r->set.init_timeout_ms = 5000;

@@ -16,8 +16,11 @@
 #include "core/log.h"
 #include "core/buf.h"
 #include "mcp/jsonrpc.h"
-#include "client.h"  /* CLIENT_TREE_MAX */
-#include "session.h" /* SESSION_TREE_MAX */
+#include "client.h"
+#include "session.h"
+
+/* a large message: one no part of the broker may hold as a tree (several times its text) */
+#define LARGE_MSG ((size_t)1 << 20)
 
 #define TWO_SERVERS "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\"},\"b\":{\"command\":\"fake-b\"}}}"
 
@@ -582,13 +585,13 @@ static void big_answer(struct fake_transport *f, const json_t *req, const char *
 	big_answer_as(f, req, pre, n, post, 0);
 }
 
-/* a result over SESSION_TREE_MAX is passed on as text, never parsed whole: the client's
+/* a large result is passed on as text, never parsed whole: the client's
  * id, the result's members, its _meta with mcpgw/server set (the server's forged one
  * replaced), isError kept; one that is no object is refused as a small one is */
 static void test_large_result_passed_on_as_text(void **state)
 {
 	struct rig *r = ready(1000, 0);
-	const size_t n = SESSION_TREE_MAX + 4096;
+	const size_t n = LARGE_MSG + 4096;
 	json_t *req, *ans, *res;
 	(void)state;
 
@@ -643,7 +646,7 @@ static void test_large_result_passed_on_as_text(void **state)
 
 /* big_call: the client sends tools/call id (JSON text) of tool with params text pre, then
  * "arguments":{"text":"<n x's>"}, then post, then "}" (params closed; post "}" closes the
- * message: one line, over CLIENT_TREE_MAX when n is) */
+ * message: one line, over LARGE_MSG when n is) */
 static void big_call(struct rig *r, const char *id, const char *pre, size_t n, const char *post)
 {
 	buf_t b = BUF_INIT;
@@ -670,14 +673,14 @@ static size_t args_text_len(const json_t *req)
 	return t ? strlen(t) : 0;
 }
 
-/* a client's tools/call over CLIENT_TREE_MAX is not parsed whole: its arguments reach the
+/* a client's large tools/call is not parsed whole: its arguments reach the
  * server as the client's text (in parts, by reference, where the transport takes parts;
  * parsed where it takes whole messages), with the name and _meta (the caller's id left
  * out) as a small call has them; the answer comes back with the client's id */
 static void test_large_arguments_passed_on(void **state)
 {
 	struct rig *r = ready(1000, 0);
-	const size_t n = CLIENT_TREE_MAX + 4096;
+	const size_t n = LARGE_MSG + 4096;
 	json_t *req, *ans;
 	const json_t *p;
 	(void)state;
@@ -738,7 +741,7 @@ static void test_large_arguments_passed_on(void **state)
  * not fails as a small call does (may_have_run) */
 static void test_large_arguments_retried_after_restart(void **state)
 {
-	const size_t n = CLIENT_TREE_MAX + 100;
+	const size_t n = LARGE_MSG + 100;
 	(void)state;
 
 	for (int safe = 1; safe >= 0; safe--) {
@@ -780,7 +783,7 @@ static void test_large_arguments_retried_after_restart(void **state)
 static void test_large_arguments_invalid(void **state)
 {
 	struct rig *r = ready(1000, 0);
-	const size_t n = CLIENT_TREE_MAX + 10;
+	const size_t n = LARGE_MSG + 10;
 	json_t *ans;
 	static const char *const bad[][3] = {
 		{ "\"name\":\"alpha\",", "", "-32700" },                          /* a '}' missing */
@@ -829,7 +832,7 @@ static void test_large_arguments_invalid(void **state)
 	rig_free(r);
 }
 
-/* a tools/list page over SESSION_TREE_MAX is read a tool at a time: every valid tool
+/* a large tools/list page is read a tool at a time: every valid tool
  * kept, bad entries skipped, the next page asked for by its cursor */
 static void test_large_tools_page(void **state)
 {
@@ -858,7 +861,7 @@ static void test_large_tools_page(void **state)
 	for (int i = 0; i < 300; i++)
 		assert_int_equal(buf_printf(&b, "{\"name\":\"t%d\",\"description\":\"%s\"},", i, desc), 0);
 	assert_int_equal(buf_puts(&b, "{\"name\":\"t0\"}]}}"), 0); /* a repeat: the first is kept */
-	assert_true(b.len > SESSION_TREE_MAX);
+	assert_true(b.len > LARGE_MSG);
 	fake_say(f, b.data);
 	json_decref(list);
 	assert_non_null(list = fake_take(f, "tools/list")); /* the next page */
