@@ -204,6 +204,23 @@ static void call_fail(struct call *c, int code, const char *reason, const char *
 /* NOT_RETRIED: why a call that may have run is not sent again */
 #define NOT_RETRIED \
 	"not retried: it may have taken effect, and the tool is not annotated readOnlyHint or idempotentHint"
+#define NOT_KEPT "not retried: its arguments were over 1 MiB, and the broker does not keep those for a second attempt"
+
+/* arguments of a call safe to repeat over this are not kept for a second attempt (the
+ * broker's memory: one more message-sized text held for the call's whole life) */
+#define CALL_RETRY_ARGS_MAX ((size_t)1 << 20)
+
+/* may_resend: the call can be sent once more (a tool safe to repeat whose arguments are kept) */
+static int may_resend(const struct call *c)
+{
+	return c->retry_safe && (!c->args_is_text || c->args_text.t);
+}
+
+/* not_resent_why: why a call that may have run is not sent again */
+static const char *not_resent_why(const struct call *c)
+{
+	return c->retry_safe ? NOT_KEPT : NOT_RETRIED;
+}
 
 /* on_transport_failure: the server went down with c (sent: in flight;
  * else never sent): wait for its restart, or give up */
@@ -214,10 +231,9 @@ static void on_transport_failure(struct call *c, const char *why, int sent)
 	if (c->srv_req_id && !sent) /* the transport says the one in flight never got there */
 		c->sent--;
 	c->srv_req_id = 0;
-	if (sent && !c->retry_safe) {
-		snprintf(msg, sizeof msg,
-			 "MCP server '%s' failed during tools/call '%s' after %lld ms (%s); " NOT_RETRIED,
-			 c->s->cfg->name, c->mcp_name, waited_ms(c), why);
+	if (sent && !may_resend(c)) {
+		snprintf(msg, sizeof msg, "MCP server '%s' failed during tools/call '%s' after %lld ms (%s); %s",
+			 c->s->cfg->name, c->mcp_name, waited_ms(c), why, not_resent_why(c));
 		call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, 1);
 		return;
 	}
@@ -496,7 +512,8 @@ static void call_send(struct call *c)
 	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
 	/* large arguments the transport now holds by reference: once they are written they
 	 * are freed, unless a retry (a tool safe to repeat) or the audit's payloads need them */
-	if (c->args_is_text && !c->retry_safe && !audit_keeps_payloads(c->cs->audit) && session_sends_by_reference(c->s)) {
+	if (c->args_is_text && (!c->retry_safe || c->args_text.len > CALL_RETRY_ARGS_MAX) &&
+	    !audit_keeps_payloads(c->cs->audit) && session_sends_by_reference(c->s)) {
 		sharedtext_unref(c->args_text.t);
 		c->args_text.t = NULL;
 	}
@@ -671,18 +688,18 @@ static void call_timed_out(struct call *c)
 		if (params)
 			session_notify(c->s, "notifications/cancelled", params);
 		c->srv_req_id = 0;
-		if (c->retry_safe && c->attempts <= cs->set->tool_retries && !cs->stopping) {
+		if (may_resend(c) && c->attempts <= cs->set->tool_retries && !cs->stopping) {
 			log_info("tools/call %s on %s: no answer within %ld ms; retrying (the tool is annotated as safe "
 				 "to repeat)",
 				 c->mcp_name, c->s->cfg->name, c->timeout_ms);
 			call_dispatch(c);
 			return;
 		}
-		if (!c->retry_safe)
+		if (!may_resend(c))
 			snprintf(msg, sizeof msg,
 				 "MCP server '%s' did not answer tools/call '%s' within its timeout of %ld ms (waited %lld "
-				 "ms); " NOT_RETRIED,
-				 c->s->cfg->name, c->mcp_name, c->timeout_ms, waited_ms(c));
+				 "ms); %s",
+				 c->s->cfg->name, c->mcp_name, c->timeout_ms, waited_ms(c), not_resent_why(c));
 		else
 			snprintf(msg, sizeof msg,
 				 "MCP server '%s' did not answer tools/call '%s': %d attempt%s of %ld ms each timed out "

@@ -35,7 +35,9 @@ const tools = [
 	  inputSchema: { type: "object", properties: { text: { type: "string" } } } },
 	...["hang", "bigline", "closeout", "die", "quit"].map((name) => ({ name, description: `Fault: ${name}.`,
 	  inputSchema: { type: "object", properties: { mib: { type: "integer" } } } })),
-].map((t) => ({ ...t, name: prefix + t.name }));
+].map((t) => ({ ...t, name: prefix + t.name,
+	// FAULT_READONLY=1: every tool says a repeat does no harm (the broker may send a call again)
+	...(process.env.FAULT_READONLY === "1" ? { annotations: { readOnlyHint: true } } : {}) }));
 const wrong = { number: 5, null: null, string: "five", array: [1, 2], true: true,
 	// objects whose members have the wrong types
 	content_number: { content: 5 }, content_items: { content: [5, "x", null, [1], { type: 7 }] },

@@ -607,9 +607,9 @@ const struct settings_row settings_rows[] = {
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),
 	  .readers = R_MCP, .doc = "retries of a tool call on transport failure",
-	  .more = "(server died, timeout), only for tools annotated `readOnlyHint` or `idempotentHint` (a call "
-		  "that may have run is not repeated otherwise; one that never left the broker waits for its "
-		  "server); a result, also `isError`, is never retried" },
+	  .more = "(server died, timeout), only for tools annotated `readOnlyHint` or `idempotentHint` whose "
+		  "arguments are at most 1 MiB (a call that may have run is not repeated otherwise; one that never "
+		  "left the broker waits for its server); a result, also `isError`, is never retried" },
 	{ .name = "MCPGW_INIT_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "30", FIELD(init_timeout_ms),
 	  .readers = R_MCP | SETTINGS_CLIENT, .doc = "seconds from starting an MCP server to its tool list" },
 	{ .name = "MCPGW_RESTART_BACKOFF_MAX", SECONDS(1, SET_DAY_MS), .def = "300", FIELD(restart_backoff_max_ms),

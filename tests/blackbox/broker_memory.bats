@@ -8,7 +8,8 @@ mcpgw_load_sim
 # tools a server, the catalog within 7/8 of 16 MiB (14 MiB). "a" and "c" list 1000 tools of 4 KB
 # (long strings, ~4.1 MB each); "b" lists 4096 tools (MCPGW_SERVER_MAX_TOOLS) whose schemas hold 38
 # properties each (~4 MB of small JSON values: what costs a parsed tree most); "d" 450 more tools of
-# 4 KB, so that the catalog comes near its bound; "f" (tests/fault-server.mjs) answers the calls.
+# 4 KB, so that the catalog comes near its bound; "f" (tests/fault-server.mjs) answers the calls,
+# "g" the same with every tool annotated readOnlyHint (a call the broker may send again).
 mcpgw_custom_config() {
 	local node big="$MCPGW_ROOT/tests/bigtools-server.mjs"
 
@@ -19,7 +20,8 @@ mcpgw_custom_config() {
   "b": { "command": "$node", "args": ["$big", "b", "4096", "10", "0", "38"] },
   "c": { "command": "$node", "args": ["$big", "c", "1000", "4000", "250"] },
   "d": { "command": "$node", "args": ["$big", "d", "450", "4000"] },
-  "f": { "command": "$node", "args": ["$MCPGW_ROOT/tests/fault-server.mjs"] }
+  "f": { "command": "$node", "args": ["$MCPGW_ROOT/tests/fault-server.mjs"] },
+  "g": { "command": "$node", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "safe_"], "env": { "FAULT_READONLY": "1" } }
 } }
 EOF
 	printf 'MCPGW_LOG_LEVEL=info\n' >"$MCPGW_HOME/.env"
@@ -28,7 +30,7 @@ EOF
 
 setup_file() {
 	mcpgw_setup_file_with_sim || return 1
-	for s in a b c d f; do wait_server_state "$s" ready 60 || return 1; done
+	for s in a b c d f g; do wait_server_state "$s" ready 60 || return 1; done
 }
 teardown_file() { mcpgw_teardown_file_with_sim; }
 
@@ -59,7 +61,7 @@ skip_if_asan() {
 	skip_if_asan
 	bclient list 1
 	echo "# catalog: $(json_eval 'j.bytes[0]') bytes, $(json_eval 'j.tools[0]') tools" >&3
-	assert_json 'j.tools[0] === 1000 + 4096 + 1000 + 450 + 8'
+	assert_json 'j.tools[0] === 1000 + 4096 + 1000 + 450 + 8 + 8'
 	assert_json 'j.bytes[0] > 13 * 1048576 && j.bytes[0] <= 16 * 1048576 / 8 * 7 + 4096'
 	! grep -q 'MCPGW_SERVER_MAX_TOOLS\|MCPGW_MAX_MESSAGE_BYTES' "$MCPGW_STATE_DIR/broker.log"
 	peak_check "since its start (the catalog built from five servers)"
@@ -87,7 +89,7 @@ skip_if_asan() {
 	wait $pids
 	for i in 1 2 3; do
 		[ "$(cat "$BATS_TEST_TMPDIR/tools$i.status")" = 200 ]
-		[ "$(json_eval 'j.data.length' "$(cat "$BATS_TEST_TMPDIR/tools$i.json")")" -eq 6554 ]
+		[ "$(json_eval 'j.data.length' "$(cat "$BATS_TEST_TMPDIR/tools$i.json")")" -eq 6562 ]
 	done
 	peak_check "16 slow clients listing the catalog, 3 GET /v1/tools and a chat"
 }
@@ -96,7 +98,7 @@ skip_if_asan() {
 	skip_if_asan
 	peak_reset
 	bclient list 16
-	assert_json 'j.tools.every(n => n === 6554) && Math.max(...j.bytes) - Math.min(...j.bytes) <= 1' # ids 1 to 16
+	assert_json 'j.tools.every(n => n === 6562) && Math.max(...j.bytes) - Math.min(...j.bytes) <= 1' # ids 1 to 16
 	peak_check "16 clients listing the catalog"
 }
 
@@ -115,6 +117,14 @@ skip_if_asan() {
 	bclient echo echo $((15 * 1048576 + 524288))
 	assert_json 'j.error === null && j.text === "Echo: ".length + 15.5 * 1048576 && j.server === "f"'
 	peak_check "tool arguments of 15.5 MiB, echoed back"
+}
+
+@test "a tools/call of a tool safe to repeat whose arguments are near MCPGW_MAX_MESSAGE_BYTES (15.5 MiB, echoed back): VmHWM at 64 MB or less (arguments over 1 MiB are not kept for a second attempt)" {
+	skip_if_asan
+	peak_reset
+	bclient echo safe_echo $((15 * 1048576 + 524288))
+	assert_json 'j.error === null && j.text === "Echo: ".length + 15.5 * 1048576 && j.server === "g"'
+	peak_check "tool arguments of 15.5 MiB to a tool safe to repeat, echoed back"
 }
 
 @test "after the big messages the broker gives its memory back and still serves" {

@@ -736,24 +736,34 @@ static void test_large_arguments_passed_on(void **state)
 	rig_free(r);
 }
 
-/* large arguments are kept (by reference) while a second attempt may need them: a tool
- * safe to repeat gets the same arguments again after its server restarts; one that is
- * not fails as a small call does (may_have_run) */
+/* arguments are kept (by reference) while a second attempt may need them: a tool safe
+ * to repeat gets the same arguments again after its server restarts, when they are at
+ * most 1 MiB (CALL_RETRY_ARGS_MAX); larger ones are not kept, so such a call fails as
+ * an unsafe one does (may_have_run), saying why; a tool not safe to repeat is never
+ * sent twice */
 static void test_large_arguments_retried_after_restart(void **state)
 {
-	const size_t n = LARGE_MSG + 100;
+	static const struct {
+		int safe;
+		size_t n;
+		int resent;
+	} cases[] = {
+		{ 1, 4096, 1 },
+		{ 1, LARGE_MSG + 100, 0 },
+		{ 0, LARGE_MSG + 100, 0 },
+	};
 	(void)state;
 
-	for (int safe = 1; safe >= 0; safe--) {
-		struct rig *r = ready_with(5000, 1, safe ? ALPHA_READONLY : ALPHA_UNSAFE);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		struct rig *r = ready_with(5000, 1, cases[k].safe ? ALPHA_READONLY : ALPHA_UNSAFE);
 		json_t *req, *again, *ans;
 
-		big_call(r, "8", "\"name\":\"alpha\",", n, "}");
+		big_call(r, "8", "\"name\":\"alpha\",", cases[k].n, "}");
 		rig_pass(r);
 		assert_non_null(req = fake_take(rig_fake(r, 0), "tools/call"));
-		assert_int_equal(args_text_len(req), n);
+		assert_int_equal(args_text_len(req), cases[k].n);
 		fake_die(rig_fake(r, 0), "killed by signal 9");
-		if (safe) {
+		if (cases[k].resent) {
 			rig_advance(r, BACKOFF_RESTART_MS);
 			fake_handshake(rig_fake(r, 0), ALPHA_READONLY);
 			assert_non_null(again = fake_take(rig_fake(r, 0), "tools/call")); /* sent again once ready */
@@ -765,11 +775,15 @@ static void test_large_arguments_retried_after_restart(void **state)
 		ans = client_recv(r);
 		assert_non_null(ans);
 		assert_int_equal(json_integer_value(json_object_get(ans, "id")), 8);
-		if (safe) {
+		if (cases[k].resent) {
 			assert_true(json_is_object(json_object_get(ans, "result")));
 		} else {
+			const char *msg = json_string_value(json_object_get(json_object_get(ans, "error"), "message"));
+
 			assert_true(json_is_true(data_get(ans, "may_have_run")));
 			assert_int_equal(data_int(ans, "attempts"), 1);
+			assert_non_null(msg);
+			assert_non_null(strstr(msg, cases[k].safe ? "over 1 MiB" : "not annotated readOnlyHint"));
 		}
 		json_decref(req);
 		json_decref(ans);
