@@ -208,6 +208,11 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		cd_to=$fe_root
 	fi
 	cd "$cd_to" || exit 2
+	# the copy's node first: a test that names `command -v node` in a servers_config.json gives the
+	# broker (run as MCPGW_USER) a path it can reach
+	saved_path=$PATH
+	PATH="$cd_to/tests/node_modules/.bin:$PATH"
+	export PATH
 	for fe in ${MCPGW_CHECK_FRONTENDS-apache-fcgid apache-proxy-fcgi cgi}; do
 		# the tool loop's own suites (tool calls, loop policy, upstream conventions and dialects: what
 		# happens between the responder, the broker and the upstream, whatever started the responder)
@@ -244,6 +249,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		count_bats "$log/bats"
 	fi
 	unset MCPGW_FRONTEND
+	PATH=$saved_path
 	cd "$root" || exit 2
 
 	# every suite's gateways ran with the run's canaries planted (tests/canaries.sh, helpers.bash,
