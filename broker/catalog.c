@@ -288,6 +288,7 @@ void catalog_rebuild(struct catalog *c)
 	size_t *start = calloc(ns, sizeof *start), *bytes = calloc(ns, sizeof *bytes),
 	       *ntools = calloc(ns, sizeof *ntools);
 	buf_t text = BUF_INIT;
+	size_t text_len;
 	struct sharedtext *tools;
 
 	if (!tn || !listed || !start || !bytes || !ntools || toolname_assign(tn, n) < 0 ||
@@ -322,7 +323,8 @@ void catalog_rebuild(struct catalog *c)
 	cat_fit(c, listed, bytes, ntools);
 	cat_close_list(c, &text, listed, start, bytes, ntools, &nlisted);
 	qsort(cat, k, sizeof *cat, cat_cmp);
-	if (!(tools = sharedtext_take(buf_steal(&text), text.len)))
+	text_len = text.len; /* read before buf_steal empties text: the order arguments are evaluated in is unspecified */
+	if (!(tools = sharedtext_take(buf_steal(&text), text_len)))
 		goto nomem;
 	{
 		struct sharedtext *old = c->tools;
