@@ -18,6 +18,7 @@
 #include "broker.h"
 #include "check.h"
 #include "core/keystore.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/statedir.h"
 #include "core/usage.h"
@@ -358,6 +359,7 @@ int main(int argc, char **argv)
 			"mcpgw-broker: mallopt(M_MMAP_THRESHOLD) refused: large messages may keep their memory\n");
 	if (log_init("mcpgw-broker", set.log_level, set.log_file) < 0)
 		fprintf(stderr, "mcpgw-broker: %s: cannot open the log file; logging to stderr\n", set.log_file);
+	(void)fdlimit_raise(); /* a connection per responder worker: as many as MCPGW_CAPACITY on a busy host */
 	/* ${MCPGW_STATE_DIR} in the config and the MCP servers see the directories in use */
 	if (settings_export(&set) < 0)
 		log_warn("cannot export MCPGW_HOME and MCPGW_STATE_DIR: out of memory");

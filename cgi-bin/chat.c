@@ -17,10 +17,11 @@
 #include "core/usage.h"
 
 /* Threads, not processes: a stream holds its worker for its whole life (tool
- * rounds included), so each process runs MCPGW_CHAT_THREADS workers (the
- * skeleton's, lib/http/responder.h) that accept on the shared FastCGI socket;
- * many long streams then never starve other requests, at a fraction of the
- * memory of as many processes. Each worker has its own tool loop. */
+ * rounds included), so each process keeps MCPGW_CHAT_THREADS workers ready
+ * (the skeleton's pool, lib/http/responder.c) and starts more while every one
+ * is busy, up to the host's MCPGW_CAPACITY, whose slots every chat completion
+ * holds (ROUTE_CAPACITY: one beyond them is answered 503 at once). Each worker
+ * has its own tool loop. */
 struct worker {
 	struct toolloop tl;
 };
@@ -120,7 +121,7 @@ static enum route_status route_chat(struct exchange *x)
 
 /* chat.fcgi's routes */
 static const struct route chat_routes[] = {
-	{ "/v1/chat/completions", "POST", route_chat, ROUTE_BODY | ROUTE_BROKER | ROUTE_UPSTREAM },
+	{ "/v1/chat/completions", "POST", route_chat, ROUTE_BODY | ROUTE_BROKER | ROUTE_UPSTREAM | ROUTE_CAPACITY },
 	{ NULL, NULL, NULL, 0 },
 };
 
@@ -177,6 +178,7 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_STATE_STORE",
 					     "MCPGW_STATE_STORE_TIMEOUT",
 					     "MCPGW_CHAT_THREADS",
+					     "MCPGW_CAPACITY",
 					     "MCPGW_MAX_BODY_BYTES",
 					     "MCPGW_MAX_DRAIN_BYTES",
 					     "MCPGW_MAX_JSON_DEPTH",

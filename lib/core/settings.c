@@ -619,8 +619,9 @@ const struct settings_row settings_rows[] = {
 		  "1 s, then 2, 4, ... up to this; one that was ready for 30 s, or answered a request since it got "
 		  "ready (a server that exits after serving, cleanly or not), restarts after 0.1 s; one that keeps "
 		  "dying soon after getting ready without answering anything doubles that wait too" },
-	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGS_COUNT, 1, 65536), .def = "512", FIELD(max_clients),
-	  .readers = SETTINGS_BROKER, .doc = "broker client connections" },
+	{ .name = "MCPGW_MAX_CLIENTS", INT(SETTINGS_COUNT, 1, 65536), .def = "4096", FIELD(max_clients),
+	  .readers = SETTINGS_BROKER, .doc = "broker client connections",
+	  .more = "(a chat responder worker holds one: at least `MCPGW_CAPACITY` plus the kept workers)" },
 	{ .name = "MCPGW_BROKER_TIMEOUT", SECONDS(0, SET_HOUR_MS), .def = "5", FIELD(broker_timeout_ms),
 	  .readers = R_MCP, .doc = "seconds to wait for the broker beyond the tool time" },
 	{ .name = "MCPGW_SHUTDOWN_GRACE", SECONDS(0, SET_HOUR_MS), .def = "30", FIELD(shutdown_grace_ms),
@@ -744,7 +745,13 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_AUDIT_RETENTION", SECONDS(1000, 3650 * SET_DAY_MS), .def = "2592000", FIELD(audit_retention_ms),
 	  .readers = SETTINGS_BROKER, .doc = "seconds a tool call's row is kept in the audit table (30 days)" },
 	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
-	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads per chat responder process" },
+	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads kept ready per chat responder process",
+	  .more = "(while every one is busy, another starts, up to `MCPGW_CAPACITY` more; one beyond these idle for 5 s ends)" },
+	{ .name = "MCPGW_CAPACITY", INT(SETTINGS_COUNT, 1, 100000), .def = "1000", FIELD(capacity),
+	  .readers = SETTINGS_RESPONDERS,
+	  .doc = "chat completions in progress at once on this host, every responder process together",
+	  .more = "(one more is answered 503 `capacity_exceeded` with `Retry-After: 1` at once; while fewer than "
+		  "an eighth of the slots are free, a caller holding its fair share of them is refused first)" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",
 	  FIELD(embedding_base_url), .readers = SETTINGS_RESPONDERS, .hook = hook_trim_slash,
 	  .doc = "the API that computes embeddings of other models",

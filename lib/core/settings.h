@@ -57,6 +57,7 @@ struct settings {
 	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
 	int chat_threads;             /* MCPGW_CHAT_THREADS */
+	int capacity;                 /* MCPGW_CAPACITY */
 	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
 	char model_alias_map[4097];   /* derived: "alias\0model\0...\0\0"; use the functions below */
 	/* the state store */

@@ -18,6 +18,8 @@
 	"state.db" /* the state store (SQLite, 0600): mixed-batch history, caches (MCPGW_STATE_STORE's default) */
 #define STATEDIR_CATALOG_GEN "catalog.gen" /* the catalog generation, 8 bytes mapped shared */
 #define STATEDIR_METRICS "metrics.shm"     /* the counters every process adds to (lib/core/metrics.h), mapped shared */
+#define STATEDIR_CAPACITY \
+	"capacity.slots" /* the host-wide slots of MCPGW_CAPACITY (lib/core/capacity.h): records locked per slot */
 #define STATEDIR_KEYS_HINT \
 	"keys.hint"                  /* bumped by whoever changes the API keys (lib/core/changehint.h), mapped shared */
 #define STATEDIR_CHAT_DB "chat.db"   /* mcpgw-chat's conversations (SQLite, 0600) */

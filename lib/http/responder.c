@@ -2,6 +2,7 @@
 #include "http/responder.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/capacity.h"
+#include "core/fdlimit.h"
 #include "core/log.h"
 #include "core/statedir.h"
 #include "http/oai.h"
@@ -18,6 +21,7 @@
 #include "openai/wire.h"
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
+#define RESPONDER_IDLE_EXIT_MS 5000   /* a worker beyond the kept ones idle this long ends */
 /* memory back to the system after a large request (issue 15, finding 3): from this size an
  * allocation is mapped on its own and unmapped when freed (a fixed threshold: glibc's own rises
  * up to 32 MiB after the first large free, and large request buffers then stay in the heap) */
@@ -324,6 +328,37 @@ static enum route_status fault_handler(struct exchange *x)
 }
 
 /* dispatch: everything before the handler, then the handler; what it returned */
+/* take_slot: one of the host's capacity slots for x (x->slot), or the 503 that
+ * says none is free (Retry-After: 1; the OpenAI SDKs retry a 503 after it) and -1.
+ * Without a table (no state directory yet, or it failed: logged) the gate is open. */
+static int take_slot(struct responder *r, struct exchange *x)
+{
+	struct capacity *c = responder_capacity(r);
+	int rc = c ? capacity_take(c, x->auth.key_id, &x->slot) : CAPACITY_TAKEN;
+
+	if (rc == CAPACITY_TAKEN)
+		return 0;
+	x->slot = -1;
+	if (rc < 0) {
+		log_warn("capacity table: %s: the request is served without a slot", strerror(errno));
+		return 0;
+	}
+	(void)hio_add_headers(x->h, "Retry-After: 1\r\n");
+	if (rc == CAPACITY_FULL)
+		oai_send_error(x->h, 503, NULL, "capacity_exceeded",
+			       "The gateway is at capacity: all %d slots for %s requests on this host are in use "
+			       "(MCPGW_CAPACITY). Retry after 1 s.",
+			       capacity_slots(c), x->route->path);
+	else
+		oai_send_error(x->h, 503, NULL, "capacity_exceeded",
+			       "The gateway is nearly at capacity (MCPGW_CAPACITY %d) and this caller already holds "
+			       "its fair share of the slots left for %s requests. Retry after 1 s.",
+			       capacity_slots(c), x->route->path);
+	log_info("%s %s: 503 capacity_exceeded (%s)", x->method, x->path,
+		 rc == CAPACITY_FULL ? "every slot in use" : "the caller's fair share reached");
+	return -1;
+}
+
 static enum route_status dispatch(struct responder *r, struct exchange *x)
 {
 	const char *uri = hio_param(x->h, "REQUEST_URI");
@@ -371,6 +406,8 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		return ROUTE_DONE;
 	/* the caller is the key the check accepted ("" none), never anything the client asserts */
 	accesslog_set_caller(&x->log, x->auth.key_id);
+	if ((x->route->needs & ROUTE_CAPACITY) && take_slot(r, x) < 0)
+		return ROUTE_DONE;
 	if ((x->route->needs & ROUTE_UPSTREAM) && !x->w->up) {
 		responder_send_config_error(x->h, "the upstream client could not be made (see the responders' log)");
 		return ROUTE_DONE;
@@ -407,6 +444,7 @@ void responder_serve_one(struct responder_worker *w)
 	x.h = &w->h;
 	x.app = w->r->def->app;
 	x.arg = "";
+	x.slot = -1;
 	/* statically initialised (no call: a responder whose handlers never wait touches no
 	 * threading code per request); used only when a handler returns PENDING */
 	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
@@ -432,6 +470,8 @@ void responder_serve_one(struct responder_worker *w)
 	w->last = x.log;
 	w->trim = x.body.len >= RESPONDER_TRIM_AFTER || w->h.bytes_out >= RESPONDER_TRIM_AFTER;
 	buf_free(&x.body);
+	if (x.slot >= 0)
+		capacity_give(w->r->capacity, x.slot);
 	if (x.pending) {
 		pthread_cond_destroy(&x.done);
 		pthread_mutex_destroy(&x.lock);
@@ -461,6 +501,33 @@ struct metrics *responder_metrics(struct responder *r)
 	}
 	pthread_mutex_unlock(&metrics_lock);
 	return m;
+}
+
+static pthread_mutex_t capacity_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct capacity *responder_capacity(struct responder *r)
+{
+	static int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
+	struct capacity *c = __atomic_load_n(&r->capacity, __ATOMIC_ACQUIRE);
+	struct timespec now;
+	char path[PATH_MAX], err[PATH_MAX + 128];
+
+	if (c || !r->settings_ok)
+		return c;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&capacity_lock);
+	if (!(c = r->capacity) && now.tv_sec >= next_try) {
+		next_try = now.tv_sec + 1;
+		if (access(r->s.state_dir, F_OK) == 0) {
+			if (statedir_path(path, sizeof path, r->s.state_dir, STATEDIR_CAPACITY) < 0)
+				log_warn("capacity table: the state directory's path is too long: no capacity gate");
+			else if (!(c = capacity_open(path, r->s.capacity, err, sizeof err)))
+				log_warn("%s: no capacity gate until it can be opened", err);
+		}
+		__atomic_store_n(&r->capacity, c, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&capacity_lock);
+	return c;
 }
 
 /* ---- start-up and the accept loop ---- */
@@ -547,21 +614,132 @@ static void serve_and_log(struct responder_worker *w)
 		(void)malloc_trim(0);
 }
 
-/* worker_loop: accept (one worker at a time), answer, finish; until shutdown */
+/* The pool of workers of a threaded responder: def->threads of them kept
+ * ready; while every one is busy (the last idle one just accepted a request)
+ * the one that accepted starts another, up to r->nw (the host's capacity
+ * and the kept ones: a process can always accept, if only to answer 503
+ * capacity_exceeded at once); one that finds more than the kept ones idle
+ * for RESPONDER_IDLE_EXIT_MS ends, giving its memory back. Workers are
+ * detached: each frees its own clients when it ends. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t ended; /* live fell */
+	int live;             /* threads started and not ended (or about to start) */
+	int idle;             /* of them, waiting to accept */
+	int keep;             /* def->threads */
+	int *free_slots;      /* indexes of r->ws not in use, nfree of them */
+	int nfree;
+	pthread_attr_t attr;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .ended = PTHREAD_COND_INITIALIZER };
+
+static void *worker_loop(void *arg);
+
+/* pool_start: a worker thread on w (initialised); 0 or -1 (w's slot then still the caller's) */
+static int pool_start(struct responder_worker *w)
+{
+	if (pthread_create(&w->th, &pool.attr, worker_loop, w) != 0)
+		return -1;
+	w->started = 1;
+	return 0;
+}
+
+/* pool_grow: one more worker (the pool has a free slot and live was counted for it already) */
+static void pool_grow(struct responder *r)
+{
+	struct responder_worker *w;
+	int i;
+
+	pthread_mutex_lock(&pool.lock);
+	i = pool.nfree > 0 ? pool.free_slots[--pool.nfree] : -1;
+	pthread_mutex_unlock(&pool.lock);
+	if (i >= 0) {
+		w = &r->ws[i];
+		memset(w, 0, sizeof *w);
+		if (worker_init(r, w) == 0 && pool_start(w) == 0)
+			return;
+		worker_free(r, w);
+		log_warn("no worker could be added (%s): the ones running go on", strerror(errno));
+	}
+	pthread_mutex_lock(&pool.lock);
+	if (i >= 0)
+		pool.free_slots[pool.nfree++] = i;
+	pool.live--;
+	pthread_cond_signal(&pool.ended);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* pool_leave: w's thread ends: its clients freed, its slot given back */
+static void pool_leave(struct responder_worker *w)
+{
+	struct responder *r = w->r;
+	int i = (int)(w - r->ws);
+
+	worker_free(r, w);
+	pthread_mutex_lock(&pool.lock);
+	pool.free_slots[pool.nfree++] = i;
+	pool.live--;
+	pthread_cond_signal(&pool.ended);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* accept_or_retire: the accept lock, then a request accepted on w: 1; 0 at shutdown or when w
+ * ends because more than the kept workers were idle for RESPONDER_IDLE_EXIT_MS; -1 on error */
+static int accept_or_retire(struct responder_worker *w)
+{
+	for (;;) {
+		struct timespec until;
+		int rc;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RESPONDER_IDLE_EXIT_MS / 1000;
+		rc = pthread_mutex_timedlock(&accept_lock, &until);
+		if (rc == ETIMEDOUT) {
+			int retire;
+
+			pthread_mutex_lock(&pool.lock);
+			retire = pool.idle > pool.keep;
+			if (retire)
+				pool.idle--;
+			pthread_mutex_unlock(&pool.lock);
+			if (retire)
+				return 0;
+			continue;
+		}
+		if (rc != 0)
+			return -1;
+		rc = stopping ? 0 : hio_accept(&w->h);
+		pthread_mutex_unlock(&accept_lock);
+		pthread_mutex_lock(&pool.lock);
+		pool.idle--;
+		pthread_mutex_unlock(&pool.lock);
+		return rc;
+	}
+}
+
+/* worker_loop: accept (one worker at a time), answer, finish; until shutdown or retired */
 static void *worker_loop(void *arg)
 {
 	struct responder_worker *w = arg;
 
+	(void)pthread_detach(pthread_self());
 	for (;;) {
-		int rc;
+		int grow;
 
-		pthread_mutex_lock(&accept_lock);
-		rc = stopping ? 0 : hio_accept(&w->h);
-		pthread_mutex_unlock(&accept_lock);
-		if (rc <= 0)
+		pthread_mutex_lock(&pool.lock);
+		pool.idle++;
+		pthread_mutex_unlock(&pool.lock);
+		if (accept_or_retire(w) <= 0)
 			break;
+		pthread_mutex_lock(&pool.lock);
+		grow = pool.idle == 0 && pool.live < w->r->nw && !stopping;
+		if (grow)
+			pool.live++;
+		pthread_mutex_unlock(&pool.lock);
+		if (grow)
+			pool_grow(w->r);
 		serve_and_log(w);
 	}
+	pool_leave(w);
 	return NULL;
 }
 
@@ -595,15 +773,16 @@ static void watch_hup(void)
 		log_warn("SIGHUP: cannot watch for it (%s): it ends this responder", strerror(errno));
 }
 
-/* serve_threads: n workers; main waits for SIGTERM/SIGINT (SIGHUP reopens the log), then wakes the workers
- * blocked in accept and gives requests in progress grace_ms (MCPGW_SHUTDOWN_GRACE). 0, or 1 when one
- * outlived it (then nothing may be freed). */
-static int serve_threads(struct responder_worker *ws, int n, long grace_ms)
+/* serve_threads: the pool (see pool above) with r->ws[0] ready, keep workers at
+ * first; main waits for SIGTERM/SIGINT (SIGHUP reopens the log), then wakes the
+ * workers blocked in accept and gives requests in progress grace_ms
+ * (MCPGW_SHUTDOWN_GRACE). 0 when every worker ended (each freed its clients), or
+ * 1 when one outlived it (then nothing may be freed). */
+static int serve_threads(struct responder *r, int keep, long grace_ms)
 {
 	sigset_t set;
-	pthread_attr_t attr;
 	struct timespec deadline;
-	int sig = 0;
+	int sig = 0, rc = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -611,12 +790,23 @@ static int serve_threads(struct responder_worker *ws, int n, long grace_ms)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (pthread_attr_init(&attr) != 0)
+	if (pthread_attr_init(&pool.attr) != 0)
 		return 1;
-	(void)pthread_attr_setstacksize(&attr, RESPONDER_STACK);
-	for (int i = 0; i < n; i++)
-		ws[i].started = pthread_create(&ws[i].th, &attr, worker_loop, &ws[i]) == 0;
-	pthread_attr_destroy(&attr);
+	(void)pthread_attr_setstacksize(&pool.attr, RESPONDER_STACK);
+	pool.keep = keep;
+	for (int i = r->nw - 1; i >= 1; i--)
+		pool.free_slots[pool.nfree++] = i;
+	pool.live = 1;
+	if (pool_start(&r->ws[0]) < 0) {
+		pool.live = 0;
+		worker_free(r, &r->ws[0]);
+	}
+	for (int i = 1; i < keep; i++) {
+		pthread_mutex_lock(&pool.lock);
+		pool.live++;
+		pthread_mutex_unlock(&pool.lock);
+		pool_grow(r);
+	}
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		log_reopened();
 	if (sig == SIGHUP)
@@ -632,17 +822,19 @@ static int serve_threads(struct responder_worker *ws, int n, long grace_ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	for (int i = 0; i < n; i++)
-		if (ws[i].started && pthread_timedjoin_np(ws[i].th, NULL, &deadline) != 0)
-			return 1;
-	return 0;
+	pthread_mutex_lock(&pool.lock);
+	while (pool.live > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&pool.ended, &pool.lock, &deadline) == ETIMEDOUT && pool.live > 0;
+	pthread_mutex_unlock(&pool.lock);
+	pthread_attr_destroy(&pool.attr);
+	return rc;
 }
 
 int responder_main(const struct responder_def *def)
 {
 	static struct responder r; /* ~17 KB of settings: process lifetime */
 	const struct responder_client *clients[] = { def->upstream, def->broker };
-	int n, rc = 0;
+	int n, max, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (mallopt(M_MMAP_THRESHOLD, RESPONDER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
@@ -659,12 +851,16 @@ int responder_main(const struct responder_def *def)
 	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
 	if (n < 1)
 		n = 1;
-	if (!(r.ws = calloc((size_t)n, sizeof *r.ws)) || worker_init(&r, &r.ws[0]) < 0) {
+	/* room for the pool to grow: one worker per capacity slot besides the kept ones */
+	max = n > 1 && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
+	if (!(r.ws = calloc((size_t)max, sizeof *r.ws)) || !(pool.free_slots = calloc((size_t)max, sizeof(int))) ||
+	    worker_init(&r, &r.ws[0]) < 0) {
 		log_error("cannot start: FastCGI initialisation failed or out of memory");
 		rc = 1;
 		goto out;
 	}
 	r.nw = 1;
+	(void)fdlimit_raise(); /* a worker holds its client's, an upstream and a broker connection */
 	if (r.ws[0].h.cgi)
 		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
 	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
@@ -675,21 +871,21 @@ int responder_main(const struct responder_def *def)
 		rc = rc < 0 ? 1 : 0;
 		goto out;
 	}
-	while (r.nw < n && worker_init(&r, &r.ws[r.nw]) == 0)
-		r.nw++;
-	if (r.nw < n)
-		worker_free(&r, &r.ws[r.nw]); /* the one that failed half-way */
-	if (serve_threads(r.ws, r.nw, r.settings_ok ? r.s.shutdown_grace_ms : 30000) != 0)
+	r.nw = max;
+	if (serve_threads(&r, n, r.settings_ok ? r.s.shutdown_grace_ms : 30000) != 0)
 		return 1; /* a request outlived the grace period: leave without freeing */
+	r.nw = 0;         /* each worker freed its own */
 out:
 	for (int i = 0; i < r.nw; i++)
 		worker_free(&r, &r.ws[i]);
 	if (!r.nw && r.ws && rc)
 		worker_free(&r, &r.ws[0]);
 	free(r.ws);
+	free(pool.free_slots);
 	if (def->teardown)
 		def->teardown(&r);
 	metrics_close(r.metrics);
+	capacity_close(r.capacity);
 	for (size_t i = 0; i < sizeof clients / sizeof *clients; i++)
 		if (clients[i] && clients[i]->global_cleanup)
 			clients[i]->global_cleanup();

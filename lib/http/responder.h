@@ -22,6 +22,9 @@ enum route_needs {
 				  * MCPGW_MAX_BODY_BYTES, 400 short or malformed length; the handler never sees those */
 	ROUTE_BROKER = 1 << 1,   /* x->w->bc: the worker's broker client (MCPGW_BROKER_AUTOSTART applies) */
 	ROUTE_UPSTREAM = 1 << 2, /* x->w->up: the worker's upstream client (connections kept across requests) */
+	ROUTE_CAPACITY = 1 << 3, /* a long request: it holds one of the host's MCPGW_CAPACITY slots
+				  * (lib/core/capacity.h) until it is finished; none free: 503 with
+				  * Retry-After before the body is read, the handler never runs */
 };
 
 /* What a handler returns. */
@@ -79,6 +82,7 @@ struct exchange {
 	pthread_cond_t done;
 	int finished;
 	int pending; /* the handler returned ROUTE_PENDING */
+	int slot;    /* the capacity slot held (ROUTE_CAPACITY), -1 none */
 	/* what the request did, for its access-log line and the metrics (lib/http/accesslog.h):
 	 * the skeleton begins and writes it, with the caller's id: auth.key_id, the key the
 	 * check accepted ("" none), never anything the client asserts; a handler sets the model, the tools run, rounds and tokens with accesslog_* */
@@ -157,8 +161,14 @@ struct responder {
 	char fault[RESPONDER_FAULT_MAX]; /* MCPGW_FAULT, "" when off */
 	struct responder_worker *ws;
 	int nw;
-	struct metrics *metrics; /* the shared counters (lib/core/metrics.h); NULL until the state directory exists */
+	struct metrics *metrics;   /* the shared counters (lib/core/metrics.h); NULL until the state directory exists */
+	struct capacity *capacity; /* the host's slots (ROUTE_CAPACITY); NULL until the state directory exists */
 };
+
+/* responder_capacity: r's table of the host's capacity slots (MCPGW_CAPACITY),
+ * opened on first use once the state directory exists (retried at most once a
+ * second); NULL when it cannot be (the gate is then open: logged). */
+struct capacity *responder_capacity(struct responder *r);
 
 /* responder_metrics: r's shared counters, opened on first use once the state
  * directory exists (retried at most once a second); NULL when they cannot be. */

@@ -295,7 +295,7 @@ static void test_defaults(void **state)
 	assert_int_equal(s.tool_retries, 2);
 	assert_int_equal(s.init_timeout_ms, 30000);
 	assert_int_equal(s.restart_backoff_max_ms, 300000);
-	assert_int_equal(s.max_clients, 512);
+	assert_int_equal(s.max_clients, 4096);
 	assert_int_equal(s.broker_timeout_ms, 5000);
 	assert_int_equal(s.startup_wait_ms, 30000);
 	assert_int_equal(s.broker_autostart, 1);

@@ -1,0 +1,267 @@
+/* capacity.c: the host-wide capacity of long requests: a file of 16-byte slot records in the state directory, a slot held by an OFD lock on its record (the kernel's, dropped with its process), the record naming its caller for the fair share. */
+#include "core/capacity.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/statedir.h"
+
+#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), reserved (8) */
+
+struct capacity {
+	int fd;
+	int slots;
+	int next;            /* where the next search for a free slot starts (spreads the slots) */
+	unsigned char *mine; /* slots this process holds: one byte each (its own OFD locks never conflict
+			      * with each other, so the process must know them itself) */
+	uint64_t *table;     /* scratch: the records read by capacity_take */
+	pthread_mutex_t lock;
+	int lock_ok; /* lock initialised */
+};
+
+/* cap_digest: the caller's 64-bit FNV-1a digest, never 0 (0 marks a free record) */
+static uint64_t cap_digest(const char *caller)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (const unsigned char *p = (const unsigned char *)(caller ? caller : ""); *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* cap_lock: fcntl F_OFD_SETLK (type F_WRLCK or F_UNLCK) or F_OFD_GETLK on slot's record; the fcntl result */
+static int cap_lock(const struct capacity *c, int cmd, short type, int slot, struct flock *out)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)slot * CAP_RECORD;
+	fl.l_len = CAP_RECORD;
+	if (fcntl(c->fd, cmd, &fl) < 0)
+		return -1;
+	if (out)
+		*out = fl;
+	return 0;
+}
+
+/* cap_held_by_other: 1 when another process holds slot, 0 when nobody does, -1 on error */
+static int cap_held_by_other(const struct capacity *c, int slot)
+{
+	struct flock fl;
+
+	if (cap_lock(c, F_OFD_GETLK, F_WRLCK, slot, &fl) < 0)
+		return -1;
+	return fl.l_type != F_UNLCK;
+}
+
+/* cap_write: slot's record set to digest (0: free); 0 or -1 */
+static int cap_write(const struct capacity *c, int slot, uint64_t digest)
+{
+	unsigned char rec[CAP_RECORD];
+
+	memset(rec, 0, sizeof rec);
+	memcpy(rec, &digest, sizeof digest);
+	return pwrite(c->fd, rec, sizeof rec, (off_t)slot * CAP_RECORD) == (ssize_t)sizeof rec ? 0 : -1;
+}
+
+struct capacity *capacity_open(const char *path, int slots, char *err, size_t errlen)
+{
+	struct capacity *c;
+	struct stat sb;
+	off_t want = (off_t)slots * CAP_RECORD;
+
+	if (slots < 1 || slots > CAPACITY_MAX) {
+		snprintf(err, errlen, "capacity %d is not within 1..%d", slots, CAPACITY_MAX);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof *c)))
+		c->fd = -1;
+	if (!c || !(c->mine = calloc((size_t)slots, 1)) || !(c->table = calloc((size_t)slots, CAP_RECORD))) {
+		snprintf(err, errlen, "capacity table %s: out of memory", path);
+		capacity_close(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->slots = slots;
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		snprintf(err, errlen, "capacity table %s: no mutex", path);
+		capacity_close(c);
+		return NULL;
+	}
+	c->lock_ok = 1;
+	/* grown, never shrunk: a process configured with more slots may be using the rest */
+	errno = 0;
+	if ((c->fd = statedir_open(path, O_RDWR | O_CREAT, 0600)) < 0 || fstat(c->fd, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode) || (sb.st_size < want && ftruncate(c->fd, want) < 0)) {
+		int e = errno ? errno : EINVAL;
+
+		snprintf(err, errlen, "capacity table %s: %s", path, strerror(e));
+		capacity_close(c);
+		errno = e;
+		return NULL;
+	}
+	return c;
+}
+
+/* cap_count: from the records just read, the slots held and how many of them caller holds, and the
+ * distinct callers holding slots (counting caller as one even when it holds none). With verify, a
+ * record whose slot nobody locks (its process died before it wrote the record free) is not counted.
+ * 0 or -1 (an fcntl failed). */
+static int cap_count(struct capacity *c, uint64_t digest, int verify, int *held, int *by_caller, int *callers)
+{
+	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
+	int nseen = 0, over = 0;
+
+	*held = *by_caller = 0;
+	for (int i = 0; i < c->slots; i++) {
+		uint64_t d = c->table[2 * i];
+		int j;
+
+		if (!c->mine[i]) {
+			if (!d)
+				continue;
+			if (verify) {
+				int h = cap_held_by_other(c, i);
+
+				if (h < 0)
+					return -1;
+				if (!h)
+					continue;
+			}
+		} else if (!d) {
+			continue; /* ours, its record not written yet: cannot happen under the lock */
+		}
+		(*held)++;
+		if (d == digest)
+			(*by_caller)++;
+		for (j = 0; j < nseen && seen[j] != d; j++)
+			;
+		if (j == nseen) {
+			if (nseen < (int)(sizeof seen / sizeof *seen))
+				seen[nseen++] = d;
+			else
+				over = 1;
+		}
+	}
+	*callers = nseen + over + (*by_caller == 0);
+	return 0;
+}
+
+int capacity_take(struct capacity *c, const char *caller, int *slot)
+{
+	uint64_t digest = cap_digest(caller);
+	size_t len = (size_t)c->slots * CAP_RECORD;
+	int held, by_caller, callers, rc = CAPACITY_FULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
+		if (errno == 0)
+			errno = EIO;
+		rc = -1;
+		goto out;
+	}
+	if (cap_count(c, digest, 0, &held, &by_caller, &callers) < 0) {
+		rc = -1;
+		goto out;
+	}
+	/* scarce by the records: count again from the locks (records of dead processes left out) */
+	if (c->slots - held < c->slots / 8 + 1 && cap_count(c, digest, 1, &held, &by_caller, &callers) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (held >= c->slots) {
+		rc = CAPACITY_FULL;
+		goto out;
+	}
+	if (c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers) {
+		rc = CAPACITY_OVER_SHARE;
+		goto out;
+	}
+	for (int k = 0; k < c->slots; k++) {
+		int i = (c->next + k) % c->slots;
+
+		if (c->mine[i])
+			continue;
+		if (cap_lock(c, F_OFD_SETLK, F_WRLCK, i, NULL) < 0) {
+			if (errno == EAGAIN || errno == EACCES)
+				continue; /* another process holds it */
+			rc = -1;
+			goto out;
+		}
+		if (cap_write(c, i, digest) < 0) {
+			int e = errno;
+
+			(void)cap_lock(c, F_OFD_SETLK, F_UNLCK, i, NULL);
+			errno = e;
+			rc = -1;
+			goto out;
+		}
+		c->mine[i] = 1;
+		c->next = (i + 1) % c->slots;
+		*slot = i;
+		rc = CAPACITY_TAKEN;
+		goto out;
+	}
+	rc = CAPACITY_FULL;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void capacity_give(struct capacity *c, int slot)
+{
+	if (!c || slot < 0 || slot >= c->slots)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (c->mine[slot]) {
+		(void)cap_write(c, slot, 0); /* a record left behind is recognised by its missing lock */
+		(void)cap_lock(c, F_OFD_SETLK, F_UNLCK, slot, NULL);
+		c->mine[slot] = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+int capacity_held(struct capacity *c)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->slots && n >= 0; i++) {
+		int h = c->mine[i] ? 1 : cap_held_by_other(c, i);
+
+		n = h < 0 ? -1 : n + h;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int capacity_slots(const struct capacity *c)
+{
+	return c->slots;
+}
+
+void capacity_close(struct capacity *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0) {
+		for (int i = 0; i < c->slots; i++)
+			if (c->mine[i])
+				(void)cap_write(c, i, 0);
+		close(c->fd); /* drops every lock of this open file description */
+	}
+	if (c->lock_ok)
+		(void)pthread_mutex_destroy(&c->lock);
+	free(c->mine);
+	free(c->table);
+	free(c);
+}

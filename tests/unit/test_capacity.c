@@ -1,0 +1,156 @@
+/* test_capacity.c: unit tests for lib/core/capacity.c: slots shared by two openers (two processes' view), given back by a process that dies, the fair share when slots are scarce, bad sizes and a symlink refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/capacity.h"
+#include "core/statedir.h"
+
+static char dir[64], path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/mcpgw-capacity.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	return statedir_path(path, sizeof path, dir, STATEDIR_CAPACITY);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* two openers of one file are two processes to each other: the slots one holds, the other cannot take */
+static void test_slots_shared(void **state)
+{
+	char err[256];
+	struct capacity *a = capacity_open(path, 3, err, sizeof err), *b = capacity_open(path, 3, err, sizeof err);
+	int s[4], t;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(capacity_take(a, "k1", &s[i]), CAPACITY_TAKEN);
+	assert_true(s[0] != s[1] && s[1] != s[2] && s[0] != s[2]);
+	assert_int_equal(capacity_take(a, "k1", &s[3]), CAPACITY_FULL);
+	assert_int_equal(capacity_take(b, "k2", &t), CAPACITY_FULL);
+	assert_int_equal(capacity_held(b), 3);
+	capacity_give(a, s[1]);
+	assert_int_equal(capacity_held(b), 2);
+	assert_int_equal(capacity_take(b, "k2", &t), CAPACITY_TAKEN);
+	assert_int_equal(t, s[1]);
+	assert_int_equal(capacity_take(a, "k1", &s[3]), CAPACITY_FULL);
+	capacity_close(b); /* its slot comes back with its file */
+	assert_int_equal(capacity_take(a, "k1", &s[3]), CAPACITY_TAKEN);
+	assert_int_equal(capacity_held(a), 3);
+	capacity_close(a);
+}
+
+/* a process that dies holding slots gives them back (the kernel drops its locks); its records are not counted */
+static void test_dead_process_gives_back(void **state)
+{
+	char err[256];
+	struct capacity *a;
+	pid_t pid;
+	int st, s;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct capacity *c = capacity_open(path, 4, err, sizeof err);
+		int x;
+
+		for (int i = 0; i < 4; i++)
+			if (!c || capacity_take(c, "child", &x) != CAPACITY_TAKEN)
+				_exit(1);
+		_exit(0); /* no capacity_give, no close: a crash */
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	a = capacity_open(path, 4, err, sizeof err);
+	assert_non_null(a);
+	assert_int_equal(capacity_held(a), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(capacity_take(a, "k", &s), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "k", &s), CAPACITY_FULL);
+	capacity_close(a);
+}
+
+/* while fewer than an eighth of the slots are free, a caller at its share is refused, another is not */
+static void test_fair_share(void **state)
+{
+	char err[256];
+	struct capacity *a = capacity_open(path, 16, err, sizeof err);
+	int s;
+
+	(void)state;
+	assert_non_null(a);
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(capacity_take(a, "big", &s), CAPACITY_TAKEN);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(capacity_take(a, "small", &s), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "big", &s), CAPACITY_TAKEN); /* 2 free: not scarce yet */
+	assert_int_equal(capacity_take(a, "big", &s), CAPACITY_OVER_SHARE);
+	assert_int_equal(capacity_take(a, "small", &s), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "small", &s), CAPACITY_FULL);
+	capacity_close(a);
+}
+
+/* one caller alone may use every slot: a share is of callers that hold slots */
+static void test_alone_takes_all(void **state)
+{
+	char err[256];
+	struct capacity *a = capacity_open(path, 8, err, sizeof err);
+	int s;
+
+	(void)state;
+	assert_non_null(a);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(capacity_take(a, NULL, &s), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "", &s), CAPACITY_FULL);
+	capacity_close(a);
+}
+
+static void test_refused(void **state)
+{
+	char err[256], link[160];
+
+	(void)state;
+	assert_null(capacity_open(path, 0, err, sizeof err));
+	assert_null(capacity_open(path, CAPACITY_MAX + 1, err, sizeof err));
+	snprintf(link, sizeof link, "%s/link", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_null(capacity_open(link, 4, err, sizeof err));
+	assert_int_equal(errno, ELOOP);
+	assert_non_null(strstr(err, link));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_slots_shared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_process_gives_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fair_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alone_takes_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
