@@ -164,6 +164,7 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 		.clients = clients_count(b->clients),
 		.generation = catalog_generation(b->cat),
 		.tools = catalog_listed(b->cat),
+		.calls = b->calls,
 	};
 
 	(void)params;
@@ -190,6 +191,15 @@ static void reply_raw_to_client(void *ctx, uint64_t to, const struct sharedtext_
 
 	if (b->clients)
 		clients_send_parts(b->clients, to, parts, n);
+}
+
+/* client_closed: a client left: its calls still waiting for a place are dropped */
+static void client_closed(void *ctx, uint64_t ref)
+{
+	struct broker *b = ctx;
+
+	if (b->calls)
+		calls_client_gone(b->calls, ref);
 }
 
 /* needs_http: a remote server is enabled */
@@ -247,6 +257,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;
+	clients_on_close(b->clients, client_closed, b);
 	calls_set_audit(b->calls, o->audit);
 	calls_set_metrics(b->calls, o->metrics);
 	return b;

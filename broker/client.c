@@ -42,6 +42,8 @@ struct clients {
 	struct cli **slot; /* [max] */
 	unsigned *gens;    /* [max]: a slot's generation, so a late answer never reaches its next client */
 	int n;
+	clients_closed_fn *closed; /* clients_on_close, may be NULL */
+	void *closed_ctx;
 };
 
 /* a client is known outside as its slot and generation */
@@ -75,9 +77,11 @@ static void wpart_pop(struct cli *c)
 static void cli_close(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
+	uint64_t ref;
 
 	if (!c)
 		return;
+	ref = ref_of(slot, c->gen);
 	evloop_unwatch(cl->loop, c->fd);
 	close(c->fd);
 	jr_reader_free(&c->rd);
@@ -87,6 +91,14 @@ static void cli_close(struct clients *cl, int slot)
 	cl->slot[slot] = NULL;
 	cl->n--;
 	log_debug("client %d closed", slot);
+	if (cl->closed)
+		cl->closed(cl->closed_ctx, ref);
+}
+
+void clients_on_close(struct clients *cl, clients_closed_fn *fn, void *ctx)
+{
+	cl->closed = fn;
+	cl->closed_ctx = ctx;
 }
 
 static void on_io(void *ctx, int fd, int events);

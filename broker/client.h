@@ -64,6 +64,10 @@ void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struc
 /* clients_nomem: the answer for client to could not be made (ENOMEM): the client is
  * closed, so that it learns at once that its answer will not come */
 void clients_nomem(struct clients *cl, uint64_t to);
+/* clients_closed_fn: client ref (as methods know it) is gone (closed by either side) */
+typedef void clients_closed_fn(void *ctx, uint64_t ref);
+/* clients_on_close: fn(ctx, ref) runs whenever a client is closed (NULL: nothing) */
+void clients_on_close(struct clients *cl, clients_closed_fn *fn, void *ctx);
 /* clients_count: connected clients */
 int clients_count(const struct clients *cl);
 
