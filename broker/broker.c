@@ -171,10 +171,20 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 	reply(b, from, id, status_json(&v));
 }
 
+/* notifications/cancelled {requestId}: the client gave up its tools/call of that id */
+static void m_cancelled(void *ctx, uint64_t from, const json_t *id, const json_t *params)
+{
+	struct broker *b = ctx;
+
+	(void)id;
+	calls_cancel(b->calls, from, json_object_get(params, "requestId"));
+}
+
 static const struct client_method methods[] = {
-	{ "tools/call", m_call, m_call_text },
-	{ "tools/list", m_list, NULL },
-	{ "mcpgw/status", m_status, NULL },
+	{ "tools/call", m_call, m_call_text, 0 },
+	{ "tools/list", m_list, NULL, 0 },
+	{ "mcpgw/status", m_status, NULL, 0 },
+	{ "notifications/cancelled", m_cancelled, NULL, 1 },
 };
 
 static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)

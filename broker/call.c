@@ -57,7 +57,7 @@ struct call { /* one client tools/call, across retries */
 	struct srvq *q;        /* its server's bound */
 	int holds;             /* holds one of q's places (sent, or waiting for its server) */
 	int queued;            /* waits in q for a place */
-	int gone;              /* queued, and its client left: dropped at the next tidy */
+	int gone;              /* queued, and its client left (1) or cancelled it (2): dropped at the next tidy */
 	/* a call that waited in the queue: its first attempt ends by this (its timeout from its arrival); 0: none */
 	int64_t first_deadline_ms;
 	struct call *next, *prev;
@@ -91,6 +91,7 @@ struct calls {
 	int n;
 	int stopping;
 	int tidy;            /* a place came free or a client left: the queues move at the timer (calls_fire) */
+	int gone;            /* some waiting call's client left (calls_client_gone): tidy drops it */
 	struct srvq *queues; /* one per server that was called */
 	long timer;
 };
@@ -751,6 +752,13 @@ static void refuse_busy(struct calls *cs, const struct srvq *q, uint64_t from, c
 			 "maxQueuedCalls); tools/call '%s' was not run, try again later",
 			 server, q->running, q->queued, tool);
 	log_warn("tools/call %s on %s: %s", tool, server, msg);
+	if (cs->metrics) {
+		const char *labels[] = { "server", server, "tool", tool, "outcome", "busy", NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(cs->metrics, series, 1);
+	}
 	reply_error(cs, from, id, JR_CONNECTION_CLOSED, msg,
 		    json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:b}", "reason", "busy", "server", server, "limit",
 			      how == ADMIT_SHARE ? "caller_share" : "maxQueuedCalls", "calls_in_flight", q->running,
@@ -950,15 +958,16 @@ static void call_timed_out(struct call *c)
 static void tidy(struct calls *cs)
 {
 	cs->tidy = 0;
-	for (struct call *c = cs->list, *next; c; c = next) {
+	for (struct call *c = cs->gone ? cs->list : NULL, *next; c; c = next) {
 		next = c->next;
 		if (c->gone) {
-			log_info("tools/call %s on %s: its client left after %lld ms in the queue; dropped, not run",
-				 c->mcp_name, c->s->cfg->name, waited_ms(c));
+			log_info("tools/call %s on %s: its client %s after %lld ms in the queue; dropped, not run",
+				 c->mcp_name, c->s->cfg->name, c->gone == 2 ? "cancelled it" : "left", waited_ms(c));
 			call_audit(c, NULL, NULL, JR_CONNECTION_CLOSED);
 			call_free(c);
 		}
 	}
+	cs->gone = 0;
 	for (struct srvq *q = cs->queues; q; q = q->next)
 		while (q->head && q->running < max_running(cs, q->s)) {
 			struct call *c = q->head;
@@ -1003,7 +1012,19 @@ void calls_client_gone(struct calls *cs, uint64_t from)
 	for (struct call *c = cs->list; c; c = c->next) /* nothing is freed here: the caller may be inside a reply */
 		if (c->from == from && c->queued) {
 			c->gone = 1;
-			cs->tidy = 1;
+			cs->tidy = cs->gone = 1;
+		}
+}
+
+void calls_cancel(struct calls *cs, uint64_t from, const json_t *id)
+{
+	if (!id)
+		return;
+	for (struct call *c = cs->list; c; c = c->next)
+		if (c->from == from && c->queued && !c->gone && json_equal(c->client_id, (json_t *)id)) {
+			c->gone = 2;
+			cs->tidy = cs->gone = 1;
+			return;
 		}
 }
 

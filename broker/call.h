@@ -79,6 +79,11 @@ int calls_count(const struct calls *cs);
 /* calls_client_gone: client from left: its calls still waiting in a queue are dropped
  * (audited, never sent) at the next pass of the loop; its calls in flight run on */
 void calls_client_gone(struct calls *cs, uint64_t from);
+/* calls_cancel: client from gave up its call of request id (borrowed; MCP's
+ * notifications/cancelled requestId): the call is dropped (audited, never sent,
+ * not answered) at the next pass of the loop when it still waits in a queue; a call
+ * already sent runs on (its answer goes to the client, which ignores it) */
+void calls_cancel(struct calls *cs, uint64_t from, const json_t *id);
 /* a server's bound and its use (calls_load) */
 struct calls_load {
 	int in_flight;     /* calls holding a place */

@@ -297,7 +297,7 @@ static void on_request(struct clients *cl, uint64_t from, json_t *msg)
 	const json_t *params = json_object_get(msg, "params");
 
 	for (size_t i = 0; i < cl->nmethods; i++) {
-		if (strcmp(method, cl->methods[i].name) == 0) {
+		if (!cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0) {
 			cl->methods[i].fn(cl->ctx, from, id, params);
 			return;
 		}
@@ -432,6 +432,14 @@ static void on_line(struct clients *cl, uint64_t from, const char *line, size_t 
 		return;
 	}
 	switch (jr_classify(b.msg)) {
+	case JR_NOTIFICATION: /* to a method that takes it (notifications/cancelled), else ignored */
+		method = json_string_value(json_object_get(b.msg, "method"));
+		for (size_t i = 0; i < cl->nmethods; i++)
+			if (cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0) {
+				cl->methods[i].fn(cl->ctx, from, NULL, json_object_get(b.msg, "params"));
+				break;
+			}
+		break;
 	case JR_REQUEST:
 		if (!b.args.len) {
 			on_request(cl, from, b.msg);
@@ -439,12 +447,11 @@ static void on_line(struct clients *cl, uint64_t from, const char *line, size_t 
 		}
 		method = json_string_value(json_object_get(b.msg, "method"));
 		for (size_t i = 0; i < cl->nmethods && !m; i++)
-			if (strcmp(method, cl->methods[i].name) == 0)
+			if (!cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0)
 				m = &cl->methods[i];
 		if (big_args(cl, from, m, &b, json_object_get(b.msg, "id"), line) < 0)
 			reply_error(cl, from, json_object_get(b.msg, "id"), JR_INTERNAL_ERROR, "out of memory");
 		break;
-	case JR_NOTIFICATION:
 	case JR_RESPONSE:
 	case JR_ERROR_RESPONSE: break;
 	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");

@@ -1111,6 +1111,50 @@ static void test_queued_call_of_a_gone_client_dropped(void **state)
 	rig_free(r);
 }
 
+/* a client that cancels its waiting call (notifications/cancelled): dropped, never sent, not answered;
+ * the notification's name called as a request is an unknown method */
+static void test_queued_call_cancelled(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 2);
+	json_t *first, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	call_n(r, 3, NULL);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":2,"
+		       "\"reason\":\"the HTTP client left\"}}");
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"2\"}}");
+	rig_pass(r);
+	rig_pass(r);
+	assert_int_equal(load_of(r), 101); /* 2 is gone, 3 waits (the string id "2" is another request) */
+	client_send(r,
+		    "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3}}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_METHOD_NOT_FOUND);
+	json_decref(ans);
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}");
+	json_decref(first);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	assert_int_equal(arg_n(first), 3); /* 2 never reached the server */
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}");
+	json_decref(first);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	json_decref(ans);
+	rig_pass(r);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	rig_free(r);
+}
+
 /* a call sent again after a timeout keeps its place: the waiting one does not pass it, and
  * the server never gets more than the bound at once */
 static void test_retry_keeps_its_place(void **state)
@@ -1237,6 +1281,7 @@ int main(void)
 		cmocka_unit_test(test_queued_timeout_from_arrival),
 		cmocka_unit_test(test_queued_never_started),
 		cmocka_unit_test(test_queued_call_of_a_gone_client_dropped),
+		cmocka_unit_test(test_queued_call_cancelled),
 		cmocka_unit_test(test_retry_keeps_its_place),
 		cmocka_unit_test(test_caller_share_of_the_queue),
 		cmocka_unit_test(test_queued_calls_fail_with_their_server),
