@@ -97,6 +97,7 @@ struct calls {
 };
 
 static void call_dispatch(struct call *c);
+static void tidy(struct calls *cs);
 
 /* max_running, max_queued: server s's bounds (its config entry's, else the settings') */
 static int max_running(const struct calls *cs, const struct session *s)
@@ -814,6 +815,10 @@ static void start(struct calls *cs, uint64_t from, const json_t *id, const json_
 		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
 		return;
 	}
+	/* places that came free earlier in this pass of the loop go to the calls waiting for them
+	 * first: a burst read in one pass is not queued (or refused) while the server is idle */
+	if (cs->tidy)
+		tidy(cs);
 	/* a server that is down fails the call at once (call_dispatch), queue or not */
 	if (session_accepts_calls(e->session) >= 0 &&
 	    ((how = admit(cs, q, caller ? caller : "", &out)) == ADMIT_FULL || how == ADMIT_SHARE)) {

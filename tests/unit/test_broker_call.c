@@ -1085,6 +1085,34 @@ static void test_queued_never_started(void **state)
 	rig_free(r);
 }
 
+/* a place that comes free goes to the call waiting for it before a new call is placed, even
+ * within one pass of the loop (a burst read at once is not refused while the server is idle) */
+static void test_freed_place_before_new_call(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 1);
+	json_t *req, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req), 1);
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}"); /* 1's place is free; 2 has not moved yet */
+	json_decref(req);
+	call_n(r, 3, NULL);
+	rig_pass(r); /* 3 is read: 2 takes the place first, 3 waits (not refused: the queue had room) */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	assert_int_equal(load_of(r), 101);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req), 2);
+	json_decref(req);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	rig_free(r);
+}
+
 /* a waiting call whose client left is dropped without reaching the server */
 static void test_queued_call_of_a_gone_client_dropped(void **state)
 {
@@ -1282,6 +1310,7 @@ int main(void)
 		cmocka_unit_test(test_queued_never_started),
 		cmocka_unit_test(test_queued_call_of_a_gone_client_dropped),
 		cmocka_unit_test(test_queued_call_cancelled),
+		cmocka_unit_test(test_freed_place_before_new_call),
 		cmocka_unit_test(test_retry_keeps_its_place),
 		cmocka_unit_test(test_caller_share_of_the_queue),
 		cmocka_unit_test(test_queued_calls_fail_with_their_server),
