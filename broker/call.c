@@ -13,9 +13,10 @@
  * after a failure keeps its place), the next maxQueuedCalls wait in a FIFO, and
  * one more is refused at once ("busy"). A waiting call's first attempt ends by
  * its timeout counted from its arrival; one whose client left is dropped without
- * reaching the server. One caller may hold more than half of a queue only while
- * no other caller's call waits in it; a full queue takes a call of a caller
- * holding less than half by refusing the newest call of the one holding more. */
+ * reaching the server. While other callers' calls wait in a queue, a caller holds
+ * at most its share of it (half, rounded up); alone it may fill it, and a full
+ * queue then takes a call of a caller holding less than its share by refusing
+ * the newest waiting call of the one holding more. */
 #include "call.h"
 
 #include <stdio.h>
@@ -687,8 +688,9 @@ void calls_set_metrics(struct calls *cs, struct metrics *m)
 enum admit { ADMIT_RUN, ADMIT_QUEUE, ADMIT_FULL, ADMIT_SHARE };
 
 /* queue_counts: of q's waiting calls, how many are caller's (*mine), and the caller
- * holding more than half of them (*hog; NULL when none: found by majority vote) */
-static void queue_counts(const struct srvq *q, const char *caller, int *mine, const char **hog)
+ * holding more than share of them (*hog; NULL when none: share is at least half, so
+ * only the majority's candidate, found by Boyer-Moore vote, can) */
+static void queue_counts(const struct srvq *q, const char *caller, int share, int *mine, const char **hog)
 {
 	const char *cand = NULL;
 	int votes = 0, n = 0;
@@ -703,7 +705,7 @@ static void queue_counts(const struct srvq *q, const char *caller, int *mine, co
 	}
 	for (const struct call *c = q->head; cand && c; c = c->qnext)
 		n += strcmp(c->caller, cand) == 0;
-	*hog = cand && 2 * n > q->queued ? cand : NULL;
+	*hog = cand && n > share && 2 * n > q->queued ? cand : NULL;
 }
 
 /* admit: where a new call of caller on q goes: a place now, the queue (*evict, when set:
@@ -719,7 +721,7 @@ static enum admit admit(const struct calls *cs, const struct srvq *q, const char
 		return ADMIT_RUN;
 	if (q->queued < share) /* nobody can hold a share yet: no need to count */
 		return ADMIT_QUEUE;
-	queue_counts(q, caller, &mine, &hog);
+	queue_counts(q, caller, share, &mine, &hog);
 	if (mine >= share && q->queued > mine)
 		return ADMIT_SHARE;
 	if (q->queued < maxq)
@@ -774,7 +776,7 @@ static void evict(struct call *c)
 
 	snprintf(msg, sizeof msg,
 		 "MCP server '%s' is busy: tools/call '%s' gave its place in the queue to another caller's after "
-		 "waiting %lld ms (a caller holds at most half of the queue when others wait); it was not run, try "
+		 "waiting %lld ms (a caller holds at most half of the queue when others' calls wait); it was not run, try "
 		 "again later",
 		 c->s->cfg->name, c->mcp_name, waited_ms(c));
 	call_fail(c, JR_CONNECTION_CLOSED, "busy", msg, 0);

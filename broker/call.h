@@ -42,8 +42,8 @@ void calls_free(struct calls *cs);
  * {reason "busy", server, limit ("maxQueuedCalls" or "caller_share"),
  * calls_in_flight, calls_queued, max_concurrent_calls, max_queued_calls,
  * may_have_run false}; a full queue takes a call of a caller holding less than
- * half by refusing (the same error) the newest waiting call of the caller
- * holding more. A call
+ * that share by refusing (the same error) the newest waiting call of a caller
+ * holding more than it. A call
  * that was sent and got no answer (timeout, the server went down) is sent
  * again (up to MCPGW_TOOL_RETRIES times) only when the tool is annotated
  * readOnlyHint or idempotentHint; one that never left the broker waits for

@@ -1257,6 +1257,18 @@ static void test_caller_share_of_the_queue(void **state)
 	assert_string_equal(json_string_value(data_get(ans, "limit")), "maxQueuedCalls");
 	json_decref(ans);
 	rig_free(r);
+
+	/* a queue of one place: its share is that place, so nobody holds more and nobody is pushed out */
+	r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 1);
+	call_n(r, 1, "key_a");
+	call_n(r, 2, "key_a");
+	call_n(r, 3, "key_b");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "maxQueuedCalls");
+	json_decref(ans);
+	assert_int_equal(load_of(r), 101);
+	rig_free(r);
 }
 
 /* a server that fails to start fails its waiting calls at once; none waits past that */
