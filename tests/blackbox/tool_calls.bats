@@ -155,9 +155,13 @@ bcalls() { BODY=$(node "$MCPGW_ROOT/tests/broker-client.mjs" "$MCPGW_STATE_DIR/b
 # most_at_once: the most bound_hold calls the server ever had running at once
 most_at_once() { awk '$1 == "bound_hold" { if ($NF > m) m = $NF } END { print m + 0 }' "$MCPGW_HOME/journal"; }
 
+# lighttpd_only: the broker's bound is the same whatever runs the responders: its tests run behind lighttpd only
+lighttpd_only() { [ "${MCPGW_FRONTEND:-lighttpd}" = lighttpd ] || skip "the broker's bound on calls: behind lighttpd only"; }
+
 @test "a server's bound, 2 at once and 2 waiting: of 5 calls at once the 5th is refused at once, the others run, 2 at a time" {
 	local before
 
+	lighttpd_only
 	wait_server_state bound ready
 	before=$(runs bound_hold)
 	bcalls calls 5 bound_hold '{"delay_ms":1000}'
@@ -178,6 +182,7 @@ most_at_once() { awk '$1 == "bound_hold" { if ($NF > m) m = $NF } END { print m 
 @test "the bound full: POST /v1/tools gets 503 server_busy with Retry-After, a chat's model is told; calls of a client that left never run" {
 	local before fill i t0 took
 
+	lighttpd_only
 	wait_server_state bound ready
 	before=$(runs bound_hold)
 	node "$MCPGW_ROOT/tests/broker-client.mjs" "$MCPGW_STATE_DIR/broker.sock" calls 4 bound_hold '{"delay_ms":2500}' \
