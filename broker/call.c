@@ -746,8 +746,8 @@ static void refuse_busy(struct calls *cs, const struct srvq *q, uint64_t from, c
 
 	if (how == ADMIT_SHARE)
 		snprintf(msg, sizeof msg,
-			 "MCP server '%s' is busy: this caller already holds %d of the %d places in its queue while other "
-			 "callers' calls wait (at most half each); tools/call '%s' was not run, try again later",
+			 "MCP server '%s' is busy: this caller already holds its share (%d of the %d places) of its queue "
+			 "while other callers' calls wait; tools/call '%s' was not run, try again later",
 			 server, (maxq + 1) / 2, maxq, tool);
 	else
 		snprintf(msg, sizeof msg,
