@@ -70,6 +70,8 @@ struct srvq { /* one server's bound on its calls */
 	int running;              /* calls holding a place */
 	int queued;               /* calls waiting for one */
 	struct call *head, *tail; /* the waiting calls, oldest first */
+	int64_t warned_ms;        /* the last busy refusal logged: at most one line a second */
+	long unlogged;            /* busy refusals since, not logged */
 	struct srvq *next;
 };
 
@@ -737,7 +739,7 @@ static enum admit admit(const struct calls *cs, const struct srvq *q, const char
 }
 
 /* refuse_busy: the call (id borrowed) of caller for tool on q refused at once (how: ADMIT_FULL or ADMIT_SHARE) */
-static void refuse_busy(struct calls *cs, const struct srvq *q, uint64_t from, const json_t *id, const char *tool,
+static void refuse_busy(struct calls *cs, struct srvq *q, uint64_t from, const json_t *id, const char *tool,
 			enum admit how)
 {
 	const char *server = q->s->cfg->name;
@@ -754,7 +756,17 @@ static void refuse_busy(struct calls *cs, const struct srvq *q, uint64_t from, c
 			 "MCP server '%s' is busy: %d tools/call in flight (its maxConcurrentCalls) and %d waiting (its "
 			 "maxQueuedCalls); tools/call '%s' was not run, try again later",
 			 server, q->running, q->queued, tool);
-	log_warn("tools/call %s on %s: %s", tool, server, msg);
+	if (q->warned_ms && evloop_now(cs->loop) - q->warned_ms < 1000) { /* a burst: one line a second */
+		q->unlogged++;
+	} else {
+		if (q->unlogged)
+			log_warn("tools/call %s on %s: %s (and %ld more refused since the last such line)", tool,
+				 server, msg, q->unlogged);
+		else
+			log_warn("tools/call %s on %s: %s", tool, server, msg);
+		q->warned_ms = evloop_now(cs->loop);
+		q->unlogged = 0;
+	}
 	if (cs->metrics) {
 		const char *labels[] = { "server", server, "tool", tool, "outcome", "busy", NULL };
 		char series[METRICS_NAME_MAX];
