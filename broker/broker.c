@@ -164,16 +164,27 @@ static void m_status(void *ctx, uint64_t from, const json_t *id, const json_t *p
 		.clients = clients_count(b->clients),
 		.generation = catalog_generation(b->cat),
 		.tools = catalog_listed(b->cat),
+		.calls = b->calls,
 	};
 
 	(void)params;
 	reply(b, from, id, status_json(&v));
 }
 
+/* notifications/cancelled {requestId}: the client gave up its tools/call of that id */
+static void m_cancelled(void *ctx, uint64_t from, const json_t *id, const json_t *params)
+{
+	struct broker *b = ctx;
+
+	(void)id;
+	calls_cancel(b->calls, from, json_object_get(params, "requestId"));
+}
+
 static const struct client_method methods[] = {
-	{ "tools/call", m_call, m_call_text },
-	{ "tools/list", m_list, NULL },
-	{ "mcpgw/status", m_status, NULL },
+	{ "tools/call", m_call, m_call_text, 0 },
+	{ "tools/list", m_list, NULL, 0 },
+	{ "mcpgw/status", m_status, NULL, 0 },
+	{ "notifications/cancelled", m_cancelled, NULL, 1 },
 };
 
 static void reply_to_client(void *ctx, uint64_t to, const json_t *msg)
@@ -190,6 +201,15 @@ static void reply_raw_to_client(void *ctx, uint64_t to, const struct sharedtext_
 
 	if (b->clients)
 		clients_send_parts(b->clients, to, parts, n);
+}
+
+/* client_closed: a client left: its calls still waiting for a place are dropped */
+static void client_closed(void *ctx, uint64_t ref)
+{
+	struct broker *b = ctx;
+
+	if (b->calls)
+		calls_client_gone(b->calls, ref);
 }
 
 /* needs_http: a remote server is enabled */
@@ -247,6 +267,7 @@ struct broker *broker_new(const struct broker_opts *o, char *err, size_t errlen)
 	    !(b->clients = clients_new(o->loop, o->set->max_clients, o->set->max_message_bytes, methods,
 				       sizeof methods / sizeof *methods, b)))
 		goto nomem;
+	clients_on_close(b->clients, client_closed, b);
 	calls_set_audit(b->calls, o->audit);
 	calls_set_metrics(b->calls, o->metrics);
 	return b;

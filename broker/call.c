@@ -6,7 +6,17 @@
  * out after committing, or died after it): it is sent again only when the
  * tool's annotations say that is harmless (readOnlyHint or idempotentHint,
  * MCP ToolAnnotations; both default to false). Every failure states the
- * time the caller actually waited, from the call's start. */
+ * time the caller actually waited, from the call's start.
+ *
+ * Each server has a bound (struct srvq): at most maxConcurrentCalls calls hold a
+ * place on it (sent, or waiting for the server to be ready; a call sent again
+ * after a failure keeps its place), the next maxQueuedCalls wait in a FIFO, and
+ * one more is refused at once ("busy"). A waiting call's first attempt ends by
+ * its timeout counted from its arrival; one whose client left is dropped without
+ * reaching the server. While other callers' calls wait in a queue, a caller holds
+ * at most its share of it (half, rounded up); alone it may fill it, and a full
+ * queue then takes a call of a caller holding less than its share by refusing
+ * the newest waiting call of the one holding more. */
 #include "call.h"
 
 #include <stdio.h>
@@ -45,7 +55,24 @@ struct call { /* one client tools/call, across retries */
 	int64_t deadline_ms;
 	long timeout_ms;
 	json_int_t srv_req_id; /* 0 when not in flight */
+	struct srvq *q;        /* its server's bound */
+	int holds;             /* holds one of q's places (sent, or waiting for its server) */
+	int queued;            /* waits in q for a place */
+	int gone;              /* queued, and its client left (1) or cancelled it (2): dropped at the next tidy */
+	/* a call that waited in the queue: its first attempt ends by this (its timeout from its arrival); 0: none */
+	int64_t first_deadline_ms;
 	struct call *next, *prev;
+	struct call *qnext, *qprev; /* in q's queue */
+};
+
+struct srvq { /* one server's bound on its calls */
+	const struct session *s;
+	int running;              /* calls holding a place */
+	int queued;               /* calls waiting for one */
+	struct call *head, *tail; /* the waiting calls, oldest first */
+	int64_t warned_ms;        /* the last busy refusal logged: at most one line a second */
+	long unlogged;            /* busy refusals since, not logged */
+	struct srvq *next;
 };
 
 struct calls {
@@ -66,10 +93,76 @@ struct calls {
 	struct call *list; /* every live call */
 	int n;
 	int stopping;
+	int tidy;            /* a place came free or a client left: the queues move at the timer (calls_fire) */
+	int gone;            /* some waiting call's client left (calls_client_gone): tidy drops it */
+	struct srvq *queues; /* one per server that was called */
 	long timer;
 };
 
 static void call_dispatch(struct call *c);
+static void tidy(struct calls *cs);
+
+/* max_running, max_queued: server s's bounds (its config entry's, else the settings') */
+static int max_running(const struct calls *cs, const struct session *s)
+{
+	if (s->cfg->max_concurrent_calls > 0)
+		return s->cfg->max_concurrent_calls;
+	return cs->set->server_max_calls > 0 ? cs->set->server_max_calls : CALLS_SERVER_MAX_DEFAULT;
+}
+
+static int max_queued(const struct calls *cs, const struct session *s)
+{
+	return s->cfg->max_queued_calls >= 0 ? s->cfg->max_queued_calls : cs->set->server_max_queued;
+}
+
+/* srvq_of: s's bound, made on first use; NULL on ENOMEM */
+static struct srvq *srvq_of(struct calls *cs, const struct session *s)
+{
+	struct srvq *q;
+
+	for (q = cs->queues; q; q = q->next)
+		if (q->s == s)
+			return q;
+	if (!(q = calloc(1, sizeof *q)))
+		return NULL;
+	q->s = s;
+	q->next = cs->queues;
+	cs->queues = q;
+	return q;
+}
+
+/* enqueue, unqueue: c joins the end of its server's queue, or leaves it */
+static void enqueue(struct call *c)
+{
+	struct srvq *q = c->q;
+
+	c->queued = 1;
+	c->qnext = NULL;
+	c->qprev = q->tail;
+	if (q->tail)
+		q->tail->qnext = c;
+	else
+		q->head = c;
+	q->tail = c;
+	q->queued++;
+}
+
+static void unqueue(struct call *c)
+{
+	struct srvq *q = c->q;
+
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else
+		q->head = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	else
+		q->tail = c->qprev;
+	c->qnext = c->qprev = NULL;
+	c->queued = 0;
+	q->queued--;
+}
 
 /* call_release: what a call holds, and the call (not listed, or unlinked by call_free) */
 static void call_release(struct call *c)
@@ -89,6 +182,12 @@ static void call_free(struct call *c)
 	struct calls *cs = c->cs;
 
 	cs->n--;
+	if (c->queued)
+		unqueue(c);
+	if (c->holds) { /* its place comes free: the next waiting call takes it (calls_fire) */
+		c->q->running--;
+		cs->tidy = 1;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -183,6 +282,15 @@ static void reply_error(struct calls *cs, uint64_t to, const json_t *id, int cod
 static long long waited_ms(const struct call *c)
 {
 	return (long long)(evloop_now(c->cs->loop) - c->started_ms);
+}
+
+/* attempt_deadline: when an attempt starting now ends: its timeout from now, but a first
+ * attempt of a call that waited in the queue no later than its timeout from its arrival */
+static int64_t attempt_deadline(const struct call *c)
+{
+	int64_t d = evloop_now(c->cs->loop) + c->timeout_ms;
+
+	return c->attempts == 0 && c->first_deadline_ms && c->first_deadline_ms < d ? c->first_deadline_ms : d;
 }
 
 /* call_fail: answer the client with an error and drop the call; may_have_run:
@@ -484,6 +592,7 @@ static void call_send(struct call *c)
 	json_t *params = c->args_is_text ? json_pack("{s:s}", "name", c->mcp_name)
 					 : json_pack("{s:s, s:O}", "name", c->mcp_name, "arguments", c->arguments);
 	json_int_t id;
+	int64_t deadline = attempt_deadline(c);
 	char msg[1200];
 
 	if (params && c->meta && json_object_set(params, "_meta", c->meta) < 0) {
@@ -509,7 +618,7 @@ static void call_send(struct call *c)
 	c->srv_req_id = id;
 	c->sent++;
 	c->attempts++;
-	c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
+	c->deadline_ms = deadline;
 	/* large arguments the transport now holds by reference: once they are written they
 	 * are freed, unless a retry (a tool safe to repeat) or the audit's payloads need them */
 	if (c->args_is_text && (!c->retry_safe || c->args_text.len > CALL_RETRY_ARGS_MAX) &&
@@ -530,7 +639,7 @@ static void call_dispatch(struct call *c)
 	case 1: call_send(c); break;
 	case 0:
 		c->srv_req_id = 0;
-		c->deadline_ms = evloop_now(c->cs->loop) + c->timeout_ms;
+		c->deadline_ms = attempt_deadline(c);
 		break;
 	default:
 		n = snprintf(msg, sizeof msg, "MCP server '%s' is unavailable (%s): %s", c->s->cfg->name,
@@ -578,14 +687,124 @@ void calls_set_metrics(struct calls *cs, struct metrics *m)
 	memset(cs->latency, 0, sizeof cs->latency); /* what was looked up in another file */
 }
 
+enum admit { ADMIT_RUN, ADMIT_QUEUE, ADMIT_FULL, ADMIT_SHARE };
+
+/* queue_counts: of q's waiting calls, how many are caller's (*mine), and the caller
+ * holding more than share of them (*hog; NULL when none: share is at least half, so
+ * only the majority's candidate, found by Boyer-Moore vote, can) */
+static void queue_counts(const struct srvq *q, const char *caller, int share, int *mine, const char **hog)
+{
+	const char *cand = NULL;
+	int votes = 0, n = 0;
+
+	*mine = 0;
+	for (const struct call *c = q->head; c; c = c->qnext) {
+		*mine += strcmp(c->caller, caller) == 0;
+		if (!votes)
+			cand = c->caller, votes = 1;
+		else
+			votes += strcmp(cand, c->caller) == 0 ? 1 : -1;
+	}
+	for (const struct call *c = q->head; cand && c; c = c->qnext)
+		n += strcmp(c->caller, cand) == 0;
+	*hog = cand && n > share && 2 * n > q->queued ? cand : NULL;
+}
+
+/* admit: where a new call of caller on q goes: a place now, the queue (*evict, when set:
+ * a waiting call to refuse to make room), or refused (the queue is full, or caller holds
+ * its share of it, half rounded up, while other callers' calls wait) */
+static enum admit admit(const struct calls *cs, const struct srvq *q, const char *caller, struct call **evict)
+{
+	int maxq = max_queued(cs, q->s), share = (maxq + 1) / 2, mine;
+	const char *hog;
+
+	*evict = NULL;
+	if (!q->head && q->running < max_running(cs, q->s))
+		return ADMIT_RUN;
+	if (q->queued < share) /* nobody can hold a share yet: no need to count */
+		return ADMIT_QUEUE;
+	queue_counts(q, caller, share, &mine, &hog);
+	if (mine >= share && q->queued > mine)
+		return ADMIT_SHARE;
+	if (q->queued < maxq)
+		return ADMIT_QUEUE;
+	if (!hog || strcmp(hog, caller) == 0)
+		return ADMIT_FULL;
+	for (struct call *c = q->tail; c; c = c->qprev) /* the hog's newest waiting call makes room */
+		if (strcmp(c->caller, hog) == 0) {
+			*evict = c;
+			break;
+		}
+	return ADMIT_QUEUE;
+}
+
+/* refuse_busy: the call (id borrowed) of caller for tool on q refused at once (how: ADMIT_FULL or ADMIT_SHARE) */
+static void refuse_busy(struct calls *cs, struct srvq *q, uint64_t from, const json_t *id, const char *tool,
+			enum admit how)
+{
+	const char *server = q->s->cfg->name;
+	int maxr = max_running(cs, q->s), maxq = max_queued(cs, q->s);
+	char msg[600];
+
+	if (how == ADMIT_SHARE)
+		snprintf(msg, sizeof msg,
+			 "MCP server '%s' is busy: this caller already holds its share (%d of the %d places) of its queue "
+			 "while other callers' calls wait; tools/call '%s' was not run, try again later",
+			 server, (maxq + 1) / 2, maxq, tool);
+	else
+		snprintf(msg, sizeof msg,
+			 "MCP server '%s' is busy: %d tools/call in flight (its maxConcurrentCalls) and %d waiting (its "
+			 "maxQueuedCalls); tools/call '%s' was not run, try again later",
+			 server, q->running, q->queued, tool);
+	if (q->warned_ms && evloop_now(cs->loop) - q->warned_ms < 1000) { /* a burst: one line a second */
+		q->unlogged++;
+	} else {
+		if (q->unlogged)
+			log_warn("tools/call %s on %s: %s (and %ld more refused since the last such line)", tool,
+				 server, msg, q->unlogged);
+		else
+			log_warn("tools/call %s on %s: %s", tool, server, msg);
+		q->warned_ms = evloop_now(cs->loop);
+		q->unlogged = 0;
+	}
+	if (cs->metrics) {
+		const char *labels[] = { "server", server, "tool", tool, "outcome", "busy", NULL };
+		char series[METRICS_NAME_MAX];
+
+		if (metrics_series(series, sizeof series, "mcpgw_tool_calls_total", labels) == 0)
+			metrics_add(cs->metrics, series, 1);
+	}
+	reply_error(cs, from, id, JR_CONNECTION_CLOSED, msg,
+		    json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:b}", "reason", "busy", "server", server, "limit",
+			      how == ADMIT_SHARE ? "caller_share" : "maxQueuedCalls", "calls_in_flight", q->running,
+			      "calls_queued", q->queued, "max_concurrent_calls", maxr, "max_queued_calls", maxq,
+			      "may_have_run", 0));
+}
+
+/* evict: a waiting call refused to make room for another caller's */
+static void evict(struct call *c)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof msg,
+		 "MCP server '%s' is busy: tools/call '%s' gave its place in the queue to another caller's after "
+		 "waiting %lld ms (a caller holds at most half of the queue when others' calls wait); it was not run, try "
+		 "again later",
+		 c->s->cfg->name, c->mcp_name, waited_ms(c));
+	call_fail(c, JR_CONNECTION_CLOSED, "busy", msg, 0);
+}
+
 /* start: a client's tools/call (id and params borrowed) with its arguments as a tree
  * (args, borrowed, NULL: none) or, when args_text is not NULL, as text (borrowed; referenced) */
 static void start(struct calls *cs, uint64_t from, const json_t *id, const json_t *params, const json_t *args,
 		  const struct sharedtext_slice *args_text)
 {
 	const char *name = json_string_value(json_object_get(params, "name"));
+	const char *caller = json_string_value(json_object_get(json_object_get(params, "_meta"), BC_META_CALLER));
 	const struct catalog_entry *e;
-	struct call *c;
+	struct call *c, *out = NULL;
+	struct srvq *q;
+	enum admit how = ADMIT_RUN;
 	char msg[200];
 
 	if (!name || (args && !json_is_object(args) && !json_is_null(args)) ||
@@ -606,6 +825,20 @@ static void start(struct calls *cs, uint64_t from, const json_t *id, const json_
 			    json_pack("{s:s, s:i}", "reason", "overloaded", "limit", CALLS_MAX));
 		return;
 	}
+	if (!(q = srvq_of(cs, e->session))) {
+		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	/* places that came free earlier in this pass of the loop go to the calls waiting for them
+	 * first: a burst read in one pass is not queued (or refused) while the server is idle */
+	if (cs->tidy)
+		tidy(cs);
+	/* a server that is down fails the call at once (call_dispatch), queue or not */
+	if (session_accepts_calls(e->session) >= 0 &&
+	    ((how = admit(cs, q, caller ? caller : "", &out)) == ADMIT_FULL || how == ADMIT_SHARE)) {
+		refuse_busy(cs, q, from, id, e->mcp_name, how);
+		return;
+	}
 	if (!(c = calloc(1, sizeof *c)) || !(c->mcp_name = strdup(e->mcp_name))) {
 		free(c);
 		reply_error(cs, from, id, JR_INTERNAL_ERROR, "out of memory", NULL);
@@ -615,6 +848,7 @@ static void start(struct calls *cs, uint64_t from, const json_t *id, const json_
 	c->from = from;
 	c->client_id = json_deep_copy(id);
 	c->s = e->session;
+	c->q = q;
 	c->retry_safe = e->retry_safe;
 	c->started_ms = evloop_now(cs->loop);
 	if (args_text) {
@@ -635,6 +869,19 @@ static void start(struct calls *cs, uint64_t from, const json_t *id, const json_
 		cs->list->prev = c;
 	cs->list = c;
 	cs->n++;
+	if (how == ADMIT_QUEUE && session_accepts_calls(c->s) >= 0) {
+		if (out)
+			evict(out);
+		c->first_deadline_ms = c->deadline_ms = c->started_ms + c->timeout_ms;
+		enqueue(c);
+		log_debug("tools/call %s on %s: waits for a place (%d in flight, %d waiting)", c->mcp_name,
+			  c->s->cfg->name, q->running, q->queued);
+		return;
+	}
+	if (session_accepts_calls(c->s) >= 0) {
+		c->holds = 1;
+		q->running++;
+	}
 	call_dispatch(c);
 }
 
@@ -659,7 +906,7 @@ void calls_session_ready(struct calls *cs, struct session *s)
 {
 	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
-		if (c->s == s && c->srv_req_id == 0)
+		if (c->s == s && c->srv_req_id == 0 && c->holds)
 			call_send(c);
 	}
 }
@@ -668,8 +915,12 @@ void calls_session_failed(struct calls *cs, struct session *s)
 {
 	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
-		if (c->s == s && c->srv_req_id == 0)
+		if (c->s == s && c->srv_req_id == 0 && c->holds)
 			call_dispatch(c);
+		else if (c->s == s && c->queued && session_accepts_calls(s) < 0) {
+			unqueue(c); /* it would fail when its turn came: at once instead */
+			call_dispatch(c);
+		}
 	}
 }
 
@@ -681,6 +932,14 @@ static void call_timed_out(struct call *c)
 	struct calls *cs = c->cs;
 	char msg[600];
 
+	if (c->queued) { /* never sent: its timeout counts from its arrival */
+		snprintf(msg, sizeof msg,
+			 "MCP server '%s' was busy: tools/call '%s' waited %lld ms for one of its %d places "
+			 "(maxConcurrentCalls) and did not start within its timeout of %ld ms; it was not run",
+			 c->s->cfg->name, c->mcp_name, waited_ms(c), max_running(cs, c->s), c->timeout_ms);
+		call_fail(c, JR_REQUEST_TIMEOUT, "timeout", msg, 0);
+		return;
+	}
 	if (c->srv_req_id) {
 		json_t *params = json_pack("{s:I, s:s}", "requestId", c->srv_req_id, "reason", "timeout");
 
@@ -714,10 +973,39 @@ static void call_timed_out(struct call *c)
 	call_fail(c, JR_CONNECTION_CLOSED, "unavailable", msg, c->sent > 0);
 }
 
+/* tidy: queued calls whose client left are dropped; the calls first in line take the places that came free */
+static void tidy(struct calls *cs)
+{
+	cs->tidy = 0;
+	for (struct call *c = cs->gone ? cs->list : NULL, *next; c; c = next) {
+		next = c->next;
+		if (c->gone) {
+			log_info("tools/call %s on %s: its client %s after %lld ms in the queue; dropped, not run",
+				 c->mcp_name, c->s->cfg->name, c->gone == 2 ? "cancelled it" : "left", waited_ms(c));
+			call_audit(c, NULL, NULL, JR_CONNECTION_CLOSED);
+			call_free(c);
+		}
+	}
+	cs->gone = 0;
+	for (struct srvq *q = cs->queues; q; q = q->next)
+		while (q->head && q->running < max_running(cs, q->s)) {
+			struct call *c = q->head;
+
+			unqueue(c);
+			if (session_accepts_calls(c->s) >= 0) {
+				c->holds = 1;
+				q->running++;
+			}
+			log_debug("tools/call %s on %s: its turn after %lld ms in the queue", c->mcp_name,
+				  c->s->cfg->name, waited_ms(c));
+			call_dispatch(c); /* sent, waits for its server (holding the place), or fails */
+		}
+}
+
 static int64_t calls_due(void *ctx)
 {
 	const struct calls *cs = ctx;
-	int64_t d = EVLOOP_NEVER;
+	int64_t d = cs->tidy ? evloop_now(cs->loop) : EVLOOP_NEVER;
 
 	for (const struct call *c = cs->list; c; c = c->next)
 		if (c->deadline_ms < d)
@@ -731,9 +1019,44 @@ static void calls_fire(void *ctx, int64_t now)
 
 	for (struct call *c = cs->list, *next; c; c = next) {
 		next = c->next;
-		if (now >= c->deadline_ms)
+		if (now >= c->deadline_ms && !c->gone)
 			call_timed_out(c);
 	}
+	if (cs->tidy)
+		tidy(cs);
+}
+
+void calls_client_gone(struct calls *cs, uint64_t from)
+{
+	for (struct call *c = cs->list; c; c = c->next) /* nothing is freed here: the caller may be inside a reply */
+		if (c->from == from && c->queued) {
+			c->gone = 1;
+			cs->tidy = cs->gone = 1;
+		}
+}
+
+void calls_cancel(struct calls *cs, uint64_t from, const json_t *id)
+{
+	if (!id)
+		return;
+	for (struct call *c = cs->list; c; c = c->next)
+		if (c->from == from && c->queued && !c->gone && json_equal(c->client_id, (json_t *)id)) {
+			c->gone = 2;
+			cs->tidy = cs->gone = 1;
+			return;
+		}
+}
+
+void calls_load(const struct calls *cs, const struct session *s, struct calls_load *out)
+{
+	const struct srvq *q = cs->queues;
+
+	while (q && q->s != s)
+		q = q->next;
+	*out = (struct calls_load){ .in_flight = q ? q->running : 0,
+				    .queued = q ? q->queued : 0,
+				    .max_in_flight = max_running(cs, s),
+				    .max_queued = max_queued(cs, s) };
 }
 
 void calls_shutdown(struct calls *cs, const char *why)
@@ -773,6 +1096,12 @@ void calls_free(struct calls *cs)
 		if (c->srv_req_id)
 			session_forget(c->s, c->srv_req_id);
 		call_free(c);
+	}
+	while (cs->queues) {
+		struct srvq *q = cs->queues;
+
+		cs->queues = q->next;
+		free(q);
 	}
 	evloop_timer_del(cs->loop, cs->timer);
 	free(cs);

@@ -8,7 +8,9 @@
 #include "core/settings.h"
 #include "evloop.h"
 
-#define CALLS_MAX 4096 /* tool calls in flight in the broker; more are refused at once */
+#define CALLS_MAX 16384 /* tool calls in the broker, waiting ones too; more are refused at once */
+/* the default of MCPGW_SERVER_MAX_CONCURRENT_CALLS (a settings struct whose field is 0 gets it) */
+#define CALLS_SERVER_MAX_DEFAULT 64
 
 struct calls;
 struct catalog;
@@ -29,7 +31,19 @@ struct calls *calls_new(struct evloop *l, const struct settings *set, const stru
 			calls_reply_raw_fn *reply_raw, void *ctx);
 void calls_free(struct calls *cs);
 /* calls_start: a client's tools/call (id and params borrowed): answered
- * now (an error) or when the server answers, fails or times out. A call
+ * now (an error) or when the server answers, fails or times out. At most the
+ * server's maxConcurrentCalls (MCPGW_SERVER_MAX_CONCURRENT_CALLS) calls hold a
+ * place on it (sent, or waiting for it to be ready); the next ones wait in its
+ * FIFO queue of maxQueuedCalls (MCPGW_SERVER_MAX_QUEUED_CALLS), their first
+ * attempt's timeout counted from their arrival (-32001, data.reason "timeout",
+ * may_have_run false, when it runs out before their turn). A call that finds the
+ * queue full, or whose caller (_meta "mcpgw/caller") holds half of it (rounded
+ * up) while other callers' calls wait, is refused at once: -32000 with data
+ * {reason "busy", server, limit ("maxQueuedCalls" or "caller_share"),
+ * calls_in_flight, calls_queued, max_concurrent_calls, max_queued_calls,
+ * may_have_run false}; a full queue takes a call of a caller holding less than
+ * that share by refusing (the same error) the newest waiting call of a caller
+ * holding more than it. A call
  * that was sent and got no answer (timeout, the server went down) is sent
  * again (up to MCPGW_TOOL_RETRIES times) only when the tool is annotated
  * readOnlyHint or idempotentHint; one that never left the broker waits for
@@ -62,5 +76,22 @@ struct metrics;
 void calls_set_metrics(struct calls *cs, struct metrics *m);
 /* calls_count: calls in flight */
 int calls_count(const struct calls *cs);
+/* calls_client_gone: client from left: its calls still waiting in a queue are dropped
+ * (audited, never sent) at the next pass of the loop; its calls in flight run on */
+void calls_client_gone(struct calls *cs, uint64_t from);
+/* calls_cancel: client from gave up its call of request id (borrowed; MCP's
+ * notifications/cancelled requestId): the call is dropped (audited, never sent,
+ * not answered) at the next pass of the loop when it still waits in a queue; a call
+ * already sent runs on (its answer goes to the client, which ignores it) */
+void calls_cancel(struct calls *cs, uint64_t from, const json_t *id);
+/* a server's bound and its use (calls_load) */
+struct calls_load {
+	int in_flight;     /* calls holding a place */
+	int queued;        /* calls waiting for one */
+	int max_in_flight; /* its maxConcurrentCalls, or the setting's */
+	int max_queued;    /* its maxQueuedCalls, or the setting's */
+};
+/* calls_load: s's bound and its use now, into *out */
+void calls_load(const struct calls *cs, const struct session *s, struct calls_load *out);
 
 #endif

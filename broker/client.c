@@ -42,6 +42,8 @@ struct clients {
 	struct cli **slot; /* [max] */
 	unsigned *gens;    /* [max]: a slot's generation, so a late answer never reaches its next client */
 	int n;
+	clients_closed_fn *closed; /* clients_on_close, may be NULL */
+	void *closed_ctx;
 };
 
 /* a client is known outside as its slot and generation */
@@ -75,9 +77,11 @@ static void wpart_pop(struct cli *c)
 static void cli_close(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
+	uint64_t ref;
 
 	if (!c)
 		return;
+	ref = ref_of(slot, c->gen);
 	evloop_unwatch(cl->loop, c->fd);
 	close(c->fd);
 	jr_reader_free(&c->rd);
@@ -87,6 +91,14 @@ static void cli_close(struct clients *cl, int slot)
 	cl->slot[slot] = NULL;
 	cl->n--;
 	log_debug("client %d closed", slot);
+	if (cl->closed)
+		cl->closed(cl->closed_ctx, ref);
+}
+
+void clients_on_close(struct clients *cl, clients_closed_fn *fn, void *ctx)
+{
+	cl->closed = fn;
+	cl->closed_ctx = ctx;
 }
 
 static void on_io(void *ctx, int fd, int events);
@@ -285,7 +297,7 @@ static void on_request(struct clients *cl, uint64_t from, json_t *msg)
 	const json_t *params = json_object_get(msg, "params");
 
 	for (size_t i = 0; i < cl->nmethods; i++) {
-		if (strcmp(method, cl->methods[i].name) == 0) {
+		if (!cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0) {
 			cl->methods[i].fn(cl->ctx, from, id, params);
 			return;
 		}
@@ -420,6 +432,14 @@ static void on_line(struct clients *cl, uint64_t from, const char *line, size_t 
 		return;
 	}
 	switch (jr_classify(b.msg)) {
+	case JR_NOTIFICATION: /* to a method that takes it (notifications/cancelled), else ignored */
+		method = json_string_value(json_object_get(b.msg, "method"));
+		for (size_t i = 0; i < cl->nmethods; i++)
+			if (cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0) {
+				cl->methods[i].fn(cl->ctx, from, NULL, json_object_get(b.msg, "params"));
+				break;
+			}
+		break;
 	case JR_REQUEST:
 		if (!b.args.len) {
 			on_request(cl, from, b.msg);
@@ -427,12 +447,11 @@ static void on_line(struct clients *cl, uint64_t from, const char *line, size_t 
 		}
 		method = json_string_value(json_object_get(b.msg, "method"));
 		for (size_t i = 0; i < cl->nmethods && !m; i++)
-			if (strcmp(method, cl->methods[i].name) == 0)
+			if (!cl->methods[i].notification && strcmp(method, cl->methods[i].name) == 0)
 				m = &cl->methods[i];
 		if (big_args(cl, from, m, &b, json_object_get(b.msg, "id"), line) < 0)
 			reply_error(cl, from, json_object_get(b.msg, "id"), JR_INTERNAL_ERROR, "out of memory");
 		break;
-	case JR_NOTIFICATION:
 	case JR_RESPONSE:
 	case JR_ERROR_RESPONSE: break;
 	default: reply_error(cl, from, NULL, JR_INVALID_REQUEST, "Invalid Request");

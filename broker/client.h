@@ -27,11 +27,13 @@ struct client_method {
 	const char *name;
 	client_method_fn *fn;
 	client_method_text_fn *fn_text; /* optional: without it a large message's arguments are parsed */
+	int notification; /* 1: a notification's (fn gets id NULL and answers nothing), never a request's */
 };
 
 /* clients_new: up to max clients with messages of at most max_msg bytes;
  * requests go to methods[0..nmethods) (borrowed; called with ctx), besides
  * "ping" and "initialize", which are answered here; others get -32601.
+ * Notifications go to the methods marked notification, others are ignored.
  * Every message is checked as jansson parses it (jsonspan) and parsed a
  * member at a time, never as one tree; its params.arguments are not parsed
  * when its method has fn_text (invalid JSON: -32700).
@@ -64,6 +66,10 @@ void clients_send_shared(struct clients *cl, uint64_t to, const char *pre, struc
 /* clients_nomem: the answer for client to could not be made (ENOMEM): the client is
  * closed, so that it learns at once that its answer will not come */
 void clients_nomem(struct clients *cl, uint64_t to);
+/* clients_closed_fn: client ref (as methods know it) is gone (closed by either side) */
+typedef void clients_closed_fn(void *ctx, uint64_t ref);
+/* clients_on_close: fn(ctx, ref) runs whenever a client is closed (NULL: nothing) */
+void clients_on_close(struct clients *cl, clients_closed_fn *fn, void *ctx);
 /* clients_count: connected clients */
 int clients_count(const struct clients *cl);
 

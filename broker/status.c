@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "call.h"
 #include "core/version.h"
 #include "session.h"
 
@@ -36,6 +37,15 @@ json_t *status_json(const struct status_view *v)
 					    : json_null());
 		/* its last starts failed: not coming up by itself soon (health: degraded, not starting) */
 		json_object_set_new(o, "failing", json_boolean(s->state != SESSION_READY && s->fail_streak > 0));
+		if (v->calls) { /* its bound on tool calls and its use (call.h) */
+			struct calls_load ld;
+
+			calls_load(v->calls, s, &ld);
+			json_object_set_new(o, "calls_in_flight", json_integer(ld.in_flight));
+			json_object_set_new(o, "calls_queued", json_integer(ld.queued));
+			json_object_set_new(o, "max_concurrent_calls", json_integer(ld.max_in_flight));
+			json_object_set_new(o, "max_queued_calls", json_integer(ld.max_queued));
+		}
 		json_array_append_new(servers, o);
 	}
 	return json_pack("{s:{s:i, s:s, s:s, s:I, s:i, s:I, s:i}, s:o}", "broker", "pid", (int)getpid(), "version",

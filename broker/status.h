@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 
+struct calls;
 struct session;
 
 /* what the status tells, gathered by its caller */
@@ -17,11 +18,14 @@ struct status_view {
 	time_t started_at;
 	int clients;
 	json_int_t generation;
-	size_t tools; /* listed */
+	size_t tools;              /* listed */
+	const struct calls *calls; /* each server's calls in flight and waiting (call.h); NULL: not shown */
 };
 
 /* status_json: {"broker":{pid, version, started_at, uptime_s, clients,
- * generation, tools}, "servers":[...]} (docs/broker-protocol.md). New
+ * generation, tools}, "servers":[...]} (docs/broker-protocol.md; each server
+ * with calls_in_flight, calls_queued, max_concurrent_calls, max_queued_calls
+ * when v->calls is set). New
  * reference, NULL on ENOMEM. */
 json_t *status_json(const struct status_view *v);
 

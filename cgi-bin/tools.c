@@ -402,6 +402,20 @@ done:
 	json_decref(out);
 }
 
+/* send_busy: the broker refused the call at once, the tool's server (or the broker) at its
+ * bound (msg: the broker's why): 503 server_busy with Retry-After, as OpenAI answers "the
+ * engine is currently overloaded" (429 is OpenAI's for the caller's own rate or quota) */
+static void send_busy(struct hio *h, const char *tool, const char *msg)
+{
+	json_t *err = wire_errorf(503, NULL, "server_busy", "Tool '%s' was not run: %s", tool, msg);
+
+	if (!err)
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	else
+		hio_send_json_extra(h, 503, err, "Retry-After: 1\r\n");
+	json_decref(err);
+}
+
 /* a JSON-RPC error (borrowed) from tools/call, per docs/broker-protocol.md */
 static void send_call_error(struct hio *h, const char *tool, const json_t *error)
 {
@@ -416,6 +430,8 @@ static void send_call_error(struct hio *h, const char *tool, const json_t *error
 	else if (code == -32602)
 		oai_send_error(h, 422, "arguments", "invalid_arguments", "Invalid arguments for tool '%s': %s", tool,
 			       msg);
+	else if (code == -32000 && reason && (strcmp(reason, "busy") == 0 || strcmp(reason, "overloaded") == 0))
+		send_busy(h, tool, msg);
 	else if (code == -32000)
 		oai_send_error(h, 503, NULL, "server_unavailable", "The server of tool '%s' is unavailable: %s", tool,
 			       msg);

@@ -8,6 +8,9 @@
 //   node tests/broker-client.mjs SOCKET call TOOL ARGS_JSON
 //       one tools/call. Prints {"bytes":size of the answer line,"text":length of its first
 //       content item's text,"server":its _meta["mcpgw/server"],"error":the error, if any}.
+//   node tests/broker-client.mjs SOCKET calls N TOOL ARGS_JSON
+//       N clients connect at once and each sends one tools/call (its arguments ARGS_JSON with
+//       "note": its number). Prints {"calls":[{"n","ms": time to its answer,"text","error"}...]}.
 //   node tests/broker-client.mjs SOCKET echo TOOL BYTES
 //       tools/call TOOL with arguments {"text": BYTES bytes of "y"}; printed as for call.
 import { connect } from "node:net";
@@ -62,6 +65,14 @@ async function main() {
 		const a = await request({ jsonrpc: "2.0", id: "c1", method: "tools/call",
 			params: { name: rest[0], arguments: JSON.parse(rest[1] ?? "{}") } }, 0);
 		console.log(JSON.stringify(summary(a)));
+	} else if (mode === "calls") {
+		const n = Number(rest[0] ?? 1), args = JSON.parse(rest[2] ?? "{}"), t0 = Date.now();
+		const got = await Promise.all(Array.from({ length: n }, (_, i) =>
+			request({ jsonrpc: "2.0", id: i + 1, method: "tools/call",
+				params: { name: rest[1], arguments: { ...args, note: String(i + 1) } } }, 0)
+				.then((a) => ({ n: i + 1, ms: Date.now() - t0, text: a.msg.result?.content?.[0]?.text ?? null,
+					error: a.msg.error ?? null }))));
+		console.log(JSON.stringify({ calls: got }));
 	} else if (mode === "echo") {
 		const a = await request({ jsonrpc: "2.0", id: "e1", method: "tools/call",
 			params: { name: rest[0], arguments: { text: "y".repeat(Number(rest[1])) } } }, 0);

@@ -9,6 +9,8 @@
 //   peek         annotations {readOnlyHint: true}: the same, safe to repeat
 //   echo_notype  inputSchema without "type" (issue 13 case 6): answers its text at once
 //   scalar_args  inputSchema {"type": "string"}: cannot be function parameters; answers "called by name"
+//   hold         annotations {readOnlyHint: true}: answers after `delay_ms` (default 1000); its journal line
+//                ends with the number of calls it had running at once, itself included ("hold {...} 2")
 // The low-level Server is used so that the schemas go out exactly as written here.
 import { appendFileSync } from "node:fs";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
@@ -34,16 +36,27 @@ const tools = [
 	{ name: "echo_notype", description: "Echo the text.",
 	  inputSchema: { properties: { text: { type: "string" } }, required: ["text"] } },
 	{ name: "scalar_args", description: "Takes a bare string.", inputSchema: { type: "string" } },
+	{ name: "hold", description: "Wait a while (read-only).", inputSchema: delaySchema,
+	  annotations: { readOnlyHint: true } },
 ].map((t) => ({ ...t, name: prefix + t.name }));
 
 const server = new Server({ name: "sideeffect", version: "1.0.0" }, { capabilities: { tools: {} } });
 
 server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
 
+let holding = 0; // hold calls running now
+
 server.setRequestHandler(CallToolRequestSchema, async (req) => {
 	const name = req.params.name.startsWith(prefix) ? req.params.name.slice(prefix.length) : req.params.name;
 	const args = req.params.arguments ?? {};
 
+	if (name === "hold") {
+		holding++;
+		appendFileSync(journal, `${req.params.name} ${JSON.stringify(args)} ${holding}\n`);
+		await new Promise((resolve) => setTimeout(resolve, Number.isInteger(args.delay_ms) ? args.delay_ms : 1000));
+		holding--;
+		return { content: [{ type: "text", text: `hold: ${args.note ?? ""}` }] };
+	}
 	appendFileSync(journal, `${req.params.name} ${JSON.stringify(args)}\n`);
 	if (name === "commit" || name === "peek") {
 		// the side effect is done; the answer comes late and ignores cancellation, as a slow server's would

@@ -603,6 +603,20 @@ const struct settings_row settings_rows[] = {
 	  .more = "the same way. The whole catalog is kept within 7/8 of `MCPGW_MAX_MESSAGE_BYTES`: when the servers "
 		  "together list more, the largest servers' tools are left out of `tools/list` (one logged error each) "
 		  "until it fits, so `GET /v1/tools` and chat keep every other server's tools" },
+	{ .name = "MCPGW_SERVER_MAX_CONCURRENT_CALLS", INT(SETTINGS_COUNT, 1, 65536), .def = "64",
+	  FIELD(server_max_calls), .readers = SETTINGS_BROKER,
+	  .doc = "tool calls the broker has in flight on one MCP server at once",
+	  .more = "(a server's `maxConcurrentCalls` overrides); more wait in its queue, first come first served. "
+		  "A call whose server failed and that is sent again keeps its place" },
+	{ .name = "MCPGW_SERVER_MAX_QUEUED_CALLS", INT(SETTINGS_COUNT, 0, 65536), .def = "4096",
+	  FIELD(server_max_queued), .readers = SETTINGS_BROKER,
+	  .doc = "tool calls that may wait for a place on one MCP server",
+	  .more = "(a server's `maxQueuedCalls` overrides; 0: none wait). A call that finds the queue full is "
+		  "refused at once: 503 `server_busy` with `Retry-After: 1` (a chat's model is told the server is "
+		  "busy). A waiting call's timeout counts from its arrival. While other callers' calls wait, one "
+		  "caller (API key) holds at most half of the queue (rounded up); a full queue takes a call of a "
+		  "caller holding less by refusing the newest waiting call of one holding more. See "
+		  "[Tool calls under load](#tool-calls-under-load)" },
 	{ .name = "MCPGW_TOOL_TIMEOUT", SECONDS(1, SET_DAY_MS), .def = "60", FIELD(tool_timeout_ms), .readers = R_MCP,
 	  .doc = "seconds a tool call may take, per attempt", .more = "(a server's `timeout` overrides)" },
 	{ .name = "MCPGW_TOOL_RETRIES", INT(SETTINGS_COUNT, 0, 10), .def = "2", FIELD(tool_retries),

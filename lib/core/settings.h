@@ -25,6 +25,8 @@ struct settings {
 	size_t max_message_bytes;    /* MCPGW_MAX_MESSAGE_BYTES */
 	size_t server_max_tools;     /* MCPGW_SERVER_MAX_TOOLS */
 	size_t server_tools_bytes;   /* MCPGW_SERVER_MAX_TOOLS_BYTES */
+	int server_max_calls;        /* MCPGW_SERVER_MAX_CONCURRENT_CALLS (a server's maxConcurrentCalls overrides) */
+	int server_max_queued;       /* MCPGW_SERVER_MAX_QUEUED_CALLS (a server's maxQueuedCalls overrides) */
 	long tool_timeout_ms;        /* MCPGW_TOOL_TIMEOUT (given in seconds) */
 	int tool_retries;            /* MCPGW_TOOL_RETRIES */
 	long init_timeout_ms;        /* MCPGW_INIT_TIMEOUT (seconds) */

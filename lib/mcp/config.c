@@ -21,6 +21,7 @@
 #define CFG_VAR_MAX 255              /* ${VAR} name length */
 #define CFG_TIMEOUT_MIN_MS 1000L     /* "timeout": one second (less is seconds written by mistake) */
 #define CFG_TIMEOUT_MAX_MS 86400000L /* "timeout": one day */
+#define CFG_CALLS_MAX 65536L         /* "maxConcurrentCalls", "maxQueuedCalls" (the settings' bounds) */
 #define CFG_KEY_MAX 256              /* key path shown in a message */
 #define CFG_SHOW_MAX 64              /* untrusted text shown in a message */
 
@@ -337,8 +338,9 @@ static int cfg_pairs(struct cfg_ctx *c, const json_t *o, const char *name, const
 
 /* the keys of a server entry */
 static const char *const cfg_server_keys[] = {
-	"command", "args",     "env",          "cwd",          "type",    "url",
-	"headers", "disabled", "includeTools", "excludeTools", "timeout",
+	"command",        "args",     "env",          "cwd",          "type",    "url",
+	"headers",        "disabled", "includeTools", "excludeTools", "timeout", "maxConcurrentCalls",
+	"maxQueuedCalls",
 };
 
 /* other clients' names for keys of a server entry, and keys whose loss
@@ -610,7 +612,35 @@ static int cfg_transport(struct cfg_ctx *c, const json_t *srv, struct cfg_server
 	return 0;
 }
 
-/* cfg_flags: "disabled" and "timeout". */
+/* cfg_count: the optional integer key k of srv in min..CFG_CALLS_MAX into *out (absent: -1). 0 or -1 */
+static int cfg_count(struct cfg_ctx *c, const json_t *srv, const char *k, long min, int *out)
+{
+	const json_t *v = json_object_get(srv, k);
+	char where[64];
+
+	*out = -1;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > CFG_CALLS_MAX) {
+		snprintf(where, sizeof where, ".%s", k);
+		cfg_err(c, where, "expected an integer %ld..%ld", min, CFG_CALLS_MAX);
+		return -1;
+	}
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+/* cfg_bounds: "maxConcurrentCalls" (1..) and "maxQueuedCalls" (0..): the broker's bound on
+ * this server's tool calls (broker/call.c); -1 when absent (the settings' defaults) */
+static int cfg_bounds(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
+{
+	return cfg_count(c, srv, "maxConcurrentCalls", 1, &s->max_concurrent_calls) < 0 ||
+			       cfg_count(c, srv, "maxQueuedCalls", 0, &s->max_queued_calls) < 0
+		       ? -1
+		       : 0;
+}
+
+/* cfg_flags: "disabled", "timeout", and the bounds on calls (cfg_bounds). */
 static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 {
 	const json_t *d = json_object_get(srv, "disabled"), *t = json_object_get(srv, "timeout");
@@ -635,7 +665,7 @@ static int cfg_flags(struct cfg_ctx *c, const json_t *srv, struct cfg_server *s)
 		return -1;
 	}
 	s->timeout_ms = t ? (long)json_integer_value(t) : 0;
-	return 0;
+	return cfg_bounds(c, srv, s);
 }
 
 /* cfg_stdio: "command", "args", "env", "cwd". */

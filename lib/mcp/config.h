@@ -32,6 +32,11 @@ struct cfg_server {
 	char **exclude_tools; /* "excludeTools": matching tools are hidden (wins over include) */
 	size_t nexclude;
 	long timeout_ms; /* optional "timeout" (ms, >= 1000) for tool calls; 0 = MCPGW_TOOL_TIMEOUT */
+	/* optional "maxConcurrentCalls" (1..65536): tool calls in flight on this server at once;
+	 * optional "maxQueuedCalls" (0..65536): calls waiting for a place; -1 when absent (then
+	 * MCPGW_SERVER_MAX_CONCURRENT_CALLS, MCPGW_SERVER_MAX_QUEUED_CALLS) */
+	int max_concurrent_calls;
+	int max_queued_calls;
 };
 
 struct cfg {
@@ -57,6 +62,7 @@ struct cfg {
  *    near misses of a server key ("comand": did you mean "command"?).
  *  - "timeout" is milliseconds, 1000..86400000 (smaller values are seconds
  *    written by mistake: refused with the value times 1000 as the fix).
+ *  - "maxConcurrentCalls" is an integer 1..65536, "maxQueuedCalls" 0..65536.
  *  - "env" and "headers" values may be strings, integers, reals ("%.15g") or
  *    booleans ("true"/"false"); numbers and booleans are stringified, only
  *    strings are expanded. null, arrays and objects are errors.

@@ -1,17 +1,20 @@
 #!/usr/bin/env bats
-# tool_calls.bats: a real slow side-effecting MCP server (tests/sideeffect-server.mjs, the official SDK): a call that may have run is repeated only when its tool says that is safe, errors state the time waited; broken inputSchemas never break a chat (issue 13 cases 6 and 7).
+# tool_calls.bats: a real slow side-effecting MCP server (tests/sideeffect-server.mjs, the official SDK): a call that may have run is repeated only when its tool says that is safe, errors state the time waited; broken inputSchemas never break a chat (issue 13 cases 6 and 7); a server's bound on calls at once and its queue (issue 16).
 
 load helpers
 mcpgw_load_sim
 
-# one server "side" with a 1 s call timeout, one "patient" (tools patient_*) with 8 s; every tool run is a line of $MCPGW_HOME/journal
+# one server "side" with a 1 s call timeout, one "patient" (tools patient_*) with 8 s, one "bound" (tools bound_*)
+# with 8 s that runs 2 calls at once and lets 2 wait; every tool run is a line of $MCPGW_HOME/journal
 mcpgw_custom_config() {
 	cat >"$MCPGW_HOME/servers_config.json" <<EOF
 { "mcpServers": {
   "side": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal"],
             "timeout": 1000 },
   "patient": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal", "patient_"],
-            "timeout": 8000 }
+            "timeout": 8000 },
+  "bound": { "command": "$(command -v node)", "args": ["$MCPGW_ROOT/tests/sideeffect-server.mjs", "$MCPGW_HOME/journal", "bound_"],
+            "timeout": 8000, "maxConcurrentCalls": 2, "maxQueuedCalls": 2 }
 } }
 EOF
 	# the global tool timeout is shorter than patient's own: responders must wait as long as the broker may
@@ -144,4 +147,73 @@ ms() { date +%s%3N; }
 	BODY=$(sim_requests 'path=/v1/chat/completions')
 	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("commit: chat")'
 	[ "$(runs patient_commit)" -eq $((before + 2)) ]
+}
+
+# bcalls ARGS...: tests/broker-client.mjs on the broker's socket (as a responder talks to it); its JSON in BODY
+bcalls() { BODY=$(node "$MCPGW_ROOT/tests/broker-client.mjs" "$MCPGW_STATE_DIR/broker.sock" "$@"); }
+
+# most_at_once: the most bound_hold calls the server ever had running at once
+most_at_once() { awk '$1 == "bound_hold" { if ($NF > m) m = $NF } END { print m + 0 }' "$MCPGW_HOME/journal"; }
+
+# lighttpd_only: the broker's bound is the same whatever runs the responders: its tests run behind lighttpd only
+lighttpd_only() { [ "${MCPGW_FRONTEND:-lighttpd}" = lighttpd ] || skip "the broker's bound on calls: behind lighttpd only"; }
+
+@test "a server's bound, 2 at once and 2 waiting: of 5 calls at once the 5th is refused at once, the others run, 2 at a time" {
+	local before
+
+	lighttpd_only
+	wait_server_state bound ready
+	before=$(runs bound_hold)
+	bcalls calls 5 bound_hold '{"delay_ms":1000}'
+	assert_json 'j.calls.filter(c => c.text && c.text.startsWith("hold: ")).length === 4'
+	assert_json 'j.calls.filter(c => c.error).length === 1'
+	assert_json 'j.calls.find(c => c.error).error.data.reason === "busy"'
+	assert_json 'j.calls.find(c => c.error).error.message.includes("is busy: 2 tools/call in flight (its maxConcurrentCalls) and 2 waiting (its maxQueuedCalls)")'
+	# at once: before the first call ends
+	assert_json 'j.calls.find(c => c.error).ms < 900'
+	# the 2 that waited got their places when the first 2 ended
+	assert_json 'j.calls.filter(c => c.text).map(c => c.ms).sort((a, b) => a - b)[2] >= 1900'
+	[ "$(runs bound_hold)" -eq $((before + 4)) ]
+	[ "$(most_at_once)" -eq 2 ]
+	[ "$(server_field bound calls_in_flight)" = 0 ] && [ "$(server_field bound calls_queued)" = 0 ]
+	[ "$(server_field bound max_concurrent_calls)" = 2 ] && [ "$(server_field bound max_queued_calls)" = 2 ]
+}
+
+@test "the bound full: POST /v1/tools gets 503 server_busy with Retry-After, a chat's model is told; calls of a client that left never run" {
+	local before fill i t0 took
+
+	lighttpd_only
+	wait_server_state bound ready
+	before=$(runs bound_hold)
+	node "$MCPGW_ROOT/tests/broker-client.mjs" "$MCPGW_STATE_DIR/broker.sock" calls 4 bound_hold '{"delay_ms":2500}' \
+		>/dev/null 2>&1 &
+	fill=$!
+	for i in $(seq 50); do
+		[ "$(server_field bound calls_queued)" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(server_field bound calls_in_flight)" = 2 ] && [ "$(server_field bound calls_queued)" = 2 ]
+	t0=$(ms)
+	post /v1/tools '{"tool":"bound_hold","arguments":{"note":"http"}}'
+	took=$(($(ms) - t0))
+	assert_openai_error 503 server_busy
+	assert_json 'j.error.type === "server_error" && j.error.message.includes("is busy")'
+	printf '%s' "$HEADERS" | grep -qi '^Retry-After: 1'
+	[ "$took" -lt 1000 ]
+	sim_reset
+	sim_script '[{"tool_calls":[{"name":"bound_hold","arguments":{"note":"chat"}}]},{"content":"later"}]'
+	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hold"}]}'
+	assert_status 200
+	BODY=$(sim_requests 'path=/v1/chat/completions')
+	assert_json 'j[1].body.messages.find(m => m.role === "tool").content.includes("is busy")'
+	# the client leaves: its 2 waiting calls are dropped, its 2 running ones run on
+	kill "$fill"
+	wait "$fill" || true
+	sleep 0.3
+	[ "$(server_field bound calls_queued)" = 0 ]
+	sleep 2.5
+	[ "$(runs bound_hold)" -eq $((before + 2)) ]
+	[ "$(server_field bound calls_in_flight)" = 0 ]
+	[ "$(most_at_once)" -eq 2 ]
+	grep -q "its client left after [0-9]* ms in the queue; dropped, not run" "$MCPGW_STATE_DIR/broker.log"
 }

@@ -890,6 +890,411 @@ static void test_large_tools_page(void **state)
 	rig_free(r);
 }
 
+/* --- the bound on each server's calls: places, a FIFO queue, busy refusals --- */
+
+/* bounded: a broker with one server a (tools, at most running calls at once, queue waiting),
+ * ready, and a client */
+static struct rig *bounded(long timeout_ms, int retries, const char *tools, int running, int queue)
+{
+	char config[300];
+	struct rig *r;
+
+	snprintf(config, sizeof config,
+		 "{\"mcpServers\":{\"a\":{\"command\":\"fake-a\",\"maxConcurrentCalls\":%d,\"maxQueuedCalls\":%d}}}",
+		 running, queue);
+	r = rig_new(config, timeout_ms, retries);
+	broker_start(r->b);
+	fake_handshake(rig_fake(r, 0), tools);
+	client_connect(r);
+	return r;
+}
+
+/* call_n: the client calls alpha with arguments {"n": n} as caller (NULL: anonymous); id n */
+static void call_n(struct rig *r, int n, const char *caller)
+{
+	char line[300];
+
+	snprintf(line, sizeof line,
+		 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"alpha\",\"arguments\":"
+		 "{\"n\":%d}%s%s%s}}",
+		 n, n, caller ? ",\"_meta\":{\"mcpgw/caller\":\"" : "", caller ? caller : "", caller ? "\"}" : "");
+	client_send(r, line);
+}
+
+/* arg_n: the "n" of a tools/call the server got */
+static int arg_n(const json_t *req)
+{
+	return (int)json_integer_value(json_object_get(json_object_get(json_object_get(req, "params"), "arguments"), "n"));
+}
+
+/* load_of: server a's "calls_in_flight" * 100 + "calls_queued" in mcpgw/status (no answer may be pending) */
+static int load_of(struct rig *r)
+{
+	json_t *ans, *srv;
+	int v;
+
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"id\":\"st\",\"method\":\"mcpgw/status\"}");
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_string_equal(str(ans, "id"), "st");
+	srv = json_array_get(json_object_get(json_object_get(ans, "result"), "servers"), 0);
+	assert_int_equal(json_integer_value(json_object_get(srv, "max_concurrent_calls")) > 0, 1);
+	v = (int)(json_integer_value(json_object_get(srv, "calls_in_flight")) * 100 +
+		  json_integer_value(json_object_get(srv, "calls_queued")));
+	json_decref(ans);
+	return v;
+}
+
+/* 2 places, 2 waiting: the 5th call is refused at once, the others run in order, never more than 2 at once */
+static void test_bound_queue_and_busy(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 2, 2);
+	json_t *req[5] = { 0 }, *ans;
+	(void)state;
+
+	for (int i = 1; i <= 5; i++)
+		call_n(r, i, NULL);
+	ans = client_recv(r); /* the 5th: at once */
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 5);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")),
+			 JR_CONNECTION_CLOSED);
+	assert_string_equal(json_string_value(data_get(ans, "reason")), "busy");
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "maxQueuedCalls");
+	assert_int_equal(data_int(ans, "calls_in_flight"), 2);
+	assert_int_equal(data_int(ans, "calls_queued"), 2);
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	assert_string_equal(err_msg(ans),
+			    "MCP server 'a' is busy: 2 tools/call in flight (its maxConcurrentCalls) and 2 "
+			    "waiting (its maxQueuedCalls); tools/call 'alpha' was not run, try again later");
+	json_decref(ans);
+	assert_int_equal(load_of(r), 202);
+	req[0] = fake_take(rig_fake(r, 0), "tools/call");
+	req[1] = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req[0]) + arg_n(req[1]), 3); /* 1 and 2 */
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	/* one answer frees one place: the oldest waiting call (3) takes it, and only it */
+	fake_answer(rig_fake(r, 0), req[0], "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), arg_n(req[0]));
+	json_decref(ans);
+	rig_pass(r);
+	req[2] = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(req[2]);
+	assert_int_equal(arg_n(req[2]), 3);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	assert_int_equal(load_of(r), 201);
+	fake_answer(rig_fake(r, 0), req[1], "{\"content\":[]}");
+	json_decref(client_recv(r));
+	rig_pass(r);
+	req[3] = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req[3]), 4);
+	for (int i = 2; i < 4; i++) {
+		fake_answer(rig_fake(r, 0), req[i], "{\"content\":[]}");
+		ans = client_recv(r);
+		assert_int_equal(json_integer_value(json_object_get(ans, "id")), i + 1);
+		assert_true(json_is_object(json_object_get(ans, "result")));
+		json_decref(ans);
+	}
+	rig_pass(r);
+	assert_int_equal(load_of(r), 0);
+	for (int i = 0; i < 4; i++)
+		json_decref(req[i]);
+	rig_free(r);
+}
+
+/* a waiting call's timeout counts from its arrival: one that gets its turn late has only the rest of its time */
+static void test_queued_timeout_from_arrival(void **state)
+{
+	struct rig *r = bounded(1000, 0, "[{\"name\":\"alpha\"}]", 1, 2);
+	json_t *first, *second, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	rig_advance(r, 400);
+	call_n(r, 2, NULL); /* waits from 400 ms */
+	rig_pass(r);
+	rig_advance(r, 500);
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}"); /* at 900 ms: 2 takes the place */
+	json_decref(first);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	rig_pass(r);
+	second = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(second);
+	assert_int_equal(arg_n(second), 2);
+	rig_advance(r, 499);
+	assert_null(fake_take(rig_fake(r, 0), "notifications/cancelled"));
+	rig_advance(r, 1); /* 1400 ms: 2's 1000 ms since it came are over, 500 of them on the server */
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
+	assert_int_equal(data_int(ans, "waited_ms"), 1000);
+	assert_true(json_is_true(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	json_decref(second);
+	second = fake_take(rig_fake(r, 0), "notifications/cancelled");
+	assert_non_null(second);
+	json_decref(second);
+	assert_int_equal(load_of(r), 0);
+	rig_free(r);
+}
+
+/* a waiting call whose turn never comes (the one ahead is sent again after a timeout, keeping
+ * its place) fails unsent when its own timeout since its arrival runs out, saying why */
+static void test_queued_never_started(void **state)
+{
+	struct rig *r = bounded(1000, 2, ALPHA_SAFE, 1, 1);
+	json_t *first, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	json_decref(first);
+	rig_advance(r, 500);
+	call_n(r, 2, NULL); /* waits from 500 ms */
+	rig_pass(r);
+	rig_advance(r, 500); /* 1 times out and is sent again: it keeps its place */
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	assert_int_equal(arg_n(first), 1);
+	json_decref(first);
+	rig_advance(r, 499);
+	assert_int_equal(load_of(r), 101);
+	rig_advance(r, 1); /* 1500 ms */
+	ans = client_recv(r);
+	assert_non_null(ans);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 2);
+	assert_string_equal(err_msg(ans), "MCP server 'a' was busy: tools/call 'alpha' waited 1000 ms for one of its 1 "
+					  "places (maxConcurrentCalls) and did not start within its timeout of 1000 ms; it "
+					  "was not run");
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	assert_int_equal(data_int(ans, "attempts"), 0);
+	assert_int_equal(data_int(ans, "timeout_ms"), 1000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_REQUEST_TIMEOUT);
+	json_decref(ans);
+	assert_int_equal(load_of(r), 100);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call")); /* 2 never reached the server */
+	rig_free(r);
+}
+
+/* a place that comes free goes to the call waiting for it before a new call is placed, even
+ * within one pass of the loop (a burst read at once is not refused while the server is idle) */
+static void test_freed_place_before_new_call(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 1);
+	json_t *req, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req), 1);
+	fake_answer(rig_fake(r, 0), req, "{\"content\":[]}"); /* 1's place is free; 2 has not moved yet */
+	json_decref(req);
+	call_n(r, 3, NULL);
+	rig_pass(r); /* 3 is read: 2 takes the place first, 3 waits (not refused: the queue had room) */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	assert_int_equal(load_of(r), 101);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req), 2);
+	json_decref(req);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	rig_free(r);
+}
+
+/* a waiting call whose client left is dropped without reaching the server */
+static void test_queued_call_of_a_gone_client_dropped(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 2);
+	json_t *first;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	close(r->client);
+	rig_pass(r);
+	rig_pass(r);
+	client_connect(r);
+	assert_int_equal(load_of(r), 100); /* 1 runs on (it may have taken effect); 2 is gone */
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}");
+	rig_pass(r);
+	rig_pass(r);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	assert_int_equal(load_of(r), 0);
+	json_decref(first);
+	rig_free(r);
+}
+
+/* a client that cancels its waiting call (notifications/cancelled): dropped, never sent, not answered;
+ * the notification's name called as a request is an unknown method */
+static void test_queued_call_cancelled(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 2);
+	json_t *first, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	call_n(r, 3, NULL);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":2,"
+		       "\"reason\":\"the HTTP client left\"}}");
+	client_send(r, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"2\"}}");
+	rig_pass(r);
+	rig_pass(r);
+	assert_int_equal(load_of(r), 101); /* 2 is gone, 3 waits (the string id "2" is another request) */
+	client_send(r,
+		    "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3}}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ans, "error"), "code")), JR_METHOD_NOT_FOUND);
+	json_decref(ans);
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}");
+	json_decref(first);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	rig_pass(r);
+	first = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(first);
+	assert_int_equal(arg_n(first), 3); /* 2 never reached the server */
+	fake_answer(rig_fake(r, 0), first, "{\"content\":[]}");
+	json_decref(first);
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	json_decref(ans);
+	rig_pass(r);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	rig_free(r);
+}
+
+/* a call sent again after a timeout keeps its place: the waiting one does not pass it, and
+ * the server never gets more than the bound at once */
+static void test_retry_keeps_its_place(void **state)
+{
+	struct rig *r = bounded(1000, 1, ALPHA_SAFE, 1, 2);
+	json_t *req, *again, *ans;
+	(void)state;
+
+	call_n(r, 1, NULL);
+	call_n(r, 2, NULL);
+	rig_pass(r);
+	req = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(req), 1);
+	rig_advance(r, 1000); /* 1 times out: cancelled, sent again; 2 still waits (and its time runs: 1000 ms) */
+	again = fake_take(rig_fake(r, 0), "tools/call");
+	assert_non_null(again);
+	assert_int_equal(arg_n(again), 1);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	/* 2's timeout, counted from its arrival, ran out with 1's first attempt: it fails unsent */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 2);
+	assert_true(json_is_false(data_get(ans, "may_have_run")));
+	json_decref(ans);
+	call_n(r, 3, NULL);
+	rig_pass(r);
+	assert_null(fake_take(rig_fake(r, 0), "tools/call"));
+	fake_answer(rig_fake(r, 0), again, "{\"content\":[]}");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 1);
+	json_decref(ans);
+	rig_pass(r);
+	json_decref(again);
+	again = fake_take(rig_fake(r, 0), "tools/call");
+	assert_int_equal(arg_n(again), 3);
+	json_decref(again);
+	json_decref(req);
+	rig_free(r);
+}
+
+/* one caller may not fill a server's queue alone when another waits */
+static void test_caller_share_of_the_queue(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 2);
+	json_t *ans;
+	(void)state;
+
+	call_n(r, 1, "key_a"); /* runs */
+	call_n(r, 2, "key_a"); /* waits */
+	call_n(r, 3, "key_a"); /* waits too: nobody else does */
+	rig_pass(r);
+	assert_int_equal(load_of(r), 102);
+	call_n(r, 4, "key_b"); /* full: key_a holds more than half, its newest (3) makes room */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	assert_string_equal(json_string_value(data_get(ans, "reason")), "busy");
+	assert_non_null(strstr(err_msg(ans), "gave its place in the queue to another caller's"));
+	json_decref(ans);
+	assert_int_equal(load_of(r), 102);
+	call_n(r, 5, "key_a"); /* key_a holds its half while key_b waits */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 5);
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "caller_share");
+	json_decref(ans);
+	call_n(r, 6, "key_b"); /* full, and nobody holds more than half: refused */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 6);
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "caller_share");
+	json_decref(ans);
+	call_n(r, 7, NULL); /* an anonymous caller: the queue is full */
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 7);
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "maxQueuedCalls");
+	json_decref(ans);
+	rig_free(r);
+
+	/* a queue of one place: its share is that place, so nobody holds more and nobody is pushed out */
+	r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 1);
+	call_n(r, 1, "key_a");
+	call_n(r, 2, "key_a");
+	call_n(r, 3, "key_b");
+	ans = client_recv(r);
+	assert_int_equal(json_integer_value(json_object_get(ans, "id")), 3);
+	assert_string_equal(json_string_value(data_get(ans, "limit")), "maxQueuedCalls");
+	json_decref(ans);
+	assert_int_equal(load_of(r), 101);
+	rig_free(r);
+}
+
+/* a server that fails to start fails its waiting calls at once; none waits past that */
+static void test_queued_calls_fail_with_their_server(void **state)
+{
+	struct rig *r = bounded(5000, 0, "[{\"name\":\"alpha\"}]", 1, 4);
+	json_t *ans;
+	(void)state;
+
+	fake_die(rig_fake(r, 0), "killed by signal 9"); /* it had been ready: calls wait for its restart */
+	for (int i = 1; i <= 3; i++)
+		call_n(r, i, NULL);
+	rig_pass(r);
+	assert_int_equal(load_of(r), 102);
+	rig_fake(r, 0)->open_result = -1;
+	rig_advance(r, BACKOFF_RESTART_MS); /* the restart fails */
+	for (int i = 1; i <= 3; i++) {
+		ans = client_recv(r);
+		assert_non_null(ans);
+		assert_string_equal(json_string_value(data_get(ans, "reason")), "unavailable");
+		json_decref(ans);
+	}
+	assert_int_equal(load_of(r), 0);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -912,6 +1317,15 @@ int main(void)
 		cmocka_unit_test(test_large_arguments_passed_on),
 		cmocka_unit_test(test_large_arguments_retried_after_restart),
 		cmocka_unit_test(test_large_arguments_invalid),
+		cmocka_unit_test(test_bound_queue_and_busy),
+		cmocka_unit_test(test_queued_timeout_from_arrival),
+		cmocka_unit_test(test_queued_never_started),
+		cmocka_unit_test(test_queued_call_of_a_gone_client_dropped),
+		cmocka_unit_test(test_queued_call_cancelled),
+		cmocka_unit_test(test_freed_place_before_new_call),
+		cmocka_unit_test(test_retry_keeps_its_place),
+		cmocka_unit_test(test_caller_share_of_the_queue),
+		cmocka_unit_test(test_queued_calls_fail_with_their_server),
 	};
 
 	log_init("test_broker_call", LOGL_ERROR, "/dev/null"); /* the expected failures stay quiet */

@@ -208,6 +208,45 @@ static void test_errors_timeout(void **state)
 	cfg_free(&c);
 }
 
+/* "maxConcurrentCalls" 1..65536 and "maxQueuedCalls" 0..65536; -1 when absent (the settings' defaults) */
+static void test_call_bounds(void **state)
+{
+	const char *bad_running[] = { "0", "-1", "65537", "1.5", "\"8\"", "true", "null" };
+	const char *bad_queued[] = { "-1", "65537", "2.5", "\"0\"", "false" };
+	char json[256];
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(load("{\"mcpServers\": {\"x\": {\"command\": \"a\"}}}", &c), 0);
+	assert_int_equal(c.servers[0].max_concurrent_calls, -1);
+	assert_int_equal(c.servers[0].max_queued_calls, -1);
+	cfg_free(&c);
+	assert_int_equal(load("{\"mcpServers\": {\"x\": {\"command\": \"a\", \"maxConcurrentCalls\": 2, "
+			      "\"maxQueuedCalls\": 0}}}",
+			      &c),
+			 0);
+	assert_int_equal(c.servers[0].max_concurrent_calls, 2);
+	assert_int_equal(c.servers[0].max_queued_calls, 0);
+	cfg_free(&c);
+	assert_int_equal(load("{\"mcpServers\": {\"x\": {\"url\": \"http://127.0.0.1:1/mcp\", \"maxConcurrentCalls\": "
+			      "65536, \"maxQueuedCalls\": 65536}}}",
+			      &c),
+			 0);
+	assert_int_equal(c.servers[0].max_concurrent_calls, 65536);
+	assert_int_equal(c.servers[0].max_queued_calls, 65536);
+	cfg_free(&c);
+	for (size_t i = 0; i < sizeof bad_running / sizeof *bad_running; i++) {
+		snprintf(json, sizeof json,
+			 "{\"mcpServers\": {\"x\": {\"command\": \"a\", \"maxConcurrentCalls\": %s}}}", bad_running[i]);
+		expect_err(json, NAME ": mcpServers.x.maxConcurrentCalls: expected an integer 1..65536");
+	}
+	for (size_t i = 0; i < sizeof bad_queued / sizeof *bad_queued; i++) {
+		snprintf(json, sizeof json, "{\"mcpServers\": {\"x\": {\"command\": \"a\", \"maxQueuedCalls\": %s}}}",
+			 bad_queued[i]);
+		expect_err(json, NAME ": mcpServers.x.maxQueuedCalls: expected an integer 0..65536");
+	}
+}
+
 /* other clients' whole files: the top level names the client and the fix */
 static void test_other_clients_top(void **state)
 {
@@ -355,6 +394,8 @@ static void test_near_keys(void **state)
 		{ "excludedTools", "excludeTools" },
 		{ "timeout_ms", "timeout" },
 		{ "timeOut", "timeout" },
+		{ "maxConcurrentCall", "maxConcurrentCalls" },
+		{ "maxQueuedCall", "maxQueuedCalls" },
 	};
 	char json[256], want[256];
 	struct cfg c;
@@ -637,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_errors_shape),
 		cmocka_unit_test(test_errors_fields),
 		cmocka_unit_test(test_errors_timeout),
+		cmocka_unit_test(test_call_bounds),
 		cmocka_unit_test(test_other_clients_top),
 		cmocka_unit_test(test_other_clients_top_near),
 		cmocka_unit_test(test_other_clients_keys),
