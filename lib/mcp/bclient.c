@@ -22,6 +22,7 @@
 #define BC_READ_CHUNK 65536
 /* bound on requests in flight at once on one client */
 #define BC_MAX_PENDING 4096
+#define BC_CANCEL_MS 100 /* bound of writing a notifications/cancelled */
 
 enum bc_pstate { BC_P_WAITING, BC_P_DONE, BC_P_FAILED };
 
@@ -420,6 +421,28 @@ long bc_send(struct bclient *bc, const char *method, json_t *params)
 	return bc_send_until(bc, method, params, &deadline);
 }
 
+/* bc_cancel_sent: tell the broker that the answer to request id is no longer
+ * awaited (MCP 2025-11-25, basic/utilities/cancellation:
+ * notifications/cancelled {requestId, reason}): a tools/call still waiting
+ * for a place on its server is then never sent to it. Best effort, within
+ * BC_CANCEL_MS; a line only half written drops the connection (the next
+ * request reconnects). */
+static void bc_cancel_sent(struct bclient *bc, long id)
+{
+	json_t *params, *n;
+	int sent_any = 0, rc;
+
+	if (bc->fd < 0 || !(params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", "no longer awaited")))
+		return;
+	n = jr_notification("notifications/cancelled", params);
+	buf_reset(&bc->out);
+	rc = n && jr_append_line(&bc->out, n) == 0 ? bc_write_all(bc, clock_now_ms() + BC_CANCEL_MS, &sent_any)
+						   : BC_ENOMEM;
+	json_decref(n);
+	if (rc != BC_OK && sent_any)
+		bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
+}
+
 /* wait for id's answer until deadline; the entry is removed in every case */
 static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **result, json_t **error)
 {
@@ -436,6 +459,7 @@ static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **re
 			continue;
 		if (pr == 0) {
 			bc_unlink(bc, p); /* abandoned: a late answer is discarded */
+			bc_cancel_sent(bc, id);
 			return BC_ETIMEOUT;
 		}
 		if (pr < 0 || (pfd.revents & (POLLERR | POLLNVAL)))

@@ -90,6 +90,24 @@ static long read_request(struct fake *f, int fd, char *method, size_t mlen)
 	return id;
 }
 
+/* read_cancelled: the next line is notifications/cancelled for request id (MCP cancellation) */
+static void read_cancelled(struct fake *f, int fd, long id)
+{
+	char line[4096];
+	json_t *m;
+
+	if (read_line(fd, line, sizeof line) < 0) {
+		f->failures++;
+		return;
+	}
+	m = json_loads(line, 0, NULL);
+	if (!m || json_object_get(m, "id") ||
+	    strcmp(json_string_value(json_object_get(m, "method")) ?: "", "notifications/cancelled") != 0 ||
+	    json_integer_value(json_object_get(json_object_get(m, "params"), "requestId")) != id)
+		f->failures++;
+	json_decref(m);
+}
+
 static void write_str(struct fake *f, int fd, const char *s)
 {
 	size_t len = strlen(s);
@@ -333,6 +351,7 @@ static void script_timeout(struct fake *f)
 
 	sleep_ms(300);
 	answer(f, fd, id, method); /* too late */
+	read_cancelled(f, fd, id); /* the client gave up on it and said so */
 	id = read_request(f, fd, method, sizeof method);
 	answer(f, fd, id, method);
 	wait_eof(fd);
@@ -362,9 +381,22 @@ static void test_timeout(void **state)
 
 /* --- bc_poll: waiting in slices keeps the request in flight ---------- */
 
+static void script_slow(struct fake *f)
+{
+	char method[64];
+	int fd = fake_accept(f);
+	long id = read_request(f, fd, method, sizeof method);
+
+	sleep_ms(300);
+	answer(f, fd, id, method); /* awaited: no cancellation comes */
+	id = read_request(f, fd, method, sizeof method);
+	answer(f, fd, id, method);
+	wait_eof(fd);
+}
+
 static void test_poll_keeps_waiting(void **state)
 {
-	struct fake *f = fake_start(script_timeout); /* answers the first request after 300 ms */
+	struct fake *f = fake_start(script_slow); /* answers the first request after 300 ms */
 	struct bclient *bc = bc_new(f->path, 1 << 20);
 	json_t *result, *error;
 	long id, t0 = clock_now_ms();
