@@ -852,7 +852,7 @@ int responder_main(const struct responder_def *def)
 	if (n < 1)
 		n = 1;
 	/* room for the pool to grow: one worker per capacity slot besides the kept ones */
-	max = n > 1 && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
+	max = r.settings_ok && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
 	if (!(r.ws = calloc((size_t)max, sizeof *r.ws)) || !(pool.free_slots = calloc((size_t)max, sizeof(int))) ||
 	    worker_init(&r, &r.ws[0]) < 0) {
 		log_error("cannot start: FastCGI initialisation failed or out of memory");
@@ -863,7 +863,7 @@ int responder_main(const struct responder_def *def)
 	(void)fdlimit_raise(); /* a worker holds its client's, an upstream and a broker connection */
 	if (r.ws[0].h.cgi)
 		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
-	if (r.ws[0].h.cgi || n == 1) { /* plain CGI (one request), or one worker: this thread */
+	if (r.ws[0].h.cgi || max == 1) { /* plain CGI (one request), or one worker and no pool: this thread */
 		if (!r.ws[0].h.cgi)
 			watch_hup();
 		while ((rc = hio_accept(&r.ws[0].h)) == 1)
