@@ -18,6 +18,8 @@
 // Private_Dirty of /proc/PID/smaps_rollup) of the broker plus every chat.fcgi child of lighttpd,
 // summed; once before the first request (idle) and every --sample-ms until the last stream ended
 // (peak). The children are looked up again every second (lighttpd may start a process later).
+// Also every --sample-ms: how many streams are being answered (a status line came, the stream has
+// not ended); the most at once is served_peak.
 //
 // Prints KEY=VALUE lines on stdout (read by bench/capacity.sh), notes on stderr. Exit status 0
 // when it ran (whatever the streams did), 2 on a usage error.
@@ -101,6 +103,7 @@ const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity, maxTotalS
 const streams = [];
 let open = 0;
 let idle = null, peak = null, peakProcs = 0, samples = 0;
+let servedPeak = 0; // the most streams answering at once (a status line came, the stream not ended)
 let sampler = null, deadline = null;
 let tStart = 0, tLast = 0;
 
@@ -172,7 +175,7 @@ const maxOf = xs => (xs.length ? Math.max(...xs).toFixed(1) : '');
 function done() {
 	if (sampler) clearInterval(sampler);
 	if (deadline) clearTimeout(deadline);
-	if (memOn) { const m = sampleMem(); samples++; if (m.kb > peak) { peak = m.kb; peakProcs = m.procs; } }
+	tick();
 	const ok = streams.filter(s => s.how === 'ok');
 	const s503 = streams.filter(s => s.how === 'status 503');
 	const unfinished = streams.filter(s => s.how === 'unfinished');
@@ -200,6 +203,7 @@ function done() {
 		mem_peak_kb: memOn ? peak : '',
 		mem_procs: memOn ? peakProcs : '',
 		mem_samples: memOn ? samples : '',
+		served_peak: servedPeak,
 	};
 	const first = other[0];
 	if (first) process.stderr.write(`capacity-client: first failure: stream ${first.i}: ${first.how}${first.body ? `: ${first.body}` : ''}\n`);
@@ -222,13 +226,17 @@ if (memOn) {
 }
 tStart = performance.now();
 for (let i = 0; i < opts.n; i++) start(i);
-if (memOn) {
-	sampler = setInterval(() => {
-		const m = sampleMem();
-		samples++;
-		if (m.kb > peak) { peak = m.kb; peakProcs = m.procs; }
-	}, opts.sampleMs);
+// every --sample-ms: the streams being answered, and the memory
+function tick() {
+	let served = 0;
+	for (const s of streams) if (s.gotByte && !s.how) served++;
+	if (served > servedPeak) servedPeak = served;
+	if (!memOn) return;
+	const m = sampleMem();
+	samples++;
+	if (m.kb > peak) { peak = m.kb; peakProcs = m.procs; }
 }
+sampler = setInterval(tick, opts.sampleMs);
 deadline = setTimeout(() => {
 	for (const s of streams) {
 		if (s.how) continue;
