@@ -17,7 +17,8 @@
 // Memory (with --lighttpd-pid and --broker-pid): the private memory (Private_Clean +
 // Private_Dirty of /proc/PID/smaps_rollup) of the broker plus every chat.fcgi child of lighttpd,
 // summed; once before the first request (idle) and every --sample-ms until the last stream ended
-// (peak). The children are looked up again every second (lighttpd may start a process later).
+// (peak). The children are looked up again every second (lighttpd may start a process later: the
+// private KB of such processes when first seen is mem_spawned_kb, a part of the peak).
 // Also every --sample-ms: how many streams are being answered (a status line came, the stream has
 // not ended); the most at once is served_peak.
 //
@@ -89,12 +90,24 @@ function chatPids() {
 const memOn = opts.lighttpdPid > 0 && opts.brokerPid > 0;
 let pids = [];
 let pidsAt = -Infinity;
+const firstKb = new Map(); // chat.fcgi pid -> its private KB when first seen
+let idlePids = null;       // the chat.fcgi pids of the idle sample
 function sampleMem() {
 	const now = performance.now();
 	if (now - pidsAt >= 1000) { pids = chatPids(); pidsAt = now; }
 	let kb = privateKb(opts.brokerPid) ?? 0;
-	for (const p of pids) kb += privateKb(p) ?? 0;
+	for (const p of pids) {
+		const k = privateKb(p) ?? 0;
+		if (!firstKb.has(p)) firstKb.set(p, k);
+		kb += k;
+	}
 	return { kb, procs: pids.length };
+}
+// the private KB the chat.fcgi processes started after the idle sample had when first seen
+function spawnedKb() {
+	let kb = 0;
+	for (const [p, k] of firstKb) if (!idlePids.has(p)) kb += k;
+	return kb;
 }
 
 // --- the streams -------------------------------------------------------------------------------
@@ -203,6 +216,7 @@ function done() {
 		mem_peak_kb: memOn ? peak : '',
 		mem_procs: memOn ? peakProcs : '',
 		mem_samples: memOn ? samples : '',
+		mem_spawned_kb: memOn ? spawnedKb() : '',
 		served_peak: servedPeak,
 	};
 	const first = other[0];
@@ -223,6 +237,7 @@ function done() {
 if (memOn) {
 	const m = sampleMem();
 	idle = m.kb; peak = m.kb; peakProcs = m.procs; samples = 1;
+	idlePids = new Set(pids);
 }
 tStart = performance.now();
 for (let i = 0; i < opts.n; i++) start(i);
