@@ -17,8 +17,9 @@
 // Memory (with --lighttpd-pid and --broker-pid): the private memory (Private_Clean +
 // Private_Dirty of /proc/PID/smaps_rollup) of the broker plus every chat.fcgi child of lighttpd,
 // summed; once before the first request (idle) and every --sample-ms until the last stream ended
-// (peak). The children are looked up again every second (lighttpd may start a process later: the
-// private KB of such processes when first seen is mem_spawned_kb, a part of the peak).
+// (peak). The children are looked up again every second (lighttpd starts a second process under
+// load, and stops an idle one: what the processes of the peak sample that the idle one did not have
+// held when first seen is mem_spawned_kb, a part of the peak).
 // Also every --sample-ms: how many streams are being answered (a status line came, the stream has
 // not ended); the most at once is served_peak.
 //
@@ -95,19 +96,15 @@ let idlePids = null;       // the chat.fcgi pids of the idle sample
 function sampleMem() {
 	const now = performance.now();
 	if (now - pidsAt >= 1000) { pids = chatPids(); pidsAt = now; }
-	let kb = privateKb(opts.brokerPid) ?? 0;
+	let kb = privateKb(opts.brokerPid) ?? 0, spawned = 0;
 	for (const p of pids) {
-		const k = privateKb(p) ?? 0;
+		const k = privateKb(p);
+		if (k === null) continue; // gone since the last look-up
 		if (!firstKb.has(p)) firstKb.set(p, k);
+		if (idlePids && !idlePids.has(p)) spawned += firstKb.get(p);
 		kb += k;
 	}
-	return { kb, procs: pids.length };
-}
-// the private KB the chat.fcgi processes started after the idle sample had when first seen
-function spawnedKb() {
-	let kb = 0;
-	for (const [p, k] of firstKb) if (!idlePids.has(p)) kb += k;
-	return kb;
+	return { kb, procs: pids.length, spawned };
 }
 
 // --- the streams -------------------------------------------------------------------------------
@@ -115,7 +112,7 @@ function spawnedKb() {
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity, maxTotalSockets: Infinity });
 const streams = [];
 let open = 0;
-let idle = null, peak = null, peakProcs = 0, samples = 0;
+let idle = null, peak = null, peakProcs = 0, peakSpawned = 0, samples = 0;
 let servedPeak = 0; // the most streams answering at once (a status line came, the stream not ended)
 let sampler = null, deadline = null;
 let tStart = 0, tLast = 0;
@@ -216,7 +213,7 @@ function done() {
 		mem_peak_kb: memOn ? peak : '',
 		mem_procs: memOn ? peakProcs : '',
 		mem_samples: memOn ? samples : '',
-		mem_spawned_kb: memOn ? spawnedKb() : '',
+		mem_spawned_kb: memOn ? peakSpawned : '',
 		served_peak: servedPeak,
 	};
 	const first = other[0];
@@ -249,7 +246,7 @@ function tick() {
 	if (!memOn) return;
 	const m = sampleMem();
 	samples++;
-	if (m.kb > peak) { peak = m.kb; peakProcs = m.procs; }
+	if (m.kb > peak) { peak = m.kb; peakProcs = m.procs; peakSpawned = m.spawned; }
 }
 sampler = setInterval(tick, opts.sampleMs);
 deadline = setTimeout(() => {
