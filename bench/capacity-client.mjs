@@ -17,9 +17,10 @@
 // Memory (with --lighttpd-pid and --broker-pid): the private memory (Private_Clean +
 // Private_Dirty of /proc/PID/smaps_rollup) of the broker plus every chat.fcgi child of lighttpd,
 // summed; once before the first request (idle) and every --sample-ms until the last stream ended
-// (peak). The children are looked up again every second (lighttpd starts a second process under
-// load, and stops an idle one: what the processes of the peak sample that the idle one did not have
-// held when first seen is mem_spawned_kb, a part of the peak).
+// (peak). The children are looked up again at every sample (lighttpd starts a second process under
+// load, and stops an idle one): mem_spawned_kb is the part of the peak that is the chat.fcgi
+// processes of the peak sample the idle sample did not have, each counted at what an idle chat.fcgi
+// holds (or at its first sample, when less): the cost of a process, not of the streams it serves.
 // Also every --sample-ms: how many streams are being answered (a status line came, the stream has
 // not ended); the most at once is served_peak.
 //
@@ -72,11 +73,20 @@ function privateKb(pid) {
 	for (const m of s.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB$/gm)) kb += Number(m[1]);
 	return kb;
 }
-// the pids of lighttpd's children named chat.fcgi
+// the pids of lighttpd's children named chat.fcgi: from /proc/PID/task/PID/children (cheap enough
+// for every sample), else from a scan of /proc (once a second)
+let haveChildren = true;
 function chatPids() {
 	const out = [];
 	let ents;
-	try { ents = fs.readdirSync('/proc'); } catch { return out; }
+	if (haveChildren) {
+		try {
+			ents = fs.readFileSync(`/proc/${opts.lighttpdPid}/task/${opts.lighttpdPid}/children`, 'utf8').split(' ').filter(Boolean);
+		} catch { haveChildren = false; }
+	}
+	if (!haveChildren) {
+		try { ents = fs.readdirSync('/proc'); } catch { return out; }
+	}
 	for (const e of ents) {
 		if (!/^\d+$/.test(e)) continue;
 		let st;
@@ -93,15 +103,17 @@ let pids = [];
 let pidsAt = -Infinity;
 const firstKb = new Map(); // chat.fcgi pid -> its private KB when first seen
 let idlePids = null;       // the chat.fcgi pids of the idle sample
+let idleChatKb = null;     // the private KB of one of them (the largest)
 function sampleMem() {
 	const now = performance.now();
-	if (now - pidsAt >= 1000) { pids = chatPids(); pidsAt = now; }
+	if (haveChildren || now - pidsAt >= 1000) { pids = chatPids(); pidsAt = now; }
 	let kb = privateKb(opts.brokerPid) ?? 0, spawned = 0;
 	for (const p of pids) {
 		const k = privateKb(p);
 		if (k === null) continue; // gone since the last look-up
 		if (!firstKb.has(p)) firstKb.set(p, k);
-		if (idlePids && !idlePids.has(p)) spawned += firstKb.get(p);
+		// a process started meanwhile: its own cost, what an idle one holds (or less, as first seen)
+		if (idlePids && !idlePids.has(p)) spawned += Math.min(firstKb.get(p), idleChatKb ?? firstKb.get(p));
 		kb += k;
 	}
 	return { kb, procs: pids.length, spawned };
@@ -235,6 +247,7 @@ if (memOn) {
 	const m = sampleMem();
 	idle = m.kb; peak = m.kb; peakProcs = m.procs; samples = 1;
 	idlePids = new Set(pids);
+	for (const p of pids) idleChatKb = Math.max(idleChatKb ?? 0, firstKb.get(p) ?? 0);
 }
 tStart = performance.now();
 for (let i = 0; i < opts.n; i++) start(i);

@@ -21,11 +21,10 @@
 # Per N: completed, failed (503 apart, with how long the 503 took; the others by kind), unfinished
 # (and how many of those had not a byte), each stream's total time and first content delta (p50,
 # max), wall time, the most streams answered at once (a status line came, the stream not ended),
-# memory idle, peak, (peak - idle) / N, and per stream answered at once (peak - idle, less what the
-# chat.fcgi processes lighttpd started meanwhile had when first seen, / the most at once); against
-# issue 16's targets:
-# all complete, each within 1 s of the alone time and the median within 100 ms, all N answered at
-# once with at most 64 KB each.
+# memory idle, peak, (peak - idle) / N, and per stream answered at once (peak - idle, less the
+# chat.fcgi processes lighttpd started meanwhile, each at an idle one's size, / the most at once);
+# against issue 16's targets: all complete, each within 1 s of the alone time and the median within
+# 100 ms, all N answered at once with at most 64 KB each.
 # It also says how many streams the lighttpd configuration mcpgwctl wrote holds at once here
 # (server.max-fds, server.max-connections, the FastCGI backlog).
 #
@@ -187,11 +186,12 @@ for n in $NS; do
 	per=$(awk -v i="$idle" -v p="$peak" -v n="$n" 'BEGIN { printf "%.1f", (p - i) / n }')
 	# per stream served at once: what a stream costs while it is answered (the others wait outside,
 	# costing the gateway nothing): the figure that says what N at once would cost
-	# (less what the processes lighttpd started meanwhile had when first seen: a process's own cost)
+	# (less the chat.fcgi processes lighttpd started meanwhile, each at an idle one's size: the cost
+	# of a process, not of the streams it serves)
 	spawned=${R[mem_spawned_kb]}
 	perb=$(awk -v i="$idle" -v p="$peak" -v s="$spawned" -v n="$sp" 'BEGIN { if (n > 0) printf "%.1f", (p - i - s) / n; else print "" }')
 	sptxt=''
-	[ "${spawned:-0}" = 0 ] || sptxt=", of which $(fmt_mb "$spawned") the chat.fcgi processes started meanwhile had when first seen"
+	[ "${spawned:-0}" = 0 ] || sptxt=", of which $(fmt_mb "$spawned") the chat.fcgi processes started meanwhile (an idle one's size each)"
 	failed_txt="$f"
 	[ "$f" = 0 ] || failed_txt="$f (503: $f503$( [ "$f503" = 0 ] || echo ", answered in p50 $(ms "${R[failed_503_p50_ms]}") max $(ms "${R[failed_503_max_ms]}"), ${R[failed_503_retry_after]} with Retry-After")$( [ "${R[failed_other]}" = 0 ] || echo "; other: ${R[failed_kinds]}"))"
 	note "N = $n: completed $c, failed $failed_txt, unfinished $u ($u0 without a byte); total p50 $(sec "$p50") max $(sec "$max"); first content p50 $(sec "$fp50") max $(sec "$fmax"); wall $(sec "${R[wall_ms]}"); at most $sp streams answered at once; memory idle $(fmt_mb "$idle") peak $(fmt_mb "$peak")$sptxt (${R[mem_procs]} processes, ${R[mem_samples]} samples): $per KB per stream of N, ${perb:--} KB per stream answered at once"
