@@ -22,7 +22,7 @@
 # BENCH_OUT (default bench/results.md), BENCH_KEEP=1 keeps the temporary directory,
 # BENCH_ONLY=list,call,chat,memory,startup,keys,capacity runs only those sections (default: all).
 # The capacity section (issue 16: N streamed chats with a tool round each at once, N = 100, 300,
-# 1000, each N bounded to 2 minutes; about 4 minutes today) is bench/capacity.sh, run last, with its
+# 1000, each N bounded to 2 minutes; about 5 minutes today) is bench/capacity.sh, run last, with its
 # own simulator and gateways: its settings (BENCH_CAPACITY_N, BENCH_CAPACITY_DELAY_MS,
 # BENCH_CAPACITY_SECONDS, BENCH_CAPACITY_QUICK) are described there.
 set -u
