@@ -88,10 +88,10 @@ ttfb_us() {
 
 # --- the upstream simulator (tests/upstream-sim) ----------------------------------------------
 
-# sim_start: starts it on a free port with the fast options (no request validation, no
-# obfuscation field, any model, long keep-alive); sets SIM_PID and SIM_URL (the caller stops it)
+# sim_start [ARGS...]: starts it on a free port with the fast options (no request validation, no
+# obfuscation field, any model, long keep-alive) and ARGS; sets SIM_PID and SIM_URL (the caller stops it)
 sim_start() {
-	node "$ROOT/tests/upstream-sim/sim.mjs" --port 0 --no-validate --no-obfuscation --any-model --keepalive-ms 60000 \
+	node "$ROOT/tests/upstream-sim/sim.mjs" --port 0 --no-validate --no-obfuscation --any-model --keepalive-ms 60000 "$@" \
 		>"$WORK/sim.out" 2>"$WORK/sim.err" &
 	SIM_PID=$!
 	wait_for grep -q '^LISTENING ' "$WORK/sim.out" ||

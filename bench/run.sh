@@ -20,7 +20,11 @@
 # BENCH_TTFB_RUNS (curl runs per side for time to first byte, default 21),
 # BENCH_PAIRS (alternated pairs of the keys section, default 15),
 # BENCH_OUT (default bench/results.md), BENCH_KEEP=1 keeps the temporary directory,
-# BENCH_ONLY=list,call,chat,memory,startup,keys runs only those sections (default: all).
+# BENCH_ONLY=list,call,chat,memory,startup,keys,capacity runs only those sections (default: all).
+# The capacity section (issue 16: N streamed chats with a tool round each at once, N = 100, 300,
+# 1000, each N bounded to 2 minutes; about 5 minutes today) is bench/capacity.sh, run last, with its
+# own simulator and gateways: its settings (BENCH_CAPACITY_N, BENCH_CAPACITY_DELAY_MS,
+# BENCH_CAPACITY_SECONDS, BENCH_CAPACITY_QUICK) are described there.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +39,7 @@ SQLITE_SRV="$ROOT/mcp-server-sqlite/mcp-server-sqlite"
 export PATH="$ROOT/mcp-server-sqlite:$PATH"
 
 . "$ROOT/bench/lib.sh"
-want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup,keys}," in *",$1,"*) return 0 ;; esac; return 1; }
+want() { case ",${BENCH_ONLY:-list,call,chat,memory,startup,keys,capacity}," in *",$1,"*) return 0 ;; esac; return 1; }
 
 for bin in broker/mcpgw-broker cgi-bin/tools.fcgi cgi-bin/chat.fcgi bench/fixed.fcgi bench/toolfloor.fcgi bench/stdio_floor "$SQLITE_SRV"; do
 	case $bin in /*) ;; *) bin="$ROOT/$bin" ;; esac
@@ -507,6 +511,20 @@ if want keys; then
 	ctl_stop "$ROOT" "$WORK/keyless"
 fi
 
+# --- 8. capacity: N streamed chats at once, each with a tool round (bench/capacity.sh) ---------
+
+# its own simulator (--auto-tool) and a fresh mcpgwctl gateway per N; its rows join the table, its
+# per-N table follows it in the results
+CAP_SUMMARY=''
+if want capacity; then
+	note "7. capacity (bench/capacity.sh)"
+	stop_pid "$SIM_PID" 5   # the section starts its own
+	PIDS=$(for p in $PIDS; do [ "$p" = "$SIM_PID" ] || printf ' %s' "$p"; done)
+	CAP_SUMMARY="$WORK/capacity.md"
+	BENCH_CAPACITY_ROWS="$ROWS" BENCH_CAPACITY_SUMMARY="$CAP_SUMMARY" bash "$ROOT/bench/capacity.sh" >"$WORK/capacity.out" ||
+		die "bench/capacity.sh failed: $(tail -n 5 "$WORK/capacity.out")"
+fi
+
 # --- the table ----------------------------------------------------------------------------
 
 {
@@ -524,9 +542,16 @@ fi
 	[ -n "${FLOOR_LINE:-}" ] && echo "Direct stdio floor (bench/stdio_floor, sqlite list_tables): $FLOOR_LINE."
 	echo
 	cat "$WORK/table.md"
+	if [ -s "$CAP_SUMMARY" ]; then
+		echo
+		echo "Capacity (bench/capacity.sh), per N:"
+		echo
+		cat "$CAP_SUMMARY"
+	fi
 } >"$OUT"
 echo
 cat "$WORK/table.md"
+[ -s "$CAP_SUMMARY" ] && { echo; cat "$CAP_SUMMARY"; }
 echo
 echo "bench: written to $OUT"
 grep -qE 'MISSED|	LOW$' "$ROWS" && note "some targets were missed (see above)"

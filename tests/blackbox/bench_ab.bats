@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# bench_ab.bats: `make bench BASELINE=...`: bench/abtable.awk's table (orientation, medians, verdicts, summary) on made-up measurements, and bench/ab.sh's refusals before it starts anything.
+# bench_ab.bats: `make bench BASELINE=...`: bench/abtable.awk's table (orientation, medians, verdicts, summary) on made-up measurements, and bench/ab.sh's refusals before it starts anything; the capacity run (bench/capacity.sh --quick, a few seconds) and its load client's sorting of streams.
 
 setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -104,4 +104,39 @@ runs() {
 	[ "$status" = 0 ]
 	[[ "$output" == *"bash bench/run.sh"* ]]
 	[[ "$output" != *"bench/ab.sh"* ]]
+}
+
+@test "bench/capacity.sh --quick: 5 streamed chats with a tool round at once through a fresh mcpgwctl gateway, one alone beside them; every figure and verdict reported" {
+	BENCH_CAPACITY_ROWS="$T/rows" BENCH_CAPACITY_SUMMARY="$T/summary" run bash "$ROOT/bench/capacity.sh" --quick
+	[ "$status" = 0 ]
+	[ "$(wc -l <"$T/rows")" = 3 ]
+	# every stream completed: status 200, [DONE], and the text the simulator sent after the tool round
+	grep -q "^capacity, 5 streamed chats at once (1 tool round each, a chunk every 50 ms): completed	5 of 5 (failed 0; unfinished after 20 s: 0, 0 of them without a byte; wall [0-9.]* s)	-	-	all 5	MET$" "$T/rows"
+	grep -Eq "^capacity, 5 at once: each stream's total time p50 / max \(first content delta p50 / max: 0\.[0-9]{2} s / [0-9]+\.[0-9]{2} s\)	[0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s	0\.[0-9]{2} s \(one such stream alone; first content delta 0\.[0-9]{2} s\)	p50 [-+][0-9]+ ms	max <= alone \+ 1 s, p50 <= alone \+ 100 ms	(MET|MISSED)$" "$T/rows"
+	grep -Eq "^capacity, 5 at once: private memory of chat\.fcgi \([12]\) \+ mcpgw-broker above idle, per stream answered at once \(at most [1-5] of 5; \(peak - idle\) / N: -?[0-9]+\.[0-9] KB\)	-?[0-9]+\.[0-9] KB \(idle [0-9]+\.[0-9] MB, peak [0-9]+\.[0-9] MB[^	]*\)	-	-	\(peak - idle\) / N <= 64 KB, all 5 at once	(MET|MISSED)$" "$T/rows"
+	# a stream takes 10 chunk delays at least (two upstream answers of 5 chunks, [DONE] one delay later)
+	grep -Eq '^\| 5 \| 5 \| 0 \| 0 \(0\) \| ' "$T/summary"
+	awk -F' \\| ' '/^\| 5 / { split($7, a, " "); exit !(a[1] >= 0.5) }' "$T/summary"
+	[[ "$output" == *"lighttpd: soft RLIMIT_NOFILE "*" streams at once; chat.fcgi: "*" FastCGI sockets x backlog "* ]]
+	# nothing of the run is left
+	! ps -eo args | grep -v grep | grep -q '/tmp/mcpgw-cap\.'
+}
+
+@test "bench/capacity-client.mjs sorts each stream: complete, 503 (its time, Retry-After), the other failures by kind, unfinished at the bound without a byte" {
+	load ../upstream-sim/sim
+	sim_start --no-obfuscation --chunk-delay-ms 20
+	curl -sf -X POST --data-binary '[{"error":{"status":503,"retry_after":3}},{"break_after_chunks":1},{"stream_error":{"message":"x","after_chunks":1}},{"content":"other text"},{"delay_ms":5000}]' \
+		"$SIM_URL/_sim/script" >/dev/null
+	printf '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"q"}]}' >"$T/body"
+	run node "$ROOT/bench/capacity-client.mjs" --url "$SIM_URL/v1/chat/completions" --body "$T/body" --n 7 --timeout-s 1.5 --expect 'sim: q'
+	sim_stop
+	[ "$status" = 0 ]
+	[[ "$output" == *$'\ncompleted=2\nfailed=4\nfailed_503=1\n'* ]]
+	[[ "$output" == *$'\nfailed_503_retry_after=1\nfailed_other=3\n'* ]]
+	[[ "$output" == *$'\nfailed_kinds=1 cut ('*$'); 1 error event (server_error); 1 wrong content\n'* ]]
+	[[ "$output" == *$'\nunfinished=1\nunfinished_no_byte=1\n'* ]]
+	# 4 chunks (role, 2 words, finish) 20 ms apart and [DONE] after one more
+	echo "$output" | awk -F= '$1 == "total_p50_ms" { exit !($2 >= 80 && $2 < 1500) }'
+	echo "$output" | awk -F= '$1 == "failed_503_max_ms" { exit !($2 < 1000) }'
+	echo "$output" | grep -q '^served_peak=[0-7]$'
 }

@@ -390,6 +390,47 @@ assert d["ok"] is False and d["checked"] == 1 and len(d["failures"]) == 2, d
 EOF
 }
 
+@test "sim: --auto-tool answers each request from its own body, in any order; --chunk-delay-ms, --chunks; a queued turn still wins" {
+	local main_pid=$SIM_PID main_url=$SIM_URL
+	sim_start --auto-tool 'echo:{"message":"hi"}' --chunk-delay-ms 60 --chunks 2 --no-obfuscation
+	local auto_pid=$SIM_PID auto_url=$SIM_URL
+	SIM_PID=$main_pid SIM_URL=$main_url
+	local second='"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"echo","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"hi"}]'
+	# the second round first, both at once: each gets the answer its own body asks for
+	curl -s -o "$T/r2" -w '%{time_total}' -H 'Content-Type: application/json' \
+		-d "{\"model\":\"gpt-4o-mini\",\"stream\":true,$second}" "$auto_url/v1/chat/completions" >"$T/t2" &
+	local c2=$!
+	curl -s -o "$T/r1" -w '%{time_total}' -H 'Content-Type: application/json' \
+		-d "{\"model\":\"gpt-4o-mini\",\"stream\":true,$MSGS}" "$auto_url/v1/chat/completions" >"$T/t1"
+	wait "$c2"
+	curl -sf -X POST --data-binary '[{"content":"scripted"}]' "$auto_url/_sim/script" >/dev/null
+	curl -s -o "$T/r3" -H 'Content-Type: application/json' -d "{\"model\":\"gpt-4o-mini\",$MSGS}" "$auto_url/v1/chat/completions"
+	curl -s -o "$T/r4" -H 'Content-Type: application/json' -d "{\"model\":\"gpt-4o-mini\",$MSGS}" "$auto_url/v1/chat/completions"
+	sim_stop "$auto_pid"
+	py "$T/r1" <<'EOF'
+assert ev[-1] == "[DONE]"
+calls = [t for c in ev[:-1] for t in c["choices"][0]["delta"].get("tool_calls", [])]
+assert calls[0]["function"]["name"] == "echo", calls
+assert json.loads("".join(t["function"]["arguments"] for t in calls)) == {"message": "hi"}
+assert ev[-2]["choices"][0]["finish_reason"] == "tool_calls"
+EOF
+	py "$T/r2" <<'EOF'
+assert ev[-1] == "[DONE]"
+parts = [c["choices"][0]["delta"].get("content") for c in ev[1:-2]]
+assert parts == ["sim: ", "hello"], parts
+assert ev[-2]["choices"][0]["finish_reason"] == "stop"
+EOF
+	# 4 chunks each: 3 gaps, and [DONE] one more gap after the last
+	awk '{ exit !($1 >= 0.24 && $1 < 2) }' "$T/t1"
+	awk '{ exit !($1 >= 0.24 && $1 < 2) }' "$T/t2"
+	py "$T/r3" <<'EOF'
+assert d["choices"][0]["message"]["content"] == "scripted", d
+EOF
+	py "$T/r4" <<'EOF'
+assert d["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "echo", d
+EOF
+}
+
 @test "sim: embeddings: deterministic, float == base64 little-endian float32, dimensions" {
 	curl -sf -o "$T/f" -H 'Content-Type: application/json' -d '{"model":"text-embedding-3-small","input":["alpha","beta"]}' "$SIM_URL/v1/embeddings"
 	curl -sf -o "$T/b" -H 'Content-Type: application/json' -d '{"model":"text-embedding-3-small","input":["alpha","beta"],"encoding_format":"base64"}' "$SIM_URL/v1/embeddings"

@@ -4,6 +4,7 @@
 //   node tests/upstream-sim/sim.mjs --port 0 [--script turns.json] [--api-key KEY]
 //        [--models a,b,c] [--any-model] [--no-validate] [--no-obfuscation]
 //        [--keepalive-ms 5000] [--models-delay-ms 0] [--profile NAME] [--verbose]
+//        [--auto-tool NAME[:ARGS_JSON]] [--chunk-delay-ms MS] [--chunks K]
 //
 // Listens on 127.0.0.1 only and prints exactly one line, "LISTENING <port>", on stdout
 // when ready. Speaks the OpenAI wire format (chat completions with and without SSE
@@ -24,13 +25,15 @@ function usage(msg) {
 	if (msg) process.stderr.write(`sim: ${msg}\n`);
 	process.stderr.write('usage: sim.mjs [--port N] [--script FILE] [--api-key KEY] [--models a,b] [--any-model]\n' +
 		'               [--no-validate] [--no-obfuscation] [--keepalive-ms MS] [--models-delay-ms MS]\n' +
-		`               [--profile ${PROFILE_NAMES.join('|')}] [--verbose]\n`);
+		`               [--profile ${PROFILE_NAMES.join('|')}] [--verbose]\n` +
+		'               [--auto-tool NAME[:ARGS_JSON]] [--chunk-delay-ms MS] [--chunks K]\n');
 	process.exit(2);
 }
 
 const opts = {
 	port: 0, script: null, apiKey: null, models: null, anyModel: false,
 	validate: true, obfuscation: true, keepAliveMs: 5000, modelsDelayMs: 0, verbose: false, profile: 'openai',
+	autoTool: null, chunkDelayMs: null, chunks: null,
 };
 {
 	const argv = process.argv.slice(2);
@@ -48,6 +51,22 @@ const opts = {
 			case '--keepalive-ms': opts.keepAliveMs = Number(val()); break;
 			case '--models-delay-ms': opts.modelsDelayMs = Number(val()); break;
 			case '--profile': opts.profile = val(); break;
+			case '--auto-tool': {
+				// NAME or NAME:ARGS_JSON (the arguments of every call; default {})
+				const v = val();
+				const c = v.indexOf(':');
+				const name = c < 0 ? v : v.slice(0, c);
+				let args = {};
+				if (c >= 0) {
+					try { args = JSON.parse(v.slice(c + 1)); } catch (e) { usage(`--auto-tool ${v}: the arguments are not JSON: ${e.message}`); }
+					if (args === null || typeof args !== 'object' || Array.isArray(args)) usage(`--auto-tool ${v}: the arguments must be a JSON object`);
+				}
+				if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name)) usage(`--auto-tool ${v}: bad tool name`);
+				opts.autoTool = { name, arguments: args };
+				break;
+			}
+			case '--chunk-delay-ms': opts.chunkDelayMs = Number(val()); break;
+			case '--chunks': opts.chunks = Number(val()); break;
 			case '--verbose': case '-v': opts.verbose = true; break;
 			case '--help': case '-h': usage(); break;
 			default: usage(`unknown argument ${a}`);
@@ -56,6 +75,8 @@ const opts = {
 	if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port');
 	if (!Number.isFinite(opts.keepAliveMs) || opts.keepAliveMs < 0) usage('bad --keepalive-ms');
 	if (!Number.isFinite(opts.modelsDelayMs) || opts.modelsDelayMs < 0) usage('bad --models-delay-ms');
+	if (opts.chunkDelayMs !== null && !(Number.isFinite(opts.chunkDelayMs) && opts.chunkDelayMs >= 0)) usage('bad --chunk-delay-ms');
+	if (opts.chunks !== null && !(Number.isInteger(opts.chunks) && opts.chunks >= 1)) usage('bad --chunks');
 	try { getProfile(opts.profile); } catch (e) { usage(e.message); }
 }
 
@@ -339,6 +360,26 @@ function pickTurn(endpoint, raw) {
 		return i;
 	}
 	return -1;
+}
+
+// --auto-tool: the turn of a request no queued turn matches: a call of that tool when the last
+// message is not a tool result (a first round), a text answer when it is (the round after the
+// tool ran). Each request is answered from its own body, so any number of concurrent
+// conversations, in any order, each get one tool round. null without --auto-tool.
+function autoTurn(body) {
+	if (!opts.autoTool) return null;
+	const msgs = Array.isArray(body?.messages) ? body.messages : [];
+	if (msgs.at(-1)?.role === 'tool') return {};
+	return { tool_calls: [{ name: opts.autoTool.name, arguments: opts.autoTool.arguments }] };
+}
+
+// --chunk-delay-ms and --chunks: the chunk_delay_ms and chunks of every turn that sets none
+function withDefaults(turn) {
+	if (opts.chunkDelayMs === null && opts.chunks === null) return turn;
+	const t = { ...turn };
+	if (opts.chunkDelayMs !== null && t.chunk_delay_ms === undefined) t.chunk_delay_ms = opts.chunkDelayMs;
+	if (opts.chunks !== null && t.chunks === undefined) t.chunks = opts.chunks;
+	return t;
 }
 
 function checkExpect(entry, turn) {
@@ -724,7 +765,7 @@ async function handleChat(req, res, entry, query = new URLSearchParams()) {
 		return finishWith(entry, res, 400, oaiError("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", 'invalid_request_error'));
 	}
 	const idx = pickTurn('chat', entry.raw ?? JSON.stringify(body));
-	const peek = idx >= 0 ? queue[idx] : null;
+	const peek = idx >= 0 ? queue[idx] : autoTurn(body);
 	const prof = profileOf(peek);
 	if (opts.validate && peek?.validate !== false) {
 		const v = validateChat(body);
@@ -745,8 +786,9 @@ async function handleChat(req, res, entry, query = new URLSearchParams()) {
 			return sendJSON(res, pv.status, errorBody(prof, pv.status, pv.error));
 		}
 	}
-	const turn = idx >= 0 ? queue.splice(idx, 1)[0] : {};
+	const turn = withDefaults(idx >= 0 ? queue.splice(idx, 1)[0] : (peek ?? {}));
 	entry.turn = idx >= 0 ? turn : null;
+	if (idx < 0 && peek) entry.auto = true;
 	checkExpect(entry, turn);
 
 	if (turn.drop) { entry.status = 0; entry.dropped = true; req.socket.destroy(); return; }
