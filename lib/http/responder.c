@@ -22,6 +22,7 @@
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
 #define RESPONDER_IDLE_EXIT_MS 5000   /* a worker beyond the kept ones idle this long ends */
+#define RESPONDER_GROW_MAX 32         /* workers started at once when none is left to accept */
 /* memory back to the system after a large request (issue 15, finding 3): from this size an
  * allocation is mapped on its own and unmapped when freed (a fixed threshold: glibc's own rises
  * up to 32 MiB after the first large free, and large request buffers then stay in the heap) */
@@ -616,7 +617,7 @@ static void serve_and_log(struct responder_worker *w)
 
 /* The pool of workers of a threaded responder: def->threads of them kept
  * ready; while every one is busy (the last idle one just accepted a request)
- * the one that accepted starts another, up to r->nw (the host's capacity
+ * the one that accepted starts more (a quarter of the live ones), up to r->nw (the host's capacity
  * and the kept ones: a process can always accept, if only to answer 503
  * capacity_exceeded at once); one that finds more than the kept ones idle
  * for RESPONDER_IDLE_EXIT_MS ends, giving its memory back. Workers are
@@ -730,12 +731,20 @@ static void *worker_loop(void *arg)
 		pthread_mutex_unlock(&pool.lock);
 		if (accept_or_retire(w) <= 0)
 			break;
+		/* none left to accept: a quarter more (1..RESPONDER_GROW_MAX) at once, so a burst
+		 * of streams does not wait for one thread start after another */
 		pthread_mutex_lock(&pool.lock);
-		grow = pool.idle == 0 && pool.live < w->r->nw && !stopping;
-		if (grow)
-			pool.live++;
+		grow = 0;
+		if (pool.idle == 0 && !stopping) {
+			grow = pool.live / 4 < 1                    ? 1
+			       : pool.live / 4 > RESPONDER_GROW_MAX ? RESPONDER_GROW_MAX
+								    : pool.live / 4;
+			if (grow > w->r->nw - pool.live)
+				grow = w->r->nw - pool.live;
+			pool.live += grow;
+		}
 		pthread_mutex_unlock(&pool.lock);
-		if (grow)
+		while (grow-- > 0)
 			pool_grow(w->r);
 		serve_and_log(w);
 	}
@@ -862,7 +871,7 @@ int responder_main(const struct responder_def *def)
 	r.nw = 1;
 	(void)fdlimit_raise(); /* a worker holds its client's, an upstream and a broker connection */
 	if (r.ws[0].h.cgi)
-		log_spool_flush();     /* one request: its access line written at once, no log thread for it */
+		log_spool_flush();       /* one request: its access line written at once, no log thread for it */
 	if (r.ws[0].h.cgi || max == 1) { /* plain CGI (one request), or one worker and no pool: this thread */
 		if (!r.ws[0].h.cgi)
 			watch_hup();
