@@ -30,7 +30,7 @@
 #
 # Environment: BENCH_CAPACITY_N ("100 300 1000"), BENCH_CAPACITY_DELAY_MS (500: the simulator's
 # chunk delay), BENCH_CAPACITY_SECONDS (120: the bound of each N), BENCH_CAPACITY_QUICK=1 or --quick
-# (N = 5, 50 ms, 20 s: checks the script in a few seconds; tests/blackbox/bench_ab.bats),
+# (N = 5, 200 ms, 20 s, and 7 streams over a capacity of 5: checks the script in a few seconds; tests/blackbox/bench_ab.bats),
 # BENCH_CAPACITY_ROWS=FILE (append the rows, tab-separated as bench/run.sh's, to FILE),
 # BENCH_CAPACITY_SUMMARY=FILE (write the per-N table there too), BENCH_KEEP=1 (keep the temporary
 # directory). MCPGW_CHAT_THREADS, when set, reaches the responders (the run then says it is not the
@@ -44,7 +44,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=${BENCH_CAPACITY_QUICK:-0}
 [ "${1:-}" = --quick ] && QUICK=1
 if [ "$QUICK" = 1 ]; then
-	NS=${BENCH_CAPACITY_N:-5} DELAY=${BENCH_CAPACITY_DELAY_MS:-50} BOUND=${BENCH_CAPACITY_SECONDS:-20}
+	NS=${BENCH_CAPACITY_N:-5} DELAY=${BENCH_CAPACITY_DELAY_MS:-200} BOUND=${BENCH_CAPACITY_SECONDS:-20}
 else
 	NS=${BENCH_CAPACITY_N:-100 300 1000} DELAY=${BENCH_CAPACITY_DELAY_MS:-500} BOUND=${BENCH_CAPACITY_SECONDS:-120}
 fi
@@ -98,13 +98,24 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && a + 0 <= b 
 # own subshell: lighttpd keeps the caller's); its KEY=VALUE lines into OUT, read into R[]
 declare -A R
 client() {
-	local out=$1 k v
+	client_start "$@"
+	client_wait "$1"
+}
+
+# client_start OUT ARGS...: the load client started in the background (CLIENT_PID), its key=value lines to OUT
+client_start() {
+	local out=$1
 	shift
 	(
 		ulimit -Sn "$(ulimit -Hn)" 2>/dev/null
 		exec node "$ROOT/bench/capacity-client.mjs" "$@"
 	) >"$out" 2>"$out.err" &
 	CLIENT_PID=$!
+}
+
+# client_wait OUT: wait for the client started last, its results into R
+client_wait() {
+	local out=$1 k v
 	wait "$CLIENT_PID"
 	CLIENT_PID=''
 	sed 's/^/    /' "$out.err" >&2
@@ -217,6 +228,64 @@ for n in $NS; do
 	echo "| $n | $c | $failed_txt | $u ($u0) | $(sec "$p50") / $maxtxt | $(sec "$fp50") / $(sec "$fmax") | $(sec "$ALONE") | $(sec "${R[wall_ms]}") | $sp | $(fmt_mb "$idle") -> $(fmt_mb "$peak") | ${perb:--} KB ($per KB) |" >>"$SUMMARY"
 done
 echo "$LT_NOTE" >"$WORK/lighttpd-note"
+
+# --- over capacity: N streams when MCPGW_CAPACITY is C (BENCH_CAPACITY_OVER "N:C", default "1100:1000";
+# "" skips it): C streams fill the host, then the N - C beyond the capacity each get a 503
+# capacity_exceeded with Retry-After within 100 ms, and the C others complete as they would alone ---------------------------------------------------
+OVER=${BENCH_CAPACITY_OVER-1100:1000}
+[ "$QUICK" = 1 ] && OVER=${BENCH_CAPACITY_OVER-7:5}
+if [ -n "$OVER" ]; then
+	on=${OVER%%:*} oc=${OVER#*:}
+	{ isint "$on" && isint "$oc" && [ "$oc" -ge 1 ] && [ "$on" -gt "$oc" ]; } ||
+		bad BENCH_CAPACITY_OVER "N:C with N > C >= 1, such as 1100:1000" "$OVER"
+	home="$WORK/over$on"
+	ctl_home "$home" "$ROOT" 1
+	echo "MCPGW_CAPACITY=$oc" >>"$home/.env"
+	CTL_HOMES="$CTL_HOMES $home"
+	ctl_start "$ROOT" "$home" 1 "$(free_port)"
+	LPID=$(cat "$home/var/lighttpd.pid") BPID=$(cat "$home/var/broker.pid")
+	sim_reset
+	client "$WORK/overalone" --url "$GW/v1/chat/completions" --body "$BODY" --n 1 --timeout-s "$BOUND" --expect "$EXPECT"
+	[ "${R[completed]}" = 1 ] || die "over capacity: the stream alone did not complete: ${R[failed_kinds]}"
+	ALONE=${R[total_p50_ms]}
+	sleep 0.5
+	# the host filled first: C streams, until the capacity table shows C slots held (each an OFD lock,
+	# /proc/locks), then the N - C beyond it: what a new request meets when the host is full
+	client_start "$WORK/over" --url "$GW/v1/chat/completions" --body "$BODY" --n "$oc" --timeout-s "$BOUND" \
+		--expect "$EXPECT" --lighttpd-pid "$LPID" --broker-pid "$BPID" --sample-ms 100
+	ino=$(stat -c %i "$home/var/capacity.slots")
+	held=0
+	for _ in $(seq 300); do
+		# one line per range: a process's adjacent slots show as one merged lock
+		held=$(awk -v i=":$ino" '$6 ~ i "$" { n += ($8 - $7 + 1) / 16 } END { print n + 0 }' /proc/locks)
+		[ "$held" -ge "$oc" ] && break
+		sleep 0.05
+	done
+	[ "$held" -ge "$oc" ] || note "  WARNING: only $held of $oc slots held after 15 s: the extra streams come anyway"
+	A_PID=$CLIENT_PID
+	client "$WORK/overextra" --url "$GW/v1/chat/completions" --body "$BODY" --n "$((on - oc))" --timeout-s "$BOUND" --expect "$EXPECT"
+	f503=${R[failed_503]} fo=${R[failed_other]} m503=${R[failed_503_max_ms]:-} p503=${R[failed_503_p50_ms]:-}
+	ra=${R[failed_503_retry_after]:-0} cx=${R[completed]} ux=${R[unfinished]}
+	CLIENT_PID=$A_PID
+	client_wait "$WORK/over"
+	ctl_stop "$ROOT" "$home"
+	CTL_HOMES=$(echo "$CTL_HOMES" | sed "s| $home||")
+	c=${R[completed]} fo=$((fo + R[failed_other] + R[failed_503])) u=$((R[unfinished] + ux))
+	p50=${R[total_p50_ms]} max=${R[total_max_ms]}
+	c=$((c + cx))
+	note "over capacity: $oc streams fill MCPGW_CAPACITY=$oc, then $((on - oc)) more: completed $c, 503 $f503 (p50 $(ms "$p503") max $(ms "$m503"), $ra with Retry-After), other failures $fo, unfinished $u; completed p50 $(sec "$p50") max $(sec "$max") (alone $(sec "$ALONE"))"
+	ov=MISSED
+	if [ "$f503" = $((on - oc)) ] && [ "$ra" = "$f503" ] && [ -n "$m503" ] && le "$m503" 100 && [ "$c" = "$oc" ] && [ "$fo" = 0 ]; then ov=MET; fi
+	row "capacity, $on streamed chats with MCPGW_CAPACITY=$oc ($oc fill the host, then $((on - oc)) more at once): 503 capacity_exceeded answers (p50 / max time to the answer)" \
+		"$f503 of $on, $(ms "$p503") / $(ms "$m503"), $ra with Retry-After; completed $c, other failures $fo, unfinished $u" \
+		"-" "-" "$((on - oc)) within 100 ms each, with Retry-After; the $oc others complete" "$ov"
+	ou=MISSED
+	if [ "$c" = "$oc" ] && le "$max" "$(awk -v a="$ALONE" 'BEGIN { print a + 1000 }')" && le "$p50" "$(awk -v a="$ALONE" 'BEGIN { print a + 100 }')"; then ou=MET; fi
+	row "capacity, the $oc streams within MCPGW_CAPACITY=$oc beside $((on - oc)) refused: total time p50 / max" \
+		"$(sec "$p50") / $(sec "$max")" "$(sec "$ALONE") (one such stream alone)" \
+		"$(awk -v p="$p50" -v a="$ALONE" 'BEGIN { if (p == "") print "-"; else printf "p50 %+.0f ms", p - a }')" \
+		"max <= alone + 1 s, p50 <= alone + 100 ms" "$ou"
+fi
 
 # --- output ------------------------------------------------------------------------------------
 

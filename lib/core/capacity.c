@@ -6,13 +6,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/statedir.h"
 
-#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), reserved (8) */
+#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), the holder's pid (4), reserved (4) */
+#define CAP_PIDS 64   /* holders' pids looked up per capacity_take (more: their slots' locks are asked) */
 
 struct capacity {
 	int fd;
@@ -62,13 +64,15 @@ static int cap_held_by_other(const struct capacity *c, int slot)
 	return fl.l_type != F_UNLCK;
 }
 
-/* cap_write: slot's record set to digest (0: free); 0 or -1 */
+/* cap_write: slot's record set to digest and this process's pid (digest 0: free); 0 or -1 */
 static int cap_write(const struct capacity *c, int slot, uint64_t digest)
 {
 	unsigned char rec[CAP_RECORD];
+	uint32_t pid = digest ? (uint32_t)getpid() : 0;
 
 	memset(rec, 0, sizeof rec);
 	memcpy(rec, &digest, sizeof digest);
+	memcpy(rec + sizeof digest, &pid, sizeof pid);
 	return pwrite(c->fd, rec, sizeof rec, (off_t)slot * CAP_RECORD) == (ssize_t)sizeof rec ? 0 : -1;
 }
 
@@ -112,11 +116,36 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
 	return c;
 }
 
+/* The holders' pids seen by one capacity_take: whether each runs (kill(pid, 0)). */
+struct cap_pids {
+	uint32_t pid[CAP_PIDS];
+	signed char alive[CAP_PIDS];
+	int n;
+};
+
+/* cap_alive: 1 when the process pid runs, 0 when not (or not known: more pids than CAP_PIDS, or
+ * one this process cannot see: the slot's lock then decides) */
+static int cap_alive(struct cap_pids *p, uint32_t pid)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->pid[i] == pid)
+			return p->alive[i];
+	if (p->n == CAP_PIDS || pid == 0 || pid > 0x7fffffff)
+		return 0;
+	p->pid[i] = pid;
+	p->alive[i] = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	p->n++;
+	return p->alive[i];
+}
+
 /* cap_count: from the records just read, the slots held and how many of them caller holds, and the
- * distinct callers holding slots (counting caller as one even when it holds none). With verify, a
- * record whose slot nobody locks (its process died before it wrote the record free) is not counted.
- * 0 or -1 (an fcntl failed). */
-static int cap_count(struct capacity *c, uint64_t digest, int verify, int *held, int *by_caller, int *callers)
+ * distinct callers holding slots (counting caller as one even when it holds none). A record names
+ * its holder's pid: one whose process runs is held (a slot is given back, record first, before its
+ * lock); the lock of any other record is asked (its process died before it wrote the record free,
+ * or is one this process cannot see). 0 or -1 (an fcntl failed). */
+static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids, int *held, int *by_caller, int *callers)
 {
 	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
 	int nseen = 0, over = 0;
@@ -124,21 +153,21 @@ static int cap_count(struct capacity *c, uint64_t digest, int verify, int *held,
 	*held = *by_caller = 0;
 	for (int i = 0; i < c->slots; i++) {
 		uint64_t d = c->table[2 * i];
+		uint32_t pid;
 		int j;
 
-		if (!c->mine[i]) {
-			if (!d)
-				continue;
-			if (verify) {
-				int h = cap_held_by_other(c, i);
+		if (!d)
+			continue;
+		memcpy(&pid, &c->table[2 * i + 1], sizeof pid);
+		if (!c->mine[i] && !cap_alive(pids, pid)) {
+			int h = cap_held_by_other(c, i);
 
-				if (h < 0)
-					return -1;
-				if (!h)
-					continue;
+			if (h < 0)
+				return -1;
+			if (!h) {
+				c->table[2 * i] = 0; /* free for the search below */
+				continue;
 			}
-		} else if (!d) {
-			continue; /* ours, its record not written yet: cannot happen under the lock */
 		}
 		(*held)++;
 		if (d == digest)
@@ -161,6 +190,7 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 	uint64_t digest = cap_digest(caller);
 	size_t len = (size_t)c->slots * CAP_RECORD;
 	int held, by_caller, callers, rc = CAPACITY_FULL;
+	struct cap_pids pids;
 
 	pthread_mutex_lock(&c->lock);
 	if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
@@ -169,12 +199,8 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 		rc = -1;
 		goto out;
 	}
-	if (cap_count(c, digest, 0, &held, &by_caller, &callers) < 0) {
-		rc = -1;
-		goto out;
-	}
-	/* scarce by the records: count again from the locks (records of dead processes left out) */
-	if (c->slots - held < c->slots / 8 + 1 && cap_count(c, digest, 1, &held, &by_caller, &callers) < 0) {
+	pids.n = 0;
+	if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
 		rc = -1;
 		goto out;
 	}
@@ -189,8 +215,8 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 	for (int k = 0; k < c->slots; k++) {
 		int i = (c->next + k) % c->slots;
 
-		if (c->mine[i])
-			continue;
+		if (c->mine[i] || c->table[2 * i])
+			continue; /* held: by this process, or by one that runs (cap_count) */
 		if (cap_lock(c, F_OFD_SETLK, F_WRLCK, i, NULL) < 0) {
 			if (errno == EAGAIN || errno == EACCES)
 				continue; /* another process holds it */

@@ -21,7 +21,8 @@ struct capacity;
  * path (the state directory's STATEDIR_CAPACITY, created 0600, a symlink
  * refused), shared by every process that opens the same file with the same
  * number: slot i is held by an OFD lock (fcntl(2) F_OFD_SETLK, Linux 3.15)
- * on its 16-byte record, which holds the holder's caller digest. The kernel
+ * on its 16-byte record, which holds the caller's digest and the holder's
+ * pid. The kernel
  * drops a lock when its process ends, so a crash never leaks a slot.
  * Returns the table (capacity_close it), or NULL with err set (path in it;
  * errno kept). */
@@ -32,9 +33,12 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
  * than an eighth of the slots are free, a caller that already holds at least
  * slots / (callers holding slots) of them is refused (CAPACITY_OVER_SHARE),
  * so that one caller cannot starve the others of the last slots. Never
- * blocks: at most one non-blocking fcntl per slot and one pread of the
- * table. *slot set on CAPACITY_TAKEN. Returns an enum capacity_answer, or
- * -1 on an I/O error (errno; the caller decides whether to serve anyway).
+ * blocks: one pread of the table, a kill(pid, 0) per process holding slots
+ * (a record names its holder's pid), and non-blocking fcntls only for the
+ * slots whose record is free or names a process that is gone (or one more
+ * than 64 holders: the lock decides). *slot set on CAPACITY_TAKEN. Returns
+ * an enum capacity_answer, or -1 on an I/O error (errno; the caller decides
+ * whether to serve anyway).
  * Thread-safe. */
 int capacity_take(struct capacity *c, const char *caller, int *slot);
 

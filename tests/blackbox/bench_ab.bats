@@ -106,17 +106,20 @@ runs() {
 	[[ "$output" != *"bench/ab.sh"* ]]
 }
 
-@test "bench/capacity.sh --quick: 5 streamed chats with a tool round at once through a fresh mcpgwctl gateway, one alone beside them; every figure and verdict reported" {
+@test "bench/capacity.sh --quick: 5 streamed chats with a tool round at once through a fresh mcpgwctl gateway, one alone beside them, then 7 over a capacity of 5; every figure and verdict reported" {
 	BENCH_CAPACITY_ROWS="$T/rows" BENCH_CAPACITY_SUMMARY="$T/summary" run bash "$ROOT/bench/capacity.sh" --quick
 	[ "$status" = 0 ]
-	[ "$(wc -l <"$T/rows")" = 3 ]
+	[ "$(wc -l <"$T/rows")" = 5 ]
 	# every stream completed: status 200, [DONE], and the text the simulator sent after the tool round
-	grep -q "^capacity, 5 streamed chats at once (1 tool round each, a chunk every 50 ms): completed	5 of 5 (failed 0; unfinished after 20 s: 0, 0 of them without a byte; wall [0-9.]* s)	-	-	all 5	MET$" "$T/rows"
-	grep -Eq "^capacity, 5 at once: each stream's total time p50 / max \(first content delta p50 / max: 0\.[0-9]{2} s / [0-9]+\.[0-9]{2} s\)	[0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s	0\.[0-9]{2} s \(one such stream alone; first content delta 0\.[0-9]{2} s\)	p50 [-+][0-9]+ ms	max <= alone \+ 1 s, p50 <= alone \+ 100 ms	(MET|MISSED)$" "$T/rows"
+	grep -q "^capacity, 5 streamed chats at once (1 tool round each, a chunk every 200 ms): completed	5 of 5 (failed 0; unfinished after 20 s: 0, 0 of them without a byte; wall [0-9.]* s)	-	-	all 5	MET$" "$T/rows"
+	# over the capacity: the 2 beyond it refused at once with Retry-After, the 5 within it complete
+	grep -Eq "^capacity, 7 streamed chats with MCPGW_CAPACITY=5 \(5 fill the host, then 2 more at once\): 503 capacity_exceeded answers \(p50 / max time to the answer\)	2 of 7, [0-9]+ ms / [0-9]+ ms, 2 with Retry-After; completed 5, other failures 0, unfinished 0	-	-	2 within 100 ms each, with Retry-After; the 5 others complete	(MET|MISSED)$" "$T/rows"
+	grep -Eq "^capacity, the 5 streams within MCPGW_CAPACITY=5 beside 2 refused: total time p50 / max	" "$T/rows"
+	grep -Eq "^capacity, 5 at once: each stream's total time p50 / max \(first content delta p50 / max: [0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s\)	[0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s	[0-9]+\.[0-9]{2} s \(one such stream alone; first content delta [0-9]+\.[0-9]{2} s\)	p50 [-+][0-9]+ ms	max <= alone \+ 1 s, p50 <= alone \+ 100 ms	(MET|MISSED)$" "$T/rows"
 	grep -Eq "^capacity, 5 at once: private memory of chat\.fcgi \([12]\) \+ mcpgw-broker above idle, per stream answered at once \(at most [1-5] of 5; \(peak - idle\) / N: -?[0-9]+\.[0-9] KB\)	-?[0-9]+\.[0-9] KB \(idle [0-9]+\.[0-9] MB, peak [0-9]+\.[0-9] MB[^	]*\)	-	-	\(peak - idle\) / N <= 64 KB, all 5 at once	(MET|MISSED)$" "$T/rows"
-	# a stream takes 10 chunk delays at least (two upstream answers of 5 chunks, [DONE] one delay later)
+	# a stream takes 10 chunk delays (200 ms) at least (two upstream answers of 5 chunks, [DONE] one delay later)
 	grep -Eq '^\| 5 \| 5 \| 0 \| 0 \(0\) \| ' "$T/summary"
-	awk -F' \\| ' '/^\| 5 / { split($7, a, " "); exit !(a[1] >= 0.5) }' "$T/summary"
+	awk -F' \\| ' '/^\| 5 / { split($7, a, " "); exit !(a[1] >= 2.0) }' "$T/summary"
 	[[ "$output" == *"lighttpd: soft RLIMIT_NOFILE "*" streams at once; chat.fcgi: "*" FastCGI sockets x backlog "* ]]
 	# nothing of the run is left
 	! ps -eo args | grep -v grep | grep -q '/tmp/mcpgw-cap\.'
