@@ -630,6 +630,7 @@ static struct {
 	int keep;             /* def->threads */
 	int *free_slots;      /* indexes of r->ws not in use, nfree of them */
 	int nfree;
+	unsigned retired; /* workers ended while serving: every 64th trims the heap */
 	pthread_attr_t attr;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .ended = PTHREAD_COND_INITIALIZER };
 
@@ -675,12 +676,19 @@ static void pool_leave(struct responder_worker *w)
 	struct responder *r = w->r;
 	int i = (int)(w - r->ws);
 
+	int trim;
+
 	worker_free(r, w);
 	pthread_mutex_lock(&pool.lock);
 	pool.free_slots[pool.nfree++] = i;
 	pool.live--;
+	/* back to the kept workers (or every 64 that ended): what the ended ones freed goes back to
+	 * the system (their arenas keep it otherwise) */
+	trim = !stopping && (pool.live <= pool.keep || ++pool.retired % 64 == 0);
 	pthread_cond_signal(&pool.ended);
 	pthread_mutex_unlock(&pool.lock);
+	if (trim)
+		(void)malloc_trim(0);
 }
 
 /* accept_or_retire: the accept lock, then a request accepted on w: 1; 0 at shutdown or when w
