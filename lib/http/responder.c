@@ -479,56 +479,70 @@ void responder_serve_one(struct responder_worker *w)
 	}
 }
 
-/* ---- the shared counters ---- */
+/* ---- what the responders share through the state directory ---- */
 
-static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A file of the state directory opened on first use, once the directory exists. */
+struct shared_file {
+	pthread_mutex_t lock;
+	int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
+};
 
-struct metrics *responder_metrics(struct responder *r)
+/* shared_open: *slot (read and set atomically), or open(r) once the state directory exists, tried
+ * at most once a second; open logs its own failure and returns NULL */
+static void *shared_open(struct responder *r, void **slot, struct shared_file *f, void *(*open)(struct responder *r))
 {
-	static int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
-	struct metrics *m = __atomic_load_n(&r->metrics, __ATOMIC_ACQUIRE);
+	void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	struct timespec now;
-	char err[512];
 
-	if (m || !r->settings_ok)
-		return m;
+	if (p || !r->settings_ok)
+		return p;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&metrics_lock);
-	if (!(m = r->metrics) && now.tv_sec >= next_try) {
-		next_try = now.tv_sec + 1;
-		if (access(r->s.state_dir, F_OK) == 0 && !(m = metrics_open(r->s.state_dir, err, sizeof err)))
-			log_warn("%s", err);
-		__atomic_store_n(&r->metrics, m, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&f->lock);
+	if (!(p = *slot) && now.tv_sec >= f->next_try) {
+		f->next_try = now.tv_sec + 1;
+		if (access(r->s.state_dir, F_OK) == 0)
+			p = open(r);
+		__atomic_store_n(slot, p, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&metrics_lock);
+	pthread_mutex_unlock(&f->lock);
+	return p;
+}
+
+/* open_metrics: the shared counters (lib/core/metrics.h), or NULL (logged) */
+static void *open_metrics(struct responder *r)
+{
+	char err[512];
+	struct metrics *m = metrics_open(r->s.state_dir, err, sizeof err);
+
+	if (!m)
+		log_warn("%s", err);
 	return m;
 }
 
-static pthread_mutex_t capacity_lock = PTHREAD_MUTEX_INITIALIZER;
+/* open_capacity: the host's capacity slots (lib/core/capacity.h), or NULL (logged: no gate then) */
+static void *open_capacity(struct responder *r)
+{
+	char path[PATH_MAX], err[PATH_MAX + 128];
+	struct capacity *c = NULL;
+
+	if (statedir_path(path, sizeof path, r->s.state_dir, STATEDIR_CAPACITY) < 0)
+		log_warn("capacity table: the state directory's path is too long: no capacity gate");
+	else if (!(c = capacity_open(path, r->s.capacity, err, sizeof err)))
+		log_warn("%s: no capacity gate until it can be opened", err);
+	return c;
+}
+
+static struct shared_file metrics_file = { .lock = PTHREAD_MUTEX_INITIALIZER },
+			  capacity_file = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct metrics *responder_metrics(struct responder *r)
+{
+	return shared_open(r, (void **)&r->metrics, &metrics_file, open_metrics);
+}
 
 struct capacity *responder_capacity(struct responder *r)
 {
-	static int64_t next_try; /* monotonic s: a missing state directory is not looked for on every request */
-	struct capacity *c = __atomic_load_n(&r->capacity, __ATOMIC_ACQUIRE);
-	struct timespec now;
-	char path[PATH_MAX], err[PATH_MAX + 128];
-
-	if (c || !r->settings_ok)
-		return c;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&capacity_lock);
-	if (!(c = r->capacity) && now.tv_sec >= next_try) {
-		next_try = now.tv_sec + 1;
-		if (access(r->s.state_dir, F_OK) == 0) {
-			if (statedir_path(path, sizeof path, r->s.state_dir, STATEDIR_CAPACITY) < 0)
-				log_warn("capacity table: the state directory's path is too long: no capacity gate");
-			else if (!(c = capacity_open(path, r->s.capacity, err, sizeof err)))
-				log_warn("%s: no capacity gate until it can be opened", err);
-		}
-		__atomic_store_n(&r->capacity, c, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&capacity_lock);
-	return c;
+	return shared_open(r, (void **)&r->capacity, &capacity_file, open_capacity);
 }
 
 /* ---- start-up and the accept loop ---- */
