@@ -1153,9 +1153,8 @@ static long up_retry_wait(struct up_xfer *x, int retry, int attempt)
 	return wait;
 }
 
-/* up_run_begin: a new exchange of x into res: its counters reset, the URL of path (model: the body's, for
- * Azure's deployment paths) made; 0, or -1 with res->err set (too long, out of memory) */
-static int up_run_begin(struct up_xfer *x, const char *path, const char *model)
+/* up_run_reset: a new run of attempts of x: the result's counters reset */
+static void up_run_reset(struct up_xfer *x)
 {
 	struct upstream_result *res = x->res;
 
@@ -1165,6 +1164,15 @@ static int up_run_begin(struct up_xfer *x, const char *path, const char *model)
 	res->request_id[0] = '\0';
 	res->retry_after_ms = -1;
 	res->max_values = x->u->max_values;
+}
+
+/* up_run_begin: a new exchange of x into res: its counters reset, the URL of path (model: the body's, for
+ * Azure's deployment paths) made; 0, or -1 with res->err set (too long, out of memory) */
+static int up_run_begin(struct up_xfer *x, const char *path, const char *model)
+{
+	struct upstream_result *res = x->res;
+
+	up_run_reset(x);
 	if (up_url(x->u, x->urls, path, model, res) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
 		return -1;
@@ -1597,12 +1605,7 @@ static enum upstream_call_state upc_end(struct upstream_call *c)
 		c->asking = 0;
 		c->attempt = 0;
 		c->t0 = clock_now_ms();
-		/* the URL is the one made at start (up_run_begin makes the same again) */
-		c->x.res->attempts = 0;
-		c->x.res->events = 0;
-		c->x.res->cb_rc = 0;
-		c->x.res->request_id[0] = '\0';
-		c->x.res->retry_after_ms = -1;
+		up_run_reset(&c->x); /* the URL is the one made at start: up_run_begin would make the same again */
 		return upc_attempt(c);
 	}
 	return c->state;

@@ -3,9 +3,15 @@
 #define MCPGW_UPSTREAM_CALL_H
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "openai/upstream.h"
+#include "core/buf.h"
+
+/* of openai/upstream.h (which a user includes too): not included here, so
+ * that upstream.c, which implements both, makes no circle of headers */
+struct upstream;
+struct upstream_result;
 
 /* ---- asynchronous exchanges: many at once on one curl multi handle ----
  *
@@ -53,8 +59,9 @@ struct upstream_call *upstream_call_new(struct upstream *u);
 
 /* upstream_call_free: an exchange in progress is stopped (its easy handle
  * taken out of the multi; its res is left as it is, not completed: cancel
- * first for a result), then the call freed. NULL is ignored. Not from within
- * a libcurl callback of the multi (the event callback). */
+ * first for a result), then the call freed. NULL is ignored. Before the
+ * multi of an exchange in progress is cleaned up; not from within a libcurl
+ * callback of the multi (the event callback). */
 void upstream_call_free(struct upstream_call *c);
 
 /* upstream_call_begin: the call serves a new client request (upstream_begin
@@ -79,9 +86,10 @@ enum upstream_call_state upstream_call_state(const struct upstream_call *c);
  * libcurl's callbacks, the event callback included, run inside its
  * curl_multi_perform / curl_multi_socket_action): stream 0 is
  * upstream_request(method, path, body, len), stream 1 upstream_stream(path,
- * body, len, on_event, ud) with the given method (POST): the same URL (dialect,
- * Azure deployment, api-version), headers, stream_options.include_usage ask
- * and its fallback, retries and waits. method, body (len bytes), ud and res
+ * body, len, on_event, ud; on_event an upstream_event_cb) with the given
+ * method (POST): the same URL (dialect, Azure deployment, api-version),
+ * headers, stream_options.include_usage ask and its fallback, retries and
+ * waits. method, body (len bytes), ud and res
  * are borrowed until the exchange ends (UPSTREAM_CALL_DONE); res is reset as
  * the blocking functions reset it. A call whose exchange is in progress is
  * cancelled first (upstream_call_cancel: that res gets ECLIENTGONE). Returns
@@ -90,9 +98,10 @@ enum upstream_call_state upstream_call_state(const struct upstream_call *c);
  * libcurl refused; a multi refusing the handle is an attempt failed with a
  * connection error, retried as such: UPSTREAM_CALL_WAITING); *due (may be
  * NULL) gets upstream_call_due. */
-enum upstream_call_state upstream_call_start(struct upstream_call *c, CURLM *multi, const char *method, const char *path,
-					     const char *body, size_t len, int stream, upstream_event_cb on_event,
-					     void *ud, struct upstream_result *res, int64_t *due);
+enum upstream_call_state upstream_call_start(struct upstream_call *c, CURLM *multi, const char *method,
+					     const char *path, const char *body, size_t len, int stream,
+					     int (*on_event)(const char *, size_t, void *), void *ud,
+					     struct upstream_result *res, int64_t *due);
 
 /* upstream_call_done: the loop read CURLMSG_DONE for c's easy handle with
  * libcurl's result cc: c takes its handle out of the multi (the caller must
@@ -108,7 +117,8 @@ enum upstream_call_state upstream_call_done(struct upstream_call *c, CURLcode cc
  * running, the idle deadline of its transfer (the last byte in or out plus
  * idle_timeout_ms, or the 1 s grace after a stream's [DONE]; every byte moves
  * it, so ask again after each curl_multi_perform; while the connection is
- * being made, libcurl's connect timeout rules and this is a check 1 s on);
+ * being made, libcurl's connect timeout rules and this is a check 1 s on; a
+ * transfer the loop pauses (curl_easy_pause) is idle all the same);
  * waiting, the retry time; INT64_MAX when done. */
 int64_t upstream_call_due(const struct upstream_call *c);
 
