@@ -1795,6 +1795,61 @@ static void test_calls_at_once_failures(void **state)
 	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
 }
 
+static void test_calls_azure_and_secrets(void **state)
+{
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"B\"", "\"k\":\"A\"", "\"k\":\"B\"" };
+	const char *a = "{\"model\":\"my dep\",\"stream\":true,\"k\":\"A\"}";
+	const char *b = "{\"model\":\"other\",\"k\":\"B\"}";
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	static const int da[] = { 0 };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	struct job j[2];
+	CURLM *m = curl_multi_init();
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 0; i < 4; i += 2) {
+		stream_script(&sc[i], "A", da, 1);
+		/* a refusal quoting the gateway's key */
+		sc[i + 1].p[0].data = resp(401, NULL, "application/json", ERRJSON("Incorrect API key provided: sk-test"));
+	}
+	srv_start_keyed(sc, markers, 4);
+	O.dialect = UPSTREAM_DIALECT_AZURE;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "B");
+	job_start(&j[0], m, "/chat/completions", a, 1);
+	job_start(&j[1], m, "/chat/completions", b, 0);
+	drive(m, j, 2);
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_string_equal(j[0].res.url, mk("http://127.0.0.1:%d/openai/deployments/my%%20dep/chat/completions"
+					     "?api-version=" UPSTREAM_AZURE_API_VERSION,
+					     S.port));
+	assert_int_equal(j[1].res.err, UPSTREAM_EHTTP);
+	assert_int_equal(j[1].res.attempts, 1);
+	assert_null(strstr(j[1].res.body.data, "sk-test"));
+	check_error_of(&j[1].res, 502, "upstream_auth_failed");
+	assert_int_equal(upstream_stream(u, "/chat/completions", a, strlen(a), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[0].res, &R);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", b, strlen(b), &R), UPSTREAM_EHTTP);
+	same_result(&j[1].res, &R);
+	for (int i = 0; i < 2; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	srv_stop();
+	assert_true(reqlog_has(0, "POST /openai/deployments/my%20dep/chat/completions?api-version=2024-10-21 "));
+	assert_true(reqlog_has(0, "\r\napi-key: sk-test\r\n"));
+	assert_false(reqlog_has(0, "Authorization"));
+	assert_true(reqlog_has(1, "POST /openai/deployments/other/chat/completions?api-version=2024-10-21 "));
+	assert_true(reqlog_has(1, "Accept: application/json\r\n"));
+	buf_free(&ev.log);
+	buf_free(&order);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1829,6 +1884,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_calls_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_stream_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_at_once_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_azure_and_secrets, setup, teardown),
 	};
 	int rc;
 
