@@ -1512,6 +1512,7 @@ struct upstream_call {
 	size_t len;
 	char *usage_body; /* the stream's body asking for stream_options.include_usage (owned), NULL: none */
 	int asking;       /* the attempts send usage_body */
+	int paused;       /* the loop paused the transfer's reading (upstream_call_pause): no idle timer */
 	int attempt;      /* of this run of attempts, 0: the first */
 	int64_t t0;       /* monotonic ms the run began (the log's duration) */
 	int64_t retry_at; /* monotonic ms of the next attempt (UPSTREAM_CALL_WAITING) */
@@ -1586,6 +1587,8 @@ int64_t upstream_call_due(const struct upstream_call *c)
 {
 	switch (c->state) {
 	case UPSTREAM_CALL_RUNNING:
+		if (c->paused)
+			return INT64_MAX;
 		/* not connected yet: libcurl's connect timeout rules; a look again in a while, as up_perform's wait */
 		return c->x.connected ? c->x.last_activity + up_idle_limit(&c->x) : clock_now_ms() + UP_POLL_MAX_MS;
 	case UPSTREAM_CALL_WAITING: return c->retry_at;
@@ -1630,6 +1633,7 @@ static enum upstream_call_state upc_attempt(struct upstream_call *c)
 	const char *body = c->asking ? c->usage_body : c->body;
 	size_t len = c->asking ? strlen(c->usage_body) : c->len;
 
+	c->paused = 0; /* a new transfer reads */
 	if (up_attempt_begin(&c->x, c->method, body, len) < 0)
 		return upc_end(c);
 	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
@@ -1685,7 +1689,8 @@ enum upstream_call_state upstream_call_done(struct upstream_call *c, CURLcode cc
 
 enum upstream_call_state upstream_call_timer(struct upstream_call *c, int64_t now, int64_t *due)
 {
-	if (c->state == UPSTREAM_CALL_RUNNING && c->x.connected && now - c->x.last_activity >= up_idle_limit(&c->x)) {
+	if (c->state == UPSTREAM_CALL_RUNNING && !c->paused && c->x.connected &&
+	    now - c->x.last_activity >= up_idle_limit(&c->x)) {
 		(void)upc_remove(c);
 		c->state = UPSTREAM_CALL_DONE;
 		return upc_due(c, upc_judged(c, up_judge(&c->x, CURLE_OK, 1)), due);
@@ -1710,4 +1715,16 @@ void upstream_call_cancel(struct upstream_call *c)
 	}
 	c->asking = 0; /* nothing goes again */
 	(void)upc_end(c);
+}
+
+int upstream_call_pause(struct upstream_call *c, int pause)
+{
+	if (c->state != UPSTREAM_CALL_RUNNING || !pause == !c->paused)
+		return 0;
+	if (curl_easy_pause(c->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT) != CURLE_OK)
+		return -1;
+	c->paused = pause != 0;
+	if (!c->paused) /* the idle time counts from here */
+		c->x.last_activity = clock_now_ms();
+	return 0;
 }

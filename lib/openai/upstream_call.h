@@ -117,9 +117,9 @@ enum upstream_call_state upstream_call_done(struct upstream_call *c, CURLcode cc
  * running, the idle deadline of its transfer (the last byte in or out plus
  * idle_timeout_ms, or the 1 s grace after a stream's [DONE]; every byte moves
  * it, so ask again after each curl_multi_perform; while the connection is
- * being made, libcurl's connect timeout rules and this is a check 1 s on; a
- * transfer the loop pauses (curl_easy_pause) is idle all the same);
- * waiting, the retry time; INT64_MAX when done. */
+ * being made, libcurl's connect timeout rules and this is a check 1 s on;
+ * INT64_MAX while the loop holds it paused, upstream_call_pause); waiting,
+ * the retry time; INT64_MAX when done. */
 int64_t upstream_call_due(const struct upstream_call *c);
 
 /* upstream_call_timer: c's time has come (now: clock_now_ms; early calls do
@@ -129,6 +129,17 @@ int64_t upstream_call_due(const struct upstream_call *c);
  * attempt is added to the multi. Returns the state; *due (may be NULL) gets
  * upstream_call_due. */
 enum upstream_call_state upstream_call_timer(struct upstream_call *c, int64_t now, int64_t *due);
+
+/* upstream_call_pause: pause (1) or go on reading (0) the answer of c's
+ * running transfer (curl_easy_pause, CURLPAUSE_RECV / CURLPAUSE_CONT: the
+ * loop's backpressure when the client reads slowly); events in the bytes
+ * libcurl handed over before are still delivered. While paused the idle
+ * timeout does not run (the upstream is not the one that is slow); it
+ * starts again from 0 when reading goes on. Pausing may be done from the
+ * event callback; going on may deliver events at once, from within this
+ * call. Another attempt reads unpaused. A call not running, or already
+ * so, is left as it is: 0. 0, or -1 when libcurl refused. */
+int upstream_call_pause(struct upstream_call *c, int pause);
 
 /* upstream_call_cancel: the client went away: an exchange in progress is
  * stopped (its handle out of the multi, nothing retried) and ends with
