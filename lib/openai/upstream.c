@@ -1,5 +1,6 @@
-/* upstream.c: requests and SSE streams to the OpenAI-compatible upstream over one reused libcurl handle. */
+/* upstream.c: requests and SSE streams to the OpenAI-compatible upstream: blocking over one reused libcurl handle, or asynchronous calls on a caller's curl multi handle (upstream_call.h). */
 #include "openai/upstream.h"
+#include "openai/upstream_call.h"
 #include "core/clock.h"
 
 #include "mcp/jsonrpc.h"
@@ -43,6 +44,19 @@ enum up_azure_form {
 	UP_AZ_V1,     /* .../openai/v1: base + path, the model in the body */
 };
 
+/* what the answers told since the last begin (upstream_client_headers) */
+struct up_told {
+	char id[UPSTREAM_REQUEST_ID_MAX];
+	long ra_ms, ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
+};
+
+/* the URL of the request in progress (up_url), of a handle or of a call */
+struct up_urls {
+	char *url;                  /* as sent (NULL: none yet) */
+	char *shown;                /* the same, redacted (redact_url) */
+	char path[UP_URL_PATH_MAX]; /* the path url was made for ("": none yet), when it depends on nothing else */
+};
+
 struct upstream {
 	CURL *easy;   /* reused for every request: it keeps the connection */
 	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
@@ -56,30 +70,33 @@ struct upstream {
 	char *query;                      /* the base URL's query string without '?', "" when none */
 	char api_version[UP_VERSION_MAX]; /* "": no api-version query */
 	enum up_azure_form azure;
-	int add_openai;                 /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
-	char *url;                      /* the URL of the request in progress, as sent (NULL: none yet) */
-	char *url_shown;                /* the same, redacted (redact_url) */
-	char url_path[UP_URL_PATH_MAX]; /* the path url was made for ("": none yet), when it depends on nothing else */
+	int add_openai;      /* UP_AZ_DEPLOY: the base URL lacks the /openai segment */
+	struct up_urls urls; /* the blocking requests' URL */
 	char errbuf[CURL_ERROR_SIZE];
 	long connect_timeout_ms, idle_timeout_ms, retry_max_wait_ms, backoff_base_ms;
 	int retries;           /* opts.retries */
 	int retries_now;       /* this client request's (upstream_begin) */
-	int no_stream_options; /* the upstream rejected stream_options: not added any more */
+	int no_stream_options; /* the upstream rejected stream_options: not added any more (calls too) */
 	size_t max_bytes;
-	size_t max_values; /* opts.max_json_values */
-	/* what the answers told since upstream_begin (upstream_client_headers) */
-	char told_id[UPSTREAM_REQUEST_ID_MAX];
-	long told_ra_ms, told_ra_s_ms; /* the last answer, an error: retry-after-ms, Retry-After (ms); -1 */
+	size_t max_values;   /* opts.max_json_values */
+	struct up_told told; /* what the answers of the blocking requests told since upstream_begin */
 	/* the client watched while waiting (upstream_watch); watch_fd -1: none */
 	int watch_fd;
 	upstream_gone_fn watch_gone;
 	void *watch_ud;
 };
 
-/* one attempt, shared with the libcurl callbacks */
+/* one exchange's attempt, shared with the libcurl callbacks: of a blocking
+ * request (on the stack, the handle's easy, URL and told) or of a call (in it,
+ * its own); up_xfer_init */
 struct up_xfer {
-	struct upstream *u;
+	struct upstream *u; /* the configuration */
 	struct upstream_result *res;
+	CURL *easy;
+	char *errbuf; /* easy's CURLOPT_ERRORBUFFER */
+	struct up_urls *urls;
+	struct up_told *told;
+	int retries;   /* further attempts this exchange may make (upstream_begin, upstream_call_begin) */
 	int stream;    /* an SSE answer is expected */
 	int decided;   /* status and content type looked at */
 	int sse;       /* this answer is parsed as SSE */
@@ -168,12 +185,18 @@ const char *upstream_base_url(const struct upstream *u)
 	return u->shown_base;
 }
 
+/* up_told_reset: nothing told yet */
+static void up_told_reset(struct up_told *t)
+{
+	t->id[0] = '\0';
+	t->ra_ms = t->ra_s_ms = -1;
+}
+
 void upstream_begin(struct upstream *u, const char *client_retry)
 {
 	long n;
 
-	u->told_id[0] = '\0';
-	u->told_ra_ms = u->told_ra_s_ms = -1;
+	up_told_reset(&u->told);
 	/* the openai SDKs send x-stainless-retry-count on every request: 0 first, then 1, 2, ... */
 	u->retries_now = client_retry && settings_parse_long(client_retry, 1, 1000000, &n) == 0 ? 0 : u->retries;
 	upstream_watch(u, -1, NULL, NULL);
@@ -192,18 +215,23 @@ static long up_ceil_s(long ms)
 	return ms / 1000 + (ms % 1000 != 0);
 }
 
-int upstream_client_headers(const struct upstream *u, int status, buf_t *out)
+/* up_told_headers: upstream_client_headers of what t holds */
+static int up_told_headers(const struct up_told *t, int status, buf_t *out)
 {
-	if (u->told_id[0] && buf_printf(out, "X-Request-Id: %s\r\n", u->told_id) < 0)
+	if (t->id[0] && buf_printf(out, "X-Request-Id: %s\r\n", t->id) < 0)
 		return -1;
 	if (status != 429 && status != 503)
 		return 0;
-	if (u->told_ra_ms >= 0)
-		return buf_printf(out, "Retry-After: %ld\r\nretry-after-ms: %ld\r\n", up_ceil_s(u->told_ra_ms),
-				  u->told_ra_ms);
-	if (u->told_ra_s_ms >= 0)
-		return buf_printf(out, "Retry-After: %ld\r\n", up_ceil_s(u->told_ra_s_ms));
+	if (t->ra_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\nretry-after-ms: %ld\r\n", up_ceil_s(t->ra_ms), t->ra_ms);
+	if (t->ra_s_ms >= 0)
+		return buf_printf(out, "Retry-After: %ld\r\n", up_ceil_s(t->ra_s_ms));
 	return 0;
+}
+
+int upstream_client_headers(const struct upstream *u, int status, buf_t *out)
+{
+	return up_told_headers(&u->told, status, out);
 }
 
 /* ---- libcurl callbacks ---- */
@@ -283,7 +311,7 @@ static int up_request_id(struct up_xfer *x, const struct up_header *h)
 				if (v[i] > 0x20 && v[i] < 0x7f)
 					x->res->request_id[j++] = v[i];
 			x->res->request_id[j] = '\0';
-			memcpy(x->u->told_id, x->res->request_id, j + 1);
+			memcpy(x->told->id, x->res->request_id, j + 1);
 			x->rid_rank = rank;
 		}
 		return 1;
@@ -304,7 +332,7 @@ static size_t up_on_header(char *p, size_t size, size_t n, void *ud)
 	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new answer (after a 1xx, too) */
 		x->ra_ms = x->ra_s_ms = -1;
 		x->res->content_type[0] = '\0';
-		x->res->request_id[0] = x->u->told_id[0] = '\0';
+		x->res->request_id[0] = x->told->id[0] = '\0';
 		x->rid_rank = 0;
 	} else if (up_header_split(p, len, &h) < 0 || up_request_id(x, &h)) {
 		/* no header, or a request id: kept */
@@ -359,7 +387,7 @@ static void up_decide(struct up_xfer *x)
 {
 	long status = 0;
 
-	if (curl_easy_getinfo(x->u->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+	if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
 		status = 0;
 	x->res->status = status;
 	x->sse = x->stream && status >= 200 && status < 300 &&
@@ -634,36 +662,46 @@ static size_t up_url_of(const struct upstream *u, const char *base, const char *
 }
 
 /* up_url: the URL of a request to path (model: the body's, for Azure's
- * deployment paths) into u->url and, as shown, res->url; 0 or -1 (too long) */
-static int up_url(struct upstream *u, const char *path, const char *model, struct upstream_result *res)
+ * deployment paths) into c->url and, as shown, res->url; 0 or -1 (too long) */
+static int up_url(const struct upstream *u, struct up_urls *c, const char *path, const char *model,
+		  struct upstream_result *res)
 {
 	size_t pl = strlen(path);
 
 	/* the same path as the last request's, and no deployment in it: the same URL, made once */
-	if (u->url_path[0] && strcmp(u->url_path, path) == 0) {
-		memcpy(res->url, u->url_shown, strlen(u->url_shown) + 1);
+	if (c->path[0] && strcmp(c->path, path) == 0) {
+		memcpy(res->url, c->shown, strlen(c->shown) + 1);
 		return 0;
 	}
-	u->url_path[0] = '\0';
-	free(u->url);
-	free(u->url_shown);
-	u->url_shown = NULL;
-	if (!(u->url = malloc(UPSTREAM_URL_MAX)) || !(u->url_shown = malloc(UPSTREAM_URL_MAX)) ||
-	    up_url_of(u, u->base_url, u->query, path, model, u->url, UPSTREAM_URL_MAX) >= UPSTREAM_URL_MAX) {
+	c->path[0] = '\0';
+	free(c->url);
+	free(c->shown);
+	c->shown = NULL;
+	if (!(c->url = malloc(UPSTREAM_URL_MAX)) || !(c->shown = malloc(UPSTREAM_URL_MAX)) ||
+	    up_url_of(u, u->base_url, u->query, path, model, c->url, UPSTREAM_URL_MAX) >= UPSTREAM_URL_MAX) {
 		snprintf(res->url, sizeof res->url, "%s%.64s...%s", u->shown_base, path,
-			 u->url ? "" : " (out of memory)");
-		free(u->url);
-		free(u->url_shown);
-		u->url = u->url_shown = NULL;
+			 c->url ? "" : " (out of memory)");
+		free(c->url);
+		free(c->shown);
+		c->url = c->shown = NULL;
 		return -1;
 	}
-	redact_url(u->url, u->url_shown, UPSTREAM_URL_MAX);
-	u->url = up_shrink(u->url);
-	u->url_shown = up_shrink(u->url_shown);
-	memcpy(res->url, u->url_shown, strlen(u->url_shown) + 1);
-	if (u->azure != UP_AZ_DEPLOY && pl < sizeof u->url_path)
-		memcpy(u->url_path, path, pl + 1);
+	redact_url(c->url, c->shown, UPSTREAM_URL_MAX);
+	c->url = up_shrink(c->url);
+	c->shown = up_shrink(c->shown);
+	memcpy(res->url, c->shown, strlen(c->shown) + 1);
+	if (u->azure != UP_AZ_DEPLOY && pl < sizeof c->path)
+		memcpy(c->path, path, pl + 1);
 	return 0;
+}
+
+/* up_urls_free: the URLs of c, made again at the next up_url */
+static void up_urls_free(struct up_urls *c)
+{
+	free(c->url);
+	free(c->shown);
+	c->url = c->shown = NULL;
+	c->path[0] = '\0';
 }
 
 /* ---- handle ---- */
@@ -704,16 +742,15 @@ static int up_headers(struct upstream *u, const char *api_key, int api_key_heade
 	return u->hdr_json && u->hdr_sse ? 0 : -1;
 }
 
-/* up_setup: the options that stay the same for every request */
-static int up_setup(struct upstream *u)
+/* up_setup: the options of easy handle e (of u, or of a call of u, whose
+ * error buffer is errbuf) that stay the same for every request; 0 or -1 */
+static int up_setup(const struct upstream *u, CURL *e, char *errbuf)
 {
-	CURL *e = u->easy;
-
 	if (curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "mcpgw") != CURLE_OK ||
@@ -742,7 +779,7 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 		snprintf(u->api_version, sizeof u->api_version, "%s", UPSTREAM_AZURE_API_VERSION);
 	}
 	api_key_header = o->auth == UPSTREAM_AUTH_API_KEY || (o->auth == UPSTREAM_AUTH_AUTO && u->azure != UP_AZ_NONE);
-	u->told_ra_ms = u->told_ra_s_ms = -1;
+	up_told_reset(&u->told);
 	u->watch_fd = -1;
 	u->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	u->idle_timeout_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
@@ -752,7 +789,8 @@ struct upstream *upstream_new(const struct upstream_opts *o)
 	u->max_bytes = o->max_response_bytes ? o->max_response_bytes : UP_DEFAULT_MAX;
 	u->max_values = o->max_json_values ? o->max_json_values : UPSTREAM_DEFAULT_MAX_VALUES;
 	if ((o->api_key && *o->api_key && !(u->api_key = strdup(o->api_key))) || !(u->easy = curl_easy_init()) ||
-	    !(u->multi = curl_multi_init()) || up_headers(u, o->api_key, api_key_header) < 0 || up_setup(u) < 0)
+	    !(u->multi = curl_multi_init()) || up_headers(u, o->api_key, api_key_header) < 0 ||
+	    up_setup(u, u->easy, u->errbuf) < 0)
 		goto err;
 	return u;
 err:
@@ -774,8 +812,7 @@ void upstream_free(struct upstream *u)
 	free(u->base_url);
 	free(u->shown_base);
 	free(u->query);
-	free(u->url);
-	free(u->url_shown);
+	up_urls_free(&u->urls);
 	free(u);
 }
 
@@ -803,13 +840,15 @@ static void up_log_refusal(const struct upstream *u, const struct upstream_resul
 
 /* ---- one attempt ---- */
 
-/* up_prepare: the options of this request; 0 or -1 */
-static int up_prepare(struct upstream *u, struct up_xfer *x, const char *method, const char *body, size_t len)
+/* up_prepare: the options of this request on x->easy; 0 or -1 */
+static int up_prepare(struct up_xfer *x, const char *method, const char *body, size_t len)
 {
-	CURL *e = u->easy;
+	const struct upstream *u = x->u;
+	CURL *e = x->easy;
 	int post = strcmp(method, "GET") != 0 && (strcmp(method, "POST") == 0 || (body && len));
 
-	if (curl_easy_setopt(e, CURLOPT_URL, u->url) != CURLE_OK || curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
+	if (curl_easy_setopt(e, CURLOPT_URL, x->urls->url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOBODY, 0L) != CURLE_OK ||
 	    curl_easy_setopt(e, post ? CURLOPT_POST : CURLOPT_HTTPGET, 1L) != CURLE_OK ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0)) != CURLE_OK) ||
 	    (post && curl_easy_setopt(e, CURLOPT_POSTFIELDS, body && len ? body : "") != CURLE_OK) ||
@@ -863,6 +902,12 @@ static int up_sleep(struct upstream *u, long ms)
 	return 0;
 }
 
+/* up_idle_limit: how long x's transfer may go without a byte once connected (after [DONE]: the grace) */
+static int64_t up_idle_limit(const struct up_xfer *x)
+{
+	return x->saw_done && x->u->idle_timeout_ms > UP_DONE_GRACE_MS ? UP_DONE_GRACE_MS : x->u->idle_timeout_ms;
+}
+
 /* up_perform: run the easy handle on the private multi handle, checking the
  * idle timer between waits. The libcurl result; *idle set when we stopped it. */
 static CURLcode up_perform(struct up_xfer *x, int *idle)
@@ -873,7 +918,7 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 	int running = 1, left;
 	struct curl_waitfd client = { .fd = x->u->watch_fd, .events = CURL_WAIT_POLLIN };
 
-	if (curl_multi_add_handle(m, x->u->easy) != CURLM_OK)
+	if (curl_multi_add_handle(m, x->easy) != CURLM_OK)
 		return CURLE_FAILED_INIT;
 	while (running) {
 		int64_t wait = UP_POLL_MAX_MS, quiet, limit;
@@ -885,8 +930,7 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 		if (!running)
 			break;
 		if (x->connected) {
-			limit = x->saw_done && x->u->idle_timeout_ms > UP_DONE_GRACE_MS ? UP_DONE_GRACE_MS
-											: x->u->idle_timeout_ms;
+			limit = up_idle_limit(x);
 			quiet = clock_now_ms() - x->last_activity;
 			if (quiet >= limit) {
 				*idle = 1;
@@ -908,7 +952,7 @@ static CURLcode up_perform(struct up_xfer *x, int *idle)
 	while ((msg = curl_multi_info_read(m, &left)))
 		if (msg->msg == CURLMSG_DONE)
 			cc = msg->data.result;
-	if (curl_multi_remove_handle(m, x->u->easy) != CURLM_OK && cc == CURLE_OK)
+	if (curl_multi_remove_handle(m, x->easy) != CURLM_OK && cc == CURLE_OK)
 		cc = CURLE_FAILED_INIT;
 	return cc;
 }
@@ -932,10 +976,10 @@ static void up_fail(struct upstream_result *res, enum upstream_err err, const ch
 	va_end(ap);
 }
 
-/* up_curl_text: libcurl's detailed message, else its generic one */
-static const char *up_curl_text(struct upstream *u, CURLcode cc)
+/* up_curl_text: libcurl's detailed message of x's attempt, else its generic one */
+static const char *up_curl_text(const struct up_xfer *x, CURLcode cc)
 {
-	return u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc);
+	return x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc);
 }
 
 /* up_finished: a transfer that libcurl completed (cc == CURLE_OK): judge the
@@ -991,25 +1035,40 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 		   cc == CURLE_SSL_CONNECT_ERROR || (cc == CURLE_OPERATION_TIMEDOUT && !x->connected)) {
 		up_fail(res, UPSTREAM_ECONNECT,
 			"could not connect to %s: %s (is the upstream running, and does OPENAI_BASE_URL, or EMBEDDING_BASE_URL for embeddings, name it?)",
-			res->url, up_curl_text(u, cc));
+			res->url, up_curl_text(x, cc));
 		return 1;
 	} else if (x->sse || x->json) {
 		up_fail(res, UPSTREAM_ETRUNCATED, "the stream from %s broke before [DONE]: %s", res->url,
-			up_curl_text(u, cc));
+			up_curl_text(x, cc));
 	} else {
-		up_fail(res, UPSTREAM_EIO, "the connection to %s failed: %s", res->url, up_curl_text(u, cc));
+		up_fail(res, UPSTREAM_EIO, "the connection to %s failed: %s", res->url, up_curl_text(x, cc));
 		return !x->rx_any;
 	}
 	return 0;
 }
 
-/* up_attempt: one request; returns 1 if another attempt may help */
-static int up_attempt(struct up_xfer *x, const char *method, const char *body, size_t len)
+/* up_xfer_init: x for the exchanges of u on easy (its error buffer errbuf), their URL in urls, what
+ * their answers tell in told; the parsers are the caller's to set up (sse_init, jsonseq_init) */
+static void up_xfer_init(struct up_xfer *x, struct upstream *u, CURL *easy, char *errbuf, struct up_urls *urls,
+			 struct up_told *told)
+{
+	memset(x, 0, sizeof *x);
+	x->u = u;
+	x->easy = easy;
+	x->errbuf = errbuf;
+	x->urls = urls;
+	x->told = told;
+	x->retries = u->retries_now;
+	x->ra_ms = x->ra_s_ms = -1;
+}
+
+/* up_attempt_begin: count and set up one more attempt of x (state reset, options set); 0, or -1 with
+ * res->err UPSTREAM_ENOMEM when libcurl refused an option */
+static int up_attempt_begin(struct up_xfer *x, const char *method, const char *body, size_t len)
 {
 	struct upstream_result *res = x->res;
-	int idle = 0;
-	CURLcode cc;
 
+	res->attempts++;
 	res->err = UPSTREAM_OK;
 	res->status = 0;
 	res->message[0] = res->content_type[0] = '\0';
@@ -1023,15 +1082,26 @@ static int up_attempt(struct up_xfer *x, const char *method, const char *body, s
 	x->rid_rank = 0;
 	res->request_id[0] = '\0';
 	x->last_activity = clock_now_ms();
-	x->u->errbuf[0] = '\0';
+	x->errbuf[0] = '\0';
 	if (x->stream) {
 		sse_reset(&x->parser);
 		jsonseq_reset(&x->jparser);
 	}
-	if (up_prepare(x->u, x, method, body, len) < 0) {
+	if (up_prepare(x, method, body, len) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "could not set up the request to %s", res->url);
-		return 0;
+		return -1;
 	}
+	return 0;
+}
+
+/* up_attempt: one request on the handle's private multi; returns 1 if another attempt may help */
+static int up_attempt(struct up_xfer *x, const char *method, const char *body, size_t len)
+{
+	int idle = 0;
+	CURLcode cc;
+
+	if (up_attempt_begin(x, method, body, len) < 0)
+		return 0;
 	cc = up_perform(x, &idle);
 	return up_judge(x, cc, idle);
 }
@@ -1058,54 +1128,72 @@ static long up_wait_ms(struct up_xfer *x, int attempt)
 	return wait > u->retry_max_wait_ms ? u->retry_max_wait_ms : wait;
 }
 
-/* up_run: build the URL, then attempts with waits between them */
-static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *model,
-				const char *body, size_t len)
+/* up_retry_wait: after attempt number attempt (0: the first) was judged, retry
+ * saying whether another may help: the wait in ms before the next one, or
+ * -1 when none is made (no retry left, events delivered, or the upstream asks
+ * for a longer wait than we make: the client's to make) */
+static long up_retry_wait(struct up_xfer *x, int retry, int attempt)
 {
 	struct upstream *u = x->u;
 	struct upstream_result *res = x->res;
-	int64_t t0 = clock_now_ms();
-	int retry;
+	long asked, wait;
+
+	if (!retry || attempt >= x->retries || res->events > 0)
+		return -1;
+	/* a longer wait than we would make is the client's to make: it gets the answer with it */
+	asked = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+	if (asked > u->retry_max_wait_ms) {
+		log_info("upstream: %s and asks to wait %ld ms, over MCPGW_UPSTREAM_RETRY_MAX_WAIT: not "
+			 "retried, the client gets the wait",
+			 res->message, asked);
+		return -1;
+	}
+	wait = up_wait_ms(x, attempt);
+	log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, x->retries, wait);
+	return wait;
+}
+
+/* up_run_reset: a new run of attempts of x: the result's counters reset */
+static void up_run_reset(struct up_xfer *x)
+{
+	struct upstream_result *res = x->res;
 
 	res->attempts = 0;
 	res->events = 0;
 	res->cb_rc = 0;
 	res->request_id[0] = '\0';
 	res->retry_after_ms = -1;
-	res->max_values = u->max_values;
-	if (up_url(u, path, model, res) < 0) {
+	res->max_values = x->u->max_values;
+}
+
+/* up_run_begin: a new exchange of x into res: its counters reset, the URL of path (model: the body's, for
+ * Azure's deployment paths) made; 0, or -1 with res->err set (too long, out of memory) */
+static int up_run_begin(struct up_xfer *x, const char *path, const char *model)
+{
+	struct upstream_result *res = x->res;
+
+	up_run_reset(x);
+	if (up_url(x->u, x->urls, path, model, res) < 0) {
 		up_fail(res, UPSTREAM_ENOMEM, "the URL %s is too long", res->url);
-		return res->err;
+		return -1;
 	}
-	for (int attempt = 0;; attempt++) {
-		res->attempts++;
-		retry = up_attempt(x, method, body, len);
-		if (!retry || attempt >= u->retries_now || res->events > 0)
-			break;
-		/* a longer wait than we would make is the client's to make: it gets the answer with it */
-		long asked = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
+	return 0;
+}
 
-		if (asked > u->retry_max_wait_ms) {
-			log_info("upstream: %s and asks to wait %ld ms, over MCPGW_UPSTREAM_RETRY_MAX_WAIT: not "
-				 "retried, the client gets the wait",
-				 res->message, asked);
-			break;
-		}
-		long wait = up_wait_ms(x, attempt);
+/* up_run_end: the exchange of x (method, begun at monotonic ms t0) ended: what
+ * its last answer told kept, secrets masked, a refusal of the key and the
+ * outcome logged */
+static void up_run_end(struct up_xfer *x, const char *method, int64_t t0)
+{
+	struct upstream *u = x->u;
+	struct upstream_result *res = x->res;
 
-		log_warn("upstream: %s; retry %d of %d in %ld ms", res->message, attempt + 1, u->retries_now, wait);
-		if (up_sleep(u, wait)) {
-			up_fail(res, UPSTREAM_ECLIENTGONE, "the client went away: the request to %s was not retried",
-				res->url);
-			break;
-		}
-	}
 	if (res->status < 200 || res->status >= 300) {
 		res->retry_after_ms = x->ra_ms >= 0 ? x->ra_ms : x->ra_s_ms;
-		u->told_ra_ms = x->ra_ms;
-		u->told_ra_s_ms = x->ra_s_ms;
+		x->told->ra_ms = x->ra_ms;
+		x->told->ra_s_ms = x->ra_s_ms;
 	} else {
-		u->told_ra_ms = u->told_ra_s_ms = -1;
+		x->told->ra_ms = x->told->ra_s_ms = -1;
 	}
 	/* an answer that quotes the gateway's key (an upstream's or a proxy's
 	 * "invalid key sk-..." on a 400, 404, 429 or 500, or anything else)
@@ -1118,6 +1206,29 @@ static enum upstream_err up_run(struct up_xfer *x, const char *method, const cha
 	log_debug("upstream: %s %s: HTTP %ld, %s, %d attempt(s), %lld ms, request id %s", method, res->url, res->status,
 		  upstream_strerror(res->err), res->attempts, (long long)(clock_now_ms() - t0),
 		  res->request_id[0] ? res->request_id : "(none)");
+}
+
+/* up_run: build the URL, then attempts with waits between them (blocking) */
+static enum upstream_err up_run(struct up_xfer *x, const char *method, const char *path, const char *model,
+				const char *body, size_t len)
+{
+	struct upstream_result *res = x->res;
+	int64_t t0 = clock_now_ms();
+	long wait;
+
+	if (up_run_begin(x, path, model) < 0)
+		return res->err;
+	for (int attempt = 0;; attempt++) {
+		wait = up_retry_wait(x, up_attempt(x, method, body, len), attempt);
+		if (wait < 0)
+			break;
+		if (up_sleep(x->u, wait)) {
+			up_fail(res, UPSTREAM_ECLIENTGONE, "the client went away: the request to %s was not retried",
+				res->url);
+			break;
+		}
+	}
+	up_run_end(x, method, t0);
 	return res->err;
 }
 
@@ -1132,19 +1243,25 @@ static const char *up_body_model(const char *body, size_t len, char *out, size_t
 	return out;
 }
 
+/* up_model: the model an Azure deployment path of u needs from body into out
+ * (UP_MODEL_MAX bytes), "" for other upstreams and paths */
+static const char *up_model(const struct upstream *u, const char *path, const char *body, size_t len, char *out)
+{
+	out[0] = '\0';
+	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
+		up_body_model(body, len, out, UP_MODEL_MAX);
+	return out;
+}
+
 enum upstream_err upstream_request(struct upstream *u, const char *method, const char *path, const char *body,
 				   size_t len, struct upstream_result *res)
 {
 	struct up_xfer x;
 	char model[UP_MODEL_MAX];
 
-	memset(&x, 0, sizeof x);
-	x.u = u;
+	up_xfer_init(&x, u, u->easy, u->errbuf, &u->urls, &u->told);
 	x.res = res;
-	model[0] = '\0';
-	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
-		up_body_model(body, len, model, sizeof model);
-	return up_run(&x, method, path, model, body, len);
+	return up_run(&x, method, path, up_model(u, path, body, len, model), body, len);
 }
 
 /* up_space: JSON whitespace */
@@ -1208,40 +1325,51 @@ static int up_rejects_stream_options(const struct upstream_result *res)
 	       strstr(res->body.data, "stream_options");
 }
 
+/* up_usage_refused: the exchange of x, which asked for stream_options, ended
+ * rejecting it (up_rejects_stream_options): u asks no more, and 1 (the
+ * request goes again as it came); else 0 */
+static int up_usage_refused(struct up_xfer *x)
+{
+	if (!up_rejects_stream_options(x->res))
+		return 0;
+	/* stream_options is OpenAI's (platform.openai.com/docs/api-reference/chat/create); some
+	 * OpenAI-compatible APIs answer 400 "Unknown parameter: 'stream_options'" (seen behind
+	 * one-api style relays, github.com/QuantumNous/new-api/issues/418) or 422 "extra inputs":
+	 * the request goes again as the client sent it, and this handle stops asking */
+	x->u->no_stream_options = 1;
+	log_warn("upstream: %s rejects stream_options (HTTP %ld): asked again without it; usage of "
+		 "streamed rounds is now only what the upstream sends unasked",
+		 x->res->url, x->res->status);
+	sse_reset(&x->parser);
+	return 1;
+}
+
+/* up_usage_body: the body a stream to path sends first: a chat completion's asking for
+ * stream_options.include_usage (new string, free it), else NULL (body as it came) */
+static char *up_usage_body(const struct upstream *u, const char *path, const char *body, size_t len)
+{
+	return strcmp(path, "/chat/completions") == 0 ? up_ask_usage(u, body, len) : NULL;
+}
+
 enum upstream_err upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
 				  upstream_event_cb on_event, void *ud, struct upstream_result *res)
 {
 	struct up_xfer x;
 	enum upstream_err err;
 	char model[UP_MODEL_MAX];
-	char *usage_body = NULL;
+	char *usage_body = up_usage_body(u, path, body, len);
 
-	memset(&x, 0, sizeof x);
-	x.u = u;
+	up_xfer_init(&x, u, u->easy, u->errbuf, &u->urls, &u->told);
 	x.res = res;
 	x.stream = 1;
 	x.cb = on_event;
 	x.ud = ud;
-	model[0] = '\0';
-	if (u->azure == UP_AZ_DEPLOY && up_deployment_path(path))
-		up_body_model(body, len, model, sizeof model);
-	if (strcmp(path, "/chat/completions") == 0)
-		usage_body = up_ask_usage(u, body, len);
+	up_model(u, path, body, len, model);
 	sse_init(&x.parser, u->max_bytes, up_on_event, &x);
 	jsonseq_init(&x.jparser, u->max_bytes, up_on_json, &x);
 	err = up_run(&x, "POST", path, model, usage_body ? usage_body : body, usage_body ? strlen(usage_body) : len);
-	if (usage_body && up_rejects_stream_options(res)) {
-		/* stream_options is OpenAI's (platform.openai.com/docs/api-reference/chat/create); some
-		 * OpenAI-compatible APIs answer 400 "Unknown parameter: 'stream_options'" (seen behind
-		 * one-api style relays, github.com/QuantumNous/new-api/issues/418) or 422 "extra inputs":
-		 * the request goes again as the client sent it, and this handle stops asking */
-		u->no_stream_options = 1;
-		log_warn("upstream: %s rejects stream_options (HTTP %ld): asked again without it; usage of "
-			 "streamed rounds is now only what the upstream sends unasked",
-			 res->url, res->status);
-		sse_reset(&x.parser);
+	if (usage_body && up_usage_refused(&x))
 		err = up_run(&x, "POST", path, model, body, len);
-	}
 	sse_free(&x.parser);
 	jsonseq_free(&x.jparser);
 	free(usage_body);
@@ -1366,4 +1494,237 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 		break;
 	}
 	return wire_error(res->message[0] ? res->message : upstream_strerror(res->err), "server_error", NULL, code);
+}
+
+/* ---- asynchronous exchanges on the caller's multi handle (upstream.h) ---- */
+
+struct upstream_call {
+	struct upstream *u; /* the configuration, shared by its calls */
+	CURL *easy;         /* the call's own, kept across exchanges (its connection) */
+	CURLM *multi;       /* the caller's, of the exchange in progress (NULL: none yet) */
+	enum upstream_call_state state;
+	char errbuf[CURL_ERROR_SIZE];
+	struct up_urls urls;
+	struct up_told told;       /* what the answers told since upstream_call_begin */
+	int retries_now;           /* further attempts an exchange may make (upstream_call_begin) */
+	struct up_xfer x;          /* the attempt in progress; its parsers live as long as the call */
+	const char *method, *body; /* the caller's, borrowed until the exchange ends */
+	size_t len;
+	char *usage_body; /* the stream's body asking for stream_options.include_usage (owned), NULL: none */
+	int asking;       /* the attempts send usage_body */
+	int paused;       /* the loop paused the transfer's reading (upstream_call_pause): no idle timer */
+	int attempt;      /* of this run of attempts, 0: the first */
+	int64_t t0;       /* monotonic ms the run began (the log's duration) */
+	int64_t retry_at; /* monotonic ms of the next attempt (UPSTREAM_CALL_WAITING) */
+};
+
+struct upstream_call *upstream_call_new(struct upstream *u)
+{
+	struct upstream_call *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->u = u;
+	c->retries_now = u->retries;
+	up_told_reset(&c->told);
+	if (!(c->easy = curl_easy_init()) || up_setup(u, c->easy, c->errbuf) < 0 ||
+	    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c) != CURLE_OK) {
+		if (c->easy)
+			curl_easy_cleanup(c->easy);
+		free(c);
+		return NULL;
+	}
+	up_xfer_init(&c->x, u, c->easy, c->errbuf, &c->urls, &c->told);
+	sse_init(&c->x.parser, u->max_bytes, up_on_event, &c->x);
+	jsonseq_init(&c->x.jparser, u->max_bytes, up_on_json, &c->x);
+	return c;
+}
+
+/* upc_remove: the easy handle out of the multi; 0, or -1 when libcurl refused */
+static int upc_remove(struct upstream_call *c)
+{
+	return curl_multi_remove_handle(c->multi, c->easy) == CURLM_OK ? 0 : -1;
+}
+
+void upstream_call_free(struct upstream_call *c)
+{
+	if (!c)
+		return;
+	if (c->state == UPSTREAM_CALL_RUNNING)
+		(void)upc_remove(c); /* freed whatever libcurl says */
+	curl_easy_cleanup(c->easy);
+	sse_free(&c->x.parser);
+	jsonseq_free(&c->x.jparser);
+	up_urls_free(&c->urls);
+	free(c->usage_body);
+	free(c);
+}
+
+void upstream_call_begin(struct upstream_call *c, const char *client_retry)
+{
+	long n;
+
+	up_told_reset(&c->told);
+	c->retries_now = client_retry && settings_parse_long(client_retry, 1, 1000000, &n) == 0 ? 0 : c->u->retries;
+}
+
+int upstream_call_client_headers(const struct upstream_call *c, int status, buf_t *out)
+{
+	return up_told_headers(&c->told, status, out);
+}
+
+CURL *upstream_call_easy(const struct upstream_call *c)
+{
+	return c->easy;
+}
+
+enum upstream_call_state upstream_call_state(const struct upstream_call *c)
+{
+	return c->state;
+}
+
+int64_t upstream_call_due(const struct upstream_call *c)
+{
+	switch (c->state) {
+	case UPSTREAM_CALL_RUNNING:
+		if (c->paused)
+			return INT64_MAX;
+		/* not connected yet: libcurl's connect timeout rules; a look again in a while, as up_perform's wait */
+		return c->x.connected ? c->x.last_activity + up_idle_limit(&c->x) : clock_now_ms() + UP_POLL_MAX_MS;
+	case UPSTREAM_CALL_WAITING: return c->retry_at;
+	case UPSTREAM_CALL_DONE: break;
+	}
+	return INT64_MAX;
+}
+
+static enum upstream_call_state upc_attempt(struct upstream_call *c);
+
+/* upc_end: the exchange ended (up_run's end; the stream_options fallback goes again) */
+static enum upstream_call_state upc_end(struct upstream_call *c)
+{
+	up_run_end(&c->x, c->method, c->t0);
+	c->state = UPSTREAM_CALL_DONE;
+	if (c->asking && up_usage_refused(&c->x)) {
+		c->asking = 0;
+		c->attempt = 0;
+		c->t0 = clock_now_ms();
+		up_run_reset(&c->x); /* the URL is the one made at start: up_run_begin would make the same again */
+		return upc_attempt(c);
+	}
+	return c->state;
+}
+
+/* upc_judged: the attempt was judged (retry: another may help): wait for the next one, or end */
+static enum upstream_call_state upc_judged(struct upstream_call *c, int retry)
+{
+	long wait = up_retry_wait(&c->x, retry, c->attempt);
+
+	if (wait < 0)
+		return upc_end(c);
+	c->attempt++;
+	c->retry_at = clock_now_ms() + wait;
+	c->state = UPSTREAM_CALL_WAITING;
+	return c->state;
+}
+
+/* upc_attempt: the next attempt into the multi */
+static enum upstream_call_state upc_attempt(struct upstream_call *c)
+{
+	const char *body = c->asking ? c->usage_body : c->body;
+	size_t len = c->asking ? strlen(c->usage_body) : c->len;
+
+	c->paused = 0; /* a new transfer reads */
+	if (up_attempt_begin(&c->x, c->method, body, len) < 0)
+		return upc_end(c);
+	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
+		return upc_judged(c, up_judge(&c->x, CURLE_FAILED_INIT, 0)); /* as up_perform's */
+	c->state = UPSTREAM_CALL_RUNNING;
+	return c->state;
+}
+
+/* upc_due: *due (may be NULL) set, st returned */
+static enum upstream_call_state upc_due(const struct upstream_call *c, enum upstream_call_state st, int64_t *due)
+{
+	if (due)
+		*due = upstream_call_due(c);
+	return st;
+}
+
+enum upstream_call_state upstream_call_start(struct upstream_call *c, CURLM *multi, const char *method, const char *path,
+					     const char *body, size_t len, int stream, upstream_event_cb on_event,
+					     void *ud, struct upstream_result *res, int64_t *due)
+{
+	char model[UP_MODEL_MAX];
+
+	if (c->state != UPSTREAM_CALL_DONE)
+		upstream_call_cancel(c);
+	free(c->usage_body);
+	c->usage_body = stream ? up_usage_body(c->u, path, body, len) : NULL;
+	c->asking = c->usage_body != NULL;
+	c->multi = multi;
+	c->method = method;
+	c->body = body;
+	c->len = len;
+	c->attempt = 0;
+	c->t0 = clock_now_ms();
+	c->x.res = res;
+	c->x.stream = stream;
+	c->x.cb = on_event;
+	c->x.ud = ud;
+	c->x.retries = c->retries_now;
+	if (up_run_begin(&c->x, path, up_model(c->u, path, body, len, model)) < 0)
+		return upc_due(c, c->state, due);
+	return upc_due(c, upc_attempt(c), due);
+}
+
+enum upstream_call_state upstream_call_done(struct upstream_call *c, CURLcode cc, int64_t *due)
+{
+	if (c->state != UPSTREAM_CALL_RUNNING)
+		return upc_due(c, c->state, due);
+	if (upc_remove(c) < 0 && cc == CURLE_OK)
+		cc = CURLE_FAILED_INIT;
+	c->state = UPSTREAM_CALL_DONE;
+	return upc_due(c, upc_judged(c, up_judge(&c->x, cc, 0)), due);
+}
+
+enum upstream_call_state upstream_call_timer(struct upstream_call *c, int64_t now, int64_t *due)
+{
+	if (c->state == UPSTREAM_CALL_RUNNING && !c->paused && c->x.connected &&
+	    now - c->x.last_activity >= up_idle_limit(&c->x)) {
+		(void)upc_remove(c);
+		c->state = UPSTREAM_CALL_DONE;
+		return upc_due(c, upc_judged(c, up_judge(&c->x, CURLE_OK, 1)), due);
+	}
+	if (c->state == UPSTREAM_CALL_WAITING && now >= c->retry_at)
+		return upc_due(c, upc_attempt(c), due);
+	return upc_due(c, c->state, due);
+}
+
+void upstream_call_cancel(struct upstream_call *c)
+{
+	if (c->state == UPSTREAM_CALL_RUNNING) {
+		(void)upc_remove(c);
+		c->state = UPSTREAM_CALL_DONE;
+		(void)up_judge(&c->x, CURLE_OK, UP_STOP_GONE);
+	} else if (c->state == UPSTREAM_CALL_WAITING) {
+		c->state = UPSTREAM_CALL_DONE;
+		up_fail(c->x.res, UPSTREAM_ECLIENTGONE, "the client went away: the request to %s was not retried",
+			c->x.res->url);
+	} else {
+		return;
+	}
+	c->asking = 0; /* nothing goes again */
+	(void)upc_end(c);
+}
+
+int upstream_call_pause(struct upstream_call *c, int pause)
+{
+	if (c->state != UPSTREAM_CALL_RUNNING || !pause == !c->paused)
+		return 0;
+	if (curl_easy_pause(c->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT) != CURLE_OK)
+		return -1;
+	c->paused = pause != 0;
+	if (!c->paused) /* the idle time counts from here */
+		c->x.last_activity = clock_now_ms();
+	return 0;
 }

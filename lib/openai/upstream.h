@@ -237,4 +237,7 @@ json_t *upstream_error_json(const struct upstream_result *res, int *http_status)
 /* upstream_strerror: a short text for an enum upstream_err. */
 const char *upstream_strerror(enum upstream_err err);
 
+
+/* The asynchronous form of upstream_request / upstream_stream (many exchanges on one
+ * curl multi handle, an event loop's): openai/upstream_call.h. */
 #endif

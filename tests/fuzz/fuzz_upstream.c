@@ -82,11 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	upstream_begin(U, NULL);
 	upstream_result_init(&res);
-	memset(&x, 0, sizeof x);
-	x.u = U;
+	up_xfer_init(&x, U, U->easy, U->errbuf, &U->urls, &U->told);
 	x.res = &res;
 	x.stream = data[0] >> 4 & 1;
-	x.ra_ms = x.ra_s_ms = -1;
 	x.cb = on_event;
 	x.ud = &seen;
 	U->max_bytes = data[0] & 0x20 ? 64 : 1u << 20;
@@ -125,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)up_judge(&x, CURLE_OK, 0);
 	if (res.err == UPSTREAM_EHTTP) { /* as up_run keeps what an error answer told */
-		U->told_ra_ms = x.ra_ms;
-		U->told_ra_s_ms = x.ra_s_ms;
+		U->told.ra_ms = x.ra_ms;
+		U->told.ra_s_ms = x.ra_s_ms;
 	}
 	FUZZ_CHECK(res.events == seen.events);
 	check_client_headers((int)res.status);

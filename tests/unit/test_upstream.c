@@ -25,11 +25,15 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "openai/upstream.h"
+#include "openai/upstream_call.h"
 
-/* ---- a scripted HTTP/1.1 server on 127.0.0.1, one connection at a time ---- */
+/* ---- a scripted HTTP/1.1 server on 127.0.0.1: one connection at a time, answering in
+ * script order; or (srv_start_keyed) a thread per connection, each request answered by the
+ * first unused script entry whose marker it contains ---- */
 
 #define SRV_PIECES 10
-#define SRV_SCRIPT 8
+#define SRV_SCRIPT 16
+#define SRV_CONNS 16
 #define SRV_REQ_MAX 65536
 
 struct piece {
@@ -48,7 +52,14 @@ struct srv {
 	struct canned script[SRV_SCRIPT];
 	size_t n, next;
 	atomic_int accepts, requests;
-	buf_t reqlog; /* every request, written by the server thread, read after srv_stop */
+	buf_t reqlog; /* every request, written by the server thread(s), read after srv_stop */
+	/* keyed mode: a thread per connection */
+	int keyed;
+	const char *marker[SRV_SCRIPT];
+	int used[SRV_SCRIPT];
+	pthread_mutex_t mu; /* used, reqlog */
+	pthread_t conn[SRV_CONNS];
+	int nconn;
 };
 
 static struct srv S;
@@ -122,13 +133,30 @@ static int srv_read_request(int fd, buf_t *b)
 	}
 }
 
-/* srv_respond: send the next canned response; 1 keep the connection, 0 close it */
-static int srv_respond(int fd)
+/* srv_pick: the canned answer to request req: the next in order, or (keyed) the first unused one
+ * whose marker req holds; NULL: none */
+static const struct canned *srv_pick(const buf_t *req)
+{
+	const struct canned *c = NULL;
+
+	if (!S.keyed)
+		return S.next < S.n ? &S.script[S.next++] : (S.next++, NULL);
+	pthread_mutex_lock(&S.mu);
+	for (size_t i = 0; i < S.n && !c; i++)
+		if (!S.used[i] && strstr(req->data, S.marker[i]))
+			S.used[i] = 1, c = &S.script[i];
+	pthread_mutex_unlock(&S.mu);
+	return c;
+}
+
+/* srv_respond: send the canned response to req; 1 keep the connection, 0 close it */
+static int srv_respond(int fd, const buf_t *req)
 {
 	static const struct canned none = { { { 0, "HTTP/1.1 599 No Script\r\nContent-Length: 0\r\n\r\n" } }, 1 };
-	const struct canned *c = S.next < S.n ? &S.script[S.next] : &none;
+	const struct canned *c = srv_pick(req);
 
-	S.next++;
+	if (!c)
+		c = &none;
 	for (int i = 0; i < SRV_PIECES && c->p[i].data; i++) {
 		size_t len = strlen(c->p[i].data);
 
@@ -139,10 +167,32 @@ static int srv_respond(int fd)
 	return !c->close;
 }
 
-static void *srv_main(void *arg)
+/* srv_serve: the requests of connection fd, then closes it */
+static void srv_serve(int fd)
 {
 	buf_t req = BUF_INIT;
+	int logged;
 
+	while (srv_read_request(fd, &req)) {
+		atomic_fetch_add(&S.requests, 1);
+		pthread_mutex_lock(&S.mu);
+		logged = buf_append(&S.reqlog, req.data, req.len) == 0 && buf_puts(&S.reqlog, "\n----\n") == 0;
+		pthread_mutex_unlock(&S.mu);
+		if (!logged || !srv_respond(fd, &req))
+			break;
+	}
+	close(fd);
+	buf_free(&req);
+}
+
+static void *srv_conn(void *arg)
+{
+	srv_serve((int)(intptr_t)arg);
+	return NULL;
+}
+
+static void *srv_main(void *arg)
+{
 	(void)arg;
 	for (;;) {
 		struct pollfd pf[2] = { { S.lfd, POLLIN, 0 }, { S.wake[0], POLLIN, 0 } };
@@ -153,15 +203,16 @@ static void *srv_main(void *arg)
 		if ((fd = accept(S.lfd, NULL, NULL)) < 0)
 			continue;
 		atomic_fetch_add(&S.accepts, 1);
-		while (srv_read_request(fd, &req)) {
-			atomic_fetch_add(&S.requests, 1);
-			if (buf_append(&S.reqlog, req.data, req.len) < 0 || buf_puts(&S.reqlog, "\n----\n") < 0 ||
-			    !srv_respond(fd))
-				break;
-		}
-		close(fd);
+		if (!S.keyed)
+			srv_serve(fd);
+		else if (S.nconn < SRV_CONNS &&
+			 pthread_create(&S.conn[S.nconn], NULL, srv_conn, (void *)(intptr_t)fd) == 0)
+			S.nconn++;
+		else
+			close(fd);
 	}
-	buf_free(&req);
+	for (int i = 0; i < S.nconn; i++) /* each sees the wake pipe too */
+		pthread_join(S.conn[i], NULL);
 	return NULL;
 }
 
@@ -182,6 +233,7 @@ static void srv_start(const struct canned *script, size_t n)
 	assert_int_equal(listen(S.lfd, 16), 0);
 	assert_int_equal(getsockname(S.lfd, (struct sockaddr *)&sa, &sl), 0);
 	S.port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_mutex_init(&S.mu, NULL), 0);
 	assert_int_equal(pipe(S.wake), 0);
 	assert_int_equal(pthread_create(&S.th, NULL, srv_main, NULL), 0);
 }
@@ -196,7 +248,20 @@ static void srv_stop(void)
 	close(S.lfd);
 	close(S.wake[0]);
 	close(S.wake[1]);
+	pthread_mutex_destroy(&S.mu);
 	S.lfd = 0;
+}
+
+/* srv_start_keyed: serve script[i] to the first request holding markers[i] (each once), a thread per connection */
+static void srv_start_keyed(const struct canned *script, const char *const *markers, size_t n)
+{
+	S.keyed = 1;
+	S.nconn = 0;
+	for (size_t i = 0; i < n; i++) {
+		S.marker[i] = markers[i];
+		S.used[i] = 0;
+	}
+	srv_start(script, n);
 }
 
 /* closed_port: a port on 127.0.0.1 where nobody listens */
@@ -252,12 +317,12 @@ static struct upstream *client(int port)
 	return u;
 }
 
-/* the error object for R: checks status and code, returns the message (static copy) */
-static const char *check_error(int want_status, const char *want_code)
+/* the error object for res: checks status and code, returns the message (static copy) */
+static const char *check_error_of(const struct upstream_result *res, int want_status, const char *want_code)
 {
 	static char msg[8192];
 	int status = 0;
-	json_t *e = upstream_error_json(&R, &status), *err;
+	json_t *e = upstream_error_json(res, &status), *err;
 	const char *code;
 
 	assert_non_null(e);
@@ -272,6 +337,12 @@ static const char *check_error(int want_status, const char *want_code)
 	snprintf(msg, sizeof msg, "%s", json_string_value(json_object_get(err, "message")));
 	json_decref(e);
 	return msg;
+}
+
+/* the error object for R (check_error_of) */
+static const char *check_error(int want_status, const char *want_code)
+{
+	return check_error_of(&R, want_status, want_code);
 }
 
 /* event collector: data joined by '|'; abort_at: return 5 on that event */
@@ -1191,6 +1262,656 @@ static void test_stream_asks_usage(void **state)
 	buf_free(&ev.log);
 }
 
+/* ---- asynchronous calls (upstream_call.h) on one multi handle ---- */
+
+/* one exchange of a test: its call, result, events and what the loop knows of it */
+struct job {
+	struct upstream_call *c;
+	struct upstream_result res;
+	struct events ev;
+	const char *name; /* in the shared order log */
+	enum upstream_call_state st;
+	int64_t cancel_at;   /* monotonic ms at which the loop cancels it, 0: never */
+	int64_t waiting_due; /* the due of its first WAITING, 0: none */
+	int64_t waiting_at;  /* when it went WAITING */
+	int pause_at;        /* the event after which the event callback pauses the transfer, 0: none */
+	int64_t pause_ms;    /* for this long (the loop goes on reading after it) */
+	int64_t resume_at;   /* monotonic ms the loop goes on reading, 0: not paused */
+	int events_paused;   /* events delivered while paused */
+};
+
+static buf_t order; /* "name:data " of every event of every job, as they came */
+
+/* job_event: collect, and note the event in the shared order */
+static int job_event(const char *data, size_t len, void *ud)
+{
+	struct job *j = ud;
+
+	assert_int_equal(buf_printf(&order, "%s:%s ", j->name, data), 0);
+	j->events_paused += j->resume_at != 0;
+	if (j->pause_at && j->ev.n + 1 == j->pause_at) {
+		assert_int_equal(upstream_call_pause(j->c, 1), 0);
+		j->resume_at = clock_now_ms() + j->pause_ms;
+	}
+	return collect(data, len, &j->ev);
+}
+
+static void job_init(struct job *j, struct upstream *u, const char *name)
+{
+	memset(j, 0, sizeof *j);
+	j->c = upstream_call_new(u);
+	assert_non_null(j->c);
+	upstream_result_init(&j->res);
+	j->ev = (struct events){ BUF_INIT, 0, 0 };
+	j->name = name;
+}
+
+static void job_free(struct job *j)
+{
+	upstream_call_free(j->c);
+	upstream_result_free(&j->res);
+	buf_free(&j->ev.log);
+}
+
+/* job_start: start j's exchange on m */
+static void job_start(struct job *j, CURLM *m, const char *path, const char *body, int stream)
+{
+	int64_t due;
+
+	j->st = upstream_call_start(j->c, m, "POST", path, body, strlen(body), stream, stream ? job_event : NULL, j,
+				    &j->res, &due);
+	assert_int_equal(j->st, upstream_call_state(j->c));
+	assert_true(due == upstream_call_due(j->c) || j->st == UPSTREAM_CALL_RUNNING);
+}
+
+/* job_track: j's state after a step that returned st with due */
+static void job_track(struct job *j, enum upstream_call_state st, int64_t due)
+{
+	assert_int_equal(st, upstream_call_state(j->c));
+	if (st == UPSTREAM_CALL_WAITING && j->st != UPSTREAM_CALL_WAITING && !j->waiting_due) {
+		j->waiting_due = due;
+		j->waiting_at = clock_now_ms();
+	}
+	if (st == UPSTREAM_CALL_DONE)
+		assert_int_equal(due, INT64_MAX);
+	j->st = st;
+}
+
+/* drive: the event loop: the n jobs on m until every one is done (bounded: 10 s) */
+static void drive(CURLM *m, struct job *jobs, int n)
+{
+	int64_t give_up = clock_now_ms() + 10000;
+
+	for (;;) {
+		int running, left, active = 0;
+		int64_t now, next = INT64_MAX, due;
+		enum upstream_call_state st;
+		CURLMsg *msg;
+
+		assert_int_equal(curl_multi_perform(m, &running), CURLM_OK);
+		while ((msg = curl_multi_info_read(m, &left))) {
+			struct job *j = NULL;
+			void *priv = NULL;
+
+			assert_int_equal(msg->msg, CURLMSG_DONE);
+			for (int i = 0; i < n; i++)
+				if (upstream_call_easy(jobs[i].c) == msg->easy_handle)
+					j = &jobs[i];
+			assert_non_null(j);
+			assert_int_equal(curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv), CURLE_OK);
+			assert_ptr_equal(priv, j->c);
+			st = upstream_call_done(j->c, msg->data.result, &due);
+			job_track(j, st, due);
+		}
+		now = clock_now_ms();
+		for (int i = 0; i < n; i++) {
+			struct job *j = &jobs[i];
+
+			if (j->resume_at && now >= j->resume_at) {
+				j->resume_at = 0;
+				assert_int_equal(upstream_call_pause(j->c, 0), 0);
+			}
+			if (j->st != UPSTREAM_CALL_DONE && j->cancel_at && now >= j->cancel_at) {
+				upstream_call_cancel(j->c);
+				job_track(j, upstream_call_state(j->c), upstream_call_due(j->c));
+			}
+			if (j->st != UPSTREAM_CALL_DONE && now >= upstream_call_due(j->c)) {
+				st = upstream_call_timer(j->c, now, &due);
+				job_track(j, st, due);
+			}
+			if (j->st == UPSTREAM_CALL_DONE)
+				continue;
+			active++;
+			due = upstream_call_due(j->c);
+			next = due < next ? due : next;
+			if (j->cancel_at && j->cancel_at < next)
+				next = j->cancel_at;
+			if (j->resume_at && j->resume_at < next)
+				next = j->resume_at;
+		}
+		if (!active)
+			return;
+		assert_true(now < give_up);
+		assert_int_equal(curl_multi_poll(m, NULL, 0,
+						 next - now > 1000 ? 1000
+						 : next - now < 0  ? 0
+								   : (int)(next - now),
+						 NULL),
+				 CURLM_OK);
+	}
+}
+
+/* same_result: a call's result is the blocking function's for the same answer */
+static void same_result(const struct upstream_result *a, const struct upstream_result *b)
+{
+	assert_int_equal(a->err, b->err);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->attempts, b->attempts);
+	assert_int_equal(a->events, b->events);
+	assert_int_equal(a->cb_rc, b->cb_rc);
+	assert_int_equal(a->clean_end, b->clean_end);
+	assert_int_equal(a->max_values, b->max_values);
+	assert_true(a->retry_after_ms == b->retry_after_ms);
+	assert_string_equal(a->content_type, b->content_type);
+	assert_string_equal(a->url, b->url);
+	/* up to libcurl's "after N ms" of a failed connect: the same */
+	{
+		const char *ta = strstr(a->message, " after "), *tb = strstr(b->message, " after ");
+		size_t na = ta ? (size_t)(ta - a->message) : strlen(a->message);
+
+		assert_int_equal(na, tb ? (size_t)(tb - b->message) : strlen(b->message));
+		assert_memory_equal(a->message, b->message, na);
+		ta = ta ? strstr(ta, " ms: ") : NULL; /* the rest */
+		tb = tb ? strstr(tb, " ms: ") : NULL;
+		assert_string_equal(ta ? ta : "", tb ? tb : "");
+	}
+	assert_string_equal(a->request_id, b->request_id);
+	assert_int_equal(a->body.len, b->body.len);
+	if (a->body.len)
+		assert_memory_equal(a->body.data, b->body.data, a->body.len);
+}
+
+#define BODY_A "{\"model\":\"m\",\"stream\":true,\"k\":\"A\"}"
+#define BODY_B "{\"model\":\"m\",\"stream\":true,\"k\":\"B\"}"
+#define BODY_C "{\"model\":\"m\",\"k\":\"C\"}"
+
+/* stream_script: an SSE answer whose i-th event ({"NAME":i}) comes after delays[i] ms, then [DONE] */
+static void stream_script(struct canned *c, const char *name, const int *delays, int n)
+{
+	c->p[0].data = mk("%sx-request-id: req-%s\r\n\r\n", mk("%.*s", (int)strlen(SSE_HEAD) - 2, SSE_HEAD), name);
+	for (int i = 0; i < n; i++)
+		c->p[1 + i] = (struct piece){ delays[i], chunk(mk("data: {\"%s\":%d}\n\n", name, i)) };
+	c->p[1 + n] = (struct piece){ 0, chunk("data: [DONE]\n\n") };
+	c->p[2 + n] = (struct piece){ 0, SSE_END };
+}
+
+static void test_calls_interleaved(void **state)
+{
+	static const int da[] = { 0, 100, 100 }, db[] = { 50, 100, 100 };
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"B\"", "\"k\":\"C\"", "\"k\":\"A\"",
+				  "\"k\":\"B\"", "\"k\":\"C\"", "\"k\":\"A\"", "\"k\":\"B\"" };
+	struct canned sc[8] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct job j[3];
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	int64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	stream_script(&sc[0], "A", da, 3);
+	stream_script(&sc[1], "B", db, 3);
+	sc[2].p[0] = (struct piece){ 120, resp(200, "x-request-id: req-C\r\n", "application/json", "{\"id\":\"c\"}") };
+	stream_script(&sc[3], "A", da, 3);
+	stream_script(&sc[4], "B", db, 3);
+	sc[5].p[0] = (struct piece){ 0, resp(200, "x-request-id: req-C\r\n", "application/json", "{\"id\":\"c\"}") };
+	stream_script(&sc[6], "A", da, 1); /* a second round on the same calls: their connections kept */
+	stream_script(&sc[7], "B", db, 1);
+	srv_start_keyed(sc, markers, 8);
+	u = client(S.port);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "B");
+	job_init(&j[2], u, "C");
+	t0 = clock_now_ms();
+	job_start(&j[0], m, "/chat/completions", BODY_A, 1);
+	job_start(&j[1], m, "/chat/completions", BODY_B, 1);
+	job_start(&j[2], m, "/chat/completions", BODY_C, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(j[i].st, UPSTREAM_CALL_RUNNING);
+	drive(m, j, 3);
+	t0 = clock_now_ms() - t0;
+	assert_true(t0 >= 250);
+	assert_true(t0 < 540); /* at once, not one after the other (570 ms) */
+	/* the two streams' events interleaved (each began before the other ended) */
+	assert_non_null(strstr(order.data, "A:{\"A\":0} "));
+	assert_true(strstr(order.data, "B:{\"B\":0} ") < strstr(order.data, "A:[DONE] "));
+	assert_true(strstr(order.data, "A:{\"A\":0} ") < strstr(order.data, "B:[DONE] "));
+	assert_string_equal(j[0].ev.log.data, "{\"A\":0}|{\"A\":1}|{\"A\":2}|[DONE]");
+	assert_string_equal(j[1].ev.log.data, "{\"B\":0}|{\"B\":1}|{\"B\":2}|[DONE]");
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	assert_int_equal(j[2].res.err, UPSTREAM_OK);
+	assert_string_equal(j[2].res.body.data, "{\"id\":\"c\"}");
+	assert_int_equal(j[2].res.events, 0);
+	/* what a call's answers told is the call's; the handle's own is untouched */
+	{
+		buf_t h = BUF_INIT;
+
+		assert_int_equal(upstream_call_client_headers(j[1].c, 200, &h), 0);
+		assert_string_equal(h.data, "X-Request-Id: req-B\r\n");
+		buf_reset(&h);
+		assert_int_equal(upstream_client_headers(u, 200, &h), 0);
+		assert_true(h.len == 0);
+		buf_free(&h);
+	}
+
+	/* the blocking functions give the same for the same answers */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY_A, strlen(BODY_A), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[0].res, &R);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY_B, strlen(BODY_B), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[1].res, &R);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY_C, strlen(BODY_C), &R), UPSTREAM_OK);
+	same_result(&j[2].res, &R);
+	assert_string_equal(ev.log.data, "{\"A\":0}|{\"A\":1}|{\"A\":2}|[DONE]|{\"B\":0}|{\"B\":1}|{\"B\":2}|[DONE]");
+
+	/* the calls again: no new connection */
+	int accepts = atomic_load(&S.accepts);
+
+	job_start(&j[0], m, "/chat/completions", BODY_A, 1);
+	job_start(&j[1], m, "/chat/completions", BODY_B, 1);
+	drive(m, j, 2);
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	assert_int_equal(j[0].res.attempts, 1);
+	assert_int_equal(atomic_load(&S.accepts), accepts);
+	for (int i = 0; i < 3; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	srv_stop();
+	assert_int_equal(atomic_load(&S.requests), 8);
+	/* the calls ran at once: their requests in any order */
+	assert_non_null(strstr(S.reqlog.data, mk("{\"stream_options\":{\"include_usage\":true},%s", BODY_A + 1)));
+	assert_non_null(strstr(S.reqlog.data, mk("{\"stream_options\":{\"include_usage\":true},%s", BODY_B + 1)));
+	assert_non_null(strstr(S.reqlog.data, "\r\n\r\n" BODY_C));
+	assert_non_null(strstr(S.reqlog.data, "Accept: text/event-stream\r\n"));
+	assert_non_null(strstr(S.reqlog.data, "Authorization: Bearer sk-test\r\n"));
+	buf_free(&ev.log);
+	buf_free(&order);
+}
+
+static void test_calls_retry(void **state)
+{
+	static const int da[] = { 0, 100, 100, 100 };
+	const char *markers[] = { "\"k\":\"C\"", "\"k\":\"C\"", "\"k\":\"A\"", "\"k\":\"C\"",
+				  "\"k\":\"C\"", "\"k\":\"B\"", "\"k\":\"B\"", "\"k\":\"B\"" };
+	struct canned sc[8] = { { { { 0, NULL } }, 0 } };
+	struct job j[3];
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	int64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	sc[0].p[0].data = resp(503, "Retry-After: 0.2\r\n", "application/json", ERRJSON("busy"));
+	sc[1].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	stream_script(&sc[2], "A", da, 4);
+	sc[3].p[0].data = resp(503, "Retry-After: 0.2\r\n", "application/json", ERRJSON("busy"));
+	sc[4].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	/* B: 500 three times, given up after backoff (10 ms, then 20 ms) */
+	for (int i = 5; i < 8; i++)
+		sc[i].p[0].data = resp(500, "x-request-id: r500\r\n", "application/json", ERRJSON("boom"));
+	srv_start_keyed(sc, markers, 8);
+	O.retry_max_wait_ms = 500;
+	u = client(S.port);
+	job_init(&j[0], u, "C");
+	job_init(&j[1], u, "A");
+	job_init(&j[2], u, "B");
+	t0 = clock_now_ms();
+	job_start(&j[0], m, "/chat/completions", BODY_C, 0);
+	job_start(&j[1], m, "/chat/completions", BODY_A, 1);
+	job_start(&j[2], m, "/chat/completions", BODY_B, 0);
+	drive(m, j, 3);
+	/* the retry waited 200 ms while the stream went on */
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_int_equal(j[0].res.attempts, 2);
+	assert_true(j[0].waiting_due - j[0].waiting_at >= 150 && j[0].waiting_due - j[0].waiting_at <= 200);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	assert_int_equal(j[1].ev.n, 5);
+	assert_true(clock_now_ms() - t0 < 600);
+	assert_int_equal(j[2].res.err, UPSTREAM_EHTTP);
+	assert_int_equal(j[2].res.attempts, 3);
+	assert_true(j[2].waiting_due - j[2].waiting_at <= 10);
+	assert_string_equal(check_error_of(&j[2].res, 500, "c"), "boom");
+	/* the blocking functions' results */
+	t0 = clock_now_ms();
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY_C, strlen(BODY_C), &R), UPSTREAM_OK);
+	assert_true(clock_now_ms() - t0 >= 195);
+	same_result(&j[0].res, &R);
+	for (int i = 0; i < 3; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	buf_free(&order);
+}
+
+static void test_calls_idle_timeout(void **state)
+{
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"C\"", "\"k\":\"B\"",
+				  "\"k\":\"A\"", "\"k\":\"C\"", "\"k\":\"B\"" };
+	struct canned sc[6] = { { { { 0, NULL } }, 0 } };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct job j[3];
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	int64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 0; i < 6; i += 3) {
+		/* A: a stream that stalls after one event; C: headers, then nothing; B: [DONE], then not the end */
+		sc[i].p[0].data = SSE_HEAD;
+		sc[i].p[1] = (struct piece){ 0, chunk("data: {\"a\":1}\n\n") };
+		sc[i].p[2] = (struct piece){ 3000, SSE_END };
+		sc[i + 1].p[0].data = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n";
+		sc[i + 1].p[1] = (struct piece){ 3000, "0123456789" };
+		sc[i + 2].p[0].data = SSE_HEAD;
+		sc[i + 2].p[1] = (struct piece){ 0, chunk("data: {\"b\":1}\n\ndata: [DONE]\n\n") };
+		sc[i + 2].p[2] = (struct piece){ 3000, SSE_END };
+	}
+	srv_start_keyed(sc, markers, 6);
+	O.idle_timeout_ms = 200;
+	u = client(S.port);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "C");
+	job_init(&j[2], u, "B");
+	t0 = clock_now_ms();
+	job_start(&j[0], m, "/chat/completions", BODY_A, 1);
+	job_start(&j[1], m, "/chat/completions", BODY_C, 0);
+	job_start(&j[2], m, "/chat/completions", BODY_B, 1);
+	drive(m, j, 3);
+	t0 = clock_now_ms() - t0;
+	assert_true(t0 >= 190);
+	assert_true(t0 < 1000);
+	assert_int_equal(j[0].res.err, UPSTREAM_ETIMEOUT);
+	assert_int_equal(j[0].res.attempts, 1);
+	assert_int_equal(j[0].ev.n, 1);
+	assert_int_equal(j[1].res.err, UPSTREAM_ETIMEOUT);
+	assert_non_null(strstr(check_error_of(&j[1].res, 504, "upstream_timeout"), "/v1/chat/completions"));
+	assert_int_equal(j[2].res.err, UPSTREAM_OK); /* [DONE] came: the missing end does no harm */
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY_A, strlen(BODY_A), collect, &ev, &R),
+			 UPSTREAM_ETIMEOUT);
+	same_result(&j[0].res, &R);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY_C, strlen(BODY_C), &R), UPSTREAM_ETIMEOUT);
+	same_result(&j[1].res, &R);
+	assert_int_equal(upstream_stream(u, "/chat/completions", BODY_B, strlen(BODY_B), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[2].res, &R);
+	for (int i = 0; i < 3; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	buf_free(&ev.log);
+	buf_free(&order);
+}
+
+static void test_calls_cancel(void **state)
+{
+	static const int da[] = { 0, 100, 100 };
+	const char *markers[] = { "\"k\":\"C\"", "\"k\":\"B\"", "\"k\":\"A\"", "\"k\":\"B\"" };
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	struct job j[3];
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	int64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	sc[0].p[0] = (struct piece){ 3000, resp(200, NULL, "application/json", OKJSON) };       /* C thinks long */
+	sc[1].p[0].data = resp(503, "Retry-After: 3\r\n", "application/json", ERRJSON("busy")); /* B waits 3 s */
+	stream_script(&sc[2], "A", da, 3);
+	sc[3].p[0].data = resp(200, NULL, "application/json", OKJSON);
+	srv_start_keyed(sc, markers, 4);
+	O.idle_timeout_ms = 5000;
+	O.retry_max_wait_ms = 5000;
+	u = client(S.port);
+	job_init(&j[0], u, "C");
+	job_init(&j[1], u, "B");
+	job_init(&j[2], u, "A");
+	t0 = clock_now_ms();
+	job_start(&j[0], m, "/chat/completions", BODY_C, 0);
+	job_start(&j[1], m, "/chat/completions", BODY_B, 0);
+	job_start(&j[2], m, "/chat/completions", BODY_A, 1);
+	j[0].cancel_at = t0 + 100;
+	j[1].cancel_at = t0 + 150;
+	drive(m, j, 3);
+	assert_true(clock_now_ms() - t0 < 1000);
+	assert_int_equal(j[0].res.err, UPSTREAM_ECLIENTGONE);
+	assert_int_equal(j[0].res.attempts, 1);
+	assert_non_null(strstr(check_error_of(&j[0].res, 499, "client_closed_request"), "was stopped"));
+	assert_int_equal(j[1].res.err, UPSTREAM_ECLIENTGONE);
+	assert_int_equal(j[1].res.attempts, 1);
+	assert_int_equal(j[1].res.status, 503);
+	assert_non_null(strstr(j[1].res.message, "was not retried"));
+	assert_true(j[1].waiting_due - j[1].waiting_at >= 2990);
+	assert_int_equal(j[2].res.err, UPSTREAM_OK); /* the others go on */
+	assert_int_equal(j[2].ev.n, 4);
+	/* cancelling what is done changes nothing; a cancelled call starts again */
+	upstream_call_cancel(j[2].c);
+	assert_int_equal(j[2].res.err, UPSTREAM_OK);
+	j[1].cancel_at = 0;
+	job_start(&j[1], m, "/chat/completions", BODY_B, 0);
+	drive(m, &j[1], 1);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	assert_string_equal(j[1].res.body.data, OKJSON);
+	for (int i = 0; i < 3; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	buf_free(&order);
+}
+
+static void test_calls_stream_options(void **state)
+{
+	static const int da[] = { 0 };
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"A\"", "\"k\":\"B\"", "\"k\":\"A\"", "\"k\":\"A\"" };
+	struct canned sc[5] = { { { { 0, NULL } }, 0 } };
+	const char *refusal =
+		resp(400, NULL, "application/json",
+		     "{\"error\":{\"message\":\"Unknown parameter: 'stream_options'.\",\"type\":"
+		     "\"invalid_request_error\",\"param\":\"stream_options\",\"code\":\"unknown_parameter\"}}");
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u, *u2;
+	struct job j[2];
+	CURLM *m = curl_multi_init();
+
+	(void)state;
+	assert_non_null(m);
+	sc[0].p[0].data = refusal;
+	stream_script(&sc[1], "A", da, 1);
+	stream_script(&sc[2], "B", da, 1);
+	sc[3].p[0].data = refusal;
+	stream_script(&sc[4], "A", da, 1);
+	srv_start_keyed(sc, markers, 5);
+	u = client(S.port);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "B");
+	job_start(&j[0], m, "/chat/completions", BODY_A, 1);
+	drive(m, j, 1);
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_int_equal(j[0].res.attempts, 1);
+	assert_int_equal(j[0].ev.n, 2);
+	/* the upstream's refusal holds for every call of u */
+	job_start(&j[1], m, "/chat/completions", BODY_B, 1);
+	drive(m, &j[1], 1);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	/* a fresh handle, blocking: the same */
+	u2 = client(S.port);
+	assert_int_equal(upstream_stream(u2, "/chat/completions", BODY_A, strlen(BODY_A), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[0].res, &R);
+	for (int i = 0; i < 2; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	upstream_free(u2);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	srv_stop();
+	assert_true(reqlog_has(0, "\"stream_options\":{\"include_usage\":true}"));
+	assert_true(reqlog_has(1, "\r\n\r\n" BODY_A));
+	assert_true(reqlog_has(2, "\r\n\r\n" BODY_B));
+	assert_true(reqlog_has(3, "\"stream_options\":{\"include_usage\":true}"));
+	assert_true(reqlog_has(4, "\r\n\r\n" BODY_A));
+	buf_free(&ev.log);
+	buf_free(&order);
+}
+
+static void test_calls_at_once_failures(void **state)
+{
+	struct upstream_result res = UPSTREAM_RESULT_INIT;
+	struct upstream_call *c;
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	char *path = malloc(UPSTREAM_URL_MAX + 1);
+	int64_t due = 0;
+
+	(void)state;
+	assert_non_null(m);
+	assert_non_null(path);
+	u = client(closed_port());
+	c = upstream_call_new(u);
+	assert_non_null(c);
+	assert_int_equal(upstream_call_state(c), UPSTREAM_CALL_DONE);
+	assert_true(upstream_call_due(c) == INT64_MAX);
+	/* a URL too long: done at once, as the blocking function */
+	path[0] = '/';
+	memset(path + 1, 'p', UPSTREAM_URL_MAX - 1);
+	path[UPSTREAM_URL_MAX] = '\0';
+	assert_int_equal(upstream_call_start(c, m, "GET", path, "", 0, 0, NULL, NULL, &res, &due), UPSTREAM_CALL_DONE);
+	assert_true(due == INT64_MAX);
+	assert_int_equal(upstream_request(u, "GET", path, NULL, 0, &R), UPSTREAM_ENOMEM);
+	same_result(&res, &R);
+	/* nobody listens: retried (backoff) and given up, as the blocking function */
+	struct job j;
+
+	job_init(&j, u, "X");
+	upstream_call_begin(j.c, "0");
+	job_start(&j, m, "/chat/completions", BODY_C, 0);
+	drive(m, &j, 1);
+	assert_int_equal(j.res.err, UPSTREAM_ECONNECT);
+	assert_int_equal(j.res.attempts, 3);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY_C, strlen(BODY_C), &R), UPSTREAM_ECONNECT);
+	same_result(&j.res, &R);
+	/* the client retrying by itself: one attempt */
+	upstream_call_begin(j.c, "2");
+	job_start(&j, m, "/chat/completions", BODY_C, 0);
+	drive(m, &j, 1);
+	assert_int_equal(j.res.attempts, 1);
+	job_free(&j);
+	upstream_call_free(c);
+	upstream_call_free(NULL);
+	upstream_result_free(&res);
+	upstream_free(u);
+	free(path);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+}
+
+static void test_calls_azure_and_secrets(void **state)
+{
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"B\"", "\"k\":\"A\"", "\"k\":\"B\"" };
+	const char *a = "{\"model\":\"my dep\",\"stream\":true,\"k\":\"A\"}";
+	const char *b = "{\"model\":\"other\",\"k\":\"B\"}";
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	static const int da[] = { 0 };
+	struct events ev = { BUF_INIT, 0, 0 };
+	struct upstream *u;
+	struct job j[2];
+	CURLM *m = curl_multi_init();
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 0; i < 4; i += 2) {
+		stream_script(&sc[i], "A", da, 1);
+		/* a refusal quoting the gateway's key */
+		sc[i + 1].p[0].data = resp(401, NULL, "application/json", ERRJSON("Incorrect API key provided: sk-test"));
+	}
+	srv_start_keyed(sc, markers, 4);
+	O.dialect = UPSTREAM_DIALECT_AZURE;
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/", S.port);
+	u = upstream_new(&O);
+	assert_non_null(u);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "B");
+	job_start(&j[0], m, "/chat/completions", a, 1);
+	job_start(&j[1], m, "/chat/completions", b, 0);
+	drive(m, j, 2);
+	assert_int_equal(j[0].res.err, UPSTREAM_OK);
+	assert_string_equal(j[0].res.url, mk("http://127.0.0.1:%d/openai/deployments/my%%20dep/chat/completions"
+					     "?api-version=" UPSTREAM_AZURE_API_VERSION,
+					     S.port));
+	assert_int_equal(j[1].res.err, UPSTREAM_EHTTP);
+	assert_int_equal(j[1].res.attempts, 1);
+	assert_null(strstr(j[1].res.body.data, "sk-test"));
+	check_error_of(&j[1].res, 502, "upstream_auth_failed");
+	assert_int_equal(upstream_stream(u, "/chat/completions", a, strlen(a), collect, &ev, &R), UPSTREAM_OK);
+	same_result(&j[0].res, &R);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", b, strlen(b), &R), UPSTREAM_EHTTP);
+	same_result(&j[1].res, &R);
+	for (int i = 0; i < 2; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	srv_stop();
+	/* the calls ran at once: their requests in any order */
+	assert_non_null(
+		strstr(S.reqlog.data, "POST /openai/deployments/my%20dep/chat/completions?api-version=2024-10-21 "));
+	assert_non_null(strstr(S.reqlog.data, "POST /openai/deployments/other/chat/completions?api-version=2024-10-21 "));
+	assert_non_null(strstr(S.reqlog.data, "\r\napi-key: sk-test\r\n"));
+	assert_null(strcasestr(S.reqlog.data, "Authorization"));
+	buf_free(&ev.log);
+	buf_free(&order);
+}
+
+static void test_calls_paused(void **state)
+{
+	static const int da[] = { 0, 50, 50 };
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"B\"" };
+	struct canned sc[2] = { { { { 0, NULL } }, 0 } };
+	struct job j[2];
+	struct upstream *u;
+	CURLM *m = curl_multi_init();
+	int64_t t0;
+
+	(void)state;
+	assert_non_null(m);
+	stream_script(&sc[0], "A", da, 3);
+	stream_script(&sc[1], "B", da, 3);
+	srv_start_keyed(sc, markers, 2);
+	O.idle_timeout_ms = 200;
+	u = client(S.port);
+	job_init(&j[0], u, "A");
+	job_init(&j[1], u, "B");
+	/* A's reader is slow: paused after its first event for twice the idle timeout */
+	j[0].pause_at = 1;
+	j[0].pause_ms = 400;
+	t0 = clock_now_ms();
+	job_start(&j[0], m, "/chat/completions", BODY_A, 1);
+	job_start(&j[1], m, "/chat/completions", BODY_B, 1);
+	assert_int_equal(upstream_call_pause(j[1].c, 0), 0); /* not paused: nothing to do */
+	drive(m, j, 2);
+	assert_true(clock_now_ms() - t0 >= 400);
+	assert_int_equal(j[0].res.err, UPSTREAM_OK); /* no idle timeout while paused */
+	assert_int_equal(j[0].ev.n, 4);
+	assert_int_equal(j[0].events_paused, 0);
+	assert_int_equal(j[1].res.err, UPSTREAM_OK);
+	assert_int_equal(j[1].ev.n, 4);
+	/* B went on meanwhile: all of it before A's second event */
+	assert_true(strstr(order.data, "B:[DONE] ") < strstr(order.data, "A:{\"A\":1} "));
+	assert_int_equal(upstream_call_pause(j[0].c, 1), 0); /* done: nothing to do */
+	for (int i = 0; i < 2; i++)
+		job_free(&j[i]);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	buf_free(&order);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1219,6 +1940,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_asks_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_values_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_interleaved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_stream_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_at_once_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_azure_and_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calls_paused, setup, teardown),
 	};
 	int rc;
 
