@@ -7,6 +7,8 @@
 #include "mcp/bclient.h"
 #include "mcp/brokerstart.h"
 #include "core/buf.h"
+#include "mcp/jsonspan.h"
+#include "mcp/jsonrpc.h"
 #include "http/hio.h"
 #include "core/log.h"
 #include "mcp/mcptools.h"
@@ -18,6 +20,7 @@
 
 #define TOOLS_NAME_MAX 256     /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
+#define TOOLS_NAMES_MAX 2048   /* bytes of a result's member names kept to find a repeated one */
 
 /* the program's state (its responder_def.app), process lifetime; one worker uses it */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
@@ -461,32 +464,165 @@ static int retry_when_listed(struct app *a, const char *tool)
 	       mcptools_server(&a->cat, tool) != NULL;
 }
 
-/* {"tool", "arguments"} from a parsed body (borrowed): tools/call params
- * (new reference), or NULL after a 400 was sent */
-static json_t *call_params(struct hio *h, const json_t *req)
+/* call_checks: the parsed body (borrowed) names a tool (a string) and its arguments are
+ * an object, null or missing: 1; else 0 after a 400 was sent */
+static int call_checks(struct hio *h, const json_t *req)
 {
 	const json_t *tool = json_object_get(req, "tool"), *args = json_object_get(req, "arguments");
-	json_t *params;
 
 	if (!tool) {
 		oai_send_error(h, 400, "tool", "missing_required_parameter", "Missing required parameter: 'tool'.");
-		return NULL;
+		return 0;
 	}
 	if (!json_is_string(tool)) {
 		oai_send_error(h, 400, "tool", "invalid_type", "Invalid type for 'tool': expected a string.");
-		return NULL;
+		return 0;
 	}
 	if (args && !json_is_null(args) && !json_is_object(args)) {
 		oai_send_error(h, 400, "arguments", "invalid_type", "Invalid type for 'arguments': expected an object.");
-		return NULL;
+		return 0;
 	}
-	/* the arguments shared with req, not copied (nothing changes them; a copy doubled what a
-	 * large call costs); stolen by json_pack, even on failure */
-	params = json_pack("{s:O, s:o}", "name", tool, "arguments",
-			   args && json_is_object(args) ? json_incref((json_t *)args) : json_object());
-	if (!params)
+	return 1;
+}
+
+/* the body's last "arguments" (jansson keeps the last of a repeated name) */
+static int args_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	(void)m;
+	if (strcmp(key, "arguments") == 0)
+		*(struct jsonspan *)ctx = v;
+	return 0;
+}
+
+/* call_args: the arguments of the body (text: body[0..len), parsed as req, borrowed) as
+ * text for the broker: the client's own bytes when they are an object with no line
+ * break in them (the broker's messages are lines), found without a tree; else written
+ * from the tree into *dumped (freed by the caller). *args NULL: none ({}). 0, or -1 on
+ * ENOMEM */
+static int call_args(const char *body, size_t len, const json_t *req, const char **args, size_t *args_len, char **dumped)
+{
+	const json_t *tree = json_object_get(req, "arguments");
+	struct jsonspan v = { 0, 0 };
+
+	*args = *dumped = NULL;
+	*args_len = 0;
+	if (!json_is_object(tree))
+		return 0;
+	/* jansson steps over a NUL byte that jsonspan refuses: such a body is not walked */
+	if (jsonspan_check(body, len) == 0 && jsonspan_members(body, (struct jsonspan){ 0, len }, args_member, &v) == 0 &&
+	    v.len && body[v.off] == '{' && !memchr(body + v.off, '\n', v.len) && !memchr(body + v.off, '\r', v.len)) {
+		*args = body + v.off;
+		*args_len = v.len;
+		return 0;
+	}
+	if (!(*dumped = json_dumps(tree, JSON_COMPACT)))
+		return -1;
+	*args = *dumped;
+	*args_len = strlen(*dumped);
+	return 0;
+}
+
+/* a tools/call result's text read for the answer (result_member, meta_member) */
+struct result_walk {
+	const char *text;
+	buf_t *out;             /* the result's members, each after a comma, but mcpgw's own names */
+	struct jsonspan server; /* _meta["mcpgw/server"] ({0, 0}: none) */
+	int is_error;           /* "isError": true */
+	int repeated;           /* a member name twice (a tree of it is refused: JSON_REJECT_DUPLICATES) */
+	int nomem;
+	char names[TOOLS_NAMES_MAX]; /* the names so far, each NUL-terminated (past it: not compared) */
+	size_t names_len;
+};
+
+static int meta_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	(void)m;
+	if (strcmp(key, "mcpgw/server") == 0)
+		((struct result_walk *)ctx)->server = v;
+	return 0;
+}
+
+static int result_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
+{
+	struct result_walk *w = ctx;
+	size_t klen = strlen(key);
+
+	for (size_t i = 0; *key && i < w->names_len; i += strlen(w->names + i) + 1)
+		if (strcmp(w->names + i, key) == 0)
+			return w->repeated = 1;
+	if (*key && klen < sizeof w->names - w->names_len) {
+		memcpy(w->names + w->names_len, key, klen + 1);
+		w->names_len += klen + 1;
+	}
+	if (strcmp(key, "isError") == 0)
+		w->is_error = v.len == 4 && memcmp(w->text + v.off, "true", 4) == 0;
+	if (strcmp(key, "_meta") == 0 && w->text[v.off] == '{' && jsonspan_members(w->text, v, meta_member, w) < 0)
+		return w->nomem = 1;
+	if (strcmp(key, "object") == 0 || strcmp(key, "tool") == 0 || strcmp(key, "server") == 0)
+		return 0; /* mcpgw's own members are kept (json_object_update_missing) */
+	if (buf_append(w->out, ",", 1) < 0 || buf_append(w->out, w->text + m.off, m.len) < 0)
+		return w->nomem = 1;
+	return 0;
+}
+
+/* put_name: the tool's name as a JSON string, as jansson writes it. 0 or -1 */
+static int put_name(buf_t *b, const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@ ");
+	json_t *j;
+	int rc;
+
+	if (!name[n])
+		return buf_append(b, "\"", 1) < 0 || buf_append(b, name, n) < 0 || buf_append(b, "\"", 1) < 0 ? -1 : 0;
+	if (!(j = json_string(name)))
+		return -1;
+	rc = jr_append(b, j);
+	json_decref(j);
+	return rc;
+}
+
+/* send_result_text: the broker's tools/call result (its text, checked JSON, not parsed)
+ * answered as send_call_result answers its tree, the result's members passed on as the
+ * server wrote them: 200 {"object": "tool.result", "tool", "server", ...its members};
+ * 422 (parsed after all: the message needs its text parts) when isError; 502 when it is
+ * no object or repeats a name. *is_error: the result is an object saying isError true. */
+static void send_result_text(struct hio *h, const char *tool, const char *text, size_t len, int *is_error)
+{
+	struct result_walk *w = malloc(sizeof *w);
+	buf_t out = BUF_INIT, members = BUF_INIT;
+	json_t *tree;
+
+	*is_error = 0;
+	if (!w) {
 		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-	return params;
+		return;
+	}
+	*w = (struct result_walk){ .text = text, .out = &members };
+	if (text[0] != '{') {
+		oai_send_error(h, 502, NULL, "tool_server_error",
+			       "The tool server returned a result that is not an object.");
+	} else if (jsonspan_members(text, (struct jsonspan){ 0, len }, result_member, w) < 0 || w->nomem) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	} else if (w->repeated) {
+		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+	} else if (w->is_error) {
+		if ((tree = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)))
+			send_call_result(h, tool, tree);
+		else
+			oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+		json_decref(tree);
+	} else if (buf_puts(&out, "{\"object\":\"tool.result\",\"tool\":") < 0 || put_name(&out, tool) < 0 ||
+		   buf_puts(&out, ",\"server\":") < 0 ||
+		   (w->server.len ? buf_append(&out, text + w->server.off, w->server.len) : buf_puts(&out, "null")) < 0 ||
+		   buf_append(&out, members.data ? members.data : "", members.len) < 0 || buf_puts(&out, "}") < 0) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	} else {
+		hio_send_raw_json(h, 200, out.data, out.len);
+	}
+	*is_error = w->is_error;
+	buf_free(&out);
+	buf_free(&members);
+	free(w);
 }
 
 /* may_run: a key with a policy may run tool: 1; else 0 after 404 (no such tool, once
@@ -510,39 +646,40 @@ static int may_run(struct app *a, struct hio *h, const char *tool, const struct 
 	return 1;
 }
 
-/* page_run: the page of POST /v1/tools: run one tool through the broker */
+/* page_run: the page of POST /v1/tools: run one tool through the broker, its
+ * arguments and result passed on as text (bc_call_tool), no tree of either made */
 static void page_run(struct app *a, struct exchange *x)
 {
 	struct hio *h = x->h;
 	const buf_t *body = &x->body;
+	const char *data = body->data ? body->data : "";
 	const struct toolpolicy *policy = auth_policy(&x->auth);
-	json_t *req = NULL, *params = NULL, *result = NULL, *error = NULL;
-	const char *tool;
+	json_t *req = NULL, *error = NULL;
+	const char *tool, *args;
+	char *dumped = NULL, *text = NULL;
+	size_t args_len, text_len = 0;
 	long timeout;
-	int rc;
+	int rc, is_error = 0;
 
-	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth,
-				   a->s->max_json_values)) ||
-	    !(params = call_params(h, req)))
+	if (!(req = oai_parse_body(h, data, body->len, a->s->max_json_depth, a->s->max_json_values)) ||
+	    !call_checks(h, req))
 		goto out;
 	tool = json_string_value(json_object_get(req, "tool"));
-	if (policy && !may_run(a, h, tool, policy)) {
-		json_decref(params);
+	if (policy && !may_run(a, h, tool, policy))
+		goto out;
+	if (call_args(data, body->len, req, &args, &args_len, &dumped) < 0) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 		goto out;
 	}
 	auth_count(&x->auth, 0, 1);
 	timeout =
 		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
-	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
+	rc = bc_call_tool(a->bc, tool, args, args_len, timeout, &text, &text_len, &error);
 	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
 		json_decref(error);
 		error = NULL;
-		rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
+		rc = bc_call_tool(a->bc, tool, args, args_len, timeout, &text, &text_len, &error);
 	}
-	json_decref(params);
-	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
-		accesslog_add_tool(&x->log, mcptools_server(&a->cat, tool), tool,
-				   rc != BC_OK || error || json_is_true(json_object_get(result, "isError")));
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
 	else if (unknown_tool(error))
@@ -550,9 +687,12 @@ static void page_run(struct app *a, struct exchange *x)
 	else if (error)
 		send_call_error(h, tool, error);
 	else
-		send_call_result(h, tool, result);
+		send_result_text(h, tool, text, text_len, &is_error);
+	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
+		accesslog_add_tool(&x->log, mcptools_server(&a->cat, tool), tool, rc != BC_OK || error || is_error);
 out:
-	json_decref(result);
+	free(text);
+	free(dumped);
 	json_decref(error);
 	json_decref(req);
 }
