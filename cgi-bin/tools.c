@@ -22,7 +22,8 @@
 #define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
 #define TOOLS_NAMES_MAX 2048   /* bytes of a result's member names kept to find a repeated one */
 
-/* the program's state (its responder_def.app), process lifetime; one worker uses it */
+/* a worker's state (its responder_worker.data), process lifetime: each of the
+ * MCPGW_TOOLS_THREADS workers has its own, as it has its own broker connection */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {
@@ -697,10 +698,10 @@ out:
 	json_decref(req);
 }
 
-/* app: the program's state for the worker of x (one worker: the pointers are its) */
+/* app: the state of the worker of x */
 static struct app *app(struct exchange *x)
 {
-	struct app *a = x->app;
+	struct app *a = x->w->data;
 
 	a->s = &x->w->r->s;
 	a->bc = x->w->bc;
@@ -744,6 +745,7 @@ static const char *const tools_settings[] = { "MCPGW_HOME",
 					      "MCPGW_MAX_MESSAGE_BYTES",
 					      "MCPGW_TOOL_TIMEOUT",
 					      "MCPGW_TOOL_RETRIES",
+					      "MCPGW_TOOLS_THREADS",
 					      "MCPGW_MAX_BODY_BYTES",
 					      "MCPGW_MAX_DRAIN_BYTES",
 					      "MCPGW_MAX_JSON_DEPTH",
@@ -772,30 +774,40 @@ static const struct usage tools_usage = {
 	NULL,
 };
 
-static struct app tools_app;
-
-/* setup: the catalog cache beside the broker's state */
-static int tools_setup(struct responder *r)
+/* worker_setup: w's own state (struct app), its catalog cache beside the broker's state */
+static int tools_worker_setup(struct responder_worker *w)
 {
-	mcptools_use_state_dir(&tools_app.cat, r->s.state_dir);
+	struct app *a = w->data;
+
+	mcptools_use_state_dir(&a->cat, w->r->s.state_dir);
 	return 0;
 }
 
-static void tools_teardown(struct responder *r)
+static void tools_worker_teardown(struct responder_worker *w)
 {
-	(void)r;
-	mcptools_free(&tools_app.cat);
-	free(tools_app.body[0]);
-	free(tools_app.body[1]);
+	struct app *a = w->data;
+
+	if (!a)
+		return;
+	mcptools_free(&a->cat);
+	free(a->body[0]);
+	free(a->body[1]);
+}
+
+/* tools_threads: MCPGW_TOOLS_THREADS workers per process */
+static int tools_threads(const struct responder *r)
+{
+	return r->s.tools_threads;
 }
 
 static const struct responder_def tools_def = {
 	.name = "tools.fcgi",
 	.routes = tools_routes,
 	.broker = &responder_broker,
-	.app = &tools_app,
-	.setup = tools_setup,
-	.teardown = tools_teardown,
+	.worker_size = sizeof(struct app),
+	.threads = tools_threads,
+	.worker_setup = tools_worker_setup,
+	.worker_teardown = tools_worker_teardown,
 };
 
 int main(int argc, char **argv)

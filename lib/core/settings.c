@@ -766,6 +766,10 @@ const struct settings_row settings_rows[] = {
 	  .doc = "chat completions in progress at once on this host, every responder process together",
 	  .more = "(one more is answered 503 `capacity_exceeded` with `Retry-After: 1` at once; while fewer than "
 		  "an eighth of the slots are free, a caller holding its fair share of them is refused first)" },
+	{ .name = "MCPGW_TOOLS_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "8", FIELD(tools_threads),
+	  .readers = SETTINGS_RESPONDERS,
+	  .doc = "worker threads per tools responder process: POST /v1/tools runs this many calls at once per process, "
+		 "each thread with its own broker connection and copy of the tool list" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",
 	  FIELD(embedding_base_url), .readers = SETTINGS_RESPONDERS, .hook = hook_trim_slash,
 	  .doc = "the API that computes embeddings of other models",
