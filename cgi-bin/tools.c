@@ -8,7 +8,8 @@
 #include "mcp/brokerstart.h"
 #include "core/buf.h"
 #include "mcp/jsonspan.h"
-#include "mcp/jsonrpc.h"
+#include "mcp/toolanswer.h"
+#include "openai/wire.h"
 #include "http/hio.h"
 #include "core/log.h"
 #include "mcp/mcptools.h"
@@ -20,7 +21,6 @@
 
 #define TOOLS_NAME_MAX 256     /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
-#define TOOLS_NAMES_MAX 2048   /* bytes of a result's member names kept to find a repeated one */
 
 /* a worker's state (its responder_worker.data), process lifetime: each of the
  * MCPGW_TOOLS_THREADS workers has its own, as it has its own broker connection */
@@ -465,6 +465,57 @@ static int retry_when_listed(struct app *a, const char *tool)
 	       mcptools_server(&a->cat, tool) != NULL;
 }
 
+/* read_call: POST /v1/tools's body read without a tree (toolanswer_read_call) when it
+ * is a JSON object within MCPGW_MAX_JSON_DEPTH and MCPGW_MAX_JSON_VALUES (as
+ * oai_parse_body would take it): *tool (a new reference: the "tool" string) and
+ * args[0..*args_len) (the arguments' text for bc_call_tool, in body or in *dumped,
+ * freed by the caller; NULL: none) are set and 1 returned; 0 after a 400 (or 500)
+ * was sent as call_checks sends it; -1 when the body is anything else:
+ * oai_parse_body says what is wrong with it */
+static int read_call(struct app *a, struct hio *h, const char *body, size_t len, json_t **tool, const char **args,
+		     size_t *args_len, char **dumped)
+{
+	struct toolanswer_call c;
+	json_t *tree;
+
+	if (wire_json_scan(body, len, a->s->max_json_depth, a->s->max_json_values) != WIRE_JSON_FITS)
+		return -1;
+	switch (toolanswer_read_call(body, len, &c)) {
+	case TOOLANSWER_CALL: break;
+	case TOOLANSWER_NO_TOOL:
+		oai_send_error(h, 400, "tool", "missing_required_parameter", "Missing required parameter: 'tool'.");
+		return 0;
+	case TOOLANSWER_TOOL_TYPE:
+		oai_send_error(h, 400, "tool", "invalid_type", "Invalid type for 'tool': expected a string.");
+		return 0;
+	case TOOLANSWER_ARGS_TYPE:
+		oai_send_error(h, 400, "arguments", "invalid_type", "Invalid type for 'arguments': expected an object.");
+		return 0;
+	default: return -1;
+	}
+	if (!(*tool = jsonspan_load(body, c.tool, 0))) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+		return 0;
+	}
+	*args = c.args.len ? body + c.args.off : NULL;
+	*args_len = c.args.len;
+	if (!c.args_lines)
+		return 1;
+	/* line breaks between its tokens: written again without them (a broker message is one line) */
+	tree = jsonspan_load(body, c.args, 0);
+	*dumped = tree ? json_dumps(tree, JSON_COMPACT) : NULL;
+	json_decref(tree);
+	if (!*dumped) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+		json_decref(*tool);
+		*tool = NULL;
+		return 0;
+	}
+	*args = *dumped;
+	*args_len = strlen(*dumped);
+	return 1;
+}
+
 /* call_checks: the parsed body (borrowed) names a tool (a string) and its arguments are
  * an object, null or missing: 1; else 0 after a 400 was sent */
 static int call_checks(struct hio *h, const json_t *req)
@@ -486,36 +537,17 @@ static int call_checks(struct hio *h, const json_t *req)
 	return 1;
 }
 
-/* the body's last "arguments" (jansson keeps the last of a repeated name) */
-static int args_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
-{
-	(void)m;
-	if (strcmp(key, "arguments") == 0)
-		*(struct jsonspan *)ctx = v;
-	return 0;
-}
-
-/* call_args: the arguments of the body (text: body[0..len), parsed as req, borrowed) as
- * text for the broker: the client's own bytes when they are an object with no line
- * break in them (the broker's messages are lines), found without a tree; else written
- * from the tree into *dumped (freed by the caller). *args NULL: none ({}). 0, or -1 on
- * ENOMEM */
-static int call_args(const char *body, size_t len, const json_t *req, const char **args, size_t *args_len, char **dumped)
+/* call_args: the arguments of the parsed body req (borrowed) written for the broker
+ * into *dumped (freed by the caller), for a body read as a tree (read_call did not
+ * take it); *args NULL: none ({}). 0, or -1 on ENOMEM */
+static int call_args(const json_t *req, const char **args, size_t *args_len, char **dumped)
 {
 	const json_t *tree = json_object_get(req, "arguments");
-	struct jsonspan v = { 0, 0 };
 
 	*args = *dumped = NULL;
 	*args_len = 0;
 	if (!json_is_object(tree))
 		return 0;
-	/* jansson steps over a NUL byte that jsonspan refuses: such a body is not walked */
-	if (jsonspan_check(body, len) == 0 && jsonspan_members(body, (struct jsonspan){ 0, len }, args_member, &v) == 0 &&
-	    v.len && body[v.off] == '{' && !memchr(body + v.off, '\n', v.len) && !memchr(body + v.off, '\r', v.len)) {
-		*args = body + v.off;
-		*args_len = v.len;
-		return 0;
-	}
 	if (!(*dumped = json_dumps(tree, JSON_COMPACT)))
 		return -1;
 	*args = *dumped;
@@ -523,107 +555,38 @@ static int call_args(const char *body, size_t len, const json_t *req, const char
 	return 0;
 }
 
-/* a tools/call result's text read for the answer (result_member, meta_member) */
-struct result_walk {
-	const char *text;
-	buf_t *out;             /* the result's members, each after a comma, but mcpgw's own names */
-	struct jsonspan server; /* _meta["mcpgw/server"] ({0, 0}: none) */
-	int is_error;           /* "isError": true */
-	int repeated;           /* a member name twice (a tree of it is refused: JSON_REJECT_DUPLICATES) */
-	int nomem;
-	char names[TOOLS_NAMES_MAX]; /* the names so far, each NUL-terminated (past it: not compared) */
-	size_t names_len;
-};
-
-static int meta_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
-{
-	(void)m;
-	if (strcmp(key, "mcpgw/server") == 0)
-		((struct result_walk *)ctx)->server = v;
-	return 0;
-}
-
-static int result_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
-{
-	struct result_walk *w = ctx;
-	size_t klen = strlen(key);
-
-	for (size_t i = 0; *key && i < w->names_len; i += strlen(w->names + i) + 1)
-		if (strcmp(w->names + i, key) == 0)
-			return w->repeated = 1;
-	if (*key && klen < sizeof w->names - w->names_len) {
-		memcpy(w->names + w->names_len, key, klen + 1);
-		w->names_len += klen + 1;
-	}
-	if (strcmp(key, "isError") == 0)
-		w->is_error = v.len == 4 && memcmp(w->text + v.off, "true", 4) == 0;
-	if (strcmp(key, "_meta") == 0 && w->text[v.off] == '{' && jsonspan_members(w->text, v, meta_member, w) < 0)
-		return w->nomem = 1;
-	if (strcmp(key, "object") == 0 || strcmp(key, "tool") == 0 || strcmp(key, "server") == 0)
-		return 0; /* mcpgw's own members are kept (json_object_update_missing) */
-	if (buf_append(w->out, ",", 1) < 0 || buf_append(w->out, w->text + m.off, m.len) < 0)
-		return w->nomem = 1;
-	return 0;
-}
-
-/* put_name: the tool's name as a JSON string, as jansson writes it. 0 or -1 */
-static int put_name(buf_t *b, const char *name)
-{
-	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@ ");
-	json_t *j;
-	int rc;
-
-	if (!name[n])
-		return buf_append(b, "\"", 1) < 0 || buf_append(b, name, n) < 0 || buf_append(b, "\"", 1) < 0 ? -1 : 0;
-	if (!(j = json_string(name)))
-		return -1;
-	rc = jr_append(b, j);
-	json_decref(j);
-	return rc;
-}
-
 /* send_result_text: the broker's tools/call result (its text, checked JSON, not parsed)
  * answered as send_call_result answers its tree, the result's members passed on as the
- * server wrote them: 200 {"object": "tool.result", "tool", "server", ...its members};
- * 422 (parsed after all: the message needs its text parts) when isError; 502 when it is
- * no object or repeats a name. *is_error: the result is an object saying isError true. */
+ * server wrote them (toolanswer_result): 200 {"object": "tool.result", "tool",
+ * "server", ...its members}; 422 (parsed after all: the message needs its text parts)
+ * when isError; 502 when it is no object or repeats a name. *is_error: the result is an
+ * object saying isError true. */
 static void send_result_text(struct hio *h, const char *tool, const char *text, size_t len, int *is_error)
 {
-	struct result_walk *w = malloc(sizeof *w);
-	buf_t out = BUF_INIT, members = BUF_INIT;
+	buf_t out = BUF_INIT;
 	json_t *tree;
 
 	*is_error = 0;
-	if (!w) {
-		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-		return;
-	}
-	*w = (struct result_walk){ .text = text, .out = &members };
-	if (text[0] != '{') {
-		oai_send_error(h, 502, NULL, "tool_server_error",
-			       "The tool server returned a result that is not an object.");
-	} else if (jsonspan_members(text, (struct jsonspan){ 0, len }, result_member, w) < 0 || w->nomem) {
-		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-	} else if (w->repeated) {
-		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
-	} else if (w->is_error) {
+	switch (toolanswer_result(&out, tool, text, len)) {
+	case TOOLANSWER_OK: hio_send_raw_json(h, 200, out.data, out.len); break;
+	case TOOLANSWER_IS_ERROR:
+		*is_error = 1;
 		if ((tree = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)))
 			send_call_result(h, tool, tree);
 		else
 			oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
 		json_decref(tree);
-	} else if (buf_puts(&out, "{\"object\":\"tool.result\",\"tool\":") < 0 || put_name(&out, tool) < 0 ||
-		   buf_puts(&out, ",\"server\":") < 0 ||
-		   (w->server.len ? buf_append(&out, text + w->server.off, w->server.len) : buf_puts(&out, "null")) < 0 ||
-		   buf_append(&out, members.data ? members.data : "", members.len) < 0 || buf_puts(&out, "}") < 0) {
-		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-	} else {
-		hio_send_raw_json(h, 200, out.data, out.len);
+		break;
+	case TOOLANSWER_NOT_OBJECT:
+		oai_send_error(h, 502, NULL, "tool_server_error",
+			       "The tool server returned a result that is not an object.");
+		break;
+	case TOOLANSWER_REPEATED:
+		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+		break;
+	default: oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
 	}
-	*is_error = w->is_error;
 	buf_free(&out);
-	buf_free(&members);
-	free(w);
 }
 
 /* may_run: a key with a policy may run tool: 1; else 0 after 404 (no such tool, once
@@ -655,23 +618,28 @@ static void page_run(struct app *a, struct exchange *x)
 	const buf_t *body = &x->body;
 	const char *data = body->data ? body->data : "";
 	const struct toolpolicy *policy = auth_policy(&x->auth);
-	json_t *req = NULL, *error = NULL;
-	const char *tool, *args;
+	json_t *req = NULL, *name = NULL, *error = NULL;
+	const char *tool, *args = NULL;
 	char *dumped = NULL, *text = NULL;
-	size_t args_len, text_len = 0;
+	size_t args_len = 0, text_len = 0;
 	long timeout;
 	int rc, is_error = 0;
 
-	if (!(req = oai_parse_body(h, data, body->len, a->s->max_json_depth, a->s->max_json_values)) ||
-	    !call_checks(h, req))
-		goto out;
-	tool = json_string_value(json_object_get(req, "tool"));
+	switch (read_call(a, h, data, body->len, &name, &args, &args_len, &dumped)) {
+	case 0: goto out;
+	case 1: tool = json_string_value(name); break;
+	default: /* the tree says what is wrong; a body jsonspan refuses that jansson reads (a NUL byte) runs so */
+		if (!(req = oai_parse_body(h, data, body->len, a->s->max_json_depth, a->s->max_json_values)) ||
+		    !call_checks(h, req))
+			goto out;
+		tool = json_string_value(json_object_get(req, "tool"));
+		if (call_args(req, &args, &args_len, &dumped) < 0) {
+			oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+			goto out;
+		}
+	}
 	if (policy && !may_run(a, h, tool, policy))
 		goto out;
-	if (call_args(data, body->len, req, &args, &args_len, &dumped) < 0) {
-		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-		goto out;
-	}
 	auth_count(&x->auth, 0, 1);
 	timeout =
 		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
@@ -695,6 +663,7 @@ out:
 	free(text);
 	free(dumped);
 	json_decref(error);
+	json_decref(name);
 	json_decref(req);
 }
 
