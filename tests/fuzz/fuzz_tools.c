@@ -83,8 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_t *tree_args = json_object_get(params, "arguments"), *mine;
 
 			FUZZ_CHECK(fast_status == 0 && params);
-			FUZZ_CHECK(strcmp(json_string_value(tname), json_string_value(json_object_get(params, "tool"))) ==
-				   0);
+			FUZZ_CHECK(strcmp(json_string_value(tname),
+					  json_string_value(json_object_get(params, "tool"))) == 0);
 			FUZZ_CHECK(!args == !json_is_object(tree_args));
 			if (args) {
 				FUZZ_CHECK(!memchr(args, '\n', args_len) && !memchr(args, '\r', args_len));
