@@ -447,6 +447,8 @@ static long bc_send_out(struct bclient *bc, long id, int want_text, long *deadli
 			break;
 		bc_drop(bc, BC_EIO); /* nothing of this request left: safe to retry once */
 	}
+	if (bc->out.cap > BUF_KEEP_MAX) /* a large request's line is not kept once written */
+		buf_free(&bc->out);
 	if (rc != BC_OK) {
 		if (sent_any || bc->fd >= 0)
 			bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
