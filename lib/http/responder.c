@@ -687,6 +687,17 @@ static void pool_leave(struct responder_worker *w)
  * ends because more than the kept workers were idle for RESPONDER_IDLE_EXIT_MS; -1 on error */
 static int accept_or_retire(struct responder_worker *w)
 {
+	if (w->r->nw <= pool.keep) { /* a pool that never grows (no capacity route): none retires, and
+				       * the workers wait in accept side by side (the kernel wakes one per
+				       * connection), not on a lock whose hand-over woke the next worker at
+				       * every request only for it to block in accept */
+		int rc = stopping ? 0 : hio_accept(&w->h);
+
+		pthread_mutex_lock(&pool.lock);
+		pool.idle--;
+		pthread_mutex_unlock(&pool.lock);
+		return rc;
+	}
 	for (;;) {
 		struct timespec until;
 		int rc;
