@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -13,6 +14,8 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonspan.h"
 #include "sharedtext.h"
+
+#define CLIENT_IOV 16 /* pieces of queued answers sent by one sendmsg */
 
 struct wpart { /* a piece of an answer queued for a client: its own text, or one shared with others */
 	struct sharedtext *t;
@@ -103,29 +106,40 @@ void clients_on_close(struct clients *cl, clients_closed_fn *fn, void *ctx)
 
 static void on_io(void *ctx, int fd, int events);
 
-/* flush: write what is queued; 0, or -1 when the client was closed */
+/* flush: write what is queued (up to CLIENT_IOV parts a system call); 0, or -1 when the client was closed */
 static int flush(struct clients *cl, int slot)
 {
 	struct cli *c = cl->slot[slot];
 
 	while (c->whead) {
-		size_t len = c->whead->len;
-		ssize_t n = len > c->wsent ? send(c->fd, sharedtext_data(c->whead->t) + c->whead->off + c->wsent,
-						  len - c->wsent, MSG_NOSIGNAL)
-					   : 0;
+		struct iovec iov[CLIENT_IOV];
+		struct msghdr mh = { .msg_iov = iov };
+		size_t k = 0;
+		ssize_t n;
 
+		for (const struct wpart *w = c->whead; w && k < CLIENT_IOV; w = w->next) {
+			size_t skip = w == c->whead ? c->wsent : 0;
+
+			iov[k++] = (struct iovec){ (char *)sharedtext_data(w->t) + w->off + skip, w->len - skip };
+		}
+		mh.msg_iovlen = k;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		if (n < 0 || (n == 0 && len > c->wsent)) {
+		if (n <= 0) {
 			cli_close(cl, slot);
 			return -1;
 		}
-		c->wsent += (size_t)n;
 		c->wqueued -= (size_t)n;
-		if (c->wsent == len)
-			wpart_pop(c);
+		while (n > 0) {
+			size_t m = c->whead->len - c->wsent < (size_t)n ? c->whead->len - c->wsent : (size_t)n;
+
+			n -= (ssize_t)m;
+			if ((c->wsent += m) == c->whead->len)
+				wpart_pop(c);
+		}
 	}
 	if (evloop_watch(cl->loop, c->fd, EVLOOP_READ | (c->whead ? EVLOOP_WRITE : 0), on_io, c) < 0) {
 		log_warn("client %d: out of memory watching it; dropped", slot);
@@ -324,14 +338,13 @@ struct big {
  * told (m: the member) is one no method reads: left out */
 static int big_set(struct big *b, json_t *obj, const char *key, struct jsonspan m, struct jsonspan v)
 {
-	json_error_t jerr;
 	json_t *val;
 
 	if (!*key && m.len && b->text[m.off + 1] != '"')
 		return 0;
 	if (json_object_get(obj, key))
 		return b->bad = 1;
-	if (!(val = json_loadb(b->text + v.off, v.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr)))
+	if (!(val = jsonspan_load(b->text, v, JSON_REJECT_DUPLICATES)))
 		return b->bad = 1; /* a repeated name deeper down */
 	if (json_object_set_new(obj, key, val) < 0)
 		return b->nomem = 1;
@@ -494,6 +507,8 @@ static void on_read(struct clients *cl, int slot)
 			if (!cli_get(cl, ref))
 				return;
 		}
+		if ((size_t)n < sizeof chunk)
+			return; /* drained: poll says when more comes (one recv less per message) */
 	}
 }
 

@@ -705,7 +705,7 @@ static int skel_member(void *ctx, const char *key, struct jsonspan m, struct jso
 		w->raw.result = v;
 		w->has_result = 1;
 	}
-	val = result ? json_object() : json_loadb(w->text + v.off, v.len, JSON_DECODE_ANY, NULL);
+	val = result ? json_object() : jsonspan_load(w->text, v, 0);
 	w->bad = json_object_set_new(w->skel, key, val) < 0;
 	return w->bad;
 }

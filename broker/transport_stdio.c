@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #define STDIO_WBUF_MAX (64u << 20) /* a server that reads nothing of this much is taken down */
 #define STDIO_GRACE_MS 2000        /* stdin closed -> SIGTERM -> SIGKILL, each after this */
 #define STDIO_EOF_GRACE_MS 250     /* closed stdout, still running: killed after this */
+#define STDIO_IOV 16               /* pieces written by one writev (wbuf, then queued parts) */
 
 extern char **environ;
 
@@ -227,12 +229,19 @@ static void on_stdin(void *ctx, int fd, int events)
 static int write_out(struct stdio_t *p)
 {
 	while (p->in_fd >= 0 && (p->wbuf.len > p->wsent || p->phead)) {
-		int inbuf = p->wbuf.len > p->wsent;
-		const char *data =
-			inbuf ? p->wbuf.data + p->wsent : sharedtext_data(p->phead->t) + p->phead->off + p->psent;
-		size_t len = inbuf ? p->wbuf.len - p->wsent : p->phead->len - p->psent;
-		ssize_t n = write(p->in_fd, data, len);
+		struct iovec iov[STDIO_IOV];
+		int k = 0;
+		ssize_t n;
 
+		/* what is queued goes in one writev: wbuf's rest first, then the parts in order */
+		if (p->wbuf.len > p->wsent)
+			iov[k++] = (struct iovec){ p->wbuf.data + p->wsent, p->wbuf.len - p->wsent };
+		for (const struct spart *w = p->phead; w && k < STDIO_IOV; w = w->next) {
+			size_t skip = w == p->phead ? p->psent : 0;
+
+			iov[k++] = (struct iovec){ (char *)sharedtext_data(w->t) + w->off + skip, w->len - skip };
+		}
+		n = writev(p->in_fd, iov, k);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -252,13 +261,20 @@ static int write_out(struct stdio_t *p)
 			closed(p, "its stdin was closed");
 			return -1;
 		}
-		if (inbuf) {
-			p->wsent += (size_t)n;
-			continue;
+		if (p->wbuf.len > p->wsent) { /* wbuf's bytes went first */
+			size_t m = p->wbuf.len - p->wsent < (size_t)n ? p->wbuf.len - p->wsent : (size_t)n;
+
+			p->wsent += m;
+			n -= (ssize_t)m;
 		}
-		p->pqueued -= (size_t)n;
-		if ((p->psent += (size_t)n) == p->phead->len)
-			spart_pop(p);
+		while (n > 0) {
+			size_t m = p->phead->len - p->psent < (size_t)n ? p->phead->len - p->psent : (size_t)n;
+
+			p->pqueued -= m;
+			n -= (ssize_t)m;
+			if ((p->psent += m) == p->phead->len)
+				spart_pop(p);
+		}
 	}
 	buf_compact(&p->wbuf, &p->wsent);
 	if (p->in_fd >= 0 && evloop_watch(p->base.env->loop, p->in_fd,
@@ -313,6 +329,8 @@ static void on_stdout(void *ctx, int fd, int events)
 			if (p->out_fd < 0 || opens != p->opens)
 				return; /* closed while handling the line */
 		}
+		if ((size_t)n < sizeof chunk)
+			return; /* the pipe is drained: poll says when more comes (one read less per message) */
 	}
 }
 

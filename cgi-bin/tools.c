@@ -7,6 +7,9 @@
 #include "mcp/bclient.h"
 #include "mcp/brokerstart.h"
 #include "core/buf.h"
+#include "mcp/jsonspan.h"
+#include "mcp/toolanswer.h"
+#include "openai/wire.h"
 #include "http/hio.h"
 #include "core/log.h"
 #include "mcp/mcptools.h"
@@ -19,7 +22,8 @@
 #define TOOLS_NAME_MAX 256     /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
 
-/* the program's state (its responder_def.app), process lifetime; one worker uses it */
+/* a worker's state (its responder_worker.data), process lifetime: each of the
+ * MCPGW_TOOLS_THREADS workers has its own, as it has its own broker connection */
 enum tools_format { FMT_MCPGW, FMT_OPENAI };
 
 struct app {
@@ -461,32 +465,128 @@ static int retry_when_listed(struct app *a, const char *tool)
 	       mcptools_server(&a->cat, tool) != NULL;
 }
 
-/* {"tool", "arguments"} from a parsed body (borrowed): tools/call params
- * (new reference), or NULL after a 400 was sent */
-static json_t *call_params(struct hio *h, const json_t *req)
+/* read_call: POST /v1/tools's body read without a tree (toolanswer_read_call) when it
+ * is a JSON object within MCPGW_MAX_JSON_DEPTH and MCPGW_MAX_JSON_VALUES (as
+ * oai_parse_body would take it): *tool (a new reference: the "tool" string) and
+ * args[0..*args_len) (the arguments' text for bc_call_tool, in body or in *dumped,
+ * freed by the caller; NULL: none) are set and 1 returned; 0 after a 400 (or 500)
+ * was sent as call_checks sends it; -1 when the body is anything else:
+ * oai_parse_body says what is wrong with it */
+static int read_call(struct app *a, struct hio *h, const char *body, size_t len, json_t **tool, const char **args,
+		     size_t *args_len, char **dumped)
+{
+	struct toolanswer_call c;
+	json_t *tree;
+
+	if (wire_json_scan(body, len, a->s->max_json_depth, a->s->max_json_values) != WIRE_JSON_FITS)
+		return -1;
+	switch (toolanswer_read_call(body, len, &c)) {
+	case TOOLANSWER_CALL: break;
+	case TOOLANSWER_NO_TOOL:
+		oai_send_error(h, 400, "tool", "missing_required_parameter", "Missing required parameter: 'tool'.");
+		return 0;
+	case TOOLANSWER_TOOL_TYPE:
+		oai_send_error(h, 400, "tool", "invalid_type", "Invalid type for 'tool': expected a string.");
+		return 0;
+	case TOOLANSWER_ARGS_TYPE:
+		oai_send_error(h, 400, "arguments", "invalid_type", "Invalid type for 'arguments': expected an object.");
+		return 0;
+	default: return -1;
+	}
+	if (!(*tool = jsonspan_load(body, c.tool, 0))) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+		return 0;
+	}
+	*args = c.args.len ? body + c.args.off : NULL;
+	*args_len = c.args.len;
+	if (!c.args_lines)
+		return 1;
+	/* line breaks between its tokens: written again without them (a broker message is one line) */
+	tree = jsonspan_load(body, c.args, 0);
+	*dumped = tree ? json_dumps(tree, JSON_COMPACT) : NULL;
+	json_decref(tree);
+	if (!*dumped) {
+		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+		json_decref(*tool);
+		*tool = NULL;
+		return 0;
+	}
+	*args = *dumped;
+	*args_len = strlen(*dumped);
+	return 1;
+}
+
+/* call_checks: the parsed body (borrowed) names a tool (a string) and its arguments are
+ * an object, null or missing: 1; else 0 after a 400 was sent */
+static int call_checks(struct hio *h, const json_t *req)
 {
 	const json_t *tool = json_object_get(req, "tool"), *args = json_object_get(req, "arguments");
-	json_t *params;
 
 	if (!tool) {
 		oai_send_error(h, 400, "tool", "missing_required_parameter", "Missing required parameter: 'tool'.");
-		return NULL;
+		return 0;
 	}
 	if (!json_is_string(tool)) {
 		oai_send_error(h, 400, "tool", "invalid_type", "Invalid type for 'tool': expected a string.");
-		return NULL;
+		return 0;
 	}
 	if (args && !json_is_null(args) && !json_is_object(args)) {
 		oai_send_error(h, 400, "arguments", "invalid_type", "Invalid type for 'arguments': expected an object.");
-		return NULL;
+		return 0;
 	}
-	/* the arguments shared with req, not copied (nothing changes them; a copy doubled what a
-	 * large call costs); stolen by json_pack, even on failure */
-	params = json_pack("{s:O, s:o}", "name", tool, "arguments",
-			   args && json_is_object(args) ? json_incref((json_t *)args) : json_object());
-	if (!params)
-		oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
-	return params;
+	return 1;
+}
+
+/* call_args: the arguments of the parsed body req (borrowed) written for the broker
+ * into *dumped (freed by the caller), for a body read as a tree (read_call did not
+ * take it); *args NULL: none ({}). 0, or -1 on ENOMEM */
+static int call_args(const json_t *req, const char **args, size_t *args_len, char **dumped)
+{
+	const json_t *tree = json_object_get(req, "arguments");
+
+	*args = *dumped = NULL;
+	*args_len = 0;
+	if (!json_is_object(tree))
+		return 0;
+	if (!(*dumped = json_dumps(tree, JSON_COMPACT)))
+		return -1;
+	*args = *dumped;
+	*args_len = strlen(*dumped);
+	return 0;
+}
+
+/* send_result_text: the broker's tools/call result (its text, checked JSON, not parsed)
+ * answered as send_call_result answers its tree, the result's members passed on as the
+ * server wrote them (toolanswer_result): 200 {"object": "tool.result", "tool",
+ * "server", ...its members}; 422 (parsed after all: the message needs its text parts)
+ * when isError; 502 when it is no object or repeats a name. *is_error: the result is an
+ * object saying isError true. */
+static void send_result_text(struct hio *h, const char *tool, const char *text, size_t len, int *is_error)
+{
+	buf_t out = BUF_INIT;
+	json_t *tree;
+
+	*is_error = 0;
+	switch (toolanswer_result(&out, tool, text, len)) {
+	case TOOLANSWER_OK: hio_send_raw_json(h, 200, out.data, out.len); break;
+	case TOOLANSWER_IS_ERROR:
+		*is_error = 1;
+		if ((tree = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)))
+			send_call_result(h, tool, tree);
+		else
+			oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+		json_decref(tree);
+		break;
+	case TOOLANSWER_NOT_OBJECT:
+		oai_send_error(h, 502, NULL, "tool_server_error",
+			       "The tool server returned a result that is not an object.");
+		break;
+	case TOOLANSWER_REPEATED:
+		oai_send_error(h, 502, NULL, "broker_protocol_error", "The tool broker sent an invalid message.");
+		break;
+	default: oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+	}
+	buf_free(&out);
 }
 
 /* may_run: a key with a policy may run tool: 1; else 0 after 404 (no such tool, once
@@ -510,39 +610,45 @@ static int may_run(struct app *a, struct hio *h, const char *tool, const struct 
 	return 1;
 }
 
-/* page_run: the page of POST /v1/tools: run one tool through the broker */
+/* page_run: the page of POST /v1/tools: run one tool through the broker, its
+ * arguments and result passed on as text (bc_call_tool), no tree of either made */
 static void page_run(struct app *a, struct exchange *x)
 {
 	struct hio *h = x->h;
 	const buf_t *body = &x->body;
+	const char *data = body->data ? body->data : "";
 	const struct toolpolicy *policy = auth_policy(&x->auth);
-	json_t *req = NULL, *params = NULL, *result = NULL, *error = NULL;
-	const char *tool;
+	json_t *req = NULL, *name = NULL, *error = NULL;
+	const char *tool, *args = NULL;
+	char *dumped = NULL, *text = NULL;
+	size_t args_len = 0, text_len = 0;
 	long timeout;
-	int rc;
+	int rc, is_error = 0;
 
-	if (!(req = oai_parse_body(h, body->data ? body->data : "", body->len, a->s->max_json_depth,
-				   a->s->max_json_values)) ||
-	    !(params = call_params(h, req)))
-		goto out;
-	tool = json_string_value(json_object_get(req, "tool"));
-	if (policy && !may_run(a, h, tool, policy)) {
-		json_decref(params);
-		goto out;
+	switch (read_call(a, h, data, body->len, &name, &args, &args_len, &dumped)) {
+	case 0: goto out;
+	case 1: tool = json_string_value(name); break;
+	default: /* the tree says what is wrong; a body jsonspan refuses that jansson reads (a NUL byte) runs so */
+		if (!(req = oai_parse_body(h, data, body->len, a->s->max_json_depth, a->s->max_json_values)) ||
+		    !call_checks(h, req))
+			goto out;
+		tool = json_string_value(json_object_get(req, "tool"));
+		if (call_args(req, &args, &args_len, &dumped) < 0) {
+			oai_send_error(h, 500, NULL, "internal_error", "Out of memory.");
+			goto out;
+		}
 	}
+	if (policy && !may_run(a, h, tool, policy))
+		goto out;
 	auth_count(&x->auth, 0, 1);
 	timeout =
 		mcptools_call_wait_ms(&a->cat, tool, a->s->tool_timeout_ms, a->s->tool_retries, a->s->broker_timeout_ms);
-	rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
+	rc = bc_call_tool(a->bc, tool, args, args_len, timeout, &text, &text_len, &error);
 	if (rc == BC_OK && unknown_tool(error) && retry_when_listed(a, tool)) {
 		json_decref(error);
 		error = NULL;
-		rc = bc_call(a->bc, "tools/call", json_incref(params), timeout, &result, &error);
+		rc = bc_call_tool(a->bc, tool, args, args_len, timeout, &text, &text_len, &error);
 	}
-	json_decref(params);
-	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
-		accesslog_add_tool(&x->log, mcptools_server(&a->cat, tool), tool,
-				   rc != BC_OK || error || json_is_true(json_object_get(result, "isError")));
 	if (rc != BC_OK)
 		send_broker_failure(a, h, rc, "tool_timeout");
 	else if (unknown_tool(error))
@@ -550,17 +656,21 @@ static void page_run(struct app *a, struct exchange *x)
 	else if (error)
 		send_call_error(h, tool, error);
 	else
-		send_call_result(h, tool, result);
+		send_result_text(h, tool, text, text_len, &is_error);
+	if (rc != BC_OK || !unknown_tool(error)) /* ran, or may have (a timeout) */
+		accesslog_add_tool(&x->log, mcptools_server(&a->cat, tool), tool, rc != BC_OK || error || is_error);
 out:
-	json_decref(result);
+	free(text);
+	free(dumped);
 	json_decref(error);
+	json_decref(name);
 	json_decref(req);
 }
 
-/* app: the program's state for the worker of x (one worker: the pointers are its) */
+/* app: the state of the worker of x */
 static struct app *app(struct exchange *x)
 {
-	struct app *a = x->app;
+	struct app *a = x->w->data;
 
 	a->s = &x->w->r->s;
 	a->bc = x->w->bc;
@@ -604,6 +714,7 @@ static const char *const tools_settings[] = { "MCPGW_HOME",
 					      "MCPGW_MAX_MESSAGE_BYTES",
 					      "MCPGW_TOOL_TIMEOUT",
 					      "MCPGW_TOOL_RETRIES",
+					      "MCPGW_TOOLS_THREADS",
 					      "MCPGW_MAX_BODY_BYTES",
 					      "MCPGW_MAX_DRAIN_BYTES",
 					      "MCPGW_MAX_JSON_DEPTH",
@@ -632,30 +743,40 @@ static const struct usage tools_usage = {
 	NULL,
 };
 
-static struct app tools_app;
-
-/* setup: the catalog cache beside the broker's state */
-static int tools_setup(struct responder *r)
+/* worker_setup: w's own state (struct app), its catalog cache beside the broker's state */
+static int tools_worker_setup(struct responder_worker *w)
 {
-	mcptools_use_state_dir(&tools_app.cat, r->s.state_dir);
+	struct app *a = w->data;
+
+	mcptools_use_state_dir(&a->cat, w->r->s.state_dir);
 	return 0;
 }
 
-static void tools_teardown(struct responder *r)
+static void tools_worker_teardown(struct responder_worker *w)
 {
-	(void)r;
-	mcptools_free(&tools_app.cat);
-	free(tools_app.body[0]);
-	free(tools_app.body[1]);
+	struct app *a = w->data;
+
+	if (!a)
+		return;
+	mcptools_free(&a->cat);
+	free(a->body[0]);
+	free(a->body[1]);
+}
+
+/* tools_threads: MCPGW_TOOLS_THREADS workers per process */
+static int tools_threads(const struct responder *r)
+{
+	return r->s.tools_threads;
 }
 
 static const struct responder_def tools_def = {
 	.name = "tools.fcgi",
 	.routes = tools_routes,
 	.broker = &responder_broker,
-	.app = &tools_app,
-	.setup = tools_setup,
-	.teardown = tools_teardown,
+	.worker_size = sizeof(struct app),
+	.threads = tools_threads,
+	.worker_setup = tools_worker_setup,
+	.worker_teardown = tools_worker_teardown,
 };
 
 int main(int argc, char **argv)

@@ -760,12 +760,17 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_BROKER, .doc = "seconds a tool call's row is kept in the audit table (30 days)" },
 	{ .name = "MCPGW_CHAT_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "16", FIELD(chat_threads),
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads kept ready per chat responder process",
-	  .more = "(while every one is busy, another starts, up to `MCPGW_CAPACITY` more; one beyond these idle for 5 s ends)" },
+	  .more = "(while every one is busy, more start, up to `MCPGW_CAPACITY` more; one beyond these idle for 5 s ends; "
+		  "`1`: one worker and no more, as under mod_fcgid, which sends a process one request at a time)" },
 	{ .name = "MCPGW_CAPACITY", INT(SETTINGS_COUNT, 1, 100000), .def = "1000", FIELD(capacity),
 	  .readers = SETTINGS_RESPONDERS,
 	  .doc = "chat completions in progress at once on this host, every responder process together",
 	  .more = "(one more is answered 503 `capacity_exceeded` with `Retry-After: 1` at once; while fewer than "
 		  "an eighth of the slots are free, a caller holding its fair share of them is refused first)" },
+	{ .name = "MCPGW_TOOLS_THREADS", INT(SETTINGS_COUNT, 1, 256), .def = "8", FIELD(tools_threads),
+	  .readers = SETTINGS_RESPONDERS,
+	  .doc = "worker threads per tools responder process: POST /v1/tools runs this many calls at once per process, "
+		 "each thread with its own broker connection and copy of the tool list" },
 	{ .name = "EMBEDDING_BASE_URL", .kind = SETTINGS_STRING, .def = "$OPENAI_BASE_URL",
 	  FIELD(embedding_base_url), .readers = SETTINGS_RESPONDERS, .hook = hook_trim_slash,
 	  .doc = "the API that computes embeddings of other models",

@@ -60,6 +60,7 @@ struct settings {
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
 	int chat_threads;             /* MCPGW_CHAT_THREADS */
 	int capacity;                 /* MCPGW_CAPACITY */
+	int tools_threads;            /* MCPGW_TOOLS_THREADS */
 	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
 	char model_alias_map[4097];   /* derived: "alias\0model\0...\0\0"; use the functions below */
 	/* the state store */

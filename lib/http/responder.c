@@ -709,6 +709,17 @@ static void pool_leave(struct responder_worker *w)
  * ends because more than the kept workers were idle for RESPONDER_IDLE_EXIT_MS; -1 on error */
 static int accept_or_retire(struct responder_worker *w)
 {
+	if (w->r->nw <= pool.keep) { /* a pool that never grows (no capacity route): none retires, and
+				       * the workers wait in accept side by side (the kernel wakes one per
+				       * connection), not on a lock whose hand-over woke the next worker at
+				       * every request only for it to block in accept */
+		int rc = stopping ? 0 : hio_accept(&w->h);
+
+		pthread_mutex_lock(&pool.lock);
+		pool.idle--;
+		pthread_mutex_unlock(&pool.lock);
+		return rc;
+	}
 	for (;;) {
 		struct timespec until;
 		int rc;
@@ -882,8 +893,9 @@ int responder_main(const struct responder_def *def)
 	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
 	if (n < 1)
 		n = 1;
-	/* room for the pool to grow: one worker per capacity slot besides the kept ones */
-	max = r.settings_ok && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
+	/* room for the pool to grow: one worker per capacity slot besides the kept ones; one kept worker
+	 * grows none (mod_fcgid sends a process one request at a time: MCPGW_CHAT_THREADS=1 there) */
+	max = r.settings_ok && n > 1 && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
 	if (!(r.ws = calloc((size_t)max, sizeof *r.ws)) || !(pool.free_slots = calloc((size_t)max, sizeof(int))) ||
 	    worker_init(&r, &r.ws[0]) < 0) {
 		log_error("cannot start: FastCGI initialisation failed or out of memory");

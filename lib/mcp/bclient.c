@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/jsonspan.h"
 #include "core/log.h"
 
 /* bc_send has no timeout of its own: writing one request may take this long */
@@ -31,8 +32,11 @@ struct bc_pending {
 	long id;
 	enum bc_pstate state;
 	int status;
+	int want_text; /* the result as text (bc_call_tool), not as a tree */
 	json_t *result;
 	json_t *error;
+	char *text; /* want_text: the result's JSON text (NUL-terminated), text_len bytes */
+	size_t text_len;
 	struct bc_pending *next;
 };
 
@@ -82,6 +86,7 @@ static void bc_pending_free(struct bc_pending *p)
 {
 	json_decref(p->result);
 	json_decref(p->error);
+	free(p->text);
 	free(p);
 }
 
@@ -203,44 +208,101 @@ static int bc_connect_or_start(struct bclient *bc, long *deadline)
 	return rc == 0 ? bc_connect(bc) : BC_ECONNECT;
 }
 
-/* take over one parsed message. BC_OK, or BC_EPROTO for something that is not a response to us */
-static int bc_take(struct bclient *bc, json_t *msg)
+/* one line of the broker read without a tree of it whole (bc_member): its top-level
+ * members but "result" parsed (they are small: "jsonrpc", "id", "error"), the
+ * result's text kept as a span of the line; a tree of the result is made only for a
+ * request that wants one */
+struct bc_line {
+	const char *text;
+	json_t *skel;           /* the members but "result" ("result": a stand-in {}) */
+	struct jsonspan result; /* len 0: none */
+	int bad;                /* a name repeated (jr_parse refuses it: JSON_REJECT_DUPLICATES), or ENOMEM */
+};
+
+static int bc_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
 {
-	enum jr_kind kind = jr_classify(msg);
+	struct bc_line *l = ctx;
+	int result = strcmp(key, "result") == 0;
+	json_t *val;
+
+	(void)m;
+	if (!*key) /* "", or a name too long to be one we read: nothing reads it */
+		return 0;
+	if (json_object_get(l->skel, key))
+		return l->bad = 1;
+	if (result)
+		l->result = v;
+	val = result ? json_object() : jsonspan_load(l->text, v, JSON_REJECT_DUPLICATES);
+	if (!val || json_object_set_new(l->skel, key, val) < 0)
+		return l->bad = 1;
+	return 0;
+}
+
+/* take over one message (line: checked JSON). BC_OK, or BC_EPROTO for something that
+ * is not a response to us (or that jr_parse would refuse), BC_ENOMEM */
+static int bc_take(struct bclient *bc, const char *line, size_t len)
+{
+	struct bc_line l = { .text = line };
+	struct jsonspan all = { 0, len };
+	enum jr_kind kind;
 	json_t *id, *err;
 	struct bc_pending *p;
+	int rc = BC_EPROTO;
 
+	while (all.off < len && strchr(" \t\r", line[all.off]))
+		all.off++;
+	all.len = len - all.off;
+	if (all.off >= len || line[all.off] != '{')
+		return BC_EPROTO;
+	if (!(l.skel = json_object()))
+		return BC_ENOMEM;
+	if (jsonspan_members(line, all, bc_member, &l) != 0 || l.bad)
+		goto out;
+	kind = jr_classify(l.skel);
+	rc = BC_OK;
 	if (kind == JR_REQUEST || kind == JR_NOTIFICATION)
-		return BC_OK; /* the broker sends none; ignore rather than fail */
+		goto out; /* the broker sends none; ignore rather than fail */
+	rc = BC_EPROTO;
 	if (kind == JR_INVALID)
-		return BC_EPROTO;
-	id = json_object_get(msg, "id");
-	err = json_object_get(msg, "error");
+		goto out;
+	id = json_object_get(l.skel, "id");
+	err = json_object_get(l.skel, "error");
 	if (kind == JR_ERROR_RESPONSE && (!json_is_object(err) || !json_is_integer(json_object_get(err, "code"))))
-		return BC_EPROTO;
+		goto out;
+	rc = BC_OK;
 	if (!json_is_integer(id)) {
 		log_warn("broker: answer with a non-integer id ignored");
-		return BC_OK; /* e.g. a parse error about one of our lines (id null) */
+		goto out; /* e.g. a parse error about one of our lines (id null) */
 	}
 	p = bc_find(bc, (long)json_integer_value(id));
 	if (!p || p->state != BC_P_WAITING)
-		return BC_OK; /* late answer to an abandoned request */
-	if (kind == JR_ERROR_RESPONSE)
+		goto out; /* late answer to an abandoned request */
+	if (kind == JR_ERROR_RESPONSE) {
 		p->error = json_incref(err);
-	else
-		p->result = json_incref(json_object_get(msg, "result"));
+	} else if (p->want_text) {
+		if (!(p->text = malloc(l.result.len + 1))) {
+			rc = BC_ENOMEM;
+			goto out;
+		}
+		memcpy(p->text, line + l.result.off, l.result.len);
+		p->text[l.result.len] = '\0';
+		p->text_len = l.result.len;
+	} else if (!(p->result = jsonspan_load(line, l.result, JSON_REJECT_DUPLICATES))) {
+		rc = BC_EPROTO; /* a repeated name (or ENOMEM) */
+		goto out;
+	}
 	p->state = BC_P_DONE;
-	return BC_OK;
+out:
+	json_decref(l.skel);
+	return rc;
 }
 
-/* parse and dispatch every complete line buffered. BC_OK or BC_EPROTO */
+/* check and dispatch every complete line buffered. BC_OK, BC_EPROTO or BC_ENOMEM */
 static int bc_process(struct bclient *bc)
 {
 	for (;;) {
 		char *line;
 		size_t len;
-		json_error_t jerr;
-		json_t *msg;
 		int rc = jr_reader_next(&bc->rd, &line, &len);
 
 		if (rc == JR_READ_MORE)
@@ -249,13 +311,11 @@ static int bc_process(struct bclient *bc)
 			log_warn("broker: message over %zu bytes", bc->max_message);
 			return BC_EPROTO;
 		}
-		msg = jr_parse(line, len, &jerr);
-		if (!msg) {
-			log_warn("broker: bad JSON: %s", jerr.text);
+		if (jsonspan_check(line, len) < 0) {
+			log_warn("broker: bad JSON: %.80s", line);
 			return BC_EPROTO;
 		}
-		rc = bc_take(bc, msg);
-		json_decref(msg);
+		rc = bc_take(bc, line, len);
 		if (rc != BC_OK) {
 			log_warn("broker: not a JSON-RPC response");
 			return rc;
@@ -366,26 +426,17 @@ static void bc_mark_caller(struct bclient *bc, const char *method, json_t *param
 	(void)json_object_set_new(meta, BC_META_CALLER, json_string(bc->caller));
 }
 
-/* send one request line; reconnect once if the connection proves dead
- * before any byte of it left (and start a broker once when none listens,
- * extending *deadline by the time that took). Returns the id (>0) or a bc_status. */
-static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long *deadline)
+/* send the request line in bc->out (id: its id); reconnect once if the connection proves
+ * dead before any byte of it left (and start a broker once when none listens, extending
+ * *deadline by the time that took). want_text: its result is kept as text. Returns the
+ * id (>0) or a bc_status. */
+static long bc_send_out(struct bclient *bc, long id, int want_text, long *deadline)
 {
-	struct bc_pending *p = NULL;
-	json_t *req;
-	long id;
+	struct bc_pending *p = calloc(1, sizeof *p);
 	int rc = BC_ENOMEM, sent_any = 0, started = 0;
 
-	if (bc->npending >= BC_MAX_PENDING) {
-		json_decref(params);
+	if (!p)
 		return BC_ENOMEM;
-	}
-	id = bc->next_id++;
-	bc_mark_caller(bc, method, params);
-	req = jr_request(id, method, params);
-	buf_reset(&bc->out);
-	if (!req || jr_append_line(&bc->out, req) < 0 || !(p = calloc(1, sizeof *p)))
-		goto out;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (bc->fd >= 0 && !bc_alive(bc))
 			log_info("broker connection closed by the peer; reconnecting");
@@ -396,6 +447,8 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 			break;
 		bc_drop(bc, BC_EIO); /* nothing of this request left: safe to retry once */
 	}
+	if (bc->out.cap > BUF_KEEP_MAX) /* a large request's line is not kept once written */
+		buf_free(&bc->out);
 	if (rc != BC_OK) {
 		if (sent_any || bc->fd >= 0)
 			bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
@@ -403,6 +456,7 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 	}
 	p->id = id;
 	p->state = BC_P_WAITING;
+	p->want_text = want_text;
 	p->next = bc->pending;
 	bc->pending = p;
 	bc->npending++;
@@ -410,15 +464,29 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 	rc = BC_OK;
 out:
 	free(p);
-	json_decref(req);
 	return rc == BC_OK ? id : rc;
 }
 
-long bc_send(struct bclient *bc, const char *method, json_t *params)
+/* send one request (params stolen) as bc_send_out does */
+static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long *deadline)
 {
-	long deadline = clock_now_ms() + BC_SEND_TIMEOUT_MS;
+	json_t *req;
+	long id;
 
-	return bc_send_until(bc, method, params, &deadline);
+	if (bc->npending >= BC_MAX_PENDING) {
+		json_decref(params);
+		return BC_ENOMEM;
+	}
+	id = bc->next_id++;
+	bc_mark_caller(bc, method, params);
+	req = jr_request(id, method, params);
+	buf_reset(&bc->out);
+	if (!req || jr_append_line(&bc->out, req) < 0) {
+		json_decref(req);
+		return BC_ENOMEM;
+	}
+	json_decref(req);
+	return bc_send_out(bc, id, 0, deadline);
 }
 
 /* bc_cancel_sent: tell the broker that the answer to request id is no longer
@@ -443,8 +511,49 @@ static void bc_cancel_sent(struct bclient *bc, long id)
 		bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
 }
 
-/* wait for id's answer until deadline; the entry is removed in every case */
-static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **result, json_t **error)
+/* bc_put_string: s as a JSON string onto out: copied when it is printable ASCII with
+ * nothing to escape, else written by jansson. 0, or -1 (ENOMEM, or s not UTF-8) */
+static int bc_put_string(buf_t *out, const char *s)
+{
+	size_t n = 0;
+	json_t *j;
+	int rc;
+
+	while (s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"' && s[n] != '\\')
+		n++;
+	if (!s[n])
+		return buf_append(out, "\"", 1) < 0 || buf_append(out, s, n) < 0 || buf_append(out, "\"", 1) < 0 ? -1 : 0;
+	if (!(j = json_string(s)))
+		return -1;
+	rc = jr_append(out, j);
+	json_decref(j);
+	return rc;
+}
+
+/* bc_tool_line: the tools/call request id for tool with args (text) into bc->out, the
+ * caller's _meta as bc_mark_caller sets it (left out when it cannot be written, as
+ * there: the call is then audited as anonymous). 0 or -1 (ENOMEM, tool not UTF-8) */
+static int bc_tool_line(struct bclient *bc, long id, const char *tool, const char *args, size_t args_len)
+{
+	buf_t *o = &bc->out;
+	size_t mark;
+
+	buf_reset(o);
+	if (buf_printf(o, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":", id) < 0 ||
+	    bc_put_string(o, tool) < 0 || buf_puts(o, ",\"arguments\":") < 0 ||
+	    (args ? buf_append(o, args, args_len) : buf_puts(o, "{}")) < 0)
+		return -1;
+	mark = o->len;
+	if (bc->caller[0] && (buf_puts(o, ",\"_meta\":{\"" BC_META_CALLER "\":") < 0 ||
+			      bc_put_string(o, bc->caller) < 0 || buf_puts(o, "}") < 0))
+		o->len = mark; /* without it: audited as anonymous */
+	return buf_puts(o, "}}\n");
+}
+
+/* wait for id's answer until deadline; the entry is removed in every case. The result
+ * goes to *result, or, for a request that wants it as text, to *text and *text_len */
+static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **result, json_t **error, char **text,
+			 size_t *text_len)
 {
 	struct bc_pending *p = bc_find(bc, id);
 	int rc;
@@ -469,9 +578,17 @@ static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **re
 	}
 	rc = p->state == BC_P_DONE ? BC_OK : p->status;
 	if (rc == BC_OK) {
-		*result = p->result;
+		if (result)
+			*result = p->result;
+		else
+			json_decref(p->result);
 		*error = p->error;
 		p->result = p->error = NULL;
+		if (text) {
+			*text = p->text;
+			*text_len = p->text_len;
+			p->text = NULL;
+		}
 	}
 	bc_unlink(bc, p);
 	return rc;
@@ -483,7 +600,7 @@ static int bc_wait_until(struct bclient *bc, long id, long deadline, json_t **re
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error)
 {
 	*result = *error = NULL;
-	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error);
+	return bc_wait_until(bc, id, clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0), result, error, NULL, NULL);
 }
 
 int bc_poll(struct bclient *bc, long id, long timeout_ms)
@@ -518,5 +635,32 @@ int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout
 	id = bc_send_until(bc, method, params, &deadline);
 	if (id < 0)
 		return (int)id;
-	return bc_wait_until(bc, id, deadline, result, error);
+	return bc_wait_until(bc, id, deadline, result, error, NULL, NULL);
+}
+
+int bc_call_tool(struct bclient *bc, const char *tool, const char *args, size_t args_len, long timeout_ms,
+		 char **result, size_t *result_len, json_t **error)
+{
+	long deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long id;
+
+	*result = NULL;
+	*result_len = 0;
+	*error = NULL;
+	if (bc->npending >= BC_MAX_PENDING)
+		return BC_ENOMEM;
+	id = bc->next_id++;
+	if (bc_tool_line(bc, id, tool, args, args_len) < 0)
+		return BC_ENOMEM;
+	id = bc_send_out(bc, id, 1, &deadline);
+	if (id < 0)
+		return (int)id;
+	return bc_wait_until(bc, id, deadline, NULL, error, result, result_len);
+}
+
+long bc_send(struct bclient *bc, const char *method, json_t *params)
+{
+	long deadline = clock_now_ms() + BC_SEND_TIMEOUT_MS;
+
+	return bc_send_until(bc, method, params, &deadline);
 }

@@ -28,6 +28,18 @@ void bc_free(struct bclient *bc);
  * Responses to other ids are kept for bc_wait. */
 int bc_call(struct bclient *bc, const char *method, json_t *params, long timeout_ms, json_t **result, json_t **error);
 
+/* bc_call_tool: tools/call of tool with the arguments args[0..args_len) (the JSON text
+ * of an object, checked, with no line break in it; NULL: {}), sent as they are, never
+ * parsed or re-encoded, with the caller's _meta as bc_call marks it (bc_set_caller).
+ * The result comes back as the broker wrote it, never made a tree: the text of the
+ * JSON-RPC "result", checked as jansson parses it (lib/mcp/jsonspan.h) but for names
+ * repeated inside it (the message's own members are looked at: one twice is BC_EPROTO,
+ * as for bc_call). On BC_OK exactly one of *result (that text, NUL-terminated,
+ * *result_len bytes; the caller frees it) / *error (a new reference, as bc_call gives
+ * it) is set. Errors as bc_call's; BC_ENOMEM also for a tool name that is not UTF-8. */
+int bc_call_tool(struct bclient *bc, const char *tool, const char *args, size_t args_len, long timeout_ms,
+		 char **result, size_t *result_len, json_t **error);
+
 /* bc_send + bc_wait: several requests in flight at once (parallel tool calls).
  * bc_send returns the request id (>0) or a negative bc_status. */
 long bc_send(struct bclient *bc, const char *method, json_t *params);

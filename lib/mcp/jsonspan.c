@@ -273,6 +273,45 @@ static int key(const char *t, struct jsonspan k, int esc, char *out, size_t outl
 	return 0;
 }
 
+/* skip_checked: step over the value at t[*p] (blanks before it skipped), a part of a
+ * checked text: only its end is looked for (strings' escapes, nesting), nothing checked
+ * again. 0, or -1 when the text ends first (it was not checked, after all) */
+static int skip_checked(const char *t, size_t len, size_t *p)
+{
+	size_t i = blanks(t, len, *p), depth = 0;
+
+	do {
+		if (i >= len)
+			return -1;
+		switch (t[i]) {
+		case '"':
+			for (i++; i < len && t[i] != '"'; i++)
+				if (t[i] == '\\')
+					i++;
+			if (i >= len)
+				return -1;
+			i++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			i++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			i++;
+			break;
+		default: /* a number or a literal, or the blanks, commas and colons inside a container */
+			i++;
+			while (i < len && !strchr(",:]}\" \t\r\n{[", t[i]))
+				i++;
+		}
+	} while (depth > 0);
+	*p = i;
+	return 0;
+}
+
 /* walk: the members (obj) or elements of the checked container at v */
 static int walk(const char *t, struct jsonspan v, int obj, jsonspan_fn *fn, void *ctx)
 {
@@ -298,7 +337,7 @@ static int walk(const char *t, struct jsonspan v, int obj, jsonspan_fn *fn, void
 		}
 		e.off = blanks(t, end, i);
 		i = e.off;
-		if (value(t, end, &i, 1) < 0)
+		if (skip_checked(t, end, &i) < 0)
 			return -1;
 		e.len = i - e.off;
 		if (fn(ctx, obj ? name : NULL, (struct jsonspan){ k.off, e.off + e.len - k.off }, e) != 0)
@@ -318,4 +357,31 @@ int jsonspan_members(const char *t, struct jsonspan v, jsonspan_fn *fn, void *ct
 int jsonspan_elements(const char *t, struct jsonspan v, jsonspan_fn *fn, void *ctx)
 {
 	return walk(t, v, 0, fn, ctx);
+}
+
+json_t *jsonspan_load(const char *t, struct jsonspan v, size_t flags)
+{
+	const char *p = t + v.off;
+	size_t n = v.len, i = 0;
+
+	if (n >= 2 && p[0] == '"' && !memchr(p + 1, '\\', n - 2)) /* checked: valid UTF-8, no control byte */
+		return json_stringn_nocheck(p + 1, n - 2);
+	if (n == 4 && memcmp(p, "true", 4) == 0)
+		return json_true();
+	if (n == 5 && memcmp(p, "false", 5) == 0)
+		return json_false();
+	if (n == 4 && memcmp(p, "null", 4) == 0)
+		return json_null();
+	if (n > 0 && (p[0] == '-' || (p[0] >= '0' && p[0] <= '9'))) {
+		json_int_t x = 0;
+
+		i = p[0] == '-';
+		if (n - i <= 18 && n > i) {
+			while (i < n && p[i] >= '0' && p[i] <= '9')
+				x = x * 10 + (p[i++] - '0');
+			if (i == n) /* only digits: an integer (checked: no leading zero) */
+				return json_integer(p[0] == '-' ? -x : x);
+		}
+	}
+	return json_loadb(p, n, JSON_DECODE_ANY | flags, NULL);
 }

@@ -2,6 +2,7 @@
 #ifndef MCPGW_JSONSPAN_H
 #define MCPGW_JSONSPAN_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #define JSONSPAN_MAX_DEPTH 2048 /* jansson's own bound on nesting */
@@ -35,5 +36,13 @@ typedef int jsonspan_fn(void *ctx, const char *key, struct jsonspan m, struct js
  * ENOMEM. */
 int jsonspan_members(const char *t, struct jsonspan v, jsonspan_fn *fn, void *ctx);
 int jsonspan_elements(const char *t, struct jsonspan v, jsonspan_fn *fn, void *ctx);
+
+/* jsonspan_load: the checked value at t[v.off..v.off+v.len) as a tree, as
+ * json_loadb(JSON_DECODE_ANY | flags) gives it; a string without escapes, an
+ * integer of at most 18 digits and the literals are made without a parser (a
+ * member's name or id costs a few allocations, not a parse), the rest is
+ * parsed. New reference; NULL on ENOMEM or when jansson refuses the value
+ * (with JSON_REJECT_DUPLICATES: a repeated member name). */
+json_t *jsonspan_load(const char *t, struct jsonspan v, size_t flags);
 
 #endif

@@ -12,7 +12,7 @@ mcpgw_custom_config() {
 JSON
 	cat >"$MCPGW_HOME/.env" <<ENV
 MCPGW_CAPACITY=5
-MCPGW_CHAT_THREADS=1
+MCPGW_CHAT_THREADS=2
 MCPGW_LOG_LEVEL=info
 ENV
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=sim-model"
@@ -30,7 +30,7 @@ slow_stream() {
 	echo $! >>"$BATS_TEST_TMPDIR/pids"
 }
 
-@test "five streams with one kept thread per process all stream at once; the sixth request gets 503 capacity_exceeded with Retry-After within 0.5 s; the slots come back" {
+@test "five streams with two kept threads per process all stream at once; the sixth request gets 503 capacity_exceeded with Retry-After within 0.5 s; the slots come back" {
 	sim_script '[{"content":"a b c","chunks":3,"chunk_delay_ms":1000},{"content":"a b c","chunks":3,"chunk_delay_ms":1000},{"content":"a b c","chunks":3,"chunk_delay_ms":1000},{"content":"a b c","chunks":3,"chunk_delay_ms":1000},{"content":"a b c","chunks":3,"chunk_delay_ms":1000}]'
 	for i in 1 2 3 4 5; do slow_stream $i; done
 	sleep 1
@@ -46,7 +46,7 @@ slow_stream() {
 		read -r code first total <"$BATS_TEST_TMPDIR/s.$i"
 		[ "$code" = 200 ] || { echo "stream $i: HTTP $code" >&2; return 1; }
 		grep -q 'data: \[DONE\]' "$BATS_TEST_TMPDIR/s.$i.body" || { echo "stream $i unfinished" >&2; return 1; }
-		# each began at once: none waited for another's thread (one kept per process, five streams)
+		# each began at once: none waited for another's thread (two kept per process, five streams)
 		awk -v f="$first" 'BEGIN { exit !(f < 1.5) }' || { echo "stream $i: first byte after $first s" >&2; return 1; }
 	done
 	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"after"}],"mcp":{"tools":false}}'

@@ -79,7 +79,7 @@ check_refused() {
 }
 
 # The Apache files as a system Apache includes them, with only MCPGW_ROOT Defined (the
-# chat.fcgi of FcgidCmdOptions must exist): each parses, and its body limit is the default
+# chat.fcgi and tools.fcgi of FcgidCmdOptions must exist): each parses, and its body limit is the default
 # MCPGW_MAX_BODY_BYTES + 64 KB, not Apache's 1 GiB (mod_fcgid's file used MCPGW_BODY_LIMIT
 # before its default was Defined, and did not parse at all)
 @test "the shipped Apache configs parse as included by a system Apache, limiting bodies to 4 MiB + 64 KB" {
@@ -88,7 +88,8 @@ check_refused() {
 	command -v apache2 >/dev/null && [ -e "$m/mod_fcgid.so" ] || skip "apache2 with mod_fcgid is not installed"
 	mkdir -p "$d/root/cgi-bin"
 	: >"$d/root/cgi-bin/chat.fcgi"
-	chmod 755 "$d/root/cgi-bin/chat.fcgi"
+	: >"$d/root/cgi-bin/tools.fcgi"
+	chmod 755 "$d/root/cgi-bin/chat.fcgi" "$d/root/cgi-bin/tools.fcgi"
 	for f in fcgid proxy-fcgi cgi; do
 		mods="mpm_event authz_core alias env headers"
 		case $f in

@@ -12,7 +12,7 @@
  * jsonspan refuses one, the stricter reading); for an accepted object or array, jsonspan_members
  * or jsonspan_elements walks as many as jansson holds (an object without
  * repeated names), each value a text jansson parses on its own, equal to the
- * member or element jansson has there. */
+ * member or element jansson has there, and jsonspan_load of it equal to that parse. */
 
 struct walk {
 	const char *text;
@@ -26,7 +26,11 @@ static int each(void *ctx, const char *key, struct jsonspan m, struct jsonspan v
 	struct walk *w = ctx;
 	json_t *part = json_loadb(w->text + v.off, v.len, JSON_DECODE_ANY, NULL), *there;
 
+	json_t *loaded = jsonspan_load(w->text, v, 0);
+
 	FUZZ_CHECK(part != NULL);
+	FUZZ_CHECK(loaded != NULL && json_equal(loaded, part)); /* without a parser where it can */
+	json_decref(loaded);
 	FUZZ_CHECK(m.off <= v.off && m.off + m.len == v.off + v.len);
 	there = key ? (strlen(key) ? json_object_get(w->whole, key) : NULL) : json_array_get(w->whole, w->n);
 	if (there && (w->unique || !key))

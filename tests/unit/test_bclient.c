@@ -427,7 +427,9 @@ static const char *const garbage[] = {
 	"{\"foo\":1}\n",
 	"[1,2,3]\n",
 	"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"error\":\"not an object\"}\n",
-	"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{}}\n", /* the good one, last */
+	"{\"jsonrpc\":\"2.0\",\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{}}\n", /* a name twice: jr_parse refuses it */
+	"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{\"a\":{\"b\":1,\"b\":2}}}\n", /* deeper down too (a tree wanted) */
+	"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{}}\n",                        /* the good one, last */
 };
 #define NGARBAGE (sizeof garbage / sizeof garbage[0])
 
@@ -459,6 +461,74 @@ static void test_garbage(void **state)
 	assert_int_equal(bc_call(bc, "ping", NULL, 2000, &result, &error), BC_OK);
 	assert_non_null(result);
 	json_decref(result);
+	bc_free(bc);
+	assert_int_equal(fake_finish(f, NULL), 0);
+}
+
+/* --- tools/call with its arguments and result as text ------------------- */
+
+/* the request lines bc_call_tool must write, and what the fake answers to each */
+static const char *const tool_lines[][2] = {
+	{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"t\\\"q\",\"arguments\":{ \"x\" : "
+	  "[1, \"\\u00e9\"] },\"_meta\":{\"mcpgw/caller\":\"key_1\"}}}",
+	  "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\": {\"content\":[ {\"type\":\"text\",\"text\":\"a\\u00e9\"}] , "
+	  "\"isError\":false} }\n" },
+	{ "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"arguments\":{}}}",
+	  "{\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32602,\"message\":\"Unknown tool: t\"}}\n" },
+	{ "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"arguments\":{\"a\":1}}}",
+	  "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"a\":{\"b\":1,\"b\":2}}}\n" },
+	{ "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"arguments\":{}}}",
+	  "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"a\":1},\"result\":{\"a\":2}}\n" },
+};
+#define NTOOL_LINES (sizeof tool_lines / sizeof tool_lines[0])
+
+static void script_call_tool(struct fake *f)
+{
+	int fd = fake_accept(f);
+
+	for (size_t i = 0; i < NTOOL_LINES; i++) {
+		char line[4096];
+
+		if (read_line(fd, line, sizeof line) < 0 || strcmp(line, tool_lines[i][0]) != 0) {
+			fprintf(stderr, "request %zu: %s\n", i, line);
+			f->failures++;
+		}
+		write_str(f, fd, tool_lines[i][1]);
+	}
+	wait_eof(fd);
+}
+
+/* the arguments go as the caller wrote them, the result comes back as the broker wrote it */
+static void test_call_tool(void **state)
+{
+	struct fake *f = fake_start(script_call_tool);
+	struct bclient *bc = bc_new(f->path, 1 << 20);
+	const char *args = "{ \"x\" : [1, \"\\u00e9\"] }";
+	char *text;
+	size_t len;
+	json_t *error;
+
+	(void)state;
+	assert_non_null(bc);
+	bc_set_caller(bc, "key_1");
+	assert_int_equal(bc_call_tool(bc, "t\"q", args, strlen(args), 2000, &text, &len, &error), BC_OK);
+	assert_null(error);
+	assert_string_equal(text, "{\"content\":[ {\"type\":\"text\",\"text\":\"a\\u00e9\"}] , \"isError\":false}");
+	assert_int_equal(len, strlen(text));
+	free(text);
+	bc_set_caller(bc, NULL);
+	assert_int_equal(bc_call_tool(bc, "t", NULL, 0, 2000, &text, &len, &error), BC_OK);
+	assert_null(text);
+	assert_int_equal(json_integer_value(json_object_get(error, "code")), -32602);
+	json_decref(error);
+	/* a repeated name inside the result is not looked for (documented): passed on */
+	assert_int_equal(bc_call_tool(bc, "t", "{\"a\":1}x", 7, 2000, &text, &len, &error), BC_OK);
+	assert_string_equal(text, "{\"a\":{\"b\":1,\"b\":2}}");
+	free(text);
+	/* one in the message itself is refused, as jr_parse refuses it */
+	assert_int_equal(bc_call_tool(bc, "t", NULL, 0, 2000, &text, &len, &error), BC_EPROTO);
+	assert_null(text);
+	assert_null(error);
 	bc_free(bc);
 	assert_int_equal(fake_finish(f, NULL), 0);
 }
@@ -674,17 +744,12 @@ static void test_misc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_call_ok),
-		cmocka_unit_test(test_caller),
-		cmocka_unit_test(test_out_of_order),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_poll_keeps_waiting),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_too_long),
-		cmocka_unit_test(test_reconnect),
-		cmocka_unit_test(test_lost_after_send),
-		cmocka_unit_test(test_econnect),
-		cmocka_unit_test(test_no_broker_hook),
+		cmocka_unit_test(test_call_ok),   cmocka_unit_test(test_caller),
+		cmocka_unit_test(test_call_tool), cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_timeout),   cmocka_unit_test(test_poll_keeps_waiting),
+		cmocka_unit_test(test_garbage),   cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_reconnect), cmocka_unit_test(test_lost_after_send),
+		cmocka_unit_test(test_econnect),  cmocka_unit_test(test_no_broker_hook),
 		cmocka_unit_test(test_misc),
 	};
 

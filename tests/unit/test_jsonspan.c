@@ -145,12 +145,87 @@ static void test_walks(void **state)
 	assert_int_equal(s.n, 2);
 }
 
+/* a walk steps over every kind of value whole (strings with escaped quotes and
+ * brackets, nested containers, numbers and literals next to the delimiters) */
+static void test_walk_skips_checked(void **state)
+{
+	const char *t = "[\"a\\\"]}\\\\\",{\"k\":[1,{\"x\":\"}\"}],\"e\":{}} ,-1.5e3,true,null,[[]],\"\",0]";
+	const char *want[] = {
+		"\"a\\\"]}\\\\\"", "{\"k\":[1,{\"x\":\"}\"}],\"e\":{}}", "-1.5e3", "true", "null", "[[]]", "\"\"", "0"
+	};
+	struct jsonspan all = { 0, strlen(t) };
+	struct seen s = { .stop_at = 0 };
+
+	(void)state;
+	assert_int_equal(jsonspan_check(t, strlen(t)), 0);
+	assert_int_equal(jsonspan_elements(t, all, note, &s), 0);
+	assert_int_equal(s.n, 8);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(s.v[i].len, strlen(want[i]));
+		assert_memory_equal(t + s.v[i].off, want[i], s.v[i].len);
+	}
+}
+
+/* jsonspan_load gives what json_loadb gives, with and without its parser */
+static void test_load(void **state)
+{
+	const char *texts[] = { "\"plain\"",
+				"\"\"",
+				"\"esc\\n\\u00e9\"",
+				"\"\xc3\xa9\"",
+				"0",
+				"-0",
+				"42",
+				"-123456789012345678",
+				"1234567890123456789",
+				"-9223372036854775808",
+				"1.5",
+				"1e2",
+				"true",
+				"false",
+				"null",
+				"{\"a\":[1,2]}",
+				"[]" };
+	json_t *got, *ref;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+		struct jsonspan v = { 0, strlen(texts[i]) };
+
+		assert_int_equal(jsonspan_check(texts[i], v.len), 0);
+		got = jsonspan_load(texts[i], v, 0);
+		ref = json_loadb(texts[i], v.len, JSON_DECODE_ANY, NULL);
+		assert_non_null(got);
+		assert_non_null(ref);
+		assert_int_equal(json_typeof(got), json_typeof(ref));
+		assert_true(json_equal(got, ref));
+		json_decref(got);
+		json_decref(ref);
+	}
+	/* a span inside a text: only its bytes */
+	{
+		const char *t = "[\"ab\",17]";
+
+		got = jsonspan_load(t, (struct jsonspan){ 1, 4 }, 0);
+		assert_string_equal(json_string_value(got), "ab");
+		json_decref(got);
+		got = jsonspan_load(t, (struct jsonspan){ 6, 2 }, 0);
+		assert_int_equal(json_integer_value(got), 17);
+		json_decref(got);
+	}
+	/* a repeated name is refused with JSON_REJECT_DUPLICATES, as jansson refuses it */
+	got = jsonspan_load("{\"a\":1,\"a\":2}", (struct jsonspan){ 0, 13 }, JSON_REJECT_DUPLICATES);
+	assert_null(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_agrees_with_jansson),
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_walks),
+		cmocka_unit_test(test_walk_skips_checked),
+		cmocka_unit_test(test_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
