@@ -89,8 +89,15 @@ if [ "$what" = all ] || [ "$what" = fuzz ]; then
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 fi
 
+# slowest FILE: the five slowest tests of a bats run (bats --timing: "ok N name in MSms"), where the time goes
+slowest() {
+	sed -n 's/^\(\(not \)\{0,1\}ok .*\) in \([0-9][0-9]*\)ms\( # skip.*\)\{0,1\}$/\3 \1/p' "$1" | sort -rn | head -n 5 |
+		awk '{ ms = $1; $1 = ""; printf "# slowest: %6.1f s %s\n", ms / 1000, $0 }'
+}
+
 # count_bats FILE: add the TAP results in FILE to the totals
 count_bats() {
+	slowest "$1"
 	s=$(grep -c '^ok .* # skip' "$1")
 	p=$(($(grep -c '^ok ' "$1") - s))
 	f=$(grep -c '^not ok ' "$1")
@@ -138,7 +145,7 @@ if [ "$what" = asan-run ]; then
 	for f in tests/blackbox/*.bats; do
 		case " $ASAN_SKIP_BATS " in *" ${f##*/} "*) ;; *) set -- "$@" "$f" ;; esac
 	done
-	bats --tap "$@" 2>&1 | sed 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' >"$log/bats"
+	bats --tap --timing "$@" 2>&1 | sed 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' >"$log/bats"
 	cat "$log/bats"
 	count_bats "$log/bats"
 	set --
@@ -173,11 +180,11 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	stage "black-box tests (bats: real binaries, lighttpd, MCP servers from npm)"
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND
-	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then bats --tap tests/blackbox >"$log/bats" 2>&1
+	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then bats --tap --timing tests/blackbox >"$log/bats" 2>&1
 	else
 		# shellcheck disable=SC2046
 		files=$(pick tests/blackbox/*.bats)
-		if [ -n "$files" ]; then bats --tap $files >"$log/bats" 2>&1; else echo "1..0" >"$log/bats"; fi
+		if [ -n "$files" ]; then bats --tap --timing $files >"$log/bats" 2>&1; else echo "1..0" >"$log/bats"; fi
 	fi
 	cat "$log/bats"
 	[ -n "$(pick tests/blackbox/*.bats)" ] && count_bats "$log/bats"
@@ -230,7 +237,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 			tests/blackbox/keys.bats tests/blackbox/operations.bats tests/blackbox/uploads.bats)
 		if [ -n "$files" ]; then
 			# shellcheck disable=SC2086
-			bats --tap $files 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
+			bats --tap --timing $files 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
 			cat "$log/bats"
 			count_bats "$log/bats"
 		fi
@@ -246,7 +253,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		stage "black-box tests behind MCPGW_FRONTEND=lighttpd-cgi (routes.bats, browser.bats)"
 		MCPGW_FRONTEND=lighttpd-cgi
 		# shellcheck disable=SC2046
-		bats --tap $(pick tests/blackbox/routes.bats tests/blackbox/browser.bats) 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
+		bats --tap --timing $(pick tests/blackbox/routes.bats tests/blackbox/browser.bats) 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [lighttpd-cgi] /" >"$log/bats"
 		cat "$log/bats"
 		count_bats "$log/bats"
 	fi
