@@ -635,8 +635,10 @@ static void serve_and_log(struct responder_worker *w)
  * the one that accepted starts more (a quarter of the live ones), up to r->nw (the host's capacity
  * and the kept ones: a process can always accept, if only to answer 503
  * capacity_exceeded at once); one that finds more than the kept ones idle
- * for RESPONDER_IDLE_EXIT_MS ends, giving its memory back. Workers are
- * detached: each frees its own clients when it ends. */
+ * for RESPONDER_IDLE_EXIT_MS ends, giving its memory back. Each worker frees
+ * its own clients when it ends; one that retires while serving detaches itself,
+ * the ones ending at shutdown are joined by main (their thread-local state, such
+ * as libcrypto's error queue, freed before the process exits). */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t ended; /* live fell */
@@ -654,9 +656,11 @@ static void *worker_loop(void *arg);
 /* pool_start: a worker thread on w (initialised); 0 or -1 (w's slot then still the caller's) */
 static int pool_start(struct responder_worker *w)
 {
-	if (pthread_create(&w->th, &pool.attr, worker_loop, w) != 0)
+	w->started = 1; /* before the thread runs: one that retires clears it */
+	if (pthread_create(&w->th, &pool.attr, worker_loop, w) != 0) {
+		w->started = 0;
 		return -1;
-	w->started = 1;
+	}
 	return 0;
 }
 
@@ -685,7 +689,8 @@ static void pool_grow(struct responder *r)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* pool_leave: w's thread ends: its clients freed, its slot given back */
+/* pool_leave: w's thread ends: its clients freed, its slot given back (retiring while serving: the
+ * thread detached, the slot free for another; at shutdown: the slot kept, main joins the thread) */
 static void pool_leave(struct responder_worker *w)
 {
 	struct responder *r = w->r;
@@ -695,7 +700,11 @@ static void pool_leave(struct responder_worker *w)
 
 	worker_free(r, w);
 	pthread_mutex_lock(&pool.lock);
-	pool.free_slots[pool.nfree++] = i;
+	if (!stopping) {
+		(void)pthread_detach(pthread_self());
+		w->started = 0;
+		pool.free_slots[pool.nfree++] = i;
+	}
 	pool.live--;
 	/* back to the kept workers (or every 64 that ended): what the ended ones freed goes back to
 	 * the system (their arenas keep it otherwise) */
@@ -756,7 +765,6 @@ static void *worker_loop(void *arg)
 {
 	struct responder_worker *w = arg;
 
-	(void)pthread_detach(pthread_self());
 	for (;;) {
 		int grow;
 
@@ -855,7 +863,9 @@ static int serve_threads(struct responder *r, int keep, long grace_ms)
 	if (sig == SIGHUP)
 		sig = SIGTERM; /* sigwait failed */
 	log_info("signal %d: stopping", sig);
+	pthread_mutex_lock(&pool.lock); /* a worker ending from here on is joined below, not detached */
 	stopping = 1;
+	pthread_mutex_unlock(&pool.lock);
 	FCGX_ShutdownPending();
 	shutdown(0, SHUT_RDWR); /* wakes the workers blocked in accept on the FastCGI socket */
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -869,6 +879,12 @@ static int serve_threads(struct responder *r, int keep, long grace_ms)
 	while (pool.live > 0 && rc == 0)
 		rc = pthread_cond_timedwait(&pool.ended, &pool.lock, &deadline) == ETIMEDOUT && pool.live > 0;
 	pthread_mutex_unlock(&pool.lock);
+	/* every worker left its loop: each one ending at shutdown is waited for to its very end */
+	for (int i = 0; !rc && i < r->nw; i++)
+		if (r->ws[i].started) {
+			(void)pthread_join(r->ws[i].th, NULL);
+			r->ws[i].started = 0;
+		}
 	pthread_attr_destroy(&pool.attr);
 	return rc;
 }

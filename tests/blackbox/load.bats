@@ -58,6 +58,33 @@ rss_each() {
 	done
 }
 
+# chat_threads PID...: "pid=threads" of each chat.fcgi among them
+chat_threads() {
+	local p
+
+	for p in "$@"; do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] && printf '%s=%s ' "$p" "$(ls "/proc/$p/task" | wc -l)"
+	done
+}
+
+# settled THREADS PID...: wait (up to 30 s) until each chat.fcgi has no more threads than THREADS
+# (chat_threads' output) says: its pool back to the kept workers after a burst; 1 if it never is
+settled() {
+	local want=$1 i p n w
+	shift
+	for i in $(seq 60); do
+		n=0
+		for p in "$@"; do
+			[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] || continue
+			w=$(tr ' ' '\n' <<<"$want" | sed -n "s/^$p=//p")
+			[ "$(ls "/proc/$p/task" | wc -l)" -le "${w:-0}" ] || n=$((n + 1))
+		done
+		[ "$n" = 0 ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 # broker_clients: the broker's connected clients (GET /health's broker.clients): each is two open fds
 # among the watched processes (the responder worker's end, the broker's end), made when a worker first
 # needs the broker; which of chat.fcgi's pooled workers have one depends on which served (the pool
@@ -103,16 +130,20 @@ all_three() {
 	local pids before after rss0 fds0 up0 rss1 fds1 up1 cl0 cl1 rss_each0 workers name req err total=0
 
 	wait_server_state sqlite ready
-	all_three 3 # warm-up: every worker thread and connection made
+	# warm-up, as long as the pool needs to grow in every responder process (lighttpd gives a process
+	# more connections only once the others are busy): every worker thread and connection made once
+	all_three 10
 	# chat.fcgi's pool keeps MCPGW_CHAT_THREADS workers and ends those it started for the load after
 	# 5 s idle (lib/http/responder.c): both snapshots are taken once it is back to its kept workers
 	sleep 7
 	pids=$(watched)
+	threads0=$(chat_threads $pids)
 	cl0=$(broker_clients)
 	before=$(snapshot $pids)
 	rss_each0=$(rss_each $pids)
 	all_three "$LOAD_SECONDS"
 	sleep 7
+	settled "$threads0" $pids || { echo "chat.fcgi's pool did not shrink back: $threads0 -> $(chat_threads $pids)"; return 1; }
 	# the same processes: none died or was replaced under load
 	[ "$(watched)" = "$pids" ] || { echo "the processes changed under load: $pids -> $(watched)"; return 1; }
 	cl1=$(broker_clients)
@@ -134,7 +165,7 @@ all_three() {
 	done
 	echo "# load: $total requests; RSS $rss0 -> $rss1 kB ($(( (rss1 - rss0) * 100 / rss0 ))%), open fds $fds0 -> $fds1 (and upstream connections $up0 -> $up1, broker connections $cl0 -> $cl1) over $(echo $pids | wc -w) processes" >&3
 	[ "$rss1" -le $((rss0 + rss0 / 10)) ] || {
-		echo "RSS grew by more than 10%: $rss0 -> $rss1 kB; before: $rss_each0; after: $(rss_each $pids)"
+		echo "RSS grew by more than 10%: $rss0 -> $rss1 kB; before: $rss_each0; after: $(rss_each $pids); chat.fcgi threads: $threads0 -> $(chat_threads $pids)"
 		return 1
 	}
 	[ "$fds1" = "$fds0" ] || { echo "open fds changed: $fds0 -> $fds1"; return 1; }
