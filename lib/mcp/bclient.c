@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,31 +145,13 @@ static void bc_drop(struct bclient *bc, int status)
 	}
 }
 
-/* connect (non-blocking socket). BC_OK or BC_ECONNECT. */
+/* connect (non-blocking socket). BC_OK or BC_ECONNECT (errno set). */
 static int bc_connect(struct bclient *bc)
 {
-	struct sockaddr_un sa;
-	size_t plen = strlen(bc->path);
-	int fd;
+	int fd = bcw_connect(bc->path);
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if (plen == 0 || plen >= sizeof sa.sun_path) {
-		errno = ENAMETOOLONG;
-		return BC_ECONNECT;
-	}
-	memcpy(sa.sun_path, bc->path, plen + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return BC_ECONNECT;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		int e = errno;
-
-		log_debug("broker connect %s: %s", bc->path, strerror(e));
-		close(fd);
-		errno = e;
-		return BC_ECONNECT;
-	}
 	bc->fd = fd;
 	return BC_OK;
 }

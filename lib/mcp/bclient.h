@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "mcp/bcwire.h" /* enum bc_status, bc_strerror, BC_META_CALLER */
+#include "mcp/bcwire.h" /* enum bc_status, bc_strerror, BC_META_CALLER, bc_no_broker_fn */
 
 struct bclient;
 
@@ -56,7 +56,6 @@ int bc_poll(struct bclient *bc, long id, long timeout_ms);
  * lib/mcp/brokerstart.h); when it returns 0 the connect is tried once more, else
  * the call fails with BC_ECONNECT. It runs at most once per bc_call/bc_send,
  * and the time it takes is added to that call's deadline. NULL removes it. */
-typedef int (*bc_no_broker_fn)(void *ud);
 void bc_on_no_broker(struct bclient *bc, bc_no_broker_fn fn, void *ud);
 
 #endif

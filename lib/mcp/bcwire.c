@@ -1,9 +1,13 @@
 /* bcwire.c: the broker clients' shared wire: request lines (the caller's _meta), notifications/cancelled, answer lines read without a tree. */
 #include "mcp/bcwire.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -19,6 +23,33 @@ const char *bc_strerror(int status)
 	case BC_EFULL: return "too many requests waiting to be sent to the broker";
 	default: return "unknown error";
 	}
+}
+
+int bcw_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	size_t plen = strlen(path);
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (plen == 0 || plen >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, plen + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+
+		log_debug("broker connect %s: %s", path, strerror(e));
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 /* bcw_mark_caller: a tools/call's params get _meta "mcpgw/caller" (the broker's

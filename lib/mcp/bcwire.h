@@ -30,6 +30,19 @@ const char *bc_strerror(int status);
 #define BC_CALLER_MAX 64 /* a caller id is cut at BC_CALLER_MAX - 1 bytes */
 #define BC_META_CALLER "mcpgw/caller"
 
+/* bc_no_broker_fn: the hook a client runs when connecting finds nobody
+ * listening on the socket (bc_on_no_broker, bca_on_no_broker): it may start
+ * a broker (lib/mcp/brokerstart.h); 0 when the connect should be tried once
+ * more. ud: the hook's, given with it. */
+typedef int (*bc_no_broker_fn)(void *ud);
+
+/* bcw_connect: a unix stream socket connected to path, non-blocking and
+ * close-on-exec (connect on a unix socket is done at once, or fails). The fd,
+ * or -1 with errno (ENAMETOOLONG for a path that does not fit; ENOENT or
+ * ECONNREFUSED when nobody listens; EAGAIN when the listener's queue is
+ * full). */
+int bcw_connect(const char *path);
+
 /* bcw_request_line: the request {jsonrpc, id, method, params} as one line
  * ('\n'-terminated) appended to out; params are stolen (may be NULL). A
  * tools/call's params get caller (NULL or "": anonymous) in their _meta as
