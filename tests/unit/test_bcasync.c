@@ -30,6 +30,8 @@ struct fake {
 	int accepted; /* connections so far */
 	int eof;      /* the client closed cfd */
 	buf_t in;     /* bytes of cfd not yet a whole line */
+	size_t seen;  /* bytes of in searched for '\n' */
+	int deaf;     /* reads nothing (the client's writes fill the socket) */
 	json_t *got;  /* every message read, in order */
 };
 
@@ -41,15 +43,17 @@ static int64_t fake_clock(void *ctx)
 static void on_conn(void *ctx, int fd, int events)
 {
 	struct fake *f = ctx;
-	char chunk[4096];
+	char chunk[65536];
 	ssize_t n;
 
 	(void)events;
+	if (f->deaf)
+		return;
 	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
 		char *nl;
 
 		assert_int_equal(buf_append(&f->in, chunk, (size_t)n), 0);
-		while ((nl = memchr(f->in.data, '\n', f->in.len))) {
+		while ((nl = memchr(f->in.data + f->seen, '\n', f->in.len - f->seen))) {
 			json_error_t err;
 			json_t *m = json_loadb(f->in.data, (size_t)(nl - f->in.data), 0, &err);
 
@@ -57,7 +61,9 @@ static void on_conn(void *ctx, int fd, int events)
 				fail_msg("the client sent a line that is not JSON: %s", err.text);
 			assert_int_equal(json_array_append_new(f->got, m), 0);
 			buf_consume(&f->in, (size_t)(nl - f->in.data) + 1);
+			f->seen = 0;
 		}
+		f->seen = f->in.len;
 	}
 	if (n == 0) {
 		f->eof = 1;
@@ -80,6 +86,7 @@ static void on_listen(void *ctx, int fd, int events)
 	f->eof = 0;
 	f->accepted++;
 	buf_reset(&f->in);
+	f->seen = 0;
 	assert_int_equal(evloop_watch(f->l, c, EVLOOP_READ, on_conn, f), 0);
 }
 
@@ -702,6 +709,61 @@ static void test_no_broker(void **state)
 	fake_free(f);
 }
 
+/* a line larger than the socket takes at once is written in parts as the
+ * broker reads; deadlines meanwhile: the request written in part is completed
+ * and then cancelled, the one behind it, not yet written, never goes */
+static void test_partial_writes(void **state)
+{
+	enum { BIG = 1 << 20 };
+	struct fake *f = fake_new(1);
+	struct bcasync *c = bca_new(f->l, f->path, 0, 4 * BIG);
+	struct rec a = { 0 }, b = { 0 }, d = { 0 };
+	char *args = malloc(BIG);
+	long ida, idd;
+	size_t left;
+	json_t *m;
+	(void)state;
+
+	assert_non_null(args);
+	memset(args, 'a', BIG);
+	memcpy(args, "{\"s\":\"", 6);
+	memcpy(args + BIG - 2, "\"}", 2);
+	f->deaf = 1;
+	ida = bca_call_tool(c, "big", args, BIG, "key-a", 1000, on_done, &a);
+	assert_true(bca_call_tool(c, "b", "{}", 2, "key-b", 1000, on_done, &b) > 0);
+	idd = bca_call_tool(c, "d", "{}", 2, "key-d", 0, on_done, &d);
+	assert_true(ida > 0 && idd > 0);
+	spin(f);
+	left = bca_queued(c);
+	assert_true(left > 0 && left < (size_t)BIG); /* a part of a's line went */
+	f->now += 1000;
+	spin(f);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BC_ETIMEOUT);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BC_ETIMEOUT);
+	assert_int_equal(d.calls, 0);
+	f->deaf = 0;
+	for (int i = 0; i < 200 && (bca_queued(c) || json_array_size(f->got) < 3); i++)
+		spin(f);
+	assert_int_equal(bca_queued(c), 0);
+	assert_int_equal(json_array_size(f->got), 3);
+	m = got(f, 0); /* a, whole */
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), ida);
+	assert_int_equal(strlen(json_string_value(
+				 json_object_get(json_object_get(json_object_get(m, "params"), "arguments"), "s"))),
+			 BIG - 8);
+	assert_string_equal(got_caller(f, 0), "key-a");
+	assert_int_equal(got_id(f, 1), idd); /* b never went */
+	assert_string_equal(got_caller(f, 1), "key-d");
+	m = got(f, 2);
+	assert_string_equal(json_string_value(json_object_get(m, "method")), "notifications/cancelled");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "params"), "requestId")), ida);
+	free(args);
+	bca_free(c);
+	fake_free(f);
+}
+
 /* the table of requests is bounded: BCA_MAX_PENDING in flight, the next refused */
 static void test_pending_bound(void **state)
 {
@@ -735,6 +797,7 @@ int main(void)
 		cmocka_unit_test(test_queue_full),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_no_broker),
+		cmocka_unit_test(test_partial_writes),
 		cmocka_unit_test(test_pending_bound),
 	};
 
