@@ -38,10 +38,11 @@
 /* Bounds with their defaults (bca_new's 0) */
 #define BCA_MAX_MESSAGE_DEFAULT 16777216 /* an answer line's bytes (MCPGW_MAX_MESSAGE_BYTES' default) */
 #define BCA_MAX_PENDING 4096             /* requests accepted and not yet ended, at once (bclient's bound) */
-/* BCA_MAX_QUEUED_BYTES: the output queue (request lines not yet written to the broker) holds at most
- * this many bytes (bca_new's 0: max_message_bytes, the largest line the broker reads); a request that
- * would pass it is refused at once with BC_EFULL. A notifications/cancelled (a hundred bytes, at most
- * one per request) is queued past it. */
+/* The output queue (request lines not yet written to the broker) holds at most max_queued_bytes
+ * (bca_new; BCA_QUEUE_DEFAULT: as many as max_message_bytes, the largest line the broker reads); a
+ * request that would pass it is refused at once with BC_EFULL. A notifications/cancelled (a hundred
+ * bytes, at most one per request) is queued past it. */
+#define BCA_QUEUE_DEFAULT 0
 
 struct bcasync;
 
@@ -57,7 +58,7 @@ typedef void bca_done_fn(void *ctx, long id, int status, const char *result, siz
  * caller's, which must outlive the client): it registers its timer now and
  * connects lazily (at the first request). max_message_bytes bounds an
  * answer line (0: BCA_MAX_MESSAGE_DEFAULT); max_queued_bytes the output
- * queue (0: max_message_bytes; see BCA_MAX_QUEUED_BYTES). Free with
+ * queue (BCA_QUEUE_DEFAULT, 0: max_message_bytes). Free with
  * bca_free. NULL on ENOMEM. */
 struct bcasync *bca_new(struct evloop *loop, const char *socket_path, size_t max_message_bytes, size_t max_queued_bytes);
 
