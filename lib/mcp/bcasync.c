@@ -182,7 +182,8 @@ static void run_ended(struct bcasync *c)
 	while ((r = c->ended.head)) {
 		list_del(&c->ended, r);
 		tab_del(c, r);
-		r->done(r->ctx, r->id, r->status, NULL, 0, NULL);
+		if (r->done)
+			r->done(r->ctx, r->id, r->status, NULL, 0, NULL);
 		free(r);
 	}
 }
@@ -257,7 +258,9 @@ static int dispatch(struct bcasync *c)
 		if (r && r->state == BCA_WAITING) { /* else a late answer to a request ended or cancelled */
 			leave_waiting(c, r);
 			tab_del(c, r);
-			if (a.error) {
+			if (!r->done) {
+				/* nobody to tell */
+			} else if (a.error) {
 				r->done(r->ctx, r->id, BC_OK, NULL, 0, a.error);
 			} else {
 				/* the result's text, NUL-terminated in place for the call: a byte

@@ -77,7 +77,7 @@ void bca_free(struct bcasync *c);
  * for the next). timeout_ms > 0: the request ends with BC_ETIMEOUT if not
  * answered by then (counted from after connecting); <= 0: no deadline of
  * its own. done(ctx, ...) is called once when it ends (see the top of this
- * file). All arguments are copied or used before it returns.
+ * file; NULL: nobody is told, the request is sent and its answer dropped). All arguments are copied or used before it returns.
  * Returns the request's id (> 0), or without calling done a negative
  * bc_status: BC_ECONNECT (no broker listens, even after the no-broker hook;
  * or its listen queue is full), BC_EFULL (the output queue would pass its

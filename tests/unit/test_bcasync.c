@@ -465,6 +465,25 @@ static void test_timeout(void **state)
 	assert_string_equal(b.result, "{\"ok\":1}");
 	assert_int_equal(bca_pending(c), 0);
 	assert_int_equal(json_array_size(f->got), 3); /* no notification for b */
+	/* nobody to tell (done NULL): one answered, one timed out */
+	{
+		long x = bca_call(c, "tools/list", NULL, NULL, 100, NULL, NULL);
+		long y = bca_call(c, "tools/list", NULL, NULL, 100, NULL, NULL);
+		char line[128];
+
+		assert_true(x > 0 && y > 0);
+		spin(f);
+		snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"result\":{}}\n", x);
+		fake_puts(f, line);
+		spin(f);
+		assert_int_equal(bca_pending(c), 1);
+		f->now += 100;
+		spin(f);
+		assert_int_equal(bca_pending(c), 0);
+		assert_int_equal(json_array_size(f->got), 6);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(got(f, 5), "params"), "requestId")),
+				 y);
+	}
 	rec_clear(&a);
 	rec_clear(&b);
 	bca_free(c);
