@@ -66,7 +66,7 @@ int bcw_cancel_line(buf_t *out, long id, const char *reason);
 
 /* One answer line of the broker, read without a tree of its result. */
 struct bcw_answer {
-	long id;                /* the request answered (> 0); 0: nothing to deliver (see bcw_next) */
+	long id;                /* the request answered (> 0) */
 	const json_t *error;    /* an error response's error object {code, message, data} (borrowed), else NULL */
 	struct jsonspan result; /* a response's "result": its text in the line (line[result.off..+len)) */
 	json_t *skel;           /* the line's members but "result" (owned; bcw_answer_free) */
@@ -83,8 +83,8 @@ void bcw_answer_free(struct bcw_answer *a);
  * JSON-RPC response (a member name repeated at its top level, as jr_parse
  * refuses it; an error response whose error has no integer code), BC_ENOMEM.
  * A request or notification from the broker (it sends none) and a response
- * whose id is not an integer (a parse error about one of our lines: id null)
- * are a->id 0: skip them. Logs what it refuses. */
+ * whose id is not a positive integer (a parse error about one of our lines:
+ * id null) are passed over. Logs what it refuses. */
 int bcw_next(struct jr_reader *rd, char **line, struct bcw_answer *a);
 
 #endif
