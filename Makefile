@@ -208,7 +208,6 @@ $(FUZZ_LIB_A): $(FUZZ_LIB_OBJ)
 # a target may #include a program's .c to reach its static request checks (cgi-bin/embeddings.c, cgi-bin/tools.c)
 $(FUZZ_DIR)/tests/fuzz/%.o: CPPFLAGS += -Imcp-server-sqlite
 $(FUZZ_DIR)/fuzz_sqlstmt: $(FUZZ_DIR)/mcp-server-sqlite/sqlstmt.o
-$(FUZZ_DIR)/fuzz_mcpsse: $(FUZZ_DIR)/broker/evloop.o
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_A)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(FUZZ_LIB_A) -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto -lpthread
 

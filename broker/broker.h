@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/config.h"
 #include "transport.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 
 #define CALLS_MAX 16384 /* tool calls in the broker, waiting ones too; more are refused at once */
 /* the default of MCPGW_SERVER_MAX_CONCURRENT_CALLS (a settings struct whose field is 0 gets it) */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evloop.h"
+#include "core/evloop.h"
 #include "sharedtext.h"
 
 #define CLIENT_WBUF_MAX (64u << 20) /* a client that reads nothing is dropped past this */

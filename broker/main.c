@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "core/statedir.h"
 #include "core/usage.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/bstatus.h"
 #include "persist.h"
 #include "leftover.h"

@@ -4,7 +4,7 @@
 
 #include <sys/types.h>
 
-#include "evloop.h"
+#include "core/evloop.h"
 
 struct sigwatch;
 

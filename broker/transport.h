@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/config.h"
 
 struct sigwatch;

@@ -3,7 +3,7 @@
 #define MCPGW_TRANSPORT_HTTP_H
 
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "transport.h"
 
 struct httphub;

@@ -11,7 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/usage.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/jsonrpc.h"
 #include "session.h"
 

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "mcp/bcwire.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/jsonspan.h"
 #include "core/log.h"
@@ -108,19 +108,6 @@ void bc_free(struct bclient *bc)
 	free(bc);
 }
 
-const char *bc_strerror(int status)
-{
-	switch (status) {
-	case BC_OK: return "ok";
-	case BC_ECONNECT: return "cannot connect to the broker";
-	case BC_EIO: return "connection to the broker lost";
-	case BC_ETIMEOUT: return "no answer from the broker in time";
-	case BC_EPROTO: return "the broker sent an invalid message";
-	case BC_ENOMEM: return "out of memory";
-	default: return "unknown error";
-	}
-}
-
 static struct bc_pending *bc_find(struct bclient *bc, long id)
 {
 	for (struct bc_pending *p = bc->pending; p; p = p->next)
@@ -158,31 +145,13 @@ static void bc_drop(struct bclient *bc, int status)
 	}
 }
 
-/* connect (non-blocking socket). BC_OK or BC_ECONNECT. */
+/* connect (non-blocking socket). BC_OK or BC_ECONNECT (errno set). */
 static int bc_connect(struct bclient *bc)
 {
-	struct sockaddr_un sa;
-	size_t plen = strlen(bc->path);
-	int fd;
+	int fd = bcw_connect(bc->path);
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if (plen == 0 || plen >= sizeof sa.sun_path) {
-		errno = ENAMETOOLONG;
-		return BC_ECONNECT;
-	}
-	memcpy(sa.sun_path, bc->path, plen + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return BC_ECONNECT;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		int e = errno;
-
-		log_debug("broker connect %s: %s", bc->path, strerror(e));
-		close(fd);
-		errno = e;
-		return BC_ECONNECT;
-	}
 	bc->fd = fd;
 	return BC_OK;
 }
@@ -208,114 +177,37 @@ static int bc_connect_or_start(struct bclient *bc, long *deadline)
 	return rc == 0 ? bc_connect(bc) : BC_ECONNECT;
 }
 
-/* one line of the broker read without a tree of it whole (bc_member): its top-level
- * members but "result" parsed (they are small: "jsonrpc", "id", "error"), the
- * result's text kept as a span of the line; a tree of the result is made only for a
- * request that wants one */
-struct bc_line {
-	const char *text;
-	json_t *skel;           /* the members but "result" ("result": a stand-in {}) */
-	struct jsonspan result; /* len 0: none */
-	int bad;                /* a name repeated (jr_parse refuses it: JSON_REJECT_DUPLICATES), or ENOMEM */
-};
-
-static int bc_member(void *ctx, const char *key, struct jsonspan m, struct jsonspan v)
-{
-	struct bc_line *l = ctx;
-	int result = strcmp(key, "result") == 0;
-	json_t *val;
-
-	(void)m;
-	if (!*key) /* "", or a name too long to be one we read: nothing reads it */
-		return 0;
-	if (json_object_get(l->skel, key))
-		return l->bad = 1;
-	if (result)
-		l->result = v;
-	val = result ? json_object() : jsonspan_load(l->text, v, JSON_REJECT_DUPLICATES);
-	if (!val || json_object_set_new(l->skel, key, val) < 0)
-		return l->bad = 1;
-	return 0;
-}
-
-/* take over one message (line: checked JSON). BC_OK, or BC_EPROTO for something that
- * is not a response to us (or that jr_parse would refuse), BC_ENOMEM */
-static int bc_take(struct bclient *bc, const char *line, size_t len)
-{
-	struct bc_line l = { .text = line };
-	struct jsonspan all = { 0, len };
-	enum jr_kind kind;
-	json_t *id, *err;
-	struct bc_pending *p;
-	int rc = BC_EPROTO;
-
-	while (all.off < len && strchr(" \t\r", line[all.off]))
-		all.off++;
-	all.len = len - all.off;
-	if (all.off >= len || line[all.off] != '{')
-		return BC_EPROTO;
-	if (!(l.skel = json_object()))
-		return BC_ENOMEM;
-	if (jsonspan_members(line, all, bc_member, &l) != 0 || l.bad)
-		goto out;
-	kind = jr_classify(l.skel);
-	rc = BC_OK;
-	if (kind == JR_REQUEST || kind == JR_NOTIFICATION)
-		goto out; /* the broker sends none; ignore rather than fail */
-	rc = BC_EPROTO;
-	if (kind == JR_INVALID)
-		goto out;
-	id = json_object_get(l.skel, "id");
-	err = json_object_get(l.skel, "error");
-	if (kind == JR_ERROR_RESPONSE && (!json_is_object(err) || !json_is_integer(json_object_get(err, "code"))))
-		goto out;
-	rc = BC_OK;
-	if (!json_is_integer(id)) {
-		log_warn("broker: answer with a non-integer id ignored");
-		goto out; /* e.g. a parse error about one of our lines (id null) */
-	}
-	p = bc_find(bc, (long)json_integer_value(id));
-	if (!p || p->state != BC_P_WAITING)
-		goto out; /* late answer to an abandoned request */
-	if (kind == JR_ERROR_RESPONSE) {
-		p->error = json_incref(err);
-	} else if (p->want_text) {
-		if (!(p->text = malloc(l.result.len + 1))) {
-			rc = BC_ENOMEM;
-			goto out;
-		}
-		memcpy(p->text, line + l.result.off, l.result.len);
-		p->text[l.result.len] = '\0';
-		p->text_len = l.result.len;
-	} else if (!(p->result = jsonspan_load(line, l.result, JSON_REJECT_DUPLICATES))) {
-		rc = BC_EPROTO; /* a repeated name (or ENOMEM) */
-		goto out;
-	}
-	p->state = BC_P_DONE;
-out:
-	json_decref(l.skel);
-	return rc;
-}
-
-/* check and dispatch every complete line buffered. BC_OK, BC_EPROTO or BC_ENOMEM */
+/* check and dispatch every complete line buffered (bcw_next). BC_OK, BC_EPROTO or BC_ENOMEM */
 static int bc_process(struct bclient *bc)
 {
 	for (;;) {
+		struct bcw_answer a;
+		struct bc_pending *p;
 		char *line;
-		size_t len;
-		int rc = jr_reader_next(&bc->rd, &line, &len);
+		int rc = bcw_next(&bc->rd, &line, &a);
 
-		if (rc == JR_READ_MORE)
-			return BC_OK;
-		if (rc != JR_READ_LINE) {
-			log_warn("broker: message over %zu bytes", bc->max_message);
-			return BC_EPROTO;
+		if (rc <= 0)
+			return rc; /* 0 is BC_OK: nothing more buffered */
+		p = bc_find(bc, a.id);
+		rc = BC_OK;
+		if (!p || p->state != BC_P_WAITING) {
+			/* late answer to an abandoned request */
+		} else if (a.error) {
+			p->error = json_incref((json_t *)a.error);
+		} else if (p->want_text) {
+			if (!(p->text = malloc(a.result.len + 1)))
+				rc = BC_ENOMEM;
+			else {
+				memcpy(p->text, line + a.result.off, a.result.len);
+				p->text[a.result.len] = '\0';
+				p->text_len = a.result.len;
+			}
+		} else if (!(p->result = jsonspan_load(line, a.result, JSON_REJECT_DUPLICATES))) {
+			rc = BC_EPROTO; /* a repeated name (or ENOMEM) */
 		}
-		if (jsonspan_check(line, len) < 0) {
-			log_warn("broker: bad JSON: %.80s", line);
-			return BC_EPROTO;
-		}
-		rc = bc_take(bc, line, len);
+		if (rc == BC_OK && p && p->state == BC_P_WAITING)
+			p->state = BC_P_DONE;
+		bcw_answer_free(&a);
 		if (rc != BC_OK) {
 			log_warn("broker: not a JSON-RPC response");
 			return rc;
@@ -403,29 +295,6 @@ void bc_set_caller(struct bclient *bc, const char *id)
 	snprintf(bc->caller, sizeof bc->caller, "%s", id ? id : "");
 }
 
-/* bc_mark_caller: a tools/call's params get _meta "mcpgw/caller" (the broker's
- * audit table): the key id set by bc_set_caller, never one that came with the
- * params (it is removed when the caller is anonymous) */
-static void bc_mark_caller(struct bclient *bc, const char *method, json_t *params)
-{
-	json_t *meta;
-
-	if (!json_is_object(params) || strcmp(method, "tools/call") != 0)
-		return;
-	meta = json_object_get(params, "_meta");
-	if (!bc->caller[0]) {
-		if (json_is_object(meta))
-			(void)json_object_del(meta, BC_META_CALLER);
-		return;
-	}
-	if (!json_is_object(meta) &&
-	    (json_object_set_new(params, "_meta", json_object()) < 0 || !(meta = json_object_get(params, "_meta")))) {
-		(void)json_object_del(params, "_meta");
-		return; /* out of memory: the call goes without it (audited as anonymous) */
-	}
-	(void)json_object_set_new(meta, BC_META_CALLER, json_string(bc->caller));
-}
-
 /* send the request line in bc->out (id: its id); reconnect once if the connection proves
  * dead before any byte of it left (and start a broker once when none listens, extending
  * *deadline by the time that took). want_text: its result is kept as text. Returns the
@@ -470,7 +339,6 @@ out:
 /* send one request (params stolen) as bc_send_out does */
 static long bc_send_until(struct bclient *bc, const char *method, json_t *params, long *deadline)
 {
-	json_t *req;
 	long id;
 
 	if (bc->npending >= BC_MAX_PENDING) {
@@ -478,14 +346,9 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
 		return BC_ENOMEM;
 	}
 	id = bc->next_id++;
-	bc_mark_caller(bc, method, params);
-	req = jr_request(id, method, params);
 	buf_reset(&bc->out);
-	if (!req || jr_append_line(&bc->out, req) < 0) {
-		json_decref(req);
+	if (bcw_request_line(&bc->out, id, method, params, bc->caller) < 0)
 		return BC_ENOMEM;
-	}
-	json_decref(req);
 	return bc_send_out(bc, id, 0, deadline);
 }
 
@@ -497,57 +360,16 @@ static long bc_send_until(struct bclient *bc, const char *method, json_t *params
  * request reconnects). */
 static void bc_cancel_sent(struct bclient *bc, long id)
 {
-	json_t *params, *n;
 	int sent_any = 0, rc;
 
-	if (bc->fd < 0 || !(params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", "no longer awaited")))
+	if (bc->fd < 0)
 		return;
-	n = jr_notification("notifications/cancelled", params);
 	buf_reset(&bc->out);
-	rc = n && jr_append_line(&bc->out, n) == 0 ? bc_write_all(bc, clock_now_ms() + BC_CANCEL_MS, &sent_any)
-						   : BC_ENOMEM;
-	json_decref(n);
+	rc = bcw_cancel_line(&bc->out, id, "no longer awaited") == 0
+		     ? bc_write_all(bc, clock_now_ms() + BC_CANCEL_MS, &sent_any)
+		     : BC_ENOMEM;
 	if (rc != BC_OK && sent_any)
 		bc_drop(bc, BC_EIO); /* a half-written line poisons the stream */
-}
-
-/* bc_put_string: s as a JSON string onto out: copied when it is printable ASCII with
- * nothing to escape, else written by jansson. 0, or -1 (ENOMEM, or s not UTF-8) */
-static int bc_put_string(buf_t *out, const char *s)
-{
-	size_t n = 0;
-	json_t *j;
-	int rc;
-
-	while (s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"' && s[n] != '\\')
-		n++;
-	if (!s[n])
-		return buf_append(out, "\"", 1) < 0 || buf_append(out, s, n) < 0 || buf_append(out, "\"", 1) < 0 ? -1 : 0;
-	if (!(j = json_string(s)))
-		return -1;
-	rc = jr_append(out, j);
-	json_decref(j);
-	return rc;
-}
-
-/* bc_tool_line: the tools/call request id for tool with args (text) into bc->out, the
- * caller's _meta as bc_mark_caller sets it (left out when it cannot be written, as
- * there: the call is then audited as anonymous). 0 or -1 (ENOMEM, tool not UTF-8) */
-static int bc_tool_line(struct bclient *bc, long id, const char *tool, const char *args, size_t args_len)
-{
-	buf_t *o = &bc->out;
-	size_t mark;
-
-	buf_reset(o);
-	if (buf_printf(o, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":", id) < 0 ||
-	    bc_put_string(o, tool) < 0 || buf_puts(o, ",\"arguments\":") < 0 ||
-	    (args ? buf_append(o, args, args_len) : buf_puts(o, "{}")) < 0)
-		return -1;
-	mark = o->len;
-	if (bc->caller[0] && (buf_puts(o, ",\"_meta\":{\"" BC_META_CALLER "\":") < 0 ||
-			      bc_put_string(o, bc->caller) < 0 || buf_puts(o, "}") < 0))
-		o->len = mark; /* without it: audited as anonymous */
-	return buf_puts(o, "}}\n");
 }
 
 /* wait for id's answer until deadline; the entry is removed in every case. The result
@@ -650,7 +472,8 @@ int bc_call_tool(struct bclient *bc, const char *tool, const char *args, size_t 
 	if (bc->npending >= BC_MAX_PENDING)
 		return BC_ENOMEM;
 	id = bc->next_id++;
-	if (bc_tool_line(bc, id, tool, args, args_len) < 0)
+	buf_reset(&bc->out);
+	if (bcw_tool_line(&bc->out, id, tool, args, args_len, bc->caller) < 0)
 		return BC_ENOMEM;
 	id = bc_send_out(bc, id, 1, &deadline);
 	if (id < 0)

@@ -5,14 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-enum bc_status {
-	BC_OK = 0,        /* *result or *error set */
-	BC_ECONNECT = -1, /* could not connect to the broker socket */
-	BC_EIO = -2,      /* connection lost after the request was sent */
-	BC_ETIMEOUT = -3, /* no answer within timeout_ms */
-	BC_EPROTO = -4,   /* the broker sent something that is not JSON-RPC */
-	BC_ENOMEM = -5
-};
+#include "mcp/bcwire.h" /* enum bc_status, bc_strerror, BC_META_CALLER, bc_no_broker_fn */
 
 struct bclient;
 
@@ -46,11 +39,8 @@ long bc_send(struct bclient *bc, const char *method, json_t *params);
 
 /* bc_set_caller: the opaque id of the caller the next requests are made
  * for (NULL or "": anonymous); each tools/call then carries it in its
- * params' _meta as "mcpgw/caller" (BC_META_CALLER; MCP reserves _meta for
- * such metadata: https://modelcontextprotocol.io/specification/2025-06-18/basic#meta),
- * which the broker writes into its audit table. Copied (cut at BC_CALLER_MAX - 1 bytes). */
-#define BC_CALLER_MAX 64
-#define BC_META_CALLER "mcpgw/caller"
+ * params' _meta as "mcpgw/caller" (BC_META_CALLER, bcwire.h), which the
+ * broker writes into its audit table. Copied (cut at BC_CALLER_MAX - 1 bytes). */
 void bc_set_caller(struct bclient *bc, const char *id);
 int bc_wait(struct bclient *bc, long id, long timeout_ms, json_t **result, json_t **error);
 
@@ -66,10 +56,6 @@ int bc_poll(struct bclient *bc, long id, long timeout_ms);
  * lib/mcp/brokerstart.h); when it returns 0 the connect is tried once more, else
  * the call fails with BC_ECONNECT. It runs at most once per bc_call/bc_send,
  * and the time it takes is added to that call's deadline. NULL removes it. */
-typedef int (*bc_no_broker_fn)(void *ud);
 void bc_on_no_broker(struct bclient *bc, bc_no_broker_fn fn, void *ud);
-
-/* bc_strerror: text for a bc_status. */
-const char *bc_strerror(int status);
 
 #endif

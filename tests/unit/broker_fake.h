@@ -7,7 +7,7 @@
 
 #include "broker.h"
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/config.h"
 #include "session.h"
 #include "transport.h"

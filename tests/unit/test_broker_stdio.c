@@ -11,7 +11,7 @@
 
 #include "core/buf.h"
 #include "core/settings.h"
-#include "evloop.h"
+#include "core/evloop.h"
 #include "mcp/config.h"
 #include "sharedtext.h"
 #include "sigwatch.h"

@@ -1,4 +1,4 @@
-/* evloop.h: the broker's event loop: file descriptors and timers with callbacks; it knows no module. */
+/* evloop.h: the event loop of the broker and of the asynchronous broker client: fds and timers with callbacks; it knows no module. */
 #ifndef MCPGW_EVLOOP_H
 #define MCPGW_EVLOOP_H
 
@@ -13,11 +13,15 @@
 struct evloop;
 
 /* evloop_fd_fn: fd is ready; events: EVLOOP_READ / EVLOOP_WRITE (only
- * those watched) and EVLOOP_ERROR */
+ * those watched) and EVLOOP_ERROR. The callback may watch, unwatch (itself
+ * included) and add or delete timers. */
 typedef void evloop_fd_fn(void *ctx, int fd, int events);
 /* evloop_due_fn: when the timer is next due (ms on the loop's clock), or
  * EVLOOP_NEVER. Asked before every wait: the owner moves its deadline by
- * changing what this returns, there is nothing to re-arm. */
+ * changing what this returns, there is nothing to re-arm. So a pass costs
+ * O(timers) (every timer's due is asked, twice): fine for the few timers an
+ * owner keeps (one per module, server or client, not one per request); an
+ * owner with many deadlines keeps one timer whose due is the earliest. */
 typedef int64_t evloop_due_fn(void *ctx);
 /* evloop_fire_fn: the timer's due time has come (now: the loop's clock) */
 typedef void evloop_fire_fn(void *ctx, int64_t now);
@@ -41,9 +45,13 @@ int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *c
 void evloop_unwatch(struct evloop *l, int fd);
 
 /* evloop_timer_add: a timer: due(ctx) is asked for its time, fire(ctx, now)
- * runs once the clock reaches it. Its id (> 0), or -1 on ENOMEM. */
+ * runs once the clock reaches it (again at every pass while due stays at or
+ * before now). One added inside a timer's callback is first asked at the next
+ * pass.
+ * Its id (> 0), or -1 on ENOMEM. */
 long evloop_timer_add(struct evloop *l, evloop_due_fn *due, evloop_fire_fn *fire, void *ctx);
-/* evloop_timer_del: remove timer id (safe inside its own callback) */
+/* evloop_timer_del: remove timer id (safe inside its own callback, or
+ * another's: a timer deleted during the timer pass does not fire in it) */
 void evloop_timer_del(struct evloop *l, long id);
 
 /* evloop_step: one pass: wait until an fd is ready or a timer is due, but

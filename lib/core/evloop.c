@@ -1,5 +1,5 @@
-/* evloop.c: the broker's event loop: poll(2) over the fds modules watch, then the timers they registered. */
-#include "evloop.h"
+/* evloop.c: the event loop: poll(2) over the fds its users watch, then the timers they registered. */
+#include "core/evloop.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -175,7 +175,8 @@ static int build_poll(struct evloop *l)
 	return 0;
 }
 
-/* next_due: the earliest due time of the timers */
+/* next_due: the earliest due time of the timers: every timer asked, each pass
+ * (O(timers): see evloop_due_fn) */
 static int64_t next_due(struct evloop *l)
 {
 	int64_t d = EVLOOP_NEVER;
