@@ -2,12 +2,14 @@
 /*
  * Requests (the query is all it reads):
  *   ?bytes=N   200, N bytes of a fixed pattern (byte i is 'a' + (i*7 + i/251) % 26), made as room comes
- *   anything else: 200 {"want_write":W,"streaming":S,"gone":G}: how often a flush found the socket
- *              full so far, how many answers are being written now, how many clients went away
+ *   anything else: 200 {"want_write":W,"streaming":S,"gone":G,"reused":R}: how often a flush found
+ *              the socket full so far, how many answers are being written now, how many clients went
+ *              away, how many requests came on a connection kept from an earlier one (FCGI_KEEP_CONN)
  * libfcgi accepts (FCGX_Accept_r, only when poll says the listening socket, fd 0, is readable) and
  * reads the parameters and the body; the rest is fcgiwrite's. At most SLOTS requests at once.
  * A connection the web server keeps (FCGI_KEEP_CONN: Apache mod_proxy_fcgi) is read for its next
- * request once it is readable, and closed when the web server closed it.
+ * request once it is readable, and closed when the web server closed it, or when every slot is
+ * taken (an idle kept connection gives its slot to a new one).
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,7 +39,7 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
-static unsigned long want_writes, gone;
+static unsigned long want_writes, gone, reused;
 static volatile sig_atomic_t stop;
 
 static void on_term(int sig)
@@ -86,8 +88,8 @@ static void start(struct slot *s)
 			     s->total);
 	} else {
 		n = snprintf(head, sizeof head,
-			     "Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"want_write\":%lu,\"streaming\":%d,\"gone\":%lu}\n",
-			     want_writes, streaming() - 1, gone);
+			     "Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"want_write\":%lu,\"streaming\":%d,\"gone\":%lu,\"reused\":%lu}\n",
+			     want_writes, streaming() - 1, gone, reused);
 	}
 	if (n < 0 || (size_t)n >= sizeof head || fcgiwrite_put(&s->fw, head, (size_t)n) != FCGIWRITE_PUT_OK)
 		s->total = 0; /* cannot happen with OUT_MAX: the answer ends short */
@@ -143,10 +145,12 @@ static void next_on_kept(struct slot *s)
 		s->state = SLOT_FREE;
 		return;
 	}
-	if (FCGX_Accept_r(&s->req) == 0)
+	if (FCGX_Accept_r(&s->req) == 0) {
+		reused++;
 		start(s);
-	else
+	} else {
 		s->state = SLOT_FREE;
+	}
 }
 
 int main(void)
@@ -161,7 +165,7 @@ int main(void)
 		(void)FCGX_InitRequest(&slots[i].req, 0, 0);
 	while (!stop) {
 		struct pollfd p[SLOTS + 1];
-		int map[SLOTS + 1], np = 0, idle = -1, busy = 0;
+		int map[SLOTS + 1], np = 0, idle = -1, kept = -1, busy = 0;
 
 		for (int i = 0; i < SLOTS; i++) {
 			struct slot *s = &slots[i];
@@ -170,10 +174,20 @@ int main(void)
 				idle = idle < 0 ? i : idle;
 				continue;
 			}
+			if (s->state == SLOT_KEPT && kept < 0)
+				kept = i;
 			p[np].fd = s->req.ipcFd;
 			p[np].events = (short)(POLLIN | (s->want ? POLLOUT : 0));
 			map[np++] = i;
 			busy |= s->state == SLOT_BUSY && !s->want;
+		}
+		if (idle < 0 && kept >= 0) {
+			/* every slot taken, some by idle kept connections: one of those gives its slot to
+			 * the next connection (the web server sees it closed and opens another) */
+			(void)FCGX_Detach(&slots[kept].req);
+			FCGX_Free(&slots[kept].req, 1);
+			slots[kept].state = SLOT_FREE;
+			continue;
 		}
 		if (idle >= 0) {
 			p[np].fd = 0;
