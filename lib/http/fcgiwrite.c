@@ -110,6 +110,12 @@ int fcgiwrite_client_gone(struct fcgiwrite *w)
 		return 1;
 	if (!w->req || w->released)
 		return 0;
+	if (w->req->in && FCGX_GetError(w->req->in) != 0) {
+		/* libfcgi met an error reading the request: an FCGI_ABORT_REQUEST among the body's
+		 * records is one (a record of another type than FCGI_STDIN: FCGX_PROTOCOL_ERROR) */
+		w->gone = 1;
+		return 1;
+	}
 	for (;;) {
 		ssize_t n = recv(w->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
 		size_t clen, plen, id;

@@ -116,10 +116,15 @@ size_t fcgiwrite_pending(const struct fcgiwrite *w);
 enum fcgiwrite_state fcgiwrite_flush(struct fcgiwrite *w);
 
 /* fcgiwrite_client_gone: did the web server let go of the request? Reads the
- * socket without blocking: end of file, a reset, or an FCGI_ABORT_REQUEST
- * record (FastCGI 1.0, section 5.4) is gone; an empty FCGI_STDIN record (the
- * end of a body libfcgi did not reach) is read and passed over; nothing to
- * read is not gone. 1 gone (from then on for good), 0 not. */
+ * socket without blocking (MSG_PEEK, then reads only an empty FCGI_STDIN
+ * record): end of file, a reset, or an FCGI_ABORT_REQUEST record (FastCGI
+ * 1.0, section 5.4) is gone, and so is any other record (none may come before
+ * our FCGI_END_REQUEST: the web servers do not multiplex); an empty FCGI_STDIN
+ * record (the end of a body libfcgi did not reach) is read and passed over;
+ * nothing to read is not gone. An error libfcgi met reading the body (it takes
+ * an FCGI_ABORT_REQUEST among the body's records for one) is gone too. What
+ * libfcgi read ahead into its own buffer and did not look at is not seen. 1
+ * gone (from then on for good), 0 not. */
 int fcgiwrite_client_gone(struct fcgiwrite *w);
 
 /* fcgiwrite_fd: the FastCGI connection, for a loop to watch (writable while

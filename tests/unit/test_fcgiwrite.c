@@ -407,6 +407,25 @@ static void test_abort_request(void **state)
 	assert_int_equal(w->out_len, 4);
 }
 
+/* FCGI_ABORT_REQUEST that came with the body: libfcgi, reading the body to its end, takes it for
+ * a protocol error; the first flush says GONE */
+static void test_abort_with_body(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 0);
+	send_record(w->fd, FCGI_ABORT_REQUEST, NULL, 0);
+	accept_request(w, "abc", 0);
+	assert_int_equal(FCGX_GetChar(w->req.in), EOF); /* reading on to the end of the body */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	assert_int_equal(fcgiwrite_put(&fw, "x", 1), FCGIWRITE_PUT_OK);
+	assert_int_equal(fcgiwrite_flush(&fw), FCGIWRITE_GONE);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_GONE);
+	assert_true(web_eof_within(w, WAIT_MS));
+	assert_int_equal(w->records, 0);
+}
+
 /* FCGI_KEEP_CONN: after the end records the connection stays open and carries the next request,
  * which libfcgi reads with FCGX_Accept_r on the same FCGX_Request; the empty FCGI_STDIN record
  * that comes after the body was read by its length is read and passed over */
@@ -492,6 +511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epipe_no_sigpipe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_with_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_conn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_libfcgi_finish_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abandon, setup, teardown),
