@@ -118,20 +118,27 @@ check_pattern() {
 	' "$@"
 }
 
-# slow_get URL FILE KBS: GET URL into FILE at most KBS KB a second (a pause after each chunk read, as
-# long as the chunk takes at that rate): a client that reads slowly; prints the status and the bytes
-# read; gives up after 60 s. The shell running it becomes node (exec): `slow_get ... &` gives node's pid in $!
+# slow_get URL FILE KBS [STALL_MS]: GET URL into FILE at most KBS KB a second (a pause after each
+# chunk read, as long as the chunk takes at that rate; 0: no limit), first stalling STALL_MS ms after
+# the first chunk: a client that reads slowly; prints the status and the bytes read; gives up after
+# 60 s. The shell running it becomes node (exec): `slow_get ... &` gives node's pid in $!
 slow_get() {
 	exec node -e '
 		const http = require("http"), fs = require("fs");
-		const [url, out, kbs] = process.argv.slice(1), f = fs.openSync(out, "w");
-		let n = 0;
+		const [url, out, kbs, stall] = process.argv.slice(1), f = fs.openSync(out, "w");
+		let n = 0, first = true;
 		setTimeout(() => process.exit(2), 60000).unref();
 		http.get(url, (res) => {
-			res.on("data", (c) => { fs.writeSync(f, c); n += c.length; res.pause(); setTimeout(() => res.resume(), (c.length * 1000) / (Number(kbs) * 1024)); });
+			res.on("data", (c) => {
+				fs.writeSync(f, c);
+				n += c.length;
+				const ms = (first ? Number(stall || 0) : 0) + (Number(kbs) > 0 ? (c.length * 1000) / (Number(kbs) * 1024) : 0);
+				first = false;
+				if (ms > 0) { res.pause(); setTimeout(() => res.resume(), ms); }
+			});
 			res.on("end", () => { fs.closeSync(f); console.log(`${res.statusCode} ${n}`); });
 		}).on("error", (e) => { console.error(e.message); process.exit(1); });
-	' "$1" "$2" "$3"
+	' "$1" "$2" "$3" "${4:-0}"
 }
 
 # slow_client_does_not_stall URL: while a client reads an 8 MB answer slowly, the responder behind URL
@@ -171,14 +178,16 @@ slow_client_does_not_stall() {
 	[ "$(field "$s" gone)" -ge 1 ]
 }
 
-# slow_answer_whole URL: a 3 MB answer to a client that reads slowly arrives byte for byte
+# slow_answer_whole URL: an 8 MB answer (more than the web server and the sockets hold: its flushes
+# wait for the socket) to a client that stalls 1 s after the first bytes, then reads at 8 MB/s,
+# arrives byte for byte
 slow_answer_whole() {
 	local u=$1 s0 s1
 	s0=$(stats "$u")
-	run slow_get "$u/stream?bytes=3000000" "$BATS_TEST_TMPDIR/whole.out" 2048
+	run slow_get "$u/stream?bytes=8000000" "$BATS_TEST_TMPDIR/whole.out" 8192 1000
 	[ "$status" = 0 ]
-	[ "$output" = "200 3000000" ]
-	check_pattern 3000000 "$BATS_TEST_TMPDIR/whole.out"
+	[ "$output" = "200 8000000" ]
+	check_pattern 8000000 "$BATS_TEST_TMPDIR/whole.out"
 	s1=$(stats "$u")
 	echo "# before: $s0, after: $s1" >&3
 	[ "$(field "$s1" want_write)" -gt "$(field "$s0" want_write)" ] # it did wait for the socket
@@ -197,23 +206,27 @@ many_at_once() {
 	slow_client_does_not_stall "$LT_URL"
 }
 
-@test "fcgiwrite, lighttpd: a 3 MB answer through a client that reads slowly arrives whole, byte for byte" {
+@test "fcgiwrite, lighttpd: an 8 MB answer through a client that stalls arrives whole, byte for byte" {
 	slow_answer_whole "$LT_URL"
 }
 
-@test "fcgiwrite, lighttpd: small answers on many connections at once" {
+@test "fcgiwrite, lighttpd: small answers on many connections at once; none asks to keep its connection" {
+	local s
 	many_at_once "$LT_URL"
+	s=$(stats "$LT_URL")
+	[ "$(field "$s" keep_conn)" = 0 ] # lighttpd does not use FCGI_KEEP_CONN
 }
 
 @test "fcgiwrite, Apache mod_proxy_fcgi: while one client reads a large answer slowly, the responder answers another at once" {
 	slow_client_does_not_stall "$AP_URL"
 }
 
-@test "fcgiwrite, Apache mod_proxy_fcgi: a 3 MB answer through a slow client arrives whole; kept connections (FCGI_KEEP_CONN) carry later requests" {
+@test "fcgiwrite, Apache mod_proxy_fcgi: an 8 MB answer through a client that stalls arrives whole; kept connections (FCGI_KEEP_CONN) carry later requests" {
 	local s
 	slow_answer_whole "$AP_URL"
 	many_at_once "$AP_URL"
 	s=$(stats "$AP_URL")
 	echo "# $s" >&3
+	[ "$(field "$s" keep_conn)" -gt 0 ]
 	[ "$(field "$s" reused)" -gt 0 ]
 }

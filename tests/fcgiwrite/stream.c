@@ -2,9 +2,10 @@
 /*
  * Requests (the query is all it reads):
  *   ?bytes=N   200, N bytes of a fixed pattern (byte i is 'a' + (i*7 + i/251) % 26), made as room comes
- *   anything else: 200 {"want_write":W,"streaming":S,"gone":G,"reused":R}: how often a flush found
- *              the socket full so far, how many answers are being written now, how many clients went
- *              away, how many requests came on a connection kept from an earlier one (FCGI_KEEP_CONN)
+ *   anything else: 200 {"want_write":W,"streaming":S,"gone":G,"keep_conn":K,"reused":R}: how often a
+ *              flush found the socket full so far, how many answers are being written now, how many
+ *              clients went away, how many requests asked to keep their connection (FCGI_KEEP_CONN),
+ *              how many came on a connection kept from an earlier one
  * libfcgi accepts (FCGX_Accept_r, only when poll says the listening socket, fd 0, is readable) and
  * reads the parameters and the body; the rest is fcgiwrite's. At most SLOTS requests at once.
  * A connection the web server keeps (FCGI_KEEP_CONN: Apache mod_proxy_fcgi) is read for its next
@@ -39,7 +40,7 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
-static unsigned long want_writes, gone, reused;
+static unsigned long want_writes, gone, reused, keep_asked;
 static volatile sig_atomic_t stop;
 
 static void on_term(int sig)
@@ -77,6 +78,7 @@ static void start(struct slot *s)
 		return;
 	}
 	s->state = SLOT_BUSY;
+	keep_asked += (unsigned long)(s->req.keepConnection != 0);
 	s->made = s->total = 0;
 	s->want = 0;
 	if (q && strncmp(q, "bytes=", 6) == 0) {
@@ -88,8 +90,8 @@ static void start(struct slot *s)
 			     s->total);
 	} else {
 		n = snprintf(head, sizeof head,
-			     "Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"want_write\":%lu,\"streaming\":%d,\"gone\":%lu,\"reused\":%lu}\n",
-			     want_writes, streaming() - 1, gone, reused);
+			     "Status: 200 OK\r\nContent-Type: application/json\r\n\r\n{\"want_write\":%lu,\"streaming\":%d,\"gone\":%lu,\"keep_conn\":%lu,\"reused\":%lu}\n",
+			     want_writes, streaming() - 1, gone, keep_asked, reused);
 	}
 	if (n < 0 || (size_t)n >= sizeof head || fcgiwrite_put(&s->fw, head, (size_t)n) != FCGIWRITE_PUT_OK)
 		s->total = 0; /* cannot happen with OUT_MAX: the answer ends short */
