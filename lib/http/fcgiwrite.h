@@ -144,7 +144,9 @@ int fcgiwrite_fd(const struct fcgiwrite *w);
  * FCGX_Accept_r (or FCGX_Free) with its connection closed, or, on a
  * connection the web server keeps (FCGI_KEEP_CONN) that ended whole, left
  * open for the web server's next request on it (FCGX_Accept_r then reads it:
- * in a loop, once the fd is readable). */
+ * in a loop, once the fd is readable and not at its end: on a closed one
+ * libfcgi would go on to block in accept). A struct hio whose request was
+ * handed back sees none in progress: hio_finish/hio_accept write nothing. */
 enum fcgiwrite_state fcgiwrite_finish(struct fcgiwrite *w, int app_status);
 
 /* fcgiwrite_abandon: hand the request back without ending it (the client is
