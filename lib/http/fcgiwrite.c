@@ -45,6 +45,11 @@ size_t fcgiwrite_room(const struct fcgiwrite *w)
 	return w->max - w->len;
 }
 
+void fcgiwrite_set_send_max(struct fcgiwrite *w, size_t n)
+{
+	w->send_max = n;
+}
+
 size_t fcgiwrite_pending(const struct fcgiwrite *w)
 {
 	return w->len;
@@ -197,6 +202,19 @@ static size_t fcgiwrite_rec_done(const struct fcgiwrite *w)
 	return s < w->rec_clen ? s : w->rec_clen;
 }
 
+/* fcgiwrite_cut: the iovecs v[0, nv) shortened to max bytes in all; returns how many are left */
+static int fcgiwrite_cut(struct iovec *v, int nv, size_t max)
+{
+	for (int i = 0; i < nv; i++) {
+		if (v[i].iov_len >= max) {
+			v[i].iov_len = max;
+			return i + 1;
+		}
+		max -= v[i].iov_len;
+	}
+	return nv;
+}
+
 /* fcgiwrite_send: send the open record's rest (and the trailer behind the last record when
  * ending): 1 some sent, 0 the socket is full, -1 gone (w->gone set) */
 static int fcgiwrite_send(struct fcgiwrite *w)
@@ -220,6 +238,8 @@ static int fcgiwrite_send(struct fcgiwrite *w)
 		nv += fcgiwrite_span(v + nv, w->trailer, 0, sizeof w->trailer, w->trail_sent);
 	if (nv == 0)
 		return 1;
+	if (w->send_max > 0)
+		nv = fcgiwrite_cut(v, nv, w->send_max);
 	memset(&m, 0, sizeof m);
 	m.msg_iov = v;
 	m.msg_iovlen = (size_t)nv;

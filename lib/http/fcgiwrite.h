@@ -79,6 +79,7 @@ struct fcgiwrite {
 	int gone;                     /* the connection failed: nothing more is written */
 	int released;                 /* the request was handed back */
 	unsigned long long bytes_out; /* stdout content bytes written so far */
+	size_t send_max;              /* the most bytes one write is given (0: no bound) */
 };
 
 /* fcgiwrite_begin: take over the answer of req, accepted by FCGX_Accept_r
@@ -101,6 +102,12 @@ enum fcgiwrite_put fcgiwrite_put(struct fcgiwrite *w, const void *p, size_t n);
 /* fcgiwrite_room: how many more bytes fcgiwrite_put takes now (0 once the
  * client is gone or the answer ended). */
 size_t fcgiwrite_room(const struct fcgiwrite *w);
+
+/* fcgiwrite_set_send_max: give one write (sendmsg) at most n bytes (0, the
+ * default: what is there, up to a whole record and the end records). Small
+ * writes end anywhere in a record's header, content or padding, which a
+ * socket's own short writes do only by chance: for tests. */
+void fcgiwrite_set_send_max(struct fcgiwrite *w, size_t n);
 
 /* fcgiwrite_pending: the answer's bytes (record headers and padding not
  * counted) put but not written yet. */

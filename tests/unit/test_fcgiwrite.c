@@ -290,6 +290,97 @@ static void test_slow_reader_never_blocks(void **state)
 	assert_int_equal(fw.bytes_out, BIG);
 }
 
+/* Puts of many sizes (1 byte to more than a record) and reads of many sizes, so that writes end
+ * anywhere in a header, a record's content, its padding or the end records: the bytes still arrive
+ * whole and in order (a fixed sequence from a linear congruential generator: the same every run) */
+static void test_any_split(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+	static char chunk[70000];
+	int sndbuf = SMALL_SNDBUF;
+	uint32_t r = 12345;
+	size_t produced = 0, want = OUT_CAP / 2;
+	enum fcgiwrite_state st;
+
+	send_request(w, 0, "", 1);
+	accept_request(w, "", 1);
+	assert_int_equal(setsockopt(w->req.ipcFd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 150000), 0);
+	while (produced < want) {
+		size_t n;
+
+		r = r * 1103515245u + 12345u;
+		n = (r >> 8) % (r & 1 ? 16 : sizeof chunk) + 1;
+		if (n > want - produced)
+			n = want - produced;
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = pattern(produced + i);
+		while (fcgiwrite_put(&fw, chunk, n) == FCGIWRITE_PUT_FULL) {
+			st = fcgiwrite_flush(&fw);
+			assert_true(st == FCGIWRITE_DONE || st == FCGIWRITE_WANT_WRITE);
+			r = r * 1103515245u + 12345u;
+			if (st == FCGIWRITE_WANT_WRITE)
+				assert_true(web_read(w, (r >> 8) % 9000 + 1) >= 0);
+		}
+		produced += n;
+	}
+	while ((st = fcgiwrite_finish(&fw, 0)) == FCGIWRITE_WANT_WRITE) {
+		r = r * 1103515245u + 12345u;
+		assert_true(web_read(w, (r >> 8) % 29 + 1) >= 0); /* the end in small bites */
+	}
+	assert_int_equal(st, FCGIWRITE_DONE);
+	web_read_to_end(w);
+	assert_false(w->bad);
+	assert_int_equal(w->out_len, want);
+	for (size_t i = 0; i < want; i++)
+		if (w->out[i] != pattern(i))
+			fail_msg("byte %zu differs", i);
+	assert_int_equal(w->after_end, 0);
+}
+
+/* Writes of every small size (1 to 23 bytes: fcgiwrite_set_send_max) end in every place of a
+ * record's header, content and padding and of the end records: each resumes where the last stopped */
+static void test_tiny_writes(void **state)
+{
+	struct web *w = *state;
+	static char body[3000];
+
+	for (size_t i = 0; i < sizeof body; i++)
+		body[i] = pattern(i);
+	for (size_t max = 1; max <= 23; max++) {
+		struct fcgiwrite fw;
+		enum fcgiwrite_state st;
+
+		send_request(w, FCGI_KEEP_CONN, "", 1);
+		accept_request(w, "", 1);
+		assert_int_equal(fcgiwrite_begin(&fw, &w->req, 1021), 0); /* content of 1021: padding 3 */
+		fcgiwrite_set_send_max(&fw, max);
+		for (size_t off = 0; off < sizeof body;) {
+			size_t n = sizeof body - off < 1021 ? sizeof body - off : 1021;
+
+			if (fcgiwrite_put(&fw, body + off, n) == FCGIWRITE_PUT_OK) {
+				off += n;
+				continue;
+			}
+			assert_int_not_equal(fcgiwrite_flush(&fw), FCGIWRITE_GONE);
+			assert_true(web_read(w, sizeof w->in) >= 0);
+		}
+		while ((st = fcgiwrite_finish(&fw, (int)max)) == FCGIWRITE_WANT_WRITE)
+			assert_true(web_read(w, sizeof w->in) >= 0);
+		assert_int_equal(st, FCGIWRITE_DONE);
+		web_read_to_end(w);
+		assert_false(w->bad);
+		assert_int_equal(w->out_len, sizeof body);
+		assert_memory_equal(w->out, body, sizeof body);
+		assert_int_equal(w->app_status, max);
+		assert_int_equal(w->after_end, 0);
+		assert_int_equal(w->in_len, 0);
+		w->out_len = w->records = 0;
+		w->stdout_ended = w->end_request = 0;
+	}
+}
+
 /* A buffer larger than a record is sent in records of at most 65535 content bytes, the largest
  * full; padding is to 8 (checked by the parser) */
 static void test_records_split_at_65535(void **state)
@@ -506,6 +597,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_slow_reader_never_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_any_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tiny_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_split_at_65535, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_closes, setup, teardown),
