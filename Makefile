@@ -45,11 +45,13 @@ CGI_SRC   = $(wildcard cgi-bin/*.c)
 CGI_BIN   = $(CGI_SRC:.c=.fcgi)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(UNIT_SRC:.c=)
+# test programs the black-box suites run (tests/fcgiwrite/stream.fcgi: fcgiwrite.bats)
+TEST_PROGS = tests/fcgiwrite/stream.fcgi
 
 PROGS = $(BROKER) $(MCPCLIENT) $(SQLITESRV) $(CGI_BIN) $(CHAT) $(KEYS)
 ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=.o) $(CGI_SRC:.c=.o) $(UNIT_SRC:.c=.o) \
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
-	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o tests/unit/broker_fake.o tests/unit/allocfail.o tests/sanitize/options.o tests/sanitize/selftest.o
+	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o $(TEST_PROGS:.fcgi=.o) tests/unit/broker_fake.o tests/unit/allocfail.o tests/sanitize/options.o tests/sanitize/selftest.o
 
 .PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
@@ -141,6 +143,10 @@ tests/unit/test_broker_%: tests/unit/test_broker_%.o tests/unit/broker_fake.o $(
 tests/unit/test_allocfail tests/unit/test_broker_call: tests/unit/allocfail.o
 tests/unit/test_allocfail tests/unit/test_broker_call: LDFLAGS += -Wl,--wrap=json_loadb,--wrap=json_loads,--wrap=json_dumps
 
+# a single-threaded FastCGI responder that answers through lib/http/fcgiwrite (tests/blackbox/fcgiwrite.bats)
+tests/fcgiwrite/stream.fcgi: tests/fcgiwrite/stream.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
+
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
 
@@ -168,11 +174,11 @@ unit: test-deps
 	@sh tests/check.sh unit
 
 blackbox: test-deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
 	@sh tests/check.sh blackbox
 
 check: test-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) fuzz-progs
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PROGS) fuzz-progs
 	@sh tests/check.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c): clang with -fsanitize=fuzzer,address,undefined, linked with the
@@ -265,13 +271,13 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
-	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) $(BENCH_BIN) lib/core/buildconf.h tests/sanitize/selftest
+	rm -f $(ALL_OBJ) $(ALL_OBJ:.o=.d) $(LIB_A) $(PROGS) cgi-bin/web-errors.tsv $(UNIT_BIN) $(TEST_PROGS) $(BENCH_BIN) lib/core/buildconf.h tests/sanitize/selftest
 	rm -rf $(FUZZ_DIR) $(ASAN_TREE)
 
 ifeq ($(SANITIZE),1)
 tests/sanitize/options.o: CPPFLAGS += -DMCPGW_SANITIZE_LOG='"$(SANITIZE_LOG)"'
 # order-only: linked through LDFLAGS, not $^
-$(PROGS) $(UNIT_BIN) $(BENCH_BIN) tests/sanitize/selftest: | tests/sanitize/options.o
+$(PROGS) $(UNIT_BIN) $(TEST_PROGS) $(BENCH_BIN) tests/sanitize/selftest: | tests/sanitize/options.o
 # leaks on purpose: tests/check.sh asan-run proves with it that reports reach SANITIZE_LOG
 tests/sanitize/selftest: tests/sanitize/selftest.o
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -285,7 +291,7 @@ asan-tree:
 	@mkdir -p $(ASAN_TREE)/tests
 	@git ls-files -z | tar --null --ignore-failed-read -T - -cf - | tar -C $(ASAN_TREE) -xf -
 	@[ -L $(ASAN_TREE)/tests/node_modules ] || ln -s $(CURDIR)/tests/node_modules $(ASAN_TREE)/tests/node_modules
-	@$(MAKE) --no-print-directory -C $(ASAN_TREE) SANITIZE=1 CC=clang OPT=-O1 all $(UNIT_BIN) tests/sanitize/selftest
+	@$(MAKE) --no-print-directory -C $(ASAN_TREE) SANITIZE=1 CC=clang OPT=-O1 all $(UNIT_BIN) $(TEST_PROGS) tests/sanitize/selftest
 
 check-asan: test-deps
 	@sh tests/check.sh asan
