@@ -135,7 +135,7 @@ run_node() {
 # the programs it starts run the same paths in every other suite), and the ones that run the
 # benchmarks or measure memory under load (load.bats); ASAN_NODE: the node suites run (the other
 # ones repeat these through other profiles; sim_profiles.test.mjs runs no gateway)
-ASAN_SKIP_BATS="bench_ab.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats load.bats format.bats fuzz.bats upstream_sim.bats mcpgwctl.bats"
+ASAN_SKIP_BATS="bench_ab.bats fcgiwrite.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats load.bats format.bats fuzz.bats upstream_sim.bats mcpgwctl.bats"
 ASAN_NODE="chat.test.mjs embeddings.test.mjs history.test.mjs looppolicy.test.mjs upstream_conventions.test.mjs dialects.test.mjs"
 if [ "$what" = asan-run ]; then
 	stage "black-box tests behind lighttpd, AddressSanitizer + UBSan build (bats: every .bats file but $ASAN_SKIP_BATS; node --test: $ASAN_NODE)"

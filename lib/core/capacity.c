@@ -144,7 +144,9 @@ static int cap_alive(struct cap_pids *p, uint32_t pid)
  * distinct callers holding slots (counting caller as one even when it holds none). A record names
  * its holder's pid: one whose process runs is held (a slot is given back, record first, before its
  * lock); the lock of any other record is asked (its process died before it wrote the record free,
- * or is one this process cannot see). 0 or -1 (an fcntl failed). */
+ * or is one this process cannot see). strict (pids NULL): every other process's record's lock is
+ * asked, a running pid taken for nothing (a crashed holder's pid may since name another process).
+ * 0 or -1 (an fcntl failed). */
 static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids, int *held, int *by_caller, int *callers)
 {
 	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
@@ -159,7 +161,7 @@ static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids,
 		if (!d)
 			continue;
 		memcpy(&pid, &c->table[2 * i + 1], sizeof pid);
-		if (!c->mine[i] && !cap_alive(pids, pid)) {
+		if (!c->mine[i] && (!pids || !cap_alive(pids, pid))) {
 			int h = cap_held_by_other(c, i);
 
 			if (h < 0)
@@ -193,24 +195,32 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 	struct cap_pids pids;
 
 	pthread_mutex_lock(&c->lock);
-	if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
-		if (errno == 0)
-			errno = EIO;
-		rc = -1;
-		goto out;
-	}
 	pids.n = 0;
-	if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
-		rc = -1;
-		goto out;
-	}
-	if (held >= c->slots) {
-		rc = CAPACITY_FULL;
-		goto out;
-	}
-	if (c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers) {
-		rc = CAPACITY_OVER_SHARE;
-		goto out;
+	/* the quick count (a running holder's slot is held: one kill(2) per pid), and before a refusal
+	 * the strict one (every other holder's lock asked: a pid reused since its holder crashed does not
+	 * keep a slot from being taken) */
+	for (int strict = 0; strict < 2; strict++) {
+		int refuse;
+
+		if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
+			if (errno == 0)
+				errno = EIO;
+			rc = -1;
+			goto out;
+		}
+		if (cap_count(c, digest, strict ? NULL : &pids, &held, &by_caller, &callers) < 0) {
+			rc = -1;
+			goto out;
+		}
+		rc = held >= c->slots ? CAPACITY_FULL
+		     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers
+			     ? CAPACITY_OVER_SHARE
+			     : CAPACITY_TAKEN;
+		refuse = rc != CAPACITY_TAKEN;
+		if (!refuse)
+			break;
+		if (strict)
+			goto out;
 	}
 	for (int k = 0; k < c->slots; k++) {
 		int i = (c->next + k) % c->slots;

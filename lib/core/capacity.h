@@ -36,7 +36,9 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
  * blocks: one pread of the table, a kill(pid, 0) per process holding slots
  * (a record names its holder's pid), and non-blocking fcntls only for the
  * slots whose record is free or names a process that is gone (or one more
- * than 64 holders: the lock decides). *slot set on CAPACITY_TAKEN. Returns
+ * than 64 holders: the lock decides); before refusing, the lock of every
+ * slot another process's record names is asked (a crashed holder's pid may
+ * name another process since). *slot set on CAPACITY_TAKEN. Returns
  * an enum capacity_answer, or -1 on an I/O error (errno; the caller decides
  * whether to serve anyway).
  * Thread-safe. */

@@ -143,14 +143,21 @@ wait_listed() {
 }
 
 @test "the list is cached for MCPGW_MODELS_CACHE_TTL, then fetched again on the same connection" {
-	local before after stats
+	local before after stats t0 t1
 	get /v1/models
+	t0=$(date +%s%3N)
 	before=$(json_eval 'j.requests' "$(sim_stats)")
 	get /v1/models
 	get /v1/models/gpt-4o
 	assert_status 200
 	after=$(json_eval 'j.requests' "$(sim_stats)")
-	[ "$before" = "$after" ] || { echo "cached list fetched again: $before -> $after requests" >&2; return 1; }
+	t1=$(date +%s%3N)
+	# within the TTL (2 s) none; a machine so busy that these took longer may have fetched once more
+	if [ $((t1 - t0)) -lt 2000 ]; then
+		[ "$before" = "$after" ] || { echo "cached list fetched again: $before -> $after requests" >&2; return 1; }
+	else
+		[ "$after" -le $((before + 1)) ] || { echo "fetched $((after - before)) times in $((t1 - t0)) ms" >&2; return 1; }
+	fi
 	sleep 2.1
 	get /v1/models
 	assert_status 200
@@ -172,7 +179,7 @@ wait_listed() {
 	[ "$(store_sql "SELECT count(*) FROM kv WHERE ns = 'sharedcache' AND key = 'models'")" = 1 ]
 	[ "$(stat -c %a "$MCPGW_STATE_DIR/state.db")" = 600 ]
 	# mod_fcgid may still send them all to one process: then once more (lighttpd and spawn-fcgi spread them at once)
-	for round in 1 2 3; do
+	for round in 1 2 3 4 5; do
 		sleep 2.1 # the TTL is over
 		mark_log stale
 		before=$(json_eval 'j.requests' "$(sim_stats)")

@@ -1,4 +1,4 @@
-/* test_capacity.c: unit tests for lib/core/capacity.c: slots shared by two openers (two processes' view), given back by a process that dies, the fair share when slots are scarce, bad sizes and a symlink refused. */
+/* test_capacity.c: unit tests for lib/core/capacity.c: slots shared by two openers (two processes' view), given back by a process that dies (also when its pid names another process since), the fair share when slots are scarce, bad sizes and a symlink refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,36 @@ static void test_dead_process_gives_back(void **state)
 	capacity_close(a);
 }
 
+/* a record left by a crashed holder whose pid names a running process since (pid reuse): the slot is
+ * not held (no lock on it); it is taken once every other slot is held, not refused as full */
+static void test_reused_pid_gives_back(void **state)
+{
+	char err[256];
+	struct capacity *a = capacity_open(path, 4, err, sizeof err);
+	unsigned char rec[16] = { 0 };
+	uint64_t digest = 0x1234567890abcdefULL;
+	uint32_t pid = (uint32_t)getpid(); /* runs: the quick count takes the slot for held */
+	int fd, s[4];
+
+	(void)state;
+	assert_non_null(a);
+	memcpy(rec, &digest, sizeof digest);
+	memcpy(rec + 8, &pid, sizeof pid);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec); /* slot 0: a record, no lock */
+	close(fd);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
+	for (int i = 0; i < 3; i++)
+		assert_int_not_equal(s[i], 0);
+	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_TAKEN);
+	assert_int_equal(s[3], 0);
+	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_FULL);
+	assert_int_equal(capacity_held(a), 4);
+	capacity_close(a);
+}
+
 /* while fewer than an eighth of the slots are free, a caller at its share is refused, another is not */
 static void test_fair_share(void **state)
 {
@@ -147,6 +178,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_slots_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_process_gives_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_pid_gives_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alone_takes_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
