@@ -93,10 +93,9 @@ wait_starts() {
 }
 
 @test "a server that ran fine and then died restarts within a fraction of a second" {
-	local pid t0
+	local pid ms
 	wait_server_state sqlite ready
 	pid=$(server_field sqlite pid)
-	t0=$(date +%s%N)
 	kill -9 "$pid"
 	for _ in $(seq 100); do
 		[ "$(server_field sqlite state)" = ready ] && [ "$(server_field sqlite pid)" != "$pid" ] && break
@@ -104,7 +103,13 @@ wait_starts() {
 	done
 	[ "$(server_field sqlite state)" = ready ]
 	[ "$(server_field sqlite pid)" != "$pid" ]
-	[ $((($(date +%s%N) - t0) / 1000000)) -lt 1500 ]
 	grep -q "server sqlite: killed by signal 9\( (stderr: .*)\)\?; retrying in 0.1 s$" "$MCPGW_STATE_DIR/broker.log"
 	[ "$(server_field sqlite retries)" = 0 ]
+	# from the death to ready again, by the broker's own clock (the log's times: the polling above is
+	# only as quick as the machine runs curl and node)
+	ms=$(awk '/ server sqlite: killed by signal 9/ { split($1, t, "T"); split(t[2], h, ":"); k = (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 }
+		k && / server sqlite: .* -> ready$/ { split($1, t, "T"); split(t[2], h, ":"); r = (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 - k; k = 0 }
+		END { printf "%d\n", r }' "$MCPGW_STATE_DIR/broker.log")
+	echo "# ready again ${ms} ms after it was killed (broker log)" >&3
+	[ "$ms" -gt 0 ] && [ "$ms" -lt 1500 ]
 }
