@@ -16,17 +16,18 @@ c_files() {
 
 @test "every C file is formatted by .clang-format (clang-format -i FILE fixes one)" {
 	command -v clang-format >/dev/null || { echo "clang-format is missing: make check installs it (deploy/install-deps.sh --test)"; return 1; }
-	bad=
-	for f in $(c_files); do
-		clang-format --style=file "$f" | cmp -s - "$f" || bad="$bad ${f#$ROOT/}"
-	done
-	[ -z "$bad" ] || { echo "not formatted:$bad"; return 1; }
+	# many files per clang-format, two at once (one process per file took 25 s): --dry-run -Werror names
+	# each file that differs ("FILE:LINE:COL: error: code should be clang-formatted") and fails
+	out=$(c_files | xargs -n 25 -P 2 clang-format --style=file --dry-run -Werror 2>&1) && rc=0 || rc=$?
+	bad=$(sed -n 's/^\(.*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' <<<"$out" | sort -u | sed "s|^$ROOT/||")
+	[ -z "$bad" ] && [ "$rc" = 0 ] || { echo "not formatted: $bad"; echo "$out" | head -n 20; return 1; }
 }
 
 @test "the format check finds a file written against .clang-format" {
 	command -v clang-format >/dev/null || return 1
 	cp "$ROOT/.clang-format" "$BATS_TEST_TMPDIR/"
 	printf 'int  f( int a ){return a;}\n' >"$BATS_TEST_TMPDIR/bad.c"
-	run sh -c "clang-format --style=file '$BATS_TEST_TMPDIR/bad.c' | cmp -s - '$BATS_TEST_TMPDIR/bad.c'"
+	run sh -c "echo '$BATS_TEST_TMPDIR/bad.c' | xargs -n 25 -P 2 clang-format --style=file --dry-run -Werror"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"bad.c:1:"*"error: code should be clang-formatted"* ]]
 }
