@@ -42,37 +42,20 @@ xargs grep -H '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' <"$tmp/src" |
 	       if (!(t in have)) next
 	       sub(/\.[ch]$/, "", f); sub(/\.[ch]$/, "", t); print f, t }' "$tmp/src" - >"$tmp/inc"
 
-# call arrows: an object's undefined symbols -> the one object defining them
-for f in $(grep '\.c$' "$tmp/src"); do
-	o=${f%.c}.o
+# call arrows: an object's undefined symbols -> the one object defining them (one nm for every object)
+sed -n 's/\.c$/.o/p' "$tmp/src" >"$tmp/objs"
+while read -r o; do
 	[ -e "$o" ] || { echo "layers: $o not built (run make all first)" >&2; exit 2; }
-	nm -P "$o" | awk -v n="${f%.c}" '$2 ~ /^[A-TV-Z]$/ { print "D", $1, n, $2 } $2 == "U" { print "U", $1, n }'
-done >"$tmp/syms" || exit 2
+done <"$tmp/objs"
+xargs nm -P -A <"$tmp/objs" >"$tmp/nm" || exit 2
+awk '{ n = $1; sub(/\.o:$/, "", n) }
+     $3 ~ /^[A-TV-Z]$/ { print "D", $2, n, $3 } $3 == "U" { print "U", $2, n }' "$tmp/nm" >"$tmp/syms" || exit 2
 awk '$1 == "D" { if ($2 in def && def[$2] != $3) dup[$2] = 1; def[$2] = $3 }
      $1 == "U" { use[NR] = $2 " " $3 }
      END { for (i in use) { split(use[i], u, " "); s = u[1]
 		if ((s in def) && !(s in dup) && def[s] != u[2]) print u[2], def[s] } }' "$tmp/syms" >"$tmp/call"
 
 sort -u "$tmp/inc" "$tmp/call" | awk '$1 != $2' >"$tmp/edges"
-
-# side: the layer a node belongs to
-side() {
-	case $1 in
-	lib/core/*) echo core ;; lib/mcp/*) echo mcp ;; lib/openai/*) echo openai ;; lib/http/*) echo http ;;
-	lib/*) echo lib ;; *) echo "${1%%/*}" ;;
-	esac
-}
-rank() { case $1 in core) echo 0 ;; mcp) echo 1 ;; openai) echo 2 ;; http) echo 3 ;; *) echo 9 ;; esac; }
-# allowed PROGRAM: the lib sides and program dirs a program's files may use
-allowed() {
-	case $1 in
-	broker | mcp-server-sqlite) echo "core mcp" ;;
-	mcp-client) echo "core mcp broker" ;;
-	chat) echo "core mcp openai" ;;
-	cgi-bin) echo "core mcp openai http" ;;
-	*) echo "" ;;
-	esac
-}
 
 rc=0
 case $what in
@@ -90,22 +73,20 @@ circles)
 	fi
 	;;
 order)
-	while read -r a b; do
-		sa=$(side "$a"); sb=$(side "$b")
-		[ "$sa" = "$sb" ] && continue
-		bad=
-		case $sa in
-		core | mcp | openai | http)
-			if [ "$(rank "$sb")" -gt "$(rank "$sa")" ]; then bad="lib/$sa may not use $sb"; fi ;;
-		lib) bad="lib files belong to a side (lib/core, lib/mcp, lib/openai, lib/http)" ;;
-		*)
-			case " $(allowed "$sa") " in
-			*" $sb "*) ;;
-			*) bad="$sa may use only: $(allowed "$sa")" ;;
-			esac ;;
-		esac
-		if [ -n "$bad" ]; then echo "arrow against the layers: $a -> $b ($bad)"; rc=1; fi
-	done <"$tmp/edges"
+	# side: lib/core, lib/mcp, lib/openai, lib/http (ranked 0..3), other lib files, or a program's dir;
+	# a lib side may use only lower ones, a program only its allowed sides and dirs
+	awk 'function side(f) { if (f ~ /^lib\/(core|mcp|openai|http)\//) { split(f, p, "/"); return p[2] }
+				if (f ~ /^lib\//) return "lib"; sub(/\/.*/, "", f); return f }
+	     BEGIN { rank["core"] = 0; rank["mcp"] = 1; rank["openai"] = 2; rank["http"] = 3
+		     allow["broker"] = "core mcp"; allow["mcp-server-sqlite"] = "core mcp"
+		     allow["mcp-client"] = "core mcp broker"; allow["chat"] = "core mcp openai"
+		     allow["cgi-bin"] = "core mcp openai http" }
+	     { sa = side($1); sb = side($2); if (sa == sb) next; bad = ""
+	       if (sa in rank) { if (!(sb in rank) || rank[sb] > rank[sa]) bad = "lib/" sa " may not use " sb }
+	       else if (sa == "lib") bad = "lib files belong to a side (lib/core, lib/mcp, lib/openai, lib/http)"
+	       else if (index(" " allow[sa] " ", " " sb " ") == 0) bad = sa " may use only: " allow[sa]
+	       if (bad != "") { print "arrow against the layers: " $1 " -> " $2 " (" bad ")"; rc = 1 } }
+	     END { exit rc }' "$tmp/edges" || rc=1
 	;;
 globals)
 	# mutable data defined by a broker object, and every object naming it
