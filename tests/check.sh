@@ -54,6 +54,7 @@ for t in tests/unit/test_*; do
 	case $what in blackbox | fuzz | asan) break ;; esac
 	case $t in *.c|*.o|*.d) continue ;; esac
 	[ -x "$t" ] || continue
+	t1=$(date +%s)
 	if command -v valgrind >/dev/null 2>&1 && [ "${MCPGW_NO_VALGRIND:-}" != 1 ] && [ "$what" != asan-run ]; then
 		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$t" >"$log/out" 2>&1
 	else
@@ -65,7 +66,7 @@ for t in tests/unit/test_*; do
 	p=${p:-0}; f=${f:-0}
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi  # crashed, or valgrind found errors
 	[ $rc -ne 0 ] && cat "$log/out"
-	echo "$t: $p passed, $f failed"
+	echo "$t: $p passed, $f failed ($(($(date +%s) - t1)) s)"
 	passed=$((passed + p)); failed=$((failed + f))
 done
 
