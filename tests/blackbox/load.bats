@@ -63,7 +63,9 @@ chat_threads() {
 	local p
 
 	for p in "$@"; do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] && printf '%s=%s ' "$p" "$(ls "/proc/$p/task" | wc -l)"
+		if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ]; then
+			printf '%s=%s ' "$p" "$(ls "/proc/$p/task" | wc -l)"
+		fi
 	done
 }
 
