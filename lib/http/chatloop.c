@@ -109,8 +109,10 @@ static void watch_fd(struct lrun *lr, int want_write);
 static void mark_full(struct lrun *lr)
 {
 	if (!lr->paused && lr->call && upstream_call_state(lr->call) == UPSTREAM_CALL_RUNNING &&
-	    upstream_call_pause(lr->call, 1) == 0)
+	    upstream_call_pause(lr->call, 1) == 0) {
 		lr->paused = 1;
+		log_debug("chat loop: the client reads slowly: its upstream transfer paused");
+	}
 }
 
 /* run_out: hio's output (hio_set_output): into fw, or behind it in over when fw is full */
@@ -233,6 +235,7 @@ static void flush_run(struct lrun *lr)
 			/* room again: the upstream goes on (which may write at once, from within) */
 			if (lr->paused && lr->over.len == 0 && fcgiwrite_room(&lr->fw) >= lr->fw.max / 2) {
 				lr->paused = 0;
+				log_debug("chat loop: the client took its answer: its upstream transfer goes on");
 				if (lr->call && upstream_call_pause(lr->call, 0) < 0)
 					log_warn("chat completion: the upstream transfer could not go on (curl refused)");
 			}

@@ -35,6 +35,35 @@ teardown_file() {
 
 setup() { [ "${MCPGW_FRONTEND:-lighttpd}" = lighttpd ] || skip "the chat driver is the responder's: behind lighttpd only"; }
 
+# slow_chat FILE KBS: a streamed chat completion read at most KBS KB a second (a pause after each
+# chunk read), its parsed answer in FILE: "STATUS CONTENT_BYTES DONE(0|1)"; gives up after 60 s
+slow_chat() {
+	exec node -e '
+		const http = require("http"), fs = require("fs");
+		const [url, auth, out, kbs] = process.argv.slice(1);
+		let body = "";
+		setTimeout(() => process.exit(2), 60000).unref();
+		const req = http.request(url, { method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${auth}` } }, (res) => {
+			res.setEncoding("utf8");
+			res.on("data", (c) => {
+				body += c;
+				res.pause();
+				setTimeout(() => res.resume(), (Buffer.byteLength(c) * 1000) / (Number(kbs) * 1024));
+			});
+			res.on("end", () => {
+				let n = 0, done = 0;
+				for (const l of body.split("\n")) {
+					if (l === "data: [DONE]") done = 1;
+					else if (l.startsWith("data: ")) n += (JSON.parse(l.slice(6)).choices?.[0]?.delta?.content ?? "").length;
+				}
+				fs.writeFileSync(out, `${res.statusCode} ${n} ${done}\n`);
+			});
+		});
+		req.on("error", (e) => { console.error(e.message); process.exit(1); });
+		req.end(JSON.stringify({ model: "sim-model", stream: true, messages: [{ role: "user", content: "big" }], mcp: { tools: false } }));
+	' "$MCPGW_URL/v1/chat/completions" "$CANARY_AUTHORIZATION" "$1" "$2"
+}
+
 # chat_pid: the one chat.fcgi process of the web server
 chat_pid() {
 	local p
@@ -86,4 +115,29 @@ chat_pid() {
 	# the slots came back: none held by a lock
 	ino=$(stat -c %i "$MCPGW_STATE_DIR/capacity.slots")
 	! grep -q ":$ino " /proc/locks
+}
+
+@test "loop: a client that reads slowly holds back only its own stream (its upstream paused): another stream on the process runs at once meanwhile, and the slow one arrives whole" {
+	local slow t0 ms
+
+	# 1 MiB of content in 1024 chunks (about 1.3 MB of SSE, past the 256 KB buffer and the sockets'), then a short one
+	node -e 'process.stdout.write(JSON.stringify([{ content: "x".repeat(1 << 20), chunks: 1024 }, { content: "fast one", chunks: 2 }]))' \
+		>"$BATS_TEST_TMPDIR/script.json"
+	curl -sf -X POST --data-binary "@$BATS_TEST_TMPDIR/script.json" "$SIM_URL/_sim/script" >/dev/null
+	(slow_chat "$BATS_TEST_TMPDIR/slow" 256) &
+	slow=$!
+	sleep 1.5
+	t0=$(date +%s%N)
+	curl -s -N -m 10 -o "$BATS_TEST_TMPDIR/fast.body" -w '%{http_code}' \
+		-H 'Content-Type: application/json' -H "Authorization: Bearer $CANARY_AUTHORIZATION" \
+		--data-binary '{"model":"sim-model","stream":true,"messages":[{"role":"user","content":"fast"}],"mcp":{"tools":false}}' \
+		"$MCPGW_URL/v1/chat/completions" >"$BATS_TEST_TMPDIR/fast"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	[ "$(cat "$BATS_TEST_TMPDIR/fast")" = 200 ]
+	grep -q 'data: \[DONE\]' "$BATS_TEST_TMPDIR/fast.body"
+	kill -0 "$slow" || { echo "the slow stream ended before the fast one: nothing was held back" >&2; return 1; }
+	[ "$ms" -lt 2000 ] || { echo "the fast stream took $ms ms beside the slow one" >&2; return 1; }
+	wait "$slow"
+	read -r code n done <"$BATS_TEST_TMPDIR/slow"
+	[ "$code" = 200 ] && [ "$n" = 1048576 ] && [ "$done" = 1 ] || { echo "slow stream: $(cat "$BATS_TEST_TMPDIR/slow")" >&2; return 1; }
 }
