@@ -210,6 +210,22 @@ static void drop(struct lrun *lr)
 	lr->phase = LR_DEAD;
 }
 
+static void up_end(struct lrun *lr);
+
+/* client_left: the client went away: an upstream exchange in progress ends as the threads
+ * driver's watched one does (UPSTREAM_ECLIENTGONE: the run fails with 499, the access log's
+ * "client closed request"), broker calls are cancelled, the request handed back */
+static void client_left(struct lrun *lr)
+{
+	if (!lr->gone && lr->phase == LR_RUNNING && lr->run && lr->call &&
+	    upstream_call_state(lr->call) != UPSTREAM_CALL_DONE) {
+		lr->gone = 1;
+		upstream_call_cancel(lr->call);
+		up_end(lr);
+	}
+	drop(lr);
+}
+
 /* flush_run: write what the socket takes; after the run ended, the end records; the client gone: drop */
 static void flush_run(struct lrun *lr)
 {
@@ -224,7 +240,7 @@ static void flush_run(struct lrun *lr)
 			move_over(lr);
 			st = fcgiwrite_flush(&lr->fw);
 			if (st == FCGIWRITE_GONE) {
-				drop(lr);
+				client_left(lr);
 				return;
 			}
 			if (st == FCGIWRITE_WANT_WRITE || lr->over.len == 0 || lr->over.len == before)
@@ -281,7 +297,7 @@ static void on_client(void *ctx, int fd, int events)
 
 	(void)fd;
 	if ((events & (EVLOOP_READ | EVLOOP_ERROR)) && lr->phase != LR_DEAD && fcgiwrite_client_gone(&lr->fw)) {
-		drop(lr);
+		client_left(lr);
 		return;
 	}
 	if (events & EVLOOP_WRITE)
