@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@
 /* Answer bytes a run keeps beyond its fcgiwrite buffer (what the events already under way produce
  * once the buffer is full and its upstream paused), past it the client is taken for gone */
 #define CHATLOOP_OVER_MIN ((size_t)1 << 20)
+/* A run whose body or answer was at least this large has the heap trimmed once it is freed (the
+ * skeleton's RESPONDER_TRIM_AFTER: its memory goes back to the system, off any client's time) */
+#define CHATLOOP_TRIM_AFTER ((size_t)1 << 20)
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -45,7 +49,7 @@ struct lrun {
 	struct responder_taken t; /* the request, its log record, caller, slot */
 	json_t *req;              /* the parsed body until the run is opened */
 	char *servers;            /* X-MCPGW-Servers, NULL none */
-	int catalog_rc;           /* the worker's mcptools_wait, -1: none */
+	int catalog_rc;           /* the worker's mcptools_wait, CHATLOOP_NO_CATALOG: none */
 	struct fcgiwrite fw;
 	int fd;       /* fw's connection while watched, -1 none */
 	int fw_begun; /* fcgiwrite_begin succeeded */
@@ -61,6 +65,7 @@ struct lrun {
 	int ncalls;
 	int64_t quiet; /* when the run last wrote while tools run (keep-alive) */
 	int gone;      /* the client left */
+	int big;       /* its body was large: the heap is trimmed once it is freed */
 	enum lrun_phase phase;
 };
 
@@ -649,9 +654,10 @@ static void start_run(struct lrun *lr)
 		hio_on_headers(&lr->t.h, call_headers, lr->call);
 		l->tl.policy = auth_policy(&lr->t.auth);
 		l->tl.key_id = lr->t.auth.key_id;
-		lr->run = toolloop_open(&l->tl, req, lr->servers, &sink);
+		lr->run = toolloop_open_owned(&l->tl, req, lr->servers, &sink); /* req is the run's */
+	} else {
+		json_decref(req);
 	}
-	json_decref(req);
 	l->loop_runs++;
 	if (!lr->run) {
 		hio_on_headers(&lr->t.h, NULL, NULL);
@@ -684,6 +690,7 @@ static void lrun_free(struct chatloop *l, struct lrun *lr)
 static void reap(struct chatloop *l)
 {
 	struct lrun *lr = l->runs, *next;
+	int trim = 0;
 
 	for (; lr; lr = next) {
 		next = lr->next;
@@ -696,8 +703,11 @@ static void reap(struct chatloop *l)
 		if (lr->next)
 			lr->next->prev = lr->prev;
 		__atomic_sub_fetch(&l->nruns, 1, __ATOMIC_RELAXED);
+		trim |= lr->big || lr->t.h.bytes_out >= CHATLOOP_TRIM_AFTER;
 		lrun_free(l, lr);
 	}
+	if (trim) /* every arena: the workers' too, where the request was parsed */
+		(void)malloc_trim(0);
 }
 
 /* on_wake: the eventfd: runs handed over (or a stop): started */
@@ -870,6 +880,7 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 		free(lr);
 		return -1;
 	}
+	lr->big = lr->t.body.len >= CHATLOOP_TRIM_AFTER;
 	buf_free(&lr->t.body); /* parsed: req is what the run reads */
 	lr->l = l;
 	lr->req = req;
