@@ -32,6 +32,9 @@
 /* A run whose body or answer was at least this large has the heap trimmed once it is freed (the
  * skeleton's RESPONDER_TRIM_AFTER: its memory goes back to the system, off any client's time) */
 #define CHATLOOP_TRIM_AFTER ((size_t)1 << 20)
+/* How long a run that ended waits for the end of its request's body (the empty FCGI_STDIN record
+ * Apache mod_proxy_fcgi sends apart) before its answer is ended and the connection closed */
+#define CHATLOOP_BODY_END_WAIT_MS 1000
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -63,9 +66,10 @@ struct lrun {
 	long *bca_ids;   /* the batch's broker request ids (0: ended), ncalls of them */
 	char **call_ids; /* the batch's tool-call ids (copies), to feed results with */
 	int ncalls;
-	int64_t quiet; /* when the run last wrote while tools run (keep-alive) */
-	int gone;      /* the client left */
-	int big;       /* its body was large: the heap is trimmed once it is freed */
+	int64_t quiet;     /* when the run last wrote while tools run (keep-alive) */
+	int gone;          /* the client left */
+	int big;           /* its body was large: the heap is trimmed once it is freed */
+	int64_t body_wait; /* ended: until when the end of its body is waited for (fcgiwrite_body_ended) */
 	enum lrun_phase phase;
 };
 
@@ -266,6 +270,11 @@ static void flush_run(struct lrun *lr)
 			watch_fd(lr, 1);
 			return;
 		}
+		if (!fcgiwrite_body_ended(&lr->fw) && evloop_now(lr->l->ev) < lr->body_wait) {
+			/* the body's end not read yet: closing now would fail the web server's write of it */
+			watch_fd(lr, st == FCGIWRITE_WANT_WRITE);
+			return;
+		}
 		lr->phase = LR_FINISHING;
 	}
 	st = fcgiwrite_finish(&lr->fw, 0);
@@ -290,6 +299,7 @@ static void end_run(struct lrun *lr)
 			       "(the responders' log says more).");
 	responder_taken_end(&lr->t); /* the slot back: the run ended */
 	lr->phase = LR_ENDING;
+	lr->body_wait = evloop_now(lr->l->ev) + CHATLOOP_BODY_END_WAIT_MS;
 	flush_run(lr);
 }
 
@@ -305,7 +315,7 @@ static void on_client(void *ctx, int fd, int events)
 		client_left(lr);
 		return;
 	}
-	if (events & EVLOOP_WRITE)
+	if ((events & EVLOOP_WRITE) || lr->phase == LR_ENDING) /* ending: perhaps the body's end came */
 		flush_run(lr);
 }
 
@@ -575,6 +585,8 @@ static int64_t runs_due(void *ctx)
 	long period = l->s->stream_keepalive_ms;
 
 	for (struct lrun *lr = l->runs; lr; lr = lr->next) {
+		if (lr->phase == LR_ENDING && lr->body_wait < due)
+			due = lr->body_wait;
 		if (lr->phase != LR_RUNNING)
 			continue;
 		if (lr->call && upstream_call_state(lr->call) != UPSTREAM_CALL_DONE) {
@@ -606,6 +618,8 @@ static void runs_fire(void *ctx, int64_t now)
 		return;
 	}
 	for (struct lrun *lr = l->runs; lr; lr = lr->next) {
+		if (lr->phase == LR_ENDING && now >= lr->body_wait)
+			flush_run(lr); /* the body's end did not come: the answer is ended anyway */
 		if (lr->phase != LR_RUNNING)
 			continue;
 		if (lr->call && upstream_call_state(lr->call) != UPSTREAM_CALL_DONE &&

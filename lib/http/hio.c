@@ -169,6 +169,10 @@ int hio_hand_over(struct hio *from, struct hio *to)
 
 	if (from->cgi || !from->req.in)
 		return -1;
+	/* the body's end (its empty FCGI_STDIN record, perhaps already in libfcgi's buffer, where no
+	 * poll sees it) read here, where libfcgi's streams still work: the taker may then end the
+	 * answer and close at once without failing the web server's write of that record */
+	hio_drain(from);
 	*to = *from;
 	listen_sock = from->req.listen_sock;
 	flags = from->req.flags;

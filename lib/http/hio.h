@@ -67,7 +67,10 @@ void hio_done(struct hio *h);
  * fcgiwrite_abandon, which free it with FCGX_Free), never with hio_finish,
  * hio_accept or hio_done on to. hio_param on to works (the parameters moved
  * with it). 0, or -1 when h is plain CGI or has no request in progress
- * (nothing moved). */
+ * (nothing moved). What is left of the body is first read to its end and
+ * discarded (at most drain_max bytes, as hio_finish does; this waits for the
+ * web server to send the body's end, which it sends with the body), so that
+ * the taker may end the answer and close the connection at once. */
 int hio_hand_over(struct hio *from, struct hio *to);
 
 /* hio_set_output: from now on hio_write (and what writes through it:
