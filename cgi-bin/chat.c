@@ -118,9 +118,13 @@ static int chat_setup(struct responder *r)
 {
 	if (r->s.chat_driver != SETTINGS_CHAT_LOOP)
 		return 0;
-	if (FCGX_IsCGI() || r->s.chat_threads <= 1) {
-		log_info("MCPGW_CHAT_DRIVER=loop: not in %s: chat completions run on threads",
-			 FCGX_IsCGI() ? "plain CGI" : "a process of one worker (MCPGW_CHAT_THREADS=1, mod_fcgid)");
+	if (FCGX_IsCGI()) { /* a process per request: at debug, not a line per request */
+		log_debug("MCPGW_CHAT_DRIVER=loop: not in plain CGI: the chat completion runs on this thread");
+		return 0;
+	}
+	if (r->s.chat_threads <= 1) {
+		log_info("MCPGW_CHAT_DRIVER=loop: not in a process of one worker (MCPGW_CHAT_THREADS=1, mod_fcgid): "
+			 "chat completions run on threads");
 		return 0;
 	}
 	if (!(chat_loop = chatloop_start(r)))

@@ -675,7 +675,7 @@ static void start_run(struct lrun *lr)
 	l->loop_runs++;
 	if (!lr->run) {
 		hio_on_headers(&lr->t.h, NULL, NULL);
-		oai_send_error(&lr->t.h, 500, NULL, NULL, "Out of memory.");
+		oai_send_error(&lr->t.h, 500, NULL, "internal_error", "Out of memory.");
 		end_run(lr);
 		return;
 	}
