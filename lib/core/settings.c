@@ -777,7 +777,7 @@ const struct settings_row settings_rows[] = {
 		  "drives every run at once (the upstream on one curl multi handle, the tools on one broker "
 		  "connection, the answers written without blocking; see docs/concurrency.md). `loop` applies to "
 		  "FastCGI processes with `MCPGW_CHAT_THREADS` over 1; plain CGI and mod_fcgid (`MCPGW_CHAT_THREADS=1`) "
-		  "use `threads`, said once in the log" },
+		  "use `threads`, said once in the log (at debug in plain CGI: a process per request)" },
 	{ .name = "MCPGW_CAPACITY", INT(SETTINGS_COUNT, 1, 100000), .def = "1000", FIELD(capacity),
 	  .readers = SETTINGS_RESPONDERS,
 	  .doc = "chat completions in progress at once on this host, every responder process together",
