@@ -35,6 +35,8 @@
 /* How long a run that ended waits for the end of its request's body (the empty FCGI_STDIN record
  * Apache mod_proxy_fcgi sends apart) before its answer is ended and the connection closed */
 #define CHATLOOP_BODY_END_WAIT_MS 1000
+/* Runs ended since the last trim after which an idle loop trims the heap (a burst's memory back) */
+#define CHATLOOP_BURST 16
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -89,14 +91,13 @@ struct chatloop {
 	struct toolloop tl;  /* shared by the runs: settings, catalog, store; policy and key set per call */
 	struct lrun *runs;   /* in progress */
 	int nruns;
-	struct upstream_call **spare; /* calls kept for the next runs (connections kept alive) */
-	int nspare, spare_max;
 	pthread_mutex_t lock; /* guards queue, queued, stop */
 	struct lrun *queue;   /* handed over, not started */
 	int queued;
-	int stop;          /* chatloop_stop was called */
-	int64_t stop_at;   /* the loop's deadline once stopping, EVLOOP_NEVER before */
-	int64_t loop_runs; /* runs started, for the log */
+	int stop;             /* chatloop_stop was called */
+	int64_t stop_at;      /* the loop's deadline once stopping, EVLOOP_NEVER before */
+	int64_t loop_runs;    /* runs started, for the log */
+	int ended_since_trim; /* runs freed since the heap was last trimmed */
 };
 
 /* ---- binding a run to the shared toolloop ---- */
@@ -662,7 +663,9 @@ static void start_run(struct lrun *lr)
 	chatnote_init(&lr->note, &lr->t.log, responder_metrics(l->r), chatstream_sink(&lr->cs));
 	sink = chatnote_sink(&lr->note);
 	watch_fd(lr, 0);
-	lr->call = l->nspare > 0 ? l->spare[--l->nspare] : upstream_call_new(l->up);
+	/* a call per run, freed with it: a call keeps its parsers' buffers (grown to the largest event it
+	 * read) for its next exchange, while the connections live on in the multi's connection cache */
+	lr->call = upstream_call_new(l->up);
 	if (lr->call) {
 		upstream_call_begin(lr->call, hio_param(&lr->t.h, "HTTP_X_STAINLESS_RETRY_COUNT"));
 		hio_on_headers(&lr->t.h, call_headers, lr->call);
@@ -683,19 +686,14 @@ static void start_run(struct lrun *lr)
 }
 
 /* lrun_free: everything of a run that ended (its request handed back already) */
-static void lrun_free(struct chatloop *l, struct lrun *lr)
+static void lrun_free(struct lrun *lr)
 {
 	batch_free(lr);
 	toolloop_close(lr->run);
 	buf_free(&lr->over);
 	free(lr->servers);
 	json_decref(lr->req);
-	if (lr->call) {
-		if (upstream_call_state(lr->call) == UPSTREAM_CALL_DONE && l->nspare < l->spare_max)
-			l->spare[l->nspare++] = lr->call; /* its connection kept for the next run */
-		else
-			upstream_call_free(lr->call);
-	}
+	upstream_call_free(lr->call);
 	upstream_result_free(&lr->res);
 	free(lr);
 }
@@ -704,7 +702,7 @@ static void lrun_free(struct chatloop *l, struct lrun *lr)
 static void reap(struct chatloop *l)
 {
 	struct lrun *lr = l->runs, *next;
-	int trim = 0;
+	int trim = 0, freed = 0;
 
 	for (; lr; lr = next) {
 		next = lr->next;
@@ -718,10 +716,17 @@ static void reap(struct chatloop *l)
 			lr->next->prev = lr->prev;
 		__atomic_sub_fetch(&l->nruns, 1, __ATOMIC_RELAXED);
 		trim |= lr->big || lr->t.h.bytes_out >= CHATLOOP_TRIM_AFTER;
-		lrun_free(l, lr);
+		freed++;
+		lrun_free(lr);
 	}
-	if (trim) /* every arena: the workers' too, where the request was parsed */
+	/* every arena (the workers' too, where the requests were parsed), after a large run, or when the
+	 * loop went idle after a burst: what it took goes back to the system, as the threads driver's
+	 * pool gives it back when the workers it started for a burst end */
+	l->ended_since_trim += freed;
+	if (trim || (l->ended_since_trim >= CHATLOOP_BURST && !l->runs)) {
 		(void)malloc_trim(0);
+		l->ended_since_trim = 0;
+	}
 }
 
 /* on_wake: the eventfd: runs handed over (or a stop): started */
@@ -800,14 +805,11 @@ static void loop_free(struct chatloop *l)
 		next = q->next;
 		responder_taken_end(&q->t);
 		FCGX_Free(&q->t.h.req, 1);
-		lrun_free(l, q);
+		lrun_free(q);
 	}
 	for (struct lrun *lr = l->runs; lr; lr = lr->next)
 		drop(lr);
 	reap(l);
-	while (l->nspare > 0)
-		upstream_call_free(l->spare[--l->nspare]);
-	free(l->spare);
 	bca_free(l->bca);
 	bc_free(l->bc);
 	if (l->multi)
@@ -839,12 +841,10 @@ struct chatloop *chatloop_start(struct responder *r)
 	upstream_opts_from_settings(&o, &r->s);
 	if (r->def->upstream_opts)
 		r->def->upstream_opts(r, &o);
-	l->spare_max = r->s.chat_threads; /* as many kept connections as the threads driver keeps */
 	if ((l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || !(l->ev = evloop_new(NULL, NULL)) ||
 	    !(l->multi = curl_multi_init()) || !(l->up = upstream_new(&o)) ||
 	    !(l->bca = bca_new(l->ev, r->s.socket_path, r->s.max_message_bytes, 0)) ||
 	    !(l->bc = bc_new(r->s.socket_path, r->s.max_message_bytes)) ||
-	    !(l->spare = calloc((size_t)l->spare_max, sizeof *l->spare)) ||
 	    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, curl_socket) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, curl_timer) != CURLM_OK ||
@@ -933,5 +933,6 @@ void chatloop_stop(struct chatloop *l)
 		log_error("chat loop: cannot wake it: %s", strerror(errno));
 	if (l->started)
 		(void)pthread_join(l->th, NULL);
+	log_info("chat loop: stopped after %lld chat completions", (long long)l->loop_runs);
 	loop_free(l);
 }
