@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/metrics.h"
 #include "http/auth.h"
+#include "http/chatloop.h"
 #include "http/chatstream.h"
 #include "http/hio.h"
 #include "core/log.h"
@@ -16,7 +17,7 @@
 #include "openai/upstream.h"
 #include "core/usage.h"
 
-/* Threads, not processes: a stream holds its worker for its whole life (tool
+/* Threads, not processes (MCPGW_CHAT_DRIVER=threads, the default): a stream holds its worker for its whole life (tool
  * rounds included), so each process keeps MCPGW_CHAT_THREADS workers ready
  * (the skeleton's pool, lib/http/responder.c) and starts more while every one
  * is busy, up to the host's MCPGW_CAPACITY, whose slots every chat completion
@@ -26,65 +27,9 @@ struct worker {
 	struct toolloop tl;
 };
 
-/* A sink in front of chatstream's: notes what the access log tells (tools
- * run, tokens) and what the run spent for the caller's API key
- * (lib/http/auth.h) */
-struct noting {
-	struct toolloop_sink inner;
-	struct accesslog *log;
-	struct metrics *metrics; /* may be NULL */
-	int64_t tokens, tool_calls;
-};
-
-/* count_upstream_error: an ERROR event of the gateway's upstream client
- * (its codes begin "upstream_": unreachable, timeout, bad or truncated
- * response) in mcpgw_upstream_errors_total{code} */
-static void count_upstream_error(struct metrics *m, const json_t *error)
-{
-	const char *code = json_string_value(json_object_get(json_object_get(error, "error"), "code"));
-	const char *labels[] = { "code", code, NULL };
-	char series[METRICS_NAME_MAX];
-
-	if (m && code && strncmp(code, "upstream_", 9) == 0 &&
-	    metrics_series(series, sizeof series, "mcpgw_upstream_errors_total", labels) == 0)
-		metrics_add(m, series, 1);
-}
-
-/* noting_event: the event noted, then passed on */
-static int noting_event(void *ud, const struct toolloop_event *ev)
-{
-	struct noting *n = ud;
-	const json_t *u = ev->usage;
-
-	if (ev->kind == TOOLLOOP_ERROR)
-		count_upstream_error(n->metrics, ev->error);
-	else if (ev->kind == TOOLLOOP_TOOL_END) {
-		accesslog_add_tool(n->log, ev->server, ev->tool, ev->is_error);
-		n->tool_calls++;
-	} else if (ev->kind == TOOLLOOP_DONE && json_is_object(u)) {
-		accesslog_set_usage(n->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")),
-				    (long)json_integer_value(json_object_get(u, "completion_tokens")));
-		n->tokens = json_integer_value(json_object_get(u, "total_tokens"));
-	}
-	return n->inner.event(n->inner.ud, ev);
-}
-
-/* count_rounds: the MCP rounds among the messages a run added: each an
- * assistant message followed by the tool messages of its calls */
-static void count_rounds(struct accesslog *log, const json_t *added)
-{
-	size_t i;
-	const json_t *m;
-	const char *prev = "";
-
-	json_array_foreach(added, i, m) {
-		const char *role = json_string_value(json_object_get(m, "role"));
-
-		if (role && strcmp(role, "tool") == 0 && strcmp(prev, "assistant") == 0)
-			accesslog_add_round(log);
-		prev = role ? role : "";
-	}
-}
+/* MCPGW_CHAT_DRIVER=loop in a FastCGI process with a pool: the process's
+ * event-loop driver (lib/http/chatloop.h), NULL: runs on the workers */
+static struct chatloop *chat_loop;
 
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */
 static enum route_status route_chat(struct exchange *x)
@@ -93,8 +38,8 @@ static enum route_status route_chat(struct exchange *x)
 	struct hio *h = x->h;
 	json_t *req;
 	struct chatstream cs;
-	struct noting n = { .log = &x->log, .metrics = responder_metrics(x->w->r) };
-	struct toolloop_sink sink = { noting_event, &n };
+	struct chatnote n;
+	struct toolloop_sink sink;
 	json_t *added = NULL;
 	const json_t *model;
 
@@ -105,16 +50,30 @@ static enum route_status route_chat(struct exchange *x)
 	/* the model asked for, or DEFAULT_MODEL when the request names none (what the tool loop sends) */
 	model = json_object_get(req, "model");
 	accesslog_set_model(&x->log, !model || json_is_null(model) ? x->w->r->s.default_model : json_string_value(model));
+	if (chat_loop) { /* handed over: this worker accepts the next request at once */
+		const json_t *mcp = json_object_get(req, "mcp");
+		int rc = CHATLOOP_NO_CATALOG;
+
+		/* the catalog, servers coming up waited for, here and not on the loop (a wait there
+		 * would hold every run): only for a request that may be offered MCP tools */
+		if (x->w->r->s.inject_tools && !json_is_false(json_object_get(mcp, "tools")) &&
+		    json_integer_value(json_object_get(req, "n")) <= 1)
+			rc = mcptools_wait(&w->tl.tools, w->tl.bc, x->w->r->s.broker_timeout_ms,
+					   x->w->r->s.startup_wait_ms);
+		if (chatloop_submit(chat_loop, x, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), rc) == 0)
+			return ROUTE_TAKEN;
+		/* not taken (the loop stops, or out of memory): run here */
+	}
 	chatstream_init(&cs, h);
-	n.inner = chatstream_sink(&cs);
+	chatnote_init(&n, &x->log, responder_metrics(x->w->r), chatstream_sink(&cs));
+	sink = chatnote_sink(&n);
 	w->tl.policy = auth_policy(&x->auth); /* the key's allow-lists: offered and run only */
 	w->tl.key_id = x->auth.key_id;        /* a mixed batch's history is bound to the caller's key ("" anonymous) */
 	/* cs writes the answer; req is the run's from here (one parsed request in memory, not two) */
 	(void)toolloop_run_owned(&w->tl, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), &sink, &added);
 	w->tl.policy = NULL;
 	w->tl.key_id = NULL;
-	auth_count(&x->auth, n.tokens, n.tool_calls);
-	count_rounds(&x->log, added);
+	chatnote_end(&n, &x->auth, added);
 	json_decref(added);
 	return ROUTE_DONE;
 }
@@ -154,6 +113,40 @@ static int chat_threads(const struct responder *r)
 	return r->s.chat_threads;
 }
 
+/* chat_setup: MCPGW_CHAT_DRIVER=loop: the process's loop, where it applies (said once when not) */
+static int chat_setup(struct responder *r)
+{
+	if (r->s.chat_driver != SETTINGS_CHAT_LOOP)
+		return 0;
+	if (FCGX_IsCGI()) { /* a process per request: at debug, not a line per request */
+		log_debug("MCPGW_CHAT_DRIVER=loop: not in plain CGI: the chat completion runs on this thread");
+		return 0;
+	}
+	if (r->s.chat_threads <= 1) {
+		log_info("MCPGW_CHAT_DRIVER=loop: not in a process of one worker (MCPGW_CHAT_THREADS=1, mod_fcgid): "
+			 "chat completions run on threads");
+		return 0;
+	}
+	if (!(chat_loop = chatloop_start(r)))
+		log_warn("MCPGW_CHAT_DRIVER=loop: the loop could not start: chat completions run on threads");
+	return 0;
+}
+
+/* chat_pool_fixed: with the loop the workers only accept and hand over: the pool does not grow */
+static int chat_pool_fixed(const struct responder *r)
+{
+	(void)r;
+	return chat_loop != NULL;
+}
+
+/* chat_teardown: the loop's runs ended (within MCPGW_SHUTDOWN_GRACE), its thread joined */
+static void chat_teardown(struct responder *r)
+{
+	(void)r;
+	chatloop_stop(chat_loop);
+	chat_loop = NULL;
+}
+
 static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "OPENAI_BASE_URL",
 					     "DEFAULT_MODEL",
@@ -178,6 +171,7 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_STATE_STORE",
 					     "MCPGW_STATE_STORE_TIMEOUT",
 					     "MCPGW_CHAT_THREADS",
+					     "MCPGW_CHAT_DRIVER",
 					     "MCPGW_CAPACITY",
 					     "MCPGW_MAX_BODY_BYTES",
 					     "MCPGW_MAX_DRAIN_BYTES",
@@ -223,6 +217,9 @@ static const struct responder_def chat_def = {
 	.broker = &responder_broker,
 	.worker_size = sizeof(struct worker),
 	.threads = chat_threads,
+	.setup = chat_setup,
+	.pool_fixed = chat_pool_fixed,
+	.teardown = chat_teardown,
 	.worker_setup = chat_worker_setup,
 	.worker_teardown = chat_worker_teardown,
 };

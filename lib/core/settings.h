@@ -59,6 +59,7 @@ struct settings {
 	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
 	int chat_threads;             /* MCPGW_CHAT_THREADS */
+	int chat_driver;              /* MCPGW_CHAT_DRIVER: enum settings_chat_driver */
 	int capacity;                 /* MCPGW_CAPACITY */
 	int tools_threads;            /* MCPGW_TOOLS_THREADS */
 	char model_aliases[4096];     /* MCPGW_MODEL_ALIASES as given */
@@ -97,6 +98,12 @@ enum settings_tool_images {
 	SETTINGS_IMAGES_AUTO = 0, /* as image parts; a model that rejects them (400) gets text from then on */
 	SETTINGS_IMAGES_INLINE,   /* always as image parts (a 400 reaches the client) */
 	SETTINGS_IMAGES_TEXT,     /* never: the text notes only */
+};
+
+/* MCPGW_CHAT_DRIVER: how chat.fcgi drives its chat completions */
+enum settings_chat_driver {
+	SETTINGS_CHAT_THREADS = 0, /* a worker thread per run, blocking (the default) */
+	SETTINGS_CHAT_LOOP,        /* one event-loop thread per process drives every run (docs/concurrency.md) */
 };
 
 /* The table: what a value is written as */

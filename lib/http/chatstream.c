@@ -130,3 +130,67 @@ int chatstream_event(void *ud, const struct toolloop_event *ev)
 	}
 	return 0;
 }
+
+/* count_upstream_error: an ERROR event of the gateway's upstream client
+ * (its codes begin "upstream_": unreachable, timeout, bad or truncated
+ * response) in mcpgw_upstream_errors_total{code} */
+static void count_upstream_error(struct metrics *m, const json_t *error)
+{
+	const char *code = json_string_value(json_object_get(json_object_get(error, "error"), "code"));
+	const char *labels[] = { "code", code, NULL };
+	char series[METRICS_NAME_MAX];
+
+	if (m && code && strncmp(code, "upstream_", 9) == 0 &&
+	    metrics_series(series, sizeof series, "mcpgw_upstream_errors_total", labels) == 0)
+		metrics_add(m, series, 1);
+}
+
+/* chatnote_event: the event noted, then passed on */
+static int chatnote_event(void *ud, const struct toolloop_event *ev)
+{
+	struct chatnote *n = ud;
+	const json_t *u = ev->usage;
+
+	if (ev->kind == TOOLLOOP_ERROR)
+		count_upstream_error(n->metrics, ev->error);
+	else if (ev->kind == TOOLLOOP_TOOL_END) {
+		accesslog_add_tool(n->log, ev->server, ev->tool, ev->is_error);
+		n->tool_calls++;
+	} else if (ev->kind == TOOLLOOP_DONE && json_is_object(u)) {
+		accesslog_set_usage(n->log, (long)json_integer_value(json_object_get(u, "prompt_tokens")),
+				    (long)json_integer_value(json_object_get(u, "completion_tokens")));
+		n->tokens = json_integer_value(json_object_get(u, "total_tokens"));
+	}
+	return n->inner.event(n->inner.ud, ev);
+}
+
+void chatnote_init(struct chatnote *n, struct accesslog *log, struct metrics *metrics, struct toolloop_sink inner)
+{
+	memset(n, 0, sizeof *n);
+	n->inner = inner;
+	n->log = log;
+	n->metrics = metrics;
+}
+
+struct toolloop_sink chatnote_sink(struct chatnote *n)
+{
+	struct toolloop_sink k = { chatnote_event, n };
+
+	return k;
+}
+
+void chatnote_end(struct chatnote *n, const struct auth_caller *auth, const json_t *added)
+{
+	size_t i;
+	const json_t *m;
+	const char *prev = "";
+
+	auth_count(auth, n->tokens, n->tool_calls);
+	json_array_foreach(added, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+
+		if (role && strcmp(role, "tool") == 0 && strcmp(prev, "assistant") == 0)
+			accesslog_add_round(n->log);
+		prev = role ? role : "";
+	}
+}

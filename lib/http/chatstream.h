@@ -2,6 +2,11 @@
 #ifndef MCPGW_CHATSTREAM_H
 #define MCPGW_CHATSTREAM_H
 
+#include <stdint.h>
+
+#include "core/metrics.h"
+#include "http/accesslog.h"
+#include "http/auth.h"
 #include "http/hio.h"
 #include "openai/toolloop.h"
 
@@ -30,5 +35,31 @@ struct toolloop_sink chatstream_sink(struct chatstream *cs);
 
 /* chatstream_event: the sink's event callback (ud is a struct chatstream). */
 int chatstream_event(void *ud, const struct toolloop_event *ev);
+
+/* A sink in front of another (chatstream's) that notes what the access log
+ * tells (the tools run, the tokens) and what the run spent for the caller's
+ * API key: what both chat.fcgi drivers (threads and the event loop) keep of
+ * a run. Lives as long as the run. */
+struct chatnote {
+	struct toolloop_sink inner; /* where events go on */
+	struct accesslog *log;      /* borrowed */
+	struct metrics *metrics;    /* borrowed; may be NULL */
+	int64_t tokens, tool_calls;
+};
+
+/* chatnote_init: n notes into log (borrowed) and metrics (may be NULL), then
+ * passes each event on to inner. */
+void chatnote_init(struct chatnote *n, struct accesslog *log, struct metrics *metrics, struct toolloop_sink inner);
+
+/* chatnote_sink: the toolloop_sink of n: an ERROR of the gateway's upstream
+ * client counted in mcpgw_upstream_errors_total{code}; each TOOL_END into the
+ * access log; DONE's usage into the access log and n->tokens; then the
+ * event passed on (what inner returns is returned). */
+struct toolloop_sink chatnote_sink(struct chatnote *n);
+
+/* chatnote_end: the run ended having added the messages added (may be NULL;
+ * borrowed): what it spent counted for auth's key (auth_count) and its MCP
+ * rounds (an assistant message followed by tool messages) into the access log. */
+void chatnote_end(struct chatnote *n, const struct auth_caller *auth, const json_t *added);
 
 #endif

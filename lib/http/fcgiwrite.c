@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fastcgi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -107,6 +108,13 @@ int fcgiwrite_fd(const struct fcgiwrite *w)
 	return w->released ? -1 : w->fd;
 }
 
+int fcgiwrite_body_ended(const struct fcgiwrite *w)
+{
+	if (!w->req || w->released)
+		return 0;
+	return w->stdin_end || (w->req->in && FCGX_HasSeenEOF(w->req->in) == EOF);
+}
+
 int fcgiwrite_client_gone(struct fcgiwrite *w)
 {
 	unsigned char h[FCGI_HEADER_LEN + 255];
@@ -144,6 +152,7 @@ int fcgiwrite_client_gone(struct fcgiwrite *w)
 			return 0;
 		if (recv(w->fd, h, FCGI_HEADER_LEN + plen, MSG_DONTWAIT) != (ssize_t)(FCGI_HEADER_LEN + plen))
 			break;
+		w->stdin_end = 1;
 	}
 	w->gone = 1;
 	return 1;

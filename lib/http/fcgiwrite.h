@@ -78,6 +78,7 @@ struct fcgiwrite {
 	int ending;                   /* fcgiwrite_finish was called: the trailer follows the buffer */
 	int gone;                     /* the connection failed: nothing more is written */
 	int released;                 /* the request was handed back */
+	int stdin_end;                /* fcgiwrite_client_gone read the empty FCGI_STDIN record */
 	unsigned long long bytes_out; /* stdout content bytes written so far */
 	size_t send_max;              /* the most bytes one write is given (0: no bound) */
 };
@@ -133,6 +134,16 @@ enum fcgiwrite_state fcgiwrite_flush(struct fcgiwrite *w);
  * libfcgi read ahead into its own buffer and did not look at is not seen. 1
  * gone (from then on for good), 0 not. */
 int fcgiwrite_client_gone(struct fcgiwrite *w);
+
+/* fcgiwrite_body_ended: has the request's body been read to its end (the
+ * empty FCGI_STDIN record, by libfcgi reading the body or by
+ * fcgiwrite_client_gone)? A web server may send that record after the
+ * body, apart (Apache mod_proxy_fcgi: "sending empty stdin"); an answer
+ * ended and its connection closed before it came makes that write fail
+ * (EPIPE: Apache answers 503), so a loop whose run ended at once waits
+ * for it (readable) a little before fcgiwrite_finish. 1 or 0 (0 also once
+ * the request was handed back). */
+int fcgiwrite_body_ended(const struct fcgiwrite *w);
 
 /* fcgiwrite_fd: the FastCGI connection, for a loop to watch (writable while
  * WANT_WRITE; readable for the client going away). Borrowed; -1 once the

@@ -163,6 +163,40 @@ void hio_finish(struct hio *h)
 	FCGX_Finish_r(&h->req);
 }
 
+int hio_hand_over(struct hio *from, struct hio *to)
+{
+	int listen_sock, flags;
+
+	if (from->cgi || !from->req.in)
+		return -1;
+	/* the body's end (its empty FCGI_STDIN record, perhaps already in libfcgi's buffer, where no
+	 * poll sees it) read here, where libfcgi's streams still work: the taker may then end the
+	 * answer and close at once without failing the web server's write of that record */
+	hio_drain(from);
+	*to = *from;
+	listen_sock = from->req.listen_sock;
+	flags = from->req.flags;
+	if (FCGX_InitRequest(&from->req, listen_sock, flags) != 0) { /* only checks its arguments */
+		*from = *to;
+		return -1;
+	}
+	from->status_sent = 0;
+	from->status = 0;
+	from->bytes_out = 0;
+	from->more_headers = NULL;
+	from->more_headers_ud = NULL;
+	from->added[0] = '\0';
+	from->out = NULL;
+	from->out_ud = NULL;
+	return 0;
+}
+
+void hio_set_output(struct hio *h, hio_out_fn fn, void *ud)
+{
+	h->out = fn;
+	h->out_ud = ud;
+}
+
 void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud)
 {
 	h->more_headers = fn;
@@ -376,7 +410,10 @@ int hio_write(struct hio *h, const void *p, size_t n)
 	while (n > 0) {
 		size_t chunk = n > INT_MAX / 2 ? INT_MAX / 2 : n;
 
-		if (h->cgi) {
+		if (h->out) {
+			if (h->out(h->out_ud, s, chunk) < 0)
+				return -1;
+		} else if (h->cgi) {
 			if (fwrite(s, 1, chunk, stdout) != chunk)
 				return -1;
 		} else if (FCGX_PutStr(s, (int)chunk, h->req.out) != (int)chunk) {
@@ -391,6 +428,8 @@ int hio_write(struct hio *h, const void *p, size_t n)
 
 int hio_flush(struct hio *h)
 {
+	if (h->out)
+		return 0; /* the output's owner sends */
 	if (h->cgi)
 		return fflush(stdout) == 0 ? 0 : -1;
 	return FCGX_FFlush(h->req.out) == 0 ? 0 : -1;

@@ -12,6 +12,10 @@
  * status, appended to out; 0 or -1 (the answer then goes without them). */
 typedef int (*hio_headers_fn)(void *ud, int status, buf_t *out);
 
+/* hio_out_fn: where the answer's bytes go instead of libfcgi's stream
+ * (hio_set_output): n bytes at p; 0, or -1 (the client is gone). */
+typedef int (*hio_out_fn)(void *ud, const void *p, size_t n);
+
 /* The header lines every answer of one request carries (hio_add_headers: CORS), at most. */
 #define HIO_ADDED_MAX 2048
 
@@ -27,6 +31,8 @@ struct hio {
 	hio_headers_fn more_headers; /* this request's (hio_on_headers), NULL: none */
 	void *more_headers_ud;
 	char added[HIO_ADDED_MAX]; /* this request's (hio_add_headers), "" none */
+	hio_out_fn out;            /* hio_set_output: the answer's bytes go here, NULL: libfcgi / stdout */
+	void *out_ud;
 };
 
 /* hio_init: decide FastCGI vs CGI (FCGX_IsCGI) and initialise. 0 or -1. */
@@ -43,6 +49,36 @@ int hio_accept(struct hio *h);
  * first. */
 void hio_finish(struct hio *h);
 void hio_done(struct hio *h);
+
+/* hio_hand_over: move the FastCGI request in progress on from (accepted,
+ * its body read as far as the caller wants it) to to, so that another thread
+ * or an event loop answers it while from accepts the next one. to gets
+ * everything of from's request: the FCGX_Request (its connection, libfcgi's
+ * streams and parameters), what was answered (status_sent, status,
+ * bytes_out), the headers added and the hooks; from gets a fresh
+ * FCGX_Request on the same listening socket (FCGX_InitRequest), as hio_init
+ * made it, and no request in progress: hio_finish and hio_accept write and
+ * close nothing of the moved request. Contract of the moved request:
+ * libfcgi's streams still name from's FCGX_Request inside (libfcgi's private
+ * reqDataPtr), so nothing may be read or written through them (to.req.in,
+ * .out, .err) any more: the answer is written with hio_set_output (e.g.
+ * lib/http/fcgiwrite on to.req, which reads and writes the socket itself),
+ * and the request is ended by whoever writes it (fcgiwrite_finish /
+ * fcgiwrite_abandon, which free it with FCGX_Free), never with hio_finish,
+ * hio_accept or hio_done on to. hio_param on to works (the parameters moved
+ * with it). 0, or -1 when h is plain CGI or has no request in progress
+ * (nothing moved). What is left of the body is first read to its end and
+ * discarded (at most drain_max bytes, as hio_finish does; this waits for the
+ * web server to send the body's end, which it sends with the body), so that
+ * the taker may end the answer and close the connection at once. */
+int hio_hand_over(struct hio *from, struct hio *to);
+
+/* hio_set_output: from now on hio_write (and what writes through it:
+ * hio_headers, hio_send_*) hands the answer's bytes to fn(ud, p, n) instead
+ * of libfcgi's stream or stdout, and hio_flush does nothing (the owner of fn
+ * sends them); status, status_sent and bytes_out are kept as before. NULL
+ * fn: back to libfcgi / stdout. */
+void hio_set_output(struct hio *h, hio_out_fn fn, void *ud);
 
 /* hio_on_headers: for the current request only (hio_accept forgets it),
  * fn(ud, status, out) adds header lines to whatever answer hio_headers writes

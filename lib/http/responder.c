@@ -437,9 +437,40 @@ void exchange_finish(struct exchange *x)
 	pthread_mutex_unlock(&x->lock);
 }
 
+int responder_take(struct exchange *x, struct responder_taken *t)
+{
+	memset(t, 0, sizeof *t);
+	if (hio_hand_over(x->h, &t->h) < 0)
+		return -1;
+	t->r = x->w->r;
+	t->log = x->log;
+	t->auth = x->auth;
+	t->slot = x->slot;
+	t->endpoint = x->route ? x->route->path : NULL;
+	snprintf(t->method, sizeof t->method, "%s", x->method ? x->method : "GET");
+	t->body = x->body;
+	memset(&x->body, 0, sizeof x->body);
+	x->slot = -1;
+	return 0;
+}
+
+void responder_taken_end(struct responder_taken *t)
+{
+	if (t->ended)
+		return;
+	t->ended = 1;
+	accesslog_end(&t->log, t->method, t->endpoint, t->h.status_sent ? t->h.status : 500, t->h.bytes_out);
+	accesslog_write(&t->log, responder_metrics(t->r));
+	if (t->slot >= 0)
+		capacity_give(t->r->capacity, t->slot);
+	t->slot = -1;
+	buf_free(&t->body);
+}
+
 void responder_serve_one(struct responder_worker *w)
 {
 	struct exchange x;
+	enum route_status st;
 
 	memset(&x, 0, sizeof x);
 	x.w = w;
@@ -452,7 +483,16 @@ void responder_serve_one(struct responder_worker *w)
 	x.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	x.done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	accesslog_begin(&x.log);
-	if (dispatch(w->r, &x) == ROUTE_PENDING) {
+	st = dispatch(w->r, &x);
+	if (st == ROUTE_TAKEN) { /* another thread answers, logs it and gives its slot back */
+		memset(&w->last, 0, sizeof w->last);
+		w->trim = 0;
+		buf_free(&x.body);
+		if (x.slot >= 0)
+			capacity_give(w->r->capacity, x.slot);
+		return;
+	}
+	if (st == ROUTE_PENDING) {
 		x.pending = 1;
 		pthread_mutex_lock(&x.lock);
 		while (!x.finished)
@@ -917,7 +957,9 @@ int responder_main(const struct responder_def *def)
 		n = 1;
 	/* room for the pool to grow: one worker per capacity slot besides the kept ones; one kept worker
 	 * grows none (mod_fcgid sends a process one request at a time: MCPGW_CHAT_THREADS=1 there) */
-	max = r.settings_ok && n > 1 && (r.needs & ROUTE_CAPACITY) ? n + r.s.capacity : n;
+	max = r.settings_ok && n > 1 && (r.needs & ROUTE_CAPACITY) && !(def->pool_fixed && def->pool_fixed(&r))
+		      ? n + r.s.capacity
+		      : n;
 	if (!(r.ws = calloc((size_t)max, sizeof *r.ws)) || !(pool.free_slots = calloc((size_t)max, sizeof(int))) ||
 	    worker_init(&r, &r.ws[0]) < 0) {
 		log_error("cannot start: FastCGI initialisation failed or out of memory");

@@ -33,6 +33,9 @@ enum route_status {
 	ROUTE_PENDING,  /* the handler keeps x and answers later, from any thread or loop, then calls
 			 * exchange_finish(x); until then x and the request stay open. The threaded
 			 * skeleton of today holds the worker until then; an event-driven one moves on. */
+	ROUTE_TAKEN,    /* the handler took the request over (responder_take) for another thread to
+			 * answer: the skeleton answers, logs and frees nothing of it, and its worker
+			 * goes back to accepting at once */
 };
 
 struct exchange;
@@ -123,6 +126,38 @@ extern const struct responder_client responder_upstream;
  * (bc_set_caller). */
 extern const struct responder_client responder_broker;
 
+/* A request a handler took over (responder_take), with what the skeleton
+ * would have ended it with; the taker answers it on h and ends it. */
+struct responder_taken {
+	struct responder *r;
+	struct hio h;            /* the request (hio_hand_over: read its contract) */
+	struct accesslog log;    /* its access-log record, begun and filled as for any request */
+	struct auth_caller auth; /* who sent it */
+	int slot;                /* its capacity slot (ROUTE_CAPACITY), -1 none */
+	const char *endpoint;    /* the route's path (a route table's string) */
+	char method[16];         /* REQUEST_METHOD */
+	buf_t body;              /* the body (ROUTE_BODY) */
+	int ended;               /* responder_taken_end ran */
+};
+
+/* responder_take: a handler hands its request over to t (the caller's,
+ * zeroed or not) and then returns ROUTE_TAKEN: the FastCGI request moves
+ * with hio_hand_over (the worker gets a fresh FCGX_Request for its next
+ * accept), and so do the access-log record, the caller (auth), the capacity
+ * slot (no longer given back when the handler returns: responder_taken_end
+ * does) and the body (x->body is left empty). FastCGI only. 0, or -1 when
+ * nothing was taken (plain CGI, no request in progress): the handler
+ * answers as before. */
+int responder_take(struct exchange *x, struct responder_taken *t);
+
+/* responder_taken_end: the taker is done with t's run (its answer all
+ * written through t->h, or the client gone): the access-log line and its
+ * counts (accesslog_end with t->h's status, or 500 when nothing was
+ * answered, and body bytes; accesslog_write), the capacity slot given back,
+ * the body freed. Once (later calls do nothing); from any thread. The
+ * request itself (t->h) is the taker's to end (fcgiwrite_finish). */
+void responder_taken_end(struct responder_taken *t);
+
 /* A responder program: its name, routes, clients and hooks (all hooks optional). */
 struct responder_def {
 	const char *name; /* for the log: "tools.fcgi" */
@@ -135,6 +170,9 @@ struct responder_def {
 	size_t worker_size; /* bytes of w->data per worker (0: none) */
 	/* threads: worker threads in FastCGI mode (NULL: 1); the settings are loaded */
 	int (*threads)(const struct responder *r);
+	/* pool_fixed: 1 when the pool keeps def->threads workers and never grows (its
+	 * handlers hand long requests over: ROUTE_TAKEN), asked after setup (NULL: 0) */
+	int (*pool_fixed)(const struct responder *r);
 	/* setup: after the settings loaded; -1 with r->settings_err set: every route answers 500 */
 	int (*setup)(struct responder *r);
 	/* upstream_opts: change the options the workers' upstream clients are made with */

@@ -2381,6 +2381,11 @@ struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char 
 	return run_open(t, json_deep_copy(body), servers, sink);
 }
 
+struct tl_run *toolloop_open_owned(struct toolloop *t, json_t *body, const char *servers, const struct toolloop_sink *sink)
+{
+	return run_open(t, body, servers, sink);
+}
+
 /* round_done: a round's answer is complete: the run answers, or its MCP calls are next */
 static void round_done(struct tl_run *r)
 {

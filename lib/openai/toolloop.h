@@ -197,6 +197,13 @@ struct toolloop_need {
 struct tl_run *toolloop_open(struct toolloop *t, const json_t *body, const char *servers,
 			     const struct toolloop_sink *sink);
 
+/* toolloop_open_owned: toolloop_open of a body the run takes over (stolen,
+ * even on failure; changed by the run; NULL: out of memory, the run ends
+ * with a 500 ERROR event): one parsed request in memory instead of two. NULL
+ * when out of memory (no event was sent). */
+struct tl_run *toolloop_open_owned(struct toolloop *t, json_t *body, const char *servers,
+				   const struct toolloop_sink *sink);
+
 /* toolloop_step: what the run needs next, filled into *need (pointers
  * borrowed from the run until fed). Sends the TOOL_START events of a batch
  * before handing it out (a call whose arguments are not a JSON object ends

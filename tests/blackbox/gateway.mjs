@@ -176,6 +176,8 @@ export async function startGateway({ upstream, sim, env = {}, servers = defaultS
 		// info, as users do: what only happens at debug must not be what makes a test pass)
 		MCPGW_LOG_LEVEL: process.env.MCPGW_TEST_LOG_LEVEL || 'debug',
 		MCPGW_TOOL_TIMEOUT: '10',
+		// MCPGW_TEST_CHAT_DRIVER: the chat driver of every gateway under test (loop: the event loop's)
+		...(process.env.MCPGW_TEST_CHAT_DRIVER ? { MCPGW_CHAT_DRIVER: process.env.MCPGW_TEST_CHAT_DRIVER } : {}),
 		...env,
 	};
 	fs.writeFileSync(path.join(home, '.env'),

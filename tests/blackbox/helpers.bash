@@ -84,6 +84,10 @@ mcpgw_setup_file() {
 	else
 		mcpgw_write_config
 	fi
+	# MCPGW_TEST_CHAT_DRIVER: the chat driver of every gateway under test (loop: the event loop's)
+	if [ -n "${MCPGW_TEST_CHAT_DRIVER:-}" ] && ! grep -q '^MCPGW_CHAT_DRIVER=' "$MCPGW_HOME/.env" 2>/dev/null; then
+		echo "MCPGW_CHAT_DRIVER=$MCPGW_TEST_CHAT_DRIVER" >>"$MCPGW_HOME/.env"
+	fi
 	node "$MCPGW_ROOT/tests/blackbox/canaries.mjs" plant "$MCPGW_HOME" || return 1
 	mcpgw_hand_over_home
 	sh "$MCPGW_ROOT/deploy/mcpgwctl" start >"$MCPGW_HOME/mcpgwctl.out" 2>&1 || {

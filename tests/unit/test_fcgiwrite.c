@@ -436,6 +436,42 @@ static void test_limit(void **state)
 	assert_int_equal(w->out_len, 2000);
 }
 
+/* fcgiwrite_body_ended: the body's end (the empty FCGI_STDIN record) is seen whether libfcgi read
+ * it with the body or fcgiwrite_client_gone read it later, sent apart (Apache's "empty stdin") */
+static void test_body_ended(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 1);
+	accept_request(w, "abc", 1); /* read to its end: libfcgi saw EOF */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
+	assert_int_equal(fcgiwrite_body_ended(&fw), 0); /* handed back */
+	web_read_to_end(w);
+	assert_false(w->bad);
+}
+
+static void test_body_end_apart(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 0);
+	accept_request(w, "abc", 0); /* the body by its length: its end not read */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	assert_int_equal(fcgiwrite_body_ended(&fw), 0);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 0);
+	assert_int_equal(fcgiwrite_body_ended(&fw), 0); /* nothing came yet */
+	send_record(w->fd, FCGI_STDIN, NULL, 0);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 0); /* read and passed over */
+	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
+	web_read_to_end(w);
+	assert_false(w->bad);
+}
+
 /* The web server closes: flush says GONE; put refuses; finish hands the request back closed */
 static void test_peer_closes(void **state)
 {
@@ -601,6 +637,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tiny_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_split_at_65535, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_ended, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_end_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epipe_no_sigpipe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_request, setup, teardown),

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http/fcgiwrite.h"
 #include "http/hio.h"
 
 /* FastCGI record types (the FastCGI 1.0 specification) */
@@ -82,6 +83,61 @@ static void child_serve(int listen_fd, int nreq)
 	_exit(ok ? 0 : 4);
 }
 
+/* collect: hio_set_output's function in the tests: the bytes appended to a buf_t */
+static int collect(void *ud, const void *p, size_t n)
+{
+	return buf_append(ud, p, n);
+}
+
+/* child_hand_over: the first request (connection A) is handed over (hio_hand_over) and answered
+ * through hio_set_output into a buffer; the worker's hio accepts and answers the second
+ * (connection B) while A waits; then A's answer goes out through fcgiwrite on the moved
+ * FCGX_Request. The exit status says which step was not as expected (0: all were). */
+static void child_hand_over(int listen_fd)
+{
+	struct hio h, moved, again;
+	buf_t body = BUF_INIT, out = BUF_INIT;
+	struct fcgiwrite fw;
+	enum fcgiwrite_state st;
+
+	(void)alarm(CHILD_LIFE_S);
+	if (dup2(listen_fd, 0) < 0)
+		_exit(2);
+	(void)close(listen_fd);
+	if (hio_init(&h) != 0 || h.cgi || hio_accept(&h) != 1 || hio_read_body(&h, BODY_MAX, &body) != 0)
+		_exit(3);
+	if (hio_add_headers(&h, "X-Test: moved\r\n") != 0 || hio_hand_over(&h, &moved) != 0)
+		_exit(4);
+	/* the worker's hio has no request any more; the moved one has it all */
+	if (h.req.in || h.req.ipcFd != -1 || h.added[0] || !moved.req.in || moved.req.ipcFd < 0 ||
+	    !hio_param(&moved, "REQUEST_URI") || hio_hand_over(&h, &again) != -1)
+		_exit(5);
+	hio_set_output(&moved, collect, &out);
+	if (hio_send_raw_json(&moved, 200, "{\"moved\":1}", 11) != 0 || moved.status != 200 || moved.bytes_out != 12 ||
+	    !out.data || !strstr(out.data, "Status: 200") || !strstr(out.data, "X-Test: moved\r\n"))
+		_exit(6);
+	/* the next request, accepted on the worker's fresh FCGX_Request while A is still open */
+	if (hio_accept(&h) != 1 || hio_read_body(&h, BODY_MAX, &body) != 0 ||
+	    hio_send_raw_json(&h, 200, "{\"second\":1}", 12) != 0)
+		_exit(7);
+	hio_finish(&h);
+	if (fcgiwrite_begin(&fw, &moved.req, 0) != 0 || fcgiwrite_put(&fw, out.data, out.len) != FCGIWRITE_PUT_OK)
+		_exit(8);
+	while ((st = fcgiwrite_finish(&fw, 0)) == FCGIWRITE_WANT_WRITE) {
+		struct pollfd p = { .fd = fcgiwrite_fd(&fw), .events = POLLOUT };
+
+		(void)poll(&p, 1, 1000);
+	}
+	if (st != FCGIWRITE_DONE)
+		_exit(9);
+	buf_free(&body);
+	buf_free(&out);
+	hio_done(&h);
+	_exit(0);
+}
+
+static int child_mode_hand_over; /* web_start forks child_hand_over instead of child_serve */
+
 /* web_start: a listening unix socket, the responder child on it (serving
  * nreq requests), and the web server's connection to it */
 static void web_start(struct web *w, int nreq)
@@ -102,8 +158,11 @@ static void web_start(struct web *w, int nreq)
 	assert_int_equal(listen(lfd, 1), 0);
 	w->child = fork();
 	assert_true(w->child >= 0);
-	if (w->child == 0)
+	if (w->child == 0) {
+		if (child_mode_hand_over)
+			child_hand_over(lfd);
 		child_serve(lfd, nreq);
+	}
 	(void)close(lfd);
 	w->fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(w->fd >= 0);
@@ -343,6 +402,47 @@ static void test_keep_conn_drains_first(void **state)
 	assert_int_equal(web_stop(&w), 0);
 }
 
+/* hio_hand_over: a request moved off the worker's hio stays open while the worker accepts and
+ * answers the next one on another connection; its answer, written through hio_set_output and then
+ * fcgiwrite on the moved FCGX_Request, arrives whole with the headers added before the move */
+static void test_hand_over(void **state)
+{
+	struct web w;
+	struct sockaddr_un a;
+	int b;
+
+	(void)state;
+	child_mode_hand_over = 1;
+	web_start(&w, 2);
+	child_mode_hand_over = 0;
+	send_begin(w.fd, 0);
+	assert_int_equal(send_stdin(w.fd, 10), 0);
+	assert_int_equal(send_record(w.fd, REC_STDIN, NULL, 0), 0);
+	assert_true(quiet(w.fd)); /* handed over, not answered yet */
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, w.sock, strlen(w.sock) + 1);
+	b = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(b >= 0);
+	assert_int_equal(connect(b, (struct sockaddr *)&a, sizeof a), 0);
+	send_begin(b, 0);
+	assert_int_equal(send_stdin(b, 3), 0);
+	assert_int_equal(send_record(b, REC_STDIN, NULL, 0), 0);
+	{
+		struct web wb = w;
+
+		wb.fd = b;
+		assert_int_equal(read_answer(&wb), 0);
+		assert_non_null(strstr(wb.out, "{\"second\":1}"));
+	}
+	assert_int_equal(read_answer(&w), 0);
+	assert_non_null(strstr(w.out, "Status: 200"));
+	assert_non_null(strstr(w.out, "X-Test: moved"));
+	assert_non_null(strstr(w.out, "{\"moved\":1}"));
+	(void)close(b);
+	assert_int_equal(web_stop(&w), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_under_limit),
 		cmocka_unit_test(test_keep_conn_drains_first),
 		cmocka_unit_test(test_drain_bounded),
+		cmocka_unit_test(test_hand_over),
 	};
 
 	/* a write to a responder that closed fails with EPIPE instead of killing the test */

@@ -1,0 +1,66 @@
+/* chatloop.h: chat.fcgi's event-loop driver (MCPGW_CHAT_DRIVER=loop): one thread per process drives every chat completion handed to it, never blocking on one. */
+#ifndef MCPGW_CHATLOOP_H
+#define MCPGW_CHATLOOP_H
+
+#include <jansson.h>
+
+#include "http/responder.h"
+
+/*
+ * The model is docs/concurrency.md's. The skeleton's workers accept, check
+ * and read a request (auth, the capacity slot, the body, the 4xx answers)
+ * and parse it; chat.fcgi's route then hands it over (chatloop_submit) and
+ * its worker accepts the next one at once. The loop thread runs each run
+ * (lib/openai/toolloop.h) step by step on one struct evloop:
+ *
+ *   CATALOG   the worker made its own catalog current before the hand-over
+ *             (mcptools_wait, blocking there, servers coming up waited
+ *             for); the loop refreshes its own copy (lib/mcp/mcptools: a
+ *             catalog.gen read, one tools/list round trip on a blocking
+ *             broker client when the catalog changed: the one step that
+ *             still blocks the loop, bounded by MCPGW_BROKER_TIMEOUT)
+ *   UPSTREAM  lib/openai/upstream_call on the loop's one curl multi handle
+ *             (its sockets and timer on the evloop), events fed as they come
+ *   TOOLS     lib/mcp/bcasync on one broker connection, each call carrying
+ *             its request's caller; results fed in any order; keep-alive
+ *             ticks after MCPGW_STREAM_KEEPALIVE without output
+ *
+ * The answer (lib/http/chatstream.c through hio_set_output) goes into the
+ * request's lib/http/fcgiwrite buffer; a full buffer pauses the run's
+ * upstream transfer until the socket took enough. A client that leaves
+ * cancels its run's upstream transfer and broker calls. At the end of a run
+ * what the threads driver does happens too: auth_count, the rounds, the
+ * access-log line and metrics (responder_taken_end), the capacity slot
+ * given back, the mixed-batch history (inside the run).
+ */
+
+struct chatloop;
+
+/* chatloop_submit's catalog_rc when the worker read no catalog */
+#define CHATLOOP_NO_CATALOG 1000
+
+/* chatloop_start: the loop of r's process (settings loaded and valid) and
+ * its thread, which blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 (main waits
+ * for them). NULL when it cannot be made (logged): the caller drives runs
+ * on threads. Stop with chatloop_stop. */
+struct chatloop *chatloop_start(struct responder *r);
+
+/* chatloop_submit: hand the request of x over to l (responder_take) with
+ * its parsed body req (stolen, even on failure), the servers filter
+ * (X-MCPGW-Servers, copied; NULL: none) and catalog_rc, what the worker's
+ * mcptools_wait returned (BC_OK, a bc_status, or 1), or CHATLOOP_NO_CATALOG
+ * when none was read (the loop reads it then, without waiting). Returns 0: taken (the handler returns
+ * ROUTE_TAKEN), or -1: nothing was taken (out of memory, or the loop is
+ * stopping): the handler answers x itself. Thread-safe. */
+int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const char *servers, int catalog_rc);
+
+/* chatloop_stop: the process is stopping: the runs in progress (and those
+ * handed over, not started yet) go on for at most MCPGW_SHUTDOWN_GRACE from
+ * now, then the rest are abandoned (their connections closed, the access
+ * log written); the thread is joined and everything freed. NULL: nothing. */
+void chatloop_stop(struct chatloop *l);
+
+/* chatloop_runs: runs in progress on l (handed over and not yet ended), for tests and the log. */
+int chatloop_runs(struct chatloop *l);
+
+#endif
