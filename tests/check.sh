@@ -26,8 +26,14 @@ MCPGW_TEST_ARTIFACTS=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-artifacts.XXXXXX") || ex
 export MCPGW_TEST_ARTIFACTS
 sh tests/canaries.sh init "$MCPGW_TEST_ARTIFACTS" || exit 2
 fe_root=
-cleanup() { rm -rf "$log" ${fe_root:+"$fe_root"}; [ -z "$MCPGW_TEST_ARTIFACTS" ] || rm -rf "$MCPGW_TEST_ARTIFACTS"; }
+asan_pid=   # the sanitizer stage run in the background (its own session: its whole group stopped with it)
+cleanup() {
+	[ -z "$asan_pid" ] || kill -TERM -- "-$asan_pid" 2>/dev/null
+	rm -rf "$log" ${fe_root:+"$fe_root"}
+	[ -z "$MCPGW_TEST_ARTIFACTS" ] || rm -rf "$MCPGW_TEST_ARTIFACTS"
+}
 trap cleanup EXIT
+trap 'exit 2' HUP INT TERM  # the EXIT trap on a signal too: the background stage stops with the check
 
 what=${1:-all}   # all | unit | blackbox | fuzz | asan (the sanitizer stage alone) | asan-run (its tests, in build/asan)
 
@@ -203,6 +209,17 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		run_node tests/blackbox/profiles_chat.mjs
 	fi
 
+	# a whole check runs the sanitizer stage (below) beside the front-end runs: both mostly wait on
+	# their servers, and the two in a row took half the check (two cores here). Its own tree
+	# (build/asan), state directories, ports and canaries: nothing is shared with the runs beside it
+	if [ "$what" = all ]; then
+		stage "sanitizer stage started in the background (make check-asan's build and tests, build/asan; its output comes at the end)"
+		asan_t0=$(date +%s)
+		setsid sh -c 'make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$1" 2>&1 &&
+			sh build/asan/tests/check.sh asan-run >"$1" 2>&1' asan "$log/asan" </dev/null &
+		asan_pid=$!
+	fi
+
 	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).
 	# As root those run Apache's children, the responders and the broker as MCPGW_USER (www-data),
 	# who must reach the checkout: one cloned into /root (0700) is copied where it can, for these runs.
@@ -290,11 +307,19 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 fi
 
 # the sanitizer stage (make check-asan): build/asan built with SANITIZE=1, its own check.sh asan-run
+# (in a whole check started beside the front-end runs above: here its output)
 if [ "$what" = all ] || [ "$what" = asan ]; then
-	stage "sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
-	t0=$(date +%s)
-	if make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$log/asan" 2>&1; then
-		sh build/asan/tests/check.sh asan-run >"$log/asan" 2>&1
+	if [ -n "$asan_pid" ]; then
+		stage "sanitizer stage (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests; begun at $((asan_t0 - t_start)) s)"
+		wait "$asan_pid"
+		asan_pid=
+		t0=$asan_t0
+	else
+		stage "sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
+		t0=$(date +%s)
+		if make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$log/asan" 2>&1; then
+			sh build/asan/tests/check.sh asan-run >"$log/asan" 2>&1
+		fi
 	fi
 	cat "$log/asan"
 	set -- $(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\(, \([0-9][0-9]*\) skipped\)\{0,1\}$/\1 \2 \4/p' "$log/asan" | tail -n 1)
