@@ -177,8 +177,9 @@ blackbox: test-deps
 	@$(MAKE) --no-print-directory all $(TEST_PROGS)
 	@sh tests/check.sh blackbox
 
+# the build of everything make check runs, on every core (make check's first minutes otherwise)
 check: test-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TEST_PROGS) fuzz-progs
+	@$(MAKE) --no-print-directory -j$$(nproc 2>/dev/null || echo 2) all $(UNIT_BIN) $(TEST_PROGS) fuzz-progs
 	@sh tests/check.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c): clang with -fsanitize=fuzzer,address,undefined, linked with the

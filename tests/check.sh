@@ -196,6 +196,18 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	cat "$log/bats"
 	[ -n "$(pick tests/blackbox/*.bats)" ] && count_bats "$log/bats"
 
+	# a whole check runs the sanitizer stage (below) beside the node suites and the front-end runs,
+	# once the lighttpd suites (load, memory and timing figures among them) are done: both sides mostly
+	# wait on their servers, and the two in a row took half the check (two cores here). Its own tree
+	# (build/asan), state directories, ports and canaries: nothing is shared with the runs beside it
+	if [ "$what" = all ]; then
+		stage "sanitizer stage started in the background (make check-asan's build and tests, build/asan; its output comes at the end)"
+		asan_t0=$(date +%s)
+		setsid sh -c 'make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$1" 2>&1 &&
+			sh build/asan/tests/check.sh asan-run >"$1" 2>&1' asan "$log/asan" </dev/null &
+		asan_pid=$!
+	fi
+
 	stage "black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	# shellcheck disable=SC2046
 	[ -n "$(pick tests/blackbox/*.test.mjs)" ] && run_node $(pick tests/blackbox/*.test.mjs)
@@ -207,17 +219,6 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 		# and the whole chat suite (chat.test.mjs) under every profile but openai (which the run above covers), a test each
 		stage "provider profiles (node --test: the whole chat suite under every other upstream-sim profile)"
 		run_node tests/blackbox/profiles_chat.mjs
-	fi
-
-	# a whole check runs the sanitizer stage (below) beside the front-end runs: both mostly wait on
-	# their servers, and the two in a row took half the check (two cores here). Its own tree
-	# (build/asan), state directories, ports and canaries: nothing is shared with the runs beside it
-	if [ "$what" = all ]; then
-		stage "sanitizer stage started in the background (make check-asan's build and tests, build/asan; its output comes at the end)"
-		asan_t0=$(date +%s)
-		setsid sh -c 'make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$1" 2>&1 &&
-			sh build/asan/tests/check.sh asan-run >"$1" 2>&1' asan "$log/asan" </dev/null &
-		asan_pid=$!
 	fi
 
 	# the same tools, front-end, models, routes and chat tests behind every other web server front end (deploy/mcpgwctl).

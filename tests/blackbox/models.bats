@@ -144,8 +144,10 @@ wait_listed() {
 
 @test "the list is cached for MCPGW_MODELS_CACHE_TTL, then fetched again on the same connection" {
 	local before after stats t0 t1
-	get /v1/models
+	# the list stale first, so that this test's first request fetches it: the cache's age counts from t0
+	sleep 2.1
 	t0=$(date +%s%3N)
+	get /v1/models
 	before=$(json_eval 'j.requests' "$(sim_stats)")
 	get /v1/models
 	get /v1/models/gpt-4o
@@ -172,9 +174,17 @@ wait_listed() {
 }
 
 @test "k requests that find the list stale, over several processes: one upstream fetch; within the TTL: none" {
-	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times round served
-	# a burst first: mod_fcgid starts its processes on demand (lighttpd and spawn-fcgi have four already)
-	fire warm 8 /v1/models
+	local before t0 t_end k=16 listed='j.data.some(m => m.id === "gpt-4o-mini")' times round served warm
+	# a burst first, on a stale list while the upstream holds its answer (stopped) for 2.5 s: mod_fcgid
+	# starts another process only for a request that waited 1 s for a busy one (its handle_request), and
+	# the list comes in 300 ms otherwise (lighttpd and spawn-fcgi have four processes already)
+	sleep 2.1
+	kill -STOP "$(cat "$MCPGW_HOME/sim.pid")"
+	fire warm 8 /v1/models &
+	warm=$!
+	sleep 2.5
+	kill -CONT "$(cat "$MCPGW_HOME/sim.pid")"
+	wait "$warm"
 	check_bodies warm "$listed"
 	[ "$(store_sql "SELECT count(*) FROM kv WHERE ns = 'sharedcache' AND key = 'models'")" = 1 ]
 	[ "$(stat -c %a "$MCPGW_STATE_DIR/state.db")" = 600 ]

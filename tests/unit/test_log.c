@@ -17,7 +17,7 @@
 #include "core/log.h"
 
 #define THREADS 4
-#define LINES 3000
+#define LINES 1000
 
 static char dir[64], path[128];
 
