@@ -849,6 +849,10 @@ struct chatloop *chatloop_start(struct responder *r)
 	    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, curl_timer) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l) != CURLM_OK ||
+	    /* the idle upstream connections kept after a burst: as many as the threads driver keeps (one
+	     * per kept worker), not libcurl's default of four per transfer ever added at once */
+	    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)(r->s.chat_threads > 0 ? r->s.chat_threads : 1)) !=
+		    CURLM_OK ||
 	    (l->curl_timer = evloop_timer_add(l->ev, curl_due, curl_fire, l)) < 0 ||
 	    (l->run_timer = evloop_timer_add(l->ev, runs_due, runs_fire, l)) < 0 ||
 	    evloop_watch(l->ev, l->efd, EVLOOP_READ, on_wake, l) < 0) {
