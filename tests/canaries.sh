@@ -41,6 +41,16 @@ grep_one() {
 	esac
 }
 
+# kept_with PATS DIR [NAME]: the files under DIR/kept (named NAME, a find -name pattern; all of them
+# when not given) that hold a line of the file PATS (fixed strings), one a line: one grep over every
+# plain file (thousands: not a grep each), the gzip'ed ones each through gzip -dc
+kept_with() {
+	grep -rlaF -f "$1" --include="${3:-*}" --exclude='*.gz' -- "$2/kept"
+	find "$2/kept" -type f -name "${3:-*}" -name '*.gz' | while IFS= read -r f; do
+		grep_one "$f" "$1" >/dev/null && printf '%s\n' "$f"
+	done
+}
+
 # check DIR: no canary in DIR/kept
 check() {
 	[ -s "$1/canaries" ] || { echo "canaries: no $1/canaries" >&2; return 2; }
@@ -49,16 +59,9 @@ check() {
 	# the prefix alone finds a whole canary and a cut one alike
 	sed -n 's/^prefix //p' "$1/canaries" >"$pats"
 	hits=0
-	list=$(mktemp) || return 2
 	found=$(mktemp) || return 2
-	find "$1/kept" -type f >"$list"
-	n=$(wc -l <"$list")
-	# the files with a prefix in them: one grep over every plain file (thousands: not a grep each),
-	# the gzip'ed ones each through gzip -dc
-	{
-		grep -rlaF -f "$pats" --exclude='*.gz' -- "$1/kept"
-		grep '\.gz$' "$list" | while IFS= read -r f; do grep_one "$f" "$pats" >/dev/null && printf '%s\n' "$f"; done
-	} >"$found"
+	n=$(find "$1/kept" -type f | wc -l)
+	kept_with "$pats" "$1" >"$found"
 	while IFS= read -r f; do
 		hits=$((hits + 1))
 		# name the channel of each whole canary in the file; a cut one has none
@@ -69,7 +72,7 @@ check() {
 			else echo "LEAK: ${f#"$1"/kept/}: the ? canary (a cut copy: $v)"; fi
 		done
 	done <"$found"
-	rm -f "$pats" "$list" "$found"
+	rm -f "$pats" "$found"
 	if [ "$n" = 0 ]; then
 		echo "canaries: nothing was kept in $1/kept: the check would prove nothing" >&2
 		return 1
@@ -108,10 +111,7 @@ in_kept() {
 	t=$(mktemp) || return 2
 	printf '%s\n' "$2" >"$t"
 	r=1
-	grep -rqaF -f "$t" --include='*.log*' --exclude='*.gz' -- "$1/kept" && r=0
-	[ "$r" = 0 ] || for f in $(find "$1/kept" -type f -name '*.log*.gz'); do
-		grep_one "$f" "$t" >/dev/null && { r=0; break; }
-	done
+	[ -z "$(kept_with "$t" "$1" '*.log*')" ] || r=0
 	rm -f "$t"
 	return $r
 }

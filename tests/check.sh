@@ -35,6 +35,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' HUP INT TERM  # the EXIT trap on a signal too: the background stage stops with the check
 
+# the sanitizer stage's build and tests, in build/asan: sh -c "$asan_stage" asan LOG (LOG: the build's
+# output if it fails, else the tests'), run in the foreground (check-asan) or beside the front ends
+asan_stage='make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$1" 2>&1 &&
+	sh build/asan/tests/check.sh asan-run >"$1" 2>&1'
+
 what=${1:-all}   # all | unit | blackbox | fuzz | asan (the sanitizer stage alone) | asan-run (its tests, in build/asan)
 
 # MCPGW_CHECK_SUITES: black-box files (names in tests/blackbox) to run instead of all of them; set, the
@@ -203,8 +208,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	if [ "$what" = all ]; then
 		stage "sanitizer stage started in the background (make check-asan's build and tests, build/asan; its output comes at the end)"
 		asan_t0=$(date +%s)
-		setsid sh -c 'make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$1" 2>&1 &&
-			sh build/asan/tests/check.sh asan-run >"$1" 2>&1' asan "$log/asan" </dev/null &
+		setsid sh -c "$asan_stage" asan "$log/asan" </dev/null &
 		asan_pid=$!
 	fi
 
@@ -318,9 +322,7 @@ if [ "$what" = all ] || [ "$what" = asan ]; then
 	else
 		stage "sanitizer build (make check-asan: AddressSanitizer + UBSan build in build/asan, unit and lighttpd black-box tests)"
 		t0=$(date +%s)
-		if make -j"$(nproc 2>/dev/null || echo 2)" --no-print-directory asan-tree >"$log/asan" 2>&1; then
-			sh build/asan/tests/check.sh asan-run >"$log/asan" 2>&1
-		fi
+		sh -c "$asan_stage" asan "$log/asan"
 	fi
 	cat "$log/asan"
 	set -- $(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\(, \([0-9][0-9]*\) skipped\)\{0,1\}$/\1 \2 \4/p' "$log/asan" | tail -n 1)

@@ -200,8 +200,6 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 	 * the strict one (every other holder's lock asked: a pid reused since its holder crashed does not
 	 * keep a slot from being taken) */
 	for (int strict = 0; strict < 2; strict++) {
-		int refuse;
-
 		if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
 			if (errno == 0)
 				errno = EIO;
@@ -216,8 +214,7 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 		     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers
 			     ? CAPACITY_OVER_SHARE
 			     : CAPACITY_TAKEN;
-		refuse = rc != CAPACITY_TAKEN;
-		if (!refuse)
+		if (rc == CAPACITY_TAKEN)
 			break;
 		if (strict)
 			goto out;

@@ -107,8 +107,9 @@ wait_starts() {
 	[ "$(server_field sqlite retries)" = 0 ]
 	# from the death to ready again, by the broker's own clock (the log's times: the polling above is
 	# only as quick as the machine runs curl and node)
-	ms=$(awk '/ server sqlite: killed by signal 9/ { split($1, t, "T"); split(t[2], h, ":"); k = (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 }
-		k && / server sqlite: .* -> ready$/ { split($1, t, "T"); split(t[2], h, ":"); r = (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 - k; k = 0 }
+	ms=$(awk 'function ms(ts,  t, h) { split(ts, t, "T"); split(t[2], h, ":"); return (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 }
+		/ server sqlite: killed by signal 9/ { k = ms($1) }
+		k && / server sqlite: .* -> ready$/ { r = ms($1) - k; k = 0 }
 		END { printf "%d\n", r }' "$MCPGW_STATE_DIR/broker.log")
 	echo "# ready again ${ms} ms after it was killed (broker log)" >&3
 	[ "$ms" -gt 0 ] && [ "$ms" -lt 1500 ]

@@ -317,20 +317,20 @@ assert_stream_error() {
 	assert_status 200
 }
 
-# abandon_chats N [CURL_ARG...]: N non-streamed chats the simulator holds 30 s, whose clients (curl, with
-# CURL_ARGs) give up after 0.5 s; then one more chat must be answered at once (its worker free)
-# and at least N-2 of the N upstream requests seen closed by the simulator ($SIM_URL/_sim/requests)
-abandon_chats() {
-	local n=$1 i t0 aborted
+# leave_chats N MATCH [CURL_ARG...]: N non-streamed chats (their message MATCH) the simulator holds
+# 30 s, whose clients (curl, with CURL_ARGs) give up after 0.5 s; then one more chat must be answered
+# at once (MCPGW_UPSTREAM_TIMEOUT is 4 s here, 300 s by default): the held ones keep no one waiting
+leave_chats() {
+	local n=$1 match=$2 i t0
 
-	shift
+	shift 2
 	sim_reset
 	for i in $(seq "$n"); do
-		sim_append '[{"match":"abandon-me","delay_ms":30000,"content":"nobody reads this"}]' >/dev/null
+		sim_append '[{"match":"'"$match"'","delay_ms":30000,"content":"nobody reads this"}]' >/dev/null
 	done
 	for i in $(seq "$n"); do
 		curl -s -o /dev/null -m 0.5 -H 'Content-Type: application/json' "$@" \
-			--data-binary '{"model":"sim-model","messages":[{"role":"user","content":"abandon-me"}],"mcp":{"tools":false}}' \
+			--data-binary '{"model":"sim-model","messages":[{"role":"user","content":"'"$match"'"}],"mcp":{"tools":false}}' \
 			"$MCPGW_URL/v1/chat/completions" &
 	done
 	wait
@@ -340,12 +340,27 @@ abandon_chats() {
 	echo "# the next chat took $(ms_since "$t0") ms" >&3
 	assert_status 200
 	assert_json "j.choices[0].message.content === 'sim: not waiting'"
-	[ "$(ms_since "$t0")" -lt 1500 ] # MCPGW_UPSTREAM_TIMEOUT is 4 s here (300 s by default)
-	# the simulator saw them go away (their upstream connections closed)
-	aborted=$(curl -s "$SIM_URL/_sim/requests" | node -e '
+	[ "$(ms_since "$t0")" -lt 1500 ]
+}
+
+# upstream_closed MATCH: how many upstream requests with MATCH in their body the simulator saw closed
+# before it answered ($SIM_URL/_sim/requests)
+upstream_closed() {
+	curl -s "$SIM_URL/_sim/requests" | node -e '
 		const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
 		const l = Array.isArray(r) ? r : r.requests;
-		console.log(l.filter(x => x.aborted && JSON.stringify(x.body).includes("abandon-me")).length)')
+		console.log(l.filter(x => x.aborted && JSON.stringify(x.body).includes(process.argv[1])).length)' "$1"
+}
+
+# abandon_chats N [CURL_ARG...]: leave_chats, and at least N-2 of the N upstream requests closed at
+# once (their clients' going away told), each logged as such (499)
+abandon_chats() {
+	local n=$1 aborted
+
+	shift
+	leave_chats "$n" abandon-me "$@"
+	# the simulator saw them go away (their upstream connections closed)
+	aborted=$(upstream_closed abandon-me)
 	echo "# upstream requests aborted: $aborted" >&3
 	[ "$aborted" -ge $((n - 2)) ]
 	# each logged as the client's going away (499), none as the upstream's timeout
@@ -379,34 +394,16 @@ need_watching_frontend() {
 held_chats() {
 	local n=$1 i t0 ended lines0 lines1
 
-	sim_reset
-	for i in $(seq "$n"); do
-		sim_append '[{"match":"hold-me","delay_ms":30000,"content":"nobody reads this"}]' >/dev/null
-	done
 	lines0=$(wc -l <"$MCPGW_STATE_DIR/responders.log")
-	for i in $(seq "$n"); do
-		curl -s -o /dev/null -m 0.5 -H 'Content-Type: application/json' \
-			--data-binary '{"model":"sim-model","messages":[{"role":"user","content":"hold-me"}],"mcp":{"tools":false}}' \
-			"$MCPGW_URL/v1/chat/completions" &
-	done
-	wait
-	sleep 0.3
 	t0=$(date +%s%N)
-	chat '{"model":"sim-model","messages":[{"role":"user","content":"not waiting"}],"mcp":{"tools":false}}'
-	echo "# the next chat took $(ms_since "$t0") ms" >&3
-	assert_status 200
-	assert_json "j.choices[0].message.content === 'sim: not waiting'"
-	[ "$(ms_since "$t0")" -lt 1500 ]
+	leave_chats "$n" hold-me
 	# within MCPGW_UPSTREAM_TIMEOUT (and 4 s more for a busy machine) the simulator sees each closed
 	for i in $(seq 64); do
-		ended=$(curl -s "$SIM_URL/_sim/requests" | node -e '
-			const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
-			const l = Array.isArray(r) ? r : r.requests;
-			console.log(l.filter(x => x.aborted && JSON.stringify(x.body).includes("hold-me")).length)')
+		ended=$(upstream_closed hold-me)
 		[ "$ended" -ge "$n" ] && break
 		sleep 0.25
 	done
-	echo "# upstream requests ended by MCPGW_UPSTREAM_TIMEOUT: $ended of $n after $(ms_since "$t0") ms" >&3
+	echo "# upstream requests ended by MCPGW_UPSTREAM_TIMEOUT: $ended of $n, $(ms_since "$t0") ms after they were sent" >&3
 	[ "$ended" = "$n" ]
 	# each logged once, at the timeout: as the upstream's timeout (504), or as the client's going away
 	# (499) where the web server, given that answer, said the client had left; the next chat's apart
