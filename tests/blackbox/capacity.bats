@@ -40,7 +40,12 @@ slow_stream() {
 	assert_openai_error 503 capacity_exceeded
 	assert_json 'j.error.message.includes("MCPGW_CAPACITY")'
 	grep -qi '^Retry-After: 1' <<<"$HEADERS" || { echo "no Retry-After: $HEADERS" >&2; return 1; }
-	[ "$ms" -lt 500 ] || { echo "the 503 took $ms ms" >&2; return 1; }
+	# at once, not a place in a queue: a queued request would wait for the first stream's end, 2 s
+	# away. 0.5 s; 1.5 s in the sanitizer build, which runs beside the other front ends' suites on
+	# a loaded machine (CI measured 554 ms there)
+	limit=500
+	! grep -qa __asan_init "$MCPGW_ROOT/cgi-bin/chat.fcgi" || limit=1500
+	[ "$ms" -lt "$limit" ] || { echo "the 503 took $ms ms (limit $limit)" >&2; return 1; }
 	for p in $(cat "$BATS_TEST_TMPDIR/pids"); do wait "$p"; done
 	for i in 1 2 3 4 5; do
 		read -r code first total <"$BATS_TEST_TMPDIR/s.$i"
@@ -55,9 +60,16 @@ slow_stream() {
 }
 
 @test "the capacity table is the state directory's capacity.slots, 0600, and an idle host holds no slot" {
+	# (the request before this one ended once its client read the last byte; its responder gives the
+	# slot back just after that, so a loaded machine gets 2 s for it)
 	[ -f "$MCPGW_STATE_DIR/capacity.slots" ]
 	[ "$(stat -c %a "$MCPGW_STATE_DIR/capacity.slots")" = 600 ]
 	# a slot is held by a lock (fcntl OFD locks show in /proc/locks); none is held between requests
 	ino=$(stat -c %i "$MCPGW_STATE_DIR/capacity.slots")
-	! grep -q ":$ino " /proc/locks
+	for _ in $(seq 20); do
+		grep -q ":$ino " /proc/locks || return 0
+		sleep 0.1
+	done
+	grep ":$ino " /proc/locks >&2
+	return 1
 }
