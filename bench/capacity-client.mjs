@@ -4,7 +4,7 @@
 // the gateway's processes sampled meanwhile.
 //
 //   node bench/capacity-client.mjs --url URL --body FILE --n N [--timeout-s 120] [--expect TEXT]
-//        [--lighttpd-pid PID --broker-pid PID] [--sample-ms 100]
+//        [--then-body FILE2] [--lighttpd-pid PID --broker-pid PID] [--sample-ms 100]
 //
 // Every request is POSTed at once (node's http module, an agent with no socket limit and no
 // keep-alive: one TCP connection per stream). A stream is complete when its status is 200, it
@@ -13,6 +13,12 @@
 // started: the end of the stream, and its first content delta (the first chunk whose
 // choices[0].delta.content is not empty). Streams not ended --timeout-s after the start are cut
 // and counted as unfinished (those that had no byte of an answer by then are counted apart).
+//
+// --then-body FILE2 (the yardstick of what the load and the simulator cost by themselves): each
+// stream is two exchanges, as the gateway has them with the upstream for one tool round: BODY
+// first, whose stream must end with [DONE] (its deltas are the tool call, not content), then at
+// once FILE2 (the conversation with the tool's result) on a new connection, judged as above. A
+// stream's times run from the first exchange's start to the second's end and first content delta.
 //
 // Memory (with --lighttpd-pid and --broker-pid): the private memory (Private_Clean +
 // Private_Dirty of /proc/PID/smaps_rollup) of the broker plus every chat.fcgi child of lighttpd,
@@ -32,11 +38,11 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 function usage(msg) {
-	process.stderr.write(`capacity-client: ${msg}\nusage: capacity-client.mjs --url URL --body FILE --n N [--timeout-s S] [--expect TEXT] [--lighttpd-pid PID --broker-pid PID] [--sample-ms MS]\n`);
+	process.stderr.write(`capacity-client: ${msg}\nusage: capacity-client.mjs --url URL --body FILE --n N [--timeout-s S] [--expect TEXT] [--then-body FILE2] [--lighttpd-pid PID --broker-pid PID] [--sample-ms MS]\n`);
 	process.exit(2);
 }
 
-const opts = { url: null, body: null, n: 0, timeoutS: 120, expect: null, lighttpdPid: 0, brokerPid: 0, sampleMs: 100 };
+const opts = { url: null, body: null, thenBody: null, n: 0, timeoutS: 120, expect: null, lighttpdPid: 0, brokerPid: 0, sampleMs: 100 };
 {
 	const argv = process.argv.slice(2);
 	for (let i = 0; i < argv.length; i++) {
@@ -45,6 +51,7 @@ const opts = { url: null, body: null, n: 0, timeoutS: 120, expect: null, lighttp
 		switch (a) {
 			case '--url': opts.url = val(); break;
 			case '--body': opts.body = val(); break;
+			case '--then-body': opts.thenBody = val(); break;
 			case '--n': opts.n = Number(val()); break;
 			case '--timeout-s': opts.timeoutS = Number(val()); break;
 			case '--expect': opts.expect = val(); break;
@@ -61,6 +68,7 @@ const opts = { url: null, body: null, n: 0, timeoutS: 120, expect: null, lighttp
 }
 
 const body = fs.readFileSync(opts.body);
+const thenBody = opts.thenBody ? fs.readFileSync(opts.thenBody) : null;
 const url = new URL(opts.url);
 
 // --- memory ------------------------------------------------------------------------------------
@@ -141,14 +149,20 @@ function start(i) {
 	const s = { i, t0: performance.now(), status: 0, gotByte: false, tFirst: null, tEnd: null, text: '', doneSeen: false, errEvent: null, how: null, err: null };
 	streams.push(s);
 	open++;
+	exchange(s, body, !thenBody);
+}
+
+// exchange: one request of stream s (last: the one its answer is judged by; else, once its stream
+// ended with [DONE], the second one, thenBody, follows)
+function exchange(s, reqBody, last) {
 	const req = http.request({
 		host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', agent,
-		headers: { 'Content-Type': 'application/json', 'Content-Length': body.length, Accept: 'text/event-stream' },
+		headers: { 'Content-Type': 'application/json', 'Content-Length': reqBody.length, Accept: 'text/event-stream' },
 	}, res => {
 		s.status = res.statusCode;
 		s.gotByte = true;
 		s.retryAfter = res.headers['retry-after'] ?? null;
-		let buf = '';
+		let buf = '', ended = false;
 		res.setEncoding('utf8');
 		res.on('data', d => {
 			if (s.status !== 200) { if (buf.length < 4096) buf += d; return; }
@@ -165,7 +179,7 @@ function start(i) {
 					try { o = JSON.parse(p); } catch { s.errEvent = s.errEvent ?? 'unparsable chunk'; continue; }
 					if (o.error) { s.errEvent = s.errEvent ?? (o.error.code ?? o.error.type ?? 'error'); continue; }
 					const c = o.choices?.[0]?.delta?.content;
-					if (typeof c === 'string' && c.length) {
+					if (last && typeof c === 'string' && c.length) {
 						if (s.tFirst === null) s.tFirst = performance.now() - s.t0;
 						s.text += c;
 					}
@@ -173,18 +187,24 @@ function start(i) {
 			}
 		});
 		res.on('end', () => {
+			ended = true;
 			if (s.status !== 200) { s.body = buf.slice(0, 300); return finish(s, `status ${s.status}`); }
 			if (s.errEvent) return finish(s, `error event (${s.errEvent})`);
 			if (!s.doneSeen) return finish(s, 'no [DONE]');
+			if (!last) {
+				if (s.how) return; // cut at the bound meanwhile
+				s.doneSeen = false;
+				return exchange(s, thenBody, true);
+			}
 			if (opts.expect !== null ? s.text !== opts.expect : !s.text.length) return finish(s, 'wrong content');
 			finish(s, 'ok');
 		});
 		res.on('error', e => finish(s, `cut (${e.code ?? e.message})`));
-		res.on('close', () => finish(s, 'cut (closed before its end)'));
+		res.on('close', () => { if (!ended) finish(s, 'cut (closed before its end)'); });
 	});
 	req.on('error', e => { s.err = e.code ?? e.message; finish(s, `connection error (${s.err})`); });
 	s.req = req;
-	req.end(body);
+	req.end(reqBody);
 }
 
 function pct(xs, q) {

@@ -13,6 +13,9 @@
 # for, each answer is 5 chunks DELAY apart and [DONE] one DELAY later: about 10 x DELAY per stream
 # (5 s at the default 500 ms). Then:
 #   1. one such stream alone (the yardstick: the time a stream takes when nothing else runs);
+#      then the two upstream requests the gateway sent for it replayed by the load client straight
+#      to the simulator, N streams at once (capacity-client.mjs --then-body): what the client and
+#      the simulator, on the same cores, add by themselves at N (a row and a column; no target);
 #   2. N of them started at once by bench/capacity-client.mjs (N connections held open at once;
 #      its RLIMIT_NOFILE is raised to the hard limit, the gateway's is left as the caller's), cut
 #      after BENCH_CAPACITY_SECONDS (default 120): what has not ended then is "unfinished", and the
@@ -158,8 +161,8 @@ EXPECT="sim: bench-capacity"
 note "capacity: N = $(echo $NS), one tool round each (list_tables, bundled SQLite server), simulator chunk delay $DELAY ms, bound ${BOUND} s per N$THREADS_NOTE"
 
 {
-	echo "| N | completed | failed | unfinished at ${BOUND} s (no byte yet) | total time p50 / max | first content delta p50 / max | one stream alone | wall | most answered at once | private memory, idle -> peak | (peak - idle - processes started) / most at once ((peak - idle) / N) |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| N | completed | failed | unfinished at ${BOUND} s (no byte yet) | total time p50 / max | first content delta p50 / max | one stream alone | the simulator alone at N, p50 / max | wall | most answered at once | private memory, idle -> peak | (peak - idle - processes started) / most at once ((peak - idle) / N) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$SUMMARY"
 
 LT_WARNED=''
@@ -182,6 +185,17 @@ for n in $NS; do
 	[ "${R[completed]}" = 1 ] || die "N = $n: the stream alone did not complete: ${R[failed_kinds]}${R[unfinished]:+ (unfinished: ${R[unfinished]})}"
 	ALONE=${R[total_p50_ms]} ALONE_FIRST=${R[first_p50_ms]}
 	note "N = $n: one stream alone: $(sec "$ALONE") (first content delta $(sec "$ALONE_FIRST"))"
+	# the yardstick of what the load client and the simulator cost by themselves at N: the two
+	# upstream requests the gateway just sent for that stream (the question with the tools, then
+	# the conversation with the tool's result), replayed by the same client straight to the
+	# simulator, N streams at once, no gateway
+	[ "$(sim_bodies "$WORK/up$n")" = 2 ] || die "N = $n: the stream alone did not make two upstream requests"
+	sim_reset
+	client "$WORK/direct$n" --url "$SIM_URL/v1/chat/completions" --body "$WORK/up$n.1" --then-body "$WORK/up$n.2" \
+		--n "$n" --timeout-s "$BOUND" --expect "$EXPECT"
+	DC=${R[completed]} D50=${R[total_p50_ms]} DMAX=${R[total_max_ms]}
+	note "N = $n: the simulator alone (each stream's two upstream requests, no gateway): completed $DC; total p50 $(sec "$D50") max $(sec "$DMAX"); first content p50 $(sec "${R[first_p50_ms]}")"
+	sim_reset
 	sleep 0.5
 
 	# N at once
@@ -220,12 +234,15 @@ for n in $NS; do
 		"$(sec "$p50") / $maxtxt" "$(sec "$ALONE") (one such stream alone; first content delta $(sec "$ALONE_FIRST"))" \
 		"$(awk -v p="$p50" -v a="$ALONE" 'BEGIN { if (p == "") print "-"; else printf "p50 %+.0f ms", p - a }')" \
 		"max <= alone + 1 s, p50 <= alone + 100 ms" "$tv"
+	row "capacity, $n at once without the gateway: the simulator alone, each stream's two upstream requests sent by the load client (what the client and the simulator add by themselves at N)" \
+		"$(sec "$D50") / $(sec "$DMAX") ($DC of $n completed)" "$(sec "$p50") / $(sec "$max") (through the gateway)" \
+		"$(awk -v p="$p50" -v d="$D50" 'BEGIN { if (p == "" || d == "") print "-"; else printf "the gateway adds p50 %+.0f ms", p - d }')" "-" "-"
 	# MET: all N answered at once, at most 64 KB each (N waiting outside the gateway cost it nothing)
 	mv=MISSED
 	[ "$sp" -ge "$n" ] && le "$per" 64 && mv=MET
 	row "capacity, $n at once: private memory of chat.fcgi (${R[mem_procs]}) + mcpgw-broker above idle, per stream answered at once (at most $sp of $n; (peak - idle) / N: $per KB)" \
 		"${perb:--} KB (idle $(fmt_mb "$idle"), peak $(fmt_mb "$peak")$sptxt)" "-" "-" "(peak - idle) / N <= 64 KB, all $n at once" "$mv"
-	echo "| $n | $c | $failed_txt | $u ($u0) | $(sec "$p50") / $maxtxt | $(sec "$fp50") / $(sec "$fmax") | $(sec "$ALONE") | $(sec "${R[wall_ms]}") | $sp | $(fmt_mb "$idle") -> $(fmt_mb "$peak") | ${perb:--} KB ($per KB) |" >>"$SUMMARY"
+	echo "| $n | $c | $failed_txt | $u ($u0) | $(sec "$p50") / $maxtxt | $(sec "$fp50") / $(sec "$fmax") | $(sec "$ALONE") | $(sec "$D50") / $(sec "$DMAX") | $(sec "${R[wall_ms]}") | $sp | $(fmt_mb "$idle") -> $(fmt_mb "$peak") | ${perb:--} KB ($per KB) |" >>"$SUMMARY"
 done
 echo "$LT_NOTE" >"$WORK/lighttpd-note"
 

@@ -109,7 +109,7 @@ runs() {
 @test "bench/capacity.sh --quick: 5 streamed chats with a tool round at once through a fresh mcpgwctl gateway, one alone beside them, then 7 over a capacity of 5; every figure and verdict reported" {
 	BENCH_CAPACITY_ROWS="$T/rows" BENCH_CAPACITY_SUMMARY="$T/summary" run bash "$ROOT/bench/capacity.sh" --quick
 	[ "$status" = 0 ]
-	[ "$(wc -l <"$T/rows")" = 5 ]
+	[ "$(wc -l <"$T/rows")" = 6 ]
 	# every stream completed: status 200, [DONE], and the text the simulator sent after the tool round
 	grep -q "^capacity, 5 streamed chats at once (1 tool round each, a chunk every 200 ms): completed	5 of 5 (failed 0; unfinished after 20 s: 0, 0 of them without a byte; wall [0-9.]* s)	-	-	all 5	MET$" "$T/rows"
 	# over the capacity: the 2 beyond it refused at once with Retry-After, the 5 within it complete
@@ -120,6 +120,10 @@ runs() {
 	# a stream takes 10 chunk delays (200 ms) at least (two upstream answers of 5 chunks, [DONE] one delay later)
 	grep -Eq '^\| 5 \| 5 \| 0 \| 0 \(0\) \| ' "$T/summary"
 	awk -F' \\| ' '/^\| 5 / { split($7, a, " "); exit !(a[1] >= 2.0) }' "$T/summary"
+	# the yardstick without the gateway: the stream's two upstream requests replayed straight to the
+	# simulator, five at once; they too take 10 chunk delays at least
+	grep -Eq "^capacity, 5 at once without the gateway: the simulator alone, each stream's two upstream requests sent by the load client \(what the client and the simulator add by themselves at N\)	[0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s \(5 of 5 completed\)	[0-9]+\.[0-9]{2} s / [0-9]+\.[0-9]{2} s \(through the gateway\)	the gateway adds p50 [-+][0-9]+ ms	-	-$" "$T/rows"
+	awk -F' \\| ' '/^\| 5 / { split($8, a, " "); exit !(a[1] >= 2.0) }' "$T/summary"
 	[[ "$output" == *"lighttpd: soft RLIMIT_NOFILE "*" streams at once; chat.fcgi: "*" FastCGI sockets x backlog "* ]]
 	# nothing of the run is left
 	! ps -eo args | grep -v grep | grep -q '/tmp/mcpgw-cap\.'
