@@ -117,7 +117,7 @@ struct tl_run {
 	json_t *round_usage;           /* this round's usage: the largest of each number the answer sent */
 	int round_usage_borrowed;      /* round_usage is the answer's own object (usage_own before changing it) */
 	int usage_borrowed;            /* usage likewise (the first round's, taken over) */
-	char origin[UPSTREAM_URL_MAX]; /* the upstream's chat URL without credentials, for log lines */
+	const char *origin; /* the upstream's chat URL without credentials, for log lines (the toolloop's) */
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
@@ -2362,7 +2362,11 @@ static struct tl_run *run_open(struct toolloop *t, json_t *req, const char *serv
 		return NULL;
 	}
 	r->created = (json_int_t)time(NULL);
-	tl_origin(t->set->openai_base_url, r->origin, sizeof r->origin);
+	/* kept in the toolloop, borrowed by its runs (the same settings for all of them: the runs
+	 * sharing one toolloop see the same text): a run is allocated zeroed, and a URL's 4 KB of room
+	 * in each was a fifth of what a waiting stream cost (issue 16) */
+	tl_origin(t->set->openai_base_url, t->origin, sizeof t->origin);
+	r->origin = t->origin;
 	toolcalls_init(&r->calls_in, TL_MAX_CALLS, r->origin);
 	sse_init(&r->sse, t->set->max_response_bytes, sse_event, r);
 	if (randid_new(r->id, sizeof r->id, RANDID_COMPLETION_PREFIX, RANDID_COMPLETION_CHARS) < 0) {

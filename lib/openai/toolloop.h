@@ -97,6 +97,9 @@ struct toolloop {
 	 * tools it could not offer (see struct toolloop_event) and why */
 	char unavailable[TOOLLOOP_UNAVAILABLE_MAX];
 	char unavailable_why[TOOLLOOP_UNAVAILABLE_WHY_MAX];
+	/* the upstream's chat URL without credentials (set->openai_base_url's), for the runs' log
+	 * lines: written by each toolloop_open, borrowed by its runs */
+	char origin[UPSTREAM_URL_MAX];
 };
 
 /* toolloop_run: run the chat completion request body (a JSON object, borrowed).

@@ -164,9 +164,22 @@ const char *upstream_strerror(enum upstream_err err)
 
 void upstream_result_init(struct upstream_result *res)
 {
-	static const struct upstream_result init = UPSTREAM_RESULT_INIT;
-
-	*res = init;
+	/* field by field, as UPSTREAM_RESULT_INIT (keep the two alike): the text fields' first byte
+	 * only, so that a result allocated for each run (the chat loop's) costs the pages it writes,
+	 * not its 9 KB of room */
+	res->err = UPSTREAM_OK;
+	res->status = 0;
+	res->body = (buf_t)BUF_INIT;
+	res->content_type[0] = '\0';
+	res->url[0] = '\0';
+	res->message[0] = '\0';
+	res->attempts = 0;
+	res->events = 0;
+	res->cb_rc = 0;
+	res->request_id[0] = '\0';
+	res->retry_after_ms = -1;
+	res->clean_end = 0;
+	res->max_values = 0;
 }
 
 void upstream_result_free(struct upstream_result *res)

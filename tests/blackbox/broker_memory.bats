@@ -24,7 +24,9 @@ mcpgw_custom_config() {
   "g": { "command": "$node", "args": ["$MCPGW_ROOT/tests/fault-server.mjs", "safe_"], "env": { "FAULT_READONLY": "1" } }
 } }
 EOF
-	printf 'MCPGW_LOG_LEVEL=info\n' >"$MCPGW_HOME/.env"
+	# MCPGW_BROKER_TIMEOUT: the broker reads catalogs of thousands of tools here; under the
+	# sanitizer build, beside other suites, it answered mcpgwctl's status query after the default 5 s
+	printf 'MCPGW_LOG_LEVEL=info\nMCPGW_BROKER_TIMEOUT=30\n' >"$MCPGW_HOME/.env"
 	mcpgw_write_upstream_env "$SIM_URL/v1" "DEFAULT_MODEL=sim-model"
 }
 

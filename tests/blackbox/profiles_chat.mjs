@@ -45,7 +45,9 @@ describe('the chat suite against every provider profile', { concurrency: 2 }, ()
 			const failed = out.split('\n').filter(l => /^\s*not ok \d+ - /.test(l) && !/^not ok/.test(l)).map(l => l.trim());
 			assert.ok(count('pass') > 0, `${name}: no case passed:\n${out.slice(-2000)}`);
 			assert.equal(count('fail'), 0, `${name}: ${count('fail')} failed:\n${failed.join('\n')}`);
-			assert.equal(code, 0, `${name}: the suite exited ${code}`);
+			// no case failed but the run did not end well (a case cancelled, an error outside the cases,
+			// a teardown that threw): what it printed last says which
+			assert.equal(code, 0, `${name}: the suite exited ${code} (cancelled: ${count('cancelled')}):\n${out.slice(-3000)}`);
 		});
 	}
 });
