@@ -64,9 +64,9 @@ struct lrun {
 	struct tl_run *run;
 	struct upstream_call *call;
 	struct upstream_result *res; /* allocated apart, not zeroed (upstream_result_init): 9 KB of room, little written */
-	int paused;      /* the upstream transfer is paused (fw full) */
-	long *bca_ids;   /* the batch's broker request ids (0: ended), ncalls of them */
-	char **call_ids; /* the batch's tool-call ids (copies), to feed results with */
+	int paused;                  /* the upstream transfer is paused (fw full) */
+	long *bca_ids;               /* the batch's broker request ids (0: ended), ncalls of them */
+	char **call_ids;             /* the batch's tool-call ids (copies), to feed results with */
 	int ncalls;
 	int64_t quiet;     /* when the run last wrote while tools run (keep-alive) */
 	int gone;          /* the client left */

@@ -114,10 +114,10 @@ struct tl_run {
 	} texts[TL_TEXTS];
 	int ntexts;
 	json_t *acc;
-	json_t *round_usage;           /* this round's usage: the largest of each number the answer sent */
-	int round_usage_borrowed;      /* round_usage is the answer's own object (usage_own before changing it) */
-	int usage_borrowed;            /* usage likewise (the first round's, taken over) */
-	const char *origin; /* the upstream's chat URL without credentials, for log lines (the toolloop's) */
+	json_t *round_usage;      /* this round's usage: the largest of each number the answer sent */
+	int round_usage_borrowed; /* round_usage is the answer's own object (usage_own before changing it) */
+	int usage_borrowed;       /* usage likewise (the first round's, taken over) */
+	const char *origin;       /* the upstream's chat URL without credentials, for log lines (the toolloop's) */
 	char finish[32];
 	char model[256];
 	json_t *fingerprint;
