@@ -1763,6 +1763,35 @@ static void test_calls_stream_options(void **state)
 	buf_free(&order);
 }
 
+/* upstream_result_init sets every field as UPSTREAM_RESULT_INIT does (it writes them one by one, so
+ * that a result allocated per run costs only the pages it writes: the two must stay alike) */
+static void test_result_init_is_the_macro(void **state)
+{
+	static const struct upstream_result want = UPSTREAM_RESULT_INIT;
+	struct upstream_result *res = malloc(sizeof *res);
+
+	(void)state;
+	assert_non_null(res);
+	memset(res, 0xa5, sizeof *res);
+	upstream_result_init(res);
+	assert_int_equal(res->err, want.err);
+	assert_int_equal(res->status, want.status);
+	assert_null(res->body.data);
+	assert_int_equal(res->body.len, 0);
+	assert_int_equal(res->body.cap, 0);
+	assert_string_equal(res->content_type, want.content_type);
+	assert_string_equal(res->url, want.url);
+	assert_string_equal(res->message, want.message);
+	assert_int_equal(res->attempts, want.attempts);
+	assert_int_equal(res->events, want.events);
+	assert_int_equal(res->cb_rc, want.cb_rc);
+	assert_string_equal(res->request_id, want.request_id);
+	assert_int_equal(res->retry_after_ms, want.retry_after_ms);
+	assert_int_equal(res->clean_end, want.clean_end);
+	assert_int_equal(res->max_values, want.max_values);
+	free(res);
+}
+
 static void test_calls_at_once_failures(void **state)
 {
 	struct upstream_result res = UPSTREAM_RESULT_INIT;
@@ -1946,6 +1975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_calls_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_stream_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_at_once_failures, setup, teardown),
+		cmocka_unit_test(test_result_init_is_the_macro),
 		cmocka_unit_test_setup_teardown(test_calls_azure_and_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_paused, setup, teardown),
 	};
