@@ -17,7 +17,7 @@
 #include "openai/upstream.h"
 #include "core/usage.h"
 
-/* Threads, not processes (MCPGW_CHAT_DRIVER=threads, the default): a stream holds its worker for its whole life (tool
+/* Threads, not processes (MCPGW_CHAT_DRIVER=threads, and where the loop does not apply): a stream holds its worker for its whole life (tool
  * rounds included), so each process keeps MCPGW_CHAT_THREADS workers ready
  * (the skeleton's pool, lib/http/responder.c) and starts more while every one
  * is busy, up to the host's MCPGW_CAPACITY, whose slots every chat completion
@@ -27,7 +27,7 @@ struct worker {
 	struct toolloop tl;
 };
 
-/* MCPGW_CHAT_DRIVER=loop in a FastCGI process with a pool: the process's
+/* MCPGW_CHAT_DRIVER=loop (the default) in a FastCGI process with a pool: the process's
  * event-loop driver (lib/http/chatloop.h), NULL: runs on the workers */
 static struct chatloop *chat_loop;
 
@@ -113,7 +113,7 @@ static int chat_threads(const struct responder *r)
 	return r->s.chat_threads;
 }
 
-/* chat_setup: MCPGW_CHAT_DRIVER=loop: the process's loop, where it applies (said once when not) */
+/* chat_setup: MCPGW_CHAT_DRIVER=loop: the process's loop, where it applies (said at debug when not) */
 static int chat_setup(struct responder *r)
 {
 	if (r->s.chat_driver != SETTINGS_CHAT_LOOP)
@@ -122,9 +122,9 @@ static int chat_setup(struct responder *r)
 		log_debug("MCPGW_CHAT_DRIVER=loop: not in plain CGI: the chat completion runs on this thread");
 		return 0;
 	}
-	if (r->s.chat_threads <= 1) {
-		log_info("MCPGW_CHAT_DRIVER=loop: not in a process of one worker (MCPGW_CHAT_THREADS=1, mod_fcgid): "
-			 "chat completions run on threads");
+	if (r->s.chat_threads <= 1) { /* mod_fcgid sends one request at a time: nothing for a loop to share */
+		log_debug("MCPGW_CHAT_DRIVER=loop: not in a process of one worker (MCPGW_CHAT_THREADS=1, mod_fcgid): "
+			  "the chat completion runs on this thread");
 		return 0;
 	}
 	if (!(chat_loop = chatloop_start(r)))

@@ -252,6 +252,20 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	stage "black-box tests (node --test: the openai SDK through the gateway to the upstream simulator)"
 	# shellcheck disable=SC2046
 	[ -n "$(pick tests/blackbox/*.test.mjs)" ] && run_node $(pick tests/blackbox/*.test.mjs)
+	# the chat suites once more under the other chat driver: every suite above runs under the
+	# default (MCPGW_CHAT_DRIVER=loop); MCPGW_CHAT_DRIVER=threads behind a FastCGI pool only here
+	# (mod_fcgid and plain CGI, below, fall back to threads by themselves)
+	files=$(pick tests/blackbox/chat.test.mjs tests/blackbox/looppolicy.test.mjs tests/blackbox/upstream_conventions.test.mjs)
+	if [ -n "$files" ]; then
+		stage "black-box tests under MCPGW_CHAT_DRIVER=threads (node --test: chat.test.mjs, looppolicy.test.mjs, upstream_conventions.test.mjs)"
+		saved_driver=${MCPGW_TEST_CHAT_DRIVER-}
+		MCPGW_TEST_CHAT_DRIVER=threads
+		export MCPGW_TEST_CHAT_DRIVER
+		# shellcheck disable=SC2086
+		run_node $files
+		MCPGW_TEST_CHAT_DRIVER=$saved_driver
+		[ -n "$saved_driver" ] || unset MCPGW_TEST_CHAT_DRIVER
+	fi
 
 	if [ -z "${MCPGW_CHECK_SUITES+x}" ]; then
 		# the chat cases against every provider dialect of the simulator (tests/upstream-sim/profiles.mjs): a test per (profile, case)

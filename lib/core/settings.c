@@ -769,15 +769,16 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads kept ready per chat responder process",
 	  .more = "(while every one is busy, more start, up to `MCPGW_CAPACITY` more; one beyond these idle for 5 s ends; "
 		  "`1`: one worker and no more, as under mod_fcgid, which sends a process one request at a time)" },
-	{ .name = "MCPGW_CHAT_DRIVER", .kind = SETTINGS_ENUM, .words = set_chat_drivers, .def = "threads",
+	{ .name = "MCPGW_CHAT_DRIVER", .kind = SETTINGS_ENUM, .words = set_chat_drivers, .def = "loop",
 	  FIELD(chat_driver), .readers = SETTINGS_RESPONDERS,
 	  .doc = "how a chat responder process drives its chat completions: `threads` or `loop`",
-	  .more = ". `threads`: each on a worker thread of its own for its whole life; `loop` (opt-in): the workers "
+	  .more = ". `loop` (the default): the workers "
 		  "accept, check and read each request, then hand it to the process's one event-loop thread, which "
 		  "drives every run at once (the upstream on one curl multi handle, the tools on one broker "
-		  "connection, the answers written without blocking; see docs/concurrency.md). `loop` applies to "
-		  "FastCGI processes with `MCPGW_CHAT_THREADS` over 1; plain CGI and mod_fcgid (`MCPGW_CHAT_THREADS=1`) "
-		  "use `threads`, said once in the log (at debug in plain CGI: a process per request)" },
+		  "connection, the answers written without blocking; see docs/concurrency.md); `threads`: each on a "
+		  "worker thread of its own for its whole life. `loop` applies to FastCGI processes with "
+		  "`MCPGW_CHAT_THREADS` over 1; plain CGI and mod_fcgid (`MCPGW_CHAT_THREADS=1`) use `threads` "
+		  "(said at debug in the log)" },
 	{ .name = "MCPGW_CAPACITY", INT(SETTINGS_COUNT, 1, 100000), .def = "1000", FIELD(capacity),
 	  .readers = SETTINGS_RESPONDERS,
 	  .doc = "chat completions in progress at once on this host, every responder process together",

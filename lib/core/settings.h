@@ -102,8 +102,8 @@ enum settings_tool_images {
 
 /* MCPGW_CHAT_DRIVER: how chat.fcgi drives its chat completions */
 enum settings_chat_driver {
-	SETTINGS_CHAT_THREADS = 0, /* a worker thread per run, blocking (the default) */
-	SETTINGS_CHAT_LOOP,        /* one event-loop thread per process drives every run (docs/concurrency.md) */
+	SETTINGS_CHAT_THREADS = 0, /* a worker thread per run, blocking */
+	SETTINGS_CHAT_LOOP, /* one event-loop thread per process drives every run (the default; docs/concurrency.md) */
 };
 
 /* The table: what a value is written as */

@@ -728,6 +728,15 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry, prof = PROFIL
 		}
 	};
 
+	// one chunk every chunkDelay at fixed times from the first (a model's token rate), the
+	// simulator's own lag not added to each interval: with a thousand streams at once, waiting
+	// chunkDelay after each write made every stream drift by the event loop's lag per chunk.
+	// A write that was held back (a client that reads slowly) is not made up for in a burst.
+	let due = Date.now();
+	const pace = () => {
+		due = Math.max(due + chunkDelay, Date.now());
+		return sleep(due - Date.now());
+	};
 	let written = 0;
 	const streamErr = turn.stream_error;
 	for (const ev of events) {
@@ -743,14 +752,14 @@ async function streamAnswer(req, res, ctx, body, turn, ans, entry, prof = PROFIL
 			res.end();
 			return;
 		}
-		if (written > 0 && chunkDelay > 0) await sleep(chunkDelay);
+		if (written > 0 && chunkDelay > 0) await pace();
 		if (closed) break;
 		await writeEvent(ev.raw !== undefined ? ev.raw : `data: ${JSON.stringify(ev)}\n\n`);
 		if (ev.raw === undefined) written++; // chunks count (break_after_chunks, after_chunks), comments do not
 	}
 	if (closed) { entry.aborted = true; entry.chunks_sent = written; return; }
 	if (breakAfter !== undefined && written >= breakAfter) { entry.broken = true; res.socket?.destroy(); return; }
-	if (chunkDelay > 0) await sleep(chunkDelay);
+	if (chunkDelay > 0) await pace();
 	if (turn.omit_done || prof.stream?.done === false) { res.end(); entry.chunks_sent = written; return; }
 	await writeEvent('data: [DONE]\n\n');
 	res.end();
