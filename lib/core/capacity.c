@@ -6,14 +6,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/statedir.h"
 
-#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), the holder's pid (4), reserved (4) */
+#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), the holder's pid (4) and start time (4) */
 #define CAP_PIDS 64   /* holders' pids looked up per capacity_take (more: their slots' locks are asked) */
 
 struct capacity {
@@ -23,6 +22,7 @@ struct capacity {
 	unsigned char *mine; /* slots this process holds: one byte each (its own OFD locks never conflict
 			      * with each other, so the process must know them itself) */
 	uint64_t *table;     /* scratch: the records read by capacity_take */
+	uint32_t start;      /* this process's start time (cap_start_time), 0: not known */
 	pthread_mutex_t lock;
 	int lock_ok; /* lock initialised */
 };
@@ -35,6 +35,46 @@ static uint64_t cap_digest(const char *caller)
 	for (const unsigned char *p = (const unsigned char *)(caller ? caller : ""); *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
 	return h ? h : 1;
+}
+
+/* cap_start_time: when process pid started, in clock ticks since boot (proc(5), /proc/PID/stat,
+ * field 22 "starttime"), its low 32 bits; 0 when not known (no such process, /proc not mounted or
+ * hidden from this process, a field that does not parse). A pid names the same process as long as
+ * its start time is the same: a pid reused after its holder crashed has another. */
+static uint32_t cap_start_time(uint32_t pid)
+{
+	char path[32], b[1024], *p, *end;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	if (pid == 0)
+		snprintf(path, sizeof path, "/proc/self/stat");
+	else
+		snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, b, sizeof b - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ')' ends it;
+	 * from state (field 3) on, starttime is the 20th field */
+	if (!(p = strrchr(b, ')')))
+		return 0;
+	p++;
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p && *p != ' ')
+			p++;
+	}
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (end == p || errno != 0)
+		return 0;
+	return (uint32_t)v ? (uint32_t)v : 1; /* 0 means not known */
 }
 
 /* cap_lock: fcntl F_OFD_SETLK (type F_WRLCK or F_UNLCK) or F_OFD_GETLK on slot's record; the fcntl result */
@@ -64,15 +104,16 @@ static int cap_held_by_other(const struct capacity *c, int slot)
 	return fl.l_type != F_UNLCK;
 }
 
-/* cap_write: slot's record set to digest and this process's pid (digest 0: free); 0 or -1 */
+/* cap_write: slot's record set to digest, this process's pid and start time (digest 0: free); 0 or -1 */
 static int cap_write(const struct capacity *c, int slot, uint64_t digest)
 {
 	unsigned char rec[CAP_RECORD];
-	uint32_t pid = digest ? (uint32_t)getpid() : 0;
+	uint32_t pid = digest ? (uint32_t)getpid() : 0, start = digest ? c->start : 0;
 
 	memset(rec, 0, sizeof rec);
 	memcpy(rec, &digest, sizeof digest);
 	memcpy(rec + sizeof digest, &pid, sizeof pid);
+	memcpy(rec + sizeof digest + sizeof pid, &start, sizeof start);
 	return pwrite(c->fd, rec, sizeof rec, (off_t)slot * CAP_RECORD) == (ssize_t)sizeof rec ? 0 : -1;
 }
 
@@ -96,6 +137,7 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
 		return NULL;
 	}
 	c->slots = slots;
+	c->start = cap_start_time(0);
 	if (pthread_mutex_init(&c->lock, NULL) != 0) {
 		snprintf(err, errlen, "capacity table %s: no mutex", path);
 		capacity_close(c);
@@ -116,52 +158,60 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
 	return c;
 }
 
-/* The holders' pids seen by one capacity_take: whether each runs (kill(pid, 0)). */
+/* The holders seen by one capacity_take: each pid's start time now (cap_start_time; 0: not running,
+ * or not known). */
 struct cap_pids {
 	uint32_t pid[CAP_PIDS];
-	signed char alive[CAP_PIDS];
+	uint32_t start[CAP_PIDS];
 	int n;
 };
 
-/* cap_alive: 1 when the process pid runs, 0 when not (or not known: more pids than CAP_PIDS, or
- * one this process cannot see: the slot's lock then decides) */
-static int cap_alive(struct cap_pids *p, uint32_t pid)
+/* cap_alive: 1 when the process that wrote a record (pid, start) still runs: a process runs as pid
+ * and started at start; 0 when not, or when that is not known (a record without a start time, more
+ * pids than CAP_PIDS, a process whose /proc entry this one cannot read: the slot's lock then
+ * decides) */
+static int cap_alive(struct cap_pids *p, uint32_t pid, uint32_t start)
 {
 	int i;
 
+	if (start == 0 || pid == 0 || pid > 0x7fffffff)
+		return 0;
 	for (i = 0; i < p->n; i++)
 		if (p->pid[i] == pid)
-			return p->alive[i];
-	if (p->n == CAP_PIDS || pid == 0 || pid > 0x7fffffff)
+			return p->start[i] == start;
+	if (p->n == CAP_PIDS)
 		return 0;
 	p->pid[i] = pid;
-	p->alive[i] = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	p->start[i] = cap_start_time(pid);
 	p->n++;
-	return p->alive[i];
+	return p->start[i] == start;
 }
 
 /* cap_count: from the records just read, the slots held and how many of them caller holds, and the
  * distinct callers holding slots (counting caller as one even when it holds none). A record names
- * its holder's pid: one whose process runs is held (a slot is given back, record first, before its
- * lock); the lock of any other record is asked (its process died before it wrote the record free,
- * or is one this process cannot see). strict (pids NULL): every other process's record's lock is
- * asked, a running pid taken for nothing (a crashed holder's pid may since name another process).
- * 0 or -1 (an fcntl failed). */
+ * its holder (pid and start time): one whose process still runs is held (a slot is taken lock
+ * first, and given back record first, before its lock); the lock of any other record is asked (its
+ * process died before it wrote the record free, its pid names another process since, or it is one
+ * this process cannot see). 0 or -1 (an fcntl failed). */
 static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids, int *held, int *by_caller, int *callers)
 {
 	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
 	int nseen = 0, over = 0;
+	uint32_t self = (uint32_t)getpid();
 
 	*held = *by_caller = 0;
 	for (int i = 0; i < c->slots; i++) {
 		uint64_t d = c->table[2 * i];
-		uint32_t pid;
+		uint32_t pid, start;
 		int j;
 
 		if (!d)
 			continue;
 		memcpy(&pid, &c->table[2 * i + 1], sizeof pid);
-		if (!c->mine[i] && (!pids || !cap_alive(pids, pid))) {
+		memcpy(&start, (const unsigned char *)&c->table[2 * i + 1] + sizeof pid, sizeof start);
+		/* a record naming this process that it does not hold: another opener's of the same
+		 * file (its OFD lock is its own), or a stale one: the lock decides */
+		if (!c->mine[i] && (pid == self || !cap_alive(pids, pid, start))) {
 			int h = cap_held_by_other(c, i);
 
 			if (h < 0)
@@ -196,29 +246,24 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 
 	pthread_mutex_lock(&c->lock);
 	pids.n = 0;
-	/* the quick count (a running holder's slot is held: one kill(2) per pid), and before a refusal
-	 * the strict one (every other holder's lock asked: a pid reused since its holder crashed does not
-	 * keep a slot from being taken) */
-	for (int strict = 0; strict < 2; strict++) {
-		if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
-			if (errno == 0)
-				errno = EIO;
-			rc = -1;
-			goto out;
-		}
-		if (cap_count(c, digest, strict ? NULL : &pids, &held, &by_caller, &callers) < 0) {
-			rc = -1;
-			goto out;
-		}
-		rc = held >= c->slots ? CAPACITY_FULL
-		     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers
-			     ? CAPACITY_OVER_SHARE
-			     : CAPACITY_TAKEN;
-		if (rc == CAPACITY_TAKEN)
-			break;
-		if (strict)
-			goto out;
+	/* one count: a holder that still runs (its pid with its start time) holds its slot, one /proc
+	 * read per holding process; the lock is asked only of the other records. A refusal costs no
+	 * more than a take: when the host is full, every refused request makes this count. */
+	if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
+		if (errno == 0)
+			errno = EIO;
+		rc = -1;
+		goto out;
 	}
+	if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
+		rc = -1;
+		goto out;
+	}
+	rc = held >= c->slots                                                                   ? CAPACITY_FULL
+	     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers ? CAPACITY_OVER_SHARE
+												: CAPACITY_TAKEN;
+	if (rc != CAPACITY_TAKEN)
+		goto out;
 	for (int k = 0; k < c->slots; k++) {
 		int i = (c->next + k) % c->slots;
 

@@ -22,7 +22,7 @@ struct capacity;
  * refused), shared by every process that opens the same file with the same
  * number: slot i is held by an OFD lock (fcntl(2) F_OFD_SETLK, Linux 3.15)
  * on its 16-byte record, which holds the caller's digest and the holder's
- * pid. The kernel
+ * pid and start time (proc(5) starttime, low 32 bits). The kernel
  * drops a lock when its process ends, so a crash never leaks a slot.
  * Returns the table (capacity_close it), or NULL with err set (path in it;
  * errno kept). */
@@ -33,12 +33,13 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
  * than an eighth of the slots are free, a caller that already holds at least
  * slots / (callers holding slots) of them is refused (CAPACITY_OVER_SHARE),
  * so that one caller cannot starve the others of the last slots. Never
- * blocks: one pread of the table, a kill(pid, 0) per process holding slots
- * (a record names its holder's pid), and non-blocking fcntls only for the
- * slots whose record is free or names a process that is gone (or one more
- * than 64 holders: the lock decides); before refusing, the lock of every
- * slot another process's record names is asked (a crashed holder's pid may
- * name another process since). *slot set on CAPACITY_TAKEN. Returns
+ * blocks: one pread of the table, one read of /proc/PID/stat per process
+ * holding slots (a record names its holder's pid and start time: a pid
+ * that names another process since its holder crashed has another start
+ * time), and non-blocking fcntls only for the slots whose record is free,
+ * names a process that is gone, or one this process cannot tell (no start
+ * time, /proc hidden, more than 64 holders: the lock decides). A refusal
+ * costs what a take costs. *slot set on CAPACITY_TAKEN. Returns
  * an enum capacity_answer, or -1 on an I/O error (errno; the caller decides
  * whether to serve anyway).
  * Thread-safe. */

@@ -666,6 +666,7 @@ static void start_run(struct lrun *lr)
 	 * and FCGX_FClose take the NULL they leave) */
 	FCGX_FreeStream(&lr->t.h.req.out);
 	FCGX_FreeStream(&lr->t.h.req.err);
+	fcgiwrite_drop_input(&lr->fw); /* and its 8 KB input buffer: the body was read before the hand-over */
 	chatstream_init(&lr->cs, &lr->t.h);
 	chatnote_init(&lr->note, &lr->t.log, responder_metrics(l->r), chatstream_sink(&lr->cs));
 	sink = chatnote_sink(&lr->note);

@@ -108,6 +108,17 @@ int fcgiwrite_fd(const struct fcgiwrite *w)
 	return w->released ? -1 : w->fd;
 }
 
+void fcgiwrite_drop_input(struct fcgiwrite *w)
+{
+	if (!w->req || w->released || !w->req->in)
+		return;
+	if (FCGX_HasSeenEOF(w->req->in) == EOF)
+		w->stdin_end = 1;
+	if (FCGX_GetError(w->req->in) != 0)
+		w->in_error = 1;
+	FCGX_FreeStream(&w->req->in);
+}
+
 int fcgiwrite_body_ended(const struct fcgiwrite *w)
 {
 	if (!w->req || w->released)
@@ -123,7 +134,7 @@ int fcgiwrite_client_gone(struct fcgiwrite *w)
 		return 1;
 	if (!w->req || w->released)
 		return 0;
-	if (w->req->in && FCGX_GetError(w->req->in) != 0) {
+	if (w->in_error || (w->req->in && FCGX_GetError(w->req->in) != 0)) {
 		/* libfcgi met an error reading the request: an FCGI_ABORT_REQUEST among the body's
 		 * records is one (a record of another type than FCGI_STDIN: FCGX_PROTOCOL_ERROR) */
 		w->gone = 1;

@@ -78,7 +78,9 @@ struct fcgiwrite {
 	int ending;                   /* fcgiwrite_finish was called: the trailer follows the buffer */
 	int gone;                     /* the connection failed: nothing more is written */
 	int released;                 /* the request was handed back */
-	int stdin_end;                /* fcgiwrite_client_gone read the empty FCGI_STDIN record */
+	int stdin_end;                /* the empty FCGI_STDIN record was read (by fcgiwrite_client_gone,
+				       * or by libfcgi before fcgiwrite_drop_input) */
+	int in_error;                 /* libfcgi had met an error reading the request (fcgiwrite_drop_input) */
 	unsigned long long bytes_out; /* stdout content bytes written so far */
 	size_t send_max;              /* the most bytes one write is given (0: no bound) */
 };
@@ -92,6 +94,16 @@ struct fcgiwrite {
  * FCGIWRITE_OUT_MAX). No memory is taken until the first put. Returns 0, or -1
  * when req has no request in progress (w is then zeroed, nothing to finish). */
 int fcgiwrite_begin(struct fcgiwrite *w, FCGX_Request *req, size_t max);
+
+/* fcgiwrite_drop_input: free libfcgi's input stream of w's request (its
+ * 8 KB read buffer; a request waiting on its answer for seconds holds it for
+ * nothing) once nothing will read the body through it any more: what it had
+ * seen (the body's end, an error such as an FCGI_ABORT_REQUEST among the
+ * body's records) is kept for fcgiwrite_body_ended and fcgiwrite_client_gone,
+ * which read the socket themselves from then on. Bytes libfcgi had read
+ * ahead past the body's end are dropped with it (libfcgi would not have
+ * parsed them either). req->in is NULL afterwards (FCGX_Free takes it). */
+void fcgiwrite_drop_input(struct fcgiwrite *w);
 
 /* fcgiwrite_put: append n bytes of the answer (the CGI header lines, then the
  * body) to w's buffer, all or nothing; writes nothing. Returns enum

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,34 +95,83 @@ static void test_dead_process_gives_back(void **state)
 	capacity_close(a);
 }
 
-/* a record left by a crashed holder whose pid names a running process since (pid reuse): the slot is
- * not held (no lock on it); it is taken once every other slot is held, not refused as full */
+/* records left by crashed holders, no lock on them: one whose pid names a running process since
+ * (pid reuse: its start time is another), one without a start time (as written before records had
+ * one): neither slot is held, the first takes get them at once, and the host is full only when
+ * every slot is held */
 static void test_reused_pid_gives_back(void **state)
 {
 	char err[256];
 	struct capacity *a = capacity_open(path, 4, err, sizeof err);
-	unsigned char rec[16] = { 0 };
+	unsigned char rec[32] = { 0 };
 	uint64_t digest = 0x1234567890abcdefULL;
-	uint32_t pid = (uint32_t)getpid(); /* runs: the quick count takes the slot for held */
+	uint32_t pid = (uint32_t)getppid(), start = 7; /* runs, but did not start at tick 7 */
 	int fd, s[4];
 
 	(void)state;
 	assert_non_null(a);
 	memcpy(rec, &digest, sizeof digest);
 	memcpy(rec + 8, &pid, sizeof pid);
+	memcpy(rec + 12, &start, sizeof start);
+	memcpy(rec + 16, &digest, sizeof digest);
+	memcpy(rec + 24, &pid, sizeof pid); /* start time 0 */
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec); /* slot 0: a record, no lock */
+	assert_int_equal(pwrite(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec); /* slots 0 and 1: records, no lock */
 	close(fd);
-	for (int i = 0; i < 3; i++)
+	assert_int_equal(capacity_take(a, "k", &s[0]), CAPACITY_TAKEN);
+	assert_int_equal(s[0], 0);
+	assert_int_equal(capacity_take(a, "k", &s[1]), CAPACITY_TAKEN);
+	assert_int_equal(s[1], 1);
+	for (int i = 2; i < 4; i++)
 		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
-	for (int i = 0; i < 3; i++)
-		assert_int_not_equal(s[i], 0);
-	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_TAKEN);
-	assert_int_equal(s[3], 0);
 	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_FULL);
 	assert_int_equal(capacity_held(a), 4);
 	capacity_close(a);
+}
+
+/* a holder that runs (another process, its pid and start time in its records) keeps its slots
+ * counted whatever its name (proc(5): a comm with ") " in it does not shift the fields read) */
+static void test_running_holder(void **state)
+{
+	char err[256];
+	struct capacity *a;
+	int to_parent[2], to_child[2], s;
+	pid_t pid;
+	char b;
+
+	(void)state;
+	assert_int_equal(pipe(to_parent), 0);
+	assert_int_equal(pipe(to_child), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct capacity *c;
+		int x;
+
+		(void)prctl(PR_SET_NAME, "a) b 9 9 9", 0, 0, 0);
+		c = capacity_open(path, 4, err, sizeof err);
+		for (int i = 0; i < 3; i++)
+			if (!c || capacity_take(c, "child", &x) != CAPACITY_TAKEN)
+				_exit(1);
+		if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &b, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(read(to_parent[0], &b, 1), 1);
+	a = capacity_open(path, 4, err, sizeof err);
+	assert_non_null(a);
+	assert_int_equal(capacity_take(a, "k", &s), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "k", &s), CAPACITY_FULL);
+	assert_int_equal(capacity_held(a), 4);
+	assert_int_equal(write(to_child[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(capacity_take(a, "k", &s), CAPACITY_TAKEN); /* its slots came back with it */
+	capacity_close(a);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	close(to_child[0]);
+	close(to_child[1]);
 }
 
 /* while fewer than an eighth of the slots are free, a caller at its share is refused, another is not */
@@ -179,6 +229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slots_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_process_gives_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reused_pid_gives_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_running_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alone_takes_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),

@@ -472,6 +472,63 @@ static void test_body_end_apart(void **state)
 	assert_false(w->bad);
 }
 
+/* fcgiwrite_drop_input: libfcgi's input stream freed after the body was read; what it had seen
+ * (the body's end; an FCGI_ABORT_REQUEST among the body's records) still counts, and an end record
+ * sent apart is still read from the socket */
+static void test_drop_input(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 1);
+	accept_request(w, "abc", 1); /* read to its end: libfcgi saw EOF */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	fcgiwrite_drop_input(&fw);
+	assert_null(w->req.in);
+	fcgiwrite_drop_input(&fw); /* twice: nothing more */
+	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 0);
+	assert_int_equal(fcgiwrite_put(&fw, "ok", 2), FCGIWRITE_PUT_OK);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
+	web_read_to_end(w);
+	assert_false(w->bad);
+	assert_int_equal(w->out_len, 2);
+}
+
+static void test_drop_input_end_apart(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 0);
+	accept_request(w, "abc", 0); /* the body by its length: its end not read */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	fcgiwrite_drop_input(&fw);
+	assert_int_equal(fcgiwrite_body_ended(&fw), 0);
+	send_record(w->fd, FCGI_STDIN, NULL, 0);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 0); /* read and passed over */
+	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
+	web_read_to_end(w);
+	assert_false(w->bad);
+}
+
+static void test_drop_input_abort_with_body(void **state)
+{
+	struct web *w = *state;
+	struct fcgiwrite fw;
+
+	send_request(w, 0, "abc", 0);
+	send_record(w->fd, FCGI_ABORT_REQUEST, NULL, 0);
+	accept_request(w, "abc", 0);
+	assert_int_equal(FCGX_GetChar(w->req.in), EOF); /* libfcgi met the abort: a protocol error */
+	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	fcgiwrite_drop_input(&fw);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 1);
+	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_GONE);
+	assert_true(web_eof_within(w, WAIT_MS));
+}
+
 /* The web server closes: flush says GONE; put refuses; finish hands the request back closed */
 static void test_peer_closes(void **state)
 {
@@ -639,6 +696,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_ended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_end_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_input_end_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_input_abort_with_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epipe_no_sigpipe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_request, setup, teardown),
