@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/metrics.h"
@@ -28,8 +29,32 @@ struct worker {
 };
 
 /* MCPGW_CHAT_DRIVER=loop (the default) in a FastCGI process with a pool: the process's
- * event-loop driver (lib/http/chatloop.h), NULL: runs on the workers */
-static struct chatloop *chat_loop;
+ * event loops (lib/http/chatloop.h), MCPGW_CHAT_LOOPS of them (one per online CPU by default:
+ * one loop drives its runs on one core); none: runs on the workers */
+#define CHAT_LOOPS_MAX 64
+static struct chatloop *chat_loops[CHAT_LOOPS_MAX];
+static int chat_nloops;
+static unsigned chat_next; /* where the look for the least busy loop starts (atomic) */
+
+/* chat_loop: the loop a new run goes to: the one with the fewest runs, ties taken in turn; NULL none */
+static struct chatloop *chat_loop(void)
+{
+	unsigned start;
+	int best = -1, best_runs = 0;
+
+	if (chat_nloops == 0)
+		return NULL;
+	start = __atomic_fetch_add(&chat_next, 1, __ATOMIC_RELAXED);
+	for (int k = 0; k < chat_nloops; k++) {
+		int i = (int)((start + (unsigned)k) % (unsigned)chat_nloops), n = chatloop_runs(chat_loops[i]);
+
+		if (best < 0 || n < best_runs) {
+			best = i;
+			best_runs = n;
+		}
+	}
+	return chat_loops[best];
+}
 
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */
 static enum route_status route_chat(struct exchange *x)
@@ -50,7 +75,7 @@ static enum route_status route_chat(struct exchange *x)
 	/* the model asked for, or DEFAULT_MODEL when the request names none (what the tool loop sends) */
 	model = json_object_get(req, "model");
 	accesslog_set_model(&x->log, !model || json_is_null(model) ? x->w->r->s.default_model : json_string_value(model));
-	if (chat_loop) { /* handed over: this worker accepts the next request at once */
+	if (chat_nloops > 0) { /* handed over: this worker accepts the next request at once */
 		const json_t *mcp = json_object_get(req, "mcp");
 		int rc = CHATLOOP_NO_CATALOG;
 
@@ -60,7 +85,7 @@ static enum route_status route_chat(struct exchange *x)
 		    json_integer_value(json_object_get(req, "n")) <= 1)
 			rc = mcptools_wait(&w->tl.tools, w->tl.bc, x->w->r->s.broker_timeout_ms,
 					   x->w->r->s.startup_wait_ms);
-		if (chatloop_submit(chat_loop, x, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), rc) == 0)
+		if (chatloop_submit(chat_loop(), x, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), rc) == 0)
 			return ROUTE_TAKEN;
 		/* not taken (the loop stops, or out of memory): run here */
 	}
@@ -116,6 +141,8 @@ static int chat_threads(const struct responder *r)
 /* chat_setup: MCPGW_CHAT_DRIVER=loop: the process's loop, where it applies (said at debug when not) */
 static int chat_setup(struct responder *r)
 {
+	int want;
+
 	if (r->s.chat_driver != SETTINGS_CHAT_LOOP)
 		return 0;
 	if (FCGX_IsCGI()) { /* a process per request: at debug, not a line per request */
@@ -127,8 +154,24 @@ static int chat_setup(struct responder *r)
 			  "the chat completion runs on this thread");
 		return 0;
 	}
-	if (!(chat_loop = chatloop_start(r)))
+	want = r->s.chat_loops;
+	if (want <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		want = cpus > 0 ? (int)(cpus < CHAT_LOOPS_MAX ? cpus : CHAT_LOOPS_MAX) : 1;
+	}
+	if (want > CHAT_LOOPS_MAX)
+		want = CHAT_LOOPS_MAX;
+	while (chat_nloops < want && (chat_loops[chat_nloops] = chatloop_start(r)))
+		chat_nloops++;
+	if (chat_nloops == 0)
 		log_warn("MCPGW_CHAT_DRIVER=loop: the loop could not start: chat completions run on threads");
+	else if (chat_nloops < want)
+		log_warn("MCPGW_CHAT_DRIVER=loop: %d of %d loops started: chat completions run on those", chat_nloops,
+			 want);
+	else
+		log_info("chat completions run on %d event loop%s (MCPGW_CHAT_DRIVER=loop, MCPGW_CHAT_LOOPS)",
+			 chat_nloops, chat_nloops == 1 ? "" : "s");
 	return 0;
 }
 
@@ -136,15 +179,22 @@ static int chat_setup(struct responder *r)
 static int chat_pool_fixed(const struct responder *r)
 {
 	(void)r;
-	return chat_loop != NULL;
+	return chat_nloops > 0;
 }
 
 /* chat_teardown: the loop's runs ended (within MCPGW_SHUTDOWN_GRACE), its thread joined */
 static void chat_teardown(struct responder *r)
 {
 	(void)r;
-	chatloop_stop(chat_loop);
-	chat_loop = NULL;
+	/* every loop told first: their runs' MCPGW_SHUTDOWN_GRACE runs from now for all, not one
+	 * after another; then each joined */
+	for (int i = 0; i < chat_nloops; i++)
+		chatloop_tell_stop(chat_loops[i]);
+	for (int i = 0; i < chat_nloops; i++) {
+		chatloop_stop(chat_loops[i]);
+		chat_loops[i] = NULL;
+	}
+	chat_nloops = 0;
 }
 
 static const char *const chat_settings[] = { "OPENAI_API_KEY",
@@ -172,6 +222,7 @@ static const char *const chat_settings[] = { "OPENAI_API_KEY",
 					     "MCPGW_STATE_STORE_TIMEOUT",
 					     "MCPGW_CHAT_THREADS",
 					     "MCPGW_CHAT_DRIVER",
+					     "MCPGW_CHAT_LOOPS",
 					     "MCPGW_CAPACITY",
 					     "MCPGW_MAX_BODY_BYTES",
 					     "MCPGW_MAX_DRAIN_BYTES",

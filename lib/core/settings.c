@@ -769,6 +769,11 @@ const struct settings_row settings_rows[] = {
 	  .readers = SETTINGS_RESPONDERS, .doc = "worker threads kept ready per chat responder process",
 	  .more = "(while every one is busy, more start, up to `MCPGW_CAPACITY` more; one beyond these idle for 5 s ends; "
 		  "`1`: one worker and no more, as under mod_fcgid, which sends a process one request at a time)" },
+	{ .name = "MCPGW_CHAT_LOOPS", INT(SETTINGS_COUNT, 0, 64), .def = "0", FIELD(chat_loops),
+	  .readers = SETTINGS_RESPONDERS,
+	  .doc = "event-loop threads per chat responder process under `MCPGW_CHAT_DRIVER=loop`; `0`: one per online CPU",
+	  .more = "(each drives the runs handed to it, a new run going to the one with the fewest; one "
+		  "loop is one core's worth of chat completions a second)" },
 	{ .name = "MCPGW_CHAT_DRIVER", .kind = SETTINGS_ENUM, .words = set_chat_drivers, .def = "loop",
 	  FIELD(chat_driver), .readers = SETTINGS_RESPONDERS,
 	  .doc = "how a chat responder process drives its chat completions: `threads` or `loop`",

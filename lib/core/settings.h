@@ -59,6 +59,7 @@ struct settings {
 	long models_cache_ttl_ms;     /* MCPGW_MODELS_CACHE_TTL (seconds; 0: no cache) */
 	long session_ttl_ms;          /* MCPGW_SESSION_TTL (seconds) */
 	int chat_threads;             /* MCPGW_CHAT_THREADS */
+	int chat_loops;               /* MCPGW_CHAT_LOOPS (0: one per online CPU) */
 	int chat_driver;              /* MCPGW_CHAT_DRIVER: enum settings_chat_driver */
 	int capacity;                 /* MCPGW_CAPACITY */
 	int tools_threads;            /* MCPGW_TOOLS_THREADS */

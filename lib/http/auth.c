@@ -486,8 +486,15 @@ static int admit(struct auth_req *x, struct auth_key *ak, int from_store)
 
 	x->c->keyed = 1;
 	snprintf(x->c->key_id, sizeof x->c->key_id, "%s", k->id);
-	x->c->policy = k->policy;
-	x->c->restricted = toolpolicy_restricts(&k->policy);
+	/* the allow-lists (2 KB) copied only when they narrow anything: a request in flight does
+	 * not carry an empty pair of them */
+	if (toolpolicy_restricts(&k->policy)) {
+		if (!(x->c->policy = malloc(sizeof *x->c->policy))) {
+			oai_send_error(x->h, 500, NULL, "internal_error", "Out of memory.");
+			return -1;
+		}
+		*x->c->policy = k->policy;
+	}
 	x->c->tpm = k->tpm;
 	x->c->tcpm = k->tcpm;
 	x->c->admin = k->admin;
@@ -588,9 +595,15 @@ int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, u
 	return rc;
 }
 
+void auth_caller_clear(struct auth_caller *c)
+{
+	free(c->policy);
+	c->policy = NULL;
+}
+
 const struct toolpolicy *auth_policy(const struct auth_caller *c)
 {
-	return c->keyed && c->restricted ? &c->policy : NULL;
+	return c->keyed ? c->policy : NULL;
 }
 
 void auth_count(const struct auth_caller *c, int64_t tokens, int64_t tool_calls)

@@ -16,8 +16,8 @@
 struct auth_caller {
 	int keyed;                   /* 1: a configured key was presented and accepted */
 	char key_id[APIKEY_ID_MAX];  /* its id, "" when keyed is 0 */
-	struct toolpolicy policy;    /* its allow-lists */
-	int restricted;              /* the policy narrows anything (toolpolicy_restricts) */
+	struct toolpolicy *policy;   /* its allow-lists when they narrow anything (toolpolicy_restricts),
+				      * malloc'd (auth_caller_clear frees it); NULL: none */
 	long tpm, tcpm;              /* its token and tool-call rates (0: none), for auth_count */
 	int admin;                   /* the key is an admin key (mcpgwctl keys create --admin) */
 	int loopback;                /* the peer the web server saw is this host, and no proxy forwarded it */
@@ -51,6 +51,13 @@ enum auth_spends {
  * store operation per limit that applies (docs/access-control.md). */
 int auth_check(struct auth_caller *c, struct hio *h, const struct settings *s, unsigned spends, const char *method,
 	       const char *path);
+
+/* auth_caller_clear: what auth_check put in c freed (its policy); c then
+ * allows nothing more than an anonymous caller's record (keyed stays as it
+ * was). Call it once the request is done with c: the responder skeleton
+ * does at the end of each request, and whoever took a request over
+ * (responder_take moves c) when the taken request's run is freed. */
+void auth_caller_clear(struct auth_caller *c);
 
 /* auth_policy: the tool policy of caller c, or NULL when it may use every
  * tool (no key, or a key without lists): what the handlers pass down. */

@@ -35,8 +35,12 @@
 /* How long a run that ended waits for the end of its request's body (the empty FCGI_STDIN record
  * Apache mod_proxy_fcgi sends apart) before its answer is ended and the connection closed */
 #define CHATLOOP_BODY_END_WAIT_MS 1000
-/* Runs ended since the last trim after which an idle loop trims the heap (a burst's memory back) */
+/* Runs ended since the last trim after which an idle loop trims the heap (a burst's memory back),
+ * once it has had no run for CHATLOOP_IDLE_TRIM_MS: not at each moment between two requests of a
+ * steady load (malloc_trim madvises every arena's free pages away, TLB shootdowns on every core,
+ * and the next requests fault them back in: 8% of chat.fcgi's time at 32 connections) */
 #define CHATLOOP_BURST 16
+#define CHATLOOP_IDLE_TRIM_MS 1000
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -98,6 +102,8 @@ struct chatloop {
 	int64_t stop_at;      /* the loop's deadline once stopping, EVLOOP_NEVER before */
 	int64_t loop_runs;    /* runs started, for the log */
 	int ended_since_trim; /* runs freed since the heap was last trimmed */
+	int64_t last_busy;    /* when the loop last had a run (reap) */
+	int64_t trim_at;      /* when an idle trim is looked at (EVLOOP_NEVER: none due) */
 };
 
 /* ---- binding a run to the shared toolloop ---- */
@@ -579,10 +585,12 @@ static int tools_due(const struct lrun *lr)
 	return 0;
 }
 
+static void idle_trim(struct chatloop *l, int64_t now);
+
 static int64_t runs_due(void *ctx)
 {
 	struct chatloop *l = ctx;
-	int64_t due = l->stop_at;
+	int64_t due = l->stop_at < l->trim_at ? l->stop_at : l->trim_at;
 	long period = l->s->stream_keepalive_ms;
 
 	for (struct lrun *lr = l->runs; lr; lr = lr->next) {
@@ -607,6 +615,7 @@ static void runs_fire(void *ctx, int64_t now)
 	struct chatloop *l = ctx;
 	long period = l->s->stream_keepalive_ms;
 
+	idle_trim(l, now);
 	if (now >= l->stop_at && l->runs) {
 		int n = 0;
 
@@ -705,6 +714,7 @@ static void lrun_free(struct lrun *lr)
 	if (lr->res)
 		upstream_result_free(lr->res);
 	free(lr->res);
+	auth_caller_clear(&lr->t.auth); /* its allow-lists: the run that used them is closed */
 	free(lr);
 }
 
@@ -733,10 +743,29 @@ static void reap(struct chatloop *l)
 	 * loop went idle after a burst: what it took goes back to the system, as the threads driver's
 	 * pool gives it back when the workers it started for a burst end */
 	l->ended_since_trim += freed;
-	if (trim || (l->ended_since_trim >= CHATLOOP_BURST && !l->runs)) {
+	if (freed || l->runs)
+		l->last_busy = evloop_now(l->ev);
+	if (trim) {
 		(void)malloc_trim(0);
 		l->ended_since_trim = 0;
+		l->trim_at = EVLOOP_NEVER;
+	} else if (l->ended_since_trim >= CHATLOOP_BURST && l->trim_at == EVLOOP_NEVER) {
+		l->trim_at = l->last_busy + CHATLOOP_IDLE_TRIM_MS; /* runs_fire looks then */
 	}
+}
+
+/* idle_trim: the trim reap asked for, once the loop has had no run for CHATLOOP_IDLE_TRIM_MS */
+static void idle_trim(struct chatloop *l, int64_t now)
+{
+	if (now < l->trim_at)
+		return;
+	if (l->runs || now - l->last_busy < CHATLOOP_IDLE_TRIM_MS) { /* busy again: look later */
+		l->trim_at = (l->runs ? now : l->last_busy) + CHATLOOP_IDLE_TRIM_MS;
+		return;
+	}
+	(void)malloc_trim(0);
+	l->ended_since_trim = 0;
+	l->trim_at = EVLOOP_NEVER;
 }
 
 /* on_wake: the eventfd: runs handed over (or a stop): started */
@@ -846,7 +875,7 @@ struct chatloop *chatloop_start(struct responder *r)
 	l->r = r;
 	l->s = &r->s;
 	l->efd = -1;
-	l->curl_due = l->stop_at = EVLOOP_NEVER;
+	l->curl_due = l->stop_at = l->trim_at = EVLOOP_NEVER;
 	pthread_mutex_init(&l->lock, NULL);
 	upstream_opts_from_settings(&o, &r->s);
 	if (r->def->upstream_opts)
@@ -888,7 +917,6 @@ struct chatloop *chatloop_start(struct responder *r)
 		loop_free(l);
 		return NULL;
 	}
-	log_info("chat completions run on the event loop (MCPGW_CHAT_DRIVER=loop)");
 	return l;
 }
 
@@ -934,7 +962,7 @@ int chatloop_runs(struct chatloop *l)
 	return n;
 }
 
-void chatloop_stop(struct chatloop *l)
+void chatloop_tell_stop(struct chatloop *l)
 {
 	uint64_t one = 1;
 
@@ -945,6 +973,13 @@ void chatloop_stop(struct chatloop *l)
 	pthread_mutex_unlock(&l->lock);
 	if (write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_error("chat loop: cannot wake it: %s", strerror(errno));
+}
+
+void chatloop_stop(struct chatloop *l)
+{
+	if (!l)
+		return;
+	chatloop_tell_stop(l);
 	if (l->started)
 		(void)pthread_join(l->th, NULL);
 	log_info("chat loop: stopped after %lld chat completions", (long long)l->loop_runs);

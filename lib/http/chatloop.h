@@ -1,4 +1,4 @@
-/* chatloop.h: chat.fcgi's event-loop driver (MCPGW_CHAT_DRIVER=loop): one thread per process drives every chat completion handed to it, never blocking on one. */
+/* chatloop.h: chat.fcgi's event-loop driver (MCPGW_CHAT_DRIVER=loop): a loop thread (MCPGW_CHAT_LOOPS per process) drives every chat completion handed to it, never blocking on one. */
 #ifndef MCPGW_CHATLOOP_H
 #define MCPGW_CHATLOOP_H
 
@@ -53,6 +53,11 @@ struct chatloop *chatloop_start(struct responder *r);
  * ROUTE_TAKEN), or -1: nothing was taken (out of memory, or the loop is
  * stopping): the handler answers x itself. Thread-safe. */
 int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const char *servers, int catalog_rc);
+
+/* chatloop_tell_stop: chatloop_stop's beginning alone, not waiting: l's
+ * runs get their grace from now (a process with several loops tells every
+ * one first, then stops each). Thread-safe; NULL: nothing. */
+void chatloop_tell_stop(struct chatloop *l);
 
 /* chatloop_stop: the process is stopping: the runs in progress (and those
  * handed over, not started yet) go on for at most MCPGW_SHUTDOWN_GRACE from

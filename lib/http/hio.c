@@ -185,7 +185,7 @@ int hio_hand_over(struct hio *from, struct hio *to)
 	from->bytes_out = 0;
 	from->more_headers = NULL;
 	from->more_headers_ud = NULL;
-	from->added[0] = '\0';
+	from->added = NULL; /* to's now */
 	from->out = NULL;
 	from->out_ud = NULL;
 	return 0;
@@ -205,19 +205,29 @@ void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud)
 
 int hio_add_headers(struct hio *h, const char *lines)
 {
-	size_t used = strlen(h->added), n = strlen(lines);
+	size_t used = h->added ? strlen(h->added) : 0, n = strlen(lines);
+	char *p;
 
-	if (n >= sizeof h->added - used)
+	if (n >= HIO_ADDED_MAX - used)
 		return -1;
-	memcpy(h->added + used, lines, n + 1);
+	if (!(p = realloc(h->added, used + n + 1)))
+		return -1;
+	memcpy(p + used, lines, n + 1);
+	h->added = p;
 	return 0;
+}
+
+void hio_release(struct hio *h)
+{
+	free(h->added);
+	h->added = NULL;
 }
 
 int hio_accept(struct hio *h)
 {
 	h->more_headers = NULL;
 	h->more_headers_ud = NULL;
-	h->added[0] = '\0';
+	hio_release(h);
 	if (h->cgi) {
 		if (h->served) {
 			hio_finish(h);
@@ -242,6 +252,7 @@ int hio_accept(struct hio *h)
 void hio_done(struct hio *h)
 {
 	hio_finish(h);
+	hio_release(h);
 	if (!h->cgi)
 		FCGX_Free(&h->req, 1);
 }
@@ -447,7 +458,7 @@ int hio_headers(struct hio *h, int status, const char *content_type, const char 
 		status = 500;
 	if (buf_printf(&b, "Status: %d %s\r\nContent-Type: %s\r\n%s", status, hio_reason(status),
 		       content_type ? content_type : "application/json", extra ? extra : "") < 0 ||
-	    buf_puts(&b, h->added) < 0)
+	    buf_puts(&b, h->added ? h->added : "") < 0)
 		goto out;
 	if (h->more_headers) {
 		size_t had = b.len;

@@ -30,8 +30,9 @@ struct hio {
 	size_t consumed;             /* CGI: request body bytes read from stdin */
 	hio_headers_fn more_headers; /* this request's (hio_on_headers), NULL: none */
 	void *more_headers_ud;
-	char added[HIO_ADDED_MAX]; /* this request's (hio_add_headers), "" none */
-	hio_out_fn out;            /* hio_set_output: the answer's bytes go here, NULL: libfcgi / stdout */
+	char *added;    /* this request's (hio_add_headers), NULL none: malloc'd only for a request
+				    * that has some (CORS), not a fixed array in every request in flight */
+	hio_out_fn out; /* hio_set_output: the answer's bytes go here, NULL: libfcgi / stdout */
 	void *out_ud;
 };
 
@@ -88,8 +89,15 @@ void hio_on_headers(struct hio *h, hio_headers_fn fn, void *ud);
 /* hio_add_headers: for the current request only (hio_accept forgets them),
  * lines ("Name: value\r\n"...) are copied and written into whatever answer
  * hio_headers writes, after the program's own. 0, or -1 when they do not
- * fit in HIO_ADDED_MAX with those added before (nothing is added then). */
+ * fit in HIO_ADDED_MAX with those added before, or no memory (nothing is
+ * added then). */
 int hio_add_headers(struct hio *h, const char *lines);
+
+/* hio_release: what h holds for its request besides the FastCGI request
+ * itself (the added header lines) freed, once no answer's headers will be
+ * written any more: for a request moved by hio_hand_over, which hio_accept
+ * and hio_done never see (responder_taken_end calls it). */
+void hio_release(struct hio *h);
 
 /* hio_client_fd: what turns readable when the current request's client may
  * have gone, to poll while waiting on something else: the connection to the

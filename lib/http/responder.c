@@ -445,6 +445,7 @@ int responder_take(struct exchange *x, struct responder_taken *t)
 	t->r = x->w->r;
 	t->log = x->log;
 	t->auth = x->auth;
+	x->auth.policy = NULL; /* t's now (auth_caller_clear when its run is freed) */
 	t->slot = x->slot;
 	t->endpoint = x->route ? x->route->path : NULL;
 	snprintf(t->method, sizeof t->method, "%s", x->method ? x->method : "GET");
@@ -465,6 +466,7 @@ void responder_taken_end(struct responder_taken *t)
 		capacity_give(t->r->capacity, t->slot);
 	t->slot = -1;
 	buf_free(&t->body);
+	hio_release(&t->h); /* its answer's headers are written (or never will be) */
 }
 
 void responder_serve_one(struct responder_worker *w)
@@ -488,6 +490,7 @@ void responder_serve_one(struct responder_worker *w)
 		memset(&w->last, 0, sizeof w->last);
 		w->trim = 0;
 		buf_free(&x.body);
+		auth_caller_clear(&x.auth);
 		if (x.slot >= 0)
 			capacity_give(w->r->capacity, x.slot);
 		return;
@@ -512,6 +515,7 @@ void responder_serve_one(struct responder_worker *w)
 	w->last = x.log;
 	w->trim = x.body.len >= RESPONDER_TRIM_AFTER || w->h.bytes_out >= RESPONDER_TRIM_AFTER;
 	buf_free(&x.body);
+	auth_caller_clear(&x.auth);
 	if (x.slot >= 0)
 		capacity_give(w->r->capacity, x.slot);
 	if (x.pending) {

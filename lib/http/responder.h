@@ -143,9 +143,12 @@ struct responder_taken {
 /* responder_take: a handler hands its request over to t (the caller's,
  * zeroed or not) and then returns ROUTE_TAKEN: the FastCGI request moves
  * with hio_hand_over (the worker gets a fresh FCGX_Request for its next
- * accept), and so do the access-log record, the caller (auth), the capacity
- * slot (no longer given back when the handler returns: responder_taken_end
- * does) and the body (x->body is left empty). FastCGI only. 0, or -1 when
+ * accept), and so do the access-log record, the caller (auth: its policy is
+ * t's to free with auth_caller_clear once the request's run is freed), the
+ * capacity slot (no longer given back when the handler returns:
+ * responder_taken_end does) and the body (x->body is left empty).
+ * responder_taken_end also frees the moved hio's added header lines
+ * (hio_release). FastCGI only. 0, or -1 when
  * nothing was taken (plain CGI, no request in progress): the handler
  * answers as before. */
 int responder_take(struct exchange *x, struct responder_taken *t);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # chatloop.bats: chat.fcgi's event-loop driver (MCPGW_CHAT_DRIVER=loop, lib/http/chatloop.c): one
 # chat.fcgi process with two kept workers streams fifty chat completions at once, on a handful of
-# threads (the workers accept and hand each request over to the process's one loop thread: no
-# thread per stream, the pool does not grow), and the slots come back. Behind lighttpd only (the
+# threads (the workers accept and hand each request over to the process's loop thread, one here,
+# MCPGW_CHAT_LOOPS=1, so that every stream shares it: no thread per stream, the pool does not grow),
+# and the slots come back. The other suites run with the default, a loop per CPU. Behind lighttpd only (the
 # driver is the responder's; the web server does not matter).
 
 load helpers
@@ -17,6 +18,7 @@ JSON
 	cat >"$MCPGW_HOME/.env" <<ENV
 MCPGW_CHAT_DRIVER=loop
 MCPGW_CHAT_THREADS=2
+MCPGW_CHAT_LOOPS=1
 MCPGW_CAPACITY=100
 MCPGW_RESPONDER_PROCS=chat:1
 MCPGW_LOG_LEVEL=info
@@ -83,7 +85,7 @@ chat_pid() {
 	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"warm"}],"mcp":{"tools":false}}'
 	sim_script "[$script]"
 	pid=$(chat_pid)
-	grep -q 'chat completions run on the event loop' "$MCPGW_STATE_DIR/responders.log"
+	grep -q 'chat completions run on 1 event loop ' "$MCPGW_STATE_DIR/responders.log"
 	for i in $(seq $N); do
 		curl -s -N -m 30 -o "$BATS_TEST_TMPDIR/s.$i.body" -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
 			-H 'Content-Type: application/json' -H "Authorization: Bearer $CANARY_AUTHORIZATION" \

@@ -109,7 +109,7 @@ static void child_hand_over(int listen_fd)
 	if (hio_add_headers(&h, "X-Test: moved\r\n") != 0 || hio_hand_over(&h, &moved) != 0)
 		_exit(4);
 	/* the worker's hio has no request any more; the moved one has it all */
-	if (h.req.in || h.req.ipcFd != -1 || h.added[0] || !moved.req.in || moved.req.ipcFd < 0 ||
+	if (h.req.in || h.req.ipcFd != -1 || h.added || !moved.req.in || moved.req.ipcFd < 0 ||
 	    !hio_param(&moved, "REQUEST_URI") || hio_hand_over(&h, &again) != -1)
 		_exit(5);
 	hio_set_output(&moved, collect, &out);
