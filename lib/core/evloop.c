@@ -1,15 +1,19 @@
-/* evloop.c: the event loop: poll(2) over the fds its users watch, then the timers they registered. */
+/* evloop.c: the event loop: epoll(7) over the fds its users watch (registered once, changed only when their interest does), then the timers they registered. */
 #include "core/evloop.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 
 struct watch {
-	int events;   /* 0: not watched */
-	unsigned gen; /* bumped when the fd is watched afresh */
+	int events;           /* 0: not watched */
+	int reg;              /* the events registered with epoll for this fd (0: none) */
+	unsigned gen;         /* bumped when the fd is watched afresh */
+	unsigned char dirty;  /* in l->dirty: its registration is brought up to date before the next wait */
+	unsigned char always; /* epoll refuses it (a regular file): reported ready at every pass, as poll(2) would */
 	evloop_fd_fn *fn;
 	void *ctx;
 };
@@ -21,14 +25,20 @@ struct timer {
 	void *ctx;
 };
 
+/* Ready fds taken from the kernel per pass, at most (more wait for the next pass: level-triggered) */
+#define EVLOOP_BATCH 256
+
 struct evloop {
 	evloop_clock_fn *clock;
 	void *clock_ctx;
+	int epfd;        /* epoll(7): the fds watched, registered once and changed only when their interest does */
 	struct watch *w; /* indexed by fd, sized dynamically */
 	size_t nw;
-	struct pollfd *pfd; /* the poll set of the current pass */
-	unsigned *pgen;     /* the watch generation each entry was built from */
-	size_t npfd, cappfd;
+	int *dirty; /* fds whose interest changed since the last wait */
+	size_t ndirty, capdirty;
+	size_t nalways; /* watched fds epoll refused */
+	struct epoll_event ev[EVLOOP_BATCH];
+	int nev;
 	struct timer *t;
 	size_t nt, capt;
 	long next_id;
@@ -47,6 +57,10 @@ struct evloop *evloop_new(evloop_clock_fn *clock, void *clock_ctx)
 
 	if (!l)
 		return NULL;
+	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		free(l);
+		return NULL;
+	}
 	l->clock = clock ? clock : default_clock;
 	l->clock_ctx = clock_ctx;
 	return l;
@@ -56,9 +70,9 @@ void evloop_free(struct evloop *l)
 {
 	if (!l)
 		return;
+	(void)close(l->epfd);
 	free(l->w);
-	free(l->pfd);
-	free(l->pgen);
+	free(l->dirty);
 	free(l->t);
 	free(l);
 }
@@ -68,9 +82,31 @@ int64_t evloop_now(const struct evloop *l)
 	return l->clock(l->clock_ctx);
 }
 
+/* mark_dirty: fd's registration to be brought up to date before the next wait. 0 or -1 (ENOMEM) */
+static int mark_dirty(struct evloop *l, int fd)
+{
+	struct watch *w = &l->w[fd];
+
+	if (w->dirty)
+		return 0;
+	if (l->ndirty == l->capdirty) {
+		size_t cap = l->capdirty ? l->capdirty * 2 : 64;
+		int *d = realloc(l->dirty, cap * sizeof *d);
+
+		if (!d)
+			return -1;
+		l->dirty = d;
+		l->capdirty = cap;
+	}
+	l->dirty[l->ndirty++] = fd;
+	w->dirty = 1;
+	return 0;
+}
+
 int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *ctx)
 {
 	struct watch *w;
+	unsigned gen;
 
 	if (fd < 0)
 		return -1;
@@ -91,8 +127,12 @@ int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *c
 		l->nw = n;
 	}
 	w = &l->w[fd];
+	gen = w->gen;
 	if (!w->events || w->fn != fn || w->ctx != ctx)
-		w->gen++; /* a new owner: what was collected for the old one is not its */
+		gen++; /* a new owner: what was collected for the old one is not its */
+	if (mark_dirty(l, fd) < 0)
+		return -1;
+	w->gen = gen;
 	w->events = events & (EVLOOP_READ | EVLOOP_WRITE);
 	w->fn = fn;
 	w->ctx = ctx;
@@ -101,9 +141,20 @@ int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *c
 
 void evloop_unwatch(struct evloop *l, int fd)
 {
-	if (fd >= 0 && (size_t)fd < l->nw && l->w[fd].events) {
-		l->w[fd].events = 0;
-		l->w[fd].gen++;
+	struct watch *w;
+
+	if (fd < 0 || (size_t)fd >= l->nw || !l->w[fd].events)
+		return;
+	w = &l->w[fd];
+	w->events = 0;
+	w->gen++;
+	/* now, while fd is still open (the contract: unwatch before close), not before the next wait */
+	if (w->reg)
+		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	w->reg = 0;
+	if (w->always) {
+		w->always = 0;
+		l->nalways--;
 	}
 }
 
@@ -144,35 +195,43 @@ void evloop_timer_del(struct evloop *l, long id)
 		timers_compact(l);
 }
 
-/* build_poll: the poll set from the watches. 0 or -1 (ENOMEM) */
-static int build_poll(struct evloop *l)
+/* sync: every changed interest registered with epoll: ADD, MOD (the data: the fd and its watch's
+ * generation), nothing for one unwatched since (evloop_unwatch removed it at once). An fd closed
+ * without evloop_unwatch and its number reused is added afresh (MOD says ENOENT); one epoll refuses
+ * (EPERM: a regular file) is reported ready at every pass instead; one that is no open fd (EBADF)
+ * is forgotten. */
+static void sync_watches(struct evloop *l)
 {
-	l->npfd = 0;
-	for (size_t fd = 0; fd < l->nw; fd++) {
-		const struct watch *w = &l->w[fd];
+	for (size_t i = 0; i < l->ndirty; i++) {
+		int fd = l->dirty[i];
+		struct watch *w = &l->w[fd];
+		struct epoll_event e = { 0 };
+		int op, rc;
 
-		if (!w->events)
+		w->dirty = 0;
+		if (!w->events || w->always)
 			continue;
-		if (l->npfd == l->cappfd) {
-			size_t cap = l->cappfd ? l->cappfd * 2 : 64;
-			struct pollfd *p = realloc(l->pfd, cap * sizeof *p);
-			unsigned *g;
-
-			if (!p)
-				return -1;
-			l->pfd = p;
-			if (!(g = realloc(l->pgen, cap * sizeof *g)))
-				return -1;
-			l->pgen = g;
-			l->cappfd = cap;
+		e.events = (w->events & EVLOOP_READ ? EPOLLIN : 0) | (w->events & EVLOOP_WRITE ? EPOLLOUT : 0);
+		e.data.u64 = ((uint64_t)w->gen << 32) | (uint32_t)fd;
+		op = w->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+		rc = epoll_ctl(l->epfd, op, fd, &e);
+		if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+			rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e);
+		else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+			rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e);
+		if (rc == 0) {
+			w->reg = w->events;
+		} else if (errno == EPERM) {
+			w->reg = 0;
+			w->always = 1;
+			l->nalways++;
+		} else {
+			w->reg = 0;
+			w->events = 0; /* EBADF: no such fd any more */
+			w->gen++;
 		}
-		l->pfd[l->npfd] = (struct pollfd){ .fd = (int)fd,
-						   .events = (short)((w->events & EVLOOP_READ ? POLLIN : 0) |
-								     (w->events & EVLOOP_WRITE ? POLLOUT : 0)) };
-		l->pgen[l->npfd] = w->gen;
-		l->npfd++;
 	}
-	return 0;
+	l->ndirty = 0;
 }
 
 /* next_due: the earliest due time of the timers: every timer asked, each pass
@@ -192,21 +251,34 @@ static int64_t next_due(struct evloop *l)
 
 static void run_fds(struct evloop *l)
 {
-	for (size_t i = 0; i < l->npfd; i++) {
-		short re = l->pfd[i].revents;
-		int fd = l->pfd[i].fd, ev = 0;
-		struct watch *w = &l->w[fd];
+	for (int i = 0; i < l->nev; i++) {
+		uint32_t re = l->ev[i].events;
+		int fd = (int)(uint32_t)l->ev[i].data.u64, ev = 0;
+		unsigned gen = (unsigned)(l->ev[i].data.u64 >> 32);
+		struct watch *w;
 
-		if (!re || !w->events || w->gen != l->pgen[i])
+		if ((size_t)fd >= l->nw)
+			continue;
+		w = &l->w[fd];
+		if (!w->events || w->gen != gen)
 			continue; /* unwatched or handed over during this pass */
-		if (re & (POLLERR | POLLHUP | POLLNVAL))
+		if (re & (EPOLLERR | EPOLLHUP))
 			ev |= EVLOOP_ERROR;
-		if ((w->events & EVLOOP_READ) && (re & (POLLIN | POLLERR | POLLHUP | POLLNVAL)))
+		if ((w->events & EVLOOP_READ) && (re & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 			ev |= EVLOOP_READ;
-		if ((w->events & EVLOOP_WRITE) && (re & (POLLOUT | POLLERR | POLLHUP | POLLNVAL)))
+		if ((w->events & EVLOOP_WRITE) && (re & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			ev |= EVLOOP_WRITE;
 		if (ev & (EVLOOP_READ | EVLOOP_WRITE))
 			w->fn(w->ctx, fd, ev);
+	}
+	l->nev = 0;
+	if (l->nalways) { /* always ready for what they are watched for */
+		for (size_t fd = 0; fd < l->nw; fd++) {
+			struct watch *w = &l->w[fd];
+
+			if (w->events && w->always)
+				w->fn(w->ctx, (int)fd, w->events);
+		}
 	}
 }
 
@@ -229,19 +301,19 @@ static void run_timers(struct evloop *l)
 int evloop_step(struct evloop *l, int max_ms)
 {
 	int64_t due = next_due(l), now = evloop_now(l);
-	int timeout = max_ms < 0 ? 0 : max_ms;
+	int timeout = max_ms < 0 ? 0 : max_ms, n;
 
 	if (due != EVLOOP_NEVER)
 		timeout = due <= now ? 0 : due - now < timeout ? (int)(due - now) : timeout;
-	if (build_poll(l) < 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (poll(l->pfd, l->npfd, timeout) < 0) {
+	sync_watches(l);
+	if (l->nalways)
+		timeout = 0;
+	if ((n = epoll_wait(l->epfd, l->ev, EVLOOP_BATCH, timeout)) < 0) {
 		if (errno != EINTR)
 			return -1;
-		l->npfd = 0;
+		n = 0;
 	}
+	l->nev = n;
 	run_fds(l);
 	run_timers(l);
 	return 0;

@@ -6,7 +6,7 @@
 
 #define EVLOOP_READ 1  /* readable, or hung up / in error (a read then says which) */
 #define EVLOOP_WRITE 2 /* writable, or in error (a write then says which) */
-#define EVLOOP_ERROR 4 /* reported with the others: POLLERR or POLLHUP */
+#define EVLOOP_ERROR 4 /* reported with the others: EPOLLERR or EPOLLHUP */
 
 #define EVLOOP_NEVER INT64_MAX /* a timer's due time when it has nothing to do */
 
@@ -29,19 +29,25 @@ typedef void evloop_fire_fn(void *ctx, int64_t now);
 typedef int64_t evloop_clock_fn(void *clock_ctx);
 
 /* evloop_new: an empty loop on clock (NULL: clock_now_ms, the monotonic
- * clock; a test passes a fake one). Free with evloop_free. NULL on ENOMEM. */
+ * clock; a test passes a fake one), with an epoll(7) instance of its own
+ * (close-on-exec). Free with evloop_free. NULL on ENOMEM or when epoll
+ * cannot be had (errno). */
 struct evloop *evloop_new(evloop_clock_fn *clock, void *clock_ctx);
-/* evloop_free: the loop only; fds watched are not closed (their owners do) */
+/* evloop_free: the loop and its epoll instance; fds watched are not closed (their owners do) */
 void evloop_free(struct evloop *l);
 /* evloop_now: the loop's clock */
 int64_t evloop_now(const struct evloop *l);
 
 /* evloop_watch: call fn(ctx, fd, ready) when fd is ready for events
  * (EVLOOP_READ | EVLOOP_WRITE); watching an fd again replaces its interest
- * and callback; events 0 is evloop_unwatch. 0, or -1 on ENOMEM or a bad fd. */
+ * and callback; events 0 is evloop_unwatch. The change reaches the kernel
+ * before the next wait (one epoll_ctl for an fd whose interest changed,
+ * none for one that did not; a pass costs what is ready, not what is
+ * watched). A regular file (which epoll refuses) is reported ready at every
+ * pass, as poll(2) has it. 0, or -1 on ENOMEM or a bad fd. */
 int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *ctx);
-/* evloop_unwatch: forget fd (before closing it); readiness already
- * collected for it in this pass is dropped */
+/* evloop_unwatch: forget fd (before closing it: its epoll registration is
+ * removed now); readiness already collected for it in this pass is dropped */
 void evloop_unwatch(struct evloop *l, int fd);
 
 /* evloop_timer_add: a timer: due(ctx) is asked for its time, fire(ctx, now)
@@ -55,8 +61,9 @@ long evloop_timer_add(struct evloop *l, evloop_due_fn *due, evloop_fire_fn *fire
 void evloop_timer_del(struct evloop *l, long id);
 
 /* evloop_step: one pass: wait until an fd is ready or a timer is due, but
- * at most max_ms (0: do not wait), then run the callbacks of the ready fds,
- * then those of the timers due. 0, or -1 when poll(2) failed (errno). */
+ * at most max_ms (0: do not wait), then run the callbacks of the ready fds
+ * (at most 256 a pass; the others are ready again at the next), then those
+ * of the timers due. 0, or -1 when epoll_wait(2) failed (errno). */
 int evloop_step(struct evloop *l, int max_ms);
 
 #endif

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +189,76 @@ static void test_many_fds_polled_at_once(void **state)
 		close(fds[i][0]);
 		close(fds[i][1]);
 	}
+	evloop_free(p.l);
+}
+
+/* more ready fds than one pass takes (EVLOOP_BATCH): the rest come at the next passes, none lost */
+static void test_more_ready_than_a_pass_takes(void **state)
+{
+	enum { N = 300 };
+	struct probe p = { .now = 0, .due = EVLOOP_NEVER, .unwatch_other = -1 };
+	int fds[N][2], passes = 0;
+	(void)state;
+
+	p.l = evloop_new(fake_clock, &p);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pipe2(fds[i], O_NONBLOCK), 0);
+		assert_int_equal(evloop_watch(p.l, fds[i][0], EVLOOP_READ, on_fd, &p), 0);
+		assert_int_equal(write(fds[i][1], "r", 1), 1);
+	}
+	while (p.reads < N && passes < 10) {
+		evloop_step(p.l, 0);
+		passes++;
+	}
+	assert_int_equal(p.reads, N);
+	assert_true(passes >= 2 && passes <= 4);
+	evloop_step(p.l, 0); /* all read: nothing more */
+	assert_int_equal(p.reads, N);
+	for (int i = 0; i < N; i++) {
+		evloop_unwatch(p.l, fds[i][0]);
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	evloop_free(p.l);
+}
+
+/* a regular file (epoll refuses it) is ready at every pass, as poll(2) says; an fd closed without
+ * being unwatched and its number reused by a new pipe is watched afresh, not lost */
+static void test_regular_file_and_reused_number(void **state)
+{
+	struct probe p = { .now = 0, .due = EVLOOP_NEVER, .unwatch_other = -1 };
+	char path[] = "/tmp/mcpgw-evloop.XXXXXX";
+	int f = mkstemp(path), fds[2], r;
+	(void)state;
+
+	assert_true(f >= 0);
+	(void)unlink(path);
+	assert_int_equal(write(f, "x", 1), 1);
+	p.l = evloop_new(fake_clock, &p);
+	assert_int_equal(evloop_watch(p.l, f, EVLOOP_READ, on_fd, &p), 0);
+	evloop_step(p.l, 1000);
+	evloop_step(p.l, 1000);
+	assert_int_equal(p.reads, 2);
+	evloop_unwatch(p.l, f);
+	close(f);
+	p.reads = 0;
+	/* a pipe watched, closed without evloop_unwatch, its number taken by the next pipe */
+	assert_int_equal(pipe2(fds, O_NONBLOCK), 0);
+	r = fds[0];
+	assert_int_equal(evloop_watch(p.l, r, EVLOOP_READ, on_fd, &p), 0);
+	evloop_step(p.l, 0);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(pipe2(fds, O_NONBLOCK), 0);
+	assert_int_equal(fds[0], r);
+	assert_int_equal(evloop_watch(p.l, fds[0], EVLOOP_READ | EVLOOP_WRITE, on_fd, &p), 0);
+	assert_int_equal(evloop_watch(p.l, fds[0], EVLOOP_READ, on_fd, &p), 0);
+	assert_int_equal(write(fds[1], "y", 1), 1);
+	evloop_step(p.l, 1000);
+	assert_int_equal(p.reads, 1);
+	evloop_unwatch(p.l, fds[0]);
+	close(fds[0]);
+	close(fds[1]);
 	evloop_free(p.l);
 }
 
@@ -408,6 +479,8 @@ int main(void)
 		cmocka_unit_test(test_timers_on_a_fake_clock),
 		cmocka_unit_test(test_fds_and_interest),
 		cmocka_unit_test(test_many_fds_polled_at_once),
+		cmocka_unit_test(test_more_ready_than_a_pass_takes),
+		cmocka_unit_test(test_regular_file_and_reused_number),
 		cmocka_unit_test(test_wait_is_bounded_by_the_next_timer),
 		cmocka_unit_test(test_socketpair_read_write_hangup),
 		cmocka_unit_test(test_unwatch_self_inside_callback),
