@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/metrics.h"
@@ -31,8 +30,7 @@ struct worker {
 /* MCPGW_CHAT_DRIVER=loop (the default) in a FastCGI process with a pool: the process's
  * event loops (lib/http/chatloop.h), MCPGW_CHAT_LOOPS of them (one per online CPU by default:
  * one loop drives its runs on one core); none: runs on the workers */
-#define CHAT_LOOPS_MAX 64
-static struct chatloop *chat_loops[CHAT_LOOPS_MAX];
+static struct chatloop *chat_loops[CHATLOOP_MAX];
 static int chat_nloops;
 static unsigned chat_next; /* where the look for the least busy loop starts (atomic) */
 
@@ -154,14 +152,7 @@ static int chat_setup(struct responder *r)
 			  "the chat completion runs on this thread");
 		return 0;
 	}
-	want = r->s.chat_loops;
-	if (want <= 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		want = cpus > 0 ? (int)(cpus < CHAT_LOOPS_MAX ? cpus : CHAT_LOOPS_MAX) : 1;
-	}
-	if (want > CHAT_LOOPS_MAX)
-		want = CHAT_LOOPS_MAX;
+	want = chatloop_count(&r->s);
 	while (chat_nloops < want && (chat_loops[chat_nloops] = chatloop_start(r)))
 		chat_nloops++;
 	if (chat_nloops == 0)

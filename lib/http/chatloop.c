@@ -864,6 +864,25 @@ static void loop_free(struct chatloop *l)
 	free(l);
 }
 
+int chatloop_count(const struct settings *s)
+{
+	long n = s->chat_loops;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > CHATLOOP_MAX ? CHATLOOP_MAX : (int)n;
+}
+
+/* chatloop_kept_connections: the idle upstream connections one loop keeps (MCPGW_CHAT_THREADS over the loops) */
+static long chatloop_kept_connections(const struct settings *s)
+{
+	long n = (s->chat_threads > 0 ? s->chat_threads : 1) / chatloop_count(s);
+
+	return n > 0 ? n : 1;
+}
+
 struct chatloop *chatloop_start(struct responder *r)
 {
 	struct chatloop *l = calloc(1, sizeof *l);
@@ -888,10 +907,10 @@ struct chatloop *chatloop_start(struct responder *r)
 	    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, curl_timer) != CURLM_OK ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l) != CURLM_OK ||
-	    /* the idle upstream connections kept after a burst: as many as the threads driver keeps (one
-	     * per kept worker), not libcurl's default of four per transfer ever added at once */
-	    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)(r->s.chat_threads > 0 ? r->s.chat_threads : 1)) !=
-		    CURLM_OK ||
+	    /* the idle upstream connections kept after a burst: as many in the whole process as the
+	     * threads driver keeps (one per kept worker), shared among its loops, not libcurl's default
+	     * of four per transfer ever added at once */
+	    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, chatloop_kept_connections(&r->s)) != CURLM_OK ||
 	    (l->curl_timer = evloop_timer_add(l->ev, curl_due, curl_fire, l)) < 0 ||
 	    (l->run_timer = evloop_timer_add(l->ev, runs_due, runs_fire, l)) < 0 ||
 	    evloop_watch(l->ev, l->efd, EVLOOP_READ, on_wake, l) < 0) {

@@ -39,7 +39,16 @@ struct chatloop;
 /* chatloop_submit's catalog_rc when the worker read no catalog */
 #define CHATLOOP_NO_CATALOG 1000
 
-/* chatloop_start: the loop of r's process (settings loaded and valid) and
+/* The most loops a process runs (MCPGW_CHAT_LOOPS' bound) */
+#define CHATLOOP_MAX 64
+
+/* chatloop_count: how many loops a process runs with settings s:
+ * MCPGW_CHAT_LOOPS, or one per online CPU when it is 0 (1..CHATLOOP_MAX).
+ * The idle upstream connections the process keeps (MCPGW_CHAT_THREADS, as
+ * many as the threads driver keeps) are shared among them. */
+int chatloop_count(const struct settings *s);
+
+/* chatloop_start: a loop of r's process (settings loaded and valid) and
  * its thread, which blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 (main waits
  * for them). NULL when it cannot be made (logged): the caller drives runs
  * on threads. Stop with chatloop_stop. */
