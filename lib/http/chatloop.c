@@ -284,13 +284,15 @@ static void flush_run(struct lrun *lr)
 		}
 		lr->phase = LR_FINISHING;
 	}
+	/* unwatched before finish may close the connection (evloop_unwatch's contract: epoll keeps a
+	 * closed fd's registration while another process still holds the connection) */
+	unwatch(lr);
 	st = fcgiwrite_finish(&lr->fw, 0);
 	if (st == FCGIWRITE_WANT_WRITE) {
 		watch_fd(lr, 1);
 		return;
 	}
 	/* handed back (its connection closed, or kept: closed here, the loop reads no next request) */
-	unwatch(lr);
 	if (lr->t.h.req.ipcFd >= 0)
 		FCGX_Free(&lr->t.h.req, 1);
 	lr->phase = LR_DEAD;
