@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,33 +159,35 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
 	return c;
 }
 
-/* The holders seen by one capacity_take: each pid's start time now (cap_start_time; 0: not running,
- * or not known). */
+/* The holders seen by one count of capacity_take: whether each runs (quick: kill(pid, 0)), or each
+ * pid's start time now (strict: cap_start_time; 0: not running, or not known). */
 struct cap_pids {
 	uint32_t pid[CAP_PIDS];
-	uint32_t start[CAP_PIDS];
+	uint32_t now[CAP_PIDS]; /* quick: 1 runs, 0 not; strict: its start time */
 	int n;
+	int strict;
 };
 
-/* cap_alive: 1 when the process that wrote a record (pid, start) still runs: a process runs as pid
- * and started at start; 0 when not, or when that is not known (a record without a start time, more
- * pids than CAP_PIDS, a process whose /proc entry this one cannot read: the slot's lock then
- * decides) */
+/* cap_alive: 1 when the process that wrote a record (pid, start) is taken to run, 0 when not or
+ * when that is not known (more pids than CAP_PIDS, a process this one cannot see: the slot's lock
+ * then decides). Quick: a process runs as pid (kill(2): cheap; a pid reused since a holder crashed
+ * passes). Strict: a process runs as pid and started at start (proc(5): its /proc/PID/stat read,
+ * which costs the kernel a walk of the process's threads: asked only before a refusal). */
 static int cap_alive(struct cap_pids *p, uint32_t pid, uint32_t start)
 {
 	int i;
 
-	if (start == 0 || pid == 0 || pid > 0x7fffffff)
+	if (pid == 0 || pid > 0x7fffffff || (p->strict && start == 0))
 		return 0;
 	for (i = 0; i < p->n; i++)
 		if (p->pid[i] == pid)
-			return p->start[i] == start;
+			return p->strict ? p->now[i] == start : (int)p->now[i];
 	if (p->n == CAP_PIDS)
 		return 0;
 	p->pid[i] = pid;
-	p->start[i] = cap_start_time(pid);
+	p->now[i] = p->strict ? cap_start_time(pid) : (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 	p->n++;
-	return p->start[i] == start;
+	return p->strict ? p->now[i] == start : (int)p->now[i];
 }
 
 /* cap_count: from the records just read, the slots held and how many of them caller holds, and the
@@ -245,25 +248,32 @@ int capacity_take(struct capacity *c, const char *caller, int *slot)
 	struct cap_pids pids;
 
 	pthread_mutex_lock(&c->lock);
-	pids.n = 0;
-	/* one count: a holder that still runs (its pid with its start time) holds its slot, one /proc
-	 * read per holding process; the lock is asked only of the other records. A refusal costs no
-	 * more than a take: when the host is full, every refused request makes this count. */
-	if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
-		if (errno == 0)
-			errno = EIO;
-		rc = -1;
-		goto out;
+	/* the quick count (a holder whose pid runs holds its slot: one kill(2) per holding process),
+	 * and before a refusal the strict one (the pid with its start time: one /proc read per holding
+	 * process; a pid reused since its holder crashed does not keep a slot from being taken). The
+	 * lock is asked only of the records neither count can vouch for. */
+	for (int strict = 0; strict < 2; strict++) {
+		pids.n = 0;
+		pids.strict = strict;
+		if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
+			if (errno == 0)
+				errno = EIO;
+			rc = -1;
+			goto out;
+		}
+		if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
+			rc = -1;
+			goto out;
+		}
+		rc = held >= c->slots ? CAPACITY_FULL
+		     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers
+			     ? CAPACITY_OVER_SHARE
+			     : CAPACITY_TAKEN;
+		if (rc == CAPACITY_TAKEN)
+			break;
+		if (strict)
+			goto out;
 	}
-	if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
-		rc = -1;
-		goto out;
-	}
-	rc = held >= c->slots                                                                   ? CAPACITY_FULL
-	     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers ? CAPACITY_OVER_SHARE
-												: CAPACITY_TAKEN;
-	if (rc != CAPACITY_TAKEN)
-		goto out;
 	for (int k = 0; k < c->slots; k++) {
 		int i = (c->next + k) % c->slots;
 

@@ -33,13 +33,15 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
  * than an eighth of the slots are free, a caller that already holds at least
  * slots / (callers holding slots) of them is refused (CAPACITY_OVER_SHARE),
  * so that one caller cannot starve the others of the last slots. Never
- * blocks: one pread of the table, one read of /proc/PID/stat per process
- * holding slots (a record names its holder's pid and start time: a pid
- * that names another process since its holder crashed has another start
- * time), and non-blocking fcntls only for the slots whose record is free,
- * names a process that is gone, or one this process cannot tell (no start
- * time, /proc hidden, more than 64 holders: the lock decides). A refusal
- * costs what a take costs. *slot set on CAPACITY_TAKEN. Returns
+ * blocks: one pread of the table, a kill(pid, 0) per process holding
+ * slots (a record names its holder's pid and start time), and
+ * non-blocking fcntls only for the slots whose record is free or names a
+ * process that is gone (or one more than 64 holders: the lock decides);
+ * before refusing, the count again with each holder's start time (one
+ * /proc/PID/stat read per holding process: a pid that names another
+ * process since its holder crashed has another start time; one this
+ * process cannot read is asked by its lock). *slot set on CAPACITY_TAKEN.
+ * Returns
  * an enum capacity_answer, or -1 on an I/O error (errno; the caller decides
  * whether to serve anyway).
  * Thread-safe. */

@@ -95,10 +95,10 @@ static void test_dead_process_gives_back(void **state)
 	capacity_close(a);
 }
 
-/* records left by crashed holders, no lock on them: one whose pid names a running process since
- * (pid reuse: its start time is another), one without a start time (as written before records had
- * one): neither slot is held, the first takes get them at once, and the host is full only when
- * every slot is held */
+/* records left by crashed holders, no lock on them, whose pid names a running process since (pid
+ * reuse): one with another start time, one without a start time (as written before records had
+ * one). The quick count takes them for held; before a refusal the strict count finds them free:
+ * they are taken once every other slot is held, and the host is full only when every slot is */
 static void test_reused_pid_gives_back(void **state)
 {
 	char err[256];
@@ -119,12 +119,14 @@ static void test_reused_pid_gives_back(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec); /* slots 0 and 1: records, no lock */
 	close(fd);
-	assert_int_equal(capacity_take(a, "k", &s[0]), CAPACITY_TAKEN);
-	assert_int_equal(s[0], 0);
-	assert_int_equal(capacity_take(a, "k", &s[1]), CAPACITY_TAKEN);
-	assert_int_equal(s[1], 1);
-	for (int i = 2; i < 4; i++)
+	for (int i = 0; i < 2; i++) {
 		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
+		assert_true(s[i] >= 2);
+	}
+	for (int i = 2; i < 4; i++) {
+		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
+		assert_true(s[i] < 2);
+	}
 	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_FULL);
 	assert_int_equal(capacity_held(a), 4);
 	capacity_close(a);
