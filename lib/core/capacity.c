@@ -24,6 +24,7 @@ struct capacity {
 			      * with each other, so the process must know them itself) */
 	uint64_t *table;     /* scratch: the records read by capacity_take */
 	uint32_t start;      /* this process's start time (cap_start_time), 0: not known */
+	uint32_t pid;        /* this process's, at capacity_open (a table is not used across fork) */
 	pthread_mutex_t lock;
 	int lock_ok; /* lock initialised */
 };
@@ -109,7 +110,7 @@ static int cap_held_by_other(const struct capacity *c, int slot)
 static int cap_write(const struct capacity *c, int slot, uint64_t digest)
 {
 	unsigned char rec[CAP_RECORD];
-	uint32_t pid = digest ? (uint32_t)getpid() : 0, start = digest ? c->start : 0;
+	uint32_t pid = digest ? c->pid : 0, start = digest ? c->start : 0;
 
 	memset(rec, 0, sizeof rec);
 	memcpy(rec, &digest, sizeof digest);
@@ -139,6 +140,7 @@ struct capacity *capacity_open(const char *path, int slots, char *err, size_t er
 	}
 	c->slots = slots;
 	c->start = cap_start_time(0);
+	c->pid = (uint32_t)getpid();
 	if (pthread_mutex_init(&c->lock, NULL) != 0) {
 		snprintf(err, errlen, "capacity table %s: no mutex", path);
 		capacity_close(c);
@@ -200,7 +202,7 @@ static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids,
 {
 	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
 	int nseen = 0, over = 0;
-	uint32_t self = (uint32_t)getpid();
+	uint32_t self = c->pid;
 
 	*held = *by_caller = 0;
 	for (int i = 0; i < c->slots; i++) {

@@ -25,7 +25,8 @@ struct capacity;
  * pid and start time (proc(5) starttime, low 32 bits). The kernel
  * drops a lock when its process ends, so a crash never leaks a slot.
  * Returns the table (capacity_close it), or NULL with err set (path in it;
- * errno kept). */
+ * errno kept). A table belongs to the process that opened it: a child of
+ * fork opens its own. */
 struct capacity *capacity_open(const char *path, int slots, char *err, size_t errlen);
 
 /* capacity_take: one slot for caller (an API key id, "" or NULL
