@@ -89,6 +89,19 @@ alive() {
 	[[ "$output" == *"behind $FE: no MCP server configured in $MCPGW_HOME/servers_config.json"* ]]
 }
 
+@test "start writes a web server config the web server takes without a warning (lighttpd 1.4.69: the shutdown grace as a feature flag)" {
+	servers ""
+	run sh "$CTL" start
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"WARNING"* ]]
+	[[ "$output" != *"unknown config-key"* ]]
+	! grep -rs 'unknown config-key' "$MCPGW_STATE_DIR"/*.log
+	if [ "$FE" = lighttpd ]; then
+		grep -q 'server.feature-flags += ("server.graceful-shutdown-timeout" => ' "$MCPGW_STATE_DIR/lighttpd.conf"
+	fi
+}
+
 @test "a server slower than MCPGW_STARTUP_WAIT: 'waiting for' lines, then 'still starting' in the summary" {
 	servers "$(good), \"slow\": {\"command\": \"sh\", \"args\": [\"-c\", \"exec sleep 60\"]}"
 	echo MCPGW_STARTUP_WAIT=6 >>"$MCPGW_HOME/.env"
