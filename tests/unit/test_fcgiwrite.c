@@ -437,30 +437,40 @@ static void test_limit(void **state)
 }
 
 /* fcgiwrite_body_ended: the body's end (the empty FCGI_STDIN record) is seen whether libfcgi read
- * it with the body or fcgiwrite_client_gone read it later, sent apart (Apache's "empty stdin") */
-static void test_body_ended(void **state)
+ * it with the body or fcgiwrite_client_gone read it later, sent apart (Apache's "empty stdin"). With
+ * drop, libfcgi's input stream is freed first (fcgiwrite_drop_input): what it had seen still counts,
+ * and an end record sent apart is still read from the socket. */
+static void body_ended(struct web *w, int drop)
 {
-	struct web *w = *state;
 	struct fcgiwrite fw;
 
 	send_request(w, 0, "abc", 1);
 	accept_request(w, "abc", 1); /* read to its end: libfcgi saw EOF */
 	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	if (drop) {
+		fcgiwrite_drop_input(&fw);
+		assert_null(w->req.in);
+		fcgiwrite_drop_input(&fw); /* twice: nothing more */
+	}
 	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 0);
+	assert_int_equal(fcgiwrite_put(&fw, "ok", 2), FCGIWRITE_PUT_OK);
 	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
 	assert_int_equal(fcgiwrite_body_ended(&fw), 0); /* handed back */
 	web_read_to_end(w);
 	assert_false(w->bad);
+	assert_int_equal(w->out_len, 2);
 }
 
-static void test_body_end_apart(void **state)
+static void body_end_apart(struct web *w, int drop)
 {
-	struct web *w = *state;
 	struct fcgiwrite fw;
 
 	send_request(w, 0, "abc", 0);
 	accept_request(w, "abc", 0); /* the body by its length: its end not read */
 	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	if (drop)
+		fcgiwrite_drop_input(&fw);
 	assert_int_equal(fcgiwrite_body_ended(&fw), 0);
 	assert_int_equal(fcgiwrite_client_gone(&fw), 0);
 	assert_int_equal(fcgiwrite_body_ended(&fw), 0); /* nothing came yet */
@@ -472,61 +482,24 @@ static void test_body_end_apart(void **state)
 	assert_false(w->bad);
 }
 
-/* fcgiwrite_drop_input: libfcgi's input stream freed after the body was read; what it had seen
- * (the body's end; an FCGI_ABORT_REQUEST among the body's records) still counts, and an end record
- * sent apart is still read from the socket */
+static void test_body_ended(void **state)
+{
+	body_ended(*state, 0);
+}
+
+static void test_body_end_apart(void **state)
+{
+	body_end_apart(*state, 0);
+}
+
 static void test_drop_input(void **state)
 {
-	struct web *w = *state;
-	struct fcgiwrite fw;
-
-	send_request(w, 0, "abc", 1);
-	accept_request(w, "abc", 1); /* read to its end: libfcgi saw EOF */
-	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
-	fcgiwrite_drop_input(&fw);
-	assert_null(w->req.in);
-	fcgiwrite_drop_input(&fw); /* twice: nothing more */
-	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
-	assert_int_equal(fcgiwrite_client_gone(&fw), 0);
-	assert_int_equal(fcgiwrite_put(&fw, "ok", 2), FCGIWRITE_PUT_OK);
-	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
-	web_read_to_end(w);
-	assert_false(w->bad);
-	assert_int_equal(w->out_len, 2);
+	body_ended(*state, 1);
 }
 
 static void test_drop_input_end_apart(void **state)
 {
-	struct web *w = *state;
-	struct fcgiwrite fw;
-
-	send_request(w, 0, "abc", 0);
-	accept_request(w, "abc", 0); /* the body by its length: its end not read */
-	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
-	fcgiwrite_drop_input(&fw);
-	assert_int_equal(fcgiwrite_body_ended(&fw), 0);
-	send_record(w->fd, FCGI_STDIN, NULL, 0);
-	assert_int_equal(fcgiwrite_client_gone(&fw), 0); /* read and passed over */
-	assert_int_equal(fcgiwrite_body_ended(&fw), 1);
-	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_DONE);
-	web_read_to_end(w);
-	assert_false(w->bad);
-}
-
-static void test_drop_input_abort_with_body(void **state)
-{
-	struct web *w = *state;
-	struct fcgiwrite fw;
-
-	send_request(w, 0, "abc", 0);
-	send_record(w->fd, FCGI_ABORT_REQUEST, NULL, 0);
-	accept_request(w, "abc", 0);
-	assert_int_equal(FCGX_GetChar(w->req.in), EOF); /* libfcgi met the abort: a protocol error */
-	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
-	fcgiwrite_drop_input(&fw);
-	assert_int_equal(fcgiwrite_client_gone(&fw), 1);
-	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_GONE);
-	assert_true(web_eof_within(w, WAIT_MS));
+	body_end_apart(*state, 1);
 }
 
 /* The web server closes: flush says GONE; put refuses; finish hands the request back closed */
@@ -592,10 +565,9 @@ static void test_abort_request(void **state)
 }
 
 /* FCGI_ABORT_REQUEST that came with the body: libfcgi, reading the body to its end, takes it for
- * a protocol error; the first flush says GONE */
-static void test_abort_with_body(void **state)
+ * a protocol error; the first flush says GONE, also once libfcgi's input stream is freed (drop) */
+static void abort_with_body(struct web *w, int drop)
 {
-	struct web *w = *state;
 	struct fcgiwrite fw;
 
 	send_request(w, 0, "abc", 0);
@@ -603,11 +575,24 @@ static void test_abort_with_body(void **state)
 	accept_request(w, "abc", 0);
 	assert_int_equal(FCGX_GetChar(w->req.in), EOF); /* reading on to the end of the body */
 	assert_int_equal(fcgiwrite_begin(&fw, &w->req, 0), 0);
+	if (drop)
+		fcgiwrite_drop_input(&fw);
 	assert_int_equal(fcgiwrite_put(&fw, "x", 1), FCGIWRITE_PUT_OK);
 	assert_int_equal(fcgiwrite_flush(&fw), FCGIWRITE_GONE);
+	assert_int_equal(fcgiwrite_client_gone(&fw), 1);
 	assert_int_equal(fcgiwrite_finish(&fw, 0), FCGIWRITE_GONE);
 	assert_true(web_eof_within(w, WAIT_MS));
 	assert_int_equal(w->records, 0);
+}
+
+static void test_abort_with_body(void **state)
+{
+	abort_with_body(*state, 0);
+}
+
+static void test_drop_input_abort_with_body(void **state)
+{
+	abort_with_body(*state, 1);
 }
 
 /* FCGI_KEEP_CONN: after the end records the connection stays open and carries the next request,
