@@ -1,231 +1,227 @@
-/* capacity.c: the host-wide capacity of long requests: a file of 16-byte slot records in the state directory, a slot held by an OFD lock on its record (the kernel's, dropped with its process), the record naming its caller for the fair share. */
+/* capacity.c: the host-wide capacity of long requests: a file of 16-byte slot records in the state directory, mapped shared by every responder process; a slot is taken and given back with atomic operations on its record (no system call), a record names its holder by a holder id whose OFD lock (the kernel's, dropped with its process) says whether the holder still runs. */
 #include "core/capacity.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/randid.h"
 #include "core/statedir.h"
 
-#define CAP_RECORD 16 /* bytes per slot: the caller's digest (8), the holder's pid (4) and start time (4) */
-#define CAP_PIDS 64   /* holders' pids looked up per capacity_take (more: their slots' locks are asked) */
+/* The file: a header of CAP_HEADER bytes (the magic, then the count of records held), then one
+ * record of CAP_RECORD bytes per slot: the caller's digest (8 bytes; meaningful only while the
+ * record is held) and the holder id (8 bytes, 0: free). A holder id h is alive while some open file
+ * description holds the write lock of the byte CAP_LOCKS + h: each opener takes one at capacity_open
+ * and keeps it until capacity_close or its process ends. The lock bytes lie beyond the end of the
+ * file (fcntl(2) locks any offset), so the file stays small. */
+#define CAP_MAGIC 0x3250414357504d43ull /* "CMPWCAP2" as a little-endian word */
+#define CAP_HEADER 64
+#define CAP_RECORD 16
+#define CAP_LOCKS ((off_t)1 << 40)
+#define CAP_IDS 64 /* holder ids whose liveness one strict count remembers (more: asked per record) */
+
+struct cap_record {
+	uint64_t digest;
+	uint64_t holder;
+};
 
 struct capacity {
 	int fd;
 	int slots;
 	int next;            /* where the next search for a free slot starts (spreads the slots) */
-	unsigned char *mine; /* slots this process holds: one byte each (its own OFD locks never conflict
-			      * with each other, so the process must know them itself) */
-	uint64_t *table;     /* scratch: the records read by capacity_take */
-	uint32_t start;      /* this process's start time (cap_start_time), 0: not known */
-	uint32_t pid;        /* this process's, at capacity_open (a table is not used across fork) */
+	uint64_t id;         /* this opener's holder id (its lock byte is CAP_LOCKS + id) */
+	unsigned char *mine; /* slots this opener holds: one byte each */
+	void *map;           /* the whole file, shared */
+	size_t maplen;
+	uint64_t *held;         /* the header's count of records held (dead holders' included) */
+	struct cap_record *rec; /* slots records */
 	pthread_mutex_t lock;
 	int lock_ok; /* lock initialised */
 };
 
-/* cap_digest: the caller's 64-bit FNV-1a digest, never 0 (0 marks a free record) */
+/* cap_digest: the caller's 64-bit FNV-1a digest */
 static uint64_t cap_digest(const char *caller)
 {
 	uint64_t h = 14695981039346656037ull;
 
 	for (const unsigned char *p = (const unsigned char *)(caller ? caller : ""); *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
-	return h ? h : 1;
+	return h;
 }
 
-/* cap_start_time: when process pid started, in clock ticks since boot (proc(5), /proc/PID/stat,
- * field 22 "starttime"), its low 32 bits; 0 when not known (no such process, /proc not mounted or
- * hidden from this process, a field that does not parse). A pid names the same process as long as
- * its start time is the same: a pid reused after its holder crashed has another. */
-static uint32_t cap_start_time(uint32_t pid)
-{
-	char path[32], b[1024], *p, *end;
-	unsigned long long v;
-	ssize_t n;
-	int fd;
-
-	if (pid == 0)
-		snprintf(path, sizeof path, "/proc/self/stat");
-	else
-		snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, b, sizeof b - 1);
-	(void)close(fd);
-	if (n <= 0)
-		return 0;
-	b[n] = '\0';
-	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ')' ends it;
-	 * from state (field 3) on, starttime is the 20th field */
-	if (!(p = strrchr(b, ')')))
-		return 0;
-	p++;
-	for (int field = 3; field < 22; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p && *p != ' ')
-			p++;
-	}
-	errno = 0;
-	v = strtoull(p, &end, 10);
-	if (end == p || errno != 0)
-		return 0;
-	return (uint32_t)v ? (uint32_t)v : 1; /* 0 means not known */
-}
-
-/* cap_lock: fcntl F_OFD_SETLK (type F_WRLCK or F_UNLCK) or F_OFD_GETLK on slot's record; the fcntl result */
-static int cap_lock(const struct capacity *c, int cmd, short type, int slot, struct flock *out)
+/* cap_lock_id: fcntl F_OFD_SETLK (F_WRLCK) or F_OFD_GETLK on holder id's lock byte; the fcntl
+ * result, *locked (GETLK) 1 when another open file description holds it */
+static int cap_lock_id(const struct capacity *c, int cmd, uint64_t id, int *locked)
 {
 	struct flock fl;
 
 	memset(&fl, 0, sizeof fl);
-	fl.l_type = type;
+	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)slot * CAP_RECORD;
-	fl.l_len = CAP_RECORD;
+	fl.l_start = CAP_LOCKS + (off_t)(id & 0xffffffffu);
+	fl.l_len = 1;
 	if (fcntl(c->fd, cmd, &fl) < 0)
 		return -1;
-	if (out)
-		*out = fl;
+	if (locked)
+		*locked = fl.l_type != F_UNLCK;
 	return 0;
 }
 
-/* cap_held_by_other: 1 when another process holds slot, 0 when nobody does, -1 on error */
-static int cap_held_by_other(const struct capacity *c, int slot)
+/* cap_free_record: record i made free by whoever saw it held by holder (a CAS, so that two who
+ * reclaim one dead record count it once); 1 when this call freed it */
+static int cap_free_record(struct capacity *c, int i, uint64_t holder)
 {
-	struct flock fl;
+	uint64_t want = holder;
 
-	if (cap_lock(c, F_OFD_GETLK, F_WRLCK, slot, &fl) < 0)
-		return -1;
-	return fl.l_type != F_UNLCK;
-}
-
-/* cap_write: slot's record set to digest, this process's pid and start time (digest 0: free); 0 or -1 */
-static int cap_write(const struct capacity *c, int slot, uint64_t digest)
-{
-	unsigned char rec[CAP_RECORD];
-	uint32_t pid = digest ? c->pid : 0, start = digest ? c->start : 0;
-
-	memset(rec, 0, sizeof rec);
-	memcpy(rec, &digest, sizeof digest);
-	memcpy(rec + sizeof digest, &pid, sizeof pid);
-	memcpy(rec + sizeof digest + sizeof pid, &start, sizeof start);
-	return pwrite(c->fd, rec, sizeof rec, (off_t)slot * CAP_RECORD) == (ssize_t)sizeof rec ? 0 : -1;
+	if (!__atomic_compare_exchange_n(&c->rec[i].holder, &want, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	(void)__atomic_fetch_sub(c->held, 1, __ATOMIC_ACQ_REL);
+	return 1;
 }
 
 struct capacity *capacity_open(const char *path, int slots, char *err, size_t errlen)
 {
 	struct capacity *c;
 	struct stat sb;
-	off_t want = (off_t)slots * CAP_RECORD;
+	off_t want = CAP_HEADER + (off_t)slots * CAP_RECORD;
+	uint64_t magic = 0;
+	int e = 0;
 
 	if (slots < 1 || slots > CAPACITY_MAX) {
 		snprintf(err, errlen, "capacity %d is not within 1..%d", slots, CAPACITY_MAX);
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof *c)))
+	if ((c = calloc(1, sizeof *c))) {
 		c->fd = -1;
-	if (!c || !(c->mine = calloc((size_t)slots, 1)) || !(c->table = calloc((size_t)slots, CAP_RECORD))) {
+		c->map = MAP_FAILED;
+	}
+	if (!c || !(c->mine = calloc((size_t)slots, 1))) {
 		snprintf(err, errlen, "capacity table %s: out of memory", path);
 		capacity_close(c);
 		errno = ENOMEM;
 		return NULL;
 	}
 	c->slots = slots;
-	c->start = cap_start_time(0);
-	c->pid = (uint32_t)getpid();
 	if (pthread_mutex_init(&c->lock, NULL) != 0) {
 		snprintf(err, errlen, "capacity table %s: no mutex", path);
 		capacity_close(c);
+		errno = ENOMEM;
 		return NULL;
 	}
 	c->lock_ok = 1;
-	/* grown, never shrunk: a process configured with more slots may be using the rest */
+	/* grown, never shrunk: a process configured with more slots may be using the rest; mapped up
+	 * to what this opener uses */
 	errno = 0;
 	if ((c->fd = statedir_open(path, O_RDWR | O_CREAT, 0600)) < 0 || fstat(c->fd, &sb) < 0 ||
-	    !S_ISREG(sb.st_mode) || (sb.st_size < want && ftruncate(c->fd, want) < 0)) {
-		int e = errno ? errno : EINVAL;
-
+	    !S_ISREG(sb.st_mode) || (sb.st_size < want && ftruncate(c->fd, want) < 0) ||
+	    (c->map = mmap(NULL, (size_t)want, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0)) == MAP_FAILED) {
+		e = errno ? errno : EINVAL;
 		snprintf(err, errlen, "capacity table %s: %s", path, strerror(e));
-		capacity_close(c);
-		errno = e;
-		return NULL;
+		goto fail;
 	}
+	c->maplen = (size_t)want;
+	c->held = (uint64_t *)((unsigned char *)c->map + 8);
+	c->rec = (struct cap_record *)((unsigned char *)c->map + CAP_HEADER);
+	/* a new file gets the magic; any other word is not a table of this layout (an older one's
+	 * records, or damage): refused rather than misread */
+	if (!__atomic_compare_exchange_n((uint64_t *)c->map, &magic, CAP_MAGIC, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+	    magic != CAP_MAGIC) {
+		e = EPROTO;
+		snprintf(err, errlen,
+			 "capacity table %s: not a table of this version (remove it while no responder runs)", path);
+		goto fail;
+	}
+	/* a holder id no running opener holds: random, its lock byte taken without waiting */
+	for (int tries = 0;; tries++) {
+		uint32_t r;
+
+		if (randid_fill(&r, sizeof r) < 0) {
+			e = errno;
+			snprintf(err, errlen, "capacity table %s: getrandom: %s", path, strerror(e));
+			goto fail;
+		}
+		c->id = r ? r : 1;
+		if (cap_lock_id(c, F_OFD_SETLK, c->id, NULL) == 0)
+			break;
+		if ((errno != EAGAIN && errno != EACCES) || tries == 16) {
+			e = errno;
+			snprintf(err, errlen, "capacity table %s: lock: %s", path, strerror(e));
+			goto fail;
+		}
+	}
+	/* records a crashed holder of the same id left: this opener holds none yet */
+	for (int i = 0; i < slots; i++)
+		if (__atomic_load_n(&c->rec[i].holder, __ATOMIC_ACQUIRE) == c->id)
+			(void)cap_free_record(c, i, c->id);
 	return c;
+fail:
+	capacity_close(c);
+	errno = e;
+	return NULL;
 }
 
-/* The holders seen by one count of capacity_take: whether each runs (quick: kill(pid, 0)), or each
- * pid's start time now (strict: cap_start_time; 0: not running, or not known). */
-struct cap_pids {
-	uint32_t pid[CAP_PIDS];
-	uint32_t now[CAP_PIDS]; /* quick: 1 runs, 0 not; strict: its start time */
+/* The holder ids seen by one strict count, with whether each is alive. */
+struct cap_ids {
+	uint64_t id[CAP_IDS];
+	unsigned char alive[CAP_IDS];
 	int n;
-	int strict;
 };
 
-/* cap_alive: 1 when the process that wrote a record (pid, start) is taken to run, 0 when not or
- * when that is not known (more pids than CAP_PIDS, a process this one cannot see: the slot's lock
- * then decides). Quick: a process runs as pid (kill(2): cheap; a pid reused since a holder crashed
- * passes). Strict: a process runs as pid and started at start (proc(5): its /proc/PID/stat read,
- * which costs the kernel a walk of the process's threads: asked only before a refusal). */
-static int cap_alive(struct cap_pids *p, uint32_t pid, uint32_t start)
+/* cap_alive: 1 when holder id is alive (this opener, or another open file description holds its
+ * lock byte), 0 when not, -1 when the lock cannot be asked */
+static int cap_alive(struct capacity *c, struct cap_ids *ids, uint64_t id)
 {
-	int i;
+	int i, locked;
 
-	if (pid == 0 || pid > 0x7fffffff || (p->strict && start == 0))
-		return 0;
-	for (i = 0; i < p->n; i++)
-		if (p->pid[i] == pid)
-			return p->strict ? p->now[i] == start : (int)p->now[i];
-	if (p->n == CAP_PIDS)
-		return 0;
-	p->pid[i] = pid;
-	p->now[i] = p->strict ? cap_start_time(pid) : (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-	p->n++;
-	return p->strict ? p->now[i] == start : (int)p->now[i];
+	if (id == c->id)
+		return 1;
+	for (i = 0; i < ids->n; i++)
+		if (ids->id[i] == id)
+			return ids->alive[i];
+	if (id > 0xffffffffu)
+		locked = 0; /* not an id any opener takes */
+	else if (cap_lock_id(c, F_OFD_GETLK, id, &locked) < 0)
+		return -1;
+	if (ids->n < CAP_IDS) {
+		ids->id[ids->n] = id;
+		ids->alive[ids->n++] = (unsigned char)locked;
+	}
+	return locked;
 }
 
-/* cap_count: from the records just read, the slots held and how many of them caller holds, and the
- * distinct callers holding slots (counting caller as one even when it holds none). A record names
- * its holder (pid and start time): one whose process still runs is held (a slot is taken lock
- * first, and given back record first, before its lock); the lock of any other record is asked (its
- * process died before it wrote the record free, its pid names another process since, or it is one
- * this process cannot see). 0 or -1 (an fcntl failed). */
-static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids, int *held, int *by_caller, int *callers)
+/* cap_count: every record read: those of holders that are gone made free, then the slots held, how
+ * many of them the caller (digest) holds and the distinct callers holding slots (counting the
+ * caller as one even when it holds none). 0, or -1 (a lock could not be asked). */
+static int cap_count(struct capacity *c, uint64_t digest, int *held, int *by_caller, int *callers)
 {
 	uint64_t seen[64]; /* distinct digests found, up to the first 64: enough to size a share */
 	int nseen = 0, over = 0;
-	uint32_t self = c->pid;
+	struct cap_ids ids;
 
+	ids.n = 0;
 	*held = *by_caller = 0;
 	for (int i = 0; i < c->slots; i++) {
-		uint64_t d = c->table[2 * i];
-		uint32_t pid, start;
-		int j;
+		uint64_t h = __atomic_load_n(&c->rec[i].holder, __ATOMIC_ACQUIRE), d;
+		int a, j;
 
-		if (!d)
+		if (!h)
 			continue;
-		memcpy(&pid, &c->table[2 * i + 1], sizeof pid);
-		memcpy(&start, (const unsigned char *)&c->table[2 * i + 1] + sizeof pid, sizeof start);
-		/* a record naming this process that it does not hold: another opener's of the same
-		 * file (its OFD lock is its own), or a stale one: the lock decides */
-		if (!c->mine[i] && (pid == self || !cap_alive(pids, pid, start))) {
-			int h = cap_held_by_other(c, i);
-
-			if (h < 0)
+		if (!c->mine[i]) {
+			if ((a = cap_alive(c, &ids, h)) < 0)
 				return -1;
-			if (!h) {
-				c->table[2 * i] = 0; /* free for the search below */
+			if (!a) {
+				(void)cap_free_record(c, i, h);
 				continue;
 			}
 		}
+		d = __atomic_load_n(&c->rec[i].digest, __ATOMIC_RELAXED);
 		(*held)++;
 		if (d == digest)
 			(*by_caller)++;
@@ -242,69 +238,70 @@ static int cap_count(struct capacity *c, uint64_t digest, struct cap_pids *pids,
 	return 0;
 }
 
-int capacity_take(struct capacity *c, const char *caller, int *slot)
+/* cap_claim: a free record from c->next on made this opener's (a CAS on its holder word); its index,
+ * or -1 when every record is held */
+static int cap_claim(struct capacity *c, uint64_t digest)
 {
-	uint64_t digest = cap_digest(caller);
-	size_t len = (size_t)c->slots * CAP_RECORD;
-	int held, by_caller, callers, rc = CAPACITY_FULL;
-	struct cap_pids pids;
-
-	pthread_mutex_lock(&c->lock);
-	/* the quick count (a holder whose pid runs holds its slot: one kill(2) per holding process),
-	 * and before a refusal the strict one (the pid with its start time: one /proc read per holding
-	 * process; a pid reused since its holder crashed does not keep a slot from being taken). The
-	 * lock is asked only of the records neither count can vouch for. */
-	for (int strict = 0; strict < 2; strict++) {
-		pids.n = 0;
-		pids.strict = strict;
-		if (pread(c->fd, c->table, len, 0) != (ssize_t)len) {
-			if (errno == 0)
-				errno = EIO;
-			rc = -1;
-			goto out;
-		}
-		if (cap_count(c, digest, &pids, &held, &by_caller, &callers) < 0) {
-			rc = -1;
-			goto out;
-		}
-		rc = held >= c->slots ? CAPACITY_FULL
-		     : c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers
-			     ? CAPACITY_OVER_SHARE
-			     : CAPACITY_TAKEN;
-		if (rc == CAPACITY_TAKEN)
-			break;
-		if (strict)
-			goto out;
-	}
+	/* counted before the record is taken and uncounted if none is: a process that dies between
+	 * the two leaves the count high (the strict way sooner), never low */
+	(void)__atomic_fetch_add(c->held, 1, __ATOMIC_ACQ_REL);
 	for (int k = 0; k < c->slots; k++) {
 		int i = (c->next + k) % c->slots;
+		uint64_t free_ = 0;
 
-		if (c->mine[i] || c->table[2 * i])
-			continue; /* held: by this process, or by one that runs (cap_count) */
-		if (cap_lock(c, F_OFD_SETLK, F_WRLCK, i, NULL) < 0) {
-			if (errno == EAGAIN || errno == EACCES)
-				continue; /* another process holds it */
-			rc = -1;
-			goto out;
-		}
-		if (cap_write(c, i, digest) < 0) {
-			int e = errno;
-
-			(void)cap_lock(c, F_OFD_SETLK, F_UNLCK, i, NULL);
-			errno = e;
-			rc = -1;
-			goto out;
-		}
+		if (c->mine[i] || __atomic_load_n(&c->rec[i].holder, __ATOMIC_RELAXED))
+			continue;
+		if (!__atomic_compare_exchange_n(&c->rec[i].holder, &free_, c->id, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue; /* another process took it first */
+		__atomic_store_n(&c->rec[i].digest, digest, __ATOMIC_RELEASE);
 		c->mine[i] = 1;
 		c->next = (i + 1) % c->slots;
+		return i;
+	}
+	(void)__atomic_fetch_sub(c->held, 1, __ATOMIC_ACQ_REL);
+	return -1;
+}
+
+int capacity_take(struct capacity *c, const char *caller, int *slot)
+{
+	uint64_t digest = cap_digest(caller), n;
+	int held, by_caller, callers, rc, i;
+
+	pthread_mutex_lock(&c->lock);
+	/* the quick way while more than an eighth of the slots are free by the header's count (which
+	 * also counts the records of holders that died: it errs towards the strict way) */
+	n = __atomic_load_n(c->held, __ATOMIC_ACQUIRE);
+	if (n < (uint64_t)c->slots && (uint64_t)c->slots - n > (uint64_t)c->slots / 8 && (i = cap_claim(c, digest)) >= 0) {
 		*slot = i;
 		rc = CAPACITY_TAKEN;
 		goto out;
 	}
-	rc = CAPACITY_FULL;
+	/* the strict way: every record read, those of holders gone freed, the share decided */
+	if (cap_count(c, digest, &held, &by_caller, &callers) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (held >= c->slots)
+		rc = CAPACITY_FULL;
+	else if (c->slots - held < c->slots / 8 && callers > 1 && by_caller >= c->slots / callers)
+		rc = CAPACITY_OVER_SHARE;
+	else if ((i = cap_claim(c, digest)) >= 0) {
+		*slot = i;
+		rc = CAPACITY_TAKEN;
+	} else
+		rc = CAPACITY_FULL;
 out:
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+/* cap_give: slot back (c->lock held) */
+static void cap_give(struct capacity *c, int slot)
+{
+	if (c->mine[slot]) {
+		c->mine[slot] = 0;
+		(void)cap_free_record(c, slot, c->id);
+	}
 }
 
 void capacity_give(struct capacity *c, int slot)
@@ -312,23 +309,22 @@ void capacity_give(struct capacity *c, int slot)
 	if (!c || slot < 0 || slot >= c->slots)
 		return;
 	pthread_mutex_lock(&c->lock);
-	if (c->mine[slot]) {
-		(void)cap_write(c, slot, 0); /* a record left behind is recognised by its missing lock */
-		(void)cap_lock(c, F_OFD_SETLK, F_UNLCK, slot, NULL);
-		c->mine[slot] = 0;
-	}
+	cap_give(c, slot);
 	pthread_mutex_unlock(&c->lock);
 }
 
 int capacity_held(struct capacity *c)
 {
 	int n = 0;
+	struct cap_ids ids;
 
+	ids.n = 0;
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->slots && n >= 0; i++) {
-		int h = c->mine[i] ? 1 : cap_held_by_other(c, i);
+		uint64_t h = __atomic_load_n(&c->rec[i].holder, __ATOMIC_ACQUIRE);
+		int a = !h ? 0 : c->mine[i] ? 1 : cap_alive(c, &ids, h);
 
-		n = h < 0 ? -1 : n + h;
+		n = a < 0 ? -1 : n + a;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return n;
@@ -343,15 +339,16 @@ void capacity_close(struct capacity *c)
 {
 	if (!c)
 		return;
-	if (c->fd >= 0) {
-		for (int i = 0; i < c->slots; i++)
-			if (c->mine[i])
-				(void)cap_write(c, i, 0);
-		close(c->fd); /* drops every lock of this open file description */
+	if (c->map != MAP_FAILED) {
+		if (c->rec)
+			for (int i = 0; i < c->slots; i++)
+				cap_give(c, i);
+		(void)munmap(c->map, c->maplen ? c->maplen : CAP_HEADER + (size_t)c->slots * CAP_RECORD);
 	}
+	if (c->fd >= 0)
+		close(c->fd); /* drops the holder id's lock */
 	if (c->lock_ok)
 		(void)pthread_mutex_destroy(&c->lock);
 	free(c->mine);
-	free(c->table);
 	free(c);
 }

@@ -9,11 +9,14 @@
 #include "core/clock.h"
 
 struct watch {
-	int events;           /* 0: not watched */
-	int reg;              /* the events registered with epoll for this fd (0: none) */
-	unsigned gen;         /* bumped when the fd is watched afresh */
-	unsigned char dirty;  /* in l->dirty: its registration is brought up to date before the next wait */
-	unsigned char always; /* epoll refuses it (a regular file): reported ready at every pass, as poll(2) would */
+	int events;            /* 0: not watched */
+	int reg;               /* the events registered with epoll for this fd (0: none) */
+	unsigned gen;          /* bumped when the fd is watched afresh */
+	unsigned reg_gen;      /* the generation in its registration's data */
+	unsigned char dirty;   /* in l->dirty: its registration is brought up to date before the next wait */
+	unsigned char always;  /* epoll refuses it (a regular file): reported ready at every pass, as poll(2) would */
+	unsigned char parked;  /* evloop_park: registered, no callback, until watched or unwatched again */
+	unsigned char resumed; /* watched again by its owner after evloop_park (its registration is as it was) */
 	evloop_fd_fn *fn;
 	void *ctx;
 };
@@ -128,11 +131,14 @@ int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *c
 	}
 	w = &l->w[fd];
 	gen = w->gen;
-	if (!w->events || w->fn != fn || w->ctx != ctx)
-		gen++; /* a new owner: what was collected for the old one is not its */
+	if ((!w->events && !w->parked) || w->fn != fn || w->ctx != ctx)
+		gen++; /* a new owner: what was collected for the old one is not its (a parked fd taken
+			* up again by its owner keeps its registration as it is) */
 	if (mark_dirty(l, fd) < 0)
 		return -1;
 	w->gen = gen;
+	w->resumed = w->parked && w->fn == fn && w->ctx == ctx;
+	w->parked = 0;
 	w->events = events & (EVLOOP_READ | EVLOOP_WRITE);
 	w->fn = fn;
 	w->ctx = ctx;
@@ -143,10 +149,11 @@ void evloop_unwatch(struct evloop *l, int fd)
 {
 	struct watch *w;
 
-	if (fd < 0 || (size_t)fd >= l->nw || !l->w[fd].events)
+	if (fd < 0 || (size_t)fd >= l->nw || (!l->w[fd].events && !l->w[fd].reg))
 		return;
 	w = &l->w[fd];
 	w->events = 0;
+	w->parked = w->resumed = 0;
 	w->gen++;
 	/* now, while fd is still open (the contract: unwatch before close), not before the next wait */
 	if (w->reg)
@@ -156,6 +163,21 @@ void evloop_unwatch(struct evloop *l, int fd)
 		w->always = 0;
 		l->nalways--;
 	}
+}
+
+void evloop_park(struct evloop *l, int fd)
+{
+	struct watch *w;
+
+	if (fd < 0 || (size_t)fd >= l->nw || !l->w[fd].events)
+		return;
+	w = &l->w[fd];
+	if (w->always || !w->reg) { /* nothing registered to keep */
+		evloop_unwatch(l, fd);
+		return;
+	}
+	w->events = 0; /* its callback is not called; an event that comes removes the registration */
+	w->parked = 1;
 }
 
 long evloop_timer_add(struct evloop *l, evloop_due_fn *due, evloop_fire_fn *fire, void *ctx)
@@ -211,6 +233,11 @@ static void sync_watches(struct evloop *l)
 		w->dirty = 0;
 		if (!w->events || w->always)
 			continue;
+		if (w->resumed && w->reg == w->events && w->reg_gen == w->gen) {
+			w->resumed = 0;
+			continue; /* parked and taken up again as it was registered */
+		}
+		w->resumed = 0;
 		e.events = (w->events & EVLOOP_READ ? EPOLLIN : 0) | (w->events & EVLOOP_WRITE ? EPOLLOUT : 0);
 		e.data.u64 = ((uint64_t)w->gen << 32) | (uint32_t)fd;
 		op = w->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -221,6 +248,7 @@ static void sync_watches(struct evloop *l)
 			rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e);
 		if (rc == 0) {
 			w->reg = w->events;
+			w->reg_gen = w->gen;
 		} else if (errno == EPERM) {
 			w->reg = 0;
 			w->always = 1;
@@ -260,6 +288,14 @@ static void run_fds(struct evloop *l)
 		if ((size_t)fd >= l->nw)
 			continue;
 		w = &l->w[fd];
+		if (w->parked && w->reg && w->reg_gen == gen) {
+			/* parked (evloop_park) and ready: its registration goes, as unwatch would have */
+			(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+			w->reg = 0;
+			w->parked = 0;
+			w->gen++;
+			continue;
+		}
 		if (!w->events || w->gen != gen)
 			continue; /* unwatched or handed over during this pass */
 		if (re & (EPOLLERR | EPOLLHUP))

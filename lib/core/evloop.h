@@ -46,9 +46,19 @@ int64_t evloop_now(const struct evloop *l);
  * watched). A regular file (which epoll refuses) is reported ready at every
  * pass, as poll(2) has it. 0, or -1 on ENOMEM or a bad fd. */
 int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *ctx);
-/* evloop_unwatch: forget fd (before closing it: its epoll registration is
- * removed now); readiness already collected for it in this pass is dropped */
+/* evloop_unwatch: forget fd, watched or parked (before closing it: its epoll
+ * registration is removed now); readiness already collected for it in this
+ * pass is dropped */
 void evloop_unwatch(struct evloop *l, int fd);
+
+/* evloop_park: stop calling fd's callback but leave its epoll registration
+ * in place, for an fd its owner is likely to watch again as it was (a kept
+ * connection between two transfers: libcurl's CURL_POLL_REMOVE): watched
+ * again by the same callback and context with the same events, it costs no
+ * system call. Should it become ready while parked, its registration is
+ * removed then (one epoll_ctl). The owner must still evloop_unwatch it
+ * before closing it. An fd not watched: nothing. */
+void evloop_park(struct evloop *l, int fd);
 
 /* evloop_timer_add: a timer: due(ctx) is asked for its time, fire(ctx, now)
  * runs once the clock reaches it (again at every pass while due stays at or

@@ -19,7 +19,8 @@
 #define STATEDIR_CATALOG_GEN "catalog.gen" /* the catalog generation, 8 bytes mapped shared */
 #define STATEDIR_METRICS "metrics.shm"     /* the counters every process adds to (lib/core/metrics.h), mapped shared */
 #define STATEDIR_CAPACITY \
-	"capacity.slots" /* the host-wide slots of MCPGW_CAPACITY (lib/core/capacity.h): records locked per slot */
+	"capacity.map" /* the host-wide slots of MCPGW_CAPACITY (lib/core/capacity.h), mapped shared (an older
+			* mcpgw's capacity.slots, records locked per slot, is not read) */
 #define STATEDIR_KEYS_HINT \
 	"keys.hint"                  /* bumped by whoever changes the API keys (lib/core/changehint.h), mapped shared */
 #define STATEDIR_CHAT_DB "chat.db"   /* mcpgw-chat's conversations (SQLite, 0600) */

@@ -35,6 +35,10 @@
 /* How long a run that ended waits for the end of its request's body (the empty FCGI_STDIN record
  * Apache mod_proxy_fcgi sends apart) before its answer is ended and the connection closed */
 #define CHATLOOP_BODY_END_WAIT_MS 1000
+/* A run's FastCGI connection is watched for the client leaving (the web server closing it, or
+ * FCGI_ABORT_REQUEST) from this long after its start, or from its first write: most plain answers
+ * are out before, with no epoll registration to add and remove (two system calls a request) */
+#define CHATLOOP_WATCH_AFTER_MS 50
 /* Runs ended since the last trim after which an idle loop trims the heap (a burst's memory back),
  * once it has had no run for CHATLOOP_IDLE_TRIM_MS: not at each moment between two requests of a
  * steady load (malloc_trim madvises every arena's free pages away, TLB shootdowns on every core,
@@ -76,6 +80,7 @@ struct lrun {
 	int gone;          /* the client left */
 	int big;           /* its body was large: the heap is trimmed once it is freed */
 	int64_t body_wait; /* ended: until when the end of its body is waited for (fcgiwrite_body_ended) */
+	int64_t watch_at;  /* running: when its connection is watched for the client leaving, if no write did first */
 	enum lrun_phase phase;
 };
 
@@ -85,7 +90,8 @@ struct chatloop {
 	pthread_t th;
 	int started;
 	struct evloop *ev;
-	int efd; /* eventfd: a run handed over, or stop */
+	int efd;    /* eventfd: a run handed over while the loop waits (asleep), or stop */
+	int asleep; /* under lock: the loop is in (or about to enter) its wait with an empty queue */
 	CURLM *multi;
 	int64_t curl_due; /* curl's timer (EVLOOP_NEVER: none) */
 	long curl_timer, run_timer;
@@ -254,6 +260,12 @@ static void flush_run(struct lrun *lr)
 			size_t before = lr->over.len;
 
 			move_over(lr);
+			/* ended, all in fw and the body read to its end: the rest goes out with the end
+			 * records, in one write (fcgiwrite_finish) */
+			if (lr->phase == LR_ENDING && lr->over.len == 0 &&
+			    (fcgiwrite_body_ended(&lr->fw) ||
+			     (!fcgiwrite_client_gone(&lr->fw) && fcgiwrite_body_ended(&lr->fw))))
+				goto finish;
 			st = fcgiwrite_flush(&lr->fw);
 			if (st == FCGIWRITE_GONE) {
 				client_left(lr);
@@ -282,6 +294,7 @@ static void flush_run(struct lrun *lr)
 			watch_fd(lr, st == FCGIWRITE_WANT_WRITE);
 			return;
 		}
+finish:
 		lr->phase = LR_FINISHING;
 	}
 	/* unwatched before finish may close the connection (evloop_unwatch's contract: epoll keeps a
@@ -411,13 +424,25 @@ static int curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *so
 	(void)e;
 	(void)socketp;
 	if (what == CURL_POLL_REMOVE) {
-		evloop_unwatch(l->ev, s);
+		/* a kept connection between two transfers: its registration stays for the next
+		 * (curl_closesocket removes it before the connection is closed) */
+		evloop_park(l->ev, s);
 		return 0;
 	}
 	return evloop_watch(l->ev, s,
 			    (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EVLOOP_READ : 0) |
 				    (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EVLOOP_WRITE : 0),
 			    on_curl_fd, l);
+}
+
+/* curl_closesocket: CURLOPT_CLOSESOCKETFUNCTION of the loop's calls: a connection closed, its
+ * epoll registration (parked or watched) removed first */
+static int curl_closesocket(void *clientp, curl_socket_t s)
+{
+	struct chatloop *l = clientp;
+
+	evloop_unwatch(l->ev, s);
+	return close(s);
 }
 
 /* curl_timer: CURLMOPT_TIMERFUNCTION: when curl wants socket_action(TIMEOUT) */
@@ -600,6 +625,8 @@ static int64_t runs_due(void *ctx)
 			due = lr->body_wait;
 		if (lr->phase != LR_RUNNING)
 			continue;
+		if (lr->fd < 0 && lr->watch_at < due)
+			due = lr->watch_at;
 		if (lr->call && upstream_call_state(lr->call) != UPSTREAM_CALL_DONE) {
 			int64_t d = upstream_call_due(lr->call);
 
@@ -634,6 +661,8 @@ static void runs_fire(void *ctx, int64_t now)
 			flush_run(lr); /* the body's end did not come: the answer is ended anyway */
 		if (lr->phase != LR_RUNNING)
 			continue;
+		if (lr->fd < 0 && now >= lr->watch_at)
+			watch_fd(lr, 0);
 		if (lr->call && upstream_call_state(lr->call) != UPSTREAM_CALL_DONE &&
 		    now >= upstream_call_due(lr->call) && upstream_call_timer(lr->call, now, NULL) == UPSTREAM_CALL_DONE)
 			up_end(lr);
@@ -671,6 +700,7 @@ static void start_run(struct lrun *lr)
 		return;
 	}
 	lr->fw_begun = 1;
+	fcgiwrite_set_watched(&lr->fw, 1); /* on_client asks fcgiwrite_client_gone when readable (watch_fd) */
 	hio_set_output(&lr->t.h, run_out, lr);
 	/* every byte of the answer goes out through fcgiwrite (run_out): libfcgi's own output buffers
 	 * (8 KB and 512 B a request) are never written; freed now, not when the stream ends (FCGX_Free
@@ -681,7 +711,9 @@ static void start_run(struct lrun *lr)
 	chatstream_init(&lr->cs, &lr->t.h);
 	chatnote_init(&lr->note, &lr->t.log, responder_metrics(l->r), chatstream_sink(&lr->cs));
 	sink = chatnote_sink(&lr->note);
-	watch_fd(lr, 0);
+	/* its connection watched for the client leaving once the run has lasted CHATLOOP_WATCH_AFTER_MS
+	 * (runs_fire), or at its first write: a short answer costs no epoll registration */
+	lr->watch_at = evloop_now(l->ev) + CHATLOOP_WATCH_AFTER_MS;
 	/* a call per run, freed with it: a call keeps its parsers' buffers (grown to the largest event it
 	 * read) for its next exchange, while the connections live on in the multi's connection cache */
 	lr->call = upstream_call_new(l->up);
@@ -770,17 +802,11 @@ static void idle_trim(struct chatloop *l, int64_t now)
 	l->trim_at = EVLOOP_NEVER;
 }
 
-/* on_wake: the eventfd: runs handed over (or a stop): started */
-static void on_wake(void *ctx, int fd, int events)
+/* take_queue: the runs handed over since the last look: started, oldest first */
+static void take_queue(struct chatloop *l)
 {
-	struct chatloop *l = ctx;
-	uint64_t n;
 	struct lrun *q, *next;
 
-	(void)events;
-	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN) {
-		/* nothing to do: the queue is looked at anyway */
-	}
 	pthread_mutex_lock(&l->lock);
 	q = l->queue;
 	l->queue = NULL;
@@ -810,23 +836,42 @@ static void on_wake(void *ctx, int fd, int events)
 	}
 }
 
+/* on_wake: the eventfd: runs handed over while the loop waited (or a stop) */
+static void on_wake(void *ctx, int fd, int events)
+{
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN) {
+		/* nothing to do: the queue is looked at anyway */
+	}
+	take_queue(ctx);
+}
+
 /* loop_main: the loop thread: passes until stopped and every run ended */
 static void *loop_main(void *arg)
 {
 	struct chatloop *l = arg;
 
 	for (;;) {
-		int stop;
+		int stop, queued;
 
+		/* runs handed over while the loop was busy: taken now (their submitters did not wake it);
+		 * none: asleep from here, so the next submitter wakes it (the eventfd) */
 		pthread_mutex_lock(&l->lock);
 		stop = l->stop && !l->queue;
+		queued = l->queue != NULL;
+		__atomic_store_n(&l->asleep, !queued, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&l->lock);
 		if (stop && !l->runs)
 			break;
-		if (evloop_step(l->ev, CHATLOOP_WAIT_MS) < 0 && errno != EINTR) {
+		if (queued)
+			take_queue(l);
+		if (evloop_step(l->ev, queued ? 0 : CHATLOOP_WAIT_MS) < 0 && errno != EINTR) {
 			log_error("chat loop: poll: %s", strerror(errno));
 			clock_sleep_ms(10);
 		}
+		__atomic_store_n(&l->asleep, 0, __ATOMIC_RELAXED);
 		for (struct lrun *lr = l->runs; lr; lr = lr->next)
 			if (lr->phase == LR_RUNNING && (lr->over.len || fcgiwrite_pending(&lr->fw)))
 				flush_run(lr);
@@ -920,6 +965,7 @@ struct chatloop *chatloop_start(struct responder *r)
 		loop_free(l);
 		return NULL;
 	}
+	upstream_call_closesocket(l->up, curl_closesocket, l);
 	l->tl.set = &r->s;
 	l->tl.up = l->up;
 	l->tl.bc = l->bc;
@@ -945,7 +991,7 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 {
 	struct lrun *lr = calloc(1, sizeof *lr);
 	uint64_t one = 1;
-	int stopping;
+	int stopping, wake;
 
 	if (!lr)
 		return -1;
@@ -967,8 +1013,10 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 	lr->next = l->queue;
 	l->queue = lr;
 	l->queued++;
+	/* a busy loop looks at the queue before it waits again: no wake-up needed */
+	wake = __atomic_exchange_n(&l->asleep, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&l->lock);
-	if (write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+	if (wake && write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_error("chat loop: cannot wake it: %s", strerror(errno));
 	return 0;
 }

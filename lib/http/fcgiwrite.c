@@ -51,6 +51,11 @@ void fcgiwrite_set_send_max(struct fcgiwrite *w, size_t n)
 	w->send_max = n;
 }
 
+void fcgiwrite_set_watched(struct fcgiwrite *w, int on)
+{
+	w->watched = on != 0;
+}
+
 size_t fcgiwrite_pending(const struct fcgiwrite *w)
 {
 	return w->len;
@@ -280,7 +285,7 @@ enum fcgiwrite_state fcgiwrite_flush(struct fcgiwrite *w)
 {
 	if (!w->req || w->released)
 		return w->gone ? FCGIWRITE_GONE : FCGIWRITE_DONE;
-	if (fcgiwrite_client_gone(w))
+	if (w->watched ? w->gone : fcgiwrite_client_gone(w))
 		return FCGIWRITE_GONE;
 	for (;;) {
 		int rc;

@@ -83,6 +83,7 @@ struct fcgiwrite {
 	int in_error;                 /* libfcgi had met an error reading the request (fcgiwrite_drop_input) */
 	unsigned long long bytes_out; /* stdout content bytes written so far */
 	size_t send_max;              /* the most bytes one write is given (0: no bound) */
+	int watched;                  /* the caller learns of the socket readable itself (fcgiwrite_set_watched) */
 };
 
 /* fcgiwrite_begin: take over the answer of req, accepted by FCGX_Accept_r
@@ -122,6 +123,15 @@ size_t fcgiwrite_room(const struct fcgiwrite *w);
  * socket's own short writes do only by chance: for tests. */
 void fcgiwrite_set_send_max(struct fcgiwrite *w, size_t n);
 
+/* fcgiwrite_set_watched: on 1, the caller watches fcgiwrite_fd for
+ * readable itself (an event loop) and calls fcgiwrite_client_gone when it
+ * is: fcgiwrite_flush and fcgiwrite_finish then send without first looking
+ * at the socket (a recv(2) each, for nothing while no byte came). A record
+ * the web server sends between the loop's last look and a write is seen at
+ * the loop's next look, or by the write itself failing (EPIPE). 0 (the
+ * default): every flush looks first. */
+void fcgiwrite_set_watched(struct fcgiwrite *w, int on);
+
 /* fcgiwrite_pending: the answer's bytes (record headers and padding not
  * counted) put but not written yet. */
 size_t fcgiwrite_pending(const struct fcgiwrite *w);
@@ -129,7 +139,8 @@ size_t fcgiwrite_pending(const struct fcgiwrite *w);
 /* fcgiwrite_flush: write what the socket takes now, in FCGI_STDOUT records
  * of at most FCGIWRITE_RECORD_MAX content bytes padded to 8 (FastCGI 1.0,
  * sections 3.3 and 5.3), never blocking; first looks whether the web server
- * let go of the request (fcgiwrite_client_gone). Returns DONE (nothing left
+ * let go of the request (fcgiwrite_client_gone; not when the caller watches,
+ * fcgiwrite_set_watched). Returns DONE (nothing left
  * unsent), WANT_WRITE (wait for fcgiwrite_fd writable, then call again) or
  * GONE (the client is gone: stop producing; fcgiwrite_finish still hands the
  * request back). After fcgiwrite_finish it sends the end records as well. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -763,10 +764,11 @@ static void pool_leave(struct responder_worker *w)
  * ends because more than the kept workers were idle for RESPONDER_IDLE_EXIT_MS; -1 on error */
 static int accept_or_retire(struct responder_worker *w)
 {
-	if (w->r->nw <= pool.keep) { /* a pool that never grows (no capacity route): none retires, and
-				       * the workers wait in accept side by side (the kernel wakes one per
-				       * connection), not on a lock whose hand-over woke the next worker at
-				       * every request only for it to block in accept */
+	if (w->r->nw <= pool.keep || w - w->r->ws < pool.keep) {
+		/* a kept worker (the first def->threads slots: they never retire), and every worker of
+		 * a pool that never grows (no capacity route): they wait in accept side by side (the
+		 * kernel wakes one per connection), not on a lock whose hand-over woke the next worker at
+		 * every request only for it to block in accept (a futex wake and a context switch) */
 		int rc = stopping ? 0 : hio_accept(&w->h);
 
 		pthread_mutex_lock(&pool.lock);
@@ -795,6 +797,27 @@ static int accept_or_retire(struct responder_worker *w)
 		}
 		if (rc != 0)
 			return -1;
+		/* the extra worker holding the lock waits for a connection only as long as a worker may
+		 * stay idle, so that the last one (nobody behind it on the lock to time out) retires too;
+		 * the kept workers wait in accept beside it, and whichever the kernel wakes takes it */
+		if (!stopping) {
+			struct pollfd pl = { .fd = w->h.req.listen_sock, .events = POLLIN };
+			int n = poll(&pl, 1, RESPONDER_IDLE_EXIT_MS);
+
+			if (n == 0 || (n < 0 && errno == EINTR)) {
+				int retire;
+
+				pthread_mutex_unlock(&accept_lock);
+				pthread_mutex_lock(&pool.lock);
+				retire = n == 0 && pool.idle > pool.keep;
+				if (retire)
+					pool.idle--;
+				pthread_mutex_unlock(&pool.lock);
+				if (retire)
+					return 0;
+				continue;
+			}
+		}
 		rc = stopping ? 0 : hio_accept(&w->h);
 		pthread_mutex_unlock(&accept_lock);
 		pthread_mutex_lock(&pool.lock);
@@ -940,11 +963,6 @@ int responder_main(const struct responder_def *def)
 	int n, max, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	/* a pool of many threads: few malloc arenas (glibc makes up to 8 per core), so what one worker
-	 * freed serves the next instead of staying behind in an arena of its own after a burst (load.bats:
-	 * RSS +10 to 13 % after a minute of load with 8 per core, 0 % with 2, at the same rate) */
-	if (mallopt(M_ARENA_MAX, RESPONDER_ARENAS) != 1)
-		log_debug("mallopt(M_ARENA_MAX) refused: memory after a burst may stay in idle arenas");
 	if (mallopt(M_MMAP_THRESHOLD, RESPONDER_MMAP_THRESHOLD) != 1) /* 0 under another allocator (ASan's) */
 		log_debug("mallopt(M_MMAP_THRESHOLD) refused: large requests may keep their memory until malloc_trim");
 	/* the clients' global state (libcurl's): once, here, before anything else uses it */
@@ -956,6 +974,15 @@ int responder_main(const struct responder_def *def)
 			return 1;
 		}
 	responder_init(&r, def);
+	/* a pool that grows to many threads (chat completions on threads: one per stream, up to the
+	 * capacity): few malloc arenas (glibc makes up to 8 per core), so what one worker freed serves
+	 * the next instead of staying behind in an arena of its own after a burst (load.bats: RSS +10 to
+	 * 13 % after a minute of load with 8 per core, 0 % with 2, at the same rate). Not for the few
+	 * threads of the loop driver or a fixed pool: there two arenas shared by every worker and loop
+	 * made a lock wait (futex) of most requests at 32 connections */
+	if (r.settings_ok && (r.needs & ROUTE_CAPACITY) && r.s.chat_driver == SETTINGS_CHAT_THREADS &&
+	    mallopt(M_ARENA_MAX, RESPONDER_ARENAS) != 1)
+		log_debug("mallopt(M_ARENA_MAX) refused: memory after a burst may stay in idle arenas");
 	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
 	if (n < 1)
 		n = 1;

@@ -58,8 +58,10 @@ struct up_urls {
 };
 
 struct upstream {
-	CURL *easy;   /* reused for every request: it keeps the connection */
-	CURLM *multi; /* private: runs the easy handle with a ms-precise idle timer */
+	CURL *easy;                           /* reused for every request: it keeps the connection */
+	CURLM *multi;                         /* private: runs the easy handle with a ms-precise idle timer */
+	curl_closesocket_callback call_close; /* upstream_call_closesocket: its calls' connections closed through it */
+	void *call_close_data;
 	struct curl_slist *hdr_json;
 	struct curl_slist *hdr_sse;
 	char *api_key; /* as configured, NULL when none: masked in what the log keeps of a refusal */
@@ -1531,6 +1533,12 @@ struct upstream_call {
 	int64_t retry_at; /* monotonic ms of the next attempt (UPSTREAM_CALL_WAITING) */
 };
 
+void upstream_call_closesocket(struct upstream *u, curl_closesocket_callback fn, void *data)
+{
+	u->call_close = fn;
+	u->call_close_data = data;
+}
+
 struct upstream_call *upstream_call_new(struct upstream *u)
 {
 	struct upstream_call *c = calloc(1, sizeof *c);
@@ -1541,7 +1549,9 @@ struct upstream_call *upstream_call_new(struct upstream *u)
 	c->retries_now = u->retries;
 	up_told_reset(&c->told);
 	if (!(c->easy = curl_easy_init()) || up_setup(u, c->easy, c->errbuf) < 0 ||
-	    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c) != CURLE_OK) {
+	    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c) != CURLE_OK ||
+	    (u->call_close && (curl_easy_setopt(c->easy, CURLOPT_CLOSESOCKETFUNCTION, u->call_close) != CURLE_OK ||
+			       curl_easy_setopt(c->easy, CURLOPT_CLOSESOCKETDATA, u->call_close_data) != CURLE_OK))) {
 		if (c->easy)
 			curl_easy_cleanup(c->easy);
 		free(c);

@@ -57,6 +57,14 @@ enum upstream_call_state {
  * a libcurl failure. Free with upstream_call_free. */
 struct upstream_call *upstream_call_new(struct upstream *u);
 
+/* upstream_call_closesocket: the calls of u made from now on close their
+ * connections through fn(data, fd) (libcurl's CURLOPT_CLOSESOCKETFUNCTION,
+ * which must close fd and return 0): a loop that keeps a connection's epoll
+ * registration between transfers (evloop_park) removes it there, before the
+ * fd is closed. fn is called on the thread that drives the calls' multi
+ * handle (also from curl_multi_cleanup). NULL: libcurl closes them itself. */
+void upstream_call_closesocket(struct upstream *u, curl_closesocket_callback fn, void *data);
+
 /* upstream_call_free: an exchange in progress is stopped (its easy handle
  * taken out of the multi; its res is left as it is, not completed: cancel
  * first for a result), then the call freed. NULL is ignored. Before the

@@ -114,9 +114,8 @@ chat_pid() {
 	echo "chat.fcgi threads at most: $max" >&3
 	[ "$max" -le 8 ] || { echo "chat.fcgi had $max threads for $N streams" >&2; return 1; }
 	[ "$(grep -c 'endpoint=/v1/chat/completions status=200' "$MCPGW_STATE_DIR/responders.log")" -ge $((N + 1)) ]
-	# the slots came back: none held by a lock
-	ino=$(stat -c %i "$MCPGW_STATE_DIR/capacity.slots")
-	! grep -q ":$ino " /proc/locks
+	# the slots came back
+	capacity_idle
 }
 
 @test "loop: a client that reads slowly holds back only its own stream (its upstream paused): another stream on the process runs at once meanwhile, and the slow one arrives whole" {

@@ -300,3 +300,19 @@ mcpgw_teardown_file_with_sim() {
 	mcpgw_teardown_file
 	sim_stop
 }
+
+# capacity_idle: the state directory's capacity table (lib/core/capacity.c: a 64-byte header, a magic
+# word and the count of records held, then a 16-byte record per slot, the caller's digest and the
+# holder's id, 0 when free) holds no slot and counts none, within 2 s (a responder gives its slot back
+# just after its client read the last byte); 1, saying what it holds, when it does not
+capacity_idle() {
+	local f="$MCPGW_STATE_DIR/capacity.map" held count
+	for _ in $(seq 20); do
+		held=$(od -An -v -tx8 -w16 -j64 "$f" | awk '$2 !~ /^0+$/' | wc -l)
+		count=$(od -An -tu8 -j8 -N8 "$f" | tr -d ' ')
+		[ "$held" = 0 ] && [ "$count" = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "capacity: records held: $held, the header's count: $count" >&2
+	return 1
+}

@@ -1,4 +1,4 @@
-/* test_capacity.c: unit tests for lib/core/capacity.c: slots shared by two openers (two processes' view), given back by a process that dies (also when its pid names another process since), the fair share when slots are scarce, bad sizes and a symlink refused. */
+/* test_capacity.c: unit tests for lib/core/capacity.c: slots shared by two openers (two processes' view), given back by a process that dies or left in the file by a crashed holder, a file of another layout refused, two processes taking and giving at once, the fair share when slots are scarce, bad sizes and a symlink refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,29 +95,22 @@ static void test_dead_process_gives_back(void **state)
 	capacity_close(a);
 }
 
-/* records left by crashed holders, no lock on them, whose pid names a running process since (pid
- * reuse): one with another start time, one without a start time (as written before records had
- * one). The quick count takes them for held; before a refusal the strict count finds them free:
- * they are taken once every other slot is held, and the host is full only when every slot is */
-static void test_reused_pid_gives_back(void **state)
+/* records left by crashed holders, written into the file directly (not counted in its header):
+ * one names a holder id whose lock nobody holds, one an id no opener takes. The quick way passes
+ * them by; once every other slot is held the strict way frees them: they are taken, and the host is
+ * full only when every slot is */
+static void test_stale_records_given_back(void **state)
 {
 	char err[256];
 	struct capacity *a = capacity_open(path, 4, err, sizeof err);
-	unsigned char rec[32] = { 0 };
-	uint64_t digest = 0x1234567890abcdefULL;
-	uint32_t pid = (uint32_t)getppid(), start = 7; /* runs, but did not start at tick 7 */
+	uint64_t rec[4] = { 0x1234567890abcdefULL, 0x7777, 0x1234567890abcdefULL, 0x100000000ULL };
 	int fd, s[4];
 
 	(void)state;
 	assert_non_null(a);
-	memcpy(rec, &digest, sizeof digest);
-	memcpy(rec + 8, &pid, sizeof pid);
-	memcpy(rec + 12, &start, sizeof start);
-	memcpy(rec + 16, &digest, sizeof digest);
-	memcpy(rec + 24, &pid, sizeof pid); /* start time 0 */
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec); /* slots 0 and 1: records, no lock */
+	assert_int_equal(pwrite(fd, rec, sizeof rec, 64), (ssize_t)sizeof rec); /* slots 0 and 1 */
 	close(fd);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
@@ -129,6 +122,68 @@ static void test_reused_pid_gives_back(void **state)
 	}
 	assert_int_equal(capacity_take(a, "k", &s[3]), CAPACITY_FULL);
 	assert_int_equal(capacity_held(a), 4);
+	capacity_close(a);
+}
+
+/* a file that is not a table of this layout (an older version's records, damage) is refused, not misread */
+static void test_other_layout_refused(void **state)
+{
+	char err[256];
+	uint64_t word = 0x1234567890abcdefULL;
+	int fd = open(path, O_RDWR | O_CREAT, 0600);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &word, sizeof word, 0), (ssize_t)sizeof word);
+	close(fd);
+	assert_null(capacity_open(path, 4, err, sizeof err));
+	assert_int_equal(errno, EPROTO);
+	assert_non_null(strstr(err, "not a table of this version"));
+}
+
+/* many takes and gives from two processes at once keep the count exact: every slot comes back */
+static void test_two_processes_churn(void **state)
+{
+	char err[256];
+	struct capacity *a;
+	pid_t pid;
+	int st, s[8];
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct capacity *c = capacity_open(path, 8, err, sizeof err);
+		int x;
+
+		if (!c)
+			_exit(1);
+		for (int i = 0; i < 20000; i++) {
+			int rc = capacity_take(c, "child", &x);
+
+			if (rc == CAPACITY_TAKEN)
+				capacity_give(c, x);
+			else if (rc < 0)
+				_exit(1);
+		}
+		capacity_close(c);
+		_exit(0);
+	}
+	a = capacity_open(path, 8, err, sizeof err);
+	assert_non_null(a);
+	for (int i = 0; i < 20000; i++) {
+		int x, rc = capacity_take(a, "parent", &x);
+
+		assert_true(rc >= 0);
+		if (rc == CAPACITY_TAKEN)
+			capacity_give(a, x);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(capacity_held(a), 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(capacity_take(a, "k", &s[i]), CAPACITY_TAKEN);
+	assert_int_equal(capacity_take(a, "k", &s[0]), CAPACITY_FULL);
 	capacity_close(a);
 }
 
@@ -230,7 +285,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_slots_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_process_gives_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reused_pid_gives_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_records_given_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_layout_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_processes_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alone_takes_all, setup, teardown),

@@ -1,4 +1,4 @@
-/* test_evloop.c: the event loop (lib/core/evloop.c): fds with interest, timers on a fake clock, changes made from inside callbacks. */
+/* test_evloop.c: the event loop (lib/core/evloop.c): fds with interest, parked fds, timers on a fake clock, changes made from inside callbacks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -304,6 +306,85 @@ static void test_socketpair_read_write_hangup(void **state)
 	evloop_free(p.l);
 }
 
+/* registered: whether fd is in the process's epoll set (the one evloop made), from proc(5)'s fdinfo */
+static int registered(int fd)
+{
+	char link[64], target[64], path[64], line[256];
+	int found = 0;
+
+	for (int e = 0; e < 1024; e++) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(link, sizeof link, "/proc/self/fd/%d", e);
+		if ((n = readlink(link, target, sizeof target - 1)) < 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]") != 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", e);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			int t;
+
+			if (sscanf(line, "tfd: %d", &t) == 1 && t == fd)
+				found = 1;
+		}
+		fclose(f);
+	}
+	return found;
+}
+
+/* a parked fd keeps its registration and calls no one; ready while parked, its registration goes;
+ * watched again by its owner it is served as before; unwatched, it is gone; taken by another owner,
+ * the other's callback runs */
+static void test_park(void **state)
+{
+	struct probe p = { .now = 0, .due = EVLOOP_NEVER, .unwatch_other = -1 }, q = p;
+	int sv[2];
+	(void)state;
+
+	p.l = q.l = evloop_new(fake_clock, &p);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(evloop_watch(p.l, sv[0], EVLOOP_READ, on_fd, &p), 0);
+	evloop_step(p.l, 0);
+	assert_true(registered(sv[0]));
+	evloop_park(p.l, sv[0]);
+	evloop_step(p.l, 0);
+	assert_true(registered(sv[0])); /* kept while nothing comes */
+	assert_int_equal(evloop_watch(p.l, sv[0], EVLOOP_READ, on_fd, &p), 0);
+	assert_int_equal(write(sv[1], "a", 1), 1);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 1); /* served as before */
+	evloop_park(p.l, sv[0]);
+	assert_int_equal(write(sv[1], "b", 1), 1);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 1);    /* parked: nobody called */
+	assert_false(registered(sv[0])); /* ready while parked: removed */
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 1);
+	assert_int_equal(evloop_watch(p.l, sv[0], EVLOOP_READ, on_fd, &p), 0);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 2); /* watched again: registered afresh, the byte read */
+	assert_true(registered(sv[0]));
+	evloop_park(p.l, sv[0]);
+	evloop_unwatch(p.l, sv[0]); /* before a close: the parked registration goes too */
+	assert_false(registered(sv[0]));
+	assert_int_equal(evloop_watch(p.l, sv[0], EVLOOP_READ, on_fd, &p), 0);
+	evloop_step(p.l, 0);
+	evloop_park(p.l, sv[0]);
+	assert_int_equal(evloop_watch(p.l, sv[0], EVLOOP_READ, on_fd, &q), 0); /* another owner */
+	assert_int_equal(write(sv[1], "c", 1), 1);
+	evloop_step(p.l, 0);
+	assert_int_equal(p.reads, 2);
+	assert_int_equal(q.reads, 1);
+	evloop_unwatch(p.l, sv[0]);
+	close(sv[0]);
+	close(sv[1]);
+	evloop_free(p.l);
+}
+
 /* a callback that unwatches its own fd (and closes it) is not called again */
 struct selfish {
 	struct evloop *l;
@@ -483,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_regular_file_and_reused_number),
 		cmocka_unit_test(test_wait_is_bounded_by_the_next_timer),
 		cmocka_unit_test(test_socketpair_read_write_hangup),
+		cmocka_unit_test(test_park),
 		cmocka_unit_test(test_unwatch_self_inside_callback),
 		cmocka_unit_test(test_handover_inside_callback),
 		cmocka_unit_test(test_timer_deletes_and_adds_others),
