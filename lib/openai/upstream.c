@@ -1042,8 +1042,10 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 	} else if (x->saw_done && (idle || cc != CURLE_OK)) {
 		/* all that matters came; the end of the body did not: the connection is closed, no harm */
 	} else if (idle) {
-		up_fail(res, UPSTREAM_ETIMEOUT, "no data from %s for %ld.%03ld s", res->url, u->idle_timeout_ms / 1000,
-			u->idle_timeout_ms % 1000);
+		up_fail(res, UPSTREAM_ETIMEOUT,
+			"no data from %s for %ld.%03ld s (MCPGW_UPSTREAM_TIMEOUT: raise it for a model that thinks longer "
+			"before its first byte)",
+			res->url, u->idle_timeout_ms / 1000, u->idle_timeout_ms % 1000);
 	} else if (cc == CURLE_OK) {
 		return up_finished(x);
 	} else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY ||

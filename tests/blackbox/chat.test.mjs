@@ -818,6 +818,7 @@ describe('chat completions (sqlite + everything)', { timeout: 120000 }, () => {
 		const err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER }), 504);
 		const took = performance.now() - t0;
 		assert.equal(err.code, 'upstream_timeout');
+		assert.match(err.message, /MCPGW_UPSTREAM_TIMEOUT/, 'the setting to raise is named');
 		assert.ok(took >= 900, `timed out after ${Math.round(took)} ms, MCPGW_UPSTREAM_TIMEOUT is 1 s`);
 		await assertStillServing(gw, sim, 'timeout');
 	});

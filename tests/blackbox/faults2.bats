@@ -241,6 +241,7 @@ chat() { post /v1/chat/completions "$1"; }
 	t0=$(date +%s%N)
 	chat '{"model":"sim-model","messages":[{"role":"user","content":"stall"}],"mcp":{"tools":false}}'
 	assert_openai_error 504 upstream_timeout
+	assert_json "j.error.message.includes('MCPGW_UPSTREAM_TIMEOUT')" # the setting to raise, named
 	[ "$(ms_since "$t0")" -lt 8000 ]
 	chat '{"model":"sim-model","messages":[{"role":"user","content":"next"}],"mcp":{"tools":false}}'
 	assert_status 200
