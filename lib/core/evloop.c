@@ -130,6 +130,9 @@ int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *c
 		l->nw = n;
 	}
 	w = &l->w[fd];
+	events &= EVLOOP_READ | EVLOOP_WRITE;
+	if (w->events == events && w->fn == fn && w->ctx == ctx && !w->dirty && w->reg == events && w->reg_gen == w->gen)
+		return 0; /* as it is registered already (the broker re-watches each client after every send) */
 	gen = w->gen;
 	if ((!w->events && !w->parked) || w->fn != fn || w->ctx != ctx)
 		gen++; /* a new owner: what was collected for the old one is not its (a parked fd taken

@@ -44,7 +44,11 @@ int64_t evloop_now(const struct evloop *l);
  * before the next wait (one epoll_ctl for an fd whose interest changed,
  * none for one that did not; a pass costs what is ready, not what is
  * watched). A regular file (which epoll refuses) is reported ready at every
- * pass, as poll(2) has it. 0, or -1 on ENOMEM or a bad fd. */
+ * pass, as poll(2) has it. An fd closed without evloop_unwatch whose number
+ * comes back is registered afresh when it is next watched with other
+ * interest or another callback; watched exactly as before, it is taken for
+ * the one registered: unwatch before closing. 0, or -1 on ENOMEM or a bad
+ * fd. */
 int evloop_watch(struct evloop *l, int fd, int events, evloop_fd_fn *fn, void *ctx);
 /* evloop_unwatch: forget fd, watched or parked (before closing it: its epoll
  * registration is removed now); readiness already collected for it in this
