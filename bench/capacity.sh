@@ -266,15 +266,15 @@ if [ -n "$OVER" ]; then
 	[ "${R[completed]}" = 1 ] || die "over capacity: the stream alone did not complete: ${R[failed_kinds]}"
 	ALONE=${R[total_p50_ms]}
 	sleep 0.5
-	# the host filled first: C streams, until the capacity table shows C slots held (each an OFD lock,
-	# /proc/locks), then the N - C beyond it: what a new request meets when the host is full
+	# the host filled first: C streams, until the capacity table shows C slots held (its records whose
+	# holder word is not 0: lib/core/capacity.c), then the N - C beyond it: what a new request meets
+	# when the host is full
 	client_start "$WORK/over" --url "$GW/v1/chat/completions" --body "$BODY" --n "$oc" --timeout-s "$BOUND" \
 		--expect "$EXPECT" --lighttpd-pid "$LPID" --broker-pid "$BPID" --sample-ms 100
-	ino=$(stat -c %i "$home/var/capacity.slots")
 	held=0
 	for _ in $(seq 300); do
-		# one line per range: a process's adjacent slots show as one merged lock
-		held=$(awk -v i=":$ino" '$6 ~ i "$" { n += ($8 - $7 + 1) / 16 } END { print n + 0 }' /proc/locks)
+		# a 64-byte header, then a 16-byte record per slot: the caller's digest, the holder's id
+		held=$(od -An -v -tx8 -w16 -j64 "$home/var/capacity.map" 2>/dev/null | awk '$2 !~ /^0+$/ { n++ } END { print n + 0 }')
 		[ "$held" -ge "$oc" ] && break
 		sleep 0.05
 	done

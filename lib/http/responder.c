@@ -23,7 +23,7 @@
 
 #define RESPONDER_STACK (1024 * 1024) /* a worker thread's stack */
 #define RESPONDER_IDLE_EXIT_MS 5000   /* a worker beyond the kept ones idle this long ends */
-#define RESPONDER_ARENAS 2            /* malloc arenas of a growing pool of threads (M_ARENA_MAX) */
+#define RESPONDER_ARENAS 2            /* malloc arenas of a responder process (M_ARENA_MAX) */
 #define RESPONDER_GROW_MAX 32         /* workers started at once when none is left to accept */
 /* memory back to the system after a large request (issue 15, finding 3): from this size an
  * allocation is mapped on its own and unmapped when freed (a fixed threshold: glibc's own rises
@@ -974,22 +974,15 @@ int responder_main(const struct responder_def *def)
 			return 1;
 		}
 	responder_init(&r, def);
-	/* malloc arenas: few for a pool that grows to many threads (chat completions on threads: one per
-	 * stream, up to the capacity), so what one worker freed serves the next instead of staying behind
-	 * in an arena of its own after a burst (load.bats: RSS +10 to 13 % after a minute of load with
-	 * glibc's 8 per core, 0 % with 2, at the same rate); one per CPU and one more for the few threads
-	 * of the loop driver or a fixed pool: with two, every worker and loop shared them and most plain
-	 * chats waited on an arena's lock at 32 connections (2 futex calls a request; 1 with 3 arenas, 0.2
-	 * with glibc's 16, which kept 1.2 MB more per process) */
-	{
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		int arenas = r.settings_ok && (r.needs & ROUTE_CAPACITY) && r.s.chat_driver == SETTINGS_CHAT_THREADS
-				     ? RESPONDER_ARENAS
-				     : 1 + (int)(cpus > 0 && cpus < 64 ? cpus : 1);
-
-		if (mallopt(M_ARENA_MAX, arenas) != 1)
-			log_debug("mallopt(M_ARENA_MAX) refused: memory after a burst may stay in idle arenas");
-	}
+	/* a pool of many threads: few malloc arenas (glibc makes up to 8 per core), so what one worker
+	 * freed serves the next instead of staying behind in an arena of its own after a burst (load.bats:
+	 * RSS +10 to 13 % after a minute of load with 8 per core, 0 % with 2, at the same rate). The loop
+	 * driver's few threads wait on an arena's lock in most plain chats at 32 connections with two (2
+	 * futex calls a request; 1 with 3 arenas, 0.2 with glibc's 16), but more arenas cost memory: with
+	 * 3, 4 KB more per stream at 1,000 streams (bench/capacity.sh), with 16, 1.2 MB more per process,
+	 * for no rate that the benchmark could tell from its noise */
+	if (mallopt(M_ARENA_MAX, RESPONDER_ARENAS) != 1)
+		log_debug("mallopt(M_ARENA_MAX) refused: memory after a burst may stay in idle arenas");
 	n = r.settings_ok && def->threads ? def->threads(&r) : 1;
 	if (n < 1)
 		n = 1;
