@@ -53,7 +53,7 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
 	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o $(TEST_PROGS:.fcgi=.o) tests/unit/broker_fake.o tests/unit/allocfail.o tests/sanitize/options.o tests/sanitize/selftest.o
 
-.PHONY: all deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
+.PHONY: all headers-present deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
@@ -64,8 +64,16 @@ cgi-bin/web-errors.tsv: cgi-bin/health.fcgi deploy/web-errors.sh
 	@d=$$(mktemp -d) && (cd $$d && env -u MCPGW_MAX_BODY_BYTES MCPGW_HOME=$$d sh $(CURDIR)/deploy/web-errors.sh $(CURDIR)/cgi-bin/health.fcgi) >$@.tmp; \
 	 rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
-%.o: %.c
+%.o: %.c | headers-present
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+# a plain `make` on a machine without the libraries' headers: one sentence saying what to run,
+# not a compiler error about jansson.h (make run and make check install them themselves)
+headers-present:
+	@for h in jansson.h curl/curl.h fcgiapp.h sqlite3.h openssl/evp.h; do \
+	  echo "#include <$$h>" | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
+	    echo "mcpgw: $$h is missing: run 'make deps' first (it installs Debian's -dev packages; make run and make check do it themselves)" >&2; exit 1; }; \
+	done
 
 $(LIB_A): $(LIB_OBJ)
 	$(AR) rcs $@ $^

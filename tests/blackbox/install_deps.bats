@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# install_deps.bats: deploy/install-deps.sh as root, through sudo and as a user who can do neither (dpkg-query, apt-get and sudo stubbed on PATH).
+# install_deps.bats: deploy/install-deps.sh as root, through sudo and as a user who can do neither (dpkg-query, apt-get and sudo stubbed on PATH); a plain make without the headers names make deps.
 
 setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -95,4 +95,15 @@ as_nobody() {
 	cc=$(printf '%s\n' "$output" | grep -n -m1 -E '(^| )(cc|gcc|\$\(CC\)) ' | cut -d: -f1)
 	[ -n "$first" ]
 	[ -z "$cc" ] || [ "$first" -lt "$cc" ]
+}
+
+@test "a plain make on a machine without the libraries' headers says to run make deps, not a compiler error" {
+	# a compiler that finds no system header stands for a machine without the -dev packages
+	run make -s -C "$ROOT" headers-present CC="cc -nostdinc"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"jansson.h is missing: run 'make deps' first"* ]]
+	run make -s -C "$ROOT" headers-present
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 }
