@@ -210,18 +210,87 @@ static void main_feed(struct jr_reader *rd, const char *p, size_t n)
 	}
 }
 
+/* What stdin brought while a statement ran: read by main_look (to find a cancellation of the
+ * request being served), served after that request, in order. */
+struct main_ahead {
+	struct server *s;
+	buf_t in;       /* bytes read ahead, not yet given to the reader */
+	size_t scanned; /* in.data[0, scanned) holds no line that cancels: looked at already */
+	size_t max;     /* read ahead at most this much (then the rest waits in the pipe) */
+	int eof;        /* stdin ended meanwhile */
+};
+
+/* main_look: sqlitedb's cancel check while a statement runs (every SQLITEDB_CANCEL_EVERY_MS):
+ * what stdin holds now is read ahead without blocking, and each new complete line is asked
+ * whether it cancels the request being served (server_cancels). 1: it does. */
+static int main_look(void *ud)
+{
+	struct main_ahead *a = ud;
+	char chunk[MAIN_READ_CHUNK];
+
+	while (!a->eof && a->in.len < a->max) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		n = read(STDIN_FILENO, chunk, sizeof chunk);
+		if (n < 0)
+			break; /* EAGAIN, EINTR: nothing now; an error: the main loop meets it */
+		if (n == 0)
+			a->eof = 1;
+		else if (buf_append(&a->in, chunk, (size_t)n) < 0)
+			break;
+	}
+	for (;;) {
+		char *nl = a->scanned < a->in.len ? memchr(a->in.data + a->scanned, '\n', a->in.len - a->scanned) : NULL;
+		size_t start = a->scanned;
+
+		if (!nl)
+			return 0;
+		a->scanned = (size_t)(nl - a->in.data) + 1;
+		if (server_cancels(a->s, a->in.data + start, (size_t)(nl - a->in.data) - start))
+			return 1;
+	}
+}
+
 /* main_serve: read requests of at most max_line bytes from stdin until EOF
- * or a signal, answering each in turn.  0 on EOF / signal, -1 on an I/O error. */
-static int main_serve(struct server *s, size_t max_line)
+ * or a signal, answering each in turn; a request whose statement runs long
+ * is stopped when the client cancels it (main_look).  0 on EOF / signal, -1
+ * on an I/O error. */
+static int main_serve(struct server *s, struct sqlitedb *db, size_t max_line)
 {
 	static char chunk[MAIN_READ_CHUNK];
 	struct jr_reader rd;
+	struct main_ahead ahead = { .s = s, .in = BUF_INIT, .max = max_line + MAIN_READ_CHUNK };
 	buf_t out = BUF_INIT;
 	int rc = 0;
 
 	jr_reader_init(&rd, max_line);
+	sqlitedb_on_cancel(db, main_look, &ahead);
 	while (!main_stop) {
-		ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+		ssize_t n;
+
+		/* what was read ahead while a statement ran first, in the order it came */
+		if (ahead.in.len > 0 || ahead.eof) {
+			int end = ahead.eof && ahead.in.len == 0;
+
+			if (ahead.in.len > 0)
+				main_feed(&rd, ahead.in.data, ahead.in.len);
+			buf_reset(&ahead.in);
+			ahead.scanned = 0;
+			if (end) {
+				main_feed(&rd, "\n", 1);
+				(void)main_drain(s, &rd, &out);
+				break;
+			}
+			if (main_drain(s, &rd, &out) < 0) {
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		n = read(STDIN_FILENO, chunk, sizeof chunk);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -246,8 +315,10 @@ static int main_serve(struct server *s, size_t max_line)
 		if (n == 0)
 			break;
 	}
+	sqlitedb_on_cancel(db, NULL, NULL);
 	jr_reader_free(&rd);
 	buf_free(&out);
+	buf_free(&ahead.in);
 	return rc;
 }
 
@@ -308,7 +379,7 @@ int main(int argc, char **argv)
 		 "SQLite heap %ld bytes)",
 		 path, b.max_rows, b.timeout_ms, b.max_value_bytes, b.max_result_bytes, heap);
 	server_init(&srv, &db);
-	rc = main_serve(&srv, main_max_line(&b)) < 0 ? 1 : 0;
+	rc = main_serve(&srv, &db, main_max_line(&b)) < 0 ? 1 : 0;
 	server_free(&srv);
 	sqlitedb_close(&db);
 out:

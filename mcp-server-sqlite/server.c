@@ -260,10 +260,18 @@ static int server_request(struct server *s, const json_t *msg, buf_t *out)
 		if (strcmp(method, server_methods[i].method) != 0)
 			continue;
 		log_debug("request %s", method);
+		s->serving = id;
+		s->cancelled = 0;
 		result = server_methods[i].fn(s, params, &e);
+		s->serving = NULL;
 		if (server_memo_updated(s, out) < 0) {
 			json_decref(result);
 			return -1;
+		}
+		if (s->cancelled) { /* MCP: the receiver of a cancellation does not answer the request */
+			log_info("request %s cancelled by the client: stopped, not answered", method);
+			json_decref(result);
+			return 0;
 		}
 		return server_reply(out, id, result, &e);
 	}
@@ -290,6 +298,28 @@ static int server_message(struct server *s, const json_t *msg, buf_t *out)
 		return 0;
 	}
 	return server_request(s, msg, out);
+}
+
+int server_cancels(struct server *s, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg;
+	const json_t *params;
+	const char *method;
+	int hit;
+
+	if (!s->serving || !memmem(line, len, "notifications/cancelled", 23))
+		return 0;
+	if (!(msg = jr_parse(line, len, &jerr)))
+		return 0;
+	params = json_object_get(msg, "params");
+	method = server_str(msg, "method");
+	hit = jr_classify(msg) == JR_NOTIFICATION && method && strcmp(method, "notifications/cancelled") == 0 &&
+	      json_is_object(params) && json_equal(json_object_get(params, "requestId"), s->serving);
+	json_decref(msg);
+	if (hit)
+		s->cancelled = 1;
+	return hit;
 }
 
 int server_handle_line(struct server *s, const char *line, size_t len, buf_t *out)

@@ -20,7 +20,16 @@ struct server {
 	struct tools_ctx tools; /* points at memo: a server must not be moved once initialised */
 	int subscribed;         /* the client subscribed to memo://insights */
 	int initialized;        /* initialize was answered (requests are served either way) */
+	const json_t *serving;  /* the id of the request being served (borrowed while it is), else NULL */
+	int cancelled;          /* the client cancelled it (server_cancels): it gets no answer */
 };
+
+/* server_cancels: does the message line[0..len) cancel the request being
+ * served (MCP notifications/cancelled whose params.requestId is its id; MCP
+ * 2025-11-25, "Cancellation")? Then s->cancelled is set and 1 is returned:
+ * the request is stopped and, as the specification asks, not answered.
+ * Any other line: 0 (it is served in its turn). */
+int server_cancels(struct server *s, const char *line, size_t len);
 
 /* server_init: a server using db (borrowed, must outlive it). */
 void server_init(struct server *s, struct sqlitedb *db);

@@ -43,15 +43,45 @@ static int sqlitedb_progress(void *ud)
 	struct sqlitedb *d = ud;
 	struct timespec now;
 
-	if (!d->deadline_set || clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+	if ((!d->deadline_set && !d->cancel) || clock_gettime(CLOCK_MONOTONIC, &now) < 0)
 		return 0;
-	return now.tv_sec > d->deadline.tv_sec ||
-	       (now.tv_sec == d->deadline.tv_sec && now.tv_nsec >= d->deadline.tv_nsec);
+	if (d->deadline_set && (now.tv_sec > d->deadline.tv_sec ||
+				(now.tv_sec == d->deadline.tv_sec && now.tv_nsec >= d->deadline.tv_nsec)))
+		return 1;
+	if (d->cancel && (now.tv_sec > d->cancel_next.tv_sec ||
+			  (now.tv_sec == d->cancel_next.tv_sec && now.tv_nsec >= d->cancel_next.tv_nsec))) {
+		d->cancel_next = now;
+		d->cancel_next.tv_nsec += SQLITEDB_CANCEL_EVERY_MS * 1000000L;
+		if (d->cancel_next.tv_nsec >= 1000000000L) {
+			d->cancel_next.tv_sec++;
+			d->cancel_next.tv_nsec -= 1000000000L;
+		}
+		if (d->cancel(d->cancel_ud)) {
+			d->cancelled = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void sqlitedb_on_cancel(struct sqlitedb *d, sqlitedb_cancel_fn *fn, void *ud)
+{
+	d->cancel = fn;
+	d->cancel_ud = ud;
 }
 
 static void sqlitedb_arm(struct sqlitedb *d)
 {
 	d->deadline_set = 0;
+	d->cancelled = 0;
+	/* the first look for a cancellation after SQLITEDB_CANCEL_EVERY_MS: most statements end before */
+	if (d->cancel && clock_gettime(CLOCK_MONOTONIC, &d->cancel_next) == 0) {
+		d->cancel_next.tv_nsec += SQLITEDB_CANCEL_EVERY_MS * 1000000L;
+		if (d->cancel_next.tv_nsec >= 1000000000L) {
+			d->cancel_next.tv_sec++;
+			d->cancel_next.tv_nsec -= 1000000000L;
+		}
+	}
 	if (d->b.timeout_ms <= 0 || clock_gettime(CLOCK_MONOTONIC, &d->deadline) < 0)
 		return;
 	d->deadline.tv_sec += d->b.timeout_ms / 1000;
@@ -76,6 +106,9 @@ static enum sqlitedb_err sqlitedb_sql_error(struct sqlitedb *d, int rc, struct s
 				     "the statement needed more than SQLite's memory bound of %lld bytes "
 				     "(MCP_SQLITE_MAX_HEAP_BYTES) and was stopped",
 				     d->b.max_heap_bytes);
+	if (rc == SQLITE_INTERRUPT && d->cancelled)
+		return sqlitedb_fail(r, SQLITEDB_ECANCELLED,
+				     "the client cancelled the request; the statement was stopped");
 	if (rc == SQLITE_INTERRUPT && d->deadline_set)
 		return sqlitedb_fail(r, SQLITEDB_ESQL,
 				     "the statement ran longer than %ld ms and was stopped (MCP_SQLITE_TIMEOUT_MS)",
@@ -412,6 +445,7 @@ const char *sqlitedb_strerror(enum sqlitedb_err e)
 	case SQLITEDB_ENOTFOUND: return "table not found";
 	case SQLITEDB_ENOMEM: return "out of memory";
 	case SQLITEDB_ETOOBIG: return "over a bound";
+	case SQLITEDB_ECANCELLED: return "cancelled by the client";
 	}
 	return "unknown error";
 }

@@ -31,14 +31,25 @@ enum sqlitedb_err {
 	SQLITEDB_ESQL,      /* SQLite refused or failed the statement */
 	SQLITEDB_ENOTFOUND, /* describe_table: no such table */
 	SQLITEDB_ENOMEM,
-	SQLITEDB_ETOOBIG /* a value, a row or SQLite's heap over its bound; r->msg names the setting */
+	SQLITEDB_ETOOBIG,   /* a value, a row or SQLite's heap over its bound; r->msg names the setting */
+	SQLITEDB_ECANCELLED /* the client cancelled the request (sqlitedb_on_cancel): not to be answered */
 };
+
+#define SQLITEDB_CANCEL_EVERY_MS 10 /* a running statement looks for a cancellation this often */
+
+/* sqlitedb_cancel_fn: asked while a statement runs (at most every SQLITEDB_CANCEL_EVERY_MS): 1 when
+ * the client cancelled the request it serves (MCP notifications/cancelled), which stops it */
+typedef int sqlitedb_cancel_fn(void *ud);
 
 struct sqlitedb {
 	sqlite3 *db;
 	struct sqlitedb_bounds b; /* as opened, each checked */
 	struct timespec deadline;
 	int deadline_set;
+	sqlitedb_cancel_fn *cancel; /* NULL: nobody asked (sqlitedb_on_cancel) */
+	void *cancel_ud;
+	struct timespec cancel_next;       /* when cancel is asked next */
+	int cancelled;                     /* the statement in progress was stopped by cancel */
 	char denied[SQLFUNC_NAME_MAX + 1]; /* the function the authorizer refused last, "" none */
 };
 
@@ -77,6 +88,12 @@ void sqlitedb_close(struct sqlitedb *d);
  * calling a function off the allow-list is SQLITEDB_EREFUSED (r->msg names
  * the function) and nothing runs; so for sqlitedb_write and
  * sqlitedb_create_table. */
+/* sqlitedb_on_cancel: while a statement runs, fn(ud) is asked every
+ * SQLITEDB_CANCEL_EVERY_MS (from SQLite's progress handler); when it says 1
+ * the statement is stopped as by its timeout, the call returns SQLITEDB_ECANCELLED
+ * and nothing it did is kept (its transaction rolls back). NULL: never. */
+void sqlitedb_on_cancel(struct sqlitedb *d, sqlitedb_cancel_fn *fn, void *ud);
+
 enum sqlitedb_err sqlitedb_read(struct sqlitedb *d, const char *sql, size_t len, struct sqlitedb_result *r);
 
 /* sqlitedb_write: run sql[0..len) if it is exactly one INSERT / UPDATE /

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# sqlite_server.bats: black-box tests of mcp-server-sqlite: JSON-RPC lines in on stdin, answers checked on stdout.
+# sqlite_server.bats: black-box tests of mcp-server-sqlite: JSON-RPC lines in on stdin, answers checked on stdout (cancellation included).
 
 setup() {
 	BIN="$BATS_TEST_DIRNAME/../../mcp-server-sqlite/mcp-server-sqlite"
@@ -375,6 +375,36 @@ assert len(res(2)["content"]) == 1
 assert is_error(1) and "MCP_SQLITE_TIMEOUT_MS" in text(1), text(1)
 assert res(2) == {}
 '
+}
+
+@test "a statement the client cancels (notifications/cancelled) stops at once, gets no answer, keeps nothing, and what came after it is served" {
+	local slow t0 took
+	slow="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+	t0=$(date +%s%N)
+	{
+		printf '%s\n' "$INIT" "$(call 1 create_table '{"query":"CREATE TABLE t (x INTEGER)"}')" \
+			"$(query 2 read_query "$slow")"
+		sleep 0.5
+		# another id first (nothing happens), then the one in progress; a string id is not 2 either
+		printf '%s\n' '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}' \
+			'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"2"}}' \
+			'{"jsonrpc":"2.0","id":3,"method":"ping"}' \
+			'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"the user stopped it"}}' \
+			"$(query 4 write_query "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c")"
+		sleep 0.5
+		printf '%s\n' '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}}' \
+			"$(query 5 read_query "SELECT count(*) AS n FROM t")" '{"jsonrpc":"2.0","id":6,"method":"ping"}'
+	} | MCP_SQLITE_TIMEOUT_MS=30000 timeout 20 "$BIN" "$DB" >"$OUT" 2>"$ERR"
+	took=$(( ($(date +%s%N) - t0) / 1000000 ))
+	cat "$ERR"
+	# both statements would run for 30 s (MCP_SQLITE_TIMEOUT_MS): each stopped within its 10 ms look
+	[ "$took" -lt 8000 ] || { echo "the session took $took ms"; return 1; }
+	check '
+assert 2 not in r and 4 not in r, "a cancelled request was answered: %r" % [r.get(2), r.get(4)]
+assert res(3) == {} and res(6) == {}
+assert data(5) == [{"n": 0}], data(5)  # the cancelled INSERT kept nothing
+'
+	[ "$(grep -c 'cancelled by the client: stopped, not answered' "$ERR")" = 2 ]
 }
 
 @test "valgrind: a session using every tool has no leaks or memory errors" {
