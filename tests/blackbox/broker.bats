@@ -48,6 +48,21 @@ server_pid() {
 	assert_status 200
 }
 
+@test "a statement that outlives MCPGW_TOOL_TIMEOUT is stopped by the broker's cancellation: the SQLite server answers the next call at once" {
+	local t0=$SECONDS t1
+	# runs for MCP_SQLITE_TIMEOUT_MS (30 s) unless cancelled; read_query is safe to repeat: 2 attempts
+	post /v1/tools '{"tool":"read_query","arguments":{"query":"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}}'
+	assert_status 504
+	assert_json "j.error.code === 'tool_timeout'"
+	[ $((SECONDS - t0)) -lt 8 ]
+	t1=$(date +%s%N)
+	post /v1/tools '{"tool":"list_tables","arguments":{}}'
+	assert_status 200
+	# not behind the statement (up to 30 s): the server stopped it on notifications/cancelled
+	[ $(( ($(date +%s%N) - t1) / 1000000 )) -lt 1500 ]
+	grep -q 'cancelled by the client: stopped, not answered' "$MCPGW_STATE_DIR/broker.log"
+}
+
 @test "a call in flight when its server dies is retried on the restarted server" {
 	local pid
 	pid=$(server_pid everything)
