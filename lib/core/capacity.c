@@ -343,7 +343,7 @@ void capacity_close(struct capacity *c)
 		if (c->rec)
 			for (int i = 0; i < c->slots; i++)
 				cap_give(c, i);
-		(void)munmap(c->map, c->maplen ? c->maplen : CAP_HEADER + (size_t)c->slots * CAP_RECORD);
+		(void)munmap(c->map, c->maplen);
 	}
 	if (c->fd >= 0)
 		close(c->fd); /* drops the holder id's lock */

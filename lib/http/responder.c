@@ -760,6 +760,20 @@ static void pool_leave(struct responder_worker *w)
 		(void)malloc_trim(0);
 }
 
+/* pool_retire: an idle worker that waited RESPONDER_IDLE_EXIT_MS: 1 (counted out of the idle
+ * ones: it ends) when more than the kept workers are idle, else 0 (it waits on) */
+static int pool_retire(void)
+{
+	int retire;
+
+	pthread_mutex_lock(&pool.lock);
+	retire = pool.idle > pool.keep;
+	if (retire)
+		pool.idle--;
+	pthread_mutex_unlock(&pool.lock);
+	return retire;
+}
+
 /* accept_or_retire: the accept lock, then a request accepted on w: 1; 0 at shutdown or when w
  * ends because more than the kept workers were idle for RESPONDER_IDLE_EXIT_MS; -1 on error */
 static int accept_or_retire(struct responder_worker *w)
@@ -784,14 +798,7 @@ static int accept_or_retire(struct responder_worker *w)
 		until.tv_sec += RESPONDER_IDLE_EXIT_MS / 1000;
 		rc = pthread_mutex_timedlock(&accept_lock, &until);
 		if (rc == ETIMEDOUT) {
-			int retire;
-
-			pthread_mutex_lock(&pool.lock);
-			retire = pool.idle > pool.keep;
-			if (retire)
-				pool.idle--;
-			pthread_mutex_unlock(&pool.lock);
-			if (retire)
+			if (pool_retire())
 				return 0;
 			continue;
 		}
@@ -805,15 +812,8 @@ static int accept_or_retire(struct responder_worker *w)
 			int n = poll(&pl, 1, RESPONDER_IDLE_EXIT_MS);
 
 			if (n == 0 || (n < 0 && errno == EINTR)) {
-				int retire;
-
 				pthread_mutex_unlock(&accept_lock);
-				pthread_mutex_lock(&pool.lock);
-				retire = n == 0 && pool.idle > pool.keep;
-				if (retire)
-					pool.idle--;
-				pthread_mutex_unlock(&pool.lock);
-				if (retire)
+				if (n == 0 && pool_retire())
 					return 0;
 				continue;
 			}
