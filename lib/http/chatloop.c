@@ -45,6 +45,11 @@
  * and the next requests fault them back in: 8% of chat.fcgi's time at 32 connections) */
 #define CHATLOOP_BURST 16
 #define CHATLOOP_IDLE_TRIM_MS 1000
+/* The most upstream calls a loop keeps between runs (as many as the idle connections it keeps,
+ * chatloop_kept_connections, at most this): a run takes a kept call, easy handle, options and URL
+ * made, instead of making them again (curl_easy_init and its options: a third of the allocations
+ * of a plain chat) */
+#define CHATLOOP_POOL_MAX 64
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -84,6 +89,12 @@ struct lrun {
 	enum lrun_phase phase;
 };
 
+/* A kept upstream call and the result its runs read. */
+struct lcall {
+	struct upstream_call *call;
+	struct upstream_result *res;
+};
+
 struct chatloop {
 	struct responder *r;
 	const struct settings *s;
@@ -104,12 +115,14 @@ struct chatloop {
 	pthread_mutex_t lock; /* guards queue, queued, stop */
 	struct lrun *queue;   /* handed over, not started */
 	int queued;
-	int stop;             /* chatloop_stop was called */
-	int64_t stop_at;      /* the loop's deadline once stopping, EVLOOP_NEVER before */
-	int64_t loop_runs;    /* runs started, for the log */
-	int ended_since_trim; /* runs freed since the heap was last trimmed */
-	int64_t last_busy;    /* when the loop last had a run (reap) */
-	int64_t trim_at;      /* when an idle trim is looked at (EVLOOP_NEVER: none due) */
+	int stop;                             /* chatloop_stop was called */
+	int64_t stop_at;                      /* the loop's deadline once stopping, EVLOOP_NEVER before */
+	int64_t loop_runs;                    /* runs started, for the log */
+	int ended_since_trim;                 /* runs freed since the heap was last trimmed */
+	int64_t last_busy;                    /* when the loop last had a run (reap) */
+	int64_t trim_at;                      /* when an idle trim is looked at (EVLOOP_NEVER: none due) */
+	struct lcall pool[CHATLOOP_POOL_MAX]; /* calls kept between runs (take_call, give_call) */
+	int npool, pool_max;
 };
 
 /* ---- binding a run to the shared toolloop ---- */
@@ -681,6 +694,39 @@ static int call_headers(void *ud, int status, buf_t *out)
 	return upstream_call_client_headers(ud, status, out);
 }
 
+/* take_call: lr's upstream call and result: a kept one, or made; lr->call NULL when out of memory */
+static void take_call(struct chatloop *l, struct lrun *lr)
+{
+	if (l->npool > 0) {
+		l->npool--;
+		lr->call = l->pool[l->npool].call;
+		lr->res = l->pool[l->npool].res;
+	} else if ((lr->res = malloc(sizeof *lr->res)) && !(lr->call = upstream_call_new(l->up))) {
+		free(lr->res);
+		lr->res = NULL;
+	}
+	if (lr->res)
+		upstream_result_init(lr->res);
+}
+
+/* give_call: lr's call and result kept for a later run while the pool has room and the call is
+ * done (upstream_call_trim), or freed; lr has neither after */
+static void give_call(struct chatloop *l, struct lrun *lr)
+{
+	if (lr->res)
+		upstream_result_free(lr->res); /* the answer's body: a later run starts from none */
+	if (lr->call && lr->res && l->npool < l->pool_max && upstream_call_trim(lr->call) == 0) {
+		l->pool[l->npool].call = lr->call;
+		l->pool[l->npool].res = lr->res;
+		l->npool++;
+	} else {
+		upstream_call_free(lr->call);
+		free(lr->res);
+	}
+	lr->call = NULL;
+	lr->res = NULL;
+}
+
 /* start_run: a run handed over: its answer on fcgiwrite, its upstream call, its toolloop run */
 static void start_run(struct lrun *lr)
 {
@@ -689,10 +735,8 @@ static void start_run(struct lrun *lr)
 	json_t *req = lr->req;
 
 	lr->req = NULL;
-	lr->res = malloc(sizeof *lr->res);
-	if (lr->res)
-		upstream_result_init(lr->res);
-	if (!lr->res || fcgiwrite_begin(&lr->fw, &lr->t.h.req, 0) < 0) {
+	take_call(l, lr);
+	if (!lr->call || fcgiwrite_begin(&lr->fw, &lr->t.h.req, 0) < 0) {
 		json_decref(req);
 		responder_taken_end(&lr->t);
 		FCGX_Free(&lr->t.h.req, 1);
@@ -714,18 +758,11 @@ static void start_run(struct lrun *lr)
 	/* its connection watched for the client leaving once the run has lasted CHATLOOP_WATCH_AFTER_MS
 	 * (runs_fire), or at its first write: a short answer costs no epoll registration */
 	lr->watch_at = evloop_now(l->ev) + CHATLOOP_WATCH_AFTER_MS;
-	/* a call per run, freed with it: a call keeps its parsers' buffers (grown to the largest event it
-	 * read) for its next exchange, while the connections live on in the multi's connection cache */
-	lr->call = upstream_call_new(l->up);
-	if (lr->call) {
-		upstream_call_begin(lr->call, hio_param(&lr->t.h, "HTTP_X_STAINLESS_RETRY_COUNT"));
-		hio_on_headers(&lr->t.h, call_headers, lr->call);
-		l->tl.policy = auth_policy(&lr->t.auth);
-		l->tl.key_id = lr->t.auth.key_id;
-		lr->run = toolloop_open_owned(&l->tl, req, lr->servers, &sink); /* req is the run's */
-	} else {
-		json_decref(req);
-	}
+	upstream_call_begin(lr->call, hio_param(&lr->t.h, "HTTP_X_STAINLESS_RETRY_COUNT"));
+	hio_on_headers(&lr->t.h, call_headers, lr->call);
+	l->tl.policy = auth_policy(&lr->t.auth);
+	l->tl.key_id = lr->t.auth.key_id;
+	lr->run = toolloop_open_owned(&l->tl, req, lr->servers, &sink); /* req is the run's */
 	l->loop_runs++;
 	if (!lr->run) {
 		hio_on_headers(&lr->t.h, NULL, NULL);
@@ -744,10 +781,7 @@ static void lrun_free(struct lrun *lr)
 	buf_free(&lr->over);
 	free(lr->servers);
 	json_decref(lr->req);
-	upstream_call_free(lr->call);
-	if (lr->res)
-		upstream_result_free(lr->res);
-	free(lr->res);
+	give_call(lr->l, lr);
 	auth_caller_clear(&lr->t.auth); /* its allow-lists: the run that used them is closed */
 	free(lr);
 }
@@ -896,6 +930,11 @@ static void loop_free(struct chatloop *l)
 	for (struct lrun *lr = l->runs; lr; lr = lr->next)
 		drop(lr);
 	reap(l);
+	while (l->npool > 0) {
+		l->npool--;
+		upstream_call_free(l->pool[l->npool].call);
+		free(l->pool[l->npool].res);
+	}
 	bca_free(l->bca);
 	bc_free(l->bc);
 	if (l->multi)
@@ -942,6 +981,8 @@ struct chatloop *chatloop_start(struct responder *r)
 	l->s = &r->s;
 	l->efd = -1;
 	l->curl_due = l->stop_at = l->trim_at = EVLOOP_NEVER;
+	l->pool_max = chatloop_kept_connections(&r->s) < CHATLOOP_POOL_MAX ? (int)chatloop_kept_connections(&r->s)
+									   : CHATLOOP_POOL_MAX;
 	pthread_mutex_init(&l->lock, NULL);
 	upstream_opts_from_settings(&o, &r->s);
 	if (r->def->upstream_opts)

@@ -1585,6 +1585,34 @@ void upstream_call_free(struct upstream_call *c)
 	free(c);
 }
 
+/* UPC_KEEP_PARSER: the parser bytes a call kept for a later client keeps (a larger event's buffers freed) */
+#define UPC_KEEP_PARSER (16 * 1024)
+
+int upstream_call_trim(struct upstream_call *c)
+{
+	struct sse_parser *p = &c->x.parser;
+
+	if (c->state != UPSTREAM_CALL_DONE)
+		return -1;
+	if (p->line.cap + p->data.cap + p->event.cap + p->id.cap > UPC_KEEP_PARSER) {
+		sse_free(p);
+		sse_init(p, c->u->max_bytes, up_on_event, &c->x);
+	}
+	if (c->x.jparser.buf.cap > UPC_KEEP_PARSER) {
+		jsonseq_free(&c->x.jparser);
+		jsonseq_init(&c->x.jparser, c->u->max_bytes, up_on_json, &c->x);
+	}
+	free(c->usage_body);
+	c->usage_body = NULL;
+	c->asking = 0;
+	c->x.res = NULL;
+	c->x.cb = NULL;
+	c->x.ud = NULL;
+	c->method = c->body = NULL;
+	c->len = 0;
+	return 0;
+}
+
 void upstream_call_begin(struct upstream_call *c, const char *client_retry)
 {
 	long n;

@@ -72,6 +72,15 @@ void upstream_call_closesocket(struct upstream *u, curl_closesocket_callback fn,
  * callback of the multi (the event callback). */
 void upstream_call_free(struct upstream_call *c);
 
+/* upstream_call_trim: c, whose exchange is done (UPSTREAM_CALL_DONE), made
+ * ready to be kept for a later client request (a loop's pool of calls: its
+ * easy handle, options and the URL it made are not made again): what its
+ * last exchange borrowed is forgotten, the stream's usage body freed, and
+ * parser buffers grown past 16 KB by a large event freed. The next client's
+ * upstream_call_begin comes before its exchanges. 0, or -1 (nothing done)
+ * when an exchange is running or waiting: such a call is freed, not kept. */
+int upstream_call_trim(struct upstream_call *c);
+
 /* upstream_call_begin: the call serves a new client request (upstream_begin
  * for a call): what earlier answers told is forgotten
  * (upstream_call_client_headers), and client_retry (the client's

@@ -1763,6 +1763,77 @@ static void test_calls_stream_options(void **state)
 	buf_free(&order);
 }
 
+/* upstream_call_trim: a running call is not kept (-1, left running); a done one is (0), and its next
+ * client's exchange, after an event larger than the parser bytes a kept call keeps, reads its
+ * answer as a fresh call does, on the same easy handle */
+static void test_call_kept(void **state)
+{
+	static const int da[] = { 0, 100 };
+	const char *markers[] = { "\"k\":\"A\"", "\"k\":\"B\"", "\"k\":\"B\"", "\"k\":\"B\"" };
+	struct canned sc[4] = { { { { 0, NULL } }, 0 } };
+	char *big = malloc(40001);
+	struct upstream *u;
+	struct job j, fresh;
+	CURL *easy;
+	CURLM *m = curl_multi_init();
+
+	(void)state;
+	assert_non_null(m);
+	assert_non_null(big);
+	memset(big, 'x', 40000);
+	big[40000] = '\0';
+	stream_script(&sc[0], "A", da, 2);
+	/* B: one event of 40 KB (the parser grows past what a kept call keeps), then a small one */
+	sc[1].p[0].data = mk("%sx-request-id: req-B\r\n\r\n", mk("%.*s", (int)strlen(SSE_HEAD) - 2, SSE_HEAD));
+	sc[1].p[1] = (struct piece){ 0, chunk(mk("data: {\"B\":\"%s\"}\n\n", big)) };
+	sc[1].p[2] = (struct piece){ 0, chunk("data: {\"B\":1}\n\n") };
+	sc[1].p[3] = (struct piece){ 0, chunk("data: [DONE]\n\n") };
+	sc[1].p[4] = (struct piece){ 0, SSE_END };
+	sc[2] = sc[3] = sc[1];
+	srv_start_keyed(sc, markers, 4);
+	u = client(S.port);
+	job_init(&j, u, "A");
+	easy = upstream_call_easy(j.c);
+	job_start(&j, m, "/chat/completions", BODY_A, 1);
+	assert_int_equal(j.st, UPSTREAM_CALL_RUNNING);
+	assert_int_equal(upstream_call_trim(j.c), -1); /* running: not kept, not touched */
+	assert_int_equal(upstream_call_state(j.c), UPSTREAM_CALL_RUNNING);
+	drive(m, &j, 1);
+	assert_int_equal(j.res.err, UPSTREAM_OK);
+	assert_int_equal(j.ev.n, 3); /* its events and [DONE] */
+	assert_int_equal(upstream_call_trim(j.c), 0);
+	/* the next client: B twice, on the kept call (with a large event in between trims) */
+	for (int round = 0; round < 2; round++) {
+		upstream_result_free(&j.res);
+		upstream_result_init(&j.res);
+		buf_free(&j.ev.log);
+		j.ev = (struct events){ BUF_INIT, 0, 0 };
+		upstream_call_begin(j.c, NULL);
+		job_start(&j, m, "/chat/completions", BODY_B, 1);
+		drive(m, &j, 1);
+		assert_int_equal(j.res.err, UPSTREAM_OK);
+		assert_int_equal(j.ev.n, 3); /* its events and [DONE] */
+		assert_ptr_equal(upstream_call_easy(j.c), easy);
+		assert_int_equal(upstream_call_trim(j.c), 0);
+		if (round == 0) { /* a fresh call's reading of the same answer: the same */
+			job_init(&fresh, u, "F");
+			job_start(&fresh, m, "/chat/completions", BODY_B, 1);
+			drive(m, &fresh, 1);
+			assert_int_equal(fresh.ev.n, j.ev.n);
+			assert_int_equal(fresh.ev.log.len, j.ev.log.len);
+			assert_memory_equal(fresh.ev.log.data, j.ev.log.data, j.ev.log.len);
+			same_result(&fresh.res, &j.res);
+			job_free(&fresh);
+		}
+	}
+	job_free(&j);
+	upstream_free(u);
+	assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+	srv_stop();
+	free(big);
+	buf_free(&order);
+}
+
 /* upstream_result_init sets every field as UPSTREAM_RESULT_INIT does (it writes them one by one, so
  * that a result allocated per run costs only the pages it writes: the two must stay alike) */
 static void test_result_init_is_the_macro(void **state)
@@ -1968,6 +2039,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_told_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_retry_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_asks_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_values_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calls_retry, setup, teardown),
