@@ -173,9 +173,12 @@ ALONE_BATS="load.bats bounds.bats broker_memory.bats bench_ab.bats capacity.bats
 # none of our programs (format.bats: the sources' layout; fuzz.bats: the fuzz tree and run.sh's
 # verdicts; upstream_sim.bats: the simulator itself), mcpgwctl.bats (the control script's logic:
 # the programs it starts run the same paths in every other suite), and the ones that run the
-# benchmarks or measure memory under load (load.bats); ASAN_NODE: the node suites run (the other
+# benchmarks or measure memory under load (load.bats), and the ones that compare what the build
+# generates with the documents (settings.bats: README's table and --help; web_errors.bats: make's
+# web-errors.tsv; docs.bats: README's error codes): the instrumented programs would print the same
+# text more slowly; ASAN_NODE: the node suites run (the other
 # ones repeat these through other profiles; sim_profiles.test.mjs runs no gateway)
-ASAN_SKIP_BATS="bench_ab.bats fcgiwrite.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats load.bats format.bats fuzz.bats upstream_sim.bats mcpgwctl.bats"
+ASAN_SKIP_BATS="bench_ab.bats fcgiwrite.bats install.bats install_deps.bats linkage.bats layers.bats valgrind.bats load.bats format.bats fuzz.bats upstream_sim.bats mcpgwctl.bats settings.bats web_errors.bats docs.bats"
 ASAN_NODE="chat.test.mjs embeddings.test.mjs history.test.mjs looppolicy.test.mjs upstream_conventions.test.mjs dialects.test.mjs"
 if [ "$what" = asan-run ]; then
 	stage "black-box tests behind lighttpd, AddressSanitizer + UBSan build (bats: every .bats file but $ASAN_SKIP_BATS; node --test: $ASAN_NODE)"
