@@ -26,6 +26,11 @@
 
 /* The longest the loop waits in one pass (a stop is also told through the eventfd). */
 #define CHATLOOP_WAIT_MS 1000
+/* The longest the loop waits in one pass while runs are in flight: a run handed over then is not
+ * woken for (the loop wakes for its runs' answers anyway, at a steady load many times a
+ * millisecond): it is started at the loop's next pass, at most this much later. A run handed over
+ * to a loop with none in flight wakes it at once (the eventfd) */
+#define CHATLOOP_LAZY_MS 2
 /* Answer bytes a run keeps beyond its fcgiwrite buffer (what the events already under way produce
  * once the buffer is full and its upstream paused), past it the client is taken for gone */
 #define CHATLOOP_OVER_MIN ((size_t)1 << 20)
@@ -901,7 +906,10 @@ static void *loop_main(void *arg)
 			break;
 		if (queued)
 			take_queue(l);
-		if (evloop_step(l->ev, queued ? 0 : CHATLOOP_WAIT_MS) < 0 && errno != EINTR) {
+		if (evloop_step(l->ev, queued    ? 0
+				       : l->runs ? CHATLOOP_LAZY_MS
+						 : CHATLOOP_WAIT_MS) < 0 &&
+		    errno != EINTR) {
 			log_error("chat loop: poll: %s", strerror(errno));
 			clock_sleep_ms(10);
 		}
@@ -1054,8 +1062,10 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 	lr->next = l->queue;
 	l->queue = lr;
 	l->queued++;
-	/* a busy loop looks at the queue before it waits again: no wake-up needed */
-	wake = __atomic_exchange_n(&l->asleep, 0, __ATOMIC_RELAXED);
+	/* a busy loop looks at the queue before it waits again, and one with runs in flight within
+	 * CHATLOOP_LAZY_MS: no wake-up needed; one with none (waiting up to CHATLOOP_WAIT_MS) is woken */
+	wake = __atomic_load_n(&l->asleep, __ATOMIC_RELAXED) && __atomic_load_n(&l->nruns, __ATOMIC_RELAXED) == 0 &&
+	       __atomic_exchange_n(&l->asleep, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&l->lock);
 	if (wake && write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_error("chat loop: cannot wake it: %s", strerror(errno));

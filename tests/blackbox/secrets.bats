@@ -23,7 +23,9 @@ mcpgw_custom_config() {
 	node=$(command -v node)
 	everything="$MCPGW_ROOT/tests/node_modules/.bin/mcp-server-everything"
 	sdk="$MCPGW_ROOT/tests/node_modules/@modelcontextprotocol/sdk/dist/esm"
-	dead=$(free_port)
+	# nothing listens on port 9 (a free port found here could be handed out again at once, to the
+	# listeners started below or to another suite's, which the remote server would then reach)
+	dead=9
 	# the legacy-SSE server whose endpoint event names another origin
 	node "$MCPGW_ROOT/tests/elsewhere-sse-server.mjs" "$BATS_FILE_TMPDIR/elsewhere.seen" \
 		>"$BATS_FILE_TMPDIR/elsewhere.out" 2>&1 3>&- &
