@@ -164,7 +164,7 @@ bats_lanes() {
 }
 
 # ALONE_BATS: the lighttpd suites that take figures (memory against a baseline, timings against a
-# bound): run one at a time, before the others run two at a time
+# bound): run one at a time, before the others run three at a time
 ALONE_BATS="load.bats bounds.bats broker_memory.bats bench_ab.bats capacity.bats faults2.bats models.bats"
 
 # the sanitizer pass (README.md, Sanitizers), inside build/asan: the black-box suites behind lighttpd.
@@ -224,9 +224,9 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	MCPGW_FRONTEND=lighttpd
 	export MCPGW_FRONTEND
 	# the files that take figures (memory, timings against a bound: ALONE_BATS) run first, one
-	# after another, on a quiet machine; then the others two at a time (one at a time they kept the
-	# two cores 48% busy: they mostly wait on their servers; each has its own home, state directory
-	# and ports)
+	# after another, on a quiet machine; then the others three at a time (one at a time they kept the
+	# two cores 48% busy, two at a time 60 to 75%: they mostly wait on their servers; each has its own
+	# home, state directory and ports)
 	alone= rest=
 	for f in $(pick tests/blackbox/*.bats); do
 		case " $ALONE_BATS " in *" ${f##*/} "*) alone="$alone $f" ;; *) rest="$rest $f" ;; esac
@@ -234,9 +234,9 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 	: >"$log/bats"
 	# shellcheck disable=SC2086
 	[ -z "$alone" ] || bats --tap --timing $alone >>"$log/bats" 2>&1
-	[ -z "$rest" ] || stage "black-box tests behind lighttpd, the other files two at a time"
+	[ -z "$rest" ] || stage "black-box tests behind lighttpd, the other files three at a time"
 	# shellcheck disable=SC2086
-	[ -z "$rest" ] || bats_lanes 2 $rest
+	[ -z "$rest" ] || bats_lanes 3 $rest
 	cat "$log/bats"
 	[ -z "$alone$rest" ] || count_bats "$log/bats"
 
