@@ -126,12 +126,6 @@ run_node() {
 		echo "check: no $1" >"$log/node"
 		rc=1
 	fi
-	count_node "$rc"
-}
-
-# count_node RC: $log/node (the TAP of a node --test run that exited with RC) shown and counted
-count_node() {
-	rc=$1
 	cat "$log/node"
 	p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
 	f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
@@ -194,18 +188,12 @@ if [ "$what" = asan-run ]; then
 	for f in tests/blackbox/*.bats; do
 		case " $ASAN_SKIP_BATS " in *" ${f##*/} "*) ;; *) set -- "$@" "$f" ;; esac
 	done
-	# the node suites beside the bats files (a minute the stage's wall time does not wait for; each
-	# suite has its own gateways, homes and ports), their output shown after the bats files'
-	nodes=
-	for f in $ASAN_NODE; do nodes="$nodes tests/blackbox/$f"; done
-	# shellcheck disable=SC2086
-	(node --test --test-reporter=tap --test-timeout=300000 $nodes >"$log/node" 2>&1; echo $? >"$log/node.rc") &
-	node_pid=$!
 	bats --tap --timing "$@" 2>&1 | sed 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' >"$log/bats"
 	cat "$log/bats"
 	count_bats "$log/bats"
-	wait "$node_pid"
-	count_node "$(cat "$log/node.rc" 2>/dev/null || echo 1)"
+	set --
+	for f in $ASAN_NODE; do set -- "$@" "tests/blackbox/$f"; done
+	run_node "$@"
 	unset MCPGW_FRONTEND
 	# the check below can fail: a program that leaks on purpose leaves its report there
 	st=$( { sh -c 'echo $$; exec tests/sanitize/selftest >/dev/null 2>&1'; } 2>/dev/null; true)  # its pid; it aborts (quietly)
