@@ -355,5 +355,5 @@ int evloop_step(struct evloop *l, int max_ms)
 	l->nev = n;
 	run_fds(l);
 	run_timers(l);
-	return 0;
+	return n;
 }

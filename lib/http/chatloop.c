@@ -26,10 +26,12 @@
 
 /* The longest the loop waits in one pass (a stop is also told through the eventfd). */
 #define CHATLOOP_WAIT_MS 1000
-/* The longest the loop waits in one pass while runs are in flight: a run handed over then is not
- * woken for (the loop wakes for its runs' answers anyway, at a steady load many times a
- * millisecond): it is started at the loop's next pass, at most this much later. A run handed over
- * to a loop with none in flight wakes it at once (the eventfd) */
+/* The longest the loop waits in one pass while runs are in flight and it is busy: a run handed
+ * over then is not woken for (the loop wakes for its runs' answers anyway, at a steady load many
+ * times a millisecond): it is started at the loop's next pass, at most this much later. A loop
+ * whose last such wait passed with nothing to do is quiet (its runs wait on slow upstreams or
+ * tools): it waits up to CHATLOOP_WAIT_MS, and a run handed over wakes it at once (the eventfd),
+ * as one handed over to a loop with no run in flight does */
 #define CHATLOOP_LAZY_MS 2
 /* Answer bytes a run keeps beyond its fcgiwrite buffer (what the events already under way produce
  * once the buffer is full and its upstream paused), past it the client is taken for gone */
@@ -108,6 +110,7 @@ struct chatloop {
 	struct evloop *ev;
 	int efd;    /* eventfd: a run handed over while the loop waits (asleep), or stop */
 	int asleep; /* under lock: the loop is in (or about to enter) its wait with an empty queue */
+	int quiet;  /* under lock: that wait is a long one (its last lazy wait had nothing): wake it */
 	CURLM *multi;
 	int64_t curl_due; /* curl's timer (EVLOOP_NEVER: none) */
 	long curl_timer, run_timer;
@@ -892,27 +895,32 @@ static void *loop_main(void *arg)
 {
 	struct chatloop *l = arg;
 
+	int quiet = 0; /* the last lazy wait passed with no fd ready and nothing handed over */
+
 	for (;;) {
-		int stop, queued;
+		int stop, queued, n;
 
 		/* runs handed over while the loop was busy: taken now (their submitters did not wake it);
-		 * none: asleep from here, so the next submitter wakes it (the eventfd) */
+		 * none: asleep from here, so the next submitter wakes it (the eventfd) when the loop has
+		 * no run in flight or is quiet */
 		pthread_mutex_lock(&l->lock);
 		stop = l->stop && !l->queue;
 		queued = l->queue != NULL;
+		if (queued || !l->runs)
+			quiet = 0;
 		__atomic_store_n(&l->asleep, !queued, __ATOMIC_RELAXED);
+		__atomic_store_n(&l->quiet, quiet, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&l->lock);
 		if (stop && !l->runs)
 			break;
 		if (queued)
 			take_queue(l);
-		if (evloop_step(l->ev, queued    ? 0
-				       : l->runs ? CHATLOOP_LAZY_MS
-						 : CHATLOOP_WAIT_MS) < 0 &&
-		    errno != EINTR) {
+		n = evloop_step(l->ev, queued ? 0 : l->runs && !quiet ? CHATLOOP_LAZY_MS : CHATLOOP_WAIT_MS);
+		if (n < 0 && errno != EINTR) {
 			log_error("chat loop: poll: %s", strerror(errno));
 			clock_sleep_ms(10);
 		}
+		quiet = n == 0 && !queued && l->runs; /* a lazy wait for nothing: the next one is long */
 		__atomic_store_n(&l->asleep, 0, __ATOMIC_RELAXED);
 		for (struct lrun *lr = l->runs; lr; lr = lr->next)
 			if (lr->phase == LR_RUNNING && (lr->over.len || fcgiwrite_pending(&lr->fw)))
@@ -1063,8 +1071,10 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 	l->queue = lr;
 	l->queued++;
 	/* a busy loop looks at the queue before it waits again, and one with runs in flight within
-	 * CHATLOOP_LAZY_MS: no wake-up needed; one with none (waiting up to CHATLOOP_WAIT_MS) is woken */
-	wake = __atomic_load_n(&l->asleep, __ATOMIC_RELAXED) && __atomic_load_n(&l->nruns, __ATOMIC_RELAXED) == 0 &&
+	 * CHATLOOP_LAZY_MS: no wake-up needed; one with none, or a quiet one (either waiting up to
+	 * CHATLOOP_WAIT_MS), is woken */
+	wake = __atomic_load_n(&l->asleep, __ATOMIC_RELAXED) &&
+	       (__atomic_load_n(&l->nruns, __ATOMIC_RELAXED) == 0 || __atomic_load_n(&l->quiet, __ATOMIC_RELAXED)) &&
 	       __atomic_exchange_n(&l->asleep, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&l->lock);
 	if (wake && write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)

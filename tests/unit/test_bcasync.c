@@ -148,7 +148,7 @@ static void fake_free(struct fake *f)
 static void spin(struct fake *f)
 {
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(evloop_step(f->l, 0), 0);
+		assert_true(evloop_step(f->l, 0) >= 0);
 }
 
 /* fake_write: n bytes to the client, all of them */
