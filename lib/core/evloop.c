@@ -321,20 +321,25 @@ static void run_fds(struct evloop *l)
 	}
 }
 
-static void run_timers(struct evloop *l)
+/* run_timers: the timers due fired; how many */
+static int run_timers(struct evloop *l)
 {
 	int64_t now = evloop_now(l);
 	size_t n = l->nt; /* timers added by a callback wait for the next pass */
+	int fired = 0;
 
 	l->firing = 1;
 	for (size_t i = 0; i < n; i++) {
 		struct timer t = l->t[i];
 
-		if (t.id && t.due(t.ctx) <= now)
+		if (t.id && t.due(t.ctx) <= now) {
 			t.fire(t.ctx, now);
+			fired++;
+		}
 	}
 	l->firing = 0;
 	timers_compact(l);
+	return fired;
 }
 
 int evloop_step(struct evloop *l, int max_ms)
@@ -354,6 +359,5 @@ int evloop_step(struct evloop *l, int max_ms)
 	}
 	l->nev = n;
 	run_fds(l);
-	run_timers(l);
-	return n;
+	return n + run_timers(l);
 }

@@ -77,8 +77,9 @@ void evloop_timer_del(struct evloop *l, long id);
 /* evloop_step: one pass: wait until an fd is ready or a timer is due, but
  * at most max_ms (0: do not wait), then run the callbacks of the ready fds
  * (at most 256 a pass; the others are ready again at the next), then those
- * of the timers due. The number of ready fds it ran (0: the wait ended on a
- * timer, at max_ms or on a signal), or -1 when epoll_wait(2) failed (errno). */
+ * of the timers due. The number of ready fds and timers it ran (0: nothing
+ * happened: the wait ended at max_ms or on a signal), or -1 when epoll_wait(2)
+ * failed (errno). */
 int evloop_step(struct evloop *l, int max_ms);
 
 #endif

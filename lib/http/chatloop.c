@@ -920,7 +920,7 @@ static void *loop_main(void *arg)
 			log_error("chat loop: poll: %s", strerror(errno));
 			clock_sleep_ms(10);
 		}
-		quiet = n == 0 && !queued && l->runs; /* a lazy wait for nothing: the next one is long */
+		quiet = n == 0 && !queued && l->runs; /* a lazy wait with no fd or timer: the next one is long */
 		__atomic_store_n(&l->asleep, 0, __ATOMIC_RELAXED);
 		for (struct lrun *lr = l->runs; lr; lr = lr->next)
 			if (lr->phase == LR_RUNNING && (lr->over.len || fcgiwrite_pending(&lr->fw)))
