@@ -977,12 +977,14 @@ int chatloop_count(const struct settings *s)
 	return n > CHATLOOP_MAX ? CHATLOOP_MAX : (int)n;
 }
 
-/* chatloop_kept_connections: the idle upstream connections one loop keeps (MCPGW_CHAT_THREADS over the loops) */
+/* chatloop_kept_connections: the idle upstream connections one loop keeps: MCPGW_CHAT_THREADS, as
+ * many as a process of the threads driver holds, in each loop (not divided among the loops: the
+ * runs in flight on one loop rise and fall around their share, and a cache of only the share
+ * closed a connection at each fall and opened one at each rise, 769 new connections to the
+ * upstream in 10,500 plain chats at 32 connections, none with the threads driver) */
 static long chatloop_kept_connections(const struct settings *s)
 {
-	long n = (s->chat_threads > 0 ? s->chat_threads : 1) / chatloop_count(s);
-
-	return n > 0 ? n : 1;
+	return s->chat_threads > 0 ? s->chat_threads : 1;
 }
 
 struct chatloop *chatloop_start(struct responder *r)
