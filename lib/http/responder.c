@@ -707,8 +707,8 @@ static struct {
  * the kernel wakes the waiter that came last (epoll's exclusive waiters; accept(2)'s
  * own waiters are woken first-in, first-out, so a pool of many kept workers served
  * each request on the thread that had been idle longest: its stack, its clients'
- * buffers and its allocator's cache cold every time; GET /v1/tools with 8 kept
- * workers cost 1.5 times the CPU of one worker). The woken worker accepts, then
+ * buffers and its allocator's cache cold every time; POST /v1/tools at one
+ * connection: tools.fcgi 52 us of CPU a request, 45 with the turns). The woken worker accepts, then
  * arms the socket again: a connection already waiting wakes the next most recent
  * waiter at once. At shutdown stop_fd, level-triggered, wakes them all. */
 
@@ -743,13 +743,12 @@ static void pool_turn_close(void)
 	pool.epfd = pool.stop_fd = -1;
 }
 
-/* pool_turn: wait for w's turn to accept: 1 (a connection waits on the listening socket,
+/* pool_turn: wait for this worker's turn to accept: 1 (a connection waits on the listening socket,
  * and it is disarmed until pool_turn_rearm), 0 at shutdown */
-static int pool_turn(struct responder_worker *w)
+static int pool_turn(void)
 {
 	struct epoll_event ev;
 
-	(void)w;
 	for (;;) {
 		int n = epoll_wait(pool.epfd, &ev, 1, -1);
 
@@ -858,13 +857,14 @@ static int accept_or_retire(struct responder_worker *w)
 {
 	if (w->r->nw <= pool.keep || w - w->r->ws < pool.keep) {
 		/* a kept worker (the first def->threads slots: they never retire), and every worker of
-		 * a pool that never grows (no capacity route): they wait in accept side by side (the
-		 * kernel wakes one per connection), not on a lock whose hand-over woke the next worker at
-		 * every request only for it to block in accept (a futex wake and a context switch) */
+		 * a pool that never grows (no capacity route): they take their turns (pool_turn, the
+		 * one that waited last first; without it, in accept side by side), not on a lock whose
+		 * hand-over woke the next worker at every request only for it to block in accept (a
+		 * futex wake and a context switch) */
 		int rc;
 
 		if (pool.epfd >= 0) {
-			rc = pool_turn(w) ? hio_accept(&w->h) : 0;
+			rc = pool_turn() ? hio_accept(&w->h) : 0;
 			pool_turn_rearm(w->h.req.listen_sock);
 		} else {
 			rc = stopping ? 0 : hio_accept(&w->h);
