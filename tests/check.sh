@@ -20,6 +20,9 @@ t_start=$(date +%s)
 stage() { echo "== $* (at $(($(date +%s) - t_start)) s)"; }
 skipped=0   # counted apart: a skipped test is not a passed one
 log=$(mktemp -d)
+: >"$log/failed"  # a line per failed test, repeated just before the totals (CI shows the end of the output)
+# failed_note LINE...: add each line to that list
+failed_note() { for l_ in "$@"; do printf '%s\n' "$l_" >>"$log/failed"; done; }
 # the run's canary secrets and what the black-box suites keep for the canary grep at the end
 # (tests/canaries.sh); removed at the end unless a canary test failed
 MCPGW_TEST_ARTIFACTS=$(mktemp -d "${TMPDIR:-/tmp}/mcpgw-artifacts.XXXXXX") || exit 2
@@ -76,7 +79,7 @@ for t in tests/unit/test_*; do
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log/out" | tail -n 1)
 	p=${p:-0}; f=${f:-0}
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi  # crashed, or valgrind found errors
-	[ $rc -ne 0 ] && cat "$log/out"
+	[ $rc -ne 0 ] && cat "$log/out" && failed_note "$t (exit $rc)"
 	echo "$t: $p passed, $f failed ($(($(date +%s) - t1)) s)"
 	passed=$((passed + p)); failed=$((failed + f))
 done
@@ -98,6 +101,7 @@ if [ "$what" = all ] || [ "$what" = fuzz ]; then
 	p=${p:-0}; f=${f:-0}; s=${s:-0}
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: tests/fuzz/run.sh exited with $rc"; fi
 	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: tests/fuzz/run.sh ran no test"; fi
+	[ "$f" = 0 ] || failed_note "fuzz: $f failed (tests/fuzz/run.sh)"
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 fi
 
@@ -113,7 +117,8 @@ count_bats() {
 	s=$(grep -c '^ok .* # skip' "$1")
 	p=$(($(grep -c '^ok ' "$1") - s))
 	f=$(grep -c '^not ok ' "$1")
-	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: bats ran no test"; fi
+	grep '^not ok ' "$1" >>"$log/failed"
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: bats ran no test"; failed_note "bats ran no test"; fi
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
@@ -133,8 +138,10 @@ run_node() {
 	s=$(sed -n 's/^# skipped \([0-9][0-9]*\)$/\1/p' "$log/node" | tail -n 1)
 	s=${s:-0}; skipped=$((skipped + s))
 	p=${p:-0}; f=$((${f:-0} + ${c:-0}))
-	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test ran no test"; fi
-	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test exited with $rc"; fi  # crashed
+	# the failed tests of node's TAP (subtests indented): "not ok N - name", with the file when shown
+	sed -n 's/^ *\(not ok [0-9][0-9]* - .*\)$/\1'" (${MCPGW_FRONTEND:-lighttpd}${MCPGW_TEST_CHAT_DRIVER:+, $MCPGW_TEST_CHAT_DRIVER})/p" "$log/node" >>"$log/failed"
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test ran no test"; failed_note "node --test $* ran no test"; fi
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "check: node --test exited with $rc"; failed_note "node --test $* exited with $rc"; fi  # crashed
 	echo "node --test: $p passed, $f failed"
 	passed=$((passed + p)); failed=$((failed + f))
 }
@@ -203,12 +210,14 @@ if [ "$what" = asan-run ]; then
 		rm -f "sanitize-log/report.$st"
 	else
 		echo "not ok - [asan] tests/sanitize/selftest leaked, and no report came in $root/sanitize-log"
+		failed_note "not ok - [asan] tests/sanitize/selftest: no report"
 		failed=$((failed + 1))
 	fi
 	# every report any instrumented process wrote (tests/sanitize/options.c): one failure each, named
 	for f in sanitize-log/report.*; do
 		[ -e "$f" ] || continue
 		echo "not ok - [asan] sanitizer report $root/$f:"
+		failed_note "not ok - [asan] sanitizer report $f"
 		sed 's/^/#   /' "$f" | head -n 60
 		failed=$((failed + 1))
 	done
@@ -350,6 +359,7 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 			passed=$((passed + 1))
 		else
 			echo "not ok - canaries: $what_"
+			failed_note "not ok - canaries: $what_"
 			failed=$((failed + 1))
 			canary_failed=1
 		fi
@@ -380,12 +390,19 @@ if [ "$what" = all ] || [ "$what" = asan ]; then
 	fi
 	cat "$log/asan"
 	set -- $(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\(, \([0-9][0-9]*\) skipped\)\{0,1\}$/\1 \2 \4/p' "$log/asan" | tail -n 1)
-	if [ $# -lt 2 ]; then set -- 0 1; echo "check: the sanitizer stage ran no test (build failed?)"; fi
+	if [ $# -lt 2 ]; then set -- 0 1; echo "check: the sanitizer stage ran no test (build failed?)"; failed_note "the sanitizer stage ran no test"; fi
+	# its own list of failed tests (the lines before its totals)
+	sed -n 's/^# failed: //p' "$log/asan" >>"$log/failed"
 	passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0}))
 	echo "sanitizer stage: $1 passed, $2 failed in $(($(date +%s) - t0)) s"
 fi
 
 echo "check: $(($(date +%s) - t_start)) s in all"
+# the failed tests once more, here, where a CI log's tail shows them (at most 30)
+if [ -s "$log/failed" ]; then
+	head -n 30 "$log/failed" | sed 's/^/# failed: /'
+	[ "$(wc -l <"$log/failed")" -le 30 ] || echo "# failed: ... ($(wc -l <"$log/failed") in all)"
+fi
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"
 else echo "$passed passed, $failed failed, $skipped skipped"; fi
 [ "$failed" = 0 ]
