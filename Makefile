@@ -70,7 +70,7 @@ cgi-bin/web-errors.tsv: cgi-bin/health.fcgi deploy/web-errors.sh
 # a plain `make` on a machine without the libraries' headers: one sentence saying what to run,
 # not a compiler error about jansson.h (make run and make check install them themselves)
 headers-present:
-	@for h in jansson.h curl/curl.h fcgiapp.h sqlite3.h openssl/evp.h; do \
+	@for h in jansson.h curl/curl.h fcgiapp.h sqlite3.h nettle/sha2.h; do \
 	  echo "#include <$$h>" | $(CC) $(CPPFLAGS) -E -x c - >/dev/null 2>&1 || { \
 	    echo "mcpgw: $$h is missing: run 'make deps' first (it installs Debian's -dev packages; make run and make check do it themselves)" >&2; exit 1; }; \
 	done
@@ -90,7 +90,7 @@ lib/core/progpath.o tests/unit/test_progpath.o tests/unit/test_settings.o: lib/c
 BROKER_CORE_OBJ = $(filter-out broker/main.o,$(BROKER_SRC:.c=.o))
 
 $(BROKER): broker/main.o $(BROKER_CORE_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcurl -lnettle
 
 # the conformance client opens the broker the way broker/main.c does (broker.h)
 $(MCPCLIENT): $(MCPCLIENT_SRC:.c=.o) $(BROKER_CORE_OBJ) $(LIB_A)
@@ -101,17 +101,17 @@ mcp-client/%.o: CPPFLAGS += -Ibroker
 $(SQLITESRV): $(SQLITE_SRC:.c=.o) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
 
-# the chatbot: no libfcgi (it links nothing of lib/http/); libcrypto for the tool loop's SHA-256 (lib/core/sha256)
+# the chatbot: no libfcgi (it links nothing of lib/http/); Nettle for the tool loop's SHA-256 (lib/core/sha256)
 $(CHAT): $(CHAT_SRC:.c=.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lcrypto -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ -ljansson -lsqlite3 -lcurl -lnettle -lpthread
 
-# every responder checks API keys (lib/http/auth.c): SHA-256 from OpenSSL's libcrypto
-# mcpgw-keys: the state-store side of `mcpgwctl keys` (SHA-256 from libcrypto)
+# every responder checks API keys (lib/http/auth.c): SHA-256 from Nettle (lib/core/sha256)
+# mcpgw-keys: the state-store side of `mcpgwctl keys` (SHA-256 from Nettle)
 $(KEYS): $(KEYS_SRC:.c=.o) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) -lnettle
 
 cgi-bin/%.fcgi: cgi-bin/%.o $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS_BASE) -lcurl -lnettle
 
 # bench/: the yardstick FastCGI responder and the direct stdio client of `make bench`
 BENCH_BIN = bench/fixed.fcgi bench/stdio_floor bench/toolfloor.fcgi
@@ -156,7 +156,7 @@ tests/fcgiwrite/stream.fcgi: tests/fcgiwrite/stream.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
 
 tests/unit/test_%: tests/unit/test_%.o $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lfcgi $(LDLIBS_BASE) -lcurl -lnettle
 
 # Installs the Debian packages the build and `make run` need (as root, or through sudo; a no-op when present).
 # test-deps: also what `make check` needs; each target installs before it builds anything that needs it.
@@ -224,7 +224,7 @@ $(FUZZ_LIB_A): $(FUZZ_LIB_OBJ)
 $(FUZZ_DIR)/tests/fuzz/%.o: CPPFLAGS += -Imcp-server-sqlite
 $(FUZZ_DIR)/fuzz_sqlstmt: $(FUZZ_DIR)/mcp-server-sqlite/sqlstmt.o
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_A)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(FUZZ_LIB_A) -lfcgi $(LDLIBS_BASE) -lcurl -lcrypto -lpthread
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(FUZZ_LIB_A) -lfcgi $(LDLIBS_BASE) -lcurl -lnettle -lpthread
 
 # README.md's Configuration table, regenerated from the settings table (lib/core/settings.c) between its
 # markers; tests/blackbox/settings.bats fails when they differ

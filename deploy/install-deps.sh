@@ -1,6 +1,6 @@
 #!/bin/sh
 # install-deps.sh: install the Debian packages mcpgw needs, only those missing (apt-get, as root or through sudo).
-#   install-deps.sh          build + run: compiler, libfcgi, libcurl, jansson, sqlite3, libssl (libcrypto: API keys), lighttpd, curl
+#   install-deps.sh          build + run: compiler, libfcgi, libcurl, jansson, sqlite3, Nettle (SHA-256: API keys), lighttpd, curl
 #   install-deps.sh --test   also what `make check` needs: cmocka, bats, valgrind, Apache, node + npm, clang + libFuzzer, wrk, ...
 #   install-deps.sh --bench  also what `make bench` needs: wrk, node + npm
 #   install-deps.sh --list [--test|--bench]   print the missing packages, install nothing
@@ -11,7 +11,7 @@ set -eu
 list_only=0
 if [ "${1:-}" = "--list" ]; then list_only=1; shift; fi
 
-pkgs="gcc make libc6-dev libfcgi-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev sqlite3 lighttpd curl ca-certificates"
+pkgs="gcc make libc6-dev libfcgi-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev nettle-dev sqlite3 lighttpd curl ca-certificates"
 case ${1:-} in
 --test)
 	pkgs="$pkgs libcmocka-dev bats valgrind python3 tmux procps systemd clang-format"

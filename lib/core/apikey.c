@@ -1,8 +1,8 @@
-/* apikey.c: API keys: minting, the id in a key, SHA-256 through libcrypto, constant-time comparison, the stored record. */
+/* apikey.c: API keys: minting, the id in a key, SHA-256 through Nettle, constant-time comparison, the stored record. */
 #include "core/apikey.h"
 #include "core/sha256.h"
 
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +61,7 @@ int apikey_hash(const char *key, size_t len, unsigned char out[APIKEY_HASH_BYTES
 
 int apikey_equal(const unsigned char a[APIKEY_HASH_BYTES], const unsigned char b[APIKEY_HASH_BYTES])
 {
-	return CRYPTO_memcmp(a, b, APIKEY_HASH_BYTES) == 0;
+	return memeql_sec(a, b, APIKEY_HASH_BYTES) != 0; /* Nettle: constant time */
 }
 
 json_t *apikey_to_json(const struct apikey *k)

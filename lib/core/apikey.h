@@ -49,8 +49,8 @@ int apikey_new(char *key, size_t keylen, char *id, size_t idlen);
  * APIKEY_ID_MAX). 0, or -1 when key has another form. */
 int apikey_id(const char *key, char *id, size_t idlen);
 
-/* apikey_hash: SHA-256 of len bytes of key (OpenSSL's libcrypto, EVP) into
- * out. 0, or -1 (libcrypto failed). */
+/* apikey_hash: SHA-256 of len bytes of key (lib/core/sha256: Nettle) into
+ * out. 0, or -1 (the digest could not be made). */
 int apikey_hash(const char *key, size_t len, unsigned char out[APIKEY_HASH_BYTES]);
 
 /* apikey_equal: the two hashes are equal, in time that does not depend on

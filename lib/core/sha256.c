@@ -1,67 +1,62 @@
-/* sha256.c: SHA-256 through OpenSSL's EVP interface (https://docs.openssl.org/3.0/man3/EVP_DigestInit/), kept behind one small noun. */
+/* sha256.c: SHA-256 through GnuTLS's Nettle (https://www.lysator.liu.se/~nisse/nettle/nettle.html#Hash-functions), kept behind one small noun: a small library with no start-up work (OpenSSL's libcrypto, used before, added 1.4 MB to every responder's resident size for one digest a request). */
 #include "core/sha256.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
+#include <nettle/sha2.h>
+#include <string.h>
 
-/* The algorithm, fetched once per process (EVP_MD_fetch) rather than looked up
- * by every digest (EVP_sha256's implicit fetch): a digest per request (the
- * API-key check) costs the hashing only. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/* Nettle's header names its functions through macros (sha256_init ->
+ * nettle_sha256_init): ours keep their names, and Nettle's are called by
+ * their real ones */
+#undef sha256_init
+#undef sha256_update
+#undef sha256_digest
 
-static void sha256_fetch(void)
+_Static_assert(sizeof(struct sha256_ctx) <= sizeof(((struct sha256 *)0)->ctx.bytes),
+	       "struct sha256's room for Nettle's struct sha256_ctx");
+_Static_assert(_Alignof(struct sha256_ctx) <= _Alignof(uint64_t), "struct sha256_ctx's alignment");
+
+static struct sha256_ctx *ctx_of(struct sha256 *c)
 {
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+	return (struct sha256_ctx *)(void *)c->ctx.bytes;
 }
 
 int sha256_init(struct sha256 *c)
 {
-	c->failed = 0;
-	c->ctx = NULL;
-	if (pthread_once(&sha256_once, sha256_fetch) != 0 || !sha256_md || !(c->ctx = EVP_MD_CTX_new()))
-		return -1;
-	if (EVP_DigestInit_ex(c->ctx, sha256_md, NULL) != 1) {
-		sha256_free(c);
-		return -1;
-	}
+	nettle_sha256_init(ctx_of(c));
+	c->live = 1;
 	return 0;
 }
 
 void sha256_update(struct sha256 *c, const void *p, size_t len)
 {
-	if (!c->ctx || c->failed || len == 0)
+	if (!c->live || len == 0)
 		return;
-	if (EVP_DigestUpdate(c->ctx, p, len) != 1)
-		c->failed = 1;
+	nettle_sha256_update(ctx_of(c), len, p);
 }
 
 int sha256_peek(const struct sha256 *c, unsigned char out[SHA256_BYTES])
 {
-	struct sha256 copy = { .ctx = NULL, .failed = 0 };
+	struct sha256 copy;
 
-	if (!c->ctx || c->failed || !(copy.ctx = EVP_MD_CTX_new()))
+	if (!c->live)
 		return -1;
-	if (EVP_MD_CTX_copy_ex(copy.ctx, c->ctx) != 1) {
-		sha256_free(&copy);
-		return -1;
-	}
+	memcpy(&copy, c, sizeof copy);
 	return sha256_final(&copy, out);
 }
 
 int sha256_final(struct sha256 *c, unsigned char out[SHA256_BYTES])
 {
-	unsigned int n = 0;
-	int ok = c->ctx && !c->failed && EVP_DigestFinal_ex(c->ctx, out, &n) == 1 && n == SHA256_BYTES;
-
+	if (!c->live)
+		return -1;
+	nettle_sha256_digest(ctx_of(c), SHA256_BYTES, out);
 	sha256_free(c);
-	return ok ? 0 : -1;
+	return 0;
 }
 
 void sha256_free(struct sha256 *c)
 {
-	EVP_MD_CTX_free(c->ctx); /* NULL: nothing */
-	c->ctx = NULL;
+	memset(c->ctx.bytes, 0, sizeof c->ctx.bytes);
+	c->live = 0;
 }
 
 void sha256_hex(const unsigned char d[SHA256_BYTES], char out[SHA256_HEX])

@@ -685,7 +685,7 @@ static void serve_and_log(struct responder_worker *w)
  * for RESPONDER_IDLE_EXIT_MS ends, giving its memory back. Each worker frees
  * its own clients when it ends; one that retires while serving detaches itself,
  * the ones ending at shutdown are joined by main (their thread-local state, such
- * as libcrypto's error queue, freed before the process exits). */
+ * as libcurl's, freed before the process exits). */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t ended; /* live fell */

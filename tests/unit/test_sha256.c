@@ -1,4 +1,4 @@
-/* test_sha256.c: unit tests for SHA-256 (lib/core/sha256.c, over libcrypto): the FIPS 180-4 / NIST example vectors, fed whole and byte by byte, and a peek that leaves the digest going. */
+/* test_sha256.c: unit tests for SHA-256 (lib/core/sha256.c, over Nettle): the FIPS 180-4 / NIST example vectors, fed whole and byte by byte, and a peek that leaves the digest going. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
