@@ -80,13 +80,18 @@ static enum route_status route_chat(struct exchange *x)
 		/* the catalog, servers coming up waited for, here and not on the loop (a wait there
 		 * would hold every run): only for a request that may be offered MCP tools */
 		if (x->w->r->s.inject_tools && !json_is_false(json_object_get(mcp, "tools")) &&
-		    json_integer_value(json_object_get(req, "n")) <= 1)
+		    json_integer_value(json_object_get(req, "n")) <= 1) {
+			/* a catalog to fetch or servers to wait for: another worker accepts meanwhile */
+			if (!mcptools_current(&w->tl.tools))
+				responder_turn_release(x);
 			rc = mcptools_wait(&w->tl.tools, w->tl.bc, x->w->r->s.broker_timeout_ms,
 					   x->w->r->s.startup_wait_ms);
+		}
 		if (chatloop_submit(chat_loop(), x, req, hio_param(h, "HTTP_X_MCPGW_SERVERS"), rc) == 0)
 			return ROUTE_TAKEN;
 		/* not taken (the loop stops, or out of memory): run here */
 	}
+	responder_turn_release(x); /* the whole run on this worker: another accepts meanwhile */
 	chatstream_init(&cs, h);
 	chatnote_init(&n, &x->log, responder_metrics(x->w->r), chatstream_sink(&cs));
 	sink = chatnote_sink(&n);
@@ -103,7 +108,9 @@ static enum route_status route_chat(struct exchange *x)
 
 /* chat.fcgi's routes */
 static const struct route chat_routes[] = {
-	{ "/v1/chat/completions", "POST", route_chat, ROUTE_BODY | ROUTE_BROKER | ROUTE_UPSTREAM | ROUTE_CAPACITY },
+	/* ROUTE_QUICK: route_chat hands the run over to a loop, or gives the turn to accept back first */
+	{ "/v1/chat/completions", "POST", route_chat,
+	  ROUTE_BODY | ROUTE_BROKER | ROUTE_UPSTREAM | ROUTE_CAPACITY | ROUTE_QUICK },
 	{ NULL, NULL, NULL, 0 },
 };
 

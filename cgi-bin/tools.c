@@ -677,8 +677,12 @@ static struct app *app(struct exchange *x)
 	return a;
 }
 
+/* the GET routes are ROUTE_QUICK: served from the cached catalog, they keep the worker's turn to
+ * accept, given back first when the catalog must be fetched or servers waited for */
 static enum route_status route_list(struct exchange *x)
 {
+	if (!mcptools_current(&app(x)->cat))
+		responder_turn_release(x);
 	page_list(app(x), x->h, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
@@ -691,15 +695,17 @@ static enum route_status route_run(struct exchange *x)
 
 static enum route_status route_get(struct exchange *x)
 {
+	if (!mcptools_current(&app(x)->cat))
+		responder_turn_release(x);
 	tools_get(app(x), x->h, x->arg, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 
 /* tools.fcgi's routes */
 static const struct route tools_routes[] = {
-	{ "/v1/tools", "GET, HEAD", route_list, ROUTE_BROKER },
+	{ "/v1/tools", "GET, HEAD", route_list, ROUTE_BROKER | ROUTE_QUICK },
 	{ "/v1/tools", "POST", route_run, ROUTE_BODY | ROUTE_BROKER },
-	{ "/v1/tools/{}", "GET, HEAD", route_get, ROUTE_BROKER },
+	{ "/v1/tools/{}", "GET, HEAD", route_get, ROUTE_BROKER | ROUTE_QUICK },
 	{ NULL, NULL, NULL, 0 },
 };
 

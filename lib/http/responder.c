@@ -423,8 +423,14 @@ static enum route_status dispatch(struct responder *r, struct exchange *x)
 		responder_send_config_error(x->h, "the broker client could not be made (out of memory)");
 		return ROUTE_DONE;
 	}
+	/* a body the web server may still be receiving from its client (mod_proxy_fcgi streams it
+	 * on), read without the turn to accept: a slow client holds this worker only */
+	if ((x->route->needs & ROUTE_BODY) && !hio_param(x->h, "MCPGW_BODY_BUFFERED"))
+		responder_turn_release(x);
 	if ((x->route->needs & ROUTE_BODY) && read_body(r, x) < 0)
 		return ROUTE_DONE;
+	if (!(x->route->needs & ROUTE_QUICK))
+		responder_turn_release(x);
 	if (faulty(r, x->route, x->method))
 		return fault_handler(x);
 	if ((x->route->needs & ROUTE_BROKER) && r->def->broker->request_caller) /* the audit table's key id */
@@ -773,6 +779,29 @@ static void pool_turn_rearm(int fd)
 		log_error("epoll_ctl on the FastCGI socket: %s: the kept workers stop accepting", strerror(errno));
 }
 
+void responder_turn_release(struct exchange *x)
+{
+	struct responder_worker *w = x->w;
+
+	if (!w || !w->turn)
+		return;
+	w->turn = 0;
+	pool_turn_rearm(w->h.req.listen_sock);
+}
+
+/* pool_turn_next: w holds the turn: a connection already waiting is accepted at once (1, or what
+ * hio_accept says); none (or shutdown): the turn given back, 0 (w then waits for its next turn) */
+static int pool_turn_next(struct responder_worker *w)
+{
+	struct pollfd pl = { .fd = w->h.req.listen_sock, .events = POLLIN };
+
+	if (!stopping && poll(&pl, 1, 0) == 1 && (pl.revents & POLLIN))
+		return hio_accept(&w->h);
+	w->turn = 0;
+	pool_turn_rearm(w->h.req.listen_sock);
+	return 0;
+}
+
 static void *worker_loop(void *arg);
 
 /* pool_start: a worker thread on w (initialised); 0 or -1 (w's slot then still the caller's) */
@@ -864,8 +893,18 @@ static int accept_or_retire(struct responder_worker *w)
 		int rc;
 
 		if (pool.epfd >= 0) {
-			rc = pool_turn() ? hio_accept(&w->h) : 0;
-			pool_turn_rearm(w->h.req.listen_sock);
+			/* the turn kept from the last request (responder_turn_release): the next waiting
+			 * connection taken without a sleep; else the turn waited for, and kept once a
+			 * request is accepted (given back by the request, or here when none waits) */
+			rc = w->turn ? pool_turn_next(w) : 0;
+			if (rc == 0 && !w->turn) {
+				rc = pool_turn() ? hio_accept(&w->h) : 0;
+				w->turn = 1;
+			}
+			if (rc <= 0 && w->turn) { /* shutdown or an error: the turn is not taken along */
+				w->turn = 0;
+				pool_turn_rearm(w->h.req.listen_sock);
+			}
 		} else {
 			rc = stopping ? 0 : hio_accept(&w->h);
 		}

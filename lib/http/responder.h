@@ -25,6 +25,9 @@ enum route_needs {
 	ROUTE_CAPACITY = 1 << 3, /* a long request: it holds one of the host's MCPGW_CAPACITY slots
 				  * (lib/core/capacity.h) until it is finished; none free: 503 with
 				  * Retry-After before the body is read, the handler never runs */
+	ROUTE_QUICK = 1 << 4,    /* the handler answers or hands the request over without waiting on
+				  * anything outside the process, or calls responder_turn_release first:
+				  * its worker keeps the turn to accept (see responder_turn_release) */
 };
 
 /* What a handler returns. */
@@ -67,6 +70,7 @@ struct responder_worker {
 	pthread_t th;
 	int started;
 	struct accesslog last; /* the last request's record: written once that request is finished */
+	int turn;              /* a kept worker holding the turn to accept (responder_turn_release) */
 	int trim;              /* the last request was large: its memory is given back once it is finished */
 };
 
@@ -139,6 +143,21 @@ struct responder_taken {
 	buf_t body;              /* the body (ROUTE_BODY) */
 	int ended;               /* responder_taken_end ran */
 };
+
+/* responder_turn_release: x's worker gives up its turn to accept, so that
+ * another kept worker takes the next request while this one waits. A kept
+ * worker that accepted holds the turn (the FastCGI socket disarmed in the
+ * pool's epoll set) through what cannot wait long: the request's parameters,
+ * a body the web server sent whole (MCPGW_BODY_BUFFERED, set by the shipped
+ * lighttpd and mod_fcgid configs), and a ROUTE_QUICK handler; then it accepts
+ * the next waiting connection itself, with no sleep and no wake-up of
+ * another thread (two context switches a request). The skeleton releases
+ * the turn before reading any other body and before any other handler; a
+ * ROUTE_QUICK handler calls this before anything that may wait. From the
+ * worker's own thread (the handler, before it returns); nothing when the
+ * worker holds no turn (plain CGI, a pool without turns, an extra worker,
+ * or already released). */
+void responder_turn_release(struct exchange *x);
 
 /* responder_take: a handler hands its request over to t (the caller's,
  * zeroed or not) and then returns ROUTE_TAKEN: the FastCGI request moves

@@ -148,6 +148,12 @@ static int mcptools_ask(struct mcptools *m, struct bclient *bc, long timeout_ms)
 	return BC_OK;
 }
 
+int mcptools_current(const struct mcptools *m)
+{
+	return m->gen && m->tools && m->generation &&
+	       __atomic_load_n(m->gen, __ATOMIC_ACQUIRE) == (int64_t)m->generation && mcptools_starting(m) == 0;
+}
+
 int mcptools_starting(const struct mcptools *m)
 {
 	const json_t *s;

@@ -81,6 +81,11 @@ int mcptools_configured(const struct mcptools *m, buf_t *names);
  * (a crash), else "server 'x' is <state>". 0, or -1 on ENOMEM. */
 int mcptools_why(buf_t *b, const json_t *server);
 
+/* mcptools_current: 1 when mcptools_wait would return at once with no
+ * round trip (the cache holds the broker's current generation, read from
+ * catalog.gen, and no server of it is coming up), else 0. No system call. */
+int mcptools_current(const struct mcptools *m);
+
 /* mcptools_starting: how many servers of the cached generation are still
  * coming up (not ready, not failing). */
 int mcptools_starting(const struct mcptools *m);

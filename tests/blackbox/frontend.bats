@@ -82,6 +82,40 @@ kill_broker() {
 	[ $((done_at - first)) -ge 900 ] || { echo "buffered: first content at $((first - t0)) ms, [DONE] at $((done_at - t0)) ms" >&2; return 1; }
 }
 
+@test "clients that stall in their request bodies hold nothing else: chats and tool calls beside them are answered at once" {
+	local host=${MCPGW_LISTEN%:*} port=${MCPGW_LISTEN##*:} stall t0 i
+
+	# 12 requests (6 chats, 6 tool calls) that send a tenth of their bodies, then nothing for 20 s:
+	# a front end that streams bodies on (mod_proxy_fcgi) hands them to workers at once; each
+	# must hold its own worker only, never a process's turn to accept (lib/http/responder.h)
+	node -e '
+		const net = require("net");
+		for (let i = 0; i < 12; i++) {
+			const path = i % 2 ? "/v1/tools" : "/v1/chat/completions";
+			const s = net.connect(+process.argv[2], process.argv[1], () => {
+				s.write("POST " + path + " HTTP/1.1\r\nHost: " + process.argv[1] + ":" + process.argv[2] +
+					"\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"model\":\"sim");
+			});
+			s.on("error", () => {});
+		}
+		setTimeout(() => process.exit(0), 20000);
+	' "$host" "$port" &
+	stall=$!
+	sleep 1
+	sim_reset
+	t0=$(date +%s%3N)
+	for i in 1 2 3 4 5 6; do
+		post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}'
+		assert_status 200
+		post /v1/tools '{"tool":"list_tables","arguments":{}}'
+		assert_status 200
+	done
+	echo "# 6 chats and 6 tool calls beside 12 stalled bodies: $(($(date +%s%3N) - t0)) ms" >&3
+	kill "$stall" 2>/dev/null || true
+	wait "$stall" 2>/dev/null || true
+	[ $(($(date +%s%3N) - t0)) -lt 10000 ]
+}
+
 @test "no broker (socket deleted, broker killed): the next request starts one and succeeds" {
 	local old new
 

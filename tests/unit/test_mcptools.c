@@ -330,12 +330,41 @@ static void test_why(void **state)
 	}
 }
 
+/* mcptools_current: only a cache of the broker's current generation (catalog.gen) with no server
+ * coming up lets a request go on without a round trip or a wait (the worker keeps its turn to accept) */
+static void test_current(void **state)
+{
+	struct mcptools m;
+	int64_t gen = 2;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	assert_int_equal(mcptools_current(&m), 0); /* nothing cached */
+	m.tools = json_array();
+	m.generation = 2;
+	assert_int_equal(mcptools_current(&m), 0); /* catalog.gen not mapped: no way to know */
+	m.gen = &gen;
+	assert_int_equal(mcptools_current(&m), 1);
+	gen = 3; /* the broker moved on */
+	assert_int_equal(mcptools_current(&m), 0);
+	gen = 0; /* the broker stopped */
+	assert_int_equal(mcptools_current(&m), 0);
+	gen = 2;
+	m.unready = json_pack("[{s:s, s:s, s:b}]", "name", "slow", "state", "starting", "failing", 0);
+	assert_int_equal(mcptools_current(&m), 0); /* a server coming up: mcptools_wait would wait */
+	json_decref(m.unready);
+	m.unready = json_pack("[{s:s, s:s, s:b}]", "name", "ghost", "state", "backoff", "failing", 1);
+	assert_int_equal(mcptools_current(&m), 1); /* a failing one is not waited for */
+	json_decref(m.unready);
+	json_decref(m.tools);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wait_until_ready), cmocka_unit_test(test_wait_bounded),
 		cmocka_unit_test(test_no_broker),        cmocka_unit_test(test_why),
-		cmocka_unit_test(test_call_wait),
+		cmocka_unit_test(test_call_wait),        cmocka_unit_test(test_current),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
