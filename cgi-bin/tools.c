@@ -21,6 +21,10 @@
 
 #define TOOLS_NAME_MAX 256     /* a decoded {name} longer than this matches no tool */
 #define TOOLS_ERRTEXT_MAX 4000 /* bytes of a tool's error text put in the message */
+/* The largest GET /v1/tools page written while the worker keeps its turn to accept: it fits in
+ * the FastCGI socket's buffer, so a client that reads slowly behind a web server that passes the
+ * answer on as it is read (mod_proxy_fcgi) cannot hold the turn; a larger one gives it back first */
+#define TOOLS_QUICK_PAGE_MAX (64 * 1024)
 
 /* a worker's state (its responder_worker.data), process lifetime: each of the
  * MCPGW_TOOLS_THREADS workers has its own, as it has its own broker connection */
@@ -681,7 +685,17 @@ static struct app *app(struct exchange *x)
  * accept, given back first when the catalog must be fetched or servers waited for */
 static enum route_status route_list(struct exchange *x)
 {
-	if (!mcptools_current(&app(x)->cat))
+	struct app *a = app(x);
+	int made = 0, small = 1;
+
+	/* a page of this generation made already, and every one made small (the two formats'
+	 * pages differ in size by a small factor, well within the socket buffer's room) */
+	for (int f = 0; f < 2; f++)
+		if (a->body[f] && a->body_gen[f] == a->cat.generation) {
+			made = 1;
+			small = small && a->body_len[f] <= TOOLS_QUICK_PAGE_MAX;
+		}
+	if (!made || !small || !mcptools_current(&a->cat))
 		responder_turn_release(x);
 	page_list(app(x), x->h, auth_policy(&x->auth));
 	return ROUTE_DONE;
