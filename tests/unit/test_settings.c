@@ -1096,9 +1096,10 @@ static const char *const not_settings[] = {
 	"MCPGW_CGI",
 	"MCPGW_BODY_LIMIT",
 	"MCPGW_FCGID_REQUEST_LEN",
-	/* FastCGI parameters the shipped web server configs set (mod_fcgid), never a request's */
+	/* FastCGI parameters the shipped web server configs set (mod_fcgid, lighttpd), never a request's */
 	"MCPGW_NO_CONTENT_LENGTH",
 	"MCPGW_BODY_TOO_LARGE",
+	"MCPGW_BODY_BUFFERED",
 	NULL,
 };
 
