@@ -697,7 +697,7 @@ static enum route_status route_list(struct exchange *x)
 		}
 	if (!made || !small || !mcptools_current(&a->cat))
 		responder_turn_release(x);
-	page_list(app(x), x->h, auth_policy(&x->auth));
+	page_list(a, x->h, auth_policy(&x->auth));
 	return ROUTE_DONE;
 }
 

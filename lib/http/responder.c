@@ -779,14 +779,17 @@ static void pool_turn_rearm(int fd)
 		log_error("epoll_ctl on the FastCGI socket: %s: the kept workers stop accepting", strerror(errno));
 }
 
-void responder_turn_release(struct exchange *x)
+/* turn_give_back: w's turn to accept ended, the FastCGI socket armed for the next waiter */
+static void turn_give_back(struct responder_worker *w)
 {
-	struct responder_worker *w = x->w;
-
-	if (!w || !w->turn)
-		return;
 	w->turn = 0;
 	pool_turn_rearm(w->h.req.listen_sock);
+}
+
+void responder_turn_release(struct exchange *x)
+{
+	if (x->w && x->w->turn)
+		turn_give_back(x->w);
 }
 
 /* pool_turn_next: w holds the turn: a connection already waiting is accepted at once (1, or what
@@ -797,8 +800,7 @@ static int pool_turn_next(struct responder_worker *w)
 
 	if (!stopping && poll(&pl, 1, 0) == 1 && (pl.revents & POLLIN))
 		return hio_accept(&w->h);
-	w->turn = 0;
-	pool_turn_rearm(w->h.req.listen_sock);
+	turn_give_back(w);
 	return 0;
 }
 
@@ -897,14 +899,12 @@ static int accept_or_retire(struct responder_worker *w)
 			 * connection taken without a sleep; else the turn waited for, and kept once a
 			 * request is accepted (given back by the request, or here when none waits) */
 			rc = w->turn ? pool_turn_next(w) : 0;
-			if (rc == 0 && !w->turn) {
-				rc = pool_turn() ? hio_accept(&w->h) : 0;
+			if (rc == 0 && !w->turn && pool_turn()) {
 				w->turn = 1;
+				rc = hio_accept(&w->h);
 			}
-			if (rc <= 0 && w->turn) { /* shutdown or an error: the turn is not taken along */
-				w->turn = 0;
-				pool_turn_rearm(w->h.req.listen_sock);
-			}
+			if (rc <= 0 && w->turn) /* shutdown or an error: the turn is not taken along */
+				turn_give_back(w);
 		} else {
 			rc = stopping ? 0 : hio_accept(&w->h);
 		}
