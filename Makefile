@@ -242,7 +242,7 @@ new-machine:
 	@sh tests/new-machine.sh
 
 # Measures mcpgw against its yardsticks (bench/run.sh): prints a table, writes bench/results.md.
-# make bench BASELINE=COMMIT: against the gateway of COMMIT instead, figure by figure, A B A B A B
+# make bench BASELINE=COMMIT: against the gateway of COMMIT instead, figure by figure, A B, B A, A B ...
 # (bench/ab.sh): prints a table, writes bench/results-ab.md. 7f64bf4 is the commit before issue 12.
 BASELINE =
 bench:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/ab.sh: the gateway of an earlier commit (A) against this checkout (B), each figure of `make bench` alternated A B A B A B in one run.
+# bench/ab.sh: the gateway of an earlier commit (A) against this checkout (B), each figure of `make bench` alternated A B, B A, A B ... in one run.
 #
 #   make bench BASELINE=COMMIT        (or, after make all: bash bench/ab.sh COMMIT)
 #
@@ -7,7 +7,7 @@
 # `make all`: its layout and Makefile, whatever they were), starts the upstream simulator of
 # this checkout (tests/upstream-sim) once, then measures figure by figure, BENCH_AB_PAIRS
 # times: A's gateway started with A's deploy/mcpgwctl and A's binaries, measured, stopped;
-# then B's the same way. The two gateways never run at the same time; each has its own home
+# then B's the same way (in every second pair B first, then A). The two gateways never run at the same time; each has its own home
 # and state directory (under a temporary directory) and a free port at each start. Each
 # figure is the one `make bench` reports for the gateway (its yardsticks are left out: they
 # are the same programs for A and B).
@@ -146,8 +146,10 @@ wanted() {
 figure() { wanted "$3" || return 0; cut -f1 "$FIGURES" | grep -qx "$1" || printf '%s\t%s\t%s\n' "$@" >>"$FIGURES"; }
 record() { cut -f1 "$FIGURES" | grep -qx "$1" || return 0; printf '%s\t%s\t%s\t%s\n' "$@" >>"$SAMPLES"; }
 
-# alternate TITLE FN [KEY...]: FN SIDE PAIR for A then B, BENCH_AB_PAIRS times; with KEYs, only
-# when one of those figures is in the table (BENCH_AB_ONLY)
+# alternate TITLE FN [KEY...]: FN SIDE PAIR for both sides, BENCH_AB_PAIRS times, A first in odd
+# pairs and B first in even ones (A B, B A, A B, ...: a machine that grows slower or faster during
+# the run, as a shared one does, favours neither side); with KEYs, only when one of those figures
+# is in the table (BENCH_AB_ONLY)
 alternate() {
 	local i s k run=0
 	[ $# -gt 2 ] || run=1
@@ -155,7 +157,7 @@ alternate() {
 	[ "$run" = 1 ] || return 0
 	note "$1"
 	for i in $(seq "$PAIRS"); do
-		for s in A B; do "$2" "$s" "$i"; done
+		for s in $([ $((i % 2)) = 1 ] && echo A B || echo B A); do "$2" "$s" "$i"; done
 	done
 }
 
@@ -350,7 +352,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
 	[ -z "$ONLY" ] || echo "Only the figures matching BENCH_AB_ONLY='$ONLY'."
 	echo "A: $A_DESC. B: $B_DESC."
 	echo "lighttpd $("$LIGHTTPD" -v 2>/dev/null | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), node $(node --version)."
-	echo "Each figure: $PAIRS pairs, A B A B ..., each run in a fresh start of that side's gateway (its own mcpgwctl and binaries);"
+	echo "Each figure: $PAIRS pairs, A B B A A B ... (each pair's first side alternates), each run in a fresh start of that side's gateway (its own mcpgwctl and binaries);"
 	echo "wrk ${DUR} s after ${WARM} s of warm-up; time to first byte: median of $TTFB_RUNS streamed requests; the median of the runs of each side."
 	echo "B/A is oriented so that above 1 is better for B: a rate B/A, a time or a memory size A/B; ok from $MIN."
 	echo "Load average before / after the run: ${LOAD_START:-?} / $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)."
