@@ -147,6 +147,10 @@ static void down(struct session *s, const char *why)
 		snprintf(s->last_detail, sizeof s->last_detail, "%s", shown_why);
 	}
 	if (!stopping) {
+		snprintf(s->last_failure, sizeof s->last_failure, "%s", s->last_error);
+		s->last_failure_ms = now_ms(s);
+		if (s->last_failure_ms == 0)
+			s->last_failure_ms = 1; /* 0 says never */
 		s->backoff_ms = backoff_next(s->backoff_ms, was_ready, s->served, now_ms(s) - s->since_ms,
 					     set_of(s)->restart_backoff_max_ms);
 		if (was_ready)

@@ -94,6 +94,11 @@ struct session {
 	 * mcpgw-broker --status), never for HTTP clients. Both "" while ready. */
 	char last_error[1024];
 	char last_detail[1024];
+	/* the last time it went down by itself (died, failed to start, not an operator's stop): what
+	 * last_error said then and when (session clock); kept once it is ready again, so that a
+	 * server that restarted still says why (/health "last_failure"). last_failure_ms 0: never */
+	char last_failure[1024];
+	int64_t last_failure_ms;
 	char fingerprint[17]; /* of the config entry: cached tools apply only to the same entry */
 	int64_t since_ms;     /* state entered */
 	int64_t deadline_ms;  /* STARTING: init deadline; BACKOFF: next start */

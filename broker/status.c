@@ -27,6 +27,11 @@ json_t *status_json(const struct status_view *v)
 		json_object_set_new(o, "protocolVersion", *s->proto ? json_string(s->proto) : json_null());
 		json_object_set(o, "serverInfo", s->server_info ? s->server_info : json_null());
 		json_object_set_new(o, "last_error", *s->last_error ? json_string(s->last_error) : json_null());
+		/* why it last went down by itself, kept after it is ready again (a restarted server says why) */
+		json_object_set_new(o, "last_failure",
+				    s->last_failure_ms ? json_pack("{s:s, s:I}", "error", s->last_failure, "ms_ago",
+								   (json_int_t)(v->now_ms - s->last_failure_ms))
+						       : json_null());
 		/* the same with the server's stderr line: for local operators, never for HTTP clients (health.c) */
 		json_object_set_new(o, "detail", *s->last_detail ? json_string(s->last_detail) : json_null());
 		/* a failing server: failed starts in a row, and when it is tried again */

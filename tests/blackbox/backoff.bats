@@ -105,6 +105,11 @@ wait_starts() {
 	[ "$(server_field sqlite pid)" != "$pid" ]
 	grep -q "server sqlite: killed by signal 9\( (stderr: .*)\)\?; retrying in 0.1 s$" "$MCPGW_STATE_DIR/broker.log"
 	[ "$(server_field sqlite retries)" = 0 ]
+	# ready again, it still says why it went down, and when (last_error is for a server not ready)
+	[ "$(server_field sqlite last_error)" = null ]
+	BODY=$(curl -s -m 10 "$MCPGW_URL/health")
+	[ "$(json_eval "const f = j.servers.find(s => s.name === 'sqlite').last_failure;
+		JSON.stringify(Object.keys(f)) + ' ' + f.error.startsWith('killed by signal 9') + ' ' + (f.ms_ago >= 0 && f.ms_ago < 60000)")" = '["error","ms_ago"] true true' ]
 	# from the death to ready again, by the broker's own clock (the log's times: the polling above is
 	# only as quick as the machine runs curl and node)
 	ms=$(awk 'function ms(ts,  t, h) { split(ts, t, "T"); split(t[2], h, ":"); return (h[1] * 60 + h[2]) * 60000 + h[3] * 1000 }

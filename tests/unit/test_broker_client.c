@@ -88,6 +88,8 @@ static void test_requests_answered(void **state)
 	assert_string_equal(json_string_value(
 				    json_object_get(json_array_get(json_object_get(res, "servers"), 0), "state")),
 			    "ready");
+	/* never went down: no last failure */
+	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(res, "servers"), 0), "last_failure")));
 	assert_string_equal(json_string_value(
 				    json_object_get(json_array_get(json_object_get(res, "servers"), 1), "state")),
 			    "disabled");

@@ -204,6 +204,8 @@ static void test_stderr_stays_in_the_detail(void **state)
 	fake_handshake(f, TOOLS_AB);
 	assert_string_equal(s->last_error, "");
 	assert_string_equal(s->last_detail, "");
+	/* ready again: why it went down is kept apart, as clients may see it (no stderr line) */
+	assert_string_equal(s->last_failure, "exited with status 1; see the broker log");
 	fake_die(f, "POST http://h.example/mcp?api_key=sekrit: Couldn't connect to server");
 	assert_string_equal(s->last_error, "POST http://h.example/mcp?api_key=***: Couldn't connect to server");
 	assert_string_equal(s->last_detail, s->last_error);
@@ -260,11 +262,14 @@ static void test_died_restarts_with_backoff(void **state)
 		rig_advance(r, 1);
 		assert_int_equal(s->state, SESSION_STARTING);
 	}
-	/* a good start resets the streak */
+	/* a good start resets the streak; the last failure stays, with its time */
+	rig_advance(r, 250);
 	fake_handshake(f, TOOLS_AB);
 	assert_int_equal(s->state, SESSION_READY);
 	assert_int_equal(s->fail_streak, 0);
 	assert_string_equal(s->last_error, "");
+	assert_string_equal(s->last_failure, "initialize failed: broken");
+	assert_int_equal(r->now - s->last_failure_ms, waits[5] + 250); /* the last failed start, then its wait */
 	rig_free(r);
 }
 
