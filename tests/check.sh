@@ -195,11 +195,7 @@ if [ "$what" = asan-run ]; then
 	for f in tests/blackbox/*.bats; do
 		case " $ASAN_SKIP_BATS " in *" ${f##*/} "*) ;; *) set -- "$@" "$f" ;; esac
 	done
-	# two at a time: each file spends much of its time starting its gateway and waiting on its
-	# servers (one at a time, its tests took 651 s of the stage's 1,088)
-	: >"$log/bats"
-	bats_lanes 2 "$@"
-	sed -i 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' "$log/bats"
+	bats --tap --timing "$@" 2>&1 | sed 's/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [asan] /' >"$log/bats"
 	cat "$log/bats"
 	count_bats "$log/bats"
 	set --
@@ -326,12 +322,8 @@ if [ "$what" = all ] || [ "$what" = blackbox ]; then
 			tests/blackbox/models.bats tests/blackbox/routes.bats tests/blackbox/browser.bats tests/blackbox/secrets.bats \
 			tests/blackbox/keys.bats tests/blackbox/operations.bats tests/blackbox/uploads.bats)
 		if [ -n "$files" ]; then
-			# two files at a time (each has its own web server, home and ports): beside the
-			# sanitizer stage, one at a time left a quarter of the two cores idle
-			: >"$log/bats"
 			# shellcheck disable=SC2086
-			bats_lanes 2 $files
-			sed -i "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" "$log/bats"
+			bats --tap --timing $files 2>&1 | sed "s/^\(\(not \)\{0,1\}ok [0-9][0-9]*\) /\1 [$fe] /" >"$log/bats"
 			cat "$log/bats"
 			count_bats "$log/bats"
 		fi
