@@ -32,26 +32,20 @@ struct worker {
  * one loop drives its runs on one core); none: runs on the workers */
 static struct chatloop *chat_loops[CHATLOOP_MAX];
 static int chat_nloops;
-static unsigned chat_next; /* where the look for the least busy loop starts (atomic) */
+static unsigned chat_next; /* chatloop_choose's start for ties (atomic) */
 
-/* chat_loop: the loop a new run goes to: the one with the fewest runs, ties taken in turn; NULL none */
+/* chat_loop: the loop a new run goes to (chatloop_choose: packed onto the first loops), NULL none */
 static struct chatloop *chat_loop(void)
 {
-	unsigned start;
-	int best = -1, best_runs = 0;
+	int busy[CHATLOOP_MAX], runs[CHATLOOP_MAX];
 
 	if (chat_nloops == 0)
 		return NULL;
-	start = __atomic_fetch_add(&chat_next, 1, __ATOMIC_RELAXED);
-	for (int k = 0; k < chat_nloops; k++) {
-		int i = (int)((start + (unsigned)k) % (unsigned)chat_nloops), n = chatloop_runs(chat_loops[i]);
-
-		if (best < 0 || n < best_runs) {
-			best = i;
-			best_runs = n;
-		}
+	for (int i = 0; i < chat_nloops; i++) {
+		busy[i] = chatloop_busy(chat_loops[i]);
+		runs[i] = chatloop_runs(chat_loops[i]);
 	}
-	return chat_loops[best];
+	return chat_loops[chatloop_choose(busy, runs, chat_nloops, __atomic_fetch_add(&chat_next, 1, __ATOMIC_RELAXED))];
 }
 
 /* route_chat: POST /v1/chat/completions: the tool loop's events written by chatstream (SSE or the JSON answer) */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -57,6 +58,8 @@
  * made, instead of making them again (curl_easy_init and its options: a third of the allocations
  * of a plain chat) */
 #define CHATLOOP_POOL_MAX 64
+/* The window over which a loop measures the share of a core its thread used (chatloop_busy) */
+#define CHATLOOP_BUSY_WINDOW_MS 100
 
 enum lrun_phase {
 	LR_RUNNING = 0, /* the run goes on */
@@ -131,6 +134,9 @@ struct chatloop {
 	int64_t trim_at;                      /* when an idle trim is looked at (EVLOOP_NEVER: none due) */
 	struct lcall pool[CHATLOOP_POOL_MAX]; /* calls kept between runs (take_call, give_call) */
 	int npool, pool_max;
+	int busy_pm;         /* atomic: permille of a core the thread used in its last window (chatloop_busy) */
+	int64_t busy_at;     /* when that window began (clock_now_ms) */
+	int64_t busy_cpu_ns; /* the thread's CPU time then */
 };
 
 /* ---- binding a run to the shared toolloop ---- */
@@ -890,6 +896,31 @@ static void on_wake(void *ctx, int fd, int events)
 	take_queue(ctx);
 }
 
+/* thread_cpu_ns: the calling thread's CPU time in ns (0 when it cannot be read) */
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* measure_busy: at the end of each CHATLOOP_BUSY_WINDOW_MS, the share of a core the loop's thread
+ * used in it, for chatloop_busy (one clock_gettime of the thread's CPU time a window) */
+static void measure_busy(struct chatloop *l)
+{
+	int64_t now = clock_now_ms(), cpu, pm;
+
+	if (now - l->busy_at < CHATLOOP_BUSY_WINDOW_MS)
+		return;
+	cpu = thread_cpu_ns();
+	pm = (cpu - l->busy_cpu_ns) / 1000 / (now - l->busy_at);
+	__atomic_store_n(&l->busy_pm, (int)(pm < 0 ? 0 : pm > 1000 ? 1000 : pm), __ATOMIC_RELAXED);
+	l->busy_at = now;
+	l->busy_cpu_ns = cpu;
+}
+
 /* loop_main: the loop thread: passes until stopped and every run ended */
 static void *loop_main(void *arg)
 {
@@ -897,6 +928,9 @@ static void *loop_main(void *arg)
 
 	int quiet = 0; /* the last lazy wait passed with no fd ready and nothing handed over */
 
+	(void)pthread_setname_np(pthread_self(), "chat-loop"); /* top -H, /proc/PID/task/TID/comm */
+	l->busy_at = clock_now_ms();
+	l->busy_cpu_ns = thread_cpu_ns();
 	for (;;) {
 		int stop, queued, n;
 
@@ -926,6 +960,7 @@ static void *loop_main(void *arg)
 			if (lr->phase == LR_RUNNING && (lr->over.len || fcgiwrite_pending(&lr->fw)))
 				flush_run(lr);
 		reap(l);
+		measure_busy(l);
 	}
 	return NULL;
 }
@@ -1082,6 +1117,27 @@ int chatloop_submit(struct chatloop *l, struct exchange *x, json_t *req, const c
 	if (wake && write(l->efd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_error("chat loop: cannot wake it: %s", strerror(errno));
 	return 0;
+}
+
+int chatloop_choose(const int *busy_pm, const int *runs, int n, unsigned start)
+{
+	int best = -1;
+
+	for (int i = 0; i < n; i++)
+		if (busy_pm[i] < CHATLOOP_PACK_BUSY_PM && runs[i] < CHATLOOP_PACK_RUNS)
+			return i;
+	for (int k = 0; k < n; k++) {
+		int i = (int)((start + (unsigned)k) % (unsigned)n);
+
+		if (best < 0 || runs[i] < runs[best])
+			best = i;
+	}
+	return best < 0 ? 0 : best;
+}
+
+int chatloop_busy(struct chatloop *l)
+{
+	return __atomic_load_n(&l->busy_pm, __ATOMIC_RELAXED);
 }
 
 int chatloop_runs(struct chatloop *l)

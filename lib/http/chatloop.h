@@ -74,6 +74,30 @@ void chatloop_tell_stop(struct chatloop *l);
  * log written); the thread is joined and everything freed. NULL: nothing. */
 void chatloop_stop(struct chatloop *l);
 
+/* A loop that used less than this share of a core (permille) over its last
+ * window, with fewer than CHATLOOP_PACK_RUNS runs, takes new runs before the
+ * loops after it (chatloop_choose) */
+#define CHATLOOP_PACK_BUSY_PM 700
+#define CHATLOOP_PACK_RUNS 256
+
+/* chatloop_choose: which of n loops (1..CHATLOOP_MAX) a new run goes to,
+ * from each one's chatloop_busy (busy_pm[i], permille) and chatloop_runs
+ * (runs[i]): the first, in order, below CHATLOOP_PACK_BUSY_PM with fewer
+ * than CHATLOOP_PACK_RUNS runs; when every one is busy or that full, the
+ * one with the fewest runs, ties going to the first from start % n on.
+ * Returns the index (0..n-1). Runs are packed onto the first loops rather
+ * than spread: a loop that has runs is awake, and a run handed over to it
+ * starts at its next pass, while a loop left with none sleeps, and each run
+ * handed to it wakes its thread first (an eventfd write, a wake-up on
+ * another core). Pure: no lock, no state. */
+int chatloop_choose(const int *busy_pm, const int *runs, int n, unsigned start);
+
+/* chatloop_busy: the share of a core, in permille (0..1000), l's thread
+ * used over its last measured window of about 100 ms (waits excluded): how
+ * close the loop is to its one core's worth of work. A loop that waited
+ * since keeps its last figure until its next pass. Thread-safe. */
+int chatloop_busy(struct chatloop *l);
+
 /* chatloop_runs: runs in progress on l (handed over and not yet ended), for tests and the log. */
 int chatloop_runs(struct chatloop *l);
 
