@@ -772,8 +772,10 @@ const struct settings_row settings_rows[] = {
 	{ .name = "MCPGW_CHAT_LOOPS", INT(SETTINGS_COUNT, 0, 64), .def = "0", FIELD(chat_loops),
 	  .readers = SETTINGS_RESPONDERS,
 	  .doc = "event-loop threads per chat responder process under `MCPGW_CHAT_DRIVER=loop`; `0`: one per online CPU",
-	  .more = "(each drives the runs handed to it, a new run going to the one with the fewest; one "
-		  "loop is one core's worth of chat completions a second)" },
+	  .more = "(each drives the runs handed to it; a new run goes to the first loop that is not busy, under 70% "
+		  "of a core and 256 runs, else to the one with the fewest, so that a light load keeps one loop awake "
+		  "instead of waking each in turn; one loop is one core's worth of chat completions a second; its "
+		  "thread is named `chat-loop`)" },
 	{ .name = "MCPGW_CHAT_DRIVER", .kind = SETTINGS_ENUM, .words = set_chat_drivers, .def = "loop",
 	  FIELD(chat_driver), .readers = SETTINGS_RESPONDERS,
 	  .doc = "how a chat responder process drives its chat completions: `threads` or `loop`",
