@@ -640,10 +640,19 @@ responder_pids() {
 	sleep 0.3 # the responders' log thread writes within about 100 ms
 	[ "$(wc -c <"$MCPGW_STATE_DIR/broker.log.1")" = "$before1" ]
 	[ "$(wc -c <"$MCPGW_STATE_DIR/responders.log.1")" = "$before2" ]
-	# nothing stopped or restarted
+	# nothing stopped or restarted: the broker the same, every responder alive, but for a second
+	# process of a responder that lighttpd stopped for being idle (it starts one under load,
+	# max-procs, and stops it with SIGTERM later, which the process logs): not one the SIGHUP ended
 	[ "$(broker_pid)" = "$bpid" ]
-	for p in $rpids; do kill -0 "$p"; done
-	[ "$(responder_pids | sort | tr '\n' ' ')" = "$rpids" ]
+	for p in $rpids; do
+		kill -0 "$p" 2>/dev/null && continue
+		cat "$MCPGW_STATE_DIR/responders.log.1" "$MCPGW_STATE_DIR/responders.log" |
+			grep -q "\.fcgi\[$p\] INFO signal 15: stopping" || { echo "responder $p ended, not stopped by lighttpd" >&2; return 1; }
+		echo "# responder $p: stopped by lighttpd (idle)" >&3
+	done
+	for p in $(responder_pids); do
+		case " $rpids " in *" $p "*) ;; *) echo "responder $p started after the rotation" >&3 ;; esac
+	done
 }
 
 # stop_timed: mcpgwctl stop; STOP_MS its duration
