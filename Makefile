@@ -53,7 +53,7 @@ ALL_OBJ = $(LIB_OBJ) $(BROKER_SRC:.c=.o) $(MCPCLIENT_SRC:.c=.o) $(SQLITE_SRC:.c=
 	  $(CHAT_SRC:.c=.o) $(KEYS_SRC:.c=.o) \
 	  bench/fixed.o bench/stdio_floor.o bench/mcpstdio.o bench/toolfloor.o $(TEST_PROGS:.fcgi=.o) tests/unit/broker_fake.o tests/unit/allocfail.o tests/sanitize/options.o tests/sanitize/selftest.o
 
-.PHONY: all headers-present deps test-deps new-machine run start stop status check unit blackbox install uninstall clean bench bench-progs \
+.PHONY: all headers-present deps test-deps new-machine sim run start stop status check unit blackbox install uninstall clean bench bench-progs \
 	settings-table fuzz fuzz-progs FORCE asan-tree check-asan
 # keep the objects of pattern-built programs (make would delete them as intermediates)
 .SECONDARY:
@@ -166,6 +166,16 @@ test-deps:
 	@sh deploy/install-deps.sh --test
 
 # deps first, then the build (a prerequisite list would run them side by side under -j)
+# The upstream simulator (tests/upstream-sim/sim.mjs) on 127.0.0.1:$(SIM_PORT), in the foreground: chat
+# with no upstream at all (README, Quick start). Node 20 or later is what it needs: tests/node_modules
+# (npm's node@22 and the tests' packages, as make check installs them) is made first when missing.
+SIM_PORT ?= 8001
+sim:
+	@sh deploy/install-deps.sh --sim
+	@cd tests && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ]; } || \
+		npm ci --no-audit --no-fund --loglevel=error
+	@PATH="$(CURDIR)/tests/node_modules/.bin:$$PATH" exec node tests/upstream-sim/sim.mjs --port '$(SIM_PORT)'
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh deploy/mcpgwctl run

@@ -3,7 +3,8 @@
 #   install-deps.sh          build + run: compiler, libfcgi, libcurl, jansson, sqlite3, Nettle (SHA-256: API keys), lighttpd, curl
 #   install-deps.sh --test   also what `make check` needs: cmocka, bats, valgrind, Apache, node + npm, clang + libFuzzer, wrk, ...
 #   install-deps.sh --bench  also what `make bench` needs: wrk, node + npm
-#   install-deps.sh --list [--test|--bench]   print the missing packages, install nothing
+#   install-deps.sh --sim    also what `make sim` needs (the upstream simulator): node + npm
+#   install-deps.sh --list [--test|--bench|--sim]   print the missing packages, install nothing
 # Not root: uses `sudo -n` when sudo lets this user install without a password,
 # else names the missing packages and the one command that installs them (exit 1).
 set -eu
@@ -30,8 +31,12 @@ case ${1:-} in
 	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 	;;
+--sim)
+	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+	;;
 '') ;;
-*) echo "install-deps: unknown option '$1' (expected --test, --bench or --list)" >&2; exit 2 ;;
+*) echo "install-deps: unknown option '$1' (expected --test, --bench, --sim or --list)" >&2; exit 2 ;;
 esac
 
 missing=""

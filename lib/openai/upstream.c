@@ -1003,8 +1003,14 @@ static int up_finished(struct up_xfer *x)
 {
 	struct upstream_result *res = x->res;
 
-	if (res->status < 200 || res->status >= 300) {
+	if (res->status == 404) /* most often a base URL without its /v1, or Azure's paths not asked for */
+		up_fail(res, UPSTREAM_EHTTP,
+			"%s answered HTTP 404 (is OPENAI_BASE_URL, or EMBEDDING_BASE_URL for embeddings, the API's "
+			"base, for most providers ending in /v1? Azure OpenAI: MCPGW_UPSTREAM_DIALECT=azure)",
+			res->url);
+	else if (res->status < 200 || res->status >= 300)
 		up_fail(res, UPSTREAM_EHTTP, "%s answered HTTP %ld", res->url, res->status);
+	if (res->status < 200 || res->status >= 300) {
 		return up_status_retryable(res->status);
 	}
 	if (x->stream && (x->bad_json || (!x->sse && !x->json)))
@@ -1055,8 +1061,9 @@ static int up_judge(struct up_xfer *x, CURLcode cc, int idle)
 			res->url, up_curl_text(x, cc));
 		return 1;
 	} else if (x->sse || x->json) {
-		up_fail(res, UPSTREAM_ETRUNCATED, "the stream from %s broke before [DONE]: %s", res->url,
-			up_curl_text(x, cc));
+		up_fail(res, UPSTREAM_ETRUNCATED,
+			"the stream from %s broke before it ended (a finish_reason for every choice, or [DONE]): %s",
+			res->url, up_curl_text(x, cc));
 	} else {
 		up_fail(res, UPSTREAM_EIO, "the connection to %s failed: %s", res->url, up_curl_text(x, cc));
 		return !x->rx_any;
@@ -1450,7 +1457,27 @@ static json_t *up_passthrough(const struct upstream_result *res, int *nomem)
 	return out;
 }
 
-/* up_http_error: EHTTP: the upstream's error passed through, else ours */
+/* up_names_model: an error object ({"error": {...}}, wire_error_from's) about the model asked for:
+ * OpenAI's model_not_found, Azure's DeploymentNotFound, or a message naming the model or the
+ * deployment (Ollama: "model \"x\" not found, try pulling it first"; vLLM: "The model `x` does not
+ * exist."): a 404 the client can fix, unlike one for the URL */
+static int up_names_model(const json_t *out)
+{
+	const json_t *e = json_object_get(out, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+
+	if (code && (!strcmp(code, "model_not_found") || !strcmp(code, "DeploymentNotFound")))
+		return 1;
+	return msg && (strcasestr(msg, "model") || strcasestr(msg, "deployment"));
+}
+
+/* up_http_error: EHTTP: the upstream's error passed through, else ours. A 404 that is not about
+ * the model (OpenAI's "Invalid URL (POST /chat/completions)", Azure's "Resource not found", a
+ * server's page) says the gateway's upstream URL is wrong, not the client's: 502
+ * upstream_not_found with the hint of res->message and what the upstream said, not a 404 the
+ * client would take for its own URL's */
+
 static json_t *up_http_error(const struct upstream_result *res, int *http_status)
 {
 	char snip[UP_SNIPPET_MAX + 1];
@@ -1468,6 +1495,19 @@ static json_t *up_http_error(const struct upstream_result *res, int *http_status
 	out = up_passthrough(res, &nomem);
 	if (nomem)
 		return NULL;
+	if (res->status == 404 && !(out && up_names_model(out))) {
+		const char *said = json_string_value(json_object_get(json_object_get(out, "error"), "message"));
+
+		if (buf_printf(&msg, "%s; it said: %s", res->message,
+			       said            ? said
+			       : res->body.len ? up_snippet(&res->body, snip, sizeof snip)
+					       : "nothing") == 0) {
+			json_decref(out);
+			out = wire_error(msg.data, "server_error", NULL, "upstream_not_found");
+		}
+		buf_free(&msg);
+		return out;
+	}
 	if (out) {
 		*http_status = res->status >= 400 && res->status <= 599 ? (int)res->status : 502;
 		return out;

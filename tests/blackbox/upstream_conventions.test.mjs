@@ -242,3 +242,40 @@ describe('OpenAI-shaped upstream: base URL query and credentials, Retry-After, r
 		assert.equal(second.body.stream_options, undefined, 'sent again as the client sent it');
 	});
 });
+
+describe('a base URL that is not the API base (no /v1): the gateway says so, not a 404 of the client\'s URL', { timeout: 120000 }, () => {
+	let sim, gw, client;
+
+	before(async () => {
+		sim = await startSim();
+		gw = await startGateway({ upstream: sim.base, servers: sqliteOnly }); // http://127.0.0.1:PORT, its /v1 left out
+		client = sdk(gw);
+	});
+	after(async () => {
+		await gw?.stop();
+		await sim?.stop();
+	});
+
+	test('chat, streamed and not: 502 upstream_not_found naming the URL, asking about OPENAI_BASE_URL and /v1, quoting the upstream; the log too', { timeout: TEST_TIMEOUT }, async () => {
+		await sim.reset();
+		for (const stream of [false, true]) {
+			const err = await expectAPIError(() => client.chat.completions.create({ model: 'sim-model', messages: USER, stream }), 502);
+			assert.equal(err.code, 'upstream_not_found', JSON.stringify(err.error));
+			assert.match(err.message, new RegExp(`${sim.base}/chat/completions answered HTTP 404`));
+			assert.match(err.message, /OPENAI_BASE_URL/);
+			assert.match(err.message, /ending in \/v1/);
+			assert.match(err.message, /it said: Invalid URL \(POST \/chat\/completions\)/);
+		}
+		assert.match(allLogs(gw), /answered HTTP 404 \(is OPENAI_BASE_URL/, 'the log line has the hint');
+	});
+
+	test('a 404 about the model still passes through as the client\'s 404 (model_not_found)', { timeout: TEST_TIMEOUT }, async () => {
+		const good = await startGateway({ upstream: sim.v1, servers: sqliteOnly });
+		try {
+			const err = await expectAPIError(() => sdk(good).chat.completions.create({ model: 'no-such-model', messages: USER }), 404);
+			assert.equal(err.code, 'model_not_found');
+		} finally {
+			await good.stop();
+		}
+	});
+});

@@ -460,3 +460,23 @@ EOF
 	echo "$output"
 	[ "$status" = 0 ]
 }
+
+@test "make sim: serves the simulator on SIM_PORT, 127.0.0.1 only, with what it needs in place (README's quick start)" {
+	local port pid out
+
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	out=$T/make-sim.out
+	# its own process group, stopped by its pid (make, then node exec'd in its recipe)
+	setsid make -s -C "$BATS_TEST_DIRNAME/../.." sim SIM_PORT="$port" >"$out" 2>&1 3>&- &
+	pid=$!
+	for _ in $(seq 100); do grep -q "^LISTENING $port\$" "$out" && break; sleep 0.1; done
+	grep -q "^LISTENING $port\$" "$out" || { cat "$out" >&2; kill -- -"$pid"; return 1; }
+	run curl -s -H 'Content-Type: application/json' --data-binary '{"model":"sim-model","messages":[{"role":"user","content":"hello"}]}' \
+		"http://127.0.0.1:$port/v1/chat/completions"
+	# bound to 127.0.0.1 only
+	ss -ltn | awk -v p=":$port" '$4 ~ p"$" { print $4 }' >"$T/bound"
+	kill -- -"$pid"
+	wait "$pid" || true
+	[[ $output == *'"content":"sim: hello"'* ]] || { echo "the answer: $output" >&2; return 1; }
+	[ "$(cat "$T/bound")" = "127.0.0.1:$port" ] || { echo "bound to: $(cat "$T/bound")" >&2; return 1; }
+}

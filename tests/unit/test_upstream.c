@@ -894,6 +894,68 @@ static void test_callback_abort(void **state)
 	buf_free(&ev.log);
 }
 
+/* a 404 about the URL (a base URL without its /v1: OpenAI's "Invalid URL", Azure's "Resource not
+ * found", a server's own page, nothing) is the gateway's configuration, not the client's URL: 502
+ * upstream_not_found with the hint and what the upstream said; a 404 about the model (OpenAI,
+ * Ollama, vLLM, Azure's deployment) is the client's and passes through */
+static void test_not_found(void **state)
+{
+	struct canned sc[8] = { { { { 0, NULL } }, 0 } };
+	struct upstream *u;
+	const char *msg;
+
+	(void)state;
+	sc[0].p[0].data =
+		resp(404, NULL, "application/json",
+		     "{\"error\":{\"message\":\"Invalid URL (POST /chat/completions)\",\"type\":\"invalid_request_error\","
+		     "\"param\":null,\"code\":null}}");
+	sc[1].p[0].data =
+		resp(404, NULL, "application/json", "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
+	sc[2].p[0].data = resp(404, NULL, "text/plain", "404 page not found");
+	sc[3].p[0].data = resp(404, NULL, "text/plain", "");
+	sc[4].p[0].data = resp(
+		404, NULL, "application/json",
+		"{\"error\":{\"message\":\"model \\\"llama3\\\" not found, try pulling it first\",\"type\":\"api_error\"}}");
+	sc[5].p[0].data = resp(
+		404, NULL, "application/json",
+		"{\"object\":\"error\",\"message\":\"The model `x` does not exist.\",\"type\":\"NotFoundError\",\"code\":404}");
+	sc[6].p[0].data = resp(
+		404, NULL, "application/json",
+		"{\"error\":{\"code\":\"DeploymentNotFound\",\"message\":\"The API deployment for this resource does not exist.\"}}");
+	sc[7].p[0].data =
+		resp(404, NULL, "application/json",
+		     "{\"error\":{\"message\":\"The model `gpt-x` does not exist or you do not have access to it.\","
+		     "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"model_not_found\"}}");
+	srv_start(sc, 8);
+	O.retries = 0;
+	u = client(S.port);
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_int_equal(R.status, 404);
+	msg = check_error(502, "upstream_not_found");
+	assert_non_null(strstr(msg, mk("http://127.0.0.1:%d/v1/chat/completions answered HTTP 404", S.port)));
+	assert_non_null(strstr(msg, "OPENAI_BASE_URL"));
+	assert_non_null(strstr(msg, "/v1"));
+	assert_non_null(strstr(msg, "MCPGW_UPSTREAM_DIALECT=azure"));
+	assert_non_null(strstr(msg, "it said: Invalid URL (POST /chat/completions)"));
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_non_null(strstr(check_error(502, "upstream_not_found"), "it said: Resource not found"));
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_non_null(strstr(check_error(502, "upstream_not_found"), "it said: 404 page not found"));
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_non_null(strstr(check_error(502, "upstream_not_found"), "it said: nothing"));
+	/* about the model: the upstream's own 404 */
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(404, NULL), "model \"llama3\" not found, try pulling it first");
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(404, NULL), "The model `x` does not exist.");
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	assert_string_equal(check_error(404, "DeploymentNotFound"),
+			    "The API deployment for this resource does not exist.");
+	assert_int_equal(upstream_request(u, "POST", "/chat/completions", BODY, strlen(BODY), &R), UPSTREAM_EHTTP);
+	check_error(404, "model_not_found");
+	upstream_free(u);
+}
+
 static void test_bad_bodies(void **state)
 {
 	struct canned sc[6] = { { { { 0, NULL } }, 0 } };
@@ -2032,6 +2094,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dialect_of, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_azure_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_azure_v1_and_fixed, setup, teardown),
