@@ -103,6 +103,8 @@ struct tl_run {
 	char id[64];
 	json_int_t created;
 	int role_sent;
+	int text_sent;       /* TL_SEP_* of the text members the client got in the rounds before this one */
+	int text_sent_round; /* TL_SEP_* of those it got in this round so far */
 	/* the round in progress */
 	struct toolcalls calls_in; /* the round's tool calls as the upstream sent them, assembled */
 	struct tl_call *calls;     /* ccap slots (grown as calls come, up to TL_MAX_CALLS; zeroed past ncalls) */
@@ -138,6 +140,8 @@ static void round_reset(struct tl_run *r)
 	if (r->ccap)
 		memset(r->calls, 0, (size_t)r->ccap * sizeof *r->calls);
 	r->ncalls = r->nclient = 0;
+	r->text_sent |= r->text_sent_round;
+	r->text_sent_round = 0;
 	toolcalls_reset(&r->calls_in);
 	for (int i = 0; i < r->ntexts; i++)
 		buf_reset(&r->texts[i].b);
@@ -835,6 +839,52 @@ static int round_bytes_over(struct tl_run *r, const json_t *delta)
 					     max));
 }
 
+/* The streamed text members that a later round's text continues after a blank line (sep_bit) */
+#define TL_SEP_CONTENT 1
+#define TL_SEP_REASONING_CONTENT 2
+#define TL_SEP_REASONING 4
+
+/* TL_ROUND_SEP: what comes before the first text of a member in a round when the client already got
+ * text of it in an earlier round ("Let me look." and, after the tool round, "There is one table."
+ * read as two paragraphs, not "Let me look.There is one table."; DeepSeek's reasoning_content of each
+ * round likewise) */
+#define TL_ROUND_SEP "\n\n"
+
+/* sep_bit: k's TL_SEP_* bit, 0 for a member that is not joined text */
+static int sep_bit(const char *k)
+{
+	return !strcmp(k, "content")             ? TL_SEP_CONTENT
+	       : !strcmp(k, "reasoning_content") ? TL_SEP_REASONING_CONTENT
+	       : !strcmp(k, "reasoning")         ? TL_SEP_REASONING
+						 : 0;
+}
+
+/* client_text: v as the client sees member k of a delta (new reference): a non-empty text that is
+ * the first of its member in this round, after text of it in an earlier round, gets TL_ROUND_SEP
+ * before it; every other value as it is. NULL out of memory */
+static json_t *client_text(struct tl_run *r, const char *k, json_t *v)
+{
+	int bit = json_is_string(v) && json_string_length(v) ? sep_bit(k) : 0;
+	buf_t b = BUF_INIT;
+	json_t *out;
+
+	if (!bit || (r->text_sent_round & bit)) {
+		r->text_sent_round |= bit;
+		return json_incref(v);
+	}
+	r->text_sent_round |= bit;
+	if (!(r->text_sent & bit))
+		return json_incref(v);
+	if (buf_append(&b, TL_ROUND_SEP, strlen(TL_ROUND_SEP)) < 0 ||
+	    buf_append(&b, json_string_value(v), json_string_length(v)) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	out = json_stringn(b.data, b.len);
+	buf_free(&b);
+	return out;
+}
+
 /* choice_for_client: choice 0 of a chunk (the one that drives tool
  * rounds) folded into the round, and what the client sees of it: the delta
  * as the upstream sent it (reasoning_content, annotations, provider
@@ -875,7 +925,7 @@ static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
 		if (strcmp(k, "tool_calls") == 0 || (strcmp(k, "role") == 0 && r->role_sent) ||
 		    (strcmp(k, "content") == 0 && r->role_sent && json_is_string(v) && !json_string_length(v)))
 			continue;
-		if (json_object_set(d, k, v) < 0)
+		if (json_object_set_new(d, k, client_text(r, k, v)) < 0)
 			goto out;
 		seen |= !json_is_null(v);
 	}

@@ -167,6 +167,38 @@ describe('upstream dialects through the simulator (raw provider bytes)', { timeo
 		assert.equal(reqs[1].body.messages.find(m => m.role === 'assistant').reasoning_content, 'I should echo.');
 	});
 
+	test('text of two rounds, streamed: each round\'s content and reasoning_content after the last round\'s a blank line apart, never run together', { timeout: TEST_TIMEOUT }, async () => {
+		const round1 = () => raw(sse([
+			delta({ role: 'assistant', content: 'Let me look.', reasoning_content: 'I should ' }),
+			delta({ reasoning_content: 'echo.' }),
+			delta({ tool_calls: [{ index: 0, id: 'call_s1', type: 'function', function: { name: 'echo', arguments: '{"message":"sep"}' } }] }),
+			finish('tool_calls'),
+		]));
+		const round2 = () => raw(sse([
+			delta({ role: 'assistant', content: null, reasoning_content: 'Done' }),
+			delta({ reasoning_content: ' now.' }),
+			delta({ content: 'It said ' }),
+			delta({ content: 'sep.' }),
+			finish('stop'),
+		]));
+		await sim.reset();
+		await sim.script([round1(), round2()]);
+		const r = await collect(await client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true }));
+		assert.equal(r.content, 'Let me look.\n\nIt said sep.');
+		assert.equal(r.reasoning, 'I should echo.\n\nDone now.');
+		// what goes back upstream is each round's own text, as the upstream wrote it
+		const reqs = await sim.requests();
+		const back = reqs[1].body.messages.find(m => m.role === 'assistant');
+		assert.equal(back.content, 'Let me look.');
+		assert.equal(back.reasoning_content, 'I should echo.');
+		// a round with no text of its own after one with text: nothing added
+		await sim.reset();
+		await sim.script([round1(), raw(sse([delta({ role: 'assistant', content: null }), delta({ content: 'Only this.' }), finish('stop')]))]);
+		const r2 = await collect(await client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true }));
+		assert.equal(r2.content, 'Let me look.\n\nOnly this.');
+		assert.equal(r2.reasoning, 'I should echo.');
+	});
+
 	test('unknown members pass through: delta, choice and chunk extras, streamed and not', { timeout: TEST_TIMEOUT }, async () => {
 		await sim.reset();
 		await sim.script([raw(sse([
