@@ -942,7 +942,8 @@ static int choice_for_client(struct tl_run *r, const json_t *ch, json_t **out)
 			continue;
 		if (json_object_set(o, k, v) < 0)
 			goto out;
-		seen |= !json_is_null(v);
+		/* an empty object tells nothing: Azure's content_filter_results {} beside a hidden MCP call's delta */
+		seen |= !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0);
 	}
 	if (seen) {
 		*out = o;

@@ -199,6 +199,25 @@ describe('upstream dialects through the simulator (raw provider bytes)', { timeo
 		assert.equal(r2.reasoning, 'I should echo.');
 	});
 
+	test('Azure: an MCP call\'s deltas beside content_filter_results {} leave no empty chunk for the client', { timeout: TEST_TIMEOUT }, async () => {
+		const cf = { content_filter_results: {} };
+		await sim.reset();
+		await sim.script([
+			raw(sse([
+				delta({ role: 'assistant', content: null }, cf),
+				delta({ tool_calls: [{ index: 0, id: 'call_az1', type: 'function', function: { name: 'echo', arguments: '' } }] }, cf),
+				delta({ tool_calls: [{ index: 0, function: { arguments: '{"message":"az"}' } }] }, cf),
+				finish('tool_calls'),
+			])),
+			raw(sse([delta({ role: 'assistant', content: 'fine' }, { content_filter_results: { hate: { filtered: false, severity: 'safe' } } }), finish('stop')])),
+		]);
+		const r = await collect(await client.chat.completions.create({ model: 'sim-model', messages: USER, stream: true }));
+		assert.equal(r.content, 'fine');
+		const empty = r.chunks.filter(c => c.choices?.length && c.choices.every(ch => ch.finish_reason == null && Object.keys(ch.delta ?? {}).length === 0));
+		assert.deepEqual(empty, [], 'chunks with nothing for the client');
+		assert.ok(r.chunks.some(c => c.choices?.[0]?.content_filter_results?.hate), 'a filter result that says something passes');
+	});
+
 	test('unknown members pass through: delta, choice and chunk extras, streamed and not', { timeout: TEST_TIMEOUT }, async () => {
 		await sim.reset();
 		await sim.script([raw(sse([
