@@ -165,17 +165,16 @@ deps:
 test-deps:
 	@sh deploy/install-deps.sh --test
 
-# deps first, then the build (a prerequisite list would run them side by side under -j)
 # The upstream simulator (tests/upstream-sim/sim.mjs) on 127.0.0.1:$(SIM_PORT), in the foreground: chat
 # with no upstream at all (README, Quick start). Node 20 or later is what it needs: tests/node_modules
 # (npm's node@22 and the tests' packages, as make check installs them) is made first when missing.
 SIM_PORT ?= 8001
 sim:
 	@sh deploy/install-deps.sh --sim
-	@cd tests && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ]; } || \
-		npm ci --no-audit --no-fund --loglevel=error
+	@sh tests/node-modules.sh
 	@PATH="$(CURDIR)/tests/node_modules/.bin:$$PATH" exec node tests/upstream-sim/sim.mjs --port '$(SIM_PORT)'
 
+# deps first, then the build (a prerequisite list would run them side by side under -j)
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh deploy/mcpgwctl run

@@ -5,9 +5,7 @@ cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 
 sh deploy/install-deps.sh --test || exit 2  # also run by `make check`; kept for `sh tests/check.sh` alone
-if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
-	(cd tests && npm ci --no-audit --no-fund --loglevel=error) || { echo "check: npm ci failed" >&2; exit 2; }
-fi
+sh tests/node-modules.sh || { echo "check: npm ci failed" >&2; exit 2; }
 # the tests' own Node.js 22 (npm package "node") first: Debian 12's nodejs is 18, too old for node --test's options
 PATH="$root/tests/node_modules/.bin:$PATH"
 export PATH

@@ -865,15 +865,12 @@ static int sep_bit(const char *k)
 static json_t *client_text(struct tl_run *r, const char *k, json_t *v)
 {
 	int bit = json_is_string(v) && json_string_length(v) ? sep_bit(k) : 0;
+	int first = bit && !(r->text_sent_round & bit); /* this round's first text of k */
 	buf_t b = BUF_INIT;
 	json_t *out;
 
-	if (!bit || (r->text_sent_round & bit)) {
-		r->text_sent_round |= bit;
-		return json_incref(v);
-	}
 	r->text_sent_round |= bit;
-	if (!(r->text_sent & bit))
+	if (!first || !(r->text_sent & bit))
 		return json_incref(v);
 	if (buf_append(&b, TL_ROUND_SEP, strlen(TL_ROUND_SEP)) < 0 ||
 	    buf_append(&b, json_string_value(v), json_string_length(v)) < 0) {

@@ -1003,14 +1003,14 @@ static int up_finished(struct up_xfer *x)
 {
 	struct upstream_result *res = x->res;
 
-	if (res->status == 404) /* most often a base URL without its /v1, or Azure's paths not asked for */
-		up_fail(res, UPSTREAM_EHTTP,
-			"%s answered HTTP 404 (is OPENAI_BASE_URL, or EMBEDDING_BASE_URL for embeddings, the API's "
-			"base, for most providers ending in /v1? Azure OpenAI: MCPGW_UPSTREAM_DIALECT=azure)",
-			res->url);
-	else if (res->status < 200 || res->status >= 300)
-		up_fail(res, UPSTREAM_EHTTP, "%s answered HTTP %ld", res->url, res->status);
 	if (res->status < 200 || res->status >= 300) {
+		if (res->status == 404) /* most often a base URL without its /v1, or Azure's paths not asked for */
+			up_fail(res, UPSTREAM_EHTTP,
+				"%s answered HTTP 404 (is OPENAI_BASE_URL, or EMBEDDING_BASE_URL for embeddings, the "
+				"API's base, for most providers ending in /v1? Azure OpenAI: MCPGW_UPSTREAM_DIALECT=azure)",
+				res->url);
+		else
+			up_fail(res, UPSTREAM_EHTTP, "%s answered HTTP %ld", res->url, res->status);
 		return up_status_retryable(res->status);
 	}
 	if (x->stream && (x->bad_json || (!x->sse && !x->json)))

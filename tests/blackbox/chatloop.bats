@@ -66,16 +66,6 @@ slow_chat() {
 	' "$MCPGW_URL/v1/chat/completions" "$CANARY_AUTHORIZATION" "$1" "$2"
 }
 
-# chat_pid: the one chat.fcgi process of the web server
-chat_pid() {
-	local p
-
-	for p in $(ps -o pid= --ppid "$(frontend_pid)"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-
 @test "loop: $N streams at once on one chat.fcgi process with MCPGW_CHAT_THREADS=2 all stream, on a few threads, and the slots come back" {
 	local script="" pid threads max=0 i code first total
 
@@ -84,7 +74,7 @@ chat_pid() {
 	# the process up (lighttpd starts it), then its threads at rest
 	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"warm"}],"mcp":{"tools":false}}'
 	sim_script "[$script]"
-	pid=$(chat_pid)
+	pid=$(chat_fcgi_pid)
 	grep -q 'chat completions run on 1 event loop ' "$MCPGW_STATE_DIR/responders.log"
 	for i in $(seq $N); do
 		curl -s -N -m 30 -o "$BATS_TEST_TMPDIR/s.$i.body" -w '%{http_code} %{time_starttransfer} %{time_total}\n' \
@@ -110,7 +100,7 @@ chat_pid() {
 	done
 	# the same process served them all, on main, the 2 workers, the loop and the log's thread (and a few
 	# of libraries'): not one per stream
-	[ "$(chat_pid)" = "$pid" ] || { echo "chat.fcgi was restarted" >&2; return 1; }
+	[ "$(chat_fcgi_pid)" = "$pid" ] || { echo "chat.fcgi was restarted" >&2; return 1; }
 	echo "chat.fcgi threads at most: $max" >&3
 	[ "$max" -le 8 ] || { echo "chat.fcgi had $max threads for $N streams" >&2; return 1; }
 	[ "$(grep -c 'endpoint=/v1/chat/completions status=200' "$MCPGW_STATE_DIR/responders.log")" -ge $((N + 1)) ]

@@ -33,16 +33,6 @@ teardown_file() {
 
 setup() { [ "${MCPGW_FRONTEND:-lighttpd}" = lighttpd ] || skip "the chat driver is the responder's: behind lighttpd only"; }
 
-# chat_pid: the one chat.fcgi process of the web server
-chat_pid() {
-	local p
-
-	for p in $(ps -o pid= --ppid "$(frontend_pid)"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
-
 # loop_wakeups PID: "TID SWITCHES" for each of the process's two loop threads (named chat-loop, the
 # two oldest of that name: a thread a loop starts, curl's resolver's, inherits the name): the times
 # each went to sleep (voluntary context switches), one line each
@@ -60,7 +50,7 @@ loop_wakeups() {
 
 	post /v1/chat/completions '{"model":"sim-model","messages":[{"role":"user","content":"warm"}],"mcp":{"tools":false}}'
 	assert_status 200
-	pid=$(chat_pid)
+	pid=$(chat_fcgi_pid)
 	grep -q 'chat completions run on 2 event loops' "$MCPGW_STATE_DIR/responders.log"
 	before=$(loop_wakeups "$pid")
 	[ "$(echo "$before" | wc -l)" = 2 ] || { echo "loop threads: $before" >&2; return 1; }
@@ -76,7 +66,7 @@ loop_wakeups() {
 		})().catch((e) => { console.error(e.message); process.exit(1); });
 	' "$MCPGW_URL/v1/chat/completions" "$CANARY_AUTHORIZATION"
 	after=$(loop_wakeups "$pid")
-	[ "$(chat_pid)" = "$pid" ] || { echo "chat.fcgi was restarted" >&2; return 1; }
+	[ "$(chat_fcgi_pid)" = "$pid" ] || { echo "chat.fcgi was restarted" >&2; return 1; }
 	echo "loops (tid, times asleep) before: $(echo $before), after: $(echo $after)" >&3
 	# per loop, the times it went to sleep during the 300 chats: one slept often (a run per pass at
 	# most, each wait between two chats), the other a few times (its 1 s idle wait's timeouts)

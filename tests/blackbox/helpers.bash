@@ -126,6 +126,16 @@ frontend_pid() {
 	return 1
 }
 
+# chat_fcgi_pid: the one chat.fcgi process of the web server (a home with MCPGW_RESPONDER_PROCS=chat:1)
+chat_fcgi_pid() {
+	local p
+
+	for p in $(ps -o pid= --ppid "$(frontend_pid)"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = chat.fcgi ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
 # stop_broker DIR: the broker serving DIR (its pid file), by PID; waits until it is
 # gone (a zombie counts as gone), SIGKILL after 5 s
 stop_broker() {
